@@ -1,0 +1,112 @@
+# Virga build. `make` builds every binary and libvirga-common; `make run` starts a
+# whole cloud on this machine; `make test` installs, builds and runs every test.
+# Works with gcc and clang (`make CC=clang`); `make asan` is the sanitizer build.
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := libpq rdkafka libcurl jansson yaml-0.1 libsodium libmicrohttpd openssl
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) $(SAN) -D_GNU_SOURCE -pthread \
+            -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrados -lpthread -lm
+LDFLAGS  := $(SAN) -pthread
+
+SERVICES := identity compute image network objectstore api-gateway accounting
+# binary name per service directory (api-gateway builds virga-gateway)
+bin_of    = $(if $(filter api-gateway,$(1)),gateway,$(1))
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC))
+LIB        := $(BUILD)/lib/libvirga-common.a
+
+SVC_BINS   := $(foreach s,$(SERVICES),$(BUILD)/bin/virga-$(call bin_of,$(s)))
+BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virgadm
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.SECONDEXPANSION:
+.PHONY: all deps run test unit asan bench clean check-tools
+all: $(LIB) $(BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Migrations are compiled into each binary so a deployed service never looks for
+# SQL files on disk: services/<svc>/sql/NNN_name.sql -> $(BUILD)/gen/<svc>_migrations.c
+$(BUILD)/gen/%_migrations.c: tools/embed-sql.sh $$(wildcard services/%/sql/*.sql)
+	@mkdir -p $(dir $@)
+	sh tools/embed-sql.sh $* services/$*/sql > $@.tmp && mv $@.tmp $@
+
+svc_src  = $(wildcard services/$(1)/*.c)
+svc_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1))) $(BUILD)/obj/gen/$(1)_migrations.o
+
+$(BUILD)/obj/gen/%_migrations.o: $(BUILD)/gen/%_migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+define service_rule
+$(BUILD)/bin/virga-$(call bin_of,$(1)): $(call svc_objs,$(1)) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/*.c)) $(BUILD)/obj/gen/agent_migrations.o
+$(BUILD)/gen/agent_migrations.c: tools/embed-sql.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-sql.sh agent services/compute/agent/sql > $@.tmp && mv $@.tmp $@
+$(BUILD)/bin/virga-agent: $(AGENT_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The broker host interposes bind(), so its symbols must be visible to librdkafka.
+$(BUILD)/bin/virga-busd: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/busd/*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -ldl
+
+$(BUILD)/bin/virgadm: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@sh deploy/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	deploy/devcloud up --dir var --foreground
+
+unit: all
+	@sh tests/run-unit.sh $(BUILD)
+
+test: deps
+	$(MAKE) all
+	@sh tests/run-all.sh $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	ASAN_OPTIONS=detect_leaks=1 sh tests/run-all.sh build-asan
+
+bench: deps
+	$(MAKE) all
+	@sh tests/bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,206 @@
+/* virgadm - the operator's command line. It talks to the services over the bus, like
+ * any other Virga component, so it works wherever bus.brokers reaches.
+ *
+ *   virgadm [-c FILE] [--set k=v] status [--wait SECONDS] [--json]
+ *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
+ *   virgadm [-c FILE] bootstrap
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "config.h"
+#include "jsonutil.h"
+#include "log.h"
+
+static const char *default_services = "identity,compute,image,network,objectstore,gateway,accounting";
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: virgadm [-c FILE] [--set key=value]... COMMAND\n"
+            "  status [--wait SECONDS] [--json]   health of every service (and agent) over the bus\n"
+            "  call SERVICE TYPE [JSON] [--timeout MS]\n"
+            "                                     send one RPC and print the reply body\n"
+            "  bootstrap                          create the operator account and its first key\n"
+            "Services come from cluster.services (default %s);\n"
+            "agents from cluster.agents (host ids).\n", default_services);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* One pass over all targets; returns the number that are not healthy. */
+static int status_once(bus_t *bus, char **targets, int n, int print, int as_json)
+{
+    int bad = 0;
+    json_t *all = json_array();
+    if (print && !as_json)
+        printf("%-24s %-10s %-40s %8s %5s %9s\n", "SERVICE", "STATUS", "INSTANCE", "UPTIME", "DB", "RTT");
+    for (int i = 0; i < n; i++) {
+        char topic[160];
+        if (strncmp(targets[i], "agent:", 6) == 0)
+            snprintf(topic, sizeof topic, "virga.host.%s", targets[i] + 6);
+        else
+            snprintf(topic, sizeof topic, "%s", targets[i]);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        json_t *r = NULL;
+        verr_t e = {0};
+        int rc = bus_call(bus, topic, "sys.health", NULL, NULL, 2000, &r, &e);
+        double rtt = ms_since(&t0);
+        const char *st = rc == 0 ? json_str(r, "status", "?") : "down";
+        if (strcmp(st, "healthy"))
+            bad++;
+        if (print && as_json) {
+            json_t *row = rc == 0 ? json_incref(r) : json_pack("{s:s, s:s}", "error", e.code, "message", e.message);
+            json_object_set_new(row, "target", json_string(targets[i]));
+            json_object_set_new(row, "rtt_ms", json_real(rtt));
+            json_array_append_new(all, row);
+        } else if (print) {
+            char up[32] = "-", rtts[32];
+            if (rc == 0)
+                snprintf(up, sizeof up, "%llds", (long long)json_int(r, "uptime_s", 0));
+            snprintf(rtts, sizeof rtts, "%.1fms", rtt);
+            printf("%-24s %-10s %-40s %8s %5s %9s\n", targets[i], st,
+                   rc == 0 ? json_str(r, "instance", "") : e.code, up, rc == 0 ? json_str(r, "db", "") : "-", rtts);
+        }
+        json_decref(r);
+    }
+    if (print && as_json) {
+        char *s = json_dumps(all, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(all);
+    return bad;
+}
+
+static int cmd_status(bus_t *bus, const config_t *cfg, int argc, char **argv)
+{
+    int wait = 0, as_json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--wait") && i + 1 < argc)
+            wait = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            as_json = 1;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    char *list = xasprintf("%s,%s", config_str(cfg, "cluster.services", default_services),
+                           config_str(cfg, "cluster.agents", ""));
+    char *targets[64];
+    int n = 0;
+    char *save = NULL;
+    int in_agents = 0;
+    size_t svc_len = strlen(config_str(cfg, "cluster.services", default_services));
+    for (char *t = strtok_r(list, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save)) {
+        in_agents = (size_t)(t - list) > svc_len;
+        targets[n++] = in_agents ? xasprintf("agent:%s", t) : xstrdup(t);
+    }
+    free(list);
+    time_t until = time(NULL) + wait;
+    int bad;
+    /* with --wait, poll quietly until everything is healthy, then print once */
+    while ((bad = status_once(bus, targets, n, 0, 0)) > 0 && time(NULL) < until)
+        sleep(1);
+    bad = status_once(bus, targets, n, 1, as_json);
+    for (int i = 0; i < n; i++)
+        free(targets[i]);
+    if (bad)
+        fprintf(stderr, "%d of %d not healthy\n", bad, n);
+    return bad ? 1 : 0;
+}
+
+static int print_call(bus_t *bus, const char *service, const char *type, json_t *body, int timeout)
+{
+    json_t *r = NULL;
+    verr_t e = {0};
+    if (bus_call(bus, service, type, body, NULL, timeout, &r, &e) < 0) {
+        fprintf(stderr, "%s: %s\n", e.code, e.message);
+        return 1;
+    }
+    char *s = json_dumps(r, JSON_INDENT(2));
+    printf("%s\n", s);
+    free(s);
+    json_decref(r);
+    return 0;
+}
+
+static int cmd_call(bus_t *bus, int argc, char **argv)
+{
+    int timeout = 5000;
+    const char *pos[3] = {0};
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout = atoi(argv[++i]);
+        else if (np < 3)
+            pos[np++] = argv[i];
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (np < 2) {
+        usage();
+        return 2;
+    }
+    json_t *body = NULL;
+    if (pos[2]) {
+        json_error_t je;
+        body = json_loads(pos[2], 0, &je);
+        if (!body) {
+            fprintf(stderr, "InvalidParameterValue: body is not JSON: %s\n", je.text);
+            return 2;
+        }
+    }
+    return print_call(bus, pos[0], pos[1], body, timeout);
+}
+
+int main(int argc, char **argv)
+{
+    config_t *cfg = config_new();
+    verr_t e = {0};
+    char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    if (config_parse_args(cfg, argc, argv, &nrest, rest, &e) < 0) {
+        fprintf(stderr, "virgadm: %s\n", e.message);
+        return 2;
+    }
+    if (nrest < 1 || !strcmp(rest[0], "-h") || !strcmp(rest[0], "--help")) {
+        usage();
+        return nrest < 1 ? 2 : 0;
+    }
+    log_init("virgadm", config_str(cfg, "log.level", "warn"), "text");
+    if (strcmp(rest[0], "status") && strcmp(rest[0], "call") && strcmp(rest[0], "bootstrap")) {
+        fprintf(stderr, "virgadm: unknown command '%s'\n", rest[0]);
+        usage();
+        return 2;
+    }
+    bus_t *bus = bus_open(cfg, "virgadm", &e);
+    if (!bus) {
+        fprintf(stderr, "virgadm: %s\n", e.message);
+        return 1;
+    }
+    int rc;
+    if (!strcmp(rest[0], "status"))
+        rc = cmd_status(bus, cfg, nrest - 1, rest + 1);
+    else if (!strcmp(rest[0], "call"))
+        rc = cmd_call(bus, nrest - 1, rest + 1);
+    else
+        rc = print_call(bus, "identity", "identity.bootstrap", NULL, 10000);
+    bus_close(bus);
+    config_free(cfg);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,589 @@
+/* bus.c - librdkafka producer, consumer-group server with a worker pool, and RPC
+ * over a per-process reply topic. See bus.h for the envelope and the guarantees. */
+#include "bus.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "jsonutil.h"
+#include "log.h"
+
+#define BUS_MAX_MSG (1024 * 1024)
+#define BUS_QUEUE_MAX 1024
+#define BUS_MAX_WORKERS 64
+
+struct pending {
+    char corr[40];
+    pthread_cond_t cv;
+    json_t *env;               /* the reply envelope once it arrived */
+    struct pending *next;
+};
+
+struct job {
+    rd_kafka_message_t *m;
+    struct job *next;
+};
+
+struct bus {
+    char name[64];
+    char brokers[512];
+    int fetch_wait_ms, session_timeout_ms;
+    volatile int running;
+
+    rd_kafka_t *prod;
+    pthread_t prod_thr;
+
+    /* RPC client side: started on the first call */
+    pthread_mutex_t mu;
+    struct pending *pending;
+    rd_kafka_t *reply_rk;
+    pthread_t reply_thr;
+    int reply_started;
+    char reply_topic[200];
+
+    /* server side */
+    bus_serve_opts_t opts;
+    rd_kafka_t *cons;
+    pthread_t cons_thr;
+    pthread_t workers[BUS_MAX_WORKERS];
+    int nworkers;
+    int serving_started;
+    volatile int assigned;
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv, qspace;
+    struct job *qhead, *qtail;
+    int qlen;
+
+    bus_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void stat_inc(uint64_t *v) { __atomic_add_fetch(v, 1, __ATOMIC_RELAXED); }
+
+static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v, verr_t *e)
+{
+    char err[256];
+    if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK)
+        return verr_set(e, 500, "InternalError", "bus config %s=%s: %s", k, v, err);
+    return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        log_error("kafka %s: %s", fac, buf);
+    else if (level <= 4)
+        log_warn("kafka %s: %s", fac, buf);
+    else
+        log_debug("kafka %s: %s", fac, buf);
+}
+
+/* Settings shared by every client: loopback brokers answer in microseconds, so what
+ * dominates latency is batching and fetch waits; turn both down. */
+static rd_kafka_conf_t *base_conf(bus_t *b, int consumer, verr_t *e)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    char fw[16];
+    snprintf(fw, sizeof fw, "%d", b->fetch_wait_ms);
+    if (conf_set(c, "bootstrap.servers", b->brokers, e) < 0 ||
+        conf_set(c, "client.id", b->name, e) < 0 ||
+        conf_set(c, "socket.nagle.disable", "true", e) < 0 ||
+        (consumer && conf_set(c, "fetch.wait.max.ms", fw, e) < 0) ||
+        (consumer && conf_set(c, "fetch.error.backoff.ms", "50", e) < 0) ||
+        conf_set(c, "reconnect.backoff.ms", "50", e) < 0 ||
+        conf_set(c, "reconnect.backoff.max.ms", "1000", e) < 0 ||
+        conf_set(c, "topic.metadata.refresh.interval.ms", "10000", e) < 0) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(c, log_cb);
+    return c;
+}
+
+static void *prod_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->running)
+        rd_kafka_poll(b->prod, 100);
+    return NULL;
+}
+
+bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
+{
+    bus_t *b = xcalloc(1, sizeof *b);
+    snprintf(b->name, sizeof b->name, "%s", name);
+    snprintf(b->brokers, sizeof b->brokers, "%s", config_str(cfg, "bus.brokers", "127.0.0.1:9092"));
+    b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 2);
+    b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
+    b->running = 1;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->qmu, NULL);
+    pthread_cond_init(&b->qcv, NULL);
+    pthread_cond_init(&b->qspace, NULL);
+
+    rd_kafka_conf_t *c = base_conf(b, 0, e);
+    if (!c || conf_set(c, "linger.ms", "0", e) < 0 || conf_set(c, "acks", "1", e) < 0 ||
+        conf_set(c, "message.timeout.ms", "30000", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        free(b);
+        return NULL;
+    }
+    char err[256];
+    b->prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (!b->prod) {
+        verr_set(e, 503, "ServiceUnavailable", "bus producer: %s", err);
+        free(b);
+        return NULL;
+    }
+    pthread_create(&b->prod_thr, NULL, prod_loop, b);
+    return b;
+}
+
+/* Produce one envelope; partition -1 lets the partitioner spread requests. */
+static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, verr_t *e)
+{
+    char *s = json_dumps(env, JSON_COMPACT);
+    if (!s)
+        return verr_set(e, 500, "InternalError", "cannot encode bus message");
+    size_t len = strlen(s);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int tries = 0; tries < 50; tries++) {
+        err = rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                RD_KAFKA_V_VALUE(s, len), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(b->prod, 10);
+    }
+    if (err) {
+        free(s);
+        return verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %s", topic, rd_kafka_err2str(err));
+    }
+    return 0;
+}
+
+static json_t *envelope(const char *type, json_t *body, const json_t *caller)
+{
+    char id[33];
+    ids_hex(id, 32);
+    json_t *env = json_pack("{s:i, s:s, s:s, s:I}", "v", 1, "id", id, "type", type, "ts", (json_int_t)now_ms());
+    json_object_set_new(env, "body", body ? body : json_object());
+    if (caller)
+        json_object_set(env, "caller", (json_t *)caller);
+    return env;
+}
+
+int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, verr_t *e)
+{
+    json_t *env = envelope(type, body, NULL);
+    int rc = produce(b, topic, -1, env, e);
+    json_decref(env);
+    return rc;
+}
+
+/* ---- RPC client ---------------------------------------------------------------- */
+
+static void deliver_reply(bus_t *b, json_t *env)
+{
+    const char *corr = json_str(env, "corr", "");
+    pthread_mutex_lock(&b->mu);
+    for (struct pending *p = b->pending; p; p = p->next)
+        if (!strcmp(p->corr, corr) && !p->env) {
+            p->env = json_incref(env);
+            pthread_cond_signal(&p->cv);
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void *reply_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->running) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reply_rk, 100);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_debug("reply topic: %s", rd_kafka_message_errstr(m));
+        } else if (m->len <= BUS_MAX_MSG) {
+            json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+            if (env && !strcmp(json_str(env, "type", ""), "reply"))
+                deliver_reply(b, env);
+            json_decref(env);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+/* The reply topic is new and private to this process, so reading it from the
+ * beginning can never miss a reply, whenever the first fetch happens. */
+static int start_replies(bus_t *b, verr_t *e)
+{
+    if (b->reply_started)
+        return 0;
+    char rnd[9];
+    ids_hex(rnd, 8);
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    for (char *h = host; *h; h++)
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-'))
+            *h = '-';
+    snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s.%s.%d.%s", b->name, host, (int)getpid(), rnd);
+
+    rd_kafka_conf_t *c = base_conf(b, 1, e);
+    AUTOFREE char *gid = xasprintf("virga-reply-%s", rnd);
+    if (!c || conf_set(c, "group.id", gid, e) < 0 || conf_set(c, "enable.auto.commit", "false", e) < 0 ||
+        conf_set(c, "allow.auto.create.topics", "true", e) < 0 ||
+        conf_set(c, "auto.offset.reset", "earliest", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    char err[256];
+    b->reply_rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!b->reply_rk)
+        return verr_set(e, 503, "ServiceUnavailable", "bus reply consumer: %s", err);
+    rd_kafka_poll_set_consumer(b->reply_rk);
+
+    /* A first message creates the topic on brokers that auto-create (the mock and
+     * Kafka's default); the reply loop ignores it. */
+    json_t *hello = envelope("hello", NULL, NULL);
+    produce(b, b->reply_topic, 0, hello, NULL);
+    json_decref(hello);
+
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, b->reply_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t r = rd_kafka_assign(b->reply_rk, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (r)
+        return verr_set(e, 503, "ServiceUnavailable", "bus reply assign: %s", rd_kafka_err2str(r));
+    pthread_create(&b->reply_thr, NULL, reply_loop, b);
+    b->reply_started = 1;
+    return 0;
+}
+
+static int reply_error(json_t *env, verr_t *e)
+{
+    json_t *err = json_object_get(env, "error");
+    return verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
+                    json_str(err, "message", "remote error"));
+}
+
+int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
+             const json_t *caller, int timeout_ms, json_t **reply, verr_t *e)
+{
+    *reply = NULL;
+    if (timeout_ms <= 0)
+        timeout_ms = 5000;
+    pthread_mutex_lock(&b->mu);
+    int rc = start_replies(b, e);
+    pthread_mutex_unlock(&b->mu);
+    if (rc < 0) {
+        json_decref(body);
+        return -1;
+    }
+    stat_inc(&b->stats.calls);
+
+    char topic[256];
+    if (strchr(service, '.'))
+        snprintf(topic, sizeof topic, "%s", service);
+    else
+        snprintf(topic, sizeof topic, "virga.rpc.%s", service);
+
+    int64_t deadline = now_ms() + timeout_ms;
+    json_t *env = envelope(type, body, caller);
+    json_object_set_new(env, "reply_to", json_string(b->reply_topic));
+    json_object_set_new(env, "deadline", json_integer(deadline));
+
+    struct pending p = {0};
+    snprintf(p.corr, sizeof p.corr, "%s", json_str(env, "id", ""));
+    pthread_cond_init(&p.cv, NULL);
+    pthread_mutex_lock(&b->mu);
+    p.next = b->pending;
+    b->pending = &p;
+    pthread_mutex_unlock(&b->mu);
+
+    rc = produce(b, topic, -1, env, e);
+    json_decref(env);
+
+    pthread_mutex_lock(&b->mu);
+    struct timespec ts = {deadline / 1000, (deadline % 1000) * 1000000};
+    while (rc == 0 && !p.env) {
+        int w = pthread_cond_timedwait(&p.cv, &b->mu, &ts);
+        if (w == ETIMEDOUT && !p.env)
+            break;
+    }
+    for (struct pending **pp = &b->pending; *pp; pp = &(*pp)->next)
+        if (*pp == &p) {
+            *pp = p.next;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    pthread_cond_destroy(&p.cv);
+
+    if (rc < 0)
+        return -1;
+    if (!p.env) {
+        stat_inc(&b->stats.call_timeouts);
+        return verr_set(e, 504, "RequestTimeout", "no reply from %s to %s within %d ms", service, type, timeout_ms);
+    }
+    if (json_is_true(json_object_get(p.env, "ok"))) {
+        json_t *rb = json_object_get(p.env, "body");
+        *reply = rb ? json_incref(rb) : json_object();
+        rc = 0;
+    } else {
+        rc = reply_error(p.env, e);
+    }
+    json_decref(p.env);
+    return rc;
+}
+
+/* ---- server ------------------------------------------------------------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    bus_t *b = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        b->assigned = parts->cnt > 0;
+        log_info("serving %s: %d partition(s) assigned", b->opts.topic, parts->cnt);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        b->assigned = 0;
+        log_info("serving %s: partitions revoked", b->opts.topic);
+    }
+}
+
+static void *consume_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->running) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, 100);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consume %s: %s", b->opts.topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        struct job *j = xmalloc(sizeof *j);
+        j->m = m;
+        j->next = NULL;
+        pthread_mutex_lock(&b->qmu);
+        while (b->qlen >= BUS_QUEUE_MAX && b->running)
+            pthread_cond_wait(&b->qspace, &b->qmu);
+        if (b->qtail)
+            b->qtail->next = j;
+        else
+            b->qhead = j;
+        b->qtail = j;
+        b->qlen++;
+        pthread_cond_signal(&b->qcv);
+        pthread_mutex_unlock(&b->qmu);
+    }
+    return NULL;
+}
+
+static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, const verr_t *err)
+{
+    json_t *env = json_pack("{s:i, s:s, s:s, s:s, s:b}", "v", 1, "id", "", "type", "reply",
+                            "corr", msg->id, "ok", rc == 0);
+    char id[33];
+    ids_hex(id, 32);
+    json_object_set_new(env, "id", json_string(id));
+    if (rc == 0)
+        json_object_set_new(env, "body", reply ? reply : json_object());
+    else
+        json_object_set_new(env, "error", json_pack("{s:s, s:s, s:i}", "code", err->code[0] ? err->code : "InternalError",
+                                                     "message", err->message, "status", err->http_status ? err->http_status : 500));
+    verr_t pe;
+    if (produce(b, msg->reply_to, 0, env, &pe) < 0)
+        log_warn("reply to %s lost: %s", msg->reply_to, pe.message);
+    json_decref(env);
+}
+
+static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
+{
+    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+    if (!env || !json_is_object(env)) {
+        log_warn("dropping malformed message on %s (%zu bytes)", b->opts.topic, m->len);
+        json_decref(env);
+        return;
+    }
+    bus_msg_t msg = {
+        .id = json_str(env, "id", ""),
+        .type = json_str(env, "type", ""),
+        .reply_to = json_str(env, "reply_to", NULL),
+        .deadline_ms = json_int(env, "deadline", 0),
+        .caller = json_object_get(env, "caller"),
+        .body = json_object_get(env, "body"),
+    };
+    const char *rid = json_str(msg.caller, "request_id", msg.id);
+    log_set_request_id(rid);
+    if (msg.deadline_ms && now_ms() > msg.deadline_ms) {
+        stat_inc(&b->stats.expired);
+        log_debug("dropping %s: deadline passed", msg.type);
+        goto out;
+    }
+    const bus_route_t *r = b->opts.routes;
+    while (r && r->type && strcmp(r->type, msg.type))
+        r++;
+    json_t *reply = NULL;
+    verr_t err = {0};
+    int rc;
+    if (!r || !r->type) {
+        rc = verr_set(&err, 400, "InvalidAction", "%s does not handle '%s'", b->name, msg.type);
+    } else {
+        bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app};
+        json_t *body = msg.body ? (json_t *)msg.body : json_object();
+        rc = r->fn(&ctx, body, &reply, &err);
+        if (!msg.body)
+            json_decref(body);
+        if (rc < 0 && !err.code[0])
+            verr_set(&err, 500, "InternalError", "handler for %s failed", msg.type);
+    }
+    stat_inc(&b->stats.served);
+    if (rc < 0) {
+        stat_inc(&b->stats.handler_errors);
+        log_info("%s -> %s: %s", msg.type, err.code, err.message);
+    }
+    if (msg.reply_to && *msg.reply_to)
+        send_reply(b, &msg, rc, reply, &err);   /* takes reply */
+    else
+        json_decref(reply);
+out:
+    log_set_request_id(NULL);
+    json_decref(env);
+}
+
+static void *worker_loop(void *arg)
+{
+    bus_t *b = arg;
+    void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
+    for (;;) {
+        pthread_mutex_lock(&b->qmu);
+        while (!b->qhead && b->running)
+            pthread_cond_wait(&b->qcv, &b->qmu);
+        struct job *j = b->qhead;
+        if (!j) {
+            pthread_mutex_unlock(&b->qmu);
+            break;
+        }
+        b->qhead = j->next;
+        if (!b->qhead)
+            b->qtail = NULL;
+        b->qlen--;
+        pthread_cond_signal(&b->qspace);
+        pthread_mutex_unlock(&b->qmu);
+        dispatch(b, w, j->m);
+        rd_kafka_message_destroy(j->m);
+        free(j);
+    }
+    if (b->opts.worker_fini)
+        b->opts.worker_fini(w);
+    return NULL;
+}
+
+int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
+{
+    if (b->serving_started)
+        return verr_set(e, 500, "InternalError", "bus_serve called twice");
+    b->opts = *opts;
+    b->nworkers = opts->workers > 0 ? (opts->workers > BUS_MAX_WORKERS ? BUS_MAX_WORKERS : opts->workers) : 4;
+
+    rd_kafka_conf_t *c = base_conf(b, 1, e);
+    char st[16];
+    snprintf(st, sizeof st, "%d", b->session_timeout_ms);
+    if (!c || conf_set(c, "group.id", opts->group, e) < 0 ||
+        conf_set(c, "session.timeout.ms", st, e) < 0 ||
+        conf_set(c, "heartbeat.interval.ms", "500", e) < 0 ||
+        conf_set(c, "auto.offset.reset", "earliest", e) < 0 ||
+        conf_set(c, "enable.auto.commit", "true", e) < 0 ||
+        conf_set(c, "auto.commit.interval.ms", "1000", e) < 0 ||
+        conf_set(c, "allow.auto.create.topics", "true", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    rd_kafka_conf_set_opaque(c, b);
+    char err[256];
+    b->cons = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!b->cons)
+        return verr_set(e, 503, "ServiceUnavailable", "bus consumer: %s", err);
+    rd_kafka_poll_set_consumer(b->cons);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, opts->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t r = rd_kafka_subscribe(b->cons, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (r)
+        return verr_set(e, 503, "ServiceUnavailable", "subscribe %s: %s", opts->topic, rd_kafka_err2str(r));
+    for (int i = 0; i < b->nworkers; i++)
+        pthread_create(&b->workers[i], NULL, worker_loop, b);
+    pthread_create(&b->cons_thr, NULL, consume_loop, b);
+    b->serving_started = 1;
+    return 0;
+}
+
+int bus_serving(bus_t *b) { return b && b->assigned; }
+
+void bus_get_stats(bus_t *b, bus_stats_t *out)
+{
+    out->calls = __atomic_load_n(&b->stats.calls, __ATOMIC_RELAXED);
+    out->call_timeouts = __atomic_load_n(&b->stats.call_timeouts, __ATOMIC_RELAXED);
+    out->served = __atomic_load_n(&b->stats.served, __ATOMIC_RELAXED);
+    out->expired = __atomic_load_n(&b->stats.expired, __ATOMIC_RELAXED);
+    out->handler_errors = __atomic_load_n(&b->stats.handler_errors, __ATOMIC_RELAXED);
+}
+
+void bus_close(bus_t *b)
+{
+    if (!b)
+        return;
+    b->running = 0;
+    if (b->serving_started) {
+        pthread_mutex_lock(&b->qmu);
+        pthread_cond_broadcast(&b->qcv);
+        pthread_cond_broadcast(&b->qspace);
+        pthread_mutex_unlock(&b->qmu);
+        pthread_join(b->cons_thr, NULL);
+        /* workers drain the queue: messages already taken are answered */
+        for (int i = 0; i < b->nworkers; i++)
+            pthread_join(b->workers[i], NULL);
+        rd_kafka_consumer_close(b->cons);
+        rd_kafka_destroy(b->cons);
+    }
+    if (b->reply_started) {
+        pthread_join(b->reply_thr, NULL);
+        rd_kafka_consumer_close(b->reply_rk);
+        rd_kafka_destroy(b->reply_rk);
+    }
+    pthread_join(b->prod_thr, NULL);
+    rd_kafka_flush(b->prod, 2000);
+    rd_kafka_destroy(b->prod);
+    pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->qmu);
+    pthread_cond_destroy(&b->qcv);
+    pthread_cond_destroy(&b->qspace);
+    free(b);
+}

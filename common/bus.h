@@ -1,0 +1,94 @@
+/* bus.h - the Kafka-protocol message bus (librdkafka): publish, serve a topic with a
+ * consumer group and a message-type -> handler table, and RPC with correlation ids,
+ * deadlines and a per-process reply topic.
+ *
+ * Every message is one JSON envelope:
+ *   {"v":1, "id":"<msg id>", "type":"identity.health", "corr":"<corr id>",
+ *    "reply_to":"virga.reply.<...>", "deadline":<unix ms>, "caller":{...}, "body":{...}}
+ * A reply has type "reply", corr = the request's id, and either "ok":true + "body" or
+ * "ok":false + "error":{"code","message","status"}.
+ *
+ * The bus is a doorbell, not a log: a message may be lost (the one-machine broker
+ * keeps nothing across restarts), duplicated or reordered. Handlers are idempotent,
+ * requests past their deadline are dropped unprocessed, and callers see a clear
+ * RequestTimeout instead of hanging. */
+#ifndef VIRGA_BUS_H
+#define VIRGA_BUS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+typedef struct bus bus_t;
+
+/* A received request, valid for the duration of the handler call. */
+typedef struct bus_msg {
+    const char *id;
+    const char *type;
+    const char *reply_to;      /* NULL for events */
+    int64_t deadline_ms;       /* 0 = none */
+    const json_t *caller;      /* {"account":..,"user":..,"request_id":..} or NULL */
+    const json_t *body;
+} bus_msg_t;
+
+/* What a handler gets: the bus (to call other services), the message, the state its
+ * worker thread owns (e.g. a db_t), and the service's shared state. */
+typedef struct bus_ctx {
+    bus_t *bus;
+    const bus_msg_t *msg;
+    void *worker;
+    void *app;
+} bus_ctx_t;
+
+/* Return 0 and set *reply (a new reference, or leave NULL for {}), or -1 with err set. */
+typedef int (*bus_handler_fn)(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err);
+
+typedef struct bus_route {
+    const char *type;
+    bus_handler_fn fn;
+} bus_route_t;
+
+/* Per-worker state: init returns what handlers see as ctx->worker; fini frees it. */
+typedef void *(*bus_worker_init_fn)(void *app);
+typedef void (*bus_worker_fini_fn)(void *worker);
+
+typedef struct bus_serve_opts {
+    const char *topic;            /* e.g. "virga.rpc.identity" */
+    const char *group;            /* consumer group, e.g. "identity" */
+    const bus_route_t *routes;    /* terminated by {NULL, NULL} */
+    int workers;                  /* handler threads (default 4) */
+    bus_worker_init_fn worker_init;
+    bus_worker_fini_fn worker_fini;
+    void *app;
+} bus_serve_opts_t;
+
+/* Connect using config keys bus.brokers, bus.fetch_wait_ms, bus.session_timeout_ms.
+ * name identifies the process in logs and in its reply topic. */
+bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e);
+/* Stop serving (finishing handlers in flight), then free. NULL is a no-op. */
+void bus_close(bus_t *b);
+
+/* Start consuming opts->topic in the background. May be called once per bus_t. */
+int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e);
+/* 1 once the consumer group has given this process partitions to serve. */
+int bus_serving(bus_t *b);
+
+/* RPC to "virga.rpc.<service>" (or to a full topic name if service contains a '.').
+ * body is stolen (may be NULL). caller may be NULL. On success *reply is a new
+ * reference to the reply body. On failure e carries the remote error, or
+ * RequestTimeout (504) when no reply came within timeout_ms. */
+int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
+             const json_t *caller, int timeout_ms, json_t **reply, verr_t *e);
+
+/* Fire-and-forget message (events, usage doorbells, agent commands). body is stolen. */
+int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, verr_t *e);
+
+/* Statistics for benchmarks and /metrics. */
+typedef struct bus_stats {
+    uint64_t calls, call_timeouts, served, expired, handler_errors;
+} bus_stats_t;
+void bus_get_stats(bus_t *b, bus_stats_t *out);
+
+#endif

@@ -1,0 +1,253 @@
+/* http.c - libmicrohttpd wrapper: raw URI capture, bounded bodies, table routing. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ids.h"
+#include "log.h"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_opts_t o;
+    uint64_t served;
+};
+
+/* Per-request state, created in the URI log callback (which sees the raw URI). */
+struct conn_state {
+    char *raw_uri;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    int started;
+};
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct conn_state *st = xcalloc(1, sizeof *st);
+    st->raw_uri = xstrdup(uri);
+    return st;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls;
+    (void)c;
+    (void)t;
+    struct conn_state *st = *con_cls;
+    if (st) {
+        free(st->raw_uri);
+        free(st->body);
+        free(st);
+    }
+    *con_cls = NULL;
+}
+
+void http_resp_take(http_resp_t *resp, int status, const char *ct, char *body, size_t len)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->body = body;
+    resp->len = len;
+    if (ct)
+        snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
+}
+
+void http_resp_set(http_resp_t *resp, int status, const char *ct, const char *body, size_t len)
+{
+    char *copy = xmalloc(len + 1);
+    if (len)
+        memcpy(copy, body, len);
+    copy[len] = 0;
+    http_resp_take(resp, status, ct, copy, len);
+}
+
+void http_resp_header(http_resp_t *resp, const char *name, const char *value)
+{
+    if (resp->nheaders < (int)ARRAY_LEN(resp->headers))
+        resp->headers[resp->nheaders++] = xasprintf("%s: %s", name, value);
+}
+
+const char *http_header(const http_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+struct hdr_collect {
+    const char **names, **values;
+    size_t n, max;
+};
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    (void)kind;
+    struct hdr_collect *h = cls;
+    if (h->n >= h->max)
+        return MHD_NO;
+    h->names[h->n] = k;
+    h->values[h->n] = v ? v : "";
+    h->n++;
+    return MHD_YES;
+}
+
+size_t http_headers(const http_req_t *r, const char **names, const char **values, size_t max)
+{
+    struct hdr_collect h = {names, values, 0, max};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect, &h);
+    return h.n;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, const http_req_t *req,
+                                 const char *server_name)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
+                                                             resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    resp->body = NULL;
+    if (resp->content_type[0])
+        MHD_add_response_header(r, "Content-Type", resp->content_type);
+    if (req)
+        MHD_add_response_header(r, "x-amz-request-id", req->request_id);
+    MHD_add_response_header(r, "Server", server_name ? server_name : "Virga");
+    for (int i = 0; i < resp->nheaders; i++) {
+        char *h = resp->headers[i];
+        char *colon = strchr(h, ':');
+        if (colon) {
+            *colon = 0;
+            MHD_add_response_header(r, h, colon + 2);
+        }
+        free(h);
+    }
+    resp->nheaders = 0;
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)url;
+    (void)version;
+    http_server_t *s = cls;
+    struct conn_state *st = *con_cls;
+    if (!st)   /* URI log callback did not run: cannot happen with MHD >= 0.9 */
+        return MHD_NO;
+
+    if (!st->started) {
+        st->started = 1;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+            /* answer now; MHD closes the connection instead of reading the body */
+            http_resp_t resp = {0};
+            http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
+            return send_resp(c, &resp, NULL, s->o.server_name);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (st->len + *upload_size > s->o.max_body)
+            st->too_large = 1;
+        if (!st->too_large) {
+            if (st->len + *upload_size + 1 > st->cap) {
+                st->cap = (st->len + *upload_size + 1) * 2;
+                if (st->cap > s->o.max_body + 1)
+                    st->cap = s->o.max_body + 1;
+                st->body = xrealloc(st->body, st->cap);
+            }
+            memcpy(st->body + st->len, upload, *upload_size);
+            st->len += *upload_size;
+            st->body[st->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    http_req_t req = {.method = method, .conn = c, .app = s->o.app};
+    char *q = strchr(st->raw_uri, '?');
+    if (q)
+        *q = 0;
+    req.path = st->raw_uri;
+    req.query = q ? q + 1 : "";
+    req.body = st->body ? st->body : "";
+    req.body_len = st->len;
+    ids_uuid(req.request_id);
+    log_set_request_id(req.request_id);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *)&((struct sockaddr_in *)ci->client_addr)->sin_addr;
+        snprintf(req.remote, sizeof req.remote, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    }
+
+    http_resp_t resp = {.status = 200};
+    if (st->too_large) {
+        http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
+    } else {
+        const http_route_t *r = s->o.routes;
+        for (; r && r->fn; r++)
+            if ((!r->method || !strcmp(r->method, method)) && !strncmp(req.path, r->prefix, strlen(r->prefix)))
+                break;
+        if (r && r->fn)
+            r->fn(&req, &resp);
+        else
+            http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
+    }
+    if (q)
+        *q = '?';
+    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
+    log_debug("%s %s %s -> %d (%zu bytes)", req.remote, method, req.path, resp.status, resp.len);
+    enum MHD_Result ok = send_resp(c, &resp, &req, s->o.server_name);
+    log_set_request_id(NULL);
+    return ok;
+}
+
+http_server_t *http_start(const http_opts_t *o, verr_t *e)
+{
+    http_server_t *s = xcalloc(1, sizeof *s);
+    s->o = *o;
+    if (!s->o.max_body)
+        s->o.max_body = 1024 * 1024;
+    if (s->o.threads <= 0)
+        s->o.threads = 4;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &addr.sin_addr) != 1) {
+        free(s);
+        verr_set(e, 500, "InvalidConfig", "bad listen address '%s'", o->address);
+        return NULL;
+    }
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                                MHD_ALLOW_SUSPEND_RESUME,
+                            (uint16_t)o->port, NULL, NULL, handle, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
+                            MHD_OPTION_URI_LOG_CALLBACK, uri_log, s,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        free(s);
+        verr_set(e, 500, "InternalError", "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1", o->port);
+        return NULL;
+    }
+    return s;
+}
+
+void http_stop(http_server_t *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}
+
+uint64_t http_requests_served(const http_server_t *s)
+{
+    return s ? __atomic_load_n(&s->served, __ATOMIC_RELAXED) : 0;
+}

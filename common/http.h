@@ -1,0 +1,76 @@
+/* http.h - the HTTP server every public endpoint uses (libmicrohttpd underneath).
+ *
+ * A thread pool with epoll serves connections; a request's body is collected up to a
+ * configured limit (413 past it, without reading the rest); routing is a table of
+ * (method, path prefix, handler) rows. Handlers see the raw path and raw query string
+ * exactly as the client sent them, because SigV4 signs the raw form. Every request gets
+ * a request id (also set as the logging request id) and an access log line. */
+#ifndef VIRGA_HTTP_H
+#define VIRGA_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct MHD_Connection;
+
+typedef struct http_req {
+    const char *method;
+    const char *path;         /* raw, percent-encoded, without the query */
+    const char *query;        /* raw, without '?', "" when none */
+    const char *body;
+    size_t body_len;
+    char request_id[40];
+    char remote[64];
+    struct MHD_Connection *conn;
+    void *app;
+} http_req_t;
+
+typedef struct http_resp {
+    int status;
+    char *body;               /* owned by the response; freed after sending */
+    size_t len;
+    char content_type[96];
+    char *headers[32];        /* "Name: value" strings, owned */
+    int nheaders;
+} http_resp_t;
+
+/* Return value is ignored; the handler fills resp (default 200, empty). */
+typedef void (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
+
+typedef struct http_route {
+    const char *method;       /* NULL = any */
+    const char *prefix;       /* path prefix ("/" matches all) */
+    http_handler_fn fn;
+} http_route_t;
+
+typedef struct http_opts {
+    const char *address;      /* "127.0.0.1" */
+    int port;
+    int threads;              /* thread pool size (default 4) */
+    size_t max_body;          /* bytes (default 1 MiB) */
+    const char *server_name;  /* Server: header */
+    const http_route_t *routes;   /* {NULL,NULL,NULL}-terminated; first match wins */
+    void *app;
+} http_opts_t;
+
+typedef struct http_server http_server_t;
+
+http_server_t *http_start(const http_opts_t *o, verr_t *e);
+void http_stop(http_server_t *s);
+uint64_t http_requests_served(const http_server_t *s);
+
+/* Header lookup (case-insensitive); NULL when absent. */
+const char *http_header(const http_req_t *r, const char *name);
+/* Collect all request headers as parallel arrays (names/values point into MHD memory,
+ * valid during the request). Returns the count, at most max. */
+size_t http_headers(const http_req_t *r, const char **names, const char **values, size_t max);
+
+/* Set the body (copied) and content type. */
+void http_resp_set(http_resp_t *resp, int status, const char *content_type, const char *body, size_t len);
+/* Take ownership of body (malloc'd). */
+void http_resp_take(http_resp_t *resp, int status, const char *content_type, char *body, size_t len);
+void http_resp_header(http_resp_t *resp, const char *name, const char *value);
+
+#endif

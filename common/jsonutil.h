@@ -1,0 +1,23 @@
+/* jsonutil.h - small helpers over jansson used by every handler. */
+#ifndef VIRGA_JSONUTIL_H
+#define VIRGA_JSONUTIL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* `JSON_AUTO json_t *o = ...;` drops the reference at scope exit. */
+void json_autodecref(json_t **j);
+#define JSON_AUTO __attribute__((cleanup(json_autodecref)))
+
+/* Typed getters: return def when the key is missing or of another type. */
+const char *json_str(const json_t *o, const char *key, const char *def);
+int64_t json_int(const json_t *o, const char *key, int64_t def);
+int json_bool(const json_t *o, const char *key, int def);
+/* Dotted path lookup: json_path(o, "caller.account"). NULL when missing. */
+json_t *json_path(const json_t *o, const char *path);
+/* Parse with a size bound; NULL on error or if the text is larger than max. */
+json_t *json_parse_bounded(const char *text, size_t len, size_t max);
+/* Compact dump; caller frees. */
+char *json_compact(const json_t *o);
+
+#endif

@@ -1,0 +1,89 @@
+/* service_http.c - /healthz and /metrics in front of a service's own HTTP routes. */
+#include "service_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* One public endpoint per process: its route table lives until service_http_stop(). */
+static http_route_t *table;
+
+static void healthz(http_req_t *req, http_resp_t *resp)
+{
+    service_t *svc = req->app;
+    int ok = bus_serving(svc->bus);
+    const char *body = ok ? "ok\n" : "starting\n";
+    http_resp_set(resp, ok ? 200 : 503, "text/plain", body, strlen(body));
+}
+
+static void metrics(http_req_t *req, http_resp_t *resp)
+{
+    service_t *svc = req->app;
+    bus_stats_t st;
+    bus_get_stats(svc->bus, &st);
+    const char *n = svc->def->name;
+    char *text = xasprintf(
+        "# HELP virga_http_requests_total HTTP requests answered.\n"
+        "# TYPE virga_http_requests_total counter\n"
+        "virga_http_requests_total{service=\"%s\"} %llu\n"
+        "# HELP virga_bus_calls_total RPC calls made over the bus.\n"
+        "# TYPE virga_bus_calls_total counter\n"
+        "virga_bus_calls_total{service=\"%s\"} %llu\n"
+        "# HELP virga_bus_call_timeouts_total RPC calls that got no reply in time.\n"
+        "# TYPE virga_bus_call_timeouts_total counter\n"
+        "virga_bus_call_timeouts_total{service=\"%s\"} %llu\n"
+        "# HELP virga_bus_served_total Bus messages handled.\n"
+        "# TYPE virga_bus_served_total counter\n"
+        "virga_bus_served_total{service=\"%s\"} %llu\n"
+        "# HELP virga_uptime_seconds Seconds since the process started.\n"
+        "# TYPE virga_uptime_seconds gauge\n"
+        "virga_uptime_seconds{service=\"%s\"} %lld\n",
+        n, (unsigned long long)http_requests_served(svc->http), n, (unsigned long long)st.calls, n,
+        (unsigned long long)st.call_timeouts, n, (unsigned long long)st.served, n,
+        (long long)(time(NULL) - svc->started));
+    http_resp_take(resp, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
+
+int service_http_start(service_t *svc, const char *section, int default_port,
+                       const http_route_t *routes, verr_t *e)
+{
+    size_t n = 0;
+    while (routes && routes[n].fn)
+        n++;
+    /* ops routes first: they are exact paths no API uses */
+    table = xcalloc(n + 3, sizeof *table);
+    table[0] = (http_route_t){"GET", "/healthz", healthz};
+    table[1] = (http_route_t){"GET", "/metrics", metrics};
+    for (size_t i = 0; i < n; i++)
+        table[i + 2] = routes[i];
+    char k[4][96];
+    snprintf(k[0], sizeof k[0], "%s.listen", section);
+    snprintf(k[1], sizeof k[1], "%s.port", section);
+    snprintf(k[2], sizeof k[2], "%s.http_threads", section);
+    snprintf(k[3], sizeof k[3], "%s.max_body", section);
+    http_opts_t o = {
+        .address = config_str(svc->cfg, k[0], "127.0.0.1"),
+        .port = (int)config_int(svc->cfg, k[1], default_port),
+        .threads = (int)config_int(svc->cfg, k[2], 4),
+        .max_body = (size_t)config_int(svc->cfg, k[3], 1024 * 1024),
+        .server_name = "Virga",
+        .routes = table,
+        .app = svc,
+    };
+    svc->http = http_start(&o, e);
+    if (!svc->http)
+        return -1;
+    log_info("HTTP endpoint listening on %s:%d", o.address, o.port);
+    return 0;
+}
+
+void service_http_stop(service_t *svc)
+{
+    http_stop(svc->http);
+    svc->http = NULL;
+    free(table);
+    table = NULL;
+}

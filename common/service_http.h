@@ -1,0 +1,17 @@
+/* service_http.h - a service's public HTTP endpoint: the service's own routes behind
+ * the operational ones every endpoint has, GET /healthz (200 once the service serves
+ * its bus topic, 503 before) and GET /metrics (Prometheus text format). */
+#ifndef VIRGA_SERVICE_HTTP_H
+#define VIRGA_SERVICE_HTTP_H
+
+#include "http.h"
+#include "service.h"
+
+/* Listen on <section>.listen (default 127.0.0.1) and <section>.port (default
+ * default_port), <section>.http_threads, <section>.max_body. Handlers get
+ * req->app == svc. Sets svc->http. */
+int service_http_start(service_t *svc, const char *section, int default_port,
+                       const http_route_t *routes, verr_t *e);
+void service_http_stop(service_t *svc);
+
+#endif

@@ -1,0 +1,29 @@
+/* xml.h - a small streaming XML writer for EC2/S3 responses.
+ *
+ * Text and attribute values are escaped (& < > " ' and control characters that XML 1.0
+ * cannot carry are dropped), so a tenant's tag value or object key can never break the
+ * document. The writer grows its buffer; xml_take() hands the string to the caller. */
+#ifndef VIRGA_XML_H
+#define VIRGA_XML_H
+
+#include <stddef.h>
+
+typedef struct xml xml_t;
+
+/* Starts with <?xml version="1.0" encoding="UTF-8"?> */
+xml_t *xml_new(void);
+void xml_free(xml_t *x);
+/* Open <tag xmlns="ns"> (ns may be NULL). */
+void xml_open(xml_t *x, const char *tag, const char *xmlns);
+void xml_close(xml_t *x);                 /* closes the innermost open tag */
+void xml_elem(xml_t *x, const char *tag, const char *text);   /* <tag>escaped</tag> */
+void xml_elemf(xml_t *x, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void xml_elem_int(xml_t *x, const char *tag, long long v);
+void xml_elem_bool(xml_t *x, const char *tag, int v);      /* true/false */
+/* Append escaped text to out (a buffer-free helper for callers building their own). */
+char *xml_escape(const char *s);          /* caller frees */
+const char *xml_str(const xml_t *x);      /* current document */
+size_t xml_len(const xml_t *x);
+char *xml_take(xml_t *x, size_t *len);    /* closes all open tags, frees x, returns doc */
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# install-deps.sh - install, with apt, every Debian 12 package Virga needs to build, run
+# and test. Idempotent, and fast when everything is present (dpkg is asked first; apt
+# runs only for what is missing).
+set -eu
+
+PACKAGES="
+build-essential clang pkg-config
+libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodium-dev
+librados-dev libmicrohttpd-dev libssl-dev libcmocka-dev libclang-rt-14-dev
+postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
+qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
+awscli python3-boto3 python3-pytest
+wrk curl procps psmisc
+"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=600 update -q
+# shellcheck disable=SC2086
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
+# Debian starts a PostgreSQL cluster on 5432 at install; Virga runs its own clusters
+# (devcloud), so the packaged one is left as the system's administrator configured it.

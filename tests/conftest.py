@@ -1,0 +1,21 @@
+"""Shared fixtures: a throwaway Virga cloud started by deploy/devcloud.
+
+Each test session gets its own directory under /tmp and its own port base, so tests
+never collide with a developer's `make run` cloud (port base 8700, dir var/) or with
+another test run."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from harness import Cloud  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cloud():
+    c = Cloud.start()
+    try:
+        yield c
+    finally:
+        c.stop()
