@@ -5,6 +5,7 @@
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,40 +38,68 @@ static double ms_since(const struct timespec *t0)
     return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* One pass over all targets; returns the number that are not healthy. */
+struct probe {
+    bus_t *bus;
+    const char *target;
+    json_t *reply;
+    verr_t err;
+    int rc;
+    double rtt;
+};
+
+static void *probe_one(void *arg)
+{
+    struct probe *p = arg;
+    char topic[160];
+    if (strncmp(p->target, "agent:", 6) == 0)
+        snprintf(topic, sizeof topic, "virga.host.%s", p->target + 6);
+    else
+        snprintf(topic, sizeof topic, "%s", p->target);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    p->rc = bus_call(p->bus, topic, "sys.health", NULL, NULL, 2000, &p->reply, &p->err);
+    p->rtt = ms_since(&t0);
+    return NULL;
+}
+
+/* One pass over all targets, asked in parallel; returns how many are not healthy. */
 static int status_once(bus_t *bus, char **targets, int n, int print, int as_json)
 {
+    struct probe pr[64] = {0};
+    pthread_t th[64];
+    for (int i = 0; i < n; i++) {
+        pr[i].bus = bus;
+        pr[i].target = targets[i];
+        pthread_create(&th[i], NULL, probe_one, &pr[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+
     int bad = 0;
     json_t *all = json_array();
     if (print && !as_json)
         printf("%-24s %-10s %-40s %8s %5s %9s\n", "SERVICE", "STATUS", "INSTANCE", "UPTIME", "DB", "RTT");
     for (int i = 0; i < n; i++) {
-        char topic[160];
-        if (strncmp(targets[i], "agent:", 6) == 0)
-            snprintf(topic, sizeof topic, "virga.host.%s", targets[i] + 6);
-        else
-            snprintf(topic, sizeof topic, "%s", targets[i]);
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        json_t *r = NULL;
-        verr_t e = {0};
-        int rc = bus_call(bus, topic, "sys.health", NULL, NULL, 2000, &r, &e);
-        double rtt = ms_since(&t0);
+        json_t *r = pr[i].reply;
+        int rc = pr[i].rc;
         const char *st = rc == 0 ? json_str(r, "status", "?") : "down";
         if (strcmp(st, "healthy"))
             bad++;
         if (print && as_json) {
-            json_t *row = rc == 0 ? json_incref(r) : json_pack("{s:s, s:s}", "error", e.code, "message", e.message);
+            json_t *row = rc == 0 ? json_incref(r)
+                                  : json_pack("{s:s, s:s, s:s}", "status", "down", "error", pr[i].err.code,
+                                              "message", pr[i].err.message);
             json_object_set_new(row, "target", json_string(targets[i]));
-            json_object_set_new(row, "rtt_ms", json_real(rtt));
+            json_object_set_new(row, "rtt_ms", json_real(pr[i].rtt));
             json_array_append_new(all, row);
         } else if (print) {
             char up[32] = "-", rtts[32];
             if (rc == 0)
                 snprintf(up, sizeof up, "%llds", (long long)json_int(r, "uptime_s", 0));
-            snprintf(rtts, sizeof rtts, "%.1fms", rtt);
+            snprintf(rtts, sizeof rtts, "%.1fms", pr[i].rtt);
             printf("%-24s %-10s %-40s %8s %5s %9s\n", targets[i], st,
-                   rc == 0 ? json_str(r, "instance", "") : e.code, up, rc == 0 ? json_str(r, "db", "") : "-", rtts);
+                   rc == 0 ? json_str(r, "instance", "") : pr[i].err.code, up,
+                   rc == 0 ? json_str(r, "db", "") : "-", rtts);
         }
         json_decref(r);
     }
@@ -112,7 +141,7 @@ static int cmd_status(bus_t *bus, const config_t *cfg, int argc, char **argv)
     int bad;
     /* with --wait, poll quietly until everything is healthy, then print once */
     while ((bad = status_once(bus, targets, n, 0, 0)) > 0 && time(NULL) < until)
-        sleep(1);
+        usleep(200 * 1000);
     bad = status_once(bus, targets, n, 1, as_json);
     for (int i = 0; i < n; i++)
         free(targets[i]);

@@ -63,6 +63,18 @@ static void kv_append(struct kv **v, size_t *n, const char *key, const char *val
     kv_put(v, n, key, val);
 }
 
+static void kv_del(struct kv **v, size_t *n, const char *key)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].key, key)) {
+            free((*v)[i].key);
+            free((*v)[i].val);
+            (*v)[i] = (*v)[*n - 1];
+            (*n)--;
+            return;
+        }
+}
+
 void config_set(config_t *c, const char *key, const char *value)
 {
     kv_put(&c->cli, &c->ncli, key, value);
@@ -74,7 +86,7 @@ static int parse(config_t *c, yaml_parser_t *p, verr_t *e)
     char *stack[32] = {0};
     int depth = 0;          /* number of open mappings */
     int want_key[33] = {0}; /* per depth: next scalar is a key */
-    int in_seq = 0;
+    int in_seq = 0, seq_items = 0;
     int rc = -1;
 
     for (;;) {
@@ -106,7 +118,14 @@ static int parse(config_t *c, yaml_parser_t *p, verr_t *e)
             }
             break;
         case YAML_SEQUENCE_START_EVENT:
+            if (in_seq) {
+                yaml_event_delete(&ev);
+                verr_set(e, 400, "InvalidConfig", "lists inside lists are not supported (line %zu)",
+                         p->mark.line + 1);
+                goto out;
+            }
             in_seq = 1;
+            seq_items = 0;
             break;
         case YAML_SEQUENCE_END_EVENT:
             in_seq = 0;
@@ -129,8 +148,21 @@ static int parse(config_t *c, yaml_parser_t *p, verr_t *e)
                     strncat(key, ".", sizeof key - strlen(key) - 1);
                 strncat(key, stack[i] ? stack[i] : "", sizeof key - strlen(key) - 1);
             }
+            /* a YAML null means "not set": the caller's default applies */
+            int is_null = ev.data.scalar.plain_implicit && (!strcmp(s, "~") || !strcmp(s, "null") || !*s);
             if (in_seq) {
-                kv_append(&c->file, &c->nfile, key, s);
+                /* a list replaces what an earlier file said for the key */
+                if (seq_items++ == 0)
+                    kv_put(&c->file, &c->nfile, key, s);
+                else
+                    kv_append(&c->file, &c->nfile, key, s);
+            } else if (is_null) {
+                kv_del(&c->file, &c->nfile, key);
+                if (depth > 0) {
+                    free(stack[depth]);
+                    stack[depth] = NULL;
+                    want_key[depth] = 1;
+                }
             } else {
                 kv_put(&c->file, &c->nfile, key, s);
                 if (depth > 0) {
@@ -141,6 +173,10 @@ static int parse(config_t *c, yaml_parser_t *p, verr_t *e)
             }
             break;
         }
+        case YAML_ALIAS_EVENT:
+            yaml_event_delete(&ev);
+            verr_set(e, 400, "InvalidConfig", "YAML aliases are not supported (line %zu)", p->mark.line + 1);
+            goto out;
         default:
             break;
         }

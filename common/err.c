@@ -9,7 +9,7 @@ int verr_set(verr_t *e, int http_status, const char *code, const char *fmt, ...)
 {
     if (!e)
         return -1;
-    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->code, sizeof e->code, "%s", code ? code : "InternalError");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
@@ -58,7 +58,7 @@ char *xstrdup(const char *s)
 {
     char *p = strdup(s ? s : "");
     if (!p)
-        oom(strlen(s));
+        oom(s ? strlen(s) : 0);
     return p;
 }
 

@@ -292,6 +292,37 @@ static void test_bad_yaml(void **state)
     config_free(c);
 }
 
+/* YAML features config does not model are refused, not misread; nulls mean "unset";
+ * a list in a later document replaces the earlier value. */
+static void test_yaml_edges(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    config_t *c = config_new();
+    assert_int_equal(config_load_string(c, "base: &b 5\nother: *b\nthird: 7\n", &e), -1);
+    assert_string_equal(e.code, "InvalidConfig");
+    assert_non_null(strstr(e.message, "alias"));
+    config_free(c);
+
+    c = config_new();
+    assert_int_equal(config_load_string(c, "x: [[1, 2], 3]\n", &e), -1);
+    assert_string_equal(e.code, "InvalidConfig");
+    config_free(c);
+
+    c = config_new();
+    assert_int_equal(config_load_string(c, "a: ~\nb: null\nc: 'null'\nd: 4\n", &e), 0);
+    assert_string_equal(config_str(c, "a", "dflt"), "dflt");
+    assert_string_equal(config_str(c, "b", "dflt"), "dflt");
+    assert_string_equal(config_str(c, "c", "dflt"), "null");
+    assert_int_equal(config_int(c, "d", 0), 4);
+    assert_int_equal(config_load_string(c, "l: [a, b]\ns: one\n", &e), 0);
+    assert_int_equal(config_load_string(c, "l: [c]\ns: [two, three]\nd: ~\n", &e), 0);
+    assert_string_equal(config_str(c, "l", ""), "c");
+    assert_string_equal(config_str(c, "s", ""), "two,three");
+    assert_int_equal(config_int(c, "d", 9), 9);
+    config_free(c);
+}
+
 static void test_files(void **state)
 {
     (void)state;
@@ -332,6 +363,7 @@ int main(void)
         cmocka_unit_test_teardown(test_int_and_bool, clean_env),
         cmocka_unit_test_teardown(test_bad_yaml, clean_env),
         cmocka_unit_test_teardown(test_files, clean_env),
+        cmocka_unit_test_teardown(test_yaml_edges, clean_env),
     };
     return cmocka_run_group_tests(tests, clean_env, NULL);
 }
