@@ -61,6 +61,13 @@ struct bus {
     struct job *qhead, *qtail;
     int qlen;
 
+    /* broadcast listener */
+    rd_kafka_t *listen_rk;
+    pthread_t listen_thr;
+    bus_handler_fn listen_fn;
+    void *listen_app;
+    char listen_topic[128];
+
     bus_stats_t stats;
 };
 
@@ -545,6 +552,80 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     return 0;
 }
 
+static void *listen_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->running) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->listen_rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+            if (env && json_is_object(env)) {
+                bus_msg_t msg = {.id = json_str(env, "id", ""), .type = json_str(env, "type", ""),
+                                 .caller = json_object_get(env, "caller"), .body = json_object_get(env, "body")};
+                bus_ctx_t ctx = {.bus = b, .msg = &msg, .app = b->listen_app};
+                json_t *reply = NULL;
+                verr_t err;
+                if (msg.body)
+                    b->listen_fn(&ctx, msg.body, &reply, &err);
+                json_decref(reply);
+            }
+            json_decref(env);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t *e)
+{
+    if (b->listen_rk)
+        return verr_set(e, 500, "InternalError", "bus_listen called twice");
+    rd_kafka_conf_t *c = base_conf(b, 1, e);
+    char rnd[9];
+    ids_hex(rnd, 8);
+    AUTOFREE char *gid = xasprintf("virga-listen-%s", rnd);
+    if (!c || conf_set(c, "group.id", gid, e) < 0 || conf_set(c, "enable.auto.commit", "false", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!rk)
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    /* every partition, from the end: a listener wants what happens from now on */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t r = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    int nparts = (r == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err)
+                     ? md->topics[0].partition_cnt : 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    if (nparts <= 0) {
+        rd_kafka_destroy(rk);
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener: no partitions for %s", topic);
+    }
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = RD_KAFKA_OFFSET_END;
+    r = rd_kafka_assign(rk, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (r) {
+        rd_kafka_destroy(rk);
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener assign: %s", rd_kafka_err2str(r));
+    }
+    b->listen_rk = rk;
+    b->listen_fn = fn;
+    b->listen_app = app;
+    snprintf(b->listen_topic, sizeof b->listen_topic, "%s", topic);
+    pthread_create(&b->listen_thr, NULL, listen_loop, b);
+    return 0;
+}
+
 int bus_serving(bus_t *b) { return b && b->assigned; }
 
 void bus_get_stats(bus_t *b, bus_stats_t *out)
@@ -572,6 +653,11 @@ void bus_close(bus_t *b)
             pthread_join(b->workers[i], NULL);
         rd_kafka_consumer_close(b->cons);
         rd_kafka_destroy(b->cons);
+    }
+    if (b->listen_rk) {
+        pthread_join(b->listen_thr, NULL);
+        rd_kafka_consumer_close(b->listen_rk);
+        rd_kafka_destroy(b->listen_rk);
     }
     if (b->reply_started) {
         pthread_join(b->reply_thr, NULL);

@@ -82,6 +82,11 @@ int bus_serving(bus_t *b);
 int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
              const json_t *caller, int timeout_ms, json_t **reply, verr_t *e);
 
+/* Broadcast listening: every process that listens sees every message published to
+ * topic from now on (no consumer group: all partitions assigned, starting at the end).
+ * For cache invalidation events; fn's reply is ignored. One listener per bus_t. */
+int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t *e);
+
 /* Fire-and-forget message (events, usage doorbells, agent commands). body is stolen. */
 int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, verr_t *e);
 

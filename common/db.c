@@ -231,6 +231,8 @@ int db_migrate(db_t *db, const char *schema, const db_migration_t *m, size_t n, 
     }
     rc = 0;
 out:;
-    PG_AUTO PGresult *ul = db_query(db, NULL, "SELECT pg_advisory_unlock(hashtext('virga.migrate.' || $1))", 1, lockp);
+    PGresult *ul = db_query(db, NULL, "SELECT pg_advisory_unlock(hashtext('virga.migrate.' || $1))", 1, lockp);
+    if (ul)
+        PQclear(ul);
     return rc;
 }

@@ -1,18 +1,73 @@
-/* virga-gateway - wiring only: the public EC2 endpoint in front of the bus. */
+/* virga-gateway - wiring only: the public EC2/IAM Query API endpoint in front of the
+ * bus. It also listens on virga.events for identity.changed to drop cached keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "jsonutil.h"
+#include "log.h"
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
+    {NULL, "/", gw_handle},
     {NULL, NULL, NULL},
 };
 
+static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)reply;
+    (void)e;
+    gateway_t *gw = ((service_t *)ctx->app)->state;
+    if (strcmp(ctx->msg->type, "identity.changed"))
+        return 0;
+    const char *what = json_str(body, "what", ""), *id = json_str(body, "id", "");
+    if (!strcmp(what, "access_key"))
+        keycache_invalidate(gw->keys, "access_key_id", id);
+    else if (!strcmp(what, "user"))
+        keycache_invalidate(gw->keys, "user_id", id);
+    else
+        keycache_invalidate(gw->keys, "account_id", id);
+    log_debug("identity.changed %s %s: cache entries dropped", what, id);
+    return 0;
+}
+
 static int init(service_t *svc, verr_t *e)
 {
+    gateway_t *gw = xcalloc(1, sizeof *gw);
+    gw->region = config_str(svc->cfg, "region", "us-east-1");
+    static char zones[256];
+    snprintf(zones, sizeof zones, "%sa", gw->region);
+    gw->zones = config_str(svc->cfg, "gateway.availability_zones", zones);
+    gw->skew_s = config_int(svc->cfg, "gateway.clock_skew_s", 900);
+    gw->call_timeout_ms = (int)config_int(svc->cfg, "gateway.call_timeout_ms", 10000);
+    gw->keys = keycache_new((int)config_int(svc->cfg, "gateway.key_cache_ttl_s", 60));
+    gw->limits = ratelimit_new((double)config_int(svc->cfg, "gateway.rate_limit", 200),
+                               (double)config_int(svc->cfg, "gateway.rate_burst", 400));
+    svc->state = gw;
+    if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
+        return -1;
     return service_http_start(svc, "gateway", 8773, http_routes, e);
+}
+
+static void fini(service_t *svc)
+{
+    service_http_stop(svc);
+    gateway_t *gw = svc->state;
+    if (gw) {
+        keycache_free(gw->keys);
+        ratelimit_free(gw->limits);
+        free(gw);
+    }
+    svc->state = NULL;
 }
 
 static void health(service_t *svc, json_t *out)
 {
+    gateway_t *gw = svc->state;
     json_object_set_new(out, "port", json_integer(config_int(svc->cfg, "gateway.port", 8773)));
+    if (gw)
+        json_object_set_new(out, "requests", json_integer((json_int_t)gw->requests));
 }
 
 int main(int argc, char **argv)
@@ -24,7 +79,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = init,
         .health = health,
-        .fini = service_http_stop,
+        .fini = fini,
     };
     return service_main(argc, argv, &def);
 }

@@ -1,7 +1,11 @@
-/* virga-compute - wiring only: the compute service's message table and life cycle. */
-#include "service.h"
+/* virga-compute - wiring only: the compute service's message table. */
+#include "compute.h"
 
 static const bus_route_t routes[] = {
+    {"compute.CreateKeyPair", compute_create_key_pair},
+    {"compute.ImportKeyPair", compute_import_key_pair},
+    {"compute.DescribeKeyPairs", compute_describe_key_pairs},
+    {"compute.DeleteKeyPair", compute_delete_key_pair},
     {NULL, NULL},
 };
 

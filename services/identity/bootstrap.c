@@ -72,57 +72,12 @@ int identity_bootstrap(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
 {
     (void)body;
     service_t *svc = service_of(ctx);
-    identity_t *id = svc->state;
-    db_t *db = service_db(ctx);
-    if (!db)
-        return verr_set(e, 503, "ServiceUnavailable", "identity has no database connection");
     const char *acct = config_str(svc->cfg, "identity.operator_account_id", "000000000001");
-
-    int found = existing(db, acct, reply, e);
+    int found = existing(service_db(ctx), acct, reply, e);
     if (found != 0)
         return found < 0 ? -1 : 0;
-
-    char key_id[21], secret[41], user_id[IDS_MAX];
-    identity_new_access_key(key_id, secret);
-    snprintf(user_id, sizeof user_id, "AIDA%.16s", key_id + 4);
-    unsigned char *box;
-    size_t boxlen;
-    identity_seal(id, secret, &box, &boxlen);
-    size_t esclen;
-    unsigned char *esc = PQescapeByteaConn(db_conn(db), box, boxlen, &esclen);
-    free(box);
-
-    const char *p1[] = {acct};
-    const char *p2[] = {user_id, acct};
-    const char *p3[] = {key_id, user_id, (const char *)esc};
-    PGresult *r1 = NULL, *r2 = NULL, *r3 = NULL;
-    int rc = -1;
-    if (db_begin(db, e) < 0)
-        goto out;
-    /* ON CONFLICT keeps two concurrent bootstraps from creating two accounts */
-    r1 = db_query(db, e, "INSERT INTO accounts (id, name, is_operator) VALUES ($1, 'admin', true) "
-                         "ON CONFLICT DO NOTHING", 1, p1);
-    if (!r1 || strcmp(PQcmdTuples(r1), "1")) {
-        db_rollback(db);
-        if (r1) /* someone else won the race: report theirs */
-            rc = existing(db, acct, reply, e) < 0 ? -1 : 0;
-        goto out;
-    }
-    r2 = db_query(db, e, "INSERT INTO users (id, account_id, name, is_admin) VALUES ($1, $2, 'admin', true)", 2, p2);
-    r3 = r2 ? db_query(db, e, "INSERT INTO access_keys (id, user_id, secret_box) VALUES ($1, $2, $3::bytea)", 3, p3) : NULL;
-    if (!r3 || db_commit(db, e) < 0) {
-        db_rollback(db);
-        goto out;
-    }
-    log_info("bootstrapped operator account %s with access key %s", acct, key_id);
-    *reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "account_id", acct, "account_name", "admin",
-                       "user_name", "admin", "access_key_id", key_id, "secret_access_key", secret, "created", 1);
-    rc = 0;
-out:
-    sodium_memzero(secret, sizeof secret);
-    PQfreemem(esc);
-    if (r1) PQclear(r1);
-    if (r2) PQclear(r2);
-    if (r3) PQclear(r3);
-    return rc;
+    int rc = identity_create_account(ctx, acct, "admin", 1, reply, e);
+    if (rc == 0) /* a concurrent bootstrap won the race: report its account */
+        return existing(service_db(ctx), acct, reply, e) < 0 ? -1 : 0;
+    return rc < 0 ? -1 : 0;
 }

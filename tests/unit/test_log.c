@@ -1,7 +1,7 @@
 /* test_log.c - unit tests for common/log.c: the text line carries the level, the
  * service name, the pid and (when one is set) the request id; the JSON-lines format
  * produces one parseable object per line with ts/level/service/pid/msg and
- * request_id only when set; lines below the minimum level are dropped; the request
+ * request_id only when set, also for messages that are not valid UTF-8; lines below the minimum level are dropped; the request
  * id is per thread; log_level_parse maps the four names and rejects anything else.
  * log.c writes to the process' stderr, so each test points fd 2 at a temporary
  * file for the duration of the calls and reads the file back. stderr is restored
@@ -161,6 +161,30 @@ static void test_json_format(void **state)
     free(out);
 }
 
+/* A message that is not valid UTF-8 (a raw path byte, a foreign error string) must
+ * still produce a record with its level and service: jansson refuses such strings,
+ * and losing the whole line (or printing "{}") would hide the very errors that
+ * carry odd bytes. */
+static void test_json_invalid_utf8(void **state)
+{
+    (void)state;
+    log_init("gateway", "info", "json");
+    capture_begin();
+    log_error("bad byte \xff in path /a\xc3");
+    char *out = capture_end();
+    assert_int_equal(count_lines(out), 1);
+    json_error_t je;
+    json_t *o = json_loads(out, JSON_DISABLE_EOF_CHECK, &je);
+    free(out);
+    assert_non_null(o);
+    const char *lvl = json_string_value(json_object_get(o, "level"));
+    const char *svc = json_string_value(json_object_get(o, "service"));
+    const char *msg = json_string_value(json_object_get(o, "msg"));
+    int ok = lvl && !strcmp(lvl, "error") && svc && !strcmp(svc, "gateway") && msg && strstr(msg, "bad byte");
+    json_decref(o);
+    assert_true(ok);
+}
+
 static void test_min_level(void **state)
 {
     (void)state;
@@ -253,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup(test_level_parse, reset),
         cmocka_unit_test_setup(test_text_format, reset),
         cmocka_unit_test_setup(test_json_format, reset),
+        cmocka_unit_test_setup(test_json_invalid_utf8, reset),
         cmocka_unit_test_setup(test_min_level, reset),
         cmocka_unit_test_setup(test_request_id_thread_local, reset),
         cmocka_unit_test_setup(test_long_message_truncated, reset),

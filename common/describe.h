@@ -1,0 +1,42 @@
+/* describe.h - what every EC2 Describe* handler shares: Filter.N.Name/Value.M matching
+ * (values may use '*' and '?' wildcards, as EC2 allows; several values of one filter
+ * are OR-ed, several filters AND-ed; "tag:<key>", "tag-key" and "tag-value" look in the
+ * item's tagSet), and MaxResults/NextToken pagination over items sorted by id.
+ *
+ * Items are the JSON objects the handler will return (the response shape), so a filter
+ * is just a name -> dotted path in that object. */
+#ifndef VIRGA_DESCRIBE_H
+#define VIRGA_DESCRIBE_H
+
+#include <jansson.h>
+
+#include "err.h"
+
+typedef struct describe_field {
+    const char *filter;   /* "key-name" */
+    const char *path;     /* "keyName" (json_path syntax) */
+} describe_field_t;
+
+/* Keep the items matching every filter. filters is the "Filter" array from
+ * query_to_json ([{"Name": "...", "Value": ["..."]}]) or NULL. fields ends with
+ * {NULL, NULL}. An unknown filter name: InvalidParameterValue 400 "The filter 'x' is
+ * invalid". Returns a new array (NULL + e on error). */
+json_t *describe_filter(const json_t *items, const json_t *filters, const describe_field_t *fields, verr_t *e);
+
+/* One page of items (already sorted by id_field): MaxResults must be within
+ * [min_results, max_results] (InvalidParameterValue otherwise); NextToken continues after
+ * the id it encodes (InvalidPaginationToken if it is not one of ours). Sets *page (new
+ * array) and *next_token (new string, or NULL on the last page). Without MaxResults every
+ * item is returned. */
+int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
+                  int max_results, json_t **page, json_t **next_token, verr_t *e);
+
+/* The tag list of a TagSpecification for resource_type ("key-pair") as a tagSet array
+ * ([{"key": "...", "value": "..."}]); checks EC2's limits (50 tags, key 1..128 chars
+ * not starting with "aws:", value <= 256). Returns a new array or NULL + e. */
+json_t *describe_tag_spec(const json_t *params, const char *resource_type, verr_t *e);
+
+/* "2026-11-26T08:50:00.000Z" for EC2 timestamps, from a Unix time. */
+void describe_time(long long unix_seconds, char out[32]);
+
+#endif

@@ -1,0 +1,40 @@
+/* actions.c - the gateway's API, one row per Action: which API it belongs to, who
+ * answers it (a local handler or a bus service, which receives "<service>.<Action>"),
+ * the parameters it requires, and, for IAM changes, which parameter names the cache
+ * entries to drop. Adding an action touches only this table and its handler. */
+#include <string.h>
+
+#include "gateway.h"
+
+static const gw_action_t actions[] = {
+    /* EC2: answered by the gateway */
+    {API_EC2, "DescribeRegions", NULL, {NULL}, ec2_describe_regions, NULL},
+    {API_EC2, "DescribeAvailabilityZones", NULL, {NULL}, ec2_describe_availability_zones, NULL},
+    {API_EC2, "DescribeAccountAttributes", NULL, {NULL}, ec2_describe_account_attributes, NULL},
+    /* EC2: key pairs live in compute, beside the instances that use them */
+    {API_EC2, "CreateKeyPair", "compute", {"KeyName"}, NULL, NULL},
+    {API_EC2, "ImportKeyPair", "compute", {"KeyName", "PublicKeyMaterial"}, NULL, NULL},
+    {API_EC2, "DescribeKeyPairs", "compute", {NULL}, NULL, NULL},
+    {API_EC2, "DeleteKeyPair", "compute", {NULL}, NULL, NULL},
+    /* IAM subset: identity */
+    {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL},
+    {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL},
+    {API_IAM, "ListUsers", "identity", {NULL}, NULL, NULL},
+    {API_IAM, "DeleteUser", "identity", {"UserName"}, NULL, "UserName"},
+    {API_IAM, "CreateAccessKey", "identity", {NULL}, NULL, NULL},
+    {API_IAM, "ListAccessKeys", "identity", {NULL}, NULL, NULL},
+    {API_IAM, "UpdateAccessKey", "identity", {"AccessKeyId", "Status"}, NULL, "AccessKeyId"},
+    {API_IAM, "DeleteAccessKey", "identity", {"AccessKeyId"}, NULL, "AccessKeyId"},
+    {API_IAM, "PutUserPolicy", "identity", {"UserName", "PolicyName", "PolicyDocument"}, NULL, "UserName"},
+    {API_IAM, "GetUserPolicy", "identity", {"UserName", "PolicyName"}, NULL, NULL},
+    {API_IAM, "ListUserPolicies", "identity", {"UserName"}, NULL, NULL},
+    {API_IAM, "DeleteUserPolicy", "identity", {"UserName", "PolicyName"}, NULL, "UserName"},
+};
+
+const gw_action_t *gw_find_action(gw_api_t api, const char *name)
+{
+    for (size_t i = 0; name && i < ARRAY_LEN(actions); i++)
+        if (actions[i].api == api && !strcmp(actions[i].name, name))
+            return &actions[i];
+    return NULL;
+}

@@ -1,0 +1,28 @@
+/* authorize.c - IAM policy check for each request. Account administrators are allowed
+ * every action; other users (the operator account's too) need an Allow in one of
+ * their inline policies and no Deny. EC2 actions are checked against resource "*";
+ * IAM actions on a user against that user's ARN. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "jsonutil.h"
+#include "policy.h"
+
+int gw_authorize(gw_req_t *r, verr_t *e)
+{
+    if (json_bool(r->caller, "is_admin", 0))
+        return 0;
+    char action[128], resource[700] = "*";
+    snprintf(action, sizeof action, "%s:%s", r->api == API_IAM ? "iam" : "ec2", r->action->name);
+    const char *uname = json_str(r->params, "UserName", NULL);
+    if (r->api == API_IAM)
+        snprintf(resource, sizeof resource, "arn:aws:iam::%s:user/%s", json_str(r->caller, "account_id", ""),
+                 uname ? uname : json_str(r->caller, "user_name", ""));
+    if (policy_evaluate(json_object_get(r->caller, "policies"), action, resource) == POLICY_ALLOW)
+        return 0;
+    if (r->api == API_IAM)
+        return verr_set(e, 403, "AccessDenied", "User: %s is not authorized to perform: %s on resource: %s",
+                        json_str(r->caller, "arn", "?"), action, resource);
+    return verr_set(e, 403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
+}

@@ -1,0 +1,113 @@
+/* ec2_local.c - the EC2 actions the gateway answers from its own configuration:
+ * DescribeRegions, DescribeAvailabilityZones, DescribeAccountAttributes (the last asks
+ * identity for the account's quotas). */
+#include <stdio.h>
+#include <string.h>
+
+#include "describe.h"
+#include "gateway.h"
+#include "jsonutil.h"
+
+/* Keep items whose field is one of the names in params[list] (RegionName.N etc.);
+ * a requested name that does not exist is an error, as in EC2. */
+static json_t *select_named(json_t *items, const json_t *params, const char *list, const char *field,
+                            const char *err_code, verr_t *e)
+{
+    json_t *want = json_object_get(params, list);
+    if (!json_is_array(want))
+        return json_incref(items);
+    json_t *out = json_array(), *w;
+    size_t i;
+    json_array_foreach(want, i, w) {
+        json_t *it, *found = NULL;
+        size_t j;
+        json_array_foreach(items, j, it)
+            if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w)))
+                found = it;
+        if (!found) {
+            json_decref(out);
+            verr_set(e, 400, err_code, "The value '%s' for %s is not valid.", json_is_string(w) ? json_string_value(w) : "?", list);
+            return NULL;
+        }
+        json_array_append(out, found);
+    }
+    return out;
+}
+
+static json_t *finish(json_t *items, const json_t *params, const describe_field_t *fields, const char *list,
+                      const char *field, const char *err_code, verr_t *e)
+{
+    json_t *named = select_named(items, params, list, field, err_code, e);
+    json_decref(items);
+    if (!named)
+        return NULL;
+    json_t *out = describe_filter(named, json_object_get(params, "Filter"), fields, e);
+    json_decref(named);
+    return out;
+}
+
+int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"region-name", "regionName"}, {"endpoint", "regionEndpoint"}, {"opt-in-status", "optInStatus"}, {NULL, NULL}};
+    const char *host = http_header(r->http, "Host");
+    json_t *items = json_pack("[{s:s, s:s, s:s}]", "regionName", r->gw->region, "regionEndpoint",
+                              host ? host : "127.0.0.1", "optInStatus", "opt-in-not-required");
+    json_t *out = finish(items, r->params, fields, "RegionName", "regionName", "InvalidParameterValue", e);
+    if (!out)
+        return -1;
+    *result = json_pack("{s:o}", "regionInfo", out);
+    return 0;
+}
+
+int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"zone-name", "zoneName"}, {"zone-id", "zoneId"}, {"state", "zoneState"}, {"region-name", "regionName"},
+        {"zone-type", "zoneType"}, {"group-name", "groupName"}, {"opt-in-status", "optInStatus"}, {NULL, NULL}};
+    json_t *items = json_array();
+    char *zones = xstrdup(r->gw->zones), *save = NULL;
+    int n = 0;
+    for (char *z = strtok_r(zones, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
+        char zid[96];
+        snprintf(zid, sizeof zid, "%s-az%d", r->gw->region, ++n);
+        json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[]}", "zoneName", z,
+                                               "zoneId", zid, "zoneState", "available", "regionName", r->gw->region,
+                                               "zoneType", "availability-zone", "groupName", r->gw->region,
+                                               "networkBorderGroup", r->gw->region, "optInStatus", "opt-in-not-required",
+                                               "messageSet"));
+    }
+    free(zones);
+    json_t *out = finish(items, r->params, fields, "ZoneName", "zoneName", "InvalidParameterValue", e);
+    if (!out)
+        return -1;
+    *result = json_pack("{s:o}", "availabilityZoneInfo", out);
+    return 0;
+}
+
+int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e)
+{
+    json_t *quota = NULL;
+    json_t *body = json_pack("{s:s}", "account_id", json_str(r->caller, "account_id", ""));
+    if (bus_call(r->svc->bus, "identity", "identity.quota_get", body, r->caller, r->gw->call_timeout_ms, &quota, e) < 0)
+        return -1;
+    json_t *q = json_object_get(quota, "quotas");
+    char inst[32], eips[32];
+    snprintf(inst, sizeof inst, "%lld", (long long)json_int(q, "instances", 0));
+    snprintf(eips, sizeof eips, "%lld", (long long)json_int(q, "elastic_ips", 0));
+    struct { const char *name, *value; } attrs[] = {
+        {"supported-platforms", "VPC"}, {"default-vpc", "none"}, {"max-instances", inst},
+        {"max-elastic-ips", eips}, {"vpc-max-elastic-ips", eips}, {"vpc-max-security-groups-per-interface", "5"},
+    };
+    json_t *items = json_array();
+    for (size_t i = 0; i < ARRAY_LEN(attrs); i++)
+        json_array_append_new(items, json_pack("{s:s, s:[{s:s}]}", "attributeName", attrs[i].name,
+                                               "attributeValueSet", "attributeValue", attrs[i].value));
+    json_decref(quota);
+    json_t *out = select_named(items, r->params, "AttributeName", "attributeName", "InvalidParameterValue", e);
+    json_decref(items);
+    if (!out)
+        return -1;
+    *result = json_pack("{s:o}", "accountAttributeSet", out);
+    return 0;
+}

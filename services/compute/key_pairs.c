@@ -1,0 +1,216 @@
+/* key_pairs.c - EC2 key pairs: CreateKeyPair (rsa or ed25519; the private key is in the
+ * reply and nowhere else), ImportKeyPair, DescribeKeyPairs (names, ids, filters, tags,
+ * IncludePublicKey), DeleteKeyPair. Scoped to the caller's account; the operator
+ * account sees every account's key pairs. */
+#include <sodium.h>
+#include <string.h>
+
+#include "compute.h"
+#include "describe.h"
+#include "ids.h"
+#include "jsonutil.h"
+#include "keypair.h"
+
+static const char *caller_account(bus_ctx_t *ctx, verr_t *e)
+{
+    const char *a = json_str(ctx->msg->caller, "account_id", NULL);
+    if (!a || strlen(a) != 12)
+        verr_set(e, 400, "AuthFailure", "request has no calling account");
+    return a;
+}
+
+static int valid_key_name(const char *s, verr_t *e)
+{
+    size_t n = s ? strlen(s) : 0;
+    int ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = s[i] >= 0x20 && s[i] < 0x7f;
+    if (!ok)
+        return verr_set(e, 400, "InvalidParameterValue",
+                        "Value (%.64s) for parameter keyName is invalid: 1 to 255 ASCII characters.", s ? s : "");
+    return 0;
+}
+
+/* Insert the key pair and its tags in one transaction; InvalidKeyPair.Duplicate if the
+ * account already has the name. */
+static int store(bus_ctx_t *ctx, const char *account, const char *name, const keypair_t *k, const json_t *tags,
+                 char id[IDS_MAX], verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    ids_new("key", id);
+    const char *p[] = {id, account, name, k->type, k->fingerprint, k->public_openssh};
+    if (db_begin(db, e) < 0)
+        return -1;
+    PGresult *r = db_prepared(db, e, "kp_insert",
+        "INSERT INTO key_pairs (id, account_id, name, key_type, fingerprint, public_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, name) DO NOTHING", 6, p);
+    int inserted = r && !strcmp(PQcmdTuples(r), "1");
+    if (r)
+        PQclear(r);
+    if (!inserted || compute_tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        if (r && !inserted)
+            return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int import)
+{
+    const char *account = caller_account(ctx, e), *name = json_str(body, "KeyName", NULL);
+    if (!account || valid_key_name(name, e) < 0)
+        return -1;
+    json_t *tags = describe_tag_spec(body, "key-pair", e);
+    if (!tags)
+        return -1;
+    keypair_t k = {0};
+    int rc = -1;
+    if (import) {
+        const char *b64 = json_str(body, "PublicKeyMaterial", "");
+        size_t cap = strlen(b64) + 1, len = 0;
+        unsigned char *raw = xmalloc(cap);
+        /* botocore base64-encodes the blob; a hand-written request may send the line */
+        if (sodium_base642bin(raw, cap, b64, strlen(b64), " \r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0)
+            rc = keypair_import((const char *)raw, len, &k, e);
+        else
+            rc = keypair_import(b64, strlen(b64), &k, e);
+        free(raw);
+    } else {
+        const char *fmt = json_str(body, "KeyFormat", "pem");
+        if (strcmp(fmt, "pem"))
+            verr_set(e, 400, "InvalidParameterValue", "KeyFormat '%.16s' is not supported; use pem", fmt);
+        else
+            rc = keypair_create(json_str(body, "KeyType", "rsa"), &k, e);
+    }
+    char id[IDS_MAX];
+    if (rc == 0)
+        rc = store(ctx, account, name, &k, tags, id, e);
+    if (rc == 0) {
+        *reply = json_pack("{s:s, s:s, s:s, s:O}", "keyPairId", id, "keyName", name, "keyFingerprint", k.fingerprint,
+                           "tagSet", tags);
+        if (!import)
+            json_object_set_new(*reply, "keyMaterial", json_string(k.private_pem));
+    }
+    keypair_free(&k);
+    json_decref(tags);
+    return rc;
+}
+
+int compute_create_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    return create_or_import(ctx, body, reply, e, 0);
+}
+
+int compute_import_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    return create_or_import(ctx, body, reply, e, 1);
+}
+
+/* Every key pair the caller may see, as keySet items sorted by id. */
+static json_t *load_all(bus_ctx_t *ctx, const char *account, int operator, int with_public, verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    const char *p[] = {account};
+    PG_AUTO PGresult *r = operator
+        ? db_prepared(db, e, "kp_all", "SELECT id, name, key_type, fingerprint, public_key, "
+                      "extract(epoch FROM created_at)::bigint FROM key_pairs ORDER BY id", 0, NULL)
+        : db_prepared(db, e, "kp_account", "SELECT id, name, key_type, fingerprint, public_key, "
+                      "extract(epoch FROM created_at)::bigint FROM key_pairs WHERE account_id = $1 ORDER BY id", 1, p);
+    if (!r)
+        return NULL;
+    json_t *tags = compute_tags_load(db, operator ? NULL : account, e);
+    if (!tags)
+        return NULL;
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        char created[32];
+        describe_time(atoll(PQgetvalue(r, i, 5)), created);
+        json_t *t = json_object_get(tags, PQgetvalue(r, i, 0));
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "keyPairId", PQgetvalue(r, i, 0), "keyFingerprint",
+                               PQgetvalue(r, i, 3), "keyName", PQgetvalue(r, i, 1), "keyType", PQgetvalue(r, i, 2),
+                               "tagSet", t ? json_incref(t) : json_array(), "createTime", created);
+        if (with_public)
+            json_object_set_new(it, "publicKey", json_string(PQgetvalue(r, i, 4)));
+        json_array_append_new(items, it);
+    }
+    json_decref(tags);
+    return items;
+}
+
+/* KeyName.N / KeyPairId.N: each must exist, as in EC2. */
+static json_t *select_listed(json_t *items, const json_t *body, const char *param, const char *field, verr_t *e)
+{
+    json_t *want = json_object_get(body, param);
+    if (!json_is_array(want))
+        return json_incref(items);
+    json_t *out = json_array(), *w, *it;
+    size_t i, j;
+    json_array_foreach(want, i, w) {
+        int found = 0;
+        json_array_foreach(items, j, it)
+            if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w))) {
+                json_array_append(out, it);
+                found = 1;
+            }
+        if (!found) {
+            json_decref(out);
+            verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.255s' does not exist",
+                     json_is_string(w) ? json_string_value(w) : "?");
+            return NULL;
+        }
+    }
+    return out;
+}
+
+int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"key-pair-id", "keyPairId"}, {"key-name", "keyName"}, {"fingerprint", "keyFingerprint"},
+        {"key-type", "keyType"}, {NULL, NULL}};
+    const char *account = caller_account(ctx, e);
+    if (!account)
+        return -1;
+    const char *inc = json_str(body, "IncludePublicKey", "false");
+    json_t *all = load_all(ctx, account, json_bool(ctx->msg->caller, "is_operator", 0), !strcmp(inc, "true"), e);
+    if (!all)
+        return -1;
+    json_t *named = select_listed(all, body, "KeyName", "keyName", e);
+    json_decref(all);
+    json_t *by_id = named ? select_listed(named, body, "KeyPairId", "keyPairId", e) : NULL;
+    json_decref(named);
+    json_t *out = by_id ? describe_filter(by_id, json_object_get(body, "Filter"), fields, e) : NULL;
+    json_decref(by_id);
+    if (!out)
+        return -1;
+    *reply = json_pack("{s:o}", "keySet", out);
+    return 0;
+}
+
+int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account = caller_account(ctx, e);
+    if (!account)
+        return -1;
+    const char *name = json_str(body, "KeyName", NULL), *id = json_str(body, "KeyPairId", NULL);
+    if (!name && !id)
+        return verr_set(e, 400, "MissingParameter", "The request must contain the parameter KeyName or KeyPairId");
+    db_t *db = service_db(ctx);
+    const char *p[] = {account, id ? id : name};
+    PG_AUTO PGresult *r = id
+        ? db_prepared(db, e, "kp_del_id", "DELETE FROM key_pairs WHERE account_id = $1 AND id = $2 RETURNING id", 2, p)
+        : db_prepared(db, e, "kp_del_name", "DELETE FROM key_pairs WHERE account_id = $1 AND name = $2 RETURNING id", 2, p);
+    if (!r)
+        return -1;
+    /* EC2 answers true for a name that does not exist; an unknown id is an error */
+    if (PQntuples(r) == 0 && id)
+        return verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.64s' does not exist", id);
+    if (PQntuples(r) > 0) {
+        const char *del[] = {PQgetvalue(r, 0, 0)};
+        PG_AUTO PGresult *t = db_prepared(db, e, "tag_del_res", "DELETE FROM tags WHERE resource_id = $1", 1, del);
+        *reply = json_pack("{s:b, s:s}", "return", 1, "keyPairId", PQgetvalue(r, 0, 0));
+    } else {
+        *reply = json_pack("{s:b}", "return", 1);
+    }
+    return 0;
+}

@@ -1,0 +1,553 @@
+/* test_bus.c - unit tests for common/bus.c against librdkafka's mock cluster hosted
+ * inside this process (one broker, no sockets of ours, nothing left behind). One
+ * serving bus and one client bus are shared by all tests because a new consumer
+ * group's first join takes ~3 s on the mock. Covered: an RPC round trip returning
+ * the handler's body, with the caller, deadline and request id carried to the
+ * handler; handler errors reaching the caller with code, message and status
+ * (InternalError when the handler set none); InvalidAction for an unknown type; a
+ * RequestTimeout after about timeout_ms when nobody serves the topic; 8 threads x 50
+ * concurrent calls each getting its own reply; bus_publish arriving as an event
+ * (no reply_to); the worker_init/worker_fini hooks and ctx->worker; a request whose
+ * deadline has passed being dropped unexecuted while a live one runs; malformed
+ * messages not disturbing the server; bus_serve twice; statistics; and bus_close
+ * running worker_fini once per worker. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+
+#define TOPIC "virga.rpc.t"
+#define WORKERS 4
+#define WORKER_MAGIC 0x57524b52u
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mock;
+static char brokers[256];
+static config_t *cfg;
+static bus_t *srv, *cli;
+static int app_marker;   /* its address is the app pointer handlers must see */
+
+/* ---- handlers and worker hooks ------------------------------------------------- */
+
+typedef struct worker {
+    unsigned magic;
+    int id;
+} worker_t;
+
+static int inits, finis, init_bad_app;
+static worker_t *made[WORKERS * 2];
+static int events, expired_runs, live_runs;
+
+static void *w_init(void *app)
+{
+    if (app != &app_marker)
+        __atomic_add_fetch(&init_bad_app, 1, __ATOMIC_SEQ_CST);
+    worker_t *w = calloc(1, sizeof *w);
+    w->magic = WORKER_MAGIC;
+    w->id = __atomic_fetch_add(&inits, 1, __ATOMIC_SEQ_CST);
+    if (w->id < (int)ARRAY_LEN(made))
+        made[w->id] = w;
+    return w;
+}
+
+static void w_fini(void *p)
+{
+    worker_t *w = p;
+    if (w && w->magic == WORKER_MAGIC)
+        __atomic_add_fetch(&finis, 1, __ATOMIC_SEQ_CST);
+    if (w)
+        w->magic = 0;
+    free(w);
+}
+
+/* Echo the body plus what the handler could see of its context. */
+static int h_echo(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)err;
+    const worker_t *w = ctx->worker;
+    json_t *r = json_deep_copy(body);
+    json_object_set_new(r, "worker", json_integer(w && w->magic == WORKER_MAGIC ? w->id : -1));
+    json_object_set_new(r, "app_ok", json_boolean(ctx->app == &app_marker));
+    json_object_set_new(r, "bus_ok", json_boolean(ctx->bus == srv));
+    json_object_set_new(r, "type", json_string(ctx->msg->type));
+    json_object_set_new(r, "has_reply_to", json_boolean(ctx->msg->reply_to != NULL));
+    json_object_set_new(r, "deadline", json_integer(ctx->msg->deadline_ms));
+    json_object_set_new(r, "rid", json_string(log_request_id()));
+    if (ctx->msg->caller)
+        json_object_set(r, "caller", (json_t *)ctx->msg->caller);
+    *reply = r;
+    return 0;
+}
+
+static int h_fail(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)reply;
+    return verr_set(err, 400, "InvalidParameterValue", "bad value '%s'",
+                    json_string_value(json_object_get(body, "x")));
+}
+
+/* Fails without saying why: the bus must still answer with an error. */
+static int h_fail_silent(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    (void)reply;
+    (void)err;
+    return -1;
+}
+
+/* Builds a reply, then fails: the caller must see the error, not the half reply. */
+static int h_fail_after_reply(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    *reply = json_pack("{s:s}", "partial", "yes");
+    return verr_set(err, 409, "IncorrectState", "changed my mind");
+}
+
+static int h_empty(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    (void)reply;   /* left NULL: the caller gets {} */
+    (void)err;
+    return 0;
+}
+
+static int h_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)body;
+    (void)reply;
+    (void)err;
+    /* count only well-formed events: no reply_to, no deadline */
+    if (!ctx->msg->reply_to && ctx->msg->deadline_ms == 0)
+        __atomic_add_fetch(&events, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static int h_deadline(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)reply;
+    (void)err;
+    if (json_is_true(json_object_get(body, "expired")))
+        __atomic_add_fetch(&expired_runs, 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&live_runs, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static const bus_route_t routes[] = {
+    {"t.echo", h_echo},
+    {"t.fail", h_fail},
+    {"t.fail_silent", h_fail_silent},
+    {"t.fail_after_reply", h_fail_after_reply},
+    {"t.empty", h_empty},
+    {"t.event", h_event},
+    {"t.deadline", h_deadline},
+    {NULL, NULL},
+};
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait (bounded) until *v reaches want. */
+static int wait_count(int *v, int want, int timeout_ms)
+{
+    int64_t end = mono_ms() + timeout_ms;
+    while (__atomic_load_n(v, __ATOMIC_SEQ_CST) < want && mono_ms() < end)
+        sleep_ms(10);
+    return __atomic_load_n(v, __ATOMIC_SEQ_CST) >= want;
+}
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
+/* Produce one raw message to TOPIC with a private producer, bypassing bus.c's
+ * envelope so the test controls every field. */
+static int produce_raw(const char *payload)
+{
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof err) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(c, quiet_log);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (!p)
+        return -1;
+    rd_kafka_resp_err_t e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_END);
+    int left = rd_kafka_flush(p, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
+    rd_kafka_destroy(p);
+    return e || left ? -1 : 0;
+}
+
+/* ---- setup --------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    log_init("test_bus", "error", "text");
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(c, quiet_log);
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (!mock_rk) {
+        fprintf(stderr, "mock host: %s\n", err);
+        return -1;
+    }
+    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+    if (!mock)
+        return -1;
+    snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
+    if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1))
+        return -1;
+
+    cfg = config_new();
+    config_set(cfg, "bus.brokers", brokers);
+    config_set(cfg, "bus.session_timeout_ms", "6000");
+    verr_t e = {0};
+    srv = bus_open(cfg, "tsrv", &e);
+    cli = bus_open(cfg, "tcli", &e);
+    if (!srv || !cli) {
+        fprintf(stderr, "bus_open: %s\n", e.message);
+        return -1;
+    }
+    bus_serve_opts_t o = {.topic = TOPIC, .group = "tgroup", .routes = routes, .workers = WORKERS,
+                          .worker_init = w_init, .worker_fini = w_fini, .app = &app_marker};
+    if (bus_serve(srv, &o, &e) < 0) {
+        fprintf(stderr, "bus_serve: %s\n", e.message);
+        return -1;
+    }
+    /* the mock's first group join takes ~3 s */
+    int64_t end = mono_ms() + 20000;
+    while (!bus_serving(srv) && mono_ms() < end)
+        sleep_ms(20);
+    if (!bus_serving(srv)) {
+        fprintf(stderr, "consumer group never got partitions\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    bus_close(cli);
+    bus_close(srv);   /* NULL if test_close already closed it */
+    cli = srv = NULL;
+    config_free(cfg);
+    if (mock)
+        rd_kafka_mock_cluster_destroy(mock);
+    if (mock_rk)
+        rd_kafka_destroy(mock_rk);
+    return 0;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    json_t *reply = NULL;
+    json_t *caller = json_pack("{s:s, s:s, s:s}", "account", "123456789012", "user", "alice",
+                               "request_id", "rid-round-trip");
+    int64_t t0 = wall_ms();
+    /* generous timeout: the client's first call also sets up its reply topic */
+    int rc = bus_call(cli, "t", "t.echo", json_pack("{s:s, s:i}", "hello", "world", "n", 7), caller, 15000,
+                      &reply, &e);
+    int64_t t1 = wall_ms();
+    json_decref(caller);
+    if (rc != 0)
+        fail_msg("bus_call: %s %s", e.code, e.message);
+    assert_non_null(reply);
+    assert_string_equal(json_string_value(json_object_get(reply, "hello")), "world");
+    assert_int_equal(json_integer_value(json_object_get(reply, "n")), 7);
+    assert_string_equal(json_string_value(json_object_get(reply, "type")), "t.echo");
+    assert_true(json_is_true(json_object_get(reply, "app_ok")));
+    assert_true(json_is_true(json_object_get(reply, "bus_ok")));
+    assert_true(json_is_true(json_object_get(reply, "has_reply_to")));
+    /* the handler saw the caller and ran under its request id */
+    assert_string_equal(json_string_value(json_object_get(reply, "rid")), "rid-round-trip");
+    json_t *c = json_object_get(reply, "caller");
+    assert_string_equal(json_string_value(json_object_get(c, "user")), "alice");
+    /* deadline = call time + timeout_ms */
+    int64_t dl = json_integer_value(json_object_get(reply, "deadline"));
+    assert_true(dl >= t0 + 15000 && dl <= t1 + 15000);
+    json_decref(reply);
+
+    /* a handler that leaves *reply NULL answers {} and the body defaults to {} */
+    rc = bus_call(cli, "virga.rpc.t", "t.empty", NULL, NULL, 5000, &reply, &e);   /* full topic name */
+    if (rc != 0)
+        fail_msg("bus_call t.empty: %s %s", e.code, e.message);
+    assert_true(json_is_object(reply));
+    assert_int_equal(json_object_size(reply), 0);
+    json_decref(reply);
+}
+
+static void test_handler_errors(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    json_t *reply = (json_t *)&e;   /* must be reset to NULL by bus_call */
+    assert_int_equal(bus_call(cli, "t", "t.fail", json_pack("{s:s}", "x", "nope"), NULL, 5000, &reply, &e), -1);
+    assert_null(reply);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_string_equal(e.message, "bad value 'nope'");
+    assert_int_equal(e.http_status, 400);
+
+    verr_clear(&e);
+    assert_int_equal(bus_call(cli, "t", "t.fail_silent", NULL, NULL, 5000, &reply, &e), -1);
+    assert_string_equal(e.code, "InternalError");
+    assert_int_equal(e.http_status, 500);
+
+    verr_clear(&e);
+    assert_int_equal(bus_call(cli, "t", "t.fail_after_reply", NULL, NULL, 5000, &reply, &e), -1);
+    assert_null(reply);
+    assert_string_equal(e.code, "IncorrectState");
+    assert_string_equal(e.message, "changed my mind");
+    assert_int_equal(e.http_status, 409);
+
+    verr_clear(&e);
+    assert_int_equal(bus_call(cli, "t", "t.no_such_type", NULL, NULL, 5000, &reply, &e), -1);
+    assert_string_equal(e.code, "InvalidAction");
+    assert_int_equal(e.http_status, 400);
+    assert_non_null(strstr(e.message, "t.no_such_type"));
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    bus_stats_t before, after;
+    bus_get_stats(cli, &before);
+    verr_t e = {0};
+    json_t *reply = NULL;
+    int64_t t0 = mono_ms();
+    int rc = bus_call(cli, "nobody", "t.echo", json_object(), NULL, 800, &reply, &e);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(rc, -1);
+    assert_null(reply);
+    assert_string_equal(e.code, "RequestTimeout");
+    assert_int_equal(e.http_status, 504);
+    if (dt < 700 || dt > 5000)
+        fail_msg("timed out after %lld ms, expected ~800", (long long)dt);
+    bus_get_stats(cli, &after);
+    assert_int_equal(after.call_timeouts - before.call_timeouts, 1);
+    assert_int_equal(after.calls - before.calls, 1);
+}
+
+#define CALL_THREADS 8
+#define CALLS_EACH 50
+
+static void *caller_thread(void *arg)
+{
+    intptr_t t = (intptr_t)arg;
+    intptr_t ok = 0;
+    for (int i = 0; i < CALLS_EACH; i++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "t%d-c%d-%ld", (int)t, i, (long)random());
+        json_t *reply = NULL;
+        verr_t e = {0};
+        if (bus_call(cli, "t", "t.echo", json_pack("{s:s, s:i}", "tag", tag, "i", i), NULL, 10000, &reply, &e) == 0) {
+            const char *got = json_string_value(json_object_get(reply, "tag"));
+            if (got && !strcmp(got, tag) && json_integer_value(json_object_get(reply, "i")) == i)
+                ok++;
+            json_decref(reply);
+        }
+    }
+    return (void *)ok;
+}
+
+static void test_concurrent_calls(void **state)
+{
+    (void)state;
+    bus_stats_t s0, s1;
+    bus_get_stats(srv, &s0);
+    pthread_t th[CALL_THREADS];
+    for (intptr_t i = 0; i < CALL_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, caller_thread, (void *)i), 0);
+    intptr_t ok = 0;
+    for (int i = 0; i < CALL_THREADS; i++) {
+        void *rv;
+        pthread_join(th[i], &rv);
+        ok += (intptr_t)rv;
+    }
+    assert_int_equal(ok, CALL_THREADS * CALLS_EACH);
+    bus_get_stats(srv, &s1);
+    assert_true(s1.served - s0.served >= CALL_THREADS * CALLS_EACH);
+}
+
+static void test_publish_event(void **state)
+{
+    (void)state;
+    int before = __atomic_load_n(&events, __ATOMIC_SEQ_CST);
+    verr_t e = {0};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(bus_publish(cli, TOPIC, "t.event", json_pack("{s:i}", "i", i), &e), 0);
+    assert_int_equal(bus_publish(cli, TOPIC, "t.event", NULL, &e), 0);   /* NULL body is fine */
+    if (!wait_count(&events, before + 6, 10000))
+        fail_msg("only %d of 6 events handled", __atomic_load_n(&events, __ATOMIC_SEQ_CST) - before);
+}
+
+static void test_worker_hooks(void **state)
+{
+    (void)state;
+    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS);
+    assert_int_equal(__atomic_load_n(&init_bad_app, __ATOMIC_SEQ_CST), 0);
+    /* Every handler ran with the state its own init returned: collect worker ids
+     * over enough calls to see several workers. */
+    int seen[WORKERS] = {0};
+    for (int i = 0; i < 40; i++) {
+        json_t *reply = NULL;
+        verr_t e = {0};
+        if (bus_call(cli, "t", "t.echo", NULL, NULL, 5000, &reply, &e) != 0)
+            fail_msg("bus_call: %s", e.message);
+        json_int_t w = json_integer_value(json_object_get(reply, "worker"));
+        json_decref(reply);
+        assert_true(w >= 0 && w < WORKERS);
+        seen[w]++;
+    }
+    int distinct = 0;
+    for (int i = 0; i < WORKERS; i++)
+        distinct += seen[i] > 0;
+    assert_true(distinct >= 1);
+    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), 0);   /* not before close */
+}
+
+static void test_expired_request_dropped(void **state)
+{
+    (void)state;
+    bus_stats_t s0, s1;
+    bus_get_stats(srv, &s0);
+    char msg[512];
+    /* deadline 10 s ago, with a reply_to: a real request, only too late */
+    snprintf(msg, sizeof msg,
+             "{\"v\":1,\"id\":\"expired-1\",\"type\":\"t.deadline\",\"reply_to\":\"virga.reply.nowhere\","
+             "\"deadline\":%lld,\"body\":{\"expired\":true}}",
+             (long long)(wall_ms() - 10000));
+    assert_int_equal(produce_raw(msg), 0);
+    /* the control: the same request with a deadline a minute ahead does run */
+    snprintf(msg, sizeof msg,
+             "{\"v\":1,\"id\":\"live-1\",\"type\":\"t.deadline\",\"reply_to\":\"virga.reply.nowhere\","
+             "\"deadline\":%lld,\"body\":{\"expired\":false}}",
+             (long long)(wall_ms() + 60000));
+    assert_int_equal(produce_raw(msg), 0);
+    assert_true(wait_count(&live_runs, 1, 10000));
+    int64_t end = mono_ms() + 10000;
+    do {
+        bus_get_stats(srv, &s1);
+        if (s1.expired > s0.expired)
+            break;
+        sleep_ms(10);
+    } while (mono_ms() < end);
+    assert_int_equal(s1.expired - s0.expired, 1);
+    assert_int_equal(__atomic_load_n(&expired_runs, __ATOMIC_SEQ_CST), 0);
+}
+
+static void test_malformed_messages(void **state)
+{
+    (void)state;
+    /* garbage, a JSON non-object, and an object without a type: all dropped or
+     * refused, and the server keeps answering */
+    assert_int_equal(produce_raw("this is not json"), 0);
+    assert_int_equal(produce_raw("[1,2,3]"), 0);
+    assert_int_equal(produce_raw("{\"v\":1,\"id\":\"x\"}"), 0);
+    json_t *reply = NULL;
+    verr_t e = {0};
+    if (bus_call(cli, "t", "t.echo", json_pack("{s:s}", "after", "garbage"), NULL, 5000, &reply, &e) != 0)
+        fail_msg("bus_call after garbage: %s %s", e.code, e.message);
+    assert_string_equal(json_string_value(json_object_get(reply, "after")), "garbage");
+    json_decref(reply);
+}
+
+static void test_api_edges(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    bus_serve_opts_t o = {.topic = TOPIC, .group = "tgroup", .routes = routes};
+    assert_int_equal(bus_serve(srv, &o, &e), -1);   /* once per bus */
+    assert_string_equal(e.code, "InternalError");
+    assert_int_equal(bus_serving(NULL), 0);
+    assert_int_equal(bus_serving(cli), 0);          /* the client serves nothing */
+    bus_close(NULL);
+
+    bus_stats_t s;
+    bus_get_stats(srv, &s);
+    assert_true(s.served > 0);
+    assert_true(s.handler_errors >= 3);
+    bus_get_stats(cli, &s);
+    assert_true(s.calls >= CALL_THREADS * CALLS_EACH);
+}
+
+/* Last: closing the serving bus runs worker_fini once per worker, on what init made. */
+static void test_close_runs_fini(void **state)
+{
+    (void)state;
+    bus_close(srv);
+    srv = NULL;
+    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), WORKERS);
+    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS);
+}
+
+int main(void)
+{
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_handler_errors),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_concurrent_calls),
+        cmocka_unit_test(test_publish_event),
+        cmocka_unit_test(test_worker_hooks),
+        cmocka_unit_test(test_expired_request_dropped),
+        cmocka_unit_test(test_malformed_messages),
+        cmocka_unit_test(test_api_edges),
+        cmocka_unit_test(test_close_runs_fini),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
