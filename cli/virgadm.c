@@ -4,6 +4,7 @@
  *   virgadm [-c FILE] [--set k=v] status [--wait SECONDS] [--json]
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
+ *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "cli.h"
 #include "config.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -24,11 +26,12 @@ static void usage(void)
     fprintf(stderr,
             "usage: virgadm [-c FILE] [--set key=value]... COMMAND\n"
             "  status [--wait SECONDS] [--json]   health of every service (and agent) over the bus\n"
-            "  call SERVICE TYPE [JSON] [--timeout MS]\n"
+            "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID]\n"
             "                                     send one RPC and print the reply body\n"
             "  bootstrap                          create the operator account and its first key\n"
             "Services come from cluster.services (default %s);\n"
             "agents from cluster.agents (host ids).\n", default_services);
+    identity_cmds_usage(stderr);
 }
 
 static double ms_since(const struct timespec *t0)
@@ -150,11 +153,11 @@ static int cmd_status(bus_t *bus, const config_t *cfg, int argc, char **argv)
     return bad ? 1 : 0;
 }
 
-static int print_call(bus_t *bus, const char *service, const char *type, json_t *body, int timeout)
+int cli_print_call(bus_t *bus, const char *service, const char *type, json_t *body, const json_t *caller, int timeout)
 {
     json_t *r = NULL;
     verr_t e = {0};
-    if (bus_call(bus, service, type, body, NULL, timeout, &r, &e) < 0) {
+    if (bus_call(bus, service, type, body, caller, timeout, &r, &e) < 0) {
         fprintf(stderr, "%s: %s\n", e.code, e.message);
         return 1;
     }
@@ -170,17 +173,24 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
     int timeout = 5000;
     const char *pos[3] = {0};
     int np = 0;
+    json_t *caller = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
             timeout = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--as") && i + 1 < argc) {
+            json_decref(caller);
+            caller = json_pack("{s:s, s:b, s:s}", "account_id", argv[++i], "is_admin", 1, "user_id", "");
+        }
         else if (np < 3)
             pos[np++] = argv[i];
         else {
             usage();
+            json_decref(caller);
             return 2;
         }
     }
     if (np < 2) {
+        json_decref(caller);
         usage();
         return 2;
     }
@@ -190,10 +200,13 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
         body = json_loads(pos[2], 0, &je);
         if (!body) {
             fprintf(stderr, "InvalidParameterValue: body is not JSON: %s\n", je.text);
+            json_decref(caller);
             return 2;
         }
     }
-    return print_call(bus, pos[0], pos[1], body, timeout);
+    int rc = cli_print_call(bus, pos[0], pos[1], body, caller, timeout);
+    json_decref(caller);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -211,7 +224,11 @@ int main(int argc, char **argv)
         return nrest < 1 ? 2 : 0;
     }
     log_init("virgadm", config_str(cfg, "log.level", "warn"), "text");
-    if (strcmp(rest[0], "status") && strcmp(rest[0], "call") && strcmp(rest[0], "bootstrap")) {
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota"};
+    size_t k = 0;
+    while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
+        k++;
+    if (k == ARRAY_LEN(known)) {
         fprintf(stderr, "virgadm: unknown command '%s'\n", rest[0]);
         usage();
         return 2;
@@ -226,8 +243,12 @@ int main(int argc, char **argv)
         rc = cmd_status(bus, cfg, nrest - 1, rest + 1);
     else if (!strcmp(rest[0], "call"))
         rc = cmd_call(bus, nrest - 1, rest + 1);
-    else
-        rc = print_call(bus, "identity", "identity.bootstrap", NULL, 10000);
+    else if (!strcmp(rest[0], "bootstrap"))
+        rc = cli_print_call(bus, "identity", "identity.bootstrap", NULL, NULL, 10000);
+    else if ((rc = identity_cmds_run(bus, nrest, rest)) < 0) {
+        usage();
+        rc = 2;
+    }
     bus_close(bus);
     config_free(cfg);
     free(rest);

@@ -14,6 +14,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "utf8.h"
 
 #define BUS_MAX_MSG (1024 * 1024)
 #define BUS_QUEUE_MAX 1024
@@ -420,9 +421,13 @@ static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, co
     json_object_set_new(env, "id", json_string(id));
     if (rc == 0)
         json_object_set_new(env, "body", reply ? reply : json_object());
-    else
+    else {
+        json_decref(reply);   /* a failing handler's half-built reply is not sent */
+        char *msgtxt = utf8_sanitize(err->message);   /* may quote tenant bytes, cut short */
         json_object_set_new(env, "error", json_pack("{s:s, s:s, s:i}", "code", err->code[0] ? err->code : "InternalError",
-                                                     "message", err->message, "status", err->http_status ? err->http_status : 500));
+                                                     "message", msgtxt, "status", err->http_status ? err->http_status : 500));
+        free(msgtxt);
+    }
     verr_t pe;
     if (produce(b, msg->reply_to, 0, env, &pe) < 0)
         log_warn("reply to %s lost: %s", msg->reply_to, pe.message);

@@ -27,6 +27,14 @@ static void forget_prepared(db_t *db)
     db->nprepared = 0;
 }
 
+/* Server notices ("schema already exists, skipping") belong in our log at debug
+ * level, not raw on stderr where they would break JSON-lines logging. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 db_t *db_connect(const char *url, verr_t *e)
 {
     if (!url || !*url) {
@@ -42,7 +50,7 @@ db_t *db_connect(const char *url, verr_t *e)
         db_close(db);
         return NULL;
     }
-    PQsetNoticeProcessor(db->conn, NULL, NULL);
+    PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
     return db;
 }
 

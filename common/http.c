@@ -24,6 +24,7 @@ struct conn_state {
     size_t len, cap;
     int too_large;
     int started;
+    int answered;
 };
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
@@ -129,6 +130,20 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, co
     return ok;
 }
 
+/* 413 before the body is read: counted, logged and given a request id like any answer. */
+static enum MHD_Result too_large(http_server_t *s, struct MHD_Connection *c, const char *method, struct conn_state *st)
+{
+    st->too_large = 1;
+    st->answered = 1;
+    http_req_t req = {.method = method, .conn = c, .path = st->raw_uri, .query = ""};
+    ids_uuid(req.request_id);
+    http_resp_t resp = {0};
+    http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
+    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
+    log_info("%s %.200s -> 413 (body over %zu bytes) [%s]", method, st->raw_uri, s->o.max_body, req.request_id);
+    return send_resp(c, &resp, &req, s->o.server_name);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -142,31 +157,31 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!st->started) {
         st->started = 1;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
-            /* answer now; MHD closes the connection instead of reading the body */
-            http_resp_t resp = {0};
-            http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
-            return send_resp(c, &resp, NULL, s->o.server_name);
-        }
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body)
+            return too_large(s, c, method, st);   /* MHD closes instead of reading the body */
         return MHD_YES;
     }
     if (*upload_size) {
-        if (st->len + *upload_size > s->o.max_body)
+        if (st->too_large || st->len + *upload_size > s->o.max_body) {
+            /* a chunked body crossed the limit: keep nothing more; 413 at its end */
             st->too_large = 1;
-        if (!st->too_large) {
-            if (st->len + *upload_size + 1 > st->cap) {
-                st->cap = (st->len + *upload_size + 1) * 2;
-                if (st->cap > s->o.max_body + 1)
-                    st->cap = s->o.max_body + 1;
-                st->body = xrealloc(st->body, st->cap);
-            }
-            memcpy(st->body + st->len, upload, *upload_size);
-            st->len += *upload_size;
-            st->body[st->len] = 0;
+            *upload_size = 0;
+            return MHD_YES;
         }
+        if (st->len + *upload_size + 1 > st->cap) {
+            st->cap = (st->len + *upload_size + 1) * 2;
+            if (st->cap > s->o.max_body + 1)
+                st->cap = s->o.max_body + 1;
+            st->body = xrealloc(st->body, st->cap);
+        }
+        memcpy(st->body + st->len, upload, *upload_size);
+        st->len += *upload_size;
+        st->body[st->len] = 0;
         *upload_size = 0;
         return MHD_YES;
     }
+    if (st->too_large)
+        return st->answered ? MHD_YES : too_large(s, c, method, st);
 
     http_req_t req = {.method = method, .conn = c, .app = s->o.app};
     char *q = strchr(st->raw_uri, '?');
@@ -185,18 +200,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
 
     http_resp_t resp = {.status = 200};
-    if (st->too_large) {
-        http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
-    } else {
-        const http_route_t *r = s->o.routes;
-        for (; r && r->fn; r++)
-            if ((!r->method || !strcmp(r->method, method)) && !strncmp(req.path, r->prefix, strlen(r->prefix)))
-                break;
-        if (r && r->fn)
-            r->fn(&req, &resp);
-        else
-            http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
-    }
+    const http_route_t *r = s->o.routes;
+    for (; r && r->fn; r++)
+        if ((!r->method || !strcmp(r->method, method)) && !strncmp(req.path, r->prefix, strlen(r->prefix)))
+            break;
+    if (r && r->fn)
+        r->fn(&req, &resp);
+    else
+        http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
     if (q)
         *q = '?';
     __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);

@@ -1,7 +1,10 @@
 /* http.h - the HTTP server every public endpoint uses (libmicrohttpd underneath).
  *
  * A thread pool with epoll serves connections; a request's body is collected up to a
- * configured limit (413 past it, without reading the rest); routing is a table of
+ * configured limit: a Content-Length over it is answered 413 at once, without reading
+ * the body; a chunked body that grows past it is discarded as it arrives (memory stays
+ * bounded) and answered 413 when it ends, or cut by the connection timeout (60 s).
+ * Routing is a table of
  * (method, path prefix, handler) rows. Handlers see the raw path and raw query string
  * exactly as the client sent them, because SigV4 signs the raw form. Every request gets
  * a request id (also set as the logging request id) and an access log line. */

@@ -1,9 +1,11 @@
 /* log.c - levelled text or JSON-lines logging with per-thread request ids. */
 #include "log.h"
+#include "utf8.h"
 
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -60,10 +62,16 @@ void vlog(int level, const char *fmt, ...)
              tm.tm_sec % 100, (int)(tv.tv_usec / 1000) % 1000);
 
     if (json_lines) {
+        /* messages may carry tenant bytes: JSON needs valid UTF-8 */
+        char *clean = utf8_sanitize(msg);
         json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ts", ts, "level", names[level],
-                              "service", service_name, "pid", (int)getpid(), "msg", msg);
-        if (request_id[0])
-            json_object_set_new(o, "request_id", json_string(request_id));
+                              "service", service_name, "pid", (int)getpid(), "msg", clean);
+        free(clean);
+        if (request_id[0]) {
+            clean = utf8_sanitize(request_id);
+            json_object_set_new(o, "request_id", json_string(clean));
+            free(clean);
+        }
         char *line = json_dumps(o, JSON_COMPACT);
         fprintf(stderr, "%s\n", line ? line : "{}");
         free(line);

@@ -5,6 +5,7 @@
  * values (tag values, object keys, descriptions) come from tenants. Tag names are
  * trusted: they are literals in our own code. */
 #include "xml.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,39 +47,6 @@ static void put(xml_t *x, const char *s)
 
 /* ---- escaping ------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not
- * well-formed UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t avail, unsigned *cp)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, min = 0x80, c &= 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, min = 0x800, c &= 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
 /* XML 1.0 Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | ... */
 static int xml_char_ok(unsigned cp)
 {
@@ -108,7 +76,7 @@ static void escape_into(struct sbuf *b, const char *text)
 
     while (left > 0) {
         unsigned cp;
-        size_t n = utf8_len(s, left, &cp);
+        size_t n = utf8_seq_len(s, left, &cp);
         if (n == 0) {
             n = 1; /* drop one byte of broken UTF-8 and resync */
         } else if (xml_char_ok(cp)) {

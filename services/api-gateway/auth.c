@@ -3,6 +3,7 @@
  * identity.signing_key over the bus on a miss; the comparison is constant-time. */
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -97,6 +98,13 @@ int gw_authenticate(gw_req_t *r, const char *body_hash, verr_t *e)
                           .nheaders = n, .payload_hash = body_hash, .s3 = 0};
     rc = sigv4_verify(&sr, &a, key, e);
     sodium_memzero(key, sizeof key);
+    if (rc < 0 && !strcmp(e->code, "SignatureDoesNotMatch")) {
+        /* what we signed, for whoever debugs a client (never the key) */
+        verr_t ce;
+        char *creq = sigv4_canonical_request(&sr, a.signed_headers, &ce);
+        log_debug("signature mismatch for %s; canonical request:\n%s", a.access_key, creq ? creq : ce.message);
+        free(creq);
+    }
     if (rc < 0) {
         json_decref(who);
         return -1;

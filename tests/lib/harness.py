@@ -116,3 +116,51 @@ class Cloud:
                     tail = f.readlines()[-lines:]
                 out.append("== %s\n%s" % (name, "".join(tail)))
         return "\n".join(out)
+
+
+def aws_env(cloud, access_key=None, secret_key=None):
+    """Environment for /usr/bin/aws against this cloud, with no retries so errors
+    surface at once, and no user-level AWS config leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({
+        "AWS_ACCESS_KEY_ID": access_key or cloud.env["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": cloud.env["AWS_DEFAULT_REGION"],
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_PAGER": "",
+    })
+    return env
+
+
+def aws(cloud, *args, access_key=None, secret_key=None, timeout=60):
+    """Run Debian's AWS CLI (/usr/bin/aws) against the cloud's EC2 endpoint.
+    Returns (returncode, parsed JSON or None, stderr)."""
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_EC2_URL"], "--output", "json", *args],
+                       capture_output=True, text=True, timeout=timeout, env=aws_env(cloud, access_key, secret_key))
+    out = None
+    if r.stdout.strip():
+        try:
+            out = json.loads(r.stdout)
+        except ValueError:
+            out = r.stdout
+    return r.returncode, out, r.stderr
+
+
+def boto3_client(cloud, service, access_key=None, secret_key=None):
+    import boto3
+    from botocore.config import Config
+    return boto3.client(service, endpoint_url=cloud.env["VIRGA_EC2_URL"],
+                        region_name=cloud.env["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=access_key or cloud.env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"],
+                        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+
+def new_tenant(cloud, name):
+    """A tenant account made by the operator with virgadm: (account_id, key, secret)."""
+    r = cloud.virgadm("account", "create", name)
+    assert r.returncode == 0, r.stderr
+    t = json.loads(r.stdout)
+    return t["account_id"], t["access_key_id"], t["secret_access_key"]

@@ -51,7 +51,6 @@ typedef struct worker {
 } worker_t;
 
 static int inits, finis, init_bad_app;
-static worker_t *made[WORKERS * 2];
 static int events, expired_runs, live_runs;
 
 static void *w_init(void *app)
@@ -61,8 +60,6 @@ static void *w_init(void *app)
     worker_t *w = calloc(1, sizeof *w);
     w->magic = WORKER_MAGIC;
     w->id = __atomic_fetch_add(&inits, 1, __ATOMIC_SEQ_CST);
-    if (w->id < (int)ARRAY_LEN(made))
-        made[w->id] = w;
     return w;
 }
 

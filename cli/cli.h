@@ -1,0 +1,17 @@
+/* cli.h - what virgadm's command files share. */
+#ifndef VIRGA_CLI_H
+#define VIRGA_CLI_H
+
+#include <stdio.h>
+
+#include "bus.h"
+
+/* Send one RPC and print the reply body as indented JSON; on error print
+ * "Code: message" to stderr. body is stolen. Returns the exit code. */
+int cli_print_call(bus_t *bus, const char *service, const char *type, json_t *body, const json_t *caller, int timeout_ms);
+
+/* identity_cmds.c: returns the exit code, or -1 when argv is not one of its commands */
+int identity_cmds_run(bus_t *bus, int argc, char **argv);
+void identity_cmds_usage(FILE *f);
+
+#endif
