@@ -42,13 +42,14 @@ class Cloud:
         self.env = {}
 
     @classmethod
-    def start(cls, extra_args=()):
+    def start(cls, extra_args=(), env=None):
+        """env: extra VIRGA_* settings for every process of this cloud."""
         d = tempfile.mkdtemp(prefix="virga-test-")
         os.chmod(d, 0o755)  # PostgreSQL runs as the postgres user and must enter it
         c = cls(d, pick_port_base())
         args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
                 "--test-handlers", *extra_args]
-        r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
         if r.returncode != 0:
             logs = c.logs_tail()
             c.stop()

@@ -1,0 +1,29 @@
+#!/bin/sh
+# bench_gateway.sh DIR BUILD - signed EC2 requests against the cloud in DIR (started by
+# run.sh with the rate limit off): DescribeRegions, answered by the gateway itself after
+# SigV4 verification with a cached signing key, and DescribeKeyPairs, which also makes
+# a bus round trip to compute and a PostgreSQL query. wrk, 10 s each, loopback only.
+set -eu
+dir=$1
+. "$dir/env"
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+report() {   # name, wrk output
+    rps=$(echo "$2" | sed -n 's/^Requests\/sec: *//p')
+    p50=$(echo "$2" | awk '$1=="50%"{print $2}')
+    p99=$(echo "$2" | awk '$1=="99%"{print $2}')
+    non2xx=$(echo "$2" | sed -n 's/^ *Non-2xx or 3xx responses: *//p')
+    echo "$1: ${rps} requests/s, p50 ${p50}, p99 ${p99}, non-2xx ${non2xx:-0}"
+}
+
+/usr/bin/python3 "$here/sign_request.py" DescribeRegions > "$tmp/regions.lua"
+/usr/bin/python3 "$here/sign_request.py" DescribeKeyPairs > "$tmp/keys.lua"
+# warm the key cache and make one key pair so DescribeKeyPairs returns something
+/usr/bin/aws --endpoint-url "$VIRGA_EC2_URL" ec2 create-key-pair --key-name bench > /dev/null
+
+echo "== gateway: signed DescribeRegions (wrk 2 threads, 64 connections, 10 s)"
+report "DescribeRegions" "$(wrk -t2 -c64 -d10s --latency -s "$tmp/regions.lua" "$VIRGA_EC2_URL/")"
+echo "== gateway: signed DescribeKeyPairs, through the bus to compute (wrk 2 threads, 16 connections, 10 s)"
+report "DescribeKeyPairs" "$(wrk -t2 -c16 -d10s --latency -s "$tmp/keys.lua" "$VIRGA_EC2_URL/")"
