@@ -6,6 +6,7 @@
  * error messages quote tenant input only as cut, printable ASCII, and the structuring
  * sorts once and walks the sorted list so 1000 parameters cost O(n log n). */
 #include "query.h"
+#include "strbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 /* Real names nest at most four deep (Filter.1.Value.1, BlockDeviceMapping.1.Ebs.Iops);
  * eight leaves room without letting a hostile name build a deep tree. */
 #define QUERY_MAX_DEPTH 8
+#define STR_(x) #x
+#define STR(x) STR_(x)
 /* How much of a tenant's name an error message quotes. */
 #define SNIP_MAX 96
 
@@ -38,16 +41,6 @@ static const char *snip(char dst[SNIP_MAX + 4], const char *s, size_t n)
     return dst;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
  * jansson would refuse such strings later anyway; refusing here names the parameter. */
@@ -101,8 +94,8 @@ static char *form_decode(const char *s, size_t n, size_t max, const char *what,
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            if (n - i < 3 || hexval((unsigned char)s[i + 1]) < 0 ||
-                hexval((unsigned char)s[i + 2]) < 0) {
+            if (n - i < 3 || hex_digit_value((unsigned char)s[i + 1]) < 0 ||
+                hex_digit_value((unsigned char)s[i + 2]) < 0) {
                 char bad[SNIP_MAX + 4];
                 verr_set(e, 400, "InvalidParameterValue",
                          "Invalid percent-encoding '%s' in the %s of parameter '%s': '%%' "
@@ -112,7 +105,7 @@ static char *form_decode(const char *s, size_t n, size_t max, const char *what,
                 free(out);
                 return NULL;
             }
-            c = hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]);
+            c = hex_digit_value((unsigned char)s[i + 1]) * 16 + hex_digit_value((unsigned char)s[i + 2]);
             i += 2;
         }
         if (c == 0) {
@@ -172,6 +165,8 @@ static void index_init(struct name_index *ix, const query_t *q)
         ;
     ix->slot = xcalloc(ix->cap, sizeof *ix->slot);
     for (size_t i = 0; i < q->n; i++) {
+        if (!q->p[i].name)   /* hand-built entries may lack a name; never matched */
+            continue;
         size_t *s = index_find(ix, q, q->p[i].name);
         *s = i + 1;   /* a hand-built duplicate: the later entry is the one found */
     }
@@ -346,12 +341,12 @@ static int classify(const char *name, struct comp *c, verr_t *e)
         return bad_name(name, e, c->len == 1 ? "list indexes start at 1"
                                              : "a list index has leading zeros");
     if (c->len > 4)
-        return bad_name(name, e, "list index too large");
+        return bad_name(name, e, "list index above " STR(QUERY_MAX_INDEX));
     long v = 0;
     for (i = 0; i < c->len; i++)
         v = v * 10 + (c->s[i] - '0');
     if (v > QUERY_MAX_INDEX)
-        return bad_name(name, e, "list index too large");
+        return bad_name(name, e, "list index above " STR(QUERY_MAX_INDEX));
     c->idx = v;
     return 0;
 }
@@ -369,7 +364,8 @@ static int split_name(const query_param_t *p, size_t pos, struct path *out, verr
         if (len == 0)
             return bad_name(p->name, e, "empty component");
         if (out->n == QUERY_MAX_DEPTH)
-            return bad_name(p->name, e, "nested too deeply");
+            return bad_name(p->name, e,
+                            "more than " STR(QUERY_MAX_DEPTH) " dot-separated components");
         struct comp *c = &out->c[out->n++];
         c->s = s;
         c->len = len;

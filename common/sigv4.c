@@ -6,6 +6,7 @@
  * Everything read from the request is untrusted: lengths are checked before copying
  * and no input can make a parser read or write past its buffers. */
 #include "sigv4.h"
+#include "strbuf.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -51,59 +52,17 @@ static int unreserved(int c)
     return is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static int hexval(int c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* n bytes at s equal the NUL-terminated lit */
 static int span_eq(const char *s, size_t n, const char *lit)
 {
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* A growing, always NUL-terminated string. */
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void buf_put(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t want = b->cap ? b->cap : 128;
-        while (want < b->len + n + 1)
-            want *= 2;
-        b->s = xrealloc(b->s, want);
-        b->cap = want;
-    }
-    if (n)
-        memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-static void buf_putc(struct buf *b, char c)
-{
-    buf_put(b, &c, 1);
-}
-
-static void buf_pct(struct buf *b, unsigned char c)
+static void buf_pct(strbuf_t *b, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
     char t[3] = {'%', hex[c >> 4], hex[c & 15]};
-    buf_put(b, t, 3);
+    strbuf_put(b, t, 3);
 }
 
 /* ---- hashing ------------------------------------------------------------------- */
@@ -166,13 +125,13 @@ void sigv4_sign(const uint8_t key[SIGV4_KEY_LEN], const char *string_to_sign, ch
 
 char *sigv4_uri_encode(const char *s, size_t len, int keep_slash)
 {
-    struct buf b = {0};
+    strbuf_t b = {0};
 
-    buf_put(&b, "", 0);
+    strbuf_put(&b, "", 0);
     for (size_t i = 0; s && i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/'))
-            buf_putc(&b, (char)c);
+            strbuf_putc(&b, (char)c);
         else
             buf_pct(&b, c);
     }
@@ -193,8 +152,8 @@ static char *pct_decode(const char *s, size_t n, size_t *outlen)
             continue;
         }
         if (i + 2 < n) {
-            int hi = hexval((unsigned char)s[i + 1]);
-            int lo = hexval((unsigned char)s[i + 2]);
+            int hi = hex_digit_value((unsigned char)s[i + 1]);
+            int lo = hex_digit_value((unsigned char)s[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out[j++] = (char)(hi << 4 | lo);
                 i += 2;
@@ -232,7 +191,7 @@ static char *normalise_path(const char *path)
     size_t nseg = 0;
     const char **seg = xmalloc((n / 2 + 2) * sizeof *seg);
     size_t *seglen = xmalloc((n / 2 + 2) * sizeof *seglen);
-    struct buf b = {0};
+    strbuf_t b = {0};
 
     for (const char *p = path; *p;) {
         const char *end = strchr(p, '/');
@@ -246,16 +205,16 @@ static char *normalise_path(const char *path)
         }
         p = end ? end + 1 : p + len;
     }
-    buf_put(&b, "", 0);
+    strbuf_put(&b, "", 0);
     if (path[0] == '/')
-        buf_putc(&b, '/');
+        strbuf_putc(&b, '/');
     for (size_t i = 0; i < nseg; i++) {
         if (i > 0)
-            buf_putc(&b, '/');
-        buf_put(&b, seg[i], seglen[i]);
+            strbuf_putc(&b, '/');
+        strbuf_put(&b, seg[i], seglen[i]);
     }
     if (n > 0 && path[n - 1] == '/' && nseg > 0)
-        buf_putc(&b, '/');
+        strbuf_putc(&b, '/');
     free(seg);
     free(seglen);
     return b.s;
@@ -281,14 +240,14 @@ static char *canonical_uri_plain(const char *path)
  * client that sent %2F signed it as part of a key, not as a separator. */
 static char *canonical_uri_s3(const char *path, verr_t *e)
 {
-    struct buf b = {0};
+    strbuf_t b = {0};
 
-    buf_put(&b, "", 0);
+    strbuf_put(&b, "", 0);
     for (size_t i = 0; path[i]; i++) {
         unsigned char c = (unsigned char)path[i];
         if (c == '%') {
-            int hi = path[i + 1] ? hexval((unsigned char)path[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval((unsigned char)path[i + 2]) : -1;
+            int hi = path[i + 1] ? hex_digit_value((unsigned char)path[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit_value((unsigned char)path[i + 2]) : -1;
             if (lo < 0) {
                 free(b.s);
                 verr_set(e, 400, "InvalidURI", "Couldn't parse the specified URI: bad "
@@ -298,17 +257,17 @@ static char *canonical_uri_s3(const char *path, verr_t *e)
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
             if (unreserved(c))
-                buf_putc(&b, (char)c);
+                strbuf_putc(&b, (char)c);
             else
                 buf_pct(&b, c);
         } else if (c == '/' || unreserved(c)) {
-            buf_putc(&b, (char)c);
+            strbuf_putc(&b, (char)c);
         } else {
             buf_pct(&b, c);
         }
     }
     if (b.len == 0)
-        buf_putc(&b, '/');
+        strbuf_putc(&b, '/');
     return b.s;
 }
 
@@ -380,14 +339,14 @@ static char *canonical_query(const char *query, verr_t *e)
     }
     if (nq > 1)
         qsort(q, nq, sizeof *q, qparam_cmp);
-    struct buf b = {0};
-    buf_put(&b, "", 0);
+    strbuf_t b = {0};
+    strbuf_put(&b, "", 0);
     for (size_t i = 0; i < nq; i++) {
         if (i > 0)
-            buf_putc(&b, '&');
-        buf_puts(&b, q[i].name);
-        buf_putc(&b, '=');
-        buf_puts(&b, q[i].value);
+            strbuf_putc(&b, '&');
+        strbuf_puts(&b, q[i].name);
+        strbuf_putc(&b, '=');
+        strbuf_puts(&b, q[i].value);
     }
     qparams_free(q, nq);
     return b.s;
@@ -397,7 +356,7 @@ static char *canonical_query(const char *query, verr_t *e)
 
 /* Trim, and collapse each run of blanks inside the value to one space (botocore:
  * ' '.join(value.split())). */
-static void put_trimmed(struct buf *b, const char *v)
+static void put_trimmed(strbuf_t *b, const char *v)
 {
     int pending = 0, any = 0;
 
@@ -407,15 +366,15 @@ static void put_trimmed(struct buf *b, const char *v)
             continue;
         }
         if (pending)
-            buf_putc(b, ' ');
-        buf_putc(b, *v);
+            strbuf_putc(b, ' ');
+        strbuf_putc(b, *v);
         pending = 0;
         any = 1;
     }
 }
 
 /* Append the values of every header called name[0..n), joined by ','. 0 if none. */
-static int put_header_values(struct buf *b, const sigv4_request_t *r, const char *name, size_t n)
+static int put_header_values(strbuf_t *b, const sigv4_request_t *r, const char *name, size_t n)
 {
     int found = 0;
 
@@ -424,14 +383,14 @@ static int put_header_values(struct buf *b, const sigv4_request_t *r, const char
         if (!hn || strlen(hn) != n || strncasecmp(hn, name, n) != 0)
             continue;
         if (found)
-            buf_putc(b, ',');
+            strbuf_putc(b, ',');
         put_trimmed(b, nz(r->headers[i].value));
         found = 1;
     }
     return found;
 }
 
-static int canonical_headers(struct buf *b, const sigv4_request_t *r, const char *signed_headers,
+static int canonical_headers(strbuf_t *b, const sigv4_request_t *r, const char *signed_headers,
                              verr_t *e)
 {
     const char *p = nz(signed_headers);
@@ -443,12 +402,12 @@ static int canonical_headers(struct buf *b, const sigv4_request_t *r, const char
         size_t n = semi ? (size_t)(semi - p) : strlen(p);
         if (n == 0)
             return verr_set(e, 403, "AuthFailure", "SignedHeaders has an empty header name");
-        buf_put(b, p, n);
-        buf_putc(b, ':');
+        strbuf_put(b, p, n);
+        strbuf_putc(b, ':');
         if (!put_header_values(b, r, p, n))
             return verr_set(e, 403, "AuthFailure", "Header '%.*s' is listed in SignedHeaders "
                             "but is not present in the request", (int)(n > 128 ? 128 : n), p);
-        buf_putc(b, '\n');
+        strbuf_putc(b, '\n');
         if (!semi)
             return 0;
         p = semi + 1;
@@ -474,24 +433,24 @@ char *sigv4_canonical_request(const sigv4_request_t *r, const char *signed_heade
         return NULL;
     }
 
-    struct buf b = {0};
-    buf_puts(&b, r->method);
-    buf_putc(&b, '\n');
-    buf_puts(&b, uri);
-    buf_putc(&b, '\n');
-    buf_puts(&b, query);
-    buf_putc(&b, '\n');
+    strbuf_t b = {0};
+    strbuf_puts(&b, r->method);
+    strbuf_putc(&b, '\n');
+    strbuf_puts(&b, uri);
+    strbuf_putc(&b, '\n');
+    strbuf_puts(&b, query);
+    strbuf_putc(&b, '\n');
     free(uri);
     free(query);
     if (canonical_headers(&b, r, signed_headers, e) < 0) {
         free(b.s);
         return NULL;
     }
-    buf_putc(&b, '\n');
-    buf_puts(&b, signed_headers);
-    buf_putc(&b, '\n');
+    strbuf_putc(&b, '\n');
+    strbuf_puts(&b, signed_headers);
+    strbuf_putc(&b, '\n');
     /* A missing hash means the caller had no body: hash of the empty string. */
-    buf_puts(&b, r->payload_hash ? r->payload_hash
+    strbuf_puts(&b, r->payload_hash ? r->payload_hash
                                  : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     return b.s;
 }
@@ -667,7 +626,7 @@ static int parse_signature(const char *v, size_t n, sigv4_auth_t *a, int status,
     if (n != SIG_HEX)
         return verr_set(e, status, code, "Signature must be %d hex digits", SIG_HEX);
     for (size_t i = 0; i < n; i++) {
-        if (hexval((unsigned char)v[i]) < 0)
+        if (hex_digit_value((unsigned char)v[i]) < 0)
             return verr_set(e, status, code, "Signature must be %d hex digits", SIG_HEX);
         a->signature[i] = (char)(v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 'a' : v[i]);
     }

@@ -5,6 +5,7 @@
  * values (tag values, object keys, descriptions) come from tenants. Tag names are
  * trusted: they are literals in our own code. */
 #include "xml.h"
+#include "strbuf.h"
 #include "utf8.h"
 
 #include <stdarg.h>
@@ -14,35 +15,16 @@
 
 #include "err.h"
 
-/* A growing, always NUL-terminated string. */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
 struct xml {
-    struct sbuf b;
+    strbuf_t b;
     char **open;          /* names of the open tags, innermost last */
     size_t nopen, capopen;
 };
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t want = b->cap ? b->cap : 256;
-        while (want < b->len + n + 1)
-            want *= 2;
-        b->s = xrealloc(b->s, want);
-        b->cap = want;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
 
 static void put(xml_t *x, const char *s)
 {
-    sb_put(&x->b, s, strlen(s));
+    strbuf_put(&x->b, s, strlen(s));
 }
 
 /* ---- escaping ------------------------------------------------------------------ */
@@ -69,7 +51,7 @@ static const char *entity(unsigned char c)
     }
 }
 
-static void escape_into(struct sbuf *b, const char *text)
+static void escape_into(strbuf_t *b, const char *text)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t left = strlen(text);
@@ -82,9 +64,9 @@ static void escape_into(struct sbuf *b, const char *text)
         } else if (xml_char_ok(cp)) {
             const char *ent = entity(*s);
             if (ent)
-                sb_put(b, ent, strlen(ent));
+                strbuf_put(b, ent, strlen(ent));
             else
-                sb_put(b, (const char *)s, n);
+                strbuf_put(b, (const char *)s, n);
         }
         s += n;
         left -= n;
@@ -93,9 +75,9 @@ static void escape_into(struct sbuf *b, const char *text)
 
 char *xml_escape(const char *s)
 {
-    struct sbuf b = {0};
+    strbuf_t b = {0};
 
-    sb_put(&b, "", 0);
+    strbuf_put(&b, "", 0);
     if (s)
         escape_into(&b, s);
     return b.s;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run-all.sh BUILD - every test: C unit tests, then the Python integration and
+# run-all.sh BUILD - every test: C unit tests, bounded fuzzing, then the Python integration and
 # end-to-end suites (which start their own clouds with deploy/devcloud on their own
 # ports and directories). The last line is "N passed, N failed".
 set -u
@@ -12,6 +12,13 @@ echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 uf=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 up=${up:-0}; uf=${uf:-1}
+
+# Fuzz the Query API and SigV4 parsers for a bounded time (VIRGA_FUZZ_SECONDS each).
+fuzz_out=$(sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}" 2>&1)
+echo "$fuzz_out" | tail -n 4
+fp=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+ff=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+fp=${fp:-0}; ff=${ff:-1}
 
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
 VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
@@ -34,6 +41,6 @@ rm -f "$junit"
 pp=${counts% *}; pf=${counts#* }
 if [ "$pyrc" != 0 ] && [ "$pyrc" != 5 ] && [ "$pf" = 0 ]; then pf=1; fi
 
-passed=$((up + pp)); failed=$((uf + pf))
+passed=$((up + fp + pp)); failed=$((uf + ff + pf))
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -28,7 +28,7 @@ cflags="-std=gnu11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icommon \
  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
  $(pkg-config --cflags jansson libsodium)"
 libs="$(pkg-config --libs jansson libsodium) -lpthread"
-src="common/query.c common/sigv4.c common/err.c common/jsonutil.c"
+src="common/query.c common/sigv4.c common/err.c common/jsonutil.c common/strbuf.c"
 
 for f in fuzz_query fuzz_sigv4; do
     echo "fuzz: building $out/$f"
@@ -60,7 +60,8 @@ run_one() {
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log" | tail -n1)
     if [ "$rc" = 0 ]; then
-        echo "$f: ok, ${runs:-?} runs, ${speed:-?} exec/s, corpus $(ls "$work/corpus" | wc -l) inputs"
+        n=$(find "$work/corpus" -type f | wc -l)
+        echo "$f: ok, ${runs:-?} runs, ${speed:-?} exec/s, corpus $n inputs"
         pass=$((pass + 1))
         return
     fi

@@ -152,7 +152,8 @@ static void test_action_wildcards(void **state)
     assert_int_equal(eval1(users, "iam:CreateAccessKey", "*"), POLICY_IMPLICIT_DENY);
     assert_int_equal(eval1(users, "ec2:User", "*"), POLICY_IMPLICIT_DENY);
 
-    const char *all = "{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}}";
+    const char *all =
+        "{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}}";
     assert_int_equal(eval1(all, "s3:GetObject", "*"), POLICY_ALLOW);
 
     const char *q = "{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"ec2:?escribe*\","
@@ -300,7 +301,8 @@ static void test_validate_errors(void **state)
     assert_invalid("{\"Statement\": {\"Action\": \"*\", \"Resource\": \"*\"}}", "Effect");
     assert_invalid("{\"Statement\": {\"Effect\": \"allow\", \"Action\": \"*\","
                    " \"Resource\": \"*\"}}", "Effect must be Allow or Deny");
-    assert_invalid("{\"Statement\": [" "{\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"},"
+    assert_invalid("{\"Statement\": ["
+                   "{\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"},"
                    "{\"Effect\": \"Allow\", \"Resource\": \"*\"}]}", "Statement 2: missing Action");
     assert_invalid("{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"*\","
                    " \"NotAction\": \"*\", \"Resource\": \"*\"}}", "cannot both");

@@ -1,0 +1,42 @@
+/* strbuf.c - growing strings and hex digits (see strbuf.h). */
+#include "strbuf.h"
+
+#include <string.h>
+
+#include "err.h"
+
+void strbuf_put(strbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t want = b->cap ? b->cap : 128;
+        while (want < b->len + n + 1)
+            want *= 2;
+        b->s = xrealloc(b->s, want);
+        b->cap = want;
+    }
+    if (n)
+        memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void strbuf_puts(strbuf_t *b, const char *s)
+{
+    strbuf_put(b, s, strlen(s));
+}
+
+void strbuf_putc(strbuf_t *b, char c)
+{
+    strbuf_put(b, &c, 1);
+}
+
+int hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

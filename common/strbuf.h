@@ -1,0 +1,21 @@
+/* strbuf.h - a growing, always NUL-terminated string, and hex digit decoding: the two
+ * small things every text encoder in common/ (SigV4 canonicalisation, XML, Query API
+ * decoding) needs. Allocation failure aborts (xrealloc). */
+#ifndef VIRGA_STRBUF_H
+#define VIRGA_STRBUF_H
+
+#include <stddef.h>
+
+typedef struct strbuf {
+    char *s;          /* owned; NULL until the first put */
+    size_t len, cap;
+} strbuf_t;
+
+void strbuf_put(strbuf_t *b, const char *s, size_t n);
+void strbuf_puts(strbuf_t *b, const char *s);
+void strbuf_putc(strbuf_t *b, char c);
+
+/* Value of one hex digit (either case), or -1. */
+int hex_digit_value(int c);
+
+#endif
