@@ -107,6 +107,6 @@ bench: deps
 	@sh tests/bench/run.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -167,6 +167,8 @@ int describe_page(const json_t *items, const json_t *params, const char *id_fiel
         if (after[0] && strcmp(id, after) <= 0)
             continue;
         if (max >= 0 && (long)json_array_size(out) == max) {
+            if (max == 0)
+                break;   /* no item to continue after */
             char *t = token_for(json_str(json_array_get(out, (size_t)max - 1), id_field, ""));
             *next_token = json_string(t);
             free(t);
@@ -176,6 +178,15 @@ int describe_page(const json_t *items, const json_t *params, const char *id_fiel
     }
     *page = out;
     return 0;
+}
+
+/* EC2 counts tag lengths in characters, not bytes (input is valid UTF-8 already). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
 }
 
 json_t *describe_tag_spec(const json_t *params, const char *resource_type, verr_t *e)
@@ -193,10 +204,19 @@ json_t *describe_tag_spec(const json_t *params, const char *resource_type, verr_
         size_t j;
         json_array_foreach(json_object_get(spec, "Tag"), j, t) {
             const char *k = json_str(t, "Key", NULL), *v = json_str(t, "Value", "");
-            if (!k || !*k || strlen(k) > 128 || strlen(v) > 256 || !strncmp(k, "aws:", 4)) {
+            if (!k || !*k || utf8_chars(k) > 128 || utf8_chars(v) > 256 || !strncmp(k, "aws:", 4)) {
                 json_decref(tags);
                 verr_set(e, 400, "InvalidParameterValue", "Tag keys are 1 to 128 characters not starting with 'aws:'; values at most 256");
                 return NULL;
+            }
+            json_t *seen;
+            size_t n;
+            json_array_foreach(tags, n, seen) {
+                if (!strcmp(json_str(seen, "key", ""), k)) {
+                    json_decref(tags);
+                    verr_set(e, 400, "InvalidParameterValue", "Duplicate tag key '%.128s' specified.", k);
+                    return NULL;
+                }
             }
             json_array_append_new(tags, json_pack("{s:s, s:s}", "key", k, "value", v));
         }
@@ -213,6 +233,8 @@ void describe_time(long long unix_seconds, char out[32])
 {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    /* years past 9999 do not fit the format (nor any real timestamp) */
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0 ||
+        !strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm))
+        snprintf(out, 32, "1970-01-01T00:00:00.000Z");
 }

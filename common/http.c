@@ -19,12 +19,16 @@ struct http_server {
 
 /* Per-request state, created in the URI log callback (which sees the raw URI). */
 struct conn_state {
-    char *raw_uri;
+    char *raw_uri;            /* split in place into path and query at the first call */
     char *body;
     size_t len, cap;
     int too_large;
     int started;
-    int answered;
+    int answered;             /* a response is queued; discard whatever still arrives */
+    http_req_t req;
+    const http_route_t *route;
+    void *sctx;               /* the stream route's context */
+    int sctx_live;
 };
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
@@ -43,6 +47,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     (void)t;
     struct conn_state *st = *con_cls;
     if (st) {
+        if (st->sctx_live && st->route->stream->done)
+            st->route->stream->done(st->sctx);
         free(st->raw_uri);
         free(st->body);
         free(st);
@@ -67,6 +73,21 @@ void http_resp_set(http_resp_t *resp, int status, const char *ct, const char *bo
         memcpy(copy, body, len);
     copy[len] = 0;
     http_resp_take(resp, status, ct, copy, len);
+}
+
+void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t size,
+                      http_reader_fn reader, void *arg, void (*reader_free)(void *))
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+    resp->status = status;
+    resp->reader = reader;
+    resp->reader_arg = arg;
+    resp->reader_free = reader_free;
+    resp->reader_size = size;
+    if (ct)
+        snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
 }
 
 void http_resp_header(http_resp_t *resp, const char *name, const char *value)
@@ -104,12 +125,41 @@ size_t http_headers(const http_req_t *r, const char **names, const char **values
     return h.n;
 }
 
+struct reader_box {
+    http_reader_fn fn;
+    void *arg;
+    void (*free_fn)(void *);
+};
+
+static ssize_t reader_adapter(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct reader_box *b = cls;
+    long n = b->fn(b->arg, pos, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : (ssize_t)n;
+}
+
+static void reader_release(void *cls)
+{
+    struct reader_box *b = cls;
+    if (b->free_fn)
+        b->free_fn(b->arg);
+    free(b);
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, const http_req_t *req,
                                  const char *server_name)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
-                                                             resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    resp->body = NULL;
+    struct MHD_Response *r;
+    if (resp->reader) {
+        struct reader_box *b = xmalloc(sizeof *b);
+        *b = (struct reader_box){resp->reader, resp->reader_arg, resp->reader_free};
+        r = MHD_create_response_from_callback(resp->reader_size, 256 * 1024, reader_adapter, b, reader_release);
+        resp->reader = NULL;
+    } else {
+        r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
+                                            resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        resp->body = NULL;
+    }
     if (resp->content_type[0])
         MHD_add_response_header(r, "Content-Type", resp->content_type);
     if (req)
@@ -130,18 +180,62 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, co
     return ok;
 }
 
+/* Queue resp as this request's answer, once; log and count it. */
+static enum MHD_Result answer(http_server_t *s, struct conn_state *st, http_resp_t *resp)
+{
+    st->answered = 1;
+    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
+    log_debug("%s %s %s -> %d", st->req.remote, st->req.method, st->req.path, resp->status);
+    return send_resp(st->req.conn, resp, &st->req, s->o.server_name);
+}
+
 /* 413 before the body is read: counted, logged and given a request id like any answer. */
-static enum MHD_Result too_large(http_server_t *s, struct MHD_Connection *c, const char *method, struct conn_state *st)
+static enum MHD_Result too_large(http_server_t *s, struct conn_state *st)
 {
     st->too_large = 1;
-    st->answered = 1;
-    http_req_t req = {.method = method, .conn = c, .path = st->raw_uri, .query = ""};
-    ids_uuid(req.request_id);
     http_resp_t resp = {0};
     http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
-    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
-    log_info("%s %.200s -> 413 (body over %zu bytes) [%s]", method, st->raw_uri, s->o.max_body, req.request_id);
-    return send_resp(c, &resp, &req, s->o.server_name);
+    log_info("%s %.200s -> 413 (body over %zu bytes)", st->req.method, st->req.path, s->o.max_body);
+    return answer(s, st, &resp);
+}
+
+/* First call for a request: split the raw URI, give it an id, pick its route. */
+static void start_request(http_server_t *s, struct conn_state *st, struct MHD_Connection *c, const char *method)
+{
+    http_req_t *req = &st->req;
+    req->method = method;
+    req->conn = c;
+    req->app = s->o.app;
+    char *q = strchr(st->raw_uri, '?');
+    if (q)
+        *q = 0;
+    req->path = st->raw_uri;
+    req->query = q ? q + 1 : "";
+    req->body = "";
+    ids_uuid(req->request_id);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *)&((struct sockaddr_in *)ci->client_addr)->sin_addr;
+        snprintf(req->remote, sizeof req->remote, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    }
+    const http_route_t *r = s->o.routes;
+    for (; r && r->prefix; r++)
+        if ((!r->method || !strcmp(r->method, method)) && !strncmp(req->path, r->prefix, strlen(r->prefix)))
+            break;
+    st->route = r && r->prefix ? r : NULL;
+}
+
+static void buffer_body(http_server_t *s, struct conn_state *st, const char *upload, size_t n)
+{
+    if (st->len + n + 1 > st->cap) {
+        st->cap = (st->len + n + 1) * 2;
+        if (st->cap > s->o.max_body + 1)
+            st->cap = s->o.max_body + 1;
+        st->body = xrealloc(st->body, st->cap);
+    }
+    memcpy(st->body + st->len, upload, n);
+    st->len += n;
+    st->body[st->len] = 0;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -153,66 +247,58 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct conn_state *st = *con_cls;
     if (!st)   /* URI log callback did not run: cannot happen with MHD >= 0.9 */
         return MHD_NO;
+    const http_stream_t *stream = st->route ? st->route->stream : NULL;
 
     if (!st->started) {
         st->started = 1;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body)
-            return too_large(s, c, method, st);   /* MHD closes instead of reading the body */
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (st->too_large || st->len + *upload_size > s->o.max_body) {
-            /* a chunked body crossed the limit: keep nothing more; 413 at its end */
-            st->too_large = 1;
-            *upload_size = 0;
+        start_request(s, st, c, method);
+        log_set_request_id(st->req.request_id);
+        stream = st->route ? st->route->stream : NULL;
+        if (stream) {
+            http_resp_t resp = {.status = 200};
+            if (stream->begin(&st->req, &st->sctx, &resp) < 0)
+                return answer(s, st, &resp);
+            st->sctx_live = 1;
             return MHD_YES;
         }
-        if (st->len + *upload_size + 1 > st->cap) {
-            st->cap = (st->len + *upload_size + 1) * 2;
-            if (st->cap > s->o.max_body + 1)
-                st->cap = s->o.max_body + 1;
-            st->body = xrealloc(st->body, st->cap);
-        }
-        memcpy(st->body + st->len, upload, *upload_size);
-        st->len += *upload_size;
-        st->body[st->len] = 0;
-        *upload_size = 0;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body)
+            return too_large(s, st);   /* MHD closes instead of reading the body */
         return MHD_YES;
     }
-    if (st->too_large)
-        return st->answered ? MHD_YES : too_large(s, c, method, st);
-
-    http_req_t req = {.method = method, .conn = c, .app = s->o.app};
-    char *q = strchr(st->raw_uri, '?');
-    if (q)
-        *q = 0;
-    req.path = st->raw_uri;
-    req.query = q ? q + 1 : "";
-    req.body = st->body ? st->body : "";
-    req.body_len = st->len;
-    ids_uuid(req.request_id);
-    log_set_request_id(req.request_id);
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
-        const unsigned char *a = (const unsigned char *)&((struct sockaddr_in *)ci->client_addr)->sin_addr;
-        snprintf(req.remote, sizeof req.remote, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    log_set_request_id(st->req.request_id);
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (st->answered)
+            return MHD_YES;            /* answered already: drop what is still arriving */
+        if (stream) {
+            http_resp_t resp = {.status = 200};
+            if (stream->data(st->sctx, upload, n, &resp) < 0)
+                return answer(s, st, &resp);
+            return MHD_YES;
+        }
+        if (st->len + n > s->o.max_body)
+            st->too_large = 1;         /* a chunked body crossed the limit: keep nothing more */
+        else
+            buffer_body(s, st, upload, n);
+        return MHD_YES;
     }
+    if (st->answered)
+        return MHD_YES;
+    if (st->too_large)
+        return too_large(s, st);
 
     http_resp_t resp = {.status = 200};
-    const http_route_t *r = s->o.routes;
-    for (; r && r->fn; r++)
-        if ((!r->method || !strcmp(r->method, method)) && !strncmp(req.path, r->prefix, strlen(r->prefix)))
-            break;
-    if (r && r->fn)
-        r->fn(&req, &resp);
+    st->req.body = st->body ? st->body : "";
+    st->req.body_len = st->len;
+    if (stream)
+        stream->end(st->sctx, &st->req, &resp);
+    else if (st->route)
+        st->route->fn(&st->req, &resp);
     else
         http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
-    if (q)
-        *q = '?';
-    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
-    log_debug("%s %s %s -> %d (%zu bytes)", req.remote, method, req.path, resp.status, resp.len);
-    enum MHD_Result ok = send_resp(c, &resp, &req, s->o.server_name);
+    enum MHD_Result ok = answer(s, st, &resp);
     log_set_request_id(NULL);
     return ok;
 }

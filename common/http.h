@@ -30,6 +30,10 @@ typedef struct http_req {
     void *app;
 } http_req_t;
 
+/* A streamed response body: fill buf with up to max bytes from position pos; return
+ * the count, or -1 on error (the connection is closed: the client sees a short body). */
+typedef long (*http_reader_fn)(void *arg, uint64_t pos, char *buf, size_t max);
+
 typedef struct http_resp {
     int status;
     char *body;               /* owned by the response; freed after sending */
@@ -37,15 +41,35 @@ typedef struct http_resp {
     char content_type[96];
     char *headers[32];        /* "Name: value" strings, owned */
     int nheaders;
+    http_reader_fn reader;    /* streamed body instead of body/len (http_resp_stream) */
+    void *reader_arg;
+    void (*reader_free)(void *arg);
+    uint64_t reader_size;
 } http_resp_t;
 
 /* Return value is ignored; the handler fills resp (default 200, empty). */
 typedef void (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
 
+/* A route that takes its request body as it arrives instead of buffered (uploads of
+ * any size with bounded memory). The request (path, query, headers, request id) stays
+ * valid from begin to end. */
+typedef struct http_stream {
+    /* Headers are in. Return 0 to take the body (set *ctx), or fill resp and return -1
+     * to answer at once (the body is then discarded unread where possible). */
+    int (*begin)(http_req_t *req, void **ctx, http_resp_t *resp);
+    /* A piece of the body; return -1 after filling resp to answer now. */
+    int (*data)(void *ctx, const char *buf, size_t len, http_resp_t *resp);
+    /* The whole body arrived: fill resp. */
+    void (*end)(void *ctx, http_req_t *req, http_resp_t *resp);
+    /* Always called last, also when the client went away mid-body: free ctx. */
+    void (*done)(void *ctx);
+} http_stream_t;
+
 typedef struct http_route {
     const char *method;       /* NULL = any */
-    const char *prefix;       /* path prefix ("/" matches all) */
-    http_handler_fn fn;
+    const char *prefix;       /* path prefix ("/" matches all); NULL ends the table */
+    http_handler_fn fn;       /* buffered body (at most max_body) ... */
+    const http_stream_t *stream;   /* ... or streamed body (no size limit here) */
 } http_route_t;
 
 typedef struct http_opts {
@@ -54,7 +78,7 @@ typedef struct http_opts {
     int threads;              /* thread pool size (default 4) */
     size_t max_body;          /* bytes (default 1 MiB) */
     const char *server_name;  /* Server: header */
-    const http_route_t *routes;   /* {NULL,NULL,NULL}-terminated; first match wins */
+    const http_route_t *routes;   /* ends with a NULL prefix; first match wins */
     void *app;
 } http_opts_t;
 
@@ -72,6 +96,10 @@ size_t http_headers(const http_req_t *r, const char **names, const char **values
 
 /* Set the body (copied) and content type. */
 void http_resp_set(http_resp_t *resp, int status, const char *content_type, const char *body, size_t len);
+/* Stream the body from reader (size bytes, sent with Content-Length); reader_free(arg)
+ * runs when the response is done with. */
+void http_resp_stream(http_resp_t *resp, int status, const char *content_type, uint64_t size,
+                      http_reader_fn reader, void *arg, void (*reader_free)(void *));
 /* Take ownership of body (malloc'd). */
 void http_resp_take(http_resp_t *resp, int status, const char *content_type, char *body, size_t len);
 void http_resp_header(http_resp_t *resp, const char *name, const char *value);

@@ -51,12 +51,12 @@ int service_http_start(service_t *svc, const char *section, int default_port,
                        const http_route_t *routes, verr_t *e)
 {
     size_t n = 0;
-    while (routes && routes[n].fn)
+    while (routes && routes[n].prefix)
         n++;
     /* ops routes first: they are exact paths no API uses */
     table = xcalloc(n + 3, sizeof *table);
-    table[0] = (http_route_t){"GET", "/healthz", healthz};
-    table[1] = (http_route_t){"GET", "/metrics", metrics};
+    table[0] = (http_route_t){"GET", "/healthz", healthz, NULL};
+    table[1] = (http_route_t){"GET", "/metrics", metrics, NULL};
     for (size_t i = 0; i < n; i++)
         table[i + 2] = routes[i];
     char k[4][96];

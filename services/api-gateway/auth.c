@@ -1,6 +1,6 @@
 /* auth.c - SigV4 authentication of a gateway request, in the Authorization header or
- * as presigned query parameters. The signing key comes from the cache, or from
- * identity.signing_key over the bus on a miss; the comparison is constant-time. */
+ * as presigned query parameters. The signing key comes from common/keycache (cached, or
+ * identity.signing_key over the bus); the comparison is constant-time. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,32 +21,6 @@ static int has_token(const char *list, const char *tok)
             return 1;
         p = semi ? semi + 1 : NULL;
     }
-    return 0;
-}
-
-static int fetch_key(gw_req_t *r, const sigv4_auth_t *a, const char *scope, uint8_t key[SIGV4_KEY_LEN],
-                     json_t **who, verr_t *e)
-{
-    if (keycache_get(r->gw->keys, scope, key, who))
-        return 0;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "access_key_id", a->access_key, "date", a->date,
-                             "region", a->region, "service", a->service);
-    json_t *reply = NULL;
-    if (bus_call(r->svc->bus, "identity", "identity.signing_key", body, NULL, r->gw->call_timeout_ms, &reply, e) < 0) {
-        if (!strcmp(e->code, "RequestTimeout"))
-            verr_set(e, 503, "Unavailable", "The identity service is not answering; try again.");
-        return -1;
-    }
-    const char *hex = json_str(reply, "key", "");
-    size_t len = 0;
-    if (sodium_hex2bin(key, SIGV4_KEY_LEN, hex, strlen(hex), NULL, &len, NULL) != 0 || len != SIGV4_KEY_LEN) {
-        json_decref(reply);
-        return verr_set(e, 500, "InternalError", "bad signing key from identity");
-    }
-    json_object_del(reply, "key");
-    json_object_set_new(reply, "access_key_id", json_string(a->access_key));
-    keycache_put(r->gw->keys, scope, key, reply);
-    *who = reply;
     return 0;
 }
 
@@ -82,11 +56,9 @@ int gw_authenticate(gw_req_t *r, const char *body_hash, verr_t *e)
     if (sigv4_check_time(&a, time(NULL), r->gw->skew_s, e) < 0)
         return -1;
 
-    char scope[256];
-    snprintf(scope, sizeof scope, "%s/%s/%s/%s", a.access_key, a.date, a.region, a.service);
     uint8_t key[SIGV4_KEY_LEN];
     json_t *who = NULL;
-    if (fetch_key(r, &a, scope, key, &who, e) < 0)
+    if (keycache_fetch(r->gw->keys, r->svc->bus, &a, r->gw->call_timeout_ms, key, &who, e) < 0)
         return -1;
 
     const char *names[SIGV4_MAX_HEADERS], *values[SIGV4_MAX_HEADERS];

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "keycache.h"
 #include "service.h"
 #include "sigv4.h"
 
@@ -26,7 +27,6 @@ typedef struct gw_action {
     const char *invalidates;          /* IAM changes that invalidate cached keys: param name */
 } gw_action_t;
 
-typedef struct keycache keycache_t;
 typedef struct ratelimit ratelimit_t;
 
 typedef struct gateway {
@@ -64,16 +64,6 @@ int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e);
 /* request.c: the HTTP handler */
 void gw_handle(http_req_t *req, http_resp_t *resp);
-
-/* keycache.c: SigV4 signing keys and who they belong to, per scope */
-keycache_t *keycache_new(int ttl_s);
-void keycache_free(keycache_t *c);
-/* who: new reference on hit. Returns 1 on hit, 0 on miss. */
-int keycache_get(keycache_t *c, const char *scope, uint8_t key[SIGV4_KEY_LEN], json_t **who);
-void keycache_put(keycache_t *c, const char *scope, const uint8_t key[SIGV4_KEY_LEN], json_t *who);
-/* Drop every entry whose who[field] equals value (field: access_key_id, user_id,
- * account_id), or every entry when field is NULL. */
-void keycache_invalidate(keycache_t *c, const char *field, const char *value);
 
 /* ratelimit.c: token bucket per access key; rate <= 0 disables */
 ratelimit_t *ratelimit_new(double rate, double burst);

@@ -10,8 +10,8 @@
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
-    {NULL, "/", gw_handle},
-    {NULL, NULL, NULL},
+    {NULL, "/", gw_handle, NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -21,14 +21,8 @@ static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     gateway_t *gw = ((service_t *)ctx->app)->state;
     if (strcmp(ctx->msg->type, "identity.changed"))
         return 0;
-    const char *what = json_str(body, "what", ""), *id = json_str(body, "id", "");
-    if (!strcmp(what, "access_key"))
-        keycache_invalidate(gw->keys, "access_key_id", id);
-    else if (!strcmp(what, "user"))
-        keycache_invalidate(gw->keys, "user_id", id);
-    else
-        keycache_invalidate(gw->keys, "account_id", id);
-    log_debug("identity.changed %s %s: cache entries dropped", what, id);
+    keycache_apply_event(gw->keys, body);
+    log_debug("identity.changed %s %s: cache entries dropped", json_str(body, "what", ""), json_str(body, "id", ""));
     return 0;
 }
 
@@ -42,8 +36,8 @@ static int init(service_t *svc, verr_t *e)
     gw->skew_s = config_int(svc->cfg, "gateway.clock_skew_s", 900);
     gw->call_timeout_ms = (int)config_int(svc->cfg, "gateway.call_timeout_ms", 10000);
     gw->keys = keycache_new((int)config_int(svc->cfg, "gateway.key_cache_ttl_s", 60));
-    gw->limits = ratelimit_new((double)config_int(svc->cfg, "gateway.rate_limit", 200),
-                               (double)config_int(svc->cfg, "gateway.rate_burst", 400));
+    gw->limits = ratelimit_new(atof(config_str(svc->cfg, "gateway.rate_limit", "200")),
+                               atof(config_str(svc->cfg, "gateway.rate_burst", "400")));
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;

@@ -208,6 +208,8 @@ int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     if (PQntuples(r) > 0) {
         const char *del[] = {PQgetvalue(r, 0, 0)};
         PG_AUTO PGresult *t = db_prepared(db, e, "tag_del_res", "DELETE FROM tags WHERE resource_id = $1", 1, del);
+        if (!t)
+            return -1;
         *reply = json_pack("{s:b, s:s}", "return", 1, "keyPairId", PQgetvalue(r, 0, 0));
     } else {
         *reply = json_pack("{s:b}", "return", 1);

@@ -2,7 +2,7 @@
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
-    {NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 static int init(service_t *svc, verr_t *e)

@@ -1,15 +1,16 @@
-/* keycache.c - the gateway's cache of SigV4 signing keys. A key is scoped to
+/* keycache.c - the cache of SigV4 signing keys (see keycache.h). A key is scoped to
  * access key / date / region / service, so it changes every day by itself; entries also
- * expire after gateway.key_cache_ttl_s, and identity.changed events (published by
- * identity when a key is deactivated or deleted, a policy changes, a user or account
- * is deleted) drop matching entries at once. The secret itself never reaches here. */
+ * expire after a TTL, and identity.changed events (published by identity when a key is
+ * deactivated or deleted, a policy changes, a user or account is deleted) drop matching
+ * entries at once. The secret itself never reaches here. */
 #include <pthread.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "gateway.h"
+#include "keycache.h"
 #include "jsonutil.h"
 
 #define BUCKETS 1024
@@ -114,4 +115,43 @@ void keycache_invalidate(keycache_t *c, const char *field, const char *value)
         }
     }
     pthread_rwlock_unlock(&c->lock);
+}
+
+int keycache_fetch(keycache_t *c, bus_t *bus, const sigv4_auth_t *a, int timeout_ms,
+                   uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+{
+    char scope[256];
+    snprintf(scope, sizeof scope, "%s/%s/%s/%s", a->access_key, a->date, a->region, a->service);
+    if (keycache_get(c, scope, key, who))
+        return 0;
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "access_key_id", a->access_key, "date", a->date,
+                             "region", a->region, "service", a->service);
+    json_t *reply = NULL;
+    if (bus_call(bus, "identity", "identity.signing_key", body, NULL, timeout_ms, &reply, e) < 0) {
+        if (!strcmp(e->code, "RequestTimeout"))
+            verr_set(e, 503, "Unavailable", "The identity service is not answering; try again.");
+        return -1;
+    }
+    const char *hex = json_str(reply, "key", "");
+    size_t len = 0;
+    if (sodium_hex2bin(key, SIGV4_KEY_LEN, hex, strlen(hex), NULL, &len, NULL) != 0 || len != SIGV4_KEY_LEN) {
+        json_decref(reply);
+        return verr_set(e, 500, "InternalError", "bad signing key from identity");
+    }
+    json_object_del(reply, "key");
+    json_object_set_new(reply, "access_key_id", json_string(a->access_key));
+    keycache_put(c, scope, key, reply);
+    *who = reply;
+    return 0;
+}
+
+void keycache_apply_event(keycache_t *c, const json_t *body)
+{
+    const char *what = json_str(body, "what", ""), *id = json_str(body, "id", "");
+    if (!strcmp(what, "access_key"))
+        keycache_invalidate(c, "access_key_id", id);
+    else if (!strcmp(what, "user"))
+        keycache_invalidate(c, "user_id", id);
+    else
+        keycache_invalidate(c, "account_id", id);
 }
