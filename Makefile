@@ -4,7 +4,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libpq rdkafka libcurl jansson yaml-0.1 libsodium libmicrohttpd openssl
+PKGS     := libpq rdkafka libcurl jansson yaml-0.1 libsodium libmicrohttpd openssl libxml-2.0
 OPT      ?= -O2
 SAN      ?=
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -g $(OPT) $(SAN) -D_GNU_SOURCE -pthread \
@@ -33,7 +33,7 @@ all: $(LIB) $(BINS) $(UNIT_BINS) $(BENCH_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(EXTRA_INC) -MMD -MP -c $< -o $@
 
 $(LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -75,6 +75,13 @@ $(BUILD)/bin/virga-busd: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/busd/
 $(BUILD)/bin/virgadm: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests of a service's internals link that service's objects (not its main.c).
+OS_BACKEND_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/objectstore/backend*.c))
+$(BUILD)/obj/tests/unit/test_backend_dir.o: EXTRA_INC := -Iservices/objectstore
+$(BUILD)/tests/test_backend_dir: $(BUILD)/obj/tests/unit/test_backend_dir.o $(OS_BACKEND_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -29,7 +29,11 @@ struct conn_state {
     const http_route_t *route;
     void *sctx;               /* the stream route's context */
     int sctx_live;
+    int failed;               /* a stream route refused the body mid-way: ... */
+    http_resp_t pending;      /* ... this answer goes out when the body has ended */
 };
+
+static void http_resp_free_parts(http_resp_t *resp);
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -47,6 +51,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     (void)t;
     struct conn_state *st = *con_cls;
     if (st) {
+        if (st->failed && !st->answered)
+            http_resp_free_parts(&st->pending);
         if (st->sctx_live && st->route->stream->done)
             st->route->stream->done(st->sctx);
         free(st->raw_uri);
@@ -88,6 +94,20 @@ void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t si
     resp->reader_size = size;
     if (ct)
         snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
+}
+
+/* Release what a response holds without sending it. */
+static void http_resp_free_parts(http_resp_t *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    for (int i = 0; i < resp->nheaders; i++)
+        free(resp->headers[i]);
+    resp->nheaders = 0;
+    if (resp->reader_free)
+        resp->reader_free(resp->reader_arg);
+    resp->reader = NULL;
+    resp->reader_free = NULL;
 }
 
 void http_resp_header(http_resp_t *resp, const char *name, const char *value)
@@ -272,10 +292,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_size = 0;
         if (st->answered)
             return MHD_YES;            /* answered already: drop what is still arriving */
+        if (st->failed)
+            return MHD_YES;            /* refused already: drop the rest of the body */
         if (stream) {
-            http_resp_t resp = {.status = 200};
-            if (stream->data(st->sctx, upload, n, &resp) < 0)
-                return answer(s, st, &resp);
+            /* MHD cannot queue an answer while a body is arriving: keep it for the end */
+            st->pending = (http_resp_t){.status = 200};
+            if (stream->data(st->sctx, upload, n, &st->pending) < 0)
+                st->failed = 1;
+            else
+                http_resp_free_parts(&st->pending);
             return MHD_YES;
         }
         if (st->len + n > s->o.max_body)
@@ -288,6 +313,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     if (st->too_large)
         return too_large(s, st);
+    if (st->failed)
+        return answer(s, st, &st->pending);
 
     http_resp_t resp = {.status = 200};
     st->req.body = st->body ? st->body : "";

@@ -4,6 +4,7 @@
  * configured limit: a Content-Length over it is answered 413 at once, without reading
  * the body; a chunked body that grows past it is discarded as it arrives (memory stays
  * bounded) and answered 413 when it ends, or cut by the connection timeout (60 s).
+ * Stream routes see the body as it arrives instead (no size limit here).
  * Routing is a table of
  * (method, path prefix, handler) rows. Handlers see the raw path and raw query string
  * exactly as the client sent them, because SigV4 signs the raw form. Every request gets
@@ -57,7 +58,9 @@ typedef struct http_stream {
     /* Headers are in. Return 0 to take the body (set *ctx), or fill resp and return -1
      * to answer at once (the body is then discarded unread where possible). */
     int (*begin)(http_req_t *req, void **ctx, http_resp_t *resp);
-    /* A piece of the body; return -1 after filling resp to answer now. */
+    /* A piece of the body; return -1 after filling resp to refuse the body: the rest of
+     * it is discarded and resp is the answer when it ends (HTTP cannot answer sooner
+     * without closing the connection on a client that is still sending). */
     int (*data)(void *ctx, const char *buf, size_t len, http_resp_t *resp);
     /* The whole body arrived: fill resp. */
     void (*end)(void *ctx, http_req_t *req, http_resp_t *resp);

@@ -40,6 +40,7 @@ void identity_changed(bus_ctx_t *ctx, const char *what, const char *id);
 int identity_bootstrap(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* signing.c */
 int identity_signing_key(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_sign_v2(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* users.c (IAM) */
 int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int iam_get_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -5,6 +5,7 @@
 
 static const bus_route_t routes[] = {
     {"identity.signing_key", identity_signing_key},
+    {"identity.sign_v2", identity_sign_v2},
     {"identity.bootstrap", identity_bootstrap},
     {"identity.account_create", identity_account_create},
     {"identity.account_list", identity_account_list},

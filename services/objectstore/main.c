@@ -1,18 +1,78 @@
-/* virga-objectstore - wiring only: the S3 endpoint. */
+/* virga-objectstore - wiring only: the S3 endpoint over the configured storage backend
+ * (RADOS or a directory). It also listens on virga.events for identity.changed to drop
+ * cached signing keys, and runs the backend's garbage collection on the reconcile timer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "objectstore.h"
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
+    {NULL, "/", NULL, &s3_stream},
     {NULL, NULL, NULL, NULL},
 };
 
+static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)reply;
+    (void)e;
+    objectstore_t *os = ((service_t *)ctx->app)->state;
+    if (!strcmp(ctx->msg->type, "identity.changed"))
+        keycache_apply_event(os->keys, body);
+    return 0;
+}
+
 static int init(service_t *svc, verr_t *e)
 {
+    objectstore_t *os = xcalloc(1, sizeof *os);
+    os->svc = svc;
+    os->region = config_str(svc->cfg, "region", "us-east-1");
+    os->domain = config_str(svc->cfg, "objectstore.domain", "");
+    os->call_timeout_ms = (int)config_int(svc->cfg, "objectstore.call_timeout_ms", 10000);
+    os->max_put = strtoull(config_str(svc->cfg, "objectstore.max_object_bytes", "5368709120"), NULL, 10);
+    os->keys = keycache_new((int)config_int(svc->cfg, "objectstore.key_cache_ttl_s", 60));
+    svc->state = os;
+    if (!(os->backend = os_backend_open(svc->cfg, e)))
+        return -1;
+    log_info("object store backend: %s", os_backend_name(os->backend));
+    if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
+        return -1;
+    /* storage calls block an HTTP thread for a RADOS round trip: more threads than
+     * cores keep the cluster busy (objectstore.http_threads overrides) */
+    if (!config_str(svc->cfg, "objectstore.http_threads", NULL))
+        config_set(svc->cfg, "objectstore.http_threads", "16");
     return service_http_start(svc, "objectstore", 8774, http_routes, e);
+}
+
+static void reconcile(service_t *svc)
+{
+    objectstore_t *os = svc->state;
+    verr_t e;
+    if (os_backend_gc(os->backend, (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
+                      (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400), &e) < 0)
+        log_warn("garbage collection: %s", e.message);
+}
+
+static void fini(service_t *svc)
+{
+    service_http_stop(svc);
+    objectstore_t *os = svc->state;
+    if (os) {
+        os_backend_close(os->backend);
+        keycache_free(os->keys);
+        free(os);
+    }
+    svc->state = NULL;
 }
 
 static void health(service_t *svc, json_t *out)
 {
+    objectstore_t *os = svc->state;
     json_object_set_new(out, "port", json_integer(config_int(svc->cfg, "objectstore.port", 8774)));
+    if (os && os->backend)
+        json_object_set_new(out, "backend", json_string(os_backend_name(os->backend)));
 }
 
 int main(int argc, char **argv)
@@ -23,8 +83,9 @@ int main(int argc, char **argv)
         .schema = "objectstore",
         .routes = routes,
         .init = init,
+        .reconcile = reconcile,
         .health = health,
-        .fini = service_http_stop,
+        .fini = fini,
     };
     return service_main(argc, argv, &def);
 }

@@ -165,3 +165,20 @@ def new_tenant(cloud, name):
     assert r.returncode == 0, r.stderr
     t = json.loads(r.stdout)
     return t["account_id"], t["access_key_id"], t["secret_access_key"]
+
+
+def s3_client(cloud, access_key=None, secret_key=None, **config):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=cloud.env["VIRGA_S3_URL"], region_name=cloud.env["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=access_key or cloud.env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"],
+                        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config))
+
+
+def aws_s3(cloud, *args, timeout=300):
+    """/usr/bin/aws s3 ... against the cloud's S3 endpoint: (returncode, stdout, stderr)."""
+    quiet = ["--only-show-errors"] if args and args[0] in ("cp", "sync", "mv", "rm") else []
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "s3", *args, *quiet],
+                       capture_output=True, text=True, timeout=timeout, env=aws_env(cloud))
+    return r.returncode, r.stdout, r.stderr

@@ -1,0 +1,1031 @@
+/* backend_dir.c - the object store on a local directory, for the smallest setups.
+ *
+ * Layout under objectstore.dir.path:
+ *   data/<bucket>/<version>[.tmp]     object and part bytes (".tmp" while being written)
+ *   index/<bucket>/<name>.json        one index entry per key; name = hex(key), or for keys
+ *                                     too long for a file name hex(first 80 bytes) + "~" +
+ *                                     BLAKE2b(key), the key itself then read from "k"
+ *   garbage/<bucket>/<time>.<version>.json   replaced entries, deleted by gc after grace
+ *   uploads/<bucket>/<upload id>/upload.json + NNNNN.json (part entries)
+ *   tmp/                              records being written (renamed into place)
+ * Atomicity comes from rename(2): data is fsync'd and renamed to its final name, then the
+ * index entry, written and fsync'd under tmp/, is renamed over the old one. The
+ * read-modify-write steps (learn the old entry to garbage-list it, update an upload) run
+ * under one mutex; reads take no lock. A bucket exists while index/<bucket> does, and
+ * rmdir() of index/ and uploads/ is the atomic "is it empty" test of bucket deletion. */
+#include "backend_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "log.h"
+
+#define DIR_CHUNK (1024 * 1024)         /* write(2) unit for streamed data */
+#define SHORT_KEY 120                   /* longest key stored as plain hex (240 + ".json") */
+#define LONG_PREFIX 80                  /* key bytes kept readable in a long key's name */
+#define NAME_BUF 256
+#define RECORD_MAX (64u * 1024 * 1024)  /* largest record read back (10000-part entries fit) */
+#define GC_BUDGET 10000                 /* files removed per gc call, to bound one call */
+
+typedef struct dir_impl {
+    char *root;
+    pthread_mutex_t lock;   /* read-modify-write of index entries and upload records */
+} dir_impl_t;
+
+typedef struct dir_put {
+    int fd;
+    char *tmp, *final;      /* data file paths */
+    int renamed;            /* final exists (commit got that far) */
+} dir_put_t;
+
+static dir_impl_t *D(os_backend_t *b)
+{
+    return b->impl;
+}
+
+static int io_error(verr_t *e, const char *what, const char *path, int err)
+{
+    log_error("objectstore dir: %s %s: %s", what, path, strerror(err));
+    return verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
+}
+
+/* ---- file helpers ---- */
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *s = data;
+    while (len > 0) {
+        ssize_t n = write(fd, s, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Whole file into *out (NUL-terminated). -errno on failure. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int err = fstat(fd, &st) < 0 ? errno : (size_t)st.st_size > RECORD_MAX ? EFBIG : 0;
+    if (err) {
+        close(fd);
+        return -err;
+    }
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+/* A record as a new file under tmp/ (fsync'd when durable), ready to be renamed. */
+static int tmp_record(dir_impl_t *d, const json_t *rec, int durable, char **tmp_path)
+{
+    char id[OS_VERSION_LEN + 1];
+    os_new_version(id);
+    char *path = xasprintf("%s/tmp/%s.json", d->root, id);
+    size_t len;
+    char *text = os_json_text(rec, &len);
+    int rc = 0, fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        rc = -errno;
+    else {
+        rc = write_all(fd, text, len);
+        if (!rc && durable && fsync(fd) < 0)
+            rc = -errno;
+        if (close(fd) < 0 && !rc)
+            rc = -errno;
+        if (rc)
+            unlink(path);
+    }
+    free(text);
+    if (rc)
+        free(path);
+    else
+        *tmp_path = path;
+    return rc;
+}
+
+/* Write a record file atomically (tmp + rename). */
+static int put_record(dir_impl_t *d, const char *path, const json_t *rec, int durable)
+{
+    char *tmp;
+    int rc = tmp_record(d, rec, durable, &tmp);
+    if (rc)
+        return rc;
+    if (rename(tmp, path) < 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* A record file parsed; -ENOENT when absent, -EIO (and e set) when unreadable. */
+static int get_record(const char *path, json_t **out, verr_t *e)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len);
+    if (rc) {
+        if (rc != -ENOENT)
+            io_error(e, "read", path, -rc);
+        return rc;
+    }
+    *out = os_json_parse(text, len, path, e);
+    free(text);
+    return *out ? 0 : -EIO;
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int bucket_exists(dir_impl_t *d, const char *bucket)
+{
+    char *p = xasprintf("%s/index/%s", d->root, bucket);
+    int r = exists(p);
+    free(p);
+    return r;
+}
+
+/* Remove a directory and the plain files in it (upload dirs hold nothing else). */
+static void remove_tree(const char *path)
+{
+    DIR *dh = opendir(path);
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh)))
+            if (de->d_name[0] != '.') {
+                char *f = xasprintf("%s/%s", path, de->d_name);
+                unlink(f);
+                free(f);
+            }
+        closedir(dh);
+    }
+    rmdir(path);
+}
+
+/* ---- key names ---- */
+
+static void key_name(const char *key, char out[NAME_BUF])
+{
+    size_t n = strlen(key);
+    if (n <= SHORT_KEY) {
+        os_hex_encode(key, n, out);
+        strcat(out, ".json");
+        return;
+    }
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)key, n, NULL, 0);
+    os_hex_encode(key, LONG_PREFIX, out);
+    out[2 * LONG_PREFIX] = '~';
+    os_hex_encode(h, sizeof h, out + 2 * LONG_PREFIX + 1);
+    strcat(out, ".json");
+}
+
+static char *index_path(dir_impl_t *d, const char *bucket, const char *key)
+{
+    char name[NAME_BUF];
+    key_name(key, name);
+    return xasprintf("%s/index/%s/%s", d->root, bucket, name);
+}
+
+static char *data_path(dir_impl_t *d, const char *bucket, const char *version, const char *suffix)
+{
+    return xasprintf("%s/data/%s/%s%s", d->root, bucket, version, suffix);
+}
+
+static char *upload_path(dir_impl_t *d, const char *bucket, const char *id, const char *file)
+{
+    return xasprintf("%s/uploads/%s/%s%s%s", d->root, bucket, id, file ? "/" : "", file ? file : "");
+}
+
+/* ---- garbage ---- */
+
+/* Queue the data of a replaced entry for gc (rc of the caller is kept: a lost garbage
+ * record only leaks space). */
+static void add_garbage(dir_impl_t *d, const char *bucket, const json_t *rec)
+{
+    char id[OS_VERSION_LEN + 1], name[64];
+    os_new_version(id);   /* a fresh id: one data version may be listed by several records */
+    os_stamp_name(name, sizeof name, (int64_t)time(NULL), id);
+    char *path = xasprintf("%s/garbage/%s/%s.json", d->root, bucket, name);
+    int rc = put_record(d, path, rec, 0);
+    if (rc)
+        log_error("objectstore dir: garbage record %s: %s", path, strerror(-rc));
+    free(path);
+}
+
+static int unlink_seg(void *arg, const os_seg_t *s)
+{
+    void **a = arg;
+    char *p = data_path(a[0], a[1], s->v, "");
+    if (unlink(p) < 0 && errno != ENOENT)
+        log_warn("objectstore dir: unlink %s: %s", p, strerror(errno));
+    free(p);
+    return 0;
+}
+
+/* ---- buckets ---- */
+
+static int mkdir_ok(const char *path)
+{
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+static int dir_bucket_create(os_backend_t *b, const char *bucket, verr_t *e)
+{
+    static const char *const sub[] = {"data", "garbage", "uploads", "index"};  /* index last: it means "exists" */
+    for (size_t i = 0; i < ARRAY_LEN(sub); i++) {
+        char *p = xasprintf("%s/%s/%s", D(b)->root, sub[i], bucket);
+        int rc = mkdir_ok(p);
+        if (rc) {
+            io_error(e, "mkdir", p, -rc);
+            free(p);
+            return -1;
+        }
+        free(p);
+    }
+    return 0;
+}
+
+static int dir_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *up = xasprintf("%s/uploads/%s", d->root, bucket), *ix = xasprintf("%s/index/%s", d->root, bucket);
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    if (!exists(ix))
+        rc = os_err_nosuchbucket(e, bucket);
+    else if (rmdir(up) < 0 && errno != ENOENT)
+        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : io_error(e, "rmdir", up, errno);
+    else if (rmdir(ix) < 0) {
+        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : io_error(e, "rmdir", ix, errno);
+        mkdir_ok(up);
+    }
+    /* data/ and garbage/ are drained and removed by gc after the grace period. */
+    pthread_mutex_unlock(&d->lock);
+    free(up);
+    free(ix);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+static int dir_put_begin(os_put_t *p, verr_t *e)
+{
+    dir_impl_t *d = D(p->b);
+    if (!bucket_exists(d, p->bucket))
+        return os_err_nosuchbucket(e, p->bucket);
+    if (!p->key) {
+        char *u = upload_path(d, p->bucket, p->upload_id, "upload.json");
+        int ok = exists(u);
+        free(u);
+        if (!ok)
+            return os_err_nosuchupload(e);
+    }
+    dir_put_t *w = xcalloc(1, sizeof *w);
+    w->tmp = data_path(d, p->bucket, p->version, ".tmp");
+    w->final = data_path(d, p->bucket, p->version, "");
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    p->impl = w;
+    p->chunk = DIR_CHUNK;
+    if (w->fd < 0)
+        return errno == ENOENT ? os_err_nosuchbucket(e, p->bucket) : io_error(e, "create", w->tmp, errno);
+    return 0;
+}
+
+static int dir_put_flush(os_put_t *p, verr_t *e)
+{
+    dir_put_t *w = p->impl;
+    int rc = write_all(w->fd, p->buf, p->fill);
+    p->fill = 0;
+    return rc ? io_error(e, "write", w->tmp, -rc) : 0;
+}
+
+/* Tail written, bytes durable, file under its final name. */
+static int finish_data(os_put_t *p, verr_t *e)
+{
+    dir_put_t *w = p->impl;
+    if (dir_put_flush(p, e))
+        return -1;
+    if (fsync(w->fd) < 0)
+        return io_error(e, "fsync", w->tmp, errno);
+    int rc = close(w->fd);
+    w->fd = -1;
+    if (rc < 0)
+        return io_error(e, "close", w->tmp, errno);
+    if (rename(w->tmp, w->final) < 0) {
+        if (errno == ENOENT)   /* gc reaped it as a dead write */
+            return verr_set(e, 400, "RequestTimeout",
+                            "Your socket connection to the server was not read from or written to within the "
+                            "timeout period.");
+        return io_error(e, "rename", w->final, errno);
+    }
+    w->renamed = 1;
+    return 0;
+}
+
+/* Switch index entry of key to rec (caller holds the lock); the old one goes to garbage. */
+static int switch_entry(dir_impl_t *d, const char *bucket, const char *key, const char *tmp, verr_t *e)
+{
+    char *path = index_path(d, bucket, key);
+    json_t *old = NULL;
+    int rc = get_record(path, &old, NULL);
+    if (rc && rc != -ENOENT)
+        log_warn("objectstore dir: unreadable old entry %s: its data is not garbage-listed", path);
+    if (rename(tmp, path) < 0) {
+        rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "rename", path, errno);
+        unlink(tmp);
+    } else {
+        rc = 0;
+        if (old)
+            add_garbage(d, bucket, old);
+    }
+    json_decref(old);
+    free(path);
+    return rc;
+}
+
+/* The index entry as a tmp file, with the key in it (long names cannot be decoded). */
+static int entry_tmp(dir_impl_t *d, const char *key, json_t *rec, char **tmp, verr_t *e)
+{
+    size_t n = strlen(key);
+    char *hex = xmalloc(2 * n + 1);
+    os_hex_encode(key, n, hex);
+    json_object_set_new(rec, "k", json_string(hex));
+    free(hex);
+    int rc = tmp_record(d, rec, 1, tmp);
+    return rc ? io_error(e, "write", "index record", -rc) : 0;
+}
+
+static int dir_put_commit(os_put_t *p, json_t *rec, verr_t *e)
+{
+    dir_impl_t *d = D(p->b);
+    char *tmp;
+    if (finish_data(p, e) || entry_tmp(d, p->key, rec, &tmp, e))
+        return -1;
+    pthread_mutex_lock(&d->lock);
+    int rc = switch_entry(d, p->bucket, p->key, tmp, e);
+    pthread_mutex_unlock(&d->lock);
+    free(tmp);
+    return rc;
+}
+
+static int dir_part_commit(os_put_t *p, json_t *rec, verr_t *e)
+{
+    dir_impl_t *d = D(p->b);
+    if (finish_data(p, e))
+        return -1;
+    char name[32];
+    snprintf(name, sizeof name, "%05d.json", p->part);
+    char *head = upload_path(d, p->bucket, p->upload_id, "upload.json");
+    char *path = upload_path(d, p->bucket, p->upload_id, name);
+    json_t *old = NULL;
+    int rc;
+    pthread_mutex_lock(&d->lock);
+    if (!exists(head))
+        rc = os_err_nosuchupload(e);   /* aborted or completed meanwhile */
+    else if ((rc = get_record(path, &old, e)) && rc != -ENOENT)
+        rc = -1;
+    else if ((rc = put_record(d, path, rec, 1)))
+        rc = io_error(e, "write", path, -rc);
+    else if (old)
+        add_garbage(d, p->bucket, old);
+    pthread_mutex_unlock(&d->lock);
+    json_decref(old);
+    free(head);
+    free(path);
+    return rc ? -1 : 0;
+}
+
+static void dir_put_free(os_put_t *p, int committed)
+{
+    dir_put_t *w = p->impl;
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (!committed) {
+        unlink(w->renamed ? w->final : w->tmp);
+    }
+    free(w->tmp);
+    free(w->final);
+    free(w);
+    p->impl = NULL;
+}
+
+/* ---- reads ---- */
+
+static int dir_get_entry(os_backend_t *b, const char *bucket, const char *key, json_t **out, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *path = index_path(d, bucket, key);
+    int rc = get_record(path, out, e);
+    free(path);
+    if (rc == -ENOENT)
+        return bucket_exists(d, bucket) ? os_err_nosuchkey(e) : os_err_nosuchbucket(e, bucket);
+    return rc ? -1 : 0;
+}
+
+static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
+                        os_sink_fn sink, void *arg, verr_t *e)
+{
+    char *path = data_path(D(b), bucket, s->v, "");
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0) {
+        rc = io_error(e, "open", path, errno);
+        free(path);
+        return rc;
+    }
+    size_t bufsz = len < DIR_CHUNK ? (size_t)len : DIR_CHUNK;
+    char *buf = xmalloc(bufsz ? bufsz : 1);
+    while (len > 0 && !rc) {
+        size_t want = len < bufsz ? (size_t)len : bufsz;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = io_error(e, "read", path, n < 0 ? errno : EIO);   /* EOF: data shorter than its entry */
+        else
+            rc = os_sink_call(sink, arg, buf, (size_t)n, e);
+        off += (uint64_t)(n > 0 ? n : 0);
+        len -= (uint64_t)(n > 0 ? n : 0);
+    }
+    free(buf);
+    close(fd);
+    free(path);
+    return rc;
+}
+
+static int dir_delete_key(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *path = index_path(d, bucket, key);
+    json_t *old = NULL;
+    pthread_mutex_lock(&d->lock);
+    int rc = get_record(path, &old, e);
+    if (rc == -ENOENT)
+        rc = bucket_exists(d, bucket) ? 0 : os_err_nosuchbucket(e, bucket);
+    else if (rc)
+        rc = -1;
+    else if (unlink(path) < 0)
+        rc = io_error(e, "unlink", path, errno);
+    else
+        add_garbage(d, bucket, old);
+    pthread_mutex_unlock(&d->lock);
+    json_decref(old);
+    free(path);
+    return rc;
+}
+
+/* ---- listing ---- */
+
+typedef struct list_row {
+    char *key;
+    size_t klen;
+    char *name;
+} list_row_t;
+
+static int cmp_row(const void *a, const void *b)
+{
+    const list_row_t *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* The key a file name stands for (read from the entry for long keys). */
+static int name_key(const char *dirpath, const char *name, list_row_t *r)
+{
+    size_t n = strlen(name);
+    if (n < 5 || strcmp(name + n - 5, ".json") != 0)
+        return -1;
+    if (!memchr(name, '~', n)) {
+        r->key = xmalloc((n - 5) / 2 + 1);
+        if (os_hex_decode(name, n - 5, r->key, (n - 5) / 2 + 1, &r->klen) == 0)
+            return 0;
+    } else {
+        char *path = xasprintf("%s/%s", dirpath, name);
+        json_t *rec = NULL;
+        int rc = get_record(path, &rec, NULL);
+        const char *hex = rc ? "" : json_str(rec, "k", "");
+        r->key = xmalloc(strlen(hex) / 2 + 1);
+        rc = rc || !*hex || os_hex_decode(hex, strlen(hex), r->key, strlen(hex) / 2 + 1, &r->klen);
+        json_decref(rec);
+        free(path);
+        if (!rc)
+            return 0;
+    }
+    free(r->key);
+    return -1;
+}
+
+static int keep_row(const list_row_t *r, const char *prefix, const char *after)
+{
+    size_t plen = strlen(prefix), alen = strlen(after);
+    if (r->klen < plen || memcmp(r->key, prefix, plen) != 0)
+        return 0;
+    list_row_t a = {(char *)after, alen, NULL};
+    return cmp_row(r, &a) > 0;
+}
+
+/* Matching keys of the bucket, sorted. -1 with e set when the bucket is missing. */
+static int scan_index(dir_impl_t *d, const char *bucket, const char *prefix, const char *after, list_row_t **out,
+                      size_t *count, char **dirpath, verr_t *e)
+{
+    *dirpath = xasprintf("%s/index/%s", d->root, bucket);
+    DIR *dh = opendir(*dirpath);
+    if (!dh)
+        return errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "opendir", *dirpath, errno);
+    size_t n = 0, cap = 64;
+    list_row_t *rows = xmalloc(cap * sizeof *rows);
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        list_row_t r = {NULL, 0, NULL};
+        if (de->d_name[0] == '.' || name_key(*dirpath, de->d_name, &r))
+            continue;
+        if (!keep_row(&r, prefix, after)) {
+            free(r.key);
+            continue;
+        }
+        if (n == cap)
+            rows = xrealloc(rows, (cap *= 2) * sizeof *rows);
+        r.name = xstrdup(de->d_name);
+        rows[n++] = r;
+    }
+    closedir(dh);
+    qsort(rows, n, sizeof *rows, cmp_row);
+    *out = rows;
+    *count = n;
+    return 0;
+}
+
+static int dir_list(os_backend_t *b, const char *bucket, const char *prefix, const char *start_after, size_t max,
+                    os_list_fn fn, void *arg, int *truncated, verr_t *e)
+{
+    list_row_t *rows = NULL;
+    size_t n = 0, emitted = 0;
+    char *dirpath;
+    int rc = scan_index(D(b), bucket, prefix, start_after, &rows, &n, &dirpath, e);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (emitted == max) {
+            *truncated = 1;
+            break;
+        }
+        char *path = xasprintf("%s/%s", dirpath, rows[i].name);
+        json_t *rec = NULL;
+        int got = get_record(path, &rec, e);
+        free(path);
+        if (got == -ENOENT)
+            continue;   /* deleted since the scan */
+        if (got)
+            rc = -1;
+        else {
+            rc = os_list_emit(fn, arg, rows[i].key, rec, e);
+            emitted++;
+        }
+        json_decref(rec);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].key);
+        free(rows[i].name);
+    }
+    free(rows);
+    free(dirpath);
+    return rc;
+}
+
+/* ---- multipart ---- */
+
+static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, json_t *upload, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *dirp = upload_path(d, bucket, id, NULL), *head = upload_path(d, bucket, id, "upload.json");
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);   /* against bucket deletion's rmdir of uploads/<bucket> */
+    if (!bucket_exists(d, bucket) || mkdir(dirp, 0755) < 0)
+        rc = !bucket_exists(d, bucket) || errno == ENOENT ? os_err_nosuchbucket(e, bucket)
+                                                          : io_error(e, "mkdir", dirp, errno);
+    else if ((rc = put_record(d, head, upload, 1))) {
+        rc = io_error(e, "write", head, -rc);
+        rmdir(dirp);
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(dirp);
+    free(head);
+    return rc;
+}
+
+/* Upload record and its parts from a directory (live or being completed). */
+static int load_upload_dir(const char *dirp, json_t **upload, json_t **parts, verr_t *e)
+{
+    char *head = xasprintf("%s/upload.json", dirp);
+    int rc = get_record(head, upload, e);
+    free(head);
+    if (rc)
+        return rc == -ENOENT ? os_err_nosuchupload(e) : -1;
+    *parts = json_object();
+    DIR *dh = opendir(dirp);
+    struct dirent *de;
+    while (dh && (de = readdir(dh))) {
+        int num = atoi(de->d_name);
+        if (num < 1 || num > OS_MAX_PART || strlen(de->d_name) != 10)
+            continue;
+        char *path = xasprintf("%s/%s", dirp, de->d_name), key[16];
+        json_t *p;
+        if (get_record(path, &p, NULL) == 0) {
+            snprintf(key, sizeof key, "%d", num);
+            json_object_set_new(*parts, key, p);
+        }
+        free(path);
+    }
+    if (dh)
+        closedir(dh);
+    return 0;
+}
+
+static int dir_mpu_load(os_backend_t *b, const char *bucket, const char *id, json_t **upload, json_t **parts,
+                        verr_t *e)
+{
+    char *dirp = upload_path(D(b), bucket, id, NULL);
+    int rc = load_upload_dir(dirp, upload, parts, e);
+    free(dirp);
+    return rc;
+}
+
+static int dir_mpu_uploads(os_backend_t *b, const char *bucket, json_t **out, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *dirp = xasprintf("%s/uploads/%s", d->root, bucket);
+    DIR *dh = opendir(dirp);
+    if (!dh) {
+        int rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "opendir", dirp, errno);
+        free(dirp);
+        return rc;
+    }
+    *out = json_array();
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        if (!os_upload_id_valid(de->d_name))
+            continue;   /* also skips ".done" leftovers of a crashed completion */
+        char *head = xasprintf("%s/%s/upload.json", dirp, de->d_name);
+        json_t *u;
+        if (get_record(head, &u, NULL) == 0) {
+            json_object_set_new(u, "id", json_string(de->d_name));
+            json_array_append_new(*out, u);
+        }
+        free(head);
+    }
+    closedir(dh);
+    free(dirp);
+    return 0;
+}
+
+static void garbage_all(dir_impl_t *d, const char *bucket, json_t *list)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+        add_garbage(d, bucket, p);
+}
+
+static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
+                            const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *dirp = upload_path(d, bucket, id, NULL), *done = xasprintf("%s.done", dirp), *tmp = NULL;
+    json_t *upload = NULL, *parts = NULL, *entry = NULL, *unused = NULL;
+    pthread_mutex_lock(&d->lock);
+    int rc = load_upload_dir(dirp, &upload, &parts, e);
+    if (!rc)
+        rc = os_mpu_plan(key, upload, parts, refs, nrefs, &entry, &unused, out, e);
+    if (!rc)
+        rc = entry_tmp(d, key, entry, &tmp, e);
+    /* Rename first: from here the parts belong to the completion; a crash before the
+     * index switch is repaired by gc (complete_leftover). */
+    if (!rc && rename(dirp, done) < 0)
+        rc = io_error(e, "rename", dirp, errno);
+    if (!rc && (rc = switch_entry(d, bucket, key, tmp, e)) == 0) {
+        garbage_all(d, bucket, unused);
+        remove_tree(done);
+    } else if (tmp) {
+        unlink(tmp);
+        rename(done, dirp);
+    }
+    pthread_mutex_unlock(&d->lock);
+    json_decref(upload);
+    json_decref(parts);
+    json_decref(entry);
+    json_decref(unused);
+    free(tmp);
+    free(done);
+    free(dirp);
+    return rc;
+}
+
+/* Garbage-list every part of an upload dir and remove it (lock held). */
+static void drop_upload(dir_impl_t *d, const char *bucket, const char *dirp, json_t *parts)
+{
+    const char *num;
+    json_t *p;
+    json_object_foreach(parts, num, p)
+        add_garbage(d, bucket, p);
+    remove_tree(dirp);
+}
+
+static int dir_mpu_abort(os_backend_t *b, const char *bucket, const char *id, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *dirp = upload_path(d, bucket, id, NULL);
+    json_t *upload = NULL, *parts = NULL;
+    pthread_mutex_lock(&d->lock);
+    int rc = load_upload_dir(dirp, &upload, &parts, e);
+    if (!rc)
+        drop_upload(d, bucket, dirp, parts);
+    pthread_mutex_unlock(&d->lock);
+    json_decref(upload);
+    json_decref(parts);
+    free(dirp);
+    return rc;
+}
+
+/* ---- gc ---- */
+
+typedef struct gc_run {
+    dir_impl_t *d;
+    int64_t now;
+    int grace_s, stale_s;
+    int budget;
+} gc_run_t;
+
+static int older_than(const char *path, int64_t now, int age_s)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (int64_t)st.st_mtime <= now - age_s;
+}
+
+/* Garbage records past grace: delete their data, then the record. */
+static void gc_garbage(gc_run_t *g, const char *bucket)
+{
+    char *dirp = xasprintf("%s/garbage/%s", g->d->root, bucket);
+    DIR *dh = opendir(dirp);
+    struct dirent *de;
+    while (dh && g->budget > 0 && (de = readdir(dh))) {
+        int64_t t;
+        char v[OS_VERSION_LEN + 1], name[NAME_BUF];
+        snprintf(name, sizeof name, "%s", de->d_name);
+        char *dot = strstr(name, ".json");
+        if (!dot)
+            continue;
+        *dot = '\0';
+        if (os_stamp_parse(name, &t, v) || t > g->now - g->grace_s)
+            continue;
+        char *path = xasprintf("%s/%s", dirp, de->d_name);
+        json_t *rec;
+        if (get_record(path, &rec, NULL) == 0) {
+            void *a[2] = {g->d, (void *)bucket};
+            os_entry_walk(rec, unlink_seg, a);
+            json_decref(rec);
+        }
+        unlink(path);
+        free(path);
+        g->budget--;
+    }
+    if (dh)
+        closedir(dh);
+    free(dirp);
+}
+
+/* Data files of writes that died (".tmp" not touched for stale_s); once the bucket is
+ * gone and its garbage drained, its directories too. */
+static void gc_data(gc_run_t *g, const char *bucket)
+{
+    char *dirp = xasprintf("%s/data/%s", g->d->root, bucket);
+    DIR *dh = opendir(dirp);
+    struct dirent *de;
+    while (dh && g->budget > 0 && (de = readdir(dh))) {
+        size_t n = strlen(de->d_name);
+        if (n < 4 || strcmp(de->d_name + n - 4, ".tmp") != 0)
+            continue;
+        char *path = xasprintf("%s/%s", dirp, de->d_name);
+        if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
+            g->budget--;
+        free(path);
+    }
+    if (dh)
+        closedir(dh);
+    if (!bucket_exists(g->d, bucket)) {
+        char *gp = xasprintf("%s/garbage/%s", g->d->root, bucket);
+        if (rmdir(gp) == 0 || errno == ENOENT)
+            rmdir(dirp);   /* fails while files remain: retried next time */
+        free(gp);
+    }
+    free(dirp);
+}
+
+/* A completion that crashed between its rename and its index switch: keep the parts if
+ * the index entry refers to them, else give the upload up. */
+static void complete_leftover(gc_run_t *g, const char *bucket, const char *dirp)
+{
+    json_t *upload = NULL, *parts = NULL, *entry = NULL;
+    if (load_upload_dir(dirp, &upload, &parts, NULL)) {
+        remove_tree(dirp);
+        return;
+    }
+    const char *hex = json_str(upload, "k", "");
+    char key[OS_KEY_MAX + 1];
+    size_t klen;
+    json_t *used = json_object();
+    if (os_hex_decode(hex, strlen(hex), key, sizeof key, &klen) == 0) {
+        char *path = index_path(g->d, bucket, key);
+        if (get_record(path, &entry, NULL) == 0) {
+            size_t i;
+            json_t *p;
+            json_array_foreach(json_object_get(entry, "parts"), i, p)
+                json_object_set_new(used, json_str(p, "v", ""), json_true());
+        }
+        free(path);
+    }
+    const char *num;
+    json_t *p;
+    json_object_foreach(parts, num, p)
+        if (!json_object_get(used, json_str(p, "v", "")))
+            add_garbage(g->d, bucket, p);
+    remove_tree(dirp);
+    json_decref(used);
+    json_decref(entry);
+    json_decref(upload);
+    json_decref(parts);
+}
+
+/* Uploads not finished within stale_s are aborted. */
+static void gc_uploads(gc_run_t *g, const char *bucket)
+{
+    char *dirp = xasprintf("%s/uploads/%s", g->d->root, bucket);
+    DIR *dh = opendir(dirp);
+    struct dirent *de;
+    while (dh && g->budget > 0 && (de = readdir(dh))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *up = xasprintf("%s/%s", dirp, de->d_name);
+        json_t *upload = NULL, *parts = NULL;
+        pthread_mutex_lock(&g->d->lock);
+        if (strstr(de->d_name, ".done"))
+            complete_leftover(g, bucket, up);
+        else if (load_upload_dir(up, &upload, &parts, NULL) == 0 &&
+                 json_int(upload, "initiated", g->now) <= g->now - g->stale_s)
+            drop_upload(g->d, bucket, up, parts);
+        pthread_mutex_unlock(&g->d->lock);
+        json_decref(upload);
+        json_decref(parts);
+        free(up);
+        g->budget--;
+    }
+    if (dh)
+        closedir(dh);
+    free(dirp);
+}
+
+/* Records left in tmp/ by a crash. */
+static void gc_tmp(gc_run_t *g)
+{
+    char *dirp = xasprintf("%s/tmp", g->d->root);
+    DIR *dh = opendir(dirp);
+    struct dirent *de;
+    while (dh && g->budget > 0 && (de = readdir(dh))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dirp, de->d_name);
+        if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
+            g->budget--;
+        free(path);
+    }
+    if (dh)
+        closedir(dh);
+    free(dirp);
+}
+
+static int dir_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
+{
+    gc_run_t g = {D(b), (int64_t)time(NULL), grace_s, stale_s, GC_BUDGET};
+    static const char *const kinds[] = {"uploads", "data"};
+    for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
+        /* data/ lists every bucket that still has bytes, deleted or not. */
+        char *dirp = xasprintf("%s/%s", g.d->root, kinds[k]);
+        DIR *dh = opendir(dirp);
+        if (!dh) {
+            int rc = io_error(e, "opendir", dirp, errno);
+            free(dirp);
+            return rc;
+        }
+        struct dirent *de;
+        while (g.budget > 0 && (de = readdir(dh))) {
+            if (de->d_name[0] == '.')
+                continue;
+            if (k == 0)
+                gc_uploads(&g, de->d_name);
+            else {
+                gc_garbage(&g, de->d_name);
+                gc_data(&g, de->d_name);
+            }
+        }
+        closedir(dh);
+        free(dirp);
+    }
+    gc_tmp(&g);
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+static void dir_close(os_backend_t *b)
+{
+    dir_impl_t *d = D(b);
+    pthread_mutex_destroy(&d->lock);
+    free(d->root);
+    free(d);
+    free(b);
+}
+
+static const os_backend_ops_t dir_ops = {
+    .name = "dir",
+    .close = dir_close,
+    .bucket_create = dir_bucket_create,
+    .bucket_delete = dir_bucket_delete,
+    .put_begin = dir_put_begin,
+    .put_flush = dir_put_flush,
+    .put_commit = dir_put_commit,
+    .part_commit = dir_part_commit,
+    .put_free = dir_put_free,
+    .get_entry = dir_get_entry,
+    .read_seg = dir_read_seg,
+    .delete_key = dir_delete_key,
+    .list = dir_list,
+    .mpu_create = dir_mpu_create,
+    .mpu_load = dir_mpu_load,
+    .mpu_uploads = dir_mpu_uploads,
+    .mpu_complete = dir_mpu_complete,
+    .mpu_abort = dir_mpu_abort,
+    .gc = dir_gc,
+};
+
+os_backend_t *os_dir_open(const config_t *cfg, verr_t *e)
+{
+    const char *root = config_str(cfg, "objectstore.dir.path", NULL);
+    if (!root || !*root) {
+        verr_set(e, 500, "InternalError", "objectstore.dir.path is not set");
+        return NULL;
+    }
+    if (sodium_init() < 0) {
+        verr_set(e, 500, "InternalError", "libsodium failed to initialise");
+        return NULL;
+    }
+    static const char *const sub[] = {"", "/data", "/index", "/garbage", "/uploads", "/tmp"};
+    for (size_t i = 0; i < ARRAY_LEN(sub); i++) {
+        char *p = xasprintf("%s%s", root, sub[i]);
+        int rc = mkdir_ok(p);
+        if (rc) {
+            verr_set(e, 500, "InternalError", "objectstore.dir.path: mkdir %.200s: %s", p, strerror(-rc));
+            free(p);
+            return NULL;
+        }
+        free(p);
+    }
+    dir_impl_t *d = xcalloc(1, sizeof *d);
+    d->root = xstrdup(root);
+    pthread_mutex_init(&d->lock, NULL);
+    os_backend_t *b = xcalloc(1, sizeof *b);
+    b->ops = &dir_ops;
+    b->impl = d;
+    return b;
+}

@@ -1,0 +1,224 @@
+/* s3_buckets.c - buckets: ListBuckets, CreateBucket (names are global; the bucket
+ * belongs to the creating account; canned ACL from x-amz-acl), HeadBucket,
+ * DeleteBucket, GetBucketLocation, Get/PutBucketAcl (canned private/public-read).
+ * Names and ownership live in PostgreSQL; the bucket's id names its data and index in
+ * the backend. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ids.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "objectstore.h"
+#include "xml.h"
+
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+
+int s3_load_bucket(s3_req_t *r, verr_t *e)
+{
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return -1;
+    const char *p[] = {r->bucket};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get", "SELECT id, account_id, acl FROM buckets WHERE name = $1", 1, p);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0)
+        return 0;
+    r->have_bucket = 1;
+    snprintf(r->bucket_id, sizeof r->bucket_id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(r->bucket_owner, sizeof r->bucket_owner, "%s", PQgetvalue(res, 0, 1));
+    snprintf(r->bucket_acl, sizeof r->bucket_acl, "%s", PQgetvalue(res, 0, 2));
+    return 0;
+}
+
+/* S3 rules: 3-63 chars of a-z 0-9 . -, starting and ending with a letter or digit, not
+ * an IP address, no "..". "healthz" and "metrics" are the endpoint's own paths. */
+static int valid_bucket_name(const char *n)
+{
+    size_t l = strlen(n);
+    if (l < 3 || l > 63 || !isalnum((unsigned char)n[0]) || !isalnum((unsigned char)n[l - 1]))
+        return 0;
+    int dots = 0, digits_only = 1;
+    for (size_t i = 0; i < l; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+            return 0;
+        if (c == '.' && i > 0 && n[i - 1] == '.')
+            return 0;
+        dots += c == '.';
+        if (c != '.' && !isdigit((unsigned char)c))
+            digits_only = 0;
+    }
+    if (dots == 3 && digits_only)
+        return 0;
+    return strcmp(n, "healthz") && strcmp(n, "metrics");
+}
+
+static int canned_acl(s3_req_t *r, const char **acl, verr_t *e)
+{
+    *acl = s3_header(r, "x-amz-acl");
+    if (!*acl)
+        *acl = "private";
+    if (strcmp(*acl, "private") && strcmp(*acl, "public-read"))
+        return verr_set(e, 501, "NotImplemented", "Only the canned ACLs private and public-read are supported.");
+    return 0;
+}
+
+void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    if (!valid_bucket_name(r->bucket)) {
+        verr_set(e, 400, "InvalidBucketName", "The specified bucket is not valid.");
+        return;
+    }
+    /* CreateBucketConfiguration/LocationConstraint, if given, must name our region */
+    if (r->body_len) {
+        const char *lc = strstr(r->body, "<LocationConstraint>");
+        if (lc) {
+            lc += 20;
+            size_t n = strcspn(lc, "<");
+            if (n != strlen(r->os->region) || strncmp(lc, r->os->region, n)) {
+                verr_set(e, 400, "InvalidLocationConstraint", "The specified location-constraint is not valid for this endpoint (%s).", r->os->region);
+                return;
+            }
+        }
+    }
+    const char *acl;
+    if (canned_acl(r, &acl, e) < 0)
+        return;
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return;
+    char id[IDS_MAX];
+    ids_new("b", id);
+    const char *p[] = {r->bucket, id, s3_account(r), acl, r->os->region};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_insert",
+        "INSERT INTO buckets (name, id, account_id, acl, region) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id", 5, p);
+    if (!res)
+        return;
+    if (PQntuples(res) == 0) {
+        /* S3: your own bucket again is BucketAlreadyOwnedByYou, someone else's is BucketAlreadyExists */
+        r->have_bucket = 0;
+        if (s3_load_bucket(r, e) == 0 && r->have_bucket && !strcmp(r->bucket_owner, s3_account(r)))
+            verr_set(e, 409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
+        else
+            verr_set(e, 409, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.");
+        return;
+    }
+    if (os_bucket_create(r->os->backend, id, e) < 0) {
+        const char *d[] = {r->bucket};
+        PG_AUTO PGresult *undo = db_prepared(db, NULL, "bucket_undo", "DELETE FROM buckets WHERE name = $1", 1, d);
+        return;
+    }
+    char loc[80];
+    snprintf(loc, sizeof loc, "/%s", r->bucket);
+    http_resp_header(resp, "Location", loc);
+    http_resp_set(resp, 200, NULL, "", 0);
+}
+
+void s3_head_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    (void)e;
+    http_resp_header(resp, "x-amz-bucket-region", r->os->region);
+    http_resp_set(resp, 200, NULL, "", 0);
+}
+
+void s3_delete_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    if (os_bucket_delete(r->os->backend, r->bucket_id, e) < 0)
+        return;
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return;
+    const char *p[] = {r->bucket_id};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_delete", "DELETE FROM buckets WHERE id = $1", 1, p);
+    if (!res)
+        return;
+    http_resp_set(resp, 204, NULL, "", 0);
+}
+
+void s3_list_buckets(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return;
+    const char *p[] = {s3_account(r)};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_list",
+        "SELECT name, extract(epoch FROM created_at)::bigint FROM buckets WHERE account_id = $1 ORDER BY name", 1, p);
+    if (!res)
+        return;
+    xml_t *x = xml_new();
+    xml_open(x, "ListAllMyBucketsResult", S3_NS);
+    xml_open(x, "Owner", NULL);
+    xml_elem(x, "ID", s3_account(r));
+    xml_elem(x, "DisplayName", json_str(r->caller, "user_name", ""));
+    xml_close(x);
+    xml_open(x, "Buckets", NULL);
+    for (int i = 0; i < PQntuples(res); i++) {
+        char when[40];
+        s3_iso_date(atoll(PQgetvalue(res, i, 1)), when);
+        xml_open(x, "Bucket", NULL);
+        xml_elem(x, "Name", PQgetvalue(res, i, 0));
+        xml_elem(x, "CreationDate", when);
+        xml_close(x);
+    }
+    size_t len;
+    char *doc = xml_take(x, &len);
+    s3_xml_reply(resp, 200, doc, len);
+}
+
+void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    (void)e;
+    xml_t *x = xml_new();
+    /* S3 answers an empty constraint for us-east-1 */
+    xml_open(x, "LocationConstraint", S3_NS);
+    xml_close(x);
+    size_t len;
+    char *doc = xml_take(x, &len);
+    if (strcmp(r->os->region, "us-east-1")) {
+        free(doc);
+        doc = xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"" S3_NS "\">%s</LocationConstraint>",
+                        r->os->region);
+        len = strlen(doc);
+    }
+    s3_xml_reply(resp, 200, doc, len);
+}
+
+void s3_get_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    (void)e;
+    xml_t *x = xml_new();
+    xml_open(x, "AccessControlPolicy", S3_NS);
+    xml_open(x, "Owner", NULL);
+    xml_elem(x, "ID", r->bucket_owner);
+    xml_close(x);
+    xml_open(x, "AccessControlList", NULL);
+    xml_open(x, "Grant", NULL);
+    xml_elem(x, "Permission", "FULL_CONTROL");
+    xml_close(x);
+    if (!strcmp(r->bucket_acl, "public-read")) {
+        xml_open(x, "Grant", NULL);
+        xml_elem(x, "Permission", "READ");
+        xml_close(x);
+    }
+    size_t len;
+    char *doc = xml_take(x, &len);
+    s3_xml_reply(resp, 200, doc, len);
+}
+
+void s3_put_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    const char *acl;
+    if (canned_acl(r, &acl, e) < 0)
+        return;
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return;
+    const char *p[] = {r->bucket_id, acl};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_acl", "UPDATE buckets SET acl = $2 WHERE id = $1", 2, p);
+    if (res)
+        http_resp_set(resp, 200, NULL, "", 0);
+}

@@ -1,0 +1,292 @@
+/* s3_multipart.c - multipart uploads: CreateMultipartUpload, UploadPart (streamed like
+ * PutObject), UploadPartCopy, CompleteMultipartUpload (the object appears whole, with
+ * the "<md5 of part md5s>-N" ETag), AbortMultipartUpload, ListParts,
+ * ListMultipartUploads. The parts' bytes are never copied: the backend's manifest points
+ * at them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonutil.h"
+#include "objectstore.h"
+#include "s3_xmlbody.h"
+#include "xml.h"
+
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+
+static void reply(http_resp_t *resp, xml_t *x)
+{
+    size_t len;
+    char *doc = xml_take(x, &len);
+    s3_xml_reply(resp, 200, doc, len);
+}
+
+void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    os_meta_t m = {0};
+    char upload_id[96];
+    if (s3_meta_from_headers(r, &m, e) < 0 ||
+        os_mpu_create(r->os->backend, r->bucket_id, r->key, &m, upload_id, e) < 0) {
+        os_meta_clear(&m);
+        return;
+    }
+    os_meta_clear(&m);
+    xml_t *x = xml_new();
+    xml_open(x, "InitiateMultipartUploadResult", S3_NS);
+    xml_elem(x, "Bucket", r->bucket);
+    xml_elem(x, "Key", r->key);
+    xml_elem(x, "UploadId", upload_id);
+    reply(resp, x);
+}
+
+static int part_number(s3_req_t *r, verr_t *e)
+{
+    const char *pn = s3_query(r, "partNumber");
+    char *end;
+    long n = pn ? strtol(pn, &end, 10) : 0;
+    if (!pn || *end || n < 1 || n > 10000)
+        return verr_set(e, 400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+    return (int)n;
+}
+
+int s3_upload_part_begin(s3_req_t *r, verr_t *e)
+{
+    int n = part_number(r, e);
+    if (n < 0)
+        return -1;
+    const char *cl = s3_header(r, "x-amz-decoded-content-length");
+    if (!cl)
+        cl = s3_header(r, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > r->os->max_put)
+        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
+    if (s3_md5_begin(r, e) < 0)
+        return -1;
+    return os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &r->put, e);
+}
+
+void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    if (s3_check_md5(r, e) < 0)
+        return;
+    os_meta_t m = {0};
+    int rc = os_mpu_part_commit(r->put, &m, e);
+    r->put = NULL;
+    if (rc < 0)
+        return;
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%s\"", m.etag);
+    os_meta_clear(&m);
+    http_resp_header(resp, "ETag", etag);
+    http_resp_set(resp, 200, NULL, "", 0);
+}
+
+static int sink_put(void *arg, const void *data, size_t len)
+{
+    verr_t e;
+    return os_put_write(arg, data, len, &e);
+}
+
+void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    int n = part_number(r, e);
+    if (n < 0)
+        return;
+    char src_bucket[40], src_key[S3_MAX_KEY + 1];
+    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, e) < 0)
+        return;
+    os_meta_t src = {0};
+    if (os_head(r->os->backend, src_bucket, src_key, &src, e) < 0)
+        return;
+    uint64_t off = 0, len = src.size;
+    const char *range = s3_header(r, "x-amz-copy-source-range");
+    if (range) {
+        unsigned long long a, b;
+        if (sscanf(range, "bytes=%llu-%llu", &a, &b) != 2 || b < a || b >= src.size) {
+            os_meta_clear(&src);
+            verr_set(e, 400, "InvalidRange", "The x-amz-copy-source-range value must be of the form bytes=first-last within the object");
+            return;
+        }
+        off = a;
+        len = b - a + 1;
+    }
+    os_meta_clear(&src);
+    os_put_t *put = NULL;
+    os_meta_t m = {0}, read_meta = {0};
+    if (os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &put, e) < 0)
+        return;
+    if (len && os_read(r->os->backend, src_bucket, src_key, off, len, sink_put, put, &read_meta, e) < 0) {
+        os_put_abort(put);
+        os_meta_clear(&read_meta);
+        return;
+    }
+    os_meta_clear(&read_meta);
+    if (os_mpu_part_commit(put, &m, e) < 0)
+        return;
+    char etag[80], when[40];
+    snprintf(etag, sizeof etag, "\"%s\"", m.etag);
+    s3_iso_date(time(NULL), when);
+    os_meta_clear(&m);
+    xml_t *x = xml_new();
+    xml_open(x, "CopyPartResult", S3_NS);
+    xml_elem(x, "LastModified", when);
+    xml_elem(x, "ETag", etag);
+    reply(resp, x);
+}
+
+/* ETags arrive quoted or not; the backend compares bare md5 hex. */
+static void bare_etag(const char *in, char out[72])
+{
+    size_t n = strlen(in);
+    if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
+        in++;
+        n -= 2;
+    }
+    snprintf(out, 72, "%.*s", (int)n, in);
+}
+
+void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    xmlDocPtr doc = s3_xml_parse(r->body, r->body_len, "CompleteMultipartUpload", e);
+    if (!doc)
+        return;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    size_t np = 0;
+    os_part_ref_t *parts = xcalloc(10001, sizeof *parts);
+    for (xmlNodePtr c = root->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "Part"))
+            continue;
+        if (np == 10000) {
+            verr_set(e, 400, "MalformedXML", "Too many parts");
+            goto out;
+        }
+        xmlChar *num = s3_xml_child_text(c, "PartNumber"), *etag = s3_xml_child_text(c, "ETag");
+        parts[np].number = num ? atoi((const char *)num) : 0;
+        bare_etag(etag ? (const char *)etag : "", parts[np].etag);
+        xmlFree(num);
+        xmlFree(etag);
+        np++;
+    }
+    if (np == 0) {
+        verr_set(e, 400, "MalformedXML", "You must specify at least one part");
+        goto out;
+    }
+    os_meta_t m = {0};
+    if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, s3_query(r, "uploadId"), parts, np, &m, e) < 0)
+        goto out;
+    char etag[80], loc[1200];
+    snprintf(etag, sizeof etag, "\"%s\"", m.etag);
+    snprintf(loc, sizeof loc, "/%s/%s", r->bucket, r->key);
+    os_meta_clear(&m);
+    xml_t *x = xml_new();
+    xml_open(x, "CompleteMultipartUploadResult", S3_NS);
+    xml_elem(x, "Location", loc);
+    xml_elem(x, "Bucket", r->bucket);
+    xml_elem(x, "Key", r->key);
+    xml_elem(x, "ETag", etag);
+    reply(resp, x);
+out:
+    free(parts);
+    xmlFreeDoc(doc);
+}
+
+void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    if (os_mpu_abort(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), e) == 0)
+        http_resp_set(resp, 204, NULL, "", 0);
+}
+
+struct parts_out {
+    xml_t *x;
+    int marker, max, count, truncated, last;
+};
+
+static int part_xml(void *arg, int number, const char *etag, uint64_t size, int64_t mtime)
+{
+    struct parts_out *p = arg;
+    if (number <= p->marker)
+        return 0;
+    if (p->count == p->max) {
+        p->truncated = 1;   /* a nonzero return would be an error */
+        return 0;
+    }
+    char q[80], when[40];
+    snprintf(q, sizeof q, "\"%s\"", etag);
+    s3_iso_date(mtime, when);
+    xml_open(p->x, "Part", NULL);
+    xml_elem_int(p->x, "PartNumber", number);
+    xml_elem(p->x, "LastModified", when);
+    xml_elem(p->x, "ETag", q);
+    xml_elem_int(p->x, "Size", (long long)size);
+    xml_close(p->x);
+    p->count++;
+    p->last = number;
+    return 0;
+}
+
+void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    const char *mp = s3_query(r, "max-parts"), *pm = s3_query(r, "part-number-marker");
+    struct parts_out p = {.max = mp ? atoi(mp) : 1000, .marker = pm ? atoi(pm) : 0};
+    if (p.max <= 0 || p.max > 1000)
+        p.max = 1000;
+    p.x = xml_new();
+    xml_open(p.x, "ListPartsResult", S3_NS);
+    xml_elem(p.x, "Bucket", r->bucket);
+    xml_elem(p.x, "Key", r->key);
+    xml_elem(p.x, "UploadId", s3_query(r, "uploadId"));
+    xml_elem_int(p.x, "PartNumberMarker", p.marker);
+    xml_elem_int(p.x, "MaxParts", p.max);
+    xml_elem(p.x, "StorageClass", "STANDARD");
+    if (os_mpu_list_parts(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), part_xml, &p, e) < 0) {
+        xml_free(p.x);
+        return;
+    }
+    xml_elem_int(p.x, "NextPartNumberMarker", p.last);
+    xml_elem_bool(p.x, "IsTruncated", p.truncated);
+    reply(resp, p.x);
+}
+
+struct uploads_out {
+    xml_t *x;
+    const char *owner;
+};
+
+static int upload_xml(void *arg, const char *key, const char *upload_id, int64_t initiated)
+{
+    struct uploads_out *u = arg;
+    char when[40];
+    s3_iso_date(initiated, when);
+    xml_open(u->x, "Upload", NULL);
+    xml_elem(u->x, "Key", key);
+    xml_elem(u->x, "UploadId", upload_id);
+    xml_open(u->x, "Initiator", NULL);
+    xml_elem(u->x, "ID", u->owner);
+    xml_close(u->x);
+    xml_open(u->x, "Owner", NULL);
+    xml_elem(u->x, "ID", u->owner);
+    xml_close(u->x);
+    xml_elem(u->x, "StorageClass", "STANDARD");
+    xml_elem(u->x, "Initiated", when);
+    xml_close(u->x);
+    return 0;
+}
+
+void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    const char *prefix = s3_query(r, "prefix");
+    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner};
+    xml_open(u.x, "ListMultipartUploadsResult", S3_NS);
+    xml_elem(u.x, "Bucket", r->bucket);
+    xml_elem(u.x, "KeyMarker", "");
+    xml_elem(u.x, "UploadIdMarker", "");
+    if (prefix)
+        xml_elem(u.x, "Prefix", prefix);
+    xml_elem_int(u.x, "MaxUploads", 1000);
+    xml_elem_bool(u.x, "IsTruncated", 0);
+    if (os_mpu_list(r->os->backend, r->bucket_id, prefix ? prefix : "", upload_xml, &u, e) < 0) {
+        xml_free(u.x);
+        return;
+    }
+    reply(resp, u.x);
+}

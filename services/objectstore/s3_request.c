@@ -1,0 +1,287 @@
+/* s3_request.c - one S3 request from headers to answer: addressing (path-style or
+ * virtual-host), the operations table, SigV4, bucket lookup and access control, then
+ * the body (streamed into the backend for PutObject/UploadPart, buffered for the small
+ * XML documents other operations take) and the operation's answer. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "objectstore.h"
+#include "policy.h"
+#include "s3_chunked.h"
+#include "strbuf.h"
+
+static const s3_op_t ops[] = {
+    /* name                    method    lvl sub-resource header               body         write begin                 data          run */
+    {"ListBuckets",            "GET",    0, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_buckets},
+    {"GetBucketLocation",      "GET",    1, "location",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_bucket_location},
+    {"GetBucketAcl",           "GET",    1, "acl",       NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_bucket_acl},
+    {"PutBucketAcl",           "PUT",    1, "acl",       NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_put_bucket_acl},
+    {"ListObjectVersions",     "GET",    1, "versions",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_object_versions},
+    {"ListMultipartUploads",   "GET",    1, "uploads",   NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_multipart_uploads},
+    {"ListObjectsV2",          "GET",    1, "list-type", NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_objects_v2},
+    {"ListObjects",            "GET",    1, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_objects},
+    {"CreateBucket",           "PUT",    1, NULL,        NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_create_bucket},
+    {"HeadBucket",             "HEAD",   1, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_head_bucket},
+    {"DeleteBucket",           "DELETE", 1, NULL,        NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_delete_bucket},
+    {"DeleteObjects",          "POST",   1, "delete",    NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_delete_objects},
+    {"UploadPartCopy",         "PUT",    2, "uploadId",  "x-amz-copy-source", BODY_NONE,   1, NULL,                 NULL,         s3_upload_part_copy},
+    {"UploadPart",             "PUT",    2, "uploadId",  NULL,                BODY_STREAM, 1, s3_upload_part_begin, s3_put_data,  s3_upload_part},
+    {"CopyObject",             "PUT",    2, NULL,        "x-amz-copy-source", BODY_NONE,   1, NULL,                 NULL,         s3_copy_object},
+    {"PutObject",              "PUT",    2, NULL,        NULL,                BODY_STREAM, 1, s3_put_object_begin,  s3_put_data,  s3_put_object},
+    {"ListParts",              "GET",    2, "uploadId",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_parts},
+    {"GetObject",              "GET",    2, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_object},
+    {"HeadObject",             "HEAD",   2, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_head_object},
+    {"AbortMultipartUpload",   "DELETE", 2, "uploadId",  NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_abort_multipart},
+    {"DeleteObject",           "DELETE", 2, NULL,        NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_delete_object},
+    {"CreateMultipartUpload",  "POST",   2, "uploads",   NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_create_multipart},
+    {"CompleteMultipartUpload","POST",   2, "uploadId",  NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_complete_multipart},
+};
+
+const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
+const char *s3_header(const s3_req_t *r, const char *name) { return http_header(r->http, name); }
+
+const char *s3_account(const s3_req_t *r)
+{
+    return r->caller ? json_str(r->caller, "account_id", "") : "";
+}
+
+static __thread db_t *thread_db;
+
+db_t *s3_db(objectstore_t *os, verr_t *e)
+{
+    if (!thread_db) {
+        thread_db = db_connect(config_str(os->svc->cfg, "db.url", NULL), e);
+        if (thread_db && db_set_schema(thread_db, "objectstore", e) < 0) {
+            db_close(thread_db);
+            thread_db = NULL;
+        }
+    }
+    return thread_db;
+}
+
+/* Percent-decode a path piece; InvalidURI on bad escapes or NUL bytes. */
+static int decode(const char *s, size_t n, char *out, size_t outsz, verr_t *e)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hex_digit_value((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_digit_value((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return verr_set(e, 400, "InvalidURI", "Couldn't parse the specified URI.");
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0)
+            return verr_set(e, 400, "InvalidURI", "Couldn't parse the specified URI.");
+        if (o + 1 >= outsz)
+            return verr_set(e, 400, "KeyTooLongError", "Your key is too long");
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return 0;
+}
+
+/* Bucket and key from the Host header (virtual-host style) or the path. Returns the
+ * level: 0 service, 1 bucket, 2 object. */
+static int address(s3_req_t *r, verr_t *e)
+{
+    const char *path = r->http->path;
+    const char *host = s3_header(r, "Host");
+    size_t dl = strlen(r->os->domain);
+    if (host && dl) {
+        size_t hl = strcspn(host, ":");
+        if (hl > dl + 1 && host[hl - dl - 1] == '.' && !strncasecmp(host + hl - dl, r->os->domain, dl)) {
+            size_t bl = hl - dl - 1;
+            if (bl >= sizeof r->bucket)
+                return verr_set(e, 400, "InvalidBucketName", "The specified bucket is not valid.");
+            memcpy(r->bucket, host, bl);
+            r->bucket[bl] = 0;
+            const char *k = path[0] == '/' ? path + 1 : path;
+            if (decode(k, strlen(k), r->key, sizeof r->key, e) < 0)
+                return -1;
+            return r->key[0] ? 2 : 1;
+        }
+    }
+    if (path[0] != '/')
+        return verr_set(e, 400, "InvalidURI", "Couldn't parse the specified URI.");
+    const char *b = path + 1, *slash = strchr(b, '/');
+    size_t bl = slash ? (size_t)(slash - b) : strlen(b);
+    if (bl == 0)
+        return 0;
+    if (decode(b, bl, r->bucket, sizeof r->bucket, e) < 0) {
+        if (!strcmp(e->code, "KeyTooLongError"))
+            verr_set(e, 400, "InvalidBucketName", "The specified bucket is not valid.");
+        return -1;
+    }
+    if (!slash || !slash[1])
+        return 1;
+    if (decode(slash + 1, strlen(slash + 1), r->key, sizeof r->key, e) < 0)
+        return -1;
+    return 2;
+}
+
+static const s3_op_t *find_op(s3_req_t *r, int level, verr_t *e)
+{
+    const char *m = r->http->method;
+    for (size_t i = 0; i < ARRAY_LEN(ops); i++) {
+        const s3_op_t *o = &ops[i];
+        if (o->level != level || strcmp(o->method, m))
+            continue;
+        if (o->subresource && !s3_query(r, o->subresource))
+            continue;
+        if (o->header && !s3_header(r, o->header))
+            continue;
+        return o;
+    }
+    if (level == 0 && strcmp(m, "GET"))
+        return verr_set(e, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."), NULL;
+    return verr_set(e, 501, "NotImplemented", "A header or method you provided implies functionality that is not implemented."), NULL;
+}
+
+static int is_read(const s3_op_t *o)
+{
+    return !o->write;
+}
+
+/* Owner (or the operator's administrator) may do anything their policies allow; others
+ * may only read public-read buckets (listing) and objects (checked by the operation once
+ * it has the object's ACL). */
+static int authorize(s3_req_t *r, verr_t *e)
+{
+    if (r->op->level == 0 || !strcmp(r->op->name, "CreateBucket")) {
+        if (!r->caller)
+            return verr_set(e, 403, "AccessDenied", "Anonymous users cannot do this.");
+        goto policies;
+    }
+    if (!r->have_bucket)
+        return 0;   /* the operation answers NoSuchBucket itself */
+    int owner = r->caller && !strcmp(s3_account(r), r->bucket_owner);
+    int operator = r->caller && json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0);
+    if (!owner && !operator) {
+        int object_read = r->op->level == 2 && is_read(r->op) && strcmp(r->op->name, "ListParts");
+        int public_list = r->op->level == 1 && is_read(r->op) && !strcmp(r->bucket_acl, "public-read") &&
+                          strcmp(r->op->name, "GetBucketAcl");
+        if (!object_read && !public_list)
+            return verr_set(e, 403, "AccessDenied", "Access Denied");
+        return 0;   /* GetObject/HeadObject check the object's own ACL */
+    }
+policies:
+    if (!r->caller || json_bool(r->caller, "is_admin", 0))
+        return 0;
+    char action[96], resource[1200];
+    snprintf(action, sizeof action, "s3:%s", r->op->name);
+    snprintf(resource, sizeof resource, "arn:aws:s3:::%s%s%s", r->bucket, r->key[0] ? "/" : "", r->key);
+    if (policy_evaluate(json_object_get(r->caller, "policies"), action, resource) != POLICY_ALLOW)
+        return verr_set(e, 403, "AccessDenied", "Access Denied");
+    return 0;
+}
+
+static int begin_request(s3_req_t *r, verr_t *e)
+{
+    int level = address(r, e);
+    if (level < 0)
+        return -1;
+    if (query_parse(r->http->query, strlen(r->http->query), &r->q, e) < 0) {
+        verr_set(e, 400, "InvalidArgument", "%s", e->message);
+        return -1;
+    }
+    if (!(r->op = find_op(r, level, e)))
+        return -1;
+    if (s3_authenticate(r, e) < 0)
+        return -1;
+    if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
+        return -1;
+    if (authorize(r, e) < 0)
+        return -1;
+    if (r->op->level >= 1 && !r->have_bucket && strcmp(r->op->name, "CreateBucket"))
+        return verr_set(e, 404, "NoSuchBucket", "The specified bucket does not exist");
+    if (r->op->begin && r->op->begin(r, e) < 0)
+        return -1;
+    return 0;
+}
+
+static int s_begin(http_req_t *req, void **ctx, http_resp_t *resp)
+{
+    s3_req_t *r = xcalloc(1, sizeof *r);
+    r->os = ((service_t *)req->app)->state;
+    r->http = req;
+    crypto_hash_sha256_init(&r->sha);
+    *ctx = r;
+    if (begin_request(r, &r->err) < 0) {
+        log_info("%s %s/%s -> %d %s: %s", r->op ? r->op->name : req->method, r->bucket, r->key, r->err.http_status,
+                 r->err.code, r->err.message);
+        s3_error(r, &r->err, resp);
+        return -1;   /* s_done still runs and frees r */
+    }
+    return 0;
+}
+
+static int keep_small(s3_req_t *r, const char *d, size_t n, verr_t *e)
+{
+    if (r->body_len + n > S3_SMALL_BODY)
+        return verr_set(e, 400, "MaxMessageLengthExceeded", "Your request was too big.");
+    r->body = xrealloc(r->body, r->body_len + n + 1);
+    memcpy(r->body + r->body_len, d, n);
+    r->body_len += n;
+    r->body[r->body_len] = 0;
+    return 0;
+}
+
+static int s_data(void *ctx, const char *buf, size_t len, http_resp_t *resp)
+{
+    s3_req_t *r = ctx;
+    int rc;
+    if (r->op->body == BODY_STREAM)
+        rc = s3_payload(r, buf, len, r->op->data, &r->err);
+    else if (r->op->body == BODY_SMALL)
+        rc = s3_payload(r, buf, len, keep_small, &r->err);
+    else
+        rc = s3_payload(r, buf, len, NULL, &r->err);
+    if (rc < 0) {
+        log_info("%s %s/%s -> %d %s: %s", r->op->name, r->bucket, r->key, r->err.http_status, r->err.code,
+                 r->err.message);
+        s3_error(r, &r->err, resp);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_end(void *ctx, http_req_t *req, http_resp_t *resp)
+{
+    s3_req_t *r = ctx;
+    (void)req;
+    verr_t e = {0};
+    if (s3_payload_finish(r, &e) < 0) {
+        s3_error(r, &e, resp);
+        return;
+    }
+    r->op->run(r, resp, &e);
+    if (e.code[0])
+        s3_error(r, &e, resp);
+    log_info("%s %s/%s -> %d%s%s", r->op->name, r->bucket, r->key, e.code[0] ? e.http_status : resp->status,
+             e.code[0] ? " " : "", e.code);
+}
+
+static void s_done(void *ctx)
+{
+    s3_req_t *r = ctx;
+    if (!r)
+        return;
+    os_put_abort(r->put);
+    os_meta_clear(&r->meta);
+    query_free(&r->q);
+    json_decref(r->caller);
+    s3_chunked_free(r->chunk);
+    s3_md5_free(r->md5);
+    free(r->body);
+    free(r);
+}
+
+const http_stream_t s3_stream = {s_begin, s_data, s_end, s_done};

@@ -1,0 +1,30 @@
+#!/bin/sh
+# bench_s3.sh DIR BUILD - Virga's object store against Ceph's own S3 gateway (radosgw)
+# on the same single-node Ceph cluster of the cloud in DIR, with the same client
+# (s3_load: 16 threads, SigV4 with UNSIGNED-PAYLOAD), in the same run: 4 KiB and 4 MiB
+# PUT then GET, 10 s each, then the peak memory (VmHWM) of both servers. Loopback only.
+set -eu
+dir=$1 build=$2
+. "$dir/env"
+if [ "$(cat "$dir/objectstore-backend" 2>/dev/null)" != rados ]; then
+    echo "bench_s3: the cloud in $dir does not use RADOS; skipped"
+    exit 0
+fi
+base=$(cat "$dir/port-base")
+rgw_port=$((base + 90))
+deploy/ceph/rgw-up --dir "$dir" --port "$rgw_port" --access-key BENCHRGWACCESSKEY000 \
+    --secret-key benchrgwsecretkey0000000000000000000000 > /dev/null
+
+secs=${VIRGA_BENCH_S3_SECONDS:-10}
+run() {   # name endpoint ak sk size
+    "$build/bench/s3_load" --endpoint "$2" --bucket "bench-$5" --access-key "$3" --secret-key "$4" \
+        --size "$5" --threads 16 --seconds "$secs" --objects 64 | sed "s/^/$1 /"
+}
+hwm() { awk '/VmHWM/{print $2/1024 " MiB"}' "/proc/$1/status"; }
+
+echo "== S3: Virga object store vs radosgw, same Ceph cluster (memstore), s3_load 16 threads, ${secs} s per phase"
+for size in 4096 4194304; do
+    run virga "$VIRGA_S3_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" $size
+    run radosgw "http://127.0.0.1:$rgw_port" BENCHRGWACCESSKEY000 benchrgwsecretkey0000000000000000000000 $size
+done
+echo "peak memory: virga-objectstore $(hwm "$(cat "$dir/run/objectstore.pid")"), radosgw $(hwm "$(cat "$dir/run/radosgw.pid")")"
