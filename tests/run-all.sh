@@ -1,5 +1,6 @@
 #!/bin/sh
-# run-all.sh BUILD - every test: C unit tests, bounded fuzzing, then the Python integration and
+# run-all.sh BUILD - every test: C unit tests, the RADOS backend test on a throwaway Ceph
+# cluster, bounded fuzzing, then the Python integration and
 # end-to-end suites (which start their own clouds with deploy/devcloud on their own
 # ports and directories). The last line is "N passed, N failed".
 set -u
@@ -12,6 +13,14 @@ echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 uf=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 up=${up:-0}; uf=${uf:-1}
+
+# The RADOS backend against a throwaway single-node Ceph cluster.
+rados_out=$(bash tests/objectstore/run-rados-test.sh "$build" 2>&1)
+echo "$rados_out" | tail -n 1
+rp=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+rf=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+rp=${rp:-0}; rf=${rf:-1}
+if [ "$rf" != 0 ]; then echo "$rados_out" | tail -n 40; fi
 
 # Fuzz the Query API and SigV4 parsers for a bounded time (VIRGA_FUZZ_SECONDS each).
 fuzz_out=$(sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}" 2>&1)
@@ -41,6 +50,6 @@ rm -f "$junit"
 pp=${counts% *}; pf=${counts#* }
 if [ "$pyrc" != 0 ] && [ "$pyrc" != 5 ] && [ "$pf" = 0 ]; then pf=1; fi
 
-passed=$((up + fp + pp)); failed=$((uf + ff + pf))
+passed=$((up + rp + fp + pp)); failed=$((uf + rf + ff + pf))
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

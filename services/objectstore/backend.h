@@ -63,7 +63,8 @@ int os_bucket_delete(os_backend_t *b, const char *bucket_id, verr_t *e);
 int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_put_t **out, verr_t *e);
 int os_put_write(os_put_t *p, const void *data, size_t len, verr_t *e);
 /* meta->size and meta->etag are filled by the backend from what was written (MD5 of the
- * bytes); the rest is taken from meta. Makes the object visible, replacing any old one. */
+ * bytes); the rest is taken from meta. Makes the object visible, replacing any old one.
+ * Consumes p (frees it) whether it succeeds or fails: never os_put_abort() it after. */
 int os_put_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 void os_put_abort(os_put_t *p);      /* also frees p; NULL is a no-op */
 
@@ -90,7 +91,7 @@ int os_mpu_create(os_backend_t *b, const char *bucket_id, const char *key, const
                   char upload_id[96], verr_t *e);
 int os_mpu_part_begin(os_backend_t *b, const char *bucket_id, const char *upload_id, int part, os_put_t **out,
                       verr_t *e);
-/* Finish a part: etag (md5 hex) and size are returned in meta. */
+/* Finish a part: etag (md5 hex) and size are returned in meta. Consumes p, as above. */
 int os_mpu_part_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 /* Complete with the client's list (part numbers ascending, each with the etag it was
  * given): InvalidPart if a part is missing or its etag differs, InvalidPartOrder if not

@@ -633,9 +633,10 @@ static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, j
     char *dirp = upload_path(d, bucket, id, NULL), *head = upload_path(d, bucket, id, "upload.json");
     int rc = 0;
     pthread_mutex_lock(&d->lock);   /* against bucket deletion's rmdir of uploads/<bucket> */
-    if (!bucket_exists(d, bucket) || mkdir(dirp, 0755) < 0)
-        rc = !bucket_exists(d, bucket) || errno == ENOENT ? os_err_nosuchbucket(e, bucket)
-                                                          : io_error(e, "mkdir", dirp, errno);
+    if (!bucket_exists(d, bucket))
+        rc = os_err_nosuchbucket(e, bucket);
+    else if (mkdir(dirp, 0755) < 0)
+        rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "mkdir", dirp, errno);
     else if ((rc = put_record(d, head, upload, 1))) {
         rc = io_error(e, "write", head, -rc);
         rmdir(dirp);

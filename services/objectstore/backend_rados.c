@@ -32,8 +32,7 @@
 
 #define RING 4                  /* aio reads / writes in flight per request */
 #define PIECE (1024 * 1024)     /* I/O unit within a stripe: sending starts before it is full */
-#define PAGE 1000               /* omap entries per listing round trip */
-#define PARTS_PAGE 10000        /* part entries fetched with an upload record */
+#define OMAP_PAGE 10000         /* omap entries per round trip (all parts of an upload fit) */
 #define GC_BUDGET 2000          /* garbage records handled per gc call */
 #define REMOVE_BATCH 32         /* aio removes in flight in gc */
 #define OID_MAX 256
@@ -79,6 +78,11 @@ static rados_impl_t *R(os_backend_t *b)
     return b->impl;
 }
 
+static void index_oid(char out[OID_MAX], const char *bucket)
+{
+    snprintf(out, OID_MAX, "i.%s", bucket);
+}
+
 /* librados failure -> S3 error (timeouts are the cluster's fault, not ours). */
 static int rerr(verr_t *e, int rc, const char *what, const char *oid)
 {
@@ -94,13 +98,8 @@ static int ierr(verr_t *e, int rc, const char *bucket, const char *what)
     if (rc == -ENOENT)
         return os_err_nosuchbucket(e, bucket);
     char oid[OID_MAX];
-    snprintf(oid, sizeof oid, "i.%s", bucket);
+    index_oid(oid, bucket);
     return rerr(e, rc, what, oid);
-}
-
-static void index_oid(char out[OID_MAX], const char *bucket)
-{
-    snprintf(out, OID_MAX, "i.%s", bucket);
 }
 
 static void stripe_oid(char out[OID_MAX], const char *bucket, const char *v, uint64_t n)
@@ -157,7 +156,7 @@ static int omap_cas(rados_impl_t *r, const char *oid, const kv_t *cmp, size_t nc
                     const kv_t *rm, size_t nrm)
 {
     rados_write_op_t op = rados_create_write_op();
-    int prv[4] = {0};
+    int *prv = xcalloc(ncmp + 1, sizeof *prv);
     const char **keys = xmalloc((nset + nrm + 1) * sizeof *keys), **vals = xmalloc((nset + 1) * sizeof *vals);
     size_t *klens = xmalloc((nset + nrm + 1) * sizeof *klens), *vlens = xmalloc((nset + 1) * sizeof *vlens);
     /* Index ops must never create the object: a write to a deleted bucket fails instead. */
@@ -165,7 +164,7 @@ static int omap_cas(rados_impl_t *r, const char *oid, const kv_t *cmp, size_t nc
         rados_write_op_assert_exists(op);
     else
         rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-    for (size_t i = 0; i < ncmp && i < ARRAY_LEN(prv); i++)
+    for (size_t i = 0; i < ncmp; i++)
         rados_write_op_omap_cmp2(op, cmp[i].k, cmp[i].below ? LIBRADOS_CMPXATTR_OP_LT : LIBRADOS_CMPXATTR_OP_EQ,
                                  cmp[i].v ? cmp[i].v : "", cmp[i].klen, cmp[i].v ? cmp[i].vlen : 0, &prv[i]);
     for (size_t i = 0; i < nset; i++) {
@@ -180,6 +179,7 @@ static int omap_cas(rados_impl_t *r, const char *oid, const kv_t *cmp, size_t nc
         rados_write_op_omap_rm_keys2(op, keys, klens, nrm);
     int rc = rados_write_op_operate2(op, r->io, oid, NULL, 0);
     rados_release_write_op(op);
+    free(prv);
     free(keys);
     free(vals);
     free(klens);
@@ -281,7 +281,7 @@ static int omap_walk(rados_impl_t *r, const char *oid, const char *after, const 
     uint64_t seen = 0;
     int rc = 0;
     for (unsigned char more = 1; !rc && more && !w.stopped && seen < limit;) {
-        uint64_t want = limit - seen < PARTS_PAGE ? limit - seen : PARTS_PAGE;
+        uint64_t want = limit - seen < OMAP_PAGE ? limit - seen : OMAP_PAGE;
         rados_read_op_t op = rados_create_read_op();
         rados_omap_iter_t it = NULL;
         int prval = 0;
@@ -336,9 +336,12 @@ static json_t *entry_parse(const char *v, size_t len, int with_data, verr_t *e)
     if (!is_inline(v, len))
         return os_json_parse(v, len, "index", e);
     const char *nul = memchr(v, '\0', len);
-    json_t *ent = nul ? os_json_parse(v + 1, (size_t)(nul - v - 1), "index", e) : NULL;
-    if (!nul)
-        os_json_parse("", 0, "inline index", e);   /* reports the corruption */
+    if (!nul) {
+        log_error("objectstore rados: corrupt inline index value (no metadata end)");
+        verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
+        return NULL;
+    }
+    json_t *ent = os_json_parse(v + 1, (size_t)(nul - v - 1), "index", e);
     if (ent && with_data)
         json_object_set_new(ent, OS_INLINE_FIELD, json_stringn_nocheck(nul + 1, len - (size_t)(nul + 1 - v)));
     return ent;
@@ -348,6 +351,8 @@ static json_t *entry_parse(const char *v, size_t len, int with_data, verr_t *e)
 
 static void ring_push(ring_t *g, rados_completion_t c, char *buf, size_t len)
 {
+    if (g->n == RING)
+        abort();   /* callers make room first: overwriting a slot would lose an op */
     int i = (g->head + g->n) % RING;
     g->c[i] = c, g->buf[i] = buf, g->len[i] = len;
     g->n++;
@@ -639,15 +644,22 @@ static void send_piece(os_put_t *p)
     p->cap = p->fill = 0;
 }
 
-static int rados_put_flush(os_put_t *p, verr_t *e)
+/* A free ring slot (waiting for the oldest write if need be); its buffer is returned. */
+static char *ring_room(rput_t *w)
 {
-    rput_t *w = p->impl;
     char *spare = NULL;
     if (w->ring.n == RING) {
         int rc = ring_wait(&w->ring, &spare);
         if (rc < 0 && !w->err)
             w->err = rc;
     }
+    return spare;
+}
+
+static int rados_put_flush(os_put_t *p, verr_t *e)
+{
+    rput_t *w = p->impl;
+    char *spare = ring_room(w);
     send_piece(p);
     p->buf = spare ? spare : xmalloc(w->piece);
     p->cap = w->piece;
@@ -672,8 +684,10 @@ static int drain(os_put_t *p)
 /* Send the last stripe (an empty object has none). */
 static void send_tail(os_put_t *p)
 {
-    if (p->fill)
+    if (p->fill) {
+        free(ring_room(p->impl));
         send_piece(p);
+    }
 }
 
 /* Switch index key k from *old to val (NULL: remove k), listing *old as garbage and
@@ -1100,7 +1114,7 @@ static int load_upload(rados_impl_t *r, const char *bucket, const char *id, cons
     unsigned char more = 0;
     int prv[2] = {0, 0};
     rados_read_op_omap_get_vals_by_keys2(op, keys, okey ? 2 : 1, klens, &it[0], &prv[0]);
-    rados_read_op_omap_get_vals2(op, npfx, npfx, PARTS_PAGE, &it[1], &more, &prv[1]);
+    rados_read_op_omap_get_vals2(op, npfx, npfx, OMAP_PAGE, &it[1], &more, &prv[1]);
     int rc = rados_read_op_operate(op, r->io, oid, 0);
     rc = rc ? rc : prv[0] ? prv[0] : prv[1];
     char *k, *v;
@@ -1222,39 +1236,44 @@ static json_t *unused_texts(const upload_t *u, const json_t *unused)
     return out;
 }
 
+/* One attempt at completing: 0, -1 (e set), or -ECANCELED when the upload or the key
+ * changed between our read and our write. */
+static int complete_try(rados_impl_t *r, const char *bucket, const char *key, const char *okey, const char *id,
+                        const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+{
+    upload_t u;
+    if (load_upload(r, bucket, id, okey, &u, e))
+        return -1;
+    json_t *head = os_json_parse(u.head, u.headlen, "upload", e), *entry = NULL, *unused = NULL;
+    int rc = -1;
+    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0) {
+        size_t tlen;
+        char *text = os_json_text(entry, &tlen);
+        json_t *texts = unused_texts(&u, unused);
+        if (u.old && !is_inline(u.old, u.oldlen))
+            json_array_append_new(texts, json_stringn(u.old, u.oldlen));
+        kv_t cmp = KV(okey, u.old, u.oldlen), set = KV(okey, text, tlen);
+        rc = finish_upload(r, bucket, id, &u, &cmp, &set, 1, texts);
+        if (rc && rc != -ECANCELED)
+            rc = ierr(e, rc, bucket, "complete upload");
+        json_decref(texts);
+        free(text);
+    }
+    json_decref(head);
+    json_decref(entry);
+    json_decref(unused);
+    upload_free(&u);
+    return rc;
+}
+
 static int rados_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
                               const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
 {
-    rados_impl_t *r = R(b);
     char *okey = keyed('o', key);
     int rc = -ECANCELED;
     for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
-        upload_t u;
-        json_t *head = NULL, *entry = NULL, *unused = NULL, *texts = NULL;
         os_meta_clear(out);
-        rc = load_upload(r, bucket, id, okey, &u, e);
-        if (!rc && !(head = os_json_parse(u.head, u.headlen, "upload", e)))
-            rc = -1;
-        if (!rc)
-            rc = os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e);
-        if (!rc) {
-            size_t tlen;
-            char *text = os_json_text(entry, &tlen);
-            texts = unused_texts(&u, unused);
-            if (u.old && !is_inline(u.old, u.oldlen))
-                json_array_append_new(texts, json_stringn(u.old, u.oldlen));
-            kv_t cmp = KV(okey, u.old, u.oldlen), set = KV(okey, text, tlen);
-            rc = finish_upload(r, bucket, id, &u, &cmp, &set, 1, texts);
-            free(text);
-            if (rc && rc != -ECANCELED)
-                rc = ierr(e, rc, bucket, "complete upload");
-        }
-        json_decref(head);
-        json_decref(entry);
-        json_decref(unused);
-        json_decref(texts);
-        if (u.parts || u.head)
-            upload_free(&u);
+        rc = complete_try(R(b), bucket, key, okey, id, refs, nrefs, out, e);
     }
     if (rc == -ECANCELED)
         rc = verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to complete; please retry.");
@@ -1294,9 +1313,12 @@ typedef struct gc_run {
     size_t ndone;
 } gc_run_t;
 
+/* The time in "<type><10 digits>..." keys (0 for anything shorter: due at once). */
 static int64_t key_time(const char *k, size_t klen)
 {
     char t[16];
+    if (klen < 2)
+        return 0;
     size_t n = klen - 1 < 10 ? klen - 1 : 10;
     memcpy(t, k + 1, n);
     t[n] = '\0';
@@ -1401,20 +1423,21 @@ static int gc_bucket(void *arg, const char *k, size_t klen, const char *v, size_
     return 0;
 }
 
-/* Orphans: garbage and pending entries of deleted buckets ({"b", "k", "r"}). */
+/* Orphans: garbage and pending entries of deleted buckets ({"b", "k", "r"}), keyed by
+ * their original key (type, time) so that each type is walked oldest first. */
 static int gc_orphan_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
 {
     gc_run_t *g = arg;
-    if (g->budget <= 0)
+    int64_t t = key_time(k, klen);
+    if (g->budget <= 0 || t > g->now - (k[0] == 'g' ? g->grace_s : g->stale_s))
         return 1;
     json_t *o = json_loadb(v, vlen, 0, NULL);
     const char *bucket = json_str(o, "b", ""), *key = json_str(o, "k", "");
-    int64_t t = key_time(key, strlen(key));
-    int drop = !o;
-    if (o && key[0] == 'g' && t <= g->now - g->grace_s) {
+    int drop = 1;   /* unreadable entries are dropped */
+    if (o && key[0] == 'g') {
         const char *rec = json_str(o, "r", "");
         drop = remove_record(g->r, bucket, rec, strlen(rec)) == 0;
-    } else if (o && key[0] == 'p' && t <= g->now - g->stale_s) {
+    } else if (o && key[0] == 'p') {
         int64_t ts;
         char ver[OS_VERSION_LEN + 1], oid[OID_MAX], *val = NULL;
         size_t len;
@@ -1445,7 +1468,9 @@ static int rados_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
     int rc = omap_walk(g.r, REGISTRY, "", "", UINT64_MAX, gc_bucket, &g);
     if (rc == -ENOENT)
         rc = 0;   /* no bucket was ever made */
-    int orc = omap_walk(g.r, ORPHANS, "", "", (uint64_t)(g.budget > 0 ? g.budget : 0), gc_orphan_one, &g);
+    int orc = omap_walk(g.r, ORPHANS, "g", "g", UINT64_MAX, gc_orphan_one, &g);
+    if (!orc)
+        orc = omap_walk(g.r, ORPHANS, "p", "p", UINT64_MAX, gc_orphan_one, &g);
     gc_flush_done(&g, ORPHANS);
     free(g.done);
     free(g.owned);

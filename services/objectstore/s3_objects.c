@@ -488,13 +488,15 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     os_meta_t read_meta = {0};
     if (os_put_begin(r->os->backend, r->bucket_id, r->key, &put, e) < 0)
         goto out;
-    if ((src.size && os_read(r->os->backend, src_bucket, src_key, 0, src.size, sink_put, put, &read_meta, e) < 0) ||
-        (m.mtime = time(NULL), os_put_commit(put, &m, e) < 0)) {
+    int rc = src.size ? os_read(r->os->backend, src_bucket, src_key, 0, src.size, sink_put, put, &read_meta, e) : 0;
+    os_meta_clear(&read_meta);
+    if (rc < 0) {
         os_put_abort(put);
-        os_meta_clear(&read_meta);
         goto out;
     }
-    os_meta_clear(&read_meta);
+    m.mtime = time(NULL);
+    if (os_put_commit(put, &m, e) < 0)   /* frees put either way */
+        goto out;
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     s3_iso_date(m.mtime, when);

@@ -247,6 +247,46 @@ static void test_inline(void **state)
     B = striped;
 }
 
+/* Stripe sizes that are not a multiple of the 1 MiB write piece, or smaller than it:
+ * pieces must end at every stripe boundary and reads must cross them. */
+static void test_odd_stripes(void **state)
+{
+    (void)state;
+    static const char *const sizes[] = {"1572864", "69632"};
+    os_backend_t *normal = B;
+    size_t n = 10 * MiB + 333;
+    unsigned char *buf = malloc(n);
+    pattern(buf, n, 55);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char bucket[32];
+        snprintf(bucket, sizeof bucket, "sb%zu", i);
+        config_set(cfg, "objectstore.rados.stripe_bytes", sizes[i]);
+        B = os_backend_open(cfg, &E);
+        assert_non_null(B);
+        new_bucket(bucket);
+        os_meta_t m = {0};
+        put_chunked(bucket, "k", buf, n, 300001, &m);
+        os_meta_clear(&m);
+        long sb = atol(sizes[i]);
+        assert_int_equal(count_data(bucket), (n + (size_t)sb - 1) / (size_t)sb);
+        assert_content(bucket, "k", buf, n);
+        const uint64_t ranges[][2] = {{(uint64_t)sb - 5, 10}, {(uint64_t)sb * 3 - 1, (uint64_t)sb + 2}, {n - 7, 7}};
+        for (size_t j = 0; j < 3; j++) {
+            sinkbuf_t s = get_range(bucket, "k", ranges[j][0], ranges[j][1]);
+            assert_int_equal(s.len, ranges[j][1]);
+            assert_memory_equal(s.data, buf + ranges[j][0], ranges[j][1]);
+            free(s.data);
+        }
+        os_backend_close(B);
+    }
+    config_set(cfg, "objectstore.rados.stripe_bytes", "4194304");
+    B = normal;
+    /* objects keep the stripe size they were written with */
+    assert_content("sb0", "k", buf, n);
+    assert_content("sb1", "k", buf, n);
+    free(buf);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -313,6 +353,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         OS_SCENARIOS,
         cmocka_unit_test(test_inline),
+        cmocka_unit_test(test_odd_stripes),
         cmocka_unit_test(test_crashed_write),
         cmocka_unit_test(test_throughput),
     };
