@@ -31,7 +31,7 @@ fp=${fp:-0}; ff=${ff:-1}
 
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
 VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
-    --junitxml="$junit" tests/integration tests/e2e
+    --junitxml="$junit" tests/integration tests/e2e tests/images
 pyrc=$?
 counts=$(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -11,7 +11,7 @@ if [ "$(cat "$dir/objectstore-backend" 2>/dev/null)" != rados ]; then
     exit 0
 fi
 base=$(cat "$dir/port-base")
-rgw_port=$((base + 90))
+rgw_port=$((base + 75))   # outside Ceph's own N+80..N+99
 deploy/ceph/rgw-up --dir "$dir" --port "$rgw_port" --access-key BENCHRGWACCESSKEY000 \
     --secret-key benchrgwsecretkey0000000000000000000000 > /dev/null
 
@@ -22,7 +22,7 @@ run() {   # name endpoint ak sk size
 }
 hwm() { awk '/VmHWM/{print $2/1024 " MiB"}' "/proc/$1/status"; }
 
-echo "== S3: Virga object store vs radosgw, same Ceph cluster (memstore), s3_load 16 threads, ${secs} s per phase"
+echo "== S3: Virga object store vs radosgw, same Ceph cluster (bluestore), s3_load 16 threads, ${secs} s per phase"
 for size in 4096 4194304; do
     run virga "$VIRGA_S3_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" $size
     run radosgw "http://127.0.0.1:$rgw_port" BENCHRGWACCESSKEY000 benchrgwsecretkey0000000000000000000000 $size

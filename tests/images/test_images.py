@@ -1,0 +1,163 @@
+"""The guest images (docs/images.md): deploy/images/build makes them into a temporary
+directory, deploy/images/boot-test boots the VM image under QEMU (TCG) and runs the
+container rootfs; the manifest matches the files, a second build does nothing, and a
+forced rebuild is byte-identical. Needs root (mknod, unshare, chroot). The kernel .deb is
+taken from the shared cache (build/cache/images), so only a first-ever run downloads it."""
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "deploy", "images", "build")
+BOOT_TEST = os.path.join(ROOT, "deploy", "images", "boot-test")
+FILES = ["vmlinuz-cloud", "initrd-virga.cpio.gz", "busybox-rootfs.tar.gz", "manifest.json"]
+READY = "VIRGA-GUEST-READY instance-id=unknown addr=none"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None,
+    reason="qemu-system-x86_64 is not installed (Debian package qemu-system-x86)")
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(cmd, timeout):
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def snapshot(out):
+    return {f: (os.stat(os.path.join(out, f)).st_mtime_ns, sha256(os.path.join(out, f)))
+            for f in FILES}
+
+
+def newc_entries(data):
+    """(name, mode, rdevmajor, rdevminor) of every entry of every newc archive in data."""
+    entries, off = [], 0
+    while off + 110 <= len(data):
+        if data[off:off + 6] != b"070701":
+            off += 1  # zero padding between archives
+            continue
+        f = [int(data[off + 6 + 8 * i: off + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, rmaj, rmin, namesize = f[1], f[6], f[9], f[10], f[11]
+        name = data[off + 110: off + 110 + namesize - 1].decode()
+        off = (off + 110 + namesize + 3) & ~3
+        off = (off + size + 3) & ~3
+        if name != "TRAILER!!!":
+            entries.append((name, mode, rmaj, rmin))
+    return entries
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("images"))
+    p, took = run([BUILD, "--out", out], timeout=300)
+    assert p.returncode == 0, p.stderr
+    print(f"cold build (shared kernel cache) took {took:.1f} s")
+    return out
+
+
+def test_manifest_matches_files(images):
+    with open(os.path.join(images, "manifest.json")) as f:
+        manifest = json.load(f)
+    arts = {a["name"]: a for a in manifest["artifacts"]}
+    assert set(arts) == {"kernel", "initramfs", "rootfs"}
+    assert arts["kernel"]["file"] == "vmlinuz-cloud"
+    assert arts["initramfs"]["file"] == "initrd-virga.cpio.gz"
+    assert arts["rootfs"]["file"] == "busybox-rootfs.tar.gz"
+    for a in arts.values():
+        path = os.path.join(images, a["file"])
+        assert os.path.getsize(path) == a["size"], a["file"]
+        assert sha256(path) == a["sha256"], a["file"]
+    k = arts["kernel"]
+    assert k["package"].startswith("linux-image-") and k["package"].endswith("-cloud-amd64")
+    assert k["version"] and k["kernel_release"]
+    assert {"virtio_pci", "virtio_net"} <= set(arts["initramfs"]["modules"])
+
+
+def test_initramfs_contents(images):
+    with gzip.open(os.path.join(images, "initrd-virga.cpio.gz")) as f:
+        entries = {e[0]: e[1:] for e in newc_entries(f.read())}
+    assert entries["dev/console"] == (0o20600, 5, 1)
+    assert entries["dev/null"] == (0o20666, 1, 3)
+    assert entries["init"][0] == 0o100755
+    assert "bin/busybox" in entries and "etc/udhcpc.script" in entries
+    with open(os.path.join(images, "manifest.json")) as f:
+        ramdisk = [a for a in json.load(f)["artifacts"] if a["name"] == "initramfs"][0]
+    for m in ramdisk["modules"]:
+        assert f"lib/modules/{ramdisk['kernel_release']}/{m}.ko" in entries
+
+
+def test_rootfs_contents(images):
+    with tarfile.open(os.path.join(images, "busybox-rootfs.tar.gz")) as t:
+        members = {m.name.removeprefix("./"): m for m in t.getmembers()}
+    for name, (major, minor) in {"null": (1, 3), "zero": (1, 5), "random": (1, 8),
+                                 "urandom": (1, 9), "tty": (5, 0), "console": (5, 1)}.items():
+        m = members["dev/" + name]
+        assert m.ischr() and (m.devmajor, m.devminor) == (major, minor), name
+    assert members["tmp"].mode & 0o7777 == 0o1777
+    assert members["sbin/init"].isfile() and members["sbin/init"].mode & 0o111
+    assert members["bin/busybox"].isfile()
+    assert members["bin/sh"].issym()
+    for f in ("etc/passwd", "etc/group", "etc/hostname"):
+        assert members[f].isfile(), f
+    assert members["proc"].isdir() and members["sys"].isdir()
+
+
+def test_second_build_is_noop(images):
+    before = snapshot(images)
+    p, took = run([BUILD, "--out", images], timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "up to date" in p.stderr
+    assert took < 5, f"a no-op build took {took:.1f} s"
+    assert snapshot(images) == before
+
+
+def test_forced_rebuild_is_reproducible(images):
+    before = {f: sha256(os.path.join(images, f)) for f in FILES}
+    p, _ = run([BUILD, "--out", images, "--force"], timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert {f: sha256(os.path.join(images, f)) for f in FILES} == before
+
+
+def test_boot(images, tmp_path):
+    log = str(tmp_path / "console.log")
+    p, took = run([BOOT_TEST, "--out", images, "--timeout", "60", "--log", log], timeout=90)
+    print(p.stdout)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok vm:" in p.stdout and READY in p.stdout
+    assert "ok container:" in p.stdout
+    with open(log, errors="replace") as f:
+        lines = [line.rstrip("\r\n") for line in f]
+    assert lines.count(READY) == 1, lines[-20:]
+    print(f"boot-test took {took:.1f} s")
+
+
+def test_generated_scripts_shellcheck(images, tmp_path):
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    d = tmp_path / "x"
+    d.mkdir()
+    subprocess.run(f"gzip -dc {images}/initrd-virga.cpio.gz | busybox cpio -i -d init etc/udhcpc.script",
+                   shell=True, cwd=d, check=True, capture_output=True)
+    with tarfile.open(os.path.join(images, "busybox-rootfs.tar.gz")) as t:
+        (d / "container-init").write_bytes(t.extractfile("./sbin/init").read())
+    p = subprocess.run(["shellcheck", "-s", "sh", "init", "etc/udhcpc.script", "container-init"],
+                       cwd=d, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
+    p = subprocess.run(["shellcheck", BUILD, BOOT_TEST], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
