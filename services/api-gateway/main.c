@@ -41,6 +41,10 @@ static int init(service_t *svc, verr_t *e)
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
+    /* a forwarded action holds its HTTP thread for a bus round trip: more threads than
+     * cores keep the bus busy (gateway.http_threads overrides) */
+    if (!config_str(svc->cfg, "gateway.http_threads", NULL))
+        config_set(svc->cfg, "gateway.http_threads", "16");
     return service_http_start(svc, "gateway", 8773, http_routes, e);
 }
 

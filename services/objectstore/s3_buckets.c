@@ -5,6 +5,7 @@
  * the backend. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ids.h"
@@ -66,6 +67,24 @@ static int canned_acl(s3_req_t *r, const char **acl, verr_t *e)
     return 0;
 }
 
+/* The account's bucket quota, from identity (quota.buckets, per-account overrides). */
+static int within_bucket_quota(s3_req_t *r, db_t *db, verr_t *e)
+{
+    json_t *q = NULL;
+    json_t *body = json_pack("{s:s}", "account_id", s3_account(r));
+    if (bus_call(r->os->svc->bus, "identity", "identity.quota_get", body, NULL, r->os->call_timeout_ms, &q, e) < 0)
+        return -1;
+    long long max = (long long)json_int(json_object_get(q, "quotas"), "buckets", 100);
+    json_decref(q);
+    const char *p[] = {s3_account(r)};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_count", "SELECT count(*) FROM buckets WHERE account_id = $1", 1, p);
+    if (!res)
+        return -1;
+    if (atoll(PQgetvalue(res, 0, 0)) >= max)
+        return verr_set(e, 400, "TooManyBuckets", "You have attempted to create more buckets than allowed (%lld).", max);
+    return 0;
+}
+
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     if (!valid_bucket_name(r->bucket)) {
@@ -88,7 +107,7 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (canned_acl(r, &acl, e) < 0)
         return;
     db_t *db = s3_db(r->os, e);
-    if (!db)
+    if (!db || within_bucket_quota(r, db, e) < 0)
         return;
     char id[IDS_MAX];
     ids_new("b", id);

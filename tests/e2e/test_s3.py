@@ -364,3 +364,17 @@ def test_aws_chunked_streaming_payload(cloud):
         s3.head_object(Bucket="chunked", Key="bad")
     s3.delete_object(Bucket="chunked", Key="obj")
     s3.delete_bucket(Bucket="chunked")
+
+
+def test_bucket_quota_from_identity(cloud):
+    account, k, sk = new_tenant(cloud, "s3-quota")
+    r = cloud.virgadm("quota", "set", account, "buckets", "2")
+    assert r.returncode == 0, r.stderr
+    s3 = s3_client(cloud, k, sk)
+    s3.create_bucket(Bucket="quota-one")
+    s3.create_bucket(Bucket="quota-two")
+    with pytest.raises(ClientError) as ei:
+        s3.create_bucket(Bucket="quota-three")
+    assert code(ei) == "TooManyBuckets"
+    s3.delete_bucket(Bucket="quota-two")
+    s3.create_bucket(Bucket="quota-three")
