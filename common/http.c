@@ -33,8 +33,6 @@ struct conn_state {
     http_resp_t pending;      /* ... this answer goes out when the body has ended */
 };
 
-static void http_resp_free_parts(http_resp_t *resp);
-
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
@@ -52,7 +50,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     struct conn_state *st = *con_cls;
     if (st) {
         if (st->failed && !st->answered)
-            http_resp_free_parts(&st->pending);
+            http_resp_reset(&st->pending);
         if (st->sctx_live && st->route->stream->done)
             st->route->stream->done(st->sctx);
         free(st->raw_uri);
@@ -96,8 +94,7 @@ void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t si
         snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
 }
 
-/* Release what a response holds without sending it. */
-static void http_resp_free_parts(http_resp_t *resp)
+void http_resp_reset(http_resp_t *resp)
 {
     free(resp->body);
     resp->body = NULL;
@@ -300,7 +297,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             if (stream->data(st->sctx, upload, n, &st->pending) < 0)
                 st->failed = 1;
             else
-                http_resp_free_parts(&st->pending);
+                http_resp_reset(&st->pending);
             return MHD_YES;
         }
         if (st->len + n > s->o.max_body)

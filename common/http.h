@@ -106,5 +106,7 @@ void http_resp_stream(http_resp_t *resp, int status, const char *content_type, u
 /* Take ownership of body (malloc'd). */
 void http_resp_take(http_resp_t *resp, int status, const char *content_type, char *body, size_t len);
 void http_resp_header(http_resp_t *resp, const char *name, const char *value);
+/* Drop what a response holds (body, headers, stream) without sending it; keeps status. */
+void http_resp_reset(http_resp_t *resp);
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "gateway.h"
+#include "http_sigv4.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -61,19 +62,14 @@ int gw_authenticate(gw_req_t *r, const char *body_hash, verr_t *e)
     if (keycache_fetch(r->gw->keys, r->svc->bus, &a, r->gw->call_timeout_ms, key, &who, e) < 0)
         return -1;
 
-    const char *names[SIGV4_MAX_HEADERS], *values[SIGV4_MAX_HEADERS];
-    size_t n = http_headers(h, names, values, SIGV4_MAX_HEADERS);
-    sigv4_header_t hdrs[SIGV4_MAX_HEADERS];
-    for (size_t i = 0; i < n; i++)
-        hdrs[i] = (sigv4_header_t){names[i], values[i]};
-    sigv4_request_t sr = {.method = h->method, .path = h->path, .query = h->query, .headers = hdrs,
-                          .nheaders = n, .payload_hash = body_hash, .s3 = 0};
-    rc = sigv4_verify(&sr, &a, key, e);
+    http_sigv4_t hs;
+    http_sigv4_request(h, body_hash, 0, &hs);
+    rc = sigv4_verify(&hs.req, &a, key, e);
     sodium_memzero(key, sizeof key);
     if (rc < 0 && !strcmp(e->code, "SignatureDoesNotMatch")) {
         /* what we signed, for whoever debugs a client (never the key) */
         verr_t ce;
-        char *creq = sigv4_canonical_request(&sr, a.signed_headers, &ce);
+        char *creq = sigv4_canonical_request(&hs.req, a.signed_headers, &ce);
         log_debug("signature mismatch for %s; canonical request:\n%s", a.access_key, creq ? creq : ce.message);
         free(creq);
     }

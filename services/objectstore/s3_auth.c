@@ -13,6 +13,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "http_sigv4.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
 
@@ -168,14 +169,9 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
     json_t *who = NULL;
     if (keycache_fetch(r->os->keys, r->os->svc->bus, &a, r->os->call_timeout_ms, key, &who, e) < 0)
         return s3_auth_error(e, presigned);
-    const char *names[SIGV4_MAX_HEADERS], *values[SIGV4_MAX_HEADERS];
-    size_t n = http_headers(h, names, values, SIGV4_MAX_HEADERS);
-    sigv4_header_t hdrs[SIGV4_MAX_HEADERS];
-    for (size_t i = 0; i < n; i++)
-        hdrs[i] = (sigv4_header_t){names[i], values[i]};
-    sigv4_request_t sr = {.method = h->method, .path = h->path, .query = h->query, .headers = hdrs,
-                          .nheaders = n, .payload_hash = payload, .s3 = 1};
-    if (sigv4_verify(&sr, &a, key, e) < 0) {
+    http_sigv4_t hs;
+    http_sigv4_request(h, payload, 1, &hs);
+    if (sigv4_verify(&hs.req, &a, key, e) < 0) {
         sodium_memzero(key, sizeof key);
         json_decref(who);
         return -1;

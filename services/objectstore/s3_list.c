@@ -182,37 +182,62 @@ static void reply(s3_req_t *r, http_resp_t *resp, xml_t *x)
     s3_xml_reply(resp, 200, doc, len);
 }
 
-void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
+/* What every listing does first: max-keys and encoding-type, then the scan after
+ * `after`. On success the caller owns l (listing_free). */
+static int list_begin(s3_req_t *r, listing_t *l, const char *after, int *url, verr_t *e)
 {
     size_t max;
     if (max_keys(r, &max, e) < 0)
-        return;
-    int url = s3_query(r, "encoding-type") != NULL;
-    listing_t l = {.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "", .delim = s3_query(r, "delimiter"), .max = max};
-    const char *marker = s3_query(r, "marker");
-    if (scan(r, &l, marker, e) < 0) {
-        listing_free(&l);
-        return;
+        return -1;
+    *url = s3_query(r, "encoding-type") != NULL;
+    *l = (listing_t){.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "",
+                     .delim = s3_query(r, "delimiter"), .max = max};
+    if (scan(r, l, after, e) < 0) {
+        listing_free(l);
+        return -1;
     }
+    return 0;
+}
+
+/* The elements every listing result starts with, after its own root element. */
+static void list_head(xml_t *x, s3_req_t *r, const listing_t *l, int url)
+{
+    xml_elem(x, "Name", r->bucket);
+    key_elem(x, "Prefix", l->prefix, url);
+}
+
+/* ... and the ones it ends with, then the reply. */
+static void list_tail(xml_t *x, s3_req_t *r, listing_t *l, int url, const char *owner, int versions,
+                      http_resp_t *resp)
+{
+    xml_elem_int(x, "MaxKeys", (long long)l->max);
+    if (l->delim)
+        key_elem(x, "Delimiter", l->delim, url);
+    xml_elem_bool(x, "IsTruncated", l->truncated);
+    if (url)
+        xml_elem(x, "EncodingType", "url");
+    for (size_t i = 0; i < l->n; i++)
+        if (!l->e[i].is_prefix)
+            contents(x, &l->e[i], url, owner, versions);
+    prefixes(x, l, url);
+    reply(r, resp, x);
+    listing_free(l);
+}
+
+void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
+{
+    listing_t l;
+    int url;
+    const char *marker = s3_query(r, "marker");
+    if (list_begin(r, &l, marker, &url, e) < 0)
+        return;
     xml_t *x = xml_new();
     xml_open(x, "ListBucketResult", S3_NS);
-    xml_elem(x, "Name", r->bucket);
-    key_elem(x, "Prefix", l.prefix, url);
+    list_head(x, r, &l, url);
     key_elem(x, "Marker", marker ? marker : "", url);
     if (l.truncated && l.delim && l.n)
         key_elem(x, "NextMarker", l.e[l.n - 1].key, url);
-    xml_elem_int(x, "MaxKeys", (long long)max);
-    if (l.delim)
-        key_elem(x, "Delimiter", l.delim, url);
-    xml_elem_bool(x, "IsTruncated", l.truncated);
-    if (url)
-        xml_elem(x, "EncodingType", "url");
-    for (size_t i = 0; i < l.n; i++)
-        if (!l.e[i].is_prefix)
-            contents(x, &l.e[i], url, r->bucket_owner, 0);
-    prefixes(x, &l, url);
-    reply(r, resp, x);
-    listing_free(&l);
+    list_tail(x, r, &l, url, r->bucket_owner, 0, resp);
 }
 
 /* Continuation tokens are base64 of the last key or prefix returned. */
@@ -240,32 +265,22 @@ static char *token_decode(const char *tok, verr_t *e)
 
 void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    size_t max;
-    if (max_keys(r, &max, e) < 0)
-        return;
-    int url = s3_query(r, "encoding-type") != NULL;
-    listing_t l = {.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "", .delim = s3_query(r, "delimiter"), .max = max};
     const char *tok = s3_query(r, "continuation-token"), *start_after = s3_query(r, "start-after");
     char *after = NULL;
     if (tok && !(after = token_decode(tok, e)))
         return;
     if (!after && start_after)
         after = xstrdup(start_after);
-    if (scan(r, &l, after, e) < 0) {
-        free(after);
-        listing_free(&l);
-        return;
-    }
+    listing_t l;
+    int url;
+    int rc = list_begin(r, &l, after, &url, e);
     free(after);
+    if (rc < 0)
+        return;
     xml_t *x = xml_new();
     xml_open(x, "ListBucketResult", S3_NS);
-    xml_elem(x, "Name", r->bucket);
-    key_elem(x, "Prefix", l.prefix, url);
+    list_head(x, r, &l, url);
     xml_elem_int(x, "KeyCount", (long long)l.n);
-    xml_elem_int(x, "MaxKeys", (long long)max);
-    if (l.delim)
-        key_elem(x, "Delimiter", l.delim, url);
-    xml_elem_bool(x, "IsTruncated", l.truncated);
     if (tok)
         xml_elem(x, "ContinuationToken", tok);
     if (l.truncated && l.n) {
@@ -275,51 +290,27 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     if (start_after)
         key_elem(x, "StartAfter", start_after, url);
-    if (url)
-        xml_elem(x, "EncodingType", "url");
     int fetch_owner = s3_query(r, "fetch-owner") && !strcmp(s3_query(r, "fetch-owner"), "true");
-    for (size_t i = 0; i < l.n; i++)
-        if (!l.e[i].is_prefix)
-            contents(x, &l.e[i], url, fetch_owner ? r->bucket_owner : NULL, 0);
-    prefixes(x, &l, url);
-    reply(r, resp, x);
-    listing_free(&l);
+    list_tail(x, r, &l, url, fetch_owner ? r->bucket_owner : NULL, 0, resp);
 }
 
 void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    size_t max;
-    if (max_keys(r, &max, e) < 0)
-        return;
-    int url = s3_query(r, "encoding-type") != NULL;
-    listing_t l = {.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "", .delim = s3_query(r, "delimiter"), .max = max};
+    listing_t l;
+    int url;
     const char *marker = s3_query(r, "key-marker");
-    if (scan(r, &l, marker, e) < 0) {
-        listing_free(&l);
+    if (list_begin(r, &l, marker, &url, e) < 0)
         return;
-    }
     xml_t *x = xml_new();
     xml_open(x, "ListVersionsResult", S3_NS);
-    xml_elem(x, "Name", r->bucket);
-    key_elem(x, "Prefix", l.prefix, url);
+    list_head(x, r, &l, url);
     key_elem(x, "KeyMarker", marker ? marker : "", url);
     xml_elem(x, "VersionIdMarker", "");
     if (l.truncated && l.n) {
         key_elem(x, "NextKeyMarker", l.e[l.n - 1].key, url);
         xml_elem(x, "NextVersionIdMarker", "null");
     }
-    xml_elem_int(x, "MaxKeys", (long long)max);
-    if (l.delim)
-        key_elem(x, "Delimiter", l.delim, url);
-    xml_elem_bool(x, "IsTruncated", l.truncated);
-    if (url)
-        xml_elem(x, "EncodingType", "url");
-    for (size_t i = 0; i < l.n; i++)
-        if (!l.e[i].is_prefix)
-            contents(x, &l.e[i], url, r->bucket_owner, 1);
-    prefixes(x, &l, url);
-    reply(r, resp, x);
-    listing_free(&l);
+    list_tail(x, r, &l, url, r->bucket_owner, 1, resp);
 }
 
 void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)

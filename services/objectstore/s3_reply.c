@@ -19,14 +19,7 @@ void s3_error(const s3_req_t *r, const verr_t *e, http_resp_t *resp)
         status = 503;
         code = "ServiceUnavailable";
     }
-    /* start over: an error replaces whatever the operation had prepared */
-    for (int i = 0; i < resp->nheaders; i++)
-        free(resp->headers[i]);
-    resp->nheaders = 0;
-    if (resp->reader_free)
-        resp->reader_free(resp->reader_arg);
-    resp->reader = NULL;
-    resp->reader_free = NULL;
+    http_resp_reset(resp);   /* an error replaces whatever the operation had prepared */
     if (!strcmp(r->http->method, "HEAD")) {   /* no body on HEAD: the status says it */
         http_resp_set(resp, status, NULL, "", 0);
         return;
