@@ -127,8 +127,11 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
         return;
     }
     if (os_bucket_create(r->os->backend, id, e) < 0) {
+        /* the backend could not make the bucket: the name is free again */
         const char *d[] = {r->bucket};
-        PG_AUTO PGresult *undo = db_prepared(db, NULL, "bucket_undo", "DELETE FROM buckets WHERE name = $1", 1, d);
+        PGresult *undo = db_prepared(db, NULL, "bucket_undo", "DELETE FROM buckets WHERE name = $1", 1, d);
+        if (undo)
+            PQclear(undo);
         return;
     }
     char loc[80];
