@@ -105,7 +105,10 @@ test: deps
 	$(MAKE) all
 	@sh tests/run-all.sh $(BUILD)
 
+# A fresh build-asan every time: objects left by another compiler or other sanitizer
+# flags would not link against clang's runtime.
 asan:
+	rm -rf build-asan
 	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1 sh tests/run-all.sh build-asan
 

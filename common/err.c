@@ -18,6 +18,15 @@ int verr_set(verr_t *e, int http_status, const char *code, const char *fmt, ...)
     return -1;
 }
 
+int verr_recode(verr_t *e, int http_status, const char *code)
+{
+    if (!e)
+        return -1;
+    snprintf(e->code, sizeof e->code, "%s", code ? code : "InternalError");
+    e->http_status = http_status;
+    return -1;
+}
+
 void verr_clear(verr_t *e)
 {
     if (e)

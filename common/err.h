@@ -20,6 +20,8 @@ typedef struct verr {
 int verr_set(verr_t *e, int http_status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void verr_clear(verr_t *e);
+/* Give an error another code and status, keeping its message; returns -1. */
+int verr_recode(verr_t *e, int http_status, const char *code);
 
 /* Allocation failure aborts the process (as Redis' zmalloc): callers never test for NULL. */
 void *xmalloc(size_t n);

@@ -16,6 +16,12 @@ static const gw_action_t actions[] = {
     {API_EC2, "ImportKeyPair", "compute", {"KeyName", "PublicKeyMaterial"}, NULL, NULL},
     {API_EC2, "DescribeKeyPairs", "compute", {NULL}, NULL, NULL},
     {API_EC2, "DeleteKeyPair", "compute", {NULL}, NULL, NULL},
+    /* EC2: the image registry */
+    {API_EC2, "RegisterImage", "image", {"Name"}, NULL, NULL},
+    {API_EC2, "DescribeImages", "image", {NULL}, NULL, NULL},
+    {API_EC2, "DeregisterImage", "image", {"ImageId"}, NULL, NULL},
+    {API_EC2, "DescribeImageAttribute", "image", {"ImageId", "Attribute"}, NULL, NULL},
+    {API_EC2, "ModifyImageAttribute", "image", {"ImageId"}, NULL, NULL},
     /* IAM subset: identity */
     {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL},
     {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL},

@@ -10,9 +10,5 @@ int compute_import_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
-/* tags.c: tags of compute's resources, in compute.tags */
-int compute_tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e);
-/* {resource_id: [{"key","value"}...]} for the account's resources (all with NULL). */
-json_t *compute_tags_load(db_t *db, const char *account, verr_t *e);
 
 #endif

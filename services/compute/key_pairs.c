@@ -10,6 +10,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "keypair.h"
+#include "tags.h"
 
 static const char *caller_account(bus_ctx_t *ctx, verr_t *e)
 {
@@ -47,7 +48,7 @@ static int store(bus_ctx_t *ctx, const char *account, const char *name, const ke
     int inserted = r && !strcmp(PQcmdTuples(r), "1");
     if (r)
         PQclear(r);
-    if (!inserted || compute_tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+    if (!inserted || tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
         db_rollback(db);
         if (r && !inserted)
             return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
@@ -119,7 +120,7 @@ static json_t *load_all(bus_ctx_t *ctx, const char *account, int operator, int w
                       "extract(epoch FROM created_at)::bigint FROM key_pairs WHERE account_id = $1 ORDER BY id", 1, p);
     if (!r)
         return NULL;
-    json_t *tags = compute_tags_load(db, operator ? NULL : account, e);
+    json_t *tags = tags_load(db, operator ? NULL : account, e);
     if (!tags)
         return NULL;
     json_t *items = json_array();

@@ -1,7 +1,12 @@
-/* virga-image - wiring only: the image service's message table and life cycle. */
-#include "service.h"
+/* virga-image - wiring only: the image registry's message table. */
+#include "image.h"
 
 static const bus_route_t routes[] = {
+    {"image.RegisterImage", image_register},
+    {"image.DescribeImages", image_describe},
+    {"image.DeregisterImage", image_deregister},
+    {"image.DescribeImageAttribute", image_describe_attribute},
+    {"image.ModifyImageAttribute", image_modify_attribute},
     {NULL, NULL},
 };
 

@@ -77,7 +77,10 @@ static void health(service_t *svc, json_t *out)
 
 int main(int argc, char **argv)
 {
-    static const bus_route_t routes[] = {{NULL, NULL}};
+    static const bus_route_t routes[] = {
+        {"objectstore.head_object", os_bus_head_object},
+        {NULL, NULL},
+    };
     static const service_def_t def = {
         .name = "objectstore",
         .schema = "objectstore",

@@ -136,6 +136,9 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
+/* bus_api.c: objectstore.head_object for other services */
+int os_bus_head_object(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
 /* s3_multipart.c */
 void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 int s3_upload_part_begin(s3_req_t *r, verr_t *e);

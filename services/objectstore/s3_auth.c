@@ -30,7 +30,7 @@ static int s3_auth_error(verr_t *e, int presigned)
         return verr_set(e, 403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.");
     }
     if (!strcmp(e->code, "IncompleteSignature"))
-        return verr_set(e, 400, "AuthorizationHeaderMalformed", "%s", e->message);
+        return verr_recode(e, 400, "AuthorizationHeaderMalformed");
     return -1;
 }
 

@@ -189,8 +189,7 @@ static int begin_request(s3_req_t *r, verr_t *e)
     if (level < 0)
         return -1;
     if (query_parse(r->http->query, strlen(r->http->query), &r->q, e) < 0) {
-        verr_set(e, 400, "InvalidArgument", "%s", e->message);
-        return -1;
+        return verr_recode(e, 400, "InvalidArgument");
     }
     if (!(r->op = find_op(r, level, e)))
         return -1;

@@ -1,9 +1,11 @@
-/* tags.c - tags on compute's resources (key pairs now, instances later), stored in
- * compute.tags and returned as EC2 tagSet lists. */
-#include "compute.h"
+/* tags.c - EC2 tags on a service's resources, kept in the `tags` table of the calling
+ * connection's schema (each service that has taggable resources creates one) and
+ * returned as EC2 tagSet lists. */
+#include "tags.h"
+
 #include "jsonutil.h"
 
-int compute_tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
+int tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
 {
     size_t i;
     json_t *t;
@@ -18,7 +20,7 @@ int compute_tags_put(db_t *db, const char *resource_id, const char *account, con
     return 0;
 }
 
-json_t *compute_tags_load(db_t *db, const char *account, verr_t *e)
+json_t *tags_load(db_t *db, const char *account, verr_t *e)
 {
     const char *p[] = {account};
     PG_AUTO PGresult *r = account

@@ -1,0 +1,275 @@
+/* registry.c - RegisterImage (from an object-store location the caller may read),
+ * DescribeImages (own, public and shared images; ImageId.N, Owner.N, ExecutableBy.N,
+ * filters, tags), DeregisterImage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "describe.h"
+#include "ids.h"
+#include "image.h"
+#include "jsonutil.h"
+#include "tags.h"
+
+const char *image_caller_account(bus_ctx_t *ctx, verr_t *e)
+{
+    const char *a = json_str(ctx->msg->caller, "account_id", NULL);
+    if (!a || strlen(a) != 12)
+        verr_set(e, 401, "AuthFailure", "request has no calling account");
+    return a && strlen(a) == 12 ? a : NULL;
+}
+
+int image_is_operator(bus_ctx_t *ctx)
+{
+    return json_bool(ctx->msg->caller, "is_operator", 0) && json_bool(ctx->msg->caller, "is_admin", 0);
+}
+
+int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e)
+{
+    const char *account = image_caller_account(ctx, e);
+    if (!account)
+        return -1;
+    if (!id || !ids_valid("ami", id))
+        return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id ? id : "");
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_owner",
+        "SELECT account_id FROM images WHERE id = $1 AND state <> 'deregistered'", 1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0 || (strcmp(PQgetvalue(r, 0, 0), account) && !image_is_operator(ctx)))
+        return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id);
+    return 0;
+}
+
+/* EC2: 3 to 128 of letters, digits, ( ) [ ] space . / - ' @ _ */
+static int valid_name(const char *n)
+{
+    size_t l = n ? strlen(n) : 0;
+    if (l < 3 || l > 128)
+        return 0;
+    for (; *n; n++)
+        if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') || strchr("()[] ./-'@_", *n)))
+            return 0;
+    return 1;
+}
+
+/* Referenced kernel/ramdisk images must exist and be launchable by the caller. */
+static int visible(bus_ctx_t *ctx, const char *id, const char *account, verr_t *e)
+{
+    const char *p[] = {id, account};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_visible",
+        "SELECT 1 FROM images i WHERE i.id = $1 AND i.state = 'available' AND (i.account_id = $2 OR i.is_public "
+        "OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $2))", 2, p);
+    if (!r)
+        return -1;
+    return PQntuples(r) ? 0 : verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
+}
+
+int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account = image_caller_account(ctx, e);
+    if (!account)
+        return -1;
+    const char *name = json_str(body, "Name", NULL), *loc = json_str(body, "ImageLocation", NULL);
+    if (!valid_name(name))
+        return verr_set(e, 400, "InvalidAMIName.Malformed",
+                        "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'");
+    if (!loc || !*loc)
+        return verr_set(e, 400, "MissingParameter", "The request must contain the parameter ImageLocation (bucket/key in the object store)");
+    const char *slash = strchr(loc, '/');
+    if (!slash || slash == loc || !slash[1] || slash - loc > 63)
+        return verr_set(e, 400, "InvalidParameterValue", "ImageLocation must be bucket/key, not '%.128s'", loc);
+    const char *arch = json_str(body, "Architecture", "x86_64"), *virt = json_str(body, "VirtualizationType", "hvm");
+    if (strcmp(arch, "x86_64") && strcmp(arch, "i386") && strcmp(arch, "arm64"))
+        return verr_set(e, 400, "InvalidParameterValue", "Architecture must be x86_64, i386 or arm64");
+    if (strcmp(virt, "hvm") && strcmp(virt, "paravirtual"))
+        return verr_set(e, 400, "InvalidParameterValue", "VirtualizationType must be hvm or paravirtual");
+    const char *kernel = json_str(body, "KernelId", NULL), *ramdisk = json_str(body, "RamdiskId", NULL);
+    if ((kernel && visible(ctx, kernel, account, e) < 0) || (ramdisk && visible(ctx, ramdisk, account, e) < 0))
+        return -1;
+    json_t *tags = describe_tag_spec(body, "image", e);
+    if (!tags)
+        return -1;
+
+    /* the object must exist and the caller must be allowed to read it */
+    char bucket[64];
+    snprintf(bucket, sizeof bucket, "%.*s", (int)(slash - loc), loc);
+    json_t *obj = NULL;
+    service_t *svc = service_of(ctx);
+    if (bus_call(ctx->bus, "objectstore", "objectstore.head_object", json_pack("{s:s, s:s}", "bucket", bucket, "key", slash + 1),
+                 ctx->msg->caller, (int)config_int(svc->cfg, "image.call_timeout_ms", 10000), &obj, e) < 0) {
+        json_decref(tags);
+        if (!strcmp(e->code, "RequestTimeout"))
+            return verr_set(e, 503, "Unavailable", "The object store is not answering; try again.");
+        char why[sizeof e->message];   /* e->message cannot be both source and target */
+        snprintf(why, sizeof why, "%s", e->message);
+        return verr_set(e, 400, "InvalidParameterValue", "ImageLocation %.200s: %.300s", loc, why);
+    }
+    char id[IDS_MAX], size[32];
+    ids_new("ami", id);
+    snprintf(size, sizeof size, "%lld", (long long)json_int(obj, "size", 0));
+    const char *p[] = {id, account, name, json_str(body, "Description", ""), loc, size, json_str(obj, "etag", ""),
+                       arch, kernel, ramdisk, json_str(body, "RootDeviceName", "/dev/sda1"), virt};
+    db_t *db = service_db(ctx);
+    int rc = -1;
+    PGresult *r = NULL;
+    if (db_begin(db, e) < 0)
+        goto out;
+    r = db_prepared(db, e, "img_insert",
+        "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, "
+        "ramdisk_id, root_device_name, virtualization_type) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12)",
+        12, p);
+    if (!r) {
+        db_rollback(db);
+        if (!strcmp(db_last_sqlstate(db), "23505"))
+            verr_set(e, 400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI of this account", name);
+        goto out;
+    }
+    if (tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        goto out;
+    }
+    *reply = json_pack("{s:s}", "imageId", id);
+    rc = 0;
+out:
+    if (r)
+        PQclear(r);
+    json_decref(obj);
+    json_decref(tags);
+    return rc;
+}
+
+#define IMAGE_COLS "i.id, i.account_id, i.name, i.description, i.location, i.architecture, i.kernel_id, " \
+    "i.ramdisk_id, i.root_device_name, i.virtualization_type, i.state, i.is_public, " \
+    "extract(epoch FROM i.created_at)::bigint"
+
+static json_t *image_item(PGresult *r, int i, json_t *tags)
+{
+    char when[32];
+    describe_time(atoll(PQgetvalue(r, i, 12)), when);
+    json_t *t = json_object_get(tags, PQgetvalue(r, i, 0));
+    json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
+        "imageId", PQgetvalue(r, i, 0), "imageLocation", PQgetvalue(r, i, 4), "imageState", PQgetvalue(r, i, 10),
+        "imageOwnerId", PQgetvalue(r, i, 1), "creationDate", when, "isPublic", !strcmp(PQgetvalue(r, i, 11), "t"),
+        "architecture", PQgetvalue(r, i, 5), "imageType", "machine", "name", PQgetvalue(r, i, 2),
+        "description", PQgetvalue(r, i, 3), "rootDeviceType", "instance-store", "rootDeviceName", PQgetvalue(r, i, 8),
+        "virtualizationType", PQgetvalue(r, i, 9), "hypervisor", "kvm", "tagSet", t ? json_incref(t) : json_array());
+    if (!PQgetisnull(r, i, 6))
+        json_object_set_new(it, "kernelId", json_string(PQgetvalue(r, i, 6)));
+    if (!PQgetisnull(r, i, 7))
+        json_object_set_new(it, "ramdiskId", json_string(PQgetvalue(r, i, 7)));
+    return it;
+}
+
+/* Owner.N: "self" or account ids; ExecutableBy.N: "self", "all" or account ids. */
+static int keep(const json_t *it, const json_t *owners, const json_t *exec, const char *account, PGresult *perms)
+{
+    size_t i;
+    json_t *v;
+    if (json_array_size(owners)) {
+        int ok = 0;
+        json_array_foreach(owners, i, v) {
+            const char *o = json_string_value(v);
+            ok |= o && (!strcmp(o, json_str(it, "imageOwnerId", "")) || (!strcmp(o, "self") && !strcmp(account, json_str(it, "imageOwnerId", ""))));
+        }
+        if (!ok)
+            return 0;
+    }
+    if (json_array_size(exec)) {
+        int ok = 0;
+        json_array_foreach(exec, i, v) {
+            const char *x = json_string_value(v);
+            if (!x)
+                continue;
+            if (!strcmp(x, "all"))
+                ok |= json_is_true(json_object_get(it, "isPublic"));
+            const char *who = !strcmp(x, "self") ? account : x;
+            for (int k = 0; perms && k < PQntuples(perms); k++)
+                ok |= !strcmp(PQgetvalue(perms, k, 0), json_str(it, "imageId", "")) && !strcmp(PQgetvalue(perms, k, 1), who);
+            if (!strcmp(x, "self"))
+                ok |= !strcmp(account, json_str(it, "imageOwnerId", ""));
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"image-id", "imageId"}, {"name", "name"}, {"state", "imageState"}, {"owner-id", "imageOwnerId"},
+        {"is-public", "isPublic"}, {"architecture", "architecture"}, {"image-type", "imageType"},
+        {"kernel-id", "kernelId"}, {"ramdisk-id", "ramdiskId"}, {"root-device-name", "rootDeviceName"},
+        {"virtualization-type", "virtualizationType"}, {"description", "description"}, {NULL, NULL}};
+    const char *account = image_caller_account(ctx, e);
+    if (!account)
+        return -1;
+    db_t *db = service_db(ctx);
+    const char *p[] = {account, image_is_operator(ctx) ? "t" : "f"};
+    PG_AUTO PGresult *r = db_prepared(db, e, "img_list",
+        "SELECT " IMAGE_COLS " FROM images i WHERE i.state <> 'deregistered' AND (i.account_id = $1 OR i.is_public "
+        "OR $2::boolean OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $1)) "
+        "ORDER BY i.id", 2, p);
+    PG_AUTO PGresult *perms = r ? db_prepared(db, e, "img_perms", "SELECT image_id, account_id FROM launch_permissions", 0, NULL) : NULL;
+    if (!r || !perms)
+        return -1;
+    json_t *tags = tags_load(db, NULL, e);
+    if (!tags)
+        return -1;
+    json_t *items = json_array();
+    const json_t *owners = json_object_get(body, "Owner"), *exec = json_object_get(body, "ExecutableBy");
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *it = image_item(r, i, tags);
+        if (keep(it, owners, exec, account, perms))
+            json_array_append(items, it);
+        json_decref(it);
+    }
+    json_decref(tags);
+    /* ImageId.N: each must be visible, as in EC2 */
+    json_t *want = json_object_get(body, "ImageId"), *w;
+    size_t k;
+    if (json_is_array(want)) {
+        json_t *sel = json_array();
+        json_array_foreach(want, k, w) {
+            json_t *it;
+            size_t j;
+            int found = 0;
+            json_array_foreach(items, j, it)
+                if (json_is_string(w) && !strcmp(json_str(it, "imageId", ""), json_string_value(w))) {
+                    json_array_append(sel, it);
+                    found = 1;
+                }
+            if (!found) {
+                const char *id = json_is_string(w) ? json_string_value(w) : "";
+                json_decref(sel);
+                json_decref(items);
+                if (!ids_valid("ami", id))
+                    return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id);
+                return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
+            }
+        }
+        json_decref(items);
+        items = sel;
+    }
+    json_t *out = describe_filter(items, json_object_get(body, "Filter"), fields, e);
+    json_decref(items);
+    if (!out)
+        return -1;
+    *reply = json_pack("{s:o}", "imagesSet", out);
+    return 0;
+}
+
+int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *id = json_str(body, "ImageId", NULL);
+    if (image_owned(ctx, id, e) < 0)
+        return -1;
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_dereg",
+        "UPDATE images SET state = 'deregistered' WHERE id = $1", 1, p);
+    if (!r)
+        return -1;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
