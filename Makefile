@@ -107,10 +107,11 @@ test: deps
 
 # A fresh build-asan every time: objects left by another compiler or other sanitizer
 # flags would not link against clang's runtime.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 asan:
 	rm -rf build-asan
-	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
-	ASAN_OPTIONS=detect_leaks=1 sh tests/run-all.sh build-asan
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="$(ASAN_FLAGS)" all
+	CC=clang OPT=-O1 SAN="$(ASAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 sh tests/run-all.sh build-asan
 
 bench: deps
 	$(MAKE) all
