@@ -273,10 +273,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         stream = st->route ? st->route->stream : NULL;
         if (stream) {
             http_resp_t resp = {.status = 200};
-            if (stream->begin(&st->req, &st->sctx, &resp) < 0)
-                return answer(s, st, &resp);
-            st->sctx_live = 1;
-            return MHD_YES;
+            int rc = stream->begin(&st->req, &st->sctx, &resp);
+            st->sctx_live = st->sctx != NULL;   /* done() runs even when begin refused */
+            return rc < 0 ? answer(s, st, &resp) : MHD_YES;
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body)

@@ -56,7 +56,8 @@ typedef void (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
  * valid from begin to end. */
 typedef struct http_stream {
     /* Headers are in. Return 0 to take the body (set *ctx), or fill resp and return -1
-     * to answer at once (the body is then discarded unread where possible). */
+     * to answer at once (the body is then discarded unread where possible). If *ctx was
+     * set, done() frees it either way. */
     int (*begin)(http_req_t *req, void **ctx, http_resp_t *resp);
     /* A piece of the body; return -1 after filling resp to refuse the body: the rest of
      * it is discarded and resp is the answer when it ends (HTTP cannot answer sooner

@@ -3,6 +3,7 @@
  * the body (streamed into the backend for PutObject/UploadPart, buffered for the small
  * XML documents other operations take) and the operation's answer. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +51,27 @@ const char *s3_account(const s3_req_t *r)
     return r->caller ? json_str(r->caller, "account_id", "") : "";
 }
 
-static __thread db_t *thread_db;
+/* Each HTTP thread opens its own connection on first use; the key's destructor closes
+ * it when the thread pool stops. */
+static pthread_key_t db_key;
+static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
+
+static void close_thread_db(void *db) { db_close(db); }
+static void make_db_key(void) { pthread_key_create(&db_key, close_thread_db); }
 
 db_t *s3_db(objectstore_t *os, verr_t *e)
 {
-    if (!thread_db) {
-        thread_db = db_connect(config_str(os->svc->cfg, "db.url", NULL), e);
-        if (thread_db && db_set_schema(thread_db, "objectstore", e) < 0) {
-            db_close(thread_db);
-            thread_db = NULL;
+    pthread_once(&db_key_once, make_db_key);
+    db_t *db = pthread_getspecific(db_key);
+    if (!db) {
+        db = db_connect(config_str(os->svc->cfg, "db.url", NULL), e);
+        if (db && db_set_schema(db, "objectstore", e) < 0) {
+            db_close(db);
+            db = NULL;
         }
+        pthread_setspecific(db_key, db);
     }
-    return thread_db;
+    return db;
 }
 
 /* Percent-decode a path piece; InvalidURI on bad escapes or NUL bytes. */
