@@ -117,6 +117,30 @@ json_t *describe_filter(const json_t *items, const json_t *filters, const descri
     return out;
 }
 
+json_t *describe_select(const json_t *items, const json_t *params, const char *list, const char *field,
+                        const char **missing)
+{
+    json_t *want = json_object_get(params, list);
+    if (!json_is_array(want))
+        return json_incref((json_t *)items);
+    json_t *out = json_array(), *w, *it;
+    size_t i, j;
+    json_array_foreach(want, i, w) {
+        int found = 0;
+        json_array_foreach(items, j, it)
+            if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w))) {
+                json_array_append(out, it);
+                found = 1;
+            }
+        if (!found) {
+            *missing = json_is_string(w) ? json_string_value(w) : "?";
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* Tokens are the base64url of "v1:<last id>", so a client cannot mistake them for ids. */
 static char *token_for(const char *id)
 {

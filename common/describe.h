@@ -23,6 +23,14 @@ typedef struct describe_field {
  * invalid". Returns a new array (NULL + e on error). */
 json_t *describe_filter(const json_t *items, const json_t *filters, const describe_field_t *fields, verr_t *e);
 
+/* The items whose `field` is one of the names listed in params[list] (ImageId.N,
+ * KeyName.N, RegionName.N...), in the order asked. Without the list: every item (a new
+ * reference). EC2 answers an error when a listed name does not exist: NULL is returned
+ * with *missing pointing at the first such name (inside params), for the caller's own
+ * error code. */
+json_t *describe_select(const json_t *items, const json_t *params, const char *list, const char *field,
+                        const char **missing);
+
 /* One page of items (already sorted by id_field): MaxResults must be within
  * [min_results, max_results] (InvalidParameterValue otherwise); NextToken continues after
  * the id it encodes (InvalidPaginationToken if it is not one of ours). Sets *page (new

@@ -13,24 +13,10 @@
 static json_t *select_named(json_t *items, const json_t *params, const char *list, const char *field,
                             const char *err_code, verr_t *e)
 {
-    json_t *want = json_object_get(params, list);
-    if (!json_is_array(want))
-        return json_incref(items);
-    json_t *out = json_array(), *w;
-    size_t i;
-    json_array_foreach(want, i, w) {
-        json_t *it, *found = NULL;
-        size_t j;
-        json_array_foreach(items, j, it)
-            if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w)))
-                found = it;
-        if (!found) {
-            json_decref(out);
-            verr_set(e, 400, err_code, "The value '%s' for %s is not valid.", json_is_string(w) ? json_string_value(w) : "?", list);
-            return NULL;
-        }
-        json_array_append(out, found);
-    }
+    const char *missing = NULL;
+    json_t *out = describe_select(items, params, list, field, &missing);
+    if (!out)
+        verr_set(e, 400, err_code, "The value '%s' for %s is not valid.", missing, list);
     return out;
 }
 

@@ -142,25 +142,10 @@ static json_t *load_all(bus_ctx_t *ctx, const char *account, int operator, int w
 /* KeyName.N / KeyPairId.N: each must exist, as in EC2. */
 static json_t *select_listed(json_t *items, const json_t *body, const char *param, const char *field, verr_t *e)
 {
-    json_t *want = json_object_get(body, param);
-    if (!json_is_array(want))
-        return json_incref(items);
-    json_t *out = json_array(), *w, *it;
-    size_t i, j;
-    json_array_foreach(want, i, w) {
-        int found = 0;
-        json_array_foreach(items, j, it)
-            if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w))) {
-                json_array_append(out, it);
-                found = 1;
-            }
-        if (!found) {
-            json_decref(out);
-            verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.255s' does not exist",
-                     json_is_string(w) ? json_string_value(w) : "?");
-            return NULL;
-        }
-    }
+    const char *missing = NULL;
+    json_t *out = describe_select(items, body, param, field, &missing);
+    if (!out)
+        verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.255s' does not exist", missing);
     return out;
 }
 

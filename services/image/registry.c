@@ -227,31 +227,15 @@ int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     }
     json_decref(tags);
     /* ImageId.N: each must be visible, as in EC2 */
-    json_t *want = json_object_get(body, "ImageId"), *w;
-    size_t k;
-    if (json_is_array(want)) {
-        json_t *sel = json_array();
-        json_array_foreach(want, k, w) {
-            json_t *it;
-            size_t j;
-            int found = 0;
-            json_array_foreach(items, j, it)
-                if (json_is_string(w) && !strcmp(json_str(it, "imageId", ""), json_string_value(w))) {
-                    json_array_append(sel, it);
-                    found = 1;
-                }
-            if (!found) {
-                const char *id = json_is_string(w) ? json_string_value(w) : "";
-                json_decref(sel);
-                json_decref(items);
-                if (!ids_valid("ami", id))
-                    return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id);
-                return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
-            }
-        }
-        json_decref(items);
-        items = sel;
+    const char *missing = NULL;
+    json_t *sel = describe_select(items, body, "ImageId", "imageId", &missing);
+    json_decref(items);
+    if (!sel) {
+        if (!ids_valid("ami", missing))
+            return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", missing);
+        return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", missing);
     }
+    items = sel;
     json_t *out = describe_filter(items, json_object_get(body, "Filter"), fields, e);
     json_decref(items);
     if (!out)

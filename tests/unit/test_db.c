@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "db.h"
+#include "free_port.h"
 #include "log.h"
 
 #define PGBIN "/usr/lib/postgresql/15/bin"
@@ -52,19 +53,6 @@ static volatile pid_t *cmd_pgid;
 
 /* ---- throwaway cluster ------------------------------------------------------------ */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* Run argv in its own process group with stdout/stderr into logfile (never our
  * stdout: run-unit.sh reads it through a pipe and would wait for any daemon that

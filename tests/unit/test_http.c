@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "free_port.h"
 #include "log.h"
 
 #define SMALL_LIMIT 1024
@@ -340,20 +341,6 @@ static void expect_route(const char *method, const char *target, const char *rou
     reply_free(&r);
 }
 
-/* Pick a port nobody listens on now: bind port 0, read it back, release it. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* Start a server on a free port, retrying if another process grabbed the port. */
 static http_server_t *start_on_free_port(size_t max_body, int *port_out)
