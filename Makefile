@@ -83,6 +83,12 @@ $(BUILD)/tests/test_backend_dir: $(BUILD)/obj/tests/unit/test_backend_dir.o $(OS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
+$(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
+$(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -44,6 +44,12 @@ int json_bool(const json_t *o, const char *key, int def)
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
+int json_flag(const json_t *o, const char *key)
+{
+    json_t *v = member(o, key);
+    return json_is_true(v) || (json_is_string(v) && !strcmp(json_string_value(v), "true"));
+}
+
 /* A segment of all digits indexes into an array ("items.0.id"); anything else is an
  * object key. Empty segments ("a..b", ".a") match nothing. */
 static json_t *step(const json_t *cur, const char *seg, size_t n)

@@ -13,6 +13,8 @@ void json_autodecref(json_t **j);
 const char *json_str(const json_t *o, const char *key, const char *def);
 int64_t json_int(const json_t *o, const char *key, int64_t def);
 int json_bool(const json_t *o, const char *key, int def);
+/* A Query API flag: JSON true or the string "true" (query parameters arrive as strings). */
+int json_flag(const json_t *o, const char *key);
 /* Dotted path lookup: json_path(o, "caller.account"). NULL when missing. */
 json_t *json_path(const json_t *o, const char *path);
 /* Parse with a size bound; NULL on error or if the text is larger than max. */

@@ -1,8 +1,14 @@
 /* tags.c - EC2 tags on a service's resources, kept in the `tags` table of the calling
  * connection's schema (each service that has taggable resources creates one) and
- * returned as EC2 tagSet lists. */
+ * returned as EC2 tagSet lists; and the service side of CreateTags, DeleteTags and
+ * DescribeTags, shared by every service that owns taggable resources. */
 #include "tags.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "describe.h"
+#include "ids.h"
 #include "jsonutil.h"
 
 int tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
@@ -39,4 +45,214 @@ json_t *tags_load(db_t *db, const char *account, verr_t *e)
         json_array_append_new(list, json_pack("{s:s, s:s}", "key", PQgetvalue(r, i, 1), "value", PQgetvalue(r, i, 2)));
     }
     return by_id;
+}
+
+json_t *tags_parse_create(const json_t *tag_list, verr_t *e)
+{
+    if (!json_is_array(tag_list) || !json_array_size(tag_list)) {
+        verr_set(e, 400, "MissingParameter", "The request must contain the parameter tag");
+        return NULL;
+    }
+    /* the same rules as a TagSpecification's, so both are checked by one function */
+    JSON_AUTO json_t *spec = json_pack("{s:[{s:s, s:O}]}", "TagSpecification", "ResourceType", "-", "Tag", tag_list);
+    return describe_tag_spec(spec, "-", e);
+}
+
+json_t *tags_parse_delete(const json_t *tag_list, verr_t *e)
+{
+    json_t *out = json_array(), *t;
+    size_t i;
+    if (tag_list && !json_is_array(tag_list)) {
+        json_decref(out);
+        verr_set(e, 400, "InvalidParameterValue", "Tag must be a list: Tag.N.Key, Tag.N.Value");
+        return NULL;
+    }
+    json_array_foreach(tag_list, i, t) {
+        const char *k = json_str(t, "Key", NULL);
+        json_t *v = json_object_get(t, "Value");
+        if (!k || !*k || (v && !json_is_string(v))) {
+            json_decref(out);
+            verr_set(e, 400, "InvalidParameterValue", "Tag.%zu.Key is required (and Tag.%zu.Value, if given, a string)",
+                     i + 1, i + 1);
+            return NULL;
+        }
+        json_t *d = json_pack("{s:s}", "key", k);
+        if (v)   /* present, even empty: only that value is deleted */
+            json_object_set(d, "value", v);
+        json_array_append_new(out, d);
+    }
+    return out;
+}
+
+/* ---- the bus handlers ---- */
+
+/* The caller's account, or NULL (via *account) for the operator's administrator, who
+ * may tag any account's resources. */
+static int caller_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
+{
+    const json_t *c = ctx->msg->caller;
+    const char *a = json_str(c, "account_id", NULL);
+    if (!a || strlen(a) != 12)
+        return verr_set(e, 401, "AuthFailure", "request has no calling account");
+    *account = json_bool(c, "is_operator", 0) && json_bool(c, "is_admin", 0) ? NULL : a;
+    return 0;
+}
+
+static const tags_kind_t *kind_of(const tags_kind_t *kinds, const char *id)
+{
+    for (const tags_kind_t *k = kinds; id && k->prefix; k++)
+        if (ids_valid(k->prefix, id))
+            return k;
+    return NULL;
+}
+
+static int dry_run(const json_t *body)
+{
+    json_t *d = json_object_get(body, "DryRun");
+    return json_is_true(d) || (json_is_string(d) && !strcmp(json_string_value(d), "true"));
+}
+
+/* What CreateTags or DeleteTags does to one resource, inside the transaction. */
+typedef int (*apply_fn)(db_t *db, const char *id, const char *owner, const json_t *tags, verr_t *e);
+
+static int create_on(db_t *db, const char *id, const char *owner, const json_t *tags, verr_t *e)
+{
+    if (tags_put(db, id, owner, tags, e) < 0)
+        return -1;
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "tags_count", "SELECT count(*) FROM tags WHERE resource_id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (atoi(PQgetvalue(r, 0, 0)) > TAGS_MAX_PER_RESOURCE)
+        return verr_set(e, 400, "TagLimitExceeded", "The maximum number of tags per resource is %d: '%s' would have %s",
+                        TAGS_MAX_PER_RESOURCE, id, PQgetvalue(r, 0, 0));
+    return 0;
+}
+
+static int delete_on(db_t *db, const char *id, const char *owner, const json_t *tags, verr_t *e)
+{
+    (void)owner;
+    if (!json_array_size(tags)) {
+        const char *p[] = {id};
+        PG_AUTO PGresult *r = db_prepared(db, e, "tags_del_all", "DELETE FROM tags WHERE resource_id = $1", 1, p);
+        return r ? 0 : -1;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t) {
+        const char *v = json_str(t, "value", NULL);
+        const char *p[] = {id, json_str(t, "key", ""), v};
+        PG_AUTO PGresult *r = v
+            ? db_prepared(db, e, "tags_del_kv", "DELETE FROM tags WHERE resource_id = $1 AND key = $2 AND value = $3", 3, p)
+            : db_prepared(db, e, "tags_del_key", "DELETE FROM tags WHERE resource_id = $1 AND key = $2", 2, p);
+        if (!r)
+            return -1;
+    }
+    return 0;
+}
+
+/* Check every id, then apply to each in one transaction: all or nothing. */
+static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, const json_t *tags, apply_fn apply,
+                  json_t **reply, verr_t *e)
+{
+    const char *account;
+    if (caller_scope(ctx, &account, e) < 0)
+        return -1;
+    const json_t *ids = json_object_get(body, "ResourceId");
+    if (!json_is_array(ids) || !json_array_size(ids))
+        return verr_set(e, 400, "MissingParameter", "The request must contain the parameter resourceIdSet");
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+        if (!kind_of(kinds, json_string_value(v)))
+            return verr_set(e, 400, "InvalidID", "The ID '%.64s' is not valid",
+                            json_is_string(v) ? json_string_value(v) : "?");
+    db_t *db = service_db(ctx);
+    if (db_begin(db, e) < 0)
+        return -1;
+    json_array_foreach(ids, i, v) {
+        const char *id = json_string_value(v);
+        char owner[TAGS_ACCOUNT_MAX];
+        if (kind_of(kinds, id)->owner(db, id, account, owner, e) < 0 || apply(db, id, owner, tags, e) < 0) {
+            db_rollback(db);
+            return -1;
+        }
+    }
+    if (dry_run(body)) {
+        db_rollback(db);
+        return verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+    }
+    if (db_commit(db, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
+
+int tags_create_handler(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, json_t **reply, verr_t *e)
+{
+    JSON_AUTO json_t *tags = tags_parse_create(json_object_get(body, "Tag"), e);
+    if (!tags)
+        return -1;
+    return change(ctx, body, kinds, tags, create_on, reply, e);
+}
+
+int tags_delete_handler(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, json_t **reply, verr_t *e)
+{
+    JSON_AUTO json_t *tags = tags_parse_delete(json_object_get(body, "Tag"), e);
+    if (!tags)
+        return -1;
+    return change(ctx, body, kinds, tags, delete_on, reply, e);
+}
+
+int tags_describe_handler(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, json_t **reply, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"key", "key"}, {"value", "value"}, {"resource-id", "resourceId"}, {"resource-type", "resourceType"},
+        {NULL, NULL}};
+    const char *account;
+    if (caller_scope(ctx, &account, e) < 0)
+        return -1;
+    db_t *db = service_db(ctx);
+    const char *p[] = {account};
+    /* byte order (COLLATE "C"), as the gateway merges services' answers with strcmp */
+    PG_AUTO PGresult *r = account
+        ? db_prepared(db, e, "tags_list", "SELECT resource_id, key, value FROM tags WHERE account_id = $1 "
+                      "ORDER BY resource_id COLLATE \"C\", key COLLATE \"C\"", 1, p)
+        : db_prepared(db, e, "tags_list_all", "SELECT resource_id, key, value FROM tags "
+                      "ORDER BY resource_id COLLATE \"C\", key COLLATE \"C\"", 0, NULL);
+    if (!r)
+        return -1;
+    JSON_AUTO json_t *items = json_array();
+    const char *last = NULL;
+    int live = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0), *k = PQgetvalue(r, i, 1), *v = PQgetvalue(r, i, 2);
+        const tags_kind_t *kind = kind_of(kinds, id);
+        if (!kind)
+            continue;
+        if (!last || strcmp(last, id)) {
+            /* tags may outlive their resource (a deregistered image): only live ones count */
+            char owner[TAGS_ACCOUNT_MAX];
+            last = id;
+            live = kind->owner(db, id, account, owner, e) == 0;
+            if (!live && e->http_status >= 500)
+                return -1;
+            verr_clear(e);
+        }
+        if (live)
+            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}", "resourceId", id,
+                                                   "resourceType", kind->resource_type, "key", k, "value", v,
+                                                   "tagSet", "key", k, "value", v));
+    }
+    json_t *out = describe_filter(items, json_object_get(body, "Filter"), fields, e);
+    if (!out)
+        return -1;
+    size_t i;
+    json_t *it;
+    json_array_foreach(out, i, it)
+        json_object_del(it, "tagSet");   /* only there for the tag:<key> filter */
+    *reply = json_pack("{s:o}", "tagSet", out);
+    return 0;
 }

@@ -22,6 +22,14 @@ static const gw_action_t actions[] = {
     {API_EC2, "DeregisterImage", "image", {"ImageId"}, NULL, NULL},
     {API_EC2, "DescribeImageAttribute", "image", {"ImageId", "Attribute"}, NULL, NULL},
     {API_EC2, "ModifyImageAttribute", "image", {"ImageId"}, NULL, NULL},
+    {API_EC2, "CopyImage", "image", {"SourceImageId", "SourceRegion", "Name"}, NULL, NULL},
+    {API_EC2, "ImportImage", "image", {NULL}, NULL, NULL},
+    {API_EC2, "DescribeImportImageTasks", "image", {NULL}, NULL, NULL},
+    {API_EC2, "CancelImportTask", "image", {"ImportTaskId"}, NULL, NULL},
+    /* EC2: tags, sent by resource id prefix to the services owning the resources */
+    {API_EC2, "CreateTags", NULL, {"ResourceId", "Tag"}, ec2_create_tags, NULL},
+    {API_EC2, "DeleteTags", NULL, {"ResourceId"}, ec2_delete_tags, NULL},
+    {API_EC2, "DescribeTags", NULL, {NULL}, ec2_describe_tags, NULL},
     /* IAM subset: identity */
     {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL},
     {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL},

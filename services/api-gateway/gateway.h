@@ -62,8 +62,16 @@ void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http
 int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e);
+/* ec2_tags.c: CreateTags, DeleteTags, DescribeTags, routed by resource id prefix to the
+ * services that own the resources */
+int ec2_create_tags(gw_req_t *r, json_t **result, verr_t *e);
+int ec2_delete_tags(gw_req_t *r, json_t **result, verr_t *e);
+int ec2_describe_tags(gw_req_t *r, json_t **result, verr_t *e);
 /* request.c: the HTTP handler */
 void gw_handle(http_req_t *req, http_resp_t *resp);
+/* request.c: a bus RPC to a service on behalf of the request's caller (sent without its
+ * policies, with the request id), as forwarded actions make. body is stolen. */
+int gw_call(gw_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e);
 
 /* ratelimit.c: token bucket per access key; rate <= 0 disables */
 ratelimit_t *ratelimit_new(double rate, double burst);

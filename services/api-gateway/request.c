@@ -41,18 +41,22 @@ static int missing_param(const gw_req_t *r, verr_t *e)
     return 0;
 }
 
+int gw_call(gw_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e)
+{
+    json_t *caller = json_deep_copy(r->caller);
+    json_object_del(caller, "policies");
+    json_object_set_new(caller, "request_id", json_string(r->http->request_id));
+    int rc = bus_call(r->svc->bus, service, type, body, caller, r->gw->call_timeout_ms, reply, e);
+    json_decref(caller);
+    return rc;
+}
+
 /* Forward to the owning service as "<service>.<Action>" with who is calling. */
 static int forward(gw_req_t *r, json_t **result, verr_t *e)
 {
     char type[160];
     snprintf(type, sizeof type, "%s.%s", r->action->target, r->action->name);
-    json_t *caller = json_deep_copy(r->caller);
-    json_object_del(caller, "policies");
-    json_object_set_new(caller, "request_id", json_string(r->http->request_id));
-    int rc = bus_call(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
-                      r->gw->call_timeout_ms, result, e);
-    json_decref(caller);
-    return rc;
+    return gw_call(r, r->action->target, type, json_incref(r->params), result, e);
 }
 
 /* An IAM change made through this gateway takes effect here before the reply, without

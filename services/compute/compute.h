@@ -9,6 +9,9 @@ int compute_create_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int compute_import_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
-
+/* tags.c: CreateTags, DeleteTags, DescribeTags on key pairs (common/tags.c's handlers) */
+int compute_create_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_delete_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_describe_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 #endif

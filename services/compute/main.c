@@ -6,6 +6,9 @@ static const bus_route_t routes[] = {
     {"compute.ImportKeyPair", compute_import_key_pair},
     {"compute.DescribeKeyPairs", compute_describe_key_pairs},
     {"compute.DeleteKeyPair", compute_delete_key_pair},
+    {"compute.CreateTags", compute_create_tags},
+    {"compute.DeleteTags", compute_delete_tags},
+    {"compute.DescribeTags", compute_describe_tags},
     {NULL, NULL},
 };
 

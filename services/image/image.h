@@ -1,8 +1,16 @@
 /* image.h - the image service: the AMI registry (RegisterImage, DescribeImages,
- * DeregisterImage, Describe/ModifyImageAttribute). Image bytes stay in the object store;
- * the registry checks through objectstore.head_object that the caller may read them. */
+ * DeregisterImage, Describe/ModifyImageAttribute, CopyImage), ImportImage and its tasks,
+ * and image.fetch_url for the hosts that boot images.
+ *
+ * Image bytes stay in the object store. The service never holds S3 credentials: it asks
+ * the object store over the bus for a grant URL to one object (objects.c), checked as the
+ * account it acts for. Anything that takes longer than a request (hashing a registered
+ * image, converting an imported disk, copying bytes) is a row in image_tasks run by the
+ * worker threads (worker.c, pipeline.c). */
 #ifndef VIRGA_IMAGE_H
 #define VIRGA_IMAGE_H
+
+#include <pthread.h>
 
 #include "service.h"
 
@@ -10,14 +18,61 @@
 int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* image.fetch_url {image_id} → {url, sha256, size, disk_format, ...} for a launch */
+int image_fetch_url(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* attributes.c */
 int image_describe_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int image_modify_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* import.c */
+int image_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int image_describe_import_tasks(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int image_cancel_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* copy.c */
+int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
+/* Image ids: ami- (machine), aki- (kernel), ari- (ramdisk). */
+int image_id_valid(const char *id);
+const char *image_id_prefix(const char *image_type);
 /* The caller's image `id` if it exists and the caller owns it (or is the operator's
  * administrator): InvalidAMIID.Malformed / InvalidAMIID.NotFound / AuthFailure. */
 int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e);
+/* Image `id` exists, is available and the account may launch it (owner, public, or a
+ * launch permission): else InvalidAMIID.NotFound. */
+int image_launchable(db_t *db, const char *id, const char *account, verr_t *e);
 const char *image_caller_account(bus_ctx_t *ctx, verr_t *e);
 int image_is_operator(bus_ctx_t *ctx);
+
+/* objects.c: the object store, over the bus */
+/* {bucket, key} of "bucket/key"; InvalidParameterValue when it is not one. */
+int image_split_location(const char *loc, char bucket[64], const char **key, verr_t *e);
+/* A grant URL (GET or PUT) to location, checked as account (NULL: as the operator, for
+ * the service's own bucket and for launches already checked). *out: {url, size, ...}. */
+int image_grant(service_t *svc, const char *account, const char *location, const char *method, json_t **out,
+                verr_t *e);
+/* The operator's bucket for imported and copied images (image.bucket), made on first use. */
+const char *image_bucket(service_t *svc, verr_t *e);
+
+/* pipeline.c: qemu-img's name for an ImportImage DiskContainer Format (NULL: unsupported) */
+const char *image_qemu_format(const char *ec2_format);
+
+/* worker.c: background tasks */
+typedef struct image_service {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    int stop;
+    int nthreads;
+    pthread_t *threads;
+    service_t *svc;
+    int bucket_ready;
+} image_service_t;
+
+int image_workers_start(service_t *svc, verr_t *e);
+void image_workers_stop(service_t *svc);
+/* A new task row was committed: let an idle worker take it now. */
+void image_workers_wake(service_t *svc);
+
+/* Insert an image_tasks row (in the caller's transaction). */
+int image_task_insert(db_t *db, const char *id, const char *kind, const char *account, const char *image_id,
+                      const json_t *source, const json_t *params, const char *client_token, verr_t *e);
 
 #endif

@@ -1,5 +1,7 @@
-/* virga-image - wiring only: the image registry's message table. */
+/* virga-image - wiring only: the image registry's message table, and the worker threads
+ * that run image tasks (worker.c). */
 #include "image.h"
+#include "image_tags.h"
 
 static const bus_route_t routes[] = {
     {"image.RegisterImage", image_register},
@@ -7,8 +9,19 @@ static const bus_route_t routes[] = {
     {"image.DeregisterImage", image_deregister},
     {"image.DescribeImageAttribute", image_describe_attribute},
     {"image.ModifyImageAttribute", image_modify_attribute},
+    {"image.CopyImage", image_copy},
+    {"image.ImportImage", image_import},
+    {"image.DescribeImportImageTasks", image_describe_import_tasks},
+    {"image.CancelImportTask", image_cancel_import},
+    {"image.fetch_url", image_fetch_url},
+    {"image.CreateTags", image_create_tags},
+    {"image.DeleteTags", image_delete_tags},
+    {"image.DescribeTags", image_describe_tags},
     {NULL, NULL},
 };
+
+static int init(service_t *svc, verr_t *e) { return image_workers_start(svc, e); }
+static void fini(service_t *svc) { image_workers_stop(svc); }
 
 int main(int argc, char **argv)
 {
@@ -16,6 +29,8 @@ int main(int argc, char **argv)
         .name = "image",
         .schema = "image",
         .routes = routes,
+        .init = init,
+        .fini = fini,
     };
     return service_main(argc, argv, &def);
 }

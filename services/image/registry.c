@@ -1,9 +1,15 @@
-/* registry.c - RegisterImage (from an object-store location the caller may read),
- * DescribeImages (own, public and shared images; ImageId.N, Owner.N, ExecutableBy.N,
- * filters, tags), DeregisterImage. */
+/* registry.c - RegisterImage (from an object-store location the caller may read; the
+ * image is pending until a worker has hashed its bytes), DescribeImages (own, public and
+ * shared images; ImageId.N, Owner.N, ExecutableBy.N, filters, tags), DeregisterImage, and
+ * image.fetch_url, which gives a host a grant URL and checksum for an image it launches.
+ *
+ * Kernel (aki-) and ramdisk (ari-) images are registered like machine images; the object's
+ * user metadata says which it is (`aws s3 cp vmlinuz s3://b/k --metadata image-type=kernel`),
+ * as EC2's bundle manifests once did. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "describe.h"
 #include "ids.h"
@@ -24,12 +30,22 @@ int image_is_operator(bus_ctx_t *ctx)
     return json_bool(ctx->msg->caller, "is_operator", 0) && json_bool(ctx->msg->caller, "is_admin", 0);
 }
 
+int image_id_valid(const char *id)
+{
+    return id && (ids_valid("ami", id) || ids_valid("aki", id) || ids_valid("ari", id));
+}
+
+const char *image_id_prefix(const char *image_type)
+{
+    return !strcmp(image_type, "kernel") ? "aki" : !strcmp(image_type, "ramdisk") ? "ari" : "ami";
+}
+
 int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e)
 {
     const char *account = image_caller_account(ctx, e);
     if (!account)
         return -1;
-    if (!id || !ids_valid("ami", id))
+    if (!image_id_valid(id))
         return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id ? id : "");
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_owner",
@@ -53,16 +69,34 @@ static int valid_name(const char *n)
     return 1;
 }
 
-/* Referenced kernel/ramdisk images must exist and be launchable by the caller. */
-static int visible(bus_ctx_t *ctx, const char *id, const char *account, verr_t *e)
+int image_launchable(db_t *db, const char *id, const char *account, verr_t *e)
 {
+    if (!image_id_valid(id))
+        return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id ? id : "");
     const char *p[] = {id, account};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_visible",
+    PG_AUTO PGresult *r = db_prepared(db, e, "img_launchable",
         "SELECT 1 FROM images i WHERE i.id = $1 AND i.state = 'available' AND (i.account_id = $2 OR i.is_public "
         "OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $2))", 2, p);
     if (!r)
         return -1;
     return PQntuples(r) ? 0 : verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
+}
+
+/* A KernelId/RamdiskId must name a kernel/ramdisk image the caller may use; it may still
+ * be pending (registered a moment ago, being hashed). */
+static int usable_part(db_t *db, const char *id, const char *type, const char *account, verr_t *e)
+{
+    const char *p[] = {id, account, type};
+    PG_AUTO PGresult *r = db_prepared(db, e, "img_part",
+        "SELECT 1 FROM images i WHERE i.id = $1 AND i.image_type = $3 AND i.state IN ('pending', 'available') "
+        "AND (i.account_id = $2 OR i.is_public "
+        "OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $2))", 3, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0)
+        return verr_set(e, 400, !strcmp(type, "kernel") ? "InvalidAKIID.NotFound" : "InvalidARIID.NotFound",
+                        "The %s image id '[%.64s]' does not exist", type, id);
+    return 0;
 }
 
 int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -76,59 +110,70 @@ int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
                         "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'");
     if (!loc || !*loc)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter ImageLocation (bucket/key in the object store)");
-    const char *slash = strchr(loc, '/');
-    if (!slash || slash == loc || !slash[1] || slash - loc > 63)
-        return verr_set(e, 400, "InvalidParameterValue", "ImageLocation must be bucket/key, not '%.128s'", loc);
+    char bucket[64];
+    const char *key;
+    if (image_split_location(loc, bucket, &key, e) < 0)
+        return -1;
     const char *arch = json_str(body, "Architecture", "x86_64"), *virt = json_str(body, "VirtualizationType", "hvm");
     if (strcmp(arch, "x86_64") && strcmp(arch, "i386") && strcmp(arch, "arm64"))
         return verr_set(e, 400, "InvalidParameterValue", "Architecture must be x86_64, i386 or arm64");
     if (strcmp(virt, "hvm") && strcmp(virt, "paravirtual"))
         return verr_set(e, 400, "InvalidParameterValue", "VirtualizationType must be hvm or paravirtual");
+    db_t *db = service_db(ctx);
     const char *kernel = json_str(body, "KernelId", NULL), *ramdisk = json_str(body, "RamdiskId", NULL);
-    if ((kernel && visible(ctx, kernel, account, e) < 0) || (ramdisk && visible(ctx, ramdisk, account, e) < 0))
-        return -1;
-    json_t *tags = describe_tag_spec(body, "image", e);
-    if (!tags)
+    if ((kernel && usable_part(db, kernel, "kernel", account, e) < 0) ||
+        (ramdisk && usable_part(db, ramdisk, "ramdisk", account, e) < 0))
         return -1;
 
     /* the object must exist and the caller must be allowed to read it */
-    char bucket[64];
-    snprintf(bucket, sizeof bucket, "%.*s", (int)(slash - loc), loc);
     json_t *obj = NULL;
-    service_t *svc = service_of(ctx);
-    if (bus_call(ctx->bus, "objectstore", "objectstore.head_object", json_pack("{s:s, s:s}", "bucket", bucket, "key", slash + 1),
-                 ctx->msg->caller, (int)config_int(svc->cfg, "image.call_timeout_ms", 10000), &obj, e) < 0) {
-        json_decref(tags);
-        if (!strcmp(e->code, "RequestTimeout"))
-            return verr_set(e, 503, "Unavailable", "The object store is not answering; try again.");
+    if (image_grant(service_of(ctx), account, loc, "GET", &obj, e) < 0) {
+        if (!strcmp(e->code, "Unavailable"))
+            return -1;
         char why[sizeof e->message];   /* e->message cannot be both source and target */
         snprintf(why, sizeof why, "%s", e->message);
         return verr_set(e, 400, "InvalidParameterValue", "ImageLocation %.200s: %.300s", loc, why);
     }
+    const char *type = json_str(json_object_get(obj, "metadata"), "image-type", "machine");
+    if (strcmp(type, "machine") && strcmp(type, "kernel") && strcmp(type, "ramdisk")) {
+        json_decref(obj);
+        return verr_set(e, 400, "InvalidParameterValue", "the object's image-type metadata must be machine, kernel or ramdisk, not '%.32s'", type);
+    }
+    if (strcmp(type, "machine") && (kernel || ramdisk)) {
+        json_decref(obj);
+        return verr_set(e, 400, "InvalidParameterCombination", "a %s image cannot have a KernelId or RamdiskId", type);
+    }
+    json_t *tags = describe_tag_spec(body, "image", e);
+    if (!tags) {
+        json_decref(obj);
+        return -1;
+    }
     char id[IDS_MAX], size[32];
-    ids_new("ami", id);
+    ids_new(image_id_prefix(type), id);
     snprintf(size, sizeof size, "%lld", (long long)json_int(obj, "size", 0));
     const char *p[] = {id, account, name, json_str(body, "Description", ""), loc, size, json_str(obj, "etag", ""),
-                       arch, kernel, ramdisk, json_str(body, "RootDeviceName", "/dev/sda1"), virt};
-    db_t *db = service_db(ctx);
+                       arch, kernel, ramdisk, json_str(body, "RootDeviceName", "/dev/sda1"), virt, type};
     int rc = -1;
     PGresult *r = NULL;
+    json_t *src = json_pack("{s:s}", "location", loc), *params = json_pack("{s:s}", "image_type", type);
     if (db_begin(db, e) < 0)
         goto out;
     r = db_prepared(db, e, "img_insert",
         "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, "
-        "ramdisk_id, root_device_name, virtualization_type) VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12)",
-        12, p);
+        "ramdisk_id, root_device_name, virtualization_type, image_type, state) "
+        "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, 'pending')", 13, p);
     if (!r) {
         db_rollback(db);
         if (!strcmp(db_last_sqlstate(db), "23505"))
             verr_set(e, 400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI of this account", name);
         goto out;
     }
-    if (tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+    if (tags_put(db, id, account, tags, e) < 0 || image_task_insert(db, id, "register", account, id, src, params, NULL, e) < 0 ||
+        db_commit(db, e) < 0) {
         db_rollback(db);
         goto out;
     }
+    image_workers_wake(service_of(ctx));
     *reply = json_pack("{s:s}", "imageId", id);
     rc = 0;
 out:
@@ -136,12 +181,14 @@ out:
         PQclear(r);
     json_decref(obj);
     json_decref(tags);
+    json_decref(src);
+    json_decref(params);
     return rc;
 }
 
 #define IMAGE_COLS "i.id, i.account_id, i.name, i.description, i.location, i.architecture, i.kernel_id, " \
     "i.ramdisk_id, i.root_device_name, i.virtualization_type, i.state, i.is_public, " \
-    "extract(epoch FROM i.created_at)::bigint"
+    "extract(epoch FROM i.created_at)::bigint, i.image_type, i.state_reason, i.platform"
 
 static json_t *image_item(PGresult *r, int i, json_t *tags)
 {
@@ -151,13 +198,21 @@ static json_t *image_item(PGresult *r, int i, json_t *tags)
     json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
         "imageId", PQgetvalue(r, i, 0), "imageLocation", PQgetvalue(r, i, 4), "imageState", PQgetvalue(r, i, 10),
         "imageOwnerId", PQgetvalue(r, i, 1), "creationDate", when, "isPublic", !strcmp(PQgetvalue(r, i, 11), "t"),
-        "architecture", PQgetvalue(r, i, 5), "imageType", "machine", "name", PQgetvalue(r, i, 2),
+        "architecture", PQgetvalue(r, i, 5), "imageType", PQgetvalue(r, i, 13), "name", PQgetvalue(r, i, 2),
         "description", PQgetvalue(r, i, 3), "rootDeviceType", "instance-store", "rootDeviceName", PQgetvalue(r, i, 8),
         "virtualizationType", PQgetvalue(r, i, 9), "hypervisor", "kvm", "tagSet", t ? json_incref(t) : json_array());
     if (!PQgetisnull(r, i, 6))
         json_object_set_new(it, "kernelId", json_string(PQgetvalue(r, i, 6)));
     if (!PQgetisnull(r, i, 7))
         json_object_set_new(it, "ramdiskId", json_string(PQgetvalue(r, i, 7)));
+    if (*PQgetvalue(r, i, 14)) {   /* "Client.InvalidDiskFormat: the disk image is raw, not vmdk" */
+        const char *why = PQgetvalue(r, i, 14), *colon = strstr(why, ": ");
+        json_object_set_new(it, "stateReason", json_pack("{s:s%, s:s}", "code", why, colon ? (size_t)(colon - why) : strlen(why),
+                                                         "message", colon ? colon + 2 : why));
+    }
+    if (!strcasecmp(PQgetvalue(r, i, 15), "windows"))
+        json_object_set_new(it, "platform", json_string("windows"));
+    json_object_set_new(it, "platformDetails", json_string(!strcasecmp(PQgetvalue(r, i, 15), "windows") ? "Windows" : "Linux/UNIX"));
     return it;
 }
 
@@ -231,7 +286,7 @@ int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     json_t *sel = describe_select(items, body, "ImageId", "imageId", &missing);
     json_decref(items);
     if (!sel) {
-        if (!ids_valid("ami", missing))
+        if (!image_id_valid(missing))
             return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", missing);
         return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", missing);
     }
@@ -255,5 +310,38 @@ int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     if (!r)
         return -1;
     *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
+
+/* {image_id} → where a host gets the image's bytes (a grant URL made as the operator,
+ * since the launch was checked here), and what they must hash to. */
+int image_fetch_url(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account = image_caller_account(ctx, e), *id = json_str(body, "image_id", NULL);
+    if (!account)
+        return -1;
+    db_t *db = service_db(ctx);
+    if (!image_is_operator(ctx) && image_launchable(db, id, account, e) < 0)
+        return -1;
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "img_fetch",
+        "SELECT location, sha256, size, disk_format, image_type, kernel_id, ramdisk_id FROM images "
+        "WHERE id = $1 AND state = 'available'", 1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0)
+        return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id ? id : "");
+    json_t *g = NULL;
+    if (image_grant(service_of(ctx), NULL, PQgetvalue(r, 0, 0), "GET", &g, e) < 0)
+        return -1;
+    *reply = json_pack("{s:s, s:s, s:O, s:s, s:I, s:s, s:s}", "image_id", id, "url", json_str(g, "url", ""),
+                       "expires", json_object_get(g, "expires"), "sha256", PQgetvalue(r, 0, 1),
+                       "size", (json_int_t)atoll(PQgetvalue(r, 0, 2)), "disk_format", PQgetvalue(r, 0, 3),
+                       "image_type", PQgetvalue(r, 0, 4));
+    if (!PQgetisnull(r, 0, 5))
+        json_object_set_new(*reply, "kernel_id", json_string(PQgetvalue(r, 0, 5)));
+    if (!PQgetisnull(r, 0, 6))
+        json_object_set_new(*reply, "ramdisk_id", json_string(PQgetvalue(r, 0, 6)));
+    json_decref(g);
     return 0;
 }

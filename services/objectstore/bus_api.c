@@ -1,7 +1,9 @@
 /* bus_api.c - what other services ask the object store over the bus (they never get
  * credentials for it): objectstore.head_object checks that the calling account may
- * read an object and describes it. The image service uses it to register images from
- * a tenant's bucket. */
+ * read an object and describes it (the image service registers images from a tenant's
+ * bucket with it); objectstore.ensure_bucket makes a bucket for the calling account if it
+ * has none of that name (the image service keeps imported images in one). Grants
+ * (objectstore.grant) are in grants.c. */
 #include <string.h>
 
 #include "jsonutil.h"
@@ -32,4 +34,23 @@ int os_bus_head_object(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
                            "etag", m.etag, "content_type", m.content_type);
     os_meta_clear(&m);
     return ok ? 0 : verr_set(e, 403, "AccessDenied", "The account may not read %s/%s", bucket, key);
+}
+
+/* {bucket, acl?} as the calling account → {bucket, created}. Idempotent. */
+int os_bus_ensure_bucket(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    objectstore_t *os = service_of(ctx)->state;
+    const char *bucket = json_str(body, "bucket", ""), *acl = json_str(body, "acl", "private");
+    const char *account = json_str(ctx->msg->caller, "account_id", "");
+    if (!s3_valid_bucket_name(bucket))
+        return verr_set(e, 400, "InvalidBucketName", "The bucket name '%.64s' is not valid.", bucket);
+    if (strcmp(acl, "private") && strcmp(acl, "public-read"))
+        return verr_set(e, 400, "InvalidParameterValue", "acl must be private or public-read");
+    if (strlen(account) != 12)
+        return verr_set(e, 401, "AuthFailure", "the request must name the account it acts for");
+    int rc = os_bucket_make(os, service_db(ctx), bucket, account, acl, e);
+    if (rc < 0)
+        return -1;
+    *reply = json_pack("{s:s, s:b}", "bucket", bucket, "created", rc == 0);
+    return 0;
 }

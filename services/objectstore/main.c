@@ -34,6 +34,14 @@ static int init(service_t *svc, verr_t *e)
     os->max_put = strtoull(config_str(svc->cfg, "objectstore.max_object_bytes", "5368709120"), NULL, 10);
     os->keys = keycache_new((int)config_int(svc->cfg, "objectstore.key_cache_ttl_s", 60));
     svc->state = os;
+    long port = config_int(svc->cfg, "objectstore.port", 8774);
+    const char *pub = config_str(svc->cfg, "objectstore.public_url", NULL);
+    if (pub && *pub)
+        snprintf(os->public_url, sizeof os->public_url, "%s", pub);
+    else
+        snprintf(os->public_url, sizeof os->public_url, "http://127.0.0.1:%ld", port);
+    if (os_grant_init(os, e) < 0)
+        return -1;
     if (!(os->backend = os_backend_open(svc->cfg, e)))
         return -1;
     log_info("object store backend: %s", os_backend_name(os->backend));
@@ -79,6 +87,8 @@ int main(int argc, char **argv)
 {
     static const bus_route_t routes[] = {
         {"objectstore.head_object", os_bus_head_object},
+        {"objectstore.ensure_bucket", os_bus_ensure_bucket},
+        {"objectstore.grant", os_bus_grant},
         {NULL, NULL},
     };
     static const service_def_t def = {

@@ -29,6 +29,8 @@ typedef struct objectstore {
     const char *domain;               /* virtual-host suffix, "" = path-style only */
     int call_timeout_ms;
     uint64_t max_put;                 /* objectstore.max_object_bytes */
+    char public_url[256];             /* how others reach this endpoint, for grant URLs */
+    unsigned char grant_key[32];      /* HMAC key of grant tokens (grants.c) */
 } objectstore_t;
 
 /* The calling HTTP thread's own database connection (opened on first use). */
@@ -104,6 +106,8 @@ void s3_iso_date(int64_t t, char out[40]);
 
 /* s3_buckets.c */
 int s3_load_bucket(s3_req_t *r, verr_t *e);
+int s3_valid_bucket_name(const char *name);
+int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e);
 void s3_list_buckets(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_head_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -136,8 +140,16 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
-/* bus_api.c: objectstore.head_object for other services */
+/* bus_api.c: what other services ask over the bus */
 int os_bus_head_object(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int os_bus_ensure_bucket(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* grants.c: capability URLs for one object (objectstore.grant) */
+int os_grant_init(objectstore_t *os, verr_t *e);
+char *os_grant_url(const objectstore_t *os, const char *account, const char *method, const char *bucket,
+                   const char *key, int64_t expires);
+int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e);
+int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 /* s3_multipart.c */
 void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);

@@ -144,6 +144,8 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
             return s3_auth_error(e, 0);
         if (!payload)
             return verr_set(e, 400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
+    } else if (s3_query(r, "X-Virga-Grant")) {
+        return s3_grant_authenticate(r, s3_query(r, "X-Virga-Grant"), e);
     } else if (s3_query(r, "AWSAccessKeyId") && s3_query(r, "Signature") && s3_query(r, "Expires")) {
         return authenticate_v2(r, e);
     } else if (s3_query(r, "X-Amz-Algorithm")) {

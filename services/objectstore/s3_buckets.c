@@ -36,7 +36,7 @@ int s3_load_bucket(s3_req_t *r, verr_t *e)
 
 /* S3 rules: 3-63 chars of a-z 0-9 . -, starting and ending with a letter or digit, not
  * an IP address, no "..". "healthz" and "metrics" are the endpoint's own paths. */
-static int valid_bucket_name(const char *n)
+int s3_valid_bucket_name(const char *n)
 {
     size_t l = strlen(n);
     if (l < 3 || l > 63 || !isalnum((unsigned char)n[0]) || !isalnum((unsigned char)n[l - 1]))
@@ -85,9 +85,43 @@ static int within_bucket_quota(s3_req_t *r, db_t *db, verr_t *e)
     return 0;
 }
 
+/* Claim the name in PostgreSQL, then make the bucket in the backend (undoing the claim
+ * if that fails). 0 = made; 1 = it already exists and belongs to `account`; -1 = error
+ * (BucketAlreadyExists when another account has it). */
+int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e)
+{
+    char id[IDS_MAX];
+    ids_new("b", id);
+    const char *p[] = {name, id, account, acl, os->region};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_insert",
+        "INSERT INTO buckets (name, id, account_id, acl, region) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id", 5, p);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0) {
+        /* S3: your own bucket again is BucketAlreadyOwnedByYou, someone else's is BucketAlreadyExists */
+        const char *q[] = {name};
+        PG_AUTO PGresult *own = db_prepared(db, e, "bucket_owner", "SELECT account_id FROM buckets WHERE name = $1", 1, q);
+        if (!own)
+            return -1;
+        if (PQntuples(own) && !strcmp(PQgetvalue(own, 0, 0), account))
+            return 1;
+        return verr_set(e, 409, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.");
+    }
+    if (os_bucket_create(os->backend, id, e) < 0) {
+        /* the backend could not make the bucket: the name is free again */
+        const char *d[] = {name};
+        PGresult *undo = db_prepared(db, NULL, "bucket_undo", "DELETE FROM buckets WHERE name = $1", 1, d);
+        if (undo)
+            PQclear(undo);
+        return -1;
+    }
+    return 0;
+}
+
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (!valid_bucket_name(r->bucket)) {
+    if (!s3_valid_bucket_name(r->bucket)) {
         verr_set(e, 400, "InvalidBucketName", "The specified bucket is not valid.");
         return;
     }
@@ -109,29 +143,9 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
     db_t *db = s3_db(r->os, e);
     if (!db || within_bucket_quota(r, db, e) < 0)
         return;
-    char id[IDS_MAX];
-    ids_new("b", id);
-    const char *p[] = {r->bucket, id, s3_account(r), acl, r->os->region};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_insert",
-        "INSERT INTO buckets (name, id, account_id, acl, region) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (name) DO NOTHING RETURNING id", 5, p);
-    if (!res)
-        return;
-    if (PQntuples(res) == 0) {
-        /* S3: your own bucket again is BucketAlreadyOwnedByYou, someone else's is BucketAlreadyExists */
-        r->have_bucket = 0;
-        if (s3_load_bucket(r, e) == 0 && r->have_bucket && !strcmp(r->bucket_owner, s3_account(r)))
+    if (os_bucket_make(r->os, db, r->bucket, s3_account(r), acl, e) != 0) {
+        if (!e->code[0])   /* 1: it exists and is the caller's */
             verr_set(e, 409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
-        else
-            verr_set(e, 409, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.");
-        return;
-    }
-    if (os_bucket_create(r->os->backend, id, e) < 0) {
-        /* the backend could not make the bucket: the name is free again */
-        const char *d[] = {r->bucket};
-        PGresult *undo = db_prepared(db, NULL, "bucket_undo", "DELETE FROM buckets WHERE name = $1", 1, d);
-        if (undo)
-            PQclear(undo);
         return;
     }
     char loc[80];

@@ -27,6 +27,9 @@ def test_register_describe_share_deregister(cloud, tenants):
                               Architecture="x86_64")
     iid = img["ImageId"]
     assert iid.startswith("ami-") and len(iid) == 21
+    # pending until the image service has hashed the bytes: boto3's own waiter sees it through
+    assert ec2a.describe_images(ImageIds=[iid])["Images"][0]["State"] in ("pending", "available")
+    ec2a.get_waiter("image_available").wait(ImageIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     mine = ec2a.describe_images(Owners=["self"])["Images"]
     assert [i["ImageId"] for i in mine] == [iid]
     i = mine[0]
@@ -83,6 +86,9 @@ def test_cli_register_and_describe(cloud):
     s3.put_object(Bucket="img-admin", Key="k", Body=b"kernel bytes")
     rc, out, err = aws(cloud, "ec2", "register-image", "--name", "cli-image", "--image-location", "img-admin/k")
     assert rc == 0, err
-    rc, out, err = aws(cloud, "ec2", "describe-images", "--image-ids", out["ImageId"])
+    iid = out["ImageId"]
+    rc, out, err = aws(cloud, "ec2", "wait", "image-available", "--image-ids", iid)
     assert rc == 0, err
-    assert out["Images"][0]["Name"] == "cli-image"
+    rc, out, err = aws(cloud, "ec2", "describe-images", "--image-ids", iid)
+    assert rc == 0, err
+    assert out["Images"][0]["Name"] == "cli-image" and out["Images"][0]["State"] == "available"

@@ -2,14 +2,47 @@
  * host only) and holds no database credentials: hosts are the least trusted part of a
  * cloud, so everything they learn or report goes through the compute service. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "log.h"
-#include "service.h"
 
 static const bus_route_t routes[] = {
+    {"agent.image_fetch", agent_image_fetch},
+    {"agent.image_cache_list", agent_image_cache_list},
     {NULL, NULL},
 };
+
+/* Static, not freed in fini: bus workers still run until service_main returns. */
+static agent_t agent;
+
+static int init(service_t *svc, verr_t *e)
+{
+    svc->state = &agent;
+    image_cache_opts_t o = {
+        .dir = config_str(svc->cfg, "agent.cache_dir", "/var/lib/virga/images"),
+        .limit_bytes = strtoull(config_str(svc->cfg, "agent.image_cache_bytes", "21474836480"), NULL, 10),
+        .fetch = {
+            .timeout_s = config_int(svc->cfg, "agent.fetch_timeout_s", 600),
+            .low_speed_bytes = config_int(svc->cfg, "agent.fetch_low_speed_bytes", 1024),
+            .low_speed_s = config_int(svc->cfg, "agent.fetch_low_speed_s", 60),
+        },
+    };
+    if (!(agent.images = image_cache_open(&o, e)))
+        return -1;
+    log_info("image cache %s, limit %llu bytes", image_cache_dir(agent.images),
+             (unsigned long long)image_cache_limit(agent.images));
+    return 0;
+}
+
+/* Downloads in flight give up at once instead of holding the stop for up to
+ * agent.fetch_timeout_s; the cache itself is freed after service_main. */
+static void fini(service_t *svc)
+{
+    (void)svc;
+    image_cache_stop(agent.images);
+}
 
 int main(int argc, char **argv)
 {
@@ -31,8 +64,12 @@ int main(int argc, char **argv)
         .name = "agent",
         .schema = NULL,
         .routes = routes,
+        .init = init,
+        .fini = fini,
     };
     def.topic = topic;
     def.group = group;
-    return service_main(argc, argv, &def);
+    int rc = service_main(argc, argv, &def);
+    image_cache_close(agent.images);
+    return rc;
 }

@@ -1,0 +1,16 @@
+/* agent.h - the per-host agent's state and its bus message handlers. */
+#ifndef VIRGA_AGENT_H
+#define VIRGA_AGENT_H
+
+#include "image_cache.h"
+#include "service.h"
+
+typedef struct agent {
+    image_cache_t *images;
+} agent_t;
+
+/* image_messages.c */
+int agent_image_fetch(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int agent_image_cache_list(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+#endif

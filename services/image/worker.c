@@ -1,0 +1,221 @@
+/* worker.c - the threads that run image tasks.
+ *
+ * A task is a row in image_tasks. A worker claims the oldest active row whose lease is
+ * free or expired (FOR UPDATE SKIP LOCKED, so several workers and several image service
+ * processes share the table), and holds it by renewing lease_until while it works. If the
+ * process dies, the lease runs out and any worker takes the task over and runs it again
+ * from the start: every step is repeatable (see pipeline.c). Handlers that commit a new
+ * task wake an idle worker; otherwise workers look every image.task_poll_ms. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image_task.h"
+#include "jsonutil.h"
+#include "log.h"
+
+int image_task_insert(db_t *db, const char *id, const char *kind, const char *account, const char *image_id,
+                      const json_t *source, const json_t *params, const char *client_token, verr_t *e)
+{
+    char *src = json_dumps(source, JSON_COMPACT), *par = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
+    const char *p[] = {id, kind, account, image_id, src, par, client_token ? client_token : ""};
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_insert",
+        "INSERT INTO image_tasks (id, kind, account_id, image_id, source, params, client_token) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)", 7, p);
+    free(src);
+    free(par);
+    return r ? 0 : -1;
+}
+
+int task_progress(image_task_t *t, int percent, const char *message, verr_t *e)
+{
+    char pct[16], lease[16];
+    snprintf(pct, sizeof pct, "%d", percent);
+    snprintf(lease, sizeof lease, "%d", t->lease_s);
+    const char *p[] = {t->id, t->lease_owner, pct, message, lease};
+    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_progress",
+        "UPDATE image_tasks SET progress = CASE WHEN $3::int < 0 THEN progress ELSE $3::int END, "
+        "status_message = COALESCE(NULLIF($4, ''), status_message), updated_at = now(), "
+        "lease_until = now() + make_interval(secs => $5::int) "
+        "WHERE id = $1 AND lease_owner = $2 AND status = 'active'", 5, p);
+    if (!r)
+        return -1;
+    t->renewed = time(NULL);
+    if (strcmp(PQcmdTuples(r), "1"))
+        return verr_set(e, 499, "Canceled", "task %s was canceled or taken over", t->id);
+    return 0;
+}
+
+int task_keepalive(image_task_t *t, verr_t *e)
+{
+    image_service_t *is = t->svc->state;
+    pthread_mutex_lock(&is->mu);
+    int stop = is->stop;
+    pthread_mutex_unlock(&is->mu);
+    if (stop)
+        return verr_set(e, 503, "Stopping", "the image service is stopping");
+    if (time(NULL) - t->renewed < (t->lease_s > 6 ? t->lease_s / 3 : 2))
+        return 0;
+    return task_progress(t, -1, "", e);
+}
+
+/* Claim one task; 1 = claimed (t filled), 0 = none, -1 = database error. */
+static int claim(image_service_t *is, db_t *db, image_task_t *t, verr_t *e)
+{
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", t->lease_s);
+    const char *p[] = {t->lease_owner, lease};
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_claim",
+        "UPDATE image_tasks SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::int), "
+        "attempts = attempts + 1, updated_at = now() "
+        "WHERE id = (SELECT id FROM image_tasks WHERE status = 'active' AND (lease_until IS NULL OR lease_until < now()) "
+        "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, kind, account_id, image_id, source::text, params::text, attempts", 2, p);
+    (void)is;
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0)
+        return 0;
+    snprintf(t->id, sizeof t->id, "%s", PQgetvalue(r, 0, 0));
+    snprintf(t->kind, sizeof t->kind, "%s", PQgetvalue(r, 0, 1));
+    snprintf(t->account, sizeof t->account, "%s", PQgetvalue(r, 0, 2));
+    snprintf(t->image_id, sizeof t->image_id, "%s", PQgetvalue(r, 0, 3));
+    t->source = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+    t->params = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
+    t->renewed = time(NULL);
+    log_info("task %s (%s of %s): attempt %s", t->id, t->kind, t->image_id, PQgetvalue(r, 0, 6));
+    return 1;
+}
+
+/* A task that fails this many times (crashes included: each claim counts) is failed for
+ * good rather than retried forever. */
+static void give_up_if_exhausted(db_t *db, int max_attempts)
+{
+    char m[16];
+    snprintf(m, sizeof m, "%d", max_attempts);
+    const char *p[] = {m};
+    PGresult *r = db_prepared(db, NULL, "task_exhausted",
+        "WITH t AS (UPDATE image_tasks SET status = 'deleted', status_message = 'ServerError: gave up after ' || attempts || ' attempts', "
+        "updated_at = now() WHERE status = 'active' AND attempts >= $1::int AND lease_until < now() RETURNING image_id) "
+        "UPDATE images SET state = 'failed', state_reason = 'Server.InternalError: the image could not be processed' "
+        "WHERE id IN (SELECT image_id FROM t) AND state = 'pending'", 1, p);
+    if (r)
+        PQclear(r);
+}
+
+static void *worker_main(void *arg)
+{
+    image_service_t *is = arg;
+    service_t *svc = is->svc;
+    static int seq;
+    int me = __sync_add_and_fetch(&seq, 1);
+    verr_t e;
+    db_t *db = NULL;
+    int poll_ms = (int)config_int(svc->cfg, "image.task_poll_ms", 1000);
+    int max_attempts = (int)config_int(svc->cfg, "image.task_max_attempts", 5);
+    for (;;) {
+        pthread_mutex_lock(&is->mu);
+        int stop = is->stop;
+        pthread_mutex_unlock(&is->mu);
+        if (stop)
+            break;
+        if (!db) {
+            db = db_connect(config_str(svc->cfg, "db.url", NULL), &e);
+            if (db && db_set_schema(db, svc->def->schema, &e) < 0) {
+                db_close(db);
+                db = NULL;
+            }
+            if (!db)
+                log_warn("image worker %d: database: %s", me, e.message);
+        }
+        int got = 0;
+        image_task_t t = {.svc = svc, .db = db, .lease_s = (int)config_int(svc->cfg, "image.task_lease_s", 30)};
+        snprintf(t.lease_owner, sizeof t.lease_owner, "%s/%d", svc->instance, me);
+        snprintf(t.work_dir, sizeof t.work_dir, "%s", config_str(svc->cfg, "image.work_dir", "/var/lib/virga/image"));
+        if (db) {
+            give_up_if_exhausted(db, max_attempts);
+            got = claim(is, db, &t, &e);
+            if (got < 0)
+                log_warn("image worker %d: claim: %s", me, e.message);
+        }
+        if (got == 1) {
+            verr_t te = {0};
+            if (pipeline_run(&t, &te) < 0 && !strcmp(te.code, "Stopping")) {
+                /* let the next process take it over at once */
+                const char *p[] = {t.id, t.lease_owner};
+                PGresult *r = db_prepared(db, NULL, "task_release",
+                    "UPDATE image_tasks SET lease_until = now() WHERE id = $1 AND lease_owner = $2", 2, p);
+                if (r)
+                    PQclear(r);
+            } else if (te.code[0]) {
+                log_warn("task %s: %s: %s", t.id, te.code, te.message);
+            }
+            json_decref(t.source);
+            json_decref(t.params);
+            continue;   /* there may be more */
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += poll_ms / 1000;
+        until.tv_nsec += (long)(poll_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&is->mu);
+        if (!is->stop)
+            pthread_cond_timedwait(&is->wake, &is->mu, &until);
+        pthread_mutex_unlock(&is->mu);
+    }
+    db_close(db);
+    return NULL;
+}
+
+int image_workers_start(service_t *svc, verr_t *e)
+{
+    image_service_t *is = xcalloc(1, sizeof *is);
+    pthread_mutex_init(&is->mu, NULL);
+    pthread_cond_init(&is->wake, NULL);
+    is->svc = svc;
+    svc->state = is;
+    const char *dir = config_str(svc->cfg, "image.work_dir", "/var/lib/virga/image");
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return verr_set(e, 500, "InternalError", "image.work_dir %s: %s", dir, strerror(errno));
+    is->nthreads = (int)config_int(svc->cfg, "image.workers", 2);
+    if (is->nthreads < 0 || is->nthreads > 64)
+        return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..64");
+    is->threads = xcalloc((size_t)is->nthreads + 1, sizeof *is->threads);
+    for (int i = 0; i < is->nthreads; i++)
+        if (pthread_create(&is->threads[i], NULL, worker_main, is) != 0)
+            return verr_set(e, 500, "InternalError", "cannot start image worker threads");
+    return 0;
+}
+
+void image_workers_wake(service_t *svc)
+{
+    image_service_t *is = svc->state;
+    pthread_mutex_lock(&is->mu);
+    pthread_cond_signal(&is->wake);
+    pthread_mutex_unlock(&is->mu);
+}
+
+void image_workers_stop(service_t *svc)
+{
+    image_service_t *is = svc->state;
+    if (!is)
+        return;
+    pthread_mutex_lock(&is->mu);
+    is->stop = 1;
+    pthread_cond_broadcast(&is->wake);
+    pthread_mutex_unlock(&is->mu);
+    /* A worker in the middle of a task finishes its current step first; a task cut short
+     * by the stop is taken over after its lease. */
+    for (int i = 0; i < is->nthreads; i++)
+        pthread_join(is->threads[i], NULL);
+    free(is->threads);
+    free(is);
+    svc->state = NULL;
+}
