@@ -102,6 +102,7 @@ deps:
 
 run: deps
 	$(MAKE) all
+	deploy/images/build
 	deploy/devcloud up --dir var --foreground
 
 unit: all

@@ -14,7 +14,7 @@ from harness import Cloud  # noqa: E402
 
 @pytest.fixture(scope="session")
 def cloud():
-    c = Cloud.start()
+    c = Cloud.start(default_images=True)
     try:
         yield c
     finally:

@@ -29,6 +29,9 @@ fp=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\
 ff=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 fp=${fp:-0}; ff=${ff:-1}
 
+# The guest images (cached after the first run): the test clouds register them as defaults.
+bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail"
+
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
 VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
     --junitxml="$junit" tests/integration tests/e2e tests/images

@@ -31,6 +31,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = init,
         .fini = fini,
+        .reconcile = image_reclaim_dead_leases,
     };
     return service_main(argc, argv, &def);
 }

@@ -305,10 +305,20 @@ int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     if (image_owned(ctx, id, e) < 0)
         return -1;
     const char *p[] = {id};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "img_dereg",
-        "UPDATE images SET state = 'deregistered' WHERE id = $1", 1, p);
-    if (!r)
+    db_t *db = service_db(ctx);
+    if (db_begin(db, e) < 0)
         return -1;
+    PGresult *r = db_prepared(db, e, "img_dereg", "UPDATE images SET state = 'deregistered' WHERE id = $1", 1, p);
+    PGresult *t = r ? db_prepared(db, e, "img_dereg_tags", "DELETE FROM tags WHERE resource_id = $1", 1, p) : NULL;
+    int ok = r && t && db_commit(db, e) == 0;
+    if (r)
+        PQclear(r);
+    if (t)
+        PQclear(t);
+    if (!ok) {
+        db_rollback(db);
+        return -1;
+    }
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }

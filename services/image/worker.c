@@ -7,6 +7,7 @@
  * from the start: every step is repeatable (see pipeline.c). Handlers that commit a new
  * task wake an idle worker; otherwise workers look every image.task_poll_ms. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,36 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Leases held by image service processes of this host that no longer exist (killed, or
+ * crashed) are freed at once instead of when they run out: owners are
+ * "image@<host>:<pid>/<worker>". Runs at start and on the reconcile timer. */
+void image_reclaim_dead_leases(service_t *svc)
+{
+    verr_t e;
+    char mine[128];
+    const char *colon = strrchr(svc->instance, ':');
+    snprintf(mine, sizeof mine, "%.*s", colon ? (int)(colon - svc->instance + 1) : 0, svc->instance);
+    if (!mine[0] || !svc->db)
+        return;
+    const char *p[] = {mine};
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "task_local_owners",
+        "SELECT DISTINCT lease_owner FROM image_tasks WHERE status = 'active' AND lease_until > now() "
+        "AND starts_with(lease_owner, $1)", 1, p);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        const char *owner = PQgetvalue(r, i, 0);
+        long pid = strtol(owner + strlen(mine), NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        const char *q[] = {owner};
+        PGresult *u = db_prepared(svc->db, &e, "task_free_dead",
+            "UPDATE image_tasks SET lease_until = now() WHERE lease_owner = $1 AND status = 'active'", 1, q);
+        if (u) {
+            log_info("freed the tasks of %s (process gone): %s", owner, PQcmdTuples(u));
+            PQclear(u);
+        }
+    }
+}
+
 int image_workers_start(service_t *svc, verr_t *e)
 {
     image_service_t *is = xcalloc(1, sizeof *is);
@@ -184,6 +215,7 @@ int image_workers_start(service_t *svc, verr_t *e)
     const char *dir = config_str(svc->cfg, "image.work_dir", "/var/lib/virga/image");
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return verr_set(e, 500, "InternalError", "image.work_dir %s: %s", dir, strerror(errno));
+    image_reclaim_dead_leases(svc);
     is->nthreads = (int)config_int(svc->cfg, "image.workers", 2);
     if (is->nthreads < 0 || is->nthreads > 64)
         return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..64");

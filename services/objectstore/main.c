@@ -86,7 +86,6 @@ static void health(service_t *svc, json_t *out)
 int main(int argc, char **argv)
 {
     static const bus_route_t routes[] = {
-        {"objectstore.head_object", os_bus_head_object},
         {"objectstore.ensure_bucket", os_bus_ensure_bucket},
         {"objectstore.grant", os_bus_grant},
         {NULL, NULL},

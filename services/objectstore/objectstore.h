@@ -141,7 +141,6 @@ void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
 /* bus_api.c: what other services ask over the bus */
-int os_bus_head_object(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int os_bus_ensure_bucket(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 /* grants.c: capability URLs for one object (objectstore.grant) */

@@ -233,3 +233,38 @@ def test_kernel_and_ramdisk_images(cloud, tenant):
     with pytest.raises(ClientError) as ei:   # a kernel id must name a kernel
         ec2.register_image(Name="m-2", ImageLocation="import-a-disks/root.raw", KernelId=ari)
     assert code(ei) == "InvalidAKIID.NotFound"
+
+
+def test_import_survives_an_image_service_crash(cloud, tenant, tmp_path):
+    """kill -9 of the image service while it works on an import: after the restart the
+    task is taken over (its dead owner's lease freed) and completes; nothing is left in
+    the scratch directory."""
+    import signal
+    acct, k, s = tenant
+    raw = tmp_path / "big.raw"
+    with open(raw, "wb") as f:   # random data: nothing for qemu-img to skip
+        for _ in range(96):
+            f.write(os.urandom(1 << 20))
+    disk = tmp_path / "big.vmdk"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", str(raw), str(disk)], check=True)
+    s3_client(cloud, k, s).upload_file(str(disk), "import-a-disks", "big.vmdk")
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    r = ec2.import_image(DiskContainers=[{"Format": "vmdk", "UserBucket": {"S3Bucket": "import-a-disks", "S3Key": "big.vmdk"}}])
+    deadline = time.time() + 30
+    while time.time() < deadline:   # wait until a worker has it
+        t = ec2.describe_import_image_tasks(ImportTaskIds=[r["ImportTaskId"]])["ImportImageTasks"][0]
+        if t.get("StatusMessage") != "pending":
+            break
+        time.sleep(0.05)
+    os.kill(cloud.pid("image"), signal.SIGKILL)
+    up = cloud.up()
+    assert up.returncode == 0, up.stderr
+    t = wait_task(ec2, r["ImportTaskId"], seconds=120)
+    assert t["Status"] == "completed", t
+    info, body = fetch_image_bytes(cloud, acct, t["ImageId"])
+    stored = tmp_path / "stored.qcow2"
+    stored.write_bytes(body)
+    back = tmp_path / "back.raw"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", str(stored), str(back)], check=True)
+    assert back.read_bytes() == raw.read_bytes()
+    assert os.listdir(os.path.join(cloud.dir, "image-work")) == []

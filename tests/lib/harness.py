@@ -42,13 +42,14 @@ class Cloud:
         self.env = {}
 
     @classmethod
-    def start(cls, extra_args=(), env=None):
-        """env: extra VIRGA_* settings for every process of this cloud."""
+    def start(cls, extra_args=(), env=None, default_images=False):
+        """env: extra VIRGA_* settings for every process of this cloud. default_images:
+        register build/images (deploy/images/build) as the public defaults, as make run does."""
         d = tempfile.mkdtemp(prefix="virga-test-")
         os.chmod(d, 0o755)  # PostgreSQL runs as the postgres user and must enter it
         c = cls(d, pick_port_base())
         args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
-                "--test-handlers", *extra_args]
+                "--test-handlers", *(() if default_images else ("--default-images", "none")), *extra_args]
         r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
         if r.returncode != 0:
             logs = c.logs_tail()
@@ -68,7 +69,8 @@ class Cloud:
 
     def up(self):
         """Start whatever is not running (devcloud up is idempotent)."""
-        return subprocess.run([DEVCLOUD, "up", "--dir", self.dir, "--throwaway", "--test-handlers"],
+        return subprocess.run([DEVCLOUD, "up", "--dir", self.dir, "--throwaway", "--test-handlers",
+                               "--default-images", "none"],
                               capture_output=True, text=True, timeout=300)
 
     def stop(self, remove=True):
