@@ -24,26 +24,24 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "free_port.h"
 #include "image_cache.h"
+#include "test_http_server.h"
 
 #define IMG (256 * 1024)
 #define EXTRA 4096
 
-/* ---- a deliberately simple HTTP/1.0-style server ---------------------------------- */
+/* ---- the server (test_http_server.h) and what it answers ---------------------------- */
 
-static int srv_fd, srv_port;
 static atomic_int requests;          /* every request */
 static atomic_int image_requests;    /* /img/ and /slow/ */
 
@@ -62,129 +60,50 @@ static void sha_hex(int k, size_t n, char hex[65])
     free(b);
 }
 
-static void send_all(int fd, const void *p, size_t n)
+static void serve(test_http_req_t *r)
 {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static void *serve_conn(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    char req[4096] = "", path[256] = "";
-    size_t got = 0;
-    while (got < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
-        ssize_t r = recv(fd, req + got, sizeof req - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        req[got] = '\0';
-    }
+    int fd = r->fd, k = 0;
+    char path[256];
     atomic_fetch_add(&requests, 1);
-    sscanf(req, "GET %255s", path);
+    snprintf(path, sizeof path, "%s", strcmp(r->method, "GET") ? "" : r->path);
     path[strcspn(path, "?")] = '\0';   /* the query is a presigned URL's: ignored here */
-    int k = 0;
-    char hdr[256];
     unsigned char *body = malloc(IMG + EXTRA);
     if (sscanf(path, "/img/%d", &k) == 1) {
         atomic_fetch_add(&image_requests, 1);
         image_bytes(k, body, IMG);
-        int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", IMG);
-        send_all(fd, hdr, (size_t)n);
-        send_all(fd, body, IMG);
+        test_http_respond(fd, "200 OK", NULL, body, IMG);
     } else if (sscanf(path, "/slow/%d", &k) == 1) {
         /* ~0.3 s per download, so concurrent callers overlap */
         atomic_fetch_add(&image_requests, 1);
         image_bytes(k, body, IMG);
-        int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", IMG);
-        send_all(fd, hdr, (size_t)n);
+        test_http_head(fd, "200 OK", NULL, IMG);
         for (int i = 0; i < 16; i++) {
             send_all(fd, body + i * (IMG / 16), IMG / 16);
             sleep_ms(20);
         }
     } else if (sscanf(path, "/long/%d", &k) == 1 || sscanf(path, "/longnocl/%d", &k) == 1) {
+        /* more than the IMG bytes asked for, announced or not */
         image_bytes(k, body, IMG + EXTRA);
-        int n = strncmp(path, "/long/", 6) == 0
-                    ? snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-                               IMG + EXTRA)
-                    : snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-        send_all(fd, hdr, (size_t)n);
+        test_http_head(fd, "200 OK", NULL, strncmp(path, "/long/", 6) == 0 ? IMG + EXTRA : -1);
         send_all(fd, body, IMG + EXTRA);
     } else if (!strcmp(path, "/missing")) {
-        const char *b = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>no</Message></Error>";
-        int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                         strlen(b));
-        send_all(fd, hdr, (size_t)n);
-        send_all(fd, b, strlen(b));
+        test_http_s3_error(fd, "404 Not Found", "NoSuchKey", "no");
     } else if (!strcmp(path, "/redirect")) {
-        const char *h = "HTTP/1.1 302 Found\r\nLocation: /img/1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        send_all(fd, h, strlen(h));
+        test_http_head(fd, "302 Found", "Location: /img/1\r\n", 0);
     } else if (!strcmp(path, "/stall")) {
-        int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", IMG);
-        send_all(fd, hdr, (size_t)n);
-        memset(body, 'x', 100);
-        send_all(fd, body, 100);
-        sleep_ms(5000);
+        test_http_stall(fd, IMG);
     } else {
-        const char *h = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        send_all(fd, h, strlen(h));
+        test_http_head(fd, "400 Bad Request", NULL, 0);
     }
     free(body);
-    close(fd);
-    return NULL;
 }
-
-static void *accept_loop(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(srv_fd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd);
-        pthread_detach(t);
-    }
-}
-
-static pthread_t acceptor;
 
 static int group_setup(void **state)
 {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0)
         return -1;
-    srv_port = free_port();
-    srv_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(srv_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv_port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(srv_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(srv_fd, 64) < 0)
-        return -1;
-    return pthread_create(&acceptor, NULL, accept_loop, NULL);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    shutdown(srv_fd, SHUT_RDWR);
-    close(srv_fd);
-    pthread_join(acceptor, NULL);
-    return 0;
+    return test_http_start(serve);
 }
 
 /* ---- a cache per test ---------------------------------------------------------------- */
@@ -226,13 +145,6 @@ static int teardown(void **state)
     C = NULL;
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
-}
-
-static char *url(const char *path)
-{
-    static __thread char u[128];
-    snprintf(u, sizeof u, "http://127.0.0.1:%d%s", srv_port, path);
-    return u;
 }
 
 /* The directory's names other than . and .., sorted, space-separated. */
@@ -277,7 +189,7 @@ static void test_fetch_then_cached(void **state)
     int before = atomic_load(&image_requests);
     image_cache_result_t r;
     verr_t e = {0};
-    assert_int_equal(image_cache_get(C, url("/img/1"), sha, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/1"), sha, IMG, &r, &e), 0);
     assert_int_equal(r.cached, 0);
     assert_int_equal(r.size, IMG);
     assert_string_equal(r.sha256, sha);
@@ -294,7 +206,7 @@ static void test_fetch_then_cached(void **state)
         upper[i] = (char)(sha[i] >= 'a' ? sha[i] - 'a' + 'A' : sha[i]);
     upper[64] = '\0';
     /* the URL no longer matters once the image is here */
-    assert_int_equal(image_cache_get(C, url("/missing"), upper, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/missing"), upper, IMG, &r, &e), 0);
     assert_int_equal(r.cached, 1);
     assert_string_equal(r.sha256, sha);
     assert_int_equal(atomic_load(&image_requests), before + 1);
@@ -319,18 +231,18 @@ static void test_bad_parameters(void **state)
     char sha[65];
     sha_hex(1, IMG, sha);
     int before = atomic_load(&requests);
-    expect_error(url("/img/1"), "abc", IMG, "InvalidParameterValue", "sha256");
+    expect_error(test_http_url("/img/1"), "abc", IMG, "InvalidParameterValue", "sha256");
     char bad[66];
     snprintf(bad, sizeof bad, "%.63sg", sha);
-    expect_error(url("/img/1"), bad, IMG, "InvalidParameterValue", "sha256");
+    expect_error(test_http_url("/img/1"), bad, IMG, "InvalidParameterValue", "sha256");
     snprintf(bad, sizeof bad, "%s0", sha);
-    expect_error(url("/img/1"), bad, IMG, "InvalidParameterValue", "sha256");
-    expect_error(url("/img/1"), "../../../../etc/passwd", IMG, "InvalidParameterValue", NULL);
+    expect_error(test_http_url("/img/1"), bad, IMG, "InvalidParameterValue", "sha256");
+    expect_error(test_http_url("/img/1"), "../../../../etc/passwd", IMG, "InvalidParameterValue", NULL);
     expect_error("file:///etc/passwd", sha, IMG, "InvalidParameterValue", "url");
     expect_error("ftp://127.0.0.1/x", sha, IMG, "InvalidParameterValue", "url");
     expect_error("http:///x", sha, IMG, "InvalidParameterValue", "url");
     expect_error("http://127.0.0.1/a b", sha, IMG, "InvalidParameterValue", "url");
-    expect_error(url("/img/1"), sha, (1ull << 30) + 1, "InvalidParameterValue", "image_cache_bytes");
+    expect_error(test_http_url("/img/1"), sha, (1ull << 30) + 1, "InvalidParameterValue", "image_cache_bytes");
     assert_int_equal(atomic_load(&requests), before);
 }
 
@@ -339,7 +251,7 @@ static void test_checksum_mismatch(void **state)
     (void)state;
     char other[65];
     sha_hex(2, IMG, other);
-    expect_error(url("/img/1"), other, IMG, "ImageChecksumMismatch", other);
+    expect_error(test_http_url("/img/1"), other, IMG, "ImageChecksumMismatch", other);
 }
 
 static void test_size_mismatch(void **state)
@@ -347,10 +259,10 @@ static void test_size_mismatch(void **state)
     (void)state;
     char sha[65];
     sha_hex(1, IMG, sha);
-    expect_error(url("/img/1"), sha, IMG + 1, "ImageChecksumMismatch", "bytes");   /* body too short */
-    expect_error(url("/img/1"), sha, IMG - 1, "ImageChecksumMismatch", "bytes");   /* announced too long */
-    expect_error(url("/long/1"), sha, IMG, "ImageChecksumMismatch", "more than");
-    expect_error(url("/longnocl/1"), sha, IMG, "ImageChecksumMismatch", "more than");
+    expect_error(test_http_url("/img/1"), sha, IMG + 1, "ImageChecksumMismatch", "bytes");   /* body too short */
+    expect_error(test_http_url("/img/1"), sha, IMG - 1, "ImageChecksumMismatch", "bytes");   /* announced too long */
+    expect_error(test_http_url("/long/1"), sha, IMG, "ImageChecksumMismatch", "more than");
+    expect_error(test_http_url("/longnocl/1"), sha, IMG, "ImageChecksumMismatch", "more than");
 }
 
 static void test_http_errors(void **state)
@@ -358,16 +270,16 @@ static void test_http_errors(void **state)
     (void)state;
     char sha[65];
     sha_hex(1, IMG, sha);
-    char want[160];
-    snprintf(want, sizeof want, "GET %s: HTTP 404 NoSuchKey", url("/missing"));
-    verr_t e = expect_error(url("/missing"), sha, IMG, "ImageFetchFailed", want);
+    char want[224];
+    snprintf(want, sizeof want, "GET %s: HTTP 404 NoSuchKey", test_http_url("/missing"));
+    verr_t e = expect_error(test_http_url("/missing"), sha, IMG, "ImageFetchFailed", want);
     assert_int_equal(e.http_status, 400);   /* a 4xx: the caller's URL */
     int before = atomic_load(&image_requests);
-    e = expect_error(url("/redirect"), sha, IMG, "ImageFetchFailed", "HTTP 302");
+    e = expect_error(test_http_url("/redirect"), sha, IMG, "ImageFetchFailed", "HTTP 302");
     assert_int_equal(e.http_status, 502);
     assert_int_equal(atomic_load(&image_requests), before);   /* not followed to /img/1 */
     /* the query string (a presigned URL's credentials) never appears in a message */
-    e = expect_error(url("/missing?X-Amz-Signature=secret"), sha, IMG, "ImageFetchFailed", "HTTP 404");
+    e = expect_error(test_http_url("/missing?X-Amz-Signature=secret"), sha, IMG, "ImageFetchFailed", "HTTP 404");
     assert_null(strstr(e.message, "secret"));
     assert_null(strstr(e.message, "?"));
     /* nobody listens on a fresh free port */
@@ -384,7 +296,7 @@ static void test_stalled_server(void **state)
     char sha[65];
     sha_hex(1, IMG, sha);
     time_t t0 = time(NULL);
-    expect_error(url("/stall"), sha, IMG, "ImageFetchFailed", NULL);
+    expect_error(test_http_url("/stall"), sha, IMG, "ImageFetchFailed", NULL);
     assert_true(time(NULL) - t0 <= 4);   /* low-speed limit 1 s; the server stalls 5 s */
 }
 
@@ -398,7 +310,7 @@ struct racer {
 static void *race(void *arg)
 {
     struct racer *x = arg;
-    x->rc = image_cache_get(C, url("/slow/3"), x->sha, IMG, &x->r, &x->e);
+    x->rc = image_cache_get(C, test_http_url("/slow/3"), x->sha, IMG, &x->r, &x->e);
     return NULL;
 }
 
@@ -431,8 +343,8 @@ static void test_cached_with_other_size(void **state)
     sha_hex(1, IMG, sha);
     image_cache_result_t r;
     verr_t e = {0};
-    assert_int_equal(image_cache_get(C, url("/img/1"), sha, IMG, &r, &e), 0);
-    assert_int_equal(image_cache_get(C, url("/img/1"), sha, IMG - 5, &r, &e), -1);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/1"), sha, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/1"), sha, IMG - 5, &r, &e), -1);
     assert_string_equal(e.code, "ImageChecksumMismatch");
     assert_string_equal(dir_names(), sha);
 }
@@ -497,12 +409,12 @@ static void test_lru_eviction(void **state)
     sha_hex(11, IMG, s1), sha_hex(12, IMG, s2), sha_hex(13, IMG, s3);
     image_cache_result_t r;
     verr_t e = {0};
-    assert_int_equal(image_cache_get(C, url("/img/11"), s1, IMG, &r, &e), 0);
-    assert_int_equal(image_cache_get(C, url("/img/12"), s2, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/11"), s1, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/12"), s2, IMG, &r, &e), 0);
     /* using 11 makes 12 the least recently used */
-    assert_int_equal(image_cache_get(C, url("/img/11"), s1, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/11"), s1, IMG, &r, &e), 0);
     assert_int_equal(r.cached, 1);
-    assert_int_equal(image_cache_get(C, url("/img/13"), s3, IMG, &r, &e), 0);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/13"), s3, IMG, &r, &e), 0);
     assert_int_equal(r.cached, 0);
 
     image_cache_entry_t *v;
@@ -570,7 +482,7 @@ static void test_refuses_open_directory(void **state)
 static void *stalled_get(void *arg)
 {
     struct racer *x = arg;
-    x->rc = image_cache_get(C, url("/stall"), x->sha, IMG, &x->r, &x->e);
+    x->rc = image_cache_get(C, test_http_url("/stall"), x->sha, IMG, &x->r, &x->e);
     return NULL;
 }
 
@@ -596,7 +508,7 @@ static void test_stop_abandons_downloads(void **state)
     assert_string_equal(dir_names(), "");
     image_cache_result_t r;
     verr_t e = {0};
-    assert_int_equal(image_cache_get(C, url("/img/1"), sha, IMG, &r, &e), -1);
+    assert_int_equal(image_cache_get(C, test_http_url("/img/1"), sha, IMG, &r, &e), -1);
     assert_string_equal(e.code, "ServiceUnavailable");
 }
 
@@ -617,5 +529,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_open_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_abandons_downloads, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, test_http_group_teardown);
 }
