@@ -46,7 +46,7 @@ static void value_xml(xml_t *x, const char *tag, json_t *v, const char *item_tag
         xml_elem_int(x, tag, (long long)json_integer_value(v));
         break;
     case JSON_REAL:
-        xml_elemf(x, tag, "%g", json_real_value(v));
+        xml_elemf(x, tag, "%.15g", json_real_value(v));   /* sizes are doubles in EC2: keep every digit of a byte count */
         break;
     case JSON_TRUE:
     case JSON_FALSE:

@@ -125,6 +125,12 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
         verr_set(e, 400, "InvalidBucketName", "The specified bucket is not valid.");
         return;
     }
+    /* The cloud's own buckets (image.bucket, the default images) must not be taken first
+     * by a tenant: bucket names are global. */
+    if (!strncmp(r->bucket, "virga-", 6) && !(json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0))) {
+        verr_set(e, 400, "InvalidBucketName", "Bucket names beginning with 'virga-' are reserved for the cloud's own use.");
+        return;
+    }
     /* CreateBucketConfiguration/LocationConstraint, if given, must name our region */
     if (r->body_len) {
         const char *lc = strstr(r->body, "<LocationConstraint>");

@@ -70,7 +70,7 @@ def fetch_image_bytes(cloud, account, image_id):
     return info, body
 
 
-@pytest.mark.parametrize("fmt", ["vmdk", "vdi"])
+@pytest.mark.parametrize("fmt", ["vmdk", "vdi", "vhd", "vhdx", "raw"])
 def test_import_ends_available_with_the_disks_content(cloud, tenant, tmp_path, fmt):
     acct, k, s = tenant
     raw, disk = make_disk(tmp_path, fmt)
@@ -93,7 +93,9 @@ def test_import_ends_available_with_the_disks_content(cloud, tenant, tmp_path, f
     stored.write_bytes(body)
     back = tmp_path / "back.raw"
     subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", str(stored), str(back)], check=True)
-    assert back.read_bytes() == raw.read_bytes()
+    want, got = raw.read_bytes(), back.read_bytes()
+    # VHD rounds a disk up to its cylinder geometry: the extra tail must be zeros
+    assert got[:len(want)] == want and got[len(want):].count(0) == len(got) - len(want)
 
 
 def test_import_with_the_cli(cloud, tenant, tmp_path):

@@ -205,6 +205,9 @@ def test_s3_errors(cloud):
     with pytest.raises(ClientError) as ei:
         s3_client(cloud, k, sk).create_bucket(Bucket="errs")
     assert code(ei) == "BucketAlreadyExists"
+    with pytest.raises(ClientError) as ei:   # the cloud's own names cannot be taken by a tenant
+        s3_client(cloud, k, sk).create_bucket(Bucket="virga-images")
+    assert code(ei) == "InvalidBucketName" and "reserved" in str(ei.value)
     with pytest.raises(ClientError) as ei:
         s3_client(cloud, cloud.env["AWS_ACCESS_KEY_ID"], "x" * 40).list_buckets()
     assert code(ei) == "SignatureDoesNotMatch"
