@@ -107,13 +107,8 @@ int image_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
     char location[1100];
     snprintf(location, sizeof location, "%s/%s", bucket, key);
     json_t *obj = NULL;
-    if (image_grant(service_of(ctx), account, location, "GET", &obj, e) < 0) {
-        if (!strcmp(e->code, "Unavailable"))
-            return -1;
-        char why[sizeof e->message];
-        snprintf(why, sizeof why, "%s", e->message);
-        return verr_set(e, 400, "InvalidParameter", "The disk s3://%.200s cannot be read: %.300s", location, why);
-    }
+    if (image_grant_readable(service_of(ctx), account, location, "InvalidParameter", "The disk cannot be read:", &obj, e) < 0)
+        return -1;
     json_decref(obj);
     json_t *tags = describe_tag_spec(body, "import-image-task", e);
     if (!tags)

@@ -49,6 +49,18 @@ int image_grant(service_t *svc, const char *account, const char *location, const
     return call(svc, "objectstore.grant", body, account, out, e);
 }
 
+int image_grant_readable(service_t *svc, const char *account, const char *location, const char *code,
+                         const char *what, json_t **out, verr_t *e)
+{
+    if (image_grant(svc, account, location, "GET", out, e) == 0)
+        return 0;
+    if (!strcmp(e->code, "Unavailable"))
+        return -1;
+    char why[sizeof e->message];   /* e->message cannot be both source and target */
+    snprintf(why, sizeof why, "%s", e->message);
+    return verr_set(e, 400, code, "%s %.200s: %.300s", what, location, why);
+}
+
 const char *image_bucket(service_t *svc, verr_t *e)
 {
     image_service_t *is = svc->state;

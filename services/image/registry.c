@@ -127,13 +127,8 @@ int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
 
     /* the object must exist and the caller must be allowed to read it */
     json_t *obj = NULL;
-    if (image_grant(service_of(ctx), account, loc, "GET", &obj, e) < 0) {
-        if (!strcmp(e->code, "Unavailable"))
-            return -1;
-        char why[sizeof e->message];   /* e->message cannot be both source and target */
-        snprintf(why, sizeof why, "%s", e->message);
-        return verr_set(e, 400, "InvalidParameterValue", "ImageLocation %.200s: %.300s", loc, why);
-    }
+    if (image_grant_readable(service_of(ctx), account, loc, "InvalidParameterValue", "ImageLocation", &obj, e) < 0)
+        return -1;
     const char *type = json_str(json_object_get(obj, "metadata"), "image-type", "machine");
     if (strcmp(type, "machine") && strcmp(type, "kernel") && strcmp(type, "ramdisk")) {
         json_decref(obj);
