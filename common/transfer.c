@@ -324,3 +324,18 @@ int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *
         snprintf(etag, 80, "%s", x.etag);
     return 0;
 }
+
+int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e)
+{
+    pthread_once(&once, global_init);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return verr_set(e, 500, "InternalError", "curl_easy_init failed");
+    xfer_t x = {.fd = -1, .o = o, .upload = 1};   /* any response body is only an error's */
+    crypto_hash_sha256_init(&x.sha);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    int rc = perform(c, &x, url, "delete", e);
+    curl_easy_cleanup(c);
+    return rc;
+}

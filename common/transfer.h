@@ -56,6 +56,9 @@ int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *
                  char etag[80], verr_t *e);
 
 /* SHA-256 of a whole file, in hex (64 + NUL). */
+/* DELETE url (2xx = done; S3 answers 204 also when there was nothing to delete). */
+int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e);
+
 int transfer_sha256_file(int fd, char sha256_hex[65], uint64_t *size, verr_t *e);
 
 /* The URL without its query string and fragment, for messages and logs. Caller frees. */

@@ -59,6 +59,9 @@ const char *image_bucket(service_t *svc, verr_t *e);
 /* pipeline.c: qemu-img's name for an ImportImage DiskContainer Format (NULL: unsupported) */
 const char *image_qemu_format(const char *ec2_format);
 
+/* cleanup.c: delete the stored bytes of deregistered imported/copied images (reconcile) */
+void image_collect_deregistered(service_t *svc);
+
 /* worker.c: background tasks */
 typedef struct image_service {
     pthread_mutex_t mu;

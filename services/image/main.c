@@ -23,6 +23,12 @@ static const bus_route_t routes[] = {
 static int init(service_t *svc, verr_t *e) { return image_workers_start(svc, e); }
 static void fini(service_t *svc) { image_workers_stop(svc); }
 
+static void reconcile(service_t *svc)
+{
+    image_reclaim_dead_leases(svc);
+    image_collect_deregistered(svc);
+}
+
 int main(int argc, char **argv)
 {
     static const service_def_t def = {
@@ -31,7 +37,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = init,
         .fini = fini,
-        .reconcile = image_reclaim_dead_leases,
+        .reconcile = reconcile,
     };
     return service_main(argc, argv, &def);
 }

@@ -12,7 +12,8 @@
  * mac = base64url(HMAC-SHA256(grant key, payload)). Only the object store makes and checks
  * tokens, so the key never leaves it (every object store instance of a cloud loads the
  * same objectstore.grant_key_file). A GET grant allows GetObject and HeadObject of that one
- * object, a PUT grant the single or multipart upload of that one key; nothing else. */
+ * object, a PUT grant the single or multipart upload of that one key, a DELETE grant
+ * DeleteObject of it; nothing else. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 static const char *get_ops[] = {"GetObject", "HeadObject", NULL};
 static const char *put_ops[] = {"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
                                 "AbortMultipartUpload", NULL};
+static const char *delete_ops[] = {"DeleteObject", NULL};
 
 int os_grant_init(objectstore_t *os, verr_t *e)
 {
@@ -118,7 +120,7 @@ int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e)
         rc = verr_set(e, 403, "AccessDenied", "Request has expired");
     else if (strcmp(f[4], r->bucket) || strcmp(f[5], r->key))
         rc = verr_set(e, 403, "AccessDenied", "The grant is for another object");
-    else if (!in(!strcmp(f[2], "GET") ? get_ops : put_ops, r->op->name))
+    else if (!in(!strcmp(f[2], "GET") ? get_ops : !strcmp(f[2], "PUT") ? put_ops : delete_ops, r->op->name))
         rc = verr_set(e, 403, "AccessDenied", "The grant does not allow %s", r->op->name);
     if (rc == 0) {
         /* The checks were made when the grant was issued; the token now stands for them. */
@@ -150,7 +152,7 @@ static int caller_is_operator(bus_ctx_t *ctx)
     return json_bool(ctx->msg->caller, "is_operator", 0) && json_bool(ctx->msg->caller, "is_admin", 0);
 }
 
-/* {bucket, key, method: GET|PUT, ttl_s} as the calling account → {url, expires, and for
+/* {bucket, key, method: GET|PUT|DELETE, ttl_s} as the calling account → {url, expires, and for
  * GET the object's size, etag, content_type and user metadata}. */
 int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
@@ -161,8 +163,8 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
     long long ttl = json_int(body, "ttl_s", 3600);
     if (!bucket || !key || !*key || strlen(key) > S3_MAX_KEY)
         return verr_set(e, 400, "InvalidParameterValue", "bucket and key are required");
-    if (strcmp(method, "GET") && strcmp(method, "PUT"))
-        return verr_set(e, 400, "InvalidParameterValue", "method must be GET or PUT");
+    if (strcmp(method, "GET") && strcmp(method, "PUT") && strcmp(method, "DELETE"))
+        return verr_set(e, 400, "InvalidParameterValue", "method must be GET, PUT or DELETE");
     if (ttl < 1 || ttl > GRANT_MAX_TTL)
         return verr_set(e, 400, "InvalidParameterValue", "ttl_s must be 1..%d", GRANT_MAX_TTL);
     if (strlen(account) != 12)
@@ -198,7 +200,7 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
         }
     } else if (!mine) {
         json_decref(out);
-        return verr_set(e, 403, "AccessDenied", "The account may not write to bucket %s", bucket);
+        return verr_set(e, 403, "AccessDenied", "The account may not %s in bucket %s", !strcmp(method, "PUT") ? "write" : "delete", bucket);
     }
     int64_t expires = (int64_t)time(NULL) + ttl;
     char *url = os_grant_url(os, account, method, bucket, key, expires);

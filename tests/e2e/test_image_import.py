@@ -270,3 +270,31 @@ def test_import_survives_an_image_service_crash(cloud, tenant, tmp_path):
     subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", str(stored), str(back)], check=True)
     assert back.read_bytes() == raw.read_bytes()
     assert os.listdir(os.path.join(cloud.dir, "image-work")) == []
+
+
+def test_deregistering_an_import_deletes_its_stored_bytes(cloud, tenant, tmp_path):
+    """An imported image's qcow2 lives in the operator's bucket; once the image is
+    deregistered, the reconcile pass deletes it (a tenant's own object would be left)."""
+    acct, k, s = tenant
+    raw, disk = make_disk(tmp_path, "qcow2", "4M")
+    s3_client(cloud, k, s).upload_file(str(disk), "import-a-disks", "gc.qcow2")
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    r = ec2.import_image(DiskContainers=[{"Format": "qcow2", "UserBucket": {"S3Bucket": "import-a-disks", "S3Key": "gc.qcow2"}}])
+    t = wait_task(ec2, r["ImportTaskId"])
+    loc = ec2.describe_images(ImageIds=[t["ImageId"]])["Images"][0]["ImageLocation"]
+    bucket, key = loc.split("/", 1)
+    operator = s3_client(cloud)
+    assert operator.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    ec2.deregister_image(ImageId=t["ImageId"])
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            operator.head_object(Bucket=bucket, Key=key)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] in ("404", "NoSuchKey")
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the stored bytes of a deregistered image were not deleted")
+    # the tenant's source object is theirs and stays
+    assert s3_client(cloud, k, s).head_object(Bucket="import-a-disks", Key="gc.qcow2")["ContentLength"] > 0
