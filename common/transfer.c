@@ -34,12 +34,20 @@ typedef struct xfer {
     int too_long;
     char etag[80];
     const transfer_opts_t *o;
+    strbuf_t *keep;               /* upload: where a successful response's body goes */
+    int ranged;                   /* upload reads pread(fd, at) for `remaining` bytes */
+    uint64_t at, remaining;
 } xfer_t;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     xfer_t *x = arg;
     size_t len = sz * n;
+    if (x->keep && x->status >= 200 && x->status <= 299) {
+        if (x->keep->len < (1 << 20))
+            strbuf_put(x->keep, p, len);
+        return len;
+    }
     if (x->upload || x->status != 200) {
         if (x->errbody.len < 4096)
             strbuf_put(&x->errbody, p, len);
@@ -97,9 +105,16 @@ static size_t on_read(char *p, size_t sz, size_t n, void *arg)
 {
     xfer_t *x = arg;
     ssize_t r;
+    size_t want = sz * n;
+    if (x->ranged && want > x->remaining)
+        want = (size_t)x->remaining;
     do
-        r = read(x->fd, p, sz * n);
+        r = x->ranged ? pread(x->fd, p, want, (off_t)x->at) : read(x->fd, p, want);
     while (r < 0 && errno == EINTR);
+    if (x->ranged && r > 0) {
+        x->at += (uint64_t)r;
+        x->remaining -= (uint64_t)r;
+    }
     if (r < 0) {
         x->io_errno = errno;
         return CURL_READFUNC_ABORT;
@@ -261,14 +276,15 @@ int transfer_sha256_file(int fd, char sha256_hex[65], uint64_t *size, verr_t *e)
     return 0;
 }
 
-/* Content-MD5 (base64 of the MD5 digest) of the first size bytes of fd. */
-static int md5_b64(int fd, uint64_t size, char out[32], verr_t *e)
+/* Content-MD5 (base64 of the MD5 digest) of size bytes of fd from offset start. */
+static int md5_range_b64(int fd, uint64_t start, uint64_t size, char out[32], verr_t *e)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
     static __thread unsigned char buf[1 << 16];
-    for (uint64_t off = 0; off < size;) {
-        ssize_t r = pread(fd, buf, sizeof buf, (off_t)off);
+    for (uint64_t off = start; off < start + size;) {
+        size_t want = start + size - off < sizeof buf ? (size_t)(start + size - off) : sizeof buf;
+        ssize_t r = pread(fd, buf, want, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -290,7 +306,7 @@ int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *
 {
     pthread_once(&once, global_init);
     char md5[32];
-    if (md5_b64(fd, size, md5, e) < 0)
+    if (md5_range_b64(fd, 0, size, md5, e) < 0)
         return -1;
     if (lseek(fd, 0, SEEK_SET) < 0)
         return verr_set(e, 500, "InternalError", "lseek: %s", strerror(errno));
@@ -338,4 +354,131 @@ int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e)
     int rc = perform(c, &x, url, "delete", e);
     curl_easy_cleanup(c);
     return rc;
+}
+
+/* ---- multipart upload --------------------------------------------------------------- */
+
+/* One request of a multipart upload to url (which carries its authorization, a grant, in
+ * its query) with `extra` appended to the query: a body of len bytes of fd from off (with
+ * its Content-MD5), or the string text, or none; the response body goes to resp. */
+static int part_call(const char *url, const char *extra, const char *method, int fd, uint64_t off, uint64_t len,
+                     const char *text, const transfer_opts_t *o, strbuf_t *resp, char etag[80], verr_t *e)
+{
+    char *u = xasprintf("%s%s%s", url, strchr(url, '?') ? "&" : "?", extra);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        free(u);
+        return verr_set(e, 500, "InternalError", "curl_easy_init failed");
+    }
+    xfer_t x = {.fd = fd, .o = o, .upload = 1, .keep = resp, .ranged = 1, .at = off, .remaining = len};
+    crypto_hash_sha256_init(&x.sha);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    char h[64];
+    int rc = 0;
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    if (fd >= 0) {
+        char md5[32];
+        rc = md5_range_b64(fd, off, len, md5, e);
+        snprintf(h, sizeof h, "Content-MD5: %s", md5);
+        hdrs = curl_slist_append(hdrs, h);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &x);
+    } else {
+        if (!strcmp(method, "POST")) {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(text ? strlen(text) : 0));
+            hdrs = curl_slist_append(hdrs, "Content-Type: application/xml");
+        }
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (rc == 0)
+        rc = perform(c, &x, u, "upload", e);
+    if (rc == 0 && fd >= 0 && x.remaining)
+        rc = verr_set(e, 500, "InternalError", "upload part: %llu bytes were not sent", (unsigned long long)x.remaining);
+    if (rc == 0 && etag)
+        snprintf(etag, 80, "%s", x.etag);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    free(u);
+    return rc;
+}
+
+/* The text of the first <tag>...</tag> in xml, with &quot; and quotes dropped. */
+static void xml_value(const char *xml, const char *tag, char *out, size_t outsz)
+{
+    char open[64];
+    snprintf(open, sizeof open, "<%s>", tag);
+    const char *a = xml ? strstr(xml, open) : NULL;
+    out[0] = 0;
+    if (!a)
+        return;
+    a += strlen(open);
+    size_t n = strcspn(a, "<"), o = 0;
+    for (size_t i = 0; i < n && o + 1 < outsz; i++) {
+        if (!strncmp(a + i, "&quot;", 6)) {
+            i += 5;
+            continue;
+        }
+        if (a[i] != '"')
+            out[o++] = a[i];
+    }
+    out[o] = 0;
+}
+
+int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part_bytes, const transfer_opts_t *o,
+                           char sha256_hex[65], char etag[80], verr_t *e)
+{
+    pthread_once(&once, global_init);
+    if (part_bytes < (5u << 20))
+        part_bytes = 5u << 20;   /* S3's smallest part but the last */
+    if (size == 0 || (size + part_bytes - 1) / part_bytes > 10000)
+        return verr_set(e, 400, "InvalidArgument", "%llu bytes do not fit 1..10000 parts of %llu",
+                        (unsigned long long)size, (unsigned long long)part_bytes);
+    strbuf_t resp = {0}, done = {0};
+    char upload_id[256];
+    if (part_call(url, "uploads", "POST", -1, 0, 0, NULL, o, &resp, NULL, e) < 0) {
+        free(resp.s);
+        return -1;
+    }
+    xml_value(resp.s, "UploadId", upload_id, sizeof upload_id);
+    free(resp.s);
+    if (!upload_id[0])
+        return verr_set(e, 502, "TransferFailed", "upload: CreateMultipartUpload answered no UploadId");
+    strbuf_puts(&done, "<CompleteMultipartUpload>");
+    int rc = 0;
+    unsigned part = 1;
+    for (uint64_t off = 0; off < size && rc == 0; off += part_bytes, part++) {
+        uint64_t len = size - off < part_bytes ? size - off : part_bytes;
+        char extra[400], tag[80];
+        snprintf(extra, sizeof extra, "partNumber=%u&uploadId=%s", part, upload_id);
+        rc = part_call(url, extra, "PUT", fd, off, len, NULL, o, NULL, tag, e);
+        char item[200];
+        snprintf(item, sizeof item, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", part, tag);
+        strbuf_puts(&done, item);
+    }
+    strbuf_puts(&done, "</CompleteMultipartUpload>");
+    char extra[300];
+    snprintf(extra, sizeof extra, "uploadId=%s", upload_id);
+    if (rc == 0) {
+        resp = (strbuf_t){0};
+        rc = part_call(url, extra, "POST", -1, 0, 0, done.s, o, &resp, NULL, e);
+        if (rc == 0 && resp.s && strstr(resp.s, "<Error>")) {   /* S3 may fail a completion inside a 200 */
+            char code[64];
+            xml_value(resp.s, "Code", code, sizeof code);
+            rc = verr_set(e, 502, "TransferFailed", "upload: CompleteMultipartUpload failed: %s", code);
+        }
+        if (rc == 0 && etag)
+            xml_value(resp.s, "ETag", etag, 80);
+        free(resp.s);
+    }
+    free(done.s);
+    if (rc < 0) {
+        verr_t ignored;   /* the upload's parts would otherwise wait for the store's cleanup */
+        part_call(url, extra, "DELETE", -1, 0, 0, NULL, o, NULL, NULL, &ignored);
+        return -1;
+    }
+    return sha256_hex ? transfer_sha256_file(fd, sha256_hex, NULL, e) : 0;
 }

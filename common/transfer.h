@@ -56,6 +56,14 @@ int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *
                  char etag[80], verr_t *e);
 
 /* SHA-256 of a whole file, in hex (64 + NUL). */
+/* The same as a multipart upload (CreateMultipartUpload, UploadPart of part_bytes each with
+ * its Content-MD5, CompleteMultipartUpload; AbortMultipartUpload if any step fails), for
+ * objects larger than one PUT may be (5 GiB) or where a failed part should not cost the
+ * whole transfer. url must carry its authorization in its query (a grant URL). part_bytes
+ * below S3's 5 MiB minimum is raised to it; at most 10,000 parts. */
+int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part_bytes, const transfer_opts_t *o,
+                           char sha256_hex[65], char etag[80], verr_t *e);
+
 /* DELETE url (2xx = done; S3 answers 204 also when there was nothing to delete). */
 int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e);
 

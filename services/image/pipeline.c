@@ -30,6 +30,7 @@ typedef struct stage {
     image_task_t *t;
     int lo, hi;
     const char *message;
+    int shown;                    /* progress never goes back (a multipart upload reports per part) */
     verr_t err;                   /* why a tick stopped the step */
 } stage_t;
 
@@ -41,6 +42,9 @@ static int tick_at(stage_t *s, uint64_t done, uint64_t total)
     if (time(NULL) - s->t->renewed < 2)
         return 0;
     int pct = total ? s->lo + (int)((uint64_t)(s->hi - s->lo) * done / total) : s->lo;
+    if (pct < s->shown)
+        pct = s->shown;
+    s->shown = pct;
     return task_progress(s->t, pct, s->message, &s->err) < 0;
 }
 
@@ -90,12 +94,18 @@ static int store(image_task_t *t, const char *path, const char *key, int lo, int
     off_t end = lseek(fd, 0, SEEK_END);
     json_t *g = NULL;
     int rc = -1;
-    if (end < 0 || (uint64_t)end > (5ULL << 30)) {
-        verr_set(e, 400, "ImageTooLarge", "the stored image would be %lld bytes; the limit is 5 GiB", (long long)end);
+    /* large images go up in parts: no 5 GiB limit, and a failed part is retried alone */
+    uint64_t multipart = (uint64_t)config_int(t->svc->cfg, "image.multipart_bytes", 64 << 20);
+    if (end < 0) {
+        verr_set(e, 500, "InternalError", "%s: %s", path, strerror(errno));
     } else if (image_grant(t->svc, NULL, location, "PUT", &g, e) == 0) {
         stage_t s = {.t = t, .lo = lo, .hi = hi, .message = "uploading"};
         transfer_opts_t o = {.timeout_s = config_int(t->svc->cfg, "image.transfer_timeout_s", 3600), .progress = xfer_tick, .arg = &s};
-        rc = transfer_put(json_str(g, "url", ""), fd, (uint64_t)end, &o, sha, etag, e);
+        const char *url = json_str(g, "url", "");
+        rc = (uint64_t)end > multipart
+            ? transfer_put_multipart(url, fd, (uint64_t)end, (uint64_t)config_int(t->svc->cfg, "image.part_bytes", 64 << 20),
+                                     &o, sha, etag, e)
+            : transfer_put(url, fd, (uint64_t)end, &o, sha, etag, e);
         if (rc < 0 && s.err.code[0])
             *e = s.err;
         *size = (uint64_t)end;

@@ -263,6 +263,9 @@ def test_import_survives_an_image_service_crash(cloud, tenant, tmp_path):
     assert up.returncode == 0, up.stderr
     t = wait_task(ec2, r["ImportTaskId"], seconds=120)
     assert t["Status"] == "completed", t
+    # ~96 MiB of qcow2 is above image.multipart_bytes (64 MiB): stored in two parts
+    loc = ec2.describe_images(ImageIds=[t["ImageId"]])["Images"][0]["ImageLocation"]
+    assert s3_client(cloud).head_object(Bucket=loc.split("/")[0], Key=loc.split("/", 1)[1])["ETag"].endswith('-2"')
     info, body = fetch_image_bytes(cloud, acct, t["ImageId"])
     stored = tmp_path / "stored.qcow2"
     stored.write_bytes(body)
