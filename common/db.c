@@ -1,6 +1,39 @@
-/* db.c - libpq wrapper with reconnect, prepared-statement cache and migrations. */
+/* db.c - libpq wrapper with reconnect, prepared-statement cache and migrations.
+ *
+ * Lost connections. A connection can die under us at any moment (a PostgreSQL restart,
+ * pg_terminate_backend, a failover, a cut network). Every statement goes through run(),
+ * which deals with it at two points:
+ *
+ *  - before sending: a backend that ended while we were idle has usually said so
+ *    already (its FATAL message and the end of the stream wait in our socket). We read
+ *    them, see the dead connection and reset it before the statement leaves, so nothing
+ *    of the statement can have run: this case costs nothing and risks nothing.
+ *  - after sending: if the statement fails and the connection is now dead (PQstatus
+ *    CONNECTION_BAD, or an SQLSTATE of class 08), we reset it and send the statement
+ *    once more, preparing it again if it was a prepared one.
+ *
+ * The second point is a trade-off. libpq cannot tell whether the server ran a statement
+ * whose connection broke before its result came back. Most often it did not (the
+ * backend was gone before the statement arrived, or died while running it and rolled it
+ * back), but an autocommit statement whose connection broke after its commit and before
+ * its result reached us did run, and runs again: an UPDATE of x = x + 1 applies twice,
+ * an INSERT may fail on its own row (23505), a sequence advances twice. We accept that:
+ * handlers are idempotent by the project's rules (docs/bus.md: ClientToken, ON CONFLICT,
+ * state checks), the window is small, and failing the request for a cause the tenant
+ * cannot see is the worse outcome. Guaranteed: a statement is sent at most twice, and
+ * never again on a new session when it depended on session state the new session lacks:
+ *
+ *  - inside a transaction (db_begin .. db_commit/db_rollback, or a BEGIN the server saw)
+ *    the earlier statements died with the session. The statement fails, and so does
+ *    every later one until the caller ends the transaction with db_rollback (or
+ *    db_commit, which fails), so no part of a transaction ever runs in autocommit on a
+ *    new session. COMMIT itself is never sent twice.
+ *  - while db_migrate holds its session-level advisory lock, likewise.
+ *
+ * docs/architecture.md (Decisions, "Lost database connections") says the same. */
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +49,10 @@ struct db {
     size_t nprepared;
     char sqlstate[6];
     char schema[64];
+    /* Session state a reconnect cannot bring back; while either is set a lost
+     * connection fails the caller instead of being reset under it. */
+    int in_tx;           /* inside a transaction block, as last seen alive */
+    int session_locks;   /* session-level advisory locks held (db_migrate) */
 };
 
 static void forget_prepared(db_t *db)
@@ -98,26 +135,88 @@ int db_set_schema(db_t *db, const char *schema, verr_t *e)
     return apply_schema(db, e);
 }
 
-/* Reset a dead connection before use. Prepared statements die with it. */
-static int ensure_conn(db_t *db, verr_t *e)
+static int session_bound(const db_t *db) { return db->in_tx || db->session_locks; }
+
+/* Follow the server's view of the transaction while the connection is alive, so a
+ * BEGIN or COMMIT sent any way (db_begin, db_exec, a multi-statement string) counts. */
+static void track_tx(db_t *db)
 {
-    if (PQstatus(db->conn) == CONNECTION_OK)
-        return 0;
-    log_warn("database connection lost, reconnecting");
+    switch (PQtransactionStatus(db->conn)) {
+    case PQTRANS_IDLE:
+        db->in_tx = 0;
+        break;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        db->in_tx = 1;
+        break;
+    default:   /* UNKNOWN (connection dead) or ACTIVE: keep what we knew */
+        break;
+    }
+}
+
+/* Read whatever the server sent while we were idle. A backend that was terminated or
+ * shut down left a FATAL message and the end of the stream; consuming them marks the
+ * connection CONNECTION_BAD now, before a statement is sent into it. Bounded, as a
+ * chatty connection must not keep us here. */
+static void read_idle_input(db_t *db)
+{
+    for (int i = 0; i < 4 && PQstatus(db->conn) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(db->conn), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0 || !PQconsumeInput(db->conn))
+            return;
+    }
+}
+
+/* Reconnect with the same parameters. Prepared statements died with the old session;
+ * the search_path is set again. */
+static int reset_conn(db_t *db, verr_t *e)
+{
     PQreset(db->conn);
     forget_prepared(db);
+    db->in_tx = 0;
+    db->sqlstate[0] = 0;
     if (PQstatus(db->conn) != CONNECTION_OK)
         return verr_set(e, 503, "ServiceUnavailable", "database unavailable");
     return apply_schema(db, e);
 }
 
-static PGresult *check(db_t *db, PGresult *r, verr_t *e, const char *what)
+/* A usable connection for the next statement: reset a dead one, unless it held session
+ * state the caller relies on (a transaction, a session lock). */
+static int ensure_conn(db_t *db, verr_t *e)
+{
+    read_idle_input(db);
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        track_tx(db);
+        return 0;
+    }
+    if (session_bound(db)) {
+        db->sqlstate[0] = 0;
+        const char *where = db->in_tx ? "inside a transaction" : "while holding a session lock";
+        log_error("database connection lost %s; failing until it ends", where);
+        return verr_set(e, 503, "ServiceUnavailable", "database connection lost %s", where);
+    }
+    const char *why = PQerrorMessage(db->conn);
+    log_warn("database connection lost (%.*s), reconnecting", (int)strcspn(why, "\n"), why);
+    return reset_conn(db, e);
+}
+
+static int result_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        db->sqlstate[0] = 0;
-        return r;
-    }
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* The statement failed because the connection broke, not because of its SQL. */
+static int conn_lost(db_t *db, const PGresult *r)
+{
+    if (PQstatus(db->conn) == CONNECTION_BAD)
+        return 1;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state && !strncmp(state, "08", 2);   /* class 08: connection exception */
+}
+
+static PGresult *fail(db_t *db, PGresult *r, verr_t *e, const char *what)
+{
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
     log_error("sql %s failed (%s): %s", what, db->sqlstate,
@@ -128,53 +227,112 @@ static PGresult *check(db_t *db, PGresult *r, verr_t *e, const char *what)
     return NULL;
 }
 
-PGresult *db_query(db_t *db, verr_t *e, const char *sql, int nparams, const char *const *params)
+/* One statement as the caller gave it, so that it can be sent again after a reset. */
+typedef struct stmt {
+    const char *what;                 /* for the log: the prepared name, "query", "exec" */
+    const char *name;                 /* prepared statement name, or NULL */
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    int simple;                       /* PQexec: several statements, no parameters */
+} stmt_t;
+
+static int is_prepared(const db_t *db, const char *name)
+{
+    for (size_t i = 0; i < db->nprepared; i++)
+        if (!strcmp(db->prepared[i], name))
+            return 1;
+    return 0;
+}
+
+/* Send s once; the result, failed or not (NULL if libpq could not even send it). */
+static PGresult *send_stmt(db_t *db, const stmt_t *s)
+{
+    if (s->simple)
+        return PQexec(db->conn, s->sql);
+    if (!s->name || (!is_prepared(db, s->name) && db->nprepared == DB_MAX_PREPARED))
+        return PQexecParams(db->conn, s->sql, s->nparams, NULL, s->params, NULL, NULL, 0);
+    if (!is_prepared(db, s->name)) {
+        PGresult *p = PQprepare(db->conn, s->name, s->sql, s->nparams, NULL);
+        if (!result_ok(p))
+            return p;   /* not remembered: the next call prepares again */
+        PQclear(p);
+        db->prepared[db->nprepared++] = xstrdup(s->name);
+    }
+    return PQexecPrepared(db->conn, s->name, s->nparams, s->params, NULL, NULL, 0);
+}
+
+/* Run s; on a connection lost under it outside session state, reset and send it once
+ * more (the trade-off is in the comment at the top of this file). */
+static PGresult *run(db_t *db, verr_t *e, const stmt_t *s)
 {
     if (ensure_conn(db, e) < 0)
         return NULL;
-    PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    return check(db, r, e, "query");
+    for (int retried = 0;; retried = 1) {
+        int bound = session_bound(db);   /* as before the statement: BEGIN itself may retry */
+        PGresult *r = send_stmt(db, s);
+        track_tx(db);
+        if (result_ok(r)) {
+            db->sqlstate[0] = 0;
+            return r;
+        }
+        if (retried || bound || !conn_lost(db, r))
+            return fail(db, r, e, s->what);
+        const char *why = r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn);
+        log_warn("sql %s: connection lost under it (%.*s), reconnecting to send it once more",
+                 s->what, (int)strcspn(why, "\n"), why);
+        if (r)
+            PQclear(r);
+        if (reset_conn(db, e) < 0)
+            return NULL;
+    }
+}
+
+PGresult *db_query(db_t *db, verr_t *e, const char *sql, int nparams, const char *const *params)
+{
+    const stmt_t s = {.what = "query", .sql = sql, .nparams = nparams, .params = params};
+    return run(db, e, &s);
 }
 
 PGresult *db_prepared(db_t *db, verr_t *e, const char *name, const char *sql, int nparams,
                       const char *const *params)
 {
-    if (ensure_conn(db, e) < 0)
-        return NULL;
-    int known = 0;
-    for (size_t i = 0; i < db->nprepared && !known; i++)
-        known = !strcmp(db->prepared[i], name);
-    if (!known) {
-        if (db->nprepared == DB_MAX_PREPARED)
-            return db_query(db, e, sql, nparams, params);
-        PGresult *p = check(db, PQprepare(db->conn, name, sql, nparams, NULL), e, name);
-        if (!p)
-            return NULL;
-        PQclear(p);
-        db->prepared[db->nprepared++] = xstrdup(name);
-    }
-    PGresult *r = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
-    return check(db, r, e, name);
+    const stmt_t s = {.what = name, .name = name, .sql = sql, .nparams = nparams, .params = params};
+    return run(db, e, &s);
 }
 
 int db_exec(db_t *db, verr_t *e, const char *sql)
 {
-    if (ensure_conn(db, e) < 0)
-        return -1;
-    PGresult *r = check(db, PQexec(db->conn, sql), e, "exec");
+    const stmt_t s = {.what = "exec", .sql = sql, .simple = 1};
+    PGresult *r = run(db, e, &s);
     if (!r)
         return -1;
     PQclear(r);
     return 0;
 }
 
-int db_begin(db_t *db, verr_t *e) { return db_exec(db, e, "BEGIN"); }
-int db_commit(db_t *db, verr_t *e) { return db_exec(db, e, "COMMIT"); }
+int db_begin(db_t *db, verr_t *e)
+{
+    if (db_exec(db, e, "BEGIN") < 0)
+        return -1;
+    db->in_tx = 1;
+    return 0;
+}
+
+/* A COMMIT ends the transaction whatever its outcome (committed, rolled back by the
+ * server, or lost with the connection); it is never sent twice. */
+int db_commit(db_t *db, verr_t *e)
+{
+    int rc = db_exec(db, e, "COMMIT");
+    db->in_tx = 0;
+    return rc;
+}
 
 void db_rollback(db_t *db)
 {
     PGresult *r = PQexec(db->conn, "ROLLBACK");
     PQclear(r);
+    db->in_tx = 0;
 }
 
 int db_ping(db_t *db)
@@ -202,6 +360,7 @@ int db_migrate(db_t *db, const char *schema, const db_migration_t *m, size_t n, 
     PG_AUTO PGresult *lk = db_query(db, e, "SELECT pg_advisory_lock(hashtext('virga.migrate.' || $1))", 1, lockp);
     if (!lk)
         return -1;
+    db->session_locks++;   /* a new session would not hold the lock: no silent reset */
     int rc = -1;
     AUTOFREE char *setup = xasprintf(
         "CREATE SCHEMA IF NOT EXISTS %s;"
@@ -242,5 +401,6 @@ out:;
     PGresult *ul = db_query(db, NULL, "SELECT pg_advisory_unlock(hashtext('virga.migrate.' || $1))", 1, lockp);
     if (ul)
         PQclear(ul);
+    db->session_locks--;
     return rc;
 }

@@ -3,8 +3,13 @@
  *
  * A db_t is one connection and is used by one thread at a time (libpq connections
  * are not shared between threads): the bus gives every worker thread its own.
- * A broken connection is reset on the next call, so a PostgreSQL restart costs the
- * requests in flight, never the process. */
+ * A lost connection is reset (same URL, same schema, prepared statements prepared
+ * again) within the call that meets it: outside a transaction the statement is sent
+ * once more on the new connection, so a PostgreSQL restart or a killed backend fails
+ * no request; a statement whose connection broke after it committed may thus run
+ * twice (db.c explains why that is accepted). Inside a transaction (db_begin), or
+ * under db_migrate's session lock, the statement fails instead, and so does every
+ * later one until db_rollback or db_commit ends the lost transaction. */
 #ifndef VIRGA_DB_H
 #define VIRGA_DB_H
 
