@@ -24,7 +24,9 @@ SVC_BINS   := $(foreach s,$(SERVICES),$(BUILD)/bin/virga-$(call bin_of,$(s)))
 BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virgadm
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-BENCH_SRC  := $(wildcard tests/bench/*.c)
+# tests/bench/loadgen.c is the load loop every benchmark program links, not a program.
+BENCH_OBJ  := $(BUILD)/obj/tests/bench/loadgen.o
+BENCH_SRC  := $(filter-out tests/bench/loadgen.c,$(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .SECONDEXPANSION:
@@ -93,7 +95,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BENCH_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -178,20 +178,37 @@ static int bucket_exists(dir_impl_t *d, const char *bucket)
     return r;
 }
 
+/* fn(arg, "dirp/name", name) for each entry of dirp in readdir order, skipping names that
+ * start with '.' ("." and ".."; the backend gives no file such a name), while *budget > 0
+ * when budget is given (fn may lower it). -errno when dirp cannot be opened. */
+typedef void (*entry_fn)(void *arg, const char *path, const char *name);
+
+static int each_entry(const char *dirp, const int *budget, entry_fn fn, void *arg)
+{
+    DIR *dh = opendir(dirp);
+    if (!dh)
+        return -errno;
+    struct dirent *de;
+    while ((!budget || *budget > 0) && (de = readdir(dh)))
+        if (de->d_name[0] != '.') {
+            char *path = xasprintf("%s/%s", dirp, de->d_name);
+            fn(arg, path, de->d_name);
+            free(path);
+        }
+    closedir(dh);
+    return 0;
+}
+
+static void unlink_entry(void *arg, const char *path, const char *name)
+{
+    (void)arg, (void)name;
+    unlink(path);
+}
+
 /* Remove a directory and the plain files in it (upload dirs hold nothing else). */
 static void remove_tree(const char *path)
 {
-    DIR *dh = opendir(path);
-    if (dh) {
-        struct dirent *de;
-        while ((de = readdir(dh)))
-            if (de->d_name[0] != '.') {
-                char *f = xasprintf("%s/%s", path, de->d_name);
-                unlink(f);
-                free(f);
-            }
-        closedir(dh);
-    }
+    each_entry(path, NULL, unlink_entry, NULL);
     rmdir(path);
 }
 
@@ -787,6 +804,7 @@ typedef struct gc_run {
     int64_t now;
     int grace_s, stale_s;
     int budget;
+    const char *bucket;   /* the bucket being collected */
 } gc_run_t;
 
 static int older_than(const char *path, int64_t now, int age_s)
@@ -795,63 +813,58 @@ static int older_than(const char *path, int64_t now, int age_s)
     return stat(path, &st) == 0 && (int64_t)st.st_mtime <= now - age_s;
 }
 
-/* Garbage records past grace: delete their data, then the record. */
-static void gc_garbage(gc_run_t *g, const char *bucket)
+/* A garbage record past grace: delete its data, then the record. */
+static void gc_garbage(void *arg, const char *path, const char *name)
 {
-    char *dirp = xasprintf("%s/garbage/%s", g->d->root, bucket);
-    DIR *dh = opendir(dirp);
-    struct dirent *de;
-    while (dh && g->budget > 0 && (de = readdir(dh))) {
-        int64_t t;
-        char v[OS_VERSION_LEN + 1], name[NAME_BUF];
-        snprintf(name, sizeof name, "%s", de->d_name);
-        char *dot = strstr(name, ".json");
-        if (!dot)
-            continue;
-        *dot = '\0';
-        if (os_stamp_parse(name, &t, v) || t > g->now - g->grace_s)
-            continue;
-        char *path = xasprintf("%s/%s", dirp, de->d_name);
-        json_t *rec;
-        if (get_record(path, &rec, NULL) == 0) {
-            void *a[2] = {g->d, (void *)bucket};
-            os_entry_walk(rec, unlink_seg, a);
-            json_decref(rec);
-        }
-        unlink(path);
-        free(path);
-        g->budget--;
+    gc_run_t *g = arg;
+    int64_t t;
+    char v[OS_VERSION_LEN + 1], stamp[NAME_BUF];
+    snprintf(stamp, sizeof stamp, "%s", name);
+    char *dot = strstr(stamp, ".json");
+    if (!dot)
+        return;
+    *dot = '\0';
+    if (os_stamp_parse(stamp, &t, v) || t > g->now - g->grace_s)
+        return;
+    json_t *rec;
+    if (get_record(path, &rec, NULL) == 0) {
+        void *a[2] = {g->d, (void *)g->bucket};
+        os_entry_walk(rec, unlink_seg, a);
+        json_decref(rec);
     }
-    if (dh)
-        closedir(dh);
-    free(dirp);
+    unlink(path);
+    g->budget--;
 }
 
-/* Data files of writes that died (".tmp" not touched for stale_s); once the bucket is
- * gone and its garbage drained, its directories too. */
-static void gc_data(gc_run_t *g, const char *bucket)
+/* A file not touched for stale_s: left by a write or a record that died. */
+static void gc_stale(void *arg, const char *path, const char *name)
 {
-    char *dirp = xasprintf("%s/data/%s", g->d->root, bucket);
-    DIR *dh = opendir(dirp);
-    struct dirent *de;
-    while (dh && g->budget > 0 && (de = readdir(dh))) {
-        size_t n = strlen(de->d_name);
-        if (n < 4 || strcmp(de->d_name + n - 4, ".tmp") != 0)
-            continue;
-        char *path = xasprintf("%s/%s", dirp, de->d_name);
-        if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
-            g->budget--;
-        free(path);
-    }
-    if (dh)
-        closedir(dh);
-    if (!bucket_exists(g->d, bucket)) {
-        char *gp = xasprintf("%s/garbage/%s", g->d->root, bucket);
-        if (rmdir(gp) == 0 || errno == ENOENT)
-            rmdir(dirp);   /* fails while files remain: retried next time */
-        free(gp);
-    }
-    free(dirp);
+    gc_run_t *g = arg;
+    (void)name;
+    if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
+        g->budget--;
+}
+
+/* Data files being written (".tmp"). */
+static void gc_data(void *arg, const char *path, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= 4 && strcmp(name + n - 4, ".tmp") == 0)
+        gc_stale(arg, path, name);
+}
+
+/* Garbage past grace and dead writes of a bucket that has data (data/<bucket>); once the
+ * bucket is gone and its garbage drained, its directories too. */
+static void gc_data_bucket(void *arg, const char *dirp, const char *bucket)
+{
+    gc_run_t *g = arg;
+    char *gp = xasprintf("%s/garbage/%s", g->d->root, bucket);
+    g->bucket = bucket;
+    each_entry(gp, &g->budget, gc_garbage, g);
+    each_entry(dirp, &g->budget, gc_data, g);
+    if (!bucket_exists(g->d, bucket) && (rmdir(gp) == 0 || errno == ENOENT))
+        rmdir(dirp);   /* fails while files remain: retried next time */
+    free(gp);
 }
 
 /* A completion that crashed between its rename and its index switch: keep the parts if
@@ -889,81 +902,51 @@ static void complete_leftover(gc_run_t *g, const char *bucket, const char *dirp)
     json_decref(parts);
 }
 
-/* Uploads not finished within stale_s are aborted. */
-static void gc_uploads(gc_run_t *g, const char *bucket)
+/* An upload not finished within stale_s is aborted; a crashed completion is settled. */
+static void gc_upload(void *arg, const char *up, const char *name)
 {
-    char *dirp = xasprintf("%s/uploads/%s", g->d->root, bucket);
-    DIR *dh = opendir(dirp);
-    struct dirent *de;
-    while (dh && g->budget > 0 && (de = readdir(dh))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *up = xasprintf("%s/%s", dirp, de->d_name);
-        json_t *upload = NULL, *parts = NULL;
-        pthread_mutex_lock(&g->d->lock);
-        if (strstr(de->d_name, ".done"))
-            complete_leftover(g, bucket, up);
-        else if (load_upload_dir(up, &upload, &parts, NULL) == 0 &&
-                 json_int(upload, "initiated", g->now) <= g->now - g->stale_s)
-            drop_upload(g->d, bucket, up, parts);
-        pthread_mutex_unlock(&g->d->lock);
-        json_decref(upload);
-        json_decref(parts);
-        free(up);
-        g->budget--;
-    }
-    if (dh)
-        closedir(dh);
-    free(dirp);
+    gc_run_t *g = arg;
+    json_t *upload = NULL, *parts = NULL;
+    pthread_mutex_lock(&g->d->lock);
+    if (strstr(name, ".done"))
+        complete_leftover(g, g->bucket, up);
+    else if (load_upload_dir(up, &upload, &parts, NULL) == 0 &&
+             json_int(upload, "initiated", g->now) <= g->now - g->stale_s)
+        drop_upload(g->d, g->bucket, up, parts);
+    pthread_mutex_unlock(&g->d->lock);
+    json_decref(upload);
+    json_decref(parts);
+    g->budget--;
 }
 
-/* Records left in tmp/ by a crash. */
-static void gc_tmp(gc_run_t *g)
+/* The uploads of a bucket (uploads/<bucket>). */
+static void gc_uploads_bucket(void *arg, const char *dirp, const char *bucket)
 {
-    char *dirp = xasprintf("%s/tmp", g->d->root);
-    DIR *dh = opendir(dirp);
-    struct dirent *de;
-    while (dh && g->budget > 0 && (de = readdir(dh))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *path = xasprintf("%s/%s", dirp, de->d_name);
-        if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
-            g->budget--;
-        free(path);
-    }
-    if (dh)
-        closedir(dh);
-    free(dirp);
+    gc_run_t *g = arg;
+    g->bucket = bucket;
+    each_entry(dirp, &g->budget, gc_upload, g);
 }
 
 static int dir_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
 {
-    gc_run_t g = {D(b), (int64_t)time(NULL), grace_s, stale_s, GC_BUDGET};
-    static const char *const kinds[] = {"uploads", "data"};
-    for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
-        /* data/ lists every bucket that still has bytes, deleted or not. */
-        char *dirp = xasprintf("%s/%s", g.d->root, kinds[k]);
-        DIR *dh = opendir(dirp);
-        if (!dh) {
-            int rc = io_error(e, "opendir", dirp, errno);
+    gc_run_t g = {D(b), (int64_t)time(NULL), grace_s, stale_s, GC_BUDGET, NULL};
+    /* data/ lists every bucket that still has bytes, deleted or not; tmp/ holds the
+     * records left by a crash. */
+    static const struct {
+        const char *sub;
+        entry_fn fn;
+        int must_exist;
+    } walks[] = {{"uploads", gc_uploads_bucket, 1}, {"data", gc_data_bucket, 1}, {"tmp", gc_stale, 0}};
+    for (size_t k = 0; k < ARRAY_LEN(walks); k++) {
+        char *dirp = xasprintf("%s/%s", g.d->root, walks[k].sub);
+        int rc = each_entry(dirp, &g.budget, walks[k].fn, &g);
+        if (rc && walks[k].must_exist) {
+            rc = io_error(e, "opendir", dirp, -rc);
             free(dirp);
             return rc;
         }
-        struct dirent *de;
-        while (g.budget > 0 && (de = readdir(dh))) {
-            if (de->d_name[0] == '.')
-                continue;
-            if (k == 0)
-                gc_uploads(&g, de->d_name);
-            else {
-                gc_garbage(&g, de->d_name);
-                gc_data(&g, de->d_name);
-            }
-        }
-        closedir(dh);
         free(dirp);
     }
-    gc_tmp(&g);
     return 0;
 }
 

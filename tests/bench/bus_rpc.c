@@ -7,14 +7,13 @@
  * (open loop: a caller that falls behind does not slow the schedule) and prints
  * p50/p99/max. Phase 2 runs the same callers unpaced for --throughput-seconds and
  * prints calls/s. Every loop is bounded by its time limit. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bus.h"
 #include "config.h"
+#include "loadgen.h"
 #include "log.h"
 
 static bus_t *bus;
@@ -22,100 +21,46 @@ static const char *service = "compute";
 static double rate = 1000, seconds = 10, tput_seconds = 5;
 static int nthreads = 8;
 
-struct worker {
-    int idx;
-    int paced;
-    double *lat;
-    size_t n, cap;
-    size_t errors;
-};
-
-static double now_s(void)
+/* Each caller echoes its own payload. */
+static void *caller_start(void *arg, int idx)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    (void)arg;
+    return json_pack("{s:s, s:i}", "hello", "virga", "n", idx);
 }
 
-static void *run(void *arg)
+static int echo(void *arg, void *payload, long seq, size_t *bytes)
 {
-    struct worker *w = arg;
-    double start = now_s(), limit = w->paced ? seconds : tput_seconds;
-    double interval = w->paced ? nthreads / rate : 0;
-    double next = start + (w->paced ? interval * w->idx / nthreads : 0);
-    json_t *payload = json_pack("{s:s, s:i}", "hello", "virga", "n", w->idx);
-    for (;;) {
-        double t = now_s();
-        if (t - start >= limit)
-            break;
-        if (w->paced && t < next) {
-            struct timespec ts = {0, (long)((next - t) * 1e9)};
-            nanosleep(&ts, NULL);
-        }
-        next += interval;
-        double t0 = now_s();
-        json_t *r = NULL;
-        verr_t e;
-        if (bus_call(bus, service, "sys.echo", json_incref(payload), NULL, 5000, &r, &e) < 0) {
-            w->errors++;
-            continue;
-        }
-        json_decref(r);
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 4096;
-            w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-        }
-        w->lat[w->n++] = (now_s() - t0) * 1e3;
-    }
+    (void)arg, (void)seq, (void)bytes;
+    json_t *r = NULL;
+    verr_t e;
+    if (bus_call(bus, service, "sys.echo", json_incref(payload), NULL, 5000, &r, &e) < 0)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
+static void caller_stop(void *arg, void *payload)
+{
+    (void)arg;
     json_decref(payload);
-    return NULL;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void phase(int paced)
 {
-    struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
-    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
-    double t0 = now_s();
-    for (int i = 0; i < nthreads; i++) {
-        ws[i].idx = i;
-        ws[i].paced = paced;
-        pthread_create(&th[i], NULL, run, &ws[i]);
-    }
-    size_t total = 0, errors = 0;
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(th[i], NULL);
-        total += ws[i].n;
-        errors += ws[i].errors;
-    }
-    double elapsed = now_s() - t0;
-    double *all = malloc((total ? total : 1) * sizeof *all);
-    size_t k = 0;
-    for (int i = 0; i < nthreads; i++) {
-        memcpy(all + k, ws[i].lat, ws[i].n * sizeof *all);
-        k += ws[i].n;
-        free(ws[i].lat);
-    }
-    qsort(all, total, sizeof *all, cmp);
-    if (total == 0) {
-        printf("bus_rpc %s: no successful calls (%zu errors)\n", paced ? "latency" : "throughput", errors);
+    loadgen_t lg = {.threads = nthreads, .seconds = paced ? seconds : tput_seconds, .rate = paced ? rate : 0,
+                    .thread_start = caller_start, .call = echo, .thread_stop = caller_stop};
+    loadgen_result_t r;
+    loadgen_run(&lg, &r);
+    if (r.calls == 0) {
+        printf("bus_rpc %s: no successful calls (%zu errors)\n", paced ? "latency" : "throughput", r.errors);
     } else if (paced) {
         printf("bus_rpc latency: target %.0f calls/s, achieved %.0f calls/s over %.1f s, %zu calls, %zu errors: "
                "p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-               rate, total / elapsed, elapsed, total, errors, all[total / 2], all[(size_t)(total * 0.99)],
-               all[total - 1]);
+               rate, r.per_s, r.elapsed, r.calls, r.errors, r.p50, r.p99, r.max);
     } else {
         printf("bus_rpc throughput: %d callers unpaced: %.0f calls/s over %.1f s (%zu calls, %zu errors), p50 %.2f ms\n",
-               nthreads, total / elapsed, elapsed, total, errors, all[total / 2]);
+               nthreads, r.per_s, r.elapsed, r.calls, r.errors, r.p50);
     }
-    free(all);
-    free(ws);
-    free(th);
 }
 
 int main(int argc, char **argv)

@@ -9,12 +9,12 @@
  * one line per phase: ops/s, MB/s, p50/p99 latency, errors. Requests are SigV4-signed
  * with UNSIGNED-PAYLOAD so the client spends no time hashing bodies. */
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "loadgen.h"
 #include "sigv4.h"
 
 static const char *endpoint, *bucket, *ak, *sk, *region = "us-east-1";
@@ -22,13 +22,6 @@ static size_t size = 4096;
 static int nthreads = 16, nobjects = 256;
 static double seconds = 10;
 static char *payload;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Sign one request; headers go into *list. */
 static struct curl_slist *sign(const char *method, const char *path)
@@ -116,73 +109,37 @@ static long request(CURL *c, const char *method, int obj, size_t *got)
     return status;
 }
 
-struct worker {
-    int idx;
-    const char *method;
-    double *lat;
-    size_t n, cap, errors, bytes;
-};
-
-static void *run(void *arg)
+/* Each thread keeps one connection (its own curl handle). */
+static void *conn_start(void *arg, int idx)
 {
-    struct worker *w = arg;
-    CURL *c = curl_easy_init();
-    double start = now_s();
-    for (int i = w->idx; now_s() - start < seconds; i += nthreads) {
-        double t0 = now_s();
-        size_t got = 0;
-        long st = request(c, w->method, i % nobjects, &got);
-        if (st != 200) {
-            w->errors++;
-            continue;
-        }
-        w->bytes += strcmp(w->method, "PUT") ? got : size;
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 4096;
-            w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-        }
-        w->lat[w->n++] = (now_s() - t0) * 1e3;
-    }
-    curl_easy_cleanup(c);
-    return NULL;
+    (void)arg, (void)idx;
+    return curl_easy_init();
 }
 
-static int cmp(const void *a, const void *b)
+/* The method is the phase's argument; thread t works on keys t, t + threads, ... */
+static int one_request(void *method, void *c, long seq, size_t *bytes)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    size_t got = 0;
+    if (request(c, method, (int)(seq % nobjects), &got) != 200)
+        return -1;
+    *bytes += strcmp(method, "PUT") ? got : size;
+    return 0;
+}
+
+static void conn_stop(void *arg, void *c)
+{
+    (void)arg;
+    curl_easy_cleanup(c);
 }
 
 static void phase(const char *method)
 {
-    struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
-    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
-    double t0 = now_s();
-    for (int i = 0; i < nthreads; i++) {
-        ws[i] = (struct worker){.idx = i, .method = method};
-        pthread_create(&th[i], NULL, run, &ws[i]);
-    }
-    size_t n = 0, errors = 0, bytes = 0;
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(th[i], NULL);
-        n += ws[i].n;
-        errors += ws[i].errors;
-        bytes += ws[i].bytes;
-    }
-    double el = now_s() - t0;
-    double *all = malloc((n ? n : 1) * sizeof *all);
-    size_t k = 0;
-    for (int i = 0; i < nthreads; i++) {
-        memcpy(all + k, ws[i].lat, ws[i].n * sizeof *all);
-        k += ws[i].n;
-        free(ws[i].lat);
-    }
-    qsort(all, n, sizeof *all, cmp);
+    loadgen_t lg = {.threads = nthreads, .seconds = seconds, .arg = (void *)method,
+                    .thread_start = conn_start, .call = one_request, .thread_stop = conn_stop};
+    loadgen_result_t r;
+    loadgen_run(&lg, &r);
     printf("%s %zu B x %d threads: %.0f ops/s, %.1f MB/s, p50 %.2f ms, p99 %.2f ms, %zu errors\n", method, size,
-           nthreads, n / el, bytes / el / 1e6, n ? all[n / 2] : 0, n ? all[(size_t)(n * 0.99)] : 0, errors);
-    free(all);
-    free(ws);
-    free(th);
+           nthreads, r.per_s, r.bytes / r.elapsed / 1e6, r.p50, r.p99, r.errors);
 }
 
 int main(int argc, char **argv)
