@@ -20,12 +20,20 @@
 #define BUS_QUEUE_MAX 1024
 #define BUS_MAX_WORKERS 64
 
+/* One RPC in flight. Whoever unlinks it from the table (the reply loop on a reply or
+ * at its deadline, bus_close, or bus_call_async when the publish failed) owns it and
+ * is the only one to call cb: that is what makes delivery exactly-once. */
 struct pending {
     char corr[40];
-    pthread_cond_t cv;
-    json_t *env;               /* the reply envelope once it arrived */
+    int64_t deadline;          /* unix ms */
+    bus_reply_fn cb;
+    void *arg;
+    char what[320];            /* "<service> to <type>" for the timeout message */
+    int timeout_ms;
     struct pending *next;
 };
+
+#define PENDING_BUCKETS 256
 
 struct job {
     rd_kafka_message_t *m;
@@ -43,7 +51,8 @@ struct bus {
 
     /* RPC client side: started on the first call */
     pthread_mutex_t mu;
-    struct pending *pending;
+    struct pending *pending[PENDING_BUCKETS];   /* by hash of corr */
+    int64_t next_sweep;                         /* reply thread only */
     rd_kafka_t *reply_rk;
     pthread_t reply_thr;
     int reply_started;
@@ -207,24 +216,96 @@ int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, ver
 
 /* ---- RPC client ---------------------------------------------------------------- */
 
+static unsigned corr_bucket(const char *corr)
+{
+    unsigned h = 2166136261u;
+    for (; *corr; corr++)
+        h = (h ^ (unsigned char)*corr) * 16777619u;
+    return h % PENDING_BUCKETS;
+}
+
+/* Take the call with this correlation id out of the table; NULL when it is not there
+ * (answered or timed out already, or a duplicate reply). Caller holds b->mu. */
+static struct pending *pending_take(bus_t *b, const char *corr)
+{
+    for (struct pending **pp = &b->pending[corr_bucket(corr)]; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->corr, corr)) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            return p;
+        }
+    return NULL;
+}
+
+static int reply_error(json_t *env, verr_t *e)
+{
+    json_t *err = json_object_get(env, "error");
+    return verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
+                    json_str(err, "message", "remote error"));
+}
+
+static void timed_out(bus_t *b, struct pending *p)
+{
+    verr_t e = {0};
+    stat_inc(&b->stats.call_timeouts);
+    verr_set(&e, 504, "RequestTimeout", "no reply from %s within %d ms", p->what, p->timeout_ms);
+    p->cb(p->arg, NULL, &e);
+    free(p);
+}
+
 static void deliver_reply(bus_t *b, json_t *env)
 {
-    const char *corr = json_str(env, "corr", "");
     pthread_mutex_lock(&b->mu);
-    for (struct pending *p = b->pending; p; p = p->next)
-        if (!strcmp(p->corr, corr) && !p->env) {
-            p->env = json_incref(env);
-            pthread_cond_signal(&p->cv);
-            break;
+    struct pending *p = pending_take(b, json_str(env, "corr", ""));
+    pthread_mutex_unlock(&b->mu);
+    if (!p)
+        return;
+    if (json_is_true(json_object_get(env, "ok"))) {
+        json_t *rb = json_object_get(env, "body");
+        p->cb(p->arg, rb ? json_incref(rb) : json_object(), NULL);
+    } else {
+        verr_t e = {0};
+        reply_error(env, &e);
+        p->cb(p->arg, NULL, &e);
+    }
+    free(p);
+}
+
+/* Time out every call past its deadline (all of them when closing). The expired calls
+ * are unlinked under the lock and called back outside it. */
+static void sweep_pending(bus_t *b, int all)
+{
+    int64_t now = now_ms();
+    struct pending *expired = NULL;
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < PENDING_BUCKETS; i++)
+        for (struct pending **pp = &b->pending[i]; *pp;) {
+            struct pending *p = *pp;
+            if (all || now >= p->deadline) {
+                *pp = p->next;
+                p->next = expired;
+                expired = p;
+            } else {
+                pp = &p->next;
+            }
         }
     pthread_mutex_unlock(&b->mu);
+    while (expired) {
+        struct pending *p = expired;
+        expired = p->next;
+        timed_out(b, p);
+    }
 }
 
 static void *reply_loop(void *arg)
 {
     bus_t *b = arg;
     while (b->running) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reply_rk, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reply_rk, 50);
+        if (now_ms() >= b->next_sweep) {
+            sweep_pending(b, 0);
+            b->next_sweep = now_ms() + 50;
+        }
         if (!m)
             continue;
         if (m->err) {
@@ -288,17 +369,9 @@ static int start_replies(bus_t *b, verr_t *e)
     return 0;
 }
 
-static int reply_error(json_t *env, verr_t *e)
+int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
+                   const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e)
 {
-    json_t *err = json_object_get(env, "error");
-    return verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
-                    json_str(err, "message", "remote error"));
-}
-
-int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
-             const json_t *caller, int timeout_ms, json_t **reply, verr_t *e)
-{
-    *reply = NULL;
     if (timeout_ms <= 0)
         timeout_ms = 5000;
     pthread_mutex_lock(&b->mu);
@@ -321,46 +394,83 @@ int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
     json_object_set_new(env, "reply_to", json_string(b->reply_topic));
     json_object_set_new(env, "deadline", json_integer(deadline));
 
-    struct pending p = {0};
-    snprintf(p.corr, sizeof p.corr, "%s", json_str(env, "id", ""));
-    pthread_cond_init(&p.cv, NULL);
+    /* in the table before the request leaves, so no reply can arrive unexpected */
+    struct pending *p = xcalloc(1, sizeof *p);
+    snprintf(p->corr, sizeof p->corr, "%s", json_str(env, "id", ""));
+    snprintf(p->what, sizeof p->what, "%s to %s", service, type);
+    p->deadline = deadline;
+    p->timeout_ms = timeout_ms;
+    p->cb = cb;
+    p->arg = arg;
+    unsigned h = corr_bucket(p->corr);
+    char corr[40];
+    memcpy(corr, p->corr, sizeof corr);
     pthread_mutex_lock(&b->mu);
-    p.next = b->pending;
-    b->pending = &p;
+    p->next = b->pending[h];
+    b->pending[h] = p;
     pthread_mutex_unlock(&b->mu);
 
     rc = produce(b, topic, -1, env, e);
     json_decref(env);
-
-    pthread_mutex_lock(&b->mu);
-    struct timespec ts = {deadline / 1000, (deadline % 1000) * 1000000};
-    while (rc == 0 && !p.env) {
-        int w = pthread_cond_timedwait(&p.cv, &b->mu, &ts);
-        if (w == ETIMEDOUT && !p.env)
-            break;
-    }
-    for (struct pending **pp = &b->pending; *pp; pp = &(*pp)->next)
-        if (*pp == &p) {
-            *pp = p.next;
-            break;
-        }
-    pthread_mutex_unlock(&b->mu);
-    pthread_cond_destroy(&p.cv);
-
-    if (rc < 0)
+    if (rc < 0) {
+        /* not sent: take the call back unless the deadline sweep already has it
+         * (then cb runs with RequestTimeout, as promised once we return 0) */
+        pthread_mutex_lock(&b->mu);
+        struct pending *mine = pending_take(b, corr);
+        pthread_mutex_unlock(&b->mu);
+        if (!mine)
+            return 0;
+        free(mine);
         return -1;
-    if (!p.env) {
-        stat_inc(&b->stats.call_timeouts);
-        return verr_set(e, 504, "RequestTimeout", "no reply from %s to %s within %d ms", service, type, timeout_ms);
     }
-    if (json_is_true(json_object_get(p.env, "ok"))) {
-        json_t *rb = json_object_get(p.env, "body");
-        *reply = rb ? json_incref(rb) : json_object();
-        rc = 0;
-    } else {
-        rc = reply_error(p.env, e);
+    return 0;
+}
+
+/* bus_call is bus_call_async plus a wait: one pending table, one delivery path. */
+struct sync_call {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    json_t *reply;
+    verr_t err;
+};
+
+static void sync_done(void *arg, json_t *reply, const verr_t *err)
+{
+    struct sync_call *sc = arg;
+    pthread_mutex_lock(&sc->mu);
+    sc->reply = reply;
+    if (err)
+        sc->err = *err;
+    sc->done = 1;
+    pthread_cond_signal(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+}
+
+int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
+             const json_t *caller, int timeout_ms, json_t **reply, verr_t *e)
+{
+    *reply = NULL;
+    struct sync_call sc = {.done = 0};
+    pthread_mutex_init(&sc.mu, NULL);
+    pthread_cond_init(&sc.cv, NULL);
+    int rc = bus_call_async(b, service, type, body, caller, timeout_ms, sync_done, &sc, e);
+    if (rc == 0) {
+        /* the reply loop calls back by the deadline (or bus_close does) */
+        pthread_mutex_lock(&sc.mu);
+        while (!sc.done)
+            pthread_cond_wait(&sc.cv, &sc.mu);
+        pthread_mutex_unlock(&sc.mu);
+        if (sc.reply)
+            *reply = sc.reply;
+        else {
+            if (e)
+                *e = sc.err;
+            rc = -1;
+        }
     }
-    json_decref(p.env);
+    pthread_mutex_destroy(&sc.mu);
+    pthread_cond_destroy(&sc.cv);
     return rc;
 }
 
@@ -666,6 +776,7 @@ void bus_close(bus_t *b)
     }
     if (b->reply_started) {
         pthread_join(b->reply_thr, NULL);
+        sweep_pending(b, 1);   /* calls still waiting will get no reply now */
         rd_kafka_consumer_close(b->reply_rk);
         rd_kafka_destroy(b->reply_rk);
     }

@@ -82,6 +82,18 @@ int bus_serving(bus_t *b);
 int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
              const json_t *caller, int timeout_ms, json_t **reply, verr_t *e);
 
+/* What an asynchronous call delivers: reply (a new reference the callback owns) with
+ * err NULL, or reply NULL with err set (the remote error, or RequestTimeout 504). */
+typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);
+
+/* bus_call without the wait. Returns 0 when the request is out: cb(arg, ...) then runs
+ * exactly once, on the bus's reply thread, when the reply arrives or within ~50 ms
+ * after timeout_ms (or from bus_close for calls still in flight). cb must not block:
+ * it holds up every other reply of this bus. Returns -1 with e set when the request
+ * could not be sent; cb is then never called. body is stolen; caller may be NULL. */
+int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
+                   const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e);
+
 /* Broadcast listening: every process that listens sees every message published to
  * topic from now on (no consumer group: all partitions assigned, starting at the end).
  * For cache invalidation events; fn's reply is ignored. One listener per bus_t. */

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,17 @@ struct http_server {
     struct MHD_Daemon *d;
     http_opts_t o;
     uint64_t served;
+    pthread_mutex_t mu;       /* guards deferred and stopping */
+    struct conn_state *deferred;   /* requests answered later (http_defer) */
+    int stopping;
+    int stopped;              /* http_stop returned while completers still held states */
 };
+
+/* A deferred request's life: the handler that deferred it is still running, then its
+ * connection is suspended, until a response is stored (DONE) and the connection
+ * resumed. Apart from that, conn_state.closed says MHD is done with the connection
+ * (answered, the client left, or the server stopped): nothing may touch it then. */
+enum defer_state { D_RUNNING = 0, D_SUSPENDED, D_DONE };
 
 /* Per-request state, created in the URI log callback (which sees the raw URI). */
 struct conn_state {
@@ -31,13 +42,62 @@ struct conn_state {
     int sctx_live;
     int failed;               /* a stream route refused the body mid-way: ... */
     http_resp_t pending;      /* ... this answer goes out when the body has ended */
+    char *method;             /* a copy: it outlives MHD's for deferred requests */
+
+    /* deferred requests only (http_defer): st is shared by the connection and the
+     * completer, each holding a reference, and freed by the last to let go */
+    int deferred;
+    pthread_mutex_t dmu;
+    int drefs;
+    enum defer_state dstate;
+    int closed;               /* MHD has finished with the connection */
+    http_resp_t dresp;        /* the answer once DONE */
+    http_server_t *srv;
+    struct conn_state *dprev, *dnext;   /* in srv->deferred */
 };
+
+static void state_free(struct conn_state *st)
+{
+    free(st->raw_uri);
+    free(st->body);
+    free(st->method);
+    free(st);
+}
+
+/* Drop one reference to a deferred request's state. */
+static void defer_release(struct conn_state *st)
+{
+    pthread_mutex_lock(&st->dmu);
+    int left = --st->drefs;
+    pthread_mutex_unlock(&st->dmu);
+    if (left)
+        return;
+    http_server_t *s = st->srv;
+    pthread_mutex_lock(&s->mu);
+    if (st->dprev)
+        st->dprev->dnext = st->dnext;
+    else
+        s->deferred = st->dnext;
+    if (st->dnext)
+        st->dnext->dprev = st->dprev;
+    int free_server = s->stopped && !s->deferred;   /* the last one out after http_stop */
+    pthread_mutex_unlock(&s->mu);
+    if (free_server) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+    http_resp_reset(&st->dresp);   /* an answer never sent: the client had gone */
+    pthread_mutex_destroy(&st->dmu);
+    state_free(st);
+}
+
+static enum MHD_Result resumed(http_server_t *s, struct conn_state *st);
 
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
     (void)c;
     struct conn_state *st = xcalloc(1, sizeof *st);
+    st->srv = cls;
     st->raw_uri = xstrdup(uri);
     return st;
 }
@@ -53,9 +113,15 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
             http_resp_reset(&st->pending);
         if (st->sctx_live && st->route->stream->done)
             st->route->stream->done(st->sctx);
-        free(st->raw_uri);
-        free(st->body);
-        free(st);
+        if (st->deferred) {
+            /* the completer may still hold it: the late http_complete finds it closed */
+            pthread_mutex_lock(&st->dmu);
+            st->closed = 1;
+            pthread_mutex_unlock(&st->dmu);
+            defer_release(st);
+        } else {
+            state_free(st);
+        }
     }
     *con_cls = NULL;
 }
@@ -220,7 +286,8 @@ static enum MHD_Result too_large(http_server_t *s, struct conn_state *st)
 static void start_request(http_server_t *s, struct conn_state *st, struct MHD_Connection *c, const char *method)
 {
     http_req_t *req = &st->req;
-    req->method = method;
+    st->method = xstrdup(method);
+    req->method = st->method;
     req->conn = c;
     req->app = s->o.app;
     char *q = strchr(st->raw_uri, '?');
@@ -253,6 +320,84 @@ static void buffer_body(http_server_t *s, struct conn_state *st, const char *upl
     memcpy(st->body + st->len, upload, n);
     st->len += n;
     st->body[st->len] = 0;
+}
+
+http_deferred_t *http_defer(http_req_t *req)
+{
+    struct conn_state *st = (struct conn_state *)((char *)req - offsetof(struct conn_state, req));
+    http_server_t *s = st->srv;
+    if (st->deferred)
+        return (http_deferred_t *)st;
+    pthread_mutex_init(&st->dmu, NULL);
+    st->deferred = 1;
+    st->drefs = 2;            /* the connection's and the completer's */
+    st->dstate = D_RUNNING;
+    pthread_mutex_lock(&s->mu);
+    st->dnext = s->deferred;
+    if (s->deferred)
+        s->deferred->dprev = st;
+    s->deferred = st;
+    pthread_mutex_unlock(&s->mu);
+    return (http_deferred_t *)st;
+}
+
+/* Store resp as the answer and wake the connection if it sleeps. Caller holds dmu. */
+static void defer_finish(struct conn_state *st, http_resp_t *resp)
+{
+    st->dresp = *resp;
+    *resp = (http_resp_t){.status = 200};
+    enum defer_state was = st->dstate;
+    st->dstate = D_DONE;
+    if (was == D_SUSPENDED && !st->closed)
+        MHD_resume_connection(st->req.conn);   /* MHD calls handle() again: resumed() */
+}
+
+void http_complete(http_deferred_t *d, http_resp_t *resp)
+{
+    struct conn_state *st = (struct conn_state *)d;
+    pthread_mutex_lock(&st->dmu);
+    if (st->dstate != D_DONE && !st->closed)
+        defer_finish(st, resp);
+    else
+        http_resp_reset(resp);   /* answered at shutdown, or the client is gone */
+    pthread_mutex_unlock(&st->dmu);
+    defer_release(st);
+}
+
+/* The handler deferred its answer: suspend the connection unless the answer came
+ * already (the completer may run on another thread before the handler returns), or
+ * the server is stopping (MHD cannot stop with suspended connections). */
+static enum MHD_Result park(http_server_t *s, struct conn_state *st, http_resp_t *resp)
+{
+    http_resp_reset(resp);    /* what the handler left in resp is not the answer */
+    pthread_mutex_lock(&st->dmu);
+    if (st->dstate == D_RUNNING) {
+        if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+            http_resp_t r = {0};
+            http_resp_set(&r, 503, "text/plain", "server shutting down\n", 21);
+            defer_finish(st, &r);
+        } else {
+            MHD_suspend_connection(st->req.conn);
+            st->dstate = D_SUSPENDED;
+            pthread_mutex_unlock(&st->dmu);
+            return MHD_YES;
+        }
+    }
+    pthread_mutex_unlock(&st->dmu);
+    return resumed(s, st);
+}
+
+/* A deferred request's answer is stored: queue it. */
+static enum MHD_Result resumed(http_server_t *s, struct conn_state *st)
+{
+    pthread_mutex_lock(&st->dmu);
+    int done = st->dstate == D_DONE;
+    http_resp_t resp = st->dresp;
+    st->dresp = (http_resp_t){.status = 200};
+    pthread_mutex_unlock(&st->dmu);
+    if (!done)
+        return MHD_YES;       /* woken early: wait for http_complete */
+    return answer(s, st, &resp);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -307,6 +452,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (st->answered)
         return MHD_YES;
+    if (st->deferred)
+        return resumed(s, st);
     if (st->too_large)
         return too_large(s, st);
     if (st->failed)
@@ -321,7 +468,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         st->route->fn(&st->req, &resp);
     else
         http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
-    enum MHD_Result ok = answer(s, st, &resp);
+    enum MHD_Result ok = st->deferred ? park(s, st, &resp) : answer(s, st, &resp);
     log_set_request_id(NULL);
     return ok;
 }
@@ -334,8 +481,10 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
         s->o.max_body = 1024 * 1024;
     if (s->o.threads <= 0)
         s->o.threads = 4;
+    pthread_mutex_init(&s->mu, NULL);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, o->address ? o->address : "127.0.0.1", &addr.sin_addr) != 1) {
+        pthread_mutex_destroy(&s->mu);
         free(s);
         verr_set(e, 500, "InvalidConfig", "bad listen address '%s'", o->address);
         return NULL;
@@ -352,6 +501,7 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                             MHD_OPTION_END);
     if (!s->d) {
+        pthread_mutex_destroy(&s->mu);
         free(s);
         verr_set(e, 500, "InternalError", "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1", o->port);
         return NULL;
@@ -363,7 +513,31 @@ void http_stop(http_server_t *s)
 {
     if (!s)
         return;
+    /* MHD cannot stop with suspended connections: answer every deferred request now
+     * (a handler still running sees stopping and answers itself); the completers'
+     * late http_complete then only lets go of the state. */
+    pthread_mutex_lock(&s->mu);
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+    for (struct conn_state *st = s->deferred; st; st = st->dnext) {
+        pthread_mutex_lock(&st->dmu);
+        if (st->dstate == D_SUSPENDED && !st->closed) {
+            http_resp_t r = {0};
+            http_resp_set(&r, 503, "text/plain", "server shutting down\n", 21);
+            defer_finish(st, &r);
+        }
+        pthread_mutex_unlock(&st->dmu);
+    }
+    pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->d);
+    /* states still listed are held by completers that have not called back yet; they
+     * point at s, so the last of them frees it */
+    pthread_mutex_lock(&s->mu);
+    int orphans = s->deferred != NULL;
+    s->stopped = orphans;
+    pthread_mutex_unlock(&s->mu);
+    if (orphans)
+        return;
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 

@@ -92,6 +92,18 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e);
 void http_stop(http_server_t *s);
 uint64_t http_requests_served(const http_server_t *s);
 
+/* Answering later (a buffered route whose answer needs a bus round trip): the handler
+ * calls http_defer(req) and returns; resp is then ignored and the connection is
+ * suspended, holding no thread. Later, from any thread, http_complete(d, resp) takes
+ * resp's contents as the answer (logged, counted and sent with the request id like any
+ * other); it must be called exactly once per http_defer, also when the client has gone
+ * meanwhile (the answer is then dropped). Until then req's path, query, body, method,
+ * request_id and remote stay valid; header lookups do not (the connection may be gone).
+ * http_stop answers requests still deferred with 503. */
+typedef struct http_deferred http_deferred_t;
+http_deferred_t *http_defer(http_req_t *req);
+void http_complete(http_deferred_t *d, http_resp_t *resp);
+
 /* Header lookup (case-insensitive); NULL when absent. */
 const char *http_header(const http_req_t *r, const char *name);
 /* Collect all request headers as parallel arrays (names/values point into MHD memory,

@@ -37,6 +37,7 @@ typedef struct gateway {
     long skew_s;                      /* allowed clock skew, seconds (900) */
     int call_timeout_ms;
     uint64_t requests, errors;        /* for /metrics */
+    int inflight;                     /* forwarded actions awaiting their bus reply */
 } gateway_t;
 
 struct gw_req {

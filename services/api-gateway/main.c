@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "jsonutil.h"
@@ -41,8 +42,8 @@ static int init(service_t *svc, verr_t *e)
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
-    /* a forwarded action holds its HTTP thread for a bus round trip: more threads than
-     * cores keep the bus busy (gateway.http_threads overrides) */
+    /* forwarded actions wait for the bus without a thread, but the tag actions' fan-out
+     * still holds one per round trip (gateway.http_threads overrides) */
     if (!config_str(svc->cfg, "gateway.http_threads", NULL))
         config_set(svc->cfg, "gateway.http_threads", "16");
     return service_http_start(svc, "gateway", 8773, http_routes, e);
@@ -50,8 +51,16 @@ static int init(service_t *svc, verr_t *e)
 
 static void fini(service_t *svc)
 {
-    service_http_stop(svc);
+    service_http_stop(svc);   /* answers forwarded actions still in flight with 503 */
     gateway_t *gw = svc->state;
+    /* their bus callbacks still use gw: they all run by the call deadline */
+    for (int i = 0; gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST) && i < gw->call_timeout_ms / 10 + 100; i++)
+        usleep(10 * 1000);
+    if (gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST)) {
+        log_warn("%d forwarded actions never called back: keeping their state", gw->inflight);
+        svc->state = NULL;
+        return;
+    }
     if (gw) {
         keycache_free(gw->keys);
         ratelimit_free(gw->limits);

@@ -41,22 +41,21 @@ static int missing_param(const gw_req_t *r, verr_t *e)
     return 0;
 }
 
-int gw_call(gw_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e)
+/* The caller as services see it: without its policies, with the request id. */
+static json_t *bus_caller(const gw_req_t *r)
 {
     json_t *caller = json_deep_copy(r->caller);
     json_object_del(caller, "policies");
     json_object_set_new(caller, "request_id", json_string(r->http->request_id));
+    return caller;
+}
+
+int gw_call(gw_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e)
+{
+    json_t *caller = bus_caller(r);
     int rc = bus_call(r->svc->bus, service, type, body, caller, r->gw->call_timeout_ms, reply, e);
     json_decref(caller);
     return rc;
-}
-
-/* Forward to the owning service as "<service>.<Action>" with who is calling. */
-static int forward(gw_req_t *r, json_t **result, verr_t *e)
-{
-    char type[160];
-    snprintf(type, sizeof type, "%s.%s", r->action->target, r->action->name);
-    return gw_call(r, r->action->target, type, json_incref(r->params), result, e);
 }
 
 /* An IAM change made through this gateway takes effect here before the reply, without
@@ -73,6 +72,8 @@ static void invalidate_local(gw_req_t *r)
         keycache_invalidate(r->gw->keys, "account_id", json_str(r->caller, "account_id", ""));
 }
 
+/* Everything up to the answer: 0 with *result for a local action, 1 for an action to
+ * forward to r->action->target, -1 with e set. */
 static int process(gw_req_t *r, verr_t *e, json_t **result)
 {
     query_t q = {0};
@@ -103,12 +104,81 @@ static int process(gw_req_t *r, verr_t *e, json_t **result)
         goto out;
     if (gw_authorize(r, e) < 0 || missing_param(r, e) < 0)
         goto out;
-    rc = r->action->local ? r->action->local(r, result, e) : forward(r, result, e);
+    if (!r->action->local) {
+        rc = 1;
+        goto out;
+    }
+    rc = r->action->local(r, result, e);
     if (rc == 0)
         invalidate_local(r);
 out:
     query_free(&q);
     return rc;
+}
+
+/* The answer to a request that got this far: result rendered, or the error. Takes
+ * result, params and caller. */
+static void finish(gw_req_t *r, int rc, json_t *result, const verr_t *e, http_resp_t *resp)
+{
+    if (rc == 0) {
+        gw_render_result(r, result, resp);
+        log_info("%s %s -> 200", r->action->name, json_str(r->caller, "access_key_id", ""));
+    } else {
+        __atomic_add_fetch(&r->gw->errors, 1, __ATOMIC_RELAXED);
+        log_info("%s %s -> %d %s: %s", r->action ? r->action->name : "-",
+                 json_str(r->caller, "access_key_id", "-"), e->http_status, e->code, e->message);
+        gw_render_error(r->api, r->http->request_id, e, resp);
+    }
+    json_decref(result);
+    json_decref(r->params);
+    json_decref(r->caller);
+}
+
+/* A forwarded action in flight: its HTTP connection is suspended meanwhile. */
+typedef struct forwarded {
+    gw_req_t r;
+    http_deferred_t *d;
+} forwarded_t;
+
+/* On the bus's reply thread: the service answered, or the call timed out. */
+static void forward_done(void *arg, json_t *reply, const verr_t *err)
+{
+    forwarded_t *f = arg;
+    gateway_t *gw = f->r.gw;
+    log_set_request_id(f->r.http->request_id);
+    if (!err)
+        invalidate_local(&f->r);
+    http_resp_t resp = {.status = 200};
+    finish(&f->r, err ? -1 : 0, reply, err, &resp);
+    http_complete(f->d, &resp);
+    log_set_request_id(NULL);
+    free(f);
+    __atomic_sub_fetch(&gw->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Forward to the owning service as "<service>.<Action>" with who is calling, without
+ * holding this HTTP thread for the round trip. */
+static void forward(gw_req_t *r)
+{
+    char type[160];
+    snprintf(type, sizeof type, "%s.%s", r->action->target, r->action->name);
+    forwarded_t *f = xmalloc(sizeof *f);
+    f->r = *r;
+    f->d = http_defer(r->http);
+    __atomic_add_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
+    json_t *caller = bus_caller(r);
+    verr_t e = {0};
+    int rc = bus_call_async(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
+                            r->gw->call_timeout_ms, forward_done, f, &e);
+    json_decref(caller);
+    if (rc < 0) {
+        /* not sent: answer now (http.c sends it when this handler returns) */
+        http_resp_t r2 = {.status = 200};
+        finish(&f->r, -1, NULL, &e, &r2);
+        http_complete(f->d, &r2);
+        free(f);
+        __atomic_sub_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
+    }
 }
 
 void gw_handle(http_req_t *h, http_resp_t *resp)
@@ -117,22 +187,16 @@ void gw_handle(http_req_t *h, http_resp_t *resp)
     gw_req_t r = {.svc = svc, .gw = svc->state, .http = h, .api = API_EC2};
     verr_t e = {0};
     json_t *result = NULL;
+    int rc = -1;
     __atomic_add_fetch(&r.gw->requests, 1, __ATOMIC_RELAXED);
-    if (strcmp(h->path, "/")) {
+    if (strcmp(h->path, "/"))
         verr_set(&e, 404, "InvalidAction", "The Query API is served at /, not %.100s", h->path);
-    } else if (strcmp(h->method, "GET") && strcmp(h->method, "POST")) {
+    else if (strcmp(h->method, "GET") && strcmp(h->method, "POST"))
         verr_set(&e, 405, "InvalidAction", "The Query API takes GET or POST");
-    } else if (process(&r, &e, &result) == 0) {
-        gw_render_result(&r, result, resp);
-        log_info("%s %s -> 200", r.action->name, json_str(r.caller, "access_key_id", ""));
-        goto out;
-    }
-    __atomic_add_fetch(&r.gw->errors, 1, __ATOMIC_RELAXED);
-    log_info("%s %s -> %d %s: %s", r.action ? r.action->name : "-", json_str(r.caller, "access_key_id", "-"),
-             e.http_status, e.code, e.message);
-    gw_render_error(r.api, h->request_id, &e, resp);
-out:
-    json_decref(result);
-    json_decref(r.params);
-    json_decref(r.caller);
+    else
+        rc = process(&r, &e, &result);
+    if (rc == 1)
+        forward(&r);   /* answered later; r's references go with it */
+    else
+        finish(&r, rc, result, &e, resp);
 }

@@ -10,7 +10,9 @@
  * (no reply_to); the worker_init/worker_fini hooks and ctx->worker; a request whose
  * deadline has passed being dropped unexecuted while a live one runs; malformed
  * messages not disturbing the server; bus_serve twice; statistics; and bus_close
- * running worker_fini once per worker. */
+ * running worker_fini once per worker. Asynchronous calls: the reply reaches the
+ * callback; a call nobody answers times out exactly once with RequestTimeout; 400
+ * concurrent calls are each delivered exactly once with their own reply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -419,6 +421,111 @@ static void test_concurrent_calls(void **state)
     assert_true(s1.served - s0.served >= CALL_THREADS * CALLS_EACH);
 }
 
+/* ---- asynchronous calls ---------------------------------------------------------- */
+
+typedef struct async_slot {
+    int calls;                /* times the callback ran */
+    int ok;                   /* the reply was this call's own */
+    int i;
+    char code[64];
+    int status;
+    int64_t at;               /* mono ms of the (first) callback */
+} async_slot_t;
+
+static int async_done;
+
+static void async_cb(void *arg, json_t *reply, const verr_t *err)
+{
+    async_slot_t *s = arg;
+    if (__atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST) == 1)
+        s->at = mono_ms();
+    if (reply && !err)
+        s->ok = json_integer_value(json_object_get(reply, "i")) == s->i &&
+                json_is_true(json_object_get(reply, "app_ok"));
+    if (err) {
+        snprintf(s->code, sizeof s->code, "%s", err->code);
+        s->status = err->http_status;
+    }
+    json_decref(reply);
+    __atomic_add_fetch(&async_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_async_reply(void **state)
+{
+    (void)state;
+    async_slot_t slot = {.i = 42};
+    verr_t e = {0};
+    int before = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    assert_int_equal(bus_call_async(cli, "t", "t.echo", json_pack("{s:i}", "i", 42), NULL, 5000, async_cb, &slot, &e), 0);
+    assert_true(wait_count(&async_done, before + 1, 10000));
+    assert_int_equal(slot.calls, 1);
+    assert_int_equal(slot.ok, 1);
+
+    /* a remote error arrives as err, with no reply */
+    async_slot_t bad = {.i = -1};
+    before = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    assert_int_equal(bus_call_async(cli, "t", "t.fail", json_pack("{s:s}", "x", "no"), NULL, 5000, async_cb, &bad, &e), 0);
+    assert_true(wait_count(&async_done, before + 1, 10000));
+    assert_int_equal(bad.calls, 1);
+    assert_string_equal(bad.code, "InvalidParameterValue");
+    assert_int_equal(bad.status, 400);
+}
+
+static void test_async_timeout(void **state)
+{
+    (void)state;
+    bus_stats_t before, after;
+    bus_get_stats(cli, &before);
+    async_slot_t slot = {.i = 1};
+    verr_t e = {0};
+    int done0 = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    int64_t t0 = mono_ms();
+    assert_int_equal(bus_call_async(cli, "nobody", "t.echo", json_object(), NULL, 600, async_cb, &slot, &e), 0);
+    assert_true(wait_count(&async_done, done0 + 1, 5000));
+    int64_t dt = slot.at - t0;
+    if (dt < 550 || dt > 3000)
+        fail_msg("timed out after %lld ms, expected ~600", (long long)dt);
+    assert_string_equal(slot.code, "RequestTimeout");
+    assert_int_equal(slot.status, 504);
+    sleep_ms(500);   /* and never again */
+    assert_int_equal(__atomic_load_n(&slot.calls, __ATOMIC_SEQ_CST), 1);
+    bus_get_stats(cli, &after);
+    assert_int_equal(after.call_timeouts - before.call_timeouts, 1);
+    assert_int_equal(after.calls - before.calls, 1);
+}
+
+#define ASYNC_CALLS 400
+
+static void test_async_many(void **state)
+{
+    (void)state;
+    async_slot_t *slots = calloc(ASYNC_CALLS, sizeof *slots);
+    int done0 = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < ASYNC_CALLS; i++) {
+        verr_t e = {0};
+        slots[i].i = i;
+        /* a few with a deadline about when their reply comes: still exactly once */
+        int timeout = i % 10 == 0 ? 20 + i % 40 : 10000;
+        if (bus_call_async(cli, "t", "t.echo", json_pack("{s:i}", "i", i), NULL, timeout, async_cb, &slots[i], &e) < 0)
+            fail_msg("bus_call_async %d: %s", i, e.message);
+    }
+    assert_true(wait_count(&async_done, done0 + ASYNC_CALLS, 20000));
+    sleep_ms(300);
+    int ok = 0, late = 0;
+    for (int i = 0; i < ASYNC_CALLS; i++) {
+        assert_int_equal(__atomic_load_n(&slots[i].calls, __ATOMIC_SEQ_CST), 1);
+        if (slots[i].ok)
+            ok++;
+        else if (!strcmp(slots[i].code, "RequestTimeout") && i % 10 == 0)
+            late++;
+        else
+            fail_msg("call %d: neither its reply nor a timeout (%s)", i, slots[i].code);
+    }
+    assert_int_equal(ok + late, ASYNC_CALLS);
+    assert_true(ok >= ASYNC_CALLS - ASYNC_CALLS / 10);
+    free(slots);
+}
+
 static void test_publish_event(void **state)
 {
     (void)state;
@@ -539,6 +646,9 @@ int main(void)
         cmocka_unit_test(test_handler_errors),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_concurrent_calls),
+        cmocka_unit_test(test_async_reply),
+        cmocka_unit_test(test_async_timeout),
+        cmocka_unit_test(test_async_many),
         cmocka_unit_test(test_publish_event),
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),

@@ -10,7 +10,10 @@
  * CR LF injection; the Server header and the per-request x-amz-request-id, on every
  * response and equal to the logging request id inside the handler; keep-alive
  * reuse; the served counter; 50 concurrent requests; http_start errors and
- * http_stop(NULL). Two servers run for the whole file (default limit, and max_body
+ * http_stop(NULL); deferred answers (http_defer/http_complete) from another thread
+ * later, or at once inside the handler, with the request id and the request still
+ * valid, 40 of them in flight on 4 threads, a client that leaves while its request is
+ * suspended, and http_stop with a request suspended. Two servers run for the whole file (default limit, and max_body
  * 1024) and are stopped at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,7 +170,47 @@ static void h_big(http_req_t *req, http_resp_t *resp)
     http_resp_stream(resp, 200, "application/octet-stream", BIG_SIZE, big_reader, NULL, NULL);
 }
 
+/* Answer later from another thread: after ?<ms> (0 = at once, inside the handler). */
+static int deferred_completed;
+
+typedef struct later {
+    http_req_t *req;
+    http_deferred_t *d;
+    long ms;
+} later_t;
+
+static void *complete_later(void *arg)
+{
+    later_t *l = arg;
+    struct timespec ts = {l->ms / 1000, (l->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    http_resp_t resp = {.status = 200};
+    report(l->req, &resp, "deferred");   /* the request is still valid until complete */
+    http_resp_header(&resp, "X-Deferred", "yes");
+    http_complete(l->d, &resp);
+    __atomic_add_fetch(&deferred_completed, 1, __ATOMIC_SEQ_CST);
+    free(l);
+    return NULL;
+}
+
+static void h_defer(http_req_t *r, http_resp_t *p)
+{
+    http_resp_set(p, 500, "text/plain", "ignored", 7);   /* a deferred request's resp is not the answer */
+    later_t *l = malloc(sizeof *l);
+    l->req = r;
+    l->d = http_defer(r);
+    l->ms = atol(r->query);
+    if (l->ms == 0) {
+        complete_later(l);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, complete_later, l);
+    pthread_detach(t);
+}
+
 static const http_route_t routes[] = {
+    {"GET", "/defer", h_defer, NULL},
     {"GET", "/a/special", h_special, NULL},   /* must win over the shorter /a below */
     {"GET", "/a", h_get_a, NULL},
     {"POST", "/a", h_post_a, NULL},
@@ -764,6 +807,89 @@ static void test_streamed_response(void **state)
     reply_free(&r);
 }
 
+static void check_deferred(int p, const char *target)
+{
+    reply_t r;
+    reqspec_t rq = {.target = target};
+    request(p, &rq, &r);
+    assert_int_equal(r.status, 200);
+    char rid[64], x[16];
+    assert_true(resp_header(&r, "x-amz-request-id", rid, sizeof rid));
+    assert_true(resp_header(&r, "X-Deferred", x, sizeof x));
+    json_t *o = body_json(&r);
+    assert_string_equal(jstr(o, "route"), "deferred");
+    assert_string_equal(jstr(o, "path"), "/defer");
+    assert_string_equal(jstr(o, "method"), "GET");
+    assert_string_equal(jstr(o, "request_id"), rid);
+    json_decref(o);
+    reply_free(&r);
+}
+
+static void *defer_client(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 8; i++)
+        check_deferred(port, i % 2 ? "/defer?30" : "/defer?0");
+    return NULL;
+}
+
+static void test_deferred(void **state)
+{
+    (void)state;
+    uint64_t before = http_requests_served(srv);
+    check_deferred(port, "/defer?0");    /* completed before the handler returned */
+    check_deferred(port, "/defer?100");  /* completed from another thread, later */
+    /* more requests waiting at once than the server has threads (4) */
+    pthread_t th[5];
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, defer_client, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(http_requests_served(srv) - before, 42);
+
+    /* the client leaves while its request is suspended: the late answer is dropped */
+    int done0 = __atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *req = "GET /defer?200 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    usleep(50 * 1000);
+    close(fd);
+    for (int i = 0; i < 100 && __atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST) == done0; i++)
+        usleep(10 * 1000);
+    assert_int_equal(__atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST), done0 + 1);
+    check_deferred(port, "/defer?0");    /* and the server goes on */
+}
+
+/* Stopping with a request suspended answers it (MHD cannot stop otherwise); the
+ * completer's late http_complete is harmless. */
+static void *defer_stop_client(void *arg)
+{
+    char *out = raw_exchange(*(int *)arg, "GET /defer?400 HTTP/1.1\r\nHost: x\r\n\r\n");
+    return out;
+}
+
+static void test_deferred_stop(void **state)
+{
+    (void)state;
+    int p = 0;
+    http_server_t *s = start_on_free_port(0, &p);
+    assert_non_null(s);
+    int done0 = __atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, defer_stop_client, &p), 0);
+    usleep(150 * 1000);
+    http_stop(s);
+    void *out;
+    pthread_join(t, &out);
+    free(out);   /* a 503 or a closed connection: either is fine, a crash is not */
+    for (int i = 0; i < 100 && __atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST) == done0; i++)
+        usleep(10 * 1000);
+    assert_int_equal(__atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST), done0 + 1);
+}
+
 static void test_start_errors_and_stop_null(void **state)
 {
     (void)state;
@@ -803,6 +929,8 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_streamed_upload),
         cmocka_unit_test(test_streamed_response),
+        cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_deferred_stop),
         cmocka_unit_test(test_start_errors_and_stop_null),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
