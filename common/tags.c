@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caller.h"
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
@@ -90,11 +91,10 @@ json_t *tags_parse_delete(const json_t *tag_list, verr_t *e)
  * may tag any account's resources. */
 static int caller_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
-    const json_t *c = ctx->msg->caller;
-    const char *a = json_str(c, "account_id", NULL);
-    if (!a || strlen(a) != 12)
-        return verr_set(e, 401, "AuthFailure", "request has no calling account");
-    *account = json_bool(c, "is_operator", 0) && json_bool(c, "is_admin", 0) ? NULL : a;
+    const char *a = caller_account(ctx->msg->caller, e);
+    if (!a)
+        return -1;
+    *account = caller_is_operator_admin(ctx->msg->caller) ? NULL : a;
     return 0;
 }
 

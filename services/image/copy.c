@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "caller.h"
 #include "ids.h"
 #include "image.h"
 #include "jsonutil.h"
@@ -13,7 +14,7 @@
 
 int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     service_t *svc = service_of(ctx);

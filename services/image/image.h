@@ -39,8 +39,6 @@ int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e);
 /* Image `id` exists, is available and the account may launch it (owner, public, or a
  * launch permission): else InvalidAMIID.NotFound. */
 int image_launchable(db_t *db, const char *id, const char *account, verr_t *e);
-const char *image_caller_account(bus_ctx_t *ctx, verr_t *e);
-int image_is_operator(bus_ctx_t *ctx);
 
 /* objects.c: the object store, over the bus */
 /* {bucket, key} of "bucket/key"; InvalidParameterValue when it is not one. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caller.h"
 #include "describe.h"
 #include "ids.h"
 #include "image.h"
@@ -67,7 +68,7 @@ static int load_task(db_t *db, const char *id, const char *account, json_t **ite
 
 int image_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     const json_t *disks = json_object_get(body, "DiskContainer");
@@ -140,7 +141,7 @@ int image_describe_import_tasks(bus_ctx_t *ctx, const json_t *body, json_t **rep
 {
     static const describe_field_t fields[] = {
         {"task-state", "status"}, {"import-task-id", "importTaskId"}, {"image-id", "imageId"}, {NULL, NULL}};
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     db_t *db = service_db(ctx);
@@ -178,7 +179,7 @@ int image_describe_import_tasks(bus_ctx_t *ctx, const json_t *body, json_t **rep
 
 int image_cancel_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e), *id = json_str(body, "ImportTaskId", NULL);
+    const char *account = caller_account(ctx->msg->caller, e), *id = json_str(body, "ImportTaskId", NULL);
     if (!account)
         return -1;
     if (!id || !*id)

@@ -11,24 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "caller.h"
 #include "describe.h"
 #include "ids.h"
 #include "image.h"
 #include "jsonutil.h"
 #include "tags.h"
-
-const char *image_caller_account(bus_ctx_t *ctx, verr_t *e)
-{
-    const char *a = json_str(ctx->msg->caller, "account_id", NULL);
-    if (!a || strlen(a) != 12)
-        verr_set(e, 401, "AuthFailure", "request has no calling account");
-    return a && strlen(a) == 12 ? a : NULL;
-}
-
-int image_is_operator(bus_ctx_t *ctx)
-{
-    return json_bool(ctx->msg->caller, "is_operator", 0) && json_bool(ctx->msg->caller, "is_admin", 0);
-}
 
 int image_id_valid(const char *id)
 {
@@ -42,7 +30,7 @@ const char *image_id_prefix(const char *image_type)
 
 int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     if (!image_id_valid(id))
@@ -52,7 +40,7 @@ int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e)
         "SELECT account_id FROM images WHERE id = $1 AND state <> 'deregistered'", 1, p);
     if (!r)
         return -1;
-    if (PQntuples(r) == 0 || (strcmp(PQgetvalue(r, 0, 0), account) && !image_is_operator(ctx)))
+    if (PQntuples(r) == 0 || (strcmp(PQgetvalue(r, 0, 0), account) && !caller_is_operator_admin(ctx->msg->caller)))
         return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id);
     return 0;
 }
@@ -101,7 +89,7 @@ static int usable_part(db_t *db, const char *id, const char *type, const char *a
 
 int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     const char *name = json_str(body, "Name", NULL), *loc = json_str(body, "ImageLocation", NULL);
@@ -252,11 +240,11 @@ int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
         {"is-public", "isPublic"}, {"architecture", "architecture"}, {"image-type", "imageType"},
         {"kernel-id", "kernelId"}, {"ramdisk-id", "ramdiskId"}, {"root-device-name", "rootDeviceName"},
         {"virtualization-type", "virtualizationType"}, {"description", "description"}, {NULL, NULL}};
-    const char *account = image_caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     db_t *db = service_db(ctx);
-    const char *p[] = {account, image_is_operator(ctx) ? "t" : "f"};
+    const char *p[] = {account, caller_is_operator_admin(ctx->msg->caller) ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "img_list",
         "SELECT " IMAGE_COLS " FROM images i WHERE i.state <> 'deregistered' AND (i.account_id = $1 OR i.is_public "
         "OR $2::boolean OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $1)) "
@@ -322,11 +310,11 @@ int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
  * since the launch was checked here), and what they must hash to. */
 int image_fetch_url(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = image_caller_account(ctx, e), *id = json_str(body, "image_id", NULL);
+    const char *account = caller_account(ctx->msg->caller, e), *id = json_str(body, "image_id", NULL);
     if (!account)
         return -1;
     db_t *db = service_db(ctx);
-    if (!image_is_operator(ctx) && image_launchable(db, id, account, e) < 0)
+    if (!caller_is_operator_admin(ctx->msg->caller) && image_launchable(db, id, account, e) < 0)
         return -1;
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "img_fetch",

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "caller.h"
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -147,11 +148,6 @@ static int bucket_row(bus_ctx_t *ctx, const char *bucket, char id[40], char owne
     return 0;
 }
 
-static int caller_is_operator(bus_ctx_t *ctx)
-{
-    return json_bool(ctx->msg->caller, "is_operator", 0) && json_bool(ctx->msg->caller, "is_admin", 0);
-}
-
 /* {bucket, key, method: GET|PUT|DELETE, ttl_s} as the calling account → {url, expires, and for
  * GET the object's size, etag, content_type and user metadata}. */
 int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -172,7 +168,7 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
     char id[40], owner[13];
     if (bucket_row(ctx, bucket, id, owner, e) < 0)
         return -1;
-    int mine = !strcmp(owner, account) || caller_is_operator(ctx);
+    int mine = !strcmp(owner, account) || caller_is_operator_admin(ctx->msg->caller);
     json_t *out = json_object();
     if (!strcmp(method, "GET")) {
         os_meta_t m = {0};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caller.h"
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -127,7 +128,7 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     /* The cloud's own buckets (image.bucket, the default images) must not be taken first
      * by a tenant: bucket names are global. */
-    if (!strncmp(r->bucket, "virga-", 6) && !(json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0))) {
+    if (!strncmp(r->bucket, "virga-", 6) && !caller_is_operator_admin(r->caller)) {
         verr_set(e, 400, "InvalidBucketName", "Bucket names beginning with 'virga-' are reserved for the cloud's own use.");
         return;
     }

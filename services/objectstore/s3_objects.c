@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "caller.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
@@ -156,7 +157,7 @@ static int may_read(const s3_req_t *r, const os_meta_t *m, verr_t *e)
 {
     if (r->caller && !strcmp(s3_account(r), r->bucket_owner))
         return 0;
-    if (r->caller && json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0))
+    if (caller_is_operator_admin(r->caller))
         return 0;
     if (!strcmp(json_str(m->extra, "x-amz-acl", "private"), "public-read"))
         return 0;
@@ -449,7 +450,7 @@ int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, ver
         return -1;
     int ok = !strcmp(PQgetvalue(res, 0, 1), s3_account(r)) ||
              !strcmp(json_str(m.extra, "x-amz-acl", "private"), "public-read") ||
-             (json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0));
+             caller_is_operator_admin(r->caller);
     os_meta_clear(&m);
     return ok ? 0 : verr_set(e, 403, "AccessDenied", "Access Denied");
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "caller.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
@@ -173,7 +174,7 @@ static int authorize(s3_req_t *r, verr_t *e)
     if (!r->have_bucket)
         return 0;   /* the operation answers NoSuchBucket itself */
     int owner = r->caller && !strcmp(s3_account(r), r->bucket_owner);
-    int operator = r->caller && json_bool(r->caller, "is_operator", 0) && json_bool(r->caller, "is_admin", 0);
+    int operator = caller_is_operator_admin(r->caller);
     if (!owner && !operator) {
         int object_read = r->op->level == 2 && is_read(r->op) && strcmp(r->op->name, "ListParts");
         int public_list = r->op->level == 1 && is_read(r->op) && !strcmp(r->bucket_acl, "public-read") &&
