@@ -106,12 +106,6 @@ static const tags_kind_t *kind_of(const tags_kind_t *kinds, const char *id)
     return NULL;
 }
 
-static int dry_run(const json_t *body)
-{
-    json_t *d = json_object_get(body, "DryRun");
-    return json_is_true(d) || (json_is_string(d) && !strcmp(json_string_value(d), "true"));
-}
-
 /* What CreateTags or DeleteTags does to one resource, inside the transaction. */
 typedef int (*apply_fn)(db_t *db, const char *id, const char *owner, const json_t *tags, verr_t *e);
 
@@ -178,7 +172,7 @@ static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, 
             return -1;
         }
     }
-    if (dry_run(body)) {
+    if (json_flag(body, "DryRun")) {
         db_rollback(db);
         return verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
     }

@@ -70,7 +70,7 @@ static int change(gw_req_t *r, const char *action, json_t **result, verr_t *e)
     if (!groups)
         return -1;
     json_t *tags = json_object_get(r->params, "Tag");
-    int dry = !strcmp(json_str(r->params, "DryRun", "false"), "true");
+    int dry = json_flag(r->params, "DryRun");
     for (int check = dry || json_object_size(groups) > 1; check >= 0; check--) {
         const char *svc;
         json_t *ids;
