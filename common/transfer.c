@@ -24,7 +24,7 @@ static void global_init(void)
 
 typedef struct xfer {
     int fd;
-    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_state *sha;   /* the bytes read or written are hashed here, if set */
     uint64_t bytes;
     int io_errno;
     int upload;                   /* fd is the source: response bodies never go to it */
@@ -35,8 +35,7 @@ typedef struct xfer {
     char etag[80];
     const transfer_opts_t *o;
     strbuf_t *keep;               /* upload: where a successful response's body goes */
-    int ranged;                   /* upload reads pread(fd, at) for `remaining` bytes */
-    uint64_t at, remaining;
+    uint64_t at, remaining;       /* upload: the next offset of fd to send, and how much is left */
 } xfer_t;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -67,7 +66,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
         }
         off += (size_t)w;
     }
-    crypto_hash_sha256_update(&x->sha, (const unsigned char *)p, len);
+    if (x->sha)
+        crypto_hash_sha256_update(x->sha, (const unsigned char *)p, len);
     x->bytes += len;
     return len;
 }
@@ -106,12 +106,12 @@ static size_t on_read(char *p, size_t sz, size_t n, void *arg)
     xfer_t *x = arg;
     ssize_t r;
     size_t want = sz * n;
-    if (x->ranged && want > x->remaining)
+    if (want > x->remaining)
         want = (size_t)x->remaining;
     do
-        r = x->ranged ? pread(x->fd, p, want, (off_t)x->at) : read(x->fd, p, want);
+        r = pread(x->fd, p, want, (off_t)x->at);
     while (r < 0 && errno == EINTR);
-    if (x->ranged && r > 0) {
+    if (r > 0) {
         x->at += (uint64_t)r;
         x->remaining -= (uint64_t)r;
     }
@@ -119,7 +119,8 @@ static size_t on_read(char *p, size_t sz, size_t n, void *arg)
         x->io_errno = errno;
         return CURL_READFUNC_ABORT;
     }
-    crypto_hash_sha256_update(&x->sha, (const unsigned char *)p, (size_t)r);
+    if (x->sha)
+        crypto_hash_sha256_update(x->sha, (const unsigned char *)p, (size_t)r);
     x->bytes += (uint64_t)r;
     return (size_t)r;
 }
@@ -238,8 +239,9 @@ int transfer_get(const char *url, int fd, const transfer_opts_t *o, uint64_t *si
     CURL *c = curl_easy_init();
     if (!c)
         return verr_set(e, 500, "InternalError", "curl_easy_init failed");
-    xfer_t x = {.fd = fd, .o = o, .max = o ? o->max_bytes : 0};
-    crypto_hash_sha256_init(&x.sha);
+    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_init(&sha);
+    xfer_t x = {.fd = fd, .o = o, .max = o ? o->max_bytes : 0, .sha = &sha};
     curl_easy_setopt(c, CURLOPT_URL, url);
     int rc = perform(c, &x, url, "download", e);
     curl_easy_cleanup(c);
@@ -248,31 +250,7 @@ int transfer_get(const char *url, int fd, const transfer_opts_t *o, uint64_t *si
     if (size)
         *size = x.bytes;
     if (sha256_hex)
-        hex_of(&x.sha, sha256_hex);
-    return 0;
-}
-
-int transfer_sha256_file(int fd, char sha256_hex[65], uint64_t *size, verr_t *e)
-{
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    static __thread unsigned char buf[1 << 16];
-    uint64_t total = 0;
-    for (off_t off = 0;;) {
-        ssize_t r = pread(fd, buf, sizeof buf, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return verr_set(e, 500, "InternalError", "read: %s", strerror(errno));
-        if (r == 0)
-            break;
-        crypto_hash_sha256_update(&st, buf, (size_t)r);
-        off += r;
-        total += (uint64_t)r;
-    }
-    hex_of(&st, sha256_hex);
-    if (size)
-        *size = total;
+        hex_of(&sha, sha256_hex);
     return 0;
 }
 
@@ -301,77 +279,21 @@ static int md5_range_b64(int fd, uint64_t start, uint64_t size, char out[32], ve
     return 0;
 }
 
-int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *o, char sha256_hex[65],
-                 char etag[80], verr_t *e)
+/* One request to url (whose authorization, a grant, is in its query) with `extra`, if
+ * any, appended to the query: a body of len bytes of fd from off (with its Content-MD5,
+ * hashed into sha if that is set), or the string text, or none. A successful response's
+ * body goes to resp, its ETag to etag. Every upload, single or in parts, goes through here. */
+static int request(const char *url, const char *extra, const char *method, int fd, uint64_t off, uint64_t len,
+                   const char *text, const transfer_opts_t *o, strbuf_t *resp, char etag[80],
+                   crypto_hash_sha256_state *sha, verr_t *e)
 {
-    pthread_once(&once, global_init);
-    char md5[32];
-    if (md5_range_b64(fd, 0, size, md5, e) < 0)
-        return -1;
-    if (lseek(fd, 0, SEEK_SET) < 0)
-        return verr_set(e, 500, "InternalError", "lseek: %s", strerror(errno));
-    CURL *c = curl_easy_init();
-    if (!c)
-        return verr_set(e, 500, "InternalError", "curl_easy_init failed");
-    xfer_t x = {.fd = fd, .o = o, .upload = 1};
-    crypto_hash_sha256_init(&x.sha);
-    char h[64];
-    snprintf(h, sizeof h, "Content-MD5: %s", md5);
-    struct curl_slist *hdrs = curl_slist_append(NULL, h);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(c, CURLOPT_READDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    int rc = perform(c, &x, url, "upload", e);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    if (rc < 0)
-        return -1;
-    if (x.bytes != size)
-        return verr_set(e, 500, "InternalError", "upload sent %llu of %llu bytes", (unsigned long long)x.bytes,
-                        (unsigned long long)size);
-    if (sha256_hex)
-        hex_of(&x.sha, sha256_hex);
-    if (etag)
-        snprintf(etag, 80, "%s", x.etag);
-    return 0;
-}
-
-int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e)
-{
-    pthread_once(&once, global_init);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return verr_set(e, 500, "InternalError", "curl_easy_init failed");
-    xfer_t x = {.fd = -1, .o = o, .upload = 1};   /* any response body is only an error's */
-    crypto_hash_sha256_init(&x.sha);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
-    int rc = perform(c, &x, url, "delete", e);
-    curl_easy_cleanup(c);
-    return rc;
-}
-
-/* ---- multipart upload --------------------------------------------------------------- */
-
-/* One request of a multipart upload to url (which carries its authorization, a grant, in
- * its query) with `extra` appended to the query: a body of len bytes of fd from off (with
- * its Content-MD5), or the string text, or none; the response body goes to resp. */
-static int part_call(const char *url, const char *extra, const char *method, int fd, uint64_t off, uint64_t len,
-                     const char *text, const transfer_opts_t *o, strbuf_t *resp, char etag[80], verr_t *e)
-{
-    char *u = xasprintf("%s%s%s", url, strchr(url, '?') ? "&" : "?", extra);
+    char *u = extra ? xasprintf("%s%s%s", url, strchr(url, '?') ? "&" : "?", extra) : xstrdup(url);
     CURL *c = curl_easy_init();
     if (!c) {
         free(u);
         return verr_set(e, 500, "InternalError", "curl_easy_init failed");
     }
-    xfer_t x = {.fd = fd, .o = o, .upload = 1, .keep = resp, .ranged = 1, .at = off, .remaining = len};
-    crypto_hash_sha256_init(&x.sha);
+    xfer_t x = {.fd = fd, .o = o, .upload = 1, .keep = resp, .at = off, .remaining = len, .sha = sha};
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char h[64];
     int rc = 0;
@@ -381,6 +303,7 @@ static int part_call(const char *url, const char *extra, const char *method, int
         rc = md5_range_b64(fd, off, len, md5, e);
         snprintf(h, sizeof h, "Content-MD5: %s", md5);
         hdrs = curl_slist_append(hdrs, h);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
@@ -395,9 +318,10 @@ static int part_call(const char *url, const char *extra, const char *method, int
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (rc == 0)
-        rc = perform(c, &x, u, "upload", e);
+        rc = perform(c, &x, u, !strcmp(method, "DELETE") ? "delete" : "upload", e);
     if (rc == 0 && fd >= 0 && x.remaining)
-        rc = verr_set(e, 500, "InternalError", "upload part: %llu bytes were not sent", (unsigned long long)x.remaining);
+        rc = verr_set(e, 500, "InternalError", "upload sent %llu of %llu bytes", (unsigned long long)(len - x.remaining),
+                      (unsigned long long)len);
     if (rc == 0 && etag)
         snprintf(etag, 80, "%s", x.etag);
     curl_slist_free_all(hdrs);
@@ -405,6 +329,27 @@ static int part_call(const char *url, const char *extra, const char *method, int
     free(u);
     return rc;
 }
+
+int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *o, char sha256_hex[65],
+                 char etag[80], verr_t *e)
+{
+    pthread_once(&once, global_init);
+    crypto_hash_sha256_state sha;
+    crypto_hash_sha256_init(&sha);
+    if (request(url, NULL, "PUT", fd, 0, size, NULL, o, NULL, etag, &sha, e) < 0)
+        return -1;
+    if (sha256_hex)
+        hex_of(&sha, sha256_hex);
+    return 0;
+}
+
+int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e)
+{
+    pthread_once(&once, global_init);
+    return request(url, NULL, "DELETE", -1, 0, 0, NULL, o, NULL, NULL, NULL, e);
+}
+
+/* ---- multipart upload --------------------------------------------------------------- */
 
 /* The text of the first <tag>...</tag> in xml, with &quot; and quotes dropped. */
 static void xml_value(const char *xml, const char *tag, char *out, size_t outsz)
@@ -439,7 +384,9 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
                         (unsigned long long)size, (unsigned long long)part_bytes);
     strbuf_t resp = {0}, done = {0};
     char upload_id[256];
-    if (part_call(url, "uploads", "POST", -1, 0, 0, NULL, o, &resp, NULL, e) < 0) {
+    crypto_hash_sha256_state sha;   /* the parts go up in order: one hash of the whole file */
+    crypto_hash_sha256_init(&sha);
+    if (request(url, "uploads", "POST", -1, 0, 0, NULL, o, &resp, NULL, NULL, e) < 0) {
         free(resp.s);
         return -1;
     }
@@ -454,7 +401,7 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
         uint64_t len = size - off < part_bytes ? size - off : part_bytes;
         char extra[400], tag[80];
         snprintf(extra, sizeof extra, "partNumber=%u&uploadId=%s", part, upload_id);
-        rc = part_call(url, extra, "PUT", fd, off, len, NULL, o, NULL, tag, e);
+        rc = request(url, extra, "PUT", fd, off, len, NULL, o, NULL, tag, &sha, e);
         char item[200];
         snprintf(item, sizeof item, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", part, tag);
         strbuf_puts(&done, item);
@@ -464,7 +411,7 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
     snprintf(extra, sizeof extra, "uploadId=%s", upload_id);
     if (rc == 0) {
         resp = (strbuf_t){0};
-        rc = part_call(url, extra, "POST", -1, 0, 0, done.s, o, &resp, NULL, e);
+        rc = request(url, extra, "POST", -1, 0, 0, done.s, o, &resp, NULL, NULL, e);
         if (rc == 0 && resp.s && strstr(resp.s, "<Error>")) {   /* S3 may fail a completion inside a 200 */
             char code[64];
             xml_value(resp.s, "Code", code, sizeof code);
@@ -477,8 +424,10 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
     free(done.s);
     if (rc < 0) {
         verr_t ignored;   /* the upload's parts would otherwise wait for the store's cleanup */
-        part_call(url, extra, "DELETE", -1, 0, 0, NULL, o, NULL, NULL, &ignored);
+        request(url, extra, "DELETE", -1, 0, 0, NULL, o, NULL, NULL, NULL, &ignored);
         return -1;
     }
-    return sha256_hex ? transfer_sha256_file(fd, sha256_hex, NULL, e) : 0;
+    if (sha256_hex)
+        hex_of(&sha, sha256_hex);
+    return 0;
 }

@@ -55,7 +55,6 @@ int transfer_get(const char *url, int fd, const transfer_opts_t *o, uint64_t *si
 int transfer_put(const char *url, int fd, uint64_t size, const transfer_opts_t *o, char sha256_hex[65],
                  char etag[80], verr_t *e);
 
-/* SHA-256 of a whole file, in hex (64 + NUL). */
 /* The same as a multipart upload (CreateMultipartUpload, UploadPart of part_bytes each with
  * its Content-MD5, CompleteMultipartUpload; AbortMultipartUpload if any step fails), for
  * objects larger than one PUT may be (5 GiB) or where a failed part should not cost the
@@ -66,8 +65,6 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
 
 /* DELETE url (2xx = done; S3 answers 204 also when there was nothing to delete). */
 int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e);
-
-int transfer_sha256_file(int fd, char sha256_hex[65], uint64_t *size, verr_t *e);
 
 /* The URL without its query string and fragment, for messages and logs. Caller frees. */
 char *transfer_url_for_log(const char *url);

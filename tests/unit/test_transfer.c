@@ -12,7 +12,7 @@
  * (Canceled 499); a file that cannot be written (InternalError 500); the URL's query
  * string never in a message; transfer_url_for_log. PUT: body, Content-Length and
  * Content-MD5 as received, the ETag and SHA-256 returned; a 403 with an S3 error body as
- * TransferFailed 403 naming AccessDenied. transfer_sha256_file. */
+ * TransferFailed 403 naming AccessDenied. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -471,25 +471,6 @@ static void test_put_denied(void **state)
     close(fd);
 }
 
-static void test_sha256_file(void **state)
-{
-    (void)state;
-    const size_t n = 200 * 1000 + 1;
-    unsigned char *b = malloc(n);
-    pattern(b, n);
-    int fd = tmpfile_fd();
-    assert_int_equal(write(fd, b, n), n);
-    char sha[65], want[65];
-    uint64_t size = 0;
-    verr_t e = {0};
-    sha_of_pattern(n, want);
-    assert_int_equal(transfer_sha256_file(fd, sha, &size, &e), 0);
-    assert_string_equal(sha, want);
-    assert_int_equal(size, n);
-    close(fd);
-    free(b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,7 +485,6 @@ int main(void)
         cmocka_unit_test(test_local_write_error),
         cmocka_unit_test(test_put),
         cmocka_unit_test(test_put_denied),
-        cmocka_unit_test(test_sha256_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
