@@ -128,14 +128,16 @@ static int check_disk(image_task_t *t, const char *path, const char *format, jso
         json_decref(probe);
         return -1;
     }
-    json_decref(probe);
-    if (qemu_img_info(path, format ? format : found, &info, e) < 0) {
-        if (format) {
-            char why[sizeof e->message];
-            snprintf(why, sizeof why, "%s", e->message);
-            verr_set(e, 400, "InvalidDiskFormat", "not a valid %s disk image: %.400s", format, why);
-        }
-        return -1;
+    /* what the probe found is what `info -f <found>` would print: ask again only when the
+     * disk must be read as the other format its owner declared */
+    if (!format || !strcmp(format, found))
+        info = probe;
+    else
+        json_decref(probe);
+    if (!info && qemu_img_info(path, format, &info, e) < 0) {
+        char why[sizeof e->message];
+        snprintf(why, sizeof why, "%s", e->message);
+        return verr_set(e, 400, "InvalidDiskFormat", "not a valid %s disk image: %.400s", format, why);
     }
     int rc = 0;
     if (json_object_get(info, "backing-filename") || json_object_get(info, "full-backing-filename")) {
