@@ -17,17 +17,23 @@ static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
 
+db_t *service_db_connect(service_t *svc, verr_t *e)
+{
+    db_t *db = db_connect(config_str(svc->cfg, "db.url", NULL), e);
+    if (db && db_set_schema(db, svc->def->schema, e) < 0) {
+        db_close(db);
+        db = NULL;
+    }
+    return db;
+}
+
 static void *worker_init(void *app)
 {
     service_t *svc = app;
     if (!svc->def->schema)
         return NULL;
     verr_t e;
-    db_t *db = db_connect(config_str(svc->cfg, "db.url", NULL), &e);
-    if (db && db_set_schema(db, svc->def->schema, &e) < 0) {
-        db_close(db);
-        db = NULL;
-    }
+    db_t *db = service_db_connect(svc, &e);
     if (!db)
         log_error("worker database connection: %s", e.message);
     return db;

@@ -41,6 +41,10 @@ struct service {
 
 int service_main(int argc, char **argv, const service_def_t *def);
 
+/* A new connection to the service's database with its schema on the search path, for a
+ * thread of the service's own (bus workers get theirs from the service). */
+db_t *service_db_connect(service_t *svc, verr_t *e);
+
 /* The calling bus worker's database connection (each worker has its own). */
 db_t *service_db(bus_ctx_t *ctx);
 service_t *service_of(bus_ctx_t *ctx);

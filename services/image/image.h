@@ -73,6 +73,8 @@ typedef struct image_service {
 
 int image_workers_start(service_t *svc, verr_t *e);
 void image_workers_stop(service_t *svc);
+/* Fail for good the tasks that used up image.task_max_attempts (reconcile). */
+void image_give_up_exhausted(service_t *svc);
 /* Free the leases of this host's image service processes that died (reconcile). */
 void image_reclaim_dead_leases(service_t *svc);
 /* A new task row was committed: let an idle worker take it now. */

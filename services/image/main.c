@@ -26,6 +26,7 @@ static void fini(service_t *svc) { image_workers_stop(svc); }
 static void reconcile(service_t *svc)
 {
     image_reclaim_dead_leases(svc);
+    image_give_up_exhausted(svc);
     image_collect_deregistered(svc);
 }
 

@@ -64,18 +64,18 @@ int task_keepalive(image_task_t *t, verr_t *e)
 }
 
 /* Claim one task; 1 = claimed (t filled), 0 = none, -1 = database error. */
-static int claim(image_service_t *is, db_t *db, image_task_t *t, verr_t *e)
+static int claim(db_t *db, image_task_t *t, int max_attempts, verr_t *e)
 {
-    char lease[16];
+    char lease[16], max[16];
     snprintf(lease, sizeof lease, "%d", t->lease_s);
-    const char *p[] = {t->lease_owner, lease};
+    snprintf(max, sizeof max, "%d", max_attempts);
+    const char *p[] = {t->lease_owner, lease, max};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_claim",
         "UPDATE image_tasks SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::int), "
         "attempts = attempts + 1, updated_at = now() "
         "WHERE id = (SELECT id FROM image_tasks WHERE status = 'active' AND (lease_until IS NULL OR lease_until < now()) "
-        "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, kind, account_id, image_id, source::text, params::text, attempts", 2, p);
-    (void)is;
+        "AND attempts < $3::int ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, kind, account_id, image_id, source::text, params::text, attempts", 3, p);
     if (!r)
         return -1;
     if (PQntuples(r) == 0)
@@ -91,14 +91,16 @@ static int claim(image_service_t *is, db_t *db, image_task_t *t, verr_t *e)
     return 1;
 }
 
-/* A task that fails this many times (crashes included: each claim counts) is failed for
- * good rather than retried forever. */
-static void give_up_if_exhausted(db_t *db, int max_attempts)
+/* A task that failed image.task_max_attempts times (crashes included: each claim counts)
+ * is no longer claimed (see claim) and is failed for good here, on the reconcile pass. */
+void image_give_up_exhausted(service_t *svc)
 {
+    if (!svc->db)
+        return;
     char m[16];
-    snprintf(m, sizeof m, "%d", max_attempts);
+    snprintf(m, sizeof m, "%d", (int)config_int(svc->cfg, "image.task_max_attempts", 5));
     const char *p[] = {m};
-    PGresult *r = db_prepared(db, NULL, "task_exhausted",
+    PGresult *r = db_prepared(svc->db, NULL, "task_exhausted",
         "WITH t AS (UPDATE image_tasks SET status = 'deleted', status_message = 'ServerError: gave up after ' || attempts || ' attempts', "
         "updated_at = now() WHERE status = 'active' AND attempts >= $1::int AND lease_until < now() RETURNING image_id) "
         "UPDATE images SET state = 'failed', state_reason = 'Server.InternalError: the image could not be processed' "
@@ -123,22 +125,14 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&is->mu);
         if (stop)
             break;
-        if (!db) {
-            db = db_connect(config_str(svc->cfg, "db.url", NULL), &e);
-            if (db && db_set_schema(db, svc->def->schema, &e) < 0) {
-                db_close(db);
-                db = NULL;
-            }
-            if (!db)
-                log_warn("image worker %d: database: %s", me, e.message);
-        }
+        if (!db && !(db = service_db_connect(svc, &e)))
+            log_warn("image worker %d: database: %s", me, e.message);
         int got = 0;
         image_task_t t = {.svc = svc, .db = db, .lease_s = (int)config_int(svc->cfg, "image.task_lease_s", 30)};
         snprintf(t.lease_owner, sizeof t.lease_owner, "%s/%d", svc->instance, me);
         snprintf(t.work_dir, sizeof t.work_dir, "%s", config_str(svc->cfg, "image.work_dir", "/var/lib/virga/image"));
         if (db) {
-            give_up_if_exhausted(db, max_attempts);
-            got = claim(is, db, &t, &e);
+            got = claim(db, &t, max_attempts, &e);
             if (got < 0)
                 log_warn("image worker %d: claim: %s", me, e.message);
         }

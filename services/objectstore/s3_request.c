@@ -65,11 +65,7 @@ db_t *s3_db(objectstore_t *os, verr_t *e)
     pthread_once(&db_key_once, make_db_key);
     db_t *db = pthread_getspecific(db_key);
     if (!db) {
-        db = db_connect(config_str(os->svc->cfg, "db.url", NULL), e);
-        if (db && db_set_schema(db, "objectstore", e) < 0) {
-            db_close(db);
-            db = NULL;
-        }
+        db = service_db_connect(os->svc, e);
         pthread_setspecific(db_key, db);
     }
     return db;
