@@ -98,6 +98,22 @@ static int caller_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     return 0;
 }
 
+const tags_resource_t tags_resources[] = {
+    {"ami", "image", "image"},
+    {"aki", "image", "image"},     /* kernel images */
+    {"ari", "image", "image"},     /* ramdisk images */
+    {"key", "key-pair", "compute"},
+    {NULL, NULL, NULL},
+};
+
+const tags_resource_t *tags_resource_of(const char *id)
+{
+    for (const tags_resource_t *t = tags_resources; id && t->prefix; t++)
+        if (ids_valid(t->prefix, id))
+            return t;
+    return NULL;
+}
+
 static const tags_kind_t *kind_of(const tags_kind_t *kinds, const char *id)
 {
     for (const tags_kind_t *k = kinds; id && k->prefix; k++)
@@ -237,7 +253,7 @@ int tags_describe_handler(bus_ctx_t *ctx, const json_t *body, const tags_kind_t 
         }
         if (live)
             json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}", "resourceId", id,
-                                                   "resourceType", kind->resource_type, "key", k, "value", v,
+                                                   "resourceType", tags_resource_of(id)->resource_type, "key", k, "value", v,
                                                    "tagSet", "key", k, "value", v));
     }
     json_t *out = describe_filter(items, json_object_get(body, "Filter"), fields, e);

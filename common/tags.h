@@ -30,10 +30,22 @@
 typedef int (*tags_owner_fn)(db_t *db, const char *id, const char *account, char owner[TAGS_ACCOUNT_MAX],
                              verr_t *e);
 
-/* One kind of taggable resource; a service's table ends with {NULL, NULL, NULL}. */
-typedef struct tags_kind {
+/* Every taggable kind of resource in the cloud: which id prefix, what EC2 calls it, and
+ * which service keeps it (and its tags). The gateway routes tag actions with it; each
+ * service's tags_kind_t table says how to find an owner for its own prefixes. The table
+ * ends with {NULL, NULL, NULL}. */
+typedef struct tags_resource {
     const char *prefix;         /* "ami": ids are "ami-<hex>" */
     const char *resource_type;  /* as EC2 names it in DescribeTags: "image", "key-pair" */
+    const char *service;        /* "image": answers "image.CreateTags" ... */
+} tags_resource_t;
+extern const tags_resource_t tags_resources[];
+/* The entry whose prefix id has (a well-formed id), or NULL. */
+const tags_resource_t *tags_resource_of(const char *id);
+
+/* One kind of taggable resource a service keeps; its table ends with {NULL, NULL}. */
+typedef struct tags_kind {
+    const char *prefix;         /* one of tags_resources[]'s */
     tags_owner_fn owner;
 } tags_kind_t;
 

@@ -11,26 +11,14 @@
 
 #include "describe.h"
 #include "gateway.h"
-#include "ids.h"
 #include "jsonutil.h"
 #include "tags.h"
 
-/* Who owns which ids; each service lists the same prefixes in its own tags.c. */
-static const struct {
-    const char *prefix, *service;
-} owners[] = {
-    {"ami", "image"},
-    {"aki", "image"},
-    {"ari", "image"},
-    {"key", "compute"},
-};
-
+/* The service that keeps id's resource (common/tags.c's table), or NULL. */
 static const char *owner_of(const char *id)
 {
-    for (size_t i = 0; id && i < ARRAY_LEN(owners); i++)
-        if (ids_valid(owners[i].prefix, id))
-            return owners[i].service;
-    return NULL;
+    const tags_resource_t *t = tags_resource_of(id);
+    return t ? t->service : NULL;
 }
 
 /* ResourceId.N grouped by owning service: {"image": ["ami-..."], "compute": [...]}. */
@@ -144,18 +132,19 @@ static json_t *gather(gw_req_t *r, verr_t *e)
 {
     json_t *all = json_array();
     json_t *filters = json_object_get(r->params, "Filter");
-    for (size_t i = 0; i < ARRAY_LEN(owners); i++) {
+    for (size_t i = 0; tags_resources[i].prefix; i++) {
+        const char *svc = tags_resources[i].service;
         size_t j = 0;
-        while (j < i && strcmp(owners[j].service, owners[i].service))
+        while (j < i && strcmp(tags_resources[j].service, svc))
             j++;
         if (j < i)
             continue;   /* asked already */
         char type[96];
-        snprintf(type, sizeof type, "%s.DescribeTags", owners[i].service);
+        snprintf(type, sizeof type, "%s.DescribeTags", svc);
         json_t *body = json_object(), *reply = NULL, *it;
         if (filters)
             json_object_set(body, "Filter", filters);
-        if (gw_call(r, owners[i].service, type, body, &reply, e) < 0) {
+        if (gw_call(r, svc, type, body, &reply, e) < 0) {
             json_decref(all);
             return NULL;
         }

@@ -19,8 +19,8 @@ static int key_pair_owner(db_t *db, const char *id, const char *account, char ow
 }
 
 static const tags_kind_t kinds[] = {
-    {"key", "key-pair", key_pair_owner},
-    {NULL, NULL, NULL},
+    {"key", key_pair_owner},
+    {NULL, NULL},
 };
 
 int compute_create_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)

@@ -22,10 +22,10 @@ static int image_owner(db_t *db, const char *id, const char *account, char owner
 }
 
 static const tags_kind_t kinds[] = {
-    {"ami", "image", image_owner},
-    {"aki", "image", image_owner},
-    {"ari", "image", image_owner},
-    {NULL, NULL, NULL},
+    {"ami", image_owner},
+    {"aki", image_owner},
+    {"ari", image_owner},
+    {NULL, NULL},
 };
 
 int image_create_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
