@@ -57,14 +57,18 @@ static int valid_name(const char *n)
     return 1;
 }
 
+/* SQL: image i may be launched by the account in parameter `acct` ("$2"): its owner's,
+ * public, or shared with that account. */
+#define LAUNCHABLE_BY(acct) "(i.account_id = " acct " OR i.is_public OR EXISTS (SELECT 1 FROM launch_permissions l " \
+    "WHERE l.image_id = i.id AND l.account_id = " acct "))"
+
 int image_launchable(db_t *db, const char *id, const char *account, verr_t *e)
 {
     if (!image_id_valid(id))
         return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", id ? id : "");
     const char *p[] = {id, account};
     PG_AUTO PGresult *r = db_prepared(db, e, "img_launchable",
-        "SELECT 1 FROM images i WHERE i.id = $1 AND i.state = 'available' AND (i.account_id = $2 OR i.is_public "
-        "OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $2))", 2, p);
+        "SELECT 1 FROM images i WHERE i.id = $1 AND i.state = 'available' AND " LAUNCHABLE_BY("$2"), 2, p);
     if (!r)
         return -1;
     return PQntuples(r) ? 0 : verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
@@ -77,8 +81,7 @@ static int usable_part(db_t *db, const char *id, const char *type, const char *a
     const char *p[] = {id, account, type};
     PG_AUTO PGresult *r = db_prepared(db, e, "img_part",
         "SELECT 1 FROM images i WHERE i.id = $1 AND i.image_type = $3 AND i.state IN ('pending', 'available') "
-        "AND (i.account_id = $2 OR i.is_public "
-        "OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $2))", 3, p);
+        "AND " LAUNCHABLE_BY("$2"), 3, p);
     if (!r)
         return -1;
     if (PQntuples(r) == 0)
@@ -246,8 +249,7 @@ int image_describe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     db_t *db = service_db(ctx);
     const char *p[] = {account, caller_is_operator_admin(ctx->msg->caller) ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "img_list",
-        "SELECT " IMAGE_COLS " FROM images i WHERE i.state <> 'deregistered' AND (i.account_id = $1 OR i.is_public "
-        "OR $2::boolean OR EXISTS (SELECT 1 FROM launch_permissions l WHERE l.image_id = i.id AND l.account_id = $1)) "
+        "SELECT " IMAGE_COLS " FROM images i WHERE i.state <> 'deregistered' AND ($2::boolean OR " LAUNCHABLE_BY("$1") ") "
         "ORDER BY i.id", 2, p);
     PG_AUTO PGresult *perms = r ? db_prepared(db, e, "img_perms", "SELECT image_id, account_id FROM launch_permissions", 0, NULL) : NULL;
     if (!r || !perms)
