@@ -188,7 +188,7 @@ static int detect_format(image_task_t *t, const char *path, char out[32], verr_t
 }
 
 /* EC2's DiskContainer Format names → qemu-img's. */
-static const char *qemu_format(const char *f)
+const char *image_qemu_format(const char *f)
 {
     static const char *map[][2] = {{"vmdk", "vmdk"}, {"vhd", "vpc"}, {"vhdx", "vhdx"}, {"vdi", "vdi"},
                                    {"qcow2", "qcow2"}, {"raw", "raw"}, {"img", "raw"}};
@@ -197,8 +197,6 @@ static const char *qemu_format(const char *f)
             return map[i][1];
     return NULL;
 }
-
-const char *image_qemu_format(const char *ec2_format) { return qemu_format(ec2_format); }
 
 /* ---- ends ------------------------------------------------------------------------- */
 
@@ -303,7 +301,7 @@ static int run_import(image_task_t *t, const char *src, const char *out, verr_t 
     if (fetch(t, t->account, srcloc, 2, 40, src, &src_size, sha, NULL, e) < 0)
         return -1;
     const char *declared = json_str(t->source, "format", "");
-    const char *fmt = qemu_format(declared);
+    const char *fmt = image_qemu_format(declared);
     if (!fmt)
         return verr_set(e, 400, "InvalidDiskFormat", "unsupported format %s", declared);
     stage_t s = {.t = t, .lo = 50, .hi = 80, .message = "converting"};
