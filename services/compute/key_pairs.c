@@ -157,8 +157,7 @@ int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **repl
     const char *account = caller_account(ctx, e);
     if (!account)
         return -1;
-    const char *inc = json_str(body, "IncludePublicKey", "false");
-    json_t *all = load_all(ctx, account, json_bool(ctx->msg->caller, "is_operator", 0), !strcmp(inc, "true"), e);
+    json_t *all = load_all(ctx, account, json_bool(ctx->msg->caller, "is_operator", 0), json_flag(body, "IncludePublicKey"), e);
     if (!all)
         return -1;
     json_t *named = select_listed(all, body, "KeyName", "keyName", e);
