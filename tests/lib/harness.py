@@ -26,10 +26,22 @@ def port_free(port):
         s.close()
 
 
+def ephemeral_low():
+    """Where the kernel starts handing out ports to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def pick_port_base():
-    """A base N whose ports N..N+99 are all free (devcloud uses a few of them)."""
+    """A base N whose ports N..N+99 are all free (devcloud uses a few of them), below the
+    ephemeral range: a port that is free when picked could otherwise be taken, before
+    the service binds it, by any process's outgoing connection (libpq, librdkafka, curl)."""
+    top = min(ephemeral_low(), 60000) - 100
     for _ in range(200):
-        base = random.randrange(20000, 60000, 100)
+        base = random.randrange(10000, top, 100)
         if all(port_free(base + off) for off in (0, 1, 73, 74, 80, 81, 90)):
             return base
     raise RuntimeError("no free port base")
