@@ -200,11 +200,14 @@ static int put_param(query_t *q, struct name_index *ix, char *name, char *value,
     size_t *s = index_find(ix, q, name);
 
     if (*s) {
-        query_param_t *p = &q->p[*s - 1];
+        /* Which of two values a client meant is not ours to guess (nor which one a proxy
+         * or signature checker in front of us read). */
+        char sn[SNIP_MAX + 4];
+        verr_set(e, 400, "InvalidParameterCombination", "The parameter '%s' appears more than once",
+                 snip(sn, name, strlen(name)));
         free(name);
-        free(p->value);
-        p->value = value;
-        return 0;
+        free(value);
+        return -1;
     }
     if (q->n >= QUERY_MAX_PARAMS) {
         free(name);
@@ -333,6 +336,13 @@ static int classify(const char *name, struct comp *c, verr_t *e)
         if (c->s[i] < '0' || c->s[i] > '9')
             break;
     if (i < c->len) {
+        /* a key: a name as the APIs spell them (KeyName, member, Value), so "-1", "1e3"
+         * or "a b" cannot pass for something the action ignores */
+        for (i = 0; i < c->len; i++)
+            if (!((c->s[i] >= 'A' && c->s[i] <= 'Z') || (c->s[i] >= 'a' && c->s[i] <= 'z') ||
+                  (i > 0 && ((c->s[i] >= '0' && c->s[i] <= '9') || c->s[i] == '_' || c->s[i] == '-'))))
+                return bad_name(name, e, "a name component is a letter followed by letters, digits, '_' or '-', "
+                                         "or a list index");
         c->idx = 0;
         return 0;
     }

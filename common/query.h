@@ -8,8 +8,9 @@
  *   Filter.1.Name=x, Filter.1.Value.1=y -> {"Filter": [{"Name": "x", "Value": ["y"]}]}
  *   Attribute.Name=a                    -> {"Attribute": {"Name": "a"}}
  * Indexes are 1-based as in the API; gaps are closed up in order of index; an index of 0,
- * above QUERY_MAX_INDEX, or a name used both as a scalar and as a structure is an
- * InvalidParameterValue error naming the parameter. */
+ * above QUERY_MAX_INDEX, a component that is neither an index nor a name (a letter, then
+ * letters, digits, '_' or '-': "KeyName.-1"), or a name used both as a scalar and as a
+ * structure is an InvalidParameterValue error naming the parameter. */
 #ifndef VIRGA_QUERY_H
 #define VIRGA_QUERY_H
 
@@ -33,8 +34,9 @@ typedef struct query {
     size_t n;
 } query_t;
 
-/* Parse application/x-www-form-urlencoded text ('+' is a space, %XX decoded). A repeated
- * name: the later value wins. Errors (code, http 400): InvalidParameterValue for bad
+/* Parse application/x-www-form-urlencoded text ('+' is a space, %XX decoded). Errors
+ * (code, http 400): InvalidParameterCombination for a name given twice (also across the
+ * query string and the body, with query_parse_append); InvalidParameterValue for bad
  * percent-encoding, a name or value over the limits, invalid UTF-8, or more than
  * QUERY_MAX_PARAMS parameters. On error *q is left empty. */
 int query_parse(const char *text, size_t len, query_t *q, verr_t *e);

@@ -36,6 +36,18 @@ size_t utf8_seq_len(const unsigned char *s, size_t avail, unsigned *cp)
     return n;
 }
 
+int utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned cp;
+        size_t l = utf8_seq_len((const unsigned char *)s + i, n - i, &cp);
+        if (l == 0)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
 char *utf8_sanitize(const char *s)
 {
     size_t len = s ? strlen(s) : 0;

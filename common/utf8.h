@@ -10,6 +10,8 @@
  * well-formed UTF-8 (overlong forms, surrogates and values past U+10FFFF included).
  * *cp receives the code point. */
 size_t utf8_seq_len(const unsigned char *s, size_t avail, unsigned *cp);
+/* 1 when the n bytes at s are all well-formed UTF-8, else 0. */
+int utf8_valid(const char *s, size_t n);
 /* A copy of s with every byte of broken UTF-8 replaced by '?'. Caller frees. */
 char *utf8_sanitize(const char *s);
 

@@ -52,3 +52,20 @@ const gw_action_t *gw_find_action(gw_api_t api, const char *name)
             return &actions[i];
     return NULL;
 }
+
+const char *const *gw_action_param_names(const gw_action_t *a)
+{
+    for (const gw_action_params_t *p = gw_action_params; p->name; p++)
+        if (p->api == a->api && !strcmp(p->name, a->name))
+            return p->params;
+    return NULL;
+}
+
+int gw_check_actions(verr_t *e)
+{
+    for (size_t i = 0; i < ARRAY_LEN(actions); i++)
+        if (!gw_action_param_names(&actions[i]))
+            return verr_set(e, 500, "InternalError",
+                            "action %s has no parameter names: run tools/gen-api-params.py", actions[i].name);
+    return 0;
+}

@@ -29,6 +29,8 @@ static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 
 static int init(service_t *svc, verr_t *e)
 {
+    if (gw_check_actions(e) < 0)
+        return -1;
     gateway_t *gw = xcalloc(1, sizeof *gw);
     gw->region = config_str(svc->cfg, "region", "us-east-1");
     static char zones[256];

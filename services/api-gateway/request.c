@@ -16,6 +16,22 @@ static const char *const skip_params[] = {
     "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", NULL,
 };
 
+/* Which API a request says it calls, read before anything is parsed, so that even a
+ * request refused for its parameters gets its error in the shape its client parses:
+ * the credential scope's service, else the IAM API version. */
+static gw_api_t api_claimed(const http_req_t *h)
+{
+    const char *authz = http_header(h, "Authorization");
+    if (authz)
+        return strstr(authz, "/iam/aws4_request") ? API_IAM : API_EC2;
+    if (strstr(h->query, "%2Fiam%2Faws4_request") || strstr(h->query, "/iam/aws4_request"))
+        return API_IAM;
+    if (strstr(h->query, "Version=2010-05-08") ||
+        (h->body_len && memmem(h->body, h->body_len, "Version=2010-05-08", 18)))
+        return API_IAM;
+    return API_EC2;
+}
+
 static int collect_params(http_req_t *h, query_t *q, verr_t *e)
 {
     if (query_parse(h->query, strlen(h->query), q, e) < 0)
@@ -26,6 +42,29 @@ static int collect_params(http_req_t *h, query_t *q, verr_t *e)
             return verr_set(e, 400, "InvalidParameterValue", "POST bodies must be application/x-www-form-urlencoded");
         if (query_parse_append(h->body, h->body_len, q, e) < 0)
             return -1;
+    }
+    return 0;
+}
+
+/* A parameter the action does not have is refused, not ignored: a client that misspells
+ * one (or sends one this API version lacks) must learn that it had no effect. */
+static int unknown_param(const gw_req_t *r, const query_t *q, verr_t *e)
+{
+    const char *const *known = gw_action_param_names(r->action);
+    for (size_t i = 0; i < q->n; i++) {
+        const char *name = q->p[i].name;
+        int skip = 0;
+        for (const char *const *s = skip_params; *s && !skip; s++)
+            skip = !strcmp(*s, name);
+        if (skip)
+            continue;
+        size_t top = strcspn(name, ".");
+        int found = 0;
+        for (const char *const *k = known; k && *k && !found; k++)
+            found = strlen(*k) == top && !strncmp(*k, name, top);
+        if (!found)
+            return verr_set(e, 400, "UnknownParameter", "The parameter %.*s is not recognized", (int)(top > 128 ? 128 : top),
+                            name);
     }
     return 0;
 }
@@ -78,10 +117,9 @@ static int process(gw_req_t *r, verr_t *e, json_t **result)
 {
     query_t q = {0};
     int rc = -1;
+    r->api = api_claimed(r->http);   /* until the signature says: errors get the client's shape */
     if (collect_params(r->http, &q, e) < 0)
         goto out;
-    const char *version = query_get(&q, "Version");
-    r->api = version && !strcmp(version, "2010-05-08") ? API_IAM : API_EC2;   /* until the signature says */
 
     char body_hash[65];
     sigv4_sha256_hex(r->http->body, r->http->body_len, body_hash);
@@ -100,7 +138,7 @@ static int process(gw_req_t *r, verr_t *e, json_t **result)
         verr_set(e, 400, "InvalidAction", "The action %.100s is not valid for this web service.", action);
         goto out;
     }
-    if (!(r->params = query_to_json(&q, skip_params, e)))
+    if (unknown_param(r, &q, e) < 0 || !(r->params = query_to_json(&q, skip_params, e)))
         goto out;
     if (gw_authorize(r, e) < 0 || missing_param(r, e) < 0)
         goto out;

@@ -40,15 +40,33 @@ typedef struct s3_req s3_req_t;
 
 typedef enum s3_body { BODY_NONE, BODY_SMALL, BODY_STREAM } s3_body_t;
 
-/* One row per operation: matched on method, level and sub-resource. */
+/* Features a request may ask for with a query parameter or header (s3_route.c); an
+ * operation's row names those it serves, anything else is NotImplemented. */
+enum {
+    S3F_VERSION_ID = 1 << 0,          /* ?versionId= */
+    S3F_PART_NUMBER = 1 << 1,         /* ?partNumber= on GetObject/HeadObject */
+    S3F_RESPONSE = 1 << 2,            /* ?response-content-type= ... overrides */
+    S3F_GRANTS = 1 << 3,              /* x-amz-grant-* */
+    S3F_TAGGING = 1 << 4,             /* x-amz-tagging, x-amz-tagging-directive */
+    S3F_COPY_IF = 1 << 5,             /* x-amz-copy-source-if-* */
+    S3F_SSE = 1 << 6,                 /* x-amz-server-side-encryption* */
+    S3F_OBJECT_LOCK = 1 << 7,         /* x-amz-object-lock-*, x-amz-bucket-object-lock-enabled */
+    S3F_WEBSITE = 1 << 8,             /* x-amz-website-redirect-location */
+    S3F_MFA = 1 << 9,                 /* x-amz-mfa */
+    S3F_APPEND = 1 << 10,             /* x-amz-write-offset-bytes */
+};
+
+/* One row per operation: matched on method, level, the sub-resource (exactly: a request
+ * naming another sub-resource matches no row) and a selecting header. */
 typedef struct s3_op {
     const char *name;                 /* "PutObject": IAM action s3:<name>, logs */
     const char *method;
     int level;                        /* 0 service, 1 bucket, 2 object */
-    const char *subresource;          /* query parameter that selects it, or NULL */
+    const char *subresource;          /* query parameter that selects it, or NULL for none */
     const char *header;               /* request header that selects it (x-amz-copy-source), or NULL */
     s3_body_t body;
     int write;                        /* needs write access to the bucket */
+    unsigned features;                /* S3F_* it serves */
     /* BODY_STREAM: begin/data, then run at the end */
     int (*begin)(s3_req_t *r, verr_t *e);
     int (*data)(s3_req_t *r, const char *buf, size_t len, verr_t *e);
@@ -81,6 +99,9 @@ struct s3_req {
     int failed;
     verr_t err;
 };
+
+/* s3_route.c: the operation the request names, or NULL + NotImplemented/MethodNotAllowed */
+const s3_op_t *s3_route(const s3_req_t *r, const s3_op_t *ops, size_t nops, int level, verr_t *e);
 
 /* s3_request.c */
 extern const http_stream_t s3_stream;

@@ -19,18 +19,32 @@
 
 #define STREAMING "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 
-/* S3 names some SigV4 failures differently from EC2. */
-static int s3_auth_error(verr_t *e, int presigned)
+/* Where a SigV4 check failed: S3 names the failures by it, where EC2 says AuthFailure. */
+enum auth_stage { STAGE_HEADER, STAGE_QUERY, STAGE_TIME, STAGE_KEY, STAGE_VERIFY };
+
+static int s3_auth_error(verr_t *e, enum auth_stage stage, int presigned)
 {
-    if (!strcmp(e->code, "AuthFailure"))
-        return verr_set(e, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
     if (!strcmp(e->code, "RequestExpired")) {
         if (presigned)
             return verr_set(e, 403, "AccessDenied", "Request has expired");
         return verr_set(e, 403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.");
     }
-    if (!strcmp(e->code, "IncompleteSignature"))
+    if (e->http_status >= 500 || !strcmp(e->code, "ServiceUnavailable") || !strcmp(e->code, "RequestTimeout"))
+        return -1;   /* identity did not answer: not the client's fault */
+    switch (stage) {
+    case STAGE_HEADER:
         return verr_recode(e, 400, "AuthorizationHeaderMalformed");
+    case STAGE_QUERY:
+        return verr_recode(e, 400, "AuthorizationQueryParametersError");
+    case STAGE_TIME:
+        return presigned ? verr_recode(e, 400, "AuthorizationQueryParametersError") : verr_recode(e, 403, "AccessDenied");
+    case STAGE_KEY:
+        return verr_set(e, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+    case STAGE_VERIFY:
+        if (!strcmp(e->code, "SignatureDoesNotMatch"))
+            return -1;
+        return verr_recode(e, 403, "SignatureDoesNotMatch");
+    }
     return -1;
 }
 
@@ -120,7 +134,7 @@ static int authenticate_v2(s3_req_t *r, verr_t *e)
     json_t *body = json_pack("{s:s, s:s}", "access_key_id", akid, "string_to_sign", b.s);
     free(b.s);
     if (bus_call(r->os->svc->bus, "identity", "identity.sign_v2", body, NULL, r->os->call_timeout_ms, &reply, e) < 0)
-        return s3_auth_error(e, 1);
+        return s3_auth_error(e, STAGE_KEY, 1);
     const char *want = json_str(reply, "signature", "");
     if (strlen(want) != strlen(sig) || sodium_memcmp(want, sig, strlen(sig)) != 0) {
         json_decref(reply);
@@ -141,7 +155,7 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
     if (authz) {
         const char *date = http_header(h, "X-Amz-Date");
         if (sigv4_parse_header(authz, date ? date : http_header(h, "Date"), &a, e) < 0)
-            return s3_auth_error(e, 0);
+            return s3_auth_error(e, STAGE_HEADER, 0);
         if (!payload)
             return verr_set(e, 400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
     } else if (s3_query(r, "X-Virga-Grant")) {
@@ -150,7 +164,7 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
         return authenticate_v2(r, e);
     } else if (s3_query(r, "X-Amz-Algorithm")) {
         if (sigv4_parse_query(h->query, &a, e) < 0)
-            return s3_auth_error(e, 1);
+            return s3_auth_error(e, STAGE_QUERY, 1);
         presigned = 1;
         payload = "UNSIGNED-PAYLOAD";
     } else {
@@ -162,7 +176,7 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
         return verr_set(e, 400, "AuthorizationHeaderMalformed",
                         "The authorization header is malformed; the region '%s' is wrong; expecting '%s'", a.region, r->os->region);
     if (sigv4_check_time(&a, time(NULL), 900, e) < 0)
-        return s3_auth_error(e, presigned);
+        return s3_auth_error(e, STAGE_TIME, presigned);
     int streaming = !strcmp(payload, STREAMING);
     if (!streaming && strcmp(payload, "UNSIGNED-PAYLOAD") && !is_hex64(payload))
         return verr_set(e, 400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, " STREAMING " or a SHA-256 hex digest");
@@ -170,13 +184,13 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
     uint8_t key[SIGV4_KEY_LEN];
     json_t *who = NULL;
     if (keycache_fetch(r->os->keys, r->os->svc->bus, &a, r->os->call_timeout_ms, key, &who, e) < 0)
-        return s3_auth_error(e, presigned);
+        return s3_auth_error(e, STAGE_KEY, presigned);
     http_sigv4_t hs;
     http_sigv4_request(h, payload, 1, &hs);
     if (sigv4_verify(&hs.req, &a, key, e) < 0) {
         sodium_memzero(key, sizeof key);
         json_decref(who);
-        return -1;
+        return s3_auth_error(e, STAGE_VERIFY, presigned);
     }
     if (streaming) {
         char scope[160];

@@ -192,7 +192,9 @@ static int list_begin(s3_req_t *r, listing_t *l, const char *after, int *url, ve
     *url = s3_query(r, "encoding-type") != NULL;
     *l = (listing_t){.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "",
                      .delim = s3_query(r, "delimiter"), .max = max};
-    if (scan(r, l, after, e) < 0) {
+    /* max-keys=0 asks for nothing: S3 answers an empty, untruncated page (a truncated
+     * one would need a continuation token, and clients would loop on it) */
+    if (max > 0 && scan(r, l, after, e) < 0) {
         listing_free(l);
         return -1;
     }

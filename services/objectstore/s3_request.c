@@ -16,32 +16,33 @@
 #include "policy.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 static const s3_op_t ops[] = {
-    /* name                    method    lvl sub-resource header               body         write begin                 data          run */
-    {"ListBuckets",            "GET",    0, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_buckets},
-    {"GetBucketLocation",      "GET",    1, "location",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_bucket_location},
-    {"GetBucketAcl",           "GET",    1, "acl",       NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_bucket_acl},
-    {"PutBucketAcl",           "PUT",    1, "acl",       NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_put_bucket_acl},
-    {"ListObjectVersions",     "GET",    1, "versions",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_object_versions},
-    {"ListMultipartUploads",   "GET",    1, "uploads",   NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_multipart_uploads},
-    {"ListObjectsV2",          "GET",    1, "list-type", NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_objects_v2},
-    {"ListObjects",            "GET",    1, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_objects},
-    {"CreateBucket",           "PUT",    1, NULL,        NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_create_bucket},
-    {"HeadBucket",             "HEAD",   1, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_head_bucket},
-    {"DeleteBucket",           "DELETE", 1, NULL,        NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_delete_bucket},
-    {"DeleteObjects",          "POST",   1, "delete",    NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_delete_objects},
-    {"UploadPartCopy",         "PUT",    2, "uploadId",  "x-amz-copy-source", BODY_NONE,   1, NULL,                 NULL,         s3_upload_part_copy},
-    {"UploadPart",             "PUT",    2, "uploadId",  NULL,                BODY_STREAM, 1, s3_upload_part_begin, s3_put_data,  s3_upload_part},
-    {"CopyObject",             "PUT",    2, NULL,        "x-amz-copy-source", BODY_NONE,   1, NULL,                 NULL,         s3_copy_object},
-    {"PutObject",              "PUT",    2, NULL,        NULL,                BODY_STREAM, 1, s3_put_object_begin,  s3_put_data,  s3_put_object},
-    {"ListParts",              "GET",    2, "uploadId",  NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_list_parts},
-    {"GetObject",              "GET",    2, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_get_object},
-    {"HeadObject",             "HEAD",   2, NULL,        NULL,                BODY_NONE,   0, NULL,                 NULL,         s3_head_object},
-    {"AbortMultipartUpload",   "DELETE", 2, "uploadId",  NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_abort_multipart},
-    {"DeleteObject",           "DELETE", 2, NULL,        NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_delete_object},
-    {"CreateMultipartUpload",  "POST",   2, "uploads",   NULL,                BODY_NONE,   1, NULL,                 NULL,         s3_create_multipart},
-    {"CompleteMultipartUpload","POST",   2, "uploadId",  NULL,                BODY_SMALL,  1, NULL,                 NULL,         s3_complete_multipart},
+    /* name                     method    lvl sub-resource header               body         write features        begin                 data          run */
+    {"ListBuckets",            "GET",    0, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_buckets},
+    {"GetBucketLocation",      "GET",    1, "location", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_location},
+    {"GetBucketAcl",           "GET",    1, "acl",      NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_acl},
+    {"PutBucketAcl",           "PUT",    1, "acl",      NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_put_bucket_acl},
+    {"ListObjectVersions",     "GET",    1, "versions", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_object_versions},
+    {"ListMultipartUploads",   "GET",    1, "uploads",  NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_multipart_uploads},
+    {"ListObjectsV2",          "GET",    1, "list-type", NULL,               BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_objects_v2},
+    {"ListObjects",            "GET",    1, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_objects},
+    {"CreateBucket",           "PUT",    1, NULL,       NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_create_bucket},
+    {"HeadBucket",             "HEAD",   1, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_head_bucket},
+    {"DeleteBucket",           "DELETE", 1, NULL,       NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_delete_bucket},
+    {"DeleteObjects",          "POST",   1, "delete",   NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_delete_objects},
+    {"UploadPartCopy",         "PUT",    2, "uploadId", "x-amz-copy-source", BODY_NONE,   1, 0,              NULL,                 NULL,         s3_upload_part_copy},
+    {"UploadPart",             "PUT",    2, "uploadId", NULL,                BODY_STREAM, 1, 0,              s3_upload_part_begin, s3_put_data,  s3_upload_part},
+    {"CopyObject",             "PUT",    2, NULL,       "x-amz-copy-source", BODY_NONE,   1, 0,              NULL,                 NULL,         s3_copy_object},
+    {"PutObject",              "PUT",    2, NULL,       NULL,                BODY_STREAM, 1, 0,              s3_put_object_begin,  s3_put_data,  s3_put_object},
+    {"ListParts",              "GET",    2, "uploadId", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_parts},
+    {"GetObject",              "GET",    2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_get_object},
+    {"HeadObject",             "HEAD",   2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_head_object},
+    {"AbortMultipartUpload",   "DELETE", 2, "uploadId", NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_abort_multipart},
+    {"DeleteObject",           "DELETE", 2, NULL,       NULL,                BODY_NONE,   1, S3F_VERSION_ID, NULL,                 NULL,         s3_delete_object},
+    {"CreateMultipartUpload",  "POST",   2, "uploads",  NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_create_multipart},
+    {"CompleteMultipartUpload","POST",   2, "uploadId", NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_complete_multipart},
 };
 
 const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
@@ -95,6 +96,15 @@ static int decode(const char *s, size_t n, char *out, size_t outsz, verr_t *e)
     return 0;
 }
 
+/* Keys are UTF-8 (S3's rule): other bytes could be stored but not listed, as XML and
+ * JSON carry only text, so such a key is refused before anything is written. */
+static int valid_key(const char *key, verr_t *e)
+{
+    if (!utf8_valid(key, strlen(key)))
+        return verr_set(e, 400, "InvalidArgument", "Object keys must be valid UTF-8.");
+    return 0;
+}
+
 /* Bucket and key from the Host header (virtual-host style) or the path. Returns the
  * level: 0 service, 1 bucket, 2 object. */
 static int address(s3_req_t *r, verr_t *e)
@@ -111,7 +121,7 @@ static int address(s3_req_t *r, verr_t *e)
             memcpy(r->bucket, host, bl);
             r->bucket[bl] = 0;
             const char *k = path[0] == '/' ? path + 1 : path;
-            if (decode(k, strlen(k), r->key, sizeof r->key, e) < 0)
+            if (decode(k, strlen(k), r->key, sizeof r->key, e) < 0 || valid_key(r->key, e) < 0)
                 return -1;
             return r->key[0] ? 2 : 1;
         }
@@ -131,25 +141,7 @@ static int address(s3_req_t *r, verr_t *e)
         return 1;
     if (decode(slash + 1, strlen(slash + 1), r->key, sizeof r->key, e) < 0)
         return -1;
-    return 2;
-}
-
-static const s3_op_t *find_op(s3_req_t *r, int level, verr_t *e)
-{
-    const char *m = r->http->method;
-    for (size_t i = 0; i < ARRAY_LEN(ops); i++) {
-        const s3_op_t *o = &ops[i];
-        if (o->level != level || strcmp(o->method, m))
-            continue;
-        if (o->subresource && !s3_query(r, o->subresource))
-            continue;
-        if (o->header && !s3_header(r, o->header))
-            continue;
-        return o;
-    }
-    if (level == 0 && strcmp(m, "GET"))
-        return verr_set(e, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."), NULL;
-    return verr_set(e, 501, "NotImplemented", "A header or method you provided implies functionality that is not implemented."), NULL;
+    return valid_key(r->key, e) < 0 ? -1 : 2;
 }
 
 static int is_read(const s3_op_t *o)
@@ -198,12 +190,19 @@ static int begin_request(s3_req_t *r, verr_t *e)
     if (query_parse(r->http->query, strlen(r->http->query), &r->q, e) < 0) {
         return verr_recode(e, 400, "InvalidArgument");
     }
-    if (!(r->op = find_op(r, level, e)))
+    if (!(r->op = s3_route(r, ops, ARRAY_LEN(ops), level, e)))
         return -1;
+    /* Every object has the one version "null" until versioning exists */
+    const char *vid = s3_query(r, "versionId");
+    if (vid && strcmp(vid, "null"))
+        return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
     if (s3_authenticate(r, e) < 0)
         return -1;
     if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
         return -1;
+    const char *expected = s3_header(r, "x-amz-expected-bucket-owner");
+    if (expected && r->have_bucket && strcmp(expected, r->bucket_owner))
+        return verr_set(e, 403, "AccessDenied", "Access Denied");
     if (authorize(r, e) < 0)
         return -1;
     if (r->op->level >= 1 && !r->have_bucket && strcmp(r->op->name, "CreateBucket"))

@@ -17,10 +17,13 @@ from botocore.exceptions import ClientError
 from harness import aws, boto3_client
 
 
-def signed(cloud, params, secret=None, when=None, service="ec2", key=None):
-    """A POST form request signed with botocore's SigV4Auth; returns (url, headers, body)."""
-    url = cloud.env["VIRGA_EC2_URL"] + "/"
-    body = "&".join("%s=%s" % kv for kv in params.items())
+def signed(cloud, params, secret=None, when=None, service="ec2", key=None, query=""):
+    """A POST form request signed with botocore's SigV4Auth; returns (url, headers, body).
+    params is a dict or a list of (name, value) pairs (to repeat a name); query, if
+    given, goes on the URL too."""
+    url = cloud.env["VIRGA_EC2_URL"] + "/" + ("?" + query if query else "")
+    items = params.items() if isinstance(params, dict) else params
+    body = "&".join("%s=%s" % kv for kv in items)
     req = AWSRequest(method="POST", url=url, data=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     creds = Credentials(key or cloud.env["AWS_ACCESS_KEY_ID"], secret or cloud.env["AWS_SECRET_ACCESS_KEY"])
@@ -90,6 +93,55 @@ def test_unknown_action_is_invalid_action(cloud):
 def test_missing_parameter(cloud):
     status, text = send(*signed(cloud, {"Action": "CreateKeyPair", "Version": "2016-11-15"}))
     assert status == 400 and code_of(text) == "MissingParameter" and "KeyName" in text, text
+
+
+def test_unknown_parameter_is_refused(cloud):
+    # a misspelt or made-up parameter must not be silently ignored
+    for params in ({"Action": "DescribeKeyPairs", "Version": "2016-11-15", "Bogus": "1"},
+                   {"Action": "DescribeKeyPairs", "Version": "2016-11-15", "KeyNames.1": "a"},
+                   {"Action": "DescribeRegions", "Version": "2016-11-15", "Filter.1.Name": "x", "Region": "a"}):
+        status, text = send(*signed(cloud, params))
+        assert status == 400 and code_of(text) == "UnknownParameter", (params, text)
+    # the same for the CLI, through an option this API version has not got
+    status, text = send(*signed(cloud, {"Action": "DescribeKeyPairs", "Version": "2016-11-15", "KeyName.1": "nope"}))
+    assert code_of(text) == "InvalidKeyPair.NotFound", text   # a real parameter still works
+
+
+def test_malformed_list_index_is_refused(cloud):
+    for name in ("KeyName.-1", "KeyName.0", "KeyName.1x", "KeyName.01"):
+        status, text = send(*signed(cloud, {"Action": "DescribeKeyPairs", "Version": "2016-11-15", name: "a"}))
+        assert status == 400 and code_of(text) == "InvalidParameterValue", (name, text)
+
+
+def test_duplicated_parameters_are_refused(cloud):
+    status, text = send(*signed(cloud, [("Action", "DescribeRegions"), ("Action", "DescribeKeyPairs"),
+                                        ("Version", "2016-11-15")]))
+    assert status == 400 and code_of(text) == "InvalidParameterCombination", text
+    # the same name in the URL of a POST and in its body
+    status, text = send(*signed(cloud, {"Action": "DescribeKeyPairs", "Version": "2016-11-15"},
+                                query="Action=DescribeRegions"))
+    assert status == 400 and code_of(text) == "InvalidParameterCombination", text
+    status, text = send(*signed(cloud, [("KeyName.1", "a"), ("KeyName.1", "b"), ("Action", "DescribeKeyPairs"),
+                                        ("Version", "2016-11-15")]))
+    assert status == 400 and code_of(text) == "InvalidParameterCombination", text
+
+
+def test_iam_errors_have_the_iam_shape(cloud):
+    iam = boto3_client(cloud, "iam")
+    for call, args, want in ((iam.get_user, {"UserName": "nobody-here"}, "NoSuchEntity"),
+                             (iam.create_user, {"UserName": "bad name!"}, None)):
+        with pytest.raises(ClientError) as ei:
+            call(**args)
+        err = ei.value.response
+        assert err["ResponseMetadata"]["RequestId"], err   # parsed as IAM's ErrorResponse
+        if want:
+            assert err["Error"]["Code"] == want
+        assert err["Error"].get("Type") == "Sender", err
+    status, text = send(*signed(cloud, {"Action": "GetUser", "Version": "2010-05-08", "Bogus": "1"}, service="iam"))
+    assert status == 400 and "<ErrorResponse" in text and code_of(text) == "UnknownParameter", text
+    status, text = send(*signed(cloud, [("Action", "GetUser"), ("Action", "GetUser"), ("Version", "2010-05-08")],
+                                service="iam"))
+    assert status == 400 and "<ErrorResponse" in text, text
 
 
 def test_malformed_authorization_header(cloud):

@@ -196,3 +196,37 @@ def aws_s3(cloud, *args, timeout=300):
     r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "s3", *args, *quiet],
                        capture_output=True, text=True, timeout=timeout, env=aws_env(cloud))
     return r.returncode, r.stdout, r.stderr
+
+
+def s3_raw(cloud, method, target, headers=None, body=b"", sign=True, access_key=None, secret_key=None,
+           payload_hash="UNSIGNED-PAYLOAD", timeout=30):
+    """One S3 request exactly as written: target is the path and query as they go on the
+    wire ("/b/a%FFb?tagging"), signed with botocore's S3 SigV4 signer unless sign=False.
+    Returns (status, headers as a lowercase-keyed dict, body bytes)."""
+    import http.client
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = cloud.env["VIRGA_S3_URL"]
+    hdrs = dict(headers or {})
+    if sign:
+        hdrs.setdefault("x-amz-content-sha256", payload_hash)
+        req = AWSRequest(method=method, url=url + target, data=body, headers=hdrs)
+        S3SigV4Auth(Credentials(access_key or cloud.env["AWS_ACCESS_KEY_ID"],
+                                secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"]), "s3",
+                    cloud.env["AWS_DEFAULT_REGION"]).add_auth(req)
+        hdrs = dict(req.headers.items())
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request(method, target, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def error_code(body):
+    """The <Code> of an S3/EC2/IAM XML error body, or None."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    return text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in text else None

@@ -92,13 +92,13 @@ static void test_header_examples(void **state)
 static void test_parse_basic(void **state)
 {
     (void)state;
-    const char *t = "Action=RunInstances&&MinCount=1&Flag&=orphan&MinCount=2&Empty=";
+    const char *t = "Action=RunInstances&&MinCount=1&Flag&=orphan&Empty=";
     query_t q;
     verr_t e = {0};
     assert_int_equal(query_parse(t, strlen(t), &q, &e), 0);
     assert_int_equal(q.n, 4);   /* Action, MinCount, Flag, Empty */
     assert_string_equal(query_get(&q, "Action"), "RunInstances");
-    assert_string_equal(query_get(&q, "MinCount"), "2");   /* later wins */
+    assert_string_equal(query_get(&q, "MinCount"), "1");
     assert_string_equal(query_get(&q, "Flag"), "");
     assert_string_equal(query_get(&q, "Empty"), "");
     assert_null(query_get(&q, "orphan"));
@@ -108,6 +108,39 @@ static void test_parse_basic(void **state)
     assert_int_equal(q.n, 0);
     assert_null(q.p);
     query_free(&q);   /* twice is harmless */
+}
+
+/* A name given twice is refused, in one source or across the query and the body:
+ * which value the client meant is not ours to guess. */
+static void test_parse_duplicate_refused(void **state)
+{
+    (void)state;
+    query_t q;
+    verr_t e = {0};
+    const char *t = "Action=A&Action=B";
+    assert_int_equal(query_parse(t, strlen(t), &q, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterCombination");
+    assert_int_equal(q.n, 0);
+    verr_t e2 = {0};
+    assert_int_equal(query_parse("Action=A", 8, &q, &e2), 0);
+    assert_int_equal(query_parse_append("Version=1&Action=B", 18, &q, &e2), -1);
+    assert_string_equal(e2.code, "InvalidParameterCombination");
+    assert_int_equal(q.n, 0);
+}
+
+/* A dotted component is a list index or a name: "KeyName.-1" is neither. */
+static void test_bad_components(void **state)
+{
+    (void)state;
+    const char *bad[] = {"KeyName.-1=x", "KeyName.1e3=x", "Filter.1.Na%20me=x", "Filter.1._x=x", NULL};
+    for (int i = 0; bad[i]; i++) {
+        query_t q;
+        verr_t e = {0};
+        assert_int_equal(query_parse(bad[i], strlen(bad[i]), &q, &e), 0);
+        assert_null(query_to_json(&q, SKIP, &e));
+        assert_string_equal(e.code, "InvalidParameterValue");
+        query_free(&q);
+    }
 }
 
 static void test_parse_empty(void **state)
@@ -223,15 +256,14 @@ static void test_param_count_limit(void **state)
     assert_parse_fails(s, strlen(s), "Too many");
     free(s);
 
-    /* one name repeated 2000 times is one parameter */
+    /* one name repeated 2000 times is refused at its second use */
     size_t cap = 2000 * 4 + 1, o = 0;
     s = malloc(cap);
     for (int i = 0; i < 2000; i++)
         o += (size_t)snprintf(s + o, cap - o, "%sA=%d", i ? "&" : "", i % 10);
-    assert_int_equal(query_parse(s, o, &q, &e), 0);
-    assert_int_equal(q.n, 1);
-    assert_string_equal(query_get(&q, "A"), "9");
-    query_free(&q);
+    assert_int_equal(query_parse(s, o, &q, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterCombination");
+    assert_int_equal(q.n, 0);
     free(s);
 }
 
@@ -275,10 +307,11 @@ static void test_append(void **state)
     query_t q;
     verr_t e = {0};
     assert_int_equal(query_parse("Action=A&X=1", 12, &q, &e), 0);
-    assert_int_equal(query_parse_append("X=2&Y=3", 7, &q, &e), 0);
-    assert_int_equal(q.n, 3);
+    assert_int_equal(query_parse_append("W=2&Y=3", 7, &q, &e), 0);
+    assert_int_equal(q.n, 4);
     assert_string_equal(query_get(&q, "Action"), "A");
-    assert_string_equal(query_get(&q, "X"), "2");
+    assert_string_equal(query_get(&q, "X"), "1");
+    assert_string_equal(query_get(&q, "W"), "2");
     assert_string_equal(query_get(&q, "Y"), "3");
     /* a bad body fails the whole request: q is emptied */
     assert_int_equal(query_parse_append("Z=%", 3, &q, &e), -1);
@@ -288,8 +321,8 @@ static void test_append(void **state)
     /* the count limit covers both sources together */
     char *s = many_params(QUERY_MAX_PARAMS);
     assert_int_equal(query_parse(s, strlen(s), &q, &e), 0);
-    assert_int_equal(query_parse_append("P1=again", 8, &q, &e), 0);
     assert_int_equal(query_parse_append("Extra=1", 7, &q, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
     assert_int_equal(q.n, 0);
     free(s);
 }
@@ -305,8 +338,10 @@ static void test_index_edges(void **state)
     assert_structure_fails("1=a", "index");
     assert_structure_fails("1.Name=a", NULL);
     assert_structured("KeyName.1000=a", "{\"KeyName\": [\"a\"]}");
-    /* digits inside a component do not make it an index */
-    assert_structured("Ipv6.1a=x&A1=y", "{\"Ipv6\": {\"1a\": \"x\"}, \"A1\": \"y\"}");
+    /* digits inside a name are fine; a component that starts with one and is not all
+     * digits is neither a name nor an index */
+    assert_structured("Ipv6.A1=x&A1=y", "{\"Ipv6\": {\"A1\": \"x\"}, \"A1\": \"y\"}");
+    assert_structure_fails("Ipv6.1a=x", "Ipv6.1a");
 }
 
 static void test_conflicts(void **state)
@@ -489,6 +524,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_examples),
         cmocka_unit_test(test_parse_basic),
+        cmocka_unit_test(test_parse_duplicate_refused),
+        cmocka_unit_test(test_bad_components),
         cmocka_unit_test(test_parse_empty),
         cmocka_unit_test(test_percent_and_plus),
         cmocka_unit_test(test_bad_percent),

@@ -1,0 +1,199 @@
+"""S3 requests are routed on everything that names an operation: a sub-resource,
+parameter or header the object store does not serve is answered NotImplemented and
+changes nothing, never run as the neighbouring operation (PUT ?tagging used to replace
+the object's bytes with the tagging XML). Also the request errors users' tools rely on:
+keys that are not UTF-8, presigned-URL parameters, max-keys=0, versionId."""
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import aws, error_code, new_tenant, s3_client, s3_raw
+
+BODY = b"the original bytes\n"
+
+
+@pytest.fixture(scope="module")
+def bucket(cloud):
+    s3 = s3_client(cloud)
+    s3.create_bucket(Bucket="routing")
+    s3.put_object(Bucket="routing", Key="obj", Body=BODY)
+    return "routing"
+
+
+def unchanged(s3, bucket):
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == BODY
+
+
+def code(ei):
+    return ei.value.response["Error"]["Code"], ei.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# Each of these used to run as the operation without its sub-resource.
+UNSERVED_OBJECT_CALLS = [
+    ("put_object_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
+    ("delete_object_tagging", {}),
+    ("get_object_tagging", {}),
+    ("put_object_acl", {"ACL": "public-read"}),
+    ("get_object_retention", {}),
+    ("get_object_legal_hold", {}),
+    ("restore_object", {"RestoreRequest": {"Days": 1}}),
+]
+
+
+@pytest.mark.parametrize("call,args", UNSERVED_OBJECT_CALLS, ids=[c for c, _ in UNSERVED_OBJECT_CALLS])
+def test_unserved_object_subresources_are_not_implemented_and_touch_nothing(cloud, bucket, call, args):
+    s3 = s3_client(cloud)
+    with pytest.raises(ClientError) as ei:
+        getattr(s3, call)(Bucket=bucket, Key="obj", **args)
+    assert code(ei) == ("NotImplemented", 501)
+    unchanged(s3, bucket)
+    # and it did not become public (put-object-acl --acl public-read used to)
+    status, _, _ = s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False)
+    assert status == 403
+
+
+UNSERVED_BUCKET_CALLS = [
+    ("delete_bucket_policy", {}), ("delete_bucket_cors", {}), ("delete_bucket_tagging", {}),
+    ("delete_bucket_lifecycle", {}), ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
+    ("get_bucket_policy", {}), ("get_bucket_cors", {}), ("get_bucket_tagging", {}),
+    ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
+    ("put_bucket_policy", {"Policy": '{"Version":"2012-10-17","Statement":[]}'}),
+    ("put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
+    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
+    ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
+]
+
+
+@pytest.mark.parametrize("call,args", UNSERVED_BUCKET_CALLS, ids=[c for c, _ in UNSERVED_BUCKET_CALLS])
+def test_unserved_bucket_subresources_are_not_implemented_and_touch_nothing(cloud, call, args):
+    s3 = s3_client(cloud)
+    s3.create_bucket(Bucket="empty-routing")   # empty: DELETE ?policy used to delete it
+    try:
+        with pytest.raises(ClientError) as ei:
+            getattr(s3, call)(Bucket="empty-routing", **args)
+        assert code(ei) == ("NotImplemented", 501)
+        s3.head_bucket(Bucket="empty-routing")
+    finally:
+        s3.delete_bucket(Bucket="empty-routing")
+
+
+def test_put_bucket_versioning_does_not_create_a_bucket(cloud):
+    s3 = s3_client(cloud)
+    with pytest.raises(ClientError):
+        s3.put_bucket_versioning(Bucket="never-created", VersioningConfiguration={"Status": "Enabled"})
+    assert "never-created" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_the_cli_gets_not_implemented(cloud, bucket):
+    from harness import aws_env
+    import subprocess
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "s3api", "put-object-tagging",
+                        "--bucket", bucket, "--key", "obj", "--tagging", "TagSet=[{Key=a,Value=b}]"],
+                       capture_output=True, text=True, env=aws_env(cloud), timeout=60)
+    assert r.returncode != 0 and "NotImplemented" in r.stderr
+    unchanged(s3_client(cloud), bucket)
+
+
+def test_two_sub_resources_are_refused(cloud, bucket):
+    status, _, body = s3_raw(cloud, "PUT", "/%s/obj?tagging&acl" % bucket, body=b"<x/>")
+    assert status == 400 and error_code(body) == "InvalidRequest"
+    unchanged(s3_client(cloud), bucket)
+
+
+@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-grant-read",
+                                    "x-amz-object-lock-mode", "x-amz-website-redirect-location"])
+def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, bucket, header):
+    value = {"x-amz-tagging": "a=b", "x-amz-server-side-encryption": "AES256",
+             "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
+             "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-website-redirect-location": "/x"}[header]
+    status, _, body = s3_raw(cloud, "PUT", "/%s/obj" % bucket, headers={header: value}, body=b"replaced")
+    assert status == 501 and error_code(body) == "NotImplemented"
+    unchanged(s3_client(cloud), bucket)
+
+
+def test_version_id_null_is_the_object_and_others_are_invalid(cloud, bucket):
+    s3 = s3_client(cloud)
+    assert s3.get_object(Bucket=bucket, Key="obj", VersionId="null")["Body"].read() == BODY
+    assert s3.head_object(Bucket=bucket, Key="obj", VersionId="null")["ContentLength"] == len(BODY)
+    for call in (s3.get_object, s3.head_object, s3.delete_object):
+        with pytest.raises(ClientError) as ei:
+            call(Bucket=bucket, Key="obj", VersionId="xyz")
+        assert code(ei)[1] == 400
+    unchanged(s3, bucket)
+
+
+def test_non_utf8_keys_are_refused_and_nothing_is_stored(cloud, bucket):
+    s3 = s3_client(cloud)
+    before = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    for key in ("a%FFb", "a%C0%AFb", "%ED%A0%80"):
+        status, _, body = s3_raw(cloud, "PUT", "/%s/%s" % (bucket, key), body=b"x")
+        assert status == 400 and error_code(body) == "InvalidArgument", (key, body)
+    after = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert after == before
+    # valid UTF-8 of every width still works, byte-exact
+    key = "caf\u00e9/\u65e5\u672c/\U0001F600"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"u")
+    assert key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"u"
+    s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_max_keys_zero_is_an_empty_untruncated_page(cloud, bucket):
+    s3 = s3_client(cloud)
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    assert r["KeyCount"] == 0 and r["IsTruncated"] is False and "NextContinuationToken" not in r
+    r = s3.list_objects(Bucket=bucket, MaxKeys=0)
+    assert r["IsTruncated"] is False and "Contents" not in r
+
+
+@pytest.mark.parametrize("expires", ["0", "-1", "abc", "604801", ""])
+def test_bad_presigned_expiry_is_authorization_query_parameters_error(cloud, bucket, expires):
+    s3 = s3_client(cloud, signature_version="s3v4")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "obj"}, ExpiresIn=60)
+    url = url.replace("X-Amz-Expires=60", "X-Amz-Expires=" + expires)
+    try:
+        urllib.request.urlopen(url, timeout=10)
+        pytest.fail("accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+        assert error_code(e.read()) == "AuthorizationQueryParametersError"
+
+
+def test_s3_never_answers_with_ec2_codes(cloud, bucket):
+    # a signature that names headers the request lacks, an unknown key, a malformed header
+    status, _, body = s3_raw(cloud, "GET", "/%s/obj" % bucket, access_key="AKIAUNKNOWNUNKNOWN12")
+    assert status == 403 and error_code(body) == "InvalidAccessKeyId"
+    status, _, body = s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False,
+                             headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x",
+                                      "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    assert status == 400 and error_code(body) == "AuthorizationHeaderMalformed"
+    assert error_code(body) != "AuthFailure"
+
+
+def test_expected_bucket_owner(cloud, bucket):
+    s3 = s3_client(cloud)
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="obj", ExpectedBucketOwner="999999999999")
+    assert code(ei) == ("AccessDenied", 403)
+    rc, ident, _ = aws(cloud, "iam", "get-user")
+    owner = ident["User"]["Arn"].split(":")[4]
+    assert s3.get_object(Bucket=bucket, Key="obj", ExpectedBucketOwner=owner)["Body"].read() == BODY
+
+
+def test_post_object_and_unknown_methods(cloud, bucket):
+    status, _, body = s3_raw(cloud, "POST", "/%s/obj" % bucket, body=b"x")
+    assert status == 501 and error_code(body) == "NotImplemented"
+    status, _, body = s3_raw(cloud, "PATCH", "/%s/obj" % bucket, body=b"x")
+    assert status == 405 and error_code(body) == "MethodNotAllowed"
+    unchanged(s3_client(cloud), bucket)
+
+
+def test_another_tenant_cannot_use_subresources_to_probe(cloud, bucket):
+    _, key, secret = new_tenant(cloud, "routing-other")
+    other = s3_client(cloud, access_key=key, secret_key=secret)
+    with pytest.raises(ClientError) as ei:
+        other.put_object_tagging(Bucket=bucket, Key="obj", Tagging={"TagSet": []})
+    assert code(ei)[1] in (403, 501)
+    unchanged(s3_client(cloud), bucket)
