@@ -18,7 +18,6 @@
 
 #define BUS_MAX_MSG (1024 * 1024)
 #define BUS_QUEUE_MAX 1024
-#define BUS_MAX_WORKERS 64
 
 /* One RPC in flight. Whoever unlinks it from the table (the reply loop on a reply or
  * at its deadline, bus_close, or bus_call_async when the publish failed) owns it and
@@ -58,13 +57,14 @@ struct bus {
     int reply_started;
     char reply_topic[200];
 
-    /* server side */
+    /* server side: `serving` is cleared by bus_stop_serving, before `running` */
     bus_serve_opts_t opts;
     rd_kafka_t *cons;
     pthread_t cons_thr;
-    pthread_t workers[BUS_MAX_WORKERS];
+    pthread_t *workers;
     int nworkers;
     int serving_started;
+    volatile int serving;
     volatile int assigned;
     pthread_mutex_t qmu;
     pthread_cond_t qcv, qspace;
@@ -74,6 +74,7 @@ struct bus {
     /* broadcast listener */
     rd_kafka_t *listen_rk;
     pthread_t listen_thr;
+    volatile int listening;
     bus_handler_fn listen_fn;
     void *listen_app;
     char listen_topic[128];
@@ -167,7 +168,13 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
         free(b);
         return NULL;
     }
-    pthread_create(&b->prod_thr, NULL, prod_loop, b);
+    int rc = pthread_create(&b->prod_thr, NULL, prod_loop, b);
+    if (rc != 0) {
+        verr_set(e, 503, "ServiceUnavailable", "bus producer thread: %s", strerror(rc));
+        rd_kafka_destroy(b->prod);
+        free(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -362,9 +369,16 @@ static int start_replies(bus_t *b, verr_t *e)
     rd_kafka_topic_partition_list_add(tp, b->reply_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_resp_err_t r = rd_kafka_assign(b->reply_rk, tp);
     rd_kafka_topic_partition_list_destroy(tp);
-    if (r)
-        return verr_set(e, 503, "ServiceUnavailable", "bus reply assign: %s", rd_kafka_err2str(r));
-    pthread_create(&b->reply_thr, NULL, reply_loop, b);
+    int trc = r ? 0 : pthread_create(&b->reply_thr, NULL, reply_loop, b);
+    if (r || trc) {
+        /* the next call tries again from scratch */
+        rd_kafka_consumer_close(b->reply_rk);
+        rd_kafka_destroy(b->reply_rk);
+        b->reply_rk = NULL;
+        if (r)
+            return verr_set(e, 503, "ServiceUnavailable", "bus reply assign: %s", rd_kafka_err2str(r));
+        return verr_set(e, 503, "ServiceUnavailable", "bus reply thread: %s", strerror(trc));
+    }
     b->reply_started = 1;
     return 0;
 }
@@ -494,7 +508,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void *consume_loop(void *arg)
 {
     bus_t *b = arg;
-    while (b->running) {
+    while (b->serving) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, 100);
         if (!m)
             continue;
@@ -508,7 +522,7 @@ static void *consume_loop(void *arg)
         j->m = m;
         j->next = NULL;
         pthread_mutex_lock(&b->qmu);
-        while (b->qlen >= BUS_QUEUE_MAX && b->running)
+        while (b->qlen >= BUS_QUEUE_MAX && b->serving)
             pthread_cond_wait(&b->qspace, &b->qmu);
         if (b->qtail)
             b->qtail->next = j;
@@ -581,8 +595,11 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
         rc = r->fn(&ctx, body, &reply, &err);
         if (!msg.body)
             json_decref(body);
-        if (rc < 0 && !err.code[0])
-            verr_set(&err, 500, "InternalError", "handler for %s failed", msg.type);
+        if (rc < 0 && !err.code[0]) {
+            /* every failure must say why where it is detected: this one is a bug */
+            log_error("BUG: the handler for %s failed without setting an error", msg.type);
+            verr_set(&err, 500, "InternalError", "We encountered an internal error (%s). Please try again.", msg.type);
+        }
     }
     stat_inc(&b->stats.served);
     if (rc < 0) {
@@ -604,7 +621,7 @@ static void *worker_loop(void *arg)
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
     for (;;) {
         pthread_mutex_lock(&b->qmu);
-        while (!b->qhead && b->running)
+        while (!b->qhead && b->serving)
             pthread_cond_wait(&b->qcv, &b->qmu);
         struct job *j = b->qhead;
         if (!j) {
@@ -626,12 +643,28 @@ static void *worker_loop(void *arg)
     return NULL;
 }
 
+/* Clear `serving`, wake every waiter, and join the workers, which first answer what
+ * is already queued. The consumer thread, when started, is joined by the caller. */
+static void stop_workers(bus_t *b)
+{
+    pthread_mutex_lock(&b->qmu);
+    b->serving = 0;
+    pthread_cond_broadcast(&b->qcv);
+    pthread_cond_broadcast(&b->qspace);
+    pthread_mutex_unlock(&b->qmu);
+    for (int i = 0; i < b->nworkers; i++)
+        pthread_join(b->workers[i], NULL);
+}
+
 int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
 {
     if (b->serving_started)
         return verr_set(e, 500, "InternalError", "bus_serve called twice");
+    if (opts->workers < 0 || opts->workers > BUS_MAX_WORKERS)
+        return verr_set(e, 400, "InvalidParameterValue", "bus.workers must be 1..%d (0: the default, 4), not %d",
+                        BUS_MAX_WORKERS, opts->workers);
     b->opts = *opts;
-    b->nworkers = opts->workers > 0 ? (opts->workers > BUS_MAX_WORKERS ? BUS_MAX_WORKERS : opts->workers) : 4;
+    b->nworkers = opts->workers > 0 ? opts->workers : 4;
 
     rd_kafka_conf_t *c = base_conf(b, 1, e);
     char st[16];
@@ -658,11 +691,30 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     rd_kafka_topic_partition_list_add(tp, opts->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t r = rd_kafka_subscribe(b->cons, tp);
     rd_kafka_topic_partition_list_destroy(tp);
-    if (r)
+    if (r) {
+        rd_kafka_destroy(b->cons);
+        b->cons = NULL;
         return verr_set(e, 503, "ServiceUnavailable", "subscribe %s: %s", opts->topic, rd_kafka_err2str(r));
-    for (int i = 0; i < b->nworkers; i++)
-        pthread_create(&b->workers[i], NULL, worker_loop, b);
-    pthread_create(&b->cons_thr, NULL, consume_loop, b);
+    }
+    b->workers = xcalloc((size_t)b->nworkers, sizeof *b->workers);
+    b->serving = 1;
+    int started = 0, trc = 0;
+    while (started < b->nworkers && !(trc = pthread_create(&b->workers[started], NULL, worker_loop, b)))
+        started++;
+    if (!trc)
+        trc = pthread_create(&b->cons_thr, NULL, consume_loop, b);
+    if (trc) {
+        /* take back what did start, so the bus is as before the call */
+        b->nworkers = started;
+        stop_workers(b);
+        rd_kafka_consumer_close(b->cons);
+        rd_kafka_destroy(b->cons);
+        b->cons = NULL;
+        free(b->workers);
+        b->workers = NULL;
+        b->nworkers = 0;
+        return verr_set(e, 503, "ServiceUnavailable", "bus handler threads: %s", strerror(trc));
+    }
     b->serving_started = 1;
     return 0;
 }
@@ -670,7 +722,7 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
 static void *listen_loop(void *arg)
 {
     bus_t *b = arg;
-    while (b->running) {
+    while (b->listening) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->listen_rk, 100);
         if (!m)
             continue;
@@ -737,7 +789,15 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
     b->listen_fn = fn;
     b->listen_app = app;
     snprintf(b->listen_topic, sizeof b->listen_topic, "%s", topic);
-    pthread_create(&b->listen_thr, NULL, listen_loop, b);
+    b->listening = 1;
+    int trc = pthread_create(&b->listen_thr, NULL, listen_loop, b);
+    if (trc) {
+        b->listening = 0;
+        b->listen_rk = NULL;
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener thread: %s", strerror(trc));
+    }
     return 0;
 }
 
@@ -752,28 +812,47 @@ void bus_get_stats(bus_t *b, bus_stats_t *out)
     out->handler_errors = __atomic_load_n(&b->stats.handler_errors, __ATOMIC_RELAXED);
 }
 
-void bus_close(bus_t *b)
+void bus_stop_serving(bus_t *b)
 {
     if (!b)
         return;
-    b->running = 0;
-    if (b->serving_started) {
+    if (b->cons) {
         pthread_mutex_lock(&b->qmu);
-        pthread_cond_broadcast(&b->qcv);
+        b->serving = 0;   /* the consumer may wait for queue space: wake it */
         pthread_cond_broadcast(&b->qspace);
         pthread_mutex_unlock(&b->qmu);
         pthread_join(b->cons_thr, NULL);
         /* workers drain the queue: messages already taken are answered */
-        for (int i = 0; i < b->nworkers; i++)
-            pthread_join(b->workers[i], NULL);
+        stop_workers(b);
         rd_kafka_consumer_close(b->cons);
         rd_kafka_destroy(b->cons);
+        b->cons = NULL;
+        b->assigned = 0;
+        for (struct job *j = b->qhead, *n; j; j = n) {   /* none: the workers drained it */
+            n = j->next;
+            rd_kafka_message_destroy(j->m);
+            free(j);
+        }
+        b->qhead = b->qtail = NULL;
+        b->qlen = 0;
+        free(b->workers);
+        b->workers = NULL;
     }
     if (b->listen_rk) {
+        b->listening = 0;
         pthread_join(b->listen_thr, NULL);
         rd_kafka_consumer_close(b->listen_rk);
         rd_kafka_destroy(b->listen_rk);
+        b->listen_rk = NULL;
     }
+}
+
+void bus_close(bus_t *b)
+{
+    if (!b)
+        return;
+    bus_stop_serving(b);
+    b->running = 0;
     if (b->reply_started) {
         pthread_join(b->reply_thr, NULL);
         sweep_pending(b, 1);   /* calls still waiting will get no reply now */
