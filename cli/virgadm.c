@@ -70,13 +70,18 @@ static int status_once(bus_t *bus, char **targets, int n, int print, int as_json
 {
     struct probe pr[64] = {0};
     pthread_t th[64];
-    for (int i = 0; i < n; i++) {
+    int started[64] = {0};
+    for (int i = 0; i < n && i < 64; i++) {
         pr[i].bus = bus;
         pr[i].target = targets[i];
-        pthread_create(&th[i], NULL, probe_one, &pr[i]);
+        /* no thread to spare: ask this one in turn */
+        started[i] = pthread_create(&th[i], NULL, probe_one, &pr[i]) == 0;
+        if (!started[i])
+            probe_one(&pr[i]);
     }
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < n && i < 64; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
 
     int bad = 0;
     json_t *all = json_array();

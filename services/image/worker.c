@@ -210,13 +210,17 @@ int image_workers_start(service_t *svc, verr_t *e)
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return verr_set(e, 500, "InternalError", "image.work_dir %s: %s", dir, strerror(errno));
     image_reclaim_dead_leases(svc);
-    is->nthreads = (int)config_int(svc->cfg, "image.workers", 2);
-    if (is->nthreads < 0 || is->nthreads > 64)
-        return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..64");
-    is->threads = xcalloc((size_t)is->nthreads + 1, sizeof *is->threads);
-    for (int i = 0; i < is->nthreads; i++)
-        if (pthread_create(&is->threads[i], NULL, worker_main, is) != 0)
-            return verr_set(e, 500, "InternalError", "cannot start image worker threads");
+    /* nthreads counts only threads that started: image_workers_stop joins those */
+    long want = config_int(svc->cfg, "image.workers", 2);
+    if (want < 0 || want > IMAGE_MAX_WORKERS)
+        return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..%d, not %ld", IMAGE_MAX_WORKERS, want);
+    is->threads = xcalloc((size_t)want + 1, sizeof *is->threads);
+    for (long i = 0; i < want; i++) {
+        int rc = pthread_create(&is->threads[is->nthreads], NULL, worker_main, is);
+        if (rc != 0)
+            return verr_set(e, 500, "InternalError", "cannot start image worker %ld of %ld: %s", i + 1, want, strerror(rc));
+        is->nthreads++;
+    }
     return 0;
 }
 
