@@ -102,6 +102,16 @@ class Cloud:
         return subprocess.run([os.path.join(BIN, "virgadm"), "-c", self.config, *args],
                               capture_output=True, text=True, timeout=timeout)
 
+    def psql(self, sql, user="postgres"):
+        """Run SQL in the cloud's database as the given role; returns the output rows
+        (unaligned, tuples only). Raises on an SQL error."""
+        r = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", str(self.base),
+                            "-U", user, "-d", "virga", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s" % r.stderr)
+        return r.stdout.strip()
+
     def call(self, service, mtype, body=None, timeout_ms=5000):
         """One bus RPC through virgadm: (ok, reply-or-error-text)."""
         args = ["call", service, mtype]
