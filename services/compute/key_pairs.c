@@ -3,6 +3,7 @@
  * IncludePublicKey), DeleteKeyPair. Scoped to the caller's account; the operator
  * account sees every account's key pairs. */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
@@ -10,6 +11,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "keypair.h"
+#include "quota.h"
 #include "tags.h"
 
 static const char *caller_account(bus_ctx_t *ctx, verr_t *e)
@@ -33,25 +35,39 @@ static int valid_key_name(const char *s, verr_t *e)
 }
 
 /* Insert the key pair and its tags in one transaction; InvalidKeyPair.Duplicate if the
- * account already has the name. */
+ * account already has the name, ResourceLimitExceeded past the account's key_pairs
+ * quota (counted under the account's lock, so concurrent creates cannot pass it). */
 static int store(bus_ctx_t *ctx, const char *account, const char *name, const keypair_t *k, const json_t *tags,
                  char id[IDS_MAX], verr_t *e)
 {
+    service_t *svc = service_of(ctx);
+    long long max;
+    if (quota_get(ctx->bus, account, "key_pairs", 5000, (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000),
+                  &max, e) < 0)
+        return -1;
     db_t *db = service_db(ctx);
     ids_new("key", id);
     const char *p[] = {id, account, name, k->type, k->fingerprint, k->public_openssh};
-    if (db_begin(db, e) < 0)
-        return -1;
-    PGresult *r = db_prepared(db, e, "kp_insert",
-        "INSERT INTO key_pairs (id, account_id, name, key_type, fingerprint, public_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, name) DO NOTHING", 6, p);
-    int inserted = r && !strcmp(PQcmdTuples(r), "1");
-    if (r)
-        PQclear(r);
-    if (!inserted || tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *n = NULL;
+    if (db_begin(db, e) < 0 || db_lock_xact(db, "key_pairs", account, e) < 0 ||
+        !(r = db_prepared(db, e, "kp_insert",
+                          "INSERT INTO key_pairs (id, account_id, name, key_type, fingerprint, public_key) "
+                          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, name) DO NOTHING", 6, p)) ||
+        !(n = db_prepared(db, e, "kp_count", "SELECT count(*) FROM key_pairs WHERE account_id = $1", 1, p + 1))) {
         db_rollback(db);
-        if (r && !inserted)
-            return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+        return -1;
+    }
+    if (strcmp(PQcmdTuples(r), "1")) {
+        db_rollback(db);
+        return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+    }
+    if (atoll(PQgetvalue(n, 0, 0)) > max) {
+        db_rollback(db);
+        return verr_set(e, 400, "ResourceLimitExceeded", "You have reached the limit of %lld key pairs.", max);
+    }
+    if (tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
         return -1;
     }
     return 0;

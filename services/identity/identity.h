@@ -68,6 +68,8 @@ int identity_account_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int identity_set_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_verify_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* quotas.c */
+/* The account's limit for resource (a per-account override, else quota.<resource>). */
+int identity_quota_of(bus_ctx_t *ctx, const char *acct, const char *resource, long long *max, verr_t *e);
 int identity_quota_get(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
