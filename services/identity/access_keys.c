@@ -65,8 +65,12 @@ int iam_create_access_key(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     const char *p[] = {key_id};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "key_get",
         "SELECT " KEY_COLS " FROM access_keys k WHERE k.id = $1", 1, p);
-    if (!r || PQntuples(r) == 0)
-        return -1;
+    if (!r || PQntuples(r) == 0) {
+        sodium_memzero(secret, sizeof secret);
+        if (!r)
+            return -1;
+        return verr_set(e, 409, "ConcurrentModification", "The access key %s was deleted as it was being created.", key_id);
+    }
     *reply = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "AccessKey", "UserName", u.name, "AccessKeyId", key_id,
                        "Status", PQgetvalue(r, 0, 1), "SecretAccessKey", secret, "CreateDate", PQgetvalue(r, 0, 2));
     sodium_memzero(secret, sizeof secret);
