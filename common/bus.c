@@ -18,6 +18,8 @@
 
 #define BUS_MAX_MSG (1024 * 1024)
 #define BUS_QUEUE_MAX 1024
+/* librdkafka bounds a healthy close by about the session timeout */
+#define CLOSE_LIMIT(b) ((b)->session_timeout_ms + 2000)
 
 /* One RPC in flight. Whoever unlinks it from the table (the reply loop on a reply or
  * at its deadline, bus_close, or bus_call_async when the publish failed) owns it and
@@ -33,6 +35,14 @@ struct pending {
 };
 
 #define PENDING_BUCKETS 256
+
+/* What the rebalance callback of the serving consumer touches, apart from the bus: a
+ * consumer whose close is abandoned (consumer_destroy) may still call back after
+ * bus_close has freed the bus, so this is then left allocated. */
+struct group {
+    volatile int assigned;
+    char topic[256];
+};
 
 struct job {
     rd_kafka_message_t *m;
@@ -65,7 +75,7 @@ struct bus {
     int nworkers;
     int serving_started;
     volatile int serving;
-    volatile int assigned;
+    struct group *group;       /* the consumer's rebalance state */
     pthread_mutex_t qmu;
     pthread_cond_t qcv, qspace;
     struct job *qhead, *qtail;
@@ -221,6 +231,90 @@ int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, ver
     return rc;
 }
 
+/* A consumer being closed on a thread of its own (see consumer_destroy). */
+struct closing {
+    rd_kafka_t *rk;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, abandoned;
+};
+
+static void *close_thread(void *arg)
+{
+    struct closing *c = arg;
+    rd_kafka_consumer_close(c->rk);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    int abandoned = c->abandoned;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (abandoned) {   /* its owner gave up waiting: finish alone */
+        rd_kafka_destroy(c->rk);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+    }
+    return NULL;
+}
+
+/* Close and free a consumer within about limit_ms. rd_kafka_consumer_close leaves the
+ * group and commits offsets, and when the broker goes away in the middle (a Ctrl-C
+ * stops every process of a devcloud at once, the broker first) librdkafka 2.0 waits
+ * for it for minutes. So: when the cluster does not even answer a metadata request,
+ * free the consumer without the goodbye (the group notices at its session timeout, as
+ * after a crash); else close it on a thread of its own, and past limit_ms leave that
+ * thread to finish (and free the consumer) alone, so that the process can stop.
+ * 1 when the consumer is gone, 0 when it was left to its thread (and may still call
+ * back). */
+static int consumer_destroy(rd_kafka_t *rk, int limit_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_warn("bus: the broker does not answer: leaving without closing the consumer");
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return 1;
+    }
+    rd_kafka_metadata_destroy(md);
+    struct closing *c = xcalloc(1, sizeof *c);
+    c->rk = rk;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, close_thread, c) != 0) {
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+        return 1;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += limit_ms / 1000;
+    until.tv_nsec += (long)(limit_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+        ;
+    int done = c->done;
+    c->abandoned = !done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) {
+        log_warn("bus: the consumer did not close within %d ms (the broker does not answer): going on without it",
+                 limit_ms);
+        pthread_detach(th);
+        return 0;
+    }
+    pthread_join(th, NULL);
+    rd_kafka_destroy(rk);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+    return 1;
+}
+
 /* ---- RPC client ---------------------------------------------------------------- */
 
 static unsigned corr_bucket(const char *corr)
@@ -372,8 +466,7 @@ static int start_replies(bus_t *b, verr_t *e)
     int trc = r ? 0 : pthread_create(&b->reply_thr, NULL, reply_loop, b);
     if (r || trc) {
         /* the next call tries again from scratch */
-        rd_kafka_consumer_close(b->reply_rk);
-        rd_kafka_destroy(b->reply_rk);
+        consumer_destroy(b->reply_rk, CLOSE_LIMIT(b));
         b->reply_rk = NULL;
         if (r)
             return verr_set(e, 503, "ServiceUnavailable", "bus reply assign: %s", rd_kafka_err2str(r));
@@ -493,15 +586,15 @@ int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    bus_t *b = opaque;
+    struct group *g = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rd_kafka_assign(rk, parts);
-        b->assigned = parts->cnt > 0;
-        log_info("serving %s: %d partition(s) assigned", b->opts.topic, parts->cnt);
+        g->assigned = parts->cnt > 0;
+        log_info("serving %s: %d partition(s) assigned", g->topic, parts->cnt);
     } else {
         rd_kafka_assign(rk, NULL);
-        b->assigned = 0;
-        log_info("serving %s: partitions revoked", b->opts.topic);
+        g->assigned = 0;
+        log_info("serving %s: partitions revoked", g->topic);
     }
 }
 
@@ -680,12 +773,17 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
             rd_kafka_conf_destroy(c);
         return -1;
     }
+    b->group = xcalloc(1, sizeof *b->group);
+    snprintf(b->group->topic, sizeof b->group->topic, "%s", opts->topic);
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
-    rd_kafka_conf_set_opaque(c, b);
+    rd_kafka_conf_set_opaque(c, b->group);
     char err[256];
     b->cons = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    if (!b->cons)
+    if (!b->cons) {
+        free(b->group);
+        b->group = NULL;
         return verr_set(e, 503, "ServiceUnavailable", "bus consumer: %s", err);
+    }
     rd_kafka_poll_set_consumer(b->cons);
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tp, opts->topic, RD_KAFKA_PARTITION_UA);
@@ -694,6 +792,8 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     if (r) {
         rd_kafka_destroy(b->cons);
         b->cons = NULL;
+        free(b->group);
+        b->group = NULL;
         return verr_set(e, 503, "ServiceUnavailable", "subscribe %s: %s", opts->topic, rd_kafka_err2str(r));
     }
     b->workers = xcalloc((size_t)b->nworkers, sizeof *b->workers);
@@ -707,9 +807,10 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
         /* take back what did start, so the bus is as before the call */
         b->nworkers = started;
         stop_workers(b);
-        rd_kafka_consumer_close(b->cons);
-        rd_kafka_destroy(b->cons);
+        if (consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+            free(b->group);
         b->cons = NULL;
+        b->group = NULL;
         free(b->workers);
         b->workers = NULL;
         b->nworkers = 0;
@@ -794,14 +895,13 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
     if (trc) {
         b->listening = 0;
         b->listen_rk = NULL;
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
+        consumer_destroy(rk, CLOSE_LIMIT(b));
         return verr_set(e, 503, "ServiceUnavailable", "bus listener thread: %s", strerror(trc));
     }
     return 0;
 }
 
-int bus_serving(bus_t *b) { return b && b->assigned; }
+int bus_serving(bus_t *b) { return b && b->group && b->cons && b->group->assigned; }
 
 void bus_get_stats(bus_t *b, bus_stats_t *out)
 {
@@ -824,10 +924,10 @@ void bus_stop_serving(bus_t *b)
         pthread_join(b->cons_thr, NULL);
         /* workers drain the queue: messages already taken are answered */
         stop_workers(b);
-        rd_kafka_consumer_close(b->cons);
-        rd_kafka_destroy(b->cons);
+        if (consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+            free(b->group);
         b->cons = NULL;
-        b->assigned = 0;
+        b->group = NULL;
         for (struct job *j = b->qhead, *n; j; j = n) {   /* none: the workers drained it */
             n = j->next;
             rd_kafka_message_destroy(j->m);
@@ -841,8 +941,7 @@ void bus_stop_serving(bus_t *b)
     if (b->listen_rk) {
         b->listening = 0;
         pthread_join(b->listen_thr, NULL);
-        rd_kafka_consumer_close(b->listen_rk);
-        rd_kafka_destroy(b->listen_rk);
+        consumer_destroy(b->listen_rk, CLOSE_LIMIT(b));
         b->listen_rk = NULL;
     }
 }
@@ -856,8 +955,7 @@ void bus_close(bus_t *b)
     if (b->reply_started) {
         pthread_join(b->reply_thr, NULL);
         sweep_pending(b, 1);   /* calls still waiting will get no reply now */
-        rd_kafka_consumer_close(b->reply_rk);
-        rd_kafka_destroy(b->reply_rk);
+        consumer_destroy(b->reply_rk, CLOSE_LIMIT(b));
     }
     pthread_join(b->prod_thr, NULL);
     rd_kafka_flush(b->prod, 2000);

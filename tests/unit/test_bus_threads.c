@@ -8,7 +8,7 @@
  * listener thread that cannot start fails bus_listen and a later bus_listen works; a
  * reply thread that cannot start fails that call, and the next call works; worker
  * counts outside 1..BUS_MAX_WORKERS are refused with InvalidParameterValue (0 is the
- * default). Sanitizer builds intercept pthread_create themselves, so there the
+ * default); a serving, listening bus closes when the broker is already gone. Sanitizer builds intercept pthread_create themselves, so there the
  * interposition is left out and only the worker-count test runs. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -244,6 +244,66 @@ static void test_reply_thread_fails(void **state)
     bus_close(srv);
 }
 
+struct closer {
+    bus_t *b;
+    int done;
+};
+
+static void *close_it(void *arg)
+{
+    struct closer *c = arg;
+    bus_close(c->b);
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* The broker stops first (a Ctrl-C reaches every process of a devcloud at once): a bus
+ * that serves a topic in a consumer group, listens on another and has made a call must
+ * still close, and within a bound: bus.c gives a consumer's close about the session
+ * timeout, then goes on without it. */
+static void test_close_without_broker(void **state)
+{
+    (void)state;
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(c, quiet_log);
+    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    assert_non_null(host);
+    rd_kafka_mock_cluster_t *gone = rd_kafka_mock_cluster_new(host, 1);
+    assert_non_null(gone);
+    assert_int_equal(rd_kafka_mock_topic_create(gone, "virga.rpc.tgone", 2, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(gone, "virga.events", 2, 1), 0);
+    config_t *gcfg = config_new();
+    config_set(gcfg, "bus.brokers", rd_kafka_mock_cluster_bootstraps(gone));
+    verr_t e = {0};
+    bus_t *b = bus_open(gcfg, "tgone", &e);
+    assert_non_null(b);
+    bus_serve_opts_t o = {.topic = "virga.rpc.tgone", .group = "tgone", .routes = routes, .workers = 2};
+    assert_int_equal(bus_serve(b, &o, &e), 0);
+    assert_int_equal(bus_listen(b, "virga.events", on_event, NULL, &e), 0);
+    for (int i = 0; i < 300 && !bus_serving(b); i++)
+        usleep(100 * 1000);
+    assert_true(bus_serving(b));   /* in the group, with partitions */
+    json_t *r = NULL;
+    bus_call(b, "tgone", "t.echo", json_pack("{s:i}", "n", 1), NULL, 5000, &r, &e);   /* the reply consumer too */
+    json_decref(r);
+
+    rd_kafka_mock_cluster_destroy(gone);
+    struct closer cl = {.b = b};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, close_it, &cl), 0);
+    for (int i = 0; i < 600 && !__atomic_load_n(&cl.done, __ATOMIC_SEQ_CST); i++)
+        usleep(100 * 1000);
+    int closed = __atomic_load_n(&cl.done, __ATOMIC_SEQ_CST);
+    if (closed)
+        pthread_join(th, NULL);
+    else
+        pthread_detach(th);
+    rd_kafka_destroy(host);
+    config_free(gcfg);
+    assert_true(closed);   /* within a minute, not never */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_worker_thread_fails),
         cmocka_unit_test(test_listener_thread_fails),
         cmocka_unit_test(test_reply_thread_fails),
+        cmocka_unit_test(test_close_without_broker),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
