@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -287,14 +288,7 @@ static int consumer_destroy(rd_kafka_t *rk, int limit_ms)
         free(c);
         return 1;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += limit_ms / 1000;
-    until.tv_nsec += (long)(limit_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_in_ms(limit_ms);
     pthread_mutex_lock(&c->mu);
     while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
         ;

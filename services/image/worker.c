@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "image_task.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -152,14 +153,7 @@ static void *worker_main(void *arg)
             json_decref(t.params);
             continue;   /* there may be more */
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += poll_ms / 1000;
-        until.tv_nsec += (long)(poll_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_in_ms(poll_ms);
         pthread_mutex_lock(&is->mu);
         if (!is->stop)
             pthread_cond_timedwait(&is->wake, &is->mu, &until);
