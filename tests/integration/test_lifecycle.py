@@ -1,6 +1,6 @@
 """Service life cycle against a running cloud: worker counts out of range are refused
-with a clear message and a clean exit (no crash in the shutdown that follows), and a
-service stopped while it is busy stops cleanly."""
+with a clear message and a clean exit (no crash in the shutdown that follows: 65 image
+workers used to crash fini). The shutdown order itself is tests/unit/test_service.c."""
 import os
 import subprocess
 import tempfile
