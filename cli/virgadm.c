@@ -5,7 +5,9 @@
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
- */
+ *
+ * The config file is -c FILE, else $VIRGA_CONFIG, else /etc/virga/virga.yaml; with none
+ * (and no bus.brokers given) it says so at once. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +21,15 @@
 #include "jsonutil.h"
 #include "log.h"
 
+#define SYSTEM_CONFIG "/etc/virga/virga.yaml"
+
 static const char *default_services = "identity,compute,image,network,objectstore,gateway,accounting";
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: virgadm [-c FILE] [--set key=value]... COMMAND\n"
+            "  FILE: the cloud's config (devcloud: DIR/virga.yaml); default $VIRGA_CONFIG, else " SYSTEM_CONFIG "\n"
             "  status [--wait SECONDS] [--json]   health of every service (and agent) over the bus\n"
             "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID]\n"
             "                                     send one RPC and print the reply body\n"
@@ -70,13 +75,18 @@ static int status_once(bus_t *bus, char **targets, int n, int print, int as_json
 {
     struct probe pr[64] = {0};
     pthread_t th[64];
-    for (int i = 0; i < n; i++) {
+    int started[64] = {0};
+    for (int i = 0; i < n && i < 64; i++) {
         pr[i].bus = bus;
         pr[i].target = targets[i];
-        pthread_create(&th[i], NULL, probe_one, &pr[i]);
+        /* no thread to spare: ask this one in turn */
+        started[i] = pthread_create(&th[i], NULL, probe_one, &pr[i]) == 0;
+        if (!started[i])
+            probe_one(&pr[i]);
     }
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < n && i < 64; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
 
     int bad = 0;
     json_t *all = json_array();
@@ -209,6 +219,21 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
     return rc;
 }
 
+/* Which broker to talk to comes from a config file (-c, VIRGA_CONFIG, else the system
+ * one) or from bus.brokers given directly. With none of them every call would wait for
+ * a broker at a default address that is not this cloud's: say so instead. */
+static int have_config(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+            return 1;
+        if (!strcmp(argv[i], "--set") && i + 1 < argc && !strncmp(argv[i + 1], "bus.brokers=", 12))
+            return 1;
+    }
+    const char *env = getenv("VIRGA_CONFIG"), *brokers = getenv("VIRGA_BUS_BROKERS");
+    return (env && *env) || (brokers && *brokers);
+}
+
 int main(int argc, char **argv)
 {
     config_t *cfg = config_new();
@@ -218,6 +243,14 @@ int main(int argc, char **argv)
     if (config_parse_args(cfg, argc, argv, &nrest, rest, &e) < 0) {
         fprintf(stderr, "virgadm: %s\n", e.message);
         return 2;
+    }
+    int configured = have_config(argc, argv);
+    if (!configured && access(SYSTEM_CONFIG, R_OK) == 0) {
+        if (config_load_file(cfg, SYSTEM_CONFIG, &e) < 0) {
+            fprintf(stderr, "virgadm: %s\n", e.message);
+            return 2;
+        }
+        configured = 1;
     }
     if (nrest < 1 || !strcmp(rest[0], "-h") || !strcmp(rest[0], "--help")) {
         usage();
@@ -231,6 +264,14 @@ int main(int argc, char **argv)
     if (k == ARRAY_LEN(known)) {
         fprintf(stderr, "virgadm: unknown command '%s'\n", rest[0]);
         usage();
+        return 2;
+    }
+    if (!configured) {
+        fprintf(stderr,
+                "virgadm: no configuration, so no bus to reach the cloud on.\n"
+                "  Point it at the cloud's config file: virgadm -c DIR/virga.yaml %s ...\n"
+                "  or set VIRGA_CONFIG (devcloud's DIR/env does: . DIR/env), or put one in %s,\n"
+                "  or name the broker: --set bus.brokers=HOST:PORT\n", rest[0], SYSTEM_CONFIG);
         return 2;
     }
     bus_t *bus = bus_open(cfg, "virgadm", &e);

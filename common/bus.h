@@ -54,11 +54,13 @@ typedef struct bus_route {
 typedef void *(*bus_worker_init_fn)(void *app);
 typedef void (*bus_worker_fini_fn)(void *worker);
 
+#define BUS_MAX_WORKERS 64
+
 typedef struct bus_serve_opts {
     const char *topic;            /* e.g. "virga.rpc.identity" */
     const char *group;            /* consumer group, e.g. "identity" */
     const bus_route_t *routes;    /* terminated by {NULL, NULL} */
-    int workers;                  /* handler threads (default 4) */
+    int workers;                  /* handler threads: 1..BUS_MAX_WORKERS, 0 = 4 */
     bus_worker_init_fn worker_init;
     bus_worker_fini_fn worker_fini;
     void *app;
@@ -69,8 +71,16 @@ typedef struct bus_serve_opts {
 bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e);
 /* Stop serving (finishing handlers in flight), then free. NULL is a no-op. */
 void bus_close(bus_t *b);
+/* Stop consuming the served topic and the broadcast listener: the handlers in flight
+ * and those already queued finish, their worker_fini runs, and no handler or listener
+ * callback starts after this returns. Calls (bus_call, bus_call_async) and publishing
+ * keep working until bus_close, so a service can stop taking work, then wait for its
+ * own calls in flight, then free what its handlers used. Idempotent; NULL is a no-op. */
+void bus_stop_serving(bus_t *b);
 
-/* Start consuming opts->topic in the background. May be called once per bus_t. */
+/* Start consuming opts->topic in the background. May be called once per bus_t. Every
+ * thread it needs is started, or none (-1 with e set: InvalidParameterValue for a
+ * worker count out of range, ServiceUnavailable when a thread cannot be created). */
 int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e);
 /* 1 once the consumer group has given this process partitions to serve. */
 int bus_serving(bus_t *b);

@@ -335,6 +335,15 @@ void db_rollback(db_t *db)
     db->in_tx = 0;
 }
 
+int db_lock_xact(db_t *db, const char *space, const char *key, verr_t *e)
+{
+    if (!db->in_tx)
+        return verr_set(e, 500, "InternalError", "db_lock_xact(%s) outside a transaction", space);
+    const char *p[] = {space, key};
+    PG_AUTO PGresult *r = db_prepared(db, e, "db_lock_xact", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", 2, p);
+    return r ? 0 : -1;
+}
+
 int db_ping(db_t *db)
 {
     verr_t e;

@@ -47,6 +47,13 @@ int db_begin(db_t *db, verr_t *e);
 int db_commit(db_t *db, verr_t *e);
 void db_rollback(db_t *db);
 
+/* Inside a transaction: wait for, then hold until its end, the lock on (space, key),
+ * e.g. ("buckets", account id). Makes a count-then-insert limit exact: every
+ * transaction that counts and inserts under the same lock sees the others' rows
+ * (READ COMMITTED takes a fresh snapshot per statement, after the lock is granted).
+ * Different keys may share a lock (32-bit hashes): that only serialises them. */
+int db_lock_xact(db_t *db, const char *space, const char *key, verr_t *e);
+
 /* SQLSTATE of the last failed statement ("23505" for unique violation), or "". */
 const char *db_last_sqlstate(const db_t *db);
 

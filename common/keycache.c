@@ -27,6 +27,8 @@ struct keycache {
     pthread_rwlock_t lock;
     struct entry *b[BUCKETS];
     int ttl;
+    size_t count, max;
+    time_t next_sweep;   /* expired entries are freed at most a TTL after they expire */
 };
 
 static unsigned hash(const char *s)
@@ -37,11 +39,15 @@ static unsigned hash(const char *s)
     return h % BUCKETS;
 }
 
-keycache_t *keycache_new(int ttl_s)
+keycache_t *keycache_new(int ttl_s) { return keycache_new_max(ttl_s, KEYCACHE_MAX_ENTRIES); }
+
+keycache_t *keycache_new_max(int ttl_s, size_t max_entries)
 {
     keycache_t *c = xcalloc(1, sizeof *c);
     pthread_rwlock_init(&c->lock, NULL);
     c->ttl = ttl_s > 0 ? ttl_s : 60;
+    c->max = max_entries > 0 ? max_entries : KEYCACHE_MAX_ENTRIES;
+    c->next_sweep = time(NULL) + c->ttl;
     return c;
 }
 
@@ -78,13 +84,71 @@ int keycache_get(keycache_t *c, const char *scope, uint8_t key[SIGV4_KEY_LEN], j
     return hit;
 }
 
+/* What drop_where drops: expired entries, one given entry, or those whose who[field]
+ * is value (every entry when field is NULL). */
+typedef struct {
+    time_t now;            /* drop entries expired at now (0: not this rule) */
+    const struct entry *only;
+    int by_field;
+    const char *field, *value;
+} drop_t;
+
+static int drops(const drop_t *d, const struct entry *e)
+{
+    if (d->now)
+        return e->expires <= d->now;
+    if (d->only)
+        return e == d->only;
+    return !d->field || !strcmp(json_str(e->who, d->field, ""), d->value ? d->value : "");
+}
+
+/* Free every entry d selects. Caller holds the write lock. */
+static void drop_where(keycache_t *c, const drop_t *d)
+{
+    for (int i = 0; i < BUCKETS; i++) {
+        struct entry **pp = &c->b[i];
+        while (*pp) {
+            struct entry *e = *pp;
+            if (drops(d, e)) {
+                *pp = e->next;
+                entry_free(e);
+                c->count--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+/* Room for one more: expired entries go (at least once a TTL, and whenever the cache is
+ * full), and if it is still full, the entry nearest its expiry (the oldest). Keys are
+ * scoped to a day, so without this every day's keys would stay forever. Caller holds
+ * the write lock. */
+static void make_room(keycache_t *c, time_t now)
+{
+    if (now >= c->next_sweep || c->count >= c->max) {
+        drop_where(c, &(drop_t){.now = now});
+        c->next_sweep = now + c->ttl;
+    }
+    if (c->count < c->max)
+        return;
+    const struct entry *oldest = NULL;
+    for (int i = 0; i < BUCKETS; i++)
+        for (const struct entry *e = c->b[i]; e; e = e->next)
+            if (!oldest || e->expires < oldest->expires)
+                oldest = e;
+    if (oldest)
+        drop_where(c, &(drop_t){.only = oldest});
+}
+
 void keycache_put(keycache_t *c, const char *scope, const uint8_t key[SIGV4_KEY_LEN], json_t *who)
 {
     struct entry *n = xcalloc(1, sizeof *n);
     n->scope = xstrdup(scope);
     memcpy(n->key, key, SIGV4_KEY_LEN);
     n->who = json_incref(who);
-    n->expires = time(NULL) + c->ttl;
+    time_t now = time(NULL);
+    n->expires = now + c->ttl;
     unsigned h = hash(scope);
     pthread_rwlock_wrlock(&c->lock);
     for (struct entry **pp = &c->b[h]; *pp; pp = &(*pp)->next)
@@ -92,28 +156,28 @@ void keycache_put(keycache_t *c, const char *scope, const uint8_t key[SIGV4_KEY_
             struct entry *old = *pp;
             *pp = old->next;
             entry_free(old);
+            c->count--;
             break;
         }
+    make_room(c, now);
     n->next = c->b[h];
     c->b[h] = n;
+    c->count++;
     pthread_rwlock_unlock(&c->lock);
+}
+
+size_t keycache_size(keycache_t *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    size_t n = c->count;
+    pthread_rwlock_unlock(&c->lock);
+    return n;
 }
 
 void keycache_invalidate(keycache_t *c, const char *field, const char *value)
 {
     pthread_rwlock_wrlock(&c->lock);
-    for (int i = 0; i < BUCKETS; i++) {
-        struct entry **pp = &c->b[i];
-        while (*pp) {
-            struct entry *e = *pp;
-            if (!field || !strcmp(json_str(e->who, field, ""), value ? value : "")) {
-                *pp = e->next;
-                entry_free(e);
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
+    drop_where(c, &(drop_t){.field = field, .value = value});
     pthread_rwlock_unlock(&c->lock);
 }
 

@@ -2,7 +2,8 @@
  * (access key / date / region / service), for every endpoint that verifies SigV4 (the
  * EC2/IAM gateway, the S3 object store). On a miss the key is asked of identity over
  * the bus (identity.signing_key); the secret itself never leaves identity. Entries
- * expire after a TTL, and identity.changed events drop matching ones at once. */
+ * expire after a TTL and are then freed, the cache holds at most KEYCACHE_MAX_ENTRIES,
+ * and identity.changed events drop matching ones at once. */
 #ifndef VIRGA_KEYCACHE_H
 #define VIRGA_KEYCACHE_H
 
@@ -14,8 +15,16 @@
 
 typedef struct keycache keycache_t;
 
+/* At most this many entries (a few hundred bytes each): one per access key, day,
+ * region and service in use. When full, the entry nearest its expiry goes. */
+#define KEYCACHE_MAX_ENTRIES 10000
+
 keycache_t *keycache_new(int ttl_s);
+keycache_t *keycache_new_max(int ttl_s, size_t max_entries);
 void keycache_free(keycache_t *c);
+/* Entries held now, expired ones not yet freed included (they are freed at most a TTL
+ * after they expire). */
+size_t keycache_size(keycache_t *c);
 /* who: new reference on hit. Returns 1 on hit, 0 on miss. */
 int keycache_get(keycache_t *c, const char *scope, uint8_t key[SIGV4_KEY_LEN], json_t **who);
 void keycache_put(keycache_t *c, const char *scope, const uint8_t key[SIGV4_KEY_LEN], json_t *who);

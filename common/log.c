@@ -42,15 +42,63 @@ void log_set_request_id(const char *rid)
 
 const char *log_request_id(void) { return request_id; }
 
+/* Escape for a one-line record: messages quote tenant input (keys, names, decoded
+ * parameters), and a newline in one would start a forged line. Control characters
+ * (C0, DEL, C1) and the Unicode line and paragraph separators become \n \r \t or
+ * \xNN / \uNNNN, bytes that are not UTF-8 become \xNN, and the backslash itself \\,
+ * so every record is one line of valid UTF-8 and reads back unambiguously. out holds at
+ * least 6 * strlen(in) + 1 bytes. */
+void log_escape(const char *in, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(in), j = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)in[i];
+        unsigned cp;
+        size_t n = utf8_seq_len((const unsigned char *)in + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || cp == 0x7f) {
+            const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (named) {
+                memcpy(out + j, named, 2);
+                j += 2;
+            } else {
+                out[j++] = '\\';
+                out[j++] = 'x';
+                out[j++] = hex[c >> 4];
+                out[j++] = hex[c & 15];
+            }
+            i++;
+        } else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029) {
+            out[j++] = '\\';
+            out[j++] = 'u';
+            for (int sh = 12; sh >= 0; sh -= 4)
+                out[j++] = hex[(cp >> sh) & 15];
+            i += n;
+        } else if (c == '\\') {
+            out[j++] = '\\';
+            out[j++] = '\\';
+            i++;
+        } else {
+            memcpy(out + j, in + i, n);
+            j += n;
+            i += n;
+        }
+    }
+    out[j] = 0;
+}
+
 void vlog(int level, const char *fmt, ...)
 {
     if (level < min_level || level > LOG_ERROR)
         return;
-    char msg[2048];
+    char raw[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    char msg[6 * sizeof raw + 1], rid[6 * sizeof request_id + 1];
+    log_escape(raw, msg);
+    log_escape(request_id, rid);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -62,23 +110,19 @@ void vlog(int level, const char *fmt, ...)
              tm.tm_sec % 100, (int)(tv.tv_usec / 1000) % 1000);
 
     if (json_lines) {
-        /* messages may carry tenant bytes: JSON needs valid UTF-8 */
-        char *clean = utf8_sanitize(msg);
+        /* the same escaped text as a text line: a reader of the JSON sees no control
+         * character either, and the strings are valid UTF-8 as JSON needs */
         json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ts", ts, "level", names[level],
-                              "service", service_name, "pid", (int)getpid(), "msg", clean);
-        free(clean);
-        if (request_id[0]) {
-            clean = utf8_sanitize(request_id);
-            json_object_set_new(o, "request_id", json_string(clean));
-            free(clean);
-        }
+                              "service", service_name, "pid", (int)getpid(), "msg", msg);
+        if (rid[0])
+            json_object_set_new(o, "request_id", json_string(rid));
         char *line = json_dumps(o, JSON_COMPACT);
         fprintf(stderr, "%s\n", line ? line : "{}");
         free(line);
         json_decref(o);
-    } else if (request_id[0]) {
+    } else if (rid[0]) {
         fprintf(stderr, "%s %-5s %s[%d] [%s] %s\n", ts, names[level], service_name,
-                (int)getpid(), request_id, msg);
+                (int)getpid(), rid, msg);
     } else {
         fprintf(stderr, "%s %-5s %s[%d] %s\n", ts, names[level], service_name,
                 (int)getpid(), msg);

@@ -10,6 +10,7 @@
 
 #include "jsonutil.h"
 #include "log.h"
+#include "service_http.h"
 
 #define VIRGA_VERSION "0.1.0"
 
@@ -211,6 +212,16 @@ int service_main(int argc, char **argv, const service_def_t *def)
     log_info("stopping on signal");
     rc = 0;
 out:
+    /* Shutdown order: first stop whatever can still run code that uses the service's
+     * state, then let fini free that state. The HTTP endpoint goes first (its handlers
+     * call over the bus), then the bus consumer with its workers and the broadcast
+     * listener (handlers in flight finish). The reconcile timer runs on this thread, so
+     * it has stopped already. Calls and replies keep working until bus_close, so fini may
+     * still wait for its own calls in flight (the gateway's forwarded actions). */
+    if (def->stop && svc.bus)
+        def->stop(&svc);
+    service_http_stop(&svc);
+    bus_stop_serving(svc.bus);
     if (def->fini && svc.bus)
         def->fini(&svc);
     bus_close(svc.bus);

@@ -25,6 +25,12 @@ typedef struct service_def {
     void (*reconcile)(service_t *svc);
     /* Extra health fields (e.g. the HTTP port); may be NULL. */
     void (*health)(service_t *svc, json_t *out);
+    /* At shutdown, before the handlers in flight are waited for: make long work give up
+     * (a download, a task step). It must not free anything handlers use. May be NULL. */
+    void (*stop)(service_t *svc);
+    /* At shutdown, once nothing else of the service runs: its HTTP endpoint, bus workers,
+     * broadcast listener and reconcile timer have stopped (calls it makes over the bus
+     * still work). Frees svc->state. Also called when init failed part-way. */
     void (*fini)(service_t *svc);
 } service_def_t;
 

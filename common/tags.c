@@ -161,6 +161,29 @@ static int delete_on(db_t *db, const char *id, const char *owner, const json_t *
     return 0;
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Lock each resource's tags for the transaction, in one order for every request so two
+ * requests naming the same resources cannot deadlock: the count that checks the
+ * 50-tag limit (create_on) then sees every tag committed before it, none racing it. */
+static int lock_resources(db_t *db, const json_t *ids, verr_t *e)
+{
+    size_t n = json_array_size(ids);
+    const char **sorted = xcalloc(n ? n : 1, sizeof *sorted);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = json_string_value(json_array_get(ids, i));
+    qsort(sorted, n, sizeof *sorted, by_string);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (i == 0 || strcmp(sorted[i], sorted[i - 1]))
+            rc = db_lock_xact(db, "tags", sorted[i], e);
+    free(sorted);
+    return rc;
+}
+
 /* Check every id, then apply to each in one transaction: all or nothing. */
 static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, const json_t *tags, apply_fn apply,
                   json_t **reply, verr_t *e)
@@ -178,8 +201,10 @@ static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, 
             return verr_set(e, 400, "InvalidID", "The ID '%.64s' is not valid",
                             json_is_string(v) ? json_string_value(v) : "?");
     db_t *db = service_db(ctx);
-    if (db_begin(db, e) < 0)
+    if (db_begin(db, e) < 0 || lock_resources(db, ids, e) < 0) {
+        db_rollback(db);
         return -1;
+    }
     json_array_foreach(ids, i, v) {
         const char *id = json_string_value(v);
         char owner[TAGS_ACCOUNT_MAX];

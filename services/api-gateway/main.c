@@ -53,9 +53,10 @@ static int init(service_t *svc, verr_t *e)
 
 static void fini(service_t *svc)
 {
-    service_http_stop(svc);   /* answers forwarded actions still in flight with 503 */
+    /* service_main has stopped HTTP (forwarded actions still in flight were answered
+     * 503) and the event listener; their bus callbacks still use gw: they all run by the
+     * call deadline */
     gateway_t *gw = svc->state;
-    /* their bus callbacks still use gw: they all run by the call deadline */
     for (int i = 0; gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST) && i < gw->call_timeout_ms / 10 + 100; i++)
         usleep(10 * 1000);
     if (gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST)) {

@@ -1,24 +1,20 @@
 /* key_pairs.c - EC2 key pairs: CreateKeyPair (rsa or ed25519; the private key is in the
  * reply and nowhere else), ImportKeyPair, DescribeKeyPairs (names, ids, filters, tags,
- * IncludePublicKey), DeleteKeyPair. Scoped to the caller's account; the operator
- * account sees every account's key pairs. */
+ * IncludePublicKey), DeleteKeyPair. Scoped to the caller's account; the operator's
+ * administrator (caller_is_operator_admin, not any user of the operator account) sees
+ * every account's key pairs, each tagged with its owner. */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "caller.h"
 #include "compute.h"
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
 #include "keypair.h"
+#include "quota.h"
 #include "tags.h"
-
-static const char *caller_account(bus_ctx_t *ctx, verr_t *e)
-{
-    const char *a = json_str(ctx->msg->caller, "account_id", NULL);
-    if (!a || strlen(a) != 12)
-        verr_set(e, 400, "AuthFailure", "request has no calling account");
-    return a;
-}
 
 static int valid_key_name(const char *s, verr_t *e)
 {
@@ -33,25 +29,39 @@ static int valid_key_name(const char *s, verr_t *e)
 }
 
 /* Insert the key pair and its tags in one transaction; InvalidKeyPair.Duplicate if the
- * account already has the name. */
+ * account already has the name, ResourceLimitExceeded past the account's key_pairs
+ * quota (counted under the account's lock, so concurrent creates cannot pass it). */
 static int store(bus_ctx_t *ctx, const char *account, const char *name, const keypair_t *k, const json_t *tags,
                  char id[IDS_MAX], verr_t *e)
 {
+    service_t *svc = service_of(ctx);
+    long long max;
+    if (quota_get(ctx->bus, account, "key_pairs", 5000, (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000),
+                  &max, e) < 0)
+        return -1;
     db_t *db = service_db(ctx);
     ids_new("key", id);
     const char *p[] = {id, account, name, k->type, k->fingerprint, k->public_openssh};
-    if (db_begin(db, e) < 0)
-        return -1;
-    PGresult *r = db_prepared(db, e, "kp_insert",
-        "INSERT INTO key_pairs (id, account_id, name, key_type, fingerprint, public_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, name) DO NOTHING", 6, p);
-    int inserted = r && !strcmp(PQcmdTuples(r), "1");
-    if (r)
-        PQclear(r);
-    if (!inserted || tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *n = NULL;
+    if (db_begin(db, e) < 0 || db_lock_xact(db, "key_pairs", account, e) < 0 ||
+        !(r = db_prepared(db, e, "kp_insert",
+                          "INSERT INTO key_pairs (id, account_id, name, key_type, fingerprint, public_key) "
+                          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, name) DO NOTHING", 6, p)) ||
+        !(n = db_prepared(db, e, "kp_count", "SELECT count(*) FROM key_pairs WHERE account_id = $1", 1, p + 1))) {
         db_rollback(db);
-        if (r && !inserted)
-            return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+        return -1;
+    }
+    if (strcmp(PQcmdTuples(r), "1")) {
+        db_rollback(db);
+        return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+    }
+    if (atoll(PQgetvalue(n, 0, 0)) > max) {
+        db_rollback(db);
+        return verr_set(e, 400, "ResourceLimitExceeded", "You have reached the limit of %lld key pairs.", max);
+    }
+    if (tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
         return -1;
     }
     return 0;
@@ -59,7 +69,7 @@ static int store(bus_ctx_t *ctx, const char *account, const char *name, const ke
 
 static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int import)
 {
-    const char *account = caller_account(ctx, e), *name = json_str(body, "KeyName", NULL);
+    const char *account = caller_account(ctx->msg->caller, e), *name = json_str(body, "KeyName", NULL);
     if (!account || valid_key_name(name, e) < 0)
         return -1;
     json_t *tags = describe_tag_spec(body, "key-pair", e);
@@ -108,19 +118,38 @@ int compute_import_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     return create_or_import(ctx, body, reply, e, 1);
 }
 
-/* Every key pair the caller may see, as keySet items sorted by id. */
-static json_t *load_all(bus_ctx_t *ctx, const char *account, int operator, int with_public, verr_t *e)
+/* In the operator's administrator's view, which account owns each key pair: a tag, as
+ * KeyPairInfo has no owner field and every EC2 client shows tags and filters on them
+ * (Name=tag:virga:owner-account-id). It replaces any tag of that key a tenant set. */
+#define OWNER_TAG "virga:owner-account-id"
+
+static json_t *with_owner_tag(const json_t *tags, const char *owner)
+{
+    json_t *out = json_array(), *t;
+    size_t i;
+    json_array_foreach(tags, i, t)
+        if (strcmp(json_str(t, "key", ""), OWNER_TAG))
+            json_array_append(out, t);
+    json_array_append_new(out, json_pack("{s:s, s:s}", "key", OWNER_TAG, "value", owner));
+    return out;
+}
+
+/* Every key pair the caller may see, as keySet items sorted by id: the account's own,
+ * or every account's, each tagged with its owner, for the operator's administrator
+ * (all_accounts). */
+static json_t *load_all(bus_ctx_t *ctx, const char *account, int all_accounts, int with_public, verr_t *e)
 {
     db_t *db = service_db(ctx);
     const char *p[] = {account};
-    PG_AUTO PGresult *r = operator
+    PG_AUTO PGresult *r = all_accounts
         ? db_prepared(db, e, "kp_all", "SELECT id, name, key_type, fingerprint, public_key, "
-                      "extract(epoch FROM created_at)::bigint FROM key_pairs ORDER BY id", 0, NULL)
+                      "extract(epoch FROM created_at)::bigint, account_id FROM key_pairs ORDER BY id", 0, NULL)
         : db_prepared(db, e, "kp_account", "SELECT id, name, key_type, fingerprint, public_key, "
-                      "extract(epoch FROM created_at)::bigint FROM key_pairs WHERE account_id = $1 ORDER BY id", 1, p);
+                      "extract(epoch FROM created_at)::bigint, account_id FROM key_pairs WHERE account_id = $1 "
+                      "ORDER BY id", 1, p);
     if (!r)
         return NULL;
-    json_t *tags = tags_load(db, operator ? NULL : account, e);
+    json_t *tags = tags_load(db, all_accounts ? NULL : account, e);
     if (!tags)
         return NULL;
     json_t *items = json_array();
@@ -128,9 +157,10 @@ static json_t *load_all(bus_ctx_t *ctx, const char *account, int operator, int w
         char created[32];
         describe_time(atoll(PQgetvalue(r, i, 5)), created);
         json_t *t = json_object_get(tags, PQgetvalue(r, i, 0));
+        json_t *tag_set = all_accounts ? with_owner_tag(t, PQgetvalue(r, i, 6)) : t ? json_incref(t) : json_array();
         json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "keyPairId", PQgetvalue(r, i, 0), "keyFingerprint",
                                PQgetvalue(r, i, 3), "keyName", PQgetvalue(r, i, 1), "keyType", PQgetvalue(r, i, 2),
-                               "tagSet", t ? json_incref(t) : json_array(), "createTime", created);
+                               "tagSet", tag_set, "createTime", created);
         if (with_public)
             json_object_set_new(it, "publicKey", json_string(PQgetvalue(r, i, 4)));
         json_array_append_new(items, it);
@@ -154,10 +184,10 @@ int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **repl
     static const describe_field_t fields[] = {
         {"key-pair-id", "keyPairId"}, {"key-name", "keyName"}, {"fingerprint", "keyFingerprint"},
         {"key-type", "keyType"}, {NULL, NULL}};
-    const char *account = caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
-    json_t *all = load_all(ctx, account, json_bool(ctx->msg->caller, "is_operator", 0), json_flag(body, "IncludePublicKey"), e);
+    json_t *all = load_all(ctx, account, caller_is_operator_admin(ctx->msg->caller), json_flag(body, "IncludePublicKey"), e);
     if (!all)
         return -1;
     json_t *named = select_listed(all, body, "KeyName", "keyName", e);
@@ -174,7 +204,7 @@ int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **repl
 
 int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const char *account = caller_account(ctx, e);
+    const char *account = caller_account(ctx->msg->caller, e);
     if (!account)
         return -1;
     const char *name = json_str(body, "KeyName", NULL), *id = json_str(body, "KeyPairId", NULL);

@@ -10,7 +10,7 @@
 #define MAX_KEYS_PER_USER 2
 #define KEY_COLS "k.id, k.status, to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-int identity_insert_key(bus_ctx_t *ctx, const char *user_id, char key_id[21], char secret[41], verr_t *e)
+int identity_insert_key_tx(bus_ctx_t *ctx, const char *user_id, char key_id[21], char secret[41], verr_t *e)
 {
     identity_t *id = service_of(ctx)->state;
     db_t *db = service_db(ctx);
@@ -26,27 +26,31 @@ int identity_insert_key(bus_ctx_t *ctx, const char *user_id, char key_id[21], ch
     const char *pu[] = {user_id};
     const char *p[] = {key_id, user_id, (const char *)esc};
     PGresult *lock = NULL, *cnt = NULL, *ins = NULL;
-    int n = -1;
-    if (db_begin(db, e) == 0 &&
-        (lock = db_prepared(db, e, "key_lock_user", "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", 1, pu)) &&
+    int rc = -1;
+    if ((lock = db_prepared(db, e, "key_lock_user", "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", 1, pu)) &&
         (cnt = db_prepared(db, e, "key_count", "SELECT count(*) FROM access_keys WHERE user_id = $1", 1, pu))) {
-        n = atoi(PQgetvalue(cnt, 0, 0)) < MAX_KEYS_PER_USER;
-        if (n && !(ins = db_prepared(db, e, "key_insert",
-                       "INSERT INTO access_keys (id, user_id, secret_box) VALUES ($1, $2, $3::bytea)", 3, p)))
-            n = -1;
-    }
-    if (n < 0 || db_commit(db, e) < 0) {
-        db_rollback(db);
-        n = -1;
+        if (atoi(PQgetvalue(cnt, 0, 0)) >= MAX_KEYS_PER_USER)
+            rc = verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: %d", MAX_KEYS_PER_USER);
+        else if ((ins = db_prepared(db, e, "key_insert",
+                      "INSERT INTO access_keys (id, user_id, secret_box) VALUES ($1, $2, $3::bytea)", 3, p)))
+            rc = 0;
     }
     PQfreemem(esc);
     if (lock) PQclear(lock);
     if (cnt) PQclear(cnt);
     if (ins) PQclear(ins);
-    if (n < 0)
+    return rc;
+}
+
+int identity_insert_key(bus_ctx_t *ctx, const char *user_id, char key_id[21], char secret[41], verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    if (db_begin(db, e) < 0)
         return -1;
-    if (n == 0)
-        return verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: %d", MAX_KEYS_PER_USER);
+    if (identity_insert_key_tx(ctx, user_id, key_id, secret, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
     return 0;
 }
 
@@ -61,8 +65,12 @@ int iam_create_access_key(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     const char *p[] = {key_id};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "key_get",
         "SELECT " KEY_COLS " FROM access_keys k WHERE k.id = $1", 1, p);
-    if (!r || PQntuples(r) == 0)
-        return -1;
+    if (!r || PQntuples(r) == 0) {
+        sodium_memzero(secret, sizeof secret);
+        if (!r)
+            return -1;
+        return verr_set(e, 409, "ConcurrentModification", "The access key %s was deleted as it was being created.", key_id);
+    }
     *reply = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "AccessKey", "UserName", u.name, "AccessKeyId", key_id,
                        "Status", PQgetvalue(r, 0, 1), "SecretAccessKey", secret, "CreateDate", PQgetvalue(r, 0, 2));
     sodium_memzero(secret, sizeof secret);

@@ -39,20 +39,19 @@ int identity_create_account(bus_ctx_t *ctx, const char *acct, const char *name, 
         goto fail;
     }
     r2 = db_query(db, e, "INSERT INTO users (id, account_id, name, is_admin) VALUES ($1, $2, 'admin', true)", 2, p2);
-    if (!r2 || db_commit(db, e) < 0)
+    /* the key in the same transaction: an account exists with its key or not at all,
+     * so a failure here leaves nothing that would block creating it again */
+    if (!r2 || identity_insert_key_tx(ctx, user_id, key_id, secret, e) < 0 || db_commit(db, e) < 0)
         goto fail;
-    /* the key is inserted after the commit: identity_insert_key runs its own transaction */
-    if (identity_insert_key(ctx, user_id, key_id, secret, e) < 0)
-        goto out;
     *reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "account_id", acct, "account_name", name,
                        "user_name", "admin", "access_key_id", key_id, "secret_access_key", secret, "created", 1);
-    sodium_memzero(secret, sizeof secret);
     log_info("created account %s (%s) with access key %s", acct, name, key_id);
     rc = 1;
     goto out;
 fail:
     db_rollback(db);
 out:
+    sodium_memzero(secret, sizeof secret);
     if (r1) PQclear(r1);
     if (r2) PQclear(r2);
     return rc;

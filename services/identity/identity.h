@@ -19,8 +19,11 @@ void identity_fini(service_t *svc);
 int identity_seal(const identity_t *id, const char *secret, unsigned char **out, size_t *outlen);
 int identity_open(const identity_t *id, const unsigned char *box, size_t len, char *secret, size_t secretsz);
 void identity_new_access_key(char id_out[21], char secret_out[41]);
-/* Insert a new key for user_id; fills key_id/secret. */
+/* Insert a new key for user_id (at most two per user: LimitExceeded); fills key_id and
+ * secret. identity_insert_key runs its own transaction; the _tx form runs inside the
+ * caller's, which must roll back if it fails. */
 int identity_insert_key(bus_ctx_t *ctx, const char *user_id, char key_id[21], char secret[41], verr_t *e);
+int identity_insert_key_tx(bus_ctx_t *ctx, const char *user_id, char key_id[21], char secret[41], verr_t *e);
 
 /* users.c helpers shared by the handlers */
 typedef struct identity_user {
@@ -65,6 +68,8 @@ int identity_account_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int identity_set_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_verify_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* quotas.c */
+/* The account's limit for resource (a per-account override, else quota.<resource>). */
+int identity_quota_of(bus_ctx_t *ctx, const char *acct, const char *resource, long long *max, verr_t *e);
 int identity_quota_get(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 

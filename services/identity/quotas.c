@@ -1,7 +1,9 @@
 /* quotas.c - per-account limits. Defaults come from config (quota.<resource>); an
  * operator can override them per account. The services that own each resource
- * (compute: instances, vcpus, memory_mib; network: elastic_ips; objectstore: buckets,
- * stored_bytes) ask identity.quota_get and refuse what would exceed it. */
+ * (compute: instances, vcpus, memory_mib, key_pairs; network: elastic_ips; objectstore:
+ * buckets, stored_bytes; identity itself: users) ask identity.quota_get and refuse what
+ * would exceed it, counting and inserting in one transaction under a lock on the account
+ * (db_lock_xact), so concurrent requests cannot pass a limit together. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static const struct {
 } resources[] = {
     {"instances", 20}, {"vcpus", 64}, {"memory_mib", 262144}, {"elastic_ips", 5},
     {"buckets", 100}, {"stored_bytes", 1099511627776LL},
+    {"key_pairs", 5000}, {"users", 5000},   /* AWS's: key pairs per region, IAM users per account */
 };
 
 static int known(const char *r)
@@ -22,6 +25,30 @@ static int known(const char *r)
     for (size_t i = 0; r && i < ARRAY_LEN(resources); i++)
         if (!strcmp(resources[i].name, r))
             return 1;
+    return 0;
+}
+
+static long long configured(const config_t *cfg, size_t i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "quota.%s", resources[i].name);
+    const char *v = config_str(cfg, key, NULL);
+    return v ? atoll(v) : resources[i].def;
+}
+
+int identity_quota_of(bus_ctx_t *ctx, const char *acct, const char *resource, long long *max, verr_t *e)
+{
+    size_t i = 0;
+    while (i < ARRAY_LEN(resources) && strcmp(resources[i].name, resource))
+        i++;
+    if (i == ARRAY_LEN(resources))
+        return verr_set(e, 500, "InternalError", "no quota named %s", resource);
+    const char *p[] = {acct, resource};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "quota_one",
+                                      "SELECT max_value FROM quotas WHERE account_id = $1 AND resource = $2", 2, p);
+    if (!r)
+        return -1;
+    *max = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : configured(service_of(ctx)->cfg, i);
     return 0;
 }
 
@@ -42,12 +69,8 @@ int identity_quota_get(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
     if (!r)
         return -1;
     json_t *q = json_object();
-    for (size_t i = 0; i < ARRAY_LEN(resources); i++) {
-        char key[64];
-        snprintf(key, sizeof key, "quota.%s", resources[i].name);
-        const char *v = config_str(svc->cfg, key, NULL);
-        json_object_set_new(q, resources[i].name, json_integer(v ? atoll(v) : resources[i].def));
-    }
+    for (size_t i = 0; i < ARRAY_LEN(resources); i++)
+        json_object_set_new(q, resources[i].name, json_integer(configured(svc->cfg, i)));
     for (int i = 0; i < PQntuples(r); i++)
         json_object_set_new(q, PQgetvalue(r, i, 0), json_integer(atoll(PQgetvalue(r, i, 1))));
     *reply = json_pack("{s:s, s:o}", "account_id", acct, "quotas", q);
@@ -61,7 +84,7 @@ int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
     if (!acct || strlen(acct) != 12 || !known(res) || !json_is_integer(max) || json_integer_value(max) < 0)
         return verr_set(e, 400, "InvalidParameterValue",
                         "account_id (12 digits), resource (instances, vcpus, memory_mib, elastic_ips, buckets, "
-                        "stored_bytes) and max (integer >= 0) are required");
+                        "stored_bytes, key_pairs, users) and max (integer >= 0) are required");
     char v[32];
     snprintf(v, sizeof v, "%lld", (long long)json_integer_value(max));
     const char *p[] = {acct, res, v};

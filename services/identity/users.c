@@ -114,14 +114,34 @@ int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     snprintf(uid, sizeof uid, "AIDA%s", hex);
     for (char *c = uid + 4; *c; c++)
         *c = (char)toupper((unsigned char)*c);
-    const char *p[] = {uid, acct, name, path};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "user_insert",
-        "INSERT INTO users (id, account_id, name, path) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (account_id, name) DO NOTHING RETURNING " USER_COLS, 4, p);
-    if (!r)
+    long long max;
+    if (identity_quota_of(ctx, acct, "users", &max, e) < 0)
         return -1;
-    if (PQntuples(r) == 0)
+    /* insert, then count, under the account's lock: concurrent creates see each other */
+    db_t *db = service_db(ctx);
+    const char *p[] = {uid, acct, name, path};
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *n = NULL;
+    if (db_begin(db, e) < 0 || db_lock_xact(db, "users", acct, e) < 0 ||
+        !(r = db_prepared(db, e, "user_insert", "INSERT INTO users (id, account_id, name, path) VALUES ($1, $2, $3, $4) "
+                          "ON CONFLICT (account_id, name) DO NOTHING RETURNING " USER_COLS, 4, p)) ||
+        !(n = db_prepared(db, e, "user_count", "SELECT count(*) FROM users WHERE account_id = $1",
+                          1, p + 1))) {
+        db_rollback(db);
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        db_rollback(db);
         return verr_set(e, 409, "EntityAlreadyExists", "User with name %s already exists.", name);
+    }
+    if (atoll(PQgetvalue(n, 0, 0)) > max) {
+        db_rollback(db);
+        return verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for UsersPerAccount: %lld", max);
+    }
+    if (db_commit(db, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
     identity_user_t u;
     fill_user(r, 0, &u);
     *reply = json_pack("{s:o}", "User", identity_user_json(&u));

@@ -60,12 +60,14 @@ const char *image_qemu_format(const char *ec2_format);
 /* cleanup.c: delete the stored bytes of deregistered imported/copied images (reconcile) */
 void image_collect_deregistered(service_t *svc);
 
-/* worker.c: background tasks */
+/* worker.c: background tasks, image.workers threads (0..IMAGE_MAX_WORKERS; each holds a
+ * database connection and runs qemu-img) */
+#define IMAGE_MAX_WORKERS 64
 typedef struct image_service {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     int stop;
-    int nthreads;
+    int nthreads;                /* started, and so joined by image_workers_stop */
     pthread_t *threads;
     service_t *svc;
     int bucket_ready;

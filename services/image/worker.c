@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "image_task.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -152,14 +153,7 @@ static void *worker_main(void *arg)
             json_decref(t.params);
             continue;   /* there may be more */
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += poll_ms / 1000;
-        until.tv_nsec += (long)(poll_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_in_ms(poll_ms);
         pthread_mutex_lock(&is->mu);
         if (!is->stop)
             pthread_cond_timedwait(&is->wake, &is->mu, &until);
@@ -210,13 +204,17 @@ int image_workers_start(service_t *svc, verr_t *e)
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return verr_set(e, 500, "InternalError", "image.work_dir %s: %s", dir, strerror(errno));
     image_reclaim_dead_leases(svc);
-    is->nthreads = (int)config_int(svc->cfg, "image.workers", 2);
-    if (is->nthreads < 0 || is->nthreads > 64)
-        return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..64");
-    is->threads = xcalloc((size_t)is->nthreads + 1, sizeof *is->threads);
-    for (int i = 0; i < is->nthreads; i++)
-        if (pthread_create(&is->threads[i], NULL, worker_main, is) != 0)
-            return verr_set(e, 500, "InternalError", "cannot start image worker threads");
+    /* nthreads counts only threads that started: image_workers_stop joins those */
+    long want = config_int(svc->cfg, "image.workers", 2);
+    if (want < 0 || want > IMAGE_MAX_WORKERS)
+        return verr_set(e, 400, "InvalidParameterValue", "image.workers must be 0..%d, not %ld", IMAGE_MAX_WORKERS, want);
+    is->threads = xcalloc((size_t)want + 1, sizeof *is->threads);
+    for (long i = 0; i < want; i++) {
+        int rc = pthread_create(&is->threads[is->nthreads], NULL, worker_main, is);
+        if (rc != 0)
+            return verr_set(e, 500, "InternalError", "cannot start image worker %ld of %ld: %s", i + 1, want, strerror(rc));
+        is->nthreads++;
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "quota.h"
 #include "xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -68,47 +69,55 @@ static int canned_acl(s3_req_t *r, const char **acl, verr_t *e)
     return 0;
 }
 
-/* The account's bucket quota, from identity (quota.buckets, per-account overrides). */
-static int within_bucket_quota(s3_req_t *r, db_t *db, verr_t *e)
+/* The name is taken: 1 when by `account` (S3: BucketAlreadyOwnedByYou), else
+ * BucketAlreadyExists. */
+static int name_taken(db_t *db, const char *name, const char *account, verr_t *e)
 {
-    json_t *q = NULL;
-    json_t *body = json_pack("{s:s}", "account_id", s3_account(r));
-    if (bus_call(r->os->svc->bus, "identity", "identity.quota_get", body, NULL, r->os->call_timeout_ms, &q, e) < 0)
+    const char *q[] = {name};
+    PG_AUTO PGresult *own = db_prepared(db, e, "bucket_owner", "SELECT account_id FROM buckets WHERE name = $1", 1, q);
+    if (!own)
         return -1;
-    long long max = (long long)json_int(json_object_get(q, "quotas"), "buckets", 100);
-    json_decref(q);
-    const char *p[] = {s3_account(r)};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_count", "SELECT count(*) FROM buckets WHERE account_id = $1", 1, p);
-    if (!res)
-        return -1;
-    if (atoll(PQgetvalue(res, 0, 0)) >= max)
-        return verr_set(e, 400, "TooManyBuckets", "You have attempted to create more buckets than allowed (%lld).", max);
-    return 0;
+    if (PQntuples(own) && !strcmp(PQgetvalue(own, 0, 0), account))
+        return 1;
+    return verr_set(e, 409, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.");
 }
 
 /* Claim the name in PostgreSQL, then make the bucket in the backend (undoing the claim
- * if that fails). 0 = made; 1 = it already exists and belongs to `account`; -1 = error
- * (BucketAlreadyExists when another account has it). */
-int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e)
+ * if that fails). With max >= 0 the account may hold at most max buckets: the claim and
+ * the count are one transaction under a lock on the account, so concurrent creates
+ * cannot pass the quota together. 0 = made; 1 = it already exists and belongs to
+ * `account`; -1 = error (BucketAlreadyExists when another account has it,
+ * TooManyBuckets). */
+static int bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl,
+                       long long max, verr_t *e)
 {
     char id[IDS_MAX];
     ids_new("b", id);
     const char *p[] = {name, id, account, acl, os->region};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_insert",
+    PG_AUTO PGresult *res = NULL;
+    PG_AUTO PGresult *cnt = NULL;
+    if (db_begin(db, e) < 0 || (max >= 0 && db_lock_xact(db, "buckets", account, e) < 0))
+        goto fail;
+    res = db_prepared(db, e, "bucket_insert",
         "INSERT INTO buckets (name, id, account_id, acl, region) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (name) DO NOTHING RETURNING id", 5, p);
     if (!res)
-        return -1;
+        goto fail;
     if (PQntuples(res) == 0) {
-        /* S3: your own bucket again is BucketAlreadyOwnedByYou, someone else's is BucketAlreadyExists */
-        const char *q[] = {name};
-        PG_AUTO PGresult *own = db_prepared(db, e, "bucket_owner", "SELECT account_id FROM buckets WHERE name = $1", 1, q);
-        if (!own)
-            return -1;
-        if (PQntuples(own) && !strcmp(PQgetvalue(own, 0, 0), account))
-            return 1;
-        return verr_set(e, 409, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.");
+        db_rollback(db);
+        return name_taken(db, name, account, e);
     }
+    if (max >= 0) {
+        cnt = db_prepared(db, e, "bucket_count", "SELECT count(*) FROM buckets WHERE account_id = $1", 1, p + 2);
+        if (!cnt)
+            goto fail;
+        if (atoll(PQgetvalue(cnt, 0, 0)) > max) {
+            db_rollback(db);
+            return verr_set(e, 400, "TooManyBuckets", "You have attempted to create more buckets than allowed (%lld).", max);
+        }
+    }
+    if (db_commit(db, e) < 0)
+        goto fail;
     if (os_bucket_create(os->backend, id, e) < 0) {
         /* the backend could not make the bucket: the name is free again */
         const char *d[] = {name};
@@ -118,6 +127,14 @@ int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *ac
         return -1;
     }
     return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e)
+{
+    return bucket_make(os, db, name, account, acl, -1, e);
 }
 
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
@@ -148,9 +165,10 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (canned_acl(r, &acl, e) < 0)
         return;
     db_t *db = s3_db(r->os, e);
-    if (!db || within_bucket_quota(r, db, e) < 0)
+    long long max;
+    if (!db || quota_get(r->os->svc->bus, s3_account(r), "buckets", 100, r->os->call_timeout_ms, &max, e) < 0)
         return;
-    if (os_bucket_make(r->os, db, r->bucket, s3_account(r), acl, e) != 0) {
+    if (bucket_make(r->os, db, r->bucket, s3_account(r), acl, max, e) != 0) {
         if (!e->code[0])   /* 1: it exists and is the caller's */
             verr_set(e, 409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
         return;

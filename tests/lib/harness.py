@@ -52,17 +52,20 @@ class Cloud:
         self.dir = directory
         self.base = base
         self.env = {}
+        self.up_output = ""
 
     @classmethod
-    def start(cls, extra_args=(), env=None, default_images=False):
+    def start(cls, extra_args=(), env=None, default_images=False, directory=None):
         """env: extra VIRGA_* settings for every process of this cloud. default_images:
-        register build/images (deploy/images/build) as the public defaults, as make run does."""
-        d = tempfile.mkdtemp(prefix="virga-test-")
-        os.chmod(d, 0o755)  # PostgreSQL runs as the postgres user and must enter it
+        register build/images (deploy/images/build) as the public defaults, as make run does.
+        directory: the cloud's --dir (default: a new directory under /tmp); it is removed
+        by stop(). The output of devcloud up is kept in up_output."""
+        d = directory or tempfile.mkdtemp(prefix="virga-test-")
         c = cls(d, pick_port_base())
         args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
                 "--test-handlers", *(() if default_images else ("--default-images", "none")), *extra_args]
         r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+        c.up_output = r.stdout + r.stderr
         if r.returncode != 0:
             logs = c.logs_tail()
             c.stop()
@@ -101,6 +104,16 @@ class Cloud:
     def virgadm(self, *args, timeout=60):
         return subprocess.run([os.path.join(BIN, "virgadm"), "-c", self.config, *args],
                               capture_output=True, text=True, timeout=timeout)
+
+    def psql(self, sql, user="postgres"):
+        """Run SQL in the cloud's database as the given role; returns the output rows
+        (unaligned, tuples only). Raises on an SQL error."""
+        r = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", str(self.base),
+                            "-U", user, "-d", "virga", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s" % r.stderr)
+        return r.stdout.strip()
 
     def call(self, service, mtype, body=None, timeout_ms=5000):
         """One bus RPC through virgadm: (ok, reply-or-error-text)."""

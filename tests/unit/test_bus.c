@@ -4,7 +4,8 @@
  * group's first join takes ~3 s on the mock. Covered: an RPC round trip returning
  * the handler's body, with the caller, deadline and request id carried to the
  * handler; handler errors reaching the caller with code, message and status
- * (InternalError when the handler set none); InvalidAction for an unknown type; a
+ * (InternalError when the handler set none, with an error line naming the message
+ * type in the serving process' log, since that is a bug); InvalidAction for an unknown type; a
  * RequestTimeout after about timeout_ms when nobody serves the topic; 8 threads x 50
  * concurrent calls each getting its own reply; bus_publish arriving as an event
  * (no reply_to); the worker_init/worker_fini hooks and ctx->worker; a request whose
@@ -340,10 +341,30 @@ static void test_handler_errors(void **state)
     assert_string_equal(e.message, "bad value 'nope'");
     assert_int_equal(e.http_status, 400);
 
+    /* a handler that fails without saying why is a bug: InternalError for the caller,
+     * and an error line naming the message type in the serving process' log */
     verr_clear(&e);
-    assert_int_equal(bus_call(cli, "t", "t.fail_silent", NULL, NULL, 5000, &reply, &e), -1);
+    fflush(stderr);
+    FILE *cap = tmpfile();
+    assert_non_null(cap);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(cap), STDERR_FILENO);
+    int rc = bus_call(cli, "t", "t.fail_silent", NULL, NULL, 5000, &reply, &e);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char logged[4096] = "";
+    rewind(cap);
+    size_t got = fread(logged, 1, sizeof logged - 1, cap);
+    logged[got] = 0;
+    fclose(cap);
+    assert_int_equal(rc, -1);
     assert_string_equal(e.code, "InternalError");
     assert_int_equal(e.http_status, 500);
+    assert_non_null(strstr(e.message, "internal error"));
+    assert_non_null(strstr(logged, " error "));
+    assert_non_null(strstr(logged, "BUG"));
+    assert_non_null(strstr(logged, "t.fail_silent"));
 
     verr_clear(&e);
     assert_int_equal(bus_call(cli, "t", "t.fail_after_reply", NULL, NULL, 5000, &reply, &e), -1);

@@ -1,7 +1,9 @@
 /* test_log.c - unit tests for common/log.c: the text line carries the level, the
  * service name, the pid and (when one is set) the request id; the JSON-lines format
  * produces one parseable object per line with ts/level/service/pid/msg and
- * request_id only when set, also for messages that are not valid UTF-8; lines below the minimum level are dropped; the request
+ * request_id only when set, also for messages that are not valid UTF-8; control
+ * characters of messages and request ids escaped in both formats, so tenant input
+ * cannot forge a line; lines below the minimum level are dropped; the request
  * id is per thread; log_level_parse maps the four names and rejects anything else.
  * log.c writes to the process' stderr, so each test points fd 2 at a temporary
  * file for the duration of the calls and reads the file back. stderr is restored
@@ -133,7 +135,7 @@ static void test_json_format(void **state)
     log_error("failed %d", 7);
     char *out = capture_end();
 
-    /* A message with a newline must still be one line: JSON escapes it. */
+    /* A message with a newline is one line, and its text is escaped as in text mode. */
     assert_int_equal(count_lines(out), 2);
     char *l2 = strchr(out, '\n') + 1;
     l2[-1] = 0;
@@ -143,7 +145,7 @@ static void test_json_format(void **state)
     assert_non_null(a);
     assert_string_equal(json_string_value(json_object_get(a, "level")), "info");
     assert_string_equal(json_string_value(json_object_get(a, "service")), "identity");
-    assert_string_equal(json_string_value(json_object_get(a, "msg")), "plain \"quoted\" and\nnewline");
+    assert_string_equal(json_string_value(json_object_get(a, "msg")), "plain \"quoted\" and\\nnewline");
     assert_int_equal(json_integer_value(json_object_get(a, "pid")), getpid());
     const char *ts = json_string_value(json_object_get(a, "ts"));
     assert_non_null(ts);
@@ -183,6 +185,57 @@ static void test_json_invalid_utf8(void **state)
     int ok = lvl && !strcmp(lvl, "error") && svc && !strcmp(svc, "gateway") && msg && strstr(msg, "bad byte");
     json_decref(o);
     assert_true(ok);
+}
+
+/* Tenant input quoted in a message (a decoded key, a user name) must not forge a line
+ * or hide text from a reader: every control character is escaped, in both formats,
+ * and so are the request id and bytes that are not UTF-8. */
+static void test_control_characters_escaped(void **state)
+{
+    (void)state;
+    const char *forged = "key a\n2026-01-01T00:00:00.000Z info  identity[1] admin logged in\r\x1b[2J\x7f"
+                         "\xc2\x85nel\xe2\x80\xa8ls\ttab\xff back\\slash \x01 \xc3\xa9t\xc3\xa9";
+    const char *want = "key a\\n2026-01-01T00:00:00.000Z info  identity[1] admin logged in\\r\\x1b[2J\\x7f"
+                       "\\u0085nel\\u2028ls\\ttab\\xff back\\\\slash \\x01 \xc3\xa9t\xc3\xa9";
+    log_init("identity", "info", "text");
+    capture_begin();
+    log_set_request_id("rid\nforged");
+    log_info("user %s", forged);
+    log_set_request_id(NULL);
+    char *out = capture_end();
+    assert_int_equal(count_lines(out), 1);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "[rid\\nforged]"));
+    for (const char *c = out; *c; c++)
+        assert_true(*c == '\n' ? c[1] == 0 : ((unsigned char)*c >= 0x20 && *c != 0x7f));
+    free(out);
+
+    log_init("identity", "info", "json");
+    capture_begin();
+    log_set_request_id("rid\nforged");
+    log_info("user %s", forged);
+    log_set_request_id(NULL);
+    out = capture_end();
+    assert_int_equal(count_lines(out), 1);
+    json_error_t je;
+    json_t *o = json_loads(out, JSON_DISABLE_EOF_CHECK, &je);
+    free(out);
+    assert_non_null(o);
+    char expect[1024];
+    snprintf(expect, sizeof expect, "user %s", want);
+    int msg_ok = !strcmp(json_string_value(json_object_get(o, "msg")), expect);
+    int rid_ok = !strcmp(json_string_value(json_object_get(o, "request_id")), "rid\\nforged");
+    json_decref(o);
+    assert_true(msg_ok);
+    assert_true(rid_ok);
+
+    char esc[64];
+    log_escape("", esc);
+    assert_string_equal(esc, "");
+    log_escape("plain text: a/b?c=d", esc);
+    assert_string_equal(esc, "plain text: a/b?c=d");
+    log_escape("\xe2\x82", esc);   /* a character cut short */
+    assert_string_equal(esc, "\\xe2\\x82");
 }
 
 static void test_min_level(void **state)
@@ -278,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup(test_text_format, reset),
         cmocka_unit_test_setup(test_json_format, reset),
         cmocka_unit_test_setup(test_json_invalid_utf8, reset),
+        cmocka_unit_test_setup(test_control_characters_escaped, reset),
         cmocka_unit_test_setup(test_min_level, reset),
         cmocka_unit_test_setup(test_request_id_thread_local, reset),
         cmocka_unit_test_setup(test_long_message_truncated, reset),

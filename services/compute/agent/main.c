@@ -14,7 +14,6 @@ static const bus_route_t routes[] = {
     {NULL, NULL},
 };
 
-/* Static, not freed in fini: bus workers still run until service_main returns. */
 static agent_t agent;
 
 static int init(service_t *svc, verr_t *e)
@@ -37,11 +36,19 @@ static int init(service_t *svc, verr_t *e)
 }
 
 /* Downloads in flight give up at once instead of holding the stop for up to
- * agent.fetch_timeout_s; the cache itself is freed after service_main. */
-static void fini(service_t *svc)
+ * agent.fetch_timeout_s. */
+static void stop(service_t *svc)
 {
     (void)svc;
     image_cache_stop(agent.images);
+}
+
+/* The bus workers have stopped: nothing uses the cache any more. */
+static void fini(service_t *svc)
+{
+    (void)svc;
+    image_cache_close(agent.images);
+    agent.images = NULL;
 }
 
 int main(int argc, char **argv)
@@ -65,11 +72,10 @@ int main(int argc, char **argv)
         .schema = NULL,
         .routes = routes,
         .init = init,
+        .stop = stop,
         .fini = fini,
     };
     def.topic = topic;
     def.group = group;
-    int rc = service_main(argc, argv, &def);
-    image_cache_close(agent.images);
-    return rc;
+    return service_main(argc, argv, &def);
 }

@@ -1,0 +1,107 @@
+/* bus_internal.h - what the parts of the bus share (bus.c: open, publish, close;
+ * bus_rpc.c: calls and their replies; bus_serve.c: serving a topic, listening). Not for
+ * use outside common/bus*.c. */
+#ifndef VIRGA_BUS_INTERNAL_H
+#define VIRGA_BUS_INTERNAL_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+#define BUS_MAX_MSG (1024 * 1024)
+#define BUS_QUEUE_MAX 1024
+/* librdkafka bounds a healthy close by about the session timeout */
+#define CLOSE_LIMIT(b) ((b)->session_timeout_ms + 2000)
+
+/* One RPC in flight. Whoever unlinks it from the table (the reply loop on a reply or
+ * at its deadline, bus_close, or bus_call_async when the publish failed) owns it and
+ * is the only one to call cb: that is what makes delivery exactly-once. */
+struct pending {
+    char corr[40];
+    int64_t deadline;          /* unix ms */
+    bus_reply_fn cb;
+    void *arg;
+    char what[320];            /* "<service> to <type>" for the timeout message */
+    int timeout_ms;
+    struct pending *next;
+};
+
+#define PENDING_BUCKETS 256
+
+/* What the rebalance callback of the serving consumer touches, apart from the bus: a
+ * consumer whose close is abandoned (consumer_destroy) may still call back after
+ * bus_close has freed the bus, so this is then left allocated. */
+struct group {
+    volatile int assigned;
+    char topic[256];
+};
+
+struct job {
+    rd_kafka_message_t *m;
+    struct job *next;
+};
+
+struct bus {
+    char name[64];
+    char brokers[512];
+    int fetch_wait_ms, session_timeout_ms;
+    volatile int running;
+
+    rd_kafka_t *prod;
+    pthread_t prod_thr;
+
+    /* RPC client side: started on the first call */
+    pthread_mutex_t mu;
+    struct pending *pending[PENDING_BUCKETS];   /* by hash of corr */
+    int64_t next_sweep;                         /* reply thread only */
+    rd_kafka_t *reply_rk;
+    pthread_t reply_thr;
+    int reply_started;
+    char reply_topic[200];
+
+    /* server side: `serving` is cleared by bus_stop_serving, before `running` */
+    bus_serve_opts_t opts;
+    rd_kafka_t *cons;
+    pthread_t cons_thr;
+    pthread_t *workers;
+    int nworkers;
+    int serving_started;
+    volatile int serving;
+    struct group *group;       /* the consumer's rebalance state */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv, qspace;
+    struct job *qhead, *qtail;
+    int qlen;
+
+    /* broadcast listener */
+    rd_kafka_t *listen_rk;
+    pthread_t listen_thr;
+    volatile int listening;
+    bus_handler_fn listen_fn;
+    void *listen_app;
+    char listen_topic[128];
+
+    bus_stats_t stats;
+};
+
+
+/* bus.c */
+int64_t bus_now_ms(void);
+static inline void bus_stat_inc(uint64_t *v) { __atomic_add_fetch(v, 1, __ATOMIC_RELAXED); }
+int bus_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, verr_t *e);
+/* Settings shared by every client of this bus; consumer adds the fetch settings. */
+rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e);
+/* Produce one envelope; partition -1 lets the partitioner spread requests. */
+int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, verr_t *e);
+/* A new envelope {v, id, type, ts, body, caller}; body is stolen. */
+json_t *bus_envelope(const char *type, json_t *body, const json_t *caller);
+/* Close and free a consumer within about limit_ms: 1 when it is gone, 0 when it was
+ * left to finish on a thread of its own (and may still call back). */
+int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms);
+
+/* bus_rpc.c: end the reply thread and time out the calls still waiting */
+void bus_rpc_close(bus_t *b);
+
+#endif

@@ -1,0 +1,370 @@
+/* bus_serve.c - serving a topic in a consumer group with a pool of handler threads,
+ * the broadcast listener, and stopping both (bus.h). */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus_internal.h"
+#include "ids.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "utf8.h"
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct group *g = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_assign(rk, parts);
+        g->assigned = parts->cnt > 0;
+        log_info("serving %s: %d partition(s) assigned", g->topic, parts->cnt);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        g->assigned = 0;
+        log_info("serving %s: partitions revoked", g->topic);
+    }
+}
+
+static void *consume_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->serving) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, 100);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consume %s: %s", b->opts.topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        struct job *j = xmalloc(sizeof *j);
+        j->m = m;
+        j->next = NULL;
+        pthread_mutex_lock(&b->qmu);
+        while (b->qlen >= BUS_QUEUE_MAX && b->serving)
+            pthread_cond_wait(&b->qspace, &b->qmu);
+        if (b->qtail)
+            b->qtail->next = j;
+        else
+            b->qhead = j;
+        b->qtail = j;
+        b->qlen++;
+        pthread_cond_signal(&b->qcv);
+        pthread_mutex_unlock(&b->qmu);
+    }
+    return NULL;
+}
+
+static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, const verr_t *err)
+{
+    json_t *env = json_pack("{s:i, s:s, s:s, s:s, s:b}", "v", 1, "id", "", "type", "reply",
+                            "corr", msg->id, "ok", rc == 0);
+    char id[33];
+    ids_hex(id, 32);
+    json_object_set_new(env, "id", json_string(id));
+    if (rc == 0)
+        json_object_set_new(env, "body", reply ? reply : json_object());
+    else {
+        json_decref(reply);   /* a failing handler's half-built reply is not sent */
+        char *msgtxt = utf8_sanitize(err->message);   /* may quote tenant bytes, cut short */
+        json_object_set_new(env, "error", json_pack("{s:s, s:s, s:i}", "code", err->code[0] ? err->code : "InternalError",
+                                                     "message", msgtxt, "status", err->http_status ? err->http_status : 500));
+        free(msgtxt);
+    }
+    verr_t pe;
+    if (bus_produce(b, msg->reply_to, 0, env, &pe) < 0)
+        log_warn("reply to %s lost: %s", msg->reply_to, pe.message);
+    json_decref(env);
+}
+
+static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
+{
+    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+    if (!env || !json_is_object(env)) {
+        log_warn("dropping malformed message on %s (%zu bytes)", b->opts.topic, m->len);
+        json_decref(env);
+        return;
+    }
+    bus_msg_t msg = {
+        .id = json_str(env, "id", ""),
+        .type = json_str(env, "type", ""),
+        .reply_to = json_str(env, "reply_to", NULL),
+        .deadline_ms = json_int(env, "deadline", 0),
+        .caller = json_object_get(env, "caller"),
+        .body = json_object_get(env, "body"),
+    };
+    const char *rid = json_str(msg.caller, "request_id", msg.id);
+    log_set_request_id(rid);
+    if (msg.deadline_ms && bus_now_ms() > msg.deadline_ms) {
+        bus_stat_inc(&b->stats.expired);
+        log_debug("dropping %s: deadline passed", msg.type);
+        goto out;
+    }
+    const bus_route_t *r = b->opts.routes;
+    while (r && r->type && strcmp(r->type, msg.type))
+        r++;
+    json_t *reply = NULL;
+    verr_t err = {0};
+    int rc;
+    if (!r || !r->type) {
+        rc = verr_set(&err, 400, "InvalidAction", "%s does not handle '%s'", b->name, msg.type);
+    } else {
+        bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app};
+        json_t *body = msg.body ? (json_t *)msg.body : json_object();
+        rc = r->fn(&ctx, body, &reply, &err);
+        if (!msg.body)
+            json_decref(body);
+        if (rc < 0 && !err.code[0]) {
+            /* every failure must say why where it is detected: this one is a bug */
+            log_error("BUG: the handler for %s failed without setting an error", msg.type);
+            verr_set(&err, 500, "InternalError", "We encountered an internal error (%s). Please try again.", msg.type);
+        }
+    }
+    bus_stat_inc(&b->stats.served);
+    if (rc < 0) {
+        bus_stat_inc(&b->stats.handler_errors);
+        log_info("%s -> %s: %s", msg.type, err.code, err.message);
+    }
+    if (msg.reply_to && *msg.reply_to)
+        send_reply(b, &msg, rc, reply, &err);   /* takes reply */
+    else
+        json_decref(reply);
+out:
+    log_set_request_id(NULL);
+    json_decref(env);
+}
+
+static void *worker_loop(void *arg)
+{
+    bus_t *b = arg;
+    void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
+    for (;;) {
+        pthread_mutex_lock(&b->qmu);
+        while (!b->qhead && b->serving)
+            pthread_cond_wait(&b->qcv, &b->qmu);
+        struct job *j = b->qhead;
+        if (!j) {
+            pthread_mutex_unlock(&b->qmu);
+            break;
+        }
+        b->qhead = j->next;
+        if (!b->qhead)
+            b->qtail = NULL;
+        b->qlen--;
+        pthread_cond_signal(&b->qspace);
+        pthread_mutex_unlock(&b->qmu);
+        dispatch(b, w, j->m);
+        rd_kafka_message_destroy(j->m);
+        free(j);
+    }
+    if (b->opts.worker_fini)
+        b->opts.worker_fini(w);
+    return NULL;
+}
+
+/* Clear `serving`, wake every waiter, and join the workers, which first answer what
+ * is already queued. The consumer thread, when started, is joined by the caller. */
+static void stop_workers(bus_t *b)
+{
+    pthread_mutex_lock(&b->qmu);
+    b->serving = 0;
+    pthread_cond_broadcast(&b->qcv);
+    pthread_cond_broadcast(&b->qspace);
+    pthread_mutex_unlock(&b->qmu);
+    for (int i = 0; i < b->nworkers; i++)
+        pthread_join(b->workers[i], NULL);
+}
+
+int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
+{
+    if (b->serving_started)
+        return verr_set(e, 500, "InternalError", "bus_serve called twice");
+    if (opts->workers < 0 || opts->workers > BUS_MAX_WORKERS)
+        return verr_set(e, 400, "InvalidParameterValue", "bus.workers must be 1..%d (0: the default, 4), not %d",
+                        BUS_MAX_WORKERS, opts->workers);
+    b->opts = *opts;
+    b->nworkers = opts->workers > 0 ? opts->workers : 4;
+
+    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
+    char st[16];
+    snprintf(st, sizeof st, "%d", b->session_timeout_ms);
+    if (!c || bus_conf_set(c, "group.id", opts->group, e) < 0 ||
+        bus_conf_set(c, "session.timeout.ms", st, e) < 0 ||
+        bus_conf_set(c, "heartbeat.interval.ms", "500", e) < 0 ||
+        bus_conf_set(c, "auto.offset.reset", "earliest", e) < 0 ||
+        bus_conf_set(c, "enable.auto.commit", "true", e) < 0 ||
+        bus_conf_set(c, "auto.commit.interval.ms", "1000", e) < 0 ||
+        bus_conf_set(c, "allow.auto.create.topics", "true", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    b->group = xcalloc(1, sizeof *b->group);
+    snprintf(b->group->topic, sizeof b->group->topic, "%s", opts->topic);
+    rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    rd_kafka_conf_set_opaque(c, b->group);
+    char err[256];
+    b->cons = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!b->cons) {
+        free(b->group);
+        b->group = NULL;
+        return verr_set(e, 503, "ServiceUnavailable", "bus consumer: %s", err);
+    }
+    rd_kafka_poll_set_consumer(b->cons);
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, opts->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t r = rd_kafka_subscribe(b->cons, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (r) {
+        rd_kafka_destroy(b->cons);
+        b->cons = NULL;
+        free(b->group);
+        b->group = NULL;
+        return verr_set(e, 503, "ServiceUnavailable", "subscribe %s: %s", opts->topic, rd_kafka_err2str(r));
+    }
+    b->workers = xcalloc((size_t)b->nworkers, sizeof *b->workers);
+    b->serving = 1;
+    int started = 0, trc = 0;
+    while (started < b->nworkers && !(trc = pthread_create(&b->workers[started], NULL, worker_loop, b)))
+        started++;
+    if (!trc)
+        trc = pthread_create(&b->cons_thr, NULL, consume_loop, b);
+    if (trc) {
+        /* take back what did start, so the bus is as before the call */
+        b->nworkers = started;
+        stop_workers(b);
+        if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+            free(b->group);
+        b->cons = NULL;
+        b->group = NULL;
+        free(b->workers);
+        b->workers = NULL;
+        b->nworkers = 0;
+        return verr_set(e, 503, "ServiceUnavailable", "bus handler threads: %s", strerror(trc));
+    }
+    b->serving_started = 1;
+    return 0;
+}
+
+static void *listen_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->listening) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->listen_rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+            if (env && json_is_object(env)) {
+                bus_msg_t msg = {.id = json_str(env, "id", ""), .type = json_str(env, "type", ""),
+                                 .caller = json_object_get(env, "caller"), .body = json_object_get(env, "body")};
+                bus_ctx_t ctx = {.bus = b, .msg = &msg, .app = b->listen_app};
+                json_t *reply = NULL;
+                verr_t err;
+                if (msg.body)
+                    b->listen_fn(&ctx, msg.body, &reply, &err);
+                json_decref(reply);
+            }
+            json_decref(env);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t *e)
+{
+    if (b->listen_rk)
+        return verr_set(e, 500, "InternalError", "bus_listen called twice");
+    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
+    char rnd[9];
+    ids_hex(rnd, 8);
+    AUTOFREE char *gid = xasprintf("virga-listen-%s", rnd);
+    if (!c || bus_conf_set(c, "group.id", gid, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (!rk)
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    /* every partition, from the end: a listener wants what happens from now on */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t r = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    int nparts = (r == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err)
+                     ? md->topics[0].partition_cnt : 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    if (nparts <= 0) {
+        rd_kafka_destroy(rk);
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener: no partitions for %s", topic);
+    }
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = RD_KAFKA_OFFSET_END;
+    r = rd_kafka_assign(rk, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    if (r) {
+        rd_kafka_destroy(rk);
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener assign: %s", rd_kafka_err2str(r));
+    }
+    b->listen_rk = rk;
+    b->listen_fn = fn;
+    b->listen_app = app;
+    snprintf(b->listen_topic, sizeof b->listen_topic, "%s", topic);
+    b->listening = 1;
+    int trc = pthread_create(&b->listen_thr, NULL, listen_loop, b);
+    if (trc) {
+        b->listening = 0;
+        b->listen_rk = NULL;
+        bus_consumer_destroy(rk, CLOSE_LIMIT(b));
+        return verr_set(e, 503, "ServiceUnavailable", "bus listener thread: %s", strerror(trc));
+    }
+    return 0;
+}
+
+int bus_serving(bus_t *b) { return b && b->group && b->cons && b->group->assigned; }
+
+void bus_stop_serving(bus_t *b)
+{
+    if (!b)
+        return;
+    if (b->cons) {
+        pthread_mutex_lock(&b->qmu);
+        b->serving = 0;   /* the consumer may wait for queue space: wake it */
+        pthread_cond_broadcast(&b->qspace);
+        pthread_mutex_unlock(&b->qmu);
+        pthread_join(b->cons_thr, NULL);
+        /* workers drain the queue: messages already taken are answered */
+        stop_workers(b);
+        if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+            free(b->group);
+        b->cons = NULL;
+        b->group = NULL;
+        for (struct job *j = b->qhead, *n; j; j = n) {   /* none: the workers drained it */
+            n = j->next;
+            rd_kafka_message_destroy(j->m);
+            free(j);
+        }
+        b->qhead = b->qtail = NULL;
+        b->qlen = 0;
+        free(b->workers);
+        b->workers = NULL;
+    }
+    if (b->listen_rk) {
+        b->listening = 0;
+        pthread_join(b->listen_thr, NULL);
+        bus_consumer_destroy(b->listen_rk, CLOSE_LIMIT(b));
+        b->listen_rk = NULL;
+    }
+}
