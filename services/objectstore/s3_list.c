@@ -80,10 +80,15 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
 static int scan(s3_req_t *r, listing_t *l, const char *after, const char *after_vid, verr_t *e)
 {
     char *skip = NULL;
-    size_t dl = l->delim ? strlen(l->delim) : 0;
-    /* resuming after a common prefix ("photos/"): skip the keys it stood for */
-    if (dl && after && strlen(after) >= dl && !strcmp(after + strlen(after) - dl, l->delim))
-        skip = xstrdup(after);
+    size_t dl = l->delim ? strlen(l->delim) : 0, pl = strlen(l->prefix);
+    /* Resuming after a common prefix ("photos/"): skip the keys it stood for. Only a
+     * marker that is one (the prefix, then the first delimiter at its very end) and never
+     * within a key's versions: a key "a/" listed under prefix "a/" is no common prefix. */
+    if (dl && after && (!after_vid || !*after_vid) && strlen(after) > pl && !strncmp(after, l->prefix, pl)) {
+        const char *d = strstr(after + pl, l->delim);
+        if (d && d + dl == after + strlen(after))
+            skip = xstrdup(after);
+    }
     l->skip_prefix = skip;
     char *start = xstrdup(after ? after : ""), vid[OS_VERSION_ID_MAX];
     snprintf(vid, sizeof vid, "%s", after_vid ? after_vid : "");

@@ -250,6 +250,15 @@ def test_list_object_versions_paging(anycloud):
     assert rows == [("few/", None), ("many/", None)]
     rows, _ = page_by_hand(s3, b, 2, Prefix="many/", Delimiter="/")
     assert len(rows) == 40
+    # a key ending with the delimiter, listed under itself as the prefix, is a key, not a
+    # common prefix: resuming after it must not skip what follows
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket=b, Key="dir/", Body=body)
+    s3.put_object(Bucket=b, Key="dir/x", Body=b"x")
+    rows, _ = page_by_hand(s3, b, 1, Prefix="dir/", Delimiter="/")
+    assert [k for k, _ in rows] == ["dir/", "dir/", "dir/x"]
+    r = s3.list_objects(Bucket=b, Prefix="dir/", Delimiter="/", Marker="dir/")
+    assert [o["Key"] for o in r["Contents"]] == ["dir/x"]
     # a key with characters XML cannot carry as they are, with encoding-type=url
     odd = "odd key/\u00e9\x01"
     vid = s3.put_object(Bucket=b, Key=odd, Body=b"x")["VersionId"]
