@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws_env, error_code, new_tenant, s3_client, s3_raw
+from harness import aws, aws_env, error_code, new_tenant, s3_client, s3_raw
 
 
 @pytest.fixture(params=["rados", "dir"])
@@ -415,4 +415,34 @@ def test_other_accounts_cannot_read_versions(anycloud):
             call(Bucket=b, **args)
         assert code(ei)[1] == 403, call
     assert s3.get_object(Bucket=b, Key="secret", VersionId=vid)["Body"].read() == b"s"
+    bucket_empty(s3, b)
+
+
+def test_a_grant_names_an_object_not_its_versions(anycloud):
+    """Services move bytes with grant URLs for one object; a DELETE grant must not be a
+    way to destroy the object's history, nor a GET grant to read other versions."""
+    import urllib.error
+    import urllib.request
+    s3 = s3_client(anycloud)
+    b = versioned(s3, "ver-grant")
+    vid = s3.put_object(Bucket=b, Key="k", Body=b"kept")["VersionId"]
+    s3.put_object(Bucket=b, Key="k", Body=b"latest")
+    rc, ident, err = aws(anycloud, "iam", "get-user")
+    assert rc == 0, err
+    account = ident["User"]["Arn"].split(":")[4]
+    urls = {}
+    for method in ("GET", "DELETE"):
+        r = anycloud.virgadm("call", "objectstore", "objectstore.grant",
+                             json.dumps({"bucket": b, "key": "k", "method": method, "ttl_s": 60}), "--as", account)
+        assert r.returncode == 0, r.stderr
+        urls[method] = json.loads(r.stdout)["url"]
+    for method in ("GET", "DELETE"):
+        with pytest.raises(urllib.error.HTTPError) as ei:
+            urllib.request.urlopen(urllib.request.Request(urls[method] + "&versionId=" + vid, method=method), timeout=30)
+        assert ei.value.code == 403 and error_code(ei.value.read()) == "AccessDenied"
+    assert s3.get_object(Bucket=b, Key="k", VersionId=vid)["Body"].read() == b"kept"
+    with urllib.request.urlopen(urls["GET"], timeout=30) as resp:
+        assert resp.read() == b"latest"
+    with urllib.request.urlopen(urllib.request.Request(urls["DELETE"], method="DELETE"), timeout=30) as resp:
+        assert resp.status == 204 and resp.headers["x-amz-delete-marker"] == "true"
     bucket_empty(s3, b)

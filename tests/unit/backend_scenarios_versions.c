@@ -151,7 +151,9 @@ static void test_versions_basic(void **state)
     assert_int_equal(l.n, 4);
     assert_true(l.r[0].dm && l.r[0].latest);
     assert_string_equal(l.r[0].vid, dm);
-    FAILS(os_set_attrs(B, "vb", "k", NULL, json_pack("{s:{s:s}}", "tags", "a", "b"), &E), "NoSuchKey");
+    json_t *tags = json_pack("{s:{s:s}}", "tags", "a", "b");
+    FAILS(os_set_attrs(B, "vb", "k", NULL, tags, &E), "NoSuchKey");
+    json_decref(tags);
 
     /* removing the marker brings the object back */
     OK(os_delete(B, "vb", "k", dm, OS_VERSIONING_ENABLED, &out, &E));
@@ -459,7 +461,9 @@ static void test_versions_attrs(void **state)
     OK(os_delete(B, "va", "k", NULL, OS_VERSIONING_ENABLED, &out, &E));
     FAILS(os_set_attrs(B, "va", "k", NULL, a, &E), "NoSuchKey");
     FAILS(os_set_attrs(B, "va", "k", out.version_id, a, &E), "MethodNotAllowed");
-    OK(os_set_attrs(B, "va", "k", v2, json_pack("{s:{s:s}}", "tags", "n", "1"), &E));
+    json_decref(a);
+    a = json_pack("{s:{s:s}}", "tags", "n", "1");
+    OK(os_set_attrs(B, "va", "k", v2, a, &E));
     json_decref(a);
     /* the null version too */
     put_v("va", "n", "null object", OS_VERSIONING_OFF, NULL);
