@@ -19,3 +19,14 @@ def cloud():
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def dir_cloud():
+    """A second cloud whose object store keeps objects in a local directory, for suites
+    that hold the RADOS and directory backends to the same behaviour."""
+    c = Cloud.start(extra_args=("--objectstore", "dir"))
+    try:
+        yield c
+    finally:
+        c.stop()

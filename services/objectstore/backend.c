@@ -49,6 +49,16 @@ int os_err_notempty(verr_t *e)
     return verr_set(e, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
 }
 
+int os_err_nosuchversion(verr_t *e)
+{
+    return verr_set(e, 404, "NoSuchVersion", "The specified version does not exist.");
+}
+
+int os_err_method(verr_t *e)
+{
+    return verr_set(e, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+}
+
 /* ---- small helpers ---- */
 
 void os_new_version(char out[OS_VERSION_LEN + 1])
@@ -201,6 +211,7 @@ void os_meta_clear(os_meta_t *m)
         return;
     json_decref(m->user_meta);
     json_decref(m->extra);
+    json_decref(m->tags);
     memset(m, 0, sizeof *m);
 }
 
@@ -214,6 +225,8 @@ static json_t *client_meta_json(const os_meta_t *m)
         json_object_set(j, "um", m->user_meta);
     if (m && json_is_object(m->extra))
         json_object_set(j, "ex", m->extra);
+    if (m && json_object_size(m->tags))
+        json_object_set(j, "tags", m->tags);
     return j;
 }
 
@@ -233,9 +246,12 @@ void os_meta_from_json(const json_t *j, os_meta_t *m)
     snprintf(m->etag, sizeof m->etag, "%s", json_str(j, "etag", ""));
     snprintf(m->content_type, sizeof m->content_type, "%s", json_str(j, "ct", ""));
     m->mtime = json_int(j, "mtime", 0);
-    json_t *um = json_object_get(j, "um"), *ex = json_object_get(j, "ex");
+    json_t *um = json_object_get(j, "um"), *ex = json_object_get(j, "ex"), *tg = json_object_get(j, "tags");
     m->user_meta = json_is_object(um) ? json_incref(um) : NULL;
     m->extra = json_is_object(ex) ? json_incref(ex) : NULL;
+    m->tags = json_object_size(tg) ? json_incref(tg) : NULL;
+    snprintf(m->version_id, sizeof m->version_id, "%s", os_entry_vid(j));
+    m->delete_marker = os_entry_is_dm(j);
 }
 
 static json_t *seg_json(const json_t *from)
@@ -272,10 +288,11 @@ uint64_t os_seg_stripes(const os_seg_t *s)
     return (s->size + s->sb - 1) / s->sb;
 }
 
-int os_list_emit(os_list_fn fn, void *arg, const char *key, const json_t *entry, verr_t *e)
+int os_list_emit(os_list_fn fn, void *arg, const char *key, const json_t *entry, int is_latest, verr_t *e)
 {
     os_meta_t m;
     os_meta_from_json(entry, &m);
+    m.is_latest = is_latest;
     int rc = fn(arg, key, &m);
     os_meta_clear(&m);
     return rc ? verr_set(e, 499, "ClientGone", "The listing was stopped") : 0;
@@ -363,11 +380,12 @@ static void put_free(os_put_t *p, int committed)
     free(p);
 }
 
-static int put_start(os_backend_t *b, const char *bucket, const char *key, const char *upload_id, int part,
-                     os_put_t **out, verr_t *e)
+static int put_start(os_backend_t *b, const char *bucket, const char *key, os_versioning_t vers,
+                     const char *upload_id, int part, os_put_t **out, verr_t *e)
 {
     os_put_t *p = xcalloc(1, sizeof *p);
     p->b = b;
+    p->vers = vers;
     snprintf(p->bucket, sizeof p->bucket, "%s", bucket);
     p->key = key ? xstrdup(key) : NULL;
     if (upload_id)
@@ -383,11 +401,19 @@ static int put_start(os_backend_t *b, const char *bucket, const char *key, const
     return 0;
 }
 
-int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_put_t **out, verr_t *e)
+static int check_vers(os_versioning_t vers, verr_t *e)
 {
-    if (!out || check_bucket(b, bucket_id, e) || check_key(key, e))
+    if (vers != OS_VERSIONING_OFF && vers != OS_VERSIONING_ENABLED && vers != OS_VERSIONING_SUSPENDED)
+        return verr_set(e, 500, "InternalError", "unknown versioning state %d", (int)vers);
+    return 0;
+}
+
+int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_versioning_t vers, os_put_t **out,
+                 verr_t *e)
+{
+    if (!out || check_bucket(b, bucket_id, e) || check_key(key, e) || check_vers(vers, e))
         return out ? -1 : verr_set(e, 500, "InternalError", "os_put_begin: no out");
-    return put_start(b, bucket_id, key, NULL, 0, out, e);
+    return put_start(b, bucket_id, key, vers, NULL, 0, out, e);
 }
 
 /* Make room for n more bytes, growing geometrically up to one chunk. */
@@ -445,7 +471,7 @@ int os_put_commit(os_put_t *p, os_meta_t *meta, verr_t *e)
     put_digest(p, meta);
     json_t *rec = os_meta_to_json(meta);
     json_object_set_new(rec, "v", json_string(p->version));
-    int rc = p->b->ops->put_commit(p, rec, e);
+    int rc = p->b->ops->put_commit(p, rec, meta, e);
     json_decref(rec);
     put_free(p, rc == 0);
     return rc;
@@ -458,15 +484,36 @@ void os_put_abort(os_put_t *p)
 
 /* ---- reads ---- */
 
-int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *out, verr_t *e)
+static int check_vid(const char *version_id, verr_t *e)
 {
-    if (!out || check_bucket(b, bucket_id, e) || check_key(key, e))
+    if (version_id && !os_version_id_valid(version_id))
+        return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
+    return 0;
+}
+
+int os_head_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                    os_meta_t *out, verr_t *e)
+{
+    if (!out || check_bucket(b, bucket_id, e) || check_key(key, e) || check_vid(version_id, e))
         return out ? -1 : verr_set(e, 500, "InternalError", "os_head: no out");
     json_t *ent;
-    if (b->ops->get_entry(b, bucket_id, key, &ent, e))
+    int latest;
+    if (os_locate(b, bucket_id, key, version_id, &ent, &latest, e))
         return -1;
     os_meta_from_json(ent, out);
+    out->is_latest = latest;
     json_decref(ent);
+    return 0;
+}
+
+int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *out, verr_t *e)
+{
+    if (os_head_version(b, bucket_id, key, NULL, out, e))
+        return -1;
+    if (out->delete_marker) {
+        os_meta_clear(out);
+        return os_err_nosuchkey(e);
+    }
     return 0;
 }
 
@@ -491,16 +538,23 @@ static int read_piece(void *arg, const os_seg_t *s)
     return w->b->ops->read_seg(w->b, w->bucket, s, from, to - from, w->sink, w->arg, w->e) ? -1 : 0;
 }
 
-int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len, os_sink_fn sink,
-            void *arg, os_meta_t *meta, verr_t *e)
+int os_read_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id, uint64_t off,
+                    uint64_t len, os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e)
 {
-    if (!sink || check_bucket(b, bucket_id, e) || check_key(key, e))
+    if (!sink || check_bucket(b, bucket_id, e) || check_key(key, e) || check_vid(version_id, e))
         return sink ? -1 : verr_set(e, 500, "InternalError", "os_read: no sink");
     json_t *ent;
-    if (b->ops->get_entry(b, bucket_id, key, &ent, e))
+    int latest;
+    if (os_locate(b, bucket_id, key, version_id, &ent, &latest, e))
         return -1;
-    if (meta)
+    if (os_entry_is_dm(ent)) {
+        json_decref(ent);
+        return version_id ? os_err_method(e) : os_err_nosuchkey(e);
+    }
+    if (meta) {
         os_meta_from_json(ent, meta);
+        meta->is_latest = latest;
+    }
     /* The range was checked against the size the caller saw; a concurrent overwrite may
      * have changed it, so clamp to the version actually read (meta tells which). */
     uint64_t size = (uint64_t)json_int(ent, "size", 0);
@@ -526,25 +580,102 @@ int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t of
     return rc ? -1 : 0;
 }
 
-int os_delete(os_backend_t *b, const char *bucket_id, const char *key, verr_t *e)
+int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len, os_sink_fn sink,
+            void *arg, os_meta_t *meta, verr_t *e)
 {
-    if (check_bucket(b, bucket_id, e) || check_key(key, e))
+    return os_read_version(b, bucket_id, key, NULL, off, len, sink, arg, meta, e);
+}
+
+int os_delete(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+              os_versioning_t vers, os_meta_t *out, verr_t *e)
+{
+    if (check_bucket(b, bucket_id, e) || check_key(key, e) || check_vid(version_id, e) || check_vers(vers, e))
         return -1;
-    return b->ops->delete_key(b, bucket_id, key, e);
+    if (out) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->version_id, sizeof out->version_id, "%s", version_id ? version_id : "null");
+    }
+    if (!version_id && vers == OS_VERSIONING_OFF && b->ops->delete_fast) {
+        int rc = b->ops->delete_fast(b, bucket_id, key, e);
+        if (rc <= 0)
+            return rc;
+    }
+    os_vop_t op = {.kind = OS_VOP_DELETE, .vers = vers, .vid = version_id};
+    os_kstate_t st = {0};
+    return os_vchange(b, bucket_id, key, &op, NULL, &st, 0, out, e);
+}
+
+int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                 const json_t *attrs, verr_t *e)
+{
+    if (check_bucket(b, bucket_id, e) || check_key(key, e) || check_vid(version_id, e))
+        return -1;
+    os_vop_t op = {.kind = OS_VOP_SET_ATTRS, .vid = version_id, .attrs = attrs};
+    os_kstate_t st = {0};
+    return os_vchange(b, bucket_id, key, &op, NULL, &st, 0, NULL, e);
+}
+
+static int check_list(os_backend_t *b, const char *bucket_id, os_list_fn fn, const char *const *keys, size_t n,
+                      verr_t *e)
+{
+    if (!fn || check_bucket(b, bucket_id, e))
+        return fn ? -1 : verr_set(e, 500, "InternalError", "os_list: no callback");
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] && strlen(keys[i]) > OS_KEY_MAX)
+            return verr_set(e, 400, "KeyTooLongError", "Your key is too long");
+    return 0;
 }
 
 int os_list(os_backend_t *b, const char *bucket_id, const char *prefix, const char *start_after, size_t max,
             os_list_fn fn, void *arg, int *truncated, verr_t *e)
 {
     int dummy;
-    if (!fn || check_bucket(b, bucket_id, e))
-        return fn ? -1 : verr_set(e, 500, "InternalError", "os_list: no callback");
-    if ((prefix && strlen(prefix) > OS_KEY_MAX) || (start_after && strlen(start_after) > OS_KEY_MAX))
-        return verr_set(e, 400, "KeyTooLongError", "Your key is too long");
+    const char *keys[] = {prefix, start_after};
+    if (check_list(b, bucket_id, fn, keys, 2, e))
+        return -1;
     truncated = truncated ? truncated : &dummy;
     *truncated = 0;
     return b->ops->list(b, bucket_id, prefix ? prefix : "", start_after ? start_after : "", max, fn, arg,
                         truncated, e);
+}
+
+int os_list_versions(os_backend_t *b, const char *bucket_id, const char *prefix, const char *key_marker,
+                     const char *version_id_marker, size_t max, os_list_fn fn, void *arg, int *truncated,
+                     verr_t *e)
+{
+    int dummy;
+    const char *keys[] = {prefix, key_marker};
+    if (check_list(b, bucket_id, fn, keys, 2, e))
+        return -1;
+    truncated = truncated ? truncated : &dummy;
+    *truncated = 0;
+    key_marker = key_marker ? key_marker : "";
+    if (version_id_marker && !*version_id_marker)
+        version_id_marker = NULL;
+    if (version_id_marker && (!*key_marker || !os_version_id_valid(version_id_marker)))
+        return verr_set(e, 400, "InvalidArgument",
+                        version_id_marker && *key_marker ? "Invalid version id specified"
+                                                         : "A version-id marker cannot be specified without a key marker.");
+    /* Where version_id_marker is in key_marker's versions: after its head (""), after a
+     * noncurrent entry (its sort key), or, when it is gone, after the whole key. */
+    char after_sk[OS_SK_LEN + 1];
+    const char *after = NULL;
+    if (version_id_marker) {
+        os_kwant_t w = {0};
+        os_kstate_t st = {0};
+        if (b->ops->kload(b, bucket_id, key_marker, &w, &st, e))
+            return -1;
+        const json_t *head = st.head.ent;
+        const char *sk = !strcmp(version_id_marker, "null") ? json_str(head, "nullsk", NULL) : version_id_marker;
+        if (os_entry_has_vid(head, version_id_marker))
+            after = "";
+        else if (head && sk) {
+            snprintf(after_sk, sizeof after_sk, "%s", sk);
+            after = after_sk;
+        }
+        os_kstate_clear(&st);
+    }
+    return b->ops->list_versions(b, bucket_id, prefix ? prefix : "", key_marker, after, max, fn, arg, truncated, e);
 }
 
 /* ---- multipart ---- */
@@ -578,7 +709,7 @@ int os_mpu_part_begin(os_backend_t *b, const char *bucket_id, const char *upload
         return out ? -1 : verr_set(e, 500, "InternalError", "os_mpu_part_begin: no out");
     if (part < 1 || part > OS_MAX_PART)
         return verr_set(e, 400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
-    return put_start(b, bucket_id, NULL, upload_id, part, out, e);
+    return put_start(b, bucket_id, NULL, OS_VERSIONING_OFF, upload_id, part, out, e);
 }
 
 int os_mpu_part_commit(os_put_t *p, os_meta_t *meta, verr_t *e)
@@ -700,15 +831,15 @@ int os_mpu_plan(const char *key, const json_t *upload, const json_t *parts, cons
 }
 
 int os_mpu_complete(os_backend_t *b, const char *bucket_id, const char *key, const char *upload_id,
-                    const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e)
+                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e)
 {
-    if (check_bucket(b, bucket_id, e) || check_key(key, e) || check_upload(upload_id, e))
+    if (check_bucket(b, bucket_id, e) || check_key(key, e) || check_upload(upload_id, e) || check_vers(vers, e))
         return -1;
     if (nparts > OS_MAX_PART || (nparts && !parts))
         return verr_set(e, 400, "InvalidPart", "Too many parts");
     os_meta_t m;
     memset(&m, 0, sizeof m);
-    int rc = b->ops->mpu_complete(b, bucket_id, key, upload_id, parts, nparts, &m, e);
+    int rc = b->ops->mpu_complete(b, bucket_id, key, upload_id, vers, parts, nparts, &m, e);
     if (out && rc == 0)
         *out = m;
     else

@@ -15,10 +15,18 @@
  *    only after a grace period, by gc).
  *  - Multipart parts are uploaded as invisible pieces; completing an upload writes an
  *    index entry whose manifest points at the parts, without copying their bytes.
+ *  - Versions (S3 versioning): a key has a latest version and may have older
+ *    ("noncurrent") ones, each a whole index entry with its own id; a delete marker is a
+ *    version without data. Every change to a key's versions (a write, a delete, a marker,
+ *    a removed version, changed attributes) is one atomic step guarded against
+ *    concurrent writers. Entries written before versioning existed read as the version
+ *    "null". What a write or delete does depends on the bucket's versioning state, which
+ *    the caller keeps (os_versioning_t) and passes in.
  *
- * All functions return 0, or -1 with e set (S3 codes: NoSuchKey 404, NoSuchUpload 404,
- * InvalidPart 400, InternalError 500, ServiceUnavailable 503). Thread-safe: one backend is
- * shared by every HTTP thread. */
+ * All functions return 0, or -1 with e set (S3 codes: NoSuchKey 404, NoSuchVersion 404,
+ * NoSuchUpload 404, MethodNotAllowed 405 (a delete marker read by id), InvalidPart 400,
+ * InternalError 500, ServiceUnavailable 503). Thread-safe: one backend is shared by every
+ * HTTP thread. */
 #ifndef VIRGA_OBJECTSTORE_BACKEND_H
 #define VIRGA_OBJECTSTORE_BACKEND_H
 
@@ -32,7 +40,19 @@
 typedef struct os_backend os_backend_t;
 typedef struct os_put os_put_t;
 
-/* What the index says of one object (also what HeadObject returns). */
+/* A bucket's versioning state as writes see it. OFF: never versioned (writes replace
+ * the one "null" version, deletes remove it); ENABLED: every write and delete adds a
+ * version (a delete adds a delete marker); SUSPENDED: writes and deletes replace the
+ * null version (a delete with a null delete marker) and keep the other versions. */
+typedef enum os_versioning {
+    OS_VERSIONING_OFF = 0,
+    OS_VERSIONING_ENABLED,
+    OS_VERSIONING_SUSPENDED,
+} os_versioning_t;
+
+#define OS_VERSION_ID_MAX 33   /* "null" or 32 hex chars, NUL included */
+
+/* What the index says of one version of an object (also what HeadObject returns). */
 typedef struct os_meta {
     uint64_t size;
     char etag[72];            /* S3 ETag without quotes: md5 hex, or md5-of-md5s "-N" */
@@ -41,9 +61,18 @@ typedef struct os_meta {
     json_t *user_meta;        /* {"x-amz-meta-foo": "bar", ...} or NULL; owned by the meta */
     json_t *extra;            /* other stored headers (Content-Encoding, Cache-Control,
                                * Content-Disposition, x-amz-acl ...) or NULL; owned */
+    json_t *tags;             /* object tags {"key": "value", ...} or NULL; owned */
+    /* Filled by the backend on every read, listing, commit and delete: */
+    char version_id[OS_VERSION_ID_MAX];   /* "null" or the version's id */
+    int delete_marker;        /* the version is a delete marker (no data) */
+    int is_latest;            /* it is the key's latest version */
 } os_meta_t;
 
-void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra, zeroes the struct */
+void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra/tags, zeroes the struct */
+
+/* 1 when s is a version id this backend could have made ("null" or 32 lowercase hex):
+ * anything else is InvalidArgument to S3, checked before a backend call. */
+int os_version_id_valid(const char *s);
 
 /* Open from config: objectstore.backend = "rados" | "dir";
  *   rados: objectstore.rados.conf (ceph.conf path), objectstore.rados.user ("virga" =
@@ -56,19 +85,30 @@ const char *os_backend_name(const os_backend_t *b);   /* "rados" / "dir" */
 
 /* Buckets are identified by an id chosen by the caller (stable across renames). */
 int os_bucket_create(os_backend_t *b, const char *bucket_id, verr_t *e);
-/* Fails with BucketNotEmpty 409 if any object or unfinished multipart upload exists. */
+/* Fails with BucketNotEmpty 409 if any version (delete markers included) or unfinished
+ * multipart upload exists. */
 int os_bucket_delete(os_backend_t *b, const char *bucket_id, verr_t *e);
 
-/* Streaming write of a whole object. */
-int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_put_t **out, verr_t *e);
+/* Streaming write of a whole object, as a new version of key in a bucket in state vers. */
+int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_versioning_t vers, os_put_t **out,
+                 verr_t *e);
 int os_put_write(os_put_t *p, const void *data, size_t len, verr_t *e);
 /* meta->size and meta->etag are filled by the backend from what was written (MD5 of the
- * bytes); the rest is taken from meta. Makes the object visible, replacing any old one.
- * Consumes p (frees it) whether it succeeds or fails: never os_put_abort() it after. */
+ * bytes), meta->version_id with the new version's id; the rest (content type, metadata,
+ * tags) is taken from meta. Makes the version visible as the key's latest: with
+ * versioning ENABLED the old latest becomes noncurrent, otherwise it replaces the null
+ * version. Consumes p (frees it) whether it succeeds or fails: never os_put_abort() it
+ * after. */
 int os_put_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 void os_put_abort(os_put_t *p);      /* also frees p; NULL is a no-op */
 
+/* The latest version of key (NoSuchKey when there is none or it is a delete marker). */
 int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *out, verr_t *e);
+/* One version of key: version_id NULL for the latest, "null" or an id. A delete marker
+ * is returned as such (out->delete_marker), not as an error. NoSuchKey when the key has
+ * no version at all (and version_id was NULL or "null"), NoSuchVersion otherwise. */
+int os_head_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                    os_meta_t *out, verr_t *e);
 /* Read [off, off+len) of the object (the caller has checked the range against size),
  * calling sink for each piece in order; a sink returning nonzero stops the read (-1,
  * code "ClientGone"). meta (optional) receives the metadata of the version read, so
@@ -76,14 +116,44 @@ int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *
 typedef int (*os_sink_fn)(void *arg, const void *data, size_t len);
 int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len,
             os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e);
-/* Deleting a key that does not exist succeeds (S3 semantics). */
-int os_delete(os_backend_t *b, const char *bucket_id, const char *key, verr_t *e);
+/* The same for one version (NULL: the latest); a delete marker has no bytes: NoSuchKey
+ * when it is the latest, MethodNotAllowed 405 when named by id. */
+int os_read_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id, uint64_t off,
+                    uint64_t len, os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e);
+/* Delete, with S3's semantics. version_id NULL: in a bucket that was never versioned
+ * remove the null version; ENABLED adds a delete marker, SUSPENDED makes a delete marker
+ * the null version (both also when the key does not exist). version_id given: remove
+ * that version for good (a delete marker too; the next newest becomes the latest); a
+ * version that does not exist is no error. out (optional) tells what happened:
+ * version_id (the marker made or the version named) and delete_marker (a marker was
+ * made, or the version removed was one). */
+int os_delete(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+              os_versioning_t vers, os_meta_t *out, verr_t *e);
 
 /* Keys in byte order after start_after ("" = from the start) that begin with prefix,
- * at most max; *truncated set when more follow. fn is called per key with its meta. */
+ * at most max; *truncated set when more follow. fn is called per key with the meta of
+ * its latest version; keys whose latest version is a delete marker are left out. */
 typedef int (*os_list_fn)(void *arg, const char *key, const os_meta_t *meta);
 int os_list(os_backend_t *b, const char *bucket_id, const char *prefix, const char *start_after, size_t max,
             os_list_fn fn, void *arg, int *truncated, verr_t *e);
+/* Every version (delete markers included) of the keys that begin with prefix, in key
+ * order and newest first within a key, as S3's ListObjectVersions: after key_marker's
+ * versions ("" = from the start), or, when version_id_marker is given, after that
+ * version of key_marker. At most max; *truncated set when more follow. meta tells
+ * version_id, delete_marker and is_latest. */
+int os_list_versions(os_backend_t *b, const char *bucket_id, const char *prefix, const char *key_marker,
+                     const char *version_id_marker, size_t max, os_list_fn fn, void *arg, int *truncated,
+                     verr_t *e);
+
+/* Replace, in one atomic step, named attribute fields of one version's index entry
+ * without touching its data: attrs is {"field": value, ...} (a JSON null value removes
+ * the field), e.g. {"tags": {"k": "v"}} or {"acl": ...}. version_id NULL is the latest
+ * version, else "null" or an id. Compare-and-swap against concurrent writers of the key
+ * (retried). NoSuchKey (no such key, or its latest is a delete marker), NoSuchVersion,
+ * MethodNotAllowed 405 (a delete marker named by id); the fields that describe the data
+ * or the version itself (size, etag, mtime, parts, version fields) are InvalidArgument. */
+int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                 const json_t *attrs, verr_t *e);
 
 /* Multipart: upload ids are chosen by the backend (URL-safe). Parts are numbered 1..10000;
  * re-uploading a part number replaces it. */
@@ -96,13 +166,15 @@ int os_mpu_part_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 /* Complete with the client's list (part numbers ascending, each with the etag it was
  * given): InvalidPart if a part is missing or its etag differs, InvalidPartOrder if not
  * ascending, EntityTooSmall if a part other than the last is under 5 MiB. The object
- * becomes visible atomically with ETag "<md5 of the concatenated binary part md5s>-N". */
+ * becomes visible atomically, as a new version as for os_put_commit (vers), with ETag
+ * "<md5 of the concatenated binary part md5s>-N"; out->version_id is its id. The
+ * metadata and tags given to os_mpu_create are the object's. */
 typedef struct os_part_ref {
     int number;
     char etag[72];
 } os_part_ref_t;
 int os_mpu_complete(os_backend_t *b, const char *bucket_id, const char *key, const char *upload_id,
-                    const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e);
+                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e);
 int os_mpu_abort(os_backend_t *b, const char *bucket_id, const char *upload_id, verr_t *e);
 /* Parts uploaded so far (ascending), for ListParts. */
 typedef int (*os_part_fn)(void *arg, int number, const char *etag, uint64_t size, int64_t mtime);
@@ -112,8 +184,9 @@ int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload
 typedef int (*os_upload_fn)(void *arg, const char *key, const char *upload_id, int64_t initiated);
 int os_mpu_list(os_backend_t *b, const char *bucket_id, const char *prefix, os_upload_fn fn, void *arg, verr_t *e);
 
-/* Remove data no index entry refers to any more (replaced or deleted objects older than
- * grace_s, aborted or crashed uploads older than stale_s). Called on the reconcile timer. */
+/* Remove data no index entry refers to any more (replaced objects and deleted versions
+ * older than grace_s, aborted or crashed uploads older than stale_s). Called on the
+ * reconcile timer. */
 int os_backend_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e);
 
 #endif

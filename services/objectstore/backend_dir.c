@@ -2,9 +2,11 @@
  *
  * Layout under objectstore.dir.path:
  *   data/<bucket>/<version>[.tmp]     object and part bytes (".tmp" while being written)
- *   index/<bucket>/<name>.json        one index entry per key; name = hex(key), or for keys
- *                                     too long for a file name hex(first 80 bytes) + "~" +
- *                                     BLAKE2b(key), the key itself then read from "k"
+ *   index/<bucket>/<name>.json        the latest version of each key; name = hex(key), or
+ *                                     for keys too long for a file name hex(first 80
+ *                                     bytes) + "~" + BLAKE2b(key), the key itself then
+ *                                     read from "k"
+ *   versions/<bucket>/<name>/<sk>.json   the key's noncurrent versions, by sort key
  *   garbage/<bucket>/<time>.<version>.json   replaced entries, deleted by gc after grace
  *   uploads/<bucket>/<upload id>/upload.json + NNNNN.json (part entries)
  *   tmp/                              records being written (renamed into place)
@@ -12,8 +14,9 @@
  * index entry, written and fsync'd under tmp/, is renamed over the old one. The
  * read-modify-write steps (learn the old entry to garbage-list it, update an upload) run
  * under one mutex; reads take no lock. A bucket exists while index/<bucket> does, and
- * rmdir() of index/ and uploads/ is the atomic "is it empty" test of bucket deletion. */
-#include "backend_internal.h"
+ * rmdir() of index/ and uploads/ is the atomic "is it empty" test of bucket deletion.
+ * Index entries and their versions (load, change, listing) are in backend_dir_index.c. */
+#include "backend_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,14 +36,8 @@
 #define DIR_CHUNK (1024 * 1024)         /* write(2) unit for streamed data */
 #define SHORT_KEY 120                   /* longest key stored as plain hex (240 + ".json") */
 #define LONG_PREFIX 80                  /* key bytes kept readable in a long key's name */
-#define NAME_BUF 256
 #define RECORD_MAX (64u * 1024 * 1024)  /* largest record read back (10000-part entries fit) */
 #define GC_BUDGET 10000                 /* files removed per gc call, to bound one call */
-
-typedef struct dir_impl {
-    char *root;
-    pthread_mutex_t lock;   /* read-modify-write of index entries and upload records */
-} dir_impl_t;
 
 typedef struct dir_put {
     int fd;
@@ -48,12 +45,7 @@ typedef struct dir_put {
     int renamed;            /* final exists (commit got that far) */
 } dir_put_t;
 
-static dir_impl_t *D(os_backend_t *b)
-{
-    return b->impl;
-}
-
-static int io_error(verr_t *e, const char *what, const char *path, int err)
+int dir_io_error(verr_t *e, const char *what, const char *path, int err)
 {
     log_error("objectstore dir: %s %s: %s", what, path, strerror(err));
     return verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
@@ -77,7 +69,7 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* Whole file into *out (NUL-terminated). -errno on failure. */
-static int read_file(const char *path, char **out, size_t *len)
+int dir_read_file(const char *path, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -106,7 +98,7 @@ static int read_file(const char *path, char **out, size_t *len)
 }
 
 /* A record as a new file under tmp/ (fsync'd when durable), ready to be renamed. */
-static int tmp_record(dir_impl_t *d, const json_t *rec, int durable, char **tmp_path)
+int dir_tmp_record(dir_impl_t *d, const json_t *rec, int durable, char **tmp_path)
 {
     char id[OS_VERSION_LEN + 1];
     os_new_version(id);
@@ -134,10 +126,10 @@ static int tmp_record(dir_impl_t *d, const json_t *rec, int durable, char **tmp_
 }
 
 /* Write a record file atomically (tmp + rename). */
-static int put_record(dir_impl_t *d, const char *path, const json_t *rec, int durable)
+int dir_put_record(dir_impl_t *d, const char *path, const json_t *rec, int durable)
 {
     char *tmp;
-    int rc = tmp_record(d, rec, durable, &tmp);
+    int rc = dir_tmp_record(d, rec, durable, &tmp);
     if (rc)
         return rc;
     if (rename(tmp, path) < 0) {
@@ -149,14 +141,14 @@ static int put_record(dir_impl_t *d, const char *path, const json_t *rec, int du
 }
 
 /* A record file parsed; -ENOENT when absent, -EIO (and e set) when unreadable. */
-static int get_record(const char *path, json_t **out, verr_t *e)
+int dir_get_record(const char *path, json_t **out, verr_t *e)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_file(path, &text, &len);
+    int rc = dir_read_file(path, &text, &len);
     if (rc) {
         if (rc != -ENOENT)
-            io_error(e, "read", path, -rc);
+            dir_io_error(e, "read", path, -rc);
         return rc;
     }
     *out = os_json_parse(text, len, path, e);
@@ -164,16 +156,16 @@ static int get_record(const char *path, json_t **out, verr_t *e)
     return *out ? 0 : -EIO;
 }
 
-static int exists(const char *path)
+int dir_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static int bucket_exists(dir_impl_t *d, const char *bucket)
+int dir_bucket_exists(dir_impl_t *d, const char *bucket)
 {
     char *p = xasprintf("%s/index/%s", d->root, bucket);
-    int r = exists(p);
+    int r = dir_exists(p);
     free(p);
     return r;
 }
@@ -206,7 +198,7 @@ static void unlink_entry(void *arg, const char *path, const char *name)
 }
 
 /* Remove a directory and the plain files in it (upload dirs hold nothing else). */
-static void remove_tree(const char *path)
+void dir_remove_tree(const char *path)
 {
     each_entry(path, NULL, unlink_entry, NULL);
     rmdir(path);
@@ -214,7 +206,7 @@ static void remove_tree(const char *path)
 
 /* ---- key names ---- */
 
-static void key_name(const char *key, char out[NAME_BUF])
+void dir_key_name(const char *key, char out[NAME_BUF])
 {
     size_t n = strlen(key);
     if (n <= SHORT_KEY) {
@@ -230,10 +222,10 @@ static void key_name(const char *key, char out[NAME_BUF])
     strcat(out, ".json");
 }
 
-static char *index_path(dir_impl_t *d, const char *bucket, const char *key)
+char *dir_index_path(dir_impl_t *d, const char *bucket, const char *key)
 {
     char name[NAME_BUF];
-    key_name(key, name);
+    dir_key_name(key, name);
     return xasprintf("%s/index/%s/%s", d->root, bucket, name);
 }
 
@@ -251,13 +243,13 @@ static char *upload_path(dir_impl_t *d, const char *bucket, const char *id, cons
 
 /* Queue the data of a replaced entry for gc (rc of the caller is kept: a lost garbage
  * record only leaks space). */
-static void add_garbage(dir_impl_t *d, const char *bucket, const json_t *rec)
+void dir_add_garbage(dir_impl_t *d, const char *bucket, const json_t *rec)
 {
     char id[OS_VERSION_LEN + 1], name[64];
     os_new_version(id);   /* a fresh id: one data version may be listed by several records */
     os_stamp_name(name, sizeof name, (int64_t)time(NULL), id);
     char *path = xasprintf("%s/garbage/%s/%s.json", d->root, bucket, name);
-    int rc = put_record(d, path, rec, 0);
+    int rc = dir_put_record(d, path, rec, 0);
     if (rc)
         log_error("objectstore dir: garbage record %s: %s", path, strerror(-rc));
     free(path);
@@ -275,7 +267,7 @@ static int unlink_seg(void *arg, const os_seg_t *s)
 
 /* ---- buckets ---- */
 
-static int mkdir_ok(const char *path)
+int dir_mkdir_ok(const char *path)
 {
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
 }
@@ -285,9 +277,9 @@ static int dir_bucket_create(os_backend_t *b, const char *bucket, verr_t *e)
     static const char *const sub[] = {"data", "garbage", "uploads", "index"};  /* index last: it means "exists" */
     for (size_t i = 0; i < ARRAY_LEN(sub); i++) {
         char *p = xasprintf("%s/%s/%s", D(b)->root, sub[i], bucket);
-        int rc = mkdir_ok(p);
+        int rc = dir_mkdir_ok(p);
         if (rc) {
-            io_error(e, "mkdir", p, -rc);
+            dir_io_error(e, "mkdir", p, -rc);
             free(p);
             return -1;
         }
@@ -302,14 +294,15 @@ static int dir_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
     char *up = xasprintf("%s/uploads/%s", d->root, bucket), *ix = xasprintf("%s/index/%s", d->root, bucket);
     int rc = 0;
     pthread_mutex_lock(&d->lock);
-    if (!exists(ix))
+    if (!dir_exists(ix))
         rc = os_err_nosuchbucket(e, bucket);
     else if (rmdir(up) < 0 && errno != ENOENT)
-        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : io_error(e, "rmdir", up, errno);
+        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : dir_io_error(e, "rmdir", up, errno);
     else if (rmdir(ix) < 0) {
-        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : io_error(e, "rmdir", ix, errno);
-        mkdir_ok(up);
-    }
+        rc = errno == ENOTEMPTY || errno == EEXIST ? os_err_notempty(e) : dir_io_error(e, "rmdir", ix, errno);
+        dir_mkdir_ok(up);
+    } else
+        dir_versions_drop(d, bucket);   /* no head, so nothing left there is a version */
     /* data/ and garbage/ are drained and removed by gc after the grace period. */
     pthread_mutex_unlock(&d->lock);
     free(up);
@@ -322,11 +315,11 @@ static int dir_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
 static int dir_put_begin(os_put_t *p, verr_t *e)
 {
     dir_impl_t *d = D(p->b);
-    if (!bucket_exists(d, p->bucket))
+    if (!dir_bucket_exists(d, p->bucket))
         return os_err_nosuchbucket(e, p->bucket);
     if (!p->key) {
         char *u = upload_path(d, p->bucket, p->upload_id, "upload.json");
-        int ok = exists(u);
+        int ok = dir_exists(u);
         free(u);
         if (!ok)
             return os_err_nosuchupload(e);
@@ -338,7 +331,7 @@ static int dir_put_begin(os_put_t *p, verr_t *e)
     p->impl = w;
     p->chunk = DIR_CHUNK;
     if (w->fd < 0)
-        return errno == ENOENT ? os_err_nosuchbucket(e, p->bucket) : io_error(e, "create", w->tmp, errno);
+        return errno == ENOENT ? os_err_nosuchbucket(e, p->bucket) : dir_io_error(e, "create", w->tmp, errno);
     return 0;
 }
 
@@ -347,7 +340,7 @@ static int dir_put_flush(os_put_t *p, verr_t *e)
     dir_put_t *w = p->impl;
     int rc = write_all(w->fd, p->buf, p->fill);
     p->fill = 0;
-    return rc ? io_error(e, "write", w->tmp, -rc) : 0;
+    return rc ? dir_io_error(e, "write", w->tmp, -rc) : 0;
 }
 
 /* Tail written, bytes durable, file under its final name. */
@@ -357,66 +350,29 @@ static int finish_data(os_put_t *p, verr_t *e)
     if (dir_put_flush(p, e))
         return -1;
     if (fsync(w->fd) < 0)
-        return io_error(e, "fsync", w->tmp, errno);
+        return dir_io_error(e, "fsync", w->tmp, errno);
     int rc = close(w->fd);
     w->fd = -1;
     if (rc < 0)
-        return io_error(e, "close", w->tmp, errno);
+        return dir_io_error(e, "close", w->tmp, errno);
     if (rename(w->tmp, w->final) < 0) {
         if (errno == ENOENT)   /* gc reaped it as a dead write */
             return verr_set(e, 400, "RequestTimeout",
                             "Your socket connection to the server was not read from or written to within the "
                             "timeout period.");
-        return io_error(e, "rename", w->final, errno);
+        return dir_io_error(e, "rename", w->final, errno);
     }
     w->renamed = 1;
     return 0;
 }
 
-/* Switch index entry of key to rec (caller holds the lock); the old one goes to garbage. */
-static int switch_entry(dir_impl_t *d, const char *bucket, const char *key, const char *tmp, verr_t *e)
+static int dir_put_commit(os_put_t *p, json_t *rec, os_meta_t *out, verr_t *e)
 {
-    char *path = index_path(d, bucket, key);
-    json_t *old = NULL;
-    int rc = get_record(path, &old, NULL);
-    if (rc && rc != -ENOENT)
-        log_warn("objectstore dir: unreadable old entry %s: its data is not garbage-listed", path);
-    if (rename(tmp, path) < 0) {
-        rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "rename", path, errno);
-        unlink(tmp);
-    } else {
-        rc = 0;
-        if (old)
-            add_garbage(d, bucket, old);
-    }
-    json_decref(old);
-    free(path);
-    return rc;
-}
-
-/* The index entry as a tmp file, with the key in it (long names cannot be decoded). */
-static int entry_tmp(dir_impl_t *d, const char *key, json_t *rec, char **tmp, verr_t *e)
-{
-    size_t n = strlen(key);
-    char *hex = xmalloc(2 * n + 1);
-    os_hex_encode(key, n, hex);
-    json_object_set_new(rec, "k", json_string(hex));
-    free(hex);
-    int rc = tmp_record(d, rec, 1, tmp);
-    return rc ? io_error(e, "write", "index record", -rc) : 0;
-}
-
-static int dir_put_commit(os_put_t *p, json_t *rec, verr_t *e)
-{
-    dir_impl_t *d = D(p->b);
-    char *tmp;
-    if (finish_data(p, e) || entry_tmp(d, p->key, rec, &tmp, e))
+    if (finish_data(p, e))
         return -1;
-    pthread_mutex_lock(&d->lock);
-    int rc = switch_entry(d, p->bucket, p->key, tmp, e);
-    pthread_mutex_unlock(&d->lock);
-    free(tmp);
-    return rc;
+    os_vop_t op = {.kind = OS_VOP_PUT, .vers = p->vers, .entry = rec};
+    os_kstate_t st = {0};
+    return os_vchange(p->b, p->bucket, p->key, &op, p, &st, 0, out, e);
 }
 
 static int dir_part_commit(os_put_t *p, json_t *rec, verr_t *e)
@@ -431,14 +387,14 @@ static int dir_part_commit(os_put_t *p, json_t *rec, verr_t *e)
     json_t *old = NULL;
     int rc;
     pthread_mutex_lock(&d->lock);
-    if (!exists(head))
+    if (!dir_exists(head))
         rc = os_err_nosuchupload(e);   /* aborted or completed meanwhile */
-    else if ((rc = get_record(path, &old, e)) && rc != -ENOENT)
+    else if ((rc = dir_get_record(path, &old, e)) && rc != -ENOENT)
         rc = -1;
-    else if ((rc = put_record(d, path, rec, 1)))
-        rc = io_error(e, "write", path, -rc);
+    else if ((rc = dir_put_record(d, path, rec, 1)))
+        rc = dir_io_error(e, "write", path, -rc);
     else if (old)
-        add_garbage(d, p->bucket, old);
+        dir_add_garbage(d, p->bucket, old);
     pthread_mutex_unlock(&d->lock);
     json_decref(old);
     free(head);
@@ -464,24 +420,13 @@ static void dir_put_free(os_put_t *p, int committed)
 
 /* ---- reads ---- */
 
-static int dir_get_entry(os_backend_t *b, const char *bucket, const char *key, json_t **out, verr_t *e)
-{
-    dir_impl_t *d = D(b);
-    char *path = index_path(d, bucket, key);
-    int rc = get_record(path, out, e);
-    free(path);
-    if (rc == -ENOENT)
-        return bucket_exists(d, bucket) ? os_err_nosuchkey(e) : os_err_nosuchbucket(e, bucket);
-    return rc ? -1 : 0;
-}
-
 static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
                         os_sink_fn sink, void *arg, verr_t *e)
 {
     char *path = data_path(D(b), bucket, s->v, "");
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
     if (fd < 0) {
-        rc = io_error(e, "open", path, errno);
+        rc = dir_io_error(e, "open", path, errno);
         free(path);
         return rc;
     }
@@ -493,7 +438,7 @@ static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            rc = io_error(e, "read", path, n < 0 ? errno : EIO);   /* EOF: data shorter than its entry */
+            rc = dir_io_error(e, "read", path, n < 0 ? errno : EIO);   /* EOF: data shorter than its entry */
         else
             rc = os_sink_call(sink, arg, buf, (size_t)n, e);
         off += (uint64_t)(n > 0 ? n : 0);
@@ -505,143 +450,6 @@ static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, 
     return rc;
 }
 
-static int dir_delete_key(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
-{
-    dir_impl_t *d = D(b);
-    char *path = index_path(d, bucket, key);
-    json_t *old = NULL;
-    pthread_mutex_lock(&d->lock);
-    int rc = get_record(path, &old, e);
-    if (rc == -ENOENT)
-        rc = bucket_exists(d, bucket) ? 0 : os_err_nosuchbucket(e, bucket);
-    else if (rc)
-        rc = -1;
-    else if (unlink(path) < 0)
-        rc = io_error(e, "unlink", path, errno);
-    else
-        add_garbage(d, bucket, old);
-    pthread_mutex_unlock(&d->lock);
-    json_decref(old);
-    free(path);
-    return rc;
-}
-
-/* ---- listing ---- */
-
-typedef struct list_row {
-    char *key;
-    size_t klen;
-    char *name;
-} list_row_t;
-
-static int cmp_row(const void *a, const void *b)
-{
-    const list_row_t *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
-    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
-/* The key a file name stands for (read from the entry for long keys). */
-static int name_key(const char *dirpath, const char *name, list_row_t *r)
-{
-    size_t n = strlen(name);
-    if (n < 5 || strcmp(name + n - 5, ".json") != 0)
-        return -1;
-    if (!memchr(name, '~', n)) {
-        r->key = xmalloc((n - 5) / 2 + 1);
-        if (os_hex_decode(name, n - 5, r->key, (n - 5) / 2 + 1, &r->klen) == 0)
-            return 0;
-    } else {
-        char *path = xasprintf("%s/%s", dirpath, name);
-        json_t *rec = NULL;
-        int rc = get_record(path, &rec, NULL);
-        const char *hex = rc ? "" : json_str(rec, "k", "");
-        r->key = xmalloc(strlen(hex) / 2 + 1);
-        rc = rc || !*hex || os_hex_decode(hex, strlen(hex), r->key, strlen(hex) / 2 + 1, &r->klen);
-        json_decref(rec);
-        free(path);
-        if (!rc)
-            return 0;
-    }
-    free(r->key);
-    return -1;
-}
-
-static int keep_row(const list_row_t *r, const char *prefix, const char *after)
-{
-    size_t plen = strlen(prefix), alen = strlen(after);
-    if (r->klen < plen || memcmp(r->key, prefix, plen) != 0)
-        return 0;
-    list_row_t a = {(char *)after, alen, NULL};
-    return cmp_row(r, &a) > 0;
-}
-
-/* Matching keys of the bucket, sorted. -1 with e set when the bucket is missing. */
-static int scan_index(dir_impl_t *d, const char *bucket, const char *prefix, const char *after, list_row_t **out,
-                      size_t *count, char **dirpath, verr_t *e)
-{
-    *dirpath = xasprintf("%s/index/%s", d->root, bucket);
-    DIR *dh = opendir(*dirpath);
-    if (!dh)
-        return errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "opendir", *dirpath, errno);
-    size_t n = 0, cap = 64;
-    list_row_t *rows = xmalloc(cap * sizeof *rows);
-    struct dirent *de;
-    while ((de = readdir(dh))) {
-        list_row_t r = {NULL, 0, NULL};
-        if (de->d_name[0] == '.' || name_key(*dirpath, de->d_name, &r))
-            continue;
-        if (!keep_row(&r, prefix, after)) {
-            free(r.key);
-            continue;
-        }
-        if (n == cap)
-            rows = xrealloc(rows, (cap *= 2) * sizeof *rows);
-        r.name = xstrdup(de->d_name);
-        rows[n++] = r;
-    }
-    closedir(dh);
-    qsort(rows, n, sizeof *rows, cmp_row);
-    *out = rows;
-    *count = n;
-    return 0;
-}
-
-static int dir_list(os_backend_t *b, const char *bucket, const char *prefix, const char *start_after, size_t max,
-                    os_list_fn fn, void *arg, int *truncated, verr_t *e)
-{
-    list_row_t *rows = NULL;
-    size_t n = 0, emitted = 0;
-    char *dirpath;
-    int rc = scan_index(D(b), bucket, prefix, start_after, &rows, &n, &dirpath, e);
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (emitted == max) {
-            *truncated = 1;
-            break;
-        }
-        char *path = xasprintf("%s/%s", dirpath, rows[i].name);
-        json_t *rec = NULL;
-        int got = get_record(path, &rec, e);
-        free(path);
-        if (got == -ENOENT)
-            continue;   /* deleted since the scan */
-        if (got)
-            rc = -1;
-        else {
-            rc = os_list_emit(fn, arg, rows[i].key, rec, e);
-            emitted++;
-        }
-        json_decref(rec);
-    }
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].key);
-        free(rows[i].name);
-    }
-    free(rows);
-    free(dirpath);
-    return rc;
-}
-
 /* ---- multipart ---- */
 
 static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, json_t *upload, verr_t *e)
@@ -650,12 +458,12 @@ static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, j
     char *dirp = upload_path(d, bucket, id, NULL), *head = upload_path(d, bucket, id, "upload.json");
     int rc = 0;
     pthread_mutex_lock(&d->lock);   /* against bucket deletion's rmdir of uploads/<bucket> */
-    if (!bucket_exists(d, bucket))
+    if (!dir_bucket_exists(d, bucket))
         rc = os_err_nosuchbucket(e, bucket);
     else if (mkdir(dirp, 0755) < 0)
-        rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "mkdir", dirp, errno);
-    else if ((rc = put_record(d, head, upload, 1))) {
-        rc = io_error(e, "write", head, -rc);
+        rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : dir_io_error(e, "mkdir", dirp, errno);
+    else if ((rc = dir_put_record(d, head, upload, 1))) {
+        rc = dir_io_error(e, "write", head, -rc);
         rmdir(dirp);
     }
     pthread_mutex_unlock(&d->lock);
@@ -668,7 +476,7 @@ static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, j
 static int load_upload_dir(const char *dirp, json_t **upload, json_t **parts, verr_t *e)
 {
     char *head = xasprintf("%s/upload.json", dirp);
-    int rc = get_record(head, upload, e);
+    int rc = dir_get_record(head, upload, e);
     free(head);
     if (rc)
         return rc == -ENOENT ? os_err_nosuchupload(e) : -1;
@@ -681,7 +489,7 @@ static int load_upload_dir(const char *dirp, json_t **upload, json_t **parts, ve
             continue;
         char *path = xasprintf("%s/%s", dirp, de->d_name), key[16];
         json_t *p;
-        if (get_record(path, &p, NULL) == 0) {
+        if (dir_get_record(path, &p, NULL) == 0) {
             snprintf(key, sizeof key, "%d", num);
             json_object_set_new(*parts, key, p);
         }
@@ -707,7 +515,7 @@ static int dir_mpu_uploads(os_backend_t *b, const char *bucket, json_t **out, ve
     char *dirp = xasprintf("%s/uploads/%s", d->root, bucket);
     DIR *dh = opendir(dirp);
     if (!dh) {
-        int rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : io_error(e, "opendir", dirp, errno);
+        int rc = errno == ENOENT ? os_err_nosuchbucket(e, bucket) : dir_io_error(e, "opendir", dirp, errno);
         free(dirp);
         return rc;
     }
@@ -718,7 +526,7 @@ static int dir_mpu_uploads(os_backend_t *b, const char *bucket, json_t **out, ve
             continue;   /* also skips ".done" leftovers of a crashed completion */
         char *head = xasprintf("%s/%s/upload.json", dirp, de->d_name);
         json_t *u;
-        if (get_record(head, &u, NULL) == 0) {
+        if (dir_get_record(head, &u, NULL) == 0) {
             json_object_set_new(u, "id", json_string(de->d_name));
             json_array_append_new(*out, u);
         }
@@ -734,41 +542,70 @@ static void garbage_all(dir_impl_t *d, const char *bucket, json_t *list)
     size_t i;
     json_t *p;
     json_array_foreach(list, i, p)
-        add_garbage(d, bucket, p);
+        dir_add_garbage(d, bucket, p);
+}
+
+/* The new version planned with the lock held (loading more as the plan needs). */
+static int plan_locked(os_backend_t *b, const char *bucket, const char *key, const os_vop_t *op, os_kstate_t *st,
+                       os_vplan_t *pl, verr_t *e)
+{
+    os_kwant_t w;
+    os_vop_wants(op, &w);
+    for (int i = 0; i <= OS_KREC_MAX; i++) {   /* each round asks for one record more */
+        if (dir_kload(b, bucket, key, &w, st, e))
+            return -1;
+        int rc = os_vplan(op, st, &w, pl, e);
+        if (rc != 1)
+            return rc;
+        os_vplan_clear(pl);
+    }
+    return verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
 }
 
 static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                            const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                            os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out,
+                            verr_t *e)
 {
     dir_impl_t *d = D(b);
-    char *dirp = upload_path(d, bucket, id, NULL), *done = xasprintf("%s.done", dirp), *tmp = NULL;
+    char *dirp = upload_path(d, bucket, id, NULL), *done = xasprintf("%s.done", dirp);
     json_t *upload = NULL, *parts = NULL, *entry = NULL, *unused = NULL;
+    os_kstate_t st = {0};
+    os_vplan_t pl = {0};
+    os_vop_t op = {.kind = OS_VOP_PUT, .vers = vers};
+    int renamed = 0;
     pthread_mutex_lock(&d->lock);
     int rc = load_upload_dir(dirp, &upload, &parts, e);
     if (!rc)
         rc = os_mpu_plan(key, upload, parts, refs, nrefs, &entry, &unused, out, e);
-    if (!rc)
-        rc = entry_tmp(d, key, entry, &tmp, e);
+    if (!rc) {
+        op.entry = entry;
+        rc = plan_locked(b, bucket, key, &op, &st, &pl, e);
+    }
     /* Rename first: from here the parts belong to the completion; a crash before the
      * index switch is repaired by gc (complete_leftover). */
     if (!rc && rename(dirp, done) < 0)
-        rc = io_error(e, "rename", dirp, errno);
-    if (!rc && (rc = switch_entry(d, bucket, key, tmp, e)) == 0) {
+        rc = dir_io_error(e, "rename", dirp, errno);
+    else if (!rc)
+        renamed = 1;
+    if (!rc)
+        rc = dir_kapply_locked(d, bucket, key, &pl, e);
+    if (!rc) {
         garbage_all(d, bucket, unused);
-        remove_tree(done);
-    } else if (tmp) {
-        unlink(tmp);
+        dir_remove_tree(done);
+        snprintf(out->version_id, sizeof out->version_id, "%s", pl.version_id);
+        out->is_latest = 1;
+    } else if (renamed)
         rename(done, dirp);
-    }
     pthread_mutex_unlock(&d->lock);
+    os_vplan_clear(&pl);
+    os_kstate_clear(&st);
     json_decref(upload);
     json_decref(parts);
     json_decref(entry);
     json_decref(unused);
-    free(tmp);
     free(done);
     free(dirp);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 /* Garbage-list every part of an upload dir and remove it (lock held). */
@@ -777,8 +614,8 @@ static void drop_upload(dir_impl_t *d, const char *bucket, const char *dirp, jso
     const char *num;
     json_t *p;
     json_object_foreach(parts, num, p)
-        add_garbage(d, bucket, p);
-    remove_tree(dirp);
+        dir_add_garbage(d, bucket, p);
+    dir_remove_tree(dirp);
 }
 
 static int dir_mpu_abort(os_backend_t *b, const char *bucket, const char *id, verr_t *e)
@@ -827,7 +664,7 @@ static void gc_garbage(void *arg, const char *path, const char *name)
     if (os_stamp_parse(stamp, &t, v) || t > g->now - g->grace_s)
         return;
     json_t *rec;
-    if (get_record(path, &rec, NULL) == 0) {
+    if (dir_get_record(path, &rec, NULL) == 0) {
         void *a[2] = {g->d, (void *)g->bucket};
         os_entry_walk(rec, unlink_seg, a);
         json_decref(rec);
@@ -862,42 +699,42 @@ static void gc_data_bucket(void *arg, const char *dirp, const char *bucket)
     g->bucket = bucket;
     each_entry(gp, &g->budget, gc_garbage, g);
     each_entry(dirp, &g->budget, gc_data, g);
-    if (!bucket_exists(g->d, bucket) && (rmdir(gp) == 0 || errno == ENOENT))
+    if (!dir_bucket_exists(g->d, bucket) && (rmdir(gp) == 0 || errno == ENOENT))
         rmdir(dirp);   /* fails while files remain: retried next time */
     free(gp);
 }
 
+static void mark_parts_used(void *arg, const json_t *ent)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(ent, "parts"), i, p)
+        json_object_set_new(arg, json_str(p, "v", ""), json_true());
+}
+
 /* A completion that crashed between its rename and its index switch: keep the parts if
- * the index entry refers to them, else give the upload up. */
+ * a version of the key refers to them (it may have become noncurrent since), else give
+ * the upload up. */
 static void complete_leftover(gc_run_t *g, const char *bucket, const char *dirp)
 {
-    json_t *upload = NULL, *parts = NULL, *entry = NULL;
+    json_t *upload = NULL, *parts = NULL;
     if (load_upload_dir(dirp, &upload, &parts, NULL)) {
-        remove_tree(dirp);
+        dir_remove_tree(dirp);
         return;
     }
     const char *hex = json_str(upload, "k", "");
     char key[OS_KEY_MAX + 1];
     size_t klen;
     json_t *used = json_object();
-    if (os_hex_decode(hex, strlen(hex), key, sizeof key, &klen) == 0) {
-        char *path = index_path(g->d, bucket, key);
-        if (get_record(path, &entry, NULL) == 0) {
-            size_t i;
-            json_t *p;
-            json_array_foreach(json_object_get(entry, "parts"), i, p)
-                json_object_set_new(used, json_str(p, "v", ""), json_true());
-        }
-        free(path);
-    }
+    if (os_hex_decode(hex, strlen(hex), key, sizeof key, &klen) == 0)
+        dir_key_entries(g->d, bucket, key, mark_parts_used, used);
     const char *num;
     json_t *p;
     json_object_foreach(parts, num, p)
         if (!json_object_get(used, json_str(p, "v", "")))
-            add_garbage(g->d, bucket, p);
-    remove_tree(dirp);
+            dir_add_garbage(g->d, bucket, p);
+    dir_remove_tree(dirp);
     json_decref(used);
-    json_decref(entry);
     json_decref(upload);
     json_decref(parts);
 }
@@ -941,7 +778,7 @@ static int dir_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
         char *dirp = xasprintf("%s/%s", g.d->root, walks[k].sub);
         int rc = each_entry(dirp, &g.budget, walks[k].fn, &g);
         if (rc && walks[k].must_exist) {
-            rc = io_error(e, "opendir", dirp, -rc);
+            rc = dir_io_error(e, "opendir", dirp, -rc);
             free(dirp);
             return rc;
         }
@@ -971,10 +808,11 @@ static const os_backend_ops_t dir_ops = {
     .put_commit = dir_put_commit,
     .part_commit = dir_part_commit,
     .put_free = dir_put_free,
-    .get_entry = dir_get_entry,
+    .kload = dir_kload,
+    .kapply = dir_kapply,
     .read_seg = dir_read_seg,
-    .delete_key = dir_delete_key,
     .list = dir_list,
+    .list_versions = dir_list_versions,
     .mpu_create = dir_mpu_create,
     .mpu_load = dir_mpu_load,
     .mpu_uploads = dir_mpu_uploads,
@@ -994,10 +832,10 @@ os_backend_t *os_dir_open(const config_t *cfg, verr_t *e)
         verr_set(e, 500, "InternalError", "libsodium failed to initialise");
         return NULL;
     }
-    static const char *const sub[] = {"", "/data", "/index", "/garbage", "/uploads", "/tmp"};
+    static const char *const sub[] = {"", "/data", "/index", "/versions", "/garbage", "/uploads", "/tmp"};
     for (size_t i = 0; i < ARRAY_LEN(sub); i++) {
         char *p = xasprintf("%s%s", root, sub[i]);
-        int rc = mkdir_ok(p);
+        int rc = dir_mkdir_ok(p);
         if (rc) {
             verr_set(e, 500, "InternalError", "objectstore.dir.path: mkdir %.200s: %s", p, strerror(-rc));
             free(p);

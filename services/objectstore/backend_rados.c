@@ -4,13 +4,18 @@
  * "d.<bucket>.<version>.<stripe#>" of objectstore.rados.stripe_bytes, streamed with up to
  * RING aio writes in flight. Index: the omap of one object "i.<bucket>" per bucket, with
  * one-letter key spaces so that every commit is a single atomic write op on one object:
- *   o<key>                 index entry of an object (JSON, see backend_internal.h)
+ *   o<key>                 index entry of an object's latest version (JSON, see
+ *                          backend_internal.h)
+ *   v<E(key)>\x01\x01<sk>   a noncurrent version (E: \x01 escaped as \x01\x02; see vprefix)
  *   g<time>.<id>           garbage: a replaced entry whose data gc deletes after grace
  *   p<time>.<version>      pending: data being written, reaped by gc if never committed
  *   m<upload id>           multipart upload record ("gen" bumped by every part commit)
  *   n<upload id>.<NNNNN>   part entry
- * A commit compares the entry it replaces (omap_cmp) and, in the same op, stores the new
- * entry, lists the old one as garbage and drops its pending key; a lost race retries.
+ * A commit compares the records it replaces (omap_cmp) and, in the same op, stores the
+ * new entry, keeps the old one as a noncurrent version or lists it as garbage, and drops
+ * its pending key; a lost race loads again and retries (os_vchange). Reading the latest
+ * version is one key, one version by id two keys, and a key's versions newest first one
+ * range, each in a single read op.
  * The old entry is read while the data is being written: a striped PUT costs two round
  * trips, [data write | pending key | old entry read] then the commit. Objects up to
  * objectstore.rados.inline_bytes (16 KiB) keep their bytes in the index value itself
@@ -347,6 +352,331 @@ static json_t *entry_parse(const char *v, size_t len, int with_data, verr_t *e)
     return ent;
 }
 
+/* ---- versions: loading and changing one key's versions (layout: backend_internal.h) ---- */
+
+/* Noncurrent entries are keyed v<E(key)>\x01\x01<sort key>, where E escapes \x01 as
+ * \x01\x02: the separator sorts below anything a key can continue with, so the keys'
+ * order is kept and one key's versions share a prefix no other key's have. (\0 would do
+ * without escaping, but omap start keys and prefixes are C strings.) */
+static char *vprefix(const char *key)
+{
+    size_t n = strlen(key), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += key[i] == '\x01';
+    char *out = xmalloc(1 + n + extra + 2 + OS_SK_LEN + 2), *o = out;
+    *o++ = 'v';
+    for (size_t i = 0; i < n; i++) {
+        *o++ = key[i];
+        if (key[i] == '\x01')
+            *o++ = '\x02';
+    }
+    *o++ = '\x01';
+    *o++ = '\x01';
+    *o = '\0';
+    return out;
+}
+
+/* A key's noncurrent entry sk; sk "~" is past all of them (hex sorts below '~'). */
+static char *vkey(const char *key, const char *sk)
+{
+    char *k = vprefix(key);
+    size_t n = strlen(k), skl = strnlen(sk, OS_SK_LEN);
+    memcpy(k + n, sk, skl);   /* vprefix left room for a sort key */
+    k[n + skl] = '\0';
+    return k;
+}
+
+/* The object key of a noncurrent omap key and its sort key; NULL if k is not one. */
+static char *vkey_parse(const char *k, size_t klen, char sk[OS_SK_LEN + 1])
+{
+    if (klen < 3 + OS_SK_LEN || k[0] != 'v' || k[klen - OS_SK_LEN - 1] != '\x01' || k[klen - OS_SK_LEN - 2] != '\x01')
+        return NULL;
+    memcpy(sk, k + klen - OS_SK_LEN, OS_SK_LEN);
+    sk[OS_SK_LEN] = '\0';
+    size_t end = klen - OS_SK_LEN - 2, o = 0;
+    char *key = xmalloc(end);
+    for (size_t i = 1; i < end; i++) {
+        key[o++] = k[i];
+        if (k[i] == '\x01')
+            i++;   /* the escape's \x02 */
+    }
+    key[o] = '\0';
+    return key;
+}
+
+/* An entry as its index value: inline when it carries its bytes. */
+static char *entry_value(const json_t *ent, size_t *len)
+{
+    const json_t *inl = json_object_get(ent, OS_INLINE_FIELD);
+    if (!inl)
+        return os_json_text(ent, len);
+    json_t *c = json_copy((json_t *)ent);
+    json_object_del(c, OS_INLINE_FIELD);
+    char *v = inline_value(c, json_string_value(inl), json_string_length(inl), len);
+    json_decref(c);
+    return v;
+}
+
+/* The read of one key's records: head, noncurrent entries by sort key, the newest
+ * noncurrent one, all in one read op (one snapshot). */
+typedef struct kread {
+    rados_read_op_t op;
+    rados_completion_t c;
+    rados_omap_iter_t it[2];
+    int prv[2], rc;
+    unsigned char more;
+    char *keys[1 + OS_KREC_MAX], *npfx;
+    size_t klens[1 + OS_KREC_MAX], nkeys;
+} kread_t;
+
+static void kload_start(rados_impl_t *r, const char *bucket, const char *key, const os_kwant_t *w, kread_t *q)
+{
+    char oid[OID_MAX];
+    index_oid(oid, bucket);
+    memset(q, 0, sizeof *q);
+    q->keys[q->nkeys++] = keyed('o', key);
+    for (size_t i = 0; i < w->nsk; i++)
+        q->keys[q->nkeys++] = vkey(key, w->sk[i]);
+    for (size_t i = 0; i < q->nkeys; i++)
+        q->klens[i] = strlen(q->keys[i]);
+    q->op = rados_create_read_op();
+    rados_read_op_omap_get_vals_by_keys2(q->op, (const char *const *)q->keys, q->nkeys, q->klens, &q->it[0],
+                                         &q->prv[0]);
+    if (w->next) {
+        q->npfx = vprefix(key);
+        rados_read_op_omap_get_vals2(q->op, q->npfx, q->npfx, 1, &q->it[1], &q->more, &q->prv[1]);
+    }
+    q->c = completion();
+    q->rc = rados_aio_read_op_operate(q->op, r->io, q->c, oid, 0);
+}
+
+static void krec_set(os_krec_t *rec, const char *v, size_t vlen)
+{
+    rec->raw = xmalloc(vlen + 1);
+    memcpy(rec->raw, v, vlen);
+    rec->raw[vlen] = '\0';
+    rec->rawlen = vlen;
+}
+
+static int krec_parse(os_krec_t *rec, verr_t *e)
+{
+    if (rec->raw && !(rec->ent = entry_parse(rec->raw, rec->rawlen, 1, e)))
+        return -1;
+    return 0;
+}
+
+static int kload_finish(kread_t *q, const char *bucket, const os_kwant_t *w, os_kstate_t *st, verr_t *e)
+{
+    int rc = q->rc ? q->rc : finish(q->c);
+    if (q->rc)
+        rados_aio_release(q->c);
+    rc = rc ? rc : q->prv[0] ? q->prv[0] : q->prv[1];
+    os_kstate_clear(st);
+    st->nnc = w->nsk;
+    for (size_t i = 0; i < w->nsk; i++)
+        memcpy(st->nc[i].sk, w->sk[i], OS_SK_LEN + 1);
+    st->has_next = w->next;
+    char *k, *v;
+    size_t kl, vl;
+    while (!rc && q->it[0] && rados_omap_get_next2(q->it[0], &k, &v, &kl, &vl) == 0 && k)
+        for (size_t i = 0; i < q->nkeys; i++)
+            if (kl == q->klens[i] && !memcmp(k, q->keys[i], kl))
+                krec_set(i ? &st->nc[i - 1] : &st->head, v, vl);
+    if (!rc && q->it[1] && rados_omap_get_next2(q->it[1], &k, &v, &kl, &vl) == 0 && k) {
+        char *key = vkey_parse(k, kl, st->next.sk);
+        if (key)
+            krec_set(&st->next, v, vl);
+        free(key);
+    }
+    for (int i = 0; i < 2; i++)
+        if (q->it[i])
+            rados_omap_get_end(q->it[i]);
+    rados_release_read_op(q->op);
+    for (size_t i = 0; i < q->nkeys; i++)
+        free(q->keys[i]);
+    free(q->npfx);
+    if (rc)
+        return ierr(e, rc, bucket, "read");
+    int bad = krec_parse(&st->head, e) || krec_parse(&st->next, e);
+    for (size_t i = 0; i < st->nnc && !bad; i++)
+        bad = krec_parse(&st->nc[i], e);
+    return bad ? -1 : 0;
+}
+
+static int rados_kload(os_backend_t *b, const char *bucket, const char *key, const os_kwant_t *w, os_kstate_t *st,
+                       verr_t *e)
+{
+    kread_t q;
+    kload_start(R(b), bucket, key, w, &q);
+    return kload_finish(&q, bucket, w, st, e);
+}
+
+/* The compares, sets and removals of one atomic index op, with the strings they use. */
+typedef struct batch {
+    kv_t *cmp, *set, *rm;
+    size_t ncmp, nset, nrm, ccmp, cset, crm;
+    char **owned;
+    size_t nowned, cowned;
+} batch_t;
+
+static void kv_push(kv_t **a, size_t *n, size_t *cap, kv_t kv)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *a = xrealloc(*a, *cap * sizeof **a);
+    }
+    (*a)[(*n)++] = kv;
+}
+
+static char *batch_own(batch_t *bt, char *s)
+{
+    if (bt->nowned == bt->cowned) {
+        bt->cowned = bt->cowned ? 2 * bt->cowned : 16;
+        bt->owned = xrealloc(bt->owned, bt->cowned * sizeof *bt->owned);
+    }
+    bt->owned[bt->nowned++] = s;
+    return s;
+}
+
+static void batch_cmp(batch_t *bt, kv_t kv) { kv_push(&bt->cmp, &bt->ncmp, &bt->ccmp, kv); }
+static void batch_set(batch_t *bt, kv_t kv) { kv_push(&bt->set, &bt->nset, &bt->cset, kv); }
+static void batch_rm(batch_t *bt, kv_t kv) { kv_push(&bt->rm, &bt->nrm, &bt->crm, kv); }
+
+/* A record listed as garbage in the op: gc deletes its data after the grace period. */
+static void batch_garbage(batch_t *bt, const char *text, size_t len)
+{
+    char *gk = batch_own(bt, xmalloc(64));
+    garbage_key(gk);
+    batch_set(bt, KV(gk, text, len));
+}
+
+static int batch_run(rados_impl_t *r, const char *bucket, const batch_t *bt)
+{
+    char oid[OID_MAX];
+    index_oid(oid, bucket);
+    return omap_cas(r, oid, bt->cmp, bt->ncmp, bt->set, bt->nset, bt->rm, bt->nrm);
+}
+
+static void batch_free(batch_t *bt)
+{
+    for (size_t i = 0; i < bt->nowned; i++)
+        free(bt->owned[i]);
+    free(bt->owned);
+    free(bt->cmp);
+    free(bt->set);
+    free(bt->rm);
+    memset(bt, 0, sizeof *bt);
+}
+
+/* A plan as index changes, each record it changes compared with what was loaded. */
+static void plan_batch(batch_t *bt, const char *key, const os_kstate_t *st, const os_vplan_t *pl)
+{
+    size_t len;
+    char *okey = batch_own(bt, keyed('o', key));
+    batch_cmp(bt, KV(okey, st->head.raw, st->head.rawlen));
+    if (pl->put) {
+        char *vk = batch_own(bt, vkey(key, pl->put_sk));
+        const os_krec_t *was = os_kstate_find(st, pl->put_sk);
+        if (was)
+            batch_cmp(bt, KV(vk, was->raw, was->rawlen));
+        char *val = batch_own(bt, entry_value(pl->put, &len));
+        batch_set(bt, KV(vk, val, len));
+    }
+    if (pl->rm_sk[0]) {
+        char *vk = batch_own(bt, vkey(key, pl->rm_sk));
+        const os_krec_t *was = os_kstate_find(st, pl->rm_sk);
+        batch_cmp(bt, KV(vk, was ? was->raw : NULL, was ? was->rawlen : 0));
+        batch_rm(bt, KV(vk, NULL, 0));
+    }
+    if (pl->head_op == OS_HEAD_SET) {
+        char *val = batch_own(bt, entry_value(pl->head, &len));
+        batch_set(bt, KV(okey, val, len));
+    } else if (pl->head_op == OS_HEAD_REMOVE)
+        batch_rm(bt, KV(okey, NULL, 0));
+    size_t i;
+    json_t *g;
+    json_array_foreach(pl->garbage, i, g) {
+        char *text = batch_own(bt, os_json_text(g, &len));
+        batch_garbage(bt, text, len);
+    }
+}
+
+/* After a lost race of a striped write: is its pending key still there, or did gc give
+ * the write up as dead and take its data? */
+static int pending_gone(rados_impl_t *r, os_put_t *p, verr_t *e)
+{
+    rput_t *w = p ? p->impl : NULL;
+    if (!w || !w->ikey[0])
+        return 0;
+    char oid[OID_MAX], *val = NULL;
+    size_t len;
+    index_oid(oid, p->bucket);
+    const char *keys[1] = {w->ikey};
+    int rc = omap_get(r, oid, keys, 1, &val, &len);
+    free(val);
+    if (rc)
+        return ierr(e, rc, p->bucket, "read");
+    if (!val)
+        return verr_set(e, 400, "RequestTimeout",
+                        "Your socket connection to the server was not read from or written to within the timeout "
+                        "period.");
+    return 0;
+}
+
+static int rados_kapply(os_backend_t *b, const char *bucket, const char *key, const os_kstate_t *st,
+                        const os_vplan_t *pl, os_put_t *p, verr_t *e)
+{
+    rados_impl_t *r = R(b);
+    rput_t *w = p ? p->impl : NULL;
+    batch_t bt = {0};
+    plan_batch(&bt, key, st, pl);
+    if (w && w->ikey[0]) {   /* the write's data is committed with it */
+        batch_cmp(&bt, KV(w->ikey, PENDING_VAL, sizeof PENDING_VAL - 1));
+        batch_rm(&bt, KV(w->ikey, NULL, 0));
+    }
+    int rc = batch_run(r, bucket, &bt);
+    batch_free(&bt);
+    if (rc == -ECANCELED)
+        return pending_gone(r, p, e) ? -1 : 1;
+    if (rc == -ETIMEDOUT && w)
+        w->stripes = 0;   /* outcome unknown: leave the data to gc (the pending key decides) */
+    return rc ? ierr(e, rc, bucket, "commit") : 0;
+}
+
+/* Never-versioned buckets keep the fast paths: a small object replaces an absent or
+ * inline null version in one op, a delete removes one. 1: a striped entry is there. */
+static int rados_delete_fast(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
+{
+    char oid[OID_MAX];
+    index_oid(oid, bucket);
+    char *okey = keyed('o', key);
+    kv_t cmp = NOT_STRIPED(okey), rm = KV(okey, NULL, 0);
+    int rc = omap_cas(R(b), oid, &cmp, 1, NULL, 0, &rm, 1);
+    free(okey);
+    if (rc == -ECANCELED)
+        return 1;
+    return rc ? ierr(e, rc, bucket, "delete") : 0;
+}
+
+static int commit_inline(rados_impl_t *r, os_put_t *p, const json_t *rec, os_meta_t *out, verr_t *e)
+{
+    char oid[OID_MAX];
+    index_oid(oid, p->bucket);
+    char *okey = keyed('o', p->key);
+    size_t len;
+    char *val = entry_value(rec, &len);
+    kv_t cmp = NOT_STRIPED(okey), set = KV(okey, val, len);
+    int rc = omap_cas(r, oid, &cmp, 1, &set, 1, NULL, 0);
+    free(val);
+    free(okey);
+    if (rc == -ECANCELED)
+        return 1;
+    if (rc)
+        return ierr(e, rc, p->bucket, "commit");
+    snprintf(out->version_id, sizeof out->version_id, "null");
+    return 0;
+}
+
 /* ---- data stripes ---- */
 
 static void ring_push(ring_t *g, rados_completion_t c, char *buf, size_t len)
@@ -503,20 +833,22 @@ static int copy_orphans(rados_impl_t *r, const char *oid, const char *bucket)
     return rc;
 }
 
-/* Is anything (object or upload) in the index? Also returns the index version read. */
+/* Is anything (a version, a delete marker or an upload) in the index? Also returns the
+ * index version read. */
 static int index_in_use(rados_ioctx_t io, const char *oid, int *used, uint64_t *ver)
 {
     rados_read_op_t op = rados_create_read_op();
-    rados_omap_iter_t it[2] = {NULL, NULL};
-    unsigned char more[2];
-    int prv[2] = {0, 0};
+    rados_omap_iter_t it[3] = {NULL, NULL, NULL};
+    unsigned char more[3];
+    int prv[3] = {0, 0, 0};
     rados_read_op_omap_get_vals2(op, "", "o", 1, &it[0], &more[0], &prv[0]);
     rados_read_op_omap_get_vals2(op, "", "m", 1, &it[1], &more[1], &prv[1]);
+    rados_read_op_omap_get_vals2(op, "", "v", 1, &it[2], &more[2], &prv[2]);
     int rc = rados_read_op_operate(op, io, oid, 0);
-    rc = rc ? rc : prv[0] ? prv[0] : prv[1];
+    rc = rc ? rc : prv[0] ? prv[0] : prv[1] ? prv[1] : prv[2];
     *ver = rados_get_last_version(io);
     *used = 0;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (it[i]) {
             *used |= rados_omap_iter_size(it[i]) > 0;
             rados_omap_get_end(it[i]);
@@ -690,113 +1022,37 @@ static void send_tail(os_put_t *p)
     }
 }
 
-/* Switch index key k from *old to val (NULL: remove k), listing *old as garbage and
- * dropping the pending key in the same op. Another writer winning the race is not an
- * error: read what it wrote and try again. *applied tells whether the op may have been
- * applied (a timeout leaves that unknown: the data must then stay for gc to judge). */
-static int switch_key(rados_impl_t *r, const char *bucket, const char *k, char **old, size_t *oldlen,
-                      const char *val, size_t vlen, const char *pending, int *maybe_applied, verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    *maybe_applied = 0;
-    for (int attempt = 0; attempt < OS_RETRIES; attempt++) {
-        kv_t cmp[2], set[2], rm[2];
-        size_t nc = 0, ns = 0, nr = 0;
-        char gkey[64];
-        cmp[nc++] = KV(k, *old, *oldlen);
-        if (*pending)
-            cmp[nc++] = KV(pending, PENDING_VAL, sizeof PENDING_VAL - 1), rm[nr++] = KV(pending, NULL, 0);
-        if (val)
-            set[ns++] = KV(k, val, vlen);
-        else
-            rm[nr++] = KV(k, NULL, 0);
-        if (*old && !is_inline(*old, *oldlen)) {
-            garbage_key(gkey);
-            set[ns++] = KV(gkey, *old, *oldlen);
-        }
-        int rc = omap_cas(r, oid, cmp, nc, set, ns, rm, nr);
-        if (rc != -ECANCELED) {
-            *maybe_applied = rc == 0 || rc == -ETIMEDOUT;
-            return rc ? ierr(e, rc, bucket, "commit") : 0;
-        }
-        const char *keys[2] = {k, pending};
-        char *now[2];
-        size_t nowlen[2];
-        rc = omap_get(r, oid, keys, *pending ? 2 : 1, now, nowlen);
-        if (rc)
-            return ierr(e, rc, bucket, "read");
-        free(*old);
-        *old = now[0], *oldlen = nowlen[0];
-        if (*pending && !now[1])   /* gc gave this write up as dead and took its data */
-            return verr_set(e, 400, "RequestTimeout",
-                            "Your socket connection to the server was not read from or written to within the "
-                            "timeout period.");
-        if (*pending)
-            free(now[1]);
-        if (!val && !*old)
-            return 0;   /* deleting, and someone else already did */
-    }
-    return verr_set(e, 503, "ServiceUnavailable", "Too many concurrent writers of this key; please retry.");
-}
-
-/* A small object in one op when the key is free or inline; else the general switch. */
-static int commit_inline(rados_impl_t *r, os_put_t *p, const char *okey, json_t *rec, verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, p->bucket);
-    json_object_del(rec, "v");   /* no data objects */
-    size_t len, oldlen = 0;
-    char *val = inline_value(rec, p->buf, p->fill, &len), *old = NULL;
-    kv_t cmp = NOT_STRIPED(okey), set = KV(okey, val, len);
-    int applied, rc = omap_cas(r, oid, &cmp, 1, &set, 1, NULL, 0);
-    if (rc == -ECANCELED) {   /* a striped object is there: its data must be garbage-listed */
-        const char *keys[1] = {okey};
-        rc = omap_get(r, oid, keys, 1, &old, &oldlen);
-        rc = rc ? ierr(e, rc, p->bucket, "read") : switch_key(r, p->bucket, okey, &old, &oldlen, val, len, "",
-                                                            &applied, e);
-    } else if (rc)
-        rc = ierr(e, rc, p->bucket, "commit");
-    free(old);
-    free(val);
-    return rc;
-}
-
-static int rados_put_commit(os_put_t *p, json_t *rec, verr_t *e)
+static int rados_put_commit(os_put_t *p, json_t *rec, os_meta_t *out, verr_t *e)
 {
     rados_impl_t *r = R(p->b);
     rput_t *w = p->impl;
+    os_vop_t op = {.kind = OS_VOP_PUT, .vers = p->vers, .entry = rec};
+    os_kstate_t st = {0};
     if (w->stripes == 0 && p->size <= r->inline_max) {
-        char *okey = keyed('o', p->key);
-        int rc = commit_inline(r, p, okey, rec, e);
-        free(okey);
-        return rc;
+        json_object_del(rec, "v");   /* no data objects: the bytes go in the entry */
+        json_object_set_new(rec, OS_INLINE_FIELD, json_stringn_nocheck(p->buf ? p->buf : "", p->fill));
+        int rc = p->vers == OS_VERSIONING_OFF ? commit_inline(r, p, rec, out, e) : 1;
+        if (rc <= 0)
+            return rc;
+        return os_vchange(p->b, p->bucket, p->key, &op, p, &st, 0, out, e);
     }
-    char oid[OID_MAX];
-    index_oid(oid, p->bucket);
-    char *okey = keyed('o', p->key), *old, *text;
-    const char *keys[1] = {okey};
-    size_t oldlen, tlen;
     send_tail(p);
-    /* The entry to replace is read while the data is still on its way. */
-    omap_req_t q;
-    omap_get_start(r, oid, keys, 1, &q);
-    int rc = drain(p), qrc = omap_get_finish(&q, keys, 1, &old, &oldlen), applied = 0;
-    if (qrc)
-        rc = ierr(e, qrc, p->bucket, "read");
-    else if (rc)
-        rc = rc == -ENOENT ? os_err_nosuchbucket(e, p->bucket) : rerr(e, rc, "write", p->version);
-    else {
-        json_object_set_new(rec, "sb", json_integer((json_int_t)w->sb));
-        text = os_json_text(rec, &tlen);
-        rc = switch_key(r, p->bucket, okey, &old, &oldlen, text, tlen, w->ikey, &applied, e);
-        free(text);
+    /* The key's versions are read while the data is still on its way. */
+    os_kwant_t want;
+    os_vop_wants(&op, &want);
+    kread_t q;
+    kload_start(r, p->bucket, p->key, &want, &q);
+    int rc = drain(p);
+    if (kload_finish(&q, p->bucket, &want, &st, e)) {
+        os_kstate_clear(&st);
+        return -1;
     }
-    if (rc && applied)
-        w->stripes = 0;   /* outcome unknown: leave the data to gc (the pending key decides) */
-    free(old);
-    free(okey);
-    return rc;
+    if (rc) {
+        os_kstate_clear(&st);
+        return rc == -ENOENT ? os_err_nosuchbucket(e, p->bucket) : rerr(e, rc, "write", p->version);
+    }
+    json_object_set_new(rec, "sb", json_integer((json_int_t)w->sb));
+    return os_vchange(p->b, p->bucket, p->key, &op, p, &st, 1, out, e);
 }
 
 /* One attempt at a part's commit: the upload record's "gen" is bumped so that completion,
@@ -917,24 +1173,6 @@ static void rados_put_free(os_put_t *p, int committed)
 
 /* ---- reads ---- */
 
-static int rados_get_entry(os_backend_t *b, const char *bucket, const char *key, json_t **out, verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *okey = keyed('o', key), *val;
-    const char *keys[1] = {okey};
-    size_t len;
-    int rc = omap_get(R(b), oid, keys, 1, &val, &len);
-    free(okey);
-    if (rc)
-        return ierr(e, rc, bucket, "read");
-    if (!val)
-        return os_err_nosuchkey(e);
-    *out = entry_parse(val, len, 1, e);
-    free(val);
-    return *out ? 0 : -1;
-}
-
 static int rados_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
                           os_sink_fn sink, void *arg, verr_t *e)
 {
@@ -977,36 +1215,14 @@ static int rados_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s
     return rc;
 }
 
-static int rados_delete_key(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
-{
-    rados_impl_t *r = R(b);
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *okey = keyed('o', key), *old = NULL;
-    const char *keys[1] = {okey};
-    size_t oldlen;
-    /* Absent or inline: nothing but the key to remove, in one op. */
-    kv_t cmp = NOT_STRIPED(okey), rm = KV(okey, NULL, 0);
-    int applied, rc = omap_cas(r, oid, &cmp, 1, NULL, 0, &rm, 1);
-    if (rc == -ECANCELED) {
-        rc = omap_get(r, oid, keys, 1, &old, &oldlen);
-        if (rc)
-            rc = ierr(e, rc, bucket, "read");
-        else if (old)
-            rc = switch_key(r, bucket, okey, &old, &oldlen, NULL, 0, "", &applied, e);
-    } else if (rc)
-        rc = ierr(e, rc, bucket, "delete");
-    free(old);
-    free(okey);
-    return rc;
-}
-
 /* ---- listing ---- */
 
 typedef struct list_ctx {
     os_list_fn fn;
     void *arg;
     size_t max, count;
+    uint64_t seen;
+    char *last;             /* the last omap key seen (the next page starts after it) */
     int *truncated;
     int err;
     verr_t *e;
@@ -1015,16 +1231,22 @@ typedef struct list_ctx {
 static int list_one(void *a, const char *k, size_t klen, const char *v, size_t vlen)
 {
     list_ctx_t *l = a;
+    l->seen++;
+    free(l->last);
+    l->last = xmalloc(klen + 1);
+    memcpy(l->last, k, klen);
+    l->last[klen] = '\0';
+    json_t *ent = entry_parse(v, vlen, 0, l->e);
+    if (ent && os_entry_is_dm(ent)) {
+        json_decref(ent);
+        return 0;   /* deleted: only ListObjectVersions shows it */
+    }
     if (l->count == l->max) {
+        json_decref(ent);
         *l->truncated = 1;
         return 1;
     }
-    json_t *ent = entry_parse(v, vlen, 0, l->e);
-    char *key = xmalloc(klen);
-    memcpy(key, k + 1, klen - 1);
-    key[klen - 1] = '\0';
-    l->err = ent ? os_list_emit(l->fn, l->arg, key, ent, l->e) : -1;
-    free(key);
+    l->err = ent ? os_list_emit(l->fn, l->arg, l->last + 1, ent, 1, l->e) : -1;
     json_decref(ent);
     l->count++;
     return l->err;
@@ -1036,15 +1258,153 @@ static int rados_list(os_backend_t *b, const char *bucket, const char *prefix, c
     char oid[OID_MAX];
     index_oid(oid, bucket);
     char *after = keyed('o', start_after), *pfx = keyed('o', prefix);
-    list_ctx_t l = {fn, arg, max, 0, truncated, 0, e};
-    /* One entry more than asked tells whether the listing is truncated. */
-    uint64_t limit = max >= UINT64_MAX - 1 ? UINT64_MAX : (uint64_t)max + 1;
-    int rc = omap_walk(R(b), oid, after, pfx, limit, list_one, &l);
+    list_ctx_t l = {fn, arg, max, 0, 0, NULL, truncated, 0, e};
+    int rc = 0;
+    /* One entry more than asked tells whether the listing is truncated; delete markers
+     * are skipped, so a page that had some is followed by another. */
+    for (;;) {
+        uint64_t want = max >= UINT64_MAX - 1 ? UINT64_MAX : (uint64_t)(max - l.count) + 1;
+        l.seen = 0;
+        rc = omap_walk(R(b), oid, after, pfx, want, list_one, &l);
+        if (rc || l.err || *truncated || l.seen < want || !l.last)
+            break;
+        free(after);
+        after = xstrdup(l.last);
+    }
+    free(l.last);
     free(after);
     free(pfx);
     if (rc)
         return ierr(e, rc, bucket, "list");
     return l.err ? -1 : 0;
+}
+
+/* An ordered omap range read page by page: the heads (o...) and the noncurrent entries
+ * (v...) are two such ranges, merged by key for ListObjectVersions. */
+typedef struct ocur {
+    char *after;
+    const char *prefix;
+    char **k, **v;
+    size_t *kl, *vl, n, i;
+    unsigned char more;
+    int started;
+} ocur_t;
+
+static void ocur_drop(ocur_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->k[i]);
+        free(c->v[i]);
+    }
+    c->n = c->i = 0;
+}
+
+static void ocur_free(ocur_t *c)
+{
+    ocur_drop(c);
+    free(c->k);
+    free(c->v);
+    free(c->kl);
+    free(c->vl);
+    free(c->after);
+}
+
+/* Make the current entry available (c->i < c->n) unless the range is exhausted. */
+static int ocur_fill(rados_impl_t *r, const char *oid, ocur_t *c, uint64_t page)
+{
+    if (c->i < c->n || (c->started && !c->more))
+        return 0;
+    ocur_drop(c);
+    c->started = 1;
+    rados_read_op_t op = rados_create_read_op();
+    rados_omap_iter_t it = NULL;
+    int prval = 0;
+    c->more = 0;
+    rados_read_op_omap_get_vals2(op, c->after, c->prefix, page, &it, &c->more, &prval);
+    int rc = rados_read_op_operate(op, r->io, oid, 0);
+    rc = rc ? rc : prval;
+    size_t n = rc || !it ? 0 : rados_omap_iter_size(it);
+    c->k = xrealloc(c->k, (n + 1) * sizeof *c->k);
+    c->v = xrealloc(c->v, (n + 1) * sizeof *c->v);
+    c->kl = xrealloc(c->kl, (n + 1) * sizeof *c->kl);
+    c->vl = xrealloc(c->vl, (n + 1) * sizeof *c->vl);
+    char *k, *v;
+    size_t kl, vl;
+    while (!rc && it && c->n < n && rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) {
+        /* Inline bytes are not listed: keep the metadata only. */
+        const char *nul = is_inline(v, vl) ? memchr(v, '\0', vl) : NULL;
+        if (nul)
+            vl = (size_t)(nul - v) + 1;
+        c->k[c->n] = xmalloc(kl + 1);
+        memcpy(c->k[c->n], k, kl);
+        c->k[c->n][kl] = '\0';
+        c->v[c->n] = xmalloc(vl + 1);
+        memcpy(c->v[c->n], v, vl);
+        c->kl[c->n] = kl, c->vl[c->n] = vl;
+        c->n++;
+    }
+    if (it)
+        rados_omap_get_end(it);
+    rados_release_read_op(op);
+    if (c->n) {
+        free(c->after);
+        c->after = xstrdup(c->k[c->n - 1]);
+    }
+    return rc;
+}
+
+static int rados_list_versions(os_backend_t *b, const char *bucket, const char *prefix, const char *after_key,
+                               const char *after_sk, size_t max, os_list_fn fn, void *arg, int *truncated,
+                               verr_t *e)
+{
+    rados_impl_t *r = R(b);
+    char oid[OID_MAX];
+    index_oid(oid, bucket);
+    char *opfx = keyed('o', prefix), *vpfx = vprefix(prefix);
+    vpfx[strlen(vpfx) - 2] = '\0';   /* v<E(prefix)>: every key that begins with prefix */
+    /* Heads after after_key; noncurrent entries after the position in after_key. */
+    ocur_t o = {.after = keyed('o', after_key), .prefix = opfx};
+    ocur_t v = {.after = vkey(after_key, after_sk ? after_sk : "~"), .prefix = vpfx};
+    uint64_t page = max < 1000 ? (uint64_t)max + 1 : 1001;
+    size_t count = 0;
+    int rc = 0, err = 0;
+    while (!rc && !err) {
+        if ((rc = ocur_fill(r, oid, &o, page)) || (rc = ocur_fill(r, oid, &v, page)))
+            break;
+        int ho = o.i < o.n, hv = v.i < v.n;
+        if (!ho && !hv)
+            break;
+        char sk[OS_SK_LEN + 1], *vk = hv ? vkey_parse(v.k[v.i], v.kl[v.i], sk) : NULL;
+        if (hv && !vk) {   /* not a noncurrent entry: never written by us */
+            v.i++;
+            continue;
+        }
+        int head = !hv;
+        if (ho && hv) {
+            size_t ol = o.kl[o.i] - 1, vl = strlen(vk);
+            int c = memcmp(o.k[o.i] + 1, vk, ol < vl ? ol : vl);
+            head = c < 0 || (c == 0 && ol <= vl);   /* a key's head comes before its older versions */
+        }
+        if (count == max) {
+            free(vk);
+            *truncated = 1;
+            break;
+        }
+        ocur_t *c = head ? &o : &v;
+        json_t *ent = entry_parse(c->v[c->i], c->vl[c->i], 0, e);
+        err = ent ? os_list_emit(fn, arg, head ? o.k[o.i] + 1 : vk, ent, head, e) : -1;
+        json_decref(ent);
+        free(vk);
+        c->i++;
+        count++;
+    }
+    ocur_free(&o);
+    ocur_free(&v);
+    free(opfx);
+    free(vpfx);
+    if (rc)
+        return ierr(e, rc, bucket, "list versions");
+    return err ? -1 : 0;
 }
 
 /* ---- multipart ---- */
@@ -1186,36 +1546,19 @@ static int rados_mpu_uploads(os_backend_t *b, const char *bucket, json_t **out, 
     return 0;
 }
 
-/* Remove the upload (record + part keys) in one op compared against the record as read,
- * with sets (the new entry, garbage) applied alongside. */
-static int finish_upload(rados_impl_t *r, const char *bucket, const char *id, const upload_t *u, const kv_t *cmp2,
-                         kv_t *set, size_t nset, json_t *garbage_texts)
+/* Remove the upload (record + part keys), compared against the record as read, and list
+ * garbage_texts as garbage: added to the op bt. */
+static void upload_batch(batch_t *bt, const char *id, const upload_t *u, const json_t *garbage_texts)
 {
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *mkey = keyed('m', id);
-    size_t nparts = json_array_size(u->keys), ng = json_array_size(garbage_texts);
-    kv_t cmp[2] = {KV(mkey, u->head, u->headlen)};
-    if (cmp2)
-        cmp[1] = *cmp2;
-    kv_t *rm = xmalloc((nparts + 1) * sizeof *rm), *sets = xmalloc((nset + ng + 1) * sizeof *sets);
-    char (*gkeys)[64] = xmalloc((ng + 1) * sizeof *gkeys);
-    rm[0] = KV(mkey, NULL, 0);
-    for (size_t i = 0; i < nparts; i++)
-        rm[i + 1] = KV(json_string_value(json_array_get(u->keys, i)), NULL, 0);
-    if (nset)
-        memcpy(sets, set, nset * sizeof *sets);
-    for (size_t i = 0; i < ng; i++) {
-        json_t *t = json_array_get(garbage_texts, i);
-        garbage_key(gkeys[i]);
-        sets[nset + i] = KV(gkeys[i], json_string_value(t), json_string_length(t));
-    }
-    int rc = omap_cas(r, oid, cmp, cmp2 ? 2 : 1, sets, nset + ng, rm, nparts + 1);
-    free(rm);
-    free(sets);
-    free(gkeys);
-    free(mkey);
-    return rc;
+    char *mkey = batch_own(bt, keyed('m', id));
+    batch_cmp(bt, KV(mkey, u->head, u->headlen));
+    batch_rm(bt, KV(mkey, NULL, 0));
+    size_t i;
+    json_t *t;
+    json_array_foreach(u->keys, i, t)
+        batch_rm(bt, KV(json_string_value(t), NULL, 0));
+    json_array_foreach(garbage_texts, i, t)
+        batch_garbage(bt, json_string_value(t), json_string_length(t));
 }
 
 /* Texts of the part entries the plan left unused. */
@@ -1236,29 +1579,58 @@ static json_t *unused_texts(const upload_t *u, const json_t *unused)
     return out;
 }
 
+/* The new version planned against the key as loaded with the upload (more is loaded if
+ * the plan needs it). 0 with *pl, -1. */
+static int complete_plan(os_backend_t *b, const char *bucket, const char *key, upload_t *u, const os_vop_t *op,
+                         os_kstate_t *st, os_vplan_t *pl, verr_t *e)
+{
+    os_kwant_t w;
+    os_vop_wants(op, &w);
+    st->head.raw = u->old, st->head.rawlen = u->oldlen;
+    u->old = NULL;
+    if (krec_parse(&st->head, e))
+        return -1;
+    int rc;
+    while ((rc = os_vplan(op, st, &w, pl, e)) == 1) {
+        os_vplan_clear(pl);
+        if (rados_kload(b, bucket, key, &w, st, e))
+            return -1;
+    }
+    return rc;
+}
+
 /* One attempt at completing: 0, -1 (e set), or -ECANCELED when the upload or the key
  * changed between our read and our write. */
-static int complete_try(rados_impl_t *r, const char *bucket, const char *key, const char *okey, const char *id,
-                        const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+static int complete_try(os_backend_t *b, const char *bucket, const char *key, const char *okey, const char *id,
+                        os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
 {
+    rados_impl_t *r = R(b);
     upload_t u;
     if (load_upload(r, bucket, id, okey, &u, e))
         return -1;
     json_t *head = os_json_parse(u.head, u.headlen, "upload", e), *entry = NULL, *unused = NULL;
     int rc = -1;
-    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0) {
-        size_t tlen;
-        char *text = os_json_text(entry, &tlen);
+    os_kstate_t st = {0};
+    os_vplan_t pl = {0};
+    os_vop_t op = {.kind = OS_VOP_PUT, .vers = vers};
+    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0 &&
+        (op.entry = entry, complete_plan(b, bucket, key, &u, &op, &st, &pl, e) == 0)) {
         json_t *texts = unused_texts(&u, unused);
-        if (u.old && !is_inline(u.old, u.oldlen))
-            json_array_append_new(texts, json_stringn(u.old, u.oldlen));
-        kv_t cmp = KV(okey, u.old, u.oldlen), set = KV(okey, text, tlen);
-        rc = finish_upload(r, bucket, id, &u, &cmp, &set, 1, texts);
+        batch_t bt = {0};
+        plan_batch(&bt, key, &st, &pl);
+        upload_batch(&bt, id, &u, texts);
+        rc = batch_run(r, bucket, &bt);
+        batch_free(&bt);
         if (rc && rc != -ECANCELED)
             rc = ierr(e, rc, bucket, "complete upload");
+        if (rc == 0) {
+            snprintf(out->version_id, sizeof out->version_id, "%s", pl.version_id);
+            out->is_latest = 1;
+        }
         json_decref(texts);
-        free(text);
     }
+    os_vplan_clear(&pl);
+    os_kstate_clear(&st);
     json_decref(head);
     json_decref(entry);
     json_decref(unused);
@@ -1267,13 +1639,14 @@ static int complete_try(rados_impl_t *r, const char *bucket, const char *key, co
 }
 
 static int rados_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                              const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                              os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out,
+                              verr_t *e)
 {
     char *okey = keyed('o', key);
     int rc = -ECANCELED;
     for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
         os_meta_clear(out);
-        rc = complete_try(R(b), bucket, key, okey, id, refs, nrefs, out, e);
+        rc = complete_try(b, bucket, key, okey, id, vers, refs, nrefs, out, e);
     }
     if (rc == -ECANCELED)
         rc = verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to complete; please retry.");
@@ -1288,7 +1661,10 @@ static int abort_upload(rados_impl_t *r, const char *bucket, const char *id, ver
         upload_t u;
         if (load_upload(r, bucket, id, NULL, &u, e))
             return -1;
-        rc = finish_upload(r, bucket, id, &u, NULL, NULL, 0, u.texts);
+        batch_t bt = {0};
+        upload_batch(&bt, id, &u, u.texts);
+        rc = batch_run(r, bucket, &bt);
+        batch_free(&bt);
         upload_free(&u);
     }
     if (rc == -ECANCELED)
@@ -1503,10 +1879,12 @@ static const os_backend_ops_t rados_ops = {
     .put_commit = rados_put_commit,
     .part_commit = rados_part_commit,
     .put_free = rados_put_free,
-    .get_entry = rados_get_entry,
+    .kload = rados_kload,
+    .kapply = rados_kapply,
     .read_seg = rados_read_seg,
-    .delete_key = rados_delete_key,
+    .delete_fast = rados_delete_fast,
     .list = rados_list,
+    .list_versions = rados_list_versions,
     .mpu_create = rados_mpu_create,
     .mpu_load = rados_mpu_load,
     .mpu_uploads = rados_mpu_uploads,

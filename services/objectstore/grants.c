@@ -123,6 +123,8 @@ int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e)
         rc = verr_set(e, 403, "AccessDenied", "The grant is for another object");
     else if (!in(!strcmp(f[2], "GET") ? get_ops : !strcmp(f[2], "PUT") ? put_ops : delete_ops, r->op->name))
         rc = verr_set(e, 403, "AccessDenied", "The grant does not allow %s", r->op->name);
+    else if (s3_query(r, "versionId"))   /* a grant names an object, never its other versions */
+        rc = verr_set(e, 403, "AccessDenied", "The grant does not allow naming a version");
     if (rc == 0) {
         /* The checks were made when the grant was issued; the token now stands for them. */
         r->caller = json_pack("{s:s, s:b, s:b, s:s, s:s}", "account_id", f[1], "is_admin", 1, "is_operator", 1,

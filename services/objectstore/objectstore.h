@@ -84,6 +84,7 @@ struct s3_req {
     /* bucket row, when the operation has a bucket that exists */
     int have_bucket;
     char bucket_id[40], bucket_owner[13], bucket_acl[16];
+    os_versioning_t versioning;       /* the bucket's S3 versioning state */
     /* body */
     char *body;
     size_t body_len;
@@ -109,6 +110,9 @@ const char *s3_query(const s3_req_t *r, const char *name);
 const char *s3_header(const s3_req_t *r, const char *name);
 /* The caller's account ("" for anonymous requests). */
 const char *s3_account(const s3_req_t *r);
+/* The caller owns the bucket or is the operator's administrator (what configuration
+ * reads like GetBucketVersioning and GetObjectTagging need; public-read grants neither). */
+int s3_owner_or_operator(const s3_req_t *r);
 
 /* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks */
 int s3_authenticate(s3_req_t *r, verr_t *e);
@@ -137,6 +141,23 @@ void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_get_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_put_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
+/* s3_versioning.c: bucket versioning state (objectstore.buckets.versioning) */
+os_versioning_t s3_versioning_from_db(const char *value);
+void s3_get_bucket_versioning(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_versioning(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* x-amz-version-id as S3 sends it on object answers: in a bucket that was ever versioned,
+ * or when the request named a version. */
+void s3_version_header(const s3_req_t *r, http_resp_t *resp, const char *version_id);
+
+/* s3_tagging.c: object tags */
+/* The x-amz-tagging header as a tag set (NULL when absent); InvalidTag per S3's limits. */
+int s3_tags_from_header(const s3_req_t *r, json_t **out, verr_t *e);
+/* x-amz-tagging-count on GET/HEAD when the version has tags. */
+void s3_tagging_count_header(const os_meta_t *m, http_resp_t *resp);
+void s3_get_object_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_object_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_object_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
 /* s3_objects.c */
 int s3_put_object_begin(s3_req_t *r, verr_t *e);
 int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e);
@@ -152,8 +173,22 @@ int s3_check_md5(s3_req_t *r, verr_t *e);
 void s3_md5_free(void *md5);
 /* Metadata from request headers (Content-Type, x-amz-meta-*, ...) into m. */
 int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e);
-/* Resolve "x-amz-copy-source" into bucket id and key, checking read access. */
-int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, verr_t *e);
+/* Resolve "x-amz-copy-source" (bucket/key[?versionId=]) into bucket id, key and version
+ * (NULL: the latest), checking read access; *src receives that version's metadata. */
+typedef struct s3_source {
+    char bucket_id[40];
+    char key[S3_MAX_KEY + 1];
+    char version_id[OS_VERSION_ID_MAX];   /* "" when the source names none */
+    os_meta_t meta;
+} s3_source_t;
+int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e);
+/* Copy [off, off+len) of that version into put (SlowDown if it changed meanwhile). */
+int s3_copy_read(s3_req_t *r, const s3_source_t *src, uint64_t off, uint64_t len, os_put_t *put, verr_t *e);
+/* x-amz-copy-source-version-id, when the source version has an id or one was named. */
+void s3_copy_source_header(const s3_source_t *src, http_resp_t *resp);
+/* An S3 error answer for a delete marker read: 404 NoSuchKey (the latest) or 405
+ * MethodNotAllowed (named by id), with x-amz-delete-marker and the marker's id. */
+void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_resp_t *resp);
 
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);

@@ -24,7 +24,7 @@ int s3_load_bucket(s3_req_t *r, verr_t *e)
     if (!db)
         return -1;
     const char *p[] = {r->bucket};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get", "SELECT id, account_id, acl FROM buckets WHERE name = $1", 1, p);
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get", "SELECT id, account_id, acl, versioning FROM buckets WHERE name = $1", 1, p);
     if (!res)
         return -1;
     if (PQntuples(res) == 0)
@@ -33,6 +33,7 @@ int s3_load_bucket(s3_req_t *r, verr_t *e)
     snprintf(r->bucket_id, sizeof r->bucket_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(r->bucket_owner, sizeof r->bucket_owner, "%s", PQgetvalue(res, 0, 1));
     snprintf(r->bucket_acl, sizeof r->bucket_acl, "%s", PQgetvalue(res, 0, 2));
+    r->versioning = s3_versioning_from_db(PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
     return 0;
 }
 

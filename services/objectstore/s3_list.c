@@ -1,7 +1,7 @@
 /* s3_list.c - listing and batch delete: ListObjects (v1, marker), ListObjectsV2
- * (continuation tokens, start-after), ListObjectVersions (every object is its own only
- * version, VersionId "null", so cleanup tools that list versions work), with prefix,
- * delimiter (common prefixes), max-keys and encoding-type=url; DeleteObjects. */
+ * (continuation tokens, start-after), ListObjectVersions (versions and delete markers,
+ * key-marker / version-id-marker), with prefix, delimiter (common prefixes), max-keys and
+ * encoding-type=url; DeleteObjects (with a VersionId per key). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +24,12 @@ typedef struct entry {
 typedef struct listing {
     const char *prefix, *delim;
     size_t max;
+    int versions;       /* ListObjectVersions: every version, in (key, version) order */
     entry_t *e;
     size_t n;
     int truncated;      /* more than max entries exist */
     char *last_seen;    /* last key the backend returned (to continue the scan) */
+    char last_vid[OS_VERSION_ID_MAX];   /* ... and its version (versions) */
     const char *skip_prefix;   /* resuming after this common prefix: skip its keys */
 } listing_t;
 
@@ -38,6 +40,7 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
         return 0;
     free(l->last_seen);
     l->last_seen = xstrdup(key);
+    snprintf(l->last_vid, sizeof l->last_vid, "%s", m->version_id);
     if (l->skip_prefix && !strncmp(key, l->skip_prefix, strlen(l->skip_prefix)))
         return 0;
     if (l->delim && *l->delim) {
@@ -67,26 +70,36 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
     l->e[l->n].meta = *m;
     l->e[l->n].meta.user_meta = NULL;   /* listings do not show metadata */
     l->e[l->n].meta.extra = NULL;
+    l->e[l->n].meta.tags = NULL;
     l->n++;
     return 0;
 }
 
-/* Scan keys after `after` until max entries (keys + common prefixes) are collected. */
-static int scan(s3_req_t *r, listing_t *l, const char *after, verr_t *e)
+/* Scan keys after `after` (for versions: after version `after_vid` of it) until max
+ * entries (keys or versions + common prefixes) are collected. */
+static int scan(s3_req_t *r, listing_t *l, const char *after, const char *after_vid, verr_t *e)
 {
     char *skip = NULL;
-    size_t dl = l->delim ? strlen(l->delim) : 0;
-    /* resuming after a common prefix ("photos/"): skip the keys it stood for */
-    if (dl && after && strlen(after) >= dl && !strcmp(after + strlen(after) - dl, l->delim))
-        skip = xstrdup(after);
+    size_t dl = l->delim ? strlen(l->delim) : 0, pl = strlen(l->prefix);
+    /* Resuming after a common prefix ("photos/"): skip the keys it stood for. Only a
+     * marker that is one (the prefix, then the first delimiter at its very end) and never
+     * within a key's versions: a key "a/" listed under prefix "a/" is no common prefix. */
+    if (dl && after && (!after_vid || !*after_vid) && strlen(after) > pl && !strncmp(after, l->prefix, pl)) {
+        const char *d = strstr(after + pl, l->delim);
+        if (d && d + dl == after + strlen(after))
+            skip = xstrdup(after);
+    }
     l->skip_prefix = skip;
-    char *start = xstrdup(after ? after : "");
+    char *start = xstrdup(after ? after : ""), vid[OS_VERSION_ID_MAX];
+    snprintf(vid, sizeof vid, "%s", after_vid ? after_vid : "");
     int rc = 0;
     for (;;) {
         int more = 0;
         free(l->last_seen);
         l->last_seen = NULL;
-        if (os_list(r->os->backend, r->bucket_id, l->prefix, start, BATCH, collect, l, &more, e) < 0) {
+        if ((l->versions ? os_list_versions(r->os->backend, r->bucket_id, l->prefix, start, vid, BATCH, collect, l,
+                                            &more, e)
+                         : os_list(r->os->backend, r->bucket_id, l->prefix, start, BATCH, collect, l, &more, e)) < 0) {
             rc = -1;
             break;
         }
@@ -94,6 +107,7 @@ static int scan(s3_req_t *r, listing_t *l, const char *after, verr_t *e)
             break;
         free(start);
         start = xstrdup(l->last_seen);
+        snprintf(vid, sizeof vid, "%s", l->last_vid);
     }
     free(start);
     free(skip);
@@ -146,16 +160,19 @@ static void contents(xml_t *x, const entry_t *en, int url, const char *owner, in
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", en->meta.etag);
     s3_iso_date(en->meta.mtime, when);
-    xml_open(x, versions ? "Version" : "Contents", NULL);
+    int marker = versions && en->meta.delete_marker;
+    xml_open(x, marker ? "DeleteMarker" : versions ? "Version" : "Contents", NULL);
     key_elem(x, "Key", en->key, url);
     if (versions) {
-        xml_elem(x, "VersionId", "null");
-        xml_elem(x, "IsLatest", "true");
+        xml_elem(x, "VersionId", en->meta.version_id);
+        xml_elem_bool(x, "IsLatest", en->meta.is_latest);
     }
     xml_elem(x, "LastModified", when);
-    xml_elem(x, "ETag", etag);
-    xml_elem_int(x, "Size", (long long)en->meta.size);
-    xml_elem(x, "StorageClass", "STANDARD");
+    if (!marker) {
+        xml_elem(x, "ETag", etag);
+        xml_elem_int(x, "Size", (long long)en->meta.size);
+        xml_elem(x, "StorageClass", "STANDARD");
+    }
     if (owner) {
         xml_open(x, "Owner", NULL);
         xml_elem(x, "ID", owner);
@@ -184,17 +201,18 @@ static void reply(s3_req_t *r, http_resp_t *resp, xml_t *x)
 
 /* What every listing does first: max-keys and encoding-type, then the scan after
  * `after`. On success the caller owns l (listing_free). */
-static int list_begin(s3_req_t *r, listing_t *l, const char *after, int *url, verr_t *e)
+static int list_begin(s3_req_t *r, listing_t *l, const char *after, const char *after_vid, int versions, int *url,
+                      verr_t *e)
 {
     size_t max;
     if (max_keys(r, &max, e) < 0)
         return -1;
     *url = s3_query(r, "encoding-type") != NULL;
     *l = (listing_t){.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "",
-                     .delim = s3_query(r, "delimiter"), .max = max};
+                     .delim = s3_query(r, "delimiter"), .max = max, .versions = versions};
     /* max-keys=0 asks for nothing: S3 answers an empty, untruncated page (a truncated
      * one would need a continuation token, and clients would loop on it) */
-    if (max > 0 && scan(r, l, after, e) < 0) {
+    if (max > 0 && scan(r, l, after, after_vid, e) < 0) {
         listing_free(l);
         return -1;
     }
@@ -231,7 +249,7 @@ void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
     listing_t l;
     int url;
     const char *marker = s3_query(r, "marker");
-    if (list_begin(r, &l, marker, &url, e) < 0)
+    if (list_begin(r, &l, marker, NULL, 0, &url, e) < 0)
         return;
     xml_t *x = xml_new();
     xml_open(x, "ListBucketResult", S3_NS);
@@ -275,7 +293,7 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e)
         after = xstrdup(start_after);
     listing_t l;
     int url;
-    int rc = list_begin(r, &l, after, &url, e);
+    int rc = list_begin(r, &l, after, NULL, 0, &url, e);
     free(after);
     if (rc < 0)
         return;
@@ -300,19 +318,67 @@ void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     listing_t l;
     int url;
-    const char *marker = s3_query(r, "key-marker");
-    if (list_begin(r, &l, marker, &url, e) < 0)
+    const char *marker = s3_query(r, "key-marker"), *vmarker = s3_query(r, "version-id-marker");
+    if (vmarker && *vmarker && !os_version_id_valid(vmarker)) {
+        verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
+        return;
+    }
+    if (vmarker && *vmarker && (!marker || !*marker)) {
+        verr_set(e, 400, "InvalidArgument", "A version-id marker cannot be specified without a key marker.");
+        return;
+    }
+    if (list_begin(r, &l, marker, vmarker, 1, &url, e) < 0)
         return;
     xml_t *x = xml_new();
     xml_open(x, "ListVersionsResult", S3_NS);
     list_head(x, r, &l, url);
     key_elem(x, "KeyMarker", marker ? marker : "", url);
-    xml_elem(x, "VersionIdMarker", "");
+    xml_elem(x, "VersionIdMarker", vmarker ? vmarker : "");
     if (l.truncated && l.n) {
-        key_elem(x, "NextKeyMarker", l.e[l.n - 1].key, url);
-        xml_elem(x, "NextVersionIdMarker", "null");
+        /* Where the next page starts: after this version, or after this common prefix. */
+        const entry_t *last = &l.e[l.n - 1];
+        key_elem(x, "NextKeyMarker", last->key, url);
+        if (!last->is_prefix)
+            xml_elem(x, "NextVersionIdMarker", last->meta.version_id);
     }
     list_tail(x, r, &l, url, r->bucket_owner, 1, resp);
+}
+
+/* One <Object> of DeleteObjects, deleted as DeleteObject would. */
+static void delete_one(s3_req_t *r, xml_t *x, xmlNodePtr obj, int quiet)
+{
+    xmlChar *key = s3_xml_child_text(obj, "Key");
+    xmlChar *vid = s3_xml_child_text(obj, "VersionId");
+    verr_t de = {0};
+    os_meta_t out = {0};
+    if (!key || !*key || strlen((const char *)key) > S3_MAX_KEY)
+        verr_set(&de, 400, "InvalidArgument", "Invalid key");
+    else if (vid && !os_version_id_valid((const char *)vid))
+        verr_set(&de, 400, "InvalidArgument", "Invalid version id specified");
+    else
+        os_delete(r->os->backend, r->bucket_id, (const char *)key, (const char *)vid, r->versioning, &out, &de);
+    if (de.code[0]) {
+        xml_open(x, "Error", NULL);
+        xml_elem(x, "Key", key ? (const char *)key : "");
+        if (vid)
+            xml_elem(x, "VersionId", (const char *)vid);
+        xml_elem(x, "Code", de.code);
+        xml_elem(x, "Message", de.message);
+        xml_close(x);
+    } else if (!quiet) {
+        xml_open(x, "Deleted", NULL);
+        xml_elem(x, "Key", (const char *)key);
+        if (vid)
+            xml_elem(x, "VersionId", (const char *)vid);
+        /* A marker made, or the version removed being one: its id. */
+        if (out.delete_marker) {
+            xml_elem(x, "DeleteMarker", "true");
+            xml_elem(x, "DeleteMarkerVersionId", out.version_id);
+        }
+        xml_close(x);
+    }
+    xmlFree(key);
+    xmlFree(vid);
 }
 
 void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
@@ -334,34 +400,9 @@ void s3_delete_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     xml_t *x = xml_new();
     xml_open(x, "DeleteResult", S3_NS);
-    for (xmlNodePtr c = root->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "Object"))
-            continue;
-        xmlChar *key = s3_xml_child_text(c, "Key");
-        xmlChar *vid = s3_xml_child_text(c, "VersionId");
-        verr_t de = {0};
-        if (!key || !*key || strlen((const char *)key) > S3_MAX_KEY)
-            verr_set(&de, 400, "InvalidArgument", "Invalid key");
-        else if (vid && strcmp((const char *)vid, "null"))
-            verr_set(&de, 400, "NoSuchVersion", "The specified version does not exist.");
-        else
-            os_delete(r->os->backend, r->bucket_id, (const char *)key, &de);
-        if (de.code[0]) {
-            xml_open(x, "Error", NULL);
-            xml_elem(x, "Key", key ? (const char *)key : "");
-            xml_elem(x, "Code", de.code);
-            xml_elem(x, "Message", de.message);
-            xml_close(x);
-        } else if (!is_quiet) {
-            xml_open(x, "Deleted", NULL);
-            xml_elem(x, "Key", (const char *)key);
-            if (vid)
-                xml_elem(x, "VersionId", (const char *)vid);
-            xml_close(x);
-        }
-        xmlFree(key);
-        xmlFree(vid);
-    }
+    for (xmlNodePtr c = root->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, "Object"))
+            delete_one(r, x, c, is_quiet);
     xmlFreeDoc(doc);
     reply(r, resp, x);
 }

@@ -26,7 +26,8 @@ void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     os_meta_t m = {0};
     char upload_id[96];
-    if (s3_meta_from_headers(r, &m, e) < 0 ||
+    /* Metadata and tags wait in the upload record; completion gives them to the object. */
+    if (s3_meta_from_headers(r, &m, e) < 0 || s3_tags_from_header(r, &m.tags, e) < 0 ||
         os_mpu_create(r->os->backend, r->bucket_id, r->key, &m, upload_id, e) < 0) {
         os_meta_clear(&m);
         return;
@@ -81,57 +82,47 @@ void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
-static int sink_put(void *arg, const void *data, size_t len)
-{
-    verr_t e;
-    return os_put_write(arg, data, len, &e);
-}
-
 void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     int n = part_number(r, e);
     if (n < 0)
         return;
-    char src_bucket[40], src_key[S3_MAX_KEY + 1];
-    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, e) < 0)
+    s3_source_t src;
+    if (s3_copy_source(r, &src, e) < 0)
         return;
-    os_meta_t src = {0};
-    if (os_head(r->os->backend, src_bucket, src_key, &src, e) < 0)
-        return;
-    uint64_t off = 0, len = src.size;
+    uint64_t off = 0, len = src.meta.size;
     const char *range = s3_header(r, "x-amz-copy-source-range");
+    os_put_t *put = NULL;
+    os_meta_t m = {0};
     if (range) {
         unsigned long long a, b;
-        if (sscanf(range, "bytes=%llu-%llu", &a, &b) != 2 || b < a || b >= src.size) {
-            os_meta_clear(&src);
+        if (sscanf(range, "bytes=%llu-%llu", &a, &b) != 2 || b < a || b >= src.meta.size) {
             verr_set(e, 400, "InvalidRange", "The x-amz-copy-source-range value must be of the form bytes=first-last within the object");
-            return;
+            goto out;
         }
         off = a;
         len = b - a + 1;
     }
-    os_meta_clear(&src);
-    os_put_t *put = NULL;
-    os_meta_t m = {0}, read_meta = {0};
     if (os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &put, e) < 0)
-        return;
-    if (len && os_read(r->os->backend, src_bucket, src_key, off, len, sink_put, put, &read_meta, e) < 0) {
+        goto out;
+    if (s3_copy_read(r, &src, off, len, put, e) < 0) {
         os_put_abort(put);
-        os_meta_clear(&read_meta);
-        return;
+        goto out;
     }
-    os_meta_clear(&read_meta);
     if (os_mpu_part_commit(put, &m, e) < 0)
-        return;
+        goto out;
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     s3_iso_date(time(NULL), when);
-    os_meta_clear(&m);
     xml_t *x = xml_new();
     xml_open(x, "CopyPartResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
     reply(resp, x);
+    s3_copy_source_header(&src, resp);
+out:
+    os_meta_clear(&m);
+    os_meta_clear(&src.meta);
 }
 
 /* ETags arrive quoted or not; the backend compares bare md5 hex. */
@@ -172,11 +163,14 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
         goto out;
     }
     os_meta_t m = {0};
-    if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, s3_query(r, "uploadId"), parts, np, &m, e) < 0)
+    if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, s3_query(r, "uploadId"), r->versioning, parts, np,
+                        &m, e) < 0)
         goto out;
     char etag[80], loc[1200];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     snprintf(loc, sizeof loc, "/%s/%s", r->bucket, r->key);
+    if (r->versioning == OS_VERSIONING_ENABLED)
+        http_resp_header(resp, "x-amz-version-id", m.version_id);
     os_meta_clear(&m);
     xml_t *x = xml_new();
     xml_open(x, "CompleteMultipartUploadResult", S3_NS);

@@ -97,9 +97,10 @@ int s3_put_object_begin(s3_req_t *r, verr_t *e)
         return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
     if (!cl && !s3_header(r, "Transfer-Encoding"))
         return verr_set(e, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-    if (s3_meta_from_headers(r, &r->meta, e) < 0 || s3_md5_begin(r, e) < 0)
+    if (s3_meta_from_headers(r, &r->meta, e) < 0 || s3_tags_from_header(r, &r->meta.tags, e) < 0 ||
+        s3_md5_begin(r, e) < 0)
         return -1;
-    return os_put_begin(r->os->backend, r->bucket_id, r->key, &r->put, e);
+    return os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e);
 }
 
 int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
@@ -147,6 +148,8 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     char etag[80];
     snprintf(etag, sizeof etag, "\"%s\"", r->meta.etag);
     http_resp_header(resp, "ETag", etag);
+    if (r->versioning == OS_VERSIONING_ENABLED)   /* S3 names no null version on a PUT */
+        http_resp_header(resp, "x-amz-version-id", r->meta.version_id);
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
@@ -275,6 +278,7 @@ struct pipe_read {
     objectstore_t *os;
     char bucket_id[40];
     char key[S3_MAX_KEY + 1];
+    char version_id[OS_VERSION_ID_MAX];
     char etag[72];
     uint64_t off, len;
     int rfd, wfd;
@@ -302,7 +306,8 @@ static void *pipe_thread(void *arg)
     struct pipe_read *p = arg;
     os_meta_t m = {0};
     verr_t e;
-    if (os_read(p->os->backend, p->bucket_id, p->key, p->off, p->len, sink_pipe, p, &m, &e) < 0)
+    if (os_read_version(p->os->backend, p->bucket_id, p->key, p->version_id, p->off, p->len, sink_pipe, p, &m, &e) <
+        0)
         log_warn("GetObject %s: %s", p->key, e.message);
     else if (strcmp(m.etag, p->etag))
         log_warn("GetObject %s: overwritten while being read", p->key);
@@ -331,10 +336,32 @@ static void pipe_free(void *arg)
     free(p);
 }
 
+void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_resp_t *resp)
+{
+    verr_t err = {0};
+    if (by_id)
+        verr_set(&err, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+    else
+        verr_set(&err, 404, "NoSuchKey", "The specified key does not exist.");
+    s3_error(r, &err, resp);
+    http_resp_header(resp, "x-amz-delete-marker", "true");
+    http_resp_header(resp, "x-amz-version-id", m->version_id);
+}
+
 static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
 {
     os_meta_t m = {0};
-    if (os_head(r->os->backend, r->bucket_id, r->key, &m, e) < 0 || may_read(r, &m, e) < 0)
+    const char *vid = s3_query(r, "versionId");
+    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, &m, e) < 0)
+        goto out;
+    if (m.delete_marker) {
+        if (!s3_owner_or_operator(r))
+            verr_set(e, 403, "AccessDenied", "Access Denied");
+        else
+            s3_delete_marker_error(r, &m, vid != NULL, resp);
+        goto out;
+    }
+    if (may_read(r, &m, e) < 0)
         goto out;
     int c = conditions(r, &m);
     if (c == 412) {
@@ -351,6 +378,8 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         goto out;
     }
     object_headers(&m, resp);
+    s3_version_header(r, resp, m.version_id);
+    s3_tagging_count_header(&m, resp);
     if (c == 304) {
         http_resp_set(resp, 304, NULL, "", 0);
         goto out;
@@ -371,7 +400,10 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         strbuf_t b = {0};
         strbuf_put(&b, "", 0);
         os_meta_t read_meta = {0};
-        int rc = len ? os_read(r->os->backend, r->bucket_id, r->key, off, len, sink_buf, &b, &read_meta, e) : 0;
+        /* The version whose headers were taken, exactly (a real version never changes). */
+        int rc = len ? os_read_version(r->os->backend, r->bucket_id, r->key, m.version_id, off, len, sink_buf, &b,
+                                       &read_meta, e)
+                     : 0;
         int same = !len || !strcmp(read_meta.etag, m.etag);
         os_meta_clear(&read_meta);
         if (rc < 0 || !same) {
@@ -393,6 +425,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     *p = (struct pipe_read){.os = r->os, .off = off, .len = len, .rfd = fds[0], .wfd = fds[1]};
     snprintf(p->bucket_id, sizeof p->bucket_id, "%s", r->bucket_id);
     snprintf(p->key, sizeof p->key, "%s", r->key);
+    snprintf(p->version_id, sizeof p->version_id, "%s", m.version_id);
     snprintf(p->etag, sizeof p->etag, "%s", m.etag);
     pthread_create(&p->thr, NULL, pipe_thread, p);
     http_resp_stream(resp, status, m.content_type, len, pipe_reader, p, pipe_free);
@@ -405,28 +438,58 @@ void s3_head_object(s3_req_t *r, http_resp_t *resp, verr_t *e) { get_or_head(r, 
 
 void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (os_delete(r->os->backend, r->bucket_id, r->key, e) < 0)
+    const char *vid = s3_query(r, "versionId");
+    os_meta_t out = {0};
+    if (os_delete(r->os->backend, r->bucket_id, r->key, vid, r->versioning, &out, e) < 0)
         return;
+    /* The marker made, or the version removed (named even when it did not exist). */
+    if (out.delete_marker)
+        http_resp_header(resp, "x-amz-delete-marker", "true");
+    s3_version_header(r, resp, out.version_id);
     http_resp_set(resp, 204, NULL, "", 0);
 }
 
 /* ---- CopyObject ------------------------------------------------------------------ */
 
-int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, verr_t *e)
+/* The versionId parameter of a copy source's query part ("" when there is none). */
+static int source_version(const char *query, char out[OS_VERSION_ID_MAX], verr_t *e)
 {
-    const char *src = s3_header(r, "x-amz-copy-source");
+    out[0] = '\0';
+    for (const char *p = query; p && *p;) {
+        size_t n = strcspn(p, "&");
+        if (n >= 10 && !strncmp(p, "versionId=", 10)) {
+            size_t vl = n - 10;
+            if (vl < OS_VERSION_ID_MAX) {
+                memcpy(out, p + 10, vl);
+                out[vl] = '\0';
+            }
+            if (vl >= OS_VERSION_ID_MAX || !os_version_id_valid(out))
+                return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
+        }
+        p += n + (p[n] == '&');
+    }
+    return 0;
+}
+
+int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
+{
+    memset(src, 0, sizeof *src);
+    const char *hdr = s3_header(r, "x-amz-copy-source");
     char dec[S3_MAX_KEY + 128];
     size_t o = 0;
-    for (size_t i = 0; src[i] && src[i] != '?' && o + 1 < sizeof dec; i++) {
-        int c = (unsigned char)src[i];
-        if (c == '%' && hex_digit_value((unsigned char)src[i + 1]) >= 0 && src[i + 1] &&
-            hex_digit_value((unsigned char)src[i + 2]) >= 0) {
-            c = hex_digit_value((unsigned char)src[i + 1]) * 16 + hex_digit_value((unsigned char)src[i + 2]);
+    size_t plen = strcspn(hdr, "?");
+    for (size_t i = 0; i < plen && o + 1 < sizeof dec; i++) {
+        int c = (unsigned char)hdr[i];
+        if (c == '%' && i + 2 < plen && hex_digit_value((unsigned char)hdr[i + 1]) >= 0 &&
+            hex_digit_value((unsigned char)hdr[i + 2]) >= 0) {
+            c = hex_digit_value((unsigned char)hdr[i + 1]) * 16 + hex_digit_value((unsigned char)hdr[i + 2]);
             i += 2;
         }
         dec[o++] = (char)c;
     }
     dec[o] = 0;
+    if (source_version(hdr[plen] ? hdr + plen + 1 : NULL, src->version_id, e) < 0)
+        return -1;
     const char *b = dec[0] == '/' ? dec + 1 : dec;
     const char *slash = strchr(b, '/');
     if (!slash || slash == b || !slash[1] || (size_t)(slash - b) >= 64)
@@ -434,7 +497,7 @@ int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, ver
     char bucket[64];
     memcpy(bucket, b, (size_t)(slash - b));
     bucket[slash - b] = 0;
-    snprintf(key, keysz, "%s", slash + 1);
+    snprintf(src->key, sizeof src->key, "%s", slash + 1);
     db_t *db = s3_db(r->os, e);
     if (!db)
         return -1;
@@ -444,15 +507,24 @@ int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, ver
         return -1;
     if (PQntuples(res) == 0)
         return verr_set(e, 404, "NoSuchBucket", "The specified source bucket does not exist");
-    snprintf(bucket_id, 40, "%s", PQgetvalue(res, 0, 0));
-    os_meta_t m = {0};
-    if (os_head(r->os->backend, bucket_id, key, &m, e) < 0)
+    snprintf(src->bucket_id, sizeof src->bucket_id, "%s", PQgetvalue(res, 0, 0));
+    const char *vid = src->version_id[0] ? src->version_id : NULL;
+    if (os_head_version(r->os->backend, src->bucket_id, src->key, vid, &src->meta, e) < 0)
         return -1;
     int ok = !strcmp(PQgetvalue(res, 0, 1), s3_account(r)) ||
-             !strcmp(json_str(m.extra, "x-amz-acl", "private"), "public-read") ||
+             !strcmp(json_str(src->meta.extra, "x-amz-acl", "private"), "public-read") ||
              caller_is_operator_admin(r->caller);
-    os_meta_clear(&m);
-    return ok ? 0 : verr_set(e, 403, "AccessDenied", "Access Denied");
+    int dm = src->meta.delete_marker;
+    if (!ok || dm)
+        os_meta_clear(&src->meta);
+    if (!ok)
+        return verr_set(e, 403, "AccessDenied", "Access Denied");
+    if (dm && vid)
+        return verr_set(e, 400, "InvalidRequest",
+                        "The source of a copy request may not specifically refer to a delete marker by version id.");
+    if (dm)
+        return verr_set(e, 404, "NoSuchKey", "The specified key does not exist.");
+    return 0;
 }
 
 static int sink_put(void *arg, const void *data, size_t len)
@@ -461,37 +533,63 @@ static int sink_put(void *arg, const void *data, size_t len)
     return os_put_write(arg, data, len, &e);
 }
 
+/* Copy [off, off+len) of the source version into put: exactly the version looked at (a
+ * null version overwritten meanwhile is SlowDown, the client retries). */
+int s3_copy_read(s3_req_t *r, const s3_source_t *src, uint64_t off, uint64_t len, os_put_t *put, verr_t *e)
+{
+    os_meta_t read_meta = {0};
+    int rc = len ? os_read_version(r->os->backend, src->bucket_id, src->key, src->meta.version_id, off, len, sink_put,
+                                   put, &read_meta, e)
+                 : 0;
+    if (rc == 0 && len && strcmp(read_meta.etag, src->meta.etag))
+        rc = verr_set(e, 503, "SlowDown", "The source object changed while it was being copied; please retry.");
+    os_meta_clear(&read_meta);
+    return rc;
+}
+
+/* x-amz-copy-source-version-id: the source version copied, when it has an id of its own
+ * or the request named one. */
+void s3_copy_source_header(const s3_source_t *src, http_resp_t *resp)
+{
+    if (src->version_id[0] || strcmp(src->meta.version_id, "null"))
+        http_resp_header(resp, "x-amz-copy-source-version-id", src->meta.version_id);
+}
+
 void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    char src_bucket[40], src_key[S3_MAX_KEY + 1];
-    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, e) < 0)
-        return;
-    os_meta_t src = {0};
-    if (os_head(r->os->backend, src_bucket, src_key, &src, e) < 0)
+    s3_source_t src;
+    if (s3_copy_source(r, &src, e) < 0)
         return;
     const char *directive = s3_header(r, "x-amz-metadata-directive");
+    const char *tagging = s3_header(r, "x-amz-tagging-directive");
     int replace = directive && !strcmp(directive, "REPLACE");
-    if (!replace && !strcmp(src_bucket, r->bucket_id) && !strcmp(src_key, r->key)) {
-        os_meta_clear(&src);
-        verr_set(e, 400, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.");
-        return;
-    }
     os_meta_t m = {0};
+    os_put_t *put = NULL;
+    if (tagging && strcmp(tagging, "COPY") && strcmp(tagging, "REPLACE")) {
+        verr_set(e, 400, "InvalidArgument", "Unknown tagging directive.");
+        goto out;
+    }
+    /* Copying a version onto its own key is how an old version is restored. */
+    if (!replace && !src.version_id[0] && !strcmp(src.bucket_id, r->bucket_id) && !strcmp(src.key, r->key)) {
+        verr_set(e, 400, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.");
+        goto out;
+    }
     if (replace) {
         if (s3_meta_from_headers(r, &m, e) < 0)
             goto out;
     } else {
-        snprintf(m.content_type, sizeof m.content_type, "%s", src.content_type);
-        m.user_meta = src.user_meta ? json_deep_copy(src.user_meta) : NULL;
-        m.extra = src.extra ? json_deep_copy(src.extra) : NULL;
+        snprintf(m.content_type, sizeof m.content_type, "%s", src.meta.content_type);
+        m.user_meta = src.meta.user_meta ? json_deep_copy(src.meta.user_meta) : NULL;
+        m.extra = src.meta.extra ? json_deep_copy(src.meta.extra) : NULL;
     }
-    os_put_t *put = NULL;
-    os_meta_t read_meta = {0};
-    if (os_put_begin(r->os->backend, r->bucket_id, r->key, &put, e) < 0)
+    if (tagging && !strcmp(tagging, "REPLACE")) {
+        if (s3_tags_from_header(r, &m.tags, e) < 0)
+            goto out;
+    } else
+        m.tags = src.meta.tags ? json_deep_copy(src.meta.tags) : NULL;
+    if (os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
         goto out;
-    int rc = src.size ? os_read(r->os->backend, src_bucket, src_key, 0, src.size, sink_put, put, &read_meta, e) : 0;
-    os_meta_clear(&read_meta);
-    if (rc < 0) {
+    if (s3_copy_read(r, &src, 0, src.meta.size, put, e) < 0) {
         os_put_abort(put);
         goto out;
     }
@@ -508,7 +606,10 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     size_t len;
     char *doc = xml_take(x, &len);
     s3_xml_reply(resp, 200, doc, len);
+    s3_copy_source_header(&src, resp);
+    if (r->versioning == OS_VERSIONING_ENABLED)
+        http_resp_header(resp, "x-amz-version-id", m.version_id);
 out:
-    os_meta_clear(&src);
+    os_meta_clear(&src.meta);
     os_meta_clear(&m);
 }

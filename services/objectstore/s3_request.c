@@ -24,6 +24,8 @@ static const s3_op_t ops[] = {
     {"GetBucketLocation",      "GET",    1, "location", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_location},
     {"GetBucketAcl",           "GET",    1, "acl",      NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_acl},
     {"PutBucketAcl",           "PUT",    1, "acl",      NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_put_bucket_acl},
+    {"GetBucketVersioning",    "GET",    1, "versioning", NULL,              BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_versioning},
+    {"PutBucketVersioning",    "PUT",    1, "versioning", NULL,              BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_put_bucket_versioning},
     {"ListObjectVersions",     "GET",    1, "versions", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_object_versions},
     {"ListMultipartUploads",   "GET",    1, "uploads",  NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_multipart_uploads},
     {"ListObjectsV2",          "GET",    1, "list-type", NULL,               BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_objects_v2},
@@ -34,14 +36,17 @@ static const s3_op_t ops[] = {
     {"DeleteObjects",          "POST",   1, "delete",   NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_delete_objects},
     {"UploadPartCopy",         "PUT",    2, "uploadId", "x-amz-copy-source", BODY_NONE,   1, 0,              NULL,                 NULL,         s3_upload_part_copy},
     {"UploadPart",             "PUT",    2, "uploadId", NULL,                BODY_STREAM, 1, 0,              s3_upload_part_begin, s3_put_data,  s3_upload_part},
-    {"CopyObject",             "PUT",    2, NULL,       "x-amz-copy-source", BODY_NONE,   1, 0,              NULL,                 NULL,         s3_copy_object},
-    {"PutObject",              "PUT",    2, NULL,       NULL,                BODY_STREAM, 1, 0,              s3_put_object_begin,  s3_put_data,  s3_put_object},
+    {"CopyObject",             "PUT",    2, NULL,       "x-amz-copy-source", BODY_NONE,   1, S3F_TAGGING,    NULL,                 NULL,         s3_copy_object},
+    {"PutObject",              "PUT",    2, NULL,       NULL,                BODY_STREAM, 1, S3F_TAGGING,    s3_put_object_begin,  s3_put_data,  s3_put_object},
+    {"GetObjectTagging",       "GET",    2, "tagging",  NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_get_object_tagging},
+    {"PutObjectTagging",       "PUT",    2, "tagging",  NULL,                BODY_SMALL,  1, S3F_VERSION_ID, NULL,                 NULL,         s3_put_object_tagging},
+    {"DeleteObjectTagging",    "DELETE", 2, "tagging",  NULL,                BODY_NONE,   1, S3F_VERSION_ID, NULL,                 NULL,         s3_delete_object_tagging},
     {"ListParts",              "GET",    2, "uploadId", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_parts},
     {"GetObject",              "GET",    2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_get_object},
     {"HeadObject",             "HEAD",   2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_head_object},
     {"AbortMultipartUpload",   "DELETE", 2, "uploadId", NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_abort_multipart},
     {"DeleteObject",           "DELETE", 2, NULL,       NULL,                BODY_NONE,   1, S3F_VERSION_ID, NULL,                 NULL,         s3_delete_object},
-    {"CreateMultipartUpload",  "POST",   2, "uploads",  NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_create_multipart},
+    {"CreateMultipartUpload",  "POST",   2, "uploads",  NULL,                BODY_NONE,   1, S3F_TAGGING,    NULL,                 NULL,         s3_create_multipart},
     {"CompleteMultipartUpload","POST",   2, "uploadId", NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_complete_multipart},
 };
 
@@ -51,6 +56,11 @@ const char *s3_header(const s3_req_t *r, const char *name) { return http_header(
 const char *s3_account(const s3_req_t *r)
 {
     return r->caller ? json_str(r->caller, "account_id", "") : "";
+}
+
+int s3_owner_or_operator(const s3_req_t *r)
+{
+    return (r->caller && !strcmp(s3_account(r), r->bucket_owner)) || caller_is_operator_admin(r->caller);
 }
 
 /* Each HTTP thread opens its own connection on first use; the key's destructor closes
@@ -192,9 +202,10 @@ static int begin_request(s3_req_t *r, verr_t *e)
     }
     if (!(r->op = s3_route(r, ops, ARRAY_LEN(ops), level, e)))
         return -1;
-    /* Every object has the one version "null" until versioning exists */
+    /* A version id this store could not have made names nothing: S3 says InvalidArgument
+     * before looking (an unknown well-formed one is NoSuchVersion, from the backend). */
     const char *vid = s3_query(r, "versionId");
-    if (vid && strcmp(vid, "null"))
+    if (vid && !os_version_id_valid(vid))
         return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
     if (s3_authenticate(r, e) < 0)
         return -1;

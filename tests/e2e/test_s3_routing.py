@@ -2,7 +2,8 @@
 parameter or header the object store does not serve is answered NotImplemented and
 changes nothing, never run as the neighbouring operation (PUT ?tagging used to replace
 the object's bytes with the tagging XML). Also the request errors users' tools rely on:
-keys that are not UTF-8, presigned-URL parameters, max-keys=0, versionId."""
+keys that are not UTF-8, presigned-URL parameters, max-keys=0, versionId. Sub-resources
+served since (object tagging, bucket versioning) are checked to do only what they name."""
 import urllib.error
 import urllib.request
 
@@ -32,9 +33,6 @@ def code(ei):
 
 # Each of these used to run as the operation without its sub-resource.
 UNSERVED_OBJECT_CALLS = [
-    ("put_object_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
-    ("delete_object_tagging", {}),
-    ("get_object_tagging", {}),
     ("put_object_acl", {"ACL": "public-read"}),
     ("get_object_retention", {}),
     ("get_object_legal_hold", {}),
@@ -61,7 +59,6 @@ UNSERVED_BUCKET_CALLS = [
     ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
     ("put_bucket_policy", {"Policy": '{"Version":"2012-10-17","Statement":[]}'}),
     ("put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
-    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
     ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
 ]
 
@@ -79,18 +76,39 @@ def test_unserved_bucket_subresources_are_not_implemented_and_touch_nothing(clou
         s3.delete_bucket(Bucket="empty-routing")
 
 
-def test_put_bucket_versioning_does_not_create_a_bucket(cloud):
+# Served now, and still never their neighbouring operation: tagging calls change tags
+# only (PUT ?tagging used to replace the bytes, DELETE ?tagging to delete the object).
+def test_object_tagging_calls_touch_only_the_tags(cloud, bucket):
     s3 = s3_client(cloud)
-    with pytest.raises(ClientError):
+    etag = s3.head_object(Bucket=bucket, Key="obj")["ETag"]
+    s3.put_object_tagging(Bucket=bucket, Key="obj", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    unchanged(s3, bucket)
+    got = s3.get_object_tagging(Bucket=bucket, Key="obj")
+    assert got["TagSet"] == [{"Key": "k", "Value": "v"}]   # the tags, not the bytes
+    s3.delete_object_tagging(Bucket=bucket, Key="obj")
+    unchanged(s3, bucket)
+    assert s3.head_object(Bucket=bucket, Key="obj")["ETag"] == etag
+    assert s3.get_object_tagging(Bucket=bucket, Key="obj")["TagSet"] == []
+
+
+def test_put_bucket_versioning_configures_and_never_creates_or_deletes(cloud):
+    s3 = s3_client(cloud)
+    with pytest.raises(ClientError) as ei:
         s3.put_bucket_versioning(Bucket="never-created", VersioningConfiguration={"Status": "Enabled"})
+    assert code(ei) == ("NoSuchBucket", 404)
     assert "never-created" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.create_bucket(Bucket="empty-versioning")   # empty: it used to be taken as CreateBucket
+    s3.put_bucket_versioning(Bucket="empty-versioning", VersioningConfiguration={"Status": "Enabled"})
+    s3.head_bucket(Bucket="empty-versioning")
+    assert s3.get_bucket_versioning(Bucket="empty-versioning")["Status"] == "Enabled"
+    s3.delete_bucket(Bucket="empty-versioning")
 
 
 def test_the_cli_gets_not_implemented(cloud, bucket):
     from harness import aws_env
     import subprocess
-    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "s3api", "put-object-tagging",
-                        "--bucket", bucket, "--key", "obj", "--tagging", "TagSet=[{Key=a,Value=b}]"],
+    r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "s3api", "put-object-legal-hold",
+                        "--bucket", bucket, "--key", "obj", "--legal-hold", "Status=ON"],
                        capture_output=True, text=True, env=aws_env(cloud), timeout=60)
     assert r.returncode != 0 and "NotImplemented" in r.stderr
     unchanged(s3_client(cloud), bucket)
@@ -102,10 +120,10 @@ def test_two_sub_resources_are_refused(cloud, bucket):
     unchanged(s3_client(cloud), bucket)
 
 
-@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-grant-read",
+@pytest.mark.parametrize("header", ["x-amz-server-side-encryption", "x-amz-grant-read",
                                     "x-amz-object-lock-mode", "x-amz-website-redirect-location"])
 def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, bucket, header):
-    value = {"x-amz-tagging": "a=b", "x-amz-server-side-encryption": "AES256",
+    value = {"x-amz-server-side-encryption": "AES256",
              "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
              "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-website-redirect-location": "/x"}[header]
     status, _, body = s3_raw(cloud, "PUT", "/%s/obj" % bucket, headers={header: value}, body=b"replaced")
@@ -113,14 +131,32 @@ def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, 
     unchanged(s3_client(cloud), bucket)
 
 
-def test_version_id_null_is_the_object_and_others_are_invalid(cloud, bucket):
+def test_x_amz_tagging_is_served_on_put(cloud, bucket):
+    s3 = s3_client(cloud)
+    status, _, body = s3_raw(cloud, "PUT", "/%s/tagged" % bucket, headers={"x-amz-tagging": "a=b"}, body=b"tagged")
+    assert status == 200, body
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "a", "Value": "b"}]
+    assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == b"tagged"
+    s3.delete_object(Bucket=bucket, Key="tagged")
+
+
+def test_version_ids_name_versions_and_malformed_ones_are_invalid(cloud, bucket):
     s3 = s3_client(cloud)
     assert s3.get_object(Bucket=bucket, Key="obj", VersionId="null")["Body"].read() == BODY
     assert s3.head_object(Bucket=bucket, Key="obj", VersionId="null")["ContentLength"] == len(BODY)
     for call in (s3.get_object, s3.head_object, s3.delete_object):
         with pytest.raises(ClientError) as ei:
             call(Bucket=bucket, Key="obj", VersionId="xyz")
-        assert code(ei)[1] == 400
+        assert code(ei) == ("InvalidArgument" if call != s3.head_object else "400", 400)   # HEAD: no body
+    # well-formed but no such version: GET and HEAD say so, DELETE has nothing to do
+    for call in (s3.get_object, s3.head_object):
+        with pytest.raises(ClientError) as ei:
+            call(Bucket=bucket, Key="obj", VersionId="0" * 32)
+        assert code(ei)[1] == 404
+    s3.delete_object(Bucket=bucket, Key="obj", VersionId="0" * 32)
+    # versionId is not an argument of PutObject: NotImplemented, nothing written
+    status, _, body = s3_raw(cloud, "PUT", "/%s/obj?versionId=null" % bucket, body=b"replaced")
+    assert status == 501 and error_code(body) == "NotImplemented"
     unchanged(s3, bucket)
 
 
@@ -195,5 +231,8 @@ def test_another_tenant_cannot_use_subresources_to_probe(cloud, bucket):
     other = s3_client(cloud, access_key=key, secret_key=secret)
     with pytest.raises(ClientError) as ei:
         other.put_object_tagging(Bucket=bucket, Key="obj", Tagging={"TagSet": []})
-    assert code(ei)[1] in (403, 501)
+    assert code(ei) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket=bucket, Key="obj", VersionId="null")
+    assert code(ei) == ("AccessDenied", 403)
     unchanged(s3_client(cloud), bucket)

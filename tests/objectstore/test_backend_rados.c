@@ -4,7 +4,8 @@
  * backends are held to exactly the same behaviour) against the RADOS backend with small
  * objects striped like big ones (inline_bytes 0: the scenarios count data objects), plus
  * what only RADOS has: small objects stored inline in the index (their own scenario, on a
- * second backend with the default inline size), a write that crashed between data and
+ * second backend with the default inline size, versions included), an index entry of the
+ * format written before versioning (write_old_entry), a write that crashed between data and
  * commit (stripes with a gap and a pending key) reaped by gc, and a timing loop printing
  * single-thread PUT/GET rates for 4 KiB and 4 MiB objects (informational, never asserted). Configuration comes from
  * the environment as for the service (VIRGA_OBJECTSTORE_RADOS_CONF, _KEYRING, _USER,
@@ -88,6 +89,32 @@ static void test_close(void)
     config_free(cfg);
 }
 
+static void md5_hex(const void *data, size_t n, char hex[33]);
+
+/* An object as the RADOS backend wrote it before versioning existed: a JSON index entry
+ * without version fields, its bytes in one stripe. */
+static void write_old_entry(const char *bucket, const char *key, const char *data)
+{
+    static const char v[] = "0123456789abcdef0123abcd";
+    char oid[256], okey[256], etag[33], val[512];
+    md5_hex(data, strlen(data), etag);
+    snprintf(oid, sizeof oid, "d.%s.%s.0", bucket, v);
+    if (rados_write_full(io, oid, data, strlen(data)) < 0)
+        abort();
+    snprintf(okey, sizeof okey, "o%s", key);
+    int n = snprintf(val, sizeof val,
+                     "{\"ct\":\"text/plain\",\"size\":%zu,\"etag\":\"%s\",\"mtime\":1700000000,\"v\":\"%s\","
+                     "\"sb\":4194304}", strlen(data), etag, v);
+    const char *keys[1] = {okey}, *vals[1] = {val};
+    size_t klen[1] = {strlen(okey)}, vlen[1] = {(size_t)n};
+    rados_write_op_t op = rados_create_write_op();
+    rados_write_op_omap_set2(op, keys, vals, klen, vlen, 1);
+    snprintf(oid, sizeof oid, "i.%s", bucket);
+    if (rados_write_op_operate2(op, io, oid, NULL, 0) < 0)
+        abort();
+    rados_release_write_op(op);
+}
+
 #include "../unit/test_backend_dir.c"
 
 /* A write that died after some stripes and its pending key: gc removes it all once
@@ -140,7 +167,7 @@ static void *mixed_writer(void *arg)
         os_put_t *p;
         os_meta_t m = {0};
         size_t len = (i + (int)(intptr_t)arg) % 2 ? n : 100;
-        if (os_put_begin(B, "in", "hot", &p, &e) || os_put_write(p, buf, len, &e) || os_put_commit(p, &m, &e))
+        if (os_put_begin(B, "in", "hot", OS_VERSIONING_OFF, &p, &e) || os_put_write(p, buf, len, &e) || os_put_commit(p, &m, &e))
             ret = (void *)1;
         os_meta_clear(&m);
     }
@@ -210,9 +237,9 @@ static void test_inline(void **state)
     listed_free(&l);
 
     /* deletes, inline (one op) and striped */
-    OK(os_delete(B, "in", "small", &E));
+    OK(os_delete(B, "in", "small", NULL, OS_VERSIONING_OFF, NULL, &E));
     FAILS(os_head(B, "in", "small", &m, &E), "NoSuchKey");
-    OK(os_delete(B, "in", "edge2", &E));
+    OK(os_delete(B, "in", "edge2", NULL, OS_VERSIONING_OFF, NULL, &E));
     OK(os_backend_gc(B, 0, 3600, &E));
     assert_int_equal(count_data("in"), 0);
 
@@ -221,10 +248,34 @@ static void test_inline(void **state)
     os_part_ref_t ref = {1, ""};
     OK(os_mpu_create(B, "in", "k", NULL, id, &E));
     upload_part("in", id, 1, buf, 5000, ref.etag);
-    OK(os_mpu_complete(B, "in", "k", id, &ref, 1, &m, &E));
+    OK(os_mpu_complete(B, "in", "k", id, OS_VERSIONING_OFF, &ref, 1, &m, &E));
     os_meta_clear(&m);
     assert_content("in", "k", buf, 5000);
     assert_int_equal(count_data("in"), 1);
+
+    /* versions of inline objects keep their bytes as they move between the latest and
+     * noncurrent entries, and through changed attributes */
+    char v1[OS_VERSION_ID_MAX], v2[OS_VERSION_ID_MAX];
+    int before = count_data("in");
+    put_v("in", "iv", "inline one", OS_VERSIONING_ENABLED, v1);
+    put_v("in", "iv", "inline two", OS_VERSIONING_ENABLED, v2);
+    json_t *tags = json_pack("{s:{s:s}}", "tags", "k", "v");
+    OK(os_set_attrs(B, "in", "iv", v1, tags, &E));
+    OK(os_set_attrs(B, "in", "iv", NULL, tags, &E));
+    json_decref(tags);
+    assert_version("in", "iv", v1, "inline one");
+    assert_version("in", "iv", NULL, "inline two");
+    OK(os_delete(B, "in", "iv", v2, OS_VERSIONING_ENABLED, NULL, &E));
+    assert_version("in", "iv", NULL, "inline one");
+    OK(os_head(B, "in", "iv", &m, &E));
+    assert_string_equal(json_string_value(json_object_get(m.tags, "k")), "v");
+    os_meta_clear(&m);
+    put_v("in", "iv", "inline null", OS_VERSIONING_SUSPENDED, NULL);
+    assert_version("in", "iv", v1, "inline one");
+    assert_version("in", "iv", "null", "inline null");
+    OK(os_delete(B, "in", "iv", v1, OS_VERSIONING_ENABLED, NULL, &E));
+    OK(os_delete(B, "in", "iv", "null", OS_VERSIONING_ENABLED, NULL, &E));
+    assert_int_equal(count_data("in"), before);
 
     /* racing writers switching one key between inline and striped leak nothing */
     pthread_t t[4];

@@ -10,7 +10,7 @@
  * multipart (content, the S3 ETag formula computed here independently, InvalidPart,
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
  * bucket deletion rules, gc grace / stale handling, and concurrent overwrites leaving no
- * leaked data. */
+ * leaked data; S3 versioning in backend_scenarios_versions.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +37,8 @@ static verr_t E;
 
 /* ---- backend under test ---- */
 
+static void md5_hex(const void *data, size_t n, char hex[33]);
+
 #ifndef OS_TEST_EXTERNAL_SETUP
 static char tmpdir[] = "/tmp/virga-backend-dir-XXXXXX";
 static config_t *cfg;
@@ -62,6 +64,28 @@ static void test_close(void)
     os_backend_close(B);
     config_free(cfg);
     nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* An object as the directory backend wrote it before versioning existed. */
+static void write_old_entry(const char *bucket, const char *key, const char *data)
+{
+    static const char v[] = "0123456789abcdef0123abcd";
+    char path[512], hex[256], etag[33];
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        sprintf(hex + 2 * i, "%02x", (unsigned char)key[i]);
+    md5_hex(data, strlen(data), etag);
+    snprintf(path, sizeof path, "%s/data/%s/%s", tmpdir, bucket, v);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(data, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/index/%s/%s.json", tmpdir, bucket, hex);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"ct\":\"text/plain\",\"size\":%zu,\"etag\":\"%s\",\"mtime\":1700000000,\"v\":\"%s\",\"k\":\"%s\"}",
+            strlen(data), etag, v, hex);
+    fclose(f);
 }
 
 /* Data files (committed or in progress) of a bucket: what gc must eventually remove. */
@@ -127,7 +151,7 @@ static void put_chunked(const char *bucket, const char *key, const void *data, s
                         os_meta_t *meta)
 {
     os_put_t *p;
-    OK(os_put_begin(B, bucket, key, &p, &E));
+    OK(os_put_begin(B, bucket, key, OS_VERSIONING_OFF, &p, &E));
     for (size_t off = 0; off < n; off += chunk)
         OK(os_put_write(p, (const char *)data + off, n - off < chunk ? n - off : chunk, &E));
     OK(os_put_commit(p, meta, &E));
@@ -244,7 +268,7 @@ static void test_overwrite_atomic(void **state)
     put_str("ow", "k", "old contents");
     os_put_t *p;
     os_meta_t m = {0};
-    OK(os_put_begin(B, "ow", "k", &p, &E));
+    OK(os_put_begin(B, "ow", "k", OS_VERSIONING_OFF, &p, &E));
     OK(os_put_write(p, "new", 3, &E));
     /* not committed yet: everyone still sees the old object */
     OK(os_head(B, "ow", "k", &m, &E));
@@ -299,7 +323,7 @@ static void test_abort_and_delete(void **state)
     os_meta_t m = {0};
     unsigned char *buf = malloc(6 * MiB);
     pattern(buf, 6 * MiB, 3);
-    OK(os_put_begin(B, "ab", "gone", &p, &E));
+    OK(os_put_begin(B, "ab", "gone", OS_VERSIONING_OFF, &p, &E));
     OK(os_put_write(p, buf, 6 * MiB, &E));
     os_put_abort(p);
     os_put_abort(NULL);
@@ -308,10 +332,10 @@ static void test_abort_and_delete(void **state)
     assert_int_equal(count_data("ab"), 0);
 
     put_str("ab", "d", "x");
-    OK(os_delete(B, "ab", "d", &E));
+    OK(os_delete(B, "ab", "d", NULL, OS_VERSIONING_OFF, NULL, &E));
     FAILS(os_head(B, "ab", "d", &m, &E), "NoSuchKey");
-    OK(os_delete(B, "ab", "d", &E));          /* deleting twice is fine */
-    OK(os_delete(B, "ab", "never", &E));
+    OK(os_delete(B, "ab", "d", NULL, OS_VERSIONING_OFF, NULL, &E));          /* deleting twice is fine */
+    OK(os_delete(B, "ab", "never", NULL, OS_VERSIONING_OFF, NULL, &E));
     OK(os_backend_gc(B, 0, 3600, &E));
     assert_int_equal(count_data("ab"), 0);
 }
@@ -549,7 +573,7 @@ static void test_multipart(void **state)
     char quoted[72];
     snprintf(quoted, sizeof quoted, "\"%.32s\"", refs[2].etag);
     snprintf(refs[2].etag, sizeof refs[2].etag, "%s", quoted);
-    OK(os_mpu_complete(B, "mp", "big/object", id, refs, 3, &m, &E));
+    OK(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, &m, &E));
     char want[72];
     s3_multipart_etag((const unsigned char *const *)data, len, 3, want);
     assert_string_equal(m.etag, want);
@@ -578,7 +602,7 @@ static void test_multipart(void **state)
     OK(os_mpu_list(B, "mp", "", collect_upload, &us, &E));
     assert_int_equal(us.n, 0);
     FAILS(os_mpu_list_parts(B, "mp", id, collect_part, &ps, &E), "NoSuchUpload");
-    FAILS(os_mpu_complete(B, "mp", "big/object", id, refs, 3, &m, &E), "NoSuchUpload");
+    FAILS(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, &m, &E), "NoSuchUpload");
 
     /* the replaced part 2 is garbage; after gc the object is still whole */
     OK(os_backend_gc(B, 0, 3600, &E));
@@ -606,15 +630,15 @@ static void test_multipart_errors(void **state)
 
     os_part_ref_t wrong[2] = {refs[0], refs[1]};
     wrong[1].etag[0] = wrong[1].etag[0] == 'a' ? 'b' : 'a';
-    FAILS(os_mpu_complete(B, "mpe", "k", id, wrong, 2, &m, &E), "InvalidPart");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, wrong, 2, &m, &E), "InvalidPart");
     assert_int_equal(E.http_status, 400);
     os_part_ref_t missing[1] = {{7, ""}};
     snprintf(missing[0].etag, sizeof missing[0].etag, "%s", refs[0].etag);
-    FAILS(os_mpu_complete(B, "mpe", "k", id, missing, 1, &m, &E), "InvalidPart");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, missing, 1, &m, &E), "InvalidPart");
     os_part_ref_t order[2] = {refs[1], refs[0]};
-    FAILS(os_mpu_complete(B, "mpe", "k", id, order, 2, &m, &E), "InvalidPartOrder");
-    FAILS(os_mpu_complete(B, "mpe", "k", id, refs, 2, &m, &E), "EntityTooSmall");
-    FAILS(os_mpu_complete(B, "mpe", "other-key", id, refs, 1, &m, &E), "NoSuchUpload");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, order, 2, &m, &E), "InvalidPartOrder");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, refs, 2, &m, &E), "EntityTooSmall");
+    FAILS(os_mpu_complete(B, "mpe", "other-key", id, OS_VERSIONING_OFF, refs, 1, &m, &E), "NoSuchUpload");
     FAILS(os_mpu_part_begin(B, "mpe", id, 0, NULL, &E), "InternalError");
     os_put_t *p;
     FAILS(os_mpu_part_begin(B, "mpe", id, 10001, &p, &E), "InvalidArgument");
@@ -627,7 +651,7 @@ static void test_multipart_errors(void **state)
     OK(os_mpu_create(B, "mpe", "one", NULL, id2, &E));
     os_part_ref_t one = {1, ""};
     upload_part("mpe", id2, 1, small, 10, one.etag);
-    OK(os_mpu_complete(B, "mpe", "one", id2, &one, 1, &m, &E));
+    OK(os_mpu_complete(B, "mpe", "one", id2, OS_VERSIONING_OFF, &one, 1, &m, &E));
     os_meta_clear(&m);
     assert_content("mpe", "one", small, 10);
 
@@ -677,7 +701,7 @@ static void test_bucket_delete(void **state)
     FAILS(os_bucket_delete(B, "bd", &E), "BucketNotEmpty");
     assert_int_equal(E.http_status, 409);
     assert_string_equal(E.message, "The bucket you tried to delete is not empty");
-    OK(os_delete(B, "bd", "k", &E));
+    OK(os_delete(B, "bd", "k", NULL, OS_VERSIONING_OFF, NULL, &E));
     char id[96];
     OK(os_mpu_create(B, "bd", "u", NULL, id, &E));
     FAILS(os_bucket_delete(B, "bd", &E), "BucketNotEmpty");
@@ -690,7 +714,7 @@ static void test_bucket_delete(void **state)
     /* a write into a deleted bucket fails by commit at the latest */
     os_put_t *p;
     memset(&E, 0, sizeof E);
-    if (os_put_begin(B, "bd", "k", &p, &E) == 0) {
+    if (os_put_begin(B, "bd", "k", OS_VERSIONING_OFF, &p, &E) == 0) {
         OK(os_put_write(p, "x", 1, &E));
         FAILS(os_put_commit(p, &m, &E), "NoSuchBucket");
     } else
@@ -708,8 +732,8 @@ static void test_bucket_delete(void **state)
     char key[1100];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
-    FAILS(os_put_begin(B, "bd", key, &p, &E), "KeyTooLongError");
-    FAILS(os_put_begin(B, "bd", "", &p, &E), "InvalidArgument");
+    FAILS(os_put_begin(B, "bd", key, OS_VERSIONING_OFF, &p, &E), "KeyTooLongError");
+    FAILS(os_put_begin(B, "bd", "", OS_VERSIONING_OFF, &p, &E), "InvalidArgument");
 }
 
 /* ---- gc ---- */
@@ -746,7 +770,7 @@ static void test_gc(void **state)
     pattern(buf, n, 9);
     os_put_t *p;
     os_meta_t m = {0};
-    OK(os_put_begin(B, "gc", "slow", &p, &E));
+    OK(os_put_begin(B, "gc", "slow", OS_VERSIONING_OFF, &p, &E));
     OK(os_put_write(p, buf, n, &E));
     sleep(1);
     OK(os_backend_gc(B, 0, 0, &E));
@@ -771,7 +795,7 @@ static void *overwriter(void *arg)
         os_put_t *p;
         os_meta_t m = {0};
         int len = snprintf(body, sizeof body, "thread %ld round %d", (long)(intptr_t)arg, i);
-        if (os_put_begin(B, "cc", "hot", &p, &e) || os_put_write(p, body, (size_t)len, &e) ||
+        if (os_put_begin(B, "cc", "hot", OS_VERSIONING_OFF, &p, &e) || os_put_write(p, body, (size_t)len, &e) ||
             os_put_commit(p, &m, &e))
             return (void *)1;
         os_meta_clear(&m);
@@ -835,12 +859,14 @@ static void test_concurrency(void **state)
     os_part_ref_t last = {THREADS * 2, ""};
     snprintf(last.etag, sizeof last.etag, "%s", jobs[THREADS * 2 - 1].etag);
     os_meta_t m = {0};
-    OK(os_mpu_complete(B, "cc", "parts", id, &last, 1, &m, &E));
+    OK(os_mpu_complete(B, "cc", "parts", id, OS_VERSIONING_OFF, &last, 1, &m, &E));
     os_meta_clear(&m);
     assert_content("cc", "parts", "part 8", 6);
     OK(os_backend_gc(B, 0, 3600, &E));
     assert_int_equal(count_data("cc"), 2);
 }
+
+#include "backend_scenarios_versions.c"
 
 #define OS_SCENARIOS                                     \
     cmocka_unit_test(test_roundtrip),                    \
@@ -854,7 +880,8 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_list_uploads),                 \
     cmocka_unit_test(test_bucket_delete),                \
     cmocka_unit_test(test_gc),                           \
-    cmocka_unit_test(test_concurrency)
+    cmocka_unit_test(test_concurrency),                  \
+    OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)
 {
