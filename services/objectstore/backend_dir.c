@@ -326,10 +326,10 @@ static int dir_put_begin(os_put_t *p, verr_t *e)
         return os_err_nosuchbucket(e, p->bucket);
     if (!p->key) {
         char *u = upload_path(d, p->bucket, p->upload_id, "upload.json");
-        int ok = exists(u);
+        int rc = get_record(u, &p->upload, e);
         free(u);
-        if (!ok)
-            return os_err_nosuchupload(e);
+        if (rc)
+            return rc == -ENOENT ? os_err_nosuchupload(e) : -1;
     }
     dir_put_t *w = xcalloc(1, sizeof *w);
     w->tmp = data_path(d, p->bucket, p->version, ".tmp");
@@ -738,7 +738,8 @@ static void garbage_all(dir_impl_t *d, const char *bucket, json_t *list)
 }
 
 static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                            const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                            const os_part_ref_t *refs, size_t nrefs, const os_checksum_t *want, os_meta_t *out,
+                            verr_t *e)
 {
     dir_impl_t *d = D(b);
     char *dirp = upload_path(d, bucket, id, NULL), *done = xasprintf("%s.done", dirp), *tmp = NULL;
@@ -746,7 +747,7 @@ static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key
     pthread_mutex_lock(&d->lock);
     int rc = load_upload_dir(dirp, &upload, &parts, e);
     if (!rc)
-        rc = os_mpu_plan(key, upload, parts, refs, nrefs, &entry, &unused, out, e);
+        rc = os_mpu_plan(key, upload, parts, refs, nrefs, want, &entry, &unused, out, e);
     if (!rc)
         rc = entry_tmp(d, key, entry, &tmp, e);
     /* Rename first: from here the parts belong to the completion; a crash before the

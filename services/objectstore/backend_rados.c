@@ -589,7 +589,9 @@ static int rados_put_begin(os_put_t *p, verr_t *e)
     w->head = vals[0], w->headlen = lens[0], w->old = vals[1], w->oldlen = lens[1];
     if (rc)
         return ierr(e, rc, p->bucket, "read upload");
-    return w->head ? 0 : os_err_nosuchupload(e);
+    if (!w->head)
+        return os_err_nosuchupload(e);
+    return (p->upload = os_json_parse(w->head, w->headlen, "upload", e)) ? 0 : -1;
 }
 
 /* The pending key, written (asynchronously) with the first data. */
@@ -1239,14 +1241,15 @@ static json_t *unused_texts(const upload_t *u, const json_t *unused)
 /* One attempt at completing: 0, -1 (e set), or -ECANCELED when the upload or the key
  * changed between our read and our write. */
 static int complete_try(rados_impl_t *r, const char *bucket, const char *key, const char *okey, const char *id,
-                        const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                        const os_part_ref_t *refs, size_t nrefs, const os_checksum_t *want, os_meta_t *out,
+                        verr_t *e)
 {
     upload_t u;
     if (load_upload(r, bucket, id, okey, &u, e))
         return -1;
     json_t *head = os_json_parse(u.head, u.headlen, "upload", e), *entry = NULL, *unused = NULL;
     int rc = -1;
-    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0) {
+    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, want, &entry, &unused, out, e) == 0) {
         size_t tlen;
         char *text = os_json_text(entry, &tlen);
         json_t *texts = unused_texts(&u, unused);
@@ -1267,13 +1270,14 @@ static int complete_try(rados_impl_t *r, const char *bucket, const char *key, co
 }
 
 static int rados_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                              const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                              const os_part_ref_t *refs, size_t nrefs, const os_checksum_t *want, os_meta_t *out,
+                              verr_t *e)
 {
     char *okey = keyed('o', key);
     int rc = -ECANCELED;
     for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
         os_meta_clear(out);
-        rc = complete_try(R(b), bucket, key, okey, id, refs, nrefs, out, e);
+        rc = complete_try(R(b), bucket, key, okey, id, refs, nrefs, want, out, e);
     }
     if (rc == -ECANCELED)
         rc = verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to complete; please retry.");

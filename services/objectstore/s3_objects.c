@@ -17,6 +17,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "s3_checksum.h"
+#include "s3_chunked.h"
 #include "strbuf.h"
 #include "xml.h"
 
@@ -49,8 +51,13 @@ int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
     }
     if (bytes > 2048)
         return verr_set(e, 400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size (2 KB).");
+    char encoding[256];
     for (int i = 0; stored_headers[i]; i++) {
         const char *v = s3_header(r, stored_headers[i]);
+        if (v && !strcasecmp(stored_headers[i], "Content-Encoding")) {
+            s3_chunked_content_encoding(v, encoding, sizeof encoding);
+            v = encoding[0] ? encoding : NULL;
+        }
         if (v) {
             if (!m->extra)
                 m->extra = json_object();
@@ -90,16 +97,10 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    const char *cl = s3_header(r, "x-amz-decoded-content-length");
-    if (!cl)
-        cl = s3_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > r->os->max_put)
-        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
-    if (!cl && !s3_header(r, "Transfer-Encoding"))
-        return verr_set(e, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-    if (s3_meta_from_headers(r, &r->meta, e) < 0 || s3_md5_begin(r, e) < 0)
+    if (s3_payload_size_check(r, e) < 0 || s3_meta_from_headers(r, &r->meta, e) < 0 || s3_md5_begin(r, e) < 0 ||
+        os_put_begin(r->os->backend, r->bucket_id, r->key, &r->put, e) < 0)
         return -1;
-    return os_put_begin(r->os->backend, r->bucket_id, r->key, &r->put, e);
+    return s3_checksum_put_begin(r, r->put, e);
 }
 
 int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
@@ -136,7 +137,7 @@ void s3_md5_free(void *p)
 
 void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (s3_check_md5(r, e) < 0)
+    if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     r->meta.mtime = time(NULL);
     if (os_put_commit(r->put, &r->meta, e) < 0) {
@@ -147,6 +148,7 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     char etag[80];
     snprintf(etag, sizeof etag, "\"%s\"", r->meta.etag);
     http_resp_header(resp, "ETag", etag);
+    s3_checksum_put_headers(r, &r->meta.ck, resp);
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
@@ -351,6 +353,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         goto out;
     }
     object_headers(&m, resp);
+    s3_checksum_get_headers(r, &m, ranged, resp);
     if (c == 304) {
         http_resp_set(resp, 304, NULL, "", 0);
         goto out;
@@ -487,8 +490,10 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     os_put_t *put = NULL;
     os_meta_t read_meta = {0};
-    if (os_put_begin(r->os->backend, r->bucket_id, r->key, &put, e) < 0)
+    ck_alg_t ck = s3_checksum_copy_alg(r, &src, e);
+    if (ck == CK_NONE || os_put_begin(r->os->backend, r->bucket_id, r->key, &put, e) < 0)
         goto out;
+    os_put_checksum_store(put, ck);
     int rc = src.size ? os_read(r->os->backend, src_bucket, src_key, 0, src.size, sink_put, put, &read_meta, e) : 0;
     os_meta_clear(&read_meta);
     if (rc < 0) {
@@ -505,6 +510,7 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_open(x, "CopyObjectResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
+    s3_checksum_xml(x, &m.ck, 1);
     size_t len;
     char *doc = xml_take(x, &len);
     s3_xml_reply(resp, 200, doc, len);
