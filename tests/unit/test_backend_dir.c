@@ -9,8 +9,8 @@
  * started), abort, delete, listing order and paging with awkward keys, ranges,
  * multipart (content, the S3 ETag formula computed here independently, InvalidPart,
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
- * bucket deletion rules, gc grace / stale handling, and concurrent overwrites leaving no
- * leaked data. */
+ * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
+ * leaked data, and checksums (os_checksum_scenarios.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -845,7 +845,10 @@ static void test_concurrency(void **state)
     assert_int_equal(count_data("cc"), 2);
 }
 
+#include "os_checksum_scenarios.c"
+
 #define OS_SCENARIOS                                     \
+    OS_CHECKSUM_SCENARIOS                                \
     cmocka_unit_test(test_roundtrip),                    \
     cmocka_unit_test(test_overwrite_atomic),             \
     cmocka_unit_test(test_read_during_overwrite),        \
