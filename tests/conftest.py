@@ -19,3 +19,21 @@ def cloud():
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def dircloud():
+    """A cloud whose object store keeps objects in a local directory (the session cloud's
+    is RADOS), with a 64 MiB object limit so EntityTooLarge is cheap to reach."""
+    c = Cloud.start(extra_args=("--objectstore", "dir"),
+                    env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * 1024 * 1024)})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(params=["rados", "dir"])
+def anycloud(request):
+    """Each storage backend in turn: both must behave the same."""
+    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")

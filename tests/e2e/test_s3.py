@@ -12,23 +12,9 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws_s3, new_tenant, s3_client
+from harness import aws_s3, new_tenant, s3_client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def dircloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * MiB)})
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")
 
 
 def code(ei):
