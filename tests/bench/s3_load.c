@@ -3,7 +3,7 @@
  *
  *   s3_load --endpoint http://127.0.0.1:P --bucket B --access-key AK --secret-key SK
  *           [--region us-east-1] [--size 4096] [--threads 16] [--seconds 10] [--objects 256]
- *           [--checksum crc32|crc32c|crc64nvme|sha1|sha256]
+ *           [--checksum crc32|crc32c|crc64nvme|sha1|sha256] [--phase PUT|GET]
  *
  * Creates the bucket if needed, then runs a PUT phase (objects obj-0..obj-N-1 overwritten
  * round-robin) and a GET phase over the same keys, each bounded by --seconds, and prints
@@ -11,7 +11,8 @@
  * with UNSIGNED-PAYLOAD so the client spends no time hashing bodies. --checksum sends what
  * today's SDKs send: each PUT with x-amz-checksum-<alg> (computed once, the body never
  * changes) and x-amz-sdk-checksum-algorithm, each GET with x-amz-checksum-mode: ENABLED,
- * so the server verifies and returns checksums. */
+ * so the server verifies and returns checksums. --phase runs only one phase (GET needs the
+ * objects a PUT phase left). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ static int nthreads = 16, nobjects = 256;
 static double seconds = 10;
 static char *payload;
 static ck_alg_t ck_alg = CK_NONE;
+static const char *only;
 static char ck_b64_value[CK_B64_MAX];
 
 /* Sign one request; headers go into *list. */
@@ -182,6 +184,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--seconds")) seconds = atof(v);
         else if (!strcmp(k, "--objects")) nobjects = atoi(v);
         else if (!strcmp(k, "--checksum") && (ck_alg = ck_by_name(v)) != CK_NONE) continue;
+        else if (!strcmp(k, "--phase") && (!strcmp(v, "PUT") || !strcmp(v, "GET"))) only = v;
         else {
             fprintf(stderr, "s3_load: unknown option %s\n", k);
             return 2;
@@ -216,8 +219,10 @@ int main(int argc, char **argv)
     curl_easy_perform(c);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    phase("PUT");
-    phase("GET");
+    if (!only || !strcmp(only, "PUT"))
+        phase("PUT");
+    if (!only || !strcmp(only, "GET"))
+        phase("GET");
     free(payload);
     curl_global_cleanup();
     return 0;

@@ -3,7 +3,9 @@
  * "hello world" (CRC32 DUoRhQ==, SHA256 uU0n..., CRC64NVME jSnVw/bqjr4= as the AWS SDK for
  * JavaScript computes it); updates chain over any split (every split point of a buffer,
  * unaligned starts, 1-byte pieces) to the one-shot value; combine(crc(a), crc(b), len(b))
- * equals crc(a||b) for every split of a buffer and for empty parts; a ck_state computing
+ * equals crc(a||b) for every split of a buffer and for empty parts; the folding path
+ * (PCLMULQDQ, long buffers) equals the byte-at-a-time tables for every length up to 700
+ * at every start alignment; a ck_state computing
  * all five algorithms at once gives each its one-shot digest; base64 parsing accepts
  * exactly the digest length of its algorithm (not one byte more or less, not unpadded or
  * non-base64 text); names and headers map both ways, case-insensitively; and an algorithm
@@ -80,6 +82,29 @@ static void test_chaining_any_split(void **state)
     }
     assert_int_equal(c, w32c);
     assert_true(c64 == w64);
+    free(b);
+}
+
+static void test_fold_equals_tables(void **state)
+{
+    (void)state;
+    unsigned char *b = pattern(716);
+    /* from a register that is not the initial one, as when a write continues */
+    const uint32_t s32 = crc32_update(0, "xyz", 3), s32c = crc32c_update(0, "xyz", 3);
+    const uint64_t s64 = crc64nvme_update(0, "xyz", 3);
+    for (size_t off = 0; off < 16; off++)
+        for (size_t n = 0; n <= 700; n += off ? 13 : 1) {
+            uint32_t c32 = s32, c32c = s32c;
+            uint64_t c64 = s64;
+            for (size_t i = 0; i < n; i++) {   /* one byte at a time: tables only */
+                c32 = crc32_update(c32, b + off + i, 1);
+                c32c = crc32c_update(c32c, b + off + i, 1);
+                c64 = crc64nvme_update(c64, b + off + i, 1);
+            }
+            assert_int_equal(crc32_update(s32, b + off, n), c32);
+            assert_int_equal(crc32c_update(s32c, b + off, n), c32c);
+            assert_true(crc64nvme_update(s64, b + off, n) == c64);
+        }
     free(b);
 }
 
@@ -190,7 +215,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_values), cmocka_unit_test(test_sdk_values),
-        cmocka_unit_test(test_chaining_any_split), cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_chaining_any_split), cmocka_unit_test(test_fold_equals_tables),
+        cmocka_unit_test(test_combine),
         cmocka_unit_test(test_state_all_at_once), cmocka_unit_test(test_parse),
         cmocka_unit_test(test_names),
     };
