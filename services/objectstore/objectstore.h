@@ -92,6 +92,9 @@ struct s3_req {
     char want_sha[65];                /* declared x-amz-content-sha256 hex, "" when unsigned */
     int chunked;                      /* aws-chunked payload being decoded */
     void *chunk;                      /* aws-chunked decoder state (s3_chunked.c) */
+    int64_t payload_len;              /* declared payload bytes (x-amz-decoded-content-length for
+                                       * aws-chunked, else Content-Length), -1 unknown */
+    void *ck;                         /* the request's checksum claims (s3_checksum.c) */
     uint64_t received;
     /* operation state */
     void *md5;                        /* Content-MD5 check in progress (s3_objects.c) */
@@ -114,13 +117,18 @@ const char *s3_account(const s3_req_t *r);
  * reads like GetBucketVersioning and GetObjectTagging need; public-read grants neither). */
 int s3_owner_or_operator(const s3_req_t *r);
 
-/* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks */
+/* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks
+ * (aws-chunked decoding, declared length, checksum claims) */
 int s3_authenticate(s3_req_t *r, verr_t *e);
+/* PutObject/UploadPart: the declared size within objectstore.max_object_bytes
+ * (EntityTooLarge), and declared at all (MissingContentLength). */
+int s3_payload_size_check(s3_req_t *r, verr_t *e);
 /* Feed body bytes through the payload check (and aws-chunked decoding). Calls out(r, data)
  * with the decoded payload. */
 int s3_payload(s3_req_t *r, const char *buf, size_t len,
                int (*out)(s3_req_t *r, const char *d, size_t n, verr_t *e), verr_t *e);
-/* At the end of the body: the payload matched what was signed? */
+/* At the end of the body: the payload matched what was signed (and its checksum claim,
+ * for bodies other than PutObject/UploadPart's, whose writer checks it)? */
 int s3_payload_finish(s3_req_t *r, verr_t *e);
 
 /* s3_reply.c: XML answers and errors */

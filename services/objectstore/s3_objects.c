@@ -17,6 +17,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "s3_checksum.h"
+#include "s3_chunked.h"
 #include "strbuf.h"
 #include "xml.h"
 
@@ -49,8 +51,13 @@ int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
     }
     if (bytes > 2048)
         return verr_set(e, 400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size (2 KB).");
+    char encoding[256];
     for (int i = 0; stored_headers[i]; i++) {
         const char *v = s3_header(r, stored_headers[i]);
+        if (v && !strcasecmp(stored_headers[i], "Content-Encoding")) {
+            s3_chunked_content_encoding(v, encoding, sizeof encoding);
+            v = encoding[0] ? encoding : NULL;
+        }
         if (v) {
             if (!m->extra)
                 m->extra = json_object();
@@ -90,17 +97,11 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    const char *cl = s3_header(r, "x-amz-decoded-content-length");
-    if (!cl)
-        cl = s3_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > r->os->max_put)
-        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
-    if (!cl && !s3_header(r, "Transfer-Encoding"))
-        return verr_set(e, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-    if (s3_meta_from_headers(r, &r->meta, e) < 0 || s3_tags_from_header(r, &r->meta.tags, e) < 0 ||
-        s3_md5_begin(r, e) < 0)
+    if (s3_payload_size_check(r, e) < 0 || s3_meta_from_headers(r, &r->meta, e) < 0 ||
+        s3_tags_from_header(r, &r->meta.tags, e) < 0 || s3_md5_begin(r, e) < 0 ||
+        os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e) < 0)
         return -1;
-    return os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e);
+    return s3_checksum_put_begin(r, r->put, e);
 }
 
 int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
@@ -137,7 +138,7 @@ void s3_md5_free(void *p)
 
 void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (s3_check_md5(r, e) < 0)
+    if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     r->meta.mtime = time(NULL);
     if (os_put_commit(r->put, &r->meta, e) < 0) {
@@ -150,6 +151,7 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     http_resp_header(resp, "ETag", etag);
     if (r->versioning == OS_VERSIONING_ENABLED)   /* S3 names no null version on a PUT */
         http_resp_header(resp, "x-amz-version-id", r->meta.version_id);
+    s3_checksum_put_headers(r, &r->meta.ck, resp);
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
@@ -380,6 +382,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     object_headers(&m, resp);
     s3_version_header(r, resp, m.version_id);
     s3_tagging_count_header(&m, resp);
+    s3_checksum_get_headers(r, &m, ranged, resp);
     if (c == 304) {
         http_resp_set(resp, 304, NULL, "", 0);
         goto out;
@@ -587,8 +590,12 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
             goto out;
     } else
         m.tags = src.meta.tags ? json_deep_copy(src.meta.tags) : NULL;
-    if (os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
+    /* The copy is a new write of the source version's bytes: its checksum is computed
+     * again as they stream (the source version's algorithm unless the request names one). */
+    ck_alg_t ck = s3_checksum_copy_alg(r, &src.meta, e);
+    if (ck == CK_NONE || os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
         goto out;
+    os_put_checksum_store(put, ck);
     if (s3_copy_read(r, &src, 0, src.meta.size, put, e) < 0) {
         os_put_abort(put);
         goto out;
@@ -603,6 +610,7 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_open(x, "CopyObjectResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
+    s3_checksum_xml(x, &m.ck, 1);
     size_t len;
     char *doc = xml_take(x, &len);
     s3_xml_reply(resp, 200, doc, len);

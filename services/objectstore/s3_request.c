@@ -14,6 +14,7 @@
 #include "log.h"
 #include "objectstore.h"
 #include "policy.h"
+#include "s3_checksum.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -295,6 +296,7 @@ static void s_done(void *ctx)
     query_free(&r->q);
     json_decref(r->caller);
     s3_chunked_free(r->chunk);
+    s3_checksum_free(r->ck);
     s3_md5_free(r->md5);
     free(r->body);
     free(r);

@@ -12,11 +12,6 @@ from botocore.exceptions import ClientError
 from harness import aws, aws_env, error_code, new_tenant, s3_client, s3_raw
 
 
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dir_cloud")
-
-
 def code(ei):
     return ei.value.response["Error"]["Code"], ei.value.response["ResponseMetadata"]["HTTPStatusCode"]
 

@@ -245,10 +245,10 @@ static void test_inline(void **state)
 
     /* a multipart upload completed over an inline object */
     char id[96];
-    os_part_ref_t ref = {1, ""};
+    os_part_ref_t ref = {.number = 1};
     OK(os_mpu_create(B, "in", "k", NULL, id, &E));
     upload_part("in", id, 1, buf, 5000, ref.etag);
-    OK(os_mpu_complete(B, "in", "k", id, OS_VERSIONING_OFF, &ref, 1, &m, &E));
+    OK(os_mpu_complete(B, "in", "k", id, OS_VERSIONING_OFF, &ref, 1, NULL, &m, &E));
     os_meta_clear(&m);
     assert_content("in", "k", buf, 5000);
     assert_int_equal(count_data("in"), 1);
