@@ -6,6 +6,7 @@
 # with `npm ci`. Idempotent and fast once installed: each side records the hash of what
 # it installed from and is redone only when that file (or the node version) changed.
 # A registry that cannot be reached is a failure (exit 1 with the reason), never a skip.
+# Only the lines below go to stdout (the suite parses them); installers talk on stderr.
 #
 #   tests/sdk-setup.sh            install what is missing; print where the clients are
 #   NODE=/path/to/node NPM=...    use another node / npm (default: PATH, then /usr/bin)
@@ -23,7 +24,7 @@ want=$(hash_of "$req")
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
     echo "sdk-setup: installing $(grep -c '==' "$req") pinned PyPI packages into $venv" >&2
     /usr/bin/python3 -m venv --clear "$venv" || die "python3 -m venv failed (install python3-venv)"
-    "$venv/bin/pip" install --disable-pip-version-check --no-input -q --timeout 30 --retries 2 -r "$req" ||
+    "$venv/bin/pip" install --disable-pip-version-check --no-input -q --timeout 30 --retries 2 -r "$req" >&2 ||
         die "pip install -r $req failed (is PyPI reachable?)"
     echo "$want" > "$venv/.installed"
 fi
@@ -40,7 +41,7 @@ want=$( (cat "$js/package-lock.json"; "$node" --version) | sha256sum | cut -c1-6
 if [ ! -d "$js/node_modules" ] || [ "$(cat "$js/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
     echo "sdk-setup: npm ci in $js" >&2
     (cd "$js" && PATH="$(dirname "$node"):$PATH" "$npm" ci --no-audit --no-fund --loglevel=error \
-        --fetch-timeout=30000 --fetch-retries=2) || die "npm ci failed (is the npm registry reachable?)"
+        --fetch-timeout=30000 --fetch-retries=2 >&2) || die "npm ci failed (is the npm registry reachable?)"
     echo "$want" > "$js/node_modules/.installed"
 fi
 
