@@ -250,6 +250,32 @@ def test_current_boto3_copy_keeps_or_changes_checksum(sdks, cloud):
     assert r["ok"] and r["head"] == {"ChecksumCRC32": checksum("CRC32", body), "ChecksumType": "FULL_OBJECT"}, r
 
 
+def test_current_boto3_on_a_versioned_bucket(sdks, anycloud):
+    """Today's boto3 on a versioned bucket: the small bodies it sends with checksums
+    (PutBucketVersioning, PutObjectTagging, DeleteObjects) are accepted; each version keeps
+    the checksum it was written with, read back by VersionId; a multipart upload completed
+    with its whole-object CRC32 becomes a new version carrying it."""
+    c = anycloud
+    s3 = make_bucket(c, "py-ver")
+    r = py(sdks, c, op="versions", bucket="py-ver", key="k", algorithms=["CRC32C", "SHA256", "CRC64NVME", "SHA1"])
+    assert r["ok"], r
+    assert len({v["id"] for v in r["versions"]}) == 4
+    for v in r["versions"]:
+        member = "Checksum" + v["algorithm"]
+        assert v["put"][member] == v["want"] and v["get"] == {member: v["want"], "ChecksumType": "FULL_OBJECT"}, v
+    assert r["versions"][0]["tags"] == [{"Key": "t", "Value": "1"}] and r["versions"][1]["tags"] == []
+    assert r["deleted"] == sorted(v["id"] for v in r["versions"]) and not r["errors"] and r["left"] == 0
+    sizes = [5 * MiB, 100]
+    r = py(sdks, c, op="mpu", bucket="py-ver", key="mp", algorithm="CRC32", type="FULL_OBJECT", parts=sizes,
+           seed=7, whole="right")
+    assert r["ok"] and len(r["version"] or "") == 32, r
+    whole = py(sdks, c, op="checksum", algorithm="CRC32", size=sum(sizes), seed=7)["value"]
+    assert r["completed"] == {"ChecksumCRC32": whole, "ChecksumType": "FULL_OBJECT"}
+    h = s3.head_object(Bucket="py-ver", Key="mp", VersionId=r["version"], ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32"] == whole and h["VersionId"] == r["version"]
+    s3.delete_object(Bucket="py-ver", Key="mp", VersionId=r["version"])
+
+
 def test_current_awscli_cp_and_s3api(sdks, anycloud):
     c = anycloud
     make_bucket(c, "cli-now")

@@ -6,8 +6,9 @@ the result is one JSON line: {"ok": true, ...} or {"ok": false, "code", "status"
 
 Ops: put, get, upload_file, download_file, mpu (a multipart upload by hand, with the
 checksum options of CreateMultipartUpload and the values CompleteMultipartUpload lists),
-copy, checksum (a value computed by awscrt, the AWS C runtime, independently of the
-object store)."""
+copy, versions (a versioned bucket: versions with checksums read back by id, tags and
+deletes by id), checksum (a value computed by awscrt, the AWS C runtime, independently of
+the object store)."""
 import base64
 import hashlib
 import json
@@ -135,7 +136,8 @@ def op_mpu(s3, c):
         step = "head"
         h = s3.head_object(Bucket=c["bucket"], Key=c["key"], ChecksumMode="ENABLED")
         return {"created": created, "listed": [fields(p) for p in listed["Parts"]], "list": fields(listed),
-                "completed": fields(r), "head": fields(h), "sha256": hashlib.sha256(data).hexdigest()}
+                "completed": fields(r), "head": fields(h), "sha256": hashlib.sha256(data).hexdigest(),
+                "version": r.get("VersionId")}
     except ClientError as e:
         e.step = step
         raise
@@ -147,6 +149,30 @@ def op_copy(s3, c):
                        **extra)
     h = s3.head_object(Bucket=c["bucket"], Key=c["key"], ChecksumMode="ENABLED")
     return {"result": fields(r["CopyObjectResult"]), "head": fields(h)}
+
+
+def op_versions(s3, c):
+    """Versioning with today's boto3: PutBucketVersioning, PutObjectTagging and DeleteObjects
+    (small bodies it sends with a checksum of its own), one version of key per algorithm,
+    each read back by VersionId with ChecksumMode (botocore checks the value while
+    reading) after the first version's tags were changed."""
+    b, k = c["bucket"], c["key"]
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    vs = []
+    for i, alg in enumerate(c["algorithms"]):
+        data = ("version %d of %s, %s" % (i, k, alg)).encode()
+        r = s3.put_object(Bucket=b, Key=k, Body=data, ChecksumAlgorithm=alg)
+        vs.append({"id": r["VersionId"], "algorithm": alg, "put": fields(r), "want": checksum(alg, data)})
+    s3.put_object_tagging(Bucket=b, Key=k, VersionId=vs[0]["id"], Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    for v in vs:
+        g = s3.get_object(Bucket=b, Key=k, VersionId=v["id"], ChecksumMode="ENABLED")
+        g["Body"].read()
+        v["get"] = fields(g)
+        v["tags"] = s3.get_object_tagging(Bucket=b, Key=k, VersionId=v["id"])["TagSet"]
+    d = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": k, "VersionId": v["id"]} for v in vs]})
+    left = s3.list_object_versions(Bucket=b, Prefix=k).get("Versions", [])
+    return {"versions": vs, "deleted": sorted(x["VersionId"] for x in d.get("Deleted", [])),
+            "errors": d.get("Errors", []), "left": len(left)}
 
 
 def op_checksum(_s3, c):

@@ -447,7 +447,7 @@ static void test_versions_attrs(void **state)
     assert_null(m.tags);
     os_meta_clear(&m);
     /* fields of the data or the version are not attributes */
-    static const char *const fixed[] = {"size", "etag", "mtime", "v", "vid", "sk", "dm", "parts"};
+    static const char *const fixed[] = {"size", "etag", "mtime", "v", "vid", "sk", "dm", "parts", "ck"};
     for (size_t i = 0; i < ARRAY_LEN(fixed); i++) {
         json_t *bad = json_pack("{s:i}", fixed[i], 1);
         FAILS(os_set_attrs(B, "va", "k", NULL, bad, &E), "InvalidArgument");

@@ -10,7 +10,10 @@
  * checks the client's listed part values (InvalidPart), stated algorithm / type
  * (InvalidRequest) and whole-object value (BadDigest), none of which leaves an object
  * behind. The directory backend also shows entries and parts written before checksums
- * existed still read, as having none. */
+ * existed still read, as having none. With versioning, each version keeps its own
+ * checksum: read by id, listed, after it became noncurrent, after its tags changed (the
+ * checksum itself is no attribute), and a multipart upload completed in a versioned
+ * bucket makes a version with the upload's checksum. */
 
 static void b64_of(ck_alg_t a, const void *data, size_t n, char out[CK_B64_MAX])
 {
@@ -120,6 +123,24 @@ static void checksum_upload(const char *key, const os_checksum_t *ck, ck_alg_t a
     }
 }
 
+/* An upload of key with checksum choice ck (NULL: none) and one part of the bytes s: its
+ * id, and the part as the client lists it (no checksum). */
+static void one_part_upload(const char *bucket, const char *key, const os_checksum_t *ck, const char *s, char id[96],
+                            os_part_ref_t *ref)
+{
+    os_meta_t m = {0};
+    if (ck)
+        m.ck = *ck;
+    OK(os_mpu_create(B, bucket, key, &m, id, &E));
+    os_put_t *p;
+    OK(os_mpu_part_begin(B, bucket, id, 1, &p, &E));
+    OK(os_put_write(p, s, strlen(s), &E));
+    OK(os_mpu_part_commit(p, &m, &E));
+    *ref = (os_part_ref_t){.number = 1};
+    snprintf(ref->etag, sizeof ref->etag, "%s", m.etag);
+    os_meta_clear(&m);
+}
+
 static void test_checksum_multipart(void **state)
 {
     (void)state;
@@ -200,14 +221,8 @@ static void test_checksum_multipart(void **state)
 
     /* SHA1 composite of one part: sha1 of that part's digest, "-1" */
     os_checksum_t sha = {.alg = CK_SHA1, .composite = 1};
-    OK(os_mpu_create(B, "ckm", "one", &(os_meta_t){.ck = sha}, id, &E));
-    os_put_t *p;
-    OK(os_mpu_part_begin(B, "ckm", id, 1, &p, &E));
-    OK(os_put_write(p, "tiny", 4, &E));
-    OK(os_mpu_part_commit(p, &m, &E));
-    os_part_ref_t one = {.number = 1};
-    snprintf(one.etag, sizeof one.etag, "%s", m.etag);
-    os_meta_clear(&m);
+    os_part_ref_t one;
+    one_part_upload("ckm", "one", &sha, "tiny", id, &one);
     unsigned char d[CK_MAX_DIGEST];
     ck_compute(CK_SHA1, "tiny", 4, d);
     b64_of(CK_SHA1, d, 20, want);
@@ -215,6 +230,134 @@ static void test_checksum_multipart(void **state)
     OK(os_mpu_complete(B, "ckm", "one", id, OS_VERSIONING_OFF, &one, 1, NULL, &m, &E));
     assert_string_equal(m.ck.value, want);
     os_meta_clear(&m);
+}
+
+/* A version of key written with checksum algorithm alg stored (CK_NONE: the default). */
+static void put_ck_version(const char *key, const char *s, ck_alg_t alg, os_versioning_t vers, os_meta_t *m)
+{
+    os_put_t *p;
+    OK(os_put_begin(B, "ckv", key, vers, &p, &E));
+    if (alg != CK_NONE)
+        assert_int_equal(os_put_checksum_store(p, alg), 0);
+    OK(os_put_write(p, s, strlen(s), &E));
+    OK(os_put_commit(p, m, &E));
+}
+
+/* The stored checksum of one version (NULL: the latest) is alg over s. */
+static void assert_version_ck(const char *key, const char *vid, ck_alg_t alg, const char *s)
+{
+    char want[CK_B64_MAX];
+    b64_of(alg, s, strlen(s), want);
+    os_meta_t m = {0};
+    OK(os_head_version(B, "ckv", key, vid, &m, &E));
+    assert_int_equal(m.ck.alg, alg);
+    assert_int_equal(m.ck.composite, 0);
+    assert_string_equal(m.ck.value, want);
+    os_meta_clear(&m);
+    sinkbuf_t b = {0};
+    OK(os_read_version(B, "ckv", key, vid, 0, strlen(s), to_buf, &b, &m, &E));
+    assert_string_equal(m.ck.value, want);
+    os_meta_clear(&m);
+    free(b.data);
+}
+
+typedef struct ck_versions {
+    char vid[8][OS_VERSION_ID_MAX];
+    os_checksum_t ck[8];
+    int dm[8];
+    int n;
+} ck_versions_t;
+
+static int collect_ck_version(void *arg, const char *key, const os_meta_t *m)
+{
+    (void)key;
+    ck_versions_t *l = arg;
+    if (l->n < 8) {
+        snprintf(l->vid[l->n], OS_VERSION_ID_MAX, "%s", m->version_id);
+        l->ck[l->n] = m->ck;
+        l->dm[l->n++] = m->delete_marker;
+    }
+    return 0;
+}
+
+static void test_checksum_versions(void **state)
+{
+    (void)state;
+    new_bucket("ckv");
+    os_meta_t m = {0};
+    char v1[OS_VERSION_ID_MAX], v2[OS_VERSION_ID_MAX], vmp[OS_VERSION_ID_MAX], want[CK_B64_MAX];
+
+    /* two versions, each with its own algorithm; the older keeps its own when demoted */
+    put_ck_version("k", "first version", CK_SHA256, OS_VERSIONING_ENABLED, &m);
+    snprintf(v1, sizeof v1, "%s", m.version_id);
+    os_meta_clear(&m);
+    put_ck_version("k", "second", CK_NONE, OS_VERSIONING_ENABLED, &m);
+    snprintf(v2, sizeof v2, "%s", m.version_id);
+    assert_int_equal(m.ck.alg, CK_CRC64NVME);
+    os_meta_clear(&m);
+    assert_version_ck("k", v1, CK_SHA256, "first version");
+    assert_version_ck("k", v2, CK_CRC64NVME, "second");
+    assert_version_ck("k", NULL, CK_CRC64NVME, "second");
+
+    /* tags change, the checksum does not; the checksum cannot be set as an attribute */
+    json_t *a = json_pack("{s:{s:s}}", "tags", "t", "1");
+    OK(os_set_attrs(B, "ckv", "k", v1, a, &E));
+    json_decref(a);
+    assert_version_ck("k", v1, CK_SHA256, "first version");
+    a = json_pack("{s:{s:s, s:s, s:s}}", "ck", "a", "CRC32", "t", "FULL_OBJECT", "v", "AAAAAA==");
+    FAILS(os_set_attrs(B, "ckv", "k", v1, a, &E), "InvalidArgument");
+    FAILS(os_set_attrs(B, "ckv", "k", NULL, a, &E), "InvalidArgument");
+    json_decref(a);
+    assert_version_ck("k", v1, CK_SHA256, "first version");
+    assert_version_ck("k", v2, CK_CRC64NVME, "second");
+
+    /* suspended: the null version written with CRC32; the real versions keep theirs */
+    put_ck_version("k", "null one", CK_CRC32, OS_VERSIONING_SUSPENDED, &m);
+    assert_string_equal(m.version_id, "null");
+    os_meta_clear(&m);
+    assert_version_ck("k", "null", CK_CRC32, "null one");
+    assert_version_ck("k", v1, CK_SHA256, "first version");
+
+    /* a multipart upload completed in a versioned bucket: a new version with the
+     * upload's full-object CRC32C, checked against the client's statement */
+    char id[96];
+    os_part_ref_t one;
+    one_part_upload("ckv", "k", &(os_checksum_t){.alg = CK_CRC32C}, "multipart version", id, &one);
+    os_checksum_t stated = {.alg = CK_CRC32C, .composite = 0, .value = "AAAAAA=="};
+    FAILS(os_mpu_complete(B, "ckv", "k", id, OS_VERSIONING_ENABLED, &one, 1, &stated, &m, &E), "BadDigest");
+    b64_of(CK_CRC32C, "multipart version", 17, stated.value);
+    OK(os_mpu_complete(B, "ckv", "k", id, OS_VERSIONING_ENABLED, &one, 1, &stated, &m, &E));
+    assert_int_equal(strlen(m.version_id), 32);
+    assert_string_equal(m.ck.value, stated.value);
+    snprintf(vmp, sizeof vmp, "%s", m.version_id);
+    os_meta_clear(&m);
+    assert_version_ck("k", vmp, CK_CRC32C, "multipart version");
+    assert_version_ck("k", "null", CK_CRC32, "null one");
+
+    /* a delete marker has no checksum; the versions under it keep theirs */
+    os_meta_t out = {0};
+    OK(os_delete(B, "ckv", "k", NULL, OS_VERSIONING_ENABLED, &out, &E));
+    OK(os_head_version(B, "ckv", "k", out.version_id, &m, &E));
+    assert_true(m.delete_marker);
+    assert_int_equal(m.ck.alg, CK_NONE);
+    os_meta_clear(&m);
+    assert_version_ck("k", vmp, CK_CRC32C, "multipart version");
+
+    /* ListObjectVersions gives each version's checksum, newest first */
+    ck_versions_t l = {0};
+    OK(os_list_versions(B, "ckv", "", "", NULL, 100, collect_ck_version, &l, NULL, &E));
+    assert_int_equal(l.n, 5);
+    assert_true(l.dm[0]);
+    assert_int_equal(l.ck[0].alg, CK_NONE);
+    const char *vids[] = {vmp, "null", v2, v1};
+    const ck_alg_t algs[] = {CK_CRC32C, CK_CRC32, CK_CRC64NVME, CK_SHA256};
+    const char *bodies[] = {"multipart version", "null one", "second", "first version"};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(l.vid[i + 1], vids[i]);
+        assert_int_equal(l.ck[i + 1].alg, algs[i]);
+        b64_of(algs[i], bodies[i], strlen(bodies[i]), want);
+        assert_string_equal(l.ck[i + 1].value, want);
+    }
 }
 
 #ifndef OS_TEST_EXTERNAL_SETUP
@@ -246,14 +389,8 @@ static void test_checksum_old_records(void **state)
 
     /* a part from before checksums: the completed object has none */
     char id[96];
-    OK(os_mpu_create(B, "cko", "mp", NULL, id, &E));
-    os_put_t *p;
-    OK(os_mpu_part_begin(B, "cko", id, 1, &p, &E));
-    OK(os_put_write(p, "part", 4, &E));
-    OK(os_mpu_part_commit(p, &m, &E));
-    os_part_ref_t one = {.number = 1};
-    snprintf(one.etag, sizeof one.etag, "%s", m.etag);
-    os_meta_clear(&m);
+    os_part_ref_t one;
+    one_part_upload("cko", "mp", NULL, "part", id, &one);
     snprintf(path, sizeof path, "%s/uploads/cko/%s/00001.json", tmpdir, id);
     drop_member(path, "cks");
     OK(os_mpu_complete(B, "cko", "mp", id, OS_VERSIONING_OFF, &one, 1, NULL, &m, &E));
@@ -267,4 +404,5 @@ static void test_checksum_old_records(void **state)
 #endif
 
 #define OS_CHECKSUM_SCENARIOS                                           \
-    cmocka_unit_test(test_checksum_put), cmocka_unit_test(test_checksum_multipart), OS_OLD_RECORD_SCENARIO
+    cmocka_unit_test(test_checksum_put), cmocka_unit_test(test_checksum_multipart),       \
+        cmocka_unit_test(test_checksum_versions), OS_OLD_RECORD_SCENARIO
