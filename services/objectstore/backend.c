@@ -201,6 +201,7 @@ void os_meta_clear(os_meta_t *m)
         return;
     json_decref(m->user_meta);
     json_decref(m->extra);
+    json_decref(m->acl);
     memset(m, 0, sizeof *m);
 }
 
@@ -214,6 +215,8 @@ static json_t *client_meta_json(const os_meta_t *m)
         json_object_set(j, "um", m->user_meta);
     if (m && json_is_object(m->extra))
         json_object_set(j, "ex", m->extra);
+    if (m && json_is_object(m->acl))
+        json_object_set(j, "acl", m->acl);
     return j;
 }
 
@@ -233,9 +236,10 @@ void os_meta_from_json(const json_t *j, os_meta_t *m)
     snprintf(m->etag, sizeof m->etag, "%s", json_str(j, "etag", ""));
     snprintf(m->content_type, sizeof m->content_type, "%s", json_str(j, "ct", ""));
     m->mtime = json_int(j, "mtime", 0);
-    json_t *um = json_object_get(j, "um"), *ex = json_object_get(j, "ex");
+    json_t *um = json_object_get(j, "um"), *ex = json_object_get(j, "ex"), *acl = json_object_get(j, "acl");
     m->user_meta = json_is_object(um) ? json_incref(um) : NULL;
     m->extra = json_is_object(ex) ? json_incref(ex) : NULL;
+    m->acl = json_is_object(acl) ? json_incref(acl) : NULL;
 }
 
 static json_t *seg_json(const json_t *from)
@@ -531,6 +535,37 @@ int os_delete(os_backend_t *b, const char *bucket_id, const char *key, verr_t *e
     if (check_bucket(b, bucket_id, e) || check_key(key, e))
         return -1;
     return b->ops->delete_key(b, bucket_id, key, e);
+}
+
+/* Fields of an index entry that describe its data (or the backend's bookkeeping): what
+ * os_set_attrs must never change. */
+static const char *const data_fields[] = {"size", "etag", "mtime", "v", "sb", "parts", "k", OS_INLINE_FIELD, NULL};
+
+void os_entry_set_attrs(json_t *entry, const json_t *attrs)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)attrs, k, v) {
+        if (json_is_null(v))
+            json_object_del(entry, k);
+        else
+            json_object_set(entry, k, v);
+    }
+}
+
+int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                 const json_t *attrs, verr_t *e)
+{
+    if (check_bucket(b, bucket_id, e) || check_key(key, e))
+        return -1;
+    if (version_id && strcmp(version_id, "null"))
+        return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
+    if (!json_is_object(attrs) || json_object_size(attrs) == 0)
+        return verr_set(e, 500, "InternalError", "os_set_attrs: no attributes");
+    for (int i = 0; data_fields[i]; i++)
+        if (json_object_get(attrs, data_fields[i]))
+            return verr_set(e, 500, "InternalError", "os_set_attrs: %s is not an attribute", data_fields[i]);
+    return b->ops->set_attrs(b, bucket_id, key, attrs, e);
 }
 
 int os_list(os_backend_t *b, const char *bucket_id, const char *prefix, const char *start_after, size_t max,

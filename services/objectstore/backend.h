@@ -40,7 +40,8 @@ typedef struct os_meta {
     int64_t mtime;            /* Unix seconds */
     json_t *user_meta;        /* {"x-amz-meta-foo": "bar", ...} or NULL; owned by the meta */
     json_t *extra;            /* other stored headers (Content-Encoding, Cache-Control,
-                               * Content-Disposition, x-amz-acl ...) or NULL; owned */
+                               * Content-Disposition, ...) or NULL; owned */
+    json_t *acl;              /* the object's owner and grants (s3_acl.c) or NULL; owned */
 } os_meta_t;
 
 void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra, zeroes the struct */
@@ -76,6 +77,13 @@ int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *
 typedef int (*os_sink_fn)(void *arg, const void *data, size_t len);
 int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len,
             os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e);
+/* Replace named attribute fields of an object's index entry ({"acl": {...}}; a JSON null
+ * removes the field) without touching its data, atomically: a concurrent overwrite or
+ * delete either happens before (the new entry gets the attributes, or NoSuchKey) or
+ * after. version_id: NULL or "null" (the latest version); others are InvalidArgument.
+ * The fields that describe the data (size, etag, mtime, parts, ...) cannot be set. */
+int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id /* NULL = latest */,
+                 const json_t *attrs, verr_t *e);
 /* Deleting a key that does not exist succeeds (S3 semantics). */
 int os_delete(os_backend_t *b, const char *bucket_id, const char *key, verr_t *e);
 

@@ -475,6 +475,27 @@ static int dir_get_entry(os_backend_t *b, const char *bucket, const char *key, j
     return rc ? -1 : 0;
 }
 
+/* Under the lock no writer can switch the entry between the read and the rename. */
+static int dir_set_attrs(os_backend_t *b, const char *bucket, const char *key, const json_t *attrs, verr_t *e)
+{
+    dir_impl_t *d = D(b);
+    char *path = index_path(d, bucket, key);
+    json_t *ent = NULL;
+    pthread_mutex_lock(&d->lock);
+    int rc = get_record(path, &ent, e);
+    if (rc == -ENOENT)
+        rc = bucket_exists(d, bucket) ? os_err_nosuchkey(e) : os_err_nosuchbucket(e, bucket);
+    else if (!rc) {
+        os_entry_set_attrs(ent, attrs);
+        if ((rc = put_record(d, path, ent, 1)))
+            rc = io_error(e, "write", path, -rc);
+    }
+    pthread_mutex_unlock(&d->lock);
+    json_decref(ent);
+    free(path);
+    return rc ? -1 : 0;
+}
+
 static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
                         os_sink_fn sink, void *arg, verr_t *e)
 {
@@ -974,6 +995,7 @@ static const os_backend_ops_t dir_ops = {
     .get_entry = dir_get_entry,
     .read_seg = dir_read_seg,
     .delete_key = dir_delete_key,
+    .set_attrs = dir_set_attrs,
     .list = dir_list,
     .mpu_create = dir_mpu_create,
     .mpu_load = dir_mpu_load,

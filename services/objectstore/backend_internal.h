@@ -8,9 +8,9 @@
  * steps: where bytes go, how an index entry is switched atomically, and how records are
  * read back. Both keep the same JSON documents, described here once:
  *
- *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "v", "sb"}      simple object
+ *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "acl", "v", "sb"} simple object
  *                {... , "parts": [{"v", "size", "sb"}, ...]}                 multipart
- *   upload       {"k": hex(key), "meta": {"ct", "um", "ex"}, "initiated"}
+ *   upload       {"k": hex(key), "meta": {"ct", "um", "ex", "acl"}, "initiated"}
  *   part entry   {"v", "etag", "size", "mtime", "sb"}
  *   garbage      an index entry or part entry whose data is no longer referenced
  *
@@ -84,6 +84,9 @@ typedef struct os_backend_ops {
     int (*read_seg)(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
                     os_sink_fn sink, void *arg, verr_t *e);
     int (*delete_key)(os_backend_t *b, const char *bucket, const char *key, verr_t *e);
+    /* Apply os_entry_set_attrs(entry, attrs) to key's index entry atomically (compared
+     * against the entry read; a concurrent writer makes it read and try again). */
+    int (*set_attrs)(os_backend_t *b, const char *bucket, const char *key, const json_t *attrs, verr_t *e);
     int (*list)(os_backend_t *b, const char *bucket, const char *prefix, const char *start_after, size_t max,
                 os_list_fn fn, void *arg, int *truncated, verr_t *e);
 
@@ -130,6 +133,9 @@ void os_md5_hex(const void *data, size_t len, char hex[33]);
 /* Index entry <-> os_meta. os_meta_from_json keeps references to um/ex. */
 json_t *os_meta_to_json(const os_meta_t *m);
 void os_meta_from_json(const json_t *j, os_meta_t *m);
+
+/* Set (or, for a JSON null, remove) each field of attrs in entry. */
+void os_entry_set_attrs(json_t *entry, const json_t *attrs);
 
 /* Each data piece of an entry (index entry, part entry or garbage record), in order. */
 typedef int (*os_seg_fn)(void *arg, const os_seg_t *s);

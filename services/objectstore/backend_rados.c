@@ -1001,6 +1001,59 @@ static int rados_delete_key(os_backend_t *b, const char *bucket, const char *key
     return rc;
 }
 
+/* The entry rewritten with attrs, kept inline (with its bytes) if it was; compared
+ * against the value read, so a concurrent overwrite or delete makes it start again. The
+ * data stays where it is: nothing is garbage-listed. */
+static int rados_set_attrs(os_backend_t *b, const char *bucket, const char *key, const json_t *attrs, verr_t *e)
+{
+    rados_impl_t *r = R(b);
+    char oid[OID_MAX];
+    index_oid(oid, bucket);
+    char *okey = keyed('o', key);
+    const char *keys[1] = {okey};
+    int rc = 0;
+    for (int attempt = 0;; attempt++) {
+        if (attempt == OS_RETRIES) {
+            rc = verr_set(e, 503, "ServiceUnavailable", "Too many concurrent writers of this key; please retry.");
+            break;
+        }
+        char *old = NULL, *val;
+        size_t oldlen = 0, vlen;
+        if ((rc = omap_get(r, oid, keys, 1, &old, &oldlen))) {
+            rc = ierr(e, rc, bucket, "read");
+            break;
+        }
+        if (!old) {
+            rc = os_err_nosuchkey(e);
+            break;
+        }
+        json_t *ent = entry_parse(old, oldlen, 0, e);
+        if (!ent) {
+            free(old);
+            rc = -1;
+            break;
+        }
+        os_entry_set_attrs(ent, attrs);
+        if (is_inline(old, oldlen)) {
+            const char *nul = memchr(old, '\0', oldlen);   /* entry_parse checked it is there */
+            val = inline_value(ent, nul + 1, oldlen - (size_t)(nul + 1 - old), &vlen);
+        } else
+            val = os_json_text(ent, &vlen);
+        json_decref(ent);
+        kv_t cmp = KV(okey, old, oldlen), set = KV(okey, val, vlen);
+        rc = omap_cas(r, oid, &cmp, 1, &set, 1, NULL, 0);
+        free(old);
+        free(val);
+        if (rc != -ECANCELED) {
+            if (rc)
+                rc = ierr(e, rc, bucket, "commit");
+            break;
+        }
+    }
+    free(okey);
+    return rc;
+}
+
 /* ---- listing ---- */
 
 typedef struct list_ctx {
@@ -1506,6 +1559,7 @@ static const os_backend_ops_t rados_ops = {
     .get_entry = rados_get_entry,
     .read_seg = rados_read_seg,
     .delete_key = rados_delete_key,
+    .set_attrs = rados_set_attrs,
     .list = rados_list,
     .mpu_create = rados_mpu_create,
     .mpu_load = rados_mpu_load,

@@ -9,8 +9,10 @@
  * started), abort, delete, listing order and paging with awkward keys, ranges,
  * multipart (content, the S3 ETag formula computed here independently, InvalidPart,
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
- * bucket deletion rules, gc grace / stale handling, and concurrent overwrites leaving no
- * leaked data. */
+ * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
+ * leaked data, and attributes (the ACL) set on an existing entry in place (os_set_attrs:
+ * data, ETag and mtime untouched, inline and multipart objects alike, carried through a
+ * multipart upload, atomic against concurrent overwrites). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -842,6 +844,133 @@ static void test_concurrency(void **state)
     assert_int_equal(count_data("cc"), 2);
 }
 
+/* ---- attributes set in place ---- */
+
+static const char *acl_owner(const char *bucket, const char *key)
+{
+    static char owner[64];
+    os_meta_t m = {0};
+    OK(os_head(B, bucket, key, &m, &E));
+    snprintf(owner, sizeof owner, "%s", m.acl ? json_string_value(json_object_get(m.acl, "owner")) : "(none)");
+    os_meta_clear(&m);
+    return owner;
+}
+
+static void *attr_setter(void *arg)
+{
+    verr_t e;
+    (void)arg;
+    for (int i = 0; i < ROUNDS * 4; i++) {
+        json_t *a = json_pack("{s:{s:s}}", "acl", "owner", "setter");
+        int rc = os_set_attrs(B, "ah", "hot", NULL, a, &e);
+        json_decref(a);
+        if (rc)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void *hot_overwriter(void *arg)
+{
+    verr_t e;
+    (void)arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        os_put_t *p;
+        os_meta_t m = {0};
+        if (os_put_begin(B, "ah", "hot", &p, &e) || os_put_write(p, "new bytes", 9, &e) || os_put_commit(p, &m, &e))
+            return (void *)1;
+        os_meta_clear(&m);
+    }
+    return NULL;
+}
+
+static void test_set_attrs(void **state)
+{
+    (void)state;
+    new_bucket("at");
+    os_meta_t m = {0};
+    m.acl = json_pack("{s:s, s:[]}", "owner", "111122223333", "grants");
+    snprintf(m.content_type, sizeof m.content_type, "text/plain");
+    put_chunked("at", "obj", "some bytes", 10, 4, &m);
+    char etag[72];
+    snprintf(etag, sizeof etag, "%s", m.etag);
+    int64_t mtime = m.mtime;
+    os_meta_clear(&m);
+    assert_string_equal(acl_owner("at", "obj"), "111122223333");
+
+    json_t *a = json_pack("{s:{s:s, s:[{s:s, s:s}]}}", "acl", "owner", "111122223333", "grants", "g", "AllUsers",
+                          "p", "READ");
+    OK(os_set_attrs(B, "at", "obj", NULL, a, &E));
+    json_decref(a);
+    OK(os_head(B, "at", "obj", &m, &E));
+    assert_string_equal(m.etag, etag);
+    assert_int_equal(m.mtime, mtime);
+    assert_int_equal(m.size, 10);
+    assert_string_equal(m.content_type, "text/plain");
+    assert_int_equal(json_array_size(json_object_get(m.acl, "grants")), 1);
+    os_meta_clear(&m);
+    assert_content("at", "obj", "some bytes", 10);
+    OK(os_backend_gc(B, 0, 3600, &E));
+    assert_content("at", "obj", "some bytes", 10);   /* the data was never garbage */
+
+    /* "null" is the latest version; a JSON null removes the field */
+    a = json_pack("{s:n}", "acl");
+    OK(os_set_attrs(B, "at", "obj", "null", a, &E));
+    assert_string_equal(acl_owner("at", "obj"), "(none)");
+    FAILS(os_set_attrs(B, "at", "obj", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", a, &E), "InvalidArgument");
+    FAILS(os_set_attrs(B, "at", "missing", NULL, a, &E), "NoSuchKey");
+    FAILS(os_set_attrs(B, "no-such-bucket", "obj", NULL, a, &E), "NoSuchBucket");
+    json_decref(a);
+    a = json_pack("{s:i}", "size", 1);   /* the data's own fields are not attributes */
+    FAILS(os_set_attrs(B, "at", "obj", NULL, a, &E), "InternalError");
+    json_decref(a);
+    assert_content("at", "obj", "some bytes", 10);
+
+    /* a large object, and an upload that carries its ACL to completion */
+    size_t n = 5 * MiB + 3;
+    unsigned char *big = malloc(n);
+    pattern(big, n, 9);
+    put_chunked("at", "big", big, n, 1 << 20, &m);
+    os_meta_clear(&m);
+    a = json_pack("{s:{s:s}}", "acl", "owner", "big-owner");
+    OK(os_set_attrs(B, "at", "big", NULL, a, &E));
+    json_decref(a);
+    assert_string_equal(acl_owner("at", "big"), "big-owner");
+    assert_content("at", "big", big, n);
+    char id[96], petag[72];
+    m.acl = json_pack("{s:s}", "owner", "uploader");
+    OK(os_mpu_create(B, "at", "mp", &m, id, &E));
+    os_meta_clear(&m);
+    upload_part("at", id, 1, big, n, petag);
+    os_part_ref_t ref = {1, ""};
+    snprintf(ref.etag, sizeof ref.etag, "%s", petag);
+    OK(os_mpu_complete(B, "at", "mp", id, &ref, 1, &m, &E));
+    os_meta_clear(&m);
+    assert_string_equal(acl_owner("at", "mp"), "uploader");
+    a = json_pack("{s:{s:s}}", "acl", "owner", "changed");
+    OK(os_set_attrs(B, "at", "mp", NULL, a, &E));
+    json_decref(a);
+    assert_string_equal(acl_owner("at", "mp"), "changed");
+    assert_content("at", "mp", big, n);
+    free(big);
+
+    /* racing overwrites: each one lands whole, nothing is lost or leaked */
+    new_bucket("ah");
+    put_str("ah", "hot", "old bytes");
+    pthread_t t[2];
+    void *ret;
+    pthread_create(&t[0], NULL, hot_overwriter, NULL);
+    pthread_create(&t[1], NULL, attr_setter, NULL);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    assert_content("ah", "hot", "new bytes", 9);
+    OK(os_backend_gc(B, 0, 3600, &E));
+    assert_content("ah", "hot", "new bytes", 9);
+    assert_int_equal(count_data("ah"), 1);   /* the replaced versions went to gc, the live one stayed */
+}
+
 #define OS_SCENARIOS                                     \
     cmocka_unit_test(test_roundtrip),                    \
     cmocka_unit_test(test_overwrite_atomic),             \
@@ -854,7 +983,8 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_list_uploads),                 \
     cmocka_unit_test(test_bucket_delete),                \
     cmocka_unit_test(test_gc),                           \
-    cmocka_unit_test(test_concurrency)
+    cmocka_unit_test(test_concurrency),                  \
+    cmocka_unit_test(test_set_attrs)
 
 static int group_setup(void **state)
 {
