@@ -64,6 +64,9 @@ int identity_account_list(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
 int identity_account_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_set_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_verify_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* contacts.c: e-mail addresses and canonical user ids */
+int identity_account_set_email(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_account_lookup(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* quotas.c */
 int identity_quota_get(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
