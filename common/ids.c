@@ -105,3 +105,13 @@ void ids_canonical_user(const char *account, char out[65])
     crypto_hash_sha256_final(&st, d);
     sodium_bin2hex(out, 65, d, sizeof d);
 }
+
+int ids_canonical_valid(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}

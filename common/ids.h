@@ -22,5 +22,7 @@ void ids_uuid(char out[37]);
  * computes it without asking; identity keeps the same formula as a generated column
  * (services/identity/sql/003_contacts.sql) to find an account by it. */
 void ids_canonical_user(const char *account, char out[65]);
+/* 1 if s has the form of a canonical user id (64 lowercase hex digits). */
+int ids_canonical_valid(const char *s);
 
 #endif

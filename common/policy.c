@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ids.h"
 #include "policy_cond.h"
 
 /* What is being validated, and the code its faults carry. */
@@ -135,12 +136,7 @@ static int digits(const char *s, size_t n)
 
 static int canonical_ok(const char *s)
 {
-    if (strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
+    return ids_canonical_valid(s);
 }
 
 /* "arn:aws:iam::ACCOUNT:" and what follows it, or NULL. */
