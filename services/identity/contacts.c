@@ -47,8 +47,8 @@ int identity_account_set_email(bus_ctx_t *ctx, const json_t *body, json_t **repl
         return verr_set(e, 400, "InvalidParameterValue", "email must be an address like name@example.com");
     const char *p[] = {acct, *norm ? norm : NULL};
     PG_AUTO PGresult *r = db_query(service_db(ctx), e,
-        "UPDATE accounts SET email = $2 WHERE id = $1 AND ($2 IS NULL OR NOT EXISTS "
-        "(SELECT 1 FROM accounts WHERE email = $2 AND id <> $1)) RETURNING id", 2, p);
+        "UPDATE accounts SET email = $2::text WHERE id = $1 AND ($2::text IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM accounts WHERE email = $2::text AND id <> $1)) RETURNING id", 2, p);
     if (!r)
         return -1;
     if (PQntuples(r) == 0) {
