@@ -93,6 +93,25 @@ static char *string_list(const json_t *body, const char *name, int lower, size_t
     return text;
 }
 
+static int lookup(bus_ctx_t *ctx, const char *ids, const char *canon, const char *mails, json_t **reply, verr_t *e)
+{
+    const char *p[] = {ids, canon, mails};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "account_lookup",
+        "SELECT id, name, canonical_id, coalesce(email, '') FROM accounts "
+        "WHERE id::text IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+        "OR canonical_id IN (SELECT jsonb_array_elements_text($2::jsonb)) "
+        "OR email IN (SELECT jsonb_array_elements_text($3::jsonb)) ORDER BY id", 3, p);
+    if (!r)
+        return -1;
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "account_id", PQgetvalue(r, i, 0),
+                                              "name", PQgetvalue(r, i, 1), "canonical_id", PQgetvalue(r, i, 2),
+                                              "email", PQgetvalue(r, i, 3)));
+    *reply = json_pack("{s:o}", "accounts", list);
+    return 0;
+}
+
 /* {account_ids?, canonical_ids?, emails?} → {accounts: [{account_id, name, canonical_id,
  * email}]} for those that exist (unknown ones are simply missing from the answer). */
 int identity_account_lookup(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -102,28 +121,10 @@ int identity_account_lookup(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     char *canon = ids ? string_list(body, "canonical_ids", 0, &n, e) : NULL;
     char *mails = canon ? string_list(body, "emails", 1, &n, e) : NULL;
     int rc = -1;
-    if (!mails)
-        goto out;
-    if (n > LOOKUP_MAX) {
+    if (mails && n > LOOKUP_MAX)
         verr_set(e, 400, "InvalidParameterValue", "at most %d accounts per lookup", LOOKUP_MAX);
-        goto out;
-    }
-    const char *p[] = {ids, canon, mails};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "account_lookup",
-        "SELECT id, name, canonical_id, coalesce(email, '') FROM accounts "
-        "WHERE id::text IN (SELECT jsonb_array_elements_text($1::jsonb)) "
-        "OR canonical_id IN (SELECT jsonb_array_elements_text($2::jsonb)) "
-        "OR email IN (SELECT jsonb_array_elements_text($3::jsonb)) ORDER BY id", 3, p);
-    if (!r)
-        goto out;
-    json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "account_id", PQgetvalue(r, i, 0),
-                                              "name", PQgetvalue(r, i, 1), "canonical_id", PQgetvalue(r, i, 2),
-                                              "email", PQgetvalue(r, i, 3)));
-    *reply = json_pack("{s:o}", "accounts", list);
-    rc = 0;
-out:
+    else if (mails)
+        rc = lookup(ctx, ids, canon, mails, reply, e);
     free(ids);
     free(canon);
     free(mails);

@@ -67,6 +67,7 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
     l->e[l->n].meta = *m;
     l->e[l->n].meta.user_meta = NULL;   /* listings do not show metadata */
     l->e[l->n].meta.extra = NULL;
+    l->e[l->n].meta.acl = NULL;         /* (all three belong to the caller's meta) */
     l->n++;
     return 0;
 }

@@ -35,7 +35,6 @@ UNSERVED_OBJECT_CALLS = [
     ("put_object_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
     ("delete_object_tagging", {}),
     ("get_object_tagging", {}),
-    ("put_object_acl", {"ACL": "public-read"}),
     ("get_object_retention", {}),
     ("get_object_legal_hold", {}),
     ("restore_object", {"RestoreRequest": {"Days": 1}}),
@@ -55,14 +54,9 @@ def test_unserved_object_subresources_are_not_implemented_and_touch_nothing(clou
 
 
 UNSERVED_BUCKET_CALLS = [
-    ("delete_bucket_policy", {}), ("delete_bucket_cors", {}), ("delete_bucket_tagging", {}),
     ("delete_bucket_lifecycle", {}), ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
-    ("get_bucket_policy", {}), ("get_bucket_cors", {}), ("get_bucket_tagging", {}),
     ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
-    ("put_bucket_policy", {"Policy": '{"Version":"2012-10-17","Statement":[]}'}),
-    ("put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
     ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
-    ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
 ]
 
 
@@ -75,6 +69,41 @@ def test_unserved_bucket_subresources_are_not_implemented_and_touch_nothing(clou
             getattr(s3, call)(Bucket="empty-routing", **args)
         assert code(ei) == ("NotImplemented", 501)
         s3.head_bucket(Bucket="empty-routing")
+    finally:
+        s3.delete_bucket(Bucket="empty-routing")
+
+
+def test_put_object_acl_changes_the_acl_not_the_bytes(cloud, bucket):
+    # it used to run as PutObject and leave the object empty (and public)
+    s3 = s3_client(cloud)
+    etag = s3.head_object(Bucket=bucket, Key="obj")["ETag"]
+    s3.put_object_acl(Bucket=bucket, Key="obj", ACL="public-read")
+    status, _, body = s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False)
+    assert status == 200 and body == BODY
+    assert s3.head_object(Bucket=bucket, Key="obj")["ETag"] == etag
+    s3.put_object_acl(Bucket=bucket, Key="obj", ACL="private")
+    assert s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False)[0] == 403
+    unchanged(s3, bucket)
+
+
+# Served now; each used to run as the bucket operation without its sub-resource.
+BUCKET_SUBRESOURCE_DELETES = ["delete_bucket_policy", "delete_bucket_cors", "delete_bucket_tagging",
+                              "delete_bucket_ownership_controls", "delete_public_access_block"]
+
+
+@pytest.mark.parametrize("call", BUCKET_SUBRESOURCE_DELETES)
+def test_deleting_a_bucket_setting_never_deletes_the_bucket(cloud, call):
+    s3 = s3_client(cloud)
+    s3.create_bucket(Bucket="empty-routing")   # empty: DELETE ?policy used to delete it
+    try:
+        getattr(s3, call)(Bucket="empty-routing")
+        s3.head_bucket(Bucket="empty-routing")
+        with pytest.raises(ClientError) as ei:   # nor does a GET list it, or a PUT make a bucket
+            s3.get_bucket_policy(Bucket="empty-routing")
+        assert code(ei) == ("NoSuchBucketPolicy", 404)
+        with pytest.raises(ClientError) as ei:
+            s3.put_bucket_policy(Bucket="empty-routing", Policy='{"Version":"2012-10-17","Statement":[]}')
+        assert code(ei) == ("MalformedPolicy", 400)
     finally:
         s3.delete_bucket(Bucket="empty-routing")
 
@@ -102,11 +131,10 @@ def test_two_sub_resources_are_refused(cloud, bucket):
     unchanged(s3_client(cloud), bucket)
 
 
-@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-server-side-encryption", "x-amz-grant-read",
+@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-server-side-encryption",
                                     "x-amz-object-lock-mode", "x-amz-website-redirect-location"])
 def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, bucket, header):
     value = {"x-amz-tagging": "a=b", "x-amz-server-side-encryption": "AES256",
-             "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
              "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-website-redirect-location": "/x"}[header]
     status, _, body = s3_raw(cloud, "PUT", "/%s/obj" % bucket, headers={header: value}, body=b"replaced")
     assert status == 501 and error_code(body) == "NotImplemented"
