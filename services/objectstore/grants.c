@@ -165,7 +165,7 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
         os_meta_t m = {0};
         rc = os_head(os->backend, b.id, key, &m, e);
         if (rc == 0) {
-            JSON_AUTO json_t *acl = s3_object_acl(&as, &b, &m);
+            JSON_AUTO json_t *acl = s3_object_acl(&b, &m);
             rc = s3_access_check(&as, &b, "GetObject", key, acl, e);
         }
         if (rc == 0) {

@@ -179,11 +179,10 @@ void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e);
  * grantee "g" is an account id or a group (AllUsers, AuthenticatedUsers, LogDelivery);
  * "p" a permission name. Buckets keep their owner in their row, objects in the ACL. */
 /* The ACL a request asks for with x-amz-acl or x-amz-grant-* (both: InvalidRequest),
- * for a resource owned by owner in bucket b (object: on_object). *acl is NULL when the
+ * for a resource owned by owner in bucket b. *acl is NULL when the
  * request names none. AccessControlListNotSupported when b's ownership is
  * BucketOwnerEnforced and the ACL is not the bucket owner's full control. */
-int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, int on_object, json_t **acl,
-                        verr_t *e);
+int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);
 /* An AccessControlPolicy document (PutBucketAcl, PutObjectAcl): MalformedACLError,
  * InvalidArgument for unknown grantees, UnresolvableGrantByEmailAddress. */
 int s3_acl_from_xml(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);
@@ -201,7 +200,7 @@ int s3_acl_owner_only(const json_t *grants, const char *owner);
 void s3_acl_reply(s3_req_t *r, const char *owner, const json_t *grants, http_resp_t *resp, verr_t *e);
 /* The ACL of an object as stored, or what objects written before ACLs had: the bucket
  * owner's, public-read if x-amz-acl said so. New reference. */
-json_t *s3_object_acl(const s3_req_t *r, const s3_bucket_t *b, const os_meta_t *m);
+json_t *s3_object_acl(const s3_bucket_t *b, const os_meta_t *m);
 /* Who owns an object account writes into bucket b with acl (ObjectOwnership), and the ACL
  * it is stored with: *acl is replaced. Anonymous writes belong to the bucket owner. */
 const char *s3_object_owner(const s3_bucket_t *b, const char *account, json_t **acl);

@@ -303,10 +303,8 @@ static int enforced_ok(const s3_bucket_t *b, const json_t *acl, verr_t *e)
     return ok ? 0 : verr_set(e, 400, "AccessControlListNotSupported", "The bucket does not allow ACLs");
 }
 
-int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, int on_object, json_t **acl,
-                        verr_t *e)
+int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e)
 {
-    (void)on_object;
     *acl = NULL;
     const char *cannedname = s3_header(r, "x-amz-acl");
     int any_grant = 0;
@@ -485,7 +483,7 @@ void s3_acl_reply(s3_req_t *r, const char *owner, const json_t *grants, http_res
 
 /* ---- objects ------------------------------------------------------------------- */
 
-json_t *s3_object_acl(const s3_req_t *r, const s3_bucket_t *b, const os_meta_t *m)
+json_t *s3_object_acl(const s3_bucket_t *b, const os_meta_t *m)
 {
     if (json_is_object(m->acl) && json_is_array(json_object_get(m->acl, "grants")))
         return json_incref(m->acl);
@@ -494,7 +492,6 @@ json_t *s3_object_acl(const s3_req_t *r, const s3_bucket_t *b, const os_meta_t *
     grant(grants, b->owner, "FULL_CONTROL");
     if (!strcmp(json_str(m->extra, "x-amz-acl", "private"), "public-read"))
         grant(grants, "AllUsers", "READ");
-    (void)r;
     return acl;
 }
 

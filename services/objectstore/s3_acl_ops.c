@@ -22,7 +22,7 @@ static int has_acl_headers(const s3_req_t *r)
 }
 
 /* The ACL a Put*Acl request sets: a document or headers, not both, not neither. */
-static json_t *requested_acl(s3_req_t *r, const char *owner, int on_object, verr_t *e)
+static json_t *requested_acl(s3_req_t *r, const char *owner, verr_t *e)
 {
     json_t *acl = NULL;
     if (r->body_len && has_acl_headers(r)) {
@@ -30,7 +30,7 @@ static json_t *requested_acl(s3_req_t *r, const char *owner, int on_object, verr
         return NULL;
     }
     int rc = r->body_len ? s3_acl_from_xml(r, &r->row, owner, &acl, e)
-                         : s3_acl_from_request(r, &r->row, owner, on_object, &acl, e);
+                         : s3_acl_from_request(r, &r->row, owner, &acl, e);
     if (rc == 0 && !acl)
         verr_set(e, 400, "MissingSecurityHeader", "Your request was missing a required header: x-amz-acl");
     if (acl && s3_access_block_acl(&r->row, acl, e) < 0) {
@@ -55,7 +55,7 @@ void s3_get_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
 
 void s3_put_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    JSON_AUTO json_t *acl = requested_acl(r, r->row.owner, 0, e);
+    JSON_AUTO json_t *acl = requested_acl(r, r->row.owner, e);
     if (!acl)
         return;
     s3_bucket_set_json(r, "acl", json_object_get(acl, "grants"), 200, resp, e);
@@ -84,7 +84,7 @@ void s3_put_object_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     os_meta_clear(&m);
     /* the object keeps its owner; only the grants change */
-    JSON_AUTO json_t *acl = requested_acl(r, json_str(old, "owner", r->row.owner), 1, e);
+    JSON_AUTO json_t *acl = requested_acl(r, json_str(old, "owner", r->row.owner), e);
     if (!acl)
         return;
     JSON_AUTO json_t *attrs = json_pack("{s:O}", "acl", acl);

@@ -223,7 +223,7 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
     }
     snprintf(b.ownership, sizeof b.ownership, "%s", own ? own : "");
     JSON_AUTO json_t *acl = NULL;
-    if (s3_acl_from_request(r, &b, b.owner, 0, &acl, e) < 0) {
+    if (s3_acl_from_request(r, &b, b.owner, &acl, e) < 0) {
         if (!strcmp(e->code, "AccessControlListNotSupported"))
             verr_set(e, 400, "InvalidBucketAclWithObjectOwnership",
                      "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting");

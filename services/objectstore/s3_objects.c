@@ -31,7 +31,7 @@ static const char *stored_headers[] = {"Cache-Control", "Content-Disposition", "
 int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e)
 {
     json_t *acl = NULL;
-    if (s3_acl_from_request(r, &r->row, s3_account(r), 1, &acl, e) < 0)
+    if (s3_acl_from_request(r, &r->row, s3_account(r), &acl, e) < 0)
         return -1;
     if (s3_access_block_acl(&r->row, acl, e) < 0) {
         json_decref(acl);
@@ -174,7 +174,7 @@ int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e)
             *e = le;
         return -1;
     }
-    *acl = s3_object_acl(r, &r->row, m);
+    *acl = s3_object_acl(&r->row, m);
     return s3_access_check(r, &r->row, r->op->name, r->key, *acl, e);
 }
 
@@ -464,7 +464,7 @@ int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, ver
     os_meta_t m = {0};
     int rc = os_head(r->os->backend, bucket_id, key, &m, e);
     if (rc == 0) {
-        JSON_AUTO json_t *acl = s3_object_acl(r, &sb, &m);
+        JSON_AUTO json_t *acl = s3_object_acl(&sb, &m);
         rc = s3_access_check(r, &sb, "GetObject", key, acl, e);
     }
     os_meta_clear(&m);

@@ -164,3 +164,38 @@ def test_bucket_tagging(cloud):
     # the bucket itself is untouched by all of it
     s3.head_bucket(Bucket=name)
     s3.delete_bucket(Bucket=name)
+
+
+def test_the_cli(cloud, tmp_path):
+    """/usr/bin/aws s3api put-bucket-cors from a file, get-bucket-cors, bucket tagging."""
+    import json
+    import subprocess
+    from harness import aws_env
+    name = "cors-cli-%s" % SUFFIX
+    s3_client(cloud).create_bucket(Bucket=name)
+    conf = tmp_path / "cors.json"
+    conf.write_text(json.dumps({"CORSRules": [{"AllowedOrigins": [APP], "AllowedMethods": ["GET", "HEAD"],
+                                               "MaxAgeSeconds": 30}]}))
+
+    def s3api(*args):
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "--output", "json", "s3api",
+                            *args], capture_output=True, text=True, env=aws_env(cloud), timeout=60)
+        return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
+    rc, _, err = s3api("put-bucket-cors", "--bucket", name, "--cors-configuration", "file://%s" % conf)
+    assert rc == 0, err
+    rc, out, err = s3api("get-bucket-cors", "--bucket", name)
+    assert rc == 0 and out["CORSRules"] == json.loads(conf.read_text())["CORSRules"], err
+    st, h, _ = preflight(cloud, "/%s/x" % name, APP, "HEAD")
+    assert st == 200 and h["access-control-max-age"] == "30"
+    rc, _, err = s3api("put-bucket-tagging", "--bucket", name, "--tagging", "TagSet=[{Key=env,Value=test}]")
+    assert rc == 0, err
+    rc, out, err = s3api("get-bucket-tagging", "--bucket", name)
+    assert rc == 0 and out["TagSet"] == [{"Key": "env", "Value": "test"}]
+    rc, _, err = s3api("delete-bucket-tagging", "--bucket", name)
+    assert rc == 0, err
+    rc, _, err = s3api("get-bucket-tagging", "--bucket", name)
+    assert rc != 0 and "NoSuchTagSet" in err
+    rc, _, err = s3api("delete-bucket-cors", "--bucket", name)
+    assert rc == 0, err
+    rc, _, err = s3api("delete-bucket", "--bucket", name)
+    assert rc == 0, err

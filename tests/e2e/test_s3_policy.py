@@ -304,3 +304,33 @@ def test_iam_user_policies_with_conditions(cloud, a):
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
                                                     "Condition": {"StringEquals": {"ec2:Region": "x"}}}]}))
     assert code(ei) == "MalformedPolicyDocument"
+
+
+def test_the_cli(cloud, a, b, tmp_path):
+    """/usr/bin/aws s3api put-bucket-policy (from a file), get-bucket-policy-status,
+    put-public-access-block, as scripts use them."""
+    import subprocess
+    from harness import aws_env
+    name = new_bucket(a)
+    doc = tmp_path / "policy.json"
+    doc.write_text(policy({"Effect": "Allow", "Principal": {"AWS": b.account}, "Action": "s3:GetObject",
+                           "Resource": "arn:aws:s3:::%s/pub/*" % name}))
+
+    def s3api(*args):
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", cloud.env["VIRGA_S3_URL"], "--output", "json", "s3api",
+                            *args], capture_output=True, text=True, env=aws_env(cloud, a.key, a.secret), timeout=60)
+        return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
+    rc, _, err = s3api("put-bucket-policy", "--bucket", name, "--policy", "file://%s" % doc)
+    assert rc == 0, err
+    assert b.s3.get_object(Bucket=name, Key="pub/b")["Body"].read() == b"pub/b"
+    rc, out, err = s3api("get-bucket-policy-status", "--bucket", name)
+    assert rc == 0 and out["PolicyStatus"]["IsPublic"] is False, err
+    rc, out, err = s3api("get-bucket-policy", "--bucket", name)
+    assert rc == 0 and json.loads(out["Policy"]) == json.loads(doc.read_text())
+    rc, _, err = s3api("put-public-access-block", "--bucket", name, "--public-access-block-configuration",
+                       "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
+    assert rc == 0, err
+    rc, _, err = s3api("put-object", "--bucket", name, "--key", "x", "--acl", "public-read")
+    assert rc != 0 and "AccessDenied" in err
+    rc, _, err = s3api("put-bucket-policy", "--bucket", name, "--policy", "{not json")
+    assert rc != 0 and "MalformedPolicy" in err
