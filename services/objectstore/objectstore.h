@@ -88,7 +88,7 @@ typedef struct s3_op {
     const char *subresource;          /* query parameter that selects it, or NULL for none */
     const char *header;               /* request header that selects it (x-amz-copy-source), or NULL */
     s3_body_t body;
-    int write;                        /* needs write access to the bucket */
+    int write;                        /* changes something (access itself: s3_access.c) */
     unsigned features;                /* S3F_* it serves */
     /* BODY_STREAM: begin/data, then run at the end */
     int (*begin)(s3_req_t *r, verr_t *e);

@@ -102,6 +102,11 @@ static int s3_key(void *arg, const char *key, const char **value)
 {
     keyctx_t *k = arg;
     const s3_req_t *r = k->r;
+    if (r->http && !k->g.source_ip) {   /* looked up only when a condition asks */
+        k->g.source_ip = r->http->remote;
+        k->g.user_agent = s3_header(r, "User-Agent");
+        k->g.referer = s3_header(r, "Referer");
+    }
     int rc = policy_global_key(&k->g, key, value);
     if (rc >= 0)
         return rc;
@@ -163,14 +168,9 @@ int s3_access_check(const s3_req_t *r, const s3_bucket_t *b, const char *op, con
     int same = acct && !strcmp(acct, b->owner);
     char resource[S3_MAX_KEY + 128], canon[65] = "";
     snprintf(resource, sizeof resource, "arn:aws:s3:::%s%s%s", b->name, key ? "/" : "", key ? key : "");
-    if (acct)
+    if (acct && b->policy)   /* only a bucket policy's Principal names accounts by it */
         ids_canonical_user(acct, canon);
     keyctx_t kc = {r, b, {.caller = caller, .now = (long long)time(NULL)}};
-    if (r->http) {
-        kc.g.source_ip = r->http->remote;
-        kc.g.user_agent = s3_header(r, "User-Agent");
-        kc.g.referer = s3_header(r, "Referer");
-    }
     policy_request_t q = {.action = rule->action, .resource = resource, .account = acct,
                           .canonical_id = acct ? canon : NULL, .user_arn = json_str(caller, "arn", NULL),
                           .is_root = admin, .account_principal_root_only = same, .key = s3_key, .key_arg = &kc};
