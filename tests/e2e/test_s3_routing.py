@@ -141,6 +141,19 @@ def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, 
     unchanged(s3_client(cloud), bucket)
 
 
+def test_grant_headers_only_where_acls_are_set(cloud, bucket):
+    # served on PutObject, CopyObject, CreateMultipartUpload and the ACL calls; anywhere else
+    # it would be silently dropped, so it is refused before anything happens
+    grant = {"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'}
+    status, _, body = s3_raw(cloud, "DELETE", "/%s/obj" % bucket, headers=grant)
+    assert status == 501 and error_code(body) == "NotImplemented"
+    unchanged(s3_client(cloud), bucket)
+    status, _, body = s3_raw(cloud, "PUT", "/%s/granted" % bucket, headers=grant, body=b"g")
+    assert status == 200
+    assert s3_raw(cloud, "GET", "/%s/granted" % bucket, sign=False)[2] == b"g"
+    s3_client(cloud).delete_object(Bucket=bucket, Key="granted")
+
+
 def test_version_id_null_is_the_object_and_others_are_invalid(cloud, bucket):
     s3 = s3_client(cloud)
     assert s3.get_object(Bucket=bucket, Key="obj", VersionId="null")["Body"].read() == BODY
