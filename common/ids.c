@@ -93,3 +93,25 @@ void ids_uuid(char out[37])
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
              b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
+
+void ids_canonical_user(const char *account, char out[65])
+{
+    static const char prefix[] = "virga-canonical-user:";
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)prefix, sizeof prefix - 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)account, strlen(account));
+    crypto_hash_sha256_final(&st, d);
+    sodium_bin2hex(out, 65, d, sizeof d);
+}
+
+int ids_canonical_valid(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}

@@ -10,6 +10,8 @@ static const bus_route_t routes[] = {
     {"identity.account_create", identity_account_create},
     {"identity.account_list", identity_account_list},
     {"identity.account_delete", identity_account_delete},
+    {"identity.account_set_email", identity_account_set_email},
+    {"identity.account_lookup", identity_account_lookup},
     {"identity.set_password", identity_set_password},
     {"identity.verify_password", identity_verify_password},
     {"identity.quota_get", identity_quota_get},

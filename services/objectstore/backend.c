@@ -212,6 +212,7 @@ void os_meta_clear(os_meta_t *m)
     json_decref(m->user_meta);
     json_decref(m->extra);
     json_decref(m->tags);
+    json_decref(m->acl);
     memset(m, 0, sizeof *m);
 }
 
@@ -227,6 +228,8 @@ static json_t *client_meta_json(const os_meta_t *m)
         json_object_set(j, "ex", m->extra);
     if (m && json_object_size(m->tags))
         json_object_set(j, "tags", m->tags);
+    if (m && json_is_object(m->acl))
+        json_object_set(j, "acl", m->acl);
     if (m)
         os_checksum_to_json(j, &m->ck);
     return j;
@@ -252,6 +255,8 @@ void os_meta_from_json(const json_t *j, os_meta_t *m)
     m->user_meta = json_is_object(um) ? json_incref(um) : NULL;
     m->extra = json_is_object(ex) ? json_incref(ex) : NULL;
     m->tags = json_object_size(tg) ? json_incref(tg) : NULL;
+    json_t *acl = json_object_get(j, "acl");
+    m->acl = json_is_object(acl) ? json_incref(acl) : NULL;
     os_checksum_from_json(j, &m->ck);
     snprintf(m->version_id, sizeof m->version_id, "%s", os_entry_vid(j));
     m->delete_marker = os_entry_is_dm(j);

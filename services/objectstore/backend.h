@@ -69,8 +69,10 @@ typedef struct os_meta {
     int64_t mtime;            /* Unix seconds */
     json_t *user_meta;        /* {"x-amz-meta-foo": "bar", ...} or NULL; owned by the meta */
     json_t *extra;            /* other stored headers (Content-Encoding, Cache-Control,
-                               * Content-Disposition, x-amz-acl ...) or NULL; owned */
+                               * Content-Disposition, ...) or NULL; owned */
     json_t *tags;             /* object tags {"key": "value", ...} or NULL; owned */
+    json_t *acl;              /* this version's owner and grants (s3_acl.c) or NULL (a delete
+                               * marker has none); owned */
     os_checksum_t ck;         /* the stored checksum (a version keeps its own); for an upload
                                * (os_mpu_create) the algorithm and type the client chose
                                * (CK_NONE: the default) */
@@ -80,7 +82,7 @@ typedef struct os_meta {
     int is_latest;            /* it is the key's latest version */
 } os_meta_t;
 
-void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra/tags, zeroes the struct */
+void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra/tags/acl, zeroes the struct */
 
 /* 1 when s is a version id this backend could have made ("null" or 32 lowercase hex):
  * anything else is InvalidArgument to S3, checked before a backend call. */

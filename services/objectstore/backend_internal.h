@@ -8,10 +8,10 @@
  * steps: where bytes go, how an index entry is switched atomically, and how records are
  * read back. Both keep the same JSON documents, described here once:
  *
- *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "tags", "ck", "v", "sb",
+ *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "tags", "acl", "ck", "v", "sb",
  *                 "vid", "sk", "dm", "nullsk"}                             simple object
  *                {... , "parts": [{"v", "size", "sb"}, ...]}                 multipart
- *   upload       {"k": hex(key), "meta": {"ct", "um", "ex", "tags", "ck"}, "initiated"}
+ *   upload       {"k": hex(key), "meta": {"ct", "um", "ex", "tags", "acl", "ck"}, "initiated"}
  *   part entry   {"v", "etag", "size", "mtime", "cks", "sb"}
  *   garbage      an index entry or part entry whose data is no longer referenced
  *

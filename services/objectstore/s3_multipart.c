@@ -280,7 +280,7 @@ static int upload_xml(void *arg, const char *key, const char *upload_id, int64_t
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     const char *prefix = s3_query(r, "prefix");
-    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner};
+    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner_id};
     xml_open(u.x, "ListMultipartUploadsResult", S3_NS);
     xml_elem(u.x, "Bucket", r->bucket);
     xml_elem(u.x, "KeyMarker", "");

@@ -149,17 +149,16 @@ void s3_tagging_count_header(const os_meta_t *m, http_resp_t *resp)
     }
 }
 
-/* The version the request names (versionId, or the latest), which must be an object:
- * tags of a delete marker are NoSuchKey (the latest) or MethodNotAllowed (by id). */
+/* The version the request names (versionId, or the latest), which must be an object the
+ * caller may tag or read the tags of (its owner, or a policy: no ACL grants tags): tags
+ * of a delete marker are NoSuchKey (the latest) or MethodNotAllowed (by id). */
 static int tagged_version(s3_req_t *r, os_meta_t *m, http_resp_t *resp, verr_t *e)
 {
-    if (!s3_owner_or_operator(r))
-        return verr_set(e, 403, "AccessDenied", "Access Denied");
-    const char *vid = s3_query(r, "versionId");
-    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, m, e) < 0)
+    JSON_AUTO json_t *acl = NULL;
+    if (s3_object_access(r, m, &acl, e) < 0)
         return -1;
     if (m->delete_marker) {
-        s3_delete_marker_error(r, m, vid != NULL, resp);
+        s3_delete_marker_error(r, m, s3_query(r, "versionId") != NULL, resp);
         os_meta_clear(m);
         return 1;   /* answered */
     }

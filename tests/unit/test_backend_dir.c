@@ -11,7 +11,7 @@
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
  * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
  * leaked data, and checksums (os_checksum_scenarios.c); S3 versioning in
- * backend_scenarios_versions.c. */
+ * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +30,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "jsonutil.h"
 
 #define MiB (1024u * 1024u)
 
@@ -871,6 +872,7 @@ static void test_concurrency(void **state)
 }
 
 #include "backend_scenarios_versions.c"
+#include "backend_scenarios_acl.c"
 #include "os_checksum_scenarios.c"
 
 #define OS_SCENARIOS                                     \
@@ -887,6 +889,7 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_bucket_delete),                \
     cmocka_unit_test(test_gc),                           \
     cmocka_unit_test(test_concurrency),                  \
+    OS_ACL_SCENARIOS                                     \
     OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)
