@@ -3,6 +3,7 @@
  * comes from libsodium's CSPRNG because ids are guessable otherwise, and a guessable
  * resource id lets one tenant probe for another's resources. */
 #include "ids.h"
+#include "strbuf.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -108,10 +109,5 @@ void ids_canonical_user(const char *account, char out[65])
 
 int ids_canonical_valid(const char *s)
 {
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
+    return hex_lower_exact(s, 64);
 }

@@ -285,6 +285,11 @@ void s3_put_bucket_versioning(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_version_header(const s3_req_t *r, http_resp_t *resp, const char *version_id);
 
 /* s3_tagging.c: object tags */
+/* Walk a <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> body (object and
+ * bucket tagging take the same document), calling add(arg, key, value, e) per Tag in
+ * order (value NULL when the Tag has none); anything else is MalformedXML. */
+int s3_tagging_walk(const s3_req_t *r, int (*add)(void *arg, const char *key, const char *value, verr_t *e),
+                    void *arg, verr_t *e);
 /* The x-amz-tagging header as a tag set (NULL when absent); InvalidTag per S3's limits. */
 int s3_tags_from_header(const s3_req_t *r, json_t **out, verr_t *e);
 /* x-amz-tagging-count on GET/HEAD when the version has tags. */

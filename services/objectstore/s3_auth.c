@@ -49,16 +49,6 @@ static int s3_auth_error(verr_t *e, enum auth_stage stage, int presigned)
     return -1;
 }
 
-static int is_hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* Sub-resources that are part of a SigV2 canonical resource (as botocore signs). */
 static const char *v2_subresources[] = {
     "acl", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy",
@@ -171,7 +161,7 @@ static const payload_kind_t *payload_kind(const char *v)
     for (size_t i = 0; i < ARRAY_LEN(payload_kinds); i++)
         if (!strcmp(v, payload_kinds[i].name))
             return &payload_kinds[i];
-    return is_hex64(v) ? &sha_payload : NULL;
+    return hex_lower_exact(v, 64) ? &sha_payload : NULL;
 }
 
 /* What a header-signed request leaves for the chunk decoder. */

@@ -8,7 +8,6 @@
 
 #include "jsonutil.h"
 #include "objectstore.h"
-#include "s3_xmlbody.h"
 #include "xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -34,52 +33,31 @@ static int invalid_tag(verr_t *e, const char *what)
     return verr_set(e, 400, "InvalidTag", "%s", what);
 }
 
-/* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> as [{"Key","Value"}]. */
-static int parse_tagging(s3_req_t *r, json_t *tags, verr_t *e)
+/* One Tag of the document (s3_tagging_walk) onto tags, [{"Key","Value"}] in order. */
+static int bucket_tag(void *arg, const char *k, const char *v, verr_t *e)
 {
-    xmlDocPtr doc = s3_xml_parse(r->body, r->body_len, "Tagging", e);
-    if (!doc)
-        return -1;
-    xmlNodePtr set = NULL;
-    for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, "TagSet"))
-            set = c;
-    int rc = set ? 0 : verr_set(e, 400, "MalformedXML", "The XML you provided was not well-formed or did not "
-                                                         "validate against our published schema");
-    for (xmlNodePtr t = set ? set->children : NULL; t && rc == 0; t = t->next) {
-        if (t->type != XML_ELEMENT_NODE)
-            continue;
-        xmlChar *k = strcmp((const char *)t->name, "Tag") ? NULL : s3_xml_child_text(t, "Key");
-        xmlChar *v = k ? s3_xml_child_text(t, "Value") : NULL;
-        const char *ks = (const char *)k, *vs = v ? (const char *)v : "";
-        size_t i;
-        json_t *seen;
-        if (!k)
-            rc = verr_set(e, 400, "MalformedXML", "Each Tag needs a Key");
-        else if (json_array_size(tags) == MAX_TAGS)
-            rc = invalid_tag(e, "Bucket tag count cannot be greater than 50");
-        else if (!tag_text_ok(ks, 1, 128))
-            rc = invalid_tag(e, "The TagKey you have provided is invalid");
-        else if (!tag_text_ok(vs, 0, 256))
-            rc = invalid_tag(e, "The TagValue you have provided is invalid");
-        else if (!strncmp(ks, "aws:", 4))
-            rc = invalid_tag(e, "System tags cannot be added/updated by requester");
-        json_array_foreach(tags, i, seen)
-            if (rc == 0 && !strcmp(json_str(seen, "Key", ""), ks))
-                rc = invalid_tag(e, "Cannot provide multiple Tags with the same key");
-        if (rc == 0)
-            json_array_append_new(tags, json_pack("{s:s, s:s}", "Key", ks, "Value", vs));
-        xmlFree(k);
-        xmlFree(v);
-    }
-    xmlFreeDoc(doc);
-    return rc;
+    json_t *tags = arg, *seen;
+    size_t i;
+    v = v ? v : "";
+    if (json_array_size(tags) == MAX_TAGS)
+        return invalid_tag(e, "Bucket tag count cannot be greater than 50");
+    if (!tag_text_ok(k, 1, 128))
+        return invalid_tag(e, "The TagKey you have provided is invalid");
+    if (!tag_text_ok(v, 0, 256))
+        return invalid_tag(e, "The TagValue you have provided is invalid");
+    if (!strncmp(k, "aws:", 4))
+        return invalid_tag(e, "System tags cannot be added/updated by requester");
+    json_array_foreach(tags, i, seen)
+        if (!strcmp(json_str(seen, "Key", ""), k))
+            return invalid_tag(e, "Cannot provide multiple Tags with the same key");
+    json_array_append_new(tags, json_pack("{s:s, s:s}", "Key", k, "Value", v));
+    return 0;
 }
 
 void s3_put_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     JSON_AUTO json_t *tags = json_array();
-    if (parse_tagging(r, tags, e) < 0)
+    if (s3_tagging_walk(r, bucket_tag, tags, e) < 0)
         return;
     s3_bucket_set_json(r, "tags", json_array_size(tags) ? tags : NULL, 204, resp, e);   /* none: no tag set */
 }

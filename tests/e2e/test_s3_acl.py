@@ -5,7 +5,6 @@ canonical id and display name; put-object-acl changing who may read without touc
 bytes; ACLs on CopyObject and multipart uploads; object ownership (ObjectWriter, the
 default here, BucketOwnerPreferred, BucketOwnerEnforced); IAM users of the owner's
 account, who need their own policies."""
-import hashlib
 import json
 import subprocess
 import uuid
@@ -13,28 +12,12 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws_env, error_code, new_tenant, s3_client, s3_raw
+from harness import Tenant, aws_env, call_status as status, canonical_id as canonical, error_code, s3_client, s3_raw
 
 SUFFIX = uuid.uuid4().hex[:6]
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
-
-
-def canonical(account):
-    return hashlib.sha256(("virga-canonical-user:" + account).encode()).hexdigest()
-
-
-class Tenant:
-    def __init__(self, cloud, name, email=None):
-        self.name = name
-        self.account, self.key, self.secret = new_tenant(cloud, name)
-        self.canonical = canonical(self.account)
-        self.s3 = s3_client(cloud, self.key, self.secret)
-        if email:
-            r = cloud.virgadm("account", "email", self.account, email)
-            assert r.returncode == 0, r.stderr
-        self.email = email
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +32,6 @@ def b(cloud):
 
 def code(ei):
     return ei.value.response["Error"]["Code"]
-
-
-def status(fn, *args, **kw):
-    """200 if the call works, else its HTTP status."""
-    try:
-        fn(*args, **kw)
-        return 200
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def anon(cloud, method, path, body=b""):
@@ -406,7 +380,7 @@ def test_missing_keys_are_not_revealed_to_those_who_cannot_list(cloud, a, b):
 
 
 def test_iam_users_of_the_owner_need_their_own_policies(cloud, a):
-    iam = __import__("harness").boto3_client(cloud, "iam", a.key, a.secret)
+    iam = a.iam
     user = "reader-" + SUFFIX
     iam.create_user(UserName=user)
     key = iam.create_access_key(UserName=user)["AccessKey"]

@@ -6,7 +6,6 @@ version on its own; every version keeps its own ACL (PutObjectAcl/GetObjectAcl w
 versionId work on that version, a noncurrent version keeps its ACL, a delete marker has
 none); reads through a delete marker are decided by the bucket; listings show each
 object's own owner."""
-import hashlib
 import json
 import time
 import uuid
@@ -14,17 +13,10 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import boto3_client, error_code, new_tenant, s3_client, s3_raw
+from harness import Tenant, call_status as status, error_code, s3_client, s3_raw
 
 SUFFIX = uuid.uuid4().hex[:6]
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
-
-
-class Tenant:
-    def __init__(self, cloud, name):
-        self.account, self.key, self.secret = new_tenant(cloud, name)
-        self.canonical = hashlib.sha256(("virga-canonical-user:" + self.account).encode()).hexdigest()
-        self.s3 = s3_client(cloud, self.key, self.secret)
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +27,6 @@ def a(cloud):
 @pytest.fixture(scope="module")
 def b(cloud):
     return Tenant(cloud, "ver-other-" + SUFFIX)
-
-
-def status(fn, *args, **kw):
-    """200 if the call works, else its HTTP status."""
-    try:
-        fn(*args, **kw)
-        return 200
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def versioned_bucket(t, acl=None):
@@ -128,7 +111,7 @@ def test_bucket_policies_see_the_version_actions(cloud, a, b):
 
 
 def test_iam_user_policies_see_the_version_actions(cloud, a):
-    iam = boto3_client(cloud, "iam", a.key, a.secret)
+    iam = a.iam
     user = "ver-reader-" + SUFFIX
     name = versioned_bucket(a)
     v1, _ = put_versions(a, name, "k", b"one", b"two")

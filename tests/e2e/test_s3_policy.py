@@ -12,17 +12,9 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws, boto3_client, new_tenant, s3_client, s3_raw
+from harness import Tenant, aws, call_status as status, s3_client, s3_raw
 
 SUFFIX = uuid.uuid4().hex[:6]
-
-
-class Tenant:
-    def __init__(self, cloud, name):
-        self.name = name
-        self.account, self.key, self.secret = new_tenant(cloud, name)
-        self.s3 = s3_client(cloud, self.key, self.secret)
-        self.iam = boto3_client(cloud, "iam", self.key, self.secret)
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +29,6 @@ def b(cloud):
 
 def code(ei):
     return ei.value.response["Error"]["Code"]
-
-
-def status(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-        return 200
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def anon(cloud, method, path):
