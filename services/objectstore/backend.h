@@ -54,6 +54,24 @@ os_backend_t *os_backend_open(const config_t *cfg, verr_t *e);
 void os_backend_close(os_backend_t *b);
 const char *os_backend_name(const os_backend_t *b);   /* "rados" / "dir" */
 
+/* Who writes: every write this backend starts is marked with this id (hex, at most 32
+ * characters) until it commits, so that garbage collection can tell the writes of a
+ * process that died from those of one still running (os_gc_opts_t.writer_alive). Set once,
+ * before the first write; unset, writes carry no id and only stale_s reclaims them. */
+void os_backend_set_writer(os_backend_t *b, const char *writer_id);
+
+/* Does the storage answer? RADOS: the result of the last health probe (a read that an
+ * OSD must answer, every objectstore.rados.probe_interval_ms), and how many times the
+ * connection to the cluster was replaced because it stopped answering while a new one
+ * did. Directory: whether the directory is writable. */
+typedef struct os_health {
+    int ok;
+    char detail[200];         /* why not, when not ok */
+    int64_t since;            /* unix seconds: not ok since */
+    uint64_t reconnects;
+} os_health_t;
+void os_backend_health(os_backend_t *b, os_health_t *out);
+
 /* Buckets are identified by an id chosen by the caller (stable across renames). */
 int os_bucket_create(os_backend_t *b, const char *bucket_id, verr_t *e);
 /* Fails with BucketNotEmpty 409 if any object or unfinished multipart upload exists. */
@@ -69,11 +87,34 @@ int os_put_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 void os_put_abort(os_put_t *p);      /* also frees p; NULL is a no-op */
 
 int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *out, verr_t *e);
-/* Read [off, off+len) of the object (the caller has checked the range against size),
- * calling sink for each piece in order; a sink returning nonzero stops the read (-1,
- * code "ClientGone"). meta (optional) receives the metadata of the version read, so
- * head + read are consistent even across a concurrent overwrite. */
+
+/* One version of an object, as the index named it when it was opened: its metadata and
+ * where its bytes are. Reads from it return exactly that version's bytes whatever
+ * overwrites or deletes happen meanwhile, for as long as the replaced data is kept
+ * (objectstore.gc_grace_s after the replacement); past that a read fails. This is how
+ * a reader sends headers that match the bytes that follow. Not shared between threads. */
+typedef struct os_object os_object_t;
+/* meta (optional) receives the version's metadata (the caller clears it). */
+int os_open(os_backend_t *b, const char *bucket_id, const char *key, os_object_t **out, os_meta_t *meta,
+            verr_t *e);
+uint64_t os_object_size(const os_object_t *o);
+void os_object_close(os_object_t *o);   /* NULL is a no-op */
+
+/* Read [off, off+len) of an opened version (clamped to its size), calling sink for each
+ * piece in order; a sink returning nonzero stops the read (-1, code "ClientGone"). */
 typedef int (*os_sink_fn)(void *arg, const void *data, size_t len);
+int os_object_read(os_object_t *o, uint64_t off, uint64_t len, os_sink_fn sink, void *arg, verr_t *e);
+
+/* The same as a pull: the reader takes over o (closing the reader closes it) and hands out
+ * [off, off+len) in order, keeping a bounded number of backend reads in flight ahead of
+ * the caller (RADOS: 4 x 1 MiB), so a slow client holds no thread and little memory. */
+typedef struct os_reader os_reader_t;
+os_reader_t *os_reader_new(os_object_t *o, uint64_t off, uint64_t len);
+/* Up to max bytes into buf: the count, 0 at the end, or -1 with e set. */
+long os_reader_read(os_reader_t *r, char *buf, size_t max, verr_t *e);
+void os_reader_free(os_reader_t *r);   /* NULL is a no-op */
+
+/* open + read + close: [off, off+len) of the current version; meta as for os_open. */
 int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len,
             os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e);
 /* Deleting a key that does not exist succeeds (S3 semantics). */
@@ -112,8 +153,23 @@ int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload
 typedef int (*os_upload_fn)(void *arg, const char *key, const char *upload_id, int64_t initiated);
 int os_mpu_list(os_backend_t *b, const char *bucket_id, const char *prefix, os_upload_fn fn, void *arg, verr_t *e);
 
-/* Remove data no index entry refers to any more (replaced or deleted objects older than
- * grace_s, aborted or crashed uploads older than stale_s). Called on the reconcile timer. */
+/* Remove data no index entry refers to any more. Called on the reconcile timer.
+ *  - replaced or deleted data once older than grace_s (a reader of that version may still
+ *    be streaming it);
+ *  - writes that never committed (a killed process, a client gone mid-body): those marked
+ *    by a writer that writer_alive says is gone once older than lease_s, all others once
+ *    older than stale_s;
+ *  - multipart uploads not completed or aborted within stale_s of their creation: a
+ *    tenant's upload may legitimately take days, so no writer owns it. */
+typedef struct os_gc_opts {
+    int grace_s, stale_s, lease_s;
+    /* 1 if the process that marked writes with this id may still be writing; NULL: ask
+     * nobody, every writer is alive */
+    int (*writer_alive)(void *arg, const char *writer_id);
+    void *arg;
+} os_gc_opts_t;
+int os_backend_gc_run(os_backend_t *b, const os_gc_opts_t *o, verr_t *e);
+/* The same with every writer alive. */
 int os_backend_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e);
 
 #endif

@@ -17,11 +17,10 @@
  * ("\x01" JSON "\0" bytes): PUT, GET and DELETE are then one op each, guarded by "the
  * old value is absent or inline" (omap_cmp LT "\x02"), with the striped path as fallback.
  * "buckets" lists bucket ids for gc; "orphans" keeps the garbage of deleted buckets. */
-#include "backend_internal.h"
+#include "backend_rados.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <rados/librados.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,414 +29,26 @@
 #include "jsonutil.h"
 #include "log.h"
 
-#define RING 4                  /* aio reads / writes in flight per request */
-#define PIECE (1024 * 1024)     /* I/O unit within a stripe: sending starts before it is full */
-#define OMAP_PAGE 10000         /* omap entries per round trip (all parts of an upload fit) */
-#define GC_BUDGET 2000          /* garbage records handled per gc call */
-#define REMOVE_BATCH 32         /* aio removes in flight in gc */
-#define OID_MAX 256
-#define REGISTRY "buckets"
-#define ORPHANS "orphans"
-
-typedef struct rados_impl {
-    rados_t cluster;
-    rados_ioctx_t io;
-    char *pool;
-    size_t sb;
-    size_t inline_max;      /* objects up to this size live in their index value */
-} rados_impl_t;
-
-/* A ring of in-flight aio reads or writes, each with its buffer. */
-typedef struct ring {
-    rados_completion_t c[RING];
-    char *buf[RING];
-    size_t len[RING];
-    int head, n;
-} ring_t;
-
 typedef struct rput {
+    rconn_t *c;                     /* the connection every op of this write goes through */
     ring_t ring;
     uint64_t sent;                  /* bytes handed to librados */
     uint64_t stripes;               /* stripe objects written to (removed on abort) */
     size_t sb, piece;
     int err;                        /* first failed aio (negative errno) */
     char ikey[64];                  /* pending key, "" until data is written */
+    char pval[PENDING_MAX];         /* its value: who writes */
+    size_t pvlen;
     rados_completion_t ic;          /* the pending key's write, while in flight */
     rados_write_op_t iop;
     char *head, *old;               /* part: upload record and old part entry as read */
     size_t headlen, oldlen;
 } rput_t;
 
-static const char PENDING_VAL[] = "{}";
-#define INLINE_MARK '\x01'
-/* Index values sort as: absent ("") < inline ("\x01...") < BELOW_JSON < JSON ("{..."). */
-static const char BELOW_JSON[] = "\x02";
-
-static rados_impl_t *R(os_backend_t *b)
-{
-    return b->impl;
-}
-
-static void index_oid(char out[OID_MAX], const char *bucket)
-{
-    snprintf(out, OID_MAX, "i.%s", bucket);
-}
-
-/* librados failure -> S3 error (timeouts are the cluster's fault, not ours). */
-static int rerr(verr_t *e, int rc, const char *what, const char *oid)
-{
-    log_error("objectstore rados: %s %s: %s", what, oid, strerror(-rc));
-    if (rc == -ETIMEDOUT)
-        return verr_set(e, 503, "ServiceUnavailable", "The storage cluster did not answer in time.");
-    return verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
-}
-
-/* Same, for an operation on a bucket's index object (missing = no such bucket). */
-static int ierr(verr_t *e, int rc, const char *bucket, const char *what)
-{
-    if (rc == -ENOENT)
-        return os_err_nosuchbucket(e, bucket);
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    return rerr(e, rc, what, oid);
-}
-
-static void stripe_oid(char out[OID_MAX], const char *bucket, const char *v, uint64_t n)
-{
-    snprintf(out, OID_MAX, "d.%s.%s.%" PRIu64, bucket, v, n);
-}
-
-static void garbage_key(char out[64])
-{
-    char id[OS_VERSION_LEN + 1];
-    os_new_version(id);   /* fresh: the same data may be listed twice (crash recovery) */
-    out[0] = 'g';
-    os_stamp_name(out + 1, 63, (int64_t)time(NULL), id);
-}
-
-static rados_completion_t completion(void)
-{
-    rados_completion_t c;
-    if (rados_aio_create_completion2(NULL, NULL, &c) < 0)
-        abort();   /* allocation failure */
-    return c;
-}
-
-static int finish(rados_completion_t c)
-{
-    rados_aio_wait_for_complete(c);
-    int rc = rados_aio_get_return_value(c);
-    rados_aio_release(c);
-    return rc;
-}
-
-/* ---- omap helpers ---- */
-
-typedef struct kv {
-    const char *k, *v;
-    size_t klen, vlen;
-    int below;              /* as a comparison: value < v instead of value == v */
-} kv_t;
-
-static kv_t KV(const char *k, const char *v, size_t vlen)
-{
-    return (kv_t){k, v, strlen(k), vlen, 0};
-}
-
-/* "k is absent or holds an inline object": no data of its own to garbage-list. */
-static kv_t NOT_STRIPED(const char *k)
-{
-    return (kv_t){k, BELOW_JSON, strlen(k), 1, 1};
-}
-
-/* One atomic write op on oid: the object must exist, every cmp must hold (value equal;
- * an empty value means "absent"), then set and remove. 0, -ECANCELED, -ENOENT, ... */
-static int omap_cas(rados_impl_t *r, const char *oid, const kv_t *cmp, size_t ncmp, const kv_t *set, size_t nset,
-                    const kv_t *rm, size_t nrm)
-{
-    rados_write_op_t op = rados_create_write_op();
-    int *prv = xcalloc(ncmp + 1, sizeof *prv);
-    const char **keys = xmalloc((nset + nrm + 1) * sizeof *keys), **vals = xmalloc((nset + 1) * sizeof *vals);
-    size_t *klens = xmalloc((nset + nrm + 1) * sizeof *klens), *vlens = xmalloc((nset + 1) * sizeof *vlens);
-    /* Index ops must never create the object: a write to a deleted bucket fails instead. */
-    if (strcmp(oid, ORPHANS) != 0)
-        rados_write_op_assert_exists(op);
-    else
-        rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-    for (size_t i = 0; i < ncmp; i++)
-        rados_write_op_omap_cmp2(op, cmp[i].k, cmp[i].below ? LIBRADOS_CMPXATTR_OP_LT : LIBRADOS_CMPXATTR_OP_EQ,
-                                 cmp[i].v ? cmp[i].v : "", cmp[i].klen, cmp[i].v ? cmp[i].vlen : 0, &prv[i]);
-    for (size_t i = 0; i < nset; i++) {
-        keys[i] = set[i].k, klens[i] = set[i].klen, vals[i] = set[i].v, vlens[i] = set[i].vlen;
-    }
-    if (nset)
-        rados_write_op_omap_set2(op, keys, vals, klens, vlens, nset);
-    for (size_t i = 0; i < nrm; i++) {
-        keys[i] = rm[i].k, klens[i] = rm[i].klen;
-    }
-    if (nrm)
-        rados_write_op_omap_rm_keys2(op, keys, klens, nrm);
-    int rc = rados_write_op_operate2(op, r->io, oid, NULL, 0);
-    rados_release_write_op(op);
-    free(prv);
-    free(keys);
-    free(vals);
-    free(klens);
-    free(vlens);
-    return rc;
-}
-
-/* An asynchronous read of some omap keys, so it can overlap a data write. */
-typedef struct omap_req {
-    rados_read_op_t op;
-    rados_completion_t c;
-    rados_omap_iter_t it;
-    int prval, rc;
-} omap_req_t;
-
-static void omap_get_start(rados_impl_t *r, const char *oid, const char *const *keys, size_t n, omap_req_t *q)
-{
-    size_t klens[4];
-    for (size_t i = 0; i < n && i < ARRAY_LEN(klens); i++)
-        klens[i] = strlen(keys[i]);
-    q->op = rados_create_read_op();
-    q->c = completion();
-    q->it = NULL;
-    q->prval = 0;
-    rados_read_op_omap_get_vals_by_keys2(q->op, keys, n, klens, &q->it, &q->prval);
-    q->rc = rados_aio_read_op_operate(q->op, r->io, q->c, oid, 0);
-}
-
-/* Wait, then copy the values out (vals[i] = NULL when key i is absent). */
-static int omap_get_finish(omap_req_t *q, const char *const *keys, size_t n, char **vals, size_t *lens)
-{
-    int rc = q->rc ? q->rc : finish(q->c);
-    if (q->rc)
-        rados_aio_release(q->c);
-    if (!rc)
-        rc = q->prval;
-    for (size_t i = 0; i < n; i++)
-        vals[i] = NULL, lens[i] = 0;
-    char *k, *v;
-    size_t klen, vlen;
-    while (!rc && q->it && rados_omap_get_next2(q->it, &k, &v, &klen, &vlen) == 0 && k)
-        for (size_t i = 0; i < n; i++)
-            if (!vals[i] && klen == strlen(keys[i]) && memcmp(k, keys[i], klen) == 0) {
-                vals[i] = xmalloc(vlen + 1);
-                memcpy(vals[i], v, vlen);
-                vals[i][vlen] = '\0';
-                lens[i] = vlen;
-            }
-    if (q->it)
-        rados_omap_get_end(q->it);
-    rados_release_read_op(q->op);
-    return rc;
-}
-
-static int omap_get(rados_impl_t *r, const char *oid, const char *const *keys, size_t n, char **vals, size_t *lens)
-{
-    omap_req_t q;
-    omap_get_start(r, oid, keys, n, &q);
-    return omap_get_finish(&q, keys, n, vals, lens);
-}
-
-
-/* Call fn for each entry of an omap iterator; returns fn's first nonzero. */
-typedef int (*omap_fn)(void *arg, const char *k, size_t klen, const char *v, size_t vlen);
-
-static int iter_each(rados_omap_iter_t it, omap_fn fn, void *arg)
-{
-    char *k, *v;
-    size_t klen, vlen;
-    int stop = 0;
-    while (!stop && it && rados_omap_get_next2(it, &k, &v, &klen, &vlen) == 0 && k)
-        stop = fn(arg, k, klen, v, vlen);
-    return stop;
-}
-
-typedef struct walk {
-    omap_fn fn;
-    void *arg;
-    char *last;     /* the next page starts after it */
-    int stopped;
-} walk_t;
-
-static int walk_track(void *a, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    walk_t *w = a;
-    free(w->last);
-    w->last = xmalloc(klen + 1);
-    memcpy(w->last, k, klen);
-    w->last[klen] = '\0';
-    w->stopped = w->fn(w->arg, k, klen, v, vlen);
-    return w->stopped;
-}
-
-/* Up to `limit` entries with prefix after `after`, paged; fn may stop the walk. */
-static int omap_walk(rados_impl_t *r, const char *oid, const char *after, const char *prefix, uint64_t limit,
-                     omap_fn fn, void *arg)
-{
-    walk_t w = {fn, arg, xstrdup(after), 0};
-    uint64_t seen = 0;
-    int rc = 0;
-    for (unsigned char more = 1; !rc && more && !w.stopped && seen < limit;) {
-        uint64_t want = limit - seen < OMAP_PAGE ? limit - seen : OMAP_PAGE;
-        rados_read_op_t op = rados_create_read_op();
-        rados_omap_iter_t it = NULL;
-        int prval = 0;
-        more = 0;
-        rados_read_op_omap_get_vals2(op, w.last, prefix, want, &it, &more, &prval);
-        rc = rados_read_op_operate(op, r->io, oid, 0);
-        if (!rc)
-            rc = prval;
-        if (!rc) {
-            seen += rados_omap_iter_size(it);
-            iter_each(it, walk_track, &w);
-        }
-        if (it)
-            rados_omap_get_end(it);
-        rados_release_read_op(op);
-    }
-    free(w.last);
-    return rc;
-}
-
-static char *keyed(char prefix, const char *s)
-{
-    return xasprintf("%c%s", prefix, s);
-}
-
-/* ---- index values ---- */
-
-static int is_inline(const char *v, size_t len)
-{
-    return v && len > 0 && v[0] == INLINE_MARK;
-}
-
-/* mark, entry JSON, NUL, the object's bytes. */
-static char *inline_value(const json_t *rec, const char *data, size_t n, size_t *len)
-{
-    size_t jlen;
-    char *json = os_json_text(rec, &jlen);
-    char *v = xmalloc(jlen + n + 2);
-    v[0] = INLINE_MARK;
-    memcpy(v + 1, json, jlen);
-    v[jlen + 1] = '\0';
-    if (n)
-        memcpy(v + jlen + 2, data, n);
-    free(json);
-    *len = jlen + n + 2;
-    return v;
-}
-
-/* An index value as an entry; an inline object's bytes go to OS_INLINE_FIELD if wanted. */
-static json_t *entry_parse(const char *v, size_t len, int with_data, verr_t *e)
-{
-    if (!is_inline(v, len))
-        return os_json_parse(v, len, "index", e);
-    const char *nul = memchr(v, '\0', len);
-    if (!nul) {
-        log_error("objectstore rados: corrupt inline index value (no metadata end)");
-        verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
-        return NULL;
-    }
-    json_t *ent = os_json_parse(v + 1, (size_t)(nul - v - 1), "index", e);
-    if (ent && with_data)
-        json_object_set_new(ent, OS_INLINE_FIELD, json_stringn_nocheck(nul + 1, len - (size_t)(nul + 1 - v)));
-    return ent;
-}
-
-/* ---- data stripes ---- */
-
-static void ring_push(ring_t *g, rados_completion_t c, char *buf, size_t len)
-{
-    if (g->n == RING)
-        abort();   /* callers make room first: overwriting a slot would lose an op */
-    int i = (g->head + g->n) % RING;
-    g->c[i] = c, g->buf[i] = buf, g->len[i] = len;
-    g->n++;
-}
-
-/* Wait for the oldest op; its buffer is handed back in *buf. */
-static int ring_wait(ring_t *g, char **buf)
-{
-    int i = g->head;
-    int rc = finish(g->c[i]);
-    *buf = g->buf[i];
-    g->head = (g->head + 1) % RING;
-    g->n--;
-    return rc;
-}
-
-static void ring_drain(ring_t *g, int *err)
-{
-    while (g->n) {
-        char *buf;
-        int rc = ring_wait(g, &buf);
-        free(buf);
-        if (rc < 0 && !*err)
-            *err = rc;
-    }
-}
-
-/* Remove stripes [0, n) of a version; n = UINT64_MAX when the count is unknown (a write
- * that died): go on until a whole batch is missing (at most RING were ever in flight, so
- * a gap is shorter than a batch). Missing stripes are fine; returns the first other error. */
-static int remove_stripes(rados_impl_t *r, const char *bucket, const char *v, uint64_t n)
-{
-    int err = 0;
-    for (uint64_t i = 0; i < n;) {
-        rados_completion_t c[REMOVE_BATCH];
-        int k = 0, missing = 0;
-        for (; k < REMOVE_BATCH && i + (uint64_t)k < n; k++) {
-            char oid[OID_MAX];
-            stripe_oid(oid, bucket, v, i + (uint64_t)k);
-            c[k] = completion();
-            int rc = rados_aio_remove(r->io, oid, c[k]);
-            if (rc < 0) {
-                rados_aio_release(c[k]);
-                c[k] = NULL;
-                err = err ? err : rc;
-            }
-        }
-        for (int j = 0; j < k; j++) {
-            int rc = c[j] ? finish(c[j]) : 0;
-            if (rc == -ENOENT)
-                missing++;
-            else if (rc < 0 && !err)
-                err = rc;
-        }
-        i += (uint64_t)k;
-        if (n == UINT64_MAX && missing == k)
-            break;
-    }
-    return err;
-}
-
-static int remove_seg(void *arg, const os_seg_t *s)
-{
-    void **a = arg;
-    int rc = remove_stripes(a[0], a[1], s->v, os_seg_stripes(s));
-    if (rc < 0)
-        log_warn("objectstore rados: removing data %s of bucket %s: %s", s->v, (const char *)a[1], strerror(-rc));
-    return rc < 0 ? -1 : 0;
-}
-
-/* Delete the data a garbage record refers to; 0 when it is all gone. */
-static int remove_record(rados_impl_t *r, const char *bucket, const char *text, size_t len)
-{
-    json_t *rec = os_json_parse(text, len, "garbage", NULL);
-    void *a[2] = {r, (void *)bucket};
-    int rc = rec ? os_entry_walk(rec, remove_seg, a) : 0;   /* unreadable: nothing to find */
-    json_decref(rec);
-    return rc;
-}
-
 /* ---- buckets ---- */
 
-static int rados_bucket_create(os_backend_t *b, const char *bucket, verr_t *e)
+static int bucket_create(rados_ioctx_t io, const char *bucket, verr_t *e)
 {
-    rados_impl_t *r = R(b);
     char oid[OID_MAX];
     index_oid(oid, bucket);
     /* Registered first so that gc finds every bucket that may hold data. */
@@ -446,15 +57,23 @@ static int rados_bucket_create(os_backend_t *b, const char *bucket, verr_t *e)
     size_t kl = strlen(bucket), vl = 1;
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
     rados_write_op_omap_set2(op, &k, &v, &kl, &vl, 1);
-    int rc = rados_write_op_operate2(op, r->io, REGISTRY, NULL, 0);
+    int rc = rados_write_op_operate2(op, io, REGISTRY, NULL, 0);
     rados_release_write_op(op);
     if (rc < 0)
         return rerr(e, rc, "register", REGISTRY);
     op = rados_create_write_op();
     rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
-    rc = rados_write_op_operate2(op, r->io, oid, NULL, 0);
+    rc = rados_write_op_operate2(op, io, oid, NULL, 0);
     rados_release_write_op(op);
     return rc < 0 ? rerr(e, rc, "create", oid) : 0;
+}
+
+static int rados_bucket_create(os_backend_t *b, const char *bucket, verr_t *e)
+{
+    rconn_t *c = rados_conn_get(R(b));
+    int rc = bucket_create(c->io, bucket, e);
+    rados_conn_put(R(b), c);
+    return rc;
 }
 
 typedef struct orphan_copy {
@@ -488,14 +107,14 @@ static int orphan_add(void *arg, const char *k, size_t klen, const char *v, size
 
 /* Garbage and pending entries of a bucket about to go, into the orphan list, so gc can
  * still delete that data when due. A copy left by a failed deletion is harmless. */
-static int copy_orphans(rados_impl_t *r, const char *oid, const char *bucket)
+static int copy_orphans(rados_ioctx_t io, const char *oid, const char *bucket)
 {
     orphan_copy_t o = {bucket, NULL, NULL, 0, 0};
-    int rc = omap_walk(r, oid, "g", "g", UINT64_MAX, orphan_add, &o);
+    int rc = omap_walk(io, oid, "g", "g", UINT64_MAX, orphan_add, &o);
     if (!rc)
-        rc = omap_walk(r, oid, "p", "p", UINT64_MAX, orphan_add, &o);
+        rc = omap_walk(io, oid, "p", "p", UINT64_MAX, orphan_add, &o);
     if (!rc && o.n)
-        rc = omap_cas(r, ORPHANS, NULL, 0, o.kv, o.n, NULL, 0);
+        rc = omap_cas(io, ORPHANS, NULL, 0, o.kv, o.n, NULL, 0);
     for (size_t i = 0; i < 2 * o.n; i++)
         free(o.owned[i]);
     free(o.owned);
@@ -525,22 +144,21 @@ static int index_in_use(rados_ioctx_t io, const char *oid, int *used, uint64_t *
     return rc;
 }
 
-static int rados_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
+static int bucket_delete(rados_impl_t *r, rconn_t *c, const char *bucket, verr_t *e)
 {
-    rados_impl_t *r = R(b);
     char oid[OID_MAX];
     index_oid(oid, bucket);
     for (int attempt = 0; attempt < OS_RETRIES; attempt++) {
         /* A private ioctx: the version it reports is the one of our read, not of
          * another thread's op. */
         rados_ioctx_t io;
-        int used = 0, rc = rados_ioctx_create(r->cluster, r->pool, &io);
+        int used = 0, rc = rados_ioctx_create(c->cluster, r->pool, &io);
         if (rc < 0)
             return rerr(e, rc, "ioctx", r->pool);
         uint64_t ver = 0;
         rc = index_in_use(io, oid, &used, &ver);
         if (!rc && !used)
-            rc = copy_orphans(r, oid, bucket);
+            rc = copy_orphans(c->io, oid, bucket);
         if (!rc && !used) {
             rados_write_op_t op = rados_create_write_op();
             rados_write_op_assert_version(op, ver);
@@ -556,12 +174,20 @@ static int rados_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
         if (used)
             return os_err_notempty(e);
         kv_t k = KV(bucket, NULL, 0);
-        rc = omap_cas(r, REGISTRY, NULL, 0, NULL, 0, &k, 1);
+        rc = omap_cas(c->io, REGISTRY, NULL, 0, NULL, 0, &k, 1);
         if (rc)
             log_warn("objectstore rados: unregister %s: %s (gc retries)", bucket, strerror(-rc));
         return 0;
     }
     return verr_set(e, 503, "ServiceUnavailable", "The bucket is too busy to delete; please retry.");
+}
+
+static int rados_bucket_delete(os_backend_t *b, const char *bucket, verr_t *e)
+{
+    rconn_t *c = rados_conn_get(R(b));
+    int rc = bucket_delete(R(b), c, bucket, e);
+    rados_conn_put(R(b), c);
+    return rc;
 }
 
 /* ---- writes ---- */
@@ -571,6 +197,13 @@ static int rados_put_begin(os_put_t *p, verr_t *e)
     rados_impl_t *r = R(p->b);
     rput_t *w = xcalloc(1, sizeof *w);
     p->impl = w;
+    w->c = rados_conn_get(r);
+    /* the pending key says who writes, so gc can tell a dead writer's data (backend.h) */
+    if (p->b->writer[0])
+        snprintf(w->pval, sizeof w->pval, "{\"w\":\"%s\"}", p->b->writer);
+    else
+        snprintf(w->pval, sizeof w->pval, "{}");
+    w->pvlen = strlen(w->pval);
     w->sb = r->sb;
     w->piece = r->sb < PIECE ? r->sb : PIECE;
     p->chunk = w->piece;
@@ -583,7 +216,7 @@ static int rados_put_begin(os_put_t *p, verr_t *e)
     const char *keys[2] = {mkey, nkey};
     char *vals[2];
     size_t lens[2];
-    int rc = omap_get(r, oid, keys, 2, vals, lens);
+    int rc = omap_get(w->c->io, oid, keys, 2, vals, lens);
     free(mkey);
     free(nkey);
     w->head = vals[0], w->headlen = lens[0], w->old = vals[1], w->oldlen = lens[1];
@@ -595,19 +228,18 @@ static int rados_put_begin(os_put_t *p, verr_t *e)
 /* The pending key, written (asynchronously) with the first data. */
 static void start_pending(os_put_t *p)
 {
-    rados_impl_t *r = R(p->b);
     rput_t *w = p->impl;
     char oid[OID_MAX];
     index_oid(oid, p->bucket);
     w->ikey[0] = 'p';
     os_stamp_name(w->ikey + 1, sizeof w->ikey - 1, (int64_t)time(NULL), p->version);
-    const char *k = w->ikey, *v = PENDING_VAL;
-    size_t kl = strlen(k), vl = sizeof PENDING_VAL - 1;
+    const char *k = w->ikey, *v = w->pval;
+    size_t kl = strlen(k), vl = w->pvlen;
     w->iop = rados_create_write_op();
     rados_write_op_assert_exists(w->iop);
     rados_write_op_omap_set2(w->iop, &k, &v, &kl, &vl, 1);
     w->ic = completion();
-    int rc = rados_aio_write_op_operate(w->iop, r->io, w->ic, oid, NULL, 0);
+    int rc = rados_aio_write_op_operate(w->iop, w->c->io, w->ic, oid, NULL, 0);
     if (rc < 0) {
         rados_aio_release(w->ic);
         rados_release_write_op(w->iop);
@@ -620,7 +252,6 @@ static void start_pending(os_put_t *p)
  * ring), and size the next piece so that none crosses a stripe boundary. */
 static void send_piece(os_put_t *p)
 {
-    rados_impl_t *r = R(p->b);
     rput_t *w = p->impl;
     char oid[OID_MAX];
     uint64_t off = w->sent % w->sb;
@@ -628,8 +259,8 @@ static void send_piece(os_put_t *p)
     if (!w->ikey[0])
         start_pending(p);
     rados_completion_t c = completion();
-    int rc = off ? rados_aio_write(r->io, oid, c, p->buf, p->fill, off)
-                 : rados_aio_write_full(r->io, oid, c, p->buf, p->fill);
+    int rc = off ? rados_aio_write(w->c->io, oid, c, p->buf, p->fill, off)
+                 : rados_aio_write_full(w->c->io, oid, c, p->buf, p->fill);
     if (rc < 0) {
         rados_aio_release(c);
         free(p->buf);
@@ -691,11 +322,12 @@ static void send_tail(os_put_t *p)
 }
 
 /* Switch index key k from *old to val (NULL: remove k), listing *old as garbage and
- * dropping the pending key in the same op. Another writer winning the race is not an
- * error: read what it wrote and try again. *applied tells whether the op may have been
- * applied (a timeout leaves that unknown: the data must then stay for gc to judge). */
-static int switch_key(rados_impl_t *r, const char *bucket, const char *k, char **old, size_t *oldlen,
-                      const char *val, size_t vlen, const char *pending, int *maybe_applied, verr_t *e)
+ * dropping the pending key (if any: key and value) in the same op. Another writer winning
+ * the race is not an error: read what it wrote and try again. *applied tells whether the
+ * op may have been applied (a timeout leaves that unknown: the data must then stay for gc
+ * to judge). */
+static int switch_key(rados_ioctx_t io, const char *bucket, const char *k, char **old, size_t *oldlen,
+                      const char *val, size_t vlen, const kv_t *pending, int *maybe_applied, verr_t *e)
 {
     char oid[OID_MAX];
     index_oid(oid, bucket);
@@ -705,8 +337,8 @@ static int switch_key(rados_impl_t *r, const char *bucket, const char *k, char *
         size_t nc = 0, ns = 0, nr = 0;
         char gkey[64];
         cmp[nc++] = KV(k, *old, *oldlen);
-        if (*pending)
-            cmp[nc++] = KV(pending, PENDING_VAL, sizeof PENDING_VAL - 1), rm[nr++] = KV(pending, NULL, 0);
+        if (pending)
+            cmp[nc++] = *pending, rm[nr++] = KV(pending->k, NULL, 0);
         if (val)
             set[ns++] = KV(k, val, vlen);
         else
@@ -715,24 +347,24 @@ static int switch_key(rados_impl_t *r, const char *bucket, const char *k, char *
             garbage_key(gkey);
             set[ns++] = KV(gkey, *old, *oldlen);
         }
-        int rc = omap_cas(r, oid, cmp, nc, set, ns, rm, nr);
+        int rc = omap_cas(io, oid, cmp, nc, set, ns, rm, nr);
         if (rc != -ECANCELED) {
             *maybe_applied = rc == 0 || rc == -ETIMEDOUT;
             return rc ? ierr(e, rc, bucket, "commit") : 0;
         }
-        const char *keys[2] = {k, pending};
+        const char *keys[2] = {k, pending ? pending->k : NULL};
         char *now[2];
         size_t nowlen[2];
-        rc = omap_get(r, oid, keys, *pending ? 2 : 1, now, nowlen);
+        rc = omap_get(io, oid, keys, pending ? 2 : 1, now, nowlen);
         if (rc)
             return ierr(e, rc, bucket, "read");
         free(*old);
         *old = now[0], *oldlen = nowlen[0];
-        if (*pending && !now[1])   /* gc gave this write up as dead and took its data */
+        if (pending && !now[1])   /* gc gave this write up as dead and took its data */
             return verr_set(e, 400, "RequestTimeout",
                             "Your socket connection to the server was not read from or written to within the "
                             "timeout period.");
-        if (*pending)
+        if (pending)
             free(now[1]);
         if (!val && !*old)
             return 0;   /* deleting, and someone else already did */
@@ -741,7 +373,7 @@ static int switch_key(rados_impl_t *r, const char *bucket, const char *k, char *
 }
 
 /* A small object in one op when the key is free or inline; else the general switch. */
-static int commit_inline(rados_impl_t *r, os_put_t *p, const char *okey, json_t *rec, verr_t *e)
+static int commit_inline(rados_ioctx_t io, os_put_t *p, const char *okey, json_t *rec, verr_t *e)
 {
     char oid[OID_MAX];
     index_oid(oid, p->bucket);
@@ -749,12 +381,12 @@ static int commit_inline(rados_impl_t *r, os_put_t *p, const char *okey, json_t 
     size_t len, oldlen = 0;
     char *val = inline_value(rec, p->buf, p->fill, &len), *old = NULL;
     kv_t cmp = NOT_STRIPED(okey), set = KV(okey, val, len);
-    int applied, rc = omap_cas(r, oid, &cmp, 1, &set, 1, NULL, 0);
+    int applied, rc = omap_cas(io, oid, &cmp, 1, &set, 1, NULL, 0);
     if (rc == -ECANCELED) {   /* a striped object is there: its data must be garbage-listed */
         const char *keys[1] = {okey};
-        rc = omap_get(r, oid, keys, 1, &old, &oldlen);
-        rc = rc ? ierr(e, rc, p->bucket, "read") : switch_key(r, p->bucket, okey, &old, &oldlen, val, len, "",
-                                                            &applied, e);
+        rc = omap_get(io, oid, keys, 1, &old, &oldlen);
+        rc = rc ? ierr(e, rc, p->bucket, "read")
+                : switch_key(io, p->bucket, okey, &old, &oldlen, val, len, NULL, &applied, e);
     } else if (rc)
         rc = ierr(e, rc, p->bucket, "commit");
     free(old);
@@ -768,7 +400,7 @@ static int rados_put_commit(os_put_t *p, json_t *rec, verr_t *e)
     rput_t *w = p->impl;
     if (w->stripes == 0 && p->size <= r->inline_max) {
         char *okey = keyed('o', p->key);
-        int rc = commit_inline(r, p, okey, rec, e);
+        int rc = commit_inline(w->c->io, p, okey, rec, e);
         free(okey);
         return rc;
     }
@@ -780,7 +412,7 @@ static int rados_put_commit(os_put_t *p, json_t *rec, verr_t *e)
     send_tail(p);
     /* The entry to replace is read while the data is still on its way. */
     omap_req_t q;
-    omap_get_start(r, oid, keys, 1, &q);
+    omap_get_start(w->c->io, oid, keys, 1, &q);
     int rc = drain(p), qrc = omap_get_finish(&q, keys, 1, &old, &oldlen), applied = 0;
     if (qrc)
         rc = ierr(e, qrc, p->bucket, "read");
@@ -789,7 +421,8 @@ static int rados_put_commit(os_put_t *p, json_t *rec, verr_t *e)
     else {
         json_object_set_new(rec, "sb", json_integer((json_int_t)w->sb));
         text = os_json_text(rec, &tlen);
-        rc = switch_key(r, p->bucket, okey, &old, &oldlen, text, tlen, w->ikey, &applied, e);
+        kv_t pending = KV(w->ikey, w->pval, w->pvlen);
+        rc = switch_key(w->c->io, p->bucket, okey, &old, &oldlen, text, tlen, &pending, &applied, e);
         free(text);
     }
     if (rc && applied)
@@ -801,7 +434,7 @@ static int rados_put_commit(os_put_t *p, json_t *rec, verr_t *e)
 
 /* One attempt at a part's commit: the upload record's "gen" is bumped so that completion,
  * which compares only the record, notices any part that changed under it. */
-static int part_try(rados_impl_t *r, rput_t *w, const char *oid, const char *mkey, const char *nkey,
+static int part_try(rput_t *w, const char *oid, const char *mkey, const char *nkey,
                     const char *text, size_t tlen)
 {
     json_t *head = json_loadb(w->head, w->headlen, 0, NULL);
@@ -814,26 +447,26 @@ static int part_try(rados_impl_t *r, rput_t *w, const char *oid, const char *mke
     char *htext = os_json_text(head, &hlen), gkey[64];
     json_decref(head);
     int has_i = w->ikey[0] != 0;
-    kv_t cmp[2] = {KV(mkey, w->head, w->headlen), KV(w->ikey, PENDING_VAL, sizeof PENDING_VAL - 1)};
+    kv_t cmp[2] = {KV(mkey, w->head, w->headlen), KV(w->ikey, w->pval, w->pvlen)};
     kv_t set[3] = {KV(mkey, htext, hlen), KV(nkey, text, tlen)}, rm = KV(w->ikey, NULL, 0);
     if (w->old) {
         garbage_key(gkey);
         set[2] = KV(gkey, w->old, w->oldlen);
     }
-    int rc = omap_cas(r, oid, cmp, has_i ? 2 : 1, set, w->old ? 3 : 2, &rm, has_i ? 1 : 0);
+    int rc = omap_cas(w->c->io, oid, cmp, has_i ? 2 : 1, set, w->old ? 3 : 2, &rm, has_i ? 1 : 0);
     free(htext);
     return rc;
 }
 
 /* After a lost race: the record and old part as they are now. */
-static int part_reread(rados_impl_t *r, os_put_t *p, const char *oid, const char *mkey, const char *nkey, verr_t *e)
+static int part_reread(os_put_t *p, const char *oid, const char *mkey, const char *nkey, verr_t *e)
 {
     rput_t *w = p->impl;
     int has_i = w->ikey[0] != 0;
     const char *keys[3] = {mkey, nkey, w->ikey};
     char *now[3];
     size_t nowlen[3];
-    int rc = omap_get(r, oid, keys, has_i ? 3 : 2, now, nowlen);
+    int rc = omap_get(w->c->io, oid, keys, has_i ? 3 : 2, now, nowlen);
     if (rc)
         return ierr(e, rc, p->bucket, "read upload");
     free(w->head);
@@ -848,7 +481,7 @@ static int part_reread(rados_impl_t *r, os_put_t *p, const char *oid, const char
     return 0;
 }
 
-static int part_switch(rados_impl_t *r, os_put_t *p, const char *nkey, const char *text, size_t tlen, verr_t *e)
+static int part_switch(os_put_t *p, const char *nkey, const char *text, size_t tlen, verr_t *e)
 {
     rput_t *w = p->impl;
     char oid[OID_MAX];
@@ -856,7 +489,7 @@ static int part_switch(rados_impl_t *r, os_put_t *p, const char *nkey, const cha
     char *mkey = keyed('m', p->upload_id);
     int rc = 1;   /* 1: lost every race so far */
     for (int attempt = 0; attempt < OS_RETRIES && rc == 1; attempt++) {
-        int crc = part_try(r, w, oid, mkey, nkey, text, tlen);
+        int crc = part_try(w, oid, mkey, nkey, text, tlen);
         if (crc == 0) {
             rc = 0;
             break;
@@ -867,7 +500,7 @@ static int part_switch(rados_impl_t *r, os_put_t *p, const char *nkey, const cha
             rc = ierr(e, crc, p->bucket, "commit part");
             break;
         }
-        if (part_reread(r, p, oid, mkey, nkey, e))
+        if (part_reread(p, oid, mkey, nkey, e))
             rc = -1;
     }
     if (rc == 1)
@@ -887,7 +520,7 @@ static int rados_part_commit(os_put_t *p, json_t *rec, verr_t *e)
     char *text = os_json_text(rec, &tlen), num[16];
     snprintf(num, sizeof num, ".%05d", p->part);
     char *nkey = xasprintf("n%s%s", p->upload_id, num);
-    rc = part_switch(R(p->b), p, nkey, text, tlen, e);
+    rc = part_switch(p, nkey, text, tlen, e);
     free(nkey);
     free(text);
     return rc;
@@ -901,14 +534,18 @@ static void rados_put_free(os_put_t *p, int committed)
         return;
     drain(p);
     if (!committed && w->stripes) {
-        /* Data first, then the pending key: a crash in between leaves the key for gc. */
-        if (remove_stripes(r, p->bucket, p->version, w->stripes) == 0 && w->ikey[0]) {
+        /* Data first, then the pending key: a crash in between leaves the key for gc. On
+         * the current connection: the write's own may be the one that stopped answering. */
+        rconn_t *c = rados_conn_get(r);
+        if (remove_stripes(c->io, p->bucket, p->version, w->stripes) == 0 && w->ikey[0]) {
             char oid[OID_MAX];
             index_oid(oid, p->bucket);
             kv_t k = KV(w->ikey, NULL, 0);
-            omap_cas(r, oid, NULL, 0, NULL, 0, &k, 1);
+            omap_cas(c->io, oid, NULL, 0, NULL, 0, &k, 1);
         }
+        rados_conn_put(r, c);
     }
+    rados_conn_put(r, w->c);
     free(w->head);
     free(w->old);
     free(w);
@@ -924,7 +561,9 @@ static int rados_get_entry(os_backend_t *b, const char *bucket, const char *key,
     char *okey = keyed('o', key), *val;
     const char *keys[1] = {okey};
     size_t len;
-    int rc = omap_get(R(b), oid, keys, 1, &val, &len);
+    rconn_t *c = rados_conn_get(R(b));
+    int rc = omap_get(c->io, oid, keys, 1, &val, &len);
+    rados_conn_put(R(b), c);
     free(okey);
     if (rc)
         return ierr(e, rc, bucket, "read");
@@ -935,51 +574,78 @@ static int rados_get_entry(os_backend_t *b, const char *bucket, const char *key,
     return *out ? 0 : -1;
 }
 
-static int rados_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
-                          os_sink_fn sink, void *arg, verr_t *e)
+/* Reading one data piece: up to RING stripe reads of at most PIECE in flight ahead of the
+ * reader, handed out in order. The connection is held until the cursor closes: librados
+ * owns the buffers of reads in flight. */
+typedef struct rcur {
+    rados_impl_t *r;
+    rconn_t *c;
+    char bucket[OS_BUCKET_MAX + 1], v[OS_VERSION_LEN + 1];
+    uint64_t sb, next, end;
+    ring_t g;
+    char *out;                  /* the buffer handed out last, freed at the next call */
+} rcur_t;
+
+static int rados_seg_open(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
+                          void **cursor, verr_t *e)
 {
-    rados_impl_t *r = R(b);
-    uint64_t sb = s->sb ? s->sb : r->sb, next = off, end = off + len;
-    ring_t g = {0};
-    int rc = 0;
-    char oid[OID_MAX];
-    while (!rc && (next < end || g.n)) {
-        /* Keep RING stripe reads in flight, hand them to the sink in order. */
-        while (!rc && next < end && g.n < RING) {
-            uint64_t soff = next % sb, slen = sb - soff < end - next ? sb - soff : end - next;
-            if (slen > PIECE)
-                slen = PIECE;   /* the sink gets the first bytes sooner */
-            stripe_oid(oid, bucket, s->v, next / sb);
-            rados_completion_t c = completion();
-            char *buf = xmalloc((size_t)slen);
-            int arc = rados_aio_read(r->io, oid, c, buf, (size_t)slen, soff);
-            if (arc < 0) {
-                rados_aio_release(c);
-                free(buf);
-                rc = rerr(e, arc, "read", oid);
-            } else
-                ring_push(&g, c, buf, (size_t)slen);
-            next += slen;
-        }
-        if (rc || !g.n)
-            break;
-        size_t want = g.len[g.head];
-        char *buf;
-        int got = ring_wait(&g, &buf);
-        if (got < 0 || (size_t)got != want)   /* missing or short stripe: the data is damaged */
-            rc = rerr(e, got < 0 ? got : -EIO, "read", s->v);
-        else
-            rc = os_sink_call(sink, arg, buf, want, e);
-        free(buf);
-    }
-    int ignored = 0;
-    ring_drain(&g, &ignored);   /* librados must be done with the buffers */
-    return rc;
+    (void)e;
+    rcur_t *k = xcalloc(1, sizeof *k);
+    k->r = R(b);
+    k->c = rados_conn_get(k->r);
+    snprintf(k->bucket, sizeof k->bucket, "%s", bucket);
+    snprintf(k->v, sizeof k->v, "%s", s->v);
+    k->sb = s->sb ? s->sb : k->r->sb;
+    k->next = off;
+    k->end = off + len;
+    *cursor = k;
+    return 0;
 }
 
-static int rados_delete_key(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
+static long rados_seg_next(void *cursor, const char **data, verr_t *e)
 {
-    rados_impl_t *r = R(b);
+    rcur_t *k = cursor;
+    free(k->out);
+    k->out = NULL;
+    char oid[OID_MAX];
+    while (k->next < k->end && k->g.n < RING) {
+        uint64_t soff = k->next % k->sb, slen = k->sb - soff < k->end - k->next ? k->sb - soff : k->end - k->next;
+        if (slen > PIECE)
+            slen = PIECE;   /* the reader gets the first bytes sooner */
+        stripe_oid(oid, k->bucket, k->v, k->next / k->sb);
+        rados_completion_t c = completion();
+        char *buf = xmalloc((size_t)slen);
+        int rc = rados_aio_read(k->c->io, oid, c, buf, (size_t)slen, soff);
+        if (rc < 0) {
+            rados_aio_release(c);
+            free(buf);
+            return rerr(e, rc, "read", oid);
+        }
+        ring_push(&k->g, c, buf, (size_t)slen);
+        k->next += slen;
+    }
+    if (!k->g.n)
+        return 0;
+    size_t want = k->g.len[k->g.head];
+    int got = ring_wait(&k->g, &k->out);
+    if (got < 0 || (size_t)got != want)   /* missing or short stripe: the data is damaged or gone */
+        return rerr(e, got < 0 ? got : -EIO, "read", k->v);
+    *data = k->out;
+    return (long)want;
+}
+
+static void rados_seg_close(void *cursor)
+{
+    rcur_t *k = cursor;
+    int ignored = 0;
+    ring_drain(&k->g, &ignored);   /* librados must be done with the buffers */
+    free(k->out);
+    rados_conn_put(k->r, k->c);
+    free(k);
+}
+
+static int delete_key(rados_ioctx_t io, const char *bucket, const char *key, verr_t *e)
+{
     char oid[OID_MAX];
     index_oid(oid, bucket);
     char *okey = keyed('o', key), *old = NULL;
@@ -987,17 +653,25 @@ static int rados_delete_key(os_backend_t *b, const char *bucket, const char *key
     size_t oldlen;
     /* Absent or inline: nothing but the key to remove, in one op. */
     kv_t cmp = NOT_STRIPED(okey), rm = KV(okey, NULL, 0);
-    int applied, rc = omap_cas(r, oid, &cmp, 1, NULL, 0, &rm, 1);
+    int applied, rc = omap_cas(io, oid, &cmp, 1, NULL, 0, &rm, 1);
     if (rc == -ECANCELED) {
-        rc = omap_get(r, oid, keys, 1, &old, &oldlen);
+        rc = omap_get(io, oid, keys, 1, &old, &oldlen);
         if (rc)
             rc = ierr(e, rc, bucket, "read");
         else if (old)
-            rc = switch_key(r, bucket, okey, &old, &oldlen, NULL, 0, "", &applied, e);
+            rc = switch_key(io, bucket, okey, &old, &oldlen, NULL, 0, NULL, &applied, e);
     } else if (rc)
         rc = ierr(e, rc, bucket, "delete");
     free(old);
     free(okey);
+    return rc;
+}
+
+static int rados_delete_key(os_backend_t *b, const char *bucket, const char *key, verr_t *e)
+{
+    rconn_t *c = rados_conn_get(R(b));
+    int rc = delete_key(c->io, bucket, key, e);
+    rados_conn_put(R(b), c);
     return rc;
 }
 
@@ -1039,7 +713,9 @@ static int rados_list(os_backend_t *b, const char *bucket, const char *prefix, c
     list_ctx_t l = {fn, arg, max, 0, truncated, 0, e};
     /* One entry more than asked tells whether the listing is truncated. */
     uint64_t limit = max >= UINT64_MAX - 1 ? UINT64_MAX : (uint64_t)max + 1;
-    int rc = omap_walk(R(b), oid, after, pfx, limit, list_one, &l);
+    rconn_t *c = rados_conn_get(R(b));
+    int rc = omap_walk(c->io, oid, after, pfx, limit, list_one, &l);
+    rados_conn_put(R(b), c);
     free(after);
     free(pfx);
     if (rc)
@@ -1047,449 +723,21 @@ static int rados_list(os_backend_t *b, const char *bucket, const char *prefix, c
     return l.err ? -1 : 0;
 }
 
-/* ---- multipart ---- */
-
-static int rados_mpu_create(os_backend_t *b, const char *bucket, const char *id, json_t *upload, verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *mkey = keyed('m', id);
-    size_t len;
-    char *text = os_json_text(upload, &len);
-    kv_t set = KV(mkey, text, len);
-    int rc = omap_cas(R(b), oid, NULL, 0, &set, 1, NULL, 0);
-    free(text);
-    free(mkey);
-    return rc ? ierr(e, rc, bucket, "create upload") : 0;
-}
-
-/* An upload as stored: raw record bytes (compared at completion), its parts, the part
- * keys, and optionally the index entry it would replace. */
-typedef struct upload {
-    char *head, *old;
-    size_t headlen, oldlen;
-    json_t *parts;          /* {"<n>": part entry} */
-    json_t *keys;           /* [part omap key, ...] */
-    json_t *texts;          /* [part entry text, ...] */
-} upload_t;
-
-static void upload_free(upload_t *u)
-{
-    free(u->head);
-    free(u->old);
-    json_decref(u->parts);
-    json_decref(u->keys);
-    json_decref(u->texts);
-    memset(u, 0, sizeof *u);
-}
-
-static int collect_part(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    upload_t *u = arg;
-    const char *dot = memrchr(k, '.', klen);
-    json_t *p = dot ? json_loadb(v, vlen, 0, NULL) : NULL;
-    if (p) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", atoi(dot + 1));
-        json_object_set_new(u->parts, num, p);
-        json_array_append_new(u->keys, json_stringn(k, klen));
-        json_array_append_new(u->texts, json_stringn(v, vlen));
-    }
-    return 0;
-}
-
-static int load_upload(rados_impl_t *r, const char *bucket, const char *id, const char *okey, upload_t *u,
-                       verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *mkey = keyed('m', id), *npfx = xasprintf("n%s.", id);
-    memset(u, 0, sizeof *u);
-    u->parts = json_object(), u->keys = json_array(), u->texts = json_array();
-    /* Record, first page of parts and the entry to replace: one round trip, one snapshot. */
-    const char *keys[2] = {mkey, okey};
-    size_t klens[2] = {strlen(mkey), okey ? strlen(okey) : 0};
-    rados_read_op_t op = rados_create_read_op();
-    rados_omap_iter_t it[2] = {NULL, NULL};
-    unsigned char more = 0;
-    int prv[2] = {0, 0};
-    rados_read_op_omap_get_vals_by_keys2(op, keys, okey ? 2 : 1, klens, &it[0], &prv[0]);
-    rados_read_op_omap_get_vals2(op, npfx, npfx, OMAP_PAGE, &it[1], &more, &prv[1]);
-    int rc = rados_read_op_operate(op, r->io, oid, 0);
-    rc = rc ? rc : prv[0] ? prv[0] : prv[1];
-    char *k, *v;
-    size_t kl, vl;
-    while (!rc && it[0] && rados_omap_get_next2(it[0], &k, &v, &kl, &vl) == 0 && k) {
-        char **dst = k[0] == 'm' ? &u->head : &u->old;
-        *dst = xmalloc(vl + 1);
-        memcpy(*dst, v, vl);
-        (*dst)[vl] = '\0';
-        *(k[0] == 'm' ? &u->headlen : &u->oldlen) = vl;
-    }
-    if (!rc)
-        iter_each(it[1], collect_part, u);
-    size_t n = json_array_size(u->keys);
-    if (!rc && more && n)   /* more parts than one page: the record comparison keeps it consistent */
-        rc = omap_walk(r, oid, json_string_value(json_array_get(u->keys, n - 1)), npfx, UINT64_MAX, collect_part, u);
-    for (int i = 0; i < 2; i++)
-        if (it[i])
-            rados_omap_get_end(it[i]);
-    rados_release_read_op(op);
-    free(mkey);
-    free(npfx);
-    if (rc)
-        rc = ierr(e, rc, bucket, "read upload");
-    else if (!u->head)
-        rc = os_err_nosuchupload(e);
-    if (rc)
-        upload_free(u);
-    return rc;
-}
-
-static int rados_mpu_load(os_backend_t *b, const char *bucket, const char *id, json_t **upload, json_t **parts,
-                          verr_t *e)
-{
-    upload_t u;
-    if (load_upload(R(b), bucket, id, NULL, &u, e))
-        return -1;
-    *upload = os_json_parse(u.head, u.headlen, "upload", e);
-    *parts = json_incref(u.parts);
-    upload_free(&u);
-    if (!*upload) {
-        json_decref(*parts);
-        return -1;
-    }
-    return 0;
-}
-
-static int collect_upload(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    json_t *u = json_loadb(v, vlen, 0, NULL);
-    if (json_is_object(u)) {
-        json_object_set_new(u, "id", json_stringn(k + 1, klen - 1));
-        json_array_append(arg, u);
-    }
-    json_decref(u);
-    return 0;
-}
-
-static int rados_mpu_uploads(os_backend_t *b, const char *bucket, json_t **out, verr_t *e)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    *out = json_array();
-    int rc = omap_walk(R(b), oid, "m", "m", UINT64_MAX, collect_upload, *out);
-    if (rc) {
-        json_decref(*out);
-        return ierr(e, rc, bucket, "list uploads");
-    }
-    return 0;
-}
-
-/* Remove the upload (record + part keys) in one op compared against the record as read,
- * with sets (the new entry, garbage) applied alongside. */
-static int finish_upload(rados_impl_t *r, const char *bucket, const char *id, const upload_t *u, const kv_t *cmp2,
-                         kv_t *set, size_t nset, json_t *garbage_texts)
-{
-    char oid[OID_MAX];
-    index_oid(oid, bucket);
-    char *mkey = keyed('m', id);
-    size_t nparts = json_array_size(u->keys), ng = json_array_size(garbage_texts);
-    kv_t cmp[2] = {KV(mkey, u->head, u->headlen)};
-    if (cmp2)
-        cmp[1] = *cmp2;
-    kv_t *rm = xmalloc((nparts + 1) * sizeof *rm), *sets = xmalloc((nset + ng + 1) * sizeof *sets);
-    char (*gkeys)[64] = xmalloc((ng + 1) * sizeof *gkeys);
-    rm[0] = KV(mkey, NULL, 0);
-    for (size_t i = 0; i < nparts; i++)
-        rm[i + 1] = KV(json_string_value(json_array_get(u->keys, i)), NULL, 0);
-    if (nset)
-        memcpy(sets, set, nset * sizeof *sets);
-    for (size_t i = 0; i < ng; i++) {
-        json_t *t = json_array_get(garbage_texts, i);
-        garbage_key(gkeys[i]);
-        sets[nset + i] = KV(gkeys[i], json_string_value(t), json_string_length(t));
-    }
-    int rc = omap_cas(r, oid, cmp, cmp2 ? 2 : 1, sets, nset + ng, rm, nparts + 1);
-    free(rm);
-    free(sets);
-    free(gkeys);
-    free(mkey);
-    return rc;
-}
-
-/* Texts of the part entries the plan left unused. */
-static json_t *unused_texts(const upload_t *u, const json_t *unused)
-{
-    json_t *out = json_array(), *used = json_object();
-    size_t i;
-    json_t *p;
-    json_array_foreach(unused, i, p)
-        json_object_set_new(used, json_str(p, "v", ""), json_true());
-    json_array_foreach(u->texts, i, p) {
-        json_t *ent = json_loadb(json_string_value(p), json_string_length(p), 0, NULL);
-        if (json_object_get(used, json_str(ent, "v", "")))
-            json_array_append(out, p);
-        json_decref(ent);
-    }
-    json_decref(used);
-    return out;
-}
-
-/* One attempt at completing: 0, -1 (e set), or -ECANCELED when the upload or the key
- * changed between our read and our write. */
-static int complete_try(rados_impl_t *r, const char *bucket, const char *key, const char *okey, const char *id,
-                        const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
-{
-    upload_t u;
-    if (load_upload(r, bucket, id, okey, &u, e))
-        return -1;
-    json_t *head = os_json_parse(u.head, u.headlen, "upload", e), *entry = NULL, *unused = NULL;
-    int rc = -1;
-    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0) {
-        size_t tlen;
-        char *text = os_json_text(entry, &tlen);
-        json_t *texts = unused_texts(&u, unused);
-        if (u.old && !is_inline(u.old, u.oldlen))
-            json_array_append_new(texts, json_stringn(u.old, u.oldlen));
-        kv_t cmp = KV(okey, u.old, u.oldlen), set = KV(okey, text, tlen);
-        rc = finish_upload(r, bucket, id, &u, &cmp, &set, 1, texts);
-        if (rc && rc != -ECANCELED)
-            rc = ierr(e, rc, bucket, "complete upload");
-        json_decref(texts);
-        free(text);
-    }
-    json_decref(head);
-    json_decref(entry);
-    json_decref(unused);
-    upload_free(&u);
-    return rc;
-}
-
-static int rados_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                              const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
-{
-    char *okey = keyed('o', key);
-    int rc = -ECANCELED;
-    for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
-        os_meta_clear(out);
-        rc = complete_try(R(b), bucket, key, okey, id, refs, nrefs, out, e);
-    }
-    if (rc == -ECANCELED)
-        rc = verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to complete; please retry.");
-    free(okey);
-    return rc ? -1 : 0;
-}
-
-static int abort_upload(rados_impl_t *r, const char *bucket, const char *id, verr_t *e)
-{
-    int rc = -ECANCELED;
-    for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
-        upload_t u;
-        if (load_upload(r, bucket, id, NULL, &u, e))
-            return -1;
-        rc = finish_upload(r, bucket, id, &u, NULL, NULL, 0, u.texts);
-        upload_free(&u);
-    }
-    if (rc == -ECANCELED)
-        return verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to abort; please retry.");
-    return rc ? ierr(e, rc, bucket, "abort upload") : 0;
-}
-
-static int rados_mpu_abort(os_backend_t *b, const char *bucket, const char *id, verr_t *e)
-{
-    return abort_upload(R(b), bucket, id, e);
-}
-
-/* ---- gc ---- */
-
-typedef struct gc_run {
-    rados_impl_t *r;
-    int64_t now;
-    int grace_s, stale_s, budget;
-    const char *bucket;
-    kv_t *done;             /* entries handled, removed from the omap afterwards */
-    char **owned;
-    size_t ndone;
-} gc_run_t;
-
-/* The time in "<type><10 digits>..." keys (0 for anything shorter: due at once). */
-static int64_t key_time(const char *k, size_t klen)
-{
-    char t[16];
-    if (klen < 2)
-        return 0;
-    size_t n = klen - 1 < 10 ? klen - 1 : 10;
-    memcpy(t, k + 1, n);
-    t[n] = '\0';
-    return strtoll(t, NULL, 10);
-}
-
-static void gc_done(gc_run_t *g, const char *k, size_t klen)
-{
-    char *copy = xmalloc(klen + 1);
-    memcpy(copy, k, klen);
-    copy[klen] = '\0';
-    g->owned[g->ndone] = copy;
-    g->done[g->ndone++] = KV(copy, NULL, 0);
-}
-
-/* Garbage past grace: delete its data; the record goes once the data is gone. */
-static int gc_garbage_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    gc_run_t *g = arg;
-    if (g->budget <= 0 || key_time(k, klen) > g->now - g->grace_s)
-        return 1;   /* keys sort by time: the rest is younger */
-    g->budget--;
-    if (remove_record(g->r, g->bucket, v, vlen) == 0)
-        gc_done(g, k, klen);
-    return 0;
-}
-
-/* Pending writes older than stale_s died: take their key (only if still there, so a
- * commit racing with us wins or loses as a whole), then their data. */
-static int gc_pending_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    gc_run_t *g = arg;
-    (void)v, (void)vlen;
-    int64_t t;
-    char ver[OS_VERSION_LEN + 1], oid[OID_MAX];
-    if (g->budget <= 0 || key_time(k, klen) > g->now - g->stale_s)
-        return 1;
-    g->budget--;
-    char *key = xmalloc(klen + 1);
-    memcpy(key, k, klen);
-    key[klen] = '\0';
-    index_oid(oid, g->bucket);
-    kv_t cmp = KV(key, PENDING_VAL, sizeof PENDING_VAL - 1), rm = KV(key, NULL, 0);
-    if (os_stamp_parse(key + 1, &t, ver) == 0 && omap_cas(g->r, oid, &cmp, 1, NULL, 0, &rm, 1) == 0)
-        remove_stripes(g->r, g->bucket, ver, UINT64_MAX);
-    free(key);
-    return 0;
-}
-
-static int gc_upload_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    gc_run_t *g = arg;
-    if (g->budget <= 0)
-        return 1;
-    json_t *u = json_loadb(v, vlen, 0, NULL);
-    int64_t init = json_int(u, "initiated", g->now);
-    json_decref(u);
-    if (init <= g->now - g->stale_s) {
-        char *id = xmalloc(klen);
-        memcpy(id, k + 1, klen - 1);
-        id[klen - 1] = '\0';
-        verr_t e;
-        if (abort_upload(g->r, g->bucket, id, &e))
-            log_warn("objectstore rados: gc abort of upload %s: %s", id, e.message);
-        free(id);
-        g->budget--;
-    }
-    return 0;
-}
-
-static void gc_flush_done(gc_run_t *g, const char *oid)
-{
-    if (g->ndone)
-        omap_cas(g->r, oid, NULL, 0, NULL, 0, g->done, g->ndone);
-    for (size_t i = 0; i < g->ndone; i++)
-        free(g->owned[i]);
-    g->ndone = 0;
-}
-
-static int gc_bucket(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    gc_run_t *g = arg;
-    (void)v, (void)vlen;
-    if (g->budget <= 0)
-        return 1;
-    char bucket[OS_BUCKET_MAX + 1], oid[OID_MAX];
-    snprintf(bucket, sizeof bucket, "%.*s", (int)klen, k);
-    index_oid(oid, bucket);
-    g->bucket = bucket;
-    int rc = omap_walk(g->r, oid, "g", "g", (uint64_t)g->budget, gc_garbage_one, g);
-    gc_flush_done(g, oid);
-    if (!rc)
-        rc = omap_walk(g->r, oid, "p", "p", (uint64_t)g->budget, gc_pending_one, g);
-    if (!rc)
-        rc = omap_walk(g->r, oid, "m", "m", UINT64_MAX, gc_upload_one, g);
-    if (rc == -ENOENT) {
-        /* Deleted (its garbage went to the orphan list): forget the bucket. */
-        kv_t key = KV(bucket, NULL, 0);
-        omap_cas(g->r, REGISTRY, NULL, 0, NULL, 0, &key, 1);
-    } else if (rc)
-        log_warn("objectstore rados: gc of bucket %s: %s", bucket, strerror(-rc));
-    return 0;
-}
-
-/* Orphans: garbage and pending entries of deleted buckets ({"b", "k", "r"}), keyed by
- * their original key (type, time) so that each type is walked oldest first. */
-static int gc_orphan_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
-{
-    gc_run_t *g = arg;
-    int64_t t = key_time(k, klen);
-    if (g->budget <= 0 || t > g->now - (k[0] == 'g' ? g->grace_s : g->stale_s))
-        return 1;
-    json_t *o = json_loadb(v, vlen, 0, NULL);
-    const char *bucket = json_str(o, "b", ""), *key = json_str(o, "k", "");
-    int drop = 1;   /* unreadable entries are dropped */
-    if (o && key[0] == 'g') {
-        const char *rec = json_str(o, "r", "");
-        drop = remove_record(g->r, bucket, rec, strlen(rec)) == 0;
-    } else if (o && key[0] == 'p') {
-        int64_t ts;
-        char ver[OS_VERSION_LEN + 1], oid[OID_MAX], *val = NULL;
-        size_t len;
-        index_oid(oid, bucket);
-        const char *keys[1] = {key};
-        int rc = omap_get(g->r, oid, keys, 1, &val, &len);
-        /* With the bucket gone no commit can use this data; if it is back, its own gc
-         * owns the key. */
-        if (rc == -ENOENT && os_stamp_parse(key + 1, &ts, ver) == 0)
-            drop = remove_stripes(g->r, bucket, ver, UINT64_MAX) == 0;
-        else
-            drop = rc == 0;
-        free(val);
-    }
-    if (drop) {
-        g->budget--;
-        gc_done(g, k, klen);
-    }
-    json_decref(o);
-    return 0;
-}
-
-static int rados_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
-{
-    gc_run_t g = {R(b), (int64_t)time(NULL), grace_s, stale_s, GC_BUDGET, NULL, NULL, NULL, 0};
-    g.done = xmalloc((GC_BUDGET + 1) * sizeof *g.done);
-    g.owned = xmalloc((GC_BUDGET + 1) * sizeof *g.owned);
-    int rc = omap_walk(g.r, REGISTRY, "", "", UINT64_MAX, gc_bucket, &g);
-    if (rc == -ENOENT)
-        rc = 0;   /* no bucket was ever made */
-    int orc = omap_walk(g.r, ORPHANS, "g", "g", UINT64_MAX, gc_orphan_one, &g);
-    if (!orc)
-        orc = omap_walk(g.r, ORPHANS, "p", "p", UINT64_MAX, gc_orphan_one, &g);
-    gc_flush_done(&g, ORPHANS);
-    free(g.done);
-    free(g.owned);
-    if (rc)
-        return rerr(e, rc, "gc", REGISTRY);
-    if (orc && orc != -ENOENT)
-        return rerr(e, orc, "gc", ORPHANS);
-    return 0;
-}
-
 /* ---- open / close ---- */
+
+static void impl_free(rados_impl_t *r)
+{
+    free(r->pool);
+    free(r->conf);
+    free(r->keyring);
+    free(r);
+}
 
 static void rados_close(os_backend_t *b)
 {
     rados_impl_t *r = R(b);
-    rados_ioctx_destroy(r->io);
-    rados_shutdown(r->cluster);
-    free(r->pool);
-    free(r);
+    rados_conn_close(r);
+    impl_free(r);
     free(b);
 }
 
@@ -1504,7 +752,9 @@ static const os_backend_ops_t rados_ops = {
     .part_commit = rados_part_commit,
     .put_free = rados_put_free,
     .get_entry = rados_get_entry,
-    .read_seg = rados_read_seg,
+    .seg_open = rados_seg_open,
+    .seg_next = rados_seg_next,
+    .seg_close = rados_seg_close,
     .delete_key = rados_delete_key,
     .list = rados_list,
     .mpu_create = rados_mpu_create,
@@ -1513,42 +763,8 @@ static const os_backend_ops_t rados_ops = {
     .mpu_complete = rados_mpu_complete,
     .mpu_abort = rados_mpu_abort,
     .gc = rados_gc,
+    .health = rados_health,
 };
-
-static int conf_set(rados_t c, const char *opt, const char *val, verr_t *e)
-{
-    int rc = rados_conf_set(c, opt, val);
-    return rc < 0 ? verr_set(e, 500, "InternalError", "ceph option %s=%.200s: %s", opt, val, strerror(-rc)) : 0;
-}
-
-static int connect_cluster(rados_impl_t *r, const config_t *cfg, verr_t *e)
-{
-    const char *user = config_str(cfg, "objectstore.rados.user", "virga");
-    const char *conf = config_str(cfg, "objectstore.rados.conf", NULL);
-    const char *keyring = config_str(cfg, "objectstore.rados.keyring", NULL);
-    char name[128], timeout[24];
-    snprintf(name, sizeof name, "%s%.100s", strncmp(user, "client.", 7) ? "client." : "", user);
-    snprintf(timeout, sizeof timeout, "%ld", config_int(cfg, "objectstore.rados.timeout_s", 10));
-    int rc = rados_create2(&r->cluster, "ceph", name, 0);
-    if (rc < 0)
-        return verr_set(e, 500, "InternalError", "rados_create2(%s): %s", name, strerror(-rc));
-    rc = rados_conf_read_file(r->cluster, conf && *conf ? conf : NULL);
-    if (rc < 0)
-        return verr_set(e, 500, "InternalError", "ceph config %.200s: %s", conf ? conf : "(default)", strerror(-rc));
-    /* Without these a sick cluster makes every request hang instead of failing. */
-    if ((keyring && *keyring && conf_set(r->cluster, "keyring", keyring, e)) ||
-        conf_set(r->cluster, "rados_osd_op_timeout", timeout, e) ||
-        conf_set(r->cluster, "rados_mon_op_timeout", timeout, e) ||
-        conf_set(r->cluster, "client_mount_timeout", timeout, e))
-        return -1;
-    rc = rados_connect(r->cluster);
-    if (rc < 0)
-        return verr_set(e, 503, "ServiceUnavailable", "cannot connect to Ceph as %s: %s", name, strerror(-rc));
-    rc = rados_ioctx_create(r->cluster, r->pool, &r->io);
-    if (rc < 0)
-        return verr_set(e, 503, "ServiceUnavailable", "Ceph pool %.100s: %s", r->pool, strerror(-rc));
-    return 0;
-}
 
 os_backend_t *os_rados_open(const config_t *cfg, verr_t *e)
 {
@@ -1566,11 +782,20 @@ os_backend_t *os_rados_open(const config_t *cfg, verr_t *e)
     size_t piece = r->sb < PIECE ? r->sb : PIECE;
     r->inline_max = inl < 0 ? 0 : (size_t)inl < piece ? (size_t)inl : piece;
     r->pool = xstrdup(config_str(cfg, "objectstore.rados.pool", "virga"));
-    if (connect_cluster(r, cfg, e)) {
-        if (r->cluster)
-            rados_shutdown(r->cluster);
-        free(r->pool);
-        free(r);
+    const char *user = config_str(cfg, "objectstore.rados.user", "virga");
+    const char *conf = config_str(cfg, "objectstore.rados.conf", NULL);
+    const char *keyring = config_str(cfg, "objectstore.rados.keyring", NULL);
+    snprintf(r->name, sizeof r->name, "%s%.100s", strncmp(user, "client.", 7) ? "client." : "", user);
+    r->conf = conf && *conf ? xstrdup(conf) : NULL;
+    r->keyring = keyring && *keyring ? xstrdup(keyring) : NULL;
+    r->timeout_s = (int)config_int(cfg, "objectstore.rados.timeout_s", 10);
+    r->probe_interval_ms = (int)config_int(cfg, "objectstore.rados.probe_interval_ms", 2000);
+    r->probe_timeout_ms = (int)config_int(cfg, "objectstore.rados.probe_timeout_ms", 4000);
+    if (r->probe_timeout_ms < 100)
+        r->probe_timeout_ms = 100;
+    if (rados_conn_open(r, e)) {
+        rados_conn_close(r);
+        impl_free(r);
         return NULL;
     }
     os_backend_t *b = xcalloc(1, sizeof *b);

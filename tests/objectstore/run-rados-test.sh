@@ -47,8 +47,8 @@ libs=$(pkg-config --libs jansson libsodium openssl yaml-0.1 libpq rdkafka libcur
 cflags=$(pkg-config --cflags jansson libsodium openssl)
 # shellcheck disable=SC2086
 "$cc" -std=gnu11 -Wall -Wextra -Werror -g $opt $san -D_GNU_SOURCE -pthread -Icommon -Iservices/objectstore $cflags \
-    tests/objectstore/test_backend_rados.c services/objectstore/backend.c services/objectstore/backend_dir.c \
-    services/objectstore/backend_rados.c "$build/lib/libvirga-common.a" -o "$dir/test_backend_rados" \
+    tests/objectstore/test_backend_rados.c services/objectstore/backend*.c "$build/lib/libvirga-common.a" \
+    -o "$dir/test_backend_rados" \
     $libs -lrados -lcmocka -lpthread -lm
 
 set +e

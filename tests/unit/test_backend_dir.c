@@ -9,8 +9,9 @@
  * started), abort, delete, listing order and paging with awkward keys, ranges,
  * multipart (content, the S3 ETag formula computed here independently, InvalidPart,
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
- * bucket deletion rules, gc grace / stale handling, and concurrent overwrites leaving no
- * leaked data. */
+ * bucket deletion rules, gc grace / stale handling, reading one opened version across an
+ * overwrite (push and pull), reaping the writes of a writer that is gone, and concurrent
+ * overwrites leaving no leaked data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +132,16 @@ static void put_chunked(const char *bucket, const char *key, const void *data, s
     for (size_t off = 0; off < n; off += chunk)
         OK(os_put_write(p, (const char *)data + off, n - off < chunk ? n - off : chunk, &E));
     OK(os_put_commit(p, meta, &E));
+}
+
+/* n bytes of pattern(seed), written in chunks; the caller frees them. */
+static unsigned char *put_pattern(const char *bucket, const char *key, size_t n, uint32_t seed, size_t chunk,
+                                  os_meta_t *meta)
+{
+    unsigned char *buf = malloc(n);
+    pattern(buf, n, seed);
+    put_chunked(bucket, key, buf, n, chunk, meta);
+    return buf;
 }
 
 static void put_str(const char *bucket, const char *key, const char *s)
@@ -418,10 +429,8 @@ static void test_ranges(void **state)
     (void)state;
     new_bucket("rg");
     size_t n = 5 * MiB + 123;
-    unsigned char *buf = malloc(n);
-    pattern(buf, n, 11);
     os_meta_t m = {0};
-    put_chunked("rg", "r", buf, n, 65536 + 1, &m);
+    unsigned char *buf = put_pattern("rg", "r", n, 11, 65536 + 1, &m);
     os_meta_clear(&m);
     const uint64_t ranges[][2] = {{0, 1}, {5, 100}, {n - 1, 1}, {MiB - 3, 10}, {4 * MiB - 7, MiB + 50},
                                   {123, n - 123}, {0, n}};
@@ -842,6 +851,159 @@ static void test_concurrency(void **state)
     assert_int_equal(count_data("cc"), 2);
 }
 
+/* ---- one version, read whole ---- */
+
+static void read_all(os_reader_t *r, size_t max, sinkbuf_t *s)
+{
+    char *buf = malloc(max);
+    long n;
+    while ((n = os_reader_read(r, buf, max, &E)) > 0)
+        to_buf(s, buf, (size_t)n);
+    assert_int_equal(n, 0);
+    free(buf);
+}
+
+/* A version opened before an overwrite, a delete and gc within grace reads whole and as it
+ * was, pushed or pulled, whole or ranged, with its own metadata; once gc is past grace
+ * the read fails instead of handing out other bytes. A multipart version reads across
+ * its parts. */
+static void test_open_version(void **state)
+{
+    (void)state;
+    new_bucket("ver");
+    size_t n = 9 * MiB + 17;
+    os_meta_t m = {0};
+    unsigned char *old = put_pattern("ver", "k", n, 11, MiB, &m);
+    char old_etag[72];
+    snprintf(old_etag, sizeof old_etag, "%s", m.etag);
+    os_meta_clear(&m);
+    os_object_t *o1, *o2, *o3;
+    OK(os_open(B, "ver", "k", &o1, &m, &E));
+    assert_string_equal(m.etag, old_etag);
+    assert_int_equal(m.size, n);
+    os_meta_clear(&m);
+    OK(os_open(B, "ver", "k", &o2, NULL, &E));
+    OK(os_open(B, "ver", "k", &o3, NULL, &E));
+    assert_int_equal(os_object_size(o1), n);
+    FAILS(os_open(B, "ver", "nope", &o1, NULL, &E), "NoSuchKey");
+
+    put_str("ver", "k", "new");
+    OK(os_delete(B, "ver", "k", &E));
+    OK(os_backend_gc(B, 3600, 3600, &E));
+    FAILS(os_head(B, "ver", "k", &m, &E), "NoSuchKey");
+
+    sinkbuf_t s = {0};
+    OK(os_object_read(o1, 0, n, to_buf, &s, &E));
+    assert_int_equal(s.len, n);
+    assert_memory_equal(s.data, old, n);
+    free(s.data);
+    os_object_close(o1);
+
+    uint64_t off = 4 * MiB - 3, len = 3 * MiB + 5;   /* across a stripe boundary */
+    os_reader_t *r = os_reader_new(o2, off, len);
+    s = (sinkbuf_t){0};
+    read_all(r, 100003, &s);
+    assert_int_equal(s.len, len);
+    assert_memory_equal(s.data, old + off, len);
+    free(s.data);
+    os_reader_free(r);
+
+    OK(os_backend_gc(B, 0, 3600, &E));   /* past grace: that version's bytes are gone */
+    s = (sinkbuf_t){0};
+    memset(&E, 0, sizeof E);
+    assert_int_equal(os_object_read(o3, 0, n, to_buf, &s, &E), -1);
+    assert_true(E.code[0] != '\0');
+    free(s.data);
+    os_object_close(o3);
+
+    /* a multipart version, pulled in small pieces across its parts */
+    char id[96];
+    os_part_ref_t refs[2];
+    memset(refs, 0, sizeof refs);
+    OK(os_mpu_create(B, "ver", "mp", NULL, id, &E));
+    refs[0].number = 1, refs[1].number = 2;
+    upload_part("ver", id, 1, old, 5 * MiB, refs[0].etag);
+    upload_part("ver", id, 2, old + 5 * MiB, 1000, refs[1].etag);
+    OK(os_mpu_complete(B, "ver", "mp", id, refs, 2, &m, &E));
+    os_meta_clear(&m);
+    OK(os_open(B, "ver", "mp", &o1, &m, &E));
+    assert_int_equal(m.size, 5 * MiB + 1000);
+    os_meta_clear(&m);
+    r = os_reader_new(o1, 0, UINT64_MAX);   /* clamped to the version's size */
+    s = (sinkbuf_t){0};
+    read_all(r, 65536, &s);
+    assert_int_equal(s.len, 5 * MiB + 1000);
+    assert_memory_equal(s.data, old, 5 * MiB + 1000);
+    free(s.data);
+    os_reader_free(r);
+    free(old);
+
+    os_health_t h;
+    os_backend_health(B, &h);
+    assert_true(h.ok);
+}
+
+/* ---- writes of a writer that is gone ---- */
+
+static const char *dead_writer;
+
+static int writer_alive(void *arg, const char *writer)
+{
+    (void)arg;
+    return !dead_writer || strcmp(writer, dead_writer) != 0;
+}
+
+/* Writes marked by a writer that gc is told is gone are reaped once older than the
+ * lease, without waiting for stale_s; they can no longer commit. Unmarked writes and
+ * those of live writers stay. */
+static void test_dead_writer(void **state)
+{
+    (void)state;
+    new_bucket("dw");
+    size_t n = 6 * MiB;
+    unsigned char *buf = malloc(n);
+    pattern(buf, n, 21);
+    char id[96];
+    OK(os_mpu_create(B, "dw", "m", NULL, id, &E));
+    os_put_t *p, *q, *u;
+    os_backend_set_writer(B, "d0d0");
+    OK(os_put_begin(B, "dw", "k", &p, &E));
+    OK(os_put_write(p, buf, n, &E));
+    OK(os_mpu_part_begin(B, "dw", id, 1, &q, &E));
+    OK(os_put_write(q, buf, n, &E));
+    os_backend_set_writer(B, "");
+    OK(os_put_begin(B, "dw", "unmarked", &u, &E));
+    OK(os_put_write(u, buf, n, &E));
+    sleep(1);   /* the data written so far has landed */
+    int all = count_data("dw"), unmarked_only;
+    assert_true(all >= 3);
+
+    os_gc_opts_t o = {3600, 3600, 0, writer_alive, NULL};
+    dead_writer = NULL;   /* everybody alive */
+    OK(os_backend_gc_run(B, &o, &E));
+    assert_int_equal(count_data("dw"), all);
+    dead_writer = "d0d0";
+    o.lease_s = 3600;     /* gone, but its writes are younger than the lease */
+    OK(os_backend_gc_run(B, &o, &E));
+    assert_int_equal(count_data("dw"), all);
+    o.lease_s = 0;
+    OK(os_backend_gc_run(B, &o, &E));
+    unmarked_only = count_data("dw");
+    assert_true(unmarked_only >= 1 && unmarked_only < all);
+
+    os_meta_t m = {0};
+    FAILS(os_put_commit(p, &m, &E), "RequestTimeout");
+    FAILS(os_mpu_part_commit(q, &m, &E), "RequestTimeout");
+    FAILS(os_head(B, "dw", "k", &m, &E), "NoSuchKey");
+    assert_int_equal(count_data("dw"), unmarked_only);
+    OK(os_put_commit(u, &m, &E));   /* the unmarked write was left alone */
+    os_meta_clear(&m);
+    assert_content("dw", "unmarked", buf, n);
+    OK(os_mpu_abort(B, "dw", id, &E));
+    dead_writer = NULL;
+    free(buf);
+}
+
 #define OS_SCENARIOS                                     \
     cmocka_unit_test(test_roundtrip),                    \
     cmocka_unit_test(test_overwrite_atomic),             \
@@ -854,6 +1016,8 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_list_uploads),                 \
     cmocka_unit_test(test_bucket_delete),                \
     cmocka_unit_test(test_gc),                           \
+    cmocka_unit_test(test_open_version),                 \
+    cmocka_unit_test(test_dead_writer),                  \
     cmocka_unit_test(test_concurrency)
 
 static int group_setup(void **state)
