@@ -131,8 +131,10 @@ int s3_check_md5(s3_req_t *r, verr_t *e);
 void s3_md5_free(void *md5);
 /* Metadata from request headers (Content-Type, x-amz-meta-*, ...) into m. */
 int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e);
-/* Resolve "x-amz-copy-source" into bucket id and key, checking read access. */
-int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, verr_t *e);
+/* Resolve "x-amz-copy-source" into bucket id and key, open its current version (*src,
+ * with its metadata in *meta: the caller closes and clears them) and check read access. */
+int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, os_object_t **src, os_meta_t *meta,
+                   verr_t *e);
 
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);

@@ -93,45 +93,42 @@ void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (n < 0)
         return;
     char src_bucket[40], src_key[S3_MAX_KEY + 1];
-    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, e) < 0)
+    os_object_t *src = NULL;
+    os_meta_t m = {0};
+    os_put_t *put = NULL;
+    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, &src, &m, e) < 0)
         return;
-    os_meta_t src = {0};
-    if (os_head(r->os->backend, src_bucket, src_key, &src, e) < 0)
-        return;
-    uint64_t off = 0, len = src.size;
+    uint64_t off = 0, len = m.size;
     const char *range = s3_header(r, "x-amz-copy-source-range");
     if (range) {
         unsigned long long a, b;
-        if (sscanf(range, "bytes=%llu-%llu", &a, &b) != 2 || b < a || b >= src.size) {
-            os_meta_clear(&src);
+        if (sscanf(range, "bytes=%llu-%llu", &a, &b) != 2 || b < a || b >= m.size) {
             verr_set(e, 400, "InvalidRange", "The x-amz-copy-source-range value must be of the form bytes=first-last within the object");
-            return;
+            goto out;
         }
         off = a;
         len = b - a + 1;
     }
-    os_meta_clear(&src);
-    os_put_t *put = NULL;
-    os_meta_t m = {0}, read_meta = {0};
+    os_meta_clear(&m);
     if (os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &put, e) < 0)
-        return;
-    if (len && os_read(r->os->backend, src_bucket, src_key, off, len, sink_put, put, &read_meta, e) < 0) {
+        goto out;
+    if (len && os_object_read(src, off, len, sink_put, put, e) < 0) {
         os_put_abort(put);
-        os_meta_clear(&read_meta);
-        return;
+        goto out;
     }
-    os_meta_clear(&read_meta);
     if (os_mpu_part_commit(put, &m, e) < 0)
-        return;
+        goto out;
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     s3_iso_date(time(NULL), when);
-    os_meta_clear(&m);
     xml_t *x = xml_new();
     xml_open(x, "CopyPartResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
     reply(resp, x);
+out:
+    os_object_close(src);
+    os_meta_clear(&m);
 }
 
 /* ETags arrive quoted or not; the backend compares bare md5 hex. */

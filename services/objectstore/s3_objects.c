@@ -1,17 +1,15 @@
 /* s3_objects.c - objects: PutObject (streamed into the backend; visible only when the
  * whole body arrived and matched its signature and Content-MD5), GetObject (ranges,
- * conditional headers; large bodies streamed from the backend through a pipe),
- * HeadObject, DeleteObject, CopyObject, and the object metadata taken from headers. */
+ * conditional headers; headers and bytes of one version, large bodies pulled from the
+ * backend as the client takes them), HeadObject, DeleteObject, CopyObject, and the object
+ * metadata taken from headers. */
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "caller.h"
 #include "jsonutil.h"
@@ -268,73 +266,33 @@ static int sink_buf(void *arg, const void *data, size_t len)
     return 0;
 }
 
-/* A body too large to hold is streamed: a thread reads it from the backend into a pipe,
- * the HTTP layer reads the pipe. The version read is checked against the one whose
- * headers were sent; a mismatch (a concurrent overwrite) cuts the body short. */
-struct pipe_read {
-    objectstore_t *os;
-    char bucket_id[40];
-    char key[S3_MAX_KEY + 1];
-    char etag[72];
-    uint64_t off, len;
-    int rfd, wfd;
-    pthread_t thr;
-};
-
-static int sink_pipe(void *arg, const void *data, size_t len)
+/* A body too large to hold is pulled from the opened version as the connection can take
+ * it (the HTTP thread asks for the next block when the socket is writable): no thread
+ * of its own, and the backend keeps a bounded read-ahead. A read that fails (the version
+ * was collected, the cluster stopped answering) cuts the body short: the client sees
+ * fewer bytes than Content-Length, never other bytes. */
+static long stream_reader(void *arg, uint64_t pos, char *buf, size_t max)
 {
-    struct pipe_read *p = arg;
-    const char *d = data;
-    while (len) {
-        ssize_t n = write(p->wfd, d, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;   /* the client went away */
-        d += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void *pipe_thread(void *arg)
-{
-    struct pipe_read *p = arg;
-    os_meta_t m = {0};
+    (void)pos;   /* MHD asks in order */
     verr_t e;
-    if (os_read(p->os->backend, p->bucket_id, p->key, p->off, p->len, sink_pipe, p, &m, &e) < 0)
-        log_warn("GetObject %s: %s", p->key, e.message);
-    else if (strcmp(m.etag, p->etag))
-        log_warn("GetObject %s: overwritten while being read", p->key);
-    os_meta_clear(&m);
-    close(p->wfd);
-    return NULL;
+    long n = os_reader_read(arg, buf, max, &e);
+    if (n < 0)
+        log_warn("GetObject: the body was cut short: %s", e.message);
+    return n > 0 ? n : -1;   /* the end before the promised length is an error too */
 }
 
-static long pipe_reader(void *arg, uint64_t pos, char *buf, size_t max)
+static void stream_free(void *arg)
 {
-    (void)pos;
-    struct pipe_read *p = arg;
-    for (;;) {
-        ssize_t n = read(p->rfd, buf, max);
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n > 0 ? n : -1;   /* EOF before the promised length is an error */
-    }
+    os_reader_free(arg);
 }
 
-static void pipe_free(void *arg)
-{
-    struct pipe_read *p = arg;
-    close(p->rfd);   /* a writer still running gets EPIPE and stops */
-    pthread_join(p->thr, NULL);
-    free(p);
-}
-
+/* Headers and body come from one opened version: whatever overwrites the key meanwhile,
+ * the ETag, Content-Length and Last-Modified sent describe the bytes that follow. */
 static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
 {
     os_meta_t m = {0};
-    if (os_head(r->os->backend, r->bucket_id, r->key, &m, e) < 0 || may_read(r, &m, e) < 0)
+    os_object_t *o = NULL;
+    if (os_open(r->os->backend, r->bucket_id, r->key, &o, &m, e) < 0 || may_read(r, &m, e) < 0)
         goto out;
     int c = conditions(r, &m);
     if (c == 412) {
@@ -370,33 +328,18 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     if (len <= INLINE_MAX) {
         strbuf_t b = {0};
         strbuf_put(&b, "", 0);
-        os_meta_t read_meta = {0};
-        int rc = len ? os_read(r->os->backend, r->bucket_id, r->key, off, len, sink_buf, &b, &read_meta, e) : 0;
-        int same = !len || !strcmp(read_meta.etag, m.etag);
-        os_meta_clear(&read_meta);
-        if (rc < 0 || !same) {
+        if (len && os_object_read(o, off, len, sink_buf, &b, e) < 0) {
             free(b.s);
-            if (rc == 0)   /* overwritten between head and read: the client retries */
-                verr_set(e, 503, "SlowDown", "The object changed while it was being read; please retry.");
+            http_resp_reset(resp);
             goto out;
         }
         http_resp_take(resp, status, m.content_type, b.s, b.len);
         goto out;
     }
-    struct pipe_read *p = xcalloc(1, sizeof *p);
-    int fds[2];
-    if (pipe(fds) < 0) {
-        free(p);
-        verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
-        goto out;
-    }
-    *p = (struct pipe_read){.os = r->os, .off = off, .len = len, .rfd = fds[0], .wfd = fds[1]};
-    snprintf(p->bucket_id, sizeof p->bucket_id, "%s", r->bucket_id);
-    snprintf(p->key, sizeof p->key, "%s", r->key);
-    snprintf(p->etag, sizeof p->etag, "%s", m.etag);
-    pthread_create(&p->thr, NULL, pipe_thread, p);
-    http_resp_stream(resp, status, m.content_type, len, pipe_reader, p, pipe_free);
+    http_resp_stream(resp, status, m.content_type, len, stream_reader, os_reader_new(o, off, len), stream_free);
+    o = NULL;   /* the reader has it */
 out:
+    os_object_close(o);
     os_meta_clear(&m);
 }
 
@@ -412,7 +355,8 @@ void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 
 /* ---- CopyObject ------------------------------------------------------------------ */
 
-int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, verr_t *e)
+int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, os_object_t **obj, os_meta_t *meta,
+                   verr_t *e)
 {
     const char *src = s3_header(r, "x-amz-copy-source");
     char dec[S3_MAX_KEY + 128];
@@ -445,14 +389,17 @@ int s3_copy_source(s3_req_t *r, char bucket_id[40], char *key, size_t keysz, ver
     if (PQntuples(res) == 0)
         return verr_set(e, 404, "NoSuchBucket", "The specified source bucket does not exist");
     snprintf(bucket_id, 40, "%s", PQgetvalue(res, 0, 0));
-    os_meta_t m = {0};
-    if (os_head(r->os->backend, bucket_id, key, &m, e) < 0)
+    if (os_open(r->os->backend, bucket_id, key, obj, meta, e) < 0)
         return -1;
     int ok = !strcmp(PQgetvalue(res, 0, 1), s3_account(r)) ||
-             !strcmp(json_str(m.extra, "x-amz-acl", "private"), "public-read") ||
+             !strcmp(json_str(meta->extra, "x-amz-acl", "private"), "public-read") ||
              caller_is_operator_admin(r->caller);
-    os_meta_clear(&m);
-    return ok ? 0 : verr_set(e, 403, "AccessDenied", "Access Denied");
+    if (ok)
+        return 0;
+    os_object_close(*obj);
+    *obj = NULL;
+    os_meta_clear(meta);
+    return verr_set(e, 403, "AccessDenied", "Access Denied");
 }
 
 static int sink_put(void *arg, const void *data, size_t len)
@@ -464,19 +411,16 @@ static int sink_put(void *arg, const void *data, size_t len)
 void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     char src_bucket[40], src_key[S3_MAX_KEY + 1];
-    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, e) < 0)
-        return;
-    os_meta_t src = {0};
-    if (os_head(r->os->backend, src_bucket, src_key, &src, e) < 0)
+    os_object_t *from = NULL;
+    os_meta_t src = {0}, m = {0};
+    if (s3_copy_source(r, src_bucket, src_key, sizeof src_key, &from, &src, e) < 0)
         return;
     const char *directive = s3_header(r, "x-amz-metadata-directive");
     int replace = directive && !strcmp(directive, "REPLACE");
     if (!replace && !strcmp(src_bucket, r->bucket_id) && !strcmp(src_key, r->key)) {
-        os_meta_clear(&src);
         verr_set(e, 400, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.");
-        return;
+        goto out;
     }
-    os_meta_t m = {0};
     if (replace) {
         if (s3_meta_from_headers(r, &m, e) < 0)
             goto out;
@@ -486,12 +430,10 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
         m.extra = src.extra ? json_deep_copy(src.extra) : NULL;
     }
     os_put_t *put = NULL;
-    os_meta_t read_meta = {0};
     if (os_put_begin(r->os->backend, r->bucket_id, r->key, &put, e) < 0)
         goto out;
-    int rc = src.size ? os_read(r->os->backend, src_bucket, src_key, 0, src.size, sink_put, put, &read_meta, e) : 0;
-    os_meta_clear(&read_meta);
-    if (rc < 0) {
+    /* the bytes of the version whose metadata was just taken, whatever happens meanwhile */
+    if (src.size && os_object_read(from, 0, src.size, sink_put, put, e) < 0) {
         os_put_abort(put);
         goto out;
     }
@@ -509,6 +451,7 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     char *doc = xml_take(x, &len);
     s3_xml_reply(resp, 200, doc, len);
 out:
+    os_object_close(from);
     os_meta_clear(&src);
     os_meta_clear(&m);
 }
