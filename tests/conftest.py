@@ -19,3 +19,20 @@ def cloud():
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def dircloud():
+    """A second cloud whose object store keeps objects in a local directory (the largest
+    object 64 MiB, so that EntityTooLarge is cheap to reach)."""
+    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 << 20)})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(params=["rados", "dir"])
+def anycloud(request):
+    """The test runs once on each storage backend."""
+    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")

@@ -1,5 +1,6 @@
 """The S3 API with the unmodified AWS CLI and boto3, on both storage backends: the
-session cloud stores objects in Ceph RADOS, a second cloud in a local directory."""
+session cloud stores objects in Ceph RADOS, a second cloud in a local directory
+(fixtures dircloud and anycloud, tests/conftest.py)."""
 import hashlib
 import os
 import random
@@ -12,23 +13,9 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws_s3, new_tenant, s3_client
+from harness import aws_s3, new_tenant, s3_client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def dircloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * MiB)})
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")
 
 
 def code(ei):

@@ -4,25 +4,9 @@ import hashlib
 import os
 import threading
 
-import pytest
-
-from harness import Cloud, s3_client
+from harness import s3_client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def dircloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"))
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")
 
 
 def test_get_during_overwrites_is_one_whole_version(anycloud):
