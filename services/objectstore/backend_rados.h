@@ -73,6 +73,7 @@ void rados_conn_close(rados_impl_t *r);            /* stop the probe, shut down 
 rconn_t *rados_conn_get(rados_impl_t *r);
 void rados_conn_put(rados_impl_t *r, rconn_t *c);
 void rados_health(os_backend_t *b, os_health_t *out);
+int rados_conn_healthy(rados_impl_t *r);           /* the last probe got an answer */
 /* A librados result that says the cluster does not answer (not that the request is bad). */
 int rados_unavailable(int rc);
 

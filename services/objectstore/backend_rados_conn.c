@@ -278,3 +278,11 @@ void rados_health(os_backend_t *b, os_health_t *out)
     out->reconnects = r->replaced;
     pthread_mutex_unlock(&r->mu);
 }
+
+int rados_conn_healthy(rados_impl_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int ok = r->healthy;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}

@@ -20,7 +20,10 @@
 #define GC_BUDGET 2000          /* garbage records handled per gc call */
 
 typedef struct gc_run {
+    rados_impl_t *r;
+    rconn_t *c;             /* the connection for the next step, and its ioctx */
     rados_ioctx_t io;
+    int halted;             /* the storage stopped answering: the next pass goes on */
     const os_gc_opts_t *o;
     int64_t now;
     int grace_s, stale_s, budget;
@@ -42,6 +45,31 @@ static int64_t key_time(const char *k, size_t klen)
     return strtoll(t, NULL, 10);
 }
 
+/* Before each step: take the current connection (a pass may outlast one that the health
+ * probe replaced) and stop when the storage does not answer, instead of waiting for one
+ * timeout per record. 0: stop. */
+static int gc_step(gc_run_t *g)
+{
+    if (g->halted)
+        return 0;
+    rados_conn_put(g->r, g->c);
+    g->c = rados_conn_get(g->r);
+    g->io = g->c->io;
+    g->halted = !rados_conn_healthy(g->r);
+    return !g->halted;
+}
+
+/* omap_walk on a connection of its own: the steps swap g->c under it. */
+static int gc_walk(gc_run_t *g, const char *oid, const char *prefix, uint64_t limit, omap_fn fn)
+{
+    if (g->halted)
+        return 0;
+    rconn_t *c = rados_conn_get(g->r);
+    int rc = omap_walk(c->io, oid, prefix, prefix, limit, fn, g);
+    rados_conn_put(g->r, c);
+    return rc;
+}
+
 static void gc_done(gc_run_t *g, const char *k, size_t klen)
 {
     char *copy = xmalloc(klen + 1);
@@ -55,7 +83,7 @@ static void gc_done(gc_run_t *g, const char *k, size_t klen)
 static int gc_garbage_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
 {
     gc_run_t *g = arg;
-    if (g->budget <= 0 || key_time(k, klen) > g->now - g->grace_s)
+    if (g->budget <= 0 || key_time(k, klen) > g->now - g->grace_s || !gc_step(g))
         return 1;   /* keys sort by time: the rest is younger */
     g->budget--;
     if (remove_record(g->io, g->bucket, v, vlen) == 0)
@@ -85,6 +113,8 @@ static int gc_pending_one(void *arg, const char *k, size_t klen, const char *v, 
     pending_writer(v, vlen, writer);
     if (!os_gc_pending_due(g->o, g->now, t, writer))
         return 0;
+    if (!gc_step(g))
+        return 1;
     g->budget--;
     char *key = xmalloc(klen + 1);
     memcpy(key, k, klen);
@@ -109,6 +139,8 @@ static int gc_upload_one(void *arg, const char *k, size_t klen, const char *v, s
     int64_t init = json_int(u, "initiated", g->now);
     json_decref(u);
     if (init <= g->now - g->stale_s) {
+        if (!gc_step(g))
+            return 1;
         char *id = xmalloc(klen);
         memcpy(id, k + 1, klen - 1);
         id[klen - 1] = '\0';
@@ -123,7 +155,7 @@ static int gc_upload_one(void *arg, const char *k, size_t klen, const char *v, s
 
 static void gc_flush_done(gc_run_t *g, const char *oid)
 {
-    if (g->ndone)
+    if (g->ndone && gc_step(g))
         omap_cas(g->io, oid, NULL, 0, NULL, 0, g->done, g->ndone);
     for (size_t i = 0; i < g->ndone; i++)
         free(g->owned[i]);
@@ -134,19 +166,19 @@ static int gc_bucket(void *arg, const char *k, size_t klen, const char *v, size_
 {
     gc_run_t *g = arg;
     (void)v, (void)vlen;
-    if (g->budget <= 0)
+    if (g->budget <= 0 || !gc_step(g))
         return 1;
     char bucket[OS_BUCKET_MAX + 1], oid[OID_MAX];
     snprintf(bucket, sizeof bucket, "%.*s", (int)klen, k);
     index_oid(oid, bucket);
     g->bucket = bucket;
-    int rc = omap_walk(g->io, oid, "g", "g", (uint64_t)g->budget, gc_garbage_one, g);
+    int rc = gc_walk(g, oid, "g", (uint64_t)g->budget, gc_garbage_one);
     gc_flush_done(g, oid);
     if (!rc)
-        rc = omap_walk(g->io, oid, "p", "p", UINT64_MAX, gc_pending_one, g);
+        rc = gc_walk(g, oid, "p", UINT64_MAX, gc_pending_one);
     if (!rc)
-        rc = omap_walk(g->io, oid, "m", "m", UINT64_MAX, gc_upload_one, g);
-    if (rc == -ENOENT) {
+        rc = gc_walk(g, oid, "m", UINT64_MAX, gc_upload_one);
+    if (rc == -ENOENT && gc_step(g)) {
         /* Deleted (its garbage went to the orphan list): forget the bucket. */
         kv_t key = KV(bucket, NULL, 0);
         omap_cas(g->io, REGISTRY, NULL, 0, NULL, 0, &key, 1);
@@ -174,6 +206,10 @@ static int gc_orphan_one(void *arg, const char *k, size_t klen, const char *v, s
             json_decref(o);
             return 0;
         }
+    }
+    if (!gc_step(g)) {
+        json_decref(o);
+        return 1;
     }
     if (o && key[0] == 'g') {
         const char *rec = json_str(o, "r", "");
@@ -203,23 +239,27 @@ static int gc_orphan_one(void *arg, const char *k, size_t klen, const char *v, s
 
 int rados_gc(os_backend_t *b, const os_gc_opts_t *o, verr_t *e)
 {
-    rconn_t *c = rados_conn_get(R(b));
-    gc_run_t g = {c->io, o, (int64_t)time(NULL), o->grace_s, o->stale_s, GC_BUDGET, NULL, NULL, NULL, 0};
+    gc_run_t g = {.r = R(b), .o = o, .now = (int64_t)time(NULL), .grace_s = o->grace_s, .stale_s = o->stale_s,
+                  .budget = GC_BUDGET};
+    g.c = rados_conn_get(g.r);
+    g.io = g.c->io;
     g.done = xmalloc((GC_BUDGET + 1) * sizeof *g.done);
     g.owned = xmalloc((GC_BUDGET + 1) * sizeof *g.owned);
-    int rc = omap_walk(g.io, REGISTRY, "", "", UINT64_MAX, gc_bucket, &g);
+    int rc = gc_walk(&g, REGISTRY, "", UINT64_MAX, gc_bucket);
     if (rc == -ENOENT)
         rc = 0;   /* no bucket was ever made */
-    int orc = omap_walk(g.io, ORPHANS, "g", "g", UINT64_MAX, gc_orphan_one, &g);
+    int orc = gc_walk(&g, ORPHANS, "g", UINT64_MAX, gc_orphan_one);
     if (!orc)
-        orc = omap_walk(g.io, ORPHANS, "p", "p", UINT64_MAX, gc_orphan_one, &g);
+        orc = gc_walk(&g, ORPHANS, "p", UINT64_MAX, gc_orphan_one);
     gc_flush_done(&g, ORPHANS);
     free(g.done);
     free(g.owned);
-    rados_conn_put(R(b), c);
+    rados_conn_put(g.r, g.c);
     if (rc)
         return rerr(e, rc, "gc", REGISTRY);
     if (orc && orc != -ENOENT)
         return rerr(e, orc, "gc", ORPHANS);
+    if (g.halted)
+        return verr_set(e, 503, "ServiceUnavailable", "the storage cluster stopped answering; gc goes on next time");
     return 0;
 }

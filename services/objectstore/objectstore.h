@@ -21,9 +21,12 @@
 #define S3_SMALL_BODY (1024 * 1024)
 #define S3_MAX_PUT (5ULL << 30)        /* S3's single PUT limit */
 
+typedef struct writers writers_t;
+
 typedef struct objectstore {
     service_t *svc;
     os_backend_t *backend;
+    writers_t *writers;               /* this process's writer id and heartbeat (writers.c) */
     keycache_t *keys;
     const char *region;
     const char *domain;               /* virtual-host suffix, "" = path-style only */
@@ -151,6 +154,12 @@ char *os_grant_url(const objectstore_t *os, const char *account, const char *met
                    const char *key, int64_t expires);
 int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e);
 int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* writers.c: the liveness of object store processes, for reclaiming a dead one's writes */
+writers_t *writers_start(service_t *svc, os_backend_t *b, verr_t *e);
+/* lease_s and writer_alive of one gc pass (writer_alive NULL while liveness is unknown). */
+void writers_gc_opts(writers_t *w, db_t *db, os_gc_opts_t *o);
+void writers_stop(writers_t *w);   /* deletes this process's row; NULL is a no-op */
 
 /* s3_multipart.c */
 void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
