@@ -76,11 +76,12 @@ int service_http_start(service_t *svc, const char *section, int default_port,
     table[1] = (http_route_t){"GET", "/metrics", metrics, NULL};
     for (size_t i = 0; i < n; i++)
         table[i + 2] = routes[i];
-    char k[4][96];
+    char k[5][96];
     snprintf(k[0], sizeof k[0], "%s.listen", section);
     snprintf(k[1], sizeof k[1], "%s.port", section);
     snprintf(k[2], sizeof k[2], "%s.http_threads", section);
     snprintf(k[3], sizeof k[3], "%s.max_body", section);
+    snprintf(k[4], sizeof k[4], "%s.drain_ms", section);
     http_opts_t o = {
         .address = config_str(svc->cfg, k[0], "127.0.0.1"),
         .port = (int)config_int(svc->cfg, k[1], default_port),
@@ -89,6 +90,7 @@ int service_http_start(service_t *svc, const char *section, int default_port,
         .server_name = "Virga",
         .routes = table,
         .app = svc,
+        .drain_ms = (int)config_int(svc->cfg, k[4], 1000),
     };
     svc->http = http_start(&o, e);
     if (!svc->http)

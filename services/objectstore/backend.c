@@ -975,7 +975,7 @@ int os_backend_gc_run(os_backend_t *b, const os_gc_opts_t *o, verr_t *e)
 
 int os_backend_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
 {
-    os_gc_opts_t o = {grace_s, stale_s, stale_s, NULL, NULL};
+    os_gc_opts_t o = {grace_s, stale_s, stale_s, NULL, NULL, NULL};
     return os_backend_gc_run(b, &o, e);
 }
 
@@ -987,6 +987,17 @@ void os_backend_set_writer(os_backend_t *b, const char *writer_id)
     if (!b || n > OS_WRITER_MAX || !is_hex_n(writer_id, n))
         return;
     memcpy(b->writer, writer_id, n + 1);
+}
+
+void os_backend_stopping(os_backend_t *b)
+{
+    if (b)
+        __atomic_store_n(&b->stopping, 1, __ATOMIC_SEQ_CST);
+}
+
+int os_abort_leaves_data(const os_backend_t *b)
+{
+    return b->writer[0] && __atomic_load_n(&b->stopping, __ATOMIC_SEQ_CST);
 }
 
 void os_backend_health(os_backend_t *b, os_health_t *out)

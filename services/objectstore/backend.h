@@ -60,6 +60,12 @@ const char *os_backend_name(const os_backend_t *b);   /* "rados" / "dir" */
  * before the first write; unset, writes carry no id and only stale_s reclaims them. */
 void os_backend_set_writer(os_backend_t *b, const char *writer_id);
 
+/* The process is about to stop: writes aborted from now on leave their data to garbage
+ * collection (reclaimed within a lease once this writer's liveness record is gone)
+ * instead of deleting it, which would hold the stop up by a storage round trip per
+ * write. Needs a writer id; without one aborts go on deleting. */
+void os_backend_stopping(os_backend_t *b);
+
 /* Does the storage answer? RADOS: the result of the last health probe (a read that an
  * OSD must answer, every objectstore.rados.probe_interval_ms), and how many times the
  * connection to the cluster was replaced because it stopped answering while a new one
@@ -167,6 +173,8 @@ typedef struct os_gc_opts {
      * nobody, every writer is alive */
     int (*writer_alive)(void *arg, const char *writer_id);
     void *arg;
+    /* 1 when the pass should end now (the process is stopping): the next pass goes on */
+    int (*interrupted)(void);
 } os_gc_opts_t;
 int os_backend_gc_run(os_backend_t *b, const os_gc_opts_t *o, verr_t *e);
 /* The same with every writer alive. */

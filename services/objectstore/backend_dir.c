@@ -839,10 +839,20 @@ typedef struct gc_run {
     const char *bucket;   /* the bucket being collected */
 } gc_run_t;
 
+/* The process is stopping: spend the budget so every walk ends (the next pass goes on). */
+static int gc_interrupted(gc_run_t *g)
+{
+    if (g->o->interrupted && g->o->interrupted())
+        g->budget = 0;
+    return g->budget <= 0;
+}
+
 /* A garbage record past grace: delete its data, then the record. */
 static void gc_garbage(void *arg, const char *path, const char *name)
 {
     gc_run_t *g = arg;
+    if (gc_interrupted(g))
+        return;
     int64_t t;
     char v[OS_VERSION_LEN + 1], stamp[NAME_BUF];
     snprintf(stamp, sizeof stamp, "%s", name);
@@ -867,6 +877,8 @@ static void gc_garbage(void *arg, const char *path, const char *name)
  * time: a live writer keeps touching it). */
 static void gc_pending(gc_run_t *g, const char *path, const char *name, const char *suffix)
 {
+    if (gc_interrupted(g))
+        return;
     size_t n = strlen(name), sl = strlen(suffix);
     if (n < sl || strcmp(name + n - sl, suffix) != 0)
         return;
@@ -947,6 +959,8 @@ static void gc_upload(void *arg, const char *up, const char *name)
 {
     gc_run_t *g = arg;
     json_t *upload = NULL, *parts = NULL;
+    if (gc_interrupted(g))
+        return;
     pthread_mutex_lock(&g->d->lock);
     if (strstr(name, ".done"))
         complete_leftover(g, g->bucket, up);

@@ -114,7 +114,11 @@ struct os_backend {
     const os_backend_ops_t *ops;
     void *impl;
     char writer[OS_WRITER_MAX + 1];     /* os_backend_set_writer; "" = none */
+    int stopping;                       /* os_backend_stopping: aborts leave data to gc */
 };
+
+/* An aborted write should leave its data to gc (os_backend_stopping). */
+int os_abort_leaves_data(const os_backend_t *b);
 
 /* Should gc reap a write that never committed, started at time t (unix seconds) by
  * writer ("" = unknown)? */

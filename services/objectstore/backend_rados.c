@@ -533,7 +533,7 @@ static void rados_put_free(os_put_t *p, int committed)
     if (!w)
         return;
     drain(p);
-    if (!committed && w->stripes) {
+    if (!committed && w->stripes && !os_abort_leaves_data(p->b)) {
         /* Data first, then the pending key: a crash in between leaves the key for gc. On
          * the current connection: the write's own may be the one that stopped answering. */
         rconn_t *c = rados_conn_get(r);

@@ -50,7 +50,7 @@ static int64_t key_time(const char *k, size_t klen)
  * timeout per record. 0: stop. */
 static int gc_step(gc_run_t *g)
 {
-    if (g->halted)
+    if (g->halted || (g->o->interrupted && g->o->interrupted()))
         return 0;
     rados_conn_put(g->r, g->c);
     g->c = rados_conn_get(g->r);

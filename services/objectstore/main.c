@@ -69,6 +69,7 @@ static void reconcile(service_t *svc)
     os_gc_opts_t o = {
         .grace_s = (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
         .stale_s = (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400),
+        .interrupted = service_stopping,   /* a pass can be long: it must not hold up SIGTERM */
     };
     writers_gc_opts(os->writers, svc->db, &o);
     if (os_backend_gc_run(os->backend, &o, &e) < 0)
@@ -77,8 +78,11 @@ static void reconcile(service_t *svc)
 
 static void fini(service_t *svc)
 {
-    service_http_stop(svc);
     objectstore_t *os = svc->state;
+    /* uploads cut short by the stop leave their data to gc instead of deleting it now */
+    if (os)
+        os_backend_stopping(os->backend);
+    service_http_stop(svc);
     if (os) {
         writers_stop(os->writers);   /* after the last request: no write of ours is left */
         os_backend_close(os->backend);

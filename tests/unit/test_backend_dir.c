@@ -978,7 +978,7 @@ static void test_dead_writer(void **state)
     int all = count_data("dw"), unmarked_only;
     assert_true(all >= 3);
 
-    os_gc_opts_t o = {3600, 3600, 0, writer_alive, NULL};
+    os_gc_opts_t o = {3600, 3600, 0, writer_alive, NULL, NULL};
     dead_writer = NULL;   /* everybody alive */
     OK(os_backend_gc_run(B, &o, &E));
     assert_int_equal(count_data("dw"), all);
