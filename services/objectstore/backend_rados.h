@@ -57,6 +57,8 @@ typedef struct rados_impl {
     int64_t unhealthy_since;
     char detail[200];
     uint64_t replaced;
+    uint64_t seen;              /* rados_unavailable_seen() at the last probe */
+    int64_t swapped_at;         /* monotonic ms of the last replacement */
 } rados_impl_t;
 
 /* A ring of in-flight aio reads or writes, each with its buffer. */
@@ -84,6 +86,8 @@ void stripe_oid(char out[OID_MAX], const char *bucket, const char *v, uint64_t n
 /* librados failure -> S3 error (timeouts are the cluster's: 503); ierr for an operation
  * on a bucket's index object (missing = NoSuchBucket). */
 int rerr(verr_t *e, int rc, const char *what, const char *oid);
+/* How many operations so far (in this process) found the cluster not answering. */
+uint64_t rados_unavailable_seen(void);
 int ierr(verr_t *e, int rc, const char *bucket, const char *what);
 void garbage_key(char out[64]);
 char *keyed(char prefix, const char *s);

@@ -8,7 +8,9 @@
  * cluster every objectstore.rados.probe_interval_ms with one read an OSD must answer (the
  * stat of the bucket registry). When the probe gets no answer within probe_timeout_ms,
  * the backend reports itself unhealthy and makes a new connection; if that one answers,
- * it becomes the current connection. Operations hold a counted reference to the
+ * it becomes the current connection. Operations that time out while the probe answers
+ * (the probed object's OSD is not the one this connection lost) lead to a new connection
+ * too, at most every 30 s. Operations hold a counted reference to the
  * connection they started on (an upload or a download keeps it across all its HTTP
  * callbacks, whose aio buffers belong to it), so a replaced connection is shut down by the
  * last operation to let go of it, while new operations already use the new one. */
@@ -170,24 +172,10 @@ static void set_health(rados_impl_t *r, int ok, const char *why)
         log_info("objectstore rados: the storage cluster answers again");
 }
 
-/* Probe the current connection; if it does not answer, try a new one and keep it if that
- * one does (the old one goes when its last user lets go). */
-static void check(rados_impl_t *r)
+/* Replace the current connection by a new one if that one answers (the old one goes when
+ * its last user lets go). */
+static void replace(rados_impl_t *r)
 {
-    rconn_t *c = rados_conn_get(r);
-    int rc = probe(r, c);
-    rados_conn_put(r, c);
-    if (rc == 0 || stopping(r)) {
-        if (rc == 0)
-            set_health(r, 1, NULL);
-        return;
-    }
-    char why[160];
-    if (rc == -ETIMEDOUT)
-        snprintf(why, sizeof why, "pool %.60s: no answer to a read within %d ms", r->pool, r->probe_timeout_ms);
-    else
-        snprintf(why, sizeof why, "pool %.60s: %s", r->pool, strerror(-rc));
-    set_health(r, 0, why);
     verr_t e;
     int mount_s = r->probe_timeout_ms < 1000 ? 1 : r->probe_timeout_ms / 1000;
     rconn_t *n = conn_new(r, mount_s, &e);
@@ -205,11 +193,40 @@ static void check(rados_impl_t *r)
     n->serial = old->serial + 1;
     r->cur = n;
     r->replaced++;
+    r->swapped_at = now_ms();
     pthread_mutex_unlock(&r->mu);
     rados_conn_put(r, old);   /* the reference it held as the current connection */
     log_warn("objectstore rados: replaced the connection to the cluster, which stopped answering (connection #%" PRIu64
              ")", n->serial);
     set_health(r, 1, NULL);
+}
+
+/* Probe the current connection: no answer is unhealthy, and a new connection is tried.
+ * Operations timing out while the probe answers (another OSD than the probed object's
+ * may be the one this connection lost) also get a new connection, at most every 30 s. */
+static void check(rados_impl_t *r)
+{
+    uint64_t seen = rados_unavailable_seen();
+    rconn_t *c = rados_conn_get(r);
+    int rc = probe(r, c);
+    rados_conn_put(r, c);
+    if (stopping(r))
+        return;
+    if (rc == 0) {
+        set_health(r, 1, NULL);
+        if (seen != r->seen && now_ms() - r->swapped_at >= 30000)
+            replace(r);
+        r->seen = seen;
+        return;
+    }
+    r->seen = seen;
+    char why[160];
+    if (rc == -ETIMEDOUT)
+        snprintf(why, sizeof why, "pool %.60s: no answer to a read within %d ms", r->pool, r->probe_timeout_ms);
+    else
+        snprintf(why, sizeof why, "pool %.60s: %s", r->pool, strerror(-rc));
+    set_health(r, 0, why);
+    replace(r);
 }
 
 static void *monitor_main(void *arg)
@@ -242,6 +259,7 @@ int rados_conn_open(rados_impl_t *r, verr_t *e)
         return -1;
     r->cur->refs = 1;
     r->cur->serial = 1;
+    r->seen = rados_unavailable_seen();
     if (r->probe_interval_ms <= 0)
         return 0;   /* no probe: health is never known to be bad */
     int rc = pthread_create(&r->monitor, NULL, monitor_main, r);

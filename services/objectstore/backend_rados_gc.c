@@ -23,7 +23,9 @@ typedef struct gc_run {
     rados_impl_t *r;
     rconn_t *c;             /* the connection for the next step, and its ioctx */
     rados_ioctx_t io;
-    int halted;             /* the storage stopped answering: the next pass goes on */
+    int halted;             /* the storage stopped answering, or the process is stopping:
+                             * the next pass goes on */
+    int interrupted;
     const os_gc_opts_t *o;
     int64_t now;
     int grace_s, stale_s, budget;
@@ -50,8 +52,12 @@ static int64_t key_time(const char *k, size_t klen)
  * timeout per record. 0: stop. */
 static int gc_step(gc_run_t *g)
 {
-    if (g->halted || (g->o->interrupted && g->o->interrupted()))
+    if (g->halted)
         return 0;
+    if (g->o->interrupted && g->o->interrupted()) {
+        g->halted = g->interrupted = 1;
+        return 0;
+    }
     rados_conn_put(g->r, g->c);
     g->c = rados_conn_get(g->r);
     g->io = g->c->io;
@@ -259,7 +265,7 @@ int rados_gc(os_backend_t *b, const os_gc_opts_t *o, verr_t *e)
         return rerr(e, rc, "gc", REGISTRY);
     if (orc && orc != -ENOENT)
         return rerr(e, orc, "gc", ORPHANS);
-    if (g.halted)
+    if (g.halted && !g.interrupted)
         return verr_set(e, 503, "ServiceUnavailable", "the storage cluster stopped answering; gc goes on next time");
     return 0;
 }

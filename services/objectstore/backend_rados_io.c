@@ -31,11 +31,20 @@ void index_oid(char out[OID_MAX], const char *bucket)
 
 /* librados failure -> S3 error: the cluster not answering is not the request's fault,
  * and a retry may well succeed (503). */
+static uint64_t unavailable_seen;
+
+uint64_t rados_unavailable_seen(void)
+{
+    return __atomic_load_n(&unavailable_seen, __ATOMIC_RELAXED);
+}
+
 int rerr(verr_t *e, int rc, const char *what, const char *oid)
 {
     log_error("objectstore rados: %s %s: %s", what, oid, strerror(-rc));
-    if (rados_unavailable(rc))
+    if (rados_unavailable(rc)) {
+        __atomic_add_fetch(&unavailable_seen, 1, __ATOMIC_RELAXED);   /* the health probe looks */
         return verr_set(e, 503, "ServiceUnavailable", "The storage cluster did not answer in time.");
+    }
     return verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
 }
 
