@@ -174,7 +174,7 @@ static void set_health(rados_impl_t *r, int ok, const char *why)
 
 /* Replace the current connection by a new one if that one answers (the old one goes when
  * its last user lets go). */
-static void replace(rados_impl_t *r)
+static void replace(rados_impl_t *r, const char *why)
 {
     verr_t e;
     int mount_s = r->probe_timeout_ms < 1000 ? 1 : r->probe_timeout_ms / 1000;
@@ -196,8 +196,7 @@ static void replace(rados_impl_t *r)
     r->swapped_at = now_ms();
     pthread_mutex_unlock(&r->mu);
     rados_conn_put(r, old);   /* the reference it held as the current connection */
-    log_warn("objectstore rados: replaced the connection to the cluster, which stopped answering (connection #%" PRIu64
-             ")", n->serial);
+    log_warn("objectstore rados: replaced the connection to the cluster (%s): connection #%" PRIu64, why, n->serial);
     set_health(r, 1, NULL);
 }
 
@@ -215,7 +214,7 @@ static void check(rados_impl_t *r)
     if (rc == 0) {
         set_health(r, 1, NULL);
         if (seen != r->seen && now_ms() - r->swapped_at >= 30000)
-            replace(r);
+            replace(r, "operations timed out");
         r->seen = seen;
         return;
     }
@@ -226,7 +225,7 @@ static void check(rados_impl_t *r)
     else
         snprintf(why, sizeof why, "pool %.60s: %s", r->pool, strerror(-rc));
     set_health(r, 0, why);
-    replace(r);
+    replace(r, "it does not answer");
 }
 
 static void *monitor_main(void *arg)
