@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ids.h"
 #include "log.h"
@@ -20,6 +22,8 @@ struct http_server {
     struct conn_state *deferred;   /* requests answered later (http_defer) */
     int stopping;
     int stopped;              /* http_stop returned while completers still held states */
+    int draining;             /* http_stop waits for requests in flight: answers close */
+    int active;               /* requests started and not yet completed */
 };
 
 /* A deferred request's life: the handler that deferred it is still running, then its
@@ -109,6 +113,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     (void)t;
     struct conn_state *st = *con_cls;
     if (st) {
+        if (st->started)
+            __atomic_sub_fetch(&st->srv->active, 1, __ATOMIC_SEQ_CST);
         if (st->failed && !st->answered)
             http_resp_reset(&st->pending);
         if (st->sctx_live && st->route->stream->done)
@@ -230,7 +236,7 @@ static void reader_release(void *cls)
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, const http_req_t *req,
-                                 const char *server_name)
+                                 const char *server_name, int last)
 {
     struct MHD_Response *r;
     if (resp->reader) {
@@ -248,6 +254,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, co
     if (req)
         MHD_add_response_header(r, "x-amz-request-id", req->request_id);
     MHD_add_response_header(r, "Server", server_name ? server_name : "Virga");
+    if (last)   /* the server is stopping: the client's next request goes elsewhere */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     for (int i = 0; i < resp->nheaders; i++) {
         char *h = resp->headers[i];
         char *colon = strchr(h, ':');
@@ -269,7 +277,8 @@ static enum MHD_Result answer(http_server_t *s, struct conn_state *st, http_resp
     st->answered = 1;
     __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
     log_debug("%s %s %s -> %d", st->req.remote, st->req.method, st->req.path, resp->status);
-    return send_resp(st->req.conn, resp, &st->req, s->o.server_name);
+    return send_resp(st->req.conn, resp, &st->req, s->o.server_name,
+                     __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST));
 }
 
 /* 413 before the body is read: counted, logged and given a request id like any answer. */
@@ -413,6 +422,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
     if (!st->started) {
         st->started = 1;
+        __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
         start_request(s, st, c, method);
         log_set_request_id(st->req.request_id);
         stream = st->route ? st->route->stream : NULL;
@@ -509,10 +519,35 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
     return s;
 }
 
+/* Stop taking connections and wait, at most drain_ms, for the requests in flight. The
+ * listening socket is returned: MHD's threads may use it until MHD_stop_daemon. */
+static MHD_socket drain(http_server_t *s)
+{
+    if (s->o.drain_ms <= 0)
+        return MHD_INVALID_SOCKET;
+    __atomic_store_n(&s->draining, 1, __ATOMIC_SEQ_CST);
+    MHD_socket ls = MHD_quiesce_daemon(s->d);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int left = __atomic_load_n(&s->active, __ATOMIC_SEQ_CST);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (left <= 0 || ms >= s->o.drain_ms) {
+            if (left > 0)
+                log_info("stopping HTTP with %d request(s) still running after %d ms", left, s->o.drain_ms);
+            break;
+        }
+        usleep(5000);
+    }
+    return ls;
+}
+
 void http_stop(http_server_t *s)
 {
     if (!s)
         return;
+    MHD_socket ls = drain(s);
     /* MHD cannot stop with suspended connections: answer every deferred request now
      * (a handler still running sees stopping and answers itself); the completers'
      * late http_complete then only lets go of the state. */
@@ -529,6 +564,8 @@ void http_stop(http_server_t *s)
     }
     pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     /* states still listed are held by completers that have not called back yet; they
      * point at s, so the last of them frees it */
     pthread_mutex_lock(&s->mu);

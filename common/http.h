@@ -84,11 +84,16 @@ typedef struct http_opts {
     const char *server_name;  /* Server: header */
     const http_route_t *routes;   /* ends with a NULL prefix; first match wins */
     void *app;
+    int drain_ms;             /* http_stop lets requests in flight end for this long (0: none) */
 } http_opts_t;
 
 typedef struct http_server http_server_t;
 
 http_server_t *http_start(const http_opts_t *o, verr_t *e);
+/* Stop: no new connection is taken; requests in flight may end for up to drain_ms (their
+ * answers close the connection, so keep-alive clients go elsewhere); then every
+ * connection is closed (a request still running sees its body cut, and its stream
+ * route's done() runs) and the threads end. */
 void http_stop(http_server_t *s);
 uint64_t http_requests_served(const http_server_t *s);
 

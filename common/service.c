@@ -18,6 +18,8 @@ static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
 
+int service_stopping(void) { return stopping != 0; }
+
 db_t *service_db_connect(service_t *svc, verr_t *e)
 {
     db_t *db = db_connect(config_str(svc->cfg, "db.url", NULL), e);

@@ -47,6 +47,9 @@ struct service {
 
 int service_main(int argc, char **argv, const service_def_t *def);
 
+/* SIGTERM or SIGINT arrived: long work on the main thread (a reconcile pass) ends early. */
+int service_stopping(void);
+
 /* A new connection to the service's database with its schema on the search path, for a
  * thread of the service's own (bus workers get theirs from the service). */
 db_t *service_db_connect(service_t *svc, verr_t *e);

@@ -11,12 +11,29 @@
 /* One public endpoint per process: its route table lives until service_http_stop(). */
 static http_route_t *table;
 
+/* 200 "ok" once the service serves its bus topic and its own health hook (what it knows of
+ * what it depends on: the object store's storage cluster) does not say "degraded";
+ * otherwise 503 with the reason. */
 static void healthz(http_req_t *req, http_resp_t *resp)
 {
     service_t *svc = req->app;
-    int ok = bus_serving(svc->bus);
-    const char *body = ok ? "ok\n" : "starting\n";
-    http_resp_set(resp, ok ? 200 : 503, "text/plain", body, strlen(body));
+    if (!bus_serving(svc->bus)) {
+        http_resp_set(resp, 503, "text/plain", "starting\n", 9);
+        return;
+    }
+    json_t *h = json_pack("{s:s}", "status", "healthy");
+    if (svc->def->health)
+        svc->def->health(svc, h);
+    const char *status = json_string_value(json_object_get(h, "status"));
+    if (status && strcmp(status, "healthy")) {
+        char *detail = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+        char *body = xasprintf("%s %s\n", status, detail ? detail : "");
+        free(detail);
+        http_resp_take(resp, 503, "text/plain", body, strlen(body));
+    } else {
+        http_resp_set(resp, 200, "text/plain", "ok\n", 3);
+    }
+    json_decref(h);
 }
 
 static void metrics(http_req_t *req, http_resp_t *resp)
@@ -59,11 +76,12 @@ int service_http_start(service_t *svc, const char *section, int default_port,
     table[1] = (http_route_t){"GET", "/metrics", metrics, NULL};
     for (size_t i = 0; i < n; i++)
         table[i + 2] = routes[i];
-    char k[4][96];
+    char k[5][96];
     snprintf(k[0], sizeof k[0], "%s.listen", section);
     snprintf(k[1], sizeof k[1], "%s.port", section);
     snprintf(k[2], sizeof k[2], "%s.http_threads", section);
     snprintf(k[3], sizeof k[3], "%s.max_body", section);
+    snprintf(k[4], sizeof k[4], "%s.drain_ms", section);
     http_opts_t o = {
         .address = config_str(svc->cfg, k[0], "127.0.0.1"),
         .port = (int)config_int(svc->cfg, k[1], default_port),
@@ -72,6 +90,7 @@ int service_http_start(service_t *svc, const char *section, int default_port,
         .server_name = "Virga",
         .routes = table,
         .app = svc,
+        .drain_ms = (int)config_int(svc->cfg, k[4], 1000),
     };
     svc->http = http_start(&o, e);
     if (!svc->http)

@@ -396,6 +396,8 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
         return verr_set(e, 502, "TransferFailed", "upload: CreateMultipartUpload answered no UploadId");
     strbuf_puts(&done, "<CompleteMultipartUpload>");
     int rc = 0;
+    if (o && o->upload_started && o->upload_started(o->arg, upload_id))
+        rc = verr_set(e, 499, "Canceled", "upload was canceled");
     unsigned part = 1;
     for (uint64_t off = 0; off < size && rc == 0; off += part_bytes, part++) {
         uint64_t len = size - off < part_bytes ? size - off : part_bytes;
@@ -424,10 +426,22 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
     free(done.s);
     if (rc < 0) {
         verr_t ignored;   /* the upload's parts would otherwise wait for the store's cleanup */
-        request(url, extra, "DELETE", -1, 0, 0, NULL, o, NULL, NULL, NULL, &ignored);
+        transfer_abort_multipart(url, upload_id, o, &ignored);
         return -1;
     }
     if (sha256_hex)
         hex_of(&sha, sha256_hex);
     return 0;
+}
+
+int transfer_abort_multipart(const char *url, const char *upload_id, const transfer_opts_t *o, verr_t *e)
+{
+    pthread_once(&once, global_init);
+    char extra[300];
+    snprintf(extra, sizeof extra, "uploadId=%s", upload_id);
+    /* no progress callback: an abort is also what a canceled transfer does last */
+    transfer_opts_t plain = {.timeout_s = o ? o->timeout_s : 0, .connect_timeout_s = o ? o->connect_timeout_s : 0};
+    if (request(url, extra, "DELETE", -1, 0, 0, NULL, &plain, NULL, NULL, NULL, e) == 0)
+        return 0;
+    return e->http_status == 404 && strstr(e->message, "NoSuchUpload") ? 0 : -1;
 }

@@ -43,6 +43,11 @@ typedef struct transfer_opts {
     const char *what;             /* names the transfer at the start of messages, e.g.
                                      "GET http://host/key"; NULL = "download"/"upload".
                                      Must not hold a query string: see transfer_url_for_log */
+    /* Multipart uploads: called with the upload id as soon as the upload exists, before
+     * any part is sent, so the caller can record it and abort it later should this
+     * process die before it completes or aborts it itself. Non-zero aborts the upload
+     * and fails the transfer (Canceled). */
+    int (*upload_started)(void *arg, const char *upload_id);
 } transfer_opts_t;
 
 /* GET url into fd (from its current offset). *size and sha256_hex (may be NULL) describe
@@ -65,6 +70,10 @@ int transfer_put_multipart(const char *url, int fd, uint64_t size, uint64_t part
 
 /* DELETE url (2xx = done; S3 answers 204 also when there was nothing to delete). */
 int transfer_delete(const char *url, const transfer_opts_t *o, verr_t *e);
+
+/* AbortMultipartUpload of upload_id at url (a grant allowing it). An upload that no longer
+ * exists (completed or aborted already: NoSuchUpload) counts as aborted. */
+int transfer_abort_multipart(const char *url, const char *upload_id, const transfer_opts_t *o, verr_t *e);
 
 /* The URL without its query string and fragment, for messages and logs. Caller frees. */
 char *transfer_url_for_log(const char *url);

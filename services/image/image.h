@@ -59,6 +59,10 @@ const char *image_qemu_format(const char *ec2_format);
 
 /* cleanup.c: delete the stored bytes of deregistered imported/copied images (reconcile) */
 void image_collect_deregistered(service_t *svc);
+/* cleanup.c: abort the multipart uploads of tasks nobody runs any more (reconcile), and
+ * those an earlier attempt of task `id` left (when a worker takes the task over) */
+void image_abort_abandoned_uploads(service_t *svc);
+void image_abort_task_uploads(service_t *svc, db_t *db, const char *id);
 
 /* worker.c: background tasks, image.workers threads (0..IMAGE_MAX_WORKERS; each holds a
  * database connection and runs qemu-img) */

@@ -28,6 +28,7 @@ static void reconcile(service_t *svc)
     image_reclaim_dead_leases(svc);
     image_give_up_exhausted(svc);
     image_collect_deregistered(svc);
+    image_abort_abandoned_uploads(svc);
 }
 
 int main(int argc, char **argv)

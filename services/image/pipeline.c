@@ -30,6 +30,7 @@ typedef struct stage {
     image_task_t *t;
     int lo, hi;
     const char *message;
+    const char *location;         /* upload: where to ("bucket/key") */
     int shown;                    /* progress never goes back (a multipart upload reports per part) */
     verr_t err;                   /* why a tick stopped the step */
 } stage_t;
@@ -49,6 +50,21 @@ static int tick_at(stage_t *s, uint64_t done, uint64_t total)
 }
 
 static int xfer_tick(void *arg, uint64_t done, uint64_t total) { return tick_at(arg, done, total); }
+
+/* A multipart upload exists from now on: recorded in the task before any part is sent,
+ * so that if this process dies the reconcile pass aborts it (cleanup.c). Non-zero (the
+ * task is no longer ours, or the record failed) makes the transfer abort it at once. */
+static int note_upload(void *arg, const char *upload_id)
+{
+    stage_t *s = arg;
+    const char *p[] = {s->t->id, s->t->lease_owner, s->location, upload_id};
+    PG_AUTO PGresult *r = db_prepared(s->t->db, &s->err, "task_upload",
+        "UPDATE image_tasks SET uploads = uploads || jsonb_build_array(jsonb_build_object('location', $3::text, "
+        "'upload_id', $4::text)) WHERE id = $1 AND lease_owner = $2 AND status = 'active'", 4, p);
+    if (r && strcmp(PQcmdTuples(r), "1"))
+        verr_set(&s->err, 499, "Canceled", "task %s was canceled or taken over", s->t->id);
+    return !r || strcmp(PQcmdTuples(r), "1");
+}
 static int exec_tick(void *arg) { return tick_at(arg, 0, 0); }
 
 static void scratch(const image_task_t *t, const char *suffix, char path[600])
@@ -99,8 +115,9 @@ static int store(image_task_t *t, const char *path, const char *key, int lo, int
     if (end < 0) {
         verr_set(e, 500, "InternalError", "%s: %s", path, strerror(errno));
     } else if (image_grant(t->svc, NULL, location, "PUT", &g, e) == 0) {
-        stage_t s = {.t = t, .lo = lo, .hi = hi, .message = "uploading"};
-        transfer_opts_t o = {.timeout_s = config_int(t->svc->cfg, "image.transfer_timeout_s", 3600), .progress = xfer_tick, .arg = &s};
+        stage_t s = {.t = t, .lo = lo, .hi = hi, .message = "uploading", .location = location};
+        transfer_opts_t o = {.timeout_s = config_int(t->svc->cfg, "image.transfer_timeout_s", 3600), .progress = xfer_tick,
+                             .arg = &s, .upload_started = note_upload};
         const char *url = json_str(g, "url", "");
         rc = (uint64_t)end > multipart
             ? transfer_put_multipart(url, fd, (uint64_t)end, (uint64_t)config_int(t->svc->cfg, "image.part_bytes", 64 << 20),

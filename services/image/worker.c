@@ -139,6 +139,7 @@ static void *worker_main(void *arg)
         }
         if (got == 1) {
             verr_t te = {0};
+            image_abort_task_uploads(svc, db, t.id);   /* what an attempt that died left */
             if (pipeline_run(&t, &te) < 0 && !strcmp(te.code, "Stopping")) {
                 /* let the next process take it over at once */
                 const char *p[] = {t.id, t.lease_owner};

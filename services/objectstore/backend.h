@@ -97,6 +97,30 @@ os_backend_t *os_backend_open(const config_t *cfg, verr_t *e);
 void os_backend_close(os_backend_t *b);
 const char *os_backend_name(const os_backend_t *b);   /* "rados" / "dir" */
 
+/* Who writes: every write this backend starts is marked with this id (hex, at most 32
+ * characters) until it commits, so that garbage collection can tell the writes of a
+ * process that died from those of one still running (os_gc_opts_t.writer_alive). Set once,
+ * before the first write; unset, writes carry no id and only stale_s reclaims them. */
+void os_backend_set_writer(os_backend_t *b, const char *writer_id);
+
+/* The process is about to stop: writes aborted from now on leave their data to garbage
+ * collection (reclaimed within a lease once this writer's liveness record is gone)
+ * instead of deleting it, which would hold the stop up by a storage round trip per
+ * write. Needs a writer id; without one aborts go on deleting. */
+void os_backend_stopping(os_backend_t *b);
+
+/* Does the storage answer? RADOS: the result of the last health probe (a read that an
+ * OSD must answer, every objectstore.rados.probe_interval_ms), and how many times the
+ * connection to the cluster was replaced because it stopped answering while a new one
+ * did. Directory: whether the directory is writable. */
+typedef struct os_health {
+    int ok;
+    char detail[200];         /* why not, when not ok */
+    int64_t since;            /* unix seconds: not ok since */
+    uint64_t reconnects;
+} os_health_t;
+void os_backend_health(os_backend_t *b, os_health_t *out);
+
 /* Buckets are identified by an id chosen by the caller (stable across renames). */
 int os_bucket_create(os_backend_t *b, const char *bucket_id, verr_t *e);
 /* Fails with BucketNotEmpty 409 if any version (delete markers included) or unfinished
@@ -134,11 +158,40 @@ int os_head(os_backend_t *b, const char *bucket_id, const char *key, os_meta_t *
  * no version at all (and version_id was NULL or "null"), NoSuchVersion otherwise. */
 int os_head_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
                     os_meta_t *out, verr_t *e);
-/* Read [off, off+len) of the object (the caller has checked the range against size),
- * calling sink for each piece in order; a sink returning nonzero stops the read (-1,
- * code "ClientGone"). meta (optional) receives the metadata of the version read, so
- * head + read are consistent even across a concurrent overwrite. */
+
+/* One version of an object, as the index named it when it was opened: its metadata and
+ * where its bytes are. Reads from it return exactly that version's bytes whatever
+ * overwrites or deletes happen meanwhile, for as long as the replaced data is kept
+ * (objectstore.gc_grace_s after the replacement); past that a read fails. This is how
+ * a reader sends headers that match the bytes that follow. Not shared between threads. */
+typedef struct os_object os_object_t;
+/* Open the version os_head_version finds (version_id NULL: the latest); meta (optional)
+ * receives its metadata, is_latest included (the caller clears it). A delete marker opens
+ * as such (meta->delete_marker), with no bytes. */
+int os_open_version(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
+                    os_object_t **out, os_meta_t *meta, verr_t *e);
+/* The latest version; NoSuchKey when it is a delete marker (as os_head). */
+int os_open(os_backend_t *b, const char *bucket_id, const char *key, os_object_t **out, os_meta_t *meta,
+            verr_t *e);
+uint64_t os_object_size(const os_object_t *o);
+void os_object_close(os_object_t *o);   /* NULL is a no-op */
+
+/* Read [off, off+len) of an opened version (clamped to its size), calling sink for each
+ * piece in order; a sink returning nonzero stops the read (-1, code "ClientGone"). A
+ * delete marker has no bytes to read (MethodNotAllowed). */
 typedef int (*os_sink_fn)(void *arg, const void *data, size_t len);
+int os_object_read(os_object_t *o, uint64_t off, uint64_t len, os_sink_fn sink, void *arg, verr_t *e);
+
+/* The same as a pull: the reader takes over o (closing the reader closes it) and hands out
+ * [off, off+len) in order, keeping a bounded number of backend reads in flight ahead of
+ * the caller (RADOS: 4 x 1 MiB), so a slow client holds no thread and little memory. */
+typedef struct os_reader os_reader_t;
+os_reader_t *os_reader_new(os_object_t *o, uint64_t off, uint64_t len);
+/* Up to max bytes into buf: the count, 0 at the end, or -1 with e set. */
+long os_reader_read(os_reader_t *r, char *buf, size_t max, verr_t *e);
+void os_reader_free(os_reader_t *r);   /* NULL is a no-op */
+
+/* open + read + close: [off, off+len) of the current version; meta as for os_open. */
 int os_read(os_backend_t *b, const char *bucket_id, const char *key, uint64_t off, uint64_t len,
             os_sink_fn sink, void *arg, os_meta_t *meta, verr_t *e);
 /* The same for one version (NULL: the latest); a delete marker has no bytes: NoSuchKey
@@ -221,9 +274,25 @@ int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload
 typedef int (*os_upload_fn)(void *arg, const char *key, const char *upload_id, int64_t initiated);
 int os_mpu_list(os_backend_t *b, const char *bucket_id, const char *prefix, os_upload_fn fn, void *arg, verr_t *e);
 
-/* Remove data no index entry refers to any more (replaced objects and deleted versions
- * older than grace_s, aborted or crashed uploads older than stale_s). Called on the
- * reconcile timer. */
+/* Remove data no index entry refers to any more. Called on the reconcile timer.
+ *  - replaced objects and deleted versions once older than grace_s (a reader of that
+ *    version may still be streaming it);
+ *  - writes that never committed (a killed process, a client gone mid-body): those marked
+ *    by a writer that writer_alive says is gone once older than lease_s, all others once
+ *    older than stale_s;
+ *  - multipart uploads not completed or aborted within stale_s of their creation: a
+ *    tenant's upload may legitimately take days, so no writer owns it. */
+typedef struct os_gc_opts {
+    int grace_s, stale_s, lease_s;
+    /* 1 if the process that marked writes with this id may still be writing; NULL: ask
+     * nobody, every writer is alive */
+    int (*writer_alive)(void *arg, const char *writer_id);
+    void *arg;
+    /* 1 when the pass should end now (the process is stopping): the next pass goes on */
+    int (*interrupted)(void);
+} os_gc_opts_t;
+int os_backend_gc_run(os_backend_t *b, const os_gc_opts_t *o, verr_t *e);
+/* The same with every writer alive. */
 int os_backend_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e);
 
 #endif

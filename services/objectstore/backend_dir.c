@@ -1,7 +1,8 @@
 /* backend_dir.c - the object store on a local directory, for the smallest setups.
  *
  * Layout under objectstore.dir.path:
- *   data/<bucket>/<version>[.tmp]     object and part bytes (".tmp" while being written)
+ *   data/<bucket>/<version>[.<writer>.tmp]   object and part bytes (".tmp" while being
+ *                                     written, named with the writer id when there is one)
  *   index/<bucket>/<name>.json        the latest version of each key; name = hex(key), or
  *                                     for keys too long for a file name hex(first 80
  *                                     bytes) + "~" + BLAKE2b(key), the key itself then
@@ -9,7 +10,7 @@
  *   versions/<bucket>/<name>/<sk>.json   the key's noncurrent versions, by sort key
  *   garbage/<bucket>/<time>.<version>.json   replaced entries, deleted by gc after grace
  *   uploads/<bucket>/<upload id>/upload.json + NNNNN.json (part entries)
- *   tmp/                              records being written (renamed into place)
+ *   tmp/<id>[.<writer>].json           records being written (renamed into place)
  * Atomicity comes from rename(2): data is fsync'd and renamed to its final name, then the
  * index entry, written and fsync'd under tmp/, is renamed over the old one. The
  * read-modify-write steps (learn the old entry to garbage-list it, update an upload) run
@@ -102,7 +103,7 @@ int dir_tmp_record(dir_impl_t *d, const json_t *rec, int durable, char **tmp_pat
 {
     char id[OS_VERSION_LEN + 1];
     os_new_version(id);
-    char *path = xasprintf("%s/tmp/%s.json", d->root, id);
+    char *path = xasprintf("%s/tmp/%s%s%s.json", d->root, id, d->writer[0] ? "." : "", d->writer);
     size_t len;
     char *text = os_json_text(rec, &len);
     int rc = 0, fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -325,7 +326,9 @@ static int dir_put_begin(os_put_t *p, verr_t *e)
             return rc == -ENOENT ? os_err_nosuchupload(e) : -1;
     }
     dir_put_t *w = xcalloc(1, sizeof *w);
-    w->tmp = data_path(d, p->bucket, p->version, ".tmp");
+    char suffix[OS_WRITER_MAX + 8];
+    snprintf(suffix, sizeof suffix, "%s%s.tmp", p->b->writer[0] ? "." : "", p->b->writer);
+    w->tmp = data_path(d, p->bucket, p->version, suffix);
     w->final = data_path(d, p->bucket, p->version, "");
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     p->impl = w;
@@ -420,34 +423,61 @@ static void dir_put_free(os_put_t *p, int committed)
 
 /* ---- reads ---- */
 
-static int dir_read_seg(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
-                        os_sink_fn sink, void *arg, verr_t *e)
+/* Reading one data file: its own descriptor (a version renamed or unlinked meanwhile
+ * reads on) and one buffer of DIR_CHUNK. */
+typedef struct dir_cur {
+    int fd;
+    uint64_t off, left;
+    char *buf, *path;
+    size_t bufsz;
+} dir_cur_t;
+
+static int dir_seg_open(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
+                        void **cursor, verr_t *e)
 {
     char *path = data_path(D(b), bucket, s->v, "");
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rc = dir_io_error(e, "open", path, errno);
+        int rc = dir_io_error(e, "open", path, errno);
         free(path);
         return rc;
     }
-    size_t bufsz = len < DIR_CHUNK ? (size_t)len : DIR_CHUNK;
-    char *buf = xmalloc(bufsz ? bufsz : 1);
-    while (len > 0 && !rc) {
-        size_t want = len < bufsz ? (size_t)len : bufsz;
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            rc = dir_io_error(e, "read", path, n < 0 ? errno : EIO);   /* EOF: data shorter than its entry */
-        else
-            rc = os_sink_call(sink, arg, buf, (size_t)n, e);
-        off += (uint64_t)(n > 0 ? n : 0);
-        len -= (uint64_t)(n > 0 ? n : 0);
-    }
-    free(buf);
-    close(fd);
-    free(path);
-    return rc;
+    dir_cur_t *c = xcalloc(1, sizeof *c);
+    c->fd = fd;
+    c->off = off;
+    c->left = len;
+    c->path = path;
+    c->bufsz = len < DIR_CHUNK ? (size_t)len : DIR_CHUNK;
+    c->buf = xmalloc(c->bufsz ? c->bufsz : 1);
+    *cursor = c;
+    return 0;
+}
+
+static long dir_seg_next(void *cursor, const char **data, verr_t *e)
+{
+    dir_cur_t *c = cursor;
+    if (!c->left)
+        return 0;
+    size_t want = c->left < c->bufsz ? (size_t)c->left : c->bufsz;
+    ssize_t n;
+    do
+        n = pread(c->fd, c->buf, want, (off_t)c->off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)   /* EOF: data shorter than its entry */
+        return dir_io_error(e, "read", c->path, n < 0 ? errno : EIO);
+    c->off += (uint64_t)n;
+    c->left -= (uint64_t)n;
+    *data = c->buf;
+    return (long)n;
+}
+
+static void dir_seg_close(void *cursor)
+{
+    dir_cur_t *c = cursor;
+    close(c->fd);
+    free(c->buf);
+    free(c->path);
+    free(c);
 }
 
 /* ---- multipart ---- */
@@ -638,22 +668,27 @@ static int dir_mpu_abort(os_backend_t *b, const char *bucket, const char *id, ve
 
 typedef struct gc_run {
     dir_impl_t *d;
+    const os_gc_opts_t *o;
     int64_t now;
     int grace_s, stale_s;
     int budget;
     const char *bucket;   /* the bucket being collected */
 } gc_run_t;
 
-static int older_than(const char *path, int64_t now, int age_s)
+/* The process is stopping: spend the budget so every walk ends (the next pass goes on). */
+static int gc_interrupted(gc_run_t *g)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && (int64_t)st.st_mtime <= now - age_s;
+    if (g->o->interrupted && g->o->interrupted())
+        g->budget = 0;
+    return g->budget <= 0;
 }
 
 /* A garbage record past grace: delete its data, then the record. */
 static void gc_garbage(void *arg, const char *path, const char *name)
 {
     gc_run_t *g = arg;
+    if (gc_interrupted(g))
+        return;
     int64_t t;
     char v[OS_VERSION_LEN + 1], stamp[NAME_BUF];
     snprintf(stamp, sizeof stamp, "%s", name);
@@ -673,21 +708,37 @@ static void gc_garbage(void *arg, const char *path, const char *name)
     g->budget--;
 }
 
-/* A file not touched for stale_s: left by a write or a record that died. */
-static void gc_stale(void *arg, const char *path, const char *name)
+/* A file of a write in progress ("<id>[.<writer>]<suffix>") that is due: its writer is
+ * gone, or it was not touched for stale_s (os_gc_pending_due, with the file's mtime as the
+ * time: a live writer keeps touching it). */
+static void gc_pending(gc_run_t *g, const char *path, const char *name, const char *suffix)
 {
-    gc_run_t *g = arg;
-    (void)name;
-    if (older_than(path, g->now, g->stale_s) && unlink(path) == 0)
+    if (gc_interrupted(g))
+        return;
+    size_t n = strlen(name), sl = strlen(suffix);
+    if (n < sl || strcmp(name + n - sl, suffix) != 0)
+        return;
+    char writer[OS_WRITER_MAX + 1] = "";
+    const char *dot = memchr(name, '.', n - sl);
+    if (dot && (size_t)(name + n - sl - dot - 1) <= OS_WRITER_MAX)
+        snprintf(writer, sizeof writer, "%.*s", (int)(name + n - sl - dot - 1), dot + 1);
+    struct stat st;
+    if (stat(path, &st) == 0 && os_gc_pending_due(g->o, g->now, (int64_t)st.st_mtime, writer) && unlink(path) == 0) {
+        log_info("objectstore dir: reclaimed %s (writer %s)", path, writer[0] ? writer : "unknown");
         g->budget--;
+    }
 }
 
 /* Data files being written (".tmp"). */
 static void gc_data(void *arg, const char *path, const char *name)
 {
-    size_t n = strlen(name);
-    if (n >= 4 && strcmp(name + n - 4, ".tmp") == 0)
-        gc_stale(arg, path, name);
+    gc_pending(arg, path, name, ".tmp");
+}
+
+/* Records being written (tmp/). */
+static void gc_tmp(void *arg, const char *path, const char *name)
+{
+    gc_pending(arg, path, name, ".json");
 }
 
 /* Garbage past grace and dead writes of a bucket that has data (data/<bucket>); once the
@@ -744,6 +795,8 @@ static void gc_upload(void *arg, const char *up, const char *name)
 {
     gc_run_t *g = arg;
     json_t *upload = NULL, *parts = NULL;
+    if (gc_interrupted(g))
+        return;
     pthread_mutex_lock(&g->d->lock);
     if (strstr(name, ".done"))
         complete_leftover(g, g->bucket, up);
@@ -764,16 +817,16 @@ static void gc_uploads_bucket(void *arg, const char *dirp, const char *bucket)
     each_entry(dirp, &g->budget, gc_upload, g);
 }
 
-static int dir_gc(os_backend_t *b, int grace_s, int stale_s, verr_t *e)
+static int dir_gc(os_backend_t *b, const os_gc_opts_t *o, verr_t *e)
 {
-    gc_run_t g = {D(b), (int64_t)time(NULL), grace_s, stale_s, GC_BUDGET, NULL};
+    gc_run_t g = {D(b), o, (int64_t)time(NULL), o->grace_s, o->stale_s, GC_BUDGET, NULL};
     /* data/ lists every bucket that still has bytes, deleted or not; tmp/ holds the
      * records left by a crash. */
     static const struct {
         const char *sub;
         entry_fn fn;
         int must_exist;
-    } walks[] = {{"uploads", gc_uploads_bucket, 1}, {"data", gc_data_bucket, 1}, {"tmp", gc_stale, 0}};
+    } walks[] = {{"uploads", gc_uploads_bucket, 1}, {"data", gc_data_bucket, 1}, {"tmp", gc_tmp, 0}};
     for (size_t k = 0; k < ARRAY_LEN(walks); k++) {
         char *dirp = xasprintf("%s/%s", g.d->root, walks[k].sub);
         int rc = each_entry(dirp, &g.budget, walks[k].fn, &g);
@@ -810,7 +863,9 @@ static const os_backend_ops_t dir_ops = {
     .put_free = dir_put_free,
     .kload = dir_kload,
     .kapply = dir_kapply,
-    .read_seg = dir_read_seg,
+    .seg_open = dir_seg_open,
+    .seg_next = dir_seg_next,
+    .seg_close = dir_seg_close,
     .list = dir_list,
     .list_versions = dir_list_versions,
     .mpu_create = dir_mpu_create,
@@ -849,5 +904,6 @@ os_backend_t *os_dir_open(const config_t *cfg, verr_t *e)
     os_backend_t *b = xcalloc(1, sizeof *b);
     b->ops = &dir_ops;
     b->impl = d;
+    d->writer = b->writer;
     return b;
 }

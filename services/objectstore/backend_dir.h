@@ -12,6 +12,7 @@
 
 typedef struct dir_impl {
     char *root;
+    const char *writer;     /* the backend's writer id ("" = none), marks files in progress */
     pthread_mutex_t lock;   /* read-modify-write of index entries and upload records */
 } dir_impl_t;
 

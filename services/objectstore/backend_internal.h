@@ -216,9 +216,14 @@ typedef struct os_backend_ops {
      * p: the write being committed (its data becomes the new head's), or NULL. */
     int (*kapply)(os_backend_t *b, const char *bucket, const char *key, const os_kstate_t *st,
                   const os_vplan_t *pl, os_put_t *p, verr_t *e);
-    /* Feed [off, off+len) of one data piece to the sink (os_sink_call). */
-    int (*read_seg)(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
-                    os_sink_fn sink, void *arg, verr_t *e);
+    /* Read [off, off+len) of one data piece, in order: seg_open starts (and may read
+     * ahead), seg_next hands out the next bytes (*data stays valid until the next call or
+     * seg_close; 0 at the end, -1 with e set on failure: missing or short data included),
+     * seg_close releases what the cursor holds (also when it was not read to the end). */
+    int (*seg_open)(os_backend_t *b, const char *bucket, const os_seg_t *s, uint64_t off, uint64_t len,
+                    void **cursor, verr_t *e);
+    long (*seg_next)(void *cursor, const char **data, verr_t *e);
+    void (*seg_close)(void *cursor);
     /* The fast delete of a never-versioned bucket's key (vers OFF, no version id), or
      * NULL: 0 done, 1 not possible this way (os_vchange does it), -1 error. */
     int (*delete_fast)(os_backend_t *b, const char *bucket, const char *key, verr_t *e);
@@ -244,13 +249,25 @@ typedef struct os_backend_ops {
                         verr_t *e);
     int (*mpu_abort)(os_backend_t *b, const char *bucket, const char *upload_id, verr_t *e);
 
-    int (*gc)(os_backend_t *b, int grace_s, int stale_s, verr_t *e);
+    int (*gc)(os_backend_t *b, const os_gc_opts_t *o, verr_t *e);
+    void (*health)(os_backend_t *b, os_health_t *out);
 } os_backend_ops_t;
+
+#define OS_WRITER_MAX 32
 
 struct os_backend {
     const os_backend_ops_t *ops;
     void *impl;
+    char writer[OS_WRITER_MAX + 1];     /* os_backend_set_writer; "" = none */
+    int stopping;                       /* os_backend_stopping: aborts leave data to gc */
 };
+
+/* An aborted write should leave its data to gc (os_backend_stopping). */
+int os_abort_leaves_data(const os_backend_t *b);
+
+/* Should gc reap a write that never committed, started at time t (unix seconds) by
+ * writer ("" = unknown)? */
+int os_gc_pending_due(const os_gc_opts_t *o, int64_t now, int64_t t, const char *writer);
 
 /* Implementations' constructors (NULL + e on failure). */
 os_backend_t *os_rados_open(const config_t *cfg, verr_t *e);

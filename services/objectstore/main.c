@@ -1,6 +1,8 @@
 /* virga-objectstore - wiring only: the S3 endpoint over the configured storage backend
  * (RADOS or a directory). It also listens on virga.events for identity.changed to drop
- * cached signing keys, and runs the backend's garbage collection on the reconcile timer. */
+ * cached signing keys, keeps this process's writer heartbeat (writers.c), runs the
+ * backend's garbage collection on the reconcile timer, and reports whether the storage
+ * answers in its health (sys.health and /healthz). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,8 @@ static int init(service_t *svc, verr_t *e)
     if (!(os->backend = os_backend_open(svc->cfg, e)))
         return -1;
     log_info("object store backend: %s", os_backend_name(os->backend));
+    if (!(os->writers = writers_start(svc, os->backend, e)))
+        return -1;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
     /* storage calls block an HTTP thread for a RADOS round trip: more threads than
@@ -61,16 +65,29 @@ static void reconcile(service_t *svc)
 {
     objectstore_t *os = svc->state;
     verr_t e;
-    if (os_backend_gc(os->backend, (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
-                      (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400), &e) < 0)
+    os_health_t h;
+    os_backend_health(os->backend, &h);
+    if (!h.ok)
+        return;   /* every storage call would wait for its timeout */
+    os_gc_opts_t o = {
+        .grace_s = (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
+        .stale_s = (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400),
+        .interrupted = service_stopping,   /* a pass can be long: it must not hold up SIGTERM */
+    };
+    writers_gc_opts(os->writers, svc->db, &o);
+    if (os_backend_gc_run(os->backend, &o, &e) < 0)
         log_warn("garbage collection: %s", e.message);
 }
 
 static void fini(service_t *svc)
 {
-    service_http_stop(svc);
     objectstore_t *os = svc->state;
+    /* uploads cut short by the stop leave their data to gc instead of deleting it now */
+    if (os)
+        os_backend_stopping(os->backend);
+    service_http_stop(svc);
     if (os) {
+        writers_stop(os->writers);   /* after the last request: no write of ours is left */
         os_backend_close(os->backend);
         keycache_free(os->keys);
         free(os);
@@ -82,8 +99,18 @@ static void health(service_t *svc, json_t *out)
 {
     objectstore_t *os = svc->state;
     json_object_set_new(out, "port", json_integer(config_int(svc->cfg, "objectstore.port", 8774)));
-    if (os && os->backend)
-        json_object_set_new(out, "backend", json_string(os_backend_name(os->backend)));
+    if (!os || !os->backend)
+        return;
+    json_object_set_new(out, "backend", json_string(os_backend_name(os->backend)));
+    os_health_t h;
+    os_backend_health(os->backend, &h);
+    json_t *st = json_pack("{s:s, s:I}", "state", h.ok ? "ok" : "down", "reconnects", (json_int_t)h.reconnects);
+    if (!h.ok) {
+        json_object_set_new(st, "detail", json_string(h.detail));
+        json_object_set_new(st, "down_since", json_integer(h.since));
+        json_object_set_new(out, "status", json_string("degraded"));
+    }
+    json_object_set_new(out, "storage", st);
 }
 
 int main(int argc, char **argv)

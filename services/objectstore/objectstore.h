@@ -21,9 +21,12 @@
 #define S3_SMALL_BODY (1024 * 1024)
 #define S3_MAX_PUT (5ULL << 30)        /* S3's single PUT limit */
 
+typedef struct writers writers_t;
+
 typedef struct objectstore {
     service_t *svc;
     os_backend_t *backend;
+    writers_t *writers;               /* this process's writer id and heartbeat (writers.c) */
     keycache_t *keys;
     const char *region;
     const char *domain;               /* virtual-host suffix, "" = path-style only */
@@ -314,15 +317,18 @@ void s3_md5_free(void *md5);
 /* Metadata from request headers (Content-Type, x-amz-meta-*, ..., the ACL) into m. */
 int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e);
 /* Resolve "x-amz-copy-source" (bucket/key[?versionId=]) into bucket id, key and version
- * (NULL: the latest), checking read access; *src receives that version's metadata. */
+ * (NULL: the latest), checking read access; src receives that version, opened, and its
+ * metadata (s3_source_clear releases them; done on failure). */
 typedef struct s3_source {
     char bucket_id[40];
     char key[S3_MAX_KEY + 1];
     char version_id[OS_VERSION_ID_MAX];   /* "" when the source names none */
+    os_object_t *obj;
     os_meta_t meta;
 } s3_source_t;
 int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e);
-/* Copy [off, off+len) of that version into put (SlowDown if it changed meanwhile). */
+void s3_source_clear(s3_source_t *src);
+/* Copy [off, off+len) of that version into put: its bytes whatever happens meanwhile. */
 int s3_copy_read(s3_req_t *r, const s3_source_t *src, uint64_t off, uint64_t len, os_put_t *put, verr_t *e);
 /* x-amz-copy-source-version-id, when the source version has an id or one was named. */
 void s3_copy_source_header(const s3_source_t *src, http_resp_t *resp);
@@ -332,12 +338,13 @@ void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_res
 /* The ACL and owner of an object the request writes into r's bucket, into m->acl. */
 int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e);
 /* Head the version of r's object that the request names (versionId, else the latest)
- * and check r's operation on it against that version's ACL; *acl gets the ACL. A
+ * and check r's operation on it against that version's ACL; *acl gets the ACL. With obj,
+ * open that version instead (*obj: the caller closes it; NULL after a failure). A
  * missing key or version is told only to callers who may list the bucket (AccessDenied
  * otherwise). A delete marker has no ACL: it is decided as the bucket owner's, and a
  * 0 return with m->delete_marker set leaves the answer (s3_delete_marker_error) to the
  * caller. */
-int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e);
+int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, os_object_t **obj, verr_t *e);
 
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -354,6 +361,12 @@ char *os_grant_url(const objectstore_t *os, const char *account, const char *met
                    const char *key, int64_t expires);
 int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e);
 int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* writers.c: the liveness of object store processes, for reclaiming a dead one's writes */
+writers_t *writers_start(service_t *svc, os_backend_t *b, verr_t *e);
+/* lease_s and writer_alive of one gc pass (writer_alive NULL while liveness is unknown). */
+void writers_gc_opts(writers_t *w, db_t *db, os_gc_opts_t *o);
+void writers_stop(writers_t *w);   /* deletes this process's row; NULL is a no-op */
 
 /* s3_multipart.c */
 void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);

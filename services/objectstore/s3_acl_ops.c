@@ -67,7 +67,7 @@ void s3_get_object_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     os_meta_t m = {0};
     JSON_AUTO json_t *acl = NULL;
-    if (s3_object_access(r, &m, &acl, e) == 0 && m.delete_marker)
+    if (s3_object_access(r, &m, &acl, NULL, e) == 0 && m.delete_marker)
         s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
     else if (!e->code[0]) {
         int enforced = !strcmp(r->row.ownership, "BucketOwnerEnforced");
@@ -82,7 +82,7 @@ void s3_put_object_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     os_meta_t m = {0};
     JSON_AUTO json_t *old = NULL;
-    if (s3_object_access(r, &m, &old, e) < 0 || m.delete_marker) {
+    if (s3_object_access(r, &m, &old, NULL, e) < 0 || m.delete_marker) {
         if (!e->code[0])
             s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
         os_meta_clear(&m);

@@ -123,7 +123,7 @@ void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
     s3_copy_source_header(&src, resp);
 out:
     os_meta_clear(&m);
-    os_meta_clear(&src.meta);
+    s3_source_clear(&src);
 }
 
 /* ETags arrive quoted or not; the backend compares bare md5 hex. */

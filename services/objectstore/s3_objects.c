@@ -1,18 +1,15 @@
 /* s3_objects.c - objects: PutObject (streamed into the backend; visible only when the
  * whole body arrived and matched its signature and Content-MD5), GetObject (ranges,
- * conditional headers; large bodies streamed from the backend through a pipe),
- * HeadObject, DeleteObject, CopyObject, and the object metadata taken from headers (its
- * ACL and owner included: s3_acl.c). */
+ * conditional headers; headers and bytes of one version, large bodies pulled from the
+ * backend as the client takes them), HeadObject, DeleteObject, CopyObject, and the object
+ * metadata taken from headers (its ACL and owner included: s3_acl.c). */
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "caller.h"
 #include "jsonutil.h"
@@ -170,10 +167,12 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 
 /* ---- GetObject / HeadObject ------------------------------------------------------ */
 
-int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e)
+int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, os_object_t **obj, verr_t *e)
 {
     const char *vid = s3_query(r, "versionId");
-    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, m, e) < 0) {
+    int rc = obj ? os_open_version(r->os->backend, r->bucket_id, r->key, vid, obj, m, e)
+                 : os_head_version(r->os->backend, r->bucket_id, r->key, vid, m, e);
+    if (rc < 0) {
         /* S3 tells a missing key or version only to those who may list the bucket */
         verr_t le = {0};
         if ((!strcmp(e->code, "NoSuchKey") || !strcmp(e->code, "NoSuchVersion")) &&
@@ -182,7 +181,13 @@ int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e)
         return -1;
     }
     *acl = m->delete_marker ? NULL : s3_object_acl(&r->row, m);
-    return s3_access_check(r, &r->row, r->op->name, r->key, vid, *acl, e);
+    if (s3_access_check(r, &r->row, r->op->name, r->key, vid, *acl, e) == 0)
+        return 0;
+    if (obj) {
+        os_object_close(*obj);
+        *obj = NULL;
+    }
+    return -1;
 }
 
 static int64_t parse_http_date(const char *s)
@@ -289,69 +294,24 @@ static int sink_buf(void *arg, const void *data, size_t len)
     return 0;
 }
 
-/* A body too large to hold is streamed: a thread reads it from the backend into a pipe,
- * the HTTP layer reads the pipe. The version read is checked against the one whose
- * headers were sent; a mismatch (a concurrent overwrite) cuts the body short. */
-struct pipe_read {
-    objectstore_t *os;
-    char bucket_id[40];
-    char key[S3_MAX_KEY + 1];
-    char version_id[OS_VERSION_ID_MAX];
-    char etag[72];
-    uint64_t off, len;
-    int rfd, wfd;
-    pthread_t thr;
-};
-
-static int sink_pipe(void *arg, const void *data, size_t len)
+/* A body too large to hold is pulled from the opened version as the connection can take
+ * it (the HTTP thread asks for the next block when the socket is writable): no thread
+ * of its own, and the backend keeps a bounded read-ahead. A read that fails (the version
+ * was collected, the cluster stopped answering) cuts the body short: the client sees
+ * fewer bytes than Content-Length, never other bytes. */
+static long stream_reader(void *arg, uint64_t pos, char *buf, size_t max)
 {
-    struct pipe_read *p = arg;
-    const char *d = data;
-    while (len) {
-        ssize_t n = write(p->wfd, d, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;   /* the client went away */
-        d += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void *pipe_thread(void *arg)
-{
-    struct pipe_read *p = arg;
-    os_meta_t m = {0};
+    (void)pos;   /* MHD asks in order */
     verr_t e;
-    if (os_read_version(p->os->backend, p->bucket_id, p->key, p->version_id, p->off, p->len, sink_pipe, p, &m, &e) <
-        0)
-        log_warn("GetObject %s: %s", p->key, e.message);
-    else if (strcmp(m.etag, p->etag))
-        log_warn("GetObject %s: overwritten while being read", p->key);
-    os_meta_clear(&m);
-    close(p->wfd);
-    return NULL;
+    long n = os_reader_read(arg, buf, max, &e);
+    if (n < 0)
+        log_warn("GetObject: the body was cut short: %s", e.message);
+    return n > 0 ? n : -1;   /* the end before the promised length is an error too */
 }
 
-static long pipe_reader(void *arg, uint64_t pos, char *buf, size_t max)
+static void stream_free(void *arg)
 {
-    (void)pos;
-    struct pipe_read *p = arg;
-    for (;;) {
-        ssize_t n = read(p->rfd, buf, max);
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n > 0 ? n : -1;   /* EOF before the promised length is an error */
-    }
-}
-
-static void pipe_free(void *arg)
-{
-    struct pipe_read *p = arg;
-    close(p->rfd);   /* a writer still running gets EPIPE and stops */
-    pthread_join(p->thr, NULL);
-    free(p);
+    os_reader_free(arg);
 }
 
 void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_resp_t *resp)
@@ -366,11 +326,14 @@ void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_res
     http_resp_header(resp, "x-amz-version-id", m->version_id);
 }
 
+/* Headers and body come from one opened version: whatever overwrites the key meanwhile,
+ * the ETag, Content-Length and Last-Modified sent describe the bytes that follow. */
 static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
 {
     os_meta_t m = {0};
+    os_object_t *o = NULL;
     JSON_AUTO json_t *acl = NULL;
-    if (s3_object_access(r, &m, &acl, e) < 0)
+    if (s3_object_access(r, &m, &acl, get ? &o : NULL, e) < 0)
         goto out;
     if (m.delete_marker) {
         s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
@@ -413,37 +376,18 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     if (len <= INLINE_MAX) {
         strbuf_t b = {0};
         strbuf_put(&b, "", 0);
-        os_meta_t read_meta = {0};
-        /* The version whose headers were taken, exactly (a real version never changes). */
-        int rc = len ? os_read_version(r->os->backend, r->bucket_id, r->key, m.version_id, off, len, sink_buf, &b,
-                                       &read_meta, e)
-                     : 0;
-        int same = !len || !strcmp(read_meta.etag, m.etag);
-        os_meta_clear(&read_meta);
-        if (rc < 0 || !same) {
+        if (len && os_object_read(o, off, len, sink_buf, &b, e) < 0) {
             free(b.s);
-            if (rc == 0)   /* overwritten between head and read: the client retries */
-                verr_set(e, 503, "SlowDown", "The object changed while it was being read; please retry.");
+            http_resp_reset(resp);
             goto out;
         }
         http_resp_take(resp, status, m.content_type, b.s, b.len);
         goto out;
     }
-    struct pipe_read *p = xcalloc(1, sizeof *p);
-    int fds[2];
-    if (pipe(fds) < 0) {
-        free(p);
-        verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
-        goto out;
-    }
-    *p = (struct pipe_read){.os = r->os, .off = off, .len = len, .rfd = fds[0], .wfd = fds[1]};
-    snprintf(p->bucket_id, sizeof p->bucket_id, "%s", r->bucket_id);
-    snprintf(p->key, sizeof p->key, "%s", r->key);
-    snprintf(p->version_id, sizeof p->version_id, "%s", m.version_id);
-    snprintf(p->etag, sizeof p->etag, "%s", m.etag);
-    pthread_create(&p->thr, NULL, pipe_thread, p);
-    http_resp_stream(resp, status, m.content_type, len, pipe_reader, p, pipe_free);
+    http_resp_stream(resp, status, m.content_type, len, stream_reader, os_reader_new(o, off, len), stream_free);
+    o = NULL;   /* the reader has it */
 out:
+    os_object_close(o);
     os_meta_clear(&m);
 }
 
@@ -525,7 +469,7 @@ int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
     /* reading the source is a GetObject of that version, decided like any other (a delete
      * marker, having no ACL, as the source bucket owner's) */
     const char *vid = src->version_id[0] ? src->version_id : NULL;
-    int rc = os_head_version(r->os->backend, src->bucket_id, src->key, vid, &src->meta, e);
+    int rc = os_open_version(r->os->backend, src->bucket_id, src->key, vid, &src->obj, &src->meta, e);
     if (rc == 0) {
         JSON_AUTO json_t *acl = src->meta.delete_marker ? NULL : s3_object_acl(&sb, &src->meta);
         rc = s3_access_check(r, &sb, "GetObject", src->key, vid, acl, e);
@@ -533,7 +477,7 @@ int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
     s3_bucket_clear(&sb);
     int dm = rc == 0 && src->meta.delete_marker;
     if (rc < 0 || dm)
-        os_meta_clear(&src->meta);
+        s3_source_clear(src);
     if (rc < 0)
         return -1;
     if (dm && vid)
@@ -550,18 +494,19 @@ static int sink_put(void *arg, const void *data, size_t len)
     return os_put_write(arg, data, len, &e);
 }
 
-/* Copy [off, off+len) of the source version into put: exactly the version looked at (a
- * null version overwritten meanwhile is SlowDown, the client retries). */
+void s3_source_clear(s3_source_t *src)
+{
+    os_object_close(src->obj);
+    src->obj = NULL;
+    os_meta_clear(&src->meta);
+}
+
+/* Copy [off, off+len) of the source version into put: the bytes of the version opened,
+ * whatever overwrites its key meanwhile. */
 int s3_copy_read(s3_req_t *r, const s3_source_t *src, uint64_t off, uint64_t len, os_put_t *put, verr_t *e)
 {
-    os_meta_t read_meta = {0};
-    int rc = len ? os_read_version(r->os->backend, src->bucket_id, src->key, src->meta.version_id, off, len, sink_put,
-                                   put, &read_meta, e)
-                 : 0;
-    if (rc == 0 && len && strcmp(read_meta.etag, src->meta.etag))
-        rc = verr_set(e, 503, "SlowDown", "The source object changed while it was being copied; please retry.");
-    os_meta_clear(&read_meta);
-    return rc;
+    (void)r;
+    return len ? os_object_read(src->obj, off, len, sink_put, put, e) : 0;
 }
 
 /* x-amz-copy-source-version-id: the source version copied, when it has an id of its own
@@ -635,6 +580,6 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (r->versioning == OS_VERSIONING_ENABLED)
         http_resp_header(resp, "x-amz-version-id", m.version_id);
 out:
-    os_meta_clear(&src.meta);
+    s3_source_clear(&src);
     os_meta_clear(&m);
 }

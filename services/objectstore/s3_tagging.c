@@ -163,7 +163,7 @@ void s3_tagging_count_header(const os_meta_t *m, http_resp_t *resp)
 static int tagged_version(s3_req_t *r, os_meta_t *m, http_resp_t *resp, verr_t *e)
 {
     JSON_AUTO json_t *acl = NULL;
-    if (s3_object_access(r, m, &acl, e) < 0)
+    if (s3_object_access(r, m, &acl, NULL, e) < 0)
         return -1;
     if (m->delete_marker) {
         s3_delete_marker_error(r, m, s3_query(r, "versionId") != NULL, resp);

@@ -1,5 +1,6 @@
 """The S3 API with the unmodified AWS CLI and boto3, on both storage backends: the
-session cloud stores objects in Ceph RADOS, a second cloud in a local directory."""
+session cloud stores objects in Ceph RADOS, a second cloud in a local directory
+(fixtures dir_cloud and anycloud, tests/conftest.py)."""
 import hashlib
 import os
 import random

@@ -53,6 +53,7 @@ class Cloud:
         self.base = base
         self.env = {}
         self.up_output = ""
+        self.start_env = {}   # the VIRGA_* settings every process of this cloud gets
 
     @classmethod
     def start(cls, extra_args=(), env=None, default_images=False, directory=None):
@@ -62,6 +63,7 @@ class Cloud:
         by stop(). The output of devcloud up is kept in up_output."""
         d = directory or tempfile.mkdtemp(prefix="virga-test-")
         c = cls(d, pick_port_base())
+        c.start_env = dict(env or {})
         args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
                 "--test-handlers", *(() if default_images else ("--default-images", "none")), *extra_args]
         r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
@@ -83,10 +85,11 @@ class Cloud:
         return env
 
     def up(self):
-        """Start whatever is not running (devcloud up is idempotent)."""
+        """Start whatever is not running (devcloud up is idempotent), with the settings the
+        cloud was started with."""
         return subprocess.run([DEVCLOUD, "up", "--dir", self.dir, "--throwaway", "--test-handlers",
                                "--default-images", "none"],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, env={**os.environ, **self.start_env})
 
     def stop(self, remove=True):
         subprocess.run([DEVCLOUD, "down", "--dir", self.dir], capture_output=True, text=True, timeout=120)

@@ -11,7 +11,9 @@
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
  * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
  * leaked data, and checksums (os_checksum_scenarios.c); S3 versioning in
- * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c. */
+ * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c;
+ * reading one opened version whole (any version, pushed or pulled) and reaping the
+ * writes of a writer that is gone in backend_scenarios_read.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +159,16 @@ static void put_chunked(const char *bucket, const char *key, const void *data, s
     for (size_t off = 0; off < n; off += chunk)
         OK(os_put_write(p, (const char *)data + off, n - off < chunk ? n - off : chunk, &E));
     OK(os_put_commit(p, meta, &E));
+}
+
+/* n bytes of pattern(seed), written in chunks; the caller frees them. */
+static unsigned char *put_pattern(const char *bucket, const char *key, size_t n, uint32_t seed, size_t chunk,
+                                  os_meta_t *meta)
+{
+    unsigned char *buf = malloc(n);
+    pattern(buf, n, seed);
+    put_chunked(bucket, key, buf, n, chunk, meta);
+    return buf;
 }
 
 static void put_str(const char *bucket, const char *key, const char *s)
@@ -444,10 +456,8 @@ static void test_ranges(void **state)
     (void)state;
     new_bucket("rg");
     size_t n = 5 * MiB + 123;
-    unsigned char *buf = malloc(n);
-    pattern(buf, n, 11);
     os_meta_t m = {0};
-    put_chunked("rg", "r", buf, n, 65536 + 1, &m);
+    unsigned char *buf = put_pattern("rg", "r", n, 11, 65536 + 1, &m);
     os_meta_clear(&m);
     const uint64_t ranges[][2] = {{0, 1}, {5, 100}, {n - 1, 1}, {MiB - 3, 10}, {4 * MiB - 7, MiB + 50},
                                   {123, n - 123}, {0, n}};
@@ -873,6 +883,7 @@ static void test_concurrency(void **state)
 
 #include "backend_scenarios_versions.c"
 #include "backend_scenarios_acl.c"
+#include "backend_scenarios_read.c"
 #include "os_checksum_scenarios.c"
 
 #define OS_SCENARIOS                                     \
@@ -890,6 +901,7 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_gc),                           \
     cmocka_unit_test(test_concurrency),                  \
     OS_ACL_SCENARIOS                                     \
+    OS_READ_SCENARIOS                                    \
     OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)

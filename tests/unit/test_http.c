@@ -13,8 +13,10 @@
  * http_stop(NULL); deferred answers (http_defer/http_complete) from another thread
  * later, or at once inside the handler, with the request id and the request still
  * valid, 40 of them in flight on 4 threads, a client that leaves while its request is
- * suspended, and http_stop with a request suspended. Two servers run for the whole file (default limit, and max_body
- * 1024) and are stopped at the end. */
+ * suspended, and http_stop with a request suspended; http_stop with drain_ms letting a
+ * request in flight finish (answered whole, with Connection: close) and cutting one that
+ * outlasts it. Two servers run for the whole file (default limit, and max_body 1024) and
+ * are stopped at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,8 +195,11 @@ static void *complete_later(void *arg)
     return NULL;
 }
 
+static int deferred_started;
+
 static void h_defer(http_req_t *r, http_resp_t *p)
 {
+    __atomic_add_fetch(&deferred_started, 1, __ATOMIC_SEQ_CST);
     http_resp_set(p, 500, "text/plain", "ignored", 7);   /* a deferred request's resp is not the answer */
     later_t *l = malloc(sizeof *l);
     l->req = r;
@@ -890,6 +895,56 @@ static void test_deferred_stop(void **state)
     assert_int_equal(__atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST), done0 + 1);
 }
 
+/* A request in flight when http_stop is called: with drain time enough it is answered
+ * whole, telling the client to close; one that outlasts the drain is cut (503 or closed). */
+typedef struct drain_case {
+    int port;
+    const char *target;
+} drain_case_t;
+
+static void *drain_client(void *arg)
+{
+    drain_case_t *c = arg;
+    char req[128];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", c->target);
+    return raw_exchange(c->port, req);
+}
+
+static char *stop_while(int drain_ms, const char *target)
+{
+    drain_case_t c = {0, target};
+    http_server_t *s = NULL;
+    for (int tries = 0; tries < 5 && !s; tries++) {
+        c.port = free_port();
+        http_opts_t o = {.address = "127.0.0.1", .port = c.port, .threads = 2, .routes = routes, .drain_ms = drain_ms};
+        verr_t e = {0};
+        s = http_start(&o, &e);
+    }
+    assert_non_null(s);
+    int started = __atomic_load_n(&deferred_started, __ATOMIC_SEQ_CST);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain_client, &c), 0);
+    for (int i = 0; i < 500 && __atomic_load_n(&deferred_started, __ATOMIC_SEQ_CST) == started; i++)
+        usleep(10 * 1000);   /* the request is in flight */
+    http_stop(s);
+    void *out;
+    pthread_join(t, &out);
+    return out;
+}
+
+static void test_stop_drains(void **state)
+{
+    (void)state;
+    char *out = stop_while(10000, "/defer?300");
+    assert_non_null(out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_true(strcasestr(out, "Connection: close") != NULL);
+    free(out);
+    out = stop_while(100, "/defer?3000");
+    assert_true(!out || !strstr(out, "HTTP/1.1 200"));
+    free(out);
+}
+
 static void test_start_errors_and_stop_null(void **state)
 {
     (void)state;
@@ -931,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_streamed_response),
         cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_deferred_stop),
+        cmocka_unit_test(test_stop_drains),
         cmocka_unit_test(test_start_errors_and_stop_null),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

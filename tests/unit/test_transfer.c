@@ -12,7 +12,9 @@
  * (Canceled 499); a file that cannot be written (InternalError 500); the URL's query
  * string never in a message; transfer_url_for_log. PUT: body, Content-Length and
  * Content-MD5 as received, the ETag and SHA-256 returned; a 403 with an S3 error body as
- * TransferFailed 403 naming AccessDenied. */
+ * TransferFailed 403 naming AccessDenied. Multipart: the upload id handed to
+ * upload_started before any part; refused there, or canceled by the progress callback
+ * after it, the upload is aborted (the abort itself is not canceled). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,12 +80,59 @@ static void serve_put(test_http_req_t *r)
         test_http_s3_error(r->fd, "403 Forbidden", "AccessDenied", "Access Denied");
 }
 
+/* Multipart uploads to /mp: what arrived, in order ("C" create, "P" part, "F" complete,
+ * "A" abort of up-1). */
+static pthread_mutex_t mp_mu = PTHREAD_MUTEX_INITIALIZER;
+static char mp_log[64];
+
+static void mp_note(char c)
+{
+    pthread_mutex_lock(&mp_mu);
+    size_t n = strlen(mp_log);
+    if (n + 1 < sizeof mp_log)
+        mp_log[n] = c, mp_log[n + 1] = '\0';
+    pthread_mutex_unlock(&mp_mu);
+}
+
+static void serve_mp(test_http_req_t *r)
+{
+    char cl[32] = "", scratch[65536];
+    long want = test_http_header(r, "Content-Length", cl, sizeof cl) ? atol(cl) : 0;
+    /* parts are larger than the request buffer: read them through */
+    for (long left = want - (long)(r->got - r->head_len); left > 0;) {
+        ssize_t n = recv(r->fd, scratch, left < (long)sizeof scratch ? (size_t)left : sizeof scratch, 0);
+        if (n <= 0)
+            break;
+        left -= n;
+    }
+    static const char created[] = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
+    static const char done[] = "<CompleteMultipartUploadResult><ETag>&quot;mp-etag-2&quot;</ETag></CompleteMultipartUploadResult>";
+    if (!strcmp(r->method, "POST") && strstr(r->path, "&uploads")) {
+        mp_note('C');
+        test_http_respond(r->fd, "200 OK", NULL, created, sizeof created - 1);
+    } else if (!strcmp(r->method, "PUT") && strstr(r->path, "uploadId=up-1")) {
+        mp_note('P');
+        sleep_ms(100);   /* slow enough for a progress callback to cancel the next part */
+        test_http_head(r->fd, "200 OK", "ETag: \"part\"\r\n", 0);
+    } else if (!strcmp(r->method, "POST") && strstr(r->path, "uploadId=up-1")) {
+        mp_note('F');
+        test_http_respond(r->fd, "200 OK", NULL, done, sizeof done - 1);
+    } else if (!strcmp(r->method, "DELETE") && strstr(r->path, "uploadId=up-1")) {
+        mp_note('A');
+        test_http_head(r->fd, "204 No Content", NULL, 0);
+    } else {
+        test_http_head(r->fd, "400 Bad Request", NULL, 0);
+    }
+}
+
 static void serve(test_http_req_t *r)
 {
     int fd = r->fd;
     const char *path = r->path;
     size_t n = 0;
-    if (!strcmp(r->method, "PUT") && r->head_len) {
+    if (!strncmp(path, "/mp?", 4) && r->head_len) {
+        serve_mp(r);
+    } else if (!strcmp(r->method, "PUT") && r->head_len) {
         serve_put(r);
     } else if (sscanf(path, "/img/%zu", &n) == 1 || sscanf(path, "/nocl/%zu", &n) == 1) {
         atomic_fetch_add(&body_requests, 1);
@@ -471,6 +520,72 @@ static void test_put_denied(void **state)
     close(fd);
 }
 
+/* ---- multipart ------------------------------------------------------------------------ */
+
+typedef struct mp_watch {
+    char id[64];
+    int refuse;          /* upload_started answers non-zero */
+    int cancel_after;    /* the progress callback cancels once the upload exists */
+} mp_watch_t;
+
+static int mp_started(void *arg, const char *upload_id)
+{
+    mp_watch_t *w = arg;
+    snprintf(w->id, sizeof w->id, "%s", upload_id);
+    return w->refuse;
+}
+
+static int mp_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)done, (void)total;
+    mp_watch_t *w = arg;
+    return w->cancel_after && w->id[0];
+}
+
+static int mp_run(mp_watch_t *w, verr_t *e)
+{
+    const size_t n = 12u << 20;   /* three parts of 5 MiB, the last shorter */
+    int fd = tmpfile_fd();
+    assert_int_equal(ftruncate(fd, (off_t)n), 0);
+    pthread_mutex_lock(&mp_mu);
+    mp_log[0] = '\0';
+    pthread_mutex_unlock(&mp_mu);
+    transfer_opts_t o = {.timeout_s = 20, .progress = mp_progress, .arg = w, .upload_started = mp_started};
+    char etag[80] = "";
+    int rc = transfer_put_multipart(test_http_url("/mp?X-Virga-Grant=g"), fd, n, 5u << 20, &o, NULL, etag, e);
+    close(fd);
+    if (rc == 0)
+        assert_string_equal(etag, "mp-etag-2");
+    return rc;
+}
+
+static void test_multipart_upload_started(void **state)
+{
+    (void)state;
+    mp_watch_t w = {0};
+    verr_t e = {0};
+    if (mp_run(&w, &e) < 0)
+        fail_msg("%s %s", e.code, e.message);
+    assert_string_equal(w.id, "up-1");
+    assert_string_equal(mp_log, "CPPPF");
+
+    /* the caller cannot record it: no part is sent, the upload is aborted */
+    w = (mp_watch_t){.refuse = 1};
+    assert_int_equal(mp_run(&w, &e), -1);
+    assert_string_equal(e.code, "Canceled");
+    assert_string_equal(mp_log, "CA");
+
+    /* canceled by the progress callback after the first part: the abort still goes out */
+    w = (mp_watch_t){.cancel_after = 1};
+    assert_int_equal(mp_run(&w, &e), -1);
+    assert_string_equal(e.code, "Canceled");
+    pthread_mutex_lock(&mp_mu);
+    size_t n = strlen(mp_log);
+    char last = n ? mp_log[n - 1] : 0;
+    pthread_mutex_unlock(&mp_mu);
+    assert_int_equal(last, 'A');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_local_write_error),
         cmocka_unit_test(test_put),
         cmocka_unit_test(test_put_denied),
+        cmocka_unit_test(test_multipart_upload_started),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
