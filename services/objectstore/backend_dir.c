@@ -16,7 +16,8 @@
  * read-modify-write steps (learn the old entry to garbage-list it, update an upload) run
  * under one mutex; reads take no lock. A bucket exists while index/<bucket> does, and
  * rmdir() of index/ and uploads/ is the atomic "is it empty" test of bucket deletion.
- * Index entries and their versions (load, change, listing) are in backend_dir_index.c. */
+ * Index entries and their versions (load, change, listing) are in backend_dir_index.c,
+ * garbage collection in backend_dir_gc.c. */
 #include "backend_dir.h"
 
 #include <dirent.h>
@@ -38,7 +39,6 @@
 #define SHORT_KEY 120                   /* longest key stored as plain hex (240 + ".json") */
 #define LONG_PREFIX 80                  /* key bytes kept readable in a long key's name */
 #define RECORD_MAX (64u * 1024 * 1024)  /* largest record read back (10000-part entries fit) */
-#define GC_BUDGET 10000                 /* files removed per gc call, to bound one call */
 
 typedef struct dir_put {
     int fd;
@@ -174,9 +174,7 @@ int dir_bucket_exists(dir_impl_t *d, const char *bucket)
 /* fn(arg, "dirp/name", name) for each entry of dirp in readdir order, skipping names that
  * start with '.' ("." and ".."; the backend gives no file such a name), while *budget > 0
  * when budget is given (fn may lower it). -errno when dirp cannot be opened. */
-typedef void (*entry_fn)(void *arg, const char *path, const char *name);
-
-static int each_entry(const char *dirp, const int *budget, entry_fn fn, void *arg)
+int dir_each_entry(const char *dirp, const int *budget, dir_entry_fn fn, void *arg)
 {
     DIR *dh = opendir(dirp);
     if (!dh)
@@ -201,7 +199,7 @@ static void unlink_entry(void *arg, const char *path, const char *name)
 /* Remove a directory and the plain files in it (upload dirs hold nothing else). */
 void dir_remove_tree(const char *path)
 {
-    each_entry(path, NULL, unlink_entry, NULL);
+    dir_each_entry(path, NULL, unlink_entry, NULL);
     rmdir(path);
 }
 
@@ -256,7 +254,7 @@ void dir_add_garbage(dir_impl_t *d, const char *bucket, const json_t *rec)
     free(path);
 }
 
-static int unlink_seg(void *arg, const os_seg_t *s)
+int dir_unlink_seg(void *arg, const os_seg_t *s)
 {
     void **a = arg;
     char *p = data_path(a[0], a[1], s->v, "");
@@ -503,7 +501,7 @@ static int dir_mpu_create(os_backend_t *b, const char *bucket, const char *id, j
 }
 
 /* Upload record and its parts from a directory (live or being completed). */
-static int load_upload_dir(const char *dirp, json_t **upload, json_t **parts, verr_t *e)
+int dir_load_upload(const char *dirp, json_t **upload, json_t **parts, verr_t *e)
 {
     char *head = xasprintf("%s/upload.json", dirp);
     int rc = dir_get_record(head, upload, e);
@@ -534,7 +532,7 @@ static int dir_mpu_load(os_backend_t *b, const char *bucket, const char *id, jso
                         verr_t *e)
 {
     char *dirp = upload_path(D(b), bucket, id, NULL);
-    int rc = load_upload_dir(dirp, upload, parts, e);
+    int rc = dir_load_upload(dirp, upload, parts, e);
     free(dirp);
     return rc;
 }
@@ -604,7 +602,7 @@ static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key
     os_vop_t op = {.kind = OS_VOP_PUT, .vers = vers};
     int renamed = 0;
     pthread_mutex_lock(&d->lock);
-    int rc = load_upload_dir(dirp, &upload, &parts, e);
+    int rc = dir_load_upload(dirp, &upload, &parts, e);
     if (!rc)
         rc = os_mpu_plan(key, upload, parts, refs, nrefs, want, &entry, &unused, out, e);
     if (!rc) {
@@ -639,7 +637,7 @@ static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key
 }
 
 /* Garbage-list every part of an upload dir and remove it (lock held). */
-static void drop_upload(dir_impl_t *d, const char *bucket, const char *dirp, json_t *parts)
+void dir_drop_upload(dir_impl_t *d, const char *bucket, const char *dirp, json_t *parts)
 {
     const char *num;
     json_t *p;
@@ -654,190 +652,14 @@ static int dir_mpu_abort(os_backend_t *b, const char *bucket, const char *id, ve
     char *dirp = upload_path(d, bucket, id, NULL);
     json_t *upload = NULL, *parts = NULL;
     pthread_mutex_lock(&d->lock);
-    int rc = load_upload_dir(dirp, &upload, &parts, e);
+    int rc = dir_load_upload(dirp, &upload, &parts, e);
     if (!rc)
-        drop_upload(d, bucket, dirp, parts);
+        dir_drop_upload(d, bucket, dirp, parts);
     pthread_mutex_unlock(&d->lock);
     json_decref(upload);
     json_decref(parts);
     free(dirp);
     return rc;
-}
-
-/* ---- gc ---- */
-
-typedef struct gc_run {
-    dir_impl_t *d;
-    const os_gc_opts_t *o;
-    int64_t now;
-    int grace_s, stale_s;
-    int budget;
-    const char *bucket;   /* the bucket being collected */
-} gc_run_t;
-
-/* The process is stopping: spend the budget so every walk ends (the next pass goes on). */
-static int gc_interrupted(gc_run_t *g)
-{
-    if (g->o->interrupted && g->o->interrupted())
-        g->budget = 0;
-    return g->budget <= 0;
-}
-
-/* A garbage record past grace: delete its data, then the record. */
-static void gc_garbage(void *arg, const char *path, const char *name)
-{
-    gc_run_t *g = arg;
-    if (gc_interrupted(g))
-        return;
-    int64_t t;
-    char v[OS_VERSION_LEN + 1], stamp[NAME_BUF];
-    snprintf(stamp, sizeof stamp, "%s", name);
-    char *dot = strstr(stamp, ".json");
-    if (!dot)
-        return;
-    *dot = '\0';
-    if (os_stamp_parse(stamp, &t, v) || t > g->now - g->grace_s)
-        return;
-    json_t *rec;
-    if (dir_get_record(path, &rec, NULL) == 0) {
-        void *a[2] = {g->d, (void *)g->bucket};
-        os_entry_walk(rec, unlink_seg, a);
-        json_decref(rec);
-    }
-    unlink(path);
-    g->budget--;
-}
-
-/* A file of a write in progress ("<id>[.<writer>]<suffix>") that is due: its writer is
- * gone, or it was not touched for stale_s (os_gc_pending_due, with the file's mtime as the
- * time: a live writer keeps touching it). */
-static void gc_pending(gc_run_t *g, const char *path, const char *name, const char *suffix)
-{
-    if (gc_interrupted(g))
-        return;
-    size_t n = strlen(name), sl = strlen(suffix);
-    if (n < sl || strcmp(name + n - sl, suffix) != 0)
-        return;
-    char writer[OS_WRITER_MAX + 1] = "";
-    const char *dot = memchr(name, '.', n - sl);
-    if (dot && (size_t)(name + n - sl - dot - 1) <= OS_WRITER_MAX)
-        snprintf(writer, sizeof writer, "%.*s", (int)(name + n - sl - dot - 1), dot + 1);
-    struct stat st;
-    if (stat(path, &st) == 0 && os_gc_pending_due(g->o, g->now, (int64_t)st.st_mtime, writer) && unlink(path) == 0) {
-        log_info("objectstore dir: reclaimed %s (writer %s)", path, writer[0] ? writer : "unknown");
-        g->budget--;
-    }
-}
-
-/* Data files being written (".tmp"). */
-static void gc_data(void *arg, const char *path, const char *name)
-{
-    gc_pending(arg, path, name, ".tmp");
-}
-
-/* Records being written (tmp/). */
-static void gc_tmp(void *arg, const char *path, const char *name)
-{
-    gc_pending(arg, path, name, ".json");
-}
-
-/* Garbage past grace and dead writes of a bucket that has data (data/<bucket>); once the
- * bucket is gone and its garbage drained, its directories too. */
-static void gc_data_bucket(void *arg, const char *dirp, const char *bucket)
-{
-    gc_run_t *g = arg;
-    char *gp = xasprintf("%s/garbage/%s", g->d->root, bucket);
-    g->bucket = bucket;
-    each_entry(gp, &g->budget, gc_garbage, g);
-    each_entry(dirp, &g->budget, gc_data, g);
-    if (!dir_bucket_exists(g->d, bucket) && (rmdir(gp) == 0 || errno == ENOENT))
-        rmdir(dirp);   /* fails while files remain: retried next time */
-    free(gp);
-}
-
-static void mark_parts_used(void *arg, const json_t *ent)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(ent, "parts"), i, p)
-        json_object_set_new(arg, json_str(p, "v", ""), json_true());
-}
-
-/* A completion that crashed between its rename and its index switch: keep the parts if
- * a version of the key refers to them (it may have become noncurrent since), else give
- * the upload up. */
-static void complete_leftover(gc_run_t *g, const char *bucket, const char *dirp)
-{
-    json_t *upload = NULL, *parts = NULL;
-    if (load_upload_dir(dirp, &upload, &parts, NULL)) {
-        dir_remove_tree(dirp);
-        return;
-    }
-    const char *hex = json_str(upload, "k", "");
-    char key[OS_KEY_MAX + 1];
-    size_t klen;
-    json_t *used = json_object();
-    if (os_hex_decode(hex, strlen(hex), key, sizeof key, &klen) == 0)
-        dir_key_entries(g->d, bucket, key, mark_parts_used, used);
-    const char *num;
-    json_t *p;
-    json_object_foreach(parts, num, p)
-        if (!json_object_get(used, json_str(p, "v", "")))
-            dir_add_garbage(g->d, bucket, p);
-    dir_remove_tree(dirp);
-    json_decref(used);
-    json_decref(upload);
-    json_decref(parts);
-}
-
-/* An upload not finished within stale_s is aborted; a crashed completion is settled. */
-static void gc_upload(void *arg, const char *up, const char *name)
-{
-    gc_run_t *g = arg;
-    json_t *upload = NULL, *parts = NULL;
-    if (gc_interrupted(g))
-        return;
-    pthread_mutex_lock(&g->d->lock);
-    if (strstr(name, ".done"))
-        complete_leftover(g, g->bucket, up);
-    else if (load_upload_dir(up, &upload, &parts, NULL) == 0 &&
-             json_int(upload, "initiated", g->now) <= g->now - g->stale_s)
-        drop_upload(g->d, g->bucket, up, parts);
-    pthread_mutex_unlock(&g->d->lock);
-    json_decref(upload);
-    json_decref(parts);
-    g->budget--;
-}
-
-/* The uploads of a bucket (uploads/<bucket>). */
-static void gc_uploads_bucket(void *arg, const char *dirp, const char *bucket)
-{
-    gc_run_t *g = arg;
-    g->bucket = bucket;
-    each_entry(dirp, &g->budget, gc_upload, g);
-}
-
-static int dir_gc(os_backend_t *b, const os_gc_opts_t *o, verr_t *e)
-{
-    gc_run_t g = {D(b), o, (int64_t)time(NULL), o->grace_s, o->stale_s, GC_BUDGET, NULL};
-    /* data/ lists every bucket that still has bytes, deleted or not; tmp/ holds the
-     * records left by a crash. */
-    static const struct {
-        const char *sub;
-        entry_fn fn;
-        int must_exist;
-    } walks[] = {{"uploads", gc_uploads_bucket, 1}, {"data", gc_data_bucket, 1}, {"tmp", gc_tmp, 0}};
-    for (size_t k = 0; k < ARRAY_LEN(walks); k++) {
-        char *dirp = xasprintf("%s/%s", g.d->root, walks[k].sub);
-        int rc = each_entry(dirp, &g.budget, walks[k].fn, &g);
-        if (rc && walks[k].must_exist) {
-            rc = dir_io_error(e, "opendir", dirp, -rc);
-            free(dirp);
-            return rc;
-        }
-        free(dirp);
-    }
-    return 0;
 }
 
 /* ---- open / close ---- */

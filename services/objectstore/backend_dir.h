@@ -1,6 +1,7 @@
-/* backend_dir.h - what the directory backend's two files share: backend_dir.c (files,
- * buckets, data, multipart uploads, gc) and backend_dir_index.c (index entries and their
- * versions: load, atomic change, listing). The layout is described in backend_dir.c. */
+/* backend_dir.h - what the directory backend's files share: backend_dir.c (files,
+ * buckets, data, multipart uploads), backend_dir_index.c (index entries and their
+ * versions: load, atomic change, listing) and backend_dir_gc.c (garbage collection). The
+ * layout is described in backend_dir.c. */
 #ifndef VIRGA_OBJECTSTORE_BACKEND_DIR_H
 #define VIRGA_OBJECTSTORE_BACKEND_DIR_H
 
@@ -41,6 +42,17 @@ void dir_key_name(const char *key, char out[NAME_BUF]);
 char *dir_index_path(dir_impl_t *d, const char *bucket, const char *key);
 /* Queue the data of an entry nothing refers to any more for gc. */
 void dir_add_garbage(dir_impl_t *d, const char *bucket, const json_t *rec);
+/* os_entry_walk callback: unlink one piece's data file; arg is {dir_impl_t *, bucket}. */
+int dir_unlink_seg(void *arg, const os_seg_t *s);
+/* fn(arg, path, name) for each entry of dirp whose name does not start with '.', while
+ * *budget > 0 when budget is given (fn may lower it). -errno when dirp cannot be opened. */
+typedef void (*dir_entry_fn)(void *arg, const char *path, const char *name);
+int dir_each_entry(const char *dirp, const int *budget, dir_entry_fn fn, void *arg);
+/* Upload record and its parts ({"<n>": part entry}) from an upload directory (live or
+ * being completed): NoSuchUpload when it has no record. */
+int dir_load_upload(const char *dirp, json_t **upload, json_t **parts, verr_t *e);
+/* Garbage-list every part of an upload directory and remove it (lock held). */
+void dir_drop_upload(dir_impl_t *d, const char *bucket, const char *dirp, json_t *parts);
 
 /* backend_dir_index.c */
 int dir_kload(os_backend_t *b, const char *bucket, const char *key, const os_kwant_t *w, os_kstate_t *st,
@@ -58,5 +70,8 @@ void dir_key_entries(dir_impl_t *d, const char *bucket, const char *key, void (*
                      void *arg);
 /* After a bucket's index is gone: remove what is left of its noncurrent entries. */
 void dir_versions_drop(dir_impl_t *d, const char *bucket);
+
+/* backend_dir_gc.c */
+int dir_gc(os_backend_t *b, const os_gc_opts_t *o, verr_t *e);
 
 #endif

@@ -79,12 +79,18 @@ static void reconcile(service_t *svc)
         log_warn("garbage collection: %s", e.message);
 }
 
+/* Before the HTTP endpoint drains: uploads cut short by the stop leave their data to gc
+ * instead of deleting it now (a storage round trip each would hold the stop up). */
+static void stop(service_t *svc)
+{
+    objectstore_t *os = svc->state;
+    if (os)
+        os_backend_stopping(os->backend);
+}
+
 static void fini(service_t *svc)
 {
     objectstore_t *os = svc->state;
-    /* uploads cut short by the stop leave their data to gc instead of deleting it now */
-    if (os)
-        os_backend_stopping(os->backend);
     service_http_stop(svc);
     if (os) {
         writers_stop(os->writers);   /* after the last request: no write of ours is left */
@@ -127,6 +133,7 @@ int main(int argc, char **argv)
         .init = init,
         .reconcile = reconcile,
         .health = health,
+        .stop = stop,
         .fini = fini,
     };
     return service_main(argc, argv, &def);
