@@ -1,8 +1,8 @@
 /* backend.h - where the object store keeps bytes and its per-bucket object index.
  *
- * Two implementations behind this one interface: RADOS (backend_rados.c, librados: data
+ * Two implementations behind this one interface: RADOS (backend_rados*.c, librados: data
  * striped over RADOS objects, the bucket index in the omap of one index object per
- * bucket) and a local directory (backend_dir.c, for the smallest setups). Bucket
+ * bucket) and a local directory (backend_dir*.c, for the smallest setups). Bucket
  * ownership and ACLs live in PostgreSQL (the objectstore schema); the backend only knows
  * bucket ids.
  *

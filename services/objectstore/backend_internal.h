@@ -1,10 +1,12 @@
-/* backend_internal.h - what backend.c shares with the two storage implementations.
+/* backend_internal.h - what the storage interface shares with the two implementations.
  *
- * backend.c owns everything both backends need: argument checks, the streaming write
- * (buffering into chunks the backend sizes, MD5, size), the JSON form of an index entry and
- * of multipart records, the multipart completion rules and ETag, the mapping of a read
- * range onto the data pieces of an object, and the listing emitters. An implementation
- * (backend_rados.c, backend_dir.c) fills one os_backend_ops_t with the storage-specific
+ * The interface's side owns everything both backends need: argument checks, the JSON form
+ * of an index entry and of multipart records and the listing emitters (backend_format.c),
+ * the streaming write (buffering into chunks the backend sizes, MD5, checksums, size:
+ * backend.c), the mapping of a read range onto the data pieces of an opened version
+ * (backend_read.c), the multipart completion rules and ETag (backend_mpu.c) and the rules
+ * of versions (backend_versions.c). An implementation (backend_rados*.c,
+ * backend_dir*.c) fills one os_backend_ops_t with the storage-specific
  * steps: where bytes go, how an index entry is switched atomically, and how records are
  * read back. Both keep the same JSON documents, described here once:
  *
@@ -273,7 +275,23 @@ int os_gc_pending_due(const os_gc_opts_t *o, int64_t now, int64_t t, const char 
 os_backend_t *os_rados_open(const config_t *cfg, verr_t *e);
 os_backend_t *os_dir_open(const config_t *cfg, verr_t *e);
 
-/* ---- helpers in backend.c ---- */
+/* ---- argument checks (backend_format.c): 0, or -1 with the S3 error set ---- */
+int os_check_bucket(os_backend_t *b, const char *bucket, verr_t *e);   /* also b != NULL */
+int os_check_key(const char *key, verr_t *e);
+int os_check_upload(const char *upload_id, verr_t *e);                 /* NoSuchUpload */
+int os_check_vers(os_versioning_t vers, verr_t *e);
+int os_check_vid(const char *version_id, verr_t *e);                   /* NULL is fine */
+
+/* ---- the streaming writer (backend.c), shared by object and part writes ---- */
+/* A writer for an object (key) or a part (upload_id, part; key NULL). */
+int os_put_start(os_backend_t *b, const char *bucket, const char *key, os_versioning_t vers, const char *upload_id,
+                 int part, os_put_t **out, verr_t *e);
+/* Size, ETag, checksum and mtime of what was written, into meta. */
+void os_put_digest(os_put_t *p, os_meta_t *meta);
+/* Release p and, unless committed, the data it wrote (NULL is a no-op). */
+void os_put_free(os_put_t *p, int committed);
+
+/* ---- helpers in backend_format.c ---- */
 
 /* Fresh random version / upload id (lowercase hex, NUL-terminated). */
 void os_new_version(char out[OS_VERSION_LEN + 1]);
@@ -292,6 +310,10 @@ void os_md5_hex(const void *data, size_t len, char hex[33]);
 /* Index entry <-> os_meta. os_meta_from_json keeps references to um/ex. */
 json_t *os_meta_to_json(const os_meta_t *m);
 void os_meta_from_json(const json_t *j, os_meta_t *m);
+/* The parts of a meta a client chooses, as an upload record keeps them until completion. */
+json_t *os_client_meta_json(const os_meta_t *m);
+/* A data piece of an entry ({"v", "size", "sb"}) copied for a multipart manifest. */
+json_t *os_seg_json(const json_t *from);
 
 /* Each data piece of an entry (index entry, part entry or garbage record), in order. */
 typedef int (*os_seg_fn)(void *arg, const os_seg_t *s);
