@@ -4,6 +4,9 @@ import hashlib
 import os
 import threading
 
+import pytest
+from botocore.exceptions import ClientError
+
 from harness import s3_client
 
 MiB = 1024 * 1024
@@ -96,6 +99,50 @@ def test_ranged_get_and_copy_are_one_version(anycloud):
     finally:
         stop.set()
         t.join(timeout=300)
+
+
+def test_versioned_gets_read_the_version_opened(anycloud):
+    """In a versioned bucket, downloads of a version named by versionId and of the latest
+    version, started and then left half read while both versions are removed for good, a
+    newer version is written and a delete marker hides the key: each download ends whole,
+    with the bytes, ETag, version id and checksum of the version it started on (botocore
+    checks the CRC32 against the bytes as it reads them). New requests then see what the
+    bucket holds now."""
+    s3 = s3_client(anycloud)
+    b = "consistency-versions"
+    s3.create_bucket(Bucket=b)
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    one, two, three = os.urandom(6 * MiB), os.urandom(6 * MiB + 5), os.urandom(MiB)
+    p1 = s3.put_object(Bucket=b, Key="k", Body=one, ChecksumAlgorithm="CRC32")
+    p2 = s3.put_object(Bucket=b, Key="k", Body=two, ChecksumAlgorithm="CRC32")
+    v1, v2 = p1["VersionId"], p2["VersionId"]
+    by_id = s3.get_object(Bucket=b, Key="k", VersionId=v1, ChecksumMode="ENABLED")
+    latest = s3.get_object(Bucket=b, Key="k", ChecksumMode="ENABLED")
+    head = [by_id["Body"].read(64 * 1024), latest["Body"].read(64 * 1024)]
+
+    s3.delete_object(Bucket=b, Key="k", VersionId=v1)
+    s3.delete_object(Bucket=b, Key="k", VersionId=v2)
+    s3.put_object(Bucket=b, Key="k", Body=three)
+    marker = s3.delete_object(Bucket=b, Key="k")
+    assert marker["DeleteMarker"]
+
+    for r, data, put, vid, first in ((by_id, one, p1, v1, head[0]), (latest, two, p2, v2, head[1])):
+        body = first + r["Body"].read()
+        assert body == data
+        assert r["ContentLength"] == len(data)
+        assert r["ETag"] == put["ETag"]
+        assert r["VersionId"] == vid
+        assert r["ChecksumCRC32"] == put["ChecksumCRC32"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="k", VersionId=v1)
+    assert e.value.response["Error"]["Code"] == "NoSuchVersion"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=b, Key="k")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-delete-marker"] == "true"
+    versions = s3.list_object_versions(Bucket=b, Prefix="k")
+    assert [v["Size"] for v in versions.get("Versions", [])] == [MiB]
+    assert [m["VersionId"] for m in versions.get("DeleteMarkers", [])] == [marker["VersionId"]]
 
 
 def _threads(pid):
