@@ -284,7 +284,7 @@ def test_expiration_in_a_versioned_bucket(lc_cloud):
         return sorted(u["UploadId"] for u in s3.list_multipart_uploads(Bucket=b).get("Uploads", []))
 
     def cur_expired():
-        return [(v[2], v[3]) for v in versions(s3, b, "cur/")] == [(False, False), (True, True)]
+        return sorted((v[2], v[3]) for v in versions(s3, b, "cur/")) == [(False, False), (True, True)]
 
     wait_for("current version behind a delete marker", cur_expired)
     wait_for("noncurrent version removed", lambda: [v[1] for v in versions(s3, b, "nc/")] == [nc2])
