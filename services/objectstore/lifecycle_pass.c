@@ -57,6 +57,9 @@ typedef struct bucket_pass {
     /* the last version handled: where the next pass goes on */
     char *last_key;
     char last_vid[OS_VERSION_ID_MAX];
+    int64_t last_newer_mtime;      /* the key state after it, for the next pass */
+    int last_noncurrent;
+    int halt;                      /* stopping, or out of expirations: handle nothing more */
     int expired, failed;
 } bucket_pass_t;
 
@@ -95,9 +98,13 @@ static void ks_enter(keystate_t *ks, const char *key)
 }
 
 /* Decide and act on one version; next is the version listed after it (NULL: none),
- * which tells whether a latest delete marker is its key's only version. */
+ * which tells whether a latest delete marker is its key's only version. A version is
+ * "handled" (the next pass goes on after it) only once acted on or left alone; when the
+ * service stops or the pass runs out of expirations, the pass halts before it. */
 static void handle(bucket_pass_t *bp, const item_t *it, const item_t *next)
 {
+    if (bp->halt)
+        return;
     ks_enter(&bp->ks, it->key);
     lc_version_t v = {
         .key = it->key,
@@ -110,21 +117,27 @@ static void handle(bucket_pass_t *bp, const item_t *it, const item_t *next)
         .noncurrent_since = bp->ks.newer_mtime,
         .newer_noncurrent = bp->ks.noncurrent,
     };
+    lc_action_t a = lc_decide(bp->rules, &v, bp->now, bp->day);
+    if (service_stopping() || (a != LC_KEEP && *bp->act_left <= 0)) {
+        bp->halt = 1;
+        return;
+    }
     if (!it->m.is_latest)
         bp->ks.noncurrent++;
     bp->ks.newer_mtime = it->m.mtime;
     free(bp->last_key);
     bp->last_key = xstrdup(it->key);
     snprintf(bp->last_vid, sizeof bp->last_vid, "%s", it->m.version_id);
+    bp->last_newer_mtime = bp->ks.newer_mtime;
+    bp->last_noncurrent = bp->ks.noncurrent;
+    if (a == LC_KEEP)
+        return;
 
     static const os_expire_kind_t kinds[] = {
         [LC_EXPIRE_CURRENT] = OS_EXPIRE_CURRENT,
         [LC_EXPIRE_NONCURRENT] = OS_EXPIRE_NONCURRENT,
         [LC_REMOVE_MARKER] = OS_EXPIRE_LONE_MARKER,
     };
-    lc_action_t a = lc_decide(bp->rules, &v, bp->now, bp->day);
-    if (a == LC_KEEP || *bp->act_left <= 0)
-        return;
     (*bp->act_left)--;
     verr_t e;
     int done = 0;
@@ -143,7 +156,7 @@ static int scan_versions(bucket_pass_t *bp, const char *key_marker, const char *
     item_t pending = {0};   /* the last item listed: its successor is not known yet */
     int have_pending = 0, rc = 0, truncated = 1;
     char *km = xstrdup(key_marker), *vm = version_marker ? xstrdup(version_marker) : NULL;
-    while (truncated && *bp->scan_left > 0) {
+    while (truncated && *bp->scan_left > 0 && !bp->halt) {
         size_t max = *bp->scan_left < PAGE ? (size_t)*bp->scan_left : PAGE;
         if (os_list_versions(bp->os->backend, bp->id, "", km, vm, max, collect, &pg, &truncated, e) < 0) {
             rc = -1;
@@ -185,7 +198,7 @@ static int scan_versions(bucket_pass_t *bp, const char *key_marker, const char *
     free(pg.v);
     free(km);
     free(vm);
-    return rc < 0 ? -1 : !truncated;
+    return rc < 0 ? -1 : !truncated && !bp->halt;
 }
 
 typedef struct upload_list {
@@ -211,7 +224,7 @@ static void abort_uploads(bucket_pass_t *bp)
     json_t *row;
     json_array_foreach(u.all, i, row) {
         const char *key = json_string_value(json_array_get(row, 0)), *id = json_string_value(json_array_get(row, 1));
-        if (*bp->act_left <= 0 ||
+        if (*bp->act_left <= 0 || service_stopping() ||
             !lc_upload_due(bp->rules, key, json_integer_value(json_array_get(row, 2)), bp->now, bp->day))
             continue;
         (*bp->act_left)--;
@@ -271,7 +284,7 @@ static int pass_bucket(objectstore_t *os, db_t *db, const char *id, long *scan_l
     const char *next_vm = whole ? NULL : bp.last_key ? bp.last_vid : vm;
     if (!whole && bp.last_key)
         snprintf(carry_text, sizeof carry_text, "{\"newer_mtime\": %lld, \"noncurrent\": %d}",
-                 (long long)bp.ks.newer_mtime, bp.ks.noncurrent);
+                 (long long)bp.last_newer_mtime, bp.last_noncurrent);
     const char *up[] = {id, next_km, next_vm, *carry_text ? carry_text : (!whole && carry ? PQgetvalue(res, 0, 4) : NULL)};
     PG_AUTO PGresult *ur = db_prepared(db, e, "lc_cursor",
         "INSERT INTO lifecycle_cursors (bucket_id, key_marker, version_marker, carry, passed_at) "
@@ -299,7 +312,7 @@ static int pass(objectstore_t *os, db_t *db, verr_t *e)
     if (!res)
         return -1;
     long scan_left = os->lc.max_scan, act_left = os->lc.max_actions;
-    for (int i = 0; i < PQntuples(res) && scan_left > 0 && act_left > 0; i++)
+    for (int i = 0; i < PQntuples(res) && scan_left > 0 && act_left > 0 && !service_stopping(); i++)
         if (pass_bucket(os, db, PQgetvalue(res, i, 0), &scan_left, &act_left, os->lc.day_seconds, e) < 0)
             return -1;
     return 0;

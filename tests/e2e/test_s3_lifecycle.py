@@ -1,6 +1,7 @@
 """S3 bucket lifecycle as backup tools and web apps use it, with awscli and boto3, on both
 storage backends (a cloud of each, started here with a lifecycle "day" of a few seconds:
-objectstore.lifecycle.day_seconds, the test knob).
+objectstore.lifecycle.day_seconds, the test knob, and passes so small that every bucket is
+expired over several of them).
 
 Configuration: Put/Get/DeleteBucketLifecycleConfiguration round trip (every filter form,
 every action), the older PutBucketLifecycle shape, NoSuchLifecycleConfiguration, every
@@ -25,6 +26,10 @@ LIFECYCLE_ENV = {
     "VIRGA_OBJECTSTORE_LIFECYCLE_DAY_SECONDS": str(DAY_SECONDS),
     "VIRGA_OBJECTSTORE_LIFECYCLE_INTERVAL_S": "1",
     "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1",
+    # tiny budgets: every bucket here takes several passes, each going on where the last
+    # one stopped (lifecycle_cursors), and halts on its expiration budget
+    "VIRGA_OBJECTSTORE_LIFECYCLE_MAX_SCAN": "4",
+    "VIRGA_OBJECTSTORE_LIFECYCLE_MAX_ACTIONS": "2",
 }
 WAIT_S = 120   # generous: a pass every second, due within two "days"
 
