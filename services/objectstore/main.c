@@ -1,6 +1,7 @@
 /* virga-objectstore - wiring only: the S3 endpoint over the configured storage backend
  * (RADOS or a directory). It also listens on virga.events for identity.changed to drop
- * cached signing keys, and runs the backend's garbage collection on the reconcile timer. */
+ * cached signing keys, and runs the backend's garbage collection and the lifecycle
+ * expiration pass on the reconcile timer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ static int init(service_t *svc, verr_t *e)
     os->max_put = strtoull(config_str(svc->cfg, "objectstore.max_object_bytes", "5368709120"), NULL, 10);
     os->keys = keycache_new((int)config_int(svc->cfg, "objectstore.key_cache_ttl_s", 60));
     os->operator_account = config_str(svc->cfg, "identity.operator_account_id", "000000000001");
+    os_lifecycle_init(os, svc->cfg);
     svc->state = os;
     if (s3_ops_check(e) < 0)
         return -1;
@@ -64,6 +66,7 @@ static void reconcile(service_t *svc)
     if (os_backend_gc(os->backend, (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
                       (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400), &e) < 0)
         log_warn("garbage collection: %s", e.message);
+    os_lifecycle_tick(os);
 }
 
 static void fini(service_t *svc)
@@ -71,6 +74,7 @@ static void fini(service_t *svc)
     service_http_stop(svc);
     objectstore_t *os = svc->state;
     if (os) {
+        os_lifecycle_fini(os);
         os_backend_close(os->backend);
         keycache_free(os->keys);
         free(os);

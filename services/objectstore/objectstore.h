@@ -21,6 +21,16 @@
 #define S3_SMALL_BODY (1024 * 1024)
 #define S3_MAX_PUT (5ULL << 30)        /* S3's single PUT limit */
 
+/* The lifecycle expiration pass (lifecycle_pass.c): objectstore.lifecycle.* config and
+ * its own database connection, used on the reconcile thread only. */
+typedef struct os_lifecycle_cfg {
+    long day_seconds;                 /* length of a lifecycle "day" (86400; smaller in tests) */
+    long interval_s;                  /* between passes (negative: never) */
+    long max_scan, max_actions;       /* versions listed / expirations made per pass */
+    time_t last;                      /* last pass started */
+    db_t *db;
+} os_lifecycle_cfg_t;
+
 typedef struct objectstore {
     service_t *svc;
     os_backend_t *backend;
@@ -32,6 +42,7 @@ typedef struct objectstore {
     char public_url[256];             /* how others reach this endpoint, for grant URLs */
     unsigned char grant_key[32];      /* HMAC key of grant tokens (grants.c) */
     const char *operator_account;     /* identity.operator_account_id: aws-exec-read's reader */
+    os_lifecycle_cfg_t lc;
 } objectstore_t;
 
 /* The calling HTTP thread's own database connection (opened on first use). */
@@ -173,7 +184,7 @@ int s3_load_bucket(s3_req_t *r, verr_t *e);
 int s3_bucket_load(db_t *db, const char *name, s3_bucket_t *b, verr_t *e);
 void s3_bucket_clear(s3_bucket_t *b);
 /* Set one setting column of r's bucket (acl, policy, ownership, public_access_block,
- * cors, tags) to value (NULL clears it), in one statement. */
+ * cors, tags, lifecycle) to value (NULL clears it), in one statement. */
 int s3_bucket_set(s3_req_t *r, const char *column, const char *value, verr_t *e);
 /* The same with a JSON value (NULL clears it), answering status when it is done. */
 void s3_bucket_set_json(s3_req_t *r, const char *column, const json_t *value, int status, http_resp_t *resp,
@@ -275,6 +286,17 @@ void s3_cors_headers(const s3_req_t *r, http_resp_t *resp);
 void s3_get_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_put_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_lifecycle.c: Put/Get/DeleteBucketLifecycle(Configuration) */
+void s3_get_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* lifecycle_pass.c: read objectstore.lifecycle.*; run a pass when one is due (reconcile
+ * timer); close its connection. */
+void os_lifecycle_init(objectstore_t *os, const config_t *cfg);
+void os_lifecycle_tick(objectstore_t *os);
+void os_lifecycle_fini(objectstore_t *os);
 
 /* s3_versioning.c: bucket versioning state (objectstore.buckets.versioning) */
 os_versioning_t s3_versioning_from_db(const char *value);

@@ -53,7 +53,7 @@ def test_unserved_object_subresources_are_not_implemented_and_touch_nothing(clou
 
 
 UNSERVED_BUCKET_CALLS = [
-    ("delete_bucket_lifecycle", {}), ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
+    ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
     ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
 ]
 
@@ -86,7 +86,8 @@ def test_put_object_acl_changes_the_acl_not_the_bytes(cloud, bucket):
 
 # Served now; each used to run as the bucket operation without its sub-resource.
 BUCKET_SUBRESOURCE_DELETES = ["delete_bucket_policy", "delete_bucket_cors", "delete_bucket_tagging",
-                              "delete_bucket_ownership_controls", "delete_public_access_block"]
+                              "delete_bucket_ownership_controls", "delete_public_access_block",
+                              "delete_bucket_lifecycle"]
 
 
 @pytest.mark.parametrize("call", BUCKET_SUBRESOURCE_DELETES)

@@ -11,7 +11,8 @@
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
  * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
  * leaked data, and checksums (os_checksum_scenarios.c); S3 versioning in
- * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c. */
+ * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c; the
+ * lifecycle pass's conditional delete (os_expire) in backend_scenarios_expire.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -873,6 +874,7 @@ static void test_concurrency(void **state)
 
 #include "backend_scenarios_versions.c"
 #include "backend_scenarios_acl.c"
+#include "backend_scenarios_expire.c"
 #include "os_checksum_scenarios.c"
 
 #define OS_SCENARIOS                                     \
@@ -890,6 +892,7 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_gc),                           \
     cmocka_unit_test(test_concurrency),                  \
     OS_ACL_SCENARIOS                                     \
+    OS_EXPIRE_SCENARIOS                                  \
     OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)
