@@ -21,6 +21,7 @@
 #include "s3_checksum.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -61,6 +62,11 @@ int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
             for (; names[i][k] && k + 1 < sizeof lower; k++)
                 lower[k] = (char)tolower((unsigned char)names[i][k]);
             lower[k] = 0;
+            /* Kept byte for byte (an RFC 2047 word as boto3 users send non-ASCII text, or raw
+             * UTF-8 as the JavaScript SDK sends it); other bytes could not be stored as text
+             * and are refused rather than dropped. */
+            if (!utf8_valid(values[i], strlen(values[i])))
+                return verr_set(e, 400, "InvalidArgument", "The value of metadata header %.200s is not UTF-8.", lower);
             bytes += strlen(lower) + strlen(values[i]);
             json_object_set_new(m->user_meta, lower, json_string(values[i]));
         }
@@ -202,12 +208,26 @@ static int etag_matches(const char *header, const char *etag)
     return strstr(header, want) != NULL || !strcmp(header, etag);
 }
 
-/* 0 = go on; 304/412 = answer that (GET and HEAD alike). */
-static int conditions(const s3_req_t *r, const os_meta_t *m)
+/* The four conditional headers under their names: GET/HEAD's own, or CopyObject's and
+ * UploadPartCopy's x-amz-copy-source-if-* on the source. */
+typedef struct cond_names {
+    const char *match, *none_match, *modified, *unmodified;
+} cond_names_t;
+
+static const cond_names_t get_conds = {"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"};
+static const cond_names_t copy_conds = {"x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match",
+                                        "x-amz-copy-source-if-modified-since",
+                                        "x-amz-copy-source-if-unmodified-since"};
+
+/* 0 = go on; 304/412 = answer that. As HTTP (RFC 9110 13.2.2) and S3 combine them: a
+ * date condition counts only when its ETag counterpart is absent, so If-Match true
+ * with If-Unmodified-Since false goes on, and If-None-Match true with
+ * If-Modified-Since false goes on. */
+static int conditions(const s3_req_t *r, const os_meta_t *m, const cond_names_t *h)
 {
-    const char *im = s3_header(r, "If-Match"), *inm = s3_header(r, "If-None-Match");
-    int64_t ims = parse_http_date(s3_header(r, "If-Modified-Since"));
-    int64_t ius = parse_http_date(s3_header(r, "If-Unmodified-Since"));
+    const char *im = s3_header(r, h->match), *inm = s3_header(r, h->none_match);
+    int64_t ims = parse_http_date(s3_header(r, h->modified));
+    int64_t ius = parse_http_date(s3_header(r, h->unmodified));
     if (im && !etag_matches(im, m->etag))
         return 412;
     if (!im && ius >= 0 && m->mtime > ius)
@@ -217,6 +237,11 @@ static int conditions(const s3_req_t *r, const os_meta_t *m)
     if (!inm && ims >= 0 && m->mtime <= ims)
         return 304;
     return 0;
+}
+
+static int precondition_failed(verr_t *e)
+{
+    return verr_set(e, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
 }
 
 /* "bytes=a-b", "bytes=a-", "bytes=-n": 1 with [*off, *off+*len) set, 0 when absent or
@@ -256,6 +281,26 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
     return 1;
 }
 
+/* A user metadata value as S3 returns it: ASCII as stored, anything else as one RFC 2047
+ * encoded word (=?UTF-8?B?...?=), since HTTP clients read header bytes as Latin-1. */
+static void meta_header(http_resp_t *resp, const char *name, const char *v)
+{
+    size_t n = strlen(v), i = 0;
+    while (i < n && (unsigned char)v[i] < 0x80)
+        i++;
+    if (i == n) {
+        http_resp_header(resp, name, v);
+        return;
+    }
+    size_t b64 = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    char *enc = xmalloc(b64 + 16);
+    memcpy(enc, "=?UTF-8?B?", 10);
+    sodium_bin2base64(enc + 10, b64, (const unsigned char *)v, n, sodium_base64_VARIANT_ORIGINAL);
+    strcat(enc, "?=");
+    http_resp_header(resp, name, enc);
+    free(enc);
+}
+
 static void object_headers(const os_meta_t *m, http_resp_t *resp)
 {
     char etag[80], lm[40];
@@ -268,7 +313,7 @@ static void object_headers(const os_meta_t *m, http_resp_t *resp)
     json_t *v;
     json_object_foreach(m->user_meta, k, v)
         if (json_is_string(v))
-            http_resp_header(resp, k, json_string_value(v));
+            meta_header(resp, k, json_string_value(v));
     json_object_foreach(m->extra, k, v)
         if (json_is_string(v) && strcmp(k, "x-amz-acl"))
             http_resp_header(resp, k, json_string_value(v));
@@ -376,9 +421,9 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
         goto out;
     }
-    int c = conditions(r, &m);
+    int c = conditions(r, &m, &get_conds);
     if (c == 412) {
-        verr_set(e, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
+        precondition_failed(e);
         goto out;
     }
     uint64_t off = 0, len = m.size;
@@ -541,6 +586,11 @@ int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
                         "The source of a copy request may not specifically refer to a delete marker by version id.");
     if (dm)
         return verr_set(e, 404, "NoSuchKey", "The specified key does not exist.");
+    /* x-amz-copy-source-if-*: on the source version, and a copy has no 304 */
+    if (conditions(r, &src->meta, &copy_conds)) {
+        os_meta_clear(&src->meta);
+        return precondition_failed(e);
+    }
     return 0;
 }
 
