@@ -374,7 +374,7 @@ static void delete_one(s3_req_t *r, xml_t *x, xmlNodePtr obj, int quiet)
     else if (s3_access_check(r, &r->row, "DeleteObjects", (const char *)key, (const char *)vid, NULL, &de) < 0)
         ;   /* each key (and version) is decided on its own, as S3 does */
     else
-        os_delete(r->os->backend, r->bucket_id, (const char *)key, (const char *)vid, r->versioning, &out, &de);
+        s3_delete_version(r, (const char *)key, (const char *)vid, &out, &de);
     if (de.code[0]) {
         xml_open(x, "Error", NULL);
         xml_elem(x, "Key", key ? (const char *)key : "");

@@ -26,6 +26,7 @@
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define INLINE_MAX (1024 * 1024)   /* bodies up to this are read before answering */
+#define USAGE_STEP (8 * 1024 * 1024)   /* quota reserved ahead for a body of unknown length */
 
 /* Headers S3 stores with an object and returns on GET/HEAD. */
 static const char *stored_headers[] = {"Cache-Control", "Content-Disposition", "Content-Encoding",
@@ -116,7 +117,8 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    if (s3_payload_size_check(r, e) < 0 || s3_meta_from_headers(r, &r->meta, e) < 0 ||
+    if (s3_payload_size_check(r, e) < 0 || s3_usage_charge(r, r->payload_len, e) < 0 ||
+        s3_meta_from_headers(r, &r->meta, e) < 0 ||
         s3_tags_from_header(r, &r->meta.tags, e) < 0 || s3_md5_begin(r, e) < 0 ||
         os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e) < 0)
         return -1;
@@ -127,6 +129,10 @@ int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
 {
     if (r->received > r->os->max_put)
         return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
+    /* a body of undeclared length reserves its bytes as they come */
+    if (r->received > (uint64_t)r->charged &&
+        s3_usage_charge(r, (int64_t)(r->received - (uint64_t)r->charged) + USAGE_STEP, e) < 0)
+        return -1;
     if (r->md5)
         EVP_DigestUpdate(((struct md5_check *)r->md5)->ctx, buf, len);
     return os_put_write(r->put, buf, len, e);
@@ -160,11 +166,14 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     r->meta.mtime = time(NULL);
+    uint64_t replaced = s3_usage_replaced(r, r->key, NULL);
     if (os_put_commit(r->put, &r->meta, e) < 0) {
         r->put = NULL;
         return;
     }
     r->put = NULL;
+    s3_usage_settle(r, r->meta.size);
+    s3_usage_refund(r, replaced);
     char etag[80];
     snprintf(etag, sizeof etag, "\"%s\"", r->meta.etag);
     http_resp_header(resp, "ETag", etag);
@@ -499,13 +508,22 @@ void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     const char *vid = s3_query(r, "versionId");
     os_meta_t out = {0};
-    if (os_delete(r->os->backend, r->bucket_id, r->key, vid, r->versioning, &out, e) < 0)
+    if (s3_delete_version(r, r->key, vid, &out, e) < 0)
         return;
     /* The marker made, or the version removed (named even when it did not exist). */
     if (out.delete_marker)
         http_resp_header(resp, "x-amz-delete-marker", "true");
     s3_version_header(r, resp, out.version_id);
     http_resp_set(resp, 204, NULL, "", 0);
+}
+
+int s3_delete_version(s3_req_t *r, const char *key, const char *version_id, os_meta_t *out, verr_t *e)
+{
+    uint64_t removed = s3_usage_replaced(r, key, version_id);
+    if (os_delete(r->os->backend, r->bucket_id, key, version_id, r->versioning, out, e) < 0)
+        return -1;
+    s3_usage_refund(r, removed);
+    return 0;
 }
 
 /* ---- CopyObject ------------------------------------------------------------------ */
@@ -660,7 +678,8 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     /* The copy is a new write of the source version's bytes: its checksum is computed
      * again as they stream (the source version's algorithm unless the request names one). */
     ck_alg_t ck = s3_checksum_copy_alg(r, &src.meta, e);
-    if (ck == CK_NONE || os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
+    if (ck == CK_NONE || s3_usage_charge(r, (int64_t)src.meta.size, e) < 0 ||
+        os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
         goto out;
     os_put_checksum_store(put, ck);
     if (s3_copy_read(r, &src, 0, src.meta.size, put, e) < 0) {
@@ -668,8 +687,11 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
         goto out;
     }
     m.mtime = time(NULL);
+    uint64_t replaced = s3_usage_replaced(r, r->key, NULL);
     if (os_put_commit(put, &m, e) < 0)   /* frees put either way */
         goto out;
+    s3_usage_settle(r, m.size);
+    s3_usage_refund(r, replaced);
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     s3_iso_date(m.mtime, when);

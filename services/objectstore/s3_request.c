@@ -289,6 +289,8 @@ static void s_done(void *ctx)
     if (!r)
         return;
     os_put_abort(r->put);
+    if (r->charged > 0)   /* reserved for a write that did not keep it */
+        s3_usage_refund(r, (uint64_t)r->charged);
     os_meta_clear(&r->meta);
     query_free(&r->q);
     json_decref(r->caller);
