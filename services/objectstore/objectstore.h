@@ -343,6 +343,19 @@ int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e);
  * caller. */
 int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e);
 
+/* s3_get_options.c: partNumber and response-* on GetObject / HeadObject */
+/* response-* on an anonymous request is InvalidRequest (S3). */
+int s3_response_overrides_check(const s3_req_t *r, verr_t *e);
+/* The answer's content type and headers as the response-* parameters override them. */
+void s3_response_overrides(const s3_req_t *r, os_meta_t *m);
+/* partNumber: 0 when absent, 1 with [*off, *off+*len) that part's bytes (a simple object
+ * is part 1, whole) and x-amz-mp-parts-count set, -1 with InvalidArgument,
+ * InvalidRequest (with Range) or 416 InvalidPartNumber. */
+int s3_part_range(const s3_req_t *r, const os_meta_t *m, uint64_t *off, uint64_t *len, http_resp_t *resp,
+                  verr_t *e);
+/* s3_attributes.c */
+void s3_get_object_attributes(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);

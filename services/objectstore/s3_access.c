@@ -86,6 +86,7 @@ static const s3_access_rule_t rules[] = {
     {"DeleteObjects",                "s3:DeleteObject",                  "s3:DeleteObjectVersion",           S3_WRITE,      AT_KEY},
     {"GetObject",                    "s3:GetObject",                     "s3:GetObjectVersion",              S3_READ,       AT_OBJECT},
     {"HeadObject",                   "s3:GetObject",                     "s3:GetObjectVersion",              S3_READ,       AT_OBJECT},
+    {"GetObjectAttributes",          "s3:GetObjectAttributes",           "s3:GetObjectVersionAttributes",    S3_READ,       AT_OBJECT},
     {"GetObjectAcl",                 "s3:GetObjectAcl",                  "s3:GetObjectVersionAcl",           S3_READ_ACP,   AT_OBJECT},
     {"PutObjectAcl",                 "s3:PutObjectAcl",                  "s3:PutObjectVersionAcl",           S3_WRITE_ACP,  AT_OBJECT},
     /* no ACL permission grants tags (S3's mapping): the object's owner or a policy */

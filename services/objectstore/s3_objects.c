@@ -424,7 +424,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
 {
     os_meta_t m = {0};
     JSON_AUTO json_t *acl = NULL;
-    if (s3_object_access(r, &m, &acl, e) < 0)
+    if (s3_response_overrides_check(r, e) < 0 || s3_object_access(r, &m, &acl, e) < 0)
         goto out;
     if (m.delete_marker) {
         s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
@@ -436,7 +436,11 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         goto out;
     }
     uint64_t off = 0, len = m.size;
-    int ranged = parse_range(s3_header(r, "Range"), m.size, &off, &len);
+    int ranged = s3_part_range(r, &m, &off, &len, resp, e);   /* partNumber */
+    if (ranged < 0)
+        goto out;
+    if (!ranged)
+        ranged = parse_range(s3_header(r, "Range"), m.size, &off, &len);
     if (ranged < 0) {
         char cr[64];
         snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)m.size);
@@ -444,6 +448,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         verr_set(e, 416, "InvalidRange", "The requested range is not satisfiable");
         goto out;
     }
+    s3_response_overrides(r, &m);
     object_headers(&m, resp);
     s3_version_header(r, resp, m.version_id);
     s3_tagging_count_header(&m, resp);

@@ -23,6 +23,7 @@
 #define T S3F_TAGGING
 #define V S3F_VERSION_ID
 #define C S3F_COPY_IF
+#define P (S3F_PART_NUMBER | S3F_RESPONSE)
 static const s3_op_t ops[] = {
     /* name                          method    lvl sub-resource         header               body         write features   begin                 data          run */
     {"ListBuckets",                  "GET",    0, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_buckets},
@@ -66,8 +67,9 @@ static const s3_op_t ops[] = {
     {"CopyObject",                   "PUT",    2, NULL,                 "x-amz-copy-source", BODY_NONE,   1, G | T | C, NULL,                 NULL,         s3_copy_object},
     {"PutObject",                    "PUT",    2, NULL,                 NULL,                BODY_STREAM, 1, G | T,     s3_put_object_begin,  s3_put_data,  s3_put_object},
     {"ListParts",                    "GET",    2, "uploadId",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_parts},
-    {"GetObject",                    "GET",    2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object},
-    {"HeadObject",                   "HEAD",   2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_head_object},
+    {"GetObjectAttributes",          "GET",    2, "attributes",         NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object_attributes},
+    {"GetObject",                    "GET",    2, NULL,                 NULL,                BODY_NONE,   0, V | P,     NULL,                 NULL,         s3_get_object},
+    {"HeadObject",                   "HEAD",   2, NULL,                 NULL,                BODY_NONE,   0, V | P,     NULL,                 NULL,         s3_head_object},
     {"AbortMultipartUpload",         "DELETE", 2, "uploadId",           NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_abort_multipart},
     {"DeleteObject",                 "DELETE", 2, NULL,                 NULL,                BODY_NONE,   1, V,         NULL,                 NULL,         s3_delete_object},
     {"CreateMultipartUpload",        "POST",   2, "uploads",            NULL,                BODY_NONE,   1, G | T,     NULL,                 NULL,         s3_create_multipart},
@@ -78,6 +80,7 @@ static const s3_op_t ops[] = {
 #undef T
 #undef V
 #undef C
+#undef P
 
 const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
 const char *s3_header(const s3_req_t *r, const char *name) { return http_header(r->http, name); }

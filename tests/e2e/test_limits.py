@@ -169,14 +169,20 @@ def quota_refused(call):
     return None
 
 
-def test_stored_bytes_quota_is_exact_under_concurrent_puts(cloud):
-    acct, k, s = new_tenant(cloud, "limits-bytes-" + uuid.uuid4().hex[:8])
+def quota_tenant(cloud, name, stored_bytes):
+    """A new tenant with one bucket and the stored_bytes quota given: (account, key,
+    secret, S3 client, bucket)."""
+    acct, k, s = new_tenant(cloud, "%s-%s" % (name, uuid.uuid4().hex[:8]))
     s3 = s3_client(cloud, k, s)
-    b = "limits-bytes-" + acct
-    s3.create_bucket(Bucket=b)
+    s3.create_bucket(Bucket="%s-%s" % (name, acct))
+    set_quota(cloud, acct, "stored_bytes", stored_bytes)
+    return acct, k, s, s3, "%s-%s" % (name, acct)
+
+
+def test_stored_bytes_quota_is_exact_under_concurrent_puts(cloud):
     size = 100 * 1024
     body = b"q" * size
-    set_quota(cloud, acct, "stored_bytes", 5 * size + size // 2)   # room for five
+    acct, k, s, s3, b = quota_tenant(cloud, "limits-bytes", 5 * size + size // 2)   # room for five
     with slow_updates(cloud, "objectstore.stored", "account_id", acct):
         out = at_once(lambda: s3_client(cloud, k, s), lambda c, i: c.put_object(Bucket=b, Key="o%d" % i, Body=body),
                       lambda c: c.list_objects_v2(Bucket=b), n=10)
@@ -207,12 +213,8 @@ def test_stored_bytes_quota_is_exact_under_concurrent_puts(cloud):
 
 
 def test_stored_bytes_counts_versions_parts_and_copies(cloud):
-    acct, k, s = new_tenant(cloud, "limits-vers-" + uuid.uuid4().hex[:8])
-    s3 = s3_client(cloud, k, s)
-    b = "limits-vers-" + acct
-    s3.create_bucket(Bucket=b)
     MiB = 1024 * 1024
-    set_quota(cloud, acct, "stored_bytes", 11 * MiB)
+    _, _, _, s3, b = quota_tenant(cloud, "limits-vers", 11 * MiB)
     # an unversioned overwrite replaces: the old bytes go back (a write reserves its own
     # bytes before the old ones are released, so an overwrite needs room for both)
     for _ in range(3):

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws_env, error_code, s3_client, s3_raw
+from harness import aws_env, error_code, remove_bucket, s3_client, s3_raw
 
 MiB = 1024 * 1024
 HOUR = datetime.timedelta(hours=1)
@@ -40,11 +40,7 @@ def src(anycloud):
     s3.put_object(Bucket="copy-if", Key="src", Body=b"source bytes")
     head = s3.head_object(Bucket="copy-if", Key="src")
     yield s3, head["ETag"], head["LastModified"]
-    for v in s3.list_object_versions(Bucket="copy-if").get("Versions", []):
-        s3.delete_object(Bucket="copy-if", Key=v["Key"])
-    for u in s3.list_multipart_uploads(Bucket="copy-if").get("Uploads", []):
-        s3.abort_multipart_upload(Bucket="copy-if", Key=u["Key"], UploadId=u["UploadId"])
-    s3.delete_bucket(Bucket="copy-if")
+    remove_bucket(s3, "copy-if")
 
 
 # (conditions, copied?) with the source's ETag "E" and Last-Modified "LM"

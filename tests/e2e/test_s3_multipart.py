@@ -12,7 +12,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Tenant, s3_client
+from harness import Tenant, remove_bucket, s3_client
 
 MiB = 1024 * 1024
 
@@ -27,12 +27,7 @@ def bucket(anycloud):
     name = "mp-edge-" + uuid.uuid4().hex[:8]
     s3.create_bucket(Bucket=name)
     yield s3, name
-    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-    vs = s3.list_object_versions(Bucket=name)
-    for v in vs.get("Versions", []) + vs.get("DeleteMarkers", []):
-        s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
-    s3.delete_bucket(Bucket=name)
+    remove_bucket(s3, name)
 
 
 def upload(s3, bucket, key, *bodies):

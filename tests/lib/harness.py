@@ -274,6 +274,17 @@ def s3_raw(cloud, method, target, headers=None, body=b"", sign=True, access_key=
         conn.close()
 
 
+def remove_bucket(s3, bucket):
+    """Delete a bucket with everything in it: unfinished uploads, every version and delete
+    marker (one page of each: what a test leaves)."""
+    for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    vs = s3.list_object_versions(Bucket=bucket)
+    for v in vs.get("Versions", []) + vs.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
+
+
 def error_code(body):
     """The <Code> of an S3/EC2/IAM XML error body, or None."""
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
