@@ -73,6 +73,9 @@ typedef struct os_meta {
     json_t *tags;             /* object tags {"key": "value", ...} or NULL; owned */
     json_t *acl;              /* this version's owner and grants (s3_acl.c) or NULL (a delete
                                * marker has none); owned */
+    json_t *parts;            /* a multipart version: its parts' sizes [n, ...] in order
+                               * (GetObject partNumber, GetObjectAttributes), else NULL; owned;
+                               * filled on reads, ignored on writes */
     os_checksum_t ck;         /* the stored checksum (a version keeps its own); for an upload
                                * (os_mpu_create) the algorithm and type the client chose
                                * (CK_NONE: the default) */

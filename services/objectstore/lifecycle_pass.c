@@ -49,6 +49,7 @@ typedef struct keystate {
 typedef struct bucket_pass {
     objectstore_t *os;
     const char *id;
+    const char *owner;             /* the bucket owner's account: expired bytes go back to its quota */
     os_versioning_t vers;
     const json_t *rules;
     int64_t now, day;
@@ -144,8 +145,17 @@ static void handle(bucket_pass_t *bp, const item_t *it, const item_t *next)
     if (os_expire(bp->os->backend, bp->id, it->key, kinds[a], &it->m, bp->vers, &done, &e) < 0) {
         log_warn("lifecycle: bucket %s key %s version %s: %s", bp->id, it->key, it->m.version_id, e.message);
         bp->failed++;
-    } else
-        bp->expired += done;
+        return;
+    }
+    bp->expired += done;
+    /* bytes removed for good go back to the stored_bytes quota, as a tenant's DELETE does:
+     * a noncurrent version, or a current one that no delete marker keeps (unversioned, or
+     * the null version of a suspended bucket); a marker frees nothing */
+    int removed = a == LC_EXPIRE_NONCURRENT ||
+                  (a == LC_EXPIRE_CURRENT && (bp->vers == OS_VERSIONING_OFF ||
+                                             (bp->vers == OS_VERSIONING_SUSPENDED && !strcmp(it->m.version_id, "null"))));
+    if (done && removed && !it->m.delete_marker)
+        s3_usage_refund_account(bp->os, bp->owner, it->m.size);
 }
 
 /* The versions of the bucket from the cursor on, until the listing ends (returns 1) or
@@ -228,8 +238,11 @@ static void abort_uploads(bucket_pass_t *bp)
             !lc_upload_due(bp->rules, key, json_integer_value(json_array_get(row, 2)), bp->now, bp->day))
             continue;
         (*bp->act_left)--;
-        if (os_mpu_abort(bp->os->backend, bp->id, id, &e) == 0)
+        uint64_t bytes = s3_usage_upload_bytes(bp->os, bp->id, id, 0);
+        if (os_mpu_abort(bp->os->backend, bp->id, id, &e) == 0) {
             bp->expired++;
+            s3_usage_refund_account(bp->os, bp->owner, bytes);
+        }
         else if (strcmp(e.code, "NoSuchUpload"))   /* completed or aborted meanwhile: fine */
             log_warn("lifecycle: bucket %s upload %s: %s", bp->id, id, e.message);
     }
@@ -251,7 +264,7 @@ static int pass_bucket(objectstore_t *os, db_t *db, const char *id, long *scan_l
     }
     /* read under the lock: another instance may have moved the cursor meanwhile */
     PG_AUTO PGresult *res = db_prepared(db, e, "lc_bucket",
-        "SELECT b.versioning, b.lifecycle, coalesce(c.key_marker, ''), c.version_marker, c.carry "
+        "SELECT b.versioning, b.lifecycle, coalesce(c.key_marker, ''), c.version_marker, c.carry, b.account_id "
         "FROM buckets b LEFT JOIN lifecycle_cursors c ON c.bucket_id = b.id "
         "WHERE b.id = $1 AND b.lifecycle IS NOT NULL", 1, p);
     if (!res || PQntuples(res) == 0) {
@@ -261,7 +274,7 @@ static int pass_bucket(objectstore_t *os, db_t *db, const char *id, long *scan_l
     JSON_AUTO json_t *rules = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
     JSON_AUTO json_t *carry = PQgetisnull(res, 0, 4) ? NULL : json_loads(PQgetvalue(res, 0, 4), 0, NULL);
     bucket_pass_t bp = {
-        .os = os, .id = id, .rules = rules, .now = (int64_t)time(NULL), .day = day,
+        .os = os, .id = id, .owner = PQgetvalue(res, 0, 5), .rules = rules, .now = (int64_t)time(NULL), .day = day,
         .vers = s3_versioning_from_db(PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0)),
         .scan_left = scan_left, .act_left = act_left,
     };

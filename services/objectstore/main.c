@@ -63,9 +63,11 @@ static void reconcile(service_t *svc)
 {
     objectstore_t *os = svc->state;
     verr_t e;
-    if (os_backend_gc(os->backend, (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300),
-                      (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400), &e) < 0)
+    int stale = (int)config_int(svc->cfg, "objectstore.upload_stale_s", 7 * 86400);
+    if (os_backend_gc(os->backend, (int)config_int(svc->cfg, "objectstore.gc_grace_s", 300), stale, &e) < 0)
         log_warn("garbage collection: %s", e.message);
+    if (svc->db)
+        s3_uploads_expire(svc->db, stale);
     os_lifecycle_tick(os);
 }
 

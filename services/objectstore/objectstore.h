@@ -134,6 +134,8 @@ struct s3_req {
                                        * aws-chunked, else Content-Length), -1 unknown */
     void *ck;                         /* the request's checksum claims (s3_checksum.c) */
     uint64_t received;
+    int64_t charged;                  /* bytes reserved against the stored_bytes quota and not yet
+                                       * kept (s3_usage.c); given back when the request ends */
     /* operation state */
     void *md5;                        /* Content-MD5 check in progress (s3_objects.c) */
     os_put_t *put;
@@ -327,6 +329,8 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_get_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_head_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* os_delete for r's bucket, giving what it removes for good back to the quota. */
+int s3_delete_version(s3_req_t *r, const char *key, const char *version_id, os_meta_t *out, verr_t *e);
 void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 /* Start checking Content-MD5 if the request has one (InvalidDigest if malformed). */
 int s3_md5_begin(s3_req_t *r, verr_t *e);
@@ -361,6 +365,19 @@ int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e);
  * caller. */
 int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e);
 
+/* s3_get_options.c: partNumber and response-* on GetObject / HeadObject */
+/* response-* on an anonymous request is InvalidRequest (S3). */
+int s3_response_overrides_check(const s3_req_t *r, verr_t *e);
+/* The answer's content type and headers as the response-* parameters override them. */
+void s3_response_overrides(const s3_req_t *r, os_meta_t *m);
+/* partNumber: 0 when absent, 1 with [*off, *off+*len) that part's bytes (a simple object
+ * is part 1, whole) and x-amz-mp-parts-count set, -1 with InvalidArgument,
+ * InvalidRequest (with Range) or 416 InvalidPartNumber. */
+int s3_part_range(const s3_req_t *r, const os_meta_t *m, uint64_t *off, uint64_t *len, http_resp_t *resp,
+                  verr_t *e);
+/* s3_attributes.c */
+void s3_get_object_attributes(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -386,5 +403,34 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_uploads.c: who started each multipart upload and what completing it answered */
+/* Record r's caller as the initiator of upload_id (r's bucket and key). */
+int s3_upload_record(s3_req_t *r, const char *upload_id, verr_t *e);
+/* May r's caller do r's operation (ListParts, AbortMultipartUpload) on upload_id? The
+ * bucket owner, the initiator's account, or whom the bucket policy allows (s3_access.c). */
+int s3_upload_access(s3_req_t *r, const char *upload_id, verr_t *e);
+/* A completion's answer, kept for a repeated CompleteMultipartUpload. */
+void s3_upload_completed(s3_req_t *r, const char *upload_id, const os_meta_t *m, const char *xml);
+/* The answer of an earlier completion of upload_id when r's key still holds the version
+ * it made: 1 with resp set, 0 when there is none (NoSuchUpload stands). */
+int s3_upload_repeat(s3_req_t *r, const char *upload_id, http_resp_t *resp);
+void s3_upload_forget(s3_req_t *r, const char *upload_id);
+/* Uploads and their answers older than max_age_s are forgotten (the reconcile timer). */
+void s3_uploads_expire(db_t *db, int max_age_s);
+
+/* s3_usage.c: the stored_bytes quota (the bucket owner's account) */
+/* Reserve n more bytes for r (r->charged); 403 QuotaExceeded past the quota. */
+int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e);
+/* Give back n bytes of r's bucket owner / of an account (removed for good). */
+void s3_usage_refund(s3_req_t *r, uint64_t n);
+void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n);
+/* The write succeeded keeping `kept` bytes: the rest of r->charged goes back. */
+void s3_usage_settle(s3_req_t *r, uint64_t kept);
+/* The size of the version that writing or deleting key (version_id NULL: per the
+ * bucket's versioning; else that version) removes for good, 0 for none. */
+uint64_t s3_usage_replaced(s3_req_t *r, const char *key, const char *version_id);
+/* The bytes of an upload's parts (number 0) or of one part: what aborting gives back. */
+uint64_t s3_usage_upload_bytes(objectstore_t *os, const char *bucket_id, const char *upload_id, int number);
 
 #endif

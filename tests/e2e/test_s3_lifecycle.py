@@ -256,6 +256,34 @@ def test_expiration_of_current_objects(lc_cloud):
     s3.delete_bucket(Bucket=b)
 
 
+def test_expired_bytes_go_back_to_the_stored_bytes_quota(lc_cloud):
+    """What the pass removes for good no longer counts against the account's stored_bytes
+    quota, as with a tenant's DELETE: noncurrent versions and aborted uploads' parts too."""
+    t = Tenant(lc_cloud, "lc-quota-" + SUFFIX)
+    b = new_bucket(t.s3, "lc-quota-%s" % SUFFIX, versioned=True)
+    r = lc_cloud.virgadm("quota", "set", t.account, "stored_bytes", str(5 << 20))
+    assert r.returncode == 0, r.stderr
+    mib = b"q" * (1 << 20)
+    for _ in range(4):                           # one current and three noncurrent versions
+        t.s3.put_object(Bucket=b, Key="tmp/v", Body=mib)
+    up = t.s3.create_multipart_upload(Bucket=b, Key="tmp/up")["UploadId"]
+    with pytest.raises(ClientError) as ei:       # 4 MiB stored + 2 MiB would pass 5 MiB
+        t.s3.upload_part(Bucket=b, Key="tmp/up", UploadId=up, PartNumber=1, Body=mib * 2)
+    assert code(ei) == ("QuotaExceeded", 403)
+    t.s3.upload_part(Bucket=b, Key="tmp/up", UploadId=up, PartNumber=1, Body=mib)   # now 5 MiB
+    t.s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled",
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]})
+    wait_for("noncurrent versions and the upload gone",
+             lambda: len(versions(t.s3, b)) == 1 and not t.s3.list_multipart_uploads(Bucket=b).get("Uploads"))
+    # 1 MiB left stored: 4 MiB more fit, and nothing beyond that
+    t.s3.put_object(Bucket=b, Key="after", Body=mib * 4)
+    with pytest.raises(ClientError) as ei:
+        t.s3.put_object(Bucket=b, Key="more", Body=b"x" * 1024)
+    assert code(ei) == ("QuotaExceeded", 403)
+
+
 def test_expiration_in_a_versioned_bucket(lc_cloud):
     """Current versions get a delete marker (once), noncurrent versions and expired object
     delete markers are removed for good, incomplete uploads aborted; others untouched."""

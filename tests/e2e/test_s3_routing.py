@@ -279,3 +279,19 @@ def test_another_tenant_cannot_use_subresources_to_probe(cloud, bucket):
         other.get_object(Bucket=bucket, Key="obj", VersionId="null")
     assert code(ei) == ("AccessDenied", 403)
     unchanged(s3_client(cloud), bucket)
+
+
+def test_copy_source_conditions_only_on_copies(cloud, bucket):
+    # served on CopyObject (and UploadPartCopy: test_s3_conditions.py); on a plain PUT they
+    # name nothing it does: NotImplemented, nothing written
+    s3 = s3_client(cloud)
+    etag = s3.head_object(Bucket=bucket, Key="obj")["ETag"]
+    status, _, body = s3_raw(cloud, "PUT", "/%s/cond-put" % bucket, headers={"x-amz-copy-source-if-match": etag},
+                             body=b"x")
+    assert status == 501 and error_code(body) == "NotImplemented"
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=bucket, Key="cond-put")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource="%s/obj" % bucket, CopySourceIfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="cond-copy")["Body"].read() == BODY
+    s3.delete_object(Bucket=bucket, Key="cond-copy")
