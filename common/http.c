@@ -123,8 +123,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         st->in_body = 0;
         if (!st->answered && (t == MHD_REQUEST_TERMINATED_CLIENT_ABORT || t == MHD_REQUEST_TERMINATED_READ_ERROR ||
                               t == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED))
-            refuse_on_socket(s, st, fired || t == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? HTTP_BODY_TIMEOUT
-                                                                                         : HTTP_BODY_INCOMPLETE);
+            refuse_on_socket(s, st, fired == HTTP_IDLE_TIMEOUT || t == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                                        ? HTTP_BODY_TIMEOUT : HTTP_BODY_INCOMPLETE);
     }
     if (st) {
         if (st->failed && !st->answered)

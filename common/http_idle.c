@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -46,16 +45,24 @@ static void *watch(void *arg)
         pthread_cond_timedwait(&w->cv, &w->mu, &until);
         int64_t now = now_ms();
         for (http_idle_entry_t *en = w->head; en && !w->stop; en = en->next) {
-            if (en->fired || now - __atomic_load_n(&en->last_ms, __ATOMIC_RELAXED) < w->idle_ms)
+            if (en->fired)
                 continue;
+            /* libmicrohttpd can miss a client's end-of-stream that came with its last
+             * bytes (edge-triggered epoll): look, and wake it the same way */
+            char c;
+            ssize_t n = recv(en->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n == 0) {
+                en->fired = HTTP_IDLE_ENDED;
+                shutdown(en->fd, SHUT_RD);
+                continue;
+            }
             /* bytes waiting in the socket: the client is sending and this server is
              * not reading (its thread is busy with another connection), not idle */
-            int unread = 0;
-            if (ioctl(en->fd, FIONREAD, &unread) == 0 && unread > 0)
+            if (n > 0 || now - __atomic_load_n(&en->last_ms, __ATOMIC_RELAXED) < w->idle_ms)
                 continue;
             /* the connection's thread sees end-of-stream and ends the request; the
              * write side stays open for the answer */
-            en->fired = 1;
+            en->fired = HTTP_IDLE_TIMEOUT;
             shutdown(en->fd, SHUT_RD);
         }
     }

@@ -9,7 +9,9 @@
  * (notify-completed) on the connection's own thread, where http.c renders the refusal
  * and writes it on the socket itself (http_idle_answer) before libmicrohttpd closes
  * it. The watchdog touches nothing but the socket, and only while the request is
- * listed: http.c unlists it before libmicrohttpd can close the descriptor. */
+ * listed: http.c unlists it before libmicrohttpd can close the descriptor. It also
+ * wakes libmicrohttpd the same way for a client that ended its side mid-body, which
+ * edge-triggered epoll can miss when the end came with the last bytes. */
 #ifndef VIRGA_HTTP_IDLE_H
 #define VIRGA_HTTP_IDLE_H
 
@@ -19,11 +21,14 @@
 
 typedef struct http_idle http_idle_t;
 
+/* Why the watchdog shut a socket's read side. */
+enum { HTTP_IDLE_TIMEOUT = 1, HTTP_IDLE_ENDED = 2 };
+
 typedef struct http_idle_entry {
     struct http_idle_entry *prev, *next;
     int fd;
     int listed;
-    int fired;                /* the watchdog shut the read side: the body timed out */
+    int fired;                /* the watchdog shut the read side (HTTP_IDLE_*) */
     int64_t last_ms;          /* monotonic time the route took the last body bytes */
 } http_idle_entry_t;
 
@@ -37,7 +42,8 @@ void http_idle_add(http_idle_t *w, http_idle_entry_t *en, int fd);
  * starts now). A socket with unread bytes is not idle either: the client is sending
  * and the server's thread is busy elsewhere. */
 void http_idle_touch(http_idle_entry_t *en, int busy);
-/* Unlist (the body ended, or the request did); idempotent. Returns en->fired. */
+/* Unlist (the body ended, or the request did); idempotent. Returns en->fired: 0,
+ * HTTP_IDLE_TIMEOUT (idle too long) or HTTP_IDLE_ENDED (the client ended its side). */
 int http_idle_remove(http_idle_t *w, http_idle_entry_t *en);
 
 /* Write resp as a whole HTTP/1.1 response with Connection: close on fd, without
