@@ -52,11 +52,14 @@ def exchange(cloud, which, head, body=b"", then=None, timeout=60):
         first, _, rest = head.partition(b"\r\n")
         head = first + b"\r\nHost: %s:%d\r\n" % (host.encode(), port) + rest
     s = socket.create_connection((host, port), timeout=timeout)
+    out = b""
     try:
-        s.sendall(head + body)
+        try:
+            s.sendall(head + body)
+        except (ConnectionResetError, BrokenPipeError):
+            then = None   # answered before the whole body was sent: read what came
         if then:
             then(s)
-        out = b""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
