@@ -630,6 +630,9 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
     size_t pool = 4 * (s->o.max_uri + s->o.max_headers);
     if (pool < 64 * 1024)
         pool = 64 * 1024;
+    /* libmicrohttpd's own timeout closes idle keep-alive connections; a body's idle
+     * limit is the watchdog's, so the timeout never comes first */
+    unsigned conn_timeout = s->o.body_idle_s + 10 > 60 ? (unsigned)s->o.body_idle_s + 10 : 60;
     if (s->o.threads <= 0)
         s->o.threads = 4;
     pthread_mutex_init(&s->mu, NULL);
@@ -647,7 +650,7 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, s,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(60 + s->o.body_idle_s),
+                            MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                             MHD_OPTION_END);
