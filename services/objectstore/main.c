@@ -56,7 +56,7 @@ static int init(service_t *svc, verr_t *e)
      * cores keep the cluster busy (objectstore.http_threads overrides) */
     if (!config_str(svc->cfg, "objectstore.http_threads", NULL))
         config_set(svc->cfg, "objectstore.http_threads", "16");
-    return service_http_start(svc, "objectstore", 8774, http_routes, e);
+    return service_http_start(svc, "objectstore", 8774, http_routes, s3_refuse, e);
 }
 
 static void reconcile(service_t *svc)

@@ -173,6 +173,8 @@ int s3_payload_finish(s3_req_t *r, verr_t *e);
 
 /* s3_reply.c: XML answers and errors */
 void s3_error(const s3_req_t *r, const verr_t *e, http_resp_t *resp);
+/* http_opts.refuse: the HTTP layer's refusals as S3 error documents. */
+void s3_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);
 void s3_xml_reply(http_resp_t *resp, int status, char *doc, size_t len);
 /* Finish the document x and answer it with 200 (frees x). */
 struct xml;

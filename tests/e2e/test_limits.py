@@ -4,10 +4,12 @@ bucket quota (S3 CreateBucket), tags per resource (EC2 CreateTags, 50), the key 
 quota (CreateKeyPair), the IAM user quota (CreateUser), access keys per user (2), and the
 stored_bytes quota (concurrent PUTs of an account's buckets).
 Each limit is counted in the transaction that inserts, under a lock on the account or
-resource (db_lock_xact); before that, 20 creates with one bucket left made up to 3."""
+resource (db_lock_xact); before that, 20 creates with one bucket left made up to 3.
+Also DeleteUser racing CreateAccessKey for the same user: one of them wins, whole."""
 import contextlib
 import subprocess
 import threading
+import time
 import uuid
 
 from botocore.exceptions import ClientError
@@ -254,3 +256,36 @@ def test_stored_bytes_counts_versions_parts_and_copies(cloud):
     for v in vs.get("Versions", []) + vs.get("DeleteMarkers", []):
         s3.delete_object(Bucket=b, Key=v["Key"], VersionId=v["VersionId"])
     s3.delete_bucket(Bucket=b)
+
+
+def test_delete_user_racing_create_access_key(cloud):
+    """DeleteUser and three CreateAccessKey for one user at once. Either a key came first
+    (DeleteConflict: the user stays, with exactly the keys that were returned) or the
+    delete did (every create answers NoSuchEntity and nothing of the user is left).
+    Before, DeleteUser counted the keys without a lock, then its cascade deleted the key
+    a create had just returned: both answered success."""
+    _, k, s = new_tenant(cloud, "limits-deluser-" + uuid.uuid4().hex[:8])
+    iam = boto3_client(cloud, "iam", k, s)
+    for rnd in range(4):
+        name = "racy%d" % rnd
+        uid = iam.create_user(UserName=name)["User"]["UserId"]
+
+        def call(c, i):
+            if i == 0:
+                time.sleep(0.05 * (rnd % 2))   # vary who is first; both orders are asserted
+                c.delete_user(UserName=name)
+            else:
+                c.create_access_key(UserName=name)
+
+        with slow_inserts(cloud, "identity.access_keys", "user_id", uid):
+            out = at_once(lambda: boto3_client(cloud, "iam", k, s), call, lambda c: c.list_users(), n=4)
+        keys = int(cloud.psql("SELECT count(*) FROM identity.access_keys WHERE user_id = '%s'" % uid))
+        users = int(cloud.psql("SELECT count(*) FROM identity.users WHERE id = '%s'" % uid))
+        if out[0] == "ok":
+            assert set(out[1:]) == {"NoSuchEntity"}, out
+            assert (users, keys) == (0, 0), out
+        else:
+            assert out[0] == "DeleteConflict", out
+            assert set(out[1:]) <= {"ok", "LimitExceeded"} and "ok" in out[1:], out
+            assert (users, keys) == (1, out[1:].count("ok")), out
+            assert len(iam.list_access_keys(UserName=name)["AccessKeyMetadata"]) == keys
