@@ -1,4 +1,4 @@
-/* http.c - libmicrohttpd wrapper: raw URI capture, bounded bodies, table routing. */
+/* http.c - libmicrohttpd wrapper: raw URI capture, bounded requests, table routing. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_idle.h"
 #include "ids.h"
 #include "log.h"
 
@@ -24,6 +25,7 @@ struct http_server {
     int stopped;              /* http_stop returned while completers still held states */
     int draining;             /* http_stop waits for requests in flight: answers close */
     int active;               /* requests started and not yet completed */
+    http_idle_t *idle;        /* the stalled-body watchdog */
 };
 
 /* A deferred request's life: the handler that deferred it is still running, then its
@@ -35,6 +37,7 @@ enum defer_state { D_RUNNING = 0, D_SUSPENDED, D_DONE };
 /* Per-request state, created in the URI log callback (which sees the raw URI). */
 struct conn_state {
     char *raw_uri;            /* split in place into path and query at the first call */
+    size_t uri_len;           /* the request target's length as sent */
     char *body;
     size_t len, cap;
     int too_large;
@@ -47,6 +50,8 @@ struct conn_state {
     int failed;               /* a stream route refused the body mid-way: ... */
     http_resp_t pending;      /* ... this answer goes out when the body has ended */
     char *method;             /* a copy: it outlives MHD's for deferred requests */
+    int in_body;              /* the body is arriving: listed in srv->idle */
+    http_idle_entry_t idle;
 
     /* deferred requests only (http_defer): st is shared by the connection and the
      * completer, each holding a reference, and freed by the last to let go */
@@ -103,15 +108,28 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
     struct conn_state *st = xcalloc(1, sizeof *st);
     st->srv = cls;
     st->raw_uri = xstrdup(uri);
+    st->uri_len = strlen(uri);
     return st;
 }
 
+static void refuse_on_socket(http_server_t *s, struct conn_state *st, http_refusal_t why);
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
 {
-    (void)cls;
     (void)c;
-    (void)t;
+    http_server_t *s = cls;
     struct conn_state *st = *con_cls;
+    if (st && st->in_body) {
+        /* the body never ended: the client stalled (the watchdog shut the read side, or
+         * libmicrohttpd's own timeout struck) or ended its side early. libmicrohttpd has
+         * not closed the socket yet: the answer can still go out on it. */
+        int fired = http_idle_remove(s->idle, &st->idle);
+        st->in_body = 0;
+        if (!st->answered && (t == MHD_REQUEST_TERMINATED_CLIENT_ABORT || t == MHD_REQUEST_TERMINATED_READ_ERROR ||
+                              t == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED))
+            refuse_on_socket(s, st, fired == HTTP_IDLE_TIMEOUT || t == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                                        ? HTTP_BODY_TIMEOUT : HTTP_BODY_INCOMPLETE);
+    }
     if (st) {
         if (st->started)
             __atomic_sub_fetch(&st->srv->active, 1, __ATOMIC_SEQ_CST);
@@ -281,14 +299,116 @@ static enum MHD_Result answer(http_server_t *s, struct conn_state *st, http_resp
                      __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST));
 }
 
-/* 413 before the body is read: counted, logged and given a request id like any answer. */
+void http_refusal_message(http_refusal_t why, uint64_t limit, char *out, size_t n)
+{
+    static const char *const text[] = {
+        [HTTP_URI_TOO_LONG] = "The request URI is longer than the %llu bytes this endpoint accepts.",
+        [HTTP_HEADERS_TOO_LARGE] = "Your request header section exceeds the maximum allowed size (%llu bytes).",
+        [HTTP_BODY_TOO_LARGE] = "Your proposed upload exceeds the maximum allowed size (%llu bytes).",
+        [HTTP_BODY_TIMEOUT] = "Your socket connection to the server was not read from or written to within the "
+                              "timeout period (%llu s). Idle connections will be closed.",
+        [HTTP_BODY_INCOMPLETE] = "You did not provide the number of bytes specified by the Content-Length HTTP "
+                                 "header.%.0llu",
+    };
+    snprintf(out, n, text[why], (unsigned long long)limit);
+}
+
+/* A refusal of the HTTP layer, in the server's own error shape (opts.refuse), or as
+ * plain text for a server without one. */
+static void render_refusal(http_server_t *s, struct conn_state *st, http_refusal_t why, http_resp_t *resp)
+{
+    static const struct {
+        int status;
+        const char *log;
+    } plain[] = {
+        [HTTP_URI_TOO_LONG] = {414, "request target over %llu bytes"},
+        [HTTP_HEADERS_TOO_LARGE] = {431, "header section over %llu bytes"},
+        [HTTP_BODY_TOO_LARGE] = {413, "body over %llu bytes"},
+        [HTTP_BODY_TIMEOUT] = {408, "body idle for %llu s"},
+        [HTTP_BODY_INCOMPLETE] = {400, "body shorter than declared%.0llu"},
+    };
+    const uint64_t limit[] = {
+        [HTTP_URI_TOO_LONG] = s->o.max_uri, [HTTP_HEADERS_TOO_LARGE] = s->o.max_headers,
+        [HTTP_BODY_TOO_LARGE] = s->o.max_body, [HTTP_BODY_TIMEOUT] = (uint64_t)s->o.body_idle_s,
+        [HTTP_BODY_INCOMPLETE] = 0,
+    };
+    *resp = (http_resp_t){.status = 200};
+    if (s->o.refuse) {
+        s->o.refuse(&st->req, why, limit[why], resp);
+    } else {
+        char text[256];
+        http_refusal_message(why, limit[why], text, sizeof text - 1);
+        size_t l = strlen(text);
+        text[l] = '\n';
+        text[l + 1] = 0;
+        http_resp_set(resp, plain[why].status, "text/plain", text, strlen(text));
+    }
+    char what[96];
+    snprintf(what, sizeof what, plain[why].log, (unsigned long long)limit[why]);
+    log_info("%s %.200s -> %d (%s)", st->req.method, st->req.path, resp->status, what);
+}
+
+/* Refused before the body is read: counted, logged and given a request id like any
+ * answer; libmicrohttpd closes the connection instead of reading the body. */
+static enum MHD_Result refuse_now(http_server_t *s, struct conn_state *st, http_refusal_t why)
+{
+    http_resp_t resp;
+    render_refusal(s, st, why, &resp);
+    return answer(s, st, &resp);
+}
+
 static enum MHD_Result too_large(http_server_t *s, struct conn_state *st)
 {
     st->too_large = 1;
-    http_resp_t resp = {0};
-    http_resp_set(&resp, 413, "text/plain", "request body too large\n", 23);
-    log_info("%s %.200s -> 413 (body over %zu bytes)", st->req.method, st->req.path, s->o.max_body);
-    return answer(s, st, &resp);
+    return refuse_now(s, st, HTTP_BODY_TOO_LARGE);
+}
+
+/* A body that never ended: libmicrohttpd takes no response in mid-body, so the answer
+ * is written on the socket here, just before libmicrohttpd closes it. */
+static void refuse_on_socket(http_server_t *s, struct conn_state *st, http_refusal_t why)
+{
+    log_set_request_id(st->req.request_id);
+    http_resp_t resp;
+    render_refusal(s, st, why, &resp);
+    st->answered = 1;
+    __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
+    http_idle_answer(st->idle.fd, &resp, st->req.request_id, s->o.server_name);
+    log_set_request_id(NULL);
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(k) + (v ? strlen(v) : 0) + 4;   /* "k: v\r\n" */
+    return MHD_YES;
+}
+
+/* The request target and the header section against this server's limits. */
+static int over_limits(http_server_t *s, struct conn_state *st, http_refusal_t *why)
+{
+    size_t hdr = 0;
+    if (st->uri_len > s->o.max_uri) {
+        *why = HTTP_URI_TOO_LONG;
+        return 1;
+    }
+    MHD_get_connection_values(st->req.conn, MHD_HEADER_KIND, count_header, &hdr);
+    if (hdr > s->o.max_headers) {
+        *why = HTTP_HEADERS_TOO_LARGE;
+        return 1;
+    }
+    return 0;
+}
+
+/* A body will arrive (a length above zero, or chunked): watch it until it has. */
+static void watch_body(http_server_t *s, struct conn_state *st, struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (!(cl && strtoull(cl, NULL, 10) > 0) && !te)
+        return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->in_body = 1;
+    http_idle_add(s->idle, &st->idle, ci ? (int)ci->connect_fd : -1);
 }
 
 /* First call for a request: split the raw URI, give it an id, pick its route. */
@@ -409,6 +529,26 @@ static enum MHD_Result resumed(http_server_t *s, struct conn_state *st)
     return answer(s, st, &resp);
 }
 
+/* A piece of the body: to the stream route, or into the buffer. */
+static void take_body(http_server_t *s, struct conn_state *st, const http_stream_t *stream, const char *upload,
+                      size_t n)
+{
+    if (st->answered || st->failed)
+        return;                        /* answered or refused already: drop what still arrives */
+    if (stream) {
+        /* MHD cannot queue an answer while a body is arriving: keep it for the end */
+        st->pending = (http_resp_t){.status = 200};
+        if (stream->data(st->sctx, upload, n, &st->pending) < 0)
+            st->failed = 1;
+        else
+            http_resp_reset(&st->pending);
+    } else if (st->len + n > s->o.max_body) {
+        st->too_large = 1;             /* a chunked body crossed the limit: keep nothing more */
+    } else {
+        buffer_body(s, st, upload, n);
+    }
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -425,40 +565,39 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         __atomic_add_fetch(&s->active, 1, __ATOMIC_SEQ_CST);
         start_request(s, st, c, method);
         log_set_request_id(st->req.request_id);
+        http_refusal_t why;
+        if (over_limits(s, st, &why))
+            return refuse_now(s, st, why);
         stream = st->route ? st->route->stream : NULL;
         if (stream) {
             http_resp_t resp = {.status = 200};
             int rc = stream->begin(&st->req, &st->sctx, &resp);
             st->sctx_live = st->sctx != NULL;   /* done() runs even when begin refused */
-            return rc < 0 ? answer(s, st, &resp) : MHD_YES;
+            if (rc < 0)
+                return answer(s, st, &resp);
+            watch_body(s, st, c);
+            return MHD_YES;
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body)
             return too_large(s, st);   /* MHD closes instead of reading the body */
+        watch_body(s, st, c);
         return MHD_YES;
     }
     log_set_request_id(st->req.request_id);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (st->answered)
-            return MHD_YES;            /* answered already: drop what is still arriving */
-        if (st->failed)
-            return MHD_YES;            /* refused already: drop the rest of the body */
-        if (stream) {
-            /* MHD cannot queue an answer while a body is arriving: keep it for the end */
-            st->pending = (http_resp_t){.status = 200};
-            if (stream->data(st->sctx, upload, n, &st->pending) < 0)
-                st->failed = 1;
-            else
-                http_resp_reset(&st->pending);
-            return MHD_YES;
-        }
-        if (st->len + n > s->o.max_body)
-            st->too_large = 1;         /* a chunked body crossed the limit: keep nothing more */
-        else
-            buffer_body(s, st, upload, n);
+        if (st->in_body)
+            http_idle_touch(&st->idle, 1);
+        take_body(s, st, stream, upload, n);
+        if (st->in_body)
+            http_idle_touch(&st->idle, 0);
         return MHD_YES;
+    }
+    if (st->in_body) {   /* the body has ended */
+        st->in_body = 0;
+        http_idle_remove(s->idle, &st->idle);
     }
     if (st->answered)
         return MHD_YES;
@@ -489,6 +628,21 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
     s->o = *o;
     if (!s->o.max_body)
         s->o.max_body = 1024 * 1024;
+    if (!s->o.max_uri)
+        s->o.max_uri = 8 * 1024;
+    if (!s->o.max_headers)
+        s->o.max_headers = 8 * 1024;
+    if (s->o.body_idle_s <= 0)
+        s->o.body_idle_s = 20;
+    /* libmicrohttpd answers a request line or header section that does not fit its
+     * per-connection memory itself (414/431 in HTML): give it room for several times
+     * our own limits so that the API's own refusal answers all but absurd requests */
+    size_t pool = 4 * (s->o.max_uri + s->o.max_headers);
+    if (pool < 64 * 1024)
+        pool = 64 * 1024;
+    /* libmicrohttpd's own timeout closes idle keep-alive connections; a body's idle
+     * limit is the watchdog's, so the timeout never comes first */
+    unsigned conn_timeout = s->o.body_idle_s + 10 > 60 ? (unsigned)s->o.body_idle_s + 10 : 60;
     if (s->o.threads <= 0)
         s->o.threads = 4;
     pthread_mutex_init(&s->mu, NULL);
@@ -506,8 +660,8 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, s,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_CONNECTION_TIMEOUT, conn_timeout,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                             MHD_OPTION_END);
     if (!s->d) {
@@ -516,6 +670,7 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
         verr_set(e, 500, "InternalError", "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1", o->port);
         return NULL;
     }
+    s->idle = http_idle_start(s->o.body_idle_s);
     return s;
 }
 
@@ -566,6 +721,7 @@ void http_stop(http_server_t *s)
     MHD_stop_daemon(s->d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    http_idle_stop(s->idle);   /* after the daemon: completed() unlisted every body */
     /* states still listed are held by completers that have not called back yet; they
      * point at s, so the last of them frees it */
     pthread_mutex_lock(&s->mu);

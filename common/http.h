@@ -1,14 +1,19 @@
 /* http.h - the HTTP server every public endpoint uses (libmicrohttpd underneath).
  *
  * A thread pool with epoll serves connections; a request's body is collected up to a
- * configured limit: a Content-Length over it is answered 413 at once, without reading
+ * configured limit: a Content-Length over it is refused at once, without reading
  * the body; a chunked body that grows past it is discarded as it arrives (memory stays
- * bounded) and answered 413 when it ends, or cut by the connection timeout (60 s).
- * Stream routes see the body as it arrives instead (no size limit here).
- * Routing is a table of
+ * bounded) and refused when it ends. Stream routes see the body as it arrives instead
+ * (no size limit here). Routing is a table of
  * (method, path prefix, handler) rows. Handlers see the raw path and raw query string
  * exactly as the client sent them, because SigV4 signs the raw form. Every request gets
- * a request id (also set as the logging request id) and an access log line. */
+ * a request id (also set as the logging request id) and an access log line.
+ *
+ * Refusals of the HTTP layer itself (request target or header section over the limit,
+ * a buffered body too large, a body that stalls or ends short) are rendered by the
+ * server's refuse callback, so each API answers in its own error shape; http.c stays
+ * protocol-neutral. A body idle for body_idle_s is answered by that callback (as
+ * HTTP_BODY_TIMEOUT) and its connection closed: see http_idle.h. */
 #ifndef VIRGA_HTTP_H
 #define VIRGA_HTTP_H
 
@@ -76,11 +81,31 @@ typedef struct http_route {
     const http_stream_t *stream;   /* ... or streamed body (no size limit here) */
 } http_route_t;
 
+/* What the HTTP layer refused, before or instead of the route's answer. */
+typedef enum http_refusal {
+    HTTP_URI_TOO_LONG,        /* request target over max_uri */
+    HTTP_HEADERS_TOO_LARGE,   /* header section over max_headers */
+    HTTP_BODY_TOO_LARGE,      /* buffered body over max_body */
+    HTTP_BODY_TIMEOUT,        /* no body byte for body_idle_s seconds */
+    HTTP_BODY_INCOMPLETE,     /* the client ended its side before the declared length */
+} http_refusal_t;
+
+/* Render a refusal into resp in the API's own error shape. limit is the limit broken
+ * (bytes, or seconds for HTTP_BODY_TIMEOUT). Runs on the connection's thread; req's
+ * method, path, query, request_id and header lookups are valid; the body is not. */
+typedef void (*http_refuse_fn)(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);
+/* The message every API gives for a refusal (AWS's wording where it has one). */
+void http_refusal_message(http_refusal_t why, uint64_t limit, char *out, size_t n);
+
 typedef struct http_opts {
     const char *address;      /* "127.0.0.1" */
     int port;
     int threads;              /* thread pool size (default 4) */
     size_t max_body;          /* bytes (default 1 MiB) */
+    size_t max_uri;           /* request target bytes (default 8 KiB) */
+    size_t max_headers;       /* header section bytes (default 8 KiB) */
+    int body_idle_s;          /* a body idle this long is refused (default 20 s) */
+    http_refuse_fn refuse;    /* NULL: plain-text refusals */
     const char *server_name;  /* Server: header */
     const http_route_t *routes;   /* ends with a NULL prefix; first match wins */
     void *app;

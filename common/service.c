@@ -17,7 +17,6 @@
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
-
 int service_stopping(void) { return stopping != 0; }
 
 db_t *service_db_connect(service_t *svc, verr_t *e)

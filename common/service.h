@@ -47,12 +47,13 @@ struct service {
 
 int service_main(int argc, char **argv, const service_def_t *def);
 
-/* SIGTERM or SIGINT arrived: long work on the main thread (a reconcile pass) ends early. */
-int service_stopping(void);
-
 /* A new connection to the service's database with its schema on the search path, for a
  * thread of the service's own (bus workers get theirs from the service). */
 db_t *service_db_connect(service_t *svc, verr_t *e);
+/* 1 once a signal (SIGTERM, SIGINT) asked the service to stop: long reconcile work (gc,
+ * the object store's lifecycle pass) checks it between steps to end early, leaving the
+ * rest for later. */
+int service_stopping(void);
 
 /* The calling bus worker's database connection (each worker has its own). */
 db_t *service_db(bus_ctx_t *ctx);

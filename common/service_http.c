@@ -65,7 +65,7 @@ static void metrics(http_req_t *req, http_resp_t *resp)
 }
 
 int service_http_start(service_t *svc, const char *section, int default_port,
-                       const http_route_t *routes, verr_t *e)
+                       const http_route_t *routes, http_refuse_fn refuse, verr_t *e)
 {
     size_t n = 0;
     while (routes && routes[n].prefix)
@@ -76,22 +76,28 @@ int service_http_start(service_t *svc, const char *section, int default_port,
     table[1] = (http_route_t){"GET", "/metrics", metrics, NULL};
     for (size_t i = 0; i < n; i++)
         table[i + 2] = routes[i];
-    char k[5][96];
-    snprintf(k[0], sizeof k[0], "%s.listen", section);
-    snprintf(k[1], sizeof k[1], "%s.port", section);
-    snprintf(k[2], sizeof k[2], "%s.http_threads", section);
-    snprintf(k[3], sizeof k[3], "%s.max_body", section);
-    snprintf(k[4], sizeof k[4], "%s.drain_ms", section);
+    static const char *const keys[] = {"listen", "port", "http_threads", "max_body", "max_uri_bytes",
+                                       "max_header_bytes", "body_idle_timeout_s", "drain_ms"};
+    char k[ARRAY_LEN(keys)][96];
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        snprintf(k[i], sizeof k[i], "%s.%s", section, keys[i]);
     http_opts_t o = {
         .address = config_str(svc->cfg, k[0], "127.0.0.1"),
         .port = (int)config_int(svc->cfg, k[1], default_port),
         .threads = (int)config_int(svc->cfg, k[2], 4),
         .max_body = (size_t)config_int(svc->cfg, k[3], 1024 * 1024),
+        .max_uri = (size_t)config_int(svc->cfg, k[4], 8 * 1024),
+        .max_headers = (size_t)config_int(svc->cfg, k[5], 8 * 1024),
+        .body_idle_s = (int)config_int(svc->cfg, k[6], 20),
+        .refuse = refuse,
         .server_name = "Virga",
         .routes = table,
         .app = svc,
-        .drain_ms = (int)config_int(svc->cfg, k[4], 1000),
+        .drain_ms = (int)config_int(svc->cfg, k[7], 1000),
     };
+    if (o.max_uri < 1024 || o.max_headers < 1024 || o.body_idle_s < 1)
+        return verr_set(e, 500, "InvalidConfig", "%s: %s and %s must be at least 1024, %s at least 1", section,
+                        keys[4], keys[5], keys[6]);
     svc->http = http_start(&o, e);
     if (!svc->http)
         return -1;

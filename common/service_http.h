@@ -8,10 +8,12 @@
 #include "service.h"
 
 /* Listen on <section>.listen (default 127.0.0.1) and <section>.port (default
- * default_port), <section>.http_threads, <section>.max_body. Handlers get
- * req->app == svc. Sets svc->http. */
+ * default_port), with <section>.http_threads, .max_body, .max_uri_bytes,
+ * .max_header_bytes and .body_idle_timeout_s (http_opts_t). refuse renders the HTTP
+ * layer's refusals in the API's error shape. Handlers get req->app == svc. Sets
+ * svc->http. */
 int service_http_start(service_t *svc, const char *section, int default_port,
-                       const http_route_t *routes, verr_t *e);
+                       const http_route_t *routes, http_refuse_fn refuse, verr_t *e);
 void service_http_stop(service_t *svc);
 
 #endif

@@ -11,10 +11,17 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from harness import Cloud  # noqa: E402
 
+# A stalled request body is refused after this many seconds (the default is 20): short,
+# so that the tests of it wait little, and still long beside any pause of a client that
+# is sending (a server thread busy elsewhere does not count, see docs/architecture.md).
+BODY_IDLE_S = 5
+IDLE_ENV = {"VIRGA_OBJECTSTORE_BODY_IDLE_TIMEOUT_S": str(BODY_IDLE_S),
+            "VIRGA_GATEWAY_BODY_IDLE_TIMEOUT_S": str(BODY_IDLE_S)}
+
 
 @pytest.fixture(scope="session")
 def cloud():
-    c = Cloud.start(default_images=True)
+    c = Cloud.start(default_images=True, env=IDLE_ENV)
     try:
         yield c
     finally:
@@ -27,7 +34,7 @@ def dir_cloud():
     cloud's is RADOS), shared by every suite that holds both backends to the same
     behaviour; its 64 MiB object limit makes EntityTooLarge cheap to reach."""
     c = Cloud.start(extra_args=("--objectstore", "dir"),
-                    env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * 1024 * 1024)})
+                    env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * 1024 * 1024), **IDLE_ENV})
     try:
         yield c
     finally:

@@ -74,6 +74,10 @@ int gw_authorize(gw_req_t *r, verr_t *e);
 /* render.c */
 void gw_render_result(const gw_req_t *r, json_t *result, http_resp_t *resp);
 void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp);
+/* http_opts.refuse: the HTTP layer's refusals in the EC2 or IAM error shape. */
+void gw_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);
+/* Which API a request says it calls (its error shape), before anything is parsed. */
+gw_api_t gw_api_claimed(const http_req_t *h);
 /* ec2_local.c: actions the gateway answers itself */
 int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);

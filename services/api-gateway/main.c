@@ -48,7 +48,7 @@ static int init(service_t *svc, verr_t *e)
      * still holds one per round trip (gateway.http_threads overrides) */
     if (!config_str(svc->cfg, "gateway.http_threads", NULL))
         config_set(svc->cfg, "gateway.http_threads", "16");
-    return service_http_start(svc, "gateway", 8773, http_routes, e);
+    return service_http_start(svc, "gateway", 8773, http_routes, gw_refuse, e);
 }
 
 static void fini(service_t *svc)

@@ -104,20 +104,13 @@ static void iam_code(const verr_t *e, const char **code, const char **msg, int *
         }
 }
 
-void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp)
+/* The error document in the API's own shape; IAM names some failures differently. */
+static void error_doc(gw_api_t api, const char *request_id, int status, const char *code, const char *msg,
+                      http_resp_t *resp)
 {
-    const char *code = e->code[0] ? e->code : "InternalError";
-    const char *msg = e->message;
-    int status = e->http_status ? e->http_status : 500;
-    /* a bus timeout inside the cloud is the tenant's "try again", not a gateway timeout */
-    if (!strcmp(code, "RequestTimeout")) {
-        code = "Unavailable";
-        msg = "The service is unavailable. Please try again shortly.";
-        status = 503;
-    }
     xml_t *x = xml_new();
     if (api == API_IAM) {
-        verr_t tmp = *e;
+        verr_t tmp = {0};
         snprintf(tmp.code, sizeof tmp.code, "%s", code);
         iam_code(&tmp, &code, &msg, &status);
         xml_open(x, "ErrorResponse", IAM_NS);
@@ -140,4 +133,39 @@ void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http
     size_t len;
     char *doc = xml_take(x, &len);
     http_resp_take(resp, status, "text/xml;charset=UTF-8", doc, len);
+}
+
+void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp)
+{
+    const char *code = e->code[0] ? e->code : "InternalError";
+    const char *msg = e->message;
+    int status = e->http_status ? e->http_status : 500;
+    /* a bus timeout inside the cloud is the tenant's "try again", not a gateway timeout */
+    if (!strcmp(code, "RequestTimeout")) {
+        code = "Unavailable";
+        msg = "The service is unavailable. Please try again shortly.";
+        status = 503;
+    }
+    error_doc(api, request_id, status, code, msg, resp);
+}
+
+/* EC2 and IAM document no codes for these HTTP-level refusals: the codes name the
+ * condition as AWS does elsewhere (S3's RequestHeaderSectionTooLarge, RequestTimeout
+ * and IncompleteBody; RequestEntityTooLarge of AWS's JSON APIs), the status says it
+ * in HTTP's terms. */
+void gw_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp)
+{
+    static const struct {
+        int status;
+        const char *code;
+    } map[] = {
+        [HTTP_URI_TOO_LONG] = {414, "RequestURITooLong"},
+        [HTTP_HEADERS_TOO_LARGE] = {400, "RequestHeaderSectionTooLarge"},
+        [HTTP_BODY_TOO_LARGE] = {413, "RequestEntityTooLarge"},
+        [HTTP_BODY_TIMEOUT] = {400, "RequestTimeout"},
+        [HTTP_BODY_INCOMPLETE] = {400, "IncompleteBody"},
+    };
+    char message[256];
+    http_refusal_message(why, limit, message, sizeof message);
+    error_doc(gw_api_claimed(req), req->request_id, map[why].status, map[why].code, message, resp);
 }

@@ -19,7 +19,7 @@ static const char *const skip_params[] = {
 /* Which API a request says it calls, read before anything is parsed, so that even a
  * request refused for its parameters gets its error in the shape its client parses:
  * the credential scope's service, else the IAM API version. */
-static gw_api_t api_claimed(const http_req_t *h)
+gw_api_t gw_api_claimed(const http_req_t *h)
 {
     const char *authz = http_header(h, "Authorization");
     if (authz)
@@ -117,7 +117,7 @@ static int process(gw_req_t *r, verr_t *e, json_t **result)
 {
     query_t q = {0};
     int rc = -1;
-    r->api = api_claimed(r->http);   /* until the signature says: errors get the client's shape */
+    r->api = gw_api_claimed(r->http);   /* until the signature says: errors get the client's shape */
     if (collect_params(r->http, &q, e) < 0)
         goto out;
 

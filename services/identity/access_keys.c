@@ -28,7 +28,11 @@ int identity_insert_key_tx(bus_ctx_t *ctx, const char *user_id, char key_id[21],
     PGresult *lock = NULL, *cnt = NULL, *ins = NULL;
     int rc = -1;
     if ((lock = db_prepared(db, e, "key_lock_user", "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", 1, pu)) &&
-        (cnt = db_prepared(db, e, "key_count", "SELECT count(*) FROM access_keys WHERE user_id = $1", 1, pu))) {
+        PQntuples(lock) == 0) {
+        /* deleted since it was looked up (DeleteUser locks the row the same way) */
+        rc = verr_set(e, 404, "NoSuchEntity", "The user %s was deleted.", user_id);
+    } else if (lock &&
+               (cnt = db_prepared(db, e, "key_count", "SELECT count(*) FROM access_keys WHERE user_id = $1", 1, pu))) {
         if (atoi(PQgetvalue(cnt, 0, 0)) >= MAX_KEYS_PER_USER)
             rc = verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: %d", MAX_KEYS_PER_USER);
         else if ((ins = db_prepared(db, e, "key_insert",

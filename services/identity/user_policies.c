@@ -54,6 +54,8 @@ int iam_put_user_policy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "policy_put",
         "INSERT INTO user_policies (user_id, name, document) VALUES ($1, $2, $3) "
         "ON CONFLICT (user_id, name) DO UPDATE SET document = EXCLUDED.document", 3, p);
+    if (!r && !strcmp(db_last_sqlstate(service_db(ctx)), "23503"))   /* foreign key: DeleteUser won */
+        return verr_set(e, 404, "NoSuchEntity", "The user with name %s cannot be found.", u.name);
     if (!r)
         return -1;
     identity_changed(ctx, "user", u.id);

@@ -189,6 +189,43 @@ int iam_list_users(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     return 0;
 }
 
+/* Lock the user's row, then look for what would be left behind, then delete: an
+ * access key or policy being added meanwhile holds a key-share lock on the row (its
+ * foreign key), so the lock waits for it and the count sees it (DeleteConflict); one
+ * added after finds the row locked, then gone (NoSuchEntity). Without the lock, the
+ * delete's cascade silently took the new key with it. */
+static int delete_user_tx(db_t *db, const identity_user_t *u, verr_t *e)
+{
+    const char *p[] = {u->id};
+    if (db_begin(db, e) < 0)
+        return -1;
+    PGresult *lock = NULL, *deps = NULL, *del = NULL;
+    int rc = -1;
+    if (!(lock = db_prepared(db, e, "user_lock", "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", 1, p)))
+        goto out;
+    if (PQntuples(lock) == 0) {
+        verr_set(e, 404, "NoSuchEntity", "The user with name %s cannot be found.", u->name);
+        goto out;
+    }
+    if (!(deps = db_prepared(db, e, "user_deps",
+                             "SELECT (SELECT count(*) FROM access_keys WHERE user_id = $1), "
+                             "(SELECT count(*) FROM user_policies WHERE user_id = $1)", 1, p)))
+        goto out;
+    if (strcmp(PQgetvalue(deps, 0, 0), "0"))
+        verr_set(e, 409, "DeleteConflict", "Cannot delete entity, must delete access keys first.");
+    else if (strcmp(PQgetvalue(deps, 0, 1), "0"))
+        verr_set(e, 409, "DeleteConflict", "Cannot delete entity, must delete policies first.");
+    else if ((del = db_prepared(db, e, "user_delete", "DELETE FROM users WHERE id = $1", 1, p)))
+        rc = db_commit(db, e);
+out:
+    if (rc < 0)
+        db_rollback(db);
+    if (lock) PQclear(lock);
+    if (deps) PQclear(deps);
+    if (del) PQclear(del);
+    return rc;
+}
+
 int iam_delete_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     identity_user_t u;
@@ -198,18 +235,7 @@ int iam_delete_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         return -1;
     if (u.is_admin)
         return verr_set(e, 409, "DeleteConflict", "Cannot delete the account's administrator user.");
-    const char *p[] = {u.id};
-    PG_AUTO PGresult *deps = db_prepared(service_db(ctx), e, "user_deps",
-        "SELECT (SELECT count(*) FROM access_keys WHERE user_id = $1), "
-        "(SELECT count(*) FROM user_policies WHERE user_id = $1)", 1, p);
-    if (!deps)
-        return -1;
-    if (strcmp(PQgetvalue(deps, 0, 0), "0"))
-        return verr_set(e, 409, "DeleteConflict", "Cannot delete entity, must delete access keys first.");
-    if (strcmp(PQgetvalue(deps, 0, 1), "0"))
-        return verr_set(e, 409, "DeleteConflict", "Cannot delete entity, must delete policies first.");
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "user_delete", "DELETE FROM users WHERE id = $1", 1, p);
-    if (!r)
+    if (delete_user_tx(service_db(ctx), &u, e) < 0)
         return -1;
     identity_changed(ctx, "user", u.id);
     *reply = json_object();

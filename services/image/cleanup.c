@@ -1,7 +1,9 @@
 /* cleanup.c - what the image service leaves in the object store and no longer needs.
  *
  * ImportImage and CopyImage store an image's bytes in the operator's bucket (image.bucket);
- * nobody else refers to them, so when the image is deregistered they can go. Images
+ * nobody else refers to them, so when the image is deregistered they can go, once no active
+ * CopyImage task still has to read them (CopyImage locks the source row while it records
+ * its task, so a deregistration cannot slip between its check and its task). Images
  * registered from a tenant's object keep it: the object is the tenant's. The reconcile
  * pass deletes a few per run through DELETE grants; a crash between the delete and the
  * mark only repeats a delete of nothing, which S3 answers 204 as well.
@@ -28,7 +30,8 @@ void image_collect_deregistered(service_t *svc)
     const char *p[] = {prefix};
     PG_AUTO PGresult *r = db_prepared(svc->db, &e, "img_to_collect",
         "SELECT id, location FROM images WHERE state = 'deregistered' AND NOT bytes_deleted "
-        "AND starts_with(location, $1) ORDER BY id LIMIT 20", 1, p);
+        "AND starts_with(location, $1) AND NOT EXISTS (SELECT 1 FROM image_tasks t WHERE t.kind = 'copy' "
+        "AND t.status = 'active' AND t.source->>'image_id' = images.id) ORDER BY id LIMIT 20", 1, p);
     for (int i = 0; r && i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0), *loc = PQgetvalue(r, i, 1);
         json_t *g = NULL;

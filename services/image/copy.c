@@ -61,7 +61,21 @@ int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
     int rc = -1;
     if (db_begin(db, e) < 0)
         goto out;
-    PGresult *r = db_prepared(db, e, "copy_insert",
+    /* The source row is locked until the task is committed: a DeregisterImage of the source
+     * waits for it, and from then on the reconcile pass sees the active copy task and keeps
+     * the source's bytes until the copy has read them (cleanup.c). */
+    PGresult *r = db_prepared(db, e, "copy_lock_source",
+        "SELECT 1 FROM images WHERE id = $1 AND state <> 'deregistered' FOR SHARE", 1, sp);
+    if (!r || PQntuples(r) == 0) {
+        if (r) {
+            PQclear(r);
+            verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", src_id);
+        }
+        db_rollback(db);
+        goto out;
+    }
+    PQclear(r);
+    r = db_prepared(db, e, "copy_insert",
         "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, ramdisk_id, "
         "root_device_name, virtualization_type, image_type, disk_format, sha256, platform, state) "
         "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending')", 16, p);

@@ -189,6 +189,25 @@ int os_delete(os_backend_t *b, const char *bucket_id, const char *key, const cha
     return os_vchange(b, bucket_id, key, &op, NULL, &st, 0, out, e);
 }
 
+int os_expire(os_backend_t *b, const char *bucket_id, const char *key, os_expire_kind_t kind, const os_meta_t *seen,
+              os_versioning_t vers, int *done, verr_t *e)
+{
+    const char *vid = seen ? seen->version_id : NULL;
+    if (!seen || os_check_bucket(b, bucket_id, e) || os_check_key(key, e) || os_check_vid(vid, e) ||
+        os_check_vers(vers, e))
+        return seen ? -1 : verr_set(e, 500, "InternalError", "os_expire: no version");
+    /* CURRENT deletes as a tenant's DELETE without a version id; the others name one */
+    os_vop_t op = {.kind = OS_VOP_DELETE, .vers = vers, .vid = kind == OS_EXPIRE_CURRENT ? NULL : vid,
+                   .seen = seen, .expect = kind};
+    os_kstate_t st = {0};
+    os_meta_t out = {0};
+    if (os_vchange(b, bucket_id, key, &op, NULL, &st, 0, &out, e))
+        return -1;
+    if (done)
+        *done = out.version_id[0] != '\0';
+    return 0;
+}
+
 int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
                  const json_t *attrs, verr_t *e)
 {

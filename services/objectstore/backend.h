@@ -73,6 +73,9 @@ typedef struct os_meta {
     json_t *tags;             /* object tags {"key": "value", ...} or NULL; owned */
     json_t *acl;              /* this version's owner and grants (s3_acl.c) or NULL (a delete
                                * marker has none); owned */
+    json_t *parts;            /* a multipart version: its parts' sizes [n, ...] in order
+                               * (GetObject partNumber, GetObjectAttributes), else NULL; owned;
+                               * filled on reads, ignored on writes */
     os_checksum_t ck;         /* the stored checksum (a version keeps its own); for an upload
                                * (os_mpu_create) the algorithm and type the client chose
                                * (CK_NONE: the default) */
@@ -207,6 +210,20 @@ int os_read_version(os_backend_t *b, const char *bucket_id, const char *key, con
  * made, or the version removed was one). */
 int os_delete(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
               os_versioning_t vers, os_meta_t *out, verr_t *e);
+
+/* Lifecycle expiration (lifecycle_pass.c): a delete as above, made only if the version
+ * seen by a listing is still what the pass decided on, checked in the same atomic step
+ * as the change, so a version written, removed or promoted meanwhile is never expired
+ * by mistake (and two passes racing expire it once).
+ *  CURRENT      seen (version_id, mtime, etag) is still the latest and no delete marker:
+ *               delete it as os_delete(version_id NULL, vers) does
+ *  NONCURRENT   seen is still a noncurrent version (with that mtime): remove it for good
+ *  LONE_MARKER  seen is a delete marker that is still the latest and the key's only
+ *               version: remove it for good
+ * *done (optional) is 1 when it changed something, 0 when the expectation no longer held. */
+typedef enum os_expire_kind { OS_EXPIRE_CURRENT, OS_EXPIRE_NONCURRENT, OS_EXPIRE_LONE_MARKER } os_expire_kind_t;
+int os_expire(os_backend_t *b, const char *bucket_id, const char *key, os_expire_kind_t kind, const os_meta_t *seen,
+              os_versioning_t vers, int *done, verr_t *e);
 
 /* Keys in byte order after start_after ("" = from the start) that begin with prefix,
  * at most max; *truncated set when more follow. fn is called per key with the meta of

@@ -196,6 +196,7 @@ void os_meta_clear(os_meta_t *m)
     json_decref(m->extra);
     json_decref(m->tags);
     json_decref(m->acl);
+    json_decref(m->parts);
     memset(m, 0, sizeof *m);
 }
 
@@ -241,6 +242,14 @@ void os_meta_from_json(const json_t *j, os_meta_t *m)
     json_t *acl = json_object_get(j, "acl");
     m->acl = json_is_object(acl) ? json_incref(acl) : NULL;
     os_checksum_from_json(j, &m->ck);
+    const json_t *parts = json_object_get(j, "parts");
+    if (json_is_array(parts)) {
+        m->parts = json_array();
+        size_t i;
+        const json_t *p;
+        json_array_foreach(parts, i, p)
+            json_array_append_new(m->parts, json_integer(json_int(p, "size", 0)));
+    }
     snprintf(m->version_id, sizeof m->version_id, "%s", os_entry_vid(j));
     m->delete_marker = os_entry_is_dm(j);
 }

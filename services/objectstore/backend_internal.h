@@ -144,6 +144,10 @@ typedef struct os_vop {
                                * SET_ATTRS: the version (NULL: the latest) */
     const json_t *entry;      /* PUT: the new version's index entry (data fields) */
     const json_t *attrs;      /* SET_ATTRS */
+    /* DELETE by lifecycle expiration (os_expire): the version as the pass listed it
+     * must still be what kind says, else the plan is empty (nothing changes) */
+    const os_meta_t *seen;    /* NULL: an ordinary delete */
+    os_expire_kind_t expect;
 } os_vop_t;
 
 /* What a backend does, in one atomic step, to apply a change. */

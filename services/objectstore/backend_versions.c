@@ -362,10 +362,58 @@ static int plan_attrs(const char *vid, const json_t *attrs, const os_kstate_t *s
     return 0;
 }
 
+/* Is entry ent the version a lifecycle pass listed (seen)? The version id and the
+ * write's time and ETag: a key rewritten in the same second with the same bytes is the
+ * same for expiration's purpose. */
+static int is_seen(const json_t *ent, const os_meta_t *seen)
+{
+    return ent && os_entry_has_vid(ent, seen->version_id) && json_int(ent, "mtime", 0) == seen->mtime &&
+           !strcmp(json_str(ent, "etag", ""), seen->etag);
+}
+
+/* Does what a lifecycle expiration expects (os_expire) still hold? 1 yes, 0 no (nothing
+ * to do), -1 more must be loaded first (w extended). */
+static int expect_holds(const os_vop_t *op, const os_kstate_t *st, os_kwant_t *w)
+{
+    const json_t *head = st->head.ent;
+    const os_meta_t *seen = op->seen;
+    switch (op->expect) {
+    case OS_EXPIRE_CURRENT:
+        return is_seen(head, seen) && !os_entry_is_dm(head);
+    case OS_EXPIRE_LONE_MARKER:
+        if (!head || !os_entry_is_dm(head) || !os_entry_has_vid(head, seen->version_id))
+            return 0;
+        if (!st->has_next) {
+            w->next = 1;
+            return -1;
+        }
+        return st->next.ent == NULL;
+    case OS_EXPIRE_NONCURRENT: {
+        if (!head || os_entry_has_vid(head, seen->version_id))
+            return 0;   /* gone, or the latest again (its successor was removed) */
+        const char *sk = !strcmp(seen->version_id, "null") ? json_str(head, "nullsk", NULL) : seen->version_id;
+        if (!sk)
+            return 0;
+        const os_krec_t *r = os_kstate_find(st, sk);
+        if (!r) {
+            want_sk(w, sk);
+            return -1;
+        }
+        return is_seen(r->ent, seen);
+    }
+    }
+    return 0;
+}
+
 int os_vplan(const os_vop_t *op, const os_kstate_t *st, os_kwant_t *w, os_vplan_t *pl, verr_t *e)
 {
     memset(pl, 0, sizeof *pl);
     pl->garbage = json_array();
+    if (op->kind == OS_VOP_DELETE && op->seen) {
+        int h = expect_holds(op, st, w);
+        if (h <= 0)
+            return h < 0 ? 1 : 0;   /* empty plan, no version named: nothing was expired */
+    }
     switch (op->kind) {
     case OS_VOP_PUT:
         return plan_write(op->entry, op->vers, st, w, pl);

@@ -1,8 +1,8 @@
 /* virga-objectstore - wiring only: the S3 endpoint over the configured storage backend
  * (RADOS or a directory). It also listens on virga.events for identity.changed to drop
  * cached signing keys, keeps this process's writer heartbeat (writers.c), runs the
- * backend's garbage collection on the reconcile timer, and reports whether the storage
- * answers in its health (sys.health and /healthz). */
+ * backend's garbage collection and the lifecycle expiration pass on the reconcile timer,
+ * and reports whether the storage answers in its health (sys.health and /healthz). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +36,7 @@ static int init(service_t *svc, verr_t *e)
     os->max_put = strtoull(config_str(svc->cfg, "objectstore.max_object_bytes", "5368709120"), NULL, 10);
     os->keys = keycache_new((int)config_int(svc->cfg, "objectstore.key_cache_ttl_s", 60));
     os->operator_account = config_str(svc->cfg, "identity.operator_account_id", "000000000001");
+    os_lifecycle_init(os, svc->cfg);
     svc->state = os;
     if (s3_ops_check(e) < 0)
         return -1;
@@ -58,7 +59,7 @@ static int init(service_t *svc, verr_t *e)
      * cores keep the cluster busy (objectstore.http_threads overrides) */
     if (!config_str(svc->cfg, "objectstore.http_threads", NULL))
         config_set(svc->cfg, "objectstore.http_threads", "16");
-    return service_http_start(svc, "objectstore", 8774, http_routes, e);
+    return service_http_start(svc, "objectstore", 8774, http_routes, s3_refuse, e);
 }
 
 static void reconcile(service_t *svc)
@@ -77,6 +78,9 @@ static void reconcile(service_t *svc)
     writers_gc_opts(os->writers, svc->db, &o);
     if (os_backend_gc_run(os->backend, &o, &e) < 0)
         log_warn("garbage collection: %s", e.message);
+    if (svc->db)
+        s3_uploads_expire(svc->db, o.stale_s);
+    os_lifecycle_tick(os);
 }
 
 /* Before the HTTP endpoint drains: uploads cut short by the stop leave their data to gc
@@ -94,6 +98,7 @@ static void fini(service_t *svc)
     service_http_stop(svc);
     if (os) {
         writers_stop(os->writers);   /* after the last request: no write of ours is left */
+        os_lifecycle_fini(os);
         os_backend_close(os->backend);
         keycache_free(os->keys);
         free(os);

@@ -23,6 +23,16 @@
 
 typedef struct writers writers_t;
 
+/* The lifecycle expiration pass (lifecycle_pass.c): objectstore.lifecycle.* config and
+ * its own database connection, used on the reconcile thread only. */
+typedef struct os_lifecycle_cfg {
+    long day_seconds;                 /* length of a lifecycle "day" (86400; smaller in tests) */
+    long interval_s;                  /* between passes (negative: never) */
+    long max_scan, max_actions;       /* versions listed / expirations made per pass */
+    time_t last;                      /* last pass started */
+    db_t *db;
+} os_lifecycle_cfg_t;
+
 typedef struct objectstore {
     service_t *svc;
     os_backend_t *backend;
@@ -35,6 +45,7 @@ typedef struct objectstore {
     char public_url[256];             /* how others reach this endpoint, for grant URLs */
     unsigned char grant_key[32];      /* HMAC key of grant tokens (grants.c) */
     const char *operator_account;     /* identity.operator_account_id: aws-exec-read's reader */
+    os_lifecycle_cfg_t lc;
 } objectstore_t;
 
 /* The calling HTTP thread's own database connection (opened on first use). */
@@ -126,6 +137,8 @@ struct s3_req {
                                        * aws-chunked, else Content-Length), -1 unknown */
     void *ck;                         /* the request's checksum claims (s3_checksum.c) */
     uint64_t received;
+    int64_t charged;                  /* bytes reserved against the stored_bytes quota and not yet
+                                       * kept (s3_usage.c); given back when the request ends */
     /* operation state */
     void *md5;                        /* Content-MD5 check in progress (s3_objects.c) */
     os_put_t *put;
@@ -163,6 +176,8 @@ int s3_payload_finish(s3_req_t *r, verr_t *e);
 
 /* s3_reply.c: XML answers and errors */
 void s3_error(const s3_req_t *r, const verr_t *e, http_resp_t *resp);
+/* http_opts.refuse: the HTTP layer's refusals as S3 error documents. */
+void s3_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);
 void s3_xml_reply(http_resp_t *resp, int status, char *doc, size_t len);
 /* Finish the document x and answer it with 200 (frees x). */
 struct xml;
@@ -176,7 +191,7 @@ int s3_load_bucket(s3_req_t *r, verr_t *e);
 int s3_bucket_load(db_t *db, const char *name, s3_bucket_t *b, verr_t *e);
 void s3_bucket_clear(s3_bucket_t *b);
 /* Set one setting column of r's bucket (acl, policy, ownership, public_access_block,
- * cors, tags) to value (NULL clears it), in one statement. */
+ * cors, tags, lifecycle) to value (NULL clears it), in one statement. */
 int s3_bucket_set(s3_req_t *r, const char *column, const char *value, verr_t *e);
 /* The same with a JSON value (NULL clears it), answering status when it is done. */
 void s3_bucket_set_json(s3_req_t *r, const char *column, const json_t *value, int status, http_resp_t *resp,
@@ -279,6 +294,17 @@ void s3_get_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_put_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
+/* s3_lifecycle.c: Put/Get/DeleteBucketLifecycle(Configuration) */
+void s3_get_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_bucket_lifecycle(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* lifecycle_pass.c: read objectstore.lifecycle.*; run a pass when one is due (reconcile
+ * timer); close its connection. */
+void os_lifecycle_init(objectstore_t *os, const config_t *cfg);
+void os_lifecycle_tick(objectstore_t *os);
+void os_lifecycle_fini(objectstore_t *os);
+
 /* s3_versioning.c: bucket versioning state (objectstore.buckets.versioning) */
 os_versioning_t s3_versioning_from_db(const char *value);
 void s3_get_bucket_versioning(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -308,6 +334,8 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_get_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_head_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* os_delete for r's bucket, giving what it removes for good back to the quota. */
+int s3_delete_version(s3_req_t *r, const char *key, const char *version_id, os_meta_t *out, verr_t *e);
 void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e);
 /* Start checking Content-MD5 if the request has one (InvalidDigest if malformed). */
 int s3_md5_begin(s3_req_t *r, verr_t *e);
@@ -346,6 +374,19 @@ int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e);
  * caller. */
 int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, os_object_t **obj, verr_t *e);
 
+/* s3_get_options.c: partNumber and response-* on GetObject / HeadObject */
+/* response-* on an anonymous request is InvalidRequest (S3). */
+int s3_response_overrides_check(const s3_req_t *r, verr_t *e);
+/* The answer's content type and headers as the response-* parameters override them. */
+void s3_response_overrides(const s3_req_t *r, os_meta_t *m);
+/* partNumber: 0 when absent, 1 with [*off, *off+*len) that part's bytes (a simple object
+ * is part 1, whole) and x-amz-mp-parts-count set, -1 with InvalidArgument,
+ * InvalidRequest (with Range) or 416 InvalidPartNumber. */
+int s3_part_range(const s3_req_t *r, const os_meta_t *m, uint64_t *off, uint64_t *len, http_resp_t *resp,
+                  verr_t *e);
+/* s3_attributes.c */
+void s3_get_object_attributes(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -377,5 +418,34 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_uploads.c: who started each multipart upload and what completing it answered */
+/* Record r's caller as the initiator of upload_id (r's bucket and key). */
+int s3_upload_record(s3_req_t *r, const char *upload_id, verr_t *e);
+/* May r's caller do r's operation (ListParts, AbortMultipartUpload) on upload_id? The
+ * bucket owner, the initiator's account, or whom the bucket policy allows (s3_access.c). */
+int s3_upload_access(s3_req_t *r, const char *upload_id, verr_t *e);
+/* A completion's answer, kept for a repeated CompleteMultipartUpload. */
+void s3_upload_completed(s3_req_t *r, const char *upload_id, const os_meta_t *m, const char *xml);
+/* The answer of an earlier completion of upload_id when r's key still holds the version
+ * it made: 1 with resp set, 0 when there is none (NoSuchUpload stands). */
+int s3_upload_repeat(s3_req_t *r, const char *upload_id, http_resp_t *resp);
+void s3_upload_forget(s3_req_t *r, const char *upload_id);
+/* Uploads and their answers older than max_age_s are forgotten (the reconcile timer). */
+void s3_uploads_expire(db_t *db, int max_age_s);
+
+/* s3_usage.c: the stored_bytes quota (the bucket owner's account) */
+/* Reserve n more bytes for r (r->charged); 403 QuotaExceeded past the quota. */
+int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e);
+/* Give back n bytes of r's bucket owner / of an account (removed for good). */
+void s3_usage_refund(s3_req_t *r, uint64_t n);
+void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n);
+/* The write succeeded keeping `kept` bytes: the rest of r->charged goes back. */
+void s3_usage_settle(s3_req_t *r, uint64_t kept);
+/* The size of the version that writing or deleting key (version_id NULL: per the
+ * bucket's versioning; else that version) removes for good, 0 for none. */
+uint64_t s3_usage_replaced(s3_req_t *r, const char *key, const char *version_id);
+/* The bytes of an upload's parts (number 0) or of one part: what aborting gives back. */
+uint64_t s3_usage_upload_bytes(objectstore_t *os, const char *bucket_id, const char *upload_id, int number);
 
 #endif

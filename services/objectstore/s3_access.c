@@ -29,7 +29,7 @@
 #include "objectstore.h"
 #include "policy.h"
 
-enum { AT_BUCKET = 0, AT_OBJECT = 1, AT_KEY = 2, AT_NONE = 3 };
+enum { AT_BUCKET = 0, AT_OBJECT = 1, AT_KEY = 2, AT_NONE = 3, AT_UPLOAD = 4 };
 
 /* Every operation of the table in s3_request.c, with the IAM action a policy names it
  * by (and the one when the request names a version: versionId, or a VersionId of
@@ -38,7 +38,9 @@ enum { AT_BUCKET = 0, AT_OBJECT = 1, AT_KEY = 2, AT_NONE = 3 };
  * that none is). on_object: AT_BUCKET = the bucket's ACL, checked when the request
  * arrives; AT_OBJECT = the object version's ACL, checked by the operation once it has
  * the version (s3_object_access); AT_KEY = checked per key by the operation
- * (DeleteObjects); AT_NONE = not checked (CORS preflight, which S3 answers to anyone). */
+ * (DeleteObjects); AT_UPLOAD = checked by the operation on a multipart upload, whose
+ * initiator's account owns it besides the bucket owner (s3_upload_access); AT_NONE = not
+ * checked (CORS preflight, which S3 answers to anyone). */
 static const s3_access_rule_t rules[] = {
     /* op                            action                              with a version                      perm           on */
     {"ListBuckets",                  "s3:ListAllMyBuckets",              NULL,                               0,             AT_BUCKET},
@@ -68,6 +70,9 @@ static const s3_access_rule_t rules[] = {
     {"GetBucketTagging",             "s3:GetBucketTagging",              NULL,                               0,             AT_BUCKET},
     {"PutBucketTagging",             "s3:PutBucketTagging",              NULL,                               0,             AT_BUCKET},
     {"DeleteBucketTagging",          "s3:PutBucketTagging",              NULL,                               0,             AT_BUCKET},
+    {"GetBucketLifecycleConfiguration","s3:GetLifecycleConfiguration",   NULL,                               0,             AT_BUCKET},
+    {"PutBucketLifecycleConfiguration","s3:PutLifecycleConfiguration",   NULL,                               0,             AT_BUCKET},
+    {"DeleteBucketLifecycle",        "s3:PutLifecycleConfiguration",     NULL,                               0,             AT_BUCKET},
     {"GetBucketVersioning",          "s3:GetBucketVersioning",           NULL,                               0,             AT_BUCKET},
     {"PutBucketVersioning",          "s3:PutBucketVersioning",           NULL,                               0,             AT_BUCKET},
     {"PutObject",                    "s3:PutObject",                     NULL,                               S3_WRITE,      AT_BUCKET},
@@ -76,14 +81,15 @@ static const s3_access_rule_t rules[] = {
     {"UploadPart",                   "s3:PutObject",                     NULL,                               S3_WRITE,      AT_BUCKET},
     {"UploadPartCopy",               "s3:PutObject",                     NULL,                               S3_WRITE,      AT_BUCKET},
     {"CompleteMultipartUpload",      "s3:PutObject",                     NULL,                               S3_WRITE,      AT_BUCKET},
-    /* S3 lets an upload's initiator abort and list it; whoever may write stands for it */
-    {"AbortMultipartUpload",         "s3:AbortMultipartUpload",          NULL,                               S3_WRITE,      AT_BUCKET},
-    {"ListParts",                    "s3:ListMultipartUploadParts",      NULL,                               S3_WRITE,      AT_BUCKET},
+    /* S3: the upload's initiator and the bucket owner (or whom a policy allows), not WRITE */
+    {"AbortMultipartUpload",         "s3:AbortMultipartUpload",          NULL,                               0,             AT_UPLOAD},
+    {"ListParts",                    "s3:ListMultipartUploadParts",      NULL,                               0,             AT_UPLOAD},
     /* deleting is the bucket's business (S3: WRITE on the bucket), whoever owns the object */
     {"DeleteObject",                 "s3:DeleteObject",                  "s3:DeleteObjectVersion",           S3_WRITE,      AT_BUCKET},
     {"DeleteObjects",                "s3:DeleteObject",                  "s3:DeleteObjectVersion",           S3_WRITE,      AT_KEY},
     {"GetObject",                    "s3:GetObject",                     "s3:GetObjectVersion",              S3_READ,       AT_OBJECT},
     {"HeadObject",                   "s3:GetObject",                     "s3:GetObjectVersion",              S3_READ,       AT_OBJECT},
+    {"GetObjectAttributes",          "s3:GetObjectAttributes",           "s3:GetObjectVersionAttributes",    S3_READ,       AT_OBJECT},
     {"GetObjectAcl",                 "s3:GetObjectAcl",                  "s3:GetObjectVersionAcl",           S3_READ_ACP,   AT_OBJECT},
     {"PutObjectAcl",                 "s3:PutObjectAcl",                  "s3:PutObjectVersionAcl",           S3_WRITE_ACP,  AT_OBJECT},
     /* no ACL permission grants tags (S3's mapping): the object's owner or a policy */
@@ -220,6 +226,8 @@ int s3_access_check(const s3_req_t *r, const s3_bucket_t *b, const char *op, con
     }
     if (acct && !strcmp(acct, owner))
         return 0;
+    if (rule->on_object == AT_UPLOAD && acct && !strcmp(acct, json_str(object_acl, "owner", "")))
+        return 0;   /* the upload's initiator */
     if (bp == POLICY_ALLOW && !strcmp(owner, b->owner))
         return 0;
     if (!enforced && rule->perm &&

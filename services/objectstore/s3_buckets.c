@@ -85,6 +85,7 @@ static const struct {
     {"public_access_block", "bucket_set_pab", "UPDATE buckets SET public_access_block = $2::jsonb WHERE id = $1"},
     {"cors", "bucket_set_cors", "UPDATE buckets SET cors = $2::jsonb WHERE id = $1"},
     {"tags", "bucket_set_tags", "UPDATE buckets SET tags = $2::jsonb WHERE id = $1"},
+    {"lifecycle", "bucket_set_lifecycle", "UPDATE buckets SET lifecycle = $2::jsonb WHERE id = $1"},
 };
 
 int s3_bucket_set(s3_req_t *r, const char *column, const char *value, verr_t *e)

@@ -10,6 +10,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "objectstore.h"
+#include "s3_checksum.h"
 #include "s3_xmlbody.h"
 #include "xml.h"
 
@@ -73,7 +74,8 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
     l->e[l->n].meta.user_meta = NULL;   /* listings do not show metadata */
     l->e[l->n].meta.extra = NULL;
     l->e[l->n].meta.tags = NULL;
-    l->e[l->n].meta.acl = NULL;         /* (all four belong to the caller's meta) */
+    l->e[l->n].meta.acl = NULL;         /* (all five belong to the caller's meta) */
+    l->e[l->n].meta.parts = NULL;
     snprintf(l->e[l->n].owner, sizeof l->e[l->n].owner, "%s", json_str(m->acl, "owner", ""));
     l->n++;
     return 0;
@@ -187,6 +189,10 @@ static void contents(xml_t *x, const s3_req_t *r, const entry_t *en, int url, in
         xml_elem(x, "ETag", etag);
         xml_elem_int(x, "Size", (long long)en->meta.size);
         xml_elem(x, "StorageClass", "STANDARD");
+        if (en->meta.ck.alg != CK_NONE) {   /* the version's checksum, as S3 lists it */
+            xml_elem(x, "ChecksumAlgorithm", ck_name(en->meta.ck.alg));
+            xml_elem(x, "ChecksumType", s3_checksum_type(&en->meta.ck));
+        }
     }
     if (owners) {
         char buf[65];
@@ -374,7 +380,7 @@ static void delete_one(s3_req_t *r, xml_t *x, xmlNodePtr obj, int quiet)
     else if (s3_access_check(r, &r->row, "DeleteObjects", (const char *)key, (const char *)vid, NULL, &de) < 0)
         ;   /* each key (and version) is decided on its own, as S3 does */
     else
-        os_delete(r->os->backend, r->bucket_id, (const char *)key, (const char *)vid, r->versioning, &out, &de);
+        s3_delete_version(r, (const char *)key, (const char *)vid, &out, &de);
     if (de.code[0]) {
         xml_open(x, "Error", NULL);
         xml_elem(x, "Key", key ? (const char *)key : "");

@@ -36,6 +36,12 @@ void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
         os_meta_clear(&m);
         return;
     }
+    if (s3_upload_record(r, upload_id, e) < 0) {   /* an upload nobody could be told of */
+        verr_t ae;
+        os_mpu_abort(r->os->backend, r->bucket_id, upload_id, &ae);
+        os_meta_clear(&m);
+        return;
+    }
     s3_checksum_create_headers(&m.ck, resp);
     os_meta_clear(&m);
     xml_t *x = xml_new();
@@ -59,10 +65,28 @@ static int part_number(s3_req_t *r, verr_t *e)
 int s3_upload_part_begin(s3_req_t *r, verr_t *e)
 {
     int n = part_number(r, e);
-    if (n < 0 || s3_payload_size_check(r, e) < 0 || s3_md5_begin(r, e) < 0 ||
+    if (n < 0 || s3_payload_size_check(r, e) < 0 || s3_usage_charge(r, r->payload_len, e) < 0 ||
+        s3_md5_begin(r, e) < 0 ||
         os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &r->put, e) < 0)
         return -1;
     return s3_checksum_put_begin(r, r->put, e);
+}
+
+/* The bytes of an upload's parts: all of them (number 0) or one part's. */
+static uint64_t parts_size(s3_req_t *r, int number)
+{
+    return s3_usage_upload_bytes(r->os, r->bucket_id, s3_query(r, "uploadId"), number);
+}
+
+/* A part committed: it keeps its bytes, the part it replaced gives its own back. */
+static int part_commit(s3_req_t *r, int number, os_put_t *put, os_meta_t *m, verr_t *e)
+{
+    uint64_t replaced = parts_size(r, number);
+    if (os_mpu_part_commit(put, m, e) < 0)
+        return -1;
+    s3_usage_settle(r, m->size);
+    s3_usage_refund(r, replaced);
+    return 0;
 }
 
 void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
@@ -70,7 +94,7 @@ void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     os_meta_t m = {0};
-    int rc = os_mpu_part_commit(r->put, &m, e);
+    int rc = part_commit(r, atoi(s3_query(r, "partNumber")), r->put, &m, e);
     r->put = NULL;
     if (rc < 0)
         return;
@@ -103,13 +127,14 @@ void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
         off = a;
         len = b - a + 1;
     }
-    if (os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &put, e) < 0)
+    if (s3_usage_charge(r, (int64_t)len, e) < 0 ||
+        os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &put, e) < 0)
         goto out;
     if (s3_copy_read(r, &src, off, len, put, e) < 0) {
         os_put_abort(put);
         goto out;
     }
-    if (os_mpu_part_commit(put, &m, e) < 0)
+    if (part_commit(r, n, put, &m, e) < 0)
         goto out;
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
@@ -168,9 +193,16 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
     os_meta_t m = {0};
     os_checksum_t want;
     s3_checksum_complete_want(r, &want);
-    if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, s3_query(r, "uploadId"), r->versioning, parts, np,
-                        &want, &m, e) < 0)
+    const char *uid = s3_query(r, "uploadId");
+    uint64_t all = parts_size(r, 0), replaced = s3_usage_replaced(r, r->key, NULL);
+    if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, uid, r->versioning, parts, np, &want, &m, e) < 0) {
+        /* completed before (a client retrying): the same answer while the object is its */
+        if (!strcmp(e->code, "NoSuchUpload") && s3_upload_repeat(r, uid, resp))
+            *e = (verr_t){0};
         goto out;
+    }
+    /* the parts left out are dropped; a replaced null version is gone */
+    s3_usage_refund(r, (all > m.size ? all - m.size : 0) + replaced);
     char etag[80], loc[1200];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     snprintf(loc, sizeof loc, "/%s/%s", r->bucket, r->key);
@@ -183,8 +215,11 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_elem(x, "Key", r->key);
     xml_elem(x, "ETag", etag);
     s3_checksum_xml(x, &m.ck, 1);
+    size_t len;
+    char *text = xml_take(x, &len);
+    s3_upload_completed(r, uid, &m, text);
     os_meta_clear(&m);
-    reply(resp, x);
+    s3_xml_reply(resp, 200, text, len);
 out:
     free(parts);
     xmlFreeDoc(doc);
@@ -192,8 +227,15 @@ out:
 
 void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (os_mpu_abort(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), e) == 0)
-        http_resp_set(resp, 204, NULL, "", 0);
+    const char *uid = s3_query(r, "uploadId");
+    if (s3_upload_access(r, uid, e) < 0)
+        return;
+    uint64_t all = parts_size(r, 0);
+    if (os_mpu_abort(r->os->backend, r->bucket_id, uid, e) < 0)
+        return;
+    s3_usage_refund(r, all);
+    s3_upload_forget(r, uid);
+    http_resp_set(resp, 204, NULL, "", 0);
 }
 
 struct parts_out {
@@ -229,6 +271,8 @@ static int part_xml(void *arg, int number, const char *etag, uint64_t size, int6
 
 void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
+    if (s3_upload_access(r, s3_query(r, "uploadId"), e) < 0)
+        return;
     const char *mp = s3_query(r, "max-parts"), *pm = s3_query(r, "part-number-marker");
     struct parts_out p = {.max = mp ? atoi(mp) : 1000, .marker = pm ? atoi(pm) : 0};
     if (p.max <= 0 || p.max > 1000)

@@ -18,10 +18,12 @@
 #include "s3_checksum.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define INLINE_MAX (1024 * 1024)   /* bodies up to this are read before answering */
+#define USAGE_STEP (8 * 1024 * 1024)   /* quota reserved ahead for a body of unknown length */
 
 /* Headers S3 stores with an object and returns on GET/HEAD. */
 static const char *stored_headers[] = {"Cache-Control", "Content-Disposition", "Content-Encoding",
@@ -58,6 +60,11 @@ int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
             for (; names[i][k] && k + 1 < sizeof lower; k++)
                 lower[k] = (char)tolower((unsigned char)names[i][k]);
             lower[k] = 0;
+            /* Kept byte for byte (an RFC 2047 word as boto3 users send non-ASCII text, or raw
+             * UTF-8 as the JavaScript SDK sends it); other bytes could not be stored as text
+             * and are refused rather than dropped. */
+            if (!utf8_valid(values[i], strlen(values[i])))
+                return verr_set(e, 400, "InvalidArgument", "The value of metadata header %.200s is not UTF-8.", lower);
             bytes += strlen(lower) + strlen(values[i]);
             json_object_set_new(m->user_meta, lower, json_string(values[i]));
         }
@@ -107,7 +114,8 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    if (s3_payload_size_check(r, e) < 0 || s3_meta_from_headers(r, &r->meta, e) < 0 ||
+    if (s3_payload_size_check(r, e) < 0 || s3_usage_charge(r, r->payload_len, e) < 0 ||
+        s3_meta_from_headers(r, &r->meta, e) < 0 ||
         s3_tags_from_header(r, &r->meta.tags, e) < 0 || s3_md5_begin(r, e) < 0 ||
         os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e) < 0)
         return -1;
@@ -118,6 +126,10 @@ int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
 {
     if (r->received > r->os->max_put)
         return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
+    /* a body of undeclared length reserves its bytes as they come */
+    if (r->received > (uint64_t)r->charged &&
+        s3_usage_charge(r, (int64_t)(r->received - (uint64_t)r->charged) + USAGE_STEP, e) < 0)
+        return -1;
     if (r->md5)
         EVP_DigestUpdate(((struct md5_check *)r->md5)->ctx, buf, len);
     return os_put_write(r->put, buf, len, e);
@@ -151,11 +163,14 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     r->meta.mtime = time(NULL);
+    uint64_t replaced = s3_usage_replaced(r, r->key, NULL);
     if (os_put_commit(r->put, &r->meta, e) < 0) {
         r->put = NULL;
         return;
     }
     r->put = NULL;
+    s3_usage_settle(r, r->meta.size);
+    s3_usage_refund(r, replaced);
     char etag[80];
     snprintf(etag, sizeof etag, "\"%s\"", r->meta.etag);
     http_resp_header(resp, "ETag", etag);
@@ -207,12 +222,26 @@ static int etag_matches(const char *header, const char *etag)
     return strstr(header, want) != NULL || !strcmp(header, etag);
 }
 
-/* 0 = go on; 304/412 = answer that (GET and HEAD alike). */
-static int conditions(const s3_req_t *r, const os_meta_t *m)
+/* The four conditional headers under their names: GET/HEAD's own, or CopyObject's and
+ * UploadPartCopy's x-amz-copy-source-if-* on the source. */
+typedef struct cond_names {
+    const char *match, *none_match, *modified, *unmodified;
+} cond_names_t;
+
+static const cond_names_t get_conds = {"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"};
+static const cond_names_t copy_conds = {"x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match",
+                                        "x-amz-copy-source-if-modified-since",
+                                        "x-amz-copy-source-if-unmodified-since"};
+
+/* 0 = go on; 304/412 = answer that. As HTTP (RFC 9110 13.2.2) and S3 combine them: a
+ * date condition counts only when its ETag counterpart is absent, so If-Match true
+ * with If-Unmodified-Since false goes on, and If-None-Match true with
+ * If-Modified-Since false goes on. */
+static int conditions(const s3_req_t *r, const os_meta_t *m, const cond_names_t *h)
 {
-    const char *im = s3_header(r, "If-Match"), *inm = s3_header(r, "If-None-Match");
-    int64_t ims = parse_http_date(s3_header(r, "If-Modified-Since"));
-    int64_t ius = parse_http_date(s3_header(r, "If-Unmodified-Since"));
+    const char *im = s3_header(r, h->match), *inm = s3_header(r, h->none_match);
+    int64_t ims = parse_http_date(s3_header(r, h->modified));
+    int64_t ius = parse_http_date(s3_header(r, h->unmodified));
     if (im && !etag_matches(im, m->etag))
         return 412;
     if (!im && ius >= 0 && m->mtime > ius)
@@ -222,6 +251,11 @@ static int conditions(const s3_req_t *r, const os_meta_t *m)
     if (!inm && ims >= 0 && m->mtime <= ims)
         return 304;
     return 0;
+}
+
+static int precondition_failed(verr_t *e)
+{
+    return verr_set(e, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
 }
 
 /* "bytes=a-b", "bytes=a-", "bytes=-n": 1 with [*off, *off+*len) set, 0 when absent or
@@ -261,6 +295,26 @@ static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *le
     return 1;
 }
 
+/* A user metadata value as S3 returns it: ASCII as stored, anything else as one RFC 2047
+ * encoded word (=?UTF-8?B?...?=), since HTTP clients read header bytes as Latin-1. */
+static void meta_header(http_resp_t *resp, const char *name, const char *v)
+{
+    size_t n = strlen(v), i = 0;
+    while (i < n && (unsigned char)v[i] < 0x80)
+        i++;
+    if (i == n) {
+        http_resp_header(resp, name, v);
+        return;
+    }
+    size_t b64 = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    char *enc = xmalloc(b64 + 16);
+    memcpy(enc, "=?UTF-8?B?", 10);
+    sodium_bin2base64(enc + 10, b64, (const unsigned char *)v, n, sodium_base64_VARIANT_ORIGINAL);
+    strcat(enc, "?=");
+    http_resp_header(resp, name, enc);
+    free(enc);
+}
+
 static void object_headers(const os_meta_t *m, http_resp_t *resp)
 {
     char etag[80], lm[40];
@@ -273,7 +327,7 @@ static void object_headers(const os_meta_t *m, http_resp_t *resp)
     json_t *v;
     json_object_foreach(m->user_meta, k, v)
         if (json_is_string(v))
-            http_resp_header(resp, k, json_string_value(v));
+            meta_header(resp, k, json_string_value(v));
     json_object_foreach(m->extra, k, v)
         if (json_is_string(v) && strcmp(k, "x-amz-acl"))
             http_resp_header(resp, k, json_string_value(v));
@@ -333,19 +387,23 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     os_meta_t m = {0};
     os_object_t *o = NULL;
     JSON_AUTO json_t *acl = NULL;
-    if (s3_object_access(r, &m, &acl, get ? &o : NULL, e) < 0)
+    if (s3_response_overrides_check(r, e) < 0 || s3_object_access(r, &m, &acl, get ? &o : NULL, e) < 0)
         goto out;
     if (m.delete_marker) {
         s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
         goto out;
     }
-    int c = conditions(r, &m);
+    int c = conditions(r, &m, &get_conds);
     if (c == 412) {
-        verr_set(e, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
+        precondition_failed(e);
         goto out;
     }
     uint64_t off = 0, len = m.size;
-    int ranged = parse_range(s3_header(r, "Range"), m.size, &off, &len);
+    int ranged = s3_part_range(r, &m, &off, &len, resp, e);   /* partNumber */
+    if (ranged < 0)
+        goto out;
+    if (!ranged)
+        ranged = parse_range(s3_header(r, "Range"), m.size, &off, &len);
     if (ranged < 0) {
         char cr[64];
         snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)m.size);
@@ -353,6 +411,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         verr_set(e, 416, "InvalidRange", "The requested range is not satisfiable");
         goto out;
     }
+    s3_response_overrides(r, &m);
     object_headers(&m, resp);
     s3_version_header(r, resp, m.version_id);
     s3_tagging_count_header(&m, resp);
@@ -398,13 +457,22 @@ void s3_delete_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     const char *vid = s3_query(r, "versionId");
     os_meta_t out = {0};
-    if (os_delete(r->os->backend, r->bucket_id, r->key, vid, r->versioning, &out, e) < 0)
+    if (s3_delete_version(r, r->key, vid, &out, e) < 0)
         return;
     /* The marker made, or the version removed (named even when it did not exist). */
     if (out.delete_marker)
         http_resp_header(resp, "x-amz-delete-marker", "true");
     s3_version_header(r, resp, out.version_id);
     http_resp_set(resp, 204, NULL, "", 0);
+}
+
+int s3_delete_version(s3_req_t *r, const char *key, const char *version_id, os_meta_t *out, verr_t *e)
+{
+    uint64_t removed = s3_usage_replaced(r, key, version_id);
+    if (os_delete(r->os->backend, r->bucket_id, key, version_id, r->versioning, out, e) < 0)
+        return -1;
+    s3_usage_refund(r, removed);
+    return 0;
 }
 
 /* ---- CopyObject ------------------------------------------------------------------ */
@@ -485,6 +553,11 @@ int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
                         "The source of a copy request may not specifically refer to a delete marker by version id.");
     if (dm)
         return verr_set(e, 404, "NoSuchKey", "The specified key does not exist.");
+    /* x-amz-copy-source-if-*: on the source version, and a copy has no 304 */
+    if (conditions(r, &src->meta, &copy_conds)) {
+        os_meta_clear(&src->meta);
+        return precondition_failed(e);
+    }
     return 0;
 }
 
@@ -555,7 +628,8 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     /* The copy is a new write of the source version's bytes: its checksum is computed
      * again as they stream (the source version's algorithm unless the request names one). */
     ck_alg_t ck = s3_checksum_copy_alg(r, &src.meta, e);
-    if (ck == CK_NONE || os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
+    if (ck == CK_NONE || s3_usage_charge(r, (int64_t)src.meta.size, e) < 0 ||
+        os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
         goto out;
     os_put_checksum_store(put, ck);
     if (s3_copy_read(r, &src, 0, src.meta.size, put, e) < 0) {
@@ -563,8 +637,11 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
         goto out;
     }
     m.mtime = time(NULL);
+    uint64_t replaced = s3_usage_replaced(r, r->key, NULL);
     if (os_put_commit(put, &m, e) < 0)   /* frees put either way */
         goto out;
+    s3_usage_settle(r, m.size);
+    s3_usage_refund(r, replaced);
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     s3_iso_date(m.mtime, when);

@@ -22,6 +22,8 @@
 #define G S3F_GRANTS
 #define T S3F_TAGGING
 #define V S3F_VERSION_ID
+#define C S3F_COPY_IF
+#define P (S3F_PART_NUMBER | S3F_RESPONSE)
 static const s3_op_t ops[] = {
     /* name                          method    lvl sub-resource         header               body         write features   begin                 data          run */
     {"ListBuckets",                  "GET",    0, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_buckets},
@@ -44,6 +46,9 @@ static const s3_op_t ops[] = {
     {"GetBucketTagging",             "GET",    1, "tagging",            NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_tagging},
     {"PutBucketTagging",             "PUT",    1, "tagging",            NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_tagging},
     {"DeleteBucketTagging",          "DELETE", 1, "tagging",            NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket_tagging},
+    {"GetBucketLifecycleConfiguration","GET",  1, "lifecycle",          NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_lifecycle},
+    {"PutBucketLifecycleConfiguration","PUT",  1, "lifecycle",          NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_lifecycle},
+    {"DeleteBucketLifecycle",        "DELETE", 1, "lifecycle",          NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket_lifecycle},
     {"GetBucketVersioning",          "GET",    1, "versioning",         NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_versioning},
     {"PutBucketVersioning",          "PUT",    1, "versioning",         NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_versioning},
     {"ListObjectVersions",           "GET",    1, "versions",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_object_versions},
@@ -60,13 +65,14 @@ static const s3_op_t ops[] = {
     {"GetObjectTagging",             "GET",    2, "tagging",            NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object_tagging},
     {"PutObjectTagging",             "PUT",    2, "tagging",            NULL,                BODY_SMALL,  1, V,         NULL,                 NULL,         s3_put_object_tagging},
     {"DeleteObjectTagging",          "DELETE", 2, "tagging",            NULL,                BODY_NONE,   1, V,         NULL,                 NULL,         s3_delete_object_tagging},
-    {"UploadPartCopy",               "PUT",    2, "uploadId",           "x-amz-copy-source", BODY_NONE,   1, 0,         NULL,                 NULL,         s3_upload_part_copy},
+    {"UploadPartCopy",               "PUT",    2, "uploadId",           "x-amz-copy-source", BODY_NONE,   1, C,         NULL,                 NULL,         s3_upload_part_copy},
     {"UploadPart",                   "PUT",    2, "uploadId",           NULL,                BODY_STREAM, 1, 0,         s3_upload_part_begin, s3_put_data,  s3_upload_part},
-    {"CopyObject",                   "PUT",    2, NULL,                 "x-amz-copy-source", BODY_NONE,   1, G | T,     NULL,                 NULL,         s3_copy_object},
+    {"CopyObject",                   "PUT",    2, NULL,                 "x-amz-copy-source", BODY_NONE,   1, G | T | C, NULL,                 NULL,         s3_copy_object},
     {"PutObject",                    "PUT",    2, NULL,                 NULL,                BODY_STREAM, 1, G | T,     s3_put_object_begin,  s3_put_data,  s3_put_object},
     {"ListParts",                    "GET",    2, "uploadId",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_parts},
-    {"GetObject",                    "GET",    2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object},
-    {"HeadObject",                   "HEAD",   2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_head_object},
+    {"GetObjectAttributes",          "GET",    2, "attributes",         NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object_attributes},
+    {"GetObject",                    "GET",    2, NULL,                 NULL,                BODY_NONE,   0, V | P,     NULL,                 NULL,         s3_get_object},
+    {"HeadObject",                   "HEAD",   2, NULL,                 NULL,                BODY_NONE,   0, V | P,     NULL,                 NULL,         s3_head_object},
     {"AbortMultipartUpload",         "DELETE", 2, "uploadId",           NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_abort_multipart},
     {"DeleteObject",                 "DELETE", 2, NULL,                 NULL,                BODY_NONE,   1, V,         NULL,                 NULL,         s3_delete_object},
     {"CreateMultipartUpload",        "POST",   2, "uploads",            NULL,                BODY_NONE,   1, G | T,     NULL,                 NULL,         s3_create_multipart},
@@ -76,6 +82,8 @@ static const s3_op_t ops[] = {
 #undef G
 #undef T
 #undef V
+#undef C
+#undef P
 
 const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
 const char *s3_header(const s3_req_t *r, const char *name) { return http_header(r->http, name); }
@@ -287,6 +295,8 @@ static void s_done(void *ctx)
     if (!r)
         return;
     os_put_abort(r->put);
+    if (r->charged > 0)   /* reserved for a write that did not keep it */
+        s3_usage_refund(r, (uint64_t)r->charged);
     os_meta_clear(&r->meta);
     query_free(&r->q);
     json_decref(r->caller);

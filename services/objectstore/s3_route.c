@@ -52,7 +52,8 @@ static const s3_feature_use_t feature_uses[] = {
 
 /* Features this object store has; a row may only name features from here, so one
  * can be switched on by adding it here once its operations do it. */
-#define S3F_AVAILABLE (S3F_VERSION_ID | S3F_GRANTS | S3F_TAGGING)
+#define S3F_AVAILABLE \
+    (S3F_VERSION_ID | S3F_GRANTS | S3F_TAGGING | S3F_COPY_IF | S3F_PART_NUMBER | S3F_RESPONSE)
 
 static int feature_used_by(const s3_req_t *r, const s3_feature_use_t *u, const char **what)
 {

@@ -214,6 +214,58 @@ def test_copy_image_is_independent_of_its_source(cloud, tenant, tmp_path):
     assert code(ei) == "InvalidParameterValue"
 
 
+def wait_sql(cloud, sql, want, seconds=90):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        got = cloud.psql(sql)
+        if got == want:
+            return
+        time.sleep(0.5)
+    raise AssertionError("%s: %r after %ds, want %r" % (sql, got, seconds, want))
+
+
+def test_deregistering_the_source_of_a_running_copy_keeps_its_bytes(cloud, tenant):
+    """A copy still running when its source is deregistered gets the source's bytes all the
+    same: the reconcile pass that deletes a deregistered image's bytes waits for the copies
+    that read them, then deletes them."""
+    acct, k, s = tenant
+    region = cloud.env["AWS_DEFAULT_REGION"]
+    s3 = s3_client(cloud, k, s)
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    data = os.urandom(8 << 20)
+    s3.put_object(Bucket="import-a-disks", Key="chain.raw", Body=data)
+    a = ec2.register_image(Name="chain-a", ImageLocation="import-a-disks/chain.raw")["ImageId"]
+    assert wait_image(ec2, a)["State"] == "available"
+    # b and witness are copies: their bytes are in the image bucket, collected once deregistered
+    b = ec2.copy_image(SourceImageId=a, SourceRegion=region, Name="chain-b")["ImageId"]
+    witness = ec2.copy_image(SourceImageId=a, SourceRegion=region, Name="chain-witness")["ImageId"]
+    assert wait_image(ec2, b)["State"] == "available" and wait_image(ec2, witness)["State"] == "available"
+    task = ""
+    for attempt in range(5):
+        c = ec2.copy_image(SourceImageId=b, SourceRegion=region, Name="chain-c-%d" % attempt)["ImageId"]
+        # hold the copy as a stalled worker would (its lease taken over), so that the reconcile
+        # pass runs while it is pending; a worker already on it is canceled and it runs again later
+        task = cloud.psql("UPDATE image.image_tasks SET lease_owner = 'test-hold', lease_until = now() + "
+                          "interval '10 min' WHERE image_id = '%s' AND status = 'active' RETURNING id" % c)
+        if task:
+            break
+    assert task, "every copy finished before it could be held"
+    ec2.deregister_image(ImageId=b)
+    ec2.deregister_image(ImageId=witness)
+    wait_sql(cloud, "SELECT bytes_deleted FROM image.images WHERE id = '%s'" % witness, "t")   # the pass ran
+    assert cloud.psql("SELECT bytes_deleted FROM image.images WHERE id = '%s'" % b) == "f"
+    cloud.psql("UPDATE image.image_tasks SET lease_until = now() WHERE id = '%s'" % task)
+    img = wait_image(ec2, c, 180)
+    assert img["State"] == "available", img
+    info, body = fetch_image_bytes(cloud, acct, c)
+    assert body == data
+    wait_sql(cloud, "SELECT bytes_deleted FROM image.images WHERE id = '%s'" % b, "t")
+    # a deregistered image cannot be the source of a new copy
+    with pytest.raises(ClientError) as ei:
+        ec2.copy_image(SourceImageId=b, SourceRegion=region, Name="chain-d")
+    assert code(ei) == "InvalidAMIID.NotFound"
+
+
 def test_kernel_and_ramdisk_images(cloud, tenant):
     acct, k, s = tenant
     s3 = s3_client(cloud, k, s)

@@ -53,7 +53,7 @@ def test_unserved_object_subresources_are_not_implemented_and_touch_nothing(clou
 
 
 UNSERVED_BUCKET_CALLS = [
-    ("delete_bucket_lifecycle", {}), ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
+    ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
     ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
 ]
 
@@ -86,7 +86,8 @@ def test_put_object_acl_changes_the_acl_not_the_bytes(cloud, bucket):
 
 # Served now; each used to run as the bucket operation without its sub-resource.
 BUCKET_SUBRESOURCE_DELETES = ["delete_bucket_policy", "delete_bucket_cors", "delete_bucket_tagging",
-                              "delete_bucket_ownership_controls", "delete_public_access_block"]
+                              "delete_bucket_ownership_controls", "delete_public_access_block",
+                              "delete_bucket_lifecycle"]
 
 
 @pytest.mark.parametrize("call", BUCKET_SUBRESOURCE_DELETES)
@@ -278,3 +279,19 @@ def test_another_tenant_cannot_use_subresources_to_probe(cloud, bucket):
         other.get_object(Bucket=bucket, Key="obj", VersionId="null")
     assert code(ei) == ("AccessDenied", 403)
     unchanged(s3_client(cloud), bucket)
+
+
+def test_copy_source_conditions_only_on_copies(cloud, bucket):
+    # served on CopyObject (and UploadPartCopy: test_s3_conditions.py); on a plain PUT they
+    # name nothing it does: NotImplemented, nothing written
+    s3 = s3_client(cloud)
+    etag = s3.head_object(Bucket=bucket, Key="obj")["ETag"]
+    status, _, body = s3_raw(cloud, "PUT", "/%s/cond-put" % bucket, headers={"x-amz-copy-source-if-match": etag},
+                             body=b"x")
+    assert status == 501 and error_code(body) == "NotImplemented"
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=bucket, Key="cond-put")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    s3.copy_object(Bucket=bucket, Key="cond-copy", CopySource="%s/obj" % bucket, CopySourceIfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="cond-copy")["Body"].read() == BODY
+    s3.delete_object(Bucket=bucket, Key="cond-copy")

@@ -245,24 +245,43 @@ def aws_s3(cloud, *args, timeout=300):
     return r.returncode, r.stdout, r.stderr
 
 
-def s3_raw(cloud, method, target, headers=None, body=b"", sign=True, access_key=None, secret_key=None,
-           payload_hash="UNSIGNED-PAYLOAD", timeout=30):
-    """One S3 request exactly as written: target is the path and query as they go on the
-    wire ("/b/a%FFb?tagging"), signed with botocore's S3 SigV4 signer unless sign=False.
-    Returns (status, headers as a lowercase-keyed dict, body bytes)."""
-    import http.client
+def s3_signed_headers(cloud, method, target, headers=None, body=b"", access_key=None, secret_key=None,
+                      payload_hash=None):
+    """The headers of an S3 request to target ("/b/k?query") signed with botocore's S3
+    SigV4 signer, for clients that write the request themselves. payload_hash: the
+    x-amz-content-sha256 to sign (UNSIGNED-PAYLOAD, STREAMING-...); None: the body's
+    SHA-256, as botocore signs over plain HTTP."""
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
+
+    class Signer(S3SigV4Auth):
+        def _modify_request_before_signing(self, request):
+            super()._modify_request_before_signing(request)
+            if payload_hash:   # botocore put the body's hash: sign the one asked for
+                del request.headers["X-Amz-Content-SHA256"]
+                request.headers["X-Amz-Content-SHA256"] = payload_hash
+
+    req = AWSRequest(method=method, url=cloud.env["VIRGA_S3_URL"] + target, data=body, headers=dict(headers or {}))
+    Signer(Credentials(access_key or cloud.env["AWS_ACCESS_KEY_ID"], secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"]),
+           "s3", cloud.env["AWS_DEFAULT_REGION"]).add_auth(req)
+    return dict(req.headers.items())
+
+
+def s3_raw(cloud, method, target, headers=None, body=b"", sign=True, access_key=None, secret_key=None,
+           payload_hash=None, timeout=30, utf8_headers=False):
+    """One S3 request exactly as written: target is the path and query as they go on the
+    wire ("/b/a%FFb?tagging"), signed with botocore's S3 SigV4 signer unless sign=False.
+    utf8_headers: header values go out as raw UTF-8 bytes (as the JavaScript SDK sends
+    non-ASCII metadata) instead of Latin-1.
+    Returns (status, headers as a lowercase-keyed dict, body bytes)."""
+    import http.client
     url = cloud.env["VIRGA_S3_URL"]
     hdrs = dict(headers or {})
     if sign:
-        hdrs.setdefault("x-amz-content-sha256", payload_hash)
-        req = AWSRequest(method=method, url=url + target, data=body, headers=hdrs)
-        S3SigV4Auth(Credentials(access_key or cloud.env["AWS_ACCESS_KEY_ID"],
-                                secret_key or cloud.env["AWS_SECRET_ACCESS_KEY"]), "s3",
-                    cloud.env["AWS_DEFAULT_REGION"]).add_auth(req)
-        hdrs = dict(req.headers.items())
+        hdrs = s3_signed_headers(cloud, method, target, hdrs, body, access_key, secret_key, payload_hash)
+    if utf8_headers:
+        hdrs = {k: v.encode() if isinstance(v, str) else v for k, v in hdrs.items()}
     host, port = url.split("//")[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
@@ -271,6 +290,17 @@ def s3_raw(cloud, method, target, headers=None, body=b"", sign=True, access_key=
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
+
+
+def remove_bucket(s3, bucket):
+    """Delete a bucket with everything in it: unfinished uploads, every version and delete
+    marker (one page of each: what a test leaves)."""
+    for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+    vs = s3.list_object_versions(Bucket=bucket)
+    for v in vs.get("Versions", []) + vs.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
 
 
 def error_code(body):

@@ -13,7 +13,8 @@
  * leaked data, and checksums (os_checksum_scenarios.c); S3 versioning in
  * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c;
  * reading one opened version whole (any version, pushed or pulled) and reaping the
- * writes of a writer that is gone in backend_scenarios_read.c. */
+ * writes of a writer that is gone in backend_scenarios_read.c; the lifecycle pass's
+ * conditional delete (os_expire) in backend_scenarios_expire.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -884,6 +885,7 @@ static void test_concurrency(void **state)
 #include "backend_scenarios_versions.c"
 #include "backend_scenarios_acl.c"
 #include "backend_scenarios_read.c"
+#include "backend_scenarios_expire.c"
 #include "os_checksum_scenarios.c"
 
 #define OS_SCENARIOS                                     \
@@ -902,6 +904,7 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_concurrency),                  \
     OS_ACL_SCENARIOS                                     \
     OS_READ_SCENARIOS                                    \
+    OS_EXPIRE_SCENARIOS                                  \
     OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)

@@ -1,0 +1,139 @@
+/* s3_usage.c - the stored_bytes quota: an account's buckets (every version of every
+ * object, the parts of unfinished multipart uploads) may not hold more bytes than
+ * identity allows it (virgadm quota set ACCOUNT stored_bytes MAX).
+ *
+ * A write reserves its bytes before the first byte is stored, with one conditional
+ * UPDATE of the account's row in objectstore.stored: PostgreSQL locks the row and
+ * re-checks the condition against the committed value, so concurrent writes can never
+ * together pass the limit (the database guarantees it, as db_lock_xact does for the
+ * count quotas; one row needs no separate lock). What a request reserved and did not
+ * keep (a failed write, a body shorter than declared) is given back when it ends; a
+ * version or part removed for good gives its bytes back after the removal.
+ *
+ * The limit is identity's (common/quota.c), kept in the row for QUOTA_TTL seconds so
+ * that a PUT costs no bus call: a changed quota applies within that time. The refusal is
+ * 403 QuotaExceeded, as Ceph's radosgw answers it: SDKs do not retry a 403 (they would
+ * retry a 503 SlowDown for minutes) and show the code and message to the user. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "objectstore.h"
+#include "quota.h"
+
+#define QUOTA_TTL "30"
+#define QUOTA_DEFAULT 1099511627776LL   /* identity's default: 1 TiB */
+
+static int exceeded(verr_t *e, long long max)
+{
+    return verr_set(e, 403, "QuotaExceeded",
+                    "The bucket owner's stored_bytes quota (%lld bytes) does not allow this write.", max);
+}
+
+/* Ask identity for the account's limit and keep it in its row. */
+static int refresh_max(s3_req_t *r, db_t *db, const char *account, long long *max, verr_t *e)
+{
+    if (quota_get(r->os->svc->bus, account, "stored_bytes", QUOTA_DEFAULT, r->os->call_timeout_ms, max, e) < 0)
+        return -1;
+    char m[32];
+    snprintf(m, sizeof m, "%lld", *max);
+    const char *p[] = {account, m};
+    PG_AUTO PGresult *res = db_prepared(db, e, "stored_max",
+        "INSERT INTO stored (account_id, bytes, max_bytes, max_at) VALUES ($1, 0, $2::bigint, now()) "
+        "ON CONFLICT (account_id) DO UPDATE SET max_bytes = EXCLUDED.max_bytes, max_at = now()", 2, p);
+    return res ? 0 : -1;
+}
+
+int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e)
+{
+    if (n <= 0 || !r->bucket_owner[0])
+        return 0;
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return -1;
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%lld", (long long)n);
+    const char *p[] = {r->bucket_owner, bytes};
+    long long max = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PG_AUTO PGresult *res = db_prepared(db, e, "stored_charge",
+            "UPDATE stored SET bytes = bytes + $2::bigint WHERE account_id = $1 AND bytes + $2::bigint <= max_bytes "
+            "AND max_at > now() - interval '" QUOTA_TTL " seconds' RETURNING bytes", 2, p);
+        if (!res)
+            return -1;
+        if (PQntuples(res)) {
+            r->charged += n;
+            return 0;
+        }
+        if (attempt)
+            break;
+        /* no row yet, a limit older than QUOTA_TTL, or over the limit: ask identity once */
+        if (refresh_max(r, db, r->bucket_owner, &max, e) < 0)
+            return -1;
+    }
+    return exceeded(e, max);
+}
+
+void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n)
+{
+    if (!n || !account || !account[0])
+        return;
+    verr_t e = {0};
+    db_t *db = s3_db(os, &e);
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)n);
+    const char *p[] = {account, bytes};
+    PG_AUTO PGresult *res = db ? db_prepared(db, &e, "stored_refund",
+        "UPDATE stored SET bytes = GREATEST(bytes - $2::bigint, 0) WHERE account_id = $1", 2, p) : NULL;
+    if (!res)   /* the account keeps the bytes counted: it errs on the side of the quota */
+        log_warn("stored bytes of %s: %llu bytes not given back: %s", account, (unsigned long long)n, e.message);
+}
+
+void s3_usage_refund(s3_req_t *r, uint64_t n)
+{
+    s3_usage_refund_account(r->os, r->bucket_owner, n);
+}
+
+void s3_usage_settle(s3_req_t *r, uint64_t kept)
+{
+    if (r->charged > 0 && (uint64_t)r->charged > kept)
+        s3_usage_refund(r, (uint64_t)r->charged - kept);
+    r->charged = 0;
+}
+
+uint64_t s3_usage_replaced(s3_req_t *r, const char *key, const char *version_id)
+{
+    if (!version_id && r->versioning == OS_VERSIONING_ENABLED)
+        return 0;   /* a write or delete adds a version or marker and removes nothing */
+    os_meta_t m = {0};
+    verr_t e = {0};
+    uint64_t size = 0;
+    if (os_head_version(r->os->backend, r->bucket_id, key, version_id ? version_id : "null", &m, &e) == 0 &&
+        !m.delete_marker)
+        size = m.size;
+    os_meta_clear(&m);
+    return size;
+}
+
+struct upload_bytes {
+    int number;
+    uint64_t bytes;
+};
+
+static int add_part_bytes(void *arg, int number, const char *etag, uint64_t size, int64_t mtime, const char *checksum)
+{
+    (void)etag, (void)mtime, (void)checksum;
+    struct upload_bytes *u = arg;
+    if (!u->number || u->number == number)
+        u->bytes += size;
+    return 0;
+}
+
+uint64_t s3_usage_upload_bytes(objectstore_t *os, const char *bucket_id, const char *upload_id, int number)
+{
+    struct upload_bytes u = {number, 0};
+    verr_t e;
+    os_mpu_list_parts(os->backend, bucket_id, upload_id, NULL, add_part_bytes, &u, &e);
+    return u.bytes;
+}
