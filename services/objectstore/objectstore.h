@@ -16,10 +16,12 @@
 #include "query.h"
 #include "service.h"
 #include "sigv4.h"
+#include "xml.h"
 
 #define S3_MAX_KEY 1024
 #define S3_SMALL_BODY (1024 * 1024)
 #define S3_MAX_PUT (5ULL << 30)        /* S3's single PUT limit */
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"   /* the namespace of S3's XML */
 
 typedef struct writers writers_t;
 
@@ -388,6 +390,8 @@ int s3_part_range(const s3_req_t *r, const os_meta_t *m, uint64_t *off, uint64_t
 void s3_get_object_attributes(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
 /* s3_list.c */
+/* A key in a listing, URL-encoded when the client asked (encoding-type=url). */
+void s3_key_elem(xml_t *x, const char *tag, const char *key, int url);
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e);
@@ -417,7 +421,11 @@ void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* s3_list_uploads.c */
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* An upload's Initiator (the IAM user's ARN, else the account's canonical id) and Owner
+ * (the initiating account's canonical id; the bucket owner's when none was recorded). */
+void s3_upload_parties_xml(s3_req_t *r, xml_t *x, const char *account, const char *arn);
 
 /* s3_uploads.c: who started each multipart upload and what completing it answered */
 /* Record r's caller as the initiator of upload_id (r's bucket and key). */
@@ -431,6 +439,8 @@ void s3_upload_completed(s3_req_t *r, const char *upload_id, const os_meta_t *m,
  * it made: 1 with resp set, 0 when there is none (NoSuchUpload stands). */
 int s3_upload_repeat(s3_req_t *r, const char *upload_id, http_resp_t *resp);
 void s3_upload_forget(s3_req_t *r, const char *upload_id);
+/* The upload's Initiator and Owner elements (ListParts). */
+void s3_upload_parties(s3_req_t *r, const char *upload_id, xml_t *x);
 /* Uploads and their answers older than max_age_s are forgotten (the reconcile timer). */
 void s3_uploads_expire(db_t *db, int max_age_s);
 

@@ -20,7 +20,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define XSI "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
 #define MAX_GRANTS 100   /* S3's limit on grants in one ACL */
 #define GROUPS "http://acs.amazonaws.com/groups/"

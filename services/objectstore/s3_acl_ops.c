@@ -9,7 +9,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 static int has_acl_headers(const s3_req_t *r)
 {

@@ -11,7 +11,6 @@
 #include "s3_checksum.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 enum { A_ETAG = 1, A_CHECKSUM = 2, A_PARTS = 4, A_CLASS = 8, A_SIZE = 16 };
 

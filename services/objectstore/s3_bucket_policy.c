@@ -13,7 +13,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define POLICY_MAX 20480   /* S3's limit on a bucket policy */
 
 /* Each string of a statement element (a string or an array of strings) passes ok? */

@@ -10,7 +10,6 @@
 #include "objectstore.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define MAX_TAGS 50
 
 /* Characters (not bytes) of s, and whether each is one S3 allows in a tag. */

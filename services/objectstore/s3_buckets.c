@@ -16,7 +16,6 @@
 #include "quota.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 void s3_bucket_clear(s3_bucket_t *b)
 {

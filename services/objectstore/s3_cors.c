@@ -16,7 +16,6 @@
 #include "strbuf.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define MAX_RULES 100
 #define MAX_CONFIG (64 * 1024)   /* S3's limit on a CORS configuration */
 

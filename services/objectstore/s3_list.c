@@ -14,7 +14,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define BATCH 1000
 
 typedef struct entry {
@@ -150,7 +149,7 @@ static int max_keys(s3_req_t *r, size_t *max, verr_t *e)
 
 /* Keys in listings are URL-encoded when the client asked (encoding-type=url), as the
  * AWS CLI does so that any byte survives XML. */
-static void key_elem(xml_t *x, const char *tag, const char *key, int url)
+void s3_key_elem(xml_t *x, const char *tag, const char *key, int url)
 {
     if (!url) {
         xml_elem(x, tag, key);
@@ -179,7 +178,7 @@ static void contents(xml_t *x, const s3_req_t *r, const entry_t *en, int url, in
     s3_iso_date(en->meta.mtime, when);
     int marker = versions && en->meta.delete_marker;
     xml_open(x, marker ? "DeleteMarker" : versions ? "Version" : "Contents", NULL);
-    key_elem(x, "Key", en->key, url);
+    s3_key_elem(x, "Key", en->key, url);
     if (versions) {
         xml_elem(x, "VersionId", en->meta.version_id);
         xml_elem_bool(x, "IsLatest", en->meta.is_latest);
@@ -208,7 +207,7 @@ static void prefixes(xml_t *x, const listing_t *l, int url)
     for (size_t i = 0; i < l->n; i++)
         if (l->e[i].is_prefix) {
             xml_open(x, "CommonPrefixes", NULL);
-            key_elem(x, "Prefix", l->e[i].key, url);
+            s3_key_elem(x, "Prefix", l->e[i].key, url);
             xml_close(x);
         }
 }
@@ -245,7 +244,7 @@ static int list_begin(s3_req_t *r, listing_t *l, const char *after, const char *
 static void list_head(xml_t *x, s3_req_t *r, const listing_t *l, int url)
 {
     xml_elem(x, "Name", r->bucket);
-    key_elem(x, "Prefix", l->prefix, url);
+    s3_key_elem(x, "Prefix", l->prefix, url);
 }
 
 /* ... and the ones it ends with, then the reply. */
@@ -254,7 +253,7 @@ static void list_tail(xml_t *x, s3_req_t *r, listing_t *l, int url, int owners, 
 {
     xml_elem_int(x, "MaxKeys", (long long)l->max);
     if (l->delim)
-        key_elem(x, "Delimiter", l->delim, url);
+        s3_key_elem(x, "Delimiter", l->delim, url);
     xml_elem_bool(x, "IsTruncated", l->truncated);
     if (url)
         xml_elem(x, "EncodingType", "url");
@@ -276,9 +275,9 @@ void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_t *x = xml_new();
     xml_open(x, "ListBucketResult", S3_NS);
     list_head(x, r, &l, url);
-    key_elem(x, "Marker", marker ? marker : "", url);
+    s3_key_elem(x, "Marker", marker ? marker : "", url);
     if (l.truncated && l.delim && l.n)
-        key_elem(x, "NextMarker", l.e[l.n - 1].key, url);
+        s3_key_elem(x, "NextMarker", l.e[l.n - 1].key, url);
     list_tail(x, r, &l, url, 1, 0, resp);
 }
 
@@ -331,7 +330,7 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e)
         free(next);
     }
     if (start_after)
-        key_elem(x, "StartAfter", start_after, url);
+        s3_key_elem(x, "StartAfter", start_after, url);
     int fetch_owner = s3_query(r, "fetch-owner") && !strcmp(s3_query(r, "fetch-owner"), "true");
     list_tail(x, r, &l, url, fetch_owner, 0, resp);
 }
@@ -354,12 +353,12 @@ void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_t *x = xml_new();
     xml_open(x, "ListVersionsResult", S3_NS);
     list_head(x, r, &l, url);
-    key_elem(x, "KeyMarker", marker ? marker : "", url);
+    s3_key_elem(x, "KeyMarker", marker ? marker : "", url);
     xml_elem(x, "VersionIdMarker", vmarker ? vmarker : "");
     if (l.truncated && l.n) {
         /* Where the next page starts: after this version, or after this common prefix. */
         const entry_t *last = &l.e[l.n - 1];
-        key_elem(x, "NextKeyMarker", last->key, url);
+        s3_key_elem(x, "NextKeyMarker", last->key, url);
         if (!last->is_prefix)
             xml_elem(x, "NextVersionIdMarker", last->meta.version_id);
     }

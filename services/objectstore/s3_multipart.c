@@ -15,7 +15,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 static void reply(http_resp_t *resp, xml_t *x)
 {
@@ -282,6 +281,7 @@ void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_elem(p.x, "Bucket", r->bucket);
     xml_elem(p.x, "Key", r->key);
     xml_elem(p.x, "UploadId", s3_query(r, "uploadId"));
+    s3_upload_parties(r, s3_query(r, "uploadId"), p.x);
     xml_elem_int(p.x, "PartNumberMarker", p.marker);
     xml_elem_int(p.x, "MaxParts", p.max);
     xml_elem(p.x, "StorageClass", "STANDARD");
@@ -294,48 +294,4 @@ void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_elem(p.x, "ChecksumAlgorithm", ck_name(p.ck.alg));
     xml_elem(p.x, "ChecksumType", s3_checksum_type(&p.ck));
     reply(resp, p.x);
-}
-
-struct uploads_out {
-    xml_t *x;
-    const char *owner;
-};
-
-static int upload_xml(void *arg, const char *key, const char *upload_id, int64_t initiated)
-{
-    struct uploads_out *u = arg;
-    char when[40];
-    s3_iso_date(initiated, when);
-    xml_open(u->x, "Upload", NULL);
-    xml_elem(u->x, "Key", key);
-    xml_elem(u->x, "UploadId", upload_id);
-    xml_open(u->x, "Initiator", NULL);
-    xml_elem(u->x, "ID", u->owner);
-    xml_close(u->x);
-    xml_open(u->x, "Owner", NULL);
-    xml_elem(u->x, "ID", u->owner);
-    xml_close(u->x);
-    xml_elem(u->x, "StorageClass", "STANDARD");
-    xml_elem(u->x, "Initiated", when);
-    xml_close(u->x);
-    return 0;
-}
-
-void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
-{
-    const char *prefix = s3_query(r, "prefix");
-    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner_id};
-    xml_open(u.x, "ListMultipartUploadsResult", S3_NS);
-    xml_elem(u.x, "Bucket", r->bucket);
-    xml_elem(u.x, "KeyMarker", "");
-    xml_elem(u.x, "UploadIdMarker", "");
-    if (prefix)
-        xml_elem(u.x, "Prefix", prefix);
-    xml_elem_int(u.x, "MaxUploads", 1000);
-    xml_elem_bool(u.x, "IsTruncated", 0);
-    if (os_mpu_list(r->os->backend, r->bucket_id, prefix ? prefix : "", upload_xml, &u, e) < 0) {
-        xml_free(u.x);
-        return;
-    }
-    reply(resp, u.x);
 }

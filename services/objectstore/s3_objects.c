@@ -21,7 +21,6 @@
 #include "utf8.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define INLINE_MAX (1024 * 1024)   /* bodies up to this are read before answering */
 #define USAGE_STEP (8 * 1024 * 1024)   /* quota reserved ahead for a body of unknown length */
 

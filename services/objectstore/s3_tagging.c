@@ -16,7 +16,6 @@
 #include "utf8.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define TAGS_MAX 10
 #define TAG_KEY_CHARS 128
 #define TAG_VALUE_CHARS 256

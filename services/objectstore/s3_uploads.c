@@ -106,3 +106,16 @@ void s3_uploads_expire(db_t *db, int max_age_s)
     if (!res)
         log_warn("forgetting old multipart upload records: %s", e.message);
 }
+
+void s3_upload_parties(s3_req_t *r, const char *upload_id, xml_t *x)
+{
+    verr_t e = {0};
+    db_t *db = s3_db(r->os, &e);
+    const char *p[] = {upload_id ? upload_id : "", r->bucket_id};
+    PG_AUTO PGresult *res = db ? db_prepared(db, &e, "upload_parties",
+        "SELECT coalesce(initiator, ''), initiator_arn FROM uploads WHERE upload_id = $1 AND bucket_id = $2", 2, p)
+                               : NULL;
+    int got = res && PQntuples(res);
+    s3_upload_parties_xml(r, x, got ? PQgetvalue(res, 0, 0) : NULL,
+                          got && !PQgetisnull(res, 0, 1) ? PQgetvalue(res, 0, 1) : NULL);
+}

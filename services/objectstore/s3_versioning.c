@@ -14,7 +14,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
 static const struct {
     const char *name;

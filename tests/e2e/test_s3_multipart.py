@@ -7,6 +7,7 @@ who may list and abort an upload: its initiator and the bucket owner (or whom th
 policy allows), not everyone with WRITE on the bucket."""
 import hashlib
 import json
+import time
 import uuid
 
 import pytest
@@ -156,3 +157,51 @@ def test_upload_initiator_and_bucket_owner_list_and_abort_not_other_writers(clou
         owner.s3.list_parts(Bucket=name, Key="k3", UploadId=uid3)
     assert code(ei) == ("NoSuchUpload", 404)
     owner.s3.delete_bucket(Bucket=name)
+
+
+def test_list_multipart_uploads_pages_groups_and_names_initiators(anycloud):
+    """ListMultipartUploads as S3 answers it: key order (then start order), max-uploads
+    with NextKeyMarker/NextUploadIdMarker followed to the end by the paginator, prefix and
+    delimiter (CommonPrefixes), and each upload's Initiator: the IAM user's ARN or the
+    account's canonical id, with the initiating account as Owner; ListParts names them too."""
+    t = Tenant(anycloud, "mp-list-" + uuid.uuid4().hex[:8])
+    b = "mp-list-" + uuid.uuid4().hex[:8]
+    t.s3.create_bucket(Bucket=b)
+    t.iam.create_user(UserName="uploader")
+    t.iam.put_user_policy(UserName="uploader", PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    k = t.iam.create_access_key(UserName="uploader")["AccessKey"]
+    user_s3 = s3_client(anycloud, k["AccessKeyId"], k["SecretAccessKey"])
+    keys = ["a/1", "a/2", "b", "c/x/1", "d"]
+    ids = {}
+    for key in keys:
+        ids[key] = t.s3.create_multipart_upload(Bucket=b, Key=key)["UploadId"]
+    time.sleep(1.1)   # upload times have a resolution of a second, as S3's Initiated
+    second_b = user_s3.create_multipart_upload(Bucket=b, Key="b")["UploadId"]   # a second upload of b, later
+    want = [("a/1", ids["a/1"]), ("a/2", ids["a/2"]), ("b", ids["b"]), ("b", second_b), ("c/x/1", ids["c/x/1"]),
+            ("d", ids["d"])]
+    pages = list(t.s3.get_paginator("list_multipart_uploads").paginate(Bucket=b, MaxUploads=2))
+    assert len(pages) == 3 and all(p["IsTruncated"] for p in pages[:2]) and not pages[2]["IsTruncated"]
+    got = [(u["Key"], u["UploadId"]) for p in pages for u in p.get("Uploads", [])]
+    assert got == want
+    ups = {u["UploadId"]: u for p in pages for u in p["Uploads"]}
+    assert ups[ids["b"]]["Initiator"]["ID"] == t.canonical and ups[ids["b"]]["Owner"]["ID"] == t.canonical
+    assert ups[second_b]["Initiator"]["ID"] == "arn:aws:iam::%s:user/uploader" % t.account
+    assert ups[second_b]["Owner"]["ID"] == t.canonical
+    parts = t.s3.list_parts(Bucket=b, Key="b", UploadId=second_b)
+    assert parts["Initiator"]["ID"] == "arn:aws:iam::%s:user/uploader" % t.account
+    # delimiter: a/ and c/ fold into CommonPrefixes; prefix narrows
+    r = t.s3.list_multipart_uploads(Bucket=b, Delimiter="/")
+    assert [u["Key"] for u in r["Uploads"]] == ["b", "b", "d"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "c/"]
+    r = t.s3.list_multipart_uploads(Bucket=b, Prefix="c/", Delimiter="/")
+    assert "Uploads" not in r and [p["Prefix"] for p in r["CommonPrefixes"]] == ["c/x/"]
+    # markers: after key b's first upload comes its second
+    r = t.s3.list_multipart_uploads(Bucket=b, KeyMarker="b", UploadIdMarker=ids["b"])
+    assert [(u["Key"], u["UploadId"]) for u in r["Uploads"]] == want[3:]
+    with pytest.raises(ClientError) as ei:
+        t.s3.list_multipart_uploads(Bucket=b, MaxUploads=-1)
+    assert code(ei) == ("InvalidArgument", 400)
+    for key, uid in want:
+        t.s3.abort_multipart_upload(Bucket=b, Key=key, UploadId=uid)
+    t.s3.delete_bucket(Bucket=b)
