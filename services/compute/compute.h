@@ -13,5 +13,7 @@ int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int compute_create_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_delete_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* hosts.c: the host registry, from the agents' reports */
+int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 #endif
