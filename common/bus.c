@@ -75,14 +75,6 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
     return c;
 }
 
-static void *prod_loop(void *arg)
-{
-    bus_t *b = arg;
-    while (b->running)
-        rd_kafka_poll(b->prod, 100);
-    return NULL;
-}
-
 /* A message left the producer for good: delivered, or not (refused by the broker's
  * ACLs, or undeliverable within message.timeout.ms). A request that failed fails its
  * call now rather than at its deadline. */
@@ -102,12 +94,75 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    bus_t *b = opaque;
     /* the broker going away and coming back is routine: librdkafka reconnects */
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         log_debug("bus: %s", reason);
     else
         log_warn("bus: %s: %s", rd_kafka_err2name(err), reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        b->prod_fatal = 1;
+}
+
+static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
+{
+    /* Idempotent: a request or reply the producer retries across a broker restart is
+     * written once, in order (acks=all is what idempotence needs). */
+    rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
+    if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 ||
+        bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
+        bus_conf_set(c, "acks", "all", e) < 0 ||
+        bus_conf_set(c, "message.timeout.ms", "30000", e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(c, delivered);
+    rd_kafka_conf_set_error_cb(c, error_cb);
+    rd_kafka_conf_set_opaque(c, b);
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (!rk)
+        verr_set(e, 503, "ServiceUnavailable", "bus producer: %s", err);
+    return rk;
+}
+
+/* An idempotent producer that hit a fatal error (the broker refused it a producer id,
+ * or lost messages it had acknowledged) never sends again: make a new one, so that the
+ * process recovers by itself. What the old one still held fails its calls now. */
+static void replace_producer(bus_t *b)
+{
+    char why[256] = "";
+    rd_kafka_fatal_error(b->prod, why, sizeof why);
+    verr_t e;
+    rd_kafka_t *fresh = new_producer(b, &e);
+    if (!fresh) {
+        log_error("bus: the producer failed (%s) and a new one cannot be made: %s", why, e.message);
+        return;
+    }
+    pthread_rwlock_wrlock(&b->prod_lock);
+    rd_kafka_t *old = b->prod;
+    b->prod = fresh;
+    b->prod_fatal = 0;
+    pthread_rwlock_unlock(&b->prod_lock);
+    log_warn("bus: the producer failed (%s): replaced by a new one", why);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(old, 0);   /* their delivery reports fail their calls */
+    rd_kafka_destroy(old);
+}
+
+static void *prod_loop(void *arg)
+{
+    bus_t *b = arg;
+    while (b->running) {
+        rd_kafka_poll(b->prod, 100);
+        if (b->prod_fatal) {
+            replace_producer(b);
+            if (b->prod_fatal)
+                sleep(1);
+        }
+    }
+    return NULL;
 }
 
 /* This process's credential and everyone's public keys, from the config. */
@@ -130,6 +185,7 @@ static void free_bus(bus_t *b)
     bus_credential_wipe(&b->cred);
     bus_keys_free(b->keys);
     pthread_mutex_destroy(&b->mu);
+    pthread_rwlock_destroy(&b->prod_lock);
     free(b);
 }
 
@@ -143,32 +199,11 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     snprintf(b->ca_file, sizeof b->ca_file, "%s", config_str(cfg, "bus.ssl_ca_file", ""));
     b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
+    b->idempotence = config_bool(cfg, "bus.idempotence", 1);
     b->running = 1;
     pthread_mutex_init(&b->mu, NULL);
-    if (load_identity(b, cfg, name, e) < 0) {
-        free_bus(b);
-        return NULL;
-    }
-
-    /* Idempotent: a request or reply the producer retries across a broker restart is
-     * written once, in order (acks=all is what idempotence needs). */
-    rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
-    if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 ||
-        bus_conf_set(c, "enable.idempotence", config_bool(cfg, "bus.idempotence", 1) ? "true" : "false", e) < 0 ||
-        bus_conf_set(c, "acks", "all", e) < 0 ||
-        bus_conf_set(c, "message.timeout.ms", "30000", e) < 0) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        free_bus(b);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(c, delivered);
-    rd_kafka_conf_set_error_cb(c, error_cb);
-    rd_kafka_conf_set_opaque(c, b);
-    char err[256];
-    b->prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!b->prod) {
-        verr_set(e, 503, "ServiceUnavailable", "bus producer: %s", err);
+    pthread_rwlock_init(&b->prod_lock, NULL);
+    if (load_identity(b, cfg, name, e) < 0 || !(b->prod = new_producer(b, e))) {
         free_bus(b);
         return NULL;
     }
@@ -197,6 +232,7 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
     const char *type = json_str(env, "type", "");
     char *opaque = corr ? xstrdup(corr) : NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    pthread_rwlock_rdlock(&b->prod_lock);
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
@@ -210,6 +246,7 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
             break;
         rd_kafka_poll(b->prod, 10);
     }
+    pthread_rwlock_unlock(&b->prod_lock);
     if (err) {
         free(s);
         free(opaque);

@@ -67,7 +67,10 @@ struct bus {
     bus_credential_t cred;     /* who this process is on the bus */
     bus_keys_t *keys;          /* everyone's public keys */
 
-    rd_kafka_t *prod;
+    rd_kafka_t *prod;          /* replaced after a fatal error, under prod_lock */
+    pthread_rwlock_t prod_lock;
+    volatile int prod_fatal;
+    int idempotence;
     pthread_t prod_thr;
 
     /* RPC client side: started on the first call */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus_auth.h"
 #include "config.h"
@@ -202,6 +203,16 @@ static const struct {
     {"read", RD_KAFKA_ACL_OPERATION_READ},
     {"write", RD_KAFKA_ACL_OPERATION_WRITE},
     {"describe", RD_KAFKA_ACL_OPERATION_DESCRIBE},
+    {"idempotent_write", RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE},
+};
+
+static const struct {
+    const char *name;
+    rd_kafka_ResourceType_t type;
+} resources[] = {
+    {"topic", RD_KAFKA_RESOURCE_TOPIC},
+    {"group", RD_KAFKA_RESOURCE_GROUP},
+    {"cluster", RD_KAFKA_RESOURCE_BROKER},   /* librdkafka 2.0 names the cluster resource BROKER */
 };
 
 static int create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *acls)
@@ -215,10 +226,13 @@ static int create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *acls)
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
             if (!strcmp(ops[k].name, json_str(a, "operation", "")))
                 op = ops[k].op;
+        rd_kafka_ResourceType_t type = RD_KAFKA_RESOURCE_UNKNOWN;
+        for (size_t k = 0; k < sizeof resources / sizeof resources[0]; k++)
+            if (!strcmp(resources[k].name, json_str(a, "resource", "")))
+                type = resources[k].type;
         AUTOFREE char *principal = xasprintf("User:%s", json_str(a, "principal", ""));
         ab[i] = rd_kafka_AclBinding_new(
-            !strcmp(json_str(a, "resource", ""), "group") ? RD_KAFKA_RESOURCE_GROUP : RD_KAFKA_RESOURCE_TOPIC,
-            json_str(a, "name", ""),
+            type, json_str(a, "name", ""),
             !strcmp(json_str(a, "pattern", ""), "prefixed") ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED
                                                            : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
             principal, "*", op, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err, sizeof err);
@@ -252,6 +266,40 @@ static int create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *acls)
     return bad ? -1 : (int)n;
 }
 
+/* How many ACLs the broker applies now. The controller commits new ACLs before the broker
+ * that answers DescribeAcls applies them; a client that connects in between is refused
+ * (and an idempotent producer refused once stays broken), so wait until they are there. */
+static int acls_applied(rd_kafka_t *rk, rd_kafka_queue_t *q)
+{
+    char err[256];
+    rd_kafka_AclBindingFilter_t *f =
+        rd_kafka_AclBindingFilter_new(RD_KAFKA_RESOURCE_ANY, NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
+                                      RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, err, sizeof err);
+    rd_kafka_DescribeAcls(rk, f, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    size_t n = 0;
+    if (ev && !rd_kafka_event_error(ev))
+        rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &n);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AclBinding_destroy(f);
+    return (int)n;
+}
+
+/* The plan's ACLs without repetitions (the same grant can follow from two rows). */
+static int distinct_acls(json_t *acls)
+{
+    json_t *seen = json_object(), *a;
+    size_t i;
+    json_array_foreach(acls, i, a) {
+        AUTOFREE char *k = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+        json_object_set_new(seen, k, json_true());
+    }
+    int n = (int)json_object_size(seen);
+    json_decref(seen);
+    return n;
+}
+
 static int cmd_provision(const config_t *cfg, const char *admin_file, const char *const *agents)
 {
     rd_kafka_t *rk = admin_client(cfg, admin_file);
@@ -262,6 +310,13 @@ static int cmd_provision(const config_t *cfg, const char *admin_file, const char
     int replication = (int)config_int(cfg, "bus.replication_factor", 1);
     int nt = create_topics(rk, q, json_object_get(plan, "topics"), replication);
     int na = nt < 0 ? -1 : create_acls(rk, q, json_object_get(plan, "acls"));
+    int want = distinct_acls(json_object_get(plan, "acls")), have = 0;
+    for (int i = 0; na >= 0 && i < 300 && (have = acls_applied(rk, q)) < want; i++)
+        usleep(100 * 1000);
+    if (na >= 0 && have < want) {
+        fprintf(stderr, "virga-busctl: the broker applies %d of the %d ACLs\n", have, want);
+        na = -1;
+    }
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
     json_decref(plan);

@@ -91,6 +91,8 @@ static void own(json_t *plan, const char *p, int serves)
     acl(plan, p, "topic", "literal", name, "describe");
     snprintf(name, sizeof name, "%s.", p);
     acl(plan, p, "group", "prefixed", name, "read");
+    /* the idempotent producer (no duplicates when it retries across a broker restart) */
+    acl(plan, p, "cluster", "literal", "kafka-cluster", "idempotent_write");
     if (!serves)
         return;
     char t[128];
