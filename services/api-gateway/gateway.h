@@ -74,6 +74,9 @@ int gw_authorize(gw_req_t *r, verr_t *e);
 /* render.c */
 void gw_render_result(const gw_req_t *r, json_t *result, http_resp_t *resp);
 void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp);
+/* The error as the tenant sees it (a bus timeout inside the cloud is 503 Unavailable),
+ * so that the log says the same code as the answer. */
+void gw_public_error(const verr_t *in, verr_t *out);
 /* ec2_local.c: actions the gateway answers itself */
 int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);

@@ -2,6 +2,8 @@
  * arrive from the gateway as identity.<Action>; identity.* lower-case messages are
  * internal (gateway key lookups, operator commands from virgadm). */
 #include "identity.h"
+#include "log.h"
+#include "replay.h"
 
 /* Who may send what (bus_auth.h): the signing keys go only to the two endpoints that
  * check tenants' signatures; the tenant API (IAM actions) comes from the gateway or from
@@ -34,6 +36,14 @@ static const bus_route_t routes[] = {
     {NULL, NULL, 0},
 };
 
+/* Forget CreateUser answers whose retry window has passed (common/replay.h). */
+static void reconcile(service_t *svc)
+{
+    verr_t e;
+    if (replay_expire(svc->db, &e) < 0)
+        log_warn("forgetting old answers: %s", e.message);
+}
+
 int main(int argc, char **argv)
 {
     static const service_def_t def = {
@@ -42,6 +52,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = identity_init,
         .fini = identity_fini,
+        .reconcile = reconcile,
     };
     return service_main(argc, argv, &def);
 }

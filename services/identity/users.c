@@ -7,6 +7,7 @@
 #include "identity.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "replay.h"
 
 #define USER_COLS "id, account_id, name, path, is_admin, " \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -95,6 +96,26 @@ void identity_changed(bus_ctx_t *ctx, const char *what, const char *id)
     bus_publish(ctx->bus, "virga.events", "identity.changed", json_pack("{s:s, s:s}", "what", what, "id", id), &e);
 }
 
+/* A CreateUser retried by its caller after a lost answer (replay.h): the answer it got,
+ * while that user still exists. 1 with *reply, 0, or -1. */
+static int recall_user(bus_ctx_t *ctx, const char *acct, const char *rkey, json_t **reply, verr_t *e)
+{
+    json_t *old = NULL;
+    AUTOFREE char *uid = NULL;
+    int rc = replay_recall(service_db(ctx), rkey, NULL, &old, &uid, e);
+    if (rc <= 0)
+        return rc;
+    const char *p[] = {uid, acct};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "user_exists",
+                                      "SELECT 1 FROM users WHERE id = $1 AND account_id = $2", 2, p);
+    if (!r || PQntuples(r) == 0) {
+        json_decref(old);
+        return r ? 0 : -1;
+    }
+    *reply = old;
+    return 1;
+}
+
 int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *acct = identity_caller_account(ctx, e);
@@ -130,21 +151,29 @@ int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         db_rollback(db);
         return -1;
     }
+    char rkey[REPLAY_KEY_LEN];
+    replay_key(ctx, "CreateUser", body, rkey);
     if (PQntuples(r) == 0) {
         db_rollback(db);
+        verr_t e2 = {0};
+        if (recall_user(ctx, acct, rkey, reply, &e2) == 1)
+            return 0;
         return verr_set(e, 409, "EntityAlreadyExists", "User with name %s already exists.", name);
     }
     if (atoll(PQgetvalue(n, 0, 0)) > max) {
         db_rollback(db);
         return verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for UsersPerAccount: %lld", max);
     }
-    if (db_commit(db, e) < 0) {
-        db_rollback(db);
-        return -1;
-    }
     identity_user_t u;
     fill_user(r, 0, &u);
-    *reply = json_pack("{s:o}", "User", identity_user_json(&u));
+    json_t *out = json_pack("{s:o}", "User", identity_user_json(&u));
+    if (replay_remember(db, rkey, u.id, out, NULL, (int)config_int(service_of(ctx)->cfg,
+                        "identity.retry_window_s", 600), e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        json_decref(out);
+        return -1;
+    }
+    *reply = out;
     return 0;
 }
 
