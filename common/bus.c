@@ -83,10 +83,11 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     bus_t *b = opaque;
     char *corr = m->_private;
-    if (m->err) {
+    if (m->err && corr) {   /* the caller hears of it */
+        log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        bus_rpc_undeliverable(b, corr, m->err);
+    } else if (m->err) {
         log_warn("bus: message to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        if (corr)
-            bus_rpc_undeliverable(b, corr, m->err);
     }
     free(corr);
 }

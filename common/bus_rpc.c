@@ -208,7 +208,7 @@ void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)
         return;   /* answered or timed out already */
     verr_t e = {0};
     if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
-        verr_set(&e, 403, "AccessDenied", "principal %s may not send %s (the broker refused it)", b->cred.principal,
+        verr_set(&e, 403, "AccessDenied", "the broker does not let principal %s send %s", b->cred.principal,
                  p->what);
     else
         verr_set(&e, 503, "ServiceUnavailable", "the bus could not deliver %s: %s", p->what, rd_kafka_err2str(err));

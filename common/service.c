@@ -57,13 +57,14 @@ static int sys_health(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
         dbstate = (ctx->worker && db_ping(ctx->worker)) ? "ok" : "down";
     bus_stats_t st;
     bus_get_stats(ctx->bus, &st);
-    *reply = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:s, s:s, s:{s:I, s:I, s:I}}",
+    *reply = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:s}}",
                        "service", svc->def->name, "instance", svc->instance, "host", host,
                        "pid", (int)getpid(), "version", VIRGA_VERSION,
                        "uptime_s", (json_int_t)(time(NULL) - svc->started),
                        "db", dbstate, "status", strcmp(dbstate, "down") ? "healthy" : "degraded",
                        "bus", "served", (json_int_t)st.served, "calls", (json_int_t)st.calls,
-                       "timeouts", (json_int_t)st.call_timeouts);
+                       "timeouts", (json_int_t)st.call_timeouts, "rejected", (json_int_t)st.rejected,
+                       "principal", bus_principal(ctx->bus));
     if (svc->def->health)
         svc->def->health(svc, *reply);
     return 0;
