@@ -113,7 +113,7 @@ static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
     if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
-        bus_conf_set(c, "message.timeout.ms", "30000", e) < 0) {
+        bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
         if (c)
             rd_kafka_conf_destroy(c);
         return NULL;
@@ -201,6 +201,9 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
     b->idempotence = config_bool(cfg, "bus.idempotence", 1);
+    /* how long a message waits for a broker that is away (a restart) before it is given up */
+    snprintf(b->message_timeout, sizeof b->message_timeout, "%lld",
+             (long long)config_int(cfg, "bus.message_timeout_ms", 60000));
     b->running = 1;
     pthread_mutex_init(&b->mu, NULL);
     pthread_rwlock_init(&b->prod_lock, NULL);

@@ -71,6 +71,7 @@ struct bus {
     pthread_rwlock_t prod_lock;
     volatile int prod_fatal;
     int idempotence;
+    char message_timeout[24];   /* ms */
     pthread_t prod_thr;
 
     /* RPC client side: started on the first call */

@@ -428,10 +428,17 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
         rd_kafka_destroy(rk);
         return verr_set(e, 503, "ServiceUnavailable", "bus listener: no partitions for %s", topic);
     }
+    /* the ends as they are now, asked before returning: a message published after
+     * bus_listen returns is seen, however late the first fetch (OFFSET_END would be
+     * resolved only then) */
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts; i++)
-        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = RD_KAFKA_OFFSET_END;
-    r = rd_kafka_assign(rk, tp);
+    for (int i = 0; i < nparts && !r; i++) {
+        int64_t lo = 0, hi = 0;
+        r = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000);
+        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = hi;
+    }
+    if (!r)
+        r = rd_kafka_assign(rk, tp);
     rd_kafka_topic_partition_list_destroy(tp);
     if (r) {
         rd_kafka_destroy(rk);
