@@ -42,7 +42,7 @@ int replay_remember(db_t *db, const char *key, const char *resource, const json_
     free(blob);
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%d", ttl_s);
-    const char *p[] = {key, resource, b64, ttl, seal ? "t" : "f"};
+    const char *p[] = {key, resource, b64, seal ? "t" : "f", ttl};
     PGresult *r = db_prepared(db, e, "replay_put",
         "INSERT INTO request_results (key, resource, result, sealed, expires_at) "
         "VALUES ($1, $2, $3, $4::boolean, now() + make_interval(secs => $5::int)) "

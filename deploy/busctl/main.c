@@ -146,7 +146,7 @@ static rd_kafka_t *admin_client(const config_t *cfg, const char *admin_file)
     return rk;
 }
 
-static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, int replication)
+static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, int replication, int min_isr)
 {
     size_t n = json_array_size(topics), k = 0;
     rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof *nt);
@@ -165,6 +165,10 @@ static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, in
         /* replies and requests are small and short-lived: small segments let retention
          * actually delete them */
         rd_kafka_NewTopic_set_config(nt[k], "segment.bytes", "16777216");
+        /* with acks=all, a write is acknowledged once min.insync.replicas copies hold it */
+        char isr[16];
+        snprintf(isr, sizeof isr, "%d", min_isr);
+        rd_kafka_NewTopic_set_config(nt[k], "min.insync.replicas", isr);
         k++;
     }
     json_decref(seen);
@@ -308,7 +312,8 @@ static int cmd_provision(const config_t *cfg, const char *admin_file, const char
     json_t *plan = plan_build(agents);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     int replication = (int)config_int(cfg, "bus.replication_factor", 1);
-    int nt = create_topics(rk, q, json_object_get(plan, "topics"), replication);
+    int min_isr = (int)config_int(cfg, "bus.min_insync_replicas", replication >= 3 ? 2 : 1);
+    int nt = create_topics(rk, q, json_object_get(plan, "topics"), replication, min_isr);
     int na = nt < 0 ? -1 : create_acls(rk, q, json_object_get(plan, "acls"));
     int want = distinct_acls(json_object_get(plan, "acls")), have = 0;
     for (int i = 0; na >= 0 && i < 300 && (have = acls_applied(rk, q)) < want; i++)
