@@ -33,9 +33,7 @@ static const struct {
     {"virgadm", BUS_P_OPERATOR, 1},
 };
 
-/* Letters, digits, '-' and '_': no '.', so that one principal's topic and group prefixes
- * ("virga.reply.<name>", "<name>.") never cover another's. */
-static int plain_word(const char *s, size_t max)
+int bus_name_valid(const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n == 0 || n > max)
@@ -49,7 +47,7 @@ static int plain_word(const char *s, size_t max)
 int bus_principal_parse(const char *name, bus_principal_t *out, verr_t *e)
 {
     memset(out, 0, sizeof *out);
-    if (!name || !plain_word(name, BUS_PRINCIPAL_MAX - 1))
+    if (!name || !bus_name_valid(name, BUS_PRINCIPAL_MAX - 1))
         return verr_set(e, 403, "AccessDenied", "'%.80s' is not a bus principal", name ? name : "");
     snprintf(out->name, sizeof out->name, "%s", name);
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

@@ -44,6 +44,11 @@ typedef struct bus_principal {
     const char *host;       /* agents: the host id (inside name); else NULL */
 } bus_principal_t;
 
+/* 1 when s is 1..max letters, digits, '-' and '_': no '.', so that one principal's topic
+ * and group prefixes ("virga.reply.<name>", "<name>.") never cover another's. Principal
+ * names and host ids are such words. */
+int bus_name_valid(const char *s, size_t max);
+
 /* What a name stands for: 0, or -1 with AccessDenied for a name that is no principal
  * ("agent-" with a host id of letters, digits, '-' and '_'; the fixed service names;
  * "virgadm"; "test-*"). */

@@ -106,6 +106,26 @@ int replay_recall(db_t *db, const char *key, const unsigned char *seal, json_t *
     return 1;
 }
 
+int replay_recall_existing(db_t *db, const char *key, const unsigned char *seal, const char *table,
+                           const char *account, json_t **reply, verr_t *e)
+{
+    json_t *old = NULL;
+    AUTOFREE char *id = NULL;
+    int rc = replay_recall(db, key, seal, &old, &id, e);
+    if (rc <= 0)
+        return rc;
+    AUTOFREE char *name = xasprintf("replay_exists_%s", table);
+    AUTOFREE char *sql = xasprintf("SELECT 1 FROM %s WHERE id = $1 AND account_id = $2", table);
+    const char *p[] = {id, account};
+    PG_AUTO PGresult *r = db_prepared(db, e, name, sql, 2, p);
+    if (!r || PQntuples(r) == 0) {
+        json_decref(old);
+        return r ? 0 : -1;
+    }
+    *reply = old;
+    return 1;
+}
+
 int replay_expire(db_t *db, verr_t *e)
 {
     PG_AUTO PGresult *r = db_prepared(db, e, "replay_expire", "DELETE FROM request_results WHERE expires_at <= now()",

@@ -33,6 +33,11 @@ int replay_remember(db_t *db, const char *key, const char *resource, const json_
  * caller frees both), 0 when there is none, -1 with e set. */
 int replay_recall(db_t *db, const char *key, const unsigned char *seal, json_t **reply, char **resource, verr_t *e);
 
+/* replay_recall, kept only while what the request made still exists in account: the
+ * table (trusted, a constant) has columns id and account_id. 1 with *reply, 0, or -1. */
+int replay_recall_existing(db_t *db, const char *key, const unsigned char *seal, const char *table,
+                           const char *account, json_t **reply, verr_t *e);
+
 /* Forget what has expired (on the service's reconcile timer). */
 int replay_expire(db_t *db, verr_t *e);
 

@@ -80,20 +80,7 @@ static int recall(bus_ctx_t *ctx, const char *account, const char *rkey, json_t 
     const compute_t *c = service_of(ctx)->state;
     if (!c->can_seal)
         return 0;
-    json_t *old = NULL;
-    AUTOFREE char *id = NULL;
-    int rc = replay_recall(service_db(ctx), rkey, c->seal, &old, &id, e);
-    if (rc <= 0)
-        return rc;
-    const char *p[] = {id, account};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "kp_exists",
-                                      "SELECT 1 FROM key_pairs WHERE id = $1 AND account_id = $2", 2, p);
-    if (!r || PQntuples(r) == 0) {
-        json_decref(old);
-        return r ? 0 : -1;
-    }
-    *reply = old;
-    return 1;
+    return replay_recall_existing(service_db(ctx), rkey, c->seal, "key_pairs", account, reply, e);
 }
 
 static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int import)

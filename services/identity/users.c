@@ -96,26 +96,6 @@ void identity_changed(bus_ctx_t *ctx, const char *what, const char *id)
     bus_publish(ctx->bus, "virga.events", "identity.changed", json_pack("{s:s, s:s}", "what", what, "id", id), &e);
 }
 
-/* A CreateUser retried by its caller after a lost answer (replay.h): the answer it got,
- * while that user still exists. 1 with *reply, 0, or -1. */
-static int recall_user(bus_ctx_t *ctx, const char *acct, const char *rkey, json_t **reply, verr_t *e)
-{
-    json_t *old = NULL;
-    AUTOFREE char *uid = NULL;
-    int rc = replay_recall(service_db(ctx), rkey, NULL, &old, &uid, e);
-    if (rc <= 0)
-        return rc;
-    const char *p[] = {uid, acct};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "user_exists",
-                                      "SELECT 1 FROM users WHERE id = $1 AND account_id = $2", 2, p);
-    if (!r || PQntuples(r) == 0) {
-        json_decref(old);
-        return r ? 0 : -1;
-    }
-    *reply = old;
-    return 1;
-}
-
 int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *acct = identity_caller_account(ctx, e);
@@ -156,7 +136,8 @@ int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     if (PQntuples(r) == 0) {
         db_rollback(db);
         verr_t e2 = {0};
-        if (recall_user(ctx, acct, rkey, reply, &e2) == 1)
+        /* the same request retried by its caller after a lost answer (replay.h) */
+        if (replay_recall_existing(db, rkey, NULL, "users", acct, reply, &e2) == 1)
             return 0;
         return verr_set(e, 409, "EntityAlreadyExists", "User with name %s already exists.", name);
     }

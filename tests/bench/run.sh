@@ -2,6 +2,8 @@
 # run.sh BUILD - the benchmarks behind the figures in docs/performance.md. Starts its
 # own throwaway cloud (own directory and port base), runs every benchmark against
 # loopback only, prints the figures, and stops the cloud. Every load is bounded in time.
+# VIRGA_BENCH_ONLY=bus runs only the cloud and bus figures (start, idle CPU, broker
+# memory, RPC on Kafka and on the mock, the broker killed during a storm).
 set -eu
 build=${1:-build}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,6 +60,7 @@ echo "== bus RPC on librdkafka's mock (virga-busd, bus.fetch_wait_ms=2)"
 kill "$echo_srv" "$busd" 2>/dev/null || true
 wait "$echo_srv" "$busd" 2>/dev/null || true
 
+if [ "${VIRGA_BENCH_ONLY:-}" != bus ]; then
 echo "== HTTP layer (GET /healthz on the gateway, wrk 2 threads, 32 connections, 10 s)"
 wrk -t2 -c32 -d10s "$VIRGA_EC2_URL/healthz" | sed -n 's/^Requests\/sec: *\(.*\)/http requests\/s: \1/p; s/^ *Latency *\([^ ]*\) .*/http latency avg: \1/p'
 
@@ -65,6 +68,7 @@ wrk -t2 -c32 -d10s "$VIRGA_EC2_URL/healthz" | sed -n 's/^Requests\/sec: *\(.*\)/
 for b in tests/bench/bench_*.sh; do
     if [ -f "$b" ]; then sh "$b" "$dir" "$build"; fi
 done
+fi
 
 # Last, as it disturbs the cloud: kill -9 of the broker during 1,000 RPCs and 1,000 events.
 echo "== broker killed (kill -9) during a storm of 1,000 RPCs and 1,000 events, restarted by devcloud up"

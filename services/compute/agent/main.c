@@ -73,17 +73,9 @@ static void reconcile(service_t *svc)
 }
 
 /* A host id names this host's topic, group and bus principal (agent-<host id>), so it is
- * a plain word: no '.', which would let one host's prefixes cover another's. */
-static int valid_host_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 60)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-            return 0;
-    return 1;
-}
+ * a plain word (bus_name_valid): no '.', which would let one host's prefixes cover
+ * another's. */
+static int valid_host_id(const char *s) { return bus_name_valid(s, 60); }
 
 int main(int argc, char **argv)
 {
