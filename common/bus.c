@@ -67,7 +67,7 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
         (consumer && bus_conf_set(c, "fetch.error.backoff.ms", "50", e) < 0) ||
         bus_conf_set(c, "reconnect.backoff.ms", "50", e) < 0 ||
         bus_conf_set(c, "reconnect.backoff.max.ms", "1000", e) < 0 ||
-        bus_conf_set(c, "topic.metadata.refresh.interval.ms", "10000", e) < 0) {
+        bus_conf_set(c, "topic.metadata.refresh.interval.ms", b->metadata_refresh, e) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }
@@ -204,6 +204,11 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     /* how long a message waits for a broker that is away (a restart) before it is given up */
     snprintf(b->message_timeout, sizeof b->message_timeout, "%lld",
              (long long)config_int(cfg, "bus.message_timeout_ms", 60000));
+    /* what an idle process costs the broker: heartbeats and metadata refreshes (a leader
+     * change or an error refreshes metadata at once anyway) */
+    snprintf(b->heartbeat, sizeof b->heartbeat, "%lld", (long long)config_int(cfg, "bus.heartbeat_ms", 1000));
+    snprintf(b->metadata_refresh, sizeof b->metadata_refresh, "%lld",
+             (long long)config_int(cfg, "bus.metadata_refresh_ms", 30000));
     b->running = 1;
     pthread_mutex_init(&b->mu, NULL);
     pthread_rwlock_init(&b->prod_lock, NULL);

@@ -72,6 +72,8 @@ struct bus {
     volatile int prod_fatal;
     int idempotence;
     char message_timeout[24];   /* ms */
+    char heartbeat[24];         /* consumer group heartbeat interval, ms */
+    char metadata_refresh[24];  /* ms */
     pthread_t prod_thr;
 
     /* RPC client side: started on the first call */

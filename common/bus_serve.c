@@ -316,7 +316,7 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     snprintf(st, sizeof st, "%d", b->session_timeout_ms);
     if (!c || bus_conf_set(c, "group.id", opts->group, e) < 0 ||
         bus_conf_set(c, "session.timeout.ms", st, e) < 0 ||
-        bus_conf_set(c, "heartbeat.interval.ms", "500", e) < 0 ||
+        bus_conf_set(c, "heartbeat.interval.ms", b->heartbeat, e) < 0 ||
         bus_conf_set(c, "auto.offset.reset", "earliest", e) < 0 ||
         bus_conf_set(c, "enable.auto.commit", "true", e) < 0 ||
         bus_conf_set(c, "auto.commit.interval.ms", "1000", e) < 0 ||

@@ -40,6 +40,9 @@ echo "idle CPU over ${idle_s} s: Virga's 8 processes together $(echo "scale=2; (
 echo "Kafka broker resident memory: $(($(ps -o rss= -p "$(cat "$dir/run/kafka.pid")") / 1024)) MiB"
 
 echo "== bus RPC on the real broker (sys.echo to compute, Apache Kafka, bus.fetch_wait_ms=$(sed -n 's/ *fetch_wait_ms: *//p' "$dir/virga.yaml"))"
+# 10 s unmeasured first: the broker's JIT compiles its hot paths (docs/performance.md)
+"$build/bench/bus_rpc" -c "$dir/virga.yaml" --set bus.principal=virgadm --rate 1000 --seconds 10 --threads 16 \
+    --throughput-seconds 0 > /dev/null
 "$build/bench/bus_rpc" -c "$dir/virga.yaml" --set bus.principal=virgadm --rate 1000 --seconds 10 --threads 16 \
     --throughput-seconds 5
 

@@ -43,6 +43,7 @@ static inline config_t *fixture_config(const char *brokers, const char *principa
     config_set(c, "bus.principal", principal);
     config_set(c, "bus.fetch_wait_ms", "2");   /* the mock does not long-poll */
     config_set(c, "bus.session_timeout_ms", "6000");
+    config_set(c, "bus.heartbeat_ms", "500");   /* the mock's groups want it short */
     return c;
 }
 
