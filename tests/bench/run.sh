@@ -26,19 +26,6 @@ t1=$(date +%s.%N)
 echo "== the cloud"
 echo "cloud start (devcloud up, first use, Ceph on bluestore): $(echo "$t1 - $t0" | bc) s"
 
-# CPU ticks (1/100 s) a process has used so far
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-services="identity compute image network objectstore gateway accounting agent"
-idle_s=20
-sleep 5   # let the start settle
-k0=$(ticks "$(cat "$dir/run/kafka.pid")"); s0=0
-for s in $services; do s0=$((s0 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
-sleep $idle_s
-k1=$(ticks "$(cat "$dir/run/kafka.pid")"); s1=0
-for s in $services; do s1=$((s1 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
-echo "idle CPU over ${idle_s} s: Virga's 8 processes together $(echo "scale=2; ($s1 - $s0) / $idle_s" | bc) % of a core, the Kafka broker $(echo "scale=2; ($k1 - $k0) / $idle_s" | bc) %"
-echo "Kafka broker resident memory: $(($(ps -o rss= -p "$(cat "$dir/run/kafka.pid")") / 1024)) MiB"
-
 echo "== bus RPC on the real broker (sys.echo to compute, Apache Kafka, bus.fetch_wait_ms=$(sed -n 's/ *fetch_wait_ms: *//p' "$dir/virga.yaml"))"
 # 10 s unmeasured first: the broker's JIT compiles its hot paths (docs/performance.md)
 "$build/bench/bus_rpc" -c "$dir/virga.yaml" --set bus.principal=virgadm --rate 1000 --seconds 10 --threads 16 \
@@ -52,6 +39,7 @@ mock_port=$((base + 3))
 "$build/bin/virga-busd" --set busd.port=$mock_port --set log.level=warn \
     --set busd.topics=virga.reply.virgadm,virga.reply.compute > "$dir/log/busd.log" 2>&1 &
 busd=$!
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$mock_port") 2>/dev/null && break; sleep 0.1; done
 mock_set="--set bus.brokers=127.0.0.1:$mock_port --set bus.security_protocol=plaintext --set bus.fetch_wait_ms=2"
 # shellcheck disable=SC2086
 "$build/bench/bus_rpc" -c "$dir/virga.yaml" $mock_set --set bus.principal=compute --serve 60 > "$dir/log/mock-echo.log" 2>&1 &
@@ -72,6 +60,20 @@ for b in tests/bench/bench_*.sh; do
     if [ -f "$b" ]; then sh "$b" "$dir" "$build"; fi
 done
 fi
+
+# CPU ticks (1/100 s) a process has used so far
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+services="identity compute image network objectstore gateway accounting agent"
+idle_s=20
+sleep 10   # after the load above: the broker's JIT has compiled what it needed
+k0=$(ticks "$(cat "$dir/run/kafka.pid")"); s0=0
+for s in $services; do s0=$((s0 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
+sleep $idle_s
+k1=$(ticks "$(cat "$dir/run/kafka.pid")"); s1=0
+for s in $services; do s1=$((s1 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
+echo "idle CPU over ${idle_s} s: Virga's 8 processes together $(echo "scale=2; ($s1 - $s0) / $idle_s" | bc) % of a core, the Kafka broker $(echo "scale=2; ($k1 - $k0) / $idle_s" | bc) %"
+echo "Kafka broker resident memory: $(($(ps -o rss= -p "$(cat "$dir/run/kafka.pid")") / 1024)) MiB"
+
 
 # Last, as it disturbs the cloud: kill -9 of the broker during 1,000 RPCs and 1,000 events.
 echo "== broker killed (kill -9) during a storm of 1,000 RPCs and 1,000 events, restarted by devcloud up"
