@@ -62,10 +62,23 @@ def test_unknown_message_type_is_a_clear_error(cloud):
 
 
 def test_call_to_a_service_nobody_serves_times_out_clearly(cloud):
+    # a topic that is no service's: the broker refuses it, and the caller hears so at once
     t0 = time.time()
     ok, err = cloud.call("virga.rpc.nobody", "sys.health", timeout_ms=1500)
     assert not ok
-    assert err.startswith("RequestTimeout:") and "1500 ms" in err
+    assert err.startswith("AccessDenied:") and "virga.rpc.nobody" in err
+    assert time.time() - t0 < 20
+    # a host whose agent does not answer: a timeout that says what and how long
+    pid = cloud.pid("agent")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        host = [l.split(":", 1)[1].strip() for l in open(cloud.config) if l.strip().startswith("host_id:")][0]
+        t0 = time.time()
+        ok, err = cloud.call("virga.host." + host, "sys.health", timeout_ms=1500)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert not ok
+    assert err.startswith("RequestTimeout:") and "1500 ms" in err and "sys.health" in err
     assert time.time() - t0 < 20
 
 
