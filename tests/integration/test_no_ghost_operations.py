@@ -131,3 +131,32 @@ def test_bus_timeout_is_answered_and_logged_with_one_code(cloud):
         lines = [l for l in f if rid in l and "DescribeKeyPairs" in l]
     assert lines and "-> 503 Unavailable" in lines[-1], lines
     cloud.wait_healthy("compute", 60)
+
+
+def test_status_reports_healthy_under_create_key_pair_load(cloud):
+    """sys.health has its own lane: 8 threads of CreateKeyPair (RSA generation keeps compute's
+    workers busy) do not make virgadm status report compute down."""
+    acct, key, secret = new_tenant(cloud, "busy-" + uuid.uuid4().hex[:6])
+    stop = threading.Event()
+
+    def load(t):
+        c = ec2(cloud, key, secret)
+        n = 0
+        while not stop.is_set() and n < 200:
+            c.create_key_pair(KeyName="load-%d-%d" % (t, n))
+            n += 1
+
+    threads = [threading.Thread(target=load, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        for _ in range(6):
+            r = cloud.virgadm("status", "--json")
+            rows = {row["target"]: row for row in json.loads(r.stdout)}
+            assert rows["compute"]["status"] == "healthy", rows["compute"]
+            assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(120)
