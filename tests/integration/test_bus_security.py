@@ -159,6 +159,21 @@ def test_wrong_password_never_reaches_a_handler(cloud, tmp_path):
     assert cloud.psql("SELECT count(*) FROM compute.key_pairs WHERE name = '%s'" % name) == "0"
 
 
+def test_no_broker_login_never_reaches_a_handler(cloud):
+    """virgadm's own credential and signing key, but no SASL login: the broker has no
+    listener that lets a client in without one."""
+    acct = operator_account(cloud)
+    name = "nologin-" + uuid.uuid4().hex[:8]
+    args = [os.path.join(BIN, "virgadm"), "-c", cloud.config, "--set", "bus.security_protocol=plaintext",
+            "call", "compute", "compute.CreateKeyPair", json.dumps({"KeyName": name}), "--timeout", "4000",
+            "--as", acct]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, r.stdout
+    assert "ServiceUnavailable" in r.stderr or "RequestTimeout" in r.stderr, r.stderr
+    time.sleep(2)   # had it been let in, compute would have written the row by now
+    assert cloud.psql("SELECT count(*) FROM compute.key_pairs WHERE name = '%s'" % name) == "0"
+
+
 def test_wrong_signing_key_never_reaches_a_handler(cloud, tmp_path):
     acct = operator_account(cloud)
     # virgadm's broker login with the gateway's signing key: the broker lets it in, and
