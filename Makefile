@@ -90,6 +90,12 @@ $(BUILD)/tests/test_backend_dir: $(BUILD)/obj/tests/unit/test_backend_dir.o $(OS
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+OS_CHUNKED_OBJ := $(BUILD)/obj/services/objectstore/s3_chunked.o
+$(BUILD)/obj/tests/unit/test_s3_chunked.o: EXTRA_INC := -Iservices/objectstore
+$(BUILD)/tests/test_s3_chunked: $(BUILD)/obj/tests/unit/test_s3_chunked.o $(OS_CHUNKED_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
 $(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
 $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)

@@ -14,6 +14,7 @@ typedef json_t *(*build_fn)(char **a);
 static json_t *b_account_create(char **a) { return json_pack("{s:s}", "name", a[0]); }
 static json_t *b_none(char **a) { (void)a; return json_object(); }
 static json_t *b_account(char **a) { return json_pack("{s:s}", "account_id", a[0]); }
+static json_t *b_account_email(char **a) { return json_pack("{s:s, s:s}", "account_id", a[0], "email", a[1]); }
 static json_t *b_user(char **a) { return json_pack("{s:s}", "UserName", a[1]); }
 static json_t *b_key_off(char **a) { return json_pack("{s:s, s:s, s:s}", "UserName", a[1], "AccessKeyId", a[2], "Status", "Inactive"); }
 static json_t *b_key_on(char **a) { return json_pack("{s:s, s:s, s:s}", "UserName", a[1], "AccessKeyId", a[2], "Status", "Active"); }
@@ -42,6 +43,7 @@ static const struct {
     {"account", "create", 1, "account create NAME", "identity.account_create", b_account_create, 0},
     {"account", "list", 0, "account list", "identity.account_list", b_none, 0},
     {"account", "delete", 1, "account delete ACCOUNT_ID", "identity.account_delete", b_account, 0},
+    {"account", "email", 2, "account email ACCOUNT_ID ADDRESS   (\"\" removes it)", "identity.account_set_email", b_account_email, 0},
     {"user", "create", 2, "user create ACCOUNT_ID NAME", "identity.CreateUser", b_user, 1},
     {"user", "list", 1, "user list ACCOUNT_ID", "identity.ListUsers", b_none, 1},
     {"user", "delete", 2, "user delete ACCOUNT_ID NAME", "identity.DeleteUser", b_user, 1},

@@ -3,6 +3,7 @@
  * comes from libsodium's CSPRNG because ids are guessable otherwise, and a guessable
  * resource id lets one tenant probe for another's resources. */
 #include "ids.h"
+#include "strbuf.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -92,4 +93,21 @@ void ids_uuid(char out[37])
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
              b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void ids_canonical_user(const char *account, char out[65])
+{
+    static const char prefix[] = "virga-canonical-user:";
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)prefix, sizeof prefix - 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)account, strlen(account));
+    crypto_hash_sha256_final(&st, d);
+    sodium_bin2hex(out, 65, d, sizeof d);
+}
+
+int ids_canonical_valid(const char *s)
+{
+    return hex_lower_exact(s, 64);
 }

@@ -17,5 +17,12 @@ int ids_valid(const char *prefix, const char *s);
 void ids_hex(char *out, size_t n);
 /* A UUID v4 string (36 chars + NUL), as EC2 uses for requestId. */
 void ids_uuid(char out[37]);
+/* The S3 canonical user id of an account: 64 lowercase hex digits, the SHA-256 of
+ * "virga-canonical-user:" followed by the 12-digit account id. Derived, so every service
+ * computes it without asking; identity keeps the same formula as a generated column
+ * (services/identity/sql/003_contacts.sql) to find an account by it. */
+void ids_canonical_user(const char *account, char out[65]);
+/* 1 if s has the form of a canonical user id (64 lowercase hex digits). */
+int ids_canonical_valid(const char *s);
 
 #endif

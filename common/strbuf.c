@@ -30,6 +30,16 @@ void strbuf_putc(strbuf_t *b, char c)
     strbuf_put(b, &c, 1);
 }
 
+int hex_lower_exact(const char *s, size_t n)
+{
+    if (!s || strlen(s) != n)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return 0;
+    return 1;
+}
+
 int hex_digit_value(int c)
 {
     if (c >= '0' && c <= '9')

@@ -17,5 +17,7 @@ void strbuf_putc(strbuf_t *b, char c);
 
 /* Value of one hex digit (either case), or -1. */
 int hex_digit_value(int c);
+/* 1 if s is exactly n lowercase hex digits (a SHA-256 in hex, a canonical user id). */
+int hex_lower_exact(const char *s, size_t n);
 
 #endif

@@ -132,6 +132,20 @@ void xml_open(xml_t *x, const char *tag, const char *xmlns)
     push_tag(x, tag);
 }
 
+void xml_open_attrs(xml_t *x, const char *tag, const char *attrs)
+{
+    if (!x || !tag)
+        return;
+    put(x, "<");
+    put(x, tag);
+    if (attrs && *attrs) {
+        put(x, " ");
+        put(x, attrs);
+    }
+    put(x, ">");
+    push_tag(x, tag);
+}
+
 void xml_close(xml_t *x)
 {
     if (!x || x->nopen == 0)

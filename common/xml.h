@@ -15,6 +15,9 @@ xml_t *xml_new(void);
 void xml_free(xml_t *x);
 /* Open <tag xmlns="ns"> (ns may be NULL). */
 void xml_open(xml_t *x, const char *tag, const char *xmlns);
+/* Open <tag attrs>: attrs is written as it is, so only literals from our own code
+ * (xmlns:xsi="..." xsi:type="Group"), never tenant data. */
+void xml_open_attrs(xml_t *x, const char *tag, const char *attrs);
 void xml_close(xml_t *x);                 /* closes the innermost open tag */
 void xml_elem(xml_t *x, const char *tag, const char *text);   /* <tag>escaped</tag> */
 void xml_elemf(xml_t *x, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -12,7 +12,7 @@ libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodi
 librados-dev libmicrohttpd-dev libssl-dev libxml2-dev libcmocka-dev libclang-rt-14-dev
 postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
-awscli python3-boto3 python3-pytest
+awscli python3-boto3 python3-pytest python3-venv
 wrk curl procps psmisc
 openjdk-17-jre-headless maven
 "
@@ -23,6 +23,10 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+# node and npm (>= 20) for the JavaScript SDK tests: kept when the machine has its own
+# (this machine kind ships node 20 with npm), else Debian's.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fetch_kafka() { "$here/kafka/fetch" > /dev/null; }
 if [ -z "$missing" ]; then fetch_kafka; exit 0; fi
 

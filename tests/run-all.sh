@@ -32,6 +32,10 @@ fp=${fp:-0}; ff=${ff:-1}
 # The guest images (cached after the first run): the test clouds register them as defaults.
 bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail"
 
+# Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
+# installed. A failed install fails those tests (their fixture runs it again and reports).
+sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tests will fail"
+
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
 VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
     --junitxml="$junit" tests/integration tests/e2e tests/images

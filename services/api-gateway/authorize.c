@@ -1,13 +1,24 @@
 /* authorize.c - IAM policy check for each request. Account administrators are allowed
  * every action; other users (the operator account's too) need an Allow in one of
  * their inline policies and no Deny. EC2 actions are checked against resource "*";
- * IAM actions on a user against that user's ARN. */
+ * IAM actions on a user against that user's ARN. Conditions see the global keys
+ * (aws:SourceIp, aws:CurrentTime, aws:username, ...); S3's own keys are absent here. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "gateway.h"
 #include "jsonutil.h"
 #include "policy.h"
+
+static int condition_key(void *arg, const char *key, const char **value)
+{
+    int rc = policy_global_key(arg, key, value);
+    if (rc < 0 && !strncasecmp(key, "s3:", 3))
+        return 0;   /* an EC2 or IAM request has no S3 values */
+    return rc;
+}
 
 int gw_authorize(gw_req_t *r, verr_t *e)
 {
@@ -19,7 +30,11 @@ int gw_authorize(gw_req_t *r, verr_t *e)
     if (r->api == API_IAM)
         snprintf(resource, sizeof resource, "arn:aws:iam::%s:user/%s", json_str(r->caller, "account_id", ""),
                  uname ? uname : json_str(r->caller, "user_name", ""));
-    if (policy_evaluate(json_object_get(r->caller, "policies"), action, resource) == POLICY_ALLOW)
+    policy_globals_t g = {.caller = r->caller, .source_ip = r->http->remote,
+                          .user_agent = http_header(r->http, "User-Agent"),
+                          .referer = http_header(r->http, "Referer"), .now = (long long)time(NULL)};
+    policy_request_t q = {.action = action, .resource = resource, .key = condition_key, .key_arg = &g};
+    if (policy_decide(json_object_get(r->caller, "policies"), &q) == POLICY_ALLOW)
         return 0;
     if (r->api == API_IAM)
         return verr_set(e, 403, "AccessDenied", "User: %s is not authorized to perform: %s on resource: %s",

@@ -100,14 +100,16 @@ int identity_account_list(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     (void)body;
     PG_AUTO PGresult *r = db_query(service_db(ctx), e,
         "SELECT a.id, a.name, a.is_operator, (SELECT count(*) FROM users u WHERE u.account_id = a.id), "
-        "to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM accounts a ORDER BY a.id", 0, NULL);
+        "to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(a.email, ''), "
+        "a.canonical_id FROM accounts a ORDER BY a.id", 0, NULL);
     if (!r)
         return -1;
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:i, s:s}", "account_id", PQgetvalue(r, i, 0),
+        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:i, s:s, s:s, s:s}", "account_id", PQgetvalue(r, i, 0),
                                               "name", PQgetvalue(r, i, 1), "is_operator", !strcmp(PQgetvalue(r, i, 2), "t"),
-                                              "users", atoi(PQgetvalue(r, i, 3)), "created", PQgetvalue(r, i, 4)));
+                                              "users", atoi(PQgetvalue(r, i, 3)), "created", PQgetvalue(r, i, 4),
+                                              "email", PQgetvalue(r, i, 5), "canonical_id", PQgetvalue(r, i, 6)));
     *reply = json_pack("{s:o}", "accounts", list);
     return 0;
 }

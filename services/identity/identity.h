@@ -67,6 +67,9 @@ int identity_account_list(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
 int identity_account_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_set_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_verify_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* contacts.c: e-mail addresses and canonical user ids */
+int identity_account_set_email(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_account_lookup(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* quotas.c */
 /* The account's limit for resource (a per-account override, else quota.<resource>). */
 int identity_quota_of(bus_ctx_t *ctx, const char *acct, const char *resource, long long *max, verr_t *e);

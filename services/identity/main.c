@@ -17,6 +17,9 @@ static const bus_route_t routes[] = {
     {"identity.account_create", identity_account_create, BUS_P_OPERATOR},
     {"identity.account_list", identity_account_list, BUS_P_OPERATOR},
     {"identity.account_delete", identity_account_delete, BUS_P_OPERATOR},
+    {"identity.account_set_email", identity_account_set_email, BUS_P_OPERATOR},
+    /* canonical ids and e-mail addresses in S3 grants: no secret in the answer */
+    {"identity.account_lookup", identity_account_lookup, BUS_P_OBJECTSTORE | BUS_P_OPERATOR},
     {"identity.set_password", identity_set_password, BUS_P_OPERATOR},
     {"identity.verify_password", identity_verify_password, BUS_P_OPERATOR | BUS_P_GATEWAY},
     {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_OPERATOR},

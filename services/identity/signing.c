@@ -24,7 +24,7 @@ static int load_key(bus_ctx_t *ctx, const char *akid, char secret[64], json_t **
     db_t *db = service_db(ctx);
     const char *p[] = {akid};
     PG_AUTO PGresult *r = db_prepared(db, e, "sk_lookup",
-        "SELECT k.secret_box, k.status, u.id, u.name, u.path, u.is_admin, a.id, a.is_operator "
+        "SELECT k.secret_box, k.status, u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name "
         "FROM access_keys k JOIN users u ON u.id = k.user_id JOIN accounts a ON a.id = u.account_id "
         "WHERE k.id = $1", 1, p);
     if (!r)
@@ -55,9 +55,10 @@ static int load_key(bus_ctx_t *ctx, const char *akid, char secret[64], json_t **
     }
     const char *account = PQgetvalue(r, 0, 6);
     char *arn = xasprintf("arn:aws:iam::%s:user%s%s", account, PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 3));
-    *who = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "account_id", account, "user_id", user_id,
+    *who = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:s}", "account_id", account, "user_id", user_id,
                      "user_name", PQgetvalue(r, 0, 3), "arn", arn, "is_admin", !strcmp(PQgetvalue(r, 0, 5), "t"),
-                     "is_operator", !strcmp(PQgetvalue(r, 0, 7), "t"), "policies", docs);
+                     "is_operator", !strcmp(PQgetvalue(r, 0, 7), "t"), "policies", docs, "account_name",
+                     PQgetvalue(r, 0, 8));
     free(arn);
     return 0;
 }

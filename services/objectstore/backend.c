@@ -212,6 +212,7 @@ void os_meta_clear(os_meta_t *m)
     json_decref(m->user_meta);
     json_decref(m->extra);
     json_decref(m->tags);
+    json_decref(m->acl);
     memset(m, 0, sizeof *m);
 }
 
@@ -227,6 +228,10 @@ static json_t *client_meta_json(const os_meta_t *m)
         json_object_set(j, "ex", m->extra);
     if (m && json_object_size(m->tags))
         json_object_set(j, "tags", m->tags);
+    if (m && json_is_object(m->acl))
+        json_object_set(j, "acl", m->acl);
+    if (m)
+        os_checksum_to_json(j, &m->ck);
     return j;
 }
 
@@ -250,6 +255,9 @@ void os_meta_from_json(const json_t *j, os_meta_t *m)
     m->user_meta = json_is_object(um) ? json_incref(um) : NULL;
     m->extra = json_is_object(ex) ? json_incref(ex) : NULL;
     m->tags = json_object_size(tg) ? json_incref(tg) : NULL;
+    json_t *acl = json_object_get(j, "acl");
+    m->acl = json_is_object(acl) ? json_incref(acl) : NULL;
+    os_checksum_from_json(j, &m->ck);
     snprintf(m->version_id, sizeof m->version_id, "%s", os_entry_vid(j));
     m->delete_marker = os_entry_is_dm(j);
 }
@@ -374,6 +382,7 @@ static void put_free(os_put_t *p, int committed)
     if (!p)
         return;
     p->b->ops->put_free(p, committed);
+    os_put_ck_free(p);
     EVP_MD_CTX_free(p->md5);
     free(p->key);
     free(p->buf);
@@ -397,6 +406,7 @@ static int put_start(os_backend_t *b, const char *bucket, const char *key, os_ve
         put_free(p, 0);
         return -1;
     }
+    os_put_ck_begin(p);
     *out = p;
     return 0;
 }
@@ -445,6 +455,7 @@ int os_put_write(os_put_t *p, const void *data, size_t len, verr_t *e)
         put_reserve(p, n);
         /* Hashed piece by piece, so librados writes one piece while the next is hashed. */
         EVP_DigestUpdate(p->md5, s, n);
+        ck_update(&p->ck, s, n);
         memcpy(p->buf + p->fill, s, n);
         p->fill += n;
         s += n;
@@ -453,11 +464,12 @@ int os_put_write(os_put_t *p, const void *data, size_t len, verr_t *e)
     return 0;
 }
 
-/* Size, ETag and mtime of what was written, into meta. */
+/* Size, ETag, checksum and mtime of what was written, into meta. */
 static void put_digest(os_put_t *p, os_meta_t *meta)
 {
     meta->size = p->size;
     os_md5_final(p->md5, NULL, meta->etag);
+    os_put_ck_final(p, meta);
     if (!meta->mtime)
         meta->mtime = (int64_t)time(NULL);
 }
@@ -725,6 +737,7 @@ int os_mpu_part_commit(os_put_t *p, os_meta_t *meta, verr_t *e)
     json_object_set_new(rec, "etag", json_string(meta->etag));
     json_object_set_new(rec, "size", json_integer((json_int_t)meta->size));
     json_object_set_new(rec, "mtime", json_integer(meta->mtime));
+    json_object_set_new(rec, "cks", os_put_ck_part_json(p));
     int rc = p->b->ops->part_commit(p, rec, e);
     json_decref(rec);
     put_free(p, rc == 0);
@@ -789,7 +802,8 @@ static void plan_etag(const json_t *parts, const os_part_ref_t *refs, size_t n, 
 }
 
 int os_mpu_plan(const char *key, const json_t *upload, const json_t *parts, const os_part_ref_t *refs,
-                size_t nrefs, json_t **entry, json_t **unused, os_meta_t *out, verr_t *e)
+                size_t nrefs, const os_checksum_t *want, json_t **entry, json_t **unused, os_meta_t *out,
+                verr_t *e)
 {
     size_t klen = strlen(key);
     char *hex = xmalloc(2 * klen + 1);
@@ -798,11 +812,13 @@ int os_mpu_plan(const char *key, const json_t *upload, const json_t *parts, cons
     free(hex);
     if (!same)
         return os_err_nosuchupload(e);   /* the upload belongs to another key */
-    if (plan_check(parts, refs, nrefs, e))
+    os_checksum_t ck;
+    if (plan_check(parts, refs, nrefs, e) || os_mpu_checksum(upload, parts, refs, nrefs, want, &ck, e))
         return -1;
 
     os_meta_t m;
     os_meta_from_json(json_object_get(upload, "meta"), &m);
+    m.ck = ck;   /* the upload's meta holds what the client chose, not a value */
     json_t *list = json_array(), *used = json_object();
     for (size_t i = 0; i < nrefs; i++) {
         char num[16];
@@ -831,7 +847,8 @@ int os_mpu_plan(const char *key, const json_t *upload, const json_t *parts, cons
 }
 
 int os_mpu_complete(os_backend_t *b, const char *bucket_id, const char *key, const char *upload_id,
-                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e)
+                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, const os_checksum_t *want,
+                    os_meta_t *out, verr_t *e)
 {
     if (check_bucket(b, bucket_id, e) || check_key(key, e) || check_upload(upload_id, e) || check_vers(vers, e))
         return -1;
@@ -839,7 +856,7 @@ int os_mpu_complete(os_backend_t *b, const char *bucket_id, const char *key, con
         return verr_set(e, 400, "InvalidPart", "Too many parts");
     os_meta_t m;
     memset(&m, 0, sizeof m);
-    int rc = b->ops->mpu_complete(b, bucket_id, key, upload_id, vers, parts, nparts, &m, e);
+    int rc = b->ops->mpu_complete(b, bucket_id, key, upload_id, vers, parts, nparts, want, &m, e);
     if (out && rc == 0)
         *out = m;
     else
@@ -860,14 +877,18 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload_id, os_part_fn fn, void *arg,
-                      verr_t *e)
+int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload_id, os_checksum_t *ck,
+                      os_part_fn fn, void *arg, verr_t *e)
 {
     if (!fn || check_bucket(b, bucket_id, e) || check_upload(upload_id, e))
         return fn ? -1 : verr_set(e, 500, "InternalError", "os_mpu_list_parts: no callback");
     json_t *up, *parts;
     if (b->ops->mpu_load(b, bucket_id, upload_id, &up, &parts, e))
         return -1;
+    os_checksum_t uck;
+    os_upload_checksum(up, &uck, NULL);
+    if (ck)
+        *ck = uck;
     size_t n = 0;
     int *nums = xmalloc((json_object_size(parts) + 1) * sizeof *nums);
     const char *num;
@@ -880,7 +901,8 @@ int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload
         char s[16];
         snprintf(s, sizeof s, "%d", nums[i]);
         p = json_object_get(parts, s);
-        if (fn(arg, nums[i], json_str(p, "etag", ""), (uint64_t)json_int(p, "size", 0), json_int(p, "mtime", 0)))
+        if (fn(arg, nums[i], json_str(p, "etag", ""), (uint64_t)json_int(p, "size", 0), json_int(p, "mtime", 0),
+               json_str(json_object_get(p, "cks"), ck_name(uck.alg), NULL)))
             rc = verr_set(e, 499, "ClientGone", "The listing was stopped");
     }
     free(nums);

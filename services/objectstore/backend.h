@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checksum.h"
 #include "config.h"
 #include "err.h"
 
@@ -52,6 +53,14 @@ typedef enum os_versioning {
 
 #define OS_VERSION_ID_MAX 33   /* "null" or 32 hex chars, NUL included */
 
+/* An object's checksum as S3 reports it (x-amz-checksum-<alg>, x-amz-checksum-type). */
+typedef struct os_checksum {
+    ck_alg_t alg;             /* CK_NONE: none (objects stored before checksums were kept) */
+    int composite;            /* COMPOSITE (multipart: the algorithm over the parts' digests,
+                               * value "<b64>-<parts>"); 0 = FULL_OBJECT */
+    char value[CK_B64_MAX];   /* base64 */
+} os_checksum_t;
+
 /* What the index says of one version of an object (also what HeadObject returns). */
 typedef struct os_meta {
     uint64_t size;
@@ -60,15 +69,20 @@ typedef struct os_meta {
     int64_t mtime;            /* Unix seconds */
     json_t *user_meta;        /* {"x-amz-meta-foo": "bar", ...} or NULL; owned by the meta */
     json_t *extra;            /* other stored headers (Content-Encoding, Cache-Control,
-                               * Content-Disposition, x-amz-acl ...) or NULL; owned */
+                               * Content-Disposition, ...) or NULL; owned */
     json_t *tags;             /* object tags {"key": "value", ...} or NULL; owned */
+    json_t *acl;              /* this version's owner and grants (s3_acl.c) or NULL (a delete
+                               * marker has none); owned */
+    os_checksum_t ck;         /* the stored checksum (a version keeps its own); for an upload
+                               * (os_mpu_create) the algorithm and type the client chose
+                               * (CK_NONE: the default) */
     /* Filled by the backend on every read, listing, commit and delete: */
     char version_id[OS_VERSION_ID_MAX];   /* "null" or the version's id */
     int delete_marker;        /* the version is a delete marker (no data) */
     int is_latest;            /* it is the key's latest version */
 } os_meta_t;
 
-void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra/tags, zeroes the struct */
+void os_meta_clear(os_meta_t *m);   /* frees user_meta/extra/tags/acl, zeroes the struct */
 
 /* 1 when s is a version id this backend could have made ("null" or 32 lowercase hex):
  * anything else is InvalidArgument to S3, checked before a backend call. */
@@ -93,12 +107,23 @@ int os_bucket_delete(os_backend_t *b, const char *bucket_id, verr_t *e);
 int os_put_begin(os_backend_t *b, const char *bucket_id, const char *key, os_versioning_t vers, os_put_t **out,
                  verr_t *e);
 int os_put_write(os_put_t *p, const void *data, size_t len, verr_t *e);
-/* meta->size and meta->etag are filled by the backend from what was written (MD5 of the
- * bytes), meta->version_id with the new version's id; the rest (content type, metadata,
- * tags) is taken from meta. Makes the version visible as the key's latest: with
- * versioning ENABLED the old latest becomes noncurrent, otherwise it replaces the null
- * version. Consumes p (frees it) whether it succeeds or fails: never os_put_abort() it
- * after. */
+/* Checksums. Every write computes and stores one checksum with what it writes: an object
+ * CRC64NVME (S3's default) unless told otherwise, a part the algorithm its upload chose
+ * at os_mpu_create (CRC64NVME when it chose none). Both calls below only before the first
+ * os_put_write (-1 after). os_put_checksum_store: an object write stores alg instead;
+ * os_put_checksum_also: compute alg too (a part keeps every value it computed). */
+int os_put_checksum_store(os_put_t *p, ck_alg_t alg);
+int os_put_checksum_also(os_put_t *p, ck_alg_t alg);
+/* The algorithm that will be stored; *chosen (optional): a part's upload chose it. */
+ck_alg_t os_put_checksum_alg(const os_put_t *p, int *chosen);
+/* After the last os_put_write: the base64 value of a computed algorithm (-1 if not). */
+int os_put_checksum_value(os_put_t *p, ck_alg_t alg, char out[CK_B64_MAX]);
+/* meta->size, meta->etag and meta->ck are filled by the backend from what was written
+ * (MD5 of the bytes, the stored checksum), meta->version_id with the new version's id;
+ * the rest (content type, metadata, tags) is taken from meta. Makes the version visible
+ * as the key's latest: with versioning ENABLED the old latest becomes noncurrent,
+ * otherwise it replaces the null version. Consumes p (frees it) whether it succeeds or
+ * fails: never os_put_abort() it after. */
 int os_put_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 void os_put_abort(os_put_t *p);      /* also frees p; NULL is a no-op */
 
@@ -151,35 +176,47 @@ int os_list_versions(os_backend_t *b, const char *bucket_id, const char *prefix,
  * version, else "null" or an id. Compare-and-swap against concurrent writers of the key
  * (retried). NoSuchKey (no such key, or its latest is a delete marker), NoSuchVersion,
  * MethodNotAllowed 405 (a delete marker named by id); the fields that describe the data
- * or the version itself (size, etag, mtime, parts, version fields) are InvalidArgument. */
+ * or the version itself (size, etag, mtime, parts, checksum, version fields) are
+ * InvalidArgument. */
 int os_set_attrs(os_backend_t *b, const char *bucket_id, const char *key, const char *version_id,
                  const json_t *attrs, verr_t *e);
 
 /* Multipart: upload ids are chosen by the backend (URL-safe). Parts are numbered 1..10000;
- * re-uploading a part number replaces it. */
+ * re-uploading a part number replaces it. meta->ck at create is the checksum the client
+ * chose (x-amz-checksum-algorithm / -type), kept with the upload. */
 int os_mpu_create(os_backend_t *b, const char *bucket_id, const char *key, const os_meta_t *meta,
                   char upload_id[96], verr_t *e);
 int os_mpu_part_begin(os_backend_t *b, const char *bucket_id, const char *upload_id, int part, os_put_t **out,
                       verr_t *e);
-/* Finish a part: etag (md5 hex) and size are returned in meta. Consumes p, as above. */
+/* Finish a part: etag (md5 hex), size and the stored checksum are returned in meta.
+ * Consumes p, as above. */
 int os_mpu_part_commit(os_put_t *p, os_meta_t *meta, verr_t *e);
 /* Complete with the client's list (part numbers ascending, each with the etag it was
- * given): InvalidPart if a part is missing or its etag differs, InvalidPartOrder if not
- * ascending, EntityTooSmall if a part other than the last is under 5 MiB. The object
- * becomes visible atomically, as a new version as for os_put_commit (vers), with ETag
- * "<md5 of the concatenated binary part md5s>-N"; out->version_id is its id. The
- * metadata and tags given to os_mpu_create are the object's. */
+ * given and, optionally, a checksum): InvalidPart if a part is missing or its etag or
+ * checksum differs, InvalidPartOrder if not ascending, EntityTooSmall if a part other than
+ * the last is under 5 MiB. want (optional, alg CK_NONE when not given) is the whole-object
+ * checksum the client stated: InvalidRequest if its algorithm or type is not the upload's,
+ * BadDigest if its value differs. The object becomes visible atomically, as a new version
+ * as for os_put_commit (vers), with ETag "<md5 of the concatenated binary part md5s>-N"
+ * and the upload's checksum: COMPOSITE "<b64 of alg(part digests)>-N" or FULL_OBJECT (the
+ * parts' CRCs combined); out->version_id is its id. The metadata and tags given to
+ * os_mpu_create are the object's. */
 typedef struct os_part_ref {
     int number;
     char etag[72];
+    os_checksum_t ck;         /* the part's checksum as the client listed it, or CK_NONE */
 } os_part_ref_t;
 int os_mpu_complete(os_backend_t *b, const char *bucket_id, const char *key, const char *upload_id,
-                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, os_meta_t *out, verr_t *e);
+                    os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, const os_checksum_t *want,
+                    os_meta_t *out, verr_t *e);
 int os_mpu_abort(os_backend_t *b, const char *bucket_id, const char *upload_id, verr_t *e);
-/* Parts uploaded so far (ascending), for ListParts. */
-typedef int (*os_part_fn)(void *arg, int number, const char *etag, uint64_t size, int64_t mtime);
-int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload_id, os_part_fn fn, void *arg,
-                      verr_t *e);
+/* Parts uploaded so far (ascending), for ListParts, each with its value of the upload's
+ * checksum algorithm (NULL if it has none); *ck (optional) receives the upload's
+ * algorithm and type (the default when it chose none). */
+typedef int (*os_part_fn)(void *arg, int number, const char *etag, uint64_t size, int64_t mtime,
+                          const char *checksum);
+int os_mpu_list_parts(os_backend_t *b, const char *bucket_id, const char *upload_id, os_checksum_t *ck,
+                      os_part_fn fn, void *arg, verr_t *e);
 /* Unfinished uploads in the bucket, for ListMultipartUploads (key order). */
 typedef int (*os_upload_fn)(void *arg, const char *key, const char *upload_id, int64_t initiated);
 int os_mpu_list(os_backend_t *b, const char *bucket_id, const char *prefix, os_upload_fn fn, void *arg, verr_t *e);

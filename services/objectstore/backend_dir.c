@@ -319,10 +319,10 @@ static int dir_put_begin(os_put_t *p, verr_t *e)
         return os_err_nosuchbucket(e, p->bucket);
     if (!p->key) {
         char *u = upload_path(d, p->bucket, p->upload_id, "upload.json");
-        int ok = dir_exists(u);
+        int rc = dir_get_record(u, &p->upload, e);
         free(u);
-        if (!ok)
-            return os_err_nosuchupload(e);
+        if (rc)
+            return rc == -ENOENT ? os_err_nosuchupload(e) : -1;
     }
     dir_put_t *w = xcalloc(1, sizeof *w);
     w->tmp = data_path(d, p->bucket, p->version, ".tmp");
@@ -563,8 +563,8 @@ static int plan_locked(os_backend_t *b, const char *bucket, const char *key, con
 }
 
 static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                            os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out,
-                            verr_t *e)
+                            os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, const os_checksum_t *want,
+                            os_meta_t *out, verr_t *e)
 {
     dir_impl_t *d = D(b);
     char *dirp = upload_path(d, bucket, id, NULL), *done = xasprintf("%s.done", dirp);
@@ -576,7 +576,7 @@ static int dir_mpu_complete(os_backend_t *b, const char *bucket, const char *key
     pthread_mutex_lock(&d->lock);
     int rc = load_upload_dir(dirp, &upload, &parts, e);
     if (!rc)
-        rc = os_mpu_plan(key, upload, parts, refs, nrefs, &entry, &unused, out, e);
+        rc = os_mpu_plan(key, upload, parts, refs, nrefs, want, &entry, &unused, out, e);
     if (!rc) {
         op.entry = entry;
         rc = plan_locked(b, bucket, key, &op, &st, &pl, e);

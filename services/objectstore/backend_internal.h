@@ -8,11 +8,11 @@
  * steps: where bytes go, how an index entry is switched atomically, and how records are
  * read back. Both keep the same JSON documents, described here once:
  *
- *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "tags", "v", "sb",
+ *   index entry  {"size", "etag", "ct", "mtime", "um", "ex", "tags", "acl", "ck", "v", "sb",
  *                 "vid", "sk", "dm", "nullsk"}                             simple object
  *                {... , "parts": [{"v", "size", "sb"}, ...]}                 multipart
- *   upload       {"k": hex(key), "meta": {"ct", "um", "ex", "tags"}, "initiated"}
- *   part entry   {"v", "etag", "size", "mtime", "sb"}
+ *   upload       {"k": hex(key), "meta": {"ct", "um", "ex", "tags", "acl", "ck"}, "initiated"}
+ *   part entry   {"v", "etag", "size", "mtime", "cks", "sb"}
  *   garbage      an index entry or part entry whose data is no longer referenced
  *
  * "v" names the data of one write (random hex, distinct from the S3 version id); "sb" is
@@ -20,6 +20,13 @@
  * backend). An entry whose bytes are stored with it (RADOS small objects) has no "v";
  * loads hand its bytes over in the in-memory field OS_INLINE_FIELD (a string that may
  * hold any byte). "tags" is the object's tag set {"key": "value"}.
+ *
+ * "ck" is the object's checksum {"a": "CRC32", "t": "FULL_OBJECT"|"COMPOSITE", "v": b64}
+ * (in an upload's meta only "a" and "t": what the client chose); "cks" holds every
+ * checksum a part computed, {"CRC64NVME": b64, ...}. Entries written before checksums
+ * were kept have neither and read back as having no checksum (backend_checksum.c). A
+ * version's "ck" is part of its data's description: it moves with the entry when the
+ * entry becomes noncurrent and os_set_attrs never changes it.
  *
  * Versions. Every version of a key is a whole index entry. The key's latest version is
  * its "head" (RADOS omap key o<key>, the directory's index file: where entries have
@@ -50,6 +57,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "checksum.h"
 
 #define OS_VERSION_LEN 24          /* hex chars of a data version name (96 random bits) */
 #define OS_SK_LEN 32               /* hex chars of a version sort key (= a real version id) */
@@ -73,6 +81,10 @@ struct os_put {
     char version[OS_VERSION_LEN + 1];   /* names the bytes of this write */
     uint64_t size;
     EVP_MD_CTX *md5;
+    ck_state_t ck;                      /* checksums over the bytes (backend_checksum.c) */
+    ck_alg_t ck_store;                  /* the one stored with the object or part */
+    int ck_chosen;                      /* a part: its upload chose ck_store */
+    json_t *upload;                     /* a part: its upload record (put_begin sets it) */
     char *buf;                          /* pending bytes, not yet given to the backend */
     size_t fill, cap;
     size_t chunk;                       /* bytes to gather before the next put_flush; set by
@@ -181,9 +193,10 @@ typedef struct os_backend_ops {
     int (*bucket_create)(os_backend_t *b, const char *bucket, verr_t *e);
     int (*bucket_delete)(os_backend_t *b, const char *bucket, verr_t *e);
 
-    /* Writes. put_begin sets p->chunk (and may allocate p->impl); for a part it fails with
-     * NoSuchUpload when the upload is unknown. put_flush writes p->buf[0, p->fill) as the
-     * next chunk; afterwards p->buf may be another buffer of p->cap bytes and p->fill is 0.
+    /* Writes. put_begin sets p->chunk (and may allocate p->impl); for a part it sets
+     * p->upload to the upload record, or fails with NoSuchUpload when the upload is
+     * unknown. put_flush writes p->buf[0, p->fill) as the next chunk; afterwards p->buf
+     * may be another buffer of p->cap bytes and p->fill is 0.
      * put_commit / part_commit write the tail still in p->buf, then switch the record in
      * (record = index entry / part entry JSON, built by backend.c without "sb", which the
      * backend adds); put_commit plans the new version with os_vplan (p->vers) and fills
@@ -226,7 +239,8 @@ typedef struct os_backend_ops {
     /* Load, os_mpu_plan(), os_vplan() the new version and apply it while removing the
      * upload, all or nothing. */
     int (*mpu_complete)(os_backend_t *b, const char *bucket, const char *key, const char *upload_id,
-                        os_versioning_t vers, const os_part_ref_t *parts, size_t nparts, os_meta_t *out,
+                        os_versioning_t vers, const os_part_ref_t *parts, size_t nparts,
+                        const os_checksum_t *want, os_meta_t *out,
                         verr_t *e);
     int (*mpu_abort)(os_backend_t *b, const char *bucket, const char *upload_id, verr_t *e);
 
@@ -271,11 +285,31 @@ uint64_t os_seg_stripes(const os_seg_t *s);
 /* Call the sink; nonzero from it becomes -1 with code "ClientGone". */
 int os_sink_call(os_sink_fn sink, void *arg, const void *data, size_t len, verr_t *e);
 
-/* Validate the client's part list against the stored parts ({"<n>": part entry}) and
- * build the new index entry (*entry) plus the part entries left unused (*unused, an
- * array). Fills out (if not NULL). */
+/* Validate the client's part list (and whole-object checksum, want, may be NULL) against
+ * the stored parts ({"<n>": part entry}) and build the new index entry (*entry) plus the
+ * part entries left unused (*unused, an array). Fills out (if not NULL). */
 int os_mpu_plan(const char *key, const json_t *upload, const json_t *parts, const os_part_ref_t *refs,
-                size_t nrefs, json_t **entry, json_t **unused, os_meta_t *out, verr_t *e);
+                size_t nrefs, const os_checksum_t *want, json_t **entry, json_t **unused, os_meta_t *out,
+                verr_t *e);
+
+/* ---- checksums (backend_checksum.c) ---- */
+
+/* "ck" of an index entry or upload meta <-> os_checksum_t (absent = CK_NONE). */
+void os_checksum_to_json(json_t *rec, const os_checksum_t *ck);
+void os_checksum_from_json(const json_t *rec, os_checksum_t *ck);
+/* The upload's algorithm and type (S3's default, CRC64NVME full object, when it chose
+ * none); *chosen set when the client chose them. */
+void os_upload_checksum(const json_t *upload, os_checksum_t *ck, int *chosen);
+/* The writer's side: set up after put_begin, release in put_free, finish into meta /
+ * into a part entry's "cks". */
+void os_put_ck_begin(os_put_t *p);
+void os_put_ck_free(os_put_t *p);
+void os_put_ck_final(os_put_t *p, os_meta_t *meta);
+json_t *os_put_ck_part_json(os_put_t *p);
+/* A multipart object's checksum from its parts (refs in order, checked against what the
+ * client listed and stated, see os_mpu_complete). */
+int os_mpu_checksum(const json_t *upload, const json_t *parts, const os_part_ref_t *refs, size_t nrefs,
+                    const os_checksum_t *want, os_checksum_t *out, verr_t *e);
 
 /* Emit a list entry (key + entry JSON) through the caller's callback (-1 ClientGone on
  * stop); is_latest: the entry is the key's head. */

@@ -921,7 +921,9 @@ static int rados_put_begin(os_put_t *p, verr_t *e)
     w->head = vals[0], w->headlen = lens[0], w->old = vals[1], w->oldlen = lens[1];
     if (rc)
         return ierr(e, rc, p->bucket, "read upload");
-    return w->head ? 0 : os_err_nosuchupload(e);
+    if (!w->head)
+        return os_err_nosuchupload(e);
+    return (p->upload = os_json_parse(w->head, w->headlen, "upload", e)) ? 0 : -1;
 }
 
 /* The pending key, written (asynchronously) with the first data. */
@@ -1602,7 +1604,8 @@ static int complete_plan(os_backend_t *b, const char *bucket, const char *key, u
 /* One attempt at completing: 0, -1 (e set), or -ECANCELED when the upload or the key
  * changed between our read and our write. */
 static int complete_try(os_backend_t *b, const char *bucket, const char *key, const char *okey, const char *id,
-                        os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out, verr_t *e)
+                        os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, const os_checksum_t *want,
+                        os_meta_t *out, verr_t *e)
 {
     rados_impl_t *r = R(b);
     upload_t u;
@@ -1613,7 +1616,7 @@ static int complete_try(os_backend_t *b, const char *bucket, const char *key, co
     os_kstate_t st = {0};
     os_vplan_t pl = {0};
     os_vop_t op = {.kind = OS_VOP_PUT, .vers = vers};
-    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, &entry, &unused, out, e) == 0 &&
+    if (head && os_mpu_plan(key, head, u.parts, refs, nrefs, want, &entry, &unused, out, e) == 0 &&
         (op.entry = entry, complete_plan(b, bucket, key, &u, &op, &st, &pl, e) == 0)) {
         json_t *texts = unused_texts(&u, unused);
         batch_t bt = {0};
@@ -1639,14 +1642,15 @@ static int complete_try(os_backend_t *b, const char *bucket, const char *key, co
 }
 
 static int rados_mpu_complete(os_backend_t *b, const char *bucket, const char *key, const char *id,
-                              os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs, os_meta_t *out,
+                              os_versioning_t vers, const os_part_ref_t *refs, size_t nrefs,
+                              const os_checksum_t *want, os_meta_t *out,
                               verr_t *e)
 {
     char *okey = keyed('o', key);
     int rc = -ECANCELED;
     for (int attempt = 0; attempt < OS_RETRIES && rc == -ECANCELED; attempt++) {
         os_meta_clear(out);
-        rc = complete_try(b, bucket, key, okey, id, vers, refs, nrefs, out, e);
+        rc = complete_try(b, bucket, key, okey, id, vers, refs, nrefs, want, out, e);
     }
     if (rc == -ECANCELED)
         rc = verr_set(e, 503, "ServiceUnavailable", "The upload is too busy to complete; please retry.");

@@ -298,9 +298,10 @@ static int plan_remove(const char *vid, const os_kstate_t *st, os_kwant_t *w, os
     return 0;
 }
 
-/* Fields that describe the data or the version: never changed through os_set_attrs. */
-static const char *const fixed_fields[] = {"size", "etag", "mtime", "parts", "v", "sb", "vid", "sk", "dm",
-                                           "nullsk", "k", OS_INLINE_FIELD, NULL};
+/* Fields that describe the data (its checksum "ck" included: it was computed from the
+ * bytes) or the version: never changed through os_set_attrs. */
+static const char *const fixed_fields[] = {"size", "etag", "mtime", "parts", "ck", "v", "sb", "vid", "sk",
+                                           "dm", "nullsk", "k", OS_INLINE_FIELD, NULL};
 
 static int attrs_check(const json_t *attrs, verr_t *e)
 {

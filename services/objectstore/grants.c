@@ -136,20 +136,6 @@ int s3_grant_authenticate(s3_req_t *r, const char *token, verr_t *e)
 
 /* ---- objectstore.grant ---------------------------------------------------------- */
 
-static int bucket_row(bus_ctx_t *ctx, const char *bucket, char id[40], char owner[13], verr_t *e)
-{
-    const char *p[] = {bucket};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "grant_bucket",
-                                      "SELECT id, account_id FROM buckets WHERE name = $1", 1, p);
-    if (!r)
-        return -1;
-    if (PQntuples(r) == 0)
-        return verr_set(e, 404, "NoSuchBucket", "The bucket %s does not exist", bucket);
-    snprintf(id, 40, "%s", PQgetvalue(r, 0, 0));
-    snprintf(owner, 13, "%s", PQgetvalue(r, 0, 1));
-    return 0;
-}
-
 /* {bucket, key, method: GET|PUT|DELETE, ttl_s} as the calling account → {url, expires, and for
  * GET the object's size, etag, content_type and user metadata}. */
 int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -167,19 +153,24 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
         return verr_set(e, 400, "InvalidParameterValue", "ttl_s must be 1..%d", GRANT_MAX_TTL);
     if (strlen(account) != 12)
         return verr_set(e, 401, "AuthFailure", "grant requests must name the account they act for");
-    char id[40], owner[13];
-    if (bucket_row(ctx, bucket, id, owner, e) < 0)
-        return -1;
-    int mine = !strcmp(owner, account) || caller_is_operator_admin(ctx->msg->caller);
+    s3_bucket_t b = {0};
+    int found = s3_bucket_load(service_db(ctx), bucket, &b, e);
+    if (found <= 0) {
+        s3_bucket_clear(&b);
+        return found < 0 ? -1 : verr_set(e, 404, "NoSuchBucket", "The bucket %s does not exist", bucket);
+    }
+    /* the account's own request, without the HTTP parts (no address, no headers) */
+    s3_req_t as = {.os = os, .caller = (json_t *)ctx->msg->caller};   /* only read */
     json_t *out = json_object();
+    int rc;
     if (!strcmp(method, "GET")) {
         os_meta_t m = {0};
-        if (os_head(os->backend, id, key, &m, e) < 0) {
-            json_decref(out);
-            return -1;
+        rc = os_head(os->backend, b.id, key, &m, e);
+        if (rc == 0) {
+            JSON_AUTO json_t *acl = s3_object_acl(&b, &m);
+            rc = s3_access_check(&as, &b, "GetObject", key, NULL, acl, e);
         }
-        int ok = mine || !strcmp(json_str(m.extra, "x-amz-acl", "private"), "public-read");
-        if (ok) {
+        if (rc == 0) {
             json_object_set_new(out, "size", json_integer((json_int_t)m.size));
             json_object_set_new(out, "etag", json_string(m.etag));
             json_object_set_new(out, "content_type", json_string(m.content_type));
@@ -192,13 +183,15 @@ int os_bus_grant(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
             json_object_set_new(out, "metadata", meta);
         }
         os_meta_clear(&m);
-        if (!ok) {
-            json_decref(out);
-            return verr_set(e, 403, "AccessDenied", "The account may not read %s/%s", bucket, key);
-        }
-    } else if (!mine) {
+    } else
+        rc = s3_access_check(&as, &b, !strcmp(method, "PUT") ? "PutObject" : "DeleteObject", key, NULL, NULL, e);
+    s3_bucket_clear(&b);
+    if (rc < 0) {
         json_decref(out);
-        return verr_set(e, 403, "AccessDenied", "The account may not %s in bucket %s", !strcmp(method, "PUT") ? "write" : "delete", bucket);
+        if (!strcmp(e->code, "AccessDenied"))
+            verr_set(e, 403, "AccessDenied", "The account may not %s %s/%s",
+                     !strcmp(method, "GET") ? "read" : !strcmp(method, "PUT") ? "write" : "delete", bucket, key);
+        return -1;
     }
     int64_t expires = (int64_t)time(NULL) + ttl;
     char *url = os_grant_url(os, account, method, bucket, key, expires);

@@ -33,7 +33,10 @@ static int init(service_t *svc, verr_t *e)
     os->call_timeout_ms = (int)config_int(svc->cfg, "objectstore.call_timeout_ms", 10000);
     os->max_put = strtoull(config_str(svc->cfg, "objectstore.max_object_bytes", "5368709120"), NULL, 10);
     os->keys = keycache_new((int)config_int(svc->cfg, "objectstore.key_cache_ttl_s", 60));
+    os->operator_account = config_str(svc->cfg, "identity.operator_account_id", "000000000001");
     svc->state = os;
+    if (s3_ops_check(e) < 0)
+        return -1;
     long port = config_int(svc->cfg, "objectstore.port", 8774);
     const char *pub = config_str(svc->cfg, "objectstore.public_url", NULL);
     if (pub && *pub)

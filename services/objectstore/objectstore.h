@@ -31,12 +31,27 @@ typedef struct objectstore {
     uint64_t max_put;                 /* objectstore.max_object_bytes */
     char public_url[256];             /* how others reach this endpoint, for grant URLs */
     unsigned char grant_key[32];      /* HMAC key of grant tokens (grants.c) */
+    const char *operator_account;     /* identity.operator_account_id: aws-exec-read's reader */
 } objectstore_t;
 
 /* The calling HTTP thread's own database connection (opened on first use). */
 db_t *s3_db(objectstore_t *os, verr_t *e);
 
 typedef struct s3_req s3_req_t;
+
+/* A bucket's row: who owns it and what else decides access to it (s3_access.c), with
+ * its CORS rules. The JSON members are owned (s3_bucket_clear). */
+typedef struct s3_bucket {
+    char name[64];
+    char id[40];
+    char owner[13];                   /* account id */
+    char ownership[24];               /* ObjectOwnership, "" when none is configured */
+    json_t *acl;                      /* grants: [{"g": account | group, "p": permission}] */
+    json_t *policy;                   /* the bucket policy (parsed), or NULL */
+    json_t *pab;                      /* PublicAccessBlock {"BlockPublicAcls": true, ...} or NULL */
+    json_t *cors;                     /* CORS rules (s3_cors.c), or NULL */
+    os_versioning_t versioning;       /* S3 versioning state (s3_versioning.c) */
+} s3_bucket_t;
 
 typedef enum s3_body { BODY_NONE, BODY_SMALL, BODY_STREAM } s3_body_t;
 
@@ -56,6 +71,15 @@ enum {
     S3F_APPEND = 1 << 10,             /* x-amz-write-offset-bytes */
 };
 
+/* ACL permissions (s3_acl.c); FULL_CONTROL is all of them. */
+enum {
+    S3_READ = 1,
+    S3_WRITE = 2,
+    S3_READ_ACP = 4,
+    S3_WRITE_ACP = 8,
+    S3_FULL_CONTROL = 15,
+};
+
 /* One row per operation: matched on method, level, the sub-resource (exactly: a request
  * naming another sub-resource matches no row) and a selecting header. */
 typedef struct s3_op {
@@ -65,7 +89,7 @@ typedef struct s3_op {
     const char *subresource;          /* query parameter that selects it, or NULL for none */
     const char *header;               /* request header that selects it (x-amz-copy-source), or NULL */
     s3_body_t body;
-    int write;                        /* needs write access to the bucket */
+    int write;                        /* changes something (access itself: s3_access.c) */
     unsigned features;                /* S3F_* it serves */
     /* BODY_STREAM: begin/data, then run at the end */
     int (*begin)(s3_req_t *r, verr_t *e);
@@ -81,9 +105,12 @@ struct s3_req {
     char key[S3_MAX_KEY + 1];
     query_t q;                        /* decoded query parameters */
     json_t *caller;                   /* who signed (NULL: anonymous) */
-    /* bucket row, when the operation has a bucket that exists */
+    /* bucket row, when the operation has a bucket that exists (bucket_id and bucket_owner
+     * are copies of row.id and row.owner, for the operations that need only those) */
     int have_bucket;
-    char bucket_id[40], bucket_owner[13], bucket_acl[16];
+    char bucket_id[40], bucket_owner[13];
+    char bucket_owner_id[65];         /* the owner's canonical user id */
+    s3_bucket_t row;
     os_versioning_t versioning;       /* the bucket's S3 versioning state */
     /* body */
     char *body;
@@ -92,6 +119,9 @@ struct s3_req {
     char want_sha[65];                /* declared x-amz-content-sha256 hex, "" when unsigned */
     int chunked;                      /* aws-chunked payload being decoded */
     void *chunk;                      /* aws-chunked decoder state (s3_chunked.c) */
+    int64_t payload_len;              /* declared payload bytes (x-amz-decoded-content-length for
+                                       * aws-chunked, else Content-Length), -1 unknown */
+    void *ck;                         /* the request's checksum claims (s3_checksum.c) */
     uint64_t received;
     /* operation state */
     void *md5;                        /* Content-MD5 check in progress (s3_objects.c) */
@@ -110,36 +140,141 @@ const char *s3_query(const s3_req_t *r, const char *name);
 const char *s3_header(const s3_req_t *r, const char *name);
 /* The caller's account ("" for anonymous requests). */
 const char *s3_account(const s3_req_t *r);
-/* The caller owns the bucket or is the operator's administrator (what configuration
- * reads like GetBucketVersioning and GetObjectTagging need; public-read grants neither). */
-int s3_owner_or_operator(const s3_req_t *r);
+/* Every operation of the table has an access rule (s3_access.c)? -1 naming the first
+ * that has none: the service refuses to start rather than decide such a request. */
+int s3_ops_check(verr_t *e);
 
-/* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks */
+/* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks
+ * (aws-chunked decoding, declared length, checksum claims) */
 int s3_authenticate(s3_req_t *r, verr_t *e);
+/* PutObject/UploadPart: the declared size within objectstore.max_object_bytes
+ * (EntityTooLarge), and declared at all (MissingContentLength). */
+int s3_payload_size_check(s3_req_t *r, verr_t *e);
 /* Feed body bytes through the payload check (and aws-chunked decoding). Calls out(r, data)
  * with the decoded payload. */
 int s3_payload(s3_req_t *r, const char *buf, size_t len,
                int (*out)(s3_req_t *r, const char *d, size_t n, verr_t *e), verr_t *e);
-/* At the end of the body: the payload matched what was signed? */
+/* At the end of the body: the payload matched what was signed (and its checksum claim,
+ * for bodies other than PutObject/UploadPart's, whose writer checks it)? */
 int s3_payload_finish(s3_req_t *r, verr_t *e);
 
 /* s3_reply.c: XML answers and errors */
 void s3_error(const s3_req_t *r, const verr_t *e, http_resp_t *resp);
 void s3_xml_reply(http_resp_t *resp, int status, char *doc, size_t len);
+/* Finish the document x and answer it with 200 (frees x). */
+struct xml;
+void s3_xml_send(http_resp_t *resp, struct xml *x);
 void s3_http_date(int64_t t, char out[40]);
 void s3_iso_date(int64_t t, char out[40]);
 
 /* s3_buckets.c */
 int s3_load_bucket(s3_req_t *r, verr_t *e);
+/* The row of bucket `name` into b: 1 found, 0 no such bucket, -1 error. */
+int s3_bucket_load(db_t *db, const char *name, s3_bucket_t *b, verr_t *e);
+void s3_bucket_clear(s3_bucket_t *b);
+/* Set one setting column of r's bucket (acl, policy, ownership, public_access_block,
+ * cors, tags) to value (NULL clears it), in one statement. */
+int s3_bucket_set(s3_req_t *r, const char *column, const char *value, verr_t *e);
+/* The same with a JSON value (NULL clears it), answering status when it is done. */
+void s3_bucket_set_json(s3_req_t *r, const char *column, const json_t *value, int status, http_resp_t *resp,
+                        verr_t *e);
 int s3_valid_bucket_name(const char *name);
-int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e);
+/* acl: the grants as JSON text; ownership: ObjectOwnership or NULL for none. */
+int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl,
+                   const char *ownership, verr_t *e);
 void s3_list_buckets(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_head_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_delete_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_acl.c: the ACL model. An ACL is {"owner": account, "grants": [{"g", "p"}]}; a
+ * grantee "g" is an account id or a group (AllUsers, AuthenticatedUsers, LogDelivery);
+ * "p" a permission name. Buckets keep their owner in their row, objects in the ACL. */
+/* The ACL a request asks for with x-amz-acl or x-amz-grant-* (both: InvalidRequest),
+ * for a resource owned by owner in bucket b. *acl is NULL when the
+ * request names none. AccessControlListNotSupported when b's ownership is
+ * BucketOwnerEnforced and the ACL is not the bucket owner's full control. */
+int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);
+/* An AccessControlPolicy document (PutBucketAcl, PutObjectAcl): MalformedACLError,
+ * InvalidArgument for unknown grantees, UnresolvableGrantByEmailAddress. */
+int s3_acl_from_xml(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);
+/* A canned ACL by name ("private", ...), NULL + InvalidArgument if there is none. */
+json_t *s3_acl_canned(const objectstore_t *os, const char *name, const char *owner, const char *bucket_owner,
+                      verr_t *e);
+/* The permissions grants gives account (NULL: anonymous); public_ok = 0 ignores grants to
+ * AllUsers and AuthenticatedUsers (PublicAccessBlock IgnorePublicAcls). */
+unsigned s3_acl_perms(const json_t *grants, const char *account, int public_ok);
+/* Grants to AllUsers or AuthenticatedUsers? */
+int s3_acl_is_public(const json_t *grants);
+/* Grants that give nothing to anyone but owner (and that full control)? */
+int s3_acl_owner_only(const json_t *grants, const char *owner);
+/* Answer the ACL as an AccessControlPolicy, with display names from identity. */
+void s3_acl_reply(s3_req_t *r, const char *owner, const json_t *grants, http_resp_t *resp, verr_t *e);
+/* The ACL of an object as stored, or what objects written before ACLs had: the bucket
+ * owner's, public-read if x-amz-acl said so. New reference. */
+json_t *s3_object_acl(const s3_bucket_t *b, const os_meta_t *m);
+/* Who owns an object account writes into bucket b with acl (ObjectOwnership), and the ACL
+ * it is stored with: *acl is replaced. Anonymous writes belong to the bucket owner. */
+const char *s3_object_owner(const s3_bucket_t *b, const char *account, json_t **acl);
+
+/* s3_acl_ops.c: Get/PutBucketAcl, Get/PutObjectAcl, Get/Put/DeleteBucketOwnershipControls */
 void s3_get_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_put_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_get_object_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_object_acl(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_get_ownership(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_ownership(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_ownership(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_access.c: who may do what. One evaluation for every request: the operator's
+ * administrator; the caller's IAM policies; the bucket policy; the bucket's or the
+ * object's ACL; PublicAccessBlock; explicit Deny wins (docs/objectstore.md). */
+typedef struct s3_access_rule {
+    const char *op;                   /* operation name, as in the table */
+    const char *action;               /* IAM action */
+    const char *version_action;       /* IAM action when a version is named, NULL: action */
+    unsigned perm;                    /* ACL permission that grants it, 0: none does */
+    int on_object;                    /* the permission is in the object's ACL, checked by the
+                                       * operation once it has the object */
+} s3_access_rule_t;
+/* The rule of an operation, NULL when it has none (refused). */
+const s3_access_rule_t *s3_access_rule(const char *op);
+/* May r's caller do op on bucket b (key, or NULL for the bucket itself; version_id: the
+ * version the request names, or NULL)? object_acl is the object version's ACL for
+ * on_object operations. 0, or -1 with AccessDenied. r may stand for a request that did
+ * not come over HTTP (grants): only its caller is used then. */
+int s3_access_check(const s3_req_t *r, const s3_bucket_t *b, const char *op, const char *key,
+                    const char *version_id, const json_t *object_acl, verr_t *e);
+/* The check made when the request arrives (everything but on_object operations). */
+int s3_authorize(s3_req_t *r, verr_t *e);
+/* An ACL a request would set that PublicAccessBlock's BlockPublicAcls refuses? */
+int s3_access_block_acl(const s3_bucket_t *b, const json_t *acl, verr_t *e);
+/* Is the policy public (an Allow to everyone not narrowed by a condition)? */
+int s3_policy_is_public(const json_t *policy);
+
+/* s3_bucket_policy.c: bucket policies and PublicAccessBlock */
+void s3_get_bucket_policy(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_policy(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_bucket_policy(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_get_bucket_policy_status(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_get_public_access_block(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_public_access_block(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_public_access_block(s3_req_t *r, http_resp_t *resp, verr_t *e);
+
+/* s3_cors.c */
+void s3_get_bucket_cors(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_cors(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_bucket_cors(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* OPTIONS: the preflight answer (403 CORSResponse when no rule allows it). */
+void s3_cors_preflight(s3_req_t *r, http_resp_t *resp, verr_t *e);
+/* CORS headers for an actual request that carries Origin, when a rule allows it. */
+void s3_cors_headers(const s3_req_t *r, http_resp_t *resp);
+
+/* s3_bucket_tagging.c */
+void s3_get_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_put_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
+void s3_delete_bucket_tagging(s3_req_t *r, http_resp_t *resp, verr_t *e);
 
 /* s3_versioning.c: bucket versioning state (objectstore.buckets.versioning) */
 os_versioning_t s3_versioning_from_db(const char *value);
@@ -150,6 +285,11 @@ void s3_put_bucket_versioning(s3_req_t *r, http_resp_t *resp, verr_t *e);
 void s3_version_header(const s3_req_t *r, http_resp_t *resp, const char *version_id);
 
 /* s3_tagging.c: object tags */
+/* Walk a <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> body (object and
+ * bucket tagging take the same document), calling add(arg, key, value, e) per Tag in
+ * order (value NULL when the Tag has none); anything else is MalformedXML. */
+int s3_tagging_walk(const s3_req_t *r, int (*add)(void *arg, const char *key, const char *value, verr_t *e),
+                    void *arg, verr_t *e);
 /* The x-amz-tagging header as a tag set (NULL when absent); InvalidTag per S3's limits. */
 int s3_tags_from_header(const s3_req_t *r, json_t **out, verr_t *e);
 /* x-amz-tagging-count on GET/HEAD when the version has tags. */
@@ -171,7 +311,7 @@ int s3_md5_begin(s3_req_t *r, verr_t *e);
 /* Content-MD5 (if the request had one) against the bytes received. */
 int s3_check_md5(s3_req_t *r, verr_t *e);
 void s3_md5_free(void *md5);
-/* Metadata from request headers (Content-Type, x-amz-meta-*, ...) into m. */
+/* Metadata from request headers (Content-Type, x-amz-meta-*, ..., the ACL) into m. */
 int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e);
 /* Resolve "x-amz-copy-source" (bucket/key[?versionId=]) into bucket id, key and version
  * (NULL: the latest), checking read access; *src receives that version's metadata. */
@@ -189,6 +329,15 @@ void s3_copy_source_header(const s3_source_t *src, http_resp_t *resp);
 /* An S3 error answer for a delete marker read: 404 NoSuchKey (the latest) or 405
  * MethodNotAllowed (named by id), with x-amz-delete-marker and the marker's id. */
 void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_resp_t *resp);
+/* The ACL and owner of an object the request writes into r's bucket, into m->acl. */
+int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e);
+/* Head the version of r's object that the request names (versionId, else the latest)
+ * and check r's operation on it against that version's ACL; *acl gets the ACL. A
+ * missing key or version is told only to callers who may list the bucket (AccessDenied
+ * otherwise). A delete marker has no ACL: it is decided as the bucket owner's, and a
+ * 0 return with m->delete_marker set leaves the answer (s3_delete_marker_error) to the
+ * caller. */
+int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e);
 
 /* s3_list.c */
 void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e);

@@ -1,8 +1,10 @@
 /* s3_auth.c - SigV4 for S3: the Authorization header or a presigned URL (whose payload
  * is UNSIGNED-PAYLOAD), the x-amz-content-sha256 payload declaration (a hex SHA-256
- * checked against the body at its end, UNSIGNED-PAYLOAD, or the aws-chunked stream with
- * per-chunk signatures), legacy SigV2 presigned URLs, and S3's names for the failures. Requests with no signature at
- * all are anonymous: only public-read resources answer them. */
+ * checked against the body at its end, UNSIGNED-PAYLOAD, or an aws-chunked stream:
+ * signed chunks, signed chunks with a signed trailer, or plain chunks with a trailer),
+ * the declared payload length, legacy SigV2 presigned URLs, and S3's names for the
+ * failures. Requests with no signature at all are anonymous: only public-read resources
+ * answer them. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,9 @@
 #include "log.h"
 #include "objectstore.h"
 #include "http_sigv4.h"
+#include "s3_checksum.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
-
-#define STREAMING "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 
 /* Where a SigV4 check failed: S3 names the failures by it, where EC2 says AuthFailure. */
 enum auth_stage { STAGE_HEADER, STAGE_QUERY, STAGE_TIME, STAGE_KEY, STAGE_VERIFY };
@@ -46,16 +47,6 @@ static int s3_auth_error(verr_t *e, enum auth_stage stage, int presigned)
         return verr_recode(e, 403, "SignatureDoesNotMatch");
     }
     return -1;
-}
-
-static int is_hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* Sub-resources that are part of a SigV2 canonical resource (as botocore signs). */
@@ -145,7 +136,43 @@ static int authenticate_v2(s3_req_t *r, verr_t *e)
     return 0;
 }
 
-int s3_authenticate(s3_req_t *r, verr_t *e)
+/* The payload declarations of x-amz-content-sha256, one row each. */
+typedef struct payload_kind {
+    const char *name;
+    int chunked;              /* aws-chunked body */
+    int signed_chunks;        /* every chunk (and the trailer) signed */
+    int trailer;              /* may end with a trailer (x-amz-trailer) */
+    int supported;
+} payload_kind_t;
+
+static const payload_kind_t payload_kinds[] = {
+    /* name                                               chunked signed trailer supported */
+    {"UNSIGNED-PAYLOAD",                                  0,      0,     0,      1},
+    {"STREAMING-AWS4-HMAC-SHA256-PAYLOAD",                1,      1,     0,      1},
+    {"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",        1,      1,     1,      1},
+    {"STREAMING-UNSIGNED-PAYLOAD-TRAILER",                1,      0,     1,      1},
+    {"STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",          1,      1,     0,      0},   /* SigV4a */
+    {"STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER",  1,      1,     1,      0},
+};
+static const payload_kind_t sha_payload = {"<sha256 hex>", 0, 0, 0, 1};
+
+static const payload_kind_t *payload_kind(const char *v)
+{
+    for (size_t i = 0; i < ARRAY_LEN(payload_kinds); i++)
+        if (!strcmp(v, payload_kinds[i].name))
+            return &payload_kinds[i];
+    return hex_lower_exact(v, 64) ? &sha_payload : NULL;
+}
+
+/* What a header-signed request leaves for the chunk decoder. */
+typedef struct signing {
+    int have;
+    uint8_t key[SIGV4_KEY_LEN];
+    char amz_date[17], scope[160], seed[65];
+} signing_t;
+
+/* Who sent it: sets r->caller (NULL for anonymous), *kind for header-signed requests. */
+static int authenticate(s3_req_t *r, const payload_kind_t **kind, signing_t *sg, verr_t *e)
 {
     http_req_t *h = r->http;
     sigv4_auth_t a;
@@ -177,9 +204,13 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
                         "The authorization header is malformed; the region '%s' is wrong; expecting '%s'", a.region, r->os->region);
     if (sigv4_check_time(&a, time(NULL), 900, e) < 0)
         return s3_auth_error(e, STAGE_TIME, presigned);
-    int streaming = !strcmp(payload, STREAMING);
-    if (!streaming && strcmp(payload, "UNSIGNED-PAYLOAD") && !is_hex64(payload))
-        return verr_set(e, 400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, " STREAMING " or a SHA-256 hex digest");
+    const payload_kind_t *k = payload_kind(payload);
+    if (!k)
+        return verr_set(e, 400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a SHA-256 hex "
+                        "digest or one of the STREAMING-* payload types");
+    if (!k->supported)
+        return verr_set(e, 501, "NotImplemented", "%s (SigV4a) is not implemented; sign with AWS4-HMAC-SHA256.",
+                        payload);
 
     uint8_t key[SIGV4_KEY_LEN];
     json_t *who = NULL;
@@ -192,16 +223,91 @@ int s3_authenticate(s3_req_t *r, verr_t *e)
         json_decref(who);
         return s3_auth_error(e, STAGE_VERIFY, presigned);
     }
-    if (streaming) {
-        char scope[160];
-        snprintf(scope, sizeof scope, "%s/%s/s3/aws4_request", a.date, a.region);
-        r->chunk = s3_chunked_new(key, a.amz_date, scope, a.signature);
-        r->chunked = 1;
-    } else if (is_hex64(payload)) {
+    if (k->signed_chunks) {
+        sg->have = 1;
+        memcpy(sg->key, key, sizeof key);
+        snprintf(sg->amz_date, sizeof sg->amz_date, "%s", a.amz_date);
+        snprintf(sg->scope, sizeof sg->scope, "%s/%s/s3/aws4_request", a.date, a.region);
+        snprintf(sg->seed, sizeof sg->seed, "%s", a.signature);
+    } else if (k == &sha_payload) {
         memcpy(r->want_sha, payload, 65);
     }
     sodium_memzero(key, sizeof key);
     r->caller = who;
+    *kind = k;
+    return 0;
+}
+
+static int missing_length(verr_t *e)
+{
+    return verr_set(e, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+}
+
+/* A decimal byte count as HTTP and S3 write them: digits only, no sign, no overflow. */
+static int64_t parse_length(const char *s)
+{
+    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    return (int64_t)strtoll(s, NULL, 10);
+}
+
+/* What the body will be: its declared length, the aws-chunked decoder, checksum claims. */
+static int payload_begin(s3_req_t *r, const payload_kind_t *k, signing_t *sg, verr_t *e)
+{
+    const char *tr = s3_header(r, "x-amz-trailer");
+    ck_alg_t trailer = CK_NONE;
+    if (tr) {
+        char name[64];
+        size_t n = strlen(tr);
+        while (n && tr[n - 1] == ' ')
+            n--;
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), tr + strspn(tr, " "));
+        trailer = ck_by_header(name);
+        if (trailer == CK_NONE)
+            return verr_set(e, 400, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported");
+        if (!k || !k->trailer)
+            return verr_set(e, 400, "InvalidRequest", "x-amz-trailer needs x-amz-content-sha256 "
+                            "STREAMING-UNSIGNED-PAYLOAD-TRAILER or STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
+    }
+    if (s3_checksum_begin(r, trailer, e) < 0)
+        return -1;
+    if (!k || !k->chunked) {
+        const char *cl = s3_header(r, "Content-Length");
+        r->payload_len = cl ? parse_length(cl) : -1;
+        return 0;
+    }
+    const char *dl = s3_header(r, "x-amz-decoded-content-length");
+    if ((r->payload_len = parse_length(dl)) < 0)
+        return missing_length(e);   /* absent, negative or not a number: as S3 answers */
+    char lname[64] = "";
+    if (trailer != CK_NONE)
+        snprintf(lname, sizeof lname, "%s", ck_header(trailer));
+    s3_chunked_opts_t o = {.key = sg->have ? sg->key : NULL, .amz_date = sg->amz_date, .scope = sg->scope,
+                           .seed_signature = sg->seed, .trailer = lname[0] ? lname : NULL,
+                           .decoded_length = r->payload_len};
+    r->chunk = s3_chunked_new(&o);
+    r->chunked = 1;
+    return 0;
+}
+
+int s3_authenticate(s3_req_t *r, verr_t *e)
+{
+    const payload_kind_t *k = NULL;
+    signing_t sg = {0};
+    r->payload_len = -1;
+    int rc = authenticate(r, &k, &sg, e);
+    if (rc == 0)
+        rc = payload_begin(r, k, &sg, e);
+    sodium_memzero(&sg, sizeof sg);
+    return rc;
+}
+
+int s3_payload_size_check(s3_req_t *r, verr_t *e)
+{
+    if (r->payload_len < 0 && !s3_header(r, "Transfer-Encoding"))
+        return missing_length(e);
+    if (r->payload_len > 0 && (uint64_t)r->payload_len > r->os->max_put)
+        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
     return 0;
 }
 
@@ -214,6 +320,7 @@ static int to_op(void *arg, const char *d, size_t n, verr_t *e)
 {
     struct feed *f = arg;
     f->r->received += n;
+    s3_checksum_data(f->r, d, n);
     return f->out ? f->out(f->r, d, n, e) : 0;
 }
 
@@ -230,16 +337,17 @@ int s3_payload(s3_req_t *r, const char *buf, size_t len,
 
 int s3_payload_finish(s3_req_t *r, verr_t *e)
 {
-    if (r->chunked)
-        return s3_chunked_finish(r->chunk, e);
-    if (!r->want_sha[0])
-        return 0;
-    unsigned char d[32];
-    char hex[65];
-    crypto_hash_sha256_final(&r->sha, d);
-    sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-    if (strcmp(hex, r->want_sha))
-        return verr_set(e, 400, "XAmzContentSHA256Mismatch",
-                        "The provided 'x-amz-content-sha256' header does not match what was computed.");
-    return 0;
+    if (r->chunked) {
+        if (s3_chunked_finish(r->chunk, e) < 0 || s3_checksum_trailer(r, s3_chunked_trailer(r->chunk), e) < 0)
+            return -1;
+    } else if (r->want_sha[0]) {
+        unsigned char d[32];
+        char hex[65];
+        crypto_hash_sha256_final(&r->sha, d);
+        sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+        if (strcmp(hex, r->want_sha))
+            return verr_set(e, 400, "XAmzContentSHA256Mismatch",
+                            "The provided 'x-amz-content-sha256' header does not match what was computed.");
+    }
+    return s3_checksum_finish_small(r, e);
 }

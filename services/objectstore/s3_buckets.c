@@ -1,8 +1,8 @@
 /* s3_buckets.c - buckets: ListBuckets, CreateBucket (names are global; the bucket
- * belongs to the creating account; canned ACL from x-amz-acl), HeadBucket,
- * DeleteBucket, GetBucketLocation, Get/PutBucketAcl (canned private/public-read).
- * Names and ownership live in PostgreSQL; the bucket's id names its data and index in
- * the backend. */
+ * belongs to the creating account; its ACL from x-amz-acl or x-amz-grant-*, its
+ * ObjectOwnership from x-amz-object-ownership), HeadBucket, DeleteBucket,
+ * GetBucketLocation, and the bucket's row: name, owner, ACL, policy and settings live in
+ * PostgreSQL; the bucket's id names its data and index in the backend. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,23 +18,102 @@
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
+void s3_bucket_clear(s3_bucket_t *b)
+{
+    json_decref(b->acl);
+    json_decref(b->policy);
+    json_decref(b->pab);
+    json_decref(b->cors);
+    memset(b, 0, sizeof *b);
+}
+
+static json_t *column_json(const PGresult *res, int col)
+{
+    return PQgetisnull(res, 0, col) ? NULL : json_loads(PQgetvalue(res, 0, col), 0, NULL);
+}
+
+int s3_bucket_load(db_t *db, const char *name, s3_bucket_t *b, verr_t *e)
+{
+    const char *p[] = {name};
+    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get",
+        "SELECT id, account_id, acl, coalesce(ownership, ''), policy, public_access_block, cors, versioning "
+        "FROM buckets WHERE name = $1", 1, p);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0)
+        return 0;
+    s3_bucket_clear(b);
+    snprintf(b->name, sizeof b->name, "%s", name);
+    snprintf(b->id, sizeof b->id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(b->owner, sizeof b->owner, "%s", PQgetvalue(res, 0, 1));
+    snprintf(b->ownership, sizeof b->ownership, "%s", PQgetvalue(res, 0, 3));
+    b->acl = column_json(res, 2);
+    if (!json_is_array(b->acl)) {
+        json_decref(b->acl);
+        b->acl = json_array();   /* unreadable: no grants (the owner keeps its rights) */
+    }
+    b->policy = column_json(res, 4);
+    b->pab = column_json(res, 5);
+    b->cors = column_json(res, 6);
+    b->versioning = s3_versioning_from_db(PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7));
+    return 1;
+}
+
 int s3_load_bucket(s3_req_t *r, verr_t *e)
 {
     db_t *db = s3_db(r->os, e);
     if (!db)
         return -1;
-    const char *p[] = {r->bucket};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get", "SELECT id, account_id, acl, versioning FROM buckets WHERE name = $1", 1, p);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 0)
-        return 0;
+    int rc = s3_bucket_load(db, r->bucket, &r->row, e);
+    if (rc <= 0)
+        return rc;
     r->have_bucket = 1;
-    snprintf(r->bucket_id, sizeof r->bucket_id, "%s", PQgetvalue(res, 0, 0));
-    snprintf(r->bucket_owner, sizeof r->bucket_owner, "%s", PQgetvalue(res, 0, 1));
-    snprintf(r->bucket_acl, sizeof r->bucket_acl, "%s", PQgetvalue(res, 0, 2));
-    r->versioning = s3_versioning_from_db(PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
+    snprintf(r->bucket_id, sizeof r->bucket_id, "%s", r->row.id);
+    snprintf(r->bucket_owner, sizeof r->bucket_owner, "%s", r->row.owner);
+    ids_canonical_user(r->row.owner, r->bucket_owner_id);
+    r->versioning = r->row.versioning;
     return 0;
+}
+
+/* One prepared UPDATE per setting; the column name comes from this table only. */
+static const struct {
+    const char *column, *stmt, *sql;
+} settings[] = {
+    {"acl", "bucket_set_acl", "UPDATE buckets SET acl = $2::jsonb WHERE id = $1"},
+    {"ownership", "bucket_set_ownership", "UPDATE buckets SET ownership = $2 WHERE id = $1"},
+    {"policy", "bucket_set_policy", "UPDATE buckets SET policy = $2 WHERE id = $1"},
+    {"public_access_block", "bucket_set_pab", "UPDATE buckets SET public_access_block = $2::jsonb WHERE id = $1"},
+    {"cors", "bucket_set_cors", "UPDATE buckets SET cors = $2::jsonb WHERE id = $1"},
+    {"tags", "bucket_set_tags", "UPDATE buckets SET tags = $2::jsonb WHERE id = $1"},
+};
+
+int s3_bucket_set(s3_req_t *r, const char *column, const char *value, verr_t *e)
+{
+    db_t *db = s3_db(r->os, e);
+    if (!db)
+        return -1;
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        if (strcmp(settings[i].column, column))
+            continue;
+        const char *p[] = {r->bucket_id, value};
+        PG_AUTO PGresult *res = db_prepared(db, e, settings[i].stmt, settings[i].sql, 2, p);
+        if (!res)
+            return -1;
+        if (strcmp(PQcmdTuples(res), "1"))   /* deleted meanwhile */
+            return verr_set(e, 404, "NoSuchBucket", "The specified bucket does not exist");
+        return 0;
+    }
+    return verr_set(e, 500, "InternalError", "no bucket setting %s", column);
+}
+
+void s3_bucket_set_json(s3_req_t *r, const char *column, const json_t *value, int status, http_resp_t *resp,
+                        verr_t *e)
+{
+    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    int rc = s3_bucket_set(r, column, text, e);
+    free(text);
+    if (rc == 0)
+        http_resp_set(resp, status, NULL, "", 0);
 }
 
 /* S3 rules: 3-63 chars of a-z 0-9 . -, starting and ending with a letter or digit, not
@@ -60,16 +139,6 @@ int s3_valid_bucket_name(const char *n)
     return strcmp(n, "healthz") && strcmp(n, "metrics");
 }
 
-static int canned_acl(s3_req_t *r, const char **acl, verr_t *e)
-{
-    *acl = s3_header(r, "x-amz-acl");
-    if (!*acl)
-        *acl = "private";
-    if (strcmp(*acl, "private") && strcmp(*acl, "public-read"))
-        return verr_set(e, 501, "NotImplemented", "Only the canned ACLs private and public-read are supported.");
-    return 0;
-}
-
 /* The name is taken: 1 when by `account` (S3: BucketAlreadyOwnedByYou), else
  * BucketAlreadyExists. */
 static int name_taken(db_t *db, const char *name, const char *account, verr_t *e)
@@ -84,24 +153,24 @@ static int name_taken(db_t *db, const char *name, const char *account, verr_t *e
 }
 
 /* Claim the name in PostgreSQL, then make the bucket in the backend (undoing the claim
- * if that fails). With max >= 0 the account may hold at most max buckets: the claim and
- * the count are one transaction under a lock on the account, so concurrent creates
- * cannot pass the quota together. 0 = made; 1 = it already exists and belongs to
- * `account`; -1 = error (BucketAlreadyExists when another account has it,
- * TooManyBuckets). */
+ * if that fails). acl: the grants as JSON text; ownership: ObjectOwnership or NULL. With
+ * max >= 0 the account may hold at most max buckets: the claim and the count are one
+ * transaction under a lock on the account, so concurrent creates cannot pass the quota
+ * together. 0 = made; 1 = it already exists and belongs to `account`; -1 = error
+ * (BucketAlreadyExists when another account has it, TooManyBuckets). */
 static int bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl,
-                       long long max, verr_t *e)
+                       const char *ownership, long long max, verr_t *e)
 {
     char id[IDS_MAX];
     ids_new("b", id);
-    const char *p[] = {name, id, account, acl, os->region};
+    const char *p[] = {name, id, account, acl, os->region, ownership};
     PG_AUTO PGresult *res = NULL;
     PG_AUTO PGresult *cnt = NULL;
     if (db_begin(db, e) < 0 || (max >= 0 && db_lock_xact(db, "buckets", account, e) < 0))
         goto fail;
     res = db_prepared(db, e, "bucket_insert",
-        "INSERT INTO buckets (name, id, account_id, acl, region) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (name) DO NOTHING RETURNING id", 5, p);
+        "INSERT INTO buckets (name, id, account_id, acl, region, ownership) VALUES ($1, $2, $3, $4::jsonb, $5, $6) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id", 6, p);
     if (!res)
         goto fail;
     if (PQntuples(res) == 0) {
@@ -133,9 +202,10 @@ fail:
     return -1;
 }
 
-int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl, verr_t *e)
+int os_bucket_make(objectstore_t *os, db_t *db, const char *name, const char *account, const char *acl,
+                   const char *ownership, verr_t *e)
 {
-    return bucket_make(os, db, name, account, acl, -1, e);
+    return bucket_make(os, db, name, account, acl, ownership, -1, e);
 }
 
 void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
@@ -162,14 +232,32 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
             }
         }
     }
-    const char *acl;
-    if (canned_acl(r, &acl, e) < 0)
+    /* The new bucket's ownership and ACL, checked against each other as S3 does */
+    s3_bucket_t b = {.owner = ""};
+    snprintf(b.owner, sizeof b.owner, "%s", s3_account(r));
+    const char *own = s3_header(r, "x-amz-object-ownership");
+    if (own && strcmp(own, "BucketOwnerEnforced") && strcmp(own, "BucketOwnerPreferred") && strcmp(own, "ObjectWriter")) {
+        verr_set(e, 400, "InvalidArgument", "Invalid x-amz-object-ownership header: %.64s", own);
+        return;
+    }
+    snprintf(b.ownership, sizeof b.ownership, "%s", own ? own : "");
+    JSON_AUTO json_t *acl = NULL;
+    if (s3_acl_from_request(r, &b, b.owner, &acl, e) < 0) {
+        if (!strcmp(e->code, "AccessControlListNotSupported"))
+            verr_set(e, 400, "InvalidBucketAclWithObjectOwnership",
+                     "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting");
+        return;
+    }
+    if (!acl && !(acl = s3_acl_canned(r->os, "private", b.owner, b.owner, e)))
         return;
     db_t *db = s3_db(r->os, e);
     long long max;
     if (!db || quota_get(r->os->svc->bus, s3_account(r), "buckets", 100, r->os->call_timeout_ms, &max, e) < 0)
         return;
-    if (bucket_make(r->os, db, r->bucket, s3_account(r), acl, max, e) != 0) {
+    char *grants = json_dumps(json_object_get(acl, "grants"), JSON_COMPACT);
+    int made = bucket_make(r->os, db, r->bucket, s3_account(r), grants, own, max, e);
+    free(grants);
+    if (made != 0) {
         if (!e->code[0])   /* 1: it exists and is the caller's */
             verr_set(e, 409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
         return;
@@ -213,9 +301,11 @@ void s3_list_buckets(s3_req_t *r, http_resp_t *resp, verr_t *e)
         return;
     xml_t *x = xml_new();
     xml_open(x, "ListAllMyBucketsResult", S3_NS);
+    char canon[65];
+    ids_canonical_user(s3_account(r), canon);
     xml_open(x, "Owner", NULL);
-    xml_elem(x, "ID", s3_account(r));
-    xml_elem(x, "DisplayName", json_str(r->caller, "user_name", ""));
+    xml_elem(x, "ID", canon);
+    xml_elem(x, "DisplayName", json_str(r->caller, "account_name", ""));
     xml_close(x);
     xml_open(x, "Buckets", NULL);
     for (int i = 0; i < PQntuples(res); i++) {
@@ -247,40 +337,4 @@ void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e)
         len = strlen(doc);
     }
     s3_xml_reply(resp, 200, doc, len);
-}
-
-void s3_get_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
-{
-    (void)e;
-    xml_t *x = xml_new();
-    xml_open(x, "AccessControlPolicy", S3_NS);
-    xml_open(x, "Owner", NULL);
-    xml_elem(x, "ID", r->bucket_owner);
-    xml_close(x);
-    xml_open(x, "AccessControlList", NULL);
-    xml_open(x, "Grant", NULL);
-    xml_elem(x, "Permission", "FULL_CONTROL");
-    xml_close(x);
-    if (!strcmp(r->bucket_acl, "public-read")) {
-        xml_open(x, "Grant", NULL);
-        xml_elem(x, "Permission", "READ");
-        xml_close(x);
-    }
-    size_t len;
-    char *doc = xml_take(x, &len);
-    s3_xml_reply(resp, 200, doc, len);
-}
-
-void s3_put_bucket_acl(s3_req_t *r, http_resp_t *resp, verr_t *e)
-{
-    const char *acl;
-    if (canned_acl(r, &acl, e) < 0)
-        return;
-    db_t *db = s3_db(r->os, e);
-    if (!db)
-        return;
-    const char *p[] = {r->bucket_id, acl};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_acl", "UPDATE buckets SET acl = $2 WHERE id = $1", 2, p);
-    if (res)
-        http_resp_set(resp, 200, NULL, "", 0);
 }

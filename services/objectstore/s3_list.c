@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ids.h"
 #include "jsonutil.h"
 #include "objectstore.h"
 #include "s3_xmlbody.h"
@@ -19,6 +20,7 @@ typedef struct entry {
     char *key;          /* a key, or a common prefix */
     int is_prefix;
     os_meta_t meta;
+    char owner[13];     /* the version's owner (its ACL's), "" for the bucket owner */
 } entry_t;
 
 typedef struct listing {
@@ -71,6 +73,8 @@ static int collect(void *arg, const char *key, const os_meta_t *m)
     l->e[l->n].meta.user_meta = NULL;   /* listings do not show metadata */
     l->e[l->n].meta.extra = NULL;
     l->e[l->n].meta.tags = NULL;
+    l->e[l->n].meta.acl = NULL;         /* (all four belong to the caller's meta) */
+    snprintf(l->e[l->n].owner, sizeof l->e[l->n].owner, "%s", json_str(m->acl, "owner", ""));
     l->n++;
     return 0;
 }
@@ -155,7 +159,18 @@ static void key_elem(xml_t *x, const char *tag, const char *key, int url)
     free(enc);
 }
 
-static void contents(xml_t *x, const entry_t *en, int url, const char *owner, int versions)
+/* The canonical id of who owns a listed version: the writer the version's ACL names (S3
+ * lists each object's own owner), the bucket owner when ObjectOwnership enforces that,
+ * for a delete marker (which keeps no owner) and for objects written before ACLs. */
+static const char *entry_owner(const s3_req_t *r, const entry_t *en, char buf[65])
+{
+    if (!en->owner[0] || !strcmp(en->owner, r->bucket_owner) || !strcmp(r->row.ownership, "BucketOwnerEnforced"))
+        return r->bucket_owner_id;
+    ids_canonical_user(en->owner, buf);
+    return buf;
+}
+
+static void contents(xml_t *x, const s3_req_t *r, const entry_t *en, int url, int owners, int versions)
 {
     char etag[80], when[40];
     snprintf(etag, sizeof etag, "\"%s\"", en->meta.etag);
@@ -173,9 +188,10 @@ static void contents(xml_t *x, const entry_t *en, int url, const char *owner, in
         xml_elem_int(x, "Size", (long long)en->meta.size);
         xml_elem(x, "StorageClass", "STANDARD");
     }
-    if (owner) {
+    if (owners) {
+        char buf[65];
         xml_open(x, "Owner", NULL);
-        xml_elem(x, "ID", owner);
+        xml_elem(x, "ID", entry_owner(r, en, buf));
         xml_close(x);
     }
     xml_close(x);
@@ -227,7 +243,7 @@ static void list_head(xml_t *x, s3_req_t *r, const listing_t *l, int url)
 }
 
 /* ... and the ones it ends with, then the reply. */
-static void list_tail(xml_t *x, s3_req_t *r, listing_t *l, int url, const char *owner, int versions,
+static void list_tail(xml_t *x, s3_req_t *r, listing_t *l, int url, int owners, int versions,
                       http_resp_t *resp)
 {
     xml_elem_int(x, "MaxKeys", (long long)l->max);
@@ -238,7 +254,7 @@ static void list_tail(xml_t *x, s3_req_t *r, listing_t *l, int url, const char *
         xml_elem(x, "EncodingType", "url");
     for (size_t i = 0; i < l->n; i++)
         if (!l->e[i].is_prefix)
-            contents(x, &l->e[i], url, owner, versions);
+            contents(x, r, &l->e[i], url, owners, versions);
     prefixes(x, l, url);
     reply(r, resp, x);
     listing_free(l);
@@ -257,7 +273,7 @@ void s3_list_objects(s3_req_t *r, http_resp_t *resp, verr_t *e)
     key_elem(x, "Marker", marker ? marker : "", url);
     if (l.truncated && l.delim && l.n)
         key_elem(x, "NextMarker", l.e[l.n - 1].key, url);
-    list_tail(x, r, &l, url, r->bucket_owner, 0, resp);
+    list_tail(x, r, &l, url, 1, 0, resp);
 }
 
 /* Continuation tokens are base64 of the last key or prefix returned. */
@@ -311,7 +327,7 @@ void s3_list_objects_v2(s3_req_t *r, http_resp_t *resp, verr_t *e)
     if (start_after)
         key_elem(x, "StartAfter", start_after, url);
     int fetch_owner = s3_query(r, "fetch-owner") && !strcmp(s3_query(r, "fetch-owner"), "true");
-    list_tail(x, r, &l, url, fetch_owner ? r->bucket_owner : NULL, 0, resp);
+    list_tail(x, r, &l, url, fetch_owner, 0, resp);
 }
 
 void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e)
@@ -341,7 +357,7 @@ void s3_list_object_versions(s3_req_t *r, http_resp_t *resp, verr_t *e)
         if (!last->is_prefix)
             xml_elem(x, "NextVersionIdMarker", last->meta.version_id);
     }
-    list_tail(x, r, &l, url, r->bucket_owner, 1, resp);
+    list_tail(x, r, &l, url, 1, 1, resp);
 }
 
 /* One <Object> of DeleteObjects, deleted as DeleteObject would. */
@@ -355,6 +371,8 @@ static void delete_one(s3_req_t *r, xml_t *x, xmlNodePtr obj, int quiet)
         verr_set(&de, 400, "InvalidArgument", "Invalid key");
     else if (vid && !os_version_id_valid((const char *)vid))
         verr_set(&de, 400, "InvalidArgument", "Invalid version id specified");
+    else if (s3_access_check(r, &r->row, "DeleteObjects", (const char *)key, (const char *)vid, NULL, &de) < 0)
+        ;   /* each key (and version) is decided on its own, as S3 does */
     else
         os_delete(r->os->backend, r->bucket_id, (const char *)key, (const char *)vid, r->versioning, &out, &de);
     if (de.code[0]) {

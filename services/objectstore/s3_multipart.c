@@ -1,6 +1,7 @@
-/* s3_multipart.c - multipart uploads: CreateMultipartUpload, UploadPart (streamed like
- * PutObject), UploadPartCopy, CompleteMultipartUpload (the object appears whole, with
- * the "<md5 of part md5s>-N" ETag), AbortMultipartUpload, ListParts,
+/* s3_multipart.c - multipart uploads: CreateMultipartUpload (with the checksum algorithm
+ * and type the parts are checked with), UploadPart (streamed like PutObject), UploadPartCopy,
+ * CompleteMultipartUpload (the object appears whole, with the "<md5 of part md5s>-N" ETag
+ * and a checksum made from the parts'), AbortMultipartUpload, ListParts,
  * ListMultipartUploads. The parts' bytes are never copied: the backend's manifest points
  * at them. */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "jsonutil.h"
 #include "objectstore.h"
+#include "s3_checksum.h"
 #include "s3_xmlbody.h"
 #include "xml.h"
 
@@ -26,12 +28,15 @@ void s3_create_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     os_meta_t m = {0};
     char upload_id[96];
-    /* Metadata and tags wait in the upload record; completion gives them to the object. */
+    /* Metadata, tags and the checksum the client chose wait in the upload record;
+     * completion gives them to the object. */
     if (s3_meta_from_headers(r, &m, e) < 0 || s3_tags_from_header(r, &m.tags, e) < 0 ||
+        s3_checksum_create(r, &m.ck, e) < 0 ||
         os_mpu_create(r->os->backend, r->bucket_id, r->key, &m, upload_id, e) < 0) {
         os_meta_clear(&m);
         return;
     }
+    s3_checksum_create_headers(&m.ck, resp);
     os_meta_clear(&m);
     xml_t *x = xml_new();
     xml_open(x, "InitiateMultipartUploadResult", S3_NS);
@@ -54,21 +59,15 @@ static int part_number(s3_req_t *r, verr_t *e)
 int s3_upload_part_begin(s3_req_t *r, verr_t *e)
 {
     int n = part_number(r, e);
-    if (n < 0)
+    if (n < 0 || s3_payload_size_check(r, e) < 0 || s3_md5_begin(r, e) < 0 ||
+        os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &r->put, e) < 0)
         return -1;
-    const char *cl = s3_header(r, "x-amz-decoded-content-length");
-    if (!cl)
-        cl = s3_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > r->os->max_put)
-        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
-    if (s3_md5_begin(r, e) < 0)
-        return -1;
-    return os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &r->put, e);
+    return s3_checksum_put_begin(r, r->put, e);
 }
 
 void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (s3_check_md5(r, e) < 0)
+    if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     os_meta_t m = {0};
     int rc = os_mpu_part_commit(r->put, &m, e);
@@ -77,8 +76,9 @@ void s3_upload_part(s3_req_t *r, http_resp_t *resp, verr_t *e)
         return;
     char etag[80];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
-    os_meta_clear(&m);
     http_resp_header(resp, "ETag", etag);
+    s3_checksum_put_headers(r, &m.ck, resp);
+    os_meta_clear(&m);
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
@@ -118,6 +118,7 @@ void s3_upload_part_copy(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_open(x, "CopyPartResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
+    s3_checksum_xml(x, &m.ck, 0);
     reply(resp, x);
     s3_copy_source_header(&src, resp);
 out:
@@ -156,6 +157,8 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
         bare_etag(etag ? (const char *)etag : "", parts[np].etag);
         xmlFree(num);
         xmlFree(etag);
+        if (s3_checksum_part_xml(c, &parts[np].ck, e) < 0)
+            goto out;
         np++;
     }
     if (np == 0) {
@@ -163,21 +166,24 @@ void s3_complete_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
         goto out;
     }
     os_meta_t m = {0};
+    os_checksum_t want;
+    s3_checksum_complete_want(r, &want);
     if (os_mpu_complete(r->os->backend, r->bucket_id, r->key, s3_query(r, "uploadId"), r->versioning, parts, np,
-                        &m, e) < 0)
+                        &want, &m, e) < 0)
         goto out;
     char etag[80], loc[1200];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     snprintf(loc, sizeof loc, "/%s/%s", r->bucket, r->key);
     if (r->versioning == OS_VERSIONING_ENABLED)
         http_resp_header(resp, "x-amz-version-id", m.version_id);
-    os_meta_clear(&m);
     xml_t *x = xml_new();
     xml_open(x, "CompleteMultipartUploadResult", S3_NS);
     xml_elem(x, "Location", loc);
     xml_elem(x, "Bucket", r->bucket);
     xml_elem(x, "Key", r->key);
     xml_elem(x, "ETag", etag);
+    s3_checksum_xml(x, &m.ck, 1);
+    os_meta_clear(&m);
     reply(resp, x);
 out:
     free(parts);
@@ -193,9 +199,10 @@ void s3_abort_multipart(s3_req_t *r, http_resp_t *resp, verr_t *e)
 struct parts_out {
     xml_t *x;
     int marker, max, count, truncated, last;
+    os_checksum_t ck;   /* the upload's algorithm */
 };
 
-static int part_xml(void *arg, int number, const char *etag, uint64_t size, int64_t mtime)
+static int part_xml(void *arg, int number, const char *etag, uint64_t size, int64_t mtime, const char *checksum)
 {
     struct parts_out *p = arg;
     if (number <= p->marker)
@@ -212,6 +219,8 @@ static int part_xml(void *arg, int number, const char *etag, uint64_t size, int6
     xml_elem(p->x, "LastModified", when);
     xml_elem(p->x, "ETag", q);
     xml_elem_int(p->x, "Size", (long long)size);
+    if (checksum)
+        xml_elem(p->x, ck_xml(p->ck.alg), checksum);
     xml_close(p->x);
     p->count++;
     p->last = number;
@@ -232,12 +241,14 @@ void s3_list_parts(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_elem_int(p.x, "PartNumberMarker", p.marker);
     xml_elem_int(p.x, "MaxParts", p.max);
     xml_elem(p.x, "StorageClass", "STANDARD");
-    if (os_mpu_list_parts(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), part_xml, &p, e) < 0) {
+    if (os_mpu_list_parts(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), &p.ck, part_xml, &p, e) < 0) {
         xml_free(p.x);
         return;
     }
     xml_elem_int(p.x, "NextPartNumberMarker", p.last);
     xml_elem_bool(p.x, "IsTruncated", p.truncated);
+    xml_elem(p.x, "ChecksumAlgorithm", ck_name(p.ck.alg));
+    xml_elem(p.x, "ChecksumType", s3_checksum_type(&p.ck));
     reply(resp, p.x);
 }
 
@@ -269,7 +280,7 @@ static int upload_xml(void *arg, const char *key, const char *upload_id, int64_t
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     const char *prefix = s3_query(r, "prefix");
-    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner};
+    struct uploads_out u = {.x = xml_new(), .owner = r->bucket_owner_id};
     xml_open(u.x, "ListMultipartUploadsResult", S3_NS);
     xml_elem(u.x, "Bucket", r->bucket);
     xml_elem(u.x, "KeyMarker", "");

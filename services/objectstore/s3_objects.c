@@ -1,7 +1,8 @@
 /* s3_objects.c - objects: PutObject (streamed into the backend; visible only when the
  * whole body arrived and matched its signature and Content-MD5), GetObject (ranges,
  * conditional headers; large bodies streamed from the backend through a pipe),
- * HeadObject, DeleteObject, CopyObject, and the object metadata taken from headers. */
+ * HeadObject, DeleteObject, CopyObject, and the object metadata taken from headers (its
+ * ACL and owner included: s3_acl.c). */
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -17,6 +18,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "s3_checksum.h"
+#include "s3_chunked.h"
 #include "strbuf.h"
 #include "xml.h"
 
@@ -25,7 +28,22 @@
 
 /* Headers S3 stores with an object and returns on GET/HEAD. */
 static const char *stored_headers[] = {"Cache-Control", "Content-Disposition", "Content-Encoding",
-                                       "Content-Language", "Expires", "x-amz-acl", NULL};
+                                       "Content-Language", "Expires", NULL};
+
+int s3_meta_acl(s3_req_t *r, os_meta_t *m, verr_t *e)
+{
+    json_t *acl = NULL;
+    if (s3_acl_from_request(r, &r->row, s3_account(r), &acl, e) < 0)
+        return -1;
+    if (s3_access_block_acl(&r->row, acl, e) < 0) {
+        json_decref(acl);
+        return -1;
+    }
+    s3_object_owner(&r->row, s3_account(r), &acl);
+    json_decref(m->acl);
+    m->acl = acl;
+    return 0;
+}
 
 int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
 {
@@ -49,18 +67,20 @@ int s3_meta_from_headers(s3_req_t *r, os_meta_t *m, verr_t *e)
     }
     if (bytes > 2048)
         return verr_set(e, 400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size (2 KB).");
+    char encoding[256];
     for (int i = 0; stored_headers[i]; i++) {
         const char *v = s3_header(r, stored_headers[i]);
+        if (v && !strcasecmp(stored_headers[i], "Content-Encoding")) {
+            s3_chunked_content_encoding(v, encoding, sizeof encoding);
+            v = encoding[0] ? encoding : NULL;
+        }
         if (v) {
             if (!m->extra)
                 m->extra = json_object();
             json_object_set_new(m->extra, stored_headers[i], json_string(v));
         }
     }
-    const char *acl = json_str(m->extra, "x-amz-acl", "private");
-    if (strcmp(acl, "private") && strcmp(acl, "public-read"))
-        return verr_set(e, 501, "NotImplemented", "Only the canned ACLs private and public-read are supported.");
-    return 0;
+    return s3_meta_acl(r, m, e);
 }
 
 /* ---- PutObject ------------------------------------------------------------------ */
@@ -90,17 +110,11 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    const char *cl = s3_header(r, "x-amz-decoded-content-length");
-    if (!cl)
-        cl = s3_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > r->os->max_put)
-        return verr_set(e, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
-    if (!cl && !s3_header(r, "Transfer-Encoding"))
-        return verr_set(e, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-    if (s3_meta_from_headers(r, &r->meta, e) < 0 || s3_tags_from_header(r, &r->meta.tags, e) < 0 ||
-        s3_md5_begin(r, e) < 0)
+    if (s3_payload_size_check(r, e) < 0 || s3_meta_from_headers(r, &r->meta, e) < 0 ||
+        s3_tags_from_header(r, &r->meta.tags, e) < 0 || s3_md5_begin(r, e) < 0 ||
+        os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e) < 0)
         return -1;
-    return os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e);
+    return s3_checksum_put_begin(r, r->put, e);
 }
 
 int s3_put_data(s3_req_t *r, const char *buf, size_t len, verr_t *e)
@@ -137,7 +151,7 @@ void s3_md5_free(void *p)
 
 void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
-    if (s3_check_md5(r, e) < 0)
+    if (s3_check_md5(r, e) < 0 || s3_checksum_put_verify(r, r->put, e) < 0)
         return;
     r->meta.mtime = time(NULL);
     if (os_put_commit(r->put, &r->meta, e) < 0) {
@@ -150,21 +164,25 @@ void s3_put_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     http_resp_header(resp, "ETag", etag);
     if (r->versioning == OS_VERSIONING_ENABLED)   /* S3 names no null version on a PUT */
         http_resp_header(resp, "x-amz-version-id", r->meta.version_id);
+    s3_checksum_put_headers(r, &r->meta.ck, resp);
     http_resp_set(resp, 200, NULL, "", 0);
 }
 
 /* ---- GetObject / HeadObject ------------------------------------------------------ */
 
-/* The caller may read this object: its owner, or anyone when the object is public-read. */
-static int may_read(const s3_req_t *r, const os_meta_t *m, verr_t *e)
+int s3_object_access(s3_req_t *r, os_meta_t *m, json_t **acl, verr_t *e)
 {
-    if (r->caller && !strcmp(s3_account(r), r->bucket_owner))
-        return 0;
-    if (caller_is_operator_admin(r->caller))
-        return 0;
-    if (!strcmp(json_str(m->extra, "x-amz-acl", "private"), "public-read"))
-        return 0;
-    return verr_set(e, 403, "AccessDenied", "Access Denied");
+    const char *vid = s3_query(r, "versionId");
+    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, m, e) < 0) {
+        /* S3 tells a missing key or version only to those who may list the bucket */
+        verr_t le = {0};
+        if ((!strcmp(e->code, "NoSuchKey") || !strcmp(e->code, "NoSuchVersion")) &&
+            s3_access_check(r, &r->row, vid ? "ListObjectVersions" : "ListObjects", NULL, NULL, NULL, &le) < 0)
+            *e = le;
+        return -1;
+    }
+    *acl = m->delete_marker ? NULL : s3_object_acl(&r->row, m);
+    return s3_access_check(r, &r->row, r->op->name, r->key, vid, *acl, e);
 }
 
 static int64_t parse_http_date(const char *s)
@@ -351,18 +369,13 @@ void s3_delete_marker_error(s3_req_t *r, const os_meta_t *m, int by_id, http_res
 static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
 {
     os_meta_t m = {0};
-    const char *vid = s3_query(r, "versionId");
-    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, &m, e) < 0)
+    JSON_AUTO json_t *acl = NULL;
+    if (s3_object_access(r, &m, &acl, e) < 0)
         goto out;
     if (m.delete_marker) {
-        if (!s3_owner_or_operator(r))
-            verr_set(e, 403, "AccessDenied", "Access Denied");
-        else
-            s3_delete_marker_error(r, &m, vid != NULL, resp);
+        s3_delete_marker_error(r, &m, s3_query(r, "versionId") != NULL, resp);
         goto out;
     }
-    if (may_read(r, &m, e) < 0)
-        goto out;
     int c = conditions(r, &m);
     if (c == 412) {
         verr_set(e, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
@@ -380,6 +393,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
     object_headers(&m, resp);
     s3_version_header(r, resp, m.version_id);
     s3_tagging_count_header(&m, resp);
+    s3_checksum_get_headers(r, &m, ranged, resp);
     if (c == 304) {
         http_resp_set(resp, 304, NULL, "", 0);
         goto out;
@@ -501,24 +515,27 @@ int s3_copy_source(s3_req_t *r, s3_source_t *src, verr_t *e)
     db_t *db = s3_db(r->os, e);
     if (!db)
         return -1;
-    const char *p[] = {bucket};
-    PG_AUTO PGresult *res = db_prepared(db, e, "bucket_get2", "SELECT id, account_id FROM buckets WHERE name = $1", 1, p);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 0)
-        return verr_set(e, 404, "NoSuchBucket", "The specified source bucket does not exist");
-    snprintf(src->bucket_id, sizeof src->bucket_id, "%s", PQgetvalue(res, 0, 0));
+    s3_bucket_t sb = {0};
+    int found = s3_bucket_load(db, bucket, &sb, e);
+    if (found <= 0) {
+        s3_bucket_clear(&sb);
+        return found < 0 ? -1 : verr_set(e, 404, "NoSuchBucket", "The specified source bucket does not exist");
+    }
+    snprintf(src->bucket_id, sizeof src->bucket_id, "%s", sb.id);
+    /* reading the source is a GetObject of that version, decided like any other (a delete
+     * marker, having no ACL, as the source bucket owner's) */
     const char *vid = src->version_id[0] ? src->version_id : NULL;
-    if (os_head_version(r->os->backend, src->bucket_id, src->key, vid, &src->meta, e) < 0)
-        return -1;
-    int ok = !strcmp(PQgetvalue(res, 0, 1), s3_account(r)) ||
-             !strcmp(json_str(src->meta.extra, "x-amz-acl", "private"), "public-read") ||
-             caller_is_operator_admin(r->caller);
-    int dm = src->meta.delete_marker;
-    if (!ok || dm)
+    int rc = os_head_version(r->os->backend, src->bucket_id, src->key, vid, &src->meta, e);
+    if (rc == 0) {
+        JSON_AUTO json_t *acl = src->meta.delete_marker ? NULL : s3_object_acl(&sb, &src->meta);
+        rc = s3_access_check(r, &sb, "GetObject", src->key, vid, acl, e);
+    }
+    s3_bucket_clear(&sb);
+    int dm = rc == 0 && src->meta.delete_marker;
+    if (rc < 0 || dm)
         os_meta_clear(&src->meta);
-    if (!ok)
-        return verr_set(e, 403, "AccessDenied", "Access Denied");
+    if (rc < 0)
+        return -1;
     if (dm && vid)
         return verr_set(e, 400, "InvalidRequest",
                         "The source of a copy request may not specifically refer to a delete marker by version id.");
@@ -581,14 +598,21 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
         snprintf(m.content_type, sizeof m.content_type, "%s", src.meta.content_type);
         m.user_meta = src.meta.user_meta ? json_deep_copy(src.meta.user_meta) : NULL;
         m.extra = src.meta.extra ? json_deep_copy(src.meta.extra) : NULL;
+        /* the copy is a new object of the caller's: S3 never copies the ACL */
+        if (s3_meta_acl(r, &m, e) < 0)
+            goto out;
     }
     if (tagging && !strcmp(tagging, "REPLACE")) {
         if (s3_tags_from_header(r, &m.tags, e) < 0)
             goto out;
     } else
         m.tags = src.meta.tags ? json_deep_copy(src.meta.tags) : NULL;
-    if (os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
+    /* The copy is a new write of the source version's bytes: its checksum is computed
+     * again as they stream (the source version's algorithm unless the request names one). */
+    ck_alg_t ck = s3_checksum_copy_alg(r, &src.meta, e);
+    if (ck == CK_NONE || os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &put, e) < 0)
         goto out;
+    os_put_checksum_store(put, ck);
     if (s3_copy_read(r, &src, 0, src.meta.size, put, e) < 0) {
         os_put_abort(put);
         goto out;
@@ -603,6 +627,7 @@ void s3_copy_object(s3_req_t *r, http_resp_t *resp, verr_t *e)
     xml_open(x, "CopyObjectResult", S3_NS);
     xml_elem(x, "LastModified", when);
     xml_elem(x, "ETag", etag);
+    s3_checksum_xml(x, &m.ck, 1);
     size_t len;
     char *doc = xml_take(x, &len);
     s3_xml_reply(resp, 200, doc, len);

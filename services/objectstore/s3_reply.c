@@ -11,6 +11,13 @@ void s3_xml_reply(http_resp_t *resp, int status, char *doc, size_t len)
     http_resp_take(resp, status, "application/xml", doc, len);
 }
 
+void s3_xml_send(http_resp_t *resp, xml_t *x)
+{
+    size_t len;
+    char *doc = xml_take(x, &len);
+    s3_xml_reply(resp, 200, doc, len);
+}
+
 void s3_error(const s3_req_t *r, const verr_t *e, http_resp_t *resp)
 {
     int status = e->http_status ? e->http_status : 500;

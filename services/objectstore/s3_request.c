@@ -1,5 +1,6 @@
 /* s3_request.c - one S3 request from headers to answer: addressing (path-style or
- * virtual-host), the operations table, SigV4, bucket lookup and access control, then
+ * virtual-host), the operations table, SigV4, bucket lookup and access control
+ * (s3_access.c), then
  * the body (streamed into the backend for PutObject/UploadPart, buffered for the small
  * XML documents other operations take) and the operation's answer. */
 #include <ctype.h>
@@ -13,42 +14,68 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
-#include "policy.h"
+#include "s3_checksum.h"
 #include "s3_chunked.h"
 #include "strbuf.h"
 #include "utf8.h"
 
+#define G S3F_GRANTS
+#define T S3F_TAGGING
+#define V S3F_VERSION_ID
 static const s3_op_t ops[] = {
-    /* name                     method    lvl sub-resource header               body         write features        begin                 data          run */
-    {"ListBuckets",            "GET",    0, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_buckets},
-    {"GetBucketLocation",      "GET",    1, "location", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_location},
-    {"GetBucketAcl",           "GET",    1, "acl",      NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_acl},
-    {"PutBucketAcl",           "PUT",    1, "acl",      NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_put_bucket_acl},
-    {"GetBucketVersioning",    "GET",    1, "versioning", NULL,              BODY_NONE,   0, 0,              NULL,                 NULL,         s3_get_bucket_versioning},
-    {"PutBucketVersioning",    "PUT",    1, "versioning", NULL,              BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_put_bucket_versioning},
-    {"ListObjectVersions",     "GET",    1, "versions", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_object_versions},
-    {"ListMultipartUploads",   "GET",    1, "uploads",  NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_multipart_uploads},
-    {"ListObjectsV2",          "GET",    1, "list-type", NULL,               BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_objects_v2},
-    {"ListObjects",            "GET",    1, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_objects},
-    {"CreateBucket",           "PUT",    1, NULL,       NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_create_bucket},
-    {"HeadBucket",             "HEAD",   1, NULL,       NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_head_bucket},
-    {"DeleteBucket",           "DELETE", 1, NULL,       NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_delete_bucket},
-    {"DeleteObjects",          "POST",   1, "delete",   NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_delete_objects},
-    {"UploadPartCopy",         "PUT",    2, "uploadId", "x-amz-copy-source", BODY_NONE,   1, 0,              NULL,                 NULL,         s3_upload_part_copy},
-    {"UploadPart",             "PUT",    2, "uploadId", NULL,                BODY_STREAM, 1, 0,              s3_upload_part_begin, s3_put_data,  s3_upload_part},
-    {"CopyObject",             "PUT",    2, NULL,       "x-amz-copy-source", BODY_NONE,   1, S3F_TAGGING,    NULL,                 NULL,         s3_copy_object},
-    {"PutObject",              "PUT",    2, NULL,       NULL,                BODY_STREAM, 1, S3F_TAGGING,    s3_put_object_begin,  s3_put_data,  s3_put_object},
-    {"GetObjectTagging",       "GET",    2, "tagging",  NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_get_object_tagging},
-    {"PutObjectTagging",       "PUT",    2, "tagging",  NULL,                BODY_SMALL,  1, S3F_VERSION_ID, NULL,                 NULL,         s3_put_object_tagging},
-    {"DeleteObjectTagging",    "DELETE", 2, "tagging",  NULL,                BODY_NONE,   1, S3F_VERSION_ID, NULL,                 NULL,         s3_delete_object_tagging},
-    {"ListParts",              "GET",    2, "uploadId", NULL,                BODY_NONE,   0, 0,              NULL,                 NULL,         s3_list_parts},
-    {"GetObject",              "GET",    2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_get_object},
-    {"HeadObject",             "HEAD",   2, NULL,       NULL,                BODY_NONE,   0, S3F_VERSION_ID, NULL,                 NULL,         s3_head_object},
-    {"AbortMultipartUpload",   "DELETE", 2, "uploadId", NULL,                BODY_NONE,   1, 0,              NULL,                 NULL,         s3_abort_multipart},
-    {"DeleteObject",           "DELETE", 2, NULL,       NULL,                BODY_NONE,   1, S3F_VERSION_ID, NULL,                 NULL,         s3_delete_object},
-    {"CreateMultipartUpload",  "POST",   2, "uploads",  NULL,                BODY_NONE,   1, S3F_TAGGING,    NULL,                 NULL,         s3_create_multipart},
-    {"CompleteMultipartUpload","POST",   2, "uploadId", NULL,                BODY_SMALL,  1, 0,              NULL,                 NULL,         s3_complete_multipart},
+    /* name                          method    lvl sub-resource         header               body         write features   begin                 data          run */
+    {"ListBuckets",                  "GET",    0, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_buckets},
+    {"GetBucketLocation",            "GET",    1, "location",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_location},
+    {"GetBucketAcl",                 "GET",    1, "acl",                NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_acl},
+    {"PutBucketAcl",                 "PUT",    1, "acl",                NULL,                BODY_SMALL,  1, G,         NULL,                 NULL,         s3_put_bucket_acl},
+    {"GetBucketPolicy",              "GET",    1, "policy",             NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_policy},
+    {"PutBucketPolicy",              "PUT",    1, "policy",             NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_policy},
+    {"DeleteBucketPolicy",           "DELETE", 1, "policy",             NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket_policy},
+    {"GetBucketPolicyStatus",        "GET",    1, "policyStatus",       NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_policy_status},
+    {"GetBucketOwnershipControls",   "GET",    1, "ownershipControls",  NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_ownership},
+    {"PutBucketOwnershipControls",   "PUT",    1, "ownershipControls",  NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_ownership},
+    {"DeleteBucketOwnershipControls","DELETE", 1, "ownershipControls",  NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_ownership},
+    {"GetPublicAccessBlock",         "GET",    1, "publicAccessBlock",  NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_public_access_block},
+    {"PutPublicAccessBlock",         "PUT",    1, "publicAccessBlock",  NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_public_access_block},
+    {"DeletePublicAccessBlock",      "DELETE", 1, "publicAccessBlock",  NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_public_access_block},
+    {"GetBucketCors",                "GET",    1, "cors",               NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_cors},
+    {"PutBucketCors",                "PUT",    1, "cors",               NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_cors},
+    {"DeleteBucketCors",             "DELETE", 1, "cors",               NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket_cors},
+    {"GetBucketTagging",             "GET",    1, "tagging",            NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_tagging},
+    {"PutBucketTagging",             "PUT",    1, "tagging",            NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_tagging},
+    {"DeleteBucketTagging",          "DELETE", 1, "tagging",            NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket_tagging},
+    {"GetBucketVersioning",          "GET",    1, "versioning",         NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_get_bucket_versioning},
+    {"PutBucketVersioning",          "PUT",    1, "versioning",         NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_put_bucket_versioning},
+    {"ListObjectVersions",           "GET",    1, "versions",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_object_versions},
+    {"ListMultipartUploads",         "GET",    1, "uploads",            NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_multipart_uploads},
+    {"ListObjectsV2",                "GET",    1, "list-type",          NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_objects_v2},
+    {"ListObjects",                  "GET",    1, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_objects},
+    {"CreateBucket",                 "PUT",    1, NULL,                 NULL,                BODY_SMALL,  1, G,         NULL,                 NULL,         s3_create_bucket},
+    {"HeadBucket",                   "HEAD",   1, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_head_bucket},
+    {"DeleteBucket",                 "DELETE", 1, NULL,                 NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_delete_bucket},
+    {"DeleteObjects",                "POST",   1, "delete",             NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_delete_objects},
+    {"OptionsBucket",                "OPTIONS",1, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_cors_preflight},
+    {"GetObjectAcl",                 "GET",    2, "acl",                NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object_acl},
+    {"PutObjectAcl",                 "PUT",    2, "acl",                NULL,                BODY_SMALL,  1, V | G,     NULL,                 NULL,         s3_put_object_acl},
+    {"GetObjectTagging",             "GET",    2, "tagging",            NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object_tagging},
+    {"PutObjectTagging",             "PUT",    2, "tagging",            NULL,                BODY_SMALL,  1, V,         NULL,                 NULL,         s3_put_object_tagging},
+    {"DeleteObjectTagging",          "DELETE", 2, "tagging",            NULL,                BODY_NONE,   1, V,         NULL,                 NULL,         s3_delete_object_tagging},
+    {"UploadPartCopy",               "PUT",    2, "uploadId",           "x-amz-copy-source", BODY_NONE,   1, 0,         NULL,                 NULL,         s3_upload_part_copy},
+    {"UploadPart",                   "PUT",    2, "uploadId",           NULL,                BODY_STREAM, 1, 0,         s3_upload_part_begin, s3_put_data,  s3_upload_part},
+    {"CopyObject",                   "PUT",    2, NULL,                 "x-amz-copy-source", BODY_NONE,   1, G | T,     NULL,                 NULL,         s3_copy_object},
+    {"PutObject",                    "PUT",    2, NULL,                 NULL,                BODY_STREAM, 1, G | T,     s3_put_object_begin,  s3_put_data,  s3_put_object},
+    {"ListParts",                    "GET",    2, "uploadId",           NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_list_parts},
+    {"GetObject",                    "GET",    2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_get_object},
+    {"HeadObject",                   "HEAD",   2, NULL,                 NULL,                BODY_NONE,   0, V,         NULL,                 NULL,         s3_head_object},
+    {"AbortMultipartUpload",         "DELETE", 2, "uploadId",           NULL,                BODY_NONE,   1, 0,         NULL,                 NULL,         s3_abort_multipart},
+    {"DeleteObject",                 "DELETE", 2, NULL,                 NULL,                BODY_NONE,   1, V,         NULL,                 NULL,         s3_delete_object},
+    {"CreateMultipartUpload",        "POST",   2, "uploads",            NULL,                BODY_NONE,   1, G | T,     NULL,                 NULL,         s3_create_multipart},
+    {"CompleteMultipartUpload",      "POST",   2, "uploadId",           NULL,                BODY_SMALL,  1, 0,         NULL,                 NULL,         s3_complete_multipart},
+    {"OptionsObject",                "OPTIONS",2, NULL,                 NULL,                BODY_NONE,   0, 0,         NULL,                 NULL,         s3_cors_preflight},
 };
+#undef G
+#undef T
+#undef V
 
 const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
 const char *s3_header(const s3_req_t *r, const char *name) { return http_header(r->http, name); }
@@ -58,9 +85,12 @@ const char *s3_account(const s3_req_t *r)
     return r->caller ? json_str(r->caller, "account_id", "") : "";
 }
 
-int s3_owner_or_operator(const s3_req_t *r)
+int s3_ops_check(verr_t *e)
 {
-    return (r->caller && !strcmp(s3_account(r), r->bucket_owner)) || caller_is_operator_admin(r->caller);
+    for (size_t i = 0; i < ARRAY_LEN(ops); i++)
+        if (!s3_access_rule(ops[i].name))
+            return verr_set(e, 500, "InternalError", "S3 operation %s has no access rule (s3_access.c)", ops[i].name);
+    return 0;
 }
 
 /* Each HTTP thread opens its own connection on first use; the key's destructor closes
@@ -154,44 +184,6 @@ static int address(s3_req_t *r, verr_t *e)
     return valid_key(r->key, e) < 0 ? -1 : 2;
 }
 
-static int is_read(const s3_op_t *o)
-{
-    return !o->write;
-}
-
-/* Owner (or the operator's administrator) may do anything their policies allow; others
- * may only read public-read buckets (listing) and objects (checked by the operation once
- * it has the object's ACL). */
-static int authorize(s3_req_t *r, verr_t *e)
-{
-    if (r->op->level == 0 || !strcmp(r->op->name, "CreateBucket")) {
-        if (!r->caller)
-            return verr_set(e, 403, "AccessDenied", "Anonymous users cannot do this.");
-        goto policies;
-    }
-    if (!r->have_bucket)
-        return 0;   /* the operation answers NoSuchBucket itself */
-    int owner = r->caller && !strcmp(s3_account(r), r->bucket_owner);
-    int operator = caller_is_operator_admin(r->caller);
-    if (!owner && !operator) {
-        int object_read = r->op->level == 2 && is_read(r->op) && strcmp(r->op->name, "ListParts");
-        int public_list = r->op->level == 1 && is_read(r->op) && !strcmp(r->bucket_acl, "public-read") &&
-                          strcmp(r->op->name, "GetBucketAcl");
-        if (!object_read && !public_list)
-            return verr_set(e, 403, "AccessDenied", "Access Denied");
-        return 0;   /* GetObject/HeadObject check the object's own ACL */
-    }
-policies:
-    if (!r->caller || json_bool(r->caller, "is_admin", 0))
-        return 0;
-    char action[96], resource[1200];
-    snprintf(action, sizeof action, "s3:%s", r->op->name);
-    snprintf(resource, sizeof resource, "arn:aws:s3:::%s%s%s", r->bucket, r->key[0] ? "/" : "", r->key);
-    if (policy_evaluate(json_object_get(r->caller, "policies"), action, resource) != POLICY_ALLOW)
-        return verr_set(e, 403, "AccessDenied", "Access Denied");
-    return 0;
-}
-
 static int begin_request(s3_req_t *r, verr_t *e)
 {
     int level = address(r, e);
@@ -207,14 +199,16 @@ static int begin_request(s3_req_t *r, verr_t *e)
     const char *vid = s3_query(r, "versionId");
     if (vid && !os_version_id_valid(vid))
         return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
-    if (s3_authenticate(r, e) < 0)
+    /* CORS preflights are never signed: browsers send them before the request itself */
+    int preflight = !strcmp(r->http->method, "OPTIONS");
+    if (!preflight && s3_authenticate(r, e) < 0)
         return -1;
     if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
         return -1;
     const char *expected = s3_header(r, "x-amz-expected-bucket-owner");
     if (expected && r->have_bucket && strcmp(expected, r->bucket_owner))
         return verr_set(e, 403, "AccessDenied", "Access Denied");
-    if (authorize(r, e) < 0)
+    if (s3_authorize(r, e) < 0)
         return -1;
     if (r->op->level >= 1 && !r->have_bucket && strcmp(r->op->name, "CreateBucket"))
         return verr_set(e, 404, "NoSuchBucket", "The specified bucket does not exist");
@@ -234,6 +228,7 @@ static int s_begin(http_req_t *req, void **ctx, http_resp_t *resp)
         log_info("%s %s/%s -> %d %s: %s", r->op ? r->op->name : req->method, r->bucket, r->key, r->err.http_status,
                  r->err.code, r->err.message);
         s3_error(r, &r->err, resp);
+        s3_cors_headers(r, resp);
         return -1;   /* s_done still runs and frees r */
     }
     return 0;
@@ -281,6 +276,7 @@ static void s_end(void *ctx, http_req_t *req, http_resp_t *resp)
     r->op->run(r, resp, &e);
     if (e.code[0])
         s3_error(r, &e, resp);
+    s3_cors_headers(r, resp);
     log_info("%s %s/%s -> %d%s%s", r->op->name, r->bucket, r->key, e.code[0] ? e.http_status : resp->status,
              e.code[0] ? " " : "", e.code);
 }
@@ -294,7 +290,9 @@ static void s_done(void *ctx)
     os_meta_clear(&r->meta);
     query_free(&r->q);
     json_decref(r->caller);
+    s3_bucket_clear(&r->row);
     s3_chunked_free(r->chunk);
+    s3_checksum_free(r->ck);
     s3_md5_free(r->md5);
     free(r->body);
     free(r);

@@ -52,7 +52,7 @@ static const s3_feature_use_t feature_uses[] = {
 
 /* Features this object store has; a row may only name features from here, so one
  * can be switched on by adding it here once its operations do it. */
-#define S3F_AVAILABLE (S3F_VERSION_ID | S3F_TAGGING)
+#define S3F_AVAILABLE (S3F_VERSION_ID | S3F_GRANTS | S3F_TAGGING)
 
 static int feature_used_by(const s3_req_t *r, const s3_feature_use_t *u, const char **what)
 {
@@ -115,7 +115,7 @@ const s3_op_t *s3_route(const s3_req_t *r, const s3_op_t *ops, size_t nops, int 
     }
     if (!op) {
         if (!method_known && strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "PUT") && strcmp(m, "POST") &&
-            strcmp(m, "DELETE"))
+            strcmp(m, "DELETE") && strcmp(m, "OPTIONS"))
             return verr_set(e, 405, "MethodNotAllowed", "The specified method is not allowed against this resource."),
                    NULL;
         if (*sel)

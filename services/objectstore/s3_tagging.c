@@ -106,8 +106,8 @@ static int malformed(verr_t *e)
                     "The XML you provided was not well-formed or did not validate against our published schema.");
 }
 
-/* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> */
-static int tags_from_xml(const s3_req_t *r, json_t **out, verr_t *e)
+int s3_tagging_walk(const s3_req_t *r, int (*add)(void *arg, const char *key, const char *value, verr_t *e),
+                    void *arg, verr_t *e)
 {
     xmlDocPtr doc = s3_xml_parse(r->body, r->body_len, "Tagging", e);
     if (!doc)
@@ -116,22 +116,30 @@ static int tags_from_xml(const s3_req_t *r, json_t **out, verr_t *e)
     for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, "TagSet"))
             set = c;
-    json_t *tags = json_object();
     int rc = set ? 0 : malformed(e);
     for (xmlNodePtr t = set ? set->children : NULL; t && !rc; t = t->next) {
         if (t->type != XML_ELEMENT_NODE)
             continue;
-        if (strcmp((const char *)t->name, "Tag")) {
-            rc = malformed(e);
-            break;
-        }
-        xmlChar *k = s3_xml_child_text(t, "Key"), *v = s3_xml_child_text(t, "Value");
-        rc = !k || !v ? malformed(e) : tag_add(tags, (const char *)k, (const char *)v, e);
+        xmlChar *k = strcmp((const char *)t->name, "Tag") ? NULL : s3_xml_child_text(t, "Key");
+        xmlChar *v = k ? s3_xml_child_text(t, "Value") : NULL;
+        rc = !k ? malformed(e) : add(arg, (const char *)k, (const char *)v, e);
         xmlFree(k);
         xmlFree(v);
     }
     xmlFreeDoc(doc);
-    if (rc) {
+    return rc ? -1 : 0;
+}
+
+/* An object tag needs its Value (S3's shape), even an empty one. */
+static int object_tag(void *tags, const char *k, const char *v, verr_t *e)
+{
+    return v ? tag_add(tags, k, v, e) : malformed(e);
+}
+
+static int tags_from_xml(const s3_req_t *r, json_t **out, verr_t *e)
+{
+    json_t *tags = json_object();
+    if (s3_tagging_walk(r, object_tag, tags, e) < 0) {
         json_decref(tags);
         return -1;
     }
@@ -149,17 +157,16 @@ void s3_tagging_count_header(const os_meta_t *m, http_resp_t *resp)
     }
 }
 
-/* The version the request names (versionId, or the latest), which must be an object:
- * tags of a delete marker are NoSuchKey (the latest) or MethodNotAllowed (by id). */
+/* The version the request names (versionId, or the latest), which must be an object the
+ * caller may tag or read the tags of (its owner, or a policy: no ACL grants tags): tags
+ * of a delete marker are NoSuchKey (the latest) or MethodNotAllowed (by id). */
 static int tagged_version(s3_req_t *r, os_meta_t *m, http_resp_t *resp, verr_t *e)
 {
-    if (!s3_owner_or_operator(r))
-        return verr_set(e, 403, "AccessDenied", "Access Denied");
-    const char *vid = s3_query(r, "versionId");
-    if (os_head_version(r->os->backend, r->bucket_id, r->key, vid, m, e) < 0)
+    JSON_AUTO json_t *acl = NULL;
+    if (s3_object_access(r, m, &acl, e) < 0)
         return -1;
     if (m->delete_marker) {
-        s3_delete_marker_error(r, m, vid != NULL, resp);
+        s3_delete_marker_error(r, m, s3_query(r, "versionId") != NULL, resp);
         os_meta_clear(m);
         return 1;   /* answered */
     }

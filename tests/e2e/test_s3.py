@@ -12,23 +12,9 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws_s3, new_tenant, s3_client
+from harness import aws_s3, new_tenant, s3_client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def dircloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_MAX_OBJECT_BYTES": str(64 * MiB)})
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dircloud")
 
 
 def code(ei):
@@ -222,8 +208,8 @@ def test_s3_errors(cloud):
     s3.delete_bucket(Bucket="errs")
 
 
-def test_entity_too_large(dircloud):
-    s3 = s3_client(dircloud)
+def test_entity_too_large(dir_cloud):
+    s3 = s3_client(dir_cloud)
     s3.create_bucket(Bucket="limits")
     with pytest.raises(ClientError) as ei:
         s3.put_object(Bucket="limits", Key="huge", Body=b"\0" * (64 * MiB + 1))

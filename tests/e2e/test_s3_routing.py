@@ -3,7 +3,8 @@ parameter or header the object store does not serve is answered NotImplemented a
 changes nothing, never run as the neighbouring operation (PUT ?tagging used to replace
 the object's bytes with the tagging XML). Also the request errors users' tools rely on:
 keys that are not UTF-8, presigned-URL parameters, max-keys=0, versionId. Sub-resources
-served since (object tagging, bucket versioning) are checked to do only what they name."""
+served since (object tagging, bucket versioning, ACLs, bucket policies, CORS, bucket tagging,
+ownership controls, PublicAccessBlock) are checked to do only what they name."""
 import urllib.error
 import urllib.request
 
@@ -33,7 +34,6 @@ def code(ei):
 
 # Each of these used to run as the operation without its sub-resource.
 UNSERVED_OBJECT_CALLS = [
-    ("put_object_acl", {"ACL": "public-read"}),
     ("get_object_retention", {}),
     ("get_object_legal_hold", {}),
     ("restore_object", {"RestoreRequest": {"Days": 1}}),
@@ -53,13 +53,8 @@ def test_unserved_object_subresources_are_not_implemented_and_touch_nothing(clou
 
 
 UNSERVED_BUCKET_CALLS = [
-    ("delete_bucket_policy", {}), ("delete_bucket_cors", {}), ("delete_bucket_tagging", {}),
     ("delete_bucket_lifecycle", {}), ("delete_bucket_website", {}), ("delete_bucket_encryption", {}),
-    ("get_bucket_policy", {}), ("get_bucket_cors", {}), ("get_bucket_tagging", {}),
     ("get_bucket_website", {}), ("get_bucket_logging", {}), ("get_bucket_notification_configuration", {}),
-    ("put_bucket_policy", {"Policy": '{"Version":"2012-10-17","Statement":[]}'}),
-    ("put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}),
-    ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
 ]
 
 
@@ -72,6 +67,41 @@ def test_unserved_bucket_subresources_are_not_implemented_and_touch_nothing(clou
             getattr(s3, call)(Bucket="empty-routing", **args)
         assert code(ei) == ("NotImplemented", 501)
         s3.head_bucket(Bucket="empty-routing")
+    finally:
+        s3.delete_bucket(Bucket="empty-routing")
+
+
+def test_put_object_acl_changes_the_acl_not_the_bytes(cloud, bucket):
+    # it used to run as PutObject and leave the object empty (and public)
+    s3 = s3_client(cloud)
+    etag = s3.head_object(Bucket=bucket, Key="obj")["ETag"]
+    s3.put_object_acl(Bucket=bucket, Key="obj", ACL="public-read")
+    status, _, body = s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False)
+    assert status == 200 and body == BODY
+    assert s3.head_object(Bucket=bucket, Key="obj")["ETag"] == etag
+    s3.put_object_acl(Bucket=bucket, Key="obj", ACL="private")
+    assert s3_raw(cloud, "GET", "/%s/obj" % bucket, sign=False)[0] == 403
+    unchanged(s3, bucket)
+
+
+# Served now; each used to run as the bucket operation without its sub-resource.
+BUCKET_SUBRESOURCE_DELETES = ["delete_bucket_policy", "delete_bucket_cors", "delete_bucket_tagging",
+                              "delete_bucket_ownership_controls", "delete_public_access_block"]
+
+
+@pytest.mark.parametrize("call", BUCKET_SUBRESOURCE_DELETES)
+def test_deleting_a_bucket_setting_never_deletes_the_bucket(cloud, call):
+    s3 = s3_client(cloud)
+    s3.create_bucket(Bucket="empty-routing")   # empty: DELETE ?policy used to delete it
+    try:
+        getattr(s3, call)(Bucket="empty-routing")
+        s3.head_bucket(Bucket="empty-routing")
+        with pytest.raises(ClientError) as ei:   # nor does a GET list it, or a PUT make a bucket
+            s3.get_bucket_policy(Bucket="empty-routing")
+        assert code(ei) == ("NoSuchBucketPolicy", 404)
+        with pytest.raises(ClientError) as ei:
+            s3.put_bucket_policy(Bucket="empty-routing", Policy='{"Version":"2012-10-17","Statement":[]}')
+        assert code(ei) == ("MalformedPolicy", 400)
     finally:
         s3.delete_bucket(Bucket="empty-routing")
 
@@ -120,11 +150,10 @@ def test_two_sub_resources_are_refused(cloud, bucket):
     unchanged(s3_client(cloud), bucket)
 
 
-@pytest.mark.parametrize("header", ["x-amz-server-side-encryption", "x-amz-grant-read",
-                                    "x-amz-object-lock-mode", "x-amz-website-redirect-location"])
+@pytest.mark.parametrize("header", ["x-amz-server-side-encryption", "x-amz-object-lock-mode",
+                                    "x-amz-website-redirect-location"])
 def test_headers_asking_for_unserved_features_are_refused_before_writing(cloud, bucket, header):
     value = {"x-amz-server-side-encryption": "AES256",
-             "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
              "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-website-redirect-location": "/x"}[header]
     status, _, body = s3_raw(cloud, "PUT", "/%s/obj" % bucket, headers={header: value}, body=b"replaced")
     assert status == 501 and error_code(body) == "NotImplemented"
@@ -138,6 +167,19 @@ def test_x_amz_tagging_is_served_on_put(cloud, bucket):
     assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "a", "Value": "b"}]
     assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == b"tagged"
     s3.delete_object(Bucket=bucket, Key="tagged")
+
+
+def test_grant_headers_only_where_acls_are_set(cloud, bucket):
+    # served on PutObject, CopyObject, CreateMultipartUpload and the ACL calls; anywhere else
+    # it would be silently dropped, so it is refused before anything happens
+    grant = {"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'}
+    status, _, body = s3_raw(cloud, "DELETE", "/%s/obj" % bucket, headers=grant)
+    assert status == 501 and error_code(body) == "NotImplemented"
+    unchanged(s3_client(cloud), bucket)
+    status, _, body = s3_raw(cloud, "PUT", "/%s/granted" % bucket, headers=grant, body=b"g")
+    assert status == 200
+    assert s3_raw(cloud, "GET", "/%s/granted" % bucket, sign=False)[2] == b"g"
+    s3_client(cloud).delete_object(Bucket=bucket, Key="granted")
 
 
 def test_version_ids_name_versions_and_malformed_ones_are_invalid(cloud, bucket):

@@ -14,11 +14,6 @@ from harness import aws_env, error_code, new_tenant, s3_client, s3_raw
 BODY = b"bytes that tagging must never touch\n"
 
 
-@pytest.fixture(params=["rados", "dir"])
-def anycloud(request):
-    return request.getfixturevalue("cloud" if request.param == "rados" else "dir_cloud")
-
-
 def code(ei):
     return ei.value.response["Error"]["Code"], ei.value.response["ResponseMetadata"]["HTTPStatusCode"]
 

@@ -1,12 +1,13 @@
 #!/bin/sh
 # run.sh [SECONDS] - build the libFuzzer targets (query parser and structuring; SigV4
-# header, presigned-query and canonicalisation parsers) into build/fuzz/ with clang and
-# ASan+UBSan, run each for SECONDS (default 20) on a scratch copy of its seed corpus so
-# the checked-in seeds never grow, and print "fuzz: N passed, M failed". A fuzzer that
+# header, presigned-query and canonicalisation parsers; the object store's aws-chunked
+# decoder; policy documents: validation, conditions and evaluation) into build/fuzz/ with
+# clang and ASan+UBSan, run each for SECONDS (default 20) on a scratch copy of its seed
+# corpus so the checked-in seeds never grow, and print "fuzz: N passed, M failed". A fuzzer that
 # exits nonzero (crash, sanitizer report, leak, timeout) counts as failed: its output and
 # the crashing input in hex are shown and the input is kept under build/fuzz/crashes/.
-# Only the common/*.c files the targets need are linked, so work in progress elsewhere in
-# the tree cannot break the fuzz build. Runtime is bounded: build + 2 x SECONDS.
+# Only the files the targets need are linked, so work in progress elsewhere in the tree
+# cannot break the fuzz build. Runtime is bounded: build + 4 x SECONDS.
 set -u
 
 secs=${1:-20}
@@ -28,12 +29,16 @@ cflags="-std=gnu11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icommon \
  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
  $(pkg-config --cflags jansson libsodium)"
 libs="$(pkg-config --libs jansson libsodium) -lpthread"
-src="common/query.c common/sigv4.c common/err.c common/jsonutil.c common/strbuf.c"
+src="common/query.c common/sigv4.c common/err.c common/jsonutil.c common/strbuf.c common/policy.c common/policy_cond.c common/ids.c"
 
-for f in fuzz_query fuzz_sigv4; do
+for f in fuzz_query fuzz_sigv4 fuzz_s3_chunked fuzz_policy; do
+    extra=""
+    case $f in
+        fuzz_s3_chunked) extra="-Iservices/objectstore services/objectstore/s3_chunked.c" ;;
+    esac
     echo "fuzz: building $out/$f"
     # shellcheck disable=SC2086 # flag lists are meant to split
-    if ! "$CLANG" $cflags "tests/fuzz/$f.c" $src -o "$out/$f" $libs; then
+    if ! "$CLANG" $cflags $extra "tests/fuzz/$f.c" $src -o "$out/$f" $libs; then
         echo "fuzz: building $f failed" >&2
         exit 2
     fi
@@ -79,6 +84,8 @@ run_one() {
 
 run_one fuzz_query tests/fuzz/corpus/query
 run_one fuzz_sigv4 tests/fuzz/corpus/sigv4
+run_one fuzz_s3_chunked tests/fuzz/corpus/s3_chunked
+run_one fuzz_policy tests/fuzz/corpus/policy
 
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" = 0 ]

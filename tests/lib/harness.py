@@ -194,6 +194,37 @@ def new_tenant(cloud, name):
     return t["account_id"], t["access_key_id"], t["secret_access_key"]
 
 
+def canonical_id(account):
+    """An account's S3 canonical user id, computed here independently of the service."""
+    import hashlib
+    return hashlib.sha256(("virga-canonical-user:" + account).encode()).hexdigest()
+
+
+class Tenant:
+    """A new tenant account with its S3 and IAM clients (and an e-mail address if given)."""
+
+    def __init__(self, cloud, name, email=None):
+        self.name = name
+        self.account, self.key, self.secret = new_tenant(cloud, name)
+        self.canonical = canonical_id(self.account)
+        self.s3 = s3_client(cloud, self.key, self.secret)
+        self.iam = boto3_client(cloud, "iam", self.key, self.secret)
+        if email:
+            r = cloud.virgadm("account", "email", self.account, email)
+            assert r.returncode == 0, r.stderr
+        self.email = email
+
+
+def call_status(fn, *args, **kw):
+    """200 if the boto3 call works, else the HTTP status of its error."""
+    from botocore.exceptions import ClientError
+    try:
+        fn(*args, **kw)
+        return 200
+    except ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
 def s3_client(cloud, access_key=None, secret_key=None, **config):
     import boto3
     from botocore.config import Config

@@ -203,6 +203,16 @@ static void test_inline(void **state)
     assert_string_equal(m.etag, hex);
     assert_int_equal(m.size, 11);
     os_meta_clear(&m);
+    /* attributes set in place keep an inline object's bytes in its entry */
+    json_t *a = json_pack("{s:{s:s}}", "acl", "owner", "inline-owner");
+    OK(os_set_attrs(B, "in", "small", NULL, a, &E));
+    json_decref(a);
+    OK(os_head(B, "in", "small", &m, &E));
+    assert_string_equal(json_string_value(json_object_get(m.acl, "owner")), "inline-owner");
+    assert_string_equal(m.etag, hex);
+    os_meta_clear(&m);
+    assert_content("in", "small", "tiny object", 11);
+    assert_int_equal(count_data("in"), 0);
 
     /* the threshold: 16384 bytes inline, one more striped */
     unsigned char *buf = malloc(100000);
@@ -245,10 +255,10 @@ static void test_inline(void **state)
 
     /* a multipart upload completed over an inline object */
     char id[96];
-    os_part_ref_t ref = {1, ""};
+    os_part_ref_t ref = {.number = 1};
     OK(os_mpu_create(B, "in", "k", NULL, id, &E));
     upload_part("in", id, 1, buf, 5000, ref.etag);
-    OK(os_mpu_complete(B, "in", "k", id, OS_VERSIONING_OFF, &ref, 1, &m, &E));
+    OK(os_mpu_complete(B, "in", "k", id, OS_VERSIONING_OFF, &ref, 1, NULL, &m, &E));
     os_meta_clear(&m);
     assert_content("in", "k", buf, 5000);
     assert_int_equal(count_data("in"), 1);

@@ -447,7 +447,7 @@ static void test_versions_attrs(void **state)
     assert_null(m.tags);
     os_meta_clear(&m);
     /* fields of the data or the version are not attributes */
-    static const char *const fixed[] = {"size", "etag", "mtime", "v", "vid", "sk", "dm", "parts"};
+    static const char *const fixed[] = {"size", "etag", "mtime", "v", "vid", "sk", "dm", "parts", "ck"};
     for (size_t i = 0; i < ARRAY_LEN(fixed); i++) {
         json_t *bad = json_pack("{s:i}", fixed[i], 1);
         FAILS(os_set_attrs(B, "va", "k", NULL, bad, &E), "InvalidArgument");
@@ -566,11 +566,11 @@ static void test_versions_gc(void **state)
 
     /* a multipart upload completed as a new version keeps the old ones */
     char id[96];
-    os_part_ref_t ref = {1, ""};
+    os_part_ref_t ref = {.number = 1};
     os_meta_t m = {0};
     OK(os_mpu_create(B, "vg", "k", NULL, id, &E));
     upload_part("vg", id, 1, "multipart bytes", 15, ref.etag);
-    OK(os_mpu_complete(B, "vg", "k", id, OS_VERSIONING_ENABLED, &ref, 1, &m, &E));
+    OK(os_mpu_complete(B, "vg", "k", id, OS_VERSIONING_ENABLED, &ref, 1, NULL, &m, &E));
     assert_int_equal(strlen(m.version_id), VID_LEN);
     char mv[OS_VERSION_ID_MAX];
     snprintf(mv, sizeof mv, "%s", m.version_id);
@@ -582,7 +582,7 @@ static void test_versions_gc(void **state)
     put_v("vg", "k", "null one", OS_VERSIONING_SUSPENDED, NULL);
     OK(os_mpu_create(B, "vg", "k", NULL, id, &E));
     upload_part("vg", id, 1, "null two", 8, ref.etag);
-    OK(os_mpu_complete(B, "vg", "k", id, OS_VERSIONING_SUSPENDED, &ref, 1, &m, &E));
+    OK(os_mpu_complete(B, "vg", "k", id, OS_VERSIONING_SUSPENDED, &ref, 1, NULL, &m, &E));
     assert_string_equal(m.version_id, "null");
     os_meta_clear(&m);
     vlist_t l;

@@ -9,8 +9,9 @@
  * started), abort, delete, listing order and paging with awkward keys, ranges,
  * multipart (content, the S3 ETag formula computed here independently, InvalidPart,
  * InvalidPartOrder, EntityTooSmall, abort, part and upload lists, concurrent parts),
- * bucket deletion rules, gc grace / stale handling, and concurrent overwrites leaving no
- * leaked data; S3 versioning in backend_scenarios_versions.c. */
+ * bucket deletion rules, gc grace / stale handling, concurrent overwrites leaving no
+ * leaked data, and checksums (os_checksum_scenarios.c); S3 versioning in
+ * backend_scenarios_versions.c; the ACL each version keeps in backend_scenarios_acl.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "jsonutil.h"
 
 #define MiB (1024u * 1024u)
 
@@ -483,16 +485,19 @@ static void upload_part(const char *bucket, const char *id, int num, const void 
 typedef struct parts_seen {
     int num[16];
     uint64_t size[16];
+    char ck[16][CK_B64_MAX];
     int n;
 } parts_seen_t;
 
-static int collect_part(void *arg, int number, const char *etag, uint64_t size, int64_t mtime)
+static int collect_part(void *arg, int number, const char *etag, uint64_t size, int64_t mtime, const char *checksum)
 {
     parts_seen_t *s = arg;
     assert_int_equal(strlen(etag), 32);
     assert_true(mtime > 0);
+    assert_non_null(checksum);   /* every part stores its upload's checksum */
     if (s->n < 16) {
         s->num[s->n] = number;
+        snprintf(s->ck[s->n], CK_B64_MAX, "%s", checksum);
         s->size[s->n++] = size;
     }
     return 0;
@@ -556,7 +561,7 @@ static void test_multipart(void **state)
     }
 
     parts_seen_t ps = {0};
-    OK(os_mpu_list_parts(B, "mp", id, collect_part, &ps, &E));
+    OK(os_mpu_list_parts(B, "mp", id, NULL, collect_part, &ps, &E));
     assert_int_equal(ps.n, 3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ps.num[i], i + 1);
@@ -573,7 +578,7 @@ static void test_multipart(void **state)
     char quoted[72];
     snprintf(quoted, sizeof quoted, "\"%.32s\"", refs[2].etag);
     snprintf(refs[2].etag, sizeof refs[2].etag, "%s", quoted);
-    OK(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, &m, &E));
+    OK(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, NULL, &m, &E));
     char want[72];
     s3_multipart_etag((const unsigned char *const *)data, len, 3, want);
     assert_string_equal(m.etag, want);
@@ -601,8 +606,8 @@ static void test_multipart(void **state)
     us.n = 0;
     OK(os_mpu_list(B, "mp", "", collect_upload, &us, &E));
     assert_int_equal(us.n, 0);
-    FAILS(os_mpu_list_parts(B, "mp", id, collect_part, &ps, &E), "NoSuchUpload");
-    FAILS(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, &m, &E), "NoSuchUpload");
+    FAILS(os_mpu_list_parts(B, "mp", id, NULL, collect_part, &ps, &E), "NoSuchUpload");
+    FAILS(os_mpu_complete(B, "mp", "big/object", id, OS_VERSIONING_OFF, refs, 3, NULL, &m, &E), "NoSuchUpload");
 
     /* the replaced part 2 is garbage; after gc the object is still whole */
     OK(os_backend_gc(B, 0, 3600, &E));
@@ -621,7 +626,7 @@ static void test_multipart_errors(void **state)
     unsigned char small[2048], *big = malloc(5 * MiB);
     pattern(small, sizeof small, 1);
     pattern(big, 5 * MiB, 2);
-    os_part_ref_t refs[3] = {{1, ""}, {2, ""}, {3, ""}};
+    os_part_ref_t refs[3] = {{.number = 1}, {.number = 2}, {.number = 3}};
     upload_part("mpe", id, 1, small, sizeof small, refs[0].etag);
     upload_part("mpe", id, 2, small, 1000, refs[1].etag);
     upload_part("mpe", id, 3, big, 5 * MiB, refs[2].etag);
@@ -630,15 +635,15 @@ static void test_multipart_errors(void **state)
 
     os_part_ref_t wrong[2] = {refs[0], refs[1]};
     wrong[1].etag[0] = wrong[1].etag[0] == 'a' ? 'b' : 'a';
-    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, wrong, 2, &m, &E), "InvalidPart");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, wrong, 2, NULL, &m, &E), "InvalidPart");
     assert_int_equal(E.http_status, 400);
-    os_part_ref_t missing[1] = {{7, ""}};
+    os_part_ref_t missing[1] = {{.number = 7}};
     snprintf(missing[0].etag, sizeof missing[0].etag, "%s", refs[0].etag);
-    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, missing, 1, &m, &E), "InvalidPart");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, missing, 1, NULL, &m, &E), "InvalidPart");
     os_part_ref_t order[2] = {refs[1], refs[0]};
-    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, order, 2, &m, &E), "InvalidPartOrder");
-    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, refs, 2, &m, &E), "EntityTooSmall");
-    FAILS(os_mpu_complete(B, "mpe", "other-key", id, OS_VERSIONING_OFF, refs, 1, &m, &E), "NoSuchUpload");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, order, 2, NULL, &m, &E), "InvalidPartOrder");
+    FAILS(os_mpu_complete(B, "mpe", "k", id, OS_VERSIONING_OFF, refs, 2, NULL, &m, &E), "EntityTooSmall");
+    FAILS(os_mpu_complete(B, "mpe", "other-key", id, OS_VERSIONING_OFF, refs, 1, NULL, &m, &E), "NoSuchUpload");
     FAILS(os_mpu_part_begin(B, "mpe", id, 0, NULL, &E), "InternalError");
     os_put_t *p;
     FAILS(os_mpu_part_begin(B, "mpe", id, 10001, &p, &E), "InvalidArgument");
@@ -649,19 +654,19 @@ static void test_multipart_errors(void **state)
     /* a single small part is a valid upload (the last part has no minimum) */
     char id2[96];
     OK(os_mpu_create(B, "mpe", "one", NULL, id2, &E));
-    os_part_ref_t one = {1, ""};
+    os_part_ref_t one = {.number = 1};
     upload_part("mpe", id2, 1, small, 10, one.etag);
-    OK(os_mpu_complete(B, "mpe", "one", id2, OS_VERSIONING_OFF, &one, 1, &m, &E));
+    OK(os_mpu_complete(B, "mpe", "one", id2, OS_VERSIONING_OFF, &one, 1, NULL, &m, &E));
     os_meta_clear(&m);
     assert_content("mpe", "one", small, 10);
 
     /* failures leave the upload as it was; abort removes it */
     parts_seen_t ps = {0};
-    OK(os_mpu_list_parts(B, "mpe", id, collect_part, &ps, &E));
+    OK(os_mpu_list_parts(B, "mpe", id, NULL, collect_part, &ps, &E));
     assert_int_equal(ps.n, 3);
     OK(os_mpu_abort(B, "mpe", id, &E));
     FAILS(os_mpu_abort(B, "mpe", id, &E), "NoSuchUpload");
-    FAILS(os_mpu_list_parts(B, "mpe", id, collect_part, &ps, &E), "NoSuchUpload");
+    FAILS(os_mpu_list_parts(B, "mpe", id, NULL, collect_part, &ps, &E), "NoSuchUpload");
     FAILS(os_mpu_part_begin(B, "mpe", id, 1, &p, &E), "NoSuchUpload");
     FAILS(os_head(B, "mpe", "k", &m, &E), "NoSuchKey");
     OK(os_backend_gc(B, 0, 3600, &E));
@@ -854,12 +859,12 @@ static void test_concurrency(void **state)
         assert_null(ret);
     }
     parts_seen_t ps = {0};
-    OK(os_mpu_list_parts(B, "cc", id, collect_part, &ps, &E));
+    OK(os_mpu_list_parts(B, "cc", id, NULL, collect_part, &ps, &E));
     assert_int_equal(ps.n, THREADS * 2);
-    os_part_ref_t last = {THREADS * 2, ""};
+    os_part_ref_t last = {.number = THREADS * 2};
     snprintf(last.etag, sizeof last.etag, "%s", jobs[THREADS * 2 - 1].etag);
     os_meta_t m = {0};
-    OK(os_mpu_complete(B, "cc", "parts", id, OS_VERSIONING_OFF, &last, 1, &m, &E));
+    OK(os_mpu_complete(B, "cc", "parts", id, OS_VERSIONING_OFF, &last, 1, NULL, &m, &E));
     os_meta_clear(&m);
     assert_content("cc", "parts", "part 8", 6);
     OK(os_backend_gc(B, 0, 3600, &E));
@@ -867,8 +872,11 @@ static void test_concurrency(void **state)
 }
 
 #include "backend_scenarios_versions.c"
+#include "backend_scenarios_acl.c"
+#include "os_checksum_scenarios.c"
 
 #define OS_SCENARIOS                                     \
+    OS_CHECKSUM_SCENARIOS                                \
     cmocka_unit_test(test_roundtrip),                    \
     cmocka_unit_test(test_overwrite_atomic),             \
     cmocka_unit_test(test_read_during_overwrite),        \
@@ -881,6 +889,7 @@ static void test_concurrency(void **state)
     cmocka_unit_test(test_bucket_delete),                \
     cmocka_unit_test(test_gc),                           \
     cmocka_unit_test(test_concurrency),                  \
+    OS_ACL_SCENARIOS                                     \
     OS_VERSION_SCENARIOS
 
 static int group_setup(void **state)

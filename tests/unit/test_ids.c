@@ -173,6 +173,19 @@ static void test_uuid(void **state)
     ids_uuid(NULL);
 }
 
+/* Canonical user ids: the documented formula (sha256sum of the prefixed account id, as
+ * identity's generated column computes it), stable and distinct per account. */
+static void test_canonical_user(void **state)
+{
+    (void)state;
+    char a[65], b[65];
+    ids_canonical_user("123456789012", a);
+    assert_string_equal(a, "52d7ced09d9ac1000fd84db7fb73b6046ac669abc5b2afbf7462109472eaf246");
+    ids_canonical_user("123456789013", b);
+    assert_int_equal(strlen(b), 64);
+    assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_canonical_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
