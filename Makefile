@@ -21,7 +21,7 @@ COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC))
 LIB        := $(BUILD)/lib/libvirga-common.a
 
 SVC_BINS   := $(foreach s,$(SERVICES),$(BUILD)/bin/virga-$(call bin_of,$(s)))
-BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virgadm
+BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virga-busctl $(BUILD)/bin/virgadm
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # tests/bench/loadgen.c is the load loop every benchmark program links, not a program.
@@ -73,6 +73,11 @@ $(BUILD)/bin/virga-agent: $(AGENT_OBJ) $(LIB)
 $(BUILD)/bin/virga-busd: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/busd/*.c)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -ldl
+
+# Sets up the broker side of a cloud: credentials, topics, ACLs (deploy/busctl).
+$(BUILD)/bin/virga-busctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/busctl/*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/virgadm: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB)
 	@mkdir -p $(dir $@)

@@ -1,7 +1,7 @@
 /* virgadm - the operator's command line. It talks to the services over the bus, like
  * any other Virga component, so it works wherever bus.brokers reaches.
  *
- *   virgadm [-c FILE] [--set k=v] status [--wait SECONDS] [--json]
+ *   virgadm [-c FILE] [--set k=v] status [--wait SECONDS] [--timeout MS] [--json]
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
@@ -30,7 +30,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: virgadm [-c FILE] [--set key=value]... COMMAND\n"
             "  FILE: the cloud's config (devcloud: DIR/virga.yaml); default $VIRGA_CONFIG, else " SYSTEM_CONFIG "\n"
-            "  status [--wait SECONDS] [--json]   health of every service (and agent) over the bus\n"
+            "  status [--wait SECONDS] [--timeout MS] [--json]\n"
+            "                                     health of every service (and agent) over the bus;\n"
+            "                                     no answer within MS (default 5000) is down\n"
             "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID]\n"
             "                                     send one RPC and print the reply body\n"
             "  bootstrap                          create the operator account and its first key\n"
@@ -52,6 +54,7 @@ struct probe {
     json_t *reply;
     verr_t err;
     int rc;
+    int timeout_ms;
     double rtt;
 };
 
@@ -65,13 +68,13 @@ static void *probe_one(void *arg)
         snprintf(topic, sizeof topic, "%s", p->target);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    p->rc = bus_call(p->bus, topic, "sys.health", NULL, NULL, 2000, &p->reply, &p->err);
+    p->rc = bus_call(p->bus, topic, "sys.health", NULL, NULL, p->timeout_ms, &p->reply, &p->err);
     p->rtt = ms_since(&t0);
     return NULL;
 }
 
 /* One pass over all targets, asked in parallel; returns how many are not healthy. */
-static int status_once(bus_t *bus, char **targets, int n, int print, int as_json)
+static int status_once(bus_t *bus, char **targets, int n, int timeout_ms, int print, int as_json)
 {
     struct probe pr[64] = {0};
     pthread_t th[64];
@@ -79,6 +82,7 @@ static int status_once(bus_t *bus, char **targets, int n, int print, int as_json
     for (int i = 0; i < n && i < 64; i++) {
         pr[i].bus = bus;
         pr[i].target = targets[i];
+        pr[i].timeout_ms = timeout_ms;
         /* no thread to spare: ask this one in turn */
         started[i] = pthread_create(&th[i], NULL, probe_one, &pr[i]) == 0;
         if (!started[i])
@@ -127,10 +131,15 @@ static int status_once(bus_t *bus, char **targets, int n, int print, int as_json
 
 static int cmd_status(bus_t *bus, const config_t *cfg, int argc, char **argv)
 {
-    int wait = 0, as_json = 0;
+    /* 5 s, not less: sys.health has its own lane, so a busy service answers at once, but a
+     * fresh virgadm's first round trip (SCRAM login, producer id, reply reader) takes over
+     * a second on a machine whose cores are saturated, and that is not a service down */
+    int wait = 0, as_json = 0, timeout_ms = 5000;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--wait") && i + 1 < argc)
             wait = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             as_json = 1;
         else {
@@ -153,9 +162,9 @@ static int cmd_status(bus_t *bus, const config_t *cfg, int argc, char **argv)
     time_t until = time(NULL) + wait;
     int bad;
     /* with --wait, poll quietly until everything is healthy, then print once */
-    while ((bad = status_once(bus, targets, n, 0, 0)) > 0 && time(NULL) < until)
+    while ((bad = status_once(bus, targets, n, timeout_ms, 0, 0)) > 0 && time(NULL) < until)
         usleep(200 * 1000);
-    bad = status_once(bus, targets, n, 1, as_json);
+    bad = status_once(bus, targets, n, timeout_ms, 1, as_json);
     for (int i = 0; i < n; i++)
         free(targets[i]);
     if (bad)

@@ -1,6 +1,7 @@
-/* bus.c - the bus itself: librdkafka producer, publishing, the envelope, and closing.
- * Calls and their replies are in bus_rpc.c, serving a topic and listening in
- * bus_serve.c. See bus.h for the envelope and the guarantees. */
+/* bus.c - the bus itself: librdkafka producer, publishing signed messages, checking who
+ * sent one, the envelope, and closing. Calls and their replies are in bus_rpc.c, serving
+ * a topic and listening in bus_serve.c. See bus.h for the envelope and the guarantees,
+ * bus_auth.h for principals. */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -43,20 +44,30 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 }
 
 /* Settings shared by every client: loopback brokers answer in microseconds, so what
- * dominates latency is batching and fetch waits; turn both down. */
+ * dominates latency is batching and fetch waits. Batching is off (linger.ms 0); a fetch
+ * returns as soon as one byte is there (fetch.min.bytes 1), so on a real broker a long
+ * fetch wait costs no latency, only idle polling (docs/bus.md). Every client logs in
+ * as this process's principal. */
 rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     char fw[16];
     snprintf(fw, sizeof fw, "%d", b->fetch_wait_ms);
+    int sasl = !strncmp(b->security, "sasl", 4);
     if (bus_conf_set(c, "bootstrap.servers", b->brokers, e) < 0 ||
         bus_conf_set(c, "client.id", b->name, e) < 0 ||
+        bus_conf_set(c, "security.protocol", b->security, e) < 0 ||
+        (sasl && bus_conf_set(c, "sasl.mechanisms", b->mechanism, e) < 0) ||
+        (sasl && bus_conf_set(c, "sasl.username", b->cred.principal, e) < 0) ||
+        (sasl && bus_conf_set(c, "sasl.password", b->cred.password, e) < 0) ||
+        (b->ca_file[0] && bus_conf_set(c, "ssl.ca.location", b->ca_file, e) < 0) ||
         bus_conf_set(c, "socket.nagle.disable", "true", e) < 0 ||
         (consumer && bus_conf_set(c, "fetch.wait.max.ms", fw, e) < 0) ||
+        (consumer && bus_conf_set(c, "fetch.min.bytes", "1", e) < 0) ||
         (consumer && bus_conf_set(c, "fetch.error.backoff.ms", "50", e) < 0) ||
         bus_conf_set(c, "reconnect.backoff.ms", "50", e) < 0 ||
         bus_conf_set(c, "reconnect.backoff.max.ms", "1000", e) < 0 ||
-        bus_conf_set(c, "topic.metadata.refresh.interval.ms", "10000", e) < 0) {
+        bus_conf_set(c, "topic.metadata.refresh.interval.ms", b->metadata_refresh, e) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }
@@ -64,12 +75,119 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
     return c;
 }
 
+/* A message left the producer for good: delivered, or not (refused by the broker's
+ * ACLs, or undeliverable within message.timeout.ms). A request that failed fails its
+ * call now rather than at its deadline. */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    bus_t *b = opaque;
+    char *corr = m->_private;
+    if (m->err && corr) {   /* the caller hears of it */
+        log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        bus_rpc_undeliverable(b, corr, m->err);
+    } else if (m->err) {
+        log_warn("bus: message to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+    free(corr);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    bus_t *b = opaque;
+    /* the broker going away and coming back is routine: librdkafka reconnects */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        log_debug("bus: %s", reason);
+    else
+        log_warn("bus: %s: %s", rd_kafka_err2name(err), reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        b->prod_fatal = 1;
+}
+
+static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
+{
+    /* Idempotent: a request or reply the producer retries across a broker restart is
+     * written once, in order (acks=all is what idempotence needs). */
+    rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
+    if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 ||
+        bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
+        bus_conf_set(c, "acks", "all", e) < 0 ||
+        bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
+        if (c)
+            rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(c, delivered);
+    rd_kafka_conf_set_error_cb(c, error_cb);
+    rd_kafka_conf_set_opaque(c, b);
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (!rk)
+        verr_set(e, 503, "ServiceUnavailable", "bus producer: %s", err);
+    return rk;
+}
+
+/* An idempotent producer that hit a fatal error (the broker refused it a producer id,
+ * or lost messages it had acknowledged) never sends again: make a new one, so that the
+ * process recovers by itself. What the old one still held fails its calls now. */
+static void replace_producer(bus_t *b)
+{
+    char why[256] = "";
+    rd_kafka_fatal_error(b->prod, why, sizeof why);
+    verr_t e;
+    rd_kafka_t *fresh = new_producer(b, &e);
+    if (!fresh) {
+        log_error("bus: the producer failed (%s) and a new one cannot be made: %s", why, e.message);
+        return;
+    }
+    pthread_rwlock_wrlock(&b->prod_lock);
+    rd_kafka_t *old = b->prod;
+    b->prod = fresh;
+    b->prod_fatal = 0;
+    pthread_rwlock_unlock(&b->prod_lock);
+    log_warn("bus: the producer failed (%s): replaced by a new one", why);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(old, 0);   /* their delivery reports fail their calls */
+    rd_kafka_destroy(old);
+}
+
 static void *prod_loop(void *arg)
 {
     bus_t *b = arg;
-    while (b->running)
+    while (b->running) {
         rd_kafka_poll(b->prod, 100);
+        if (b->prod_fatal) {
+            replace_producer(b);
+            if (b->prod_fatal)
+                sleep(1);
+        }
+    }
     return NULL;
+}
+
+/* This process's credential and everyone's public keys, from the config. */
+static int load_identity(bus_t *b, const config_t *cfg, const char *name, verr_t *e)
+{
+    const char *dir = config_str(cfg, "bus.credentials_dir", "/etc/virga/bus");
+    const char *who = config_str(cfg, "bus.principal", name);
+    AUTOFREE char *cred = xasprintf("%s/%s.cred", dir, who);
+    AUTOFREE char *pubs = xasprintf("%s/principals.json", dir);
+    const char *cpath = config_str(cfg, "bus.credential_file", cred);
+    if (bus_credential_load(cpath, &b->cred, e) < 0)
+        return -1;
+    if (!(b->keys = bus_keys_open(config_str(cfg, "bus.principals_file", pubs), e)))
+        return -1;
+    return 0;
+}
+
+static void free_bus(bus_t *b)
+{
+    bus_credential_wipe(&b->cred);
+    bus_keys_free(b->keys);
+    pthread_mutex_destroy(&b->mu);
+    pthread_rwlock_destroy(&b->prod_lock);
+    free(b);
 }
 
 bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
@@ -77,59 +195,113 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     bus_t *b = xcalloc(1, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
     snprintf(b->brokers, sizeof b->brokers, "%s", config_str(cfg, "bus.brokers", "127.0.0.1:9092"));
-    b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 2);
+    snprintf(b->security, sizeof b->security, "%s", config_str(cfg, "bus.security_protocol", "sasl_plaintext"));
+    snprintf(b->mechanism, sizeof b->mechanism, "%s", config_str(cfg, "bus.sasl_mechanism", "SCRAM-SHA-512"));
+    snprintf(b->ca_file, sizeof b->ca_file, "%s", config_str(cfg, "bus.ssl_ca_file", ""));
+    b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
+    b->idempotence = config_bool(cfg, "bus.idempotence", 1);
+    /* how long a message waits for a broker that is away (a restart) before it is given up */
+    snprintf(b->message_timeout, sizeof b->message_timeout, "%lld",
+             (long long)config_int(cfg, "bus.message_timeout_ms", 60000));
+    /* what an idle process costs the broker: heartbeats and metadata refreshes (a leader
+     * change or an error refreshes metadata at once anyway) */
+    snprintf(b->heartbeat, sizeof b->heartbeat, "%lld", (long long)config_int(cfg, "bus.heartbeat_ms", 1000));
+    snprintf(b->metadata_refresh, sizeof b->metadata_refresh, "%lld",
+             (long long)config_int(cfg, "bus.metadata_refresh_ms", 30000));
     b->running = 1;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_mutex_init(&b->qmu, NULL);
-    pthread_cond_init(&b->qcv, NULL);
-    pthread_cond_init(&b->qspace, NULL);
-
-    rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
-    if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 || bus_conf_set(c, "acks", "1", e) < 0 ||
-        bus_conf_set(c, "message.timeout.ms", "30000", e) < 0) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        free(b);
-        return NULL;
-    }
-    char err[256];
-    b->prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!b->prod) {
-        verr_set(e, 503, "ServiceUnavailable", "bus producer: %s", err);
-        free(b);
+    pthread_rwlock_init(&b->prod_lock, NULL);
+    if (load_identity(b, cfg, name, e) < 0 || !(b->prod = new_producer(b, e))) {
+        free_bus(b);
         return NULL;
     }
     int rc = pthread_create(&b->prod_thr, NULL, prod_loop, b);
     if (rc != 0) {
         verr_set(e, 503, "ServiceUnavailable", "bus producer thread: %s", strerror(rc));
         rd_kafka_destroy(b->prod);
-        free(b);
+        free_bus(b);
         return NULL;
     }
     return b;
 }
 
-/* Produce one envelope; partition -1 lets the partitioner spread requests. */
-int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, verr_t *e)
+const char *bus_principal(const bus_t *b) { return b->cred.principal; }
+
+/* Headers of every message: "vp" the sender, "vs" its signature of topic and payload,
+ * "vt" the message type (so a consumer can pick a lane without parsing). */
+int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
 {
     char *s = json_dumps(env, JSON_COMPACT);
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
     size_t len = strlen(s);
+    unsigned char sig[BUS_SIG_BYTES];
+    bus_sign(&b->cred, topic, s, len, sig);
+    const char *type = json_str(env, "type", "");
+    char *opaque = corr ? xstrdup(corr) : NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    pthread_rwlock_rdlock(&b->prod_lock);
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                RD_KAFKA_V_VALUE(s, len), RD_KAFKA_V_END);
+                                RD_KAFKA_V_VALUE(s, len),
+                                RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
+                                RD_KAFKA_V_HEADER("vs", sig, sizeof sig),
+                                RD_KAFKA_V_HEADER("vt", type, -1),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         rd_kafka_poll(b->prod, 10);
     }
+    pthread_rwlock_unlock(&b->prod_lock);
     if (err) {
         free(s);
+        free(opaque);
         return verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %s", topic, rd_kafka_err2str(err));
+    }
+    return 0;
+}
+
+static const char *header(const rd_kafka_message_t *m, const char *name, size_t *len)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, len))
+        return NULL;
+    return v;
+}
+
+const char *bus_message_type(const rd_kafka_message_t *m, char *buf, size_t size)
+{
+    size_t len = 0;
+    const char *v = header(m, "vt", &len);
+    if (!v || len >= size)
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return buf;
+}
+
+int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p)
+{
+    size_t nlen = 0, slen = 0;
+    const char *name = header(m, "vp", &nlen);
+    const unsigned char *sig = (const unsigned char *)header(m, "vs", &slen);
+    char who[BUS_PRINCIPAL_MAX] = "";
+    if (name && nlen < sizeof who) {
+        memcpy(who, name, nlen);
+        who[nlen] = 0;
+    }
+    verr_t e;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (!who[0] || bus_principal_parse(who, p, &e) < 0 ||
+        bus_verify(b->keys, who, topic, m->payload, m->len, sig, slen) < 0) {
+        bus_stat_inc(&b->stats.rejected);
+        log_warn("bus: dropping a message on %s: %s", topic,
+                 !name ? "it is not signed" : !who[0] ? "bad sender name" : "its signature does not verify");
+        return -1;
     }
     return 0;
 }
@@ -148,7 +320,7 @@ json_t *bus_envelope(const char *type, json_t *body, const json_t *caller)
 int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, verr_t *e)
 {
     json_t *env = bus_envelope(type, body, NULL);
-    int rc = bus_produce(b, topic, -1, env, e);
+    int rc = bus_produce(b, topic, -1, env, NULL, e);
     json_decref(env);
     return rc;
 }
@@ -237,6 +409,7 @@ void bus_get_stats(bus_t *b, bus_stats_t *out)
     out->served = __atomic_load_n(&b->stats.served, __ATOMIC_RELAXED);
     out->expired = __atomic_load_n(&b->stats.expired, __ATOMIC_RELAXED);
     out->handler_errors = __atomic_load_n(&b->stats.handler_errors, __ATOMIC_RELAXED);
+    out->rejected = __atomic_load_n(&b->stats.rejected, __ATOMIC_RELAXED);
 }
 
 void bus_close(bus_t *b)
@@ -249,10 +422,6 @@ void bus_close(bus_t *b)
     pthread_join(b->prod_thr, NULL);
     rd_kafka_flush(b->prod, 2000);
     rd_kafka_destroy(b->prod);
-    pthread_mutex_destroy(&b->mu);
-    pthread_mutex_destroy(&b->qmu);
-    pthread_cond_destroy(&b->qcv);
-    pthread_cond_destroy(&b->qspace);
-    free(b);
+    free_bus(b);
 }
 

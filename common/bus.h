@@ -8,16 +8,20 @@
  * A reply has type "reply", corr = the request's id, and either "ok":true + "body" or
  * "ok":false + "error":{"code","message","status"}.
  *
- * The bus is a doorbell, not a log: a message may be lost (the one-machine broker
- * keeps nothing across restarts), duplicated or reordered. Handlers are idempotent,
- * requests past their deadline are dropped unprocessed, and callers see a clear
- * RequestTimeout instead of hanging. */
+ * Every message is signed by its sender, a principal (bus_auth.h): a receiver drops what
+ * does not verify, serves a message type only to the principals its table row names,
+ * and believes the tenant `caller` only from principals that may assert one.
+ *
+ * The bus is a doorbell, not a log: a message may be lost, duplicated or reordered.
+ * Handlers are idempotent, requests past their deadline are dropped unprocessed, and
+ * callers see a clear RequestTimeout instead of hanging. */
 #ifndef VIRGA_BUS_H
 #define VIRGA_BUS_H
 
 #include <jansson.h>
 #include <stdint.h>
 
+#include "bus_auth.h"
 #include "config.h"
 #include "err.h"
 
@@ -29,8 +33,10 @@ typedef struct bus_msg {
     const char *type;
     const char *reply_to;      /* NULL for events */
     int64_t deadline_ms;       /* 0 = none */
-    const json_t *caller;      /* {"account":..,"user":..,"request_id":..} or NULL */
+    const json_t *caller;      /* {"account":..,"user":..,"request_id":..} or NULL; only ever
+                                  set from a principal that may assert one */
     const json_t *body;
+    const bus_principal_t *from;   /* who sent it, checked by its signature */
 } bus_msg_t;
 
 /* What a handler gets: the bus (to call other services), the message, the state its
@@ -45,9 +51,13 @@ typedef struct bus_ctx {
 /* Return 0 and set *reply (a new reference, or leave NULL for {}), or -1 with err set. */
 typedef int (*bus_handler_fn)(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err);
 
+/* One message type: its handler and who may send it (BUS_P_* bits, bus_auth.h). A
+ * message from anyone else is answered AccessDenied without reaching the handler; a row
+ * with from == 0 is refused by bus_serve, so every row says. */
 typedef struct bus_route {
     const char *type;
     bus_handler_fn fn;
+    unsigned from;
 } bus_route_t;
 
 /* Per-worker state: init returns what handlers see as ctx->worker; fini frees it. */
@@ -59,16 +69,22 @@ typedef void (*bus_worker_fini_fn)(void *worker);
 typedef struct bus_serve_opts {
     const char *topic;            /* e.g. "virga.rpc.identity" */
     const char *group;            /* consumer group, e.g. "identity" */
-    const bus_route_t *routes;    /* terminated by {NULL, NULL} */
-    int workers;                  /* handler threads: 1..BUS_MAX_WORKERS, 0 = 4 */
+    const bus_route_t *routes;    /* terminated by {NULL, NULL, 0} */
+    int workers;                  /* handler threads: 1..BUS_MAX_WORKERS, 0 = 4; sys.health
+                                     has a thread of its own besides (its own lane) */
     bus_worker_init_fn worker_init;
     bus_worker_fini_fn worker_fini;
     void *app;
 } bus_serve_opts_t;
 
-/* Connect using config keys bus.brokers, bus.fetch_wait_ms, bus.session_timeout_ms.
- * name identifies the process in logs and in its reply topic. */
+/* Connect using config keys bus.brokers, bus.fetch_wait_ms, bus.session_timeout_ms, the
+ * security settings (bus.security_protocol, bus.sasl_mechanism, bus.ssl_ca_file) and this
+ * process's credential: bus.credential_file, else <bus.credentials_dir>/<principal>.cred
+ * with the principal bus.principal, else name; the public keys from bus.principals_file
+ * (default <bus.credentials_dir>/principals.json). name identifies the process in logs. */
 bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e);
+/* The principal this process is on the bus. */
+const char *bus_principal(const bus_t *b);
 /* Stop serving (finishing handlers in flight), then free. NULL is a no-op. */
 void bus_close(bus_t *b);
 /* Stop consuming the served topic and the broadcast listener: the handlers in flight
@@ -87,8 +103,10 @@ int bus_serving(bus_t *b);
 
 /* RPC to "virga.rpc.<service>" (or to a full topic name if service contains a '.').
  * body is stolen (may be NULL). caller may be NULL. On success *reply is a new
- * reference to the reply body. On failure e carries the remote error, or
- * RequestTimeout (504) when no reply came within timeout_ms. */
+ * reference to the reply body, signed by the service called ("agent-<host>" for
+ * virga.host.<host>). On failure e carries the remote error, AccessDenied (403) when
+ * the broker does not let this principal write to the topic, or RequestTimeout (504)
+ * when no reply came within timeout_ms. */
 int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
              const json_t *caller, int timeout_ms, json_t **reply, verr_t *e);
 
@@ -97,9 +115,9 @@ int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
 typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);
 
 /* bus_call without the wait. Returns 0 when the request is out: cb(arg, ...) then runs
- * exactly once, on the bus's reply thread, when the reply arrives or within ~50 ms
- * after timeout_ms (or from bus_close for calls still in flight). cb must not block:
- * it holds up every other reply of this bus. Returns -1 with e set when the request
+ * exactly once, on one of the bus's threads, when the reply arrives, when the broker
+ * refuses the request, within ~50 ms after timeout_ms, or from bus_close for calls
+ * still in flight. cb must not block: it holds up every other reply of this bus. Returns -1 with e set when the request
  * could not be sent; cb is then never called. body is stolen; caller may be NULL. */
 int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
                    const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e);
@@ -115,6 +133,7 @@ int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, ver
 /* Statistics for benchmarks and /metrics. */
 typedef struct bus_stats {
     uint64_t calls, call_timeouts, served, expired, handler_errors;
+    uint64_t rejected;   /* received messages dropped: unsigned, unknown or forged sender */
 } bus_stats_t;
 void bus_get_stats(bus_t *b, bus_stats_t *out);
 

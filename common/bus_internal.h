@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "bus_auth.h"
 
 #define BUS_MAX_MSG (1024 * 1024)
 #define BUS_QUEUE_MAX 1024
@@ -24,6 +25,7 @@ struct pending {
     bus_reply_fn cb;
     void *arg;
     char what[320];            /* "<service> to <type>" for the timeout message */
+    char expect[BUS_PRINCIPAL_MAX];   /* who must sign the reply; "" = any principal */
     int timeout_ms;
     struct pending *next;
 };
@@ -43,13 +45,35 @@ struct job {
     struct job *next;
 };
 
+/* A queue of received requests and the threads that serve it: the workers, or the
+ * health lane (sys.health only, so a busy service still answers it). */
+struct lane {
+    pthread_mutex_t mu;
+    pthread_cond_t cv, space;
+    struct job *head, *tail;
+    int len, max;
+    pthread_t *threads;
+    int nthreads;
+};
+
 struct bus {
     char name[64];
     char brokers[512];
+    char security[32];         /* security.protocol: plaintext, sasl_plaintext, sasl_ssl, ssl */
+    char mechanism[32];        /* SCRAM-SHA-512 */
+    char ca_file[256];
     int fetch_wait_ms, session_timeout_ms;
     volatile int running;
+    bus_credential_t cred;     /* who this process is on the bus */
+    bus_keys_t *keys;          /* everyone's public keys */
 
-    rd_kafka_t *prod;
+    rd_kafka_t *prod;          /* replaced after a fatal error, under prod_lock */
+    pthread_rwlock_t prod_lock;
+    volatile int prod_fatal;
+    int idempotence;
+    char message_timeout[24];   /* ms */
+    char heartbeat[24];         /* consumer group heartbeat interval, ms */
+    char metadata_refresh[24];  /* ms */
     pthread_t prod_thr;
 
     /* RPC client side: started on the first call */
@@ -65,15 +89,10 @@ struct bus {
     bus_serve_opts_t opts;
     rd_kafka_t *cons;
     pthread_t cons_thr;
-    pthread_t *workers;
-    int nworkers;
     int serving_started;
     volatile int serving;
     struct group *group;       /* the consumer's rebalance state */
-    pthread_mutex_t qmu;
-    pthread_cond_t qcv, qspace;
-    struct job *qhead, *qtail;
-    int qlen;
+    struct lane work, health;
 
     /* broadcast listener */
     rd_kafka_t *listen_rk;
@@ -93,8 +112,15 @@ static inline void bus_stat_inc(uint64_t *v) { __atomic_add_fetch(v, 1, __ATOMIC
 int bus_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, verr_t *e);
 /* Settings shared by every client of this bus; consumer adds the fetch settings. */
 rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e);
-/* Produce one envelope; partition -1 lets the partitioner spread requests. */
-int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, verr_t *e);
+/* Produce one envelope, signed as this process; partition -1 lets the partitioner spread
+ * requests. corr: for a request, its correlation id, so that a message the broker refuses
+ * (an ACL) fails its call at once (bus_rpc_undeliverable) instead of at its deadline. */
+int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e);
+/* The sender of a received message, checked: 0 with *p filled, or -1 when the message
+ * is unsigned, from an unknown principal or signed by another key (logged, counted). */
+int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p);
+/* The message type a sender put in the headers (for lanes), or NULL. Points into m. */
+const char *bus_message_type(const rd_kafka_message_t *m, char *buf, size_t size);
 /* A new envelope {v, id, type, ts, body, caller}; body is stolen. */
 json_t *bus_envelope(const char *type, json_t *body, const json_t *caller);
 /* Close and free a consumer within about limit_ms: 1 when it is gone, 0 when it was
@@ -103,5 +129,7 @@ int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms);
 
 /* bus_rpc.c: end the reply thread and time out the calls still waiting */
 void bus_rpc_close(bus_t *b);
+/* bus_rpc.c: the request of call corr was refused by the broker or never delivered */
+void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err);
 
 #endif

@@ -1,5 +1,5 @@
 /* bus_rpc.c - RPC over the bus: calls with correlation ids and deadlines, answered on
- * a per-process reply topic (bus.h). */
+ * the caller's principal's reply topic, virga.reply.<principal> (bus.h, docs/bus.md). */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -51,10 +51,21 @@ static void timed_out(bus_t *b, struct pending *p)
     free(p);
 }
 
-static void deliver_reply(bus_t *b, json_t *env)
+/* A reply counts only when the one called signed it: a reply topic is written by every
+ * principal this one calls, and none of them may answer for another. */
+static void deliver_reply(bus_t *b, json_t *env, const bus_principal_t *from)
 {
+    const char *corr = json_str(env, "corr", "");
     pthread_mutex_lock(&b->mu);
-    struct pending *p = pending_take(b, json_str(env, "corr", ""));
+    struct pending *p = NULL;
+    for (p = b->pending[corr_bucket(corr)]; p && strcmp(p->corr, corr); p = p->next)
+        ;
+    if (p && p->expect[0] && strcmp(p->expect, from->name)) {
+        log_warn("bus: dropping a reply to %s signed by %s, not by %s", p->what, from->name, p->expect);
+        p = NULL;
+    } else if (p) {
+        p = pending_take(b, corr);
+    }
     pthread_mutex_unlock(&b->mu);
     if (!p)
         return;
@@ -110,9 +121,11 @@ static void *reply_loop(void *arg)
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_debug("reply topic: %s", rd_kafka_message_errstr(m));
         } else if (m->len <= BUS_MAX_MSG) {
-            json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+            bus_principal_t from;
+            json_t *env = bus_message_sender(b, m, &from) == 0 ? json_parse_bounded(m->payload, m->len, BUS_MAX_MSG)
+                                                               : NULL;
             if (env && !strcmp(json_str(env, "type", ""), "reply"))
-                deliver_reply(b, env);
+                deliver_reply(b, env, &from);
             json_decref(env);
         }
         rd_kafka_message_destroy(m);
@@ -120,26 +133,22 @@ static void *reply_loop(void *arg)
     return NULL;
 }
 
-/* The reply topic is new and private to this process, so reading it from the
- * beginning can never miss a reply, whenever the first fetch happens. */
+/* Replies to every process of a principal come on virga.reply.<principal> (made by the
+ * deployment, with ACLs that let only that principal read it), partition 0. A process
+ * starts reading at the end it finds before its first request leaves, so no reply to it
+ * can be missed however late the first fetch happens; replies to the principal's other
+ * processes are skipped by their correlation ids. */
 static int start_replies(bus_t *b, verr_t *e)
 {
     if (b->reply_started)
         return 0;
+    snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s", b->cred.principal);
+    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
     char rnd[9];
     ids_hex(rnd, 8);
-    char host[64] = "host";
-    gethostname(host, sizeof host - 1);
-    for (char *h = host; *h; h++)
-        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-'))
-            *h = '-';
-    snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s.%s.%d.%s", b->name, host, (int)getpid(), rnd);
-
-    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
-    AUTOFREE char *gid = xasprintf("virga-reply-%s", rnd);
+    AUTOFREE char *gid = xasprintf("%s.reply.%s", b->cred.principal, rnd);   /* never joined: assign only */
     if (!c || bus_conf_set(c, "group.id", gid, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0 ||
-        bus_conf_set(c, "allow.auto.create.topics", "true", e) < 0 ||
-        bus_conf_set(c, "auto.offset.reset", "earliest", e) < 0) {
+        bus_conf_set(c, "allow.auto.create.topics", "false", e) < 0) {
         if (c)
             rd_kafka_conf_destroy(c);
         return -1;
@@ -150,27 +159,61 @@ static int start_replies(bus_t *b, verr_t *e)
         return verr_set(e, 503, "ServiceUnavailable", "bus reply consumer: %s", err);
     rd_kafka_poll_set_consumer(b->reply_rk);
 
-    /* A first message creates the topic on brokers that auto-create (the mock and
-     * Kafka's default); the reply loop ignores it. */
-    json_t *hello = bus_envelope("hello", NULL, NULL);
-    bus_produce(b, b->reply_topic, 0, hello, NULL);
-    json_decref(hello);
-
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tp, b->reply_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_resp_err_t r = rd_kafka_assign(b->reply_rk, tp);
-    rd_kafka_topic_partition_list_destroy(tp);
-    int trc = r ? 0 : pthread_create(&b->reply_thr, NULL, reply_loop, b);
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(b->reply_rk, b->reply_topic, 0, &lo, &hi, 10000);
+    int trc = 0;
+    if (!r) {
+        rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(tp, b->reply_topic, 0)->offset = hi;
+        r = rd_kafka_assign(b->reply_rk, tp);
+        rd_kafka_topic_partition_list_destroy(tp);
+    }
+    if (!r)
+        trc = pthread_create(&b->reply_thr, NULL, reply_loop, b);
     if (r || trc) {
         /* the next call tries again from scratch */
         bus_consumer_destroy(b->reply_rk, CLOSE_LIMIT(b));
         b->reply_rk = NULL;
+        if (r == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || r == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            return verr_set(e, 503, "ServiceUnavailable", "bus: cannot read the reply topic %s (%s): is principal %s "
+                            "provisioned on the broker?", b->reply_topic, rd_kafka_err2str(r), b->cred.principal);
         if (r)
-            return verr_set(e, 503, "ServiceUnavailable", "bus reply assign: %s", rd_kafka_err2str(r));
+            return verr_set(e, 503, "ServiceUnavailable", "bus reply topic %s: %s", b->reply_topic, rd_kafka_err2str(r));
         return verr_set(e, 503, "ServiceUnavailable", "bus reply thread: %s", strerror(trc));
     }
     b->reply_started = 1;
     return 0;
+}
+
+/* Who answers on a topic: "<service>" on virga.rpc.<service> when that is a principal,
+ * "agent-<host>" on virga.host.<host>; "" (any principal) otherwise. */
+static void responder(const char *topic, char out[BUS_PRINCIPAL_MAX])
+{
+    bus_principal_t p;
+    verr_t e;
+    out[0] = 0;
+    if (!strncmp(topic, "virga.rpc.", 10) && bus_principal_parse(topic + 10, &p, &e) == 0 && p.kind != BUS_P_TEST &&
+        p.kind != BUS_P_AGENT)
+        snprintf(out, BUS_PRINCIPAL_MAX, "%s", p.name);
+    else if (!strncmp(topic, "virga.host.", 11) && strlen(topic + 11) < BUS_PRINCIPAL_MAX - 6)
+        snprintf(out, BUS_PRINCIPAL_MAX, "agent-%s", topic + 11);
+}
+
+void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)
+{
+    pthread_mutex_lock(&b->mu);
+    struct pending *p = pending_take(b, corr);
+    pthread_mutex_unlock(&b->mu);
+    if (!p)
+        return;   /* answered or timed out already */
+    verr_t e = {0};
+    if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        verr_set(&e, 403, "AccessDenied", "the broker does not let principal %s send %s", b->cred.principal,
+                 p->what);
+    else
+        verr_set(&e, 503, "ServiceUnavailable", "the bus could not deliver %s: %s", p->what, rd_kafka_err2str(err));
+    p->cb(p->arg, NULL, &e);
+    free(p);
 }
 
 int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
@@ -202,6 +245,7 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
     struct pending *p = xcalloc(1, sizeof *p);
     snprintf(p->corr, sizeof p->corr, "%s", json_str(env, "id", ""));
     snprintf(p->what, sizeof p->what, "%s to %s", service, type);
+    responder(topic, p->expect);
     p->deadline = deadline;
     p->timeout_ms = timeout_ms;
     p->cb = cb;
@@ -214,7 +258,7 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
     b->pending[h] = p;
     pthread_mutex_unlock(&b->mu);
 
-    rc = bus_produce(b, topic, -1, env, e);
+    rc = bus_produce(b, topic, -1, env, corr, e);
     json_decref(env);
     if (rc < 0) {
         /* not sent: take the call back unless the deadline sweep already has it

@@ -30,6 +30,96 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* ---- lanes: a bounded queue of received requests and the threads serving it ---------- */
+
+static void lane_init(struct lane *l, int max)
+{
+    memset(l, 0, sizeof *l);
+    l->max = max;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->space, NULL);
+}
+
+/* Queue m; when the lane is full, wait for room (wait) or drop it (returns -1). */
+static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
+{
+    pthread_mutex_lock(&l->mu);
+    while (l->len >= l->max && b->serving && wait)
+        pthread_cond_wait(&l->space, &l->mu);
+    if (l->len >= l->max) {
+        pthread_mutex_unlock(&l->mu);
+        return -1;
+    }
+    struct job *j = xmalloc(sizeof *j);
+    j->m = m;
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->len++;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+/* The next request, or NULL once the bus stops serving and the lane is empty. */
+static rd_kafka_message_t *lane_pop(bus_t *b, struct lane *l)
+{
+    pthread_mutex_lock(&l->mu);
+    while (!l->head && b->serving)
+        pthread_cond_wait(&l->cv, &l->mu);
+    struct job *j = l->head;
+    rd_kafka_message_t *m = NULL;
+    if (j) {
+        l->head = j->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->len--;
+        m = j->m;
+        free(j);
+        pthread_cond_signal(&l->space);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return m;
+}
+
+static void lane_wake(struct lane *l)
+{
+    pthread_mutex_lock(&l->mu);
+    pthread_cond_broadcast(&l->cv);
+    pthread_cond_broadcast(&l->space);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* After its threads are joined: free what is left (nothing, they drain it) and the lane. */
+static void lane_free(struct lane *l)
+{
+    for (struct job *j = l->head, *n; j; j = n) {
+        n = j->next;
+        rd_kafka_message_destroy(j->m);
+        free(j);
+    }
+    free(l->threads);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->space);
+    memset(l, 0, sizeof *l);
+}
+
+/* sys.health has a lane of its own: a service whose workers are all busy (RSA key
+ * generation under load) still says it is alive within a status probe's 2 s. The
+ * sender names the type in a header, so this needs no parsing; a health probe sent
+ * without it just waits in the work lane. */
+static struct lane *lane_for(bus_t *b, const rd_kafka_message_t *m)
+{
+    char type[32];
+    const char *t = bus_message_type(m, type, sizeof type);
+    return t && !strcmp(t, "sys.health") ? &b->health : &b->work;
+}
+
 static void *consume_loop(void *arg)
 {
     bus_t *b = arg;
@@ -43,20 +133,11 @@ static void *consume_loop(void *arg)
             rd_kafka_message_destroy(m);
             continue;
         }
-        struct job *j = xmalloc(sizeof *j);
-        j->m = m;
-        j->next = NULL;
-        pthread_mutex_lock(&b->qmu);
-        while (b->qlen >= BUS_QUEUE_MAX && b->serving)
-            pthread_cond_wait(&b->qspace, &b->qmu);
-        if (b->qtail)
-            b->qtail->next = j;
-        else
-            b->qhead = j;
-        b->qtail = j;
-        b->qlen++;
-        pthread_cond_signal(&b->qcv);
-        pthread_mutex_unlock(&b->qmu);
+        struct lane *l = lane_for(b, m);
+        /* past BUS_QUEUE_MAX queued requests the consumer waits (the service is
+         * overloaded); a full health lane drops the probe (the prober times out) */
+        if (lane_push(b, l, m, l == &b->work) < 0)
+            rd_kafka_message_destroy(m);
     }
     return NULL;
 }
@@ -78,13 +159,39 @@ static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, co
         free(msgtxt);
     }
     verr_t pe;
-    if (bus_produce(b, msg->reply_to, 0, env, &pe) < 0)
+    if (bus_produce(b, msg->reply_to, 0, env, NULL, &pe) < 0)
         log_warn("reply to %s lost: %s", msg->reply_to, pe.message);
     json_decref(env);
 }
 
+static const bus_route_t *find_route(const bus_t *b, const char *type)
+{
+    const bus_route_t *r = b->opts.routes;
+    while (r && r->type && strcmp(r->type, type))
+        r++;
+    return r && r->type ? r : NULL;
+}
+
+/* May this sender have this message handled? 0, or -1 with the error to answer. */
+static int allowed(const bus_route_t *r, const bus_msg_t *msg, const char *service, verr_t *e)
+{
+    if (!r)
+        return verr_set(e, 400, "InvalidAction", "%s does not handle '%s'", service, msg->type);
+    if (!(r->from & msg->from->kind))
+        return verr_set(e, 403, "AccessDenied", "principal %s may not send %s", msg->from->name, msg->type);
+    if (msg->caller && !json_is_null(msg->caller) && !msg->from->asserts_callers)
+        return verr_set(e, 403, "AccessDenied", "principal %s may not act for a tenant (%s names a caller)",
+                        msg->from->name, msg->type);
+    return 0;
+}
+
+/* Only a message whose signature verifies gets this far; an unsigned or forged one is
+ * dropped unanswered (who would the answer go to?). */
 static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
 {
+    bus_principal_t from;
+    if (bus_message_sender(b, m, &from) < 0)
+        return;
     json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
     if (!env || !json_is_object(env)) {
         log_warn("dropping malformed message on %s (%zu bytes)", b->opts.topic, m->len);
@@ -98,6 +205,7 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
         .deadline_ms = json_int(env, "deadline", 0),
         .caller = json_object_get(env, "caller"),
         .body = json_object_get(env, "body"),
+        .from = &from,
     };
     const char *rid = json_str(msg.caller, "request_id", msg.id);
     log_set_request_id(rid);
@@ -106,15 +214,11 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
         log_debug("dropping %s: deadline passed", msg.type);
         goto out;
     }
-    const bus_route_t *r = b->opts.routes;
-    while (r && r->type && strcmp(r->type, msg.type))
-        r++;
+    const bus_route_t *r = find_route(b, msg.type);
     json_t *reply = NULL;
     verr_t err = {0};
-    int rc;
-    if (!r || !r->type) {
-        rc = verr_set(&err, 400, "InvalidAction", "%s does not handle '%s'", b->name, msg.type);
-    } else {
+    int rc = allowed(r, &msg, b->name, &err);
+    if (rc == 0) {
         bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app};
         json_t *body = msg.body ? (json_t *)msg.body : json_object();
         rc = r->fn(&ctx, body, &reply, &err);
@@ -140,45 +244,58 @@ out:
     json_decref(env);
 }
 
-static void *worker_loop(void *arg)
+struct lane_thread {
+    bus_t *b;
+    struct lane *l;
+};
+
+static void *lane_loop(void *arg)
 {
-    bus_t *b = arg;
+    struct lane_thread lt = *(struct lane_thread *)arg;
+    free(arg);
+    bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
-    for (;;) {
-        pthread_mutex_lock(&b->qmu);
-        while (!b->qhead && b->serving)
-            pthread_cond_wait(&b->qcv, &b->qmu);
-        struct job *j = b->qhead;
-        if (!j) {
-            pthread_mutex_unlock(&b->qmu);
-            break;
-        }
-        b->qhead = j->next;
-        if (!b->qhead)
-            b->qtail = NULL;
-        b->qlen--;
-        pthread_cond_signal(&b->qspace);
-        pthread_mutex_unlock(&b->qmu);
-        dispatch(b, w, j->m);
-        rd_kafka_message_destroy(j->m);
-        free(j);
+    rd_kafka_message_t *m;
+    while ((m = lane_pop(b, lt.l))) {
+        dispatch(b, w, m);
+        rd_kafka_message_destroy(m);
     }
     if (b->opts.worker_fini)
         b->opts.worker_fini(w);
     return NULL;
 }
 
-/* Clear `serving`, wake every waiter, and join the workers, which first answer what
- * is already queued. The consumer thread, when started, is joined by the caller. */
-static void stop_workers(bus_t *b)
+/* Start n threads on lane l: all of them (0) or none (the error code; those that did
+ * start are left running, for stop_lanes to join). */
+static int lane_start(bus_t *b, struct lane *l, int n)
 {
-    pthread_mutex_lock(&b->qmu);
+    l->threads = xcalloc((size_t)n, sizeof *l->threads);
+    for (int i = 0; i < n; i++) {
+        struct lane_thread *lt = xmalloc(sizeof *lt);
+        *lt = (struct lane_thread){b, l};
+        int rc = pthread_create(&l->threads[i], NULL, lane_loop, lt);
+        if (rc) {
+            free(lt);
+            return rc;
+        }
+        l->nthreads++;
+    }
+    return 0;
+}
+
+/* Clear `serving`, wake every waiter, and join the lanes' threads, which first answer
+ * what is already queued. The consumer thread, when started, is joined by the caller. */
+static void stop_lanes(bus_t *b)
+{
     b->serving = 0;
-    pthread_cond_broadcast(&b->qcv);
-    pthread_cond_broadcast(&b->qspace);
-    pthread_mutex_unlock(&b->qmu);
-    for (int i = 0; i < b->nworkers; i++)
-        pthread_join(b->workers[i], NULL);
+    lane_wake(&b->work);
+    lane_wake(&b->health);
+    for (int i = 0; i < b->work.nthreads; i++)
+        pthread_join(b->work.threads[i], NULL);
+    for (int i = 0; i < b->health.nthreads; i++)
+        pthread_join(b->health.threads[i], NULL);
+    lane_free(&b->work);
+    lane_free(&b->health);
 }
 
 int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
@@ -188,19 +305,22 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     if (opts->workers < 0 || opts->workers > BUS_MAX_WORKERS)
         return verr_set(e, 400, "InvalidParameterValue", "bus.workers must be 1..%d (0: the default, 4), not %d",
                         BUS_MAX_WORKERS, opts->workers);
+    for (const bus_route_t *r = opts->routes; r && r->type; r++)
+        if (!r->from)
+            return verr_set(e, 500, "InternalError", "the handler row for %s does not say who may send it", r->type);
     b->opts = *opts;
-    b->nworkers = opts->workers > 0 ? opts->workers : 4;
+    int nworkers = opts->workers > 0 ? opts->workers : 4;
 
     rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
     char st[16];
     snprintf(st, sizeof st, "%d", b->session_timeout_ms);
     if (!c || bus_conf_set(c, "group.id", opts->group, e) < 0 ||
         bus_conf_set(c, "session.timeout.ms", st, e) < 0 ||
-        bus_conf_set(c, "heartbeat.interval.ms", "500", e) < 0 ||
+        bus_conf_set(c, "heartbeat.interval.ms", b->heartbeat, e) < 0 ||
         bus_conf_set(c, "auto.offset.reset", "earliest", e) < 0 ||
         bus_conf_set(c, "enable.auto.commit", "true", e) < 0 ||
         bus_conf_set(c, "auto.commit.interval.ms", "1000", e) < 0 ||
-        bus_conf_set(c, "allow.auto.create.topics", "true", e) < 0) {
+        bus_conf_set(c, "allow.auto.create.topics", "false", e) < 0) {
         if (c)
             rd_kafka_conf_destroy(c);
         return -1;
@@ -228,24 +348,21 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
         b->group = NULL;
         return verr_set(e, 503, "ServiceUnavailable", "subscribe %s: %s", opts->topic, rd_kafka_err2str(r));
     }
-    b->workers = xcalloc((size_t)b->nworkers, sizeof *b->workers);
+    lane_init(&b->work, BUS_QUEUE_MAX);
+    lane_init(&b->health, 64);
     b->serving = 1;
-    int started = 0, trc = 0;
-    while (started < b->nworkers && !(trc = pthread_create(&b->workers[started], NULL, worker_loop, b)))
-        started++;
+    int trc = lane_start(b, &b->work, nworkers);
+    if (!trc)
+        trc = lane_start(b, &b->health, 1);
     if (!trc)
         trc = pthread_create(&b->cons_thr, NULL, consume_loop, b);
     if (trc) {
         /* take back what did start, so the bus is as before the call */
-        b->nworkers = started;
-        stop_workers(b);
+        stop_lanes(b);
         if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
         b->group = NULL;
-        free(b->workers);
-        b->workers = NULL;
-        b->nworkers = 0;
         return verr_set(e, 503, "ServiceUnavailable", "bus handler threads: %s", strerror(trc));
     }
     b->serving_started = 1;
@@ -259,11 +376,13 @@ static void *listen_loop(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->listen_rk, 100);
         if (!m)
             continue;
-        if (!m->err) {
+        bus_principal_t from;
+        if (!m->err && bus_message_sender(b, m, &from) == 0) {
             json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
             if (env && json_is_object(env)) {
                 bus_msg_t msg = {.id = json_str(env, "id", ""), .type = json_str(env, "type", ""),
-                                 .caller = json_object_get(env, "caller"), .body = json_object_get(env, "body")};
+                                 .caller = from.asserts_callers ? json_object_get(env, "caller") : NULL,
+                                 .body = json_object_get(env, "body"), .from = &from};
                 bus_ctx_t ctx = {.bus = b, .msg = &msg, .app = b->listen_app};
                 json_t *reply = NULL;
                 verr_t err;
@@ -285,7 +404,7 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
     rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
     char rnd[9];
     ids_hex(rnd, 8);
-    AUTOFREE char *gid = xasprintf("virga-listen-%s", rnd);
+    AUTOFREE char *gid = xasprintf("%s.listen.%s", b->cred.principal, rnd);   /* never joined: assign only */
     if (!c || bus_conf_set(c, "group.id", gid, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0) {
         if (c)
             rd_kafka_conf_destroy(c);
@@ -309,10 +428,17 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
         rd_kafka_destroy(rk);
         return verr_set(e, 503, "ServiceUnavailable", "bus listener: no partitions for %s", topic);
     }
+    /* the ends as they are now, asked before returning: a message published after
+     * bus_listen returns is seen, however late the first fetch (OFFSET_END would be
+     * resolved only then) */
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts; i++)
-        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = RD_KAFKA_OFFSET_END;
-    r = rd_kafka_assign(rk, tp);
+    for (int i = 0; i < nparts && !r; i++) {
+        int64_t lo = 0, hi = 0;
+        r = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000);
+        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = hi;
+    }
+    if (!r)
+        r = rd_kafka_assign(rk, tp);
     rd_kafka_topic_partition_list_destroy(tp);
     if (r) {
         rd_kafka_destroy(rk);
@@ -340,26 +466,15 @@ void bus_stop_serving(bus_t *b)
     if (!b)
         return;
     if (b->cons) {
-        pthread_mutex_lock(&b->qmu);
         b->serving = 0;   /* the consumer may wait for queue space: wake it */
-        pthread_cond_broadcast(&b->qspace);
-        pthread_mutex_unlock(&b->qmu);
+        lane_wake(&b->work);
         pthread_join(b->cons_thr, NULL);
-        /* workers drain the queue: messages already taken are answered */
-        stop_workers(b);
+        /* the lanes drain their queues: messages already taken are answered */
+        stop_lanes(b);
         if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
         b->group = NULL;
-        for (struct job *j = b->qhead, *n; j; j = n) {   /* none: the workers drained it */
-            n = j->next;
-            rd_kafka_message_destroy(j->m);
-            free(j);
-        }
-        b->qhead = b->qtail = NULL;
-        b->qlen = 0;
-        free(b->workers);
-        b->workers = NULL;
     }
     if (b->listen_rk) {
         b->listening = 0;

@@ -58,13 +58,14 @@ static int sys_health(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
         dbstate = (ctx->worker && db_ping(ctx->worker)) ? "ok" : "down";
     bus_stats_t st;
     bus_get_stats(ctx->bus, &st);
-    *reply = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:s, s:s, s:{s:I, s:I, s:I}}",
+    *reply = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:s}}",
                        "service", svc->def->name, "instance", svc->instance, "host", host,
                        "pid", (int)getpid(), "version", VIRGA_VERSION,
                        "uptime_s", (json_int_t)(time(NULL) - svc->started),
                        "db", dbstate, "status", strcmp(dbstate, "down") ? "healthy" : "degraded",
                        "bus", "served", (json_int_t)st.served, "calls", (json_int_t)st.calls,
-                       "timeouts", (json_int_t)st.call_timeouts);
+                       "timeouts", (json_int_t)st.call_timeouts, "rejected", (json_int_t)st.rejected,
+                       "principal", bus_principal(ctx->bus));
     if (svc->def->health)
         svc->def->health(svc, *reply);
     return 0;
@@ -90,7 +91,7 @@ static int sys_probe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     json_t *r = NULL;
-    if (bus_call(ctx->bus, target, "sys.health", NULL, ctx->msg->caller, timeout, &r, e) < 0)
+    if (bus_call(ctx->bus, target, "sys.health", NULL, NULL, timeout, &r, e) < 0)
         return -1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -116,7 +117,9 @@ static int sys_sleep(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
 static bus_route_t *build_routes(const service_def_t *def, int test_handlers)
 {
     static const bus_route_t builtins[] = {
-        {"sys.health", sys_health}, {"sys.echo", sys_echo}, {"sys.probe", sys_probe},
+        {"sys.health", sys_health, BUS_FROM_ANY},
+        {"sys.echo", sys_echo, BUS_FROM_ANY},
+        {"sys.probe", sys_probe, BUS_P_OPERATOR},   /* makes this service call another */
     };
     size_t n = 0;
     while (def->routes && def->routes[n].type)
@@ -126,7 +129,7 @@ static bus_route_t *build_routes(const service_def_t *def, int test_handlers)
     for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
         r[k++] = builtins[i];
     if (test_handlers)
-        r[k++] = (bus_route_t){"sys.sleep", sys_sleep};
+        r[k++] = (bus_route_t){"sys.sleep", sys_sleep, BUS_P_OPERATOR};
     for (size_t i = 0; i < n; i++)
         r[k++] = def->routes[i];
     return r;
@@ -173,6 +176,8 @@ int service_main(int argc, char **argv, const service_def_t *def)
             goto out;
         }
     }
+    if (def->principal && !config_str(svc.cfg, "bus.principal", NULL))
+        config_set(svc.cfg, "bus.principal", def->principal);
     if (!(svc.bus = bus_open(svc.cfg, def->name, &e))) {
         log_error("bus: %s", e.message);
         goto out;

@@ -19,6 +19,7 @@ typedef struct service_def {
     const bus_route_t *routes;   /* the service's own message types, {NULL,NULL}-terminated */
     const char *topic;           /* default "virga.rpc.<name>" */
     const char *group;           /* default name */
+    const char *principal;       /* on the bus (bus_auth.h); default name */
     /* After db and bus are up, before serving. May set svc->state. */
     int (*init)(service_t *svc, verr_t *e);
     /* Called every <name>.reconcile_interval_s seconds (default 10) on the main thread. */

@@ -1,8 +1,10 @@
 #!/bin/sh
 # install-deps.sh - install, with apt, every Debian 12 package Virga needs to build, run
-# and test. Idempotent, and fast when everything is present (dpkg is asked first; apt
-# runs only for what is missing).
+# and test, then the Apache Kafka broker's jars from Maven Central (deploy/kafka/fetch,
+# checksummed). Idempotent, and fast when everything is present (dpkg is asked first; apt
+# runs only for what is missing; the jars are fetched once).
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 
 PACKAGES="
 build-essential clang pkg-config
@@ -12,6 +14,7 @@ postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
 awscli python3-boto3 python3-pytest python3-venv
 wrk curl procps psmisc
+openjdk-17-jre-headless maven
 "
 
 missing=""
@@ -24,7 +27,8 @@ done
 # (this machine kind ships node 20 with npm), else Debian's.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
-[ -z "$missing" ] && exit 0
+fetch_kafka() { "$here/kafka/fetch" > /dev/null; }
+if [ -z "$missing" ]; then fetch_kafka; exit 0; fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: missing packages:$missing (run as root to install them)" >&2
@@ -37,3 +41,4 @@ apt-get -o DPkg::Lock::Timeout=600 update -q
 apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
 # Debian starts a PostgreSQL cluster on 5432 at install; Virga runs its own clusters
 # (devcloud), so the packaged one is left as the system's administrator configured it.
+fetch_kafka

@@ -78,6 +78,9 @@ void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http
 void gw_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);
 /* Which API a request says it calls (its error shape), before anything is parsed. */
 gw_api_t gw_api_claimed(const http_req_t *h);
+/* The error as the tenant sees it (a bus timeout inside the cloud is 503 Unavailable),
+ * so that the log says the same code as the answer. */
+void gw_public_error(const verr_t *in, verr_t *out);
 /* ec2_local.c: actions the gateway answers itself */
 int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);

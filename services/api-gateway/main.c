@@ -82,7 +82,7 @@ static void health(service_t *svc, json_t *out)
 
 int main(int argc, char **argv)
 {
-    static const bus_route_t routes[] = {{NULL, NULL}};
+    static const bus_route_t routes[] = {{NULL, NULL, 0}};
     static const service_def_t def = {
         .name = "gateway",
         .schema = "gateway",

@@ -135,18 +135,23 @@ static void error_doc(gw_api_t api, const char *request_id, int status, const ch
     http_resp_take(resp, status, "text/xml;charset=UTF-8", doc, len);
 }
 
-void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp)
+void gw_public_error(const verr_t *in, verr_t *out)
 {
-    const char *code = e->code[0] ? e->code : "InternalError";
-    const char *msg = e->message;
-    int status = e->http_status ? e->http_status : 500;
+    *out = *in;
+    if (!out->code[0])
+        snprintf(out->code, sizeof out->code, "InternalError");
+    if (!out->http_status)
+        out->http_status = 500;
     /* a bus timeout inside the cloud is the tenant's "try again", not a gateway timeout */
-    if (!strcmp(code, "RequestTimeout")) {
-        code = "Unavailable";
-        msg = "The service is unavailable. Please try again shortly.";
-        status = 503;
-    }
-    error_doc(api, request_id, status, code, msg, resp);
+    if (!strcmp(out->code, "RequestTimeout"))
+        verr_set(out, 503, "Unavailable", "The service is unavailable. Please try again shortly.");
+}
+
+void gw_render_error(gw_api_t api, const char *request_id, const verr_t *in, http_resp_t *resp)
+{
+    verr_t shown;
+    gw_public_error(in, &shown);
+    error_doc(api, request_id, shown.http_status, shown.code, shown.message, resp);
 }
 
 /* EC2 and IAM document no codes for these HTTP-level refusals: the codes name the

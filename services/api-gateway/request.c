@@ -163,9 +163,14 @@ static void finish(gw_req_t *r, int rc, json_t *result, const verr_t *e, http_re
         log_info("%s %s -> 200", r->action->name, json_str(r->caller, "access_key_id", ""));
     } else {
         __atomic_add_fetch(&r->gw->errors, 1, __ATOMIC_RELAXED);
-        log_info("%s %s -> %d %s: %s", r->action ? r->action->name : "-",
-                 json_str(r->caller, "access_key_id", "-"), e->http_status, e->code, e->message);
-        gw_render_error(r->api, r->http->request_id, e, resp);
+        verr_t shown;
+        gw_public_error(e, &shown);
+        /* the status and code the tenant gets; a different cause (a bus timeout) follows */
+        int same = !strcmp(shown.code, e->code);
+        log_info("%s %s -> %d %s: %s%s%s%s", r->action ? r->action->name : "-",
+                 json_str(r->caller, "access_key_id", "-"), shown.http_status, shown.code, shown.message,
+                 same ? "" : " [", same ? "" : e->message, same ? "" : "]");
+        gw_render_error(r->api, r->http->request_id, &shown, resp);
     }
     json_decref(result);
     json_decref(r->params);

@@ -1,5 +1,7 @@
 /* key_pairs.c - EC2 key pairs: CreateKeyPair (rsa or ed25519; the private key is in the
- * reply and nowhere else), ImportKeyPair, DescribeKeyPairs (names, ids, filters, tags,
+ * reply, and sealed for compute.key_pair_retry_window_s in request_results so that a
+ * client retrying after a lost answer gets it rather than InvalidKeyPair.Duplicate:
+ * common/replay.h), ImportKeyPair, DescribeKeyPairs (names, ids, filters, tags,
  * IncludePublicKey), DeleteKeyPair. Scoped to the caller's account; the operator's
  * administrator (caller_is_operator_admin, not any user of the operator account) sees
  * every account's key pairs, each tagged with its owner. */
@@ -14,6 +16,7 @@
 #include "jsonutil.h"
 #include "keypair.h"
 #include "quota.h"
+#include "replay.h"
 #include "tags.h"
 
 static int valid_key_name(const char *s, verr_t *e)
@@ -28,19 +31,20 @@ static int valid_key_name(const char *s, verr_t *e)
     return 0;
 }
 
-/* Insert the key pair and its tags in one transaction; InvalidKeyPair.Duplicate if the
- * account already has the name, ResourceLimitExceeded past the account's key_pairs
- * quota (counted under the account's lock, so concurrent creates cannot pass it). */
+/* Insert the key pair and its tags in one transaction, with the answer remembered for a
+ * retry (rkey) when compute has a sealing key; InvalidKeyPair.Duplicate if the account
+ * already has the name, ResourceLimitExceeded past the account's key_pairs quota (counted
+ * under the account's lock, so concurrent creates cannot pass it). */
 static int store(bus_ctx_t *ctx, const char *account, const char *name, const keypair_t *k, const json_t *tags,
-                 char id[IDS_MAX], verr_t *e)
+                 const char *id, const json_t *reply, const char *rkey, verr_t *e)
 {
     service_t *svc = service_of(ctx);
+    const compute_t *c = svc->state;
     long long max;
     if (quota_get(ctx->bus, account, "key_pairs", 5000, (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000),
                   &max, e) < 0)
         return -1;
     db_t *db = service_db(ctx);
-    ids_new("key", id);
     const char *p[] = {id, account, name, k->type, k->fingerprint, k->public_openssh};
     PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *n = NULL;
@@ -60,11 +64,23 @@ static int store(bus_ctx_t *ctx, const char *account, const char *name, const ke
         db_rollback(db);
         return verr_set(e, 400, "ResourceLimitExceeded", "You have reached the limit of %lld key pairs.", max);
     }
-    if (tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0) {
+    if (tags_put(db, id, account, tags, e) < 0 ||
+        (c->can_seal && replay_remember(db, rkey, id, reply, c->seal, c->retry_window_s, e) < 0) ||
+        db_commit(db, e) < 0) {
         db_rollback(db);
         return -1;
     }
     return 0;
+}
+
+/* The answer to this very request (same caller, same parameters) if compute gave it
+ * already and the key pair still exists: 1 with *reply, 0, or -1 with e set. */
+static int recall(bus_ctx_t *ctx, const char *account, const char *rkey, json_t **reply, verr_t *e)
+{
+    const compute_t *c = service_of(ctx)->state;
+    if (!c->can_seal)
+        return 0;
+    return replay_recall_existing(service_db(ctx), rkey, c->seal, "key_pairs", account, reply, e);
 }
 
 static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int import)
@@ -72,6 +88,12 @@ static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     const char *account = caller_account(ctx->msg->caller, e), *name = json_str(body, "KeyName", NULL);
     if (!account || valid_key_name(name, e) < 0)
         return -1;
+    /* a retry of a request already done gets its answer, private key included */
+    char rkey[REPLAY_KEY_LEN];
+    replay_key(ctx, import ? "ImportKeyPair" : "CreateKeyPair", body, rkey);
+    int again = recall(ctx, account, rkey, reply, e);
+    if (again != 0)
+        return again < 0 ? -1 : 0;
     json_t *tags = describe_tag_spec(body, "key-pair", e);
     if (!tags)
         return -1;
@@ -95,14 +117,31 @@ static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
             rc = keypair_create(json_str(body, "KeyType", "rsa"), &k, e);
     }
     char id[IDS_MAX];
-    if (rc == 0)
-        rc = store(ctx, account, name, &k, tags, id, e);
+    ids_new("key", id);
+    json_t *out = NULL;
     if (rc == 0) {
-        *reply = json_pack("{s:s, s:s, s:s, s:O}", "keyPairId", id, "keyName", name, "keyFingerprint", k.fingerprint,
-                           "tagSet", tags);
+        out = json_pack("{s:s, s:s, s:s, s:O}", "keyPairId", id, "keyName", name, "keyFingerprint", k.fingerprint,
+                        "tagSet", tags);
         if (!import)
-            json_object_set_new(*reply, "keyMaterial", json_string(k.private_pem));
+            json_object_set_new(out, "keyMaterial", json_string(k.private_pem));
+        rc = store(ctx, account, name, &k, tags, id, out, rkey, e);
     }
+    /* the same request, done meanwhile by another worker (the first try still running
+     * when the client retried): its answer, not Duplicate */
+    if (rc < 0 && !strcmp(e->code, "InvalidKeyPair.Duplicate")) {
+        json_t *old = NULL;
+        verr_t e2 = {0};
+        if (recall(ctx, account, rkey, &old, &e2) == 1) {
+            json_decref(out);
+            out = old;
+            rc = 0;
+            verr_clear(e);
+        }
+    }
+    if (rc == 0)
+        *reply = out;
+    else
+        json_decref(out);
     keypair_free(&k);
     json_decref(tags);
     return rc;

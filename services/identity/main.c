@@ -2,34 +2,50 @@
  * arrive from the gateway as identity.<Action>; identity.* lower-case messages are
  * internal (gateway key lookups, operator commands from virgadm). */
 #include "identity.h"
+#include "log.h"
+#include "replay.h"
+
+/* Who may send what (bus_auth.h): the signing keys go only to the two endpoints that
+ * check tenants' signatures; the tenant API (IAM actions) comes from the gateway or from
+ * the operator's virgadm; account and quota administration only from the operator. */
+#define TENANT_API (BUS_P_GATEWAY | BUS_P_OPERATOR)
 
 static const bus_route_t routes[] = {
-    {"identity.signing_key", identity_signing_key},
-    {"identity.sign_v2", identity_sign_v2},
-    {"identity.bootstrap", identity_bootstrap},
-    {"identity.account_create", identity_account_create},
-    {"identity.account_list", identity_account_list},
-    {"identity.account_delete", identity_account_delete},
-    {"identity.account_set_email", identity_account_set_email},
-    {"identity.account_lookup", identity_account_lookup},
-    {"identity.set_password", identity_set_password},
-    {"identity.verify_password", identity_verify_password},
-    {"identity.quota_get", identity_quota_get},
-    {"identity.quota_set", identity_quota_set},
-    {"identity.CreateUser", iam_create_user},
-    {"identity.GetUser", iam_get_user},
-    {"identity.ListUsers", iam_list_users},
-    {"identity.DeleteUser", iam_delete_user},
-    {"identity.CreateAccessKey", iam_create_access_key},
-    {"identity.ListAccessKeys", iam_list_access_keys},
-    {"identity.UpdateAccessKey", iam_update_access_key},
-    {"identity.DeleteAccessKey", iam_delete_access_key},
-    {"identity.PutUserPolicy", iam_put_user_policy},
-    {"identity.GetUserPolicy", iam_get_user_policy},
-    {"identity.ListUserPolicies", iam_list_user_policies},
-    {"identity.DeleteUserPolicy", iam_delete_user_policy},
-    {NULL, NULL},
+    {"identity.signing_key", identity_signing_key, BUS_P_GATEWAY | BUS_P_OBJECTSTORE},
+    {"identity.sign_v2", identity_sign_v2, BUS_P_OBJECTSTORE},
+    {"identity.bootstrap", identity_bootstrap, BUS_P_OPERATOR},
+    {"identity.account_create", identity_account_create, BUS_P_OPERATOR},
+    {"identity.account_list", identity_account_list, BUS_P_OPERATOR},
+    {"identity.account_delete", identity_account_delete, BUS_P_OPERATOR},
+    {"identity.account_set_email", identity_account_set_email, BUS_P_OPERATOR},
+    /* canonical ids and e-mail addresses in S3 grants: no secret in the answer */
+    {"identity.account_lookup", identity_account_lookup, BUS_P_OBJECTSTORE | BUS_P_OPERATOR},
+    {"identity.set_password", identity_set_password, BUS_P_OPERATOR},
+    {"identity.verify_password", identity_verify_password, BUS_P_OPERATOR | BUS_P_GATEWAY},
+    {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_OPERATOR},
+    {"identity.quota_set", identity_quota_set, BUS_P_OPERATOR},
+    {"identity.CreateUser", iam_create_user, TENANT_API},
+    {"identity.GetUser", iam_get_user, TENANT_API},
+    {"identity.ListUsers", iam_list_users, TENANT_API},
+    {"identity.DeleteUser", iam_delete_user, TENANT_API},
+    {"identity.CreateAccessKey", iam_create_access_key, TENANT_API},
+    {"identity.ListAccessKeys", iam_list_access_keys, TENANT_API},
+    {"identity.UpdateAccessKey", iam_update_access_key, TENANT_API},
+    {"identity.DeleteAccessKey", iam_delete_access_key, TENANT_API},
+    {"identity.PutUserPolicy", iam_put_user_policy, TENANT_API},
+    {"identity.GetUserPolicy", iam_get_user_policy, TENANT_API},
+    {"identity.ListUserPolicies", iam_list_user_policies, TENANT_API},
+    {"identity.DeleteUserPolicy", iam_delete_user_policy, TENANT_API},
+    {NULL, NULL, 0},
 };
+
+/* Forget CreateUser answers whose retry window has passed (common/replay.h). */
+static void reconcile(service_t *svc)
+{
+    verr_t e;
+    if (replay_expire(svc->db, &e) < 0)
+        log_warn("forgetting old answers: %s", e.message);
+}
 
 int main(int argc, char **argv)
 {
@@ -39,6 +55,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = identity_init,
         .fini = identity_fini,
+        .reconcile = reconcile,
     };
     return service_main(argc, argv, &def);
 }

@@ -7,6 +7,7 @@
 #include "identity.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "replay.h"
 
 #define USER_COLS "id, account_id, name, path, is_admin, " \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -130,21 +131,30 @@ int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         db_rollback(db);
         return -1;
     }
+    char rkey[REPLAY_KEY_LEN];
+    replay_key(ctx, "CreateUser", body, rkey);
     if (PQntuples(r) == 0) {
         db_rollback(db);
+        verr_t e2 = {0};
+        /* the same request retried by its caller after a lost answer (replay.h) */
+        if (replay_recall_existing(db, rkey, NULL, "users", acct, reply, &e2) == 1)
+            return 0;
         return verr_set(e, 409, "EntityAlreadyExists", "User with name %s already exists.", name);
     }
     if (atoll(PQgetvalue(n, 0, 0)) > max) {
         db_rollback(db);
         return verr_set(e, 409, "LimitExceeded", "Cannot exceed quota for UsersPerAccount: %lld", max);
     }
-    if (db_commit(db, e) < 0) {
-        db_rollback(db);
-        return -1;
-    }
     identity_user_t u;
     fill_user(r, 0, &u);
-    *reply = json_pack("{s:o}", "User", identity_user_json(&u));
+    json_t *out = json_pack("{s:o}", "User", identity_user_json(&u));
+    if (replay_remember(db, rkey, u.id, out, NULL, (int)config_int(service_of(ctx)->cfg,
+                        "identity.retry_window_s", 600), e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        json_decref(out);
+        return -1;
+    }
+    *reply = out;
     return 0;
 }
 

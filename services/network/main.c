@@ -2,7 +2,7 @@
 #include "service.h"
 
 static const bus_route_t routes[] = {
-    {NULL, NULL},
+    {NULL, NULL, 0},
 };
 
 int main(int argc, char **argv)

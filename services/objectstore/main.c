@@ -127,9 +127,10 @@ static void health(service_t *svc, json_t *out)
 int main(int argc, char **argv)
 {
     static const bus_route_t routes[] = {
-        {"objectstore.ensure_bucket", os_bus_ensure_bucket},
-        {"objectstore.grant", os_bus_grant},
-        {NULL, NULL},
+        /* grants and buckets for the image service, which acts for a tenant, and the operator */
+        {"objectstore.ensure_bucket", os_bus_ensure_bucket, BUS_P_IMAGE | BUS_P_OPERATOR},
+        {"objectstore.grant", os_bus_grant, BUS_P_IMAGE | BUS_P_OPERATOR},
+        {NULL, NULL, 0},
     };
     static const service_def_t def = {
         .name = "objectstore",

@@ -2,6 +2,11 @@
  *
  *   bus_rpc -c virga.yaml [--service compute] [--rate 1000] [--seconds 10] [--threads 8]
  *           [--throughput-seconds 5]
+ *   bus_rpc -c virga.yaml --serve SECONDS [--service compute]
+ *
+ * --serve answers sys.echo on virga.rpc.<service> for SECONDS (as the principal in
+ * bus.principal): the echo server for a broker that runs no services (virga-busd, the
+ * mock, in make bench).
  *
  * Phase 1 paces sys.echo calls at --rate calls/s in total across --threads callers
  * (open loop: a caller that falls behind does not slow the schedule) and prints
@@ -10,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "config.h"
@@ -20,6 +26,30 @@ static bus_t *bus;
 static const char *service = "compute";
 static double rate = 1000, seconds = 10, tput_seconds = 5;
 static int nthreads = 8;
+static double serve_s = 0;
+
+static int h_echo(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)ctx, (void)e;
+    *reply = json_deep_copy(body);
+    return 0;
+}
+
+static int serve(void)
+{
+    static const bus_route_t routes[] = {{"sys.echo", h_echo, BUS_FROM_ANY}, {"sys.health", h_echo, BUS_FROM_ANY},
+                                         {NULL, NULL, 0}};
+    char topic[128];
+    snprintf(topic, sizeof topic, "virga.rpc.%s", service);
+    bus_serve_opts_t o = {.topic = topic, .group = service, .routes = routes, .workers = 4};
+    verr_t e;
+    if (bus_serve(bus, &o, &e) < 0) {
+        fprintf(stderr, "bus_rpc: serve: %s\n", e.message);
+        return 1;
+    }
+    usleep((useconds_t)(serve_s * 1e6));
+    return 0;
+}
 
 /* Each caller echoes its own payload. */
 static void *caller_start(void *arg, int idx)
@@ -79,12 +109,14 @@ int main(int argc, char **argv)
         else if (!strcmp(rest[i], "--seconds")) seconds = atof(rest[i + 1]);
         else if (!strcmp(rest[i], "--threads")) nthreads = atoi(rest[i + 1]);
         else if (!strcmp(rest[i], "--throughput-seconds")) tput_seconds = atof(rest[i + 1]);
+        else if (!strcmp(rest[i], "--serve")) serve_s = atof(rest[i + 1]);
         else {
             fprintf(stderr, "bus_rpc: unknown option %s\n", rest[i]);
             return 2;
         }
     }
-    if (rate <= 0 || seconds <= 0 || seconds > 600 || tput_seconds > 600 || nthreads < 1 || nthreads > 256) {
+    if (rate <= 0 || seconds <= 0 || seconds > 600 || tput_seconds > 600 || nthreads < 1 || nthreads > 256 ||
+        serve_s < 0 || serve_s > 3600) {
         fprintf(stderr, "bus_rpc: rate > 0, 0 < seconds <= 600, 1 <= threads <= 256\n");
         return 2;
     }
@@ -92,6 +124,12 @@ int main(int argc, char **argv)
     if (!(bus = bus_open(cfg, "bench", &e))) {
         fprintf(stderr, "bus_rpc: %s\n", e.message);
         return 1;
+    }
+    if (serve_s > 0) {
+        int rc = serve();
+        bus_close(bus);
+        config_free(cfg);
+        return rc;
     }
     json_t *r = NULL;
     if (bus_call(bus, service, "sys.health", NULL, NULL, 10000, &r, &e) < 0) { /* warm up */

@@ -42,7 +42,7 @@ def pick_port_base():
     top = min(ephemeral_low(), 60000) - 100
     for _ in range(200):
         base = random.randrange(10000, top, 100)
-        if all(port_free(base + off) for off in (0, 1, 73, 74, 80, 81, 90)):
+        if all(port_free(base + off) for off in (0, 1, 2, 3, 73, 74, 80, 81, 90)):
             return base
     raise RuntimeError("no free port base")
 

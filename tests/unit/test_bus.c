@@ -13,7 +13,12 @@
  * messages not disturbing the server; bus_serve twice; statistics; and bus_close
  * running worker_fini once per worker. Asynchronous calls: the reply reaches the
  * callback; a call nobody answers times out exactly once with RequestTimeout; 400
- * concurrent calls are each delivered exactly once with their own reply. */
+ * concurrent calls are each delivered exactly once with their own reply. Principals
+ * (bus_auth.h): an unsigned message, one whose signature is another principal's, and one
+ * from a principal not in the principals file never reach a handler (and are counted as
+ * rejected); a message type whose row does not name the sender is AccessDenied; a caller
+ * named by a principal that may not assert one is AccessDenied; sys.health is answered
+ * while every worker is busy (its own lane). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +37,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bus.h"
+#include "bus_fixture.h"
 #include "config.h"
 #include "log.h"
 
@@ -42,8 +48,9 @@
 static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;
 static char brokers[256];
-static config_t *cfg;
-static bus_t *srv, *cli;
+static config_t *cfg, *cfg_cli, *cfg_plain;
+static bus_t *srv, *cli, *plain;   /* cli may name callers; plain may not */
+static bus_credential_t cred_cli, cred_plain, cred_stranger;
 static int app_marker;   /* its address is the app pointer handlers must see */
 
 /* ---- handlers and worker hooks ------------------------------------------------- */
@@ -54,7 +61,7 @@ typedef struct worker {
 } worker_t;
 
 static int inits, finis, init_bad_app;
-static int events, expired_runs, live_runs;
+static int events, expired_runs, live_runs, unsigned_runs, blocked, released;
 
 static void *w_init(void *app)
 {
@@ -154,15 +161,52 @@ static int h_deadline(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
     return 0;
 }
 
+/* Counts what reaches it: an unsigned or forged message must not. */
+static int h_count(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    (void)reply;
+    (void)err;
+    __atomic_add_fetch(&unsigned_runs, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* Holds its worker until released (at most 10 s). */
+static int h_block(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    (void)reply;
+    (void)err;
+    __atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&released, __ATOMIC_SEQ_CST); i++)
+        usleep(10 * 1000);
+    return 0;
+}
+
+static int h_health(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)body;
+    (void)err;
+    *reply = json_pack("{s:s, s:s}", "status", "healthy", "from", ctx->msg->from->name);
+    return 0;
+}
+
 static const bus_route_t routes[] = {
-    {"t.echo", h_echo},
-    {"t.fail", h_fail},
-    {"t.fail_silent", h_fail_silent},
-    {"t.fail_after_reply", h_fail_after_reply},
-    {"t.empty", h_empty},
-    {"t.event", h_event},
-    {"t.deadline", h_deadline},
-    {NULL, NULL},
+    {"t.echo", h_echo, BUS_FROM_ANY},
+    {"t.fail", h_fail, BUS_FROM_ANY},
+    {"t.fail_silent", h_fail_silent, BUS_FROM_ANY},
+    {"t.fail_after_reply", h_fail_after_reply, BUS_FROM_ANY},
+    {"t.empty", h_empty, BUS_FROM_ANY},
+    {"t.event", h_event, BUS_FROM_ANY},
+    {"t.deadline", h_deadline, BUS_FROM_ANY},
+    {"t.count", h_count, BUS_FROM_ANY},
+    {"t.block", h_block, BUS_FROM_ANY},
+    {"t.operator_only", h_empty, BUS_P_OPERATOR},
+    {"sys.health", h_health, BUS_FROM_ANY},
+    {NULL, NULL, 0},
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -205,8 +249,9 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 }
 
 /* Produce one raw message to TOPIC with a private producer, bypassing bus.c's
- * envelope so the test controls every field. */
-static int produce_raw(const char *payload)
+ * envelope so the test controls every field: unsigned when signer is NULL, else signed
+ * by signer's key and claiming to come from claim. */
+static int produce_as(const char *payload, const char *claim, const bus_credential_t *signer)
 {
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -219,12 +264,23 @@ static int produce_raw(const char *payload)
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (!p)
         return -1;
-    rd_kafka_resp_err_t e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                              RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e;
+    if (signer) {
+        unsigned char sig[BUS_SIG_BYTES];
+        bus_sign(signer, TOPIC, payload, strlen(payload), sig);
+        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_HEADER("vp", claim, -1),
+                              RD_KAFKA_V_HEADER("vs", sig, sizeof sig), RD_KAFKA_V_END);
+    } else {
+        e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_END);
+    }
     int left = rd_kafka_flush(p, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
     rd_kafka_destroy(p);
     return e || left ? -1 : 0;
 }
+
+static int produce_raw(const char *payload) { return produce_as(payload, "test-asserts-cli", &cred_cli); }
 
 /* ---- setup --------------------------------------------------------------------- */
 
@@ -246,14 +302,37 @@ static int group_setup(void **state)
     snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
     if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1))
         return -1;
-
-    cfg = config_new();
-    config_set(cfg, "bus.brokers", brokers);
-    config_set(cfg, "bus.session_timeout_ms", "6000");
+    static const char *const names[] = {"test-srv", "test-asserts-cli", "test-plain", NULL};
+    if (fixture_credentials(names) < 0)
+        return -1;
+    for (int i = 0; names[i]; i++) {
+        char t[96];
+        snprintf(t, sizeof t, "virga.reply.%s", names[i]);
+        if (rd_kafka_mock_topic_create(mock, t, 1, 1))
+            return -1;
+    }
     verr_t e = {0};
+    char path[160];
+    snprintf(path, sizeof path, "%s/test-asserts-cli.cred", fixture_dir);
+    if (bus_credential_load(path, &cred_cli, &e) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/test-plain.cred", fixture_dir);
+    if (bus_credential_load(path, &cred_plain, &e) < 0)
+        return -1;
+    /* a principal whose key is in no principals file */
+    snprintf(path, sizeof path, "%s/stranger.cred", fixture_dir);
+    char pubs[160];
+    snprintf(pubs, sizeof pubs, "%s/stranger-pubs.json", fixture_dir);
+    if (bus_credential_create("test-stranger", path, pubs, &e) < 0 || bus_credential_load(path, &cred_stranger, &e) < 0)
+        return -1;
+
+    cfg = fixture_config(brokers, "test-srv");
+    cfg_cli = fixture_config(brokers, "test-asserts-cli");
+    cfg_plain = fixture_config(brokers, "test-plain");
     srv = bus_open(cfg, "tsrv", &e);
-    cli = bus_open(cfg, "tcli", &e);
-    if (!srv || !cli) {
+    cli = bus_open(cfg_cli, "tcli", &e);
+    plain = bus_open(cfg_plain, "tplain", &e);
+    if (!srv || !cli || !plain) {
         fprintf(stderr, "bus_open: %s\n", e.message);
         return -1;
     }
@@ -278,9 +357,16 @@ static int group_teardown(void **state)
 {
     (void)state;
     bus_close(cli);
+    bus_close(plain);
     bus_close(srv);   /* NULL if test_close already closed it */
-    cli = srv = NULL;
+    cli = srv = plain = NULL;
     config_free(cfg);
+    config_free(cfg_cli);
+    config_free(cfg_plain);
+    bus_credential_wipe(&cred_cli);
+    bus_credential_wipe(&cred_plain);
+    bus_credential_wipe(&cred_stranger);
+    fixture_cleanup();
     if (mock)
         rd_kafka_mock_cluster_destroy(mock);
     if (mock_rk)
@@ -562,11 +648,12 @@ static void test_publish_event(void **state)
 static void test_worker_hooks(void **state)
 {
     (void)state;
-    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS);
+    /* the workers and the health lane's thread each have their own state */
+    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS + 1);
     assert_int_equal(__atomic_load_n(&init_bad_app, __ATOMIC_SEQ_CST), 0);
     /* Every handler ran with the state its own init returned: collect worker ids
      * over enough calls to see several workers. */
-    int seen[WORKERS] = {0};
+    int seen[WORKERS + 1] = {0};
     for (int i = 0; i < 40; i++) {
         json_t *reply = NULL;
         verr_t e = {0};
@@ -574,11 +661,11 @@ static void test_worker_hooks(void **state)
             fail_msg("bus_call: %s", e.message);
         json_int_t w = json_integer_value(json_object_get(reply, "worker"));
         json_decref(reply);
-        assert_true(w >= 0 && w < WORKERS);
+        assert_true(w >= 0 && w <= WORKERS);
         seen[w]++;
     }
     int distinct = 0;
-    for (int i = 0; i < WORKERS; i++)
+    for (int i = 0; i <= WORKERS; i++)
         distinct += seen[i] > 0;
     assert_true(distinct >= 1);
     assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), 0);   /* not before close */
@@ -630,6 +717,115 @@ static void test_malformed_messages(void **state)
     json_decref(reply);
 }
 
+/* ---- principals ----------------------------------------------------------------- */
+
+/* A live request (deadline a minute ahead, with a reply_to) to t.count. */
+static void count_request(char *buf, size_t size, const char *id)
+{
+    snprintf(buf, size,
+             "{\"v\":1,\"id\":\"%s\",\"type\":\"t.count\",\"reply_to\":\"virga.reply.nowhere\","
+             "\"deadline\":%lld,\"body\":{}}",
+             id, (long long)(wall_ms() + 60000));
+}
+
+/* Wait (bounded) until the server has rejected `want` more messages than before. */
+static uint64_t wait_rejected(uint64_t before, uint64_t want)
+{
+    bus_stats_t s;
+    int64_t end = mono_ms() + 10000;
+    do {
+        bus_get_stats(srv, &s);
+        if (s.rejected >= before + want)
+            break;
+        sleep_ms(10);
+    } while (mono_ms() < end);
+    return s.rejected - before;
+}
+
+static void test_unsigned_and_forged_never_reach_a_handler(void **state)
+{
+    (void)state;
+    bus_stats_t s0;
+    bus_get_stats(srv, &s0);
+    char msg[512];
+    count_request(msg, sizeof msg, "unsigned-1");
+    assert_int_equal(produce_as(msg, NULL, NULL), 0);                       /* no signature */
+    count_request(msg, sizeof msg, "forged-1");
+    assert_int_equal(produce_as(msg, "test-asserts-cli", &cred_plain), 0);  /* another's key */
+    count_request(msg, sizeof msg, "stranger-1");
+    assert_int_equal(produce_as(msg, "test-stranger", &cred_stranger), 0);  /* key in no file */
+    count_request(msg, sizeof msg, "noname-1");
+    assert_int_equal(produce_as(msg, "", &cred_cli), 0);                    /* no sender name */
+    assert_int_equal(wait_rejected(s0.rejected, 4), 4);
+    /* the control: the same request, signed by its sender, is handled */
+    count_request(msg, sizeof msg, "signed-1");
+    assert_int_equal(produce_as(msg, "test-plain", &cred_plain), 0);
+    assert_true(wait_count(&unsigned_runs, 1, 10000));
+    sleep_ms(200);
+    assert_int_equal(__atomic_load_n(&unsigned_runs, __ATOMIC_SEQ_CST), 1);
+}
+
+static void test_handler_rows_name_their_senders(void **state)
+{
+    (void)state;
+    json_t *reply = NULL;
+    verr_t e = {0};
+    /* t.operator_only is for the operator: a test principal is refused, with a reason */
+    assert_int_equal(bus_call(plain, "t", "t.operator_only", NULL, NULL, 10000, &reply, &e), -1);
+    assert_string_equal(e.code, "AccessDenied");
+    assert_int_equal(e.http_status, 403);
+    assert_non_null(strstr(e.message, "test-plain"));
+    assert_non_null(strstr(e.message, "t.operator_only"));
+    /* the handler saw who sent what it does handle */
+    verr_clear(&e);
+    assert_int_equal(bus_call(plain, "t", "sys.health", NULL, NULL, 10000, &reply, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(reply, "from")), "test-plain");
+    json_decref(reply);
+}
+
+static void test_only_asserting_principals_name_a_caller(void **state)
+{
+    (void)state;
+    json_t *caller = json_pack("{s:s, s:b}", "account_id", "123456789012", "is_operator", 1);
+    json_t *reply = NULL;
+    verr_t e = {0};
+    assert_int_equal(bus_call(plain, "t", "t.echo", json_object(), caller, 10000, &reply, &e), -1);
+    assert_string_equal(e.code, "AccessDenied");
+    assert_non_null(strstr(e.message, "may not act for a tenant"));
+    /* the same principal without a caller, and an asserting one with it, are served */
+    verr_clear(&e);
+    assert_int_equal(bus_call(plain, "t", "t.echo", json_object(), NULL, 10000, &reply, &e), 0);
+    assert_null(json_object_get(reply, "caller"));
+    json_decref(reply);
+    assert_int_equal(bus_call(cli, "t", "t.echo", json_object(), caller, 10000, &reply, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(reply, "caller"), "account_id")),
+                        "123456789012");
+    json_decref(reply);
+    json_decref(caller);
+}
+
+static void test_health_has_its_own_lane(void **state)
+{
+    (void)state;
+    async_slot_t slots[WORKERS];
+    memset(slots, 0, sizeof slots);
+    int done0 = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&released, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&blocked, 0, __ATOMIC_SEQ_CST);
+    verr_t e = {0};
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(bus_call_async(cli, "t", "t.block", json_object(), NULL, 20000, async_cb, &slots[i], &e), 0);
+    assert_true(wait_count(&blocked, WORKERS, 10000));   /* every worker is held */
+    json_t *reply = NULL;
+    int rc = bus_call(cli, "t", "sys.health", NULL, NULL, 3000, &reply, &e);
+    __atomic_store_n(&released, 1, __ATOMIC_SEQ_CST);
+    if (rc != 0)
+        fail_msg("sys.health while the workers are busy: %s %s", e.code, e.message);
+    assert_string_equal(json_string_value(json_object_get(reply, "status")), "healthy");
+    json_decref(reply);
+    assert_true(wait_count(&async_done, done0 + WORKERS, 15000));
+}
+
 static void test_api_edges(void **state)
 {
     (void)state;
@@ -649,14 +845,15 @@ static void test_api_edges(void **state)
     assert_true(s.calls >= CALL_THREADS * CALLS_EACH);
 }
 
-/* Last: closing the serving bus runs worker_fini once per worker, on what init made. */
+/* Last: closing the serving bus runs worker_fini once per worker (and for the health
+ * lane's thread), on what init made. */
 static void test_close_runs_fini(void **state)
 {
     (void)state;
     bus_close(srv);
     srv = NULL;
-    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), WORKERS);
-    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS);
+    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), WORKERS + 1);
+    assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), WORKERS + 1);
 }
 
 int main(void)
@@ -674,6 +871,10 @@ int main(void)
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),
         cmocka_unit_test(test_malformed_messages),
+        cmocka_unit_test(test_unsigned_and_forged_never_reach_a_handler),
+        cmocka_unit_test(test_handler_rows_name_their_senders),
+        cmocka_unit_test(test_only_asserting_principals_name_a_caller),
+        cmocka_unit_test(test_health_has_its_own_lane),
         cmocka_unit_test(test_api_edges),
         cmocka_unit_test(test_close_runs_fini),
     };

@@ -30,6 +30,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bus.h"
+#include "bus_fixture.h"
 #include "config.h"
 #include "log.h"
 
@@ -99,7 +100,7 @@ static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return 0;
 }
 
-static const bus_route_t routes[] = {{"t.echo", h_echo}, {NULL, NULL}};
+static const bus_route_t routes[] = {{"t.echo", h_echo, BUS_FROM_ANY}, {NULL, NULL, 0}};
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -121,8 +122,10 @@ static int setup(void **state)
         return -1;
     if (rd_kafka_mock_topic_create(mock, "virga.rpc.tt", 2, 1) || rd_kafka_mock_topic_create(mock, "virga.events", 2, 1))
         return -1;
-    cfg = config_new();
-    config_set(cfg, "bus.brokers", rd_kafka_mock_cluster_bootstraps(mock));
+    static const char *const names[] = {"test-a", NULL};
+    if (fixture_credentials(names) < 0 || rd_kafka_mock_topic_create(mock, "virga.reply.test-a", 1, 1))
+        return -1;
+    cfg = fixture_config(rd_kafka_mock_cluster_bootstraps(mock), "test-a");
     return 0;
 }
 
@@ -130,6 +133,7 @@ static int teardown(void **state)
 {
     (void)state;
     config_free(cfg);
+    fixture_cleanup();
     rd_kafka_mock_cluster_destroy(mock);
     rd_kafka_destroy(mock_rk);
     return 0;
@@ -189,10 +193,10 @@ static void test_worker_thread_fails(void **state)
     assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), 2);
     assert_int_equal(__atomic_load_n(&inits, __ATOMIC_SEQ_CST), 2);
 
-    fail_in = 4;   /* the consumer thread, after four workers */
+    fail_in = 5;   /* the consumer thread, after four workers and the health lane's thread */
     assert_int_equal(bus_serve(b, &o, &e), -1);
     fail_in = -1;
-    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), 6);
+    assert_int_equal(__atomic_load_n(&finis, __ATOMIC_SEQ_CST), 7);
     bus_close(b);   /* nothing left running: no hang, no crash */
 }
 
@@ -273,8 +277,8 @@ static void test_close_without_broker(void **state)
     assert_non_null(gone);
     assert_int_equal(rd_kafka_mock_topic_create(gone, "virga.rpc.tgone", 2, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(gone, "virga.events", 2, 1), 0);
-    config_t *gcfg = config_new();
-    config_set(gcfg, "bus.brokers", rd_kafka_mock_cluster_bootstraps(gone));
+    assert_int_equal(rd_kafka_mock_topic_create(gone, "virga.reply.test-a", 1, 1), 0);
+    config_t *gcfg = fixture_config(rd_kafka_mock_cluster_bootstraps(gone), "test-a");
     verr_t e = {0};
     bus_t *b = bus_open(gcfg, "tgone", &e);
     assert_non_null(b);

@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bus.h"
+#include "bus_fixture.h"
 #include "config.h"
 #include "log.h"
 #include "service.h"
@@ -130,8 +131,8 @@ static void fini(service_t *svc)
 }
 
 static const bus_route_t routes[] = {
-    {"tsvc.slow", h_slow},
-    {NULL, NULL},
+    {"tsvc.slow", h_slow, BUS_FROM_ANY},
+    {NULL, NULL, 0},
 };
 
 static const service_def_t def = {
@@ -149,8 +150,12 @@ static void *run_service(void *arg)
     (void)arg;
     char set_brokers[300];
     snprintf(set_brokers, sizeof set_brokers, "bus.brokers=%s", brokers);
-    char *argv[] = {"virga-tsvc", "--set", set_brokers, "--set", "bus.workers=2", "--set", "log.level=error", NULL};
-    service_rc = service_main(7, argv, &def);
+    char set_creds[160];
+    snprintf(set_creds, sizeof set_creds, "bus.credentials_dir=%s", fixture_dir);
+    char *argv[] = {"virga-tsvc", "--set", set_brokers, "--set", "bus.workers=2", "--set", "log.level=error",
+                    "--set", set_creds, "--set", "bus.principal=test-svc", "--set", "bus.security_protocol=plaintext",
+                    "--set", "bus.fetch_wait_ms=2", NULL};
+    service_rc = service_main(15, argv, &def);
     return NULL;
 }
 
@@ -182,9 +187,12 @@ static void test_fini_runs_after_handlers_and_listener(void **state)
     snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
     assert_int_equal(rd_kafka_mock_topic_create(mock, "virga.rpc.tsvc", 2, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(mock, "virga.events", 2, 1), 0);
+    static const char *const names[] = {"test-svc", "test-cli", NULL};
+    assert_int_equal(fixture_credentials(names), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(mock, "virga.reply.test-svc", 1, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(mock, "virga.reply.test-cli", 1, 1), 0);
 
-    config_t *cfg = config_new();
-    config_set(cfg, "bus.brokers", brokers);
+    config_t *cfg = fixture_config(brokers, "test-cli");
     verr_t e = {0};
     bus_t *cli = bus_open(cfg, "tcli", &e);
     assert_non_null(cli);
@@ -232,6 +240,7 @@ static void test_fini_runs_after_handlers_and_listener(void **state)
     config_free(cfg);
     rd_kafka_mock_cluster_destroy(mock);
     rd_kafka_destroy(mock_rk);
+    fixture_cleanup();
 }
 
 int main(void)

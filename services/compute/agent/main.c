@@ -3,15 +3,17 @@
  * cloud, so everything they learn or report goes through the compute service. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "log.h"
 
 static const bus_route_t routes[] = {
-    {"agent.image_fetch", agent_image_fetch},
-    {"agent.image_cache_list", agent_image_cache_list},
-    {NULL, NULL},
+    /* commands come from compute, or from the operator */
+    {"agent.image_fetch", agent_image_fetch, BUS_P_COMPUTE | BUS_P_OPERATOR},
+    {"agent.image_cache_list", agent_image_cache_list, BUS_P_COMPUTE | BUS_P_OPERATOR},
+    {NULL, NULL, 0},
 };
 
 static agent_t agent;
@@ -51,11 +53,35 @@ static void fini(service_t *svc)
     agent.images = NULL;
 }
 
+/* The heartbeat: this host's report to compute (compute.host_report), which knows the
+ * host from this agent's bus principal. */
+static void reconcile(service_t *svc)
+{
+    uint64_t total = 0;
+    size_t n = 0;
+    image_cache_entry_t *v = NULL;
+    verr_t e;
+    if (image_cache_list(agent.images, &v, &n, &total, &e) < 0)
+        n = total = 0;
+    free(v);
+    json_t *inv = json_pack("{s:{s:I, s:I}}", "image_cache", "count", (json_int_t)n, "bytes", (json_int_t)total);
+    json_t *r = NULL;
+    if (bus_call(svc->bus, "compute", "compute.host_report", json_pack("{s:o}", "inventory", inv), NULL, 5000, &r,
+                 &e) < 0)
+        log_warn("host report to compute: %s %s", e.code, e.message);
+    json_decref(r);
+}
+
+/* A host id names this host's topic, group and bus principal (agent-<host id>), so it is
+ * a plain word (bus_name_valid): no '.', which would let one host's prefixes cover
+ * another's. */
+static int valid_host_id(const char *s) { return bus_name_valid(s, 60); }
+
 int main(int argc, char **argv)
 {
     /* The host id decides the topic, so read it before the common start-up: from
      * VIRGA_AGENT_HOST_ID or --set agent.host_id=..., else the machine's hostname. */
-    static char host_id[64], topic[128], group[128];
+    static char host_id[64], topic[128], group[128], principal[80];
     config_t *pre = config_new();
     config_parse_args(pre, argc, argv, NULL, NULL, NULL);
     const char *hid = config_str(pre, "agent.host_id", NULL);
@@ -64,8 +90,13 @@ int main(int argc, char **argv)
     else
         gethostname(host_id, sizeof host_id - 1);
     config_free(pre);
+    if (!valid_host_id(host_id)) {
+        fprintf(stderr, "virga-agent: agent.host_id '%s' must be 1 to 60 letters, digits, '-' or '_'\n", host_id);
+        return 2;
+    }
     snprintf(topic, sizeof topic, "virga.host.%s", host_id);
-    snprintf(group, sizeof group, "agent.%s", host_id);
+    snprintf(group, sizeof group, "agent-%s", host_id);
+    snprintf(principal, sizeof principal, "agent-%s", host_id);
 
     static service_def_t def = {
         .name = "agent",
@@ -74,8 +105,10 @@ int main(int argc, char **argv)
         .init = init,
         .stop = stop,
         .fini = fini,
+        .reconcile = reconcile,
     };
     def.topic = topic;
     def.group = group;
+    def.principal = principal;
     return service_main(argc, argv, &def);
 }
