@@ -134,6 +134,11 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
             rc = -1;
     }
     free(se.s);
+    /* VIRGA_DP_TRACE=1: each command and its time on stderr (where an apply spends it). */
+    if (getenv("VIRGA_DP_TRACE"))
+        fprintf(stderr, "dp: %6.1f ms %s %s %s %s %s\n", (double)(now_ms() - deadline + DP_EXEC_TIMEOUT_MS),
+                netns ? netns : "-", argv[0], argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "",
+                argv[1] && argv[2] && argv[3] ? argv[3] : "");
     if (out && rc == 0) *out = so.s;
     else free(so.s);
     return rc;

@@ -251,26 +251,33 @@ static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
     }
 }
 
+/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
+ * plugging an interface is on the path every instance start waits for. */
+static int ip_batch(const char *ns, const char *cmds, verr_t *e)
+{
+    static const char *const argv[] = {"ip", "-batch", "-", NULL};
+    return dp_run(ns, argv, cmds, NULL, 0, e);
+}
+
 static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
 {
     const dp_iface_t *f = u->spec;
-    char hns[128], ins[200], vb[16], addr[64];
+    char hns[128], ins[200];
     lx_ns_host(d, w->host, hns, sizeof hns);
     lx_ns_inst(d, w->host, f->eni_id, ins, sizeof ins);
-    remove_iface(d, w->host, u);
-    snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
-    snprintf(addr, sizeof addr, "%s/%d", f->ip, f->prefix_len);
-    AUTOFREE char *alias = xasprintf("eni=%s %s", f->eni_id, u->fp);
-    /* The stand-in gets the document's address statically, as its DHCP lease would. */
-    if (lx_ns_add(ins, e) < 0 ||
-        dp_runv(hns, 0, e, "ip", "link", "add", f->device, "mtu", VX_MTU, "type", "veth", "peer",
-                "name", "eth0", "mtu", VX_MTU, "netns", ins, NULL) < 0 ||
-        dp_runv(ins, 0, e, "ip", "link", "set", "eth0", "address", f->mac, "up", NULL) < 0 ||
-        dp_runv(ins, 0, e, "ip", "addr", "add", addr, "dev", "eth0", NULL) < 0 ||
-        dp_runv(ins, 0, e, "ip", "route", "add", "default", "via", f->subnet->gateway, NULL) < 0 ||
-        dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL) < 0)
-        return -1;
-    return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "alias", alias, NULL);
+    remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
+    /* The stand-in gets the document's address statically, as its DHCP lease would. The
+     * host side is attached and named last: its alias is the unit's fingerprint. */
+    if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;
+    AUTOFREE char *host_cmds = xasprintf(
+        "link add %s mtu " VX_MTU " type veth peer name eth0 mtu " VX_MTU " netns %s\n", f->device, ins);
+    AUTOFREE char *inst_cmds = xasprintf(
+        "link set lo up\nlink set eth0 address %s up\naddr add %s/%d dev eth0\n"
+        "route add default via %s\n", f->mac, f->ip, f->prefix_len, f->subnet->gateway);
+    AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
+                                      f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
+    if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(ins, inst_cmds, e) < 0) return -1;
+    return ip_batch(hns, attach, e);
 }
 
 /* ---- router: gateways, public addresses, NAT ---- */

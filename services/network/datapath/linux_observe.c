@@ -25,20 +25,23 @@ static json_t *run_json(const char *ns, const char *const argv[], verr_t *e)
     return j;
 }
 
-/* Comment of table <family> <name> in a namespace's ruleset: "" when there is no such
- * table, "-" when it has no comment. Read from the text listing: nft 1.0.6's JSON output
- * leaves table comments out. */
+/* The fingerprint of table <family> <name> (render.c keeps it as the comment of its
+ * chain `fp`): "" when there is no such table, "-" when it has no fingerprint. */
 static int table_comment(const char *ns, const char *family, const char *name, char *out,
                          size_t n, verr_t *e)
 {
     (void)e;
-    const char *const argv[] = {"nft", "list", "table", family, name, NULL};
+    const char *const argv[] = {"nft", "list", "chain", family, name, "fp", NULL};
     AUTOFREE char *text = NULL;
     out[0] = 0;
-    if (dp_run(ns, argv, NULL, &text, DP_QUIET, NULL) < 0) return 0;
+    if (dp_run(ns, argv, NULL, &text, DP_QUIET, NULL) < 0) {
+        /* no chain: is there a table at all? */
+        const char *const t[] = {"nft", "list", "table", family, name, NULL};
+        if (dp_run(ns, t, NULL, NULL, DP_QUIET, NULL) == 0) snprintf(out, n, "-");
+        return 0;
+    }
     const char *c = strstr(text, "comment \"");
-    const char *chain = strstr(text, "chain ");
-    if (!c || (chain && chain < c)) {
+    if (!c) {
         snprintf(out, n, "-");
         return 0;
     }

@@ -105,6 +105,7 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             dp_units_clear(&obs);
             goto out;
         }
+        int rebuilt = 0;
         for (size_t i = 0; i < des.n; i++) {
             const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
@@ -113,8 +114,15 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
                 goto out;
             }
             if (st) st->ensured++;
+            rebuilt |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
         }
         dp_units_clear(&obs);
+        /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
+         * that differed was just ensured and another observation would find nothing. */
+        if (!rebuilt) {
+            rc = 0;
+            goto out;
+        }
     }
     verr_set(e, 500, "InternalError", "host %s: the datapath did not converge in %d passes",
              want->host, DP_PASSES);
