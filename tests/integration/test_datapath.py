@@ -199,3 +199,18 @@ def test_invalid_document_is_refused_and_changes_nothing(dp):
     r = dp.cli("apply", "-", stdin=__import__("json").dumps(bad))
     assert r.returncode == 1 and r.stderr.startswith("InvalidParameterValue:")
     assert dp.observe("h1") == before
+
+
+def test_concurrent_applies_take_turns(dp):
+    """Two appliers at once (an operator's run beside the agent's): the state directory's
+    lock makes them take turns, both succeed and the host is as the document says."""
+    import json
+    doc = json.dumps(many(4))
+    ps = [subprocess.Popen([dp.bin, "--prefix", dp.prefix, "--state-dir", dp.state, "apply", "-"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+    outs = [p.communicate(doc, timeout=120) for p in ps]
+    assert [p.returncode for p in ps] == [0, 0], outs
+    # one built the host, the other found nothing left to do
+    assert sorted(json.loads(o)["ensured"] for o, _ in outs)[0] == 0
+    assert dp.apply(many(4))["ensured"] == 0

@@ -11,12 +11,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "linux.h"
 
 #define VX_MTU "1450"   /* 1500 on the underlay minus VXLAN's 50 bytes */
+#define DP_LOCK_WAIT_S 60
+
+typedef struct lx_driver {
+    dp_driver_t base;       /* first: the handle is an lx_driver_t */
+    int lock_fd;
+} lx_driver_t;
 
 void lx_ns_host(const dp_driver_t *d, const char *host, char *out, size_t n)
 {
@@ -430,7 +438,7 @@ static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
         verr_set(e, 500, "InternalError", "the linux datapath needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
         return NULL;
     }
-    dp_driver_t *d = xcalloc(1, sizeof *d);
+    dp_driver_t *d = xcalloc(1, sizeof(lx_driver_t));
     snprintf(d->state_dir, sizeof d->state_dir, "%s", cfg && cfg->state_dir ? cfg->state_dir : "/run/virga/datapath");
     char *p = d->state_dir;
     for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
@@ -439,11 +447,29 @@ static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
         *s = '/';
     }
     mkdir(p, 0755);
+    /* One applier per state directory (one per machine in production): a lock on the
+     * directory itself, held while the driver is open, released by the kernel when a
+     * killed applier dies. Waits at most DP_LOCK_WAIT_S for the holder. */
+    int fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int locked = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+    for (int i = 0; fd >= 0 && !locked && i < DP_LOCK_WAIT_S * 20; i++) {
+        usleep(50000);
+        locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    }
+    if (!locked) {
+        verr_set(e, 500, "InternalError", "%s: %s", d->state_dir,
+                 fd < 0 ? strerror(errno) : "another datapath process holds it");
+        if (fd >= 0) close(fd);
+        free(d);
+        return NULL;
+    }
+    ((lx_driver_t *)d)->lock_fd = fd;
     return d;
 }
 
 static void lx_close(dp_driver_t *d)
 {
+    close(((lx_driver_t *)d)->lock_fd);
     free(d);
 }
 
