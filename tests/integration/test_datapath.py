@@ -214,3 +214,16 @@ def test_concurrent_applies_take_turns(dp):
     # one built the host, the other found nothing left to do
     assert sorted(json.loads(o)["ensured"] for o, _ in outs)[0] == 0
     assert dp.apply(many(4))["ensured"] == 0
+
+
+def test_hosts_whose_names_share_a_prefix_leave_each_other_alone(dp):
+    g = [open_group()]
+    a = host("a", UL1, [vpc("vpc-a", 1001)], [iface(1, "vpc-a", "172.31.0.5", ["sg-open"])], g)
+    a1 = host("a-1", UL2, [vpc("vpc-a", 1001)], [iface(2, "vpc-a", "172.31.0.6", ["sg-open"])], g)
+    dp.apply(a)
+    dp.apply(a1)
+    assert dp.apply(a) == {"host": "a", "generation": 1, "ensured": 0, "removed": 0}
+    assert dp.inst("a-1", "eni-2") in dp.namespaces()
+    assert dp.cli("teardown", "a").returncode == 0
+    assert dp.inst("a-1", "eni-2") in dp.namespaces()
+    assert dp.observe("a-1") and dp.apply(a1)["ensured"] == 0

@@ -83,7 +83,7 @@ class Datapath:
 
     # names of the driver (docs/network.md, "Datapath")
     def inst(self, host, eni):
-        return "%si-%s-%s" % (self.prefix, host, eni)
+        return "%si-%s.%s" % (self.prefix, host, eni)
 
     def host_ns(self, host):
         return "%sh-%s" % (self.prefix, host)

@@ -121,7 +121,7 @@ static void plant_leftovers(ctx_t *c)
         return;
     }
     char ns[96], hns[96];
-    snprintf(ns, sizeof ns, "%si-h1-eni-ghost", c->prefix);
+    snprintf(ns, sizeof ns, "%si-h1.eni-ghost", c->prefix);
     snprintf(hns, sizeof hns, "%sh-h1", c->prefix);
     assert_int_equal(dp_runv(NULL, 0, NULL, "ip", "netns", "add", ns, NULL), 0);
     assert_int_equal(dp_runv(hns, 0, NULL, "nft", "delete", "table", "inet", "virga_sg", NULL), 0);

@@ -8,7 +8,7 @@
 #define UL_BRIDGE "virga-ul"    /* the underlay bridge, and each host's leg on it */
 
 /* Namespaces: <prefix>h-<host>, <prefix>underlay, <prefix>outside,
- * <prefix>r-<host>-<vni> (a VPC's router: gateways, DHCP, NAT), <prefix>i-<host>-<eni>
+ * <prefix>r-<host>.<vni> (a VPC's router: gateways, DHCP, NAT), <prefix>i-<host>.<eni>
  * (the stand-in for an instance until compute lands). */
 void lx_ns_host(const dp_driver_t *d, const char *host, char *out, size_t n);
 void lx_ns_router(const dp_driver_t *d, const char *host, unsigned vni, char *out, size_t n);

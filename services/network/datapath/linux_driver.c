@@ -33,12 +33,12 @@ void lx_ns_host(const dp_driver_t *d, const char *host, char *out, size_t n)
 
 void lx_ns_router(const dp_driver_t *d, const char *host, unsigned vni, char *out, size_t n)
 {
-    snprintf(out, n, "%sr-%s-%u", d->prefix, host, vni);
+    snprintf(out, n, "%sr-%s.%u", d->prefix, host, vni);
 }
 
 void lx_ns_inst(const dp_driver_t *d, const char *host, const char *eni, char *out, size_t n)
 {
-    snprintf(out, n, "%si-%s-%s", d->prefix, host, eni);
+    snprintf(out, n, "%si-%s.%s", d->prefix, host, eni);
 }
 
 void lx_ns_shared(const dp_driver_t *d, const char *what, char *out, size_t n)
@@ -128,7 +128,7 @@ static int remove_host(dp_driver_t *d, const char *host)
     }
     static const char *const kinds[] = {"r", "i"};
     for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
-        snprintf(pfx, sizeof pfx, "%s%s-%s-", d->prefix, kinds[k], host);
+        snprintf(pfx, sizeof pfx, "%s%s-%s.", d->prefix, kinds[k], host);
         size_t n = 0;
         char **v = lx_ns_list(pfx, &n);
         for (size_t i = 0; i < n; i++) {

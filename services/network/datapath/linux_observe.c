@@ -234,7 +234,7 @@ int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
         if (!u->fp[0]) out->n--;    /* no table: nothing to remove, ensure creates it */
     }
     /* Router namespaces: their NAT unit, and a VPC unit when the host lost its devices. */
-    snprintf(pfx, sizeof pfx, "%sr-%s-", d->prefix, host);
+    snprintf(pfx, sizeof pfx, "%sr-%s.", d->prefix, host);
     size_t n = 0;
     char **rs = lx_ns_list(pfx, &n);
     for (size_t i = 0; i < n; i++) {
@@ -249,7 +249,7 @@ int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
     }
     free(rs);
     /* Instance stand-ins whose host-side device is gone. */
-    snprintf(pfx, sizeof pfx, "%si-%s-", d->prefix, host);
+    snprintf(pfx, sizeof pfx, "%si-%s.", d->prefix, host);
     char **is = lx_ns_list(pfx, &n);
     for (size_t i = 0; i < n; i++) {
         if (!dp_units_find(out, DP_IFACE, is[i])) dp_units_add(out, DP_IFACE, is[i]);
