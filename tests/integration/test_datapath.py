@@ -137,6 +137,34 @@ def test_public_ip_reachable_from_outside_only_while_in_the_document(dp):
     # and back again
     dp.apply(doc("198.51.100.7"))
     assert dp.connect(dp.outside, "198.51.100.7", 8080)
+    # associated but not allowed by its group: refused
+    dp.serve(dp.inst("h1", "eni-1"), 9090)
+    assert not dp.connect(dp.outside, "198.51.100.7", 9090)
+    # the instance reaches the outside with its public address as source (1:1 NAT)
+    out = dp.serve(dp.outside, 7070)
+    assert dp.connect(dp.inst("h1", "eni-1"), "192.0.2.1", 7070)
+    assert dp.next_peer(out) == "198.51.100.7"
+
+
+def test_egress_rules_limit_what_an_interface_may_start(dp):
+    g = [open_group(),
+         group("sg-out", ingress=[], egress=[rule("tcp", 8080, 8080, cidrs=["172.31.0.6/32"])])]
+    dp.apply(host("h1", UL1, [vpc("vpc-a", 1001)],
+                  [iface(1, "vpc-a", "172.31.0.5", ["sg-out"]),
+                   iface(2, "vpc-a", "172.31.0.6", ["sg-open"]),
+                   iface(3, "vpc-a", "172.31.0.7", ["sg-open"])], g))
+    src = dp.inst("h1", "eni-1")
+    for n in (2, 3):
+        dp.serve(dp.inst("h1", "eni-%d" % n), 8080)
+        dp.serve(dp.inst("h1", "eni-%d" % n), 9090)
+    assert dp.connect(src, "172.31.0.6", 8080)
+    assert not dp.connect(src, "172.31.0.6", 9090)
+    assert not dp.connect(src, "172.31.0.7", 8080)
+    assert not dp.ping(src, "172.31.0.6")
+    # spoofing another address is dropped whatever the rules say
+    run_in(src, ["ip", "addr", "add", "172.31.0.66/20", "dev", "eth0"], check=True)
+    r = run_in(src, ["busybox", "ping", "-c", "2", "-W", "1", "-I", "172.31.0.66", "172.31.0.7"])
+    assert r.returncode != 0
 
 
 def many(n_ifaces, generation=1):

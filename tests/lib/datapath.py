@@ -7,6 +7,7 @@ between these namespaces. Every wait is bounded."""
 import itertools
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -28,13 +29,14 @@ def serve(c):
     for line in f:
         f.write(line); f.flush()
 while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+    c, peer = s.accept(); print("peer", peer[0], flush=True)
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
 
 # A client that keeps one connection and echoes each stdin line through it ("ok"/"fail").
 HELD_CLIENT = r"""
 import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
 f = c.makefile("rwb"); print("connected", flush=True)
 for line in sys.stdin:
     try:
@@ -47,8 +49,10 @@ for line in sys.stdin:
 CONNECT = r"""
 import socket, sys
 try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-    c.sendall(b"hi\n"); c.settimeout(2); sys.exit(0 if c.recv(3) == b"hi\n" else 1)
+    # 4 s: a refused connection costs that long (its SYN is dropped), an allowed one
+    # on a machine under heavy load still answers well within it
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4)
+    c.sendall(b"hi\n"); c.settimeout(10); sys.exit(0 if c.recv(3) == b"hi\n" else 1)
 except OSError:
     sys.exit(1)
 """
@@ -63,10 +67,11 @@ class Datapath:
     def __init__(self):
         self.prefix = "virga-t%d%s-" % (os.getpid() % 100000, "abcdefghijklmnopqrstuvwxyz"[next(_seq) % 26])
         self.state = tempfile.mkdtemp(prefix="virga-dp-")
+        os.chmod(self.state, 0o755)     # dnsmasq reads its hosts file as nobody
         self.bin = os.path.join(BIN, "virga-datapath")
         self.procs = []
 
-    def cli(self, *args, stdin=None, timeout=60):
+    def cli(self, *args, stdin=None, timeout=180):
         return subprocess.run([self.bin, "--prefix", self.prefix, "--state-dir", self.state] +
                               list(args), input=stdin, capture_output=True, text=True,
                               timeout=timeout)
@@ -114,28 +119,38 @@ class Datapath:
         return pids
 
     # traffic
-    def ping(self, ns, ip, count=2):
-        r = run_in(ns, ["busybox", "ping", "-c", str(count), "-W", "1", ip], timeout=count + 5)
+    def ping(self, ns, ip, count=2, wait=1):
+        r = run_in(ns, ["busybox", "ping", "-c", str(count), "-W", str(wait), ip],
+                   timeout=count * wait + 30)
         return r.returncode == 0
 
     def ping_ok(self, ns, ip, tries=3):
         """Reachability, allowing a first ARP/fdb miss: bounded tries."""
-        return any(self.ping(ns, ip, 1) for _ in range(tries))
+        return any(self.ping(ns, ip, 1, wait=3) for _ in range(tries))
 
     def serve(self, ns, port):
         p = subprocess.Popen(["ip", "netns", "exec", ns, PY, "-c", ECHO_SERVER, str(port)],
                              stdout=subprocess.PIPE, text=True)
         self.procs.append(p)
+        assert select.select([p.stdout], [], [], 60)[0], "server did not start"
         assert p.stdout.readline().strip() == "ready"
         return p
 
+    @staticmethod
+    def next_peer(server, timeout=5):
+        """The source address of the next connection a server accepted (bounded wait)."""
+        if not select.select([server.stdout], [], [], timeout)[0]:
+            return None
+        return server.stdout.readline().split()[-1]
+
     def connect(self, ns, ip, port):
-        return run_in(ns, [PY, "-c", CONNECT, ip, str(port)], timeout=10).returncode == 0
+        return run_in(ns, [PY, "-c", CONNECT, ip, str(port)], timeout=60).returncode == 0
 
     def hold(self, ns, ip, port):
         p = subprocess.Popen(["ip", "netns", "exec", ns, PY, "-c", HELD_CLIENT, ip, str(port)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.procs.append(p)
+        assert select.select([p.stdout], [], [], 60)[0], "client did not connect"
         assert p.stdout.readline().strip() == "connected"
         return p
 
@@ -143,6 +158,8 @@ class Datapath:
     def exchange(p, text="ping"):
         p.stdin.write(text + "\n")
         p.stdin.flush()
+        if not select.select([p.stdout], [], [], 30)[0]:
+            return False
         return p.stdout.readline().strip() == "ok"
 
     def close(self):

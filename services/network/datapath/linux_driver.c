@@ -376,8 +376,15 @@ static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u
     AUTOFREE char *a_pid = xasprintf("--pid-file=%s/dhcp-%u.pid", dir, v->vni);
     AUTOFREE char *a_hosts = xasprintf("--dhcp-hostsfile=%s", hosts);
     AUTOFREE char *a_lease = xasprintf("--dhcp-leasefile=%s/dhcp-%u.leases", dir, v->vni);
-    const char *const argv[] = {"dnsmasq", a_conf, a_pid, a_hosts, a_lease, "--user=root", NULL};
-    return dp_run(rns, argv, NULL, NULL, DP_DETACHED, e);
+    const char *const argv[] = {"dnsmasq", a_conf, a_pid, a_hosts, a_lease, NULL};
+    if (dp_run(rns, argv, NULL, NULL, DP_DETACHED, e) < 0) return -1;
+    /* Done only once its pid file names it: otherwise the next observe could take a
+     * starting dnsmasq for a dead one and start a second (bounded: 5 s). */
+    for (int i = 0; i < 500; i++) {
+        if (lx_dhcp_pid(dir, v->vni) > 0) return 0;
+        usleep(10000);
+    }
+    return verr_set(e, 500, "InternalError", "dnsmasq for vni %u did not start", v->vni);
 }
 
 /* ---- SG ---- */
