@@ -116,6 +116,8 @@ typedef struct dp_unit {
     char key[96];
     char fp[1024];          /* fingerprint of the configuration; "" = broken, rebuild */
     char dev[16];           /* IFACE: host-side device, when known */
+    int reattach;           /* observed IFACE: whole but off its bridge (a VPC was rebuilt);
+                             * its fingerprint is then in text */
     const void *spec;       /* desired units: the dp_vpc_t / dp_iface_t it comes from */
     char *text;             /* desired DHCP/SG/ROUTER units: rendered configuration */
     char *text2;
@@ -148,8 +150,10 @@ typedef struct dp_ops {
     void (*close)(dp_driver_t *d);
     /* Every unit of `host` found on the machine. */
     int (*observe)(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
-    /* Make one unit match (create, or rebuild when its fingerprint differs). */
-    int (*ensure)(dp_driver_t *d, const dp_desired_t *want, const dp_unit_t *u, verr_t *e);
+    /* Make one unit match (create, or rebuild when its fingerprint differs); `seen` is
+     * the unit as observed, NULL when there was none. */
+    int (*ensure)(dp_driver_t *d, const dp_desired_t *want, const dp_unit_t *u,
+                  const dp_unit_t *seen, verr_t *e);
     /* Remove one observed unit and everything it owns. */
     int (*remove)(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e);
     /* Remove what hosts share (underlay, outside) when no host is left. */

@@ -81,9 +81,11 @@ static int fk_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t 
     return 0;
 }
 
-static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                     const dp_unit_t *seen, verr_t *e)
 {
     (void)e;
+    (void)seen;
     fake_t *f = F(d);
     strbuf_printf(&f->log, "ensure %s %s\n", dp_kind_name(u->kind), u->key);
     if (u->kind == DP_HOST)

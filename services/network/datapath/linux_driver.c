@@ -267,12 +267,18 @@ static int ip_batch(const char *ns, const char *cmds, verr_t *e)
     return dp_run(ns, argv, cmds, NULL, 0, e);
 }
 
-static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                        const dp_unit_t *seen, verr_t *e)
 {
     const dp_iface_t *f = u->spec;
-    char hns[128], ins[200];
+    char hns[128], ins[200], vb[16];
     lx_ns_host(d, w->host, hns, sizeof hns);
     lx_ns_inst(d, w->host, f->eni_id, ins, sizeof ins);
+    /* Whole but detached (its VPC was rebuilt): attach it again. The instance keeps its
+     * interface; rebuilding it would cut the instance off. */
+    snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
+    if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
+        return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
     remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
     /* The stand-in gets the document's address statically, as its DHCP lease would. The
      * host side is attached and named last: its alias is the unit's fingerprint. */
@@ -408,13 +414,14 @@ static void remove_sg(dp_driver_t *d, const char *host)
 
 /* ---- the ops ---- */
 
-static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                     const dp_unit_t *seen, verr_t *e)
 {
     switch (u->kind) {
     case DP_HOST:   return ensure_host(d, w, u, e);
     case DP_VPC:    return ensure_vpc(d, w, u, e);
     case DP_FDB:    return fdb_op(d, w->host, u->key, "append", 0, e);
-    case DP_IFACE:  return ensure_iface(d, w, u, e);
+    case DP_IFACE:  return ensure_iface(d, w, u, seen, e);
     case DP_ROUTER: return ensure_router(d, w, u, e);
     case DP_DHCP:   return ensure_dhcp(d, w, u, e);
     case DP_SG:     return ensure_sg(d, w, u, e);

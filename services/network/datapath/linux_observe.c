@@ -175,9 +175,15 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
     static const char *const argv[] = {"ip", "-j", "-d", "link", "show", NULL};
     JSON_AUTO json_t *links = run_json(hns, argv, e);
     if (!links) return -1;
+    /* The shared namespaces are checked by name only (cheap): without the underlay the
+     * host's leg is gone, without the outside every router's leg is. */
+    char uns[128], ons[128];
+    lx_ns_shared(d, "underlay", uns, sizeof uns);
+    lx_ns_shared(d, "outside", ons, sizeof ons);
+    int have_outside = lx_ns_exists(ons);
     const json_t *ul = link_named(links, UL_BRIDGE);
     dp_unit_t *u = dp_units_add(out, DP_HOST, host);
-    snprintf(u->fp, sizeof u->fp, "%s", ul ? json_str(ul, "ifalias", "") : "");
+    snprintf(u->fp, sizeof u->fp, "%s", ul && lx_ns_exists(uns) ? json_str(ul, "ifalias", "") : "");
     size_t i;
     json_t *l;
     json_array_foreach(links, i, l) {
@@ -189,7 +195,8 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
             lx_ns_router(d, host, vni, rns, sizeof rns);
             snprintf(vb, sizeof vb, "vb-%u", vni);
             snprintf(vr, sizeof vr, "vr-%u", vni);
-            int whole = lx_ns_exists(rns) && link_named(links, vb) && link_named(links, vr);
+            int whole = have_outside && lx_ns_exists(rns) && link_named(links, vb) &&
+                        link_named(links, vr);
             u = dp_units_add(out, DP_VPC, name + 3);
             snprintf(u->fp, sizeof u->fp, "%s", whole ? alias : "");
             if (observe_fdb(hns, vni, out, e) < 0) return -1;
@@ -208,9 +215,18 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
             char key[96], ins[160];
             snprintf(key, sizeof key, eni[0] ? "%s" : "dev:%s", eni[0] ? eni : name);
             lx_ns_inst(d, host, eni, ins, sizeof ins);
+            /* whole only while on its VPC's bridge: a rebuilt VPC detaches it */
+            unsigned vni = 0;
+            const char *v = strstr(fp, " vni=");
+            char master[16];
+            snprintf(master, sizeof master, "vb-%u", v && sscanf(v, " vni=%u", &vni) == 1 ? vni : 0);
+            int made = eni[0] && lx_ns_exists(ins);
+            int attached = !strcmp(json_str(l, "master", ""), master);
             u = dp_units_add(out, DP_IFACE, key);
             snprintf(u->dev, sizeof u->dev, "%s", name);
-            snprintf(u->fp, sizeof u->fp, "%s", eni[0] && lx_ns_exists(ins) ? fp : "");
+            snprintf(u->fp, sizeof u->fp, "%s", made && attached ? fp : "");
+            u->reattach = made && !attached && vni;
+            if (u->reattach) u->text = xstrdup(fp);     /* what it is, detached */
         } else if (!strncmp(name, "vb-", 3) || !strncmp(name, "vr-", 3)) {
             /* a bridge or router leg without its VXLAN device: a VPC half built */
             char vx[16];

@@ -109,7 +109,7 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
         for (size_t i = 0; i < des.n; i++) {
             const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
-            if (d->ops->ensure(d, want, &des.v[i], e) < 0) {
+            if (d->ops->ensure(d, want, &des.v[i], o, e) < 0) {
                 dp_units_clear(&obs);
                 goto out;
             }
