@@ -21,7 +21,8 @@ COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC))
 LIB        := $(BUILD)/lib/libvirga-common.a
 
 SVC_BINS   := $(foreach s,$(SERVICES),$(BUILD)/bin/virga-$(call bin_of,$(s)))
-BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virga-busctl $(BUILD)/bin/virgadm
+BINS       := $(SVC_BINS) $(BUILD)/bin/virga-agent $(BUILD)/bin/virga-busd $(BUILD)/bin/virga-busctl \
+              $(BUILD)/bin/virgadm $(BUILD)/bin/virga-datapath
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # tests/bench/loadgen.c is the load loop every benchmark program links, not a program.
@@ -82,6 +83,17 @@ $(BUILD)/bin/virga-busctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/bus
 $(BUILD)/bin/virgadm: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The network datapath (services/network/datapath): a library of its objects, linked by its
+# CLI and by its contract test.
+DP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/cli.c,$(wildcard services/network/datapath/*.c)))
+$(BUILD)/bin/virga-datapath: $(BUILD)/obj/services/network/datapath/cli.o $(DP_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/obj/tests/unit/test_datapath.o: EXTRA_INC := -Iservices/network/datapath
+$(BUILD)/tests/test_datapath: $(BUILD)/obj/tests/unit/test_datapath.o $(DP_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Unit tests of a service's internals link that service's objects (not its main.c).
 OS_BACKEND_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/objectstore/backend*.c))

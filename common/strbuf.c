@@ -1,6 +1,8 @@
 /* strbuf.c - growing strings and hex digits (see strbuf.h). */
 #include "strbuf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -28,6 +30,25 @@ void strbuf_puts(strbuf_t *b, const char *s)
 void strbuf_putc(strbuf_t *b, char c)
 {
     strbuf_put(b, &c, 1);
+}
+
+void strbuf_printf(strbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    strbuf_put(b, "", 0);
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->s = xrealloc(b->s, b->len + (size_t)n + 1);
+        b->cap = b->len + (size_t)n + 1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
 }
 
 int hex_lower_exact(const char *s, size_t n)

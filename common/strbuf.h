@@ -14,6 +14,8 @@ typedef struct strbuf {
 void strbuf_put(strbuf_t *b, const char *s, size_t n);
 void strbuf_puts(strbuf_t *b, const char *s);
 void strbuf_putc(strbuf_t *b, char c);
+/* Append formatted text. */
+void strbuf_printf(strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Value of one hex digit (either case), or -1. */
 int hex_digit_value(int c);

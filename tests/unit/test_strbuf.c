@@ -202,6 +202,20 @@ static void test_one_big_put(void **state)
     }
 }
 
+static void test_printf(void **state)
+{
+    (void)state;
+    strbuf_t b = {0};
+    strbuf_printf(&b, "%s", "");                /* nothing to add: still valid */
+    strbuf_printf(&b, "vni=%u ", 1001u);
+    for (int i = 0; i < 1000; i++) strbuf_printf(&b, "%03d", i % 1000);
+    check_invariants(&b);
+    assert_int_equal(b.len, strlen("vni=1001 ") + 3000);
+    assert_memory_equal(b.s, "vni=1001 000001002", 18);
+    assert_string_equal(b.s + b.len - 3, "999");
+    free(b.s);
+}
+
 static void test_hex_digit_value(void **state)
 {
     (void)state;
@@ -257,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_puts_and_put_mixed),
         cmocka_unit_test(test_one_big_put),
         cmocka_unit_test(test_hex_digit_value),
+        cmocka_unit_test(test_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,102 @@
+/* cli.c - virga-datapath: drive a host's datapath by hand or from tests.
+ *
+ *   virga-datapath [--driver linux|fake] [--prefix virga-] [--state-dir DIR] apply FILE|-
+ *   virga-datapath [...] observe HOST        units found, as JSON
+ *   virga-datapath [...] teardown HOST       everything of HOST, its namespace included
+ *   virga-datapath [...] teardown-all        every host of the prefix, underlay and outside
+ *
+ * Until compute's agent embeds the datapath this is its applying process: each run is
+ * stateless, so a killed run is repaired by the next apply. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+#include "jsonutil.h"
+
+static char *read_all(FILE *f)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&s, &n);
+    char buf[8192];
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, r, m);
+    fclose(m);
+    return s;
+}
+
+static int cmd_apply(dp_driver_t *d, const char *file, verr_t *e)
+{
+    FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+    if (!f) return verr_set(e, 400, "InvalidParameterValue", "cannot open %s", file);
+    AUTOFREE char *text = read_all(f);
+    if (f != stdin) fclose(f);
+    dp_desired_t *want = dp_desired_parse(text, e);
+    if (!want) return -1;
+    dp_stats_t st = {0};
+    int rc = dp_apply(d, want, &st, e);
+    if (rc == 0) printf("{\"host\": \"%s\", \"generation\": %lld, \"ensured\": %d, \"removed\": %d}\n",
+                        want->host, want->generation, st.ensured, st.removed);
+    dp_desired_free(want);
+    return rc;
+}
+
+static int cmd_observe(dp_driver_t *d, const char *host, verr_t *e)
+{
+    dp_units_t u = {0};
+    if (dp_observe(d, host, &u, e) < 0) {
+        dp_units_clear(&u);
+        return -1;
+    }
+    JSON_AUTO json_t *arr = json_array();
+    for (size_t i = 0; i < u.n; i++)
+        json_array_append_new(arr, json_pack("{ssssss}", "kind", dp_kind_name(u.v[i].kind),
+                                             "key", u.v[i].key, "fp", u.v[i].fp));
+    JSON_AUTO json_t *o = json_pack("{sssO}", "host", host, "units", arr);
+    AUTOFREE char *s = json_compact(o);
+    puts(s);
+    dp_units_clear(&u);
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: virga-datapath [--driver linux|fake] [--prefix virga-...] "
+                    "[--state-dir DIR] apply FILE|- | observe HOST | teardown HOST | teardown-all\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    dp_config_t cfg = {.prefix = "virga-", .state_dir = "/run/virga/datapath"};
+    const char *driver = "linux";
+    int i = 1;
+    for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+        if (!strcmp(argv[i], "--driver")) driver = argv[i + 1];
+        else if (!strcmp(argv[i], "--prefix")) cfg.prefix = argv[i + 1];
+        else if (!strcmp(argv[i], "--state-dir")) cfg.state_dir = argv[i + 1];
+        else return usage();
+    }
+    if (i >= argc) return usage();
+    const char *cmd = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+    verr_t e = {0};
+    dp_driver_t *d = dp_open(driver, &cfg, &e);
+    int rc = -1;
+    if (d) {
+        if (!strcmp(cmd, "apply") && arg) rc = cmd_apply(d, arg, &e);
+        else if (!strcmp(cmd, "observe") && arg) rc = cmd_observe(d, arg, &e);
+        else if (!strcmp(cmd, "teardown") && arg) rc = dp_teardown(d, arg, &e);
+        else if (!strcmp(cmd, "teardown-all")) rc = dp_teardown_all(d, &e);
+        else {
+            dp_close(d);
+            return usage();
+        }
+        dp_close(d);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", e.code, e.message);
+        return 1;
+    }
+    return 0;
+}

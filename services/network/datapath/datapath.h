@@ -1,0 +1,213 @@
+/* datapath.h - the network datapath of one host, level-triggered.
+ *
+ * The control plane hands each host one JSON document (docs/network.md, "Datapath desired
+ * state"); dp_apply() makes the host match it exactly, creating, changing and removing, and
+ * dp_observe() reads what is there. Both work on "units": the smallest things that are
+ * created, changed or removed as a whole (the host namespace, one VPC on the host, one fdb
+ * peer, one interface, one DHCP server, the NAT of one VPC, the security group rules). A unit
+ * has a kind, a key and a fingerprint of its configuration; the reconciler (reconcile.c)
+ * compares desired and observed units and calls the driver's ensure/remove for the
+ * difference, so a restarted agent adopts what runs and removes what the document does not
+ * name.
+ *
+ * Drivers are rows of a table (driver_table.c): `linux` (namespaces, bridges, VXLAN,
+ * nftables, dnsmasq; all of its system calls go through dp_exec.c) and `fake` (records what
+ * it would do, for unit tests). Not thread-safe: one datapath per agent, one caller. */
+#ifndef VIRGA_DATAPATH_H
+#define VIRGA_DATAPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define DP_NAME_MAX 64
+
+typedef struct dp_subnet {
+    char subnet_id[DP_NAME_MAX];
+    char cidr[48];
+    char gateway[48];
+    char dns[48];
+    int  prefix_len;
+} dp_subnet_t;
+
+typedef struct dp_vpc {
+    char vpc_id[DP_NAME_MAX];
+    unsigned vni;
+    char cidr[48];
+    char **peers;           /* underlay addresses of the other hosts with this VPC */
+    size_t n_peers;
+    dp_subnet_t *subnets;
+    size_t n_subnets;
+} dp_vpc_t;
+
+typedef struct dp_iface {
+    char eni_id[DP_NAME_MAX];
+    char vpc_id[DP_NAME_MAX];
+    char subnet_id[DP_NAME_MAX];
+    char mac[18];
+    char ip[48];
+    int  prefix_len;
+    char device[16];
+    char **groups;
+    size_t n_groups;
+    char public_ip[48];     /* "" when none */
+    const dp_vpc_t *vpc;    /* resolved by dp_desired_parse */
+    const dp_subnet_t *subnet;
+} dp_iface_t;
+
+typedef struct dp_rule {
+    char protocol[8];       /* "-1", "tcp", "udp", "icmp" */
+    int from_port, to_port; /* ICMP: type and code; -1 any */
+    char **cidrs;
+    size_t n_cidrs;
+    char **groups;
+    size_t n_groups;
+} dp_rule_t;
+
+typedef struct dp_group {
+    char group_id[DP_NAME_MAX];
+    dp_rule_t *ingress, *egress;
+    size_t n_ingress, n_egress;
+} dp_group_t;
+
+typedef struct dp_members {
+    char group_id[DP_NAME_MAX];
+    char **addrs;
+    size_t n_addrs;
+} dp_members_t;
+
+typedef struct dp_desired {
+    char host[DP_NAME_MAX];
+    long long generation;
+    char underlay_ip[48];
+    int underlay_prefix_len;    /* optional field, default 16 */
+    dp_vpc_t *vpcs;
+    size_t n_vpcs;
+    dp_iface_t *ifaces;
+    size_t n_ifaces;
+    dp_group_t *groups;
+    size_t n_groups;
+    dp_members_t *members;
+    size_t n_members;
+    char public_cidr[48];       /* "" when no outside */
+} dp_desired_t;
+
+/* Parse and validate a document; every name that reaches a command or an nftables script
+ * is checked here (InvalidParameterValue), so drivers never see hostile text. */
+dp_desired_t *dp_desired_parse(const char *json_text, verr_t *e);
+void dp_desired_free(dp_desired_t *d);
+const dp_vpc_t *dp_desired_vpc(const dp_desired_t *d, const char *vpc_id);
+
+/* ---- units ---- */
+typedef enum {
+    DP_HOST = 0,    /* host namespace and its underlay leg        key: host       */
+    DP_VPC,         /* bridge, VXLAN, router namespace            key: vni        */
+    DP_FDB,         /* one unicast VXLAN peer                      key: vni/peer   */
+    DP_ROUTER,      /* gateways and 1:1 NAT of one VPC             key: vni        */
+    DP_DHCP,        /* dnsmasq of one VPC                          key: vni        */
+    DP_SG,          /* every security group rule of the host       key: "sg"       */
+    DP_IFACE,       /* an interface (veth standing in for a tap)   key: eni id     */
+    DP_KINDS
+} dp_kind_t;
+
+typedef struct dp_unit {
+    dp_kind_t kind;
+    char key[96];
+    char fp[1024];          /* fingerprint of the configuration; "" = broken, rebuild */
+    char dev[16];           /* IFACE: host-side device, when known */
+    int reattach;           /* observed IFACE: whole but off its bridge (a VPC was rebuilt);
+                             * its fingerprint is then in text */
+    const void *spec;       /* desired units: the dp_vpc_t / dp_iface_t it comes from */
+    char *text;             /* desired DHCP/SG/ROUTER units: rendered configuration */
+    char *text2;
+} dp_unit_t;
+
+typedef struct dp_units {
+    dp_unit_t *v;
+    size_t n, cap;
+} dp_units_t;
+
+dp_unit_t *dp_units_add(dp_units_t *u, dp_kind_t kind, const char *key);
+const dp_unit_t *dp_units_find(const dp_units_t *u, dp_kind_t kind, const char *key);
+void dp_units_clear(dp_units_t *u);
+const char *dp_kind_name(dp_kind_t k);
+
+/* The units a document asks for, with fingerprints and rendered configurations. */
+void dp_desired_units(const dp_desired_t *d, dp_units_t *out);
+
+/* ---- drivers ---- */
+typedef struct dp_driver dp_driver_t;
+
+typedef struct dp_config {
+    const char *prefix;     /* namespace prefix, default "virga-" (tests use their own) */
+    const char *state_dir;  /* dnsmasq configurations, pid files and leases */
+} dp_config_t;
+
+typedef struct dp_ops {
+    const char *name;
+    dp_driver_t *(*open)(const dp_config_t *cfg, verr_t *e);
+    void (*close)(dp_driver_t *d);
+    /* Every unit of `host` found on the machine. */
+    int (*observe)(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
+    /* Make one unit match (create, or rebuild when its fingerprint differs); `seen` is
+     * the unit as observed, NULL when there was none. */
+    int (*ensure)(dp_driver_t *d, const dp_desired_t *want, const dp_unit_t *u,
+                  const dp_unit_t *seen, verr_t *e);
+    /* Remove one observed unit and everything it owns. */
+    int (*remove)(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e);
+    /* Remove what hosts share (underlay, outside) when no host is left. */
+    int (*teardown_shared)(dp_driver_t *d, verr_t *e);
+    /* Hosts that have a namespace (for teardown of everything). */
+    int (*hosts)(dp_driver_t *d, char ***names, size_t *n, verr_t *e);
+} dp_ops_t;
+
+struct dp_driver {
+    const dp_ops_t *ops;
+    char prefix[32];
+    char state_dir[512];
+};
+
+const dp_ops_t *dp_driver_find(const char *name);
+dp_driver_t *dp_open(const char *driver_name, const dp_config_t *cfg, verr_t *e);
+void dp_close(dp_driver_t *d);
+
+/* The fake driver's record of what it did ("ensure vpc 1001", "remove iface eni-1"), one
+ * line per step, and a way to plant leftovers as a crashed agent would leave them. */
+const char *dp_fake_log(dp_driver_t *d);
+void dp_fake_log_clear(dp_driver_t *d);
+void dp_fake_plant(dp_driver_t *d, const char *host, dp_kind_t kind, const char *key,
+                   const char *fp);
+
+typedef struct dp_stats {
+    int ensured, removed;
+} dp_stats_t;
+
+/* Make the host match `want` exactly. */
+int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e);
+int dp_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
+/* Remove every unit of `host`, its namespace included. */
+int dp_teardown(dp_driver_t *d, const char *host, verr_t *e);
+/* Every host of this prefix, then the underlay and outside namespaces. */
+int dp_teardown_all(dp_driver_t *d, verr_t *e);
+
+/* ---- renderers (pure) ---- */
+/* nftables script of the host's security groups (bridge marks + inet filter): one atomic
+ * transaction that replaces both tables; `fp` becomes the table comment observe() reads. */
+char *dp_render_sg(const dp_desired_t *d, const char *fp);
+/* nftables script of one VPC's 1:1 NAT in its router namespace (same shape). */
+char *dp_render_nat(const dp_desired_t *d, const dp_vpc_t *v, const char *fp);
+/* dnsmasq configuration (served on DP_ROUTER_IF) and hosts file of one VPC; file paths
+ * are given on dnsmasq's command line by the driver. */
+char *dp_render_dhcp_conf(const dp_vpc_t *v);
+char *dp_render_dhcp_hosts(const dp_desired_t *d, const dp_vpc_t *v);
+
+/* Names inside a VPC's router namespace. */
+#define DP_ROUTER_IF  "gw0"     /* its leg on the VPC bridge: the subnets' gateways */
+#define DP_OUTSIDE_IF "out0"    /* its leg to the outside namespace: public addresses */
+#define DP_OUTSIDE_CLIENT "192.0.2.1"   /* the outside namespace's own address (TEST-NET-1) */
+
+/* A short stable hash (hex) of a text, for fingerprints and device names. */
+void dp_hash8(const char *text, char out[9]);
+
+#endif

@@ -1,0 +1,158 @@
+/* dp_exec.c - the one place where the datapath enters a network namespace and runs a
+ * system tool (ip, bridge, nft, sysctl, dnsmasq).
+ *
+ * Why commands and not netlink through libmnl: iproute2 and nftables already speak every
+ * message we need (veth peers created straight into another namespace, VXLAN, fdb, atomic
+ * nftables transactions from a script), their text and JSON output is what an operator
+ * reads when debugging, and one small exec helper is far less code to get right than
+ * hand-built netlink messages. The cost is a fork+exec per step (about 1-3 ms, see
+ * docs/performance.md). The child enters the namespace with setns() before exec, so no
+ * thread of the caller ever changes namespace, and there is no shell: arguments are an
+ * argv array of strings validated by desired.c. Every run is bounded in time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dp_exec.h"
+#include "strbuf.h"
+
+#define DP_EXEC_TIMEOUT_MS 15000
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void child(const char *netns, const char *const argv[], int in, int out, int err,
+                  int detached)
+{
+    if (netns) {
+        char path[512];
+        snprintf(path, sizeof path, "/run/netns/%s", netns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+            dprintf(err, "cannot enter namespace %s: %s\n", netns, strerror(errno));
+            _exit(126);
+        }
+    }
+    if (detached) setsid();
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    execvp(argv[0], (char *const *)argv);
+    dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int dp_run(const char *netns, const char *const argv[], const char *input, char **out,
+           int flags, verr_t *e)
+{
+    int pin[2], pout[2], perr[2];
+    if (out) *out = NULL;
+    if (pipe2(pin, O_CLOEXEC) < 0) return verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
+    if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
+        close(pin[0]);
+        close(pin[1]);
+        return verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
+    }
+    int detached = flags & DP_DETACHED;
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = fork();
+    if (pid < 0) return verr_set(e, 500, "InternalError", "fork: %s", strerror(errno));
+    if (pid == 0)
+        child(netns, argv, detached || !input ? devnull : pin[0], detached ? devnull : pout[1],
+              detached ? devnull : perr[1], detached);
+    close(devnull);
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    if (input && !detached) {
+        /* Scripts are small (under a pipe buffer for any sane host); a child that stops
+         * reading early gets EPIPE, which we ignore and report through its exit status. */
+        signal(SIGPIPE, SIG_IGN);
+        size_t len = strlen(input), off = 0;
+        while (off < len) {
+            ssize_t w = write(pin[1], input + off, len - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+    }
+    close(pin[1]);
+    strbuf_t so = {0}, se = {0};
+    strbuf_puts(&so, "");
+    strbuf_puts(&se, "");
+    long long deadline = now_ms() + DP_EXEC_TIMEOUT_MS;
+    int open_fds = 2, timed_out = 0;
+    struct pollfd pf[2] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}};
+    while (open_fds > 0) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            timed_out = 1;
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (poll(pf, 2, (int)left) < 0 && errno != EINTR) break;
+        for (int i = 0; i < 2; i++) {
+            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[4096];
+            ssize_t r = read(pf[i].fd, buf, sizeof buf);
+            if (r > 0) {
+                strbuf_put(i ? &se : &so, buf, (size_t)r);
+            } else if (r == 0 || errno != EINTR) {
+                close(pf[i].fd);
+                pf[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pf[i].fd >= 0) close(pf[i].fd);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    int rc = 0;
+    if (timed_out) {
+        rc = verr_set(e, 500, "InternalError", "%s timed out", argv[0]);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        size_t n = se.len;
+        while (n && (se.s[n - 1] == '\n')) se.s[--n] = 0;
+        if (!(flags & DP_QUIET) || !e)
+            rc = verr_set(e, 500, "InternalError", "%s %s%s%s failed: %s", argv[0],
+                          argv[1] ? argv[1] : "", argv[1] && argv[2] ? " " : "",
+                          argv[1] && argv[2] ? argv[2] : "", se.s);
+        else
+            rc = -1;
+    }
+    free(se.s);
+    /* VIRGA_DP_TRACE=1: each command and its time on stderr (where an apply spends it). */
+    if (getenv("VIRGA_DP_TRACE"))
+        fprintf(stderr, "dp: %6.1f ms %s %s %s %s %s\n", (double)(now_ms() - deadline + DP_EXEC_TIMEOUT_MS),
+                netns ? netns : "-", argv[0], argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "",
+                argv[1] && argv[2] && argv[3] ? argv[3] : "");
+    if (out && rc == 0) *out = so.s;
+    else free(so.s);
+    return rc;
+}
+
+int dp_runv(const char *netns, int flags, verr_t *e, ...)
+{
+    const char *argv[64];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, e);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n + 1 < ARRAY_LEN(argv)) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return dp_run(netns, argv, NULL, NULL, flags, e);
+}

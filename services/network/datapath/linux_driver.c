@@ -1,0 +1,523 @@
+/* linux_driver.c - the real datapath: namespaces, bridges, VXLAN, veth, nftables, dnsmasq.
+ *
+ * Every object lives in a namespace this driver creates (prefix from the configuration,
+ * "virga-" by default); the root namespace's links, routes and firewall are never touched.
+ * Each ensure builds its unit from scratch when the fingerprint differs (removing what is
+ * there first) and writes the fingerprint last, so an agent killed half-way leaves a unit
+ * that the next apply sees as broken and rebuilds. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "linux.h"
+
+#define VX_MTU "1450"   /* 1500 on the underlay minus VXLAN's 50 bytes */
+#define DP_LOCK_WAIT_S 60
+
+typedef struct lx_driver {
+    dp_driver_t base;       /* first: the handle is an lx_driver_t */
+    int lock_fd;
+} lx_driver_t;
+
+void lx_ns_host(const dp_driver_t *d, const char *host, char *out, size_t n)
+{
+    snprintf(out, n, "%sh-%s", d->prefix, host);
+}
+
+void lx_ns_router(const dp_driver_t *d, const char *host, unsigned vni, char *out, size_t n)
+{
+    snprintf(out, n, "%sr-%s.%u", d->prefix, host, vni);
+}
+
+void lx_ns_inst(const dp_driver_t *d, const char *host, const char *eni, char *out, size_t n)
+{
+    snprintf(out, n, "%si-%s.%s", d->prefix, host, eni);
+}
+
+void lx_ns_shared(const dp_driver_t *d, const char *what, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", d->prefix, what);
+}
+
+void lx_host_dir(const dp_driver_t *d, const char *host, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%sh-%s", d->state_dir, d->prefix, host);
+}
+
+int lx_ns_exists(const char *ns)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    return access(path, F_OK) == 0;
+}
+
+char **lx_ns_list(const char *prefix, size_t *n)
+{
+    *n = 0;
+    char **v = NULL;
+    DIR *dh = opendir("/run/netns");
+    if (!dh) return NULL;
+    struct dirent *de;
+    size_t plen = strlen(prefix);
+    while ((de = readdir(dh))) {
+        if (strncmp(de->d_name, prefix, plen) || !de->d_name[plen]) continue;
+        v = xrealloc(v, (*n + 1) * sizeof *v);
+        v[(*n)++] = xstrdup(de->d_name + plen);
+    }
+    closedir(dh);
+    return v;
+}
+
+int lx_ns_add(const char *ns, verr_t *e)
+{
+    if (lx_ns_exists(ns)) return 0;
+    if (dp_runv(NULL, 0, e, "ip", "netns", "add", ns, NULL) < 0) return -1;
+    return dp_runv(ns, 0, e, "ip", "link", "set", "lo", "up", NULL);
+}
+
+void lx_ns_del(const char *ns)
+{
+    if (lx_ns_exists(ns)) dp_runv(NULL, DP_QUIET, NULL, "ip", "netns", "del", ns, NULL);
+}
+
+static int sysctl_in(const char *ns, const char *kv, verr_t *e)
+{
+    return dp_runv(ns, 0, e, "sysctl", "-q", "-w", kv, NULL);
+}
+
+/* ---- host ---- */
+
+static int shared_ns(dp_driver_t *d, char *uns, char *ons, size_t n, verr_t *e)
+{
+    lx_ns_shared(d, "underlay", uns, n);
+    lx_ns_shared(d, "outside", ons, n);
+    if (!lx_ns_exists(uns)) {
+        if (lx_ns_add(uns, e) < 0 ||
+            dp_runv(uns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "bridge", NULL) < 0 ||
+            dp_runv(uns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0)
+            return -1;
+    }
+    if (!lx_ns_exists(ons)) {
+        if (lx_ns_add(ons, e) < 0 ||
+            dp_runv(ons, 0, e, "ip", "addr", "add", DP_OUTSIDE_CLIENT "/32", "dev", "lo", NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int remove_host(dp_driver_t *d, const char *host)
+{
+    char pfx[160], dir[700], hns[128];
+    lx_host_dir(d, host, dir, sizeof dir);
+    DIR *dh = opendir(dir);
+    if (dh) {
+        struct dirent *de;
+        unsigned vni;
+        char tail[16];
+        while ((de = readdir(dh)))
+            if (sscanf(de->d_name, "dhcp-%u.%15s", &vni, tail) == 2 && !strcmp(tail, "pid"))
+                lx_dhcp_stop(dir, vni);
+        closedir(dh);
+    }
+    static const char *const kinds[] = {"r", "i"};
+    for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
+        snprintf(pfx, sizeof pfx, "%s%s-%s.", d->prefix, kinds[k], host);
+        size_t n = 0;
+        char **v = lx_ns_list(pfx, &n);
+        for (size_t i = 0; i < n; i++) {
+            char ns[300];
+            snprintf(ns, sizeof ns, "%s%s", pfx, v[i]);
+            lx_ns_del(ns);
+            free(v[i]);
+        }
+        free(v);
+    }
+    lx_ns_host(d, host, hns, sizeof hns);
+    lx_ns_del(hns);
+    if (dh) {
+        dh = opendir(dir);
+        struct dirent *de;
+        while (dh && (de = readdir(dh))) {
+            char p[1100];
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            if (de->d_name[0] != '.') unlink(p);
+        }
+        if (dh) closedir(dh);
+        rmdir(dir);
+    }
+    return 0;
+}
+
+static int ensure_host(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+{
+    char hns[128], uns[128], ons[128], leg[16], addr[64], plen[8], h[9];
+    lx_ns_host(d, w->host, hns, sizeof hns);
+    if (shared_ns(d, uns, ons, sizeof uns, e) < 0) return -1;
+    /* A host whose underlay address changed is rebuilt whole: every tunnel depends on it. */
+    remove_host(d, w->host);
+    dp_hash8(hns, h);
+    snprintf(leg, sizeof leg, "vu-%s", h);
+    snprintf(plen, sizeof plen, "%d", w->underlay_prefix_len);
+    snprintf(addr, sizeof addr, "%s/%s", w->underlay_ip, plen);
+    dp_runv(uns, DP_QUIET, NULL, "ip", "link", "del", leg, NULL);   /* a leg left by a crash */
+    if (lx_ns_add(hns, e) < 0 ||
+        sysctl_in(hns, "net.bridge.bridge-nf-call-iptables=1", e) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "veth", "peer", "name", leg,
+                "netns", uns, NULL) < 0 ||
+        dp_runv(uns, 0, e, "ip", "link", "set", leg, "master", UL_BRIDGE, "up", NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "addr", "add", addr, "dev", UL_BRIDGE, NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0)
+        return -1;
+    return dp_runv(hns, 0, e, "ip", "link", "set", UL_BRIDGE, "alias", u->fp, NULL);
+}
+
+/* ---- VPC: bridge, VXLAN, router namespace and its legs ---- */
+
+static void remove_vpc(dp_driver_t *d, const char *host, unsigned vni)
+{
+    char hns[128], rns[128], dir[700], dev[16];
+    lx_ns_host(d, host, hns, sizeof hns);
+    lx_ns_router(d, host, vni, rns, sizeof rns);
+    lx_host_dir(d, host, dir, sizeof dir);
+    lx_dhcp_stop(dir, vni);
+    lx_ns_del(rns);
+    if (!lx_ns_exists(hns)) return;
+    static const char *const kinds[] = {"vr", "vx", "vb"};
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+        snprintf(dev, sizeof dev, "%s-%u", kinds[i], vni);
+        dp_runv(hns, DP_QUIET, NULL, "ip", "link", "del", dev, NULL);
+    }
+}
+
+static int ensure_vpc(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+{
+    const dp_vpc_t *v = u->spec;
+    char hns[128], rns[128], uns[128], ons[128], vb[16], vx[16], vr[16], vo[16], id[16], h[9];
+    lx_ns_host(d, w->host, hns, sizeof hns);
+    lx_ns_router(d, w->host, v->vni, rns, sizeof rns);
+    if (shared_ns(d, uns, ons, sizeof uns, e) < 0) return -1;
+    remove_vpc(d, w->host, v->vni);
+    snprintf(vb, sizeof vb, "vb-%u", v->vni);
+    snprintf(vx, sizeof vx, "vx-%u", v->vni);
+    snprintf(vr, sizeof vr, "vr-%u", v->vni);
+    snprintf(id, sizeof id, "%u", v->vni);
+    dp_hash8(rns, h);
+    snprintf(vo, sizeof vo, "vo-%s", h);
+    dp_runv(ons, DP_QUIET, NULL, "ip", "link", "del", vo, NULL);
+    /* The gateway has one MAC per VPC on every host (a distributed gateway). */
+    char gw_mac[18];
+    snprintf(gw_mac, sizeof gw_mac, "02:fe:%02x:%02x:%02x:01", (v->vni >> 16) & 0xff,
+             (v->vni >> 8) & 0xff, v->vni & 0xff);
+    if (dp_runv(hns, 0, e, "ip", "link", "add", vb, "type", "bridge", NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "set", vb, "up", NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "add", vx, "type", "vxlan", "id", id, "local",
+                w->underlay_ip, "dstport", "4789", "nolearning", "dev", UL_BRIDGE, NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "set", vx, "master", vb, "up", NULL) < 0 ||
+        lx_ns_add(rns, e) < 0 ||
+        sysctl_in(rns, "net.ipv4.ip_forward=1", e) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "add", vr, "mtu", VX_MTU, "type", "veth", "peer", "name",
+                DP_ROUTER_IF, "mtu", VX_MTU, "netns", rns, NULL) < 0 ||
+        dp_runv(hns, 0, e, "ip", "link", "set", vr, "master", vb, "up", NULL) < 0 ||
+        dp_runv(rns, 0, e, "ip", "link", "set", DP_ROUTER_IF, "address", gw_mac, "up", NULL) < 0 ||
+        dp_runv(rns, 0, e, "ip", "link", "add", DP_OUTSIDE_IF, "type", "veth", "peer", "name", vo,
+                "netns", ons, NULL) < 0 ||
+        dp_runv(ons, 0, e, "ip", "link", "set", vo, "up", NULL) < 0 ||
+        dp_runv(rns, 0, e, "ip", "link", "set", DP_OUTSIDE_IF, "up", NULL) < 0)
+        return -1;
+    return dp_runv(hns, 0, e, "ip", "link", "set", vx, "alias", u->fp, NULL);
+}
+
+static int fdb_op(dp_driver_t *d, const char *host, const char *key, const char *op, int flags,
+                  verr_t *e)
+{
+    char hns[128], vx[24], peer[64];
+    unsigned vni;
+    if (sscanf(key, "%u/%63s", &vni, peer) != 2) return 0;
+    lx_ns_host(d, host, hns, sizeof hns);
+    snprintf(vx, sizeof vx, "vx-%u", vni);
+    return dp_runv(hns, flags, e, "bridge", "fdb", op, "00:00:00:00:00:00", "dev", vx, "dst",
+                   peer, NULL);
+}
+
+/* ---- interfaces (a veth pair into a stand-in namespace until compute brings taps) ---- */
+
+static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
+{
+    char hns[128], ins[200];
+    lx_ns_host(d, host, hns, sizeof hns);
+    if (u->dev[0] && lx_ns_exists(hns)) dp_runv(hns, DP_QUIET, NULL, "ip", "link", "del", u->dev, NULL);
+    if (strncmp(u->key, "dev:", 4)) {
+        lx_ns_inst(d, host, u->key, ins, sizeof ins);
+        lx_ns_del(ins);
+    }
+}
+
+/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
+ * plugging an interface is on the path every instance start waits for. */
+static int ip_batch(const char *ns, const char *cmds, verr_t *e)
+{
+    static const char *const argv[] = {"ip", "-batch", "-", NULL};
+    return dp_run(ns, argv, cmds, NULL, 0, e);
+}
+
+static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                        const dp_unit_t *seen, verr_t *e)
+{
+    const dp_iface_t *f = u->spec;
+    char hns[128], ins[200], vb[16];
+    lx_ns_host(d, w->host, hns, sizeof hns);
+    lx_ns_inst(d, w->host, f->eni_id, ins, sizeof ins);
+    /* Whole but detached (its VPC was rebuilt): attach it again. The instance keeps its
+     * interface; rebuilding it would cut the instance off. */
+    snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
+    if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
+        return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
+    remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
+    /* The stand-in gets the document's address statically, as its DHCP lease would. The
+     * host side is attached and named last: its alias is the unit's fingerprint. */
+    if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;
+    AUTOFREE char *host_cmds = xasprintf(
+        "link add %s mtu " VX_MTU " type veth peer name eth0 mtu " VX_MTU " netns %s\n", f->device, ins);
+    AUTOFREE char *inst_cmds = xasprintf(
+        "link set lo up\nlink set eth0 address %s up\naddr add %s/%d dev eth0\n"
+        "route add default via %s\n", f->mac, f->ip, f->prefix_len, f->subnet->gateway);
+    AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
+                                      f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
+    if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(ins, inst_cmds, e) < 0) return -1;
+    return ip_batch(hns, attach, e);
+}
+
+/* ---- router: gateways, public addresses, NAT ---- */
+
+static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+{
+    const dp_vpc_t *v = u->spec;
+    char rns[128], ons[128], vo[16], h[9], pub[64];
+    lx_ns_router(d, w->host, v->vni, rns, sizeof rns);
+    lx_ns_shared(d, "outside", ons, sizeof ons);
+    dp_hash8(rns, h);
+    snprintf(vo, sizeof vo, "vo-%s", h);
+    if (dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_ROUTER_IF, NULL) < 0 ||
+        dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL) < 0 ||
+        dp_runv(ons, 0, e, "ip", "route", "flush", "dev", vo, NULL) < 0)
+        return -1;
+    AUTOFREE char *gws = xstrdup(u->text2);
+    char *save = NULL;
+    for (char *g = strtok_r(gws, " ", &save); g; g = strtok_r(NULL, " ", &save))
+        if (dp_runv(rns, 0, e, "ip", "addr", "add", g, "dev", DP_ROUTER_IF, NULL) < 0) return -1;
+    for (size_t i = 0; i < w->n_ifaces; i++) {
+        if (w->ifaces[i].vpc != v || !w->ifaces[i].public_ip[0]) continue;
+        snprintf(pub, sizeof pub, "%s/32", w->ifaces[i].public_ip);
+        if (dp_runv(rns, 0, e, "ip", "addr", "add", pub, "dev", DP_OUTSIDE_IF, NULL) < 0 ||
+            dp_runv(ons, 0, e, "ip", "route", "replace", pub, "dev", vo, NULL) < 0)
+            return -1;
+    }
+    /* After the addresses: removing a device's last address drops its routes. */
+    if (dp_runv(rns, 0, e, "ip", "route", "replace", "default", "dev", DP_OUTSIDE_IF, NULL) < 0)
+        return -1;
+    static const char *const nft[] = {"nft", "-f", "-", NULL};
+    return dp_run(rns, nft, u->text, NULL, 0, e);
+}
+
+static void remove_router(dp_driver_t *d, const char *host, unsigned vni)
+{
+    char rns[128];
+    lx_ns_router(d, host, vni, rns, sizeof rns);
+    if (!lx_ns_exists(rns)) return;
+    dp_runv(rns, DP_QUIET, NULL, "nft", "delete", "table", "ip", "virga_nat", NULL);
+    dp_runv(rns, DP_QUIET, NULL, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL);
+}
+
+/* ---- DHCP ---- */
+
+static int write_file(const char *path, const char *text, verr_t *e)
+{
+    AUTOFREE char *tmp = xasprintf("%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return verr_set(e, 500, "InternalError", "%s: %s", tmp, strerror(errno));
+    int ok = fputs(text, f) >= 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) < 0) return verr_set(e, 500, "InternalError", "cannot write %s", path);
+    return 0;
+}
+
+static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+{
+    const dp_vpc_t *v = u->spec;
+    char dir[700], rns[128];
+    lx_host_dir(d, w->host, dir, sizeof dir);
+    lx_ns_router(d, w->host, v->vni, rns, sizeof rns);
+    mkdir(d->state_dir, 0755);
+    mkdir(dir, 0755);
+    AUTOFREE char *conf = xasprintf("%s/dhcp-%u.conf", dir, v->vni);
+    AUTOFREE char *hosts = xasprintf("%s/dhcp-%u.hosts", dir, v->vni);
+    AUTOFREE char *old = NULL;
+    FILE *f = fopen(conf, "r");
+    if (f) {
+        size_t n = 0;
+        old = NULL;
+        if (getdelim(&old, &n, 0, f) < 0) {
+            free(old);
+            old = NULL;
+        }
+        fclose(f);
+    }
+    int pid = lx_dhcp_pid(dir, v->vni);
+    /* Only the hosts changed: dnsmasq rereads its hosts file on SIGHUP, no restart. */
+    if (pid > 0 && old && !strcmp(old, u->text)) {
+        if (write_file(hosts, u->text2, e) < 0) return -1;
+        kill(pid, SIGHUP);
+        return 0;
+    }
+    lx_dhcp_stop(dir, v->vni);
+    if (write_file(hosts, u->text2, e) < 0 || write_file(conf, u->text, e) < 0) return -1;
+    AUTOFREE char *a_conf = xasprintf("--conf-file=%s", conf);
+    AUTOFREE char *a_pid = xasprintf("--pid-file=%s/dhcp-%u.pid", dir, v->vni);
+    AUTOFREE char *a_hosts = xasprintf("--dhcp-hostsfile=%s", hosts);
+    AUTOFREE char *a_lease = xasprintf("--dhcp-leasefile=%s/dhcp-%u.leases", dir, v->vni);
+    const char *const argv[] = {"dnsmasq", a_conf, a_pid, a_hosts, a_lease, NULL};
+    if (dp_run(rns, argv, NULL, NULL, DP_DETACHED, e) < 0) return -1;
+    /* Done only once its pid file names it: otherwise the next observe could take a
+     * starting dnsmasq for a dead one and start a second (bounded: 5 s). */
+    for (int i = 0; i < 500; i++) {
+        if (lx_dhcp_pid(dir, v->vni) > 0) return 0;
+        usleep(10000);
+    }
+    return verr_set(e, 500, "InternalError", "dnsmasq for vni %u did not start", v->vni);
+}
+
+/* ---- SG ---- */
+
+static int ensure_sg(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+{
+    char hns[128];
+    lx_ns_host(d, w->host, hns, sizeof hns);
+    static const char *const nft[] = {"nft", "-f", "-", NULL};
+    return dp_run(hns, nft, u->text, NULL, 0, e);
+}
+
+static void remove_sg(dp_driver_t *d, const char *host)
+{
+    char hns[128];
+    lx_ns_host(d, host, hns, sizeof hns);
+    if (!lx_ns_exists(hns)) return;
+    dp_runv(hns, DP_QUIET, NULL, "nft", "delete", "table", "inet", "virga_sg", NULL);
+    dp_runv(hns, DP_QUIET, NULL, "nft", "delete", "table", "bridge", "virga_sg", NULL);
+}
+
+/* ---- the ops ---- */
+
+static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                     const dp_unit_t *seen, verr_t *e)
+{
+    switch (u->kind) {
+    case DP_HOST:   return ensure_host(d, w, u, e);
+    case DP_VPC:    return ensure_vpc(d, w, u, e);
+    case DP_FDB:    return fdb_op(d, w->host, u->key, "append", 0, e);
+    case DP_IFACE:  return ensure_iface(d, w, u, seen, e);
+    case DP_ROUTER: return ensure_router(d, w, u, e);
+    case DP_DHCP:   return ensure_dhcp(d, w, u, e);
+    case DP_SG:     return ensure_sg(d, w, u, e);
+    default:        return verr_set(e, 500, "InternalError", "unknown unit kind");
+    }
+}
+
+static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e)
+{
+    (void)e;
+    unsigned vni = (unsigned)strtoul(u->key, NULL, 10);
+    char dir[700];
+    switch (u->kind) {
+    case DP_HOST:   return remove_host(d, host);
+    case DP_VPC:    remove_vpc(d, host, vni); return 0;
+    case DP_FDB:    fdb_op(d, host, u->key, "del", DP_QUIET, NULL); return 0;
+    case DP_IFACE:  remove_iface(d, host, u); return 0;
+    case DP_ROUTER: remove_router(d, host, vni); return 0;
+    case DP_DHCP:   lx_host_dir(d, host, dir, sizeof dir); lx_dhcp_stop(dir, vni); return 0;
+    case DP_SG:     remove_sg(d, host); return 0;
+    default:        return 0;
+    }
+}
+
+static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
+{
+    if (geteuid() != 0) {
+        verr_set(e, 500, "InternalError", "the linux datapath needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN)");
+        return NULL;
+    }
+    dp_driver_t *d = xcalloc(1, sizeof(lx_driver_t));
+    snprintf(d->state_dir, sizeof d->state_dir, "%s", cfg && cfg->state_dir ? cfg->state_dir : "/run/virga/datapath");
+    char *p = d->state_dir;
+    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+        *s = 0;
+        mkdir(p, 0755);
+        *s = '/';
+    }
+    mkdir(p, 0755);
+    /* One applier per state directory (one per machine in production): a lock on the
+     * directory itself, held while the driver is open, released by the kernel when a
+     * killed applier dies. Waits at most DP_LOCK_WAIT_S for the holder. */
+    int fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int locked = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+    for (int i = 0; fd >= 0 && !locked && i < DP_LOCK_WAIT_S * 20; i++) {
+        usleep(50000);
+        locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    }
+    if (!locked) {
+        verr_set(e, 500, "InternalError", "%s: %s", d->state_dir,
+                 fd < 0 ? strerror(errno) : "another datapath process holds it");
+        if (fd >= 0) close(fd);
+        free(d);
+        return NULL;
+    }
+    ((lx_driver_t *)d)->lock_fd = fd;
+    return d;
+}
+
+static void lx_close(dp_driver_t *d)
+{
+    close(((lx_driver_t *)d)->lock_fd);
+    free(d);
+}
+
+static int lx_hosts(dp_driver_t *d, char ***names, size_t *n, verr_t *e)
+{
+    (void)e;
+    char pfx[64];
+    snprintf(pfx, sizeof pfx, "%sh-", d->prefix);
+    *names = lx_ns_list(pfx, n);
+    return 0;
+}
+
+static int lx_teardown_shared(dp_driver_t *d, verr_t *e)
+{
+    char **left = NULL, ns[128];
+    size_t n = 0;
+    lx_hosts(d, &left, &n, e);
+    for (size_t i = 0; i < n; i++) free(left[i]);
+    free(left);
+    if (n) return 0;    /* another host still uses them */
+    lx_ns_shared(d, "underlay", ns, sizeof ns);
+    lx_ns_del(ns);
+    lx_ns_shared(d, "outside", ns, sizeof ns);
+    lx_ns_del(ns);
+    return 0;
+}
+
+const dp_ops_t dp_linux_ops = {
+    .name = "linux",
+    .open = lx_open,
+    .close = lx_close,
+    .observe = lx_observe,
+    .ensure = lx_ensure,
+    .remove = lx_remove,
+    .teardown_shared = lx_teardown_shared,
+    .hosts = lx_hosts,
+};

@@ -1,0 +1,152 @@
+/* reconcile.c - level-triggered apply: observe, compare units, ensure and remove.
+ *
+ * Driver-independent, so the fake and the linux driver converge by the same rules. An
+ * ensure that rebuilds a unit can take its dependents with it (a rebuilt VPC loses its fdb
+ * entries and attached interfaces), so apply observes again after each pass until nothing
+ * differs, a bounded number of times. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+
+#define DP_PASSES 4
+
+static const char *const kind_names[DP_KINDS] = {
+    [DP_HOST] = "host", [DP_VPC] = "vpc", [DP_FDB] = "fdb", [DP_IFACE] = "iface",
+    [DP_ROUTER] = "router", [DP_DHCP] = "dhcp", [DP_SG] = "sg",
+};
+
+const char *dp_kind_name(dp_kind_t k)
+{
+    return k < DP_KINDS ? kind_names[k] : "?";
+}
+
+dp_unit_t *dp_units_add(dp_units_t *u, dp_kind_t kind, const char *key)
+{
+    if (u->n == u->cap) {
+        u->cap = u->cap ? u->cap * 2 : 16;
+        u->v = xrealloc(u->v, u->cap * sizeof *u->v);
+    }
+    dp_unit_t *x = &u->v[u->n++];
+    memset(x, 0, sizeof *x);
+    x->kind = kind;
+    snprintf(x->key, sizeof x->key, "%s", key);
+    return x;
+}
+
+const dp_unit_t *dp_units_find(const dp_units_t *u, dp_kind_t kind, const char *key)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (u->v[i].kind == kind && !strcmp(u->v[i].key, key)) return &u->v[i];
+    return NULL;
+}
+
+void dp_units_clear(dp_units_t *u)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        free(u->v[i].text);
+        free(u->v[i].text2);
+    }
+    free(u->v);
+    memset(u, 0, sizeof *u);
+}
+
+int dp_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
+{
+    return d->ops->observe(d, host, out, e);
+}
+
+/* Units in kind order, so ensures go outside-in and removals inside-out. */
+static int by_kind(const void *a, const void *b)
+{
+    const dp_unit_t *x = a, *y = b;
+    if (x->kind != y->kind) return (int)x->kind - (int)y->kind;
+    return strcmp(x->key, y->key);
+}
+
+static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
+                        const dp_units_t *keep, dp_stats_t *st, verr_t *e)
+{
+    qsort(obs->v, obs->n, sizeof *obs->v, by_kind);
+    for (size_t i = obs->n; i-- > 0;) {
+        if (keep && dp_units_find(keep, obs->v[i].kind, obs->v[i].key)) continue;
+        if (d->ops->remove(d, host, &obs->v[i], e) < 0) return -1;
+        if (st) st->removed++;
+    }
+    return 0;
+}
+
+int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e)
+{
+    dp_units_t des = {0};
+    dp_desired_units(want, &des);
+    qsort(des.v, des.n, sizeof *des.v, by_kind);
+    int rc = -1;
+    for (int pass = 0; pass < DP_PASSES; pass++) {
+        dp_units_t obs = {0};
+        if (d->ops->observe(d, want->host, &obs, e) < 0) {
+            dp_units_clear(&obs);
+            goto out;
+        }
+        int changed = 0;
+        for (size_t i = 0; i < obs.n && !changed; i++)
+            changed = !dp_units_find(&des, obs.v[i].kind, obs.v[i].key);
+        for (size_t i = 0; i < des.n && !changed; i++) {
+            const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
+            changed = !o || strcmp(o->fp, des.v[i].fp);
+        }
+        if (!changed) {
+            dp_units_clear(&obs);
+            rc = 0;
+            goto out;
+        }
+        if (remove_units(d, want->host, &obs, &des, st, e) < 0) {
+            dp_units_clear(&obs);
+            goto out;
+        }
+        int rebuilt = 0;
+        for (size_t i = 0; i < des.n; i++) {
+            const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
+            if (o && !strcmp(o->fp, des.v[i].fp)) continue;
+            if (d->ops->ensure(d, want, &des.v[i], o, e) < 0) {
+                dp_units_clear(&obs);
+                goto out;
+            }
+            if (st) st->ensured++;
+            rebuilt |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
+        }
+        dp_units_clear(&obs);
+        /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
+         * that differed was just ensured and another observation would find nothing. */
+        if (!rebuilt) {
+            rc = 0;
+            goto out;
+        }
+    }
+    verr_set(e, 500, "InternalError", "host %s: the datapath did not converge in %d passes",
+             want->host, DP_PASSES);
+out:
+    dp_units_clear(&des);
+    return rc;
+}
+
+int dp_teardown(dp_driver_t *d, const char *host, verr_t *e)
+{
+    dp_units_t obs = {0};
+    int rc = d->ops->observe(d, host, &obs, e);
+    if (rc == 0) rc = remove_units(d, host, &obs, NULL, NULL, e);
+    dp_units_clear(&obs);
+    return rc;
+}
+
+int dp_teardown_all(dp_driver_t *d, verr_t *e)
+{
+    char **hosts = NULL;
+    size_t n = 0;
+    int rc = d->ops->hosts(d, &hosts, &n, e);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = dp_teardown(d, hosts[i], e);
+    for (size_t i = 0; i < n; i++) free(hosts[i]);
+    free(hosts);
+    return rc < 0 ? -1 : d->ops->teardown_shared(d, e);
+}

@@ -1,0 +1,100 @@
+/* units.c - the units a desired document asks for, with their fingerprints.
+ *
+ * A fingerprint is what the driver stores with the unit (a link alias, an nftables table
+ * comment, a file hash) and observe() reads back: equal fingerprints mean "already as
+ * wanted", so a second apply of the same document does nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+
+/* FNV-1a, 32 bits: fingerprints and short device names, not security. */
+void dp_hash8(const char *text, char out[9])
+{
+    unsigned h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 16777619u;
+    snprintf(out, 9, "%08x", h);
+}
+
+static void vni_key(char *buf, size_t n, unsigned vni)
+{
+    snprintf(buf, n, "%u", vni);
+}
+
+/* Gateways of the router leg, "a.b.c.d/n ..." in document order. */
+static char *router_addrs(const dp_vpc_t *v)
+{
+    size_t cap = 64 * (v->n_subnets + 1);
+    char *s = xcalloc(1, cap);
+    for (size_t i = 0; i < v->n_subnets; i++) {
+        size_t len = strlen(s);
+        snprintf(s + len, cap - len, "%s%s/%d", i ? " " : "", v->subnets[i].gateway,
+                 v->subnets[i].prefix_len);
+    }
+    return s;
+}
+
+static void add_rendered(dp_units_t *out, dp_kind_t kind, const char *key, const void *spec,
+                         const char *tag, char *(*render)(const dp_desired_t *, const dp_vpc_t *, const char *),
+                         const dp_desired_t *d, const dp_vpc_t *v, char *extra)
+{
+    char h[9];
+    AUTOFREE char *body = render(d, v, "");
+    AUTOFREE char *all = xasprintf("%s|%s", body, extra ? extra : "");
+    dp_hash8(all, h);
+    dp_unit_t *u = dp_units_add(out, kind, key);
+    snprintf(u->fp, sizeof u->fp, "%s=%s", tag, h);
+    u->spec = spec;
+    u->text = render(d, v, u->fp);
+    u->text2 = extra;
+}
+
+static char *render_sg(const dp_desired_t *d, const dp_vpc_t *v, const char *fp)
+{
+    (void)v;
+    return dp_render_sg(d, fp);
+}
+
+void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
+{
+    char key[96];
+    dp_unit_t *u = dp_units_add(out, DP_HOST, d->host);
+    snprintf(u->fp, sizeof u->fp, "ul=%s/%d", d->underlay_ip, d->underlay_prefix_len);
+
+    for (size_t i = 0; i < d->n_vpcs; i++) {
+        const dp_vpc_t *v = &d->vpcs[i];
+        vni_key(key, sizeof key, v->vni);
+        u = dp_units_add(out, DP_VPC, key);
+        snprintf(u->fp, sizeof u->fp, "vni=%u local=%s", v->vni, d->underlay_ip);
+        u->spec = v;
+        for (size_t p = 0; p < v->n_peers; p++) {
+            snprintf(key, sizeof key, "%u/%s", v->vni, v->peers[p]);
+            u = dp_units_add(out, DP_FDB, key);
+            snprintf(u->fp, sizeof u->fp, "%s", key);
+            u->spec = v;
+        }
+        vni_key(key, sizeof key, v->vni);
+        add_rendered(out, DP_ROUTER, key, v, "r", dp_render_nat, d, v, router_addrs(v));
+        /* DHCP: the text is the configuration, text2 the hosts file; both are hashed. */
+        AUTOFREE char *conf = dp_render_dhcp_conf(v);
+        char *hosts = dp_render_dhcp_hosts(d, v);
+        AUTOFREE char *both = xasprintf("%s|%s", conf, hosts);
+        char h[9];
+        dp_hash8(both, h);
+        u = dp_units_add(out, DP_DHCP, key);
+        snprintf(u->fp, sizeof u->fp, "d=%s", h);
+        u->spec = v;
+        u->text = xstrdup(conf);
+        u->text2 = hosts;
+    }
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        const dp_iface_t *f = &d->ifaces[i];
+        u = dp_units_add(out, DP_IFACE, f->eni_id);
+        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s", f->device,
+                 f->vpc->vni, f->mac, f->ip, f->prefix_len, f->subnet->gateway);
+        snprintf(u->dev, sizeof u->dev, "%s", f->device);
+        u->spec = f;
+    }
+    add_rendered(out, DP_SG, "sg", NULL, "s", render_sg, d, NULL, NULL);
+}

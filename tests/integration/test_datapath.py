@@ -1,0 +1,261 @@
+"""The network datapath on Linux (virga-datapath, driver `linux`), with namespaces standing
+in for instances until compute lands: VXLAN between hosts, VPC isolation, security groups,
+public addresses through the outside namespace, convergence after a killed apply, and a
+teardown that leaves nothing. Needs root (CI has it); everything lives in namespaces the
+test creates (tests/lib/datapath.py)."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from datapath import Datapath, group, host, iface, rule, vpc, run_in
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath needs root")
+
+UL1, UL2 = "10.254.0.11", "10.254.0.12"
+
+
+@pytest.fixture
+def dp():
+    d = Datapath()
+    yield d
+    d.close()     # asserts that nothing is left behind
+
+
+def open_group(gid="sg-open"):
+    return group(gid, ingress=[rule(cidrs=["0.0.0.0/0"])])
+
+
+def test_two_interfaces_of_one_vpc_on_two_hosts_ping_over_vxlan(dp):
+    g = [open_group()]
+    dp.apply(host("h1", UL1, [vpc("vpc-a", 1001, peers=[UL2])],
+                  [iface(1, "vpc-a", "172.31.0.5", ["sg-open"])], g))
+    dp.apply(host("h2", UL2, [vpc("vpc-a", 1001, peers=[UL1])],
+                  [iface(2, "vpc-a", "172.31.0.6", ["sg-open"])], g))
+    assert dp.ping_ok(dp.inst("h1", "eni-1"), "172.31.0.6")
+    assert dp.ping_ok(dp.inst("h2", "eni-2"), "172.31.0.5")
+    # the traffic really crossed the tunnel: h1 knows eni-2's MAC behind its VXLAN device
+    fdb = run_in(dp.host_ns("h1"), ["bridge", "fdb", "show", "dev", "vx-1001"]).stdout
+    assert "02:00:00:00:00:02" in fdb
+    # and DHCP on the VPC bridge hands out the document's address for the MAC
+    r = run_in(dp.inst("h1", "eni-1"), ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "3",
+                                       "-T", "1", "-s", "/bin/true"], timeout=20)
+    assert "lease of 172.31.0.5 obtained from 172.31.0.1" in r.stdout + r.stderr
+
+
+def test_two_vpcs_with_the_same_cidr_are_isolated(dp):
+    g = [open_group()]
+    vpcs = lambda peer: [vpc("vpc-a", 1001, peers=[peer]), vpc("vpc-b", 1002, peers=[peer])]
+    # h1: one interface in each VPC, both 172.31.0.5; h2: A has .6, B has .7
+    dp.apply(host("h1", UL1, vpcs(UL2), [iface(1, "vpc-a", "172.31.0.5", ["sg-open"]),
+                                         iface(2, "vpc-b", "172.31.0.5", ["sg-open"])], g))
+    dp.apply(host("h2", UL2, vpcs(UL1), [iface(3, "vpc-a", "172.31.0.6", ["sg-open"]),
+                                         iface(4, "vpc-b", "172.31.0.7", ["sg-open"])], g))
+    a, b = dp.inst("h1", "eni-1"), dp.inst("h1", "eni-2")
+    assert dp.ping_ok(a, "172.31.0.6")
+    assert dp.ping_ok(b, "172.31.0.7")
+    assert not dp.ping(a, "172.31.0.7")
+    assert not dp.ping(b, "172.31.0.6")
+    # a server on B's .7 is unreachable from A even by TCP
+    dp.serve(dp.inst("h2", "eni-4"), 8080)
+    assert dp.connect(b, "172.31.0.7", 8080)
+    assert not dp.connect(a, "172.31.0.7", 8080)
+
+
+def web_hosts(dp, web_ingress, members=None, extra_ifaces_h1=()):
+    groups = [open_group(), group("sg-web", ingress=web_ingress), group("sg-clients")]
+    dp.apply(host("h1", UL1, [vpc("vpc-a", 1001, peers=[UL2])],
+                  [iface(1, "vpc-a", "172.31.0.5", ["sg-open", "sg-clients"]),
+                   iface(3, "vpc-a", "172.31.0.9", ["sg-open"])] + list(extra_ifaces_h1),
+                  groups, members))
+    dp.apply(host("h2", UL2, [vpc("vpc-a", 1001, peers=[UL1])],
+                  [iface(2, "vpc-a", "172.31.0.6", ["sg-web"])], groups, members))
+
+
+def test_group_allowing_only_tcp_8080_from_one_cidr(dp):
+    web_hosts(dp, [rule("tcp", 8080, 8080, cidrs=["172.31.0.5/32"])])
+    c1, c3, web = dp.inst("h1", "eni-1"), dp.inst("h1", "eni-3"), dp.inst("h2", "eni-2")
+    dp.serve(web, 8080)
+    dp.serve(web, 9090)
+    dp.serve(c1, 8080)
+    assert dp.connect(c1, "172.31.0.6", 8080)          # exactly that goes through
+    assert not dp.connect(c1, "172.31.0.6", 9090)      # another port: refused
+    assert not dp.connect(c3, "172.31.0.6", 8080)      # another source: refused
+    assert not dp.ping(c1, "172.31.0.6")               # ICMP: refused
+    # the other way: web may start connections (egress open), answers come back (stateful)
+    assert dp.connect(web, "172.31.0.5", 8080)
+    assert dp.ping_ok(web, "172.31.0.5")
+
+
+def test_group_reference_follows_its_members(dp):
+    web_hosts(dp, [rule("tcp", 8080, 8080, groups=["sg-clients"])],
+              members={"sg-clients": ["172.31.0.5"]})
+    c1, c3, web = dp.inst("h1", "eni-1"), dp.inst("h1", "eni-3"), dp.inst("h2", "eni-2")
+    dp.serve(web, 8080)
+    assert dp.connect(c1, "172.31.0.6", 8080)
+    assert not dp.connect(c3, "172.31.0.6", 8080)
+    # membership changes: .9 joins, .5 leaves; the set follows with the next apply
+    web_hosts(dp, [rule("tcp", 8080, 8080, groups=["sg-clients"])],
+              members={"sg-clients": ["172.31.0.9"]})
+    assert dp.connect(c3, "172.31.0.6", 8080)
+    assert not dp.connect(c1, "172.31.0.6", 8080)
+
+
+def test_rule_change_while_a_connection_is_open_keeps_it(dp):
+    web_hosts(dp, [rule("tcp", 8080, 8080, cidrs=["172.31.0.5/32"])])
+    c1, web = dp.inst("h1", "eni-1"), dp.inst("h2", "eni-2")
+    dp.serve(web, 8080)
+    dp.serve(web, 9090)
+    held = dp.hold(c1, "172.31.0.6", 8080)
+    assert dp.exchange(held)
+    assert not dp.connect(c1, "172.31.0.6", 9090)
+    # a rule added while the connection is open takes effect, the connection stays
+    web_hosts(dp, [rule("tcp", 8080, 8080, cidrs=["172.31.0.5/32"]),
+                   rule("tcp", 9090, 9090, cidrs=["172.31.0.0/16"])])
+    assert dp.exchange(held)
+    assert dp.connect(c1, "172.31.0.6", 9090)
+    # revoking the 8080 rule refuses new connections; the tracked one continues (as on AWS)
+    web_hosts(dp, [rule("tcp", 9090, 9090, cidrs=["172.31.0.0/16"])])
+    assert not dp.connect(c1, "172.31.0.6", 8080)
+    assert dp.exchange(held)
+
+
+def test_public_ip_reachable_from_outside_only_while_in_the_document(dp):
+    g = [group("sg-pub", ingress=[rule("tcp", 8080, 8080, cidrs=["0.0.0.0/0"]),
+                                  rule("icmp", -1, -1, cidrs=["0.0.0.0/0"])])]
+    doc = lambda pub: host("h1", UL1, [vpc("vpc-a", 1001)],
+                           [iface(1, "vpc-a", "172.31.0.5", ["sg-pub"], public_ip=pub)], g)
+    dp.apply(doc("198.51.100.7"))
+    dp.serve(dp.inst("h1", "eni-1"), 8080)
+    assert dp.connect(dp.outside, "198.51.100.7", 8080)
+    assert dp.ping_ok(dp.outside, "198.51.100.7")
+    dp.apply(doc(None))
+    assert not dp.connect(dp.outside, "198.51.100.7", 8080)
+    assert not dp.ping(dp.outside, "198.51.100.7")
+    # and back again
+    dp.apply(doc("198.51.100.7"))
+    assert dp.connect(dp.outside, "198.51.100.7", 8080)
+    # the outside namespace lost (an operator's mistake): the next apply rebuilds the path
+    subprocess.run(["ip", "netns", "del", dp.outside], check=True)
+    assert dp.apply(doc("198.51.100.7"))["ensured"] >= 1
+    assert dp.connect(dp.outside, "198.51.100.7", 8080)
+    # associated but not allowed by its group: refused
+    dp.serve(dp.inst("h1", "eni-1"), 9090)
+    assert not dp.connect(dp.outside, "198.51.100.7", 9090)
+    # the instance reaches the outside with its public address as source (1:1 NAT)
+    out = dp.serve(dp.outside, 7070)
+    assert dp.connect(dp.inst("h1", "eni-1"), "192.0.2.1", 7070)
+    assert dp.next_peer(out) == "198.51.100.7"
+
+
+def test_egress_rules_limit_what_an_interface_may_start(dp):
+    g = [open_group(),
+         group("sg-out", ingress=[], egress=[rule("tcp", 8080, 8080, cidrs=["172.31.0.6/32"])])]
+    dp.apply(host("h1", UL1, [vpc("vpc-a", 1001)],
+                  [iface(1, "vpc-a", "172.31.0.5", ["sg-out"]),
+                   iface(2, "vpc-a", "172.31.0.6", ["sg-open"]),
+                   iface(3, "vpc-a", "172.31.0.7", ["sg-open"])], g))
+    src = dp.inst("h1", "eni-1")
+    for n in (2, 3):
+        dp.serve(dp.inst("h1", "eni-%d" % n), 8080)
+        dp.serve(dp.inst("h1", "eni-%d" % n), 9090)
+    assert dp.connect(src, "172.31.0.6", 8080)
+    assert not dp.connect(src, "172.31.0.6", 9090)
+    assert not dp.connect(src, "172.31.0.7", 8080)
+    assert not dp.ping(src, "172.31.0.6")
+    # spoofing another address is dropped whatever the rules say
+    run_in(src, ["ip", "addr", "add", "172.31.0.66/20", "dev", "eth0"], check=True)
+    r = run_in(src, ["busybox", "ping", "-c", "2", "-W", "1", "-I", "172.31.0.66", "172.31.0.7"])
+    assert r.returncode != 0
+
+
+def many(n_ifaces, generation=1):
+    return host("h1", UL1, [vpc("vpc-a", 1001, peers=[UL2]), vpc("vpc-b", 1002)],
+                [iface(i, "vpc-a" if i % 2 else "vpc-b", "172.31.0.%d" % (10 + i), ["sg-open"])
+                 for i in range(1, n_ifaces + 1)], [open_group()], generation=generation)
+
+
+def test_killed_apply_then_apply_again_converges_with_no_leftover(dp):
+    doc = many(8)
+    # kill -9 the applying process part-way, several times at different points
+    for delay in (0.05, 0.2, 0.5):
+        p = subprocess.Popen([dp.bin, "--prefix", dp.prefix, "--state-dir", dp.state, "apply", "-"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, text=True)
+        p.stdin.write(__import__("json").dumps(doc))
+        p.stdin.close()
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+    st = dp.apply(doc)
+    assert dp.apply(doc) == {"host": "h1", "generation": 1, "ensured": 0, "removed": 0}, st
+    units = dp.observe("h1")
+    assert sorted(u["key"] for u in units if u["kind"] == "iface") == \
+        sorted("eni-%d" % i for i in range(1, 9))
+    # plant what a crashed agent or an old document leaves: an unknown interface and
+    # stand-in, a stray fdb peer; shrink the document: everything it does not name goes
+    hns = dp.host_ns("h1")
+    run_in(dp.host_ns("h1"), ["ip", "link", "add", "vt-ghost", "type", "veth", "peer", "name", "x0"], check=True)
+    subprocess.run(["ip", "netns", "add", dp.inst("h1", "eni-ghost")], check=True)
+    run_in(hns, ["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-1001", "dst", "10.254.0.99"], check=True)
+    small = host("h1", UL1, [vpc("vpc-a", 1001, peers=[UL2])],
+                 [iface(1, "vpc-a", "172.31.0.11", ["sg-open"])], [open_group()], generation=2)
+    st = dp.apply(small)
+    assert st["removed"] >= 10, st
+    assert [n for n in dp.namespaces() if "-i-" in n] == [dp.inst("h1", "eni-1")]
+    links = run_in(hns, ["ip", "-o", "link"]).stdout
+    assert "vt-ghost" not in links and "vx-1002" not in links and "vb-1002" not in links
+    assert "10.254.0.99" not in run_in(hns, ["bridge", "fdb", "show", "dev", "vx-1001"]).stdout
+    assert len(dp.dnsmasqs()) == 1
+    assert dp.apply(small)["ensured"] == 0
+
+
+def test_teardown_leaves_nothing(dp):
+    dp.apply(many(3))
+    assert dp.namespaces() and dp.dnsmasqs()
+    r = dp.cli("teardown", "h1")
+    assert r.returncode == 0, r.stderr
+    assert [n for n in dp.namespaces() if "h1" in n] == []
+    assert dp.dnsmasqs() == []
+    assert dp.observe("h1") == []
+    # close() then removes the underlay and outside namespaces and asserts nothing is left
+
+
+def test_invalid_document_is_refused_and_changes_nothing(dp):
+    dp.apply(many(1))
+    before = dp.observe("h1")
+    bad = many(1)
+    bad["interfaces"][0]["device"] = "eth0; reboot"
+    r = dp.cli("apply", "-", stdin=__import__("json").dumps(bad))
+    assert r.returncode == 1 and r.stderr.startswith("InvalidParameterValue:")
+    assert dp.observe("h1") == before
+
+
+def test_concurrent_applies_take_turns(dp):
+    """Two appliers at once (an operator's run beside the agent's): the state directory's
+    lock makes them take turns, both succeed and the host is as the document says."""
+    import json
+    doc = json.dumps(many(4))
+    ps = [subprocess.Popen([dp.bin, "--prefix", dp.prefix, "--state-dir", dp.state, "apply", "-"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+    outs = [p.communicate(doc, timeout=120) for p in ps]
+    assert [p.returncode for p in ps] == [0, 0], outs
+    # one built the host, the other found nothing left to do
+    assert sorted(json.loads(o)["ensured"] for o, _ in outs)[0] == 0
+    assert dp.apply(many(4))["ensured"] == 0
+
+
+def test_hosts_whose_names_share_a_prefix_leave_each_other_alone(dp):
+    g = [open_group()]
+    a = host("a", UL1, [vpc("vpc-a", 1001)], [iface(1, "vpc-a", "172.31.0.5", ["sg-open"])], g)
+    a1 = host("a-1", UL2, [vpc("vpc-a", 1001)], [iface(2, "vpc-a", "172.31.0.6", ["sg-open"])], g)
+    dp.apply(a)
+    dp.apply(a1)
+    assert dp.apply(a) == {"host": "a", "generation": 1, "ensured": 0, "removed": 0}
+    assert dp.inst("a-1", "eni-2") in dp.namespaces()
+    assert dp.cli("teardown", "a").returncode == 0
+    assert dp.inst("a-1", "eni-2") in dp.namespaces()
+    assert dp.observe("a-1") and dp.apply(a1)["ensured"] == 0

@@ -1,0 +1,282 @@
+/* test_datapath.c - the datapath contract, run against every driver of the table: `fake`
+ * always, `linux` when run as root (in namespaces with a prefix of its own, torn down at
+ * the end). Then the parts that are text: document validation, the nftables and dnsmasq
+ * renderings, and the order in which the reconciler builds a host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "datapath.h"
+#include "dp_exec.h"
+
+/* h1 with two VPCs, three interfaces, a group referencing another. */
+static const char DOC_FULL[] =
+    "{\"host\":\"h1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
+    "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\",\"10.254.0.13\"],"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\"}]},"
+    " {\"vpc_id\":\"vpc-b\",\"vni\":1002,\"cidr\":\"172.31.0.0/16\",\"peers\":[],"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-b\",\"cidr\":\"172.31.16.0/20\",\"gateway\":\"172.31.16.1\",\"dns\":\"172.31.0.2\"}]}],"
+    "\"interfaces\":["
+    " {\"eni_id\":\"eni-0abc\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:AC:1f:00:05\",\"ip\":\"172.31.0.5\","
+    "  \"prefix_len\":20,\"device\":\"vt-0abc\",\"groups\":[\"sg-0aa1\"],\"public_ip\":\"198.51.100.7\"},"
+    " {\"eni_id\":\"eni-0abd\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:06\",\"ip\":\"172.31.0.6\","
+    "  \"prefix_len\":20,\"device\":\"vt-0abd\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null},"
+    " {\"eni_id\":\"eni-0abe\",\"vpc_id\":\"vpc-b\",\"subnet_id\":\"subnet-b\",\"mac\":\"02:00:ac:1f:10:05\",\"ip\":\"172.31.16.5\","
+    "  \"prefix_len\":20,\"device\":\"vt-0abe\",\"groups\":[],\"public_ip\":null}],"
+    "\"security_groups\":[{\"group_id\":\"sg-0aa1\","
+    "  \"ingress\":[{\"protocol\":\"tcp\",\"from_port\":8080,\"to_port\":8080,\"cidrs\":[\"10.0.0.0/8\"],\"groups\":[\"sg-0bb2\"]},"
+    "             {\"protocol\":\"icmp\",\"from_port\":8,\"to_port\":-1,\"cidrs\":[\"172.31.0.0/16\"],\"groups\":[]}],"
+    "  \"egress\":[{\"protocol\":\"-1\",\"from_port\":-1,\"to_port\":-1,\"cidrs\":[\"0.0.0.0/0\"],\"groups\":[]}]}],"
+    "\"group_members\":{\"sg-0bb2\":[\"172.31.0.9\",\"172.31.0.10\"]},"
+    "\"outside\":{\"public_cidr\":\"198.51.100.0/24\"}}";
+
+/* The same host after vpc-b and one interface went away and a peer left. */
+static const char DOC_SMALL[] =
+    "{\"host\":\"h1\",\"generation\":2,\"underlay_ip\":\"10.254.0.11\","
+    "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\"],"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\"}]}],"
+    "\"interfaces\":["
+    " {\"eni_id\":\"eni-0abc\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:05\",\"ip\":\"172.31.0.5\","
+    "  \"prefix_len\":20,\"device\":\"vt-0abc\",\"groups\":[],\"public_ip\":null}],"
+    "\"security_groups\":[],\"group_members\":{},\"outside\":null}";
+
+typedef struct ctx {
+    const char *driver;
+    dp_driver_t *d;
+    char prefix[32];
+    char state[64];
+} ctx_t;
+
+static ctx_t drivers[] = {{.driver = "fake"}, {.driver = "linux"}};
+
+static int setup(void **state)
+{
+    ctx_t *c = *state;
+    snprintf(c->prefix, sizeof c->prefix, "virga-u%d-", (int)getpid() % 100000);
+    snprintf(c->state, sizeof c->state, "/tmp/virga-dp-unit-%d", (int)getpid());
+    dp_config_t cfg = {.prefix = c->prefix, .state_dir = c->state};
+    verr_t e = {0};
+    c->d = dp_open(c->driver, &cfg, &e);
+    if (!c->d) fprintf(stderr, "%s: %s\n", c->driver, e.message);
+    return c->d ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    ctx_t *c = *state;
+    verr_t e = {0};
+    int rc = dp_teardown_all(c->d, &e);
+    dp_close(c->d);
+    rmdir(c->state);
+    return rc;
+}
+
+static dp_desired_t *parse(const char *text)
+{
+    verr_t e = {0};
+    dp_desired_t *d = dp_desired_parse(text, &e);
+    if (!d) fail_msg("%s", e.message);
+    return d;
+}
+
+/* observe() reports exactly the document's units, fingerprints included. */
+static void assert_matches(dp_driver_t *drv, const dp_desired_t *want)
+{
+    dp_units_t des = {0}, obs = {0};
+    verr_t e = {0};
+    dp_desired_units(want, &des);
+    assert_int_equal(dp_observe(drv, want->host, &obs, &e), 0);
+    for (size_t i = 0; i < des.n; i++) {
+        const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
+        if (!o) fail_msg("missing %s %s", dp_kind_name(des.v[i].kind), des.v[i].key);
+        assert_string_equal(o->fp, des.v[i].fp);
+    }
+    for (size_t i = 0; i < obs.n; i++)
+        if (!dp_units_find(&des, obs.v[i].kind, obs.v[i].key))
+            fail_msg("left over %s %s", dp_kind_name(obs.v[i].kind), obs.v[i].key);
+    dp_units_clear(&des);
+    dp_units_clear(&obs);
+}
+
+static void apply_ok(dp_driver_t *drv, const dp_desired_t *want, dp_stats_t *st)
+{
+    verr_t e = {0};
+    *st = (dp_stats_t){0};
+    if (dp_apply(drv, want, st, &e) < 0) fail_msg("apply: %s", e.message);
+}
+
+/* Leave what a crashed agent would: an interface nobody asked for, a broken SG unit. */
+static void plant_leftovers(ctx_t *c)
+{
+    if (!strcmp(c->driver, "fake")) {
+        dp_fake_plant(c->d, "h1", DP_IFACE, "eni-ghost", "dev=vt-ghost");
+        dp_fake_plant(c->d, "h1", DP_SG, "sg", "");
+        return;
+    }
+    char ns[96], hns[96];
+    snprintf(ns, sizeof ns, "%si-h1.eni-ghost", c->prefix);
+    snprintf(hns, sizeof hns, "%sh-h1", c->prefix);
+    assert_int_equal(dp_runv(NULL, 0, NULL, "ip", "netns", "add", ns, NULL), 0);
+    assert_int_equal(dp_runv(hns, 0, NULL, "nft", "delete", "table", "inet", "virga_sg", NULL), 0);
+}
+
+static void test_contract(void **state)
+{
+    ctx_t *c = *state;
+    dp_desired_t *full = parse(DOC_FULL), *small = parse(DOC_SMALL);
+    dp_stats_t st;
+
+    apply_ok(c->d, full, &st);                  /* from nothing */
+    assert_true(st.ensured >= 10);
+    assert_int_equal(st.removed, 0);
+    assert_matches(c->d, full);
+
+    apply_ok(c->d, full, &st);                  /* level-triggered: nothing to do */
+    assert_int_equal(st.ensured + st.removed, 0);
+
+    plant_leftovers(c);                         /* adopt, repair, remove the unknown */
+    apply_ok(c->d, full, &st);
+    assert_int_equal(st.ensured, 1);
+    assert_int_equal(st.removed, 1);
+    assert_matches(c->d, full);
+
+    apply_ok(c->d, small, &st);                 /* shrink */
+    assert_int_equal(st.removed, 6);            /* vpc, router, dhcp of 1002; 2 ifaces; 1 fdb */
+    assert_matches(c->d, small);
+
+    verr_t e = {0};                             /* teardown: nothing of h1 is left */
+    assert_int_equal(dp_teardown(c->d, "h1", &e), 0);
+    dp_units_t obs = {0};
+    assert_int_equal(dp_observe(c->d, "h1", &obs, &e), 0);
+    assert_int_equal(obs.n, 0);
+    dp_units_clear(&obs);
+    dp_desired_free(full);
+    dp_desired_free(small);
+}
+
+static void test_invalid_documents(void **state)
+{
+    (void)state;
+    static const struct { const char *from, *to, *code; } cases[] = {
+        {"\"vt-0abc\"", "\"eth0; reboot\"", "InvalidParameterValue"},
+        {"\"vt-0abc\"", "\"vt-0123456789abc\"", "InvalidParameterValue"},   /* > 15 chars */
+        {"\"vni\":1001", "\"vni\":0", "InvalidParameterValue"},
+        {"\"10.0.0.0/8\"", "\"10.0.0.0/33\"", "InvalidParameterValue"},
+        {"\"protocol\":\"tcp\"", "\"protocol\":\"sctp\"", "InvalidParameterValue"},
+        {"\"sg-0bb2\":[", "\"sg 0bb2\":[", "InvalidParameterValue"},
+        {"02:00:AC:1f:00:05", "02:00:AC:1f:00:0g", "InvalidParameterValue"},
+        {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
+        {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        const char *at = strstr(DOC_FULL, cases[i].from);
+        assert_non_null(at);
+        char *doc = xasprintf("%.*s%s%s", (int)(at - DOC_FULL), DOC_FULL, cases[i].to,
+                              at + strlen(cases[i].from));
+        verr_t e = {0};
+        dp_desired_t *d = dp_desired_parse(doc, &e);
+        if (d) fail_msg("case %zu accepted", i);
+        assert_string_equal(e.code, cases[i].code);
+        free(doc);
+    }
+    verr_t e = {0};
+    assert_null(dp_desired_parse("[1,2]", &e));
+    assert_null(dp_desired_parse("{\"host\":", &e));
+}
+
+static void test_render_security_groups(void **state)
+{
+    (void)state;
+    dp_desired_t *d = parse(DOC_FULL);
+    char *s = dp_render_sg(d, "s=1");
+    /* atomic replacement of both tables */
+    assert_non_null(strstr(s, "delete table inet virga_sg\n"));
+    assert_non_null(strstr(s, "comment \"s=1\""));
+    /* group references become sets of the members' addresses */
+    assert_non_null(strstr(s, "set g_sg_0bb2 { type ipv4_addr; flags interval; auto-merge; elements = { 172.31.0.9, 172.31.0.10 } }"));
+    /* eni-0abc (mark 1): anti-spoofing, stateful, its rules, default deny */
+    assert_non_null(strstr(s, "iifname \"vt-0abc\" ether saddr != 02:00:ac:1f:00:05 drop"));
+    assert_non_null(strstr(s, "chain in_1 {\n    ct state established,related accept\n"));
+    assert_non_null(strstr(s, "ip saddr 10.0.0.0/8 tcp dport 8080 accept\n"));
+    assert_non_null(strstr(s, "ip saddr @g_sg_0bb2 tcp dport 8080 accept\n"));
+    assert_non_null(strstr(s, "ip saddr 172.31.0.0/16 icmp type 8 accept\n"));
+    assert_non_null(strstr(s, "ip saddr != 172.31.0.5 drop\n"));
+    assert_non_null(strstr(s, "ip daddr 0.0.0.0/0 meta nfproto ipv4 return\n"));
+    /* eni-0abe has no group: in_3 accepts only replies and DHCP, then drops */
+    assert_non_null(strstr(s, "chain in_3 {\n    ct state established,related accept\n"
+                              "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n    drop\n  }"));
+    /* gateway frames never cross the tunnel */
+    assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" drop"));
+    free(s);
+    dp_desired_free(d);
+}
+
+static void test_render_nat_and_dhcp(void **state)
+{
+    (void)state;
+    dp_desired_t *d = parse(DOC_FULL);
+    char *nat = dp_render_nat(d, &d->vpcs[0], "r=1");
+    assert_non_null(strstr(nat, "ip daddr 198.51.100.7 dnat to 172.31.0.5\n"));
+    assert_non_null(strstr(nat, "oifname \"out0\" ip saddr 172.31.0.5 snat to 198.51.100.7\n"));
+    assert_null(strstr(nat, "172.31.0.6"));
+    char *nat_b = dp_render_nat(d, &d->vpcs[1], "r=1");
+    assert_null(strstr(nat_b, "dnat"));
+    char *conf = dp_render_dhcp_conf(&d->vpcs[0]);
+    assert_non_null(strstr(conf, "dhcp-range=set:subnet-a,172.31.0.0,static,255.255.240.0,1h\n"));
+    assert_non_null(strstr(conf, "dhcp-option=tag:subnet-a,option:router,172.31.0.1\n"));
+    char *hosts = dp_render_dhcp_hosts(d, &d->vpcs[0]);
+    assert_string_equal(hosts, "02:00:ac:1f:00:05,172.31.0.5,eni-0abc\n02:00:ac:1f:00:06,172.31.0.6,eni-0abd\n");
+    free(nat);
+    free(nat_b);
+    free(conf);
+    free(hosts);
+    dp_desired_free(d);
+}
+
+/* A fresh host is built outside-in, and filtering exists before any interface is plugged. */
+static void test_build_order(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    dp_driver_t *d = dp_open("fake", NULL, &e);
+    dp_desired_t *want = parse(DOC_SMALL);
+    dp_stats_t st = {0};
+    assert_int_equal(dp_apply(d, want, &st, &e), 0);
+    assert_string_equal(dp_fake_log(d),
+                        "ensure host h1\nensure vpc 1001\nensure fdb 1001/10.254.0.12\n"
+                        "ensure router 1001\nensure dhcp 1001\nensure sg sg\nensure iface eni-0abc\n");
+    dp_fake_log_clear(d);
+    assert_int_equal(dp_teardown_all(d, &e), 0);
+    assert_string_equal(dp_fake_log(d),
+                        "remove iface eni-0abc\nremove sg sg\nremove dhcp 1001\nremove router 1001\n"
+                        "remove fdb 1001/10.254.0.12\nremove vpc 1001\nremove host h1\nteardown shared\n");
+    assert_null(dp_open("nope", NULL, &e));
+    assert_string_equal(e.code, "InvalidParameterValue");
+    dp_desired_free(want);
+    dp_close(d);
+}
+
+int main(void)
+{
+    struct CMUnitTest tests[] = {
+        cmocka_unit_test_prestate_setup_teardown(test_contract, setup, teardown, &drivers[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_contract, setup, teardown, &drivers[1]),
+        cmocka_unit_test(test_invalid_documents),
+        cmocka_unit_test(test_render_security_groups),
+        cmocka_unit_test(test_render_nat_and_dhcp),
+        cmocka_unit_test(test_build_order),
+    };
+    size_t n = ARRAY_LEN(tests);
+    if (geteuid() != 0) {       /* the linux driver needs root: its row is skipped */
+        memmove(&tests[1], &tests[2], (n - 2) * sizeof tests[0]);
+        n--;
+    }
+    return _cmocka_run_group_tests("datapath", tests, n, NULL, NULL);
+}
