@@ -31,7 +31,7 @@ static void usage(void)
             "usage: virgadm [-c FILE] [--set key=value]... COMMAND\n"
             "  FILE: the cloud's config (devcloud: DIR/virga.yaml); default $VIRGA_CONFIG, else " SYSTEM_CONFIG "\n"
             "  status [--wait SECONDS] [--json]   health of every service (and agent) over the bus\n"
-            "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID]\n"
+            "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID | --principal SERVICE]\n"
             "                                     send one RPC and print the reply body\n"
             "  bootstrap                          create the operator account and its first key\n"
             "Services come from cluster.services (default %s);\n"
@@ -190,6 +190,11 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
         else if (!strcmp(argv[i], "--as") && i + 1 < argc) {
             json_decref(caller);
             caller = json_pack("{s:s, s:b, s:s}", "account_id", argv[++i], "is_admin", 1, "user_id", "");
+        }
+        else if (!strcmp(argv[i], "--principal") && i + 1 < argc) {
+            /* a service's internal call, e.g. compute's network.port_create */
+            json_decref(caller);
+            caller = json_pack("{s:s}", "principal", argv[++i]);
         }
         else if (np < 3)
             pos[np++] = argv[i];

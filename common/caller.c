@@ -18,3 +18,9 @@ int caller_is_operator_admin(const json_t *caller)
 {
     return json_bool(caller, "is_operator", 0) && json_bool(caller, "is_admin", 0);
 }
+
+int caller_is_service(const json_t *caller, const char *service)
+{
+    const char *p = json_str(caller, "principal", NULL);
+    return p && service && !strcmp(p, service);
+}

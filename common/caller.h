@@ -14,4 +14,11 @@ const char *caller_account(const json_t *caller, verr_t *e);
  * caller may be NULL (anonymous). */
 int caller_is_operator_admin(const json_t *caller);
 
+/* 1 if the message comes from the named service's own principal ("compute"): the
+ * caller {"principal": "<service>"} that services put on their internal calls. The
+ * gateway and the object store never forward such a field from a tenant (their caller
+ * is built from identity's answer), so a tenant cannot claim one; the bus itself
+ * authenticates no principal yet (docs/network.md, "Port API"). */
+int caller_is_service(const json_t *caller, const char *service);
+
 #endif
