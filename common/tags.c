@@ -108,6 +108,8 @@ const tags_resource_t tags_resources[] = {
     {"sg", "security-group", "network"},
     {"eni", "network-interface", "network"},
     {"eipalloc", "elastic-ip", "network"},
+    {"igw", "internet-gateway", "network"},
+    {"rtb", "route-table", "network"},
     {NULL, NULL, NULL},
 };
 

@@ -46,6 +46,18 @@ static const char *const p_ec2_AssociateAddress[] = {"AllocationId", "AllowReass
 static const char *const p_ec2_DisassociateAddress[] = {"AssociationId", "DryRun", "PublicIp", NULL};
 static const char *const p_ec2_ReleaseAddress[] = {"AllocationId", "DryRun", "NetworkBorderGroup", "PublicIp", NULL};
 static const char *const p_ec2_DescribeAddresses[] = {"AllocationId", "DryRun", "Filter", "PublicIp", NULL};
+static const char *const p_ec2_CreateInternetGateway[] = {"DryRun", "TagSpecification", NULL};
+static const char *const p_ec2_AttachInternetGateway[] = {"DryRun", "InternetGatewayId", "VpcId", NULL};
+static const char *const p_ec2_DetachInternetGateway[] = {"DryRun", "InternetGatewayId", "VpcId", NULL};
+static const char *const p_ec2_DeleteInternetGateway[] = {"DryRun", "InternetGatewayId", NULL};
+static const char *const p_ec2_DescribeInternetGateways[] = {"DryRun", "Filter", "InternetGatewayId", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_CreateRouteTable[] = {"ClientToken", "DryRun", "TagSpecification", "VpcId", NULL};
+static const char *const p_ec2_DeleteRouteTable[] = {"DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_CreateRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
+static const char *const p_ec2_DeleteRoute[] = {"DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_AssociateRouteTable[] = {"DryRun", "GatewayId", "PublicIpv4Pool", "RouteTableId", "SubnetId", NULL};
+static const char *const p_ec2_DisassociateRouteTable[] = {"AssociationId", "DryRun", NULL};
+static const char *const p_ec2_DescribeRouteTables[] = {"DryRun", "Filter", "MaxResults", "NextToken", "RouteTableId", NULL};
 static const char *const p_ec2_CreateTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DeleteTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DescribeTags[] = {"DryRun", "Filter", "MaxResults", "NextToken", NULL};
@@ -104,6 +116,18 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "DisassociateAddress", p_ec2_DisassociateAddress},
     {API_EC2, "ReleaseAddress", p_ec2_ReleaseAddress},
     {API_EC2, "DescribeAddresses", p_ec2_DescribeAddresses},
+    {API_EC2, "CreateInternetGateway", p_ec2_CreateInternetGateway},
+    {API_EC2, "AttachInternetGateway", p_ec2_AttachInternetGateway},
+    {API_EC2, "DetachInternetGateway", p_ec2_DetachInternetGateway},
+    {API_EC2, "DeleteInternetGateway", p_ec2_DeleteInternetGateway},
+    {API_EC2, "DescribeInternetGateways", p_ec2_DescribeInternetGateways},
+    {API_EC2, "CreateRouteTable", p_ec2_CreateRouteTable},
+    {API_EC2, "DeleteRouteTable", p_ec2_DeleteRouteTable},
+    {API_EC2, "CreateRoute", p_ec2_CreateRoute},
+    {API_EC2, "DeleteRoute", p_ec2_DeleteRoute},
+    {API_EC2, "AssociateRouteTable", p_ec2_AssociateRouteTable},
+    {API_EC2, "DisassociateRouteTable", p_ec2_DisassociateRouteTable},
+    {API_EC2, "DescribeRouteTables", p_ec2_DescribeRouteTables},
     {API_EC2, "CreateTags", p_ec2_CreateTags},
     {API_EC2, "DeleteTags", p_ec2_DeleteTags},
     {API_EC2, "DescribeTags", p_ec2_DescribeTags},

@@ -180,7 +180,6 @@ int net_release_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     char alloc[IDS_MAX];
     const char *p[] = {alloc};
     PG_AUTO PGresult *r = NULL;
-    PG_AUTO PGresult *d = NULL;
     if (db_begin(db, e) < 0 || allocation_of(db, body, account, alloc, e) < 0 ||
         !(r = db_prepared(db, e, "eip_assoc_of", "SELECT eni_id FROM addresses WHERE id = $1", 1, p)))
         goto fail;
@@ -189,11 +188,8 @@ int net_release_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
                  PQgetvalue(r, 0, 0));
         goto fail;
     }
-    if (net_dry_run(body, e) < 0 ||
-        !(d = db_prepared(db, e, "eip_del", "DELETE FROM addresses WHERE id = $1", 1, p)) ||
-        net_untag(db, alloc, e) < 0 || db_commit(db, e) < 0)
+    if (net_delete_commit(db, &NET_EIP, alloc, body, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);

@@ -1,6 +1,7 @@
 /* default_vpc.c - the account's default VPC, made on first use as on AWS: 172.31.0.0/16,
- * one default subnet (a /20, public addresses on launch) per availability zone and the
- * VPC's default security group. Two first calls at once make one: the second waits for
+ * one default subnet (a /20, public addresses on launch) per availability zone, the
+ * VPC's default security group, its main route table and an internet gateway attached
+ * with a 0.0.0.0/0 route to it. Two first calls at once make one: the second waits for
  * the account's lock and then finds the first's VPC; the partial unique index
  * vpcs_one_default makes any other path fail rather than make two. */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "network.h"
+#include "routing.h"
 
 static int find(db_t *db, const char *account, char *id, verr_t *e)
 {
@@ -32,8 +34,10 @@ static int make(bus_ctx_t *ctx, db_t *db, const char *account, char *id, verr_t 
         return -1;
     PG_AUTO PGresult *v = db_prepared(db, e, "dv_insert", "INSERT INTO vpcs (id, account_id, cidr, is_default, "
                                       "dns_hostnames) VALUES ($1, $2, '172.31.0.0/16', true, true)", 2, p);
-    char sg[IDS_MAX];
-    if (!v || default_group_create(db, account, id, sg, e) < 0)
+    char sg[IDS_MAX], rtb[IDS_MAX];
+    if (!v || default_group_create(db, account, id, sg, e) < 0 ||
+        routing_vpc_created(db, account, id, "172.31.0.0/16", rtb, e) < 0 ||
+        routing_default_internet(db, account, id, rtb, e) < 0)
         return -1;
     char zones[16][64];
     int nz = net_zones(service_of(ctx), zones, 16);

@@ -55,11 +55,17 @@ static json_t *vpcs(db_t *db, const char *host, verr_t *e)
     const char *p[] = {host};
     PG_AUTO PGresult *v = db_prepared(db, e, "hd_vpcs",
         "SELECT v.id, v.vni, v.cidr::text, (SELECT coalesce(json_agg(DISTINCT host(h.underlay_ip)), '[]') FROM enis m "
-        "JOIN hosts h ON h.name = m.host WHERE m.vpc_id = v.id AND m.plugged AND m.host <> $1)::text "
+        "JOIN hosts h ON h.name = m.host WHERE m.vpc_id = v.id AND m.plugged AND m.host <> $1)::text, "
+        "(SELECT id FROM internet_gateways WHERE vpc_id = v.id) "
         "FROM vpcs v WHERE v.id IN (SELECT vpc_id FROM enis WHERE host = $1 AND plugged) ORDER BY v.id", 1, p);
     PG_AUTO PGresult *s = v ? db_prepared(db, e, "hd_subnets",
-        "SELECT id, vpc_id, cidr::text FROM subnets WHERE id IN (SELECT subnet_id FROM enis WHERE host = $1 AND "
-        "plugged) ORDER BY id", 1, p) : NULL;
+        "SELECT s.id, s.vpc_id, s.cidr::text, (SELECT coalesce(json_agg(json_build_object('destination', "
+        "r.destination::text, 'target', r.target) ORDER BY r.destination), '[]') FROM routes r WHERE r.route_table_id = "
+        "coalesce((SELECT route_table_id FROM route_table_assocs WHERE subnet_id = s.id), "
+        "(SELECT id FROM route_tables WHERE vpc_id = s.vpc_id AND is_main)) AND (r.target = 'local' OR EXISTS "
+        "(SELECT 1 FROM internet_gateways g WHERE g.id = r.target AND g.vpc_id = s.vpc_id)))::text "
+        "FROM subnets s WHERE s.id IN (SELECT subnet_id FROM enis WHERE host = $1 AND plugged) ORDER BY s.id", 1, p)
+        : NULL;
     if (!s)
         return NULL;
     json_t *out = json_array();
@@ -73,12 +79,14 @@ static json_t *vpcs(db_t *db, const char *host, verr_t *e)
             cidr_parse(PQgetvalue(s, j, 2), &c);
             cidr_ip_format(cidr_gateway(&c), gw);
             cidr_ip_format(cidr_dns(&c), dns);
-            json_array_append_new(subs, json_pack("{s:s, s:s, s:s, s:s}", "subnet_id", PQgetvalue(s, j, 0), "cidr",
-                                                  PQgetvalue(s, j, 2), "gateway", gw, "dns", dns));
+            json_array_append_new(subs, json_pack("{s:s, s:s, s:s, s:s, s:o}", "subnet_id", PQgetvalue(s, j, 0), "cidr",
+                                                  PQgetvalue(s, j, 2), "gateway", gw, "dns", dns, "routes",
+                                                  jparse(PQgetvalue(s, j, 3))));
         }
-        json_array_append_new(out, json_pack("{s:s, s:i, s:s, s:o, s:o}", "vpc_id", PQgetvalue(v, i, 0), "vni",
+        json_array_append_new(out, json_pack("{s:s, s:i, s:s, s:o, s:o, s:s?}", "vpc_id", PQgetvalue(v, i, 0), "vni",
                                              atoi(PQgetvalue(v, i, 1)), "cidr", PQgetvalue(v, i, 2), "peers",
-                                             jparse(PQgetvalue(v, i, 3)), "subnets", subs));
+                                             jparse(PQgetvalue(v, i, 3)), "subnets", subs, "internet_gateway",
+                                             PQgetisnull(v, i, 4) ? NULL : PQgetvalue(v, i, 4)));
     }
     return out;
 }

@@ -107,6 +107,21 @@ int net_within_quota(db_t *db, const net_kind_t *k, const char *account, long lo
     return 0;
 }
 
+int net_delete_commit(db_t *db, const net_kind_t *k, const char *id, const json_t *body, json_t **reply, verr_t *e)
+{
+    char sql[96], name[48];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $1", k->table);
+    snprintf(name, sizeof name, "del_%s", k->table);
+    const char *p[] = {id};
+    if (net_dry_run(body, e) < 0)
+        return -1;
+    PG_AUTO PGresult *r = db_prepared(db, e, name, sql, 1, p);
+    if (!r || net_untag(db, id, e) < 0 || db_commit(db, e) < 0)
+        return -1;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
+
 int net_timeout_ms(bus_ctx_t *ctx)
 {
     return (int)config_int(service_of(ctx)->cfg, "network.call_timeout_ms", 10000);

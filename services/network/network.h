@@ -43,6 +43,10 @@ int net_describe(json_t *items, const json_t *body, const char *list, const char
 int net_within_quota(db_t *db, const net_kind_t *k, const char *account, long long max, const char *code,
                      verr_t *e);
 
+/* The end of a Delete*: DryRun (DryRunOperation), delete the row and its tags, commit
+ * the caller's transaction, *reply = {"return": true}. The caller rolls back on -1. */
+int net_delete_commit(db_t *db, const net_kind_t *k, const char *id, const json_t *body, json_t **reply, verr_t *e);
+
 /* Tags of the account's resources, {id: tagSet}. */
 json_t *net_tags(db_t *db, const char *account, verr_t *e);
 /* The tagSet of id in tags (new reference; empty array when none). */

@@ -136,7 +136,6 @@ int net_delete_subnet(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
     db_t *db = service_db(ctx);
     const char *p[] = {id};
     PG_AUTO PGresult *n = NULL;
-    PG_AUTO PGresult *d = NULL;
     if (db_begin(db, e) < 0 || net_owned(db, &NET_SUBNET, id, account, 1, e) < 0 ||
         !(n = db_prepared(db, e, "sn_enis", "SELECT id FROM enis WHERE subnet_id = $1 LIMIT 1", 1, p)))
         goto fail;
@@ -145,10 +144,8 @@ int net_delete_subnet(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
                  "(network interface %s).", id, PQgetvalue(n, 0, 0));
         goto fail;
     }
-    if (net_dry_run(body, e) < 0 || !(d = db_prepared(db, e, "sn_del", "DELETE FROM subnets WHERE id = $1", 1, p)) ||
-        net_untag(db, id, e) < 0 || db_commit(db, e) < 0)
+    if (net_delete_commit(db, &NET_SUBNET, id, body, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);

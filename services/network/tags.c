@@ -32,9 +32,12 @@ OWNER_FN(subnet_owner, NET_SUBNET)
 OWNER_FN(sg_owner, NET_SG)
 OWNER_FN(eni_owner, NET_ENI)
 OWNER_FN(eip_owner, NET_EIP)
+OWNER_FN(igw_owner, NET_IGW)
+OWNER_FN(rtb_owner, NET_RTB)
 
 static const tags_kind_t kinds[] = {
     {"vpc", vpc_owner}, {"subnet", subnet_owner}, {"sg", sg_owner}, {"eni", eni_owner}, {"eipalloc", eip_owner},
+    {"igw", igw_owner}, {"rtb", rtb_owner},
     {NULL, NULL},
 };
 

@@ -10,6 +10,7 @@
 #include "jsonutil.h"
 #include "network.h"
 #include "quota.h"
+#include "routing.h"
 #include "tags.h"
 
 int net_create_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -39,7 +40,8 @@ int net_create_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 || net_within_quota(db, &NET_VPC, account, max, "VpcLimitExceeded", e) < 0 ||
         !(r = db_prepared(db, e, "vpc_insert", "INSERT INTO vpcs (id, account_id, cidr) VALUES ($1, $2, $3)", 3, p)) ||
-        default_group_create(db, account, id, sg, e) < 0 || tags_put(db, id, account, tags, e) < 0 ||
+        default_group_create(db, account, id, sg, e) < 0 || routing_vpc_created(db, account, id, block, NULL, e) < 0 ||
+        tags_put(db, id, account, tags, e) < 0 ||
         db_commit(db, e) < 0)
         goto fail;
     *reply = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:b, s:O}}", "vpc", "vpcId", id, "ownerId", account, "state",
@@ -118,7 +120,7 @@ int net_delete_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
             goto fail;
         }
     }
-    if (net_dry_run(body, e) < 0)
+    if (routing_vpc_deleting(db, id, e) < 0 || net_dry_run(body, e) < 0)
         goto fail;
     g = db_prepared(db, e, "vpc_del_sg", "DELETE FROM security_groups WHERE vpc_id = $1 "
                                       "RETURNING id", 1, p);

@@ -150,6 +150,9 @@ def test_security_group_rules(tenant):
     assert perms[("tcp", 8080, 8080)]["IpRanges"] == [{"CidrIp": "10.0.0.0/8", "Description": "lan"}]
     assert perms[("udp", 5000, 5100)]["UserIdGroupPairs"][0]["GroupId"] == db
     assert g["IpPermissionsEgress"][0]["IpProtocol"] == "-1"
+    by_proto = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vid]},
+                                                     {"Name": "ip-permission.protocol", "Values": ["udp"]}])
+    assert [x["GroupId"] for x in by_proto["SecurityGroups"]] == [web]
 
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [web]}])["SecurityGroupRules"]
     assert len(rules) == 4 and sum(r["IsEgress"] for r in rules) == 1

@@ -69,6 +69,8 @@ def test_interfaces_and_addresses_in_a_small_subnet(tenant):
     assert ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]["AvailableIpAddressCount"] == 0
     got = ec2.describe_network_interfaces(Filters=[{"Name": "private-ip-address", "Values": ["10.60.0.30"]}])
     assert [n["NetworkInterfaceId"] for n in got["NetworkInterfaces"]] == [fixed["NetworkInterfaceId"]]
+    got = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [web]}])["NetworkInterfaces"]
+    assert [n["NetworkInterfaceId"] for n in got] == [fixed["NetworkInterfaceId"]]
     assert code(ec2.delete_subnet, SubnetId=sid) == "DependencyViolation"
     assert code(ec2.delete_security_group, GroupId=web) == "DependencyViolation"
     for m in made:
@@ -212,7 +214,9 @@ def test_port_api_and_host_desired(cloud, tenant):
                      "prefix_len": 24, "device": "vt-" + p1["eni_id"][4:16], "groups": [web], "public_ip": None}
     [v] = d1["vpcs"]
     assert v["vpc_id"] == vid and v["cidr"] == "10.62.0.0/16" and v["peers"] == [] and v["vni"] >= 1001
-    assert v["subnets"] == [{"subnet_id": sid, "cidr": "10.62.1.0/24", "gateway": "10.62.1.1", "dns": "10.62.1.2"}]
+    assert v["internet_gateway"] is None
+    assert v["subnets"] == [{"subnet_id": sid, "cidr": "10.62.1.0/24", "gateway": "10.62.1.1", "dns": "10.62.1.2",
+                             "routes": [{"destination": "10.62.0.0/16", "target": "local"}]}]
     [g] = d1["security_groups"]
     assert g["group_id"] == web
     ingress = sorted(g["ingress"], key=lambda r: r["cidrs"])
