@@ -165,8 +165,8 @@ static int trusted(bus_ctx_t *ctx, const char *host, verr_t *e)
 int net_host_desired(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *host = json_str(body, "host", NULL);
-    if (!host || !*host || strlen(host) > 63)
-        return verr_set(e, 400, "InvalidParameterValue", "host (1 to 63 characters) is required");
+    if (hosts_valid_name(host, e) < 0)
+        return -1;
     if (trusted(ctx, host, e) < 0)
         return -1;
     db_t *db = service_db(ctx);

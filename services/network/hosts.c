@@ -9,6 +9,18 @@
 #include "jsonutil.h"
 #include "network.h"
 
+int hosts_valid_name(const char *host, verr_t *e)
+{
+    size_t n = host ? strlen(host) : 0;
+    int ok = n >= 1 && n <= 63;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (host[i] >= 'a' && host[i] <= 'z') || (host[i] >= 'A' && host[i] <= 'Z') ||
+             (host[i] >= '0' && host[i] <= '9') || host[i] == '-' || host[i] == '_' || host[i] == '.';
+    if (!ok)
+        return verr_set(e, 400, "InvalidParameterValue", "host is 1 to 63 letters, digits, '-', '_' or '.'");
+    return 0;
+}
+
 int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e)
 {
     const char *p[] = {host};

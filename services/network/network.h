@@ -72,6 +72,9 @@ int sg_resolve(bus_ctx_t *ctx, const json_t *body, const char *account, int allo
 json_t *sg_rule_rows(db_t *db, const char *account, const char *group_ids, verr_t *e);
 
 /* ---- hosts.c: the datapath's generation per host ---- */
+/* A host name the datapath can use in its namespace names: 1 to 63 of [A-Za-z0-9._-]
+ * (InvalidParameterValue otherwise). */
+int hosts_valid_name(const char *host, verr_t *e);
 /* The host's row (made with a free underlay address on first use). */
 int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
 /* generation + 1 on every host with a plugged interface in the VPC (and on extra_host
@@ -127,6 +130,7 @@ NET_HANDLER(net_delete_route);
 NET_HANDLER(net_associate_route_table);
 NET_HANDLER(net_disassociate_route_table);
 NET_HANDLER(net_describe_route_tables);
+NET_HANDLER(net_default_vpc_id);
 NET_HANDLER(net_port_create);
 NET_HANDLER(net_port_plug);
 NET_HANDLER(net_port_unplug);

@@ -76,8 +76,8 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     if (!account || strlen(account) != 12 || !inst || !*inst || strlen(inst) > 64)
         return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) and instance_id are required");
     const char *host = json_str(body, "host", NULL);
-    if (host && (!*host || strlen(host) > 63))
-        return verr_set(e, 400, "InvalidParameterValue", "host is 1 to 63 characters");
+    if (host && hosts_valid_name(host, e) < 0)
+        return -1;
     char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
@@ -118,8 +118,10 @@ static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, i
     if (trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
-    if (!eni || !host || !*host || strlen(host) > 63)
-        return verr_set(e, 400, "InvalidParameterValue", "eni and host (1 to 63 characters) are required");
+    if (!eni)
+        return verr_set(e, 400, "InvalidParameterValue", "eni is required");
+    if (hosts_valid_name(host, e) < 0)
+        return -1;
     db_t *db = service_db(ctx);
     char vpc[IDS_MAX], cur[64];
     int plugged = 0, found;

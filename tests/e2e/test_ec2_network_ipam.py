@@ -201,6 +201,11 @@ def test_port_api_and_host_desired(cloud, tenant):
     assert d0["outside"] == {"public_cidr": "198.51.100.0/24"}
     ok, err = call(cloud, "network.host_desired", {"host": h1}, principal=None)
     assert not ok and "UnauthorizedOperation" in err
+    for bad in ("", "a/b", "x" * 64, "../etc"):
+        ok, err = call(cloud, "network.host_desired", {"host": bad})
+        assert not ok and "InvalidParameterValue" in err, bad
+        ok, err = call(cloud, "network.port_plug", {"eni": p1["eni_id"], "host": bad})
+        assert not ok and "InvalidParameterValue" in err, bad
 
     ok, plugged = call(cloud, "network.port_plug", {"eni": p1["eni_id"], "host": h1})
     assert ok and plugged["plugged"] and plugged["host"] == h1
