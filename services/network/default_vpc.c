@@ -56,6 +56,19 @@ static int make(bus_ctx_t *ctx, db_t *db, const char *account, char *id, verr_t 
     return 0;
 }
 
+/* network.default_vpc {} -> {"vpcId"}: the caller's default VPC (made if need be), for
+ * DescribeAccountAttributes' default-vpc. */
+int net_default_vpc_id(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    const char *account = net_account(ctx, e);
+    char id[IDS_MAX];
+    if (!account || default_vpc(ctx, account, id, e) < 0)
+        return -1;
+    *reply = json_pack("{s:s}", "vpcId", id);
+    return 0;
+}
+
 int default_vpc(bus_ctx_t *ctx, const char *account, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);

@@ -42,6 +42,7 @@ static const bus_route_t routes[] = {
     {"network.AssociateRouteTable", net_associate_route_table},
     {"network.DisassociateRouteTable", net_disassociate_route_table},
     {"network.DescribeRouteTables", net_describe_route_tables},
+    {"network.default_vpc", net_default_vpc_id},   /* DescribeAccountAttributes' default-vpc */
     /* for compute's instances (ports.c) and the hosts' datapath (desired.c) */
     {"network.port_create", net_port_create},
     {"network.port_plug", net_port_plug},

@@ -41,8 +41,10 @@ def test_default_vpc_subnets_and_group_on_first_use(cloud, tenant):
     assert g["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == g["GroupId"]
     assert g["IpPermissionsEgress"][0]["IpProtocol"] == "-1"
     assert g["IpPermissionsEgress"][0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
-    # a second look makes nothing new
+    # a second look makes nothing new; the account's attributes name it
     assert len(ec2.describe_vpcs()["Vpcs"]) == 1
+    attrs = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+    assert attrs[0]["AttributeValues"] == [{"AttributeValue": vpc["VpcId"]}]
     assert code(ec2.delete_security_group, GroupId=g["GroupId"]) == "CannotDelete"
 
 
