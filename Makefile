@@ -114,6 +114,12 @@ $(BUILD)/tests/test_lifecycle: $(BUILD)/obj/tests/unit/test_lifecycle.o $(OS_LIF
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+NET_PURE_OBJ := $(BUILD)/obj/services/network/cidr.o $(BUILD)/obj/services/network/sg_rule.o
+$(BUILD)/obj/tests/unit/test_network.o: EXTRA_INC := -Iservices/network
+$(BUILD)/tests/test_network: $(BUILD)/obj/tests/unit/test_network.o $(NET_PURE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
 $(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
 $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)

@@ -200,6 +200,11 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
             json_decref(caller);
             caller = json_pack("{s:s, s:b, s:s}", "account_id", argv[++i], "is_admin", 1, "user_id", "");
         }
+        else if (!strcmp(argv[i], "--principal") && i + 1 < argc) {
+            /* a service's internal call, e.g. compute's network.port_create */
+            json_decref(caller);
+            caller = json_pack("{s:s}", "principal", argv[++i]);
+        }
         else if (np < 3)
             pos[np++] = argv[i];
         else {

@@ -10,6 +10,32 @@
 #include "jsonutil.h"
 #include "policy.h"
 
+/* The values at a dotted path, descending through every element of the arrays met on
+ * the way ("ipPermissions.ipProtocol": each permission's protocol). */
+static void collect(const json_t *at, const char *path, json_t *out)
+{
+    size_t i;
+    json_t *x;
+    if (json_is_array(at)) {
+        json_array_foreach(at, i, x)
+            collect(x, path, out);
+        return;
+    }
+    if (!*path) {
+        if (at)
+            json_array_append(out, (json_t *)at);
+        return;
+    }
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t)(dot - path) : strlen(path);
+    char key[128];
+    if (!json_is_object(at) || n >= sizeof key)
+        return;
+    memcpy(key, path, n);
+    key[n] = 0;
+    collect(json_object_get(at, key), dot ? dot + 1 : "", out);
+}
+
 /* Collect the item's values for one filter into vals (strings). */
 static void values_for(const json_t *item, const char *filter, const char *path, json_t *vals)
 {
@@ -27,16 +53,9 @@ static void values_for(const json_t *item, const char *filter, const char *path,
         }
         return;
     }
-    json_t *v = json_path(item, path);
-    json_t *list = json_is_array(v) ? v : NULL, *x;
+    json_t *list = json_array(), *x;
     size_t i;
-    if (!list) {
-        list = json_array();
-        if (v)
-            json_array_append(list, v);
-    } else {
-        json_incref(list);
-    }
+    collect(item, path, list);
     json_array_foreach(list, i, x) {
         char buf[64];
         if (json_is_string(x))

@@ -103,6 +103,13 @@ const tags_resource_t tags_resources[] = {
     {"aki", "image", "image"},     /* kernel images */
     {"ari", "image", "image"},     /* ramdisk images */
     {"key", "key-pair", "compute"},
+    {"vpc", "vpc", "network"},
+    {"subnet", "subnet", "network"},
+    {"sg", "security-group", "network"},
+    {"eni", "network-interface", "network"},
+    {"eipalloc", "elastic-ip", "network"},
+    {"igw", "internet-gateway", "network"},
+    {"rtb", "route-table", "network"},
     {NULL, NULL, NULL},
 };
 

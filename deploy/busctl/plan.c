@@ -20,11 +20,12 @@ static const char *const services[] = {"identity", "compute", "image", "network"
 static const struct {
     const char *caller, *callee;
 } calls[] = {
-    {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"},
+    {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
     {"objectstore", "identity"},
+    {"network", "identity"},
     {"image", "objectstore"},
-    {"compute", "identity"}, {"compute", "image"}, {"compute", "*agents*"},
-    {"*agents*", "compute"},
+    {"compute", "identity"}, {"compute", "image"}, {"compute", "network"}, {"compute", "*agents*"},
+    {"*agents*", "compute"}, {"*agents*", "network"},
     {"virgadm", "*services*"}, {"virgadm", "*agents*"},
 };
 

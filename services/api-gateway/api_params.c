@@ -21,6 +21,43 @@ static const char *const p_ec2_CopyImage[] = {"ClientToken", "CopyImageTags", "D
 static const char *const p_ec2_ImportImage[] = {"Architecture", "BootMode", "ClientData", "ClientToken", "Description", "DiskContainer", "DryRun", "Encrypted", "Hypervisor", "KmsKeyId", "LicenseSpecifications", "LicenseType", "Platform", "RoleName", "TagSpecification", "UsageOperation", NULL};
 static const char *const p_ec2_DescribeImportImageTasks[] = {"DryRun", "Filters", "ImportTaskId", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_CancelImportTask[] = {"CancelReason", "DryRun", "ImportTaskId", NULL};
+static const char *const p_ec2_CreateVpc[] = {"AmazonProvidedIpv6CidrBlock", "CidrBlock", "DryRun", "InstanceTenancy", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6CidrBlock", "Ipv6CidrBlockNetworkBorderGroup", "Ipv6IpamPoolId", "Ipv6NetmaskLength", "Ipv6Pool", "TagSpecification", "VpcEncryptionControl", NULL};
+static const char *const p_ec2_DescribeVpcs[] = {"DryRun", "Filter", "MaxResults", "NextToken", "VpcId", NULL};
+static const char *const p_ec2_DeleteVpc[] = {"DryRun", "VpcId", NULL};
+static const char *const p_ec2_ModifyVpcAttribute[] = {"EnableDnsHostnames", "EnableDnsSupport", "EnableNetworkAddressUsageMetrics", "VpcId", NULL};
+static const char *const p_ec2_DescribeVpcAttribute[] = {"Attribute", "DryRun", "VpcId", NULL};
+static const char *const p_ec2_CreateSubnet[] = {"AvailabilityZone", "AvailabilityZoneId", "CidrBlock", "DryRun", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6CidrBlock", "Ipv6IpamPoolId", "Ipv6Native", "Ipv6NetmaskLength", "OutpostArn", "TagSpecification", "VpcId", NULL};
+static const char *const p_ec2_DescribeSubnets[] = {"DryRun", "Filter", "MaxResults", "NextToken", "SubnetId", NULL};
+static const char *const p_ec2_DeleteSubnet[] = {"DryRun", "SubnetId", NULL};
+static const char *const p_ec2_ModifySubnetAttribute[] = {"AssignIpv6AddressOnCreation", "CustomerOwnedIpv4Pool", "DisableLniAtDeviceIndex", "EnableDns64", "EnableLniAtDeviceIndex", "EnableResourceNameDnsAAAARecordOnLaunch", "EnableResourceNameDnsARecordOnLaunch", "MapCustomerOwnedIpOnLaunch", "MapPublicIpOnLaunch", "PrivateDnsHostnameTypeOnLaunch", "SubnetId", NULL};
+static const char *const p_ec2_CreateSecurityGroup[] = {"DryRun", "GroupDescription", "GroupName", "TagSpecification", "VpcId", NULL};
+static const char *const p_ec2_DescribeSecurityGroups[] = {"DryRun", "Filter", "GroupId", "GroupName", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_DeleteSecurityGroup[] = {"DryRun", "GroupId", "GroupName", NULL};
+static const char *const p_ec2_AuthorizeSecurityGroupIngress[] = {"CidrIp", "DryRun", "FromPort", "GroupId", "GroupName", "IpPermissions", "IpProtocol", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId", "TagSpecification", "ToPort", NULL};
+static const char *const p_ec2_AuthorizeSecurityGroupEgress[] = {"CidrIp", "DryRun", "FromPort", "GroupId", "IpPermissions", "IpProtocol", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId", "TagSpecification", "ToPort", NULL};
+static const char *const p_ec2_RevokeSecurityGroupIngress[] = {"CidrIp", "DryRun", "FromPort", "GroupId", "GroupName", "IpPermissions", "IpProtocol", "SecurityGroupRuleId", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId", "ToPort", NULL};
+static const char *const p_ec2_RevokeSecurityGroupEgress[] = {"CidrIp", "DryRun", "FromPort", "GroupId", "IpPermissions", "IpProtocol", "SecurityGroupRuleId", "SourceSecurityGroupName", "SourceSecurityGroupOwnerId", "ToPort", NULL};
+static const char *const p_ec2_DescribeSecurityGroupRules[] = {"DryRun", "Filter", "MaxResults", "NextToken", "SecurityGroupRuleId", NULL};
+static const char *const p_ec2_CreateNetworkInterface[] = {"ClientToken", "ConnectionTrackingSpecification", "Description", "DryRun", "EnablePrimaryIpv6", "InterfaceType", "Ipv4Prefix", "Ipv4PrefixCount", "Ipv6AddressCount", "Ipv6Addresses", "Ipv6Prefix", "Ipv6PrefixCount", "Operator", "PrivateIpAddress", "PrivateIpAddresses", "SecondaryPrivateIpAddressCount", "SecurityGroupId", "SubnetId", "TagSpecification", NULL};
+static const char *const p_ec2_DeleteNetworkInterface[] = {"DryRun", "NetworkInterfaceId", NULL};
+static const char *const p_ec2_DescribeNetworkInterfaces[] = {"DryRun", "Filter", "IncludeManagedResources", "MaxResults", "NetworkInterfaceId", "NextToken", NULL};
+static const char *const p_ec2_AllocateAddress[] = {"Address", "CustomerOwnedIpv4Pool", "Domain", "DryRun", "IpamPoolId", "NetworkBorderGroup", "PublicIpv4Pool", "TagSpecification", NULL};
+static const char *const p_ec2_AssociateAddress[] = {"AllocationId", "AllowReassociation", "DryRun", "InstanceId", "NetworkInterfaceId", "PrivateIpAddress", "PublicIp", NULL};
+static const char *const p_ec2_DisassociateAddress[] = {"AssociationId", "DryRun", "PublicIp", NULL};
+static const char *const p_ec2_ReleaseAddress[] = {"AllocationId", "DryRun", "NetworkBorderGroup", "PublicIp", NULL};
+static const char *const p_ec2_DescribeAddresses[] = {"AllocationId", "DryRun", "Filter", "PublicIp", NULL};
+static const char *const p_ec2_CreateInternetGateway[] = {"DryRun", "TagSpecification", NULL};
+static const char *const p_ec2_AttachInternetGateway[] = {"DryRun", "InternetGatewayId", "VpcId", NULL};
+static const char *const p_ec2_DetachInternetGateway[] = {"DryRun", "InternetGatewayId", "VpcId", NULL};
+static const char *const p_ec2_DeleteInternetGateway[] = {"DryRun", "InternetGatewayId", NULL};
+static const char *const p_ec2_DescribeInternetGateways[] = {"DryRun", "Filter", "InternetGatewayId", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_CreateRouteTable[] = {"ClientToken", "DryRun", "TagSpecification", "VpcId", NULL};
+static const char *const p_ec2_DeleteRouteTable[] = {"DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_CreateRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
+static const char *const p_ec2_DeleteRoute[] = {"DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_AssociateRouteTable[] = {"DryRun", "GatewayId", "PublicIpv4Pool", "RouteTableId", "SubnetId", NULL};
+static const char *const p_ec2_DisassociateRouteTable[] = {"AssociationId", "DryRun", NULL};
+static const char *const p_ec2_DescribeRouteTables[] = {"DryRun", "Filter", "MaxResults", "NextToken", "RouteTableId", NULL};
 static const char *const p_ec2_CreateTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DeleteTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DescribeTags[] = {"DryRun", "Filter", "MaxResults", "NextToken", NULL};
@@ -54,6 +91,43 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "ImportImage", p_ec2_ImportImage},
     {API_EC2, "DescribeImportImageTasks", p_ec2_DescribeImportImageTasks},
     {API_EC2, "CancelImportTask", p_ec2_CancelImportTask},
+    {API_EC2, "CreateVpc", p_ec2_CreateVpc},
+    {API_EC2, "DescribeVpcs", p_ec2_DescribeVpcs},
+    {API_EC2, "DeleteVpc", p_ec2_DeleteVpc},
+    {API_EC2, "ModifyVpcAttribute", p_ec2_ModifyVpcAttribute},
+    {API_EC2, "DescribeVpcAttribute", p_ec2_DescribeVpcAttribute},
+    {API_EC2, "CreateSubnet", p_ec2_CreateSubnet},
+    {API_EC2, "DescribeSubnets", p_ec2_DescribeSubnets},
+    {API_EC2, "DeleteSubnet", p_ec2_DeleteSubnet},
+    {API_EC2, "ModifySubnetAttribute", p_ec2_ModifySubnetAttribute},
+    {API_EC2, "CreateSecurityGroup", p_ec2_CreateSecurityGroup},
+    {API_EC2, "DescribeSecurityGroups", p_ec2_DescribeSecurityGroups},
+    {API_EC2, "DeleteSecurityGroup", p_ec2_DeleteSecurityGroup},
+    {API_EC2, "AuthorizeSecurityGroupIngress", p_ec2_AuthorizeSecurityGroupIngress},
+    {API_EC2, "AuthorizeSecurityGroupEgress", p_ec2_AuthorizeSecurityGroupEgress},
+    {API_EC2, "RevokeSecurityGroupIngress", p_ec2_RevokeSecurityGroupIngress},
+    {API_EC2, "RevokeSecurityGroupEgress", p_ec2_RevokeSecurityGroupEgress},
+    {API_EC2, "DescribeSecurityGroupRules", p_ec2_DescribeSecurityGroupRules},
+    {API_EC2, "CreateNetworkInterface", p_ec2_CreateNetworkInterface},
+    {API_EC2, "DeleteNetworkInterface", p_ec2_DeleteNetworkInterface},
+    {API_EC2, "DescribeNetworkInterfaces", p_ec2_DescribeNetworkInterfaces},
+    {API_EC2, "AllocateAddress", p_ec2_AllocateAddress},
+    {API_EC2, "AssociateAddress", p_ec2_AssociateAddress},
+    {API_EC2, "DisassociateAddress", p_ec2_DisassociateAddress},
+    {API_EC2, "ReleaseAddress", p_ec2_ReleaseAddress},
+    {API_EC2, "DescribeAddresses", p_ec2_DescribeAddresses},
+    {API_EC2, "CreateInternetGateway", p_ec2_CreateInternetGateway},
+    {API_EC2, "AttachInternetGateway", p_ec2_AttachInternetGateway},
+    {API_EC2, "DetachInternetGateway", p_ec2_DetachInternetGateway},
+    {API_EC2, "DeleteInternetGateway", p_ec2_DeleteInternetGateway},
+    {API_EC2, "DescribeInternetGateways", p_ec2_DescribeInternetGateways},
+    {API_EC2, "CreateRouteTable", p_ec2_CreateRouteTable},
+    {API_EC2, "DeleteRouteTable", p_ec2_DeleteRouteTable},
+    {API_EC2, "CreateRoute", p_ec2_CreateRoute},
+    {API_EC2, "DeleteRoute", p_ec2_DeleteRoute},
+    {API_EC2, "AssociateRouteTable", p_ec2_AssociateRouteTable},
+    {API_EC2, "DisassociateRouteTable", p_ec2_DisassociateRouteTable},
+    {API_EC2, "DescribeRouteTables", p_ec2_DescribeRouteTables},
     {API_EC2, "CreateTags", p_ec2_CreateTags},
     {API_EC2, "DeleteTags", p_ec2_DeleteTags},
     {API_EC2, "DescribeTags", p_ec2_DescribeTags},

@@ -1,6 +1,6 @@
 /* ec2_local.c - the EC2 actions the gateway answers from its own configuration:
  * DescribeRegions, DescribeAvailabilityZones, DescribeAccountAttributes (the last asks
- * identity for the account's quotas). */
+ * identity for the account's quotas and the network service for its default VPC). */
 #include <stdio.h>
 #include <string.h>
 
@@ -77,12 +77,21 @@ int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e)
     json_t *body = json_pack("{s:s}", "account_id", json_str(r->caller, "account_id", ""));
     if (bus_call(r->svc->bus, "identity", "identity.quota_get", body, r->caller, r->gw->call_timeout_ms, &quota, e) < 0)
         return -1;
+    /* every account has a default VPC (the network service makes it on first use) */
+    json_t *vpc = NULL;
+    if (gw_call(r, "network", "network.default_vpc", NULL, &vpc, e) < 0) {
+        json_decref(quota);
+        return -1;
+    }
+    char default_vpc[64];
+    snprintf(default_vpc, sizeof default_vpc, "%s", json_str(vpc, "vpcId", "none"));
+    json_decref(vpc);
     json_t *q = json_object_get(quota, "quotas");
     char inst[32], eips[32];
     snprintf(inst, sizeof inst, "%lld", (long long)json_int(q, "instances", 0));
     snprintf(eips, sizeof eips, "%lld", (long long)json_int(q, "elastic_ips", 0));
     struct { const char *name, *value; } attrs[] = {
-        {"supported-platforms", "VPC"}, {"default-vpc", "none"}, {"max-instances", inst},
+        {"supported-platforms", "VPC"}, {"default-vpc", default_vpc}, {"max-instances", inst},
         {"max-elastic-ips", eips}, {"vpc-max-elastic-ips", eips}, {"vpc-max-security-groups-per-interface", "5"},
     };
     json_t *items = json_array();

@@ -22,7 +22,7 @@ static const bus_route_t routes[] = {
     {"identity.account_lookup", identity_account_lookup, BUS_P_OBJECTSTORE | BUS_P_OPERATOR},
     {"identity.set_password", identity_set_password, BUS_P_OPERATOR},
     {"identity.verify_password", identity_verify_password, BUS_P_OPERATOR | BUS_P_GATEWAY},
-    {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_OPERATOR},
+    {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_NETWORK | BUS_P_OPERATOR},
     {"identity.quota_set", identity_quota_set, BUS_P_OPERATOR},
     {"identity.CreateUser", iam_create_user, TENANT_API},
     {"identity.GetUser", iam_get_user, TENANT_API},

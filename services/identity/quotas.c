@@ -1,6 +1,6 @@
 /* quotas.c - per-account limits. Defaults come from config (quota.<resource>); an
  * operator can override them per account. The services that own each resource
- * (compute: instances, vcpus, memory_mib, key_pairs; network: elastic_ips; objectstore:
+ * (compute: instances, vcpus, memory_mib, key_pairs; network: elastic_ips, vpcs; objectstore:
  * buckets, stored_bytes; identity itself: users) ask identity.quota_get and refuse what
  * would exceed it, counting and inserting in one transaction under a lock on the account
  * (db_lock_xact), so concurrent requests cannot pass a limit together. */
@@ -15,7 +15,7 @@ static const struct {
     const char *name;
     long long def;
 } resources[] = {
-    {"instances", 20}, {"vcpus", 64}, {"memory_mib", 262144}, {"elastic_ips", 5},
+    {"instances", 20}, {"vcpus", 64}, {"memory_mib", 262144}, {"elastic_ips", 5}, {"vpcs", 5},
     {"buckets", 100}, {"stored_bytes", 1099511627776LL},
     {"key_pairs", 5000}, {"users", 5000},   /* AWS's: key pairs per region, IAM users per account */
 };
@@ -83,7 +83,7 @@ int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
     json_t *max = json_object_get(body, "max");
     if (!acct || strlen(acct) != 12 || !known(res) || !json_is_integer(max) || json_integer_value(max) < 0)
         return verr_set(e, 400, "InvalidParameterValue",
-                        "account_id (12 digits), resource (instances, vcpus, memory_mib, elastic_ips, buckets, "
+                        "account_id (12 digits), resource (instances, vcpus, memory_mib, elastic_ips, vpcs, buckets, "
                         "stored_bytes, key_pairs, users) and max (integer >= 0) are required");
     char v[32];
     snprintf(v, sizeof v, "%lld", (long long)json_integer_value(max));

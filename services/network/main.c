@@ -1,7 +1,59 @@
 /* virga-network - wiring only: the network service's message table and life cycle. */
-#include "service.h"
+#include "network.h"
+
+/* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; ports
+ * from compute; a host's datapath document from compute or that host's own agent
+ * (desired.c checks the host). */
+#define TENANT_API (BUS_P_GATEWAY | BUS_P_OPERATOR)
 
 static const bus_route_t routes[] = {
+    {"network.CreateVpc", net_create_vpc, TENANT_API},
+    {"network.DescribeVpcs", net_describe_vpcs, TENANT_API},
+    {"network.DeleteVpc", net_delete_vpc, TENANT_API},
+    {"network.ModifyVpcAttribute", net_modify_vpc_attribute, TENANT_API},
+    {"network.DescribeVpcAttribute", net_describe_vpc_attribute, TENANT_API},
+    {"network.CreateSubnet", net_create_subnet, TENANT_API},
+    {"network.DescribeSubnets", net_describe_subnets, TENANT_API},
+    {"network.DeleteSubnet", net_delete_subnet, TENANT_API},
+    {"network.ModifySubnetAttribute", net_modify_subnet_attribute, TENANT_API},
+    {"network.CreateSecurityGroup", net_create_security_group, TENANT_API},
+    {"network.DescribeSecurityGroups", net_describe_security_groups, TENANT_API},
+    {"network.DeleteSecurityGroup", net_delete_security_group, TENANT_API},
+    {"network.AuthorizeSecurityGroupIngress", net_authorize_ingress, TENANT_API},
+    {"network.AuthorizeSecurityGroupEgress", net_authorize_egress, TENANT_API},
+    {"network.RevokeSecurityGroupIngress", net_revoke_ingress, TENANT_API},
+    {"network.RevokeSecurityGroupEgress", net_revoke_egress, TENANT_API},
+    {"network.DescribeSecurityGroupRules", net_describe_security_group_rules, TENANT_API},
+    {"network.CreateTags", net_create_tags, TENANT_API},
+    {"network.DeleteTags", net_delete_tags, TENANT_API},
+    {"network.DescribeTags", net_describe_tags, TENANT_API},
+    {"network.CreateNetworkInterface", net_create_network_interface, TENANT_API},
+    {"network.DeleteNetworkInterface", net_delete_network_interface, TENANT_API},
+    {"network.DescribeNetworkInterfaces", net_describe_network_interfaces, TENANT_API},
+    {"network.AllocateAddress", net_allocate_address, TENANT_API},
+    {"network.AssociateAddress", net_associate_address, TENANT_API},
+    {"network.DisassociateAddress", net_disassociate_address, TENANT_API},
+    {"network.ReleaseAddress", net_release_address, TENANT_API},
+    {"network.DescribeAddresses", net_describe_addresses, TENANT_API},
+    {"network.CreateInternetGateway", net_create_internet_gateway, TENANT_API},
+    {"network.AttachInternetGateway", net_attach_internet_gateway, TENANT_API},
+    {"network.DetachInternetGateway", net_detach_internet_gateway, TENANT_API},
+    {"network.DeleteInternetGateway", net_delete_internet_gateway, TENANT_API},
+    {"network.DescribeInternetGateways", net_describe_internet_gateways, TENANT_API},
+    {"network.CreateRouteTable", net_create_route_table, TENANT_API},
+    {"network.DeleteRouteTable", net_delete_route_table, TENANT_API},
+    {"network.CreateRoute", net_create_route, TENANT_API},
+    {"network.DeleteRoute", net_delete_route, TENANT_API},
+    {"network.AssociateRouteTable", net_associate_route_table, TENANT_API},
+    {"network.DisassociateRouteTable", net_disassociate_route_table, TENANT_API},
+    {"network.DescribeRouteTables", net_describe_route_tables, TENANT_API},
+    {"network.default_vpc", net_default_vpc_id, BUS_P_GATEWAY | BUS_P_OPERATOR},   /* DescribeAccountAttributes' default-vpc */
+    /* for compute's instances (ports.c) and the hosts' datapath (desired.c) */
+    {"network.port_create", net_port_create, BUS_P_COMPUTE},
+    {"network.port_plug", net_port_plug, BUS_P_COMPUTE},
+    {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
+    {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
+    {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
     {NULL, NULL, 0},
 };
 

@@ -228,8 +228,12 @@ def test_invalid_ids(cloud, tenants, ec2a):
         assert code(ei) == "InvalidID", bad
         assert "The ID '%s' is not valid" % bad in str(ei.value)
     with pytest.raises(ClientError) as ei:
-        ec2a.delete_tags(Resources=["sg-12345678"])
+        ec2a.delete_tags(Resources=["vol-12345678"])
     assert code(ei) == "InvalidID"
+    # security groups are the network service's now: a well-formed id that is not one
+    with pytest.raises(ClientError) as ei:
+        ec2a.delete_tags(Resources=["sg-12345678"])
+    assert code(ei) == "InvalidGroup.NotFound"
     rc, out, err = aws(cloud, "ec2", "create-tags", "--resources", "snap-0123456789abcdef0", "--tags", "Key=k,Value=v",
                        access_key=ka, secret_key=sa)
     assert rc != 0 and "InvalidID" in err

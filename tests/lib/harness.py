@@ -218,6 +218,16 @@ class Tenant:
         self.email = email
 
 
+def client_error(fn, *args, **kw):
+    """The error code of a boto3 call that must fail (an AssertionError if it works)."""
+    from botocore.exceptions import ClientError
+    try:
+        fn(*args, **kw)
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    raise AssertionError("%s succeeded" % getattr(fn, "__name__", fn))
+
+
 def call_status(fn, *args, **kw):
     """200 if the boto3 call works, else the HTTP status of its error."""
     from botocore.exceptions import ClientError

@@ -36,15 +36,16 @@ static json_t *parse(const char *text)
 static const describe_field_t FIELDS[] = {
     {"key-name", "keyName"},   {"key-pair-id", "keyPairId"}, {"key-type", "keyType"},
     {"state", "state.name"},   {"count", "count"},           {"is-default", "isDefault"},
-    {"group", "groups"},       {NULL, NULL}};
+    {"group", "groups"},       {"attachment.vpc-id", "attachments.vpcId"}, {NULL, NULL}};
 
 static const char *ITEMS_JSON =
     "["
     "{\"keyName\":\"alpha\",\"keyPairId\":\"key-01\",\"keyType\":\"rsa\",\"state\":{\"name\":\"available\"},"
     " \"count\":3,\"isDefault\":true,\"groups\":[\"web\",\"db\"],"
+    " \"attachments\":[{\"vpcId\":\"vpc-1\"},{\"vpcId\":\"vpc-2\"}],"
     " \"tagSet\":[{\"key\":\"env\",\"value\":\"prod\"},{\"key\":\"team\",\"value\":\"blue\"}]},"
     "{\"keyName\":\"beta\",\"keyPairId\":\"key-02\",\"keyType\":\"ed25519\",\"state\":{\"name\":\"pending\"},"
-    " \"count\":10,\"isDefault\":false,\"groups\":[\"db\"],"
+    " \"count\":10,\"isDefault\":false,\"groups\":[\"db\"],\"attachments\":[{\"vpcId\":\"vpc-2\"}],"
     " \"tagSet\":[{\"key\":\"env\",\"value\":\"dev\"}]},"
     "{\"keyName\":\"gamma\",\"keyPairId\":\"key-03\",\"keyType\":\"rsa\",\"state\":{\"name\":\"available\"},"
     " \"count\":-7,\"isDefault\":false,\"groups\":[],\"tagSet\":[]},"
@@ -247,6 +248,16 @@ static void test_filter_array_values(void **state)
     expect_filter("[{\"Name\":\"group\",\"Value\":[\"w*\"]}]", "alpha");
     expect_filter("[{\"Name\":\"group\",\"Value\":[\"cache\"]}]", "");
     expect_filter("[{\"Name\":\"group\",\"Value\":[\"*\"]}]", "alpha,beta");  /* gamma's list is empty */
+}
+
+/* A path through an array of objects: every element's value counts (EC2's
+ * attachment.vpc-id, ip-permission.protocol...). */
+static void test_filter_path_through_array(void **state)
+{
+    (void)state;
+    expect_filter("[{\"Name\":\"attachment.vpc-id\",\"Value\":[\"vpc-1\"]}]", "alpha");
+    expect_filter("[{\"Name\":\"attachment.vpc-id\",\"Value\":[\"vpc-2\"]}]", "alpha,beta");
+    expect_filter("[{\"Name\":\"attachment.vpc-id\",\"Value\":[\"*\"]}]", "alpha,beta");
 }
 
 static void test_filter_tags(void **state)
@@ -889,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_filter_integer_values),
         cmocka_unit_test(test_filter_boolean_values),
         cmocka_unit_test(test_filter_array_values),
+        cmocka_unit_test(test_filter_path_through_array),
         cmocka_unit_test(test_filter_tags),
         cmocka_unit_test(test_filter_unknown_name),
         cmocka_unit_test(test_filter_missing_value_or_name),

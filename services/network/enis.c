@@ -1,0 +1,223 @@
+/* enis.c - network interfaces: CreateNetworkInterface, DeleteNetworkInterface,
+ * DescribeNetworkInterfaces, and eni_create, which the port API (ports.c) shares. An
+ * interface has one private address from its subnet (ipam.c), a MAC derived from its
+ * id, and security groups of its VPC (the VPC's default group when none is named). A
+ * ClientToken makes a create idempotent: the retry returns the interface made first. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "enis.h"
+#include "ids.h"
+#include "ipam.h"
+#include "jsonutil.h"
+#include "network.h"
+#include "tags.h"
+
+static int find_by_token(db_t *db, const char *account, const char *token, char *id, verr_t *e)
+{
+    const char *p[] = {account, token};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_token", "SELECT id FROM enis WHERE account_id = $1 AND "
+                                      "client_token = $2", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    snprintf(id, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
+    return 1;
+}
+
+/* The groups of the new interface: each the account's and in the VPC. */
+static int add_groups(db_t *db, const char *eni, const char *account, const char *vpc, const json_t *groups,
+                      verr_t *e)
+{
+    json_t *g;
+    size_t i;
+    JSON_AUTO json_t *list = json_array_size(groups) ? json_incref((json_t *)groups) : NULL;
+    if (!list) {
+        const char *p[] = {vpc};
+        PG_AUTO PGresult *d = db_prepared(db, e, "eni_default_sg", "SELECT id FROM security_groups WHERE vpc_id = $1 "
+                                          "AND name = 'default'", 1, p);
+        if (!d)
+            return -1;
+        list = json_pack("[s]", PQntuples(d) ? PQgetvalue(d, 0, 0) : "");
+    }
+    if (json_array_size(list) > 5)
+        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
+    json_array_foreach(list, i, g) {
+        const char *p[] = {eni, json_is_string(g) ? json_string_value(g) : "", account, vpc};
+        PG_AUTO PGresult *r = db_prepared(db, e, "eni_add_sg",
+            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE id = $2 AND "
+            "account_id = $3 AND vpc_id = $4 ON CONFLICT DO NOTHING", 4, p);
+        if (!r)
+            return -1;
+        if (strcmp(PQcmdTuples(r), "1"))
+            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '%.64s' does not exist in VPC '%s'",
+                            p[1], vpc);
+    }
+    return 0;
+}
+
+int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    if (s->client_token) {
+        int found = find_by_token(db, s->account, s->client_token, id, e);
+        if (found)
+            return found < 0 ? -1 : 0;
+    }
+    ids_new("eni", id);
+    char mac[18], ip[CIDR_STR_MAX];
+    cidr_mac_for(id, mac);
+    const char *sp[] = {s->subnet_id};
+    PG_AUTO PGresult *sub = NULL;
+    PG_AUTO PGresult *ins = NULL;
+    if (db_begin(db, e) < 0 || net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 1, e) < 0 ||
+        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr FROM subnets WHERE id = $1", 1, sp)) ||
+        ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
+        goto fail;
+    const char *vpc = PQgetvalue(sub, 0, 0);
+    const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
+                       s->instance_id, s->host, s->client_token};
+    if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
+        goto fail;
+    if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
+                            "description, instance_id, host, client_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                            "$10)", 10, p)) ||
+        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0 ||
+        db_commit(db, e) < 0)
+        goto fail;
+    return 0;
+fail:
+    db_rollback(db);
+    /* a concurrent retry with the same token got there first: its interface is ours */
+    if (s->client_token && !strcmp(db_last_sqlstate(db), "23505")) {
+        verr_t e2 = {0};
+        if (find_by_token(db, s->account, s->client_token, id, &e2) == 1)
+            return 0;
+    }
+    return -1;
+}
+
+json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
+{
+    const char *p[] = {account, only_id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_all",
+        "SELECT n.id, n.subnet_id, n.vpc_id, s.az, n.description, host(n.ip), n.mac::text, n.instance_id, "
+        "host(a.public_ip), a.id, a.association_id, "
+        "(SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
+        "   FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id), n.host "
+        "FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
+        "WHERE n.account_id = $1 AND ($2::text IS NULL OR n.id = $2) ORDER BY n.id", 2, p);
+    JSON_AUTO json_t *tags = r ? net_tags(db, account, e) : NULL;
+    if (!tags)
+        return NULL;
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        json_t *assoc = PQgetisnull(r, i, 8) ? NULL
+            : json_pack("{s:s, s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "allocationId", PQgetvalue(r, i, 9),
+                        "associationId", PQgetvalue(r, i, 10), "ipOwnerId", account);
+        json_t *ip = json_pack("{s:s, s:b}", "privateIpAddress", PQgetvalue(r, i, 5), "primary", 1);
+        if (assoc)
+            json_object_set(ip, "association", assoc);
+        json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:[o], s:o, s:s, s:b, s:o}",
+            "networkInterfaceId", id, "subnetId", PQgetvalue(r, i, 1), "vpcId", PQgetvalue(r, i, 2),
+            "availabilityZone", PQgetvalue(r, i, 3), "description", PQgetvalue(r, i, 4), "ownerId", account,
+            "requesterManaged", 0, "status", PQgetisnull(r, i, 7) ? "available" : "in-use", "macAddress",
+            PQgetvalue(r, i, 6), "privateIpAddress", PQgetvalue(r, i, 5), "privateIpAddressesSet", ip, "groupSet",
+            json_loads(PQgetvalue(r, i, 11), 0, NULL), "interfaceType", "interface", "sourceDestCheck", 1, "tagSet",
+            net_tag_set(tags, id));
+        if (assoc)
+            json_object_set_new(it, "association", assoc);
+        if (!PQgetisnull(r, i, 7))
+            json_object_set_new(it, "attachment", json_pack("{s:s, s:s, s:i, s:s}", "instanceId", PQgetvalue(r, i, 7),
+                                                            "status", "attached", "deviceIndex", 0, "instanceOwnerId",
+                                                            account));
+        json_array_append_new(items, it);
+    }
+    return items;
+}
+
+int net_create_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account = net_account(ctx, e);
+    if (!account)
+        return -1;
+    const char *desc = json_str(body, "Description", "");
+    if (strlen(desc) > 255)
+        return verr_set(e, 400, "InvalidParameterValue", "Description is at most 255 characters");
+    JSON_AUTO json_t *tags = describe_tag_spec(body, "network-interface", e);
+    if (!tags || net_owned(service_db(ctx), &NET_SUBNET, json_str(body, "SubnetId", NULL), account, 0, e) < 0 ||
+        net_dry_run(body, e) < 0)
+        return -1;
+    eni_spec_t s = {.account = account, .subnet_id = json_str(body, "SubnetId", NULL),
+                    .private_ip = json_str(body, "PrivateIpAddress", NULL),
+                    .groups = json_object_get(body, "SecurityGroupId"), .description = desc,
+                    .client_token = json_str(body, "ClientToken", NULL), .tags = tags};
+    char id[IDS_MAX];
+    if (eni_create(ctx, &s, id, e) < 0)
+        return -1;
+    JSON_AUTO json_t *items = eni_items(service_db(ctx), account, id, e);
+    if (!items)
+        return -1;
+    *reply = json_pack("{s:O}", "networkInterface", json_array_get(items, 0));
+    if (s.client_token)
+        json_object_set_new(*reply, "clientToken", json_string(s.client_token));
+    return 0;
+}
+
+int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"network-interface-id", "networkInterfaceId"}, {"subnet-id", "subnetId"}, {"vpc-id", "vpcId"},
+        {"availability-zone", "availabilityZone"}, {"description", "description"}, {"status", "status"},
+        {"mac-address", "macAddress"}, {"private-ip-address", "privateIpAddress"}, {"owner-id", "ownerId"},
+        {"group-id", "groupSet.groupId"}, {"attachment.instance-id", "attachment.instanceId"},
+        {"association.public-ip", "association.publicIp"}, {NULL, NULL}};
+    const char *account = net_account(ctx, e);
+    if (!account)
+        return -1;
+    json_t *items = eni_items(service_db(ctx), account, NULL, e);
+    if (!items)
+        return -1;
+    return net_describe(items, body, "NetworkInterfaceId", "networkInterfaceId",
+                        "InvalidNetworkInterfaceID.NotFound", fields, 1, "networkInterfaceSet", reply, e);
+}
+
+int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *a = NULL;
+    PG_AUTO PGresult *d = NULL;
+    if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, id, account, 1, e) < 0 ||
+        !(r = db_prepared(db, e, "eni_get", "SELECT instance_id, vpc_id, host, plugged FROM enis WHERE id = $1", 1, p)))
+        goto fail;
+    if (!force && !PQgetisnull(r, 0, 0)) {
+        verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", id,
+                 PQgetvalue(r, 0, 0));
+        goto fail;
+    }
+    /* an elastic IP on the interface stays the account's, unassociated */
+    if (!(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
+                          "WHERE eni_id = $1", 1, p)) ||
+        hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0 ||
+        !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0 ||
+        db_commit(db, e) < 0)
+        goto fail;
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+int net_delete_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account = net_account(ctx, e), *id = json_str(body, "NetworkInterfaceId", NULL);
+    if (!account || net_owned(service_db(ctx), &NET_ENI, id, account, 0, e) < 0 || net_dry_run(body, e) < 0 ||
+        eni_delete(service_db(ctx), account, id, 0, e) < 0)
+        return -1;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* enis.h - network interfaces, shared by the EC2 actions (enis.c) and the port API
+ * (ports.c). */
+#ifndef VIRGA_NETWORK_ENIS_H
+#define VIRGA_NETWORK_ENIS_H
+
+#include "service.h"
+
+typedef struct eni_spec {
+    const char *account;
+    const char *subnet_id;
+    const char *private_ip;     /* NULL: the lowest free one */
+    const json_t *groups;       /* array of group ids; NULL/empty: the VPC's default group */
+    const char *description;
+    const char *instance_id;    /* NULL for a detached interface */
+    const char *host;           /* NULL until placed */
+    const char *client_token;   /* idempotency: a second create with it returns the first's id */
+    const json_t *tags;         /* tagSet or NULL */
+} eni_spec_t;
+
+/* Make the interface (or find the one made with s->client_token); writes its id. */
+int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);
+/* EC2 NetworkInterface items of the account (only_id: that one), sorted by id. */
+json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e);
+/* Delete an interface (its own transaction); without force, one attached to an
+ * instance is InvalidNetworkInterface.InUse. */
+int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e);
+
+#endif

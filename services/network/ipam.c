@@ -1,0 +1,94 @@
+/* ipam.c - private addresses from subnets and public ones from the operator's pool.
+ *
+ * No address is handed out twice: that is the database's guarantee (UNIQUE (subnet_id,
+ * ip) on enis, UNIQUE (public_ip) on addresses), not the handlers'. The allocator also
+ * holds the subnet's row lock (or the pool's transaction lock) while it picks the lowest
+ * free address, so concurrent allocations queue instead of colliding and retrying, and
+ * a full subnet is a clear error, not a storm of conflicts. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "ipam.h"
+#include "jsonutil.h"
+
+/* The lowest free offset in [lo, hi] from base, per the statement's NOT EXISTS. */
+static int pick(db_t *db, const char *stmt, const char *sql, const char *base, uint32_t lo, uint32_t hi,
+                const char *scope, char out[CIDR_STR_MAX], verr_t *e)
+{
+    char l[16], h[16];
+    snprintf(l, sizeof l, "%u", lo);
+    snprintf(h, sizeof h, "%u", hi);
+    const char *p[] = {base, l, h, scope};
+    PG_AUTO PGresult *r = db_prepared(db, e, stmt, sql, scope ? 4 : 3, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    snprintf(out, CIDR_STR_MAX, "%s", PQgetvalue(r, 0, 0));
+    return 1;
+}
+
+int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const char *wanted,
+                 char out[CIDR_STR_MAX], verr_t *e)
+{
+    cidr_t c;
+    uint32_t first, last;
+    if (cidr_parse(subnet_cidr, &c) < 0 || !cidr_usable(&c, &first, &last))
+        return verr_set(e, 500, "InternalError", "subnet %s has no usable addresses", subnet_id);
+    if (wanted) {
+        uint32_t ip;
+        if (cidr_ip_parse(wanted, &ip) < 0 || ip < first || ip > last)
+            return verr_set(e, 400, "InvalidParameterValue", "Address %.32s does not fall within the subnet's usable "
+                            "address range (%s, less the five reserved addresses)", wanted, subnet_cidr);
+        const char *p[] = {subnet_id, wanted};
+        PG_AUTO PGresult *r = db_prepared(db, e, "ipam_taken", "SELECT id FROM enis WHERE subnet_id = $1 AND "
+                                          "ip = $2::inet", 2, p);
+        if (!r)
+            return -1;
+        if (PQntuples(r))
+            return verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use by %s", wanted, PQgetvalue(r, 0, 0));
+        cidr_ip_format(ip, out);
+        return 0;
+    }
+    char base[CIDR_STR_MAX];
+    cidr_ip_format(c.addr, base);
+    int found = pick(db, "ipam_private",
+                     "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS "
+                     "(SELECT 1 FROM enis WHERE subnet_id = $4 AND ip = $1::inet + s) ORDER BY s LIMIT 1",
+                     base, first - c.addr, last - c.addr, subnet_id, out, e);
+    if (found < 0)
+        return -1;
+    if (!found)
+        return verr_set(e, 400, "InsufficientFreeAddressesInSubnet",
+                        "There are not enough free addresses in subnet '%s' to satisfy the requested number of "
+                        "instances.", subnet_id);
+    return 0;
+}
+
+const char *ipam_public_pool(const config_t *cfg)
+{
+    return config_str(cfg, "network.public_pool", "198.51.100.0/24");
+}
+
+int ipam_public(db_t *db, const config_t *cfg, char out[CIDR_STR_MAX], verr_t *e)
+{
+    const char *pool = ipam_public_pool(cfg);
+    cidr_t c;
+    if (cidr_parse(pool, &c) < 0 || c.len > 30)
+        return verr_set(e, 500, "InternalError", "network.public_pool '%.32s' is not a CIDR block of 4+ addresses", pool);
+    if (db_lock_xact(db, "public_pool", "pool", e) < 0)
+        return -1;
+    char base[CIDR_STR_MAX];
+    cidr_ip_format(c.addr, base);
+    /* every address but the network and broadcast ones */
+    int found = pick(db, "ipam_public",
+                     "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS "
+                     "(SELECT 1 FROM addresses WHERE public_ip = $1::inet + s) ORDER BY s LIMIT 1",
+                     base, 1, (uint32_t)cidr_size(&c) - 2, NULL, out, e);
+    if (found < 0)
+        return -1;
+    if (!found)
+        return verr_set(e, 400, "InsufficientAddressCapacity", "The public address pool %s has no free address.", pool);
+    return 0;
+}

@@ -1,0 +1,140 @@
+/* network.h - the network service: VPCs, subnets, security groups, network interfaces,
+ * elastic IPs, the port API for compute and the datapath's desired state per host
+ * (docs/network.md). Every handler is scoped to the caller's account. */
+#ifndef VIRGA_NETWORK_H
+#define VIRGA_NETWORK_H
+
+#include "describe.h"
+#include "service.h"
+
+/* ---- net.c: what every handler shares ---- */
+
+/* The caller's account, or NULL + AuthFailure. With DryRun set in body, answers
+ * DryRunOperation instead (mutating actions call it with dry_run_ok = 1 once their
+ * input is checked). */
+const char *net_account(bus_ctx_t *ctx, verr_t *e);
+int net_dry_run(const json_t *body, verr_t *e);
+
+/* One resource kind: its table, the id prefix and the NotFound code EC2 uses. */
+typedef struct net_kind {
+    const char *table;      /* "vpcs" */
+    const char *prefix;     /* "vpc" */
+    const char *not_found;  /* "InvalidVpcID.NotFound" */
+    const char *what;       /* "vpc ID" (NotFound message text) */
+    const char *table_noun; /* "VPC" (limit message text) */
+} net_kind_t;
+extern const net_kind_t NET_VPC, NET_SUBNET, NET_SG, NET_ENI, NET_EIP, NET_IGW, NET_RTB;
+
+/* The resource `id` exists and is account's: 0, else the kind's NotFound (a malformed
+ * id is also NotFound, or the Malformed code EC2 uses for it). With lock, the row is
+ * locked FOR UPDATE (inside a transaction). */
+int net_owned(db_t *db, const net_kind_t *k, const char *id, const char *account, int lock, verr_t *e);
+
+/* The common tail of a Describe*: items (sorted by id_field) narrowed to the ids listed
+ * in body[list] (any unknown: not_found), by Filter, then one page (MaxResults in
+ * [5, 1000] when page is set). Sets *reply = {set_name: [...], "nextToken"?}. Takes items. */
+int net_describe(json_t *items, const json_t *body, const char *list, const char *id_field,
+                 const char *not_found, const describe_field_t *fields, int page, const char *set_name,
+                 json_t **reply, verr_t *e);
+
+/* Inside the caller's transaction: lock the account's rows of the kind (db_lock_xact),
+ * count them, and fail with code (VpcLimitExceeded...) if there are max already. The
+ * insert that follows in the same transaction is then exact under concurrency. */
+int net_within_quota(db_t *db, const net_kind_t *k, const char *account, long long max, const char *code,
+                     verr_t *e);
+
+/* The end of a Delete*: DryRun (DryRunOperation), delete the row and its tags, commit
+ * the caller's transaction, *reply = {"return": true}. The caller rolls back on -1. */
+int net_delete_commit(db_t *db, const net_kind_t *k, const char *id, const json_t *body, json_t **reply, verr_t *e);
+
+/* Tags of the account's resources, {id: tagSet}. */
+json_t *net_tags(db_t *db, const char *account, verr_t *e);
+/* The tagSet of id in tags (new reference; empty array when none). */
+json_t *net_tag_set(const json_t *tags, const char *id);
+/* Remove a deleted resource's tags. */
+int net_untag(db_t *db, const char *id, verr_t *e);
+
+/* The call timeout to other services (network.call_timeout_ms). */
+int net_timeout_ms(bus_ctx_t *ctx);
+/* subnets.c: the availability zones (the gateway's gateway.availability_zones, default
+ * "<region>a"), at most max; returns how many. */
+int net_zones(service_t *svc, char out[][64], int max);
+
+/* ---- security_groups.c ---- */
+/* The group a request names: GroupId, else GroupName in the default VPC (allow_name).
+ * Writes its id and VPC. */
+int sg_resolve(bus_ctx_t *ctx, const json_t *body, const char *account, int allow_name, char *id, char *vpc,
+               verr_t *e);
+/* The rules of the account's groups (every group when account is NULL and group_ids is
+ * NULL; the listed groups when group_ids is a Postgres array literal) as JSON rule rows:
+ * [{"id","group_id","egress","protocol","from_port","to_port","cidr"|null,
+ *   "ref_group"|null,"description","account_id"}] sorted by rule id. */
+json_t *sg_rule_rows(db_t *db, const char *account, const char *group_ids, verr_t *e);
+
+/* ---- hosts.c: the datapath's generation per host ---- */
+/* A host name the datapath can use in its namespace names: 1 to 63 of [A-Za-z0-9._-]
+ * (InvalidParameterValue otherwise). */
+int hosts_valid_name(const char *host, verr_t *e);
+/* The host's row (made with a free underlay address on first use). */
+int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
+/* generation + 1 on every host with a plugged interface in the VPC (and on extra_host
+ * if not NULL), inside the caller's transaction. */
+int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e);
+
+/* ---- default_vpc.c ---- */
+/* The account's default VPC id (made with its subnets and default group on first use,
+ * once even under concurrent first calls). id has room for IDS_MAX. */
+int default_vpc(bus_ctx_t *ctx, const char *account, char *id, verr_t *e);
+/* A new VPC's "default" security group and its rules, inside the caller's transaction. */
+int default_group_create(db_t *db, const char *account, const char *vpc_id, char *sg_id, verr_t *e);
+
+/* ---- handlers ---- */
+#define NET_HANDLER(fn) int fn(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+NET_HANDLER(net_create_vpc);
+NET_HANDLER(net_describe_vpcs);
+NET_HANDLER(net_delete_vpc);
+NET_HANDLER(net_modify_vpc_attribute);
+NET_HANDLER(net_describe_vpc_attribute);
+NET_HANDLER(net_create_subnet);
+NET_HANDLER(net_describe_subnets);
+NET_HANDLER(net_delete_subnet);
+NET_HANDLER(net_modify_subnet_attribute);
+NET_HANDLER(net_create_security_group);
+NET_HANDLER(net_describe_security_groups);
+NET_HANDLER(net_delete_security_group);
+NET_HANDLER(net_authorize_ingress);
+NET_HANDLER(net_authorize_egress);
+NET_HANDLER(net_revoke_ingress);
+NET_HANDLER(net_revoke_egress);
+NET_HANDLER(net_describe_security_group_rules);
+NET_HANDLER(net_create_tags);
+NET_HANDLER(net_delete_tags);
+NET_HANDLER(net_describe_tags);
+NET_HANDLER(net_create_network_interface);
+NET_HANDLER(net_delete_network_interface);
+NET_HANDLER(net_describe_network_interfaces);
+NET_HANDLER(net_allocate_address);
+NET_HANDLER(net_associate_address);
+NET_HANDLER(net_disassociate_address);
+NET_HANDLER(net_release_address);
+NET_HANDLER(net_describe_addresses);
+NET_HANDLER(net_create_internet_gateway);
+NET_HANDLER(net_attach_internet_gateway);
+NET_HANDLER(net_detach_internet_gateway);
+NET_HANDLER(net_delete_internet_gateway);
+NET_HANDLER(net_describe_internet_gateways);
+NET_HANDLER(net_create_route_table);
+NET_HANDLER(net_delete_route_table);
+NET_HANDLER(net_create_route);
+NET_HANDLER(net_delete_route);
+NET_HANDLER(net_associate_route_table);
+NET_HANDLER(net_disassociate_route_table);
+NET_HANDLER(net_describe_route_tables);
+NET_HANDLER(net_default_vpc_id);
+NET_HANDLER(net_port_create);
+NET_HANDLER(net_port_plug);
+NET_HANDLER(net_port_unplug);
+NET_HANDLER(net_port_delete);
+NET_HANDLER(net_host_desired);
+
+#endif

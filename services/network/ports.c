@@ -1,0 +1,196 @@
+/* ports.c - the port API compute uses for its instances' interfaces, over the bus:
+ *   network.port_create {account, subnet?, groups?, private_ip?, host?, instance_id,
+ *                        client_token?}  -> the port (eni id, mac, ip, prefix, gateway)
+ *   network.port_plug   {eni, host}      -> the port, plugged on host
+ *   network.port_unplug {eni, host}      -> the port, unplugged
+ *   network.port_delete {eni}            -> {"deleted": true|false}
+ * Every one is idempotent: a retried create returns the port made first (its client
+ * token, by default "instance:<instance_id>", is unique per account), a plug or unplug
+ * already done changes nothing, a delete of a gone port answers deleted false. Only
+ * compute's principal may call them (the route's sender mask, checked by the bus from the
+ * message's signature). Each change bumps the
+ * generation of the hosts it touches, in its transaction. */
+#include <stdio.h>
+#include <string.h>
+
+#include "caller.h"
+#include "cidr.h"
+#include "enis.h"
+#include "ids.h"
+#include "jsonutil.h"
+#include "network.h"
+
+static int trusted(bus_ctx_t *ctx, verr_t *e)
+{
+    if (ctx->msg->from && ctx->msg->from->kind == BUS_P_COMPUTE)
+        return 0;
+    return verr_set(e, 403, "UnauthorizedOperation", "%s is for the compute service only", ctx->msg->type);
+}
+
+/* What compute needs of a port (and the datapath of its placement). */
+static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
+        "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
+        "n.instance_id FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 404, "InvalidNetworkInterfaceID.NotFound", "The port '%.64s' does not exist", eni);
+    cidr_t c;
+    char gw[CIDR_STR_MAX];
+    cidr_parse(PQgetvalue(r, 0, 6), &c);
+    cidr_ip_format(cidr_gateway(&c), gw);
+    *reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:b, s:s?}", "eni_id", PQgetvalue(r, 0, 0),
+                       "account", PQgetvalue(r, 0, 1), "vpc_id", PQgetvalue(r, 0, 2), "subnet_id", PQgetvalue(r, 0, 3),
+                       "mac", PQgetvalue(r, 0, 4), "ip", PQgetvalue(r, 0, 5), "prefix_len", c.len, "gateway", gw,
+                       "host", PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), "plugged",
+                       PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
+                       PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
+    return 0;
+}
+
+/* The default subnet of the account's default VPC, in az (or the first zone). */
+static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, char *out, verr_t *e)
+{
+    char vpc[IDS_MAX];
+    if (default_vpc(ctx, account, vpc, e) < 0)
+        return -1;
+    const char *p[] = {vpc, az};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "port_def_subnet",
+        "SELECT id FROM subnets WHERE vpc_id = $1 AND is_default AND ($2::text IS NULL OR az = $2) ORDER BY cidr "
+        "LIMIT 1", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidSubnetID.NotFound", "No default subnet for zone %.64s", az ? az : "(any)");
+    snprintf(out, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
+    return 0;
+}
+
+int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
+    if (!account || strlen(account) != 12 || !inst || !*inst || strlen(inst) > 64)
+        return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) and instance_id are required");
+    const char *host = json_str(body, "host", NULL);
+    if (host && hosts_valid_name(host, e) < 0)
+        return -1;
+    char subnet[IDS_MAX], token[96];
+    const char *sn = json_str(body, "subnet", NULL);
+    if (sn)
+        snprintf(subnet, sizeof subnet, "%.47s", sn);
+    else if (default_subnet(ctx, account, json_str(body, "az", NULL), subnet, e) < 0)
+        return -1;
+    snprintf(token, sizeof token, "%s", json_str(body, "client_token", NULL) ? json_str(body, "client_token", "")
+             : "instance:");
+    if (!json_str(body, "client_token", NULL))
+        snprintf(token, sizeof token, "instance:%s", inst);
+    eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
+                    .groups = json_object_get(body, "groups"), .description = "instance interface",
+                    .instance_id = inst, .host = host, .client_token = token};
+    char id[IDS_MAX];
+    if (eni_create(ctx, &s, id, e) < 0)
+        return -1;
+    return port_reply(service_db(ctx), id, reply, e);
+}
+
+/* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */
+static int lock_port(db_t *db, const char *eni, char *vpc, char *host, int *plugged, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_lock", "SELECT vpc_id, host, plugged FROM enis WHERE id = $1 "
+                                      "FOR UPDATE", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    snprintf(vpc, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
+    snprintf(host, 64, "%s", PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
+    *plugged = PQgetvalue(r, 0, 2)[0] == 't';
+    return 1;
+}
+
+static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
+    if (!eni)
+        return verr_set(e, 400, "InvalidParameterValue", "eni is required");
+    if (hosts_valid_name(host, e) < 0)
+        return -1;
+    db_t *db = service_db(ctx);
+    char vpc[IDS_MAX], cur[64];
+    int plugged = 0, found;
+    if (on && (db_begin(db, e) < 0 || hosts_ensure(db, service_of(ctx), host, e) < 0 || db_commit(db, e) < 0)) {
+        db_rollback(db);
+        return -1;
+    }
+    if (db_begin(db, e) < 0 || (found = lock_port(db, eni, vpc, cur, &plugged, e)) < 0)
+        goto fail;
+    if (!found) {
+        verr_set(e, 404, "InvalidNetworkInterfaceID.NotFound", "The port '%.64s' does not exist", eni);
+        goto fail;
+    }
+    /* already so: nothing changes, the generation stays */
+    int same = on ? plugged && !strcmp(cur, host) : !plugged || strcmp(cur, host);
+    if (!same) {
+        const char *p[] = {eni, host, on ? "t" : "f"};
+        PG_AUTO PGresult *u = NULL;
+        if (hosts_touch_vpc(db, vpc, *cur ? cur : NULL, e) < 0 ||
+            !(u = db_prepared(db, e, "port_plug", "UPDATE enis SET host = $2, plugged = $3 WHERE id = $1", 3, p)) ||
+            hosts_touch_vpc(db, "", host, e) < 0)
+            goto fail;
+    }
+    if (db_commit(db, e) < 0)
+        goto fail;
+    return port_reply(db, eni, reply, e);
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+int net_port_plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    return plug(ctx, body, reply, e, 1);
+}
+
+int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    return plug(ctx, body, reply, e, 0);
+}
+
+int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    const char *eni = json_str(body, "eni", NULL);
+    if (!eni)
+        return verr_set(e, 400, "InvalidParameterValue", "eni is required");
+    db_t *db = service_db(ctx);
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_owner", "SELECT account_id FROM enis WHERE id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r)) {
+        *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 0);
+        return 0;
+    }
+    char account[16];
+    snprintf(account, sizeof account, "%s", PQgetvalue(r, 0, 0));
+    if (eni_delete(db, account, eni, 1, e) < 0) {
+        /* deleted meanwhile by a retry of this same call */
+        if (!strcmp(e->code, "InvalidNetworkInterfaceID.NotFound")) {
+            *e = (verr_t){0};
+            *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 0);
+            return 0;
+        }
+        return -1;
+    }
+    *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 1);
+    return 0;
+}
