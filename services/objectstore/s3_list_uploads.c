@@ -76,19 +76,17 @@ static int max_uploads(s3_req_t *r, size_t *max, verr_t *e)
 }
 
 /* After the markers: keys after key-marker, or with upload-id-marker the uploads of
- * key-marker that come after that upload (S3: upload-id-marker is ignored without
- * key-marker). */
-static int after_markers(const upload_t *u, const upload_t *all, size_t n, const char *km, const char *um)
+ * key-marker that come after that upload, `mark` (found once per request; NULL when it
+ * is not listed: nothing of that key then). S3: upload-id-marker is ignored without
+ * key-marker. */
+static int after_markers(const upload_t *u, const char *km, const char *um, const upload_t *mark)
 {
     if (!km || !*km)
         return 1;
     int c = strcmp(u->key, km);
     if (c != 0 || !um || !*um)
         return c > 0;
-    for (size_t i = 0; i < n; i++)   /* where the marker upload stands in the key's order */
-        if (!strcmp(all[i].key, km) && !strcmp(all[i].id, um))
-            return by_key_then_start(u, &all[i]) > 0;
-    return 0;
+    return mark && by_key_then_start(u, mark) > 0;
 }
 
 /* {"<upload id>": [initiator account, initiator ARN or null]} for the page's uploads. */
@@ -151,9 +149,13 @@ void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
     size_t np = 0, nc = 0, plen = prefix ? strlen(prefix) : 0;
     int truncated = 0;
     const char *next_key = NULL, *next_id = NULL;
+    const upload_t *mark = NULL;   /* the upload named by the markers, where it stands in the order */
+    for (size_t i = 0; km && um && i < all.n && !mark; i++)
+        if (!strcmp(all.v[i].key, km) && !strcmp(all.v[i].id, um))
+            mark = &all.v[i];
     for (size_t i = 0; i < all.n; i++) {
         const upload_t *u = &all.v[i];
-        if (!after_markers(u, all.v, all.n, km, um))
+        if (!after_markers(u, km, um, mark))
             continue;
         const char *d = delim && *delim ? strstr(u->key + plen, delim) : NULL;
         if (d) {
