@@ -26,19 +26,27 @@ static char *read_all(FILE *f)
     return s;
 }
 
-static int cmd_apply(dp_driver_t *d, const char *file, verr_t *e)
+/* The document is read and checked before the driver is opened: opening takes the state
+ * directory's lock, and an applier still waiting for its input (a pipe whose writer is
+ * slow) must not hold every other applier out meanwhile. */
+static dp_desired_t *read_desired(const char *file, verr_t *e)
 {
     FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-    if (!f) return verr_set(e, 400, "InvalidParameterValue", "cannot open %s", file);
+    if (!f) {
+        verr_set(e, 400, "InvalidParameterValue", "cannot open %s", file);
+        return NULL;
+    }
     AUTOFREE char *text = read_all(f);
     if (f != stdin) fclose(f);
-    dp_desired_t *want = dp_desired_parse(text, e);
-    if (!want) return -1;
+    return dp_desired_parse(text, e);
+}
+
+static int cmd_apply(dp_driver_t *d, dp_desired_t *want, verr_t *e)
+{
     dp_stats_t st = {0};
     int rc = dp_apply(d, want, &st, e);
     if (rc == 0) printf("{\"host\": \"%s\", \"generation\": %lld, \"ensured\": %d, \"removed\": %d}\n",
                         want->host, want->generation, st.ensured, st.removed);
-    dp_desired_free(want);
     return rc;
 }
 
@@ -81,10 +89,15 @@ int main(int argc, char **argv)
     if (i >= argc) return usage();
     const char *cmd = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
     verr_t e = {0};
+    dp_desired_t *want = NULL;
+    if (!strcmp(cmd, "apply") && arg && !(want = read_desired(arg, &e))) {
+        fprintf(stderr, "%s: %s\n", e.code, e.message);
+        return 1;
+    }
     dp_driver_t *d = dp_open(driver, &cfg, &e);
     int rc = -1;
     if (d) {
-        if (!strcmp(cmd, "apply") && arg) rc = cmd_apply(d, arg, &e);
+        if (want) rc = cmd_apply(d, want, &e);
         else if (!strcmp(cmd, "observe") && arg) rc = cmd_observe(d, arg, &e);
         else if (!strcmp(cmd, "teardown") && arg) rc = dp_teardown(d, arg, &e);
         else if (!strcmp(cmd, "teardown-all")) rc = dp_teardown_all(d, &e);
@@ -94,6 +107,7 @@ int main(int argc, char **argv)
         }
         dp_close(d);
     }
+    if (want) dp_desired_free(want);
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", e.code, e.message);
         return 1;
