@@ -21,7 +21,6 @@
 #include "s3_xmlbody.h"
 #include "xml.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 #define MAX_NEWER 100      /* S3's limit on NewerNoncurrentVersions */
 
 static int malformed(verr_t *e, const char *why)

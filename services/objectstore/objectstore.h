@@ -14,6 +14,7 @@
 #include "http.h"
 #include "keycache.h"
 #include "query.h"
+#include "s3_xmlbody.h"
 #include "service.h"
 #include "sigv4.h"
 #include "xml.h"
@@ -21,7 +22,6 @@
 #define S3_MAX_KEY 1024
 #define S3_SMALL_BODY (1024 * 1024)
 #define S3_MAX_PUT (5ULL << 30)        /* S3's single PUT limit */
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"   /* the namespace of S3's XML */
 
 typedef struct writers writers_t;
 
@@ -156,6 +156,9 @@ const s3_op_t *s3_route(const s3_req_t *r, const s3_op_t *ops, size_t nops, int 
 extern const http_stream_t s3_stream;
 const char *s3_query(const s3_req_t *r, const char *name);
 const char *s3_header(const s3_req_t *r, const char *name);
+/* A listing's page size (param: "max-keys", "max-uploads"; absent 1000, capped at 1000;
+ * empty, negative or not a number: InvalidArgument) and its encoding-type (url or none). */
+int s3_list_limits(const s3_req_t *r, const char *param, size_t *max, verr_t *e);
 /* The caller's account ("" for anonymous requests). */
 const char *s3_account(const s3_req_t *r);
 /* Every operation of the table has an access rule (s3_access.c)? -1 naming the first

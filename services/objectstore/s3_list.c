@@ -130,23 +130,6 @@ static void listing_free(listing_t *l)
     free(l->last_seen);
 }
 
-static int max_keys(s3_req_t *r, size_t *max, verr_t *e)
-{
-    const char *mk = s3_query(r, "max-keys");
-    *max = 1000;
-    if (mk) {
-        char *end;
-        long v = strtol(mk, &end, 10);
-        if (*end || v < 0)
-            return verr_set(e, 400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
-        *max = v > 1000 ? 1000 : (size_t)v;
-    }
-    const char *enc = s3_query(r, "encoding-type");
-    if (enc && strcmp(enc, "url"))
-        return verr_set(e, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
-    return 0;
-}
-
 /* Keys in listings are URL-encoded when the client asked (encoding-type=url), as the
  * AWS CLI does so that any byte survives XML. */
 void s3_key_elem(xml_t *x, const char *tag, const char *key, int url)
@@ -226,7 +209,7 @@ static int list_begin(s3_req_t *r, listing_t *l, const char *after, const char *
                       verr_t *e)
 {
     size_t max;
-    if (max_keys(r, &max, e) < 0)
+    if (s3_list_limits(r, "max-keys", &max, e) < 0)
         return -1;
     *url = s3_query(r, "encoding-type") != NULL;
     *l = (listing_t){.prefix = s3_query(r, "prefix") ? s3_query(r, "prefix") : "",

@@ -58,23 +58,6 @@ static int by_key_then_start(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static int max_uploads(s3_req_t *r, size_t *max, verr_t *e)
-{
-    const char *mu = s3_query(r, "max-uploads");
-    *max = 1000;
-    if (mu) {
-        char *end;
-        long v = strtol(mu, &end, 10);
-        if (!*mu || *end || v < 0)
-            return verr_set(e, 400, "InvalidArgument", "Provided max-uploads not an integer or within integer range");
-        *max = v > 1000 ? 1000 : (size_t)v;
-    }
-    const char *enc = s3_query(r, "encoding-type");
-    if (enc && strcmp(enc, "url"))
-        return verr_set(e, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
-    return 0;
-}
-
 /* After the markers: keys after key-marker, or with upload-id-marker the uploads of
  * key-marker that come after that upload, `mark` (found once per request; NULL when it
  * is not listed: nothing of that key then). S3: upload-id-marker is ignored without
@@ -131,7 +114,7 @@ void s3_upload_parties_xml(s3_req_t *r, xml_t *x, const char *account, const cha
 void s3_list_multipart_uploads(s3_req_t *r, http_resp_t *resp, verr_t *e)
 {
     size_t max;
-    if (max_uploads(r, &max, e) < 0)
+    if (s3_list_limits(r, "max-uploads", &max, e) < 0)
         return;
     const char *prefix = s3_query(r, "prefix"), *delim = s3_query(r, "delimiter");
     const char *km = s3_query(r, "key-marker"), *um = s3_query(r, "upload-id-marker");

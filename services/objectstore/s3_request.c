@@ -88,6 +88,23 @@ static const s3_op_t ops[] = {
 const char *s3_query(const s3_req_t *r, const char *name) { return query_get(&r->q, name); }
 const char *s3_header(const s3_req_t *r, const char *name) { return http_header(r->http, name); }
 
+int s3_list_limits(const s3_req_t *r, const char *param, size_t *max, verr_t *e)
+{
+    const char *v = s3_query(r, param);
+    *max = 1000;
+    if (v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 0)
+            return verr_set(e, 400, "InvalidArgument", "Provided %s not an integer or within integer range", param);
+        *max = n > 1000 ? 1000 : (size_t)n;
+    }
+    const char *enc = s3_query(r, "encoding-type");
+    if (enc && strcmp(enc, "url"))
+        return verr_set(e, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+    return 0;
+}
+
 const char *s3_account(const s3_req_t *r)
 {
     return r->caller ? json_str(r->caller, "account_id", "") : "";

@@ -8,6 +8,8 @@
 
 #include "err.h"
 
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"   /* the namespace of S3's XML */
+
 /* Parse and check the root element's name: MalformedXML 400 otherwise. Free with
  * xmlFreeDoc. */
 xmlDocPtr s3_xml_parse(const char *body, size_t len, const char *root, verr_t *e);

@@ -227,6 +227,14 @@ def test_max_keys_zero_is_an_empty_untruncated_page(cloud, bucket):
     assert r["IsTruncated"] is False and "Contents" not in r
 
 
+@pytest.mark.parametrize("query", ["max-keys=", "max-keys=-1", "max-keys=ten", "uploads&max-uploads=",
+                                   "uploads&max-uploads=-5", "uploads&max-uploads=x"])
+def test_listing_page_size_that_is_not_a_number_is_invalid_argument(cloud, bucket, query):
+    """Both listings read their page size the same way: empty counts as not a number."""
+    status, _, body = s3_raw(cloud, "GET", "/%s?%s" % (bucket, query))
+    assert (status, error_code(body)) == (400, "InvalidArgument"), body
+
+
 @pytest.mark.parametrize("expires", ["0", "-1", "abc", "604801", ""])
 def test_bad_presigned_expiry_is_authorization_query_parameters_error(cloud, bucket, expires):
     s3 = s3_client(cloud, signature_version="s3v4")
