@@ -12,7 +12,7 @@ libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodi
 librados-dev libmicrohttpd-dev libssl-dev libxml2-dev libcmocka-dev libclang-rt-14-dev
 postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
-awscli python3-boto3 python3-pytest python3-venv
+awscli python3-boto3 python3-pytest python3-pytest-xdist python3-venv
 wrk curl procps psmisc
 openjdk-17-jre-headless maven
 "

@@ -36,8 +36,19 @@ bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: th
 # installed. A failed install fails those tests (their fixture runs it again and reports).
 sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tests will fail"
 
+# Two pytest workers (pytest-xdist) by default: the suites mostly wait on clouds starting
+# and on the network, so two at once nearly halve the time on two cores. --dist loadfile
+# keeps a file's tests in one worker, so a module's cloud is started once. Every cloud
+# has its own ports (tests/lib/harness.py reserves them per process) and directories.
+# VIRGA_TEST_WORKERS=0 runs them one after another.
+workers=${VIRGA_TEST_WORKERS:-2}
+par=""
+if [ "$workers" != 0 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
+    par="-n $workers --dist loadfile"
+fi
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
-VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+# shellcheck disable=SC2086
+VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q $par \
     --junitxml="$junit" tests/integration tests/e2e tests/images
 pyrc=$?
 counts=$(/usr/bin/python3 - "$junit" <<'PY'

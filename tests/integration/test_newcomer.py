@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -50,14 +49,14 @@ def test_cloud_in_a_directory_postgres_cannot_enter():
 
 
 def test_a_service_that_exits_while_starting_fails_up_at_once_with_its_log():
-    t0 = time.time()
     with pytest.raises(RuntimeError) as ei:
         Cloud.start(env={"VIRGA_IMAGE_WORKERS": "65"})   # virga-image refuses to start
-    took = time.time() - t0
     text = str(ei.value)
     assert "image exited while starting" in text, text   # all of it: pytest would cut the cause short
     assert "image.workers must be 0..64" in text, text    # the tail of its log
-    assert took < 60, took   # not the 90 s wait for health it used to sit through
+    # it was noticed as an exit, not after the 90 s wait for health it used to sit through
+    # (no timing here: the machine's load decides how long a start takes)
+    assert "not every service became healthy" not in text, text
 
 
 def test_explicit_default_images_that_do_not_exist_are_refused_before_anything_starts():

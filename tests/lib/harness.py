@@ -35,14 +35,44 @@ def ephemeral_low():
         return 32768
 
 
+PORT_LOCKS = "/tmp/virga-test-ports"
+_reserved = {}   # port base -> the open lock file that reserves it for this process
+
+
+def reserve(base):
+    """Hold base for this process until release(base): tests run in parallel (pytest-xdist
+    workers), and a base that is free when one worker picks it must not be picked by
+    another before the first cloud binds its ports. The kernel drops the lock when the
+    process dies, so a killed run reserves nothing."""
+    import fcntl
+    os.makedirs(PORT_LOCKS, exist_ok=True)
+    f = open(os.path.join(PORT_LOCKS, "%d.lock" % base), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return False
+    _reserved[base] = f
+    return True
+
+
+def release(base):
+    f = _reserved.pop(base, None)
+    if f:
+        f.close()
+
+
 def pick_port_base():
     """A base N whose ports N..N+99 are all free (devcloud uses a few of them), below the
     ephemeral range: a port that is free when picked could otherwise be taken, before
-    the service binds it, by any process's outgoing connection (libpq, librdkafka, curl)."""
+    the service binds it, by any process's outgoing connection (libpq, librdkafka, curl).
+    Reserved for this process (reserve) until release(N)."""
     top = min(ephemeral_low(), 60000) - 100
     for _ in range(200):
         base = random.randrange(10000, top, 100)
-        if all(port_free(base + off) for off in (0, 1, 2, 3, 73, 74, 80, 81, 90)):
+        if base in _reserved or not all(port_free(base + off) for off in (0, 1, 2, 3, 73, 74, 80, 81, 90)):
+            continue
+        if reserve(base):
             return base
     raise RuntimeError("no free port base")
 
@@ -93,6 +123,8 @@ class Cloud:
 
     def stop(self, remove=True):
         subprocess.run([DEVCLOUD, "down", "--dir", self.dir], capture_output=True, text=True, timeout=120)
+        if remove:
+            release(self.base)   # a stopped cloud that is kept (remove=False) may be started again
         if remove and not os.environ.get("VIRGA_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
