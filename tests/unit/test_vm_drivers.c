@@ -446,6 +446,108 @@ static void test_bad_input(void **state)
     assert_string_equal(e2.code, "NotImplemented");
 }
 
+/* ---- what only the container driver promises ---------------------------------------- */
+
+static ino_t ns_inode(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+static void read_line(const char *path, char *out, size_t n)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f && fgets(out, (int)n, f))
+        out[strcspn(out, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+/* PID 1 of its own namespaces, the hostname of the spec, the console's stdin a FIFO
+ * (typed commands run), memory/CPU/pids limits in its cgroups, an empty network
+ * namespace without an interface and the datapath's namespace with one (absent: a
+ * wait, NetworkNotReady). */
+static void test_container_details(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    wait_ready(x, ID1, 1);
+    vm_state_t st = state_of(x, ID1);
+    char p[PATH_MAX], line[512];
+    snprintf(p, sizeof p, "%s/container/%s/console.in", x->dir, ID1);
+    FILE *in = fopen(p, "w");
+    assert_non_null(in);
+    fputs("echo probe pid=$$ host=$(hostname) ppid=$PPID\n", in);
+    fclose(in);
+    snprintf(line, sizeof line, "probe pid=1 host=test-host ppid=0");
+    int64_t end = vm_now_ms() + 10000;
+    for (;;) {
+        char *buf = NULL;
+        size_t len;
+        uint64_t total;
+        verr_t e;
+        assert_int_equal(vm_driver_console(x->d, ID1, VM_CONSOLE_MAX, &buf, &len, &total, &e), 0);
+        int ok = strstr(buf, line) != NULL;
+        if (!ok && vm_now_ms() > end)
+            fail_msg("no '%s' on the console:\n%s", line, buf);
+        free(buf);
+        if (ok)
+            break;
+        vm_sleep_ms(50);
+    }
+    char a[64], b[64];
+    snprintf(a, sizeof a, "/proc/%d/ns/net", (int)st.pid);
+    assert_int_not_equal(ns_inode(a), ns_inode("/proc/self/ns/net"));
+    snprintf(a, sizeof a, "/proc/%d/ns/pid", (int)st.pid);
+    assert_int_not_equal(ns_inode(a), ns_inode("/proc/self/ns/pid"));
+    /* its cgroups and their limits */
+    snprintf(p, sizeof p, "/proc/%d/cgroup", (int)st.pid);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    int in_mem = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, ":memory:") && strstr(line, ID1))
+            in_mem = 1;
+    fclose(f);
+    if (!in_mem)
+        fail_msg("the container is not in its memory cgroup");
+    found_cgroup = NULL;
+    snprintf(cg_id, sizeof cg_id, "%s", ID1);
+    nftw("/sys/fs/cgroup/memory", cg_find, 16, FTW_PHYS);
+    assert_non_null(found_cgroup);
+    snprintf(p, sizeof p, "%s/memory.limit_in_bytes", found_cgroup);
+    read_line(p, line, sizeof line);
+    assert_string_equal(line, "67108864");
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_gone(x, ID1, st.pid, st.start_time);
+
+    /* with an interface: the datapath's namespace, or a wait until it exists */
+    vm_spec_t s;
+    spec_of(x, &s, ID2, VM_POWER_RUNNING, 0);
+    s.n_ifaces = 1;
+    snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-0000000000000test");
+    assert_int_equal(system("ip netns del vtest-i-hosttest.eni-0000000000000test 2>/dev/null; true"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(e.http_status, 503);
+    assert_int_equal(system("ip netns add vtest-i-hosttest.eni-0000000000000test"), 0);
+    int rc = vm_driver_ensure(x->d, &s, &e);
+    if (rc == 0) {
+        st = state_of(x, ID2);
+        snprintf(a, sizeof a, "/proc/%d/ns/net", (int)st.pid);
+        snprintf(b, sizeof b, "/run/netns/vtest-i-hosttest.eni-0000000000000test");
+        assert_int_equal(ns_inode(a), ns_inode(b));
+        rc = vm_driver_remove(x->d, ID2, &e);
+    }
+    assert_int_equal(system("ip netns del vtest-i-hosttest.eni-0000000000000test"), 0);
+    if (rc < 0)
+        fail_msg("%s %s", e.code, e.message);
+    assert_gone(x, ID2, st.pid, st.start_time);
+}
+
 /* ---- the sync loop with a fake compute ------------------------------------------------ */
 
 typedef struct fake {
@@ -609,6 +711,7 @@ int main(void)
         CONTRACT(0),
         CONTRACT(1),
         CONTRACT(2),
+        cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

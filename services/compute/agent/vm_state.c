@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,15 @@ int vm_file_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t
     *len = (size_t)r;
     *total = size;
     return 0;
+}
+
+int vm_pathf(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+    return r < 0 || (size_t)r >= n ? -1 : 0;
 }
 
 int64_t vm_now_ms(void)

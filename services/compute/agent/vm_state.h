@@ -55,6 +55,9 @@ int vm_file_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t
 /* Write a whole small file (atomically through a temp name when atomic). */
 int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e);
 
+/* snprintf for paths: -1 when out is too small (it then holds a truncated string). */
+int vm_pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Milliseconds of a monotonic clock. */
 int64_t vm_now_ms(void);
 void vm_sleep_ms(int ms);
