@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -47,8 +48,8 @@ typedef struct drv_case {
 
 static const drv_case_t cases[] = {
     {"sim", 0, 0, "VIRGA-GUEST-READY", 5},
-    {"container", 1, 1, "VIRGA-CONTAINER-READY", 20},
-    {"qemu", 1, 2, "VIRGA-GUEST-READY", 120},
+    {"container", 1, 1, "VIRGA-CONTAINER-READY", 120},
+    {"qemu", 1, 2, "VIRGA-GUEST-READY", 600},
 };
 
 typedef struct ctx {
@@ -58,6 +59,7 @@ typedef struct ctx {
     vm_driver_t *d;
     char rootfs[PATH_MAX], kernel[PATH_MAX], ramdisk[PATH_MAX];
     char rootfs_sha[65], kernel_sha[65], ramdisk_sha[65];
+    char disk[PATH_MAX], disk_sha[65];    /* qemu: a qcow2 machine image */
 } ctx_t;
 
 static const char *images_dir(void)
@@ -102,7 +104,7 @@ static const char *unavailable(ctx_t *x)
         return "not in VIRGA_VM_DRIVERS";
     if (x->c->root && geteuid() != 0)
         return "needs root";
-    char p[PATH_MAX];
+    char p[PATH_MAX * 2];
     if (x->c->images == 1) {
         snprintf(x->rootfs, sizeof x->rootfs, "%s/busybox-rootfs.tar.gz", images_dir());
         if (file_sha(x->rootfs, x->rootfs_sha) < 0)
@@ -116,6 +118,10 @@ static const char *unavailable(ctx_t *x)
         snprintf(p, sizeof p, "command -v qemu-system-x86_64 > /dev/null");
         if (system(p) != 0)
             return "no qemu-system-x86_64";
+        snprintf(x->disk, sizeof x->disk, "%s/base.qcow2", x->dir);
+        snprintf(p, sizeof p, "qemu-img create -q -f qcow2 %s 64M", x->disk);
+        if (system(p) != 0 || file_sha(x->disk, x->disk_sha) < 0)
+            return "qemu-img cannot make a qcow2 image";
     }
     return NULL;
 }
@@ -130,7 +136,7 @@ static int setup(void **state)
     config_set(x->cfg, "agent.sim.delay_ms", "5");
     config_set(x->cfg, "agent.container.stop_timeout_ms", "1000");
     config_set(x->cfg, "agent.qemu.stop_timeout_ms", "2000");
-    config_set(x->cfg, "agent.qemu.boot_timeout_s", "100");
+    config_set(x->cfg, "agent.qemu.boot_timeout_s", "600");
     config_set(x->cfg, "agent.datapath_prefix", "vtest-");
     *state = x;
     return 0;
@@ -189,6 +195,30 @@ static void spec_of(ctx_t *x, vm_spec_t *s, const char *id, vm_power_t power, ui
         snprintf(s->kernel.sha256, sizeof s->kernel.sha256, "%s", x->kernel_sha);
         snprintf(s->ramdisk.path, sizeof s->ramdisk.path, "%s", x->ramdisk);
         snprintf(s->ramdisk.sha256, sizeof s->ramdisk.sha256, "%s", x->ramdisk_sha);
+        snprintf(s->image.path, sizeof s->image.path, "%s", x->disk);
+        snprintf(s->image.sha256, sizeof s->image.sha256, "%s", x->disk_sha);
+        snprintf(s->image.format, sizeof s->image.format, "qcow2");
+        s->disk_gib = 1;
+    }
+}
+
+/* The driver's shared layers (container: unpacked roots, qemu: pinned bases) are gone
+ * once no instance uses them. */
+static void assert_no_bases(ctx_t *x)
+{
+    const char *sub[] = {"images", "bases"};
+    for (size_t i = 0; i < 2; i++) {
+        char d[PATH_MAX];
+        snprintf(d, sizeof d, "%s/%s/%s", x->dir, x->c->name, sub[i]);
+        size_t n = 0;
+        DIR *dh = opendir(d);
+        struct dirent *de;
+        while (dh && (de = readdir(dh)))
+            n += de->d_name[0] != '.';
+        if (dh)
+            closedir(dh);
+        if (n)
+            fail_msg("%zu entries left in %s", n, d);
     }
 }
 
@@ -346,6 +376,12 @@ static void test_lifecycle(void **state)
     vm_state_t s0 = state_of(x, ID1);
     if (x->c->root)
         assert_true(vm_proc_is(s0.pid, s0.start_time));
+    if (x->c->images == 2) {   /* the machine image is the backing file of its own overlay */
+        char cmd[PATH_MAX * 2];
+        snprintf(cmd, sizeof cmd, "qemu-img info -U %s/qemu/%s/disk.qcow2 | grep -q 'backing file: .*/bases/%s'",
+                 x->dir, ID1, x->disk_sha);
+        assert_int_equal(system(cmd), 0);
+    }
 
     /* idempotent: the same process, no new boot */
     ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
@@ -371,22 +407,17 @@ static void test_lifecycle(void **state)
     ensure_ok(x, ID1, VM_POWER_RUNNING, 1);
     assert_int_equal(ready_count(x, ID1), 3);
 
-    /* a stopped instance only records the reboot */
-    ensure_ok(x, ID1, VM_POWER_STOPPED, 1);
-    ensure_ok(x, ID1, VM_POWER_STOPPED, 2);
-    st = listed(x, ID1, NULL);
-    assert_int_equal(st.power, VM_POWER_STOPPED);
-    assert_int_equal(st.reboot_seq, 2);
-
-    /* a second instance, created stopped, then remove both: nothing left */
+    /* a second instance, created stopped: a reboot of a stopped instance is only recorded */
     ensure_ok(x, ID2, VM_POWER_STOPPED, 7);
+    ensure_ok(x, ID2, VM_POWER_STOPPED, 8);
     size_t n = 0;
     st = listed(x, ID2, &n);
     assert_int_equal(n, 2);
     assert_int_equal(st.power, VM_POWER_STOPPED);
-    assert_int_equal(st.reboot_seq, 7);
-    ensure_ok(x, ID1, VM_POWER_RUNNING, 2);
-    wait_ready(x, ID1, 4);
+    assert_int_equal(st.reboot_seq, 8);
+    assert_int_equal(ready_count(x, ID2), 0);
+
+    /* remove the running one and the stopped one: nothing left */
     vm_state_t s2 = state_of(x, ID1);
     verr_t e = {0};
     assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
@@ -395,6 +426,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(count_listed(x), 0);
     assert_gone(x, ID1, s2.pid, s2.start_time);
     assert_gone(x, ID2, 0, 0);
+    assert_no_bases(x);
 }
 
 static void test_adopt_after_restart(void **state)
@@ -548,6 +580,53 @@ static void test_container_details(void **state)
     assert_gone(x, ID2, st.pid, st.start_time);
 }
 
+/* ---- what only the qemu driver promises --------------------------------------------- */
+
+static int tap_has_carrier(void)
+{
+    return system("ip -n vtest-h-hosttest link show dev vt-0000000000aa | grep -q NO-CARRIER") != 0;
+}
+
+/* An interface is the datapath's tap in the host namespace, opened by name by a QEMU
+ * running in that namespace (the tap gets carrier); absent namespace or tap: a wait
+ * (NetworkNotReady). After removal the tap stays (the datapath owns it), without QEMU. */
+static void test_qemu_tap(void **state)
+{
+    ctx_t *x = *state;
+    config_set(x->cfg, "agent.qemu.ready_line", "");   /* no DHCP here: do not wait for the boot */
+    start(x);
+    vm_spec_t s;
+    verr_t e = {0};
+    spec_of(x, &s, ID1, VM_POWER_RUNNING, 0);
+    s.n_ifaces = 1;
+    snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-00000000000000aa");
+    snprintf(s.ifaces[0].device, sizeof s.ifaces[0].device, "vt-0000000000aa");
+    snprintf(s.ifaces[0].mac, sizeof s.ifaces[0].mac, "02:00:00:00:00:aa");
+    assert_int_equal(system("ip netns del vtest-h-hosttest 2>/dev/null; true"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(system("ip netns add vtest-h-hosttest"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(system("ip -n vtest-h-hosttest tuntap add dev vt-0000000000aa mode tap && "
+                            "ip -n vtest-h-hosttest link set vt-0000000000aa up"), 0);
+    assert_false(tap_has_carrier());
+    int rc = vm_driver_ensure(x->d, &s, &e);
+    int carrier = rc == 0 && tap_has_carrier();
+    vm_state_t st = {0};
+    if (rc == 0) {
+        st = state_of(x, ID1);
+        rc = vm_driver_remove(x->d, ID1, &e);
+    }
+    int after = tap_has_carrier();
+    assert_int_equal(system("ip netns del vtest-h-hosttest"), 0);
+    if (rc < 0)
+        fail_msg("%s %s", e.code, e.message);
+    assert_true(carrier);
+    assert_false(after);
+    assert_gone(x, ID1, st.pid, st.start_time);
+}
+
 /* ---- the sync loop with a fake compute ------------------------------------------------ */
 
 typedef struct fake {
@@ -664,6 +743,15 @@ static void test_sync_loop(void **state)
     assert_int_equal(json_int(f.last, "generation", 0), 5);
     pthread_mutex_unlock(&f.mu);
 
+    /* a spec the agent cannot take is reported, and what runs is left alone */
+    set_desired(&f, "{\"generation\": 6, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
+                    " \"power\": \"hibernated\"}]}");
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(listed(x, ID1, NULL).power, VM_POWER_RUNNING);
+    r = reported(&f, ID1);
+    assert_non_null(strstr(json_str(r, "error", ""), "hibernated"));
+    json_decref(r);
+
     /* reboot, then stop, through the loop */
     set_desired(&f, "{\"generation\": 6, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
                     " \"power\": \"running\", \"reboot_seq\": 1}]}");
@@ -671,6 +759,7 @@ static void test_sync_loop(void **state)
     assert_int_equal(listed(x, ID1, NULL).reboot_seq, 1);
     r = reported(&f, ID1);
     assert_int_equal(json_int(r, "reboot_seq", -1), 1);
+    assert_null(json_object_get(r, "error"));               /* a good spec clears it */
     json_decref(r);
     set_desired(&f, "{\"generation\": 7, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
                     " \"power\": \"stopped\", \"reboot_seq\": 1}]}");
@@ -712,6 +801,7 @@ int main(void)
         CONTRACT(1),
         CONTRACT(2),
         cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
         cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,15 @@ static seen_t *find_seen(seen_t *v, size_t n, size_t drv, const char *id)
     return NULL;
 }
 
+/* An instance compute wants but the agent cannot take as asked (a malformed spec, a
+ * driver not offered) is left alone, never removed for it. */
+static void keep_listed(seen_t *v, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].st.id, id))
+            v[i].desired = 1;
+}
+
 static int drv_index(instance_sync_t *s, const char *name)
 {
     for (size_t d = 0; d < s->n_drv; d++)
@@ -103,8 +112,10 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
             const char *id = json_str(it, "instance_id", NULL);
             log_warn("desired instance %s: %s", id ? id : "?", e.message);
             if (vm_id_valid(id)) {
+                keep_listed(seen, n_seen, id);
                 inst_t *in = sync_inst(s, id);
                 in->mark = 1;
+                in->plan_error = 1;
                 snprintf(in->error, sizeof in->error, "%s: %s", e.code, e.message);
             }
             continue;
@@ -115,8 +126,14 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
         if (d < 0) {
             snprintf(in->error, sizeof in->error, "InvalidParameterValue: driver '%s' is not offered by this host",
                      sp.driver);
+            keep_listed(seen, n_seen, sp.id);
+            in->plan_error = 1;
             vm_spec_clear(&sp);
             continue;
+        }
+        if (in->plan_error) {
+            in->plan_error = 0;
+            in->error[0] = 0;
         }
         seen_t *x = find_seen(seen, n_seen, (size_t)d, sp.id);
         if (x)
@@ -176,9 +193,11 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         x->reboot_seq = seen[k].st.reboot_seq;
         snprintf(x->error, sizeof x->error, "%s", seen[k].st.error);
         inst_t *in = sync_inst(s, x->id);
-        if (in->error[0] && x->power != VM_POWER_RUNNING) {
+        /* the last failure is said; a running instance stays running */
+        if (in->error[0]) {
             snprintf(x->error, sizeof x->error, "%s", in->error);
-            x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
+            if (x->power != VM_POWER_RUNNING)
+                x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
         }
     }
     /* desired instances that no driver lists yet: being made, or failed */
