@@ -55,6 +55,7 @@ static const drv_case_t cases[] = {
 typedef struct ctx {
     const drv_case_t *c;
     char dir[256];
+    char drv_dir[320];        /* the driver's state dir: <dir>/<driver> */
     config_t *cfg;
     vm_driver_t *d;
     char rootfs[PATH_MAX], kernel[PATH_MAX], ramdisk[PATH_MAX];
@@ -132,6 +133,7 @@ static int setup(void **state)
     x->c = *state;
     snprintf(x->dir, sizeof x->dir, "/tmp/virga-vmtest-XXXXXX");
     assert_non_null(mkdtemp(x->dir));
+    snprintf(x->drv_dir, sizeof x->drv_dir, "%s/%s", x->dir, x->c->name);
     x->cfg = config_new();
     config_set(x->cfg, "agent.sim.delay_ms", "5");
     config_set(x->cfg, "agent.container.stop_timeout_ms", "1000");
@@ -145,7 +147,7 @@ static int setup(void **state)
 static void open_driver(ctx_t *x)
 {
     char dir[PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/%s", x->dir, x->c->name);
+    snprintf(dir, sizeof dir, "%s", x->drv_dir);
     vm_driver_cfg_t c = {.state_dir = dir, .host_id = "hosttest", .prefix = "vtest-", .cfg = x->cfg};
     verr_t e = {0};
     x->d = vm_driver_open(x->c->name, &c, &e);
@@ -209,7 +211,7 @@ static void assert_no_bases(ctx_t *x)
     const char *sub[] = {"images", "bases"};
     for (size_t i = 0; i < 2; i++) {
         char d[PATH_MAX];
-        snprintf(d, sizeof d, "%s/%s/%s", x->dir, x->c->name, sub[i]);
+        snprintf(d, sizeof d, "%s/%s", x->drv_dir, sub[i]);
         size_t n = 0;
         DIR *dh = opendir(d);
         struct dirent *de;
@@ -307,7 +309,7 @@ static int ready_count(ctx_t *x, const char *id)
 static vm_state_t state_of(ctx_t *x, const char *id)
 {
     char d[PATH_MAX];
-    snprintf(d, sizeof d, "%s/%s/%s", x->dir, x->c->name, id);
+    snprintf(d, sizeof d, "%s/%s", x->drv_dir, id);
     vm_state_t st;
     verr_t e;
     assert_int_equal(vm_state_read(d, &st, &e), 0);
@@ -332,7 +334,7 @@ static int cg_find(const char *path, const struct stat *sb, int flag, struct FTW
 static void assert_gone(ctx_t *x, const char *id, pid_t pid, uint64_t start)
 {
     char d[PATH_MAX];
-    snprintf(d, sizeof d, "%s/%s/%s", x->dir, x->c->name, id);
+    snprintf(d, sizeof d, "%s/%s", x->drv_dir, id);
     struct stat sb;
     assert_int_not_equal(lstat(d, &sb), 0);
     if (pid)
@@ -697,6 +699,7 @@ static void test_sync_loop(void **state)
                     " \"interfaces\": [{\"eni_id\": \"eni-1\", \"device\": \"vt-000000000001\", \"ip\": \"172.31.0.5\"}]},"
                     " {\"instance_id\": \"i-00000000000000bad\", \"driver\": \"qemu\", \"power\": \"running\"}]}");
     config_set(x->cfg, "agent.state_dir", x->dir);
+    snprintf(x->drv_dir, sizeof x->drv_dir, "%s/hosttest/sim", x->dir);   /* <state_dir>/<host>/<driver> */
     config_set(x->cfg, "agent.drivers", "sim");
     config_set(x->cfg, "agent.max_parallel_boots", "1");
     instance_sync_opts_t o = {.cfg = x->cfg, .host_id = "hosttest",

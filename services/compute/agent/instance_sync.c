@@ -388,14 +388,20 @@ static void split_drivers(instance_sync_t *s, const char *list, const vm_driver_
 
 instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e)
 {
+    if (!o->host_id || !*o->host_id || strchr(o->host_id, '/') || o->host_id[0] == '.') {
+        verr_set(e, 400, "InvalidParameterValue", "the instance loop needs a host id (a plain word)");
+        return NULL;
+    }
     instance_sync_t *s = xcalloc(1, sizeof *s);
     s->io = o->io;
     s->images = o->images;
     s->cfg = o->cfg;
     snprintf(s->host_id, sizeof s->host_id, "%s", o->host_id ? o->host_id : "");
     const config_t *c = o->cfg;
-    snprintf(s->state_dir, sizeof s->state_dir, "%s",
-             c ? config_str(c, "agent.state_dir", "/var/lib/virga/agent") : "/var/lib/virga/agent");
+    /* per host: two agents of one machine (a devcloud with two hosts) never list, adopt
+     * or remove each other's instances */
+    snprintf(s->state_dir, sizeof s->state_dir, "%s/%s",
+             c ? config_str(c, "agent.state_dir", "/var/lib/virga/agent") : "/var/lib/virga/agent", s->host_id);
     s->max_boots = c ? (int)config_int(c, "agent.max_parallel_boots", 2) : 2;
     if (s->max_boots < 1)
         s->max_boots = 1;
