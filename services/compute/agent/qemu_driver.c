@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "qemu.h"
 
 extern char **environ;
@@ -84,7 +85,7 @@ static void *q_open(const vm_driver_cfg_t *c, verr_t *e)
     char why[300];
     snprintf(d->accel, sizeof d->accel, "%s",
              qemu_accel(d->dir, d->qemu, cfg_str(c, "agent.qemu.accel", "auto"), why, sizeof why));
-    fprintf(stderr, "qemu driver: %s, accelerator %s: %s\n", d->qemu, d->accel, why);
+    vlog(LOG_INFO, "qemu driver: %s, accelerator %s: %s", d->qemu, d->accel, why);
     pthread_mutex_init(&d->bases_mu, NULL);
     return d;
 }
@@ -392,6 +393,45 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
 
 static void qmp_path(const char *inst, char *out, size_t n) { vm_pathf(out, n, "%s/qmp", inst); }
 
+/* The instance's QEMU even when state.json does not name it (an agent killed between
+ * QEMU's start and the state write): the pid QEMU wrote, if that process is a QEMU with
+ * this instance's QMP socket on its command line. Updates *st; 1 when it runs. */
+static int alive(const char *inst, vm_state_t *st)
+{
+    if (vm_proc_is(st->pid, st->start_time))
+        return 1;
+    char p[PATH_MAX + 16], *buf = NULL;
+    size_t len;
+    uint64_t total;
+    verr_t ig;
+    vm_pathf(p, sizeof p, "%s/qemu.pid", inst);
+    if (vm_file_tail(p, 32, &buf, &len, &total, &ig) < 0)
+        return 0;
+    pid_t pid = (pid_t)atoi(buf);
+    free(buf);
+    uint64_t t = vm_proc_start_time(pid);
+    if (!t)
+        return 0;
+    char cmd[8192], q[PATH_MAX + 8];
+    snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (r <= 0)
+        return 0;
+    for (ssize_t i = 0; i < r; i++)
+        if (!cmd[i])
+            cmd[i] = ' ';
+    cmd[r] = 0;
+    qmp_path(inst, q, sizeof q);
+    if (!strstr(cmd, q))
+        return 0;
+    st->pid = pid;
+    st->start_time = t;
+    return 1;
+}
+
 static int stop(qd_t *d, const char *inst, vm_state_t *st, verr_t *e)
 {
     char q[PATH_MAX + 8];
@@ -435,7 +475,7 @@ static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
             return -1;
         }
     }
-    int up = vm_proc_is(st.pid, st.start_time), rc = 0;
+    int up = alive(inst, &st), rc = 0;
     if (s->power == VM_POWER_RUNNING && !up)
         rc = start(d, s, inst, &st, e);
     else if (s->power == VM_POWER_RUNNING && s->reboot_seq > st.reboot_seq)
@@ -465,7 +505,7 @@ static int q_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         vm_status_t *x = &(*out)[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
-        x->power = have && vm_proc_is(st.pid, st.start_time) ? VM_POWER_RUNNING : VM_POWER_STOPPED;
+        x->power = have && alive(inst, &st) ? VM_POWER_RUNNING : VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);
@@ -480,8 +520,10 @@ static int q_remove(void *p, const char *id, verr_t *e)
     struct stat sb;
     if (lstat(inst, &sb) < 0)
         return 0;
-    vm_state_t st;
-    if (vm_state_read(inst, &st, NULL) == 0 && stop(d, inst, &st, e) < 0)
+    vm_state_t st = {0};
+    vm_state_read(inst, &st, NULL);
+    alive(inst, &st);
+    if (stop(d, inst, &st, e) < 0)
         return -1;
     if (vm_rmtree(inst, e) < 0)
         return -1;
