@@ -84,7 +84,9 @@ static __attribute__((noreturn)) void init_child(const ct_launch_t *l, int res, 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     char *argv[] = {"/sbin/init", NULL};
-    char *envp[] = {"PATH=/sbin:/usr/sbin:/bin:/usr/bin", "HOME=/root", "TERM=linux", "container=virga", NULL};
+    /* VIRGA_INSTANCE: the image's init may ask the metadata service (docs/images.md) */
+    char *envp[] = {"PATH=/sbin:/usr/sbin:/bin:/usr/bin", "HOME=/root", "TERM=linux", "container=virga",
+                    "VIRGA_INSTANCE=1", NULL};
     execve(argv[0], argv, envp);
     fail(res, 13);
 }
