@@ -126,10 +126,12 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# The instance drivers' contract suite links the agent's objects (not its main.c).
+# The instance drivers' contract suite and the sync loop's test link the agent's objects
+# (not its main.c nor its bus handlers).
 AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c,$(wildcard services/compute/agent/*.c)))
-$(BUILD)/obj/tests/unit/test_vm_drivers.o: EXTRA_INC := -Iservices/compute/agent
-$(BUILD)/tests/test_vm_drivers: $(BUILD)/obj/tests/unit/test_vm_drivers.o $(AGENT_VM_OBJ) $(LIB)
+AGENT_TESTS := $(BUILD)/tests/test_vm_drivers $(BUILD)/tests/test_instance_sync
+$(patsubst $(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o,$(AGENT_TESTS)): EXTRA_INC := -Iservices/compute/agent
+$(AGENT_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_VM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
