@@ -153,7 +153,7 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
     for (size_t k = 0; k < n_seen; k++) {
         inst_t *in = sync_inst(s, seen[k].st.id);
         in->mark = 1;
-        if (seen[k].desired || in->busy)
+        if (seen[k].desired || in->busy || in->not_before_ms > now)
             continue;
         job_t *j = xcalloc(1, sizeof *j);
         j->drv = s->drv[seen[k].drv];
@@ -217,6 +217,21 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
     return r;
 }
 
+/* The console's tail when it changed since compute acknowledged sent bytes: its length
+ * is asked first (nothing read), the text only then. */
+static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t budget, char **buf, size_t *len,
+                           uint64_t *total)
+{
+    verr_t e;
+    if (vm_driver_console(d, id, 0, buf, len, total, &e) < 0)
+        return 0;
+    free(*buf);
+    *buf = NULL;
+    if (*total == sent)
+        return 0;
+    return vm_driver_console(d, id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, buf, len, total, &e) == 0;
+}
+
 /* Build and send compute.instances_observed. Consoles go only when they changed since
  * compute last acknowledged one, within console_budget bytes per report (the rest
  * follow in the next reports), so a report stays far below the bus's message size. */
@@ -243,11 +258,8 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen)
         char *buf = NULL;
         size_t len = 0;
         uint64_t total = 0;
-        verr_t e;
         if (r[i].drv >= 0 && budget > 0 &&
-            vm_driver_console(s->drv[r[i].drv], r[i].id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, &buf,
-                              &len, &total, &e) == 0 &&
-            total != sent[i]) {
+            console_changed(s->drv[r[i].drv], r[i].id, sent[i], budget, &buf, &len, &total)) {
             size_t blen = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
             char *b64 = xmalloc(blen);
             sodium_bin2base64(b64, blen, (const unsigned char *)buf, len, sodium_base64_VARIANT_ORIGINAL);
