@@ -126,9 +126,23 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The instance drivers' contract suite and the sync loop's test link the agent's objects
+# (not its main.c nor its bus handlers).
+AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c,$(wildcard services/compute/agent/*.c)))
+AGENT_TESTS := $(BUILD)/tests/test_vm_drivers $(BUILD)/tests/test_instance_sync
+$(patsubst $(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o,$(AGENT_TESTS)): EXTRA_INC := -Iservices/compute/agent
+$(AGENT_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_VM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/obj/tests/bench/vm_drivers.o: EXTRA_INC := -Iservices/compute/agent
+$(BUILD)/bench/vm_drivers: $(BUILD)/obj/tests/bench/vm_drivers.o $(AGENT_VM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BENCH_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,10 @@ build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The guest images (cached after the first run): the test clouds register them as
+# defaults, and the unit tests' instance drivers (test_vm_drivers) boot them.
+bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail, the container and qemu driver tests skip"
+
 unit_out=$(sh tests/run-unit.sh "$build" 2>&1)
 echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
@@ -29,8 +33,6 @@ fp=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\
 ff=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 fp=${fp:-0}; ff=${ff:-1}
 
-# The guest images (cached after the first run): the test clouds register them as defaults.
-bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail"
 
 # Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
 # installed. A failed install fails those tests (their fixture runs it again and reports).

@@ -1,0 +1,183 @@
+/* test_instance_sync.c - the agent's instance loop (services/compute/agent/
+ * instance_sync.h) with the `sim` driver and a fake compute: desired instances are
+ * created and reported running with their console (base64) and the generation, an
+ * instance nobody desires is removed, a spec for a driver the host does not offer or
+ * with a power the agent does not know is reported as an error and never removes what
+ * runs, reboot and stop go through, a console compute has is not sent again, and an
+ * instance absent from the desired state (terminated) is removed and no longer reported. */
+#include <pthread.h>
+
+#include "instance_sync.h"
+#include "jsonutil.h"
+#include "vm_fixture.h"
+
+
+typedef struct fake {
+    pthread_mutex_t mu;
+    json_t *desired;          /* the document compute.host_instances answers */
+    json_t *last;             /* the last compute.instances_observed body */
+    json_t *consoles;         /* id -> the last console any report carried */
+    int reports;
+} fake_t;
+
+static int fake_desired(void *arg, json_t **doc, verr_t *e)
+{
+    (void)e;
+    fake_t *f = arg;
+    pthread_mutex_lock(&f->mu);
+    *doc = json_deep_copy(f->desired);
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+static int fake_observed(void *arg, json_t *body, verr_t *e)
+{
+    (void)e;
+    fake_t *f = arg;
+    pthread_mutex_lock(&f->mu);
+    json_decref(f->last);
+    f->last = body;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(body, "instances"), i, it)
+        if (json_object_get(it, "console"))
+            json_object_set(f->consoles, json_str(it, "instance_id", ""), json_object_get(it, "console"));
+    f->reports++;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+static void set_desired(fake_t *f, const char *json)
+{
+    json_error_t je;
+    json_t *d = json_loads(json, 0, &je);
+    assert_non_null(d);
+    pthread_mutex_lock(&f->mu);
+    json_decref(f->desired);
+    f->desired = d;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static json_t *reported(fake_t *f, const char *id)
+{
+    pthread_mutex_lock(&f->mu);
+    json_t *r = NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(f->last, "instances"), i, it)
+        if (!strcmp(json_str(it, "instance_id", ""), id))
+            r = json_incref(it);
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+static void test_sync_loop(void **state)
+{
+    ctx_t *x = *state;
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object()};
+    set_desired(&f, "{\"generation\": 5, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
+                    " \"vcpus\": 1, \"memory_mib\": 64, \"power\": \"running\", \"reboot_seq\": 0,"
+                    " \"interfaces\": [{\"eni_id\": \"eni-1\", \"device\": \"vt-000000000001\", \"ip\": \"172.31.0.5\"}]},"
+                    " {\"instance_id\": \"i-00000000000000bad\", \"driver\": \"qemu\", \"power\": \"running\"}]}");
+    config_set(x->cfg, "agent.state_dir", x->dir);
+    snprintf(x->drv_dir, sizeof x->drv_dir, "%s/%s/sim", x->dir, host);   /* <state_dir>/<host>/<driver> */
+    config_set(x->cfg, "agent.drivers", "sim");
+    config_set(x->cfg, "agent.max_parallel_boots", "1");
+    instance_sync_opts_t o = {.cfg = x->cfg, .host_id = host,
+                              .io = {.desired = fake_desired, .observed = fake_observed, .arg = &f}};
+    verr_t e = {0};
+    instance_sync_t *s = instance_sync_start(&o, &e);
+    assert_non_null(s);
+    json_t *inv = instance_sync_inventory(s);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(inv, "drivers"), 0)), "sim");
+    assert_true(json_is_true(json_object_get(inv, "simulated")));
+    assert_true(json_int(inv, "vcpus", 0) >= 1);
+    json_decref(inv);
+
+    /* an instance nobody desires (left by an earlier agent) */
+    x->c = &cases[0];
+    x->d = instance_sync_driver(s, "sim");
+    ensure_ok(x, ID2, VM_POWER_RUNNING, 0);
+
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    vm_status_t st = listed(x, ID1, NULL);
+    assert_int_equal(st.power, VM_POWER_RUNNING);
+    assert_int_equal(count_listed(x), 1);                   /* ID2 removed */
+    json_t *r = reported(&f, ID1);
+    assert_non_null(r);
+    assert_string_equal(json_str(r, "power", ""), "running");
+    assert_int_equal(json_int(r, "reboot_seq", -1), 0);
+    unsigned char con[4096];
+    size_t clen = 0;
+    pthread_mutex_lock(&f.mu);
+    const char *b64 = json_str(f.consoles, ID1, "");
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(sodium_base642bin(con, sizeof con - 1, b64, strlen(b64), NULL, &clen, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    con[clen] = 0;
+    assert_non_null(strstr((char *)con, "VIRGA-GUEST-READY instance-id=" ID1 " addr=172.31.0.5"));
+    json_decref(r);
+    r = reported(&f, "i-00000000000000bad");
+    assert_non_null(r);
+    assert_string_equal(json_str(r, "power", ""), "error");
+    assert_non_null(strstr(json_str(r, "error", ""), "not offered"));
+    json_decref(r);
+    assert_null(reported(&f, ID2));
+    pthread_mutex_lock(&f.mu);
+    assert_int_equal(json_int(f.last, "generation", 0), 5);
+    pthread_mutex_unlock(&f.mu);
+
+    /* a spec the agent cannot take is reported, and what runs is left alone */
+    set_desired(&f, "{\"generation\": 6, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
+                    " \"power\": \"hibernated\"}]}");
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(listed(x, ID1, NULL).power, VM_POWER_RUNNING);
+    r = reported(&f, ID1);
+    assert_non_null(strstr(json_str(r, "error", ""), "hibernated"));
+    json_decref(r);
+
+    /* reboot, then stop, through the loop */
+    set_desired(&f, "{\"generation\": 6, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
+                    " \"power\": \"running\", \"reboot_seq\": 1}]}");
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(listed(x, ID1, NULL).reboot_seq, 1);
+    r = reported(&f, ID1);
+    assert_int_equal(json_int(r, "reboot_seq", -1), 1);
+    assert_null(json_object_get(r, "error"));               /* a good spec clears it */
+    json_decref(r);
+    set_desired(&f, "{\"generation\": 7, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
+                    " \"power\": \"stopped\", \"reboot_seq\": 1}]}");
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    r = reported(&f, ID1);
+    assert_string_equal(json_str(r, "power", ""), "stopped");
+    json_decref(r);
+    /* a console compute has is not sent again */
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    r = reported(&f, ID1);
+    assert_null(json_object_get(r, "console"));
+    json_decref(r);
+
+    /* terminated: absent from the desired state, so removed and no longer reported */
+    set_desired(&f, "{\"generation\": 8, \"instances\": []}");
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(count_listed(x), 0);
+    assert_null(reported(&f, ID1));
+    assert_gone(x, ID1, 0, 0);
+
+    x->d = NULL;                /* closed by the loop */
+    instance_sync_stop(s);
+    json_decref(f.desired);
+    json_decref(f.last);
+    json_decref(f.consoles);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    snprintf(host, sizeof host, "hs%d", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

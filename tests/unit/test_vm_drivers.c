@@ -1,0 +1,320 @@
+/* test_vm_drivers.c - one contract suite for every instance driver of the agent
+ * (services/compute/agent/vm_driver.h), run against `sim` always and against
+ * `container` and `qemu` when this runs as root with the guest images built
+ * (build/images, or $VIRGA_IMAGES_DIR; deploy/images/build makes them) and, for qemu,
+ * qemu-system-x86_64 installed. VIRGA_VM_DRIVERS=sim,container limits the drivers.
+ *
+ * The contract: ensure(running) makes a running instance whose console gets the
+ * image's ready line; ensure is idempotent (the same process); ensure(stopped) stops
+ * it (no process) and ensure(running) starts it again; a higher reboot_seq reboots a
+ * running instance once (a second ready line) and is only recorded for a stopped one;
+ * remove leaves nothing (no state dir, no process, no cgroup, no mount, no unused base
+ * layer) and is idempotent; a driver opened again on the same state dir (an agent
+ * restart) adopts what runs without restarting it, also when the pid was never written
+ * down, and removes it; bad ids and powers are refused. Then what only the container
+ * driver (namespaces, console FIFO, cgroup limits, the datapath's network namespace) and
+ * the qemu driver (taps in the host namespace) promise. The sync loop is
+ * test_instance_sync.c. */
+#include "vm_fixture.h"
+
+static void test_lifecycle(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    assert_int_equal(count_listed(x), 0);
+
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    wait_ready(x, ID1, 1);
+    vm_status_t st = listed(x, ID1, NULL);
+    assert_int_equal(st.power, VM_POWER_RUNNING);
+    assert_int_equal(st.reboot_seq, 0);
+    vm_state_t s0 = state_of(x, ID1);
+    if (x->c->root)
+        assert_true(vm_proc_is(s0.pid, s0.start_time));
+    if (x->c->images == 2) {   /* the machine image is the backing file of its own overlay */
+        char cmd[PATH_MAX * 2];
+        snprintf(cmd, sizeof cmd, "qemu-img info -U %s/qemu/%s/disk.qcow2 | grep -q 'backing file: .*/bases/%s'",
+                 x->dir, ID1, x->disk_sha);
+        assert_int_equal(system(cmd), 0);
+    }
+
+    /* idempotent: the same process, no new boot */
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    vm_state_t s1 = state_of(x, ID1);
+    assert_int_equal(s1.pid, s0.pid);
+    assert_int_equal(ready_count(x, ID1), 1);
+
+    /* stop: no process; start again: a new boot */
+    ensure_ok(x, ID1, VM_POWER_STOPPED, 0);
+    assert_int_equal(listed(x, ID1, NULL).power, VM_POWER_STOPPED);
+    if (s0.pid)
+        assert_false(vm_proc_is(s0.pid, s0.start_time));
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    wait_ready(x, ID1, 2);
+    assert_int_equal(listed(x, ID1, NULL).power, VM_POWER_RUNNING);
+
+    /* reboot: once per step of reboot_seq */
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 1);
+    wait_ready(x, ID1, 3);
+    st = listed(x, ID1, NULL);
+    assert_int_equal(st.power, VM_POWER_RUNNING);
+    assert_int_equal(st.reboot_seq, 1);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 1);
+    assert_int_equal(ready_count(x, ID1), 3);
+
+    /* a second instance, created stopped: a reboot of a stopped instance is only recorded */
+    ensure_ok(x, ID2, VM_POWER_STOPPED, 7);
+    ensure_ok(x, ID2, VM_POWER_STOPPED, 8);
+    size_t n = 0;
+    st = listed(x, ID2, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(st.power, VM_POWER_STOPPED);
+    assert_int_equal(st.reboot_seq, 8);
+    assert_int_equal(ready_count(x, ID2), 0);
+
+    /* remove the running one and the stopped one: nothing left */
+    vm_state_t s2 = state_of(x, ID1);
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_int_equal(vm_driver_remove(x->d, ID2, &e), 0);
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);   /* absent is success */
+    assert_int_equal(count_listed(x), 0);
+    assert_gone(x, ID1, s2.pid, s2.start_time);
+    assert_gone(x, ID2, 0, 0);
+    assert_no_bases(x);
+}
+
+static void test_adopt_after_restart(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 3);
+    wait_ready(x, ID1, 1);
+    vm_state_t s0 = state_of(x, ID1);
+
+    /* the agent restarts: the driver is closed (instances go on) and opened again */
+    vm_driver_close(x->d);
+    x->d = NULL;
+    if (s0.pid)
+        assert_true(vm_proc_is(s0.pid, s0.start_time));
+    /* and it died before it wrote the pid down: the instance is still found */
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/%s", x->drv_dir, ID1);
+    vm_state_t lost = s0;
+    lost.pid = 0;
+    lost.start_time = 0;
+    verr_t we;
+    assert_int_equal(vm_state_write(d, &lost, &we), 0);
+    open_driver(x);
+    vm_status_t st = listed(x, ID1, NULL);
+    assert_int_equal(st.power, VM_POWER_RUNNING);
+    assert_int_equal(st.reboot_seq, 3);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 3);            /* adopted: not restarted */
+    if (s0.pid)
+        assert_true(vm_proc_is(s0.pid, s0.start_time));
+    assert_int_equal(ready_count(x, ID1), 1);
+
+    /* what should not exist is removed by the new driver */
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_int_equal(count_listed(x), 0);
+    assert_gone(x, ID1, s0.pid, s0.start_time);
+}
+
+static void test_bad_input(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    vm_spec_t s;
+    verr_t e = {0};
+    spec_of(x, &s, "i-../../etc", VM_POWER_RUNNING, 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    spec_of(x, &s, ID1, VM_POWER_STARTING, 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_int_equal(vm_driver_remove(x->d, "../x", &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_int_equal(count_listed(x), 0);
+    verr_t e2 = {0};
+    vm_driver_cfg_t c = {.state_dir = x->dir};
+    assert_null(vm_driver_open("vmware", &c, &e2));
+    assert_string_equal(e2.code, "NotImplemented");
+}
+
+/* ---- what only the container driver promises ---------------------------------------- */
+
+static ino_t ns_inode(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+static void read_line(const char *path, char *out, size_t n)
+{
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f && fgets(out, (int)n, f))
+        out[strcspn(out, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+static void wait_line(ctx_t *x, const char *id, const char *line)
+{
+    int64_t end = vm_now_ms() + x->c->boot_s * 1000;
+    for (;;) {
+        char *buf = NULL;
+        size_t len;
+        uint64_t total;
+        verr_t e;
+        assert_int_equal(vm_driver_console(x->d, id, VM_CONSOLE_MAX, &buf, &len, &total, &e), 0);
+        int ok = strstr(buf, line) != NULL;
+        if (!ok && vm_now_ms() > end)
+            fail_msg("no '%s' on the console:\n%s", line, buf);
+        free(buf);
+        if (ok)
+            return;
+        vm_sleep_ms(50);
+    }
+}
+
+/* PID 1 of its own namespaces, the hostname of the spec, the console's stdin a FIFO
+ * (typed commands run), memory/CPU/pids limits in its cgroups, an empty network
+ * namespace without an interface and the datapath's namespace with one (absent: a
+ * wait, NetworkNotReady). */
+static void test_container_details(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    wait_ready(x, ID1, 1);
+    vm_state_t st = state_of(x, ID1);
+    char p[PATH_MAX], line[512];
+    snprintf(p, sizeof p, "%s/container/%s/console.in", x->dir, ID1);
+    FILE *in = fopen(p, "w");
+    assert_non_null(in);
+    fputs("echo probe pid=$$ host=$(hostname) ppid=$PPID\n", in);
+    fclose(in);
+    /* the image's init knows it runs as an instance: no metadata in an empty namespace */
+    snprintf(line, sizeof line, "VIRGA-GUEST-READY instance-id=unknown addr=none");
+    wait_line(x, ID1, line);
+    snprintf(line, sizeof line, "probe pid=1 host=test-host ppid=0");
+    wait_line(x, ID1, line);
+    char a[64], b[128];
+    snprintf(a, sizeof a, "/proc/%d/ns/net", (int)st.pid);
+    assert_int_not_equal(ns_inode(a), ns_inode("/proc/self/ns/net"));
+    snprintf(a, sizeof a, "/proc/%d/ns/pid", (int)st.pid);
+    assert_int_not_equal(ns_inode(a), ns_inode("/proc/self/ns/pid"));
+    /* its cgroups and their limits */
+    snprintf(p, sizeof p, "/proc/%d/cgroup", (int)st.pid);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    int in_mem = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, ":memory:") && strstr(line, ID1))
+            in_mem = 1;
+    fclose(f);
+    if (!in_mem)
+        fail_msg("the container is not in its memory cgroup");
+    found_cgroup = NULL;
+    snprintf(cg_id, sizeof cg_id, "%s", ID1);
+    nftw("/sys/fs/cgroup/memory", cg_find, 16, FTW_PHYS);
+    assert_non_null(found_cgroup);
+    snprintf(p, sizeof p, "%s/memory.limit_in_bytes", found_cgroup);
+    read_line(p, line, sizeof line);
+    assert_string_equal(line, "67108864");
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_gone(x, ID1, st.pid, st.start_time);
+
+    /* with an interface: the datapath's namespace, or a wait until it exists */
+    vm_spec_t s;
+    spec_of(x, &s, ID2, VM_POWER_RUNNING, 0);
+    s.n_ifaces = 1;
+    snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-0000000000000test");
+    assert_int_equal(sh("ip netns del vtest-i-%s.eni-0000000000000test 2>/dev/null; true"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(e.http_status, 503);
+    assert_int_equal(sh("ip netns add vtest-i-%s.eni-0000000000000test"), 0);
+    int rc = vm_driver_ensure(x->d, &s, &e);
+    if (rc == 0) {
+        st = state_of(x, ID2);
+        snprintf(a, sizeof a, "/proc/%d/ns/net", (int)st.pid);
+        snprintf(b, sizeof b, "/run/netns/vtest-i-%s.eni-0000000000000test", host);
+        assert_int_equal(ns_inode(a), ns_inode(b));
+        rc = vm_driver_remove(x->d, ID2, &e);
+    }
+    assert_int_equal(sh("ip netns del vtest-i-%s.eni-0000000000000test"), 0);
+    if (rc < 0)
+        fail_msg("%s %s", e.code, e.message);
+    assert_gone(x, ID2, st.pid, st.start_time);
+}
+
+/* ---- what only the qemu driver promises --------------------------------------------- */
+
+static int tap_has_carrier(void)
+{
+    return sh("ip -n vtest-h-%s link show dev vt-0000000000aa | grep -q NO-CARRIER") != 0;
+}
+
+/* An interface is the datapath's tap in the host namespace, opened by name by a QEMU
+ * running in that namespace (the tap gets carrier); absent namespace or tap: a wait
+ * (NetworkNotReady). After removal the tap stays (the datapath owns it), without QEMU. */
+static void test_qemu_tap(void **state)
+{
+    ctx_t *x = *state;
+    config_set(x->cfg, "agent.qemu.ready_line", "");   /* no DHCP here: do not wait for the boot */
+    start(x);
+    vm_spec_t s;
+    verr_t e = {0};
+    spec_of(x, &s, ID1, VM_POWER_RUNNING, 0);
+    s.n_ifaces = 1;
+    snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-00000000000000aa");
+    snprintf(s.ifaces[0].device, sizeof s.ifaces[0].device, "vt-0000000000aa");
+    snprintf(s.ifaces[0].mac, sizeof s.ifaces[0].mac, "02:00:00:00:00:aa");
+    assert_int_equal(sh("ip netns del vtest-h-%s 2>/dev/null; true"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(sh("ip netns add vtest-h-%s"), 0);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(sh("ip -n vtest-h-%s tuntap add dev vt-0000000000aa mode tap && "
+                               "ip -n vtest-h-%s link set vt-0000000000aa up"), 0);
+    assert_false(tap_has_carrier());
+    int rc = vm_driver_ensure(x->d, &s, &e);
+    int carrier = rc == 0 && tap_has_carrier();
+    vm_state_t st = {0};
+    if (rc == 0) {
+        st = state_of(x, ID1);
+        rc = vm_driver_remove(x->d, ID1, &e);
+    }
+    int after = tap_has_carrier();
+    assert_int_equal(sh("ip netns del vtest-h-%s"), 0);
+    if (rc < 0)
+        fail_msg("%s %s", e.code, e.message);
+    assert_true(carrier);
+    assert_false(after);
+    assert_gone(x, ID1, st.pid, st.start_time);
+}
+
+#define CONTRACT(i)                                                                            \
+    cmocka_unit_test_prestate_setup_teardown(test_lifecycle, setup, teardown, (void *)&cases[i]), \
+    cmocka_unit_test_prestate_setup_teardown(test_adopt_after_restart, setup, teardown, (void *)&cases[i]), \
+    cmocka_unit_test_prestate_setup_teardown(test_bad_input, setup, teardown, (void *)&cases[i])
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    snprintf(host, sizeof host, "ht%d", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        CONTRACT(0),
+        CONTRACT(1),
+        CONTRACT(2),
+        cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
