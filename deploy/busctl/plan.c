@@ -22,7 +22,7 @@ static const struct {
 } calls[] = {
     {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
     {"objectstore", "identity"},
-    {"network", "identity"},
+    {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},
     {"compute", "identity"}, {"compute", "image"}, {"compute", "network"}, {"compute", "*agents*"},
     {"*agents*", "compute"}, {"*agents*", "network"},

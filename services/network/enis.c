@@ -78,12 +78,12 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
         goto fail;
     const char *vpc = PQgetvalue(sub, 0, 0);
     const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
-                       s->instance_id, s->host, s->client_token};
+                       s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth"};
     if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
         goto fail;
     if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
-                            "description, instance_id, host, client_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                            "$10)", 10, p)) ||
+                            "description, instance_id, host, client_token, device_kind) VALUES ($1, $2, $3, $4, $5, "
+                            "$6, $7, $8, $9, $10, $11)", 11, p)) ||
         add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0 ||
         db_commit(db, e) < 0)
         goto fail;
