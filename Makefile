@@ -66,7 +66,10 @@ AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/*
 $(BUILD)/gen/agent_migrations.c: tools/embed-sql.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed-sql.sh agent services/compute/agent/sql > $@.tmp && mv $@.tmp $@
-$(BUILD)/bin/virga-agent: $(AGENT_OBJ) $(LIB)
+# The agent applies its host's network datapath in-process (net_sync.c): it links the
+# datapath's objects, defined below.
+$(AGENT_OBJ): EXTRA_INC := -Iservices/network/datapath
+$(BUILD)/bin/virga-agent: $(AGENT_OBJ) $$(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
