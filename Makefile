@@ -129,6 +129,14 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The metadata service's HTTP layer with a test double for compute, and (as root) over the
+# linux datapath.
+AGENT_MD_OBJ := $(BUILD)/obj/services/compute/agent/metadata_http.o $(BUILD)/obj/services/compute/agent/metadata_server.o
+$(BUILD)/obj/tests/unit/test_metadata_http.o: EXTRA_INC := -Iservices/compute/agent -Iservices/network/datapath
+$(BUILD)/tests/test_metadata_http: $(BUILD)/obj/tests/unit/test_metadata_http.o $(AGENT_MD_OBJ) $(DP_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
