@@ -73,6 +73,14 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     tap = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "device_kind": "tap",
                                                     "instance_id": "i-0aaaaaaaaaaaaaaa2", "host": host})
     assert veth["device_kind"] == "veth" and tap["device_kind"] == "tap"
+    # compute's retry finds its port; the same instance's port asked with another kind is refused
+    assert as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "host": host,
+                                                     "instance_id": "i-0aaaaaaaaaaaaaaa1"}) == veth
+    r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
+                      "call", "network", "network.port_create",
+                      json.dumps({"account": account, "subnet": sid, "instance_id": "i-0aaaaaaaaaaaaaaa1",
+                                  "device_kind": "tap"}))
+    assert r.returncode != 0 and "IdempotentParameterMismatch" in r.stderr
     for p in (veth, tap):
         as_compute(cloud, "network.port_plug", {"eni": p["eni_id"], "host": host})
     desired = as_compute(cloud, "network.host_desired", {"host": host})

@@ -16,3 +16,8 @@ END
 $$;
 CREATE TRIGGER hosts_generation_notify AFTER UPDATE OF generation ON hosts
     FOR EACH ROW WHEN (NEW.generation <> OLD.generation) EXECUTE FUNCTION host_generation_notify();
+
+-- What a create with a client token asked for (a hash of its parameters): a retry with the
+-- same token and other parameters is IdempotentParameterMismatch, as on EC2. NULL for
+-- interfaces made before (never compared).
+ALTER TABLE enis ADD COLUMN request_hash text;
