@@ -135,6 +135,9 @@ def test_agent_restart_adopts_the_datapath(cloud):
     as_compute(cloud, "network.port_plug", {"eni": p["eni_id"], "host": host})
     stand_in = "%si-%s.%s" % (pfx, host, p["eni_id"])
     wait_for("the stand-in namespace", lambda: stand_in in namespaces(cloud))
+    # made whole (its address is set last): before that the name may not be mounted yet
+    wait_for("the stand-in's address", lambda: ("inet %s/" % p["ip"]) in ns_exec(
+        stand_in, "ip", "addr", "show", "dev", "eth0").stdout)
     inode = os.stat("/run/netns/" + stand_in).st_ino
     os.kill(cloud.pid("agent"), 9)
     r = cloud.up()

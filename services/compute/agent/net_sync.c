@@ -16,7 +16,8 @@
 
 typedef struct net_sync {
     service_t *svc;
-    dp_driver_t *dp;
+    dp_driver_t *dp;        /* opened by the thread (its lock may be held a while) */
+    dp_config_t cfg;
     char driver[16];
     char host[64];
     int timeout_ms, resync_s;
@@ -94,6 +95,16 @@ static void sync_once(int force)
 {
     json_t *doc = NULL;
     verr_t e = {0};
+    /* Opened here, not at start: the state directory's lock may be held by another
+     * applier (an operator's virga-datapath) and the agent must serve meanwhile. */
+    if (!ns.dp) {
+        if (!(ns.dp = dp_open(ns.driver, &ns.cfg, &e))) {
+            log_error("network datapath %s: %s (retried at the next tick)", ns.driver, e.message);
+            set_result(-1, e.message);
+            return;
+        }
+        log_info("network datapath %s, prefix %s, state %s", ns.driver, ns.dp->prefix, ns.dp->state_dir);
+    }
     if (bus_call(ns.svc->bus, "network", "network.host_desired", json_pack("{s:s}", "host", ns.host), NULL,
                  ns.timeout_ms, &doc, &e) < 0) {
         log_warn("network.host_desired: %s %s", e.code, e.message);
@@ -180,29 +191,25 @@ int net_sync_start(service_t *svc, const char *host_id, verr_t *e)
     snprintf(ns.host, sizeof ns.host, "%s", host_id);
     ns.timeout_ms = (int)config_int(svc->cfg, "agent.datapath_call_timeout_ms", 10000);
     ns.resync_s = (int)config_int(svc->cfg, "agent.datapath_resync_s", 60);
-    dp_config_t c = {
+    ns.cfg = (dp_config_t){
         .prefix = config_str(svc->cfg, "agent.datapath_prefix", "virga-"),
         .state_dir = config_str(svc->cfg, "agent.datapath_state_dir", "/run/virga/datapath"),
     };
-    if (!(ns.dp = dp_open(driver, &c, e)))
-        return -1;
-    if (strlen(host_id) > 24) {   /* the datapath's limit (namespace and device names) */
-        dp_close(ns.dp);
-        ns.dp = NULL;
+    if (!dp_driver_find(driver))
+        return verr_set(e, 400, "InvalidConfig", "agent.datapath '%s' is not linux, fake or none", driver);
+    if (strncmp(ns.cfg.prefix, "virga-", 6) || strlen(ns.cfg.prefix) > 16)
+        return verr_set(e, 400, "InvalidConfig", "agent.datapath_prefix must start with virga- (at most 16)");
+    if (strlen(host_id) > 24)   /* the datapath's limit (namespace and device names) */
         return verr_set(e, 400, "InvalidConfig", "agent.host_id '%s' is longer than the datapath's 24 characters",
                         host_id);
-    }
     int rc = md_servers_open(svc, e);
     if (rc == 0 && pthread_create(&ns.thread, NULL, sync_thread, NULL) != 0)
         rc = verr_set(e, 500, "InternalError", "network sync: no thread");
     if (rc < 0) {
         md_servers_close();
-        dp_close(ns.dp);
-        ns.dp = NULL;
         return -1;
     }
     ns.running = 1;
-    log_info("network datapath %s, prefix %s, state %s", driver, ns.dp->prefix, ns.dp->state_dir);
     net_sync_kick();   /* adopt or repair what is there now, before the first tick */
     return 0;
 }
