@@ -66,7 +66,10 @@ AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/*
 $(BUILD)/gen/agent_migrations.c: tools/embed-sql.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed-sql.sh agent services/compute/agent/sql > $@.tmp && mv $@.tmp $@
-$(BUILD)/bin/virga-agent: $(AGENT_OBJ) $(LIB)
+# The agent applies its host's network datapath in-process (net_sync.c): it links the
+# datapath's objects, defined below.
+$(AGENT_OBJ): EXTRA_INC := -Iservices/network/datapath
+$(BUILD)/bin/virga-agent: $(AGENT_OBJ) $$(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -127,11 +130,19 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # The instance drivers' contract suite and the sync loop's test link the agent's objects
-# (not its main.c nor its bus handlers).
-AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c,$(wildcard services/compute/agent/*.c)))
+# (not its main.c, its bus handlers nor its network side).
+AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c %/net_sync.c %/metadata_http.c %/metadata_server.c,$(wildcard services/compute/agent/*.c)))
 AGENT_TESTS := $(BUILD)/tests/test_vm_drivers $(BUILD)/tests/test_instance_sync
 $(patsubst $(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o,$(AGENT_TESTS)): EXTRA_INC := -Iservices/compute/agent
 $(AGENT_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_VM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The metadata service's HTTP layer with a test double for compute, and (as root) over the
+# linux datapath.
+AGENT_MD_OBJ := $(BUILD)/obj/services/compute/agent/metadata_http.o $(BUILD)/obj/services/compute/agent/metadata_server.o
+$(BUILD)/obj/tests/unit/test_metadata_http.o: EXTRA_INC := -Iservices/compute/agent -Iservices/network/datapath
+$(BUILD)/tests/test_metadata_http: $(BUILD)/obj/tests/unit/test_metadata_http.o $(AGENT_MD_OBJ) $(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

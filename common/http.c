@@ -653,10 +653,16 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
         verr_set(e, 500, "InvalidConfig", "bad listen address '%s'", o->address);
         return NULL;
     }
+    /* where to listen: the given socket, else address:port */
+    struct MHD_OptionItem where[] = {
+        o->listen_fd > 0 ? (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, o->listen_fd, NULL}
+                         : (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
                                 MHD_ALLOW_SUSPEND_RESUME,
                             (uint16_t)o->port, NULL, NULL, handle, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_ARRAY, where,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
                             MHD_OPTION_URI_LOG_CALLBACK, uri_log, s,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s,
@@ -665,6 +671,8 @@ http_server_t *http_start(const http_opts_t *o, verr_t *e)
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                             MHD_OPTION_END);
     if (!s->d) {
+        if (o->listen_fd > 0)
+            close(o->listen_fd);
         pthread_mutex_destroy(&s->mu);
         free(s);
         verr_set(e, 500, "InternalError", "cannot listen on %s:%d", o->address ? o->address : "127.0.0.1", o->port);

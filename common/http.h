@@ -110,6 +110,9 @@ typedef struct http_opts {
     const http_route_t *routes;   /* ends with a NULL prefix; first match wins */
     void *app;
     int drain_ms;             /* http_stop lets requests in flight end for this long (0: none) */
+    int listen_fd;            /* > 0: serve this bound, listening socket instead of address:port
+                                 (e.g. one opened in another network namespace); http_stop,
+                                 or a failed http_start, closes it */
 } http_opts_t;
 
 typedef struct http_server http_server_t;

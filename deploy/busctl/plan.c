@@ -3,7 +3,8 @@
  * callee's request topic; the callee may write to the caller's reply topic; each
  * principal reads only its own request topic (in its own group) and its own reply topic.
  * Nothing else is granted: an agent reads only its own host's topic and writes only to
- * compute and to the reply topics of those who command it. */
+ * compute and network and to the reply topics of those who command it (network rings
+ * its doorbell, agent.network_changed). */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static const struct {
 } calls[] = {
     {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
     {"objectstore", "identity"},
-    {"network", "identity"},
+    {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},
     {"compute", "identity"}, {"compute", "image"}, {"compute", "network"}, {"compute", "*agents*"},
     {"*agents*", "compute"}, {"*agents*", "network"},

@@ -27,8 +27,8 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
     const char *p[] = {host};
     PG_AUTO PGresult *r = db_prepared(db, e, "hd_ifaces",
         "SELECT n.id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), masklen(s.cidr), host(a.public_ip), "
-        "(SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') FROM eni_groups WHERE eni_id = n.id)::text "
-        "FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
+        "(SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') FROM eni_groups WHERE eni_id = n.id)::text, "
+        "n.device_kind FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
         "WHERE n.host = $1 AND n.plugged ORDER BY n.id", 1, p);
     if (!r)
         return NULL;
@@ -46,6 +46,8 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
                                              PQgetvalue(r, i, 3), "ip", PQgetvalue(r, i, 4), "prefix_len",
                                              atoi(PQgetvalue(r, i, 5)), "device", dev, "groups", gs, "public_ip",
                                              PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6)));
+        json_object_set_new(json_array_get(out, json_array_size(out) - 1), "device_kind",
+                            json_string(PQgetvalue(r, i, 8)));
     }
     return out;
 }

@@ -3,7 +3,9 @@
  * interface has one private address from its subnet (ipam.c), a MAC derived from its
  * id, and security groups of its VPC (the VPC's default group when none is named). A
  * ClientToken makes a create idempotent: the retry returns the interface made first. */
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cidr.h"
@@ -12,17 +14,51 @@
 #include "ipam.h"
 #include "jsonutil.h"
 #include "network.h"
+#include "strbuf.h"
 #include "tags.h"
 
-static int find_by_token(db_t *db, const char *account, const char *token, char *id, verr_t *e)
+static int by_str(const void *a, const void *b)
 {
-    const char *p[] = {account, token};
-    PG_AUTO PGresult *r = db_prepared(db, e, "eni_token", "SELECT id FROM enis WHERE account_id = $1 AND "
-                                      "client_token = $2", 2, p);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What a create asks for, as one hash: the same request retried has the same one (groups
+ * in any order). The host is left out: compute may place a retried instance elsewhere. */
+static void request_hash(const eni_spec_t *s, char out[65])
+{
+    strbuf_t b = {0};
+    strbuf_printf(&b, "%s|%s|%s|%s|%s|", s->subnet_id ? s->subnet_id : "", s->private_ip ? s->private_ip : "",
+                  s->description ? s->description : "", s->instance_id ? s->instance_id : "",
+                  s->device_kind ? s->device_kind : "veth");
+    size_t n = json_array_size(s->groups);
+    const char **g = xcalloc(n + 1, sizeof *g);
+    for (size_t i = 0; i < n; i++)
+        g[i] = json_is_string(json_array_get(s->groups, i)) ? json_string_value(json_array_get(s->groups, i)) : "";
+    qsort(g, n, sizeof *g, by_str);
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(&b, "%s,", g[i]);
+    free(g);
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)b.s, b.len, NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof h);
+    free(b.s);
+}
+
+/* 1 with the id of the interface the token made, 0 when none; a token used before with
+ * other parameters is IdempotentParameterMismatch. */
+static int find_by_token(db_t *db, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+{
+    const char *p[] = {s->account, s->client_token};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_token", "SELECT id, request_hash FROM enis WHERE account_id = $1 "
+                                      "AND client_token = $2", 2, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return 0;
+    if (!PQgetisnull(r, 0, 1) && strcmp(PQgetvalue(r, 0, 1), hash))
+        return verr_set(e, 400, "IdempotentParameterMismatch",
+                        "The client token '%.64s' was already used for a request with other parameters",
+                        s->client_token);
     snprintf(id, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
     return 1;
 }
@@ -61,8 +97,10 @@ static int add_groups(db_t *db, const char *eni, const char *account, const char
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);
+    char hash[65];
+    request_hash(s, hash);
     if (s->client_token) {
-        int found = find_by_token(db, s->account, s->client_token, id, e);
+        int found = find_by_token(db, s, hash, id, e);
         if (found)
             return found < 0 ? -1 : 0;
     }
@@ -78,12 +116,13 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
         goto fail;
     const char *vpc = PQgetvalue(sub, 0, 0);
     const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
-                       s->instance_id, s->host, s->client_token};
+                       s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
+                       s->client_token ? hash : NULL};
     if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
         goto fail;
     if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
-                            "description, instance_id, host, client_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                            "$10)", 10, p)) ||
+                            "description, instance_id, host, client_token, device_kind, request_hash) VALUES ($1, $2, "
+                            "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12, p)) ||
         add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0 ||
         db_commit(db, e) < 0)
         goto fail;
@@ -93,8 +132,11 @@ fail:
     /* a concurrent retry with the same token got there first: its interface is ours */
     if (s->client_token && !strcmp(db_last_sqlstate(db), "23505")) {
         verr_t e2 = {0};
-        if (find_by_token(db, s->account, s->client_token, id, &e2) == 1)
+        int found = find_by_token(db, s, hash, id, &e2);
+        if (found == 1)
             return 0;
+        if (found < 0)
+            *e = e2;
     }
     return -1;
 }

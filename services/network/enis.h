@@ -15,6 +15,7 @@ typedef struct eni_spec {
     const char *host;           /* NULL until placed */
     const char *client_token;   /* idempotency: a second create with it returns the first's id */
     const json_t *tags;         /* tagSet or NULL */
+    const char *device_kind;    /* "veth" (NULL: the default) or "tap": what the host's datapath makes */
 } eni_spec_t;
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */

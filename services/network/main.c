@@ -57,12 +57,21 @@ static const bus_route_t routes[] = {
     {NULL, NULL, 0},
 };
 
+static int init(service_t *svc, verr_t *e) { return host_events_start(svc, e); }
+static void fini(service_t *svc)
+{
+    (void)svc;
+    host_events_stop();
+}
+
 int main(int argc, char **argv)
 {
     static const service_def_t def = {
         .name = "network",
         .schema = "network",
         .routes = routes,
+        .init = init,
+        .fini = fini,
     };
     return service_main(argc, argv, &def);
 }

@@ -81,6 +81,11 @@ int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
  * if not NULL), inside the caller's transaction. */
 int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e);
 
+/* ---- host_events.c: agent.network_changed on each host's topic after a commit that
+ * changed its generation (a LISTEN thread of its own) ---- */
+int host_events_start(service_t *svc, verr_t *e);
+void host_events_stop(void);
+
 /* ---- default_vpc.c ---- */
 /* The account's default VPC id (made with its subnets and default group on first use,
  * once even under concurrent first calls). id has room for IDS_MAX. */

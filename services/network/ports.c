@@ -1,6 +1,7 @@
 /* ports.c - the port API compute uses for its instances' interfaces, over the bus:
  *   network.port_create {account, subnet?, groups?, private_ip?, host?, instance_id,
- *                        client_token?}  -> the port (eni id, mac, ip, prefix, gateway)
+ *                        client_token?, device_kind?}  -> the port (eni id, mac, ip, prefix,
+ *                        gateway, device_kind: "veth" (default) or "tap")
  *   network.port_plug   {eni, host}      -> the port, plugged on host
  *   network.port_unplug {eni, host}      -> the port, unplugged
  *   network.port_delete {eni}            -> {"deleted": true|false}
@@ -33,7 +34,7 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
     const char *p[] = {eni};
     PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
         "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
-        "n.instance_id FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+        "n.instance_id, n.device_kind FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -48,6 +49,7 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
                        "host", PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), "plugged",
                        PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
                        PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
+    json_object_set_new(*reply, "device_kind", json_string(PQgetvalue(r, 0, 10)));
     return 0;
 }
 
@@ -79,6 +81,9 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     const char *host = json_str(body, "host", NULL);
     if (host && hosts_valid_name(host, e) < 0)
         return -1;
+    const char *kind = json_str(body, "device_kind", "veth");
+    if (strcmp(kind, "veth") && strcmp(kind, "tap"))
+        return verr_set(e, 400, "InvalidParameterValue", "device_kind is veth or tap");
     char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
@@ -91,7 +96,7 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         snprintf(token, sizeof token, "instance:%s", inst);
     eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
                     .groups = json_object_get(body, "groups"), .description = "instance interface",
-                    .instance_id = inst, .host = host, .client_token = token};
+                    .instance_id = inst, .host = host, .client_token = token, .device_kind = kind};
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;

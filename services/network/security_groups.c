@@ -56,6 +56,23 @@ static int valid_text(const char *what, const char *s, verr_t *e)
     return 0;
 }
 
+/* At most network.groups_per_vpc groups (2500, AWS's default) in a VPC, its default group
+ * included; counted under the VPC's row lock the caller holds, so concurrent creates queue
+ * and the count is exact. */
+static int within_group_limit(bus_ctx_t *ctx, const char *vpc, verr_t *e)
+{
+    long max = config_int(service_of(ctx)->cfg, "network.groups_per_vpc", 2500);
+    const char *p[] = {vpc};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "sg_count_vpc",
+                                      "SELECT count(*) FROM security_groups WHERE vpc_id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (atol(PQgetvalue(r, 0, 0)) >= max)
+        return verr_set(e, 400, "SecurityGroupLimitExceeded",
+                        "The maximum number of security groups for VPC '%s' (%ld) has been reached", vpc, max);
+    return 0;
+}
+
 int net_create_security_group(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e);
@@ -77,7 +94,8 @@ int net_create_security_group(bus_ctx_t *ctx, const json_t *body, json_t **reply
     db_t *db = service_db(ctx);
     char id[IDS_MAX];
     ids_new("sg", id);
-    if (db_begin(db, e) < 0 || net_owned(db, &NET_VPC, vpc, account, 1, e) < 0 || net_dry_run(body, e) < 0 ||
+    if (db_begin(db, e) < 0 || net_owned(db, &NET_VPC, vpc, account, 1, e) < 0 ||
+        within_group_limit(ctx, vpc, e) < 0 || net_dry_run(body, e) < 0 ||
         insert_group(db, id, account, vpc, name, desc, e) < 0 || tags_put(db, id, account, tags, e) < 0 ||
         db_commit(db, e) < 0) {
         db_rollback(db);

@@ -51,6 +51,24 @@ static json_t *rule_item(const char *id, const char *group, const char *account,
     return it;
 }
 
+/* At most network.rules_per_group rules (60, AWS's default) per group and direction,
+ * counted with the new ones inside the caller's transaction, which holds the group's row
+ * lock: concurrent authorizations of one group queue, so the count is exact. */
+static int within_rule_limit(bus_ctx_t *ctx, const char *group, int egress, verr_t *e)
+{
+    long max = config_int(service_of(ctx)->cfg, "network.rules_per_group", 60);
+    const char *p[] = {group, egress ? "t" : "f"};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "sg_rule_count",
+                                      "SELECT count(*) FROM sg_rules WHERE group_id = $1 AND egress = $2", 2, p);
+    if (!r)
+        return -1;
+    if (atol(PQgetvalue(r, 0, 0)) > max)
+        return verr_set(e, 400, "RulesPerSecurityGroupLimitExceeded",
+                        "The maximum number of rules per security group (%ld %s) has been reached", max,
+                        egress ? "outbound" : "inbound");
+    return 0;
+}
+
 static int authorize(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int egress)
 {
     const char *account = net_account(ctx, e);
@@ -87,7 +105,8 @@ static int authorize(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
         }
         json_array_append_new(set, rule_item(id, group, account, egress, rule));
     }
-    if (net_dry_run(body, e) < 0 || hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+    if (within_rule_limit(ctx, group, egress, e) < 0 || net_dry_run(body, e) < 0 ||
+        hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
         goto fail;
     *reply = json_pack("{s:b, s:o}", "return", 1, "securityGroupRuleSet", set);
     return 0;

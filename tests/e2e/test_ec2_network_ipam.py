@@ -59,6 +59,11 @@ def test_interfaces_and_addresses_in_a_small_subnet(tenant):
     a = ec2.create_network_interface(SubnetId=sid, ClientToken=tok)["NetworkInterface"]
     b = ec2.create_network_interface(SubnetId=sid, ClientToken=tok)["NetworkInterface"]
     assert a["NetworkInterfaceId"] == b["NetworkInterfaceId"]
+    # the same token with other parameters is refused, as on EC2, and makes nothing
+    assert code(ec2.create_network_interface, SubnetId=sid, ClientToken=tok,
+                Description="other") == "IdempotentParameterMismatch"
+    assert code(ec2.create_network_interface, SubnetId=sid, ClientToken=tok,
+                Groups=[web]) == "IdempotentParameterMismatch"
     made = [first, fixed, a]
     while True:
         try:
@@ -187,6 +192,9 @@ def test_port_api_and_host_desired(cloud, tenant):
     ok, p1 = call(cloud, "network.port_create", req)
     assert ok, p1
     assert p1["ip"] == "10.62.1.4" and p1["prefix_len"] == 24 and p1["gateway"] == "10.62.1.1" and not p1["plugged"]
+    assert p1["device_kind"] == "veth"
+    ok, err = call(cloud, "network.port_create", dict(req, instance_id="i-0aaaaaaaaaaaaaaa9", device_kind="macvtap"))
+    assert not ok and "InvalidParameterValue" in err
     ok, again = call(cloud, "network.port_create", req)          # a retry: the same port
     assert ok and again["eni_id"] == p1["eni_id"] and again["mac"] == p1["mac"] and again["ip"] == p1["ip"]
     ok, p2 = call(cloud, "network.port_create", {"account": account, "subnet": sid, "groups": [db],
@@ -219,7 +227,8 @@ def test_port_api_and_host_desired(cloud, tenant):
     assert d1b["generation"] == d1["generation"]
     [iface] = d1["interfaces"]
     assert iface == {"eni_id": p1["eni_id"], "vpc_id": vid, "subnet_id": sid, "mac": p1["mac"], "ip": "10.62.1.4",
-                     "prefix_len": 24, "device": "vt-" + p1["eni_id"][4:16], "groups": [web], "public_ip": None}
+                     "prefix_len": 24, "device": "vt-" + p1["eni_id"][4:16], "groups": [web], "public_ip": None,
+                     "device_kind": "veth"}
     [v] = d1["vpcs"]
     assert v["vpc_id"] == vid and v["cidr"] == "10.62.0.0/16" and v["peers"] == [] and v["vni"] >= 1001
     assert v["internet_gateway"] is None

@@ -259,3 +259,79 @@ def test_hosts_whose_names_share_a_prefix_leave_each_other_alone(dp):
     assert dp.cli("teardown", "a").returncode == 0
     assert dp.inst("a-1", "eni-2") in dp.namespaces()
     assert dp.observe("a-1") and dp.apply(a1)["ensured"] == 0
+
+
+# Opens a tap as QEMU would (by name, in the host namespace) and prints "arp <ip>" for each
+# ARP request it sees, so a test sees the tap on its VPC's segment without a guest.
+TAP_READER = r"""
+import fcntl, os, select, socket, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))  # TUNSETIFF: TAP, NO_PI
+print("open", flush=True)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    if not select.select([fd], [], [], 0.5)[0]:
+        continue
+    f = os.read(fd, 2048)
+    if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x01":
+        print("arp", socket.inet_ntoa(f[38:42]), flush=True)
+"""
+
+
+def test_tap_interface_on_the_vpc_bridge_with_no_stand_in(dp):
+    """device_kind tap: a persistent tap vt-… in the host namespace on the VPC's bridge (QEMU
+    opens it by name), no stand-in namespace; observe adopts it, a kind change rebuilds it,
+    and teardown removes it."""
+    import select as sel
+    tap = dict(iface(2, "vpc-a", "172.31.0.6", ["sg-open"]), device_kind="tap")
+    doc = host("h1", UL1, [vpc("vpc-a", 1001)], [iface(1, "vpc-a", "172.31.0.5", ["sg-open"]), tap], [open_group()])
+    dp.apply(doc)
+    hns = dp.host_ns("h1")
+    link = run_in(hns, ["ip", "-d", "link", "show", "vt-2"]).stdout
+    assert "tun type tap" in link and "persist on" in link and "master vb-1001" in link
+    assert dp.inst("h1", "eni-2") not in dp.namespaces()
+    assert dp.inst("h1", "eni-1") in dp.namespaces()
+    assert dp.apply(doc)["ensured"] == 0               # observe adopts the tap as it is
+    # the tap is on VPC A's segment: an ARP request from the stand-in reaches its reader
+    reader = subprocess.Popen(["ip", "netns", "exec", hns, "/usr/bin/python3", "-c", TAP_READER, "vt-2", "30"],
+                              stdout=subprocess.PIPE, text=True)
+    dp.procs.append(reader)
+    assert sel.select([reader.stdout], [], [], 30)[0] and reader.stdout.readline().strip() == "open"
+    dp.ping(dp.inst("h1", "eni-1"), "172.31.0.6", count=1, wait=2)
+    assert sel.select([reader.stdout], [], [], 30)[0] and reader.stdout.readline().strip() == "arp 172.31.0.6"
+    reader.kill()
+    reader.wait(timeout=10)
+    # veth -> tap and back rebuild the interface as the other kind
+    doc["interfaces"][0]["device_kind"] = "tap"
+    assert dp.apply(doc)["ensured"] == 1               # the interface alone
+    assert dp.inst("h1", "eni-1") not in dp.namespaces()
+    assert "tun type tap" in run_in(hns, ["ip", "-d", "link", "show", "vt-1"]).stdout
+    del doc["interfaces"][1]["device_kind"]
+    dp.apply(doc)
+    assert dp.inst("h1", "eni-2") in dp.namespaces()
+    assert "veth" in run_in(hns, ["ip", "-d", "link", "show", "vt-2"]).stdout
+    # close() tears down and asserts nothing (tap included: its namespace goes) is left
+
+
+def test_metadata_address_on_each_router(dp):
+    """169.254.169.254/32 sits on lo of each VPC's router namespace (a unit of its own, so a
+    lost address is put back and teardown takes it), and an instance's traffic to it reaches
+    that namespace through the gateway, whatever its egress rules say."""
+    doc = host("h1", UL1, [vpc("vpc-a", 1001), vpc("vpc-b", 1002, subnet_cidr="172.31.16.0/20", gw="172.31.16.1")],
+               [iface(1, "vpc-a", "172.31.0.5", ["sg-closed"]),
+                dict(iface(2, "vpc-b", "172.31.16.5", ["sg-closed"]), subnet_id="subnet-b")],
+               [group("sg-closed", ingress=[], egress=[])])
+    dp.apply(doc)
+    for vni in (1001, 1002):
+        rns = "%sr-h1.%d" % (dp.prefix, vni)
+        assert "inet 169.254.169.254/32" in run_in(rns, ["ip", "addr", "show", "dev", "lo"]).stdout
+    units = {(u["kind"], u["key"]) for u in dp.observe("h1")}
+    assert ("meta", "1001") in units and ("meta", "1002") in units
+    rns = dp.prefix + "r-h1.1001"
+    run_in(rns, ["ip", "addr", "del", "169.254.169.254/32", "dev", "lo"], check=True)
+    assert dp.apply(doc)["ensured"] == 1
+    assert "169.254.169.254/32" in run_in(rns, ["ip", "addr", "show", "dev", "lo"]).stdout
+    # a server in the router namespace answers the instance on port 80, egress rules or not
+    dp.serve(rns, 80)
+    assert dp.connect(dp.inst("h1", "eni-1"), "169.254.169.254", 80)
+    assert not dp.connect(dp.inst("h1", "eni-1"), "172.31.0.1", 80)   # nothing else is let out

@@ -16,7 +16,7 @@
 #include "datapath.h"
 #include "dp_exec.h"
 
-/* h1 with two VPCs, three interfaces, a group referencing another. */
+/* h1 with two VPCs, four interfaces (one a tap), a group referencing another. */
 static const char DOC_FULL[] =
     "{\"host\":\"h1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
     "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\",\"10.254.0.13\"],"
@@ -29,7 +29,9 @@ static const char DOC_FULL[] =
     " {\"eni_id\":\"eni-0abd\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:06\",\"ip\":\"172.31.0.6\","
     "  \"prefix_len\":20,\"device\":\"vt-0abd\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null},"
     " {\"eni_id\":\"eni-0abe\",\"vpc_id\":\"vpc-b\",\"subnet_id\":\"subnet-b\",\"mac\":\"02:00:ac:1f:10:05\",\"ip\":\"172.31.16.5\","
-    "  \"prefix_len\":20,\"device\":\"vt-0abe\",\"groups\":[],\"public_ip\":null}],"
+    "  \"prefix_len\":20,\"device\":\"vt-0abe\",\"groups\":[],\"public_ip\":null},"
+    " {\"eni_id\":\"eni-0abf\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:07\",\"ip\":\"172.31.0.7\","
+    "  \"prefix_len\":20,\"device\":\"vt-0abf\",\"device_kind\":\"tap\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null}],"
     "\"security_groups\":[{\"group_id\":\"sg-0aa1\","
     "  \"ingress\":[{\"protocol\":\"tcp\",\"from_port\":8080,\"to_port\":8080,\"cidrs\":[\"10.0.0.0/8\"],\"groups\":[\"sg-0bb2\"]},"
     "             {\"protocol\":\"icmp\",\"from_port\":8,\"to_port\":-1,\"cidrs\":[\"172.31.0.0/16\"],\"groups\":[]}],"
@@ -112,19 +114,25 @@ static void apply_ok(dp_driver_t *drv, const dp_desired_t *want, dp_stats_t *st)
     if (dp_apply(drv, want, st, &e) < 0) fail_msg("apply: %s", e.message);
 }
 
-/* Leave what a crashed agent would: an interface nobody asked for, a broken SG unit. */
+/* Leave what a crashed agent would: an interface nobody asked for, a tap nobody named, a
+ * broken SG unit, a router that lost its metadata address. */
 static void plant_leftovers(ctx_t *c)
 {
     if (!strcmp(c->driver, "fake")) {
         dp_fake_plant(c->d, "h1", DP_IFACE, "eni-ghost", "dev=vt-ghost");
+        dp_fake_plant(c->d, "h1", DP_IFACE, "dev:vt-ghosttap", "");
         dp_fake_plant(c->d, "h1", DP_SG, "sg", "");
+        dp_fake_plant(c->d, "h1", DP_META, "1001", "");
         return;
     }
-    char ns[96], hns[96];
+    char ns[96], hns[96], rns[96];
     snprintf(ns, sizeof ns, "%si-h1.eni-ghost", c->prefix);
     snprintf(hns, sizeof hns, "%sh-h1", c->prefix);
+    snprintf(rns, sizeof rns, "%sr-h1.1001", c->prefix);
     assert_int_equal(dp_runv(NULL, 0, NULL, "ip", "netns", "add", ns, NULL), 0);
+    assert_int_equal(dp_runv(hns, 0, NULL, "ip", "tuntap", "add", "dev", "vt-ghosttap", "mode", "tap", NULL), 0);
     assert_int_equal(dp_runv(hns, 0, NULL, "nft", "delete", "table", "inet", "virga_sg", NULL), 0);
+    assert_int_equal(dp_runv(rns, 0, NULL, "ip", "addr", "del", DP_METADATA_IP "/32", "dev", "lo", NULL), 0);
 }
 
 static void test_contract(void **state)
@@ -143,12 +151,12 @@ static void test_contract(void **state)
 
     plant_leftovers(c);                         /* adopt, repair, remove the unknown */
     apply_ok(c->d, full, &st);
-    assert_int_equal(st.ensured, 1);
-    assert_int_equal(st.removed, 1);
+    assert_int_equal(st.ensured, 2);            /* sg, meta */
+    assert_int_equal(st.removed, 2);            /* the ghost interface and tap */
     assert_matches(c->d, full);
 
     apply_ok(c->d, small, &st);                 /* shrink */
-    assert_int_equal(st.removed, 6);            /* vpc, router, dhcp of 1002; 2 ifaces; 1 fdb */
+    assert_int_equal(st.removed, 8);            /* vpc, router, dhcp, meta of 1002; 3 ifaces; 1 fdb */
     assert_matches(c->d, small);
 
     verr_t e = {0};                             /* teardown: nothing of h1 is left */
@@ -174,6 +182,7 @@ static void test_invalid_documents(void **state)
         {"02:00:AC:1f:00:05", "02:00:AC:1f:00:0g", "InvalidParameterValue"},
         {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
         {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
+        {"\"device_kind\":\"tap\"", "\"device_kind\":\"macvtap\"", "InvalidParameterValue"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const char *at = strstr(DOC_FULL, cases[i].from);
@@ -232,7 +241,8 @@ static void test_render_nat_and_dhcp(void **state)
     assert_non_null(strstr(conf, "dhcp-range=set:subnet-a,172.31.0.0,static,255.255.240.0,1h\n"));
     assert_non_null(strstr(conf, "dhcp-option=tag:subnet-a,option:router,172.31.0.1\n"));
     char *hosts = dp_render_dhcp_hosts(d, &d->vpcs[0]);
-    assert_string_equal(hosts, "02:00:ac:1f:00:05,172.31.0.5,eni-0abc\n02:00:ac:1f:00:06,172.31.0.6,eni-0abd\n");
+    assert_string_equal(hosts, "02:00:ac:1f:00:05,172.31.0.5,eni-0abc\n02:00:ac:1f:00:06,172.31.0.6,eni-0abd\n"
+                               "02:00:ac:1f:00:07,172.31.0.7,eni-0abf\n");   /* a tap's guest asks DHCP too */
     free(nat);
     free(nat_b);
     free(conf);
@@ -251,11 +261,13 @@ static void test_build_order(void **state)
     assert_int_equal(dp_apply(d, want, &st, &e), 0);
     assert_string_equal(dp_fake_log(d),
                         "ensure host h1\nensure vpc 1001\nensure fdb 1001/10.254.0.12\n"
-                        "ensure router 1001\nensure dhcp 1001\nensure sg sg\nensure iface eni-0abc\n");
+                        "ensure router 1001\nensure dhcp 1001\nensure meta 1001\nensure sg sg\n"
+                        "ensure iface eni-0abc\n");
     dp_fake_log_clear(d);
     assert_int_equal(dp_teardown_all(d, &e), 0);
     assert_string_equal(dp_fake_log(d),
-                        "remove iface eni-0abc\nremove sg sg\nremove dhcp 1001\nremove router 1001\n"
+                        "remove iface eni-0abc\nremove sg sg\nremove meta 1001\nremove dhcp 1001\n"
+                        "remove router 1001\n"
                         "remove fdb 1001/10.254.0.12\nremove vpc 1001\nremove host h1\nteardown shared\n");
     assert_null(dp_open("nope", NULL, &e));
     assert_string_equal(e.code, "InvalidParameterValue");

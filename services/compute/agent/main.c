@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "net_sync.h"
 
 static const bus_route_t routes[] = {
     /* commands come from compute, or from the operator */
@@ -15,10 +16,13 @@ static const bus_route_t routes[] = {
     {"agent.image_cache_list", agent_image_cache_list, BUS_P_COMPUTE | BUS_P_OPERATOR},
     /* a doorbell: compute changed what this host should run */
     {"agent.instances_changed", agent_instances_changed, BUS_P_COMPUTE},
+    /* the network's doorbell: this host's datapath document changed (net_sync.c) */
+    {"agent.network_changed", net_sync_event, BUS_P_NETWORK},
     {NULL, NULL, 0},
 };
 
 static agent_t agent;
+static char host_id[64];
 
 static int init(service_t *svc, verr_t *e)
 {
@@ -36,7 +40,9 @@ static int init(service_t *svc, verr_t *e)
         return -1;
     log_info("image cache %s, limit %llu bytes", image_cache_dir(agent.images),
              (unsigned long long)image_cache_limit(agent.images));
-    return agent_instance_sync_start(svc, svc->def->principal + strlen("agent-"), e);
+    if (net_sync_start(svc, host_id, e) < 0)
+        return -1;
+    return agent_instance_sync_start(svc, host_id, e);
 }
 
 /* Downloads in flight give up at once instead of holding the stop for up to
@@ -54,6 +60,7 @@ static void fini(service_t *svc)
     (void)svc;
     instance_sync_stop(agent.sync);    /* its threads use the cache and the bus */
     agent.sync = NULL;
+    net_sync_stop();
     image_cache_close(agent.images);
     agent.images = NULL;
 }
@@ -71,6 +78,8 @@ static void reconcile(service_t *svc)
     free(v);
     json_t *inv = agent.sync ? instance_sync_inventory(agent.sync) : json_object();
     json_object_set_new(inv, "image_cache", json_pack("{s:I, s:I}", "count", (json_int_t)n, "bytes", (json_int_t)total));
+    net_sync_report(inv);
+    net_sync_kick();
     json_t *r = NULL;
     if (bus_call(svc->bus, "compute", "compute.host_report", json_pack("{s:o}", "inventory", inv), NULL, 5000, &r,
                  &e) < 0)
@@ -88,7 +97,7 @@ int main(int argc, char **argv)
 {
     /* The host id decides the topic, so read it before the common start-up: from
      * VIRGA_AGENT_HOST_ID or --set agent.host_id=..., else the machine's hostname. */
-    static char host_id[64], topic[128], group[128], principal[80];
+    static char topic[128], group[128], principal[80];
     config_t *pre = config_new();
     config_parse_args(pre, argc, argv, NULL, NULL, NULL);
     const char *hid = config_str(pre, "agent.host_id", NULL);

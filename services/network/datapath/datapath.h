@@ -49,6 +49,7 @@ typedef struct dp_iface {
     char ip[48];
     int  prefix_len;
     char device[16];
+    char kind[8];           /* "veth" (a stand-in namespace a container joins) or "tap" (QEMU's) */
     char **groups;
     size_t n_groups;
     char public_ip[48];     /* "" when none */
@@ -106,8 +107,9 @@ typedef enum {
     DP_FDB,         /* one unicast VXLAN peer                      key: vni/peer   */
     DP_ROUTER,      /* gateways and 1:1 NAT of one VPC             key: vni        */
     DP_DHCP,        /* dnsmasq of one VPC                          key: vni        */
+    DP_META,        /* the metadata address on the router's lo     key: vni        */
     DP_SG,          /* every security group rule of the host       key: "sg"       */
-    DP_IFACE,       /* an interface (veth standing in for a tap)   key: eni id     */
+    DP_IFACE,       /* an interface (veth + stand-in, or a tap)    key: eni id     */
     DP_KINDS
 } dp_kind_t;
 
@@ -206,6 +208,9 @@ char *dp_render_dhcp_hosts(const dp_desired_t *d, const dp_vpc_t *v);
 #define DP_ROUTER_IF  "gw0"     /* its leg on the VPC bridge: the subnets' gateways */
 #define DP_OUTSIDE_IF "out0"    /* its leg to the outside namespace: public addresses */
 #define DP_OUTSIDE_CLIENT "192.0.2.1"   /* the outside namespace's own address (TEST-NET-1) */
+/* The instance metadata service: this address on the router namespace's lo, where the
+ * host's agent listens (services/compute/agent/metadata_server.c). */
+#define DP_METADATA_IP "169.254.169.254"
 
 /* A short stable hash (hex) of a text, for fingerprints and device names. */
 void dp_hash8(const char *text, char out[9]);

@@ -127,8 +127,12 @@ static int parse_iface(const dp_desired_t *d, const json_t *o, dp_iface_t *f, ve
         copy_str(o, "mac", f->mac, sizeof f->mac, 1, "interface", e) < 0 ||
         copy_str(o, "ip", f->ip, sizeof f->ip, 1, "interface", e) < 0 ||
         copy_str(o, "device", f->device, sizeof f->device, 1, "interface", e) < 0 ||
-        copy_str(o, "public_ip", f->public_ip, sizeof f->public_ip, 0, "interface", e) < 0)
+        copy_str(o, "public_ip", f->public_ip, sizeof f->public_ip, 0, "interface", e) < 0 ||
+        copy_str(o, "device_kind", f->kind, sizeof f->kind, 0, "interface", e) < 0)
         return -1;
+    if (!f->kind[0]) strcpy(f->kind, "veth");
+    if (strcmp(f->kind, "veth") && strcmp(f->kind, "tap"))
+        return BAD(e, "%s: device_kind must be veth or tap", f->eni_id);
     if (!valid_id(f->eni_id)) return BAD(e, "interface: invalid eni_id");
     if (!valid_mac(f->mac)) return BAD(e, "%s: invalid mac", f->eni_id);
     for (char *p = f->mac; *p; p++) *p = (char)tolower((unsigned char)*p);

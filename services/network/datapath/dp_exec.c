@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +35,12 @@ static long long now_ms(void)
 }
 
 static void child(const char *netns, const char *const argv[], int in, int out, int err,
-                  int detached)
+                  int detached, pid_t parent)
 {
+    /* A command dies with the applier that runs it (dnsmasq, detached, outlives it): a
+     * killed applier releases its lock at once, and an `ip netns del` it had started
+     * must not then run under the next applier's feet. */
+    if (!detached && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)) _exit(125);
     if (netns) {
         char path[512];
         snprintf(path, sizeof path, "/run/netns/%s", netns);
@@ -68,11 +73,11 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
     }
     int detached = flags & DP_DETACHED;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    pid_t pid = fork();
+    pid_t self = getpid(), pid = fork();
     if (pid < 0) return verr_set(e, 500, "InternalError", "fork: %s", strerror(errno));
     if (pid == 0)
         child(netns, argv, detached || !input ? devnull : pin[0], detached ? devnull : pout[1],
-              detached ? devnull : perr[1], detached);
+              detached ? devnull : perr[1], detached, self);
     close(devnull);
     close(pin[0]);
     close(pout[1]);

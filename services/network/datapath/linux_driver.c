@@ -246,7 +246,8 @@ static int fdb_op(dp_driver_t *d, const char *host, const char *key, const char 
                    peer, NULL);
 }
 
-/* ---- interfaces (a veth pair into a stand-in namespace until compute brings taps) ---- */
+/* ---- interfaces: a veth pair into a stand-in namespace (a container joins it), or a
+ * persistent tap in the host namespace (QEMU, running there, opens it by name) ---- */
 
 static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
 {
@@ -280,6 +281,16 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
     if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
         return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
     remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
+    AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
+                                      f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
+    /* A tap has no stand-in: the guest's MAC is the interface's (QEMU's -netdev), the
+     * tap's own is the host side's and never on the wire. It outlives QEMU: a restarted
+     * guest opens the same one. */
+    if (!strcmp(f->kind, "tap")) {
+        AUTOFREE char *tap = xasprintf("tuntap add dev %s mode tap\nlink set %s mtu " VX_MTU "\n%s", f->device,
+                                       f->device, attach);
+        return ip_batch(hns, tap, e);
+    }
     /* The stand-in gets the document's address statically, as its DHCP lease would. The
      * host side is attached and named last: its alias is the unit's fingerprint. */
     if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;
@@ -288,8 +299,6 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
     AUTOFREE char *inst_cmds = xasprintf(
         "link set lo up\nlink set eth0 address %s up\naddr add %s/%d dev eth0\n"
         "route add default via %s\n", f->mac, f->ip, f->prefix_len, f->subnet->gateway);
-    AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
-                                      f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
     if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(ins, inst_cmds, e) < 0) return -1;
     return ip_batch(hns, attach, e);
 }
@@ -333,6 +342,17 @@ static void remove_router(dp_driver_t *d, const char *host, unsigned vni)
     if (!lx_ns_exists(rns)) return;
     dp_runv(rns, DP_QUIET, NULL, "nft", "delete", "table", "ip", "virga_nat", NULL);
     dp_runv(rns, DP_QUIET, NULL, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL);
+}
+
+/* ---- the metadata address: instances reach 169.254.169.254 through their gateway,
+ * the router, which holds it on lo; the agent listens there ---- */
+
+static int meta_op(dp_driver_t *d, const char *host, unsigned vni, const char *op, int flags, verr_t *e)
+{
+    char rns[128];
+    lx_ns_router(d, host, vni, rns, sizeof rns);
+    if (!lx_ns_exists(rns)) return flags & DP_QUIET ? 0 : verr_set(e, 500, "InternalError", "%s: no such namespace", rns);
+    return dp_runv(rns, flags, e, "ip", "addr", op, DP_METADATA_IP "/32", "dev", "lo", NULL);
 }
 
 /* ---- DHCP ---- */
@@ -424,6 +444,7 @@ static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
     case DP_IFACE:  return ensure_iface(d, w, u, seen, e);
     case DP_ROUTER: return ensure_router(d, w, u, e);
     case DP_DHCP:   return ensure_dhcp(d, w, u, e);
+    case DP_META:   return meta_op(d, w->host, ((const dp_vpc_t *)u->spec)->vni, "replace", 0, e);
     case DP_SG:     return ensure_sg(d, w, u, e);
     default:        return verr_set(e, 500, "InternalError", "unknown unit kind");
     }
@@ -441,6 +462,7 @@ static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
     case DP_IFACE:  remove_iface(d, host, u); return 0;
     case DP_ROUTER: remove_router(d, host, vni); return 0;
     case DP_DHCP:   lx_host_dir(d, host, dir, sizeof dir); lx_dhcp_stop(dir, vni); return 0;
+    case DP_META:   meta_op(d, host, vni, "del", DP_QUIET, NULL); return 0;
     case DP_SG:     remove_sg(d, host); return 0;
     default:        return 0;
     }

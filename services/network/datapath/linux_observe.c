@@ -220,7 +220,10 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
             const char *v = strstr(fp, " vni=");
             char master[16];
             snprintf(master, sizeof master, "vb-%u", v && sscanf(v, " vni=%u", &vni) == 1 ? vni : 0);
-            int made = eni[0] && lx_ns_exists(ins);
+            /* a veth is made with its stand-in namespace; a tap alone, and is a tun device */
+            const json_t *info = json_object_get(l, "linkinfo");
+            int tap = strstr(fp, " kind=tap") != NULL;
+            int made = eni[0] && (tap ? !strcmp(json_str(info, "info_kind", ""), "tun") : lx_ns_exists(ins));
             int attached = !strcmp(json_str(l, "master", ""), master);
             u = dp_units_add(out, DP_IFACE, key);
             snprintf(u->dev, sizeof u->dev, "%s", name);
@@ -235,6 +238,19 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
                 dp_units_add(out, DP_VPC, name + 3);
         }
     }
+    return 0;
+}
+
+/* The metadata address is on the router's lo. */
+static int has_metadata_ip(const char *rns)
+{
+    static const char *const argv[] = {"ip", "-j", "addr", "show", "dev", "lo", NULL};
+    JSON_AUTO json_t *j = run_json(rns, argv, NULL);
+    size_t i, k;
+    json_t *l, *a;
+    json_array_foreach(j, i, l)
+        json_array_foreach(json_object_get(l, "addr_info"), k, a)
+            if (!strcmp(json_str(a, "local", ""), DP_METADATA_IP) && json_int(a, "prefixlen", 0) == 32) return 1;
     return 0;
 }
 
@@ -260,6 +276,10 @@ int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
             snprintf(rns, sizeof rns, "%s%s", pfx, rs[i]);
             dp_unit_t *u = dp_units_add(out, DP_ROUTER, rs[i]);
             if (table_comment(rns, "ip", "virga_nat", u->fp, sizeof u->fp, NULL) < 0) u->fp[0] = 0;
+            if (has_metadata_ip(rns)) {
+                u = dp_units_add(out, DP_META, rs[i]);
+                snprintf(u->fp, sizeof u->fp, "md=%s", DP_METADATA_IP);
+            }
         }
         free(rs[i]);
     }

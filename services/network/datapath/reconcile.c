@@ -14,7 +14,7 @@
 
 static const char *const kind_names[DP_KINDS] = {
     [DP_HOST] = "host", [DP_VPC] = "vpc", [DP_FDB] = "fdb", [DP_IFACE] = "iface",
-    [DP_ROUTER] = "router", [DP_DHCP] = "dhcp", [DP_SG] = "sg",
+    [DP_ROUTER] = "router", [DP_DHCP] = "dhcp", [DP_META] = "meta", [DP_SG] = "sg",
 };
 
 const char *dp_kind_name(dp_kind_t k)

@@ -157,9 +157,11 @@ char *dp_render_sg(const dp_desired_t *d, const char *fp)
                           "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n", i + 1);
         iface_rules(&b, d, f, 1);
         strbuf_puts(&b, "    drop\n  }\n");
-        /* out: DHCP, no spoofed source, stateful, then egress rules; default deny */
+        /* out: DHCP, no spoofed source, the metadata service (reachable whatever the
+         * egress rules say, as on AWS), stateful, then egress rules; default deny */
         strbuf_printf(&b, "  chain out_%zu {\n    udp sport 68 udp dport 67 return\n"
-                          "    ip saddr != %s drop\n    ct state established,related return\n",
+                          "    ip saddr != %s drop\n    ip daddr " DP_METADATA_IP " tcp dport 80 return\n"
+                          "    ct state established,related return\n",
                       i + 1, f->ip);
         iface_rules(&b, d, f, 0);
         strbuf_puts(&b, "    drop\n  }\n");

@@ -87,12 +87,17 @@ void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
         u->spec = v;
         u->text = xstrdup(conf);
         u->text2 = hosts;
+        u = dp_units_add(out, DP_META, key);
+        snprintf(u->fp, sizeof u->fp, "md=%s", DP_METADATA_IP);
+        u->spec = v;
     }
     for (size_t i = 0; i < d->n_ifaces; i++) {
         const dp_iface_t *f = &d->ifaces[i];
         u = dp_units_add(out, DP_IFACE, f->eni_id);
-        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s", f->device,
-                 f->vpc->vni, f->mac, f->ip, f->prefix_len, f->subnet->gateway);
+        /* a veth's fingerprint has no kind, as before taps existed: nothing rebuilds */
+        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s%s", f->device,
+                 f->vpc->vni, f->mac, f->ip, f->prefix_len, f->subnet->gateway,
+                 strcmp(f->kind, "tap") ? "" : " kind=tap");
         snprintf(u->dev, sizeof u->dev, "%s", f->device);
         u->spec = f;
     }

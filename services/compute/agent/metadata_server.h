@@ -1,0 +1,29 @@
+/* metadata_server.h - the instance metadata service of this host: one HTTP server
+ * (metadata_http.h) per VPC present here, listening on 169.254.169.254:80 inside that
+ * VPC's router namespace, where the datapath puts the address (its `meta` unit) and
+ * where instances' traffic to it arrives through their gateway. Answers come from
+ * compute.instance_metadata. Driven by the network sync thread only (net_sync.c).
+ * Config: agent.metadata_cache_s (5), agent.metadata_hop_limit (1),
+ * agent.metadata_tokens (optional | required), agent.metadata_timeout_ms (3000). */
+#ifndef VIRGA_AGENT_METADATA_SERVER_H
+#define VIRGA_AGENT_METADATA_SERVER_H
+
+#include "service.h"
+
+typedef struct md_vpc {
+    char vpc_id[64];
+    char netns[160];    /* its router namespace on this host */
+} md_vpc_t;
+
+int md_servers_open(service_t *svc, verr_t *e);
+/* Serve exactly these VPCs: start what is missing (or whose namespace was made anew),
+ * stop what is gone. -1 with e when a server could not start (the rest still run). */
+int md_servers_sync(const md_vpc_t *v, size_t n, verr_t *e);
+void md_servers_close(void);
+
+/* A TCP socket bound to ip:port and listening, inside network namespace netns (the
+ * namespace is entered by a short-lived thread of its own: no other thread of the
+ * process ever changes namespace). -1 with e on failure. */
+int md_listen_in_netns(const char *netns, const char *ip, int port, verr_t *e);
+
+#endif

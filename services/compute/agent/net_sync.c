@@ -1,0 +1,230 @@
+/* net_sync.c - this host's datapath, kept equal to the network service's document for it
+ * (net_sync.h). One thread owns the datapath driver (the library is not thread-safe)
+ * and the set of metadata servers; bus workers and the reconcile timer only wake it. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "datapath.h"
+#include "jsonutil.h"
+#include "linux.h"
+#include "log.h"
+#include "metadata_server.h"
+#include "net_sync.h"
+
+typedef struct net_sync {
+    service_t *svc;
+    dp_driver_t *dp;        /* opened by the thread (its lock may be held a while) */
+    dp_config_t cfg;
+    char driver[16];
+    char host[64];
+    int timeout_ms, resync_s;
+    pthread_t thread;
+    pthread_mutex_t mu;     /* guards what follows */
+    pthread_cond_t cv;
+    int kicked, stopping, running;
+    long long applied;      /* generation applied; -1 none yet */
+    char error[512];        /* why the last pull or apply failed; "" when it did not */
+} net_sync_t;
+
+static net_sync_t ns = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .applied = -1};
+
+void net_sync_kick(void)
+{
+    pthread_mutex_lock(&ns.mu);
+    ns.kicked = 1;
+    pthread_cond_signal(&ns.cv);
+    pthread_mutex_unlock(&ns.mu);
+}
+
+int net_sync_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)ctx;
+    (void)reply;
+    (void)e;
+    pthread_mutex_lock(&ns.mu);
+    int news = json_int(body, "generation", -1) != ns.applied;
+    pthread_mutex_unlock(&ns.mu);
+    if (news && ns.running)
+        net_sync_kick();
+    return 0;
+}
+
+static void set_result(long long applied, const char *error)
+{
+    pthread_mutex_lock(&ns.mu);
+    if (applied >= 0)
+        ns.applied = applied;
+    snprintf(ns.error, sizeof ns.error, "%s", error ? error : "");
+    pthread_mutex_unlock(&ns.mu);
+}
+
+void net_sync_report(json_t *inventory)
+{
+    pthread_mutex_lock(&ns.mu);
+    json_t *n = json_pack("{s:s, s:I}", "datapath", ns.driver[0] ? ns.driver : "none", "generation",
+                          (json_int_t)ns.applied);
+    if (ns.error[0])
+        json_object_set_new(n, "error", json_string(ns.error));
+    pthread_mutex_unlock(&ns.mu);
+    json_object_set_new(inventory, "network", n);
+}
+
+/* The metadata servers follow the applied document: one per VPC present here, listening
+ * in that VPC's router namespace (only the linux datapath has namespaces). */
+static int sync_metadata(const dp_desired_t *d, verr_t *e)
+{
+    if (strcmp(ns.driver, "linux"))
+        return 0;
+    md_vpc_t *v = xcalloc(d->n_vpcs + 1, sizeof *v);
+    for (size_t i = 0; i < d->n_vpcs; i++) {
+        snprintf(v[i].vpc_id, sizeof v[i].vpc_id, "%s", d->vpcs[i].vpc_id);
+        lx_ns_router(ns.dp, d->host, d->vpcs[i].vni, v[i].netns, sizeof v[i].netns);
+    }
+    int rc = md_servers_sync(v, d->n_vpcs, e);
+    free(v);
+    return rc;
+}
+
+/* Pull the document; apply it when it is news (or the last apply failed, or a resync is
+ * due). A host with nothing on it is torn down rather than built: an empty document
+ * needs no namespace at all. */
+static void sync_once(int force)
+{
+    json_t *doc = NULL;
+    verr_t e = {0};
+    /* Opened here, not at start: the state directory's lock may be held by another
+     * applier (an operator's virga-datapath) and the agent must serve meanwhile. */
+    if (!ns.dp) {
+        if (!(ns.dp = dp_open(ns.driver, &ns.cfg, &e))) {
+            log_error("network datapath %s: %s (retried at the next tick)", ns.driver, e.message);
+            set_result(-1, e.message);
+            return;
+        }
+        log_info("network datapath %s, prefix %s, state %s", ns.driver, ns.dp->prefix, ns.dp->state_dir);
+    }
+    if (bus_call(ns.svc->bus, "network", "network.host_desired", json_pack("{s:s}", "host", ns.host), NULL,
+                 ns.timeout_ms, &doc, &e) < 0) {
+        log_warn("network.host_desired: %s %s", e.code, e.message);
+        set_result(-1, e.message);
+        return;
+    }
+    long long gen = json_int(doc, "generation", -1);
+    pthread_mutex_lock(&ns.mu);
+    int same = gen == ns.applied && !ns.error[0];
+    pthread_mutex_unlock(&ns.mu);
+    if (same && !force) {
+        json_decref(doc);
+        return;
+    }
+    AUTOFREE char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    dp_desired_t *d = dp_desired_parse(text, &e);
+    if (!d) {
+        log_error("network document of generation %lld: %s", gen, e.message);
+        set_result(-1, e.message);
+        return;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    dp_stats_t st = {0};
+    int rc;
+    if (!d->n_vpcs && !d->n_ifaces) {
+        rc = dp_teardown(ns.dp, d->host, &e);
+        if (rc == 0)
+            rc = ns.dp->ops->teardown_shared(ns.dp, &e);
+    } else {
+        rc = dp_apply(ns.dp, d, &st, &e);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (rc < 0) {
+        log_error("datapath generation %lld not applied (%ld ms): %s %s; retried at the next tick", gen, ms, e.code,
+                  e.message);
+        set_result(-1, e.message);
+    } else {
+        if (st.ensured || st.removed || gen != ns.applied)
+            log_info("datapath generation %lld applied: %d ensured, %d removed, %ld ms", gen, st.ensured, st.removed,
+                     ms);
+        set_result(gen, NULL);
+    }
+    /* the metadata servers follow what is there, also after a partial apply; one that
+     * could not listen makes the next tick try again */
+    if (sync_metadata(d, &e) < 0)
+        set_result(-1, e.message);
+    dp_desired_free(d);
+}
+
+static void *sync_thread(void *arg)
+{
+    (void)arg;
+    time_t last_full = 0;
+    for (;;) {
+        pthread_mutex_lock(&ns.mu);
+        while (!ns.kicked && !ns.stopping)
+            pthread_cond_wait(&ns.cv, &ns.mu);
+        int stop = ns.stopping;
+        ns.kicked = 0;
+        pthread_mutex_unlock(&ns.mu);
+        if (stop)
+            break;
+        time_t now = time(NULL);
+        int force = now - last_full >= ns.resync_s;
+        if (force)
+            last_full = now;
+        sync_once(force);
+    }
+    return NULL;
+}
+
+int net_sync_start(service_t *svc, const char *host_id, verr_t *e)
+{
+    const char *driver = config_str(svc->cfg, "agent.datapath", "linux");
+    snprintf(ns.driver, sizeof ns.driver, "%s", driver);
+    if (!strcmp(driver, "none")) {
+        log_info("network datapath: none (agent.datapath)");
+        return 0;
+    }
+    ns.svc = svc;
+    snprintf(ns.host, sizeof ns.host, "%s", host_id);
+    ns.timeout_ms = (int)config_int(svc->cfg, "agent.datapath_call_timeout_ms", 10000);
+    ns.resync_s = (int)config_int(svc->cfg, "agent.datapath_resync_s", 60);
+    ns.cfg = (dp_config_t){
+        .prefix = config_str(svc->cfg, "agent.datapath_prefix", "virga-"),
+        .state_dir = config_str(svc->cfg, "agent.datapath_state_dir", "/run/virga/datapath"),
+    };
+    if (!dp_driver_find(driver))
+        return verr_set(e, 400, "InvalidConfig", "agent.datapath '%s' is not linux, fake or none", driver);
+    if (strncmp(ns.cfg.prefix, "virga-", 6) || strlen(ns.cfg.prefix) > 16)
+        return verr_set(e, 400, "InvalidConfig", "agent.datapath_prefix must start with virga- (at most 16)");
+    if (strlen(host_id) > 24)   /* the datapath's limit (namespace and device names) */
+        return verr_set(e, 400, "InvalidConfig", "agent.host_id '%s' is longer than the datapath's 24 characters",
+                        host_id);
+    int rc = md_servers_open(svc, e);
+    if (rc == 0 && pthread_create(&ns.thread, NULL, sync_thread, NULL) != 0)
+        rc = verr_set(e, 500, "InternalError", "network sync: no thread");
+    if (rc < 0) {
+        md_servers_close();
+        return -1;
+    }
+    ns.running = 1;
+    net_sync_kick();   /* adopt or repair what is there now, before the first tick */
+    return 0;
+}
+
+void net_sync_stop(void)
+{
+    if (ns.running) {
+        pthread_mutex_lock(&ns.mu);
+        ns.stopping = 1;
+        pthread_cond_signal(&ns.cv);
+        pthread_mutex_unlock(&ns.mu);
+        pthread_join(ns.thread, NULL);
+        ns.running = 0;
+    }
+    md_servers_close();
+    dp_close(ns.dp);
+    ns.dp = NULL;
+}

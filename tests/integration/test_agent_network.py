@@ -1,0 +1,172 @@
+"""The agent's network sync on a devcloud (agent.datapath = linux, in the cloud's own prefix
+virga-d<port base>-): ports that compute plugs on the agent's host appear as namespaces and
+taps, the metadata service answers inside each VPC's router namespace, the applied
+generation reaches compute's host inventory, and unplugging everything leaves nothing.
+Needs root (namespaces); traffic only within the cloud's own namespaces."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from harness import Cloud, boto3_client, new_tenant
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath needs root")
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    # a short reconcile tick so the inventory follows quickly; the doorbell does the rest
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
+    yield c
+    c.stop()
+    left = [n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-" % c.base)]
+    assert left == [], "devcloud down left %r" % left
+
+
+def host_of(cloud):
+    with open(cloud.config) as f:
+        return re.search(r"^  host_id: (\S+)$", f.read(), re.M).group(1)
+
+
+def as_compute(cloud, mtype, body):
+    r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
+                      "call", "network", mtype, json.dumps(body))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def namespaces(cloud):
+    try:
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-" % cloud.base))
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(what, fn, seconds=60):
+    """Bounded wait for fn() to be true; returns its last value."""
+    end = time.time() + seconds
+    while True:
+        v = fn()
+        if v or time.time() > end:
+            assert v, "timed out waiting for " + what
+            return v
+        time.sleep(0.2)
+
+
+def ns_exec(ns, *args, timeout=20):
+    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
+    account, key, secret = new_tenant(cloud, "netagent")
+    ec2 = boto3_client(cloud, "ec2", key, secret)
+    host = host_of(cloud)
+    pfx = "virga-d%d-" % cloud.base
+    vid = ec2.create_vpc(CidrBlock="10.81.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.81.1.0/24")["Subnet"]["SubnetId"]
+    # a container's port (veth + stand-in) and a QEMU guest's (tap)
+    veth = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid,
+                                                     "instance_id": "i-0aaaaaaaaaaaaaaa1", "host": host})
+    tap = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "device_kind": "tap",
+                                                    "instance_id": "i-0aaaaaaaaaaaaaaa2", "host": host})
+    assert veth["device_kind"] == "veth" and tap["device_kind"] == "tap"
+    # compute's retry finds its port; the same instance's port asked with another kind is refused
+    assert as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "host": host,
+                                                     "instance_id": "i-0aaaaaaaaaaaaaaa1"}) == veth
+    r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
+                      "call", "network", "network.port_create",
+                      json.dumps({"account": account, "subnet": sid, "instance_id": "i-0aaaaaaaaaaaaaaa1",
+                                  "device_kind": "tap"}))
+    assert r.returncode != 0 and "IdempotentParameterMismatch" in r.stderr
+    for p in (veth, tap):
+        as_compute(cloud, "network.port_plug", {"eni": p["eni_id"], "host": host})
+    desired = as_compute(cloud, "network.host_desired", {"host": host})
+    assert sorted(i["device_kind"] for i in desired["interfaces"]) == ["tap", "veth"]
+
+    # the agent applies it: the stand-in with the port's address, the tap on the VPC bridge
+    stand_in = "%si-%s.%s" % (pfx, host, veth["eni_id"])
+    wait_for("the stand-in namespace", lambda: stand_in in namespaces(cloud))
+    assert ("inet %s/24" % veth["ip"]) in ns_exec(stand_in, "ip", "addr", "show", "dev", "eth0").stdout
+    hns = "%sh-%s" % (pfx, host)
+    dev = "vt-" + tap["eni_id"][4:16]
+    link = wait_for("the tap", lambda: ns_exec(hns, "ip", "-d", "link", "show", dev).stdout)
+    assert "tun type tap" in link and "master vb-" in link
+    assert "%si-%s.%s" % (pfx, host, tap["eni_id"]) not in namespaces(cloud)
+
+    # the metadata service answers the instance at 169.254.169.254, in its VPC's router
+    # namespace (what it answers is compute's: compute.instance_metadata)
+    def metadata_status():
+        r = ns_exec(stand_in, "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                    "http://169.254.169.254/latest/meta-data/instance-id")
+        return r.stdout.strip() not in ("", "000") and r.stdout.strip()
+    assert wait_for("the metadata service", metadata_status) in ("200", "404")
+    r = ns_exec(stand_in, "curl", "-s", "-m", "5", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60",
+                "http://169.254.169.254/latest/api/token")
+    assert r.returncode == 0 and len(r.stdout) > 64
+
+    # compute's host inventory shows the generation the agent applied
+    def applied():
+        out = cloud.psql("SELECT inventory->'network' FROM compute.hosts WHERE host_id = '%s'" % host)
+        return out and json.loads(out).get("generation") == desired["generation"] and json.loads(out)
+    net = wait_for("the applied generation in the inventory", applied)
+    assert net["datapath"] == "linux" and "error" not in net
+
+    # unplugged and deleted: the host has nothing, and nothing of the datapath is left
+    for p in (veth, tap):
+        as_compute(cloud, "network.port_unplug", {"eni": p["eni_id"], "host": host})
+        as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
+    wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
+
+
+def test_agent_restart_adopts_the_datapath(cloud):
+    """kill -9 of the agent, then up: the datapath it left is adopted as it is (the
+    stand-in namespace is the same one, so an instance in it would keep its network)."""
+    account, key, secret = new_tenant(cloud, "netagent2")
+    ec2 = boto3_client(cloud, "ec2", key, secret)
+    host = host_of(cloud)
+    pfx = "virga-d%d-" % cloud.base
+    vid = ec2.create_vpc(CidrBlock="10.82.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.82.1.0/24")["Subnet"]["SubnetId"]
+    p = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid,
+                                                  "instance_id": "i-0bbbbbbbbbbbbbbb1", "host": host})
+    as_compute(cloud, "network.port_plug", {"eni": p["eni_id"], "host": host})
+    stand_in = "%si-%s.%s" % (pfx, host, p["eni_id"])
+    wait_for("the stand-in namespace", lambda: stand_in in namespaces(cloud))
+    # made whole (its address is set last): before that the name may not be mounted yet
+    wait_for("the stand-in's address", lambda: ("inet %s/" % p["ip"]) in ns_exec(
+        stand_in, "ip", "addr", "show", "dev", "eth0").stdout)
+    inode = os.stat("/run/netns/" + stand_in).st_ino
+    os.kill(cloud.pid("agent"), 9)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    wait_for("the metadata service after the restart", lambda: ns_exec(
+        stand_in, "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+        "http://169.254.169.254/latest/meta-data/").stdout.strip() not in ("", "000"))
+    assert os.stat("/run/netns/" + stand_in).st_ino == inode
+    as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
+    wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
+
+
+def test_the_network_doorbell_alone_wakes_the_agent():
+    """With a reconcile tick of an hour, only agent.network_changed (published by the
+    network service after the commit) can make the agent apply a new port."""
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600"})
+    try:
+        account, key, secret = new_tenant(c, "doorbell")
+        ec2 = boto3_client(c, "ec2", key, secret)
+        host = host_of(c)
+        vid = ec2.create_vpc(CidrBlock="10.83.0.0/16")["Vpc"]["VpcId"]
+        sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.83.1.0/24")["Subnet"]["SubnetId"]
+        p = as_compute(c, "network.port_create", {"account": account, "subnet": sid,
+                                                  "instance_id": "i-0ccccccccccccccc1", "host": host})
+        as_compute(c, "network.port_plug", {"eni": p["eni_id"], "host": host})
+        stand_in = "virga-d%d-i-%s.%s" % (c.base, host, p["eni_id"])
+        wait_for("the stand-in namespace", lambda: stand_in in namespaces(c))
+        as_compute(c, "network.port_unplug", {"eni": p["eni_id"], "host": host})
+        wait_for("an empty host", lambda: namespaces(c) == [] or None)
+    finally:
+        c.stop()
+    assert namespaces(c) == []

@@ -1,0 +1,332 @@
+/* test_metadata_http.c - the metadata service's HTTP layer (services/compute/agent/
+ * metadata_http.c) with a test double in place of compute.instance_metadata: listings from
+ * flat keys as EC2 formats them, values, user-data, the identity document, IMDSv2 tokens
+ * (TTL bounds, 401 for a bad one), the cache, and errors. As root, also over the linux
+ * datapath: a stand-in instance namespace curls 169.254.169.254 in its VPC's router
+ * namespace (the socket opened there by md_listen_in_netns), and a process behind a NAT
+ * inside the instance reads metadata but gets no token (the hop limit). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "datapath.h"
+#include "dp_exec.h"
+#include "metadata_http.h"
+#include "metadata_server.h"
+
+/* What compute would answer for the one instance the double knows. */
+static const char INSTANCE[] =
+    "{\"instance_id\":\"i-0123456789abcdef0\","
+    " \"meta_data\":{\"instance-id\":\"i-0123456789abcdef0\",\"ami-id\":\"ami-0aaaaaaaaaaaaaaaa\","
+    "  \"instance-type\":\"t3.micro\",\"local-ipv4\":\"%s\",\"mac\":\"02:00:00:00:00:05\","
+    "  \"hostname\":\"ip-172-31-0-5\",\"placement/availability-zone\":\"us-east-1a\","
+    "  \"public-keys/0/openssh-key\":\"ssh-ed25519 AAAA test\",\"security-groups\":[\"default\",\"web\"],"
+    "  \"network/interfaces/macs/02:00:00:00:00:05/local-ipv4s\":\"%s\","
+    "  \"network/interfaces/macs/02:00:00:00:00:05/subnet-id\":\"subnet-1\"},"
+    " \"user_data\":\"IyEvYmluL3NoCmVjaG8gaGkK\","
+    " \"identity_document\":{\"instanceId\":\"i-0123456789abcdef0\",\"region\":\"us-east-1\",\"privateIp\":\"%s\"}}";
+
+typedef struct dbl {
+    const char *vpc_id, *ip;    /* the instance it knows */
+    int calls;
+    int user_data_null;
+} dbl_t;
+
+static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e)
+{
+    (void)e;
+    dbl_t *d = app;
+    __atomic_add_fetch(&d->calls, 1, __ATOMIC_SEQ_CST);
+    if (strcmp(vpc_id, d->vpc_id) || strcmp(ip, d->ip)) {
+        verr_t nf;
+        verr_set(&nf, 404, "InvalidInstanceID.NotFound", "no instance with %s in %s", ip, vpc_id);
+        cb(arg, NULL, &nf);
+        return 0;
+    }
+    char *text = xasprintf(INSTANCE, ip, ip, ip);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    if (d->user_data_null) json_object_set_new(j, "user_data", json_null());
+    cb(arg, j, NULL);
+    return 0;
+}
+
+/* curl, in a namespace (or not): the body, and the status in *status (0: no answer). */
+static char *curl(const char *ns, const char *method, const char *url, const char *header, int *status)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s%s%s curl -s -m 5 -X %s %s%s%s -w '\\n%%{http_code}' '%s'", ns ? "ip netns exec " : "",
+             ns ? ns : "", ns ? "" : "", method, header ? "-H '" : "", header ? header : "", header ? "'" : "", url);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *out = xcalloc(1, 65536);
+    size_t n = fread(out, 1, 65535, p);
+    pclose(p);
+    out[n] = 0;
+    char *nl = strrchr(out, '\n');
+    *status = nl ? atoi(nl + 1) : 0;
+    if (nl) *nl = 0;
+    return out;
+}
+
+static int listen_local(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static md_http_opts_t opts(dbl_t *d)
+{
+    md_http_opts_t o = {.lookup = lookup, .lookup_app = d, .cache_s = 30, .hop_limit = 1};
+    crypto_auth_hmacsha256_keygen(o.token_key);
+    return o;
+}
+
+static void test_listing_from_flat_keys(void **state)
+{
+    (void)state;
+    json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "instance-id", "i-1", "placement/availability-zone", "az1",
+                           "public-keys/0/openssh-key", "k", "network/interfaces/macs/02:00/local-ipv4s", "10.0.0.5",
+                           "security-groups", "a", "b");
+    char *t = md_meta_data_text(md, "");
+    assert_string_equal(t, "instance-id\nnetwork/\nplacement/\npublic-keys/\nsecurity-groups");
+    free(t);
+    t = md_meta_data_text(md, "placement/");
+    assert_string_equal(t, "availability-zone");
+    free(t);
+    t = md_meta_data_text(md, "network/interfaces/macs");
+    assert_string_equal(t, "02:00/");
+    free(t);
+    t = md_meta_data_text(md, "public-keys/0/openssh-key");
+    assert_string_equal(t, "k");
+    free(t);
+    t = md_meta_data_text(md, "security-groups");
+    assert_string_equal(t, "a\nb");
+    free(t);
+    assert_null(md_meta_data_text(md, "nothing"));
+    assert_null(md_meta_data_text(md, "placement/region"));
+    json_decref(md);
+}
+
+static void test_http_on_loopback(void **state)
+{
+    (void)state;
+    dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1"};
+    md_http_opts_t o = opts(&d);
+    int port, st;
+    int fd = listen_local(&port);
+    verr_t e = {0};
+    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
+    assert_non_null(m);
+    char base[64], url[256];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
+    char *b = GET("/latest/meta-data/", NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\nplacement/\n"
+                           "public-keys/\nsecurity-groups");
+    free(b);
+    b = GET("/latest/meta-data/instance-id", NULL);
+    assert_string_equal(b, "i-0123456789abcdef0");
+    free(b);
+    b = GET("/latest/meta-data/placement/availability-zone", NULL);
+    assert_string_equal(b, "us-east-1a");
+    free(b);
+    b = GET("/latest/meta-data/nope", NULL);
+    assert_int_equal(st, 404);
+    free(b);
+    b = GET("/latest/user-data", NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "#!/bin/sh\necho hi\n");
+    free(b);
+    b = GET("/latest/dynamic/instance-identity/document", NULL);
+    json_t *doc = json_loads(b, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(doc, "instanceId")), "i-0123456789abcdef0");
+    json_decref(doc);
+    free(b);
+    b = GET("/latest/", NULL);
+    assert_string_equal(b, "dynamic\nmeta-data\nuser-data");
+    free(b);
+    /* compute was asked once: the rest came from the cache */
+    assert_int_equal(d.calls, 1);
+
+    /* IMDSv2 */
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    char *tok = curl(NULL, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 60", &st);
+    assert_int_equal(st, 200);
+    assert_true(strlen(tok) > 64);
+    char hdr[256];
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %s", tok);
+    b = GET("/latest/meta-data/instance-id", hdr);
+    assert_int_equal(st, 200);
+    free(b);
+    tok[strlen(tok) - 1] ^= 1;   /* a forged token */
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %s", tok);
+    b = GET("/latest/meta-data/instance-id", hdr);
+    assert_int_equal(st, 401);
+    free(b);
+    free(tok);
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    static const char *const bad_ttls[] = {NULL, "0", "21601", "12x"};
+    for (size_t i = 0; i < ARRAY_LEN(bad_ttls); i++) {
+        snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token-ttl-seconds: %s", bad_ttls[i] ? bad_ttls[i] : "");
+        free(curl(NULL, "PUT", url, bad_ttls[i] ? hdr : NULL, &st));
+        assert_int_equal(st, 400);
+    }
+    free(curl(NULL, "POST", url, NULL, &st));
+    assert_int_equal(st, 405);
+    md_http_stop(m);
+
+    /* tokens required; an instance without user-data; one the lookup does not know */
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .user_data_null = 1};
+    o = opts(&d);
+    o.tokens_required = 1;
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    free(GET("/latest/meta-data/", NULL));
+    assert_int_equal(st, 401);
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    tok = curl(NULL, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", &st);
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %s", tok);
+    free(tok);
+    free(GET("/latest/user-data", hdr));
+    assert_int_equal(st, 404);
+    md_http_stop(m);
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "10.9.9.9"};
+    o = opts(&d);
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(st, 404);
+    md_http_stop(m);
+#undef GET
+}
+
+/* ---- over the linux datapath (root) ---- */
+
+static const char HOST_DOC[] =
+    "{\"host\":\"m1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
+    "\"vpcs\":[{\"vpc_id\":\"vpc-1\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[],"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-1\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\"}]}],"
+    "\"interfaces\":[{\"eni_id\":\"eni-5\",\"vpc_id\":\"vpc-1\",\"subnet_id\":\"subnet-1\",\"mac\":\"02:00:00:00:00:05\","
+    "  \"ip\":\"172.31.0.5\",\"prefix_len\":20,\"device\":\"vt-5\",\"groups\":[\"sg-1\"]}],"
+    "\"security_groups\":[{\"group_id\":\"sg-1\",\"ingress\":[],\"egress\":[]}],\"group_members\":{}}";
+
+static void sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) fail_msg("%s failed", cmd);
+}
+
+static char prefix[32], statedir[64], behind[96];
+static dp_driver_t *dp;
+
+static int ns_setup(void **state)
+{
+    (void)state;
+    snprintf(prefix, sizeof prefix, "virga-m%d-", (int)getpid() % 100000);
+    snprintf(statedir, sizeof statedir, "/tmp/virga-md-unit-%d", (int)getpid());
+    snprintf(behind, sizeof behind, "%si-m1.behind", prefix);
+    dp_config_t cfg = {.prefix = prefix, .state_dir = statedir};
+    verr_t e = {0};
+    dp = dp_open("linux", &cfg, &e);
+    return dp ? 0 : -1;
+}
+
+/* Whatever the test reached: nothing of it is left. */
+static int ns_teardown(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    dp_runv(NULL, DP_QUIET, NULL, "ip", "netns", "del", behind, NULL);
+    int rc = dp_teardown_all(dp, &e);
+    dp_close(dp);
+    rmdir(statedir);
+    return rc;
+}
+
+static void test_from_a_stand_in_namespace(void **state)
+{
+    (void)state;
+    char rns[96], ins[96];
+    verr_t e = {0};
+    dp_desired_t *want = dp_desired_parse(HOST_DOC, &e);
+    assert_non_null(want);
+    dp_stats_t st = {0};
+    if (dp_apply(dp, want, &st, &e) < 0) fail_msg("apply: %s", e.message);
+    snprintf(rns, sizeof rns, "%sr-m1.1001", prefix);
+    snprintf(ins, sizeof ins, "%si-m1.eni-5", prefix);
+
+    dbl_t d = {.vpc_id = "vpc-1", .ip = "172.31.0.5"};
+    md_http_opts_t o = opts(&d);
+    int fd = md_listen_in_netns(rns, DP_METADATA_IP, 80, &e);
+    if (fd < 0) fail_msg("%s", e.message);
+    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
+    assert_non_null(m);
+    int code;
+    char *b = curl(ins, "GET", "http://169.254.169.254/latest/meta-data/local-ipv4", NULL, &code);
+    assert_int_equal(code, 200);
+    assert_string_equal(b, "172.31.0.5");   /* known by its source address, through its gateway */
+    free(b);
+    b = curl(ins, "PUT", "http://169.254.169.254/latest/api/token", "X-aws-ec2-metadata-token-ttl-seconds: 30", &code);
+    assert_int_equal(code, 200);
+    free(b);
+
+    /* A container inside the instance, behind its NAT: one hop more. It reads metadata
+     * (IMDSv1) but the token's answer, sent with TTL 1, dies at the instance. */
+    sh("ip netns add %s", behind);
+    sh("ip netns exec %s ip link add c1 type veth peer name c0 netns %s", ins, behind);
+    sh("ip netns exec %s ip addr add 10.99.0.1/24 dev c1 && ip netns exec %s ip link set c1 up", ins, ins);
+    sh("ip netns exec %s ip addr add 10.99.0.2/24 dev c0 && ip netns exec %s ip link set c0 up", behind, behind);
+    sh("ip netns exec %s ip route add default via 10.99.0.1", behind);
+    sh("ip netns exec %s sysctl -q -w net.ipv4.ip_forward=1", ins);
+    sh("echo 'table ip nat { chain post { type nat hook postrouting priority 100; oifname \"eth0\" masquerade; }; }'"
+       " | ip netns exec %s nft -f -", ins);
+    b = curl(behind, "GET", "http://169.254.169.254/latest/meta-data/instance-id", NULL, &code);
+    assert_int_equal(code, 200);
+    assert_string_equal(b, "i-0123456789abcdef0");
+    free(b);
+    b = curl(behind, "PUT", "http://169.254.169.254/latest/api/token", "X-aws-ec2-metadata-token-ttl-seconds: 30",
+             &code);
+    assert_int_equal(code, 0);   /* no answer reached it */
+    free(b);
+    sh("ip netns del %s", behind);
+
+    md_http_stop(m);
+    dp_desired_free(want);
+}
+
+int main(void)
+{
+    struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listing_from_flat_keys),
+        cmocka_unit_test(test_http_on_loopback),
+        cmocka_unit_test_setup_teardown(test_from_a_stand_in_namespace, ns_setup, ns_teardown),
+    };
+    size_t n = ARRAY_LEN(tests);
+    if (geteuid() != 0) n--;   /* namespaces need root: that test is skipped */
+    return _cmocka_run_group_tests("metadata_http", tests, n, NULL, NULL);
+}
