@@ -126,6 +126,13 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The instance drivers' contract suite links the agent's objects (not its main.c).
+AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c,$(wildcard services/compute/agent/*.c)))
+$(BUILD)/obj/tests/unit/test_vm_drivers.o: EXTRA_INC := -Iservices/compute/agent
+$(BUILD)/tests/test_vm_drivers: $(BUILD)/obj/tests/unit/test_vm_drivers.o $(AGENT_VM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

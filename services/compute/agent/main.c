@@ -13,6 +13,8 @@ static const bus_route_t routes[] = {
     /* commands come from compute, or from the operator */
     {"agent.image_fetch", agent_image_fetch, BUS_P_COMPUTE | BUS_P_OPERATOR},
     {"agent.image_cache_list", agent_image_cache_list, BUS_P_COMPUTE | BUS_P_OPERATOR},
+    /* a doorbell: compute changed what this host should run */
+    {"agent.instances_changed", agent_instances_changed, BUS_P_COMPUTE},
     {NULL, NULL, 0},
 };
 
@@ -34,7 +36,7 @@ static int init(service_t *svc, verr_t *e)
         return -1;
     log_info("image cache %s, limit %llu bytes", image_cache_dir(agent.images),
              (unsigned long long)image_cache_limit(agent.images));
-    return 0;
+    return agent_instance_sync_start(svc, svc->def->principal + strlen("agent-"), e);
 }
 
 /* Downloads in flight give up at once instead of holding the stop for up to
@@ -43,12 +45,15 @@ static void stop(service_t *svc)
 {
     (void)svc;
     image_cache_stop(agent.images);
+    instance_sync_cancel(agent.sync);  /* boots in flight give up waiting */
 }
 
 /* The bus workers have stopped: nothing uses the cache any more. */
 static void fini(service_t *svc)
 {
     (void)svc;
+    instance_sync_stop(agent.sync);    /* its threads use the cache and the bus */
+    agent.sync = NULL;
     image_cache_close(agent.images);
     agent.images = NULL;
 }
@@ -64,12 +69,14 @@ static void reconcile(service_t *svc)
     if (image_cache_list(agent.images, &v, &n, &total, &e) < 0)
         n = total = 0;
     free(v);
-    json_t *inv = json_pack("{s:{s:I, s:I}}", "image_cache", "count", (json_int_t)n, "bytes", (json_int_t)total);
+    json_t *inv = agent.sync ? instance_sync_inventory(agent.sync) : json_object();
+    json_object_set_new(inv, "image_cache", json_pack("{s:I, s:I}", "count", (json_int_t)n, "bytes", (json_int_t)total));
     json_t *r = NULL;
     if (bus_call(svc->bus, "compute", "compute.host_report", json_pack("{s:o}", "inventory", inv), NULL, 5000, &r,
                  &e) < 0)
         log_warn("host report to compute: %s %s", e.code, e.message);
     json_decref(r);
+    instance_sync_wake(agent.sync);
 }
 
 /* A host id names this host's topic, group and bus principal (agent-<host id>), so it is

@@ -1,0 +1,47 @@
+/* container.h - the container driver's parts: cgroups (container_cgroup.c) and the
+ * start of a container process (container_start.c); the driver is container_driver.c. */
+#ifndef VIRGA_AGENT_CONTAINER_H
+#define VIRGA_AGENT_CONTAINER_H
+
+#include <sys/types.h>
+
+#include "vm_state.h"
+
+#define CT_MAX_CG 4
+
+typedef struct ct_cgroups {
+    int v2;
+    size_t n;
+    char base[CT_MAX_CG][PATH_MAX / 2];   /* <hierarchy>/<own path>/<prefix>agent-<host> */
+    char ctl[CT_MAX_CG][16];              /* v1 controller of each base */
+} ct_cgroups_t;
+
+/* Which hierarchy and where; NotImplemented when neither has memory, cpu and pids. */
+int ct_cgroup_detect(ct_cgroups_t *cg, const char *prefix, const char *host, verr_t *e);
+/* Record <inst_dir>/cgroups, make the instance's cgroups and set the limits. */
+int ct_cgroup_create(const ct_cgroups_t *cg, const char *inst_dir, const char *id, const vm_spec_t *spec,
+                     long pids_max, verr_t *e);
+/* Move pid into the recorded cgroups (its children follow). */
+int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e);
+/* 1 when a process is in the recorded cgroups. */
+int ct_cgroup_busy(const char *inst_dir);
+/* SIGKILL everything in the recorded cgroups until they are empty (5 s at most). */
+int ct_cgroup_kill(const char *inst_dir, verr_t *e);
+/* Kill, then remove the recorded cgroups. */
+int ct_cgroup_remove(const char *inst_dir, verr_t *e);
+
+/* What a container start needs, all prepared before fork (the children only make
+ * system calls: the agent is multi-threaded). */
+typedef struct ct_launch {
+    char inst_dir[PATH_MAX];
+    char root[PATH_MAX];          /* mount point of the overlay */
+    char overlay_opts[3 * PATH_MAX];
+    char netns[PATH_MAX];         /* /run/netns/<name> to join, "" for a new empty one */
+    char hostname[64];
+    int stop_timeout_ms;
+} ct_launch_t;
+
+/* Start the container; *pid and *start_time name its init (PID 1 inside). */
+int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e);
+
+#endif

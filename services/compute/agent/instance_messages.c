@@ -1,0 +1,46 @@
+/* instance_messages.c - the agent's instance messages on the bus (docs/compute.md):
+ * agent.instances_changed from compute only wakes the instance loop (never driver work
+ * on a bus worker); the loop calls compute.host_instances and
+ * compute.instances_observed, which know the host from this agent's signature. */
+#include "agent.h"
+
+/* {"generation": G} -> {}. The generation is not trusted for anything: the loop pulls
+ * the whole desired state and reports the generation of what it pulled. */
+int agent_instances_changed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    (void)reply;
+    (void)e;
+    instance_sync_wake(((agent_t *)service_of(ctx)->state)->sync);
+    return 0;
+}
+
+static int bus_desired(void *arg, json_t **doc, verr_t *e)
+{
+    service_t *svc = arg;
+    int timeout = (int)config_int(svc->cfg, "agent.compute_timeout_ms", 10000);
+    return bus_call(svc->bus, "compute", "compute.host_instances", json_object(), NULL, timeout, doc, e);
+}
+
+static int bus_observed(void *arg, json_t *body, verr_t *e)
+{
+    service_t *svc = arg;
+    int timeout = (int)config_int(svc->cfg, "agent.compute_timeout_ms", 10000);
+    json_t *r = NULL;
+    int rc = bus_call(svc->bus, "compute", "compute.instances_observed", body, NULL, timeout, &r, e);
+    json_decref(r);
+    return rc;
+}
+
+int agent_instance_sync_start(service_t *svc, const char *host_id, verr_t *e)
+{
+    agent_t *a = svc->state;
+    instance_sync_opts_t o = {
+        .cfg = svc->cfg,
+        .host_id = host_id,
+        .images = a->images,
+        .io = {.desired = bus_desired, .observed = bus_observed, .arg = svc},
+    };
+    a->sync = instance_sync_start(&o, e);
+    return a->sync ? 0 : -1;
+}

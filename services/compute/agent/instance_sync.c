@@ -1,0 +1,453 @@
+/* instance_sync.c - the instance loop (instance_sync.h): one thread that, when woken
+ * (agent.instances_changed, the timer, a job's end), pulls the desired instances, plans
+ * jobs for what differs from what the drivers list, and reports what they list. */
+#include "instance_sync.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deadline.h"
+#include "instance_sync_int.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "vm_spec.h"
+#include "vm_state.h"
+
+#define log_info(...) vlog(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) vlog(LOG_WARN, __VA_ARGS__)
+
+inst_t *sync_inst(instance_sync_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_inst; i++)
+        if (!strcmp(s->inst[i].id, id))
+            return &s->inst[i];
+    s->inst = xrealloc(s->inst, (s->n_inst + 1) * sizeof *s->inst);
+    inst_t *in = &s->inst[s->n_inst++];
+    memset(in, 0, sizeof *in);
+    snprintf(in->id, sizeof in->id, "%s", id);
+    return in;
+}
+
+/* What one driver lists, tagged with the driver. */
+typedef struct seen {
+    vm_status_t st;
+    size_t drv;
+    int desired;
+} seen_t;
+
+static seen_t *observe(instance_sync_t *s, size_t *n)
+{
+    seen_t *v = NULL;
+    *n = 0;
+    for (size_t d = 0; d < s->n_drv; d++) {
+        vm_status_t *l = NULL;
+        size_t k = 0;
+        verr_t e;
+        if (vm_driver_list(s->drv[d], &l, &k, &e) < 0) {
+            log_warn("list %s: %s %s", s->drv_name[d], e.code, e.message);
+            continue;
+        }
+        v = xrealloc(v, (*n + k + 1) * sizeof *v);
+        for (size_t i = 0; i < k; i++)
+            v[(*n)++] = (seen_t){.st = l[i], .drv = d};
+        free(l);
+    }
+    return v;
+}
+
+static seen_t *find_seen(seen_t *v, size_t n, size_t drv, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].drv == drv && !strcmp(v[i].st.id, id))
+            return &v[i];
+    return NULL;
+}
+
+static int drv_index(instance_sync_t *s, const char *name)
+{
+    for (size_t d = 0; d < s->n_drv; d++)
+        if (!strcmp(s->drv_name[d], name))
+            return (int)d;
+    return -1;
+}
+
+/* Does the instance need an ensure, and is it a boot? (0: nothing, 1: light, 2: boot) */
+static int needs(const vm_spec_t *sp, const seen_t *x)
+{
+    int up = sp->power == VM_POWER_RUNNING;
+    if (!x || x->st.power == VM_POWER_ERROR)
+        return up ? 2 : 1;
+    if (up && (x->st.power != VM_POWER_RUNNING || sp->reboot_seq > x->st.reboot_seq))
+        return 2;
+    if (!up && (x->st.power != VM_POWER_STOPPED || sp->reboot_seq > x->st.reboot_seq))
+        return 1;
+    return 0;
+}
+
+/* Plan against the desired document (mu held): jobs for what differs, removals for what
+ * is listed and not desired. Specs the agent cannot take get an error record. */
+static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_seen)
+{
+    int64_t now = vm_now_ms();
+    for (size_t i = 0; i < s->n_inst; i++)
+        s->inst[i].mark = 0;
+    const json_t *arr = json_object_get(doc, "instances");
+    size_t i;
+    const json_t *it;
+    json_array_foreach(arr, i, it) {
+        vm_spec_t sp;
+        verr_t e;
+        if (vm_spec_parse(it, &sp, &e) < 0) {
+            const char *id = json_str(it, "instance_id", NULL);
+            log_warn("desired instance %s: %s", id ? id : "?", e.message);
+            if (vm_id_valid(id)) {
+                inst_t *in = sync_inst(s, id);
+                in->mark = 1;
+                snprintf(in->error, sizeof in->error, "%s: %s", e.code, e.message);
+            }
+            continue;
+        }
+        inst_t *in = sync_inst(s, sp.id);
+        in->mark = 1;
+        int d = drv_index(s, sp.driver);
+        if (d < 0) {
+            snprintf(in->error, sizeof in->error, "InvalidParameterValue: driver '%s' is not offered by this host",
+                     sp.driver);
+            vm_spec_clear(&sp);
+            continue;
+        }
+        seen_t *x = find_seen(seen, n_seen, (size_t)d, sp.id);
+        if (x)
+            x->desired = 1;
+        int k = needs(&sp, x);
+        if (!k || in->busy || in->not_before_ms > now) {
+            vm_spec_clear(&sp);
+            continue;
+        }
+        job_t *j = xcalloc(1, sizeof *j);
+        j->drv = s->drv[d];
+        j->boot = k == 2;
+        j->spec = sp;   /* the job owns the URLs now */
+        snprintf(j->id, sizeof j->id, "%s", sp.id);
+        sync_job_queue(s, j);
+    }
+    for (size_t k = 0; k < n_seen; k++) {
+        inst_t *in = sync_inst(s, seen[k].st.id);
+        in->mark = 1;
+        if (seen[k].desired || in->busy)
+            continue;
+        job_t *j = xcalloc(1, sizeof *j);
+        j->drv = s->drv[seen[k].drv];
+        j->remove = 1;
+        snprintf(j->id, sizeof j->id, "%s", seen[k].st.id);
+        sync_job_queue(s, j);
+    }
+    /* forget what is neither desired, listed nor being worked on */
+    for (size_t k = 0; k < s->n_inst;) {
+        if (!s->inst[k].mark && !s->inst[k].busy)
+            s->inst[k] = s->inst[--s->n_inst];
+        else
+            k++;
+    }
+}
+
+/* One reported instance, before its console is read. */
+typedef struct row {
+    char id[VM_ID_MAX];
+    int drv;                  /* -1: not listed by any driver */
+    vm_power_t power;
+    uint64_t reboot_seq;
+    char error[600];
+    uint64_t console_seq;
+    int console_sent;         /* this report carries the console */
+} row_t;
+
+static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n)
+{
+    row_t *r = xcalloc(n_seen + s->n_inst + 1, sizeof *r);
+    *n = 0;
+    for (size_t k = 0; k < n_seen; k++) {
+        row_t *x = &r[(*n)++];
+        snprintf(x->id, sizeof x->id, "%s", seen[k].st.id);
+        x->drv = (int)seen[k].drv;
+        x->power = seen[k].st.power;
+        x->reboot_seq = seen[k].st.reboot_seq;
+        snprintf(x->error, sizeof x->error, "%s", seen[k].st.error);
+        inst_t *in = sync_inst(s, x->id);
+        if (in->error[0] && x->power != VM_POWER_RUNNING) {
+            snprintf(x->error, sizeof x->error, "%s", in->error);
+            x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
+        }
+    }
+    /* desired instances that no driver lists yet: being made, or failed */
+    for (size_t i = 0; i < s->n_inst; i++) {
+        inst_t *in = &s->inst[i];
+        int listed = 0;
+        for (size_t k = 0; k < n_seen && !listed; k++)
+            listed = !strcmp(seen[k].st.id, in->id);
+        if (listed || (!in->busy && !in->error[0]))
+            continue;
+        row_t *x = &r[(*n)++];
+        snprintf(x->id, sizeof x->id, "%s", in->id);
+        x->drv = -1;
+        x->power = in->error[0] && !in->transient ? VM_POWER_ERROR : VM_POWER_STARTING;
+        snprintf(x->error, sizeof x->error, "%s", in->error);
+    }
+    return r;
+}
+
+/* Build and send compute.instances_observed. Consoles go only when they changed since
+ * compute last acknowledged one, within console_budget bytes per report (the rest
+ * follow in the next reports), so a report stays far below the bus's message size. */
+static void report(instance_sync_t *s, seen_t *seen, size_t n_seen)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    row_t *r = rows_of(s, seen, n_seen, &n);
+    int64_t gen = s->generation;
+    uint64_t *sent = xcalloc(n + 1, sizeof *sent);
+    for (size_t i = 0; i < n; i++)
+        sent[i] = sync_inst(s, r[i].id)->console_sent;
+    pthread_mutex_unlock(&s->mu);
+
+    json_t *list = json_array();
+    size_t budget = s->console_budget;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:I}", "instance_id", r[i].id, "power", vm_power_name(r[i].power),
+                              "reboot_seq", (json_int_t)r[i].reboot_seq);
+        if (r[i].drv >= 0)
+            json_object_set_new(o, "driver", json_string(s->drv_name[r[i].drv]));
+        if (r[i].error[0])
+            json_object_set_new(o, "error", json_string(r[i].error));
+        char *buf = NULL;
+        size_t len = 0;
+        uint64_t total = 0;
+        verr_t e;
+        if (r[i].drv >= 0 && budget > 0 &&
+            vm_driver_console(s->drv[r[i].drv], r[i].id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, &buf,
+                              &len, &total, &e) == 0 &&
+            total != sent[i]) {
+            size_t blen = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+            char *b64 = xmalloc(blen);
+            sodium_bin2base64(b64, blen, (const unsigned char *)buf, len, sodium_base64_VARIANT_ORIGINAL);
+            json_object_set_new(o, "console", json_string(b64));
+            json_object_set_new(o, "console_seq", json_integer((json_int_t)total));
+            free(b64);
+            r[i].console_seq = total;
+            r[i].console_sent = 1;
+            budget -= len < budget ? len : budget;
+        }
+        free(buf);
+        json_array_append_new(list, o);
+    }
+    free(sent);
+    verr_t e;
+    json_t *body = json_pack("{s:I, s:o}", "generation", (json_int_t)gen, "instances", list);
+    if (s->io.observed(s->io.arg, body, &e) < 0) {
+        log_warn("instances_observed: %s %s", e.code, e.message);
+    } else {
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < n; i++)
+            if (r[i].console_sent)
+                sync_inst(s, r[i].id)->console_sent = r[i].console_seq;
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(r);
+}
+
+static void pass(instance_sync_t *s, int full)
+{
+    pthread_mutex_lock(&s->pass_mu);
+    JSON_AUTO json_t *doc = NULL;
+    verr_t e;
+    if (full && s->io.desired(s->io.arg, &doc, &e) < 0) {
+        /* Without the desired state nothing is removed: only what runs is reported. */
+        log_warn("host_instances: %s %s", e.code, e.message);
+        doc = NULL;
+    }
+    size_t n_seen = 0;
+    seen_t *seen = observe(s, &n_seen);
+    if (doc) {
+        pthread_mutex_lock(&s->mu);
+        s->generation = json_int(doc, "generation", s->generation);
+        plan(s, doc, seen, n_seen);
+        pthread_mutex_unlock(&s->mu);
+    }
+    report(s, seen, n_seen);
+    free(seen);
+    pthread_mutex_unlock(&s->pass_mu);
+}
+
+static void *loop(void *arg)
+{
+    instance_sync_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        int64_t now = vm_now_ms();
+        if (s->retry_at_ms && s->retry_at_ms <= now) {
+            s->retry_at_ms = 0;
+            s->want_sync = 1;
+        }
+        if (!s->want_sync && !s->want_report) {
+            int64_t wait = s->interval_ms;
+            if (s->retry_at_ms && s->retry_at_ms - now < wait)
+                wait = s->retry_at_ms - now;
+            struct timespec ts = deadline_in_ms((long)wait);
+            if (pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts) != 0 && !s->want_report)
+                s->want_sync = 1;   /* the timer */
+            continue;
+        }
+        int full = s->want_sync;
+        s->want_sync = s->want_report = 0;
+        pthread_mutex_unlock(&s->mu);
+        pass(s, full);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+void instance_sync_wake(instance_sync_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->want_sync = 1;
+    pthread_cond_signal(&s->loop_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
+{
+    pass(s, 1);
+    int64_t end = vm_now_ms() + timeout_ms;
+    pthread_mutex_lock(&s->mu);
+    while ((s->q_head || s->running) && vm_now_ms() < end) {
+        struct timespec ts = deadline_in_ms(50);
+        pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts);
+    }
+    int busy = s->q_head || s->running;
+    pthread_mutex_unlock(&s->mu);
+    if (busy)
+        return verr_set(e, 504, "RequestTimeout", "instance jobs still running after %d ms", timeout_ms);
+    pass(s, 0);
+    return 0;
+}
+
+static void split_drivers(instance_sync_t *s, const char *list, const vm_driver_cfg_t *base)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t && s->n_drv < SYNC_MAX_DRIVERS; t = strtok_r(NULL, ", ", &save)) {
+        const vm_driver_ops_t *ops = vm_driver_find(t);
+        if (!ops) {
+            log_warn("agent.drivers: no driver '%s' (ignored)", t);
+            continue;
+        }
+        if (drv_index(s, ops->name) >= 0)
+            continue;
+        char dir[PATH_MAX + 32];
+        snprintf(dir, sizeof dir, "%s/%s", s->state_dir, ops->name);
+        vm_driver_cfg_t c = *base;
+        c.state_dir = dir;
+        verr_t e;
+        vm_driver_t *d = vm_driver_open(ops->name, &c, &e);
+        if (!d) {
+            /* A driver this machine cannot run is not offered (and so not in the
+             * inventory): compute places nothing of it here. */
+            log_warn("driver %s not offered: %s %s", ops->name, e.code, e.message);
+            continue;
+        }
+        log_info("driver %s: %s", ops->name, ops->about);
+        s->drv[s->n_drv] = d;
+        s->drv_name[s->n_drv++] = ops->name;
+    }
+}
+
+instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e)
+{
+    instance_sync_t *s = xcalloc(1, sizeof *s);
+    s->io = o->io;
+    s->images = o->images;
+    s->cfg = o->cfg;
+    snprintf(s->host_id, sizeof s->host_id, "%s", o->host_id ? o->host_id : "");
+    const config_t *c = o->cfg;
+    snprintf(s->state_dir, sizeof s->state_dir, "%s",
+             c ? config_str(c, "agent.state_dir", "/var/lib/virga/agent") : "/var/lib/virga/agent");
+    s->max_boots = c ? (int)config_int(c, "agent.max_parallel_boots", 2) : 2;
+    if (s->max_boots < 1)
+        s->max_boots = 1;
+    s->n_workers = s->max_boots + 2;
+    s->interval_ms = (int)(c ? config_int(c, "agent.sync_interval_s", 10) : 10) * 1000;
+    if (s->interval_ms < 100)
+        s->interval_ms = 100;
+    s->console_budget = (size_t)(c ? config_int(c, "agent.console_report_bytes", 256 * 1024) : 256 * 1024);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->pass_mu, NULL);
+    pthread_cond_init(&s->loop_cv, NULL);
+    pthread_cond_init(&s->jobs_cv, NULL);
+    pthread_cond_init(&s->idle_cv, NULL);
+    if (vm_mkdirs(s->state_dir, 0700, e) < 0) {
+        instance_sync_stop(s);
+        return NULL;
+    }
+    vm_driver_cfg_t base = {
+        .host_id = s->host_id,
+        .prefix = c ? config_str(c, "agent.datapath_prefix", "virga-") : "virga-",
+        .cfg = c,
+        .cancel = &s->cancel,
+    };
+    split_drivers(s, c ? config_str(c, "agent.drivers", "container,qemu") : "container,qemu", &base);
+    if (sync_jobs_start(s, e) < 0) {
+        instance_sync_stop(s);
+        return NULL;
+    }
+    s->want_sync = 1;
+    if (pthread_create(&s->loop, NULL, loop, s)) {
+        verr_set(e, 503, "ServiceUnavailable", "cannot start the instance loop");
+        instance_sync_stop(s);
+        return NULL;
+    }
+    s->loop_started = 1;
+    return s;
+}
+
+void instance_sync_cancel(instance_sync_t *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->cancel, 1);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->loop_cv);
+    pthread_cond_broadcast(&s->jobs_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void instance_sync_stop(instance_sync_t *s)
+{
+    if (!s)
+        return;
+    instance_sync_cancel(s);
+    if (s->loop_started)
+        pthread_join(s->loop, NULL);
+    sync_jobs_stop(s);
+    for (size_t d = 0; d < s->n_drv; d++)
+        vm_driver_close(s->drv[d]);
+    free(s->inst);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->pass_mu);
+    pthread_cond_destroy(&s->loop_cv);
+    pthread_cond_destroy(&s->jobs_cv);
+    pthread_cond_destroy(&s->idle_cv);
+    free(s);
+}
+
+vm_driver_t *instance_sync_driver(instance_sync_t *s, const char *name)
+{
+    int d = drv_index(s, name);
+    return d < 0 ? NULL : s->drv[d];
+}

@@ -1,0 +1,77 @@
+/* instance_sync_int.h - the sync loop's internals, shared by instance_sync.c (the loop,
+ * plan and report) and instance_jobs.c (the job queue and its worker threads). */
+#ifndef VIRGA_AGENT_INSTANCE_SYNC_INT_H
+#define VIRGA_AGENT_INSTANCE_SYNC_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "instance_sync.h"
+
+#define SYNC_MAX_DRIVERS 8
+
+/* One piece of driver work. */
+typedef struct job {
+    struct job *next;
+    int remove;               /* else ensure */
+    int boot;                 /* takes one of the max_parallel_boots slots */
+    vm_driver_t *drv;
+    vm_spec_t spec;           /* for ensure (owns its URLs) */
+    char id[VM_ID_MAX];
+} job_t;
+
+/* What the loop remembers of one instance between passes. */
+typedef struct inst {
+    char id[VM_ID_MAX];
+    int busy;                 /* a job is queued or running for it */
+    char error[600];          /* the last job's failure, "" after a success */
+    int transient;            /* the failure is a wait (503): reported as starting */
+    int fails;                /* in a row, for the back-off */
+    int64_t not_before_ms;    /* no new job before (back-off after failures) */
+    uint64_t console_sent;    /* console_seq compute has acknowledged */
+    int mark;                 /* kept by the current pass */
+} inst_t;
+
+struct instance_sync {
+    instance_sync_io_t io;
+    image_cache_t *images;
+    char host_id[64];
+    char state_dir[PATH_MAX];
+    char zone[64];
+    const config_t *cfg;
+    vm_driver_t *drv[SYNC_MAX_DRIVERS];
+    const char *drv_name[SYNC_MAX_DRIVERS];
+    size_t n_drv;
+    int max_boots, n_workers, interval_ms;
+    size_t console_budget;    /* console bytes per report, all instances together */
+
+    pthread_mutex_t mu;       /* everything below */
+    pthread_cond_t loop_cv;   /* wakes the loop */
+    pthread_cond_t jobs_cv;   /* wakes workers */
+    pthread_cond_t idle_cv;   /* a job ended */
+    int want_sync, want_report, stopping;
+    int64_t retry_at_ms;      /* earliest back-off end: a full pass then */
+    job_t *q_head;
+    int booting, running;     /* jobs running, boots among them */
+    inst_t *inst;
+    size_t n_inst;
+    int64_t generation;
+
+    pthread_mutex_t pass_mu;  /* one pass at a time */
+    _Atomic int cancel;
+    pthread_t loop;
+    pthread_t *workers;
+    int started_workers, loop_started;
+};
+
+/* instance_sync.c: the record of id, created when absent (mu held). */
+inst_t *sync_inst(instance_sync_t *s, const char *id);
+
+/* instance_jobs.c */
+int sync_jobs_start(instance_sync_t *s, verr_t *e);
+/* Queue a job (mu held); the instance is marked busy. */
+void sync_job_queue(instance_sync_t *s, job_t *j);
+/* Wake the workers, drop queued jobs, join (mu not held). */
+void sync_jobs_stop(instance_sync_t *s);
+
+#endif

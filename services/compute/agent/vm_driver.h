@@ -1,0 +1,142 @@
+/* vm_driver.h - the one interface every instance driver of the host agent implements
+ * (`sim`, `container`, `qemu`), shaped like a libvirt driver but level-triggered: the
+ * agent hands a driver the whole desired state of one instance (ensure), reads back what
+ * runs (list), and removes what should not exist (remove). Drivers keep everything they
+ * need in their own state directory, so a restarted agent opens the driver again and
+ * adopts what still runs. Drivers are rows of a table (vm_driver_table.c), found by name.
+ *
+ * Threads: list and console may run at any time, also during ensure/remove; ensure and
+ * remove run on several threads at once, but never two calls for the same instance id
+ * at the same time (the sync loop keeps one job per instance). The public wrappers check
+ * their arguments once; the ops behind them may trust them. */
+#ifndef VIRGA_AGENT_VM_DRIVER_H
+#define VIRGA_AGENT_VM_DRIVER_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+#define VM_ID_MAX 32          /* "i-" + 17 hex digits, with room */
+#define VM_MAX_IFACES 8
+#define VM_CONSOLE_MAX (64 * 1024)  /* console tail reported per instance */
+
+typedef enum vm_power {
+    VM_POWER_STOPPED = 0,
+    VM_POWER_RUNNING,
+    VM_POWER_STARTING,        /* created or started, not yet up (a booting guest) */
+    VM_POWER_ERROR,           /* could not be made to match the spec: see error */
+} vm_power_t;
+
+/* "stopped", "running", "starting", "error": the words of compute.instances_observed. */
+const char *vm_power_name(vm_power_t p);
+/* The inverse; -1 for anything else. */
+int vm_power_parse(const char *s);
+
+/* Image bytes for an instance: url/sha256/size as compute sent them; path is filled by
+ * the agent from its image cache before ensure (empty: no such image). */
+typedef struct vm_file {
+    char *url;                /* owned by the spec; NULL when absent */
+    char sha256[65];
+    uint64_t size;
+    char format[16];          /* "tar.gz", "qcow2", "raw", ... */
+    char type[24];            /* "container-rootfs", "machine", "kernel", "ramdisk" */
+    char path[PATH_MAX];
+} vm_file_t;
+
+typedef struct vm_iface {
+    char eni_id[32];
+    char device[16];          /* vt-<12 hex>: the tap (qemu) or the veth stand-in's name */
+    char mac[18];
+    char ip[46];
+    int prefix_len;
+    char gateway[46];
+    char vpc_id[32];
+} vm_iface_t;
+
+/* One instance as compute wants it (compute.host_instances). */
+typedef struct vm_spec {
+    char id[VM_ID_MAX];
+    char driver[16];
+    int vcpus;
+    int memory_mib;
+    int disk_gib;
+    vm_power_t power;         /* desired: VM_POWER_RUNNING or VM_POWER_STOPPED */
+    uint64_t reboot_seq;      /* reboot when greater than the applied one */
+    vm_file_t image, kernel, ramdisk;
+    vm_iface_t ifaces[VM_MAX_IFACES];
+    size_t n_ifaces;
+    char hostname[64];
+} vm_spec_t;
+
+/* One instance as the driver finds it. */
+typedef struct vm_status {
+    char id[VM_ID_MAX];
+    vm_power_t power;
+    uint64_t reboot_seq;      /* the applied one (kept in the driver's state dir) */
+    char error[256];          /* set when power is VM_POWER_ERROR */
+} vm_status_t;
+
+/* What open gets. Driver-specific keys are read from cfg as agent.<driver>.<key>. */
+typedef struct vm_driver_cfg {
+    const char *state_dir;    /* this driver's own directory (created by open, 0700) */
+    const char *host_id;      /* agent.host_id */
+    const char *prefix;       /* agent.datapath_prefix: names of namespaces, cgroups */
+    const config_t *cfg;      /* may be NULL: every key has a default */
+    const _Atomic int *cancel; /* may be NULL; set when the agent stops: long waits (a
+                                  boot) give up early and leave the rest to the next pass */
+} vm_driver_cfg_t;
+
+enum {
+    VM_DRV_NEEDS_IMAGES = 1,  /* the agent fetches image/kernel/ramdisk before ensure */
+    VM_DRV_SIMULATED = 2,     /* runs nothing (sim): reported as such in the inventory */
+};
+
+typedef struct vm_driver_ops {
+    const char *name;
+    const char *about;        /* one line, for docs and logs */
+    unsigned flags;
+    void *(*open)(const vm_driver_cfg_t *c, verr_t *e);
+    /* Make the instance exist and match spec: create if absent, start or stop to match
+     * spec->power, reboot when spec->reboot_seq > the applied one. Idempotent. Blocks
+     * until a started instance is up (a guest's ready line) or the driver's boot
+     * timeout, so that the agent's bound on parallel boots means something. */
+    int (*ensure)(void *d, const vm_spec_t *spec, verr_t *e);
+    /* Every instance of this driver on this host (its state dir), *out the caller's. */
+    int (*list)(void *d, vm_status_t **out, size_t *n, verr_t *e);
+    /* Stop and delete everything of the instance; absent is success. */
+    int (*remove)(void *d, const char *id, verr_t *e);
+    /* The last max bytes of the console (*buf the caller's, *len bytes) and the number
+     * of bytes the console has had since the instance was created (*total). */
+    int (*console)(void *d, const char *id, size_t max, char **buf, size_t *len, uint64_t *total, verr_t *e);
+    void (*close)(void *d);   /* leaves instances running (they are adopted later) */
+} vm_driver_ops_t;
+
+/* The table: every driver this binary has, NULL-terminated. */
+extern const vm_driver_ops_t *const vm_driver_table[];
+const vm_driver_ops_t *vm_driver_find(const char *name);
+
+/* An open driver. */
+typedef struct vm_driver {
+    const vm_driver_ops_t *ops;
+    void *priv;
+} vm_driver_t;
+
+/* NotImplemented (400) for a name not in the table. The state dir is created. */
+vm_driver_t *vm_driver_open(const char *name, const vm_driver_cfg_t *c, verr_t *e);
+/* InvalidParameterValue for a spec whose id is not an instance id or whose power is
+ * neither running nor stopped. */
+int vm_driver_ensure(vm_driver_t *d, const vm_spec_t *spec, verr_t *e);
+int vm_driver_list(vm_driver_t *d, vm_status_t **out, size_t *n, verr_t *e);
+int vm_driver_remove(vm_driver_t *d, const char *id, verr_t *e);
+int vm_driver_console(vm_driver_t *d, const char *id, size_t max, char **buf, size_t *len, uint64_t *total,
+                      verr_t *e);
+void vm_driver_close(vm_driver_t *d);     /* NULL is a no-op */
+
+/* 1 if s is an instance id the drivers accept (i- + 17 lowercase hex): it names files,
+ * cgroups and sockets, so nothing else may reach them. */
+int vm_id_valid(const char *s);
+
+#endif

@@ -1,0 +1,110 @@
+/* vm_driver_table.c - the drivers this agent binary has, one row each, and the public
+ * wrappers that check arguments once before a driver sees them. */
+#include "vm_driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "vm_state.h"
+
+extern const vm_driver_ops_t vm_sim_driver, vm_container_driver, vm_qemu_driver;
+
+const vm_driver_ops_t *const vm_driver_table[] = {
+    &vm_qemu_driver,
+    &vm_container_driver,
+    &vm_sim_driver,
+    NULL,
+};
+
+static const char *const power_names[] = {
+    [VM_POWER_STOPPED] = "stopped",
+    [VM_POWER_RUNNING] = "running",
+    [VM_POWER_STARTING] = "starting",
+    [VM_POWER_ERROR] = "error",
+};
+
+const char *vm_power_name(vm_power_t p)
+{
+    return (unsigned)p < ARRAY_LEN(power_names) ? power_names[p] : "error";
+}
+
+int vm_power_parse(const char *s)
+{
+    for (size_t i = 0; s && i < ARRAY_LEN(power_names); i++)
+        if (!strcmp(s, power_names[i]))
+            return (int)i;
+    return -1;
+}
+
+const vm_driver_ops_t *vm_driver_find(const char *name)
+{
+    for (size_t i = 0; name && vm_driver_table[i]; i++)
+        if (!strcmp(vm_driver_table[i]->name, name))
+            return vm_driver_table[i];
+    return NULL;
+}
+
+int vm_id_valid(const char *s) { return s && strlen(s) < VM_ID_MAX && ids_valid("i", s); }
+
+vm_driver_t *vm_driver_open(const char *name, const vm_driver_cfg_t *c, verr_t *e)
+{
+    const vm_driver_ops_t *ops = vm_driver_find(name);
+    if (!ops) {
+        verr_set(e, 400, "NotImplemented", "no instance driver '%s'", name ? name : "");
+        return NULL;
+    }
+    if (!c->state_dir || !*c->state_dir) {
+        verr_set(e, 400, "InvalidParameterValue", "driver %s needs a state dir", name);
+        return NULL;
+    }
+    if (vm_mkdirs(c->state_dir, 0700, e) < 0)
+        return NULL;
+    void *priv = ops->open(c, e);
+    if (!priv)
+        return NULL;
+    vm_driver_t *d = xcalloc(1, sizeof *d);
+    d->ops = ops;
+    d->priv = priv;
+    return d;
+}
+
+int vm_driver_ensure(vm_driver_t *d, const vm_spec_t *spec, verr_t *e)
+{
+    if (!vm_id_valid(spec->id))
+        return verr_set(e, 400, "InvalidParameterValue", "'%s' is not an instance id", spec->id);
+    if (spec->power != VM_POWER_RUNNING && spec->power != VM_POWER_STOPPED)
+        return verr_set(e, 400, "InvalidParameterValue", "%s: desired power must be running or stopped", spec->id);
+    return d->ops->ensure(d->priv, spec, e);
+}
+
+int vm_driver_list(vm_driver_t *d, vm_status_t **out, size_t *n, verr_t *e)
+{
+    *out = NULL;
+    *n = 0;
+    return d->ops->list(d->priv, out, n, e);
+}
+
+int vm_driver_remove(vm_driver_t *d, const char *id, verr_t *e)
+{
+    if (!vm_id_valid(id))
+        return verr_set(e, 400, "InvalidParameterValue", "'%s' is not an instance id", id ? id : "");
+    return d->ops->remove(d->priv, id, e);
+}
+
+int vm_driver_console(vm_driver_t *d, const char *id, size_t max, char **buf, size_t *len, uint64_t *total,
+                      verr_t *e)
+{
+    if (!vm_id_valid(id))
+        return verr_set(e, 400, "InvalidParameterValue", "'%s' is not an instance id", id ? id : "");
+    return d->ops->console(d->priv, id, max, buf, len, total, e);
+}
+
+void vm_driver_close(vm_driver_t *d)
+{
+    if (!d)
+        return;
+    d->ops->close(d->priv);
+    free(d);
+}
