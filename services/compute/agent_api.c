@@ -179,9 +179,11 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     db_t *db = service_db(ctx);
     const char *p[] = {host};
     int ended = 0;
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *h = NULL;
     if (db_begin(db, e) < 0)
         return -1;
-    PG_AUTO PGresult *r = db_prepared(db, e, "obs_lock",
+    r = db_prepared(db, e, "obs_lock",
         "SELECT id, state, changed_gen FROM instances WHERE host_id = $1 AND state <> 'terminated' AND prepared "
         "ORDER BY id FOR UPDATE", 1, p);
     if (!r)
@@ -205,7 +207,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
             goto fail;
     }
-    PG_AUTO PGresult *h = db_prepared(db, e, "obs_host",
+    h = db_prepared(db, e, "obs_host",
         "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);
     if (!h || db_commit(db, e) < 0)
         goto fail;

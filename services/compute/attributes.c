@@ -134,6 +134,7 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     }
     db_t *db = service_db(ctx);
     char state[32];
+    PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 || instance_lock(db, account, id, state, e) < 0)
         goto fail;
     if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
@@ -145,7 +146,7 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         goto fail;
     }
     const char *p[] = {id, attr, value, vc, mem};
-    PG_AUTO PGresult *r = db_prepared(db, e, "attr_set",
+    r = db_prepared(db, e, "attr_set",
         "UPDATE instances SET "
         "instance_type = CASE WHEN $2 = 'instanceType' THEN $3 ELSE instance_type END, "
         "vcpus = CASE WHEN $2 = 'instanceType' THEN NULLIF($4, '')::int ELSE vcpus END, "

@@ -303,6 +303,7 @@ static int record(bus_ctx_t *ctx, launch_t *l, const quotas_t *q, char rid[IDS_M
     sched_pick_t picks[MAX_COUNT];
     sched_req_t sr = {.vcpus = l->type->vcpus, .memory_mib = l->type->memory_mib, .disk_gib = l->disk_gib,
                       .image_kind = l->image_kind, .zone = l->zone, .type_name = l->type->name, .min_count = l->min};
+    PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0)
         return -1;
     int again;
@@ -319,7 +320,7 @@ static int record(bus_ctx_t *ctx, launch_t *l, const quotas_t *q, char rid[IDS_M
         goto fail;
     ids_new("r", rid);
     const char *p[] = {rid, l->account, l->user, l->token, l->hash};
-    PG_AUTO PGresult *r = db_prepared(db, e, "run_reservation",
+    r = db_prepared(db, e, "run_reservation",
         "INSERT INTO reservations (id, account_id, owner_user, client_token, request_hash) VALUES ($1, $2, $3, $4, $5)",
         5, p);
     if (!r)
