@@ -115,7 +115,6 @@ static json_t *item(PGresult *r, int i, json_t *tags)
         json_object_set_new(it, "privateDnsName", json_string(dns));
         json_object_set_new(it, "subnetId", json_string(json_str(f, "subnet", "")));
         json_object_set_new(it, "vpcId", json_string(json_str(f, "vpc", "")));
-        json_object_set_new(it, "macAddress", json_string(json_str(f, "mac", "")));
         json_object_set(it, "groupSet", json_object_get(f, "groups"));
         json_object_set_new(it, "sourceDestCheck", json_true());
     }

@@ -131,6 +131,6 @@ int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body,
     size_t i;
     json_array_foreach(page, i, it)
         json_object_del(it, "order");
-    *reply = json_pack("{s:o, s:o*}", "instanceTypeOfferings", page, "nextToken", next);
+    *reply = json_pack("{s:o, s:o*}", "instanceTypeOfferingSet", page, "nextToken", next);
     return 0;
 }
