@@ -274,8 +274,8 @@ void task_pool_reconcile(task_pool_t *p, db_t *db)
 task_pool_t *task_pool_start(service_t *svc, const task_opts_t *opts, verr_t *e)
 {
     if (opts->workers < 0 || opts->workers > TASK_MAX_WORKERS) {
-        verr_set(e, 400, "InvalidParameterValue", "%s task workers must be 0..%d, not %d", svc->def->name,
-                 TASK_MAX_WORKERS, opts->workers);
+        verr_set(e, 400, "InvalidParameterValue", "%s must be 0..%d, not %d",
+                 opts->workers_key ? opts->workers_key : "task workers", TASK_MAX_WORKERS, opts->workers);
         return NULL;
     }
     task_pool_t *p = xcalloc(1, sizeof *p);

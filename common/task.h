@@ -67,6 +67,7 @@ typedef struct task_opts {
     const char *failed_status;  /* default "failed" */
     task_give_up_fn give_up;    /* may be NULL */
     int workers;                /* 0..TASK_MAX_WORKERS */
+    const char *workers_key;    /* its config key, for the error ("image.workers") */
     int lease_s;                /* default 30 */
     int poll_ms;                /* idle workers look this often (default 1000) */
     int max_attempts;           /* default 5 */

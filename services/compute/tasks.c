@@ -238,6 +238,7 @@ task_pool_t *compute_tasks_start(service_t *svc, verr_t *e)
         .kinds = kinds,
         .give_up = give_up,
         .workers = (int)config_int(svc->cfg, "compute.task_workers", 4),
+        .workers_key = "compute.task_workers",
         .lease_s = (int)config_int(svc->cfg, "compute.task_lease_s", 30),
         .poll_ms = (int)config_int(svc->cfg, "compute.task_poll_ms", 1000),
         .max_attempts = (int)config_int(svc->cfg, "compute.task_max_attempts", 8),

@@ -136,6 +136,7 @@ int image_workers_start(service_t *svc, verr_t *e)
         .failed_status = "deleted",
         .give_up = give_up,
         .workers = (int)config_int(svc->cfg, "image.workers", 2),
+        .workers_key = "image.workers",
         .lease_s = (int)config_int(svc->cfg, "image.task_lease_s", 30),
         .poll_ms = (int)config_int(svc->cfg, "image.task_poll_ms", 1000),
         .max_attempts = (int)config_int(svc->cfg, "image.task_max_attempts", 5),
