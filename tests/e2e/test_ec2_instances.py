@@ -379,3 +379,46 @@ def test_bad_input_gets_ec2_errors(cloud, ami, tenant):
     # nothing was left behind by any of them
     assert all(i["State"]["Name"] in ("terminated", "shutting-down")
                for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
+
+
+def test_instance_tags_through_the_tag_actions(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "env", "Value": "test"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    assert tags == [{"Key": "env", "ResourceId": iid, "ResourceType": "instance", "Value": "test"}]
+    got = ec2.describe_instances(Filters=[{"Name": "tag:env", "Values": ["test"]}])["Reservations"]
+    assert [i["InstanceId"] for r in got for i in r["Instances"]] == [iid]
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}])
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Tags"] == []
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_compute_killed_during_a_launch_converges(cloud, ami):
+    """kill -9 of compute right after RunInstances answered (its launch tasks in flight),
+    then a restart: every instance reaches running with one port, none twice; then the
+    same during TerminateInstances: every instance ends terminated with its port gone."""
+    import os
+    import signal
+    _, k, s = new_tenant(cloud, "inst-crash-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, ids = run(ec2, ami, 20)
+    os.kill(cloud.pid("compute"), signal.SIGKILL)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    running = wait_state(ec2, ids, "running", seconds=120)
+    enis = [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]]
+    mine = [n for n in enis if n.get("Attachment", {}).get("InstanceId") in ids]
+    assert len(mine) == 20 and {n["Attachment"]["InstanceId"] for n in mine} == set(ids)
+    assert all(len(i["NetworkInterfaces"]) == 1 for i in running)
+
+    ec2.terminate_instances(InstanceIds=ids)
+    os.kill(cloud.pid("compute"), signal.SIGKILL)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    wait_state(ec2, ids, "terminated", seconds=120)
+    deadline = time.time() + 120
+    while [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]
+           if n.get("Attachment", {}).get("InstanceId") in ids]:
+        assert time.time() < deadline, "ports of terminated instances left"
+        time.sleep(0.5)
