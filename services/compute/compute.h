@@ -72,6 +72,8 @@ int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int compute_reboot_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_terminate_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_get_console_output(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* Forget terminated instances a day after they stopped being visible (reconcile). */
+void instances_purge(service_t *svc);
 /* attributes.c */
 int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -230,3 +230,25 @@ int compute_get_console_output(bus_ctx_t *ctx, const json_t *body, json_t **repl
         json_object_set_new(*reply, "output", json_string(PQgetvalue(r, 0, 0)));
     return 0;
 }
+
+/* Terminated instances are forgotten a day after they stopped being visible, once their
+ * cleanup is done (their rows, interfaces, console, tags, and emptied reservations). */
+void instances_purge(service_t *svc)
+{
+    const compute_t *c = svc->state;
+    char vis[16];
+    verr_t e;
+    snprintf(vis, sizeof vis, "%d", c->terminated_visible_s + 86400);
+    const char *p[] = {vis};
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "inst_purge",
+        "WITH gone AS (DELETE FROM instances i WHERE state = 'terminated' "
+        "AND terminated_at < now() - make_interval(secs => $1::int) "
+        "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = 'cleanup:' || i.id AND t.status = 'active') "
+        "RETURNING id, reservation_id), "
+        "t AS (DELETE FROM tags WHERE resource_id IN (SELECT id FROM gone)) "
+        "DELETE FROM reservations r WHERE r.id IN (SELECT reservation_id FROM gone) "
+        "AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.reservation_id = r.id AND i.id NOT IN (SELECT id FROM gone))",
+        1, p);
+    if (!r)
+        log_warn("forgetting old terminated instances: %s", e.message);
+}

@@ -82,6 +82,7 @@ static void reconcile(service_t *svc)
     if (replay_expire(svc->db, &e) < 0)
         log_warn("forgetting old answers: %s", e.message);
     hosts_mark_down(svc);
+    instances_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
 }
 
