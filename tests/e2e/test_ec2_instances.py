@@ -422,3 +422,50 @@ def test_compute_killed_during_a_launch_converges(cloud, ami):
            if n.get("Attachment", {}).get("InstanceId") in ids]:
         assert time.time() < deadline, "ports of terminated instances left"
         time.sleep(0.5)
+
+
+def agent_call(cloud, mtype, body):
+    """A call as the cloud's one host agent (its own bus credential), as the agent's sync
+    loop and metadata server make them: (ok, reply-or-error-text)."""
+    import json
+    import re
+    with open(cloud.config) as f:
+        host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
+    r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
+    return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
+
+
+def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
+    acct, _, _, ec2 = tenant
+    ec2.import_key_pair(KeyName="md-key", PublicKeyMaterial=b"ssh-ed25519 "
+                        b"AAAAC3NzaC1lZDI1NTE5AAAAIOTU9XEBvADCsRPlXduU2nfJXLyNo47PQDT0rmKNH8M1 md@test")
+    _, (iid,) = run(ec2, ami, KeyName="md-key", UserData=b"user data \x00\xff")
+    (i,) = wait_state(ec2, [iid], "running")
+    ok, doc = agent_call(cloud, "compute.host_instances", {})
+    assert ok, doc
+    (mine,) = [x for x in doc["instances"] if x["instance_id"] == iid]
+    assert mine["driver"] == "sim" and mine["power"] == "running" and mine["vcpus"] == 2
+    assert mine["image"]["image_id"] == ami and mine["image"]["type"] == "container-rootfs"
+    assert mine["image"]["url"].startswith("http") and len(mine["image"]["sha256"]) == 64
+    (f,) = mine["interfaces"]
+    assert f["ip"] == i["PrivateIpAddress"] and f["device"] == "vt-" + f["eni_id"][4:16]
+    assert mine["hostname"] == "ip-" + i["PrivateIpAddress"].replace(".", "-")
+
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok, md
+    m = md["meta_data"]
+    assert md["instance_id"] == iid and m["instance-id"] == iid and m["ami-id"] == ami
+    assert m["local-ipv4"] == i["PrivateIpAddress"] and m["instance-type"] == "t3.nano"
+    assert m["public-keys/0/openssh-key"].startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTU9XEBvADCsRPl")
+    assert m["security-groups"] == "default"
+    assert base64.b64decode(md["user_data"]) == b"user data \x00\xff"
+    assert md["identity_document"]["accountId"] == acct and md["identity_document"]["instanceId"] == iid
+    # an address no instance of this host has; and the operator is not an agent
+    ok, err = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": "172.31.255.254"})
+    assert not ok and "NotFound" in err
+    ok, err = cloud.call("compute", "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert not ok and "AccessDenied" in err
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    ok, doc = agent_call(cloud, "compute.host_instances", {})
+    assert iid not in [x["instance_id"] for x in doc["instances"]]
