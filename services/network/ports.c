@@ -1,7 +1,6 @@
 /* ports.c - the port API compute uses for its instances' interfaces, over the bus:
  *   network.port_create {account, subnet?, groups?, private_ip?, host?, instance_id,
- *                        client_token?}  -> the port (eni id, mac, ip, prefix, gateway,
- *                                           groups [{groupId, groupName}])
+ *                        client_token?}  -> the port (eni id, mac, ip, prefix, gateway)
  *   network.port_plug   {eni, host}      -> the port, plugged on host
  *   network.port_unplug {eni, host}      -> the port, unplugged
  *   network.port_delete {eni}            -> {"deleted": true|false}
@@ -34,9 +33,7 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
     const char *p[] = {eni};
     PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
         "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
-        "n.instance_id, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) "
-        "ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id "
-        "WHERE eg.eni_id = n.id) FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+        "n.instance_id FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -51,8 +48,20 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
                        "host", PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), "plugged",
                        PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
                        PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
-    /* the interface's security groups, for the instance's groupSet */
-    json_object_set_new(*reply, "groups", json_loads(PQgetvalue(r, 0, 10), 0, NULL));
+    return 0;
+}
+
+/* The port's security groups [{groupId, groupName}] into reply (compute shows them as
+ * the instance's groupSet). */
+static int port_groups(db_t *db, const char *eni, json_t *reply, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_groups",
+        "SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
+        "FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = $1", 1, p);
+    if (!r)
+        return -1;
+    json_object_set_new(reply, "groups", json_loads(PQgetvalue(r, 0, 0), 0, NULL));
     return 0;
 }
 
@@ -100,7 +109,9 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;
-    return port_reply(service_db(ctx), id, reply, e);
+    if (port_reply(service_db(ctx), id, reply, e) < 0)
+        return -1;
+    return port_groups(service_db(ctx), id, *reply, e);
 }
 
 /* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */

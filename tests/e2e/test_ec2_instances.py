@@ -469,3 +469,37 @@ def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
     wait_state(ec2, [iid], "terminated")
     ok, doc = agent_call(cloud, "compute.host_instances", {})
     assert iid not in [x["instance_id"] for x in doc["instances"]]
+
+
+def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
+    """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s (30)
+    the host is down, its running instance's status impaired, and a launch names the
+    host-up filter; thawed, it reports again and all is well."""
+    import os
+    import signal
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    wait_state(ec2, [iid], "running")
+    agent = cloud.pid("agent")
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        deadline = time.time() + 90
+        while True:
+            st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]
+            if st["SystemStatus"]["Status"] == "impaired":
+                break
+            assert time.time() < deadline, st
+            time.sleep(1)
+        assert st["InstanceStatus"]["Status"] == "impaired" and st["InstanceState"]["Name"] == "running"
+        with pytest.raises(ClientError) as e:
+            ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+        assert e.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+        assert "host-up rejected 1" in e.value.response["Error"]["Message"]
+    finally:
+        os.kill(agent, signal.SIGCONT)
+    deadline = time.time() + 60
+    while ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]["SystemStatus"]["Status"] != "ok":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
