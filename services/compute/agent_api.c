@@ -127,7 +127,8 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     return 0;
 }
 
-/* Store an instance's console text when it is newer than what is stored. */
+/* Store an instance's console text when it changed: the agent's report is the latest
+ * (its console_seq is kept, not compared: a restarted agent may count from 0 again). */
 static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
 {
     const char *console = json_str(o, "console", NULL);
@@ -141,7 +142,7 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
     PG_AUTO PGresult *r = db_prepared(db, e, "obs_console",
         "INSERT INTO instance_console (instance_id, output, seq) VALUES ($1, $2, $3::bigint) "
         "ON CONFLICT (instance_id) DO UPDATE SET output = EXCLUDED.output, seq = EXCLUDED.seq, updated_at = now() "
-        "WHERE instance_console.seq <= EXCLUDED.seq AND instance_console.output <> EXCLUDED.output", 3, p);
+        "WHERE instance_console.output <> EXCLUDED.output", 3, p);
     return r ? 0 : -1;
 }
 
