@@ -13,7 +13,11 @@ refused); a launch larger than the hosts' capacity fails naming how many hosts e
 filter rejected; 50 concurrent launches against a quota of 10 start exactly 10; another
 account can neither see nor change an instance; instance attributes
 (disableApiTermination, instanceType only while stopped, userData); instance types and
-offerings from config; DryRun; and the EC2 error codes of bad input."""
+offerings from config; DryRun; the EC2 error codes of bad input; tags on instances through
+the tag actions; the agent contract (host_instances, instance_metadata) called with the
+agent's own credential; a frozen agent makes its host down (status impaired, the host-up
+filter named); kill -9 of compute during a launch and during a termination converges;
+a frozen network service only delays launches (task retries with backoff)."""
 import base64
 import concurrent.futures
 import threading
@@ -503,3 +507,29 @@ def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
         time.sleep(0.5)
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, [iid], "terminated")
+
+
+def test_launch_waits_out_a_frozen_network_service(cloud, ami, tenant):
+    """The network service frozen (SIGSTOP) while instances launch: their launch tasks'
+    port calls time out and are tried again with backoff; thawed, every instance reaches
+    running with its port, none made twice."""
+    import os
+    import signal
+    _, _, _, ec2 = tenant
+    net = cloud.pid("network")
+    os.kill(net, signal.SIGSTOP)
+    try:
+        _, ids = run(ec2, ami, 3)
+        time.sleep(3)
+        got = [i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+               for i in r["Instances"]]
+        assert got == ["pending"] * 3
+    finally:
+        os.kill(net, signal.SIGCONT)
+    running = wait_state(ec2, ids, "running", seconds=120)
+    assert all(len(i["NetworkInterfaces"]) == 1 for i in running)
+    mine = [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]
+            if n.get("Attachment", {}).get("InstanceId") in ids]
+    assert len(mine) == 3
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
