@@ -533,3 +533,28 @@ def test_launch_waits_out_a_frozen_network_service(cloud, ami, tenant):
     assert len(mine) == 3
     ec2.terminate_instances(InstanceIds=ids)
     wait_state(ec2, ids, "terminated")
+
+
+def test_vcpu_and_memory_quotas(cloud, ami):
+    acct, k, s = new_tenant(cloud, "inst-vcpu-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    assert cloud.virgadm("quota", "set", acct, "vcpus", "4").returncode == 0
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=3, MaxCount=3)
+    assert e.value.response["Error"]["Code"] == "VcpuLimitExceeded"
+    # MaxCount past the quota launches what fits: 2 x 2 vCPUs
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                                                      MaxCount=3)["Instances"]]
+    assert len(ids) == 2
+    assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "VcpuLimitExceeded"
+    # terminated instances no longer count
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+    assert cloud.virgadm("quota", "set", acct, "memory_mib", "1024").returncode == 0
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1)
+    assert e.value.response["Error"]["Code"] == "InstanceLimitExceeded" and "memory" in str(e.value)
+    (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                                                         MaxCount=1)["Instances"]]
+    ec2.terminate_instances(InstanceIds=[iid])
