@@ -103,6 +103,7 @@ const tags_resource_t tags_resources[] = {
     {"aki", "image", "image"},     /* kernel images */
     {"ari", "image", "image"},     /* ramdisk images */
     {"key", "key-pair", "compute"},
+    {"i", "instance", "compute"},
     {"vpc", "vpc", "network"},
     {"subnet", "subnet", "network"},
     {"sg", "security-group", "network"},

@@ -12,6 +12,18 @@ static const char *const p_ec2_CreateKeyPair[] = {"DryRun", "KeyFormat", "KeyNam
 static const char *const p_ec2_ImportKeyPair[] = {"DryRun", "KeyName", "PublicKeyMaterial", "TagSpecification", NULL};
 static const char *const p_ec2_DescribeKeyPairs[] = {"DryRun", "Filter", "IncludePublicKey", "KeyName", "KeyPairId", NULL};
 static const char *const p_ec2_DeleteKeyPair[] = {"DryRun", "KeyName", "KeyPairId", NULL};
+static const char *const p_ec2_RunInstances[] = {"AdditionalInfo", "BlockDeviceMapping", "CapacityReservationSpecification", "ClientToken", "CpuOptions", "CreditSpecification", "DisableApiStop", "DisableApiTermination", "DryRun", "EbsOptimized", "ElasticGpuSpecification", "ElasticInferenceAccelerator", "EnablePrimaryIpv6", "EnclaveOptions", "HibernationOptions", "IamInstanceProfile", "ImageId", "InstanceInitiatedShutdownBehavior", "InstanceMarketOptions", "InstanceType", "Ipv6Address", "Ipv6AddressCount", "KernelId", "KeyName", "LaunchTemplate", "LicenseSpecification", "MaintenanceOptions", "MaxCount", "MetadataOptions", "MinCount", "Monitoring", "NetworkInterface", "NetworkPerformanceOptions", "Operator", "Placement", "PrivateDnsNameOptions", "PrivateIpAddress", "RamdiskId", "SecondaryInterface", "SecurityGroup", "SecurityGroupId", "SubnetId", "TagSpecification", "UserData", NULL};
+static const char *const p_ec2_DescribeInstances[] = {"DryRun", "Filter", "IncludeManagedResources", "InstanceId", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_DescribeInstanceStatus[] = {"DryRun", "Filter", "IncludeAllInstances", "IncludeManagedResources", "InstanceId", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_StopInstances[] = {"DryRun", "Force", "Hibernate", "InstanceId", "SkipOsShutdown", NULL};
+static const char *const p_ec2_StartInstances[] = {"AdditionalInfo", "DryRun", "InstanceId", NULL};
+static const char *const p_ec2_RebootInstances[] = {"DryRun", "InstanceId", NULL};
+static const char *const p_ec2_TerminateInstances[] = {"DryRun", "Force", "InstanceId", "SkipOsShutdown", NULL};
+static const char *const p_ec2_GetConsoleOutput[] = {"DryRun", "InstanceId", "Latest", NULL};
+static const char *const p_ec2_DescribeInstanceAttribute[] = {"Attribute", "DryRun", "InstanceId", NULL};
+static const char *const p_ec2_ModifyInstanceAttribute[] = {"Attribute", "BlockDeviceMapping", "DisableApiStop", "DisableApiTermination", "DryRun", "EbsOptimized", "EnaSupport", "EnclaveOptions", "GroupId", "InstanceId", "InstanceInitiatedShutdownBehavior", "InstanceType", "Kernel", "Ramdisk", "SourceDestCheck", "SriovNetSupport", "UserData", "Value", NULL};
+static const char *const p_ec2_DescribeInstanceTypes[] = {"DryRun", "Filter", "IncludeUnsupportedInRegion", "InstanceType", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_DescribeInstanceTypeOfferings[] = {"DryRun", "Filter", "LocationType", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_RegisterImage[] = {"Architecture", "BillingProduct", "BlockDeviceMapping", "BootMode", "Description", "DryRun", "EnaSupport", "ImageLocation", "ImdsSupport", "KernelId", "Name", "RamdiskId", "RootDeviceName", "SriovNetSupport", "TagSpecification", "TpmSupport", "UefiData", "VirtualizationType", NULL};
 static const char *const p_ec2_DescribeImages[] = {"DryRun", "ExecutableBy", "Filter", "ImageId", "IncludeDeprecated", "IncludeDisabled", "MaxResults", "NextToken", "Owner", NULL};
 static const char *const p_ec2_DeregisterImage[] = {"DeleteAssociatedSnapshots", "DryRun", "ImageId", NULL};
@@ -82,6 +94,18 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "ImportKeyPair", p_ec2_ImportKeyPair},
     {API_EC2, "DescribeKeyPairs", p_ec2_DescribeKeyPairs},
     {API_EC2, "DeleteKeyPair", p_ec2_DeleteKeyPair},
+    {API_EC2, "RunInstances", p_ec2_RunInstances},
+    {API_EC2, "DescribeInstances", p_ec2_DescribeInstances},
+    {API_EC2, "DescribeInstanceStatus", p_ec2_DescribeInstanceStatus},
+    {API_EC2, "StopInstances", p_ec2_StopInstances},
+    {API_EC2, "StartInstances", p_ec2_StartInstances},
+    {API_EC2, "RebootInstances", p_ec2_RebootInstances},
+    {API_EC2, "TerminateInstances", p_ec2_TerminateInstances},
+    {API_EC2, "GetConsoleOutput", p_ec2_GetConsoleOutput},
+    {API_EC2, "DescribeInstanceAttribute", p_ec2_DescribeInstanceAttribute},
+    {API_EC2, "ModifyInstanceAttribute", p_ec2_ModifyInstanceAttribute},
+    {API_EC2, "DescribeInstanceTypes", p_ec2_DescribeInstanceTypes},
+    {API_EC2, "DescribeInstanceTypeOfferings", p_ec2_DescribeInstanceTypeOfferings},
     {API_EC2, "RegisterImage", p_ec2_RegisterImage},
     {API_EC2, "DescribeImages", p_ec2_DescribeImages},
     {API_EC2, "DeregisterImage", p_ec2_DeregisterImage},

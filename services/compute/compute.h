@@ -1,28 +1,95 @@
-/* compute.h - the compute service's handlers. */
+/* compute.h - the compute service's handlers and what they share. */
 #ifndef VIRGA_COMPUTE_H
 #define VIRGA_COMPUTE_H
 
 #include <sodium.h>
 
 #include "service.h"
+#include "task.h"
+
+/* One instance type (config compute.instance_types: instance_types.c). */
+typedef struct instance_type {
+    char name[32];
+    int vcpus;
+    long long memory_mib;
+} instance_type_t;
+
+#define COMPUTE_MAX_TYPES 64
 
 /* The service's state (main.c). */
 typedef struct compute {
     unsigned char seal[crypto_secretbox_KEYBYTES];   /* compute.result_key_file */
     int can_seal;                                      /* else retried creates get Duplicate */
     int retry_window_s;                                /* compute.key_pair_retry_window_s */
+    instance_type_t types[COMPUTE_MAX_TYPES];
+    int ntypes;
+    double cpu_overcommit, ram_overcommit;             /* compute.cpu_overcommit / ram_overcommit */
+    int pack;                                          /* compute.placement: pack (1) or spread (0) */
+    int host_down_after_s;                             /* compute.host_down_after_s */
+    int terminated_visible_s;                          /* compute.terminated_visible_s */
+    int call_timeout_ms;                               /* compute.call_timeout_ms */
+    char region[64];
+    char zones[512];                                   /* gateway.availability_zones */
+    task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
 } compute_t;
+
+static inline compute_t *compute_of(bus_ctx_t *ctx) { return service_of(ctx)->state; }
 
 /* key_pairs.c */
 int compute_create_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_import_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_key_pairs(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
-/* tags.c: CreateTags, DeleteTags, DescribeTags on key pairs (common/tags.c's handlers) */
+/* tags.c: CreateTags, DeleteTags, DescribeTags on key pairs and instances */
 int compute_create_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_delete_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
-/* hosts.c: the host registry, from the agents' reports */
+/* hosts.c: the host registry, from the agents' reports; down detection */
 int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+void hosts_mark_down(service_t *svc);
+/* Bump a host's generation (in the caller's transaction); *gen = the new one. */
+int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e);
+/* Tell a host's agent that what it should run changed (agent.instances_changed). */
+void hosts_notify(service_t *svc, const char *host, long long gen);
+
+/* instance_types.c */
+int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e);
+const instance_type_t *instance_type_find(const compute_t *c, const char *name);
+int compute_describe_instance_types(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* run_instances.c */
+int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* describe_instances.c */
+int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* The reservations (AWS shape) of account (NULL: any), of one reservation id or all. */
+int instances_reservations(db_t *db, const compute_t *c, const char *account, const char *reservation_id, json_t **out,
+                           verr_t *e);
+/* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
+int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_reboot_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_terminate_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_get_console_output(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* Forget terminated instances a day after they stopped being visible (reconcile). */
+void instances_purge(service_t *svc);
+/* attributes.c */
+int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* Lock the caller's instance row (FOR UPDATE, in the caller's transaction): 0, or -1
+ * with InvalidInstanceID.Malformed / .NotFound. account NULL = any (operator). */
+int instance_lock(db_t *db, const char *account, const char *id, char state[32], verr_t *e);
+/* The account a tenant request acts on (NULL for the operator's administrator). */
+int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e);
+
+/* agent_api.c: what host agents ask (the contract in docs/compute.md) */
+int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
+task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);
+int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e);
 
 #endif

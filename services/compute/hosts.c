@@ -1,12 +1,31 @@
 /* hosts.c - the host registry: compute.host_report, which each host's agent sends on a
  * timer (its heartbeat and inventory). Who reports is the sending principal, checked by
  * the bus from the message's signature; a report that names another host is refused, so
- * a host's credential cannot make it any other host (docs/security.md). */
+ * a host's credential cannot make it any other host (docs/security.md). The inventory's
+ * capacity, drivers and zone become columns the scheduler filters on; a host not heard
+ * from for compute.host_down_after_s is marked down by the reconcile pass. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
 #include "jsonutil.h"
+#include "log.h"
+
+/* The drivers as a PostgreSQL text[] literal: {"a","b"}; only plain names are kept. */
+static void drivers_literal(const json_t *drivers, char *out, size_t size)
+{
+    size_t n = 0, i;
+    json_t *d;
+    n += (size_t)snprintf(out + n, size - n, "{");
+    json_array_foreach(drivers, i, d) {
+        const char *s = json_string_value(d);
+        if (!s || !bus_name_valid(s, 31) || n + strlen(s) + 4 >= size)
+            continue;
+        n += (size_t)snprintf(out + n, size - n, "%s\"%s\"", n > 1 ? "," : "", s);
+    }
+    snprintf(out + n, size - n, "}");
+}
 
 /* {"host_id"?, "inventory": {...}} from agent-<host> -> {"host_id", "reports"} */
 int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -22,13 +41,72 @@ int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     if (inv && !json_is_object(inv))
         return verr_set(e, 400, "InvalidParameterValue", "inventory must be an object");
     JSON_AUTO json_t *empty = json_object();
-    AUTOFREE char *doc = json_dumps(inv ? inv : empty, JSON_COMPACT);
-    const char *p[] = {host, doc};
+    if (!inv)
+        inv = empty;
+    json_int_t vcpus = json_int(inv, "vcpus", 0), mem = json_int(inv, "memory_mib", 0), disk = json_int(inv, "disk_gib", 0);
+    if (vcpus < 0 || vcpus > 1 << 20 || mem < 0 || mem > (1LL << 40) || disk < 0 || disk > (1LL << 40))
+        return verr_set(e, 400, "InvalidParameterValue", "inventory vcpus, memory_mib or disk_gib out of range");
+    const char *zone = json_str(inv, "zone", "");
+    if (strlen(zone) > 64)
+        return verr_set(e, 400, "InvalidParameterValue", "inventory zone is longer than 64 characters");
+    json_t *labels = json_object_get(inv, "labels");
+    char drivers[256], v[32], m[32], d[32];
+    drivers_literal(json_object_get(inv, "drivers"), drivers, sizeof drivers);
+    snprintf(v, sizeof v, "%lld", (long long)vcpus);
+    snprintf(m, sizeof m, "%lld", (long long)mem);
+    snprintf(d, sizeof d, "%lld", (long long)disk);
+    AUTOFREE char *doc = json_dumps(inv, JSON_COMPACT);
+    AUTOFREE char *lab = json_dumps(json_is_object(labels) ? labels : empty, JSON_COMPACT);
+    const char *p[] = {host, doc, v, m, d, drivers, zone, lab};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "host_report",
-        "INSERT INTO hosts (host_id, inventory) VALUES ($1, $2::jsonb) ON CONFLICT (host_id) DO UPDATE "
-        "SET inventory = EXCLUDED.inventory, reports = hosts.reports + 1, last_seen = now() RETURNING reports", 2, p);
+        "INSERT INTO hosts (host_id, inventory, vcpus, memory_mib, disk_gib, drivers, zone, labels) "
+        "VALUES ($1, $2::jsonb, $3::int, $4::bigint, $5::bigint, $6::text[], $7, $8::jsonb) "
+        "ON CONFLICT (host_id) DO UPDATE SET inventory = EXCLUDED.inventory, reports = hosts.reports + 1, "
+        "last_seen = now(), vcpus = EXCLUDED.vcpus, memory_mib = EXCLUDED.memory_mib, disk_gib = EXCLUDED.disk_gib, "
+        "drivers = EXCLUDED.drivers, zone = EXCLUDED.zone, labels = EXCLUDED.labels, state = 'up' "
+        "RETURNING reports, generation", 8, p);
     if (!r)
         return -1;
-    *reply = json_pack("{s:s, s:I}", "host_id", host, "reports", (json_int_t)atoll(PQgetvalue(r, 0, 0)));
+    *reply = json_pack("{s:s, s:I, s:I}", "host_id", host, "reports", (json_int_t)atoll(PQgetvalue(r, 0, 0)),
+                       "generation", (json_int_t)atoll(PQgetvalue(r, 0, 1)));
     return 0;
+}
+
+int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e)
+{
+    const char *p[] = {host};
+    PG_AUTO PGresult *r = db_prepared(db, e, "host_bump",
+        "UPDATE hosts SET generation = generation + 1 WHERE host_id = $1 RETURNING generation", 1, p);
+    if (!r)
+        return -1;
+    *gen = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+    return 0;
+}
+
+void hosts_notify(service_t *svc, const char *host, long long gen)
+{
+    if (!host || !*host)
+        return;
+    char topic[128];
+    verr_t e;
+    snprintf(topic, sizeof topic, "virga.host.%s", host);
+    if (bus_publish(svc->bus, topic, "agent.instances_changed", json_pack("{s:I}", "generation", (json_int_t)gen),
+                    &e) < 0)
+        log_warn("telling host %s of generation %lld: %s (its agent pulls on its timer)", host, gen, e.message);
+}
+
+/* Hosts whose agent has not reported for compute.host_down_after_s are down: nothing is
+ * placed there and their instances' status is impaired, until the next report. */
+void hosts_mark_down(service_t *svc)
+{
+    const compute_t *c = svc->state;
+    char s[16];
+    verr_t e;
+    snprintf(s, sizeof s, "%d", c->host_down_after_s);
+    const char *p[] = {s};
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "hosts_down",
+        "UPDATE hosts SET state = 'down' WHERE state = 'up' AND last_seen < now() - make_interval(secs => $1::int) "
+        "RETURNING host_id", 1, p);
+    for (int i = 0; r && i < PQntuples(r); i++)
+        log_warn("host %s is down: no report for %s s", PQgetvalue(r, i, 0), s);
 }

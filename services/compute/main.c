@@ -1,4 +1,9 @@
-/* virga-compute - wiring only: the compute service's message table. */
+/* virga-compute - wiring only: the compute service's message table, its config and its
+ * task pool. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "compute.h"
 #include "log.h"
 #include "replay.h"
@@ -12,10 +17,26 @@ static const bus_route_t routes[] = {
     {"compute.ImportKeyPair", compute_import_key_pair, TENANT_API},
     {"compute.DescribeKeyPairs", compute_describe_key_pairs, TENANT_API},
     {"compute.DeleteKeyPair", compute_delete_key_pair, TENANT_API},
+    {"compute.RunInstances", compute_run_instances, TENANT_API},
+    {"compute.DescribeInstances", compute_describe_instances, TENANT_API},
+    {"compute.DescribeInstanceStatus", compute_describe_instance_status, TENANT_API},
+    {"compute.StopInstances", compute_stop_instances, TENANT_API},
+    {"compute.StartInstances", compute_start_instances, TENANT_API},
+    {"compute.RebootInstances", compute_reboot_instances, TENANT_API},
+    {"compute.TerminateInstances", compute_terminate_instances, TENANT_API},
+    {"compute.GetConsoleOutput", compute_get_console_output, TENANT_API},
+    {"compute.DescribeInstanceAttribute", compute_describe_instance_attribute, TENANT_API},
+    {"compute.ModifyInstanceAttribute", compute_modify_instance_attribute, TENANT_API},
+    {"compute.DescribeInstanceTypes", compute_describe_instance_types, TENANT_API},
+    {"compute.DescribeInstanceTypeOfferings", compute_describe_instance_type_offerings, TENANT_API},
     {"compute.CreateTags", compute_create_tags, TENANT_API},
     {"compute.DeleteTags", compute_delete_tags, TENANT_API},
     {"compute.DescribeTags", compute_describe_tags, TENANT_API},
-    {"compute.host_report", compute_host_report, BUS_P_AGENT},   /* as the agent's own host only */
+    /* host agents, each only as its own host (the contract: docs/compute.md) */
+    {"compute.host_report", compute_host_report, BUS_P_AGENT},
+    {"compute.host_instances", compute_host_instances, BUS_P_AGENT},
+    {"compute.instances_observed", compute_instances_observed, BUS_P_AGENT},
+    {"compute.instance_metadata", compute_instance_metadata, BUS_P_AGENT},
     {NULL, NULL, 0},
 };
 
@@ -30,20 +51,45 @@ static int init(service_t *svc, verr_t *e)
     state.can_seal = replay_load_key(path, state.seal, &ke) == 0;
     if (!state.can_seal)
         log_warn("%s: a CreateKeyPair retried after a lost answer will get InvalidKeyPair.Duplicate", ke.message);
-    (void)e;
+    if (instance_types_load(&state, svc->cfg, e) < 0)
+        return -1;
+    state.cpu_overcommit = atof(config_str(svc->cfg, "compute.cpu_overcommit", "4.0"));
+    state.ram_overcommit = atof(config_str(svc->cfg, "compute.ram_overcommit", "1.0"));
+    if (state.cpu_overcommit <= 0 || state.ram_overcommit <= 0)
+        return verr_set(e, 400, "InvalidParameterValue", "compute.cpu_overcommit and ram_overcommit must be > 0");
+    const char *placement = config_str(svc->cfg, "compute.placement", "spread");
+    if (strcmp(placement, "spread") && strcmp(placement, "pack"))
+        return verr_set(e, 400, "InvalidParameterValue", "compute.placement must be spread or pack, not %s", placement);
+    state.pack = !strcmp(placement, "pack");
+    state.host_down_after_s = (int)config_int(svc->cfg, "compute.host_down_after_s", 30);
+    state.terminated_visible_s = (int)config_int(svc->cfg, "compute.terminated_visible_s", 3600);
+    state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
+    const char *region = config_str(svc->cfg, "region", "us-east-1");
+    snprintf(state.region, sizeof state.region, "%s", region);
+    char def_zone[80];
+    snprintf(def_zone, sizeof def_zone, "%sa", state.region);
+    snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));
+    if (!(state.tasks = compute_tasks_start(svc, e)))
+        return -1;
     return 0;
 }
 
-/* Forget the answers whose retry window has passed. */
+/* Forget the answers whose retry window has passed; mark silent hosts down; free the
+ * tasks of dead processes and end those that used up their attempts. */
 static void reconcile(service_t *svc)
 {
     verr_t e;
     if (replay_expire(svc->db, &e) < 0)
         log_warn("forgetting old answers: %s", e.message);
+    hosts_mark_down(svc);
+    instances_purge(svc);
+    task_pool_reconcile(state.tasks, svc->db);
 }
 
 static void fini(service_t *svc)
 {
+    task_pool_stop(state.tasks);
+    state.tasks = NULL;
     sodium_memzero(state.seal, sizeof state.seal);
     svc->state = NULL;
 }

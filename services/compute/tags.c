@@ -1,4 +1,4 @@
-/* tags.c - tags on compute's resources (key pairs so far). The handlers are
+/* tags.c - tags on compute's resources (key pairs and instances). The handlers are
  * common/tags.c's; this file only says which ids are compute's and who owns one. */
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +18,22 @@ static int key_pair_owner(db_t *db, const char *id, const char *account, char ow
     return 0;
 }
 
+static int instance_owner(db_t *db, const char *id, const char *account, char owner[TAGS_ACCOUNT_MAX], verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "inst_tag_owner",
+                                      "SELECT account_id FROM instances WHERE id = $1 AND state <> 'terminated'", 1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0 || (account && strcmp(PQgetvalue(r, 0, 0), account)))
+        return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%.64s' does not exist", id);
+    snprintf(owner, TAGS_ACCOUNT_MAX, "%s", PQgetvalue(r, 0, 0));
+    return 0;
+}
+
 static const tags_kind_t kinds[] = {
     {"key", key_pair_owner},
+    {"i", instance_owner},
     {NULL, NULL},
 };
 

@@ -64,25 +64,20 @@ void image_collect_deregistered(service_t *svc);
 void image_abort_abandoned_uploads(service_t *svc);
 void image_abort_task_uploads(service_t *svc, db_t *db, const char *id);
 
-/* worker.c: background tasks, image.workers threads (0..IMAGE_MAX_WORKERS; each holds a
- * database connection and runs qemu-img) */
-#define IMAGE_MAX_WORKERS 64
+/* worker.c: background tasks on the common task pool (common/task.h): image.workers
+ * threads (0..TASK_MAX_WORKERS; each holds a database connection and runs qemu-img) */
 typedef struct image_service {
     pthread_mutex_t mu;
-    pthread_cond_t wake;
-    int stop;
-    int nthreads;                /* started, and so joined by image_workers_stop */
-    pthread_t *threads;
     service_t *svc;
     int bucket_ready;
+    struct task_pool *pool;
 } image_service_t;
 
 int image_workers_start(service_t *svc, verr_t *e);
 void image_workers_stop(service_t *svc);
-/* Fail for good the tasks that used up image.task_max_attempts (reconcile). */
-void image_give_up_exhausted(service_t *svc);
-/* Free the leases of this host's image service processes that died (reconcile). */
-void image_reclaim_dead_leases(service_t *svc);
+/* The reconcile pass: free the leases of this host's dead image processes, and fail for
+ * good the tasks that used up image.task_max_attempts. */
+void image_tasks_reconcile(service_t *svc);
 /* A new task row was committed: let an idle worker take it now. */
 void image_workers_wake(service_t *svc);
 

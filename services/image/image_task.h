@@ -6,8 +6,10 @@
 #include <time.h>
 
 #include "image.h"
+#include "task.h"
 
 typedef struct image_task {
+    task_t *task;                 /* the pool's claim of it (common/task.h) */
     service_t *svc;
     db_t *db;                     /* the worker thread's own connection */
     char id[64], kind[16], account[13], image_id[32];
@@ -20,9 +22,9 @@ typedef struct image_task {
 
 /* Record progress (and renew the lease). -1 with code "Canceled" when the task is no
  * longer this worker's to run: canceled, or taken over after a lost lease. */
-int task_progress(image_task_t *t, int percent, const char *message, verr_t *e);
+int image_task_progress(image_task_t *t, int percent, const char *message, verr_t *e);
 /* Renew the lease at most every few seconds; for long waits (downloads, qemu-img). */
-int task_keepalive(image_task_t *t, verr_t *e);
+int image_task_keepalive(image_task_t *t, verr_t *e);
 
 /* pipeline.c: run the task to its end (the final state is written here). */
 int pipeline_run(image_task_t *t, verr_t *e);

@@ -29,8 +29,7 @@ static void fini(service_t *svc) { image_workers_stop(svc); }
 
 static void reconcile(service_t *svc)
 {
-    image_reclaim_dead_leases(svc);
-    image_give_up_exhausted(svc);
+    image_tasks_reconcile(svc);
     image_collect_deregistered(svc);
     image_abort_abandoned_uploads(svc);
 }

@@ -38,7 +38,7 @@ typedef struct stage {
 /* Progress within [lo, hi], the lease renewed every couple of seconds. */
 static int tick_at(stage_t *s, uint64_t done, uint64_t total)
 {
-    if (task_keepalive(s->t, &s->err) < 0)
+    if (image_task_keepalive(s->t, &s->err) < 0)
         return 1;
     if (time(NULL) - s->t->renewed < 2)
         return 0;
@@ -46,7 +46,7 @@ static int tick_at(stage_t *s, uint64_t done, uint64_t total)
     if (pct < s->shown)
         pct = s->shown;
     s->shown = pct;
-    return task_progress(s->t, pct, s->message, &s->err) < 0;
+    return image_task_progress(s->t, pct, s->message, &s->err) < 0;
 }
 
 static int xfer_tick(void *arg, uint64_t done, uint64_t total) { return tick_at(arg, done, total); }
@@ -77,7 +77,7 @@ static int fetch(image_task_t *t, const char *account, const char *location, int
                  uint64_t *size, char sha[65], json_t **meta, verr_t *e)
 {
     json_t *g = NULL;
-    if (task_progress(t, lo, "downloading", e) < 0 || image_grant(t->svc, account, location, "GET", &g, e) < 0)
+    if (image_task_progress(t, lo, "downloading", e) < 0 || image_grant(t->svc, account, location, "GET", &g, e) < 0)
         return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -101,7 +101,7 @@ static int store(image_task_t *t, const char *path, const char *key, int lo, int
                  uint64_t *size, char sha[65], char etag[80], verr_t *e)
 {
     const char *bucket = image_bucket(t->svc, e);
-    if (!bucket || task_progress(t, lo, "uploading", e) < 0)
+    if (!bucket || image_task_progress(t, lo, "uploading", e) < 0)
         return -1;
     snprintf(location, 256, "%s/%s", bucket, key);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -247,16 +247,6 @@ static void fail(image_task_t *t, const verr_t *why)
     log_info("task %s failed: %s", t->id, msg);
 }
 
-/* Not the tenant's fault: try again after a pause (the claim counts attempts). */
-static void retry_later(image_task_t *t)
-{
-    const char *p[] = {t->id, t->lease_owner};
-    verr_t e;
-    exec_sql(t->db, &e, "task_retry",
-             "UPDATE image_tasks SET lease_until = now() + interval '15 seconds', status_message = 'pending' "
-             "WHERE id = $1 AND lease_owner = $2 AND status = 'active'", 2, p);
-}
-
 static int complete(image_task_t *t, const char *image_sql_name, const char *image_sql, int n, const char *const *p,
                     json_t *result, verr_t *e)
 {
@@ -298,7 +288,7 @@ static int run_register(image_task_t *t, const char *src, verr_t *e)
     const char *type = json_str(t->params, "image_type", "machine");
     if (strcmp(type, "machine"))
         snprintf(fmt, sizeof fmt, "%s", type);
-    else if (task_progress(t, 85, "validating", e) < 0 || detect_format(t, src, fmt, e) < 0)
+    else if (image_task_progress(t, 85, "validating", e) < 0 || detect_format(t, src, fmt, e) < 0)
         return -1;
     char sz[32];
     snprintf(sz, sizeof sz, "%llu", (unsigned long long)size);
@@ -322,8 +312,8 @@ static int run_import(image_task_t *t, const char *src, const char *out, verr_t 
     if (!fmt)
         return verr_set(e, 400, "InvalidDiskFormat", "unsupported format %s", declared);
     stage_t s = {.t = t, .lo = 50, .hi = 80, .message = "converting"};
-    if (task_progress(t, 45, "validating", e) < 0 || check_disk(t, src, fmt, NULL, e) < 0 ||
-        task_progress(t, 50, "converting", e) < 0)
+    if (image_task_progress(t, 45, "validating", e) < 0 || check_disk(t, src, fmt, NULL, e) < 0 ||
+        image_task_progress(t, 50, "converting", e) < 0)
         return -1;
     if (qemu_img_convert(src, fmt, out, "qcow2", exec_tick, &s, e) < 0) {
         if (s.err.code[0])
@@ -396,8 +386,6 @@ int pipeline_run(image_task_t *t, verr_t *e)
         return 0;
     }
     if (tenants_fault(e))
-        fail(t, e);
-    else if (strcmp(e->code, "Canceled") && strcmp(e->code, "Stopping"))
-        retry_later(t);
+        fail(t, e);   /* ended for good: the pool's retry finds it no longer active */
     return -1;
 }

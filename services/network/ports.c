@@ -53,6 +53,20 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
     return 0;
 }
 
+/* The port's security groups [{groupId, groupName}] into reply (compute shows them as
+ * the instance's groupSet). */
+static int port_groups(db_t *db, const char *eni, json_t *reply, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_groups",
+        "SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
+        "FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = $1", 1, p);
+    if (!r)
+        return -1;
+    json_object_set_new(reply, "groups", json_loads(PQgetvalue(r, 0, 0), 0, NULL));
+    return 0;
+}
+
 /* The default subnet of the account's default VPC, in az (or the first zone). */
 static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, char *out, verr_t *e)
 {
@@ -100,7 +114,9 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;
-    return port_reply(service_db(ctx), id, reply, e);
+    if (port_reply(service_db(ctx), id, reply, e) < 0)
+        return -1;
+    return port_groups(service_db(ctx), id, *reply, e);
 }
 
 /* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */

@@ -1,0 +1,281 @@
+/* agent_api.c - what a host's agent asks of compute (docs/compute.md, "Agent contract"):
+ *   compute.host_instances     what the host should run, at which generation;
+ *   compute.instances_observed what runs there: drives pending -> running, stopping ->
+ *                              stopped, shutting-down -> terminated (state machine), and
+ *                              stores console text for GetConsoleOutput;
+ *   compute.instance_metadata  the metadata service's document for one instance.
+ * The host is always the sending agent's principal (agent-<host>), never a field, and an
+ * agent sees and changes only its own host's instances. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compute.h"
+#include "describe.h"
+#include "ids.h"
+#include "instance_state.h"
+#include "jsonutil.h"
+#include "log.h"
+
+#define MAX_OBSERVED 20000
+#define MAX_CONSOLE_B64 (96 * 1024)
+
+static const char *sender_host(bus_ctx_t *ctx, verr_t *e)
+{
+    const char *h = ctx->msg->from ? ctx->msg->from->host : NULL;
+    if (!h || !*h)
+        verr_set(e, 403, "AccessDenied", "%s is for host agents only", ctx->msg->type);
+    return h;
+}
+
+/* One part of an image for the agent, refreshing its grant URL when it is (nearly) spent. */
+static json_t *image_part(bus_ctx_t *ctx, const char *account, json_t *cached, const char *kind, int *refreshed)
+{
+    if (!json_is_object(cached))
+        return json_null();
+    json_int_t expires = json_int(cached, "expires", 0);
+    if (expires && expires < (json_int_t)time(NULL) + 300) {
+        json_t *fresh = NULL;
+        verr_t e;
+        JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", account);
+        if (bus_call(ctx->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id", json_str(cached, "image_id", "")),
+                     caller, compute_of(ctx)->call_timeout_ms, &fresh, &e) == 0) {
+            json_object_update(cached, fresh);
+            json_decref(fresh);
+            *refreshed = 1;
+        } else {
+            log_warn("refreshing the URL of %s: %s", json_str(cached, "image_id", ""), e.message);
+        }
+    }
+    const char *fmt = json_str(cached, "disk_format", "");
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "image_id", json_str(cached, "image_id", ""), "type",
+                     kind ? kind : json_str(cached, "image_type", "machine"), "url", json_str(cached, "url", ""),
+                     "sha256", json_str(cached, "sha256", ""), "size", (json_int_t)json_int(cached, "size", 0),
+                     "format", fmt);
+}
+
+static void hostname_of(const char *ip, char *out, size_t n)
+{
+    snprintf(out, n, "ip-%s", ip);
+    for (char *s = out; *s; s++)
+        if (*s == '.')
+            *s = '-';
+}
+
+int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    const char *host = sender_host(ctx, e);
+    if (!host)
+        return -1;
+    db_t *db = service_db(ctx);
+    const char *p[] = {host};
+    /* the generation first: instances read after it are at least as new */
+    PG_AUTO PGresult *g = db_prepared(db, e, "hi_gen", "SELECT generation FROM hosts WHERE host_id = $1", 1, p);
+    if (!g)
+        return -1;
+    long long gen = PQntuples(g) ? atoll(PQgetvalue(g, 0, 0)) : 0;
+    PG_AUTO PGresult *r = db_prepared(db, e, "hi_list",
+        "SELECT i.id, i.driver, i.vcpus, i.memory_mib, i.disk_gib, i.state, i.reboot_seq, i.image::text, i.image_kind, "
+        "i.account_id, (SELECT coalesce(json_agg(json_build_object('eni_id', f.eni_id, 'mac', f.mac, 'ip', f.ip, "
+        "'prefix_len', f.prefix_len, 'gateway', f.gateway, 'vpc_id', f.vpc_id, 'device_index', f.device_index) "
+        "ORDER BY f.device_index), '[]') FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text "
+        "FROM instances i WHERE i.host_id = $1 AND i.prepared "
+        "AND i.state IN ('pending', 'running', 'stopping', 'stopped') ORDER BY i.id", 1, p);
+    if (!r)
+        return -1;
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 5);
+        JSON_AUTO json_t *img = json_loads(PQgetvalue(r, i, 7), 0, NULL);
+        int refreshed = 0;
+        json_t *ifs = json_loads(PQgetvalue(r, i, 10), 0, NULL), *f;
+        size_t k;
+        json_array_foreach(ifs, k, f) {
+            /* the datapath's device name for this port (contract: vt-<12 hex>) */
+            const char *eni = json_str(f, "eni_id", "");
+            char dev[32];
+            snprintf(dev, sizeof dev, "vt-%.12s", strlen(eni) > 4 ? eni + 4 : eni);
+            json_object_set_new(f, "device", json_string(dev));
+        }
+        char hn[64];
+        hostname_of(json_str(json_array_get(ifs, 0), "ip", "0.0.0.0"), hn, sizeof hn);
+        int running = !strcmp(state, "pending") || !strcmp(state, "running");
+        json_t *it = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:s}", "instance_id", id,
+                               "driver", PQgetvalue(r, i, 1), "vcpus", atoi(PQgetvalue(r, i, 2)), "memory_mib",
+                               (json_int_t)atoll(PQgetvalue(r, i, 3)), "disk_gib",
+                               (json_int_t)atoll(PQgetvalue(r, i, 4)), "power", running ? "running" : "stopped",
+                               "reboot_seq", atoi(PQgetvalue(r, i, 6)), "image",
+                               image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "image"),
+                                          PQgetvalue(r, i, 8), &refreshed),
+                               "kernel", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "kernel"),
+                                                    "kernel", &refreshed),
+                               "ramdisk", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "ramdisk"),
+                                                     "ramdisk", &refreshed),
+                               "interfaces", ifs, "hostname", hn);
+        json_array_append_new(list, it);
+        if (refreshed) {
+            AUTOFREE char *doc = json_dumps(img, JSON_COMPACT);
+            const char *q[] = {id, doc};
+            PGresult *u = db_prepared(db, NULL, "hi_img", "UPDATE instances SET image = $2::jsonb WHERE id = $1", 2, q);
+            if (u)
+                PQclear(u);
+        }
+    }
+    *reply = json_pack("{s:s, s:I, s:o}", "host", host, "generation", (json_int_t)gen, "instances", list);
+    return 0;
+}
+
+/* Store an instance's console text when it changed: the agent's report is the latest
+ * (its console_seq is kept, not compared: a restarted agent may count from 0 again). */
+static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
+{
+    const char *console = json_str(o, "console", NULL);
+    if (!console)
+        return 0;
+    if (strlen(console) > MAX_CONSOLE_B64)
+        console += strlen(console) - MAX_CONSOLE_B64 + (strlen(console) - MAX_CONSOLE_B64) % 4;   /* keep the end */
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int(o, "console_seq", 0));
+    const char *p[] = {id, console, seq};
+    PG_AUTO PGresult *r = db_prepared(db, e, "obs_console",
+        "INSERT INTO instance_console (instance_id, output, seq) VALUES ($1, $2, $3::bigint) "
+        "ON CONFLICT (instance_id) DO UPDATE SET output = EXCLUDED.output, seq = EXCLUDED.seq, updated_at = now() "
+        "WHERE instance_console.output <> EXCLUDED.output", 3, p);
+    return r ? 0 : -1;
+}
+
+static int note_error(db_t *db, const char *id, const char *power, const char *error, verr_t *e)
+{
+    char reason[600];
+    snprintf(reason, sizeof reason, "Server.InternalError: %.500s", error);
+    const char *p[] = {id, power, error, reason};
+    PG_AUTO PGresult *r = db_prepared(db, e, "obs_note",
+        "UPDATE instances SET observed_power = $2, observed_error = $3, "
+        "state_reason = CASE WHEN $3 = '' THEN state_reason ELSE $4 END "
+        "WHERE id = $1 AND (observed_power <> $2 OR observed_error <> $3)", 4, p);
+    return r ? 0 : -1;
+}
+
+int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *host = sender_host(ctx, e);
+    if (!host)
+        return -1;
+    json_t *list = json_object_get(body, "instances");
+    if (list && !json_is_array(list))
+        return verr_set(e, 400, "InvalidParameterValue", "instances must be a list");
+    if (json_array_size(list) > MAX_OBSERVED)
+        return verr_set(e, 400, "InvalidParameterValue", "at most %d instances per report", MAX_OBSERVED);
+    long long gen = json_int(body, "generation", 0);
+    JSON_AUTO json_t *seen = json_object();
+    size_t k;
+    json_t *o;
+    json_array_foreach(list, k, o) {
+        const char *id = json_str(o, "instance_id", NULL);
+        if (id && ids_valid("i", id))
+            json_object_set(seen, id, o);
+    }
+    db_t *db = service_db(ctx);
+    const char *p[] = {host};
+    int ended = 0;
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *h = NULL;
+    if (db_begin(db, e) < 0)
+        return -1;
+    r = db_prepared(db, e, "obs_lock",
+        "SELECT id, state, changed_gen FROM instances WHERE host_id = $1 AND state <> 'terminated' AND prepared "
+        "ORDER BY id FOR UPDATE", 1, p);
+    if (!r)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 1);
+        int current = gen >= atoll(PQgetvalue(r, i, 2));   /* the report knows the last change */
+        json_t *ob = json_object_get(seen, id);
+        inst_change_t ch;
+        if (!ob) {
+            if (current && instance_transition(db, id, state, EV_GONE, NULL, &ch, e) < 0)
+                goto fail;
+            ended |= current && ch.changed;
+            continue;
+        }
+        const char *power = json_str(ob, "power", "");
+        if (store_console(db, id, ob, e) < 0 || note_error(db, id, power, json_str(ob, "error", ""), e) < 0)
+            goto fail;
+        inst_event_t ev = !strcmp(power, "running") ? EV_SEEN_RUNNING : EV_SEEN_STOPPED;
+        if (current && (!strcmp(power, "running") || !strcmp(power, "stopped")) &&
+            instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
+            goto fail;
+    }
+    h = db_prepared(db, e, "obs_host",
+        "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);
+    if (!h || db_commit(db, e) < 0)
+        goto fail;
+    if (ended)
+        task_pool_wake(compute_of(ctx)->tasks);
+    *reply = json_pack("{s:I}", "generation", (json_int_t)(PQntuples(h) ? atoll(PQgetvalue(h, 0, 0)) : 0));
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *host = sender_host(ctx, e);
+    if (!host)
+        return -1;
+    const char *vpc = json_str(body, "vpc_id", NULL), *ip = json_str(body, "ip", NULL);
+    if (!vpc || !ip)
+        return verr_set(e, 400, "InvalidParameterValue", "vpc_id and ip are required");
+    const char *p[] = {vpc, ip, host};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "md_get",
+        "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
+        "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
+        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name) "
+        "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
+        "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 3, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 404, "NotFound", "no instance of this host has %.64s in %.64s", ip, vpc);
+    const char *id = PQgetvalue(r, 0, 0), *mac = PQgetvalue(r, 0, 3), *zone = PQgetvalue(r, 0, 7);
+    char hn[64], fqdn[96], when[32], k[160];
+    hostname_of(ip, hn, sizeof hn);
+    snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
+    describe_time(atoll(PQgetvalue(r, 0, 12)), when);
+    JSON_AUTO json_t *groups = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
+    char names[1024] = "", gids[1024] = "";
+    size_t i, nn = 0, ng = 0;
+    json_t *g;
+    json_array_foreach(groups, i, g) {
+        nn += (size_t)snprintf(names + nn, sizeof names - nn, "%s%s", i ? "\n" : "", json_str(g, "groupName", ""));
+        ng += (size_t)snprintf(gids + ng, sizeof gids - ng, "%s%s", i ? "\n" : "", json_str(g, "groupId", ""));
+        if (nn >= sizeof names || ng >= sizeof gids)
+            break;
+    }
+    json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "instance-id", id, "ami-id",
+                           PQgetvalue(r, 0, 1), "instance-type", PQgetvalue(r, 0, 2), "local-ipv4", ip, "mac", mac,
+                           "hostname", fqdn, "local-hostname", fqdn, "placement/availability-zone", zone,
+                           "security-groups", names, "reservation-id", PQgetvalue(r, 0, 8), "ami-launch-index",
+                           PQgetvalue(r, 0, 9));
+    if (!PQgetisnull(r, 0, 13))
+        json_object_set_new(md, "public-keys/0/openssh-key", json_string(PQgetvalue(r, 0, 13)));
+    static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
+                                           "vpc-id", "security-group-ids", "local-hostname"};
+    const char *mac_vals[] = {"0", PQgetvalue(r, 0, 4), ip, mac, PQgetvalue(r, 0, 5), vpc, gids, fqdn};
+    for (size_t m = 0; m < sizeof mac_keys / sizeof mac_keys[0]; m++) {
+        snprintf(k, sizeof k, "network/interfaces/macs/%s/%s", mac, mac_keys[m]);
+        json_object_set_new(md, k, json_string(mac_vals[m]));
+    }
+    const compute_t *c = compute_of(ctx);
+    *reply = json_pack("{s:s, s:o, s:s?, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}", "instance_id", id,
+                       "meta_data", md, "user_data", PQgetisnull(r, 0, 10) ? NULL : PQgetvalue(r, 0, 10),
+                       "identity_document", "instanceId", id, "imageId", PQgetvalue(r, 0, 1), "instanceType",
+                       PQgetvalue(r, 0, 2), "region", c->region, "availabilityZone", zone, "privateIp", ip,
+                       "accountId", PQgetvalue(r, 0, 11), "pendingTime", when, "architecture", "x86_64");
+    if (PQgetisnull(r, 0, 10))
+        json_object_set_new(*reply, "user_data", json_null());
+    return 0;
+}

@@ -1,0 +1,164 @@
+/* attributes.c - DescribeInstanceAttribute and ModifyInstanceAttribute: instanceType
+ * (changed only while stopped), userData (only while stopped, as EC2), and
+ * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted);
+ * groupSet, kernel, ramdisk, rootDeviceName and instanceInitiatedShutdownBehavior are
+ * described. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute.h"
+#include "ids.h"
+#include "jsonutil.h"
+
+int instance_lock(db_t *db, const char *account, const char *id, char state[32], verr_t *e)
+{
+    if (!id || !ids_valid("i", id))
+        return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
+    const char *p[] = {id, account};
+    PG_AUTO PGresult *r = db_prepared(db, e, "inst_lock",
+        "SELECT state FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) FOR UPDATE", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
+    snprintf(state, 32, "%s", PQgetvalue(r, 0, 0));
+    return 0;
+}
+
+static const char *const attributes[] = {"instanceType", "userData", "disableApiTermination", "groupSet", "kernel",
+                                         "ramdisk", "rootDeviceName", "instanceInitiatedShutdownBehavior", NULL};
+
+static int known_attribute(const char *a)
+{
+    for (int i = 0; a && attributes[i]; i++)
+        if (!strcmp(attributes[i], a))
+            return 1;
+    return 0;
+}
+
+int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *account, *id = json_str(body, "InstanceId", NULL), *attr = json_str(body, "Attribute", NULL);
+    if (instances_scope(ctx, &account, e) < 0)
+        return -1;
+    if (!known_attribute(attr))
+        return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter attribute is invalid.",
+                        attr ? attr : "");
+    if (!id || !ids_valid("i", id))
+        return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
+    const char *p[] = {id, account};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "attr_get",
+        "SELECT instance_type, user_data, disable_api_termination, kernel_id, ramdisk_id, "
+        "(SELECT groups::text FROM instance_interfaces f WHERE f.instance_id = i.id AND f.device_index = 0) "
+        "FROM instances i WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
+    *reply = json_pack("{s:s}", "instanceId", id);
+    json_t *v = NULL;
+    if (!strcmp(attr, "instanceType"))
+        v = json_pack("{s:s}", "value", PQgetvalue(r, 0, 0));
+    else if (!strcmp(attr, "userData"))
+        v = PQgetisnull(r, 0, 1) ? json_object() : json_pack("{s:s}", "value", PQgetvalue(r, 0, 1));
+    else if (!strcmp(attr, "disableApiTermination"))
+        v = json_pack("{s:b}", "value", PQgetvalue(r, 0, 2)[0] == 't');
+    else if (!strcmp(attr, "kernel"))
+        v = PQgetisnull(r, 0, 3) ? json_object() : json_pack("{s:s}", "value", PQgetvalue(r, 0, 3));
+    else if (!strcmp(attr, "ramdisk"))
+        v = PQgetisnull(r, 0, 4) ? json_object() : json_pack("{s:s}", "value", PQgetvalue(r, 0, 4));
+    else if (!strcmp(attr, "groupSet"))
+        v = PQgetisnull(r, 0, 5) ? json_array() : json_loads(PQgetvalue(r, 0, 5), 0, NULL);
+    else if (!strcmp(attr, "rootDeviceName"))
+        v = json_pack("{s:s}", "value", "/dev/vda");
+    else
+        v = json_pack("{s:s}", "value", "stop");
+    json_object_set_new(*reply, attr, v ? v : json_object());
+    return 0;
+}
+
+/* The one attribute a ModifyInstanceAttribute request changes: Attribute + Value, or the
+ * structured form (InstanceType.Value, UserData.Value, DisableApiTermination.Value). */
+static int wanted(const json_t *body, const char **attr, const char **value, verr_t *e)
+{
+    static const struct {
+        const char *param, *attr;
+    } forms[] = {{"InstanceType", "instanceType"}, {"UserData", "userData"},
+                 {"DisableApiTermination", "disableApiTermination"}};
+    *attr = json_str(body, "Attribute", NULL);
+    *value = json_str(body, "Value", NULL);
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        json_t *o = json_object_get(body, forms[i].param);
+        if (!o)
+            continue;
+        if (*attr)
+            return verr_set(e, 400, "InvalidParameterCombination", "Only one attribute can be modified at a time");
+        *attr = forms[i].attr;
+        *value = json_str(o, "Value", NULL);
+    }
+    if (json_object_get(body, "GroupId") || (*attr && !strcmp(*attr, "groupSet")))
+        return verr_set(e, 400, "UnsupportedOperation",
+                        "Changing the security groups of a running instance is not supported yet");
+    if (!*attr)
+        return verr_set(e, 400, "MissingParameter", "No attribute specified");
+    if (strcmp(*attr, "instanceType") && strcmp(*attr, "userData") && strcmp(*attr, "disableApiTermination"))
+        return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter attribute is invalid.", *attr);
+    if (!*value)
+        return verr_set(e, 400, "MissingParameter", "The request must contain the parameter value");
+    return 0;
+}
+
+int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    const char *account, *attr, *value, *id = json_str(body, "InstanceId", NULL);
+    if (instances_scope(ctx, &account, e) < 0 || wanted(body, &attr, &value, e) < 0)
+        return -1;
+    const instance_type_t *t = NULL;
+    char vc[16] = "", mem[32] = "";
+    if (!strcmp(attr, "instanceType")) {
+        if (!(t = instance_type_find(c, value)))
+            return verr_set(e, 400, "InvalidInstanceAttributeValue", "The instance type '%.64s' does not exist", value);
+        snprintf(vc, sizeof vc, "%d", t->vcpus);
+        snprintf(mem, sizeof mem, "%lld", t->memory_mib);
+    } else if (!strcmp(attr, "userData")) {
+        size_t n = strlen(value), len = 0;
+        AUTOFREE unsigned char *raw = xmalloc(n + 1);
+        if (sodium_base642bin(raw, n + 1, value, n, " \r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            len > 16 * 1024)
+            return verr_set(e, 400, "InvalidParameterValue", "User data must be base64 of at most 16384 bytes");
+    } else if (strcmp(value, "true") && strcmp(value, "false")) {
+        return verr_set(e, 400, "InvalidParameterValue", "Value (%.16s) for disableApiTermination is invalid", value);
+    }
+    db_t *db = service_db(ctx);
+    char state[32];
+    PG_AUTO PGresult *r = NULL;
+    if (db_begin(db, e) < 0 || instance_lock(db, account, id, state, e) < 0)
+        goto fail;
+    if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
+        verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
+        goto fail;
+    }
+    if (json_flag(body, "DryRun")) {
+        verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+        goto fail;
+    }
+    const char *p[] = {id, attr, value, vc, mem};
+    r = db_prepared(db, e, "attr_set",
+        "UPDATE instances SET "
+        "instance_type = CASE WHEN $2 = 'instanceType' THEN $3 ELSE instance_type END, "
+        "vcpus = CASE WHEN $2 = 'instanceType' THEN NULLIF($4, '')::int ELSE vcpus END, "
+        "memory_mib = CASE WHEN $2 = 'instanceType' THEN NULLIF($5, '')::bigint ELSE memory_mib END, "
+        "user_data = CASE WHEN $2 = 'userData' THEN NULLIF($3, '') ELSE user_data END, "
+        "disable_api_termination = CASE WHEN $2 = 'disableApiTermination' THEN (CASE WHEN $2 = 'disableApiTermination' THEN $3 END)::boolean "
+        "ELSE disable_api_termination END, updated_at = now() WHERE id = $1", 5, p);
+    if (!r || db_commit(db, e) < 0)
+        goto fail;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}

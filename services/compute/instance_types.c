@@ -1,0 +1,136 @@
+/* instance_types.c - the instance types this cloud offers, from config
+ * compute.instance_types (a list of "name:vcpus:memory_mib"), and the EC2 actions that
+ * describe them: DescribeInstanceTypes and DescribeInstanceTypeOfferings (every type is
+ * offered in the region and in each zone of gateway.availability_zones). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute.h"
+#include "describe.h"
+#include "jsonutil.h"
+
+#define DEFAULT_TYPES "t3.nano:2:512,t3.micro:2:1024,t3.small:2:2048,t3.medium:2:4096," \
+                      "m5.large:2:8192,m5.xlarge:4:16384,c5.large:2:4096"
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const instance_type_t *)a)->name, ((const instance_type_t *)b)->name);
+}
+
+int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e)
+{
+    AUTOFREE char *list = xstrdup(config_str(cfg, "compute.instance_types", DEFAULT_TYPES));
+    char *save = NULL;
+    c->ntypes = 0;
+    for (char *tok = strtok_r(list, ", \n", &save); tok; tok = strtok_r(NULL, ", \n", &save)) {
+        instance_type_t t = {0};
+        char name[64];
+        if (sscanf(tok, "%63[^:]:%d:%lld", name, &t.vcpus, &t.memory_mib) != 3 || t.vcpus < 1 || t.vcpus > 1024 ||
+            t.memory_mib < 16 || t.memory_mib > (1LL << 30) || strlen(name) >= sizeof t.name)
+            return verr_set(e, 400, "InvalidParameterValue",
+                            "compute.instance_types: '%.64s' is not name:vcpus:memory_mib", tok);
+        if (c->ntypes == COMPUTE_MAX_TYPES)
+            return verr_set(e, 400, "InvalidParameterValue", "compute.instance_types: at most %d types",
+                            COMPUTE_MAX_TYPES);
+        snprintf(t.name, sizeof t.name, "%s", name);
+        c->types[c->ntypes++] = t;
+    }
+    if (!c->ntypes)
+        return verr_set(e, 400, "InvalidParameterValue", "compute.instance_types names no type");
+    qsort(c->types, (size_t)c->ntypes, sizeof c->types[0], by_name);
+    return 0;
+}
+
+const instance_type_t *instance_type_find(const compute_t *c, const char *name)
+{
+    for (int i = 0; name && i < c->ntypes; i++)
+        if (!strcmp(c->types[i].name, name))
+            return &c->types[i];
+    return NULL;
+}
+
+static json_t *type_item(const instance_type_t *t)
+{
+    return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, s:{s:s}, "
+                     "s:b}",
+                     "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0, "hypervisor", "nitro",
+                     "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
+                     "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
+                     "processorInfo", "supportedArchitectures", "x86_64",
+                     "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "ebs",
+                     "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported", "bareMetal", 0);
+}
+
+static const describe_field_t type_fields[] = {
+    {"instance-type", "instanceType"},
+    {"vcpu-info.default-vcpus", "vCpuInfo.defaultVCpus"},
+    {"memory-info.size-in-mib", "memoryInfo.sizeInMiB"},
+    {"current-generation", "currentGeneration"},
+    {"hypervisor", "hypervisor"},
+    {"processor-info.supported-architecture", "processorInfo.supportedArchitectures"},
+    {NULL, NULL},
+};
+
+int compute_describe_instance_types(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    JSON_AUTO json_t *all = json_array();
+    for (int i = 0; i < c->ntypes; i++)
+        json_array_append_new(all, type_item(&c->types[i]));
+    const char *missing = NULL;
+    JSON_AUTO json_t *sel = describe_select(all, body, "InstanceType", "instanceType", &missing);
+    if (!sel)
+        return verr_set(e, 400, "InvalidInstanceType", "The following supplied instance types do not exist: [%.64s]",
+                        missing);
+    JSON_AUTO json_t *items = describe_filter(sel, json_object_get(body, "Filter"), type_fields, e);
+    if (!items)
+        return -1;
+    json_t *page, *next;
+    if (describe_page(items, body, "instanceType", 5, 100, &page, &next, e) < 0)
+        return -1;
+    *reply = json_pack("{s:o, s:o*}", "instanceTypeSet", page, "nextToken", next);
+    return 0;
+}
+
+static const describe_field_t offering_fields[] = {
+    {"instance-type", "instanceType"},
+    {"location", "location"},
+    {NULL, NULL},
+};
+
+int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    const char *lt = json_str(body, "LocationType", "region");
+    if (strcmp(lt, "region") && strcmp(lt, "availability-zone") && strcmp(lt, "availability-zone-id"))
+        return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter LocationType is invalid", lt);
+    JSON_AUTO json_t *all = json_array();
+    for (int i = 0; i < c->ntypes; i++) {
+        if (!strcmp(lt, "region")) {
+            json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "instanceType", c->types[i].name,
+                                                 "locationType", lt, "location", c->region, "order",
+                                                 c->types[i].name));
+            continue;
+        }
+        AUTOFREE char *zones = xstrdup(c->zones);
+        char *save = NULL;
+        for (char *z = strtok_r(zones, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
+            char order[160];
+            snprintf(order, sizeof order, "%s/%s", c->types[i].name, z);
+            json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "instanceType", c->types[i].name,
+                                                 "locationType", lt, "location", z, "order", order));
+        }
+    }
+    JSON_AUTO json_t *items = describe_filter(all, json_object_get(body, "Filter"), offering_fields, e);
+    if (!items)
+        return -1;
+    json_t *page, *next, *it;
+    if (describe_page(items, body, "order", 5, 1000, &page, &next, e) < 0)
+        return -1;
+    size_t i;
+    json_array_foreach(page, i, it)
+        json_object_del(it, "order");
+    *reply = json_pack("{s:o, s:o*}", "instanceTypeOfferingSet", page, "nextToken", next);
+    return 0;
+}

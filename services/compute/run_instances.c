@@ -1,0 +1,382 @@
+/* run_instances.c - RunInstances: check the request, resolve the image (image.fetch_url,
+ * which also says whether the account may launch it), then, in one transaction under the
+ * account's lock, enforce the instance/vCPU/memory quotas, place every instance
+ * (scheduler.c, host rows locked) and record the reservation, its instances (pending),
+ * their tags and one launch task each. The answer is the reservation as recorded; the
+ * tasks make the ports and tell the hosts (tasks.c). A ClientToken already used by the
+ * account answers the reservation it made. */
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caller.h"
+#include "describe.h"
+#include "ids.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "quota.h"
+#include "scheduler.h"
+#include "tags.h"
+
+#define MAX_USER_DATA (16 * 1024)
+#define MAX_COUNT 100
+
+typedef struct launch {
+    const char *account, *user, *image_id, *key_name, *user_data, *subnet, *private_ip, *zone, *token;
+    int protect;                 /* DisableApiTermination */
+    const instance_type_t *type;
+    int min, max;
+    json_t *groups;              /* SecurityGroupId list */
+    json_t *tags;                /* tagSet for the instances */
+    json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
+    const char *image_kind;
+    long long disk_gib;
+    char hash[65];               /* of the parameters, for ClientToken reuse */
+} launch_t;
+
+static int count_param(const json_t *body, const char *name, int def, int *out, verr_t *e)
+{
+    const char *s = json_str(body, name, NULL);
+    if (!s) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > MAX_COUNT)
+        return verr_set(e, 400, "InvalidParameterValue", "Value (%.32s) for parameter %s is invalid: 1 to %d", s, name,
+                        MAX_COUNT);
+    *out = (int)v;
+    return 0;
+}
+
+static int valid_token(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return 0;
+    return n <= 64;
+}
+
+/* Everything that needs no other service and no lock. */
+static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    if (!(l->account = caller_account(ctx->msg->caller, e)))
+        return -1;
+    l->user = json_str(ctx->msg->caller, "user_id", "");
+    l->image_id = json_str(body, "ImageId", NULL);
+    if (!l->image_id || !*l->image_id)
+        return verr_set(e, 400, "MissingParameter", "The request must contain the parameter ImageId");
+    if (!ids_valid("ami", l->image_id))
+        return verr_set(e, 400, "InvalidAMIID.Malformed", "Invalid id: \"%.64s\" (expecting \"ami-...\")", l->image_id);
+    const char *tn = json_str(body, "InstanceType", config_str(service_of(ctx)->cfg, "compute.default_instance_type",
+                                                               "t3.micro"));
+    if (!(l->type = instance_type_find(c, tn)))
+        return verr_set(e, 400, "InvalidParameterValue", "Invalid value '%.64s' for InstanceType.", tn);
+    if (count_param(body, "MinCount", 1, &l->min, e) < 0 || count_param(body, "MaxCount", l->min, &l->max, e) < 0)
+        return -1;
+    if (l->min > l->max)
+        return verr_set(e, 400, "InvalidParameterValue", "MinCount (%d) must not be greater than MaxCount (%d)",
+                        l->min, l->max);
+    l->key_name = json_str(body, "KeyName", NULL);
+    l->protect = json_flag(body, "DisableApiTermination");
+    l->user_data = json_str(body, "UserData", NULL);
+    if (l->user_data) {
+        size_t n = strlen(l->user_data), len = 0;
+        AUTOFREE unsigned char *raw = xmalloc(n + 1);
+        if (n > MAX_USER_DATA * 4 / 3 + 8 ||
+            sodium_base642bin(raw, n + 1, l->user_data, n, " \r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+            return verr_set(e, 400, "InvalidParameterValue", "User data must be base64 of at most %d bytes",
+                            MAX_USER_DATA);
+        if (len > MAX_USER_DATA)
+            return verr_set(e, 400, "InvalidParameterValue", "User data is limited to %d bytes", MAX_USER_DATA);
+    }
+    l->subnet = json_str(body, "SubnetId", NULL);
+    if (l->subnet && !ids_valid("subnet", l->subnet))
+        return verr_set(e, 400, "InvalidSubnetID.Malformed", "Invalid id: \"%.64s\"", l->subnet);
+    l->private_ip = json_str(body, "PrivateIpAddress", NULL);
+    struct in_addr a;
+    if (l->private_ip && inet_pton(AF_INET, l->private_ip, &a) != 1)
+        return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.64s", l->private_ip);
+    if (l->private_ip && l->max > 1)
+        return verr_set(e, 400, "InvalidParameterCombination",
+                        "PrivateIpAddress cannot be used when launching more than one instance");
+    l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
+    if (l->zone && *l->zone) {
+        size_t zl = strlen(l->zone);
+        const char *z = c->zones;
+        int found = 0;
+        while (*z && !found) {
+            size_t n = strcspn(z, ",");
+            found = n == zl && !strncmp(z, l->zone, n);
+            z += n + (z[n] == ',');
+        }
+        if (!found)
+            return verr_set(e, 400, "InvalidParameterValue", "Invalid availability zone: [%.64s]", l->zone);
+    } else {
+        l->zone = NULL;
+    }
+    json_t *g = json_object_get(body, "SecurityGroupId");
+    if (g && !json_is_array(g))
+        return verr_set(e, 400, "InvalidParameterValue", "SecurityGroupId must be a list");
+    size_t i;
+    json_t *v;
+    json_array_foreach(g, i, v)
+        if (!ids_valid("sg", json_string_value(v)))
+            return verr_set(e, 400, "InvalidGroupId.Malformed", "Invalid id: \"%.64s\"",
+                            json_string_value(v) ? json_string_value(v) : "");
+    if (json_array_size(json_object_get(body, "SecurityGroup")))
+        return verr_set(e, 400, "InvalidParameterValue",
+                        "SecurityGroups (names) are not supported; pass SecurityGroupIds");
+    if (json_array_size(g) > 5)
+        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups");
+    l->groups = g ? json_incref(g) : json_array();
+    l->token = json_str(body, "ClientToken", "");
+    if (!valid_token(l->token))
+        return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
+    if (!(l->tags = describe_tag_spec(body, "instance", e)))
+        return -1;
+    /* the token's request, to tell a retry from a reuse with other parameters */
+    JSON_AUTO json_t *copy = json_deep_copy(body);
+    json_object_del(copy, "DryRun");
+    AUTOFREE char *doc = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)doc, strlen(doc));
+    sodium_bin2hex(l->hash, sizeof l->hash, h, sizeof h);
+    return 0;
+}
+
+/* The key must be the account's. */
+static int check_key(db_t *db, launch_t *l, verr_t *e)
+{
+    if (!l->key_name)
+        return 0;
+    const char *p[] = {l->account, l->key_name};
+    PG_AUTO PGresult *r = db_prepared(db, e, "run_key", "SELECT 1 FROM key_pairs WHERE account_id = $1 AND name = $2",
+                                      2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.255s' does not exist", l->key_name);
+    return 0;
+}
+
+/* image.fetch_url, as the tenant: the image must exist, be available and launchable. */
+static int fetch(bus_ctx_t *ctx, const char *id, json_t **out, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    return bus_call(ctx->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id", id), ctx->msg->caller,
+                    c->call_timeout_ms, out, e);
+}
+
+static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
+{
+    json_t *img = NULL;
+    if (fetch(ctx, l->image_id, &img, e) < 0)
+        return -1;
+    l->image = json_pack("{s:o}", "image", img);
+    const char *type = json_str(img, "image_type", "machine"), *fmt = json_str(img, "disk_format", "");
+    if (strcmp(type, "machine"))
+        return verr_set(e, 400, "InvalidParameterValue", "The image '%s' is a %s image and cannot be launched",
+                        l->image_id, type);
+    l->image_kind = !strcmp(fmt, "tar.gz") ? "container-rootfs" : "machine";
+    long long size = json_int(img, "size", 0);
+    l->disk_gib = size > 0 ? (size + (1LL << 30) - 1) >> 30 : 1;
+    static const char *const parts[][2] = {{"kernel_id", "kernel"}, {"ramdisk_id", "ramdisk"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *pid = json_str(img, parts[i][0], NULL);
+        json_t *part = NULL;
+        if (!pid || !*pid)
+            continue;
+        if (fetch(ctx, pid, &part, e) < 0)
+            return -1;
+        json_object_set_new(l->image, parts[i][1], part);
+    }
+    return 0;
+}
+
+/* The reservation a ClientToken made: 1 (reply set), 0 (none), -1. */
+static int by_token(db_t *db, const compute_t *c, const launch_t *l, json_t **reply, verr_t *e)
+{
+    if (!*l->token)
+        return 0;
+    const char *p[] = {l->account, l->token};
+    PG_AUTO PGresult *r = db_prepared(db, e, "run_token",
+        "SELECT id, request_hash FROM reservations WHERE account_id = $1 AND client_token = $2", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    if (strcmp(PQgetvalue(r, 0, 1), l->hash))
+        return verr_set(e, 400, "IdempotentParameterMismatch",
+                        "The client token '%s' was already used with other parameters", l->token);
+    json_t *set = NULL;
+    if (instances_reservations(db, c, l->account, PQgetvalue(r, 0, 0), &set, e) < 0)
+        return -1;
+    *reply = json_incref(json_array_get(set, 0));
+    json_decref(set);
+    return *reply ? 1 : verr_set(e, 500, "InternalError", "reservation without instances");
+}
+
+typedef struct quotas {
+    long long instances, vcpus, memory_mib;
+} quotas_t;
+
+static int get_quotas(bus_ctx_t *ctx, const char *account, quotas_t *q, verr_t *e)
+{
+    int t = compute_of(ctx)->call_timeout_ms;
+    return quota_get(ctx->bus, account, "instances", 20, t, &q->instances, e) < 0 ||
+                   quota_get(ctx->bus, account, "vcpus", 64, t, &q->vcpus, e) < 0 ||
+                   quota_get(ctx->bus, account, "memory_mib", 262144, t, &q->memory_mib, e) < 0
+               ? -1
+               : 0;
+}
+
+/* How many of the request the account's quotas allow (under the account's lock). */
+static int quota_room(db_t *db, const launch_t *l, const quotas_t *q, int *room, verr_t *e)
+{
+    const char *p[] = {l->account};
+    PG_AUTO PGresult *r = db_prepared(db, e, "run_usage",
+        "SELECT count(*), COALESCE(sum(vcpus), 0), COALESCE(sum(memory_mib), 0) FROM instances "
+        "WHERE account_id = $1 AND state <> 'terminated'", 1, p);
+    if (!r)
+        return -1;
+    long long n = atoll(PQgetvalue(r, 0, 0)), v = atoll(PQgetvalue(r, 0, 1)), m = atoll(PQgetvalue(r, 0, 2));
+    long long by_n = q->instances - n, by_v = (q->vcpus - v) / l->type->vcpus,
+              by_m = (q->memory_mib - m) / l->type->memory_mib;
+    if (by_n < l->min)
+        return verr_set(e, 400, "InstanceLimitExceeded",
+                        "You have requested more instances (%lld) than your current instance limit of %lld allows.",
+                        n + l->min, q->instances);
+    if (by_v < l->min)
+        return verr_set(e, 400, "VcpuLimitExceeded",
+                        "You have requested more vCPU capacity (%lld) than your current vCPU limit of %lld allows.",
+                        v + (long long)l->min * l->type->vcpus, q->vcpus);
+    if (by_m < l->min)
+        return verr_set(e, 400, "InstanceLimitExceeded",
+                        "You have requested more memory (%lld MiB) than your current limit of %lld MiB allows.",
+                        m + (long long)l->min * l->type->memory_mib, q->memory_mib);
+    long long k = l->max;
+    k = by_n < k ? by_n : k;
+    k = by_v < k ? by_v : k;
+    k = by_m < k ? by_m : k;
+    *room = (int)k;
+    return 0;
+}
+
+static int insert_instance(db_t *db, const launch_t *l, const char *rid, const char *iid, int index,
+                           const sched_pick_t *pk, verr_t *e)
+{
+    char idx[16], vc[16], mem[32], disk[32];
+    snprintf(idx, sizeof idx, "%d", index);
+    snprintf(vc, sizeof vc, "%d", l->type->vcpus);
+    snprintf(mem, sizeof mem, "%lld", l->type->memory_mib);
+    snprintf(disk, sizeof disk, "%lld", l->disk_gib);
+    AUTOFREE char *img = json_dumps(l->image, JSON_COMPACT);
+    AUTOFREE char *groups = json_dumps(l->groups, JSON_COMPACT);
+    json_t *im = json_object_get(l->image, "image");
+    const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
+                       json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
+                       pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->subnet, l->private_ip, groups,
+                       l->token, l->protect ? "t" : "f"};
+    PG_AUTO PGresult *r = db_prepared(db, e, "run_insert",
+        "INSERT INTO instances (id, reservation_id, account_id, owner_user, launch_index, image_id, kernel_id, "
+        "ramdisk_id, image, image_kind, instance_type, vcpus, memory_mib, disk_gib, state, host_id, zone, driver, "
+        "key_name, user_data, subnet_id, private_ip, group_ids, client_token, disable_api_termination) VALUES ($1, $2, "
+        "$3, $4, $5::int, $6, $7, $8, $9::jsonb, $10, $11, $12::int, $13::bigint, $14::bigint, 'pending', $15, $16, "
+        "$17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean)", 24, p);
+    if (!r || tags_put(db, iid, l->account, l->tags, e) < 0 || compute_task_add(db, "launch", iid, e) < 0)
+        return -1;
+    return 0;
+}
+
+/* The transaction: quotas, placement, rows. *rid = the reservation made. */
+static int record(bus_ctx_t *ctx, launch_t *l, const quotas_t *q, char rid[IDS_MAX], json_t **reply, verr_t *e)
+{
+    const compute_t *c = compute_of(ctx);
+    db_t *db = service_db(ctx);
+    int room = 0, placed;
+    sched_pick_t picks[MAX_COUNT];
+    sched_req_t sr = {.vcpus = l->type->vcpus, .memory_mib = l->type->memory_mib, .disk_gib = l->disk_gib,
+                      .image_kind = l->image_kind, .zone = l->zone, .type_name = l->type->name, .min_count = l->min};
+    PG_AUTO PGresult *r = NULL;
+    if (db_begin(db, e) < 0)
+        return -1;
+    int again;
+    if (db_lock_xact(db, "instances", l->account, e) < 0 || (again = by_token(db, c, l, reply, e)) < 0)
+        goto fail;
+    if (again) {   /* a concurrent request with the same token made it first */
+        db_rollback(db);
+        return 1;
+    }
+    if (quota_room(db, l, q, &room, e) < 0)
+        goto fail;
+    sr.max_count = room;
+    if ((placed = scheduler_place(db, c, &sr, picks, e)) < 0)
+        goto fail;
+    ids_new("r", rid);
+    const char *p[] = {rid, l->account, l->user, l->token, l->hash};
+    r = db_prepared(db, e, "run_reservation",
+        "INSERT INTO reservations (id, account_id, owner_user, client_token, request_hash) VALUES ($1, $2, $3, $4, $5)",
+        5, p);
+    if (!r)
+        goto fail;
+    for (int i = 0; i < placed; i++) {
+        char iid[IDS_MAX];
+        if (insert_instance(db, l, rid, ids_new("i", iid), i, &picks[i], e) < 0)
+            goto fail;
+    }
+    if (db_commit(db, e) < 0)
+        goto fail;
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    launch_t l = {0};
+    int rc = -1;
+    db_t *db = service_db(ctx);
+    quotas_t q;
+    char rid[IDS_MAX];
+    if (parse(ctx, body, &l, e) < 0)
+        goto out;
+    int done = by_token(db, compute_of(ctx), &l, reply, e);
+    if (done != 0) {
+        rc = done < 0 ? -1 : 0;
+        goto out;
+    }
+    if (check_key(db, &l, e) < 0 || resolve_image(ctx, &l, e) < 0)
+        goto out;
+    if (json_flag(body, "DryRun")) {
+        verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+        goto out;
+    }
+    if (get_quotas(ctx, l.account, &q, e) < 0)
+        goto out;
+    done = record(ctx, &l, &q, rid, reply, e);
+    if (done != 0) {
+        rc = done < 0 ? -1 : 0;
+        goto out;
+    }
+    task_pool_wake(compute_of(ctx)->tasks);
+    json_t *set = NULL;
+    if (instances_reservations(db, compute_of(ctx), l.account, rid, &set, e) < 0)
+        goto out;
+    *reply = json_incref(json_array_get(set, 0));
+    json_decref(set);
+    log_info("RunInstances %s: reservation %s, %zu instance(s) of %s", l.account, rid,
+             json_array_size(json_object_get(*reply, "instancesSet")), l.type->name);
+    rc = 0;
+out:
+    json_decref(l.groups);
+    json_decref(l.tags);
+    json_decref(l.image);
+    return rc;
+}

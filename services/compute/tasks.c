@@ -1,0 +1,249 @@
+/* tasks.c - compute's persistent work (common/task.h), on task threads, never on bus
+ * workers:
+ *   launch:<instance>   the instance's port (network.port_create, device_kind by driver;
+ *                       the default VPC's subnet and group when none was named), plugged
+ *                       on its host unless the host only simulates; then, in one
+ *                       transaction, the instance is marked prepared and the host's
+ *                       generation bumped; then the agent is told.
+ *   cleanup:<instance>  once terminated: its ports are deleted.
+ * Every step repeats safely (port_create is idempotent per instance, port_delete of a
+ * gone port is not an error), so a compute killed at any point converges when another
+ * process (or the restarted one) takes the task over. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute.h"
+#include "instance_state.h"
+#include "jsonutil.h"
+#include "log.h"
+
+#define TABLE "tasks"
+
+int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e)
+{
+    char id[96];
+    snprintf(id, sizeof id, "%s:%s", kind, instance_id);
+    JSON_AUTO json_t *payload = json_pack("{s:s}", "instance_id", instance_id);
+    return task_insert(db, TABLE, id, kind, payload, 0, e);
+}
+
+/* A 4xx answer is the request's fault and will not change by retrying. */
+static int permanent(const verr_t *e) { return e->http_status >= 400 && e->http_status < 500 && e->http_status != 429; }
+
+typedef struct inst {
+    char state[16], account[16], host[64], driver[16], zone[64];
+    char *subnet, *private_ip, *groups;
+    int prepared;
+} inst_t;
+
+static void inst_free(inst_t *i)
+{
+    free(i->subnet);
+    free(i->private_ip);
+    free(i->groups);
+}
+
+static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
+        "SELECT state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, "
+        "prepared FROM instances WHERE id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    snprintf(i->state, sizeof i->state, "%s", PQgetvalue(r, 0, 0));
+    snprintf(i->account, sizeof i->account, "%s", PQgetvalue(r, 0, 1));
+    snprintf(i->host, sizeof i->host, "%s", PQgetvalue(r, 0, 2));
+    snprintf(i->driver, sizeof i->driver, "%s", PQgetvalue(r, 0, 3));
+    snprintf(i->zone, sizeof i->zone, "%s", PQgetvalue(r, 0, 4));
+    i->subnet = PQgetisnull(r, 0, 5) ? NULL : xstrdup(PQgetvalue(r, 0, 5));
+    i->private_ip = PQgetisnull(r, 0, 6) ? NULL : xstrdup(PQgetvalue(r, 0, 6));
+    i->groups = xstrdup(PQgetvalue(r, 0, 7));
+    i->prepared = PQgetvalue(r, 0, 8)[0] == 't';
+    return 1;
+}
+
+/* The launch could not be done (the request's fault, found late): the instance ends as
+ * a failed EC2 launch does, with the reason in its state reason. */
+static int launch_failed(task_t *t, const char *id, const verr_t *why, verr_t *e)
+{
+    char reason[512];
+    snprintf(reason, sizeof reason, "Server.InternalError: %.60s: %.400s", why->code, why->message);
+    char state[32];
+    inst_change_t ch, gone;
+    if (db_begin(t->db, e) < 0 || instance_lock(t->db, NULL, id, state, e) < 0 ||
+        instance_transition(t->db, id, state, EV_LAUNCH_FAILED, reason, &ch, e) < 0 ||
+        (ch.changed && instance_transition(t->db, id, ch.to, EV_GONE, NULL, &gone, e) < 0) || db_commit(t->db, e) < 0) {
+        db_rollback(t->db);
+        return TASK_FAILED;
+    }
+    log_warn("launch of %s failed: %s", id, reason);
+    task_pool_wake(((compute_t *)t->svc->state)->tasks);
+    return TASK_DONE;
+}
+
+/* The port's answer into instance_interfaces (device 0). */
+static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
+{
+    char plen[16];
+    snprintf(plen, sizeof plen, "%lld", (long long)json_int(port, "prefix_len", 0));
+    JSON_AUTO json_t *empty = json_array();
+    json_t *g = json_object_get(port, "groups");
+    AUTOFREE char *groups = json_dumps(g ? g : empty, JSON_COMPACT);
+    const char *p[] = {id, json_str(port, "eni_id", ""), json_str(port, "subnet_id", ""), json_str(port, "vpc_id", ""),
+                       json_str(port, "mac", ""), json_str(port, "ip", ""), plen, json_str(port, "gateway", ""), groups};
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_port",
+        "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "
+        "gateway, groups) VALUES ($1, 0, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "
+        "device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, vpc_id = "
+        "EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "
+        "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false", 9, p);
+    return r ? 0 : -1;
+}
+
+static int run_launch(task_t *t, verr_t *e)
+{
+    const compute_t *c = t->svc->state;
+    const char *id = json_str(t->payload, "instance_id", "");
+    inst_t in = {0};
+    int found = load(t->db, id, &in, e), rc = TASK_FAILED;
+    if (found <= 0) {
+        inst_free(&in);
+        return found < 0 ? TASK_FAILED : TASK_DONE;
+    }
+    if (strcmp(in.state, "pending") || in.prepared) {   /* terminated meanwhile, or done */
+        inst_free(&in);
+        return TASK_DONE;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in.account, "instance_id", id, "host", in.host,
+                             "az", in.zone, "device_kind", !strcmp(in.driver, "qemu") ? "tap" : "veth");
+    if (in.subnet)
+        json_object_set_new(body, "subnet", json_string(in.subnet));
+    if (in.private_ip)
+        json_object_set_new(body, "private_ip", json_string(in.private_ip));
+    json_t *groups = json_loads(in.groups, 0, NULL);
+    if (json_array_size(groups))
+        json_object_set_new(body, "groups", groups);
+    else
+        json_decref(groups);
+    JSON_AUTO json_t *port = NULL;
+    if (bus_call(t->svc->bus, "network", "network.port_create", body, NULL, c->call_timeout_ms, &port, e) < 0) {
+        rc = permanent(e) ? launch_failed(t, id, e, e) : TASK_FAILED;
+        goto out;
+    }
+    if (task_renew(t, e) < 0)
+        goto out;
+    if (strcmp(in.driver, "sim")) {
+        JSON_AUTO json_t *plugged = NULL;
+        if (bus_call(t->svc->bus, "network", "network.port_plug",
+                     json_pack("{s:s, s:s}", "eni", json_str(port, "eni_id", ""), "host", in.host), NULL,
+                     c->call_timeout_ms, &plugged, e) < 0)
+            goto out;
+    }
+    /* recorded whatever the state now: the cleanup task deletes what is recorded */
+    char state[32];
+    long long gen = 0;
+    if (db_begin(t->db, e) < 0 || record_port(t->db, id, port, e) < 0 || instance_lock(t->db, NULL, id, state, e) < 0)
+        goto rollback;
+    if (!strcmp(state, "pending")) {
+        char g[32];
+        if (hosts_bump(t->db, in.host, &gen, e) < 0)
+            goto rollback;
+        snprintf(g, sizeof g, "%lld", gen);
+        const char *p[] = {id, g};
+        PG_AUTO PGresult *r = db_prepared(t->db, e, "task_prepared",
+            "UPDATE instances SET prepared = true, changed_gen = $2::bigint, updated_at = now() WHERE id = $1", 2, p);
+        if (!r)
+            goto rollback;
+    }
+    if (db_commit(t->db, e) < 0)
+        goto rollback;
+    if (gen)
+        hosts_notify(t->svc, in.host, gen);
+    rc = TASK_DONE;
+    goto out;
+rollback:
+    db_rollback(t->db);
+out:
+    inst_free(&in);
+    return rc;
+}
+
+static int run_cleanup(task_t *t, verr_t *e)
+{
+    const compute_t *c = t->svc->state;
+    const char *id = json_str(t->payload, "instance_id", "");
+    char launch[96];
+    snprintf(launch, sizeof launch, "launch:%s", id);
+    const char *p[] = {launch, id};
+    /* a launch still running may yet record a port: let it end first */
+    PG_AUTO PGresult *busy = db_prepared(t->db, e, "task_launch_busy",
+        "SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'", 1, p);
+    if (!busy)
+        return TASK_FAILED;
+    if (PQntuples(busy)) {
+        t->again_ms = 200;
+        return TASK_AGAIN;
+    }
+    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_ports",
+        "SELECT eni_id FROM instance_interfaces WHERE instance_id = $1 AND NOT deleted", 1, p + 1);
+    if (!r)
+        return TASK_FAILED;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *eni = PQgetvalue(r, i, 0);
+        JSON_AUTO json_t *reply = NULL;
+        if (bus_call(t->svc->bus, "network", "network.port_delete", json_pack("{s:s}", "eni", eni), NULL,
+                     c->call_timeout_ms, &reply, e) < 0)
+            return TASK_FAILED;
+        const char *q[] = {id, eni};
+        PG_AUTO PGresult *u = db_prepared(t->db, e, "task_port_gone",
+            "UPDATE instance_interfaces SET deleted = true WHERE instance_id = $1 AND eni_id = $2", 2, q);
+        if (!u)
+            return TASK_FAILED;
+    }
+    return TASK_DONE;
+}
+
+static const task_kind_t kinds[] = {
+    {"launch", run_launch},
+    {"cleanup", run_cleanup},
+    {NULL, NULL},
+};
+
+/* A launch that failed every attempt (the network unreachable for long): the instance
+ * ends as a failed launch. A cleanup that did: its ports are left to the operator (logged). */
+static void give_up(service_t *svc, db_t *db, const char *id, const char *kind, const json_t *payload)
+{
+    (void)id;
+    const char *iid = json_str(payload, "instance_id", "");
+    if (strcmp(kind, "launch")) {
+        log_warn("the ports of terminated instance %s could not be deleted", iid);
+        return;
+    }
+    task_t t = {.svc = svc, .db = db};
+    verr_t why, e;
+    verr_set(&why, 500, "InternalError", "the launch failed repeatedly");
+    if (launch_failed(&t, iid, &why, &e) != TASK_DONE)
+        log_warn("ending the failed launch of %s: %s", iid, e.message);
+}
+
+task_pool_t *compute_tasks_start(service_t *svc, verr_t *e)
+{
+    task_opts_t o = {
+        .table = TABLE,
+        .payload_column = "payload",
+        .kinds = kinds,
+        .give_up = give_up,
+        .workers = (int)config_int(svc->cfg, "compute.task_workers", 4),
+        .workers_key = "compute.task_workers",
+        .lease_s = (int)config_int(svc->cfg, "compute.task_lease_s", 30),
+        .poll_ms = (int)config_int(svc->cfg, "compute.task_poll_ms", 1000),
+        .max_attempts = (int)config_int(svc->cfg, "compute.task_max_attempts", 8),
+        .backoff_ms = 500,
+        .backoff_max_ms = 30000,
+    };
+    return task_pool_start(svc, &o, e);
+}

@@ -1,0 +1,560 @@
+"""EC2 instances end to end (docs/compute.md), with /usr/bin/aws and Debian's boto3, on a
+cloud whose one host's agent runs the `sim` driver (simulated instances: the whole
+control plane runs for real, with the agent's sync loop, the network's ports and IPAM and
+the image service's grants; only the guest is simulated). Real guests (qemu, container)
+are covered by the drivers' own suites.
+
+Covered: RunInstances answers pending and the instance reaches running with an address of
+its default subnet; the AWS shapes of DescribeInstances (reservation, groups, interfaces,
+tags) and their filters and pagination; stop/start/reboot/terminate state flow with the
+console text the agent reported; terminated instances stay visible and their ports go;
+ClientToken retries answer the same reservation (and another request with the token is
+refused); a launch larger than the hosts' capacity fails naming how many hosts each
+filter rejected; 50 concurrent launches against a quota of 10 start exactly 10; another
+account can neither see nor change an instance; instance attributes
+(disableApiTermination, instanceType only while stopped, userData); instance types and
+offerings from config; DryRun; the EC2 error codes of bad input; tags on instances through
+the tag actions; the agent contract (host_instances, instance_metadata) called with the
+agent's own credential; a frozen agent makes its host down (status impaired, the host-up
+filter named); kill -9 of compute during a launch and during a termination converges;
+a frozen network service only delays launches (task retries with backoff)."""
+import base64
+import concurrent.futures
+import threading
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import Cloud, aws, boto3_client, client_error, new_tenant
+
+HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
+HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
+WAIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
+                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": str(HOST_VCPUS),
+                         "VIRGA_AGENT_MEMORY_MIB": str(HOST_MEMORY_MIB)})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def default_image(cloud):
+    import json
+    import os
+    with open(os.path.join(cloud.dir, "default-images.json")) as f:
+        return json.load(f)["virga-busybox-rootfs"]
+
+
+@pytest.fixture(scope="module")
+def ami(cloud):
+    return default_image(cloud)
+
+
+@pytest.fixture(scope="module")
+def tenant(cloud):
+    acct, k, s = new_tenant(cloud, "inst-" + uuid.uuid4().hex[:8])
+    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+
+
+def wait_state(ec2, ids, state, seconds=WAIT_S):
+    """Poll DescribeInstances until every instance is in state; returns the instances."""
+    deadline = time.time() + seconds
+    while True:
+        got = [i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+        if len(got) == len(ids) and all(i["State"]["Name"] == state for i in got):
+            return got
+        assert time.time() < deadline, "not all %s: %s" % (state, [(i["InstanceId"], i["State"]) for i in got])
+        time.sleep(0.2)
+
+
+def run(ec2, ami, n=1, **kw):
+    r = ec2.run_instances(ImageId=ami, InstanceType=kw.pop("InstanceType", "t3.nano"), MinCount=n, MaxCount=n, **kw)
+    return r, [i["InstanceId"] for i in r["Instances"]]
+
+
+def test_run_instances_reaches_running_with_aws_shapes(cloud, ami, tenant):
+    acct, _, _, ec2 = tenant
+    ec2.create_key_pair(KeyName="inst-key", KeyType="ed25519")
+    r, ids = run(ec2, ami, 2, KeyName="inst-key", UserData="#!/bin/sh\necho hello\n",
+                 TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "web"}]}])
+    assert r["ReservationId"].startswith("r-") and len(r["ReservationId"]) == 19
+    assert r["OwnerId"] == acct
+    assert len(ids) == 2 and all(i.startswith("i-") and len(i) == 19 for i in ids)
+    for i in r["Instances"]:
+        assert i["State"] == {"Code": 0, "Name": "pending"}
+        assert i["ImageId"] == ami and i["InstanceType"] == "t3.nano" and i["KeyName"] == "inst-key"
+        assert {"Key": "role", "Value": "web"} in i["Tags"]
+    assert sorted(i["AmiLaunchIndex"] for i in r["Instances"]) == [0, 1]
+
+    running = wait_state(ec2, ids, "running")
+    res = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    assert len(res) == 1 and res[0]["ReservationId"] == r["ReservationId"] and res[0]["OwnerId"] == acct
+    ips = set()
+    for i in running:
+        assert i["State"] == {"Code": 16, "Name": "running"}
+        assert i["PrivateIpAddress"].startswith("172.31.")
+        ips.add(i["PrivateIpAddress"])
+        assert i["PrivateDnsName"] == "ip-%s.ec2.internal" % i["PrivateIpAddress"].replace(".", "-")
+        assert i["SubnetId"].startswith("subnet-") and i["VpcId"].startswith("vpc-")
+        assert [g["GroupName"] for g in i["SecurityGroups"]] == ["default"]
+        (eni,) = i["NetworkInterfaces"]
+        assert eni["PrivateIpAddress"] == i["PrivateIpAddress"] and eni["Attachment"]["DeviceIndex"] == 0
+        assert i["Placement"]["AvailabilityZone"] == cloud.env["AWS_DEFAULT_REGION"] + "a"
+    assert len(ips) == 2
+    # the interfaces are the network service's, seen by the tenant
+    enis = ec2.describe_network_interfaces()["NetworkInterfaces"]
+    assert {e["PrivateIpAddress"] for e in enis} >= ips
+    # user data as given, through DescribeInstanceAttribute
+    ud = ec2.describe_instance_attribute(InstanceId=ids[0], Attribute="userData")["UserData"]["Value"]
+    assert base64.b64decode(ud) == b"#!/bin/sh\necho hello\n"
+    ec2.terminate_instances(InstanceIds=ids)
+
+
+def test_filters_and_pagination(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    _, ids = run(ec2, ami, 6, TagSpecifications=[{"ResourceType": "instance",
+                                                  "Tags": [{"Key": "batch", "Value": "pages"}]}])
+    wait_state(ec2, ids, "running")
+    f = [{"Name": "tag:batch", "Values": ["pages"]}]
+    got = [i["InstanceId"] for r in ec2.describe_instances(Filters=f)["Reservations"] for i in r["Instances"]]
+    assert sorted(got) == sorted(ids)
+    seen, token = [], None
+    while True:
+        kw = {"Filters": f, "MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        page = ec2.describe_instances(**kw)
+        n = [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+        assert len(n) <= 5
+        seen += n
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(ids)
+    one = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [ids[3]]},
+                                          {"Name": "instance-state-name", "Values": ["running"]}])
+    assert [i["InstanceId"] for r in one["Reservations"] for i in r["Instances"]] == [ids[3]]
+    ip = one["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    by_ip = ec2.describe_instances(Filters=[{"Name": "private-ip-address", "Values": [ip]}])
+    assert [i["InstanceId"] for r in by_ip["Reservations"] for i in r["Instances"]] == [ids[3]]
+    none = ec2.describe_instances(Filters=[{"Name": "instance-type", "Values": ["m5.large"]}, *f])
+    assert none["Reservations"] == []
+    assert client_error(ec2.describe_instances, Filters=[{"Name": "no-such-filter", "Values": ["x"]}]) \
+        == "InvalidParameterValue"
+    ec2.terminate_instances(InstanceIds=ids)
+
+
+def test_stop_start_reboot_terminate_with_awscli(cloud, ami, tenant):
+    _, k, s, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    wait_state(ec2, [iid], "running")
+
+    rc, out, err = aws(cloud, "ec2", "stop-instances", "--instance-ids", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    (change,) = out["StoppingInstances"]
+    assert change["PreviousState"]["Name"] == "running" and change["CurrentState"]["Name"] == "stopping"
+    (i,) = wait_state(ec2, [iid], "stopped")
+    assert i["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+    assert i["StateTransitionReason"].startswith("User initiated (")
+    # a stopped instance cannot be rebooted; stopping it again changes nothing
+    assert client_error(ec2.reboot_instances, InstanceIds=[iid]) == "IncorrectInstanceState"
+    again = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
+    assert again["PreviousState"]["Name"] == again["CurrentState"]["Name"] == "stopped"
+
+    rc, out, err = aws(cloud, "ec2", "start-instances", "--instance-ids", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    assert out["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
+    wait_state(ec2, [iid], "running")
+
+    rc, _, err = aws(cloud, "ec2", "reboot-instances", "--instance-ids", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    deadline = time.time() + WAIT_S
+    while True:   # the agent reports its console: the simulated guest booted three times
+        rc, out, err = aws(cloud, "ec2", "get-console-output", "--instance-id", iid, access_key=k, secret_key=s)
+        assert rc == 0, err
+        if out.get("Output", "").count("READY") >= 3:
+            break
+        assert time.time() < deadline, out
+        time.sleep(0.3)
+    assert "instance-id=%s" % iid in out["Output"]
+    st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]
+    assert st["InstanceState"]["Name"] == "running" and st["InstanceStatus"]["Status"] == "ok"
+
+    rc, out, err = aws(cloud, "ec2", "terminate-instances", "--instance-ids", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    assert out["TerminatingInstances"][0]["CurrentState"]["Name"] == "shutting-down"
+    (i,) = wait_state(ec2, [iid], "terminated")
+    assert i["State"]["Code"] == 48
+    # stays visible, terminating again is no error, starting it is
+    again = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
+    assert again["CurrentState"]["Name"] == "terminated"
+    assert client_error(ec2.start_instances, InstanceIds=[iid]) == "IncorrectInstanceState"
+    # its port is deleted by the cleanup task
+    deadline = time.time() + WAIT_S
+    while any(e.get("Attachment", {}).get("InstanceId") == iid
+              for e in ec2.describe_network_interfaces()["NetworkInterfaces"]):
+        assert time.time() < deadline
+        time.sleep(0.3)
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["NetworkInterfaces"] == []
+
+
+def test_client_token_answers_the_same_reservation(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    token = "tok-" + uuid.uuid4().hex
+    first, ids = run(ec2, ami, 2, ClientToken=token)
+    second, ids2 = run(ec2, ami, 2, ClientToken=token)
+    assert second["ReservationId"] == first["ReservationId"] and sorted(ids2) == sorted(ids)
+    assert all(i["ClientToken"] == token for i in second["Instances"])
+    err = client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.micro", MinCount=2, MaxCount=2,
+                       ClientToken=token)
+    assert err == "IdempotentParameterMismatch"
+    got = [i for r in ec2.describe_instances(Filters=[{"Name": "client-token", "Values": [token]}])["Reservations"]
+           for i in r["Instances"]]
+    assert sorted(i["InstanceId"] for i in got) == sorted(ids)
+    ec2.terminate_instances(InstanceIds=ids)
+
+
+def test_launch_larger_than_capacity_names_the_filters(cloud, ami, tenant):
+    acct, _, _, ec2 = tenant
+    # m5.xlarge is 16 GiB: the host's 32 GiB fits 2, and nothing asked for 3 is placed
+    before = len(ec2.describe_instances()["Reservations"])
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="m5.xlarge", MinCount=3, MaxCount=3)
+    err = e.value.response["Error"]
+    assert err["Code"] == "InsufficientInstanceCapacity"
+    assert "of 1 host(s)" in err["Message"] and "capacity rejected 1" in err["Message"], err
+    assert "host-up rejected 0" in err["Message"] and "driver rejected 0" in err["Message"], err
+    assert len(ec2.describe_instances()["Reservations"]) == before   # nothing half-made
+    # a zone with no host: the zone filter says so
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                          Placement={"AvailabilityZone": cloud.env["AWS_DEFAULT_REGION"] + "b"})
+    assert e.value.response["Error"]["Code"] in ("InsufficientInstanceCapacity", "InvalidParameterValue")
+    # MaxCount above what fits launches what fits
+    r, ids = None, []
+    r = ec2.run_instances(ImageId=ami, InstanceType="m5.xlarge", MinCount=1, MaxCount=5)
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    assert 1 <= len(ids) <= 2
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+
+
+def test_fifty_concurrent_launches_against_a_quota_of_ten_start_ten(cloud, ami):
+    acct, k, s = new_tenant(cloud, "inst-quota-" + uuid.uuid4().hex[:8])
+    r = cloud.virgadm("quota", "set", acct, "instances", "10")
+    assert r.returncode == 0, r.stderr
+    clients = [boto3_client(cloud, "ec2", k, s) for _ in range(50)]
+    for c in clients:
+        c.describe_instance_types(InstanceTypes=["t3.nano"])
+    barrier = threading.Barrier(len(clients))
+
+    def launch(c):
+        barrier.wait()
+        try:
+            return c.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0][
+                "InstanceId"]
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        out = list(pool.map(launch, clients))
+    started = [o for o in out if o.startswith("i-")]
+    assert len(started) == 10, out
+    assert out.count("InstanceLimitExceeded") == 40, out
+    ec2 = clients[0]
+    got = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert sorted(got) == sorted(started)
+    wait_state(ec2, started, "running", seconds=120)
+    ec2.terminate_instances(InstanceIds=started)
+
+
+def test_other_accounts_cannot_see_or_change_an_instance(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    _, k2, s2 = new_tenant(cloud, "inst-other-" + uuid.uuid4().hex[:8])
+    other = boto3_client(cloud, "ec2", k2, s2)
+    assert other.describe_instances()["Reservations"] == []
+    assert client_error(other.describe_instances, InstanceIds=[iid]) == "InvalidInstanceID.NotFound"
+    for call in (other.stop_instances, other.start_instances, other.reboot_instances, other.terminate_instances):
+        assert client_error(call, InstanceIds=[iid]) == "InvalidInstanceID.NotFound", call
+    assert client_error(other.get_console_output, InstanceId=iid) == "InvalidInstanceID.NotFound"
+    assert client_error(other.describe_instance_attribute, InstanceId=iid, Attribute="userData") \
+        == "InvalidInstanceID.NotFound"
+    assert client_error(other.modify_instance_attribute, InstanceId=iid,
+                        DisableApiTermination={"Value": True}) == "InvalidInstanceID.NotFound"
+    assert client_error(other.create_tags, Resources=[iid], Tags=[{"Key": "x", "Value": "y"}]) \
+        == "InvalidInstanceID.NotFound"
+    assert other.describe_instance_status(IncludeAllInstances=True)["InstanceStatuses"] == []
+    # and the instance is untouched
+    (i,) = wait_state(ec2, [iid], "running")
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_attributes(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami, DisableApiTermination=True)
+    wait_state(ec2, [iid], "running")
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")[
+        "DisableApiTermination"]["Value"] is True
+    assert client_error(ec2.terminate_instances, InstanceIds=[iid]) == "OperationNotPermitted"
+    # the type changes only while stopped
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        InstanceType={"Value": "t3.small"}) == "IncorrectInstanceState"
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        InstanceType={"Value": "no.such"}) == "InvalidInstanceAttributeValue"
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.small"})
+    ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"new data"})
+    assert base64.b64decode(ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")[
+        "UserData"]["Value"]) == b"new data"
+    ec2.start_instances(InstanceIds=[iid])
+    (i,) = wait_state(ec2, [iid], "running")
+    assert i["InstanceType"] == "t3.small"
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+
+
+def test_instance_types_and_offerings(cloud, tenant):
+    _, _, _, ec2 = tenant
+    types = ec2.describe_instance_types()["InstanceTypes"]
+    by = {t["InstanceType"]: t for t in types}
+    assert by["t3.micro"]["VCpuInfo"]["DefaultVCpus"] == 2 and by["t3.micro"]["MemoryInfo"]["SizeInMiB"] == 1024
+    assert by["m5.large"]["MemoryInfo"]["SizeInMiB"] == 8192
+    one = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"]
+    assert [t["InstanceType"] for t in one] == ["t3.nano"]
+    assert client_error(ec2.describe_instance_types, InstanceTypes=["x9.huge"]) == "InvalidInstanceType"
+    offers = ec2.describe_instance_type_offerings(LocationType="availability-zone")["InstanceTypeOfferings"]
+    assert {"InstanceType": "t3.nano", "LocationType": "availability-zone",
+            "Location": cloud.env["AWS_DEFAULT_REGION"] + "a"} in offers
+    rc, out, err = aws(cloud, "ec2", "describe-instance-type-offerings")
+    assert rc == 0, err
+    assert {o["InstanceType"] for o in out["InstanceTypeOfferings"]} == set(by)
+
+
+def test_dry_run_changes_nothing(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    before = ec2.describe_instances()["Reservations"]
+    assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                        DryRun=True) == "DryRunOperation"
+    assert ec2.describe_instances()["Reservations"] == before
+    _, (iid,) = run(ec2, ami)
+    wait_state(ec2, [iid], "running")
+    assert client_error(ec2.stop_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
+    assert client_error(ec2.terminate_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
+    wait_state(ec2, [iid], "running")
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_bad_input_gets_ec2_errors(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    missing = "i-" + "0" * 17
+    assert client_error(ec2.describe_instances, InstanceIds=["i-nothex"]) == "InvalidInstanceID.Malformed"
+    assert client_error(ec2.describe_instances, InstanceIds=[missing]) == "InvalidInstanceID.NotFound"
+    assert client_error(ec2.terminate_instances, InstanceIds=[missing]) == "InvalidInstanceID.NotFound"
+    assert client_error(ec2.stop_instances, InstanceIds=["bogus"]) == "InvalidInstanceID.Malformed"
+    assert client_error(ec2.get_console_output, InstanceId=missing) == "InvalidInstanceID.NotFound"
+    launch = dict(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+    assert client_error(ec2.run_instances, **{**launch, "ImageId": "ami-" + "0" * 17}) == "InvalidAMIID.NotFound"
+    assert client_error(ec2.run_instances, **{**launch, "ImageId": "bogus"}) == "InvalidAMIID.Malformed"
+    assert client_error(ec2.run_instances, **{**launch, "InstanceType": "x9.huge"}) == "InvalidParameterValue"
+    assert client_error(ec2.run_instances, **{**launch, "KeyName": "no-such-key"}) == "InvalidKeyPair.NotFound"
+    assert client_error(ec2.run_instances, **{**launch, "UserData": "x" * (16 * 1024 + 1)}) \
+        == "InvalidParameterValue"
+    assert client_error(ec2.run_instances, **{**launch, "MinCount": 3, "MaxCount": 2}) == "InvalidParameterValue"
+    assert client_error(ec2.run_instances, **{**launch, "PrivateIpAddress": "300.1.1.1"}) == "InvalidParameterValue"
+    assert client_error(ec2.run_instances, **{**launch, "SubnetId": "bogus"}) == "InvalidSubnetID.Malformed"
+    # the subnet belongs to the network service, asked by the launch task: an unknown one
+    # ends the launch as EC2 ends a failed one, with the network's answer as the reason
+    _, (iid,) = run(ec2, ami, SubnetId="subnet-" + "0" * 17)
+    (i,) = wait_state(ec2, [iid], "terminated")
+    assert i["StateReason"]["Code"] == "Server.InternalError"
+    assert "InvalidSubnetID.NotFound" in i["StateReason"]["Message"], i["StateReason"]
+    assert client_error(ec2.describe_instance_attribute, InstanceId=missing, Attribute="nonsense") \
+        == "InvalidParameterValue"
+    # nothing was left behind by any of them
+    assert all(i["State"]["Name"] in ("terminated", "shutting-down")
+               for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
+
+
+def test_instance_tags_through_the_tag_actions(cloud, ami, tenant):
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "env", "Value": "test"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    assert tags == [{"Key": "env", "ResourceId": iid, "ResourceType": "instance", "Value": "test"}]
+    got = ec2.describe_instances(Filters=[{"Name": "tag:env", "Values": ["test"]}])["Reservations"]
+    assert [i["InstanceId"] for r in got for i in r["Instances"]] == [iid]
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}])
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Tags"] == []
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_compute_killed_during_a_launch_converges(cloud, ami):
+    """kill -9 of compute right after RunInstances answered (its launch tasks in flight),
+    then a restart: every instance reaches running with one port, none twice; then the
+    same during TerminateInstances: every instance ends terminated with its port gone."""
+    import os
+    import signal
+    _, k, s = new_tenant(cloud, "inst-crash-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, ids = run(ec2, ami, 20)
+    os.kill(cloud.pid("compute"), signal.SIGKILL)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    running = wait_state(ec2, ids, "running", seconds=120)
+    enis = [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]]
+    mine = [n for n in enis if n.get("Attachment", {}).get("InstanceId") in ids]
+    assert len(mine) == 20 and {n["Attachment"]["InstanceId"] for n in mine} == set(ids)
+    assert all(len(i["NetworkInterfaces"]) == 1 for i in running)
+
+    ec2.terminate_instances(InstanceIds=ids)
+    os.kill(cloud.pid("compute"), signal.SIGKILL)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    wait_state(ec2, ids, "terminated", seconds=120)
+    deadline = time.time() + 120
+    while [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]
+           if n.get("Attachment", {}).get("InstanceId") in ids]:
+        assert time.time() < deadline, "ports of terminated instances left"
+        time.sleep(0.5)
+
+
+def agent_call(cloud, mtype, body):
+    """A call as the cloud's one host agent (its own bus credential), as the agent's sync
+    loop and metadata server make them: (ok, reply-or-error-text)."""
+    import json
+    import re
+    with open(cloud.config) as f:
+        host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
+    r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
+    return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
+
+
+def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
+    acct, _, _, ec2 = tenant
+    ec2.import_key_pair(KeyName="md-key", PublicKeyMaterial=b"ssh-ed25519 "
+                        b"AAAAC3NzaC1lZDI1NTE5AAAAIOTU9XEBvADCsRPlXduU2nfJXLyNo47PQDT0rmKNH8M1 md@test")
+    _, (iid,) = run(ec2, ami, KeyName="md-key", UserData=b"user data \x00\xff")
+    (i,) = wait_state(ec2, [iid], "running")
+    ok, doc = agent_call(cloud, "compute.host_instances", {})
+    assert ok, doc
+    (mine,) = [x for x in doc["instances"] if x["instance_id"] == iid]
+    assert mine["driver"] == "sim" and mine["power"] == "running" and mine["vcpus"] == 2
+    assert mine["image"]["image_id"] == ami and mine["image"]["type"] == "container-rootfs"
+    assert mine["image"]["url"].startswith("http") and len(mine["image"]["sha256"]) == 64
+    (f,) = mine["interfaces"]
+    assert f["ip"] == i["PrivateIpAddress"] and f["device"] == "vt-" + f["eni_id"][4:16]
+    assert mine["hostname"] == "ip-" + i["PrivateIpAddress"].replace(".", "-")
+
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok, md
+    m = md["meta_data"]
+    assert md["instance_id"] == iid and m["instance-id"] == iid and m["ami-id"] == ami
+    assert m["local-ipv4"] == i["PrivateIpAddress"] and m["instance-type"] == "t3.nano"
+    assert m["public-keys/0/openssh-key"].startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTU9XEBvADCsRPl")
+    assert m["security-groups"] == "default"
+    assert base64.b64decode(md["user_data"]) == b"user data \x00\xff"
+    assert md["identity_document"]["accountId"] == acct and md["identity_document"]["instanceId"] == iid
+    # an address no instance of this host has; and the operator is not an agent
+    ok, err = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": "172.31.255.254"})
+    assert not ok and "NotFound" in err
+    ok, err = cloud.call("compute", "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert not ok and "AccessDenied" in err
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    ok, doc = agent_call(cloud, "compute.host_instances", {})
+    assert iid not in [x["instance_id"] for x in doc["instances"]]
+
+
+def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
+    """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s (30)
+    the host is down, its running instance's status impaired, and a launch names the
+    host-up filter; thawed, it reports again and all is well."""
+    import os
+    import signal
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami)
+    wait_state(ec2, [iid], "running")
+    agent = cloud.pid("agent")
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        deadline = time.time() + 90
+        while True:
+            st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]
+            if st["SystemStatus"]["Status"] == "impaired":
+                break
+            assert time.time() < deadline, st
+            time.sleep(1)
+        assert st["InstanceStatus"]["Status"] == "impaired" and st["InstanceState"]["Name"] == "running"
+        with pytest.raises(ClientError) as e:
+            ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+        assert e.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+        assert "host-up rejected 1" in e.value.response["Error"]["Message"]
+    finally:
+        os.kill(agent, signal.SIGCONT)
+    deadline = time.time() + 60
+    while ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]["SystemStatus"]["Status"] != "ok":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+
+
+def test_launch_waits_out_a_frozen_network_service(cloud, ami, tenant):
+    """The network service frozen (SIGSTOP) while instances launch: their launch tasks'
+    port calls time out and are tried again with backoff; thawed, every instance reaches
+    running with its port, none made twice."""
+    import os
+    import signal
+    _, _, _, ec2 = tenant
+    net = cloud.pid("network")
+    os.kill(net, signal.SIGSTOP)
+    try:
+        _, ids = run(ec2, ami, 3)
+        time.sleep(3)
+        got = [i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+               for i in r["Instances"]]
+        assert got == ["pending"] * 3
+    finally:
+        os.kill(net, signal.SIGCONT)
+    running = wait_state(ec2, ids, "running", seconds=120)
+    assert all(len(i["NetworkInterfaces"]) == 1 for i in running)
+    mine = [n for n in ec2.describe_network_interfaces()["NetworkInterfaces"]
+            if n.get("Attachment", {}).get("InstanceId") in ids]
+    assert len(mine) == 3
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+
+
+def test_vcpu_and_memory_quotas(cloud, ami):
+    acct, k, s = new_tenant(cloud, "inst-vcpu-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    assert cloud.virgadm("quota", "set", acct, "vcpus", "4").returncode == 0
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=3, MaxCount=3)
+    assert e.value.response["Error"]["Code"] == "VcpuLimitExceeded"
+    # MaxCount past the quota launches what fits: 2 x 2 vCPUs
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                                                      MaxCount=3)["Instances"]]
+    assert len(ids) == 2
+    assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "VcpuLimitExceeded"
+    # terminated instances no longer count
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+    assert cloud.virgadm("quota", "set", acct, "memory_mib", "1024").returncode == 0
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1)
+    assert e.value.response["Error"]["Code"] == "InstanceLimitExceeded" and "memory" in str(e.value)
+    (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                                                         MaxCount=1)["Instances"]]
+    ec2.terminate_instances(InstanceIds=[iid])
