@@ -65,8 +65,6 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), v
 }
 #endif
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
 static config_t *cfg;
 static int inits, finis;
 
@@ -83,14 +81,6 @@ static void w_fini(void *w)
     __atomic_add_fetch(&finis, 1, __ATOMIC_SEQ_CST);
 }
 
-static int h_echo(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    (void)ctx;
-    (void)e;
-    *reply = json_deep_copy(body);
-    return 0;
-}
-
 static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     (void)ctx;
@@ -100,32 +90,19 @@ static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return 0;
 }
 
-static const bus_route_t routes[] = {{"t.echo", h_echo, BUS_FROM_ANY}, {NULL, NULL, 0}};
-
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
+static const bus_route_t routes[] = {{"t.echo", fixture_echo, BUS_FROM_ANY}, {NULL, NULL, 0}};
 
 static int setup(void **state)
 {
     (void)state;
     log_init("test_bus_threads", "error", "text");
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(c, quiet_log);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!mock_rk || !(mock = rd_kafka_mock_cluster_new(mock_rk, 1)))
-        return -1;
-    if (rd_kafka_mock_topic_create(mock, "virga.rpc.tt", 2, 1) || rd_kafka_mock_topic_create(mock, "virga.events", 2, 1))
-        return -1;
+    static const struct fixture_topic topics[] = {
+        {"virga.rpc.tt", 2}, {"virga.events", 2}, {"virga.reply.test-a", 1}, {NULL, 0}};
     static const char *const names[] = {"test-a", NULL};
-    if (fixture_credentials(names) < 0 || rd_kafka_mock_topic_create(mock, "virga.reply.test-a", 1, 1))
+    const char *brokers = fixture_mock_start(topics);
+    if (!brokers || fixture_credentials(names) < 0)
         return -1;
-    cfg = fixture_config(rd_kafka_mock_cluster_bootstraps(mock), "test-a");
+    cfg = fixture_config(brokers, "test-a");
     return 0;
 }
 
@@ -134,8 +111,7 @@ static int teardown(void **state)
     (void)state;
     config_free(cfg);
     fixture_cleanup();
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    fixture_mock_stop();
     return 0;
 }
 
@@ -270,7 +246,7 @@ static void test_close_without_broker(void **state)
     (void)state;
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(c, quiet_log);
+    rd_kafka_conf_set_log_cb(c, fixture_quiet_log);
     rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     assert_non_null(host);
     rd_kafka_mock_cluster_t *gone = rd_kafka_mock_cluster_new(host, 1);
