@@ -5,8 +5,8 @@
  * through it. Covered: bus_open fails cleanly when its producer thread cannot start;
  * bus_serve with a worker that cannot start fails with ServiceUnavailable, having
  * joined the workers that did start (each ran worker_fini), and the bus closes; a
- * listener thread that cannot start fails bus_listen and a later bus_listen works; a
- * reply thread that cannot start fails that call, and the next call works; worker
+ * reader thread (replies and broadcasts, bus_read.c) that cannot start fails the
+ * bus_listen or the call that started it, and a later one works; worker
  * counts outside 1..BUS_MAX_WORKERS are refused with InvalidParameterValue (0 is the
  * default); a serving, listening bus closes when the broker is already gone. Sanitizer builds intercept pthread_create themselves, so there the
  * interposition is left out and only the worker-count test runs. */
@@ -205,7 +205,7 @@ static void test_reply_thread_fails(void **state)
     bus_serve_opts_t o = {.topic = "virga.rpc.tt", .group = "treply", .routes = routes, .workers = 1};
     assert_int_equal(bus_serve(srv, &o, &e), 0);
     json_t *r = NULL;
-    fail_in = 0;   /* the client's reply thread, started by its first call */
+    fail_in = 0;   /* the client's reader thread, started by its first call */
     assert_int_equal(bus_call(cli, "tt", "t.echo", json_pack("{s:i}", "n", 1), NULL, 2000, &r, &e), -1);
     fail_in = -1;
     assert_string_equal(e.code, "ServiceUnavailable");
@@ -265,7 +265,7 @@ static void test_close_without_broker(void **state)
         usleep(100 * 1000);
     assert_true(bus_serving(b));   /* in the group, with partitions */
     json_t *r = NULL;
-    bus_call(b, "tgone", "t.echo", json_pack("{s:i}", "n", 1), NULL, 5000, &r, &e);   /* the reply consumer too */
+    bus_call(b, "tgone", "t.echo", json_pack("{s:i}", "n", 1), NULL, 5000, &r, &e);   /* the reader too */
     json_decref(r);
 
     rd_kafka_mock_cluster_destroy(gone);
