@@ -1,7 +1,7 @@
 /* bus.c - the bus itself: librdkafka producer, publishing signed messages, checking who
- * sent one, the envelope, and closing. Calls and their replies are in bus_rpc.c, serving
- * a topic and listening in bus_serve.c. See bus.h for the envelope and the guarantees,
- * bus_auth.h for principals. */
+ * sent one, the envelope, and closing. Calls and their replies are in bus_rpc.c, the
+ * reader of replies and broadcasts in bus_read.c, serving a topic in bus_serve.c. See
+ * bus.h for the envelope and the guarantees, bus_auth.h for principals. */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -152,11 +152,12 @@ static void replace_producer(bus_t *b)
     rd_kafka_destroy(old);
 }
 
+/* Serves delivery reports and errors as they come; bus_close wakes it. */
 static void *prod_loop(void *arg)
 {
     bus_t *b = arg;
     while (b->running) {
-        rd_kafka_poll(b->prod, 100);
+        rd_kafka_poll(b->prod, b->idle_ms);
         if (b->prod_fatal) {
             replace_producer(b);
             if (b->prod_fatal)
@@ -186,6 +187,8 @@ static void free_bus(bus_t *b)
     bus_credential_wipe(&b->cred);
     bus_keys_free(b->keys);
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->reader_mu);
+    pthread_mutex_destroy(&b->listen_mu);
     pthread_rwlock_destroy(&b->prod_lock);
     free(b);
 }
@@ -200,6 +203,11 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     snprintf(b->ca_file, sizeof b->ca_file, "%s", config_str(cfg, "bus.ssl_ca_file", ""));
     b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
+    /* the producer's, consumer's and reader's threads wait for work with this timeout
+     * and are woken when they must act (a deadline, bus_close): it only bounds a lost
+     * wake-up, and each expiry costs an idle process a few wake-ups */
+    long idle = config_int(cfg, "bus.idle_poll_ms", 2000);
+    b->idle_ms = idle < 10 ? 10 : idle > 600000 ? 600000 : (int)idle;
     b->idempotence = config_bool(cfg, "bus.idempotence", 1);
     /* how long a message waits for a broker that is away (a restart) before it is given up */
     snprintf(b->message_timeout, sizeof b->message_timeout, "%lld",
@@ -210,12 +218,16 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     snprintf(b->metadata_refresh, sizeof b->metadata_refresh, "%lld",
              (long long)config_int(cfg, "bus.metadata_refresh_ms", 30000));
     b->running = 1;
+    b->sweep_at = b->reader_wake = INT64_MAX;
     pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->reader_mu, NULL);
+    pthread_mutex_init(&b->listen_mu, NULL);
     pthread_rwlock_init(&b->prod_lock, NULL);
     if (load_identity(b, cfg, name, e) < 0 || !(b->prod = new_producer(b, e))) {
         free_bus(b);
         return NULL;
     }
+    snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s", b->cred.principal);
     int rc = pthread_create(&b->prod_thr, NULL, prod_loop, b);
     if (rc != 0) {
         verr_set(e, 503, "ServiceUnavailable", "bus producer thread: %s", strerror(rc));
@@ -418,7 +430,12 @@ void bus_close(bus_t *b)
         return;
     bus_stop_serving(b);
     b->running = 0;
-    bus_rpc_close(b);
+    pthread_rwlock_rdlock(&b->prod_lock);   /* the producer thread may be replacing it */
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(b->prod);
+    rd_kafka_queue_yield(q);
+    rd_kafka_queue_destroy(q);
+    pthread_rwlock_unlock(&b->prod_lock);
+    bus_read_close(b);
     pthread_join(b->prod_thr, NULL);
     rd_kafka_flush(b->prod, 2000);
     rd_kafka_destroy(b->prod);

@@ -77,7 +77,8 @@ typedef struct bus_serve_opts {
     void *app;
 } bus_serve_opts_t;
 
-/* Connect using config keys bus.brokers, bus.fetch_wait_ms, bus.session_timeout_ms, the
+/* Connect using config keys bus.brokers, bus.fetch_wait_ms, bus.session_timeout_ms,
+ * bus.idle_poll_ms, the
  * security settings (bus.security_protocol, bus.sasl_mechanism, bus.ssl_ca_file) and this
  * process's credential: bus.credential_file, else <bus.credentials_dir>/<principal>.cred
  * with the principal bus.principal, else name; the public keys from bus.principals_file
@@ -116,15 +117,18 @@ typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);
 
 /* bus_call without the wait. Returns 0 when the request is out: cb(arg, ...) then runs
  * exactly once, on one of the bus's threads, when the reply arrives, when the broker
- * refuses the request, within ~50 ms after timeout_ms, or from bus_close for calls
- * still in flight. cb must not block: it holds up every other reply of this bus. Returns -1 with e set when the request
- * could not be sent; cb is then never called. body is stolen; caller may be NULL. */
+ * refuses the request, at timeout_ms, or from bus_close for calls still in flight. cb
+ * must not block: it holds up every other reply and broadcast of this bus (they share
+ * the process's one reader thread). Returns -1 with e set when the request could not be
+ * sent; cb is then never called. body is stolen; caller may be NULL. */
 int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
                    const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e);
 
 /* Broadcast listening: every process that listens sees every message published to
  * topic from now on (no consumer group: all partitions assigned, starting at the end).
- * For cache invalidation events; fn's reply is ignored. One listener per bus_t. */
+ * For cache invalidation events; fn's reply is ignored. One listener per bus_t. fn runs
+ * on the thread that also delivers this process's replies (one reader per process, for
+ * less idle cost): it must not block, and must not make a synchronous bus_call. */
 int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t *e);
 
 /* Fire-and-forget message (events, usage doorbells, agent commands). body is stolen. */

@@ -63,6 +63,7 @@ struct bus {
     char mechanism[32];        /* SCRAM-SHA-512 */
     char ca_file[256];
     int fetch_wait_ms, session_timeout_ms;
+    int idle_ms;               /* the longest a bus thread sleeps: they are woken when needed */
     volatile int running;
     bus_credential_t cred;     /* who this process is on the bus */
     bus_keys_t *keys;          /* everyone's public keys */
@@ -76,31 +77,39 @@ struct bus {
     char metadata_refresh[24];  /* ms */
     pthread_t prod_thr;
 
-    /* RPC client side: started on the first call */
+    /* RPC client side: the table of calls in flight */
     pthread_mutex_t mu;
     struct pending *pending[PENDING_BUCKETS];   /* by hash of corr */
-    int64_t next_sweep;                         /* reply thread only */
-    rd_kafka_t *reply_rk;
-    pthread_t reply_thr;
-    int reply_started;
+    int64_t sweep_at;          /* under mu: no call times out before this (unix ms) */
     char reply_topic[200];
 
     /* server side: `serving` is cleared by bus_stop_serving, before `running` */
     bus_serve_opts_t opts;
     rd_kafka_t *cons;
+    rd_kafka_queue_t *cons_q;  /* its queue, yielded to wake the consumer thread */
     pthread_t cons_thr;
     int serving_started;
     volatile int serving;
     struct group *group;       /* the consumer's rebalance state */
     struct lane work, health;
 
-    /* broadcast listener */
-    rd_kafka_t *listen_rk;
-    pthread_t listen_thr;
-    volatile int listening;
+    /* The reader (bus_read.c): one consumer outside any group and one thread for the
+     * replies to this principal and the broadcast topic, started by the first call or
+     * bus_listen. reader_mu orders the starts; the thread reads reader_wake under mu. */
+    pthread_mutex_t reader_mu;
+    rd_kafka_t *reader;
+    rd_kafka_queue_t *reader_q;
+    pthread_t reader_thr;
+    int reader_started;        /* the thread runs */
+    int replies_on;            /* the reply topic is assigned */
+    volatile int reading;      /* cleared by bus_close */
+    int64_t reader_wake;       /* under mu: when the thread looks at deadlines next */
+
+    /* broadcast listener: listen_fn runs on the reader thread under listen_mu */
+    pthread_mutex_t listen_mu;
+    int listening;
     bus_handler_fn listen_fn;
     void *listen_app;
-    char listen_topic[128];
 
     bus_stats_t stats;
 };
@@ -127,9 +136,22 @@ json_t *bus_envelope(const char *type, json_t *body, const json_t *caller);
  * left to finish on a thread of its own (and may still call back). */
 int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms);
 
-/* bus_rpc.c: end the reply thread and time out the calls still waiting */
-void bus_rpc_close(bus_t *b);
 /* bus_rpc.c: the request of call corr was refused by the broker or never delivered */
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err);
+/* bus_rpc.c, on the reader thread: a message on the reply topic */
+void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m);
+/* bus_rpc.c: time out the calls past their deadline (all of them when all), and set
+ * b->sweep_at to the earliest deadline left */
+void bus_rpc_sweep(bus_t *b, int all);
 
+/* bus_read.c: make sure the reader reads the reply topic (before a call's request
+ * leaves); 0, or -1 with e set when it cannot (the next call tries again) */
+int bus_read_replies(bus_t *b, verr_t *e);
+/* bus_read.c: a call with this deadline is in the table: wake the reader thread when it
+ * would sleep past it */
+void bus_read_deadline(bus_t *b, int64_t deadline);
+/* bus_read.c: stop calling the listener (bus_stop_serving); the reader goes on for replies */
+void bus_read_stop_listening(bus_t *b);
+/* bus_read.c: end the reader thread, time out the calls still waiting, free the reader */
+void bus_read_close(bus_t *b);
 #endif

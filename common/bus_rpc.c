@@ -1,16 +1,14 @@
 /* bus_rpc.c - RPC over the bus: calls with correlation ids and deadlines, answered on
- * the caller's principal's reply topic, virga.reply.<principal> (bus.h, docs/bus.md). */
-#include <errno.h>
+ * the caller's principal's reply topic, virga.reply.<principal> (bus.h, docs/bus.md).
+ * The process's reader (bus_read.c) reads that topic and hands each reply here, and
+ * times calls out by the table's earliest deadline. */
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "bus_internal.h"
-#include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -80,11 +78,12 @@ static void deliver_reply(bus_t *b, json_t *env, const bus_principal_t *from)
     free(p);
 }
 
-/* Time out every call past its deadline (all of them when closing). The expired calls
- * are unlinked under the lock and called back outside it. */
-static void sweep_pending(bus_t *b, int all)
+/* Time out every call past its deadline (all of them when closing), and note when the
+ * next one will be due. The expired calls are unlinked under the lock and called back
+ * outside it. */
+void bus_rpc_sweep(bus_t *b, int all)
 {
-    int64_t now = bus_now_ms();
+    int64_t now = bus_now_ms(), next = INT64_MAX;
     struct pending *expired = NULL;
     pthread_mutex_lock(&b->mu);
     for (int i = 0; i < PENDING_BUCKETS; i++)
@@ -95,9 +94,12 @@ static void sweep_pending(bus_t *b, int all)
                 p->next = expired;
                 expired = p;
             } else {
+                if (p->deadline < next)
+                    next = p->deadline;
                 pp = &p->next;
             }
         }
+    b->sweep_at = next;
     pthread_mutex_unlock(&b->mu);
     while (expired) {
         struct pending *p = expired;
@@ -106,83 +108,15 @@ static void sweep_pending(bus_t *b, int all)
     }
 }
 
-static void *reply_loop(void *arg)
+void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
 {
-    bus_t *b = arg;
-    while (b->running) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reply_rk, 50);
-        if (bus_now_ms() >= b->next_sweep) {
-            sweep_pending(b, 0);
-            b->next_sweep = bus_now_ms() + 50;
-        }
-        if (!m)
-            continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_debug("reply topic: %s", rd_kafka_message_errstr(m));
-        } else if (m->len <= BUS_MAX_MSG) {
-            bus_principal_t from;
-            json_t *env = bus_message_sender(b, m, &from) == 0 ? json_parse_bounded(m->payload, m->len, BUS_MAX_MSG)
-                                                               : NULL;
-            if (env && !strcmp(json_str(env, "type", ""), "reply"))
-                deliver_reply(b, env, &from);
-            json_decref(env);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    return NULL;
-}
-
-/* Replies to every process of a principal come on virga.reply.<principal> (made by the
- * deployment, with ACLs that let only that principal read it), partition 0. A process
- * starts reading at the end it finds before its first request leaves, so no reply to it
- * can be missed however late the first fetch happens; replies to the principal's other
- * processes are skipped by their correlation ids. */
-static int start_replies(bus_t *b, verr_t *e)
-{
-    if (b->reply_started)
-        return 0;
-    snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s", b->cred.principal);
-    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
-    char rnd[9];
-    ids_hex(rnd, 8);
-    AUTOFREE char *gid = xasprintf("%s.reply.%s", b->cred.principal, rnd);   /* never joined: assign only */
-    if (!c || bus_conf_set(c, "group.id", gid, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0 ||
-        bus_conf_set(c, "allow.auto.create.topics", "false", e) < 0) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        return -1;
-    }
-    char err[256];
-    b->reply_rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    if (!b->reply_rk)
-        return verr_set(e, 503, "ServiceUnavailable", "bus reply consumer: %s", err);
-    rd_kafka_poll_set_consumer(b->reply_rk);
-
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(b->reply_rk, b->reply_topic, 0, &lo, &hi, 10000);
-    int trc = 0;
-    if (!r) {
-        rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(tp, b->reply_topic, 0)->offset = hi;
-        r = rd_kafka_assign(b->reply_rk, tp);
-        rd_kafka_topic_partition_list_destroy(tp);
-    }
-    if (!r)
-        trc = pthread_create(&b->reply_thr, NULL, reply_loop, b);
-    if (r || trc) {
-        /* the next call tries again from scratch */
-        bus_consumer_destroy(b->reply_rk, CLOSE_LIMIT(b));
-        b->reply_rk = NULL;
-        if (r == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || r == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-            return verr_set(e, 503, "ServiceUnavailable", "bus: cannot read the reply topic %s (%s): is principal %s "
-                            "provisioned on the broker?", b->reply_topic, rd_kafka_err2str(r), b->cred.principal);
-        if (r)
-            return verr_set(e, 503, "ServiceUnavailable", "bus reply topic %s: %s", b->reply_topic, rd_kafka_err2str(r));
-        return verr_set(e, 503, "ServiceUnavailable", "bus reply thread: %s", strerror(trc));
-    }
-    b->reply_started = 1;
-    return 0;
+    if (m->len > BUS_MAX_MSG)
+        return;
+    bus_principal_t from;
+    json_t *env = bus_message_sender(b, m, &from) == 0 ? json_parse_bounded(m->payload, m->len, BUS_MAX_MSG) : NULL;
+    if (env && !strcmp(json_str(env, "type", ""), "reply"))
+        deliver_reply(b, env, &from);
+    json_decref(env);
 }
 
 /* Who answers on a topic: "<service>" on virga.rpc.<service> when that is a principal,
@@ -221,9 +155,7 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
 {
     if (timeout_ms <= 0)
         timeout_ms = 5000;
-    pthread_mutex_lock(&b->mu);
-    int rc = start_replies(b, e);
-    pthread_mutex_unlock(&b->mu);
+    int rc = bus_read_replies(b, e);
     if (rc < 0) {
         json_decref(body);
         return -1;
@@ -256,7 +188,10 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
     pthread_mutex_lock(&b->mu);
     p->next = b->pending[h];
     b->pending[h] = p;
+    if (deadline < b->sweep_at)
+        b->sweep_at = deadline;
     pthread_mutex_unlock(&b->mu);
+    bus_read_deadline(b, deadline);
 
     rc = bus_produce(b, topic, -1, env, corr, e);
     json_decref(env);
@@ -320,13 +255,4 @@ int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
     pthread_mutex_destroy(&sc.mu);
     pthread_cond_destroy(&sc.cv);
     return rc;
-}
-
-void bus_rpc_close(bus_t *b)
-{
-    if (!b->reply_started)
-        return;
-    pthread_join(b->reply_thr, NULL);
-    sweep_pending(b, 1);   /* calls still waiting will get no reply now */
-    bus_consumer_destroy(b->reply_rk, CLOSE_LIMIT(b));
 }

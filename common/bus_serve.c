@@ -1,5 +1,5 @@
 /* bus_serve.c - serving a topic in a consumer group with a pool of handler threads,
- * the broadcast listener, and stopping both (bus.h). */
+ * and stopping it and the broadcast listener (bus.h; the listener is bus_read.c's). */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -124,7 +124,8 @@ static void *consume_loop(void *arg)
 {
     bus_t *b = arg;
     while (b->serving) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, 100);
+        /* bus_stop_serving wakes it: the timeout is only a bound */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, b->idle_ms);
         if (!m)
             continue;
         if (m->err) {
@@ -337,11 +338,14 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
         return verr_set(e, 503, "ServiceUnavailable", "bus consumer: %s", err);
     }
     rd_kafka_poll_set_consumer(b->cons);
+    b->cons_q = rd_kafka_queue_get_consumer(b->cons);
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tp, opts->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t r = rd_kafka_subscribe(b->cons, tp);
     rd_kafka_topic_partition_list_destroy(tp);
     if (r) {
+        rd_kafka_queue_destroy(b->cons_q);
+        b->cons_q = NULL;
         rd_kafka_destroy(b->cons);
         b->cons = NULL;
         free(b->group);
@@ -359,6 +363,8 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     if (trc) {
         /* take back what did start, so the bus is as before the call */
         stop_lanes(b);
+        rd_kafka_queue_destroy(b->cons_q);
+        b->cons_q = NULL;
         if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
@@ -369,96 +375,6 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
     return 0;
 }
 
-static void *listen_loop(void *arg)
-{
-    bus_t *b = arg;
-    while (b->listening) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->listen_rk, 100);
-        if (!m)
-            continue;
-        bus_principal_t from;
-        if (!m->err && bus_message_sender(b, m, &from) == 0) {
-            json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
-            if (env && json_is_object(env)) {
-                bus_msg_t msg = {.id = json_str(env, "id", ""), .type = json_str(env, "type", ""),
-                                 .caller = from.asserts_callers ? json_object_get(env, "caller") : NULL,
-                                 .body = json_object_get(env, "body"), .from = &from};
-                bus_ctx_t ctx = {.bus = b, .msg = &msg, .app = b->listen_app};
-                json_t *reply = NULL;
-                verr_t err;
-                if (msg.body)
-                    b->listen_fn(&ctx, msg.body, &reply, &err);
-                json_decref(reply);
-            }
-            json_decref(env);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    return NULL;
-}
-
-int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t *e)
-{
-    if (b->listen_rk)
-        return verr_set(e, 500, "InternalError", "bus_listen called twice");
-    rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
-    char rnd[9];
-    ids_hex(rnd, 8);
-    AUTOFREE char *gid = xasprintf("%s.listen.%s", b->cred.principal, rnd);   /* never joined: assign only */
-    if (!c || bus_conf_set(c, "group.id", gid, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0) {
-        if (c)
-            rd_kafka_conf_destroy(c);
-        return -1;
-    }
-    char err[256];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    if (!rk)
-        return verr_set(e, 503, "ServiceUnavailable", "bus listener: %s", err);
-    rd_kafka_poll_set_consumer(rk);
-    /* every partition, from the end: a listener wants what happens from now on */
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t r = rd_kafka_metadata(rk, 0, t, &md, 5000);
-    int nparts = (r == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err)
-                     ? md->topics[0].partition_cnt : 0;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    if (nparts <= 0) {
-        rd_kafka_destroy(rk);
-        return verr_set(e, 503, "ServiceUnavailable", "bus listener: no partitions for %s", topic);
-    }
-    /* the ends as they are now, asked before returning: a message published after
-     * bus_listen returns is seen, however late the first fetch (OFFSET_END would be
-     * resolved only then) */
-    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts && !r; i++) {
-        int64_t lo = 0, hi = 0;
-        r = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000);
-        rd_kafka_topic_partition_list_add(tp, topic, i)->offset = hi;
-    }
-    if (!r)
-        r = rd_kafka_assign(rk, tp);
-    rd_kafka_topic_partition_list_destroy(tp);
-    if (r) {
-        rd_kafka_destroy(rk);
-        return verr_set(e, 503, "ServiceUnavailable", "bus listener assign: %s", rd_kafka_err2str(r));
-    }
-    b->listen_rk = rk;
-    b->listen_fn = fn;
-    b->listen_app = app;
-    snprintf(b->listen_topic, sizeof b->listen_topic, "%s", topic);
-    b->listening = 1;
-    int trc = pthread_create(&b->listen_thr, NULL, listen_loop, b);
-    if (trc) {
-        b->listening = 0;
-        b->listen_rk = NULL;
-        bus_consumer_destroy(rk, CLOSE_LIMIT(b));
-        return verr_set(e, 503, "ServiceUnavailable", "bus listener thread: %s", strerror(trc));
-    }
-    return 0;
-}
-
 int bus_serving(bus_t *b) { return b && b->group && b->cons && b->group->assigned; }
 
 void bus_stop_serving(bus_t *b)
@@ -466,20 +382,18 @@ void bus_stop_serving(bus_t *b)
     if (!b)
         return;
     if (b->cons) {
-        b->serving = 0;   /* the consumer may wait for queue space: wake it */
+        b->serving = 0;   /* the consumer may wait for a message or for queue space: wake it */
+        rd_kafka_queue_yield(b->cons_q);
         lane_wake(&b->work);
         pthread_join(b->cons_thr, NULL);
         /* the lanes drain their queues: messages already taken are answered */
         stop_lanes(b);
+        rd_kafka_queue_destroy(b->cons_q);
+        b->cons_q = NULL;
         if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
         b->group = NULL;
     }
-    if (b->listen_rk) {
-        b->listening = 0;
-        pthread_join(b->listen_thr, NULL);
-        bus_consumer_destroy(b->listen_rk, CLOSE_LIMIT(b));
-        b->listen_rk = NULL;
-    }
+    bus_read_stop_listening(b);
 }

@@ -1,6 +1,8 @@
 /* service.c - the life cycle shared by every service binary (see service.h). */
 #include "service.h"
 
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,14 @@
 #define VIRGA_VERSION "0.1.0"
 
 static volatile sig_atomic_t stopping;
+static sem_t wake;   /* posted by the signal handler: the main thread sleeps on it */
 
-static void on_signal(int sig) { (void)sig; stopping = 1; }
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+    sem_post(&wake);   /* async-signal-safe */
+}
 int service_stopping(void) { return stopping != 0; }
 
 db_t *service_db_connect(service_t *svc, verr_t *e)
@@ -164,6 +172,7 @@ int service_main(int argc, char **argv, const service_def_t *def)
     gethostname(host, sizeof host - 1);
     snprintf(svc.instance, sizeof svc.instance, "%s@%s:%d", def->name, host, (int)getpid());
 
+    sem_init(&wake, 0, 0);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -208,9 +217,12 @@ int service_main(int argc, char **argv, const service_def_t *def)
     snprintf(key, sizeof key, "%s.reconcile_interval_s", def->name);
     long interval = config_int(svc.cfg, key, 10);
     time_t next = time(NULL) + interval;
+    /* asleep until the next reconcile pass or a signal, not polling the stop flag */
     while (!stopping) {
-        usleep(100 * 1000);
-        if (def->reconcile && time(NULL) >= next) {
+        struct timespec until = {.tv_sec = def->reconcile ? next : time(NULL) + 3600};
+        if (sem_timedwait(&wake, &until) < 0 && errno != ETIMEDOUT && errno != EINTR)
+            usleep(100 * 1000);   /* cannot happen (EINVAL): do not spin */
+        if (!stopping && def->reconcile && time(NULL) >= next) {
             def->reconcile(&svc);
             next = time(NULL) + interval;
         }

@@ -64,14 +64,18 @@ fi
 # CPU ticks (1/100 s) a process has used so far
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 services="identity compute image network objectstore gateway accounting agent"
-idle_s=20
+idle_s=${VIRGA_BENCH_IDLE_S:-60}
 sleep 10   # after the load above: the broker's JIT has compiled what it needed
-k0=$(ticks "$(cat "$dir/run/kafka.pid")"); s0=0
-for s in $services; do s0=$((s0 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
-sleep $idle_s
-k1=$(ticks "$(cat "$dir/run/kafka.pid")"); s1=0
-for s in $services; do s1=$((s1 + $(ticks "$(cat "$dir/run/$s.pid")"))); done
-echo "idle CPU over ${idle_s} s: Virga's 8 processes together $(echo "scale=2; ($s1 - $s0) / $idle_s" | bc) % of a core, the Kafka broker $(echo "scale=2; ($k1 - $k0) / $idle_s" | bc) %"
+k0=$(ticks "$(cat "$dir/run/kafka.pid")")
+for s in $services; do eval "t0_$s=$(ticks "$(cat "$dir/run/$s.pid")")"; done
+sleep "$idle_s"
+k1=$(ticks "$(cat "$dir/run/kafka.pid")"); sum=0; each=""
+for s in $services; do
+    eval "d=\$(( $(ticks "$(cat "$dir/run/$s.pid")") - t0_$s ))"
+    sum=$((sum + d)); each="$each $s $(echo "scale=2; $d / $idle_s" | bc)"
+done
+echo "idle CPU over ${idle_s} s: Virga's 8 processes together $(echo "scale=2; $sum / $idle_s" | bc) % of a core, the Kafka broker $(echo "scale=2; ($k1 - $k0) / $idle_s" | bc) %"
+echo "idle CPU per process (% of a core):$each"
 echo "Kafka broker resident memory: $(($(ps -o rss= -p "$(cat "$dir/run/kafka.pid")") / 1024)) MiB"
 
 

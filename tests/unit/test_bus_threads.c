@@ -5,8 +5,8 @@
  * through it. Covered: bus_open fails cleanly when its producer thread cannot start;
  * bus_serve with a worker that cannot start fails with ServiceUnavailable, having
  * joined the workers that did start (each ran worker_fini), and the bus closes; a
- * listener thread that cannot start fails bus_listen and a later bus_listen works; a
- * reply thread that cannot start fails that call, and the next call works; worker
+ * reader thread (replies and broadcasts, bus_read.c) that cannot start fails the
+ * bus_listen or the call that started it, and a later one works; worker
  * counts outside 1..BUS_MAX_WORKERS are refused with InvalidParameterValue (0 is the
  * default); a serving, listening bus closes when the broker is already gone. Sanitizer builds intercept pthread_create themselves, so there the
  * interposition is left out and only the worker-count test runs. */
@@ -65,8 +65,6 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), v
 }
 #endif
 
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
 static config_t *cfg;
 static int inits, finis;
 
@@ -83,14 +81,6 @@ static void w_fini(void *w)
     __atomic_add_fetch(&finis, 1, __ATOMIC_SEQ_CST);
 }
 
-static int h_echo(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    (void)ctx;
-    (void)e;
-    *reply = json_deep_copy(body);
-    return 0;
-}
-
 static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     (void)ctx;
@@ -100,32 +90,19 @@ static int on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return 0;
 }
 
-static const bus_route_t routes[] = {{"t.echo", h_echo, BUS_FROM_ANY}, {NULL, NULL, 0}};
-
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
+static const bus_route_t routes[] = {{"t.echo", fixture_echo, BUS_FROM_ANY}, {NULL, NULL, 0}};
 
 static int setup(void **state)
 {
     (void)state;
     log_init("test_bus_threads", "error", "text");
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(c, quiet_log);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-    if (!mock_rk || !(mock = rd_kafka_mock_cluster_new(mock_rk, 1)))
-        return -1;
-    if (rd_kafka_mock_topic_create(mock, "virga.rpc.tt", 2, 1) || rd_kafka_mock_topic_create(mock, "virga.events", 2, 1))
-        return -1;
+    static const struct fixture_topic topics[] = {
+        {"virga.rpc.tt", 2}, {"virga.events", 2}, {"virga.reply.test-a", 1}, {NULL, 0}};
     static const char *const names[] = {"test-a", NULL};
-    if (fixture_credentials(names) < 0 || rd_kafka_mock_topic_create(mock, "virga.reply.test-a", 1, 1))
+    const char *brokers = fixture_mock_start(topics);
+    if (!brokers || fixture_credentials(names) < 0)
         return -1;
-    cfg = fixture_config(rd_kafka_mock_cluster_bootstraps(mock), "test-a");
+    cfg = fixture_config(brokers, "test-a");
     return 0;
 }
 
@@ -134,8 +111,7 @@ static int teardown(void **state)
     (void)state;
     config_free(cfg);
     fixture_cleanup();
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
+    fixture_mock_stop();
     return 0;
 }
 
@@ -229,7 +205,7 @@ static void test_reply_thread_fails(void **state)
     bus_serve_opts_t o = {.topic = "virga.rpc.tt", .group = "treply", .routes = routes, .workers = 1};
     assert_int_equal(bus_serve(srv, &o, &e), 0);
     json_t *r = NULL;
-    fail_in = 0;   /* the client's reply thread, started by its first call */
+    fail_in = 0;   /* the client's reader thread, started by its first call */
     assert_int_equal(bus_call(cli, "tt", "t.echo", json_pack("{s:i}", "n", 1), NULL, 2000, &r, &e), -1);
     fail_in = -1;
     assert_string_equal(e.code, "ServiceUnavailable");
@@ -270,7 +246,7 @@ static void test_close_without_broker(void **state)
     (void)state;
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(c, quiet_log);
+    rd_kafka_conf_set_log_cb(c, fixture_quiet_log);
     rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     assert_non_null(host);
     rd_kafka_mock_cluster_t *gone = rd_kafka_mock_cluster_new(host, 1);
@@ -289,7 +265,7 @@ static void test_close_without_broker(void **state)
         usleep(100 * 1000);
     assert_true(bus_serving(b));   /* in the group, with partitions */
     json_t *r = NULL;
-    bus_call(b, "tgone", "t.echo", json_pack("{s:i}", "n", 1), NULL, 5000, &r, &e);   /* the reply consumer too */
+    bus_call(b, "tgone", "t.echo", json_pack("{s:i}", "n", 1), NULL, 5000, &r, &e);   /* the reader too */
     json_decref(r);
 
     rd_kafka_mock_cluster_destroy(gone);
