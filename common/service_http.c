@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 /* One public endpoint per process: its route table lives until service_http_stop(). */
 static http_route_t *table;
@@ -61,7 +62,12 @@ static void metrics(http_req_t *req, http_resp_t *resp)
         n, (unsigned long long)http_requests_served(svc->http), n, (unsigned long long)st.calls, n,
         (unsigned long long)st.call_timeouts, n, (unsigned long long)st.served, n,
         (long long)(time(NULL) - svc->started));
-    http_resp_take(resp, 200, "text/plain; version=0.0.4", text, strlen(text));
+    strbuf_t out = {0};
+    strbuf_puts(&out, text);
+    free(text);
+    if (svc->def->metrics)
+        svc->def->metrics(svc, &out);
+    http_resp_take(resp, 200, "text/plain; version=0.0.4", out.s, out.len);
 }
 
 int service_http_start(service_t *svc, const char *section, int default_port,
