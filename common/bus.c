@@ -187,6 +187,7 @@ static void free_bus(bus_t *b)
     bus_keys_free(b->keys);
     pthread_mutex_destroy(&b->mu);
     pthread_rwlock_destroy(&b->prod_lock);
+    free(b->types);
     free(b);
 }
 
