@@ -44,3 +44,5 @@ tenant=$(wrk -t1 -c16 -d10s --latency -s "$tmp/keys.lua" "$VIRGA_EC2_URL/")
 wait "$flood"
 report "unknown key (all refused 401)" "$(cat "$tmp/unknown.out")"
 report "tenant DescribeKeyPairs meanwhile" "$tenant"
+echo "== gateway: where a forwarded DescribeKeyPairs spends its time (8 s at 16, 64 and 256 connections)"
+for c in 16 64 256; do /usr/bin/python3 "$here/gateway_breakdown.py" "$dir" "$2" "$c" 8; done

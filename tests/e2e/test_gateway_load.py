@@ -140,3 +140,21 @@ def test_metrics_count_each_action_and_status(cloud):
     assert sample(m1, "virga_gateway_requests_in_flight", action="DescribeKeyPairs") == 0
     assert "# TYPE virga_gateway_request_duration_seconds histogram" in m1
     assert "# TYPE virga_gateway_requests_total counter" in m1
+
+
+def test_every_forwarded_action_has_a_handler(cloud):
+    """A row of the gateway's action table that names a service must name a message type
+    that service handles: a typo is this failure, not InvalidAction in production. The
+    rows are read from the table's source, the types from each service (sys.routes)."""
+    import json
+    import os
+    src = open(os.path.join(os.path.dirname(__file__), "..", "..", "services", "api-gateway", "actions.c")).read()
+    rows = re.findall(r'\{API_(?:EC2|IAM), "(\w+)", "(\w+)"', src)
+    assert len(rows) > 20, rows
+    handled = {}
+    for service in sorted({svc for _, svc in rows}):
+        r = cloud.virgadm("call", service, "sys.routes")
+        assert r.returncode == 0, (service, r.stderr)
+        handled[service] = set(json.loads(r.stdout)["types"])
+    missing = ["%s.%s" % (svc, action) for action, svc in rows if "%s.%s" % (svc, action) not in handled[svc]]
+    assert missing == []
