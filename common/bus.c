@@ -190,6 +190,7 @@ static void free_bus(bus_t *b)
     pthread_mutex_destroy(&b->reader_mu);
     pthread_mutex_destroy(&b->listen_mu);
     pthread_rwlock_destroy(&b->prod_lock);
+    free(b->types);
     free(b);
 }
 

@@ -140,5 +140,11 @@ typedef struct bus_stats {
     uint64_t rejected;   /* received messages dropped: unsigned, unknown or forged sender */
 } bus_stats_t;
 void bus_get_stats(bus_t *b, bus_stats_t *out);
+/* Per message type served: virga_bus_handled_total, virga_bus_failed_total and the
+ * histograms virga_bus_queue_wait_seconds (received to picked up by a worker) and
+ * virga_bus_handler_seconds, labelled service and type, in Prometheus' text format
+ * (nothing before bus_serve). */
+struct strbuf;
+void bus_metrics_render(bus_t *b, struct strbuf *out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "bus_auth.h"
+#include "metrics.h"
 
 #define BUS_MAX_MSG (1024 * 1024)
 #define BUS_QUEUE_MAX 1024
@@ -42,7 +43,15 @@ struct group {
 
 struct job {
     rd_kafka_message_t *m;
+    uint64_t queued_us;        /* when the consumer queued it (metrics_now_us) */
     struct job *next;
+};
+
+/* Per message type served (bus_metrics.c): one per route row, plus one for types with
+ * no row. Updated with atomics by the workers. */
+struct bus_type_metrics {
+    uint64_t handled, failed;
+    metrics_hist_t queue_wait, handler;
 };
 
 /* A queue of received requests and the threads that serve it: the workers, or the
@@ -112,6 +121,8 @@ struct bus {
     void *listen_app;
 
     bus_stats_t stats;
+    struct bus_type_metrics *types;   /* bus_serve: one per route row + 1; NULL before */
+    size_t ntypes;
 };
 
 
@@ -136,6 +147,9 @@ json_t *bus_envelope(const char *type, json_t *body, const json_t *caller);
  * left to finish on a thread of its own (and may still call back). */
 int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms);
 
+/* bus_metrics.c: a request of route row `row` (ntypes - 1: no row) waited queued_us in
+ * its lane and its handler took handler_us; failed when it answered an error. */
+void bus_metrics_observe(bus_t *b, size_t row, uint64_t wait_us, uint64_t handler_us, int failed);
 /* bus_rpc.c: the request of call corr was refused by the broker or never delivered */
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err);
 /* bus_rpc.c, on the reader thread: a message on the reply topic */

@@ -53,6 +53,7 @@ static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
     }
     struct job *j = xmalloc(sizeof *j);
     j->m = m;
+    j->queued_us = metrics_now_us();
     j->next = NULL;
     if (l->tail)
         l->tail->next = j;
@@ -65,8 +66,9 @@ static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
     return 0;
 }
 
-/* The next request, or NULL once the bus stops serving and the lane is empty. */
-static rd_kafka_message_t *lane_pop(bus_t *b, struct lane *l)
+/* The next request (and when it was queued), or NULL once the bus stops serving and
+ * the lane is empty. */
+static rd_kafka_message_t *lane_pop(bus_t *b, struct lane *l, uint64_t *queued_us)
 {
     pthread_mutex_lock(&l->mu);
     while (!l->head && b->serving)
@@ -79,6 +81,7 @@ static rd_kafka_message_t *lane_pop(bus_t *b, struct lane *l)
             l->tail = NULL;
         l->len--;
         m = j->m;
+        *queued_us = j->queued_us;
         free(j);
         pthread_cond_signal(&l->space);
     }
@@ -188,7 +191,7 @@ static int allowed(const bus_route_t *r, const bus_msg_t *msg, const char *servi
 
 /* Only a message whose signature verifies gets this far; an unsigned or forged one is
  * dropped unanswered (who would the answer go to?). */
-static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
+static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m, uint64_t queued_us)
 {
     bus_principal_t from;
     if (bus_message_sender(b, m, &from) < 0)
@@ -218,6 +221,7 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
     const bus_route_t *r = find_route(b, msg.type);
     json_t *reply = NULL;
     verr_t err = {0};
+    uint64_t t0 = metrics_now_us();
     int rc = allowed(r, &msg, b->name, &err);
     if (rc == 0) {
         bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app};
@@ -232,6 +236,8 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m)
         }
     }
     bus_stat_inc(&b->stats.served);
+    bus_metrics_observe(b, r ? (size_t)(r - b->opts.routes) : b->ntypes - 1, t0 - queued_us,
+                        metrics_now_us() - t0, rc < 0);
     if (rc < 0) {
         bus_stat_inc(&b->stats.handler_errors);
         log_info("%s -> %s: %s", msg.type, err.code, err.message);
@@ -257,8 +263,9 @@ static void *lane_loop(void *arg)
     bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
     rd_kafka_message_t *m;
-    while ((m = lane_pop(b, lt.l))) {
-        dispatch(b, w, m);
+    uint64_t queued_us = 0;
+    while ((m = lane_pop(b, lt.l, &queued_us))) {
+        dispatch(b, w, m, queued_us);
         rd_kafka_message_destroy(m);
     }
     if (b->opts.worker_fini)
@@ -310,6 +317,13 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
         if (!r->from)
             return verr_set(e, 500, "InternalError", "the handler row for %s does not say who may send it", r->type);
     b->opts = *opts;
+    size_t nroutes = 0;
+    while (opts->routes && opts->routes[nroutes].type)
+        nroutes++;
+    if (!b->types) {
+        b->ntypes = nroutes + 1;
+        b->types = xcalloc(b->ntypes, sizeof *b->types);
+    }
     int nworkers = opts->workers > 0 ? opts->workers : 4;
 
     rd_kafka_conf_t *c = bus_base_conf(b, 1, e);

@@ -12,6 +12,7 @@
 
 #include "keycache.h"
 #include "jsonutil.h"
+#include "negcache.h"
 
 #define BUCKETS 1024
 
@@ -29,6 +30,8 @@ struct keycache {
     int ttl;
     size_t count, max;
     time_t next_sweep;   /* expired entries are freed at most a TTL after they expire */
+    negcache_t *unknown; /* access keys identity does not know, for a few seconds */
+    keycache_stats_t stats;
 };
 
 static unsigned hash(const char *s)
@@ -48,6 +51,7 @@ keycache_t *keycache_new_max(int ttl_s, size_t max_entries)
     c->ttl = ttl_s > 0 ? ttl_s : 60;
     c->max = max_entries > 0 ? max_entries : KEYCACHE_MAX_ENTRIES;
     c->next_sweep = time(NULL) + c->ttl;
+    c->unknown = negcache_new(KEYCACHE_UNKNOWN_TTL_S, 4096);
     return c;
 }
 
@@ -64,6 +68,7 @@ void keycache_free(keycache_t *c)
     if (!c)
         return;
     keycache_invalidate(c, NULL, NULL);
+    negcache_free(c->unknown);
     pthread_rwlock_destroy(&c->lock);
     free(c);
 }
@@ -174,26 +179,67 @@ size_t keycache_size(keycache_t *c)
     return n;
 }
 
+void keycache_set_unknown_ttl(keycache_t *c, int ttl_s)
+{
+    negcache_free(c->unknown);
+    c->unknown = negcache_new(ttl_s, 4096);
+}
+
+void keycache_get_stats(keycache_t *c, keycache_stats_t *out)
+{
+    out->hits = __atomic_load_n(&c->stats.hits, __ATOMIC_RELAXED);
+    out->fetches = __atomic_load_n(&c->stats.fetches, __ATOMIC_RELAXED);
+    out->unknown_hits = __atomic_load_n(&c->stats.unknown_hits, __ATOMIC_RELAXED);
+}
+
 void keycache_invalidate(keycache_t *c, const char *field, const char *value)
 {
+    /* a key that changed (made active, say) may exist now; any other change may too */
+    if (!field || !strcmp(field, "access_key_id"))
+        negcache_drop(c->unknown, field ? value : NULL);
+    else
+        negcache_drop(c->unknown, NULL);
     pthread_rwlock_wrlock(&c->lock);
     drop_where(c, &(drop_t){.field = field, .value = value});
     pthread_rwlock_unlock(&c->lock);
 }
 
-int keycache_fetch(keycache_t *c, bus_t *bus, const sigv4_auth_t *a, int timeout_ms,
-                   uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+static void scope_of(const sigv4_auth_t *a, char scope[256])
+{
+    snprintf(scope, 256, "%s/%s/%s/%s", a->access_key, a->date, a->region, a->service);
+}
+
+int keycache_lookup(keycache_t *c, const sigv4_auth_t *a, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
 {
     char scope[256];
-    snprintf(scope, sizeof scope, "%s/%s/%s/%s", a->access_key, a->date, a->region, a->service);
-    if (keycache_get(c, scope, key, who))
-        return 0;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "access_key_id", a->access_key, "date", a->date,
-                             "region", a->region, "service", a->service);
-    json_t *reply = NULL;
-    if (bus_call(bus, "identity", "identity.signing_key", body, NULL, timeout_ms, &reply, e) < 0) {
+    scope_of(a, scope);
+    if (keycache_get(c, scope, key, who)) {
+        __atomic_add_fetch(&c->stats.hits, 1, __ATOMIC_RELAXED);
+        return 1;
+    }
+    if (negcache_has(c->unknown, a->access_key)) {
+        __atomic_add_fetch(&c->stats.unknown_hits, 1, __ATOMIC_RELAXED);
+        return verr_set(e, 401, "AuthFailure", "AWS was not able to validate the provided access credentials");
+    }
+    return 0;
+}
+
+static json_t *signing_key_request(const sigv4_auth_t *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "access_key_id", a->access_key, "date", a->date, "region", a->region,
+                     "service", a->service);
+}
+
+/* identity's answer (reply, taken) or error (e, rewritten as the tenant sees it): the key
+ * and *who (a new reference) cached and returned, or -1. */
+static int fetched(keycache_t *c, const sigv4_auth_t *a, json_t *reply, uint8_t key[SIGV4_KEY_LEN], json_t **who,
+                   verr_t *e)
+{
+    if (!reply) {
         if (!strcmp(e->code, "RequestTimeout"))
             verr_set(e, 503, "Unavailable", "The identity service is not answering; try again.");
+        else if (e->http_status == 401 && !strcmp(e->code, "AuthFailure"))
+            negcache_add(c->unknown, a->access_key);
         return -1;
     }
     const char *hex = json_str(reply, "key", "");
@@ -204,8 +250,61 @@ int keycache_fetch(keycache_t *c, bus_t *bus, const sigv4_auth_t *a, int timeout
     }
     json_object_del(reply, "key");
     json_object_set_new(reply, "access_key_id", json_string(a->access_key));
+    char scope[256];
+    scope_of(a, scope);
     keycache_put(c, scope, key, reply);
     *who = reply;
+    return 0;
+}
+
+int keycache_fetch(keycache_t *c, bus_t *bus, const sigv4_auth_t *a, int timeout_ms,
+                   uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+{
+    int rc = keycache_lookup(c, a, key, who, e);
+    if (rc)
+        return rc > 0 ? 0 : -1;
+    __atomic_add_fetch(&c->stats.fetches, 1, __ATOMIC_RELAXED);
+    json_t *reply = NULL;
+    if (bus_call(bus, "identity", "identity.signing_key", signing_key_request(a), NULL, timeout_ms, &reply, e) < 0)
+        reply = NULL;
+    return fetched(c, a, reply, key, who, e);
+}
+
+/* An asynchronous fetch in flight. */
+struct pending_fetch {
+    keycache_t *c;
+    sigv4_auth_t a;
+    keycache_fetch_fn cb;
+    void *arg;
+};
+
+static void fetch_done(void *arg, json_t *reply, const verr_t *err)
+{
+    struct pending_fetch *p = arg;
+    uint8_t key[SIGV4_KEY_LEN];
+    json_t *who = NULL;
+    verr_t e = {0};
+    if (err)
+        e = *err;
+    if (fetched(p->c, &p->a, reply, key, &who, &e) < 0)
+        p->cb(p->arg, NULL, NULL, &e);
+    else
+        p->cb(p->arg, key, who, NULL);
+    sodium_memzero(key, sizeof key);
+    free(p);
+}
+
+int keycache_fetch_async(keycache_t *c, bus_t *bus, const sigv4_auth_t *a, int timeout_ms, keycache_fetch_fn cb,
+                         void *arg, verr_t *e)
+{
+    __atomic_add_fetch(&c->stats.fetches, 1, __ATOMIC_RELAXED);
+    struct pending_fetch *p = xmalloc(sizeof *p);
+    *p = (struct pending_fetch){c, *a, cb, arg};
+    if (bus_call_async(bus, "identity", "identity.signing_key", signing_key_request(a), NULL, timeout_ms, fetch_done,
+                       p, e) < 0) {
+        free(p);
+        return -1;
+    }
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "jsonutil.h"
 #include "log.h"
+#include "strbuf.h"
 #include "service_http.h"
 
 #define VIRGA_VERSION "0.1.0"
@@ -107,6 +108,33 @@ static int sys_probe(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     return 0;
 }
 
+/* The service's Prometheus metrics (what /metrics answers where there is an endpoint),
+ * for the operator: `virgadm call <service> sys.metrics`. */
+static int sys_metrics(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    (void)e;
+    strbuf_t out = {0};
+    service_metrics_render(ctx->app, &out);
+    *reply = json_pack("{s:s}", "text", out.s ? out.s : "");
+    free(out.s);
+    return 0;
+}
+
+/* The message types this service handles (its route table), for the operator and for
+ * the test that every action the gateway forwards has a handler. */
+static int sys_routes(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    (void)e;
+    service_t *svc = ctx->app;
+    json_t *types = json_array();
+    for (const bus_route_t *r = svc->def->routes; r && r->type; r++)
+        json_array_append_new(types, json_string(r->type));
+    *reply = json_pack("{s:o}", "types", types);
+    return 0;
+}
+
 /* Test-only: hold a request for body.ms milliseconds (enabled by debug.test_handlers)
  * so tests can kill a service while a call is in flight. */
 static int sys_sleep(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -128,6 +156,8 @@ static bus_route_t *build_routes(const service_def_t *def, int test_handlers)
         {"sys.health", sys_health, BUS_FROM_ANY},
         {"sys.echo", sys_echo, BUS_FROM_ANY},
         {"sys.probe", sys_probe, BUS_P_OPERATOR},   /* makes this service call another */
+        {"sys.metrics", sys_metrics, BUS_P_OPERATOR},
+        {"sys.routes", sys_routes, BUS_P_OPERATOR},
     };
     size_t n = 0;
     while (def->routes && def->routes[n].type)

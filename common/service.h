@@ -12,6 +12,7 @@
 #include "db.h"
 
 typedef struct service service_t;
+struct strbuf;
 
 typedef struct service_def {
     const char *name;            /* "identity": topic virga.rpc.identity, group identity */
@@ -26,6 +27,8 @@ typedef struct service_def {
     void (*reconcile)(service_t *svc);
     /* Extra health fields (e.g. the HTTP port); may be NULL. */
     void (*health)(service_t *svc, json_t *out);
+    /* Extra Prometheus text appended to GET /metrics (metrics.h); may be NULL. */
+    void (*metrics)(service_t *svc, struct strbuf *out);
     /* At shutdown, before the handlers in flight are waited for: make long work give up
      * (a download, a task step). It must not free anything handlers use. May be NULL. */
     void (*stop)(service_t *svc);

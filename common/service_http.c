@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 /* One public endpoint per process: its route table lives until service_http_stop(). */
 static http_route_t *table;
@@ -36,13 +37,12 @@ static void healthz(http_req_t *req, http_resp_t *resp)
     json_decref(h);
 }
 
-static void metrics(http_req_t *req, http_resp_t *resp)
+void service_metrics_render(service_t *svc, strbuf_t *out)
 {
-    service_t *svc = req->app;
     bus_stats_t st;
     bus_get_stats(svc->bus, &st);
     const char *n = svc->def->name;
-    char *text = xasprintf(
+    strbuf_printf(out,
         "# HELP virga_http_requests_total HTTP requests answered.\n"
         "# TYPE virga_http_requests_total counter\n"
         "virga_http_requests_total{service=\"%s\"} %llu\n"
@@ -61,7 +61,16 @@ static void metrics(http_req_t *req, http_resp_t *resp)
         n, (unsigned long long)http_requests_served(svc->http), n, (unsigned long long)st.calls, n,
         (unsigned long long)st.call_timeouts, n, (unsigned long long)st.served, n,
         (long long)(time(NULL) - svc->started));
-    http_resp_take(resp, 200, "text/plain; version=0.0.4", text, strlen(text));
+    bus_metrics_render(svc->bus, out);
+    if (svc->def->metrics)
+        svc->def->metrics(svc, out);
+}
+
+static void metrics(http_req_t *req, http_resp_t *resp)
+{
+    strbuf_t out = {0};
+    service_metrics_render(req->app, &out);
+    http_resp_take(resp, 200, "text/plain; version=0.0.4", out.s, out.len);
 }
 
 int service_http_start(service_t *svc, const char *section, int default_port,

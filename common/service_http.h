@@ -15,5 +15,10 @@
 int service_http_start(service_t *svc, const char *section, int default_port,
                        const http_route_t *routes, http_refuse_fn refuse, verr_t *e);
 void service_http_stop(service_t *svc);
+/* What GET /metrics answers (also sys.metrics over the bus, for services without an
+ * endpoint): the process's counters, the bus server's per message type, the service's
+ * own (service_def_t.metrics). */
+struct strbuf;
+void service_metrics_render(service_t *svc, struct strbuf *out);
 
 #endif

@@ -120,3 +120,13 @@ int gw_check_actions(verr_t *e)
                             "action %s has no parameter names: run tools/gen-api-params.py", actions[i].name);
     return 0;
 }
+
+size_t gw_action_count(void) { return ARRAY_LEN(actions); }
+
+const gw_action_t *gw_action_at(size_t i) { return i < ARRAY_LEN(actions) ? &actions[i] : NULL; }
+
+/* The row's position, or gw_action_count() for NULL (a request whose action is unknown). */
+size_t gw_action_index(const gw_action_t *a)
+{
+    return a && a >= actions && a < actions + ARRAY_LEN(actions) ? (size_t)(a - actions) : ARRAY_LEN(actions);
+}

@@ -31,8 +31,7 @@ int gw_authorize(gw_req_t *r, verr_t *e)
         snprintf(resource, sizeof resource, "arn:aws:iam::%s:user/%s", json_str(r->caller, "account_id", ""),
                  uname ? uname : json_str(r->caller, "user_name", ""));
     policy_globals_t g = {.caller = r->caller, .source_ip = r->http->remote,
-                          .user_agent = http_header(r->http, "User-Agent"),
-                          .referer = http_header(r->http, "Referer"), .now = (long long)time(NULL)};
+                          .user_agent = r->user_agent, .referer = r->referer, .now = (long long)time(NULL)};
     policy_request_t q = {.action = action, .resource = resource, .key = condition_key, .key_arg = &g};
     if (policy_decide(json_object_get(r->caller, "policies"), &q) == POLICY_ALLOW)
         return 0;

@@ -36,7 +36,7 @@ int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e)
 {
     static const describe_field_t fields[] = {
         {"region-name", "regionName"}, {"endpoint", "regionEndpoint"}, {"opt-in-status", "optInStatus"}, {NULL, NULL}};
-    const char *host = http_header(r->http, "Host");
+    const char *host = r->host;
     json_t *items = json_pack("[{s:s, s:s, s:s}]", "regionName", r->gw->region, "regionEndpoint",
                               host ? host : "127.0.0.1", "optInStatus", "opt-in-not-required");
     json_t *out = finish(items, r->params, fields, "RegionName", "regionName", "InvalidParameterValue", e);
@@ -71,18 +71,19 @@ int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e)
     return 0;
 }
 
-int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e)
+/* Both answers in: the quotas (identity) and the default VPC (network). */
+static void account_attributes_done(gw_req_t *r, void *arg, json_t **replies, const verr_t *errs, size_t n)
 {
-    json_t *quota = NULL;
-    json_t *body = json_pack("{s:s}", "account_id", json_str(r->caller, "account_id", ""));
-    if (bus_call(r->svc->bus, "identity", "identity.quota_get", body, r->caller, r->gw->call_timeout_ms, &quota, e) < 0)
-        return -1;
-    /* every account has a default VPC (the network service makes it on first use) */
-    json_t *vpc = NULL;
-    if (gw_call(r, "network", "network.default_vpc", NULL, &vpc, e) < 0) {
-        json_decref(quota);
-        return -1;
-    }
+    (void)arg;
+    (void)n;
+    json_t *quota = replies[0], *vpc = replies[1];
+    for (int i = 0; i < 2; i++)
+        if (!replies[i]) {
+            json_decref(quota);
+            json_decref(vpc);
+            gw_finish(r, -1, NULL, &errs[i]);
+            return;
+        }
     char default_vpc[64];
     snprintf(default_vpc, sizeof default_vpc, "%s", json_str(vpc, "vpcId", "none"));
     json_decref(vpc);
@@ -99,10 +100,24 @@ int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e)
         json_array_append_new(items, json_pack("{s:s, s:[{s:s}]}", "attributeName", attrs[i].name,
                                                "attributeValueSet", "attributeValue", attrs[i].value));
     json_decref(quota);
-    json_t *out = select_named(items, r->params, "AttributeName", "attributeName", "InvalidParameterValue", e);
+    verr_t e = {0};
+    json_t *out = select_named(items, r->params, "AttributeName", "attributeName", "InvalidParameterValue", &e);
     json_decref(items);
     if (!out)
-        return -1;
-    *result = json_pack("{s:o}", "accountAttributeSet", out);
-    return 0;
+        gw_finish(r, -1, NULL, &e);
+    else
+        gw_finish(r, 0, json_pack("{s:o}", "accountAttributeSet", out), NULL);
+}
+
+/* The account's quotas from identity and its default VPC from the network service
+ * (which makes it on first use), asked at once, holding no thread. */
+int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e)
+{
+    (void)result;
+    (void)e;
+    static const char *const services[] = {"identity", "network"};
+    static const char *const types[] = {"identity.quota_get", "network.default_vpc"};
+    json_t *bodies[] = {json_pack("{s:s}", "account_id", json_str(r->caller, "account_id", "")), NULL};
+    gw_fanout(r, 2, services, types, bodies, account_attributes_done, NULL);
+    return GW_ASYNC;
 }

@@ -48,40 +48,100 @@ static json_t *group_ids(const json_t *params, verr_t *e)
     return groups;
 }
 
+/* A CreateTags or DeleteTags in flight: the ids grouped by owning service. */
+struct change {
+    const char *action;       /* "CreateTags" */
+    json_t *groups;           /* {"image": [...], ...} */
+    int checking;             /* this round is the DryRun check */
+};
+
+static void change_round(gw_req_t *r, struct change *c);
+
+static void change_free(struct change *c)
+{
+    json_decref(c->groups);
+    free(c);
+}
+
+/* A round's answers: the first error (in the services' order) is the answer; a check
+ * that passed everywhere is followed by the change itself, unless DryRun was asked. */
+static void change_done(gw_req_t *r, void *arg, json_t **replies, const verr_t *errs, size_t n)
+{
+    struct change *c = arg;
+    const verr_t *failed = NULL;
+    verr_t e = {0};
+    for (size_t i = 0; i < n; i++) {
+        json_decref(replies[i]);
+        int passed_check = c->checking && !replies[i] && !strcmp(errs[i].code, "DryRunOperation");
+        if (!failed && !replies[i] && !passed_check)
+            failed = &errs[i];
+        else if (!failed && c->checking && replies[i]) {   /* a check that passes is DryRunOperation, never a reply */
+            verr_set(&e, 500, "InternalError", "a service answered a DryRun %s", c->action);
+            failed = &e;
+        }
+    }
+    if (failed) {
+        gw_finish(r, -1, NULL, failed);
+    } else if (c->checking && json_flag(r->params, "DryRun")) {
+        verr_set(&e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+        gw_finish(r, -1, NULL, &e);
+    } else if (c->checking) {
+        c->checking = 0;
+        change_round(r, c);
+        return;
+    } else {
+        gw_finish(r, 0, json_pack("{s:b}", "return", 1), NULL);
+    }
+    change_free(c);
+}
+
+/* Every service its own ids at once, as a check (DryRun) or for real. */
+static void change_round(gw_req_t *r, struct change *c)
+{
+    size_t n = json_object_size(c->groups), i = 0;
+    const char **services = xcalloc(n + 1, sizeof *services), **types = xcalloc(n + 1, sizeof *types);
+    json_t **bodies = xcalloc(n + 1, sizeof *bodies);
+    char **typebuf = xcalloc(n + 1, sizeof *typebuf);
+    json_t *tags = json_object_get(r->params, "Tag");
+    const char *svc;
+    json_t *ids;
+    json_object_foreach(c->groups, svc, ids) {
+        services[i] = svc;
+        typebuf[i] = xasprintf("%s.%s", svc, c->action);
+        types[i] = typebuf[i];
+        bodies[i] = json_pack("{s:O}", "ResourceId", ids);
+        if (tags)
+            json_object_set(bodies[i], "Tag", tags);
+        if (c->checking)
+            json_object_set_new(bodies[i], "DryRun", json_string("true"));
+        i++;
+    }
+    gw_fanout(r, n, services, types, bodies, change_done, c);
+    for (i = 0; i < n; i++)
+        free(typebuf[i]);
+    free(typebuf);
+    free(services);
+    free(types);
+    free(bodies);
+}
+
 /* Each service applies its part in one transaction. When the request spans several,
  * every part is first checked with DryRun, so a missing or foreign id in one leaves
  * the others unchanged too (short of a change between the two passes). A DryRun
- * request stops after the check, as EC2 does, with DryRunOperation. */
+ * request stops after the check, as EC2 does, with DryRunOperation. The calls of a
+ * round go out at once, and no thread waits for them. */
 static int change(gw_req_t *r, const char *action, json_t **result, verr_t *e)
 {
-    JSON_AUTO json_t *groups = group_ids(r->params, e);
+    (void)result;
+    json_t *groups = group_ids(r->params, e);
     if (!groups)
         return -1;
-    json_t *tags = json_object_get(r->params, "Tag");
-    int dry = json_flag(r->params, "DryRun");
-    for (int check = dry || json_object_size(groups) > 1; check >= 0; check--) {
-        const char *svc;
-        json_t *ids;
-        json_object_foreach(groups, svc, ids) {
-            char type[96];
-            snprintf(type, sizeof type, "%s.%s", svc, action);
-            json_t *body = json_pack("{s:O}", "ResourceId", ids), *reply = NULL;
-            if (tags)
-                json_object_set(body, "Tag", tags);
-            if (check)
-                json_object_set_new(body, "DryRun", json_string("true"));
-            int rc = gw_call(r, svc, type, body, &reply, e);
-            json_decref(reply);
-            if (check && rc < 0 && !strcmp(e->code, "DryRunOperation"))
-                verr_clear(e);
-            else if (rc < 0 || check)   /* a check that passes is DryRunOperation, never a reply */
-                return rc < 0 ? -1 : verr_set(e, 500, "InternalError", "%s answered a DryRun %s", svc, action);
-        }
-        if (dry)
-            return verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
-    }
-    *result = json_pack("{s:b}", "return", 1);
-    return 0;
+    struct change *c = xcalloc(1, sizeof *c);
+    c->action = action;
+    c->groups = groups;
+    c->checking = json_flag(r->params, "DryRun") || json_object_size(groups) > 1;
+    change_round(r, c);
+    return GW_ASYNC;
 }
 
 int ec2_create_tags(gw_req_t *r, json_t **result, verr_t *e)
@@ -127,29 +187,40 @@ static int by_order(const void *a, const void *b)
     return strcmp(json_str(*(json_t *const *)a, "order", ""), json_str(*(json_t *const *)b, "order", ""));
 }
 
-/* Every service's tags matching the filters (each service filters its own), sorted. */
-static json_t *gather(gw_req_t *r, verr_t *e)
+/* The services that own taggable resources, each once (common/tags.c's table). */
+static size_t tag_services(const char **out, size_t max)
 {
-    json_t *all = json_array();
-    json_t *filters = json_object_get(r->params, "Filter");
-    for (size_t i = 0; tags_resources[i].prefix; i++) {
+    size_t n = 0;
+    for (size_t i = 0; tags_resources[i].prefix && n < max; i++) {
         const char *svc = tags_resources[i].service;
         size_t j = 0;
-        while (j < i && strcmp(tags_resources[j].service, svc))
+        while (j < n && strcmp(out[j], svc))
             j++;
-        if (j < i)
-            continue;   /* asked already */
-        char type[96];
-        snprintf(type, sizeof type, "%s.DescribeTags", svc);
-        json_t *body = json_object(), *reply = NULL, *it;
-        if (filters)
-            json_object_set(body, "Filter", filters);
-        if (gw_call(r, svc, type, body, &reply, e) < 0) {
-            json_decref(all);
-            return NULL;
-        }
+        if (j == n)
+            out[n++] = svc;
+    }
+    return n;
+}
+
+/* Every service's tags (each filtered its own), merged, sorted and paged. */
+static void describe_tags_done(gw_req_t *r, void *arg, json_t **replies, const verr_t *errs, size_t n)
+{
+    (void)arg;
+    const verr_t *failed = NULL;
+    for (size_t i = 0; i < n && !failed; i++)
+        if (!replies[i])
+            failed = &errs[i];
+    if (failed) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(replies[i]);
+        gw_finish(r, -1, NULL, failed);
+        return;
+    }
+    JSON_AUTO json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
         size_t k;
-        json_array_foreach(json_object_get(reply, "tagSet"), k, it) {
+        json_t *it;
+        json_array_foreach(json_object_get(replies[i], "tagSet"), k, it) {
             json_t *o = order_of(json_str(it, "resourceId", ""), json_str(it, "key", ""));
             if (!o)
                 continue;   /* not UTF-8: not a tag of ours */
@@ -159,33 +230,49 @@ static json_t *gather(gw_req_t *r, verr_t *e)
             if (item)
                 json_array_append_new(all, item);
         }
-        json_decref(reply);
+        json_decref(replies[i]);
     }
-    size_t n = json_array_size(all);
-    json_t **v = xcalloc(n + 1, sizeof *v);
-    for (size_t i = 0; i < n; i++)
+    size_t total = json_array_size(all);
+    json_t **v = xcalloc(total + 1, sizeof *v);
+    for (size_t i = 0; i < total; i++)
         v[i] = json_incref(json_array_get(all, i));
-    qsort(v, n, sizeof *v, by_order);
+    qsort(v, total, sizeof *v, by_order);
     json_array_clear(all);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < total; i++)
         json_array_append_new(all, v[i]);
     free(v);
-    return all;
+    json_t *page = NULL, *next = NULL, *it;
+    verr_t e = {0};
+    if (describe_page(all, r->params, "order", 5, 1000, &page, &next, &e) < 0) {
+        gw_finish(r, -1, NULL, &e);
+        return;
+    }
+    size_t i;
+    json_array_foreach(page, i, it)
+        json_object_del(it, "order");
+    json_t *result = json_pack("{s:o}", "tagSet", page);
+    if (next)
+        json_object_set_new(result, "nextToken", next);
+    gw_finish(r, 0, result, NULL);
 }
 
 int ec2_describe_tags(gw_req_t *r, json_t **result, verr_t *e)
 {
-    JSON_AUTO json_t *all = gather(r, e);
-    if (!all)
-        return -1;
-    json_t *page = NULL, *next = NULL, *it;
-    if (describe_page(all, r->params, "order", 5, 1000, &page, &next, e) < 0)
-        return -1;
-    size_t i;
-    json_array_foreach(page, i, it)
-        json_object_del(it, "order");
-    *result = json_pack("{s:o}", "tagSet", page);
-    if (next)
-        json_object_set_new(*result, "nextToken", next);
-    return 0;
+    (void)result;
+    (void)e;
+    const char *services[16];
+    size_t n = tag_services(services, ARRAY_LEN(services));
+    char types[16][96];
+    const char *tp[16];
+    json_t *bodies[16];
+    json_t *filters = json_object_get(r->params, "Filter");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(types[i], sizeof types[i], "%s.DescribeTags", services[i]);
+        tp[i] = types[i];
+        bodies[i] = json_object();
+        if (filters)
+            json_object_set(bodies[i], "Filter", filters);
+    }
+    gw_fanout(r, n, services, tp, bodies, describe_tags_done, NULL);
+    return GW_ASYNC;
 }

@@ -8,6 +8,7 @@
 #include "gateway.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
@@ -39,13 +40,17 @@ static int init(service_t *svc, verr_t *e)
     gw->skew_s = config_int(svc->cfg, "gateway.clock_skew_s", 900);
     gw->call_timeout_ms = (int)config_int(svc->cfg, "gateway.call_timeout_ms", 10000);
     gw->keys = keycache_new((int)config_int(svc->cfg, "gateway.key_cache_ttl_s", 60));
+    keycache_set_unknown_ttl(gw->keys, (int)config_int(svc->cfg, "gateway.unknown_key_ttl_s", KEYCACHE_UNKNOWN_TTL_S));
     gw->limits = ratelimit_new(atof(config_str(svc->cfg, "gateway.rate_limit", "200")),
                                atof(config_str(svc->cfg, "gateway.rate_burst", "400")));
+    gw->authfail = authfail_new(atof(config_str(svc->cfg, "gateway.auth_fail_rate", "5")),
+                                atof(config_str(svc->cfg, "gateway.auth_fail_burst", "200")));
+    gw->metrics = gw_metrics_new();
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
-    /* forwarded actions wait for the bus without a thread, but the tag actions' fan-out
-     * still holds one per round trip (gateway.http_threads overrides) */
+    /* no request holds a thread while the bus works; 16 is what the benchmarks were
+     * measured with (4 measured the same: docs/performance.md, issue 14) */
     if (!config_str(svc->cfg, "gateway.http_threads", NULL))
         config_set(svc->cfg, "gateway.http_threads", "16");
     return service_http_start(svc, "gateway", 8773, http_routes, gw_refuse, e);
@@ -60,13 +65,15 @@ static void fini(service_t *svc)
     for (int i = 0; gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST) && i < gw->call_timeout_ms / 10 + 100; i++)
         usleep(10 * 1000);
     if (gw && __atomic_load_n(&gw->inflight, __ATOMIC_SEQ_CST)) {
-        log_warn("%d forwarded actions never called back: keeping their state", gw->inflight);
+        log_warn("%d deferred requests never called back: keeping their state", gw->inflight);
         svc->state = NULL;
         return;
     }
     if (gw) {
         keycache_free(gw->keys);
         ratelimit_free(gw->limits);
+        authfail_free(gw->authfail);
+        gw_metrics_free(gw->metrics);
         free(gw);
     }
     svc->state = NULL;
@@ -80,6 +87,25 @@ static void health(service_t *svc, json_t *out)
         json_object_set_new(out, "requests", json_integer((json_int_t)gw->requests));
 }
 
+static void metrics(service_t *svc, strbuf_t *out)
+{
+    gateway_t *gw = svc->state;
+    if (!gw)
+        return;
+    gw_metrics_render(gw->metrics, out);
+    keycache_stats_t ks;
+    keycache_get_stats(gw->keys, &ks);
+    metrics_family(out, "virga_gateway_signing_key_lookups_total", "counter",
+                   "Signing key lookups by outcome: hit (cache), fetched (asked identity), unknown (refused: "
+                   "identity called the access key unknown moments ago).");
+    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"hit\"", ks.hits);
+    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"fetched\"", ks.fetches);
+    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"unknown\"", ks.unknown_hits);
+    metrics_family(out, "virga_gateway_source_refused_total", "counter",
+                   "Requests refused unread because their address failed to authenticate too often.");
+    metrics_sample(out, "virga_gateway_source_refused_total", "", authfail_refused(gw->authfail));
+}
+
 int main(int argc, char **argv)
 {
     static const bus_route_t routes[] = {{NULL, NULL, 0}};
@@ -89,6 +115,7 @@ int main(int argc, char **argv)
         .routes = routes,
         .init = init,
         .health = health,
+        .metrics = metrics,
         .fini = fini,
     };
     return service_main(argc, argv, &def);

@@ -1,13 +1,17 @@
-/* request.c - one Query API request from bytes to answer: parameters, SigV4, rate
- * limit, action lookup, policy, required parameters, then a local handler or a bus RPC,
- * and the XML rendering of the result or the error. */
+/* request.c - one Query API request from bytes to answer: the per-address limit on
+ * failures, parameters, SigV4's form, action lookup, the signing key (cached, or asked
+ * of identity without holding the thread), rate limit, policy, required parameters, then
+ * a local handler or a bus RPC, and the XML rendering of the result or the error. No
+ * step holds an HTTP thread while another service works (gateway.h, struct gw_req). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sodium.h>
 
 #include "gateway.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
 
 /* Auth parameters are not the action's business. */
@@ -80,21 +84,14 @@ static int missing_param(const gw_req_t *r, verr_t *e)
     return 0;
 }
 
-/* The caller as services see it: without its policies, with the request id. */
-static json_t *bus_caller(const gw_req_t *r)
+/* The caller as services see it: without its policies, with the request id. A shallow
+ * copy: the policies it leaves out are the bulk, and nothing nested is changed. */
+json_t *gw_bus_caller(const gw_req_t *r)
 {
-    json_t *caller = json_deep_copy(r->caller);
+    json_t *caller = json_copy(r->caller);
     json_object_del(caller, "policies");
     json_object_set_new(caller, "request_id", json_string(r->http->request_id));
     return caller;
-}
-
-int gw_call(gw_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e)
-{
-    json_t *caller = bus_caller(r);
-    int rc = bus_call(r->svc->bus, service, type, body, caller, r->gw->call_timeout_ms, reply, e);
-    json_decref(caller);
-    return rc;
 }
 
 /* An IAM change made through this gateway takes effect here before the reply, without
@@ -111,24 +108,139 @@ static void invalidate_local(gw_req_t *r)
         keycache_invalidate(r->gw->keys, "account_id", json_str(r->caller, "account_id", ""));
 }
 
-/* Everything up to the answer: 0 with *result for a local action, 1 for an action to
- * forward to r->action->target, -1 with e set. */
-static int process(gw_req_t *r, verr_t *e, json_t **result)
+void gw_defer(gw_req_t *r)
+{
+    if (r->deferred)
+        return;
+    r->deferred = http_defer(r->http);
+    __atomic_add_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
+{
+    gateway_t *gw = r->gw;
+    http_resp_t resp = {.status = 200};
+    if (rc == 0) {
+        gw_render_result(r, result, &resp);
+        log_info("%s %s -> 200", r->action->name, json_str(r->caller, "access_key_id", ""));
+    } else {
+        __atomic_add_fetch(&gw->errors, 1, __ATOMIC_RELAXED);
+        verr_t shown;
+        gw_public_error(e, &shown);
+        /* the status and code the tenant gets; a different cause (a bus timeout) follows */
+        int same = !strcmp(shown.code, e->code);
+        log_info("%s %s -> %d %s: %s%s%s%s", r->action ? r->action->name : "-",
+                 json_str(r->caller, "access_key_id", r->auth.access_key[0] ? r->auth.access_key : "-"),
+                 shown.http_status, shown.code, shown.message, same ? "" : " [", same ? "" : e->message,
+                 same ? "" : "]");
+        gw_render_error(r->api, r->http->request_id, &shown, &resp);
+        /* a client's mistake before anyone was authenticated: its address pays */
+        if (!r->caller && resp.status >= 400 && resp.status < 500)
+            authfail_record(gw->authfail, r->http->remote);
+    }
+    if (!r->metered)
+        gw_metrics_start(gw->metrics, r->action);
+    gw_metrics_done(gw->metrics, r->action, resp.status, metrics_now_us() - r->t0_us);
+    json_decref(result);
+    json_decref(r->params);
+    json_decref(r->caller);
+    free(r->host);
+    free(r->user_agent);
+    free(r->referer);
+    free(r->string_to_sign);
+    free(r->canonical_request);
+    if (r->deferred) {
+        http_complete(r->deferred, &resp);
+        free(r);
+        __atomic_sub_fetch(&gw->inflight, 1, __ATOMIC_SEQ_CST);
+    } else {
+        *r->resp = resp;
+        free(r);
+    }
+}
+
+/* On the bus's reply thread: the service answered, or the call timed out. */
+static void forward_done(void *arg, json_t *reply, const verr_t *err)
+{
+    gw_req_t *r = arg;
+    log_set_request_id(r->http->request_id);
+    if (!err)
+        invalidate_local(r);
+    gw_finish(r, err ? -1 : 0, reply, err);
+    log_set_request_id(NULL);
+}
+
+/* Forward to the owning service as "<service>.<Action>" with who is calling, without
+ * holding this HTTP thread for the round trip. */
+static void forward(gw_req_t *r)
+{
+    char type[160];
+    snprintf(type, sizeof type, "%s.%s", r->action->target, r->action->name);
+    gw_defer(r);
+    json_t *caller = gw_bus_caller(r);
+    verr_t e = {0};
+    int rc = bus_call_async(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
+                            r->gw->call_timeout_ms, forward_done, r, &e);
+    json_decref(caller);
+    if (rc < 0)
+        gw_finish(r, -1, NULL, &e);   /* not sent: answered now */
+}
+
+/* The caller is known: rate limit, policy, required parameters, then the answer (here,
+ * by a local handler, or forwarded). Runs on the HTTP thread, or on the bus thread that
+ * brought the signing key. */
+static void authenticated(gw_req_t *r)
+{
+    verr_t e = {0};
+    json_t *result = NULL;
+    int rc = -1;
+    if (!ratelimit_take(r->gw->limits, json_str(r->caller, "access_key_id", "")))
+        verr_set(&e, 503, "RequestLimitExceeded", "Request limit exceeded.");
+    else if (gw_authorize(r, &e) == 0 && missing_param(r, &e) == 0) {
+        if (!r->action->local) {
+            forward(r);
+            return;
+        }
+        rc = r->action->local(r, &result, &e);
+        if (rc == GW_ASYNC)
+            return;   /* the handler finishes r */
+        if (rc == 0)
+            invalidate_local(r);
+    }
+    gw_finish(r, rc, result, &e);
+}
+
+/* On a bus thread: identity answered for the signing key (or did not). */
+static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err)
+{
+    gw_req_t *r = arg;
+    log_set_request_id(r->http->request_id);
+    verr_t e = {0};
+    if (!key)
+        gw_finish(r, -1, NULL, err);
+    else if (gw_auth_verify(r, key, who, &e) < 0)
+        gw_finish(r, -1, NULL, &e);
+    else
+        authenticated(r);
+    log_set_request_id(NULL);
+}
+
+/* Everything that needs no other service, cheapest refusals first: the parameters, the
+ * signature's form, scope and time, the action and its parameter names. Then the
+ * signing key: from the cache, refused as a key identity just called unknown, or asked
+ * of identity with the connection suspended. 0 when r went on (answered or in flight),
+ * -1 with e set. */
+static int begin(gw_req_t *r, verr_t *e)
 {
     query_t q = {0};
     int rc = -1;
     r->api = gw_api_claimed(r->http);   /* until the signature says: errors get the client's shape */
     if (collect_params(r->http, &q, e) < 0)
         goto out;
-
     char body_hash[65];
     sigv4_sha256_hex(r->http->body, r->http->body_len, body_hash);
-    if (gw_authenticate(r, body_hash, e) < 0)
+    if (gw_auth_prepare(r, body_hash, e) < 0)
         goto out;
-    if (!ratelimit_take(r->gw->limits, json_str(r->caller, "access_key_id", "")))  {
-        verr_set(e, 503, "RequestLimitExceeded", "Request limit exceeded.");
-        goto out;
-    }
     const char *action = query_get(&q, "Action");
     if (!action || !*action) {
         verr_set(e, 400, "MissingAction", "The request must contain the parameter Action");
@@ -138,108 +250,67 @@ static int process(gw_req_t *r, verr_t *e, json_t **result)
         verr_set(e, 400, "InvalidAction", "The action %.100s is not valid for this web service.", action);
         goto out;
     }
+    gw_metrics_start(r->gw->metrics, r->action);
+    r->metered = 1;
     if (unknown_param(r, &q, e) < 0 || !(r->params = query_to_json(&q, skip_params, e)))
         goto out;
-    if (gw_authorize(r, e) < 0 || missing_param(r, e) < 0)
-        goto out;
-    if (!r->action->local) {
-        rc = 1;
-        goto out;
+    query_free(&q);
+
+    uint8_t key[SIGV4_KEY_LEN];
+    json_t *who = NULL;
+    rc = keycache_lookup(r->gw->keys, &r->auth, key, &who, e);
+    if (rc > 0) {
+        rc = gw_auth_verify(r, key, who, e);
+        sodium_memzero(key, sizeof key);
+        if (rc == 0)
+            authenticated(r);
+        return rc;
     }
-    rc = r->action->local(r, result, e);
-    if (rc == 0)
-        invalidate_local(r);
+    if (rc < 0)
+        return -1;
+    gw_defer(r);
+    if (keycache_fetch_async(r->gw->keys, r->svc->bus, &r->auth, r->gw->call_timeout_ms, key_fetched, r, e) < 0) {
+        if (!strcmp(e->code, "RequestTimeout"))
+            verr_set(e, 503, "Unavailable", "The identity service is not answering; try again.");
+        return -1;
+    }
+    return 0;
 out:
     query_free(&q);
     return rc;
 }
 
-/* The answer to a request that got this far: result rendered, or the error. Takes
- * result, params and caller. */
-static void finish(gw_req_t *r, int rc, json_t *result, const verr_t *e, http_resp_t *resp)
+static char *header_copy(const http_req_t *h, const char *name)
 {
-    if (rc == 0) {
-        gw_render_result(r, result, resp);
-        log_info("%s %s -> 200", r->action->name, json_str(r->caller, "access_key_id", ""));
-    } else {
-        __atomic_add_fetch(&r->gw->errors, 1, __ATOMIC_RELAXED);
-        verr_t shown;
-        gw_public_error(e, &shown);
-        /* the status and code the tenant gets; a different cause (a bus timeout) follows */
-        int same = !strcmp(shown.code, e->code);
-        log_info("%s %s -> %d %s: %s%s%s%s", r->action ? r->action->name : "-",
-                 json_str(r->caller, "access_key_id", "-"), shown.http_status, shown.code, shown.message,
-                 same ? "" : " [", same ? "" : e->message, same ? "" : "]");
-        gw_render_error(r->api, r->http->request_id, &shown, resp);
-    }
-    json_decref(result);
-    json_decref(r->params);
-    json_decref(r->caller);
-}
-
-/* A forwarded action in flight: its HTTP connection is suspended meanwhile. */
-typedef struct forwarded {
-    gw_req_t r;
-    http_deferred_t *d;
-} forwarded_t;
-
-/* On the bus's reply thread: the service answered, or the call timed out. */
-static void forward_done(void *arg, json_t *reply, const verr_t *err)
-{
-    forwarded_t *f = arg;
-    gateway_t *gw = f->r.gw;
-    log_set_request_id(f->r.http->request_id);
-    if (!err)
-        invalidate_local(&f->r);
-    http_resp_t resp = {.status = 200};
-    finish(&f->r, err ? -1 : 0, reply, err, &resp);
-    http_complete(f->d, &resp);
-    log_set_request_id(NULL);
-    free(f);
-    __atomic_sub_fetch(&gw->inflight, 1, __ATOMIC_SEQ_CST);
-}
-
-/* Forward to the owning service as "<service>.<Action>" with who is calling, without
- * holding this HTTP thread for the round trip. */
-static void forward(gw_req_t *r)
-{
-    char type[160];
-    snprintf(type, sizeof type, "%s.%s", r->action->target, r->action->name);
-    forwarded_t *f = xmalloc(sizeof *f);
-    f->r = *r;
-    f->d = http_defer(r->http);
-    __atomic_add_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
-    json_t *caller = bus_caller(r);
-    verr_t e = {0};
-    int rc = bus_call_async(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
-                            r->gw->call_timeout_ms, forward_done, f, &e);
-    json_decref(caller);
-    if (rc < 0) {
-        /* not sent: answer now (http.c sends it when this handler returns) */
-        http_resp_t r2 = {.status = 200};
-        finish(&f->r, -1, NULL, &e, &r2);
-        http_complete(f->d, &r2);
-        free(f);
-        __atomic_sub_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
-    }
+    const char *v = http_header(h, name);
+    return v ? xstrdup(v) : NULL;
 }
 
 void gw_handle(http_req_t *h, http_resp_t *resp)
 {
     service_t *svc = h->app;
-    gw_req_t r = {.svc = svc, .gw = svc->state, .http = h, .api = API_EC2};
+    gateway_t *gw = svc->state;
+    gw_req_t *r = xcalloc(1, sizeof *r);
+    *r = (gw_req_t){.svc = svc, .gw = gw, .http = h, .api = API_EC2, .t0_us = metrics_now_us(), .resp = resp};
     verr_t e = {0};
-    json_t *result = NULL;
+    __atomic_add_fetch(&gw->requests, 1, __ATOMIC_RELAXED);
+    if (authfail_blocked(gw->authfail, h->remote)) {
+        /* this address failed to authenticate too often: not even parsed */
+        r->api = gw_api_claimed(h);
+        verr_set(&e, 503, "RequestLimitExceeded", "Too many failed requests from your address; slow down.");
+        gw_finish(r, -1, NULL, &e);
+        return;
+    }
+    r->host = header_copy(h, "Host");
+    r->user_agent = header_copy(h, "User-Agent");
+    r->referer = header_copy(h, "Referer");
     int rc = -1;
-    __atomic_add_fetch(&r.gw->requests, 1, __ATOMIC_RELAXED);
     if (strcmp(h->path, "/"))
         verr_set(&e, 404, "InvalidAction", "The Query API is served at /, not %.100s", h->path);
     else if (strcmp(h->method, "GET") && strcmp(h->method, "POST"))
         verr_set(&e, 405, "InvalidAction", "The Query API takes GET or POST");
     else
-        rc = process(&r, &e, &result);
-    if (rc == 1)
-        forward(&r);   /* answered later; r's references go with it */
-    else
-        finish(&r, rc, result, &e, resp);
+        rc = begin(r, &e);
+    if (rc < 0)
+        gw_finish(r, -1, NULL, &e);
 }
