@@ -25,7 +25,7 @@ struct task_pool {
     pthread_t *threads;
     int seq;
     /* statement names, per table: prepared statements are per connection and name */
-    char n_claim[64], n_done[64], n_release[64], n_renew[64];
+    char n_claim[64], n_done[64], n_release[64], n_renew[64], n_due[64];
 };
 
 int task_insert(db_t *db, const char *table, const char *id, const char *kind, const json_t *payload,
@@ -113,6 +113,30 @@ static int claim(task_pool_t *p, task_t *t, verr_t *e)
 
 /* End an attempt: done (status), or released to run again after delay_ms (the attempt
  * uncounted when `uncount`). */
+/* How long an idle worker may sleep: until the earliest task becomes claimable (its
+ * next_run_at, or the end of the lease a dead or slow worker holds), at most idle_ms
+ * (tasks other processes insert; this process's own wake the pool) and at least 100 ms
+ * (a row another worker locked only for its claim must not make us spin). Sleeping on
+ * a timer instead of asking every poll_ms is what keeps an idle service off the CPU:
+ * one claim query a second per worker was most of an idle compute's and image's time. */
+static long idle_wait_ms(task_pool_t *p, db_t *db)
+{
+    if (!db)
+        return p->o.poll_ms;
+    char sql[512], max[16];
+    verr_t e;
+    snprintf(max, sizeof max, "%d", p->o.max_attempts);
+    snprintf(sql, sizeof sql,
+             "SELECT ceil(extract(epoch FROM min(GREATEST(next_run_at, COALESCE(lease_until, next_run_at))) - now()) "
+             "* 1000)::bigint FROM %s WHERE status = 'active' AND attempts < $1::int", p->o.table);
+    const char *q[] = {max};
+    PG_AUTO PGresult *r = db_prepared(db, &e, p->n_due, sql, 1, q);
+    if (!r)
+        return p->o.poll_ms;
+    long ms = PQgetisnull(r, 0, 0) ? p->o.idle_ms : atol(PQgetvalue(r, 0, 0));
+    return ms < 100 ? 100 : ms > p->o.idle_ms ? p->o.idle_ms : ms;
+}
+
 static void finish(task_pool_t *p, task_t *t, int rc)
 {
     char sql[512], delay[32];
@@ -197,7 +221,7 @@ static void *worker_main(void *arg)
             json_decref(t.payload);
             continue;   /* there may be more */
         }
-        struct timespec until = deadline_in_ms(p->o.poll_ms);
+        struct timespec until = deadline_in_ms(idle_wait_ms(p, db));
         pthread_mutex_lock(&p->mu);
         if (!p->stop)
             pthread_cond_timedwait(&p->wake, &p->mu, &until);
@@ -269,6 +293,11 @@ void task_pool_reconcile(task_pool_t *p, db_t *db)
         return;
     reclaim_dead(p, db);
     give_up_exhausted(p, db);
+    /* freed leases are claimable now; and a task another process inserted is found
+     * within a reconcile period rather than idle_ms */
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
 }
 
 task_pool_t *task_pool_start(service_t *svc, const task_opts_t *opts, verr_t *e)
@@ -289,6 +318,8 @@ task_pool_t *task_pool_start(service_t *svc, const task_opts_t *opts, verr_t *e)
         p->o.lease_s = 30;
     if (p->o.poll_ms <= 0)
         p->o.poll_ms = 1000;
+    if (p->o.idle_ms <= 0)
+        p->o.idle_ms = 30000;
     if (p->o.max_attempts <= 0)
         p->o.max_attempts = 5;
     if (p->o.backoff_ms <= 0)
@@ -299,6 +330,7 @@ task_pool_t *task_pool_start(service_t *svc, const task_opts_t *opts, verr_t *e)
     snprintf(p->n_done, sizeof p->n_done, "task_done_%s", p->o.table);
     snprintf(p->n_release, sizeof p->n_release, "task_release_%s", p->o.table);
     snprintf(p->n_renew, sizeof p->n_renew, "task_renew_%s", p->o.table);
+    snprintf(p->n_due, sizeof p->n_due, "task_due_%s", p->o.table);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     reclaim_dead(p, svc->db);

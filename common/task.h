@@ -69,7 +69,10 @@ typedef struct task_opts {
     int workers;                /* 0..TASK_MAX_WORKERS */
     const char *workers_key;    /* its config key, for the error ("image.workers") */
     int lease_s;                /* default 30 */
-    int poll_ms;                /* idle workers look this often (default 1000) */
+    int poll_ms;                /* a task that asks to run again (TASK_AGAIN) waits this long by default (1000) */
+    int idle_ms;                /* an idle worker sleeps until the next task is due, at most this long
+                                 * (default 30000): tasks of this process wake it (task_pool_wake),
+                                 * the reconcile pass too, so this bounds only other processes' */
     int max_attempts;           /* default 5 */
     int backoff_ms;             /* first retry delay (default 500) */
     int backoff_max_ms;         /* default 60000 */

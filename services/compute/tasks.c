@@ -241,6 +241,7 @@ task_pool_t *compute_tasks_start(service_t *svc, verr_t *e)
         .workers_key = "compute.task_workers",
         .lease_s = (int)config_int(svc->cfg, "compute.task_lease_s", 30),
         .poll_ms = (int)config_int(svc->cfg, "compute.task_poll_ms", 1000),
+        .idle_ms = (int)config_int(svc->cfg, "compute.task_idle_ms", 30000),
         .max_attempts = (int)config_int(svc->cfg, "compute.task_max_attempts", 8),
         .backoff_ms = 500,
         .backoff_max_ms = 30000,

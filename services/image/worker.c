@@ -139,6 +139,7 @@ int image_workers_start(service_t *svc, verr_t *e)
         .workers_key = "image.workers",
         .lease_s = (int)config_int(svc->cfg, "image.task_lease_s", 30),
         .poll_ms = (int)config_int(svc->cfg, "image.task_poll_ms", 1000),
+        .idle_ms = (int)config_int(svc->cfg, "image.task_idle_ms", 30000),
         .max_attempts = (int)config_int(svc->cfg, "image.task_max_attempts", 5),
         .backoff_ms = 15000,
         .backoff_max_ms = 15000,
