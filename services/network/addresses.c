@@ -162,9 +162,8 @@ int net_disassociate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply,
             verr_set(e, 400, "InvalidAddress.NotFound", "Address '%.64s' is not associated.", ip);
         goto fail;
     }
-    if (net_dry_run(body, e) < 0 || hosts_touch_vpc(db, PQgetvalue(r, 0, 0), NULL, e) < 0 || db_commit(db, e) < 0)
+    if (net_dry_run(body, e) < 0 || net_vpc_change_commit(db, PQgetvalue(r, 0, 0), reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);

@@ -90,9 +90,8 @@ int net_attach_internet_gateway(bus_ctx_t *ctx, const json_t *body, json_t **rep
     }
     if (net_dry_run(body, e) < 0 ||
         !(u = db_prepared(db, e, "igw_attach", "UPDATE internet_gateways SET vpc_id = $2 WHERE id = $1", 2, p)) ||
-        hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+        net_vpc_change_commit(db, vpc, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);
@@ -126,9 +125,8 @@ int net_detach_internet_gateway(bus_ctx_t *ctx, const json_t *body, json_t **rep
     }
     if (net_dry_run(body, e) < 0 ||
         !(u = db_prepared(db, e, "igw_detach", "UPDATE internet_gateways SET vpc_id = NULL WHERE id = $1", 1, p)) ||
-        hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+        net_vpc_change_commit(db, vpc, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);

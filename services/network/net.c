@@ -122,6 +122,14 @@ int net_delete_commit(db_t *db, const net_kind_t *k, const char *id, const json_
     return 0;
 }
 
+int net_vpc_change_commit(db_t *db, const char *vpc_id, json_t **reply, verr_t *e)
+{
+    if (hosts_touch_vpc(db, vpc_id, NULL, e) < 0 || db_commit(db, e) < 0)
+        return -1;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
+
 int net_timeout_ms(bus_ctx_t *ctx)
 {
     return (int)config_int(service_of(ctx)->cfg, "network.call_timeout_ms", 10000);

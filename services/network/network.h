@@ -46,6 +46,9 @@ int net_within_quota(db_t *db, const net_kind_t *k, const char *account, long lo
 /* The end of a Delete*: DryRun (DryRunOperation), delete the row and its tags, commit
  * the caller's transaction, *reply = {"return": true}. The caller rolls back on -1. */
 int net_delete_commit(db_t *db, const net_kind_t *k, const char *id, const json_t *body, json_t **reply, verr_t *e);
+/* The end of a change to a VPC's network that every host with the VPC must apply: bump
+ * those hosts' generations, commit, answer {"return": true}. */
+int net_vpc_change_commit(db_t *db, const char *vpc_id, json_t **reply, verr_t *e);
 
 /* Tags of the account's resources, {id: tagSet}. */
 json_t *net_tags(db_t *db, const char *account, verr_t *e);

@@ -161,9 +161,8 @@ int net_create_route(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
         verr_set(e, 400, "RouteAlreadyExists", "The route identified by %s already exists.", dest);
         goto fail;
     }
-    if (hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+    if (net_vpc_change_commit(db, vpc, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);
@@ -196,9 +195,8 @@ int net_delete_route(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
         verr_set(e, 400, "InvalidParameterValue", "cannot remove local route %s in route table %s", dest, id);
         goto fail;
     }
-    if (hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+    if (net_vpc_change_commit(db, vpc, reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);
@@ -262,9 +260,8 @@ int net_disassociate_route_table(bus_ctx_t *ctx, const json_t *body, json_t **re
         verr_set(e, 400, "InvalidAssociationID.NotFound", "The association ID '%.64s' does not exist", assoc);
         goto fail;
     }
-    if (net_dry_run(body, e) < 0 || hosts_touch_vpc(db, PQgetvalue(r, 0, 0), NULL, e) < 0 || db_commit(db, e) < 0)
+    if (net_dry_run(body, e) < 0 || net_vpc_change_commit(db, PQgetvalue(r, 0, 0), reply, e) < 0)
         goto fail;
-    *reply = json_pack("{s:b}", "return", 1);
     return 0;
 fail:
     db_rollback(db);
