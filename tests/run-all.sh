@@ -37,6 +37,8 @@ fp=${fp:-0}; ff=${ff:-1}
 # Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
 # installed. A failed install fails those tests (their fixture runs it again and reports).
 sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tests will fail"
+# moto's EC2 server (pinned, PyPI) for tests/e2e/test_hybrid.py.
+sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the hybrid tests will fail"
 
 # Two pytest workers (pytest-xdist) by default: the suites mostly wait on clouds starting
 # and on the network, so two at once nearly halve the time on two cores. --dist loadfile
