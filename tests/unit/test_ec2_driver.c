@@ -235,7 +235,7 @@ static size_t remote_count(ctx_t *x, const char *id)
     assert_int_equal(ec2_call_instances(c, "DescribeInstances", &p, &v, &n, NULL, 0, &e), 0);
     for (size_t i = 0; i < n; i++)
         alive += strcmp(v[i].state, "terminated") && strcmp(v[i].state, "shutting-down") &&
-                 !strcmp(v[i].owner_tag, config_str(x->cfg, "hybrid.owner", ""));
+                 !strncmp(v[i].owner_tag, config_str(x->cfg, "hybrid.owner", ""), strlen(config_str(x->cfg, "hybrid.owner", "")));
     free(v);
     ec2_params_free(&p);
     ec2_client_close(c);
@@ -334,7 +334,7 @@ static void test_adopt_and_duplicates(void **state)
     ec2_param(&p, "MaxCount", "1");
     ec2_param(&p, "TagSpecification.1.ResourceType", "instance");
     ec2_param(&p, "TagSpecification.1.Tag.1.Key", "virga:owner");
-    ec2_param(&p, "TagSpecification.1.Tag.1.Value", config_str(x->cfg, "hybrid.owner", ""));
+    ec2_paramf(&p, "TagSpecification.1.Tag.1.Value", "%s/moto", config_str(x->cfg, "hybrid.owner", ""));
     ec2_param(&p, "TagSpecification.1.Tag.2.Key", "virga:instance-id");
     ec2_param(&p, "TagSpecification.1.Tag.2.Value", ID1);
     assert_int_equal(ec2_call_instances(c, "RunInstances", &p, NULL, NULL, NULL, 0, &e), 0);

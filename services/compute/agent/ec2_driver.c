@@ -3,8 +3,8 @@
  * region's cloud name, agent.ec2.cloud, and its inventory is the region's limits).
  *
  * Level-triggered like every driver, with the remote cloud as the state that matters:
- * every instance this cloud launches carries the tags virga:owner (hybrid.owner: which
- * private cloud) and virga:instance-id (the local id), set atomically by RunInstances,
+ * every instance this cloud launches carries the tags virga:owner (`<hybrid.owner>/<cloud>`:
+ * which private cloud, which of its regions) and virga:instance-id (the local id), set atomically by RunInstances,
  * so list() is one DescribeInstances filtered by the owner tag, and a restarted or
  * killed agent finds exactly what runs. RunInstances carries a ClientToken derived from
  * the owner and the local id, so a retried request (an answer lost to a timeout) never
@@ -56,7 +56,9 @@ static void *ec2_open(const vm_driver_cfg_t *c, verr_t *e)
     d->cancel = c->cancel;
     snprintf(d->dir, sizeof d->dir, "%s", c->state_dir);
     snprintf(d->cloud, sizeof d->cloud, "%s", config_str(c->cfg, "agent.ec2.cloud", c->host_id));
-    snprintf(d->owner, sizeof d->owner, "%s", config_str(c->cfg, "hybrid.owner", "virga"));
+    /* which private cloud and which of its regions: two regions on one account (or one
+     * endpoint) never list, adopt or reap each other's instances */
+    snprintf(d->owner, sizeof d->owner, "%.60s/%s", config_str(c->cfg, "hybrid.owner", "virga"), d->cloud);
     d->boot_timeout_s = (int)cloud_int(d, "boot_timeout_s", 120);
     d->poll_ms = (int)cloud_int(d, "poll_ms", 500);
     d->console_refresh_s = (int)cloud_int(d, "console_refresh_s", 30);
