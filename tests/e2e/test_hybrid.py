@@ -17,121 +17,27 @@ agent mid-burst and its restart leave exactly one remote instance; an orphan (ta
 this cloud, owned by no local instance) is terminated by the reconciler; a public cloud
 that refuses, throttles or does not answer gives a clear state reason, is retried, and the
 instance runs once the cloud is healthy again."""
-import http.server
 import json
 import os
 import signal
-import subprocess
-import threading
 import time
-import urllib.request
 import uuid
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import ROOT, BIN, Cloud, boto3_client, new_tenant, pick_port_base, release
+from harness import boto3_client, new_tenant
+from hybrid import (MOTO_AMI, FaultProxy, Moto, moto_client, moto_region, start_private, start_public_virga,
+                    virga_region)
 
 WAIT_S = 120
-MOTO_AMI = "ami-03cf127a"   # one of moto's built-in images
-
-
-def moto_server():
-    r = subprocess.run(["sh", os.path.join(ROOT, "tests", "moto-setup.sh")], capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, "tests/moto-setup.sh failed: %s" % r.stderr
-    return r.stdout.strip().split("=", 1)[1]
-
-
-def wait_port(port, seconds=60):
-    import socket
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError("port %d did not open" % port)
 
 
 @pytest.fixture(scope="module")
 def moto():
-    base = pick_port_base()
-    port = base + 50
-    p = subprocess.Popen([moto_server(), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        yield "http://127.0.0.1:%d" % port
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
-        release(base)
-
-
-def moto_client(url):
-    return boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id="AKIAMOTOTEST",
-                        aws_secret_access_key="moto-secret")
-
-
-class FaultProxy:
-    """A loopback HTTP proxy in front of moto: mode pass forwards; refuse answers RunInstances
-    with a 400 EC2 error; throttle answers every action 503 RequestLimitExceeded; stall
-    holds every request longer than the region's timeout. It counts the actions it saw."""
-
-    def __init__(self, target):
-        self.target = target
-        self.mode = "pass"
-        self.seen = {}
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                action = ""
-                for kv in body.decode().split("&"):
-                    if kv.startswith("Action="):
-                        action = kv[7:]
-                proxy.seen[action] = proxy.seen.get(action, 0) + 1
-                mode = proxy.mode
-                if mode == "stall":
-                    time.sleep(2.5)
-                    self.close_connection = True
-                    return
-                if mode == "throttle" or (mode == "refuse" and action == "RunInstances"):
-                    code, status = ("RequestLimitExceeded", 503) if mode == "throttle" else ("Unsupported", 400)
-                    msg = ("<Response><Errors><Error><Code>%s</Code><Message>injected %s</Message></Error></Errors>"
-                           "<RequestID>x</RequestID></Response>" % (code, mode)).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(msg)))
-                    self.end_headers()
-                    self.wfile.write(msg)
-                    return
-                req = urllib.request.Request(proxy.target, data=body, method="POST",
-                                             headers={k: v for k, v in self.headers.items()
-                                                      if k.lower() not in ("host", "content-length")})
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, data = r.status, r.read()
-                except urllib.error.HTTPError as err:
-                    status, data = err.code, err.read()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    m = Moto()
+    yield m.url
+    m.stop()
 
 
 @pytest.fixture(scope="module")
@@ -143,56 +49,22 @@ def proxy(moto):
 
 @pytest.fixture(scope="module")
 def vpub():
-    """The second Virga cloud, playing a public cloud, and a tenant of it."""
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64", "VIRGA_AGENT_MEMORY_MIB": "65536"})
-    try:
-        acct, key, secret = new_tenant(c, "public-" + uuid.uuid4().hex[:8])
-        with open(os.path.join(c.dir, "default-images.json")) as f:
-            ami = json.load(f)["virga-busybox-rootfs"]
-        yield {"cloud": c, "key": key, "secret": secret, "ami": ami, "ec2": boto3_client(c, "ec2", key, secret)}
-    finally:
-        c.stop()
-
-
-def seal(keyfile, out, ak, sk):
-    r = subprocess.run([os.path.join(BIN, "virgadm"), "hybrid", "seal", "--key", keyfile, "--out", out],
-                       input=json.dumps({"access_key_id": ak, "secret_access_key": sk}), capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    pub = start_public_virga()
+    yield pub
+    pub["cloud"].stop()
 
 
 @pytest.fixture(scope="module")
 def private(moto, proxy, vpub):
-    import tempfile
-    d = tempfile.mkdtemp(prefix="virga-test-hybrid-")
-    secrets = os.path.join(d, "secrets")
-    os.makedirs(secrets, mode=0o700)
-    keyfile = os.path.join(secrets, "hybrid.key")
-    with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-        f.write(os.urandom(32))
-    seal(keyfile, os.path.join(secrets, "moto.cred"), "AKIAMOTOTEST", "moto-secret")
-    seal(keyfile, os.path.join(secrets, "vpub.cred"), vpub["key"], vpub["secret"])
-    owner = "private-" + uuid.uuid4().hex[:8]
-    region = lambda name, url, zone, extra="": (
-        "    %s:\n      endpoint: %s/\n      region: us-east-1\n      credentials_file: %s\n      zone: %s\n"
-        "      poll_ms: 100\n      console_refresh_s: 1\n%s" % (name, url, os.path.join(secrets, name.replace(
-            "flaky", "moto") + ".cred"), zone, extra))
-    yaml = ("hybrid:\n  owner: %s\n  key_file: %s\n  regions: moto,vpub,flaky\n  clouds:\n" % (owner, keyfile)
-            + region("moto", moto, "us-east-1b", "      max_instances: 3\n      max_vcpus: 64\n"
-                     "      images:\n        default: %s\n      instance_types:\n        t3.nano: t2.micro\n" % MOTO_AMI)
-            + region("vpub", vpub["cloud"].env["VIRGA_EC2_URL"], "us-east-1c",
-                     "      max_instances: 4\n      max_vcpus: 64\n      images:\n        default: %s\n" % vpub["ami"])
-            + region("flaky", "http://127.0.0.1:%d" % proxy.port, "us-east-1d",
-                     "      max_vcpus: 4\n      timeout_ms: 1000\n      retries: 1\n      retry_base_ms: 50\n"
-                     "      images:\n        default: %s\n      instance_types:\n        t3.nano: t2.micro\n" % MOTO_AMI))
-    with open(os.path.join(d, "hybrid.yaml"), "w") as f:
-        f.write(yaml)
     env = {"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "2", "VIRGA_AGENT_MEMORY_MIB": "4096",
            "VIRGA_COMPUTE_CPU_OVERCOMMIT": "1", "VIRGA_AGENT_SYNC_INTERVAL_S": "2",
            "VIRGA_GATEWAY_AVAILABILITY_ZONES": "us-east-1a,us-east-1b,us-east-1c,us-east-1d"}
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True, env=env, directory=d)
-    c.owner = owner
+    c = start_private([
+        moto_region("moto", moto, "us-east-1b", "      max_instances: 3\n      max_vcpus: 64\n"),
+        virga_region("vpub", vpub, "us-east-1c", "      max_instances: 4\n      max_vcpus: 64\n"),
+        moto_region("flaky", "http://127.0.0.1:%d" % proxy.port, "us-east-1d",
+                    "      max_vcpus: 4\n      timeout_ms: 1000\n      retries: 1\n      retry_base_ms: 50\n"),
+    ], env=env)
     try:
         yield c
     finally:

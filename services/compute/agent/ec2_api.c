@@ -63,6 +63,7 @@ static int load_credentials(ec2_client_t *c, const config_t *cfg, verr_t *e)
     size_t len = 0;
     uint64_t total = 0;
     int rc = -1;
+    json_t *doc = NULL;
     if (vm_file_tail(file, 64 * 1024, &text, &len, &total, e) < 0)
         goto out;
     if (!len) {
@@ -71,7 +72,7 @@ static int load_credentials(ec2_client_t *c, const config_t *cfg, verr_t *e)
     }
     if (sealed_open(key, text, &plain, e) < 0)
         goto out;
-    JSON_AUTO json_t *doc = json_loads(plain, 0, NULL);
+    doc = json_loads(plain, 0, NULL);
     const char *ak = json_str(doc, "access_key_id", ""), *sk = json_str(doc, "secret_access_key", "");
     if (!*ak || !*sk || strlen(ak) >= sizeof c->access_key || strlen(sk) >= sizeof c->secret) {
         verr_set(e, 400, "InvalidParameterValue", "%s does not hold access_key_id and secret_access_key", file);
@@ -81,6 +82,7 @@ static int load_credentials(ec2_client_t *c, const config_t *cfg, verr_t *e)
     snprintf(c->secret, sizeof c->secret, "%s", sk);
     rc = 0;
 out:
+    json_decref(doc);
     sodium_memzero(key, sizeof key);
     if (plain) {
         sodium_memzero(plain, strlen(plain));
