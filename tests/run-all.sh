@@ -12,6 +12,10 @@ cd "$root"
 # defaults, and the unit tests' instance drivers (test_vm_drivers) boot them.
 bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail, the container and qemu driver tests skip"
 
+# moto's EC2 server (pinned, PyPI, tests/.venv-moto): the ec2 driver's contract run
+# (unit) and tests/e2e/test_hybrid.py use it as a public cloud.
+sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the ec2 driver contract skips, the hybrid tests fail"
+
 unit_out=$(sh tests/run-unit.sh "$build" 2>&1)
 echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
@@ -37,8 +41,6 @@ fp=${fp:-0}; ff=${ff:-1}
 # Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
 # installed. A failed install fails those tests (their fixture runs it again and reports).
 sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tests will fail"
-# moto's EC2 server (pinned, PyPI) for tests/e2e/test_hybrid.py.
-sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the hybrid tests will fail"
 
 # Two pytest workers (pytest-xdist) by default: the suites mostly wait on clouds starting
 # and on the network, so two at once nearly halve the time on two cores. --dist loadfile

@@ -294,3 +294,28 @@ def test_public_cloud_faults_give_a_reason_and_a_retry(private, tenant, proxy, m
     assert tags(got[ids[0]])["virga:cloud"] == "flaky"
     assert len(live_remote(moto_client(moto), ids[0], private.owner)) == 1
     terminate_all(tenant, ids)
+
+
+def test_terminate_while_public_cloud_throttles_waits_for_it(private, tenant, proxy, moto):
+    """A region whose list fails proves nothing: the terminated instance stays
+    shutting-down (compute is told the report is incomplete) until the region answers and
+    the remote instance is gone, so nothing runs on there unseen."""
+    ec2 = tenant["ec2"]
+    ids = run(tenant, pol="public", zone="us-east-1d")
+    wait_for(ec2, ids, running_remote, "running remotely")
+    mc = moto_client(moto)
+    proxy.mode = "throttle"
+    try:
+        ec2.terminate_instances(InstanceIds=ids)
+        # several of the agent's passes fail while the instance is shutting-down
+        start = proxy.seen.get("DescribeInstances", 0)
+        deadline = time.time() + WAIT_S
+        while proxy.seen.get("DescribeInstances", 0) - start < 6:
+            assert time.time() < deadline, "the agent stopped asking: %s" % proxy.seen
+            time.sleep(0.2)
+        assert describe(ec2, ids)[ids[0]]["State"]["Name"] == "shutting-down"
+        assert len(live_remote(mc, ids[0], private.owner)) == 1
+    finally:
+        proxy.mode = "pass"
+    wait_for(ec2, ids, lambda i: i["State"]["Name"] == "terminated", "terminated")
+    assert live_remote(mc, ids[0], private.owner) == []
