@@ -14,4 +14,9 @@ int cli_print_call(bus_t *bus, const char *service, const char *type, json_t *bo
 int identity_cmds_run(bus_t *bus, int argc, char **argv);
 void identity_cmds_usage(FILE *f);
 
+/* hybrid_cmds.c: needs no bus; returns the exit code */
+struct config;
+int hybrid_cmds_run(const struct config *cfg, int argc, char **argv);
+void hybrid_cmds_usage(FILE *f);
+
 #endif
