@@ -51,6 +51,8 @@ struct conn_state {
     http_resp_t pending;      /* ... this answer goes out when the body has ended */
     char *method;             /* a copy: it outlives MHD's for deferred requests */
     int in_body;              /* the body is arriving: listed in srv->idle */
+    int begin_wait;           /* the stream route's begin waits (http_stream_wait) */
+    int begin_waited;         /* ... and did: the deferred state was its wait's, not an answer's */
     http_idle_entry_t idle;
 
     /* deferred requests only (http_defer): st is shared by the connection and the
@@ -493,6 +495,25 @@ void http_complete(http_deferred_t *d, http_resp_t *resp)
     defer_release(st);
 }
 
+http_deferred_t *http_stream_wait(http_req_t *req)
+{
+    struct conn_state *st = (struct conn_state *)((char *)req - offsetof(struct conn_state, req));
+    st->begin_wait = 1;
+    st->begin_waited = 1;
+    return http_defer(req);
+}
+
+void http_stream_wake(http_deferred_t *w)
+{
+    struct conn_state *st = (struct conn_state *)w;
+    http_resp_t go = {.status = 0};   /* no answer: begin runs again */
+    pthread_mutex_lock(&st->dmu);
+    if (st->dstate != D_DONE && !st->closed)
+        defer_finish(st, &go);
+    pthread_mutex_unlock(&st->dmu);
+    defer_release(st);
+}
+
 /* The handler deferred its answer: suspend the connection unless the answer came
  * already (the completer may run on another thread before the handler returns), or
  * the server is stopping (MHD cannot stop with suspended connections). */
@@ -527,6 +548,86 @@ static enum MHD_Result resumed(http_server_t *s, struct conn_state *st)
     if (!done)
         return MHD_YES;       /* woken early: wait for http_complete */
     return answer(s, st, &resp);
+}
+
+static enum MHD_Result park_begin(http_server_t *s, struct conn_state *st, struct MHD_Connection *c);
+
+/* The stream route's begin, on the first call or after a wait: 0 to take the body, or 1
+ * with *out, the request answered or asleep. mid_body: the body is arriving already,
+ * so a refusal is kept for its end (libmicrohttpd takes no answer in mid-body). */
+static int run_begin(http_server_t *s, struct conn_state *st, struct MHD_Connection *c, int mid_body,
+                     enum MHD_Result *out)
+{
+    http_resp_t resp = {.status = 200};
+    int again = st->begin_wait;
+    st->begin_wait = 0;
+    int rc = st->route->stream->begin(&st->req, &st->sctx, &resp);
+    st->sctx_live = st->sctx != NULL;   /* done() runs even when begin refused */
+    if (rc == HTTP_STREAM_WAIT && !again && st->begin_wait) {
+        http_resp_reset(&resp);
+        *out = park_begin(s, st, c);
+        return 1;
+    }
+    if (rc == HTTP_STREAM_WAIT) {   /* a second wait, or no http_stream_wait: a bug in the route */
+        log_error("%s %s: the stream route waited twice in begin", st->req.method, st->req.path);
+        http_resp_reset(&resp);
+        http_resp_set(&resp, 500, "text/plain", "internal error\n", 15);
+        rc = -1;
+    }
+    if (rc < 0) {
+        if (mid_body) {
+            st->failed = 1;
+            st->pending = resp;
+            return 0;
+        }
+        *out = answer(s, st, &resp);
+        return 1;
+    }
+    watch_body(s, st, c);
+    return 0;
+}
+
+/* woken (http_stream_wake), or answered 503 by a stopping server: begin again */
+static int begin_woken(http_server_t *s, struct conn_state *st, struct MHD_Connection *c, int mid_body,
+                       enum MHD_Result *out)
+{
+    pthread_mutex_lock(&st->dmu);
+    int done = st->dstate == D_DONE;
+    http_resp_t resp = st->dresp;
+    st->dresp = (http_resp_t){.status = 200};
+    pthread_mutex_unlock(&st->dmu);
+    if (!done) {   /* woken early by libmicrohttpd: keep sleeping */
+        *out = MHD_YES;
+        return 1;
+    }
+    if (resp.status) {
+        st->begin_wait = 0;
+        *out = answer(s, st, &resp);
+        return 1;
+    }
+    return run_begin(s, st, c, mid_body, out);
+}
+
+/* begin asked to wait: sleep unless the wake came already or the server is stopping */
+static enum MHD_Result park_begin(http_server_t *s, struct conn_state *st, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&st->dmu);
+    if (st->dstate == D_RUNNING) {
+        if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+            http_resp_t r = {0};
+            http_resp_set(&r, 503, "text/plain", "server shutting down\n", 21);
+            defer_finish(st, &r);
+        } else {
+            MHD_suspend_connection(st->req.conn);
+            st->dstate = D_SUSPENDED;
+            pthread_mutex_unlock(&st->dmu);
+            return MHD_YES;
+        }
+    }
+    pthread_mutex_unlock(&st->dmu);
+    enum MHD_Result out = MHD_YES;
+    begin_woken(s, st, c, 0, &out);
+    return out;
 }
 
 /* A piece of the body: to the stream route, or into the buffer. */
@@ -570,13 +671,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return refuse_now(s, st, why);
         stream = st->route ? st->route->stream : NULL;
         if (stream) {
-            http_resp_t resp = {.status = 200};
-            int rc = stream->begin(&st->req, &st->sctx, &resp);
-            st->sctx_live = st->sctx != NULL;   /* done() runs even when begin refused */
-            if (rc < 0)
-                return answer(s, st, &resp);
-            watch_body(s, st, c);
-            return MHD_YES;
+            enum MHD_Result out = MHD_YES;
+            run_begin(s, st, c, 0, &out);
+            return out;
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body)
@@ -585,6 +682,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     log_set_request_id(st->req.request_id);
+    if (st->begin_wait && !st->answered) {
+        enum MHD_Result out;
+        if (begin_woken(s, st, c, *upload_size != 0, &out))
+            return out;
+        if (!*upload_size)
+            return MHD_YES;   /* begin took the body, which has not started: as on a first call */
+    }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
@@ -601,7 +705,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (st->answered)
         return MHD_YES;
-    if (st->deferred)
+    if (st->deferred && !st->begin_waited)
         return resumed(s, st);
     if (st->too_large)
         return too_large(s, st);
@@ -617,7 +721,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         st->route->fn(&st->req, &resp);
     else
         http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
-    enum MHD_Result ok = st->deferred ? park(s, st, &resp) : answer(s, st, &resp);
+    enum MHD_Result ok = st->deferred && !st->begin_waited ? park(s, st, &resp) : answer(s, st, &resp);
     log_set_request_id(NULL);
     return ok;
 }

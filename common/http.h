@@ -61,8 +61,9 @@ typedef void (*http_handler_fn)(http_req_t *req, http_resp_t *resp);
  * valid from begin to end. */
 typedef struct http_stream {
     /* Headers are in. Return 0 to take the body (set *ctx), or fill resp and return -1
-     * to answer at once (the body is then discarded unread where possible). If *ctx was
-     * set, done() frees it either way. */
+     * to answer at once (the body is then discarded unread where possible), or
+     * HTTP_STREAM_WAIT (below) to run again later. If *ctx was set, done() frees it
+     * either way. */
     int (*begin)(http_req_t *req, void **ctx, http_resp_t *resp);
     /* A piece of the body; return -1 after filling resp to refuse the body: the rest of
      * it is discarded and resp is the answer when it ends (HTTP cannot answer sooner
@@ -136,6 +137,18 @@ uint64_t http_requests_served(const http_server_t *s);
 typedef struct http_deferred http_deferred_t;
 http_deferred_t *http_defer(http_req_t *req);
 void http_complete(http_deferred_t *d, http_resp_t *resp);
+
+/* Waiting in a stream route's begin (a signing key another service must give, before
+ * the body may be taken): begin calls http_stream_wait(req), keeps the handle and returns
+ * HTTP_STREAM_WAIT. The connection is suspended with its body unread and holds no thread
+ * until http_stream_wake(w), called exactly once from any thread; begin then runs again on
+ * a server thread with the same *ctx and decides as on a first call, but may not wait a
+ * second time, and the route may not defer its answer (http_defer) afterwards. A server
+ * that stops meanwhile answers 503 and begin does not run again; *ctx is freed by done()
+ * as always. Headers can be read in begin again (the connection is awake then). */
+#define HTTP_STREAM_WAIT 1
+http_deferred_t *http_stream_wait(http_req_t *req);
+void http_stream_wake(http_deferred_t *w);
 
 /* Header lookup (case-insensitive); NULL when absent. */
 const char *http_header(const http_req_t *r, const char *name);

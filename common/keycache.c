@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "keycache.h"
+#include "metrics.h"
+#include "strbuf.h"
 #include "jsonutil.h"
 #include "negcache.h"
 
@@ -190,6 +192,18 @@ void keycache_get_stats(keycache_t *c, keycache_stats_t *out)
     out->hits = __atomic_load_n(&c->stats.hits, __ATOMIC_RELAXED);
     out->fetches = __atomic_load_n(&c->stats.fetches, __ATOMIC_RELAXED);
     out->unknown_hits = __atomic_load_n(&c->stats.unknown_hits, __ATOMIC_RELAXED);
+}
+
+void keycache_render_metrics(keycache_t *c, const char *family, strbuf_t *out)
+{
+    keycache_stats_t ks;
+    keycache_get_stats(c, &ks);
+    metrics_family(out, family, "counter",
+                   "Signing key lookups by outcome: hit (cache), fetched (asked identity), unknown (refused: "
+                   "identity called the access key unknown moments ago).");
+    metrics_sample(out, family, "result=\"hit\"", ks.hits);
+    metrics_sample(out, family, "result=\"fetched\"", ks.fetches);
+    metrics_sample(out, family, "result=\"unknown\"", ks.unknown_hits);
 }
 
 void keycache_invalidate(keycache_t *c, const char *field, const char *value)

@@ -53,6 +53,10 @@ typedef struct keycache_stats {
     uint64_t unknown_hits;    /* refused as a key identity called unknown moments ago */
 } keycache_stats_t;
 void keycache_get_stats(keycache_t *c, keycache_stats_t *out);
+/* Those figures as the Prometheus counter family (e.g. "virga_gateway_signing_key_lookups_total"),
+ * labelled result="hit" | "fetched" | "unknown". */
+struct strbuf;
+void keycache_render_metrics(keycache_t *c, const char *family, struct strbuf *out);
 
 /* keycache_fetch in two halves, for a caller that must not wait. keycache_lookup: 1
  * with key and *who (new reference) when the cache answers; -1 with e set (AuthFailure)

@@ -93,14 +93,7 @@ static void metrics(service_t *svc, strbuf_t *out)
     if (!gw)
         return;
     gw_metrics_render(gw->metrics, out);
-    keycache_stats_t ks;
-    keycache_get_stats(gw->keys, &ks);
-    metrics_family(out, "virga_gateway_signing_key_lookups_total", "counter",
-                   "Signing key lookups by outcome: hit (cache), fetched (asked identity), unknown (refused: "
-                   "identity called the access key unknown moments ago).");
-    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"hit\"", ks.hits);
-    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"fetched\"", ks.fetches);
-    metrics_sample(out, "virga_gateway_signing_key_lookups_total", "result=\"unknown\"", ks.unknown_hits);
+    keycache_render_metrics(gw->keys, "virga_gateway_signing_key_lookups_total", out);
     metrics_family(out, "virga_gateway_source_refused_total", "counter",
                    "Requests refused unread because their address failed to authenticate too often.");
     metrics_sample(out, "virga_gateway_source_refused_total", "", authfail_refused(gw->authfail));

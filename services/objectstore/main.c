@@ -10,6 +10,7 @@
 #include "log.h"
 #include "objectstore.h"
 #include "service_http.h"
+#include "strbuf.h"
 
 static const http_route_t http_routes[] = {
     {NULL, "/", NULL, &s3_stream},
@@ -124,6 +125,13 @@ static void health(service_t *svc, json_t *out)
     json_object_set_new(out, "storage", st);
 }
 
+static void metrics(service_t *svc, strbuf_t *out)
+{
+    objectstore_t *os = svc->state;
+    if (os)
+        keycache_render_metrics(os->keys, "virga_objectstore_signing_key_lookups_total", out);
+}
+
 int main(int argc, char **argv)
 {
     static const bus_route_t routes[] = {
@@ -139,6 +147,7 @@ int main(int argc, char **argv)
         .init = init,
         .reconcile = reconcile,
         .health = health,
+        .metrics = metrics,
         .stop = stop,
         .fini = fini,
     };

@@ -147,6 +147,8 @@ struct s3_req {
     os_meta_t meta;
     int failed;
     verr_t err;
+    struct s3_key_wait *key_wait;     /* a signing key asked of identity (s3_auth.c) */
+    int phase;                        /* begin_request's steps done before a wait */
 };
 
 /* s3_route.c: the operation the request names, or NULL + NotImplemented/MethodNotAllowed */
@@ -166,8 +168,13 @@ const char *s3_account(const s3_req_t *r);
 int s3_ops_check(verr_t *e);
 
 /* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks
- * (aws-chunked decoding, declared length, checksum claims) */
+ * (aws-chunked decoding, declared length, checksum claims). 0, -1 with e set, or
+ * HTTP_STREAM_WAIT: the signing key is not cached and identity was asked without holding
+ * this thread; begin returns HTTP_STREAM_WAIT and calls this again when woken (the answer
+ * is then at hand). */
 int s3_authenticate(s3_req_t *r, verr_t *e);
+/* Let go of the request's key wait (s_done). */
+void s3_key_wait_release(s3_req_t *r);
 /* PutObject/UploadPart: the declared size within objectstore.max_object_bytes
  * (EntityTooLarge), and declared at all (MissingContentLength). */
 int s3_payload_size_check(s3_req_t *r, verr_t *e);

@@ -6,6 +6,7 @@
  * failures. Requests with no signature at all are anonymous: only public-read resources
  * answer them. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -171,6 +172,94 @@ typedef struct signing {
     char amz_date[17], scope[160], seed[65];
 } signing_t;
 
+/* A signing key asked of identity for a request that waits: shared by the request and
+ * the bus callback (either may go first), freed by the last to let go. */
+struct s3_key_wait {
+    pthread_mutex_t mu;
+    int refs;
+    int done;
+    uint8_t key[SIGV4_KEY_LEN];
+    json_t *who;
+    verr_t err;
+    http_deferred_t *wake;
+};
+
+static void key_wait_unref(struct s3_key_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int left = --w->refs;
+    pthread_mutex_unlock(&w->mu);
+    if (left)
+        return;
+    sodium_memzero(w->key, sizeof w->key);
+    json_decref(w->who);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+void s3_key_wait_release(s3_req_t *r)
+{
+    if (r->key_wait)
+        key_wait_unref(r->key_wait);
+    r->key_wait = NULL;
+}
+
+/* On a bus thread: identity answered (or the call failed or timed out). */
+static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err)
+{
+    struct s3_key_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    if (err)
+        w->err = *err;
+    else
+        memcpy(w->key, key, sizeof w->key);
+    w->who = who;
+    w->done = 1;
+    http_deferred_t *wake = w->wake;
+    pthread_mutex_unlock(&w->mu);
+    http_stream_wake(wake);   /* the request may end and let go of w from here on */
+    key_wait_unref(w);
+}
+
+/* The key for a's scope: from the cache; else, the first time, asked of identity without
+ * holding this thread (HTTP_STREAM_WAIT); after the wait, identity's answer. */
+static int signing_key(s3_req_t *r, const sigv4_auth_t *a, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+{
+    struct s3_key_wait *w = r->key_wait;
+    if (w) {   /* woken: the callback has run (it wakes only after it wrote) */
+        pthread_mutex_lock(&w->mu);
+        int ok = w->done && !w->err.code[0];
+        if (ok) {
+            memcpy(key, w->key, SIGV4_KEY_LEN);
+            *who = json_incref(w->who);
+        } else {
+            *e = w->err;
+        }
+        pthread_mutex_unlock(&w->mu);
+        s3_key_wait_release(r);
+        return ok ? 0 : -1;
+    }
+    int hit = keycache_lookup(r->os->keys, a, key, who, e);
+    if (hit)
+        return hit > 0 ? 0 : -1;
+    w = xcalloc(1, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    w->refs = 2;   /* the request's and the callback's */
+    w->wake = http_stream_wait(r->http);
+    r->key_wait = w;
+    if (keycache_fetch_async(r->os->keys, r->os->svc->bus, a, r->os->call_timeout_ms, key_fetched, w, e) < 0) {
+        /* not sent: the callback will not run; wake at once, begin runs again and finds
+         * the error kept here */
+        pthread_mutex_lock(&w->mu);
+        w->err = *e;
+        w->done = 1;
+        pthread_mutex_unlock(&w->mu);
+        http_stream_wake(w->wake);
+        key_wait_unref(w);
+    }
+    return HTTP_STREAM_WAIT;
+}
+
 /* Who sent it: sets r->caller (NULL for anonymous), *kind for header-signed requests. */
 static int authenticate(s3_req_t *r, const payload_kind_t **kind, signing_t *sg, verr_t *e)
 {
@@ -214,7 +303,10 @@ static int authenticate(s3_req_t *r, const payload_kind_t **kind, signing_t *sg,
 
     uint8_t key[SIGV4_KEY_LEN];
     json_t *who = NULL;
-    if (keycache_fetch(r->os->keys, r->os->svc->bus, &a, r->os->call_timeout_ms, key, &who, e) < 0)
+    int rc = signing_key(r, &a, key, &who, e);
+    if (rc == HTTP_STREAM_WAIT)
+        return rc;
+    if (rc < 0)
         return s3_auth_error(e, STAGE_KEY, presigned);
     http_sigv4_t hs;
     http_sigv4_request(h, payload, 1, &hs);

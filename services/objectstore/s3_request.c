@@ -209,25 +209,32 @@ static int address(s3_req_t *r, verr_t *e)
     return valid_key(r->key, e) < 0 ? -1 : 2;
 }
 
+/* The request's headers are in: 0 to take its body, -1 with e set, or HTTP_STREAM_WAIT
+ * (its signing key is being asked of identity: called again when it is known, from the
+ * authentication on; what came before is not done twice). */
 static int begin_request(s3_req_t *r, verr_t *e)
 {
-    int level = address(r, e);
-    if (level < 0)
-        return -1;
-    if (query_parse(r->http->query, strlen(r->http->query), &r->q, e) < 0) {
-        return verr_recode(e, 400, "InvalidArgument");
+    if (r->phase == 0) {
+        int level = address(r, e);
+        if (level < 0)
+            return -1;
+        if (query_parse(r->http->query, strlen(r->http->query), &r->q, e) < 0) {
+            return verr_recode(e, 400, "InvalidArgument");
+        }
+        if (!(r->op = s3_route(r, ops, ARRAY_LEN(ops), level, e)))
+            return -1;
+        /* A version id this store could not have made names nothing: S3 says InvalidArgument
+         * before looking (an unknown well-formed one is NoSuchVersion, from the backend). */
+        const char *vid = s3_query(r, "versionId");
+        if (vid && !os_version_id_valid(vid))
+            return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
+        r->phase = 1;
     }
-    if (!(r->op = s3_route(r, ops, ARRAY_LEN(ops), level, e)))
-        return -1;
-    /* A version id this store could not have made names nothing: S3 says InvalidArgument
-     * before looking (an unknown well-formed one is NoSuchVersion, from the backend). */
-    const char *vid = s3_query(r, "versionId");
-    if (vid && !os_version_id_valid(vid))
-        return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
     /* CORS preflights are never signed: browsers send them before the request itself */
     int preflight = !strcmp(r->http->method, "OPTIONS");
-    if (!preflight && s3_authenticate(r, e) < 0)
-        return -1;
+    int rc = preflight ? 0 : s3_authenticate(r, e);
+    if (rc)
+        return rc;
     if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
         return -1;
     const char *expected = s3_header(r, "x-amz-expected-bucket-owner");
@@ -244,12 +251,18 @@ static int begin_request(s3_req_t *r, verr_t *e)
 
 static int s_begin(http_req_t *req, void **ctx, http_resp_t *resp)
 {
-    s3_req_t *r = xcalloc(1, sizeof *r);
-    r->os = ((service_t *)req->app)->state;
-    r->http = req;
-    crypto_hash_sha256_init(&r->sha);
-    *ctx = r;
-    if (begin_request(r, &r->err) < 0) {
+    s3_req_t *r = *ctx;
+    if (!r) {   /* else: again, after a wait */
+        r = xcalloc(1, sizeof *r);
+        r->os = ((service_t *)req->app)->state;
+        r->http = req;
+        crypto_hash_sha256_init(&r->sha);
+        *ctx = r;
+    }
+    int rc = begin_request(r, &r->err);
+    if (rc == HTTP_STREAM_WAIT)
+        return rc;
+    if (rc < 0) {
         log_info("%s %s/%s -> %d %s: %s", r->op ? r->op->name : req->method, r->bucket, r->key, r->err.http_status,
                  r->err.code, r->err.message);
         s3_error(r, &r->err, resp);
@@ -312,6 +325,7 @@ static void s_done(void *ctx)
     if (!r)
         return;
     os_put_abort(r->put);
+    s3_key_wait_release(r);
     if (r->charged > 0)   /* reserved for a write that did not keep it */
         s3_usage_refund(r, (uint64_t)r->charged);
     os_meta_clear(&r->meta);

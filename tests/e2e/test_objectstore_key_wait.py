@@ -1,0 +1,99 @@
+"""The object store asks identity for a signing key it has not cached without holding an
+HTTP thread (issue 14): the request sleeps with its body unread (http_stream_wait) and its
+begin runs again when the key is known. On an object store with ONE HTTP thread and
+identity frozen, a request signed with a key the store has never seen waits for identity,
+and meanwhile a request signed with a cached key is answered: before, the first held the
+only thread until identity's call timed out, and the second waited behind it."""
+import concurrent.futures
+import os
+import re
+import signal
+import urllib.request
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import Cloud, new_tenant, s3_client
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_HTTP_THREADS": "1"})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def lookups(cloud, result):
+    with urllib.request.urlopen(cloud.env["VIRGA_S3_URL"] + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r'^virga_objectstore_signing_key_lookups_total\{result="%s"\} (\d+)$' % result, text, re.M)
+    assert m, text[-2000:]
+    return int(m.group(1))
+
+
+def test_a_key_being_fetched_does_not_hold_the_only_thread(cloud):
+    _, ka, sa = new_tenant(cloud, "kw-a-" + uuid.uuid4().hex[:6])
+    _, kb, sb = new_tenant(cloud, "kw-b-" + uuid.uuid4().hex[:6])
+    known, fresh = s3_client(cloud, ka, sa), s3_client(cloud, kb, sb)
+    bucket = "kw-" + uuid.uuid4().hex[:8]
+    known.create_bucket(Bucket=bucket)   # a's key is in the store's cache from now on
+    known.put_object(Bucket=bucket, Key="k", Body=b"v")
+    fetched = lookups(cloud, "fetched")
+
+    identity = cloud.pid("identity")
+    os.kill(identity, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(fresh.list_buckets)
+            while lookups(cloud, "fetched") == fetched:   # the store has asked identity ...
+                assert not waiting.done(), waiting.exception()
+            # ... and still serves the tenant it knows, on its one thread
+            assert known.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+            assert not waiting.done()
+            os.kill(identity, signal.SIGCONT)
+            identity = None
+            try:
+                answer = waiting.result(timeout=120)
+                assert answer["Buckets"] == []   # b's own (none): it authenticated after the wait
+            except ClientError as e:   # identity's call outlived its timeout on a slow machine
+                assert e.response["Error"]["Code"] == "ServiceUnavailable", e.response
+    finally:
+        if identity:
+            os.kill(identity, signal.SIGCONT)
+    # the key is cached now: the next request asks nobody
+    fetched = lookups(cloud, "fetched")
+    assert fresh.list_buckets()["Buckets"] == []
+    assert lookups(cloud, "fetched") == fetched
+
+
+def test_unknown_key_and_bad_signature_after_the_wait(cloud):
+    """The answers after a wait are the ones a cached key gets: an access key identity does
+    not know is InvalidAccessKeyId; a known key with the wrong secret SignatureDoesNotMatch;
+    a PUT whose key had to be fetched stores its body whole."""
+    _, k, s = new_tenant(cloud, "kw-c-" + uuid.uuid4().hex[:6])
+    unknown = s3_client(cloud, "AKIA" + uuid.uuid4().hex[:16].upper(), s)
+    with pytest.raises(ClientError) as e:
+        unknown.list_buckets()
+    assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    wrong = s3_client(cloud, k, "x" * 40)
+    with pytest.raises(ClientError) as e:
+        wrong.list_buckets()
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+    _, k2, s2 = new_tenant(cloud, "kw-d-" + uuid.uuid4().hex[:6])
+    fetched = lookups(cloud, "fetched")
+    c = s3_client(cloud, k2, s2)
+    bucket = "kw-" + uuid.uuid4().hex[:8]
+    c.create_bucket(Bucket=bucket)   # its first request: the key is fetched, the body waits
+    assert lookups(cloud, "fetched") == fetched + 1
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    _, k3, s3 = new_tenant(cloud, "kw-e-" + uuid.uuid4().hex[:6])
+    writer = s3_client(cloud, k3, s3)
+    c.put_bucket_policy(Bucket=bucket, Policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                        '"Principal":"*","Action":["s3:PutObject","s3:GetObject"],'
+                        '"Resource":"arn:aws:s3:::%s/*"}]}' % bucket)
+    writer.put_object(Bucket=bucket, Key="big", Body=body)   # a first request with a 3 MiB body
+    assert writer.get_object(Bucket=bucket, Key="big")["Body"].read() == body
