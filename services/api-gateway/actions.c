@@ -60,6 +60,8 @@ static const gw_action_t actions[] = {
     {API_EC2, "CreateNetworkInterface", "network", {"SubnetId"}, NULL, NULL},
     {API_EC2, "DeleteNetworkInterface", "network", {"NetworkInterfaceId"}, NULL, NULL},
     {API_EC2, "DescribeNetworkInterfaces", "network", {NULL}, NULL, NULL},
+    {API_EC2, "AttachNetworkInterface", "network", {"NetworkInterfaceId", "InstanceId", "DeviceIndex"}, NULL, NULL},
+    {API_EC2, "DetachNetworkInterface", "network", {"AttachmentId"}, NULL, NULL},
     {API_EC2, "AllocateAddress", "network", {NULL}, NULL, NULL},
     {API_EC2, "AssociateAddress", "network", {NULL}, NULL, NULL},
     {API_EC2, "DisassociateAddress", "network", {NULL}, NULL, NULL},

@@ -53,6 +53,8 @@ static const char *const p_ec2_DescribeSecurityGroupRules[] = {"DryRun", "Filter
 static const char *const p_ec2_CreateNetworkInterface[] = {"ClientToken", "ConnectionTrackingSpecification", "Description", "DryRun", "EnablePrimaryIpv6", "InterfaceType", "Ipv4Prefix", "Ipv4PrefixCount", "Ipv6AddressCount", "Ipv6Addresses", "Ipv6Prefix", "Ipv6PrefixCount", "Operator", "PrivateIpAddress", "PrivateIpAddresses", "SecondaryPrivateIpAddressCount", "SecurityGroupId", "SubnetId", "TagSpecification", NULL};
 static const char *const p_ec2_DeleteNetworkInterface[] = {"DryRun", "NetworkInterfaceId", NULL};
 static const char *const p_ec2_DescribeNetworkInterfaces[] = {"DryRun", "Filter", "IncludeManagedResources", "MaxResults", "NetworkInterfaceId", "NextToken", NULL};
+static const char *const p_ec2_AttachNetworkInterface[] = {"DeviceIndex", "DryRun", "EnaQueueCount", "EnaSrdSpecification", "InstanceId", "NetworkCardIndex", "NetworkInterfaceId", NULL};
+static const char *const p_ec2_DetachNetworkInterface[] = {"AttachmentId", "DryRun", "Force", NULL};
 static const char *const p_ec2_AllocateAddress[] = {"Address", "CustomerOwnedIpv4Pool", "Domain", "DryRun", "IpamPoolId", "NetworkBorderGroup", "PublicIpv4Pool", "TagSpecification", NULL};
 static const char *const p_ec2_AssociateAddress[] = {"AllocationId", "AllowReassociation", "DryRun", "InstanceId", "NetworkInterfaceId", "PrivateIpAddress", "PublicIp", NULL};
 static const char *const p_ec2_DisassociateAddress[] = {"AssociationId", "DryRun", "PublicIp", NULL};
@@ -135,6 +137,8 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "CreateNetworkInterface", p_ec2_CreateNetworkInterface},
     {API_EC2, "DeleteNetworkInterface", p_ec2_DeleteNetworkInterface},
     {API_EC2, "DescribeNetworkInterfaces", p_ec2_DescribeNetworkInterfaces},
+    {API_EC2, "AttachNetworkInterface", p_ec2_AttachNetworkInterface},
+    {API_EC2, "DetachNetworkInterface", p_ec2_DetachNetworkInterface},
     {API_EC2, "AllocateAddress", p_ec2_AllocateAddress},
     {API_EC2, "AssociateAddress", p_ec2_AssociateAddress},
     {API_EC2, "DisassociateAddress", p_ec2_DisassociateAddress},

@@ -28,8 +28,8 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
     PG_AUTO PGresult *r = db_prepared(db, e, "hd_ifaces",
         "SELECT n.id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), masklen(s.cidr), host(a.public_ip), "
         "(SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') FROM eni_groups WHERE eni_id = n.id)::text, "
-        "n.device_kind FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
-        "WHERE n.host = $1 AND n.plugged ORDER BY n.id", 1, p);
+        "n.device_kind, n.parent_eni, n.device_index FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN "
+        "addresses a ON a.eni_id = n.id WHERE n.host = $1 AND n.plugged ORDER BY n.parent_eni IS NOT NULL, n.id", 1, p);
     if (!r)
         return NULL;
     json_t *out = json_array();
@@ -46,8 +46,12 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
                                              PQgetvalue(r, i, 3), "ip", PQgetvalue(r, i, 4), "prefix_len",
                                              atoi(PQgetvalue(r, i, 5)), "device", dev, "groups", gs, "public_ip",
                                              PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6)));
-        json_object_set_new(json_array_get(out, json_array_size(out) - 1), "device_kind",
-                            json_string(PQgetvalue(r, i, 8)));
+        json_t *it = json_array_get(out, json_array_size(out) - 1);
+        json_object_set_new(it, "device_kind", json_string(PQgetvalue(r, i, 8)));
+        /* attached after launch: it goes where its instance's primary interface is */
+        if (!PQgetisnull(r, i, 9))
+            json_object_set_new(it, "attach", json_pack("{s:s, s:i}", "parent", PQgetvalue(r, i, 9), "device_index",
+                                                        atoi(PQgetvalue(r, i, 10))));
     }
     return out;
 }

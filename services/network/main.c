@@ -30,6 +30,8 @@ static const bus_route_t routes[] = {
     {"network.CreateNetworkInterface", net_create_network_interface, TENANT_API},
     {"network.DeleteNetworkInterface", net_delete_network_interface, TENANT_API},
     {"network.DescribeNetworkInterfaces", net_describe_network_interfaces, TENANT_API},
+    {"network.AttachNetworkInterface", net_attach_network_interface, TENANT_API},
+    {"network.DetachNetworkInterface", net_detach_network_interface, TENANT_API},
     {"network.AllocateAddress", net_allocate_address, TENANT_API},
     {"network.AssociateAddress", net_associate_address, TENANT_API},
     {"network.DisassociateAddress", net_disassociate_address, TENANT_API},

@@ -121,6 +121,8 @@ NET_HANDLER(net_describe_tags);
 NET_HANDLER(net_create_network_interface);
 NET_HANDLER(net_delete_network_interface);
 NET_HANDLER(net_describe_network_interfaces);
+NET_HANDLER(net_attach_network_interface);
+NET_HANDLER(net_detach_network_interface);
 NET_HANDLER(net_allocate_address);
 NET_HANDLER(net_associate_address);
 NET_HANDLER(net_disassociate_address);

@@ -16,7 +16,8 @@
 #include "datapath.h"
 #include "dp_exec.h"
 
-/* h1 with two VPCs, four interfaces (one a tap), a group referencing another. */
+/* h1 with two VPCs, five interfaces (one a tap, one attached after launch into eni-0abd's
+ * namespace, listed last but sorting first by id), a group referencing another. */
 static const char DOC_FULL[] =
     "{\"host\":\"h1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
     "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\",\"10.254.0.13\"],"
@@ -31,7 +32,10 @@ static const char DOC_FULL[] =
     " {\"eni_id\":\"eni-0abe\",\"vpc_id\":\"vpc-b\",\"subnet_id\":\"subnet-b\",\"mac\":\"02:00:ac:1f:10:05\",\"ip\":\"172.31.16.5\","
     "  \"prefix_len\":20,\"device\":\"vt-0abe\",\"groups\":[],\"public_ip\":null},"
     " {\"eni_id\":\"eni-0abf\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:07\",\"ip\":\"172.31.0.7\","
-    "  \"prefix_len\":20,\"device\":\"vt-0abf\",\"device_kind\":\"tap\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null}],"
+    "  \"prefix_len\":20,\"device\":\"vt-0abf\",\"device_kind\":\"tap\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null},"
+    " {\"eni_id\":\"eni-0aa0\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:08\",\"ip\":\"172.31.0.8\","
+    "  \"prefix_len\":20,\"device\":\"vt-0aa0\",\"groups\":[],\"public_ip\":null,"
+    "  \"attach\":{\"parent\":\"eni-0abd\",\"device_index\":1}}],"
     "\"security_groups\":[{\"group_id\":\"sg-0aa1\","
     "  \"ingress\":[{\"protocol\":\"tcp\",\"from_port\":8080,\"to_port\":8080,\"cidrs\":[\"10.0.0.0/8\"],\"groups\":[\"sg-0bb2\"]},"
     "             {\"protocol\":\"icmp\",\"from_port\":8,\"to_port\":-1,\"cidrs\":[\"172.31.0.0/16\"],\"groups\":[]}],"
@@ -156,7 +160,7 @@ static void test_contract(void **state)
     assert_matches(c->d, full);
 
     apply_ok(c->d, small, &st);                 /* shrink */
-    assert_int_equal(st.removed, 8);            /* vpc, router, dhcp, meta of 1002; 3 ifaces; 1 fdb */
+    assert_int_equal(st.removed, 9);            /* vpc, router, dhcp, meta of 1002; 4 ifaces; 1 fdb */
     assert_matches(c->d, small);
 
     verr_t e = {0};                             /* teardown: nothing of h1 is left */
@@ -183,6 +187,9 @@ static void test_invalid_documents(void **state)
         {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
         {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
         {"\"device_kind\":\"tap\"", "\"device_kind\":\"macvtap\"", "InvalidParameterValue"},
+        {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0abf\"", "InvalidParameterValue"},    /* a tap */
+        {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0zzz\"", "InvalidParameterValue"},    /* absent */
+        {"\"device_index\":1", "\"device_index\":0", "InvalidParameterValue"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const char *at = strstr(DOC_FULL, cases[i].from);
@@ -242,7 +249,8 @@ static void test_render_nat_and_dhcp(void **state)
     assert_non_null(strstr(conf, "dhcp-option=tag:subnet-a,option:router,172.31.0.1\n"));
     char *hosts = dp_render_dhcp_hosts(d, &d->vpcs[0]);
     assert_string_equal(hosts, "02:00:ac:1f:00:05,172.31.0.5,eni-0abc\n02:00:ac:1f:00:06,172.31.0.6,eni-0abd\n"
-                               "02:00:ac:1f:00:07,172.31.0.7,eni-0abf\n");   /* a tap's guest asks DHCP too */
+                               "02:00:ac:1f:00:07,172.31.0.7,eni-0abf\n"     /* a tap's guest asks DHCP too */
+                               "02:00:ac:1f:00:08,172.31.0.8,eni-0aa0\n");
     free(nat);
     free(nat_b);
     free(conf);
@@ -275,6 +283,25 @@ static void test_build_order(void **state)
     dp_close(d);
 }
 
+/* An interface attached after launch is made after its instance's primary (it joins the
+ * primary's namespace) and removed before it, whatever their ids. */
+static void test_attached_order(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    dp_driver_t *d = dp_open("fake", NULL, &e);
+    dp_desired_t *want = parse(DOC_FULL);
+    dp_stats_t st = {0};
+    assert_int_equal(dp_apply(d, want, &st, &e), 0);
+    const char *log = dp_fake_log(d);
+    assert_non_null(strstr(log, "ensure iface eni-0abf\nensure iface eni-0aa0\n"));
+    dp_fake_log_clear(d);
+    assert_int_equal(dp_teardown_all(d, &e), 0);
+    assert_non_null(strstr(dp_fake_log(d), "remove iface eni-0aa0\nremove iface eni-0abf\n"));
+    dp_desired_free(want);
+    dp_close(d);
+}
+
 int main(void)
 {
     struct CMUnitTest tests[] = {
@@ -284,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_render_security_groups),
         cmocka_unit_test(test_render_nat_and_dhcp),
         cmocka_unit_test(test_build_order),
+        cmocka_unit_test(test_attached_order),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its row is skipped */

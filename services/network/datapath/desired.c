@@ -144,11 +144,37 @@ static int parse_iface(const dp_desired_t *d, const json_t *o, dp_iface_t *f, ve
     if (pl < 1 || pl > 30) return BAD(e, "%s: prefix_len must be 1..30", f->eni_id);
     f->prefix_len = (int)pl;
     if (str_list(o, "groups", &f->groups, &f->n_groups, valid_id, f->eni_id, e) < 0) return -1;
+    const json_t *att = json_object_get(o, "attach");
+    if (att && !json_is_null(att)) {
+        if (copy_str(att, "parent", f->parent, sizeof f->parent, 1, f->eni_id, e) < 0) return -1;
+        json_int_t di = json_integer_value(json_object_get(att, "device_index"));
+        if (!valid_id(f->parent) || di < 1 || di > 15 || strcmp(f->kind, "veth"))
+            return BAD(e, "%s: attach needs a parent interface and a device_index 1..15, on a veth", f->eni_id);
+        f->device_index = (int)di;
+    }
     f->vpc = dp_desired_vpc(d, f->vpc_id);
     if (!f->vpc) return verr_set(e, 400, "InvalidVpcID.NotFound", "%s: vpc %s not in the document", f->eni_id, f->vpc_id);
     for (size_t i = 0; i < f->vpc->n_subnets; i++)
         if (!strcmp(f->vpc->subnets[i].subnet_id, f->subnet_id)) f->subnet = &f->vpc->subnets[i];
     if (!f->subnet) return verr_set(e, 400, "InvalidSubnetID.NotFound", "%s: subnet %s not in its vpc", f->eni_id, f->subnet_id);
+    return 0;
+}
+
+/* An attached interface joins its parent's stand-in namespace: the parent is a primary
+ * veth of this document, and no two interfaces share one of its device indexes. */
+static int check_attached(const dp_desired_t *d, verr_t *e)
+{
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        const dp_iface_t *f = &d->ifaces[i], *p = NULL;
+        if (!f->parent[0]) continue;
+        for (size_t k = 0; k < d->n_ifaces; k++) {
+            if (!strcmp(d->ifaces[k].eni_id, f->parent)) p = &d->ifaces[k];
+            if (k != i && !strcmp(d->ifaces[k].parent, f->parent) && d->ifaces[k].device_index == f->device_index)
+                return BAD(e, "%s: device index %d of %s is taken", f->eni_id, f->device_index, f->parent);
+        }
+        if (!p || p->parent[0] || strcmp(p->kind, "veth"))
+            return BAD(e, "%s: its parent %s is not a primary veth interface of this host", f->eni_id, f->parent);
+    }
     return 0;
 }
 
@@ -217,6 +243,7 @@ static int parse_doc(const json_t *doc, dp_desired_t *d, verr_t *e)
                 !strcmp(d->ifaces[k].mac, d->ifaces[i].mac))
                 return BAD(e, "interface %s: duplicate eni_id, device or mac", d->ifaces[i].eni_id);
     }
+    if (check_attached(d, e) < 0) return -1;
     a = json_object_get(doc, "security_groups");
     d->groups = xcalloc(json_array_size(a) + 1, sizeof *d->groups);
     json_array_foreach(a, i, o) {

@@ -291,6 +291,20 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
                                        f->device, attach);
         return ip_batch(hns, tap, e);
     }
+    /* Attached after launch: a veth whose peer goes into the primary's namespace (the
+     * running container's) as eth<N>, with its address and no route of its own, as a
+     * second interface comes up on EC2 until the guest configures it. */
+    if (f->parent[0]) {
+        char pns[200], eth[8];
+        lx_ns_inst(d, w->host, f->parent, pns, sizeof pns);
+        snprintf(eth, sizeof eth, "eth%d", f->device_index);
+        AUTOFREE char *host_cmds = xasprintf("link add %s mtu " VX_MTU " type veth peer name %s mtu " VX_MTU
+                                             " netns %s\n", f->device, eth, pns);
+        AUTOFREE char *inst_cmds = xasprintf("link set %s address %s up\naddr add %s/%d dev %s\n", eth, f->mac,
+                                             f->ip, f->prefix_len, eth);
+        if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(pns, inst_cmds, e) < 0) return -1;
+        return ip_batch(hns, attach, e);
+    }
     /* The stand-in gets the document's address statically, as its DHCP lease would. The
      * host side is attached and named last: its alias is the unit's fingerprint. */
     if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;

@@ -95,9 +95,12 @@ void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
         const dp_iface_t *f = &d->ifaces[i];
         u = dp_units_add(out, DP_IFACE, f->eni_id);
         /* a veth's fingerprint has no kind, as before taps existed: nothing rebuilds */
-        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s%s", f->device,
+        char in[DP_NAME_MAX + 16] = "";
+        if (f->parent[0]) snprintf(in, sizeof in, " in=%s/eth%d", f->parent, f->device_index);
+        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s%s%s", f->device,
                  f->vpc->vni, f->mac, f->ip, f->prefix_len, f->subnet->gateway,
-                 strcmp(f->kind, "tap") ? "" : " kind=tap");
+                 strcmp(f->kind, "tap") ? "" : " kind=tap", in);
+        u->order = f->parent[0] != 0;
         snprintf(u->dev, sizeof u->dev, "%s", f->device);
         u->spec = f;
     }
