@@ -76,6 +76,7 @@ static const gw_action_t actions[] = {
     {API_EC2, "DeleteRouteTable", "network", {"RouteTableId"}, NULL, NULL},
     {API_EC2, "CreateRoute", "network", {"RouteTableId"}, NULL, NULL},
     {API_EC2, "DeleteRoute", "network", {"RouteTableId"}, NULL, NULL},
+    {API_EC2, "ReplaceRoute", "network", {"RouteTableId"}, NULL, NULL},
     {API_EC2, "AssociateRouteTable", "network", {"RouteTableId"}, NULL, NULL},
     {API_EC2, "DisassociateRouteTable", "network", {"AssociationId"}, NULL, NULL},
     {API_EC2, "DescribeRouteTables", "network", {NULL}, NULL, NULL},

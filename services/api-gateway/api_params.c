@@ -69,6 +69,7 @@ static const char *const p_ec2_CreateRouteTable[] = {"ClientToken", "DryRun", "T
 static const char *const p_ec2_DeleteRouteTable[] = {"DryRun", "RouteTableId", NULL};
 static const char *const p_ec2_CreateRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
 static const char *const p_ec2_DeleteRoute[] = {"DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_ReplaceRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "LocalTarget", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
 static const char *const p_ec2_AssociateRouteTable[] = {"DryRun", "GatewayId", "PublicIpv4Pool", "RouteTableId", "SubnetId", NULL};
 static const char *const p_ec2_DisassociateRouteTable[] = {"AssociationId", "DryRun", NULL};
 static const char *const p_ec2_DescribeRouteTables[] = {"DryRun", "Filter", "MaxResults", "NextToken", "RouteTableId", NULL};
@@ -153,6 +154,7 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "DeleteRouteTable", p_ec2_DeleteRouteTable},
     {API_EC2, "CreateRoute", p_ec2_CreateRoute},
     {API_EC2, "DeleteRoute", p_ec2_DeleteRoute},
+    {API_EC2, "ReplaceRoute", p_ec2_ReplaceRoute},
     {API_EC2, "AssociateRouteTable", p_ec2_AssociateRouteTable},
     {API_EC2, "DisassociateRouteTable", p_ec2_DisassociateRouteTable},
     {API_EC2, "DescribeRouteTables", p_ec2_DescribeRouteTables},

@@ -65,11 +65,13 @@ static json_t *vpcs(db_t *db, const char *host, verr_t *e)
         "(SELECT id FROM internet_gateways WHERE vpc_id = v.id) "
         "FROM vpcs v WHERE v.id IN (SELECT vpc_id FROM enis WHERE host = $1 AND plugged) ORDER BY v.id", 1, p);
     PG_AUTO PGresult *s = v ? db_prepared(db, e, "hd_subnets",
-        "SELECT s.id, s.vpc_id, s.cidr::text, (SELECT coalesce(json_agg(json_build_object('destination', "
-        "r.destination::text, 'target', r.target) ORDER BY r.destination), '[]') FROM routes r WHERE r.route_table_id = "
+        "SELECT s.id, s.vpc_id, s.cidr::text, (SELECT coalesce(json_agg(json_strip_nulls(json_build_object("
+        "'destination', r.destination::text, 'target', r.target, 'next_hop', host(n.ip), 'next_hop_mac', n.mac::text)) "
+        "ORDER BY r.destination), '[]') FROM routes r LEFT JOIN enis n ON n.id = r.target AND n.vpc_id = s.vpc_id AND "
+        "n.plugged WHERE r.route_table_id = "
         "coalesce((SELECT route_table_id FROM route_table_assocs WHERE subnet_id = s.id), "
-        "(SELECT id FROM route_tables WHERE vpc_id = s.vpc_id AND is_main)) AND (r.target = 'local' OR EXISTS "
-        "(SELECT 1 FROM internet_gateways g WHERE g.id = r.target AND g.vpc_id = s.vpc_id)))::text "
+        "(SELECT id FROM route_tables WHERE vpc_id = s.vpc_id AND is_main)) AND (r.target = 'local' OR n.id IS NOT "
+        "NULL OR EXISTS (SELECT 1 FROM internet_gateways g WHERE g.id = r.target AND g.vpc_id = s.vpc_id)))::text "
         "FROM subnets s WHERE s.id IN (SELECT subnet_id FROM enis WHERE host = $1 AND plugged) ORDER BY s.id", 1, p)
         : NULL;
     if (!s)

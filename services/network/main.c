@@ -46,6 +46,7 @@ static const bus_route_t routes[] = {
     {"network.DeleteRouteTable", net_delete_route_table, TENANT_API},
     {"network.CreateRoute", net_create_route, TENANT_API},
     {"network.DeleteRoute", net_delete_route, TENANT_API},
+    {"network.ReplaceRoute", net_replace_route, TENANT_API},
     {"network.AssociateRouteTable", net_associate_route_table, TENANT_API},
     {"network.DisassociateRouteTable", net_disassociate_route_table, TENANT_API},
     {"network.DescribeRouteTables", net_describe_route_tables, TENANT_API},

@@ -137,6 +137,7 @@ NET_HANDLER(net_create_route_table);
 NET_HANDLER(net_delete_route_table);
 NET_HANDLER(net_create_route);
 NET_HANDLER(net_delete_route);
+NET_HANDLER(net_replace_route);
 NET_HANDLER(net_associate_route_table);
 NET_HANDLER(net_disassociate_route_table);
 NET_HANDLER(net_describe_route_tables);

@@ -8,13 +8,11 @@ a QEMU instance that cannot hot-plug) and tenant isolation.
 Instances are stood in for by their primary ports, made with compute's own bus
 credential exactly as compute's launch task makes them (the network knows an instance
 only by its primary interface)."""
-import json
-import os
 import uuid
 
 import pytest
 
-from harness import aws, new_tenant
+from harness import aws, compute_call, new_tenant
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +41,6 @@ def ok(cloud, who, *args):
     rc, out, code = ec2(cloud, who, *args)
     assert rc == 0, code
     return out
-
-
-def compute_call(cloud, mtype, body):
-    r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
-                      "call", "network", mtype, json.dumps(body))
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
 
 
 def instance(cloud, account, subnet, host, kind="veth"):

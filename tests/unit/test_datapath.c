@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,7 +22,9 @@
 static const char DOC_FULL[] =
     "{\"host\":\"h1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
     "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\",\"10.254.0.13\"],"
-    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\"}]},"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\","
+    "    \"routes\":[{\"destination\":\"0.0.0.0/0\",\"target\":\"igw-1\"},{\"destination\":\"10.99.0.0/24\",\"target\":\"eni-0abd\","
+    "                \"next_hop\":\"172.31.0.6\",\"next_hop_mac\":\"02:00:AC:1f:00:06\"}]}]},"
     " {\"vpc_id\":\"vpc-b\",\"vni\":1002,\"cidr\":\"172.31.0.0/16\",\"peers\":[],"
     "  \"subnets\":[{\"subnet_id\":\"subnet-b\",\"cidr\":\"172.31.16.0/20\",\"gateway\":\"172.31.16.1\",\"dns\":\"172.31.0.2\"}]}],"
     "\"interfaces\":["
@@ -190,6 +193,8 @@ static void test_invalid_documents(void **state)
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0abf\"", "InvalidParameterValue"},    /* a tap */
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0zzz\"", "InvalidParameterValue"},    /* absent */
         {"\"device_index\":1", "\"device_index\":0", "InvalidParameterValue"},
+        {"\"next_hop\":\"172.31.0.6\"", "\"next_hop\":\"172.31.0.6 dev lo\"", "InvalidParameterValue"},
+        {"\"next_hop\":\"172.31.0.6\",", "", "InvalidParameterValue"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const char *at = strstr(DOC_FULL, cases[i].from);
@@ -228,6 +233,10 @@ static void test_render_security_groups(void **state)
     /* eni-0abe has no group: in_3 accepts only replies and DHCP, then drops */
     assert_non_null(strstr(s, "chain in_3 {\n    ct state established,related accept\n"
                               "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n    drop\n  }"));
+    /* a route target on another host: unicast to it crosses, from this host's router MAC */
+    assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" ether daddr { 02:00:ac:1f:00:06 } ether saddr set "
+                              "02:fd:0a:fe:00:0b accept\n"));
+    assert_null(strstr(s, "iifname \"vr-1002\" oifname \"vx-1002\" ether daddr"));
     /* gateway frames never cross the tunnel */
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" drop"));
     free(s);
@@ -302,6 +311,27 @@ static void test_attached_order(void **state)
     dp_close(d);
 }
 
+/* A state directory dnsmasq (as nobody) could not read through is refused at open, with
+ * the directory that stops it named. */
+static void test_state_dir_must_be_traversable(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    char top[64], sub[96];
+    snprintf(top, sizeof top, "/tmp/virga-dp-closed-%d", (int)getpid());
+    snprintf(sub, sizeof sub, "%s/state", top);
+    assert_int_equal(mkdir(top, 0700), 0);
+    dp_config_t cfg = {.prefix = "virga-uclosed-", .state_dir = sub};
+    verr_t e = {0};
+    dp_driver_t *d = dp_open("linux", &cfg, &e);
+    rmdir(sub);
+    rmdir(top);
+    assert_null(d);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_non_null(strstr(e.message, "has mode 0700 and is not traversable"));
+    assert_non_null(strstr(e.message, top));
+}
+
 int main(void)
 {
     struct CMUnitTest tests[] = {
@@ -312,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_render_nat_and_dhcp),
         cmocka_unit_test(test_build_order),
         cmocka_unit_test(test_attached_order),
+        cmocka_unit_test(test_state_dir_must_be_traversable),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its row is skipped */

@@ -23,12 +23,23 @@
 
 #define DP_NAME_MAX 64
 
+/* A route of the subnet's table through an interface of the VPC: the router sends what
+ * goes to dest to that interface's address and MAC (routes to local and to the internet
+ * gateway need nothing of the router beyond what it already does). */
+typedef struct dp_route {
+    char dest[48];
+    char via[48];
+    char mac[18];
+} dp_route_t;
+
 typedef struct dp_subnet {
     char subnet_id[DP_NAME_MAX];
     char cidr[48];
     char gateway[48];
     char dns[48];
     int  prefix_len;
+    dp_route_t *routes;
+    size_t n_routes;
 } dp_subnet_t;
 
 typedef struct dp_vpc {

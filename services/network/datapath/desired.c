@@ -90,6 +90,28 @@ static int str_list(const json_t *o, const char *key, char ***out, size_t *n,
 
 static int ok_cidr(const char *s) { return valid_cidr4(s, NULL); }
 
+/* The subnet's routes through an interface (target eni-..., with its next hop); routes
+ * to local or a gateway are the router's default behaviour and skipped. */
+static int parse_routes(const json_t *s, dp_subnet_t *sn, verr_t *e)
+{
+    const json_t *a = json_object_get(s, "routes"), *r;
+    size_t i;
+    if (a && !json_is_array(a)) return BAD(e, "subnet %s: routes is not a list", sn->subnet_id);
+    sn->routes = xcalloc(json_array_size(a) + 1, sizeof *sn->routes);
+    json_array_foreach(a, i, r) {
+        if (strncmp(json_str(r, "target", ""), "eni-", 4)) continue;
+        dp_route_t *rt = &sn->routes[sn->n_routes++];
+        if (copy_str(r, "destination", rt->dest, sizeof rt->dest, 1, sn->subnet_id, e) < 0 ||
+            copy_str(r, "next_hop", rt->via, sizeof rt->via, 1, sn->subnet_id, e) < 0 ||
+            copy_str(r, "next_hop_mac", rt->mac, sizeof rt->mac, 1, sn->subnet_id, e) < 0)
+            return -1;
+        if (!valid_cidr4(rt->dest, NULL) || !valid_ip4(rt->via) || !valid_mac(rt->mac))
+            return BAD(e, "subnet %s: a route needs a destination, next_hop and next_hop_mac", sn->subnet_id);
+        for (char *p = rt->mac; *p; p++) *p = (char)tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
 static int parse_vpc(const json_t *o, dp_vpc_t *v, verr_t *e)
 {
     if (copy_str(o, "vpc_id", v->vpc_id, sizeof v->vpc_id, 1, "vpc", e) < 0) return -1;
@@ -115,6 +137,7 @@ static int parse_vpc(const json_t *o, dp_vpc_t *v, verr_t *e)
         if (!valid_id(sn->subnet_id) || !valid_cidr4(sn->cidr, &sn->prefix_len) ||
             !valid_ip4(sn->gateway) || (sn->dns[0] && !valid_ip4(sn->dns)))
             return BAD(e, "subnet %s: invalid id, cidr, gateway or dns", sn->subnet_id);
+        if (parse_routes(s, sn, e) < 0) return -1;
     }
     return 0;
 }
@@ -310,6 +333,7 @@ void dp_desired_free(dp_desired_t *d)
     if (!d) return;
     for (size_t i = 0; i < d->n_vpcs; i++) {
         free_strs(d->vpcs[i].peers, d->vpcs[i].n_peers);
+        for (size_t k = 0; k < d->vpcs[i].n_subnets; k++) free(d->vpcs[i].subnets[k].routes);
         free(d->vpcs[i].subnets);
     }
     free(d->vpcs);
