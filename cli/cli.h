@@ -14,4 +14,8 @@ int cli_print_call(bus_t *bus, const char *service, const char *type, json_t *bo
 int identity_cmds_run(bus_t *bus, int argc, char **argv);
 void identity_cmds_usage(FILE *f);
 
+/* network_cmds.c: the same, for the network commands */
+int network_cmds_run(bus_t *bus, int argc, char **argv);
+void network_cmds_usage(FILE *f);
+
 #endif

@@ -189,7 +189,7 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
 int net_create_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e);
-    if (!account)
+    if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     const char *desc = json_str(body, "Description", "");
     if (strlen(desc) > 255)

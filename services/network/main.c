@@ -57,6 +57,9 @@ static const bus_route_t routes[] = {
     {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
     {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
     {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
+    /* the operator's view of every account (admin.c) */
+    {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
+    {"network.admin_show", net_admin_show, BUS_P_OPERATOR},
     {NULL, NULL, 0},
 };
 
