@@ -99,18 +99,16 @@ static int shared_ns(dp_driver_t *d, char *uns, char *ons, size_t n, verr_t *e)
 {
     lx_ns_shared(d, "underlay", uns, n);
     lx_ns_shared(d, "outside", ons, n);
-    if (!lx_ns_exists(uns)) {
-        if (lx_ns_add(uns, e) < 0 ||
-            dp_runv(uns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "bridge", NULL) < 0 ||
-            dp_runv(uns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0)
-            return -1;
-    }
-    if (!lx_ns_exists(ons)) {
-        if (lx_ns_add(ons, e) < 0 ||
-            dp_runv(ons, 0, e, "ip", "addr", "add", DP_OUTSIDE_CLIENT "/32", "dev", "lo", NULL) < 0)
-            return -1;
-    }
-    return 0;
+    /* Each step again when its namespace is new or half made: an applier killed between
+     * `ip netns add` and the bridge left a namespace without it, which the next host
+     * ensure would trip on. */
+    if (!lx_ns_exists(uns) && lx_ns_add(uns, e) < 0) return -1;
+    if (dp_runv(uns, DP_QUIET, NULL, "ip", "link", "show", UL_BRIDGE, NULL) < 0 &&
+        (dp_runv(uns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "bridge", NULL) < 0 ||
+         dp_runv(uns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0))
+        return -1;
+    if (!lx_ns_exists(ons) && lx_ns_add(ons, e) < 0) return -1;
+    return dp_runv(ons, 0, e, "ip", "addr", "replace", DP_OUTSIDE_CLIENT "/32", "dev", "lo", NULL);
 }
 
 static int remove_host(dp_driver_t *d, const char *host)
@@ -372,9 +370,12 @@ static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t 
     lx_ns_shared(d, "outside", ons, sizeof ons);
     dp_hash8(rns, h);
     snprintf(vo, sizeof vo, "vo-%s", h);
+    /* an outside namespace with no route at all yet has no main table to flush ("FIB table
+     * does not exist"): nothing to remove, and the route added below would say if the
+     * namespace itself were broken */
+    dp_runv(ons, DP_QUIET, NULL, "ip", "route", "flush", "dev", vo, NULL);
     if (dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_ROUTER_IF, NULL) < 0 ||
-        dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL) < 0 ||
-        dp_runv(ons, 0, e, "ip", "route", "flush", "dev", vo, NULL) < 0)
+        dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL) < 0)
         return -1;
     AUTOFREE char *gws = xstrdup(u->text2);
     char *save = NULL;
