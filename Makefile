@@ -163,6 +163,9 @@ $(BUILD)/bench/vm_drivers: $(BUILD)/obj/tests/bench/vm_drivers.o $(AGENT_VM_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# net_fanout applies each simulated host's document with the datapath's fake driver.
+$(BUILD)/obj/tests/bench/net_fanout.o: EXTRA_INC := -Iservices/network/datapath
+$(BUILD)/bench/net_fanout: $(BUILD)/obj/tests/bench/net_fanout.o $(DP_OBJ) $(BENCH_OBJ) $(LIB)
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BENCH_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

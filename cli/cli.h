@@ -18,5 +18,8 @@ void identity_cmds_usage(FILE *f);
 struct config;
 int hybrid_cmds_run(const struct config *cfg, int argc, char **argv);
 void hybrid_cmds_usage(FILE *f);
+/* network_cmds.c: the same, for the network commands */
+int network_cmds_run(bus_t *bus, int argc, char **argv);
+void network_cmds_usage(FILE *f);
 
 #endif

@@ -41,6 +41,7 @@ static void usage(void)
             "agents from cluster.agents (host ids).\n", default_services);
     identity_cmds_usage(stderr);
     hybrid_cmds_usage(stderr);
+    network_cmds_usage(stderr);
 }
 
 static double ms_since(const struct timespec *t0)
@@ -279,7 +280,7 @@ int main(int argc, char **argv)
         free(rest);
         return hrc;
     }
-    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota"};
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "network"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
         k++;
@@ -308,6 +309,8 @@ int main(int argc, char **argv)
         rc = cmd_call(bus, nrest - 1, rest + 1);
     else if (!strcmp(rest[0], "bootstrap"))
         rc = cli_print_call(bus, "identity", "identity.bootstrap", NULL, NULL, 10000);
+    else if ((rc = network_cmds_run(bus, nrest, rest)) >= 0)
+        ;
     else if ((rc = identity_cmds_run(bus, nrest, rest)) < 0) {
         usage();
         rc = 2;

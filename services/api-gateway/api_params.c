@@ -54,6 +54,8 @@ static const char *const p_ec2_DescribeSecurityGroupRules[] = {"DryRun", "Filter
 static const char *const p_ec2_CreateNetworkInterface[] = {"ClientToken", "ConnectionTrackingSpecification", "Description", "DryRun", "EnablePrimaryIpv6", "InterfaceType", "Ipv4Prefix", "Ipv4PrefixCount", "Ipv6AddressCount", "Ipv6Addresses", "Ipv6Prefix", "Ipv6PrefixCount", "Operator", "PrivateIpAddress", "PrivateIpAddresses", "SecondaryPrivateIpAddressCount", "SecurityGroupId", "SubnetId", "TagSpecification", NULL};
 static const char *const p_ec2_DeleteNetworkInterface[] = {"DryRun", "NetworkInterfaceId", NULL};
 static const char *const p_ec2_DescribeNetworkInterfaces[] = {"DryRun", "Filter", "IncludeManagedResources", "MaxResults", "NetworkInterfaceId", "NextToken", NULL};
+static const char *const p_ec2_AttachNetworkInterface[] = {"DeviceIndex", "DryRun", "EnaQueueCount", "EnaSrdSpecification", "InstanceId", "NetworkCardIndex", "NetworkInterfaceId", NULL};
+static const char *const p_ec2_DetachNetworkInterface[] = {"AttachmentId", "DryRun", "Force", NULL};
 static const char *const p_ec2_AllocateAddress[] = {"Address", "CustomerOwnedIpv4Pool", "Domain", "DryRun", "IpamPoolId", "NetworkBorderGroup", "PublicIpv4Pool", "TagSpecification", NULL};
 static const char *const p_ec2_AssociateAddress[] = {"AllocationId", "AllowReassociation", "DryRun", "InstanceId", "NetworkInterfaceId", "PrivateIpAddress", "PublicIp", NULL};
 static const char *const p_ec2_DisassociateAddress[] = {"AssociationId", "DryRun", "PublicIp", NULL};
@@ -68,6 +70,7 @@ static const char *const p_ec2_CreateRouteTable[] = {"ClientToken", "DryRun", "T
 static const char *const p_ec2_DeleteRouteTable[] = {"DryRun", "RouteTableId", NULL};
 static const char *const p_ec2_CreateRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
 static const char *const p_ec2_DeleteRoute[] = {"DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "RouteTableId", NULL};
+static const char *const p_ec2_ReplaceRoute[] = {"CarrierGatewayId", "CoreNetworkArn", "DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId", "DryRun", "EgressOnlyInternetGatewayId", "GatewayId", "InstanceId", "LocalGatewayId", "LocalTarget", "NatGatewayId", "NetworkInterfaceId", "OdbNetworkArn", "RouteTableId", "TransitGatewayId", "VpcEndpointId", "VpcPeeringConnectionId", NULL};
 static const char *const p_ec2_AssociateRouteTable[] = {"DryRun", "GatewayId", "PublicIpv4Pool", "RouteTableId", "SubnetId", NULL};
 static const char *const p_ec2_DisassociateRouteTable[] = {"AssociationId", "DryRun", NULL};
 static const char *const p_ec2_DescribeRouteTables[] = {"DryRun", "Filter", "MaxResults", "NextToken", "RouteTableId", NULL};
@@ -136,6 +139,8 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "CreateNetworkInterface", p_ec2_CreateNetworkInterface, "ClientToken"},
     {API_EC2, "DeleteNetworkInterface", p_ec2_DeleteNetworkInterface, NULL},
     {API_EC2, "DescribeNetworkInterfaces", p_ec2_DescribeNetworkInterfaces, NULL},
+    {API_EC2, "AttachNetworkInterface", p_ec2_AttachNetworkInterface, NULL},
+    {API_EC2, "DetachNetworkInterface", p_ec2_DetachNetworkInterface, NULL},
     {API_EC2, "AllocateAddress", p_ec2_AllocateAddress, NULL},
     {API_EC2, "AssociateAddress", p_ec2_AssociateAddress, NULL},
     {API_EC2, "DisassociateAddress", p_ec2_DisassociateAddress, NULL},
@@ -150,6 +155,7 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "DeleteRouteTable", p_ec2_DeleteRouteTable, NULL},
     {API_EC2, "CreateRoute", p_ec2_CreateRoute, NULL},
     {API_EC2, "DeleteRoute", p_ec2_DeleteRoute, NULL},
+    {API_EC2, "ReplaceRoute", p_ec2_ReplaceRoute, NULL},
     {API_EC2, "AssociateRouteTable", p_ec2_AssociateRouteTable, NULL},
     {API_EC2, "DisassociateRouteTable", p_ec2_DisassociateRouteTable, NULL},
     {API_EC2, "DescribeRouteTables", p_ec2_DescribeRouteTables, NULL},

@@ -259,7 +259,7 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "md_get",
         "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
         "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
-        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name) "
+        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name "
         "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
         "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 3, p);
     if (!r)
@@ -286,8 +286,13 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
                            "hostname", fqdn, "local-hostname", fqdn, "placement/availability-zone", zone,
                            "security-groups", names, "reservation-id", PQgetvalue(r, 0, 8), "ami-launch-index",
                            PQgetvalue(r, 0, 9));
-    if (!PQgetisnull(r, 0, 13))
+    if (!PQgetisnull(r, 0, 13)) {
+        /* public-keys/ answers "0=<key name>", public-keys/0/ "openssh-key", as EC2 does */
         json_object_set_new(md, "public-keys/0/openssh-key", json_string(PQgetvalue(r, 0, 13)));
+        char listing[320];
+        snprintf(listing, sizeof listing, "0=%s", PQgetvalue(r, 0, 14));
+        json_object_set_new(md, "public-keys", json_string(listing));
+    }
     static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
                                            "vpc-id", "security-group-ids", "local-hostname"};
     const char *mac_vals[] = {"0", PQgetvalue(r, 0, 4), ip, mac, PQgetvalue(r, 0, 5), vpc, gids, fqdn};

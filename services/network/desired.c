@@ -28,8 +28,8 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
     PG_AUTO PGresult *r = db_prepared(db, e, "hd_ifaces",
         "SELECT n.id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), masklen(s.cidr), host(a.public_ip), "
         "(SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') FROM eni_groups WHERE eni_id = n.id)::text, "
-        "n.device_kind FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
-        "WHERE n.host = $1 AND n.plugged ORDER BY n.id", 1, p);
+        "n.device_kind, n.parent_eni, n.device_index FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN "
+        "addresses a ON a.eni_id = n.id WHERE n.host = $1 AND n.plugged ORDER BY n.parent_eni IS NOT NULL, n.id", 1, p);
     if (!r)
         return NULL;
     json_t *out = json_array();
@@ -46,8 +46,12 @@ static json_t *interfaces(db_t *db, const char *host, json_t *groups, verr_t *e)
                                              PQgetvalue(r, i, 3), "ip", PQgetvalue(r, i, 4), "prefix_len",
                                              atoi(PQgetvalue(r, i, 5)), "device", dev, "groups", gs, "public_ip",
                                              PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6)));
-        json_object_set_new(json_array_get(out, json_array_size(out) - 1), "device_kind",
-                            json_string(PQgetvalue(r, i, 8)));
+        json_t *it = json_array_get(out, json_array_size(out) - 1);
+        json_object_set_new(it, "device_kind", json_string(PQgetvalue(r, i, 8)));
+        /* attached after launch: it goes where its instance's primary interface is */
+        if (!PQgetisnull(r, i, 9))
+            json_object_set_new(it, "attach", json_pack("{s:s, s:i}", "parent", PQgetvalue(r, i, 9), "device_index",
+                                                        atoi(PQgetvalue(r, i, 10))));
     }
     return out;
 }
@@ -61,11 +65,13 @@ static json_t *vpcs(db_t *db, const char *host, verr_t *e)
         "(SELECT id FROM internet_gateways WHERE vpc_id = v.id) "
         "FROM vpcs v WHERE v.id IN (SELECT vpc_id FROM enis WHERE host = $1 AND plugged) ORDER BY v.id", 1, p);
     PG_AUTO PGresult *s = v ? db_prepared(db, e, "hd_subnets",
-        "SELECT s.id, s.vpc_id, s.cidr::text, (SELECT coalesce(json_agg(json_build_object('destination', "
-        "r.destination::text, 'target', r.target) ORDER BY r.destination), '[]') FROM routes r WHERE r.route_table_id = "
+        "SELECT s.id, s.vpc_id, s.cidr::text, (SELECT coalesce(json_agg(json_strip_nulls(json_build_object("
+        "'destination', r.destination::text, 'target', r.target, 'next_hop', host(n.ip), 'next_hop_mac', n.mac::text)) "
+        "ORDER BY r.destination), '[]') FROM routes r LEFT JOIN enis n ON n.id = r.target AND n.vpc_id = s.vpc_id AND "
+        "n.plugged WHERE r.route_table_id = "
         "coalesce((SELECT route_table_id FROM route_table_assocs WHERE subnet_id = s.id), "
-        "(SELECT id FROM route_tables WHERE vpc_id = s.vpc_id AND is_main)) AND (r.target = 'local' OR EXISTS "
-        "(SELECT 1 FROM internet_gateways g WHERE g.id = r.target AND g.vpc_id = s.vpc_id)))::text "
+        "(SELECT id FROM route_tables WHERE vpc_id = s.vpc_id AND is_main)) AND (r.target = 'local' OR n.id IS NOT "
+        "NULL OR EXISTS (SELECT 1 FROM internet_gateways g WHERE g.id = r.target AND g.vpc_id = s.vpc_id)))::text "
         "FROM subnets s WHERE s.id IN (SELECT subnet_id FROM enis WHERE host = $1 AND plugged) ORDER BY s.id", 1, p)
         : NULL;
     if (!s)

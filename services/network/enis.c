@@ -121,8 +121,10 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
     if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
         goto fail;
     if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
-                            "description, instance_id, host, client_token, device_kind, request_hash) VALUES ($1, $2, "
-                            "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12, p)) ||
+                            "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
+                            "attachment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $8::text "
+                            "IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL ELSE 'eni-attach-' || "
+                            "substr($1, 5) END)", 12, p)) ||
         add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0 ||
         db_commit(db, e) < 0)
         goto fail;
@@ -148,7 +150,8 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
         "SELECT n.id, n.subnet_id, n.vpc_id, s.az, n.description, host(n.ip), n.mac::text, n.instance_id, "
         "host(a.public_ip), a.id, a.association_id, "
         "(SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
-        "   FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id), n.host "
+        "   FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id), n.host, "
+        "n.device_index, n.attachment_id "
         "FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
         "WHERE n.account_id = $1 AND ($2::text IS NULL OR n.id = $2) ORDER BY n.id", 2, p);
     JSON_AUTO json_t *tags = r ? net_tags(db, account, e) : NULL;
@@ -173,9 +176,11 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
         if (assoc)
             json_object_set_new(it, "association", assoc);
         if (!PQgetisnull(r, i, 7))
-            json_object_set_new(it, "attachment", json_pack("{s:s, s:s, s:i, s:s}", "instanceId", PQgetvalue(r, i, 7),
-                                                            "status", "attached", "deviceIndex", 0, "instanceOwnerId",
-                                                            account));
+            json_object_set_new(it, "attachment", json_pack(
+                "{s:s, s:s, s:s, s:i, s:i, s:b, s:s}", "attachmentId", PQgetvalue(r, i, 14), "instanceId",
+                PQgetvalue(r, i, 7), "status", "attached", "deviceIndex", atoi(PQgetvalue(r, i, 13)),
+                "networkCardIndex", 0, "deleteOnTermination", !strcmp(PQgetvalue(r, i, 13), "0"), "instanceOwnerId",
+                account));
         json_array_append_new(items, it);
     }
     return items;
@@ -184,7 +189,7 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
 int net_create_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e);
-    if (!account)
+    if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     const char *desc = json_str(body, "Description", "");
     if (strlen(desc) > 255)
@@ -216,6 +221,7 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
         {"availability-zone", "availabilityZone"}, {"description", "description"}, {"status", "status"},
         {"mac-address", "macAddress"}, {"private-ip-address", "privateIpAddress"}, {"owner-id", "ownerId"},
         {"group-id", "groupSet.groupId"}, {"attachment.instance-id", "attachment.instanceId"},
+        {"attachment.attachment-id", "attachment.attachmentId"}, {"attachment.device-index", "attachment.deviceIndex"},
         {"association.public-ip", "association.publicIp"}, {NULL, NULL}};
     const char *account = net_account(ctx, e);
     if (!account)
@@ -242,7 +248,8 @@ int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t 
         goto fail;
     }
     /* an elastic IP on the interface stays the account's, unassociated */
-    if (!(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
+    if (eni_detach_children(db, id, e) < 0 ||
+        !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
                           "WHERE eni_id = $1", 1, p)) ||
         hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0 ||
         !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0 ||

@@ -26,4 +26,8 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
  * instance is InvalidNetworkInterface.InUse. */
 int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e);
 
+/* attachments.c: inside the caller's transaction, detach every interface attached to
+ * the instance whose primary interface is `primary` (it is being deleted). */
+int eni_detach_children(db_t *db, const char *primary, verr_t *e);
+
 #endif

@@ -30,6 +30,8 @@ static const bus_route_t routes[] = {
     {"network.CreateNetworkInterface", net_create_network_interface, TENANT_API},
     {"network.DeleteNetworkInterface", net_delete_network_interface, TENANT_API},
     {"network.DescribeNetworkInterfaces", net_describe_network_interfaces, TENANT_API},
+    {"network.AttachNetworkInterface", net_attach_network_interface, TENANT_API},
+    {"network.DetachNetworkInterface", net_detach_network_interface, TENANT_API},
     {"network.AllocateAddress", net_allocate_address, TENANT_API},
     {"network.AssociateAddress", net_associate_address, TENANT_API},
     {"network.DisassociateAddress", net_disassociate_address, TENANT_API},
@@ -44,6 +46,7 @@ static const bus_route_t routes[] = {
     {"network.DeleteRouteTable", net_delete_route_table, TENANT_API},
     {"network.CreateRoute", net_create_route, TENANT_API},
     {"network.DeleteRoute", net_delete_route, TENANT_API},
+    {"network.ReplaceRoute", net_replace_route, TENANT_API},
     {"network.AssociateRouteTable", net_associate_route_table, TENANT_API},
     {"network.DisassociateRouteTable", net_disassociate_route_table, TENANT_API},
     {"network.DescribeRouteTables", net_describe_route_tables, TENANT_API},
@@ -54,6 +57,9 @@ static const bus_route_t routes[] = {
     {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
     {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
     {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
+    /* the operator's view of every account (admin.c) */
+    {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
+    {"network.admin_show", net_admin_show, BUS_P_OPERATOR},
     {NULL, NULL, 0},
 };
 

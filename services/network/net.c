@@ -134,3 +134,27 @@ int net_timeout_ms(bus_ctx_t *ctx)
 {
     return (int)config_int(service_of(ctx)->cfg, "network.call_timeout_ms", 10000);
 }
+
+/* Every IPv6 parameter of the actions that take one: this cloud's VPCs are IPv4 only, so
+ * each is refused by name rather than ignored (a tenant asking for IPv6 must not get a VPC
+ * that silently has none). A flag set to false asks for nothing and passes. */
+int net_no_ipv6(const json_t *body, verr_t *e)
+{
+    static const char *const params[] = {
+        "AmazonProvidedIpv6CidrBlock", "Ipv6CidrBlock", "Ipv6Pool", "Ipv6IpamPoolId", "Ipv6NetmaskLength",
+        "Ipv6CidrBlockNetworkBorderGroup", "Ipv6Native", "AssignIpv6AddressOnCreation", "EnableDns64",
+        "EnableResourceNameDnsAAAARecordOnLaunch", "Ipv6AddressCount", "Ipv6Addresses", "Ipv6Prefix",
+        "Ipv6PrefixCount", "EnablePrimaryIpv6",
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        const json_t *v = json_object_get(body, params[i]);
+        if (json_is_object(v))          /* ModifySubnetAttribute's {"Value": ...} */
+            v = json_object_get(v, "Value");
+        if (!v || json_is_false(v) || (json_is_string(v) && (!strcmp(json_string_value(v), "false") ||
+                                                              !strcmp(json_string_value(v), "0"))))
+            continue;
+        return verr_set(e, 400, "InvalidParameterValue", "IPv6 is not supported by this cloud (%s): VPCs, subnets "
+                        "and interfaces are IPv4 only", params[i]);
+    }
+    return 0;
+}

@@ -14,6 +14,8 @@
  * input is checked). */
 const char *net_account(bus_ctx_t *ctx, verr_t *e);
 int net_dry_run(const json_t *body, verr_t *e);
+/* InvalidParameterValue naming the first IPv6 parameter of body that asks for IPv6. */
+int net_no_ipv6(const json_t *body, verr_t *e);
 
 /* One resource kind: its table, the id prefix and the NotFound code EC2 uses. */
 typedef struct net_kind {
@@ -121,6 +123,8 @@ NET_HANDLER(net_describe_tags);
 NET_HANDLER(net_create_network_interface);
 NET_HANDLER(net_delete_network_interface);
 NET_HANDLER(net_describe_network_interfaces);
+NET_HANDLER(net_attach_network_interface);
+NET_HANDLER(net_detach_network_interface);
 NET_HANDLER(net_allocate_address);
 NET_HANDLER(net_associate_address);
 NET_HANDLER(net_disassociate_address);
@@ -135,6 +139,7 @@ NET_HANDLER(net_create_route_table);
 NET_HANDLER(net_delete_route_table);
 NET_HANDLER(net_create_route);
 NET_HANDLER(net_delete_route);
+NET_HANDLER(net_replace_route);
 NET_HANDLER(net_associate_route_table);
 NET_HANDLER(net_disassociate_route_table);
 NET_HANDLER(net_describe_route_tables);
@@ -144,5 +149,7 @@ NET_HANDLER(net_port_plug);
 NET_HANDLER(net_port_unplug);
 NET_HANDLER(net_port_delete);
 NET_HANDLER(net_host_desired);
+NET_HANDLER(net_admin_list);
+NET_HANDLER(net_admin_show);
 
 #endif

@@ -163,7 +163,8 @@ static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, i
         const char *p[] = {eni, host, on ? "t" : "f"};
         PG_AUTO PGresult *u = NULL;
         if (hosts_touch_vpc(db, vpc, *cur ? cur : NULL, e) < 0 ||
-            !(u = db_prepared(db, e, "port_plug", "UPDATE enis SET host = $2, plugged = $3 WHERE id = $1", 3, p)) ||
+            !(u = db_prepared(db, e, "port_plug", "UPDATE enis SET host = $2, plugged = $3 WHERE id = $1 OR "
+                                "parent_eni = $1", 3, p)) ||
             hosts_touch_vpc(db, "", host, e) < 0)
             goto fail;
     }

@@ -1,9 +1,9 @@
 /* route_tables.c - CreateRouteTable, DeleteRouteTable, CreateRoute, DeleteRoute,
  * AssociateRouteTable, DisassociateRouteTable, DescribeRouteTables. Every VPC has a main
  * table with its local route (made with the VPC); a subnet uses the table it is
- * associated with, else the main one. A route's target is "local" or an internet
- * gateway attached to the table's VPC. Changes reach the datapath generation of the
- * hosts running the VPC. CreateRouteTable honours a ClientToken (route_table_tokens). */
+ * associated with, else the main one. The routes themselves: routes.c. Changes reach
+ * the datapath generation of the hosts running the VPC. CreateRouteTable honours a
+ * ClientToken (route_table_tokens). */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,7 +60,7 @@ int routing_vpc_deleting(db_t *db, const char *vpc_id, verr_t *e)
 }
 
 /* The table's VPC (the caller's account's, row locked). */
-static int lock_table(db_t *db, const char *id, const char *account, char *vpc, int *is_main, verr_t *e)
+int routing_lock_table(db_t *db, const char *id, const char *account, char *vpc, int *is_main, verr_t *e)
 {
     if (net_owned(db, &NET_RTB, id, account, 1, e) < 0)
         return -1;
@@ -173,7 +173,7 @@ int net_delete_route_table(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     int is_main = 0;
     const char *p[] = {id};
     PG_AUTO PGresult *a = NULL;
-    if (db_begin(db, e) < 0 || lock_table(db, id, account, vpc, &is_main, e) < 0 ||
+    if (db_begin(db, e) < 0 || routing_lock_table(db, id, account, vpc, &is_main, e) < 0 ||
         !(a = db_prepared(db, e, "rtb_assocs", "SELECT id FROM route_table_assocs WHERE route_table_id = $1 LIMIT 1", 1,
                           p)))
         goto fail;
@@ -183,83 +183,6 @@ int net_delete_route_table(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
         goto fail;
     }
     if (net_delete_commit(db, &NET_RTB, id, body, reply, e) < 0)
-        goto fail;
-    return 0;
-fail:
-    db_rollback(db);
-    return -1;
-}
-
-int net_create_route(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    const char *account = net_account(ctx, e), *id = json_str(body, "RouteTableId", NULL);
-    const char *dest = json_str(body, "DestinationCidrBlock", NULL), *gw = json_str(body, "GatewayId", NULL);
-    if (!account)
-        return -1;
-    cidr_t c;
-    if (!dest || cidr_parse(dest, &c) < 0)
-        return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter destinationCidrBlock is invalid",
-                        dest ? dest : "");
-    if (!gw)
-        return verr_set(e, 400, "InvalidParameterCombination", "A route needs a GatewayId (an internet gateway); "
-                        "other targets are not supported");
-    db_t *db = service_db(ctx);
-    char vpc[IDS_MAX];
-    const char *p[] = {id, dest, gw, account};
-    PG_AUTO PGresult *g = NULL;
-    PG_AUTO PGresult *r = NULL;
-    if (db_begin(db, e) < 0 || lock_table(db, id, account, vpc, NULL, e) < 0 ||
-        !(g = db_prepared(db, e, "route_gw", "SELECT coalesce(vpc_id, '') FROM internet_gateways WHERE id = $1 AND "
-                          "account_id = $2", 2, p + 2)))
-        goto fail;
-    if (!PQntuples(g) || strcmp(PQgetvalue(g, 0, 0), vpc)) {
-        verr_set(e, 400, PQntuples(g) ? "InvalidParameterValue" : "InvalidInternetGatewayID.NotFound",
-                 "The gateway '%.64s' %s", gw, PQntuples(g) ? "is not attached to the route table's VPC" : "does not exist");
-        goto fail;
-    }
-    if (net_dry_run(body, e) < 0 ||
-        !(r = db_prepared(db, e, "route_add", "INSERT INTO routes (route_table_id, destination, target) "
-                          "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, p)))
-        goto fail;
-    if (strcmp(PQcmdTuples(r), "1")) {
-        verr_set(e, 400, "RouteAlreadyExists", "The route identified by %s already exists.", dest);
-        goto fail;
-    }
-    if (net_vpc_change_commit(db, vpc, reply, e) < 0)
-        goto fail;
-    return 0;
-fail:
-    db_rollback(db);
-    return -1;
-}
-
-int net_delete_route(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    const char *account = net_account(ctx, e), *id = json_str(body, "RouteTableId", NULL);
-    const char *dest = json_str(body, "DestinationCidrBlock", "");
-    if (!account)
-        return -1;
-    db_t *db = service_db(ctx);
-    char vpc[IDS_MAX];
-    const char *p[] = {id, dest};
-    PG_AUTO PGresult *r = NULL;
-    cidr_t c;
-    if (cidr_parse(dest, &c) < 0)
-        return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter destinationCidrBlock is invalid",
-                        dest);
-    if (db_begin(db, e) < 0 || lock_table(db, id, account, vpc, NULL, e) < 0 || net_dry_run(body, e) < 0 ||
-        !(r = db_prepared(db, e, "route_del", "DELETE FROM routes WHERE route_table_id = $1 AND destination = $2::cidr "
-                          "RETURNING target", 2, p)))
-        goto fail;
-    if (!PQntuples(r)) {
-        verr_set(e, 400, "InvalidRoute.NotFound", "no route with destination-cidr-block %s in route table %s", dest, id);
-        goto fail;
-    }
-    if (!strcmp(PQgetvalue(r, 0, 0), "local")) {
-        verr_set(e, 400, "InvalidParameterValue", "cannot remove local route %s in route table %s", dest, id);
-        goto fail;
-    }
-    if (net_vpc_change_commit(db, vpc, reply, e) < 0)
         goto fail;
     return 0;
 fail:
@@ -282,7 +205,7 @@ int net_associate_route_table(bus_ctx_t *ctx, const json_t *body, json_t **reply
     const char *p[] = {assoc, id, subnet};
     PG_AUTO PGresult *s = NULL;
     PG_AUTO PGresult *r = NULL;
-    if (db_begin(db, e) < 0 || lock_table(db, id, account, vpc, NULL, e) < 0 ||
+    if (db_begin(db, e) < 0 || routing_lock_table(db, id, account, vpc, NULL, e) < 0 ||
         net_owned(db, &NET_SUBNET, subnet, account, 1, e) < 0 ||
         !(s = db_prepared(db, e, "rta_subnet_vpc", "SELECT vpc_id FROM subnets WHERE id = $1", 1, p + 2)))
         goto fail;
@@ -339,6 +262,8 @@ int net_describe_route_tables(bus_ctx_t *ctx, const json_t *body, json_t **reply
         {"association.subnet-id", "associationSet.subnetId"}, {"association.main", "associationSet.main"},
         {"association.route-table-association-id", "associationSet.routeTableAssociationId"},
         {"route.destination-cidr-block", "routeSet.destinationCidrBlock"}, {"route.gateway-id", "routeSet.gatewayId"},
+        {"route.network-interface-id", "routeSet.networkInterfaceId"}, {"route.instance-id", "routeSet.instanceId"},
+        {"route.state", "routeSet.state"},
         {NULL, NULL}};
     const char *account = net_account(ctx, e);
     char def[IDS_MAX];
@@ -348,10 +273,13 @@ int net_describe_route_tables(bus_ctx_t *ctx, const json_t *body, json_t **reply
     const char *p[] = {account};
     PG_AUTO PGresult *t = db_prepared(db, e, "rtb_all",
         "SELECT t.id, t.vpc_id, t.is_main, "
-        "(SELECT coalesce(json_agg(json_build_object('destinationCidrBlock', r.destination::text, 'gatewayId', r.target, "
+        "(SELECT coalesce(json_agg(json_strip_nulls(json_build_object('destinationCidrBlock', r.destination::text, "
+        "  'gatewayId', CASE WHEN r.target NOT LIKE 'eni-%' THEN r.target END, "
+        "  'networkInterfaceId', CASE WHEN r.target LIKE 'eni-%' THEN r.target END, 'instanceId', r.instance_id, "
+        "  'instanceOwnerId', CASE WHEN r.instance_id IS NOT NULL THEN t.account_id END, "
         "  'state', CASE WHEN r.target = 'local' OR EXISTS (SELECT 1 FROM internet_gateways g WHERE g.id = r.target "
-        "  AND g.vpc_id = t.vpc_id) THEN 'active' ELSE 'blackhole' END, 'origin', r.origin) ORDER BY r.destination), "
-        "  '[]') FROM routes r "
+        "  AND g.vpc_id = t.vpc_id) OR EXISTS (SELECT 1 FROM enis n WHERE n.id = r.target AND n.vpc_id = t.vpc_id) "
+        "  THEN 'active' ELSE 'blackhole' END, 'origin', r.origin)) ORDER BY r.destination), '[]') FROM routes r "
         "  WHERE r.route_table_id = t.id)::text, "
         "(SELECT coalesce(json_agg(json_build_object('routeTableAssociationId', a.id, 'routeTableId', t.id, 'subnetId', "
         "  a.subnet_id, 'main', false, 'associationState', json_build_object('state', 'associated')) ORDER BY a.id), "

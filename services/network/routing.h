@@ -14,4 +14,8 @@ int routing_vpc_deleting(db_t *db, const char *vpc_id, verr_t *e);
 /* The default VPC's internet gateway, attached, and its 0.0.0.0/0 route in rtb. */
 int routing_default_internet(db_t *db, const char *account, const char *vpc_id, const char *rtb, verr_t *e);
 
+/* Lock the account's route table `id` (NotFound otherwise); its VPC, and whether it is
+ * the main one when is_main is not NULL. */
+int routing_lock_table(db_t *db, const char *id, const char *account, char *vpc, int *is_main, verr_t *e);
+
 #endif

@@ -212,13 +212,27 @@ int net_describe_security_groups(bus_ctx_t *ctx, const json_t *body, json_t **re
     JSON_AUTO json_t *tags = rules ? net_tags(db, account, e) : NULL;
     if (!tags)
         return -1;
+    /* each group's rules, found once: scanning every rule for every group made a listing
+     * of 1,000 groups cost a million comparisons */
+    JSON_AUTO json_t *by_group = json_object();
+    JSON_AUTO json_t *none = json_array();
+    json_t *rule;
+    size_t k;
+    json_array_foreach(rules, k, rule) {
+        const char *gid = json_str(rule, "group_id", "");
+        json_t *list = json_object_get(by_group, gid);
+        if (!list)
+            json_object_set_new(by_group, gid, list = json_array());
+        json_array_append(list, rule);
+    }
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
+        const json_t *mine = json_object_get(by_group, id) ? json_object_get(by_group, id) : none;
         json_array_append_new(items, json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "groupId", id, "groupName", PQgetvalue(r, i, 1),
             "groupDescription", PQgetvalue(r, i, 2), "ownerId", account, "vpcId", PQgetvalue(r, i, 3), "ipPermissions",
-            permissions(rules, id, 0), "ipPermissionsEgress", permissions(rules, id, 1), "tagSet", net_tag_set(tags, id)));
+            permissions(mine, id, 0), "ipPermissionsEgress", permissions(mine, id, 1), "tagSet", net_tag_set(tags, id)));
     }
     /* GroupName.N names groups of the default VPC, as on AWS */
     json_t *names = json_object_get(body, "GroupName");

@@ -51,7 +51,7 @@ int net_create_subnet(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t
 {
     const char *account = net_account(ctx, e);
     const char *vpc = json_str(body, "VpcId", NULL), *block = json_str(body, "CidrBlock", NULL);
-    if (!account)
+    if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     if (!vpc || !block)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameters VpcId and CidrBlock");
@@ -155,7 +155,7 @@ fail:
 int net_modify_subnet_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e), *id = json_str(body, "SubnetId", NULL);
-    if (!account)
+    if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     json_t *m = json_object_get(body, "MapPublicIpOnLaunch");
     const char *val = json_str(m, "Value", NULL);

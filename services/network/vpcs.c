@@ -16,7 +16,7 @@
 int net_create_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e);
-    if (!account)
+    if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     const char *block = json_str(body, "CidrBlock", NULL);
     cidr_t c;

@@ -8,7 +8,6 @@ datapath linux in its own prefix) and stops it.
 
 Each round plugs one more port into one VPC on the agent's host (the document grows by
 one interface per round). Bounded: at most `count` rounds, each waited for at most 60 s."""
-import argparse
 import json
 import os
 import subprocess
@@ -16,22 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-ap = argparse.ArgumentParser()
-ap.add_argument("--count", type=int, default=20)
-ap.add_argument("--build", default="build")
-args = ap.parse_args()
-os.environ.setdefault("VIRGA_BIN_DIR", os.path.abspath(os.path.join(args.build, "bin")))
+from bench_common import bench_args, pct  # noqa: E402
 
+args = bench_args("agent network bench", 20)
 from harness import Cloud, boto3_client, new_tenant  # noqa: E402
-
-if os.geteuid() != 0:
-    print("agent network bench: skipped (needs root)")
-    sys.exit(0)
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def ns_exec(ns, *a):

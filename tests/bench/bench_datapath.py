@@ -9,29 +9,16 @@ veth pair and stand-in, rewrite the rules and DHCP hosts) and (b) apply + the fi
 from the existing interface answered by the new one. The document grows by one interface
 per round, so late rounds apply to a host with `count` interfaces. Bounded in count and in
 time (120 s); everything is torn down and checked gone at the end."""
-import argparse
 import os
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-ap = argparse.ArgumentParser()
-ap.add_argument("--count", type=int, default=40)
-ap.add_argument("--build", default="build")
-args = ap.parse_args()
-os.environ.setdefault("VIRGA_BIN_DIR", os.path.abspath(os.path.join(args.build, "bin")))
+from bench_common import bench_args, pct  # noqa: E402
 
+args = bench_args("datapath bench", 40)
 from datapath import Datapath, group, host, iface, rule, vpc, run_in  # noqa: E402
-
-if os.geteuid() != 0:
-    print("datapath bench: skipped (needs root)")
-    sys.exit(0)
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def ms(x):

@@ -461,6 +461,7 @@ def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
     assert md["instance_id"] == iid and m["instance-id"] == iid and m["ami-id"] == ami
     assert m["local-ipv4"] == i["PrivateIpAddress"] and m["instance-type"] == "t3.nano"
     assert m["public-keys/0/openssh-key"].startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTU9XEBvADCsRPl")
+    assert m["public-keys"] == "0=md-key"      # what public-keys/ lists, as on EC2
     assert m["security-groups"] == "default"
     assert base64.b64decode(md["user_data"]) == b"user data \x00\xff"
     assert md["identity_document"]["accountId"] == acct and md["identity_document"]["instanceId"] == iid

@@ -2,13 +2,11 @@
 routes, attach/detach rules, routes only through a gateway of the table's VPC,
 associations, the errors EC2 gives, tenant isolation, and the routes reaching a host's
 datapath document."""
-import json
-import os
 import uuid
 
 import pytest
 
-from harness import boto3_client, client_error as code, new_tenant
+from harness import boto3_client, client_error as code, compute_call, new_tenant
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +140,7 @@ def test_routes_reach_the_host_document(cloud, tenant):
     host = "rt-host-" + uuid.uuid4().hex[:6]
 
     def call(mtype, body):
-        r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
-                          "call", "network", mtype, json.dumps(body))
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+        return compute_call(cloud, mtype, body)
 
     vid = ec2.create_vpc(CidrBlock="10.72.0.0/16")["Vpc"]["VpcId"]
     sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.72.3.0/24")["Subnet"]["SubnetId"]
@@ -173,5 +168,95 @@ def test_routes_reach_the_host_document(cloud, tenant):
     ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
     ec2.delete_internet_gateway(InternetGatewayId=gid)
     call("network.port_delete", {"eni": port["eni_id"]})
+    ec2.delete_subnet(SubnetId=sid)
+    ec2.delete_vpc(VpcId=vid)
+
+
+def test_routes_through_an_interface_or_instance(cloud, tenant, other):
+    """NetworkInterfaceId and InstanceId route targets (stored as the interface, shown with
+    both ids), ReplaceRoute, a blackhole once the interface is gone, the next hop in the
+    host's document, and every other EC2 target refused by name, never stored."""
+    account, ec2 = tenant
+    host = "rt-eni-" + uuid.uuid4().hex[:6]
+
+    def call(mtype, body):
+        return compute_call(cloud, mtype, body)
+
+    vid = ec2.create_vpc(CidrBlock="10.73.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.73.1.0/24")["Subnet"]["SubnetId"]
+    iid = "i-0" + uuid.uuid4().hex[:16]
+    port = call("network.port_create", {"account": account, "subnet": sid, "instance_id": iid})
+    call("network.port_plug", {"eni": port["eni_id"], "host": host})
+    appliance = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]
+    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vid]}])["RouteTables"]
+    rtb = main["RouteTableId"]
+
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.99.0.0/24", InstanceId=iid)
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.98.0.0/24",
+                     NetworkInterfaceId=appliance["NetworkInterfaceId"])
+    [t] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    by = {r["DestinationCidrBlock"]: r for r in t["Routes"]}
+    assert by["10.99.0.0/24"]["NetworkInterfaceId"] == port["eni_id"] and by["10.99.0.0/24"]["InstanceId"] == iid
+    assert by["10.99.0.0/24"]["State"] == "active" and "GatewayId" not in by["10.99.0.0/24"]
+    assert by["10.98.0.0/24"]["NetworkInterfaceId"] == appliance["NetworkInterfaceId"]
+    assert "InstanceId" not in by["10.98.0.0/24"]
+    found = ec2.describe_route_tables(Filters=[{"Name": "route.instance-id", "Values": [iid]}])["RouteTables"]
+    assert [x["RouteTableId"] for x in found] == [rtb]
+
+    # the host running the instance routes through its address and MAC
+    [sub] = call("network.host_desired", {"host": host})["vpcs"][0]["subnets"]
+    assert {"destination": "10.99.0.0/24", "target": port["eni_id"], "next_hop": port["ip"],
+            "next_hop_mac": port["mac"]} in sub["routes"]
+    # an interface plugged nowhere is left out of the document (no next hop to send to)
+    assert not [r for r in sub["routes"] if r["target"] == appliance["NetworkInterfaceId"]]
+
+    # ReplaceRoute moves a route to another target; the local route stays
+    ec2.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.99.0.0/24",
+                      NetworkInterfaceId=appliance["NetworkInterfaceId"])
+    [t] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    r99 = [r for r in t["Routes"] if r["DestinationCidrBlock"] == "10.99.0.0/24"][0]
+    assert r99["NetworkInterfaceId"] == appliance["NetworkInterfaceId"] and "InstanceId" not in r99
+    assert code(ec2.replace_route, RouteTableId=rtb, DestinationCidrBlock="10.73.0.0/16",
+                InstanceId=iid) == "InvalidRoute.NotFound"
+    assert code(ec2.replace_route, RouteTableId=rtb, DestinationCidrBlock="10.97.0.0/24",
+                InstanceId=iid) == "InvalidRoute.NotFound"
+
+    # targets this cloud does not have: refused by name, nothing stored
+    for kw in ({"NatGatewayId": "nat-0123456789abcdef0"}, {"TransitGatewayId": "tgw-0123456789abcdef0"},
+               {"VpcPeeringConnectionId": "pcx-0123456789abcdef0"},
+               {"EgressOnlyInternetGatewayId": "eigw-0123456789abcdef0"}):
+        assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24", **kw) == \
+            "InvalidParameterValue"
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24", InstanceId=iid,
+                NetworkInterfaceId=port["eni_id"]) == "InvalidParameterCombination"
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24") == \
+        "InvalidParameterCombination"
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationIpv6CidrBlock="::/0",
+                NetworkInterfaceId=port["eni_id"]) == "InvalidParameterValue"
+    [t] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    assert "10.96.0.0/24" not in {r["DestinationCidrBlock"] for r in t["Routes"]}
+
+    # an interface of another VPC, an unknown instance, another tenant's interface
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24",
+                InstanceId="i-0ffffffffffffffff") == "InvalidInstanceID.NotFound"
+    oaccount, o = other
+    osub = o.describe_subnets()["Subnets"][0]["SubnetId"]
+    theirs = o.create_network_interface(SubnetId=osub)["NetworkInterface"]["NetworkInterfaceId"]
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24",
+                NetworkInterfaceId=theirs) == "InvalidNetworkInterfaceID.NotFound"
+    dsub = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
+    elsewhere = ec2.create_network_interface(SubnetId=dsub)["NetworkInterface"]["NetworkInterfaceId"]
+    assert code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="10.96.0.0/24",
+                NetworkInterfaceId=elsewhere) == "InvalidParameterValue"
+
+    # the target interface deleted: a blackhole, gone from the document
+    ec2.delete_network_interface(NetworkInterfaceId=appliance["NetworkInterfaceId"])
+    [t] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+    assert {r["DestinationCidrBlock"]: r["State"] for r in t["Routes"]}["10.99.0.0/24"] == "blackhole"
+    ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="10.99.0.0/24")
+    ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="10.98.0.0/24")
+    call("network.port_delete", {"eni": port["eni_id"]})
+    ec2.delete_network_interface(NetworkInterfaceId=elsewhere)
+    o.delete_network_interface(NetworkInterfaceId=theirs)
     ec2.delete_subnet(SubnetId=sid)
     ec2.delete_vpc(VpcId=vid)

@@ -124,6 +124,50 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
 
 
+def port_vni(cloud, port):
+    """The VNI of a port's VPC, from its host's document."""
+    doc = as_compute(cloud, "network.host_desired", {"host": port["host"]})
+    return [v["vni"] for v in doc["vpcs"] if v["vpc_id"] == port["vpc_id"]][0]
+
+
+def test_attached_interface_appears_in_the_running_instance(cloud):
+    """AttachNetworkInterface through the EC2 API: the agent, woken by the doorbell, plugs
+    the interface into the instance's own network namespace (the one its container runs
+    in) as eth1 with its MAC and address, its host side on the VPC's bridge;
+    DetachNetworkInterface takes it out; the primary is untouched throughout."""
+    account, key, secret = new_tenant(cloud, "netattach")
+    ec2 = boto3_client(cloud, "ec2", key, secret)
+    host = host_of(cloud)
+    pfx = "virga-d%d-" % cloud.base
+    vid = ec2.create_vpc(CidrBlock="10.84.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.84.1.0/24")["Subnet"]["SubnetId"]
+    iid = "i-0aaaaaaaaaaaaaab1"
+    port = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "instance_id": iid,
+                                                     "host": host})
+    as_compute(cloud, "network.port_plug", {"eni": port["eni_id"], "host": host})
+    ins = "%si-%s.%s" % (pfx, host, port["eni_id"])
+    wait_for("the primary's namespace", lambda: ins in namespaces(cloud))
+    extra = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"], InstanceId=iid,
+                                       DeviceIndex=1)["AttachmentId"]
+    shown = wait_for("eth1 in the instance", lambda: "inet %s/24" % extra["PrivateIpAddress"] in
+                     ns_exec(ins, "ip", "addr", "show", "dev", "eth1").stdout and
+                     ns_exec(ins, "ip", "link", "show", "dev", "eth1").stdout)
+    assert extra["MacAddress"] in shown
+    # the primary kept its address and its default route
+    assert "inet %s/24" % port["ip"] in ns_exec(ins, "ip", "addr", "show", "dev", "eth0").stdout
+    assert "default via" in ns_exec(ins, "ip", "route").stdout
+    # its host side is on the VPC's bridge, like the primary's
+    br = ns_exec("%sh-%s" % (pfx, host), "ip", "-o", "link", "show", "master", "vb-%d" % port_vni(cloud, port)).stdout
+    assert "vt-" + extra["NetworkInterfaceId"][4:16] in br and "vt-" + port["eni_id"][4:16] in br
+    ec2.detach_network_interface(AttachmentId=att)
+    wait_for("eth1 gone", lambda: ns_exec(ins, "ip", "link", "show", "dev", "eth1").returncode != 0)
+    assert "inet %s/24" % port["ip"] in ns_exec(ins, "ip", "addr", "show", "dev", "eth0").stdout
+    as_compute(cloud, "network.port_delete", {"eni": port["eni_id"]})
+    wait_for("the namespace gone", lambda: ins not in namespaces(cloud))
+    ec2.delete_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"])
+
+
 def test_agent_restart_adopts_the_datapath(cloud):
     """kill -9 of the agent, then up: the datapath it left is adopted as it is (the
     stand-in namespace is the same one, so an instance in it would keep its network)."""

@@ -335,3 +335,69 @@ def test_metadata_address_on_each_router(dp):
     dp.serve(rns, 80)
     assert dp.connect(dp.inst("h1", "eni-1"), "169.254.169.254", 80)
     assert not dp.connect(dp.inst("h1", "eni-1"), "172.31.0.1", 80)   # nothing else is let out
+
+
+# Receives UDP datagrams on a port and prints each one's source address (one per line).
+UDP_SINK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(100); print(peer[0], data.decode(), flush=True)
+"""
+
+
+def test_route_through_an_interface_on_another_host(dp):
+    """A subnet route to 10.99.0.0/24 through eni-2 (on h2): what eni-1 (on h1) sends there
+    reaches eni-2 across the tunnel; without the route it does not; removing the route
+    removes the router's rule, table and neighbour. h2's bridge keeps its gateway MAC on
+    its own router (the routed frames carry h1's router MAC)."""
+    import select
+    g = [open_group()]
+    b = iface(2, "vpc-a", "172.31.0.6", ["sg-open"])
+
+    def h1(routes):
+        v = vpc("vpc-a", 1001, peers=[UL2])
+        v["subnets"][0]["routes"] = routes
+        return host("h1", UL1, [v], [iface(1, "vpc-a", "172.31.0.5", ["sg-open"])], g)
+
+    via_b = [{"destination": "10.99.0.0/24", "target": "eni-2", "next_hop": "172.31.0.6", "next_hop_mac": b["mac"]},
+             {"destination": "172.31.0.0/16", "target": "local"}]
+    dp.apply(h1([{"destination": "172.31.0.0/16", "target": "local"}]))
+    dp.apply(host("h2", UL2, [vpc("vpc-a", 1001, peers=[UL1])], [b], g))
+    ins_b = dp.inst("h2", "eni-2")
+    run_in(ins_b, ["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"], check=True)
+    sink = subprocess.Popen(["ip", "netns", "exec", ins_b, "/usr/bin/python3", "-c", UDP_SINK, "5000"],
+                            stdout=subprocess.PIPE, bufsize=0)
+    dp.procs.append(sink)
+    assert select.select([sink.stdout], [], [], 60)[0] and os.read(sink.stdout.fileno(), 5) == b"ready"
+    assert select.select([sink.stdout], [], [], 60)[0] and os.read(sink.stdout.fileno(), 1) == b"\n"
+    assert dp.ping_ok(dp.inst("h1", "eni-1"), "172.31.0.6")     # the tunnel is up
+
+    def send_and_receive(tag):
+        send = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+               "for _ in range(5): s.sendto(b'%s', ('10.99.0.1', 5000))" % tag
+        run_in(dp.inst("h1", "eni-1"), ["/usr/bin/python3", "-c", send], check=True)
+        buf = b""
+        while select.select([sink.stdout], [], [], 3)[0]:    # unbuffered: select sees every byte
+            chunk = os.read(sink.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+        return [line.split() for line in buf.decode().splitlines()]
+
+    assert send_and_receive("before") == []                      # no route: the internet's way
+    dp.apply(h1(via_b))
+    got = send_and_receive("routed")
+    assert got and all(x == ["172.31.0.5", "routed"] for x in got)
+    rns = "%sr-h1.1001" % dp.prefix
+    assert "lookup 1000" in run_in(rns, ["ip", "rule", "show"]).stdout
+    fdb2 = run_in(dp.host_ns("h2"), ["bridge", "fdb", "show", "br", "vb-1001"]).stdout
+    assert "02:fe:00:03:e9:01 dev vx-1001" not in fdb2
+    dp.apply(h1([{"destination": "172.31.0.0/16", "target": "local"}]))
+    assert "lookup 1000" not in run_in(rns, ["ip", "rule", "show"]).stdout
+    assert run_in(rns, ["ip", "route", "show", "table", "1000"]).stdout.strip() == ""
+    assert "PERMANENT" not in run_in(rns, ["ip", "neigh", "show", "dev", "gw0"]).stdout
+    # and eni-1 was never told to bypass the router (an ICMP redirect would still send
+    # it straight to eni-2)
+    assert send_and_receive("after") == []

@@ -349,3 +349,12 @@ def error_code(body):
     """The <Code> of an S3/EC2/IAM XML error body, or None."""
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
     return text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in text else None
+
+
+def compute_call(cloud, mtype, body):
+    """A network.* bus call as compute (with compute's own bus credential), as its launch
+    task makes them: port_create/plug/unplug/delete, host_desired."""
+    r = cloud.virgadm("--set", "bus.credential_file=" + os.path.join(cloud.dir, "secrets", "bus", "compute.cred"),
+                      "call", "network", mtype, json.dumps(body))
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)

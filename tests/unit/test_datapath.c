@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -16,11 +17,14 @@
 #include "datapath.h"
 #include "dp_exec.h"
 
-/* h1 with two VPCs, four interfaces (one a tap), a group referencing another. */
+/* h1 with two VPCs, five interfaces (one a tap, one attached after launch into eni-0abd's
+ * namespace, listed last but sorting first by id), a group referencing another. */
 static const char DOC_FULL[] =
     "{\"host\":\"h1\",\"generation\":1,\"underlay_ip\":\"10.254.0.11\","
     "\"vpcs\":[{\"vpc_id\":\"vpc-a\",\"vni\":1001,\"cidr\":\"172.31.0.0/16\",\"peers\":[\"10.254.0.12\",\"10.254.0.13\"],"
-    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\"}]},"
+    "  \"subnets\":[{\"subnet_id\":\"subnet-a\",\"cidr\":\"172.31.0.0/20\",\"gateway\":\"172.31.0.1\",\"dns\":\"172.31.0.2\","
+    "    \"routes\":[{\"destination\":\"0.0.0.0/0\",\"target\":\"igw-1\"},{\"destination\":\"10.99.0.0/24\",\"target\":\"eni-0abd\","
+    "                \"next_hop\":\"172.31.0.6\",\"next_hop_mac\":\"02:00:AC:1f:00:06\"}]}]},"
     " {\"vpc_id\":\"vpc-b\",\"vni\":1002,\"cidr\":\"172.31.0.0/16\",\"peers\":[],"
     "  \"subnets\":[{\"subnet_id\":\"subnet-b\",\"cidr\":\"172.31.16.0/20\",\"gateway\":\"172.31.16.1\",\"dns\":\"172.31.0.2\"}]}],"
     "\"interfaces\":["
@@ -31,7 +35,10 @@ static const char DOC_FULL[] =
     " {\"eni_id\":\"eni-0abe\",\"vpc_id\":\"vpc-b\",\"subnet_id\":\"subnet-b\",\"mac\":\"02:00:ac:1f:10:05\",\"ip\":\"172.31.16.5\","
     "  \"prefix_len\":20,\"device\":\"vt-0abe\",\"groups\":[],\"public_ip\":null},"
     " {\"eni_id\":\"eni-0abf\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:07\",\"ip\":\"172.31.0.7\","
-    "  \"prefix_len\":20,\"device\":\"vt-0abf\",\"device_kind\":\"tap\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null}],"
+    "  \"prefix_len\":20,\"device\":\"vt-0abf\",\"device_kind\":\"tap\",\"groups\":[\"sg-0aa1\"],\"public_ip\":null},"
+    " {\"eni_id\":\"eni-0aa0\",\"vpc_id\":\"vpc-a\",\"subnet_id\":\"subnet-a\",\"mac\":\"02:00:ac:1f:00:08\",\"ip\":\"172.31.0.8\","
+    "  \"prefix_len\":20,\"device\":\"vt-0aa0\",\"groups\":[],\"public_ip\":null,"
+    "  \"attach\":{\"parent\":\"eni-0abd\",\"device_index\":1}}],"
     "\"security_groups\":[{\"group_id\":\"sg-0aa1\","
     "  \"ingress\":[{\"protocol\":\"tcp\",\"from_port\":8080,\"to_port\":8080,\"cidrs\":[\"10.0.0.0/8\"],\"groups\":[\"sg-0bb2\"]},"
     "             {\"protocol\":\"icmp\",\"from_port\":8,\"to_port\":-1,\"cidrs\":[\"172.31.0.0/16\"],\"groups\":[]}],"
@@ -156,7 +163,7 @@ static void test_contract(void **state)
     assert_matches(c->d, full);
 
     apply_ok(c->d, small, &st);                 /* shrink */
-    assert_int_equal(st.removed, 8);            /* vpc, router, dhcp, meta of 1002; 3 ifaces; 1 fdb */
+    assert_int_equal(st.removed, 9);            /* vpc, router, dhcp, meta of 1002; 4 ifaces; 1 fdb */
     assert_matches(c->d, small);
 
     verr_t e = {0};                             /* teardown: nothing of h1 is left */
@@ -183,6 +190,11 @@ static void test_invalid_documents(void **state)
         {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
         {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
         {"\"device_kind\":\"tap\"", "\"device_kind\":\"macvtap\"", "InvalidParameterValue"},
+        {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0abf\"", "InvalidParameterValue"},    /* a tap */
+        {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0zzz\"", "InvalidParameterValue"},    /* absent */
+        {"\"device_index\":1", "\"device_index\":0", "InvalidParameterValue"},
+        {"\"next_hop\":\"172.31.0.6\"", "\"next_hop\":\"172.31.0.6 dev lo\"", "InvalidParameterValue"},
+        {"\"next_hop\":\"172.31.0.6\",", "", "InvalidParameterValue"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const char *at = strstr(DOC_FULL, cases[i].from);
@@ -221,6 +233,10 @@ static void test_render_security_groups(void **state)
     /* eni-0abe has no group: in_3 accepts only replies and DHCP, then drops */
     assert_non_null(strstr(s, "chain in_3 {\n    ct state established,related accept\n"
                               "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n    drop\n  }"));
+    /* a route target on another host: unicast to it crosses, from this host's router MAC */
+    assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" ether daddr { 02:00:ac:1f:00:06 } ether saddr set "
+                              "02:fd:0a:fe:00:0b accept\n"));
+    assert_null(strstr(s, "iifname \"vr-1002\" oifname \"vx-1002\" ether daddr"));
     /* gateway frames never cross the tunnel */
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" drop"));
     free(s);
@@ -242,7 +258,8 @@ static void test_render_nat_and_dhcp(void **state)
     assert_non_null(strstr(conf, "dhcp-option=tag:subnet-a,option:router,172.31.0.1\n"));
     char *hosts = dp_render_dhcp_hosts(d, &d->vpcs[0]);
     assert_string_equal(hosts, "02:00:ac:1f:00:05,172.31.0.5,eni-0abc\n02:00:ac:1f:00:06,172.31.0.6,eni-0abd\n"
-                               "02:00:ac:1f:00:07,172.31.0.7,eni-0abf\n");   /* a tap's guest asks DHCP too */
+                               "02:00:ac:1f:00:07,172.31.0.7,eni-0abf\n"     /* a tap's guest asks DHCP too */
+                               "02:00:ac:1f:00:08,172.31.0.8,eni-0aa0\n");
     free(nat);
     free(nat_b);
     free(conf);
@@ -275,6 +292,46 @@ static void test_build_order(void **state)
     dp_close(d);
 }
 
+/* An interface attached after launch is made after its instance's primary (it joins the
+ * primary's namespace) and removed before it, whatever their ids. */
+static void test_attached_order(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    dp_driver_t *d = dp_open("fake", NULL, &e);
+    dp_desired_t *want = parse(DOC_FULL);
+    dp_stats_t st = {0};
+    assert_int_equal(dp_apply(d, want, &st, &e), 0);
+    const char *log = dp_fake_log(d);
+    assert_non_null(strstr(log, "ensure iface eni-0abf\nensure iface eni-0aa0\n"));
+    dp_fake_log_clear(d);
+    assert_int_equal(dp_teardown_all(d, &e), 0);
+    assert_non_null(strstr(dp_fake_log(d), "remove iface eni-0aa0\nremove iface eni-0abf\n"));
+    dp_desired_free(want);
+    dp_close(d);
+}
+
+/* A state directory dnsmasq (as nobody) could not read through is refused at open, with
+ * the directory that stops it named. */
+static void test_state_dir_must_be_traversable(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    char top[64], sub[96];
+    snprintf(top, sizeof top, "/tmp/virga-dp-closed-%d", (int)getpid());
+    snprintf(sub, sizeof sub, "%s/state", top);
+    assert_int_equal(mkdir(top, 0700), 0);
+    dp_config_t cfg = {.prefix = "virga-uclosed-", .state_dir = sub};
+    verr_t e = {0};
+    dp_driver_t *d = dp_open("linux", &cfg, &e);
+    rmdir(sub);
+    rmdir(top);
+    assert_null(d);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_non_null(strstr(e.message, "has mode 0700 and is not traversable"));
+    assert_non_null(strstr(e.message, top));
+}
+
 int main(void)
 {
     struct CMUnitTest tests[] = {
@@ -284,6 +341,8 @@ int main(void)
         cmocka_unit_test(test_render_security_groups),
         cmocka_unit_test(test_render_nat_and_dhcp),
         cmocka_unit_test(test_build_order),
+        cmocka_unit_test(test_attached_order),
+        cmocka_unit_test(test_state_dir_must_be_traversable),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its row is skipped */

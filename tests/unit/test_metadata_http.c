@@ -102,11 +102,18 @@ static md_http_opts_t opts(dbl_t *d)
 static void test_listing_from_flat_keys(void **state)
 {
     (void)state;
-    json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "instance-id", "i-1", "placement/availability-zone", "az1",
-                           "public-keys/0/openssh-key", "k", "network/interfaces/macs/02:00/local-ipv4s", "10.0.0.5",
-                           "security-groups", "a", "b");
+    json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s]}", "instance-id", "i-1", "placement/availability-zone",
+                           "az1", "public-keys/0/openssh-key", "k", "public-keys", "0=my-key",
+                           "network/interfaces/macs/02:00/local-ipv4s", "10.0.0.5", "security-groups", "a", "b");
     char *t = md_meta_data_text(md, "");
     assert_string_equal(t, "instance-id\nnetwork/\nplacement/\npublic-keys/\nsecurity-groups");
+    free(t);
+    /* public-keys lists "<index>=<key name>" as EC2 does, its index the key's fields */
+    t = md_meta_data_text(md, "public-keys/");
+    assert_string_equal(t, "0=my-key");
+    free(t);
+    t = md_meta_data_text(md, "public-keys/0/");
+    assert_string_equal(t, "openssh-key");
     free(t);
     t = md_meta_data_text(md, "placement/");
     assert_string_equal(t, "availability-zone");

@@ -198,9 +198,16 @@ char *md_meta_data_text(const json_t *meta_data, const char *path)
     qsort(names, n, sizeof *names, by_name);
     strbuf_t b = {0};
     for (size_t i = 0; i < n; i++) {
-        strbuf_printf(&b, "%s%s", i ? "\n" : "", names[i]);
-        free(names[i]);
+        /* a directory with a value of its own (public-keys: "0=<key name>", as EC2 answers
+         * public-keys/) is listed once, as a directory */
+        int dir_too = 0;
+        for (size_t k = 0; k < n && !dir_too; k++)
+            dir_too = k != i && !strncmp(names[k], names[i], strlen(names[i])) && !strcmp(names[k] + strlen(names[i]), "/");
+        if (!dir_too)
+            strbuf_printf(&b, "%s%s", b.len ? "\n" : "", names[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     return b.s;
 }

@@ -23,12 +23,23 @@
 
 #define DP_NAME_MAX 64
 
+/* A route of the subnet's table through an interface of the VPC: the router sends what
+ * goes to dest to that interface's address and MAC (routes to local and to the internet
+ * gateway need nothing of the router beyond what it already does). */
+typedef struct dp_route {
+    char dest[48];
+    char via[48];
+    char mac[18];
+} dp_route_t;
+
 typedef struct dp_subnet {
     char subnet_id[DP_NAME_MAX];
     char cidr[48];
     char gateway[48];
     char dns[48];
     int  prefix_len;
+    dp_route_t *routes;
+    size_t n_routes;
 } dp_subnet_t;
 
 typedef struct dp_vpc {
@@ -53,6 +64,9 @@ typedef struct dp_iface {
     char **groups;
     size_t n_groups;
     char public_ip[48];     /* "" when none */
+    char parent[DP_NAME_MAX];   /* attached after launch: the instance's primary interface, whose
+                                 * stand-in namespace it joins as eth<device_index>; "" = primary */
+    int  device_index;
     const dp_vpc_t *vpc;    /* resolved by dp_desired_parse */
     const dp_subnet_t *subnet;
 } dp_iface_t;
@@ -118,6 +132,7 @@ typedef struct dp_unit {
     char key[96];
     char fp[1024];          /* fingerprint of the configuration; "" = broken, rebuild */
     char dev[16];           /* IFACE: host-side device, when known */
+    int order;              /* IFACE: 1 for an attached one, ensured after (removed before) primaries */
     int reattach;           /* observed IFACE: whole but off its bridge (a VPC was rebuilt);
                              * its fingerprint is then in text */
     const void *spec;       /* desired units: the dp_vpc_t / dp_iface_t it comes from */

@@ -90,6 +90,28 @@ static int str_list(const json_t *o, const char *key, char ***out, size_t *n,
 
 static int ok_cidr(const char *s) { return valid_cidr4(s, NULL); }
 
+/* The subnet's routes through an interface (target eni-..., with its next hop); routes
+ * to local or a gateway are the router's default behaviour and skipped. */
+static int parse_routes(const json_t *s, dp_subnet_t *sn, verr_t *e)
+{
+    const json_t *a = json_object_get(s, "routes"), *r;
+    size_t i;
+    if (a && !json_is_array(a)) return BAD(e, "subnet %s: routes is not a list", sn->subnet_id);
+    sn->routes = xcalloc(json_array_size(a) + 1, sizeof *sn->routes);
+    json_array_foreach(a, i, r) {
+        if (strncmp(json_str(r, "target", ""), "eni-", 4)) continue;
+        dp_route_t *rt = &sn->routes[sn->n_routes++];
+        if (copy_str(r, "destination", rt->dest, sizeof rt->dest, 1, sn->subnet_id, e) < 0 ||
+            copy_str(r, "next_hop", rt->via, sizeof rt->via, 1, sn->subnet_id, e) < 0 ||
+            copy_str(r, "next_hop_mac", rt->mac, sizeof rt->mac, 1, sn->subnet_id, e) < 0)
+            return -1;
+        if (!valid_cidr4(rt->dest, NULL) || !valid_ip4(rt->via) || !valid_mac(rt->mac))
+            return BAD(e, "subnet %s: a route needs a destination, next_hop and next_hop_mac", sn->subnet_id);
+        for (char *p = rt->mac; *p; p++) *p = (char)tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
 static int parse_vpc(const json_t *o, dp_vpc_t *v, verr_t *e)
 {
     if (copy_str(o, "vpc_id", v->vpc_id, sizeof v->vpc_id, 1, "vpc", e) < 0) return -1;
@@ -115,6 +137,7 @@ static int parse_vpc(const json_t *o, dp_vpc_t *v, verr_t *e)
         if (!valid_id(sn->subnet_id) || !valid_cidr4(sn->cidr, &sn->prefix_len) ||
             !valid_ip4(sn->gateway) || (sn->dns[0] && !valid_ip4(sn->dns)))
             return BAD(e, "subnet %s: invalid id, cidr, gateway or dns", sn->subnet_id);
+        if (parse_routes(s, sn, e) < 0) return -1;
     }
     return 0;
 }
@@ -144,11 +167,37 @@ static int parse_iface(const dp_desired_t *d, const json_t *o, dp_iface_t *f, ve
     if (pl < 1 || pl > 30) return BAD(e, "%s: prefix_len must be 1..30", f->eni_id);
     f->prefix_len = (int)pl;
     if (str_list(o, "groups", &f->groups, &f->n_groups, valid_id, f->eni_id, e) < 0) return -1;
+    const json_t *att = json_object_get(o, "attach");
+    if (att && !json_is_null(att)) {
+        if (copy_str(att, "parent", f->parent, sizeof f->parent, 1, f->eni_id, e) < 0) return -1;
+        json_int_t di = json_integer_value(json_object_get(att, "device_index"));
+        if (!valid_id(f->parent) || di < 1 || di > 15 || strcmp(f->kind, "veth"))
+            return BAD(e, "%s: attach needs a parent interface and a device_index 1..15, on a veth", f->eni_id);
+        f->device_index = (int)di;
+    }
     f->vpc = dp_desired_vpc(d, f->vpc_id);
     if (!f->vpc) return verr_set(e, 400, "InvalidVpcID.NotFound", "%s: vpc %s not in the document", f->eni_id, f->vpc_id);
     for (size_t i = 0; i < f->vpc->n_subnets; i++)
         if (!strcmp(f->vpc->subnets[i].subnet_id, f->subnet_id)) f->subnet = &f->vpc->subnets[i];
     if (!f->subnet) return verr_set(e, 400, "InvalidSubnetID.NotFound", "%s: subnet %s not in its vpc", f->eni_id, f->subnet_id);
+    return 0;
+}
+
+/* An attached interface joins its parent's stand-in namespace: the parent is a primary
+ * veth of this document, and no two interfaces share one of its device indexes. */
+static int check_attached(const dp_desired_t *d, verr_t *e)
+{
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        const dp_iface_t *f = &d->ifaces[i], *p = NULL;
+        if (!f->parent[0]) continue;
+        for (size_t k = 0; k < d->n_ifaces; k++) {
+            if (!strcmp(d->ifaces[k].eni_id, f->parent)) p = &d->ifaces[k];
+            if (k != i && !strcmp(d->ifaces[k].parent, f->parent) && d->ifaces[k].device_index == f->device_index)
+                return BAD(e, "%s: device index %d of %s is taken", f->eni_id, f->device_index, f->parent);
+        }
+        if (!p || p->parent[0] || strcmp(p->kind, "veth"))
+            return BAD(e, "%s: its parent %s is not a primary veth interface of this host", f->eni_id, f->parent);
+    }
     return 0;
 }
 
@@ -217,6 +266,7 @@ static int parse_doc(const json_t *doc, dp_desired_t *d, verr_t *e)
                 !strcmp(d->ifaces[k].mac, d->ifaces[i].mac))
                 return BAD(e, "interface %s: duplicate eni_id, device or mac", d->ifaces[i].eni_id);
     }
+    if (check_attached(d, e) < 0) return -1;
     a = json_object_get(doc, "security_groups");
     d->groups = xcalloc(json_array_size(a) + 1, sizeof *d->groups);
     json_array_foreach(a, i, o) {
@@ -283,6 +333,7 @@ void dp_desired_free(dp_desired_t *d)
     if (!d) return;
     for (size_t i = 0; i < d->n_vpcs; i++) {
         free_strs(d->vpcs[i].peers, d->vpcs[i].n_peers);
+        for (size_t k = 0; k < d->vpcs[i].n_subnets; k++) free(d->vpcs[i].subnets[k].routes);
         free(d->vpcs[i].subnets);
     }
     free(d->vpcs);

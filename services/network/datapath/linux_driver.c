@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "linux.h"
+#include "strbuf.h"
 
 #define VX_MTU "1450"   /* 1500 on the underlay minus VXLAN's 50 bytes */
 #define DP_LOCK_WAIT_S 60
@@ -98,18 +99,16 @@ static int shared_ns(dp_driver_t *d, char *uns, char *ons, size_t n, verr_t *e)
 {
     lx_ns_shared(d, "underlay", uns, n);
     lx_ns_shared(d, "outside", ons, n);
-    if (!lx_ns_exists(uns)) {
-        if (lx_ns_add(uns, e) < 0 ||
-            dp_runv(uns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "bridge", NULL) < 0 ||
-            dp_runv(uns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0)
-            return -1;
-    }
-    if (!lx_ns_exists(ons)) {
-        if (lx_ns_add(ons, e) < 0 ||
-            dp_runv(ons, 0, e, "ip", "addr", "add", DP_OUTSIDE_CLIENT "/32", "dev", "lo", NULL) < 0)
-            return -1;
-    }
-    return 0;
+    /* Each step again when its namespace is new or half made: an applier killed between
+     * `ip netns add` and the bridge left a namespace without it, which the next host
+     * ensure would trip on. */
+    if (!lx_ns_exists(uns) && lx_ns_add(uns, e) < 0) return -1;
+    if (dp_runv(uns, DP_QUIET, NULL, "ip", "link", "show", UL_BRIDGE, NULL) < 0 &&
+        (dp_runv(uns, 0, e, "ip", "link", "add", UL_BRIDGE, "type", "bridge", NULL) < 0 ||
+         dp_runv(uns, 0, e, "ip", "link", "set", UL_BRIDGE, "up", NULL) < 0))
+        return -1;
+    if (!lx_ns_exists(ons) && lx_ns_add(ons, e) < 0) return -1;
+    return dp_runv(ons, 0, e, "ip", "addr", "replace", DP_OUTSIDE_CLIENT "/32", "dev", "lo", NULL);
 }
 
 static int remove_host(dp_driver_t *d, const char *host)
@@ -291,6 +290,20 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
                                        f->device, attach);
         return ip_batch(hns, tap, e);
     }
+    /* Attached after launch: a veth whose peer goes into the primary's namespace (the
+     * running container's) as eth<N>, with its address and no route of its own, as a
+     * second interface comes up on EC2 until the guest configures it. */
+    if (f->parent[0]) {
+        char pns[200], eth[8];
+        lx_ns_inst(d, w->host, f->parent, pns, sizeof pns);
+        snprintf(eth, sizeof eth, "eth%d", f->device_index);
+        AUTOFREE char *host_cmds = xasprintf("link add %s mtu " VX_MTU " type veth peer name %s mtu " VX_MTU
+                                             " netns %s\n", f->device, eth, pns);
+        AUTOFREE char *inst_cmds = xasprintf("link set %s address %s up\naddr add %s/%d dev %s\n", eth, f->mac,
+                                             f->ip, f->prefix_len, eth);
+        if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(pns, inst_cmds, e) < 0) return -1;
+        return ip_batch(hns, attach, e);
+    }
     /* The stand-in gets the document's address statically, as its DHCP lease would. The
      * host side is attached and named last: its alias is the unit's fingerprint. */
     if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;
@@ -305,6 +318,50 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
 
 /* ---- router: gateways, public addresses, NAT ---- */
 
+#define RT_TABLE0 1000  /* subnet i's routes: table and rule priority RT_TABLE0 + i */
+#define RT_TABLES 256
+
+/* Routes through an interface ("rt=" tokens of the router's text2, units.c): per subnet
+ * a table of its own, chosen by a rule on the source (the subnet's block), since
+ * subnets of one VPC may use different route tables; the next hop's MAC is a permanent
+ * neighbour, so the router never ARPs across the tunnel (the bridge drops gateway
+ * broadcasts toward it; render.c lets unicast to these MACs through). Everything of
+ * ours is cleared first, so a route removed from the document is gone. */
+static int router_routes(const char *rns, const char *spec, verr_t *e)
+{
+    static const char *const force[] = {"ip", "-force", "-batch", "-", NULL};
+    static const char *const batch[] = {"ip", "-batch", "-", NULL};
+    strbuf_t clear = {0}, add = {0};
+    strbuf_puts(&clear, "neigh flush dev " DP_ROUTER_IF " nud permanent\n");
+    for (int t = 0; t < RT_TABLES; t++)
+        strbuf_printf(&clear, "rule del priority %d\nroute flush table %d\n", RT_TABLE0 + t, RT_TABLE0 + t);
+    AUTOFREE char *copy = xstrdup(spec ? spec : "");
+    char *save = NULL, cidr[48], dest[48], via[48], mac[18];
+    int last = -1;
+    unsigned idx;
+    for (char *g = strtok_r(copy, " ", &save); g; g = strtok_r(NULL, " ", &save)) {
+        if (sscanf(g, "rt=%u,%47[^,],%47[^,],%47[^,],%17s", &idx, cidr, dest, via, mac) != 5 || idx >= RT_TABLES)
+            continue;
+        if ((int)idx != last)
+            strbuf_printf(&add, "rule add priority %u from %s lookup %u\n", RT_TABLE0 + idx, cidr, RT_TABLE0 + idx);
+        last = (int)idx;
+        strbuf_printf(&add, "neigh replace %s lladdr %s dev " DP_ROUTER_IF " nud permanent\n"
+                      "route replace %s via %s dev " DP_ROUTER_IF " onlink table %u\n", via, mac, dest, via,
+                      RT_TABLE0 + idx);
+    }
+    dp_run(rns, force, clear.s, NULL, DP_QUIET, NULL);    /* most of these find nothing */
+    /* A next hop on the sender's own subnet would make the router send ICMP redirects,
+     * and the sender would then bypass it (and keep doing so after the route is gone):
+     * EC2's router never redirects. */
+    int rc = !add.len ? 0
+        : dp_runv(rns, 0, e, "sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0",
+                  "net.ipv4.conf." DP_ROUTER_IF ".send_redirects=0", NULL) < 0 ? -1
+        : dp_run(rns, batch, add.s, NULL, 0, e);
+    free(clear.s);
+    free(add.s);
+    return rc;
+}
+
 static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
 {
     const dp_vpc_t *v = u->spec;
@@ -313,14 +370,19 @@ static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t 
     lx_ns_shared(d, "outside", ons, sizeof ons);
     dp_hash8(rns, h);
     snprintf(vo, sizeof vo, "vo-%s", h);
+    /* an outside namespace with no route at all yet has no main table to flush ("FIB table
+     * does not exist"): nothing to remove, and the route added below would say if the
+     * namespace itself were broken */
+    dp_runv(ons, DP_QUIET, NULL, "ip", "route", "flush", "dev", vo, NULL);
     if (dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_ROUTER_IF, NULL) < 0 ||
-        dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL) < 0 ||
-        dp_runv(ons, 0, e, "ip", "route", "flush", "dev", vo, NULL) < 0)
+        dp_runv(rns, 0, e, "ip", "addr", "flush", "dev", DP_OUTSIDE_IF, NULL) < 0)
         return -1;
     AUTOFREE char *gws = xstrdup(u->text2);
     char *save = NULL;
     for (char *g = strtok_r(gws, " ", &save); g; g = strtok_r(NULL, " ", &save))
-        if (dp_runv(rns, 0, e, "ip", "addr", "add", g, "dev", DP_ROUTER_IF, NULL) < 0) return -1;
+        if (strncmp(g, "rt=", 3) && dp_runv(rns, 0, e, "ip", "addr", "add", g, "dev", DP_ROUTER_IF, NULL) < 0)
+            return -1;
+    if (router_routes(rns, u->text2, e) < 0) return -1;
     for (size_t i = 0; i < w->n_ifaces; i++) {
         if (w->ifaces[i].vpc != v || !w->ifaces[i].public_ip[0]) continue;
         snprintf(pub, sizeof pub, "%s/32", w->ifaces[i].public_ip);
@@ -468,6 +530,25 @@ static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
     }
 }
 
+/* dnsmasq drops to nobody after it starts and reads its hosts file then: every directory
+ * from / to the state directory must let others through, or guests get "no address
+ * available" from DHCP with nothing said anywhere. Said here, once, at open. */
+static int traversable(const char *state_dir, verr_t *e)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", state_dir);
+    for (char *cut; *path; *cut = 0) {
+        struct stat st;
+        if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return verr_set(e, 500, "InvalidParameterValue", "datapath state directory %s: %s has mode %04o and is "
+                            "not traversable by others; dnsmasq reads its files there as nobody, so every directory "
+                            "on the path must be (chmod o+x, e.g. 0755)", state_dir, path, st.st_mode & 07777);
+        if (!(cut = strrchr(path, '/')))
+            break;
+    }
+    return 0;
+}
+
 static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
 {
     if (geteuid() != 0) {
@@ -483,6 +564,10 @@ static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
         *s = '/';
     }
     mkdir(p, 0755);
+    if (traversable(d->state_dir, e) < 0) {
+        free(d);
+        return NULL;
+    }
     /* One applier per state directory (one per machine in production): a lock on the
      * directory itself, held while the driver is open, released by the kernel when a
      * killed applier dies. Waits at most DP_LOCK_WAIT_S for the holder. */

@@ -212,9 +212,12 @@ static int observe_links(dp_driver_t *d, const char *host, const char *hns, dp_u
                     fp = sp + 1;
                 }
             }
-            char key[96], ins[160];
+            char key[96], ins[160], parent[DP_NAME_MAX] = "";
             snprintf(key, sizeof key, eni[0] ? "%s" : "dev:%s", eni[0] ? eni : name);
-            lx_ns_inst(d, host, eni, ins, sizeof ins);
+            /* an attached one lives in its primary's namespace (" in=<parent>/eth<N>") */
+            const char *in = strstr(fp, " in=");
+            if (in) sscanf(in, " in=%63[^/]", parent);
+            lx_ns_inst(d, host, parent[0] ? parent : eni, ins, sizeof ins);
             /* whole only while on its VPC's bridge: a rebuilt VPC detaches it */
             unsigned vni = 0;
             const char *v = strstr(fp, " vni=");

@@ -2,7 +2,8 @@
  *
  * Driver-independent, so the fake and the linux driver converge by the same rules. An
  * ensure that rebuilds a unit can take its dependents with it (a rebuilt VPC loses its fdb
- * entries and attached interfaces), so apply observes again after each pass until nothing
+ * entries and attached interfaces, a rebuilt primary interface those attached in its
+ * namespace), so apply observes again after each pass until nothing
  * differs, a bounded number of times. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +58,19 @@ int dp_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
     return d->ops->observe(d, host, out, e);
 }
 
+/* An attached interface after the primaries: desired ones say so, observed ones have it
+ * in their fingerprint. */
+static int unit_order(const dp_unit_t *u)
+{
+    return u->order || (u->kind == DP_IFACE && strstr(u->fp, " in=") != NULL);
+}
+
 /* Units in kind order, so ensures go outside-in and removals inside-out. */
 static int by_kind(const void *a, const void *b)
 {
     const dp_unit_t *x = a, *y = b;
     if (x->kind != y->kind) return (int)x->kind - (int)y->kind;
+    if (unit_order(x) != unit_order(y)) return unit_order(x) - unit_order(y);
     return strcmp(x->key, y->key);
 }
 
@@ -115,6 +124,8 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             }
             if (st) st->ensured++;
             rebuilt |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
+            /* a primary interface rebuilt took the interfaces attached in its namespace */
+            rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
         }
         dp_units_clear(&obs);
         /* Only a rebuilt host or VPC takes other units with it; otherwise every unit

@@ -120,6 +120,29 @@ static void group_sets(strbuf_t *b, const dp_desired_t *d)
     free(seen.s);
 }
 
+/* "iifname vr-N oifname vx-N ether daddr { macs } ... accept" for the route targets of a
+ * VPC's subnets, each MAC once; nothing when there are none. The frame leaves with this
+ * host's own router MAC (02:fd + its underlay address) instead of the gateway MAC every
+ * host shares: the far bridge would otherwise learn the gateway behind its tunnel and
+ * send its own instances' gateway traffic there. */
+static void route_macs(strbuf_t *b, const dp_vpc_t *v, const char *underlay_ip)
+{
+    unsigned o[4] = {0};
+    sscanf(underlay_ip, "%u.%u.%u.%u", &o[0], &o[1], &o[2], &o[3]);
+    strbuf_t set = {0};
+    for (size_t i = 0; i < v->n_subnets; i++)
+        for (size_t k = 0; k < v->subnets[i].n_routes; k++) {
+            const char *mac = v->subnets[i].routes[k].mac;
+            if (set.s && strstr(set.s, mac)) continue;
+            strbuf_printf(&set, "%s%s", set.len ? ", " : "", mac);
+        }
+    if (set.len)
+        strbuf_printf(b, "    iifname \"vr-%u\" oifname \"vx-%u\" ether daddr { %s } ether saddr set "
+                      "02:fd:%02x:%02x:%02x:%02x accept\n", v->vni, v->vni, set.s, o[0] & 255, o[1] & 255, o[2] & 255,
+                      o[3] & 255);
+    free(set.s);
+}
+
 char *dp_render_sg(const dp_desired_t *d, const char *fp)
 {
     strbuf_t b = {0};
@@ -133,6 +156,9 @@ char *dp_render_sg(const dp_desired_t *d, const char *fp)
      * cross the tunnel (a distributed gateway). */
     for (size_t i = 0; i < d->n_vpcs; i++) {
         unsigned vni = d->vpcs[i].vni;
+        /* except what the router routes to an interface (a route's target) on another
+         * host: unicast to that interface's MAC */
+        route_macs(&b, &d->vpcs[i], d->underlay_ip);
         strbuf_printf(&b, "    iifname \"vr-%u\" oifname \"vx-%u\" drop\n", vni, vni);
         strbuf_printf(&b, "    iifname \"vx-%u\" oifname \"vr-%u\" drop\n", vni, vni);
     }

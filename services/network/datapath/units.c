@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "datapath.h"
+#include "strbuf.h"
 
 /* FNV-1a, 32 bits: fingerprints and short device names, not security. */
 void dp_hash8(const char *text, char out[9])
@@ -22,17 +23,21 @@ static void vni_key(char *buf, size_t n, unsigned vni)
     snprintf(buf, n, "%u", vni);
 }
 
-/* Gateways of the router leg, "a.b.c.d/n ..." in document order. */
+/* Gateways of the router leg, "a.b.c.d/n ..." in document order, then each route
+ * through an interface as "rt=<subnet index>,<subnet cidr>,<dest>,<via>,<mac>" (part of
+ * the router's fingerprint, so a changed route rebuilds the router's routing). */
 static char *router_addrs(const dp_vpc_t *v)
 {
-    size_t cap = 64 * (v->n_subnets + 1);
-    char *s = xcalloc(1, cap);
-    for (size_t i = 0; i < v->n_subnets; i++) {
-        size_t len = strlen(s);
-        snprintf(s + len, cap - len, "%s%s/%d", i ? " " : "", v->subnets[i].gateway,
-                 v->subnets[i].prefix_len);
-    }
-    return s;
+    strbuf_t b = {0};
+    strbuf_puts(&b, "");
+    for (size_t i = 0; i < v->n_subnets; i++)
+        strbuf_printf(&b, "%s%s/%d", i ? " " : "", v->subnets[i].gateway, v->subnets[i].prefix_len);
+    for (size_t i = 0; i < v->n_subnets; i++)
+        for (size_t k = 0; k < v->subnets[i].n_routes; k++) {
+            const dp_route_t *r = &v->subnets[i].routes[k];
+            strbuf_printf(&b, " rt=%zu,%s,%s,%s,%s", i, v->subnets[i].cidr, r->dest, r->via, r->mac);
+        }
+    return b.s;
 }
 
 static void add_rendered(dp_units_t *out, dp_kind_t kind, const char *key, const void *spec,
@@ -95,9 +100,12 @@ void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
         const dp_iface_t *f = &d->ifaces[i];
         u = dp_units_add(out, DP_IFACE, f->eni_id);
         /* a veth's fingerprint has no kind, as before taps existed: nothing rebuilds */
-        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s%s", f->device,
+        char in[DP_NAME_MAX + 16] = "";
+        if (f->parent[0]) snprintf(in, sizeof in, " in=%s/eth%d", f->parent, f->device_index);
+        snprintf(u->fp, sizeof u->fp, "dev=%s vni=%u mac=%s ip=%s/%d gw=%s%s%s", f->device,
                  f->vpc->vni, f->mac, f->ip, f->prefix_len, f->subnet->gateway,
-                 strcmp(f->kind, "tap") ? "" : " kind=tap");
+                 strcmp(f->kind, "tap") ? "" : " kind=tap", in);
+        u->order = f->parent[0] != 0;
         snprintf(u->dev, sizeof u->dev, "%s", f->device);
         u->spec = f;
     }

@@ -1,0 +1,173 @@
+"""The network control plane's figures (docs/network.md, "Figures"), against a throwaway
+devcloud of its own, through the EC2 API as a tenant uses it (boto3 1.26):
+
+1. A security group change reaching N SIMULATED hosts (default 100): one port per host,
+   all in the group, plugged on hosts named sim-net-hNNN that run no agent. Each round
+   authorizes one more ingress rule; per host it measures, from just before the API call,
+   (a) the doorbell: the network's NOTIFY network_host_changed for that host (what
+   becomes agent.network_changed on the host's topic) and (b) applied: the host's
+   network.host_desired pulled over the bus with the new rule in it and applied with the
+   datapath's fake driver. tests/bench/net_fanout.c is the N simulated hosts (one process,
+   8 pulling threads); no kernel datapath is involved (bench_datapath.py and
+   bench_agent_network.py measure that part).
+2. Address allocations per second: CreateNetworkInterface from 16 threads into one /20.
+3. DescribeSecurityGroups with 1,000 groups in the account: p50/p99 of the whole
+   listing, boto3 end to end (request signing, the gateway, the bus, the network, the XML
+   and boto3's parsing of it).
+
+  /usr/bin/python3 tests/bench/bench_network.py [--count 100] [--rounds 20] [--groups 1000]
+                                                 [--allocs 400] [--build build]
+
+Bounded: every wait has a deadline; the cloud is stopped at the end."""
+import concurrent.futures
+import os
+import select
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from bench_common import bench_args, pct  # noqa: E402
+
+
+def extra(ap):
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--groups", type=int, default=1000)
+    ap.add_argument("--allocs", type=int, default=400)
+
+
+args = bench_args("network bench", 100, needs_root=False, extra=extra)
+from harness import Cloud, boto3_client, compute_call, new_tenant  # noqa: E402
+
+
+def ms(x):
+    return "%.1f ms" % (x * 1000)
+
+
+def pool_map(fn, items, threads=8):
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(fn, items))
+
+
+def fanout(c, ec2, account):
+    vid = ec2.create_vpc(CidrBlock="10.86.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.86.0.0/20")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName="fanout", Description="bench", VpcId=vid)["GroupId"]
+    hosts = ["sim-net-h%03d" % i for i in range(args.count)]
+
+    def place(h):
+        p = compute_call(c, "network.port_create", {"account": account, "subnet": sid, "groups": [sg],
+                                                     "instance_id": "i-0sim%013d" % int(h[-3:]), "host": h})
+        compute_call(c, "network.port_plug", {"eni": p["eni_id"], "host": h})
+    pool_map(place, hosts)
+    fan = subprocess.Popen([os.path.join(args.build, "bench", "net_fanout"), "-c", c.config, "--set",
+                            "bus.credential_file=" + os.path.join(c.dir, "secrets", "bus", "compute.cred"),
+                            "--group", sg, "--threads", "8", "--seconds", str(60 + 30 * args.rounds)],
+                           stdout=subprocess.PIPE, bufsize=0)
+    buf = b""
+
+    def lines(deadline):
+        nonlocal buf
+        while time.time() < deadline and select.select([fan.stdout], [], [], max(0, deadline - time.time()))[0]:
+            chunk = os.read(fan.stdout.fileno(), 65536)
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                yield line.decode()
+    try:
+        for line in lines(time.time() + 60):
+            if line == "ready":
+                break
+        bell, applied, api = [], [], []
+        for r in range(args.rounds):
+            t0 = time.time()
+            ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+                "IpProtocol": "tcp", "FromPort": 1000 + r, "ToPort": 1000 + r, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+            api.append(time.time() - t0)
+            seen = {}
+            for line in lines(time.time() + 60):
+                h, _, tb, ta, rules = line.split()
+                if int(rules) == r + 1 and h not in seen:
+                    seen[h] = (float(tb) - t0, float(ta) - t0)
+                if len(seen) == len(hosts):
+                    break
+            if len(seen) < len(hosts):
+                raise SystemExit("round %d: %d of %d hosts applied the change within 60 s" % (r, len(seen), len(hosts)))
+            bell += [b for b, _ in seen.values()]
+            applied += [a for _, a in seen.values()]
+        print("== security group change -> %d simulated hosts (net_fanout: NOTIFY, host_desired over the bus, "
+              "fake-driver apply), %d rounds" % (len(hosts), args.rounds))
+        print("AuthorizeSecurityGroupIngress answered: p50 %s, p99 %s" % (ms(pct(api, 50)), ms(pct(api, 99))))
+        print("API call -> each host's doorbell: p50 %s, p99 %s, max %s" %
+              (ms(pct(bell, 50)), ms(pct(bell, 99)), ms(max(bell))))
+        print("API call -> each host's document applied with the rule: p50 %s, p99 %s, max %s" %
+              (ms(pct(applied, 50)), ms(pct(applied, 99)), ms(max(applied))))
+    finally:
+        fan.kill()      # our own process, by its handle
+        fan.wait(timeout=10)
+
+
+def allocations(c, key, secret):
+    cl = [boto3_client(c, "ec2", key, secret) for _ in range(16)]
+    vid = cl[0].create_vpc(CidrBlock="10.87.0.0/16")["Vpc"]["VpcId"]
+    sid = cl[0].create_subnet(VpcId=vid, CidrBlock="10.87.0.0/20")["Subnet"]["SubnetId"]
+    lat = []
+
+    def one(i):
+        t = time.time()
+        n = cl[i % 16].create_network_interface(SubnetId=sid)["NetworkInterface"]
+        lat.append(time.time() - t)
+        return n["PrivateIpAddress"]
+    t0 = time.time()
+    ips = pool_map(one, range(args.allocs), threads=16)
+    wall = time.time() - t0
+    assert len(set(ips)) == len(ips), "an address was given twice"
+    print("== address allocations (CreateNetworkInterface, 16 threads, one /20)")
+    print("%d allocations in %.1f s: %.0f allocations/s, each p50 %s, p99 %s" %
+          (len(ips), wall, len(ips) / wall, ms(pct(lat, 50)), ms(pct(lat, 99))))
+
+
+def describe_groups(c, ec2, key, secret):
+    cl = [boto3_client(c, "ec2", key, secret) for _ in range(8)]
+    vid = ec2.create_vpc(CidrBlock="10.88.0.0/16")["Vpc"]["VpcId"]
+    pool_map(lambda i: cl[i % 8].create_security_group(GroupName="g%04d" % i, Description="bench", VpcId=vid),
+             range(args.groups))
+    n = len(ec2.describe_security_groups()["SecurityGroups"])
+    lat, wire = [], []
+    send = ec2._endpoint._send      # the HTTP exchange alone: timed apart from boto3's parsing
+
+    def timed_send(request):
+        t = time.time()
+        r = send(request)
+        r.content               # the whole body read
+        wire.append(time.time() - t)
+        return r
+    ec2._endpoint._send = timed_send
+    deadline = time.time() + 120
+    for _ in range(100):
+        if time.time() > deadline:
+            break
+        t = time.time()
+        ec2.describe_security_groups()
+        lat.append(time.time() - t)
+    ec2._endpoint._send = send
+    print("== DescribeSecurityGroups, the whole listing of %d groups, %d calls" % (n, len(lat)))
+    print("HTTP request to last byte of the answer (gateway, bus, network, XML): p50 %s, p99 %s, max %s" %
+          (ms(pct(wire, 50)), ms(pct(wire, 99)), ms(max(wire))))
+    print("boto3 end to end (signing, the above, parsing %d groups): p50 %s, p99 %s" %
+          (n, ms(pct(lat, 50)), ms(pct(lat, 99))))
+
+
+c = Cloud.start()
+try:
+    account, key, secret = new_tenant(c, "bench-network")
+    # room for the bench: 3 VPCs besides the default, 1,000+ groups, 400+ interfaces
+    c.virgadm("quota", "set", account, "vpcs", "10")
+    ec2 = boto3_client(c, "ec2", key, secret)
+    fanout(c, ec2, account)
+    allocations(c, key, secret)
+    describe_groups(c, ec2, key, secret)
+finally:
+    c.stop()
