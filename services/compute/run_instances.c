@@ -1,9 +1,9 @@
-/* run_instances.c - RunInstances: check the request, resolve the image (image.fetch_url,
- * which also says whether the account may launch it), then, in one transaction under the
- * account's lock, enforce the instance/vCPU/memory quotas, place every instance
+/* run_instances.c - RunInstances: check the request, the image and the quotas as compute
+ * holds them (launch_facts.c: no call to another service from this bus worker), then, in
+ * one transaction under the account's lock, enforce the instance/vCPU/memory quotas, place every instance
  * (scheduler.c, host rows locked) and record the reservation, its instances (pending),
  * their tags and one launch task each. The answer is the reservation as recorded; the
- * tasks make the ports and tell the hosts (tasks.c). A ClientToken already used by the
+ * tasks get the image's grant, make the ports and tell the hosts (tasks.c). A ClientToken already used by the
  * account answers the reservation it made. */
 #include <arpa/inet.h>
 #include <sodium.h>
@@ -16,7 +16,6 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
-#include "quota.h"
 #include "scheduler.h"
 #include "tags.h"
 
@@ -165,18 +164,14 @@ static int check_key(db_t *db, launch_t *l, verr_t *e)
     return 0;
 }
 
-/* image.fetch_url, as the tenant: the image must exist, be available and launchable. */
-static int fetch(bus_ctx_t *ctx, const char *id, json_t **out, verr_t *e)
-{
-    const compute_t *c = compute_of(ctx);
-    return bus_call(ctx->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id", id), ctx->msg->caller,
-                    c->call_timeout_ms, out, e);
-}
-
+/* The image, as compute knows it (launch_facts.c): it must exist, be available and be
+ * launchable by the account; its kernel and ramdisk too. */
 static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
 {
+    launch_facts_t *f = compute_of(ctx)->facts;
+    db_t *db = service_db(ctx);
     json_t *img = NULL;
-    if (fetch(ctx, l->image_id, &img, e) < 0)
+    if (launch_facts_image(f, db, l->account, l->image_id, &img, e) < 0)
         return -1;
     l->image = json_pack("{s:o}", "image", img);
     const char *type = json_str(img, "image_type", "machine"), *fmt = json_str(img, "disk_format", "");
@@ -192,7 +187,7 @@ static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
         json_t *part = NULL;
         if (!pid || !*pid)
             continue;
-        if (fetch(ctx, pid, &part, e) < 0)
+        if (launch_facts_image(f, db, l->account, pid, &part, e) < 0)
             return -1;
         json_object_set_new(l->image, parts[i][1], part);
     }
@@ -228,12 +223,13 @@ typedef struct quotas {
 
 static int get_quotas(bus_ctx_t *ctx, const char *account, quotas_t *q, verr_t *e)
 {
-    int t = compute_of(ctx)->call_timeout_ms;
-    return quota_get(ctx->bus, account, "instances", 20, t, &q->instances, e) < 0 ||
-                   quota_get(ctx->bus, account, "vcpus", 64, t, &q->vcpus, e) < 0 ||
-                   quota_get(ctx->bus, account, "memory_mib", 262144, t, &q->memory_mib, e) < 0
-               ? -1
-               : 0;
+    JSON_AUTO json_t *qs = NULL;
+    if (launch_facts_quotas(compute_of(ctx)->facts, service_db(ctx), account, &qs, e) < 0)
+        return -1;
+    q->instances = json_int(qs, "instances", 20);
+    q->vcpus = json_int(qs, "vcpus", 64);
+    q->memory_mib = json_int(qs, "memory_mib", 262144);
+    return 0;
 }
 
 /* How many of the request the account's quotas allow (under the account's lock). */
@@ -352,14 +348,21 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         rc = done < 0 ? -1 : 0;
         goto out;
     }
-    if (check_key(db, &l, e) < 0 || resolve_image(ctx, &l, e) < 0)
+    if (check_key(db, &l, e) < 0)
+        goto out;
+    /* both asked before either answers, so a first launch waits for one retry, not two */
+    verr_t qe;
+    int qrc = get_quotas(ctx, l.account, &q, &qe);
+    if (resolve_image(ctx, &l, e) < 0)
         goto out;
     if (json_flag(body, "DryRun")) {
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto out;
     }
-    if (get_quotas(ctx, l.account, &q, e) < 0)
+    if (qrc < 0) {
+        *e = qe;
         goto out;
+    }
     done = record(ctx, &l, &q, rid, reply, e);
     if (done != 0) {
         rc = done < 0 ? -1 : 0;

@@ -558,3 +558,64 @@ def test_vcpu_and_memory_quotas(cloud, ami):
     (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
                                                          MaxCount=1)["Instances"]]
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_run_instances_answers_with_the_image_and_identity_services_frozen(cloud, ami):
+    """RunInstances decides from what compute holds (docs/compute.md, launch facts): with the
+    image and identity services frozen (SIGSTOP) it still answers pending at once, where it
+    used to wait for their answers on a bus worker and fail with RequestTimeout. The launch
+    task asks the image service for the grant; thawed, the instance reaches running."""
+    import os
+    import signal
+    _, k, s = new_tenant(cloud, "inst-frozen-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, (first,) = run(ec2, ami)        # compute learns the image and the quotas
+    wait_state(ec2, [first], "running")
+    frozen = [cloud.pid("image"), cloud.pid("identity")]
+    for p in frozen:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        r, ids = run(ec2, ami, 2)
+        assert [i["State"]["Name"] for i in r["Instances"]] == ["pending", "pending"]
+        time.sleep(2)   # the launch tasks wait for the image service
+        got = [i["State"]["Name"] for x in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+               for i in x["Instances"]]
+        assert got == ["pending", "pending"]
+    finally:
+        for p in frozen:
+            os.kill(p, signal.SIGCONT)
+    wait_state(ec2, ids, "running", seconds=120)
+    ec2.terminate_instances(InstanceIds=ids + [first])
+    wait_state(ec2, ids + [first], "terminated")
+
+
+def test_launch_permissions_reach_run_instances(cloud, ami):
+    """Compute's image facts follow the image service's changes (image.changed): another
+    account's private image is InvalidAMIID.NotFound for RunInstances itself, launchable
+    once shared, refused again once unshared, and a deregistered image is refused to its
+    owner too."""
+    from harness import s3_client
+    acct_a, ka, sa = new_tenant(cloud, "inst-img-a-" + uuid.uuid4().hex[:8])
+    acct_b, kb, sb = new_tenant(cloud, "inst-img-b-" + uuid.uuid4().hex[:8])
+    a, b = boto3_client(cloud, "ec2", ka, sa), boto3_client(cloud, "ec2", kb, sb)
+    bucket = "inst-img-" + uuid.uuid4().hex[:8]
+    s3 = s3_client(cloud, ka, sa)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="disk.raw", Body=b"\0" * 65536)
+    img = a.register_image(Name="facts", ImageLocation=bucket + "/disk.raw")["ImageId"]
+    a.get_waiter("image_available").wait(ImageIds=[img], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert client_error(b.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    a.modify_image_attribute(ImageId=img, LaunchPermission={"Add": [{"UserId": acct_b}]})
+    _, (iid,) = run(b, img)
+    a.modify_image_attribute(ImageId=img, LaunchPermission={"Remove": [{"UserId": acct_b}]})
+    assert client_error(b.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    _, (own,) = run(a, img)
+    a.deregister_image(ImageId=img)
+    assert client_error(a.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    b.terminate_instances(InstanceIds=[iid])
+    a.terminate_instances(InstanceIds=[own])
+    wait_state(b, [iid], "terminated")
+    wait_state(a, [own], "terminated")
