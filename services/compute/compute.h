@@ -70,6 +70,10 @@ void launch_facts_stop(launch_facts_t *f);
 int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *image_id, json_t **out,
                        verr_t *e);
 int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t **out, verr_t *e);
+/* network.launch_check's answer for check {account, az?, subnet?, groups?, group_names?,
+ * private_ip?}: {subnet_id, vpc_id, az, group_ids}, or its refusal (InvalidSubnetID.NotFound,
+ * InvalidGroup.NotFound, ...). */
+int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **out, verr_t *e);
 /* Ask again about an image for every account (the image service refused a launch). */
 void launch_facts_image_changed(launch_facts_t *f, const char *image_id);
 /* The virga.events listener: image.changed, identity.changed (quota). */
@@ -108,5 +112,11 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
 /* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
 task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);
 int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* One more task of kind for the instance even if one ran before (id kind:instance:<random>). */
+int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* instance_groups.c: ModifyInstanceAttribute groupSet, and its task */
+int instance_groups_modify(bus_ctx_t *ctx, const char *scope, const char *id, const json_t *groups, int dry_run,
+                           json_t **reply, verr_t *e);
+int compute_run_groups(task_t *t, verr_t *e);
 
 #endif

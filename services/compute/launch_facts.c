@@ -5,7 +5,9 @@
  *
  * One refresher thread of compute's own fills the tables: it asks image.fetch_url (as
  * the account, so the image service decides launchability as it always has) and
- * identity.quota_get. It is woken by
+ * identity.quota_get, and network.launch_check (the subnet, zone and security group ids a
+ * launch's interface would get, or the EC2 refusal; keyed by the request's hash, aged
+ * after compute.network_facts_ttl_s as the network announces no changes). It is woken by
  *   - the handler, on a cold row (none yet, or a change announced and not yet fetched):
  *     the handler waits for the refresher, at most compute.launch_facts_wait_ms (then
  *     503 ServiceUnavailable); one call serves every request waiting for that row. An
@@ -26,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "compute.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -33,11 +37,12 @@
 #define QUEUE_MAX 1024
 
 typedef struct want {
-    char kind;            /* 'i' image for an account, 'I' every row of an image, 'q' quotas;
-                             'r' / 'Q': the same as 'i' / 'q' for a row that only aged */
+    char kind;            /* 'i' image for an account, 'I' every row of an image, 'q' quotas,
+                             'n' a network check; 'r' / 'Q' / 'N': the same as 'i' / 'q' /
+                             'n' for a row that only aged */
     char account[16];
-    char id[64];
-    json_t *quotas;       /* 'q' from an event: the new quotas (no call needed) */
+    char id[72];          /* image id, or the network check's key */
+    json_t *quotas;       /* 'q' from an event: the new quotas (no call needed); 'n': the check */
 } want_t;
 
 struct launch_facts {
@@ -50,13 +55,13 @@ struct launch_facts {
     int n;
     want_t cur[64];       /* the refresher's batch in hand */
     int ncur;
-    int ttl_s, refusal_fresh_s, quota_ttl_s, timeout_ms, wait_ms;
+    int ttl_s, refusal_fresh_s, quota_ttl_s, network_ttl_s, timeout_ms, wait_ms;
 };
 
 static void push(launch_facts_t *f, char kind, const char *account, const char *id, json_t *quotas)
 {
     pthread_mutex_lock(&f->mu);
-    for (int j = 0; j < f->ncur && !quotas; j++)   /* in hand now: its answer will do */
+    for (int j = 0; j < f->ncur && !(kind == 'q' && quotas); j++)   /* in hand now: its answer will do */
         if (f->cur[j].kind == kind && !strcmp(f->cur[j].account, account) && !strcmp(f->cur[j].id, id)) {
             pthread_mutex_unlock(&f->mu);
             return;
@@ -120,6 +125,29 @@ static void refresh_image(launch_facts_t *f, db_t *db, const char *account, cons
         if (pid && *pid)
             refresh_image(f, db, account, pid, 0);
     }
+    json_decref(ans);
+}
+
+/* network.launch_check for a launch's interface: its answer or its refusal. */
+static void refresh_network(launch_facts_t *f, db_t *db, const char *account, const char *key, const json_t *check)
+{
+    json_t *ans = NULL;
+    verr_t e, de;
+    int found = bus_call(f->svc->bus, "network", "network.launch_check", json_deep_copy(check), NULL, f->timeout_ms,
+                         &ans, &e) == 0;
+    if (!found && (e.http_status < 400 || e.http_status >= 500 || e.http_status == 429)) {
+        log_warn("network check for %s: %s", account, e.message);
+        return;
+    }
+    JSON_AUTO json_t *none = json_object();
+    AUTOFREE char *doc = json_dumps(found ? ans : none, JSON_COMPACT);
+    const char *p[] = {account, key, found ? "t" : "f", doc, found ? "" : e.code, found ? "" : e.message};
+    PG_AUTO PGresult *r = db_prepared(db, &de, "lf_net_put",
+        "INSERT INTO launch_networks (account_id, key, found, facts, code, message, fetched_at) VALUES ($1, $2, "
+        "$3::boolean, $4::jsonb, $5, $6, now()) ON CONFLICT (account_id, key) DO UPDATE SET found = EXCLUDED.found, "
+        "facts = EXCLUDED.facts, code = EXCLUDED.code, message = EXCLUDED.message, fetched_at = now()", 6, p);
+    if (!r)
+        log_warn("recording a network check for %s: %s", account, de.message);
     json_decref(ans);
 }
 
@@ -195,6 +223,8 @@ static void *refresher(void *arg)
             want_t *w = &batch[i];
             if (db && (w->kind == 'i' || w->kind == 'r'))
                 refresh_image(f, db, w->account, w->id, 1);
+            else if (db && (w->kind == 'n' || w->kind == 'N') && w->quotas)
+                refresh_network(f, db, w->account, w->id, w->quotas);
             else if (db && w->kind == 'I')
                 refresh_image_everywhere(f, db, w->id);
             else if (db && w->kind == 'q' && w->quotas)
@@ -224,6 +254,7 @@ launch_facts_t *launch_facts_start(service_t *svc, verr_t *e)
     f->ttl_s = (int)config_int(svc->cfg, "compute.launch_facts_ttl_s", 300);
     f->refusal_fresh_s = (int)config_int(svc->cfg, "compute.image_refusal_fresh_s", 10);
     f->quota_ttl_s = (int)config_int(svc->cfg, "compute.quota_ttl_s", 60);
+    f->network_ttl_s = (int)config_int(svc->cfg, "compute.network_facts_ttl_s", 30);
     f->timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->wake, NULL);
@@ -305,33 +336,56 @@ static int not_yet(const char *what, const char *id, verr_t *e)
     return verr_set(e, 503, "ServiceUnavailable", "Compute could not yet learn %s %.64s; retry the request", what, id);
 }
 
-int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *id, json_t **facts, verr_t *e)
+/* A row of launch_images or launch_networks (found, facts, code, message, age): the
+ * facts, the stored refusal when fresh, or (cold) ask the refresher and wait once. */
+static int facts_row(launch_facts_t *f, db_t *db, const char *stmt, const char *sql, char kind, const char *account,
+                     const char *id, json_t *data, int ttl_s, json_t **facts, verr_t *e)
 {
     const char *p[] = {account, id};
     for (int asked = 0;; asked = 1) {
-        PG_AUTO PGresult *r = db_prepared(db, e, "lf_img_get",
-            "SELECT found, facts::text, code, message, EXTRACT(EPOCH FROM now() - fetched_at)::float8 FROM "
-            "launch_images WHERE account_id = $1 AND image_id = $2", 2, p);
+        PG_AUTO PGresult *r = db_prepared(db, e, stmt, sql, 2, p);
         if (!r)
             return -1;
         int have = PQntuples(r) > 0, found = have && PQgetvalue(r, 0, 0)[0] == 't';
         double age = have ? atof(PQgetvalue(r, 0, 4)) : 0;
         /* a refusal is answered only from a fresh row; an acceptance from any (the task checks) */
-        int cold = !have || pending(f, 'i', account, id) || (!found && age > f->refusal_fresh_s);
+        int cold = !have || pending(f, kind, account, id) || (!found && age > f->refusal_fresh_s);
         if (cold && !asked) {
-            if (!ask_and_wait(f, 'i', account, id))
-                return not_yet("image", id, e);
+            push(f, kind, account, id, data);
+            if (!ask_and_wait(f, kind, account, id))
+                return not_yet(kind == 'i' ? "image" : "the network of this launch", kind == 'i' ? id : "", e);
             continue;
         }
         if (!have)
-            return not_yet("image", id, e);
+            return not_yet(kind == 'i' ? "image" : "the network of this launch", kind == 'i' ? id : "", e);
         if (!found)
             return verr_set(e, 400, PQgetvalue(r, 0, 2), "%s", PQgetvalue(r, 0, 3));
-        if (age > f->ttl_s)
-            push(f, 'r', account, id, NULL);
+        if (age > ttl_s)
+            push(f, kind == 'i' ? 'r' : 'N', account, id, data);
         *facts = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
-        return *facts ? 0 : verr_set(e, 500, "InternalError", "unreadable facts of image %s", id);
+        return *facts ? 0 : verr_set(e, 500, "InternalError", "unreadable launch facts %s", id);
     }
+}
+
+int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *id, json_t **facts, verr_t *e)
+{
+    return facts_row(f, db, "lf_img_get",
+                     "SELECT found, facts::text, code, message, EXTRACT(EPOCH FROM now() - fetched_at)::float8 FROM "
+                     "launch_images WHERE account_id = $1 AND image_id = $2",
+                     'i', account, id, NULL, f->ttl_s, facts, e);
+}
+
+int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **facts, verr_t *e)
+{
+    AUTOFREE char *doc = json_dumps(check, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char key[65];
+    crypto_hash_sha256(h, (const unsigned char *)doc, strlen(doc));
+    sodium_bin2hex(key, sizeof key, h, sizeof h);
+    return facts_row(f, db, "lf_net_get",
+                     "SELECT found, facts::text, code, message, EXTRACT(EPOCH FROM now() - fetched_at)::float8 FROM "
+                     "launch_networks WHERE account_id = $1 AND key = $2",
+                     'n', account, key, check, f->network_ttl_s, facts, e);
 }
 
 int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t **quotas, verr_t *e)
@@ -367,7 +421,7 @@ int launch_facts_on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     (void)e;
     launch_facts_t *f = ((compute_t *)((service_t *)ctx->app)->state)->facts;
     const char *id = json_str(body, "id", json_str(body, "image_id", ""));
-    if (!f || !*id || strlen(id) >= 64)
+    if (!f || !*id || strlen(id) >= 72)
         return 0;
     unsigned from = ctx->msg->from ? ctx->msg->from->kind : 0;
     json_t *q = json_object_get(body, "quotas");

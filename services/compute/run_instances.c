@@ -5,7 +5,6 @@
  * their tags and one launch task each. The answer is the reservation as recorded; the
  * tasks get the image's grant, make the ports and tell the hosts (tasks.c). A ClientToken already used by the
  * account answers the reservation it made. */
-#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "launch_network.h"
 #include "log.h"
 #include "scheduler.h"
 #include "tags.h"
@@ -23,11 +23,11 @@
 #define MAX_COUNT 100
 
 typedef struct launch {
-    const char *account, *user, *image_id, *key_name, *user_data, *subnet, *private_ip, *zone, *token;
+    const char *account, *user, *image_id, *key_name, *user_data, *zone, *token;
     int protect;                 /* DisableApiTermination */
     const instance_type_t *type;
     int min, max;
-    json_t *groups;              /* SecurityGroupId list */
+    launch_net_t net;            /* subnet, groups, address (launch_network.c) */
     json_t *tags;                /* tagSet for the instances */
     json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
     const char *image_kind;
@@ -94,16 +94,8 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
         if (len > MAX_USER_DATA)
             return verr_set(e, 400, "InvalidParameterValue", "User data is limited to %d bytes", MAX_USER_DATA);
     }
-    l->subnet = json_str(body, "SubnetId", NULL);
-    if (l->subnet && !ids_valid("subnet", l->subnet))
-        return verr_set(e, 400, "InvalidSubnetID.Malformed", "Invalid id: \"%.64s\"", l->subnet);
-    l->private_ip = json_str(body, "PrivateIpAddress", NULL);
-    struct in_addr a;
-    if (l->private_ip && inet_pton(AF_INET, l->private_ip, &a) != 1)
-        return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.64s", l->private_ip);
-    if (l->private_ip && l->max > 1)
-        return verr_set(e, 400, "InvalidParameterCombination",
-                        "PrivateIpAddress cannot be used when launching more than one instance");
+    if (launch_net_parse(body, l->max, &l->net, e) < 0)
+        return -1;
     l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
     if (l->zone && *l->zone) {
         size_t zl = strlen(l->zone);
@@ -119,21 +111,6 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     } else {
         l->zone = NULL;
     }
-    json_t *g = json_object_get(body, "SecurityGroupId");
-    if (g && !json_is_array(g))
-        return verr_set(e, 400, "InvalidParameterValue", "SecurityGroupId must be a list");
-    size_t i;
-    json_t *v;
-    json_array_foreach(g, i, v)
-        if (!ids_valid("sg", json_string_value(v)))
-            return verr_set(e, 400, "InvalidGroupId.Malformed", "Invalid id: \"%.64s\"",
-                            json_string_value(v) ? json_string_value(v) : "");
-    if (json_array_size(json_object_get(body, "SecurityGroup")))
-        return verr_set(e, 400, "InvalidParameterValue",
-                        "SecurityGroups (names) are not supported; pass SecurityGroupIds");
-    if (json_array_size(g) > 5)
-        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups");
-    l->groups = g ? json_incref(g) : json_array();
     l->token = json_str(body, "ClientToken", "");
     if (!valid_token(l->token))
         return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
@@ -273,11 +250,11 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
     snprintf(mem, sizeof mem, "%lld", l->type->memory_mib);
     snprintf(disk, sizeof disk, "%lld", l->disk_gib);
     AUTOFREE char *img = json_dumps(l->image, JSON_COMPACT);
-    AUTOFREE char *groups = json_dumps(l->groups, JSON_COMPACT);
+    AUTOFREE char *groups = json_dumps(l->net.group_ids, JSON_COMPACT);
     json_t *im = json_object_get(l->image, "image");
     const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
                        json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
-                       pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->subnet, l->private_ip, groups,
+                       pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->net.subnet, l->net.private_ip, groups,
                        l->token, l->protect ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "run_insert",
         "INSERT INTO instances (id, reservation_id, account_id, owner_user, launch_index, image_id, kernel_id, "
@@ -353,8 +330,10 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     /* both asked before either answers, so a first launch waits for one retry, not two */
     verr_t qe;
     int qrc = get_quotas(ctx, l.account, &q, &qe);
-    if (resolve_image(ctx, &l, e) < 0)
+    if (resolve_image(ctx, &l, e) < 0 || launch_net_check(ctx, l.account, l.zone, &l.net, e) < 0)
         goto out;
+    if (l.net.zone[0])   /* a given subnet decides the zone */
+        l.zone = l.net.zone;
     if (json_flag(body, "DryRun")) {
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto out;
@@ -378,7 +357,7 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
              json_array_size(json_object_get(*reply, "instancesSet")), l.type->name);
     rc = 0;
 out:
-    json_decref(l.groups);
+    launch_net_free(&l.net);
     json_decref(l.tags);
     json_decref(l.image);
     return rc;

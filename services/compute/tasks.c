@@ -7,9 +7,11 @@
  *                       transaction, the instance is marked prepared and the host's
  *                       generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its ports are deleted.
+ *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  * Every step repeats safely (port_create is idempotent per instance, port_delete of a
  * gone port is not an error), so a compute killed at any point converges when another
  * process (or the restarted one) takes the task over. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,14 @@ int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t
 {
     char id[96];
     snprintf(id, sizeof id, "%s:%s", kind, instance_id);
+    JSON_AUTO json_t *payload = json_pack("{s:s}", "instance_id", instance_id);
+    return task_insert(db, TABLE, id, kind, payload, 0, e);
+}
+
+int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e)
+{
+    char id[112];
+    snprintf(id, sizeof id, "%s:%s:%08x", kind, instance_id, randombytes_random());
     JSON_AUTO json_t *payload = json_pack("{s:s}", "instance_id", instance_id);
     return task_insert(db, TABLE, id, kind, payload, 0, e);
 }
@@ -251,6 +261,7 @@ static int run_cleanup(task_t *t, verr_t *e)
 static const task_kind_t kinds[] = {
     {"launch", run_launch},
     {"cleanup", run_cleanup},
+    {"groups", compute_run_groups},
     {NULL, NULL},
 };
 

@@ -143,6 +143,8 @@ NET_HANDLER(net_port_create);
 NET_HANDLER(net_port_plug);
 NET_HANDLER(net_port_unplug);
 NET_HANDLER(net_port_delete);
+NET_HANDLER(net_launch_check);   /* ports.c: a launch's interface checked, not made */
+NET_HANDLER(net_port_set_groups);
 NET_HANDLER(net_host_desired);
 
 #endif

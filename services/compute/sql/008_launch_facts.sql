@@ -19,3 +19,16 @@ CREATE TABLE account_quotas (
     quotas      jsonb NOT NULL,                -- identity.quota_get's "quotas"
     fetched_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- network.launch_check's answers (the subnet, VPC, zone and group ids a launch's
+-- interface would get, or the EC2 refusal), per account and request (key: SHA-256 of it)
+CREATE TABLE launch_networks (
+    account_id  char(12) NOT NULL,
+    key         char(64) NOT NULL,
+    found       boolean NOT NULL,
+    facts       jsonb NOT NULL DEFAULT '{}',
+    code        text NOT NULL DEFAULT '',
+    message     text NOT NULL DEFAULT '',
+    fetched_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, key)
+);
