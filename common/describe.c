@@ -185,6 +185,8 @@ static int id_from_token(const char *tok, char *id, size_t idsz)
     return 0;
 }
 
+int describe_token_id(const char *tok, char *id, size_t idsz) { return id_from_token(tok, id, idsz); }
+
 int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
                   int max_results, json_t **page, json_t **next_token, verr_t *e)
 {

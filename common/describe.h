@@ -39,6 +39,9 @@ json_t *describe_select(const json_t *items, const json_t *params, const char *l
 int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
                   int max_results, json_t **page, json_t **next_token, verr_t *e);
 
+/* The id a NextToken of describe_page continues after: 0, or -1 when it is not one. */
+int describe_token_id(const char *tok, char *id, size_t idsz);
+
 /* The tag list of a TagSpecification for resource_type ("key-pair") as a tagSet array
  * ([{"key": "...", "value": "..."}]); checks EC2's limits (50 tags, key 1..128 chars
  * not starting with "aws:", value <= 256). Returns a new array or NULL + e. */

@@ -148,6 +148,24 @@ def test_filters_and_pagination(cloud, ami, tenant):
     assert none["Reservations"] == []
     assert client_error(ec2.describe_instances, Filters=[{"Name": "no-such-filter", "Values": ["x"]}]) \
         == "InvalidParameterValue"
+    # filters SQL applies itself, with a page size (compute then reads one page per call)
+    seen, token = [], None
+    while True:
+        kw = {"Filters": [{"Name": "instance-state-name", "Values": ["running"]},
+                          {"Name": "instance-type", "Values": ["t3.nano"]}], "MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        page = ec2.describe_instances(**kw)
+        n = [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+        assert 0 < len(n) <= 5 or not token
+        seen += n
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    # values that would break an array literal are only values
+    odd = [{"Name": "instance-type", "Values": ['t3."nano\\', "x,y}", "{"]}]
+    assert ec2.describe_instances(Filters=odd)["Reservations"] == []
     ec2.terminate_instances(InstanceIds=ids)
 
 
