@@ -16,6 +16,8 @@
 #include "strbuf.h"
 #include "tags.h"
 
+#define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
+
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
     const char *a = caller_account(ctx->msg->caller, e);
@@ -350,6 +352,9 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     json_t *next = NULL;
     if (describe_page(items, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;
+    /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
+     * fewer, with a NextToken, as EC2 itself may answer */
+    describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);
     *reply = json_pack("{s:o, s:o*}", "reservationSet", group(page), "nextToken", next);
     return 0;
 }
