@@ -133,7 +133,7 @@ def main():
         print("DescribeInstances, a filter matching one instance (client round trip): %s" % ms(one))
         mem = rss(cloud)
         print("resident memory (MiB): " + ", ".join("%s %.1f" % kv for kv in sorted(mem.items())))
-        virga = sum(v for k, v in mem.items() if k in ("api-gateway", "identity", "compute", "image", "network",
+        virga = sum(v for k, v in mem.items() if k in ("gateway", "identity", "compute", "image", "network",
                                                       "objectstore", "accounting", "agent"))
         print("the Virga services together: %.1f MiB" % virga)
     finally:
