@@ -185,6 +185,29 @@ static int id_from_token(const char *tok, char *id, size_t idsz)
     return 0;
 }
 
+int describe_token_id(const char *tok, char *id, size_t idsz) { return id_from_token(tok, id, idsz); }
+
+int describe_page_bytes(json_t *page, const char *id_field, size_t budget, json_t **next_token)
+{
+    size_t used = 0, n = json_array_size(page), keep = 0;
+    for (; keep < n; keep++) {
+        char *doc = json_dumps(json_array_get(page, keep), JSON_COMPACT);
+        used += doc ? strlen(doc) : 0;
+        free(doc);
+        if (used > budget && keep > 0)
+            break;
+    }
+    if (keep == n)
+        return 0;
+    char *t = token_for(json_str(json_array_get(page, keep - 1), id_field, ""));
+    json_decref(*next_token);
+    *next_token = json_string(t);
+    free(t);
+    while (json_array_size(page) > keep)
+        json_array_remove(page, json_array_size(page) - 1);
+    return 1;
+}
+
 int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
                   int max_results, json_t **page, json_t **next_token, verr_t *e)
 {

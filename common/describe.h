@@ -39,6 +39,15 @@ json_t *describe_select(const json_t *items, const json_t *params, const char *l
 int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
                   int max_results, json_t **page, json_t **next_token, verr_t *e);
 
+/* A page (from describe_page) cut to about budget bytes of compact JSON, for answers that
+ * must fit a bus message: the items past the budget are dropped (never the first) and
+ * *next_token (replaced) continues after the last one kept, as EC2 may answer fewer than
+ * MaxResults with a NextToken. 1 when it cut, else 0. */
+int describe_page_bytes(json_t *page, const char *id_field, size_t budget, json_t **next_token);
+
+/* The id a NextToken of describe_page continues after: 0, or -1 when it is not one. */
+int describe_token_id(const char *tok, char *id, size_t idsz);
+
 /* The tag list of a TagSpecification for resource_type ("key-pair") as a tagSet array
  * ([{"key": "...", "value": "..."}]); checks EC2's limits (50 tags, key 1..128 chars
  * not starting with "aws:", value <= 256). Returns a new array or NULL + e. */

@@ -36,6 +36,8 @@ static const struct {
 } broadcasts[] = {
     {"virga.events", "identity", "gateway"},
     {"virga.events", "identity", "objectstore"},
+    {"virga.events", "identity", "compute"},   /* quota changes (launch_facts.c) */
+    {"virga.events", "image", "compute"},      /* image.changed */
     {"virga.usage", "accounting", NULL},
 };
 

@@ -1,6 +1,8 @@
 /* attributes.c - DescribeInstanceAttribute and ModifyInstanceAttribute: instanceType
  * (changed only while stopped), userData (only while stopped, as EC2), and
- * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted);
+ * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted); a
+ * new instanceType must fit the account's vCPU/memory quotas and its host's capacity;
+ * groupSet (GroupId.N) changes the groups (instance_groups.c);
  * groupSet, kernel, ramdisk, rootDeviceName and instanceInitiatedShutdownBehavior are
  * described. */
 #include <sodium.h>
@@ -11,6 +13,7 @@
 #include "compute.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "scheduler.h"
 
 int instance_lock(db_t *db, const char *account, const char *id, char state[32], verr_t *e)
 {
@@ -98,9 +101,6 @@ static int wanted(const json_t *body, const char **attr, const char **value, ver
         *attr = forms[i].attr;
         *value = json_str(o, "Value", NULL);
     }
-    if (json_object_get(body, "GroupId") || (*attr && !strcmp(*attr, "groupSet")))
-        return verr_set(e, 400, "UnsupportedOperation",
-                        "Changing the security groups of a running instance is not supported yet");
     if (!*attr)
         return verr_set(e, 400, "MissingParameter", "No attribute specified");
     if (strcmp(*attr, "instanceType") && strcmp(*attr, "userData") && strcmp(*attr, "disableApiTermination"))
@@ -110,11 +110,59 @@ static int wanted(const json_t *body, const char **attr, const char **value, ver
     return 0;
 }
 
+/* A new instance type for a stopped instance (under the account's lock and the instance's
+ * row): the account's vCPU and memory quotas and its host's capacity must hold the new
+ * size (stopped instances keep their room), as they would for a launch. */
+static int resize_fits(bus_ctx_t *ctx, const char *id, const instance_type_t *t, const json_t *quotas, verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "attr_resize_inst",
+        "SELECT i.host_id, COALESCE(sum(o.vcpus), 0), COALESCE(sum(o.memory_mib), 0) FROM instances i "
+        "LEFT JOIN instances o ON o.account_id = i.account_id AND o.state <> 'terminated' AND o.id <> i.id "
+        "WHERE i.id = $1 GROUP BY i.host_id", 1, p);
+    if (!r || !PQntuples(r))
+        return r ? verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id) : -1;
+    long long v = atoll(PQgetvalue(r, 0, 1)) + t->vcpus, m = atoll(PQgetvalue(r, 0, 2)) + t->memory_mib;
+    long long qv = json_int(quotas, "vcpus", 64), qm = json_int(quotas, "memory_mib", 262144);
+    if (v > qv)
+        return verr_set(e, 400, "VcpuLimitExceeded",
+                        "You have requested more vCPU capacity (%lld) than your current vCPU limit of %lld allows.", v,
+                        qv);
+    if (m > qm)
+        return verr_set(e, 400, "InstanceLimitExceeded",
+                        "You have requested more memory (%lld MiB) than your current limit of %lld MiB allows.", m, qm);
+    if (PQgetisnull(r, 0, 0))
+        return 0;
+    return scheduler_resize(db, compute_of(ctx), PQgetvalue(r, 0, 0), id, t->vcpus, t->memory_mib, t->name, e);
+}
+
+/* The instance's account (for its lock, taken before the instance's row), or NULL + e. */
+static int owner_of(db_t *db, const char *scope, const char *id, char out[16], verr_t *e)
+{
+    if (!id || !ids_valid("i", id))
+        return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
+    const char *p[] = {id, scope};
+    PG_AUTO PGresult *r = db_prepared(db, e, "attr_owner",
+        "SELECT account_id FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
+    snprintf(out, 16, "%s", PQgetvalue(r, 0, 0));
+    return 0;
+}
+
 int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const compute_t *c = compute_of(ctx);
     const char *account, *attr, *value, *id = json_str(body, "InstanceId", NULL);
-    if (instances_scope(ctx, &account, e) < 0 || wanted(body, &attr, &value, e) < 0)
+    if (instances_scope(ctx, &account, e) < 0)
+        return -1;
+    if (json_object_get(body, "GroupId") || !strcmp(json_str(body, "Attribute", ""), "groupSet"))
+        return instance_groups_modify(ctx, account, id, json_object_get(body, "GroupId"), json_flag(body, "DryRun"),
+                                      reply, e);
+    if (wanted(body, &attr, &value, e) < 0)
         return -1;
     const instance_type_t *t = NULL;
     char vc[16] = "", mem[32] = "";
@@ -133,14 +181,20 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         return verr_set(e, 400, "InvalidParameterValue", "Value (%.16s) for disableApiTermination is invalid", value);
     }
     db_t *db = service_db(ctx);
-    char state[32];
+    char state[32], owner[16];
     PG_AUTO PGresult *r = NULL;
-    if (db_begin(db, e) < 0 || instance_lock(db, account, id, state, e) < 0)
+    JSON_AUTO json_t *quotas = NULL;
+    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(c->facts, db, owner, &quotas, e) < 0))
+        return -1;
+    if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
+        instance_lock(db, account, id, state, e) < 0)
         goto fail;
     if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
         verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
         goto fail;
     }
+    if (t && resize_fits(ctx, id, t, quotas, e) < 0)
+        goto fail;
     if (json_flag(body, "DryRun")) {
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto fail;

@@ -16,6 +16,8 @@ typedef struct instance_type {
 
 #define COMPUTE_MAX_TYPES 64
 
+typedef struct launch_facts launch_facts_t;
+
 /* The service's state (main.c). */
 typedef struct compute {
     unsigned char seal[crypto_secretbox_KEYBYTES];   /* compute.result_key_file */
@@ -31,6 +33,7 @@ typedef struct compute {
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */
     task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
+    launch_facts_t *facts;                             /* images and quotas (launch_facts.c) */
 } compute_t;
 
 static inline compute_t *compute_of(bus_ctx_t *ctx) { return service_of(ctx)->state; }
@@ -57,6 +60,24 @@ int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e);
 const instance_type_t *instance_type_find(const compute_t *c, const char *name);
 int compute_describe_instance_types(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* launch_facts.c: what RunInstances needs from the image and identity services, kept in
+ * compute's tables by a refresher thread. Each answers from the table: 0 with *out (a new
+ * reference: fetch_url's answer without the URL / identity's quotas), -1 with the stored
+ * refusal, or 503 ServiceUnavailable (retried by the SDKs) after asking the refresher. */
+launch_facts_t *launch_facts_start(service_t *svc, verr_t *e);
+void launch_facts_stop(launch_facts_t *f);
+int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *image_id, json_t **out,
+                       verr_t *e);
+int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t **out, verr_t *e);
+/* network.launch_check's answer for check {account, az?, subnet?, groups?, group_names?,
+ * private_ip?}: {subnet_id, vpc_id, az, group_ids}, or its refusal (InvalidSubnetID.NotFound,
+ * InvalidGroup.NotFound, ...). */
+int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **out, verr_t *e);
+/* Ask again about an image for every account (the image service refused a launch). */
+void launch_facts_image_changed(launch_facts_t *f, const char *image_id);
+/* The virga.events listener: image.changed, identity.changed (quota). */
+int launch_facts_on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 /* run_instances.c */
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
@@ -91,5 +112,11 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
 /* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
 task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);
 int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* One more task of kind for the instance even if one ran before (id kind:instance:<random>). */
+int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* instance_groups.c: ModifyInstanceAttribute groupSet, and its task */
+int instance_groups_modify(bus_ctx_t *ctx, const char *scope, const char *id, const json_t *groups, int dry_run,
+                           json_t **reply, verr_t *e);
+int compute_run_groups(task_t *t, verr_t *e);
 
 #endif

@@ -13,7 +13,10 @@
 #include "ids.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "strbuf.h"
 #include "tags.h"
+
+#define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
 
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
@@ -145,14 +148,108 @@ static json_t *item(PGresult *r, int i, json_t *tags)
     return it;
 }
 
-/* The items (sorted by id) of account (NULL: all), of one reservation or all. */
-static json_t *load_items(db_t *db, const compute_t *c, const char *account, const char *reservation, verr_t *e)
+/* What SQL narrows before the in-memory pass (describe_select/filter/page, which still
+ * apply everything, so narrowing only has to keep a superset): the InstanceId list, the
+ * filters on a column with values without wildcards, the NextToken's id, and a LIMIT of
+ * MaxResults + 1 when every filter went to SQL. So a page of 1,000 or one instance of
+ * 20,000 reads what it answers, not the whole account. */
+enum { N_IDS, N_STATE, N_TYPE, N_IMAGE, N_ZONE, N_RESERVATION, N_COLS };
+typedef struct narrow {
+    char *col[N_COLS];         /* text[] literals, or NULL */
+    char after[64];            /* "" or the id to continue after */
+    char limit[24];            /* "" (no LIMIT) or rows */
+} narrow_t;
+
+static void narrow_free(narrow_t *n)
+{
+    for (int i = 0; i < N_COLS; i++)
+        free(n->col[i]);
+}
+
+/* A text[] literal of string values; NULL when one has a wildcard (left to memory). */
+static char *text_array(const json_t *vals)
+{
+    strbuf_t b = {0};
+    strbuf_putc(&b, '{');
+    size_t i;
+    json_t *v;
+    json_array_foreach(vals, i, v) {
+        const char *s = json_string_value(v);
+        if (!s || strpbrk(s, "*?")) {
+            free(b.s);
+            return NULL;
+        }
+        strbuf_puts(&b, i ? ",\"" : "\"");
+        for (; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                strbuf_putc(&b, '\\');
+            strbuf_putc(&b, *s);
+        }
+        strbuf_putc(&b, '"');
+    }
+    strbuf_putc(&b, '}');
+    return b.s;
+}
+
+static int narrow_of(const json_t *body, int filters, narrow_t *n, verr_t *e)
+{
+    static const struct {
+        const char *filter;
+        int col;
+    } cols[] = {{"instance-id", N_IDS}, {"instance-state-name", N_STATE}, {"instance-type", N_TYPE},
+                {"image-id", N_IMAGE}, {"availability-zone", N_ZONE}, {"reservation-id", N_RESERVATION}};
+    memset(n, 0, sizeof *n);
+    const json_t *ids = json_object_get(body, "InstanceId");
+    if (json_array_size(ids))
+        n->col[N_IDS] = text_array(ids);
+    int all = filters;
+    size_t i;
+    json_t *f;
+    json_array_foreach(filters ? json_object_get(body, "Filter") : NULL, i, f) {
+        const char *name = json_str(f, "Name", "");
+        size_t k = 0;
+        while (k < ARRAY_LEN(cols) && strcmp(cols[k].filter, name))
+            k++;
+        const json_t *vals = json_object_get(f, "Value");
+        if (k == ARRAY_LEN(cols) || n->col[cols[k].col] || !json_array_size(vals) ||
+            !(n->col[cols[k].col] = text_array(vals)))
+            all = 0;   /* a tag, a wildcard, a second filter on one column: in memory only */
+    }
+    const char *tok = json_str(body, "NextToken", NULL), *mr = json_str(body, "MaxResults", NULL);
+    if (tok && *tok && describe_token_id(tok, n->after, sizeof n->after) < 0)
+        n->after[0] = 0;   /* describe_page answers InvalidPaginationToken */
+    long max = mr ? strtol(mr, NULL, 10) : 0;
+    if (all && mr && max >= 5 && max <= 1000 && !ids)
+        snprintf(n->limit, sizeof n->limit, "%ld", max + 1);
+    (void)e;
+    return 0;
+}
+
+/* The items (sorted by id) of account (NULL: all), of one reservation or all, narrowed. */
+static json_t *load_items(db_t *db, const compute_t *c, const char *account, const char *reservation,
+                          const narrow_t *nw, verr_t *e)
 {
     char vis[16], down[16];
     snprintf(vis, sizeof vis, "%d", c->terminated_visible_s);
     snprintf(down, sizeof down, "%d", c->host_down_after_s);
-    const char *p[] = {account, reservation, vis, down};
-    PG_AUTO PGresult *r = db_prepared(db, e, "inst_items", ITEM_SQL "ORDER BY i.id", 4, p);
+    static const narrow_t none;
+    if (!nw)
+        nw = &none;
+    const char *p[] = {account, reservation, vis, down, nw->col[N_IDS], nw->col[N_STATE], nw->col[N_TYPE],
+                       nw->col[N_IMAGE], nw->col[N_ZONE], nw->col[N_RESERVATION], nw->after[0] ? nw->after : NULL,
+                       nw->limit[0] ? nw->limit : NULL};
+    /* by ids: its own statement, so its plan always uses the primary key */
+    PG_AUTO PGresult *r = nw->col[N_IDS]
+        ? db_prepared(db, e, "inst_items_ids", ITEM_SQL "AND i.id = ANY($5::text[]) AND ($6::text[] IS NULL OR "
+                      "i.state = ANY($6::text[])) AND ($7::text[] IS NULL OR i.instance_type = ANY($7::text[])) AND "
+                      "($8::text[] IS NULL OR i.image_id = ANY($8::text[])) AND ($9::text[] IS NULL OR i.zone = "
+                      "ANY($9::text[])) AND ($10::text[] IS NULL OR i.reservation_id = ANY($10::text[])) AND ($11::text "
+                      "IS NULL OR i.id > $11) ORDER BY i.id LIMIT $12::bigint", 12, p)
+        : db_prepared(db, e, "inst_items", ITEM_SQL "AND ($5::text[] IS NULL) AND ($6::text[] IS NULL OR i.state = "
+                      "ANY($6::text[])) AND ($7::text[] IS NULL OR i.instance_type = ANY($7::text[])) AND ($8::text[] "
+                      "IS NULL OR i.image_id = ANY($8::text[])) AND ($9::text[] IS NULL OR i.zone = ANY($9::text[])) "
+                      "AND ($10::text[] IS NULL OR i.reservation_id = ANY($10::text[])) AND ($11::text IS NULL OR "
+                      "i.id > $11) ORDER BY i.id LIMIT $12::bigint", 12, p);
     if (!r)
         return NULL;
     JSON_AUTO json_t *tags = tags_load(db, account, e);
@@ -197,7 +294,7 @@ static json_t *group(json_t *items)
 int instances_reservations(db_t *db, const compute_t *c, const char *account, const char *reservation_id, json_t **out,
                            verr_t *e)
 {
-    JSON_AUTO json_t *items = load_items(db, c, account, reservation_id, e);
+    JSON_AUTO json_t *items = load_items(db, c, account, reservation_id, NULL, e);
     if (!items)
         return -1;
     *out = group(items);
@@ -241,7 +338,7 @@ static int check_ids(const json_t *list, verr_t *e)
 
 /* The caller's visible instances, narrowed to the InstanceId list (all must exist) and
  * the filters. */
-static json_t *selected(bus_ctx_t *ctx, const json_t *body, verr_t *e)
+static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters, verr_t *e)
 {
     const char *account;
     if (instances_scope(ctx, &account, e) < 0)
@@ -249,7 +346,10 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, verr_t *e)
     json_t *ids = json_object_get(body, "InstanceId");
     if (check_ids(ids, e) < 0)
         return NULL;
-    JSON_AUTO json_t *all = load_items(service_db(ctx), compute_of(ctx), account, NULL, e);
+    narrow_t nw;
+    narrow_of(body, instance_filters, &nw, e);
+    JSON_AUTO json_t *all = load_items(service_db(ctx), compute_of(ctx), account, NULL, &nw, e);
+    narrow_free(&nw);
     if (!all)
         return NULL;
     const char *missing = NULL;
@@ -266,13 +366,16 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
-    JSON_AUTO json_t *items = selected(ctx, body, e);
+    JSON_AUTO json_t *items = selected(ctx, body, 1, e);
     if (!items)
         return -1;
     JSON_AUTO json_t *page = NULL;
     json_t *next = NULL;
     if (describe_page(items, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;
+    /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
+     * fewer, with a NextToken, as EC2 itself may answer */
+    describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);
     *reply = json_pack("{s:o, s:o*}", "reservationSet", group(page), "nextToken", next);
     return 0;
 }
@@ -303,7 +406,7 @@ static json_t *status_item(const json_t *it)
 
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    JSON_AUTO json_t *items = selected(ctx, body, e);
+    JSON_AUTO json_t *items = selected(ctx, body, 0, e);
     if (!items)
         return -1;
     int all = json_flag(body, "IncludeAllInstances") || json_object_get(body, "InstanceId");

@@ -69,9 +69,11 @@ static int init(service_t *svc, verr_t *e)
     char def_zone[80];
     snprintf(def_zone, sizeof def_zone, "%sa", state.region);
     snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));
+    if (!(state.facts = launch_facts_start(svc, e)))
+        return -1;
     if (!(state.tasks = compute_tasks_start(svc, e)))
         return -1;
-    return 0;
+    return bus_listen(svc->bus, "virga.events", launch_facts_on_event, svc, e);
 }
 
 /* Forget the answers whose retry window has passed; mark silent hosts down; free the
@@ -90,6 +92,8 @@ static void fini(service_t *svc)
 {
     task_pool_stop(state.tasks);
     state.tasks = NULL;
+    launch_facts_stop(state.facts);
+    state.facts = NULL;
     sodium_memzero(state.seal, sizeof state.seal);
     svc->state = NULL;
 }

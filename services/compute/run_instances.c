@@ -1,11 +1,10 @@
-/* run_instances.c - RunInstances: check the request, resolve the image (image.fetch_url,
- * which also says whether the account may launch it), then, in one transaction under the
- * account's lock, enforce the instance/vCPU/memory quotas, place every instance
+/* run_instances.c - RunInstances: check the request, the image and the quotas as compute
+ * holds them (launch_facts.c: no call to another service from this bus worker), then, in
+ * one transaction under the account's lock, enforce the instance/vCPU/memory quotas, place every instance
  * (scheduler.c, host rows locked) and record the reservation, its instances (pending),
  * their tags and one launch task each. The answer is the reservation as recorded; the
- * tasks make the ports and tell the hosts (tasks.c). A ClientToken already used by the
+ * tasks get the image's grant, make the ports and tell the hosts (tasks.c). A ClientToken already used by the
  * account answers the reservation it made. */
-#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,8 @@
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "launch_network.h"
 #include "log.h"
-#include "quota.h"
 #include "scheduler.h"
 #include "tags.h"
 
@@ -24,11 +23,11 @@
 #define MAX_COUNT 100
 
 typedef struct launch {
-    const char *account, *user, *image_id, *key_name, *user_data, *subnet, *private_ip, *zone, *token;
+    const char *account, *user, *image_id, *key_name, *user_data, *zone, *token;
     int protect;                 /* DisableApiTermination */
     const instance_type_t *type;
     int min, max;
-    json_t *groups;              /* SecurityGroupId list */
+    launch_net_t net;            /* subnet, groups, address (launch_network.c) */
     json_t *tags;                /* tagSet for the instances */
     json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
     const char *image_kind;
@@ -134,16 +133,8 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
         if (len > MAX_USER_DATA)
             return verr_set(e, 400, "InvalidParameterValue", "User data is limited to %d bytes", MAX_USER_DATA);
     }
-    l->subnet = json_str(body, "SubnetId", NULL);
-    if (l->subnet && !ids_valid("subnet", l->subnet))
-        return verr_set(e, 400, "InvalidSubnetID.Malformed", "Invalid id: \"%.64s\"", l->subnet);
-    l->private_ip = json_str(body, "PrivateIpAddress", NULL);
-    struct in_addr a;
-    if (l->private_ip && inet_pton(AF_INET, l->private_ip, &a) != 1)
-        return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.64s", l->private_ip);
-    if (l->private_ip && l->max > 1)
-        return verr_set(e, 400, "InvalidParameterCombination",
-                        "PrivateIpAddress cannot be used when launching more than one instance");
+    if (launch_net_parse(body, l->max, &l->net, e) < 0)
+        return -1;
     l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
     if (l->zone && *l->zone) {
         size_t zl = strlen(l->zone);
@@ -159,21 +150,6 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     } else {
         l->zone = NULL;
     }
-    json_t *g = json_object_get(body, "SecurityGroupId");
-    if (g && !json_is_array(g))
-        return verr_set(e, 400, "InvalidParameterValue", "SecurityGroupId must be a list");
-    size_t i;
-    json_t *v;
-    json_array_foreach(g, i, v)
-        if (!ids_valid("sg", json_string_value(v)))
-            return verr_set(e, 400, "InvalidGroupId.Malformed", "Invalid id: \"%.64s\"",
-                            json_string_value(v) ? json_string_value(v) : "");
-    if (json_array_size(json_object_get(body, "SecurityGroup")))
-        return verr_set(e, 400, "InvalidParameterValue",
-                        "SecurityGroups (names) are not supported; pass SecurityGroupIds");
-    if (json_array_size(g) > 5)
-        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups");
-    l->groups = g ? json_incref(g) : json_array();
     l->token = json_str(body, "ClientToken", "");
     if (!valid_token(l->token))
         return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
@@ -205,18 +181,14 @@ static int check_key(db_t *db, launch_t *l, verr_t *e)
     return 0;
 }
 
-/* image.fetch_url, as the tenant: the image must exist, be available and launchable. */
-static int fetch(bus_ctx_t *ctx, const char *id, json_t **out, verr_t *e)
-{
-    const compute_t *c = compute_of(ctx);
-    return bus_call(ctx->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id", id), ctx->msg->caller,
-                    c->call_timeout_ms, out, e);
-}
-
+/* The image, as compute knows it (launch_facts.c): it must exist, be available and be
+ * launchable by the account; its kernel and ramdisk too. */
 static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
 {
+    launch_facts_t *f = compute_of(ctx)->facts;
+    db_t *db = service_db(ctx);
     json_t *img = NULL;
-    if (fetch(ctx, l->image_id, &img, e) < 0)
+    if (launch_facts_image(f, db, l->account, l->image_id, &img, e) < 0)
         return -1;
     l->image = json_pack("{s:o}", "image", img);
     const char *type = json_str(img, "image_type", "machine"), *fmt = json_str(img, "disk_format", "");
@@ -232,7 +204,7 @@ static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
         json_t *part = NULL;
         if (!pid || !*pid)
             continue;
-        if (fetch(ctx, pid, &part, e) < 0)
+        if (launch_facts_image(f, db, l->account, pid, &part, e) < 0)
             return -1;
         json_object_set_new(l->image, parts[i][1], part);
     }
@@ -268,12 +240,13 @@ typedef struct quotas {
 
 static int get_quotas(bus_ctx_t *ctx, const char *account, quotas_t *q, verr_t *e)
 {
-    int t = compute_of(ctx)->call_timeout_ms;
-    return quota_get(ctx->bus, account, "instances", 20, t, &q->instances, e) < 0 ||
-                   quota_get(ctx->bus, account, "vcpus", 64, t, &q->vcpus, e) < 0 ||
-                   quota_get(ctx->bus, account, "memory_mib", 262144, t, &q->memory_mib, e) < 0
-               ? -1
-               : 0;
+    JSON_AUTO json_t *qs = NULL;
+    if (launch_facts_quotas(compute_of(ctx)->facts, service_db(ctx), account, &qs, e) < 0)
+        return -1;
+    q->instances = json_int(qs, "instances", 20);
+    q->vcpus = json_int(qs, "vcpus", 64);
+    q->memory_mib = json_int(qs, "memory_mib", 262144);
+    return 0;
 }
 
 /* How many of the request the account's quotas allow (under the account's lock). */
@@ -317,11 +290,11 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
     snprintf(mem, sizeof mem, "%lld", l->type->memory_mib);
     snprintf(disk, sizeof disk, "%lld", l->disk_gib);
     AUTOFREE char *img = json_dumps(l->image, JSON_COMPACT);
-    AUTOFREE char *groups = json_dumps(l->groups, JSON_COMPACT);
+    AUTOFREE char *groups = json_dumps(l->net.group_ids, JSON_COMPACT);
     json_t *im = json_object_get(l->image, "image");
     const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
                        json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
-                       pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->subnet, l->private_ip, groups,
+                       pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->net.subnet, l->net.private_ip, groups,
                        l->token, l->protect ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "run_insert",
         "INSERT INTO instances (id, reservation_id, account_id, owner_user, launch_index, image_id, kernel_id, "
@@ -393,14 +366,23 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         rc = done < 0 ? -1 : 0;
         goto out;
     }
-    if (check_key(db, &l, e) < 0 || resolve_image(ctx, &l, e) < 0)
+    if (check_key(db, &l, e) < 0)
         goto out;
+    /* both asked before either answers, so a first launch waits for one retry, not two */
+    verr_t qe;
+    int qrc = get_quotas(ctx, l.account, &q, &qe);
+    if (resolve_image(ctx, &l, e) < 0 || launch_net_check(ctx, l.account, l.zone, &l.net, e) < 0)
+        goto out;
+    if (l.net.zone[0])   /* a given subnet decides the zone */
+        l.zone = l.net.zone;
     if (json_flag(body, "DryRun")) {
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto out;
     }
-    if (get_quotas(ctx, l.account, &q, e) < 0)
+    if (qrc < 0) {
+        *e = qe;
         goto out;
+    }
     done = record(ctx, &l, &q, rid, reply, e);
     if (done != 0) {
         rc = done < 0 ? -1 : 0;
@@ -416,7 +398,7 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
              json_array_size(json_object_get(*reply, "instancesSet")), l.type->name);
     rc = 0;
 out:
-    json_decref(l.groups);
+    launch_net_free(&l.net);
     json_decref(l.tags);
     json_decref(l.image);
     return rc;

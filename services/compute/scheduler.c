@@ -232,3 +232,27 @@ int scheduler_place(db_t *db, const compute_t *c, const sched_req_t *r, sched_pi
                     "of %d host(s): %s.%s", r->type_name, r->min_count, r->zone ? " in " : "", r->zone ? r->zone : "",
                     placed, r->min_count, n, why, pub);
 }
+
+int scheduler_resize(db_t *db, const compute_t *c, const char *host, const char *instance, int vcpus,
+                     long long memory_mib, const char *type_name, verr_t *e)
+{
+    const char *p[] = {host, instance};
+    PG_AUTO PGresult *h = db_prepared(db, e, "sched_resize_host",
+        "SELECT vcpus, memory_mib FROM hosts WHERE host_id = $1 FOR UPDATE", 1, p);
+    if (!h)
+        return -1;
+    if (!PQntuples(h))
+        return 0;   /* never placed: nothing to fit */
+    PG_AUTO PGresult *u = db_prepared(db, e, "sched_resize_used",
+        "SELECT COALESCE(sum(vcpus), 0), COALESCE(sum(memory_mib), 0) FROM instances WHERE host_id = $1 "
+        "AND state <> 'terminated' AND id <> $2", 2, p);
+    if (!u)
+        return -1;
+    double cap_v = atof(PQgetvalue(h, 0, 0)) * c->cpu_overcommit, cap_m = atof(PQgetvalue(h, 0, 1)) * c->ram_overcommit;
+    double used_v = atof(PQgetvalue(u, 0, 0)), used_m = atof(PQgetvalue(u, 0, 1));
+    if (used_v + vcpus <= cap_v && used_m + (double)memory_mib <= cap_m)
+        return 0;
+    return verr_set(e, 400, "InsufficientInstanceCapacity",
+                    "We currently do not have sufficient %s capacity on the host of %s: it has %.0f vCPUs and %.0f MiB "
+                    "left besides this instance.", type_name, instance, cap_v - used_v, cap_m - used_m);
+}

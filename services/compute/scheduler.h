@@ -41,4 +41,11 @@ typedef struct sched_pick {
  * too. With policy burst, a public host is picked only when no private host fits. */
 int scheduler_place(db_t *db, const compute_t *c, const sched_req_t *r, sched_pick_t *picks, verr_t *e);
 
+/* A placed instance gets a new size (ModifyInstanceAttribute instanceType, while stopped:
+ * stopped instances keep their room): inside the caller's transaction, the host's row
+ * locked, its capacity (overcommit applied) minus its other instances' must hold it, else
+ * InsufficientInstanceCapacity. */
+int scheduler_resize(db_t *db, const compute_t *c, const char *host, const char *instance, int vcpus,
+                     long long memory_mib, const char *type_name, verr_t *e);
+
 #endif

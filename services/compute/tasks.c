@@ -1,14 +1,17 @@
 /* tasks.c - compute's persistent work (common/task.h), on task threads, never on bus
  * workers:
- *   launch:<instance>   the instance's port (network.port_create, device_kind by driver;
+ *   launch:<instance>   the image's grant URLs (image.fetch_url as the account: refused
+ *                       now, the launch fails), the instance's port (network.port_create, device_kind by driver;
  *                       the default VPC's subnet and group when none was named), plugged
  *                       on its host unless the host only simulates; then, in one
  *                       transaction, the instance is marked prepared and the host's
  *                       generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its ports are deleted.
+ *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  * Every step repeats safely (port_create is idempotent per instance, port_delete of a
  * gone port is not an error), so a compute killed at any point converges when another
  * process (or the restarted one) takes the task over. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +31,20 @@ int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t
     return task_insert(db, TABLE, id, kind, payload, 0, e);
 }
 
+int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e)
+{
+    char id[112];
+    snprintf(id, sizeof id, "%s:%s:%08x", kind, instance_id, randombytes_random());
+    JSON_AUTO json_t *payload = json_pack("{s:s}", "instance_id", instance_id);
+    return task_insert(db, TABLE, id, kind, payload, 0, e);
+}
+
 /* A 4xx answer is the request's fault and will not change by retrying. */
 static int permanent(const verr_t *e) { return e->http_status >= 400 && e->http_status < 500 && e->http_status != 429; }
 
 typedef struct inst {
     char state[16], account[16], host[64], driver[16], zone[64];
-    char *subnet, *private_ip, *groups;
+    char *subnet, *private_ip, *groups, *image;
     int prepared;
 } inst_t;
 
@@ -42,6 +53,7 @@ static void inst_free(inst_t *i)
     free(i->subnet);
     free(i->private_ip);
     free(i->groups);
+    free(i->image);
 }
 
 static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
@@ -49,7 +61,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
         "SELECT state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, "
-        "prepared FROM instances WHERE id = $1", 1, p);
+        "prepared, image::text FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -63,6 +75,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     i->private_ip = PQgetisnull(r, 0, 6) ? NULL : xstrdup(PQgetvalue(r, 0, 6));
     i->groups = xstrdup(PQgetvalue(r, 0, 7));
     i->prepared = PQgetvalue(r, 0, 8)[0] == 't';
+    i->image = xstrdup(PQgetvalue(r, 0, 9));
     return 1;
 }
 
@@ -104,6 +117,32 @@ static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
     return r ? 0 : -1;
 }
 
+/* The grant URLs the host will fetch the image (kernel, ramdisk) with, asked as the
+ * account: RunInstances decided from compute's facts, the image service decides now (an
+ * image deregistered meanwhile is refused here). *out = the instance's new image column. */
+static int fetch_grants(task_t *t, const inst_t *in, json_t **out, verr_t *e)
+{
+    const compute_t *c = t->svc->state;
+    JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", in->account);
+    json_t *img = json_loads(in->image, 0, NULL);
+    static const char *const parts[] = {"image", "kernel", "ramdisk"};
+    for (size_t i = 0; img && i < 3; i++) {
+        json_t *part = json_object_get(img, parts[i]), *ans = NULL;
+        if (!part)
+            continue;
+        if (bus_call(t->svc->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id",
+                     json_str(part, "image_id", "")), caller, c->call_timeout_ms, &ans, e) < 0) {
+            if (permanent(e))
+                launch_facts_image_changed(c->facts, json_str(part, "image_id", ""));
+            json_decref(img);
+            return -1;
+        }
+        json_object_set_new(img, parts[i], ans);
+    }
+    *out = img;
+    return img ? 0 : verr_set(e, 500, "InternalError", "unreadable image of the instance");
+}
+
 static int run_launch(task_t *t, verr_t *e)
 {
     const compute_t *c = t->svc->state;
@@ -117,6 +156,16 @@ static int run_launch(task_t *t, verr_t *e)
     if (strcmp(in.state, "pending") || in.prepared) {   /* terminated meanwhile, or done */
         inst_free(&in);
         return TASK_DONE;
+    }
+    JSON_AUTO json_t *image = NULL;
+    if (fetch_grants(t, &in, &image, e) < 0) {
+        rc = permanent(e) ? launch_failed(t, id, e, e) : TASK_FAILED;
+        inst_free(&in);
+        return rc;
+    }
+    if (task_renew(t, e) < 0) {
+        inst_free(&in);
+        return TASK_FAILED;
     }
     json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in.account, "instance_id", id, "host", in.host,
                              "az", in.zone, "device_kind", !strcmp(in.driver, "qemu") ? "tap" : "veth");
@@ -155,9 +204,11 @@ static int run_launch(task_t *t, verr_t *e)
         if (hosts_bump(t->db, in.host, &gen, e) < 0)
             goto rollback;
         snprintf(g, sizeof g, "%lld", gen);
-        const char *p[] = {id, g};
+        AUTOFREE char *img = json_dumps(image, JSON_COMPACT);
+        const char *p[] = {id, g, img};
         PG_AUTO PGresult *r = db_prepared(t->db, e, "task_prepared",
-            "UPDATE instances SET prepared = true, changed_gen = $2::bigint, updated_at = now() WHERE id = $1", 2, p);
+            "UPDATE instances SET prepared = true, changed_gen = $2::bigint, image = $3::jsonb, updated_at = now() "
+            "WHERE id = $1", 3, p);
         if (!r)
             goto rollback;
     }
@@ -212,6 +263,7 @@ static int run_cleanup(task_t *t, verr_t *e)
 static const task_kind_t kinds[] = {
     {"launch", run_launch},
     {"cleanup", run_cleanup},
+    {"groups", compute_run_groups},
     {NULL, NULL},
 };
 

@@ -96,5 +96,12 @@ int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
         return -1;
     if (strcmp(PQcmdTuples(r), "1"))
         return verr_set(e, 404, "NoSuchEntity", "no account %s", acct);
-    return identity_quota_get(ctx, body, reply, e);
+    if (identity_quota_get(ctx, body, reply, e) < 0)
+        return -1;
+    /* the owners keep the account's quotas (compute: launch_facts.c): the new ones */
+    verr_t pe;
+    bus_publish(ctx->bus, "virga.events", "identity.changed",
+                json_pack("{s:s, s:s, s:O}", "what", "quota", "id", acct, "quotas", json_object_get(*reply, "quotas")),
+                &pe);
+    return 0;
 }

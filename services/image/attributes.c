@@ -112,6 +112,7 @@ int image_modify_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
         db_rollback(db);
         return -1;
     }
+    image_changed(ctx->bus, id);
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }

@@ -39,6 +39,9 @@ int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e);
 /* Image `id` exists, is available and the account may launch it (owner, public, or a
  * launch permission): else InvalidAMIID.NotFound. */
 int image_launchable(db_t *db, const char *id, const char *account, verr_t *e);
+/* After a committed change of who may launch an image or whether it is available:
+ * image.changed {image_id} on virga.events (compute refreshes what it holds). */
+void image_changed(bus_t *bus, const char *id);
 
 /* objects.c: the object store, over the bus */
 /* {bucket, key} of "bucket/key"; InvalidParameterValue when it is not one. */

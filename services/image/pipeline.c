@@ -272,6 +272,7 @@ static int complete(image_task_t *t, const char *image_sql_name, const char *ima
         db_rollback(t->db);
         return -1;
     }
+    image_changed(t->svc->bus, t->image_id);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "image.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "tags.h"
 
 int image_id_valid(const char *id)
@@ -72,6 +73,13 @@ int image_launchable(db_t *db, const char *id, const char *account, verr_t *e)
     if (!r)
         return -1;
     return PQntuples(r) ? 0 : verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id);
+}
+
+void image_changed(bus_t *bus, const char *id)
+{
+    verr_t e;
+    if (bus_publish(bus, "virga.events", "image.changed", json_pack("{s:s}", "image_id", id), &e) < 0)
+        log_warn("announcing the change of %s: %s", id, e.message);
 }
 
 /* A KernelId/RamdiskId must name a kernel/ramdisk image the caller may use; it may still
@@ -304,6 +312,7 @@ int image_deregister(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
         db_rollback(db);
         return -1;
     }
+    image_changed(ctx->bus, id);
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }

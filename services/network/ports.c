@@ -216,3 +216,147 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 1);
     return 0;
 }
+
+/* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],
+ * private_ip?} -> {subnet_id, vpc_id, az, group_ids}: what port_create would use for a
+ * launch's interface, without making it, so RunInstances can answer the EC2 error itself
+ * (compute keeps the answer: services/compute/launch_facts.c). Names are resolved in the
+ * subnet's VPC, a default one only (EC2's rule); no group: the VPC's default group. An
+ * address already in use is still found by port_create. */
+int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    db_t *db = service_db(ctx);
+    const char *account = json_str(body, "account", NULL), *az = json_str(body, "az", NULL);
+    if (!account || strlen(account) != 12)
+        return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) is required");
+    char subnet[IDS_MAX];
+    const char *sn = json_str(body, "subnet", NULL);
+    if (sn)
+        snprintf(subnet, sizeof subnet, "%.47s", sn);
+    else if (default_subnet(ctx, account, az, subnet, e) < 0)
+        return -1;
+    if (net_owned(db, &NET_SUBNET, subnet, account, 0, e) < 0)
+        return -1;
+    const char *sp[] = {subnet};
+    PG_AUTO PGresult *s = db_prepared(db, e, "lc_subnet",
+        "SELECT s.vpc_id, s.cidr, s.az, v.is_default FROM subnets s JOIN vpcs v ON v.id = s.vpc_id WHERE s.id = $1",
+        1, sp);
+    if (!s)
+        return -1;
+    if (!PQntuples(s))
+        return verr_set(e, 400, "InvalidSubnetID.NotFound", "The subnet ID '%.64s' does not exist", subnet);
+    const char *vpc = PQgetvalue(s, 0, 0), *saz = PQgetvalue(s, 0, 2);
+    if (az && *az && strcmp(az, saz))
+        return verr_set(e, 400, "InvalidParameterValue", "The subnet '%s' is in %s, not in %.64s", subnet, saz, az);
+    const char *ip = json_str(body, "private_ip", NULL);
+    if (ip) {
+        cidr_t c;
+        uint32_t a;
+        cidr_parse(PQgetvalue(s, 0, 1), &c);
+        if (cidr_ip_parse(ip, &a) < 0 || !cidr_contains_ip(&c, a))
+            return verr_set(e, 400, "InvalidParameterValue", "Address %.32s does not fall within the subnet's address "
+                            "range", ip);
+    }
+    json_t *ids = json_array();
+    JSON_AUTO json_t *out = json_pack("{s:s, s:s, s:s, s:o}", "subnet_id", subnet, "vpc_id", vpc, "az", saz,
+                                      "group_ids", ids);
+    const json_t *names = json_object_get(body, "group_names"), *gids = json_object_get(body, "groups");
+    if (json_array_size(names) && PQgetvalue(s, 0, 3)[0] != 't')
+        return verr_set(e, 400, "InvalidParameterCombination",
+                        "Security group names can be used only in a default VPC; %s is not one: use group ids", vpc);
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v) {
+        const char *p[] = {vpc, account, json_is_string(v) ? json_string_value(v) : ""};
+        PG_AUTO PGresult *r = db_prepared(db, e, "lc_sg_name",
+            "SELECT id FROM security_groups WHERE vpc_id = $1 AND account_id = $2 AND name = $3", 3, p);
+        if (!r)
+            return -1;
+        if (!PQntuples(r))
+            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '%.255s' does not exist in default "
+                            "VPC '%s'", p[2], vpc);
+        json_array_append_new(ids, json_string(PQgetvalue(r, 0, 0)));
+    }
+    json_array_foreach(gids, i, v) {
+        const char *p[] = {json_is_string(v) ? json_string_value(v) : "", account};
+        PG_AUTO PGresult *r = db_prepared(db, e, "lc_sg_id",
+            "SELECT vpc_id FROM security_groups WHERE id = $1 AND account_id = $2", 2, p);
+        if (!r)
+            return -1;
+        if (!PQntuples(r))
+            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '%.64s' does not exist", p[0]);
+        if (strcmp(PQgetvalue(r, 0, 0), vpc))
+            return verr_set(e, 400, "InvalidParameter", "Security group %s and subnet %s belong to different networks.",
+                            p[0], subnet);
+        json_array_append_new(ids, json_string(p[0]));
+    }
+    if (!json_array_size(ids)) {
+        const char *p[] = {vpc};
+        PG_AUTO PGresult *d = db_prepared(db, e, "lc_default_sg", "SELECT id FROM security_groups WHERE vpc_id = $1 "
+                                          "AND name = 'default'", 1, p);
+        if (!d)
+            return -1;
+        if (PQntuples(d))
+            json_array_append_new(ids, json_string(PQgetvalue(d, 0, 0)));
+    }
+    if (json_array_size(ids) > 5)
+        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
+    *reply = json_incref(out);
+    return 0;
+}
+
+/* network.port_set_groups {eni, account, groups: [ids]} -> the port with its groups: an
+ * instance's new groupSet (ModifyInstanceAttribute). Each group the account's and in the
+ * port's VPC (else nothing changes); the hosts of the VPC get a new generation, so their
+ * datapaths apply the new rules. Setting the same groups again changes nothing. */
+int net_port_set_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    const char *eni = json_str(body, "eni", NULL), *account = json_str(body, "account", NULL);
+    const json_t *groups = json_object_get(body, "groups");
+    if (!eni || !account || !json_array_size(groups) || json_array_size(groups) > 5)
+        return verr_set(e, 400, "InvalidParameterValue", "eni, account and 1 to 5 groups are required");
+    db_t *db = service_db(ctx);
+    char vpc[IDS_MAX], host[64];
+    int plugged = 0, found;
+    const char *pe[] = {eni, account};
+    PG_AUTO PGresult *own = NULL;
+    PG_AUTO PGresult *del = NULL;
+    if (db_begin(db, e) < 0 || (found = lock_port(db, eni, vpc, host, &plugged, e)) < 0)
+        goto fail;
+    if (found && !(own = db_prepared(db, e, "psg_owner", "SELECT 1 FROM enis WHERE id = $1 AND account_id = $2", 2,
+                                     pe)))
+        goto fail;
+    if (!found || !PQntuples(own)) {
+        verr_set(e, 404, "InvalidNetworkInterfaceID.NotFound", "The port '%.64s' does not exist", eni);
+        goto fail;
+    }
+    if (!(del = db_prepared(db, e, "psg_clear", "DELETE FROM eni_groups WHERE eni_id = $1", 1, pe)))
+        goto fail;
+    size_t i;
+    json_t *g;
+    json_array_foreach(groups, i, g) {
+        const char *p[] = {eni, json_is_string(g) ? json_string_value(g) : "", account, vpc};
+        PG_AUTO PGresult *r = db_prepared(db, e, "psg_add",
+            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE id = $2 AND "
+            "account_id = $3 AND vpc_id = $4 ON CONFLICT DO NOTHING", 4, p);
+        if (!r)
+            goto fail;
+        if (strcmp(PQcmdTuples(r), "1")) {
+            verr_set(e, 400, "InvalidGroup.NotFound", "The security group '%.64s' does not exist in VPC '%s'", p[1],
+                     vpc);
+            goto fail;
+        }
+    }
+    if (hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
+        goto fail;
+    if (port_reply(db, eni, reply, e) < 0)
+        return -1;
+    return port_groups(db, eni, *reply, e);
+fail:
+    db_rollback(db);
+    return -1;
+}

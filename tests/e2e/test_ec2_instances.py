@@ -148,6 +148,24 @@ def test_filters_and_pagination(cloud, ami, tenant):
     assert none["Reservations"] == []
     assert client_error(ec2.describe_instances, Filters=[{"Name": "no-such-filter", "Values": ["x"]}]) \
         == "InvalidParameterValue"
+    # filters SQL applies itself, with a page size (compute then reads one page per call)
+    seen, token = [], None
+    while True:
+        kw = {"Filters": [{"Name": "instance-state-name", "Values": ["running"]},
+                          {"Name": "instance-type", "Values": ["t3.nano"]}], "MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        page = ec2.describe_instances(**kw)
+        n = [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+        assert 0 < len(n) <= 5 or not token
+        seen += n
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    # values that would break an array literal are only values
+    odd = [{"Name": "instance-type", "Values": ['t3."nano\\', "x,y}", "{"]}]
+    assert ec2.describe_instances(Filters=odd)["Reservations"] == []
     ec2.terminate_instances(InstanceIds=ids)
 
 
@@ -372,12 +390,10 @@ def test_bad_input_gets_ec2_errors(cloud, ami, tenant):
     assert client_error(ec2.run_instances, **{**launch, "MinCount": 3, "MaxCount": 2}) == "InvalidParameterValue"
     assert client_error(ec2.run_instances, **{**launch, "PrivateIpAddress": "300.1.1.1"}) == "InvalidParameterValue"
     assert client_error(ec2.run_instances, **{**launch, "SubnetId": "bogus"}) == "InvalidSubnetID.Malformed"
-    # the subnet belongs to the network service, asked by the launch task: an unknown one
-    # ends the launch as EC2 ends a failed one, with the network's answer as the reason
-    _, (iid,) = run(ec2, ami, SubnetId="subnet-" + "0" * 17)
-    (i,) = wait_state(ec2, [iid], "terminated")
-    assert i["StateReason"]["Code"] == "Server.InternalError"
-    assert "InvalidSubnetID.NotFound" in i["StateReason"]["Message"], i["StateReason"]
+    # the subnet belongs to the network service; compute holds its answer (launch facts),
+    # so an unknown one is RunInstances' own error, as in EC2
+    assert client_error(ec2.run_instances, **{**launch, "SubnetId": "subnet-" + "0" * 17}) \
+        == "InvalidSubnetID.NotFound"
     assert client_error(ec2.describe_instance_attribute, InstanceId=missing, Attribute="nonsense") \
         == "InvalidParameterValue"
     # nothing was left behind by any of them
@@ -559,3 +575,186 @@ def test_vcpu_and_memory_quotas(cloud, ami):
     (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
                                                          MaxCount=1)["Instances"]]
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_run_instances_answers_with_the_image_and_identity_services_frozen(cloud, ami):
+    """RunInstances decides from what compute holds (docs/compute.md, launch facts): with the
+    image and identity services frozen (SIGSTOP) it still answers pending at once, where it
+    used to wait for their answers on a bus worker and fail with RequestTimeout. The launch
+    task asks the image service for the grant; thawed, the instance reaches running."""
+    import os
+    import signal
+    _, k, s = new_tenant(cloud, "inst-frozen-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, (first,) = run(ec2, ami)        # compute learns the image and the quotas
+    wait_state(ec2, [first], "running")
+    frozen = [cloud.pid("image"), cloud.pid("identity")]
+    for p in frozen:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        r, ids = run(ec2, ami, 2)
+        assert [i["State"]["Name"] for i in r["Instances"]] == ["pending", "pending"]
+        time.sleep(2)   # the launch tasks wait for the image service
+        got = [i["State"]["Name"] for x in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+               for i in x["Instances"]]
+        assert got == ["pending", "pending"]
+    finally:
+        for p in frozen:
+            os.kill(p, signal.SIGCONT)
+    wait_state(ec2, ids, "running", seconds=120)
+    ec2.terminate_instances(InstanceIds=ids + [first])
+    wait_state(ec2, ids + [first], "terminated")
+
+
+def test_launch_permissions_reach_run_instances(cloud, ami):
+    """Compute's image facts follow the image service's changes (image.changed): another
+    account's private image is InvalidAMIID.NotFound for RunInstances itself, launchable
+    once shared, refused again once unshared, and a deregistered image is refused to its
+    owner too."""
+    from harness import s3_client
+    acct_a, ka, sa = new_tenant(cloud, "inst-img-a-" + uuid.uuid4().hex[:8])
+    acct_b, kb, sb = new_tenant(cloud, "inst-img-b-" + uuid.uuid4().hex[:8])
+    a, b = boto3_client(cloud, "ec2", ka, sa), boto3_client(cloud, "ec2", kb, sb)
+    bucket = "inst-img-" + uuid.uuid4().hex[:8]
+    s3 = s3_client(cloud, ka, sa)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="disk.raw", Body=b"\0" * 65536)
+    img = a.register_image(Name="facts", ImageLocation=bucket + "/disk.raw")["ImageId"]
+    a.get_waiter("image_available").wait(ImageIds=[img], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert client_error(b.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    a.modify_image_attribute(ImageId=img, LaunchPermission={"Add": [{"UserId": acct_b}]})
+    _, (iid,) = run(b, img)
+    a.modify_image_attribute(ImageId=img, LaunchPermission={"Remove": [{"UserId": acct_b}]})
+    assert client_error(b.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    _, (own,) = run(a, img)
+    a.deregister_image(ImageId=img)
+    assert client_error(a.run_instances, ImageId=img, InstanceType="t3.nano", MinCount=1, MaxCount=1) \
+        == "InvalidAMIID.NotFound"
+    b.terminate_instances(InstanceIds=[iid])
+    a.terminate_instances(InstanceIds=[own])
+    wait_state(b, [iid], "terminated")
+    wait_state(a, [own], "terminated")
+
+
+def test_network_refusals_come_from_run_instances(cloud, ami):
+    """An unknown subnet or group, another account's subnet, a group of another VPC, a
+    name not in the default VPC, an address outside the subnet: RunInstances itself
+    answers EC2's error (it used to answer pending and the instance ended terminated)."""
+    _, ka, sa = new_tenant(cloud, "inst-net-a-" + uuid.uuid4().hex[:8])
+    _, kb, sb = new_tenant(cloud, "inst-net-b-" + uuid.uuid4().hex[:8])
+    a, b = boto3_client(cloud, "ec2", ka, sa), boto3_client(cloud, "ec2", kb, sb)
+    launch = {"ImageId": ami, "InstanceType": "t3.nano", "MinCount": 1, "MaxCount": 1}
+    vpc = a.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    sub = a.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24")["Subnet"]["SubnetId"]
+    other = a.create_security_group(GroupName="other", Description="x", VpcId=vpc)["GroupId"]
+    assert client_error(a.run_instances, SubnetId="subnet-0123456789abcdef0", **launch) == "InvalidSubnetID.NotFound"
+    assert client_error(b.run_instances, SubnetId=sub, **launch) == "InvalidSubnetID.NotFound"
+    assert client_error(a.run_instances, SecurityGroupIds=["sg-0123456789abcdef0"], **launch) \
+        == "InvalidGroup.NotFound"
+    assert client_error(a.run_instances, SecurityGroupIds=[other], **launch) == "InvalidParameter"  # default VPC
+    assert client_error(a.run_instances, SecurityGroups=["nope"], **launch) == "InvalidGroup.NotFound"
+    assert client_error(a.run_instances, SubnetId=sub, SecurityGroups=["other"], **launch) \
+        == "InvalidParameterCombination"
+    assert client_error(a.run_instances, SubnetId=sub, PrivateIpAddress="10.40.2.9", **launch) \
+        == "InvalidParameterValue"
+    assert a.describe_instances()["Reservations"] == []   # nothing was made
+    a.delete_security_group(GroupId=other)
+    a.delete_subnet(SubnetId=sub)
+    a.delete_vpc(VpcId=vpc)
+
+
+def test_security_groups_by_name_and_network_interfaces(cloud, ami):
+    """SecurityGroups by name in the default VPC; NetworkInterfaces with the primary
+    interface's subnet, groups and address; both show in DescribeInstances as asked."""
+    _, k, s = new_tenant(cloud, "inst-sgname-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    dvpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=dvpc)["GroupId"]
+    _, (by_name,) = run(ec2, ami, SecurityGroups=["web"])
+    vpc = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.41.3.0/24")["Subnet"]["SubnetId"]
+    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    nic = {"DeviceIndex": 0, "SubnetId": sub, "Groups": [app], "PrivateIpAddress": "10.41.3.77"}
+    launch = {"ImageId": ami, "InstanceType": "t3.nano", "MinCount": 1, "MaxCount": 1}
+    assert client_error(ec2.run_instances, NetworkInterfaces=[nic], SubnetId=sub, **launch) \
+        == "InvalidParameterCombination"
+    assert client_error(ec2.run_instances, NetworkInterfaces=[{**nic, "DeviceIndex": 1}], **launch) \
+        == "InvalidParameterValue"
+    assert client_error(ec2.run_instances, NetworkInterfaces=[{**nic, "AssociatePublicIpAddress": True}],
+                        **launch) == "InvalidParameterValue"
+    _, (by_nic,) = run(ec2, ami, NetworkInterfaces=[nic])
+    got = {i["InstanceId"]: i for i in wait_state(ec2, [by_name, by_nic], "running")}
+    assert [(g["GroupName"], g["GroupId"]) for g in got[by_name]["SecurityGroups"]] == [("web", web)]
+    assert got[by_name]["VpcId"] == dvpc
+    i = got[by_nic]
+    assert (i["SubnetId"], i["VpcId"], i["PrivateIpAddress"]) == (sub, vpc, "10.41.3.77")
+    assert [g["GroupId"] for g in i["SecurityGroups"]] == [app]
+    ec2.terminate_instances(InstanceIds=[by_name, by_nic])
+    wait_state(ec2, [by_name, by_nic], "terminated")
+
+
+def test_instance_type_change_rechecks_quota_and_host_capacity(cloud, ami):
+    """ModifyInstanceAttribute instanceType of a stopped instance: the account's vCPU quota
+    and its host's capacity (stopped instances keep their room) must hold the new size."""
+    acct, k, s = new_tenant(cloud, "inst-resize-" + uuid.uuid4().hex[:8])
+    for res, n in (("instances", "50"), ("vcpus", "3")):
+        assert cloud.virgadm("quota", "set", acct, res, n).returncode == 0
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, (iid,) = run(ec2, ami)
+    wait_state(ec2, [iid], "running")
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    big = {"InstanceId": iid, "InstanceType": {"Value": "m5.xlarge"}}   # 4 vCPUs
+    assert client_error(ec2.modify_instance_attribute, **big) == "VcpuLimitExceeded"
+    assert cloud.virgadm("quota", "set", acct, "vcpus", "500").returncode == 0
+    # fill the one host's vCPUs (16 x 4.0 overcommit) with what fits besides the stopped one
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=40)
+    fill = [i["InstanceId"] for i in r["Instances"]]
+    assert len(fill) < 40   # the host is full
+    err = client_error(ec2.modify_instance_attribute, **big)
+    assert err == "InsufficientInstanceCapacity"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"] \
+        == "t3.nano"
+    ec2.terminate_instances(InstanceIds=fill)
+    wait_state(ec2, fill, "terminated")
+    ec2.modify_instance_attribute(**big)
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"] \
+        == "m5.xlarge"
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+
+
+def test_modify_instance_group_set(cloud, ami):
+    """ModifyInstanceAttribute Groups (groupSet) on a running instance: checked at once
+    (unknown: InvalidGroup.NotFound, another VPC's: InvalidParameter), then on its port:
+    DescribeInstances, DescribeInstanceAttribute and the network's interface show them."""
+    _, k, s = new_tenant(cloud, "inst-groupset-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, (iid,) = run(ec2, ami)
+    (i,) = wait_state(ec2, [iid], "running")
+    assert [g["GroupName"] for g in i["SecurityGroups"]] == ["default"]
+    g1 = ec2.create_security_group(GroupName="g1", Description="x", VpcId=i["VpcId"])["GroupId"]
+    g2 = ec2.create_security_group(GroupName="g2", Description="x", VpcId=i["VpcId"])["GroupId"]
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    other = ec2.create_security_group(GroupName="o", Description="x", VpcId=vpc)["GroupId"]
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid, Groups=["sg-0123456789abcdef0"]) \
+        == "InvalidGroup.NotFound"
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid, Groups=[other]) == "InvalidParameter"
+    ec2.modify_instance_attribute(InstanceId=iid, Groups=[g1, g2])
+    deadline = time.time() + WAIT_S
+    while True:
+        (i,) = [x for r in ec2.describe_instances(InstanceIds=[iid])["Reservations"] for x in r["Instances"]]
+        if sorted(g["GroupId"] for g in i["SecurityGroups"]) == sorted([g1, g2]):
+            break
+        assert time.time() < deadline, i["SecurityGroups"]
+        time.sleep(0.2)
+    attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="groupSet")["Groups"]
+    assert sorted(g["GroupId"] for g in attr) == sorted([g1, g2])
+    (eni,) = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])[
+        "NetworkInterfaces"]
+    assert sorted(g["GroupId"] for g in eni["Groups"]) == sorted([g1, g2])
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid, Groups=[g1]) == "IncorrectInstanceState"

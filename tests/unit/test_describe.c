@@ -885,6 +885,36 @@ static void test_time(void **state)
     }
 }
 
+/* A page that would not fit a bus message is cut by bytes: the first items kept, a token
+ * that continues right after the last one kept, and nothing cut when it fits. */
+static void test_page_bytes(void **state)
+{
+    (void)state;
+    json_t *page = json_array();
+    char id[16], pad[1001];
+    memset(pad, 'x', 1000);
+    pad[1000] = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "i-%02d", i);
+        json_array_append_new(page, json_pack("{s:s, s:s}", "id", id, "pad", pad));
+    }
+    json_t *next = NULL;
+    assert_int_equal(describe_page_bytes(page, "id", 100000, &next), 0);
+    assert_null(next);
+    assert_int_equal(json_array_size(page), 10);
+    assert_int_equal(describe_page_bytes(page, "id", 3500, &next), 1);   /* 3 items of ~1 KiB */
+    assert_int_equal(json_array_size(page), 3);
+    char after[32];
+    assert_int_equal(describe_token_id(json_string_value(next), after, sizeof after), 0);
+    assert_string_equal(after, "i-02");
+    json_decref(next);
+    next = NULL;
+    assert_int_equal(describe_page_bytes(page, "id", 10, &next), 1);   /* never less than one */
+    assert_int_equal(json_array_size(page), 1);
+    json_decref(next);
+    json_decref(page);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -911,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_page_token_reuse),
         cmocka_unit_test(test_page_bad_tokens),
         cmocka_unit_test(test_page_token_past_end),
+        cmocka_unit_test(test_page_bytes),
         cmocka_unit_test(test_tags_basic),
         cmocka_unit_test(test_tags_none),
         cmocka_unit_test(test_tags_wrong_resource_type),

@@ -15,6 +15,8 @@
  * driver (namespaces, console FIFO, cgroup limits, the datapath's network namespace) and
  * the qemu driver (taps in the host namespace) promise. The sync loop is
  * test_instance_sync.c. */
+#include <fcntl.h>
+
 #include "vm_fixture.h"
 
 static void test_lifecycle(void **state)
@@ -299,6 +301,54 @@ static void test_qemu_tap(void **state)
     assert_gone(x, ID1, st.pid, st.start_time);
 }
 
+/* A chatty guest cannot fill the disk: past agent.console_max_bytes the console file's
+ * head is cut off (by whole blocks, in place), the tail and the running total stay right,
+ * and a guest that keeps appending through the descriptor it had loses nothing. */
+static void test_console_capped(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    wait_ready(x, ID1, 1);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s/console.log", x->drv_dir, ID1);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    uint64_t before = (uint64_t)sb.st_size;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);   /* as the guest's console */
+    assert_true(fd >= 0);
+    char line[32];
+    uint64_t written = 0;
+    for (int i = 0; i < 100000; i++) {   /* 1.3 MB */
+        int n = snprintf(line, sizeof line, "line %07d\n", i);
+        assert_int_equal(write(fd, line, (size_t)n), n);
+        written += (uint64_t)n;
+    }
+    vm_console_cap_set(256 * 1024);
+    char *buf = NULL;
+    size_t len = 0;
+    uint64_t total = 0;
+    verr_t e = {0};
+    assert_int_equal(vm_driver_console(x->d, ID1, VM_CONSOLE_MAX, &buf, &len, &total, &e), 0);
+    assert_int_equal(total, before + written);
+    assert_int_equal(len, VM_CONSOLE_MAX);
+    assert_true(len >= 13 && !memcmp(buf + len - 13, "line 0099999\n", 13));
+    free(buf);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size <= 256 * 1024);
+    assert_true(sb.st_size >= VM_CONSOLE_MAX);
+    /* the guest writes on through its descriptor: appended after what was kept */
+    assert_int_equal(write(fd, "after the cut\n", 14), 14);
+    close(fd);
+    assert_int_equal(vm_driver_console(x->d, ID1, VM_CONSOLE_MAX, &buf, &len, &total, &e), 0);
+    assert_int_equal(total, before + written + 14);
+    assert_true(!memcmp(buf + len - 27, "line 0099999\nafter the cut\n", 27));
+    free(buf);
+    vm_console_cap_set(1024 * 1024);
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_gone(x, ID1, 0, 0);
+}
+
 #define CONTRACT(i)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_lifecycle, setup, teardown, (void *)&cases[i]), \
     cmocka_unit_test_prestate_setup_teardown(test_adopt_after_restart, setup, teardown, (void *)&cases[i]), \
@@ -313,6 +363,7 @@ int main(void)
         CONTRACT(0),
         CONTRACT(1),
         CONTRACT(2),
+        cmocka_unit_test_prestate_setup_teardown(test_console_capped, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
     };

@@ -263,7 +263,7 @@ static int ct_console(void *p, const char *id, size_t max, char **buf, size_t *l
     ctd_t *d = p;
     char path[PATH_MAX + 32];
     vm_pathf(path, sizeof path, "%s/%s/console.log", d->dir, id);
-    return vm_file_tail(path, max, buf, len, total, e);
+    return vm_console_tail(path, max, buf, len, total, e);
 }
 
 static void ct_close(void *p)

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "log.h"
 #include "net_sync.h"
+#include "vm_state.h"
 
 static const bus_route_t routes[] = {
     /* commands come from compute, or from the operator */
@@ -40,6 +41,7 @@ static int init(service_t *svc, verr_t *e)
         return -1;
     log_info("image cache %s, limit %llu bytes", image_cache_dir(agent.images),
              (unsigned long long)image_cache_limit(agent.images));
+    vm_console_cap_set(strtoull(config_str(svc->cfg, "agent.console_max_bytes", "1048576"), NULL, 10));
     if (net_sync_start(svc, host_id, e) < 0)
         return -1;
     return agent_instance_sync_start(svc, host_id, e);

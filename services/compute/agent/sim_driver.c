@@ -166,7 +166,7 @@ static int sim_console(void *p, const char *id, size_t max, char **buf, size_t *
     sim_t *s = p;
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s/console.log", s->dir, id);
-    return vm_file_tail(path, max, buf, len, total, e);
+    return vm_console_tail(path, max, buf, len, total, e);
 }
 
 static void sim_close(void *p)

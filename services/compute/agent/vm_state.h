@@ -52,6 +52,11 @@ int vm_run(char *const argv[], verr_t *e);
 
 /* The last max bytes of a file and its size; an absent file is empty. */
 int vm_file_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t *total, verr_t *e);
+/* vm_console.c: a console's last max bytes and its total since the instance was made,
+ * cutting the file's head off once it passes the cap (agent.console_max_bytes; 0 = no
+ * cap), so a chatty guest never fills the host's disk. */
+int vm_console_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t *total, verr_t *e);
+void vm_console_cap_set(uint64_t bytes);
 /* Write a whole small file (atomically through a temp name when atomic). */
 int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e);
 

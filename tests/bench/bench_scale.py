@@ -1,0 +1,143 @@
+"""Compute at scale (issue 11's figures), with the real client (boto3) on a cloud of its
+own: one real host whose agent runs the `sim` driver, plus SIM_HOSTS - 1 SIMULATED hosts
+registered in bulk straight into compute's hosts table (named `simbulk-NNNN`, driver
+`sim`, no agent: nothing reports their instances running, they stay pending; placement,
+RunInstances and DescribeInstances do not care). INSTANCES instances are launched by
+RunInstances of 100 (MaxCount) from ACCOUNTS accounts (a default VPC subnet holds 4,091
+addresses), the launch tasks making every port for real in the background.
+
+Prints: RunInstances of 100 (placement inside) per instance as the instance count grows;
+DescribeInstances of a page of 1,000 (MaxResults) p50/p99; a filter matching one
+instance (instance-id) p50/p99; every service's resident memory (VmRSS) at the end.
+SCALE_INSTANCES / SCALE_HOSTS in the environment shrink it (the default is the issue's
+1,000 hosts and 20,000 instances)."""
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+
+SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
+INSTANCES = int(os.environ.get("SCALE_INSTANCES", "20000"))
+ACCOUNTS = max(1, (INSTANCES + 3999) // 4000)
+BATCH = 100
+SAMPLES = 50
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def ms(v):
+    return "p50 %.1f ms, p99 %.1f ms" % (statistics.median(v) * 1000, pct(v, 99) * 1000)
+
+
+def rss(cloud):
+    out = {}
+    run = os.path.join(cloud.dir, "run")
+    for f in sorted(os.listdir(run)):
+        if not f.endswith(".pid"):
+            continue
+        try:
+            pid = int(open(os.path.join(run, f)).read().strip())
+            for line in open("/proc/%d/status" % pid):
+                if line.startswith("VmRSS:"):
+                    out[f[:-4]] = int(line.split()[1]) / 1024.0
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def main():
+    cloud = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
+                        env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64",
+                             "VIRGA_AGENT_MEMORY_MIB": "262144", "VIRGA_GATEWAY_RATE_LIMIT": "0",
+                             "VIRGA_QUOTA_INSTANCES": "5000", "VIRGA_QUOTA_VCPUS": "20000",
+                             "VIRGA_QUOTA_MEMORY_MIB": "100000000",
+                             "VIRGA_COMPUTE_HOST_DOWN_AFTER_S": "86400",
+                             # one underlay address per host (the default /24 holds 244)
+                             "VIRGA_NETWORK_UNDERLAY_CIDR": "10.254.0.0/20"})
+    try:
+        with open(os.path.join(cloud.dir, "default-images.json")) as f:
+            ami = json.load(f)["virga-busybox-rootfs"]
+        cloud.psql("INSERT INTO compute.hosts (host_id, vcpus, memory_mib, disk_gib, drivers, zone, state, last_seen) "
+                   "SELECT 'simbulk-' || lpad(g::text, 4, '0'), 64, 262144, 0, '{sim}', '', 'up', now() "
+                   "FROM generate_series(1, %d) g" % (SIM_HOSTS - 1))
+        accounts = []
+        for a in range(ACCOUNTS):
+            _, k, s = new_tenant(cloud, "scale-%d-%s" % (a, uuid.uuid4().hex[:6]))
+            accounts.append(boto3_client(cloud, "ec2", k, s))
+        per_account = INSTANCES // ACCOUNTS
+        print("== compute at scale: %d hosts (%d simulated in bulk), %d instances in %d accounts"
+              % (SIM_HOSTS, SIM_HOSTS - 1, per_account * ACCOUNTS, ACCOUNTS))
+        # one unmeasured launch per account: compute learns the image and quotas
+        made, first = 0, {}
+        t_all = time.time()
+        samples = []          # (instances before, seconds per instance)
+        for ec2 in accounts:
+            n = 0
+            while n < per_account:
+                k = min(BATCH, per_account - n)
+                t0 = time.time()
+                r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=k, MaxCount=k)
+                dt = time.time() - t0
+                if ec2 not in first:
+                    first[ec2] = r["Instances"][0]["InstanceId"]
+                else:
+                    samples.append((made, dt / k))
+                n += k
+                made += k
+        print("launched %d instances in %.0f s" % (made, time.time() - t_all))
+        step = max(1, len(samples) // 5)
+        for i in range(0, len(samples), step):
+            chunk = [s for _, s in samples[i:i + step]]
+            print("RunInstances of %d, per instance, with %5d..%5d instances placed: median %.2f ms, max %.2f ms"
+                  % (BATCH, samples[i][0], samples[min(len(samples) - 1, i + step - 1)][0],
+                     statistics.median(chunk) * 1000, max(chunk) * 1000))
+        # let the launch tasks (ports) settle, bounded, before the reads are measured
+        t0 = time.time()
+        while time.time() < t0 + 600:
+            left = cloud.psql("SELECT count(*) FROM compute.tasks WHERE status = 'active'")
+            if left == "0":
+                break
+            time.sleep(5)
+        print("the launch tasks (20,000 ports from the network) after %.0f s: %s still active"
+              % (time.time() - t0, left))
+        ec2 = accounts[0]
+        page, one, sizes = [], [], []
+        token = None
+        for _ in range(SAMPLES // 2):
+            kw = {"MaxResults": 1000}
+            if token:
+                kw["NextToken"] = token
+            t0 = time.time()
+            r = ec2.describe_instances(**kw)
+            page.append(time.time() - t0)
+            got = sum(len(x["Instances"]) for x in r["Reservations"])
+            assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
+            sizes.append(got)
+            token = r.get("NextToken")   # the last page: start again
+        target = first[ec2]
+        for _ in range(SAMPLES):
+            t0 = time.time()
+            r = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
+            one.append(time.time() - t0)
+            assert [i["InstanceId"] for x in r["Reservations"] for i in x["Instances"]] == [target]
+        print("DescribeInstances, MaxResults 1,000 of an account's %d (client round trip; %d instances a page): %s"
+              % (per_account, statistics.median(sizes), ms(page)))
+        print("DescribeInstances, a filter matching one instance (client round trip): %s" % ms(one))
+        mem = rss(cloud)
+        print("resident memory (MiB): " + ", ".join("%s %.1f" % kv for kv in sorted(mem.items())))
+        virga = sum(v for k, v in mem.items() if k in ("gateway", "identity", "compute", "image", "network",
+                                                      "objectstore", "accounting", "agent"))
+        print("the Virga services together: %.1f MiB" % virga)
+    finally:
+        cloud.stop()
+
+
+main()
