@@ -12,6 +12,7 @@
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
+    {NULL, "/console", gw_console, NULL},
     {NULL, "/", gw_handle, NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -46,6 +47,10 @@ static int init(service_t *svc, verr_t *e)
     gw->authfail = authfail_new(atof(config_str(svc->cfg, "gateway.auth_fail_rate", "5")),
                                 atof(config_str(svc->cfg, "gateway.auth_fail_burst", "200")));
     gw->metrics = gw_metrics_new();
+    /* console logins: a few failures per address a minute (docs/console.md) */
+    gw->console_fails = authfail_new(atof(config_str(svc->cfg, "console.login_fail_rate", "0.1")),
+                                     atof(config_str(svc->cfg, "console.login_fail_burst", "10")));
+    gw->console_secure = config_str(svc->cfg, "console.secure_cookie", "auto");
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
@@ -73,6 +78,7 @@ static void fini(service_t *svc)
         keycache_free(gw->keys);
         ratelimit_free(gw->limits);
         authfail_free(gw->authfail);
+        authfail_free(gw->console_fails);
         gw_metrics_free(gw->metrics);
         free(gw);
     }
