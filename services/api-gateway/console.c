@@ -6,6 +6,7 @@
  *   POST /console/api/logout   ends the session
  *   POST /console/api/ec2      an EC2 Query request (Action=...), answered in EC2's XML
  *   POST /console/api/iam      an IAM Query request, answered in IAM's XML
+ *   /console/s3/...            S3, relayed to the object store (console_s3.c)
  *
  * The last two are the gateway's own dispatch (request.c) with the caller taken from the
  * session instead of a SigV4 signature: the same action table, the same policies, the same
@@ -53,7 +54,7 @@ static void error_answer(http_resp_t *resp, const verr_t *e)
 }
 
 /* The session token from the Cookie header ("" when none). */
-static void cookie_token(const http_req_t *h, char *out, size_t n)
+void gw_console_cookie(const http_req_t *h, char *out, size_t n)
 {
     out[0] = 0;
     const char *c = http_header(h, "Cookie");
@@ -79,7 +80,7 @@ static int tls_in_front(const gateway_t *gw, const http_req_t *h)
 
 /* A browser names the page a request came from in Origin: it must be this host. (The
  * CSRF token is the defence; this refuses a forged request before any work.) */
-static int origin_ok(const http_req_t *h)
+int gw_console_origin_ok(const http_req_t *h)
 {
     const char *origin = http_header(h, "Origin"), *host = http_header(h, "Host");
     if (!origin)
@@ -153,6 +154,7 @@ static void session_done(void *arg, json_t *who, const verr_t *err)
             json_object_set_new(who, "access_key_id", json_string(akid));
             json_object_del(who, "csrf");
             json_object_del(who, "expires_in");
+            json_object_del(who, "s3_key_id");
             r->caller = json_incref(who);
             gw_authenticated(r);
         }
@@ -235,7 +237,7 @@ static void api(http_req_t *h, http_resp_t *resp, const char *what)
         error_answer(resp, &e);
         return;
     }
-    if (!strcmp(h->method, "POST") && !origin_ok(h)) {
+    if (!strcmp(h->method, "POST") && !gw_console_origin_ok(h)) {
         verr_set(&e, 403, "InvalidOrigin", "Console requests must come from the console's own pages.");
         if (rows[i].kind != K_CALL) {
             error_answer(resp, &e);
@@ -245,7 +247,7 @@ static void api(http_req_t *h, http_resp_t *resp, const char *what)
     console_call_t *c = xcalloc(1, sizeof *c);
     *c = (console_call_t){.kind = rows[i].kind, .gw = gw, .svc = h->app, .secure = tls_in_front(gw, h)};
     snprintf(c->remote, sizeof c->remote, "%s", h->remote);
-    cookie_token(h, c->token, sizeof c->token);
+    gw_console_cookie(h, c->token, sizeof c->token);
     const char *csrf = http_header(h, "X-Virga-CSRF");
     snprintf(c->csrf, sizeof c->csrf, "%s", csrf ? csrf : "");
     if (c->kind == K_LOGIN) {

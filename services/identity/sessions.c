@@ -7,7 +7,12 @@
  *
  * Failed logins are counted per user in a window (console.login_max_failures within
  * console.login_window_s): past the limit the user cannot log in, even with the right
- * password, until the window ends. Sessions last console.session_ttl_s. */
+ * password, until the window ends. Sessions last console.session_ttl_s.
+ *
+ * A session also holds its own temporary access key (ASIA...; secret sealed like any
+ * other), which identity.signing_key honours while the session lives: the gateway signs
+ * the console's object store requests with it (console_s3.c) and never sees a secret.
+ * Ending a session publishes an invalidation of that key, so no cache keeps it alive. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +106,26 @@ int identity_console_login(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     random_hex(csrf, TOKEN_BYTES);
     token_hash(token, hash);
     snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-    const char *ps[] = {hash, uid, csrf, addr, ttl};
+    char akid[21], secret[41];
+    identity_new_access_key(akid, secret);
+    memcpy(akid, "ASIA", 4);   /* AWS's prefix for temporary credentials */
+    unsigned char *box = NULL;
+    size_t boxlen = 0;
+    int sealed = identity_seal(service_of(ctx)->state, secret, &box, &boxlen);
+    sodium_memzero(secret, sizeof secret);
+    if (sealed < 0)
+        return verr_set(e, 500, "InternalError", "cannot seal the session's key");
+    char *boxhex = xmalloc(boxlen * 2 + 1);
+    sodium_bin2hex(boxhex, boxlen * 2 + 1, box, boxlen);
+    free(box);
+    const char *ps[] = {hash, uid, csrf, addr, ttl, akid, boxhex};
     const char *pf[] = {uid};
     PG_AUTO PGresult *del = db_query(db, e, "DELETE FROM console_login_failures WHERE user_id = $1", 1, pf);
     PG_AUTO PGresult *ins = del ? db_query(db, e,
-        "INSERT INTO console_sessions (token_hash, user_id, csrf, address, expires_at) "
-        "VALUES (decode($1, 'hex'), $2, $3, $4, now() + $5::int * interval '1 second')", 5, ps) : NULL;
+        "INSERT INTO console_sessions (token_hash, user_id, csrf, address, expires_at, access_key_id, secret_box) "
+        "VALUES (decode($1, 'hex'), $2, $3, $4, now() + $5::int * interval '1 second', $6, decode($7, 'hex'))",
+        7, ps) : NULL;
+    free(boxhex);
     json_t *who = NULL;
     if (!ins || identity_who(ctx, r, 1, &who, e) < 0) {
         sodium_memzero(token, sizeof token);
@@ -130,7 +149,7 @@ int identity_console_session(bus_ctx_t *ctx, const json_t *body, json_t **reply,
     const char *p[] = {hash};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "console_session",
         "SELECT u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name, s.csrf, "
-        "  ceil(extract(epoch FROM s.expires_at - now()))::bigint "
+        "  ceil(extract(epoch FROM s.expires_at - now()))::bigint, s.access_key_id "
         "FROM console_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id "
         "WHERE s.token_hash = decode($1, 'hex') AND s.expires_at > now()", 1, p);
     if (!r)
@@ -143,8 +162,17 @@ int identity_console_session(bus_ctx_t *ctx, const json_t *body, json_t **reply,
     json_object_set_new(who, "csrf", json_string(PQgetvalue(r, 0, 7)));
     json_object_set_new(who, "session_id", json_stringn(hash, 16));
     json_object_set_new(who, "expires_in", json_integer(atoll(PQgetvalue(r, 0, 8))));
+    json_object_set_new(who, "s3_key_id", json_string(PQgetvalue(r, 0, 9)));
     *reply = who;
     return 0;
+}
+
+/* Ended sessions (column 0: their keys): every gateway and object store drops the
+ * signing keys it cached for them. */
+static void forget_keys(bus_ctx_t *ctx, PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++)
+        identity_changed(ctx, "access_key", PQgetvalue(r, i, 0));
 }
 
 int identity_console_logout(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -152,9 +180,11 @@ int identity_console_logout(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     char hash[crypto_hash_sha256_BYTES * 2 + 1];
     if (token_hash(json_str(body, "token", NULL), hash) == 0) {
         const char *p[] = {hash};
-        PG_AUTO PGresult *r = db_query(service_db(ctx), e, "DELETE FROM console_sessions WHERE token_hash = decode($1, 'hex')", 1, p);
+        PG_AUTO PGresult *r = db_query(service_db(ctx), e,
+            "DELETE FROM console_sessions WHERE token_hash = decode($1, 'hex') RETURNING access_key_id", 1, p);
         if (!r)
             return -1;
+        forget_keys(ctx, r);
     }
     *reply = json_object();
     return 0;
@@ -163,8 +193,12 @@ int identity_console_logout(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int identity_console_end_sessions(bus_ctx_t *ctx, const char *user_id, verr_t *e)
 {
     const char *p[] = {user_id};
-    PG_AUTO PGresult *r = db_query(service_db(ctx), e, "DELETE FROM console_sessions WHERE user_id = $1", 1, p);
-    return r ? atoi(PQcmdTuples(r)) : -1;
+    PG_AUTO PGresult *r = db_query(service_db(ctx), e,
+        "DELETE FROM console_sessions WHERE user_id = $1 RETURNING access_key_id", 1, p);
+    if (!r)
+        return -1;
+    forget_keys(ctx, r);
+    return PQntuples(r);
 }
 
 /* identity.console_revoke (operator): end every console session of a user. */
@@ -174,10 +208,11 @@ int identity_console_revoke(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     const char *p[] = {acct, user};
     PG_AUTO PGresult *r = db_query(service_db(ctx), e,
         "DELETE FROM console_sessions s USING users u WHERE u.id = s.user_id AND u.account_id::text = $1 "
-        "AND u.name = $2", 2, p);
+        "AND u.name = $2 RETURNING s.access_key_id", 2, p);
     if (!r)
         return -1;
-    *reply = json_pack("{s:i}", "revoked", atoi(PQcmdTuples(r)));
+    forget_keys(ctx, r);
+    *reply = json_pack("{s:i}", "revoked", PQntuples(r));
     return 0;
 }
 

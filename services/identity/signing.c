@@ -26,7 +26,11 @@ static int load_key(bus_ctx_t *ctx, const char *akid, char secret[64], json_t **
     PG_AUTO PGresult *r = db_prepared(db, e, "sk_lookup",
         "SELECT k.secret_box, k.status, u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name "
         "FROM access_keys k JOIN users u ON u.id = k.user_id JOIN accounts a ON a.id = u.account_id "
-        "WHERE k.id = $1", 1, p);
+        "WHERE k.id = $1 "
+        /* a console session's own key (sessions.c), while the session lives */
+        "UNION ALL SELECT s.secret_box, 'Active', u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name "
+        "FROM console_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id "
+        "WHERE s.access_key_id = $1 AND s.expires_at > now()", 1, p);
     if (!r)
         return -1;
     if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 1), "Active"))

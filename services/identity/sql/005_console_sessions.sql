@@ -7,6 +7,10 @@ CREATE TABLE console_sessions (
     user_id     text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     csrf        text NOT NULL,                        -- sent back as X-Virga-CSRF on every call
     address     text NOT NULL DEFAULT '',             -- where the login came from (shown, not enforced)
+    -- the session's own S3 credentials (ASIA...), for the gateway's object store proxy:
+    -- identity.signing_key knows them while the session lives; the secret is sealed
+    access_key_id text NOT NULL UNIQUE,
+    secret_box  bytea NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz NOT NULL
 );

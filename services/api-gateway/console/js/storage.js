@@ -56,7 +56,7 @@ async function listObjects() {
       { label: "Size", get: (o) => o.dir ? "folder" : `${o.size.toLocaleString()} B` },
       { label: "Modified", get: (o) => o.modified || "" },
       { label: "Actions", get: (o) => o.dir ? "" : h("span", {},
-          h("a", { class: "button secondary", href: s3Url(bucket, o.key), download: o.key.split("/").pop(),
+          h("a", { class: "button secondary", href: s3Url(bucket, o.key) + "?x-virga-download=1", download: o.key.split("/").pop(),
                    "aria-label": `Download ${o.key}` }, "Download"), " ",
           h("button", { type: "button", class: "danger", "aria-label": `Delete ${o.key}`, onclick: () => deleteObject(o.key) }, "Delete")) },
     ], [...(up !== null ? [{ key: up, dir: true }] : []), ...dirs.map((d) => ({ key: d, dir: true })), ...objs],
