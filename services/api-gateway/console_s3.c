@@ -41,7 +41,7 @@ typedef struct s3_call {
     char *url;
     int status;                   /* relayed answer */
     strbuf_t out;
-    char *rheaders[4];            /* Content-Type, ETag, Last-Modified, x-amz-request-id as received */
+    char *rheaders[4];            /* Content-Type, ETag, Last-Modified, x-amz-version-id as received */
 } s3_call_t;
 
 static void s3_error(http_resp_t *resp, int status, const char *code, const char *msg)
@@ -86,7 +86,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 
 static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 {
-    static const char *const keep[] = {"Content-Type:", "ETag:", "Last-Modified:", "x-amz-request-id:"};
+    static const char *const keep[] = {"Content-Type:", "ETag:", "Last-Modified:", "x-amz-version-id:"};
     s3_call_t *c = arg;
     size_t len = sz * n;
     for (int i = 0; i < 4; i++) {
@@ -142,7 +142,7 @@ static void *relay(void *arg)
         log_warn("console s3 %s %s: %s", c->method, c->path, curl_easy_strerror(rc));
         s3_error(&resp, 503, "ServiceUnavailable", "The object store did not answer; try again.");
     } else {
-        static const char *const names[] = {"Content-Type", "ETag", "Last-Modified", "x-amz-request-id"};
+        static const char *const names[] = {"Content-Type", "ETag", "Last-Modified", "x-amz-version-id"};
         for (int i = 1; i < 4; i++)
             if (c->rheaders[i])
                 http_resp_header(&resp, names[i], c->rheaders[i]);

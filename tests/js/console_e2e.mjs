@@ -7,6 +7,7 @@
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -204,8 +205,7 @@ const scenarios = {
     await login(page, cfg.account, cfg.user, cfg.password);
     await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
     await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
-    await page.getByLabel("Upload files").setInputFiles({ name: cfg.key, mimeType: "application/octet-stream",
-                                                          buffer: Buffer.from(cfg.content_b64, "base64") });
+    await page.getByLabel("Upload files").setInputFiles(cfg.file);   // named cfg.key
     await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: 30000 });
     await page.getByRole("link", { name: "Download " + cfg.key }).waitFor();
     await shot(page, "storage");
@@ -213,7 +213,9 @@ const scenarios = {
     const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download " + cfg.key }).click()]);
     const chunks = [];
     for await (const c of await dl.createReadStream()) chunks.push(c);
-    out.downloaded_b64 = Buffer.concat(chunks).toString("base64");
+    const got = Buffer.concat(chunks);
+    out.downloaded_sha256 = createHash("sha256").update(got).digest("hex");
+    out.downloaded_bytes = got.length;
     if (cfg.pause_file) {
       console.log(JSON.stringify({ ...out, paused: true }));
       while (readFileSafe(cfg.pause_file) !== "go") await page.waitForTimeout(200);
@@ -251,7 +253,14 @@ try {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send("Network.enable");
-  await scenarios[cfg.scenario](page, cdp);
+  try {
+    await scenarios[cfg.scenario](page, cdp);
+  } catch (e) {
+    out.error = String(e.stack || e);
+    out.alerts = await page.locator(".alert").allTextContents().catch(() => []);
+    await shot(page, "failed-" + cfg.scenario).catch(() => {});
+    rc = 1;
+  }
 } catch (e) {
   out.error = String(e.stack || e);
   rc = 1;
@@ -259,4 +268,4 @@ try {
   await browser.close();
 }
 console.log(JSON.stringify(out));
-process.exit(rc);
+process.exitCode = rc;   // not process.exit(): that can cut stdout short on a pipe

@@ -118,7 +118,7 @@ export async function s3(method, bucket, key, query = "", body = undefined) {
     onSessionEnded(code);
     throw new ApiError(code, message, resp.status);
   }
-  return doc;
+  return doc || true;   // a 204 (DELETE) has no body, and is a success
 }
 
 // An upload with progress (fetch has no upload progress): onProgress(fraction).

@@ -63,7 +63,8 @@ export function table(caption, columns, rows, opts = {}) {
     for (const c of columns) tr.append(h("td", {}, c.get(r) ?? ""));
     return tr;
   }) : [h("tr", {}, h("td", { colspan: columns.length + (opts.select ? 1 : 0), class: "muted" }, opts.empty || "None."))];
-  return h("div", { class: "table-wrap" },
+  // focusable and named: at phone width the table scrolls sideways by keyboard too
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     h("table", {}, h("caption", { class: "sr-only" }, caption), h("thead", {}, head), h("tbody", {}, body)));
 }
 
