@@ -14,6 +14,7 @@ postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
 awscli python3-boto3 python3-pytest python3-pytest-xdist python3-venv
 wrk curl procps psmisc
+chromium
 openjdk-17-jre-headless maven
 "
 

@@ -257,6 +257,13 @@ static void api(http_req_t *h, http_resp_t *resp, const char *what)
         }
         return;
     }
+    if (!c->token[0] && c->kind != K_CALL) {
+        /* no cookie: nobody to ask identity about (the first page load of a visitor) */
+        verr_set(&e, 401, "AuthFailure", "Log in to the console.");
+        error_answer(resp, &e);
+        free(c);
+        return;
+    }
     if (c->kind == K_CALL) {
         gw_req_t *r = c->r = gw_req_new(h, resp);
         r->api = rows[i].api;

@@ -228,6 +228,7 @@ const scenarios = {
 
   // First page load: wall time to the login form and bytes on the wire (tests/bench).
   async first_load(page, cdp) {
+    await page.goto("about:blank");   // the renderer is up: its start is not the console's
     let bytes = 0;
     cdp.on("Network.loadingFinished", (ev) => { bytes += ev.encodedDataLength; });
     const t0 = Date.now();
