@@ -107,9 +107,17 @@ static json_t *who_summary(const json_t *who)
                      json_integer_value(json_object_get(who, "expires_in")), "csrf", json_str(who, "csrf", ""));
 }
 
+/* Deferred calls count in gw->inflight, which the gateway's fini waits for. */
+static http_deferred_t *defer(console_call_t *c, http_req_t *h)
+{
+    __atomic_add_fetch(&c->gw->inflight, 1, __ATOMIC_SEQ_CST);
+    return http_defer(h);
+}
+
 static void finish_json(console_call_t *c, http_resp_t *resp)
 {
     http_complete(c->d, resp);
+    __atomic_sub_fetch(&c->gw->inflight, 1, __ATOMIC_SEQ_CST);
     free(c);
 }
 
@@ -209,7 +217,7 @@ static int login(console_call_t *c, http_req_t *h, verr_t *e)
                              "user_name", query_get(&q, "user") ? query_get(&q, "user") : "", "password",
                              query_get(&q, "password") ? query_get(&q, "password") : "", "address", h->remote);
     query_free(&q);
-    c->d = http_defer(h);
+    c->d = defer(c, h);
     if (bus_call_async(c->svc->bus, "identity", "identity.console_login", body, NULL, c->gw->call_timeout_ms, login_done,
                        c, e) < 0) {
         http_resp_t resp = {.status = 200};
@@ -274,7 +282,7 @@ static void api(http_req_t *h, http_resp_t *resp, const char *what)
         }
         gw_defer(r);
     } else
-        c->d = http_defer(h);
+        c->d = defer(c, h);
     if (bus_call_async(c->svc->bus, "identity", "identity.console_session", json_pack("{s:s}", "token", c->token), NULL,
                        gw->call_timeout_ms, session_done, c, &e) < 0)
         session_done(c, NULL, &e);

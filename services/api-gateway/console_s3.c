@@ -51,8 +51,12 @@ static void s3_error(http_resp_t *resp, int status, const char *code, const char
     http_resp_take(resp, status, "application/xml", x, strlen(x));
 }
 
+/* The call was answered (http_complete): forget it. Deferred calls count in
+ * gw->inflight, which the gateway's fini waits for, like forwarded actions. */
 static void call_free(s3_call_t *c)
 {
+    if (c->d)
+        __atomic_sub_fetch(&c->gw->inflight, 1, __ATOMIC_SEQ_CST);
     free(c->path);
     free(c->query);
     free(c->body.s);
@@ -330,6 +334,7 @@ static void s3_end(void *ctx, http_req_t *h, http_resp_t *resp)
     c->query = q.s ? q.s : xstrdup("");
     c->max = c->gw->console_s3_max_response;
     c->d = http_defer(h);
+    __atomic_add_fetch(&c->gw->inflight, 1, __ATOMIC_SEQ_CST);
     verr_t e = {0};
     if (bus_call_async(c->svc->bus, "identity", "identity.console_session", json_pack("{s:s}", "token", c->token),
                        NULL, c->gw->call_timeout_ms, session_done, c, &e) < 0)

@@ -97,12 +97,14 @@ const scenarios = {
     const dlg = page.getByRole("dialog", { name: "Launch an instance" });
     await dlg.getByLabel("Image").selectOption(cfg.image);
     await dlg.getByLabel("Instance type").selectOption(cfg.instance_type || "t3.nano");
-    await dlg.getByLabel("Name tag").fill("console-e2e");
+    const name = cfg.name || "console-e2e-" + Date.now().toString(36);   // this launch's row, not an earlier one's
+    out.name = name;
+    await dlg.getByLabel("Name tag").fill(name);
     if (cfg.user_data) await dlg.getByLabel("User data").fill(cfg.user_data);
     await shot(page, "launch-wizard");
     const t0 = Date.now();
     await dlg.getByRole("button", { name: "Launch" }).click();
-    const row = page.locator("tr[data-id^='i-']", { hasText: "console-e2e" }).first();
+    const row = page.locator("tr[data-id^='i-']", { hasText: name }).first();
     await row.waitFor({ timeout: 30000 });
     const iid = await row.getAttribute("data-id");
     out.instance_id = iid;
@@ -150,6 +152,18 @@ const scenarios = {
     await remove.click();
     await remove.waitFor({ state: "detached" });
     out.removed = true;
+  },
+
+  // The operator's Hosts page: every host of the registry with its capacity and health.
+  async operator(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.getByRole("link", { name: "Operator" }).click();
+    await page.getByRole("heading", { name: "Operator", level: 1 }).waitFor();
+    const rows = page.getByRole("region", { name: "Hosts" }).locator("tbody tr");
+    await rows.first().locator("td").nth(1).waitFor();
+    out.hosts = await rows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.cells).map((c) => c.textContent)));
+    await shot(page, "operator");
+    await axe(page, "operator");
   },
 
   // A user whose policy allows only Describe*: creating a key pair shows the refusal.
@@ -239,6 +253,8 @@ const scenarios = {
     out.first_load_bytes = bytes;
     const nav = await page.evaluate(() => JSON.stringify(performance.getEntriesByType("navigation")[0]));
     out.dom_content_loaded_ms = JSON.parse(nav).domContentLoadedEventEnd;
+    // from the navigation's start to the login form in the page, by the page's own clock
+    out.login_shown_ms = await page.evaluate(() => performance.getEntriesByName("virga-login-shown")[0]?.startTime);
   },
 };
 

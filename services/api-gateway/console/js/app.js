@@ -47,6 +47,7 @@ function showLogin(message) {
   document.getElementById("main").replaceChildren(form);
   document.title = "Log in – Virga console";
   form.querySelector("input").focus();
+  performance.mark("virga-login-shown");   // tests/bench/bench_console.sh reads it
 }
 
 function started() {
