@@ -44,6 +44,7 @@ static void json_answer(http_resp_t *resp, int status, json_t *body)
     json_decref(body);
     http_resp_take(resp, status, "application/json", s, strlen(s));
     http_resp_header(resp, "Cache-Control", "no-store");
+    http_resp_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
 static void error_answer(http_resp_t *resp, const verr_t *e)
