@@ -63,6 +63,16 @@ $(BUILD)/obj/gen/%_migrations.o: $(BUILD)/gen/%_migrations.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# The web console's files (services/api-gateway/console) are built into the gateway.
+CONSOLE_FILES := $(shell find services/api-gateway/console -type f 2>/dev/null)
+$(BUILD)/gen/console_assets.c: tools/embed-console.py $(CONSOLE_FILES)
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 tools/embed-console.py services/api-gateway/console > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iservices/api-gateway -c $< -o $@
+$(BUILD)/bin/virga-gateway: $(BUILD)/obj/gen/console_assets.o
+
 define service_rule
 $(BUILD)/bin/virga-$(call bin_of,$(1)): $(call svc_objs,$(1)) $(LIB)
 	@mkdir -p $$(dir $$@)

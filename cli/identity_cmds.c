@@ -32,6 +32,8 @@ static json_t *b_password(char **a)
     return json_pack("{s:s, s:s, s:s}", "account_id", a[0], "user_name", a[1], "password", pw);
 }
 
+static json_t *b_pw_user(char **a) { return json_pack("{s:s, s:s}", "account_id", a[0], "user_name", a[1]); }
+
 static const struct {
     const char *w1, *w2;
     int nargs;
@@ -48,6 +50,7 @@ static const struct {
     {"user", "list", 1, "user list ACCOUNT_ID", "identity.ListUsers", b_none, 1},
     {"user", "delete", 2, "user delete ACCOUNT_ID NAME", "identity.DeleteUser", b_user, 1},
     {"user", "password", 2, "user password ACCOUNT_ID NAME   (password on stdin)", "identity.set_password", b_password, 0},
+    {"session", "revoke", 2, "session revoke ACCOUNT_ID NAME   (ends the user's console sessions)", "identity.console_revoke", b_pw_user, 0},
     {"key", "create", 2, "key create ACCOUNT_ID USER", "identity.CreateAccessKey", b_user, 1},
     {"key", "list", 2, "key list ACCOUNT_ID USER", "identity.ListAccessKeys", b_user, 1},
     {"key", "deactivate", 3, "key deactivate ACCOUNT_ID USER KEY_ID", "identity.UpdateAccessKey", b_key_off, 1},

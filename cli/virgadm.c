@@ -280,7 +280,7 @@ int main(int argc, char **argv)
         free(rest);
         return hrc;
     }
-    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "network"};
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "network", "session"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
         k++;

@@ -15,6 +15,7 @@ postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
 awscli python3-boto3 python3-pytest python3-pytest-xdist python3-venv
 wrk curl procps psmisc
+chromium fonts-liberation
 openjdk-17-jre-headless maven
 "
 
@@ -24,6 +25,7 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+# (chromium: the web console tests and bench drive it headless, tests/e2e/test_console.py)
 # node and npm (>= 20) for the JavaScript SDK tests: kept when the machine has its own
 # (this machine kind ships node 20 with npm), else Debian's.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"

@@ -30,6 +30,7 @@ static const gw_action_t actions[] = {
     {API_EC2, "ModifyInstanceAttribute", "compute", {"InstanceId"}, NULL, NULL, GW_MUTATES},
     {API_EC2, "DescribeInstanceTypes", "compute", {NULL}, NULL, NULL, GW_READS},
     {API_EC2, "DescribeInstanceTypeOfferings", "compute", {NULL}, NULL, NULL, GW_READS},
+    {API_EC2, "DescribeHosts", "compute", {NULL}, NULL, NULL, GW_READS},
     /* EC2: the image registry */
     {API_EC2, "RegisterImage", "image", {"Name"}, NULL, NULL, GW_MUTATES},
     {API_EC2, "DescribeImages", "image", {NULL}, NULL, NULL, GW_READS},

@@ -25,6 +25,7 @@ static const char *const p_ec2_DescribeInstanceAttribute[] = {"Attribute", "DryR
 static const char *const p_ec2_ModifyInstanceAttribute[] = {"Attribute", "BlockDeviceMapping", "DisableApiStop", "DisableApiTermination", "DryRun", "EbsOptimized", "EnaSupport", "EnclaveOptions", "GroupId", "InstanceId", "InstanceInitiatedShutdownBehavior", "InstanceType", "Kernel", "Ramdisk", "SourceDestCheck", "SriovNetSupport", "UserData", "Value", NULL};
 static const char *const p_ec2_DescribeInstanceTypes[] = {"DryRun", "Filter", "IncludeUnsupportedInRegion", "InstanceType", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_DescribeInstanceTypeOfferings[] = {"DryRun", "Filter", "LocationType", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_DescribeHosts[] = {"Filter", "HostId", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_RegisterImage[] = {"Architecture", "BillingProduct", "BlockDeviceMapping", "BootMode", "Description", "DryRun", "EnaSupport", "ImageLocation", "ImdsSupport", "KernelId", "Name", "RamdiskId", "RootDeviceName", "SriovNetSupport", "TagSpecification", "TpmSupport", "UefiData", "VirtualizationType", NULL};
 static const char *const p_ec2_DescribeImages[] = {"DryRun", "ExecutableBy", "Filter", "ImageId", "IncludeDeprecated", "IncludeDisabled", "MaxResults", "NextToken", "Owner", NULL};
 static const char *const p_ec2_DeregisterImage[] = {"DeleteAssociatedSnapshots", "DryRun", "ImageId", NULL};
@@ -110,6 +111,7 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "ModifyInstanceAttribute", p_ec2_ModifyInstanceAttribute, NULL},
     {API_EC2, "DescribeInstanceTypes", p_ec2_DescribeInstanceTypes, NULL},
     {API_EC2, "DescribeInstanceTypeOfferings", p_ec2_DescribeInstanceTypeOfferings, NULL},
+    {API_EC2, "DescribeHosts", p_ec2_DescribeHosts, NULL},
     {API_EC2, "RegisterImage", p_ec2_RegisterImage, NULL},
     {API_EC2, "DescribeImages", p_ec2_DescribeImages, NULL},
     {API_EC2, "DeregisterImage", p_ec2_DeregisterImage, NULL},

@@ -12,6 +12,8 @@
 #include "service_http.h"
 
 static const http_route_t http_routes[] = {
+    {NULL, "/console/s3/", NULL, &gw_console_s3},
+    {NULL, "/console", gw_console, NULL},
     {NULL, "/", gw_handle, NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -46,6 +48,20 @@ static int init(service_t *svc, verr_t *e)
     gw->authfail = authfail_new(atof(config_str(svc->cfg, "gateway.auth_fail_rate", "5")),
                                 atof(config_str(svc->cfg, "gateway.auth_fail_burst", "200")));
     gw->metrics = gw_metrics_new();
+    /* console logins: a few failures per address a minute (docs/console.md) */
+    gw->console_fails = authfail_new(atof(config_str(svc->cfg, "console.login_fail_rate", "0.1")),
+                                     atof(config_str(svc->cfg, "console.login_fail_burst", "10")));
+    gw->console_secure = config_str(svc->cfg, "console.secure_cookie", "auto");
+    /* the object store as this gateway and the browser reach it (docs/console.md) */
+    const char *os_listen = config_str(svc->cfg, "objectstore.listen", "127.0.0.1");
+    snprintf(gw->console_s3_url, sizeof gw->console_s3_url, "%s",
+             config_str(svc->cfg, "console.s3_url", ""));
+    if (!gw->console_s3_url[0])
+        snprintf(gw->console_s3_url, sizeof gw->console_s3_url, "http://%s:%ld",
+                 strcmp(os_listen, "0.0.0.0") ? os_listen : "127.0.0.1", config_int(svc->cfg, "objectstore.port", 8774));
+    gw->console_s3_url_ttl_s = config_int(svc->cfg, "console.s3_url_ttl_s", 300);
+    gw->console_s3_max_upload = (size_t)config_int(svc->cfg, "console.s3_max_upload", 64L << 20);
+    gw->console_s3_max_response = (size_t)config_int(svc->cfg, "console.s3_max_response", 16L << 20);
     svc->state = gw;
     if (bus_listen(svc->bus, "virga.events", on_event, svc, e) < 0)
         return -1;
@@ -73,6 +89,7 @@ static void fini(service_t *svc)
         keycache_free(gw->keys);
         ratelimit_free(gw->limits);
         authfail_free(gw->authfail);
+        authfail_free(gw->console_fails);
         gw_metrics_free(gw->metrics);
         free(gw);
     }

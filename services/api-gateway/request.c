@@ -195,7 +195,7 @@ static void forward(gw_req_t *r)
 /* The caller is known: rate limit, policy, required parameters, then the answer (here,
  * by a local handler, or forwarded). Runs on the HTTP thread, or on the bus thread that
  * brought the signing key. */
-static void authenticated(gw_req_t *r)
+void gw_authenticated(gw_req_t *r)
 {
     verr_t e = {0};
     json_t *result = NULL;
@@ -227,8 +227,36 @@ static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t
     else if (gw_auth_verify(r, key, who, &e) < 0)
         gw_finish(r, -1, NULL, &e);
     else
-        authenticated(r);
+        gw_authenticated(r);
     log_set_request_id(NULL);
+}
+
+/* The Action and its parameters, once q holds them: known action, known parameter
+ * names, structured into r->params. */
+static int parse_action(gw_req_t *r, query_t *q, verr_t *e)
+{
+    const char *action = query_get(q, "Action");
+    if (!action || !*action) {
+        verr_set(e, 400, "MissingAction", "The request must contain the parameter Action");
+        return -1;
+    }
+    if (!(r->action = gw_find_action(r->api, action))) {
+        verr_set(e, 400, "InvalidAction", "The action %.100s is not valid for this web service.", action);
+        return -1;
+    }
+    gw_metrics_start(r->gw->metrics, r->action);
+    r->metered = 1;
+    if (unknown_param(r, q, e) < 0 || !(r->params = query_to_json(q, skip_params, e)))
+        return -1;
+    return 0;
+}
+
+int gw_parse_unsigned(gw_req_t *r, verr_t *e)
+{
+    query_t q = {0};
+    int rc = collect_params(r->http, &q, e) < 0 ? -1 : parse_action(r, &q, e);
+    query_free(&q);
+    return rc;
 }
 
 /* Everything that needs no other service, cheapest refusals first: the parameters, the
@@ -247,18 +275,7 @@ static int begin(gw_req_t *r, verr_t *e)
     sigv4_sha256_hex(r->http->body, r->http->body_len, body_hash);
     if (gw_auth_prepare(r, body_hash, e) < 0)
         goto out;
-    const char *action = query_get(&q, "Action");
-    if (!action || !*action) {
-        verr_set(e, 400, "MissingAction", "The request must contain the parameter Action");
-        goto out;
-    }
-    if (!(r->action = gw_find_action(r->api, action))) {
-        verr_set(e, 400, "InvalidAction", "The action %.100s is not valid for this web service.", action);
-        goto out;
-    }
-    gw_metrics_start(r->gw->metrics, r->action);
-    r->metered = 1;
-    if (unknown_param(r, &q, e) < 0 || !(r->params = query_to_json(&q, skip_params, e)))
+    if (parse_action(r, &q, e) < 0)
         goto out;
     query_free(&q);
 
@@ -269,7 +286,7 @@ static int begin(gw_req_t *r, verr_t *e)
         rc = gw_auth_verify(r, key, who, e);
         sodium_memzero(key, sizeof key);
         if (rc == 0)
-            authenticated(r);
+            gw_authenticated(r);
         return rc;
     }
     if (rc < 0)
@@ -292,14 +309,24 @@ static char *header_copy(const http_req_t *h, const char *name)
     return v ? xstrdup(v) : NULL;
 }
 
-void gw_handle(http_req_t *h, http_resp_t *resp)
+gw_req_t *gw_req_new(http_req_t *h, http_resp_t *resp)
 {
     service_t *svc = h->app;
     gateway_t *gw = svc->state;
     gw_req_t *r = xcalloc(1, sizeof *r);
     *r = (gw_req_t){.svc = svc, .gw = gw, .http = h, .api = API_EC2, .t0_us = metrics_now_us(), .resp = resp};
-    verr_t e = {0};
     __atomic_add_fetch(&gw->requests, 1, __ATOMIC_RELAXED);
+    r->host = header_copy(h, "Host");
+    r->user_agent = header_copy(h, "User-Agent");
+    r->referer = header_copy(h, "Referer");
+    return r;
+}
+
+void gw_handle(http_req_t *h, http_resp_t *resp)
+{
+    gw_req_t *r = gw_req_new(h, resp);
+    gateway_t *gw = r->gw;
+    verr_t e = {0};
     if (authfail_blocked(gw->authfail, h->remote)) {
         /* this address failed to authenticate too often: not even parsed */
         r->api = gw_api_claimed(h);
@@ -307,9 +334,6 @@ void gw_handle(http_req_t *h, http_resp_t *resp)
         gw_finish(r, -1, NULL, &e);
         return;
     }
-    r->host = header_copy(h, "Host");
-    r->user_agent = header_copy(h, "User-Agent");
-    r->referer = header_copy(h, "Referer");
     int rc = -1;
     if (strcmp(h->path, "/"))
         verr_set(&e, 404, "InvalidAction", "The Query API is served at /, not %.100s", h->path);

@@ -59,6 +59,8 @@ void hosts_notify(service_t *svc, const char *host, long long gen);
 int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e);
 const instance_type_t *instance_type_find(const compute_t *c, const char *name);
 int compute_describe_instance_types(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* describe_hosts.c: DescribeHosts, the host registry for the operator's administrator */
+int compute_describe_hosts(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 /* launch_facts.c: what RunInstances needs from the image and identity services, kept in

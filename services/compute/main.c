@@ -29,6 +29,7 @@ static const bus_route_t routes[] = {
     {"compute.ModifyInstanceAttribute", compute_modify_instance_attribute, TENANT_API},
     {"compute.DescribeInstanceTypes", compute_describe_instance_types, TENANT_API},
     {"compute.DescribeInstanceTypeOfferings", compute_describe_instance_type_offerings, TENANT_API},
+    {"compute.DescribeHosts", compute_describe_hosts, TENANT_API},
     {"compute.CreateTags", compute_create_tags, TENANT_API},
     {"compute.DeleteTags", compute_delete_tags, TENANT_API},
     {"compute.DescribeTags", compute_describe_tags, TENANT_API},

@@ -160,7 +160,8 @@ int identity_set_password(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         return verr_set(e, 500, "InternalError", "password hashing ran out of memory");
     const char *p[] = {uid, hash};
     PG_AUTO PGresult *r = db_query(service_db(ctx), e, "UPDATE users SET password_hash = $2 WHERE id = $1", 2, p);
-    if (!r)
+    /* a new password ends the console sessions the old one opened */
+    if (!r || identity_console_end_sessions(ctx, uid, e) < 0)
         return -1;
     *reply = json_object();
     return 0;

@@ -44,6 +44,19 @@ int identity_bootstrap(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
 /* signing.c */
 int identity_signing_key(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_sign_v2(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* The caller object (account_id, user_id, user_name, arn, is_admin, is_operator,
+ * policies, account_name) of the user in row 0 of res, columns c.. c+6: user id, name,
+ * path, is_admin, account id, is_operator, account name. */
+int identity_who(bus_ctx_t *ctx, PGresult *res, int c, json_t **who, verr_t *e);
+/* sessions.c: web console logins (docs/console.md) */
+int identity_console_login(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_console_session(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_console_logout(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_console_revoke(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* Forget every console session of user_id (a password change, a revocation). */
+int identity_console_end_sessions(bus_ctx_t *ctx, const char *user_id, verr_t *e);
+/* Housekeeping: delete expired sessions and stale failure counts. */
+void identity_console_expire(db_t *db);
 /* users.c (IAM) */
 int iam_create_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int iam_get_user(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -22,6 +22,11 @@ static const bus_route_t routes[] = {
     {"identity.account_lookup", identity_account_lookup, BUS_P_OBJECTSTORE | BUS_P_OPERATOR},
     {"identity.set_password", identity_set_password, BUS_P_OPERATOR},
     {"identity.verify_password", identity_verify_password, BUS_P_OPERATOR | BUS_P_GATEWAY},
+    /* web console logins: only the gateway serves the console; the operator revokes */
+    {"identity.console_login", identity_console_login, BUS_P_GATEWAY},
+    {"identity.console_session", identity_console_session, BUS_P_GATEWAY},
+    {"identity.console_logout", identity_console_logout, BUS_P_GATEWAY},
+    {"identity.console_revoke", identity_console_revoke, BUS_P_OPERATOR},
     {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_NETWORK | BUS_P_OPERATOR},
     {"identity.quota_set", identity_quota_set, BUS_P_OPERATOR},
     {"identity.CreateUser", iam_create_user, TENANT_API},
@@ -45,6 +50,7 @@ static void reconcile(service_t *svc)
     verr_t e;
     if (replay_expire(svc->db, &e) < 0)
         log_warn("forgetting old answers: %s", e.message);
+    identity_console_expire(svc->db);
 }
 
 int main(int argc, char **argv)

@@ -26,7 +26,11 @@ static int load_key(bus_ctx_t *ctx, const char *akid, char secret[64], json_t **
     PG_AUTO PGresult *r = db_prepared(db, e, "sk_lookup",
         "SELECT k.secret_box, k.status, u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name "
         "FROM access_keys k JOIN users u ON u.id = k.user_id JOIN accounts a ON a.id = u.account_id "
-        "WHERE k.id = $1", 1, p);
+        "WHERE k.id = $1 "
+        /* a console session's own key (sessions.c), while the session lives */
+        "UNION ALL SELECT s.secret_box, 'Active', u.id, u.name, u.path, u.is_admin, a.id, a.is_operator, a.name "
+        "FROM console_sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id "
+        "WHERE s.access_key_id = $1 AND s.expires_at > now()", 1, p);
     if (!r)
         return -1;
     if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 1), "Active"))
@@ -39,26 +43,36 @@ static int load_key(bus_ctx_t *ctx, const char *akid, char secret[64], json_t **
         log_error("access key %s: secret does not decrypt (wrong master key?)", akid);
         return verr_set(e, 500, "InternalError", "credential store error");
     }
-    const char *user_id = PQgetvalue(r, 0, 2);
-    const char *pp[] = {user_id};
-    PG_AUTO PGresult *pol = db_prepared(db, e, "sk_policies",
-        "SELECT document FROM user_policies WHERE user_id = $1 ORDER BY name", 1, pp);
-    if (!pol) {
+    if (identity_who(ctx, r, 2, who, e) < 0) {
         sodium_memzero(secret, 64);
         return -1;
     }
+    return 0;
+}
+
+/* Who a user is, as the gateway and the object store see a caller: row r of res holds,
+ * from column c on, user id, name, path, is_admin, account id, is_operator, account
+ * name. The user's policies are read here. */
+int identity_who(bus_ctx_t *ctx, PGresult *res, int c, json_t **who, verr_t *e)
+{
+    const char *user_id = PQgetvalue(res, 0, c);
+    const char *pp[] = {user_id};
+    PG_AUTO PGresult *pol = db_prepared(service_db(ctx), e, "sk_policies",
+        "SELECT document FROM user_policies WHERE user_id = $1 ORDER BY name", 1, pp);
+    if (!pol)
+        return -1;
     json_t *docs = json_array();
     for (int i = 0; i < PQntuples(pol); i++) {
         json_t *d = json_loads(PQgetvalue(pol, i, 0), 0, NULL);
         if (d)
             json_array_append_new(docs, d);
     }
-    const char *account = PQgetvalue(r, 0, 6);
-    char *arn = xasprintf("arn:aws:iam::%s:user%s%s", account, PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 3));
+    const char *account = PQgetvalue(res, 0, c + 4);
+    char *arn = xasprintf("arn:aws:iam::%s:user%s%s", account, PQgetvalue(res, 0, c + 2), PQgetvalue(res, 0, c + 1));
     *who = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:s}", "account_id", account, "user_id", user_id,
-                     "user_name", PQgetvalue(r, 0, 3), "arn", arn, "is_admin", !strcmp(PQgetvalue(r, 0, 5), "t"),
-                     "is_operator", !strcmp(PQgetvalue(r, 0, 7), "t"), "policies", docs, "account_name",
-                     PQgetvalue(r, 0, 8));
+                     "user_name", PQgetvalue(res, 0, c + 1), "arn", arn, "is_admin", !strcmp(PQgetvalue(res, 0, c + 3), "t"),
+                     "is_operator", !strcmp(PQgetvalue(res, 0, c + 5), "t"), "policies", docs, "account_name",
+                     PQgetvalue(res, 0, c + 6));
     free(arn);
     return 0;
 }

@@ -1,0 +1,307 @@
+"""The web console (issue 15, docs/console.md) in headless Chromium: Debian's
+/usr/bin/chromium driven by playwright-core (tests/js/console_e2e.mjs, pinned in
+tests/js/package-lock.json, installed by tests/sdk-setup.sh). What a person sees:
+
+- every page renders without an error, at desktop and phone width, with no serious or
+  critical axe-core violation; a screenshot of each is kept (build/console-screenshots);
+- launching a real container instance from the wizard: the list shows it reach
+  `running`, its console output (refreshing by itself) shows the guest's ready line, Stop
+  brings it to `stopped` and Terminate to `terminated` - and boto3 agrees;
+- the security group rules editor adds a rule that boto3 then sees, and removes it;
+- the object store browser uploads a file that boto3 reads back byte for byte, downloads
+  it, and deletes it;
+- a user whose policy allows only Describe* sees UnauthorizedOperation and nothing is made;
+- a form on another origin posting at the console API, and a script without the CSRF
+  token, are refused and nothing is made;
+- a revoked session and an expired one send the console back to its login page;
+- failed logins are limited per user and per address.
+
+Waits are bounded; nothing asserts a duration (the timing is in tests/bench/console.sh)."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+import hashlib
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+
+from harness import BIN, ROOT, Cloud, boto3_client, new_tenant, s3_client
+
+SHOTS = os.path.join(ROOT, "build", "console-screenshots")
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "console-e2e-password"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="needs Debian's chromium (deploy/install-deps.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def node():
+    r = subprocess.run(["sh", os.path.join(ROOT, "tests", "sdk-setup.sh")], capture_output=True, text=True,
+                       timeout=1200)
+    if r.returncode != 0:
+        pytest.fail("tests/sdk-setup.sh failed (playwright-core and axe-core are part of the suite):\n" + r.stderr[-4000:])
+    return dict(line.split("=", 1) for line in r.stdout.split())["node"]
+
+
+REAL = os.geteuid() == 0   # the container driver needs root (namespaces, cgroups)
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    env = {"VIRGA_AGENT_DRIVERS": "container" if REAL else "sim", "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"}
+    c = Cloud.start(default_images=True, env=env)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def set_password(cloud, account, user, password=PASSWORD):
+    r = subprocess.run([os.path.join(BIN, "virgadm"), "-c", cloud.config, "user", "password", account, user],
+                       input=password + "\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+class Tenant:
+    def __init__(self, cloud):
+        self.name = "console-" + uuid.uuid4().hex[:8]
+        self.account, self.key, self.secret = new_tenant(cloud, self.name)
+        set_password(cloud, self.account, "admin")
+        self.ec2 = boto3_client(cloud, "ec2", self.key, self.secret)
+        self.iam = boto3_client(cloud, "iam", self.key, self.secret)
+        self.s3 = s3_client(cloud, self.key, self.secret)
+
+
+@pytest.fixture(scope="module")
+def tenant(cloud):
+    return Tenant(cloud)
+
+
+def run(node, cloud, scenario, tenant=None, on_line=None, timeout=600, **cfg):
+    """One scenario of console_e2e.mjs; on_line(obj) sees each JSON line it prints before
+    the last (its pauses). Returns the last line's observations."""
+    c = {"scenario": scenario, "url": cloud.env["VIRGA_EC2_URL"], "artefacts": SHOTS, "chromium": CHROMIUM}
+    if tenant:
+        c.update(account=tenant.name, user="admin", password=PASSWORD)
+    c.update(cfg)
+    p = subprocess.Popen([node, os.path.join(ROOT, "tests", "js", "console_e2e.mjs"), json.dumps(c)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+    lines = []
+    deadline = time.time() + timeout
+    try:
+        for line in p.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            lines.append(json.loads(line))
+            if on_line and len(lines) and not lines[-1].get("error"):
+                if "paused" in lines[-1] or "logged_in" in lines[-1]:
+                    on_line(lines[-1])
+            assert time.time() < deadline, "scenario %s ran past %ss" % (scenario, timeout)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read()
+    assert lines, "node printed nothing: " + err[-3000:]
+    out = lines[-1]
+    assert not out.get("error"), "%s failed in the browser: %s\n%s" % (scenario, out["error"], err[-2000:])
+    assert p.returncode == 0, err[-2000:]
+    return out
+
+
+def go(pause_file):
+    with open(pause_file, "w") as f:
+        f.write("go")
+
+
+def test_every_page_renders_accessibly_at_desktop_and_phone_width(node, cloud, tenant):
+    out = run(node, cloud, "pages", tenant)
+    assert out["pages"] == "ok"
+    for page, violations in out["axe"].items():
+        assert violations == [], "axe-core, page %s: %s" % (page, violations)
+    assert {"login", "instances", "instances-phone", "storage", "security-groups"} <= set(out["axe"])
+    for name in ("login", "instances", "keypairs", "security-groups", "images", "network", "storage", "usage",
+                 "instances-phone"):
+        assert os.path.getsize(os.path.join(SHOTS, name + ".png")) > 1000
+
+
+@pytest.fixture(scope="module")
+def images(cloud):
+    with open(os.path.join(cloud.dir, "default-images.json")) as f:
+        return json.load(f)
+
+
+def test_launch_watch_running_console_stop_terminate(node, cloud, tenant, images):
+    # the container's init prints its ready line first, before it asks the metadata
+    # service for anything (whose answer, under load, may come after init gave up on it)
+    out = run(node, cloud, "instance", tenant, image=images["virga-busybox-rootfs"],
+              user_data="#!/bin/sh\necho console-e2e\n",
+              console_needle="VIRGA-CONTAINER-READY" if REAL else "", timeout=900)
+    iid = out["instance_id"]
+    assert out["stopped"] and out["terminated"]
+    if REAL:
+        assert "VIRGA-CONTAINER-READY" in out["console_tail"]
+    # the cloud agrees with what the list showed
+    (r,) = tenant.ec2.describe_instances(InstanceIds=[iid])["Reservations"]
+    assert r["Instances"][0]["State"]["Name"] == "terminated"
+    assert {"Key": "Name", "Value": out["name"]} in r["Instances"][0]["Tags"]
+
+
+def test_security_group_rule_added_and_removed_in_the_editor(node, cloud, tenant):
+    g = tenant.ec2.create_security_group(GroupName="console-" + uuid.uuid4().hex[:6], Description="rules editor")
+    gid = g["GroupId"]
+    pause = tempfile.mktemp(prefix="console-pause-")
+    seen = {}
+
+    def check(_):
+        (grp,) = tenant.ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+        seen["rules"] = grp["IpPermissions"]
+        go(pause)
+
+    try:
+        out = run(node, cloud, "sg_rule", tenant, on_line=check, group_id=gid, pause_file=pause)
+    finally:
+        if os.path.exists(pause):
+            os.unlink(pause)
+    assert out["removed"]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]])
+            for p in seen["rules"]] == [("tcp", 8080, 8081, ["10.9.0.0/16"])]
+    (grp,) = tenant.ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+    assert grp["IpPermissions"] == []
+
+
+def test_object_upload_download_delete(node, cloud, tenant):
+    bucket = "console-" + uuid.uuid4().hex[:8]
+    tenant.s3.create_bucket(Bucket=bucket)
+    content = os.urandom(300 * 1024)
+    pause = tempfile.mktemp(prefix="console-pause-")
+    seen = {}
+
+    def check(_):
+        seen["body"] = tenant.s3.get_object(Bucket=bucket, Key="upload test.bin")["Body"].read()
+        go(pause)
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "upload test.bin")
+        with open(path, "wb") as f:
+            f.write(content)
+        try:
+            out = run(node, cloud, "storage", tenant, on_line=check, bucket=bucket, key="upload test.bin",
+                      file=path, pause_file=pause)
+        finally:
+            if os.path.exists(pause):
+                os.unlink(pause)
+    assert seen["body"] == content
+    assert (out["downloaded_bytes"], out["downloaded_sha256"]) == (len(content), hashlib.sha256(content).hexdigest())
+    assert out["deleted"]
+    assert tenant.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+@pytest.fixture(scope="module")
+def viewer(cloud, tenant):
+    """A user of the tenant whose only policy allows ec2:Describe*."""
+    tenant.iam.create_user(UserName="viewer")
+    tenant.iam.put_user_policy(UserName="viewer", PolicyName="read-only", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}))
+    set_password(cloud, tenant.account, "viewer")
+    return "viewer"
+
+
+def key_names(tenant):
+    return {k["KeyName"] for k in tenant.ec2.describe_key_pairs()["KeyPairs"]}
+
+
+def test_user_without_permission_sees_the_refusal_and_nothing_changes(node, cloud, tenant, viewer):
+    out = run(node, cloud, "refused", account=tenant.account, user=viewer, password=PASSWORD, key_name="viewer-key")
+    assert out["code"] == "UnauthorizedOperation"
+    assert "not authorized" in out["text"]
+    assert "viewer-key" not in key_names(tenant)
+
+
+def test_forged_cross_site_post_and_tokenless_script_are_refused(node, cloud, tenant):
+    out = run(node, cloud, "csrf", tenant, key_name="forged-key")
+    assert "InvalidOrigin" in out["forged_body"]
+    assert out["no_token"]["status"] == 403 and "InvalidCsrfToken" in out["no_token"]["body"]
+    names = key_names(tenant)
+    assert "forged-key" not in names and "no-token-key" not in names
+
+
+def test_revoked_session_goes_back_to_login(node, cloud, tenant):
+    def revoke(_):
+        r = cloud.virgadm("session", "revoke", tenant.account, "admin")
+        assert r.returncode == 0 and json.loads(r.stdout)["revoked"] >= 1, r.stdout + r.stderr
+
+    out = run(node, cloud, "session_end", tenant, on_line=revoke, tag="revoked", wait_s=60)
+    assert out["back_at_login"] and out["session_status"] == 401
+
+
+def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant):
+    accounts = json.loads(cloud.virgadm("account", "list").stdout)["accounts"]
+    (op,) = [a for a in accounts if a["is_operator"]]
+    set_password(cloud, op["account_id"], "admin")
+    out = run(node, cloud, "operator", account=op["account_id"], user="admin", password=PASSWORD)
+    assert out["axe"]["operator"] == []
+    operator_ec2 = boto3_client(cloud, "ec2")   # the operator's administrator (devcloud's key)
+    hosts = operator_ec2.describe_hosts()["Hosts"]
+    assert hosts and [row[0] for row in out["hosts"]] == [h["HostId"] for h in hosts]
+    assert all(row[1] == "healthy" for row in out["hosts"])
+    # the same action for a tenant: EC2's "your Dedicated Hosts", of which it has none
+    assert tenant.ec2.describe_hosts()["Hosts"] == []
+
+
+# ---- a cloud of its own: short sessions, and login limits that would block the address ----
+
+@pytest.fixture(scope="module")
+def short_cloud():
+    c = Cloud.start(env={"VIRGA_CONSOLE_SESSION_TTL_S": "6", "VIRGA_AGENT_DRIVERS": "sim"})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def test_expired_session_goes_back_to_login(node, short_cloud):
+    t = Tenant(short_cloud)
+    out = run(node, short_cloud, "session_end", t, tag="expired", wait_s=60)
+    assert out["back_at_login"] and out["session_status"] == 401
+
+
+def login(cloud, account, user, password):
+    req = urllib.request.Request(cloud.env["VIRGA_EC2_URL"] + "/console/api/login", method="POST",
+                                 data=urllib.parse.urlencode({"account": account, "user": user,
+                                                              "password": password}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read()), r.headers.get("Set-Cookie", "")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), ""
+
+
+def test_login_cookie_and_failed_logins_limited_per_user_then_per_address(short_cloud):
+    t = Tenant(short_cloud)
+    status, who, cookie = login(short_cloud, t.account, "admin", PASSWORD)   # by account id
+    assert status == 200 and who["account_name"] == t.name and who["csrf"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console/" in cookie
+    assert "Secure" not in cookie   # plain HTTP here; TLS in front (X-Forwarded-Proto) adds it
+    # five wrong passwords: then even the right one is refused for a while
+    for _ in range(5):
+        status, err, _ = login(short_cloud, t.name, "admin", "wrong-password")
+        assert (status, err["Code"]) == (401, "AuthFailure")
+    status, err, _ = login(short_cloud, t.name, "admin", PASSWORD)
+    assert (status, err["Code"]) == (429, "Throttling") and "this user" in err["Message"]
+    # the address: a burst of 10 failures (5 above, then made-up users), then it waits
+    # whatever user it names (a token comes back every 10 s: bounded tries, no timing)
+    codes = []
+    while len(codes) < 30 and (not codes or codes[-1] != "Throttling"):
+        codes.append(login(short_cloud, t.name, "nobody-%d" % len(codes), "x")[1]["Code"])
+    assert codes[:5] == ["AuthFailure"] * 5 and codes[-1] == "Throttling", codes
+    status, err, _ = login(short_cloud, t.account, "admin", PASSWORD)
+    assert status == 429 and "your address" in err["Message"]

@@ -1,0 +1,288 @@
+// console_e2e.mjs - drives the web console in headless Chromium (Debian's /usr/bin/chromium,
+// through playwright-core) for tests/e2e/test_console.py. One scenario per run:
+//   node console_e2e.mjs '{"scenario": "...", "url": "http://127.0.0.1:N", ...}'
+// It acts as a person would (labels, buttons, the keyboard where it matters), throws on
+// what a person would see go wrong, and prints one JSON line of observations that the
+// Python side checks against the cloud with boto3.
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const cfg = JSON.parse(process.argv[2]);
+const out = {};
+const shots = cfg.artefacts;
+if (shots) mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const BOOT_MS = (cfg.boot_s || 240) * 1000;
+
+function check(cond, what) { if (!cond) throw new Error(what); }
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
+}
+
+async function login(page, account, user, password) {
+  await page.goto(cfg.url + "/console/");
+  await page.getByLabel("Account id or alias").fill(account);
+  await page.getByLabel("User name").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Instances", level: 1 }).waitFor();
+}
+
+async function axe(page, name) {
+  const r = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  out.axe = out.axe || {};
+  out.axe[name] = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join("; ")}`);
+}
+
+// The row of an instance and its state cell's text.
+const stateOf = (page, iid) => page.locator(`tr[data-id="${iid}"] .state`).textContent({ timeout: 5000 }).catch(() => "");
+
+async function waitState(page, iid, want, ms = BOOT_MS) {
+  const until = Date.now() + ms;
+  let s = "";
+  while (Date.now() < until) {
+    s = await stateOf(page, iid);
+    if (s === want) return;
+    await page.waitForTimeout(500);
+  }
+  throw new Error(`${iid} did not show ${want} in the list (last: ${s})`);
+}
+
+async function alertCode(page) {
+  const a = page.locator(".alert[data-code]").last();
+  await a.waitFor({ timeout: 15000 });
+  return { code: await a.getAttribute("data-code"), text: await a.textContent() };
+}
+
+const scenarios = {
+  // Every page, its screenshot (wide and phone width) and an axe-core check.
+  async pages(page) {
+    await page.goto(cfg.url + "/console/");
+    await page.getByLabel("Account id or alias").waitFor();
+    await shot(page, "login");
+    await axe(page, "login");
+    await login(page, cfg.account, cfg.user, cfg.password);
+    for (const [hash, title] of [["instances", "Instances"], ["keypairs", "Key pairs"], ["security-groups", "Security groups"],
+                                 ["images", "Images"], ["network", "VPCs, subnets and addresses"], ["storage", "Object store"],
+                                 ["usage", "Usage and cost"]]) {
+      await page.getByRole("link", { name: new RegExp("^" + title.split(",")[0]) }).click();
+      await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+      await page.waitForLoadState("networkidle");
+      check(await page.locator(".alert[data-code]").count() === 0, `${title}: ${await page.locator(".alert").allTextContents()}`);
+      await shot(page, hash);
+      await axe(page, hash);
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(cfg.url + "/console/#/instances");
+    await page.getByRole("heading", { name: "Instances", level: 1 }).waitFor();
+    await shot(page, "instances-phone");
+    await axe(page, "instances-phone");
+    // the menu opens from the keyboard at phone width
+    await page.getByRole("button", { name: "Menu" }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("link", { name: "Key pairs" }).waitFor();
+    out.pages = "ok";
+  },
+
+  // Launch from the wizard, watch it reach running, read its console, stop, terminate.
+  async instance(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.getByRole("button", { name: "Launch instance" }).click();
+    const dlg = page.getByRole("dialog", { name: "Launch an instance" });
+    await dlg.getByLabel("Image").selectOption(cfg.image);
+    await dlg.getByLabel("Instance type").selectOption(cfg.instance_type || "t3.nano");
+    const name = cfg.name || "console-e2e-" + Date.now().toString(36);   // this launch's row, not an earlier one's
+    out.name = name;
+    await dlg.getByLabel("Name tag").fill(name);
+    if (cfg.user_data) await dlg.getByLabel("User data").fill(cfg.user_data);
+    await shot(page, "launch-wizard");
+    const t0 = Date.now();
+    await dlg.getByRole("button", { name: "Launch" }).click();
+    const row = page.locator("tr[data-id^='i-']", { hasText: name }).first();
+    await row.waitFor({ timeout: 30000 });
+    const iid = await row.getAttribute("data-id");
+    out.instance_id = iid;
+    await waitState(page, iid, "running");
+    out.launch_to_running_ms = Date.now() - t0;
+    await shot(page, "instance-running");
+    // the console output refreshes by itself: wait for the expected text without reloading
+    const con = page.getByLabel("Console output");
+    const until = Date.now() + BOOT_MS;
+    while (!((await con.textContent()) || "").includes(cfg.console_needle)) {
+      check(Date.now() < until, `console never showed ${cfg.console_needle}: ${await con.textContent()}`);
+      await page.waitForTimeout(1000);
+    }
+    out.console_tail = ((await con.textContent()) || "").slice(-400);
+    await shot(page, "instance-console");
+    await page.getByRole("button", { name: "Stop", exact: true }).click();
+    await waitState(page, iid, "stopped");
+    out.stopped = true;
+    await page.getByRole("button", { name: "Terminate" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Terminate" }).click();
+    await waitState(page, iid, "terminated");
+    out.terminated = true;
+  },
+
+  // Add an inbound rule to a group in the rules editor, then remove it.
+  async sg_rule(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.getByRole("link", { name: "Security groups" }).click();
+    await page.getByRole("radio", { name: "Select " + cfg.group_id }).check();
+    await page.getByRole("button", { name: "Add inbound rule" }).click();
+    const dlg = page.getByRole("dialog");
+    await dlg.getByLabel("Protocol").selectOption("tcp");
+    await dlg.getByLabel("From port").fill("8080");
+    await dlg.getByLabel("To port").fill("8081");
+    await dlg.getByLabel("Source CIDR").fill("10.9.0.0/16");
+    await dlg.getByRole("button", { name: "Add rule" }).click();
+    const remove = page.getByRole("button", { name: "Remove inbound rule tcp 8080-8081 10.9.0.0/16" });
+    await remove.waitFor();
+    await shot(page, "security-group-rules");
+    out.added = true;
+    if (cfg.pause_file) {   // the Python side checks the cloud between the two halves
+      console.log(JSON.stringify({ ...out, paused: true }));
+      while (readFileSafe(cfg.pause_file) !== "go") await page.waitForTimeout(200);
+    }
+    await remove.click();
+    await remove.waitFor({ state: "detached" });
+    out.removed = true;
+  },
+
+  // The operator's Hosts page: every host of the registry with its capacity and health.
+  async operator(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.getByRole("link", { name: "Operator" }).click();
+    await page.getByRole("heading", { name: "Operator", level: 1 }).waitFor();
+    const rows = page.getByRole("region", { name: "Hosts" }).locator("tbody tr");
+    await rows.first().locator("td").nth(1).waitFor();
+    out.hosts = await rows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.cells).map((c) => c.textContent)));
+    await shot(page, "operator");
+    await axe(page, "operator");
+  },
+
+  // A user whose policy allows only Describe*: creating a key pair shows the refusal.
+  async refused(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.getByRole("link", { name: "Key pairs" }).click();
+    await page.getByRole("button", { name: "Create key pair" }).click();
+    await page.getByRole("dialog").getByLabel("Name").fill(cfg.key_name);
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    Object.assign(out, await alertCode(page));
+    await shot(page, "refused");
+  },
+
+  // A page on another origin posts a form at the console API, and a same-origin script
+  // without the CSRF token tries too: both refused.
+  async csrf(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    const evil = createServer((req, res) => {
+      res.setHeader("Content-Type", "text/html");
+      res.end(`<form id=f method=POST action="${cfg.url}/console/api/ec2">
+        <input name=Action value=CreateKeyPair><input name=KeyName value="${cfg.key_name}">
+        <input name=Version value=2016-11-15></form><script>document.getElementById("f").submit()</script>`);
+    });
+    await new Promise((r) => evil.listen(0, "127.0.0.1", r));
+    const forged = await page.context().newPage();
+    const resp = await forged.goto(`http://127.0.0.1:${evil.address().port}/`);
+    await forged.waitForURL(/console\/api\/ec2/, { timeout: 10000 });
+    out.forged_body = await forged.content();
+    evil.close();
+    // same origin, session cookie, no token
+    out.no_token = await page.evaluate(async () => {
+      const r = await fetch("/console/api/ec2", { method: "POST", body: new URLSearchParams(
+        { Action: "CreateKeyPair", KeyName: "no-token-key", Version: "2016-11-15" }) });
+      return { status: r.status, body: await r.text() };
+    });
+    check(resp !== undefined, "the forged page did not load");
+  },
+
+  // Revoked (virgadm) or expired: the console goes back to the login page and says so.
+  async session_end(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    console.log(JSON.stringify({ logged_in: true }));
+    const msg = page.getByText("Your session has ended; log in again.");
+    await msg.waitFor({ timeout: (cfg.wait_s || 60) * 1000 });
+    await shot(page, "session-ended-" + (cfg.tag || "x"));
+    out.back_at_login = await page.getByLabel("Password").isVisible();
+    // and the cookie it had opens nothing any more
+    out.session_status = await page.evaluate(async () => (await fetch("/console/api/session")).status);
+  },
+
+  // Upload a file with the browser, download it back, delete it.
+  async storage(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
+    await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
+    await page.getByLabel("Upload files").setInputFiles(cfg.file);   // named cfg.key
+    await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: 30000 });
+    await page.getByRole("link", { name: "Download " + cfg.key }).waitFor();
+    await shot(page, "storage");
+    await axe(page, "storage-bucket");
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download " + cfg.key }).click()]);
+    const chunks = [];
+    for await (const c of await dl.createReadStream()) chunks.push(c);
+    const got = Buffer.concat(chunks);
+    out.downloaded_sha256 = createHash("sha256").update(got).digest("hex");
+    out.downloaded_bytes = got.length;
+    if (cfg.pause_file) {
+      console.log(JSON.stringify({ ...out, paused: true }));
+      while (readFileSafe(cfg.pause_file) !== "go") await page.waitForTimeout(200);
+    }
+    await page.getByRole("button", { name: "Delete " + cfg.key }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("button", { name: "Delete " + cfg.key }).waitFor({ state: "detached" });
+    out.deleted = true;
+  },
+
+  // First page load: wall time to the login form and bytes on the wire (tests/bench).
+  async first_load(page, cdp) {
+    await page.goto("about:blank");   // the renderer is up: its start is not the console's
+    let bytes = 0;
+    cdp.on("Network.loadingFinished", (ev) => { bytes += ev.encodedDataLength; });
+    const t0 = Date.now();
+    await page.goto(cfg.url + "/console/");
+    await page.getByLabel("Account id or alias").waitFor();
+    out.first_load_ms = Date.now() - t0;
+    await page.waitForLoadState("networkidle");
+    out.first_load_bytes = bytes;
+    const nav = await page.evaluate(() => JSON.stringify(performance.getEntriesByType("navigation")[0]));
+    out.dom_content_loaded_ms = JSON.parse(nav).domContentLoadedEventEnd;
+    // from the navigation's start to the login form in the page, by the page's own clock
+    out.login_shown_ms = await page.evaluate(() => performance.getEntriesByName("virga-login-shown")[0]?.startTime);
+  },
+};
+
+function readFileSafe(p) { try { return readFileSync(p, "utf8").trim(); } catch { return ""; } }
+
+const browser = await chromium.launch({ executablePath: cfg.chromium || "/usr/bin/chromium", args: ["--no-sandbox"] });
+let rc = 0;
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  // axe-core in every page before its own scripts (an init script is not subject to the
+  // console's Content-Security-Policy, which refuses inline scripts)
+  await context.addInitScript({ content: axeSource });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  try {
+    await scenarios[cfg.scenario](page, cdp);
+  } catch (e) {
+    out.error = String(e.stack || e);
+    out.alerts = await page.locator(".alert").allTextContents().catch(() => []);
+    await shot(page, "failed-" + cfg.scenario).catch(() => {});
+    rc = 1;
+  }
+} catch (e) {
+  out.error = String(e.stack || e);
+  rc = 1;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
+process.exitCode = rc;   // not process.exit(): that can cut stdout short on a pipe
