@@ -11,7 +11,7 @@
 #include "caller.h"
 #include "jsonutil.h"
 
-#define TS "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* The filters, as the query's parameters $1..$6 ('' = any). */
 static int filters(bus_ctx_t *ctx, const json_t *body, const char *p[7], verr_t *e)
@@ -75,7 +75,7 @@ int accounting_usage(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     db_t *db = service_db(ctx);
     PG_AUTO PGresult *r = db_prepared(db, e, "usage_records",
         "SELECT record_key, resource_type, resource_id, account_id, user_id, usage_type, item, quantity, unit, "
-        TS ", " TS ", cloud, zone, published_at IS NOT NULL FROM usage_records " WHERE
+        TS("start_at") ", " TS("end_at") ", cloud, zone, published_at IS NOT NULL FROM usage_records " WHERE
         "ORDER BY start_at, record_key LIMIT $7::int", 7, p);
     if (!r)
         return -1;

@@ -171,6 +171,8 @@ BEGIN
         INSERT INTO instance_inbox (instance_id, instance_seq, event, account_id, user_id, instance_type, host_id,
                                     zone, cloud, at)
         SELECT instance_id, instance_seq, event, account_id, user_id, instance_type, host_id, zone, cloud, at FROM ev
+        WHERE NOT EXISTS (SELECT 1 FROM instance_meters m      -- read again after a cursor reset
+                          WHERE m.instance_id = ev.instance_id AND m.applied_seq >= ev.instance_seq)
         ON CONFLICT DO NOTHING
     )
     SELECT count(*), array_agg(DISTINCT instance_id), (array_agg(xid ORDER BY xid DESC, seq DESC))[1],
