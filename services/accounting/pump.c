@@ -62,26 +62,42 @@ static int loop_wait(loop_t *l, int ms)
     return go;
 }
 
-/* The logs, each read by its own SQL function (sql/002_usage.sql and later). */
-static const char *const pulls[] = {
-    "SELECT pull_instance_events($1::int)",
-};
+/* The logs named in accounting.feeds (sql/002_usage.sql and later migrations). */
+static int feeds(db_t *db, char ***out, verr_t *e)
+{
+    PG_AUTO PGresult *r = db_query(db, e, "SELECT log FROM feeds ORDER BY log", 0, NULL);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    *out = xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++)
+        (*out)[i] = xstrdup(PQgetvalue(r, i, 0));
+    return n;
+}
 
 long pump_pull(db_t *db, int batch, int grace_s, verr_t *e)
 {
     char b[16], g[32];
     snprintf(b, sizeof b, "%d", batch);
     snprintf(g, sizeof g, "%d seconds", grace_s);
+    char **logs = NULL;
+    int nlogs = feeds(db, &logs, e);
+    if (nlogs < 0)
+        return -1;
     long total = 0;
-    for (size_t i = 0; i < sizeof pulls / sizeof pulls[0]; i++) {
+    int failed = 0;
+    for (int i = 0; i < nlogs && !failed; i++) {
         for (;;) {   /* one transaction per batch: cursor and records commit together */
-            const char *p[] = {b};
-            if (db_begin(db, e) < 0)
-                return -1;
-            PG_AUTO PGresult *r = db_query(db, e, pulls[i], 1, p);
+            const char *p[] = {logs[i], b};
+            if (db_begin(db, e) < 0) {
+                failed = 1;
+                break;
+            }
+            PG_AUTO PGresult *r = db_prepared(db, e, "pull", "SELECT pull($1, $2::int)", 2, p);
             if (!r || db_commit(db, e) < 0) {
                 db_rollback(db);
-                return -1;
+                failed = 1;
+                break;
             }
             long n = atol(PQgetvalue(r, 0, 0));
             total += n;
@@ -89,8 +105,13 @@ long pump_pull(db_t *db, int batch, int grace_s, verr_t *e)
                 break;
         }
     }
+    for (int i = 0; i < nlogs; i++)
+        free(logs[i]);
+    free(logs);
+    if (failed)
+        return -1;
     const char *q[] = {g};
-    PG_AUTO PGresult *m = db_query(db, e, "SELECT meter_running($1::interval)", 1, q);
+    PG_AUTO PGresult *m = db_query(db, e, "SELECT meter_open($1::interval)", 1, q);
     return m ? total : -1;
 }
 

@@ -24,7 +24,8 @@ WAIT_S = 60
 @pytest.fixture(scope="module")
 def cloud():
     c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_ACCOUNTING_POLL_MS": "500"})
+                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_ACCOUNTING_POLL_MS": "500",
+                         "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1"})
     try:
         yield c
     finally:
@@ -159,6 +160,80 @@ def test_hour_boundary_splits_records(cloud, tenant, ami):
         ("11:10:00", "12:00:00", 3000.0), ("12:00:00", "13:00:00", 3600.0), ("13:00:00", "13:00:01", 1.0)]
     # the keys are unique and derived from the span: a replay of the log makes no more
     cloud.psql("UPDATE accounting.cursors SET xid = '0', seq = 0")
-    cloud.psql("DELETE FROM accounting.instance_meters WHERE instance_id = '%s'" % iid)
+    cloud.psql("DELETE FROM accounting.meters WHERE resource_id = '%s'" % iid)
     caught_up(cloud)
     assert len(usage(cloud, resource_id=iid)["records"]) == 5
+
+
+def test_elastic_ip_allocated_hours(cloud, tenant):
+    """An address allocated 10:00:00, associated and disassociated on the way, released
+    12:30:00 is 9000 s of address.allocated in three hourly records."""
+    acct, ec2 = tenant
+    stop_accounting(cloud)
+    try:
+        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.release_address(AllocationId=alloc)
+        events = cloud.psql("SELECT address_seq || ' ' || event FROM network.address_events "
+                            "WHERE address_id = '%s' ORDER BY address_seq" % alloc).split("\n")
+        assert [e.split()[1] for e in events] == ["allocated", "released"]
+        for (line, t) in zip(events, ["2026-01-06T10:00:00", "2026-01-06T12:30:00"]):
+            cloud.psql("UPDATE network.address_events SET at = '%s'::timestamp AT TIME ZONE 'UTC' "
+                       "WHERE address_id = '%s' AND address_seq = %s" % (t, alloc, line.split()[0]))
+    finally:
+        start_accounting(cloud)
+    recs = wait_records(cloud, alloc, 3)
+    assert [(r["start"][11:19], float(r["quantity"])) for r in recs] == [
+        ("10:00:00", 3600.0), ("11:00:00", 3600.0), ("12:00:00", 1800.0)]
+    assert all(r["usage_type"] == "address.allocated" and r["account_id"] == acct for r in recs)
+
+
+def test_image_storage_byte_hours(cloud):
+    """A stored image is metered as byte-hours while available: an image whose 'stored'
+    event is moved three hours back has records of whole hours at size x hours."""
+    row = cloud.psql("SELECT image_id || ' ' || size || ' ' || image_seq FROM image.image_storage_events "
+                     "WHERE event = 'stored' ORDER BY seq LIMIT 1")
+    assert row, "the default images were stored"
+    image, size, seq = row.split()
+    stop_accounting(cloud)
+    try:
+        cloud.psql("UPDATE image.image_storage_events SET at = date_trunc('hour', now(), 'UTC') - interval '3 hours' "
+                   "WHERE image_id = '%s' AND image_seq = %s" % (image, seq))
+        cloud.psql("DELETE FROM accounting.meters WHERE resource_id = '%s'" % image)
+        cloud.psql("UPDATE accounting.cursors SET xid = '0', seq = 0 WHERE log = 'image.image_storage_events'")
+    finally:
+        start_accounting(cloud)
+    recs = wait_records(cloud, image, 2)
+    assert all(r["usage_type"] == "image.stored" and r["unit"] == "byte-hour" for r in recs)
+    assert float(recs[0]["quantity"]) == float(size)   # one whole hour of size bytes
+
+
+def test_s3_transfer_out_and_stored_bytes(cloud, tenant):
+    from harness import s3_client
+    acct, _ = tenant
+    name = "usage-" + uuid.uuid4().hex[:8]
+    acct2, k, s = new_tenant(cloud, name)
+    s3 = s3_client(cloud, k, s)
+    s3.create_bucket(Bucket=name)
+    body = os.urandom(100000)
+    s3.put_object(Bucket=name, Key="k", Body=body)
+    for _ in range(3):
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == body
+    s3.head_object(Bucket=name, Key="k")   # sends no body: not counted
+    deadline = time.time() + WAIT_S
+    while True:
+        tot = [t for t in usage(cloud, account_id=acct2, usage_type="transfer.out")["totals"]]
+        if tot and float(tot[0]["quantity"]) >= 300000:
+            break
+        assert time.time() < deadline, tot
+        time.sleep(0.5)
+    assert float(tot[0]["quantity"]) == 300000.0 and tot[0]["unit"] == "byte"
+    # stored bytes: one sample per account and hour, of what it stored when sampled
+    deadline = time.time() + WAIT_S
+    while True:
+        recs = usage(cloud, account_id=acct2, usage_type="storage.stored")["records"]
+        if recs:
+            break
+        assert time.time() < deadline, "no storage record"
+        time.sleep(0.5)
+    assert len(recs) == 1 and float(recs[0]["quantity"]) == 100000.0 and recs[0]["unit"] == "byte-hour"
+    assert recs[0]["start"][14:] == "00:00.000000Z" and recs[0]["end"][14:] == "00:00.000000Z"

@@ -14,7 +14,6 @@ CREATE TABLE cursors (
     events      bigint NOT NULL DEFAULT 0,   -- taken so far
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO cursors (log) VALUES ('compute.instance_events');
 
 CREATE TABLE usage_records (
     id             bigserial PRIMARY KEY,
@@ -75,132 +74,223 @@ BEGIN
 END
 $$;
 
--- Instances: events copied from compute.instance_events, applied per instance in its own
--- order (instance_seq), which is the order its row lock gave them; the cursor's order
--- (xid, seq) may differ for two transactions that waited on each other.
-CREATE TABLE instance_inbox (
-    instance_id    text NOT NULL,
-    instance_seq   integer NOT NULL,
-    event          text NOT NULL,
+-- Each log is a feed: the SELECT that maps its rows to one shape (resource, its own
+-- event number, what the event does to the meter, and what the record is priced as).
+-- The SELECT is run by pull() with EXECUTE, so this schema does not depend on the other
+-- services' schemas existing when it is migrated. action: 'open' starts a span (or, when
+-- one is open, ends it and starts the next at the new rate: an image's new size),
+-- 'close' ends it, 'set' changes item/rate (a resize: the open span, if any, is split),
+-- 'none' only moves the resource's event number (an EIP association), 'amount' is a
+-- record of its own over [at, until] with `amount` as its quantity (sampled bytes, bytes
+-- sent).
+CREATE TABLE feeds (
+    log         text PRIMARY KEY REFERENCES cursors(log),
+    query       text NOT NULL
+);
+INSERT INTO cursors (log) VALUES ('compute.instance_events');
+INSERT INTO feeds VALUES ('compute.instance_events', $q$
+    SELECT xid, seq, 'instance' AS resource_type, instance_id AS resource_id, instance_seq AS resource_seq,
+           CASE event WHEN 'started' THEN 'open' WHEN 'resized' THEN 'set' ELSE 'close' END AS action,
+           account_id, user_id, 'instance.running' AS usage_type, instance_type AS item, 'second' AS unit,
+           1::numeric AS rate, NULL::numeric AS amount, cloud, zone, at, NULL::timestamptz AS until
+    FROM compute.instance_events $q$);
+
+-- Events taken from the feeds, waiting to be applied in each resource's own order
+-- (resource_seq: the order the resource's row lock gave them; the cursor's (xid, seq)
+-- order may differ for two transactions that waited on each other).
+CREATE TABLE inbox (
+    resource_type  text NOT NULL,
+    resource_id    text NOT NULL,
+    resource_seq   integer NOT NULL,
+    action         text NOT NULL,
     account_id     char(12) NOT NULL,
     user_id        text NOT NULL,
-    instance_type  text NOT NULL,
-    host_id        text NOT NULL,
-    zone           text NOT NULL,
+    usage_type     text NOT NULL,
+    item           text NOT NULL,
+    unit           text NOT NULL,
+    rate           numeric NOT NULL,
+    amount         numeric,
     cloud          text NOT NULL,
+    zone           text NOT NULL,
     at             timestamptz NOT NULL,
-    PRIMARY KEY (instance_id, instance_seq)
+    until          timestamptz,
+    PRIMARY KEY (resource_type, resource_id, resource_seq)
 );
 
--- Each instance's meter: running since when (NULL: not running), as of its last applied
--- event; the open span is metered hour by hour as hours end (meter_running).
-CREATE TABLE instance_meters (
-    instance_id    text PRIMARY KEY,
+-- Each resource's meter: open since when (NULL: closed), as of its last applied event;
+-- an open span is metered hour by hour as hours end (meter_open).
+CREATE TABLE meters (
+    resource_type  text NOT NULL,
+    resource_id    text NOT NULL,
     applied_seq    integer NOT NULL DEFAULT 0,
-    running_since  timestamptz,
+    open_since     timestamptz,
     account_id     char(12) NOT NULL,
     user_id        text NOT NULL,
-    instance_type  text NOT NULL,
-    host_id        text NOT NULL,
+    usage_type     text NOT NULL,
+    item           text NOT NULL,
+    unit           text NOT NULL,
+    rate           numeric NOT NULL,
+    cloud          text NOT NULL,
     zone           text NOT NULL,
-    cloud          text NOT NULL
+    PRIMARY KEY (resource_type, resource_id)
 );
-CREATE INDEX instance_meters_running ON instance_meters(running_since) WHERE running_since IS NOT NULL;
+CREATE INDEX meters_open ON meters(open_since) WHERE open_since IS NOT NULL;
 
--- Apply what is contiguous in the inbox for one instance; returns the events applied.
-CREATE FUNCTION apply_instance(p_id text) RETURNS integer LANGUAGE plpgsql AS $$
+-- Apply what is contiguous in the inbox for one resource; returns the events applied.
+CREATE FUNCTION apply_meter(p_type text, p_id text) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    m instance_meters%ROWTYPE;
-    ev instance_inbox%ROWTYPE;
+    m meters%ROWTYPE;
+    ev inbox%ROWTYPE;
     n integer := 0;
 BEGIN
-    SELECT * INTO m FROM instance_meters WHERE instance_id = p_id FOR UPDATE;
+    SELECT * INTO m FROM meters WHERE resource_type = p_type AND resource_id = p_id FOR UPDATE;
     IF NOT FOUND THEN
-        m.instance_id := p_id;
+        m.resource_type := p_type;
+        m.resource_id := p_id;
         m.applied_seq := 0;
     END IF;
     LOOP
-        SELECT * INTO ev FROM instance_inbox WHERE instance_id = p_id AND instance_seq = m.applied_seq + 1;
+        SELECT * INTO ev FROM inbox WHERE resource_type = p_type AND resource_id = p_id
+            AND resource_seq = m.applied_seq + 1;
         EXIT WHEN NOT FOUND;
-        IF m.running_since IS NOT NULL AND ev.event IN ('stopped', 'terminated', 'resized') THEN
-            -- an event older than what was already metered (committed after its hour was
-            -- closed, beyond accounting.close_grace_s) ends the span where metering got to
-            PERFORM meter('instance', p_id, m.account_id, m.user_id, 'instance.running', m.instance_type, 'second',
-                          1, m.cloud, m.zone, m.running_since, greatest(ev.at, m.running_since));
-            m.running_since := CASE WHEN ev.event = 'resized' THEN greatest(ev.at, m.running_since) END;
-        ELSIF m.running_since IS NULL AND ev.event = 'started' THEN
-            m.running_since := ev.at;
+        IF m.open_since IS NOT NULL AND ev.action IN ('open', 'close', 'set') THEN
+            -- the span so far, at its old price; an event older than what was already
+            -- metered (committed after its hour was closed, beyond
+            -- accounting.close_grace_s) ends it where metering got to
+            PERFORM meter(p_type, p_id, m.account_id, m.user_id, m.usage_type, m.item, m.unit, m.rate, m.cloud,
+                          m.zone, m.open_since, greatest(ev.at, m.open_since));
+            m.open_since := CASE WHEN ev.action <> 'close' THEN greatest(ev.at, m.open_since) END;
+        ELSIF m.open_since IS NULL AND ev.action = 'open' THEN
+            m.open_since := ev.at;
         END IF;
-        m.applied_seq := ev.instance_seq;
         m.account_id := ev.account_id;
         m.user_id := ev.user_id;
-        m.instance_type := ev.instance_type;
-        m.host_id := ev.host_id;
-        m.zone := ev.zone;
+        m.usage_type := ev.usage_type;
+        m.item := ev.item;
+        m.unit := ev.unit;
+        m.rate := ev.rate;
         m.cloud := ev.cloud;
-        DELETE FROM instance_inbox WHERE instance_id = p_id AND instance_seq = ev.instance_seq;
+        m.zone := ev.zone;
+        m.applied_seq := ev.resource_seq;
+        DELETE FROM inbox WHERE resource_type = p_type AND resource_id = p_id AND resource_seq = ev.resource_seq;
         n := n + 1;
     END LOOP;
-    IF n > 0 THEN
-        INSERT INTO instance_meters VALUES (m.*)
-        ON CONFLICT (instance_id) DO UPDATE SET applied_seq = EXCLUDED.applied_seq,
-            running_since = EXCLUDED.running_since, account_id = EXCLUDED.account_id,
-            user_id = EXCLUDED.user_id, instance_type = EXCLUDED.instance_type, host_id = EXCLUDED.host_id,
-            zone = EXCLUDED.zone, cloud = EXCLUDED.cloud;
+    IF n > 0 AND m.account_id IS NOT NULL THEN
+        INSERT INTO meters VALUES (m.*)
+        ON CONFLICT (resource_type, resource_id) DO UPDATE SET applied_seq = EXCLUDED.applied_seq,
+            open_since = EXCLUDED.open_since, account_id = EXCLUDED.account_id, user_id = EXCLUDED.user_id,
+            usage_type = EXCLUDED.usage_type, item = EXCLUDED.item, unit = EXCLUDED.unit, rate = EXCLUDED.rate,
+            cloud = EXCLUDED.cloud, zone = EXCLUDED.zone;
     END IF;
     RETURN n;
 END
 $$;
 
--- Take up to p_batch events of compute.instance_events past the cursor, apply them and
--- move the cursor, all in the caller's transaction; returns how many were taken.
-CREATE FUNCTION pull_instance_events(p_batch integer) RETURNS integer LANGUAGE plpgsql AS $$
+-- Take up to p_batch events of one log past its cursor, apply them and move the cursor,
+-- all in the caller's transaction; returns how many were taken.
+CREATE FUNCTION pull(p_log text, p_batch integer) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     c cursors%ROWTYPE;
+    q text;
     n bigint;
     ids text[];
     last_xid xid8;
     last_seq bigint;
 BEGIN
-    SELECT * INTO c FROM cursors WHERE log = 'compute.instance_events' FOR UPDATE;
-    WITH ev AS (
-        SELECT * FROM compute.instance_events
-        WHERE (xid, seq) > (c.xid, c.seq) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY xid, seq LIMIT p_batch
-    ), kept AS (
-        INSERT INTO instance_inbox (instance_id, instance_seq, event, account_id, user_id, instance_type, host_id,
-                                    zone, cloud, at)
-        SELECT instance_id, instance_seq, event, account_id, user_id, instance_type, host_id, zone, cloud, at FROM ev
-        WHERE NOT EXISTS (SELECT 1 FROM instance_meters m      -- read again after a cursor reset
-                          WHERE m.instance_id = ev.instance_id AND m.applied_seq >= ev.instance_seq)
-        ON CONFLICT DO NOTHING
-    )
-    SELECT count(*), array_agg(DISTINCT instance_id), (array_agg(xid ORDER BY xid DESC, seq DESC))[1],
-           (array_agg(seq ORDER BY xid DESC, seq DESC))[1]
-    INTO n, ids, last_xid, last_seq FROM ev;
+    SELECT * INTO c FROM cursors WHERE log = p_log FOR UPDATE;
+    SELECT query INTO q FROM feeds WHERE log = p_log;
+    IF to_regclass(p_log) IS NULL THEN
+        RETURN 0;   -- the owning service has not made its log yet
+    END IF;
+    EXECUTE format($f$
+        WITH ev AS (
+            SELECT * FROM (%s) AS f
+            WHERE (xid, seq) > ($1, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY xid, seq LIMIT $3
+        ), amounts AS (   -- records of their own: no order among them matters
+            INSERT INTO usage_records (record_key, resource_type, resource_id, account_id, user_id, usage_type,
+                                       item, quantity, unit, start_at, end_at, cloud, zone)
+            SELECT usage_type || '/' || resource_id || '/' ||
+                       to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '/' || seq,
+                   resource_type, resource_id, account_id, user_id, usage_type, item, amount, unit, at,
+                   coalesce(until, at), cloud, zone
+            FROM ev WHERE action = 'amount'
+            ON CONFLICT (record_key) DO NOTHING
+        ), kept AS (
+            INSERT INTO inbox (resource_type, resource_id, resource_seq, action, account_id, user_id, usage_type,
+                               item, unit, rate, amount, cloud, zone, at, until)
+            SELECT resource_type, resource_id, resource_seq, action, account_id, user_id, usage_type, item, unit,
+                   rate, amount, cloud, zone, at, until FROM ev
+            WHERE action <> 'amount' AND NOT EXISTS (SELECT 1 FROM meters m   -- read again after a cursor reset
+                              WHERE m.resource_type = ev.resource_type AND m.resource_id = ev.resource_id
+                                AND m.applied_seq >= ev.resource_seq)
+            ON CONFLICT DO NOTHING
+        )
+        SELECT count(*), array_agg(DISTINCT resource_type || ' ' || resource_id) FILTER (WHERE action <> 'amount'),
+               (array_agg(xid ORDER BY xid DESC, seq DESC))[1], (array_agg(seq ORDER BY xid DESC, seq DESC))[1]
+        FROM ev $f$, q)
+    INTO n, ids, last_xid, last_seq USING c.xid, c.seq, p_batch;
     IF n = 0 THEN
         RETURN 0;
     END IF;
-    PERFORM apply_instance(id) FROM unnest(ids) AS id ORDER BY id;
-    UPDATE cursors SET xid = last_xid, seq = last_seq, events = events + n, updated_at = now()
-    WHERE log = 'compute.instance_events';
+    PERFORM apply_meter(split_part(r, ' ', 1), split_part(r, ' ', 2)) FROM unnest(coalesce(ids, '{}')) AS r ORDER BY r;
+    UPDATE cursors SET xid = last_xid, seq = last_seq, events = events + n, updated_at = now() WHERE log = p_log;
     RETURN n;
 END
 $$;
 
--- Meter every running instance up to the last whole hour that ended at least p_grace
--- ago, so a long-running instance has its records hour by hour, not only when it stops.
-CREATE FUNCTION meter_running(p_grace interval) RETURNS integer LANGUAGE plpgsql AS $$
+-- Meter every open span up to the last whole hour that ended at least p_grace ago, so a
+-- long-running instance (a kept address, a stored image) has its records hour by hour.
+CREATE FUNCTION meter_open(p_grace interval) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     upto timestamptz := date_trunc('hour', now() - p_grace, 'UTC');
     m record;
     n integer := 0;
 BEGIN
-    FOR m IN SELECT * FROM instance_meters WHERE running_since < upto ORDER BY instance_id FOR UPDATE LOOP
-        n := n + meter('instance', m.instance_id, m.account_id, m.user_id, 'instance.running', m.instance_type,
-                       'second', 1, m.cloud, m.zone, m.running_since, upto);
-        UPDATE instance_meters SET running_since = upto WHERE instance_id = m.instance_id;
+    FOR m IN SELECT * FROM meters WHERE open_since < upto ORDER BY resource_type, resource_id FOR UPDATE LOOP
+        n := n + meter(m.resource_type, m.resource_id, m.account_id, m.user_id, m.usage_type, m.item, m.unit, m.rate,
+                       m.cloud, m.zone, m.open_since, upto);
+        UPDATE meters SET open_since = upto WHERE resource_type = m.resource_type AND resource_id = m.resource_id;
     END LOOP;
     RETURN n;
 END
 $$;
+
+-- Elastic IPs: billed per second allocated (network.address_events); associations are
+-- logged but do not change the price.
+INSERT INTO cursors (log) VALUES ('network.address_events');
+INSERT INTO feeds VALUES ('network.address_events', $q$
+    SELECT xid, seq, 'address' AS resource_type, address_id AS resource_id, address_seq AS resource_seq,
+           CASE event WHEN 'allocated' THEN 'open' WHEN 'released' THEN 'close' ELSE 'none' END AS action,
+           account_id, ''::text AS user_id, 'address.allocated' AS usage_type, 'elastic-ip' AS item,
+           'second' AS unit, 1::numeric AS rate, NULL::numeric AS amount, 'private' AS cloud, ''::text AS zone,
+           at, NULL::timestamptz AS until
+    FROM network.address_events $q$);
+
+-- Images: byte-hours stored (image.image_storage_events): size / 3600 per second.
+INSERT INTO cursors (log) VALUES ('image.image_storage_events');
+INSERT INTO feeds VALUES ('image.image_storage_events', $q$
+    SELECT xid, seq, 'image' AS resource_type, image_id AS resource_id, image_seq AS resource_seq,
+           CASE event WHEN 'stored' THEN 'open' ELSE 'close' END AS action,
+           account_id, ''::text AS user_id, 'image.stored' AS usage_type, 'image' AS item,
+           'byte-hour' AS unit, size / 3600.0 AS rate, NULL::numeric AS amount, 'private' AS cloud, ''::text AS zone,
+           at, NULL::timestamptz AS until
+    FROM image.image_storage_events $q$);
+
+-- Object storage: one record per account and sampled hour, quantity = bytes x 1 hour.
+INSERT INTO cursors (log) VALUES ('objectstore.storage_samples');
+INSERT INTO feeds VALUES ('objectstore.storage_samples', $q$
+    SELECT xid, seq, 'storage' AS resource_type, 's3:' || account_id AS resource_id, 0 AS resource_seq,
+           'amount' AS action, account_id, ''::text AS user_id, 'storage.stored' AS usage_type, 's3' AS item,
+           'byte-hour' AS unit, 0::numeric AS rate, bytes::numeric AS amount, 'private' AS cloud, ''::text AS zone,
+           hour AS at, hour + interval '1 hour' AS until
+    FROM objectstore.storage_samples $q$);
+
+-- Data transferred out by GetObject: one record per bucket and flush window, in bytes.
+INSERT INTO cursors (log) VALUES ('objectstore.transfer_events');
+INSERT INTO feeds VALUES ('objectstore.transfer_events', $q$
+    SELECT xid, seq, 'bucket' AS resource_type, bucket AS resource_id, 0 AS resource_seq,
+           'amount' AS action, account_id, ''::text AS user_id, 'transfer.out' AS usage_type, 's3' AS item,
+           'byte' AS unit, 0::numeric AS rate, bytes::numeric AS amount, 'private' AS cloud, ''::text AS zone,
+           from_at AS at, to_at AS until
+    FROM objectstore.transfer_events $q$);
