@@ -5,6 +5,7 @@
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
+ *   virgadm [-c FILE] usage|invoice ...            (cli/usage_cmds.c)
  *
  * The config file is -c FILE, else $VIRGA_CONFIG, else /etc/virga/virga.yaml; with none
  * (and no bus.brokers given) it says so at once. */
@@ -39,6 +40,7 @@ static void usage(void)
             "Services come from cluster.services (default %s);\n"
             "agents from cluster.agents (host ids).\n", default_services);
     identity_cmds_usage(stderr);
+    usage_cmds_usage(stderr);
 }
 
 static double ms_since(const struct timespec *t0)
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
         return nrest < 1 ? 2 : 0;
     }
     log_init("virgadm", config_str(cfg, "log.level", "warn"), "text");
-    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota"};
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "usage", "invoice"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
         k++;
@@ -300,6 +302,8 @@ int main(int argc, char **argv)
         rc = cmd_call(bus, nrest - 1, rest + 1);
     else if (!strcmp(rest[0], "bootstrap"))
         rc = cli_print_call(bus, "identity", "identity.bootstrap", NULL, NULL, 10000);
+    else if ((rc = usage_cmds_run(bus, nrest, rest)) >= 0)
+        ;
     else if ((rc = identity_cmds_run(bus, nrest, rest)) < 0) {
         usage();
         rc = 2;

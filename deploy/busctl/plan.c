@@ -22,6 +22,7 @@ static const struct {
     const char *caller, *callee;
 } calls[] = {
     {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
+    {"gateway", "accounting"},
     {"objectstore", "identity"},
     {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},

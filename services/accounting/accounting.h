@@ -23,5 +23,17 @@ long publish_outbox(bus_t *bus, db_t *db, int batch, verr_t *e);
 
 /* accounting.usage: records and totals, filtered (usage_api.c). */
 int accounting_usage(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* accounting.invoice: one account's month rated against the price list (invoice.c). */
+int accounting_invoice(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* showback.c: the tenants' EC2 actions DescribeUsage and GetInvoice (own account). */
+int accounting_describe_usage(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int accounting_get_invoice(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* The account a request may see: `asked` for the operator, else the caller's own. */
+int accounting_scope(bus_ctx_t *ctx, const char *asked, const char **account, verr_t *e);
+
+/* prices.c: load the price list file into accounting.prices (InvalidConfig when it is
+ * not one); refresh reloads it when the file changed (on the reconcile timer). */
+int prices_load(db_t *db, const char *path, verr_t *e);
+void prices_refresh(service_t *svc);
 
 #endif

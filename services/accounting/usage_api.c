@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "accounting.h"
-#include "bus_auth.h"
-#include "caller.h"
 #include "jsonutil.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -25,12 +23,8 @@ static int filters(bus_ctx_t *ctx, const json_t *body, const char *p[7], verr_t 
         if (strlen(p[i]) > 128)
             return verr_set(e, 400, "InvalidParameterValue", "%s is longer than 128 characters", names[i]);
     }
-    if (ctx->msg->from->kind != BUS_P_OPERATOR && !caller_is_operator_admin(ctx->msg->caller)) {
-        const char *own = caller_account(ctx->msg->caller, e);
-        if (!own)
-            return -1;
-        p[0] = own;   /* a tenant's own account only */
-    }
+    if (accounting_scope(ctx, p[0], &p[0], e) < 0)   /* a tenant's own account only */
+        return -1;
     json_int_t limit = json_int(body, "limit", 1000);
     if (limit < 1 || limit > 100000)
         return verr_set(e, 400, "InvalidParameterValue", "limit must be 1..100000");

@@ -81,6 +81,9 @@ static const gw_action_t actions[] = {
     {API_EC2, "CreateTags", NULL, {"ResourceId", "Tag"}, ec2_create_tags, NULL},
     {API_EC2, "DeleteTags", NULL, {"ResourceId"}, ec2_delete_tags, NULL},
     {API_EC2, "DescribeTags", NULL, {NULL}, ec2_describe_tags, NULL},
+    /* Virga: showback, the caller's own usage and cost (accounting; docs/api.md) */
+    {API_EC2, "DescribeUsage", "accounting", {NULL}, NULL, NULL},
+    {API_EC2, "GetInvoice", "accounting", {"Month"}, NULL, NULL},
     /* IAM subset: identity */
     {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL},
     {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL},
