@@ -10,7 +10,7 @@
 #include "err.h"
 #include "strbuf.h"
 
-#define LINES_PER_PAGE 64
+#define LINES_PER_PAGE 84   /* 7-point Courier, 9-point leading: ~125 characters a line */
 #define PAGE_W 595
 #define PAGE_H 842
 
@@ -46,7 +46,7 @@ int pdf_write_text(const char *path, const char *const *lines, size_t n)
     strbuf_puts(&b, "3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>\nendobj\n");
     for (size_t p = 0; p < pages; p++) {
         strbuf_t c = {0};
-        strbuf_printf(&c, "BT /F1 9 Tf 11 TL 40 %d Td\n", PAGE_H - 50);
+        strbuf_printf(&c, "BT /F1 7 Tf 9 TL 30 %d Td\n", PAGE_H - 50);
         for (size_t i = p * LINES_PER_PAGE; i < n && i < (p + 1) * LINES_PER_PAGE; i++) {
             pdf_string(&c, lines[i]);
             strbuf_puts(&c, " Tj T*\n");

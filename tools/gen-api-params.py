@@ -52,7 +52,16 @@ def ec2_name(member_name, member):
     return member_name
 
 
+# Virga's own actions on the EC2 endpoint (not in AWS's model; docs/api.md): their names.
+VIRGA_EC2 = {
+    "DescribeUsage": ["EndTime", "MaxResults", "ResourceId", "StartTime", "UsageType", "UserId"],
+    "GetInvoice": ["Month"],
+}
+
+
 def input_names(model, op, ec2):
+    if ec2 and op in VIRGA_EC2:
+        return VIRGA_EC2[op]
     o = model["operations"].get(op)
     if o is None:
         sys.exit("gen-api-params: %s is not in the %s model" % (op, model["metadata"]["serviceId"]))

@@ -10,15 +10,14 @@ from its persisted cursor. The records must then be exactly what the shifted tim
 says: run 10 min, stopped 5, run 5 = 900 s; a span across an hour boundary is split."""
 import json
 import os
-import signal
 import time
 import uuid
 
 import pytest
 
 from harness import Cloud, boto3_client, new_tenant
-
-WAIT_S = 60
+from usage_helpers import (WAIT_S, caught_up, lifecycle, shift, start_accounting, stop_accounting, usage,
+                           wait_records)
 
 
 @pytest.fixture(scope="module")
@@ -42,86 +41,6 @@ def ami(cloud):
 def tenant(cloud):
     acct, k, s = new_tenant(cloud, "usage-" + uuid.uuid4().hex[:8])
     return acct, boto3_client(cloud, "ec2", k, s)
-
-
-def wait_state(ec2, iid, state):
-    deadline = time.time() + WAIT_S
-    while True:
-        got = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
-        if got == state:
-            return
-        assert time.time() < deadline, "%s is %s, not %s" % (iid, got, state)
-        time.sleep(0.2)
-
-
-def stop_accounting(cloud):
-    pid = cloud.pid("accounting")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + 30
-    while os.path.exists("/proc/%d" % pid):
-        assert time.time() < deadline, "accounting did not stop"
-        time.sleep(0.1)
-
-
-def start_accounting(cloud):
-    r = cloud.up()
-    assert r.returncode == 0, r.stdout + r.stderr
-    cloud.wait_healthy("accounting")
-
-
-def usage(cloud, **filters):
-    ok, reply = cloud.call("accounting", "accounting.usage", filters)
-    assert ok, reply
-    return reply
-
-
-def wait_records(cloud, resource, count):
-    deadline = time.time() + WAIT_S
-    while True:
-        recs = usage(cloud, resource_id=resource)["records"]
-        if len(recs) >= count:
-            return recs
-        assert time.time() < deadline, "records of %s: %s" % (resource, recs)
-        time.sleep(0.3)
-
-
-def caught_up(cloud):
-    """Wait until accounting's cursor has taken the whole instance log."""
-    deadline = time.time() + WAIT_S
-    while cloud.psql("SELECT (SELECT seq FROM accounting.cursors WHERE log = 'compute.instance_events') = "
-                     "(SELECT max(seq) FROM compute.instance_events)") != "t":
-        assert time.time() < deadline, "accounting did not catch up"
-        time.sleep(0.2)
-
-
-def lifecycle(ec2, ami, steps):
-    """Launch one instance, then apply steps ('stop', 'start', 'terminate'), each waited
-    for; returns the instance id."""
-    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    wait_state(ec2, iid, "running")
-    for step in steps:
-        if step == "stop":
-            ec2.stop_instances(InstanceIds=[iid])
-            wait_state(ec2, iid, "stopped")
-        elif step == "start":
-            ec2.start_instances(InstanceIds=[iid])
-            wait_state(ec2, iid, "running")
-        else:
-            ec2.terminate_instances(InstanceIds=[iid])
-            wait_state(ec2, iid, "terminated")
-    return iid
-
-
-def shift(cloud, iid, times):
-    """Move the instance's usage events (in their own order) to the given UTC times."""
-    events = cloud.psql("SELECT instance_seq || ' ' || event FROM compute.instance_events "
-                        "WHERE instance_id = '%s' ORDER BY instance_seq" % iid).split("\n")
-    assert len(events) == len(times), events
-    for (line, t) in zip(events, times):
-        seq = line.split()[0]
-        cloud.psql("UPDATE compute.instance_events SET at = '%s'::timestamp AT TIME ZONE 'UTC' "
-                   "WHERE instance_id = '%s' AND instance_seq = %s" % (t, iid, seq))
-    return [line.split()[1] for line in events]
 
 
 def test_run_10_stop_5_run_5_bills_15_minutes(cloud, tenant, ami):
