@@ -24,7 +24,8 @@ from usage_helpers import (WAIT_S, caught_up, lifecycle, shift, start_accounting
 def cloud():
     c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
                     env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_ACCOUNTING_POLL_MS": "500",
-                         "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1"})
+                         "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1", "VIRGA_AGENT_VCPUS": "16",
+                         "VIRGA_AGENT_MEMORY_MIB": "32768"})
     try:
         yield c
     finally:
@@ -156,3 +157,84 @@ def test_s3_transfer_out_and_stored_bytes(cloud, tenant):
         time.sleep(0.5)
     assert len(recs) == 1 and float(recs[0]["quantity"]) == 100000.0 and recs[0]["unit"] == "byte-hour"
     assert recs[0]["start"][14:] == "00:00.000000Z" and recs[0]["end"][14:] == "00:00.000000Z"
+
+
+def retry(fn, *args, **kw):
+    """A lifecycle call while services restart: again until it is answered (the calls
+    are idempotent: stopping a stopping instance succeeds and changes nothing)."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+    deadline = time.time() + 120
+    while True:
+        try:
+            return fn(*args, **kw)
+        except (ClientError, EndpointConnectionError, ReadTimeoutError) as e:
+            assert time.time() < deadline, e
+            time.sleep(0.5)
+
+
+def wait_all(ec2, ids, state):
+    deadline = time.time() + 180
+    while True:
+        try:
+            got = {i["InstanceId"]: i["State"]["Name"]
+                   for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+        except Exception:   # compute restarting
+            got = {}
+        if len(got) == len(ids) and all(s == state for s in got.values()):
+            return
+        assert time.time() < deadline, got
+        time.sleep(0.3)
+
+
+def test_restarts_during_a_burst_lose_and_double_count_nothing(cloud, ami):
+    """100 lifecycle changes on 10 instances; accounting is killed (-9) after the 3rd
+    round, the Kafka broker after the 5th, compute after the 7th, each started again.
+    Then every instance's billed seconds equal the running time summed independently
+    from its event history, every record is published, and no key is twice."""
+    acct, k, s = new_tenant(cloud, "burst-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=10,
+                                                       MaxCount=10)["Instances"]]
+    wait_all(ec2, ids, "running")
+    kills = {3: "accounting", 5: "kafka", 7: "compute"}
+    for rnd in range(10):
+        stop = rnd % 2 == 0
+        retry(ec2.stop_instances if stop else ec2.start_instances, InstanceIds=ids)
+        if rnd in kills:
+            pid = cloud.pid(kills[rnd])
+            os.kill(pid, 9)
+            while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z":
+                time.sleep(0.1)
+            r = cloud.up()
+            assert r.returncode == 0, r.stdout + r.stderr
+        wait_all(ec2, ids, "stopped" if stop else "running")
+    retry(ec2.terminate_instances, InstanceIds=ids)
+    wait_all(ec2, ids, "terminated")
+    caught_up(cloud)
+    # the independent sum: pair each instance's started/stopped events in its own order
+    rows = cloud.psql("SELECT instance_id, instance_seq, event, extract(epoch FROM at) FROM compute.instance_events "
+                      "WHERE account_id = '%s' ORDER BY instance_id, instance_seq" % acct).split("\n")
+    expected = {}
+    since = {}
+    for row in rows:
+        iid, _, event, at = row.split("|")
+        at = float(at)
+        if event == "started" and iid not in since:
+            since[iid] = at
+        elif event in ("stopped", "terminated") and iid in since:
+            expected[iid] = expected.get(iid, 0.0) + at - since.pop(iid)
+    assert sorted(expected) == sorted(ids) and not since
+    deadline = time.time() + WAIT_S
+    while True:
+        got = usage(cloud, account_id=acct, limit=100000)
+        billed = {}
+        for rec in got["records"]:
+            billed[rec["resource_id"]] = billed.get(rec["resource_id"], 0.0) + float(rec["quantity"])
+        published = all(rec["published"] for rec in got["records"])
+        if published and all(abs(billed.get(i, 0) - expected[i]) < 1e-4 for i in ids):
+            break
+        assert time.time() < deadline, (billed, expected, published)
+        time.sleep(0.5)
+    keys = [rec["key"] for rec in got["records"]]
+    assert len(keys) == len(set(keys))
+    assert cloud.psql("SELECT count(*) FROM accounting.inbox") == "0"
