@@ -4,11 +4,17 @@
  *
  *   virgadm usage [--account A] [--user U] [--resource R] [--type T] [--from TIME]
  *                 [--to TIME] [--limit N] [--format table|csv|json]
- *   virgadm invoice --account A --month YYYY-MM [--format table|csv|json] [--pdf FILE] */
+ *   virgadm invoice --account A --month YYYY-MM [--format table|csv|json] [--pdf FILE]
+ *   virgadm usage-feed --group NAME [--max N] [--idle-ms MS]
+ *       reads virga.usage in consumer group virgadm.NAME and prints one JSON line per
+ *       record ({"key", "record"}), committing after each line is written: a reference
+ *       billing consumer (at least once; dedupe by key). */
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus_feed.h"
 #include "cli.h"
 #include "jsonutil.h"
 #include "strbuf.h"
@@ -196,8 +202,63 @@ static int cmd_invoice(bus_t *bus, int argc, char **argv)
     return rc;
 }
 
+static int cmd_feed(bus_t *bus, int argc, char **argv)
+{
+    const char *group = NULL;
+    long max = -1, idle_ms = 10000;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--group"))
+            group = argv[i + 1];
+        else if (!strcmp(argv[i], "--max"))
+            max = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--idle-ms"))
+            idle_ms = atol(argv[i + 1]);
+    }
+    if (!group || !bus_name_valid(group, 40) || idle_ms < 1 || argc % 2) {
+        fprintf(stderr, "usage: virgadm usage-feed --group NAME [--max N] [--idle-ms MS]\n");
+        return 2;
+    }
+    AUTOFREE char *gid = xasprintf("%s.%s", bus_principal(bus), group);
+    verr_t e = {0};
+    bus_feed_t *f = bus_feed_open(bus, "virga.usage", gid, &e);
+    if (!f) {
+        fprintf(stderr, "%s: %s\n", e.code, e.message);
+        return 1;
+    }
+    long n = 0;
+    int rc = 0;
+    while (max < 0 || n < max) {
+        bus_feed_msg_t m;
+        int got = bus_feed_next(f, (int)idle_ms, &m, &e);
+        if (got <= 0) {
+            rc = got < 0;
+            if (got < 0)
+                fprintf(stderr, "%s: %s\n", e.code, e.message);
+            break;
+        }
+        if (!strcmp(m.sender, "accounting")) {   /* only accounting writes usage records */
+            json_t *line = json_pack("{s:s, s:O}", "key", m.key, "record", json_object_get(m.envelope, "body"));
+            char *s = json_dumps(line, JSON_COMPACT);
+            printf("%s\n", s);
+            free(s);
+            json_decref(line);
+            n++;
+        }
+        bus_feed_msg_clear(&m);
+        /* written out before committed: a reader killed in between sees it again */
+        if (fflush(stdout) != 0 || bus_feed_commit(f, &e) < 0) {
+            rc = 1;
+            break;
+        }
+    }
+    bus_feed_close(f);
+    return rc;
+}
+
 int usage_cmds_run(bus_t *bus, int argc, char **argv)
 {
+    if (!strcmp(argv[0], "usage-feed"))
+        return cmd_feed(bus, argc - 1, argv + 1);
     if (!strcmp(argv[0], "usage"))
         return cmd_usage(bus, argc - 1, argv + 1);
     if (!strcmp(argv[0], "invoice"))
@@ -211,5 +272,7 @@ void usage_cmds_usage(FILE *f)
                "        [--limit N] [--format table|csv|json]\n"
                "                                     usage records and totals (TIME: YYYY-MM-DD[THH:MM:SSZ], UTC)\n"
                "  invoice --account A --month YYYY-MM [--format table|csv|json] [--pdf FILE]\n"
-               "                                     a month of the account's usage at the price list's prices\n");
+               "                                     a month of the account's usage at the price list's prices\n"
+               "  usage-feed --group NAME [--max N] [--idle-ms MS]\n"
+               "                                     read virga.usage as group virgadm.NAME, one JSON line per record\n");
 }

@@ -273,7 +273,7 @@ int main(int argc, char **argv)
         return nrest < 1 ? 2 : 0;
     }
     log_init("virgadm", config_str(cfg, "log.level", "warn"), "text");
-    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "usage", "invoice"};
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "usage", "invoice", "usage-feed"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
         k++;

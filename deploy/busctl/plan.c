@@ -37,7 +37,7 @@ static const struct {
 } broadcasts[] = {
     {"virga.events", "identity", "gateway"},
     {"virga.events", "identity", "objectstore"},
-    {"virga.usage", "accounting", NULL},
+    {"virga.usage", "accounting", "virgadm"},   /* virgadm usage-feed; a billing system gets its own */
 };
 
 static void topic(json_t *plan, const char *name, int partitions, long long retention_ms)
