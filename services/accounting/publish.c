@@ -79,6 +79,6 @@ long publish_outbox(bus_t *bus, db_t *db, int batch, verr_t *e)
     while ((n = publish_batch(bus, db, batch, e)) > 0)
         total += n;
     verr_t ignored;
-    PG_AUTO PGresult *u = db_query(db, &ignored, "SELECT pg_advisory_unlock(" PUBLISH_LOCK ")", 0, NULL);
+    PQclear(db_query(db, &ignored, "SELECT pg_advisory_unlock(" PUBLISH_LOCK ")", 0, NULL));
     return n < 0 ? -1 : total;
 }
