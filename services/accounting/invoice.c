@@ -2,8 +2,8 @@
  * against the price list in force when each record started (prices.c), as lines per
  * usage type, item, cloud and price period, with a total. The operator asks for any
  * account; a tenant (through the gateway) only for its own. Rating is one SQL statement:
- * records are grouped first, then priced, so a month of 10,000 instances is one pass
- * over its records. Amounts keep 6 decimals per line; the total is rounded to cents. */
+ * records are summed per day first (price periods begin on whole UTC days), then the
+ * days are priced, so a month of 10,000 instances is one pass over its records. Amounts keep 6 decimals per line; the total is rounded to cents. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +48,18 @@ int accounting_invoice(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
     PG_AUTO PGresult *r = db_prepared(db, e, "invoice",
         "WITH bounds AS (SELECT ($2 || '-01')::timestamp AT TIME ZONE 'UTC' AS s, "
         "                       (($2 || '-01')::timestamp + interval '1 month') AT TIME ZONE 'UTC' AS e), "
+        /* first per day (price periods start on whole UTC days): one pass, few groups */
+        "days AS (SELECT r.usage_type, r.item, r.cloud, r.unit, date_trunc('day', r.start_at, 'UTC') AS day, "
+        "                sum(r.quantity) AS q, count(*) AS n "
+        "         FROM usage_records r CROSS JOIN bounds b "
+        "         WHERE r.account_id = $1 AND r.start_at >= b.s AND r.start_at < b.e GROUP BY 1, 2, 3, 4, 5), "
         "periods AS (SELECT effective, lead(effective) OVER (ORDER BY effective) AS until "
         "            FROM (SELECT DISTINCT effective FROM prices) x), "
-        "g AS (SELECT r.usage_type, r.item, r.cloud, r.unit, pe.effective, sum(r.quantity) AS q, "
-        "             count(*) AS n, count(DISTINCT r.resource_id) AS resources "
-        "      FROM usage_records r CROSS JOIN bounds b "
-        "      LEFT JOIN periods pe ON r.start_at >= pe.effective AND (pe.until IS NULL OR r.start_at < pe.until) "
-        "      WHERE r.account_id = $1 AND r.start_at >= b.s AND r.start_at < b.e "
+        "g AS (SELECT d.usage_type, d.item, d.cloud, d.unit, pe.effective, sum(d.q) AS q, sum(d.n) AS n, "
+        "             count(*) AS days "
+        "      FROM days d LEFT JOIN periods pe ON d.day >= pe.effective AND (pe.until IS NULL OR d.day < pe.until) "
         "      GROUP BY 1, 2, 3, 4, 5) "
-        "SELECT g.usage_type, g.item, g.cloud, g.unit, g.q, g.n, g.resources, "
+        "SELECT g.usage_type, g.item, g.cloud, g.unit, g.q, g.n, g.days, "
         "       to_char(g.effective AT TIME ZONE 'UTC', 'YYYY-MM-DD'), pr.list_unit, "
         "       round(g.q / pr.per_unit, 6), round(pr.list_price * (1 + pr.markup), 6), "
         "       round(g.q / pr.per_unit * pr.list_price * (1 + pr.markup), 6), pr.markup, "
@@ -74,7 +77,7 @@ int accounting_invoice(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
         json_t *l = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "usage_type", PQgetvalue(r, i, 0),
                               "item", PQgetvalue(r, i, 1), "cloud", PQgetvalue(r, i, 2), "unit", PQgetvalue(r, i, 3),
                               "usage", PQgetvalue(r, i, 4), "records", (json_int_t)atoll(PQgetvalue(r, i, 5)),
-                              "resources", (json_int_t)atoll(PQgetvalue(r, i, 6)));
+                              "days", (json_int_t)atoll(PQgetvalue(r, i, 6)));
         if (priced) {
             json_object_set_new(l, "price_effective", json_string(PQgetvalue(r, i, 7)));
             json_object_set_new(l, "quantity", json_string(PQgetvalue(r, i, 9)));

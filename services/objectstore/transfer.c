@@ -108,7 +108,9 @@ void storage_sample(db_t *db)
     verr_t e;
     PG_AUTO PGresult *r = db_prepared(db, &e, "storage_sample",
         "INSERT INTO storage_samples (account_id, hour, bytes) "
-        "SELECT account_id, date_trunc('hour', now(), 'UTC'), bytes FROM stored WHERE bytes > 0 "
+        "SELECT account_id, date_trunc('hour', now(), 'UTC'), bytes FROM stored s WHERE bytes > 0 "
+        "AND NOT EXISTS (SELECT 1 FROM storage_samples x WHERE x.account_id = s.account_id "
+        "                AND x.hour = date_trunc('hour', now(), 'UTC')) "   /* no seq drawn for nothing */
         "ON CONFLICT (account_id, hour) DO NOTHING", 0, NULL);
     if (!r)
         log_warn("stored bytes not sampled: %s", e.message);
