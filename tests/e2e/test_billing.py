@@ -188,3 +188,21 @@ def test_showback_tenants_see_only_their_own(cloud, billed):
     assert status == 400 and "UnknownParameter" in xml, xml
     status, xml = ec2_query(cloud, k2, s2, {"Action": "GetInvoice"})
     assert status == 400 and "MissingParameter" in xml, xml
+
+
+def test_showback_is_iam_authorized(cloud, billed):
+    """A user of the account needs ec2:DescribeUsage / ec2:GetInvoice like any action."""
+    acct, k, s = billed[:3]
+    iam = boto3_client(cloud, "iam", k, s)
+    keys = {}
+    for name, actions in (("viewer", ["ec2:DescribeUsage", "ec2:GetInvoice"]), ("nobody", ["ec2:DescribeRegions"])):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        ak = iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = (ak["AccessKeyId"], ak["SecretAccessKey"])
+    status, xml = ec2_query(cloud, *keys["viewer"], {"Action": "GetInvoice", "Month": "2026-01"})
+    assert status == 200 and "<total>2.93</total>" in xml, xml
+    for action in ({"Action": "DescribeUsage"}, {"Action": "GetInvoice", "Month": "2026-01"}):
+        status, xml = ec2_query(cloud, *keys["nobody"], action)
+        assert status == 403 and ("UnauthorizedOperation" in xml or "AccessDenied" in xml), xml
