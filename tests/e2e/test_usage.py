@@ -269,3 +269,32 @@ def test_usage_topic_consumer_restarts_and_dedupes(cloud):
     assert set(in_db) <= set(keys), set(in_db) - set(keys)
     for k, q in in_db.items():
         assert float(keys[k]["quantity"]) == float(q)
+
+
+def test_deregistered_image_stops_its_meter(cloud):
+    """DeregisterImage logs 'removed' and closes the image's span: its last record ends at
+    the deregistration, and nothing more is metered for it."""
+    with open(os.path.join(cloud.dir, "default-images.json")) as f:
+        images = json.load(f)
+    image = next(v for k, v in sorted(images.items()) if k != "virga-busybox-rootfs" and v.startswith("ami-"))
+    stop_accounting(cloud)
+    try:
+        cloud.psql("UPDATE image.image_storage_events SET at = '2026-01-07T10:00:00'::timestamp AT TIME ZONE 'UTC' "
+                   "WHERE image_id = '%s'" % image)
+        cloud.psql("DELETE FROM accounting.meters WHERE resource_id = '%s'" % image)
+        cloud.psql("DELETE FROM accounting.usage_records WHERE resource_id = '%s'" % image)
+        cloud.psql("UPDATE accounting.cursors SET xid = '0', seq = 0 WHERE log = 'image.image_storage_events'")
+        ec2 = boto3_client(cloud, "ec2")   # the operator, who registered the default images
+        ec2.deregister_image(ImageId=image)
+        events = cloud.psql("SELECT event FROM image.image_storage_events WHERE image_id = '%s' ORDER BY image_seq"
+                            % image).split("\n")
+        assert events == ["stored", "removed"], events
+        cloud.psql("UPDATE image.image_storage_events SET at = '2026-01-07T12:30:00'::timestamp AT TIME ZONE 'UTC' "
+                   "WHERE image_id = '%s' AND event = 'removed'" % image)
+    finally:
+        start_accounting(cloud)
+    recs = wait_records(cloud, image, 3)
+    assert [(r["start"][11:19], r["end"][11:19]) for r in recs] == [
+        ("10:00:00", "11:00:00"), ("11:00:00", "12:00:00"), ("12:00:00", "12:30:00")]
+    caught_up(cloud, "image.image_storage_events")
+    assert cloud.psql("SELECT open_since IS NULL FROM accounting.meters WHERE resource_id = '%s'" % image) == "t"

@@ -50,12 +50,12 @@ def wait_records(cloud, resource, count):
         time.sleep(0.3)
 
 
-def caught_up(cloud):
-    """Wait until accounting's cursor has taken the whole instance log."""
+def caught_up(cloud, log="compute.instance_events"):
+    """Wait until accounting's cursor has taken the whole of a log."""
     deadline = time.time() + WAIT_S
-    while cloud.psql("SELECT (SELECT seq FROM accounting.cursors WHERE log = 'compute.instance_events') = "
-                     "(SELECT max(seq) FROM compute.instance_events)") != "t":
-        assert time.time() < deadline, "accounting did not catch up"
+    while cloud.psql("SELECT (SELECT seq FROM accounting.cursors WHERE log = '%s') = "
+                     "(SELECT coalesce(max(seq), 0) FROM %s)" % (log, log)) != "t":
+        assert time.time() < deadline, "accounting did not catch up with %s" % log
         time.sleep(0.2)
 
 

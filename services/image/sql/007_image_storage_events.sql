@@ -21,11 +21,11 @@ CREATE INDEX image_storage_events_cursor ON image_storage_events(xid, seq);
 
 CREATE FUNCTION image_storage_event() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    was boolean := TG_OP <> 'INSERT' AND OLD.state = 'available';
-    now_ boolean := TG_OP <> 'DELETE' AND NEW.state = 'available';
+    was boolean := CASE WHEN TG_OP = 'INSERT' THEN false ELSE OLD.state = 'available' END;
+    now_ boolean := CASE WHEN TG_OP = 'DELETE' THEN false ELSE NEW.state = 'available' END;
     ev text;
 BEGIN
-    IF now_ AND (NOT was OR NEW.size <> OLD.size) THEN
+    IF now_ AND (NOT was OR (TG_OP = 'UPDATE' AND NEW.size <> OLD.size)) THEN
         ev := 'stored';
     ELSIF was AND NOT now_ THEN
         ev := 'removed';
