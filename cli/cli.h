@@ -21,4 +21,9 @@ void usage_cmds_usage(FILE *f);
 /* pdf.c: lines of text as a PDF file (Courier, A4, paginated); 0 or -1. */
 int pdf_write_text(const char *path, const char *const *lines, size_t n);
 
+/* hybrid_cmds.c: needs no bus; returns the exit code */
+struct config;
+int hybrid_cmds_run(const struct config *cfg, int argc, char **argv);
+void hybrid_cmds_usage(FILE *f);
+
 #endif

@@ -6,6 +6,7 @@
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
  *   virgadm [-c FILE] usage|invoice ...            (cli/usage_cmds.c)
+ *   virgadm [-c FILE] hybrid seal|clouds ...         (cli/hybrid_cmds.c; no bus)
  *
  * The config file is -c FILE, else $VIRGA_CONFIG, else /etc/virga/virga.yaml; with none
  * (and no bus.brokers given) it says so at once. */
@@ -41,6 +42,7 @@ static void usage(void)
             "agents from cluster.agents (host ids).\n", default_services);
     identity_cmds_usage(stderr);
     usage_cmds_usage(stderr);
+    hybrid_cmds_usage(stderr);
 }
 
 static double ms_since(const struct timespec *t0)
@@ -273,6 +275,12 @@ int main(int argc, char **argv)
         return nrest < 1 ? 2 : 0;
     }
     log_init("virgadm", config_str(cfg, "log.level", "warn"), "text");
+    if (!strcmp(rest[0], "hybrid")) {
+        int hrc = hybrid_cmds_run(cfg, nrest, rest);
+        config_free(cfg);
+        free(rest);
+        return hrc;
+    }
     static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "usage", "invoice", "usage-feed"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))

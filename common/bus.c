@@ -67,7 +67,10 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
         (consumer && bus_conf_set(c, "fetch.error.backoff.ms", "50", e) < 0) ||
         bus_conf_set(c, "reconnect.backoff.ms", "50", e) < 0 ||
         bus_conf_set(c, "reconnect.backoff.max.ms", "1000", e) < 0 ||
-        bus_conf_set(c, "topic.metadata.refresh.interval.ms", b->metadata_refresh, e) < 0) {
+        bus_conf_set(c, "topic.metadata.refresh.interval.ms", b->metadata_refresh, e) < 0 ||
+        /* KIP-714 client metrics: nothing here collects them, and asking the broker for a
+         * subscription is idle work for every client */
+        bus_conf_set(c, "enable.metrics.push", "false", e) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }

@@ -1,14 +1,15 @@
 #!/bin/sh
 # install-deps.sh - install, with apt, every Debian 12 package Virga needs to build, run
 # and test, then the Apache Kafka broker's jars from Maven Central (deploy/kafka/fetch,
-# checksummed). Idempotent, and fast when everything is present (dpkg is asked first; apt
-# runs only for what is missing; the jars are fetched once).
+# checksummed) and librdkafka built from pinned source (deploy/librdkafka/build).
+# Idempotent, and fast when everything is present (dpkg is asked first; apt runs only for
+# what is missing; the jars are fetched and the library built once).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 
 PACKAGES="
 build-essential clang pkg-config
-libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodium-dev
+libpq-dev zlib1g-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodium-dev
 librados-dev libmicrohttpd-dev libssl-dev libxml2-dev libcmocka-dev libclang-rt-14-dev
 postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
@@ -27,8 +28,8 @@ done
 # (this machine kind ships node 20 with npm), else Debian's.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
-fetch_kafka() { "$here/kafka/fetch" > /dev/null; }
-if [ -z "$missing" ]; then fetch_kafka; exit 0; fi
+fetch_sources() { "$here/kafka/fetch" > /dev/null && "$here/librdkafka/build" > /dev/null; }
+if [ -z "$missing" ]; then fetch_sources; exit 0; fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps: missing packages:$missing (run as root to install them)" >&2
@@ -41,4 +42,4 @@ apt-get -o DPkg::Lock::Timeout=600 update -q
 apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
 # Debian starts a PostgreSQL cluster on 5432 at install; Virga runs its own clusters
 # (devcloud), so the packaged one is left as the system's administrator configured it.
-fetch_kafka
+fetch_sources

@@ -4,6 +4,7 @@ Each test session gets its own directory under /tmp and its own port base, so te
 never collide with a developer's `make run` cloud (port base 8700, dir var/) or with
 another test run."""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -45,3 +46,15 @@ def dir_cloud():
 def anycloud(request):
     """Each storage backend in turn: both must behave the same."""
     return request.getfixturevalue("cloud" if request.param == "rados" else "dir_cloud")
+
+
+@pytest.fixture(scope="session")
+def sdks():
+    """Today's SDKs (boto3/awscli from PyPI in tests/.venv, the AWS SDK for JavaScript v3
+    in tests/js), installed from the project's pinned files by tests/sdk-setup.sh; a failed
+    install fails the tests that use them. A dict: python, aws, node."""
+    r = subprocess.run(["sh", os.path.join(os.path.dirname(__file__), "sdk-setup.sh")], capture_output=True,
+                       text=True, timeout=1200)
+    if r.returncode != 0:
+        pytest.fail("tests/sdk-setup.sh failed (today's SDKs are part of the suite):\n" + r.stderr[-4000:])
+    return dict(line.split("=", 1) for line in r.stdout.split())

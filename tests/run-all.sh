@@ -12,6 +12,10 @@ cd "$root"
 # defaults, and the unit tests' instance drivers (test_vm_drivers) boot them.
 bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail, the container and qemu driver tests skip"
 
+# moto's EC2 server (pinned, PyPI, tests/.venv-moto): the ec2 driver's contract run
+# (unit) and tests/e2e/test_hybrid.py use it as a public cloud.
+sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the ec2 driver contract skips, the hybrid tests fail"
+
 unit_out=$(sh tests/run-unit.sh "$build" 2>&1)
 echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')

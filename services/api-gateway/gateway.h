@@ -18,7 +18,21 @@ typedef enum gw_api { API_EC2 = 0, API_IAM = 1 } gw_api_t;
 
 typedef struct gw_req gw_req_t;
 
-/* One row per Action: the table in actions.c is the gateway's whole API. */
+/* What a row's action does (gw_action_t.flags). Every row says GW_READS or GW_MUTATES,
+ * checked at start (gw_check_actions): a row added without saying is a failed start,
+ * not a guess. GW_CLIENT_TOKEN: the serving handler honours the model's idempotency token
+ * (ClientToken), so a retry with the same token answers the first result; every mutating
+ * action whose AWS model has such a token must have it, because today's SDKs fill it in
+ * on every call and retry with it. */
+enum {
+    GW_READS = 1,
+    GW_MUTATES = 2,
+    GW_CLIENT_TOKEN = 4,
+};
+
+/* One row per Action: the table in actions.c is the gateway's whole API. A forwarded row
+ * is served by the message "<target>.<name>" (sys.routes lists what each service serves;
+ * tests/e2e/test_gateway_load.py checks every forwarded row has a handler). */
 typedef struct gw_action {
     gw_api_t api;
     const char *name;                 /* "DescribeKeyPairs" */
@@ -26,6 +40,7 @@ typedef struct gw_action {
     const char *required[4];          /* parameters that must be present */
     int (*local)(gw_req_t *r, json_t **result, verr_t *e);
     const char *invalidates;          /* IAM changes that invalidate cached keys: param name */
+    unsigned flags;                   /* GW_READS | GW_MUTATES, GW_CLIENT_TOKEN */
 } gw_action_t;
 
 typedef struct ratelimit ratelimit_t;
@@ -78,6 +93,7 @@ typedef struct gw_action_params {
     gw_api_t api;
     const char *name;
     const char *const *params;        /* NULL-ended */
+    const char *token;                /* the model's idempotency token member, or NULL */
 } gw_action_params_t;
 extern const gw_action_params_t gw_action_params[];
 

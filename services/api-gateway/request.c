@@ -127,6 +127,12 @@ void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
         __atomic_add_fetch(&gw->errors, 1, __ATOMIC_RELAXED);
         verr_t shown;
         gw_public_error(e, &shown);
+        /* a change the service may have made before the time ran out: saying "try again"
+         * would make a second one, unless a ClientToken makes the retry answer the first */
+        if (!strcmp(e->code, "RequestTimeout") && r->action && (r->action->flags & GW_MUTATES) &&
+            !((r->action->flags & GW_CLIENT_TOKEN) && json_str(r->params, "ClientToken", NULL)))
+            snprintf(shown.message, sizeof shown.message, "The service did not answer in time; the change may "
+                     "or may not have been made. Describe the resource before trying again.");
         /* the status and code the tenant gets; a different cause (a bus timeout) follows */
         int same = !strcmp(shown.code, e->code);
         log_info("%s %s -> %d %s: %s%s%s%s", r->action ? r->action->name : "-",

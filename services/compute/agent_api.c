@@ -80,8 +80,8 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
         "SELECT i.id, i.driver, i.vcpus, i.memory_mib, i.disk_gib, i.state, i.reboot_seq, i.image::text, i.image_kind, "
         "i.account_id, (SELECT coalesce(json_agg(json_build_object('eni_id', f.eni_id, 'mac', f.mac, 'ip', f.ip, "
         "'prefix_len', f.prefix_len, 'gateway', f.gateway, 'vpc_id', f.vpc_id, 'device_index', f.device_index) "
-        "ORDER BY f.device_index), '[]') FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text "
-        "FROM instances i WHERE i.host_id = $1 AND i.prepared "
+        "ORDER BY f.device_index), '[]') FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text, "
+        "i.instance_type FROM instances i WHERE i.host_id = $1 AND i.prepared "
         "AND i.state IN ('pending', 'running', 'stopping', 'stopped') ORDER BY i.id", 1, p);
     if (!r)
         return -1;
@@ -114,6 +114,7 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
                                "ramdisk", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "ramdisk"),
                                                      "ramdisk", &refreshed),
                                "interfaces", ifs, "hostname", hn);
+        json_object_set_new(it, "instance_type", json_string(PQgetvalue(r, i, 11)));   /* added: ec2 maps it */
         json_array_append_new(list, it);
         if (refreshed) {
             AUTOFREE char *doc = json_dumps(img, JSON_COMPACT);
@@ -158,6 +159,25 @@ static int note_error(db_t *db, const char *id, const char *power, const char *e
     return r ? 0 : -1;
 }
 
+/* What an ec2 host's agent saw of the remote instance (its id, addresses and state
+ * there), shown on the local instance by DescribeInstances (docs/hybrid.md). */
+static int note_remote(db_t *db, const char *id, const json_t *o, verr_t *e)
+{
+    const json_t *rm = json_object_get(o, "remote");
+    if (!json_is_object(rm))
+        return 0;
+    const char *rid = json_str(rm, "id", ""), *pub = json_str(rm, "public_ip", ""),
+               *priv = json_str(rm, "private_ip", ""), *st = json_str(rm, "state", "");
+    if (strlen(rid) > 64 || strlen(pub) > 64 || strlen(priv) > 64 || strlen(st) > 32)
+        return 0;
+    const char *p[] = {id, rid, pub, priv, st};
+    PG_AUTO PGresult *r = db_prepared(db, e, "obs_remote",
+        "UPDATE instances SET remote_id = $2, remote_public_ip = $3, remote_private_ip = $4, remote_state = $5 "
+        "WHERE id = $1 AND (remote_id, remote_public_ip, remote_private_ip, remote_state) IS DISTINCT FROM "
+        "($2, $3, $4, $5)", 5, p);
+    return r ? 0 : -1;
+}
+
 int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *host = sender_host(ctx, e);
@@ -169,6 +189,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     if (json_array_size(list) > MAX_OBSERVED)
         return verr_set(e, 400, "InvalidParameterValue", "at most %d instances per report", MAX_OBSERVED);
     long long gen = json_int(body, "generation", 0);
+    int incomplete = json_flag(body, "incomplete");   /* added: some driver's list failed */
     JSON_AUTO json_t *seen = json_object();
     size_t k;
     json_t *o;
@@ -195,13 +216,18 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
         json_t *ob = json_object_get(seen, id);
         inst_change_t ch;
         if (!ob) {
+            /* a driver that could not list (a public cloud that did not answer) proves
+             * nothing about what is absent */
+            if (incomplete)
+                continue;
             if (current && instance_transition(db, id, state, EV_GONE, NULL, &ch, e) < 0)
                 goto fail;
             ended |= current && ch.changed;
             continue;
         }
         const char *power = json_str(ob, "power", "");
-        if (store_console(db, id, ob, e) < 0 || note_error(db, id, power, json_str(ob, "error", ""), e) < 0)
+        if (store_console(db, id, ob, e) < 0 || note_error(db, id, power, json_str(ob, "error", ""), e) < 0 ||
+            note_remote(db, id, ob, e) < 0)
             goto fail;
         inst_event_t ev = !strcmp(power, "running") ? EV_SEEN_RUNNING : EV_SEEN_STOPPED;
         if (current && (!strcmp(power, "running") || !strcmp(power, "stopped")) &&

@@ -31,7 +31,8 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "make_interval(secs => $4::int), false), "                                                                       \
     "(SELECT json_agg(json_build_object('eni', f.eni_id, 'index', f.device_index, 'subnet', f.subnet_id, "           \
     "'vpc', f.vpc_id, 'mac', f.mac, 'ip', f.ip, 'groups', f.groups) ORDER BY f.device_index) "                       \
-    "FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text "                                \
+    "FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text, "                              \
+    "COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip "                            \
     "FROM instances i LEFT JOIN hosts h ON h.host_id = i.host_id "                                                   \
     "WHERE ($1::text IS NULL OR i.account_id = $1) AND ($2::text IS NULL OR i.reservation_id = $2) "                 \
     "AND (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $3::int)) "
@@ -62,6 +63,25 @@ static json_t *interface_item(const json_t *f, const char *owner, long long laun
                      "status", "attached", "attachTime", when, "deleteOnTermination", 1,
                      "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
                      "primary", 1);
+}
+
+/* An instance in a public cloud (docs/hybrid.md): the address it has there (public, else
+ * the remote private one) as ipAddress, and the cloud and the remote id as tags
+ * virga:cloud and virga:remote-instance-id, so a tenant can filter on them. */
+static void burst_fields(json_t *it, PGresult *r, int i)
+{
+    const char *cloud = PQgetvalue(r, i, 18), *rid = PQgetvalue(r, i, 19), *pub = PQgetvalue(r, i, 20),
+               *priv = PQgetvalue(r, i, 21);
+    if (!strcmp(cloud, "private"))
+        return;
+    json_t *tags = json_copy(json_object_get(it, "tagSet"));
+    json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "virga:cloud", "value", cloud));
+    if (*rid)
+        json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "virga:remote-instance-id", "value", rid));
+    json_object_set_new(it, "tagSet", tags);
+    const char *addr = *pub ? pub : priv;
+    if (*addr)
+        json_object_set_new(it, "ipAddress", json_string(addr));
 }
 
 /* One instance (row i of r) as DescribeInstances shows it, with the hidden fields
@@ -119,6 +139,7 @@ static json_t *item(PGresult *r, int i, json_t *tags)
         json_object_set_new(it, "sourceDestCheck", json_true());
     }
     json_object_set_new(it, "networkInterfaceSet", set);
+    burst_fields(it, r, i);
     if (!json_object_get(it, "groupSet"))
         json_object_set_new(it, "groupSet", json_array());
     return it;

@@ -49,22 +49,29 @@ int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     const char *zone = json_str(inv, "zone", "");
     if (strlen(zone) > 64)
         return verr_set(e, 400, "InvalidParameterValue", "inventory zone is longer than 64 characters");
+    /* a public cloud region (driver ec2) names its cloud; every other host is 'private' */
+    const char *cloud = json_str(inv, "cloud", "private");
+    json_int_t max_inst = json_int(inv, "max_instances", 0);
+    if (!*cloud || !bus_name_valid(cloud, 60) || max_inst < 0 || max_inst > 1 << 20)
+        return verr_set(e, 400, "InvalidParameterValue", "inventory cloud or max_instances out of range");
     json_t *labels = json_object_get(inv, "labels");
-    char drivers[256], v[32], m[32], d[32];
+    char drivers[256], v[32], m[32], d[32], mi[32];
+    snprintf(mi, sizeof mi, "%lld", (long long)max_inst);
     drivers_literal(json_object_get(inv, "drivers"), drivers, sizeof drivers);
     snprintf(v, sizeof v, "%lld", (long long)vcpus);
     snprintf(m, sizeof m, "%lld", (long long)mem);
     snprintf(d, sizeof d, "%lld", (long long)disk);
     AUTOFREE char *doc = json_dumps(inv, JSON_COMPACT);
     AUTOFREE char *lab = json_dumps(json_is_object(labels) ? labels : empty, JSON_COMPACT);
-    const char *p[] = {host, doc, v, m, d, drivers, zone, lab};
+    const char *p[] = {host, doc, v, m, d, drivers, zone, lab, cloud, mi};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "host_report",
-        "INSERT INTO hosts (host_id, inventory, vcpus, memory_mib, disk_gib, drivers, zone, labels) "
-        "VALUES ($1, $2::jsonb, $3::int, $4::bigint, $5::bigint, $6::text[], $7, $8::jsonb) "
-        "ON CONFLICT (host_id) DO UPDATE SET inventory = EXCLUDED.inventory, reports = hosts.reports + 1, "
+        "INSERT INTO hosts (host_id, inventory, vcpus, memory_mib, disk_gib, drivers, zone, labels, cloud, "
+        "max_instances) VALUES ($1, $2::jsonb, $3::int, $4::bigint, $5::bigint, $6::text[], $7, $8::jsonb, $9, "
+        "$10::int) ON CONFLICT (host_id) DO UPDATE SET inventory = EXCLUDED.inventory, reports = hosts.reports + 1, "
         "last_seen = now(), vcpus = EXCLUDED.vcpus, memory_mib = EXCLUDED.memory_mib, disk_gib = EXCLUDED.disk_gib, "
-        "drivers = EXCLUDED.drivers, zone = EXCLUDED.zone, labels = EXCLUDED.labels, state = 'up' "
-        "RETURNING reports, generation", 8, p);
+        "drivers = EXCLUDED.drivers, zone = EXCLUDED.zone, labels = EXCLUDED.labels, state = 'up', "
+        "cloud = EXCLUDED.cloud, max_instances = EXCLUDED.max_instances "
+        "RETURNING reports, generation", 10, p);
     if (!r)
         return -1;
     *reply = json_pack("{s:s, s:I, s:I}", "host_id", host, "reports", (json_int_t)atoll(PQgetvalue(r, 0, 0)),

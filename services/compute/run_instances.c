@@ -33,8 +33,47 @@ typedef struct launch {
     json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
     const char *image_kind;
     long long disk_gib;
+    sched_policy_t policy;       /* private | burst | public (docs/hybrid.md) */
     char hash[65];               /* of the parameters, for ClientToken reuse */
 } launch_t;
+
+/* The request's placement policy: its tag virga:placement, else the account's entry in
+ * compute.placement_policy_accounts ("<account>=<policy>,..."), else
+ * compute.placement_policy (private). A bad value is the tenant's (the tag) or the
+ * operator's (config) error, said as such. */
+static int placement_policy(const config_t *cfg, const char *account, const json_t *tags, sched_policy_t *out,
+                            verr_t *e)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t) {
+        if (strcmp(json_str(t, "key", ""), "virga:placement"))
+            continue;
+        if (sched_policy_parse(json_str(t, "value", ""), out) < 0)
+            return verr_set(e, 400, "InvalidParameterValue",
+                            "Tag virga:placement must be private, burst or public, not '%.64s'", json_str(t, "value", ""));
+        return 0;
+    }
+    const char *list = config_str(cfg, "compute.placement_policy_accounts", "");
+    size_t al = strlen(account);
+    for (const char *s = list; *s;) {
+        size_t n = strcspn(s, ",");
+        if (n > al + 1 && !strncmp(s, account, al) && s[al] == '=') {
+            char v[16];
+            snprintf(v, sizeof v, "%.*s", (int)(n - al - 1), s + al + 1);
+            if (sched_policy_parse(v, out) < 0)
+                return verr_set(e, 500, "InternalError", "compute.placement_policy_accounts: bad policy '%s'", v);
+            return 0;
+        }
+        s += n + (s[n] == ',');
+        while (*s == ' ')
+            s++;
+    }
+    const char *def = config_str(cfg, "compute.placement_policy", "private");
+    if (sched_policy_parse(def, out) < 0)
+        return verr_set(e, 500, "InternalError", "compute.placement_policy: bad policy '%s'", def);
+    return 0;
+}
 
 static int count_param(const json_t *body, const char *name, int def, int *out, verr_t *e)
 {
@@ -138,7 +177,8 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     l->token = json_str(body, "ClientToken", "");
     if (!valid_token(l->token))
         return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
-    if (!(l->tags = describe_tag_spec(body, "instance", e)))
+    if (!(l->tags = describe_tag_spec(body, "instance", e)) ||
+        placement_policy(service_of(ctx)->cfg, l->account, l->tags, &l->policy, e) < 0)
         return -1;
     /* the token's request, to tell a retry from a reuse with other parameters */
     JSON_AUTO json_t *copy = json_deep_copy(body);
@@ -302,7 +342,8 @@ static int record(bus_ctx_t *ctx, launch_t *l, const quotas_t *q, char rid[IDS_M
     int room = 0, placed;
     sched_pick_t picks[MAX_COUNT];
     sched_req_t sr = {.vcpus = l->type->vcpus, .memory_mib = l->type->memory_mib, .disk_gib = l->disk_gib,
-                      .image_kind = l->image_kind, .zone = l->zone, .type_name = l->type->name, .min_count = l->min};
+                      .image_kind = l->image_kind, .zone = l->zone, .type_name = l->type->name, .min_count = l->min,
+                      .policy = l->policy};
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0)
         return -1;

@@ -136,7 +136,9 @@ static int run_launch(task_t *t, verr_t *e)
     }
     if (task_renew(t, e) < 0)
         goto out;
-    if (strcmp(in.driver, "sim")) {
+    /* sim and ec2 hosts run no local datapath: the port only gives the instance its
+     * private address here (an ec2 instance's network is the public cloud's) */
+    if (strcmp(in.driver, "sim") && strcmp(in.driver, "ec2")) {
         JSON_AUTO json_t *plugged = NULL;
         if (bus_call(t->svc->bus, "network", "network.port_plug",
                      json_pack("{s:s, s:s}", "eni", json_str(port, "eni_id", ""), "host", in.host), NULL,

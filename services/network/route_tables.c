@@ -3,7 +3,8 @@
  * table with its local route (made with the VPC); a subnet uses the table it is
  * associated with, else the main one. A route's target is "local" or an internet
  * gateway attached to the table's VPC. Changes reach the datapath generation of the
- * hosts running the VPC. */
+ * hosts running the VPC. CreateRouteTable honours a ClientToken (route_table_tokens). */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,30 +74,93 @@ static int lock_table(db_t *db, const char *id, const char *account, char *vpc, 
     return 0;
 }
 
+/* The request's parameters but its token, in one canonical form: what a retry with the
+ * same ClientToken must repeat. */
+static void token_request_hash(const json_t *body, char out[65])
+{
+    JSON_AUTO json_t *rest = json_deep_copy(body);
+    json_object_del(rest, "ClientToken");
+    json_object_del(rest, "DryRun");
+    AUTOFREE char *canon = json_dumps(rest, JSON_SORT_KEYS | JSON_COMPACT);
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, (const unsigned char *)canon, strlen(canon), NULL, 0);
+    sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+/* 1 with the first answer to this token, 0 when there is none, -1 (a token used before
+ * with other parameters is IdempotentParameterMismatch). */
+static int token_answer(db_t *db, const char *account, const char *token, const char *hash, json_t **reply,
+                        verr_t *e)
+{
+    const char *p[] = {account, token};
+    PG_AUTO PGresult *r = db_prepared(db, e, "rtb_token", "SELECT request_hash, reply::text FROM route_table_tokens "
+                                      "WHERE account_id = $1 AND client_token = $2", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    if (strcmp(PQgetvalue(r, 0, 0), hash))
+        return verr_set(e, 400, "IdempotentParameterMismatch",
+                        "The client token '%.64s' was already used for a request with other parameters", token);
+    *reply = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+    return *reply ? 1 : verr_set(e, 500, "InternalError", "a stored answer does not parse");
+}
+
 int net_create_route_table(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *account = net_account(ctx, e), *vpc = json_str(body, "VpcId", NULL);
+    const char *token = json_str(body, "ClientToken", NULL);
     if (!account)
         return -1;
+    if (token && (!*token || strlen(token) > 64))
+        return verr_set(e, 400, "InvalidParameterValue", "ClientToken must have 1 to 64 characters");
     JSON_AUTO json_t *tags = describe_tag_spec(body, "route-table", e);
     if (!tags)
         return -1;
     db_t *db = service_db(ctx);
-    char id[IDS_MAX];
+    char id[IDS_MAX], hash[65];
+    token_request_hash(body, hash);
+    if (token) {
+        int found = token_answer(db, account, token, hash, reply, e);
+        if (found)
+            return found < 0 ? -1 : 0;
+    }
     const char *p[] = {vpc};
     PG_AUTO PGresult *c = NULL;
+    PG_AUTO PGresult *t = NULL;
     if (db_begin(db, e) < 0 || net_owned(db, &NET_VPC, vpc, account, 1, e) < 0 || net_dry_run(body, e) < 0 ||
         !(c = db_prepared(db, e, "rtb_vpc_cidr", "SELECT cidr::text FROM vpcs WHERE id = $1", 1, p)) ||
-        insert_table(db, account, vpc, PQgetvalue(c, 0, 0), 0, id, e) < 0 || tags_put(db, id, account, tags, e) < 0 ||
-        db_commit(db, e) < 0) {
-        db_rollback(db);
-        return -1;
-    }
+        insert_table(db, account, vpc, PQgetvalue(c, 0, 0), 0, id, e) < 0 || tags_put(db, id, account, tags, e) < 0)
+        goto fail;
     *reply = json_pack("{s:{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s}], s:[], s:[], s:O}}", "routeTable", "routeTableId",
                        id, "vpcId", vpc, "ownerId", account, "routeSet", "destinationCidrBlock", PQgetvalue(c, 0, 0),
                        "gatewayId", "local", "state", "active", "origin", "CreateRouteTable", "associationSet",
                        "propagatingVgwSet", "tagSet", tags);
+    if (token) {
+        json_object_set_new(*reply, "clientToken", json_string(token));
+        AUTOFREE char *text = json_dumps(*reply, JSON_COMPACT);
+        const char *q[] = {account, token, hash, id, text};
+        if (!(t = db_prepared(db, e, "rtb_token_put", "INSERT INTO route_table_tokens (account_id, client_token, "
+                              "request_hash, route_table_id, reply) VALUES ($1, $2, $3, $4, $5::jsonb)", 5, q)))
+            goto fail;
+    }
+    if (db_commit(db, e) < 0)
+        goto fail;
     return 0;
+fail:
+    db_rollback(db);
+    json_decref(*reply);
+    *reply = NULL;
+    /* a concurrent retry with the same token made the table first: its answer is ours */
+    if (token && !strcmp(db_last_sqlstate(db), "23505")) {
+        verr_t e2 = {0};
+        int found = token_answer(db, account, token, hash, reply, &e2);
+        if (found == 1)
+            return 0;
+        if (found < 0)
+            *e = e2;
+    }
+    return -1;
 }
 
 int net_delete_route_table(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)

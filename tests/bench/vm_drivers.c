@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/file_sha256.h"
 #include "vm_state.h"
 
 static int cmp(const void *a, const void *b)
@@ -25,23 +26,6 @@ static double pct(double *v, int n, double p)
 {
     qsort(v, (size_t)n, sizeof *v, cmp);
     return v[(int)((n - 1) * p / 100 + 0.5)];
-}
-
-static int file_sha(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char buf[65536], d[32];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0)
-        crypto_hash_sha256_update(&st, buf, r);
-    fclose(f);
-    crypto_hash_sha256_final(&st, d);
-    sodium_bin2hex(hex, 65, d, 32);
-    return 0;
 }
 
 static void set_file(vm_file_t *f, const char *dir, const char *name, const char *fmt)

@@ -67,15 +67,6 @@ def checksum(alg, data):
 
 # ---- clients ----
 
-@pytest.fixture(scope="session")
-def sdks():
-    r = subprocess.run(["sh", os.path.join(ROOT, "tests", "sdk-setup.sh")], capture_output=True, text=True,
-                       timeout=1200)
-    if r.returncode != 0:
-        pytest.fail("tests/sdk-setup.sh failed (today's SDKs are part of the suite):\n" + r.stderr[-4000:])
-    return dict(line.split("=", 1) for line in r.stdout.split())
-
-
 def client_env(cloud):
     env = aws_env(cloud)
     env.update({"VIRGA_S3_URL": cloud.env["VIRGA_S3_URL"], "NODE_NO_WARNINGS": "1"})

@@ -59,10 +59,11 @@ def caught_up(cloud, log="compute.instance_events"):
         time.sleep(0.2)
 
 
-def lifecycle(ec2, ami, steps):
-    """Launch one instance, then apply steps ('stop', 'start', 'terminate'), each waited
-    for; returns the instance id."""
-    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+def lifecycle(ec2, ami, steps, **run):
+    """Launch one instance (run: more RunInstances parameters), then apply steps ('stop',
+    'start', 'terminate'), each waited for; returns the instance id."""
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, **run)["Instances"][0][
+        "InstanceId"]
     wait_state(ec2, iid, "running")
     for step in steps:
         if step == "stop":

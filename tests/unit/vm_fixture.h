@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/file_sha256.h"
 #include "vm_state.h"
 
 #define ID1 "i-0123456789abcdef0"
@@ -70,23 +71,6 @@ static inline const char *images_dir(void)
 {
     const char *d = getenv("VIRGA_IMAGES_DIR");
     return d && *d ? d : "build/images";
-}
-
-static inline int file_sha(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char buf[65536], d[32];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0)
-        crypto_hash_sha256_update(&st, buf, r);
-    fclose(f);
-    crypto_hash_sha256_final(&st, d);
-    sodium_bin2hex(hex, 65, d, 32);
-    return 0;
 }
 
 static inline int wanted(const char *name)

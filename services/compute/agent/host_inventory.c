@@ -37,5 +37,8 @@ json_t *instance_sync_inventory(instance_sync_t *s)
                             "labels", "max_parallel_boots", s->max_boots);
     if (simulated)
         json_object_set_new(inv, "simulated", json_true());
+    for (size_t d = 0; d < s->n_drv; d++)
+        if (s->drv[d]->ops->inventory)
+            s->drv[d]->ops->inventory(s->drv[d]->priv, inv);
     return inv;
 }

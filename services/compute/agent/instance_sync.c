@@ -37,16 +37,19 @@ typedef struct seen {
     int desired;
 } seen_t;
 
-static seen_t *observe(instance_sync_t *s, size_t *n)
+/* *failed: some driver could not list (a public cloud that did not answer). */
+static seen_t *observe(instance_sync_t *s, size_t *n, int *failed)
 {
     seen_t *v = NULL;
     *n = 0;
+    *failed = 0;
     for (size_t d = 0; d < s->n_drv; d++) {
         vm_status_t *l = NULL;
         size_t k = 0;
         verr_t e;
         if (vm_driver_list(s->drv[d], &l, &k, &e) < 0) {
             log_warn("list %s: %s %s", s->drv_name[d], e.code, e.message);
+            *failed = 1;
             continue;
         }
         v = xrealloc(v, (*n + k + 1) * sizeof *v);
@@ -179,6 +182,7 @@ typedef struct row {
     char error[600];
     uint64_t console_seq;
     int console_sent;         /* this report carries the console */
+    vm_remote_t remote;
 } row_t;
 
 static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n)
@@ -191,6 +195,7 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         x->drv = (int)seen[k].drv;
         x->power = seen[k].st.power;
         x->reboot_seq = seen[k].st.reboot_seq;
+        x->remote = seen[k].st.remote;
         snprintf(x->error, sizeof x->error, "%s", seen[k].st.error);
         inst_t *in = sync_inst(s, x->id);
         /* the last failure is said; a running instance stays running */
@@ -235,7 +240,7 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
 /* Build and send compute.instances_observed. Consoles go only when they changed since
  * compute last acknowledged one, within console_budget bytes per report (the rest
  * follow in the next reports), so a report stays far below the bus's message size. */
-static void report(instance_sync_t *s, seen_t *seen, size_t n_seen)
+static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
@@ -255,6 +260,10 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen)
             json_object_set_new(o, "driver", json_string(s->drv_name[r[i].drv]));
         if (r[i].error[0])
             json_object_set_new(o, "error", json_string(r[i].error));
+        if (r[i].remote.id[0])
+            json_object_set_new(o, "remote", json_pack("{s:s, s:s, s:s, s:s}", "id", r[i].remote.id, "public_ip",
+                                                       r[i].remote.public_ip, "private_ip", r[i].remote.private_ip,
+                                                       "state", r[i].remote.state));
         char *buf = NULL;
         size_t len = 0;
         uint64_t total = 0;
@@ -276,6 +285,8 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen)
     free(sent);
     verr_t e;
     json_t *body = json_pack("{s:I, s:o}", "generation", (json_int_t)gen, "instances", list);
+    if (incomplete)   /* what no driver lists is not proven gone */
+        json_object_set_new(body, "incomplete", json_true());
     if (s->io.observed(s->io.arg, body, &e) < 0) {
         log_warn("instances_observed: %s %s", e.code, e.message);
     } else {
@@ -299,14 +310,15 @@ static void pass(instance_sync_t *s, int full)
         doc = NULL;
     }
     size_t n_seen = 0;
-    seen_t *seen = observe(s, &n_seen);
+    int incomplete = 0;
+    seen_t *seen = observe(s, &n_seen, &incomplete);
     if (doc) {
         pthread_mutex_lock(&s->mu);
         s->generation = json_int(doc, "generation", s->generation);
         plan(s, doc, seen, n_seen);
         pthread_mutex_unlock(&s->mu);
     }
-    report(s, seen, n_seen);
+    report(s, seen, n_seen, incomplete);
     free(seen);
     pthread_mutex_unlock(&s->pass_mu);
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "err.h"
 
@@ -69,7 +71,16 @@ typedef struct vm_spec {
     vm_iface_t ifaces[VM_MAX_IFACES];
     size_t n_ifaces;
     char hostname[64];
+    char image_id[32];        /* the local image (ami-...): ec2 maps it to the remote AMI */
+    char instance_type[32];   /* the local type: ec2 maps it to the remote one */
 } vm_spec_t;
+
+/* What a driver that runs instances elsewhere (ec2) saw of the remote instance. */
+typedef struct vm_remote {
+    char id[32];              /* its id there; "" for a local driver */
+    char public_ip[46], private_ip[46];
+    char state[16];           /* its EC2 state name there */
+} vm_remote_t;
 
 /* One instance as the driver finds it. */
 typedef struct vm_status {
@@ -77,6 +88,7 @@ typedef struct vm_status {
     vm_power_t power;
     uint64_t reboot_seq;      /* the applied one (kept in the driver's state dir) */
     char error[256];          /* set when power is VM_POWER_ERROR */
+    vm_remote_t remote;       /* ec2 only */
 } vm_status_t;
 
 /* What open gets. Driver-specific keys are read from cfg as agent.<driver>.<key>. */
@@ -112,6 +124,9 @@ typedef struct vm_driver_ops {
      * of bytes the console has had since the instance was created (*total). */
     int (*console)(void *d, const char *id, size_t max, char **buf, size_t *len, uint64_t *total, verr_t *e);
     void (*close)(void *d);   /* leaves instances running (they are adopted later) */
+    /* Optional: what the driver adds to the host's inventory (ec2: the public cloud's
+     * name and its capacity limits replace the machine's figures). */
+    void (*inventory)(void *d, json_t *inv);
 } vm_driver_ops_t;
 
 /* The table: every driver this binary has, NULL-terminated. */

@@ -9,12 +9,13 @@
 #include "ids.h"
 #include "vm_state.h"
 
-extern const vm_driver_ops_t vm_sim_driver, vm_container_driver, vm_qemu_driver;
+extern const vm_driver_ops_t vm_sim_driver, vm_container_driver, vm_qemu_driver, vm_ec2_driver;
 
 const vm_driver_ops_t *const vm_driver_table[] = {
     &vm_qemu_driver,
     &vm_container_driver,
     &vm_sim_driver,
+    &vm_ec2_driver,
     NULL,
 };
 

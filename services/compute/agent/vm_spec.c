@@ -78,6 +78,11 @@ int vm_spec_parse(const json_t *o, vm_spec_t *s, verr_t *e)
     if (copy_str(o, "driver", s->driver, sizeof s->driver, 1, s->id, e) < 0 ||
         copy_str(o, "hostname", s->hostname, sizeof s->hostname, 0, s->id, e) < 0)
         return -1;
+    if (copy_str(json_object_get(o, "image"), "image_id", s->image_id, sizeof s->image_id, 0, s->id, e) < 0 ||
+        copy_str(o, "instance_type", s->instance_type, sizeof s->instance_type, 0, s->id, e) < 0)
+        return -1;
+    if (!plain(s->image_id) || !plain(s->instance_type))
+        return verr_set(e, 400, "InvalidParameterValue", "%s: bad image id or instance type", s->id);
     if (!plain(s->hostname))
         return verr_set(e, 400, "InvalidParameterValue", "%s: bad hostname", s->id);
     if (parse_file(json_object_get(o, "image"), &s->image, "image", s->id, e) < 0 ||
