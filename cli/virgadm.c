@@ -5,6 +5,7 @@
  *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
+ *   virgadm [-c FILE] usage|invoice ...            (cli/usage_cmds.c)
  *   virgadm [-c FILE] hybrid seal|clouds ...         (cli/hybrid_cmds.c; no bus)
  *
  * The config file is -c FILE, else $VIRGA_CONFIG, else /etc/virga/virga.yaml; with none
@@ -40,6 +41,7 @@ static void usage(void)
             "Services come from cluster.services (default %s);\n"
             "agents from cluster.agents (host ids).\n", default_services);
     identity_cmds_usage(stderr);
+    usage_cmds_usage(stderr);
     hybrid_cmds_usage(stderr);
     network_cmds_usage(stderr);
 }
@@ -280,7 +282,8 @@ int main(int argc, char **argv)
         free(rest);
         return hrc;
     }
-    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "network", "session"};
+    static const char *known[] = {"status", "call", "bootstrap", "account", "user", "key", "quota", "network",
+                                  "session", "usage", "invoice", "usage-feed"};
     size_t k = 0;
     while (k < ARRAY_LEN(known) && strcmp(rest[0], known[k]))
         k++;
@@ -310,6 +313,8 @@ int main(int argc, char **argv)
     else if (!strcmp(rest[0], "bootstrap"))
         rc = cli_print_call(bus, "identity", "identity.bootstrap", NULL, NULL, 10000);
     else if ((rc = network_cmds_run(bus, nrest, rest)) >= 0)
+        ;
+    else if ((rc = usage_cmds_run(bus, nrest, rest)) >= 0)
         ;
     else if ((rc = identity_cmds_run(bus, nrest, rest)) < 0) {
         usage();

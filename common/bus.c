@@ -78,6 +78,13 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
     return c;
 }
 
+/* What a produced message carries to its delivery report: the correlation id of a
+ * request, or the waiter of bus_publish_acked. */
+struct sent {
+    bus_ack_t *ack;
+    char corr[];
+};
+
 /* A message left the producer for good: delivered, or not (refused by the broker's
  * ACLs, or undeliverable within message.timeout.ms). A request that failed fails its
  * call now rather than at its deadline. */
@@ -85,14 +92,21 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     bus_t *b = opaque;
-    char *corr = m->_private;
-    if (m->err && corr) {   /* the caller hears of it */
+    struct sent *sent = m->_private;
+    if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
+        bus_ack_t *a = sent->ack;
+        pthread_mutex_lock(&a->mu);
+        a->pending--;
+        a->failed += m->err != RD_KAFKA_RESP_ERR_NO_ERROR;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+    } else if (m->err && sent) {   /* the caller hears of it */
         log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        bus_rpc_undeliverable(b, corr, m->err);
+        bus_rpc_undeliverable(b, sent->corr, m->err);
     } else if (m->err) {
         log_warn("bus: message to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     }
-    free(corr);
+    free(sent);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -246,7 +260,8 @@ const char *bus_principal(const bus_t *b) { return b->cred.principal; }
 
 /* Headers of every message: "vp" the sender, "vs" its signature of topic and payload,
  * "vt" the message type (so a consumer can pick a lane without parsing). */
-int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
+static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr,
+                   const char *key, bus_ack_t *ack, verr_t *e)
 {
     char *s = json_dumps(env, JSON_COMPACT);
     if (!s)
@@ -255,7 +270,13 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
     unsigned char sig[BUS_SIG_BYTES];
     bus_sign(&b->cred, topic, s, len, sig);
     const char *type = json_str(env, "type", "");
-    char *opaque = corr ? xstrdup(corr) : NULL;
+    struct sent *opaque = NULL;
+    if (corr || ack) {
+        size_t n = corr ? strlen(corr) : 0;
+        opaque = xmalloc(sizeof *opaque + n + 1);
+        opaque->ack = ack;
+        memcpy(opaque->corr, corr ? corr : "", n + 1);
+    }
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     pthread_rwlock_rdlock(&b->prod_lock);
     for (int tries = 0; tries < 50; tries++) {
@@ -263,6 +284,7 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                 RD_KAFKA_V_VALUE(s, len),
+                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
                                 RD_KAFKA_V_HEADER("vs", sig, sizeof sig),
                                 RD_KAFKA_V_HEADER("vt", type, -1),
@@ -278,6 +300,47 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
         return verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %s", topic, rd_kafka_err2str(err));
     }
     return 0;
+}
+
+int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
+{
+    return produce(b, topic, partition, env, corr, NULL, NULL, e);
+}
+
+int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, const char *const *keys,
+                      json_t *const *bodies, size_t *acked, verr_t *e)
+{
+    bus_ack_t a = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    size_t sent = 0;
+    int rc = 0;
+    for (; sent < n; sent++) {
+        json_t *env = bus_envelope(type, json_incref(bodies[sent]), NULL);
+        pthread_mutex_lock(&a.mu);
+        a.pending++;
+        pthread_mutex_unlock(&a.mu);
+        rc = produce(b, topic, -1, env, NULL, keys[sent], &a, e);
+        json_decref(env);
+        if (rc < 0) {
+            pthread_mutex_lock(&a.mu);
+            a.pending--;
+            pthread_mutex_unlock(&a.mu);
+            break;
+        }
+    }
+    /* every message produced has a delivery report coming (delivered, failed, or given
+     * up at bus.message_timeout_ms), and they point at `a`: wait for all of them */
+    pthread_mutex_lock(&a.mu);
+    while (a.pending > 0)
+        pthread_cond_wait(&a.cv, &a.mu);
+    int failed = a.failed;
+    pthread_mutex_unlock(&a.mu);
+    pthread_mutex_destroy(&a.mu);
+    pthread_cond_destroy(&a.cv);
+    *acked = failed ? 0 : sent;
+    if (rc == 0 && failed)
+        rc = verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %d of %zu not acknowledged", topic, failed,
+                      sent);
+    return rc;
 }
 
 static const char *header(const rd_kafka_message_t *m, const char *name, size_t *len)

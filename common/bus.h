@@ -134,6 +134,15 @@ int bus_listen(bus_t *b, const char *topic, bus_handler_fn fn, void *app, verr_t
 /* Fire-and-forget message (events, usage doorbells, agent commands). body is stolen. */
 int bus_publish(bus_t *b, const char *topic, const char *type, json_t *body, verr_t *e);
 
+/* Publish n messages to topic, each with its Kafka key (consumers dedupe by it, and a
+ * key's messages stay in one partition), and wait for the broker to acknowledge them
+ * all (acks=all; at most bus.message_timeout_ms, after which librdkafka gives up). 0 with *acked = n when all were written; -1 with e
+ * set (ServiceUnavailable) and *acked = 0 otherwise: some may still have been written,
+ * so the caller sends them again later (at least once). bodies are not stolen. Must not
+ * run on a bus thread. For an outbox (accounting's usage records). */
+int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, const char *const *keys,
+                      json_t *const *bodies, size_t *acked, verr_t *e);
+
 /* Statistics for benchmarks and /metrics. */
 typedef struct bus_stats {
     uint64_t calls, call_timeouts, served, expired, handler_errors;

@@ -136,6 +136,12 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e);
  * requests. corr: for a request, its correlation id, so that a message the broker refuses
  * (an ACL) fails its call at once (bus_rpc_undeliverable) instead of at its deadline. */
 int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e);
+/* A bus_publish_acked batch: delivery reports count down pending (and failures). */
+typedef struct bus_ack {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pending, failed;
+} bus_ack_t;
 /* The sender of a received message, checked: 0 with *p filled, or -1 when the message
  * is unsigned, from an unknown principal or signed by another key (logged, counted). */
 int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p);

@@ -80,6 +80,12 @@ void config_set(config_t *c, const char *key, const char *value)
     kv_put(&c->cli, &c->ncli, key, value);
 }
 
+void config_foreach(const config_t *c, void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+    for (size_t i = 0; i < c->nfile; i++)
+        fn(c->file[i].key, c->file[i].val, arg);
+}
+
 /* Walk the event stream keeping a stack of mapping keys. */
 static int parse(config_t *c, yaml_parser_t *p, verr_t *e)
 {

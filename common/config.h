@@ -28,6 +28,9 @@ int  config_parse_args(config_t *c, int argc, char **argv, int *rest_argc, char 
 void config_set(config_t *c, const char *key, const char *value);
 
 const char *config_str(const config_t *c, const char *key, const char *def);
+/* Every key and value loaded from files, in the order first seen (for documents that
+ * are not settings, e.g. accounting's price list, whose keys are data). */
+void config_foreach(const config_t *c, void (*fn)(const char *key, const char *value, void *arg), void *arg);
 long config_int(const config_t *c, const char *key, long def);
 int  config_bool(const config_t *c, const char *key, int def);
 

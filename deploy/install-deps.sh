@@ -14,7 +14,7 @@ librados-dev libmicrohttpd-dev libssl-dev libxml2-dev libcmocka-dev libclang-rt-
 postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
 awscli python3-boto3 python3-pytest python3-pytest-xdist python3-venv
-wrk curl procps psmisc
+wrk curl procps psmisc poppler-utils
 chromium fonts-liberation
 openjdk-17-jre-headless maven
 "

@@ -52,8 +52,17 @@ def ec2_name(member_name, member):
     return member_name
 
 
+# Virga's own actions on the EC2 endpoint (not in AWS's model; docs/api.md): their names.
+VIRGA_EC2 = {
+    "DescribeUsage": ["EndTime", "MaxResults", "ResourceId", "StartTime", "UsageType", "UserId"],
+    "GetInvoice": ["Month"],
+}
+
+
 def idempotency_token(model, op, ec2):
     """The serialized name of the member the model marks idempotencyToken, or None."""
+    if ec2 and op in VIRGA_EC2:
+        return None   # Virga's own actions take no client token
     o = model["operations"][op]
     if "input" not in o:
         return None
@@ -64,6 +73,8 @@ def idempotency_token(model, op, ec2):
 
 
 def input_names(model, op, ec2):
+    if ec2 and op in VIRGA_EC2:
+        return VIRGA_EC2[op]
     o = model["operations"].get(op)
     if o is None:
         sys.exit("gen-api-params: %s is not in the %s model" % (op, model["metadata"]["serviceId"]))

@@ -22,6 +22,7 @@ static const struct {
     const char *caller, *callee;
 } calls[] = {
     {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
+    {"gateway", "accounting"},
     {"objectstore", "identity"},
     {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},
@@ -38,7 +39,7 @@ static const struct {
     {"virga.events", "identity", "objectstore"},
     {"virga.events", "identity", "compute"},   /* quota changes (launch_facts.c) */
     {"virga.events", "image", "compute"},      /* image.changed */
-    {"virga.usage", "accounting", NULL},
+    {"virga.usage", "accounting", "virgadm"},   /* virgadm usage-feed; a billing system gets its own */
 };
 
 static void topic(json_t *plan, const char *name, int partitions, long long retention_ms)

@@ -88,6 +88,9 @@ static const gw_action_t actions[] = {
     {API_EC2, "CreateTags", NULL, {"ResourceId", "Tag"}, ec2_create_tags, NULL, GW_MUTATES},
     {API_EC2, "DeleteTags", NULL, {"ResourceId"}, ec2_delete_tags, NULL, GW_MUTATES},
     {API_EC2, "DescribeTags", NULL, {NULL}, ec2_describe_tags, NULL, GW_READS},
+    /* Virga: showback, the caller's own usage and cost (accounting; docs/api.md) */
+    {API_EC2, "DescribeUsage", "accounting", {NULL}, NULL, NULL, GW_READS},
+    {API_EC2, "GetInvoice", "accounting", {"Month"}, NULL, NULL, GW_READS},
     /* IAM subset: identity */
     {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL, GW_MUTATES},
     {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL, GW_READS},

@@ -78,6 +78,8 @@ static const char *const p_ec2_DescribeRouteTables[] = {"DryRun", "Filter", "Max
 static const char *const p_ec2_CreateTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DeleteTags[] = {"DryRun", "ResourceId", "Tag", NULL};
 static const char *const p_ec2_DescribeTags[] = {"DryRun", "Filter", "MaxResults", "NextToken", NULL};
+static const char *const p_ec2_DescribeUsage[] = {"EndTime", "MaxResults", "ResourceId", "StartTime", "UsageType", "UserId", NULL};
+static const char *const p_ec2_GetInvoice[] = {"Month", NULL};
 static const char *const p_iam_CreateUser[] = {"Path", "PermissionsBoundary", "Tags", "UserName", NULL};
 static const char *const p_iam_GetUser[] = {"UserName", NULL};
 static const char *const p_iam_ListUsers[] = {"Marker", "MaxItems", "PathPrefix", NULL};
@@ -164,6 +166,8 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "CreateTags", p_ec2_CreateTags, NULL},
     {API_EC2, "DeleteTags", p_ec2_DeleteTags, NULL},
     {API_EC2, "DescribeTags", p_ec2_DescribeTags, NULL},
+    {API_EC2, "DescribeUsage", p_ec2_DescribeUsage, NULL},
+    {API_EC2, "GetInvoice", p_ec2_GetInvoice, NULL},
     {API_IAM, "CreateUser", p_iam_CreateUser, NULL},
     {API_IAM, "GetUser", p_iam_GetUser, NULL},
     {API_IAM, "ListUsers", p_iam_ListUsers, NULL},

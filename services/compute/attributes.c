@@ -12,6 +12,7 @@
 
 #include "compute.h"
 #include "ids.h"
+#include "instance_state.h"
 #include "jsonutil.h"
 #include "scheduler.h"
 
@@ -208,7 +209,7 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         "user_data = CASE WHEN $2 = 'userData' THEN NULLIF($3, '') ELSE user_data END, "
         "disable_api_termination = CASE WHEN $2 = 'disableApiTermination' THEN (CASE WHEN $2 = 'disableApiTermination' THEN $3 END)::boolean "
         "ELSE disable_api_termination END, updated_at = now() WHERE id = $1", 5, p);
-    if (!r || db_commit(db, e) < 0)
+    if (!r || (t && instance_usage_event(db, id, "resized", e) < 0) || db_commit(db, e) < 0)
         goto fail;
     *reply = json_pack("{s:b}", "return", 1);
     return 0;

@@ -103,6 +103,9 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
         return 0;   /* changed meanwhile: the caller's lock makes this not happen */
     out->changed = 1;
     snprintf(out->to, sizeof out->to, "%s", t->to);
+    const char *usage = instance_usage_event_of(state, t->to);   /* the bill's log, same transaction */
+    if (usage && instance_usage_event(db, id, usage, e) < 0)
+        return -1;
     if ((t->flags & TELL) && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 1)[0] == 't') {
         snprintf(out->host, sizeof out->host, "%s", PQgetvalue(r, 0, 0));
         char gen[32];

@@ -38,4 +38,11 @@ int instance_state_code(const char *state);
 int instance_transition(db_t *db, const char *id, const char *state, inst_event_t ev, const char *reason,
                         inst_change_t *out, verr_t *e);
 
+/* The usage event (sql/006_usage_events.sql) a change from -> to is: "started",
+ * "stopped", "terminated", or NULL when billing does not depend on it. */
+const char *instance_usage_event_of(const char *from, const char *to);
+/* Append event ("started", "stopped", "terminated", "resized") for instance id to the
+ * usage log, in the caller's transaction (usage_events.c). */
+int instance_usage_event(db_t *db, const char *id, const char *event, verr_t *e);
+
 #endif

@@ -79,8 +79,11 @@ static void reconcile(service_t *svc)
     writers_gc_opts(os->writers, svc->db, &o);
     if (os_backend_gc_run(os->backend, &o, &e) < 0)
         log_warn("garbage collection: %s", e.message);
-    if (svc->db)
+    if (svc->db) {
         s3_uploads_expire(svc->db, o.stale_s);
+        transfer_flush(os, svc->db);   /* usage for billing (transfer.c) */
+        storage_sample(svc->db);
+    }
     os_lifecycle_tick(os);
 }
 

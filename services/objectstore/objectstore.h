@@ -468,4 +468,11 @@ uint64_t s3_usage_replaced(s3_req_t *r, const char *key, const char *version_id)
 /* The bytes of an upload's parts (number 0) or of one part: what aborting gives back. */
 uint64_t s3_usage_upload_bytes(objectstore_t *os, const char *bucket_id, const char *upload_id, int number);
 
+/* transfer.c: bytes GetObject sends, counted per bucket in memory and written to
+ * transfer_events by the reconcile timer; each account's stored bytes sampled into
+ * storage_samples once per clock hour (docs/usage.md). */
+void transfer_count(const char *account, const char *bucket, unsigned long long bytes);
+void transfer_flush(objectstore_t *os, db_t *db);
+void storage_sample(db_t *db);
+
 #endif

@@ -431,6 +431,7 @@ static void get_or_head(s3_req_t *r, http_resp_t *resp, verr_t *e, int get)
         http_resp_stream(resp, status, m.content_type, len, no_body, NULL, NULL);
         goto out;
     }
+    transfer_count(r->bucket_owner, r->bucket, len);   /* data out, for billing */
     if (len <= INLINE_MAX) {
         strbuf_t b = {0};
         strbuf_put(&b, "", 0);
