@@ -246,7 +246,7 @@ int service_main(int argc, char **argv, const service_def_t *def)
     char key[96];
     snprintf(key, sizeof key, "%s.reconcile_interval_s", def->name);
     long interval = config_int(svc.cfg, key, 10);
-    time_t next = time(NULL) + interval;
+    time_t next = time(NULL) + (def->reconcile_at_start ? 0 : interval);
     /* asleep until the next reconcile pass or a signal, not polling the stop flag */
     while (!stopping) {
         struct timespec until = {.tv_sec = def->reconcile ? next : time(NULL) + 3600};

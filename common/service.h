@@ -25,6 +25,9 @@ typedef struct service_def {
     int (*init)(service_t *svc, verr_t *e);
     /* Called every <name>.reconcile_interval_s seconds (default 10) on the main thread. */
     void (*reconcile)(service_t *svc);
+    /* 1: the first pass runs as soon as the service serves, not one interval later (the
+     * host agent: its pass is the heartbeat that makes compute know the host). */
+    int reconcile_at_start;
     /* Extra health fields (e.g. the HTTP port); may be NULL. */
     void (*health)(service_t *svc, json_t *out);
     /* Extra Prometheus text appended to GET /metrics (metrics.h); may be NULL. */

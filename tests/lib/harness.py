@@ -103,7 +103,25 @@ class Cloud:
             c.stop()
             raise RuntimeError("devcloud up failed:\n%s\n%s\n%s" % (r.stdout, r.stderr, logs))
         c.env = c.read_env()
+        if "VIRGA_AGENT_DRIVERS" in c.start_env:
+            c.wait_hosts(1)
         return c
+
+    def wait_hosts(self, n, seconds=60):
+        """Until compute knows n hosts (DescribeHosts as the operator's administrator): a
+        cloud whose tests launch instances starts them only once its agent has reported.
+        Returns whether it came to pass; a test then fails on its own terms if not."""
+        from botocore.exceptions import ClientError
+        ec2 = boto3_client(self, "ec2")
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                if len(ec2.describe_hosts()["Hosts"]) >= n:
+                    return True
+            except ClientError:
+                pass
+            time.sleep(0.3)
+        return False
 
     def read_env(self):
         env = {}

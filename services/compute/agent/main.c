@@ -68,7 +68,8 @@ static void fini(service_t *svc)
 }
 
 /* The heartbeat: this host's report to compute (compute.host_report), which knows the
- * host from this agent's bus principal. */
+ * host from this agent's bus principal. The first is sent at start (reconcile_at_start):
+ * until compute has one, the host cannot be placed on. */
 static void reconcile(service_t *svc)
 {
     uint64_t total = 0;
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
         .stop = stop,
         .fini = fini,
         .reconcile = reconcile,
+        .reconcile_at_start = 1,
     };
     def.topic = topic;
     def.group = group;

@@ -4,7 +4,9 @@
 import { s3, s3Upload, s3Url } from "./api.js";
 import { h, table, page, attempt, showOk, formDialog, field, confirmDialog, showError } from "./ui.js";
 
-let box, bucket = "", prefix = "";
+// progress: the uploads' rows, kept across the listing's refreshes (a refresh follows
+// every upload, and the user should still see what went up and what failed)
+let box, progress, bucket = "", prefix = "";
 
 const text = (el, name) => el.getElementsByTagName(name)[0]?.textContent || "";
 
@@ -44,7 +46,6 @@ async function listObjects() {
   const objs = Array.from(doc.getElementsByTagName("Contents")).map((c) => ({
     key: text(c, "Key"), size: Number(text(c, "Size")), modified: text(c, "LastModified") }));
   const file = h("input", { type: "file", id: "upload-file", multiple: true });
-  const progress = h("div", { "aria-live": "polite" });
   file.addEventListener("change", () => upload(file.files, progress));
   const up = prefix ? prefix.replace(/[^/]*\/$/, "") : null;
   box.replaceChildren(
@@ -90,6 +91,7 @@ export async function show() {
   bucket = parts[2] ? decodeURIComponent(parts[2]) : "";
   prefix = "";
   box = h("div", {}, "Loading…");
+  progress = h("div", { "aria-live": "polite" });
   page(bucket ? `Bucket ${bucket}` : "Object store", box);
   if (bucket) await listObjects(); else await listBuckets();
 }
