@@ -514,12 +514,12 @@ void http_stream_wake(http_deferred_t *w)
     defer_release(st);
 }
 
-/* The handler deferred its answer: suspend the connection unless the answer came
- * already (the completer may run on another thread before the handler returns), or
- * the server is stopping (MHD cannot stop with suspended connections). */
-static enum MHD_Result park(http_server_t *s, struct conn_state *st, http_resp_t *resp)
+/* A deferred request's handler has returned: suspend the connection (1) unless its
+ * completion came already (the completer may run on another thread before the handler
+ * returns) or the server is stopping, which answers 503 (MHD cannot stop with suspended
+ * connections); 0 then, and the caller goes on with what is stored. */
+static int suspend_unless_done(http_server_t *s, struct conn_state *st)
 {
-    http_resp_reset(resp);    /* what the handler left in resp is not the answer */
     pthread_mutex_lock(&st->dmu);
     if (st->dstate == D_RUNNING) {
         if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
@@ -530,11 +530,18 @@ static enum MHD_Result park(http_server_t *s, struct conn_state *st, http_resp_t
             MHD_suspend_connection(st->req.conn);
             st->dstate = D_SUSPENDED;
             pthread_mutex_unlock(&st->dmu);
-            return MHD_YES;
+            return 1;
         }
     }
     pthread_mutex_unlock(&st->dmu);
-    return resumed(s, st);
+    return 0;
+}
+
+/* The handler deferred its answer: sleep until it comes, or queue it if it is there. */
+static enum MHD_Result park(http_server_t *s, struct conn_state *st, http_resp_t *resp)
+{
+    http_resp_reset(resp);    /* what the handler left in resp is not the answer */
+    return suspend_unless_done(s, st) ? MHD_YES : resumed(s, st);
 }
 
 /* A deferred request's answer is stored: queue it. */
@@ -611,20 +618,8 @@ static int begin_woken(http_server_t *s, struct conn_state *st, struct MHD_Conne
 /* begin asked to wait: sleep unless the wake came already or the server is stopping */
 static enum MHD_Result park_begin(http_server_t *s, struct conn_state *st, struct MHD_Connection *c)
 {
-    pthread_mutex_lock(&st->dmu);
-    if (st->dstate == D_RUNNING) {
-        if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
-            http_resp_t r = {0};
-            http_resp_set(&r, 503, "text/plain", "server shutting down\n", 21);
-            defer_finish(st, &r);
-        } else {
-            MHD_suspend_connection(st->req.conn);
-            st->dstate = D_SUSPENDED;
-            pthread_mutex_unlock(&st->dmu);
-            return MHD_YES;
-        }
-    }
-    pthread_mutex_unlock(&st->dmu);
+    if (suspend_unless_done(s, st))
+        return MHD_YES;
     enum MHD_Result out = MHD_YES;
     begin_woken(s, st, c, 0, &out);
     return out;
