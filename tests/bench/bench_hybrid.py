@@ -54,8 +54,7 @@ def main():
         _, k, s = new_tenant(priv, "bench-hybrid")
         ec2 = boto3_client(priv, "ec2", k, s)
         import json
-        with open(os.path.join(priv.dir, "default-images.json")) as f:
-            ami = json.load(f)["virga-busybox-rootfs"]
+        ami = priv.default_images()["virga-busybox-rootfs"]
         tag = [{"ResourceType": "instance", "Tags": [{"Key": "virga:placement", "Value": "public"}]}]
         targets = [("moto", "us-east-1b", moto_client(moto.url), {"ImageId": MOTO_AMI, "InstanceType": "t2.micro"}),
                    ("second Virga", "us-east-1c", pub["ec2"], {"ImageId": pub["ami"], "InstanceType": "t3.nano"})]

@@ -3,7 +3,6 @@ a cloud of its own whose one host simulates instances (the `sim` driver): every 
 the control plane runs for real (gateway, compute, its tasks, the network's ports, the
 agent's sync loop); only the guest is simulated."""
 import concurrent.futures
-import json
 import os
 import statistics
 import sys
@@ -40,8 +39,7 @@ def main():
                              "VIRGA_QUOTA_INSTANCES": "1000", "VIRGA_QUOTA_VCPUS": "4000",
                              "VIRGA_QUOTA_MEMORY_MIB": "10000000"})
     try:
-        with open(os.path.join(cloud.dir, "default-images.json")) as f:
-            ami = json.load(f)["virga-busybox-rootfs"]
+        ami = cloud.default_images()["virga-busybox-rootfs"]
         ec2 = boto3_client(cloud, "ec2")
         # one unmeasured round: the first use of each service's consumer group and caches
         iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0][

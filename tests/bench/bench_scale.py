@@ -11,7 +11,6 @@ DescribeInstances of a page of 1,000 (MaxResults) p50/p99; a filter matching one
 instance (instance-id) p50/p99; every service's resident memory (VmRSS) at the end.
 SCALE_INSTANCES / SCALE_HOSTS in the environment shrink it (the default is the issue's
 1,000 hosts and 20,000 instances)."""
-import json
 import os
 import statistics
 import sys
@@ -63,8 +62,7 @@ def main():
                              # one underlay address per host (the default /24 holds 244)
                              "VIRGA_NETWORK_UNDERLAY_CIDR": "10.254.0.0/20"})
     try:
-        with open(os.path.join(cloud.dir, "default-images.json")) as f:
-            ami = json.load(f)["virga-busybox-rootfs"]
+        ami = cloud.default_images()["virga-busybox-rootfs"]
         cloud.psql("INSERT INTO compute.hosts (host_id, vcpus, memory_mib, disk_gib, drivers, zone, state, last_seen) "
                    "SELECT 'simbulk-' || lpad(g::text, 4, '0'), 64, 262144, 0, '{sim}', '', 'up', now() "
                    "FROM generate_series(1, %d) g" % (SIM_HOSTS - 1))

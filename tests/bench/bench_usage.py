@@ -60,8 +60,7 @@ def events_per_second(cloud):
 
 
 def lag(cloud):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        ami = json.load(f)["virga-busybox-rootfs"]
+    ami = cloud.default_images()["virga-busybox-rootfs"]
     ec2 = boto3_client(cloud, "ec2")
     lags = []
     for _ in range(LAG_ROUNDS + 1):

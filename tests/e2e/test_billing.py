@@ -62,8 +62,7 @@ def cloud():
 
 @pytest.fixture(scope="module")
 def ami(cloud):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        return json.load(f)["virga-busybox-rootfs"]
+    return cloud.default_images()["virga-busybox-rootfs"]
 
 
 @pytest.fixture(scope="module")

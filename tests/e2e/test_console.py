@@ -135,8 +135,7 @@ def test_every_page_renders_accessibly_at_desktop_and_phone_width(node, cloud, t
 
 @pytest.fixture(scope="module")
 def images(cloud):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        return json.load(f)
+    return cloud.default_images()
 
 
 def test_launch_watch_running_console_stop_terminate(node, cloud, tenant, images):

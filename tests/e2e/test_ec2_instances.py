@@ -46,10 +46,7 @@ def cloud():
 
 
 def default_image(cloud):
-    import json
-    import os
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        return json.load(f)["virga-busybox-rootfs"]
+    return cloud.default_images()["virga-busybox-rootfs"]
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,7 @@ def cloud():
 
 
 def test_current_boto3_instance_lifecycle(cloud, sdks):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        ami = json.load(f)["virga-busybox-rootfs"]
+    ami = cloud.default_images()["virga-busybox-rootfs"]
     _, k, sk = new_tenant(cloud, "sdk-ec2")
     op = {"image_id": ami, "endpoint": cloud.env["VIRGA_EC2_URL"]}
     r = subprocess.run([sdks["python"], os.path.join(ROOT, "tests", "lib", "sdk_boto3_ec2_lifecycle.py"), json.dumps(op)],

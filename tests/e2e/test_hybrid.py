@@ -74,8 +74,7 @@ def private(moto, proxy, vpub):
 @pytest.fixture(scope="module")
 def tenant(private):
     acct, k, s = new_tenant(private, "burst-" + uuid.uuid4().hex[:8])
-    with open(os.path.join(private.dir, "default-images.json")) as f:
-        ami = json.load(f)["virga-busybox-rootfs"]
+    ami = private.default_images()["virga-busybox-rootfs"]
     return {"account": acct, "ec2": boto3_client(private, "ec2", k, s), "ami": ami}
 
 

@@ -14,7 +14,6 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
 
 Needs root (namespaces, cgroups, taps). Waits are bounded generously (TCG boots on a loaded
 machine can take tens of seconds); nothing asserts a duration."""
-import json
 import os
 import re
 import subprocess
@@ -42,8 +41,7 @@ def cloud():
 
 @pytest.fixture(scope="module")
 def images(cloud):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        return json.load(f)
+    return cloud.default_images()
 
 
 @pytest.fixture(scope="module")

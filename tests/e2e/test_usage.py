@@ -34,8 +34,7 @@ def cloud():
 
 @pytest.fixture(scope="module")
 def ami(cloud):
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        return json.load(f)["virga-busybox-rootfs"]
+    return cloud.default_images()["virga-busybox-rootfs"]
 
 
 @pytest.fixture(scope="module")
@@ -274,8 +273,7 @@ def test_usage_topic_consumer_restarts_and_dedupes(cloud):
 def test_deregistered_image_stops_its_meter(cloud):
     """DeregisterImage logs 'removed' and closes the image's span: its last record ends at
     the deregistration, and nothing more is metered for it."""
-    with open(os.path.join(cloud.dir, "default-images.json")) as f:
-        images = json.load(f)
+    images = cloud.default_images()
     image = next(v for k, v in sorted(images.items()) if k != "virga-busybox-rootfs" and v.startswith("ami-"))
     stop_accounting(cloud)
     try:

@@ -107,6 +107,11 @@ class Cloud:
             c.wait_hosts(1)
         return c
 
+    def default_images(self):
+        """The public images devcloud registered (default_images=True): name -> image id."""
+        with open(os.path.join(self.dir, "default-images.json")) as f:
+            return json.load(f)
+
     def wait_hosts(self, n, seconds=60):
         """Until compute knows n hosts (DescribeHosts as the operator's administrator): a
         cloud whose tests launch instances starts them only once its agent has reported.

@@ -129,8 +129,7 @@ def start_public_virga():
                     env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64", "VIRGA_AGENT_MEMORY_MIB": "65536"})
     try:
         acct, key, secret = new_tenant(c, "public-" + uuid.uuid4().hex[:8])
-        with open(os.path.join(c.dir, "default-images.json")) as f:
-            ami = json.load(f)["virga-busybox-rootfs"]
+        ami = c.default_images()["virga-busybox-rootfs"]
     except Exception:
         c.stop()
         raise
