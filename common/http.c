@@ -152,88 +152,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     *con_cls = NULL;
 }
 
-void http_resp_take(http_resp_t *resp, int status, const char *ct, char *body, size_t len)
-{
-    free(resp->body);
-    resp->status = status;
-    resp->body = body;
-    resp->len = len;
-    if (ct)
-        snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
-}
-
-void http_resp_set(http_resp_t *resp, int status, const char *ct, const char *body, size_t len)
-{
-    char *copy = xmalloc(len + 1);
-    if (len)
-        memcpy(copy, body, len);
-    copy[len] = 0;
-    http_resp_take(resp, status, ct, copy, len);
-}
-
-void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t size,
-                      http_reader_fn reader, void *arg, void (*reader_free)(void *))
-{
-    free(resp->body);
-    resp->body = NULL;
-    resp->len = 0;
-    resp->status = status;
-    resp->reader = reader;
-    resp->reader_arg = arg;
-    resp->reader_free = reader_free;
-    resp->reader_size = size;
-    if (ct)
-        snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
-}
-
-void http_resp_reset(http_resp_t *resp)
-{
-    free(resp->body);
-    resp->body = NULL;
-    for (int i = 0; i < resp->nheaders; i++)
-        free(resp->headers[i]);
-    resp->nheaders = 0;
-    if (resp->reader_free)
-        resp->reader_free(resp->reader_arg);
-    resp->reader = NULL;
-    resp->reader_free = NULL;
-}
-
-void http_resp_header(http_resp_t *resp, const char *name, const char *value)
-{
-    if (resp->nheaders < (int)ARRAY_LEN(resp->headers))
-        resp->headers[resp->nheaders++] = xasprintf("%s: %s", name, value);
-}
-
-const char *http_header(const http_req_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-struct hdr_collect {
-    const char **names, **values;
-    size_t n, max;
-};
-
-static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
-{
-    (void)kind;
-    struct hdr_collect *h = cls;
-    if (h->n >= h->max)
-        return MHD_NO;
-    h->names[h->n] = k;
-    h->values[h->n] = v ? v : "";
-    h->n++;
-    return MHD_YES;
-}
-
-size_t http_headers(const http_req_t *r, const char **names, const char **values, size_t max)
-{
-    struct hdr_collect h = {names, values, 0, max};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect, &h);
-    return h.n;
-}
-
 struct reader_box {
     http_reader_fn fn;
     void *arg;
@@ -299,20 +217,6 @@ static enum MHD_Result answer(http_server_t *s, struct conn_state *st, http_resp
     log_debug("%s %s %s -> %d", st->req.remote, st->req.method, st->req.path, resp->status);
     return send_resp(st->req.conn, resp, &st->req, s->o.server_name,
                      __atomic_load_n(&s->draining, __ATOMIC_SEQ_CST));
-}
-
-void http_refusal_message(http_refusal_t why, uint64_t limit, char *out, size_t n)
-{
-    static const char *const text[] = {
-        [HTTP_URI_TOO_LONG] = "The request URI is longer than the %llu bytes this endpoint accepts.",
-        [HTTP_HEADERS_TOO_LARGE] = "Your request header section exceeds the maximum allowed size (%llu bytes).",
-        [HTTP_BODY_TOO_LARGE] = "Your proposed upload exceeds the maximum allowed size (%llu bytes).",
-        [HTTP_BODY_TIMEOUT] = "Your socket connection to the server was not read from or written to within the "
-                              "timeout period (%llu s). Idle connections will be closed.",
-        [HTTP_BODY_INCOMPLETE] = "You did not provide the number of bytes specified by the Content-Length HTTP "
-                                 "header.%.0llu",
-    };
-    snprintf(out, n, text[why], (unsigned long long)limit);
 }
 
 /* A refusal of the HTTP layer, in the server's own error shape (opts.refuse), or as
