@@ -40,6 +40,7 @@ typedef struct objectstore {
     os_backend_t *backend;
     writers_t *writers;               /* this process's writer id and heartbeat (writers.c) */
     keycache_t *keys;
+    uint64_t sigv2_asked;             /* SigV2 signatures asked of identity (for /metrics) */
     const char *region;
     const char *domain;               /* virtual-host suffix, "" = path-style only */
     int call_timeout_ms;

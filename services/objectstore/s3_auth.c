@@ -50,6 +50,133 @@ static int s3_auth_error(verr_t *e, enum auth_stage stage, int presigned)
     return -1;
 }
 
+/* An answer asked of identity for a request that waits in begin (a signing key, or a
+ * SigV2 signature): shared by the request and the bus callback (either may go first),
+ * freed by the last to let go. A request waits at most once (http_stream_wait). */
+struct s3_key_wait {
+    pthread_mutex_t mu;
+    int refs;
+    int done;
+    uint8_t key[SIGV4_KEY_LEN];   /* signing key waits */
+    json_t *who;                  /* the key's owner, or identity's whole reply */
+    verr_t err;
+    http_deferred_t *wake;
+};
+
+static void key_wait_unref(struct s3_key_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int left = --w->refs;
+    pthread_mutex_unlock(&w->mu);
+    if (left)
+        return;
+    sodium_memzero(w->key, sizeof w->key);
+    json_decref(w->who);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+void s3_key_wait_release(s3_req_t *r)
+{
+    if (r->key_wait)
+        key_wait_unref(r->key_wait);
+    r->key_wait = NULL;
+}
+
+/* On a bus thread: store the answer (key may be NULL) or the error, then wake. */
+static void wait_answered(struct s3_key_wait *w, const uint8_t *key, json_t *who, const verr_t *err)
+{
+    pthread_mutex_lock(&w->mu);
+    if (err)
+        w->err = *err;
+    else if (key)
+        memcpy(w->key, key, sizeof w->key);
+    w->who = who;
+    w->done = 1;
+    http_deferred_t *wake = w->wake;
+    pthread_mutex_unlock(&w->mu);
+    http_stream_wake(wake);   /* the request may end and let go of w from here on */
+    key_wait_unref(w);
+}
+
+static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err)
+{
+    wait_answered(arg, key, who, err);
+}
+
+static void reply_fetched(void *arg, json_t *reply, const verr_t *err)
+{
+    wait_answered(arg, NULL, reply, err);
+}
+
+/* Start a wait: the request is suspended when begin returns HTTP_STREAM_WAIT. */
+static struct s3_key_wait *wait_start(s3_req_t *r)
+{
+    struct s3_key_wait *w = xcalloc(1, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    w->refs = 2;   /* the request's and the callback's */
+    w->wake = http_stream_wait(r->http);
+    r->key_wait = w;
+    return w;
+}
+
+/* The call was not sent, so the callback will not run: wake at once; begin runs again
+ * and finds the error kept here. */
+static int wait_not_sent(struct s3_key_wait *w, const verr_t *e)
+{
+    wait_answered(w, NULL, NULL, e);
+    return HTTP_STREAM_WAIT;
+}
+
+/* Woken: take what the callback stored (it wakes only after it wrote). 0, or -1 with e. */
+static int wait_take(s3_req_t *r, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+{
+    struct s3_key_wait *w = r->key_wait;
+    pthread_mutex_lock(&w->mu);
+    int ok = w->done && !w->err.code[0];
+    if (ok) {
+        if (key)
+            memcpy(key, w->key, SIGV4_KEY_LEN);
+        *who = json_incref(w->who);
+    } else {
+        *e = w->err;
+    }
+    pthread_mutex_unlock(&w->mu);
+    s3_key_wait_release(r);
+    return ok ? 0 : -1;
+}
+
+/* The key for a's scope: from the cache; else, the first time, asked of identity without
+ * holding this thread (HTTP_STREAM_WAIT); after the wait, identity's answer. */
+static int signing_key(s3_req_t *r, const sigv4_auth_t *a, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
+{
+    if (r->key_wait)
+        return wait_take(r, key, who, e);
+    int hit = keycache_lookup(r->os->keys, a, key, who, e);
+    if (hit)
+        return hit > 0 ? 0 : -1;
+    struct s3_key_wait *w = wait_start(r);
+    if (keycache_fetch_async(r->os->keys, r->os->svc->bus, a, r->os->call_timeout_ms, key_fetched, w, e) < 0)
+        return wait_not_sent(w, e);
+    return HTTP_STREAM_WAIT;
+}
+
+/* A SigV2 signature of string_to_sign by akid's secret, which only identity holds:
+ * asked without holding this thread (HTTP_STREAM_WAIT); after the wait, identity's reply
+ * ({signature, and who signed}). */
+static int identity_sign_v2(s3_req_t *r, const char *akid, const char *string_to_sign, json_t **reply, verr_t *e)
+{
+    if (r->key_wait)
+        return wait_take(r, NULL, reply, e);
+    struct s3_key_wait *w = wait_start(r);
+    json_t *body = json_pack("{s:s, s:s}", "access_key_id", akid, "string_to_sign", string_to_sign);
+    if (bus_call_async(r->os->svc->bus, "identity", "identity.sign_v2", body, NULL, r->os->call_timeout_ms,
+                       reply_fetched, w, e) < 0)
+        return wait_not_sent(w, e);
+    __atomic_add_fetch(&r->os->sigv2_asked, 1, __ATOMIC_RELAXED);
+    return HTTP_STREAM_WAIT;
+}
+
 /* Sub-resources that are part of a SigV2 canonical resource (as botocore signs). */
 static const char *v2_subresources[] = {
     "acl", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy",
@@ -123,9 +250,11 @@ static int authenticate_v2(s3_req_t *r, verr_t *e)
         }
     }
     json_t *reply = NULL;
-    json_t *body = json_pack("{s:s, s:s}", "access_key_id", akid, "string_to_sign", b.s);
+    int rc = identity_sign_v2(r, akid, b.s, &reply, e);
     free(b.s);
-    if (bus_call(r->os->svc->bus, "identity", "identity.sign_v2", body, NULL, r->os->call_timeout_ms, &reply, e) < 0)
+    if (rc == HTTP_STREAM_WAIT)
+        return rc;
+    if (rc < 0)
         return s3_auth_error(e, STAGE_KEY, 1);
     const char *want = json_str(reply, "signature", "");
     if (strlen(want) != strlen(sig) || sodium_memcmp(want, sig, strlen(sig)) != 0) {
@@ -171,94 +300,6 @@ typedef struct signing {
     uint8_t key[SIGV4_KEY_LEN];
     char amz_date[17], scope[160], seed[65];
 } signing_t;
-
-/* A signing key asked of identity for a request that waits: shared by the request and
- * the bus callback (either may go first), freed by the last to let go. */
-struct s3_key_wait {
-    pthread_mutex_t mu;
-    int refs;
-    int done;
-    uint8_t key[SIGV4_KEY_LEN];
-    json_t *who;
-    verr_t err;
-    http_deferred_t *wake;
-};
-
-static void key_wait_unref(struct s3_key_wait *w)
-{
-    pthread_mutex_lock(&w->mu);
-    int left = --w->refs;
-    pthread_mutex_unlock(&w->mu);
-    if (left)
-        return;
-    sodium_memzero(w->key, sizeof w->key);
-    json_decref(w->who);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
-}
-
-void s3_key_wait_release(s3_req_t *r)
-{
-    if (r->key_wait)
-        key_wait_unref(r->key_wait);
-    r->key_wait = NULL;
-}
-
-/* On a bus thread: identity answered (or the call failed or timed out). */
-static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err)
-{
-    struct s3_key_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    if (err)
-        w->err = *err;
-    else
-        memcpy(w->key, key, sizeof w->key);
-    w->who = who;
-    w->done = 1;
-    http_deferred_t *wake = w->wake;
-    pthread_mutex_unlock(&w->mu);
-    http_stream_wake(wake);   /* the request may end and let go of w from here on */
-    key_wait_unref(w);
-}
-
-/* The key for a's scope: from the cache; else, the first time, asked of identity without
- * holding this thread (HTTP_STREAM_WAIT); after the wait, identity's answer. */
-static int signing_key(s3_req_t *r, const sigv4_auth_t *a, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
-{
-    struct s3_key_wait *w = r->key_wait;
-    if (w) {   /* woken: the callback has run (it wakes only after it wrote) */
-        pthread_mutex_lock(&w->mu);
-        int ok = w->done && !w->err.code[0];
-        if (ok) {
-            memcpy(key, w->key, SIGV4_KEY_LEN);
-            *who = json_incref(w->who);
-        } else {
-            *e = w->err;
-        }
-        pthread_mutex_unlock(&w->mu);
-        s3_key_wait_release(r);
-        return ok ? 0 : -1;
-    }
-    int hit = keycache_lookup(r->os->keys, a, key, who, e);
-    if (hit)
-        return hit > 0 ? 0 : -1;
-    w = xcalloc(1, sizeof *w);
-    pthread_mutex_init(&w->mu, NULL);
-    w->refs = 2;   /* the request's and the callback's */
-    w->wake = http_stream_wait(r->http);
-    r->key_wait = w;
-    if (keycache_fetch_async(r->os->keys, r->os->svc->bus, a, r->os->call_timeout_ms, key_fetched, w, e) < 0) {
-        /* not sent: the callback will not run; wake at once, begin runs again and finds
-         * the error kept here */
-        pthread_mutex_lock(&w->mu);
-        w->err = *e;
-        w->done = 1;
-        pthread_mutex_unlock(&w->mu);
-        http_stream_wake(w->wake);
-        key_wait_unref(w);
-    }
-    return HTTP_STREAM_WAIT;
-}
 
 /* Who sent it: sets r->caller (NULL for anonymous), *kind for header-signed requests. */
 static int authenticate(s3_req_t *r, const payload_kind_t **kind, signing_t *sg, verr_t *e)
