@@ -51,8 +51,9 @@ struct conn_state {
     http_resp_t pending;      /* ... this answer goes out when the body has ended */
     char *method;             /* a copy: it outlives MHD's for deferred requests */
     int in_body;              /* the body is arriving: listed in srv->idle */
-    int begin_wait;           /* the stream route's begin waits (http_stream_wait) */
-    int begin_waited;         /* ... and did: the deferred state was its wait's, not an answer's */
+    int begin_wait;           /* the stream route waits (http_stream_wait), in begin ... */
+    int end_wait;             /* ... or in end */
+    int begin_waited;         /* the deferred state is a wait's, not a deferred answer's */
     http_idle_entry_t idle;
 
     /* deferred requests only (http_defer): st is shared by the connection and the
@@ -361,8 +362,17 @@ http_deferred_t *http_defer(http_req_t *req)
 {
     struct conn_state *st = (struct conn_state *)((char *)req - offsetof(struct conn_state, req));
     http_server_t *s = st->srv;
-    if (st->deferred)
+    if (st->deferred) {
+        /* an earlier wait is over (DONE, and taken): this is a new wait or answer */
+        pthread_mutex_lock(&st->dmu);
+        if (st->dstate == D_DONE && !st->closed) {
+            st->dstate = D_RUNNING;
+            st->drefs++;
+            st->begin_waited = 0;
+        }
+        pthread_mutex_unlock(&st->dmu);
         return (http_deferred_t *)st;
+    }
     pthread_mutex_init(&st->dmu, NULL);
     st->deferred = 1;
     st->drefs = 2;            /* the connection's and the completer's */
@@ -402,9 +412,10 @@ void http_complete(http_deferred_t *d, http_resp_t *resp)
 http_deferred_t *http_stream_wait(http_req_t *req)
 {
     struct conn_state *st = (struct conn_state *)((char *)req - offsetof(struct conn_state, req));
+    http_deferred_t *w = http_defer(req);
     st->begin_wait = 1;
     st->begin_waited = 1;
-    return http_defer(req);
+    return w;
 }
 
 void http_stream_wake(http_deferred_t *w)
@@ -449,14 +460,22 @@ static enum MHD_Result park(http_server_t *s, struct conn_state *st, http_resp_t
 }
 
 /* A deferred request's answer is stored: queue it. */
-static enum MHD_Result resumed(http_server_t *s, struct conn_state *st)
+/* Take what the completer or waker stored: 1 when it is there (an answer, or for a wait
+ * status 0: go on), 0 when libmicrohttpd woke the connection early. */
+static int take_stored(struct conn_state *st, http_resp_t *resp)
 {
     pthread_mutex_lock(&st->dmu);
     int done = st->dstate == D_DONE;
-    http_resp_t resp = st->dresp;
+    *resp = st->dresp;
     st->dresp = (http_resp_t){.status = 200};
     pthread_mutex_unlock(&st->dmu);
-    if (!done)
+    return done;
+}
+
+static enum MHD_Result resumed(http_server_t *s, struct conn_state *st)
+{
+    http_resp_t resp;
+    if (!take_stored(st, &resp))
         return MHD_YES;       /* woken early: wait for http_complete */
     return answer(s, st, &resp);
 }
@@ -470,17 +489,16 @@ static int run_begin(http_server_t *s, struct conn_state *st, struct MHD_Connect
                      enum MHD_Result *out)
 {
     http_resp_t resp = {.status = 200};
-    int again = st->begin_wait;
     st->begin_wait = 0;
     int rc = st->route->stream->begin(&st->req, &st->sctx, &resp);
     st->sctx_live = st->sctx != NULL;   /* done() runs even when begin refused */
-    if (rc == HTTP_STREAM_WAIT && !again && st->begin_wait) {
+    if (rc == HTTP_STREAM_WAIT && st->begin_wait) {
         http_resp_reset(&resp);
         *out = park_begin(s, st, c);
         return 1;
     }
-    if (rc == HTTP_STREAM_WAIT) {   /* a second wait, or no http_stream_wait: a bug in the route */
-        log_error("%s %s: the stream route waited twice in begin", st->req.method, st->req.path);
+    if (rc == HTTP_STREAM_WAIT) {   /* no http_stream_wait: a bug in the route */
+        log_error("%s %s: the stream route waited in begin without http_stream_wait", st->req.method, st->req.path);
         http_resp_reset(&resp);
         http_resp_set(&resp, 500, "text/plain", "internal error\n", 15);
         rc = -1;
@@ -502,12 +520,8 @@ static int run_begin(http_server_t *s, struct conn_state *st, struct MHD_Connect
 static int begin_woken(http_server_t *s, struct conn_state *st, struct MHD_Connection *c, int mid_body,
                        enum MHD_Result *out)
 {
-    pthread_mutex_lock(&st->dmu);
-    int done = st->dstate == D_DONE;
-    http_resp_t resp = st->dresp;
-    st->dresp = (http_resp_t){.status = 200};
-    pthread_mutex_unlock(&st->dmu);
-    if (!done) {   /* woken early by libmicrohttpd: keep sleeping */
+    http_resp_t resp;
+    if (!take_stored(st, &resp)) {   /* woken early by libmicrohttpd: keep sleeping */
         *out = MHD_YES;
         return 1;
     }
@@ -527,6 +541,43 @@ static enum MHD_Result park_begin(http_server_t *s, struct conn_state *st, struc
     enum MHD_Result out = MHD_YES;
     begin_woken(s, st, c, 0, &out);
     return out;
+}
+
+static enum MHD_Result end_woken(http_server_t *s, struct conn_state *st, const http_stream_t *stream);
+
+/* The body is in: the route's answer. A stream route's end may wait (http_stream_wait)
+ * like its begin, and then runs again when woken, with the same context. */
+static enum MHD_Result run_end(http_server_t *s, struct conn_state *st, const http_stream_t *stream)
+{
+    http_resp_t resp = {.status = 200};
+    st->req.body = st->body ? st->body : "";
+    st->req.body_len = st->len;
+    st->begin_wait = 0;
+    if (stream)
+        stream->end(st->sctx, &st->req, &resp);
+    else if (st->route)
+        st->route->fn(&st->req, &resp);
+    else
+        http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
+    if (stream && st->begin_wait) {
+        http_resp_reset(&resp);
+        st->end_wait = 1;
+        return suspend_unless_done(s, st) ? MHD_YES : end_woken(s, st, stream);
+    }
+    return st->deferred && !st->begin_waited ? park(s, st, &resp) : answer(s, st, &resp);
+}
+
+/* end's wait is over (or a stopping server answered 503): run end again */
+static enum MHD_Result end_woken(http_server_t *s, struct conn_state *st, const http_stream_t *stream)
+{
+    http_resp_t resp;
+    if (!take_stored(st, &resp))
+        return MHD_YES;   /* woken early by libmicrohttpd: keep sleeping */
+    st->end_wait = 0;
+    st->begin_wait = 0;
+    if (resp.status)
+        return answer(s, st, &resp);
+    return run_end(s, st, stream);
 }
 
 /* A piece of the body: to the stream route, or into the buffer. */
@@ -581,6 +632,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     log_set_request_id(st->req.request_id);
+    if (st->end_wait && !st->answered)
+        return end_woken(s, st, stream);
     if (st->begin_wait && !st->answered) {
         enum MHD_Result out;
         if (begin_woken(s, st, c, *upload_size != 0, &out))
@@ -611,16 +664,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (st->failed)
         return answer(s, st, &st->pending);
 
-    http_resp_t resp = {.status = 200};
-    st->req.body = st->body ? st->body : "";
-    st->req.body_len = st->len;
-    if (stream)
-        stream->end(st->sctx, &st->req, &resp);
-    else if (st->route)
-        st->route->fn(&st->req, &resp);
-    else
-        http_resp_set(&resp, 404, "text/plain", "not found\n", 10);
-    enum MHD_Result ok = st->deferred && !st->begin_waited ? park(s, st, &resp) : answer(s, st, &resp);
+    enum MHD_Result ok = run_end(s, st, stream);
     log_set_request_id(NULL);
     return ok;
 }

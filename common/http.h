@@ -138,14 +138,16 @@ typedef struct http_deferred http_deferred_t;
 http_deferred_t *http_defer(http_req_t *req);
 void http_complete(http_deferred_t *d, http_resp_t *resp);
 
-/* Waiting in a stream route's begin (a signing key another service must give, before
- * the body may be taken): begin calls http_stream_wait(req), keeps the handle and returns
- * HTTP_STREAM_WAIT. The connection is suspended with its body unread and holds no thread
- * until http_stream_wake(w), called exactly once from any thread; begin then runs again on
- * a server thread with the same *ctx and decides as on a first call, but may not wait a
- * second time, and the route may not defer its answer (http_defer) afterwards. A server
- * that stops meanwhile answers 503 and begin does not run again; *ctx is freed by done()
- * as always. Headers can be read in begin again (the connection is awake then). */
+/* Waiting in a stream route (an answer another service must give first: a signing key
+ * before the body may be taken, an account lookup before the answer): begin or end calls
+ * http_stream_wait(req), keeps the handle and returns (begin returns HTTP_STREAM_WAIT).
+ * The connection is suspended (in begin with its body unread) and holds no thread until
+ * http_stream_wake(w), called exactly once per wait from any thread; the same callback
+ * (begin or end) then runs again on a server thread with the same *ctx and decides as on
+ * its first call: it may wait again, any number of times, and end may also defer its
+ * answer (http_defer). What end left in resp when it waited is dropped. A server that
+ * stops meanwhile answers 503 and the callback does not run again; *ctx is freed by
+ * done() as always. Headers can be read after a wait (the connection is awake then). */
 #define HTTP_STREAM_WAIT 1
 http_deferred_t *http_stream_wait(http_req_t *req);
 void http_stream_wake(http_deferred_t *w);

@@ -155,6 +155,82 @@ static void s_done(void *ctx)
 
 static const http_stream_t sum_stream = {s_begin, s_data, s_end, s_done};
 
+/* A stream route that waits: begin waits x-begin-waits times and end x-end-waits times
+ * (http_stream_wait), each wake coming from another thread after a few ms, or at once
+ * (before the route returns) when x-wake-now is sent. It answers the body's sum and how
+ * many times begin and end ran. */
+struct wait_ctx {
+    struct sum_ctx sum;
+    int begin_waits, end_waits, begins, ends, now;
+};
+
+static void *wake_later(void *arg)
+{
+    struct timespec ts = {0, 3 * 1000000L};
+    nanosleep(&ts, NULL);
+    http_stream_wake(arg);
+    return NULL;
+}
+
+static void wait_once(http_req_t *req, int now)
+{
+    http_deferred_t *w = http_stream_wait(req);
+    if (now) {
+        http_stream_wake(w);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, wake_later, w);
+    pthread_detach(t);
+}
+
+static int w_begin(http_req_t *req, void **ctx, http_resp_t *resp)
+{
+    (void)resp;
+    struct wait_ctx *c = *ctx;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        c->sum.done_calls = &done_calls;
+        const char *b = http_header(req, "x-begin-waits"), *e = http_header(req, "x-end-waits");
+        c->begin_waits = b ? atoi(b) : 0;
+        c->end_waits = e ? atoi(e) : 0;
+        c->now = http_header(req, "x-wake-now") != NULL;
+        *ctx = c;
+    }
+    c->begins++;
+    if (c->begins <= c->begin_waits) {
+        wait_once(req, c->now);
+        return HTTP_STREAM_WAIT;
+    }
+    return 0;
+}
+
+static int w_data(void *ctx, const char *buf, size_t len, http_resp_t *resp)
+{
+    return s_data(&((struct wait_ctx *)ctx)->sum, buf, len, resp);
+}
+
+static void w_end(void *ctx, http_req_t *req, http_resp_t *resp)
+{
+    struct wait_ctx *c = ctx;
+    c->ends++;
+    if (c->ends <= c->end_waits) {
+        http_resp_set(resp, 500, "text/plain", "ignored", 7);   /* a waiting end's resp is not the answer */
+        wait_once(req, c->now);
+        return;
+    }
+    char *out = xasprintf("{\"n\": %zu, \"sum\": \"%lu\", \"begins\": %d, \"ends\": %d}", c->sum.n, c->sum.sum,
+                          c->begins, c->ends);
+    http_resp_take(resp, 200, "application/json", out, strlen(out));
+}
+
+static void w_done(void *ctx)
+{
+    s_done(ctx);   /* sum is the first member: frees the whole wait_ctx */
+}
+
+static const http_stream_t wait_stream = {w_begin, w_data, w_end, w_done};
+
 /* Streamed response: 5 MiB of a position-derived pattern. */
 #define BIG_SIZE (5u << 20)
 static long big_reader(void *arg, uint64_t pos, char *buf, size_t max)
@@ -226,6 +302,7 @@ static const http_route_t routes[] = {
     {"GET", "/hdr", h_hdr, NULL},
     {"GET", "/teapot", h_status, NULL},
     {"PUT", "/sum", NULL, &sum_stream},
+    {"PUT", "/wait", NULL, &wait_stream},
     {"GET", "/big", h_big, NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -796,6 +873,55 @@ static void test_streamed_upload(void **state)
     assert_int_equal(__atomic_load_n(&done_calls, __ATOMIC_SEQ_CST), before + 2);
 }
 
+/* A stream route may wait any number of times in begin, and in end, and runs again
+ * each time with its context; the body is taken whole in between, whether the wake
+ * comes from another thread later or before the route has returned. */
+static void test_stream_waits(void **state)
+{
+    (void)state;
+    size_t len = 200000;
+    char *b = malloc(len);
+    assert_non_null(b);
+    unsigned long sum = 0;
+    for (size_t i = 0; i < len; i++) {
+        b[i] = (char)(i * 13 + 1);
+        sum = sum * 31 + (unsigned char)b[i];
+    }
+    static const struct { const char *begin, *end; int now, begins, ends; } cases[] = {
+        {"1", "0", 0, 2, 1},
+        {"3", "0", 0, 4, 1},
+        {"0", "2", 0, 1, 3},
+        {"2", "2", 0, 3, 3},
+        {"2", "2", 1, 3, 3},
+    };
+    for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
+        char hb[64], he[64];
+        snprintf(hb, sizeof hb, "x-begin-waits: %s", cases[k].begin);
+        snprintf(he, sizeof he, "x-end-waits: %s", cases[k].end);
+        struct curl_slist *h = curl_slist_append(NULL, hb);
+        h = curl_slist_append(h, he);
+        if (cases[k].now)
+            h = curl_slist_append(h, "x-wake-now: 1");
+        reqspec_t rq = {.method = "PUT", .target = "/wait", .body = b, .len = len, .headers = h};
+        reply_t r;
+        CURL *c = curl_easy_init();
+        perform(c, small_port, &rq, &r);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(h);
+        assert_int_equal(r.status, 200);
+        json_t *o = body_json(&r);
+        assert_int_equal(json_integer_value(json_object_get(o, "n")), (json_int_t)len);
+        assert_int_equal(json_integer_value(json_object_get(o, "begins")), cases[k].begins);
+        assert_int_equal(json_integer_value(json_object_get(o, "ends")), cases[k].ends);
+        char want[32];
+        snprintf(want, sizeof want, "%lu", sum);
+        assert_string_equal(json_string_value(json_object_get(o, "sum")), want);
+        json_decref(o);
+        reply_free(&r);
+    }
+    free(b);
+}
+
 static void test_streamed_response(void **state)
 {
     (void)state;
@@ -983,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_and_served),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_streamed_upload),
+        cmocka_unit_test(test_stream_waits),
         cmocka_unit_test(test_streamed_response),
         cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_deferred_stop),
