@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus_internal.h"
 #include "ids.h"
@@ -197,6 +198,9 @@ void bus_read_deadline(bus_t *b, int64_t deadline)
         rd_kafka_queue_yield(b->reader_q);
 }
 
+/* How long bus_listen keeps asking for the topic's partitions. */
+#define LISTEN_METADATA_MS 30000
+
 /* The number of partitions of topic, or 0. */
 static int partitions(bus_t *b, const char *topic)
 {
@@ -218,7 +222,15 @@ static int start_listening(bus_t *b, const char *topic, bus_handler_fn fn, void 
         return verr_set(e, 500, "InternalError", "bus_listen called twice");
     if (reader_new(b, e) < 0)
         return -1;
-    int n = partitions(b, topic);
+    /* A broker that is up but slow (a loaded machine, a cluster still electing leaders)
+     * may miss one 5 s metadata answer: ask again for a while before giving up, rather
+     * than fail the service's start over one late reply. */
+    int64_t until = bus_now_ms() + LISTEN_METADATA_MS;
+    int n;
+    while ((n = partitions(b, topic)) <= 0 && bus_now_ms() < until) {
+        log_warn("bus listener: no partitions for %s yet; asking again", topic);
+        usleep(250 * 1000);
+    }
     if (n <= 0) {
         if (!b->reader_started)
             reader_drop(b);
