@@ -8,7 +8,6 @@
 
 #include "jsonutil.h"
 #include "log.h"
-#include "metrics.h"
 #include "objectstore.h"
 #include "service_http.h"
 #include "strbuf.h"
@@ -135,10 +134,7 @@ static void metrics(service_t *svc, strbuf_t *out)
     if (!os)
         return;
     keycache_render_metrics(os->keys, "virga_objectstore_signing_key_lookups_total", out);
-    metrics_family(out, "virga_objectstore_sigv2_signatures_asked_total", "counter",
-                   "SigV2 presigned URL signatures asked of identity (which alone holds the secret).");
-    metrics_sample(out, "virga_objectstore_sigv2_signatures_asked_total", NULL,
-                   __atomic_load_n(&os->sigv2_asked, __ATOMIC_RELAXED));
+    s3_wait_render_metrics(os, out);
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "s3_xmlbody.h"
 #include "service.h"
 #include "sigv4.h"
+#include "strbuf.h"
 #include "xml.h"
 
 #define S3_MAX_KEY 1024
@@ -40,7 +41,7 @@ typedef struct objectstore {
     os_backend_t *backend;
     writers_t *writers;               /* this process's writer id and heartbeat (writers.c) */
     keycache_t *keys;
-    uint64_t sigv2_asked;             /* SigV2 signatures asked of identity (for /metrics) */
+    uint64_t asked[4];                /* calls s3_ask sent, by message type (s3_wait.c, /metrics) */
     const char *region;
     const char *domain;               /* virtual-host suffix, "" = path-style only */
     int call_timeout_ms;
@@ -148,8 +149,11 @@ struct s3_req {
     os_meta_t meta;
     int failed;
     verr_t err;
-    struct s3_key_wait *key_wait;     /* a signing key asked of identity (s3_auth.c) */
+    struct s3_wait *wait;             /* an answer asked of another service (s3_wait.c) */
+    json_t *asked;                    /* answers already had, by question (s3_wait.c) */
+    int waiting;                      /* begin or end has started a wait: it runs again */
     int phase;                        /* begin_request's steps done before a wait */
+    int finished;                     /* the payload checks at the body's end are done */
 };
 
 /* s3_route.c: the operation the request names, or NULL + NotImplemented/MethodNotAllowed */
@@ -169,13 +173,31 @@ const char *s3_account(const s3_req_t *r);
 int s3_ops_check(verr_t *e);
 
 /* s3_auth.c: verify the request signature (sets r->caller) and prepare payload checks
- * (aws-chunked decoding, declared length, checksum claims). 0, -1 with e set, or
- * HTTP_STREAM_WAIT: the signing key is not cached and identity was asked without holding
- * this thread; begin returns HTTP_STREAM_WAIT and calls this again when woken (the answer
- * is then at hand). */
+ * (aws-chunked decoding, declared length, checksum claims). 0, or -1 with e set; with
+ * r->waiting also set, identity is being asked (a signing key not cached, a SigV2
+ * signature) and begin runs this again when woken, with the answer at hand. */
 int s3_authenticate(s3_req_t *r, verr_t *e);
-/* Let go of the request's key wait (s_done). */
-void s3_key_wait_release(s3_req_t *r);
+
+/* s3_wait.c: asking another service without holding an HTTP thread. s3_ask answers
+ * from what this request was already told (0, or -1 with the remote error); else it
+ * sends the call, suspends the request and returns -1 with r->waiting set: the caller
+ * unwinds as on an error, begin or end sees r->waiting, and runs again when woken, and
+ * the same s3_ask then answers. body is stolen. */
+typedef struct s3_wait s3_wait_t;
+int s3_ask(s3_req_t *r, const char *service, const char *type, json_t *body, json_t **reply, verr_t *e);
+/* For other callbacks (a signing key from the key cache): start a wait, deliver to it,
+ * or give the error of a call that could not be sent (which wakes at once); take the
+ * woken wait's answer (0, or -1 with e). */
+s3_wait_t *s3_wait_start(s3_req_t *r);
+void s3_wait_key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err);
+int s3_wait_not_sent(s3_wait_t *w, const verr_t *e);
+int s3_wait_take(s3_req_t *r, uint8_t key[SIGV4_KEY_LEN], json_t **reply, verr_t *e);
+/* An account's limit for resource (common/quota.h's identity.quota_get), by s3_ask. */
+int s3_quota(s3_req_t *r, const char *account, const char *resource, long long def, long long *max, verr_t *e);
+/* /metrics: the calls s3_ask sent, by message type. */
+void s3_wait_render_metrics(objectstore_t *os, strbuf_t *out);
+/* Let go of the request's wait and answers (s_done). */
+void s3_wait_release(s3_req_t *r);
 /* PutObject/UploadPart: the declared size within objectstore.max_object_bytes
  * (EntityTooLarge), and declared at all (MissingContentLength). */
 int s3_payload_size_check(s3_req_t *r, verr_t *e);
@@ -227,6 +249,11 @@ void s3_get_bucket_location(s3_req_t *r, http_resp_t *resp, verr_t *e);
  * request names none. AccessControlListNotSupported when b's ownership is
  * BucketOwnerEnforced and the ACL is not the bucket owner's full control. */
 int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);
+
+/* Ask identity, before anything is written, for the accounts the request's
+ * x-amz-grant-* headers name, so the operation finds them at hand. 0, or -1 with
+ * r->waiting (begin runs again when identity has answered). */
+int s3_acl_prefetch(s3_req_t *r, verr_t *e);
 /* An AccessControlPolicy document (PutBucketAcl, PutObjectAcl): MalformedACLError,
  * InvalidArgument for unknown grantees, UnresolvableGrantByEmailAddress. */
 int s3_acl_from_xml(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e);

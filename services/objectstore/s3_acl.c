@@ -164,8 +164,9 @@ json_t *s3_acl_canned(const objectstore_t *os, const char *name, const char *own
 
 /* ---- grantees named by the request ---------------------------------------------- */
 
-/* Replace {"id"} and {"email"} grantees by account ids, asking identity once. */
-static int resolve(s3_req_t *r, json_t *named, json_t *grants, verr_t *e)
+/* The accounts behind named's {"id"} and {"email"} grantees, asked of identity once per
+ * request (s3_ask: without holding this thread). *reply stays NULL when none is named. */
+static int lookup(s3_req_t *r, const json_t *named, json_t **reply, verr_t *e)
 {
     json_t *ids = json_array(), *mails = json_array(), *g;
     size_t i;
@@ -175,13 +176,22 @@ static int resolve(s3_req_t *r, json_t *named, json_t *grants, verr_t *e)
         if (json_object_get(g, "email"))
             json_array_append(mails, json_object_get(g, "email"));
     }
-    json_t *reply = NULL;
-    int rc = 0;
-    if (json_array_size(ids) + json_array_size(mails)) {
-        json_t *body = json_pack("{s:o, s:o}", "canonical_ids", json_incref(ids), "emails", json_incref(mails));
-        rc = bus_call(r->os->svc->bus, "identity", "identity.account_lookup", body, NULL, r->os->call_timeout_ms,
-                      &reply, e);
+    *reply = NULL;
+    if (!json_array_size(ids) && !json_array_size(mails)) {
+        json_decref(ids);
+        json_decref(mails);
+        return 0;
     }
+    json_t *body = json_pack("{s:o, s:o}", "canonical_ids", ids, "emails", mails);
+    return s3_ask(r, "identity", "identity.account_lookup", body, reply, e);
+}
+
+/* Replace {"id"} and {"email"} grantees by account ids. */
+static int resolve(s3_req_t *r, json_t *named, json_t *grants, verr_t *e)
+{
+    json_t *reply = NULL, *g;
+    size_t i;
+    int rc = lookup(r, named, &reply, e);
     json_t *found = json_object_get(reply, "accounts");
     json_array_foreach(named, i, g) {
         if (rc < 0)
@@ -204,8 +214,6 @@ static int resolve(s3_req_t *r, json_t *named, json_t *grants, verr_t *e)
             grant(grants, account, json_str(g, "p", ""));
     }
     json_decref(reply);
-    json_decref(ids);
-    json_decref(mails);
     return rc;
 }
 
@@ -302,6 +310,36 @@ static int enforced_ok(const s3_bucket_t *b, const json_t *acl, verr_t *e)
     return ok ? 0 : verr_set(e, 400, "AccessControlListNotSupported", "The bucket does not allow ACLs");
 }
 
+/* The grantees the x-amz-grant-* headers name, into named. */
+static int header_grantees(s3_req_t *r, json_t *named, verr_t *e)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ARRAY_LEN(grant_headers) && rc == 0; i++) {
+        const char *v = s3_header(r, grant_headers[i].header);
+        if (v)
+            rc = parse_grant_header(named, v, grant_headers[i].perm, e);
+    }
+    return rc;
+}
+
+int s3_acl_prefetch(s3_req_t *r, verr_t *e)
+{
+    int any_grant = 0;
+    for (size_t i = 0; i < ARRAY_LEN(grant_headers); i++)
+        any_grant |= s3_header(r, grant_headers[i].header) != NULL;
+    if (!any_grant)
+        return 0;
+    json_t *named = json_array(), *reply = NULL;
+    verr_t ignored = {0};
+    int rc = 0;
+    /* a header that does not parse is refused later, by the operation, in its own words */
+    if (header_grantees(r, named, &ignored) == 0 && lookup(r, named, &reply, e) < 0 && r->waiting)
+        rc = -1;
+    json_decref(reply);
+    json_decref(named);
+    return rc;
+}
+
 int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, json_t **acl, verr_t *e)
 {
     *acl = NULL;
@@ -316,12 +354,7 @@ int s3_acl_from_request(s3_req_t *r, const s3_bucket_t *b, const char *owner, js
             return -1;
     } else if (any_grant) {
         json_t *named = json_array();
-        int rc = 0;
-        for (size_t i = 0; i < ARRAY_LEN(grant_headers) && rc == 0; i++) {
-            const char *v = s3_header(r, grant_headers[i].header);
-            if (v)
-                rc = parse_grant_header(named, v, grant_headers[i].perm, e);
-        }
+        int rc = header_grantees(r, named, e);
         *acl = acl_new(owner);
         if (rc == 0)
             rc = resolve(r, named, json_object_get(*acl, "grants"), e);
@@ -437,8 +470,7 @@ static json_t *display_names(s3_req_t *r, const char *owner, const json_t *grant
         if (!uri_of_group(json_str(g, "g", "")))
             json_array_append_new(ids, json_string(json_str(g, "g", "")));
     json_t *body = json_pack("{s:o}", "account_ids", ids);
-    if (bus_call(r->os->svc->bus, "identity", "identity.account_lookup", body, NULL, r->os->call_timeout_ms, &reply,
-                 &e) < 0)
+    if (s3_ask(r, "identity", "identity.account_lookup", body, &reply, &e) < 0 && !r->waiting)
         log_warn("GetAcl: no display names: %s", e.message);   /* the ACL is still right without them */
     json_array_foreach(json_object_get(reply, "accounts"), i, g)
         json_object_set(names, json_str(g, "account_id", ""), json_object_get(g, "name"));
@@ -450,6 +482,8 @@ void s3_acl_reply(s3_req_t *r, const char *owner, const json_t *grants, http_res
 {
     (void)e;
     JSON_AUTO json_t *names = display_names(r, owner, grants);
+    if (r->waiting)
+        return;   /* end runs again when identity has answered */
     char canon[65];
     xml_t *x = xml_new();
     xml_open(x, "AccessControlPolicy", S3_NS);

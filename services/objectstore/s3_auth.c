@@ -6,7 +6,6 @@
  * failures. Requests with no signature at all are anonymous: only public-read resources
  * answer them. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -50,131 +49,27 @@ static int s3_auth_error(verr_t *e, enum auth_stage stage, int presigned)
     return -1;
 }
 
-/* An answer asked of identity for a request that waits in begin (a signing key, or a
- * SigV2 signature): shared by the request and the bus callback (either may go first),
- * freed by the last to let go. A request waits at most once (http_stream_wait). */
-struct s3_key_wait {
-    pthread_mutex_t mu;
-    int refs;
-    int done;
-    uint8_t key[SIGV4_KEY_LEN];   /* signing key waits */
-    json_t *who;                  /* the key's owner, or identity's whole reply */
-    verr_t err;
-    http_deferred_t *wake;
-};
-
-static void key_wait_unref(struct s3_key_wait *w)
-{
-    pthread_mutex_lock(&w->mu);
-    int left = --w->refs;
-    pthread_mutex_unlock(&w->mu);
-    if (left)
-        return;
-    sodium_memzero(w->key, sizeof w->key);
-    json_decref(w->who);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
-}
-
-void s3_key_wait_release(s3_req_t *r)
-{
-    if (r->key_wait)
-        key_wait_unref(r->key_wait);
-    r->key_wait = NULL;
-}
-
-/* On a bus thread: store the answer (key may be NULL) or the error, then wake. */
-static void wait_answered(struct s3_key_wait *w, const uint8_t *key, json_t *who, const verr_t *err)
-{
-    pthread_mutex_lock(&w->mu);
-    if (err)
-        w->err = *err;
-    else if (key)
-        memcpy(w->key, key, sizeof w->key);
-    w->who = who;
-    w->done = 1;
-    http_deferred_t *wake = w->wake;
-    pthread_mutex_unlock(&w->mu);
-    http_stream_wake(wake);   /* the request may end and let go of w from here on */
-    key_wait_unref(w);
-}
-
-static void key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err)
-{
-    wait_answered(arg, key, who, err);
-}
-
-static void reply_fetched(void *arg, json_t *reply, const verr_t *err)
-{
-    wait_answered(arg, NULL, reply, err);
-}
-
-/* Start a wait: the request is suspended when begin returns HTTP_STREAM_WAIT. */
-static struct s3_key_wait *wait_start(s3_req_t *r)
-{
-    struct s3_key_wait *w = xcalloc(1, sizeof *w);
-    pthread_mutex_init(&w->mu, NULL);
-    w->refs = 2;   /* the request's and the callback's */
-    w->wake = http_stream_wait(r->http);
-    r->key_wait = w;
-    return w;
-}
-
-/* The call was not sent, so the callback will not run: wake at once; begin runs again
- * and finds the error kept here. */
-static int wait_not_sent(struct s3_key_wait *w, const verr_t *e)
-{
-    wait_answered(w, NULL, NULL, e);
-    return HTTP_STREAM_WAIT;
-}
-
-/* Woken: take what the callback stored (it wakes only after it wrote). 0, or -1 with e. */
-static int wait_take(s3_req_t *r, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
-{
-    struct s3_key_wait *w = r->key_wait;
-    pthread_mutex_lock(&w->mu);
-    int ok = w->done && !w->err.code[0];
-    if (ok) {
-        if (key)
-            memcpy(key, w->key, SIGV4_KEY_LEN);
-        *who = json_incref(w->who);
-    } else {
-        *e = w->err;
-    }
-    pthread_mutex_unlock(&w->mu);
-    s3_key_wait_release(r);
-    return ok ? 0 : -1;
-}
-
 /* The key for a's scope: from the cache; else, the first time, asked of identity without
- * holding this thread (HTTP_STREAM_WAIT); after the wait, identity's answer. */
+ * holding this thread (r->waiting); after the wait, identity's answer. */
 static int signing_key(s3_req_t *r, const sigv4_auth_t *a, uint8_t key[SIGV4_KEY_LEN], json_t **who, verr_t *e)
 {
-    if (r->key_wait)
-        return wait_take(r, key, who, e);
+    if (r->wait)   /* woken: the callback has run (it wakes only after it wrote) */
+        return s3_wait_take(r, key, who, e);
     int hit = keycache_lookup(r->os->keys, a, key, who, e);
     if (hit)
         return hit > 0 ? 0 : -1;
-    struct s3_key_wait *w = wait_start(r);
-    if (keycache_fetch_async(r->os->keys, r->os->svc->bus, a, r->os->call_timeout_ms, key_fetched, w, e) < 0)
-        return wait_not_sent(w, e);
-    return HTTP_STREAM_WAIT;
+    s3_wait_t *w = s3_wait_start(r);
+    if (keycache_fetch_async(r->os->keys, r->os->svc->bus, a, r->os->call_timeout_ms, s3_wait_key_fetched, w, e) < 0)
+        s3_wait_not_sent(w, e);
+    return verr_set(e, 503, "ServiceUnavailable", "waiting for a signing key");
 }
 
 /* A SigV2 signature of string_to_sign by akid's secret, which only identity holds:
- * asked without holding this thread (HTTP_STREAM_WAIT); after the wait, identity's reply
- * ({signature, and who signed}). */
+ * asked without holding this thread; identity's reply is {signature, and who signed}. */
 static int identity_sign_v2(s3_req_t *r, const char *akid, const char *string_to_sign, json_t **reply, verr_t *e)
 {
-    if (r->key_wait)
-        return wait_take(r, NULL, reply, e);
-    struct s3_key_wait *w = wait_start(r);
     json_t *body = json_pack("{s:s, s:s}", "access_key_id", akid, "string_to_sign", string_to_sign);
-    if (bus_call_async(r->os->svc->bus, "identity", "identity.sign_v2", body, NULL, r->os->call_timeout_ms,
-                       reply_fetched, w, e) < 0)
-        return wait_not_sent(w, e);
-    __atomic_add_fetch(&r->os->sigv2_asked, 1, __ATOMIC_RELAXED);
-    return HTTP_STREAM_WAIT;
+    return s3_ask(r, "identity", "identity.sign_v2", body, reply, e);
 }
 
 /* Sub-resources that are part of a SigV2 canonical resource (as botocore signs). */
@@ -252,10 +147,8 @@ static int authenticate_v2(s3_req_t *r, verr_t *e)
     json_t *reply = NULL;
     int rc = identity_sign_v2(r, akid, b.s, &reply, e);
     free(b.s);
-    if (rc == HTTP_STREAM_WAIT)
-        return rc;
     if (rc < 0)
-        return s3_auth_error(e, STAGE_KEY, 1);
+        return r->waiting ? -1 : s3_auth_error(e, STAGE_KEY, 1);
     const char *want = json_str(reply, "signature", "");
     if (strlen(want) != strlen(sig) || sodium_memcmp(want, sig, strlen(sig)) != 0) {
         json_decref(reply);
@@ -344,11 +237,8 @@ static int authenticate(s3_req_t *r, const payload_kind_t **kind, signing_t *sg,
 
     uint8_t key[SIGV4_KEY_LEN];
     json_t *who = NULL;
-    int rc = signing_key(r, &a, key, &who, e);
-    if (rc == HTTP_STREAM_WAIT)
-        return rc;
-    if (rc < 0)
-        return s3_auth_error(e, STAGE_KEY, presigned);
+    if (signing_key(r, &a, key, &who, e) < 0)
+        return r->waiting ? -1 : s3_auth_error(e, STAGE_KEY, presigned);
     http_sigv4_t hs;
     http_sigv4_request(h, payload, 1, &hs);
     if (sigv4_verify(&hs.req, &a, key, e) < 0) {

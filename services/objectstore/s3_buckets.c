@@ -13,7 +13,6 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
-#include "quota.h"
 #include "xml.h"
 
 
@@ -252,8 +251,8 @@ void s3_create_bucket(s3_req_t *r, http_resp_t *resp, verr_t *e)
         return;
     db_t *db = s3_db(r->os, e);
     long long max;
-    if (!db || quota_get(r->os->svc->bus, s3_account(r), "buckets", 100, r->os->call_timeout_ms, &max, e) < 0)
-        return;
+    if (!db || s3_quota(r, s3_account(r), "buckets", 100, &max, e) < 0)
+        return;   /* or waits for identity: CreateBucket runs again when it has answered */
     char *grants = json_dumps(json_object_get(acl, "grants"), JSON_COMPACT);
     int made = bucket_make(r->os, db, r->bucket, s3_account(r), grants, own, max, e);
     free(grants);

@@ -209,9 +209,9 @@ static int address(s3_req_t *r, verr_t *e)
     return valid_key(r->key, e) < 0 ? -1 : 2;
 }
 
-/* The request's headers are in: 0 to take its body, -1 with e set, or HTTP_STREAM_WAIT
- * (its signing key is being asked of identity: called again when it is known, from the
- * authentication on; what came before is not done twice). */
+/* The request's headers are in: 0 to take its body, or -1 with e set; with r->waiting
+ * also set, a step waits for another service's answer (s3_wait.c) and this runs again
+ * when it is known, from that step on: the steps before it are not done twice. */
 static int begin_request(s3_req_t *r, verr_t *e)
 {
     if (r->phase == 0) {
@@ -230,20 +230,27 @@ static int begin_request(s3_req_t *r, verr_t *e)
             return verr_set(e, 400, "InvalidArgument", "Invalid version id specified");
         r->phase = 1;
     }
-    /* CORS preflights are never signed: browsers send them before the request itself */
-    int preflight = !strcmp(r->http->method, "OPTIONS");
-    int rc = preflight ? 0 : s3_authenticate(r, e);
-    if (rc)
-        return rc;
-    if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
+    if (r->phase == 1) {
+        /* CORS preflights are never signed: browsers send them before the request itself */
+        if (strcmp(r->http->method, "OPTIONS") && s3_authenticate(r, e) < 0)
+            return -1;
+        r->phase = 2;
+    }
+    if (r->phase == 2) {
+        if (r->op->level >= 1 && strcmp(r->op->name, "CreateBucket") && s3_load_bucket(r, e) < 0)
+            return -1;
+        const char *expected = s3_header(r, "x-amz-expected-bucket-owner");
+        if (expected && r->have_bucket && strcmp(expected, r->bucket_owner))
+            return verr_set(e, 403, "AccessDenied", "Access Denied");
+        if (s3_authorize(r, e) < 0)
+            return -1;
+        if (r->op->level >= 1 && !r->have_bucket && strcmp(r->op->name, "CreateBucket"))
+            return verr_set(e, 404, "NoSuchBucket", "The specified bucket does not exist");
+        r->phase = 3;
+    }
+    /* accounts named by x-amz-grant-* headers, asked before any step that writes */
+    if (s3_acl_prefetch(r, e) < 0)
         return -1;
-    const char *expected = s3_header(r, "x-amz-expected-bucket-owner");
-    if (expected && r->have_bucket && strcmp(expected, r->bucket_owner))
-        return verr_set(e, 403, "AccessDenied", "Access Denied");
-    if (s3_authorize(r, e) < 0)
-        return -1;
-    if (r->op->level >= 1 && !r->have_bucket && strcmp(r->op->name, "CreateBucket"))
-        return verr_set(e, 404, "NoSuchBucket", "The specified bucket does not exist");
     if (r->op->begin && r->op->begin(r, e) < 0)
         return -1;
     return 0;
@@ -259,9 +266,12 @@ static int s_begin(http_req_t *req, void **ctx, http_resp_t *resp)
         crypto_hash_sha256_init(&r->sha);
         *ctx = r;
     }
+    r->waiting = 0;
     int rc = begin_request(r, &r->err);
-    if (rc == HTTP_STREAM_WAIT)
-        return rc;
+    if (r->waiting) {
+        r->err = (verr_t){0};
+        return HTTP_STREAM_WAIT;
+    }
     if (rc < 0) {
         log_info("%s %s/%s -> %d %s: %s", r->op ? r->op->name : req->method, r->bucket, r->key, r->err.http_status,
                  r->err.code, r->err.message);
@@ -307,11 +317,17 @@ static void s_end(void *ctx, http_req_t *req, http_resp_t *resp)
     s3_req_t *r = ctx;
     (void)req;
     verr_t e = {0};
-    if (s3_payload_finish(r, &e) < 0) {
-        s3_error(r, &e, resp);
-        return;
+    if (!r->finished) {   /* once: end may run again after a wait */
+        r->finished = 1;
+        if (s3_payload_finish(r, &e) < 0) {
+            s3_error(r, &e, resp);
+            return;
+        }
     }
+    r->waiting = 0;
     r->op->run(r, resp, &e);
+    if (r->waiting)
+        return;   /* asked another service: end runs again when it has answered */
     if (e.code[0])
         s3_error(r, &e, resp);
     s3_cors_headers(r, resp);
@@ -325,7 +341,7 @@ static void s_done(void *ctx)
     if (!r)
         return;
     os_put_abort(r->put);
-    s3_key_wait_release(r);
+    s3_wait_release(r);
     if (r->charged > 0)   /* reserved for a write that did not keep it */
         s3_usage_refund(r, (uint64_t)r->charged);
     os_meta_clear(&r->meta);

@@ -15,7 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, new_tenant, s3_client
+from harness import Cloud, Tenant, new_tenant, s3_client
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +100,35 @@ def test_unknown_key_and_bad_signature_after_the_wait(cloud):
     assert writer.get_object(Bucket=bucket, Key="big")["Body"].read() == body
 
 
-def sigv2_asked(cloud):
+def waits(cloud, kind):
+    """How many calls of this type an S3 request has waited for (s3_ask)."""
     with urllib.request.urlopen(cloud.env["VIRGA_S3_URL"] + "/metrics", timeout=10) as r:
         text = r.read().decode()
-    m = re.search(r'^virga_objectstore_sigv2_signatures_asked_total (\d+)$', text, re.M)
+    m = re.search(r'^virga_objectstore_waits_total\{type="%s"\} (\d+)$' % re.escape(kind), text, re.M)
     assert m, text[-2000:]
     return int(m.group(1))
+
+
+def while_identity_frozen(cloud, kind, slow_call, served_call):
+    """Freeze identity, start slow_call (which needs identity) on a thread, wait until the
+    store has asked identity for it, check served_call (which does not) is answered on the
+    store's one HTTP thread meanwhile, then thaw identity and return slow_call's result."""
+    before = waits(cloud, kind)
+    identity = cloud.pid("identity")
+    os.kill(identity, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(slow_call)
+            while waits(cloud, kind) == before:   # the store has asked identity ...
+                assert not waiting.done(), waiting.exception()
+            served_call()   # ... and still serves what needs nobody, on its one thread
+            assert not waiting.done()
+            os.kill(identity, signal.SIGCONT)
+            identity = None
+            return waiting.result(timeout=120)
+    finally:
+        if identity:
+            os.kill(identity, signal.SIGCONT)
 
 
 def test_a_sigv2_presigned_url_does_not_hold_the_only_thread(cloud):
@@ -120,29 +143,56 @@ def test_a_sigv2_presigned_url_does_not_hold_the_only_thread(cloud):
     c.put_object(Bucket=bucket, Key="k", Body=b"presigned")
     url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=600)
     assert "Signature=" in url and "AWSAccessKeyId=" in url, url
-    asked = sigv2_asked(cloud)
 
-    identity = cloud.pid("identity")
-    os.kill(identity, signal.SIGSTOP)
+    def served():
+        assert c.get_object(Bucket=bucket, Key="k")["Body"].read() == b"presigned"
     try:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            waiting = pool.submit(lambda: urllib.request.urlopen(url, timeout=120).read())
-            while sigv2_asked(cloud) == asked:   # the store has asked identity ...
-                assert not waiting.done(), waiting.exception()
-            # ... and still serves the tenant whose key it has, on its one thread
-            assert c.get_object(Bucket=bucket, Key="k")["Body"].read() == b"presigned"
-            assert not waiting.done()
-            os.kill(identity, signal.SIGCONT)
-            identity = None
-            try:
-                assert waiting.result(timeout=120) == b"presigned"
-            except urllib.error.HTTPError as e:   # identity's call outlived its timeout on a slow machine
-                assert e.code == 503, e.read()
-    finally:
-        if identity:
-            os.kill(identity, signal.SIGCONT)
+        got = while_identity_frozen(cloud, "identity.sign_v2",
+                                    lambda: urllib.request.urlopen(url, timeout=120).read(), served)
+        assert got == b"presigned"
+    except urllib.error.HTTPError as e:   # identity's call outlived its timeout on a slow machine
+        assert e.code == 503, e.read()
     # a wrong SigV2 signature after the wait is still refused by name
     bad = re.sub(r"Signature=[^&]+", "Signature=AAAA", url)
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(bad, timeout=60)
     assert e.value.code == 403 and b"SignatureDoesNotMatch" in e.value.read()
+
+
+def test_acl_account_lookups_do_not_hold_the_only_thread(cloud):
+    """Grants name accounts by e-mail address or canonical id, and GetBucketAcl shows
+    display names: identity knows both. A PutBucketAcl whose document names a grantee by
+    e-mail (the lookup comes after the body), a CreateBucket with an x-amz-grant-read
+    header (before it) and a GetBucketAcl each wait for identity without holding the
+    store's one HTTP thread, then answer what they would have answered anyway."""
+    c = Tenant(cloud, "kw-g-" + uuid.uuid4().hex[:6]).s3
+    grantee_email = "kw-h-%s@example.com" % uuid.uuid4().hex[:6]
+    grantee = Tenant(cloud, "kw-h-" + uuid.uuid4().hex[:6], email=grantee_email).s3
+    bucket = "kw-" + uuid.uuid4().hex[:8]
+    c.create_bucket(Bucket=bucket)
+    c.put_object(Bucket=bucket, Key="k", Body=b"v")
+    owner = c.get_bucket_acl(Bucket=bucket)["Owner"]
+
+    def served():
+        assert c.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+
+    def put_acl():
+        return c.put_bucket_acl(Bucket=bucket, AccessControlPolicy={
+            "Owner": owner,
+            "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+                       {"Grantee": {"Type": "AmazonCustomerByEmail", "EmailAddress": grantee_email},
+                        "Permission": "READ"}]})
+    while_identity_frozen(cloud, "identity.account_lookup", put_acl, served)
+    grants = c.get_bucket_acl(Bucket=bucket)["Grants"]
+    read = [g for g in grants if g["Permission"] == "READ"]
+    assert len(read) == 1 and read[0]["Grantee"]["Type"] == "CanonicalUser", grants
+    # the grant works: the grantee may list the bucket now
+    assert [o["Key"] for o in grantee.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+
+    acl = while_identity_frozen(cloud, "identity.account_lookup", lambda: c.get_bucket_acl(Bucket=bucket), served)
+    assert any(g["Grantee"].get("ID") == read[0]["Grantee"]["ID"] for g in acl["Grants"]), acl
+
+    second = "kw-" + uuid.uuid4().hex[:8]
+    while_identity_frozen(cloud, "identity.account_lookup",
+                          lambda: c.create_bucket(Bucket=second, GrantRead="id=" + read[0]["Grantee"]["ID"]), served)
+    assert [o.get("Key") for o in grantee.list_objects_v2(Bucket=second).get("Contents", [])] == []
