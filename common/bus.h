@@ -46,6 +46,8 @@ typedef struct bus_ctx {
     const bus_msg_t *msg;
     void *worker;
     void *app;
+    struct job *job;           /* bus_ask's state (bus_serve.c) */
+    int waiting;               /* the handler asked and waits: it runs again with the answer */
 } bus_ctx_t;
 
 /* Return 0 and set *reply (a new reference, or leave NULL for {}), or -1 with err set. */
@@ -123,6 +125,17 @@ typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);
  * sent; cb is then never called. body is stolen; caller may be NULL. */
 int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
                    const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e);
+
+/* Asking another service from a handler without holding its worker: when this message
+ * already had the answer to this question (service, type, body), 0 with *reply (a new
+ * reference, or NULL) or -1 with the remote error; else the call is sent and -1 comes
+ * back with ctx->waiting set: the handler unwinds as on an error (nothing is answered,
+ * nothing is counted), the worker takes other messages, and when the answer comes (or
+ * the call times out) the message is queued again and the handler runs again from its
+ * start, where the same bus_ask answers. So a handler must ask before it writes, and a
+ * message may be handled a few times. body is stolen. */
+int bus_ask(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, int timeout_ms,
+            json_t **reply, verr_t *e);
 
 /* Broadcast listening: every process that listens sees every message published to
  * topic from now on (no consumer group: all partitions assigned, starting at the end).

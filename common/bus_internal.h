@@ -45,6 +45,12 @@ struct job {
     rd_kafka_message_t *m;
     uint64_t queued_us;        /* when the consumer queued it (metrics_now_us) */
     struct job *next;
+    /* bus_ask: the answers the handler was given, and the question in flight (whose
+     * callback queues the job again) */
+    json_t *asked;
+    char *asking;
+    bus_t *bus;
+    struct lane *lane;
 };
 
 /* Per message type served (bus_metrics.c): one per route row, plus one for types with
@@ -61,6 +67,7 @@ struct lane {
     pthread_cond_t cv, space;
     struct job *head, *tail;
     int len, max;
+    int parked;                /* jobs waiting for a bus_ask answer: the workers stay for them */
     pthread_t *threads;
     int nthreads;
 };

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answers.h"
 #include "bus_internal.h"
 #include "ids.h"
 #include "jsonutil.h"
@@ -41,6 +42,28 @@ static void lane_init(struct lane *l, int max)
     pthread_cond_init(&l->space, NULL);
 }
 
+static void job_free(struct job *j)
+{
+    rd_kafka_message_destroy(j->m);
+    json_decref(j->asked);
+    free(j->asking);
+    free(j);
+}
+
+/* Append j. Caller holds l->mu. */
+static void lane_append(struct lane *l, struct job *j)
+{
+    j->queued_us = metrics_now_us();
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->len++;
+    pthread_cond_signal(&l->cv);
+}
+
 /* Queue m; when the lane is full, wait for room (wait) or drop it (returns -1). */
 static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
 {
@@ -51,42 +74,78 @@ static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
         pthread_mutex_unlock(&l->mu);
         return -1;
     }
-    struct job *j = xmalloc(sizeof *j);
+    struct job *j = xcalloc(1, sizeof *j);
     j->m = m;
-    j->queued_us = metrics_now_us();
-    j->next = NULL;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
-    l->len++;
-    pthread_cond_signal(&l->cv);
+    j->bus = b;
+    j->lane = l;
+    lane_append(l, j);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }
 
-/* The next request (and when it was queued), or NULL once the bus stops serving and
- * the lane is empty. */
-static rd_kafka_message_t *lane_pop(bus_t *b, struct lane *l, uint64_t *queued_us)
+/* The next request, or NULL once the bus stops serving, the lane is empty and no job
+ * waits for an answer (bus_ask) to be queued again. */
+static struct job *lane_pop(bus_t *b, struct lane *l)
 {
     pthread_mutex_lock(&l->mu);
-    while (!l->head && b->serving)
+    while (!l->head && (b->serving || l->parked))
         pthread_cond_wait(&l->cv, &l->mu);
     struct job *j = l->head;
-    rd_kafka_message_t *m = NULL;
     if (j) {
         l->head = j->next;
         if (!l->head)
             l->tail = NULL;
         l->len--;
-        m = j->m;
-        *queued_us = j->queued_us;
-        free(j);
         pthread_cond_signal(&l->space);
     }
     pthread_mutex_unlock(&l->mu);
-    return m;
+    return j;
+}
+
+/* On the reply reader's thread: the answer to a parked job's question. Keep it and queue
+ * the job again, past the lane's bound (it was taken already) and even when serving has
+ * stopped (the workers stay while jobs are parked). */
+static void asked_answered(void *arg, json_t *reply, const verr_t *err)
+{
+    struct job *j = arg;
+    answers_put(&j->asked, j->asking, reply, err);
+    free(j->asking);
+    j->asking = NULL;
+    struct lane *l = j->lane;
+    pthread_mutex_lock(&l->mu);
+    l->parked--;
+    lane_append(l, j);
+    pthread_cond_broadcast(&l->cv);   /* a worker leaving at stop may be the one to wake */
+    pthread_mutex_unlock(&l->mu);
+}
+
+int bus_ask(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, int timeout_ms,
+            json_t **reply, verr_t *e)
+{
+    struct job *j = ctx->job;
+    *reply = NULL;
+    if (ctx->waiting || !j) {   /* asked already in this run, or not a served message */
+        json_decref(body);
+        return ctx->waiting ? verr_set(e, 503, "ServiceUnavailable", "waiting for an answer")
+                            : verr_set(e, 500, "InternalError", "bus_ask outside a handler");
+    }
+    char *key = answers_key(service, type, body);
+    int rc;
+    if (answers_get(j->asked, key, reply, &rc, e)) {
+        free(key);
+        json_decref(body);
+        return rc;
+    }
+    j->asking = key;
+    struct lane *l = j->lane;
+    pthread_mutex_lock(&l->mu);
+    l->parked++;
+    pthread_mutex_unlock(&l->mu);
+    verr_t sent = {0};
+    if (bus_call_async(ctx->bus, service, type, body, NULL, timeout_ms, asked_answered, j, &sent) < 0)
+        asked_answered(j, NULL, &sent);   /* not sent: the handler runs again and finds the error */
+    ctx->waiting = 1;
+    return verr_set(e, 503, "ServiceUnavailable", "waiting for %s", type);
 }
 
 static void lane_wake(struct lane *l)
@@ -102,8 +161,7 @@ static void lane_free(struct lane *l)
 {
     for (struct job *j = l->head, *n; j; j = n) {
         n = j->next;
-        rd_kafka_message_destroy(j->m);
-        free(j);
+        job_free(j);
     }
     free(l->threads);
     pthread_mutex_destroy(&l->mu);
@@ -190,17 +248,21 @@ static int allowed(const bus_route_t *r, const bus_msg_t *msg, const char *servi
 }
 
 /* Only a message whose signature verifies gets this far; an unsigned or forged one is
- * dropped unanswered (who would the answer go to?). */
-static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m, uint64_t queued_us)
+ * dropped unanswered (who would the answer go to?). 1 when the handler waits for an
+ * answer (bus_ask): the job is queued again by the answer's callback, not freed. */
+static int dispatch(bus_t *b, void *worker, struct job *j)
 {
+    rd_kafka_message_t *m = j->m;
+    uint64_t queued_us = j->queued_us;
+    int parked = 0;
     bus_principal_t from;
     if (bus_message_sender(b, m, &from) < 0)
-        return;
+        return 0;
     json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
     if (!env || !json_is_object(env)) {
         log_warn("dropping malformed message on %s (%zu bytes)", b->opts.topic, m->len);
         json_decref(env);
-        return;
+        return 0;
     }
     bus_msg_t msg = {
         .id = json_str(env, "id", ""),
@@ -224,11 +286,16 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m, uint64_t que
     uint64_t t0 = metrics_now_us();
     int rc = allowed(r, &msg, b->name, &err);
     if (rc == 0) {
-        bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app};
+        bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app, .job = j};
         json_t *body = msg.body ? (json_t *)msg.body : json_object();
         rc = r->fn(&ctx, body, &reply, &err);
         if (!msg.body)
             json_decref(body);
+        if (ctx.waiting) {   /* it runs again when the answer comes: nothing to say yet */
+            json_decref(reply);
+            parked = 1;
+            goto out;
+        }
         if (rc < 0 && !err.code[0]) {
             /* every failure must say why where it is detected: this one is a bug */
             log_error("BUG: the handler for %s failed without setting an error", msg.type);
@@ -249,6 +316,7 @@ static void dispatch(bus_t *b, void *worker, rd_kafka_message_t *m, uint64_t que
 out:
     log_set_request_id(NULL);
     json_decref(env);
+    return parked;
 }
 
 struct lane_thread {
@@ -262,12 +330,10 @@ static void *lane_loop(void *arg)
     free(arg);
     bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
-    rd_kafka_message_t *m;
-    uint64_t queued_us = 0;
-    while ((m = lane_pop(b, lt.l, &queued_us))) {
-        dispatch(b, w, m, queued_us);
-        rd_kafka_message_destroy(m);
-    }
+    struct job *j;
+    while ((j = lane_pop(b, lt.l)))
+        if (!dispatch(b, w, j))
+            job_free(j);
     if (b->opts.worker_fini)
         b->opts.worker_fini(w);
     return NULL;

@@ -12,4 +12,9 @@
 int quota_get(bus_t *bus, const char *account, const char *resource, long long def, int timeout_ms,
               long long *max, verr_t *e);
 
+/* The same from a bus handler, without holding its worker (bus_ask): -1 with
+ * ctx->waiting set means the handler runs again with the answer, so ask before writing. */
+int quota_ask(bus_ctx_t *ctx, const char *account, const char *resource, long long def, int timeout_ms,
+              long long *max, verr_t *e);
+
 #endif

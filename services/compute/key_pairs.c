@@ -36,14 +36,9 @@ static int valid_key_name(const char *s, verr_t *e)
  * already has the name, ResourceLimitExceeded past the account's key_pairs quota (counted
  * under the account's lock, so concurrent creates cannot pass it). */
 static int store(bus_ctx_t *ctx, const char *account, const char *name, const keypair_t *k, const json_t *tags,
-                 const char *id, const json_t *reply, const char *rkey, verr_t *e)
+                 const char *id, const json_t *reply, const char *rkey, long long max, verr_t *e)
 {
-    service_t *svc = service_of(ctx);
-    const compute_t *c = svc->state;
-    long long max;
-    if (quota_get(ctx->bus, account, "key_pairs", 5000, (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000),
-                  &max, e) < 0)
-        return -1;
+    const compute_t *c = service_of(ctx)->state;
     db_t *db = service_db(ctx);
     const char *p[] = {id, account, name, k->type, k->fingerprint, k->public_openssh};
     PG_AUTO PGresult *r = NULL;
@@ -94,6 +89,12 @@ static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     int again = recall(ctx, account, rkey, reply, e);
     if (again != 0)
         return again < 0 ? -1 : 0;
+    /* the account's limit, asked of identity without holding this worker (the handler
+     * runs again with it), before the key is made */
+    long long max;
+    int timeout_ms = (int)config_int(service_of(ctx)->cfg, "compute.call_timeout_ms", 10000);
+    if (quota_ask(ctx, account, "key_pairs", 5000, timeout_ms, &max, e) < 0)
+        return -1;
     json_t *tags = describe_tag_spec(body, "key-pair", e);
     if (!tags)
         return -1;
@@ -124,7 +125,7 @@ static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
                         "tagSet", tags);
         if (!import)
             json_object_set_new(out, "keyMaterial", json_string(k.private_pem));
-        rc = store(ctx, account, name, &k, tags, id, out, rkey, e);
+        rc = store(ctx, account, name, &k, tags, id, out, rkey, max, e);
     }
     /* the same request, done meanwhile by another worker (the first try still running
      * when the client retried): its answer, not Duplicate */

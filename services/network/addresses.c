@@ -29,7 +29,7 @@ int net_allocate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
     if (!tags || net_dry_run(body, e) < 0)
         return -1;
     long long max;
-    if (quota_get(ctx->bus, account, "elastic_ips", 5, net_timeout_ms(ctx), &max, e) < 0)
+    if (quota_ask(ctx, account, "elastic_ips", 5, net_timeout_ms(ctx), &max, e) < 0)   /* before any write */
         return -1;
     db_t *db = service_db(ctx);
     service_t *svc = service_of(ctx);

@@ -31,7 +31,7 @@ int net_create_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     if (!tags || net_dry_run(body, e) < 0)
         return -1;
     long long max;
-    if (quota_get(ctx->bus, account, "vpcs", 5, net_timeout_ms(ctx), &max, e) < 0)
+    if (quota_ask(ctx, account, "vpcs", 5, net_timeout_ms(ctx), &max, e) < 0)   /* before any write */
         return -1;
     db_t *db = service_db(ctx);
     char id[IDS_MAX], sg[IDS_MAX];

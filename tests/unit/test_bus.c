@@ -37,6 +37,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bus.h"
+#include "jsonutil.h"
 #include "bus_fixture.h"
 #include "config.h"
 #include "log.h"
@@ -194,8 +195,30 @@ static int h_health(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return 0;
 }
 
+/* Asks two questions of a service (t itself unless body.to says) without holding its
+ * worker: it runs three times, and answers both replies. */
+static int ask_runs;
+static int h_ask(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    __atomic_add_fetch(&ask_runs, 1, __ATOMIC_SEQ_CST);
+    const char *to = json_str(body, "to", "t");
+    int timeout = (int)json_int(body, "timeout", 10000);
+    json_t *a = NULL, *b = NULL;
+    if (bus_ask(ctx, to, "t.echo", json_pack("{s:s, s:O?}", "q", "first", "i", json_object_get(body, "i")),
+                timeout, &a, err) < 0)
+        return -1;
+    if (bus_ask(ctx, to, "t.echo", json_pack("{s:s}", "q", "second"), timeout, &b, err) < 0) {
+        json_decref(a);
+        return -1;
+    }
+    *reply = json_pack("{s:o, s:o, s:O?, s:b}", "a", a, "b", b, "i", json_object_get(body, "i"), "app_ok",
+                       ctx->app == &app_marker);
+    return 0;
+}
+
 static const bus_route_t routes[] = {
     {"t.echo", h_echo, BUS_FROM_ANY},
+    {"t.ask", h_ask, BUS_FROM_ANY},
     {"t.fail", h_fail, BUS_FROM_ANY},
     {"t.fail_silent", h_fail_silent, BUS_FROM_ANY},
     {"t.fail_after_reply", h_fail_after_reply, BUS_FROM_ANY},
@@ -601,6 +624,46 @@ static void test_async_timeout(void **state)
     assert_int_equal(after.calls - before.calls, 1);
 }
 
+/* A handler asks other services (here its own, t.echo, on the same WORKERS workers)
+ * with bus_ask: three times as many such requests at once as there are workers all get
+ * their answers, which blocking calls could not (every worker would wait for an echo
+ * that no free worker is left to answer); each handler runs once per question plus
+ * once, and a question that times out comes back to the handler as its error. */
+#define ASKS (3 * WORKERS)
+
+static void test_ask_does_not_hold_the_worker(void **state)
+{
+    (void)state;
+    async_slot_t slots[ASKS];
+    verr_t e = {0};
+    int runs0 = __atomic_load_n(&ask_runs, __ATOMIC_SEQ_CST);
+    int done0 = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < ASKS; i++) {
+        slots[i] = (async_slot_t){.i = i};
+        assert_int_equal(bus_call_async(cli, "t", "t.ask", json_pack("{s:i}", "i", i), NULL, 20000, async_cb,
+                                        &slots[i], &e), 0);
+    }
+    assert_true(wait_count(&async_done, done0 + ASKS, 30000));
+    for (int i = 0; i < ASKS; i++) {
+        assert_int_equal(slots[i].calls, 1);
+        assert_int_equal(slots[i].ok, 1);
+    }
+    assert_int_equal(__atomic_load_n(&ask_runs, __ATOMIC_SEQ_CST) - runs0, 3 * ASKS);
+
+    json_t *reply = NULL;
+    assert_int_equal(bus_call(cli, "t", "t.ask", json_pack("{s:i}", "i", 7), NULL, 20000, &reply, &e), 0);
+    assert_string_equal(json_str(json_object_get(reply, "a"), "q", ""), "first");
+    assert_int_equal(json_int(json_object_get(reply, "a"), "i", -1), 7);
+    assert_string_equal(json_str(json_object_get(reply, "b"), "q", ""), "second");
+    json_decref(reply);
+
+    reply = NULL;
+    assert_int_equal(bus_call(cli, "t", "t.ask", json_pack("{s:s, s:i}", "to", "nobody", "timeout", 600), NULL,
+                              20000, &reply, &e), -1);
+    assert_string_equal(e.code, "RequestTimeout");
+    assert_null(reply);
+}
+
 #define ASYNC_CALLS 400
 
 static void test_async_many(void **state)
@@ -867,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_async_reply),
         cmocka_unit_test(test_async_timeout),
         cmocka_unit_test(test_async_many),
+        cmocka_unit_test(test_ask_does_not_hold_the_worker),
         cmocka_unit_test(test_publish_event),
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),
