@@ -11,6 +11,7 @@
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "strbuf.h"
 
 int tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
 {
@@ -27,14 +28,9 @@ int tags_put(db_t *db, const char *resource_id, const char *account, const json_
     return 0;
 }
 
-json_t *tags_load(db_t *db, const char *account, verr_t *e)
+/* Rows (resource_id, key, value) as {resource_id: [{"key","value"}...]}. */
+static json_t *by_resource(PGresult *r)
 {
-    const char *p[] = {account};
-    PG_AUTO PGresult *r = account
-        ? db_prepared(db, e, "tag_load", "SELECT resource_id, key, value FROM tags WHERE account_id = $1 ORDER BY key", 1, p)
-        : db_prepared(db, e, "tag_load_all", "SELECT resource_id, key, value FROM tags ORDER BY key", 0, NULL);
-    if (!r)
-        return NULL;
     json_t *by_id = json_object();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
@@ -46,6 +42,36 @@ json_t *tags_load(db_t *db, const char *account, verr_t *e)
         json_array_append_new(list, json_pack("{s:s, s:s}", "key", PQgetvalue(r, i, 1), "value", PQgetvalue(r, i, 2)));
     }
     return by_id;
+}
+
+json_t *tags_load(db_t *db, const char *account, verr_t *e)
+{
+    const char *p[] = {account};
+    PG_AUTO PGresult *r = account
+        ? db_prepared(db, e, "tag_load", "SELECT resource_id, key, value FROM tags WHERE account_id = $1 ORDER BY key", 1, p)
+        : db_prepared(db, e, "tag_load_all", "SELECT resource_id, key, value FROM tags ORDER BY key", 0, NULL);
+    return r ? by_resource(r) : NULL;
+}
+
+json_t *tags_load_ids(db_t *db, const char *const *ids, size_t n, verr_t *e)
+{
+    strbuf_t b = {0};
+    strbuf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(&b, i ? ",\"" : "\"");
+        for (const char *c = ids[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                strbuf_putc(&b, '\\');
+            strbuf_putc(&b, *c);
+        }
+        strbuf_putc(&b, '"');
+    }
+    strbuf_putc(&b, '}');
+    const char *p[] = {b.s};
+    PG_AUTO PGresult *r = db_prepared(db, e, "tag_load_ids",
+        "SELECT resource_id, key, value FROM tags WHERE resource_id = ANY($1::text[]) ORDER BY key", 1, p);
+    free(b.s);
+    return r ? by_resource(r) : NULL;
 }
 
 json_t *tags_parse_create(const json_t *tag_list, verr_t *e)

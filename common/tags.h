@@ -54,6 +54,9 @@ int tags_put(db_t *db, const char *resource_id, const char *account, const json_
 /* {resource_id: [{"key","value"}...]} for the account's resources (every account's when
  * account is NULL). */
 json_t *tags_load(db_t *db, const char *account, verr_t *e);
+/* The same for the n resources named (a page of a describe: what it shows, not the
+ * whole account's tags). */
+json_t *tags_load_ids(db_t *db, const char *const *ids, size_t n, verr_t *e);
 
 /* The Tag.N list of CreateTags ([{"Key","Value"}], Value defaulting to "") as a tagSet
  * ([{"key","value"}]), with EC2's checks (those of TagSpecification: at most 50 tags,

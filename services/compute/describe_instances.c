@@ -252,7 +252,14 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
                       "i.id > $11) ORDER BY i.id LIMIT $12::bigint", 12, p);
     if (!r)
         return NULL;
-    JSON_AUTO json_t *tags = tags_load(db, account, e);
+    /* the tags of the rows read, not of the whole account: a one-instance describe of an
+     * account with 20,000 instances read 20,000 instances' tags */
+    int n = PQntuples(r);
+    const char **ids = xcalloc((size_t)n + 1, sizeof *ids);
+    for (int i = 0; i < n; i++)
+        ids[i] = PQgetvalue(r, i, 0);
+    JSON_AUTO json_t *tags = tags_load_ids(db, ids, (size_t)n, e);
+    free(ids);
     if (!tags)
         return NULL;
     json_t *items = json_array();
