@@ -18,6 +18,8 @@ this cloud, owned by no local instance) is terminated by the reconciler; a publi
 that refuses, throttles or does not answer gives a clear state reason, is retried, and the
 instance runs once the cloud is healthy again."""
 import base64
+import csv
+import io
 import json
 import os
 import signal
@@ -30,6 +32,7 @@ from botocore.exceptions import ClientError
 from harness import boto3_client, new_tenant
 from hybrid import (MOTO_AMI, FaultProxy, Moto, moto_client, moto_region, start_private, start_public_virga,
                     virga_region)
+from usage_helpers import shift, start_accounting, stop_accounting, wait_records
 
 WAIT_S = 120
 SLOW_DEADLINE_S = 12
@@ -409,3 +412,37 @@ def test_user_data_key_pair_and_groups_reach_the_remote(private, tenant, moto, m
     (kp,) = mc.describe_key_pairs(KeyNames=list(names))["KeyPairs"]
     assert kp["KeyName"] == names.pop()
     terminate_all(tenant, ids)
+
+
+def test_usage_shows_private_and_public_apart(private, tenant):
+    """A real burst, billed: the private cloud full, one instance overflows to a public
+    region; both run and stop. Accounting's records (virgadm usage) carry cloud `private`
+    for the local one and the region's name for the burst one, with the seconds each ran
+    (the events moved to a fixed past timeline, as tests/e2e/test_usage.py does)."""
+    acct, k, s = new_tenant(private, "billburst-" + uuid.uuid4().hex[:8])
+    t = {"ec2": boto3_client(private, "ec2", k, s), "ami": tenant["ami"]}
+    ec2 = t["ec2"]
+    stop_accounting(private)
+    try:
+        (local,) = run(t, pol="burst")                 # the private host has room for one
+        wait_for(ec2, [local], lambda i: i["State"]["Name"] == "running", "running")
+        (burst,) = run(t, pol="burst")                 # full: the overflow goes public
+        got = wait_for(ec2, [local, burst], lambda i: i["State"]["Name"] == "running", "running")
+        assert "virga:cloud" not in tags(got[local])
+        region = tags(wait_for(ec2, [burst], running_remote, "running remotely")[burst])["virga:cloud"]
+        ec2.stop_instances(InstanceIds=[local, burst])
+        wait_for(ec2, [local, burst], lambda i: i["State"]["Name"] == "stopped", "stopped")
+        assert shift(private, local, ["2026-02-02T10:00:00", "2026-02-02T10:10:00"]) == ["started", "stopped"]
+        assert shift(private, burst, ["2026-02-02T10:02:00", "2026-02-02T10:07:30"]) == ["started", "stopped"]
+    finally:
+        start_accounting(private)
+    for iid, cloud, seconds in ((local, "private", 600.0), (burst, region, 330.0)):
+        (rec,) = wait_records(private, iid, 1)
+        assert (rec["cloud"], float(rec["quantity"]), rec["usage_type"]) == (cloud, seconds, "instance.running"), rec
+    r = private.virgadm("usage", "--account", acct, "--type", "instance.running", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    got = sorted((row[rows[0].index("resource_id")], row[rows[0].index("cloud")],
+                  float(row[rows[0].index("quantity")])) for row in rows[1:])
+    assert got == sorted([(local, "private", 600.0), (burst, region, 330.0)])
+    terminate_all(t, [local, burst])
