@@ -29,9 +29,13 @@ json_t *hybrid_launch_doc(db_t *db, const char *id)
         return json_null();
     }
     json_t *groups = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+    if (!json_is_array(groups)) {
+        json_decref(groups);
+        groups = json_array();
+    }
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "account_id", PQgetvalue(r, 0, 0), "user_data",
                      PQgetvalue(r, 0, 1), "key_name", PQgetvalue(r, 0, 2), "public_key", PQgetvalue(r, 0, 3),
-                     "groups", json_is_array(groups) ? groups : json_array());
+                     "groups", groups);
 }
 
 static long deadline_s(const service_t *svc, const char *cloud)
