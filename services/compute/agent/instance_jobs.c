@@ -84,7 +84,8 @@ static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
     snprintf(in->error, sizeof in->error, "%s: %s", e->code, e->message);
     in->fails++;
     int shift = in->fails < 6 ? in->fails : 6;
-    int64_t wait = in->transient ? 1000 : (int64_t)1000 << shift;   /* 2 s .. 64 s */
+    /* 2 s .. 64 s; a permanent failure waits for compute to end the launch: the longest */
+    int64_t wait = in->transient ? 1000 : (int64_t)1000 << (in->permanent ? 6 : shift);
     in->not_before_ms = vm_now_ms() + wait;
     if (!s->retry_at_ms || in->not_before_ms < s->retry_at_ms)
         s->retry_at_ms = in->not_before_ms;
