@@ -13,6 +13,7 @@
 
 #include "compute.h"
 #include "describe.h"
+#include "hybrid_launch.h"
 #include "ids.h"
 #include "instance_state.h"
 #include "jsonutil.h"
@@ -115,6 +116,8 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
                                                      "ramdisk", &refreshed),
                                "interfaces", ifs, "hostname", hn);
         json_object_set_new(it, "instance_type", json_string(PQgetvalue(r, i, 11)));   /* added: ec2 maps it */
+        if (!strcmp(PQgetvalue(r, i, 1), "ec2"))   /* added: what RunInstances there also takes */
+            json_object_set_new(it, "launch", hybrid_launch_doc(db, id));
         json_array_append_new(list, it);
         if (refreshed) {
             AUTOFREE char *doc = json_dumps(img, JSON_COMPACT);
@@ -147,6 +150,8 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
     return r ? 0 : -1;
 }
 
+/* The agent's error becomes the state reason, except while shutting down: the reason
+ * then says why it ends (user initiated, a failed launch), not that a removal is retried. */
 static int note_error(db_t *db, const char *id, const char *power, const char *error, verr_t *e)
 {
     char reason[600];
@@ -154,7 +159,7 @@ static int note_error(db_t *db, const char *id, const char *power, const char *e
     const char *p[] = {id, power, error, reason};
     PG_AUTO PGresult *r = db_prepared(db, e, "obs_note",
         "UPDATE instances SET observed_power = $2, observed_error = $3, "
-        "state_reason = CASE WHEN $3 = '' THEN state_reason ELSE $4 END "
+        "state_reason = CASE WHEN $3 = '' OR state = 'shutting-down' THEN state_reason ELSE $4 END "
         "WHERE id = $1 AND (observed_power <> $2 OR observed_error <> $3)", 4, p);
     return r ? 0 : -1;
 }
@@ -234,12 +239,17 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
             goto fail;
     }
+    long long told = 0;   /* added: launches that will not succeed end (hybrid_launch.c) */
+    if (hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
+        goto fail;
     h = db_prepared(db, e, "obs_host",
         "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);
     if (!h || db_commit(db, e) < 0)
         goto fail;
     if (ended)
         task_pool_wake(compute_of(ctx)->tasks);
+    if (told)
+        hosts_notify(service_of(ctx), host, told);
     *reply = json_pack("{s:I}", "generation", (json_int_t)(PQntuples(h) ? atoll(PQgetvalue(h, 0, 0)) : 0));
     return 0;
 fail:

@@ -56,13 +56,18 @@ def main():
         import json
         ami = priv.default_images()["virga-busybox-rootfs"]
         tag = [{"ResourceType": "instance", "Tags": [{"Key": "virga:placement", "Value": "public"}]}]
-        targets = [("moto", "us-east-1b", moto_client(moto.url), {"ImageId": MOTO_AMI, "InstanceType": "t2.micro"}),
-                   ("second Virga", "us-east-1c", pub["ec2"], {"ImageId": pub["ami"], "InstanceType": "t3.nano"})]
-        for name, zone, remote, direct in targets:
+        ec2.create_key_pair(KeyName="bench-key")
+        # the tenant's key pair (ImportKeyPair there, once) and user-data travel with the launch
+        extras = {"KeyName": "bench-key", "UserData": "#!/bin/sh\necho bench\n"}
+        mdirect = {"ImageId": MOTO_AMI, "InstanceType": "t2.micro"}
+        targets = [("moto", "us-east-1b", moto_client(moto.url), mdirect, {}),
+                   ("moto, with a key pair and user-data", "us-east-1b", moto_client(moto.url), mdirect, extras),
+                   ("second Virga", "us-east-1c", pub["ec2"], {"ImageId": pub["ami"], "InstanceType": "t3.nano"}, {})]
+        for name, zone, remote, direct, extra in targets:
             burst, own = [], []
             for r in range(ROUNDS + 1):   # the first round is unmeasured (consumer groups, caches)
                 t, iid = launch(ec2, burst_ready, ImageId=ami, InstanceType="t3.nano", TagSpecifications=tag,
-                                Placement={"AvailabilityZone": zone})
+                                Placement={"AvailabilityZone": zone}, **extra)
                 ec2.terminate_instances(InstanceIds=[iid])
                 t2, rid = launch(remote, running, **direct)
                 remote.terminate_instances(InstanceIds=[rid])

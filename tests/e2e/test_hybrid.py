@@ -17,6 +17,9 @@ agent mid-burst and its restart leave exactly one remote instance; an orphan (ta
 this cloud, owned by no local instance) is terminated by the reconciler; a public cloud
 that refuses, throttles or does not answer gives a clear state reason, is retried, and the
 instance runs once the cloud is healthy again."""
+import base64
+import csv
+import io
 import json
 import os
 import signal
@@ -29,8 +32,10 @@ from botocore.exceptions import ClientError
 from harness import boto3_client, new_tenant
 from hybrid import (MOTO_AMI, FaultProxy, Moto, moto_client, moto_region, start_private, start_public_virga,
                     virga_region)
+from usage_helpers import shift, start_accounting, stop_accounting, wait_records
 
 WAIT_S = 120
+SLOW_DEADLINE_S = 12
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +53,20 @@ def proxy(moto):
 
 
 @pytest.fixture(scope="module")
+def slow_proxy(moto):
+    p = FaultProxy(moto)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def moto_group(moto):
+    """A security group at moto that the moto region maps the local group `burst-web` to."""
+    return moto_client(moto).create_security_group(GroupName="virga-burst-web-" + uuid.uuid4().hex[:6],
+                                                   Description="web, for burst instances")["GroupId"]
+
+
+@pytest.fixture(scope="module")
 def vpub():
     pub = start_public_virga()
     yield pub
@@ -55,15 +74,20 @@ def vpub():
 
 
 @pytest.fixture(scope="module")
-def private(moto, proxy, vpub):
+def private(moto, proxy, slow_proxy, moto_group, vpub):
     env = {"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "2", "VIRGA_AGENT_MEMORY_MIB": "4096",
            "VIRGA_COMPUTE_CPU_OVERCOMMIT": "1", "VIRGA_AGENT_SYNC_INTERVAL_S": "2",
-           "VIRGA_GATEWAY_AVAILABILITY_ZONES": "us-east-1a,us-east-1b,us-east-1c,us-east-1d"}
+           "VIRGA_GATEWAY_AVAILABILITY_ZONES": "us-east-1a,us-east-1b,us-east-1c,us-east-1d,us-east-1e"}
     c = start_private([
-        moto_region("moto", moto, "us-east-1b", "      max_instances: 3\n      max_vcpus: 64\n"),
+        moto_region("moto", moto, "us-east-1b", "      max_instances: 3\n      max_vcpus: 64\n"
+                    "      security_groups:\n        burst-web: %s\n" % moto_group),
         virga_region("vpub", vpub, "us-east-1c", "      max_instances: 4\n      max_vcpus: 64\n"),
         moto_region("flaky", "http://127.0.0.1:%d" % proxy.port, "us-east-1d",
                     "      max_vcpus: 4\n      timeout_ms: 1000\n      retries: 1\n      retry_base_ms: 50\n"),
+        # zone e: a region whose launches fail after a short deadline (compute keeps it)
+        moto_region("slow", "http://127.0.0.1:%d" % slow_proxy.port, "us-east-1e",
+                    "      max_vcpus: 4\n      timeout_ms: 1000\n      retries: 1\n      retry_base_ms: 50\n"
+                    "      launch_deadline_s: %d\n" % SLOW_DEADLINE_S),
     ], env=env)
     try:
         yield c
@@ -268,7 +292,7 @@ def test_kill_ec2_agent_mid_burst_no_duplicate_no_orphan(private, tenant, moto):
         assert live_remote(mc, i, private.owner) == []
 
 
-@pytest.mark.parametrize("mode,words", [("refuse", "Unsupported"), ("throttle", "RequestLimitExceeded"),
+@pytest.mark.parametrize("mode,words", [("refuse", "InsufficientInstanceCapacity"), ("throttle", "RequestLimitExceeded"),
                                         ("stall", "did not answer")])
 def test_public_cloud_faults_give_a_reason_and_a_retry(private, tenant, proxy, moto, mode, words):
     ec2 = tenant["ec2"]
@@ -318,3 +342,107 @@ def test_terminate_while_public_cloud_throttles_waits_for_it(private, tenant, pr
         proxy.mode = "pass"
     wait_for(ec2, ids, lambda i: i["State"]["Name"] == "terminated", "terminated")
     assert live_remote(mc, ids[0], private.owner) == []
+
+
+@pytest.mark.parametrize("code,status", [("InvalidAMIID.NotFound", 400), ("UnauthorizedOperation", 403)])
+def test_permanent_refusal_fails_the_launch(private, tenant, proxy, moto, code, status):
+    """A launch the public cloud refuses for good is not retried forever: the ec2 driver
+    says the error is permanent, the agent reports the instance failed, and compute ends
+    it as EC2 ends a failed launch (terminated, the refusal in its state reason)."""
+    ec2 = tenant["ec2"]
+    proxy.mode, proxy.refuse = "refuse", (code, status)
+    before = proxy.seen.get("RunInstances", 0)
+    try:
+        ids = run(tenant, pol="public", zone="us-east-1d")
+        got = wait_for(ec2, ids, lambda i: i["State"]["Name"] == "terminated", "terminated after the refusal")
+    finally:
+        proxy.mode, proxy.refuse = "pass", ("InsufficientInstanceCapacity", 500)
+    reason = got[ids[0]]["StateReason"]
+    assert reason["Code"] == "Server.InternalError", reason
+    assert code in reason["Message"] and "flaky" in reason["Message"], reason
+    # refused for good: not asked again and again (one job, at most one more before compute's verdict)
+    assert proxy.seen.get("RunInstances", 0) - before <= 2, proxy.seen
+    assert live_remote(moto_client(moto), ids[0], private.owner) == []
+
+
+def test_retryable_faults_end_at_the_launch_deadline(private, tenant, slow_proxy, moto):
+    """Throttling is retried, but not forever: past the region's launch_deadline_s the
+    launch fails with a reason that says so, and nothing is left at the public cloud."""
+    ec2 = tenant["ec2"]
+    slow_proxy.mode = "throttle"
+    try:
+        ids = run(tenant, pol="public", zone="us-east-1e")
+        got = wait_for(ec2, ids, lambda i: i["State"]["Name"] in ("shutting-down", "terminated") and
+                       "did not complete within" in (i.get("StateReason") or {}).get("Message", ""),
+                       "failed at the deadline", seconds=WAIT_S + SLOW_DEADLINE_S)
+        msg = got[ids[0]]["StateReason"]["Message"]
+        assert "%d s in the public cloud slow" % SLOW_DEADLINE_S in msg and "RequestLimitExceeded" in msg, msg
+        assert slow_proxy.seen.get("DescribeInstances", 0) >= 2   # it was retried meanwhile
+    finally:
+        slow_proxy.mode = "pass"
+    got = wait_for(ec2, ids, lambda i: i["State"]["Name"] == "terminated", "terminated")
+    assert "did not complete within" in got[ids[0]]["StateReason"]["Message"], got[ids[0]]["StateReason"]
+    assert live_remote(moto_client(moto), ids[0], private.owner) == []
+
+
+def test_user_data_key_pair_and_groups_reach_the_remote(private, tenant, moto, moto_group):
+    """RunInstances at the public cloud carries the tenant's user-data (as given), the key
+    pair (imported there under virga-<account>-<name>-<hash>; a second launch with the same
+    key imports nothing new) and the security groups the region maps the local ones to."""
+    ec2 = tenant["ec2"]
+    key = "burst-key-" + uuid.uuid4().hex[:6]
+    ec2.create_key_pair(KeyName=key)
+    sg = ec2.create_security_group(GroupName="burst-web", Description="web")["GroupId"]   # the default VPC
+    user_data = "#!/bin/sh\necho hello from a burst\n"
+    r = ec2.run_instances(ImageId=tenant["ami"], InstanceType="t3.nano", MinCount=2, MaxCount=2, KeyName=key,
+                          SecurityGroupIds=[sg], UserData=user_data, Placement={"AvailabilityZone": "us-east-1b"},
+                          TagSpecifications=policy("public"))
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    wait_for(ec2, ids, running_remote, "running remotely")
+    mc = moto_client(moto)
+    names = set()
+    for lid in ids:
+        (ri,) = live_remote(mc, lid, private.owner)
+        assert ri["KeyName"].startswith("virga-%s-%s-" % (tenant["account"], key)), ri.get("KeyName")
+        names.add(ri["KeyName"])
+        assert [g["GroupId"] for g in ri["SecurityGroups"]] == [moto_group], ri["SecurityGroups"]
+        ud = mc.describe_instance_attribute(InstanceId=ri["InstanceId"], Attribute="userData")["UserData"]["Value"]
+        assert base64.b64decode(ud).decode() == user_data
+    assert len(names) == 1
+    (kp,) = mc.describe_key_pairs(KeyNames=list(names))["KeyPairs"]
+    assert kp["KeyName"] == names.pop()
+    terminate_all(tenant, ids)
+
+
+def test_usage_shows_private_and_public_apart(private, tenant):
+    """A real burst, billed: the private cloud full, one instance overflows to a public
+    region; both run and stop. Accounting's records (virgadm usage) carry cloud `private`
+    for the local one and the region's name for the burst one, with the seconds each ran
+    (the events moved to a fixed past timeline, as tests/e2e/test_usage.py does)."""
+    acct, k, s = new_tenant(private, "billburst-" + uuid.uuid4().hex[:8])
+    t = {"ec2": boto3_client(private, "ec2", k, s), "ami": tenant["ami"]}
+    ec2 = t["ec2"]
+    stop_accounting(private)
+    try:
+        (local,) = run(t, pol="burst")                 # the private host has room for one
+        wait_for(ec2, [local], lambda i: i["State"]["Name"] == "running", "running")
+        (burst,) = run(t, pol="burst")                 # full: the overflow goes public
+        got = wait_for(ec2, [local, burst], lambda i: i["State"]["Name"] == "running", "running")
+        assert "virga:cloud" not in tags(got[local])
+        region = tags(wait_for(ec2, [burst], running_remote, "running remotely")[burst])["virga:cloud"]
+        ec2.stop_instances(InstanceIds=[local, burst])
+        wait_for(ec2, [local, burst], lambda i: i["State"]["Name"] == "stopped", "stopped")
+        assert shift(private, local, ["2026-02-02T10:00:00", "2026-02-02T10:10:00"]) == ["started", "stopped"]
+        assert shift(private, burst, ["2026-02-02T10:02:00", "2026-02-02T10:07:30"]) == ["started", "stopped"]
+    finally:
+        start_accounting(private)
+    for iid, cloud, seconds in ((local, "private", 600.0), (burst, region, 330.0)):
+        (rec,) = wait_records(private, iid, 1)
+        assert (rec["cloud"], float(rec["quantity"]), rec["usage_type"]) == (cloud, seconds, "instance.running"), rec
+    r = private.virgadm("usage", "--account", acct, "--type", "instance.running", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    got = sorted((row[rows[0].index("resource_id")], row[rows[0].index("cloud")],
+                  float(row[rows[0].index("quantity")])) for row in rows[1:])
+    assert got == sorted([(local, "private", 600.0), (burst, region, 330.0)])
+    terminate_all(t, [local, burst])

@@ -66,12 +66,15 @@ def moto_client(url):
 
 class FaultProxy:
     """A loopback HTTP proxy in front of moto: mode pass forwards; refuse answers RunInstances
-    with a 400 EC2 error; throttle answers every action 503 RequestLimitExceeded; stall
-    holds every request longer than the region's timeout. It counts the actions it saw."""
+    with the EC2 error self.refuse (code, HTTP status; a retryable one by default: the
+    remote's InsufficientInstanceCapacity); throttle answers every action 503
+    RequestLimitExceeded; stall holds every request longer than the region's timeout. It
+    counts the actions it saw."""
 
     def __init__(self, target):
         self.target = target
         self.mode = "pass"
+        self.refuse = ("InsufficientInstanceCapacity", 500)
         self.seen = {}
         proxy = self
 
@@ -92,7 +95,7 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 if mode == "throttle" or (mode == "refuse" and action == "RunInstances"):
-                    code, status = ("RequestLimitExceeded", 503) if mode == "throttle" else ("Unsupported", 400)
+                    code, status = ("RequestLimitExceeded", 503) if mode == "throttle" else proxy.refuse
                     msg = ("<Response><Errors><Error><Code>%s</Code><Message>injected %s</Message></Error></Errors>"
                            "<RequestID>x</RequestID></Response>" % (code, mode)).encode()
                     self.send_response(status)

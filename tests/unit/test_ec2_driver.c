@@ -360,6 +360,8 @@ static void test_errors(void **state)
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "InvalidAMIID.NotFound");
     assert_non_null(strstr(e.message, "moto"));
+    /* no retry fixes an unmapped image: the agent reports the launch failed */
+    assert_int_equal(x->d->ops->permanent(x->d->priv, &e), 1);
     spec_of(&s, "i-../../etc", VM_POWER_RUNNING, 0);
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "InvalidParameterValue");
@@ -377,6 +379,11 @@ static void test_errors(void **state)
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "PublicCloudUnavailable");
     assert_non_null(strstr(e.message, "moto"));
+    assert_int_equal(x->d->ops->permanent(x->d->priv, &e), 0);   /* retried, within the deadline */
+    verr_set(&e, 503, "RequestLimitExceeded", "moto RunInstances: slow down");
+    assert_int_equal(x->d->ops->permanent(x->d->priv, &e), 0);
+    verr_set(&e, 403, "UnauthorizedOperation", "moto RunInstances: no");
+    assert_int_equal(x->d->ops->permanent(x->d->priv, &e), 1);
     vm_status_t *v = NULL;
     size_t n = 0;
     assert_int_equal(vm_driver_list(x->d, &v, &n, &e), -1);

@@ -320,6 +320,29 @@ static int retryable(long status, const char *code)
     return 0;
 }
 
+/* Remote errors no retry fixes (docs/hybrid.md, "Permanent and retryable errors"): the
+ * request itself, its image, key or groups, or this cloud's permission is wrong. What is
+ * not here is retried (throttling, 5xx, capacity, quotas, anything unknown), within
+ * the launch deadline compute keeps. */
+static const char *const permanent_codes[] = {
+    "AuthFailure", "UnauthorizedOperation", "OptInRequired", "Blocked", "PendingVerification",
+    "SignatureDoesNotMatch", "InvalidClientTokenId", "AccessDenied",
+    "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable",
+    "InvalidParameterValue", "InvalidParameterCombination", "InvalidParameter", "MissingParameter",
+    "UnknownParameter", "InvalidAction", "UnsupportedOperation", "Unsupported",
+    "InvalidKeyPair.NotFound", "InvalidKeyPair.Format", "InvalidGroup.NotFound",
+    "InvalidSecurityGroupID.NotFound", "InvalidSubnetID.NotFound", "InvalidUserData.Malformed",
+    NULL,
+};
+
+int ec2_error_permanent(const verr_t *e)
+{
+    for (size_t i = 0; permanent_codes[i]; i++)
+        if (!strcmp(e->code, permanent_codes[i]))
+            return 1;
+    return 0;
+}
+
 /* Full jitter: a random wait in [0, min(max, base * 2^attempt)], cut into short sleeps
  * so that an agent stopping does not wait for it. */
 static void backoff(ec2_client_t *c, int attempt)

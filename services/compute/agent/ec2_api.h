@@ -47,6 +47,9 @@ typedef struct ec2_instance {
  * code and message, prefixed with the cloud's name; after the retries, the last one. */
 int ec2_call_instances(ec2_client_t *c, const char *action, ec2_params_t *p, ec2_instance_t **out, size_t *n,
                        char *next, size_t next_size, verr_t *e);
+/* 1 when e (a remote error, or the driver's own InvalidAMIID.NotFound for an unmapped
+ * image) is one no retry fixes: the launch fails for good. */
+int ec2_error_permanent(const verr_t *e);
 /* GetConsoleOutput: the decoded console text (caller frees), possibly empty. */
 int ec2_console_output(ec2_client_t *c, const char *remote_id, char **buf, size_t *len, verr_t *e);
 

@@ -280,6 +280,62 @@ static int map_spec(const ec2_t *d, const vm_spec_t *s, char *ami, size_t an, ch
     return 0;
 }
 
+/* The tenant's key pair at the public cloud, imported under a name of its own account,
+ * key name and material (so a key deleted and made again with other material is a new
+ * remote key): virga-<account>-<key name>-<8 hex of SHA-256(public key)>. Importing
+ * again is fine: InvalidKeyPair.Duplicate is success. */
+static int remote_key(ec2_t *d, const vm_launch_t *l, char *name, size_t n, verr_t *e)
+{
+    name[0] = 0;
+    if (!l->key_name[0] || !l->public_key)
+        return 0;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[17];
+    crypto_hash_sha256(h, (const unsigned char *)l->public_key, strlen(l->public_key));
+    sodium_bin2hex(hex, sizeof hex, h, 4);
+    snprintf(name, n, "virga-%s-%.200s-%s", l->account, l->key_name, hex);
+    size_t pl = strlen(l->public_key), bl = sodium_base64_ENCODED_LEN(pl, sodium_base64_VARIANT_ORIGINAL);
+    AUTOFREE char *b64 = xmalloc(bl);
+    sodium_bin2base64(b64, bl, (const unsigned char *)l->public_key, pl, sodium_base64_VARIANT_ORIGINAL);
+    ec2_params_t p = {0};
+    ec2_param(&p, "KeyName", name);
+    ec2_param(&p, "PublicKeyMaterial", b64);
+    int rc = ec2_call_instances(d->cl, "ImportKeyPair", &p, NULL, NULL, NULL, 0, e);
+    ec2_params_free(&p);
+    if (rc < 0 && !strcmp(e->code, "InvalidKeyPair.Duplicate"))
+        rc = 0;
+    return rc;
+}
+
+/* The remote security groups of the local ones: hybrid.clouds.<cloud>.security_groups.
+ * <local group id>, else .<local group name>, else .default; sg-... is a group id there,
+ * anything else a group name. None mapped: the region's default group. */
+static void remote_groups(const ec2_t *d, const vm_launch_t *l, ec2_params_t *p)
+{
+    const char *seen[VM_MAX_GROUPS];
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_groups; i++) {
+        const char *v = NULL, *keys[] = {l->group_ids[i], l->group_names[i], "default"};
+        for (size_t k = 0; k < 3 && !v; k++) {
+            char key[512];
+            if (!keys[k][0])
+                continue;
+            snprintf(key, sizeof key, "hybrid.clouds.%s.security_groups.%s", d->cloud, keys[k]);
+            v = config_str(d->cfg, key, NULL);
+            v = v && *v ? v : NULL;
+        }
+        int dup = !v;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = !strcmp(seen[j], v);
+        if (dup)
+            continue;
+        seen[n++] = v;
+        char name[48];
+        snprintf(name, sizeof name, "%s.%zu", strncmp(v, "sg-", 3) ? "SecurityGroup" : "SecurityGroupId", n);
+        ec2_param(p, name, v);
+    }
+}
+
 static int run_remote(ec2_t *d, const vm_spec_t *s, ec2_instance_t *out, verr_t *e)
 {
     char ami[128], type[64], token[65], seed[256];
@@ -291,8 +347,16 @@ static int run_remote(ec2_t *d, const vm_spec_t *s, ec2_instance_t *out, verr_t 
     crypto_hash_sha256(h, (const unsigned char *)seed, (unsigned long long)sl);
     memcpy(token, "virga-", 6);
     sodium_bin2hex(token + 6, sizeof token - 6, h, 16);
+    char key[320];
+    if (remote_key(d, &s->launch, key, sizeof key, e) < 0)
+        return -1;
     ec2_params_t p = {0};
     ec2_param(&p, "ImageId", ami);
+    if (key[0])
+        ec2_param(&p, "KeyName", key);
+    if (s->launch.user_data)
+        ec2_param(&p, "UserData", s->launch.user_data);
+    remote_groups(d, &s->launch, &p);
     ec2_param(&p, "InstanceType", type);
     ec2_param(&p, "MinCount", "1");
     ec2_param(&p, "MaxCount", "1");
@@ -454,6 +518,12 @@ static int ec2_console(void *p, const char *id, size_t max, char **buf, size_t *
     return vm_file_tail(path, max, buf, len, total, e);
 }
 
+static int ec2_permanent(void *p, const verr_t *e)
+{
+    (void)p;
+    return ec2_error_permanent(e);
+}
+
 const vm_driver_ops_t vm_ec2_driver = {
     .name = "ec2",
     .about = "instances in a public EC2-compatible cloud region (bursting), over the EC2 Query API",
@@ -465,4 +535,5 @@ const vm_driver_ops_t vm_ec2_driver = {
     .console = ec2_console,
     .close = ec2_close,
     .inventory = ec2_inventory,
+    .permanent = ec2_permanent,
 };

@@ -74,15 +74,18 @@ static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
     if (rc == 0) {
         in->error[0] = 0;
         in->transient = 0;
+        in->permanent = 0;
         in->fails = 0;
         in->not_before_ms = 0;
         return;
     }
     in->transient = e->http_status == 503;
+    in->permanent = !j->remove && j->drv->ops->permanent && j->drv->ops->permanent(j->drv->priv, e);
     snprintf(in->error, sizeof in->error, "%s: %s", e->code, e->message);
     in->fails++;
     int shift = in->fails < 6 ? in->fails : 6;
-    int64_t wait = in->transient ? 1000 : (int64_t)1000 << shift;   /* 2 s .. 64 s */
+    /* 2 s .. 64 s; a permanent failure waits for compute to end the launch: the longest */
+    int64_t wait = in->transient ? 1000 : (int64_t)1000 << (in->permanent ? 6 : shift);
     in->not_before_ms = vm_now_ms() + wait;
     if (!s->retry_at_ms || in->not_before_ms < s->retry_at_ms)
         s->retry_at_ms = in->not_before_ms;

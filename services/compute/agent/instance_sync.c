@@ -180,6 +180,7 @@ typedef struct row {
     vm_power_t power;
     uint64_t reboot_seq;
     char error[600];
+    int failed;               /* the driver said the error is permanent */
     uint64_t console_seq;
     int console_sent;         /* this report carries the console */
     vm_remote_t remote;
@@ -201,6 +202,7 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         /* the last failure is said; a running instance stays running */
         if (in->error[0]) {
             snprintf(x->error, sizeof x->error, "%s", in->error);
+            x->failed = in->permanent;
             if (x->power != VM_POWER_RUNNING)
                 x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
         }
@@ -218,6 +220,7 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         x->drv = -1;
         x->power = in->error[0] && !in->transient ? VM_POWER_ERROR : VM_POWER_STARTING;
         snprintf(x->error, sizeof x->error, "%s", in->error);
+        x->failed = in->error[0] && in->permanent;
     }
     return r;
 }
@@ -260,6 +263,8 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             json_object_set_new(o, "driver", json_string(s->drv_name[r[i].drv]));
         if (r[i].error[0])
             json_object_set_new(o, "error", json_string(r[i].error));
+        if (r[i].failed)   /* added: compute ends the launch (docs/hybrid.md) */
+            json_object_set_new(o, "failed", json_true());
         if (r[i].remote.id[0])
             json_object_set_new(o, "remote", json_pack("{s:s, s:s, s:s, s:s}", "id", r[i].remote.id, "public_ip",
                                                        r[i].remote.public_ip, "private_ip", r[i].remote.private_ip,

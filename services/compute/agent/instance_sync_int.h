@@ -27,6 +27,7 @@ typedef struct inst {
     char error[600];          /* the last job's failure, "" after a success */
     int transient;            /* the failure is a wait (503): reported as starting */
     int plan_error;           /* error is about the spec itself (cleared by a good one) */
+    int permanent;            /* the driver says no retry will fix error: reported "failed" */
     int fails;                /* in a row, for the back-off */
     int64_t not_before_ms;    /* no new job before (back-off after failures) */
     uint64_t console_sent;    /* console_seq compute has acknowledged */

@@ -48,6 +48,19 @@ typedef struct vm_file {
     char path[PATH_MAX];
 } vm_file_t;
 
+#define VM_MAX_GROUPS 5
+
+/* What RunInstances at a public cloud also takes (compute sends it for ec2 instances
+ * only): the tenant's user-data, key pair and security groups (docs/hybrid.md). */
+typedef struct vm_launch {
+    char account[16];
+    char *user_data;          /* base64, as RunInstances takes it; NULL when none (owned) */
+    char key_name[256];       /* "" when none */
+    char *public_key;         /* the key pair's OpenSSH public key (owned) */
+    char group_ids[VM_MAX_GROUPS][32], group_names[VM_MAX_GROUPS][256];
+    size_t n_groups;
+} vm_launch_t;
+
 typedef struct vm_iface {
     char eni_id[32];
     char device[16];          /* vt-<12 hex>: the tap (qemu) or the veth stand-in's name */
@@ -73,6 +86,7 @@ typedef struct vm_spec {
     char hostname[64];
     char image_id[32];        /* the local image (ami-...): ec2 maps it to the remote AMI */
     char instance_type[32];   /* the local type: ec2 maps it to the remote one */
+    vm_launch_t launch;       /* ec2 only */
 } vm_spec_t;
 
 /* What a driver that runs instances elsewhere (ec2) saw of the remote instance. */
@@ -127,6 +141,10 @@ typedef struct vm_driver_ops {
     /* Optional: what the driver adds to the host's inventory (ec2: the public cloud's
      * name and its capacity limits replace the machine's figures). */
     void (*inventory)(void *d, json_t *inv);
+    /* Optional: 1 when a failed ensure is one no retry will fix (a public cloud refused
+     * the launch for good: a bad image map, no permission). The agent then reports
+     * the instance "failed" and compute ends its launch (docs/hybrid.md). */
+    int (*permanent)(void *d, const verr_t *e);
 } vm_driver_ops_t;
 
 /* The table: every driver this binary has, NULL-terminated. */

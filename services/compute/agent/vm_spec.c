@@ -53,6 +53,36 @@ static int parse_file(const json_t *o, vm_file_t *f, const char *what, const cha
     return 0;
 }
 
+/* The launch block (ec2 instances only). Its values go to the public cloud as request
+ * parameters (form-encoded there), never into paths, so only their size is bounded. */
+static int parse_launch(const json_t *o, vm_spec_t *s, verr_t *e)
+{
+    vm_launch_t *l = &s->launch;
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return verr_set(e, 400, "InvalidParameterValue", "%s: launch must be an object", s->id);
+    if (copy_str(o, "account_id", l->account, sizeof l->account, 0, s->id, e) < 0 ||
+        copy_str(o, "key_name", l->key_name, sizeof l->key_name, 0, s->id, e) < 0)
+        return -1;
+    const char *ud = json_str(o, "user_data", ""), *pk = json_str(o, "public_key", "");
+    if (strlen(ud) > 64 * 1024 || strlen(pk) > 16 * 1024)
+        return verr_set(e, 400, "InvalidParameterValue", "%s: user_data or public_key too long", s->id);
+    l->user_data = *ud ? xstrdup(ud) : NULL;
+    l->public_key = *pk ? xstrdup(pk) : NULL;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(o, "groups"), i, g) {
+        if (l->n_groups == VM_MAX_GROUPS)
+            break;
+        if (copy_str(g, "groupId", l->group_ids[l->n_groups], sizeof l->group_ids[0], 0, s->id, e) < 0 ||
+            copy_str(g, "groupName", l->group_names[l->n_groups], sizeof l->group_names[0], 0, s->id, e) < 0)
+            return -1;
+        l->n_groups++;
+    }
+    return 0;
+}
+
 int vm_spec_parse(const json_t *o, vm_spec_t *s, verr_t *e)
 {
     memset(s, 0, sizeof *s);
@@ -87,7 +117,8 @@ int vm_spec_parse(const json_t *o, vm_spec_t *s, verr_t *e)
         return verr_set(e, 400, "InvalidParameterValue", "%s: bad hostname", s->id);
     if (parse_file(json_object_get(o, "image"), &s->image, "image", s->id, e) < 0 ||
         parse_file(json_object_get(o, "kernel"), &s->kernel, "kernel", s->id, e) < 0 ||
-        parse_file(json_object_get(o, "ramdisk"), &s->ramdisk, "ramdisk", s->id, e) < 0) {
+        parse_file(json_object_get(o, "ramdisk"), &s->ramdisk, "ramdisk", s->id, e) < 0 ||
+        parse_launch(json_object_get(o, "launch"), s, e) < 0) {
         vm_spec_clear(s);
         return -1;
     }
@@ -130,6 +161,9 @@ void vm_spec_clear(vm_spec_t *s)
     clear_file(&s->image);
     clear_file(&s->kernel);
     clear_file(&s->ramdisk);
+    free(s->launch.user_data);
+    free(s->launch.public_key);
+    s->launch.user_data = s->launch.public_key = NULL;
 }
 
 static void copy_file(vm_file_t *d, const vm_file_t *s)
@@ -144,4 +178,6 @@ void vm_spec_copy(vm_spec_t *dst, const vm_spec_t *src)
     copy_file(&dst->image, &src->image);
     copy_file(&dst->kernel, &src->kernel);
     copy_file(&dst->ramdisk, &src->ramdisk);
+    dst->launch.user_data = src->launch.user_data ? xstrdup(src->launch.user_data) : NULL;
+    dst->launch.public_key = src->launch.public_key ? xstrdup(src->launch.public_key) : NULL;
 }
