@@ -310,7 +310,7 @@ const scenarios = {
     await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
     await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
     await page.getByLabel("Upload files").setInputFiles(cfg.file);   // named cfg.key
-    await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: 30000 });
+    await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: (cfg.upload_s || 30) * 1000 });
     await page.getByRole("link", { name: "Download " + cfg.key }).waitFor();
     await shot(page, "storage");
     await axe(page, "storage-bucket");
@@ -328,6 +328,26 @@ const scenarios = {
     await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete " + cfg.key }).waitFor({ state: "detached" });
     out.deleted = true;
+  },
+
+  // An upload in parts cancelled midway: the console says so (the Python side checks
+  // that the object store kept neither the object nor the upload's parts).
+  async upload_cancel(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
+    await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
+    await page.getByLabel("Upload files").setInputFiles(cfg.file);
+    const bar = page.getByRole("progressbar", { name: "Uploading " + cfg.key });
+    const until = Date.now() + 120000;
+    // past the first part: the upload exists in the store, with a part in it
+    while (Number(await bar.getAttribute("value").catch(() => "0")) < 0.2) {
+      check(Date.now() < until, "the upload never got past its first part");
+      await page.waitForTimeout(100);
+    }
+    await shot(page, "upload-progress");
+    await page.getByRole("button", { name: "Cancel uploading " + cfg.key }).click();
+    await page.getByText("Cancelled " + cfg.key).waitFor({ timeout: 60000 });
+    out.cancelled = true;
   },
 
   // First page load: wall time to the login form and bytes on the wire (tests/bench).
