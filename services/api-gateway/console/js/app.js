@@ -100,4 +100,7 @@ document.getElementById("menu-toggle").addEventListener("click", () => {
 });
 if (window.matchMedia("(max-width: 700px)").matches) setMenu(false);
 
-api.session().then((w) => { who = w; started(); }, () => showLogin());
+// Never logged in here (no virga_console flag cookie, set beside the HttpOnly session
+// cookie): the login form at once, without asking the gateway about a session first.
+if (!document.cookie.split("; ").includes("virga_console=1")) showLogin();
+else api.session().then((w) => { who = w; started(); }, () => showLogin());
