@@ -22,10 +22,11 @@
 #include "config.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "service.h"
 
 #define SYSTEM_CONFIG "/etc/virga/virga.yaml"
 
-static const char *default_services = "identity,compute,image,network,objectstore,gateway,accounting";
+static const char *default_services = VIRGA_DEFAULT_SERVICES;
 
 static void usage(void)
 {

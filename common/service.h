@@ -11,6 +11,10 @@
 #include "config.h"
 #include "db.h"
 
+/* The services of a cloud when its config names none (cluster.services): what the
+ * operator's health checks (virgadm status, the gateway's DescribeServiceHealth) ask. */
+#define VIRGA_DEFAULT_SERVICES "identity,compute,image,network,objectstore,gateway,accounting"
+
 typedef struct service service_t;
 struct strbuf;
 

@@ -56,6 +56,10 @@ def ec2_name(member_name, member):
 VIRGA_EC2 = {
     "DescribeUsage": ["EndTime", "MaxResults", "ResourceId", "StartTime", "UsageType", "UserId"],
     "GetInvoice": ["Month"],
+    "DescribeAccounts": ["AccountId"],
+    "DescribeAccountQuotas": ["AccountId"],
+    "ModifyAccountQuota": ["AccountId", "Resource", "Value"],
+    "DescribeServiceHealth": [],
 }
 
 

@@ -23,6 +23,7 @@ static const struct {
 } calls[] = {
     {"gateway", "identity"}, {"gateway", "compute"}, {"gateway", "image"}, {"gateway", "network"},
     {"gateway", "accounting"},
+    {"gateway", "objectstore"}, {"gateway", "gateway"},   /* sys.health: DescribeServiceHealth */
     {"objectstore", "identity"},
     {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},

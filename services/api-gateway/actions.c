@@ -91,6 +91,13 @@ static const gw_action_t actions[] = {
     /* Virga: showback, the caller's own usage and cost (accounting; docs/api.md) */
     {API_EC2, "DescribeUsage", "accounting", {NULL}, NULL, NULL, GW_READS},
     {API_EC2, "GetInvoice", "accounting", {"Month"}, NULL, NULL, GW_READS},
+    /* Virga: the operator's accounts, quotas and services (docs/api.md; the console's
+     * operator pages): the operator account only (GW_OPERATOR), then IAM as any action */
+    {API_EC2, "DescribeAccounts", "identity", {NULL}, NULL, NULL, GW_READS | GW_OPERATOR},
+    {API_EC2, "DescribeAccountQuotas", "identity", {"AccountId"}, NULL, NULL, GW_READS | GW_OPERATOR},
+    {API_EC2, "ModifyAccountQuota", "identity", {"AccountId", "Resource", "Value"}, NULL, NULL,
+     GW_MUTATES | GW_OPERATOR},
+    {API_EC2, "DescribeServiceHealth", NULL, {NULL}, ec2_describe_service_health, NULL, GW_READS | GW_OPERATOR},
     /* IAM subset: identity */
     {API_IAM, "CreateUser", "identity", {"UserName"}, NULL, NULL, GW_MUTATES},
     {API_IAM, "GetUser", "identity", {NULL}, NULL, NULL, GW_READS},

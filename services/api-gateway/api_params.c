@@ -80,6 +80,10 @@ static const char *const p_ec2_DeleteTags[] = {"DryRun", "ResourceId", "Tag", NU
 static const char *const p_ec2_DescribeTags[] = {"DryRun", "Filter", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_DescribeUsage[] = {"EndTime", "MaxResults", "ResourceId", "StartTime", "UsageType", "UserId", NULL};
 static const char *const p_ec2_GetInvoice[] = {"Month", NULL};
+static const char *const p_ec2_DescribeAccounts[] = {"AccountId", NULL};
+static const char *const p_ec2_DescribeAccountQuotas[] = {"AccountId", NULL};
+static const char *const p_ec2_ModifyAccountQuota[] = {"AccountId", "Resource", "Value", NULL};
+static const char *const p_ec2_DescribeServiceHealth[] = {NULL};
 static const char *const p_iam_CreateUser[] = {"Path", "PermissionsBoundary", "Tags", "UserName", NULL};
 static const char *const p_iam_GetUser[] = {"UserName", NULL};
 static const char *const p_iam_ListUsers[] = {"Marker", "MaxItems", "PathPrefix", NULL};
@@ -168,6 +172,10 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "DescribeTags", p_ec2_DescribeTags, NULL},
     {API_EC2, "DescribeUsage", p_ec2_DescribeUsage, NULL},
     {API_EC2, "GetInvoice", p_ec2_GetInvoice, NULL},
+    {API_EC2, "DescribeAccounts", p_ec2_DescribeAccounts, NULL},
+    {API_EC2, "DescribeAccountQuotas", p_ec2_DescribeAccountQuotas, NULL},
+    {API_EC2, "ModifyAccountQuota", p_ec2_ModifyAccountQuota, NULL},
+    {API_EC2, "DescribeServiceHealth", p_ec2_DescribeServiceHealth, NULL},
     {API_IAM, "CreateUser", p_iam_CreateUser, NULL},
     {API_IAM, "GetUser", p_iam_GetUser, NULL},
     {API_IAM, "ListUsers", p_iam_ListUsers, NULL},

@@ -1,4 +1,6 @@
-/* authorize.c - IAM policy check for each request. Account administrators are allowed
+/* authorize.c - IAM policy check for each request. An operator action (GW_OPERATOR:
+ * accounts, quotas, service health) is refused to every caller outside the operator
+ * account, whatever its policies say; then account administrators are allowed
  * every action; other users (the operator account's too) need an Allow in one of
  * their inline policies and no Deny. EC2 actions are checked against resource "*";
  * IAM actions on a user against that user's ARN. Conditions see the global keys
@@ -22,6 +24,10 @@ static int condition_key(void *arg, const char *key, const char **value)
 
 int gw_authorize(gw_req_t *r, verr_t *e)
 {
+    if ((r->action->flags & GW_OPERATOR) && !json_bool(r->caller, "is_operator", 0))
+        return verr_set(e, 403, "UnauthorizedOperation",
+                        "You are not authorized to perform this operation. %s is for the operator account only.",
+                        r->action->name);
     if (json_bool(r->caller, "is_admin", 0))
         return 0;
     char action[128], resource[700] = "*";

@@ -24,6 +24,7 @@
 #include "query.h"
 
 #define COOKIE "virga_session"
+#define HINT_COOKIE "virga_console"   /* "1" while a session cookie was given: app.js */
 
 typedef enum { K_LOGIN, K_SESSION, K_LOGOUT, K_CALL } kind_t;
 
@@ -95,6 +96,11 @@ static void set_cookie(http_resp_t *resp, const char *token, long max_age, int s
     char v[256];
     snprintf(v, sizeof v, COOKIE "=%s; Path=/console/; Max-Age=%ld; HttpOnly; SameSite=Strict%s", token, max_age,
              secure ? "; Secure" : "");
+    http_resp_header(resp, "Set-Cookie", v);
+    /* a flag the page can read (no secret in it): with none, a first visit shows the login
+     * form at once instead of asking /console/api/session first (a round trip saved) */
+    snprintf(v, sizeof v, HINT_COOKIE "=%s; Path=/console/; Max-Age=%ld; SameSite=Strict%s", token[0] ? "1" : "",
+             max_age, secure ? "; Secure" : "");
     http_resp_header(resp, "Set-Cookie", v);
 }
 

@@ -6,7 +6,8 @@
  * form, valid console.s3_url_ttl_s).
  *
  * Small requests (listings, bucket and object create/delete, uploads up to
- * console.s3_max_upload bytes) are relayed by a worker thread (libcurl), never an HTTP
+ * console.s3_max_upload bytes, and the parts and POSTs of a multipart upload, which the
+ * console uses above 8 MiB) are relayed by a worker thread (libcurl), never an HTTP
  * thread; a download (?x-virga-download) is answered with a redirect to the presigned
  * URL, so its bytes go straight from the object store to the browser. Changes need the
  * session's CSRF token (X-Virga-CSRF) like every console change. */
@@ -112,10 +113,9 @@ static void *relay(void *arg)
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char ct[160];
-    if (c->ctype[0]) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", c->ctype);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
+    /* as the browser sent it; none is none (curl would say a POST is a form) */
+    snprintf(ct, sizeof ct, "Content-Type:%s%s", c->ctype[0] ? " " : "", c->ctype);
+    hdrs = curl_slist_append(hdrs, ct);
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -130,7 +130,7 @@ static void *relay(void *arg)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(c->method, "GET"))
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-    if (!strcmp(c->method, "PUT")) {
+    if (!strcmp(c->method, "PUT") || !strcmp(c->method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body.s ? c->body.s : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body.len);
     }
@@ -271,12 +271,12 @@ static void session_done(void *arg, json_t *who, const verr_t *err)
 static int s3_begin(http_req_t *h, void **ctx, http_resp_t *resp)
 {
     gateway_t *gw = ((service_t *)h->app)->state;
-    static const char *const methods[] = {"GET", "HEAD", "PUT", "DELETE"};
+    static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
     int known = 0;
     for (size_t i = 0; i < ARRAY_LEN(methods); i++)
         known |= !strcmp(h->method, methods[i]);
     if (!known) {
-        s3_error(resp, 405, "MethodNotAllowed", "The console relays GET, HEAD, PUT and DELETE.");
+        s3_error(resp, 405, "MethodNotAllowed", "The console relays GET, HEAD, PUT, POST and DELETE.");
         return -1;
     }
     if (!gw_console_origin_ok(h)) {

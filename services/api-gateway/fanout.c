@@ -51,6 +51,12 @@ static void one_done(void *arg, json_t *reply, const verr_t *err)
 void gw_fanout(gw_req_t *r, size_t n, const char *const *services, const char *const *types, json_t **bodies,
                gw_fanout_fn done, void *arg)
 {
+    gw_fanout_within(r, r->gw->call_timeout_ms, n, services, types, bodies, done, arg);
+}
+
+void gw_fanout_within(gw_req_t *r, int timeout_ms, size_t n, const char *const *services, const char *const *types,
+                      json_t **bodies, gw_fanout_fn done, void *arg)
+{
     struct fanout *f = xcalloc(1, sizeof *f);
     *f = (struct fanout){.r = r, .done = done, .arg = arg, .n = n, .left = (int)n + 1,
                          .replies = xcalloc(n + 1, sizeof *f->replies), .errs = xcalloc(n + 1, sizeof *f->errs)};
@@ -59,7 +65,7 @@ void gw_fanout(gw_req_t *r, size_t n, const char *const *services, const char *c
     for (size_t i = 0; i < n; i++) {
         struct one *o = xmalloc(sizeof *o);
         *o = (struct one){f, i};
-        if (bus_call_async(r->svc->bus, services[i], types[i], bodies[i], caller, r->gw->call_timeout_ms, one_done, o,
+        if (bus_call_async(r->svc->bus, services[i], types[i], bodies[i], caller, timeout_ms, one_done, o,
                            &f->errs[i]) < 0) {
             free(o);
             release(f);

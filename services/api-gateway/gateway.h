@@ -28,6 +28,7 @@ enum {
     GW_READS = 1,
     GW_MUTATES = 2,
     GW_CLIENT_TOKEN = 4,
+    GW_OPERATOR = 8,        /* the operator account's only (authorize.c), then IAM as usual */
 };
 
 /* One row per Action: the table in actions.c is the gateway's whole API. A forwarded row
@@ -40,7 +41,7 @@ typedef struct gw_action {
     const char *required[4];          /* parameters that must be present */
     int (*local)(gw_req_t *r, json_t **result, verr_t *e);
     const char *invalidates;          /* IAM changes that invalidate cached keys: param name */
-    unsigned flags;                   /* GW_READS | GW_MUTATES, GW_CLIENT_TOKEN */
+    unsigned flags;                   /* GW_READS | GW_MUTATES, GW_CLIENT_TOKEN, GW_OPERATOR */
 } gw_action_t;
 
 typedef struct ratelimit ratelimit_t;
@@ -132,6 +133,8 @@ void gw_public_error(const verr_t *in, verr_t *out);
 int ec2_describe_regions(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_account_attributes(gw_req_t *r, json_t **result, verr_t *e);
+/* service_health.c: DescribeServiceHealth, every service's and agent's sys.health */
+int ec2_describe_service_health(gw_req_t *r, json_t **result, verr_t *e);
 /* ec2_tags.c: CreateTags, DeleteTags, DescribeTags, routed by resource id prefix to the
  * services that own the resources */
 int ec2_create_tags(gw_req_t *r, json_t **result, verr_t *e);
@@ -176,6 +179,10 @@ void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e);
 typedef void (*gw_fanout_fn)(gw_req_t *r, void *arg, json_t **replies, const verr_t *errs, size_t n);
 void gw_fanout(gw_req_t *r, size_t n, const char *const *services, const char *const *types, json_t **bodies,
                gw_fanout_fn done, void *arg);
+/* The same with its own deadline (a probe of what may be down need not wait a whole
+ * gateway.call_timeout_ms). */
+void gw_fanout_within(gw_req_t *r, int timeout_ms, size_t n, const char *const *services, const char *const *types,
+                      json_t **bodies, gw_fanout_fn done, void *arg);
 
 /* metrics.c: requests by action and status, latency, in flight (lock-free). */
 gw_metrics_t *gw_metrics_new(void);

@@ -88,5 +88,9 @@ int identity_account_lookup(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
 int identity_quota_of(bus_ctx_t *ctx, const char *acct, const char *resource, long long *max, verr_t *e);
 int identity_quota_get(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int identity_quota_set(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* operator_api.c: the same as API actions for the operator account (the console) */
+int identity_describe_accounts(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_describe_account_quotas(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int identity_modify_account_quota(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 #endif

@@ -29,6 +29,10 @@ static const bus_route_t routes[] = {
     {"identity.console_revoke", identity_console_revoke, BUS_P_OPERATOR},
     {"identity.quota_get", identity_quota_get, BUS_P_GATEWAY | BUS_P_OBJECTSTORE | BUS_P_COMPUTE | BUS_P_NETWORK | BUS_P_OPERATOR},
     {"identity.quota_set", identity_quota_set, BUS_P_OPERATOR},
+    /* the same for the operator account's callers through the gateway (operator_api.c) */
+    {"identity.DescribeAccounts", identity_describe_accounts, TENANT_API},
+    {"identity.DescribeAccountQuotas", identity_describe_account_quotas, TENANT_API},
+    {"identity.ModifyAccountQuota", identity_modify_account_quota, TENANT_API},
     {"identity.CreateUser", iam_create_user, TENANT_API},
     {"identity.GetUser", iam_get_user, TENANT_API},
     {"identity.ListUsers", iam_list_users, TENANT_API},

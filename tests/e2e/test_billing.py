@@ -14,15 +14,11 @@ import os
 import subprocess
 import tempfile
 import time
-import urllib.request
 import uuid
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
-from harness import Cloud, boto3_client, new_tenant
+from harness import Cloud, boto3_client, ec2_query, new_tenant
 from usage_helpers import caught_up, lifecycle, shift, start_accounting, stop_accounting, usage, wait_records
 
 PRICES = """
@@ -158,20 +154,6 @@ def test_virgadm_usage_filters_and_formats(cloud, billed):
     assert r.returncode == 0 and "TOTALS" in r.stdout and private in r.stdout
     r = cloud.virgadm("usage", "--from", "yesterday")
     assert r.returncode == 1 and "InvalidParameterValue" in r.stderr
-
-
-def ec2_query(cloud, key, secret, params):
-    url = cloud.env["VIRGA_EC2_URL"] + "/"
-    body = "&".join("%s=%s" % kv for kv in {"Version": "2016-11-15", **params}.items())
-    req = AWSRequest(method="POST", url=url, data=body,
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-    SigV4Auth(Credentials(key, secret), "ec2", cloud.env["AWS_DEFAULT_REGION"]).add_auth(req)
-    r = urllib.request.Request(url, data=body.encode(), headers=dict(req.headers), method="POST")
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_showback_tenants_see_only_their_own(cloud, billed):

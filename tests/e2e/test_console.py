@@ -9,16 +9,22 @@ tests/js/package-lock.json, installed by tests/sdk-setup.sh). What a person sees
   brings it to `stopped` and Terminate to `terminated` - and boto3 agrees;
 - the security group rules editor adds a rule that boto3 then sees, and removes it;
 - the object store browser uploads a file that boto3 reads back byte for byte, downloads
-  it, and deletes it;
+  it, and deletes it; a 70 MiB file goes up in parts (S3 multipart) and comes back with
+  the same SHA-256; an upload in parts cancelled midway leaves no object and no parts;
 - a user whose policy allows only Describe* sees UnauthorizedOperation and nothing is made;
 - a form on another origin posting at the console API, and a script without the CSRF
   token, are refused and nothing is made;
 - a revoked session and an expired one send the console back to its login page;
-- failed logins are limited per user and per address.
+- failed logins are limited per user and per address;
+- the operator's pages: every host; every account, one account's quota changed in the
+  editor and then enforced (the tenant's launch past it refused with the EC2 code, in
+  the console); every service and agent up, then one stopped (by its pid) shown down;
+  a tenant opening those pages gets the gateway's refusal (UnauthorizedOperation).
 
 Waits are bounded; nothing asserts a duration (the timing is in tests/bench/console.sh)."""
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -204,6 +210,54 @@ def test_object_upload_download_delete(node, cloud, tenant):
     assert tenant.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
+def test_upload_over_64_mib_goes_in_parts_and_comes_back_the_same(node, cloud, tenant):
+    """Above the relay's 64 MiB per request: the browser uploads in parts (S3 multipart)."""
+    bucket = "console-big-" + uuid.uuid4().hex[:8]
+    tenant.s3.create_bucket(Bucket=bucket)
+    digest = hashlib.sha256()
+    pause = tempfile.mktemp(prefix="console-pause-")
+    seen = {}
+
+    def check(_):
+        seen["head"] = tenant.s3.head_object(Bucket=bucket, Key="big.bin")
+        seen["uploads"] = tenant.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        go(pause)
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "big.bin")
+        with open(path, "wb") as f:
+            for _ in range(70):
+                chunk = os.urandom(1 << 20)
+                digest.update(chunk)
+                f.write(chunk)
+        try:
+            out = run(node, cloud, "storage", tenant, on_line=check, bucket=bucket, key="big.bin", file=path,
+                      pause_file=pause, upload_s=600)
+        finally:
+            if os.path.exists(pause):
+                os.unlink(pause)
+    size = 70 << 20
+    assert seen["head"]["ContentLength"] == size
+    assert seen["head"]["ETag"].strip('"').endswith("-9")   # nine parts of 8 MiB
+    assert seen["uploads"] == []
+    assert (out["downloaded_bytes"], out["downloaded_sha256"]) == (size, digest.hexdigest())
+    assert out["deleted"]
+
+
+def test_upload_in_parts_cancelled_leaves_nothing(node, cloud, tenant):
+    bucket = "console-cancel-" + uuid.uuid4().hex[:8]
+    tenant.s3.create_bucket(Bucket=bucket)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "cancelled.bin")
+        with open(path, "wb") as f:
+            for _ in range(70):
+                f.write(os.urandom(1 << 20))
+        out = run(node, cloud, "upload_cancel", tenant, bucket=bucket, key="cancelled.bin", file=path)
+    assert out["cancelled"]
+    assert tenant.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert tenant.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
 @pytest.fixture(scope="module")
 def viewer(cloud, tenant):
     """A user of the tenant whose only policy allows ec2:Describe*."""
@@ -242,11 +296,17 @@ def test_revoked_session_goes_back_to_login(node, cloud, tenant):
     assert out["back_at_login"] and out["session_status"] == 401
 
 
-def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant):
+@pytest.fixture(scope="module")
+def operator(cloud):
+    """The operator account's id; its administrator logs in with PASSWORD."""
     accounts = json.loads(cloud.virgadm("account", "list").stdout)["accounts"]
     (op,) = [a for a in accounts if a["is_operator"]]
     set_password(cloud, op["account_id"], "admin")
-    out = run(node, cloud, "operator", account=op["account_id"], user="admin", password=PASSWORD)
+    return op["account_id"]
+
+
+def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant, operator):
+    out = run(node, cloud, "operator", account=operator, user="admin", password=PASSWORD)
     assert out["axe"]["operator"] == []
     operator_ec2 = boto3_client(cloud, "ec2")   # the operator's administrator (devcloud's key)
     hosts = operator_ec2.describe_hosts()["Hosts"]
@@ -254,6 +314,70 @@ def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant):
     assert all(row[1] == "healthy" for row in out["hosts"])
     # the same action for a tenant: EC2's "your Dedicated Hosts", of which it has none
     assert tenant.ec2.describe_hosts()["Hosts"] == []
+
+
+def test_operator_changes_a_quota_in_the_console_and_a_launch_past_it_is_refused(node, cloud, operator, images):
+    t = Tenant(cloud)   # an account of its own: its quota is this test's
+    out = run(node, cloud, "operator_quota", account=operator, user="admin", password=PASSWORD,
+              tenant_account=t.account, quota_resource="instances", quota_label="Instances", quota_value=0)
+    listed = {row[0]: row[1] for row in out["accounts"]}
+    every = json.loads(cloud.virgadm("account", "list").stdout)["accounts"]
+    assert listed == {a["account_id"]: a["name"] for a in every}
+    assert out["quota_before"] == "20" and out["quota_after"] == "0"
+    assert out["axe"] == {"accounts": [], "accounts-phone": []}
+    # identity keeps the new limit (what virgadm shows too) ...
+    assert json.loads(cloud.virgadm("quota", "show", t.account).stdout)["quotas"]["instances"] == 0
+    # ... and compute enforces it: the tenant's launch in the console is refused, nothing runs
+    refused = run(node, cloud, "launch_refused", t, image=images["virga-busybox-rootfs"])
+    assert refused["code"] == "InstanceLimitExceeded", refused
+    assert "instance limit of 0" in refused["text"]
+    assert t.ec2.describe_instances()["Reservations"] == []
+
+
+def test_tenant_is_refused_the_operator_pages(node, cloud, tenant):
+    out = run(node, cloud, "operator_refused", tenant)
+    assert out["operator_links"] == 0   # not offered; and opened by address, refused by the gateway
+    for page, action in (("accounts", "DescribeAccounts"), ("services", "DescribeServiceHealth")):
+        assert out[page]["code"] == "UnauthorizedOperation", out
+        assert "for the operator account only" in out[page]["text"]
+        assert out[page]["page_text"].startswith("UnauthorizedOperation: ")
+        assert action in out[page]["text"]
+
+
+def test_service_health_lists_every_service_up_then_a_stopped_one_down(node, cloud, operator):
+    services = "identity,compute,image,network,objectstore,gateway,accounting".split(",")
+    agents = [h["HostId"] for h in boto3_client(cloud, "ec2").describe_hosts()["Hosts"]]
+    pause = tempfile.mktemp(prefix="console-pause-")
+    victim = "accounting"   # nothing else in this module needs it any more
+
+    def stop(_):
+        pid = cloud.pid(victim)
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(300):   # bounded: 30 s
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        go(pause)
+
+    try:
+        out = run(node, cloud, "services", account=operator, user="admin", password=PASSWORD, pause_file=pause,
+                  on_line=stop, down_service=victim)
+    finally:
+        if os.path.exists(pause):
+            os.unlink(pause)
+        cloud.up()
+        cloud.wait_healthy(victim)
+    before = {row[0]: row for row in out["before"]}
+    assert set(before) == set(services) | set(agents)
+    assert all(row[2] == "up" for row in before.values()), out["before"]
+    assert {before[a][1] for a in agents} == {"agent"} and before["identity"][6] == "ok"
+    after = {row[0]: row for row in out["after"]}
+    assert after[victim][2] == "down" and after[victim][9].startswith("RequestTimeout"), after[victim]
+    assert after[victim][8] != "never"   # when it last answered
+    assert all(row[2] == "up" for name, row in after.items() if name != victim)
+    assert out["axe"] == {"services": [], "services-phone": []}
 
 
 # ---- a cloud of its own: short sessions, and login limits that would block the address ----

@@ -205,3 +205,14 @@ def test_credential_readable_by_others_is_refused(cloud, tmp_path):
     os.chmod(open_cred, 0o644)
     ok, err = call_as(cloud, str(open_cred), "compute", "sys.health")
     assert not ok and "chmod 600" in err
+
+
+def test_gateway_may_ask_the_object_store_only_for_its_health(cloud):
+    # the broker lets the gateway write to the object store's topic (DescribeServiceHealth
+    # asks every service's sys.health); the object store's table refuses it the rest
+    gw = secrets(cloud, "gateway.cred")
+    ok, health = call_as(cloud, gw, "objectstore", "sys.health")
+    assert ok and health["service"] == "objectstore", health
+    ok, err = call_as(cloud, gw, "objectstore", "objectstore.grant", {"bucket": "x", "key": "y"})
+    assert not ok
+    assert err.startswith("AccessDenied:") and "may not send objectstore.grant" in err, err

@@ -60,6 +60,31 @@ async function alertCode(page) {
   return { code: await a.getAttribute("data-code"), text: await a.textContent() };
 }
 
+// Log in, open the launch wizard, choose the image and type.
+async function launchWizard(page) {
+  await login(page, cfg.account, cfg.user, cfg.password);
+  await page.getByRole("button", { name: "Launch instance" }).click();
+  const dlg = page.getByRole("dialog", { name: "Launch an instance" });
+  await dlg.getByLabel("Image").selectOption(cfg.image);
+  await dlg.getByLabel("Instance type").selectOption(cfg.instance_type || "t3.nano");
+  return dlg;
+}
+
+// Log in and open a page by its link in the menu.
+async function openPage(page, link, title = link) {
+  await login(page, cfg.account, cfg.user, cfg.password);
+  await page.getByRole("link", { name: link }).click();
+  await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+}
+
+// The rows of the table named region, once its column col has drawn; and their cells' text.
+async function tableRows(page, region, col = 1) {
+  const rows = page.getByRole("region", { name: region }).locator("tbody tr");
+  await rows.first().locator("td").nth(col).waitFor();
+  return rows;
+}
+const cellsOf = (rows, from = 0) => rows.evaluateAll((trs, f) => trs.map((tr) => Array.from(tr.cells).slice(f).map((c) => c.textContent)), from);
+
 const scenarios = {
   // Every page, its screenshot (wide and phone width) and an axe-core check.
   async pages(page) {
@@ -92,11 +117,7 @@ const scenarios = {
 
   // Launch from the wizard, watch it reach running, read its console, stop, terminate.
   async instance(page) {
-    await login(page, cfg.account, cfg.user, cfg.password);
-    await page.getByRole("button", { name: "Launch instance" }).click();
-    const dlg = page.getByRole("dialog", { name: "Launch an instance" });
-    await dlg.getByLabel("Image").selectOption(cfg.image);
-    await dlg.getByLabel("Instance type").selectOption(cfg.instance_type || "t3.nano");
+    const dlg = await launchWizard(page);
     const name = cfg.name || "console-e2e-" + Date.now().toString(36);   // this launch's row, not an earlier one's
     out.name = name;
     await dlg.getByLabel("Name tag").fill(name);
@@ -156,14 +177,83 @@ const scenarios = {
 
   // The operator's Hosts page: every host of the registry with its capacity and health.
   async operator(page) {
-    await login(page, cfg.account, cfg.user, cfg.password);
-    await page.getByRole("link", { name: "Operator" }).click();
-    await page.getByRole("heading", { name: "Operator", level: 1 }).waitFor();
-    const rows = page.getByRole("region", { name: "Hosts" }).locator("tbody tr");
-    await rows.first().locator("td").nth(1).waitFor();
-    out.hosts = await rows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.cells).map((c) => c.textContent)));
+    await openPage(page, "Operator");
+    out.hosts = await cellsOf(await tableRows(page, "Hosts"));
     await shot(page, "operator");
     await axe(page, "operator");
+  },
+
+  // The operator's accounts page: every account listed; one account's quota changed in
+  // the quota editor (then the tenant's launch past it is refused: launch_refused).
+  async operator_quota(page) {
+    await openPage(page, "Accounts and quotas");
+    out.accounts = await cellsOf(await tableRows(page, "Accounts"), 1);
+    await page.getByRole("radio", { name: "Select " + cfg.tenant_account }).check();
+    const quotas = page.getByRole("region", { name: "Quotas of " + cfg.tenant_account });
+    await quotas.waitFor();
+    const cell = quotas.locator(`tr[data-id="${cfg.quota_resource}"] td`).nth(1);
+    out.quota_before = await cell.textContent();
+    await page.getByRole("button", { name: `Change ${cfg.quota_label} quota` }).click();
+    const dlg = page.getByRole("dialog", { name: `Change the ${cfg.quota_label} quota of ${cfg.tenant_account}` });
+    await shot(page, "quota-editor");
+    await dlg.getByLabel("Limit").fill(String(cfg.quota_value));
+    await dlg.getByRole("button", { name: "Save" }).click();
+    await page.getByText(`${cfg.quota_label} quota of ${cfg.tenant_account} is now ${cfg.quota_value}`).first().waitFor();
+    out.quota_after = await cell.textContent();
+    await shot(page, "accounts");
+    await axe(page, "accounts");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "accounts-phone");
+    await axe(page, "accounts-phone");
+  },
+
+  // A tenant launches from the wizard past its quota: the refusal's EC2 code is shown.
+  async launch_refused(page) {
+    const dlg = await launchWizard(page);
+    await dlg.getByRole("button", { name: "Launch" }).click();
+    Object.assign(out, await alertCode(page));
+    await shot(page, "launch-over-quota");
+  },
+
+  // The operator's service health: every service up; then (the Python side stops one
+  // between the halves) that one shown down, by the page's own refresh.
+  async services(page) {
+    await openPage(page, "Service health");
+    const rows = await tableRows(page, "Services", 2);
+    const read = () => cellsOf(rows);
+    out.before = await read();
+    await shot(page, "services");
+    await axe(page, "services");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await axe(page, "services-phone");
+    await shot(page, "services-phone");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    if (!cfg.pause_file) return;
+    console.log(JSON.stringify({ ...out, paused: true }));
+    while (readFileSafe(cfg.pause_file) !== "go") await page.waitForTimeout(200);
+    const state = page.getByRole("region", { name: "Services" }).locator(`tr[data-id="${cfg.down_service}"] td`).nth(2);
+    const until = Date.now() + 90000;
+    while ((await state.textContent({ timeout: 15000 }).catch(() => "")) !== "down") {
+      check(Date.now() < until, `${cfg.down_service} never shown down: ${JSON.stringify(await read())}`);
+      await page.getByRole("button", { name: "Check now" }).click();
+      await page.waitForTimeout(2000);
+    }
+    out.after = await read();
+    await shot(page, "services-down");
+  },
+
+  // A tenant opens the operator's pages by their address: the gateway's refusal shows.
+  async operator_refused(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    out.operator_links = await page.locator("nav .operator:not([hidden])").count();
+    for (const [hash, title] of [["accounts", "Accounts and quotas"], ["services", "Service health"]]) {
+      await page.goto(`${cfg.url}/console/#/${hash}`);
+      await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+      out[hash] = await alertCode(page);
+      out[hash].page_text = await page.locator("main .error-text").textContent();
+      await shot(page, hash + "-refused");
+      await page.locator(".alert[data-code]").getByRole("button", { name: "Dismiss" }).click();
+    }
   },
 
   // A user whose policy allows only Describe*: creating a key pair shows the refusal.
@@ -220,7 +310,7 @@ const scenarios = {
     await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
     await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
     await page.getByLabel("Upload files").setInputFiles(cfg.file);   // named cfg.key
-    await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: 30000 });
+    await page.getByText("Uploaded " + cfg.key).waitFor({ timeout: (cfg.upload_s || 30) * 1000 });
     await page.getByRole("link", { name: "Download " + cfg.key }).waitFor();
     await shot(page, "storage");
     await axe(page, "storage-bucket");
@@ -238,6 +328,26 @@ const scenarios = {
     await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete " + cfg.key }).waitFor({ state: "detached" });
     out.deleted = true;
+  },
+
+  // An upload in parts cancelled midway: the console says so (the Python side checks
+  // that the object store kept neither the object nor the upload's parts).
+  async upload_cancel(page) {
+    await login(page, cfg.account, cfg.user, cfg.password);
+    await page.goto(`${cfg.url}/console/#/storage/${cfg.bucket}`);
+    await page.getByRole("heading", { name: `Bucket ${cfg.bucket}` }).waitFor();
+    await page.getByLabel("Upload files").setInputFiles(cfg.file);
+    const bar = page.getByRole("progressbar", { name: "Uploading " + cfg.key });
+    const until = Date.now() + 120000;
+    // past the first part: the upload exists in the store, with a part in it
+    while (Number(await bar.getAttribute("value").catch(() => "0")) < 0.2) {
+      check(Date.now() < until, "the upload never got past its first part");
+      await page.waitForTimeout(100);
+    }
+    await shot(page, "upload-progress");
+    await page.getByRole("button", { name: "Cancel uploading " + cfg.key }).click();
+    await page.getByText("Cancelled " + cfg.key).waitFor({ timeout: 60000 });
+    out.cancelled = true;
   },
 
   // First page load: wall time to the login form and bytes on the wire (tests/bench).

@@ -381,3 +381,24 @@ def compute_call(cloud, mtype, body):
                       "call", "network", mtype, json.dumps(body))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+def ec2_query(cloud, key, secret, params):
+    """A SigV4-signed EC2 Query request of Virga's own actions (not in botocore's model:
+    DescribeUsage, DescribeAccounts, ...): (HTTP status, body text)."""
+    import urllib.error
+    import urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = cloud.env["VIRGA_EC2_URL"] + "/"
+    body = "&".join("%s=%s" % kv for kv in {"Version": "2016-11-15", **params}.items())
+    req = AWSRequest(method="POST", url=url, data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials(key, secret), "ec2", cloud.env["AWS_DEFAULT_REGION"]).add_auth(req)
+    r = urllib.request.Request(url, data=body.encode(), headers=dict(req.headers), method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

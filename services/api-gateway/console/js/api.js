@@ -121,21 +121,81 @@ export async function s3(method, bucket, key, query = "", body = undefined) {
   return doc || true;   // a 204 (DELETE) has no body, and is a success
 }
 
-// An upload with progress (fetch has no upload progress): onProgress(fraction).
-export function s3Upload(bucket, key, file, onProgress) {
+// One request with upload progress (fetch has none): resolves with the XHR when the
+// object store said yes; rejects with its S3 error, or AbortError when signal fires.
+function xhr(method, url, body, headers, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    x.open("PUT", s3Url(bucket, key));
+    x.open(method, url);
     x.setRequestHeader("X-Virga-CSRF", csrf);
-    if (file.type) x.setRequestHeader("Content-Type", file.type);
-    x.upload.onprogress = (ev) => ev.lengthComputable && onProgress(ev.loaded / ev.total);
-    x.onload = () => {
-      if (x.status < 300) return resolve();
-      const doc = new DOMParser().parseFromString(x.responseText || "<x/>", "application/xml");
-      reject(new ApiError(doc.getElementsByTagName("Code")[0]?.textContent || `HTTP${x.status}`,
-                          doc.getElementsByTagName("Message")[0]?.textContent || x.statusText, x.status));
-    };
-    x.onerror = () => reject(new ApiError("NetworkError", "The upload was interrupted.", 0));
-    x.send(file);
+    for (const [k, v] of Object.entries(headers)) if (v) x.setRequestHeader(k, v);
+    if (onProgress) x.upload.onprogress = (ev) => ev.lengthComputable && onProgress(ev.loaded);
+    const abort = () => x.abort();
+    signal?.addEventListener("abort", abort);
+    const done = (f) => { signal?.removeEventListener("abort", abort); f(); };
+    x.onload = () => done(() => {
+      if (x.status < 300) return resolve(x);
+      const doc = xmlOf(x);
+      const code = doc.getElementsByTagName("Code")[0]?.textContent || `HTTP${x.status}`;
+      onSessionEnded(code);
+      reject(new ApiError(code, doc.getElementsByTagName("Message")[0]?.textContent || x.statusText, x.status));
+    });
+    x.onerror = () => done(() => reject(new ApiError("NetworkError", "The upload was interrupted.", 0)));
+    x.onabort = () => done(() => reject(new ApiError("AbortError", "The upload was cancelled.", 0)));
+    if (signal?.aborted) { x.onabort(); return; }
+    x.send(body);
   });
+}
+
+const xmlOf = (x) => new DOMParser().parseFromString(x.responseText || "<x/>", "application/xml");
+
+// Above one part, uploads go in parts (S3 multipart upload): each part is one request of
+// at most PART_SIZE bytes through the console's relay (which takes up to
+// console.s3_max_upload = 64 MiB at once), so a file of any size goes up, a failed part is
+// sent again alone, and a cancelled or failed upload is aborted (its parts deleted).
+export const PART_SIZE = 8 * 1024 * 1024;
+const PART_TRIES = 3;
+
+// Upload file as bucket/key: onProgress(fraction) as bytes go; signal (AbortController's)
+// cancels.
+export async function s3Upload(bucket, key, file, onProgress, signal) {
+  const url = s3Url(bucket, key);
+  if (file.size <= PART_SIZE) {
+    await xhr("PUT", url, file, { "Content-Type": file.type }, (n) => onProgress(n / file.size), signal);
+    return;
+  }
+  const created = await xhr("POST", url + "?uploads", null, { "Content-Type": file.type || "application/octet-stream" }, null, signal);
+  const uploadId = xmlOf(created).getElementsByTagName("UploadId")[0]?.textContent;
+  if (!uploadId) throw new ApiError("InternalError", "CreateMultipartUpload gave no UploadId.", created.status);
+  const q = (more) => `${url}?uploadId=${encodeURIComponent(uploadId)}${more}`;
+  const etags = [];
+  try {
+    let sent = 0;
+    for (let n = 1, off = 0; off < file.size; n++, off += PART_SIZE) {
+      const part = file.slice(off, Math.min(off + PART_SIZE, file.size));
+      for (let tries = 1; ; tries++) {
+        try {
+          const r = await xhr("PUT", q(`&partNumber=${n}`), part, {}, (b) => onProgress((sent + b) / file.size), signal);
+          etags.push(r.getResponseHeader("ETag"));
+          break;
+        } catch (e) {
+          // a part that failed in transit, or that the store could not take now, goes again
+          if (tries >= PART_TRIES || signal?.aborted || (e.status && e.status < 500)) throw e;
+        }
+      }
+      sent += part.size;
+    }
+    const body = "<CompleteMultipartUpload>" +
+      etags.map((t, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${t}</ETag></Part>`).join("") +
+      "</CompleteMultipartUpload>";
+    const done = await xhr("POST", q(""), body, { "Content-Type": "application/xml" }, null, signal);
+    // S3 may answer 200 with an error inside when completing fails late
+    const err = xmlOf(done).getElementsByTagName("Error")[0];
+    if (err) throw new ApiError(err.getElementsByTagName("Code")[0]?.textContent || "InternalError",
+                                err.getElementsByTagName("Message")[0]?.textContent || "", done.status);
+  } catch (e) {
+    // cancelled or failed: the parts sent so far are deleted, not left to be paid for
+    await xhr("DELETE", q(""), null, {}, null, null).catch(() => {});
+    throw e;
+  }
 }

@@ -12,6 +12,8 @@ const pages = {
   "storage": () => import("./storage.js"),
   "usage": () => import("./usage.js"),
   "operator": () => import("./operator.js"),
+  "accounts": () => import("./accounts.js"),
+  "services": () => import("./services.js"),
 };
 
 let who = null;
@@ -55,7 +57,7 @@ function started() {
   document.getElementById("logout").hidden = false;
   document.getElementById("menu-toggle").hidden = false;
   document.getElementById("who").textContent = `${who.user_name} @ ${who.account_name} (${who.account_id})`;
-  document.querySelector("nav .operator").hidden = !who.is_operator;
+  for (const li of document.querySelectorAll("nav .operator")) li.hidden = !who.is_operator;
   if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = "#/instances";
   else route();
 }
@@ -98,4 +100,7 @@ document.getElementById("menu-toggle").addEventListener("click", () => {
 });
 if (window.matchMedia("(max-width: 700px)").matches) setMenu(false);
 
-api.session().then((w) => { who = w; started(); }, () => showLogin());
+// Never logged in here (no virga_console flag cookie, set beside the HttpOnly session
+// cookie): the login form at once, without asking the gateway about a session first.
+if (!document.cookie.split("; ").includes("virga_console=1")) showLogin();
+else api.session().then((w) => { who = w; started(); }, () => showLogin());

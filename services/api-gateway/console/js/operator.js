@@ -1,7 +1,7 @@
 // operator.js - the operator's pages, for users of the operator account. Hosts come from
 // EC2 DescribeHosts, which compute answers with the whole host registry for the operator
-// account's administrator (a tenant gets an empty list); accounts, quotas and service
-// health have no API action yet (docs/console.md): virgadm serves them.
+// account's administrator (a tenant gets an empty list). Accounts and quotas
+// (accounts.js) and service health (services.js) are pages of their own.
 import { ec2, list } from "./api.js";
 import { h, table, page, attempt, poll, stateBadge } from "./ui.js";
 
@@ -36,9 +36,7 @@ export async function show(ctx) {
   }
   box = h("div", {}, "Loading…");
   page("Operator", h("h2", {}, "Hosts"), h("p", { class: "field-hint" }, "Capacity and health, refreshed every 10 seconds."), box,
-    h("h2", {}, "Accounts, quotas and service health"),
-    h("p", {}, "Not served to the console yet. Meanwhile: ", h("code", {}, "virgadm status"), ", ",
-      h("code", {}, "virgadm account list"), ", ", h("code", {}, "virgadm quota show ACCOUNT_ID"), "."));
+    h("p", {}, h("a", { href: "#/accounts" }, "Accounts and quotas"), " · ", h("a", { href: "#/services" }, "Service health")));
   await refresh();
   poll(refresh, 10000);
 }

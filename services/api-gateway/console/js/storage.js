@@ -1,5 +1,5 @@
 // storage.js - the object store browser: buckets, objects under a prefix, upload with
-// progress, download, delete. S3 requests go through the gateway's /console/s3/ proxy,
+// progress (in parts above 8 MiB, cancellable: api.js), download, delete. S3 requests go through the gateway's /console/s3/ proxy,
 // signed there with the session's credentials (docs/console.md).
 import { s3, s3Upload, s3Url } from "./api.js";
 import { h, table, page, attempt, showOk, formDialog, field, confirmDialog, showError } from "./ui.js";
@@ -67,14 +67,20 @@ async function listObjects() {
 async function upload(files, progressBox) {
   for (const f of files) {
     const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${f.name}` });
-    const row = h("div", {}, `${f.name} `, bar);
+    const stop = new AbortController();
+    const cancel = h("button", { type: "button", class: "secondary", "aria-label": `Cancel uploading ${f.name}`,
+                                 onclick: () => stop.abort() }, "Cancel");
+    const row = h("div", { class: "upload" }, `${f.name} `, bar, " ", cancel);
     progressBox.append(row);
     try {
-      await s3Upload(bucket, prefix + f.name, f, (x) => { bar.value = x; });
+      await s3Upload(bucket, prefix + f.name, f, (x) => { bar.value = x; }, stop.signal);
       row.replaceChildren(`Uploaded ${f.name}`);
     } catch (e) {
-      row.remove();
-      showError(e, `Uploading ${f.name}`);
+      if (e.code === "AbortError") row.replaceChildren(`Cancelled ${f.name}`);
+      else {
+        row.remove();
+        showError(e, `Uploading ${f.name}`);
+      }
     }
   }
   showOk("Upload finished");

@@ -37,6 +37,16 @@ export function showOk(text) {
   announce(text);
 }
 
+// Run fn; on an error, the alert and the same refusal in place of the page's content
+// (box), so a page that cannot be shown says why where it would be.
+export async function orRefusal(box, what, fn) {
+  try { return await fn(); } catch (e) {
+    showError(e, what);
+    box.replaceChildren(h("p", { class: "error-text" }, `${e.code}: ${e.message}`));
+    return undefined;
+  }
+}
+
 // Run an action, report its error; returns its result or undefined.
 export async function attempt(what, fn) {
   try { return await fn(); } catch (e) { showError(e, what); return undefined; }
@@ -51,7 +61,7 @@ export function table(caption, columns, rows, opts = {}) {
     const tr = h("tr", { "data-id": opts.id ? opts.id(r) : "" });
     if (opts.select) {
       const radio = h("input", { type: "radio", name, "aria-label": "Select " + (opts.id ? opts.id(r) : ""),
-                                 checked: opts.selected && opts.id && opts.selected === opts.id(r) });
+                                 checked: Boolean(opts.selected && opts.id && opts.selected === opts.id(r)) });
       radio.addEventListener("change", () => {
         tr.parentElement.querySelectorAll("tr").forEach((x) => x.classList.remove("selected"));
         tr.classList.add("selected");
