@@ -185,8 +185,9 @@ static void test_contract(void **state)
     assert_matches(c->d, full);
 
     apply_ok(c->d, small, &st);                 /* shrink */
-    /* vpc, router, dhcp, meta, sgvpc of 1002; 4 ifaces and their sgif; 1 fdb; the set */
-    assert_int_equal(st.removed, 15);
+    /* vpc, router, dhcp, meta, sgvpc of 1002; 4 ifaces and their sgif; 1 fdb; the set
+     * and the group sg-0aa1 */
+    assert_int_equal(st.removed, 16);
     assert_matches(c->d, small);
 
     /* grow again: the security group tables are changed in place, not rewritten */
@@ -259,7 +260,7 @@ static void test_render_security_groups(void **state)
     assert_non_null(strstr(s, "comment \"" DP_SG_LAYOUT "\""));
     /* the base chains dispatch through maps and never change */
     assert_non_null(strstr(s, "    iifname vmap @bin\n    oifname vmap @bout\n"));
-    assert_non_null(strstr(s, "    meta mark and 0xffff vmap @outs\n    meta mark and 0xffff0000 vmap @ins\n"));
+    assert_non_null(strstr(s, "    meta mark and 0x7fff vmap @outs\n    meta mark and 0x7fff0000 vmap @ins\n"));
     /* group references become sets of the members' addresses, sorted */
     assert_non_null(strstr(s, "add set inet virga_sg g_sg_0bb2 { type ipv4_addr; }\nflush set inet virga_sg g_sg_0bb2\n"
                               "add element inet virga_sg g_sg_0bb2 { 172.31.0.10, 172.31.0.9 }\n"));
@@ -269,11 +270,22 @@ static void test_render_security_groups(void **state)
     assert_non_null(strstr(s, "chain i_eni_0abc {\n    comment \"eni=eni-0abc dev=vt-0abc m=1 f="));
     assert_non_null(strstr(s, "add element inet virga_sg ins { 0x10000 : jump i_eni_0abc }\n"));
     assert_non_null(strstr(s, "add element bridge virga_sg bin { \"vt-0abc\" : jump bi_eni_0abc }\n"));
-    assert_non_null(strstr(s, "ip saddr 10.0.0.0/8 tcp dport 8080 accept\n"));
-    assert_non_null(strstr(s, "ip saddr @g_sg_0bb2 tcp dport 8080 accept\n"));
-    assert_non_null(strstr(s, "ip saddr 172.31.0.0/16 icmp type 8 accept\n"));
+    /* the group's rules, in chains of its own that its interfaces jump to */
+    assert_non_null(strstr(s, "  chain gi_sg_0aa1 {\n    ip saddr 10.0.0.0/8 tcp dport 8080 accept\n"
+                              "    ip saddr @g_sg_0bb2 tcp dport 8080 accept\n"
+                              "    ip saddr 172.31.0.0/16 icmp type 8 accept\n  }\n"));
+    assert_non_null(strstr(s, "  chain go_sg_0aa1 {\n    ip daddr 0.0.0.0/0 meta nfproto ipv4 meta mark set meta mark or 0x8000 return\n"));
+    assert_non_null(strstr(s, "  chain gf_sg_0aa1 {\n    comment \"grp=sg-0aa1 g="));
     assert_non_null(strstr(s, "ip saddr != 172.31.0.5 drop\n"));
-    assert_non_null(strstr(s, "ip daddr 0.0.0.0/0 meta nfproto ipv4 return\n"));
+    assert_non_null(strstr(s, "    ct state established,related return\n    jump go_sg_0aa1\n"
+                              "    meta mark and 0x8000 == 0x8000 return\n    drop\n"));
+    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n    jump gi_sg_0aa1\n    drop\n"));
+    /* a rule change is the group's chains alone */
+    char *g = dp_render_sg_group(&d->groups[0], 1, "g=2");
+    assert_non_null(strstr(g, "flush chain inet virga_sg gi_sg_0aa1\nflush chain inet virga_sg go_sg_0aa1\n"
+                              "delete chain inet virga_sg gf_sg_0aa1\n"));
+    assert_null(strstr(g, "eni"));
+    free(g);
     /* eni-0abe has no group: its in chain accepts only replies and DHCP, then drops */
     const char *abe = strstr(s, "chain i_eni_0abe {\n    comment \"eni=eni-0abe dev=vt-0abe m=");
     assert_non_null(abe);

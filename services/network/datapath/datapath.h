@@ -125,6 +125,7 @@ typedef enum {
     DP_SG,          /* the security group tables, their maps and base chains  key: "sg" */
     DP_SGVPC,       /* one VPC's bridge rules (gateway stays local)  key: vni          */
     DP_SGSET,       /* a referenced group's member addresses      key: set name (g_…)  */
+    DP_SGGRP,       /* one group's rules (two chains)             key: group id         */
     DP_SGIF,        /* one interface's chains and map elements    key: eni id           */
     DP_IFACE,       /* an interface (veth + stand-in, or a tap)    key: eni id     */
     DP_KINDS
@@ -136,7 +137,7 @@ typedef struct dp_unit {
     char fp[1024];          /* fingerprint of the configuration; "" = broken, rebuild */
     char dev[16];           /* IFACE: host-side device, when known */
     int order;              /* IFACE: 1 for an attached one, ensured after (removed before) primaries */
-    unsigned mark;          /* observed SGIF: its packet mark (1..65535) */
+    unsigned mark;          /* observed SGIF: its packet mark (1..32767) */
     int reattach;           /* observed IFACE: whole but off its bridge (a VPC was rebuilt);
                              * its fingerprint is then in text */
     const void *spec;       /* desired units: the dp_vpc_t / dp_iface_t it comes from */
@@ -154,6 +155,9 @@ dp_unit_t *dp_units_add(dp_units_t *u, dp_kind_t kind, const char *key);
 const dp_unit_t *dp_units_find(const dp_units_t *u, dp_kind_t kind, const char *key);
 void dp_units_clear(dp_units_t *u);
 const char *dp_kind_name(dp_kind_t k);
+/* A piece of the security group tables (DP_SGVPC, DP_SGSET, DP_SGGRP, DP_SGIF): written with
+ * them when DP_SG is ensured, removed with them when it is removed. */
+int dp_sg_part(dp_kind_t k);
 
 /* The units a document asks for, with fingerprints and rendered configurations. */
 void dp_desired_units(const dp_desired_t *d, dp_units_t *out);
@@ -226,6 +230,8 @@ char *dp_render_sg_vpc(const dp_desired_t *d, const dp_vpc_t *v, const char *fp)
 char *dp_render_sg_vpc_del(unsigned vni);
 char *dp_render_sg_set(const char *set, const char *elems);
 char *dp_render_sg_set_del(const char *set);
+char *dp_render_sg_group(const dp_group_t *g, int exists, const char *fp);
+char *dp_render_sg_group_del(const char *group_id);
 char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned mark, const char *fp);
 char *dp_render_sg_iface_del(const char *eni, const char *dev, unsigned mark);
 char *dp_render_sg_full(const dp_desired_t *d, const dp_units_t *units);

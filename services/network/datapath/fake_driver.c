@@ -39,15 +39,10 @@ static void drop(fake_t *f, size_t i)
     f->v[i] = f->v[--f->n];
 }
 
-static int sg_part(dp_kind_t k)
-{
-    return k == DP_SGVPC || k == DP_SGSET || k == DP_SGIF;
-}
-
 static void drop_sg_parts(fake_t *f, const char *host)
 {
     for (size_t i = f->n; i-- > 0;)
-        if (!strcmp(f->v[i].host, host) && sg_part(f->v[i].u.kind)) drop(f, i);
+        if (!strcmp(f->v[i].host, host) && dp_sg_part(f->v[i].u.kind)) drop(f, i);
 }
 
 void dp_fake_plant(dp_driver_t *d, const char *host, dp_kind_t kind, const char *key, const char *fp)
@@ -109,7 +104,7 @@ static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
         dp_units_t all = {0};
         dp_desired_units(w, &all);
         for (size_t i = 0; i < all.n; i++)
-            if (sg_part(all.v[i].kind)) dp_fake_plant(d, w->host, all.v[i].kind, all.v[i].key, all.v[i].fp);
+            if (dp_sg_part(all.v[i].kind)) dp_fake_plant(d, w->host, all.v[i].kind, all.v[i].key, all.v[i].fp);
         dp_units_clear(&all);
     }
     return 0;

@@ -6,7 +6,7 @@
 #include "dp_exec.h"
 
 #define UL_BRIDGE "virga-ul"    /* the underlay bridge, and each host's leg on it */
-#define LX_MARKS 65536          /* packet marks of interfaces: 16 bits, 0 unused */
+#define LX_MARKS 32768          /* packet marks of interfaces: 15 bits, 0 unused (render_sg.c) */
 
 typedef struct lx_driver {
     dp_driver_t base;       /* first: the handle is an lx_driver_t */

@@ -483,7 +483,7 @@ static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
     case DP_ROUTER: return ensure_router(d, w, u, e);
     case DP_DHCP:   return ensure_dhcp(d, w, u, e);
     case DP_META:   return meta_op(d, w->host, ((const dp_vpc_t *)u->spec)->vni, "replace", 0, e);
-    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGIF:
+    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
         return lx_sg_ensure(d, w, u, seen, e);
     default:        return verr_set(e, 500, "InternalError", "unknown unit kind");
     }
@@ -502,7 +502,7 @@ static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
     case DP_ROUTER: remove_router(d, host, vni); return 0;
     case DP_DHCP:   lx_host_dir(d, host, dir, sizeof dir); lx_dhcp_stop(dir, vni); return 0;
     case DP_META:   meta_op(d, host, vni, "del", DP_QUIET, NULL); return 0;
-    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGIF:
+    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
         return lx_sg_remove(d, host, u, e);
     default:        return 0;
     }

@@ -43,10 +43,20 @@ static void iface_comment(parse_t *p, const char *c)
     u->mark = mark;
 }
 
+/* "grp=<group> <fp>" of a group's fingerprint chain */
+static void group_comment(parse_t *p, const char *c)
+{
+    char gid[DP_NAME_MAX];
+    int off = 0;
+    if (sscanf(c, "grp=%63s %n", gid, &off) != 1 || !off) return;
+    snprintf(dp_units_add(p->out, DP_SGGRP, gid)->fp, sizeof(((dp_unit_t *)0)->fp), "%s", c + off);
+}
+
 static void chain_comment(parse_t *p, const char *c)
 {
     if (!strcmp(p->fam, "inet") && !strcmp(p->obj, "fp")) snprintf(p->layout, sizeof p->layout, "%.95s", c);
     else if (!strcmp(p->fam, "inet") && !strncmp(p->obj, "i_", 2)) iface_comment(p, c);
+    else if (!strcmp(p->fam, "inet") && !strncmp(p->obj, "gf_", 3)) group_comment(p, c);
     else if (!strcmp(p->fam, "bridge") && !strncmp(p->obj, "v_", 2) && p->obj[2])
         snprintf(dp_units_add(p->out, DP_SGVPC, p->obj + 2)->fp, sizeof(((dp_unit_t *)0)->fp), "%s", c);
 }
@@ -184,6 +194,9 @@ int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, cons
     case DP_SGSET:
         script = dp_render_sg_set(u->key, u->text);
         break;
+    case DP_SGGRP:
+        script = dp_render_sg_group(u->spec, seen != NULL, u->fp);
+        break;
     case DP_SGIF: {
         /* a changed interface keeps its mark; a new one takes the lowest free */
         mark = seen && seen->mark ? seen->mark : free_mark(x);
@@ -218,6 +231,7 @@ int lx_sg_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e
         return 0;
     case DP_SGVPC: script = dp_render_sg_vpc_del((unsigned)strtoul(u->key, NULL, 10)); break;
     case DP_SGSET: script = dp_render_sg_set_del(u->key); break;
+    case DP_SGGRP: script = dp_render_sg_group_del(u->key); break;
     case DP_SGIF:  script = dp_render_sg_iface_del(u->key, u->dev, u->mark); break;
     default:       return 0;
     }

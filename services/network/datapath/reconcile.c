@@ -18,14 +18,21 @@
 static const char *const kind_names[DP_KINDS] = {
     [DP_HOST] = "host", [DP_VPC] = "vpc", [DP_FDB] = "fdb", [DP_IFACE] = "iface",
     [DP_ROUTER] = "router", [DP_DHCP] = "dhcp", [DP_META] = "meta", [DP_SG] = "sg",
-    [DP_SGVPC] = "sgvpc", [DP_SGSET] = "sgset", [DP_SGIF] = "sgif",
+    [DP_SGVPC] = "sgvpc", [DP_SGSET] = "sgset", [DP_SGGRP] = "sggrp", [DP_SGIF] = "sgif",
 };
 
 /* The pieces of the security group tables: ensuring the tables themselves (DP_SG) writes
  * all of them in the same transaction, and removing them removes all of them. */
-static int sg_part(dp_kind_t k)
+int dp_sg_part(dp_kind_t k)
 {
-    return k == DP_SGVPC || k == DP_SGSET || k == DP_SGIF;
+    return k == DP_SGVPC || k == DP_SGSET || k == DP_SGGRP || k == DP_SGIF;
+}
+
+/* Removed after the ensures: sets and group chains that chains being replaced may still
+ * name. */
+static int late_removal(dp_kind_t k)
+{
+    return k == DP_SGSET || k == DP_SGGRP;
 }
 
 const char *dp_kind_name(dp_kind_t k)
@@ -84,20 +91,21 @@ static int by_kind(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-/* Remove what `keep` does not name, inside-out. A set goes only after the interfaces'
- * chains that may still name it have been replaced (`sets` 0: all but sets, 1: only sets),
+/* Remove what `keep` does not name, inside-out. A set or a group's chains go only after
+ * the chains that may still name them have been replaced (`late` 0: all but those, 1:
+ * only those),
  * and the pieces of the security group tables not at all when the tables go. Answers 1
  * when the driver asks for another observation. */
 static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
-                        const dp_units_t *keep, int sets, dp_stats_t *st, verr_t *e)
+                        const dp_units_t *keep, int late, dp_stats_t *st, verr_t *e)
 {
     qsort(obs->v, obs->n, sizeof *obs->v, by_kind);
     int tables_go = !keep || !dp_units_find(keep, DP_SG, "sg"), again = 0;
     for (size_t i = obs->n; i-- > 0;) {
         const dp_unit_t *u = &obs->v[i];
         if (keep && dp_units_find(keep, u->kind, u->key)) continue;
-        if (sg_part(u->kind) && tables_go && dp_units_find(obs, DP_SG, "sg")) continue;
-        if ((u->kind == DP_SGSET) != (sets == 1) && keep) continue;
+        if (dp_sg_part(u->kind) && tables_go && dp_units_find(obs, DP_SG, "sg")) continue;
+        if (late_removal(u->kind) != (late == 1) && keep) continue;
         int rc = d->ops->remove(d, host, u, e);
         if (rc < 0) return -1;
         again |= rc > 0;
@@ -138,7 +146,7 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
         for (size_t i = 0; i < des.n; i++) {
             const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
-            if (sg_whole && sg_part(des.v[i].kind)) continue;   /* written with the tables */
+            if (sg_whole && dp_sg_part(des.v[i].kind)) continue;   /* written with the tables */
             int r = d->ops->ensure(d, want, &des.v[i], o, e);
             if (r < 0) {
                 dp_units_clear(&obs);
@@ -150,7 +158,8 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
             sg_whole |= des.v[i].kind == DP_SG;
         }
-        /* sets no rule names any more, now that the chains naming them were replaced */
+        /* sets and groups nothing names any more, now that the chains naming them were
+         * replaced */
         int late = sg_whole ? 0 : remove_units(d, want->host, &obs, &des, 1, st, e);
         dp_units_clear(&obs);
         if (late < 0) goto out;

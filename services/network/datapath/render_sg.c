@@ -8,16 +8,24 @@
  * `return` what they allow so the target's in chain is still consulted for traffic
  * between two local interfaces.
  *
+ * The mark: bits 0-14 the source interface, 15 "an egress rule allowed it", 16-30 the
+ * target interface.
+ *
  * The base chains never change: they dispatch through verdict maps (`iifname vmap @bin`,
- * `meta mark and 0xffff vmap @outs`), so plugging an interface is adding its four chains
- * and four map elements, unplugging it deleting them, and a rule change replacing them;
- * a group's member addresses are a named set whose elements are replaced. Each of these
- * is one small `nft -f` transaction of its own statements, instead of rewriting every
- * rule of the host (which grew with the number of interfaces and dominated plug time).
- * Nothing here touches conntrack, so established connections survive every change.
+ * `meta mark and 0x7fff vmap @outs`), so plugging an interface is adding its four chains
+ * and four map elements, and unplugging it deleting them. An interface's chains jump to
+ * one chain per group and direction (gi_<group>, go_<group>) holding the group's rules,
+ * so a rule change replaces the rules of that group's two chains only, however many
+ * interfaces use it; a group a rule refers to is a named set whose elements are replaced.
+ * Each of these is one small `nft -f` transaction of its own statements, instead of
+ * rewriting every rule of the host (which grew with the number of interfaces and
+ * dominated plug time). Nothing here touches conntrack, so established connections
+ * survive every change.
  *
  * Fingerprints live in chain comments, which nftables cannot change on an existing
- * chain: a changed interface or VPC is deleted and added again in the same transaction. */
+ * chain: a changed interface or VPC is deleted and added again in the same transaction;
+ * a group's chains, which interfaces' chains jump to and so cannot be deleted, keep theirs
+ * in an empty chain of its own (gf_<group>) that is. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,7 @@
 #include "strbuf.h"
 
 #define T "virga_sg"
+#define EGRESS_OK 0x8000u   /* mark bit: an egress rule of one of the interface's groups matched */
 
 /* nftables identifiers take no '-': eni-0aa1 -> eni_0aa1 */
 static void ident(char *out, size_t n, const char *prefix, const char *id)
@@ -99,27 +108,67 @@ static void proto_match(const dp_rule_t *r, char *out, size_t n)
     }
 }
 
-/* Every rule of every group of one interface, in one direction. */
-static void iface_rules(strbuf_t *b, const dp_desired_t *d, const dp_iface_t *f, int ingress)
+/* The rules of one group in one direction: ingress accepts; egress marks the packet and
+ * returns, and the interface's out chain returns what is marked, so that traffic between
+ * two interfaces of this host still meets the target's in chain. */
+static void group_rules(strbuf_t *b, const dp_group_t *grp, int ingress)
 {
     const char *dir = ingress ? "saddr" : "daddr";
-    const char *verdict = ingress ? "accept" : "return";
-    for (size_t g = 0; g < f->n_groups; g++) {
-        const dp_group_t *grp = group_of(d, f->groups[g]);
-        if (!grp) continue;   /* an unknown group grants nothing */
-        const dp_rule_t *rules = ingress ? grp->ingress : grp->egress;
-        size_t n = ingress ? grp->n_ingress : grp->n_egress;
-        for (size_t i = 0; i < n; i++) {
-            char pm[96], sn[DP_NAME_MAX + 4];
-            proto_match(&rules[i], pm, sizeof pm);
-            for (size_t c = 0; c < rules[i].n_cidrs; c++)
-                strbuf_printf(b, "    ip %s %s %s %s\n", dir, rules[i].cidrs[c], pm, verdict);
-            for (size_t c = 0; c < rules[i].n_groups; c++) {
-                dp_sg_set_name(sn, sizeof sn, rules[i].groups[c]);
-                strbuf_printf(b, "    ip %s @%s %s %s\n", dir, sn, pm, verdict);
-            }
+    char verdict[64];
+    snprintf(verdict, sizeof verdict, ingress ? "accept" : "meta mark set meta mark or 0x%x return", EGRESS_OK);
+    const dp_rule_t *rules = ingress ? grp->ingress : grp->egress;
+    size_t n = ingress ? grp->n_ingress : grp->n_egress;
+    for (size_t i = 0; i < n; i++) {
+        char pm[96], sn[DP_NAME_MAX + 4];
+        proto_match(&rules[i], pm, sizeof pm);
+        for (size_t c = 0; c < rules[i].n_cidrs; c++)
+            strbuf_printf(b, "    ip %s %s %s %s\n", dir, rules[i].cidrs[c], pm, verdict);
+        for (size_t c = 0; c < rules[i].n_groups; c++) {
+            dp_sg_set_name(sn, sizeof sn, rules[i].groups[c]);
+            strbuf_printf(b, "    ip %s @%s %s %s\n", dir, sn, pm, verdict);
         }
     }
+}
+
+/* An interface's jumps to its groups' chains, in one direction. */
+static void iface_jumps(strbuf_t *b, const dp_desired_t *d, const dp_iface_t *f, int ingress)
+{
+    for (size_t g = 0; g < f->n_groups; g++) {
+        if (!group_of(d, f->groups[g])) continue;   /* an unknown group grants nothing */
+        char s[DP_NAME_MAX + 4];
+        ident(s, sizeof s, ingress ? "gi_" : "go_", f->groups[g]);
+        strbuf_printf(b, "    jump %s\n", s);
+    }
+}
+
+/* A group's two chains and its fingerprint chain "grp=<group> <fp>". An existing group
+ * has its chains flushed (they are jumped to) and its fingerprint chain replaced. */
+char *dp_render_sg_group(const dp_group_t *g, int exists, const char *fp)
+{
+    char gi[DP_NAME_MAX + 4], go[DP_NAME_MAX + 4], gf[DP_NAME_MAX + 4];
+    ident(gi, sizeof gi, "gi_", g->group_id);
+    ident(go, sizeof go, "go_", g->group_id);
+    ident(gf, sizeof gf, "gf_", g->group_id);
+    strbuf_t b = {0};
+    if (exists)
+        strbuf_printf(&b, "flush chain inet " T " %s\nflush chain inet " T " %s\ndelete chain inet " T " %s\n", gi, go,
+                      gf);
+    strbuf_printf(&b, "table inet " T " {\n  chain %s {\n", gi);
+    group_rules(&b, g, 1);
+    strbuf_printf(&b, "  }\n  chain %s {\n", go);
+    group_rules(&b, g, 0);
+    strbuf_printf(&b, "  }\n  chain %s {\n    comment \"grp=%s %s\"\n  }\n}\n", gf, g->group_id, fp);
+    return b.s;
+}
+
+char *dp_render_sg_group_del(const char *group_id)
+{
+    char gi[DP_NAME_MAX + 4], go[DP_NAME_MAX + 4], gf[DP_NAME_MAX + 4];
+    ident(gi, sizeof gi, "gi_", group_id);
+    ident(go, sizeof go, "go_", group_id);
+    ident(gf, sizeof gf, "gf_", group_id);
+    return xasprintf("flush chain inet " T " %s\ndelete chain inet " T " %s\nflush chain inet " T " %s\n"
+                     "delete chain inet " T " %s\ndelete chain inet " T " %s\n", gi, gi, go, go, gf);
 }
 
 char *dp_render_sg_skeleton(void)
@@ -139,7 +188,7 @@ char *dp_render_sg_skeleton(void)
                    "  map outs { type mark : verdict; }\n"
                    "  map ins { type mark : verdict; }\n"
                    "  chain vfilter {\n    type filter hook forward priority 0; policy accept;\n"
-                   "    meta mark and 0xffff vmap @outs\n    meta mark and 0xffff0000 vmap @ins\n"
+                   "    meta mark and 0x7fff vmap @outs\n    meta mark and 0x7fff0000 vmap @ins\n"
                    "  }\n}\n");
 }
 
@@ -215,17 +264,18 @@ char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned ma
                       "  chain bo_%s {\n    meta mark set meta mark or 0x%x\n  }\n}\n",
                   s, f->mac, mark, s, mark << 16);
     /* out: DHCP, no spoofed source, the metadata service (reachable whatever the egress
-     * rules say, as on AWS), stateful, then egress rules; default deny */
+     * rules say, as on AWS), stateful, then the groups' egress rules; default deny */
     strbuf_printf(&b, "table inet " T " {\n  chain o_%s {\n    udp sport 68 udp dport 67 return\n"
                       "    ip saddr != %s drop\n    ip daddr " DP_METADATA_IP " tcp dport 80 return\n"
                       "    ct state established,related return\n", s, f->ip);
-    iface_rules(&b, d, f, 0);
+    iface_jumps(&b, d, f, 0);
+    strbuf_printf(&b, "    meta mark and 0x%x == 0x%x return\n", EGRESS_OK, EGRESS_OK);
     /* in: stateful, DHCP answers, then the groups' ingress rules; default deny */
     strbuf_printf(&b, "    drop\n  }\n  chain i_%s {\n    comment \"eni=%s dev=%s m=%u %s\"\n"
                       "    ct state established,related accept\n"
                       "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n",
                   s, f->eni_id, f->device, mark, fp);
-    iface_rules(&b, d, f, 1);
+    iface_jumps(&b, d, f, 1);
     strbuf_puts(&b, "    drop\n  }\n}\n");
     strbuf_printf(&b, "add element bridge " T " bin { \"%s\" : jump bi_%s }\n"
                       "add element bridge " T " bout { \"%s\" : jump bo_%s }\n"
@@ -257,14 +307,15 @@ char *dp_render_sg_full(const dp_desired_t *d, const dp_units_t *units)
     strbuf_puts(&b, sk);
     free(sk);
     unsigned mark = 0;
-    /* sets before the chains that name them */
-    static const dp_kind_t order[] = {DP_SGVPC, DP_SGSET, DP_SGIF};
+    /* sets before the chains that name them, groups before the interfaces jumping there */
+    static const dp_kind_t order[] = {DP_SGVPC, DP_SGSET, DP_SGGRP, DP_SGIF};
     for (size_t k = 0; k < ARRAY_LEN(order); k++)
         for (size_t i = 0; i < units->n; i++) {
             const dp_unit_t *u = &units->v[i];
             if (u->kind != order[k]) continue;
             char *t = u->kind == DP_SGVPC ? dp_render_sg_vpc(d, u->spec, u->fp)
                     : u->kind == DP_SGSET ? dp_render_sg_set(u->key, u->text)
+                    : u->kind == DP_SGGRP ? dp_render_sg_group(u->spec, 0, u->fp)
                     : dp_render_sg_iface(d, u->spec, ++mark, u->fp);
             strbuf_puts(&b, t);
             free(t);

@@ -63,9 +63,9 @@ static void hashed_fp(dp_unit_t *u, const char *tag, const char *text)
 }
 
 /* The security group units: the skeleton, each VPC's bridge rules, one set per group a
- * rule refers to (each once), one unit per interface. An interface's fingerprint is its
- * script without mark and comment: the mark is the host's business (the driver picks a
- * free one), the rules are the document's. */
+ * rule refers to (each once), one per group (its rules), one per interface (its groups).
+ * An interface's fingerprint is its script without mark and comment: the mark is the
+ * host's business (the driver picks a free one). */
 static void sg_units(const dp_desired_t *d, dp_units_t *out)
 {
     dp_unit_t *u = dp_units_add(out, DP_SG, "sg");
@@ -93,6 +93,12 @@ static void sg_units(const dp_desired_t *d, dp_units_t *out)
                     hashed_fp(u, "m", u->text);
                 }
         }
+    for (size_t g = 0; g < d->n_groups; g++) {
+        u = dp_units_add(out, DP_SGGRP, d->groups[g].group_id);
+        AUTOFREE char *t = dp_render_sg_group(&d->groups[g], 0, "");
+        hashed_fp(u, "g", t);
+        u->spec = &d->groups[g];
+    }
     for (size_t i = 0; i < d->n_ifaces; i++) {
         u = dp_units_add(out, DP_SGIF, d->ifaces[i].eni_id);
         AUTOFREE char *t = dp_render_sg_iface(d, &d->ifaces[i], 0, "");
