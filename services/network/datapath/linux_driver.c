@@ -274,7 +274,10 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
     snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
     if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
         return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
-    remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
+    /* A broken one is rebuilt from scratch. One never observed has nothing to remove
+     * (observe reports every vt- device and stand-in namespace of the host), and the
+     * `ip link del` of a missing device is not free on the path of every plug. */
+    if (seen) remove_iface(d, w->host, u);
     AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
                                       f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
     /* A tap has no stand-in: the guest's MAC is the interface's (QEMU's -netdev), the
