@@ -32,7 +32,8 @@ static PGresult *host_rows(db_t *db, const char *host, verr_t *e)
     return db_prepared(db, e, "hd_host_ifaces",
         "SELECT h.generation, host(h.underlay_ip), n.id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), "
         "masklen(s.cidr), host(a.public_ip), (SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') "
-        "FROM eni_groups WHERE eni_id = n.id)::text, n.device_kind, n.parent_eni, n.device_index, v.generation "
+        "FROM eni_groups WHERE eni_id = n.id)::text, n.device_kind, n.parent_eni, n.device_index, v.generation, "
+        "n.source_dest_check "
         "FROM hosts h LEFT JOIN (enis n JOIN subnets s ON s.id = n.subnet_id JOIN vpcs v ON v.id = n.vpc_id "
         "LEFT JOIN addresses a ON a.eni_id = n.id) ON n.host = h.name AND n.plugged "
         "WHERE h.name = $1 ORDER BY n.parent_eni IS NOT NULL, n.id", 1, p);
@@ -43,11 +44,11 @@ static json_t *interface(PGresult *r, int i)
     const char *id = PQgetvalue(r, i, 2);
     char dev[16];
     snprintf(dev, sizeof dev, "vt-%.12s", strchr(id, '-') ? strchr(id, '-') + 1 : id);
-    json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:s?, s:s}", "eni_id", id, "vpc_id",
+    json_t *it = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:s?, s:s, s:b}", "eni_id", id, "vpc_id",
                            PQgetvalue(r, i, 3), "subnet_id", PQgetvalue(r, i, 4), "mac", PQgetvalue(r, i, 5), "ip",
                            PQgetvalue(r, i, 6), "prefix_len", atoi(PQgetvalue(r, i, 7)), "device", dev, "groups",
                            jparse(PQgetvalue(r, i, 9)), "public_ip", PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8),
-                           "device_kind", PQgetvalue(r, i, 10));
+                           "device_kind", PQgetvalue(r, i, 10), "source_dest_check", PQgetvalue(r, i, 14)[0] == 't');
     /* attached after launch: it goes where its instance's primary interface is */
     if (!PQgetisnull(r, i, 11))
         json_object_set_new(it, "attach", json_pack("{s:s, s:i}", "parent", PQgetvalue(r, i, 11), "device_index",

@@ -78,7 +78,7 @@ static void keep(const char *vpc_id, long long gen, json_t *part)
 static json_t *subnets(db_t *db, const char *vpc_id, verr_t *e)
 {
     const char *p[] = {vpc_id};
-    PG_AUTO PGresult *s = db_prepared(db, e, "dv_subnets",
+    PG_AUTO PGresult *s = db_prepared(db, e, "vp_subnets",
         "SELECT s.id, s.cidr::text, (SELECT coalesce(json_agg(json_strip_nulls(json_build_object("
         "'destination', r.destination::text, 'target', r.target, 'next_hop', host(n.ip), 'next_hop_mac', n.mac::text)) "
         "ORDER BY r.destination), '[]') FROM routes r LEFT JOIN enis n ON n.id = r.target AND n.vpc_id = s.vpc_id AND "
@@ -107,7 +107,7 @@ static json_t *subnets(db_t *db, const char *vpc_id, verr_t *e)
 static json_t *groups(db_t *db, const char *vpc_id, verr_t *e)
 {
     const char *p[] = {vpc_id};
-    PG_AUTO PGresult *r = db_prepared(db, e, "dv_rules",
+    PG_AUTO PGresult *r = db_prepared(db, e, "vp_rules",
         "SELECT r.group_id, r.egress, r.protocol, r.from_port, r.to_port, r.cidr, r.ref_group FROM sg_rules r "
         "JOIN security_groups g ON g.id = r.group_id WHERE g.vpc_id = $1 ORDER BY r.id", 1, p);
     if (!r)
@@ -130,7 +130,7 @@ static json_t *groups(db_t *db, const char *vpc_id, verr_t *e)
 static json_t *members(db_t *db, const char *vpc_id, verr_t *e)
 {
     const char *p[] = {vpc_id};
-    PG_AUTO PGresult *m = db_prepared(db, e, "dv_members",
+    PG_AUTO PGresult *m = db_prepared(db, e, "vp_members",
         "SELECT eg.group_id, host(n.ip) FROM eni_groups eg JOIN enis n ON n.id = eg.eni_id "
         "WHERE n.plugged AND n.vpc_id = $1 ORDER BY 1, n.ip", 1, p);
     if (!m)
@@ -151,7 +151,7 @@ static json_t *build(db_t *db, const char *vpc_id, long long *gen, verr_t *e)
     PG_AUTO PGresult *v = NULL;
     json_t *subs = NULL, *grps = NULL, *mems = NULL;
     if (db_begin(db, e) < 0 || db_exec(db, e, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ") < 0 ||
-        !(v = db_prepared(db, e, "dv_vpc",
+        !(v = db_prepared(db, e, "vp_vpc",
             "SELECT v.generation, v.vni, v.cidr::text, (SELECT id FROM internet_gateways WHERE vpc_id = v.id), "
             "(SELECT coalesce(json_object_agg(h.name, host(h.underlay_ip)), '{}') FROM hosts h WHERE h.name IN "
             "(SELECT host FROM enis WHERE vpc_id = v.id AND plugged AND host IS NOT NULL))::text "

@@ -126,6 +126,8 @@ NET_HANDLER(net_revoke_ingress);
 NET_HANDLER(net_revoke_egress);
 NET_HANDLER(net_describe_security_group_rules);
 NET_HANDLER(net_create_tags);
+NET_HANDLER(net_modify_network_interface_attribute);
+NET_HANDLER(net_describe_network_interface_attribute);
 NET_HANDLER(net_delete_tags);
 NET_HANDLER(net_describe_tags);
 NET_HANDLER(net_create_network_interface);

@@ -225,6 +225,7 @@ static void test_invalid_documents(void **state)
         {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
         {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
         {"\"device_kind\":\"tap\"", "\"device_kind\":\"macvtap\"", "InvalidParameterValue"},
+        {"\"device_kind\":\"tap\"", "\"device_kind\":\"tap\",\"source_dest_check\":\"no\"", "InvalidParameterValue"},
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0abf\"", "InvalidParameterValue"},    /* a tap */
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0zzz\"", "InvalidParameterValue"},    /* absent */
         {"\"device_index\":1", "\"device_index\":0", "InvalidParameterValue"},
@@ -277,9 +278,11 @@ static void test_render_security_groups(void **state)
     assert_non_null(strstr(s, "  chain go_sg_0aa1 {\n    ip daddr 0.0.0.0/0 meta nfproto ipv4 meta mark set meta mark or 0x8000 return\n"));
     assert_non_null(strstr(s, "  chain gf_sg_0aa1 {\n    comment \"grp=sg-0aa1 g="));
     assert_non_null(strstr(s, "ip saddr != 172.31.0.5 drop\n"));
+    assert_non_null(strstr(s, "ip daddr != 172.31.0.5 drop\n"));
     assert_non_null(strstr(s, "    ct state established,related return\n    jump go_sg_0aa1\n"
                               "    meta mark and 0x8000 == 0x8000 return\n    drop\n"));
-    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n    jump gi_sg_0aa1\n    drop\n"));
+    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n    ip daddr != 172.31.0.5 drop\n"
+                              "    jump gi_sg_0aa1\n    drop\n"));
     /* a rule change is the group's chains alone */
     char *g = dp_render_sg_group(&d->groups[0], 1, "g=2");
     assert_non_null(strstr(g, "flush chain inet virga_sg gi_sg_0aa1\nflush chain inet virga_sg go_sg_0aa1\n"
@@ -290,7 +293,8 @@ static void test_render_security_groups(void **state)
     const char *abe = strstr(s, "chain i_eni_0abe {\n    comment \"eni=eni-0abe dev=vt-0abe m=");
     assert_non_null(abe);
     assert_non_null(strstr(abe, "\"\n    ct state established,related accept\n"
-                                "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n    drop\n  }"));
+                                "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n"
+                                "    ip daddr != 172.31.16.5 drop\n    drop\n  }"));
     /* a route target on another host: unicast to it crosses, from this host's router MAC */
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" ether daddr { 02:00:ac:1f:00:06 } ether saddr set "
                               "02:fd:0a:fe:00:0b accept\n"));
@@ -299,6 +303,13 @@ static void test_render_security_groups(void **state)
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" drop"));
     assert_non_null(strstr(s, "add element bridge virga_sg vpcs { \"vr-1001\" : jump v_1001, \"vx-1001\" : jump v_1001 }"));
     free(s);
+    /* the source/destination check off: neither half */
+    d->ifaces[0].no_sdcheck = 1;
+    s = dp_render_sg_iface(d, &d->ifaces[0], 7, "f=1");
+    assert_null(strstr(s, "ip saddr != 172.31.0.5 drop"));
+    assert_null(strstr(s, "ip daddr != 172.31.0.5 drop"));
+    free(s);
+    d->ifaces[0].no_sdcheck = 0;
     /* one interface alone: its statements and nothing of the others */
     s = dp_render_sg_iface(d, &d->ifaces[0], 7, "f=1");
     assert_null(strstr(s, "table inet virga_sg\n"));

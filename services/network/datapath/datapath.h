@@ -64,6 +64,8 @@ typedef struct dp_iface {
     char **groups;
     size_t n_groups;
     char public_ip[48];     /* "" when none */
+    int no_sdcheck;         /* source_dest_check false: it may send from and receive for
+                             * addresses not its own (a NAT instance, a route's target) */
     char parent[DP_NAME_MAX];   /* attached after launch: the instance's primary interface, whose
                                  * stand-in namespace it joins as eth<device_index>; "" = primary */
     int  device_index;

@@ -252,6 +252,7 @@ char *dp_render_sg_set_del(const char *set)
 }
 
 /* One interface: anti-spoofing and its mark in the bridge table, its in and out chains
+ * (with the source/destination check unless the interface has it off)
  * in the inet table, and the four map elements that lead to them. The comment of its
  * in chain is "eni=<eni> dev=<device> m=<mark> <fp>", which observe() reads back. */
 char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned mark, const char *fp)
@@ -265,9 +266,10 @@ char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned ma
                   s, f->mac, mark, s, mark << 16);
     /* out: DHCP, no spoofed source, the metadata service (reachable whatever the egress
      * rules say, as on AWS), stateful, then the groups' egress rules; default deny */
-    strbuf_printf(&b, "table inet " T " {\n  chain o_%s {\n    udp sport 68 udp dport 67 return\n"
-                      "    ip saddr != %s drop\n    ip daddr " DP_METADATA_IP " tcp dport 80 return\n"
-                      "    ct state established,related return\n", s, f->ip);
+    strbuf_printf(&b, "table inet " T " {\n  chain o_%s {\n    udp sport 68 udp dport 67 return\n", s);
+    if (!f->no_sdcheck)     /* the source half of EC2's source/destination check */
+        strbuf_printf(&b, "    ip saddr != %s drop\n", f->ip);
+    strbuf_puts(&b, "    ip daddr " DP_METADATA_IP " tcp dport 80 return\n    ct state established,related return\n");
     iface_jumps(&b, d, f, 0);
     strbuf_printf(&b, "    meta mark and 0x%x == 0x%x return\n", EGRESS_OK, EGRESS_OK);
     /* in: stateful, DHCP answers, then the groups' ingress rules; default deny */
@@ -275,6 +277,8 @@ char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned ma
                       "    ct state established,related accept\n"
                       "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n",
                   s, f->eni_id, f->device, mark, fp);
+    if (!f->no_sdcheck)     /* and its destination half */
+        strbuf_printf(&b, "    ip daddr != %s drop\n", f->ip);
     iface_jumps(&b, d, f, 1);
     strbuf_puts(&b, "    drop\n  }\n}\n");
     strbuf_printf(&b, "add element bridge " T " bin { \"%s\" : jump bi_%s }\n"

@@ -4,3 +4,8 @@
 -- document that is the same on every host running the VPC is built once per VPC
 -- generation and shared by those hosts (desired_vpc.c), instead of once per host.
 ALTER TABLE vpcs ADD COLUMN generation bigint NOT NULL DEFAULT 1;
+
+-- EC2's source/destination check of an interface (ModifyNetworkInterfaceAttribute
+-- SourceDestCheck): on, the datapath drops what the interface sends from, or receives
+-- for, an address not its own; off is what a NAT instance or a route's target needs.
+ALTER TABLE enis ADD COLUMN source_dest_check boolean NOT NULL DEFAULT true;
