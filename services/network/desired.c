@@ -75,14 +75,16 @@ static void assemble(json_t *doc, const char *host, const json_t *ifs, const jso
                 json_array_append(peers, ip);
         json_array_foreach(ifs, i, f) {
             const char *sid = json_str(f, "subnet_id", "");
-            if (strcmp(json_str(f, "vpc_id", ""), vid) || json_object_get(seen, sid))
+            if (strcmp(json_str(f, "vpc_id", ""), vid))
                 continue;
+            json_array_foreach(json_object_get(f, "groups"), k, g)
+                json_object_set(used, json_string_value(g), part);
+            if (json_object_get(seen, sid))
+                continue;       /* each subnet once */
             json_object_set_new(seen, sid, json_true());
             const json_t *s = json_object_get(json_object_get(part, "subnets"), sid);
             if (s)
                 json_array_append_new(subs, json_deep_copy(s));
-            json_array_foreach(json_object_get(f, "groups"), k, g)
-                json_object_set(used, json_string_value(g), part);
         }
         json_decref(seen);
         json_array_append_new(vs, json_pack("{s:s, s:O, s:O, s:o, s:o, s:O}", "vpc_id", vid, "vni",
