@@ -57,6 +57,8 @@ static const char *const p_ec2_DeleteNetworkInterface[] = {"DryRun", "NetworkInt
 static const char *const p_ec2_DescribeNetworkInterfaces[] = {"DryRun", "Filter", "IncludeManagedResources", "MaxResults", "NetworkInterfaceId", "NextToken", NULL};
 static const char *const p_ec2_AttachNetworkInterface[] = {"DeviceIndex", "DryRun", "EnaQueueCount", "EnaSrdSpecification", "InstanceId", "NetworkCardIndex", "NetworkInterfaceId", NULL};
 static const char *const p_ec2_DetachNetworkInterface[] = {"AttachmentId", "DryRun", "Force", NULL};
+static const char *const p_ec2_ModifyNetworkInterfaceAttribute[] = {"AssociatePublicIpAddress", "AssociatedSubnetId", "Attachment", "ConnectionTrackingSpecification", "Description", "DryRun", "EnaSrdSpecification", "EnablePrimaryIpv6", "NetworkInterfaceId", "SecurityGroupId", "SourceDestCheck", NULL};
+static const char *const p_ec2_DescribeNetworkInterfaceAttribute[] = {"Attribute", "DryRun", "NetworkInterfaceId", NULL};
 static const char *const p_ec2_AllocateAddress[] = {"Address", "CustomerOwnedIpv4Pool", "Domain", "DryRun", "IpamPoolId", "NetworkBorderGroup", "PublicIpv4Pool", "TagSpecification", NULL};
 static const char *const p_ec2_AssociateAddress[] = {"AllocationId", "AllowReassociation", "DryRun", "InstanceId", "NetworkInterfaceId", "PrivateIpAddress", "PublicIp", NULL};
 static const char *const p_ec2_DisassociateAddress[] = {"AssociationId", "DryRun", "PublicIp", NULL};
@@ -149,6 +151,8 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "DescribeNetworkInterfaces", p_ec2_DescribeNetworkInterfaces, NULL},
     {API_EC2, "AttachNetworkInterface", p_ec2_AttachNetworkInterface, NULL},
     {API_EC2, "DetachNetworkInterface", p_ec2_DetachNetworkInterface, NULL},
+    {API_EC2, "ModifyNetworkInterfaceAttribute", p_ec2_ModifyNetworkInterfaceAttribute, NULL},
+    {API_EC2, "DescribeNetworkInterfaceAttribute", p_ec2_DescribeNetworkInterfaceAttribute, NULL},
     {API_EC2, "AllocateAddress", p_ec2_AllocateAddress, NULL},
     {API_EC2, "AssociateAddress", p_ec2_AssociateAddress, NULL},
     {API_EC2, "DisassociateAddress", p_ec2_DisassociateAddress, NULL},

@@ -151,7 +151,7 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
         "host(a.public_ip), a.id, a.association_id, "
         "(SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
         "   FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id), n.host, "
-        "n.device_index, n.attachment_id "
+        "n.device_index, n.attachment_id, n.source_dest_check "
         "FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
         "WHERE n.account_id = $1 AND ($2::text IS NULL OR n.id = $2) ORDER BY n.id", 2, p);
     JSON_AUTO json_t *tags = r ? net_tags(db, account, e) : NULL;
@@ -171,8 +171,8 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
             "availabilityZone", PQgetvalue(r, i, 3), "description", PQgetvalue(r, i, 4), "ownerId", account,
             "requesterManaged", 0, "status", PQgetisnull(r, i, 7) ? "available" : "in-use", "macAddress",
             PQgetvalue(r, i, 6), "privateIpAddress", PQgetvalue(r, i, 5), "privateIpAddressesSet", ip, "groupSet",
-            json_loads(PQgetvalue(r, i, 11), 0, NULL), "interfaceType", "interface", "sourceDestCheck", 1, "tagSet",
-            net_tag_set(tags, id));
+            json_loads(PQgetvalue(r, i, 11), 0, NULL), "interfaceType", "interface", "sourceDestCheck",
+            PQgetvalue(r, i, 15)[0] == 't', "tagSet", net_tag_set(tags, id));
         if (assoc)
             json_object_set_new(it, "association", assoc);
         if (!PQgetisnull(r, i, 7))

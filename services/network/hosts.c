@@ -58,7 +58,9 @@ int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e)
 int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e)
 {
     const char *p[] = {vpc_id, extra_host};
+    /* the VPC's own generation with its hosts': what desired_vpc.c shares between them */
     PG_AUTO PGresult *r = db_prepared(db, e, "host_touch",
+        "WITH v AS (UPDATE vpcs SET generation = generation + 1 WHERE id = $1) "
         "UPDATE hosts SET generation = generation + 1 WHERE name = $2 OR name IN "
         "(SELECT host FROM enis WHERE vpc_id = $1 AND plugged AND host IS NOT NULL)", 2, p);
     return r ? 0 : -1;

@@ -32,6 +32,8 @@ static const bus_route_t routes[] = {
     {"network.DescribeNetworkInterfaces", net_describe_network_interfaces, TENANT_API},
     {"network.AttachNetworkInterface", net_attach_network_interface, TENANT_API},
     {"network.DetachNetworkInterface", net_detach_network_interface, TENANT_API},
+    {"network.ModifyNetworkInterfaceAttribute", net_modify_network_interface_attribute, TENANT_API},
+    {"network.DescribeNetworkInterfaceAttribute", net_describe_network_interface_attribute, TENANT_API},
     {"network.AllocateAddress", net_allocate_address, TENANT_API},
     {"network.AssociateAddress", net_associate_address, TENANT_API},
     {"network.DisassociateAddress", net_disassociate_address, TENANT_API},

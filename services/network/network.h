@@ -82,9 +82,17 @@ json_t *sg_rule_rows(db_t *db, const char *account, const char *group_ids, verr_
 int hosts_valid_name(const char *host, verr_t *e);
 /* The host's row (made with a free underlay address on first use). */
 int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
-/* generation + 1 on every host with a plugged interface in the VPC (and on extra_host
- * if not NULL), inside the caller's transaction. */
+/* generation + 1 on the VPC and on every host with a plugged interface in it (and on
+ * extra_host if not NULL), inside the caller's transaction. */
 int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e);
+
+/* ---- desired_vpc.c: the part of the hosts' documents that is the VPC's, shared ---- */
+/* {"vpc": {"vpc_id","vni","cidr","internet_gateway","hosts": {name: underlay ip}},
+ *  "subnets": {id: subnet as in the document}, "groups": {id: group as in the document},
+ *  "members": {group id: [addresses of its plugged members]}} of the VPC at generation
+ * `gen` (a new reference), built once per generation; *got is the generation of what is
+ * answered, which differs from gen when the VPC changed since (the caller reads again). */
+json_t *desired_vpc_part(db_t *db, const char *vpc_id, long long gen, long long *got, verr_t *e);
 
 /* ---- host_events.c: agent.network_changed on each host's topic after a commit that
  * changed its generation (a LISTEN thread of its own) ---- */
@@ -118,6 +126,8 @@ NET_HANDLER(net_revoke_ingress);
 NET_HANDLER(net_revoke_egress);
 NET_HANDLER(net_describe_security_group_rules);
 NET_HANDLER(net_create_tags);
+NET_HANDLER(net_modify_network_interface_attribute);
+NET_HANDLER(net_describe_network_interface_attribute);
 NET_HANDLER(net_delete_tags);
 NET_HANDLER(net_describe_tags);
 NET_HANDLER(net_create_network_interface);

@@ -160,6 +160,30 @@ def describe_groups(c, ec2, key, secret):
           (n, ms(pct(lat, 50)), ms(pct(lat, 99))))
 
 
+def handler_times(c, types):
+    """Mean queue wait and handler time in the network service per bus message type (its
+    sys.metrics histograms), to tell the network's own time from the rest of the path."""
+    import json
+    r = c.virgadm("call", "network", "sys.metrics")
+    if r.returncode:
+        return
+    text = json.loads(r.stdout).get("text", "")
+    for t in types:
+        got = {}
+        for line in text.splitlines():
+            if 'type="%s"' % t not in line:
+                continue
+            name, value = line.rsplit(" ", 1)
+            for m in ("queue_wait", "handler"):
+                for part in ("sum", "count"):
+                    if name.startswith("virga_bus_%s_seconds_%s" % (m, part)):
+                        got[m + part] = float(value)
+        if got.get("handlercount"):
+            n = got["handlercount"]
+            print("network %s: %d handled, mean queue wait %s, mean handler %s" %
+                  (t, n, ms(got.get("queue_waitsum", 0) / n), ms(got.get("handlersum", 0) / n)))
+
+
 c = Cloud.start()
 try:
     account, key, secret = new_tenant(c, "bench-network")
@@ -169,5 +193,6 @@ try:
     fanout(c, ec2, account)
     allocations(c, key, secret)
     describe_groups(c, ec2, key, secret)
+    handler_times(c, ["network.host_desired", "network.DescribeSecurityGroups", "network.CreateNetworkInterface"])
 finally:
     c.stop()

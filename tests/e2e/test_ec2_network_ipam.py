@@ -228,7 +228,7 @@ def test_port_api_and_host_desired(cloud, tenant):
     [iface] = d1["interfaces"]
     assert iface == {"eni_id": p1["eni_id"], "vpc_id": vid, "subnet_id": sid, "mac": p1["mac"], "ip": "10.62.1.4",
                      "prefix_len": 24, "device": "vt-" + p1["eni_id"][4:16], "groups": [web], "public_ip": None,
-                     "device_kind": "veth"}
+                     "device_kind": "veth", "source_dest_check": True}
     [v] = d1["vpcs"]
     assert v["vpc_id"] == vid and v["cidr"] == "10.62.0.0/16" and v["peers"] == [] and v["vni"] >= 1001
     assert v["internet_gateway"] is None

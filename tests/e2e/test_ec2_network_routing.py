@@ -260,3 +260,67 @@ def test_routes_through_an_interface_or_instance(cloud, tenant, other):
     o.delete_network_interface(NetworkInterfaceId=theirs)
     ec2.delete_subnet(SubnetId=sid)
     ec2.delete_vpc(VpcId=vid)
+
+
+def test_source_dest_check(cloud, tenant, other):
+    """ModifyNetworkInterfaceAttribute / DescribeNetworkInterfaceAttribute through
+    /usr/bin/aws: SourceDestCheck off and on again (what a NAT instance or a route's
+    target needs), shown by DescribeNetworkInterfaces and carried to the host's datapath
+    document (which enforces it: tests/integration/test_datapath.py); Description; one
+    attribute per call; DryRun; another tenant's interface is not found."""
+    from harness import aws
+    account, ec2 = tenant
+    host = "rt-sdc-" + uuid.uuid4().hex[:6]
+    creds = ec2._request_signer._credentials
+
+    def cli(*args, who=creds):
+        rc, out, err = aws(cloud, "ec2", *args, access_key=who.access_key, secret_key=who.secret_key)
+        return rc, out, (err.split("An error occurred (", 1)[1].split(")", 1)[0] if rc else None)
+
+    vid = ec2.create_vpc(CidrBlock="10.74.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.74.1.0/24")["Subnet"]["SubnetId"]
+    port = compute_call(cloud, "network.port_create", {"account": account, "subnet": sid,
+                                                       "instance_id": "i-0" + uuid.uuid4().hex[:16]})
+    compute_call(cloud, "network.port_plug", {"eni": port["eni_id"], "host": host})
+    eni = port["eni_id"]
+
+    def shown():
+        [n] = cli("describe-network-interfaces", "--network-interface-ids", eni)[1]["NetworkInterfaces"]
+        attr = cli("describe-network-interface-attribute", "--network-interface-id", eni, "--attribute",
+                   "sourceDestCheck")[1]
+        [f] = [i for i in compute_call(cloud, "network.host_desired", {"host": host})["interfaces"]
+               if i["eni_id"] == eni]
+        return n["SourceDestCheck"], attr["SourceDestCheck"]["Value"], f["source_dest_check"]
+
+    assert shown() == (True, True, True)
+    gen = compute_call(cloud, "network.host_desired", {"host": host})["generation"]
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--no-source-dest-check")[0] == 0
+    assert shown() == (False, False, False)
+    assert compute_call(cloud, "network.host_desired", {"host": host})["generation"] > gen
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--source-dest-check")[0] == 0
+    assert shown() == (True, True, True)
+    # DryRun changes nothing
+    assert cli("modify-network-interface-attribute", "--dry-run", "--network-interface-id", eni,
+               "--no-source-dest-check")[2] == "DryRunOperation"
+    assert shown() == (True, True, True)
+    # Description
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--description",
+               "Value=nat box")[0] == 0
+    assert cli("describe-network-interface-attribute", "--network-interface-id", eni, "--attribute",
+               "description")[1]["Description"]["Value"] == "nat box"
+    # one attribute per call; one this cloud does not change; unknown attribute
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--no-source-dest-check",
+               "--description", "Value=x")[2] == "InvalidParameterCombination"
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--attachment",
+               "AttachmentId=eni-attach-0123456789abcdef0,DeleteOnTermination=true")[2] == \
+        "InvalidParameterCombination"
+    assert cli("describe-network-interface-attribute", "--network-interface-id", eni, "--attribute",
+               "attachment")[2] == "InvalidParameterValue"
+    # tenant isolation
+    o = other[1]._request_signer._credentials
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--no-source-dest-check",
+               who=o)[2] == "InvalidNetworkInterfaceID.NotFound"
+    assert cli("describe-network-interface-attribute", "--network-interface-id", eni, "--attribute",
+               "sourceDestCheck", who=o)[2] == "InvalidNetworkInterfaceID.NotFound"
+    assert shown() == (True, True, True)
+    compute_call(cloud, "network.port_delete", {"eni": eni})

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import Cloud, boto3_client, new_tenant
+from harness import Cloud, aws, boto3_client, new_tenant
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath needs root")
 
@@ -194,6 +194,77 @@ def test_agent_restart_adopts_the_datapath(cloud):
         "http://169.254.169.254/latest/meta-data/").stdout.strip() not in ("", "000"))
     assert os.stat("/run/netns/" + stand_in).st_ino == inode
     as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
+    wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
+
+
+# A TCP server that answers every connection with "hi", and a client that exits 0 once
+# answered (2 s: a connection the rules refuse has its SYN dropped).
+SERVE = ("import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+         "s.bind(('0.0.0.0',8080));s.listen(8)\nwhile 1:\n c,_=s.accept();c.sendall(b'hi');c.close()")
+CONNECT = ("import socket,sys\ntry:\n c=socket.create_connection((sys.argv[1],8080),timeout=2);"
+           "sys.exit(0 if c.recv(2)==b'hi' else 1)\nexcept OSError:\n sys.exit(1)")
+
+
+def test_security_group_changes_reach_the_host_in_place(cloud):
+    """AuthorizeSecurityGroupIngress / RevokeSecurityGroupIngress through /usr/bin/aws on
+    a group whose rule refers to another group: the agent applies each change to the
+    host's nftables in place (the group's own chains, the referenced group's set of member
+    addresses), never rewriting the host's tables (their handle stays), and traffic
+    between two stand-ins on the host follows: refused, allowed, refused again; a third
+    member of the referenced group plugged later is allowed at once."""
+    account, key, secret = new_tenant(cloud, "netsg")
+    host = host_of(cloud)
+    pfx = "virga-d%d-" % cloud.base
+    hns = "%sh-%s" % (pfx, host)
+
+    def ec2(*args):
+        rc, out, err = aws(cloud, "ec2", *args, access_key=key, secret_key=secret)
+        assert rc == 0, err
+        return out
+    vid = ec2("create-vpc", "--cidr-block", "10.85.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2("create-subnet", "--vpc-id", vid, "--cidr-block", "10.85.1.0/24")["Subnet"]["SubnetId"]
+    web = ec2("create-security-group", "--group-name", "web", "--description", "w", "--vpc-id", vid)["GroupId"]
+    cli = ec2("create-security-group", "--group-name", "clients", "--description", "c", "--vpc-id", vid)["GroupId"]
+    ports = [as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "groups": [g],
+                                                       "instance_id": "i-0dddddddddddddd%02d" % n, "host": host})
+             for n, g in enumerate((web, cli, cli))]
+    server, client, late = ports
+    for p in (server, client):
+        as_compute(cloud, "network.port_plug", {"eni": p["eni_id"], "host": host})
+    stand_in = {p["eni_id"]: "%si-%s.%s" % (pfx, host, p["eni_id"]) for p in ports}
+    for p in (server, client):
+        wait_for("the stand-in's address", lambda: ("inet %s/" % p["ip"]) in ns_exec(
+            stand_in[p["eni_id"]], "ip", "addr", "show", "dev", "eth0").stdout)
+    srv = subprocess.Popen(["ip", "netns", "exec", stand_in[server["eni_id"]], "/usr/bin/python3", "-c", SERVE],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def reaches(p):
+            return ns_exec(stand_in[p["eni_id"]], "/usr/bin/python3", "-c", CONNECT, server["ip"]).returncode == 0
+
+        def table():
+            r = ns_exec(hns, "nft", "-a", "list", "table", "inet", "virga_sg")
+            assert r.returncode == 0, r.stderr
+            return r.stdout.split("\n", 1)[0]      # "table inet virga_sg { # handle N"
+        before = table()
+        assert not reaches(client)
+        perm = "IpProtocol=tcp,FromPort=8080,ToPort=8080,UserIdGroupPairs=[{GroupId=%s}]" % cli
+        ec2("authorize-security-group-ingress", "--group-id", web, "--ip-permissions", perm)
+        wait_for("the rule applied", lambda: reaches(client))
+        chain = ns_exec(hns, "nft", "list", "chain", "inet", "virga_sg", "gi_" + web.replace("-", "_")).stdout
+        assert "ip saddr @g_%s tcp dport 8080 accept" % cli.replace("-", "_") in chain
+        # the third member of clients: in the set as soon as it is plugged
+        as_compute(cloud, "network.port_plug", {"eni": late["eni_id"], "host": host})
+        wait_for("the stand-in's address", lambda: ("inet %s/" % late["ip"]) in ns_exec(
+            stand_in[late["eni_id"]], "ip", "addr", "show", "dev", "eth0").stdout)
+        wait_for("the new member allowed", lambda: reaches(late))
+        ec2("revoke-security-group-ingress", "--group-id", web, "--ip-permissions", perm)
+        wait_for("the rule revoked", lambda: not reaches(client) and not reaches(late))
+        assert table() == before, "the host's tables were rewritten instead of changed in place"
+    finally:
+        srv.kill()      # our own process, by its handle
+        srv.wait(timeout=10)
+    for p in ports:
+        as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
     wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
 
 

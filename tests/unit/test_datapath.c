@@ -142,6 +142,28 @@ static void plant_leftovers(ctx_t *c)
     assert_int_equal(dp_runv(rns, 0, NULL, "ip", "addr", "del", DP_METADATA_IP "/32", "dev", "lo", NULL), 0);
 }
 
+/* What identifies the host's security group tables: the linux driver's inet table handle
+ * (a rewrite makes a new table, with a new handle), the fake's count of whole rewrites. */
+static char *sg_table_id(ctx_t *c)
+{
+    if (!strcmp(c->driver, "fake")) {
+        const char *log = dp_fake_log(c->d);
+        int n = 0;
+        for (const char *p = log; (p = strstr(p, "ensure sg sg\n")); p++) n++;
+        return xasprintf("%d rewrites", n);
+    }
+    char hns[96];
+    snprintf(hns, sizeof hns, "%sh-h1", c->prefix);
+    static const char *const argv[] = {"nft", "-a", "list", "table", "inet", "virga_sg", NULL};
+    char *out = NULL;
+    assert_int_equal(dp_run(hns, argv, NULL, &out, 0, NULL), 0);
+    const char *t = strstr(out, "table inet virga_sg { # handle ");
+    assert_non_null(t);
+    char *id = xasprintf("%.*s", (int)strcspn(t, "\n"), t);
+    free(out);
+    return id;
+}
+
 static void test_contract(void **state)
 {
     ctx_t *c = *state;
@@ -163,8 +185,21 @@ static void test_contract(void **state)
     assert_matches(c->d, full);
 
     apply_ok(c->d, small, &st);                 /* shrink */
-    assert_int_equal(st.removed, 9);            /* vpc, router, dhcp, meta of 1002; 4 ifaces; 1 fdb */
+    /* vpc, router, dhcp, meta, sgvpc of 1002; 4 ifaces and their sgif; 1 fdb; the set
+     * and the group sg-0aa1 */
+    assert_int_equal(st.removed, 16);
     assert_matches(c->d, small);
+
+    /* grow again: the security group tables are changed in place, not rewritten */
+    if (!strcmp(c->driver, "fake")) dp_fake_log_clear(c->d);
+    char *table_before = sg_table_id(c);
+    apply_ok(c->d, full, &st);
+    assert_matches(c->d, full);
+    char *table_after = sg_table_id(c);
+    assert_string_equal(table_before, table_after);
+    free(table_before);
+    free(table_after);
+    apply_ok(c->d, small, &st);
 
     verr_t e = {0};                             /* teardown: nothing of h1 is left */
     assert_int_equal(dp_teardown(c->d, "h1", &e), 0);
@@ -190,6 +225,7 @@ static void test_invalid_documents(void **state)
         {"\"vpc_id\":\"vpc-b\",\"subnet_id\"", "\"vpc_id\":\"vpc-z\",\"subnet_id\"", "InvalidVpcID.NotFound"},
         {"\"from_port\":8080,\"to_port\":8080", "\"from_port\":9000,\"to_port\":8080", "InvalidParameterValue"},
         {"\"device_kind\":\"tap\"", "\"device_kind\":\"macvtap\"", "InvalidParameterValue"},
+        {"\"device_kind\":\"tap\"", "\"device_kind\":\"tap\",\"source_dest_check\":\"no\"", "InvalidParameterValue"},
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0abf\"", "InvalidParameterValue"},    /* a tap */
         {"\"parent\":\"eni-0abd\"", "\"parent\":\"eni-0zzz\"", "InvalidParameterValue"},    /* absent */
         {"\"device_index\":1", "\"device_index\":0", "InvalidParameterValue"},
@@ -216,30 +252,80 @@ static void test_render_security_groups(void **state)
 {
     (void)state;
     dp_desired_t *d = parse(DOC_FULL);
-    char *s = dp_render_sg(d, "s=1");
-    /* atomic replacement of both tables */
+    dp_units_t u = {0};
+    dp_desired_units(d, &u);
+    char *s = dp_render_sg_full(d, &u);
+    /* the repair path: both tables replaced in one transaction, the layout in a comment */
     assert_non_null(strstr(s, "delete table inet virga_sg\n"));
-    assert_non_null(strstr(s, "comment \"s=1\""));
-    /* group references become sets of the members' addresses */
-    assert_non_null(strstr(s, "set g_sg_0bb2 { type ipv4_addr; flags interval; auto-merge; elements = { 172.31.0.9, 172.31.0.10 } }"));
+    assert_non_null(strstr(s, "delete table bridge virga_sg\n"));
+    assert_non_null(strstr(s, "comment \"" DP_SG_LAYOUT "\""));
+    /* the base chains dispatch through maps and never change */
+    assert_non_null(strstr(s, "    iifname vmap @bin\n    oifname vmap @bout\n"));
+    assert_non_null(strstr(s, "    meta mark and 0x7fff vmap @outs\n    meta mark and 0x7fff0000 vmap @ins\n"));
+    /* group references become sets of the members' addresses, sorted */
+    assert_non_null(strstr(s, "add set inet virga_sg g_sg_0bb2 { type ipv4_addr; }\nflush set inet virga_sg g_sg_0bb2\n"
+                              "add element inet virga_sg g_sg_0bb2 { 172.31.0.10, 172.31.0.9 }\n"));
     /* eni-0abc (mark 1): anti-spoofing, stateful, its rules, default deny */
-    assert_non_null(strstr(s, "iifname \"vt-0abc\" ether saddr != 02:00:ac:1f:00:05 drop"));
-    assert_non_null(strstr(s, "chain in_1 {\n    ct state established,related accept\n"));
-    assert_non_null(strstr(s, "ip saddr 10.0.0.0/8 tcp dport 8080 accept\n"));
-    assert_non_null(strstr(s, "ip saddr @g_sg_0bb2 tcp dport 8080 accept\n"));
-    assert_non_null(strstr(s, "ip saddr 172.31.0.0/16 icmp type 8 accept\n"));
+    assert_non_null(strstr(s, "chain bi_eni_0abc {\n    ether saddr != 02:00:ac:1f:00:05 drop\n"
+                              "    meta mark set meta mark or 0x1\n"));
+    assert_non_null(strstr(s, "chain i_eni_0abc {\n    comment \"eni=eni-0abc dev=vt-0abc m=1 f="));
+    assert_non_null(strstr(s, "add element inet virga_sg ins { 0x10000 : jump i_eni_0abc }\n"));
+    assert_non_null(strstr(s, "add element bridge virga_sg bin { \"vt-0abc\" : jump bi_eni_0abc }\n"));
+    /* the group's rules, in chains of its own that its interfaces jump to */
+    assert_non_null(strstr(s, "  chain gi_sg_0aa1 {\n    ip saddr 10.0.0.0/8 tcp dport 8080 accept\n"
+                              "    ip saddr @g_sg_0bb2 tcp dport 8080 accept\n"
+                              "    ip saddr 172.31.0.0/16 icmp type 8 accept\n  }\n"));
+    assert_non_null(strstr(s, "  chain go_sg_0aa1 {\n    ip daddr 0.0.0.0/0 meta nfproto ipv4 meta mark set meta mark or 0x8000 return\n"));
+    assert_non_null(strstr(s, "  chain gf_sg_0aa1 {\n    comment \"grp=sg-0aa1 g="));
     assert_non_null(strstr(s, "ip saddr != 172.31.0.5 drop\n"));
-    assert_non_null(strstr(s, "ip daddr 0.0.0.0/0 meta nfproto ipv4 return\n"));
-    /* eni-0abe has no group: in_3 accepts only replies and DHCP, then drops */
-    assert_non_null(strstr(s, "chain in_3 {\n    ct state established,related accept\n"
-                              "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n    drop\n  }"));
+    assert_non_null(strstr(s, "ip daddr != 172.31.0.5 drop\n"));
+    assert_non_null(strstr(s, "    ct state established,related return\n    jump go_sg_0aa1\n"
+                              "    meta mark and 0x8000 == 0x8000 return\n    drop\n"));
+    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n    ip daddr != 172.31.0.5 drop\n"
+                              "    jump gi_sg_0aa1\n    drop\n"));
+    /* a rule change is the group's chains alone */
+    char *g = dp_render_sg_group(&d->groups[0], 1, "g=2");
+    assert_non_null(strstr(g, "flush chain inet virga_sg gi_sg_0aa1\nflush chain inet virga_sg go_sg_0aa1\n"
+                              "delete chain inet virga_sg gf_sg_0aa1\n"));
+    assert_null(strstr(g, "eni"));
+    free(g);
+    /* eni-0abe has no group: its in chain accepts only replies and DHCP, then drops */
+    const char *abe = strstr(s, "chain i_eni_0abe {\n    comment \"eni=eni-0abe dev=vt-0abe m=");
+    assert_non_null(abe);
+    assert_non_null(strstr(abe, "\"\n    ct state established,related accept\n"
+                                "    ct state invalid drop\n    udp sport 67 udp dport 68 accept\n"
+                                "    ip daddr != 172.31.16.5 drop\n    drop\n  }"));
     /* a route target on another host: unicast to it crosses, from this host's router MAC */
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" ether daddr { 02:00:ac:1f:00:06 } ether saddr set "
                               "02:fd:0a:fe:00:0b accept\n"));
     assert_null(strstr(s, "iifname \"vr-1002\" oifname \"vx-1002\" ether daddr"));
     /* gateway frames never cross the tunnel */
     assert_non_null(strstr(s, "iifname \"vr-1001\" oifname \"vx-1001\" drop"));
+    assert_non_null(strstr(s, "add element bridge virga_sg vpcs { \"vr-1001\" : jump v_1001, \"vx-1001\" : jump v_1001 }"));
     free(s);
+    /* the source/destination check off: neither half */
+    d->ifaces[0].no_sdcheck = 1;
+    s = dp_render_sg_iface(d, &d->ifaces[0], 7, "f=1");
+    assert_null(strstr(s, "ip saddr != 172.31.0.5 drop"));
+    assert_null(strstr(s, "ip daddr != 172.31.0.5 drop"));
+    free(s);
+    d->ifaces[0].no_sdcheck = 0;
+    /* one interface alone: its statements and nothing of the others */
+    s = dp_render_sg_iface(d, &d->ifaces[0], 7, "f=1");
+    assert_null(strstr(s, "table inet virga_sg\n"));
+    assert_null(strstr(s, "eni_0abd"));
+    assert_non_null(strstr(s, "add element inet virga_sg outs { 0x7 : jump o_eni_0abc }\n"));
+    free(s);
+    s = dp_render_sg_iface_del("eni-0abc", "vt-0abc", 7);
+    assert_string_equal(s, "delete element bridge virga_sg bin { \"vt-0abc\" }\n"
+                           "delete element bridge virga_sg bout { \"vt-0abc\" }\n"
+                           "delete element inet virga_sg outs { 0x7 }\ndelete element inet virga_sg ins { 0x70000 }\n"
+                           "flush chain bridge virga_sg bi_eni_0abc\ndelete chain bridge virga_sg bi_eni_0abc\n"
+                           "flush chain bridge virga_sg bo_eni_0abc\ndelete chain bridge virga_sg bo_eni_0abc\n"
+                           "flush chain inet virga_sg o_eni_0abc\ndelete chain inet virga_sg o_eni_0abc\n"
+                           "flush chain inet virga_sg i_eni_0abc\ndelete chain inet virga_sg i_eni_0abc\n");
+    free(s);
+    dp_units_clear(&u);
     dp_desired_free(d);
 }
 

@@ -64,6 +64,8 @@ typedef struct dp_iface {
     char **groups;
     size_t n_groups;
     char public_ip[48];     /* "" when none */
+    int no_sdcheck;         /* source_dest_check false: it may send from and receive for
+                             * addresses not its own (a NAT instance, a route's target) */
     char parent[DP_NAME_MAX];   /* attached after launch: the instance's primary interface, whose
                                  * stand-in namespace it joins as eth<device_index>; "" = primary */
     int  device_index;
@@ -122,7 +124,11 @@ typedef enum {
     DP_ROUTER,      /* gateways and 1:1 NAT of one VPC             key: vni        */
     DP_DHCP,        /* dnsmasq of one VPC                          key: vni        */
     DP_META,        /* the metadata address on the router's lo     key: vni        */
-    DP_SG,          /* every security group rule of the host       key: "sg"       */
+    DP_SG,          /* the security group tables, their maps and base chains  key: "sg" */
+    DP_SGVPC,       /* one VPC's bridge rules (gateway stays local)  key: vni          */
+    DP_SGSET,       /* a referenced group's member addresses      key: set name (g_…)  */
+    DP_SGGRP,       /* one group's rules (two chains)             key: group id         */
+    DP_SGIF,        /* one interface's chains and map elements    key: eni id           */
     DP_IFACE,       /* an interface (veth + stand-in, or a tap)    key: eni id     */
     DP_KINDS
 } dp_kind_t;
@@ -133,10 +139,12 @@ typedef struct dp_unit {
     char fp[1024];          /* fingerprint of the configuration; "" = broken, rebuild */
     char dev[16];           /* IFACE: host-side device, when known */
     int order;              /* IFACE: 1 for an attached one, ensured after (removed before) primaries */
+    unsigned mark;          /* observed SGIF: its packet mark (1..32767) */
     int reattach;           /* observed IFACE: whole but off its bridge (a VPC was rebuilt);
                              * its fingerprint is then in text */
     const void *spec;       /* desired units: the dp_vpc_t / dp_iface_t it comes from */
-    char *text;             /* desired DHCP/SG/ROUTER units: rendered configuration */
+    char *text;             /* desired DHCP/ROUTER units: rendered configuration; SGSET: its
+                             * elements ("a, b", sorted) */
     char *text2;
 } dp_unit_t;
 
@@ -149,6 +157,9 @@ dp_unit_t *dp_units_add(dp_units_t *u, dp_kind_t kind, const char *key);
 const dp_unit_t *dp_units_find(const dp_units_t *u, dp_kind_t kind, const char *key);
 void dp_units_clear(dp_units_t *u);
 const char *dp_kind_name(dp_kind_t k);
+/* A piece of the security group tables (DP_SGVPC, DP_SGSET, DP_SGGRP, DP_SGIF): written with
+ * them when DP_SG is ensured, removed with them when it is removed. */
+int dp_sg_part(dp_kind_t k);
 
 /* The units a document asks for, with fingerprints and rendered configurations. */
 void dp_desired_units(const dp_desired_t *d, dp_units_t *out);
@@ -168,7 +179,8 @@ typedef struct dp_ops {
     /* Every unit of `host` found on the machine. */
     int (*observe)(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
     /* Make one unit match (create, or rebuild when its fingerprint differs); `seen` is
-     * the unit as observed, NULL when there was none. */
+     * the unit as observed, NULL when there was none. ensure and remove answer 1 when the
+     * host must be observed again (they did more, or less, than the one unit). */
     int (*ensure)(dp_driver_t *d, const dp_desired_t *want, const dp_unit_t *u,
                   const dp_unit_t *seen, verr_t *e);
     /* Remove one observed unit and everything it owns. */
@@ -209,9 +221,28 @@ int dp_teardown(dp_driver_t *d, const char *host, verr_t *e);
 int dp_teardown_all(dp_driver_t *d, verr_t *e);
 
 /* ---- renderers (pure) ---- */
-/* nftables script of the host's security groups (bridge marks + inet filter): one atomic
- * transaction that replaces both tables; `fp` becomes the table comment observe() reads. */
-char *dp_render_sg(const dp_desired_t *d, const char *fp);
+/* Security groups (render_sg.c): nftables scripts, each one atomic transaction. The
+ * skeleton (DP_SG_LAYOUT is its fingerprint) holds the tables, the verdict maps and the
+ * base chains; each VPC, group set and interface is added, replaced or deleted on its own
+ * (`fp` becomes the comment observe() reads back). dp_render_sg_full() is all of it at
+ * once from nothing: the repair and adoption path. */
+#define DP_SG_LAYOUT "sg=2"
+char *dp_render_sg_skeleton(void);
+char *dp_render_sg_vpc(const dp_desired_t *d, const dp_vpc_t *v, const char *fp);
+char *dp_render_sg_vpc_del(unsigned vni);
+char *dp_render_sg_set(const char *set, const char *elems);
+char *dp_render_sg_set_del(const char *set);
+char *dp_render_sg_group(const dp_group_t *g, int exists, const char *fp);
+char *dp_render_sg_group_del(const char *group_id);
+char *dp_render_sg_iface(const dp_desired_t *d, const dp_iface_t *f, unsigned mark, const char *fp);
+char *dp_render_sg_iface_del(const char *eni, const char *dev, unsigned mark);
+char *dp_render_sg_full(const dp_desired_t *d, const dp_units_t *units);
+/* The set of a referenced group: g_<id>, '-' made '_' (nftables names take no '-'). */
+void dp_sg_set_name(char *out, size_t n, const char *group_id);
+/* The member addresses of a group as set elements: "a, b", sorted, each once ("" none). */
+char *dp_sg_set_elems(const dp_desired_t *d, const char *group_id);
+/* The same form of any list of addresses (sorts `v`). */
+char *dp_sg_join_elems(const char **v, size_t n);
 /* nftables script of one VPC's 1:1 NAT in its router namespace (same shape). */
 char *dp_render_nat(const dp_desired_t *d, const dp_vpc_t *v, const char *fp);
 /* dnsmasq configuration (served on DP_ROUTER_IF) and hosts file of one VPC; file paths

@@ -39,6 +39,12 @@ static void drop(fake_t *f, size_t i)
     f->v[i] = f->v[--f->n];
 }
 
+static void drop_sg_parts(fake_t *f, const char *host)
+{
+    for (size_t i = f->n; i-- > 0;)
+        if (!strcmp(f->v[i].host, host) && dp_sg_part(f->v[i].u.kind)) drop(f, i);
+}
+
 void dp_fake_plant(dp_driver_t *d, const char *host, dp_kind_t kind, const char *key, const char *fp)
 {
     fake_t *f = F(d);
@@ -92,6 +98,15 @@ static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
         for (size_t i = f->n; i-- > 0;)
             if (!strcmp(f->v[i].host, w->host)) drop(f, i);
     dp_fake_plant(d, w->host, u->kind, u->key, u->fp);
+    if (u->kind == DP_SG) {
+        /* as the linux driver: the tables are rewritten whole, with every part */
+        drop_sg_parts(f, w->host);
+        dp_units_t all = {0};
+        dp_desired_units(w, &all);
+        for (size_t i = 0; i < all.n; i++)
+            if (dp_sg_part(all.v[i].kind)) dp_fake_plant(d, w->host, all.v[i].kind, all.v[i].key, all.v[i].fp);
+        dp_units_clear(&all);
+    }
     return 0;
 }
 
@@ -99,6 +114,7 @@ static int fk_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
 {
     (void)e;
     fake_t *f = F(d);
+    if (u->kind == DP_SG) drop_sg_parts(f, host);
     strbuf_printf(&f->log, "remove %s %s\n", dp_kind_name(u->kind), u->key);
     for (size_t i = f->n; i-- > 0;)
         if (!strcmp(f->v[i].host, host) &&

@@ -22,11 +22,6 @@
 #define VX_MTU "1450"   /* 1500 on the underlay minus VXLAN's 50 bytes */
 #define DP_LOCK_WAIT_S 60
 
-typedef struct lx_driver {
-    dp_driver_t base;       /* first: the handle is an lx_driver_t */
-    int lock_fd;
-} lx_driver_t;
-
 void lx_ns_host(const dp_driver_t *d, const char *host, char *out, size_t n)
 {
     snprintf(out, n, "%sh-%s", d->prefix, host);
@@ -279,7 +274,10 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
     snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
     if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
         return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
-    remove_iface(d, w->host, u);   /* a broken one is rebuilt from scratch */
+    /* A broken one is rebuilt from scratch. One never observed has nothing to remove
+     * (observe reports every vt- device and stand-in namespace of the host), and the
+     * `ip link del` of a missing device is not free on the path of every plug. */
+    if (seen) remove_iface(d, w->host, u);
     AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
                                       f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
     /* A tap has no stand-in: the guest's MAC is the interface's (QEMU's -netdev), the
@@ -475,25 +473,6 @@ static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u
     return verr_set(e, 500, "InternalError", "dnsmasq for vni %u did not start", v->vni);
 }
 
-/* ---- SG ---- */
-
-static int ensure_sg(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
-{
-    char hns[128];
-    lx_ns_host(d, w->host, hns, sizeof hns);
-    static const char *const nft[] = {"nft", "-f", "-", NULL};
-    return dp_run(hns, nft, u->text, NULL, 0, e);
-}
-
-static void remove_sg(dp_driver_t *d, const char *host)
-{
-    char hns[128];
-    lx_ns_host(d, host, hns, sizeof hns);
-    if (!lx_ns_exists(hns)) return;
-    dp_runv(hns, DP_QUIET, NULL, "nft", "delete", "table", "inet", "virga_sg", NULL);
-    dp_runv(hns, DP_QUIET, NULL, "nft", "delete", "table", "bridge", "virga_sg", NULL);
-}
-
 /* ---- the ops ---- */
 
 static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
@@ -507,7 +486,8 @@ static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
     case DP_ROUTER: return ensure_router(d, w, u, e);
     case DP_DHCP:   return ensure_dhcp(d, w, u, e);
     case DP_META:   return meta_op(d, w->host, ((const dp_vpc_t *)u->spec)->vni, "replace", 0, e);
-    case DP_SG:     return ensure_sg(d, w, u, e);
+    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
+        return lx_sg_ensure(d, w, u, seen, e);
     default:        return verr_set(e, 500, "InternalError", "unknown unit kind");
     }
 }
@@ -525,7 +505,8 @@ static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
     case DP_ROUTER: remove_router(d, host, vni); return 0;
     case DP_DHCP:   lx_host_dir(d, host, dir, sizeof dir); lx_dhcp_stop(dir, vni); return 0;
     case DP_META:   meta_op(d, host, vni, "del", DP_QUIET, NULL); return 0;
-    case DP_SG:     remove_sg(d, host); return 0;
+    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
+        return lx_sg_remove(d, host, u, e);
     default:        return 0;
     }
 }

@@ -264,9 +264,7 @@ int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e)
     lx_host_dir(d, host, dir, sizeof dir);
     if (lx_ns_exists(hns)) {
         if (observe_links(d, host, hns, out, e) < 0) return -1;
-        dp_unit_t *u = dp_units_add(out, DP_SG, "sg");
-        if (table_comment(hns, "inet", "virga_sg", u->fp, sizeof u->fp, e) < 0) return -1;
-        if (!u->fp[0]) out->n--;    /* no table: nothing to remove, ensure creates it */
+        if (lx_sg_observe(d, hns, out, e) < 0) return -1;
     }
     /* Router namespaces: their NAT unit, and a VPC unit when the host lost its devices. */
     snprintf(pfx, sizeof pfx, "%sr-%s.", d->prefix, host);

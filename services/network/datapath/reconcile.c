@@ -4,7 +4,9 @@
  * ensure that rebuilds a unit can take its dependents with it (a rebuilt VPC loses its fdb
  * entries and attached interfaces, a rebuilt primary interface those attached in its
  * namespace), so apply observes again after each pass until nothing
- * differs, a bounded number of times. */
+ * differs, a bounded number of times. The security group tables (DP_SG) are the one
+ * unit whose ensure writes its parts too (the whole rule set in one transaction, the
+ * repair and adoption path); otherwise each part is changed on its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,22 @@
 static const char *const kind_names[DP_KINDS] = {
     [DP_HOST] = "host", [DP_VPC] = "vpc", [DP_FDB] = "fdb", [DP_IFACE] = "iface",
     [DP_ROUTER] = "router", [DP_DHCP] = "dhcp", [DP_META] = "meta", [DP_SG] = "sg",
+    [DP_SGVPC] = "sgvpc", [DP_SGSET] = "sgset", [DP_SGGRP] = "sggrp", [DP_SGIF] = "sgif",
 };
+
+/* The pieces of the security group tables: ensuring the tables themselves (DP_SG) writes
+ * all of them in the same transaction, and removing them removes all of them. */
+int dp_sg_part(dp_kind_t k)
+{
+    return k == DP_SGVPC || k == DP_SGSET || k == DP_SGGRP || k == DP_SGIF;
+}
+
+/* Removed after the ensures: sets and group chains that chains being replaced may still
+ * name. */
+static int late_removal(dp_kind_t k)
+{
+    return k == DP_SGSET || k == DP_SGGRP;
+}
 
 const char *dp_kind_name(dp_kind_t k)
 {
@@ -74,16 +91,27 @@ static int by_kind(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* Remove what `keep` does not name, inside-out. A set or a group's chains go only after
+ * the chains that may still name them have been replaced (`late` 0: all but those, 1:
+ * only those),
+ * and the pieces of the security group tables not at all when the tables go. Answers 1
+ * when the driver asks for another observation. */
 static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
-                        const dp_units_t *keep, dp_stats_t *st, verr_t *e)
+                        const dp_units_t *keep, int late, dp_stats_t *st, verr_t *e)
 {
     qsort(obs->v, obs->n, sizeof *obs->v, by_kind);
+    int tables_go = !keep || !dp_units_find(keep, DP_SG, "sg"), again = 0;
     for (size_t i = obs->n; i-- > 0;) {
-        if (keep && dp_units_find(keep, obs->v[i].kind, obs->v[i].key)) continue;
-        if (d->ops->remove(d, host, &obs->v[i], e) < 0) return -1;
+        const dp_unit_t *u = &obs->v[i];
+        if (keep && dp_units_find(keep, u->kind, u->key)) continue;
+        if (dp_sg_part(u->kind) && tables_go && dp_units_find(obs, DP_SG, "sg")) continue;
+        if (late_removal(u->kind) != (late == 1) && keep) continue;
+        int rc = d->ops->remove(d, host, u, e);
+        if (rc < 0) return -1;
+        again |= rc > 0;
         if (st) st->removed++;
     }
-    return 0;
+    return again;
 }
 
 int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e)
@@ -110,24 +138,32 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             rc = 0;
             goto out;
         }
-        if (remove_units(d, want->host, &obs, &des, st, e) < 0) {
+        int rebuilt = remove_units(d, want->host, &obs, &des, 0, st, e), sg_whole = 0;
+        if (rebuilt < 0) {
             dp_units_clear(&obs);
             goto out;
         }
-        int rebuilt = 0;
         for (size_t i = 0; i < des.n; i++) {
             const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
-            if (d->ops->ensure(d, want, &des.v[i], o, e) < 0) {
+            if (sg_whole && dp_sg_part(des.v[i].kind)) continue;   /* written with the tables */
+            int r = d->ops->ensure(d, want, &des.v[i], o, e);
+            if (r < 0) {
                 dp_units_clear(&obs);
                 goto out;
             }
             if (st) st->ensured++;
-            rebuilt |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
+            rebuilt |= r > 0 || des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
             /* a primary interface rebuilt took the interfaces attached in its namespace */
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
+            sg_whole |= des.v[i].kind == DP_SG;
         }
+        /* sets and groups nothing names any more, now that the chains naming them were
+         * replaced */
+        int late = sg_whole ? 0 : remove_units(d, want->host, &obs, &des, 1, st, e);
         dp_units_clear(&obs);
+        if (late < 0) goto out;
+        rebuilt |= late;
         /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
          * that differed was just ensured and another observation would find nothing. */
         if (!rebuilt) {
@@ -146,7 +182,7 @@ int dp_teardown(dp_driver_t *d, const char *host, verr_t *e)
 {
     dp_units_t obs = {0};
     int rc = d->ops->observe(d, host, &obs, e);
-    if (rc == 0) rc = remove_units(d, host, &obs, NULL, NULL, e);
+    if (rc == 0) rc = remove_units(d, host, &obs, NULL, 0, NULL, e) < 0 ? -1 : 0;
     dp_units_clear(&obs);
     return rc;
 }

@@ -55,10 +55,57 @@ static void add_rendered(dp_units_t *out, dp_kind_t kind, const char *key, const
     u->text2 = extra;
 }
 
-static char *render_sg(const dp_desired_t *d, const dp_vpc_t *v, const char *fp)
+static void hashed_fp(dp_unit_t *u, const char *tag, const char *text)
 {
-    (void)v;
-    return dp_render_sg(d, fp);
+    char h[9];
+    dp_hash8(text, h);
+    snprintf(u->fp, sizeof u->fp, "%s=%s", tag, h);
+}
+
+/* The security group units: the skeleton, each VPC's bridge rules, one set per group a
+ * rule refers to (each once), one per group (its rules), one per interface (its groups).
+ * An interface's fingerprint is its script without mark and comment: the mark is the
+ * host's business (the driver picks a free one). */
+static void sg_units(const dp_desired_t *d, dp_units_t *out)
+{
+    dp_unit_t *u = dp_units_add(out, DP_SG, "sg");
+    snprintf(u->fp, sizeof u->fp, "%s", DP_SG_LAYOUT);
+    for (size_t i = 0; i < d->n_vpcs; i++) {
+        char key[16];
+        vni_key(key, sizeof key, d->vpcs[i].vni);
+        u = dp_units_add(out, DP_SGVPC, key);
+        AUTOFREE char *t = dp_render_sg_vpc(d, &d->vpcs[i], "");
+        hashed_fp(u, "n", t);
+        u->spec = &d->vpcs[i];
+    }
+    for (size_t g = 0; g < d->n_groups; g++)
+        for (int dir = 0; dir < 2; dir++) {
+            const dp_group_t *grp = &d->groups[g];
+            const dp_rule_t *rules = dir ? grp->egress : grp->ingress;
+            size_t n = dir ? grp->n_egress : grp->n_ingress;
+            for (size_t i = 0; i < n; i++)
+                for (size_t c = 0; c < rules[i].n_groups; c++) {
+                    char sn[DP_NAME_MAX + 4];
+                    dp_sg_set_name(sn, sizeof sn, rules[i].groups[c]);
+                    if (dp_units_find(out, DP_SGSET, sn)) continue;
+                    u = dp_units_add(out, DP_SGSET, sn);
+                    u->text = dp_sg_set_elems(d, rules[i].groups[c]);
+                    hashed_fp(u, "m", u->text);
+                }
+        }
+    for (size_t g = 0; g < d->n_groups; g++) {
+        u = dp_units_add(out, DP_SGGRP, d->groups[g].group_id);
+        AUTOFREE char *t = dp_render_sg_group(&d->groups[g], 0, "");
+        hashed_fp(u, "g", t);
+        u->spec = &d->groups[g];
+    }
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        u = dp_units_add(out, DP_SGIF, d->ifaces[i].eni_id);
+        AUTOFREE char *t = dp_render_sg_iface(d, &d->ifaces[i], 0, "");
+        hashed_fp(u, "f", t);
+        u->spec = &d->ifaces[i];
+        snprintf(u->dev, sizeof u->dev, "%s", d->ifaces[i].device);
+    }
 }
 
 void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
@@ -109,5 +156,5 @@ void dp_desired_units(const dp_desired_t *d, dp_units_t *out)
         snprintf(u->dev, sizeof u->dev, "%s", f->device);
         u->spec = f;
     }
-    add_rendered(out, DP_SG, "sg", NULL, "s", render_sg, d, NULL, NULL);
+    sg_units(d, out);
 }
