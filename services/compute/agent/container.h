@@ -27,6 +27,8 @@ int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e);
 int ct_cgroup_busy(const char *inst_dir);
 /* SIGKILL everything in the recorded cgroups until they are empty (5 s at most). */
 int ct_cgroup_kill(const char *inst_dir, verr_t *e);
+/* Send sig to every process of the instance's cgroups (SIGSTOP/SIGCONT: CreateImage's pause). */
+void ct_cgroup_signal(const char *inst_dir, int sig);
 /* Kill, then remove the recorded cgroups. */
 int ct_cgroup_remove(const char *inst_dir, verr_t *e);
 

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,34 @@ static int ct_console(void *p, const char *id, size_t max, char **buf, size_t *l
     return vm_console_tail(path, max, buf, len, total, e);
 }
 
+/* The instance's root file system as a tar.gz: its upper layer over the image's, mounted
+ * read-only in a mount namespace of the tar's own (nothing is mounted on the host), with
+ * every process of the instance stopped meanwhile unless pause is 0. */
+static int ct_export(void *p, const char *id, const char *path, int pause, verr_t *e)
+{
+    ctd_t *d = p;
+    char inst_dir[PATH_MAX], base[PATH_MAX], mnt[PATH_MAX + 16], opts[3 * PATH_MAX];
+    vm_inst_dir(d->dir, id, inst_dir, sizeof inst_dir);
+    vm_state_t st;
+    if (vm_state_read(inst_dir, &st, NULL) < 0)
+        return verr_set(e, 404, "InvalidInstanceID.NotFound", "instance %s is not on this host", id);
+    base_dir(d, st.image_sha256, base, sizeof base);
+    vm_pathf(mnt, sizeof mnt, "%s/export", inst_dir);
+    vm_pathf(opts, sizeof opts, "lowerdir=%s/upper:%s", inst_dir, base);
+    if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
+        return verr_set(e, 500, "InternalError", "%s: %s", mnt, strerror(errno));
+    char *argv[] = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                    "mount -t overlay virga-export -o \"$1\" \"$2\" && tar -C \"$2\" --numeric-owner -czf \"$3\" .",
+                    "sh", opts, mnt, (char *)path, NULL};
+    if (pause)
+        ct_cgroup_signal(inst_dir, SIGSTOP);
+    int rc = vm_run(argv, e);
+    if (pause)
+        ct_cgroup_signal(inst_dir, SIGCONT);
+    rmdir(mnt);
+    return rc;
+}
+
 static void ct_close(void *p)
 {
     ctd_t *d = p;
@@ -287,4 +316,5 @@ const vm_driver_ops_t vm_container_driver = {
     .remove = ct_remove,
     .console = ct_console,
     .close = ct_close,
+    .export_disk = ct_export,
 };
