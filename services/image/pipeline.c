@@ -386,8 +386,11 @@ static int run_create(image_task_t *t, verr_t *e)
                                  json_str(t->source, "instance_id", ""), "account_id", t->account, "url",
                                  json_str(g, "url", ""), "no_reboot", json_flag(t->source, "no_reboot"));
         if (bus_call(t->svc->bus, "compute", "compute.image_export", body, NULL,
-                     (int)config_int(t->svc->cfg, "image.call_timeout_ms", 10000), &st, e) < 0)
-            return -1;
+                     (int)config_int(t->svc->cfg, "image.call_timeout_ms", 10000), &st, e) < 0) {
+            char why[sizeof e->message];   /* compute or the bus, never the tenant: try again */
+            snprintf(why, sizeof why, "%s", e->message);
+            return verr_set(e, 503, "Unavailable", "compute.image_export: %s %s", e->code, why);
+        }
         const char *state = json_str(st, "state", "");
         if (!strcmp(state, "done"))
             break;
