@@ -235,11 +235,18 @@ static void test_container_details(void **state)
     spec_of(x, &s, ID2, VM_POWER_RUNNING, 0);
     s.n_ifaces = 1;
     snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-0000000000000test");
+    snprintf(s.ifaces[0].ip, sizeof s.ifaces[0].ip, "10.99.0.5");
     assert_int_equal(sh("ip netns del vtest-i-%s.eni-0000000000000test 2>/dev/null; true"), 0);
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "NetworkNotReady");
     assert_int_equal(e.http_status, 503);
     assert_int_equal(sh("ip netns add vtest-i-%s.eni-0000000000000test"), 0);
+    /* the namespace without the interface's address yet: still a wait (a guest started
+     * now found no address and no metadata service: it ran without its user-data) */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test addr add 10.99.0.5/24 dev lo"), 0);
     int rc = vm_driver_ensure(x->d, &s, &e);
     if (rc == 0) {
         st = state_of(x, ID2);

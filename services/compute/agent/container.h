@@ -43,6 +43,10 @@ typedef struct ct_launch {
     int stop_timeout_ms;
 } ct_launch_t;
 
+/* Whether the network namespace at path has the IPv4 address ip on an interface: the
+ * datapath makes the namespace before it configures the interface in it. */
+int ct_netns_has_ip(const char *path, const char *ip);
+
 /* Start the container; *pid and *start_time name its init (PID 1 inside). */
 int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e);
 

@@ -142,6 +142,11 @@ static int start(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_state
         struct stat sb;
         if (stat(l.netns, &sb) < 0)   /* the network agent has not made it yet: try again soon */
             return verr_set(e, 503, "NetworkNotReady", "no network namespace %s yet", l.netns + 11);
+        /* nor configured it yet: a guest started now would find no address (and no
+         * metadata service) and run without its user-data */
+        if (spec->ifaces[0].ip[0] && !ct_netns_has_ip(l.netns, spec->ifaces[0].ip))
+            return verr_set(e, 503, "NetworkNotReady", "no address %s in network namespace %s yet", spec->ifaces[0].ip,
+                            l.netns + 11);
     }
     if (ct_cgroup_create(&d->cg, inst_dir, spec->id, spec, d->pids_max, e) < 0)
         return -1;
