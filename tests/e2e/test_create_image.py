@@ -5,6 +5,9 @@ boto3 and /usr/bin/aws on a devcloud whose agent runs the real container driver:
   ImageId at once, DescribeImages shows it pending, with its name, description and the tags
   of TagSpecifications, and then available with a size; a new instance launched from it
   finds the file (its own user-data prints what the file holds on its console);
+- a QEMU guest (TCG here) that wrote a line on its disk (/dev/vda) is imaged while running
+  (its vCPUs stopped while qemu-img reads): the new image is a qcow2 machine image with the
+  instance's kernel and ramdisk, and a guest launched from it reads the line from its disk;
 - the errors a tenant sees at once: an unknown instance (InvalidInstanceID.NotFound), another
   tenant's instance (the same), a malformed name (InvalidAMIName.Malformed), a name already
   used (InvalidAMIName.Duplicate, through the CLI), a terminated instance
@@ -27,7 +30,7 @@ IMAGE_S = 300
 
 @pytest.fixture(scope="module")
 def cloud():
-    c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container",
+    c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container,qemu",
                                               "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
     try:
         yield c
@@ -110,3 +113,20 @@ def test_create_image_errors(cloud, tenant):
     # nothing was made by the refused requests
     names = {i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]}
     assert not names & {"nope-1", "x", "bad{name}", "theirs-1", "late-1"}
+
+
+def test_image_of_a_running_qemu_guest_carries_its_disk(cloud, tenant):
+    ec2, _, _ = tenant
+    base = cloud.default_images()["virga-tiny"]
+    (src,) = ec2.describe_images(ImageIds=[base])["Images"]
+    token = uuid.uuid4().hex[:12]
+    iid = launch(ec2, base, "#!/bin/sh\nprintf 'disk-marker-%s\\n' | dd of=/dev/vda conv=fsync 2> /dev/null\n"
+                            "echo wrote-disk\n" % token)
+    wait_console(ec2, iid, ["wrote-disk", "VIRGA-GUEST-READY instance-id=" + iid])
+    ami = ec2.create_image(InstanceId=iid, Name="vm-" + token)["ImageId"]
+    img = wait_image(ec2, ami, seconds=600)
+    assert img["KernelId"] == src["KernelId"] and img["RamdiskId"] == src["RamdiskId"]
+    assert describe(ec2, iid)["State"]["Name"] == "running"
+    new = launch(ec2, ami, "#!/bin/sh\necho \"disk: $(head -c 24 /dev/vda)\"\n")
+    wait_console(ec2, new, ["disk: disk-marker-" + token, "VIRGA-GUEST-READY instance-id=" + new])
+    ec2.terminate_instances(InstanceIds=[iid, new])
