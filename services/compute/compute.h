@@ -116,6 +116,7 @@ int compute_create_image(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
 int compute_image_export(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_host_exports(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_export_done(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+void image_exports_purge(service_t *svc);
 int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 

@@ -169,3 +169,16 @@ int compute_export_done(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     *reply = json_object();
     return 0;
 }
+
+/* Reconcile: forget exports a day after they ended (the image service's task stops asking
+ * once it has its answer, at most image.create_timeout_s after it began), and pending
+ * ones nobody has asked about for two days (their image has failed by then). */
+void image_exports_purge(service_t *svc)
+{
+    verr_t e;
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "ie_purge",
+        "DELETE FROM image_exports WHERE (state <> 'pending' AND updated_at < now() - interval '1 day') "
+        "OR updated_at < now() - interval '2 days'", 0, NULL);
+    if (!r)
+        log_warn("forgetting old exports: %s", e.message);
+}

@@ -91,6 +91,7 @@ static void reconcile(service_t *svc)
         log_warn("forgetting old answers: %s", e.message);
     hosts_mark_down(svc);
     instances_purge(svc);
+    image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
 }
 
