@@ -110,3 +110,59 @@ def test_agent_and_compute_killed_during_a_launch_converge(cloud):
             break
         assert time.time() < deadline, "left on the host: %r" % left
         time.sleep(0.5)
+
+
+def proc_states(iid):
+    """The scheduler states (R, S, T, ...) of the processes in the instance's cgroups."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % pid) as f:
+                if "/" + iid not in f.read():
+                    continue
+            with open("/proc/%s/status" % pid) as f:
+                out += [ln.split()[1] for ln in f if ln.startswith("State:")]
+        except OSError:
+            pass
+    return out
+
+
+def test_agent_killed_during_an_export_converges(cloud):
+    """kill -9 of the agent while it exports a container for CreateImage (the instance
+    paused, tar running): the export is done again by the restarted agent, the image
+    becomes available with the bytes the instance had, and the instance runs on (none of
+    its processes left stopped)."""
+    import glob
+    import re
+    _, k, s = new_tenant(cloud, "killx-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\ndd if=/dev/urandom of=/root/blob bs=1048576 count=160 2> /dev/null\n"
+                                     "echo \"sum: $(md5sum < /root/blob)\"\n")["Instances"][0]["InstanceId"]
+    wait_all(ec2, [iid], "running")
+    text = wait_console(ec2, iid, ["sum: "])
+    want = re.search(r"sum: ([0-9a-f]{32})", text).group(1)
+    new = ec2.create_image(InstanceId=iid, Name="killed-export-" + uuid.uuid4().hex[:6])["ImageId"]
+    deadline = time.time() + 120
+    while not glob.glob(os.path.join(cloud.dir, "agent", "state", "*", "exports", new + ".*")):
+        assert time.time() < deadline, "the export of %s never started" % new
+        time.sleep(0.1)
+    kill_and_restart(cloud, "agent")
+    deadline = time.time() + CONVERGE_S
+    while True:
+        (img,) = ec2.describe_images(ImageIds=[new])["Images"]
+        if img["State"] == "available":
+            break
+        assert img["State"] == "pending" and time.time() < deadline, img
+        time.sleep(1)
+    assert states(ec2, [iid])[iid]["State"]["Name"] == "running"
+    assert proc_states(iid) and "T" not in proc_states(iid), proc_states(iid)
+    nid = ec2.run_instances(ImageId=new, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\necho \"copy: $(md5sum < /root/blob)\"\n")["Instances"][0]["InstanceId"]
+    wait_all(ec2, [nid], "running")
+    wait_console(ec2, nid, ["copy: " + want])
+    ec2.terminate_instances(InstanceIds=[iid, nid])
+    wait_all(ec2, [iid, nid], "terminated")

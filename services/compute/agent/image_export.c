@@ -52,7 +52,9 @@ static int export_one(image_export_t *x, const json_t *job, char sha[65], uint64
     if (!d)
         return verr_set(e, 400, "UnsupportedOperation", "this host offers no %s driver", driver);
     char path[PATH_MAX + 64];
-    vm_pathf(path, sizeof path, "%s/%s.%s", x->dir, image, json_str(job, "format", "img"));
+    /* named by this process too: a tar that a killed agent left running goes on writing
+     * its own (unlinked) file, never the one this attempt uploads */
+    vm_pathf(path, sizeof path, "%s/%s.%d.%s", x->dir, image, (int)getpid(), json_str(job, "format", "img"));
     int64_t t0 = vm_now_ms();
     if (vm_driver_export(d, inst, path, !json_flag(job, "no_reboot"), e) < 0) {
         unlink(path);
@@ -145,6 +147,11 @@ image_export_t *image_export_start(service_t *svc, instance_sync_t *sync, const 
     vm_pathf(x->dir, sizeof x->dir, "%s/%s/exports", config_str(svc->cfg, "agent.state_dir", "/var/lib/virga/agent"),
              host_id);
     if (vm_mkdirs(x->dir, 0700, e) < 0) {
+        free(x);
+        return NULL;
+    }
+    verr_t ig;   /* what a killed agent's exports left: no export of this process runs yet */
+    if (vm_rmtree(x->dir, &ig) < 0 || vm_mkdirs(x->dir, 0700, e) < 0) {
         free(x);
         return NULL;
     }
