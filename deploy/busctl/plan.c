@@ -27,6 +27,7 @@ static const struct {
     {"objectstore", "identity"},
     {"network", "identity"}, {"network", "*agents*"},
     {"image", "objectstore"},
+    {"image", "compute"},   /* CreateImage's task: compute.image_export */
     {"compute", "identity"}, {"compute", "image"}, {"compute", "network"}, {"compute", "*agents*"},
     {"*agents*", "compute"}, {"*agents*", "network"},
     {"virgadm", "*services*"}, {"virgadm", "*agents*"},

@@ -42,6 +42,8 @@ static const gw_action_t actions[] = {
     {API_EC2, "ImportImage", "image", {NULL}, NULL, NULL, GW_MUTATES | GW_CLIENT_TOKEN},
     {API_EC2, "DescribeImportImageTasks", "image", {NULL}, NULL, NULL, GW_READS},
     {API_EC2, "CancelImportTask", "image", {"ImportTaskId"}, NULL, NULL, GW_MUTATES},
+    /* EC2: an image from an instance's disk: compute checks the instance, then the image service */
+    {API_EC2, "CreateImage", NULL, {"InstanceId", "Name"}, ec2_create_image, NULL, GW_MUTATES},
     /* EC2: the network (VPCs, subnets, security groups, interfaces, addresses) */
     {API_EC2, "CreateVpc", "network", {"CidrBlock"}, NULL, NULL, GW_MUTATES},
     {API_EC2, "DescribeVpcs", "network", {NULL}, NULL, NULL, GW_READS},

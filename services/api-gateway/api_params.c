@@ -35,6 +35,7 @@ static const char *const p_ec2_CopyImage[] = {"ClientToken", "CopyImageTags", "D
 static const char *const p_ec2_ImportImage[] = {"Architecture", "BootMode", "ClientData", "ClientToken", "Description", "DiskContainer", "DryRun", "Encrypted", "Hypervisor", "KmsKeyId", "LicenseSpecifications", "LicenseType", "Platform", "RoleName", "TagSpecification", "UsageOperation", NULL};
 static const char *const p_ec2_DescribeImportImageTasks[] = {"DryRun", "Filters", "ImportTaskId", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_CancelImportTask[] = {"CancelReason", "DryRun", "ImportTaskId", NULL};
+static const char *const p_ec2_CreateImage[] = {"BlockDeviceMapping", "BootModeOverride", "Description", "DryRun", "InstanceId", "Name", "NoReboot", "SnapshotLocation", "TagSpecification", NULL};
 static const char *const p_ec2_CreateVpc[] = {"AmazonProvidedIpv6CidrBlock", "CidrBlock", "DryRun", "InstanceTenancy", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6CidrBlock", "Ipv6CidrBlockNetworkBorderGroup", "Ipv6IpamPoolId", "Ipv6NetmaskLength", "Ipv6Pool", "TagSpecification", "VpcEncryptionControl", NULL};
 static const char *const p_ec2_DescribeVpcs[] = {"DryRun", "Filter", "MaxResults", "NextToken", "VpcId", NULL};
 static const char *const p_ec2_DeleteVpc[] = {"DryRun", "VpcId", NULL};
@@ -129,6 +130,7 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "ImportImage", p_ec2_ImportImage, NULL},
     {API_EC2, "DescribeImportImageTasks", p_ec2_DescribeImportImageTasks, NULL},
     {API_EC2, "CancelImportTask", p_ec2_CancelImportTask, NULL},
+    {API_EC2, "CreateImage", p_ec2_CreateImage, NULL},
     {API_EC2, "CreateVpc", p_ec2_CreateVpc, NULL},
     {API_EC2, "DescribeVpcs", p_ec2_DescribeVpcs, NULL},
     {API_EC2, "DeleteVpc", p_ec2_DeleteVpc, NULL},

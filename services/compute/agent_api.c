@@ -22,7 +22,7 @@
 #define MAX_OBSERVED 20000
 #define MAX_CONSOLE_B64 (96 * 1024)
 
-static const char *sender_host(bus_ctx_t *ctx, verr_t *e)
+const char *sender_host(bus_ctx_t *ctx, verr_t *e)
 {
     const char *h = ctx->msg->from ? ctx->msg->from->host : NULL;
     if (!h || !*h)

@@ -108,6 +108,15 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e);
 
 /* agent_api.c: what host agents ask (the contract in docs/compute.md) */
 int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* The sending agent's host (its principal agent-<host>); NULL with AccessDenied otherwise. */
+const char *sender_host(bus_ctx_t *ctx, verr_t *e);
+
+/* create_image.c: CreateImage's check, and the exports the hosts' agents do for it */
+int compute_create_image(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_image_export(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_host_exports(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int compute_export_done(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+void image_exports_purge(service_t *svc);
 int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 

@@ -38,6 +38,11 @@ static const bus_route_t routes[] = {
     {"compute.host_instances", compute_host_instances, BUS_P_AGENT},
     {"compute.instances_observed", compute_instances_observed, BUS_P_AGENT},
     {"compute.instance_metadata", compute_instance_metadata, BUS_P_AGENT},
+    /* CreateImage: the gateway's check, the image service's task, the host's export */
+    {"compute.CreateImage", compute_create_image, TENANT_API},
+    {"compute.image_export", compute_image_export, BUS_P_IMAGE},
+    {"compute.host_exports", compute_host_exports, BUS_P_AGENT},
+    {"compute.export_done", compute_export_done, BUS_P_AGENT},
     {NULL, NULL, 0},
 };
 
@@ -86,6 +91,7 @@ static void reconcile(service_t *svc)
         log_warn("forgetting old answers: %s", e.message);
     hosts_mark_down(svc);
     instances_purge(svc);
+    image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
 }
 

@@ -29,9 +29,13 @@ int image_describe_import_tasks(bus_ctx_t *ctx, const json_t *body, json_t **rep
 int image_cancel_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* copy.c */
 int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* create.c: CreateImage's image and task, after the gateway had compute check the instance */
+int image_create_from_instance(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 
 /* Image ids: ami- (machine), aki- (kernel), ari- (ramdisk). */
 int image_id_valid(const char *id);
+/* An AMI name as EC2 takes it: 3..128 letters, digits and ()[] ./-'@_ */
+int image_name_valid(const char *name);
 const char *image_id_prefix(const char *image_type);
 /* The caller's image `id` if it exists and the caller owns it (or is the operator's
  * administrator): InvalidAMIID.Malformed / InvalidAMIID.NotFound / AuthFailure. */

@@ -17,6 +17,8 @@ static const bus_route_t routes[] = {
     {"image.ImportImage", image_import, TENANT_API},
     {"image.DescribeImportImageTasks", image_describe_import_tasks, TENANT_API},
     {"image.CancelImportTask", image_cancel_import, TENANT_API},
+    /* CreateImage: the gateway sends it after compute.CreateImage checked the instance */
+    {"image.create_from_instance", image_create_from_instance, BUS_P_GATEWAY},
     {"image.fetch_url", image_fetch_url, BUS_P_COMPUTE | BUS_P_OPERATOR},
     {"image.CreateTags", image_create_tags, TENANT_API},
     {"image.DeleteTags", image_delete_tags, TENANT_API},

@@ -6,6 +6,8 @@
  *             (image.bucket) → image available
  *   copy:     fetch the source image's bytes (checked against its SHA-256) → store them in
  *             the operator's bucket → image available
+ *   create:   a PUT grant for the operator's bucket → compute.image_export until the
+ *             instance's host has written the disk there → its size checked → available
  *
  * Every step can run again after a crash: scratch files are named by the task and rewritten
  * from the start, the stored object's key is the image id (a repeat overwrites it), and
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "image_task.h"
@@ -358,6 +361,70 @@ static int run_copy(image_task_t *t, const char *src, verr_t *e)
                     "WHERE id = $1 AND state = 'pending'", 5, p, json_pack("{s:I}", "size", (json_int_t)size), e);
 }
 
+/* CreateImage: the host's agent writes the bytes; this task only asks compute how the
+ * export stands (each call renews its grant) until it is done, failed, or too old. */
+static int run_create(image_task_t *t, verr_t *e)
+{
+    const char *location = json_str(t->source, "location", "");
+    if (!image_bucket(t->svc, e) || image_task_progress(t, 5, "exporting", e) < 0)
+        return -1;
+    time_t start = time(NULL), granted = 0;
+    long limit = config_int(t->svc->cfg, "image.create_timeout_s", 3600);
+    int poll_ms = (int)config_int(t->svc->cfg, "image.create_poll_ms", 1000);
+    JSON_AUTO json_t *g = NULL, *st = NULL;
+    for (;;) {
+        if (!g || time(NULL) - granted > 1800) {   /* grants last image.grant_ttl_s (3600) */
+            json_decref(g);
+            g = NULL;
+            if (image_grant(t->svc, NULL, location, "PUT", &g, e) < 0)
+                return -1;
+            granted = time(NULL);
+        }
+        json_decref(st);
+        st = NULL;
+        json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:b}", "image_id", t->image_id, "instance_id",
+                                 json_str(t->source, "instance_id", ""), "account_id", t->account, "url",
+                                 json_str(g, "url", ""), "no_reboot", json_flag(t->source, "no_reboot"));
+        if (bus_call(t->svc->bus, "compute", "compute.image_export", body, NULL,
+                     (int)config_int(t->svc->cfg, "image.call_timeout_ms", 10000), &st, e) < 0) {
+            char why[sizeof e->message];   /* compute or the bus, never the tenant: try again */
+            snprintf(why, sizeof why, "%s", e->message);
+            return verr_set(e, 503, "Unavailable", "compute.image_export: %s %s", e->code, why);
+        }
+        const char *state = json_str(st, "state", "");
+        if (!strcmp(state, "done"))
+            break;
+        if (!strcmp(state, "failed")) {   /* "Code: message" from compute or the agent */
+            const char *why = json_str(st, "error", "ExportFailed: the export failed"), *colon = strchr(why, ':');
+            char code[64];
+            snprintf(code, sizeof code, "%.*s", colon ? (int)(colon - why) : 12, colon ? why : "ExportFailed");
+            return verr_set(e, 400, code, "%s", colon ? colon + 2 : why);
+        }
+        if (time(NULL) - start > limit)
+            return verr_set(e, 400, "ExportTimeout", "the instance's host did not export its disk within %ld s", limit);
+        for (int waited = 0; waited < poll_ms; waited += 100) {
+            if (image_task_keepalive(t, e) < 0)
+                return -1;
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* what the object store holds must be what the agent says it wrote */
+    JSON_AUTO json_t *obj = NULL;
+    if (image_task_progress(t, 95, "validating", e) < 0 || image_grant(t->svc, NULL, location, "GET", &obj, e) < 0)
+        return -1;
+    long long size = (long long)json_int(obj, "size", -1);
+    if (size != (long long)json_int(st, "size", -2))
+        return verr_set(e, 500, "InternalError", "the exported object is %lld bytes, the host wrote %lld", size,
+                        (long long)json_int(st, "size", 0));
+    char sz[32];
+    snprintf(sz, sizeof sz, "%lld", size);
+    const char *p[] = {t->image_id, json_str(st, "sha256", ""), sz, json_str(obj, "etag", "")};
+    return complete(t, "image_created",
+                    "UPDATE images SET state = 'available', sha256 = $2, size = $3::bigint, etag = $4 "
+                    "WHERE id = $1 AND state = 'pending'", 4, p, json_pack("{s:I}", "size", (json_int_t)size), e);
+}
+
 /* A failure is the tenant's when the object store or qemu-img refused their input. */
 static int tenants_fault(const verr_t *e)
 {
@@ -378,6 +445,8 @@ int pipeline_run(image_task_t *t, verr_t *e)
         rc = run_import(t, src, out, e);
     else if (!strcmp(t->kind, "copy"))
         rc = run_copy(t, src, e);
+    else if (!strcmp(t->kind, "create"))
+        rc = run_create(t, e);
     else
         rc = verr_set(e, 500, "InternalError", "unknown task kind %s", t->kind);
     unlink(src);

@@ -47,7 +47,7 @@ int image_owned(bus_ctx_t *ctx, const char *id, verr_t *e)
 }
 
 /* EC2: 3 to 128 of letters, digits, ( ) [ ] space . / - ' @ _ */
-static int valid_name(const char *n)
+int image_name_valid(const char *n)
 {
     size_t l = n ? strlen(n) : 0;
     if (l < 3 || l > 128)
@@ -104,7 +104,7 @@ int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     if (!account)
         return -1;
     const char *name = json_str(body, "Name", NULL), *loc = json_str(body, "ImageLocation", NULL);
-    if (!valid_name(name))
+    if (!image_name_valid(name))
         return verr_set(e, 400, "InvalidAMIName.Malformed",
                         "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'");
     if (!loc || !*loc)

@@ -92,6 +92,7 @@ static const task_kind_t kinds[] = {
     {"register", run},
     {"import", run},
     {"copy", run},
+    {"create", run},
     {NULL, NULL},
 };
 

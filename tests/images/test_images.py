@@ -161,3 +161,54 @@ def test_generated_scripts_shellcheck(images, tmp_path):
     assert p.returncode == 0, p.stdout
     p = subprocess.run(["shellcheck", BUILD, BOOT_TEST], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
+
+
+MD_SERVER = """
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/latest/meta-data/instance-id":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"i-0123456789abcdef0")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("169.254.169.254", 80), H).serve_forever()
+"""
+
+
+def test_container_init_waits_for_a_late_metadata_service(images, tmp_path):
+    """The container init of an instance with an address asks the metadata service again
+    until it answers: here it comes up 6 s after the guest started (on a loaded host the
+    agent's server for the VPC can come after the guest; one try gave instance-id=unknown
+    and no user-data). In a namespace of the test's own, with a stand-in server."""
+    ns = "virga-mdtest-%d" % os.getpid()
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["tar", "-xzf", os.path.join(images, "busybox-rootfs.tar.gz"), "-C", str(root)], check=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    server = None
+    try:
+        for cmd in (["link", "set", "lo", "up"], ["addr", "add", "10.251.0.7/24", "dev", "lo"],
+                    ["addr", "add", "169.254.169.254/32", "dev", "lo"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        env = {"PATH": "/sbin:/usr/sbin:/bin:/usr/bin", "VIRGA_INSTANCE": "1"}
+        guest = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--pid", "--mount", "--fork", "chroot",
+                                  str(root), "/sbin/init"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, env=env)
+        time.sleep(6)
+        server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", MD_SERVER])
+        try:
+            out, _ = guest.communicate("echo shell-done\n", timeout=150)
+        except subprocess.TimeoutExpired:
+            guest.kill()
+            out, _ = guest.communicate()
+        assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
+        assert "shell-done" in out, out
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "del", ns])

@@ -203,6 +203,30 @@ static void test_container_details(void **state)
     wait_line(x, ID1, line);
     snprintf(line, sizeof line, "probe pid=1 host=test-host ppid=0");
     wait_line(x, ID1, line);
+    /* CreateImage's export: the root file system as the instance changed it (a file
+     * written, one deleted: the upper layer's whiteout hides the image's), while it is
+     * paused; it runs on after */
+    in = fopen(p, "w");
+    assert_non_null(in);
+    fputs("echo exported-$((6*7)) > /etc/probe; rm /etc/hostname; echo wrote-probe\n", in);
+    fclose(in);
+    wait_line(x, ID1, "wrote-probe");
+    char tgz[PATH_MAX + 32], cmd[3 * PATH_MAX];
+    snprintf(tgz, sizeof tgz, "%s/export-test.tar.gz", x->dir);
+    verr_t xe = {0};
+    if (vm_driver_export(x->d, ID1, tgz, 1, &xe) < 0)
+        fail_msg("export: %s %s", xe.code, xe.message);
+    snprintf(cmd, sizeof cmd, "test \"$(tar -xzOf %s ./etc/probe)\" = exported-42", tgz);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "tar -tzf %s | grep -q '^./sbin/init$' && ! tar -tzf %s | grep -q '^./etc/hostname$'", tgz, tgz);
+    assert_int_equal(system(cmd), 0);
+    unlink(tgz);
+    assert_true(vm_proc_is(st.pid, st.start_time));
+    in = fopen(p, "w");
+    assert_non_null(in);
+    fputs("echo still-running\n", in);
+    fclose(in);
+    wait_line(x, ID1, "still-running");
     char a[64], b[128];
     snprintf(a, sizeof a, "/proc/%d/ns/net", (int)st.pid);
     assert_int_not_equal(ns_inode(a), ns_inode("/proc/self/ns/net"));
@@ -235,11 +259,18 @@ static void test_container_details(void **state)
     spec_of(x, &s, ID2, VM_POWER_RUNNING, 0);
     s.n_ifaces = 1;
     snprintf(s.ifaces[0].eni_id, sizeof s.ifaces[0].eni_id, "eni-0000000000000test");
+    snprintf(s.ifaces[0].ip, sizeof s.ifaces[0].ip, "10.99.0.5");
     assert_int_equal(sh("ip netns del vtest-i-%s.eni-0000000000000test 2>/dev/null; true"), 0);
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "NetworkNotReady");
     assert_int_equal(e.http_status, 503);
     assert_int_equal(sh("ip netns add vtest-i-%s.eni-0000000000000test"), 0);
+    /* the namespace without the interface's address yet: still a wait (a guest started
+     * now found no address and no metadata service: it ran without its user-data) */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test addr add 10.99.0.5/24 dev lo"), 0);
     int rc = vm_driver_ensure(x->d, &s, &e);
     if (rc == 0) {
         st = state_of(x, ID2);

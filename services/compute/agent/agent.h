@@ -3,12 +3,14 @@
 #define VIRGA_AGENT_H
 
 #include "image_cache.h"
+#include "image_export.h"
 #include "instance_sync.h"
 #include "service.h"
 
 typedef struct agent {
     image_cache_t *images;
     instance_sync_t *sync;    /* the instance loop (instance_sync.h) */
+    image_export_t *exports;  /* CreateImage's exports (image_export.h) */
 } agent_t;
 
 /* image_messages.c */

@@ -27,6 +27,8 @@ int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e);
 int ct_cgroup_busy(const char *inst_dir);
 /* SIGKILL everything in the recorded cgroups until they are empty (5 s at most). */
 int ct_cgroup_kill(const char *inst_dir, verr_t *e);
+/* Send sig to every process of the instance's cgroups (SIGSTOP/SIGCONT: CreateImage's pause). */
+void ct_cgroup_signal(const char *inst_dir, int sig);
 /* Kill, then remove the recorded cgroups. */
 int ct_cgroup_remove(const char *inst_dir, verr_t *e);
 
@@ -40,6 +42,10 @@ typedef struct ct_launch {
     char hostname[64];
     int stop_timeout_ms;
 } ct_launch_t;
+
+/* Whether the network namespace at path has the IPv4 address ip on an interface: the
+ * datapath makes the namespace before it configures the interface in it. */
+int ct_netns_has_ip(const char *path, const char *ip);
 
 /* Start the container; *pid and *start_time name its init (PID 1 inside). */
 int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e);

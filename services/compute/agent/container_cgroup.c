@@ -194,8 +194,8 @@ int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e)
     return 0;
 }
 
-/* Processes still in the instance's cgroups (SIGKILLed when kill is set). */
-static int procs(char dirs[CT_MAX_CG][PATH_MAX], size_t n, int kill_them)
+/* Processes still in the instance's cgroups (sent sig unless it is 0). */
+static int procs(char dirs[CT_MAX_CG][PATH_MAX], size_t n, int sig)
 {
     int count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -205,8 +205,8 @@ static int procs(char dirs[CT_MAX_CG][PATH_MAX], size_t n, int kill_them)
         int pid;
         while (f && fscanf(f, "%d", &pid) == 1) {
             count++;
-            if (kill_them)
-                kill(pid, SIGKILL);
+            if (sig)
+                kill(pid, sig);
         }
         if (f)
             fclose(f);
@@ -226,12 +226,18 @@ int ct_cgroup_kill(const char *inst_dir, verr_t *e)
     char dirs[CT_MAX_CG][PATH_MAX];
     size_t n = recorded(inst_dir, dirs);
     int64_t end = vm_now_ms() + 5000;
-    while (procs(dirs, n, 1) > 0) {
+    while (procs(dirs, n, SIGKILL) > 0) {
         if (vm_now_ms() > end)
             return verr_set(e, 500, "InternalError", "processes of %s survive SIGKILL", inst_dir);
         vm_sleep_ms(20);
     }
     return 0;
+}
+
+void ct_cgroup_signal(const char *inst_dir, int sig)
+{
+    char dirs[CT_MAX_CG][PATH_MAX];
+    procs(dirs, recorded(inst_dir, dirs), sig);
 }
 
 int ct_cgroup_remove(const char *inst_dir, verr_t *e)

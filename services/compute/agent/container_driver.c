@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,11 @@ static int start(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_state
         struct stat sb;
         if (stat(l.netns, &sb) < 0)   /* the network agent has not made it yet: try again soon */
             return verr_set(e, 503, "NetworkNotReady", "no network namespace %s yet", l.netns + 11);
+        /* nor configured it yet: a guest started now would find no address (and no
+         * metadata service) and run without its user-data */
+        if (spec->ifaces[0].ip[0] && !ct_netns_has_ip(l.netns, spec->ifaces[0].ip))
+            return verr_set(e, 503, "NetworkNotReady", "no address %s in network namespace %s yet", spec->ifaces[0].ip,
+                            l.netns + 11);
     }
     if (ct_cgroup_create(&d->cg, inst_dir, spec->id, spec, d->pids_max, e) < 0)
         return -1;
@@ -266,6 +272,34 @@ static int ct_console(void *p, const char *id, size_t max, char **buf, size_t *l
     return vm_console_tail(path, max, buf, len, total, e);
 }
 
+/* The instance's root file system as a tar.gz: its upper layer over the image's, mounted
+ * read-only in a mount namespace of the tar's own (nothing is mounted on the host), with
+ * every process of the instance stopped meanwhile unless pause is 0. */
+static int ct_export(void *p, const char *id, const char *path, int pause, verr_t *e)
+{
+    ctd_t *d = p;
+    char inst_dir[PATH_MAX], base[PATH_MAX], mnt[PATH_MAX + 16], opts[3 * PATH_MAX];
+    vm_inst_dir(d->dir, id, inst_dir, sizeof inst_dir);
+    vm_state_t st;
+    if (vm_state_read(inst_dir, &st, NULL) < 0)
+        return verr_set(e, 404, "InvalidInstanceID.NotFound", "instance %s is not on this host", id);
+    base_dir(d, st.image_sha256, base, sizeof base);
+    vm_pathf(mnt, sizeof mnt, "%s/export", inst_dir);
+    vm_pathf(opts, sizeof opts, "lowerdir=%s/upper:%s", inst_dir, base);
+    if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
+        return verr_set(e, 500, "InternalError", "%s: %s", mnt, strerror(errno));
+    char *argv[] = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                    "mount -t overlay virga-export -o \"$1\" \"$2\" && tar -C \"$2\" --numeric-owner -czf \"$3\" .",
+                    "sh", opts, mnt, (char *)path, NULL};
+    if (pause)
+        ct_cgroup_signal(inst_dir, SIGSTOP);
+    int rc = vm_run(argv, e);
+    if (pause)
+        ct_cgroup_signal(inst_dir, SIGCONT);
+    rmdir(mnt);
+    return rc;
+}
+
 static void ct_close(void *p)
 {
     ctd_t *d = p;
@@ -287,4 +321,5 @@ const vm_driver_ops_t vm_container_driver = {
     .remove = ct_remove,
     .console = ct_console,
     .close = ct_close,
+    .export_disk = ct_export,
 };

@@ -11,7 +11,9 @@ int agent_instances_changed(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     (void)body;
     (void)reply;
     (void)e;
-    instance_sync_wake(((agent_t *)service_of(ctx)->state)->sync);
+    agent_t *a = service_of(ctx)->state;
+    instance_sync_wake(a->sync);
+    image_export_wake(a->exports);   /* compute rings this too when it asks for an export */
     return 0;
 }
 

@@ -44,7 +44,9 @@ static int init(service_t *svc, verr_t *e)
     vm_console_cap_set(strtoull(config_str(svc->cfg, "agent.console_max_bytes", "1048576"), NULL, 10));
     if (net_sync_start(svc, host_id, e) < 0)
         return -1;
-    return agent_instance_sync_start(svc, host_id, e);
+    if (agent_instance_sync_start(svc, host_id, e) < 0)
+        return -1;
+    return (agent.exports = image_export_start(svc, agent.sync, host_id, e)) ? 0 : -1;
 }
 
 /* Downloads in flight give up at once instead of holding the stop for up to
@@ -54,12 +56,15 @@ static void stop(service_t *svc)
     (void)svc;
     image_cache_stop(agent.images);
     instance_sync_cancel(agent.sync);  /* boots in flight give up waiting */
+    image_export_cancel(agent.exports);
 }
 
 /* The bus workers have stopped: nothing uses the cache any more. */
 static void fini(service_t *svc)
 {
     (void)svc;
+    image_export_stop(agent.exports);  /* it uses the drivers of the instance loop */
+    agent.exports = NULL;
     instance_sync_stop(agent.sync);    /* its threads use the cache and the bus */
     agent.sync = NULL;
     net_sync_stop();

@@ -550,6 +550,30 @@ static void q_close(void *p)
     free(d);
 }
 
+/* The instance's disk (its overlay and the base under it) as one standalone qcow2; a
+ * running VM's vCPUs are stopped over QMP meanwhile unless pause is 0 (qemu-img reads
+ * the image QEMU holds open with -U, force-share). */
+static int q_export(void *p, const char *id, const char *path, int pause, verr_t *e)
+{
+    qd_t *d = p;
+    char inst[PATH_MAX], disk[PATH_MAX + 16], q[PATH_MAX + 8];
+    vm_inst_dir(d->dir, id, inst, sizeof inst);
+    vm_pathf(disk, sizeof disk, "%s/disk.qcow2", inst);
+    qmp_path(inst, q, sizeof q);
+    struct stat sb;
+    if (stat(disk, &sb) < 0)
+        return verr_set(e, 404, "InvalidInstanceID.NotFound", "instance %s has no disk on this host", id);
+    vm_state_t st = {0};
+    vm_state_read(inst, &st, NULL);
+    verr_t ig;
+    int paused = pause && alive(inst, &st) && qemu_qmp(q, "stop", 5000, &ig) == 0;
+    char *argv[] = {"qemu-img", "convert", "-U", "-O", "qcow2", disk, (char *)path, NULL};
+    int rc = vm_run(argv, e);
+    if (paused)
+        qemu_qmp(q, "cont", 5000, &ig);
+    return rc;
+}
+
 const vm_driver_ops_t vm_qemu_driver = {
     .name = "qemu",
     .about = "QEMU virtual machines (KVM when it works, else TCG), QMP, serial console to a file",
@@ -560,4 +584,5 @@ const vm_driver_ops_t vm_qemu_driver = {
     .remove = q_remove,
     .console = q_console,
     .close = q_close,
+    .export_disk = q_export,
 };

@@ -145,6 +145,10 @@ typedef struct vm_driver_ops {
      * the launch for good: a bad image map, no permission). The agent then reports
      * the instance "failed" and compute ends its launch (docs/hybrid.md). */
     int (*permanent)(void *d, const verr_t *e);
+    /* Optional (CreateImage): write the instance's disk (qemu: a standalone qcow2) or root
+     * file system (container: a tar.gz) to path. pause: hold a running instance still
+     * while its bytes are read (NoReboot false), so the copy is consistent. */
+    int (*export_disk)(void *d, const char *id, const char *path, int pause, verr_t *e);
 } vm_driver_ops_t;
 
 /* The table: every driver this binary has, NULL-terminated. */
@@ -167,6 +171,8 @@ int vm_driver_remove(vm_driver_t *d, const char *id, verr_t *e);
 int vm_driver_console(vm_driver_t *d, const char *id, size_t max, char **buf, size_t *len, uint64_t *total,
                       verr_t *e);
 void vm_driver_close(vm_driver_t *d);     /* NULL is a no-op */
+/* export_disk, or UnsupportedOperation for a driver without one. */
+int vm_driver_export(vm_driver_t *d, const char *id, const char *path, int pause, verr_t *e);
 
 /* 1 if s is an instance id the drivers accept (i- + 17 lowercase hex): it names files,
  * cgroups and sockets, so nothing else may reach them. */

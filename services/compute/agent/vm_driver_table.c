@@ -102,6 +102,15 @@ int vm_driver_console(vm_driver_t *d, const char *id, size_t max, char **buf, si
     return d->ops->console(d->priv, id, max, buf, len, total, e);
 }
 
+int vm_driver_export(vm_driver_t *d, const char *id, const char *path, int pause, verr_t *e)
+{
+    if (!vm_id_valid(id))
+        return verr_set(e, 400, "InvalidParameterValue", "'%s' is not an instance id", id ? id : "");
+    if (!d->ops->export_disk)
+        return verr_set(e, 400, "UnsupportedOperation", "the %s driver cannot export an instance", d->ops->name);
+    return d->ops->export_disk(d->priv, id, path, pause, e);
+}
+
 void vm_driver_close(vm_driver_t *d)
 {
     if (!d)

@@ -1,0 +1,168 @@
+"""kill -9 during a launch of real container guests (issue 11, docs/compute.md "Robustness
+with real guests"): ten instances of the default busybox rootfs are launched with
+RunInstances; while their boots are in flight the host's agent is killed with SIGKILL and
+started again, then compute the same way. Every instance still reaches `running`, its
+guest ran its user-data (the ready line with its own id on its console), and the host runs
+exactly one guest per instance (one PID-1 process in each instance's cgroups, no guest of
+an id compute does not know); after TerminateInstances nothing of them is left.
+
+Needs root. Waits are bounded generously; nothing asserts a duration."""
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from harness import Cloud, boto3_client, new_tenant
+from test_instances_real import host_leftovers, wait_console
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
+
+N = 10
+CONVERGE_S = 600
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container", "VIRGA_AGENT_VCPUS": "64",
+                                              "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def guests_on_host():
+    """{instance id: number of PID-1 processes (container inits) in its cgroups}."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % pid) as f:
+                cg = f.read()
+            with open("/proc/%s/status" % pid) as f:
+                nspid = [ln.split()[1:] for ln in f if ln.startswith("NSpid:")]
+        except OSError:
+            continue
+        iid = next((part for line in cg.splitlines() for part in line.split(":", 2)[2].split("/")
+                    if part.startswith("i-")), None)
+        if iid and nspid and len(nspid[0]) > 1 and nspid[0][-1] == "1":
+            found[iid] = found.get(iid, 0) + 1
+    return found
+
+
+def states(ec2, ids):
+    out = {}
+    for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+        for i in r["Instances"]:
+            out[i["InstanceId"]] = i
+    return out
+
+
+def wait_all(ec2, ids, state, seconds=CONVERGE_S):
+    deadline = time.time() + seconds
+    while True:
+        got = states(ec2, ids)
+        if all(i["State"]["Name"] == state for i in got.values()) and len(got) == len(ids):
+            return got
+        assert time.time() < deadline, "not all %s: %s" % (state, {k: (v["State"]["Name"], v.get("StateReason"))
+                                                                  for k, v in got.items()})
+        time.sleep(1)
+
+
+def kill_and_restart(cloud, name):
+    os.kill(cloud.pid(name), signal.SIGKILL)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+
+
+def test_agent_and_compute_killed_during_a_launch_converge(cloud):
+    _, k, s = new_tenant(cloud, "kill-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=N, MaxCount=N,
+                          UserData="#!/bin/sh\necho user-data-ran\n")
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    # the boots are in flight (at most agent.max_parallel_boots at once): kill the agent
+    # once some guest is up or being made, then compute while the rest boot
+    deadline = time.time() + 120
+    while not guests_on_host() and time.time() < deadline:
+        time.sleep(0.2)
+    kill_and_restart(cloud, "agent")
+    time.sleep(1)
+    kill_and_restart(cloud, "compute")
+
+    running = wait_all(ec2, ids, "running")
+    for iid in ids:
+        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "user-data-ran"])
+    on_host = guests_on_host()
+    assert {i: on_host.get(i, 0) for i in ids} == {i: 1 for i in ids}, on_host
+    assert set(on_host) <= set(ids), "guests compute does not know: %r" % (set(on_host) - set(ids))
+
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_all(ec2, ids, "terminated")
+    deadline = time.time() + 120
+    while True:
+        left = [x for i in ids for x in host_leftovers(cloud, i, running[i]["NetworkInterfaces"][0]["NetworkInterfaceId"])]
+        if not left:
+            break
+        assert time.time() < deadline, "left on the host: %r" % left
+        time.sleep(0.5)
+
+
+def proc_states(iid):
+    """The scheduler states (R, S, T, ...) of the processes in the instance's cgroups."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % pid) as f:
+                if "/" + iid not in f.read():
+                    continue
+            with open("/proc/%s/status" % pid) as f:
+                out += [ln.split()[1] for ln in f if ln.startswith("State:")]
+        except OSError:
+            pass
+    return out
+
+
+def test_agent_killed_during_an_export_converges(cloud):
+    """kill -9 of the agent while it exports a container for CreateImage (the instance
+    paused, tar running): the export is done again by the restarted agent, the image
+    becomes available with the bytes the instance had, and the instance runs on (none of
+    its processes left stopped)."""
+    import glob
+    import re
+    _, k, s = new_tenant(cloud, "killx-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\ndd if=/dev/urandom of=/root/blob bs=1048576 count=160 2> /dev/null\n"
+                                     "echo \"sum: $(md5sum < /root/blob)\"\n")["Instances"][0]["InstanceId"]
+    wait_all(ec2, [iid], "running")
+    text = wait_console(ec2, iid, ["sum: "])
+    want = re.search(r"sum: ([0-9a-f]{32})", text).group(1)
+    new = ec2.create_image(InstanceId=iid, Name="killed-export-" + uuid.uuid4().hex[:6])["ImageId"]
+    deadline = time.time() + 120
+    while not glob.glob(os.path.join(cloud.dir, "agent", "state", "*", "exports", new + ".*")):
+        assert time.time() < deadline, "the export of %s never started" % new
+        time.sleep(0.1)
+    kill_and_restart(cloud, "agent")
+    deadline = time.time() + CONVERGE_S
+    while True:
+        (img,) = ec2.describe_images(ImageIds=[new])["Images"]
+        if img["State"] == "available":
+            break
+        assert img["State"] == "pending" and time.time() < deadline, img
+        time.sleep(1)
+    assert states(ec2, [iid])[iid]["State"]["Name"] == "running"
+    assert proc_states(iid) and "T" not in proc_states(iid), proc_states(iid)
+    nid = ec2.run_instances(ImageId=new, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\necho \"copy: $(md5sum < /root/blob)\"\n")["Instances"][0]["InstanceId"]
+    wait_all(ec2, [nid], "running")
+    wait_console(ec2, nid, ["copy: " + want])
+    ec2.terminate_instances(InstanceIds=[iid, nid])
+    wait_all(ec2, [iid, nid], "terminated")
