@@ -34,9 +34,9 @@ static const gw_action_t actions[] = {
     /* EC2: the image registry */
     {API_EC2, "RegisterImage", "image", {"Name"}, NULL, NULL, GW_MUTATES},
     {API_EC2, "DescribeImages", "image", {NULL}, NULL, NULL, GW_READS},
-    {API_EC2, "DeregisterImage", "image", {"ImageId"}, NULL, NULL, GW_MUTATES},
+    {API_EC2, "DeregisterImage", NULL, {"ImageId"}, ec2_image_change, NULL, GW_MUTATES},   /* image, then compute */
     {API_EC2, "DescribeImageAttribute", "image", {"ImageId", "Attribute"}, NULL, NULL, GW_READS},
-    {API_EC2, "ModifyImageAttribute", "image", {"ImageId"}, NULL, NULL, GW_MUTATES},
+    {API_EC2, "ModifyImageAttribute", NULL, {"ImageId"}, ec2_image_change, NULL, GW_MUTATES},   /* image, then compute */
     {API_EC2, "CopyImage", "image", {"SourceImageId", "SourceRegion", "Name"}, NULL, NULL,
      GW_MUTATES | GW_CLIENT_TOKEN},
     {API_EC2, "ImportImage", "image", {NULL}, NULL, NULL, GW_MUTATES | GW_CLIENT_TOKEN},

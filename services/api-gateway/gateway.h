@@ -142,6 +142,9 @@ int ec2_delete_tags(gw_req_t *r, json_t **result, verr_t *e);
 int ec2_describe_tags(gw_req_t *r, json_t **result, verr_t *e);
 /* ec2_create_image.c: CreateImage, compute's check then the image service's image */
 int ec2_create_image(gw_req_t *r, json_t **result, verr_t *e);
+/* DeregisterImage, ModifyImageAttribute (ec2_image_change.c): the image service, then
+ * compute told before the answer. */
+int ec2_image_change(gw_req_t *r, json_t **result, verr_t *e);
 /* request.c: a new request for h (headers later steps use copied) */
 gw_req_t *gw_req_new(http_req_t *h, http_resp_t *resp);
 /* request.c: the parameters and action of an unsigned request (the console's, whose

@@ -78,6 +78,9 @@ int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t
 int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **out, verr_t *e);
 /* Ask again about an image for every account (the image service refused a launch). */
 void launch_facts_image_changed(launch_facts_t *f, const char *image_id);
+/* compute.image_changed {image_id}, from the gateway once a tenant's change of an image
+ * is made: the image's rows are refreshed before any RunInstances decides on them. */
+int launch_facts_image_changed_msg(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* The virga.events listener: image.changed, identity.changed (quota). */
 int launch_facts_on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 

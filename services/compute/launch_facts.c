@@ -414,6 +414,18 @@ int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t
 
 void launch_facts_image_changed(launch_facts_t *f, const char *image_id) { push(f, 'I', "", image_id, NULL); }
 
+int launch_facts_image_changed_msg(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)reply;
+    launch_facts_t *f = compute_of(ctx)->facts;
+    const char *id = json_str(body, "image_id", "");
+    if (!*id || strlen(id) >= 72)
+        return verr_set(e, 400, "InvalidParameterValue", "image_id is required");
+    if (f)
+        launch_facts_image_changed(f, id);   /* queued now: a RunInstances after this waits for it */
+    return 0;
+}
+
 /* virga.events (runs on the bus's reader thread: only queues). */
 int launch_facts_on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {

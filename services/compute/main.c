@@ -43,6 +43,8 @@ static const bus_route_t routes[] = {
     {"compute.image_export", compute_image_export, BUS_P_IMAGE},
     {"compute.host_exports", compute_host_exports, BUS_P_AGENT},
     {"compute.export_done", compute_export_done, BUS_P_AGENT},
+    /* the gateway, after a tenant's DeregisterImage / ModifyImageAttribute */
+    {"compute.image_changed", launch_facts_image_changed_msg, BUS_P_GATEWAY},
     {NULL, NULL, 0},
 };
 
