@@ -39,6 +39,7 @@ static const struct {
     {"virga.events", "identity", "objectstore"},
     {"virga.events", "identity", "compute"},   /* quota changes (launch_facts.c) */
     {"virga.events", "image", "compute"},      /* image.changed */
+    {"virga.usage", "accounting", "billing"},  /* a billing system, virgadm usage-feed */
 };
 
 static void topic(json_t *plan, const char *name, int partitions, long long retention_ms)
@@ -145,10 +146,8 @@ json_t *plan_build(const char *const *agents)
             acl(plan, broadcasts[i].reader, "topic", "literal", broadcasts[i].topic, "describe");
         }
     }
-    /* a billing system (virgadm usage-feed too) reads virga.usage in groups "billing.*",
-     * and nothing else: no reply topic (it calls no one), no write, no idempotent producer */
-    acl(plan, "billing", "topic", "literal", "virga.usage", "read");
-    acl(plan, "billing", "topic", "literal", "virga.usage", "describe");
+    /* the billing principal reads virga.usage (above) in its groups "billing.*", and
+     * nothing else: no reply topic (it calls no one), no write, no idempotent producer */
     acl(plan, "billing", "group", "prefixed", "billing.", "read");
     return plan;
 }
