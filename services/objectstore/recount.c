@@ -63,9 +63,12 @@ static int count_bucket(objectstore_t *os, const char *bucket_id, long max_versi
     int truncated = 1, rc = 0;
     while (truncated && rc == 0) {
         char *km = t.key ? xstrdup(t.key) : xstrdup("");
+        long before = t.versions;
         rc = os_list_versions(os->backend, bucket_id, "", km, t.key ? t.vid : NULL, PAGE, add_version, &t,
                               &truncated, &e);
         free(km);
+        if (rc == 0 && truncated && t.versions == before)
+            rc = verr_set(&e, 500, "InternalError", "the listing did not move on");   /* never loop on it */
         if (rc < 0)
             log_warn("recount of bucket %s: %s", bucket_id, e.message);
         else if (t.versions > max_versions || service_stopping()) {
