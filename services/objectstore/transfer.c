@@ -74,10 +74,16 @@ void transfer_count(const char *account, const char *bucket, unsigned long long 
     pthread_mutex_unlock(&mu);
 }
 
+/* Append item to a PostgreSQL array literal, quoted (whatever a name holds). */
 static void sb_array(strbuf_t *b, const char *item)
 {
-    strbuf_puts(b, b->len ? "," : "{");
-    strbuf_puts(b, item);
+    strbuf_puts(b, b->len ? ",\"" : "{\"");
+    for (; *item; item++) {
+        if (*item == '"' || *item == '\\')
+            strbuf_putc(b, '\\');
+        strbuf_putc(b, *item);
+    }
+    strbuf_putc(b, '"');
 }
 
 /* Write the counts so far as one transfer_events row per bucket, in one statement; on
@@ -105,7 +111,6 @@ static void flush(objectstore_t *os, db_t *db)
     for (int i = 0; i < SLOTS; i++) {
         if (!taken[i].bucket[0])
             continue;
-        /* bucket names are DNS characters: nothing to quote in an array literal */
         snprintf(item, sizeof item, "%.96s/%.63s/%.40s", os->svc->instance, taken[i].bucket, f);
         sb_array(&ids, item);
         sb_array(&accts, taken[i].account);
