@@ -274,5 +274,6 @@ void usage_cmds_usage(FILE *f)
                "  invoice --account A --month YYYY-MM [--format table|csv|json] [--pdf FILE]\n"
                "                                     a month of the account's usage at the price list's prices\n"
                "  usage-feed --group NAME [--max N] [--idle-ms MS]\n"
-               "                                     read virga.usage as group virgadm.NAME, one JSON line per record\n");
+               "                                     read virga.usage as principal billing, group billing.NAME,\n"
+               "                                     one JSON line per record\n");
 }

@@ -301,6 +301,13 @@ int main(int argc, char **argv)
                 "  or name the broker: --set bus.brokers=HOST:PORT\n", rest[0], SYSTEM_CONFIG);
         return 2;
     }
+    /* usage-feed reads as the billing system does, with the principal that may read
+     * virga.usage and nothing else (docs/usage.md); it sends nothing */
+    if (!strcmp(rest[0], "usage-feed")) {
+        if (!config_str(cfg, "bus.principal", NULL))
+            config_set(cfg, "bus.principal", "billing");
+        config_set(cfg, "bus.idempotence", "false");
+    }
     bus_t *bus = bus_open(cfg, "virgadm", &e);
     if (!bus) {
         fprintf(stderr, "virgadm: %s\n", e.message);

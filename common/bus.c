@@ -97,7 +97,8 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         bus_ack_t *a = sent->ack;
         pthread_mutex_lock(&a->mu);
         a->pending--;
-        a->failed += m->err != RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (m->err && !a->failed++)
+            a->first_err = m->err;
         pthread_cond_broadcast(&a->cv);
         pthread_mutex_unlock(&a->mu);
     } else if (m->err && sent) {   /* the caller hears of it */
@@ -332,14 +333,14 @@ int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, c
     pthread_mutex_lock(&a.mu);
     while (a.pending > 0)
         pthread_cond_wait(&a.cv, &a.mu);
-    int failed = a.failed;
+    int failed = a.failed, why = a.first_err;
     pthread_mutex_unlock(&a.mu);
     pthread_mutex_destroy(&a.mu);
     pthread_cond_destroy(&a.cv);
     *acked = failed ? 0 : sent;
     if (rc == 0 && failed)
-        rc = verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %d of %zu not acknowledged", topic, failed,
-                      sent);
+        rc = verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %d of %zu not acknowledged (%s)", topic,
+                      failed, sent, rd_kafka_err2str((rd_kafka_resp_err_t)why));
     return rc;
 }
 

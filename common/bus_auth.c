@@ -17,7 +17,8 @@
  * acts for. The gateway and the object store check tenants' signatures; image and compute
  * act for the tenant whose request they serve (image asks the object store for grants as
  * that account); virgadm is the operator. Identity, network and accounting never speak
- * for a tenant, nor does any agent: a host is the least trusted part of a cloud. */
+ * for a tenant, nor does any agent: a host is the least trusted part of a cloud. billing
+ * is an external billing system's: it only reads virga.usage (no handler lists it). */
 static const struct {
     const char *name;
     unsigned kind;
@@ -31,6 +32,7 @@ static const struct {
     {"gateway", BUS_P_GATEWAY, 1},
     {"accounting", BUS_P_ACCOUNTING, 0},
     {"virgadm", BUS_P_OPERATOR, 1},
+    {"billing", BUS_P_BILLING, 0},
 };
 
 int bus_name_valid(const char *s, size_t max)

@@ -29,6 +29,7 @@ enum {
     BUS_P_OPERATOR = 1u << 7,    /* virgadm */
     BUS_P_AGENT = 1u << 8,       /* any host's agent */
     BUS_P_TEST = 1u << 9,        /* principals named "test-*": unit tests only */
+    BUS_P_BILLING = 1u << 10,    /* a billing system: reads virga.usage, sends nothing */
 };
 #define BUS_FROM_SERVICES (BUS_P_IDENTITY | BUS_P_COMPUTE | BUS_P_IMAGE | BUS_P_NETWORK | BUS_P_OBJECTSTORE | \
                            BUS_P_GATEWAY | BUS_P_ACCOUNTING)

@@ -148,6 +148,7 @@ typedef struct bus_ack {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int pending, failed;
+    int first_err;   /* rd_kafka_resp_err_t of the first failure: the reason the caller is told */
 } bus_ack_t;
 /* The sender of a received message, checked: 0 with *p filled, or -1 when the message
  * is unsigned, from an unknown principal or signed by another key (logged, counted). */

@@ -4,7 +4,7 @@
  * principal reads only its own request topic (in its own group) and its own reply topic.
  * Nothing else is granted: an agent reads only its own host's topic and writes only to
  * compute and network and to the reply topics of those who command it (network rings
- * its doorbell, agent.network_changed). */
+ * its doorbell, agent.network_changed). The billing principal only reads virga.usage. */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +41,7 @@ static const struct {
     {"virga.events", "identity", "objectstore"},
     {"virga.events", "identity", "compute"},   /* quota changes (launch_facts.c) */
     {"virga.events", "image", "compute"},      /* image.changed */
-    {"virga.usage", "accounting", "virgadm"},   /* virgadm usage-feed; a billing system gets its own */
+    {"virga.usage", "accounting", "billing"},  /* a billing system, virgadm usage-feed */
 };
 
 static void topic(json_t *plan, const char *name, int partitions, long long retention_ms)
@@ -148,5 +148,8 @@ json_t *plan_build(const char *const *agents)
             acl(plan, broadcasts[i].reader, "topic", "literal", broadcasts[i].topic, "describe");
         }
     }
+    /* the billing principal reads virga.usage (above) in its groups "billing.*", and
+     * nothing else: no reply topic (it calls no one), no write, no idempotent producer */
+    acl(plan, "billing", "group", "prefixed", "billing.", "read");
     return plan;
 }

@@ -1,20 +1,19 @@
-/* pump.c - the accounting service's three threads: a listener that LISTENs for the
- * logs' and the outbox's NOTIFYs (sent by triggers, so only at commit) and wakes the
- * other two; a puller that reads every event log past its cursor into usage records;
+/* pump.c - the accounting service's three threads: a listener (common/pg_listen.c)
+ * that LISTENs for the logs' and the outbox's NOTIFYs (sent by triggers, so only at
+ * commit) and wakes the other two; a puller that reads every event log past its cursor into usage records;
  * a publisher that empties the outbox onto virga.usage. A lost or missed notification
  * costs at most accounting.poll_ms: both loops also run on that timer (and on the
  * service's reconcile timer), so the doorbell only makes them prompt. */
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "accounting.h"
 #include "config.h"
 #include "log.h"
+#include "pg_listen.h"
 
 /* A loop that sleeps until woken or until its period ends. */
 typedef struct loop {
@@ -28,11 +27,9 @@ static struct {
     service_t *svc;
     volatile int stop;
     int poll_ms, batch, grace_s;
-    int wake[2];           /* a byte on wake[1] stops the listener */
-    pthread_t listener;
-    int listening;
+    pg_listen_t *listener;   /* the doorbell (common/pg_listen.c) */
     loop_t puller, publisher;
-} pump = {.wake = {-1, -1}};
+} pump;
 
 static void loop_wake(loop_t *l)
 {
@@ -162,52 +159,17 @@ static void *publisher(void *arg)
     return NULL;
 }
 
-static int stop_requested(int ms)
+static void on_notify(void *arg, const char *channel, const char *payload)
 {
-    struct pollfd p = {.fd = pump.wake[0], .events = POLLIN};
-    return poll(&p, 1, ms) > 0;
+    (void)arg, (void)payload;
+    loop_wake(strcmp(channel, "virga_usage_records") ? &pump.puller : &pump.publisher);
 }
 
-static void *listener(void *arg)
+static void on_connect(void *arg)
 {
     (void)arg;
-    db_t *db = NULL;
-    for (;;) {
-        if (!db) {
-            verr_t e;
-            db = service_db_connect(pump.svc, &e);
-            if (db && (db_exec(db, &e, "LISTEN virga_usage_events") < 0 ||
-                       db_exec(db, &e, "LISTEN virga_usage_records") < 0)) {
-                db_close(db);
-                db = NULL;
-            }
-            if (!db) {
-                log_warn("accounting: listener: %s (retrying)", e.message);
-                if (stop_requested(2000))
-                    break;
-                continue;
-            }
-            loop_wake(&pump.puller);   /* whatever committed while nobody listened */
-            loop_wake(&pump.publisher);
-        }
-        PGconn *c = db_conn(db);
-        struct pollfd p[2] = {{.fd = pump.wake[0], .events = POLLIN}, {.fd = PQsocket(c), .events = POLLIN}};
-        int n = poll(p, 2, 60000);
-        if (n > 0 && (p[0].revents & POLLIN))
-            break;
-        if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
-            db_close(db);
-            db = NULL;
-            continue;
-        }
-        PGnotify *note;
-        while ((note = PQnotifies(c))) {
-            loop_wake(strcmp(note->relname, "virga_usage_records") ? &pump.puller : &pump.publisher);
-            PQfreemem(note);
-        }
-    }
-    db_close(db);
-    return NULL;
+    loop_wake(&pump.puller);   /* whatever committed while nobody listened */
+    loop_wake(&pump.publisher);
 }
 
 static int loop_start(loop_t *l, void *(*fn)(void *))
@@ -230,13 +192,12 @@ int pump_start(service_t *svc, verr_t *e)
         return verr_set(e, 400, "InvalidParameterValue",
                         "accounting.poll_ms (10..3600000), accounting.batch (1..100000) or "
                         "accounting.close_grace_s (0..86400) out of range");
-    if (pipe(pump.wake) < 0)
-        return verr_set(e, 500, "InternalError", "accounting: no pipe");
-    if (loop_start(&pump.puller, puller) < 0 || loop_start(&pump.publisher, publisher) < 0 ||
-        pthread_create(&pump.listener, NULL, listener, NULL) != 0)
+    if (loop_start(&pump.puller, puller) < 0 || loop_start(&pump.publisher, publisher) < 0)
         return verr_set(e, 500, "InternalError", "accounting: cannot start its threads");
-    pump.listening = 1;
-    return 0;
+    static const char *const channels[] = {"virga_usage_events", "virga_usage_records", NULL};
+    pg_listen_spec_t spec = {.name = "accounting", .channels = channels, .on_notify = on_notify,
+                             .on_connect = on_connect};
+    return (pump.listener = pg_listen_start(svc, &spec, e)) ? 0 : -1;
 }
 
 void pump_wake(void)
@@ -259,17 +220,8 @@ static void loop_join(loop_t *l)
 void pump_stop(void)
 {
     pump.stop = 1;
-    if (pump.listening) {
-        if (write(pump.wake[1], "x", 1) < 0)
-            log_warn("accounting: cannot wake the listener");
-        pthread_join(pump.listener, NULL);
-        pump.listening = 0;
-    }
+    pg_listen_stop(pump.listener);
+    pump.listener = NULL;
     loop_join(&pump.puller);
     loop_join(&pump.publisher);
-    if (pump.wake[0] >= 0) {
-        close(pump.wake[0]);
-        close(pump.wake[1]);
-        pump.wake[0] = pump.wake[1] = -1;
-    }
 }

@@ -7,27 +7,17 @@
  * the agent pulls network.host_desired at once instead of at its next reconcile tick.
  * The bus is a doorbell: a lost event (this process down at the commit, a broker
  * hiccup) costs the agent one reconcile interval, never a divergence; with several
- * network replicas every one publishes, and the agent's pull is idempotent. */
-#include <poll.h>
-#include <pthread.h>
+ * network replicas every one publishes, and the agent's pull is idempotent. The thread
+ * is common/pg_listen.c's. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "network.h"
+#include "pg_listen.h"
 
 #define CHANNEL "network_host_changed"
 
-typedef struct host_events {
-    service_t *svc;
-    pthread_t thread;
-    int wake[2];            /* a byte on wake[1] stops the thread */
-    int running;
-} host_events_t;
-
-static host_events_t ev = {.wake = {-1, -1}};
+static pg_listen_t *listener;
 
 /* "<host> <generation>" -> the event on the host's topic. Hosts whose name cannot be a
  * topic (bus_name_valid: no '.') have no agent to tell. */
@@ -44,78 +34,23 @@ static void publish(bus_t *bus, const char *payload)
         log_warn("agent.network_changed to %s: %s %s", host, e.code, e.message);
 }
 
-/* Wait up to ms for the stop byte; 1 when asked to stop. */
-static int stop_requested(int ms)
+static void on_notify(void *arg, const char *channel, const char *payload)
 {
-    struct pollfd p = {.fd = ev.wake[0], .events = POLLIN};
-    return poll(&p, 1, ms) > 0;
-}
-
-static void *listen_thread(void *arg)
-{
-    (void)arg;
-    db_t *db = NULL;
-    for (;;) {
-        if (!db) {
-            verr_t e;
-            db = service_db_connect(ev.svc, &e);
-            if (db && db_exec(db, &e, "LISTEN " CHANNEL) < 0) {
-                db_close(db);
-                db = NULL;
-            }
-            if (!db) {
-                log_warn("host events: %s (retrying)", e.message);
-                if (stop_requested(2000))
-                    break;
-                continue;
-            }
-        }
-        PGconn *c = db_conn(db);
-        struct pollfd p[2] = {{.fd = ev.wake[0], .events = POLLIN}, {.fd = PQsocket(c), .events = POLLIN}};
-        int n = poll(p, 2, 5000);
-        if (n > 0 && (p[0].revents & POLLIN))
-            break;
-        if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
-            /* the connection broke: a new one LISTENs again (what was committed meanwhile
-             * reaches the agents at their next reconcile) */
-            db_close(db);
-            db = NULL;
-            continue;
-        }
-        PGnotify *note;
-        while ((note = PQnotifies(c))) {
-            publish(ev.svc->bus, note->extra);
-            PQfreemem(note);
-        }
-    }
-    db_close(db);
-    return NULL;
+    (void)channel;
+    publish(((service_t *)arg)->bus, payload);
 }
 
 int host_events_start(service_t *svc, verr_t *e)
 {
-    ev.svc = svc;
-    if (pipe(ev.wake) < 0)
-        return verr_set(e, 500, "InternalError", "host events: no pipe");
-    if (pthread_create(&ev.thread, NULL, listen_thread, NULL) != 0) {
-        close(ev.wake[0]);
-        close(ev.wake[1]);
-        ev.wake[0] = ev.wake[1] = -1;
-        return verr_set(e, 500, "InternalError", "host events: no thread");
-    }
-    ev.running = 1;
-    return 0;
+    static const char *const channels[] = {CHANNEL, NULL};
+    /* a broken connection LISTENs again; what committed meanwhile reaches the agents at
+     * their next reconcile */
+    pg_listen_spec_t spec = {.name = "host events", .channels = channels, .on_notify = on_notify, .arg = svc};
+    return (listener = pg_listen_start(svc, &spec, e)) ? 0 : -1;
 }
 
 void host_events_stop(void)
 {
-    if (!ev.running)
-        return;
-    if (write(ev.wake[1], "x", 1) < 0)
-        log_warn("host events: cannot wake the listener");
-    pthread_join(ev.thread, NULL);
-    close(ev.wake[0]);
-    close(ev.wake[1]);
-    ev.wake[0] = ev.wake[1] = -1;
-    ev.running = 0;
+    pg_listen_stop(listener);
+    listener = NULL;
 }

@@ -155,7 +155,7 @@ static void handle(bucket_pass_t *bp, const item_t *it, const item_t *next)
                   (a == LC_EXPIRE_CURRENT && (bp->vers == OS_VERSIONING_OFF ||
                                              (bp->vers == OS_VERSIONING_SUSPENDED && !strcmp(it->m.version_id, "null"))));
     if (done && removed && !it->m.delete_marker)
-        s3_usage_refund_account(bp->os, bp->owner, it->m.size);
+        s3_usage_refund_bucket(bp->os, bp->owner, bp->id, it->m.size);
 }
 
 /* The versions of the bucket from the cursor on, until the listing ends (returns 1) or
@@ -241,7 +241,7 @@ static void abort_uploads(bucket_pass_t *bp)
         uint64_t bytes = s3_usage_upload_bytes(bp->os, bp->id, id, 0);
         if (os_mpu_abort(bp->os->backend, bp->id, id, &e) == 0) {
             bp->expired++;
-            s3_usage_refund_account(bp->os, bp->owner, bytes);
+            s3_usage_refund_bucket(bp->os, bp->owner, bp->id, bytes);
         }
         else if (strcmp(e.code, "NoSuchUpload"))   /* completed or aborted meanwhile: fine */
             log_warn("lifecycle: bucket %s upload %s: %s", bp->id, id, e.message);

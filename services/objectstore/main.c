@@ -60,6 +60,8 @@ static int init(service_t *svc, verr_t *e)
      * cores keep the cluster busy (objectstore.http_threads overrides) */
     if (!config_str(svc->cfg, "objectstore.http_threads", NULL))
         config_set(svc->cfg, "objectstore.http_threads", "16");
+    if (transfer_start(os, e) < 0)
+        return -1;
     return service_http_start(svc, "objectstore", 8774, http_routes, s3_refuse, e);
 }
 
@@ -81,7 +83,7 @@ static void reconcile(service_t *svc)
         log_warn("garbage collection: %s", e.message);
     if (svc->db) {
         s3_uploads_expire(svc->db, o.stale_s);
-        transfer_flush(os, svc->db);   /* usage for billing (transfer.c) */
+        storage_recount(os, svc->db);   /* usage for billing (recount.c, transfer.c) */
         storage_sample(svc->db);
     }
     os_lifecycle_tick(os);
@@ -101,6 +103,7 @@ static void fini(service_t *svc)
     objectstore_t *os = svc->state;
     service_http_stop(svc);
     if (os) {
+        transfer_stop(os, svc->db);   /* after the last request: the last window of GET bytes */
         writers_stop(os->writers);   /* after the last request: no write of ours is left */
         os_lifecycle_fini(os);
         os_backend_close(os->backend);

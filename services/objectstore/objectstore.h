@@ -487,7 +487,7 @@ void s3_uploads_expire(db_t *db, int max_age_s);
 int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e);
 /* Give back n bytes of r's bucket owner / of an account (removed for good). */
 void s3_usage_refund(s3_req_t *r, uint64_t n);
-void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n);
+void s3_usage_refund_bucket(objectstore_t *os, const char *account, const char *bucket_id, uint64_t n);
 /* The write succeeded keeping `kept` bytes: the rest of r->charged goes back. */
 void s3_usage_settle(s3_req_t *r, uint64_t kept);
 /* The size of the version that writing or deleting key (version_id NULL: per the
@@ -497,10 +497,16 @@ uint64_t s3_usage_replaced(s3_req_t *r, const char *key, const char *version_id)
 uint64_t s3_usage_upload_bytes(objectstore_t *os, const char *bucket_id, const char *upload_id, int number);
 
 /* transfer.c: bytes GetObject sends, counted per bucket in memory and written to
- * transfer_events by the reconcile timer; each account's stored bytes sampled into
- * storage_samples once per clock hour (docs/usage.md). */
+ * transfer_events by a flusher thread (transfer_start) every
+ * objectstore.transfer_flush_ms, and once more by transfer_stop after the HTTP endpoint
+ * has drained; each bucket's stored bytes sampled into storage_samples once per clock
+ * hour (docs/usage.md). */
 void transfer_count(const char *account, const char *bucket, unsigned long long bytes);
-void transfer_flush(objectstore_t *os, db_t *db);
+int transfer_start(objectstore_t *os, verr_t *e);
+void transfer_stop(objectstore_t *os, db_t *db);
 void storage_sample(db_t *db);
+/* recount.c: set a few buckets' stored-bytes totals from the backend's listing (the
+ * reconcile timer). */
+void storage_recount(objectstore_t *os, db_t *db);
 
 #endif

@@ -1,6 +1,8 @@
 /* s3_usage.c - the stored_bytes quota: an account's buckets (every version of every
  * object, the parts of unfinished multipart uploads) may not hold more bytes than
- * identity allows it (virgadm quota set ACCOUNT stored_bytes MAX).
+ * identity allows it (virgadm quota set ACCOUNT stored_bytes MAX). The same statements
+ * keep each bucket's own total (objectstore.bucket_stored, sampled hourly for billing:
+ * transfer.c), so the bucket totals of an account add up to its total.
  *
  * A write reserves its bytes before the first byte is stored, with one conditional
  * UPDATE of the account's row in objectstore.stored: PostgreSQL locks the row and
@@ -54,12 +56,20 @@ int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e)
         return -1;
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%lld", (long long)n);
-    const char *p[] = {r->bucket_owner, bytes};
+    const char *p[] = {r->bucket_owner, bytes, r->bucket_id};
     long long max = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
+        /* the bucket's row follows the account's in the same statement, only when the
+         * account's UPDATE passed the quota */
         PG_AUTO PGresult *res = db_prepared(db, e, "stored_charge",
-            "UPDATE stored SET bytes = bytes + $2::bigint WHERE account_id = $1 AND bytes + $2::bigint <= max_bytes "
-            "AND max_at > now() - interval '" QUOTA_TTL " seconds' RETURNING bytes", 2, p);
+            "WITH a AS (UPDATE stored SET bytes = bytes + $2::bigint WHERE account_id = $1 "
+            "           AND bytes + $2::bigint <= max_bytes "
+            "           AND max_at > now() - interval '" QUOTA_TTL " seconds' RETURNING bytes), "
+            "b AS (INSERT INTO bucket_stored (bucket_id, account_id, bytes, changes, changed_at) "
+            "      SELECT $3, $1, $2::bigint, 1, now() FROM a "
+            "      ON CONFLICT (bucket_id) DO UPDATE SET bytes = bucket_stored.bytes + EXCLUDED.bytes, "
+            "      changes = bucket_stored.changes + 1, changed_at = now()) "
+            "SELECT bytes FROM a", 3, p);
         if (!res)
             return -1;
         if (PQntuples(res)) {
@@ -75,7 +85,7 @@ int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e)
     return exceeded(e, max);
 }
 
-void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n)
+void s3_usage_refund_bucket(objectstore_t *os, const char *account, const char *bucket_id, uint64_t n)
 {
     if (!n || !account || !account[0])
         return;
@@ -83,16 +93,18 @@ void s3_usage_refund_account(objectstore_t *os, const char *account, uint64_t n)
     db_t *db = s3_db(os, &e);
     char bytes[32];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)n);
-    const char *p[] = {account, bytes};
+    const char *p[] = {account, bytes, bucket_id};
     PG_AUTO PGresult *res = db ? db_prepared(db, &e, "stored_refund",
-        "UPDATE stored SET bytes = GREATEST(bytes - $2::bigint, 0) WHERE account_id = $1", 2, p) : NULL;
+        "WITH a AS (UPDATE stored SET bytes = GREATEST(bytes - $2::bigint, 0) WHERE account_id = $1) "
+        "UPDATE bucket_stored SET bytes = GREATEST(bytes - $2::bigint, 0), changes = changes + 1, "
+        "changed_at = now() WHERE bucket_id = $3", 3, p) : NULL;
     if (!res)   /* the account keeps the bytes counted: it errs on the side of the quota */
         log_warn("stored bytes of %s: %llu bytes not given back: %s", account, (unsigned long long)n, e.message);
 }
 
 void s3_usage_refund(s3_req_t *r, uint64_t n)
 {
-    s3_usage_refund_account(r->os, r->bucket_owner, n);
+    s3_usage_refund_bucket(r->os, r->bucket_owner, r->bucket_id, n);
 }
 
 void s3_usage_settle(s3_req_t *r, uint64_t kept)

@@ -216,3 +216,56 @@ def test_gateway_may_ask_the_object_store_only_for_its_health(cloud):
     ok, err = call_as(cloud, gw, "objectstore", "objectstore.grant", {"bucket": "x", "key": "y"})
     assert not ok
     assert err.startswith("AccessDenied:") and "may not send objectstore.grant" in err, err
+
+
+def test_billing_principal_reads_virga_usage_and_nothing_else(cloud):
+    """The billing system's principal (virgadm usage-feed uses it) has exactly: read and
+    describe on virga.usage, and its consumer groups billing.*; no write anywhere."""
+    r = subprocess.run([os.path.join(BIN, "virga-busctl"), "plan"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    mine = sorted((a["resource"], a["pattern"], a["name"], a["operation"])
+                  for a in json.loads(r.stdout)["acls"] if a["principal"] == "billing")
+    assert mine == [("group", "prefixed", "billing.", "read"), ("topic", "literal", "virga.usage", "describe"),
+                    ("topic", "literal", "virga.usage", "read")], mine
+    cred = json.load(open(secrets(cloud, "billing.cred")))
+    assert cred["principal"] == "billing"
+    assert oct(os.stat(secrets(cloud, "billing.cred")).st_mode & 0o777) == "0o600"
+
+
+def send_as(cloud, principal, topic):
+    """One message written to topic with principal's credential (tests/bench/bus_send.c):
+    (acknowledged by the broker, stderr)."""
+    r = subprocess.run([os.path.join(BIN, "..", "bench", "bus_send"), "-c", cloud.config,
+                        "--set", "bus.principal=" + principal, topic], capture_output=True, text=True, timeout=60)
+    return r.returncode == 0, r.stderr
+
+
+def test_billing_principal_cannot_send(cloud):
+    """On the broker: the billing credential writes nowhere, neither a service's request
+    topic nor virga.usage itself, which it reads (control: virgadm may write to compute's)."""
+    for topic in ("virga.rpc.accounting", "virga.usage", "virga.events"):
+        ok, err = send_as(cloud, "billing", topic)
+        assert not ok and "authorization failed" in err.lower(), (topic, err)
+    ok, err = send_as(cloud, "virgadm", "virga.rpc.compute")
+    assert ok, err
+
+
+def test_billing_principal_cannot_read_another_topic(cloud):
+    """On the broker: a process holding the billing credential that tries to read the
+    host's request topic is refused (the agent's consumer, run as billing)."""
+    log = os.path.join(cloud.dir, "log", "billing-impostor.log")
+    with open(log, "w") as out:
+        p = subprocess.Popen([os.path.join(BIN, "virga-agent"), "-c", cloud.config,
+                              "--set", "agent.host_id=" + host_of(cloud), "--set", "bus.principal=billing",
+                              "--set", "agent.cache_dir=" + os.path.join(cloud.dir, "billing-impostor-cache")],
+                             stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while "authoriz" not in open(log).read().lower() and p.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        text = open(log).read()
+        assert "authorization failed" in text.lower(), text[-2000:]
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait(30)

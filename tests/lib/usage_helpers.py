@@ -19,19 +19,28 @@ def wait_state(ec2, iid, state):
         time.sleep(0.2)
 
 
-def stop_accounting(cloud):
-    pid = cloud.pid("accounting")
+def stop_service(cloud, name):
+    """SIGTERM (a stop, not a crash) and wait for the process to end."""
+    pid = cloud.pid(name)
     os.kill(pid, signal.SIGTERM)
     deadline = time.time() + 30
     while os.path.exists("/proc/%d" % pid):
-        assert time.time() < deadline, "accounting did not stop"
+        assert time.time() < deadline, "%s did not stop" % name
         time.sleep(0.1)
 
 
-def start_accounting(cloud):
+def start_service(cloud, name):
     r = cloud.up()
     assert r.returncode == 0, r.stdout + r.stderr
-    cloud.wait_healthy("accounting")
+    cloud.wait_healthy(name)
+
+
+def stop_accounting(cloud):
+    stop_service(cloud, "accounting")
+
+
+def start_accounting(cloud):
+    start_service(cloud, "accounting")
 
 
 def usage(cloud, **filters):
