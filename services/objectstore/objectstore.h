@@ -154,6 +154,7 @@ struct s3_req {
     int waiting;                      /* begin or end has started a wait: it runs again */
     int phase;                        /* begin_request's steps done before a wait */
     int finished;                     /* the payload checks at the body's end are done */
+    int in_data;                      /* in the body's callback, which cannot wait */
 };
 
 /* s3_route.c: the operation the request names, or NULL + NotImplemented/MethodNotAllowed */
@@ -485,6 +486,9 @@ void s3_uploads_expire(db_t *db, int max_age_s);
 /* s3_usage.c: the stored_bytes quota (the bucket owner's account) */
 /* Reserve n more bytes for r (r->charged); 403 QuotaExceeded past the quota. */
 int s3_usage_charge(s3_req_t *r, int64_t n, verr_t *e);
+/* Before a body of unknown length: a limit kept for the bucket owner that is fresh, asked
+ * of identity if need be (-1 with r->waiting: begin runs again). */
+int s3_usage_prepare(s3_req_t *r, verr_t *e);
 /* Give back n bytes of r's bucket owner / of an account (removed for good). */
 void s3_usage_refund(s3_req_t *r, uint64_t n);
 void s3_usage_refund_bucket(objectstore_t *os, const char *account, const char *bucket_id, uint64_t n);

@@ -64,7 +64,8 @@ static int part_number(s3_req_t *r, verr_t *e)
 int s3_upload_part_begin(s3_req_t *r, verr_t *e)
 {
     int n = part_number(r, e);
-    if (n < 0 || s3_payload_size_check(r, e) < 0 || s3_usage_charge(r, r->payload_len, e) < 0 ||
+    if (n < 0 || s3_payload_size_check(r, e) < 0 || (r->payload_len < 0 && s3_usage_prepare(r, e) < 0) ||
+        s3_usage_charge(r, r->payload_len, e) < 0 ||
         s3_md5_begin(r, e) < 0 ||
         os_mpu_part_begin(r->os->backend, r->bucket_id, s3_query(r, "uploadId"), n, &r->put, e) < 0)
         return -1;

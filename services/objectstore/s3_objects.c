@@ -113,7 +113,8 @@ int s3_md5_begin(s3_req_t *r, verr_t *e)
 
 int s3_put_object_begin(s3_req_t *r, verr_t *e)
 {
-    if (s3_payload_size_check(r, e) < 0 || s3_usage_charge(r, r->payload_len, e) < 0 ||
+    if (s3_payload_size_check(r, e) < 0 || (r->payload_len < 0 && s3_usage_prepare(r, e) < 0) ||
+        s3_usage_charge(r, r->payload_len, e) < 0 ||
         s3_meta_from_headers(r, &r->meta, e) < 0 ||
         s3_tags_from_header(r, &r->meta.tags, e) < 0 || s3_md5_begin(r, e) < 0 ||
         os_put_begin(r->os->backend, r->bucket_id, r->key, r->versioning, &r->put, e) < 0)

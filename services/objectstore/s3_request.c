@@ -297,12 +297,14 @@ static int s_data(void *ctx, const char *buf, size_t len, http_resp_t *resp)
 {
     s3_req_t *r = ctx;
     int rc;
+    r->in_data = 1;
     if (r->op->body == BODY_STREAM)
         rc = s3_payload(r, buf, len, r->op->data, &r->err);
     else if (r->op->body == BODY_SMALL)
         rc = s3_payload(r, buf, len, keep_small, &r->err);
     else
         rc = s3_payload(r, buf, len, NULL, &r->err);
+    r->in_data = 0;
     if (rc < 0) {
         log_info("%s %s/%s -> %d %s: %s", r->op->name, r->bucket, r->key, r->err.http_status, r->err.code,
                  r->err.message);

@@ -196,3 +196,35 @@ def test_acl_account_lookups_do_not_hold_the_only_thread(cloud):
     while_identity_frozen(cloud, "identity.account_lookup",
                           lambda: c.create_bucket(Bucket=second, GrantRead="id=" + read[0]["Grantee"]["ID"]), served)
     assert [o.get("Key") for o in grantee.list_objects_v2(Bucket=second).get("Contents", [])] == []
+
+
+def test_stored_bytes_quota_is_asked_without_holding_the_only_thread(cloud):
+    """A PUT needs the bucket owner's stored_bytes quota, which the store keeps for 30 s;
+    the first PUT of an account asks identity for it. While identity is frozen, that PUT
+    waits without holding the store's one HTTP thread, a tenant whose quota is known is
+    served meanwhile, and the PUT is stored whole once identity answers (put_object, and
+    the transfer manager's upload)."""
+    known = Tenant(cloud, "kw-i-" + uuid.uuid4().hex[:6]).s3
+    kb = "kw-" + uuid.uuid4().hex[:8]
+    known.create_bucket(Bucket=kb)
+    known.put_object(Bucket=kb, Key="k", Body=b"known")
+
+    def served():
+        assert known.get_object(Bucket=kb, Key="k")["Body"].read() == b"known"
+
+    for n, upload in enumerate(("put_object", "upload_fileobj")):
+        fresh = Tenant(cloud, "kw-j%d-" % n + uuid.uuid4().hex[:6]).s3
+        fb = "kw-" + uuid.uuid4().hex[:8]
+        fresh.create_bucket(Bucket=fb)   # its key is cached now; its stored_bytes quota is not
+        body = os.urandom(200 * 1024 + n)
+        if upload == "put_object":
+            call = lambda: fresh.put_object(Bucket=fb, Key="v", Body=body)
+        else:
+            import io
+            call = lambda: fresh.upload_fileobj(io.BytesIO(body), fb, "v")
+        try:
+            while_identity_frozen(cloud, "identity.quota_get", call, served)
+        except ClientError as e:   # identity's call outlived its timeout on a slow machine
+            assert e.response["Error"]["Code"] == "ServiceUnavailable", e.response
+            call()
+        assert fresh.get_object(Bucket=fb, Key="v")["Body"].read() == body
