@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 #define DB_MAX_PREPARED 256
 
@@ -412,4 +413,21 @@ out:;
         PQclear(ul);
     db->session_locks--;
     return rc;
+}
+
+char *db_text_array(const char *const *v, size_t n)
+{
+    strbuf_t b = {0};
+    strbuf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(&b, i ? ",\"" : "\"");
+        for (const char *c = v[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                strbuf_putc(&b, '\\');
+            strbuf_putc(&b, *c);
+        }
+        strbuf_putc(&b, '"');
+    }
+    strbuf_putc(&b, '}');
+    return b.s;
 }

@@ -62,6 +62,10 @@ const char *db_last_sqlstate(const db_t *db);
  * replicas starting together apply each exactly once. */
 int db_migrate(db_t *db, const char *schema, const db_migration_t *m, size_t n, verr_t *e);
 
+/* A PostgreSQL text[] literal of the n strings v, each quoted and escaped: {"a","b\"c"}
+ * (malloc'd), for a parameter such as `col = ANY($1::text[])`. */
+char *db_text_array(const char *const *v, size_t n);
+
 void db_result_free(PGresult **r);
 #define PG_AUTO __attribute__((cleanup(db_result_free)))
 

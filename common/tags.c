@@ -11,7 +11,6 @@
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
-#include "strbuf.h"
 
 int tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
 {
@@ -55,22 +54,10 @@ json_t *tags_load(db_t *db, const char *account, verr_t *e)
 
 json_t *tags_load_ids(db_t *db, const char *const *ids, size_t n, verr_t *e)
 {
-    strbuf_t b = {0};
-    strbuf_putc(&b, '{');
-    for (size_t i = 0; i < n; i++) {
-        strbuf_puts(&b, i ? ",\"" : "\"");
-        for (const char *c = ids[i]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                strbuf_putc(&b, '\\');
-            strbuf_putc(&b, *c);
-        }
-        strbuf_putc(&b, '"');
-    }
-    strbuf_putc(&b, '}');
-    const char *p[] = {b.s};
+    AUTOFREE char *list = db_text_array(ids, n);
+    const char *p[] = {list};
     PG_AUTO PGresult *r = db_prepared(db, e, "tag_load_ids",
         "SELECT resource_id, key, value FROM tags WHERE resource_id = ANY($1::text[]) ORDER BY key", 1, p);
-    free(b.s);
     return r ? by_resource(r) : NULL;
 }
 

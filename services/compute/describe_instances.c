@@ -169,26 +169,18 @@ static void narrow_free(narrow_t *n)
 /* A text[] literal of string values; NULL when one has a wildcard (left to memory). */
 static char *text_array(const json_t *vals)
 {
-    strbuf_t b = {0};
-    strbuf_putc(&b, '{');
-    size_t i;
-    json_t *v;
-    json_array_foreach(vals, i, v) {
-        const char *s = json_string_value(v);
-        if (!s || strpbrk(s, "*?")) {
-            free(b.s);
+    size_t n = json_array_size(vals);
+    const char **v = xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = json_string_value(json_array_get(vals, i));
+        if (!v[i] || strpbrk(v[i], "*?")) {
+            free(v);
             return NULL;
         }
-        strbuf_puts(&b, i ? ",\"" : "\"");
-        for (; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                strbuf_putc(&b, '\\');
-            strbuf_putc(&b, *s);
-        }
-        strbuf_putc(&b, '"');
     }
-    strbuf_putc(&b, '}');
-    return b.s;
+    char *out = db_text_array(v, n);
+    free(v);
+    return out;
 }
 
 static int narrow_of(const json_t *body, int filters, narrow_t *n, verr_t *e)

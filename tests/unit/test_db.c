@@ -385,6 +385,29 @@ static void test_query_params(void **state)
     db_close(db);
 }
 
+/* db_text_array: PostgreSQL reads the literal back as the same strings, quotes,
+ * backslashes, commas, braces and spaces included; none is an empty array. */
+static void test_text_array(void **state)
+{
+    (void)state;
+    db_t *db = connect_ok();
+    verr_t e = {0};
+    const char *v[] = {"i-0123", "a \"quoted\" one", "back\\slash", "comma,{brace}", " NULL"};
+    char *lit = db_text_array(v, 5);
+    const char *p[] = {lit};
+    PGresult *r = db_query(db, &e, "SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n", 1, p);
+    assert_non_null(r);
+    assert_int_equal(PQntuples(r), 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(PQgetvalue(r, i, 0), v[i]);
+    PQclear(r);
+    free(lit);
+    lit = db_text_array(NULL, 0);
+    assert_string_equal(lit, "{}");
+    free(lit);
+    db_close(db);
+}
+
 static void test_unique_violation(void **state)
 {
     (void)state;
@@ -957,6 +980,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_failure),
         cmocka_unit_test(test_query_params),
+        cmocka_unit_test(test_text_array),
         cmocka_unit_test(test_unique_violation),
         cmocka_unit_test(test_prepared),
         cmocka_unit_test(test_transactions),
