@@ -14,6 +14,7 @@
 #include "jsonutil.h"
 #include "metrics.h"
 #include "objectstore.h"
+#include "quota.h"
 
 /* The message types s3_ask sends, counted on /metrics (the last row counts the rest). */
 static const char *const asked_types[] = {"identity.sign_v2", "identity.account_lookup", "identity.quota_get",
@@ -114,10 +115,9 @@ s3_wait_t *s3_wait_start(s3_req_t *r)
     return w;
 }
 
-int s3_wait_not_sent(s3_wait_t *w, const verr_t *e)
+void s3_wait_not_sent(s3_wait_t *w, const verr_t *e)
 {
     answered(w, NULL, NULL, e);   /* begin or end runs again and finds the error */
-    return HTTP_STREAM_WAIT;
 }
 
 /* The woken wait's answer; lets go of the wait. 0, or -1 with e. */
@@ -168,9 +168,8 @@ int s3_ask(s3_req_t *r, const char *service, const char *type, json_t *body, jso
 int s3_quota(s3_req_t *r, const char *account, const char *resource, long long def, long long *max, verr_t *e)
 {
     json_t *q = NULL;
-    if (s3_ask(r, "identity", "identity.quota_get", json_pack("{s:s}", "account_id", account), &q, e) < 0)
+    if (s3_ask(r, "identity", QUOTA_MESSAGE, quota_question(account), &q, e) < 0)
         return -1;
-    *max = (long long)json_int(json_object_get(q, "quotas"), resource, def);
-    json_decref(q);
+    *max = quota_of(q, resource, def);
     return 0;
 }
