@@ -191,9 +191,9 @@ int s3_ask(s3_req_t *r, const char *service, const char *type, json_t *body, jso
  * woken wait's answer (0, or -1 with e). */
 s3_wait_t *s3_wait_start(s3_req_t *r);
 void s3_wait_key_fetched(void *arg, const uint8_t *key, json_t *who, const verr_t *err);
-int s3_wait_not_sent(s3_wait_t *w, const verr_t *e);
+void s3_wait_not_sent(s3_wait_t *w, const verr_t *e);
 int s3_wait_take(s3_req_t *r, uint8_t key[SIGV4_KEY_LEN], json_t **reply, verr_t *e);
-/* An account's limit for resource (common/quota.h's identity.quota_get), by s3_ask. */
+/* An account's limit for resource (common/quota.h), by s3_ask. */
 int s3_quota(s3_req_t *r, const char *account, const char *resource, long long def, long long *max, verr_t *e);
 /* /metrics: the calls s3_ask sent, by message type. */
 void s3_wait_render_metrics(objectstore_t *os, strbuf_t *out);
