@@ -33,8 +33,12 @@ def cloud():
         c.stop()
 
 
-def guests_on_host():
-    """{instance id: number of PID-1 processes (container inits) in its cgroups}."""
+def guests_on_host(cloud):
+    """{instance id: number of PID-1 processes (container inits) in its cgroups}, for this
+    cloud's agent only: its cgroups are <datapath prefix>agent-<host>/<instance id>, and the
+    prefix names the cloud's port base, so guests of a cloud another test worker runs at the
+    same time are not counted."""
+    mine = "/virga-d%d-agent-" % cloud.base
     found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -46,8 +50,8 @@ def guests_on_host():
                 nspid = [ln.split()[1:] for ln in f if ln.startswith("NSpid:")]
         except OSError:
             continue
-        iid = next((part for line in cg.splitlines() for part in line.split(":", 2)[2].split("/")
-                    if part.startswith("i-")), None)
+        iid = next((part for line in cg.splitlines() if mine in line
+                    for part in line.split(":", 2)[2].split("/") if part.startswith("i-")), None)
         if iid and nspid and len(nspid[0]) > 1 and nspid[0][-1] == "1":
             found[iid] = found.get(iid, 0) + 1
     return found
@@ -88,7 +92,7 @@ def test_agent_and_compute_killed_during_a_launch_converge(cloud):
     # the boots are in flight (at most agent.max_parallel_boots at once): kill the agent
     # once some guest is up or being made, then compute while the rest boot
     deadline = time.time() + 120
-    while not guests_on_host() and time.time() < deadline:
+    while not guests_on_host(cloud) and time.time() < deadline:
         time.sleep(0.2)
     kill_and_restart(cloud, "agent")
     time.sleep(1)
@@ -97,7 +101,7 @@ def test_agent_and_compute_killed_during_a_launch_converge(cloud):
     running = wait_all(ec2, ids, "running")
     for iid in ids:
         wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "user-data-ran"])
-    on_host = guests_on_host()
+    on_host = guests_on_host(cloud)
     assert {i: on_host.get(i, 0) for i in ids} == {i: 1 for i in ids}, on_host
     assert set(on_host) <= set(ids), "guests compute does not know: %r" % (set(on_host) - set(ids))
 
