@@ -16,30 +16,12 @@
  * suspended, and http_stop with a request suspended; http_stop with drain_ms letting a
  * request in flight finish (answered whole, with Connection: close) and cutting one that
  * outlasts it. Two servers run for the whole file (default limit, and max_body 1024) and
- * are stopped at the end. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
+ * are stopped at the end. Stream routes and streamed responses: test_http_stream.c; the
+ * client side both use: http_test_client.h. */
 #include <pthread.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <time.h>
 
-#include <cmocka.h>
-#include <curl/curl.h>
-#include <jansson.h>
-
-#include "http.h"
-#include "free_port.h"
-#include "log.h"
+#include "http_test_client.h"
 
 #define SMALL_LIMIT 1024
 
@@ -105,149 +87,6 @@ static void h_status(http_req_t *r, http_resp_t *p)
     http_resp_set(p, 418, "text/plain", "teapot", 6);
 }
 
-/* Streamed upload: count bytes and a checksum without keeping the body; refuse at
- * begin when asked to (x-refuse header) and mid-body past 8 MiB. */
-struct sum_ctx {
-    size_t n;
-    unsigned long sum;
-    int *done_calls;
-};
-static int done_calls;
-
-static int s_begin(http_req_t *req, void **ctx, http_resp_t *resp)
-{
-    if (http_header(req, "x-refuse")) {
-        http_resp_set(resp, 403, "text/plain", "refused\n", 8);
-        return -1;
-    }
-    struct sum_ctx *c = calloc(1, sizeof *c);
-    c->done_calls = &done_calls;
-    *ctx = c;
-    return 0;
-}
-
-static int s_data(void *ctx, const char *buf, size_t len, http_resp_t *resp)
-{
-    struct sum_ctx *c = ctx;
-    for (size_t i = 0; i < len; i++)
-        c->sum = c->sum * 31 + (unsigned char)buf[i];
-    c->n += len;
-    if (c->n > 8u << 20) {
-        http_resp_set(resp, 413, "text/plain", "too big\n", 8);
-        return -1;
-    }
-    return 0;
-}
-
-static void s_end(void *ctx, http_req_t *req, http_resp_t *resp)
-{
-    struct sum_ctx *c = ctx;
-    char *out = xasprintf("{\"n\": %zu, \"sum\": %lu, \"path\": \"%s\"}", c->n, c->sum, req->path);
-    http_resp_take(resp, 200, "application/json", out, strlen(out));
-}
-
-static void s_done(void *ctx)
-{
-    struct sum_ctx *c = ctx;
-    __atomic_add_fetch(c->done_calls, 1, __ATOMIC_SEQ_CST);
-    free(c);
-}
-
-static const http_stream_t sum_stream = {s_begin, s_data, s_end, s_done};
-
-/* A stream route that waits: begin waits x-begin-waits times and end x-end-waits times
- * (http_stream_wait), each wake coming from another thread after a few ms, or at once
- * (before the route returns) when x-wake-now is sent. It answers the body's sum and how
- * many times begin and end ran. */
-struct wait_ctx {
-    struct sum_ctx sum;
-    int begin_waits, end_waits, begins, ends, now;
-};
-
-static void *wake_later(void *arg)
-{
-    struct timespec ts = {0, 3 * 1000000L};
-    nanosleep(&ts, NULL);
-    http_stream_wake(arg);
-    return NULL;
-}
-
-static void wait_once(http_req_t *req, int now)
-{
-    http_deferred_t *w = http_stream_wait(req);
-    if (now) {
-        http_stream_wake(w);
-        return;
-    }
-    pthread_t t;
-    pthread_create(&t, NULL, wake_later, w);
-    pthread_detach(t);
-}
-
-static int w_begin(http_req_t *req, void **ctx, http_resp_t *resp)
-{
-    (void)resp;
-    struct wait_ctx *c = *ctx;
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        c->sum.done_calls = &done_calls;
-        const char *b = http_header(req, "x-begin-waits"), *e = http_header(req, "x-end-waits");
-        c->begin_waits = b ? atoi(b) : 0;
-        c->end_waits = e ? atoi(e) : 0;
-        c->now = http_header(req, "x-wake-now") != NULL;
-        *ctx = c;
-    }
-    c->begins++;
-    if (c->begins <= c->begin_waits) {
-        wait_once(req, c->now);
-        return HTTP_STREAM_WAIT;
-    }
-    return 0;
-}
-
-static int w_data(void *ctx, const char *buf, size_t len, http_resp_t *resp)
-{
-    return s_data(&((struct wait_ctx *)ctx)->sum, buf, len, resp);
-}
-
-static void w_end(void *ctx, http_req_t *req, http_resp_t *resp)
-{
-    struct wait_ctx *c = ctx;
-    c->ends++;
-    if (c->ends <= c->end_waits) {
-        http_resp_set(resp, 500, "text/plain", "ignored", 7);   /* a waiting end's resp is not the answer */
-        wait_once(req, c->now);
-        return;
-    }
-    char *out = xasprintf("{\"n\": %zu, \"sum\": \"%lu\", \"begins\": %d, \"ends\": %d}", c->sum.n, c->sum.sum,
-                          c->begins, c->ends);
-    http_resp_take(resp, 200, "application/json", out, strlen(out));
-}
-
-static void w_done(void *ctx)
-{
-    s_done(ctx);   /* sum is the first member: frees the whole wait_ctx */
-}
-
-static const http_stream_t wait_stream = {w_begin, w_data, w_end, w_done};
-
-/* Streamed response: 5 MiB of a position-derived pattern. */
-#define BIG_SIZE (5u << 20)
-static long big_reader(void *arg, uint64_t pos, char *buf, size_t max)
-{
-    (void)arg;
-    size_t n = 0;
-    for (; n < max && pos + n < BIG_SIZE; n++)
-        buf[n] = (char)('a' + (pos + n) % 26);
-    return (long)n;
-}
-
-static void h_big(http_req_t *req, http_resp_t *resp)
-{
-    (void)req;
-    http_resp_stream(resp, 200, "application/octet-stream", BIG_SIZE, big_reader, NULL, NULL);
-}
-
 /* Answer later from another thread: after ?<ms> (0 = at once, inside the handler). */
 static int deferred_completed;
 
@@ -301,150 +140,8 @@ static const http_route_t routes[] = {
     {"PUT", "/echo", h_echo, NULL},
     {"GET", "/hdr", h_hdr, NULL},
     {"GET", "/teapot", h_status, NULL},
-    {"PUT", "/sum", NULL, &sum_stream},
-    {"PUT", "/wait", NULL, &wait_stream},
-    {"GET", "/big", h_big, NULL},
     {NULL, NULL, NULL, NULL},
 };
-
-/* ---- client helpers -------------------------------------------------------------- */
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf_t;
-
-typedef struct reply {
-    long status;
-    buf_t body;
-    buf_t hdrs;
-} reply_t;
-
-static size_t sink(char *d, size_t sz, size_t nm, void *ud)
-{
-    buf_t *b = ud;
-    size_t n = sz * nm;
-    char *np = realloc(b->p, b->n + n + 1);
-    if (!np)
-        return 0;
-    b->p = np;
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return n;
-}
-
-struct src {
-    const char *p;
-    size_t n, off, step;
-};
-
-/* Hand curl the body in small pieces so chunked uploads really are many chunks. */
-static size_t source(char *d, size_t sz, size_t nm, void *ud)
-{
-    struct src *s = ud;
-    size_t n = sz * nm;
-    if (n > s->step)
-        n = s->step;
-    if (n > s->n - s->off)
-        n = s->n - s->off;
-    memcpy(d, s->p + s->off, n);
-    s->off += n;
-    return n;
-}
-
-static void reply_free(reply_t *r)
-{
-    free(r->body.p);
-    free(r->hdrs.p);
-    memset(r, 0, sizeof *r);
-}
-
-/* Value of response header `name` (case-insensitive) into out; 0 if absent. */
-static int resp_header(const reply_t *r, const char *name, char *out, size_t outsz)
-{
-    size_t nl = strlen(name);
-    for (const char *l = r->hdrs.p; l && *l;) {
-        const char *e = strstr(l, "\r\n");
-        size_t len = e ? (size_t)(e - l) : strlen(l);
-        if (len > nl && !strncasecmp(l, name, nl) && l[nl] == ':') {
-            const char *v = l + nl + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, outsz, "%.*s", (int)(len - (size_t)(v - l)), v);
-            return 1;
-        }
-        l = e ? e + 2 : l + len;
-    }
-    return 0;
-}
-
-typedef struct reqspec {
-    const char *method;
-    const char *target;          /* path and query as they go on the wire */
-    const char *body;
-    size_t len;
-    int chunked;
-    struct curl_slist *headers;
-} reqspec_t;
-
-static int perform(CURL *h, int p, const reqspec_t *rq, reply_t *out)
-{
-    memset(out, 0, sizeof *out);
-    char url[2048];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p, rq->target);
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->hdrs);
-    struct src s = {rq->body, rq->len, 0, 700};
-    struct curl_slist *hl = NULL;
-    for (struct curl_slist *i = rq->headers; i; i = i->next)
-        hl = curl_slist_append(hl, i->data);
-    if (rq->chunked) {
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, source);
-        curl_easy_setopt(h, CURLOPT_READDATA, &s);
-        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
-    } else if (rq->body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->len);
-    }
-    if (rq->method)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hl);
-    return rc == CURLE_OK ? 0 : -1;
-}
-
-/* One request on a fresh handle; fails the test if the transfer itself fails. */
-static void request(int p, const reqspec_t *rq, reply_t *out)
-{
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    int rc = perform(h, p, rq, out);
-    curl_easy_cleanup(h);
-    if (rc != 0)
-        fail_msg("transfer %s %s failed", rq->method ? rq->method : "GET", rq->target);
-}
-
-static json_t *body_json(const reply_t *r)
-{
-    json_error_t je;
-    json_t *o = r->body.p ? json_loads(r->body.p, 0, &je) : NULL;
-    if (!o)
-        fail_msg("response body is not JSON: %s", r->body.p ? r->body.p : "(none)");
-    return o;
-}
-
-static const char *jstr(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* Check a request ran the expected route (NULL = expect 404). */
 static void expect_route(const char *method, const char *target, const char *route)
@@ -467,76 +164,18 @@ static void expect_route(const char *method, const char *target, const char *rou
 }
 
 
-/* Start a server on a free port, retrying if another process grabbed the port. */
-static http_server_t *start_on_free_port(size_t max_body, int *port_out)
-{
-    for (int tries = 0; tries < 5; tries++) {
-        int p = free_port();
-        if (p <= 0)
-            continue;
-        http_opts_t o = {.address = "127.0.0.1", .port = p, .threads = 4, .max_body = max_body,
-                         .server_name = "VirgaTest", .routes = routes};
-        verr_t e = {0};
-        http_server_t *s = http_start(&o, &e);
-        if (s) {
-            *port_out = p;
-            return s;
-        }
-    }
-    return NULL;
-}
-
-/* Raw HTTP over a socket: send `req`, return what the server answers within 5 s. */
-static char *raw_exchange(int p, const char *req)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    size_t n = strlen(req);
-    if (write(fd, req, n) != (ssize_t)n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 8192, len = 0;
-    char *out = calloc(1, cap);
-    struct pollfd pf = {.fd = fd, .events = POLLIN};
-    /* read until the server closes or goes quiet once a response has begun */
-    while (len + 1 < cap && poll(&pf, 1, len ? 300 : 3000) > 0) {
-        ssize_t k = read(fd, out + len, cap - 1 - len);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    out[len] = 0;
-    close(fd);
-    return out;
-}
-
 /* ---- setup --------------------------------------------------------------------- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    log_init("test_http", "warn", "text");
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -1;
-    srv = start_on_free_port(0, &port);                 /* 0 = the default 1 MiB */
-    small_srv = start_on_free_port(SMALL_LIMIT, &small_port);
-    return srv && small_srv ? 0 : -1;
+    return http_test_servers_start("test_http", routes, SMALL_LIMIT, &srv, &port, &small_srv, &small_port);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    http_stop(srv);
-    http_stop(small_srv);
-    srv = small_srv = NULL;
-    curl_global_cleanup();
+    http_test_servers_stop(&srv, &small_srv);
     return 0;
 }
 
@@ -830,114 +469,6 @@ static void test_concurrent(void **state)
     assert_int_equal(http_requests_served(srv) - before, NTHREADS * PER_THREAD);
 }
 
-/* Stream routes take bodies far over max_body with bounded memory, see the whole body
- * in order, can refuse before reading it, and always get done(). */
-static void test_streamed_upload(void **state)
-{
-    (void)state;
-    size_t len = 3u << 20;
-    char *b = malloc(len);
-    assert_non_null(b);
-    unsigned long sum = 0;
-    for (size_t i = 0; i < len; i++) {
-        b[i] = (char)(i * 7 + 3);
-        sum = sum * 31 + (unsigned char)b[i];
-    }
-    int before = __atomic_load_n(&done_calls, __ATOMIC_SEQ_CST);
-    for (int chunked = 0; chunked < 2; chunked++) {
-        reqspec_t rq = {.method = "PUT", .target = "/sum", .body = b, .len = len, .chunked = chunked};
-        reply_t r;
-        request(small_port, &rq, &r);   /* small_port: max_body 1 KiB does not apply */
-        assert_int_equal(r.status, 200);
-        json_t *o = body_json(&r);
-        assert_int_equal(json_integer_value(json_object_get(o, "n")), (json_int_t)len);
-        char want[64];   /* compared as text: the sum may not fit a JSON integer */
-        snprintf(want, sizeof want, "\"sum\": %lu", sum);
-        assert_non_null(strstr(r.body.p, want));
-        json_decref(o);
-        reply_free(&r);
-    }
-    struct curl_slist *h = curl_slist_append(NULL, "x-refuse: 1");
-    reqspec_t rq = {.method = "PUT", .target = "/sum", .body = b, .len = 4096, .headers = h};
-    reply_t r;
-    CURL *c = curl_easy_init();
-    perform(c, small_port, &rq, &r);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(h);
-    assert_int_equal(r.status, 403);
-    reply_free(&r);
-    free(b);
-    /* done() ran for the two accepted uploads (the refused one never had a context) */
-    for (int i = 0; i < 100 && __atomic_load_n(&done_calls, __ATOMIC_SEQ_CST) < before + 2; i++)
-        usleep(10000);
-    assert_int_equal(__atomic_load_n(&done_calls, __ATOMIC_SEQ_CST), before + 2);
-}
-
-/* A stream route may wait any number of times in begin, and in end, and runs again
- * each time with its context; the body is taken whole in between, whether the wake
- * comes from another thread later or before the route has returned. */
-static void test_stream_waits(void **state)
-{
-    (void)state;
-    size_t len = 200000;
-    char *b = malloc(len);
-    assert_non_null(b);
-    unsigned long sum = 0;
-    for (size_t i = 0; i < len; i++) {
-        b[i] = (char)(i * 13 + 1);
-        sum = sum * 31 + (unsigned char)b[i];
-    }
-    static const struct { const char *begin, *end; int now, begins, ends; } cases[] = {
-        {"1", "0", 0, 2, 1},
-        {"3", "0", 0, 4, 1},
-        {"0", "2", 0, 1, 3},
-        {"2", "2", 0, 3, 3},
-        {"2", "2", 1, 3, 3},
-    };
-    for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
-        char hb[64], he[64];
-        snprintf(hb, sizeof hb, "x-begin-waits: %s", cases[k].begin);
-        snprintf(he, sizeof he, "x-end-waits: %s", cases[k].end);
-        struct curl_slist *h = curl_slist_append(NULL, hb);
-        h = curl_slist_append(h, he);
-        if (cases[k].now)
-            h = curl_slist_append(h, "x-wake-now: 1");
-        reqspec_t rq = {.method = "PUT", .target = "/wait", .body = b, .len = len, .headers = h};
-        reply_t r;
-        CURL *c = curl_easy_init();
-        perform(c, small_port, &rq, &r);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        assert_int_equal(r.status, 200);
-        json_t *o = body_json(&r);
-        assert_int_equal(json_integer_value(json_object_get(o, "n")), (json_int_t)len);
-        assert_int_equal(json_integer_value(json_object_get(o, "begins")), cases[k].begins);
-        assert_int_equal(json_integer_value(json_object_get(o, "ends")), cases[k].ends);
-        char want[32];
-        snprintf(want, sizeof want, "%lu", sum);
-        assert_string_equal(json_string_value(json_object_get(o, "sum")), want);
-        json_decref(o);
-        reply_free(&r);
-    }
-    free(b);
-}
-
-static void test_streamed_response(void **state)
-{
-    (void)state;
-    reqspec_t rq = {.target = "/big"};
-    reply_t r;
-    request(port, &rq, &r);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.body.n, BIG_SIZE);
-    for (size_t i = 0; i < BIG_SIZE; i += 4099)
-        assert_int_equal(r.body.p[i], 'a' + (int)(i % 26));
-    char v[32];
-    assert_true(resp_header(&r, "content-length", v, sizeof v));
-    assert_int_equal(atol(v), BIG_SIZE);
-    reply_free(&r);
-}
-
 static void check_deferred(int p, const char *target)
 {
     reply_t r;
@@ -1006,7 +537,7 @@ static void test_deferred_stop(void **state)
 {
     (void)state;
     int p = 0;
-    http_server_t *s = start_on_free_port(0, &p);
+    http_server_t *s = start_on_free_port(routes, 0, &p);
     assert_non_null(s);
     int done0 = __atomic_load_n(&deferred_completed, __ATOMIC_SEQ_CST);
     pthread_t t;
@@ -1082,7 +613,7 @@ static void test_start_errors_and_stop_null(void **state)
 
     /* start and stop a second server on a fresh port: it answers, then it is gone */
     int p = 0;
-    http_server_t *s = start_on_free_port(0, &p);
+    http_server_t *s = start_on_free_port(routes, 0, &p);
     assert_non_null(s);
     reply_t r;
     reqspec_t rq = {.target = "/a"};
@@ -1108,9 +639,6 @@ int main(void)
         cmocka_unit_test(test_request_id_early_413),
         cmocka_unit_test(test_keepalive_and_served),
         cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_streamed_upload),
-        cmocka_unit_test(test_stream_waits),
-        cmocka_unit_test(test_streamed_response),
         cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_deferred_stop),
         cmocka_unit_test(test_stop_drains),
