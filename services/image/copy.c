@@ -75,17 +75,12 @@ int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
         goto out;
     }
     PQclear(r);
-    r = db_prepared(db, e, "copy_insert",
-        "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, ramdisk_id, "
-        "root_device_name, virtualization_type, image_type, disk_format, sha256, platform, state) "
-        "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending')", 16, p);
-    if (!r) {
-        db_rollback(db);
-        if (!strcmp(db_last_sqlstate(db), "23505"))
-            verr_set(e, 400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI of this account", name);
+    if (image_insert_pending_row(db, "copy_insert",
+            "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, ramdisk_id, "
+            "root_device_name, virtualization_type, image_type, disk_format, sha256, platform, state) "
+            "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending')",
+            16, p, name, e) < 0)
         goto out;
-    }
-    PQclear(r);
     if (copy_tags) {
         const char *tp[] = {id, src_id};
         r = db_prepared(db, e, "copy_tags",
@@ -97,13 +92,8 @@ int image_copy(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
         }
         PQclear(r);
     }
-    if (image_task_insert(db, id, "copy", account, id, src, NULL, token, e) < 0 || db_commit(db, e) < 0) {
-        db_rollback(db);
-        goto out;
-    }
-    image_workers_wake(svc);
-    *reply = json_pack("{s:s}", "imageId", id);
-    rc = 0;
+    rc = image_commit_pending(svc, db, &(image_task_row_t){.image_id = id, .kind = "copy", .account = account,
+                                                           .source = src, .client_token = token}, reply, e);
 out:
     json_decref(src);
     return rc;

@@ -45,30 +45,20 @@ int image_create_from_instance(bus_ctx_t *ctx, const json_t *body, json_t **repl
     json_t *src = json_pack("{s:s, s:s, s:b, s:s}", "instance_id", instance_id, "location", location, "no_reboot",
                             json_flag(body, "NoReboot"), "source_image_id", json_str(inst, "source_image_id", ""));
     int rc = -1;
-    PGresult *r = NULL;
     db_t *db = service_db(ctx);
-    if (db_begin(db, e) < 0)
+    if (db_begin(db, e) < 0 ||
+        image_insert_pending_row(db, "create_insert",
+            "INSERT INTO images (id, account_id, name, description, location, size, etag, kernel_id, ramdisk_id, "
+            "root_device_name, disk_format, state) VALUES ($1, $2, $3, $4, $5, 0, '', $6, $7, $8, $9, 'pending')",
+            9, p, name, e) < 0)
         goto out;
-    r = db_prepared(db, e, "create_insert",
-        "INSERT INTO images (id, account_id, name, description, location, size, etag, kernel_id, ramdisk_id, "
-        "root_device_name, disk_format, state) VALUES ($1, $2, $3, $4, $5, 0, '', $6, $7, $8, $9, 'pending')", 9, p);
-    if (!r) {
-        db_rollback(db);
-        if (!strcmp(db_last_sqlstate(db), "23505"))
-            verr_set(e, 400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI of this account", name);
-        goto out;
-    }
-    if (tags_put(db, id, owner, tags, e) < 0 || image_task_insert(db, id, "create", owner, id, src, NULL, NULL, e) < 0 ||
-        db_commit(db, e) < 0) {
+    if (tags_put(db, id, owner, tags, e) < 0) {
         db_rollback(db);
         goto out;
     }
-    image_workers_wake(svc);
-    *reply = json_pack("{s:s}", "imageId", id);
-    rc = 0;
+    rc = image_commit_pending(svc, db, &(image_task_row_t){.image_id = id, .kind = "create", .account = owner,
+                                                           .source = src}, reply, e);
 out:
-    if (r)
-        PQclear(r);
     json_decref(src);
     json_decref(tags);
     return rc;

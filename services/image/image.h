@@ -92,4 +92,18 @@ void image_workers_wake(service_t *svc);
 int image_task_insert(db_t *db, const char *id, const char *kind, const char *account, const char *image_id,
                       const json_t *source, const json_t *params, const char *client_token, verr_t *e);
 
+/* pending.c: a new image (RegisterImage, CreateImage, CopyImage). In the caller's
+ * transaction, the images row in state 'pending' (sql inserts it); a name the account
+ * already uses is InvalidAMIName.Duplicate, and any failure rolls the transaction back. */
+int image_insert_pending_row(db_t *db, const char *stmt, const char *sql, int nparams, const char *const *params,
+                             const char *name, verr_t *e);
+/* The task that makes the pending image available (its id is the image's), then commit,
+ * wake a worker and answer {"imageId"}; on failure the transaction is rolled back. */
+typedef struct {
+    const char *image_id, *kind, *account;
+    const json_t *source, *params;
+    const char *client_token;
+} image_task_row_t;
+int image_commit_pending(service_t *svc, db_t *db, const image_task_row_t *t, json_t **reply, verr_t *e);
+
 #endif

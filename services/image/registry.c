@@ -148,31 +148,20 @@ int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     const char *p[] = {id, account, name, json_str(body, "Description", ""), loc, size, json_str(obj, "etag", ""),
                        arch, kernel, ramdisk, json_str(body, "RootDeviceName", "/dev/sda1"), virt, type};
     int rc = -1;
-    PGresult *r = NULL;
     json_t *src = json_pack("{s:s}", "location", loc), *params = json_pack("{s:s}", "image_type", type);
-    if (db_begin(db, e) < 0)
+    if (db_begin(db, e) < 0 ||
+        image_insert_pending_row(db, "img_insert",
+            "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, "
+            "ramdisk_id, root_device_name, virtualization_type, image_type, state) "
+            "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, 'pending')", 13, p, name, e) < 0)
         goto out;
-    r = db_prepared(db, e, "img_insert",
-        "INSERT INTO images (id, account_id, name, description, location, size, etag, architecture, kernel_id, "
-        "ramdisk_id, root_device_name, virtualization_type, image_type, state) "
-        "VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10, $11, $12, $13, 'pending')", 13, p);
-    if (!r) {
-        db_rollback(db);
-        if (!strcmp(db_last_sqlstate(db), "23505"))
-            verr_set(e, 400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI of this account", name);
-        goto out;
-    }
-    if (tags_put(db, id, account, tags, e) < 0 || image_task_insert(db, id, "register", account, id, src, params, NULL, e) < 0 ||
-        db_commit(db, e) < 0) {
+    if (tags_put(db, id, account, tags, e) < 0) {
         db_rollback(db);
         goto out;
     }
-    image_workers_wake(service_of(ctx));
-    *reply = json_pack("{s:s}", "imageId", id);
-    rc = 0;
+    rc = image_commit_pending(service_of(ctx), db, &(image_task_row_t){.image_id = id, .kind = "register",
+                              .account = account, .source = src, .params = params}, reply, e);
 out:
-    if (r)
-        PQclear(r);
     json_decref(obj);
     json_decref(tags);
     json_decref(src);
