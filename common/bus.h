@@ -136,6 +136,21 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
  * message may be handled a few times. body is stolen. */
 int bus_ask(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, int timeout_ms,
             json_t **reply, verr_t *e);
+/* bus_ask with a caller (who the question is asked as: the other service decides by it,
+ * as for bus_call); the answer is kept per caller. */
+int bus_ask_as(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, const json_t *caller,
+               int timeout_ms, json_t **reply, verr_t *e);
+
+/* A question that this process answers itself (a thread of its own fetching what the
+ * handler needs), with bus_ask's contract: the kept answer to key (0 with *reply, or -1),
+ * or -1 with ctx->waiting set after start(arg, w) was called, which must lead to exactly
+ * one bus_answer(w, ...) from any thread, at once or later; the message is then queued
+ * again and the handler runs from its start. */
+typedef struct bus_waiter bus_waiter_t;
+int bus_await(bus_ctx_t *ctx, const char *key, void (*start)(void *arg, bus_waiter_t *w), void *arg, json_t **reply,
+              verr_t *e);
+/* The answer to an awaited question: reply (stolen, may be NULL) or err. */
+void bus_answer(bus_waiter_t *w, json_t *reply, const verr_t *err);
 
 /* Broadcast listening: every process that listens sees every message published to
  * topic from now on (no consumer group: all partitions assigned, starting at the end).

@@ -63,4 +63,12 @@ void bus_metrics_render(bus_t *b, strbuf_t *out)
             snprintf(l, sizeof l, "service=\"%s\",type=\"%s\"", b->name, type_of(b, i));
             metrics_hist_render(out, "virga_bus_handler_seconds", l, &b->types[i].handler);
         }
+    /* bus_ask/bus_await: messages set aside, their worker serving others meanwhile */
+    metrics_family(out, "virga_bus_waiting_messages", "gauge",
+                   "Bus requests waiting for an answer they asked for (no worker held), now.");
+    pthread_mutex_lock(&b->work.mu);
+    int parked = b->work.parked;
+    pthread_mutex_unlock(&b->work.mu);
+    snprintf(l, sizeof l, "service=\"%s\"", b->name);
+    metrics_sample(out, "virga_bus_waiting_messages", l, (uint64_t)parked);
 }

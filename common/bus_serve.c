@@ -119,34 +119,71 @@ static void asked_answered(void *arg, json_t *reply, const verr_t *err)
     pthread_mutex_unlock(&l->mu);
 }
 
-int bus_ask(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, int timeout_ms,
-            json_t **reply, verr_t *e)
+/* The common start of bus_ask and bus_await: 1 when the answer to key is kept (0 or -1
+ * in *rc, with *reply or e as the answer was), else 0 after parking the job with key as
+ * its question (the caller then starts what answers it). key is freed unless parked. */
+static int ask_begin(bus_ctx_t *ctx, char *key, json_t **reply, int *rc, verr_t *e)
 {
     struct job *j = ctx->job;
     *reply = NULL;
     if (ctx->waiting || !j) {   /* asked already in this run, or not a served message */
-        json_decref(body);
-        return ctx->waiting ? verr_set(e, 503, "ServiceUnavailable", "waiting for an answer")
-                            : verr_set(e, 500, "InternalError", "bus_ask outside a handler");
-    }
-    char *key = answers_key(service, type, body);
-    int rc;
-    if (answers_get(j->asked, key, reply, &rc, e)) {
         free(key);
-        json_decref(body);
-        return rc;
+        *rc = ctx->waiting ? verr_set(e, 503, "ServiceUnavailable", "waiting for an answer")
+                           : verr_set(e, 500, "InternalError", "bus_ask outside a handler");
+        return 1;
+    }
+    if (answers_get(j->asked, key, reply, rc, e)) {
+        free(key);
+        return 1;
     }
     j->asking = key;
     struct lane *l = j->lane;
     pthread_mutex_lock(&l->mu);
     l->parked++;
     pthread_mutex_unlock(&l->mu);
-    verr_t sent = {0};
-    if (bus_call_async(ctx->bus, service, type, body, NULL, timeout_ms, asked_answered, j, &sent) < 0)
-        asked_answered(j, NULL, &sent);   /* not sent: the handler runs again and finds the error */
     ctx->waiting = 1;
+    return 0;
+}
+
+int bus_ask_as(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, const json_t *caller,
+               int timeout_ms, json_t **reply, verr_t *e)
+{
+    char *key = answers_key(service, type, body);
+    if (caller) {   /* another caller may get another answer */
+        AUTOFREE char *who = json_dumps(caller, JSON_COMPACT | JSON_SORT_KEYS);
+        char *both = xasprintf("%s\n%s", key, who);
+        free(key);
+        key = both;
+    }
+    int rc;
+    if (ask_begin(ctx, key, reply, &rc, e)) {
+        json_decref(body);
+        return rc;
+    }
+    struct job *j = ctx->job;
+    verr_t sent = {0};
+    if (bus_call_async(ctx->bus, service, type, body, caller, timeout_ms, asked_answered, j, &sent) < 0)
+        asked_answered(j, NULL, &sent);   /* not sent: the handler runs again and finds the error */
     return verr_set(e, 503, "ServiceUnavailable", "waiting for %s", type);
 }
+
+int bus_ask(bus_ctx_t *ctx, const char *service, const char *type, json_t *body, int timeout_ms,
+            json_t **reply, verr_t *e)
+{
+    return bus_ask_as(ctx, service, type, body, NULL, timeout_ms, reply, e);
+}
+
+int bus_await(bus_ctx_t *ctx, const char *key, void (*start)(void *arg, bus_waiter_t *w), void *arg, json_t **reply,
+              verr_t *e)
+{
+    int rc;
+    if (ask_begin(ctx, xstrdup(key), reply, &rc, e))
+        return rc;
+    start(arg, (bus_waiter_t *)ctx->job);
+    return verr_set(e, 503, "ServiceUnavailable", "waiting for %.100s", key);
+}
+
+void bus_answer(bus_waiter_t *w, json_t *reply, const verr_t *err) { asked_answered(w, reply, err); }
 
 static void lane_wake(struct lane *l)
 {

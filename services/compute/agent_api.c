@@ -30,22 +30,25 @@ const char *sender_host(bus_ctx_t *ctx, verr_t *e)
     return h;
 }
 
-/* One part of an image for the agent, refreshing its grant URL when it is (nearly) spent. */
+/* One part of an image for the agent, refreshing its grant URL when it is (nearly) spent.
+ * The image service is asked without holding this bus worker (bus_ask_as): the message
+ * is parked (ctx->waiting, the caller unwinds) and handled again with the answer, which
+ * the later instances of the same image and account share. A refusal keeps the old URL. */
 static json_t *image_part(bus_ctx_t *ctx, const char *account, json_t *cached, const char *kind, int *refreshed)
 {
     if (!json_is_object(cached))
         return json_null();
     json_int_t expires = json_int(cached, "expires", 0);
-    if (expires && expires < (json_int_t)time(NULL) + 300) {
+    if (expires && expires < (json_int_t)time(NULL) + 300 && !ctx->waiting) {
         json_t *fresh = NULL;
         verr_t e;
         JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", account);
-        if (bus_call(ctx->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id", json_str(cached, "image_id", "")),
-                     caller, compute_of(ctx)->call_timeout_ms, &fresh, &e) == 0) {
+        if (bus_ask_as(ctx, "image", "image.fetch_url", json_pack("{s:s}", "image_id", json_str(cached, "image_id", "")),
+                       caller, compute_of(ctx)->call_timeout_ms, &fresh, &e) == 0) {
             json_object_update(cached, fresh);
             json_decref(fresh);
             *refreshed = 1;
-        } else {
+        } else if (!ctx->waiting) {
             log_warn("refreshing the URL of %s: %s", json_str(cached, "image_id", ""), e.message);
         }
     }
@@ -115,6 +118,11 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
                                "ramdisk", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "ramdisk"),
                                                      "ramdisk", &refreshed),
                                "interfaces", ifs, "hostname", hn);
+        if (ctx->waiting) {   /* a grant is being refreshed: answered when this runs again */
+            json_decref(it);
+            json_decref(list);
+            return verr_set(e, 503, "ServiceUnavailable", "waiting for a fresh image URL");
+        }
         json_object_set_new(it, "instance_type", json_string(PQgetvalue(r, i, 11)));   /* added: ec2 maps it */
         if (!strcmp(PQgetvalue(r, i, 1), "ec2"))   /* added: what RunInstances there also takes */
             json_object_set_new(it, "launch", hybrid_launch_doc(db, id));

@@ -185,7 +185,7 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     char state[32], owner[16];
     PG_AUTO PGresult *r = NULL;
     JSON_AUTO json_t *quotas = NULL;
-    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(c->facts, db, owner, &quotas, e) < 0))
+    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0))
         return -1;
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)

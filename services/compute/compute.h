@@ -66,16 +66,17 @@ int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body,
 /* launch_facts.c: what RunInstances needs from the image and identity services, kept in
  * compute's tables by a refresher thread. Each answers from the table: 0 with *out (a new
  * reference: fetch_url's answer without the URL / identity's quotas), -1 with the stored
- * refusal, or 503 ServiceUnavailable (retried by the SDKs) after asking the refresher. */
+ * refusal, or on a cold row -1 with ctx->waiting (the message parked until the refresher
+ * has it: call these before writing anything), then 503 ServiceUnavailable (retried by
+ * the SDKs) if the refresher could not learn it. */
 launch_facts_t *launch_facts_start(service_t *svc, verr_t *e);
 void launch_facts_stop(launch_facts_t *f);
-int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *image_id, json_t **out,
-                       verr_t *e);
-int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t **out, verr_t *e);
+int launch_facts_image(bus_ctx_t *ctx, const char *account, const char *image_id, json_t **out, verr_t *e);
+int launch_facts_quotas(bus_ctx_t *ctx, const char *account, json_t **out, verr_t *e);
 /* network.launch_check's answer for check {account, az?, subnet?, groups?, group_names?,
  * private_ip?}: {subnet_id, vpc_id, az, group_ids}, or its refusal (InvalidSubnetID.NotFound,
  * InvalidGroup.NotFound, ...). */
-int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **out, verr_t *e);
+int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, json_t **out, verr_t *e);
 /* Ask again about an image for every account (the image service refused a launch). */
 void launch_facts_image_changed(launch_facts_t *f, const char *image_id);
 /* compute.image_changed {image_id}, from the gateway once a tenant's change of an image

@@ -64,7 +64,7 @@ int instance_groups_modify(bus_ctx_t *ctx, const char *scope, const char *id, co
     if (where(db, scope, id, account, check, e) < 0)
         return -1;
     json_object_set(check, "groups", (json_t *)groups);
-    if (launch_facts_network(compute_of(ctx)->facts, db, account, check, &facts, e) < 0)
+    if (launch_facts_network(ctx, account, check, &facts, e) < 0)
         return -1;
     AUTOFREE char *doc = json_dumps(json_object_get(facts, "group_ids"), JSON_COMPACT);
     const char *p[] = {id, doc};

@@ -1,7 +1,7 @@
 /* launch_facts.c - what RunInstances needs to know from other services (may this account
  * launch this image, and what it is; the account's quotas), kept in compute's own tables
  * (008_launch_facts.sql) so the handler decides from its database and never waits on
- * another service while holding a bus worker, except for a cold row (below).
+ * another service while holding a bus worker.
  *
  * One refresher thread of compute's own fills the tables: it asks image.fetch_url (as
  * the account, so the image service decides launchability as it always has) and
@@ -9,9 +9,10 @@
  * launch's interface would get, or the EC2 refusal; keyed by the request's hash, aged
  * after compute.network_facts_ttl_s as the network announces no changes). It is woken by
  *   - the handler, on a cold row (none yet, or a change announced and not yet fetched):
- *     the handler waits for the refresher, at most compute.launch_facts_wait_ms (then
- *     503 ServiceUnavailable); one call serves every request waiting for that row. An
- *     aged row is refreshed in the background while it keeps being used;
+ *     the message is parked (bus_await) until the refresher has done that row, at most
+ *     compute.launch_facts_wait_ms (then 503 ServiceUnavailable), and the bus worker
+ *     serves other messages meanwhile; one call serves every request waiting for that
+ *     row. An aged row is refreshed in the background while it keeps being used;
  *   - events on virga.events: image.changed {image_id} (the image service, after a
  *     deregistration, a change of launch permissions or an image becoming available)
  *     refreshes every row of that image; identity.changed {what: quota, id, quotas}
@@ -45,10 +46,20 @@ typedef struct want {
     json_t *quotas;       /* 'q' from an event: the new quotas (no call needed); 'n': the check */
 } want_t;
 
+/* A message parked on a cold row (bus_await): answered when the refresher has done the
+ * row, or at its deadline; the handler then reads the row again. */
+typedef struct waiter {
+    char kind, account[16], id[72];
+    bus_waiter_t *w;
+    struct timespec until;
+    struct waiter *next;
+} waiter_t;
+
 struct launch_facts {
     service_t *svc;
+    waiter_t *waiters;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;   /* done: after each batch the refresher made */
+    pthread_cond_t wake;
     pthread_t thread;
     int stop, started;
     want_t q[QUEUE_MAX];
@@ -193,6 +204,39 @@ static void refresh_image_everywhere(launch_facts_t *f, db_t *db, const char *id
         refresh_image(f, db, PQgetvalue(r, i, 0), id, 1);
 }
 
+static int wanted(launch_facts_t *f, char kind, const char *account, const char *id);
+
+/* (f->mu held) Take out the waiters whose row is done, or whose wait is over (all of them
+ * when the refresher stops); the caller answers them once the lock is released. */
+static waiter_t *waiters_due(launch_facts_t *f, int all)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    waiter_t *due = NULL, **pp = &f->waiters;
+    while (*pp) {
+        waiter_t *x = *pp;
+        int late = now.tv_sec > x->until.tv_sec || (now.tv_sec == x->until.tv_sec && now.tv_nsec >= x->until.tv_nsec);
+        if (all || late || !wanted(f, x->kind, x->account, x->id)) {
+            *pp = x->next;
+            x->next = due;
+            due = x;
+        } else {
+            pp = &x->next;
+        }
+    }
+    return due;
+}
+
+/* The handler runs again and reads the row: fresh now, or still cold (503, retried). */
+static void waiters_answer(waiter_t *due)
+{
+    for (waiter_t *n; due; due = n) {
+        n = due->next;
+        bus_answer(due->w, NULL, NULL);
+        free(due);
+    }
+}
+
 static void *refresher(void *arg)
 {
     launch_facts_t *f = arg;
@@ -205,6 +249,12 @@ static void *refresher(void *arg)
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&f->wake, &f->mu, &ts);
+            waiter_t *due = waiters_due(f, 0);   /* those whose wait is over */
+            if (due) {
+                pthread_mutex_unlock(&f->mu);
+                waiters_answer(due);
+                pthread_mutex_lock(&f->mu);
+            }
         }
         if (f->stop) {
             pthread_mutex_unlock(&f->mu);
@@ -236,8 +286,9 @@ static void *refresher(void *arg)
         for (int i = 0; i < k; i++)
             json_decref(batch[i].quotas);
         f->ncur = 0;
-        pthread_cond_broadcast(&f->done);
+        waiter_t *due = waiters_due(f, 0);
         pthread_mutex_unlock(&f->mu);
+        waiters_answer(due);
         if (!db) {
             struct timespec d = {1, 0};
             nanosleep(&d, NULL);
@@ -258,7 +309,6 @@ launch_facts_t *launch_facts_start(service_t *svc, verr_t *e)
     f->timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->wake, NULL);
-    pthread_cond_init(&f->done, NULL);
     f->wait_ms = (int)config_int(svc->cfg, "compute.launch_facts_wait_ms", 3000);
     if (pthread_create(&f->thread, NULL, refresher, f)) {
         free(f);
@@ -279,11 +329,11 @@ void launch_facts_stop(launch_facts_t *f)
     pthread_mutex_unlock(&f->mu);
     if (f->started)
         pthread_join(f->thread, NULL);
+    waiters_answer(waiters_due(f, 1));   /* none are left once the bus has stopped serving */
     for (int i = 0; i < f->n; i++)
         json_decref(f->q[i].quotas);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->wake);
-    pthread_cond_destroy(&f->done);
     free(f);
 }
 
@@ -302,25 +352,55 @@ static int wanted(launch_facts_t *f, char kind, const char *account, const char 
     return 0;
 }
 
-/* Ask the refresher and wait (at most compute.launch_facts_wait_ms) until it has done it.
- * This is the one wait of RunInstances, on a cold row only (an account's first launch of
- * an image, its first launch at all, or a change announced a moment ago): the call to the
- * other service is the refresher's, one for all the requests that wait for the same row. */
-static int ask_and_wait(launch_facts_t *f, char kind, const char *account, const char *id)
+struct cold_row {
+    launch_facts_t *f;
+    char kind;
+    const char *account, *id;
+    json_t *data;
+};
+
+/* bus_await's start: ask the refresher for the row and wait for it, unless it is done
+ * already (then answered at once). */
+static void cold_row_start(void *arg, bus_waiter_t *w)
 {
-    push(f, kind, account, id, NULL);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    long long ns = until.tv_nsec + (long long)f->wait_ms * 1000000LL;
-    until.tv_sec += ns / 1000000000LL;
-    until.tv_nsec = ns % 1000000000LL;
+    const struct cold_row *c = arg;
+    launch_facts_t *f = c->f;
+    push(f, c->kind, c->account, c->id, c->data);
+    waiter_t *x = xcalloc(1, sizeof *x);
+    x->kind = c->kind;
+    snprintf(x->account, sizeof x->account, "%s", c->account);
+    snprintf(x->id, sizeof x->id, "%s", c->id);
+    x->w = w;
+    clock_gettime(CLOCK_MONOTONIC, &x->until);
+    long long ns = x->until.tv_nsec + (long long)f->wait_ms * 1000000LL;
+    x->until.tv_sec += ns / 1000000000LL;
+    x->until.tv_nsec = ns % 1000000000LL;
     pthread_mutex_lock(&f->mu);
-    int rc = 0;
-    while (wanted(f, kind, account, id) && rc == 0)
-        rc = pthread_cond_timedwait(&f->done, &f->mu, &until);
-    int ok = !wanted(f, kind, account, id);
+    int now = !wanted(f, c->kind, c->account, c->id);
+    if (!now) {
+        x->next = f->waiters;
+        f->waiters = x;
+    }
     pthread_mutex_unlock(&f->mu);
-    return ok;
+    if (now)
+        waiters_answer(x);
+}
+
+/* The one wait of RunInstances, on a cold row only (an account's first launch of an
+ * image, its first launch at all, or a change announced a moment ago): 0 once the
+ * refresher has done the row (or the wait is over), -1 with ctx->waiting while the
+ * message is parked. The call to the other service is the refresher's, one for all the
+ * requests that wait for the same row. */
+static int cold_row_wait(launch_facts_t *f, bus_ctx_t *ctx, char kind, const char *account, const char *id,
+                         json_t *data, verr_t *e)
+{
+    char key[128];
+    snprintf(key, sizeof key, "launch_facts %c %s %s", kind, account, id);
+    struct cold_row c = {f, kind, account, id, data};
+    json_t *ans = NULL;
+    int rc = bus_await(ctx, key, cold_row_start, &c, &ans, e);
+    json_decref(ans);
+    return rc;
 }
 
 static int pending(launch_facts_t *f, char kind, const char *account, const char *id)
@@ -338,9 +418,11 @@ static int not_yet(const char *what, const char *id, verr_t *e)
 
 /* A row of launch_images or launch_networks (found, facts, code, message, age): the
  * facts, the stored refusal when fresh, or (cold) ask the refresher and wait once. */
-static int facts_row(launch_facts_t *f, db_t *db, const char *stmt, const char *sql, char kind, const char *account,
+static int facts_row(bus_ctx_t *ctx, const char *stmt, const char *sql, char kind, const char *account,
                      const char *id, json_t *data, int ttl_s, json_t **facts, verr_t *e)
 {
+    launch_facts_t *f = compute_of(ctx)->facts;
+    db_t *db = service_db(ctx);
     const char *p[] = {account, id};
     for (int asked = 0;; asked = 1) {
         PG_AUTO PGresult *r = db_prepared(db, e, stmt, sql, 2, p);
@@ -351,9 +433,8 @@ static int facts_row(launch_facts_t *f, db_t *db, const char *stmt, const char *
         /* a refusal is answered only from a fresh row; an acceptance from any (the task checks) */
         int cold = !have || pending(f, kind, account, id) || (!found && age > f->refusal_fresh_s);
         if (cold && !asked) {
-            push(f, kind, account, id, data);
-            if (!ask_and_wait(f, kind, account, id))
-                return not_yet(kind == 'i' ? "image" : "the network of this launch", kind == 'i' ? id : "", e);
+            if (cold_row_wait(f, ctx, kind, account, id, data, e) < 0)
+                return -1;
             continue;
         }
         if (!have)
@@ -367,29 +448,31 @@ static int facts_row(launch_facts_t *f, db_t *db, const char *stmt, const char *
     }
 }
 
-int launch_facts_image(launch_facts_t *f, db_t *db, const char *account, const char *id, json_t **facts, verr_t *e)
+int launch_facts_image(bus_ctx_t *ctx, const char *account, const char *id, json_t **facts, verr_t *e)
 {
-    return facts_row(f, db, "lf_img_get",
+    return facts_row(ctx, "lf_img_get",
                      "SELECT found, facts::text, code, message, EXTRACT(EPOCH FROM now() - fetched_at)::float8 FROM "
                      "launch_images WHERE account_id = $1 AND image_id = $2",
-                     'i', account, id, NULL, f->ttl_s, facts, e);
+                     'i', account, id, NULL, compute_of(ctx)->facts->ttl_s, facts, e);
 }
 
-int launch_facts_network(launch_facts_t *f, db_t *db, const char *account, json_t *check, json_t **facts, verr_t *e)
+int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, json_t **facts, verr_t *e)
 {
     AUTOFREE char *doc = json_dumps(check, JSON_COMPACT | JSON_SORT_KEYS);
     unsigned char h[crypto_hash_sha256_BYTES];
     char key[65];
     crypto_hash_sha256(h, (const unsigned char *)doc, strlen(doc));
     sodium_bin2hex(key, sizeof key, h, sizeof h);
-    return facts_row(f, db, "lf_net_get",
+    return facts_row(ctx, "lf_net_get",
                      "SELECT found, facts::text, code, message, EXTRACT(EPOCH FROM now() - fetched_at)::float8 FROM "
                      "launch_networks WHERE account_id = $1 AND key = $2",
-                     'n', account, key, check, f->network_ttl_s, facts, e);
+                     'n', account, key, check, compute_of(ctx)->facts->network_ttl_s, facts, e);
 }
 
-int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t **quotas, verr_t *e)
+int launch_facts_quotas(bus_ctx_t *ctx, const char *account, json_t **quotas, verr_t *e)
 {
+    launch_facts_t *f = compute_of(ctx)->facts;
+    db_t *db = service_db(ctx);
     const char *p[] = {account};
     for (int asked = 0;; asked = 1) {
         PG_AUTO PGresult *r = db_prepared(db, e, "lf_quota_get",
@@ -399,8 +482,8 @@ int launch_facts_quotas(launch_facts_t *f, db_t *db, const char *account, json_t
             return -1;
         int have = PQntuples(r) > 0;
         if ((!have || pending(f, 'q', account, "")) && !asked) {
-            if (!ask_and_wait(f, 'q', account, ""))
-                return not_yet("the quotas of account", account, e);
+            if (cold_row_wait(f, ctx, 'q', account, "", NULL, e) < 0)
+                return -1;
             continue;
         }
         if (!have)

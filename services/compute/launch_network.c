@@ -103,7 +103,7 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     if (json_array_size(n->names))
         json_object_set(check, "group_names", (json_t *)n->names);
     JSON_AUTO json_t *out = NULL;
-    if (launch_facts_network(compute_of(ctx)->facts, service_db(ctx), account, check, &out, e) < 0)
+    if (launch_facts_network(ctx, account, check, &out, e) < 0)
         return -1;
     json_t *g = json_object_get(out, "group_ids");
     /* what was asked, as ids; none asked: the task's port gets the VPC's default group */

@@ -185,10 +185,8 @@ static int check_key(db_t *db, launch_t *l, verr_t *e)
  * launchable by the account; its kernel and ramdisk too. */
 static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
 {
-    launch_facts_t *f = compute_of(ctx)->facts;
-    db_t *db = service_db(ctx);
     json_t *img = NULL;
-    if (launch_facts_image(f, db, l->account, l->image_id, &img, e) < 0)
+    if (launch_facts_image(ctx, l->account, l->image_id, &img, e) < 0)
         return -1;
     l->image = json_pack("{s:o}", "image", img);
     const char *type = json_str(img, "image_type", "machine"), *fmt = json_str(img, "disk_format", "");
@@ -204,7 +202,7 @@ static int resolve_image(bus_ctx_t *ctx, launch_t *l, verr_t *e)
         json_t *part = NULL;
         if (!pid || !*pid)
             continue;
-        if (launch_facts_image(f, db, l->account, pid, &part, e) < 0)
+        if (launch_facts_image(ctx, l->account, pid, &part, e) < 0)
             return -1;
         json_object_set_new(l->image, parts[i][1], part);
     }
@@ -241,7 +239,7 @@ typedef struct quotas {
 static int get_quotas(bus_ctx_t *ctx, const char *account, quotas_t *q, verr_t *e)
 {
     JSON_AUTO json_t *qs = NULL;
-    if (launch_facts_quotas(compute_of(ctx)->facts, service_db(ctx), account, &qs, e) < 0)
+    if (launch_facts_quotas(ctx, account, &qs, e) < 0)
         return -1;
     q->instances = json_int(qs, "instances", 20);
     q->vcpus = json_int(qs, "vcpus", 64);

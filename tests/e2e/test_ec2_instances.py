@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -38,7 +39,10 @@ WAIT_S = 60
 def cloud():
     c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
                     env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": str(HOST_VCPUS),
-                         "VIRGA_AGENT_MEMORY_MIB": str(HOST_MEMORY_MIB)})
+                         "VIRGA_AGENT_MEMORY_MIB": str(HOST_MEMORY_MIB),
+                         # a launch on a cold row waits for identity as long as the test
+                         # keeps it frozen (test_cold_launch_facts_do_not_hold_compute_workers)
+                         "VIRGA_COMPUTE_LAUNCH_FACTS_WAIT_MS": "60000"})
     try:
         yield c
     finally:
@@ -601,6 +605,62 @@ def test_run_instances_answers_with_the_image_and_identity_services_frozen(cloud
     wait_state(ec2, ids, "running", seconds=120)
     ec2.terminate_instances(InstanceIds=ids + [first])
     wait_state(ec2, ids + [first], "terminated")
+
+
+def compute_waiting(cloud):
+    """Compute's virga_bus_waiting_messages (messages set aside for an answer they asked
+    for), or None when compute did not answer sys.metrics within 3 s."""
+    ok, reply = cloud.call("compute", "sys.metrics", timeout_ms=3000)
+    if not ok:
+        return None
+    for line in reply["text"].splitlines():
+        if line.startswith("virga_bus_waiting_messages{"):
+            return int(float(line.split()[-1]))
+    return None
+
+
+def test_cold_launch_facts_do_not_hold_compute_workers(cloud, ami, tenant):
+    """A first launch of an account makes compute learn its quotas from identity (a cold
+    launch-facts row). With identity frozen, more first launches than compute has bus
+    workers (bus.workers, 4) are set aside waiting for that answer, none holding a worker:
+    compute still answers another tenant's DescribeInstances and its own metrics. Before,
+    each held a worker for up to compute.launch_facts_wait_ms, and the rest of compute
+    waited behind them. Thawed, every launch is answered."""
+    import os
+    import signal
+    from botocore.config import Config
+    n = 6
+    fresh = []
+    for i in range(n):
+        _, k, s = new_tenant(cloud, "inst-cold-%d-%s" % (i, uuid.uuid4().hex[:6]))
+        c = boto3_client(cloud, "ec2", k, s)
+        c.describe_instances()   # the gateway knows the key from now on: only compute waits
+        fresh.append(boto3.client("ec2", endpoint_url=c.meta.endpoint_url, region_name=c.meta.region_name,
+                                  aws_access_key_id=k, aws_secret_access_key=s,
+                                  config=Config(retries={"max_attempts": 10, "mode": "standard"},
+                                                read_timeout=120)))
+    warm = tenant[3]
+    identity = cloud.pid("identity")
+    os.kill(identity, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            launches = [pool.submit(c.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+                        for c in fresh]
+            deadline = time.time() + 60
+            while (compute_waiting(cloud) or 0) < 5:
+                assert time.time() < deadline, "compute never set the launches aside: %r" % compute_waiting(cloud)
+                assert not any(f.done() for f in launches), [f.exception() for f in launches if f.done()]
+                time.sleep(0.2)
+            warm.describe_instances()   # served meanwhile, by a free worker
+            assert not any(f.done() for f in launches)
+            os.kill(identity, signal.SIGCONT)
+            identity = None
+            ids = [f.result(timeout=300)["Instances"][0]["InstanceId"] for f in launches]
+    finally:
+        if identity:
+            os.kill(identity, signal.SIGCONT)
+    for c, iid in zip(fresh, ids):
+        c.terminate_instances(InstanceIds=[iid])
 
 
 def test_launch_permissions_reach_run_instances(cloud, ami):

@@ -216,9 +216,58 @@ static int h_ask(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err
     return 0;
 }
 
+/* Awaits a question this process answers itself (bus_await): another thread answers it
+ * 20 ms later, or the start function at once when body.now; then asks t.echo as a caller
+ * (bus_ask_as). It runs three times and answers what it was told by both. */
+static int await_runs;
+
+static void *answer_later(void *w)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    bus_answer(w, json_pack("{s:s}", "local", "later"), NULL);
+    return NULL;
+}
+
+static void await_start(void *arg, bus_waiter_t *w)
+{
+    if (*(const int *)arg) {
+        bus_answer(w, json_pack("{s:s}", "local", "now"), NULL);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, answer_later, w);
+    pthread_detach(t);
+}
+
+static int h_await(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    __atomic_add_fetch(&await_runs, 1, __ATOMIC_SEQ_CST);
+    int now = json_flag(body, "now");
+    char key[64];
+    snprintf(key, sizeof key, "local %d", (int)json_int(body, "i", 0));
+    json_t *a = NULL, *b = NULL;
+    if (bus_await(ctx, key, await_start, &now, &a, err) < 0)
+        return -1;
+    /* the caller goes with the question: this test's principal may not act for a tenant,
+     * so the answer is t's refusal, kept like any answer */
+    JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", "123456789012");
+    verr_t as = {0};
+    if (bus_ask_as(ctx, "t", "t.echo", json_pack("{s:s}", "q", "as"), caller, 10000, &b, &as) < 0 && ctx->waiting) {
+        json_decref(a);
+        *err = as;
+        return -1;
+    }
+    *reply = json_pack("{s:O?, s:o, s:s, s:b}", "i", json_object_get(body, "i"), "local", a, "as", b ? "answered" : as.code,
+                       "app_ok", ctx->app == &app_marker);
+    json_decref(b);
+    return 0;
+}
+
 static const bus_route_t routes[] = {
     {"t.echo", h_echo, BUS_FROM_ANY},
     {"t.ask", h_ask, BUS_FROM_ANY},
+    {"t.await", h_await, BUS_FROM_ANY},
     {"t.fail", h_fail, BUS_FROM_ANY},
     {"t.fail_silent", h_fail_silent, BUS_FROM_ANY},
     {"t.fail_after_reply", h_fail_after_reply, BUS_FROM_ANY},
@@ -664,6 +713,41 @@ static void test_ask_does_not_hold_the_worker(void **state)
     assert_null(reply);
 }
 
+/* bus_await: a question the service answers itself (answered later by another thread,
+ * or at once before the handler has returned) parks the message like bus_ask; three
+ * times as many such requests as there are workers are all answered, each handler run
+ * once per question plus once; bus_ask_as asks as the caller it names (refused here:
+ * the test's principal may not act for a tenant). */
+static void test_await_does_not_hold_the_worker(void **state)
+{
+    (void)state;
+    async_slot_t slots[ASKS];
+    verr_t e = {0};
+    int runs0 = __atomic_load_n(&await_runs, __ATOMIC_SEQ_CST);
+    int done0 = __atomic_load_n(&async_done, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < ASKS; i++) {
+        slots[i] = (async_slot_t){.i = i};
+        assert_int_equal(bus_call_async(cli, "t", "t.await", json_pack("{s:i, s:b}", "i", i, "now", i % 2), NULL,
+                                        20000, async_cb, &slots[i], &e), 0);
+    }
+    assert_true(wait_count(&async_done, done0 + ASKS, 30000));
+    for (int i = 0; i < ASKS; i++) {
+        assert_int_equal(slots[i].calls, 1);
+        if (!slots[i].ok)
+            fail_msg("t.await %d: %s", i, slots[i].code);
+    }
+    assert_int_equal(__atomic_load_n(&await_runs, __ATOMIC_SEQ_CST) - runs0, 3 * ASKS);
+
+    for (int now = 0; now < 2; now++) {
+        json_t *reply = NULL;
+        assert_int_equal(bus_call(cli, "t", "t.await", json_pack("{s:i, s:b}", "i", 1000 + now, "now", now), NULL,
+                                  20000, &reply, &e), 0);
+        assert_string_equal(json_str(json_object_get(reply, "local"), "local", ""), now ? "now" : "later");
+        assert_string_equal(json_str(reply, "as", ""), "AccessDenied");
+        json_decref(reply);
+    }
+}
+
 #define ASYNC_CALLS 400
 
 static void test_async_many(void **state)
@@ -931,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_async_timeout),
         cmocka_unit_test(test_async_many),
         cmocka_unit_test(test_ask_does_not_hold_the_worker),
+        cmocka_unit_test(test_await_does_not_hold_the_worker),
         cmocka_unit_test(test_publish_event),
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),
