@@ -54,9 +54,13 @@ int image_split_location(const char *loc, char bucket[64], const char **key, ver
  * the service's own bucket and for launches already checked). *out: {url, size, ...}. */
 int image_grant(service_t *svc, const char *account, const char *location, const char *method, json_t **out,
                 verr_t *e);
-/* The same for a request that names an object the caller must be able to read: a refusal
- * becomes `code` with "<what> <location>: <why>" (Unavailable is kept as it is). */
-int image_grant_readable(service_t *svc, const char *account, const char *location, const char *code,
+/* image_grant from a bus handler: asked without holding the worker (bus_ask_as), so -1
+ * with ctx->waiting means the handler unwinds and runs again with the answer. */
+int image_grant_ask(bus_ctx_t *ctx, const char *account, const char *location, const char *method, json_t **out,
+                    verr_t *e);
+/* image_grant_ask for a request that names an object the caller must be able to read: a
+ * refusal becomes `code` with "<what> <location>: <why>" (Unavailable is kept as it is). */
+int image_grant_readable(bus_ctx_t *ctx, const char *account, const char *location, const char *code,
                          const char *what, json_t **out, verr_t *e);
 /* The operator's bucket for imported and copied images (image.bucket), made on first use. */
 const char *image_bucket(service_t *svc, verr_t *e);

@@ -108,7 +108,7 @@ int image_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
     char location[1100];
     snprintf(location, sizeof location, "%s/%s", bucket, key);
     json_t *obj = NULL;
-    if (image_grant_readable(service_of(ctx), account, location, "InvalidParameter", "The disk cannot be read:", &obj, e) < 0)
+    if (image_grant_readable(ctx, account, location, "InvalidParameter", "The disk cannot be read:", &obj, e) < 0)
         return -1;
     json_decref(obj);
     json_t *tags = describe_tag_spec(body, "import-image-task", e);

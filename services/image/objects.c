@@ -26,19 +26,23 @@ static json_t *caller_for(service_t *svc, const char *account)
                      "is_operator", 1, "user_id", "");
 }
 
-static int call(service_t *svc, const char *type, json_t *body, const char *account, json_t **out, verr_t *e)
+/* A bus handler (ctx) asks without holding its worker (bus_ask_as: -1 with ctx->waiting,
+ * the message handled again with the answer); a task's thread (ctx NULL) waits. */
+static int call(service_t *svc, bus_ctx_t *ctx, const char *type, json_t *body, const char *account, json_t **out,
+                verr_t *e)
 {
     json_t *caller = caller_for(svc, account);
-    int rc = bus_call(svc->bus, "objectstore", type, body, caller,
-                      (int)config_int(svc->cfg, "image.call_timeout_ms", 10000), out, e);
+    int timeout = (int)config_int(svc->cfg, "image.call_timeout_ms", 10000);
+    int rc = ctx ? bus_ask_as(ctx, "objectstore", type, body, caller, timeout, out, e)
+                 : bus_call(svc->bus, "objectstore", type, body, caller, timeout, out, e);
     json_decref(caller);
-    if (rc < 0 && !strcmp(e->code, "RequestTimeout"))
+    if (rc < 0 && !(ctx && ctx->waiting) && !strcmp(e->code, "RequestTimeout"))
         verr_set(e, 503, "Unavailable", "The object store is not answering; try again.");
     return rc;
 }
 
-int image_grant(service_t *svc, const char *account, const char *location, const char *method, json_t **out,
-                verr_t *e)
+static int grant(service_t *svc, bus_ctx_t *ctx, const char *account, const char *location, const char *method,
+                 json_t **out, verr_t *e)
 {
     char bucket[64];
     const char *key;
@@ -46,15 +50,27 @@ int image_grant(service_t *svc, const char *account, const char *location, const
         return -1;
     json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "bucket", bucket, "key", key, "method", method, "ttl_s",
                              (json_int_t)config_int(svc->cfg, "image.grant_ttl_s", 3600));
-    return call(svc, "objectstore.grant", body, account, out, e);
+    return call(svc, ctx, "objectstore.grant", body, account, out, e);
 }
 
-int image_grant_readable(service_t *svc, const char *account, const char *location, const char *code,
+int image_grant(service_t *svc, const char *account, const char *location, const char *method, json_t **out,
+                verr_t *e)
+{
+    return grant(svc, NULL, account, location, method, out, e);
+}
+
+int image_grant_ask(bus_ctx_t *ctx, const char *account, const char *location, const char *method, json_t **out,
+                    verr_t *e)
+{
+    return grant(service_of(ctx), ctx, account, location, method, out, e);
+}
+
+int image_grant_readable(bus_ctx_t *ctx, const char *account, const char *location, const char *code,
                          const char *what, json_t **out, verr_t *e)
 {
-    if (image_grant(svc, account, location, "GET", out, e) == 0)
+    if (image_grant_ask(ctx, account, location, "GET", out, e) == 0)
         return 0;
-    if (!strcmp(e->code, "Unavailable"))
+    if (ctx->waiting || !strcmp(e->code, "Unavailable"))
         return -1;
     char why[sizeof e->message];   /* e->message cannot be both source and target */
     snprintf(why, sizeof why, "%s", e->message);
@@ -71,7 +87,7 @@ const char *image_bucket(service_t *svc, verr_t *e)
     if (ready)
         return name;
     json_t *out = NULL;
-    if (call(svc, "objectstore.ensure_bucket", json_pack("{s:s}", "bucket", name), NULL, &out, e) < 0)
+    if (call(svc, NULL, "objectstore.ensure_bucket", json_pack("{s:s}", "bucket", name), NULL, &out, e) < 0)
         return NULL;
     json_decref(out);
     pthread_mutex_lock(&is->mu);

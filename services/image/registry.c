@@ -126,7 +126,7 @@ int image_register(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
 
     /* the object must exist and the caller must be allowed to read it */
     json_t *obj = NULL;
-    if (image_grant_readable(service_of(ctx), account, loc, "InvalidParameterValue", "ImageLocation", &obj, e) < 0)
+    if (image_grant_readable(ctx, account, loc, "InvalidParameterValue", "ImageLocation", &obj, e) < 0)
         return -1;
     const char *type = json_str(json_object_get(obj, "metadata"), "image-type", "machine");
     if (strcmp(type, "machine") && strcmp(type, "kernel") && strcmp(type, "ramdisk")) {
@@ -325,7 +325,7 @@ int image_fetch_url(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     if (PQntuples(r) == 0)
         return verr_set(e, 400, "InvalidAMIID.NotFound", "The image id '[%.64s]' does not exist", id ? id : "");
     json_t *g = NULL;
-    if (image_grant(service_of(ctx), NULL, PQgetvalue(r, 0, 0), "GET", &g, e) < 0)
+    if (image_grant_ask(ctx, NULL, PQgetvalue(r, 0, 0), "GET", &g, e) < 0)
         return -1;
     *reply = json_pack("{s:s, s:s, s:O, s:s, s:I, s:s, s:s}", "image_id", id, "url", json_str(g, "url", ""),
                        "expires", json_object_get(g, "expires"), "sha256", PQgetvalue(r, 0, 1),

@@ -28,7 +28,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws, boto3_client, client_error, new_tenant
+from harness import Cloud, aws, boto3_client, bus_waiting, client_error, new_tenant
 
 HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
 HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
@@ -607,18 +607,6 @@ def test_run_instances_answers_with_the_image_and_identity_services_frozen(cloud
     wait_state(ec2, ids + [first], "terminated")
 
 
-def compute_waiting(cloud):
-    """Compute's virga_bus_waiting_messages (messages set aside for an answer they asked
-    for), or None when compute did not answer sys.metrics within 3 s."""
-    ok, reply = cloud.call("compute", "sys.metrics", timeout_ms=3000)
-    if not ok:
-        return None
-    for line in reply["text"].splitlines():
-        if line.startswith("virga_bus_waiting_messages{"):
-            return int(float(line.split()[-1]))
-    return None
-
-
 def test_cold_launch_facts_do_not_hold_compute_workers(cloud, ami, tenant):
     """A first launch of an account makes compute learn its quotas from identity (a cold
     launch-facts row). With identity frozen, more first launches than compute has bus
@@ -640,6 +628,7 @@ def test_cold_launch_facts_do_not_hold_compute_workers(cloud, ami, tenant):
                                   config=Config(retries={"max_attempts": 10, "mode": "standard"},
                                                 read_timeout=120)))
     warm = tenant[3]
+    warm.describe_instances()   # its key known to the gateway too
     identity = cloud.pid("identity")
     os.kill(identity, signal.SIGSTOP)
     try:
@@ -647,8 +636,8 @@ def test_cold_launch_facts_do_not_hold_compute_workers(cloud, ami, tenant):
             launches = [pool.submit(c.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
                         for c in fresh]
             deadline = time.time() + 60
-            while (compute_waiting(cloud) or 0) < 5:
-                assert time.time() < deadline, "compute never set the launches aside: %r" % compute_waiting(cloud)
+            while (bus_waiting(cloud, "compute") or 0) < 5:
+                assert time.time() < deadline, "compute never set the launches aside: %r" % bus_waiting(cloud, "compute")
                 assert not any(f.done() for f in launches), [f.exception() for f in launches if f.done()]
                 time.sleep(0.2)
             warm.describe_instances()   # served meanwhile, by a free worker

@@ -1,10 +1,16 @@
 """The image registry with the AWS CLI and boto3: RegisterImage from an object the
 caller may read, DescribeImages (owners, executable-by, filters, tags), launch
 permissions (public and per account), DeregisterImage."""
+import concurrent.futures
+import os
+import signal
+import time
+import uuid
+
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws, boto3_client, new_tenant, s3_client
+from harness import aws, boto3_client, bus_waiting, new_tenant, s3_client
 
 
 def code(ei):
@@ -54,6 +60,38 @@ def test_register_describe_share_deregister(cloud, tenants):
     assert iid in [x["ImageId"] for x in pub] and all(x["Public"] for x in pub)
     ec2a.deregister_image(ImageId=iid)
     assert ec2a.describe_images(Owners=["self"])["Images"] == []
+
+
+def test_register_image_does_not_hold_image_workers(cloud, tenants):
+    """RegisterImage asks the object store whether the caller may read the object. With the
+    object store frozen (SIGSTOP), more registrations than the image service has bus
+    workers (bus.workers, 4) wait set aside for that answer, none holding a worker: the
+    image service still answers DescribeImages. Thawed, every one is registered."""
+    (acct_a, ka, sa), _ = tenants
+    ec2a = boto3_client(cloud, "ec2", ka, sa)
+    names = ["waits-%d-%s" % (i, uuid.uuid4().hex[:6]) for i in range(6)]
+    objectstore = cloud.pid("objectstore")
+    os.kill(objectstore, signal.SIGSTOP)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+            regs = [pool.submit(ec2a.register_image, Name=n, ImageLocation="img-a-bucket/disk.raw") for n in names]
+            deadline = time.time() + 60
+            while (bus_waiting(cloud, "image") or 0) < 5:
+                assert time.time() < deadline, "the image service never set them aside: %r" % bus_waiting(cloud, "image")
+                assert not any(f.done() for f in regs), [f.exception() for f in regs if f.done()]
+                time.sleep(0.2)
+            ec2a.describe_images(Owners=["self"])   # served meanwhile, by a free worker
+            assert not any(f.done() for f in regs)
+            os.kill(objectstore, signal.SIGCONT)
+            objectstore = None
+            ids = [f.result(timeout=300)["ImageId"] for f in regs]
+    finally:
+        if objectstore:
+            os.kill(objectstore, signal.SIGCONT)
+    got = {i["Name"]: i["ImageId"] for i in ec2a.describe_images(Owners=["self"])["Images"] if i["Name"] in names}
+    assert sorted(got.values()) == sorted(ids)
+    for iid in ids:
+        ec2a.deregister_image(ImageId=iid)
 
 
 def test_register_errors(cloud, tenants):

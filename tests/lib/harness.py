@@ -383,6 +383,18 @@ def compute_call(cloud, mtype, body):
     return json.loads(r.stdout)
 
 
+def bus_waiting(cloud, service):
+    """The service's virga_bus_waiting_messages (requests set aside for an answer they
+    asked for, no worker held), or None when it did not answer sys.metrics within 3 s."""
+    ok, reply = cloud.call(service, "sys.metrics", timeout_ms=3000)
+    if not ok:
+        return None
+    for line in reply["text"].splitlines():
+        if line.startswith("virga_bus_waiting_messages{"):
+            return int(float(line.split()[-1]))
+    return None
+
+
 def ec2_query(cloud, key, secret, params):
     """A SigV4-signed EC2 Query request of Virga's own actions (not in botocore's model:
     DescribeUsage, DescribeAccounts, ...): (HTTP status, body text)."""
