@@ -137,7 +137,7 @@ def test_a_local_launch_that_never_boots_ends_at_the_deadline(cloud):
     the agent's every boot fails, so the launch
     would stay pending for ever. compute.launch_deadline_s ends it as EC2 ends a failed
     launch: terminated, with a state reason that says it timed out and the driver's error;
-    its room on the host and its quota are free again and nothing is left on the host."""
+    it is never shown running on the way, and nothing of it is left on the host."""
     _, k, s = new_tenant(cloud, "noinit-" + uuid.uuid4().hex[:8])
     s3, ec2 = s3_client(cloud, k, s), boto3_client(cloud, "ec2", k, s)
     buf = io.BytesIO()
@@ -157,7 +157,19 @@ def test_a_local_launch_that_never_boots_ends_at_the_deadline(cloud):
     wait_for("the boot error in the state reason",
              lambda: "start container" in (states(ec2, [iid])[iid].get("StateReason") or {}).get("Message", ""), DEADLINE_S,
              lambda: (states(ec2, [iid])[iid]["State"], states(ec2, [iid])[iid].get("StateReason")))
-    got = wait_all(ec2, [iid], "terminated", DEADLINE_S + 300)[iid]
+    # never running on the way: it never booted (a listing taken while a retry of its
+    # start was under way once reported it running, and compute believed it)
+    deadline = time.time() + DEADLINE_S + 300
+    seen = set()
+    while True:
+        got = states(ec2, [iid])[iid]
+        seen.add(got["State"]["Name"])
+        assert "running" not in seen, (seen, got.get("StateReason"))
+        if got["State"]["Name"] == "terminated":
+            break
+        assert time.time() < deadline, (seen, got.get("StateReason"))
+        time.sleep(1)
+    assert seen <= {"pending", "shutting-down", "terminated"}, seen
     msg = got["StateReason"]["Message"]
     assert got["StateReason"]["Code"] == "Server.InternalError", got["StateReason"]
     assert "did not complete within %d s" % DEADLINE_S in msg and "start container" in msg, msg
