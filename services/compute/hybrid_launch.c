@@ -38,8 +38,13 @@ json_t *hybrid_launch_doc(db_t *db, const char *id)
                      "groups", groups);
 }
 
+/* A local host's launch (qemu, container) has compute.launch_deadline_s: a guest its agent
+ * can never boot (a root file system without an init, a disk that does not start) would
+ * otherwise stay pending for ever, holding its quota and room on the host. */
 static long deadline_s(const service_t *svc, const char *cloud)
 {
+    if (!strcmp(cloud, "private"))
+        return config_int(svc->cfg, "compute.launch_deadline_s", 900);
     char k[160];
     snprintf(k, sizeof k, "hybrid.clouds.%.100s.launch_deadline_s", cloud);
     return config_int(svc->cfg, k, config_int(svc->cfg, "hybrid.launch_deadline_s", 900));
@@ -63,7 +68,10 @@ int hybrid_launch_verdicts(const service_t *svc, db_t *db, const char *host, con
         if (ob && json_flag(ob, "failed"))
             snprintf(reason, sizeof reason, "Server.InternalError: Launch failed for good: %.500s",
                      json_str(ob, "error", "no reason given"));
-        else if (strcmp(cloud, "private") && limit > 0 && age > limit)
+        else if (!strcmp(cloud, "private") && limit > 0 && age > limit)
+            snprintf(reason, sizeof reason, "Server.InternalError: Launch did not complete within %ld s on host "
+                     "%.64s: %.400s", limit, host, *err ? err : "the guest did not reach running");
+        else if (limit > 0 && age > limit)
             snprintf(reason, sizeof reason, "Server.InternalError: Launch did not complete within %ld s in the "
                      "public cloud %.64s: %.400s", limit, cloud, *err ? err : *PQgetvalue(r, i, 4) ?
                      "the remote instance did not reach running" : "no remote instance was made");

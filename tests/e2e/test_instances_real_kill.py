@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from harness import Cloud, boto3_client, new_tenant
 from test_instances_real import host_leftovers, wait_console
@@ -33,12 +34,17 @@ def cloud():
         c.stop()
 
 
-def guests_on_host(cloud):
+def guests_on_host(cloud, host=""):
     """{instance id: number of PID-1 processes (container inits) in its cgroups}, for this
-    cloud's agent only: its cgroups are <datapath prefix>agent-<host>/<instance id>, and the
-    prefix names the cloud's port base, so guests of a cloud another test worker runs at the
-    same time are not counted."""
-    mine = "/virga-d%d-agent-" % cloud.base
+    cloud's agents only (host: that one agent's): its cgroups are <datapath prefix>agent-<host>/
+    <instance id>, and the prefix names the cloud's port base, so guests of a cloud another
+    test worker runs at the same time are not counted."""
+    return {iid: len(pids) for iid, pids in guest_inits(cloud, host).items()}
+
+
+def guest_inits(cloud, host=""):
+    """{instance id: [pid of each container init]}, as guests_on_host."""
+    mine = "/virga-d%d-agent-%s" % (cloud.base, host + "/" if host else "")
     found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -53,8 +59,8 @@ def guests_on_host(cloud):
         iid = next((part for line in cg.splitlines() if mine in line
                     for part in line.split(":", 2)[2].split("/") if part.startswith("i-")), None)
         if iid and nspid and len(nspid[0]) > 1 and nspid[0][-1] == "1":
-            found[iid] = found.get(iid, 0) + 1
-    return found
+            found.setdefault(iid, []).append(int(pid))
+    return {iid: sorted(pids) for iid, pids in found.items()}
 
 
 def states(ec2, ids):
@@ -68,7 +74,12 @@ def states(ec2, ids):
 def wait_all(ec2, ids, state, seconds=CONVERGE_S):
     deadline = time.time() + seconds
     while True:
-        got = states(ec2, ids)
+        try:
+            got = states(ec2, ids)
+        except ClientError as err:   # a service still coming back after a kill: asked again
+            assert time.time() < deadline, err
+            time.sleep(1)
+            continue
         if all(i["State"]["Name"] == state for i in got.values()) and len(got) == len(ids):
             return got
         assert time.time() < deadline, "not all %s: %s" % (state, {k: (v["State"]["Name"], v.get("StateReason"))
@@ -110,6 +121,47 @@ def test_agent_and_compute_killed_during_a_launch_converge(cloud):
     deadline = time.time() + 120
     while True:
         left = [x for i in ids for x in host_leftovers(cloud, i, running[i]["NetworkInterfaces"][0]["NetworkInterfaceId"])]
+        if not left:
+            break
+        assert time.time() < deadline, "left on the host: %r" % left
+        time.sleep(0.5)
+
+
+def test_broker_killed_during_a_launch_converges(cloud):
+    """kill -9 of the Kafka broker while ten container guests boot, then started again:
+    every instance still reaches running with its user-data run, one guest each, and
+    terminate leaves nothing. The bus is the only way between compute and the agent, so
+    reports and launches made while it was away must be made again, not lost."""
+    _, k, s = new_tenant(cloud, "killb-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=N, MaxCount=N,
+                          UserData="#!/bin/sh\necho broker-user-data-ran\n")
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    deadline = time.time() + 120
+    while not set(guests_on_host(cloud)) & set(ids) and time.time() < deadline:
+        time.sleep(0.2)
+    pid = cloud.pid("kafka")
+    os.kill(pid, signal.SIGKILL)
+    while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z":
+        time.sleep(0.1)
+    time.sleep(2)   # a broker that stays away a while: callers time out and must retry
+    r = cloud.up()
+    assert r.returncode == 0, r.stdout + r.stderr + cloud.logs_tail()
+    assert cloud.pid("kafka") != pid
+
+    running = wait_all(ec2, ids, "running")
+    for iid in ids:
+        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "broker-user-data-ran"])
+    on_host = guests_on_host(cloud)
+    assert {i: on_host.get(i, 0) for i in ids} == {i: 1 for i in ids}, on_host
+
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_all(ec2, ids, "terminated")
+    deadline = time.time() + 120
+    while True:
+        left = [x for i in ids for x in host_leftovers(cloud, i, running[i]["NetworkInterfaces"][0]["NetworkInterfaceId"])]
+        left += ["guest %s" % i for i in guests_on_host(cloud) if i in ids]
         if not left:
             break
         assert time.time() < deadline, "left on the host: %r" % left
@@ -170,3 +222,36 @@ def test_agent_killed_during_an_export_converges(cloud):
     wait_console(ec2, nid, ["copy: " + want])
     ec2.terminate_instances(InstanceIds=[iid, nid])
     wait_all(ec2, [iid, nid], "terminated")
+
+
+def test_reboot_restarts_the_guest_init(cloud):
+    """RebootInstances of a container guest really restarts it: a new init process (the
+    old one gone), a second boot on the console (its ready line again, with the same
+    address), the instance running all along from the API's view and one guest after."""
+    _, k, s = new_tenant(cloud, "reboot-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData="#!/bin/sh\necho booted-at-uptime $(cut -d' ' -f1 /proc/uptime)\n"
+                            )["Instances"][0]["InstanceId"]
+    ip = wait_all(ec2, [iid], "running")[iid]["PrivateIpAddress"]
+    ready = "VIRGA-GUEST-READY instance-id=%s addr=%s" % (iid, ip)
+    first = wait_console(ec2, iid, [ready])
+    assert first.count(ready) == 1, first
+    (old,) = guest_inits(cloud)[iid]
+
+    ec2.reboot_instances(InstanceIds=[iid])
+    deadline = time.time() + CONVERGE_S
+    while True:
+        text = ec2.get_console_output(InstanceId=iid, Latest=True).get("Output") or ""
+        if text.count(ready) >= 2:
+            break
+        assert time.time() < deadline, "no second boot on the console of %s:\n%s" % (iid, text[-3000:])
+        time.sleep(1)
+    assert text.count(ready) == 2 and text.count("booted-at-uptime") == 2, text
+    got = wait_all(ec2, [iid], "running")[iid]
+    assert got["PrivateIpAddress"] == ip
+    inits = guest_inits(cloud)[iid]
+    assert len(inits) == 1 and inits[0] != old, (old, inits)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_all(ec2, [iid], "terminated")

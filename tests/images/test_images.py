@@ -212,3 +212,68 @@ def test_container_init_waits_for_a_late_metadata_service(images, tmp_path):
             server.kill()
             server.wait()
         subprocess.run(["ip", "netns", "del", ns])
+
+
+# A metadata service whose compute went away right after the instance id: every other
+# path answers 503 for its first 3 requests (after that it serves again), except the key,
+# which is absent (404).
+MD_FLAKY_SERVER = """
+import http.server
+fails = {}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = {"/latest/meta-data/instance-id": b"i-0123456789abcdef0",
+                "/latest/meta-data/local-hostname": b"flaky-guest",
+                "/latest/user-data": b"#!/bin/sh\\necho user-data-after-503\\n"}.get(self.path)
+        if self.path != "/latest/meta-data/instance-id" and body is not None and fails.get(self.path, 0) < 3:
+            fails[self.path] = fails.get(self.path, 0) + 1
+            self.send_error(503)
+            return
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("169.254.169.254", 80), H).serve_forever()
+"""
+
+
+def test_container_init_asks_again_while_metadata_is_unavailable(images, tmp_path):
+    """After the instance id, a 503 (or no answer) from the metadata service is asked again
+    until it answers, for the hostname and the user-data alike; a 404 (no key pair) is an
+    answer: absent. Before, one failed request skipped the user-data: with compute killed
+    between the instance id and the user-data, a guest booted without running its user-data
+    (tests/e2e/test_instances_real_kill.py). In a namespace of the test's own."""
+    ns = "virga-mdflaky-%d" % os.getpid()
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["tar", "-xzf", os.path.join(images, "busybox-rootfs.tar.gz"), "-C", str(root)], check=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    server = None
+    try:
+        for cmd in (["link", "set", "lo", "up"], ["addr", "add", "10.251.0.7/24", "dev", "lo"],
+                    ["addr", "add", "169.254.169.254/32", "dev", "lo"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", MD_FLAKY_SERVER])
+        time.sleep(1)
+        env = {"PATH": "/sbin:/usr/sbin:/bin:/usr/bin", "VIRGA_INSTANCE": "1"}
+        guest = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--pid", "--mount", "--uts", "--fork",
+                                  "chroot", str(root), "/sbin/init"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            out, _ = guest.communicate("echo shell-done\n", timeout=150)
+        except subprocess.TimeoutExpired:
+            guest.kill()
+            out, _ = guest.communicate()
+        assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
+        assert "user-data-after-503" in out, out
+        assert "ssh key installed" not in out, out
+        assert "shell-done" in out, out
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "del", ns])

@@ -40,6 +40,7 @@ typedef struct dbl {
     const char *vpc_id, *ip;    /* the instance it knows */
     int calls;
     int user_data_null;
+    int refuse;                 /* answer every lookup with this status (a compute refusing) */
 } dbl_t;
 
 static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e)
@@ -47,6 +48,12 @@ static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb
     (void)e;
     dbl_t *d = app;
     __atomic_add_fetch(&d->calls, 1, __ATOMIC_SEQ_CST);
+    if (d->refuse) {
+        verr_t no;
+        verr_set(&no, d->refuse, "AccessDenied", "refused");
+        cb(arg, NULL, &no);
+        return 0;
+    }
     if (strcmp(vpc_id, d->vpc_id) || strcmp(ip, d->ip)) {
         verr_t nf;
         verr_set(&nf, 404, "InvalidInstanceID.NotFound", "no instance with %s in %s", ip, vpc_id);
@@ -224,6 +231,16 @@ static void test_http_on_loopback(void **state)
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 404);
+    md_http_stop(m);
+    /* any other refusal from compute (one just restarted) is not the instance's absence:
+     * 503, which the guest asks again, never 404, which it takes as absent for good */
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .refuse = 403};
+    o = opts(&d);
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    free(GET("/latest/user-data", NULL));
+    assert_int_equal(st, 503);
     md_http_stop(m);
 #undef GET
 }

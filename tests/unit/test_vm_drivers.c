@@ -380,6 +380,35 @@ static void test_console_capped(void **state)
     assert_gone(x, ID1, 0, 0);
 }
 
+/* A root file system the container cannot start in (one file: no /proc, no /sbin/init):
+ * every ensure fails with the step that failed, and list never shows it running (a
+ * failed start's processes, still being killed, once made a busy cgroup count as a
+ * running guest, and compute took the launch for running). */
+static void test_container_unstartable(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    char dir[PATH_MAX], tgz[PATH_MAX + 32], cmd[5 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/badroot", x->dir);
+    snprintf(tgz, sizeof tgz, "%s/bad.tar.gz", x->dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/etc && echo no-init > %s/etc/motd && tar -czf %s -C %s .", dir, dir, tgz, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(x->rootfs, sizeof x->rootfs, "%.*s", (int)sizeof x->rootfs - 1, tgz);
+    assert_int_equal(file_sha(x->rootfs, x->rootfs_sha), 0);
+    for (int i = 0; i < 30; i++) {
+        vm_spec_t s;
+        spec_of(x, &s, ID1, VM_POWER_RUNNING, 0);
+        verr_t e = {0};
+        assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+        assert_non_null(strstr(e.message, "start container"));
+        size_t n = 0;
+        vm_status_t st = listed(x, ID1, &n);
+        assert_int_equal(n, 1);
+        if (st.power == VM_POWER_RUNNING)
+            fail_msg("listed running after failed start %d: %s", i, e.message);
+    }
+}
+
 #define CONTRACT(i)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_lifecycle, setup, teardown, (void *)&cases[i]), \
     cmocka_unit_test_prestate_setup_teardown(test_adopt_after_restart, setup, teardown, (void *)&cases[i]), \
@@ -396,6 +425,7 @@ int main(void)
         CONTRACT(2),
         cmocka_unit_test_prestate_setup_teardown(test_console_capped, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_container_unstartable, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,6 +199,12 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         x->remote = seen[k].st.remote;
         snprintf(x->error, sizeof x->error, "%s", seen[k].st.error);
         inst_t *in = sync_inst(s, x->id);
+        /* A listing taken while a job works on the instance (queued or running) is not
+         * proof that it runs: a container's start has its init in the cgroup before that
+         * init fails (a root file system without /proc), and compute, told `running`,
+         * took a launch that never booted for running. Its job's end says. */
+        if (in->busy && x->power == VM_POWER_RUNNING && in->error[0])
+            x->power = VM_POWER_STARTING;
         /* the last failure is said; a running instance stays running */
         if (in->error[0]) {
             snprintf(x->error, sizeof x->error, "%s", in->error);

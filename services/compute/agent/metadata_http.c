@@ -285,8 +285,11 @@ static void looked_up(void *arg, json_t *reply, const verr_t *err)
     if (reply) {
         cache_put(p->m, p->req->remote, reply);
         answer_from(reply, p->req->path, &resp);
-    } else if (err->http_status >= 400 && err->http_status < 500) {
-        not_found(&resp);   /* no instance of this VPC has that address here */
+    } else if (err->http_status == 404) {
+        /* no instance of this VPC has that address here. Only compute's 404 says so: any
+         * other refusal (a compute just restarted, a bus that refused the call) is not the
+         * instance's absence, and a guest told 404 takes its user-data as absent for good */
+        not_found(&resp);
     } else {
         log_warn("metadata for %s in %s: %s %s", p->req->remote, p->m->vpc_id, err->code, err->message);
         http_resp_set(&resp, 503, "text/plain", "Service Unavailable\n", 20);
