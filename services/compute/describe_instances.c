@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "strbuf.h"
 #include "tags.h"
 
@@ -51,19 +52,28 @@ static void private_dns(const char *ip, char *out, size_t n)
     snprintf(out, n, "ip-%s.ec2.internal", dashed);
 }
 
-static json_t *interface_item(const json_t *f, const char *owner, long long launched)
+/* One interface as DescribeInstances shows it: f is compute's own row of the primary
+ * ({eni, index, subnet, vpc, mac, ip, groups}) or network's row of an attached one, which
+ * adds attachment, description and sdc (instance_enis.c in the network service). */
+static json_t *interface_item(const json_t *f, const char *owner, const char *when)
 {
-    char dns[96], when[32];
+    char dns[96], att[96];
+    const char *eni = json_str(f, "eni", "");
+    int primary = json_int(f, "index", 0) == 0;
     private_dns(json_str(f, "ip", ""), dns, sizeof dns);
-    describe_time(launched, when);
+    /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex> */
+    snprintf(att, sizeof att, "eni-attach-%s", strlen(eni) > 4 ? eni + 4 : eni);
+    json_t *sdc = json_object_get(f, "sdc");
+    const char *a = json_str(f, "attachment", "");
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:O, "
-                     "s:{s:s, s:I, s:s, s:s, s:b}, s:[{s:s, s:s, s:b}]}",
-                     "networkInterfaceId", json_str(f, "eni", ""), "subnetId", json_str(f, "subnet", ""), "vpcId",
-                     json_str(f, "vpc", ""), "description", "", "ownerId", owner, "status", "in-use", "macAddress",
-                     json_str(f, "mac", ""), "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
-                     "sourceDestCheck", 1, "groupSet", json_object_get(f, "groups"),
-                     "attachment", "attachmentId", "eni-attach-0", "deviceIndex", (json_int_t)json_int(f, "index", 0),
-                     "status", "attached", "attachTime", when, "deleteOnTermination", 1,
+                     "s:{s:s, s:I, s:s, s:s, s:b, s:i}, s:[{s:s, s:s, s:b}]}",
+                     "networkInterfaceId", eni, "subnetId", json_str(f, "subnet", ""), "vpcId",
+                     json_str(f, "vpc", ""), "description", json_str(f, "description", ""), "ownerId", owner,
+                     "status", "in-use", "macAddress", json_str(f, "mac", ""), "privateIpAddress",
+                     json_str(f, "ip", ""), "privateDnsName", dns, "sourceDestCheck", !sdc || json_is_true(sdc),
+                     "groupSet", json_object_get(f, "groups"), "attachment", "attachmentId",
+                     *a ? a : att, "deviceIndex", (json_int_t)json_int(f, "index", 0), "status",
+                     "attached", "attachTime", when, "deleteOnTermination", primary, "networkCardIndex", 0,
                      "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
                      "primary", 1);
 }
@@ -129,7 +139,7 @@ static json_t *item(PGresult *r, int i, json_t *tags)
     json_t *set = json_array(), *f;
     size_t k;
     json_array_foreach(ifs, k, f) {
-        json_array_append_new(set, interface_item(f, owner, launched));
+        json_array_append_new(set, interface_item(f, owner, when));
         if (json_int(f, "index", 0) != 0)
             continue;
         char dns[96];
@@ -360,11 +370,92 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
+/* What compute does not know of its instances' interfaces, asked of the network
+ * (network.instance_enis): the interfaces attached after launch and the SourceDestCheck of
+ * each, as exceptions to what compute holds (a primary with the check on is not in the
+ * answer). Asked first, before any work, because bus_ask runs the handler again when the
+ * answer comes: the instances the request names (InstanceId, else an exact instance-id
+ * filter), else the caller's account. 0 with *out (NULL when the network did not answer:
+ * the instances are shown with what compute has, rather than no answer while the network
+ * restarts), or -1 while waiting. */
+static int ask_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **out, verr_t *e)
+{
+    const char *account;
+    *out = NULL;
+    if (instances_scope(ctx, &account, e) < 0)
+        return -1;
+    json_t *q = json_object(), *f;
+    if (account)
+        json_object_set_new(q, "account", json_string(account));
+    const json_t *ids = json_object_get(body, "InstanceId");
+    size_t i;
+    json_array_foreach(ids ? NULL : json_object_get(body, "Filter"), i, f) {
+        AUTOFREE char *exact = strcmp(json_str(f, "Name", ""), "instance-id") ? NULL
+            : text_array(json_object_get(f, "Value"));
+        if (exact)
+            ids = json_object_get(f, "Value");
+    }
+    if (json_array_size(ids))
+        json_object_set(q, "instances", (json_t *)ids);
+    json_t *r = NULL;
+    if (bus_ask(ctx, "network", "network.instance_enis", q, compute_of(ctx)->call_timeout_ms, &r, e) < 0) {
+        if (ctx->waiting)
+            return -1;
+        log_warn("DescribeInstances without the network's interfaces: %s", e->message);
+        *e = (verr_t){0};
+        return 0;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The network's interfaces (ask_interfaces) into the page's items: a primary's
+ * SourceDestCheck, and every interface attached at a device index above 0, in order. */
+static void merge_interfaces(json_t *page, const json_t *answer)
+{
+    const json_t *list = json_object_get(answer, "interfaces");
+    if (!json_array_size(list))
+        return;
+    JSON_AUTO json_t *by = json_object();
+    size_t i, k;
+    json_t *f, *it;
+    json_array_foreach(list, i, f) {
+        const char *inst = json_str(f, "instance", "");
+        if (!json_object_get(by, inst))
+            json_object_set_new(by, inst, json_array());
+        json_array_append(json_object_get(by, inst), f);
+    }
+    json_array_foreach(page, i, it) {
+        json_t *mine = json_object_get(by, json_str(it, "instanceId", ""));
+        json_t *set = json_object_get(it, "networkInterfaceSet");
+        json_array_foreach(mine, k, f) {
+            const char *eni = json_str(f, "eni", "");
+            size_t j;
+            json_t *have, *same = NULL;
+            json_array_foreach(set, j, have)
+                if (!strcmp(json_str(have, "networkInterfaceId", ""), eni))
+                    same = have;
+            int sdc = json_is_true(json_object_get(f, "sdc"));
+            if (same) {
+                json_object_set_new(same, "sourceDestCheck", json_boolean(sdc));
+            } else {
+                json_array_append_new(set, interface_item(f, json_str(it, "_ownerId", ""),
+                                                          json_str(it, "launchTime", "")));
+            }
+            if (json_int(f, "index", 0) == 0)
+                json_object_set_new(it, "sourceDestCheck", json_boolean(sdc));
+        }
+    }
+}
+
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
+    JSON_AUTO json_t *ifaces = NULL;
+    if (ask_interfaces(ctx, body, &ifaces, e) < 0)
+        return -1;
     JSON_AUTO json_t *items = selected(ctx, body, 1, e);
     if (!items)
         return -1;
@@ -372,6 +463,7 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     json_t *next = NULL;
     if (describe_page(items, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;
+    merge_interfaces(page, ifaces);
     /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
      * fewer, with a NextToken, as EC2 itself may answer */
     describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);
