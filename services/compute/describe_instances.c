@@ -18,6 +18,11 @@
 #include "tags.h"
 
 #define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
+/* How long DescribeInstances waits for the network's interfaces before it answers with
+ * compute's own: short, because waiters poll DescribeInstances, and with the network
+ * frozen the whole compute.call_timeout_ms (10 s) made every poll as slow as the
+ * gateway's own timeout (tests/e2e/test_ec2_instances.py, a frozen network service) */
+#define NETWORK_ASK_MS 2000
 
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
@@ -443,7 +448,7 @@ static int ask_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **out, verr
     if (json_array_size(ids))
         json_object_set(q, "instances", (json_t *)ids);
     json_t *r = NULL;
-    if (bus_ask(ctx, "network", "network.instance_enis", q, compute_of(ctx)->call_timeout_ms, &r, e) < 0) {
+    if (bus_ask(ctx, "network", "network.instance_enis", q, NETWORK_ASK_MS, &r, e) < 0) {
         if (ctx->waiting)
             return -1;
         log_warn("DescribeInstances without the network's interfaces: %s", e->message);
