@@ -191,9 +191,7 @@ int describe_page_bytes(json_t *page, const char *id_field, size_t budget, json_
 {
     size_t used = 0, n = json_array_size(page), keep = 0;
     for (; keep < n; keep++) {
-        char *doc = json_dumps(json_array_get(page, keep), JSON_COMPACT);
-        used += doc ? strlen(doc) : 0;
-        free(doc);
+        used += json_compact_size(json_array_get(page, keep));
         if (used > budget && keep > 0)
             break;
     }

@@ -108,3 +108,49 @@ char *json_compact(const json_t *o)
     }
     return s;
 }
+
+/* The length of json_dumps(o, JSON_COMPACT) without making it: jansson's dump checks
+ * every object and array for loops through a hash table keyed by its printed address,
+ * which made the sizing of a DescribeInstances page cost more than building it. Strings
+ * as jansson writes them by default: '"', '\\' and control characters escaped (\n and
+ * friends in two bytes, others as \u00XX), everything else as is. */
+static size_t string_size(const char *s, size_t n)
+{
+    size_t out = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out += c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 2
+             : c < 0x20 ? 6 : 1;
+    }
+    return out;
+}
+
+size_t json_compact_size(const json_t *o)
+{
+    char buf[64];
+    size_t n = 0, i;
+    const char *k;
+    json_t *v;
+    switch (json_typeof(o)) {
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)o, k, v)
+            n += (n ? 1 : 0) + string_size(k, strlen(k)) + 1 + json_compact_size(v);
+        return n + 2;
+    case JSON_ARRAY:
+        json_array_foreach(o, i, v)
+            n += (i ? 1 : 0) + json_compact_size(v);
+        return n + 2;
+    case JSON_STRING:
+        return string_size(json_string_value(o), json_string_length(o));
+    case JSON_INTEGER:
+        return (size_t)snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(o));
+    case JSON_REAL:
+        return (size_t)snprintf(buf, sizeof buf, "%.17g", json_real_value(o)) + 2;   /* an upper bound */
+    case JSON_TRUE:
+    case JSON_NULL:
+        return 4;
+    case JSON_FALSE:
+        return 5;
+    }
+    return 0;
+}

@@ -21,5 +21,7 @@ json_t *json_path(const json_t *o, const char *path);
 json_t *json_parse_bounded(const char *text, size_t len, size_t max);
 /* Compact dump; caller frees. */
 char *json_compact(const json_t *o);
+/* strlen(json_compact(o)), computed without dumping (a DescribeInstances page is sized item by item). */
+size_t json_compact_size(const json_t *o);
 
 #endif

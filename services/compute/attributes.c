@@ -2,7 +2,8 @@
  * (changed only while stopped), userData (only while stopped, as EC2), and
  * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted); a
  * new instanceType must fit the account's vCPU/memory quotas and its host's capacity;
- * groupSet (GroupId.N) changes the groups (instance_groups.c);
+ * groupSet (GroupId.N) changes the groups (instance_groups.c), sourceDestCheck the primary
+ * interface's check (source_dest_check.c);
  * groupSet, kernel, ramdisk, rootDeviceName and instanceInitiatedShutdownBehavior are
  * described. */
 #include <sodium.h>
@@ -32,7 +33,8 @@ int instance_lock(db_t *db, const char *account, const char *id, char state[32],
 }
 
 static const char *const attributes[] = {"instanceType", "userData", "disableApiTermination", "groupSet", "kernel",
-                                         "ramdisk", "rootDeviceName", "instanceInitiatedShutdownBehavior", NULL};
+                                         "ramdisk", "rootDeviceName", "instanceInitiatedShutdownBehavior",
+                                         "sourceDestCheck", NULL};
 
 static int known_attribute(const char *a)
 {
@@ -50,6 +52,8 @@ int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json
     if (!known_attribute(attr))
         return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter attribute is invalid.",
                         attr ? attr : "");
+    if (!strcmp(attr, "sourceDestCheck"))   /* the primary interface's, in the network */
+        return instance_sdc_describe(ctx, account, id, reply, e);
     if (!id || !ids_valid("i", id))
         return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
     const char *p[] = {id, account};
@@ -163,6 +167,8 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     if (json_object_get(body, "GroupId") || !strcmp(json_str(body, "Attribute", ""), "groupSet"))
         return instance_groups_modify(ctx, account, id, json_object_get(body, "GroupId"), json_flag(body, "DryRun"),
                                       reply, e);
+    if (json_object_get(body, "SourceDestCheck") || !strcmp(json_str(body, "Attribute", ""), "sourceDestCheck"))
+        return instance_sdc_modify(ctx, account, id, body, reply, e);
     if (wanted(body, &attr, &value, e) < 0)
         return -1;
     const instance_type_t *t = NULL;

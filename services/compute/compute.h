@@ -133,5 +133,10 @@ int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, v
 int instance_groups_modify(bus_ctx_t *ctx, const char *scope, const char *id, const json_t *groups, int dry_run,
                            json_t **reply, verr_t *e);
 int compute_run_groups(task_t *t, verr_t *e);
+/* source_dest_check.c: ModifyInstanceAttribute SourceDestCheck and DescribeInstanceAttribute
+ * sourceDestCheck, on the instance's primary interface in the network service */
+int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const json_t *body, json_t **reply,
+                        verr_t *e);
+int instance_sdc_describe(bus_ctx_t *ctx, const char *scope, const char *id, json_t **reply, verr_t *e);
 
 #endif

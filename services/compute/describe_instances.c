@@ -13,10 +13,16 @@
 #include "ids.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "strbuf.h"
 #include "tags.h"
 
 #define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
+/* How long DescribeInstances waits for the network's interfaces before it answers with
+ * compute's own: short, because waiters poll DescribeInstances, and with the network
+ * frozen the whole compute.call_timeout_ms (10 s) made every poll as slow as the
+ * gateway's own timeout (tests/e2e/test_ec2_instances.py, a frozen network service) */
+#define NETWORK_ASK_MS 2000
 
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
@@ -27,18 +33,23 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     return 0;
 }
 
+/* The instances are narrowed, ordered and limited in a subquery before anything is
+ * joined to them: joined first, the planner (whose row estimate of an account is easily
+ * stale after a bulk launch) sometimes joined every instance of the account to its host
+ * and interface and sorted them all for a page of 128. */
 #define ITEM_SQL                                                                                                   \
     "SELECT i.id, i.reservation_id, i.account_id, i.image_id, i.state, i.transition, i.key_name, i.launch_index, "   \
     "i.instance_type, extract(epoch FROM i.launch_time)::bigint, i.zone, i.kernel_id, i.ramdisk_id, "                \
     "i.state_reason, i.client_token, i.vcpus, COALESCE(h.state = 'up' AND h.last_seen > now() - "                   \
     "make_interval(secs => $4::int), false), "                                                                       \
-    "(SELECT json_agg(json_build_object('eni', f.eni_id, 'index', f.device_index, 'subnet', f.subnet_id, "           \
-    "'vpc', f.vpc_id, 'mac', f.mac, 'ip', f.ip, 'groups', f.groups) ORDER BY f.device_index) "                       \
-    "FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text, "                              \
-    "COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip "                            \
-    "FROM instances i LEFT JOIN hosts h ON h.host_id = i.host_id "                                                   \
+    "f.eni_id, COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip, f.subnet_id, "   \
+    "f.vpc_id, f.mac, f.ip, f.groups::text "                                                                         \
+    "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE ($1::text IS NULL OR i.account_id = $1) AND ($2::text IS NULL OR i.reservation_id = $2) "                 \
     "AND (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $3::int)) "
+#define ITEM_SQL_TAIL                                                                                              \
+    " ORDER BY i.id LIMIT $12::bigint) i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN instance_interfaces f " \
+    "ON f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted ORDER BY i.id"
 
 /* "ip-172-31-0-5.ec2.internal" */
 static void private_dns(const char *ip, char *out, size_t n)
@@ -51,19 +62,28 @@ static void private_dns(const char *ip, char *out, size_t n)
     snprintf(out, n, "ip-%s.ec2.internal", dashed);
 }
 
-static json_t *interface_item(const json_t *f, const char *owner, long long launched)
+/* One interface as DescribeInstances shows it: f is compute's own row of the primary
+ * ({eni, index, subnet, vpc, mac, ip, groups}) or network's row of an attached one, which
+ * adds attachment, description and sdc (instance_enis.c in the network service). */
+static json_t *interface_item(const json_t *f, const char *owner, const char *when)
 {
-    char dns[96], when[32];
+    char dns[96], att[96];
+    const char *eni = json_str(f, "eni", "");
+    int primary = json_int(f, "index", 0) == 0;
     private_dns(json_str(f, "ip", ""), dns, sizeof dns);
-    describe_time(launched, when);
+    /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex> */
+    snprintf(att, sizeof att, "eni-attach-%s", strlen(eni) > 4 ? eni + 4 : eni);
+    json_t *sdc = json_object_get(f, "sdc");
+    const char *a = json_str(f, "attachment", "");
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:O, "
-                     "s:{s:s, s:I, s:s, s:s, s:b}, s:[{s:s, s:s, s:b}]}",
-                     "networkInterfaceId", json_str(f, "eni", ""), "subnetId", json_str(f, "subnet", ""), "vpcId",
-                     json_str(f, "vpc", ""), "description", "", "ownerId", owner, "status", "in-use", "macAddress",
-                     json_str(f, "mac", ""), "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
-                     "sourceDestCheck", 1, "groupSet", json_object_get(f, "groups"),
-                     "attachment", "attachmentId", "eni-attach-0", "deviceIndex", (json_int_t)json_int(f, "index", 0),
-                     "status", "attached", "attachTime", when, "deleteOnTermination", 1,
+                     "s:{s:s, s:I, s:s, s:s, s:b, s:i}, s:[{s:s, s:s, s:b}]}",
+                     "networkInterfaceId", eni, "subnetId", json_str(f, "subnet", ""), "vpcId",
+                     json_str(f, "vpc", ""), "description", json_str(f, "description", ""), "ownerId", owner,
+                     "status", "in-use", "macAddress", json_str(f, "mac", ""), "privateIpAddress",
+                     json_str(f, "ip", ""), "privateDnsName", dns, "sourceDestCheck", !sdc || json_is_true(sdc),
+                     "groupSet", json_object_get(f, "groups"), "attachment", "attachmentId",
+                     *a ? a : att, "deviceIndex", (json_int_t)json_int(f, "index", 0), "status",
+                     "attached", "attachTime", when, "deleteOnTermination", primary, "networkCardIndex", 0,
                      "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
                      "primary", 1);
 }
@@ -125,19 +145,21 @@ static json_t *item(PGresult *r, int i, json_t *tags)
                             json_pack("{s:s%, s:s}", "code", reason, colon ? (size_t)(colon - reason) : strlen(reason),
                                       "message", colon ? colon + 2 : reason));
     }
-    JSON_AUTO json_t *ifs = PQgetisnull(r, i, 17) ? NULL : json_loads(PQgetvalue(r, i, 17), 0, NULL);
-    json_t *set = json_array(), *f;
-    size_t k;
-    json_array_foreach(ifs, k, f) {
-        json_array_append_new(set, interface_item(f, owner, launched));
-        if (json_int(f, "index", 0) != 0)
-            continue;
+    /* compute's own row is the primary's (device 0): the network adds the others */
+    json_t *set = json_array();
+    if (!PQgetisnull(r, i, 17)) {
+        const char *ip = PQgetvalue(r, i, 25);
+        json_t *groups = json_loads(PQgetvalue(r, i, 26), 0, NULL);
+        JSON_AUTO json_t *f = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:o}", "eni", PQgetvalue(r, i, 17), "index", 0,
+                                        "subnet", PQgetvalue(r, i, 22), "vpc", PQgetvalue(r, i, 23), "mac",
+                                        PQgetvalue(r, i, 24), "ip", ip, "groups", groups ? groups : json_array());
+        json_array_append_new(set, interface_item(f, owner, when));
         char dns[96];
-        private_dns(json_str(f, "ip", ""), dns, sizeof dns);
-        json_object_set_new(it, "privateIpAddress", json_string(json_str(f, "ip", "")));
+        private_dns(ip, dns, sizeof dns);
+        json_object_set_new(it, "privateIpAddress", json_string(ip));
         json_object_set_new(it, "privateDnsName", json_string(dns));
-        json_object_set_new(it, "subnetId", json_string(json_str(f, "subnet", "")));
-        json_object_set_new(it, "vpcId", json_string(json_str(f, "vpc", "")));
+        json_object_set_new(it, "subnetId", json_string(PQgetvalue(r, i, 22)));
+        json_object_set_new(it, "vpcId", json_string(PQgetvalue(r, i, 23)));
         json_object_set(it, "groupSet", json_object_get(f, "groups"));
         json_object_set_new(it, "sourceDestCheck", json_true());
     }
@@ -217,33 +239,30 @@ static int narrow_of(const json_t *body, int filters, narrow_t *n, verr_t *e)
     return 0;
 }
 
-/* The items (sorted by id) of account (NULL: all), of one reservation or all, narrowed. */
-static json_t *load_items(db_t *db, const compute_t *c, const char *account, const char *reservation,
-                          const narrow_t *nw, verr_t *e)
+/* One read of load_items: up to limit rows (NULL: all) after the id `after` (NULL: from
+ * the start), their items appended to items. The number of rows read, or -1. */
+static int load_chunk(db_t *db, const compute_t *c, const char *account, const char *reservation,
+                      const narrow_t *nw, const char *after, const char *limit, json_t *items, verr_t *e)
 {
     char vis[16], down[16];
     snprintf(vis, sizeof vis, "%d", c->terminated_visible_s);
     snprintf(down, sizeof down, "%d", c->host_down_after_s);
-    static const narrow_t none;
-    if (!nw)
-        nw = &none;
     const char *p[] = {account, reservation, vis, down, nw->col[N_IDS], nw->col[N_STATE], nw->col[N_TYPE],
-                       nw->col[N_IMAGE], nw->col[N_ZONE], nw->col[N_RESERVATION], nw->after[0] ? nw->after : NULL,
-                       nw->limit[0] ? nw->limit : NULL};
+                       nw->col[N_IMAGE], nw->col[N_ZONE], nw->col[N_RESERVATION], after, limit};
     /* by ids: its own statement, so its plan always uses the primary key */
     PG_AUTO PGresult *r = nw->col[N_IDS]
         ? db_prepared(db, e, "inst_items_ids", ITEM_SQL "AND i.id = ANY($5::text[]) AND ($6::text[] IS NULL OR "
                       "i.state = ANY($6::text[])) AND ($7::text[] IS NULL OR i.instance_type = ANY($7::text[])) AND "
                       "($8::text[] IS NULL OR i.image_id = ANY($8::text[])) AND ($9::text[] IS NULL OR i.zone = "
                       "ANY($9::text[])) AND ($10::text[] IS NULL OR i.reservation_id = ANY($10::text[])) AND ($11::text "
-                      "IS NULL OR i.id > $11) ORDER BY i.id LIMIT $12::bigint", 12, p)
+                      "IS NULL OR i.id > $11)" ITEM_SQL_TAIL, 12, p)
         : db_prepared(db, e, "inst_items", ITEM_SQL "AND ($5::text[] IS NULL) AND ($6::text[] IS NULL OR i.state = "
                       "ANY($6::text[])) AND ($7::text[] IS NULL OR i.instance_type = ANY($7::text[])) AND ($8::text[] "
                       "IS NULL OR i.image_id = ANY($8::text[])) AND ($9::text[] IS NULL OR i.zone = ANY($9::text[])) "
                       "AND ($10::text[] IS NULL OR i.reservation_id = ANY($10::text[])) AND ($11::text IS NULL OR "
-                      "i.id > $11) ORDER BY i.id LIMIT $12::bigint", 12, p);
+                      "i.id > $11)" ITEM_SQL_TAIL, 12, p);
     if (!r)
-        return NULL;
+        return -1;
     /* the tags of the rows read, not of the whole account: a one-instance describe of an
      * account with 20,000 instances read 20,000 instances' tags */
     int n = PQntuples(r);
@@ -253,11 +272,52 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
     JSON_AUTO json_t *tags = tags_load_ids(db, ids, (size_t)n, e);
     free(ids);
     if (!tags)
-        return NULL;
-    json_t *items = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
+        return -1;
+    for (int i = 0; i < n; i++)
         json_array_append_new(items, item(r, i, tags));
-    return items;
+    return n;
+}
+
+#define CHUNK_ROWS 128   /* rows a read of a page takes at a time: ~200 KiB of items */
+
+/* The items (sorted by id) of account (NULL: all), of one reservation or all, narrowed.
+ * With a LIMIT (every filter in SQL: each row read is answered) the page is read in
+ * chunks until it has its rows or PAGE_BYTES of items and one more (which tells
+ * describe_page_bytes there is a next page): a MaxResults of 1,000 answers ~390
+ * instances, and reading, tagging and building the 610 it would drop cost more than the
+ * page itself. */
+static json_t *load_items(db_t *db, const compute_t *c, const char *account, const char *reservation,
+                          const narrow_t *nw, verr_t *e)
+{
+    static const narrow_t none;
+    if (!nw)
+        nw = &none;
+    json_t *items = json_array();
+    const char *after = nw->after[0] ? nw->after : NULL;
+    long want = nw->limit[0] ? atol(nw->limit) : 0;
+    if (!want) {
+        if (load_chunk(db, c, account, reservation, nw, after, NULL, items, e) < 0)
+            json_decref(items), items = NULL;
+        return items;
+    }
+    size_t bytes = 0;
+    char last[64];
+    for (;;) {
+        long have = (long)json_array_size(items), ask = want - have < CHUNK_ROWS ? want - have : CHUNK_ROWS;
+        char lim[24];
+        snprintf(lim, sizeof lim, "%ld", ask);
+        int got = load_chunk(db, c, account, reservation, nw, after, lim, items, e);
+        if (got < 0) {
+            json_decref(items);
+            return NULL;
+        }
+        for (size_t i = (size_t)have; i < json_array_size(items); i++)
+            bytes += json_compact_size(json_array_get(items, i));
+        if (got < ask || (long)json_array_size(items) >= want || bytes > PAGE_BYTES)
+            return items;
+        snprintf(last, sizeof last, "%s", json_str(json_array_get(items, json_array_size(items) - 1), "instanceId", ""));
+        after = last;
+    }
 }
 
 static void strip(json_t *it)
@@ -360,11 +420,92 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
+/* What compute does not know of its instances' interfaces, asked of the network
+ * (network.instance_enis): the interfaces attached after launch and the SourceDestCheck of
+ * each, as exceptions to what compute holds (a primary with the check on is not in the
+ * answer). Asked first, before any work, because bus_ask runs the handler again when the
+ * answer comes: the instances the request names (InstanceId, else an exact instance-id
+ * filter), else the caller's account. 0 with *out (NULL when the network did not answer:
+ * the instances are shown with what compute has, rather than no answer while the network
+ * restarts), or -1 while waiting. */
+static int ask_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **out, verr_t *e)
+{
+    const char *account;
+    *out = NULL;
+    if (instances_scope(ctx, &account, e) < 0)
+        return -1;
+    json_t *q = json_object(), *f;
+    if (account)
+        json_object_set_new(q, "account", json_string(account));
+    const json_t *ids = json_object_get(body, "InstanceId");
+    size_t i;
+    json_array_foreach(ids ? NULL : json_object_get(body, "Filter"), i, f) {
+        AUTOFREE char *exact = strcmp(json_str(f, "Name", ""), "instance-id") ? NULL
+            : text_array(json_object_get(f, "Value"));
+        if (exact)
+            ids = json_object_get(f, "Value");
+    }
+    if (json_array_size(ids))
+        json_object_set(q, "instances", (json_t *)ids);
+    json_t *r = NULL;
+    if (bus_ask(ctx, "network", "network.instance_enis", q, NETWORK_ASK_MS, &r, e) < 0) {
+        if (ctx->waiting)
+            return -1;
+        log_warn("DescribeInstances without the network's interfaces: %s", e->message);
+        *e = (verr_t){0};
+        return 0;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The network's interfaces (ask_interfaces) into the page's items: a primary's
+ * SourceDestCheck, and every interface attached at a device index above 0, in order. */
+static void merge_interfaces(json_t *page, const json_t *answer)
+{
+    const json_t *list = json_object_get(answer, "interfaces");
+    if (!json_array_size(list))
+        return;
+    JSON_AUTO json_t *by = json_object();
+    size_t i, k;
+    json_t *f, *it;
+    json_array_foreach(list, i, f) {
+        const char *inst = json_str(f, "instance", "");
+        if (!json_object_get(by, inst))
+            json_object_set_new(by, inst, json_array());
+        json_array_append(json_object_get(by, inst), f);
+    }
+    json_array_foreach(page, i, it) {
+        json_t *mine = json_object_get(by, json_str(it, "instanceId", ""));
+        json_t *set = json_object_get(it, "networkInterfaceSet");
+        json_array_foreach(mine, k, f) {
+            const char *eni = json_str(f, "eni", "");
+            size_t j;
+            json_t *have, *same = NULL;
+            json_array_foreach(set, j, have)
+                if (!strcmp(json_str(have, "networkInterfaceId", ""), eni))
+                    same = have;
+            int sdc = json_is_true(json_object_get(f, "sdc"));
+            if (same) {
+                json_object_set_new(same, "sourceDestCheck", json_boolean(sdc));
+            } else {
+                json_array_append_new(set, interface_item(f, json_str(it, "_ownerId", ""),
+                                                          json_str(it, "launchTime", "")));
+            }
+            if (json_int(f, "index", 0) == 0)
+                json_object_set_new(it, "sourceDestCheck", json_boolean(sdc));
+        }
+    }
+}
+
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
+    JSON_AUTO json_t *ifaces = NULL;
+    if (ask_interfaces(ctx, body, &ifaces, e) < 0)
+        return -1;
     JSON_AUTO json_t *items = selected(ctx, body, 1, e);
     if (!items)
         return -1;
@@ -372,6 +513,7 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     json_t *next = NULL;
     if (describe_page(items, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;
+    merge_interfaces(page, ifaces);
     /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
      * fewer, with a NextToken, as EC2 itself may answer */
     describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);

@@ -1,4 +1,5 @@
 /* virga-network - wiring only: the network service's message table and life cycle. */
+#include "instance_enis.h"
 #include "network.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; ports
@@ -61,6 +62,9 @@ static const bus_route_t routes[] = {
     {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
     {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
     {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
+    /* DescribeInstances' attached interfaces, ModifyInstanceAttribute SourceDestCheck (instance_enis.c) */
+    {"network.instance_enis", net_instance_enis, BUS_P_COMPUTE},
+    {"network.instance_source_dest_check", net_instance_source_dest_check, BUS_P_COMPUTE},
     /* the operator's view of every account (admin.c) */
     {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
     {"network.admin_show", net_admin_show, BUS_P_OPERATOR},

@@ -8,7 +8,11 @@ addresses), the launch tasks making every port for real in the background.
 
 Prints: RunInstances of 100 (placement inside) per instance as the instance count grows;
 DescribeInstances of a page of 1,000 (MaxResults) p50/p99; a filter matching one
-instance (instance-id) p50/p99; every service's resident memory (VmRSS) at the end.
+instance (instance-id) p50/p99, each as the client's round trip and as the time until the
+response's bytes were in (before botocore parses the XML, which for a page of ~400 instances
+takes longer than the server); every service's resident memory at the end, VmRSS (which
+counts the shared libraries' pages, ~10 MiB, in every process) and Pss (each shared page
+divided among the processes that map it).
 SCALE_INSTANCES / SCALE_HOSTS in the environment shrink it (the default is the issue's
 1,000 hosts and 20,000 instances)."""
 import os
@@ -37,6 +41,7 @@ def ms(v):
 
 
 def rss(cloud):
+    """{service: (VmRSS MiB, Pss MiB)}"""
     out = {}
     run = os.path.join(cloud.dir, "run")
     for f in sorted(os.listdir(run)):
@@ -44,12 +49,30 @@ def rss(cloud):
             continue
         try:
             pid = int(open(os.path.join(run, f)).read().strip())
-            for line in open("/proc/%d/status" % pid):
-                if line.startswith("VmRSS:"):
-                    out[f[:-4]] = int(line.split()[1]) / 1024.0
+            got = {}
+            for name in ("status", "smaps_rollup"):
+                for line in open("/proc/%d/%s" % (pid, name)):
+                    if line.startswith(("VmRSS:", "Pss:")):
+                        got[line.split(":")[0]] = int(line.split()[1]) / 1024.0
+            out[f[:-4]] = (got.get("VmRSS", 0.0), got.get("Pss", 0.0))
         except (OSError, ValueError):
             pass
     return out
+
+
+def timed_http(client):
+    """Record, per call, when the response's bytes were all in (before botocore parses)."""
+    sess = client._endpoint.http_session
+    send, marks = sess.send, {}
+
+    def timed(req):
+        marks["t0"] = time.time()
+        r = send(req)
+        r.content
+        marks["dt"] = time.time() - marks["t0"]
+        return r
+    sess.send = timed
+    return marks
 
 
 def main():
@@ -107,7 +130,9 @@ def main():
         print("the launch tasks (20,000 ports from the network) after %.0f s: %s still active"
               % (time.time() - t0, left))
         ec2 = accounts[0]
-        page, one, sizes = [], [], []
+        marks = timed_http(ec2)
+        print("load average before the reads: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+        page, one, sizes, page_http, one_http = [], [], [], [], []
         token = None
         for _ in range(SAMPLES // 2):
             kw = {"MaxResults": 1000}
@@ -116,6 +141,7 @@ def main():
             t0 = time.time()
             r = ec2.describe_instances(**kw)
             page.append(time.time() - t0)
+            page_http.append(marks["dt"])
             got = sum(len(x["Instances"]) for x in r["Reservations"])
             assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
             sizes.append(got)
@@ -125,15 +151,20 @@ def main():
             t0 = time.time()
             r = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
             one.append(time.time() - t0)
+            one_http.append(marks["dt"])
             assert [i["InstanceId"] for x in r["Reservations"] for i in x["Instances"]] == [target]
         print("DescribeInstances, MaxResults 1,000 of an account's %d (client round trip; %d instances a page): %s"
               % (per_account, statistics.median(sizes), ms(page)))
+        print("  the same until the response was in (server and HTTP, before botocore's parse): %s" % ms(page_http))
         print("DescribeInstances, a filter matching one instance (client round trip): %s" % ms(one))
+        print("  the same until the response was in: %s" % ms(one_http))
+        print("load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         mem = rss(cloud)
-        print("resident memory (MiB): " + ", ".join("%s %.1f" % kv for kv in sorted(mem.items())))
-        virga = sum(v for k, v in mem.items() if k in ("gateway", "identity", "compute", "image", "network",
-                                                      "objectstore", "accounting", "agent"))
-        print("the Virga services together: %.1f MiB" % virga)
+        print("memory, VmRSS / Pss (MiB): " + ", ".join("%s %.1f / %.1f" % (k, r, p) for k, (r, p) in sorted(mem.items())))
+        virga = [v for k, v in mem.items() if k in ("gateway", "identity", "compute", "image", "network",
+                                                   "objectstore", "accounting", "agent")]
+        print("the Virga services together: VmRSS %.1f MiB, Pss %.1f MiB"
+              % (sum(r for r, _ in virga), sum(p for _, p in virga)))
     finally:
         cloud.stop()
 

@@ -177,6 +177,27 @@ static void test_autodecref(void **state)
     json_decref(keep);
 }
 
+/* json_compact_size is exactly the length of the compact dump, escapes included. */
+static void test_compact_size(void **state)
+{
+    (void)state;
+    json_t *docs[] = {
+        json_pack("{s:s, s:i, s:b, s:b, s:n, s:[], s:{}}", "a", "plain", "n", -1234567, "t", 1, "f", 0, "z", "e", "o"),
+        json_pack("{s:s, s:[s, s, s]}", "quote\"key", "back\\slash \n\t\r\b\f", "list", "\x01\x1f ctl",
+                  "caf\xc3\xa9 \xe2\x82\xac", "slash / here"),
+        json_pack("[i, [[[]]], {s:[{s:s}]}, I]", 0, "k", "k2", "v", (json_int_t)9007199254740993LL),
+        json_string(""),
+        json_integer(7),
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        char *d = json_dumps(docs[i], JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(d);
+        assert_int_equal(json_compact_size(docs[i]), strlen(d));
+        free(d);
+        json_decref(docs[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_parse_bounded),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_autodecref),
+        cmocka_unit_test(test_compact_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
