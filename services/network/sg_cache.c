@@ -19,8 +19,11 @@
 #include "jsonutil.h"
 #include "network.h"
 
-#define SLOTS 32
+#define SLOTS 16
 #define KEY_MAX 160
+/* a bigger listing is built for each call and not kept, so that the kept ones stay within
+ * tens of megabytes (a group with its rules is one to a few kilobytes of JSON) */
+#define KEEP_MAX_GROUPS 5000
 
 typedef struct {
     char account[16];
@@ -96,6 +99,7 @@ json_t *sg_listing(db_t *db, const char *account, sg_build_fn build, verr_t *e)
         json_decref(items);
         return NULL;
     }
-    keep(account, key, items);
+    if (json_array_size(items) <= KEEP_MAX_GROUPS)
+        keep(account, key, items);
     return items;
 }
