@@ -75,6 +75,11 @@ int sg_resolve(bus_ctx_t *ctx, const json_t *body, const char *account, int allo
  * [{"id","group_id","egress","protocol","from_port","to_port","cidr"|null,
  *   "ref_group"|null,"description","account_id"}] sorted by rule id. */
 json_t *sg_rule_rows(db_t *db, const char *account, const char *group_ids, verr_t *e);
+/* sg_cache.c: the account's DescribeSecurityGroups items, built by build() only when a
+ * group, rule or group tag of the account changed since the last build; a new reference to
+ * an array nobody may change. */
+typedef json_t *(*sg_build_fn)(db_t *db, const char *account, verr_t *e);
+json_t *sg_listing(db_t *db, const char *account, sg_build_fn build, verr_t *e);
 
 /* ---- hosts.c: the datapath's generation per host ---- */
 /* A host name the datapath can use in its namespace names: 1 to 63 of [A-Za-z0-9._-]

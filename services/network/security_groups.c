@@ -194,24 +194,16 @@ static json_t *permissions(const json_t *rules, const char *group, int egress)
     return perms;
 }
 
-int net_describe_security_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+/* Every group of the account as DescribeSecurityGroups shows it (sg_cache.c keeps it). */
+static json_t *listing(db_t *db, const char *account, verr_t *e)
 {
-    static const describe_field_t fields[] = {
-        {"group-id", "groupId"}, {"group-name", "groupName"}, {"vpc-id", "vpcId"}, {"description", "groupDescription"},
-        {"owner-id", "ownerId"}, {"ip-permission.protocol", "ipPermissions.ipProtocol"},
-        {"egress.ip-permission.protocol", "ipPermissionsEgress.ipProtocol"}, {NULL, NULL}};
-    const char *account = net_account(ctx, e);
-    char def[IDS_MAX];
-    if (!account || default_vpc(ctx, account, def, e) < 0)
-        return -1;
-    db_t *db = service_db(ctx);
     const char *p[] = {account};
     PG_AUTO PGresult *r = db_prepared(db, e, "sg_all", "SELECT id, name, description, vpc_id FROM security_groups "
                                       "WHERE account_id = $1 ORDER BY id", 1, p);
     JSON_AUTO json_t *rules = r ? sg_rule_rows(db, account, NULL, e) : NULL;
     JSON_AUTO json_t *tags = rules ? net_tags(db, account, e) : NULL;
     if (!tags)
-        return -1;
+        return NULL;
     /* each group's rules, found once: scanning every rule for every group made a listing
      * of 1,000 groups cost a million comparisons */
     JSON_AUTO json_t *by_group = json_object();
@@ -234,6 +226,23 @@ int net_describe_security_groups(bus_ctx_t *ctx, const json_t *body, json_t **re
             "groupDescription", PQgetvalue(r, i, 2), "ownerId", account, "vpcId", PQgetvalue(r, i, 3), "ipPermissions",
             permissions(mine, id, 0), "ipPermissionsEgress", permissions(mine, id, 1), "tagSet", net_tag_set(tags, id)));
     }
+    return items;
+}
+
+int net_describe_security_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    static const describe_field_t fields[] = {
+        {"group-id", "groupId"}, {"group-name", "groupName"}, {"vpc-id", "vpcId"}, {"description", "groupDescription"},
+        {"owner-id", "ownerId"}, {"ip-permission.protocol", "ipPermissions.ipProtocol"},
+        {"egress.ip-permission.protocol", "ipPermissionsEgress.ipProtocol"}, {NULL, NULL}};
+    const char *account = net_account(ctx, e);
+    char def[IDS_MAX];
+    if (!account || default_vpc(ctx, account, def, e) < 0)
+        return -1;
+    /* shared with other calls: selected, filtered and paged into new arrays, never changed */
+    json_t *items = sg_listing(service_db(ctx), account, listing, e);
+    if (!items)
+        return -1;
     /* GroupName.N names groups of the default VPC, as on AWS */
     json_t *names = json_object_get(body, "GroupName");
     if (json_is_array(names)) {

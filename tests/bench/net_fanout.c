@@ -13,9 +13,12 @@
  * reconcile: the agent's own code path minus the kernel). Per doorbell it prints
  *
  *   <host> <generation> <t_doorbell> <t_applied> <ingress rules of --group in the document>
+ *   <t_pull_start> <pull_s> <apply_s> <pulls> <document bytes>
  *
  * with times in seconds since the epoch (CLOCK_REALTIME, comparable with the driver's
- * clock on this machine). Prints "ready" once listening. Bounded by --seconds. */
+ * clock on this machine): t_pull_start - t_doorbell is the wait for one of the pulling
+ * threads, pull_s the bus round trips (all attempts), apply_s parse and apply. Prints
+ * "ready" once listening. Bounded by --seconds. */
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,8 +39,21 @@ typedef struct {
     char host[64];
     long long gen;
     double t_bell;
+    void *sim;     /* the host's sim_host_t */
 } bell_t;
 
+/* One simulated host: its own datapath state, as each agent has its host's. A pulling
+ * thread takes the host's lock while it pulls and applies, so one host applies in order. */
+typedef struct {
+    char name[64];
+    dp_driver_t *dp;
+    pthread_mutex_t mu;
+} sim_host_t;
+
+#define HOSTS_MAX 1024
+
+static sim_host_t hosts[HOSTS_MAX];
+static size_t nhosts;
 static bus_t *bus;
 static const char *group;
 static bell_t queue[QMAX];
@@ -63,18 +79,42 @@ static int rules_of(const json_t *doc)
     return -1;
 }
 
-/* Pull the host's document until it has the rung generation (at most 50 tries), apply it. */
+/* The host's state, made on its first doorbell (only the main thread adds hosts). */
+static sim_host_t *host_of(const char *name)
+{
+    for (size_t i = 0; i < nhosts; i++)
+        if (!strcmp(hosts[i].name, name))
+            return &hosts[i];
+    if (nhosts == HOSTS_MAX)
+        return NULL;
+    verr_t e = {0};
+    sim_host_t *h = &hosts[nhosts];
+    snprintf(h->name, sizeof h->name, "%s", name);
+    if (!(h->dp = dp_open("fake", NULL, &e)))
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    nhosts++;
+    return h;
+}
+
+/* Pull the host's document until it has the rung generation (at most 50 tries), apply it
+ * to that host's own state: like an agent, each apply changes only what the document
+ * changed (with one state per thread, every apply rebuilt another host from scratch). */
 static void follow(dp_driver_t *dp, const bell_t *b)
 {
+    double t_start = now(), pull = 0;
     for (int attempt = 0; attempt < 50; attempt++) {
         json_t *doc = NULL;
         verr_t e = {0};
+        double t_call = now();
         if (bus_call(bus, "network", "network.host_desired", json_pack("{s:s}", "host", b->host), NULL, 10000, &doc,
                      &e) < 0) {
             fprintf(stderr, "net_fanout: %s: %s\n", b->host, e.message);
             return;
         }
+        pull += now() - t_call;
         if (json_int(doc, "generation", 0) >= b->gen) {
+            double t_apply = now();
             char *text = json_dumps(doc, JSON_COMPACT);
             dp_desired_t *want = dp_desired_parse(text, &e);
             dp_stats_t st = {0};
@@ -82,7 +122,8 @@ static void follow(dp_driver_t *dp, const bell_t *b)
             double t = now();
             pthread_mutex_lock(&mu);
             if (ok)
-                printf("%s %lld %.6f %.6f %d\n", b->host, b->gen, b->t_bell, t, rules_of(doc));
+                printf("%s %lld %.6f %.6f %d %.6f %.6f %.6f %d %zu\n", b->host, b->gen, b->t_bell, t, rules_of(doc),
+                       t_start, pull, t - t_apply, attempt + 1, strlen(text));
             else
                 fprintf(stderr, "net_fanout: %s: %s\n", b->host, e.message);
             fflush(stdout);
@@ -99,8 +140,6 @@ static void follow(dp_driver_t *dp, const bell_t *b)
 static void *worker(void *arg)
 {
     (void)arg;
-    verr_t e = {0};
-    dp_driver_t *dp = dp_open("fake", NULL, &e);   /* each simulated applier its own state */
     for (;;) {
         pthread_mutex_lock(&mu);
         while (q_head == q_tail && !done)
@@ -111,9 +150,11 @@ static void *worker(void *arg)
         }
         bell_t b = queue[q_head++ % QMAX];
         pthread_mutex_unlock(&mu);
-        follow(dp, &b);
+        sim_host_t *h = b.sim;
+        pthread_mutex_lock(&h->mu);
+        follow(h->dp, &b);
+        pthread_mutex_unlock(&h->mu);
     }
-    dp_close(dp);
     return NULL;
 }
 
@@ -161,7 +202,7 @@ int main(int argc, char **argv)
         PGnotify *n;
         while ((n = PQnotifies(pg))) {
             bell_t b = {.t_bell = now()};
-            if (sscanf(n->extra, "%63s %lld", b.host, &b.gen) == 2) {
+            if (sscanf(n->extra, "%63s %lld", b.host, &b.gen) == 2 && (b.sim = host_of(b.host))) {
                 pthread_mutex_lock(&mu);
                 if (q_tail - q_head < QMAX)
                     queue[q_tail++ % QMAX] = b;
@@ -177,6 +218,8 @@ int main(int argc, char **argv)
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
+    for (size_t i = 0; i < nhosts; i++)
+        dp_close(hosts[i].dp);
     bus_close(bus);
     return 0;
 }

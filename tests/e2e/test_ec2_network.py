@@ -187,6 +187,59 @@ def test_security_group_rules(tenant):
     ec2.delete_vpc(VpcId=vid)
 
 
+def test_describe_security_groups_follows_every_change(tenant, other):
+    """The network keeps an account's whole listing while nothing in it changed
+    (sg_cache.c): every kind of change must show in the next whole listing, including a
+    swap that keeps the number of rules, a tag value overwritten, and a rule added and
+    revoked again; another account's listing never shows this one's groups."""
+    _, _, _, ec2 = tenant
+    _, _, _, ec2b = other
+
+    def listing(client=ec2):
+        return {g["GroupId"]: g for g in client.describe_security_groups()["SecurityGroups"]}
+
+    def ingress(gid, client=ec2):
+        return sorted((p["IpProtocol"], p.get("FromPort")) for p in listing(client)[gid]["IpPermissions"])
+
+    def tags(gid):
+        return {t["Key"]: t["Value"] for t in listing()[gid].get("Tags", [])}
+
+    vid = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
+    before = listing()
+    gid = ec2.create_security_group(GroupName="cached", Description="c", VpcId=vid)["GroupId"]
+    after = listing()
+    assert gid not in before and gid in after and after[gid]["GroupName"] == "cached"
+    assert ingress(gid) == []
+
+    def perm(port):
+        return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perm(22))
+    assert ingress(gid) == [("tcp", 22)]
+    # the same number of rules, another rule
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=perm(22))
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perm(80))
+    assert ingress(gid) == [("tcp", 80)]
+    # added and revoked again: the listing is what it was
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perm(443))
+    assert ingress(gid) == [("tcp", 80), ("tcp", 443)]
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=perm(443))
+    assert ingress(gid) == [("tcp", 80)]
+    ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert listing()[gid]["IpPermissionsEgress"] == []
+
+    ec2.create_tags(Resources=[gid], Tags=[{"Key": "tier", "Value": "web"}])
+    assert tags(gid) == {"tier": "web"}
+    ec2.create_tags(Resources=[gid], Tags=[{"Key": "tier", "Value": "db"}])     # the value overwritten
+    assert tags(gid) == {"tier": "db"}
+    ec2.delete_tags(Resources=[gid], Tags=[{"Key": "tier"}])
+    assert tags(gid) == {}
+
+    assert gid not in listing(ec2b)
+    ec2.delete_security_group(GroupId=gid)
+    assert gid not in listing()
+    ec2.delete_vpc(VpcId=vid)
+
+
 def test_flat_parameters_with_the_aws_cli(cloud, tenant):
     """The old flat form (--protocol/--port/--cidr, --source-group) through awscli,
     on a group of the default VPC named by GroupName."""
