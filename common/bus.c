@@ -197,12 +197,14 @@ static int load_identity(bus_t *b, const config_t *cfg, const char *name, verr_t
         return -1;
     if (!(b->keys = bus_keys_open(config_str(cfg, "bus.principals_file", pubs), e)))
         return -1;
+    b->macs = bus_macs_new(&b->cred, b->keys);
     return 0;
 }
 
 static void free_bus(bus_t *b)
 {
     bus_credential_wipe(&b->cred);
+    bus_macs_free(b->macs);
     bus_keys_free(b->keys);
     pthread_mutex_destroy(&b->mu);
     pthread_mutex_destroy(&b->reader_mu);
@@ -259,8 +261,10 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
 
 const char *bus_principal(const bus_t *b) { return b->cred.principal; }
 
-/* Headers of every message: "vp" the sender, "vs" its signature of topic and payload,
- * "vt" the message type (so a consumer can pick a lane without parsing). */
+/* Headers of every message: "vp" the sender; "vm" its MAC of topic and payload for the
+ * one principal that reads the topic (bus_mac.h), or, on a topic several principals read
+ * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
+ * type (so a consumer can pick a lane without parsing). */
 static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr,
                    const char *key, bus_ack_t *ack, verr_t *e)
 {
@@ -268,8 +272,13 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
     size_t len = strlen(s);
-    unsigned char sig[BUS_SIG_BYTES];
-    bus_sign(&b->cred, topic, s, len, sig);
+    _Static_assert(BUS_MAC_BYTES <= BUS_SIG_BYTES, "a MAC fits where a signature does");
+    unsigned char sig[BUS_SIG_BYTES];   /* a MAC or a signature */
+    char reader[BUS_PRINCIPAL_MAX];
+    bus_topic_reader(topic, reader);
+    int mac = reader[0] && bus_mac(b->macs, reader, topic, s, len, sig) == 0;
+    if (!mac)
+        bus_sign(&b->cred, topic, s, len, sig);
     const char *type = json_str(env, "type", "");
     struct sent *opaque = NULL;
     if (corr || ack) {
@@ -287,7 +296,7 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
-                                RD_KAFKA_V_HEADER("vs", sig, sizeof sig),
+                                RD_KAFKA_V_HEADER(mac ? "vm" : "vs", sig, mac ? BUS_MAC_BYTES : BUS_SIG_BYTES),
                                 RD_KAFKA_V_HEADER("vt", type, -1),
                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -366,9 +375,10 @@ const char *bus_message_type(const rd_kafka_message_t *m, char *buf, size_t size
 
 int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p)
 {
-    size_t nlen = 0, slen = 0;
+    size_t nlen = 0, slen = 0, mlen = 0;
     const char *name = header(m, "vp", &nlen);
-    const unsigned char *sig = (const unsigned char *)header(m, "vs", &slen);
+    const unsigned char *mac = (const unsigned char *)header(m, "vm", &mlen);
+    const unsigned char *sig = mac ? NULL : (const unsigned char *)header(m, "vs", &slen);
     char who[BUS_PRINCIPAL_MAX] = "";
     if (name && nlen < sizeof who) {
         memcpy(who, name, nlen);
@@ -377,7 +387,8 @@ int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p
     verr_t e;
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (!who[0] || bus_principal_parse(who, p, &e) < 0 ||
-        bus_verify(b->keys, who, topic, m->payload, m->len, sig, slen) < 0) {
+        (mac ? bus_mac_verify(b->macs, who, topic, m->payload, m->len, mac, mlen)
+             : bus_verify(b->keys, who, topic, m->payload, m->len, sig, slen)) < 0) {
         bus_stat_inc(&b->stats.rejected);
         log_warn("bus: dropping a message on %s: %s", topic,
                  !name ? "it is not signed" : !who[0] ? "bad sender name" : "its signature does not verify");

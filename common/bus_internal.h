@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "bus_auth.h"
+#include "bus_mac.h"
 #include "metrics.h"
 
 #define BUS_MAX_MSG (1024 * 1024)
@@ -83,6 +84,7 @@ struct bus {
     volatile int running;
     bus_credential_t cred;     /* who this process is on the bus */
     bus_keys_t *keys;          /* everyone's public keys */
+    bus_macs_t *macs;          /* keys shared with each peer, for messages only it reads */
 
     rd_kafka_t *prod;          /* replaced after a fatal error, under prod_lock */
     pthread_rwlock_t prod_lock;
