@@ -91,6 +91,7 @@ struct bus {
     volatile int prod_fatal;
     int idempotence;
     char message_timeout[24];   /* ms */
+    char linger[24];            /* linger.ms of the producer */
     char heartbeat[24];         /* consumer group heartbeat interval, ms */
     char metadata_refresh[24];  /* ms */
     pthread_t prod_thr;
