@@ -90,6 +90,7 @@ struct bus {
     pthread_rwlock_t prod_lock;
     volatile int prod_fatal;
     int idempotence;
+    int use_mac;               /* bus.mac: MAC what has one reader, else sign */
     char message_timeout[24];   /* ms */
     char linger[24];            /* linger.ms of the producer */
     char heartbeat[24];         /* consumer group heartbeat interval, ms */
