@@ -288,6 +288,8 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     int mac = b->use_mac && reader[0] && bus_mac(b->macs, reader, topic, s, len, sig) == 0;
     if (!mac)
         bus_sign(&b->cred, topic, s, len, sig);
+    const char *hname = mac ? "vm" : "vs";   /* not inside the macro: it casts its argument */
+    ssize_t hlen = mac ? BUS_MAC_BYTES : BUS_SIG_BYTES;
     const char *type = json_str(env, "type", "");
     struct sent *opaque = NULL;
     if (corr || ack) {
@@ -305,7 +307,7 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
-                                RD_KAFKA_V_HEADER(mac ? "vm" : "vs", sig, mac ? BUS_MAC_BYTES : BUS_SIG_BYTES),
+                                RD_KAFKA_V_HEADER(hname, sig, hlen),
                                 RD_KAFKA_V_HEADER("vt", type, -1),
                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
