@@ -44,7 +44,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 }
 
 /* Settings shared by every client: loopback brokers answer in microseconds, so what
- * dominates latency is batching and fetch waits. Batching is off (linger.ms 0); a fetch
+ * dominates latency is batching and fetch waits. A producer batches for bus.linger_ms
+ * (1 ms: each produce request to the broker carries what came in that time, which under
+ * load halves the CPU of a call, docs/performance.md); a fetch
  * returns as soon as one byte is there (fetch.min.bytes 1), so on a real broker a long
  * fetch wait costs no latency, only idle polling (docs/bus.md). Every client logs in
  * as this process's principal. */
@@ -128,7 +130,7 @@ static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
     /* Idempotent: a request or reply the producer retries across a broker restart is
      * written once, in order (acks=all is what idempotence needs). */
     rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
-    if (!c || bus_conf_set(c, "linger.ms", "0", e) < 0 ||
+    if (!c || bus_conf_set(c, "linger.ms", b->linger, e) < 0 ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
         bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
@@ -174,6 +176,7 @@ static void replace_producer(bus_t *b)
 static void *prod_loop(void *arg)
 {
     bus_t *b = arg;
+    pthread_setname_np(pthread_self(), "bus-produce");   /* for top -H and perf */
     while (b->running) {
         rd_kafka_poll(b->prod, b->idle_ms);
         if (b->prod_fatal) {
@@ -197,12 +200,14 @@ static int load_identity(bus_t *b, const config_t *cfg, const char *name, verr_t
         return -1;
     if (!(b->keys = bus_keys_open(config_str(cfg, "bus.principals_file", pubs), e)))
         return -1;
+    b->macs = bus_macs_new(&b->cred, b->keys);
     return 0;
 }
 
 static void free_bus(bus_t *b)
 {
     bus_credential_wipe(&b->cred);
+    bus_macs_free(b->macs);
     bus_keys_free(b->keys);
     pthread_mutex_destroy(&b->mu);
     pthread_mutex_destroy(&b->reader_mu);
@@ -228,11 +233,17 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     long idle = config_int(cfg, "bus.idle_poll_ms", 2000);
     b->idle_ms = idle < 10 ? 10 : idle > 600000 ? 600000 : (int)idle;
     b->idempotence = config_bool(cfg, "bus.idempotence", 1);
+    /* MACs for messages with one reader (bus_mac.h); off: sign everything, for a rolling
+     * upgrade from a version that only checks signatures */
+    b->use_mac = config_bool(cfg, "bus.mac", 1);
     /* how long a message waits for a broker that is away (a restart) before it is given up */
     snprintf(b->message_timeout, sizeof b->message_timeout, "%lld",
              (long long)config_int(cfg, "bus.message_timeout_ms", 60000));
     /* what an idle process costs the broker: heartbeats and metadata refreshes (a leader
      * change or an error refreshes metadata at once anyway) */
+    /* how long the producer waits to batch messages to one partition, in ms: 0 sends
+     * each at once, lowest latency on an idle cloud, highest CPU per call under load */
+    snprintf(b->linger, sizeof b->linger, "%s", config_str(cfg, "bus.linger_ms", "1"));
     snprintf(b->heartbeat, sizeof b->heartbeat, "%lld", (long long)config_int(cfg, "bus.heartbeat_ms", 1000));
     snprintf(b->metadata_refresh, sizeof b->metadata_refresh, "%lld",
              (long long)config_int(cfg, "bus.metadata_refresh_ms", 30000));
@@ -259,8 +270,10 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
 
 const char *bus_principal(const bus_t *b) { return b->cred.principal; }
 
-/* Headers of every message: "vp" the sender, "vs" its signature of topic and payload,
- * "vt" the message type (so a consumer can pick a lane without parsing). */
+/* Headers of every message: "vp" the sender; "vm" its MAC of topic and payload for the
+ * one principal that reads the topic (bus_mac.h), or, on a topic several principals read
+ * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
+ * type (so a consumer can pick a lane without parsing). */
 static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr,
                    const char *key, bus_ack_t *ack, verr_t *e)
 {
@@ -268,8 +281,15 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
     size_t len = strlen(s);
-    unsigned char sig[BUS_SIG_BYTES];
-    bus_sign(&b->cred, topic, s, len, sig);
+    _Static_assert(BUS_MAC_BYTES <= BUS_SIG_BYTES, "a MAC fits where a signature does");
+    unsigned char sig[BUS_SIG_BYTES];   /* a MAC or a signature */
+    char reader[BUS_PRINCIPAL_MAX];
+    bus_topic_reader(topic, reader);
+    int mac = b->use_mac && reader[0] && bus_mac(b->macs, reader, topic, s, len, sig) == 0;
+    if (!mac)
+        bus_sign(&b->cred, topic, s, len, sig);
+    const char *hname = mac ? "vm" : "vs";   /* not inside the macro: it casts its argument */
+    ssize_t hlen = mac ? BUS_MAC_BYTES : BUS_SIG_BYTES;
     const char *type = json_str(env, "type", "");
     struct sent *opaque = NULL;
     if (corr || ack) {
@@ -287,7 +307,7 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
-                                RD_KAFKA_V_HEADER("vs", sig, sizeof sig),
+                                RD_KAFKA_V_HEADER(hname, sig, hlen),
                                 RD_KAFKA_V_HEADER("vt", type, -1),
                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -366,9 +386,10 @@ const char *bus_message_type(const rd_kafka_message_t *m, char *buf, size_t size
 
 int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p)
 {
-    size_t nlen = 0, slen = 0;
+    size_t nlen = 0, slen = 0, mlen = 0;
     const char *name = header(m, "vp", &nlen);
-    const unsigned char *sig = (const unsigned char *)header(m, "vs", &slen);
+    const unsigned char *mac = (const unsigned char *)header(m, "vm", &mlen);
+    const unsigned char *sig = mac ? NULL : (const unsigned char *)header(m, "vs", &slen);
     char who[BUS_PRINCIPAL_MAX] = "";
     if (name && nlen < sizeof who) {
         memcpy(who, name, nlen);
@@ -377,7 +398,8 @@ int bus_message_sender(bus_t *b, const rd_kafka_message_t *m, bus_principal_t *p
     verr_t e;
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (!who[0] || bus_principal_parse(who, p, &e) < 0 ||
-        bus_verify(b->keys, who, topic, m->payload, m->len, sig, slen) < 0) {
+        (mac ? bus_mac_verify(b->macs, who, topic, m->payload, m->len, mac, mlen)
+             : bus_verify(b->keys, who, topic, m->payload, m->len, sig, slen)) < 0) {
         bus_stat_inc(&b->stats.rejected);
         log_warn("bus: dropping a message on %s: %s", topic,
                  !name ? "it is not signed" : !who[0] ? "bad sender name" : "its signature does not verify");

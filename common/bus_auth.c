@@ -246,9 +246,7 @@ void bus_keys_free(bus_keys_t *k)
     free(k);
 }
 
-/* name's public key; a name not known yet makes the file be read again (a principal
- * added since), at most once a second. */
-static int keys_get(bus_keys_t *k, const char *name, unsigned char pk[crypto_sign_PUBLICKEYBYTES])
+int bus_keys_get(bus_keys_t *k, const char *name, unsigned char pk[crypto_sign_PUBLICKEYBYTES])
 {
     pthread_mutex_lock(&k->mu);
     const char *b64 = json_string_value(json_object_get(k->keys, name));
@@ -286,7 +284,7 @@ int bus_verify(bus_keys_t *k, const char *name, const char *topic, const void *p
                const unsigned char *sig, size_t siglen)
 {
     unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-    if (!k || !name || !sig || siglen != BUS_SIG_BYTES || keys_get(k, name, pk) < 0)
+    if (!k || !name || !sig || siglen != BUS_SIG_BYTES || bus_keys_get(k, name, pk) < 0)
         return -1;
     crypto_sign_state st;
     signed_state(&st, topic, payload, len);

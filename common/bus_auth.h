@@ -74,6 +74,9 @@ void bus_credential_wipe(bus_credential_t *c);
 typedef struct bus_keys bus_keys_t;
 bus_keys_t *bus_keys_open(const char *path, verr_t *e);
 void bus_keys_free(bus_keys_t *k);
+/* name's public key: 0, or -1 for a name not in the file. A name not known yet makes the
+ * file be read again (a principal added since), at most once a second. */
+int bus_keys_get(bus_keys_t *k, const char *name, unsigned char pk[crypto_sign_PUBLICKEYBYTES]);
 
 /* The signature of a message: over the topic name and the payload. */
 void bus_sign(const bus_credential_t *c, const char *topic, const void *payload, size_t len,

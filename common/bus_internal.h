@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "bus_auth.h"
+#include "bus_mac.h"
 #include "metrics.h"
 
 #define BUS_MAX_MSG (1024 * 1024)
@@ -83,12 +84,15 @@ struct bus {
     volatile int running;
     bus_credential_t cred;     /* who this process is on the bus */
     bus_keys_t *keys;          /* everyone's public keys */
+    bus_macs_t *macs;          /* keys shared with each peer, for messages only it reads */
 
     rd_kafka_t *prod;          /* replaced after a fatal error, under prod_lock */
     pthread_rwlock_t prod_lock;
     volatile int prod_fatal;
     int idempotence;
+    int use_mac;               /* bus.mac: MAC what has one reader, else sign */
     char message_timeout[24];   /* ms */
+    char linger[24];            /* linger.ms of the producer */
     char heartbeat[24];         /* consumer group heartbeat interval, ms */
     char metadata_refresh[24];  /* ms */
     pthread_t prod_thr;

@@ -108,6 +108,7 @@ static void on_broadcast(bus_t *b, const rd_kafka_message_t *m)
 static void *read_loop(void *arg)
 {
     bus_t *b = arg;
+    pthread_setname_np(pthread_self(), "bus-read");   /* for top -H and perf */
     while (b->reading) {
         int64_t now = bus_now_ms();
         pthread_mutex_lock(&b->mu);

@@ -119,20 +119,6 @@ void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
     json_decref(env);
 }
 
-/* Who answers on a topic: "<service>" on virga.rpc.<service> when that is a principal,
- * "agent-<host>" on virga.host.<host>; "" (any principal) otherwise. */
-static void responder(const char *topic, char out[BUS_PRINCIPAL_MAX])
-{
-    bus_principal_t p;
-    verr_t e;
-    out[0] = 0;
-    if (!strncmp(topic, "virga.rpc.", 10) && bus_principal_parse(topic + 10, &p, &e) == 0 && p.kind != BUS_P_TEST &&
-        p.kind != BUS_P_AGENT)
-        snprintf(out, BUS_PRINCIPAL_MAX, "%s", p.name);
-    else if (!strncmp(topic, "virga.host.", 11) && strlen(topic + 11) < BUS_PRINCIPAL_MAX - 6)
-        snprintf(out, BUS_PRINCIPAL_MAX, "agent-%s", topic + 11);
-}
-
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)
 {
     pthread_mutex_lock(&b->mu);
@@ -177,7 +163,7 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
     struct pending *p = xcalloc(1, sizeof *p);
     snprintf(p->corr, sizeof p->corr, "%s", json_str(env, "id", ""));
     snprintf(p->what, sizeof p->what, "%s to %s", service, type);
-    responder(topic, p->expect);
+    bus_topic_server(topic, p->expect);
     p->deadline = deadline;
     p->timeout_ms = timeout_ms;
     p->cb = cb;

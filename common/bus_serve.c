@@ -221,6 +221,7 @@ static struct lane *lane_for(bus_t *b, const rd_kafka_message_t *m)
 static void *consume_loop(void *arg)
 {
     bus_t *b = arg;
+    pthread_setname_np(pthread_self(), "bus-consume");   /* for top -H and perf */
     while (b->serving) {
         /* bus_stop_serving wakes it: the timeout is only a bound */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, b->idle_ms);
@@ -365,6 +366,7 @@ static void *lane_loop(void *arg)
 {
     struct lane_thread lt = *(struct lane_thread *)arg;
     free(arg);
+    pthread_setname_np(pthread_self(), "bus-work");
     bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
     struct job *j;

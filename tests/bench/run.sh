@@ -34,6 +34,9 @@ echo "== bus RPC on the real broker (sys.echo to compute, Apache Kafka, bus.fetc
 "$build/bench/bus_rpc" -c "$dir/virga.yaml" --set bus.principal=virgadm --rate 1000 --seconds 10 --threads 16 \
     --throughput-seconds 5
 
+echo "== bus message authentication (signature against pairwise MAC, CPU time)"
+"$build/bench/bus_auth_cost" 2000
+
 # The same on librdkafka's mock (virga-busd) in the same run: an echo server as compute,
 # the same client, the mock's fetch wait of 2 ms (it does not long-poll).
 mock_port=$((base + 3))

@@ -37,6 +37,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bus.h"
+#include "bus_mac.h"
 #include "jsonutil.h"
 #include "bus_fixture.h"
 #include "config.h"
@@ -321,9 +322,9 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const ch
 }
 
 /* Produce one raw message to TOPIC with a private producer, bypassing bus.c's
- * envelope so the test controls every field: unsigned when signer is NULL, else signed
- * by signer's key and claiming to come from claim. */
-static int produce_as(const char *payload, const char *claim, const bus_credential_t *signer)
+ * envelope so the test controls every field: claiming to come from claim (no headers
+ * when NULL), with header hname = val (a signature or a MAC). */
+static int produce_with(const char *payload, const char *claim, const char *hname, const void *val, size_t vlen)
 {
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -337,12 +338,10 @@ static int produce_as(const char *payload, const char *claim, const bus_credenti
     if (!p)
         return -1;
     rd_kafka_resp_err_t e;
-    if (signer) {
-        unsigned char sig[BUS_SIG_BYTES];
-        bus_sign(signer, TOPIC, payload, strlen(payload), sig);
+    if (claim) {
         e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                               RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_HEADER("vp", claim, -1),
-                              RD_KAFKA_V_HEADER("vs", sig, sizeof sig), RD_KAFKA_V_END);
+                              RD_KAFKA_V_HEADER(hname, val, vlen), RD_KAFKA_V_END);
     } else {
         e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                               RD_KAFKA_V_VALUE((void *)payload, strlen(payload)), RD_KAFKA_V_END);
@@ -350,6 +349,33 @@ static int produce_as(const char *payload, const char *claim, const bus_credenti
     int left = rd_kafka_flush(p, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
     rd_kafka_destroy(p);
     return e || left ? -1 : 0;
+}
+
+/* unsigned when signer is NULL, else signed by signer's key and claiming to come from claim */
+static int produce_as(const char *payload, const char *claim, const bus_credential_t *signer)
+{
+    unsigned char sig[BUS_SIG_BYTES];
+    if (!signer)
+        return produce_with(payload, NULL, NULL, NULL, 0);
+    bus_sign(signer, TOPIC, payload, strlen(payload), sig);
+    return produce_with(payload, claim, "vs", sig, sizeof sig);
+}
+
+/* with a MAC that maker made for reader, claiming to come from claim */
+static int produce_mac(const char *payload, const char *claim, const bus_credential_t *maker, const char *reader)
+{
+    char pubs[160];
+    verr_t e;
+    snprintf(pubs, sizeof pubs, "%s/principals.json", fixture_dir);
+    bus_keys_t *k = bus_keys_open(pubs, &e);
+    if (!k)
+        return -1;
+    bus_macs_t *m = bus_macs_new(maker, k);
+    unsigned char mac[BUS_MAC_BYTES];
+    int rc = bus_mac(m, reader, TOPIC, payload, strlen(payload), mac);
+    bus_macs_free(m);
+    bus_keys_free(k);
+    return rc < 0 ? -1 : produce_with(payload, claim, "vm", mac, sizeof mac);
 }
 
 static int produce_raw(const char *payload) { return produce_as(payload, "test-asserts-cli", &cred_cli); }
@@ -912,6 +938,31 @@ static void test_unsigned_and_forged_never_reach_a_handler(void **state)
     assert_int_equal(__atomic_load_n(&unsigned_runs, __ATOMIC_SEQ_CST), 1);
 }
 
+/* A MAC (header vm) counts only when made with the key of the sender it names and of
+ * this reader (common/bus_mac.c): another principal's, or one made for another reader,
+ * is dropped like a forged signature. */
+static void test_forged_macs_never_reach_a_handler(void **state)
+{
+    (void)state;
+    bus_stats_t s0;
+    bus_get_stats(srv, &s0);
+    int runs0 = __atomic_load_n(&unsigned_runs, __ATOMIC_SEQ_CST);
+    char msg[512];
+    count_request(msg, sizeof msg, "mac-forged-1");
+    assert_int_equal(produce_mac(msg, "test-asserts-cli", &cred_plain, "test-srv"), 0);   /* another's key */
+    count_request(msg, sizeof msg, "mac-other-reader-1");
+    assert_int_equal(produce_mac(msg, "test-asserts-cli", &cred_cli, "test-plain"), 0);   /* for another reader */
+    count_request(msg, sizeof msg, "mac-stranger-1");
+    assert_int_equal(produce_mac(msg, "test-stranger", &cred_stranger, "test-srv"), 0);   /* key in no file */
+    assert_int_equal(wait_rejected(s0.rejected, 3), 3);
+    /* the control: a MAC its sender made for this reader is handled */
+    count_request(msg, sizeof msg, "mac-1");
+    assert_int_equal(produce_mac(msg, "test-asserts-cli", &cred_cli, "test-srv"), 0);
+    assert_true(wait_count(&unsigned_runs, runs0 + 1, 10000));
+    sleep_ms(200);
+    assert_int_equal(__atomic_load_n(&unsigned_runs, __ATOMIC_SEQ_CST), runs0 + 1);
+}
+
 static void test_handler_rows_name_their_senders(void **state)
 {
     (void)state;
@@ -1021,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_expired_request_dropped),
         cmocka_unit_test(test_malformed_messages),
         cmocka_unit_test(test_unsigned_and_forged_never_reach_a_handler),
+        cmocka_unit_test(test_forged_macs_never_reach_a_handler),
         cmocka_unit_test(test_handler_rows_name_their_senders),
         cmocka_unit_test(test_only_asserting_principals_name_a_caller),
         cmocka_unit_test(test_health_has_its_own_lane),
