@@ -41,6 +41,12 @@ all: $(LIB) $(BINS) $(UNIT_BINS) $(BENCH_BINS)
 $(RDKAFKA)/lib/librdkafka.a: deploy/librdkafka/build
 	deploy/librdkafka/build > /dev/null
 
+# Keep the objects and generated sources that chained rules make (unit test objects,
+# build/gen/*.c): make deleted them after each build, so whenever their binaries were
+# out of date (a change in common/ relinks every test) all of them were compiled again
+# (seen: 58 compiles, 2.5 minutes, in the make test after a plain make).
+.SECONDARY:
+
 $(BUILD)/obj/%.o: %.c | $(RDKAFKA)/lib/librdkafka.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_INC) -MMD -MP -c $< -o $@

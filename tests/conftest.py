@@ -3,6 +3,7 @@
 Each test session gets its own directory under /tmp and its own port base, so tests
 never collide with a developer's `make run` cloud (port base 8700, dir var/) or with
 another test run."""
+import json
 import os
 import subprocess
 import sys
@@ -58,3 +59,32 @@ def sdks():
     if r.returncode != 0:
         pytest.fail("tests/sdk-setup.sh failed (today's SDKs are part of the suite):\n" + r.stderr[-4000:])
     return dict(line.split("=", 1) for line in r.stdout.split())
+
+
+# Longest files first. pytest-xdist (--dist loadfile) hands each worker the next file in
+# collection order when it runs short of work, so a long file collected last runs alone
+# at the end while the other worker idles. Ordered by the seconds each file took in the
+# last run (tests/run-all.sh writes them to VIRGA_TEST_FILE_TIMES from its --junitxml);
+# without that file, by tests/file-seconds.json: what they took on the 2-core CI machine
+# (three workers, 2026-12-06). A file in neither comes after these, in its usual order.
+# Every worker computes the same order, as xdist requires.
+FILE_SECONDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "file-seconds.json")
+
+
+def file_seconds():
+    times = {}
+    for path in (FILE_SECONDS, os.environ.get("VIRGA_TEST_FILE_TIMES")):
+        if path and os.path.exists(path):
+            try:
+                with open(path) as f:
+                    times.update({k: float(v) for k, v in json.load(f).items()})
+            except (OSError, ValueError, AttributeError):
+                pass   # a damaged file of the last run: the project's figures
+    return times
+
+
+@pytest.hookimpl(trylast=True)   # after pytest groups a module's parametrized fixtures
+def pytest_collection_modifyitems(session, config, items):
+    times = file_seconds()
+    here = os.path.dirname(os.path.abspath(__file__))
+    items.sort(key=lambda it: -times.get(os.path.relpath(str(it.fspath), here), 0))   # stable: a file stays together

@@ -8,6 +8,15 @@ build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# Each step's wall time, printed as it ends and all together before the last line.
+run_start=$(date +%s); step_start=$run_start; times=""
+step_done() {
+    now=$(date +%s)
+    echo "time: $1 $((now - step_start)) s"
+    times="$times $1=$((now - step_start))s"
+    step_start=$now
+}
+
 # The guest images (cached after the first run): the test clouds register them as
 # defaults, and the unit tests' instance drivers (test_vm_drivers) boot them.
 bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: the default-image tests will fail, the container and qemu driver tests skip"
@@ -15,27 +24,47 @@ bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: th
 # moto's EC2 server (pinned, PyPI, tests/.venv-moto): the ec2 driver's contract run
 # (unit) and tests/e2e/test_hybrid.py use it as a public cloud.
 sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the ec2 driver contract skips, the hybrid tests fail"
+step_done setup
+
+# The unit tests, the RADOS backend test and fuzzing run side by side: none uses
+# another's ports or files, and each mostly waits (on its own PostgreSQL, QEMU, the Ceph
+# cluster starting) or runs for a fixed time (fuzzing, VIRGA_FUZZ_SECONDS per target),
+# so together they take about the longest one's time instead of the sum. Each step's
+# time below counts from the start of all three.
+rados_log=$(mktemp /tmp/virga-rados.XXXXXX)
+bash tests/objectstore/run-rados-test.sh "$build" > "$rados_log" 2>&1 &
+rados_pid=$!
+fuzz_log=$(mktemp /tmp/virga-fuzz.XXXXXX)
+sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}" > "$fuzz_log" 2>&1 &
+fuzz_pid=$!
 
 unit_out=$(sh tests/run-unit.sh "$build" 2>&1)
 echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 uf=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 up=${up:-0}; uf=${uf:-1}
+phase_start=$step_start
+step_done unit
 
-# The RADOS backend against a throwaway single-node Ceph cluster.
-rados_out=$(bash tests/objectstore/run-rados-test.sh "$build" 2>&1)
+# The RADOS backend against a throwaway single-node Ceph cluster, started above.
+wait "$rados_pid"
+rados_out=$(cat "$rados_log"); rm -f "$rados_log"
 echo "$rados_out" | tail -n 1
 rp=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 rf=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 rp=${rp:-0}; rf=${rf:-1}
 if [ "$rf" != 0 ]; then echo "$rados_out" | tail -n 40; fi
+step_start=$phase_start; step_done rados
 
-# Fuzz the Query API and SigV4 parsers for a bounded time (VIRGA_FUZZ_SECONDS each).
-fuzz_out=$(sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}" 2>&1)
+# Fuzz the Query API and SigV4 parsers for a bounded time (VIRGA_FUZZ_SECONDS each),
+# started above.
+wait "$fuzz_pid"
+fuzz_out=$(cat "$fuzz_log"); rm -f "$fuzz_log"
 echo "$fuzz_out" | tail -n 4
 fp=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 ff=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 fp=${fp:-0}; ff=${ff:-1}
+step_start=$phase_start; step_done fuzz
 
 
 # Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
@@ -52,13 +81,17 @@ par=""
 if [ "$workers" != 0 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
     par="-n $workers --dist loadfile"
 fi
+step_done sdk-setup
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
+# The seconds each file took last time: tests/conftest.py starts the longest files first,
+# so that no long file is left to run alone at the end (see docs/testing.md).
+file_times="$root/$build/pytest-file-times.json"
 # shellcheck disable=SC2086
-VIRGA_BIN_DIR="$root/$build/bin" /usr/bin/python3 -m pytest -p no:cacheprovider -q $par \
-    --junitxml="$junit" tests/integration tests/e2e tests/images
+VIRGA_BIN_DIR="$root/$build/bin" VIRGA_TEST_FILE_TIMES="$file_times" /usr/bin/python3 -m pytest -p no:cacheprovider \
+    -q $par --durations=30 --junitxml="$junit" tests/integration tests/e2e tests/images
 pyrc=$?
-counts=$(/usr/bin/python3 - "$junit" <<'PY'
-import sys, xml.etree.ElementTree as ET
+counts=$(/usr/bin/python3 - "$junit" "$file_times" <<'PY'
+import collections, json, os, sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
 except Exception:
@@ -67,13 +100,33 @@ suites = [root] if root.tag == "testsuite" else list(root)
 t = sum(int(s.get("tests", 0)) for s in suites)
 f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 sk = sum(int(s.get("skipped", 0)) for s in suites)
+# seconds per file (setup, call and teardown of its tests), kept with the build
+per_file = collections.Counter()
+for case in root.iter("testcase"):
+    mod = case.get("classname", "").split(".")
+    if len(mod) >= 3 and mod[0] == "tests":
+        per_file["%s/%s.py" % (mod[1], mod[2])] += float(case.get("time") or 0)
+if per_file:
+    old = {}
+    try:
+        with open(sys.argv[2]) as fh:
+            old = json.load(fh)
+    except (OSError, ValueError):
+        pass
+    old.update({k: round(v, 1) for k, v in per_file.items()})
+    with open(sys.argv[2] + ".tmp", "w") as fh:
+        json.dump(old, fh, indent=1, sort_keys=True)
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+    print("pytest: slowest files:", ", ".join("%s %.0f s" % kv for kv in per_file.most_common(10)), file=sys.stderr)
 print(t - f - sk, f)
 PY
 )
 rm -f "$junit"
+step_done pytest
 pp=${counts% *}; pf=${counts#* }
 if [ "$pyrc" != 0 ] && [ "$pyrc" != 5 ] && [ "$pf" = 0 ]; then pf=1; fi
 
 passed=$((up + rp + fp + pp)); failed=$((uf + rf + ff + pf))
+echo "time:$times total=$(($(date +%s) - run_start))s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

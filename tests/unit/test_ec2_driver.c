@@ -87,7 +87,9 @@ static int group_setup(void **state)
         execl(bin, bin, "-H", "127.0.0.1", "-p", port, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 300 && !port_open(moto_port); i++)
+    /* up to 60 s: moto imports a large Python package, and make test runs this beside
+       the RADOS test and fuzzing on two cores */
+    for (int i = 0; i < 1200 && !port_open(moto_port); i++)
         usleep(50000);
     if (!port_open(moto_port))
         snprintf(moto_why, sizeof moto_why, "moto_server did not open port %d", moto_port);

@@ -306,10 +306,14 @@ static inline vm_state_t state_of(ctx_t *x, const char *id)
 static const char *found_cgroup;
 static char cg_id[VM_ID_MAX];
 static char cg_path[PATH_MAX];
+/* Only this run's cgroups (under a directory named ...-<host>): the instance ids are the
+   same in every run, and another run at the same time has its own. */
 static inline int cg_find(const char *path, const struct stat *sb, int flag, struct FTW *f)
 {
     (void)sb;
-    if (flag == FTW_D && !strcmp(path + f->base, cg_id)) {
+    char mine[sizeof host + 3];
+    snprintf(mine, sizeof mine, "-%s/", host);
+    if (flag == FTW_D && !strcmp(path + f->base, cg_id) && strstr(path, mine)) {
         snprintf(cg_path, sizeof cg_path, "%s", path);
         found_cgroup = cg_path;
         return 1;
