@@ -45,17 +45,24 @@ int net_modify_network_interface_attribute(bus_ctx_t *ctx, const json_t *body, j
     if (!strcmp(which, "Description")) {
         if (!(r = db_prepared(db, e, "eni_set_desc", "UPDATE enis SET description = $2 WHERE id = $1", 2, p)))
             return -1;
-    } else if (db_begin(db, e) < 0 ||
-               !(r = db_prepared(db, e, "eni_set_sdc", "UPDATE enis SET source_dest_check = $2 WHERE id = $1 "
-                                 "AND source_dest_check <> $2 RETURNING vpc_id, host", 2, p)) ||
-               (PQntuples(r) && hosts_touch_vpc(db, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL
-                                                : PQgetvalue(r, 0, 1), e) < 0) ||
-               db_commit(db, e) < 0) {
+    } else if (db_begin(db, e) < 0 || eni_set_source_dest_check(db, id, val, e) < 0 || db_commit(db, e) < 0) {
         db_rollback(db);
         return -1;
     }
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
+}
+
+int eni_set_source_dest_check(db_t *db, const char *eni_id, const char *value, verr_t *e)
+{
+    const char *p[] = {eni_id, value};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_set_sdc", "UPDATE enis SET source_dest_check = $2 WHERE id = $1 "
+                                      "AND source_dest_check <> $2 RETURNING vpc_id, host", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))   /* already so: nothing for the hosts */
+        return 0;
+    return hosts_touch_vpc(db, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e);
 }
 
 int net_describe_network_interface_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)

@@ -81,26 +81,19 @@ int net_instance_source_dest_check(bus_ctx_t *ctx, const json_t *body, json_t **
     if (!account || !inst || (strcmp(val, "true") && strcmp(val, "false")))
         return verr_set(e, 400, "InvalidParameterValue", "account, instance and value (true or false) are required");
     db_t *db = service_db(ctx);
-    const char *p[] = {account, inst, val};
+    const char *p[] = {account, inst};
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 ||
-        !(r = db_prepared(db, e, "isdc_find", "SELECT id, vpc_id, host, source_dest_check <> $3::boolean FROM enis "
-                          "WHERE account_id = $1 AND instance_id = $2 AND device_index = 0 FOR UPDATE", 3, p)))
+        !(r = db_prepared(db, e, "isdc_find", "SELECT id FROM enis WHERE account_id = $1 AND instance_id = $2 "
+                          "AND device_index = 0 FOR UPDATE", 2, p)))
         goto fail;
     if (!PQntuples(r)) {
         verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance '%.64s' has no network interface", inst);
         goto fail;
     }
-    const char *q[] = {PQgetvalue(r, 0, 0), val};
-    if (PQgetvalue(r, 0, 3)[0] == 't') {
-        PG_AUTO PGresult *u = db_prepared(db, e, "isdc_set", "UPDATE enis SET source_dest_check = $2::boolean "
-                                          "WHERE id = $1", 2, q);
-        if (!u || hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0)
-            goto fail;
-    }
-    if (db_commit(db, e) < 0)
+    if (eni_set_source_dest_check(db, PQgetvalue(r, 0, 0), val, e) < 0 || db_commit(db, e) < 0)
         goto fail;
-    *reply = json_pack("{s:s, s:b}", "eni", q[0], "sourceDestCheck", !strcmp(val, "true"));
+    *reply = json_pack("{s:s, s:b}", "eni", PQgetvalue(r, 0, 0), "sourceDestCheck", !strcmp(val, "true"));
     return 0;
 fail:
     db_rollback(db);

@@ -90,6 +90,10 @@ int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
 /* generation + 1 on the VPC and on every host with a plugged interface in it (and on
  * extra_host if not NULL), inside the caller's transaction. */
 int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e);
+/* eni_attrs.c: set an interface's SourceDestCheck ("true"/"false") in the caller's
+ * transaction; when it changes, the hosts of its VPC get a new generation. For
+ * ModifyNetworkInterfaceAttribute and compute's ModifyInstanceAttribute alike. */
+int eni_set_source_dest_check(db_t *db, const char *eni_id, const char *value, verr_t *e);
 
 /* ---- desired_vpc.c: the part of the hosts' documents that is the VPC's, shared ---- */
 /* {"vpc": {"vpc_id","vni","cidr","internet_gateway","hosts": {name: underlay ip}},
