@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root
 
 N = 10
 CONVERGE_S = 600
+# a guest asks the metadata service for up to 300 s of uptime (deploy/images/build, md_first)
+GUEST_MD_S = 360
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_agent_and_compute_killed_during_a_launch_converge(cloud):
 
     running = wait_all(ec2, ids, "running")
     for iid in ids:
-        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "user-data-ran"])
+        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "user-data-ran"], seconds=GUEST_MD_S)
     on_host = guests_on_host(cloud)
     assert {i: on_host.get(i, 0) for i in ids} == {i: 1 for i in ids}, on_host
     assert set(on_host) <= set(ids), "guests compute does not know: %r" % (set(on_host) - set(ids))
@@ -152,7 +154,7 @@ def test_broker_killed_during_a_launch_converges(cloud):
 
     running = wait_all(ec2, ids, "running")
     for iid in ids:
-        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "broker-user-data-ran"])
+        wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=" + iid, "broker-user-data-ran"], seconds=GUEST_MD_S)
     on_host = guests_on_host(cloud)
     assert {i: on_host.get(i, 0) for i in ids} == {i: 1 for i in ids}, on_host
 
