@@ -104,6 +104,12 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e);
 /* 1 once the consumer group has given this process partitions to serve. */
 int bus_serving(bus_t *b);
 
+/* Make sure this process reads its reply topic (bus_read.c): every call does it
+ * before its request leaves, the first one at the cost of a consumer and its
+ * connection (about a second); service_main does it right after a start so that the
+ * first request does not pay. 0, or -1 with e set (the next call tries again). */
+int bus_read_replies(bus_t *b, verr_t *e);
+
 /* RPC to "virga.rpc.<service>" (or to a full topic name if service contains a '.').
  * body is stolen (may be NULL). caller may be NULL. On success *reply is a new
  * reference to the reply body, signed by the service called ("agent-<host>" for

@@ -176,9 +176,6 @@ void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m);
  * b->sweep_at to the earliest deadline left */
 void bus_rpc_sweep(bus_t *b, int all);
 
-/* bus_read.c: make sure the reader reads the reply topic (before a call's request
- * leaves); 0, or -1 with e set when it cannot (the next call tries again) */
-int bus_read_replies(bus_t *b, verr_t *e);
 /* bus_read.c: a call with this deadline is in the table: wake the reader thread when it
  * would sleep past it */
 void bus_read_deadline(bus_t *b, int64_t deadline);
