@@ -244,12 +244,11 @@ int service_main(int argc, char **argv, const service_def_t *def)
     log_info("started %s (version %s), serving %s", svc.instance, VIRGA_VERSION, so.topic);
     /* The reply reader starts with the first call (a consumer, its connection and the
      * reply topic's end): about a second, which the first tenant request after a start
-     * paid (a signed DescribeRegions took 1.1-1.3 s, docs/performance.md). Made here,
-     * before anything calls on its own, it is ready when the first request comes; a
-     * request in the meantime waits for it as before. A failure is the first call's to
-     * report. */
+     * paid (a signed DescribeRegions took 1.0-1.5 s, docs/performance.md). Made here,
+     * it is ready when the first request comes; a request in the meantime waits for it
+     * as before. A failure is the first call's to report. */
     verr_t warm;
-    if (bus_read_replies(svc.bus, &warm) < 0)
+    if (def->makes_calls && bus_read_replies(svc.bus, &warm) < 0)
         log_warn("bus: reply topic not read yet: %s", warm.message);
 
     char key[96];

@@ -32,6 +32,11 @@ typedef struct service_def {
     /* 1: the first pass runs as soon as the service serves, not one interval later (the
      * host agent: its pass is the heartbeat that makes compute know the host). */
     int reconcile_at_start;
+    /* 1: the service calls others over the bus. Its reply reader is made right after
+     * the start, not by its first call, which then took about a second (a consumer and
+     * its broker connection): the gateway's first tenant request paid it. 0 for a
+     * service that only answers, which then keeps no reader polling the broker. */
+    int makes_calls;
     /* Extra health fields (e.g. the HTTP port); may be NULL. */
     void (*health)(service_t *svc, json_t *out);
     /* Extra Prometheus text appended to GET /metrics (metrics.h); may be NULL. */

@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     static const bus_route_t routes[] = {{NULL, NULL, 0}};
     static const service_def_t def = {
         .name = "gateway",
+        .makes_calls = 1,
         .schema = "gateway",
         .routes = routes,
         .init = init,

@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 {
     static const service_def_t def = {
         .name = "compute",
+        .makes_calls = 1,
         .schema = "compute",
         .routes = routes,
         .init = init,

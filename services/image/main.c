@@ -40,6 +40,7 @@ int main(int argc, char **argv)
 {
     static const service_def_t def = {
         .name = "image",
+        .makes_calls = 1,
         .schema = "image",
         .routes = routes,
         .init = init,

@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 {
     static const service_def_t def = {
         .name = "network",
+        .makes_calls = 1,
         .schema = "network",
         .routes = routes,
         .init = init,

@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     };
     static const service_def_t def = {
         .name = "objectstore",
+        .makes_calls = 1,
         .schema = "objectstore",
         .routes = routes,
         .init = init,

@@ -124,6 +124,7 @@ int main(int argc, char **argv)
 
     static service_def_t def = {
         .name = "agent",
+        .makes_calls = 1,
         .schema = NULL,
         .routes = routes,
         .init = init,
