@@ -31,6 +31,7 @@ static job_t *take(instance_sync_t *s)
         if (j->boot && s->booting >= s->max_boots)
             continue;
         *p = j->next;
+        j->net_applies = s->net_applies;
         return j;
     }
     return NULL;
@@ -83,6 +84,12 @@ static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
     in->permanent = !j->remove && j->drv->ops->permanent && j->drv->ops->permanent(j->drv->priv, e);
     snprintf(in->error, sizeof in->error, "%s: %s", e->code, e->message);
     in->fails++;
+    if (sync_waits_for_network(in) && j->net_applies != s->net_applies) {
+        /* the datapath applied while the job ran: what it missed may be there now */
+        in->not_before_ms = 0;
+        s->want_sync = 1;
+        return;
+    }
     int shift = in->fails < 6 ? in->fails : 6;
     /* 2 s .. 64 s; a permanent failure waits for compute to end the launch: the longest */
     int64_t wait = in->transient ? 1000 : (int64_t)1000 << (in->permanent ? 6 : shift);

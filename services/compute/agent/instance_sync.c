@@ -373,6 +373,30 @@ void instance_sync_wake(instance_sync_t *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+int sync_waits_for_network(const inst_t *in)
+{
+    return in->transient && !strncmp(in->error, "NetworkNotReady:", 16);
+}
+
+void instance_sync_network_applied(instance_sync_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->net_applies++;
+    int any = 0;
+    for (size_t i = 0; i < s->n_inst; i++)
+        if (!s->inst[i].busy && sync_waits_for_network(&s->inst[i])) {
+            s->inst[i].not_before_ms = 0;
+            any = 1;
+        }
+    if (any) {
+        s->want_sync = 1;
+        pthread_cond_signal(&s->loop_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
 {
     pass(s, 1);

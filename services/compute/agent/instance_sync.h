@@ -36,6 +36,10 @@ typedef struct instance_sync_opts {
 instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e);
 /* Ask for a pass (a full one: desired state pulled again). Never blocks. */
 void instance_sync_wake(instance_sync_t *s);
+/* The datapath applied a new document (net_sync.c): instances whose ensure failed with
+ * NetworkNotReady (the instance's namespace or tap not made yet; the network's doorbell
+ * and compute's race) are retried at once instead of after their 1 s back-off. */
+void instance_sync_network_applied(instance_sync_t *s);
 /* Run one full pass now on the calling thread and wait until the jobs it started have
  * ended and their result was reported: for tests and tools. */
 int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e);

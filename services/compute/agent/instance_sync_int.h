@@ -18,6 +18,7 @@ typedef struct job {
     vm_driver_t *drv;
     vm_spec_t spec;           /* for ensure (owns its URLs) */
     char id[VM_ID_MAX];
+    uint64_t net_applies;     /* the loop's net_applies when the job started */
 } job_t;
 
 /* What the loop remembers of one instance between passes. */
@@ -58,6 +59,7 @@ struct instance_sync {
     inst_t *inst;
     size_t n_inst;
     int64_t generation;
+    uint64_t net_applies;     /* datapath applies seen (instance_sync_network_applied) */
 
     pthread_mutex_t pass_mu;  /* one pass at a time */
     _Atomic int cancel;
@@ -68,6 +70,10 @@ struct instance_sync {
 
 /* instance_sync.c: the record of id, created when absent (mu held). */
 inst_t *sync_inst(instance_sync_t *s, const char *id);
+
+/* An ensure that failed only because the datapath had not made the instance's network
+ * yet (NetworkNotReady): retried as soon as the datapath applies, not after a back-off. */
+int sync_waits_for_network(const inst_t *in);
 
 /* instance_jobs.c */
 int sync_jobs_start(instance_sync_t *s, verr_t *e);

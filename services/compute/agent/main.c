@@ -25,6 +25,12 @@ static const bus_route_t routes[] = {
 static agent_t agent;
 static char host_id[64];
 
+/* The datapath made (or removed) interfaces: launches waiting for theirs go now. */
+static void network_applied(void *arg)
+{
+    instance_sync_network_applied(((agent_t *)arg)->sync);
+}
+
 static int init(service_t *svc, verr_t *e)
 {
     svc->state = &agent;
@@ -46,6 +52,7 @@ static int init(service_t *svc, verr_t *e)
         return -1;
     if (agent_instance_sync_start(svc, host_id, e) < 0)
         return -1;
+    net_sync_on_applied(network_applied, &agent);
     return (agent.exports = image_export_start(svc, agent.sync, host_id, e)) ? 0 : -1;
 }
 
@@ -65,6 +72,7 @@ static void fini(service_t *svc)
     (void)svc;
     image_export_stop(agent.exports);  /* it uses the drivers of the instance loop */
     agent.exports = NULL;
+    net_sync_on_applied(NULL, NULL);   /* the instance loop goes */
     instance_sync_stop(agent.sync);    /* its threads use the cache and the bus */
     agent.sync = NULL;
     net_sync_stop();

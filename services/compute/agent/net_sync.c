@@ -27,9 +27,32 @@ typedef struct net_sync {
     int kicked, stopping, running;
     long long applied;      /* generation applied; -1 none yet */
     char error[512];        /* why the last pull or apply failed; "" when it did not */
+    void (*applied_fn)(void *);   /* net_sync_on_applied (under hook_mu) */
+    void *applied_arg;
 } net_sync_t;
 
 static net_sync_t ns = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .applied = -1};
+
+/* Held while the hook runs, so that once net_sync_on_applied(NULL, ...) returns no call
+ * into what it named is left (the agent's stop clears it before the instance loop goes). */
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void net_sync_on_applied(void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&hook_mu);
+    ns.applied_fn = fn;
+    ns.applied_arg = arg;
+    pthread_mutex_unlock(&hook_mu);
+}
+
+/* Tell the hook that the datapath changed (the sync thread, ns.mu not held). */
+static void tell_applied(void)
+{
+    pthread_mutex_lock(&hook_mu);
+    if (ns.applied_fn)
+        ns.applied_fn(ns.applied_arg);
+    pthread_mutex_unlock(&hook_mu);
+}
 
 void net_sync_kick(void)
 {
@@ -145,10 +168,13 @@ static void sync_once(int force)
                   e.message);
         set_result(-1, e.message);
     } else {
-        if (st.ensured || st.removed || gen != ns.applied)
+        int changed = st.ensured || st.removed || gen != ns.applied;
+        if (changed)
             log_info("datapath generation %lld applied: %d ensured, %d removed, %ld ms", gen, st.ensured, st.removed,
                      ms);
         set_result(gen, NULL);
+        if (changed)
+            tell_applied();
     }
     /* the metadata servers follow what is there, also after a partial apply; one that
      * could not listen makes the next tick try again */

@@ -15,6 +15,9 @@
 
 /* Open the datapath and start the thread (nothing with agent.datapath = none). */
 int net_sync_start(service_t *svc, const char *host_id, verr_t *e);
+/* fn(arg) after every apply that changed the datapath (on the sync thread; it must not
+ * block): the instance loop retries the launches that waited for their network. */
+void net_sync_on_applied(void (*fn)(void *arg), void *arg);
 /* Wake the thread for a pull (the reconcile timer). */
 void net_sync_kick(void);
 /* agent.network_changed {"generation": G} (route sender: the network service). */

@@ -37,8 +37,9 @@ char **vm_state_ids(const char *dir, size_t *n);
 uint64_t vm_proc_start_time(pid_t pid);
 /* 1 when pid is alive and is the process that started at start_time. */
 int vm_proc_is(pid_t pid, uint64_t start_time);
-/* SIGTERM, wait up to timeout_ms for it to go, then SIGKILL and wait up to 5 s more.
- * Only if pid still is that process. 0 when it is gone. */
+/* SIGTERM, wait up to timeout_ms for it to go (not at all when it has no SIGTERM
+ * handler), then SIGKILL and wait up to 5 s more. Only if pid still is that process.
+ * 0 when it is gone. */
 int vm_proc_stop(pid_t pid, uint64_t start_time, int timeout_ms);
 
 /* mkdir -p with mode for the directories it makes. */
