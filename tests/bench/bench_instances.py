@@ -13,7 +13,9 @@ count and time; everything launched is terminated and, for real guests, proven g
 the host (cgroups under the cloud's prefix virga-d<port base>-) before the cloud stops."""
 import argparse
 import concurrent.futures
+import datetime
 import os
+import re
 import statistics
 import sys
 import time
@@ -75,11 +77,71 @@ def host_leftovers(cloud):
 
 
 def one_launch(ec2, ami, itype, bound):
+    """(instance id, sent, answered, seen running): wall-clock times."""
     t0 = time.time()
     iid = ec2.run_instances(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    t_answer = time.time() - t0
+    t1 = time.time()
     wait(ec2, iid, "running", bound)
-    return iid, t_answer, time.time() - t0
+    return iid, t0, t1, time.time()
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z \w+ +agent\[\d+\] (.*)$")
+
+
+def agent_events(cloud):
+    """(time, text) of every line of the cloud's agent log."""
+    out = []
+    try:
+        with open(os.path.join(cloud.dir, "log", "agent.log"), errors="replace") as f:
+            for line in f:
+                m = LOG_LINE.match(line)
+                if m:
+                    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                    out.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), m.group(2)))
+    except OSError:
+        pass
+    return out
+
+
+def breakdown(cloud, rounds):
+    """Where one launch's time goes, from the client's clock and the agent's log (same
+    machine, same clock): RunInstances answered -> the agent's first ensure attempt that
+    found no network yet (if any) -> the datapath's applies meanwhile -> the driver's
+    ensure done -> the client's poll seeing running (the agent's report, compute's state
+    change and the poll interval). Medians over the measured rounds."""
+    ev = agent_events(cloud)
+    parts = {"answered -> ensure done": [], "the driver's ensure itself (boot)": [],
+             "answered -> the successful ensure began": [], "ensure done -> client sees running": [],
+             "answered -> first ensure found no network": [], "datapath applies per launch": [],
+             "datapath apply time (as the agent logs it)": []}
+    for iid, t0, t1, t2 in rounds:
+        done = [(t, x) for t, x in ev if x.startswith("ensured %s: done" % iid)]
+        if not done:
+            continue
+        m = re.search(r"\((\d+) ms\)$", done[0][1])
+        took = int(m.group(1)) / 1000.0 if m else 0.0
+        done = [done[0][0]]
+        parts["answered -> ensure done"].append(done[0] - t1)
+        if m:
+            parts["the driver's ensure itself (boot)"].append(took)
+            parts["answered -> the successful ensure began"].append(done[0] - took - t1)
+        parts["ensure done -> client sees running"].append(t2 - done[0])
+        nn = [t for t, x in ev if x.startswith("ensure %s: NetworkNotReady" % iid)]
+        if nn:
+            parts["answered -> first ensure found no network"].append(nn[0] - t1)
+        applies = [x for t, x in ev if t0 - 0.5 <= t <= done[0] and x.startswith("datapath generation")]
+        parts["datapath applies per launch"].append(len(applies))
+        for x in applies:
+            m = re.search(r"(\d+) ms$", x)
+            if m:
+                parts["datapath apply time (as the agent logs it)"].append(int(m.group(1)) / 1000.0)
+    for k, v in parts.items():
+        if not v:
+            continue
+        if k == "datapath applies per launch":
+            print("  %s: median %d" % (k, statistics.median(v)))
+        else:
+            print("  %s: p50 %.0f ms (%d samples)" % (k, statistics.median(v) * 1000, len(v)))
 
 
 def main():
@@ -106,19 +168,20 @@ def main():
         ec2 = boto3_client(cloud, "ec2")
         # one unmeasured round: the first use of each service's consumer group and caches,
         # and for real guests the image's fetch and unpack (once per SHA-256)
-        iid, _, _ = one_launch(ec2, ami, "t3.nano", bound * 2)
+        iid = one_launch(ec2, ami, "t3.nano", bound * 2)[0]
         launched.append(iid)
         ec2.terminate_instances(InstanceIds=[iid])
         wait(ec2, iid, "terminated", bound)
-        up, down, answer = [], [], []
+        up, down, answer, timed = [], [], [], []
         for _ in range(rounds):
             if time.time() - started > BENCH_BUDGET_S:
                 print("bench_instances: time budget spent, %d rounds measured" % len(up))
                 break
-            iid, t_answer, t_up = one_launch(ec2, ami, "t3.nano", bound)
+            iid, t0, t1, t2 = one_launch(ec2, ami, "t3.nano", bound)
             launched.append(iid)
-            answer.append(t_answer)
-            up.append(t_up)
+            timed.append((iid, t0, t1, t2))
+            answer.append(t1 - t0)
+            up.append(t2 - t0)
             t0 = time.time()
             ec2.terminate_instances(InstanceIds=[iid])
             wait(ec2, iid, "terminated", bound)
@@ -129,6 +192,8 @@ def main():
               % (a.driver, POLL_S, len(up), statistics.median(up) * 1000, pct(up, 99) * 1000))
         print("TerminateInstances to terminated (%s): p50 %.0f ms, p99 %.0f ms"
               % (a.driver, statistics.median(down) * 1000, pct(down, 99) * 1000))
+        print("where a launch's time goes (client clock and the agent's log):")
+        breakdown(cloud, timed)
 
         if rate_n > 0:
             clients = [boto3_client(cloud, "ec2") for _ in range(RATE_CLIENTS)]
