@@ -43,6 +43,7 @@ def extra(ap):
     ap.add_argument("--allocs", type=int, default=400)
     ap.add_argument("--threads", type=int, default=8, help="net_fanout's pulling threads")
     ap.add_argument("--only", choices=["fanout", "allocs", "describe"], help="run one figure only")
+    ap.add_argument("--raw", help="write net_fanout's lines here (one per applied document, with the round)")
     ap.add_argument("--protocol", choices=["push", "doorbell", "notify"], default="push",
                     help="how the simulated hosts learn of a change (see above)")
 
@@ -151,7 +152,8 @@ def fanout(c, ec2, account):
         for line in lines(time.time() + 60):
             if line == "ready":
                 break
-        bell, applied, api, waits, pulls, applies, sizes = [], [], [], [], [], [], []
+        bell, applied, api, waits, pulls, applies, sizes, published, transit = [], [], [], [], [], [], [], [], []
+        raw = open(args.raw, "w") if args.raw else None
         cpu0, t_rounds = cpu_ticks(c, [("net_fanout", fan.pid)]), time.time()
         for r in range(args.rounds):
             t0 = time.time()
@@ -160,9 +162,14 @@ def fanout(c, ec2, account):
             api.append(time.time() - t0)
             seen = {}
             for line in lines(time.time() + 60):
-                h, _, tb, ta, rules, ts, pull, apply, _, size = line.split()
+                if raw:
+                    raw.write("%d %.6f %s\n" % (r, t0, line))
+                h, _, tb, ta, rules, ts, pull, apply, _, size, sent = line.split()
                 if int(rules) == r + 1 and h not in seen:
                     seen[h] = (float(tb) - t0, float(ta) - t0)
+                    if float(sent):
+                        published.append(float(sent) - t0)
+                        transit.append(float(tb) - float(sent))
                     waits.append(float(ts) - float(tb))
                     pulls.append(float(pull))
                     applies.append(float(apply))
@@ -181,6 +188,10 @@ def fanout(c, ec2, account):
         print("AuthorizeSecurityGroupIngress answered: p50 %s, p99 %s" % (ms(pct(api, 50)), ms(pct(api, 99))))
         print("API call -> each host's %s: p50 %s, p99 %s, max %s" %
               ("event" if events else "NOTIFY", ms(pct(bell, 50)), ms(pct(bell, 99)), ms(max(bell))))
+        if published:
+            print("  of which: API call -> the network published the host's event p50 %s, p99 %s; published -> "
+                  "received (the broker) p50 %s, p99 %s" % (ms(pct(published, 50)), ms(pct(published, 99)),
+                                                             ms(pct(transit, 50)), ms(pct(transit, 99))))
         print("API call -> each host's document applied with the rule: p50 %s, p99 %s, max %s" %
               (ms(pct(applied, 50)), ms(pct(applied, 99)), ms(max(applied))))
         print("  of which: waiting for a thread p50 %s, p99 %s; the pull over the bus p50 %s, p99 %s; "

@@ -31,10 +31,11 @@
  * Per applied document it prints
  *
  *   <host> <generation> <t_rung> <t_applied> <ingress rules of --group in the document>
- *   <t_start> <pull_s> <apply_s> <pulls> <document bytes>
+ *   <t_start> <pull_s> <apply_s> <pulls> <document bytes> <t_sent>
  *
  * with times in seconds since the epoch (CLOCK_REALTIME, comparable with the driver's
  * clock on this machine): t_rung is when the event (or NOTIFY) reached this process,
+ * t_sent when the network published the event (its envelope's "ts", ms; 0 without --events),
  * t_start - t_rung the wait for one of the threads, pull_s the bus round trips (0 for a
  * pushed document), apply_s parse and apply. Prints "ready" once reading. Bounded by
  * --seconds. */
@@ -72,6 +73,7 @@ typedef struct {
 typedef struct {
     long long gen;
     double t_bell;
+    double t_sent;         /* --events: when the network published it (its envelope's ts) */
     sim_host_t *sim;
     json_t *doc;           /* pushed with the event; NULL: pull */
 } bell_t;
@@ -135,8 +137,8 @@ static void apply(sim_host_t *h, const bell_t *b, json_t *doc, double t_start, d
     double t = now();
     pthread_mutex_lock(&mu);
     if (ok)
-        printf("%s %lld %.6f %.6f %d %.6f %.6f %.6f %d %zu\n", h->name, (long long)json_int(doc, "generation", 0),
-               b->t_bell, t, rules_of(doc), t_start, pull, t - t_apply, pulls, strlen(text));
+        printf("%s %lld %.6f %.6f %d %.6f %.6f %.6f %d %zu %.3f\n", h->name, (long long)json_int(doc, "generation", 0),
+               b->t_bell, t, rules_of(doc), t_start, pull, t - t_apply, pulls, strlen(text), b->t_sent);
     else
         fprintf(stderr, "net_fanout: %s: %s\n", h->name, e.message);
     fflush(stdout);
@@ -267,7 +269,7 @@ static rd_kafka_t *admin_consumer(const config_t *cfg, const char *secrets)
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int ok = 1;
     for (size_t i = 0; ok && i < sizeof kv / sizeof kv[0]; i++)
-        if (strncmp(proto, "sasl", 4) || strncmp(kv[i][0], "sasl.", 5))
+        if (!strncmp(proto, "sasl", 4) || strncmp(kv[i][0], "sasl.", 5))   /* sasl.* only with SASL */
             ok = rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof err) == RD_KAFKA_CONF_OK;
     json_decref(cred);
     rd_kafka_t *rk = ok ? rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err) : NULL;
@@ -334,7 +336,8 @@ static int take(bus_keys_t *keys, const rd_kafka_message_t *m, double t)
         return 0;
     }
     json_t *doc = json_object_get(body, "document");
-    bell_t b = {.t_bell = t, .sim = h, .gen = json_int(doc ? doc : body, "generation", -1), .doc = json_incref(doc)};
+    bell_t b = {.t_bell = t, .sim = h, .gen = json_int(doc ? doc : body, "generation", -1), .doc = json_incref(doc),
+                .t_sent = json_int(env, "ts", 0) / 1000.0};
     if (doc && strcmp(json_str(doc, "host", ""), h->name)) {
         json_decref(b.doc);     /* not this host's: ignored, as the agent does */
         b.doc = NULL;
