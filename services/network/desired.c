@@ -5,7 +5,9 @@
  * host's own rows are one statement; what is the VPC's (subnets, groups, members, the
  * other hosts) comes from desired_vpc.c at the generation that statement saw, built once
  * per VPC generation for every host running it. So the document is one consistent state
- * and its generation is the one that state had. Callers: compute, or the host's agent. */
+ * and its generation is the one that state had. Callers: compute, or the host's agent
+ * (network.host_desired), and host_events.c, which pushes the documents of the hosts a
+ * change rang (their rows in one statement for all of them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +26,25 @@ static json_t *jparse(const char *s)
     return j ? j : json_array();
 }
 
-/* The host's own part, in one statement (one snapshot): its generation and underlay
- * address, and its plugged interfaces, each with its VPC's generation. No row: no host. */
-static PGresult *host_rows(db_t *db, const char *host, verr_t *e)
+/* The hosts' own parts, in one statement (one snapshot): each host's name, generation
+ * and underlay address, and its plugged interfaces, each with its VPC's generation;
+ * ordered by host. hosts is a text[] literal ({"h1","h2"}: quoted, so that a host named
+ * null is not NULL; host names have no quote or backslash, hosts_valid_name).
+ * A host with no row does not exist. */
+static PGresult *host_rows(db_t *db, const char *hosts, verr_t *e)
 {
-    const char *p[] = {host};
-    return db_prepared(db, e, "hd_host_ifaces",
+    const char *p[] = {hosts};
+    return db_prepared(db, e, "hd_hosts_ifaces",
         "SELECT h.generation, host(h.underlay_ip), n.id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), "
         "masklen(s.cidr), host(a.public_ip), (SELECT coalesce(json_agg(group_id ORDER BY group_id), '[]') "
         "FROM eni_groups WHERE eni_id = n.id)::text, n.device_kind, n.parent_eni, n.device_index, v.generation, "
-        "n.source_dest_check "
+        "n.source_dest_check, h.name "
         "FROM hosts h LEFT JOIN (enis n JOIN subnets s ON s.id = n.subnet_id JOIN vpcs v ON v.id = n.vpc_id "
         "LEFT JOIN addresses a ON a.eni_id = n.id) ON n.host = h.name AND n.plugged "
-        "WHERE h.name = $1 ORDER BY n.parent_eni IS NOT NULL, n.id", 1, p);
+        "WHERE h.name = ANY($1::text[]) ORDER BY h.name, n.parent_eni IS NOT NULL, n.id", 1, p);
 }
+
+#define COL_HOST 15
 
 static json_t *interface(PGresult *r, int i)
 {
@@ -111,22 +118,14 @@ static void assemble(json_t *doc, const char *host, const json_t *ifs, const jso
     json_object_set_new(doc, "group_members", members);
 }
 
-/* One consistent document: the host's rows in one snapshot, each VPC's part at the
- * generation that snapshot saw. 0 done, 1 read again (a VPC changed in between). */
-static int host_document(db_t *db, service_t *svc, const char *host, json_t **reply, verr_t *e)
+/* One host's document from its rows [from, to) of host_rows (all of one host): each VPC's
+ * part at the generation that snapshot saw. 0 done, 1 read again (a VPC changed in
+ * between). */
+static int document_of_rows(db_t *db, service_t *svc, PGresult *r, int from, int to, json_t **reply, verr_t *e)
 {
-    PG_AUTO PGresult *r = host_rows(db, host, e);
-    if (!r)
-        return -1;
-    if (!PQntuples(r)) {
-        if (db_begin(db, e) < 0 || hosts_ensure(db, svc, host, e) < 0 || db_commit(db, e) < 0) {
-            db_rollback(db);
-            return -1;
-        }
-        return 1;
-    }
+    const char *host = PQgetvalue(r, from, COL_HOST);
     JSON_AUTO json_t *ifs = json_array(), *parts = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = from; i < to; i++) {
         if (PQgetisnull(r, i, 2))
             continue;       /* the host with no interface */
         json_array_append_new(ifs, interface(r, i));
@@ -142,10 +141,66 @@ static int host_document(db_t *db, service_t *svc, const char *host, json_t **re
             return 1;
     }
     *reply = json_pack("{s:s, s:I, s:s, s:O, s:{s:s}}", "host", host, "generation",
-                       (json_int_t)atoll(PQgetvalue(r, 0, 0)), "underlay_ip", PQgetvalue(r, 0, 1), "interfaces", ifs,
-                       "outside", "public_cidr", ipam_public_pool(svc->cfg));
+                       (json_int_t)atoll(PQgetvalue(r, from, 0)), "underlay_ip", PQgetvalue(r, from, 1), "interfaces",
+                       ifs, "outside", "public_cidr", ipam_public_pool(svc->cfg));
     assemble(*reply, host, ifs, parts);
     return 0;
+}
+
+/* One consistent document: the host's rows in one snapshot, each VPC's part at the
+ * generation that snapshot saw. 0 done, 1 read again (a VPC changed in between, or the
+ * host was just made). */
+static int host_document(db_t *db, service_t *svc, const char *host, json_t **reply, verr_t *e)
+{
+    AUTOFREE char *one = xasprintf("{\"%s\"}", host);
+    PG_AUTO PGresult *r = host_rows(db, one, e);
+    if (!r)
+        return -1;
+    if (!PQntuples(r)) {
+        if (db_begin(db, e) < 0 || hosts_ensure(db, svc, host, e) < 0 || db_commit(db, e) < 0) {
+            db_rollback(db);
+            return -1;
+        }
+        return 1;
+    }
+    return document_of_rows(db, svc, r, 0, PQntuples(r), reply, e);
+}
+
+int desired_host_document(db_t *db, service_t *svc, const char *host, json_t **reply, verr_t *e)
+{
+    /* bounded: each retry means a VPC of the host changed while it was read */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int rc = host_document(db, svc, host, reply, e);
+        if (rc <= 0)
+            return rc;
+    }
+    return verr_set(e, 503, "ServiceUnavailable", "host %s: its VPCs kept changing while its document was read", host);
+}
+
+void desired_host_documents(db_t *db, service_t *svc, const char *const *hosts, size_t n, json_t **docs)
+{
+    strbuf_t list = {0};
+    strbuf_putc(&list, '{');
+    for (size_t i = 0; i < n; i++) {
+        docs[i] = NULL;
+        strbuf_printf(&list, "%s\"%s\"", i ? "," : "", hosts[i]);
+    }
+    strbuf_putc(&list, '}');
+    verr_t e = {0};
+    PG_AUTO PGresult *r = host_rows(db, list.s, &e);
+    free(list.s);
+    int rows = r ? PQntuples(r) : 0;
+    for (int from = 0, to; from < rows; from = to) {
+        const char *host = PQgetvalue(r, from, COL_HOST);
+        for (to = from + 1; to < rows && !strcmp(PQgetvalue(r, to, COL_HOST), host);)
+            to++;
+        size_t i = 0;
+        while (i < n && strcmp(hosts[i], host))
+            i++;
+        /* a VPC that changed in between: this host alone, read again (as a pull would) */
+        if (i < n && document_of_rows(db, svc, r, from, to, &docs[i], &e) == 1)
+            desired_host_document(db, svc, host, &docs[i], &e);
+    }
 }
 
 /* compute, or the agent of that host: who sent it is the message's signed principal */
@@ -164,11 +219,5 @@ int net_host_desired(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
         return -1;
     if (trusted(ctx, host, e) < 0)
         return -1;
-    /* bounded: each retry means a VPC of the host changed while it was read */
-    for (int attempt = 0; attempt < 8; attempt++) {
-        int rc = host_document(service_db(ctx), service_of(ctx), host, reply, e);
-        if (rc <= 0)
-            return rc;
-    }
-    return verr_set(e, 503, "ServiceUnavailable", "host %s: its VPCs kept changing while its document was read", host);
+    return desired_host_document(service_db(ctx), service_of(ctx), host, reply, e);
 }

@@ -103,8 +103,18 @@ int eni_set_source_dest_check(db_t *db, const char *eni_id, const char *value, v
  * answered, which differs from gen when the VPC changed since (the caller reads again). */
 json_t *desired_vpc_part(db_t *db, const char *vpc_id, long long gen, long long *got, verr_t *e);
 
-/* ---- host_events.c: agent.network_changed on each host's topic after a commit that
- * changed its generation (a LISTEN thread of its own) ---- */
+/* ---- desired.c: a host's datapath document (network.host_desired) ---- */
+/* The host's document (a new reference in *reply), made consistent as the handler makes
+ * it; a host not known yet is added. 0, or -1 with e set. */
+int desired_host_document(db_t *db, service_t *svc, const char *host, json_t **reply, verr_t *e);
+/* The documents of n known hosts at once (host_events.c: the hosts one change rang): the
+ * hosts' rows in one statement, the VPC parts shared. docs[i] is hosts[i]'s, or NULL when
+ * it could not be made (unknown host, a database error): that host gets a doorbell. */
+void desired_host_documents(db_t *db, service_t *svc, const char *const *hosts, size_t n, json_t **docs);
+
+/* ---- host_events.c: agent.network_changed, with the host's document, on each host's
+ * topic after a commit that changed its generation (a LISTEN thread and a pushing thread
+ * of its own) ---- */
 int host_events_start(service_t *svc, verr_t *e);
 void host_events_stop(void);
 

@@ -4,12 +4,17 @@ devcloud of its own, through the EC2 API as a tenant uses it (boto3 1.26):
 1. A security group change reaching N SIMULATED hosts (default 100): one port per host,
    all in the group, plugged on hosts named sim-net-hNNN that run no agent. Each round
    authorizes one more ingress rule; per host it measures, from just before the API call,
-   (a) the doorbell: the network's NOTIFY network_host_changed for that host (what
-   becomes agent.network_changed on the host's topic) and (b) applied: the host's
-   network.host_desired pulled over the bus with the new rule in it and applied with the
-   datapath's fake driver. tests/bench/net_fanout.c is the N simulated hosts (one process,
-   8 pulling threads); no kernel datapath is involved (bench_datapath.py and
-   bench_agent_network.py measure that part).
+   (a) the event: agent.network_changed on the host's topic as the network service
+   published it (--protocol push or doorbell), or the network's NOTIFY that becomes that
+   event (--protocol notify, the first passes' method), and (b) applied: the host's
+   document with the new rule in it applied with the datapath's fake driver, pushed in
+   the event (push) or pulled with network.host_desired over the bus (doorbell: the
+   network configured with network.push_document_max_bytes = 0, the protocol before;
+   notify). tests/bench/net_fanout.c is the N simulated hosts (one process, 8 threads;
+   for push and doorbell the bench gives each simulated host an agent key and its topic,
+   as a host added to the cloud gets, and net_fanout checks every event with that key);
+   no kernel datapath is involved (bench_datapath.py and bench_agent_network.py measure
+   that part).
 2. Address allocations per second: CreateNetworkInterface from 16 threads into one /20.
 3. DescribeSecurityGroups with 1,000 groups in the account: p50/p99 of the whole
    listing, boto3 end to end (request signing, the gateway, the bus, the network, the XML
@@ -18,6 +23,7 @@ devcloud of its own, through the EC2 API as a tenant uses it (boto3 1.26):
   /usr/bin/python3 tests/bench/bench_network.py [--count 100] [--rounds 20] [--groups 1000]
                                                  [--allocs 400] [--build build]
                                                  [--only fanout|allocs|describe]
+                                                 [--protocol push|doorbell|notify]
 
 Bounded: every wait has a deadline; the cloud is stopped at the end."""
 import concurrent.futures
@@ -37,6 +43,9 @@ def extra(ap):
     ap.add_argument("--allocs", type=int, default=400)
     ap.add_argument("--threads", type=int, default=8, help="net_fanout's pulling threads")
     ap.add_argument("--only", choices=["fanout", "allocs", "describe"], help="run one figure only")
+    ap.add_argument("--raw", help="write net_fanout's lines here (one per applied document, with the round)")
+    ap.add_argument("--protocol", choices=["push", "doorbell", "notify"], default="push",
+                    help="how the simulated hosts learn of a change (see above)")
 
 
 args = bench_args("network bench", 100, needs_root=False, extra=extra)
@@ -109,10 +118,23 @@ def fanout(c, ec2, account):
         p = again("network.port_create", {"account": account, "subnet": sid, "groups": [sg],
                                           "instance_id": "i-0sim%013d" % int(h[-3:]), "host": h})
         again("network.port_plug", {"eni": p["eni_id"], "host": h})
+    secrets = os.path.join(c.dir, "secrets", "bus")
+    events = args.protocol != "notify"
+    if events:
+        # what adding hosts to a cloud gives them: an agent key (the network MACs its
+        # events to it) and a topic the network may write (virga-busctl's plan)
+        busctl = os.path.join(args.build, "bin", "virga-busctl")
+        for i in range(0, len(hosts), 50):      # busctl takes up to 63 names or agents at once
+            subprocess.run([busctl, "credentials", secrets] + ["agent-" + h for h in hosts[i:i + 50]], check=True,
+                           timeout=120)
+            subprocess.run([busctl, "-c", c.config, "--set", "log.level=error", "provision", "--admin",
+                            os.path.join(secrets, "admin.cred"), "--agents", ",".join(hosts[i:i + 50])],
+                           check=True, timeout=300)
     pool_map(place, hosts)
     fan = subprocess.Popen([os.path.join(args.build, "bench", "net_fanout"), "-c", c.config, "--set",
-                            "bus.credential_file=" + os.path.join(c.dir, "secrets", "bus", "compute.cred"),
-                            "--group", sg, "--threads", str(args.threads), "--seconds", str(60 + 30 * args.rounds)],
+                            "bus.credential_file=" + os.path.join(secrets, "compute.cred"),
+                            "--group", sg, "--threads", str(args.threads), "--seconds", str(60 + 30 * args.rounds)] +
+                           (["--events", secrets, "--hosts", ",".join(hosts)] if events else []),
                            stdout=subprocess.PIPE, bufsize=0)
     buf = b""
 
@@ -130,7 +152,8 @@ def fanout(c, ec2, account):
         for line in lines(time.time() + 60):
             if line == "ready":
                 break
-        bell, applied, api, waits, pulls, applies, sizes = [], [], [], [], [], [], []
+        bell, applied, api, waits, pulls, applies, sizes, published, transit = [], [], [], [], [], [], [], [], []
+        raw = open(args.raw, "w") if args.raw else None
         cpu0, t_rounds = cpu_ticks(c, [("net_fanout", fan.pid)]), time.time()
         for r in range(args.rounds):
             t0 = time.time()
@@ -139,9 +162,14 @@ def fanout(c, ec2, account):
             api.append(time.time() - t0)
             seen = {}
             for line in lines(time.time() + 60):
-                h, _, tb, ta, rules, ts, pull, apply, _, size = line.split()
+                if raw:
+                    raw.write("%d %.6f %s\n" % (r, t0, line))
+                h, _, tb, ta, rules, ts, pull, apply, _, size, sent = line.split()
                 if int(rules) == r + 1 and h not in seen:
                     seen[h] = (float(tb) - t0, float(ta) - t0)
+                    if float(sent):
+                        published.append(float(sent) - t0)
+                        transit.append(float(tb) - float(sent))
                     waits.append(float(ts) - float(tb))
                     pulls.append(float(pull))
                     applies.append(float(apply))
@@ -152,14 +180,21 @@ def fanout(c, ec2, account):
                 raise SystemExit("round %d: %d of %d hosts applied the change within 60 s" % (r, len(seen), len(hosts)))
             bell += [b for b, _ in seen.values()]
             applied += [a for _, a in seen.values()]
-        print("== security group change -> %d simulated hosts (net_fanout: NOTIFY, host_desired over the bus, "
-              "fake-driver apply), %d rounds" % (len(hosts), args.rounds))
+        how = {"push": "agent.network_changed with the document",
+               "doorbell": "agent.network_changed without a document, then host_desired over the bus",
+               "notify": "the NOTIFY, then host_desired over the bus"}[args.protocol]
+        print("== security group change -> %d simulated hosts (net_fanout, --protocol %s: %s; fake-driver apply), "
+              "%d rounds" % (len(hosts), args.protocol, how, args.rounds))
         print("AuthorizeSecurityGroupIngress answered: p50 %s, p99 %s" % (ms(pct(api, 50)), ms(pct(api, 99))))
-        print("API call -> each host's doorbell: p50 %s, p99 %s, max %s" %
-              (ms(pct(bell, 50)), ms(pct(bell, 99)), ms(max(bell))))
+        print("API call -> each host's %s: p50 %s, p99 %s, max %s" %
+              ("event" if events else "NOTIFY", ms(pct(bell, 50)), ms(pct(bell, 99)), ms(max(bell))))
+        if published:
+            print("  of which: API call -> the network published the host's event p50 %s, p99 %s; published -> "
+                  "received (the broker) p50 %s, p99 %s" % (ms(pct(published, 50)), ms(pct(published, 99)),
+                                                             ms(pct(transit, 50)), ms(pct(transit, 99))))
         print("API call -> each host's document applied with the rule: p50 %s, p99 %s, max %s" %
               (ms(pct(applied, 50)), ms(pct(applied, 99)), ms(max(applied))))
-        print("  of which: waiting for a pulling thread p50 %s, p99 %s; the pull over the bus p50 %s, p99 %s; "
+        print("  of which: waiting for a thread p50 %s, p99 %s; the pull over the bus p50 %s, p99 %s; "
               "parse and apply p50 %s, p99 %s; document p50 %d bytes" %
               (ms(pct(waits, 50)), ms(pct(waits, 99)), ms(pct(pulls, 50)), ms(pct(pulls, 99)),
                ms(pct(applies, 50)), ms(pct(applies, 99)), pct(sizes, 50)))
@@ -252,7 +287,8 @@ def handler_times(c, types):
                   (t, n, ms(got.get("queue_waitsum", 0) / n), ms(got.get("handlersum", 0) / n)))
 
 
-c = Cloud.start()
+# doorbell: the network sends every event without its document (the protocol before)
+c = Cloud.start(env={"VIRGA_NETWORK_PUSH_DOCUMENT_MAX_BYTES": "0"} if args.protocol == "doorbell" else None)
 try:
     account, key, secret = new_tenant(c, "bench-network")
     # room for the bench: 3 VPCs besides the default, 1,000+ groups, 400+ interfaces

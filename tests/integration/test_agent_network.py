@@ -268,23 +268,67 @@ def test_security_group_changes_reach_the_host_in_place(cloud):
     wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
 
 
-def test_the_network_doorbell_alone_wakes_the_agent():
-    """With a reconcile tick of an hour, only agent.network_changed (published by the
-    network service after the commit) can make the agent apply a new port."""
+def handled(cloud, service, mtype):
+    """How many mtype messages the service has handled (its sys.metrics)."""
+    ok, reply = cloud.call(service, "sys.metrics", timeout_ms=5000)
+    assert ok, reply
+    m = re.search(r'^virga_bus_handled_total\{[^}]*type="%s"[^}]*\} (\S+)$' % re.escape(mtype), reply["text"], re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def test_the_pushed_document_alone_updates_the_agent():
+    """With a reconcile tick of an hour the agent pulls its document once, at its start;
+    after that agent.network_changed (published by the network service after the commit)
+    carries the document and the agent applies it without asking network.host_desired.
+    A document from anyone but the network, or older than the one applied, changes
+    nothing."""
     c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600"})
     try:
         account, key, secret = new_tenant(c, "doorbell")
         ec2 = boto3_client(c, "ec2", key, secret)
         host = host_of(c)
+        # the agent's pull at its start: answered, or dropped at its 10 s deadline when the
+        # network joined the bus later (the agent then waits for its tick, or a push)
+        end = time.time() + 15
+        while handled(c, "network", "network.host_desired") < 1 and time.time() < end:
+            time.sleep(0.3)
+        pulls = handled(c, "network", "network.host_desired")
         vid = ec2.create_vpc(CidrBlock="10.83.0.0/16")["Vpc"]["VpcId"]
         sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.83.1.0/24")["Subnet"]["SubnetId"]
-        p = as_compute(c, "network.port_create", {"account": account, "subnet": sid,
-                                                  "instance_id": "i-0ccccccccccccccc1", "host": host})
-        as_compute(c, "network.port_plug", {"eni": p["eni_id"], "host": host})
-        stand_in = "virga-d%d-i-%s.%s" % (c.base, host, p["eni_id"])
+
+        def plug(instance):
+            p = as_compute(c, "network.port_create", {"account": account, "subnet": sid,
+                                                      "instance_id": instance, "host": host})
+            as_compute(c, "network.port_plug", {"eni": p["eni_id"], "host": host})
+            return p, "virga-d%d-i-%s.%s" % (c.base, host, p["eni_id"])
+        p, stand_in = plug("i-0ccccccccccccccc1")
         wait_for("the stand-in namespace", lambda: stand_in in namespaces(c))
-        as_compute(c, "network.port_unplug", {"eni": p["eni_id"], "host": host})
+        assert handled(c, "network", "network.host_desired") == pulls, "the agent pulled instead of applying the push"
+
+        desired = as_compute(c, "network.host_desired", {"host": host})
+        gen = desired["generation"]
+        empty = {"host": host, "underlay_ip": desired["underlay_ip"], "vpcs": [], "interfaces": [],
+                 "security_groups": [], "group_members": {}, "outside": desired["outside"]}
+        # forged: virgadm may write to the host's topic, but only the network may send this
+        newer = dict(empty, generation=gen + 1000)
+        ok, err = c.call("virga.host." + host, "agent.network_changed", {"generation": gen + 1000, "document": newer})
+        assert not ok and "AccessDenied" in err, err
+        # from the network itself (its own credential), but older than what is applied
+        old = dict(empty, generation=gen - 1)
+        r = c.virgadm("--set", "bus.credential_file=" + os.path.join(c.dir, "secrets", "bus", "network.cred"),
+                      "call", "virga.host." + host, "agent.network_changed",
+                      json.dumps({"generation": gen - 1, "document": old}))
+        assert r.returncode == 0, r.stderr
+        inode = os.stat("/run/netns/" + stand_in).st_ino
+        time.sleep(2)   # an apply of either would have torn the host down by now
+        # the next real change is applied on the same namespace: it was never torn down
+        p2, stand_in2 = plug("i-0ccccccccccccccc2")
+        wait_for("the second stand-in namespace", lambda: stand_in2 in namespaces(c))
+        assert stand_in in namespaces(c) and os.stat("/run/netns/" + stand_in).st_ino == inode
+        for q in (p, p2):
+            as_compute(c, "network.port_unplug", {"eni": q["eni_id"], "host": host})
         wait_for("an empty host", lambda: namespaces(c) == [] or None)
+        assert handled(c, "network", "network.host_desired") == pulls + 1, "only compute's read above was a pull"
     finally:
         c.stop()
     assert namespaces(c) == []

@@ -1,6 +1,7 @@
 /* net_sync.c - this host's datapath, kept equal to the network service's document for it
  * (net_sync.h). One thread owns the datapath driver (the library is not thread-safe)
- * and the set of metadata servers; bus workers and the reconcile timer only wake it. */
+ * and the set of metadata servers; bus workers and the reconcile timer only wake it,
+ * with the document the network pushed or with a reason to pull it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@ typedef struct net_sync {
     pthread_mutex_t mu;     /* guards what follows */
     pthread_cond_t cv;
     int kicked, stopping, running;
+    int pull;               /* pull the document (a tick, a doorbell without one) */
+    json_t *pushed;         /* the newest document pushed and not applied yet, or NULL */
     long long applied;      /* generation applied; -1 none yet */
     char error[512];        /* why the last pull or apply failed; "" when it did not */
     void (*applied_fn)(void *);   /* net_sync_on_applied (under hook_mu) */
@@ -57,9 +60,17 @@ static void tell_applied(void)
 void net_sync_kick(void)
 {
     pthread_mutex_lock(&ns.mu);
-    ns.kicked = 1;
+    ns.kicked = ns.pull = 1;
     pthread_cond_signal(&ns.cv);
     pthread_mutex_unlock(&ns.mu);
+}
+
+/* Whether a document of generation gen is news (under ns.mu): generations only grow, so
+ * an older one (a late message, another network replica's) is never applied over a newer
+ * one; the same one only when applying it failed. */
+static int news_locked(long long gen)
+{
+    return gen > ns.applied || (gen == ns.applied && ns.error[0]);
 }
 
 int net_sync_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -67,11 +78,29 @@ int net_sync_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     (void)ctx;
     (void)reply;
     (void)e;
+    if (!ns.running)
+        return 0;
+    const json_t *doc = json_object_get(body, "document");
+    if (doc && (!json_is_object(doc) || strcmp(json_str(doc, "host", ""), ns.host))) {
+        log_warn("agent.network_changed: a document that is not this host's (%s) ignored", ns.host);
+        return 0;
+    }
     pthread_mutex_lock(&ns.mu);
-    int news = json_int(body, "generation", -1) != ns.applied;
+    if (doc) {
+        /* the route lets only the network send this: its document is applied as pulled */
+        long long gen = json_int(doc, "generation", -1);
+        if (news_locked(gen) && (!ns.pushed || gen > json_int(ns.pushed, "generation", -1))) {
+            json_decref(ns.pushed);
+            ns.pushed = json_deep_copy(doc);     /* the thread's own, not the message's */
+            ns.kicked = 1;
+            pthread_cond_signal(&ns.cv);
+        }
+    } else if (json_int(body, "generation", -1) != ns.applied) {
+        /* the doorbell alone (a document too big to push, an older network): pull */
+        ns.kicked = ns.pull = 1;
+        pthread_cond_signal(&ns.cv);
+    }
     pthread_mutex_unlock(&ns.mu);
-    if (news && ns.running)
-        net_sync_kick();
     return 0;
 }
 
@@ -111,39 +140,29 @@ static int sync_metadata(const dp_desired_t *d, verr_t *e)
     return rc;
 }
 
-/* Pull the document; apply it when it is news (or the last apply failed, or a resync is
- * due). A host with nothing on it is torn down rather than built: an empty document
- * needs no namespace at all. */
-static void sync_once(int force)
+/* The datapath, opened on first use: not at start, since the state directory's lock may
+ * be held by another applier (an operator's virga-datapath) and the agent must serve
+ * meanwhile. */
+static int datapath_open(void)
 {
-    json_t *doc = NULL;
     verr_t e = {0};
-    /* Opened here, not at start: the state directory's lock may be held by another
-     * applier (an operator's virga-datapath) and the agent must serve meanwhile. */
-    if (!ns.dp) {
-        if (!(ns.dp = dp_open(ns.driver, &ns.cfg, &e))) {
-            log_error("network datapath %s: %s (retried at the next tick)", ns.driver, e.message);
-            set_result(-1, e.message);
-            return;
-        }
-        log_info("network datapath %s, prefix %s, state %s", ns.driver, ns.dp->prefix, ns.dp->state_dir);
-    }
-    if (bus_call(ns.svc->bus, "network", "network.host_desired", json_pack("{s:s}", "host", ns.host), NULL,
-                 ns.timeout_ms, &doc, &e) < 0) {
-        log_warn("network.host_desired: %s %s", e.code, e.message);
+    if (ns.dp)
+        return 0;
+    if (!(ns.dp = dp_open(ns.driver, &ns.cfg, &e))) {
+        log_error("network datapath %s: %s (retried at the next tick)", ns.driver, e.message);
         set_result(-1, e.message);
-        return;
+        return -1;
     }
-    long long gen = json_int(doc, "generation", -1);
-    pthread_mutex_lock(&ns.mu);
-    int same = gen == ns.applied && !ns.error[0];
-    pthread_mutex_unlock(&ns.mu);
-    if (same && !force) {
-        json_decref(doc);
-        return;
-    }
+    log_info("network datapath %s, prefix %s, state %s", ns.driver, ns.dp->prefix, ns.dp->state_dir);
+    return 0;
+}
+
+/* Apply a document (pulled or pushed) of generation gen. A host with nothing on it is
+ * torn down rather than built: an empty document needs no namespace at all. */
+static void apply(const json_t *doc, long long gen)
+{
+    verr_t e = {0};
     AUTOFREE char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
     dp_desired_t *d = dp_desired_parse(text, &e);
     if (!d) {
         log_error("network document of generation %lld: %s", gen, e.message);
@@ -183,6 +202,40 @@ static void sync_once(int force)
     dp_desired_free(d);
 }
 
+/* Pull the document; apply it when it is news (or the last apply failed, or a resync is
+ * due: what is there is then observed and repaired even at the same generation). */
+static void pull_and_apply(int force)
+{
+    json_t *doc = NULL;
+    verr_t e = {0};
+    if (datapath_open() < 0)
+        return;
+    if (bus_call(ns.svc->bus, "network", "network.host_desired", json_pack("{s:s}", "host", ns.host), NULL,
+                 ns.timeout_ms, &doc, &e) < 0) {
+        log_warn("network.host_desired: %s %s", e.code, e.message);
+        set_result(-1, e.message);
+        return;
+    }
+    long long gen = json_int(doc, "generation", -1);
+    pthread_mutex_lock(&ns.mu);
+    int same = gen == ns.applied && !ns.error[0];
+    pthread_mutex_unlock(&ns.mu);
+    if (!same || force)
+        apply(doc, gen);
+    json_decref(doc);
+}
+
+/* Apply the document the network pushed, unless one as new was applied meanwhile. */
+static void apply_pushed(const json_t *doc)
+{
+    long long gen = json_int(doc, "generation", -1);
+    pthread_mutex_lock(&ns.mu);
+    int news = news_locked(gen);
+    pthread_mutex_unlock(&ns.mu);
+    if (news && datapath_open() == 0)
+        apply(doc, gen);
+}
+
 static void *sync_thread(void *arg)
 {
     (void)arg;
@@ -191,16 +244,27 @@ static void *sync_thread(void *arg)
         pthread_mutex_lock(&ns.mu);
         while (!ns.kicked && !ns.stopping)
             pthread_cond_wait(&ns.cv, &ns.mu);
-        int stop = ns.stopping;
-        ns.kicked = 0;
+        int stop = ns.stopping, pull = ns.pull;
+        json_t *pushed = ns.pushed;
+        ns.kicked = ns.pull = 0;
+        ns.pushed = NULL;
         pthread_mutex_unlock(&ns.mu);
-        if (stop)
+        if (stop) {
+            json_decref(pushed);
             break;
-        time_t now = time(NULL);
-        int force = now - last_full >= ns.resync_s;
-        if (force)
-            last_full = now;
-        sync_once(force);
+        }
+        if (pull || !pushed) {
+            /* a pull reads a state at least as new as any document pushed before it; the
+             * tick's pull is also the periodic repair */
+            time_t now = time(NULL);
+            int force = now - last_full >= ns.resync_s;
+            if (force)
+                last_full = now;
+            pull_and_apply(force);
+        } else {
+            apply_pushed(pushed);
+        }
+        json_decref(pushed);
     }
     return NULL;
 }
@@ -249,6 +313,8 @@ void net_sync_stop(void)
         pthread_mutex_unlock(&ns.mu);
         pthread_join(ns.thread, NULL);
         ns.running = 0;
+        json_decref(ns.pushed);
+        ns.pushed = NULL;
     }
     md_servers_close();
     dp_close(ns.dp);

@@ -2,10 +2,12 @@
  * service's document for it (network.host_desired), and serve the instance metadata
  * service on every VPC the document places here (metadata_server.h).
  *
- * Level-triggered, on a thread of its own (never a bus worker): woken by
- * `agent.network_changed` from the network service and by the agent's reconcile timer, it
- * pulls the document and applies it with the datapath library (services/network/datapath)
- * when its generation differs from the one applied, when the last apply failed, or every
+ * Level-triggered, on a thread of its own (never a bus worker). `agent.network_changed`
+ * from the network service carries the host's document: applied as it is when its
+ * generation is newer than the one applied (never an older one), with no pull. The
+ * event without a document (one too big to push, an older network), the agent's start
+ * and its reconcile timer pull it (network.host_desired) and apply it when its
+ * generation differs from the one applied, when the last apply failed, or every
  * agent.datapath_resync_s (repairing what changed under it). Config (docs/network.md):
  * agent.datapath (linux | fake | none), agent.datapath_prefix, agent.datapath_state_dir. */
 #ifndef VIRGA_AGENT_NET_SYNC_H
@@ -20,7 +22,8 @@ int net_sync_start(service_t *svc, const char *host_id, verr_t *e);
 void net_sync_on_applied(void (*fn)(void *arg), void *arg);
 /* Wake the thread for a pull (the reconcile timer). */
 void net_sync_kick(void);
-/* agent.network_changed {"generation": G} (route sender: the network service). */
+/* agent.network_changed {"generation": G, "document"?: {...}} (route sender: the network
+ * service only; a document for another host is ignored). */
 int net_sync_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* This host's network in the inventory (compute.host_report):
  * "network": {"datapath", "generation" (applied; -1 none yet), "error"?}. */
