@@ -3,6 +3,7 @@
 Each test session gets its own directory under /tmp and its own port base, so tests
 never collide with a developer's `make run` cloud (port base 8700, dir var/) or with
 another test run."""
+import collections
 import json
 import os
 import subprocess
@@ -61,13 +62,78 @@ def sdks():
     return dict(line.split("=", 1) for line in r.stdout.split())
 
 
-# Longest files first. pytest-xdist (--dist loadfile) hands each worker the next file in
-# collection order when it runs short of work, so a long file collected last runs alone
-# at the end while the other worker idles. Ordered by the seconds each file took in the
-# last run (tests/run-all.sh writes them to VIRGA_TEST_FILE_TIMES from its --junitxml);
-# without that file, by tests/file-seconds.json: what they took on the 2-core CI machine
-# (three workers, 2026-12-06). A file in neither comes after these, in its usual order.
-# Every worker computes the same order, as xdist requires.
+# ---- clouds shared by several modules ----
+# Modules whose clouds differed only in settings none of their tests depends on (the size
+# of the simulated host, say) share one: a cloud's start is tens of seconds of a loaded
+# machine. Their tests make their own tenants and look only at those, so none assumes it
+# is alone in the cloud. The modules of a shared cloud run one after another in one worker
+# (one xdist group, below; run-all.sh runs pytest with --dist loadgroup), the cloud starts
+# with the first test that needs it and stops after the last (pytest_runtest_teardown).
+SHARED_CLOUDS = {
+    # EC2 on one `sim` host with room for every module's instances, default images, the
+    # object store in a directory: test_ec2_sdks, test_ec2_js_sdk,
+    # test_ec2_instance_interfaces, test_operator_api
+    "sim_cloud": dict(extra_args=("--objectstore", "dir"), default_images=True,
+                      env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "16",
+                           "VIRGA_AGENT_MEMORY_MIB": "32768"}),
+}
+_running_shared = {}   # name -> the Cloud this process started for it
+
+
+def shared_cloud(name):
+    if name not in _running_shared:
+        _running_shared[name] = Cloud.start(**SHARED_CLOUDS[name])
+    return _running_shared[name]
+
+
+@pytest.fixture(scope="module")
+def sim_cloud():
+    """SHARED_CLOUDS["sim_cloud"], started once for the modules that use it in a row."""
+    return shared_cloud("sim_cloud")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    for name in list(_running_shared):
+        if nextitem is None or name not in nextitem.fixturenames:   # its last test in this row
+            _running_shared.pop(name).stop()
+
+
+def pytest_sessionfinish(session):
+    for name in list(_running_shared):   # an interrupted run
+        _running_shared.pop(name).stop()
+
+
+def xdist_group(item):
+    """The work unit of an item: the shared cloud it uses, else its file (as --dist
+    loadfile would: a module's own cloud starts once)."""
+    for name in SHARED_CLOUDS:
+        if name in item.fixturenames:
+            return name
+    return os.path.relpath(str(item.fspath), os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_itemcollected(item):
+    # before pytest-xdist's pytest_collection_modifyitems, which reads the marks
+    if not item.get_closest_marker("xdist_group"):
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
+def group_of(item):
+    mark = item.get_closest_marker("xdist_group")
+    return mark.kwargs.get("name", mark.args[0] if mark.args else "")
+
+
+# Longest work units first. pytest-xdist (--dist loadgroup) hands each worker the next
+# unit (a file, or the files of a shared cloud) in collection order when it runs short of
+# work, so a long unit collected last runs alone at the end while the other workers idle.
+# Ordered by the seconds their files took in the last run (tests/run-all.sh writes them
+# to VIRGA_TEST_FILE_TIMES from its --junitxml); without that file, by
+# tests/file-seconds.json: what they took on the 2-core CI machine (three workers,
+# 2026-12-06). A unit in neither comes after these, in its usual order; a unit's tests stay
+# together (so that even without xdist a shared cloud starts once). Every worker computes
+# the same order, as xdist requires.
 FILE_SECONDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "file-seconds.json")
 
 
@@ -87,4 +153,11 @@ def file_seconds():
 def pytest_collection_modifyitems(session, config, items):
     times = file_seconds()
     here = os.path.dirname(os.path.abspath(__file__))
-    items.sort(key=lambda it: -times.get(os.path.relpath(str(it.fspath), here), 0))   # stable: a file stays together
+    files = collections.defaultdict(set)   # unit -> its files
+    first = {}                             # unit -> where its first test was
+    for i, it in enumerate(items):
+        g = group_of(it)
+        files[g].add(os.path.relpath(str(it.fspath), here))
+        first.setdefault(g, i)
+    seconds = {g: sum(times.get(f, 0) for f in fs) for g, fs in files.items()}
+    items.sort(key=lambda it: (-seconds[group_of(it)], first[group_of(it)]))   # stable: a file stays in order

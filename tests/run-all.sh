@@ -74,13 +74,15 @@ sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tes
 # Three pytest workers (pytest-xdist) by default: the suites mostly wait on clouds
 # starting, on guests booting and on the network, so with two workers the two cores
 # were busy about half the time (load average 2-5 during pytest on a clean CI run,
-# 1,323 s). --dist loadfile keeps a file's tests in one worker, so a module's cloud is
-# started once. Every cloud has its own ports (tests/lib/harness.py reserves them per
-# process) and directories. VIRGA_TEST_WORKERS=0 runs them one after another.
+# 1,323 s). --dist loadgroup keeps a file's tests in one worker, so a module's cloud is
+# started once, and the files that share a cloud (tests/conftest.py, SHARED_CLOUDS) in
+# one worker too, so that it starts once. Every cloud has its own ports
+# (tests/lib/harness.py reserves them per process) and directories.
+# VIRGA_TEST_WORKERS=0 runs them one after another.
 workers=${VIRGA_TEST_WORKERS:-3}
 par=""
 if [ "$workers" != 0 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
-    par="-n $workers --dist loadfile"
+    par="-n $workers --dist loadgroup"
 fi
 step_done sdk-setup
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)

@@ -24,9 +24,11 @@ tests/js/package-lock.json, installed by tests/sdk-setup.sh). What a person sees
 Waits are bounded; nothing asserts a duration (the timing is in tests/bench/console.sh)."""
 import json
 import os
+import queue
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import hashlib
 import urllib.error
@@ -89,37 +91,101 @@ def tenant(cloud):
     return Tenant(cloud)
 
 
-def run(node, cloud, scenario, tenant=None, on_line=None, timeout=600, **cfg):
+SCENARIOS = os.path.join(ROOT, "tests", "js", "console_e2e.mjs")
+
+
+class Browser:
+    """console_e2e.mjs --serve: one Chromium for the module's scenarios (a launch per test
+    cost seconds of CPU each), a fresh browser context for each, so that the tests stay
+    independent. A scenario cut short (past its time, a failing check between its halves)
+    ends the process: the next scenario starts another."""
+
+    def __init__(self, node):
+        self.node = node
+        self.p = None
+        self.stderr = None
+
+    def start(self):
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.p = subprocess.Popen([self.node, SCENARIOS, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.stderr, text=True, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+        self.lines = queue.Queue()   # its stdout, line by line; None at the end
+        threading.Thread(target=self._read, args=(self.p.stdout, self.lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stdout, lines):
+        for line in stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def stderr_tail(self, n=3000):
+        self.stderr.seek(0)
+        return self.stderr.read()[-n:]
+
+    def stop(self):
+        if self.p is None:
+            return
+        try:
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.p.kill()
+            self.p.wait()
+        self.p = None
+
+    def run(self, cfg, on_line, timeout):
+        """Run one scenario; on_line(obj) sees each JSON line it prints before its end (its
+        pauses). Returns {"done": exit code, "out": observations}."""
+        if self.p is None or self.p.poll() is not None:
+            self.start()
+        self.p.stdin.write(json.dumps(cfg) + "\n")
+        self.p.stdin.flush()
+        deadline = time.time() + timeout
+        finished = False
+        try:
+            while True:
+                try:
+                    line = self.lines.get(timeout=max(0.0, deadline - time.time()))
+                except queue.Empty:
+                    raise AssertionError("scenario %s ran past %ss" % (cfg["scenario"], timeout))
+                assert line is not None, "node ended: " + self.stderr_tail()
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                obj = json.loads(line)
+                if "done" in obj:
+                    finished = True
+                    return obj
+                if on_line and not obj.get("error") and ("paused" in obj or "logged_in" in obj):
+                    on_line(obj)
+        finally:
+            if not finished:
+                self.p.kill()
+                self.p.wait()
+                self.p = None
+
+
+@pytest.fixture(scope="module")
+def browser(node):
+    b = Browser(node)
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def run(browser, cloud, scenario, tenant=None, on_line=None, timeout=600, **cfg):
     """One scenario of console_e2e.mjs; on_line(obj) sees each JSON line it prints before
     the last (its pauses). Returns the last line's observations."""
     c = {"scenario": scenario, "url": cloud.env["VIRGA_EC2_URL"], "artefacts": SHOTS, "chromium": CHROMIUM}
     if tenant:
         c.update(account=tenant.name, user="admin", password=PASSWORD)
     c.update(cfg)
-    p = subprocess.Popen([node, os.path.join(ROOT, "tests", "js", "console_e2e.mjs"), json.dumps(c)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NODE_NO_WARNINGS": "1"})
-    lines = []
-    deadline = time.time() + timeout
-    try:
-        for line in p.stdout:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            lines.append(json.loads(line))
-            if on_line and len(lines) and not lines[-1].get("error"):
-                if "paused" in lines[-1] or "logged_in" in lines[-1]:
-                    on_line(lines[-1])
-            assert time.time() < deadline, "scenario %s ran past %ss" % (scenario, timeout)
-        p.wait(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    err = p.stderr.read()
-    assert lines, "node printed nothing: " + err[-3000:]
-    out = lines[-1]
-    assert not out.get("error"), "%s failed in the browser: %s\n%s" % (scenario, out["error"], err[-2000:])
-    assert p.returncode == 0, err[-2000:]
+    done = browser.run(c, on_line, timeout)
+    out = done["out"]
+    assert not out.get("error"), "%s failed in the browser: %s\n%s" % (scenario, out["error"],
+                                                                        browser.stderr_tail(2000))
+    assert done["done"] == 0, browser.stderr_tail(2000)
     return out
 
 
@@ -128,8 +194,8 @@ def go(pause_file):
         f.write("go")
 
 
-def test_every_page_renders_accessibly_at_desktop_and_phone_width(node, cloud, tenant):
-    out = run(node, cloud, "pages", tenant)
+def test_every_page_renders_accessibly_at_desktop_and_phone_width(browser, cloud, tenant):
+    out = run(browser, cloud, "pages", tenant)
     assert out["pages"] == "ok"
     for page, violations in out["axe"].items():
         assert violations == [], "axe-core, page %s: %s" % (page, violations)
@@ -144,10 +210,10 @@ def images(cloud):
     return cloud.default_images()
 
 
-def test_launch_watch_running_console_stop_terminate(node, cloud, tenant, images):
+def test_launch_watch_running_console_stop_terminate(browser, cloud, tenant, images):
     # the container's init prints its ready line first, before it asks the metadata
     # service for anything (whose answer, under load, may come after init gave up on it)
-    out = run(node, cloud, "instance", tenant, image=images["virga-busybox-rootfs"],
+    out = run(browser, cloud, "instance", tenant, image=images["virga-busybox-rootfs"],
               user_data="#!/bin/sh\necho console-e2e\n",
               console_needle="VIRGA-CONTAINER-READY" if REAL else "", timeout=900)
     iid = out["instance_id"]
@@ -160,7 +226,7 @@ def test_launch_watch_running_console_stop_terminate(node, cloud, tenant, images
     assert {"Key": "Name", "Value": out["name"]} in r["Instances"][0]["Tags"]
 
 
-def test_security_group_rule_added_and_removed_in_the_editor(node, cloud, tenant):
+def test_security_group_rule_added_and_removed_in_the_editor(browser, cloud, tenant):
     g = tenant.ec2.create_security_group(GroupName="console-" + uuid.uuid4().hex[:6], Description="rules editor")
     gid = g["GroupId"]
     pause = tempfile.mktemp(prefix="console-pause-")
@@ -172,7 +238,7 @@ def test_security_group_rule_added_and_removed_in_the_editor(node, cloud, tenant
         go(pause)
 
     try:
-        out = run(node, cloud, "sg_rule", tenant, on_line=check, group_id=gid, pause_file=pause)
+        out = run(browser, cloud, "sg_rule", tenant, on_line=check, group_id=gid, pause_file=pause)
     finally:
         if os.path.exists(pause):
             os.unlink(pause)
@@ -183,7 +249,7 @@ def test_security_group_rule_added_and_removed_in_the_editor(node, cloud, tenant
     assert grp["IpPermissions"] == []
 
 
-def test_object_upload_download_delete(node, cloud, tenant):
+def test_object_upload_download_delete(browser, cloud, tenant):
     bucket = "console-" + uuid.uuid4().hex[:8]
     tenant.s3.create_bucket(Bucket=bucket)
     content = os.urandom(300 * 1024)
@@ -199,7 +265,7 @@ def test_object_upload_download_delete(node, cloud, tenant):
         with open(path, "wb") as f:
             f.write(content)
         try:
-            out = run(node, cloud, "storage", tenant, on_line=check, bucket=bucket, key="upload test.bin",
+            out = run(browser, cloud, "storage", tenant, on_line=check, bucket=bucket, key="upload test.bin",
                       file=path, pause_file=pause)
         finally:
             if os.path.exists(pause):
@@ -210,7 +276,7 @@ def test_object_upload_download_delete(node, cloud, tenant):
     assert tenant.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
-def test_upload_over_64_mib_goes_in_parts_and_comes_back_the_same(node, cloud, tenant):
+def test_upload_over_64_mib_goes_in_parts_and_comes_back_the_same(browser, cloud, tenant):
     """Above the relay's 64 MiB per request: the browser uploads in parts (S3 multipart)."""
     bucket = "console-big-" + uuid.uuid4().hex[:8]
     tenant.s3.create_bucket(Bucket=bucket)
@@ -231,7 +297,7 @@ def test_upload_over_64_mib_goes_in_parts_and_comes_back_the_same(node, cloud, t
                 digest.update(chunk)
                 f.write(chunk)
         try:
-            out = run(node, cloud, "storage", tenant, on_line=check, bucket=bucket, key="big.bin", file=path,
+            out = run(browser, cloud, "storage", tenant, on_line=check, bucket=bucket, key="big.bin", file=path,
                       pause_file=pause, upload_s=600)
         finally:
             if os.path.exists(pause):
@@ -244,7 +310,7 @@ def test_upload_over_64_mib_goes_in_parts_and_comes_back_the_same(node, cloud, t
     assert out["deleted"]
 
 
-def test_upload_in_parts_cancelled_leaves_nothing(node, cloud, tenant):
+def test_upload_in_parts_cancelled_leaves_nothing(browser, cloud, tenant):
     bucket = "console-cancel-" + uuid.uuid4().hex[:8]
     tenant.s3.create_bucket(Bucket=bucket)
     with tempfile.TemporaryDirectory() as d:
@@ -252,7 +318,7 @@ def test_upload_in_parts_cancelled_leaves_nothing(node, cloud, tenant):
         with open(path, "wb") as f:
             for _ in range(70):
                 f.write(os.urandom(1 << 20))
-        out = run(node, cloud, "upload_cancel", tenant, bucket=bucket, key="cancelled.bin", file=path)
+        out = run(browser, cloud, "upload_cancel", tenant, bucket=bucket, key="cancelled.bin", file=path)
     assert out["cancelled"]
     assert tenant.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert tenant.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
@@ -272,27 +338,27 @@ def key_names(tenant):
     return {k["KeyName"] for k in tenant.ec2.describe_key_pairs()["KeyPairs"]}
 
 
-def test_user_without_permission_sees_the_refusal_and_nothing_changes(node, cloud, tenant, viewer):
-    out = run(node, cloud, "refused", account=tenant.account, user=viewer, password=PASSWORD, key_name="viewer-key")
+def test_user_without_permission_sees_the_refusal_and_nothing_changes(browser, cloud, tenant, viewer):
+    out = run(browser, cloud, "refused", account=tenant.account, user=viewer, password=PASSWORD, key_name="viewer-key")
     assert out["code"] == "UnauthorizedOperation"
     assert "not authorized" in out["text"]
     assert "viewer-key" not in key_names(tenant)
 
 
-def test_forged_cross_site_post_and_tokenless_script_are_refused(node, cloud, tenant):
-    out = run(node, cloud, "csrf", tenant, key_name="forged-key")
+def test_forged_cross_site_post_and_tokenless_script_are_refused(browser, cloud, tenant):
+    out = run(browser, cloud, "csrf", tenant, key_name="forged-key")
     assert "InvalidOrigin" in out["forged_body"]
     assert out["no_token"]["status"] == 403 and "InvalidCsrfToken" in out["no_token"]["body"]
     names = key_names(tenant)
     assert "forged-key" not in names and "no-token-key" not in names
 
 
-def test_revoked_session_goes_back_to_login(node, cloud, tenant):
+def test_revoked_session_goes_back_to_login(browser, cloud, tenant):
     def revoke(_):
         r = cloud.virgadm("session", "revoke", tenant.account, "admin")
         assert r.returncode == 0 and json.loads(r.stdout)["revoked"] >= 1, r.stdout + r.stderr
 
-    out = run(node, cloud, "session_end", tenant, on_line=revoke, tag="revoked", wait_s=60)
+    out = run(browser, cloud, "session_end", tenant, on_line=revoke, tag="revoked", wait_s=60)
     assert out["back_at_login"] and out["session_status"] == 401
 
 
@@ -305,8 +371,8 @@ def operator(cloud):
     return op["account_id"]
 
 
-def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant, operator):
-    out = run(node, cloud, "operator", account=operator, user="admin", password=PASSWORD)
+def test_operator_sees_every_host_and_a_tenant_none(browser, cloud, tenant, operator):
+    out = run(browser, cloud, "operator", account=operator, user="admin", password=PASSWORD)
     assert out["axe"]["operator"] == []
     operator_ec2 = boto3_client(cloud, "ec2")   # the operator's administrator (devcloud's key)
     hosts = operator_ec2.describe_hosts()["Hosts"]
@@ -316,9 +382,9 @@ def test_operator_sees_every_host_and_a_tenant_none(node, cloud, tenant, operato
     assert tenant.ec2.describe_hosts()["Hosts"] == []
 
 
-def test_operator_changes_a_quota_in_the_console_and_a_launch_past_it_is_refused(node, cloud, operator, images):
+def test_operator_changes_a_quota_in_the_console_and_a_launch_past_it_is_refused(browser, cloud, operator, images):
     t = Tenant(cloud)   # an account of its own: its quota is this test's
-    out = run(node, cloud, "operator_quota", account=operator, user="admin", password=PASSWORD,
+    out = run(browser, cloud, "operator_quota", account=operator, user="admin", password=PASSWORD,
               tenant_account=t.account, quota_resource="instances", quota_label="Instances", quota_value=0)
     listed = {row[0]: row[1] for row in out["accounts"]}
     every = json.loads(cloud.virgadm("account", "list").stdout)["accounts"]
@@ -328,14 +394,14 @@ def test_operator_changes_a_quota_in_the_console_and_a_launch_past_it_is_refused
     # identity keeps the new limit (what virgadm shows too) ...
     assert json.loads(cloud.virgadm("quota", "show", t.account).stdout)["quotas"]["instances"] == 0
     # ... and compute enforces it: the tenant's launch in the console is refused, nothing runs
-    refused = run(node, cloud, "launch_refused", t, image=images["virga-busybox-rootfs"])
+    refused = run(browser, cloud, "launch_refused", t, image=images["virga-busybox-rootfs"])
     assert refused["code"] == "InstanceLimitExceeded", refused
     assert "instance limit of 0" in refused["text"]
     assert t.ec2.describe_instances()["Reservations"] == []
 
 
-def test_tenant_is_refused_the_operator_pages(node, cloud, tenant):
-    out = run(node, cloud, "operator_refused", tenant)
+def test_tenant_is_refused_the_operator_pages(browser, cloud, tenant):
+    out = run(browser, cloud, "operator_refused", tenant)
     assert out["operator_links"] == 0   # not offered; and opened by address, refused by the gateway
     for page, action in (("accounts", "DescribeAccounts"), ("services", "DescribeServiceHealth")):
         assert out[page]["code"] == "UnauthorizedOperation", out
@@ -344,7 +410,7 @@ def test_tenant_is_refused_the_operator_pages(node, cloud, tenant):
         assert action in out[page]["text"]
 
 
-def test_service_health_lists_every_service_up_then_a_stopped_one_down(node, cloud, operator):
+def test_service_health_lists_every_service_up_then_a_stopped_one_down(browser, cloud, operator):
     services = "identity,compute,image,network,objectstore,gateway,accounting".split(",")
     agents = [h["HostId"] for h in boto3_client(cloud, "ec2").describe_hosts()["Hosts"]]
     pause = tempfile.mktemp(prefix="console-pause-")
@@ -362,7 +428,7 @@ def test_service_health_lists_every_service_up_then_a_stopped_one_down(node, clo
         go(pause)
 
     try:
-        out = run(node, cloud, "services", account=operator, user="admin", password=PASSWORD, pause_file=pause,
+        out = run(browser, cloud, "services", account=operator, user="admin", password=PASSWORD, pause_file=pause,
                   on_line=stop, down_service=victim)
     finally:
         if os.path.exists(pause):
@@ -384,16 +450,18 @@ def test_service_health_lists_every_service_up_then_a_stopped_one_down(node, clo
 
 @pytest.fixture(scope="module")
 def short_cloud():
-    c = Cloud.start(env={"VIRGA_CONSOLE_SESSION_TTL_S": "6", "VIRGA_AGENT_DRIVERS": "sim"})
+    # no object store use here: a directory, not a Ceph cluster to start
+    c = Cloud.start(extra_args=("--objectstore", "dir"),
+                    env={"VIRGA_CONSOLE_SESSION_TTL_S": "6", "VIRGA_AGENT_DRIVERS": "sim"})
     try:
         yield c
     finally:
         c.stop()
 
 
-def test_expired_session_goes_back_to_login(node, short_cloud):
+def test_expired_session_goes_back_to_login(browser, short_cloud):
     t = Tenant(short_cloud)
-    out = run(node, short_cloud, "session_end", t, tag="expired", wait_s=60)
+    out = run(browser, short_cloud, "session_end", t, tag="expired", wait_s=60)
     assert out["back_at_login"] and out["session_status"] == 401
 
 

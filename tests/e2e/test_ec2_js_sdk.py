@@ -13,20 +13,16 @@ import uuid
 
 import pytest
 
-from harness import ROOT, Cloud, aws_env, new_tenant
+from harness import ROOT, aws_env, new_tenant
 
 WAIT_S = 60
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "16",
-                         "VIRGA_AGENT_MEMORY_MIB": "32768"})
-    try:
-        yield c
-    finally:
-        c.stop()
+def cloud(sim_cloud):
+    """A `sim` host, default images, the object store in a directory: the cloud this
+    module shares with the other EC2 suites of that kind (tests/conftest.py)."""
+    return sim_cloud
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,16 @@ import subprocess
 
 import pytest
 
-from harness import Cloud, aws_env, boto3_client, new_tenant
+from harness import aws_env, boto3_client, new_tenant
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "8", "VIRGA_AGENT_MEMORY_MIB": "8192"})
-    try:
-        yield c
-    finally:
-        c.stop()
+def cloud(sim_cloud):
+    """A `sim` host, default images, the object store in a directory: the cloud this
+    module shares with the other EC2 suites of that kind (tests/conftest.py)."""
+    return sim_cloud
 
 
 def test_current_boto3_instance_lifecycle(cloud, sdks):

@@ -10,16 +10,14 @@ import uuid
 
 import pytest
 
-from harness import Cloud, boto3_client, ec2_query, new_tenant
+from harness import boto3_client, ec2_query, new_tenant
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(env={"VIRGA_AGENT_DRIVERS": "sim"})
-    try:
-        yield c
-    finally:
-        c.stop()
+def cloud(sim_cloud):
+    """A cloud with one `sim` host, shared with other EC2 suites (tests/conftest.py): every
+    test here makes its own accounts and users and looks only at those."""
+    return sim_cloud
 
 
 def code(xml):

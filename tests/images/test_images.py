@@ -163,8 +163,69 @@ def test_generated_scripts_shellcheck(images, tmp_path):
     assert p.returncode == 0, p.stdout
 
 
-MD_SERVER = """
-import http.server
+class GuestNamespace:
+    """A network namespace of the test's own, set up as an instance's network is for its
+    container init: loopback up with the guest's address (10.251.0.7/24) and the metadata
+    service's (169.254.169.254); the container rootfs unpacked under tmp_path. A stand-in
+    metadata server (serve) and the guest's init (start_guest) run inside it. Used with
+    `with`: its processes and the namespace go at the end."""
+
+    def __init__(self, images, tmp_path, name):
+        self.images = images
+        self.root = tmp_path / "root"
+        self.ns = "virga-%s-%d" % (name, os.getpid())
+        self.server = self.guest = None
+
+    def __enter__(self):
+        self.root.mkdir()
+        subprocess.run(["tar", "-xzf", os.path.join(self.images, "busybox-rootfs.tar.gz"), "-C", str(self.root)],
+                       check=True)
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        try:
+            for cmd in (["link", "set", "lo", "up"], ["addr", "add", "10.251.0.7/24", "dev", "lo"],
+                        ["addr", "add", "169.254.169.254/32", "dev", "lo"]):
+                subprocess.run(["ip", "-n", self.ns, *cmd], check=True)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for p in (self.server, self.guest):
+            if p and p.poll() is None:
+                p.kill()
+                p.communicate()
+        subprocess.run(["ip", "netns", "del", self.ns])
+
+    def serve(self, handler):
+        """The metadata service: handler is Python source defining its request handler H
+        (an http.server.BaseHTTPRequestHandler). Returns once it listens."""
+        source = "import http.server\n%s\ns = http.server.HTTPServer((\"169.254.169.254\", 80), H)\n" \
+                 "print(\"listening\", flush=True)\ns.serve_forever()\n" % handler
+        self.server = subprocess.Popen(["ip", "netns", "exec", self.ns, "/usr/bin/python3", "-c", source],
+                                       stdout=subprocess.PIPE, text=True)
+        assert self.server.stdout.readline().strip() == "listening", "the stand-in metadata server did not start"
+
+    def start_guest(self):
+        """The container init of an instance with an address (VIRGA_INSTANCE=1), in PID,
+        mount and UTS namespaces of its own (it sets the hostname it is given)."""
+        env = {"PATH": "/sbin:/usr/sbin:/bin:/usr/bin", "VIRGA_INSTANCE": "1"}
+        self.guest = subprocess.Popen(["ip", "netns", "exec", self.ns, "unshare", "--pid", "--mount", "--uts",
+                                       "--fork", "chroot", str(self.root), "/sbin/init"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+    def guest_console(self):
+        """What the guest printed until its shell ran "echo shell-done" and ended (at most
+        150 s: then it is killed, and the output so far returned)."""
+        try:
+            out, _ = self.guest.communicate("echo shell-done\n", timeout=150)
+        except subprocess.TimeoutExpired:
+            self.guest.kill()
+            out, _ = self.guest.communicate()
+        return out
+
+
+MD_HANDLER = """
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path != "/latest/meta-data/instance-id":
@@ -175,7 +236,6 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"i-0123456789abcdef0")
     def log_message(self, *a):
         pass
-http.server.HTTPServer(("169.254.169.254", 80), H).serve_forever()
 """
 
 
@@ -184,41 +244,19 @@ def test_container_init_waits_for_a_late_metadata_service(images, tmp_path):
     until it answers: here it comes up 6 s after the guest started (on a loaded host the
     agent's server for the VPC can come after the guest; one try gave instance-id=unknown
     and no user-data). In a namespace of the test's own, with a stand-in server."""
-    ns = "virga-mdtest-%d" % os.getpid()
-    root = tmp_path / "root"
-    root.mkdir()
-    subprocess.run(["tar", "-xzf", os.path.join(images, "busybox-rootfs.tar.gz"), "-C", str(root)], check=True)
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    server = None
-    try:
-        for cmd in (["link", "set", "lo", "up"], ["addr", "add", "10.251.0.7/24", "dev", "lo"],
-                    ["addr", "add", "169.254.169.254/32", "dev", "lo"]):
-            subprocess.run(["ip", "-n", ns, *cmd], check=True)
-        env = {"PATH": "/sbin:/usr/sbin:/bin:/usr/bin", "VIRGA_INSTANCE": "1"}
-        guest = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--pid", "--mount", "--fork", "chroot",
-                                  str(root), "/sbin/init"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, env=env)
-        time.sleep(6)
-        server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", MD_SERVER])
-        try:
-            out, _ = guest.communicate("echo shell-done\n", timeout=150)
-        except subprocess.TimeoutExpired:
-            guest.kill()
-            out, _ = guest.communicate()
-        assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
-        assert "shell-done" in out, out
-    finally:
-        if server:
-            server.kill()
-            server.wait()
-        subprocess.run(["ip", "netns", "del", ns])
+    with GuestNamespace(images, tmp_path, "mdtest") as ns:
+        ns.start_guest()
+        time.sleep(6)   # the service comes late: that is what this test is about
+        ns.serve(MD_HANDLER)
+        out = ns.guest_console()
+    assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
+    assert "shell-done" in out, out
 
 
 # A metadata service whose compute went away right after the instance id: every other
 # path answers 503 for its first 3 requests (after that it serves again), except the key,
 # which is absent (404).
-MD_FLAKY_SERVER = """
-import http.server
+MD_FLAKY_HANDLER = """
 fails = {}
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -237,7 +275,6 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-http.server.HTTPServer(("169.254.169.254", 80), H).serve_forever()
 """
 
 
@@ -247,33 +284,11 @@ def test_container_init_asks_again_while_metadata_is_unavailable(images, tmp_pat
     answer: absent. Before, one failed request skipped the user-data: with compute killed
     between the instance id and the user-data, a guest booted without running its user-data
     (tests/e2e/test_instances_real_kill.py). In a namespace of the test's own."""
-    ns = "virga-mdflaky-%d" % os.getpid()
-    root = tmp_path / "root"
-    root.mkdir()
-    subprocess.run(["tar", "-xzf", os.path.join(images, "busybox-rootfs.tar.gz"), "-C", str(root)], check=True)
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    server = None
-    try:
-        for cmd in (["link", "set", "lo", "up"], ["addr", "add", "10.251.0.7/24", "dev", "lo"],
-                    ["addr", "add", "169.254.169.254/32", "dev", "lo"]):
-            subprocess.run(["ip", "-n", ns, *cmd], check=True)
-        server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", MD_FLAKY_SERVER])
-        time.sleep(1)
-        env = {"PATH": "/sbin:/usr/sbin:/bin:/usr/bin", "VIRGA_INSTANCE": "1"}
-        guest = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--pid", "--mount", "--uts", "--fork",
-                                  "chroot", str(root), "/sbin/init"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, env=env)
-        try:
-            out, _ = guest.communicate("echo shell-done\n", timeout=150)
-        except subprocess.TimeoutExpired:
-            guest.kill()
-            out, _ = guest.communicate()
-        assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
-        assert "user-data-after-503" in out, out
-        assert "ssh key installed" not in out, out
-        assert "shell-done" in out, out
-    finally:
-        if server:
-            server.kill()
-            server.wait()
-        subprocess.run(["ip", "netns", "del", ns])
+    with GuestNamespace(images, tmp_path, "mdflaky") as ns:
+        ns.serve(MD_FLAKY_HANDLER)
+        ns.start_guest()
+        out = ns.guest_console()
+    assert "VIRGA-GUEST-READY instance-id=i-0123456789abcdef0 addr=10.251.0.7" in out, out
+    assert "user-data-after-503" in out, out
+    assert "ssh key installed" not in out, out
+    assert "shell-done" in out, out

@@ -1,6 +1,11 @@
 // console_e2e.mjs - drives the web console in headless Chromium (Debian's /usr/bin/chromium,
 // through playwright-core) for tests/e2e/test_console.py. One scenario per run:
 //   node console_e2e.mjs '{"scenario": "...", "url": "http://127.0.0.1:N", ...}'
+// or many, one Chromium for all of them (a launch costs seconds of CPU on a loaded machine):
+//   node console_e2e.mjs --serve    one scenario's JSON config a line on stdin; after each,
+//                                   a line {"done": EXIT-CODE, "out": OBSERVATIONS}
+// Each scenario gets a browser context of its own (cookies, storage, pages), closed after
+// it, so a scenario sees nothing of the one before.
 // It acts as a person would (labels, buttons, the keyboard where it matters), throws on
 // what a person would see go wrong, and prints one JSON line of observations that the
 // Python side checks against the cloud with boto3.
@@ -10,13 +15,21 @@ import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { createInterface } from "node:readline";
 
-const cfg = JSON.parse(process.argv[2]);
-const out = {};
-const shots = cfg.artefacts;
-if (shots) mkdirSync(shots, { recursive: true });
+// The scenario being run: its config and its observations (set by configure()).
+let cfg = {};
+let out = {};
+let shots = "";
+let BOOT_MS = 0;
+function configure(c) {
+  cfg = c;
+  out = {};
+  shots = cfg.artefacts;
+  if (shots) mkdirSync(shots, { recursive: true });
+  BOOT_MS = (cfg.boot_s || 240) * 1000;
+}
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const BOOT_MS = (cfg.boot_s || 240) * 1000;
 
 function check(cond, what) { if (!cond) throw new Error(what); }
 
@@ -370,29 +383,57 @@ const scenarios = {
 
 function readFileSafe(p) { try { return readFileSync(p, "utf8").trim(); } catch { return ""; } }
 
-const browser = await chromium.launch({ executablePath: cfg.chromium || "/usr/bin/chromium", args: ["--no-sandbox"] });
-let rc = 0;
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  // axe-core in every page before its own scripts (an init script is not subject to the
-  // console's Content-Security-Policy, which refuses inline scripts)
-  await context.addInitScript({ content: axeSource });
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("Network.enable");
+const launch = () => chromium.launch({ executablePath: cfg.chromium || "/usr/bin/chromium", args: ["--no-sandbox"] });
+
+// The scenario of cfg in a new context of browser, closed after it: the exit code (0: it
+// went as a person expects; else out.error says what went wrong).
+async function runScenario(browser) {
+  let rc = 0;
+  let context = null;
   try {
-    await scenarios[cfg.scenario](page, cdp);
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    // axe-core in every page before its own scripts (an init script is not subject to the
+    // console's Content-Security-Policy, which refuses inline scripts)
+    await context.addInitScript({ content: axeSource });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    try {
+      await scenarios[cfg.scenario](page, cdp);
+    } catch (e) {
+      out.error = String(e.stack || e);
+      out.alerts = await page.locator(".alert").allTextContents().catch(() => []);
+      await shot(page, "failed-" + cfg.scenario).catch(() => {});
+      rc = 1;
+    }
   } catch (e) {
     out.error = String(e.stack || e);
-    out.alerts = await page.locator(".alert").allTextContents().catch(() => []);
-    await shot(page, "failed-" + cfg.scenario).catch(() => {});
     rc = 1;
+  } finally {
+    if (context) await context.close().catch(() => {});
   }
-} catch (e) {
-  out.error = String(e.stack || e);
-  rc = 1;
-} finally {
-  await browser.close();
+  return rc;
 }
-console.log(JSON.stringify(out));
-process.exitCode = rc;   // not process.exit(): that can cut stdout short on a pipe
+
+if (process.argv[2] === "--serve") {
+  let browser = null;
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue;
+    configure(JSON.parse(line));
+    if (!browser || !browser.isConnected()) browser = await launch();
+    const rc = await runScenario(browser);
+    console.log(JSON.stringify({ done: rc, out }));
+  }
+  if (browser) await browser.close();
+} else {
+  configure(JSON.parse(process.argv[2]));
+  const browser = await launch();
+  let rc = 1;
+  try {
+    rc = await runScenario(browser);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+  process.exitCode = rc;   // not process.exit(): that can cut stdout short on a pipe
+}
