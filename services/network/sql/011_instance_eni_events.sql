@@ -55,10 +55,12 @@ END $$;
 CREATE TRIGGER enis_facts_renew BEFORE INSERT OR UPDATE ON enis
     FOR EACH ROW EXECUTE FUNCTION eni_facts_renew();
 
--- The push, delivered by PostgreSQL only at commit: the interface's facts, or for a
--- deleted one its id with a new version and no instance. A payload past NOTIFY's limit
--- (8000 bytes; a long description in many groups) becomes a request to resync, which
--- compute answers with its pull.
+-- The push, delivered by PostgreSQL only at commit: the interface's facts as they are at
+-- commit (the triggers on insert and update are deferred to then and read the row, so the
+-- changes of one transaction, e.g. a port made then given its groups, make identical
+-- payloads, which PostgreSQL sends once), or for a deleted interface its id with a new
+-- version and no instance. A payload past NOTIFY's limit (8000 bytes; a long description
+-- in many groups) becomes a request to resync, which compute answers with its pull.
 CREATE FUNCTION eni_facts_notify() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     p text;
@@ -66,17 +68,19 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         p := json_build_object('eni', OLD.id, 'instance', NULL, 'version', nextval('eni_facts_seq'))::text;
     ELSE
-        p := eni_facts(NEW)::text;
-        IF octet_length(p) > 7500 THEN
+        SELECT eni_facts(n)::text INTO p FROM enis n WHERE n.id = NEW.id;
+        IF p IS NULL THEN   -- deleted since, in this transaction: gone
+            p := json_build_object('eni', NEW.id, 'instance', NULL, 'version', nextval('eni_facts_seq'))::text;
+        ELSIF octet_length(p) > 7500 THEN
             p := json_build_object('eni', NEW.id, 'resync', true)::text;
         END IF;
     END IF;
     PERFORM pg_notify('network_instance_enis', p);
     RETURN NULL;
 END $$;
-CREATE TRIGGER enis_facts_inserted AFTER INSERT ON enis
+CREATE CONSTRAINT TRIGGER enis_facts_inserted AFTER INSERT ON enis DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (NEW.instance_id IS NOT NULL) EXECUTE FUNCTION eni_facts_notify();
-CREATE TRIGGER enis_facts_updated AFTER UPDATE ON enis
+CREATE CONSTRAINT TRIGGER enis_facts_updated AFTER UPDATE ON enis DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (NEW.facts_version <> OLD.facts_version AND
                        (NEW.instance_id IS NOT NULL OR OLD.instance_id IS NOT NULL))
     EXECUTE FUNCTION eni_facts_notify();
