@@ -75,7 +75,10 @@ SHARED_CLOUDS = {
     # test_ec2_instance_interfaces, test_operator_api
     "sim_cloud": dict(extra_args=("--objectstore", "dir"), default_images=True,
                       env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "16",
-                           "VIRGA_AGENT_MEMORY_MIB": "32768"}),
+                           "VIRGA_AGENT_MEMORY_MIB": "32768",
+                           # compute's repair pull of interface facts every 2 s, not 10:
+                           # test_ec2_instance_interfaces waits for a repair
+                           "VIRGA_COMPUTE_INTERFACE_SYNC_S": "2"}),
 }
 _running_shared = {}   # name -> the Cloud this process started for it
 

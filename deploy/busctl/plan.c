@@ -26,6 +26,7 @@ static const struct {
     {"gateway", "objectstore"}, {"gateway", "gateway"},   /* sys.health: DescribeServiceHealth */
     {"objectstore", "identity"},
     {"network", "identity"}, {"network", "*agents*"},
+    {"network", "compute"},   /* compute.network_interfaces: the instances' interfaces, pushed */
     {"image", "objectstore"},
     {"image", "compute"},   /* CreateImage's task: compute.image_export */
     {"compute", "identity"}, {"compute", "image"}, {"compute", "network"}, {"compute", "*agents*"},

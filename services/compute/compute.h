@@ -17,6 +17,7 @@ typedef struct instance_type {
 #define COMPUTE_MAX_TYPES 64
 
 typedef struct launch_facts launch_facts_t;
+typedef struct network_enis network_enis_t;
 
 /* The service's state (main.c). */
 typedef struct compute {
@@ -34,6 +35,7 @@ typedef struct compute {
     char zones[512];                                   /* gateway.availability_zones */
     task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
     launch_facts_t *facts;                             /* images and quotas (launch_facts.c) */
+    network_enis_t *enis;                              /* the network's interfaces (network_enis.c) */
 } compute_t;
 
 static inline compute_t *compute_of(bus_ctx_t *ctx) { return service_of(ctx)->state; }
@@ -84,6 +86,15 @@ void launch_facts_image_changed(launch_facts_t *f, const char *image_id);
 int launch_facts_image_changed_msg(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* The virga.events listener: image.changed, identity.changed (quota). */
 int launch_facts_on_event(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+
+/* network_enis.c: the network's facts of the interfaces attached to instances, in compute's
+ * table network_enis, pushed by the network (compute.network_interfaces, from the network
+ * principal only) and pulled by a thread of its own when the digests differ. */
+network_enis_t *network_enis_start(service_t *svc, verr_t *e);
+void network_enis_stop(network_enis_t *s);
+int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
+int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
 
 /* run_instances.c */
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

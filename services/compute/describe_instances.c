@@ -18,11 +18,6 @@
 #include "tags.h"
 
 #define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
-/* How long DescribeInstances waits for the network's interfaces before it answers with
- * compute's own: short, because waiters poll DescribeInstances, and with the network
- * frozen the whole compute.call_timeout_ms (10 s) made every poll as slow as the
- * gateway's own timeout (tests/e2e/test_ec2_instances.py, a frozen network service) */
-#define NETWORK_ASK_MS 2000
 
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
@@ -36,20 +31,32 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 /* The instances are narrowed, ordered and limited in a subquery before anything is
  * joined to them: joined first, the planner (whose row estimate of an account is easily
  * stale after a bulk launch) sometimes joined every instance of the account to its host
- * and interface and sorted them all for a page of 128. */
+ * and interface and sorted them all for a page of 128.
+ * The primary interface (device 0) is the network's row (network_enis: pushed by the
+ * network, with SourceDestCheck, description and attachment) or, until that has come,
+ * the one compute's launch task recorded (instance_interfaces); the interfaces attached
+ * at a device index above 0 come as one JSON array, NULL for the usual instance that has
+ * none (nothing to parse). */
 #define ITEM_SQL                                                                                                   \
     "SELECT i.id, i.reservation_id, i.account_id, i.image_id, i.state, i.transition, i.key_name, i.launch_index, "   \
     "i.instance_type, extract(epoch FROM i.launch_time)::bigint, i.zone, i.kernel_id, i.ramdisk_id, "                \
     "i.state_reason, i.client_token, i.vcpus, COALESCE(h.state = 'up' AND h.last_seen > now() - "                   \
     "make_interval(secs => $4::int), false), "                                                                       \
-    "f.eni_id, COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip, f.subnet_id, "   \
-    "f.vpc_id, f.mac, f.ip, f.groups::text "                                                                         \
+    "COALESCE(n.eni_id, f.eni_id), COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, "                 \
+    "i.remote_private_ip, COALESCE(n.subnet_id, f.subnet_id), COALESCE(n.vpc_id, f.vpc_id), COALESCE(n.mac, f.mac), " \
+    "COALESCE(n.ip, f.ip), COALESCE(n.groups, f.groups)::text, COALESCE(n.source_dest_check, true), "                \
+    "COALESCE(n.description, ''), COALESCE(n.attachment_id, ''), "                                                 \
+    "(SELECT json_agg(json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, "   \
+    "'subnet', x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "       \
+    "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint) ORDER BY "  \
+    "x.device_index)::text FROM network_enis x WHERE x.instance_id = i.id AND x.device_index > 0) "                  \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE ($1::text IS NULL OR i.account_id = $1) AND ($2::text IS NULL OR i.reservation_id = $2) "                 \
     "AND (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $3::int)) "
 #define ITEM_SQL_TAIL                                                                                              \
     " ORDER BY i.id LIMIT $12::bigint) i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN instance_interfaces f " \
-    "ON f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted ORDER BY i.id"
+    "ON f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted LEFT JOIN network_enis n ON n.instance_id = "  \
+    "i.id AND n.device_index = 0 ORDER BY i.id"
 
 /* "ip-172-31-0-5.ec2.internal" */
 static void private_dns(const char *ip, char *out, size_t n)
@@ -62,14 +69,17 @@ static void private_dns(const char *ip, char *out, size_t n)
     snprintf(out, n, "ip-%s.ec2.internal", dashed);
 }
 
-/* One interface as DescribeInstances shows it: f is compute's own row of the primary
- * ({eni, index, subnet, vpc, mac, ip, groups}) or network's row of an attached one, which
- * adds attachment, description and sdc (instance_enis.c in the network service). */
-static json_t *interface_item(const json_t *f, const char *owner, const char *when)
+/* One interface as DescribeInstances shows it, from f: {eni, index, attachment?, subnet,
+ * vpc, mac, ip, description?, sdc?, groups, attach_time?} (the network's facts: compute's
+ * table network_enis). An attachment time the network does not know is the launch's. */
+static json_t *interface_item(const json_t *f, const char *owner, const char *launched)
 {
-    char dns[96], att[96];
+    char dns[96], att[96], when[32];
     const char *eni = json_str(f, "eni", "");
     int primary = json_int(f, "index", 0) == 0;
+    long long at = json_int(f, "attach_time", 0);
+    if (at > 0)
+        describe_time(at, when);
     private_dns(json_str(f, "ip", ""), dns, sizeof dns);
     /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex> */
     snprintf(att, sizeof att, "eni-attach-%s", strlen(eni) > 4 ? eni + 4 : eni);
@@ -83,9 +93,9 @@ static json_t *interface_item(const json_t *f, const char *owner, const char *wh
                      json_str(f, "ip", ""), "privateDnsName", dns, "sourceDestCheck", !sdc || json_is_true(sdc),
                      "groupSet", json_object_get(f, "groups"), "attachment", "attachmentId",
                      *a ? a : att, "deviceIndex", (json_int_t)json_int(f, "index", 0), "status",
-                     "attached", "attachTime", when, "deleteOnTermination", primary, "networkCardIndex", 0,
-                     "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""), "privateDnsName", dns,
-                     "primary", 1);
+                     "attached", "attachTime", at > 0 ? when : launched, "deleteOnTermination", primary,
+                     "networkCardIndex", 0, "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""),
+                     "privateDnsName", dns, "primary", 1);
 }
 
 /* An instance in a public cloud (docs/hybrid.md): the address it has there (public, else
@@ -145,14 +155,17 @@ static json_t *item(PGresult *r, int i, json_t *tags)
                             json_pack("{s:s%, s:s}", "code", reason, colon ? (size_t)(colon - reason) : strlen(reason),
                                       "message", colon ? colon + 2 : reason));
     }
-    /* compute's own row is the primary's (device 0): the network adds the others */
+    /* the primary (device 0), then the interfaces attached later, in device order */
     json_t *set = json_array();
     if (!PQgetisnull(r, i, 17)) {
         const char *ip = PQgetvalue(r, i, 25);
+        int sdc = PQgetvalue(r, i, 27)[0] == 't';
         json_t *groups = json_loads(PQgetvalue(r, i, 26), 0, NULL);
-        JSON_AUTO json_t *f = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:o}", "eni", PQgetvalue(r, i, 17), "index", 0,
-                                        "subnet", PQgetvalue(r, i, 22), "vpc", PQgetvalue(r, i, 23), "mac",
-                                        PQgetvalue(r, i, 24), "ip", ip, "groups", groups ? groups : json_array());
+        JSON_AUTO json_t *f = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s}", "eni",
+                                        PQgetvalue(r, i, 17), "index", 0, "subnet", PQgetvalue(r, i, 22), "vpc",
+                                        PQgetvalue(r, i, 23), "mac", PQgetvalue(r, i, 24), "ip", ip, "groups",
+                                        groups ? groups : json_array(), "sdc", sdc, "description",
+                                        PQgetvalue(r, i, 28), "attachment", PQgetvalue(r, i, 29));
         json_array_append_new(set, interface_item(f, owner, when));
         char dns[96];
         private_dns(ip, dns, sizeof dns);
@@ -161,7 +174,14 @@ static json_t *item(PGresult *r, int i, json_t *tags)
         json_object_set_new(it, "subnetId", json_string(PQgetvalue(r, i, 22)));
         json_object_set_new(it, "vpcId", json_string(PQgetvalue(r, i, 23)));
         json_object_set(it, "groupSet", json_object_get(f, "groups"));
-        json_object_set_new(it, "sourceDestCheck", json_true());
+        json_object_set_new(it, "sourceDestCheck", json_boolean(sdc));
+    }
+    if (!PQgetisnull(r, i, 30)) {
+        JSON_AUTO json_t *more = json_loads(PQgetvalue(r, i, 30), 0, NULL);
+        size_t k;
+        json_t *f;
+        json_array_foreach(more, k, f)
+            json_array_append_new(set, interface_item(f, owner, when));
     }
     json_object_set_new(it, "networkInterfaceSet", set);
     burst_fields(it, r, i);
@@ -420,92 +440,11 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
-/* What compute does not know of its instances' interfaces, asked of the network
- * (network.instance_enis): the interfaces attached after launch and the SourceDestCheck of
- * each, as exceptions to what compute holds (a primary with the check on is not in the
- * answer). Asked first, before any work, because bus_ask runs the handler again when the
- * answer comes: the instances the request names (InstanceId, else an exact instance-id
- * filter), else the caller's account. 0 with *out (NULL when the network did not answer:
- * the instances are shown with what compute has, rather than no answer while the network
- * restarts), or -1 while waiting. */
-static int ask_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **out, verr_t *e)
-{
-    const char *account;
-    *out = NULL;
-    if (instances_scope(ctx, &account, e) < 0)
-        return -1;
-    json_t *q = json_object(), *f;
-    if (account)
-        json_object_set_new(q, "account", json_string(account));
-    const json_t *ids = json_object_get(body, "InstanceId");
-    size_t i;
-    json_array_foreach(ids ? NULL : json_object_get(body, "Filter"), i, f) {
-        AUTOFREE char *exact = strcmp(json_str(f, "Name", ""), "instance-id") ? NULL
-            : text_array(json_object_get(f, "Value"));
-        if (exact)
-            ids = json_object_get(f, "Value");
-    }
-    if (json_array_size(ids))
-        json_object_set(q, "instances", (json_t *)ids);
-    json_t *r = NULL;
-    if (bus_ask(ctx, "network", "network.instance_enis", q, NETWORK_ASK_MS, &r, e) < 0) {
-        if (ctx->waiting)
-            return -1;
-        log_warn("DescribeInstances without the network's interfaces: %s", e->message);
-        *e = (verr_t){0};
-        return 0;
-    }
-    *out = r;
-    return 0;
-}
-
-/* The network's interfaces (ask_interfaces) into the page's items: a primary's
- * SourceDestCheck, and every interface attached at a device index above 0, in order. */
-static void merge_interfaces(json_t *page, const json_t *answer)
-{
-    const json_t *list = json_object_get(answer, "interfaces");
-    if (!json_array_size(list))
-        return;
-    JSON_AUTO json_t *by = json_object();
-    size_t i, k;
-    json_t *f, *it;
-    json_array_foreach(list, i, f) {
-        const char *inst = json_str(f, "instance", "");
-        if (!json_object_get(by, inst))
-            json_object_set_new(by, inst, json_array());
-        json_array_append(json_object_get(by, inst), f);
-    }
-    json_array_foreach(page, i, it) {
-        json_t *mine = json_object_get(by, json_str(it, "instanceId", ""));
-        json_t *set = json_object_get(it, "networkInterfaceSet");
-        json_array_foreach(mine, k, f) {
-            const char *eni = json_str(f, "eni", "");
-            size_t j;
-            json_t *have, *same = NULL;
-            json_array_foreach(set, j, have)
-                if (!strcmp(json_str(have, "networkInterfaceId", ""), eni))
-                    same = have;
-            int sdc = json_is_true(json_object_get(f, "sdc"));
-            if (same) {
-                json_object_set_new(same, "sourceDestCheck", json_boolean(sdc));
-            } else {
-                json_array_append_new(set, interface_item(f, json_str(it, "_ownerId", ""),
-                                                          json_str(it, "launchTime", "")));
-            }
-            if (json_int(f, "index", 0) == 0)
-                json_object_set_new(it, "sourceDestCheck", json_boolean(sdc));
-        }
-    }
-}
-
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
-    JSON_AUTO json_t *ifaces = NULL;
-    if (ask_interfaces(ctx, body, &ifaces, e) < 0)
-        return -1;
     JSON_AUTO json_t *items = selected(ctx, body, 1, e);
     if (!items)
         return -1;
@@ -513,7 +452,6 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     json_t *next = NULL;
     if (describe_page(items, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;
-    merge_interfaces(page, ifaces);
     /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
      * fewer, with a NextToken, as EC2 itself may answer */
     describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);

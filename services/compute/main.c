@@ -9,7 +9,7 @@
 #include "replay.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; host
- * reports from agents. */
+ * reports from agents; interface facts from the network. */
 #define TENANT_API (BUS_P_GATEWAY | BUS_P_OPERATOR)
 
 static const bus_route_t routes[] = {
@@ -43,6 +43,8 @@ static const bus_route_t routes[] = {
     {"compute.image_export", compute_image_export, BUS_P_IMAGE},
     {"compute.host_exports", compute_host_exports, BUS_P_AGENT},
     {"compute.export_done", compute_export_done, BUS_P_AGENT},
+    /* the network, after each change of an interface attached to an instance (network_enis.c) */
+    {"compute.network_interfaces", compute_network_interfaces, BUS_P_NETWORK},
     /* the gateway, after a tenant's DeregisterImage / ModifyImageAttribute */
     {"compute.image_changed", launch_facts_image_changed_msg, BUS_P_GATEWAY},
     {NULL, NULL, 0},
@@ -81,6 +83,8 @@ static int init(service_t *svc, verr_t *e)
         return -1;
     if (!(state.tasks = compute_tasks_start(svc, e)))
         return -1;
+    if (!(state.enis = network_enis_start(svc, e)))
+        return -1;
     return bus_listen(svc->bus, "virga.events", launch_facts_on_event, svc, e);
 }
 
@@ -101,6 +105,8 @@ static void fini(service_t *svc)
 {
     task_pool_stop(state.tasks);
     state.tasks = NULL;
+    network_enis_stop(state.enis);
+    state.enis = NULL;
     launch_facts_stop(state.facts);
     state.facts = NULL;
     sodium_memzero(state.seal, sizeof state.seal);

@@ -58,6 +58,12 @@ int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const
         }
         return -1;
     }
+    /* asked before anything is written: the handler runs again with the answer, and
+     * storing a version twice changes nothing */
+    const json_t *facts = json_object_get(r, "facts");
+    JSON_AUTO json_t *list = facts ? json_pack("[O]", facts) : NULL;
+    if (list && network_enis_store(service_db(ctx), list, e) < 0)
+        return -1;
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }
@@ -67,18 +73,13 @@ int instance_sdc_describe(bus_ctx_t *ctx, const char *scope, const char *id, jso
     char account[16];
     if (instance_of(ctx, scope, id, 0, account, e) < 0)
         return -1;
-    JSON_AUTO json_t *r = NULL;
-    if (bus_ask(ctx, "network", "network.instance_enis",
-                json_pack("{s:s, s:[s]}", "account", account, "instances", id), compute_of(ctx)->call_timeout_ms, &r,
-                e) < 0)
+    /* the primary's, as the network last told compute; on until it has (EC2's default) */
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "sdc_of",
+        "SELECT source_dest_check FROM network_enis WHERE instance_id = $1 AND device_index = 0", 1, p);
+    if (!r)
         return -1;
-    /* the answer holds the primary only when its check is off */
-    int on = 1;
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(r, "interfaces"), i, f)
-        if (json_int(f, "index", -1) == 0)
-            on = json_is_true(json_object_get(f, "sdc"));
+    int on = !PQntuples(r) || PQgetvalue(r, 0, 0)[0] == 't';
     *reply = json_pack("{s:s, s:{s:b}}", "instanceId", id, "sourceDestCheck", "value", on);
     return 0;
 }

@@ -1,11 +1,19 @@
-/* instance_enis.c - what compute shows of an instance's interfaces and cannot know by
- * itself: the interfaces attached after launch (AttachNetworkInterface, attachments.c)
- * and the SourceDestCheck of each (ModifyNetworkInterfaceAttribute, eni_attrs.c), and
- * ModifyInstanceAttribute SourceDestCheck, which is set on the instance's primary
- * interface. Compute asks these with bus_ask (no worker of it waits), so they stay small:
- * network.instance_enis answers only the exceptions, the interfaces that are not a
- * primary with the check on; a primary with it on, which compute already shows, is left
- * out, so a page of 1,000 instances with one interface each is an empty answer. */
+/* instance_enis.c - what compute shows of its instances' interfaces, which it keeps in a
+ * table of its own (docs/compute.md, "What DescribeInstances shows of interfaces") so
+ * that DescribeInstances never asks the network:
+ *
+ * - the push: every change of an attached interface's facts (attach, detach, delete,
+ *   SourceDestCheck, description, groups) NOTIFYs at commit with the facts and their
+ *   version (sql/011_instance_eni_events.sql: triggers, so every write path is covered);
+ *   one LISTEN thread per network process sends each as compute.network_interfaces to
+ *   compute's request topic. The bus is a doorbell: a push lost (this process down at
+ *   the commit, a broker hiccup) is repaired by
+ * - the pull: compute compares network.interface_digest with its own table's every
+ *   compute.interface_sync_s and, when they differ, reads network.instance_interfaces
+ *   page by page;
+ * - ModifyInstanceAttribute SourceDestCheck, which compute asks of the network here and
+ *   whose answer carries the primary's new facts (compute stores them at once, so the
+ *   caller's next DescribeInstances shows the change). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +21,12 @@
 #include "ids.h"
 #include "instance_enis.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "network.h"
+#include "pg_listen.h"
+
+#define CHANNEL "network_instance_enis"
+#define PAGE_MAX 1000   /* interfaces a page of the pull: ~500 KiB, below the bus's 1 MB */
 
 static int from_compute(bus_ctx_t *ctx, verr_t *e)
 {
@@ -22,56 +35,60 @@ static int from_compute(bus_ctx_t *ctx, verr_t *e)
     return verr_set(e, 403, "UnauthorizedOperation", "%s is for the compute service only", ctx->msg->type);
 }
 
-#define IFACE_COLS                                                                                                   \
-    "SELECT n.instance_id, n.id, n.device_index, coalesce(n.attachment_id, ''), n.subnet_id, n.vpc_id, n.mac::text, " \
-    "host(n.ip), n.description, n.source_dest_check, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, "  \
-    "'groupName', g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = "           \
-    "eg.group_id WHERE eg.eni_id = n.id) FROM enis n WHERE n.instance_id IS NOT NULL AND (n.device_index <> 0 OR "   \
-    "NOT n.source_dest_check) AND ($1::text IS NULL OR n.account_id = $1) "
-
-/* network.instance_enis {account?, instances?: [ids]} -> {"interfaces": [{instance, eni,
- * index, attachment, subnet, vpc, mac, ip, description, sdc, groups}]} sorted by instance
- * and device index: every interface of the account's instances (all accounts' when
- * account is absent: the operator's view; the listed instances only when instances is
- * given) that is attached at a device index above 0 or has SourceDestCheck off. */
-int net_instance_enis(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+/* network.instance_interfaces {after?: eni id, limit?: 1..1000} -> {"interfaces": [facts],
+ * "more": bool}: the facts (eni_facts in the migration: eni, instance, account, index,
+ * attachment, subnet, vpc, mac, ip, description, sdc, attach_time, groups, version) of
+ * every interface attached to an instance, by interface id, after `after`. */
+int net_instance_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (from_compute(ctx, e) < 0)
         return -1;
-    const char *account = json_str(body, "account", NULL);
-    const json_t *list = json_object_get(body, "instances");
-    size_t n = json_array_size(list);
-    AUTOFREE const char **ids = xcalloc(n + 1, sizeof *ids);
-    for (size_t i = 0; i < n; i++)
-        if (!(ids[i] = json_string_value(json_array_get(list, i))))
-            return verr_set(e, 400, "InvalidParameterValue", "instances are instance ids");
-    AUTOFREE char *arr = list ? db_text_array(ids, n) : NULL;
-    const char *p[] = {account, arr};
-    db_t *db = service_db(ctx);
-    /* by instances: its own statement, so its plan uses (instance_id, device_index) */
-    PG_AUTO PGresult *r = arr
-        ? db_prepared(db, e, "ienis_ids", IFACE_COLS "AND n.instance_id = ANY($2::text[]) ORDER BY 1, 3", 2, p)
-        : db_prepared(db, e, "ienis_all", IFACE_COLS "AND $2::text IS NULL ORDER BY 1, 3", 2, p);
+    long limit = (long)json_int(body, "limit", PAGE_MAX);
+    if (limit < 1 || limit > PAGE_MAX)
+        return verr_set(e, 400, "InvalidParameterValue", "limit is 1 to %d", PAGE_MAX);
+    char lim[24];
+    snprintf(lim, sizeof lim, "%ld", limit + 1);
+    const char *p[] = {json_str(body, "after", NULL), lim};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "ienis_page",
+        "SELECT eni_facts(n)::text FROM enis n WHERE n.instance_id IS NOT NULL AND ($1::text IS NULL OR n.id > $1) "
+        "ORDER BY n.id LIMIT $2::bigint", 2, p);
     if (!r)
         return -1;
+    int n = PQntuples(r), more = n > limit;
     json_t *out = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(out, json_pack(
-            "{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "instance", PQgetvalue(r, i, 0), "eni",
-            PQgetvalue(r, i, 1), "index", atoi(PQgetvalue(r, i, 2)), "attachment", PQgetvalue(r, i, 3), "subnet",
-            PQgetvalue(r, i, 4), "vpc", PQgetvalue(r, i, 5), "mac", PQgetvalue(r, i, 6), "ip", PQgetvalue(r, i, 7),
-            "description", PQgetvalue(r, i, 8), "sdc", PQgetvalue(r, i, 9)[0] == 't', "groups",
-            json_loads(PQgetvalue(r, i, 10), 0, NULL)));
-    *reply = json_pack("{s:o}", "interfaces", out);
+    for (int i = 0; i < n && i < limit; i++) {
+        json_t *f = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+        if (f)
+            json_array_append_new(out, f);
+    }
+    *reply = json_pack("{s:o, s:b}", "interfaces", out, "more", more);
+    return 0;
+}
+
+/* network.interface_digest {} -> {"count": n, "digest": "<decimal>"}: the attached
+ * interfaces and the XOR of a hash of each one's id and version, which compute computes
+ * the same way over its table (network_enis.c): equal, it holds every current version. */
+int net_interface_digest(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    (void)body;
+    if (from_compute(ctx, e) < 0)
+        return -1;
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "ienis_digest",
+        "SELECT count(*), coalesce(bit_xor(hashtextextended(id || ':' || facts_version, 0)), 0)::text FROM enis "
+        "WHERE instance_id IS NOT NULL", 0, NULL);
+    if (!r)
+        return -1;
+    *reply = json_pack("{s:I, s:s}", "count", (json_int_t)atoll(PQgetvalue(r, 0, 0)), "digest", PQgetvalue(r, 0, 1));
     return 0;
 }
 
 /* network.instance_source_dest_check {account, instance, value: "true"|"false"} ->
- * {eni, sourceDestCheck}: ModifyInstanceAttribute SourceDestCheck, set on the instance's
- * primary interface as ModifyNetworkInterfaceAttribute would (the hosts of its VPC get a
- * new generation when it changes; setting it again changes nothing). An instance without
- * a primary interface yet (its launch has not made the port) is
- * InvalidInstanceID.NotFound here; compute, which knows the instance, says so better. */
+ * {eni, sourceDestCheck, facts}: ModifyInstanceAttribute SourceDestCheck, set on the
+ * instance's primary interface as ModifyNetworkInterfaceAttribute would (the hosts of its
+ * VPC get a new generation when it changes; setting it again changes nothing); facts
+ * are the primary's as the push carries them. An instance without a primary interface
+ * yet (its launch has not made the port) is InvalidInstanceID.NotFound here; compute,
+ * which knows the instance, says so better. */
 int net_instance_source_dest_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (from_compute(ctx, e) < 0)
@@ -83,6 +100,7 @@ int net_instance_source_dest_check(bus_ctx_t *ctx, const json_t *body, json_t **
     db_t *db = service_db(ctx);
     const char *p[] = {account, inst};
     PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *f = NULL;
     if (db_begin(db, e) < 0 ||
         !(r = db_prepared(db, e, "isdc_find", "SELECT id FROM enis WHERE account_id = $1 AND instance_id = $2 "
                           "AND device_index = 0 FOR UPDATE", 2, p)))
@@ -91,11 +109,47 @@ int net_instance_source_dest_check(bus_ctx_t *ctx, const json_t *body, json_t **
         verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance '%.64s' has no network interface", inst);
         goto fail;
     }
-    if (eni_set_source_dest_check(db, PQgetvalue(r, 0, 0), val, e) < 0 || db_commit(db, e) < 0)
+    const char *q[] = {PQgetvalue(r, 0, 0)};
+    if (eni_set_source_dest_check(db, q[0], val, e) < 0 ||
+        !(f = db_prepared(db, e, "isdc_facts", "SELECT eni_facts(n)::text FROM enis n WHERE id = $1", 1, q)) ||
+        db_commit(db, e) < 0)
         goto fail;
-    *reply = json_pack("{s:s, s:b}", "eni", PQgetvalue(r, 0, 0), "sourceDestCheck", !strcmp(val, "true"));
+    *reply = json_pack("{s:s, s:b, s:o*}", "eni", q[0], "sourceDestCheck", !strcmp(val, "true"), "facts",
+                       PQntuples(f) ? json_loads(PQgetvalue(f, 0, 0), 0, NULL) : NULL);
     return 0;
 fail:
     db_rollback(db);
     return -1;
+}
+
+/* The push: each notification's facts to compute's request topic (compute's consumer
+ * group: one compute process stores them; it believes them from the network only). */
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    (void)channel;
+    service_t *svc = arg;
+    json_t *facts = json_loads(payload, 0, NULL);
+    if (!facts)
+        return;
+    verr_t e;
+    if (bus_publish(svc->bus, "virga.rpc.compute", "compute.network_interfaces",
+                    json_pack("{s:[o]}", "interfaces", facts), &e) < 0)
+        log_warn("compute.network_interfaces for %s: %s %s", payload, e.code, e.message);
+}
+
+static pg_listen_t *listener;
+
+int instance_eni_events_start(service_t *svc, verr_t *e)
+{
+    static const char *const channels[] = {CHANNEL, NULL};
+    /* what committed while nobody listened reaches compute by its pull */
+    pg_listen_spec_t spec = {.name = "instance interface events", .channels = channels, .on_notify = on_notify,
+                             .arg = svc};
+    return (listener = pg_listen_start(svc, &spec, e)) ? 0 : -1;
+}
+
+void instance_eni_events_stop(void)
+{
+    pg_listen_stop(listener);
+    listener = NULL;
 }

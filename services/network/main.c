@@ -62,8 +62,10 @@ static const bus_route_t routes[] = {
     {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
     {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
     {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
-    /* DescribeInstances' attached interfaces, ModifyInstanceAttribute SourceDestCheck (instance_enis.c) */
-    {"network.instance_enis", net_instance_enis, BUS_P_COMPUTE},
+    /* compute's copy of its instances' interfaces (its pull), ModifyInstanceAttribute
+     * SourceDestCheck (instance_enis.c) */
+    {"network.instance_interfaces", net_instance_interfaces, BUS_P_COMPUTE},
+    {"network.interface_digest", net_interface_digest, BUS_P_COMPUTE},
     {"network.instance_source_dest_check", net_instance_source_dest_check, BUS_P_COMPUTE},
     /* the operator's view of every account (admin.c) */
     {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
@@ -71,10 +73,14 @@ static const bus_route_t routes[] = {
     {NULL, NULL, 0},
 };
 
-static int init(service_t *svc, verr_t *e) { return host_events_start(svc, e); }
+static int init(service_t *svc, verr_t *e)
+{
+    return host_events_start(svc, e) < 0 ? -1 : instance_eni_events_start(svc, e);
+}
 static void fini(service_t *svc)
 {
     (void)svc;
+    instance_eni_events_stop();
     host_events_stop();
 }
 

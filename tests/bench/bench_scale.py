@@ -60,6 +60,46 @@ def rss(cloud):
     return out
 
 
+def cpu_seconds(cloud):
+    """{service: user+system CPU seconds so far}; "postgres" sums the postmaster's
+    children (the services' backends). CPU per call is what the machine's load changes
+    least: the wall clock on a shared 2-core machine mostly measures the other work."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(pid):
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / tick, int(f[1])
+
+    out = {}
+    for name in ("compute", "network", "gateway"):
+        try:
+            out[name] = of(cloud.pid(name))[0]
+        except (OSError, ValueError):
+            pass
+    try:
+        pg = cloud.pid("postgres")
+        total = 0.0
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    t, ppid = of(int(d))
+                    if ppid == pg:
+                        total += t
+                except (OSError, ValueError, IndexError):
+                    pass
+        out["postgres"] = total
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def cpu_per_call(before, after, calls, seconds, idle):
+    """CPU ms per call of each service between two cpu_seconds, less what it spends idle
+    (idle: CPU seconds per second, measured with no request) over those seconds."""
+    return ", ".join("%s %.2f ms" % (k, (after[k] - before[k] - idle.get(k, 0.0) * seconds) * 1000.0 / calls)
+                     for k in sorted(after) if k in before)
+
+
 def timed_http(client):
     """Record, per call, when the response's bytes were all in (before botocore parses)."""
     sess = client._endpoint.http_session
@@ -134,6 +174,11 @@ def main():
         print("load average before the reads: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         page, one, sizes, page_http, one_http = [], [], [], [], []
         token = None
+        idle0, t_idle = cpu_seconds(cloud), time.time()
+        time.sleep(10)
+        idle1 = cpu_seconds(cloud)
+        idle = {k: (idle1[k] - idle0[k]) / (time.time() - t_idle) for k in idle1 if k in idle0}
+        cpu0, t_cpu0 = cpu_seconds(cloud), time.time()
         for _ in range(SAMPLES // 2):
             kw = {"MaxResults": 1000}
             if token:
@@ -146,6 +191,7 @@ def main():
             assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
             sizes.append(got)
             token = r.get("NextToken")   # the last page: start again
+        cpu1, t_cpu1 = cpu_seconds(cloud), time.time()
         target = first[ec2]
         for _ in range(SAMPLES):
             t0 = time.time()
@@ -153,11 +199,15 @@ def main():
             one.append(time.time() - t0)
             one_http.append(marks["dt"])
             assert [i["InstanceId"] for x in r["Reservations"] for i in x["Instances"]] == [target]
+        cpu2, t_cpu2 = cpu_seconds(cloud), time.time()
         print("DescribeInstances, MaxResults 1,000 of an account's %d (client round trip; %d instances a page): %s"
               % (per_account, statistics.median(sizes), ms(page)))
         print("  the same until the response was in (server and HTTP, before botocore's parse): %s" % ms(page_http))
         print("DescribeInstances, a filter matching one instance (client round trip): %s" % ms(one))
         print("  the same until the response was in: %s" % ms(one_http))
+        print("CPU idle, ms per second: %s" % ", ".join("%s %.1f" % (k, v * 1000) for k, v in sorted(idle.items())))
+        print("CPU per page of MaxResults 1,000: %s" % cpu_per_call(cpu0, cpu1, SAMPLES // 2, t_cpu1 - t_cpu0, idle))
+        print("CPU per one-instance filter: %s" % cpu_per_call(cpu1, cpu2, SAMPLES, t_cpu2 - t_cpu1, idle))
         print("load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         mem = rss(cloud)
         print("memory, VmRSS / Pss (MiB): " + ", ".join("%s %.1f / %.1f" % (k, r, p) for k, (r, p) in sorted(mem.items())))

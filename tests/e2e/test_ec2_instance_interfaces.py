@@ -10,7 +10,16 @@ port is the network service's, made by the launch task for real):
   --no-source-dest-check / --source-dest-check sets it on that interface (which
   DescribeNetworkInterfaces then shows), DescribeInstances and DescribeInstanceAttribute
   sourceDestCheck show it, and so does a change made with ModifyNetworkInterfaceAttribute
-  on the interface itself; another account can neither read nor change it."""
+  on the interface itself; another account can neither read nor change it;
+- compute keeps what it shows of interfaces in its own table (docs/compute.md): the
+  network pushes each change after its commit, so an attach or a SourceDestCheck changed
+  on the interface is in DescribeInstances within SHORT_S; with the network service
+  killed, DescribeInstances and DescribeInstanceAttribute still answer in full at once;
+  a change whose push was lost (made while the network service was down) is repaired by
+  compute's pull (compute.interface_sync_s, 2 s here) once the network is back; and
+  compute takes those pushes from the network's principal only."""
+import os
+import signal
 import time
 import uuid
 
@@ -19,6 +28,7 @@ import pytest
 from harness import aws, boto3_client, client_error, new_tenant
 
 WAIT_S = 60
+SHORT_S = 5      # from a change's answer to DescribeInstances showing it (a push: ~10-100 ms)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +63,18 @@ def describe(ec2, *ids):
     return [i for r in ec2.describe_instances(InstanceIds=list(ids))["Reservations"] for i in r["Instances"]]
 
 
+def eventually(fn, ok, seconds=SHORT_S):
+    """fn() until ok(value), at most seconds: (value, seconds it took). A change reaches
+    DescribeInstances by the network's push, so right after the call that made it the
+    instance may still show the state before (as on EC2, eventually consistent)."""
+    t0 = time.time()
+    while True:
+        v = fn()
+        if ok(v) or time.time() > t0 + seconds:
+            return v, time.time() - t0
+        time.sleep(0.05)
+
+
 def cli(cloud, who, *args):
     rc, out, err = aws(cloud, "ec2", *args, access_key=who[1], secret_key=who[2])
     assert rc == 0, err
@@ -70,8 +92,9 @@ def test_attached_interfaces_are_listed_and_go_when_detached(cloud, tenant, runn
     att = ec2.attach_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"], InstanceId=iid,
                                        DeviceIndex=1)["AttachmentId"]
 
-    (i,) = describe(ec2, iid)
+    (i,), took = eventually(lambda: describe(ec2, iid), lambda d: len(d[0]["NetworkInterfaces"]) == 2)
     ifs = i["NetworkInterfaces"]
+    assert len(ifs) == 2, "the attached interface not shown after %.1f s" % took
     assert [f["NetworkInterfaceId"] for f in ifs] == [primary["NetworkInterfaceId"], extra["NetworkInterfaceId"]]
     second = ifs[1]
     assert second["Attachment"]["AttachmentId"] == att
@@ -95,7 +118,7 @@ def test_attached_interfaces_are_listed_and_go_when_detached(cloud, tenant, runn
     assert len(mine["NetworkInterfaces"]) == 2
 
     ec2.detach_network_interface(AttachmentId=att)
-    (i,) = describe(ec2, iid)
+    (i,), _ = eventually(lambda: describe(ec2, iid), lambda d: len(d[0]["NetworkInterfaces"]) == 1)
     assert [f["NetworkInterfaceId"] for f in i["NetworkInterfaces"]] == [primary["NetworkInterfaceId"]]
     ec2.delete_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"])
 
@@ -113,13 +136,15 @@ def test_source_dest_check_is_the_primary_interfaces(cloud, tenant, running):
         return (i["SourceDestCheck"], i["NetworkInterfaces"][0]["SourceDestCheck"], attr["Value"],
                 on_eni["SourceDestCheck"]["Value"])
 
+    # through compute: its answer stores the network's new facts, so it shows at once
     cli(cloud, tenant, "modify-instance-attribute", "--instance-id", iid, "--no-source-dest-check")
     assert seen() == (False, False, False, False)
     cli(cloud, tenant, "modify-instance-attribute", "--instance-id", iid, "--source-dest-check")
     assert seen() == (True, True, True, True)
-    # the interface changed directly: the instance shows it
+    # the interface changed directly: the network's push brings it to the instance
     ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, SourceDestCheck={"Value": False})
-    assert seen() == (False, False, False, False)
+    got, took = eventually(seen, lambda v: v == (False, False, False, False))
+    assert got == (False, False, False, False), "after %.1f s: %s" % (took, got)
     # the Attribute/Value form
     ec2.modify_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck", Value="true")
     assert seen() == (True, True, True, True)
@@ -147,3 +172,97 @@ def test_source_dest_check_errors_and_isolation(cloud, tenant, running):
     assert client_error(lambda: other.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")) \
         == "InvalidInstanceID.NotFound"
     assert describe(ec2, iid)[0]["SourceDestCheck"] is True
+
+
+def interfaces(ec2, iid):
+    (i,) = describe(ec2, iid)
+    return i
+
+
+def test_changes_on_the_interfaces_reach_describe_instances_within_a_short_wait(cloud, tenant, running):
+    """Made on the network's side (the gateway sends these to the network, not to
+    compute): an attach, a description and SourceDestCheck of the attached interface, a
+    detach, each in DescribeInstances within SHORT_S by the network's push."""
+    ec2 = tenant[3]
+    iid = running["InstanceId"]
+    extra = ec2.create_network_interface(SubnetId=running["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=extra, InstanceId=iid, DeviceIndex=2)["AttachmentId"]
+    i, took = eventually(lambda: interfaces(ec2, iid), lambda i: len(i["NetworkInterfaces"]) == 2)
+    assert [f["NetworkInterfaceId"] for f in i["NetworkInterfaces"]][1:] == [extra], "after %.1f s" % took
+    assert i["NetworkInterfaces"][1]["Attachment"]["DeviceIndex"] == 2
+    print("attach shown after %.3f s" % took)
+
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=extra, Description={"Value": "renamed"})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=extra, SourceDestCheck={"Value": False})
+    i, took = eventually(lambda: interfaces(ec2, iid),
+                         lambda i: [(f["Description"], f["SourceDestCheck"]) for f in i["NetworkInterfaces"]][1:]
+                         == [("renamed", False)])
+    assert [(f["Description"], f["SourceDestCheck"]) for f in i["NetworkInterfaces"]][1:] == [("renamed", False)], \
+        "after %.1f s: %s" % (took, i["NetworkInterfaces"])
+    assert i["SourceDestCheck"] is True   # the instance's is its primary's
+
+    ec2.detach_network_interface(AttachmentId=att)
+    i, took = eventually(lambda: interfaces(ec2, iid), lambda i: len(i["NetworkInterfaces"]) == 1)
+    assert len(i["NetworkInterfaces"]) == 1, "after %.1f s" % took
+    ec2.delete_network_interface(NetworkInterfaceId=extra)
+
+
+def test_compute_takes_interface_facts_from_the_network_only(cloud, tenant, running):
+    """compute.network_interfaces from another principal (virgadm here) is refused before
+    its handler runs, and changes nothing."""
+    ec2 = tenant[3]
+    iid = running["InstanceId"]
+    eni = running["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    ok, err = cloud.call("compute", "compute.network_interfaces",
+                         {"interfaces": [{"eni": eni, "instance": iid, "index": 0, "sdc": False,
+                                          "version": 2 ** 62}]})
+    assert not ok and "AccessDenied" in err, err
+    assert interfaces(ec2, iid)["SourceDestCheck"] is True
+
+
+def test_describe_instances_answers_with_the_network_service_killed(cloud, tenant, running):
+    """kill -9 of the network service: DescribeInstances (by id and the account's list)
+    and DescribeInstanceAttribute still show every interface and SourceDestCheck, from
+    compute's own table, without waiting for the network (it used to wait 2 s for it,
+    then answered the primary alone with the check on). A change made while the network
+    was down (by hand in its table: no push, since nobody listened) reaches
+    DescribeInstances by compute's pull once the network is back."""
+    ec2 = tenant[3]
+    iid = running["InstanceId"]
+    extra = ec2.create_network_interface(SubnetId=running["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=extra, InstanceId=iid, DeviceIndex=3)["AttachmentId"]
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
+    want = lambda i: len(i["NetworkInterfaces"]) == 2 and i["SourceDestCheck"] is False  # noqa: E731
+    i, took = eventually(lambda: interfaces(ec2, iid), want)
+    assert want(i), "after %.1f s: %s" % (took, i["NetworkInterfaces"])
+
+    os.kill(cloud.pid("network"), signal.SIGKILL)
+    try:
+        t0 = time.time()
+        i = interfaces(ec2, iid)
+        took = time.time() - t0
+        assert want(i), i["NetworkInterfaces"]
+        assert i["NetworkInterfaces"][1]["NetworkInterfaceId"] == extra
+        assert took < 1.5, "DescribeInstances took %.2f s with the network down" % took
+        listed = [x for r in ec2.describe_instances()["Reservations"] for x in r["Instances"]
+                  if x["InstanceId"] == iid]
+        assert want(listed[0])
+        attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")
+        assert attr["SourceDestCheck"]["Value"] is False
+        # a change the network's push cannot carry: nobody listens to its notification
+        cloud.psql("UPDATE network.enis SET description = 'changed while down' WHERE id = '%s'" % extra)
+    finally:
+        r = cloud.up()
+        assert r.returncode == 0, r.stderr
+    cloud.wait_healthy("network")
+    i, took = eventually(lambda: interfaces(ec2, iid),
+                         lambda i: [f["Description"] for f in i["NetworkInterfaces"]][1:] == ["changed while down"],
+                         seconds=30)
+    assert [f["Description"] for f in i["NetworkInterfaces"]][1:] == ["changed while down"], \
+        "not repaired after %.1f s" % took
+    print("repaired by the pull after %.1f s" % took)
+
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": True})
+    ec2.detach_network_interface(AttachmentId=att)
+    eventually(lambda: interfaces(ec2, iid), lambda i: len(i["NetworkInterfaces"]) == 1)
+    ec2.delete_network_interface(NetworkInterfaceId=extra)
