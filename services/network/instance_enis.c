@@ -4,7 +4,7 @@
  *
  * - the push: every change of an attached interface's facts (attach, detach, delete,
  *   SourceDestCheck, description, groups) NOTIFYs at commit with the facts and their
- *   version (sql/011_instance_eni_events.sql: triggers, so every write path is covered);
+ *   version (sql/010_instance_eni_events.sql: triggers, so every write path is covered);
  *   one LISTEN thread per network process sends each as compute.network_interfaces to
  *   compute's request topic. The bus is a doorbell: a push lost (this process down at
  *   the commit, a broker hiccup) is repaired by

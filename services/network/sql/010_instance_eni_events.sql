@@ -1,4 +1,4 @@
--- 011_instance_eni_events: compute keeps what DescribeInstances shows of an instance's
+-- 010_instance_eni_events: compute keeps what DescribeInstances shows of an instance's
 -- interfaces in a table of its own (compute's network_enis, its migration 010), so it
 -- answers without asking the network. The network pushes every change of those facts
 -- after commit (instance_enis.c), and compute pulls the whole list when its digest
