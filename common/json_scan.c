@@ -54,6 +54,15 @@ static const char *skip_string(const char *p, const char *end)
     return NULL;
 }
 
+int json_scan_next(const char **p, const char *end, char close)
+{
+    const char *q = json_scan_ws(*p, end);
+    if (q >= end || (*q != ',' && *q != close))
+        return -1;
+    *p = q + 1;
+    return *q == ',';
+}
+
 static const char *digits(const char *p, const char *end)
 {
     const char *s = p;
@@ -121,13 +130,9 @@ const char *json_scan_skip(const char *p, const char *end, int depth)
             }
             if (!(p = json_scan_skip(p, end, depth + 1)))
                 return NULL;
-            p = json_scan_ws(p, end);
-            if (p < end && *p == ',')
-                p++;
-            else if (p < end && *p == close)
-                return p + 1;
-            else
-                return NULL;
+            int more = json_scan_next(&p, end, close);
+            if (more <= 0)
+                return more ? NULL : p;
         }
     }
     case '"':
@@ -270,15 +275,11 @@ int json_scan_members(const char *text, size_t len, json_member_fn fn, void *arg
             const char *v = json_scan_ws(p + 1, end);
             if (!(p = json_scan_skip(v, end, 1)) || fn(arg, key.s, (json_span_t){v, (size_t)(p - v)}))
                 goto out;
-            p = json_scan_ws(p, end);
-            if (p < end && *p == ',') {
-                p++;
-                continue;
-            }
-            if (p >= end || *p != '}')
+            int more = json_scan_next(&p, end, '}');
+            if (more < 0)
                 goto out;
-            p++;
-            break;
+            if (!more)
+                break;
         }
     }
     rc = json_scan_ws(p, end) == end ? 0 : -1;

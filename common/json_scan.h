@@ -41,6 +41,11 @@ const char *json_scan_skip(const char *p, const char *end, int depth);
  * (nothing copied), else its decoding, written over scratch (which the caller frees). */
 const char *json_scan_string(const char *p, const char *end, strbuf_t *scratch, json_span_t *out);
 
+/* After a member or an item of an object or array that ends with close ('}' or ']'):
+ * 1 with *p past the comma when another follows, 0 with *p past close when it ends, -1
+ * when neither comes next. */
+int json_scan_next(const char **p, const char *end, char close);
+
 /* The end of the number at p, or NULL when the text there is not a JSON number; *is_real
  * says whether it has a fraction or an exponent (jansson's real, else its integer). */
 const char *json_scan_number(const char *p, const char *end, int *is_real);

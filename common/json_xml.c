@@ -64,13 +64,9 @@ static const char *members(struct conv *c, const char *p, int depth)
             return NULL;
         if (!(p = element(c, json_scan_ws(p + 1, c->end), t, mark, depth + 1)))
             return NULL;
-        p = json_scan_ws(p, c->end);
-        if (p < c->end && *p == ',')
-            p++;
-        else if (p < c->end && *p == '}')
-            return p + 1;
-        else
-            return NULL;
+        int more = json_scan_next(&p, c->end, '}');
+        if (more <= 0)
+            return more ? NULL : p;
     }
 }
 
@@ -90,13 +86,9 @@ static const char *items(struct conv *c, const char *p, int depth)
         strbuf_putc(c->out, '>');
         if (!(p = element(c, json_scan_ws(p, c->end), t, mark, depth + 1)))
             return NULL;
-        p = json_scan_ws(p, c->end);
-        if (p < c->end && *p == ',')
-            p++;
-        else if (p < c->end && *p == ']')
-            return p + 1;
-        else
-            return NULL;
+        int more = json_scan_next(&p, c->end, ']');
+        if (more <= 0)
+            return more ? NULL : p;
     }
 }
 
