@@ -132,6 +132,16 @@ typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);
 int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
                    const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e);
 
+/* bus_call_async for a caller that turns a large reply into something else (the gateway:
+ * XML) and needs no tree of it: cb gets the reply's body as the JSON text the service
+ * sent ("{}" when it sent none), valid only during the call, or NULL with err. The text
+ * is only framed here (its grammar checked as json_scan_skip does): reading it is the
+ * caller's, who must refuse what is not well-formed (json_scan.h, json_xml.h do). The
+ * rest is bus_call_async's contract. */
+typedef void (*bus_text_reply_fn)(void *arg, const char *body, size_t len, const verr_t *err);
+int bus_call_async_text(bus_t *b, const char *service, const char *type, json_t *body,
+                        const json_t *caller, int timeout_ms, bus_text_reply_fn cb, void *arg, verr_t *e);
+
 /* Asking another service from a handler without holding its worker: when this message
  * already had the answer to this question (service, type, body), 0 with *reply (a new
  * reference, or NULL) or -1 with the remote error; else the call is sent and -1 comes

@@ -24,7 +24,8 @@
 struct pending {
     char corr[40];
     int64_t deadline;          /* unix ms */
-    bus_reply_fn cb;
+    bus_reply_fn cb;           /* one of the two: a tree of the reply's body, */
+    bus_text_reply_fn text_cb; /* or its text */
     void *arg;
     char what[320];            /* "<service> to <type>" for the timeout message */
     char expect[BUS_PRINCIPAL_MAX];   /* who must sign the reply; "" = any principal */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus_internal.h"
+#include "json_scan.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -33,11 +34,13 @@ static struct pending *pending_take(bus_t *b, const char *corr)
     return NULL;
 }
 
-static int reply_error(json_t *env, verr_t *e)
+/* A call's failure to whichever callback it has. */
+static void pending_fail(struct pending *p, const verr_t *e)
 {
-    json_t *err = json_object_get(env, "error");
-    return verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
-                    json_str(err, "message", "remote error"));
+    if (p->text_cb)
+        p->text_cb(p->arg, NULL, 0, e);
+    else
+        p->cb(p->arg, NULL, e);
 }
 
 static void timed_out(bus_t *b, struct pending *p)
@@ -45,15 +48,91 @@ static void timed_out(bus_t *b, struct pending *p)
     verr_t e = {0};
     bus_stat_inc(&b->stats.call_timeouts);
     verr_set(&e, 504, "RequestTimeout", "no reply from %s within %d ms", p->what, p->timeout_ms);
-    p->cb(p->arg, NULL, &e);
+    pending_fail(p, &e);
     free(p);
+}
+
+/* What a reply's envelope says, read in place (json_scan.h): the body, which may be a
+ * large document, is handed on as text or parsed on its own, never twice. */
+struct reply {
+    int seen;                  /* bits of the members met, to refuse a duplicate */
+    int is_reply, ok;
+    char corr[40];
+    json_span_t body, error;
+};
+
+static int reply_member(void *arg, const char *key, json_span_t v)
+{
+    static const char *const names[] = {"type", "corr", "ok", "body", "error"};
+    struct reply *r = arg;
+    size_t i = 0;
+    while (i < ARRAY_LEN(names) && strcmp(names[i], key))
+        i++;
+    if (i == ARRAY_LEN(names))
+        return 0;   /* v, id, ts: not needed to deliver */
+    if (r->seen & (1 << i))
+        return -1;  /* two readers must not disagree on which call this answers */
+    r->seen |= (1 << i);
+    strbuf_t scratch = {0};
+    json_span_t s = {0};
+    switch (i) {
+    case 0:
+        r->is_reply = *v.p == '"' && json_scan_string(v.p, v.p + v.n, &scratch, &s) && s.n == 5 &&
+                      !memcmp(s.p, "reply", 5);
+        break;
+    case 1:
+        if (*v.p == '"' && json_scan_string(v.p, v.p + v.n, &scratch, &s) && s.n < sizeof r->corr &&
+            !memchr(s.p, 0, s.n)) {
+            memcpy(r->corr, s.p, s.n);
+            r->corr[s.n] = 0;
+        }
+        break;
+    case 2:
+        r->ok = v.n == 4 && !memcmp(v.p, "true", 4);
+        break;
+    case 3:
+        r->body = v;
+        break;
+    default:
+        r->error = v;
+    }
+    free(scratch.s);
+    return 0;
+}
+
+static void reply_error(json_span_t span, verr_t *e)
+{
+    json_t *err = span.p ? json_parse_bounded(span.p, span.n, BUS_MAX_MSG) : NULL;
+    verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
+             json_str(err, "message", "remote error"));
+    json_decref(err);
+}
+
+/* An answer to the call it belongs to: its body as text or as a tree, as the call asked. */
+static void answer(struct pending *p, const struct reply *r)
+{
+    static const char empty[] = "{}";
+    json_span_t body = r->body.p ? r->body : (json_span_t){empty, 2};
+    if (p->text_cb) {
+        p->text_cb(p->arg, body.p, body.n, NULL);
+        return;
+    }
+    json_error_t je;   /* any value, as the whole envelope's parse gave it; duplicates refused as there */
+    json_t *tree = json_loadb(body.p, body.n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (tree) {
+        p->cb(p->arg, tree, NULL);
+        return;
+    }
+    verr_t e = {0};
+    verr_set(&e, 500, "InternalError", "the reply of %s is not well-formed JSON", p->what);
+    p->cb(p->arg, NULL, &e);
 }
 
 /* A reply counts only when the one called signed it: a reply topic is written by every
  * principal this one calls, and none of them may answer for another. */
-static void deliver_reply(bus_t *b, json_t *env, const bus_principal_t *from)
+static void deliver_reply(bus_t *b, const struct reply *r, const bus_principal_t *from)
 {
-    const char *corr = json_str(env, "corr", "");
+    const char *corr = r->corr;
     pthread_mutex_lock(&b->mu);
     struct pending *p = NULL;
     for (p = b->pending[corr_bucket(corr)]; p && strcmp(p->corr, corr); p = p->next)
@@ -67,13 +146,12 @@ static void deliver_reply(bus_t *b, json_t *env, const bus_principal_t *from)
     pthread_mutex_unlock(&b->mu);
     if (!p)
         return;
-    if (json_is_true(json_object_get(env, "ok"))) {
-        json_t *rb = json_object_get(env, "body");
-        p->cb(p->arg, rb ? json_incref(rb) : json_object(), NULL);
+    if (r->ok) {
+        answer(p, r);
     } else {
         verr_t e = {0};
-        reply_error(env, &e);
-        p->cb(p->arg, NULL, &e);
+        reply_error(r->error, &e);
+        pending_fail(p, &e);
     }
     free(p);
 }
@@ -108,15 +186,17 @@ void bus_rpc_sweep(bus_t *b, int all)
     }
 }
 
+/* The envelope is read in place, its body not parsed here: a malformed envelope, or one
+ * that is not a reply, is dropped (its call times out), as when it was parsed whole. */
 void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
 {
-    if (m->len > BUS_MAX_MSG)
+    if (m->len > BUS_MAX_MSG || m->len == 0)
         return;
     bus_principal_t from;
-    json_t *env = bus_message_sender(b, m, &from) == 0 ? json_parse_bounded(m->payload, m->len, BUS_MAX_MSG) : NULL;
-    if (env && !strcmp(json_str(env, "type", ""), "reply"))
-        deliver_reply(b, env, &from);
-    json_decref(env);
+    struct reply r = {0};
+    if (bus_message_sender(b, m, &from) == 0 && json_scan_members(m->payload, m->len, reply_member, &r) == 0 &&
+        r.is_reply && r.corr[0])
+        deliver_reply(b, &r, &from);
 }
 
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)
@@ -132,12 +212,12 @@ void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)
                  p->what);
     else
         verr_set(&e, 503, "ServiceUnavailable", "the bus could not deliver %s: %s", p->what, rd_kafka_err2str(err));
-    p->cb(p->arg, NULL, &e);
+    pending_fail(p, &e);
     free(p);
 }
 
-int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
-                   const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e)
+static int call_async(bus_t *b, const char *service, const char *type, json_t *body, const json_t *caller,
+                      int timeout_ms, bus_reply_fn cb, bus_text_reply_fn text_cb, void *arg, verr_t *e)
 {
     if (timeout_ms <= 0)
         timeout_ms = 5000;
@@ -167,6 +247,7 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
     p->deadline = deadline;
     p->timeout_ms = timeout_ms;
     p->cb = cb;
+    p->text_cb = text_cb;
     p->arg = arg;
     unsigned h = corr_bucket(p->corr);
     char corr[40];
@@ -193,6 +274,18 @@ int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body
         return -1;
     }
     return 0;
+}
+
+int bus_call_async(bus_t *b, const char *service, const char *type, json_t *body,
+                   const json_t *caller, int timeout_ms, bus_reply_fn cb, void *arg, verr_t *e)
+{
+    return call_async(b, service, type, body, caller, timeout_ms, cb, NULL, arg, e);
+}
+
+int bus_call_async_text(bus_t *b, const char *service, const char *type, json_t *body,
+                        const json_t *caller, int timeout_ms, bus_text_reply_fn cb, void *arg, verr_t *e)
+{
+    return call_async(b, service, type, body, caller, timeout_ms, NULL, cb, arg, e);
 }
 
 /* bus_call is bus_call_async plus a wait: one pending table, one delivery path. */

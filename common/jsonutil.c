@@ -3,6 +3,7 @@
  * mistyped field, dotted-path lookup, a size-bounded parser for untrusted bodies and
  * bus messages, and a compact dump that follows the aborting-allocator idiom. */
 #include "jsonutil.h"
+#include "strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,14 +97,143 @@ json_t *json_parse_bounded(const char *text, size_t len, size_t max)
     return json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 }
 
+/* How jansson writes a string by default: '"', '\\' and control characters escaped (\n
+ * and friends in two bytes, others as \u00XX), everything else as it is. */
+static const char *short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':  return "\\\"";
+    case '\\': return "\\\\";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default:   return NULL;
+    }
+}
+
+static void write_string(strbuf_t *b, const char *s, size_t n)
+{
+    strbuf_reserve(b, n + 2);
+    strbuf_putc(b, '"');
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        strbuf_put(b, s + from, i - from);
+        from = i + 1;
+        const char *esc = short_escape(c);
+        if (esc) {
+            strbuf_put(b, esc, 2);
+        } else {
+            char u[8];
+            snprintf(u, sizeof u, "\\u%04X", c);
+            strbuf_put(b, u, 6);
+        }
+    }
+    strbuf_put(b, s + from, n - from);
+    strbuf_putc(b, '"');
+}
+
+/* A real as jansson writes it (jsonp_dtostr): 17 significant digits, ".0" when that
+ * looks like an integer, no '+' nor leading zeros in the exponent. */
+static void write_real(strbuf_t *b, double v)
+{
+    char num[64];
+    snprintf(num, sizeof num, "%.17g", v);
+    if (!strchr(num, '.') && !strchr(num, 'e'))
+        strcat(num, ".0");
+    char *e = strchr(num, 'e');
+    if (e) {
+        char *start = e + 1, *digit;
+        if (*start == '-')
+            start++;
+        digit = start;
+        while (*digit == '+' || *digit == '0')
+            digit++;
+        if (!*digit)
+            digit--;   /* an exponent of 0 keeps its digit */
+        memmove(start, digit, strlen(digit) + 1);
+    }
+    strbuf_puts(b, num);
+}
+
+static int write_value(strbuf_t *b, const json_t *o, int depth)
+{
+    char num[32];
+    size_t i;
+    const char *k;
+    json_t *v;
+    if (depth > 2048)   /* jansson's bound too: a loop, or hostile nesting */
+        return -1;
+    switch (json_typeof(o)) {
+    case JSON_OBJECT:
+        strbuf_putc(b, '{');
+        i = 0;
+        json_object_foreach((json_t *)o, k, v) {
+            if (i++)
+                strbuf_putc(b, ',');
+            write_string(b, k, strlen(k));
+            strbuf_putc(b, ':');
+            if (write_value(b, v, depth + 1) < 0)
+                return -1;
+        }
+        strbuf_putc(b, '}');
+        return 0;
+    case JSON_ARRAY:
+        strbuf_putc(b, '[');
+        json_array_foreach(o, i, v) {
+            if (i)
+                strbuf_putc(b, ',');
+            if (write_value(b, v, depth + 1) < 0)
+                return -1;
+        }
+        strbuf_putc(b, ']');
+        return 0;
+    case JSON_STRING:
+        write_string(b, json_string_value(o), json_string_length(o));
+        return 0;
+    case JSON_INTEGER:
+        strbuf_put(b, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(o)));
+        return 0;
+    case JSON_REAL:
+        write_real(b, json_real_value(o));
+        return 0;
+    case JSON_TRUE:
+        strbuf_put(b, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        strbuf_put(b, "false", 5);
+        return 0;
+    case JSON_NULL:
+        strbuf_put(b, "null", 4);
+        return 0;
+    }
+    return -1;
+}
+
+char *json_compact_len(const json_t *o, size_t *len)
+{
+    strbuf_t b = {0};
+    if (!o || write_value(&b, o, 0) < 0) {
+        free(b.s);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return b.s;
+}
+
 char *json_compact(const json_t *o)
 {
     if (!o)
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = json_compact_len(o, NULL);
     if (!s) {
-        /* jansson only fails here for lack of memory: same policy as xmalloc. */
-        fprintf(stderr, "virga: out of memory dumping JSON\n");
+        /* nested past any document of ours: a reference loop, a bug */
+        fprintf(stderr, "virga: cannot dump JSON (nested too deep)\n");
         abort();
     }
     return s;

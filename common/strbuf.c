@@ -7,7 +7,7 @@
 
 #include "err.h"
 
-void strbuf_put(strbuf_t *b, const char *s, size_t n)
+void strbuf_reserve(strbuf_t *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t want = b->cap ? b->cap : 128;
@@ -16,6 +16,11 @@ void strbuf_put(strbuf_t *b, const char *s, size_t n)
         b->s = xrealloc(b->s, want);
         b->cap = want;
     }
+}
+
+void strbuf_put(strbuf_t *b, const char *s, size_t n)
+{
+    strbuf_reserve(b, n);
     if (n)
         memcpy(b->s + b->len, s, n);
     b->len += n;

@@ -12,6 +12,9 @@ typedef struct strbuf {
 } strbuf_t;
 
 void strbuf_put(strbuf_t *b, const char *s, size_t n);
+/* Room for n more bytes (and the NUL) without another allocation: for a writer that knows
+ * about how much it will write, or that copies from the buffer into itself. */
+void strbuf_reserve(strbuf_t *b, size_t n);
 void strbuf_puts(strbuf_t *b, const char *s);
 void strbuf_putc(strbuf_t *b, char c);
 /* Append formatted text. */

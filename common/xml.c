@@ -51,12 +51,29 @@ static const char *entity(unsigned char c)
     }
 }
 
-static void escape_into(strbuf_t *b, const char *text)
+/* A byte that stands for itself in XML text and attribute values: printable ASCII but
+ * the five that have entities. Runs of them are copied at once. */
+static int plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
+}
+
+void xml_escape_append(strbuf_t *b, const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t left = strlen(text);
+    size_t left = len;
 
     while (left > 0) {
+        size_t run = 0;
+        while (run < left && plain(s[run]))
+            run++;
+        if (run) {
+            strbuf_put(b, (const char *)s, run);
+            s += run;
+            left -= run;
+            if (!left)
+                break;
+        }
         unsigned cp;
         size_t n = utf8_seq_len(s, left, &cp);
         if (n == 0) {
@@ -71,6 +88,11 @@ static void escape_into(strbuf_t *b, const char *text)
         s += n;
         left -= n;
     }
+}
+
+static void escape_into(strbuf_t *b, const char *text)
+{
+    xml_escape_append(b, text, strlen(text));
 }
 
 char *xml_escape(const char *s)

@@ -23,8 +23,13 @@ void xml_elem(xml_t *x, const char *tag, const char *text);   /* <tag>escaped</t
 void xml_elemf(xml_t *x, const char *tag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void xml_elem_int(xml_t *x, const char *tag, long long v);
 void xml_elem_bool(xml_t *x, const char *tag, int v);      /* true/false */
-/* Append escaped text to out (a buffer-free helper for callers building their own). */
-char *xml_escape(const char *s);          /* caller frees */
+/* s escaped, in a new string (caller frees). */
+char *xml_escape(const char *s);
+/* The len bytes at s escaped and cleaned as above, appended to b (NUL bytes dropped like
+ * every other control character): for callers writing a document into their own buffer
+ * (json_xml.c). */
+struct strbuf;
+void xml_escape_append(struct strbuf *b, const char *s, size_t len);
 const char *xml_str(const xml_t *x);      /* current document */
 size_t xml_len(const xml_t *x);
 char *xml_take(xml_t *x, size_t *len);    /* closes all open tags, frees x, returns doc */

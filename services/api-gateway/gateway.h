@@ -119,8 +119,10 @@ int gw_auth_prepare(gw_req_t *r, const char *body_hash, verr_t *e);
 int gw_auth_verify(gw_req_t *r, const uint8_t *key, json_t *who, verr_t *e);
 /* authorize.c: policies of r->caller allow r->action? */
 int gw_authorize(gw_req_t *r, verr_t *e);
-/* render.c */
-void gw_render_result(const gw_req_t *r, json_t *result, http_resp_t *resp);
+/* render.c: the answer to r, from a result tree or from the JSON text a service sent
+ * (0, or -1 when that text is not well-formed JSON: nothing is set in resp then) */
+int gw_render_result(const gw_req_t *r, json_t *result, http_resp_t *resp);
+int gw_render_text(const gw_req_t *r, const char *body, size_t len, http_resp_t *resp);
 void gw_render_error(gw_api_t api, const char *request_id, const verr_t *e, http_resp_t *resp);
 /* http_opts.refuse: the HTTP layer's refusals in the EC2 or IAM error shape. */
 void gw_refuse(const http_req_t *req, http_refusal_t why, uint64_t limit, http_resp_t *resp);

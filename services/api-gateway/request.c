@@ -116,12 +116,12 @@ void gw_defer(gw_req_t *r)
     __atomic_add_fetch(&r->gw->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
+/* Answer r with resp when it is set (status 200, rendered), else with the error e, and
+ * free r. */
+static void finish(gw_req_t *r, http_resp_t resp, const verr_t *e)
 {
     gateway_t *gw = r->gw;
-    http_resp_t resp = {.status = 200};
-    if (rc == 0) {
-        gw_render_result(r, result, &resp);
+    if (!e) {
         log_info("%s %s -> 200", r->action->name, json_str(r->caller, "access_key_id", ""));
     } else {
         __atomic_add_fetch(&gw->errors, 1, __ATOMIC_RELAXED);
@@ -147,7 +147,6 @@ void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
     if (!r->metered)
         gw_metrics_start(gw->metrics, r->action);
     gw_metrics_done(gw->metrics, r->action, resp.status, metrics_now_us() - r->t0_us);
-    json_decref(result);
     json_decref(r->params);
     json_decref(r->caller);
     free(r->host);
@@ -165,14 +164,37 @@ void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
     }
 }
 
-/* On the bus's reply thread: the service answered, or the call timed out. */
-static void forward_done(void *arg, json_t *reply, const verr_t *err)
+/* An answer that could not be rendered: a bug of whoever made it, said as such. */
+static const verr_t *unrenderable(const gw_req_t *r, size_t len, verr_t *e)
+{
+    log_error("BUG: the answer to %s is not well-formed JSON (%zu bytes)", r->action->name, len);
+    verr_set(e, 500, "InternalError", "We encountered an internal error. Please try again.");
+    return e;
+}
+
+void gw_finish(gw_req_t *r, int rc, json_t *result, const verr_t *e)
+{
+    http_resp_t resp = {.status = 200};
+    verr_t bad = {0};
+    if (rc == 0 && gw_render_result(r, result, &resp) < 0)
+        e = unrenderable(r, 0, &bad), rc = -1;
+    json_decref(result);
+    finish(r, resp, rc == 0 ? NULL : e);
+}
+
+/* On the bus's reply thread: the service answered (its JSON text, rendered as XML as it
+ * is read), or the call timed out. */
+static void forward_done(void *arg, const char *body, size_t len, const verr_t *err)
 {
     gw_req_t *r = arg;
     log_set_request_id(r->http->request_id);
+    http_resp_t resp = {.status = 200};
+    verr_t bad = {0};
+    if (!err && gw_render_text(r, body, len, &resp) < 0)
+        err = unrenderable(r, len, &bad);
     if (!err)
         invalidate_local(r);
-    gw_finish(r, err ? -1 : 0, reply, err);
+    finish(r, resp, err);
     log_set_request_id(NULL);
 }
 
@@ -185,8 +207,8 @@ static void forward(gw_req_t *r)
     gw_defer(r);
     json_t *caller = gw_bus_caller(r);
     verr_t e = {0};
-    int rc = bus_call_async(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
-                            r->gw->call_timeout_ms, forward_done, r, &e);
+    int rc = bus_call_async_text(r->svc->bus, r->action->target, type, json_incref(r->params), caller,
+                                 r->gw->call_timeout_ms, forward_done, r, &e);
     json_decref(caller);
     if (rc < 0)
         gw_finish(r, -1, NULL, &e);   /* not sent: answered now */

@@ -37,6 +37,9 @@ echo "== bus RPC on the real broker (sys.echo to compute, Apache Kafka, bus.fetc
 echo "== bus message authentication (signature against pairwise MAC, CPU time)"
 "$build/bench/bus_auth_cost" 2000
 
+echo "== the reply path of a large answer (1,005 security groups: bus envelope dump, JSON to XML; CPU time)"
+"$build/bench/reply_path_cost" 1005 30
+
 # The same on librdkafka's mock (virga-busd) in the same run: an echo server as compute,
 # the same client, the mock's fetch wait of 2 ms (it does not long-poll).
 mock_port=$((base + 3))

@@ -676,6 +676,61 @@ static void test_async_reply(void **state)
     assert_int_equal(bad.status, 400);
 }
 
+/* bus_call_async_text: the body arrives as the JSON text the service sent (here the same
+ * dump the tree path parses), a remote error and a timeout as err with no text. */
+typedef struct text_slot {
+    int calls;
+    char *text;               /* a copy of the body text */
+    char code[64];
+    int status;
+} text_slot_t;
+
+static void text_cb(void *arg, const char *body, size_t len, const verr_t *err)
+{
+    text_slot_t *s = arg;
+    if (body && !err)
+        s->text = strndup(body, len);
+    if (err) {
+        snprintf(s->code, sizeof s->code, "%s", err->code);
+        s->status = err->http_status;
+    }
+    __atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_async_text_reply(void **state)
+{
+    (void)state;
+    text_slot_t ok = {0}, bad = {0}, late = {0};
+    verr_t e = {0};
+    assert_int_equal(bus_call_async_text(cli, "t", "t.echo", json_pack("{s:i, s:s}", "i", 42, "s", "a\"<b>\u00e9"), NULL,
+                                         5000, text_cb, &ok, &e), 0);
+    assert_int_equal(bus_call_async_text(cli, "t", "t.fail", json_pack("{s:s}", "x", "no"), NULL, 5000, text_cb, &bad,
+                                         &e), 0);
+    assert_int_equal(bus_call_async_text(cli, "nobody", "t.echo", json_object(), NULL, 600, text_cb, &late, &e), 0);
+    assert_true(wait_count(&ok.calls, 1, 10000));
+    assert_true(wait_count(&bad.calls, 1, 10000));
+    assert_true(wait_count(&late.calls, 1, 5000));
+    sleep_ms(200);   /* each exactly once */
+    assert_int_equal(ok.calls + bad.calls + late.calls, 3);
+
+    assert_non_null(ok.text);
+    json_t *j = json_loads(ok.text, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "i")), 42);
+    assert_string_equal(json_string_value(json_object_get(j, "s")), "a\"<b>\u00e9");
+    assert_true(json_is_true(json_object_get(j, "app_ok")));
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "t.echo");
+    json_decref(j);
+    free(ok.text);
+
+    assert_null(bad.text);
+    assert_string_equal(bad.code, "InvalidParameterValue");
+    assert_int_equal(bad.status, 400);
+    assert_null(late.text);
+    assert_string_equal(late.code, "RequestTimeout");
+    assert_int_equal(late.status, 504);
+}
+
 static void test_async_timeout(void **state)
 {
     (void)state;
@@ -1064,6 +1119,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_async_reply),
         cmocka_unit_test(test_async_timeout),
+        cmocka_unit_test(test_async_text_reply),
         cmocka_unit_test(test_async_many),
         cmocka_unit_test(test_ask_does_not_hold_the_worker),
         cmocka_unit_test(test_await_does_not_hold_the_worker),

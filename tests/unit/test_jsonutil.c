@@ -198,6 +198,48 @@ static void test_compact_size(void **state)
     }
 }
 
+/* json_compact writes byte for byte what jansson's compact dump writes: key order, every
+ * escape (\u00XX in upper case), integers, and reals in jansson's own form. */
+static void test_compact_matches_jansson(void **state)
+{
+    (void)state;
+    json_t *docs[] = {
+        json_pack("{s:s, s:i, s:b, s:b, s:n, s:[], s:{}}", "a", "plain", "n", -1234567, "t", 1, "f", 0, "z", "e", "o"),
+        json_pack("{s:s, s:[s, s, s, s]}", "quote\"key", "back\\slash \n\t\r\b\f", "list", "\x01\x1f\x7f ctl",
+                  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "slash / here", "<&>'"),
+        json_pack("[i, [[[]]], {s:[{s:s}]}, I, I]", 0, "k", "k2", "v", (json_int_t)9007199254740993LL,
+                  (json_int_t)(-9223372036854775807LL - 1)),
+        json_pack("[f, f, f, f, f, f, f, f, f, f]", 1.5, 3.0, 0.1, 1e20, -2.5e-7, 1e300, 123456789012345678.0, 0.0,
+                  -0.0, 5e-324),
+        json_string(""),
+        json_integer(7),
+        json_real(1e100),
+        json_true(),
+        json_null(),
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        char *want = json_dumps(docs[i], JSON_COMPACT | JSON_ENCODE_ANY);
+        size_t len = 0;
+        char *got = json_compact_len(docs[i], &len);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        assert_int_equal(len, strlen(want));
+        free(want);
+        free(got);
+        json_decref(docs[i]);
+    }
+    /* keys in the order they were set, as jansson keeps them */
+    json_t *o = json_object();
+    json_object_set_new(o, "z", json_integer(1));
+    json_object_set_new(o, "a", json_integer(2));
+    json_object_set_new(o, "m", json_integer(3));
+    char *s = json_compact(o);
+    assert_string_equal(s, "{\"z\":1,\"a\":2,\"m\":3}");
+    free(s);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_autodecref),
         cmocka_unit_test(test_compact_size),
+        cmocka_unit_test(test_compact_matches_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

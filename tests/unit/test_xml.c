@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "strbuf.h"
 #include "xml.h"
 
 #define DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -183,6 +184,24 @@ static void test_growth(void **state)
     free(doc);
 }
 
+/* xml_escape_append: a length, not a NUL, ends the text (a NUL inside is dropped like any
+ * control character), runs of plain bytes and the escapes interleave, broken UTF-8 is
+ * dropped byte by byte. */
+static void test_escape_append(void **state)
+{
+    (void)state;
+    strbuf_t b = {0};
+    strbuf_puts(&b, "[");
+    xml_escape_append(&b, "a\0b<c>&\"'\r\n\t\x01\x7f\xc3\xa9\xff\xe2\x82 d", 21);
+    strbuf_puts(&b, "]");
+    assert_string_equal(b.s, "[ab&lt;c&gt;&amp;&quot;&apos;&#13;\n\t\x7f\xc3\xa9 d]");
+    b.len = 0;
+    xml_escape_append(&b, "", 0);
+    xml_escape_append(&b, "plain text only", 5);
+    assert_string_equal(b.s, "plain");
+    free(b.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_null_safety),
         cmocka_unit_test(test_take_closes_open_tags),
         cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_escape_append),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
