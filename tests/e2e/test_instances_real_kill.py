@@ -1,7 +1,7 @@
 """kill -9 during a launch of real container guests (issue 11, docs/compute.md "Robustness
-with real guests"): twenty instances of the default busybox rootfs are launched with
-one RunInstances, as the issue asks; while their boots are in flight the host's agent is killed with SIGKILL and
-started again, then compute the same way. Every instance still reaches `running`, its
+with real guests"): twenty instances of the default busybox rootfs are launched with one
+RunInstances, as the issue asks; while their boots are in flight the host's agent is
+killed with SIGKILL and started again, then compute the same way. Every instance still reaches `running`, its
 guest ran its user-data (the ready line with its own id on its console), and the host runs
 exactly one guest per instance (one PID-1 process in each instance's cgroups, no guest of
 an id compute does not know); after TerminateInstances nothing of them is left.
