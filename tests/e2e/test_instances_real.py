@@ -15,7 +15,6 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
 Needs root (namespaces, cgroups, taps). Waits are bounded generously (TCG boots on a loaded
 machine can take tens of seconds); nothing asserts a duration."""
 import os
-import re
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ import uuid
 import pytest
 
 from harness import Cloud, boto3_client, new_tenant
+from host_guests import wait_gone
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
 
@@ -101,37 +101,6 @@ def launch_and_prove(ec2, pub, ami):
     return iid, ip, inst
 
 
-def host_leftovers(cloud, iid, eni):
-    """What of the instance is still on the host: processes naming it, the stand-in
-    namespace of its interface, cgroups named after it."""
-    left = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    if iid.encode() in f.read():
-                        left.append("process %s" % pid)
-            except OSError:
-                pass
-    try:
-        left += ["netns " + n for n in os.listdir("/run/netns") if eni in n]
-    except FileNotFoundError:
-        pass
-    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        left += ["cgroup " + os.path.join(root, d) for d in dirs if d == iid]
-    return left
-
-
-def wait_gone(cloud, iid, eni, seconds=120):
-    deadline = time.time() + seconds
-    while True:
-        left = host_leftovers(cloud, iid, eni)
-        if not left:
-            return
-        assert time.time() < deadline, "left on the host: %r" % left
-        time.sleep(0.5)
-
-
 def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, tenant):
     ec2, pub = tenant
     iid, ip, inst = launch_and_prove(ec2, pub, images["virga-busybox-rootfs"])
@@ -156,7 +125,7 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
 
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
-    wait_gone(cloud, iid, eni)
+    wait_gone(cloud, {iid: eni})
 
 
 def test_qemu_guest_gets_dhcp_address_metadata_and_terminates(cloud, images, tenant):
@@ -165,4 +134,4 @@ def test_qemu_guest_gets_dhcp_address_metadata_and_terminates(cloud, images, ten
     eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
-    wait_gone(cloud, iid, eni)
+    wait_gone(cloud, {iid: eni})

@@ -21,8 +21,9 @@ import uuid
 import pytest
 
 from harness import Cloud, boto3_client, new_tenant, s3_client
-from test_instances_real import host_leftovers, wait_console
-from test_instances_real_kill import guest_inits, guests_on_host, states, wait_all
+from host_guests import guest_inits, guests_on_host, primary_enis, wait_gone
+from test_instances_real import wait_console
+from test_instances_real_kill import states, wait_all
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
 
@@ -123,13 +124,7 @@ def test_two_agents_spread_kill_one_adopts(cloud):
 
     ec2.terminate_instances(InstanceIds=ids)
     wait_all(ec2, ids, "terminated")
-    deadline = time.time() + 120
-    while True:
-        left = [x for i in ids for x in host_leftovers(cloud, i, running[i]["NetworkInterfaces"][0]["NetworkInterfaceId"])]
-        if not left:
-            break
-        assert time.time() < deadline, "left on the host: %r" % left
-        time.sleep(0.5)
+    wait_gone(cloud, primary_enis(running))
 
 
 def test_a_local_launch_that_never_boots_ends_at_the_deadline(cloud):
@@ -174,8 +169,4 @@ def test_a_local_launch_that_never_boots_ends_at_the_deadline(cloud):
     assert got["StateReason"]["Code"] == "Server.InternalError", got["StateReason"]
     assert "did not complete within %d s" % DEADLINE_S in msg and "start container" in msg, msg
     assert iid not in host_of(cloud)
-    eni = (got.get("NetworkInterfaces") or [{}])[0].get("NetworkInterfaceId", iid)
-    deadline = time.time() + 120
-    while host_leftovers(cloud, iid, eni):
-        assert time.time() < deadline, host_leftovers(cloud, iid, eni)
-        time.sleep(0.5)
+    wait_gone(cloud, primary_enis({iid: got}))

@@ -270,7 +270,15 @@ static void test_container_details(void **state)
     memset(&e, 0, sizeof e);
     assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
     assert_string_equal(e.code, "NetworkNotReady");
-    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test addr add 10.99.0.5/24 dev lo"), 0);
+    /* its address on a link without a carrier (the host's end not attached and up yet):
+     * still a wait; a pair of veths inside the stand-in plays eth0 and the host's end */
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test link add eth0 type veth peer name hostend"), 0);
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test addr add 10.99.0.5/24 dev eth0"), 0);
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test link set eth0 up"), 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(vm_driver_ensure(x->d, &s, &e), -1);
+    assert_string_equal(e.code, "NetworkNotReady");
+    assert_int_equal(sh("ip -n vtest-i-%s.eni-0000000000000test link set hostend up"), 0);
     int rc = vm_driver_ensure(x->d, &s, &e);
     if (rc == 0) {
         st = state_of(x, ID2);

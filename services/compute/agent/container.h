@@ -43,9 +43,15 @@ typedef struct ct_launch {
     int stop_timeout_ms;
 } ct_launch_t;
 
-/* Whether the network namespace at path has the IPv4 address ip on an interface: the
- * datapath makes the namespace before it configures the interface in it. */
+/* container_netns.c. Whether the network namespace at path has the IPv4 address ip on
+ * an interface with a carrier: the datapath makes the namespace, then configures the
+ * interface in it, then attaches the host's end. */
 int ct_netns_has_ip(const char *path, const char *ip);
+/* Note in inst_dir the namespace (its path, "" for none) a container just joined. */
+int ct_netns_note(const char *inst_dir, const char *netns, verr_t *e);
+/* 1 when the running container of st is no longer in the namespace its path names (the
+ * datapath made it anew): cut off, it must be started again there. */
+int ct_netns_moved(const char *inst_dir, const vm_state_t *st);
 
 /* Start the container; *pid and *start_time name its init (PID 1 inside). */
 int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "log.h"
 
 typedef struct ctd {
     char dir[PATH_MAX / 2];
@@ -127,6 +128,25 @@ static int stop(ctd_t *d, const char *inst_dir, vm_state_t *st, verr_t *e)
     return 0;
 }
 
+/* The stand-in namespace of the instance's interface into netns ("" without one), or
+ * NetworkNotReady (tried again soon) while the datapath has not made it whole: a guest
+ * started before would find no address (and no metadata service) and run without its
+ * user-data. */
+static int network_ready(ctd_t *d, const vm_spec_t *spec, char *netns, size_t n, verr_t *e)
+{
+    netns[0] = 0;
+    if (!spec->n_ifaces)
+        return 0;
+    vm_pathf(netns, n, "/run/netns/%si-%s.%s", d->prefix, d->host, spec->ifaces[0].eni_id);
+    struct stat sb;
+    if (stat(netns, &sb) < 0)
+        return verr_set(e, 503, "NetworkNotReady", "no network namespace %s yet", netns + 11);
+    if (spec->ifaces[0].ip[0] && !ct_netns_has_ip(netns, spec->ifaces[0].ip))
+        return verr_set(e, 503, "NetworkNotReady", "no address %s with a carrier in network namespace %s yet",
+                        spec->ifaces[0].ip, netns + 11);
+    return 0;
+}
+
 static int start(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_state_t *st, verr_t *e)
 {
     ct_launch_t l = {.stop_timeout_ms = d->stop_timeout_ms};
@@ -137,17 +157,8 @@ static int start(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_state
     vm_pathf(l.overlay_opts, sizeof l.overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", base, inst_dir,
              inst_dir);
     vm_pathf(l.hostname, sizeof l.hostname, "%s", spec->hostname[0] ? spec->hostname : "virga");
-    if (spec->n_ifaces) {
-        vm_pathf(l.netns, sizeof l.netns, "/run/netns/%si-%s.%s", d->prefix, d->host, spec->ifaces[0].eni_id);
-        struct stat sb;
-        if (stat(l.netns, &sb) < 0)   /* the network agent has not made it yet: try again soon */
-            return verr_set(e, 503, "NetworkNotReady", "no network namespace %s yet", l.netns + 11);
-        /* nor configured it yet: a guest started now would find no address (and no
-         * metadata service) and run without its user-data */
-        if (spec->ifaces[0].ip[0] && !ct_netns_has_ip(l.netns, spec->ifaces[0].ip))
-            return verr_set(e, 503, "NetworkNotReady", "no address %s in network namespace %s yet", spec->ifaces[0].ip,
-                            l.netns + 11);
-    }
+    if (network_ready(d, spec, l.netns, sizeof l.netns, e) < 0)
+        return -1;
     if (ct_cgroup_create(&d->cg, inst_dir, spec->id, spec, d->pids_max, e) < 0)
         return -1;
     pid_t pid = 0;
@@ -159,7 +170,7 @@ static int start(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_state
     }
     st->pid = pid;
     st->start_time = t;
-    return 0;
+    return ct_netns_note(inst_dir, l.netns, e);
 }
 
 /* A new instance's directory and layers; images_mu held. */
@@ -206,10 +217,22 @@ static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     }
     int up = running(inst_dir, &st);
     int rc = 0;
+    char moving[PATH_MAX + 16];
+    vm_pathf(moving, sizeof moving, "%s/moving", inst_dir);
+    /* cut off from its network (container_netns.c): started again once the new stand-in
+     * is whole, and listed as starting meanwhile, never as stopped (compute would take a
+     * stopped listing for a shutdown from inside) */
+    int moved = up && spec->power == VM_POWER_RUNNING && ct_netns_moved(inst_dir, &st);
+    if (moved) {
+        char netns[PATH_MAX];
+        if (network_ready(d, spec, netns, sizeof netns, e) < 0 || vm_write_file(moving, "", 0, 0, e) < 0)
+            return -1;
+        log_warn("%s: its network namespace was made anew; starting it again in the new one", spec->id);
+    }
     if (spec->power == VM_POWER_RUNNING) {
-        if (up && spec->reboot_seq > st.reboot_seq)
+        if (up && (moved || spec->reboot_seq > st.reboot_seq))
             rc = stop(d, inst_dir, &st, e);
-        if (rc == 0 && (!up || spec->reboot_seq > st.reboot_seq))
+        if (rc == 0 && (!up || moved || spec->reboot_seq > st.reboot_seq))
             rc = start(d, spec, inst_dir, &st, e);
     } else if (up) {
         rc = stop(d, inst_dir, &st, e);
@@ -219,7 +242,10 @@ static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     st.power = spec->power;
     if (spec->reboot_seq > st.reboot_seq)
         st.reboot_seq = spec->reboot_seq;
-    return vm_state_write(inst_dir, &st, e);
+    if (vm_state_write(inst_dir, &st, e) < 0)
+        return -1;
+    unlink(moving);
+    return 0;
 }
 
 static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
@@ -238,7 +264,16 @@ static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         vm_status_t *x = &(*out)[(*n)++];
         vm_pathf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
-        x->power = have && running(inst_dir, &st) ? VM_POWER_RUNNING : VM_POWER_STOPPED;
+        /* one cut off from its network, or between the stop and the start that move it
+         * (ct_ensure), is starting */
+        struct stat sb;
+        char moving[PATH_MAX + 16];
+        vm_pathf(moving, sizeof moving, "%s/moving", inst_dir);
+        int up = have && running(inst_dir, &st);
+        if (up && !ct_netns_moved(inst_dir, &st))
+            x->power = VM_POWER_RUNNING;
+        else
+            x->power = up || (have && stat(moving, &sb) == 0) ? VM_POWER_STARTING : VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);

@@ -11,13 +11,9 @@
  * system calls only, on strings made before the fork. */
 #include "container.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -198,42 +194,4 @@ out:
         if (fds[i] >= 0)
             close(fds[i]);
     return rc;
-}
-
-/* ---- the datapath's work, seen from inside ---------------------------------------- */
-
-struct has_ip {
-    const char *path, *ip;
-    int found;
-};
-
-static void *has_ip_thread(void *arg)
-{
-    struct has_ip *h = arg;
-    int fd = open(h->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    int joined = setns(fd, CLONE_NEWNET) == 0;   /* this thread only; it ends right after */
-    close(fd);
-    struct ifaddrs *ifs = NULL;
-    if (!joined || getifaddrs(&ifs) < 0)
-        return NULL;
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        char a[INET_ADDRSTRLEN];
-        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a) && !strcmp(a, h->ip))
-            h->found = 1;
-    }
-    freeifaddrs(ifs);
-    return NULL;
-}
-
-int ct_netns_has_ip(const char *path, const char *ip)
-{
-    struct has_ip h = {.path = path, .ip = ip};
-    pthread_t th;
-    if (pthread_create(&th, NULL, has_ip_thread, &h))
-        return 0;
-    pthread_join(th, NULL);
-    return h.found;
 }
