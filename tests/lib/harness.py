@@ -96,7 +96,13 @@ class Cloud:
         c.start_env = dict(env or {})
         args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
                 "--test-handlers", *(() if default_images else ("--default-images", "none")), *extra_args]
-        r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+        except subprocess.TimeoutExpired as t:
+            # what devcloud started by then keeps running without it: stop it, as a failed up
+            logs = c.logs_tail()
+            c.stop()
+            raise RuntimeError("devcloud up took over %d s:\n%s\n%s" % (t.timeout, t.output or "", logs))
         c.up_output = r.stdout + r.stderr
         if r.returncode != 0:
             logs = c.logs_tail()
