@@ -213,6 +213,12 @@ bench: deps
 	$(MAKE) all
 	@sh tests/bench/run.sh $(BUILD)
 
+# `make -s print-CFLAGS` (or any variable): what a script that compiles outside the rules
+# needs, so that it links librdkafka and the libraries exactly as the build does
+# (tests/objectstore/run-rados-test.sh).
+print-%:
+	@echo '$($*)'
+
 clean:
 	rm -rf build build-asan build-clang
 

@@ -43,13 +43,16 @@ base=$(pick_base)
 deploy/ceph/ceph-up --dir "$dir" --port-base "$base" --store memstore > "$dir/ceph-up.out" 2>&1 ||
     { cat "$dir/ceph-up.out" >&2; die "ceph-up failed"; }
 
-libs=$(pkg-config --libs jansson libsodium openssl yaml-0.1 libpq rdkafka libcurl libmicrohttpd)
-cflags=$(pkg-config --cflags jansson libsodium openssl)
+# the build's own flags and libraries (librdkafka is the pinned one in the cache, linked
+# statically: there may be no system librdkafka for pkg-config to find)
+flags=(-s --no-print-directory BUILD="$build" CC="$cc" OPT="$opt" SAN="$san")
+cflags=$(make "${flags[@]}" print-CFLAGS)
+libs=$(make "${flags[@]}" print-LDLIBS)
 # shellcheck disable=SC2086
-"$cc" -std=gnu11 -Wall -Wextra -Werror -g $opt $san -D_GNU_SOURCE -pthread -Icommon -Iservices/objectstore $cflags \
+"$cc" $cflags -Iservices/objectstore \
     tests/objectstore/test_backend_rados.c services/objectstore/backend*.c \
     "$build/lib/libvirga-common.a" -o "$dir/test_backend_rados" \
-    $libs -lrados -lcmocka -lpthread -lm
+    $libs -lcmocka
 
 set +e
 out=$(VIRGA_OBJECTSTORE_RADOS_CONF=$dir/ceph/ceph.conf \
