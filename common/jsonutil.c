@@ -241,16 +241,14 @@ char *json_compact(const json_t *o)
 
 /* The length of json_dumps(o, JSON_COMPACT) without making it: jansson's dump checks
  * every object and array for loops through a hash table keyed by its printed address,
- * which made the sizing of a DescribeInstances page cost more than building it. Strings
- * as jansson writes them by default: '"', '\\' and control characters escaped (\n and
- * friends in two bytes, others as \u00XX), everything else as is. */
+ * which made the sizing of a DescribeInstances page cost more than building it. A
+ * string's length by the escapes write_string makes. */
 static size_t string_size(const char *s, size_t n)
 {
     size_t out = 2;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        out += c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 2
-             : c < 0x20 ? 6 : 1;
+        out += short_escape(c) ? 2 : c < 0x20 ? 6 : 1;
     }
     return out;
 }
