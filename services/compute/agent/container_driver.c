@@ -217,15 +217,13 @@ static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     }
     int up = running(inst_dir, &st);
     int rc = 0;
-    char moving[PATH_MAX + 16];
-    vm_pathf(moving, sizeof moving, "%s/moving", inst_dir);
     /* cut off from its network (container_netns.c): started again once the new stand-in
      * is whole, and listed as starting meanwhile, never as stopped (compute would take a
      * stopped listing for a shutdown from inside) */
     int moved = up && spec->power == VM_POWER_RUNNING && ct_netns_moved(inst_dir, &st);
     if (moved) {
         char netns[PATH_MAX];
-        if (network_ready(d, spec, netns, sizeof netns, e) < 0 || vm_write_file(moving, "", 0, 0, e) < 0)
+        if (network_ready(d, spec, netns, sizeof netns, e) < 0 || vm_moving_mark(inst_dir, e) < 0)
             return -1;
         log_warn("%s: its network namespace was made anew; starting it again in the new one", spec->id);
     }
@@ -244,7 +242,7 @@ static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
         st.reboot_seq = spec->reboot_seq;
     if (vm_state_write(inst_dir, &st, e) < 0)
         return -1;
-    unlink(moving);
+    vm_moving_clear(inst_dir);
     return 0;
 }
 
@@ -266,14 +264,11 @@ static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         x->reboot_seq = have ? st.reboot_seq : 0;
         /* one cut off from its network, or between the stop and the start that move it
          * (ct_ensure), is starting */
-        struct stat sb;
-        char moving[PATH_MAX + 16];
-        vm_pathf(moving, sizeof moving, "%s/moving", inst_dir);
         int up = have && running(inst_dir, &st);
         if (up && !ct_netns_moved(inst_dir, &st))
             x->power = VM_POWER_RUNNING;
         else
-            x->power = up || (have && stat(moving, &sb) == 0) ? VM_POWER_STARTING : VM_POWER_STOPPED;
+            x->power = up || (have && vm_moving(inst_dir)) ? VM_POWER_STARTING : VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);

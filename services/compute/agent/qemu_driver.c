@@ -12,7 +12,14 @@
  * host namespace <prefix>h-<host>, which QEMU opens by name, so it runs in that
  * namespace (ip netns exec); with no interface, -nic none. Start waits for the guest's
  * ready line (agent.qemu.ready_line) for at most agent.qemu.boot_timeout_s, so the
- * agent's bound on parallel boots covers the boot itself. */
+ * agent's bound on parallel boots covers the boot itself.
+ *
+ * A tap the datapath deletes (it rebuilds an interface it finds half made or changed)
+ * takes the guest's link with it: QEMU keeps its file descriptor on a device that is
+ * gone, and the tap made again under the same name is another device that nothing
+ * opened. Such a guest is cut off for good, so it is listed as starting and the next
+ * ensure stops it and starts it again on the new tap, as a container on a stand-in made
+ * anew is (container_netns.c; the vm_moving marker keeps it starting in between). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -393,6 +400,46 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
 
 static void qmp_path(const char *inst, char *out, size_t n) { vm_pathf(out, n, "%s/qmp", inst); }
 
+/* 1 when the QEMU of pid holds a tap whose device is gone. The kernel names the device a
+ * /dev/net/tun descriptor is attached to in its fdinfo (`iff:\t<name>`), and names none
+ * once the device is deleted: that is the cut-off guest, whatever the tap's new self. */
+static int tap_lost(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return 0;
+    int lost = 0;
+    struct dirent *de;
+    while (!lost && (de = readdir(dp))) {
+        char p[PATH_MAX], target[32], info[512];
+        vm_pathf(p, sizeof p, "%s/%s", dir, de->d_name);
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = 0;
+        if (strcmp(target, "/dev/net/tun"))
+            continue;
+        vm_pathf(p, sizeof p, "/proc/%d/fdinfo/%s", (int)pid, de->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ssize_t r = fd >= 0 ? read(fd, info, sizeof info - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (r <= 0)
+            continue;
+        info[r] = 0;
+        const char *iff = strstr(info, "iff:");
+        if (iff) {
+            iff += 4;
+            iff += strspn(iff, " \t");
+            lost = *iff == '\n' || !*iff;
+        }
+    }
+    closedir(dp);
+    return lost;
+}
+
 /* The instance's QEMU even when state.json does not name it (an agent killed between
  * QEMU's start and the state write): the pid QEMU wrote, if that process is a QEMU with
  * this instance's QMP socket on its command line. Updates *st; 1 when it runs. */
@@ -476,6 +523,16 @@ static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
         }
     }
     int up = alive(inst, &st), rc = 0;
+    /* cut off from its tap (above): started again once the new tap is there */
+    if (up && s->power == VM_POWER_RUNNING && tap_lost(st.pid)) {
+        char ns[128];
+        if (netns_ready(d, s, ns, sizeof ns, e) < 0 || vm_moving_mark(inst, e) < 0)
+            return -1;
+        log_warn("%s: its tap was made anew; starting it again on the new one", s->id);
+        if (stop(d, inst, &st, e) < 0)
+            return -1;
+        up = 0;
+    }
     if (s->power == VM_POWER_RUNNING && !up)
         rc = start(d, s, inst, &st, e);
     else if (s->power == VM_POWER_RUNNING && s->reboot_seq > st.reboot_seq)
@@ -487,7 +544,10 @@ static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
     st.power = s->power;
     if (s->reboot_seq > st.reboot_seq)
         st.reboot_seq = s->reboot_seq;
-    return vm_state_write(inst, &st, e);
+    if (vm_state_write(inst, &st, e) < 0)
+        return -1;
+    vm_moving_clear(inst);
+    return 0;
 }
 
 static int q_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
@@ -505,7 +565,13 @@ static int q_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         vm_status_t *x = &(*out)[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
-        x->power = have && alive(inst, &st) ? VM_POWER_RUNNING : VM_POWER_STOPPED;
+        /* one cut off from its tap, or between the stop and the start that move it, is
+         * starting */
+        int up = have && alive(inst, &st);
+        if (up && !tap_lost(st.pid))
+            x->power = VM_POWER_RUNNING;
+        else
+            x->power = up || (have && vm_moving(inst)) ? VM_POWER_STARTING : VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);

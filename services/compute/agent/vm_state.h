@@ -61,6 +61,12 @@ void vm_console_cap_set(uint64_t bytes);
 /* Write a whole small file (atomically through a temp name when atomic). */
 int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e);
 
+/* vm_moving.c: the marker of a guest stopped to be started again on a network made
+ * anew (listed as starting, never stopped, while it is there). */
+int vm_moving_mark(const char *inst_dir, verr_t *e);
+void vm_moving_clear(const char *inst_dir);
+int vm_moving(const char *inst_dir);
+
 /* snprintf for paths: -1 when out is too small (it then holds a truncated string). */
 int vm_pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
