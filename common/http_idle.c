@@ -13,14 +13,13 @@
 
 #include "log.h"
 #include "strbuf.h"
+#include "ticker.h"
 
 struct http_idle {
-    pthread_mutex_t mu;       /* guards the list, each entry's links and fired, stop */
-    pthread_cond_t cv;
-    pthread_t thread;
+    pthread_mutex_t mu;       /* guards the list, each entry's links and fired */
+    ticker_t *ticker;         /* the scan, every idle_ms / 4 (50 ms to 1 s) */
     http_idle_entry_t *head;
     int64_t idle_ms;
-    int stop;
 };
 
 static int64_t now_ms(void)
@@ -30,44 +29,33 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void *watch(void *arg)
+static void scan(void *arg)
 {
     http_idle_t *w = arg;
-    /* a stalled body is refused between idle_ms and idle_ms + tick after its last byte */
-    int64_t tick = w->idle_ms / 4 < 50 ? 50 : w->idle_ms / 4 > 1000 ? 1000 : w->idle_ms / 4;
+    int64_t now = now_ms();
     pthread_mutex_lock(&w->mu);
-    while (!w->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(tick % 1000) * 1000000L;
-        until.tv_sec += tick / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&w->cv, &w->mu, &until);
-        int64_t now = now_ms();
-        for (http_idle_entry_t *en = w->head; en && !w->stop; en = en->next) {
-            if (en->fired)
-                continue;
-            /* libmicrohttpd can miss a client's end-of-stream that came with its last
-             * bytes (edge-triggered epoll): look, and wake it the same way */
-            char c;
-            ssize_t n = recv(en->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n == 0) {
-                en->fired = HTTP_IDLE_ENDED;
-                shutdown(en->fd, SHUT_RD);
-                continue;
-            }
-            /* bytes waiting in the socket: the client is sending and this server is
-             * not reading (its thread is busy with another connection), not idle */
-            if (n > 0 || now - __atomic_load_n(&en->last_ms, __ATOMIC_RELAXED) < w->idle_ms)
-                continue;
-            /* the connection's thread sees end-of-stream and ends the request; the
-             * write side stays open for the answer */
-            en->fired = HTTP_IDLE_TIMEOUT;
+    for (http_idle_entry_t *en = w->head; en; en = en->next) {
+        if (en->fired)
+            continue;
+        /* libmicrohttpd can miss a client's end-of-stream that came with its last
+         * bytes (edge-triggered epoll): look, and wake it the same way */
+        char c;
+        ssize_t n = recv(en->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) {
+            en->fired = HTTP_IDLE_ENDED;
             shutdown(en->fd, SHUT_RD);
+            continue;
         }
+        /* bytes waiting in the socket: the client is sending and this server is
+         * not reading (its thread is busy with another connection), not idle */
+        if (n > 0 || now - __atomic_load_n(&en->last_ms, __ATOMIC_RELAXED) < w->idle_ms)
+            continue;
+        /* the connection's thread sees end-of-stream and ends the request; the
+         * write side stays open for the answer */
+        en->fired = HTTP_IDLE_TIMEOUT;
+        shutdown(en->fd, SHUT_RD);
     }
     pthread_mutex_unlock(&w->mu);
-    return NULL;
 }
 
 http_idle_t *http_idle_start(int idle_s)
@@ -77,10 +65,11 @@ http_idle_t *http_idle_start(int idle_s)
     http_idle_t *w = xcalloc(1, sizeof *w);
     w->idle_ms = (int64_t)idle_s * 1000;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->thread, NULL, watch, w) != 0) {
+    /* a stalled body is refused between idle_ms and idle_ms + tick after its last byte */
+    int64_t tick = w->idle_ms / 4 < 50 ? 50 : w->idle_ms / 4 > 1000 ? 1000 : w->idle_ms / 4;
+    verr_t e;
+    if (!(w->ticker = ticker_start("http-idle", tick, 0, scan, w, &e))) {
         log_error("cannot start the request body watchdog: stalled uploads wait for the connection timeout");
-        pthread_cond_destroy(&w->cv);
         pthread_mutex_destroy(&w->mu);
         free(w);
         return NULL;
@@ -92,12 +81,7 @@ void http_idle_stop(http_idle_t *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cv);
+    ticker_stop(w->ticker);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }

@@ -4,23 +4,20 @@
  * a publisher that empties the outbox onto virga.usage. A lost or missed notification
  * costs at most accounting.poll_ms: both loops also run on that timer (and on the
  * service's reconcile timer), so the doorbell only makes them prompt. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "accounting.h"
 #include "config.h"
 #include "log.h"
 #include "pg_listen.h"
+#include "ticker.h"
 
-/* A loop that sleeps until woken or until its period ends. */
+/* A loop: a ticker (common/ticker.c) and the database connection of its passes. */
 typedef struct loop {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int woken, started;
+    ticker_t *ticker;
+    db_t *db;
 } loop_t;
 
 static struct {
@@ -29,34 +26,16 @@ static struct {
     int poll_ms, batch, grace_s;
     pg_listen_t *listener;   /* the doorbell (common/pg_listen.c) */
     loop_t puller, publisher;
+    int publish_failures;
 } pump;
 
-static void loop_wake(loop_t *l)
+/* The loop's connection, made when it has none. */
+static db_t *loop_db(loop_t *l, const char *who)
 {
-    pthread_mutex_lock(&l->mu);
-    l->woken = 1;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-}
-
-/* Sleep up to ms unless woken; 0 when asked to stop. */
-static int loop_wait(loop_t *l, int ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&l->mu);
-    while (!l->woken && !pump.stop && pthread_cond_timedwait(&l->cv, &l->mu, &until) == 0)
-        ;
-    l->woken = 0;
-    int go = !pump.stop;
-    pthread_mutex_unlock(&l->mu);
-    return go;
+    verr_t e;
+    if (!l->db && !(l->db = service_db_connect(pump.svc, &e)))
+        log_warn("accounting: %s: %s", who, e.message);
+    return l->db;
 }
 
 /* The logs named in accounting.feeds (sql/002_usage.sql and later migrations). */
@@ -112,73 +91,48 @@ long pump_pull(db_t *db, int batch, int grace_s, verr_t *e)
     return m ? total : -1;
 }
 
-static void *puller(void *arg)
+static void puller(void *arg)
 {
     (void)arg;
-    db_t *db = NULL;
-    int ms = pump.poll_ms;
-    while (loop_wait(&pump.puller, ms)) {
-        verr_t e;
-        if (!db && !(db = service_db_connect(pump.svc, &e))) {
-            log_warn("accounting: puller: %s", e.message);
-            continue;
-        }
-        long n = pump_pull(db, pump.batch, pump.grace_s, &e);
-        if (n < 0)
-            log_warn("accounting: reading the event logs: %s", e.message);
-        else if (n > 0)
-            log_debug("accounting: %ld events taken", n);
-    }
-    db_close(db);
-    return NULL;
+    db_t *db = loop_db(&pump.puller, "puller");
+    verr_t e;
+    long n = db ? pump_pull(db, pump.batch, pump.grace_s, &e) : 0;
+    if (n < 0)
+        log_warn("accounting: reading the event logs: %s", e.message);
+    else if (n > 0)
+        log_debug("accounting: %ld events taken", n);
 }
 
-static void *publisher(void *arg)
+static void publisher(void *arg)
 {
     (void)arg;
-    db_t *db = NULL;
-    int ms = pump.poll_ms, failures = 0;
-    while (loop_wait(&pump.publisher, ms)) {
-        verr_t e;
-        if (!db && !(db = service_db_connect(pump.svc, &e))) {
-            log_warn("accounting: publisher: %s", e.message);
-            continue;
-        }
-        long n = publish_outbox(pump.svc->bus, db, pump.batch, &e);
-        if (n < 0) {
-            /* the broker away: the records wait in the outbox; try again, less often */
-            log_warn("accounting: publishing usage records: %s", e.message);
-            failures += failures < 5;
-            ms = pump.poll_ms < 1000 << failures ? pump.poll_ms : 1000 << failures;
-        } else {
-            failures = 0;
-            ms = pump.poll_ms;
-        }
+    db_t *db = loop_db(&pump.publisher, "publisher");
+    verr_t e;
+    if (!db)
+        return;
+    if (publish_outbox(pump.svc->bus, db, pump.batch, &e) < 0) {
+        /* the broker away: the records wait in the outbox; try again, less often */
+        log_warn("accounting: publishing usage records: %s", e.message);
+        pump.publish_failures += pump.publish_failures < 5;
+        int64_t backoff = (int64_t)1000 << pump.publish_failures;
+        ticker_set_period(pump.publisher.ticker, pump.poll_ms < backoff ? pump.poll_ms : backoff);
+    } else if (pump.publish_failures) {
+        pump.publish_failures = 0;
+        ticker_set_period(pump.publisher.ticker, pump.poll_ms);
     }
-    db_close(db);
-    return NULL;
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
     (void)arg, (void)payload;
-    loop_wake(strcmp(channel, "virga_usage_records") ? &pump.puller : &pump.publisher);
+    ticker_wake(strcmp(channel, "virga_usage_records") ? pump.puller.ticker : pump.publisher.ticker);
 }
 
 static void on_connect(void *arg)
 {
     (void)arg;
-    loop_wake(&pump.puller);   /* whatever committed while nobody listened */
-    loop_wake(&pump.publisher);
-}
-
-static int loop_start(loop_t *l, void *(*fn)(void *))
-{
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
-    l->woken = 1;   /* a first pass at once */
-    l->started = pthread_create(&l->thread, NULL, fn, NULL) == 0;
-    return l->started ? 0 : -1;
+    ticker_wake(pump.puller.ticker);   /* whatever committed while nobody listened */
+    ticker_wake(pump.publisher.ticker);
 }
 
 int pump_start(service_t *svc, verr_t *e)
@@ -192,8 +146,10 @@ int pump_start(service_t *svc, verr_t *e)
         return verr_set(e, 400, "InvalidParameterValue",
                         "accounting.poll_ms (10..3600000), accounting.batch (1..100000) or "
                         "accounting.close_grace_s (0..86400) out of range");
-    if (loop_start(&pump.puller, puller) < 0 || loop_start(&pump.publisher, publisher) < 0)
-        return verr_set(e, 500, "InternalError", "accounting: cannot start its threads");
+    /* a first pass at once each */
+    if (!(pump.puller.ticker = ticker_start("acct-puller", pump.poll_ms, 1, puller, NULL, e)) ||
+        !(pump.publisher.ticker = ticker_start("acct-publisher", pump.poll_ms, 1, publisher, NULL, e)))
+        return -1;
     static const char *const channels[] = {"virga_usage_events", "virga_usage_records", NULL};
     pg_listen_spec_t spec = {.name = "accounting", .channels = channels, .on_notify = on_notify,
                              .on_connect = on_connect};
@@ -202,19 +158,16 @@ int pump_start(service_t *svc, verr_t *e)
 
 void pump_wake(void)
 {
-    if (pump.puller.started)
-        loop_wake(&pump.puller);
-    if (pump.publisher.started)
-        loop_wake(&pump.publisher);
+    ticker_wake(pump.puller.ticker);
+    ticker_wake(pump.publisher.ticker);
 }
 
-static void loop_join(loop_t *l)
+static void loop_stop(loop_t *l)
 {
-    if (!l->started)
-        return;
-    loop_wake(l);
-    pthread_join(l->thread, NULL);
-    l->started = 0;
+    ticker_stop(l->ticker);
+    l->ticker = NULL;
+    db_close(l->db);
+    l->db = NULL;
 }
 
 void pump_stop(void)
@@ -222,6 +175,6 @@ void pump_stop(void)
     pump.stop = 1;
     pg_listen_stop(pump.listener);
     pump.listener = NULL;
-    loop_join(&pump.puller);
-    loop_join(&pump.publisher);
+    loop_stop(&pump.puller);
+    loop_stop(&pump.publisher);
 }

@@ -14,25 +14,22 @@
  *     was away), reads network.instance_interfaces page by page.
  * Each row carries the network's version of the interface and is only replaced by a
  * larger one, so pushes and pages may arrive late, twice or in any order. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "compute.h"
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "ticker.h"
 
 #define GONE_KEPT "1 hour"   /* a detached interface's row, against late pushes */
 
 struct network_enis {
     service_t *svc;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    pthread_t thread;
-    int stop, now, started;
+    ticker_t *ticker;   /* the sync pass: every interval, at once on a resync request */
+    db_t *db;           /* the pass's own connection */
     int interval_s, timeout_ms;
 };
 
@@ -66,10 +63,8 @@ int network_enis_store(db_t *db, const json_t *facts, verr_t *e)
 /* Ask the sync thread for a pass now (a push too large for a notification). */
 static void resync(network_enis_t *s)
 {
-    pthread_mutex_lock(&s->mu);
-    s->now = 1;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->mu);
+    if (s)   /* NULL: a push before the sync started, whose first pass comes anyway */
+        ticker_wake(s->ticker);
 }
 
 int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -159,37 +154,20 @@ static int sync_pass(network_enis_t *s, db_t *db, verr_t *e)
     return 0;
 }
 
-static void *syncer(void *arg)
+static void sync_tick(void *arg)
 {
     network_enis_t *s = arg;
-    db_t *db = NULL;
-    time_t next = 0;   /* the first pass at once */
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        while (!s->stop && !s->now && time(NULL) < next) {
-            struct timespec ts = {.tv_sec = next};
-            pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-        }
-        int stop = s->stop;
-        s->now = 0;
-        pthread_mutex_unlock(&s->mu);
-        if (stop)
-            break;
-        next = time(NULL) + s->interval_s;
-        verr_t e = {0};
-        if (!db && !(db = service_db_connect(s->svc, &e))) {
-            log_warn("interfaces: %s", e.message);
-            continue;
-        }
-        if (sync_pass(s, db, &e) < 0)
-            log_warn("interfaces: the network's list not compared: %s %s", e.code, e.message);
-        PG_AUTO PGresult *r = db_prepared(db, &e, "nenis_purge", "DELETE FROM network_enis WHERE instance_id IS NULL "
-                                          "AND stored_at < now() - interval '" GONE_KEPT "'", 0, NULL);
-        if (!r)
-            log_warn("interfaces: purging detached ones: %s", e.message);
+    verr_t e = {0};
+    if (!s->db && !(s->db = service_db_connect(s->svc, &e))) {
+        log_warn("interfaces: %s", e.message);
+        return;
     }
-    db_close(db);
-    return NULL;
+    if (sync_pass(s, s->db, &e) < 0)
+        log_warn("interfaces: the network's list not compared: %s %s", e.code, e.message);
+    PG_AUTO PGresult *r = db_prepared(s->db, &e, "nenis_purge", "DELETE FROM network_enis WHERE instance_id IS NULL "
+                                      "AND stored_at < now() - interval '" GONE_KEPT "'", 0, NULL);
+    if (!r)
+        log_warn("interfaces: purging detached ones: %s", e.message);
 }
 
 network_enis_t *network_enis_start(service_t *svc, verr_t *e)
@@ -201,16 +179,11 @@ network_enis_t *network_enis_start(service_t *svc, verr_t *e)
     s->timeout_ms = call_ms < 5000 ? call_ms : 5000;   /* a stop waits for a call in flight */
     if (s->interval_s < 1)
         s->interval_s = 1;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    if (pthread_create(&s->thread, NULL, syncer, s)) {
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->wake);
+    /* the first pass at once: what changed while compute was down */
+    if (!(s->ticker = ticker_start("enis-sync", (int64_t)s->interval_s * 1000, 1, sync_tick, s, e))) {
         free(s);
-        verr_set(e, 503, "ServiceUnavailable", "cannot start the interface sync thread");
         return NULL;
     }
-    s->started = 1;
     return s;
 }
 
@@ -218,13 +191,7 @@ void network_enis_stop(network_enis_t *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->mu);
-    if (s->started)
-        pthread_join(s->thread, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->wake);
+    ticker_stop(s->ticker);
+    db_close(s->db);
     free(s);
 }

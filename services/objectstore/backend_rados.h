@@ -23,6 +23,7 @@
 #include <rados/librados.h>
 
 #include "backend_internal.h"
+#include "ticker.h"
 
 #define RING 4                  /* aio reads / writes in flight per request */
 #define PIECE (1024 * 1024)     /* I/O unit within a stripe: sending starts before it is full */
@@ -51,12 +52,9 @@ typedef struct rados_impl {
     int timeout_s, probe_interval_ms, probe_timeout_ms;
     /* the connection and its health (backend_rados_conn.c) */
     pthread_mutex_t mu;
-    pthread_cond_t wake;
     rconn_t *cur;
-    int suspect;                /* an operation timed out: probe now */
-    int stop;
-    pthread_t monitor;
-    int monitor_running;
+    int stop;                   /* set before the monitor is stopped: cuts a probe short */
+    ticker_t *monitor;          /* the probe, every probe_interval_ms */
     int healthy;
     int64_t unhealthy_since;
     char detail[200];

@@ -228,31 +228,14 @@ static void check(rados_impl_t *r)
     replace(r, "it does not answer");
 }
 
-static void *monitor_main(void *arg)
+static void monitor_tick(void *arg)
 {
-    rados_impl_t *r = arg;
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + (int64_t)(r->probe_interval_ms % 1000) * 1000000;
-        until.tv_sec += r->probe_interval_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&r->wake, &r->mu, &until);
-        if (r->stop)
-            break;
-        pthread_mutex_unlock(&r->mu);
-        check(r);
-        pthread_mutex_lock(&r->mu);
-    }
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
+    check(arg);
 }
 
 int rados_conn_open(rados_impl_t *r, verr_t *e)
 {
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->wake, NULL);
     r->healthy = 1;
     if (!(r->cur = conn_new(r, r->timeout_s, e)))
         return -1;
@@ -261,27 +244,18 @@ int rados_conn_open(rados_impl_t *r, verr_t *e)
     r->seen = rados_unavailable_seen();
     if (r->probe_interval_ms <= 0)
         return 0;   /* no probe: health is never known to be bad */
-    int rc = pthread_create(&r->monitor, NULL, monitor_main, r);
-    if (rc != 0)
-        return verr_set(e, 500, "InternalError", "cannot start the RADOS health probe: %s", strerror(rc));
-    r->monitor_running = 1;
-    return 0;
+    r->monitor = ticker_start("rados-probe", r->probe_interval_ms, 0, monitor_tick, r, e);
+    return r->monitor ? 0 : -1;
 }
 
 void rados_conn_close(rados_impl_t *r)
 {
-    if (r->monitor_running) {
-        pthread_mutex_lock(&r->mu);
-        __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&r->wake);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->monitor, NULL);
-        r->monitor_running = 0;
-    }
+    __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);   /* a probe under way ends early */
+    ticker_stop(r->monitor);
+    r->monitor = NULL;
     /* every operation has ended: the current connection's reference is the last */
     rados_conn_put(r, r->cur);
     r->cur = NULL;
-    pthread_cond_destroy(&r->wake);
     pthread_mutex_destroy(&r->mu);
 }
 

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "deadline.h"
 #include "log.h"
 #include "objectstore.h"
 #include "strbuf.h"
+#include "ticker.h"
 
 #define SLOTS 1024   /* buckets counted per window; more are written at once (below) */
 
@@ -142,48 +142,26 @@ static void flush(objectstore_t *os, db_t *db)
     free(ids.s), free(accts.s), free(buckets.s), free(bytes.s), free(reqs.s);
 }
 
-static pthread_t flusher;
-static pthread_mutex_t flusher_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t flusher_cv = PTHREAD_COND_INITIALIZER;
-static int flusher_running, flusher_stop;
+static ticker_t *flusher;
 
-static void *flusher_main(void *arg)
+static void flush_tick(void *arg)
 {
     objectstore_t *os = arg;
-    long ms = config_int(os->svc->cfg, "objectstore.transfer_flush_ms", 1000);
-    pthread_mutex_lock(&flusher_mu);
-    while (!flusher_stop) {
-        struct timespec at = deadline_in_ms(ms > 0 ? ms : 1000);
-        pthread_cond_timedwait(&flusher_cv, &flusher_mu, &at);
-        pthread_mutex_unlock(&flusher_mu);
-        verr_t e;
-        flush(os, s3_db(os, &e));
-        pthread_mutex_lock(&flusher_mu);
-    }
-    pthread_mutex_unlock(&flusher_mu);
-    return NULL;
+    verr_t e;
+    flush(os, s3_db(os, &e));
 }
 
 int transfer_start(objectstore_t *os, verr_t *e)
 {
-    flusher_stop = 0;
-    int rc = pthread_create(&flusher, NULL, flusher_main, os);
-    if (rc != 0)
-        return verr_set(e, 500, "InternalError", "cannot start the transfer flusher: %s", strerror(rc));
-    flusher_running = 1;
-    return 0;
+    long ms = config_int(os->svc->cfg, "objectstore.transfer_flush_ms", 1000);
+    flusher = ticker_start("s3-transfer", ms > 0 ? ms : 1000, 0, flush_tick, os, e);
+    return flusher ? 0 : -1;
 }
 
 void transfer_stop(objectstore_t *os, db_t *db)
 {
-    if (flusher_running) {
-        pthread_mutex_lock(&flusher_mu);
-        flusher_stop = 1;
-        pthread_cond_signal(&flusher_cv);
-        pthread_mutex_unlock(&flusher_mu);
-        pthread_join(flusher, NULL);
-        flusher_running = 0;
-    }
+    ticker_stop(flusher);
+    flusher = NULL;
     flush(os, db);   /* the HTTP endpoint has drained: this is the last window */
 }
 

@@ -21,16 +21,15 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "objectstore.h"
+#include "ticker.h"
 
 struct writers {
     service_t *svc;
     char id[25];
     int lease_s;
-    pthread_t thr;
-    int running;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
+    ticker_t *beat;          /* the heartbeat, every lease / 4 */
+    db_t *beat_db;           /* the heartbeat's own connection */
+    pthread_mutex_t mu;      /* ok_since */
     int64_t ok_since;        /* monotonic seconds of the first heartbeat of an unbroken run; 0 = failing */
     json_t *alive;           /* during a gc pass: {id: true} */
 };
@@ -52,35 +51,21 @@ static int heartbeat(writers_t *w, db_t *db, verr_t *e)
     return r ? 0 : -1;
 }
 
-static void *heartbeat_main(void *arg)
+static void heartbeat_tick(void *arg)
 {
     writers_t *w = arg;
-    db_t *db = NULL;
     verr_t e;
-    int period = w->lease_s / 4 > 0 ? w->lease_s / 4 : 1;
+    if (!w->beat_db && !(w->beat_db = service_db_connect(w->svc, &e)))
+        log_warn("object store writer heartbeat: database: %s", e.message);
+    int ok = w->beat_db && heartbeat(w, w->beat_db, &e) == 0;
+    if (w->beat_db && !ok)
+        log_warn("object store writer heartbeat: %s", e.message);
     pthread_mutex_lock(&w->mu);
-    while (!w->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += period;
-        pthread_cond_timedwait(&w->cv, &w->mu, &until);
-        if (w->stop)
-            break;
-        pthread_mutex_unlock(&w->mu);
-        if (!db && !(db = service_db_connect(w->svc, &e)))
-            log_warn("object store writer heartbeat: database: %s", e.message);
-        int ok = db && heartbeat(w, db, &e) == 0;
-        if (db && !ok)
-            log_warn("object store writer heartbeat: %s", e.message);
-        pthread_mutex_lock(&w->mu);
-        if (!ok)
-            w->ok_since = 0;
-        else if (!w->ok_since)
-            w->ok_since = mono_s();
-    }
+    if (!ok)
+        w->ok_since = 0;
+    else if (!w->ok_since)
+        w->ok_since = mono_s();
     pthread_mutex_unlock(&w->mu);
-    db_close(db);
-    return NULL;
 }
 
 writers_t *writers_start(service_t *svc, os_backend_t *b, verr_t *e)
@@ -92,19 +77,16 @@ writers_t *writers_start(service_t *svc, os_backend_t *b, verr_t *e)
     if (w->lease_s < 1)
         w->lease_s = 1;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
     if (heartbeat(w, svc->db, e) < 0) {
         writers_stop(w);
         return NULL;
     }
     w->ok_since = mono_s();
-    int rc = pthread_create(&w->thr, NULL, heartbeat_main, w);
-    if (rc != 0) {
-        verr_set(e, 500, "InternalError", "cannot start the writer heartbeat: %s", strerror(rc));
+    if (!(w->beat = ticker_start("s3-writer", (int64_t)(w->lease_s / 4 > 0 ? w->lease_s / 4 : 1) * 1000, 0,
+                                 heartbeat_tick, w, e))) {
         writers_stop(w);
         return NULL;
     }
-    w->running = 1;
     os_backend_set_writer(b, w->id);
     log_info("object store writer id %s (lease %d s)", w->id, w->lease_s);
     return w;
@@ -154,12 +136,9 @@ void writers_stop(writers_t *w)
 {
     if (!w)
         return;
-    if (w->running) {
-        pthread_mutex_lock(&w->mu);
-        w->stop = 1;
-        pthread_cond_broadcast(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thr, NULL);
+    if (w->beat) {
+        ticker_stop(w->beat);
+        db_close(w->beat_db);
         /* every write of this process has ended (committed or aborted): forget it */
         const char *p[] = {w->id};
         verr_t e;
@@ -168,7 +147,6 @@ void writers_stop(writers_t *w)
             log_warn("object store writers: %s", e.message);
     }
     json_decref(w->alive);
-    pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
