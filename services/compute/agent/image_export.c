@@ -10,7 +10,6 @@
  * PUT overwrites). Exports run one at a time, never on a bus worker. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "image_export.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "ticker.h"
 #include "transfer.h"
 #include "vm_state.h"
 
@@ -26,10 +26,8 @@ struct image_export {
     service_t *svc;
     instance_sync_t *sync;
     char dir[PATH_MAX];
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int woken, stopping;
+    ticker_t *ticker;   /* a pass every agent.sync_interval_s, at once when woken */
+    int stopping;       /* atomic: cuts an export under way short */
 };
 
 static int cancelled(void *arg, uint64_t done, uint64_t total)
@@ -37,9 +35,7 @@ static int cancelled(void *arg, uint64_t done, uint64_t total)
     (void)done;
     (void)total;
     image_export_t *x = arg;
-    pthread_mutex_lock(&x->mu);
-    int s = x->stopping;
-    pthread_mutex_unlock(&x->mu);
+    int s = __atomic_load_n(&x->stopping, __ATOMIC_ACQUIRE);
     return s;
 }
 
@@ -81,8 +77,11 @@ static int export_one(image_export_t *x, const json_t *job, char sha[65], uint64
     return rc;
 }
 
-static void pass(image_export_t *x)
+static void pass(void *arg)
 {
+    image_export_t *x = arg;
+    if (__atomic_load_n(&x->stopping, __ATOMIC_ACQUIRE))
+        return;   /* cancelled: the agent is going */
     int timeout = (int)config_int(x->svc->cfg, "agent.compute_timeout_ms", 10000);
     json_t *r = NULL;
     verr_t e;
@@ -118,27 +117,6 @@ static void pass(image_export_t *x)
     json_decref(r);
 }
 
-static void *loop(void *arg)
-{
-    image_export_t *x = arg;
-    long every = config_int(x->svc->cfg, "agent.sync_interval_s", 10);
-    for (;;) {
-        pthread_mutex_lock(&x->mu);
-        if (!x->woken && !x->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += every > 0 ? every : 10;
-            pthread_cond_timedwait(&x->cv, &x->mu, &ts);
-        }
-        int stop = x->stopping;
-        x->woken = 0;
-        pthread_mutex_unlock(&x->mu);
-        if (stop)
-            return NULL;
-        pass(x);
-    }
-}
-
 image_export_t *image_export_start(service_t *svc, instance_sync_t *sync, const char *host_id, verr_t *e)
 {
     image_export_t *x = xcalloc(1, sizeof *x);
@@ -155,12 +133,9 @@ image_export_t *image_export_start(service_t *svc, instance_sync_t *sync, const 
         free(x);
         return NULL;
     }
-    pthread_mutex_init(&x->mu, NULL);
-    pthread_cond_init(&x->cv, NULL);
-    x->woken = 1;   /* what a killed agent left pending is done at once */
-    int rc = pthread_create(&x->th, NULL, loop, x);
-    if (rc) {
-        verr_set(e, 500, "InternalError", "export thread: %s", strerror(rc));
+    long every = config_int(svc->cfg, "agent.sync_interval_s", 10);
+    /* the first pass at once: what a killed agent left pending */
+    if (!(x->ticker = ticker_start("exports", (every > 0 ? every : 10) * 1000, 1, pass, x, e))) {
         free(x);
         return NULL;
     }
@@ -169,22 +144,14 @@ image_export_t *image_export_start(service_t *svc, instance_sync_t *sync, const 
 
 void image_export_wake(image_export_t *x)
 {
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    x->woken = 1;
-    pthread_cond_signal(&x->cv);
-    pthread_mutex_unlock(&x->mu);
+    if (x)
+        ticker_wake(x->ticker);
 }
 
 void image_export_cancel(image_export_t *x)
 {
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    x->stopping = 1;
-    pthread_cond_signal(&x->cv);
-    pthread_mutex_unlock(&x->mu);
+    if (x)
+        __atomic_store_n(&x->stopping, 1, __ATOMIC_RELEASE);
 }
 
 void image_export_stop(image_export_t *x)
@@ -192,8 +159,6 @@ void image_export_stop(image_export_t *x)
     if (!x)
         return;
     image_export_cancel(x);
-    pthread_join(x->th, NULL);
-    pthread_mutex_destroy(&x->mu);
-    pthread_cond_destroy(&x->cv);
+    ticker_stop(x->ticker);
     free(x);
 }
