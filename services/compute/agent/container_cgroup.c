@@ -24,13 +24,9 @@ static const char *const v1_controllers[] = {"memory", "cpu", "pids"};
 
 static int has_all(const char *controllers_file)
 {
-    char buf[512] = {0};
-    FILE *f = fopen(controllers_file, "re");
-    if (!f)
+    char buf[512];
+    if (vm_read_small(controllers_file, buf, sizeof buf) < 0)
         return 0;
-    size_t r = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[r] = 0;
     char padded[520];
     vm_pathf(padded, sizeof padded, " %s ", buf);
     for (char *p = padded; *p; p++)

@@ -422,13 +422,8 @@ static int tap_lost(pid_t pid)
         if (strcmp(target, "/dev/net/tun"))
             continue;
         vm_pathf(p, sizeof p, "/proc/%d/fdinfo/%s", (int)pid, de->d_name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        ssize_t r = fd >= 0 ? read(fd, info, sizeof info - 1) : -1;
-        if (fd >= 0)
-            close(fd);
-        if (r <= 0)
+        if (vm_read_small(p, info, sizeof info) <= 0)
             continue;
-        info[r] = 0;
         const char *iff = strstr(info, "iff:");
         if (iff) {
             iff += 4;
@@ -461,10 +456,7 @@ static int alive(const char *inst, vm_state_t *st)
         return 0;
     char cmd[8192], q[PATH_MAX + 8];
     snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    ssize_t r = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
-    if (fd >= 0)
-        close(fd);
+    ssize_t r = vm_read_small(p, cmd, sizeof cmd);
     if (r <= 0)
         return 0;
     for (ssize_t i = 0; i < r; i++)

@@ -30,12 +30,8 @@ static uint64_t read_base(const char *path)
 {
     char p[PATH_MAX + 8], b[32] = "";
     snprintf(p, sizeof p, "%s.base", path);
-    FILE *f = fopen(p, "re");
-    if (!f)
+    if (vm_read_small(p, b, sizeof b) < 0)
         return 0;
-    if (!fgets(b, sizeof b, f))
-        b[0] = 0;
-    fclose(f);
     return strtoull(b, NULL, 10);
 }
 

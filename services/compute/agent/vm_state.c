@@ -23,6 +23,19 @@ extern char **environ;
 
 void vm_inst_dir(const char *dir, const char *id, char *out, size_t n) { snprintf(out, n, "%s/%s", dir, id); }
 
+ssize_t vm_read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t r;
+    while ((r = read(fd, buf, size - 1)) < 0 && errno == EINTR)
+        ;
+    close(fd);
+    buf[r > 0 ? r : 0] = 0;
+    return r;
+}
+
 int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e)
 {
     char tmp[PATH_MAX + 16];
@@ -107,14 +120,8 @@ uint64_t vm_proc_start_time(pid_t pid)
         return 0;
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (vm_read_small(path, buf, sizeof buf) <= 0)
         return 0;
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0)
-        return 0;
-    buf[r] = 0;
     char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ')
         return 0;

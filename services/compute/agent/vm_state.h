@@ -58,6 +58,9 @@ int vm_file_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t
  * cap), so a chatty guest never fills the host's disk. */
 int vm_console_tail(const char *path, size_t max, char **buf, size_t *len, uint64_t *total, verr_t *e);
 void vm_console_cap_set(uint64_t bytes);
+/* Read a small file (a /proc or /sys entry, a marker) into buf, NUL-terminated, at most
+ * size - 1 bytes: its length, or -1 when it cannot be read. */
+ssize_t vm_read_small(const char *path, char *buf, size_t size);
 /* Write a whole small file (atomically through a temp name when atomic). */
 int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e);
 
