@@ -147,6 +147,19 @@ static rd_kafka_t *admin_client(const config_t *cfg, const char *admin_file)
     return rk;
 }
 
+/* The answer to the admin request just made on q, or NULL (said on stderr) when none came
+ * or the request failed as a whole. */
+static rd_kafka_event_t *admin_answer(rd_kafka_queue_t *q, const char *what)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (ev && !rd_kafka_event_error(ev))
+        return ev;
+    fprintf(stderr, "virga-busctl: %s: %s\n", what, ev ? rd_kafka_event_error_string(ev) : "no answer");
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    return NULL;
+}
+
 static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, int replication, int min_isr)
 {
     size_t n = json_array_size(topics), k = 0;
@@ -176,11 +189,9 @@ static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, in
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(o, 30000, err, sizeof err);
     rd_kafka_CreateTopics(rk, nt, k, o, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    int bad = !ev || rd_kafka_event_error(ev);
-    if (bad)
-        fprintf(stderr, "virga-busctl: CreateTopics: %s\n", ev ? rd_kafka_event_error_string(ev) : "no answer");
-    else {
+    rd_kafka_event_t *ev = admin_answer(q, "CreateTopics");
+    int bad = !ev;
+    if (ev) {
         size_t cnt;
         const rd_kafka_topic_result_t **r = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev),
                                                                                  &cnt);
@@ -226,11 +237,9 @@ static int set_max_message(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, 
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(o, 30000, err, sizeof err);
     rd_kafka_IncrementalAlterConfigs(rk, res, k, o, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    int bad = !ev || rd_kafka_event_error(ev);
-    if (bad)
-        fprintf(stderr, "virga-busctl: setting max.message.bytes: %s\n", ev ? rd_kafka_event_error_string(ev) : "no answer");
-    else {
+    rd_kafka_event_t *ev = admin_answer(q, "setting max.message.bytes");
+    int bad = !ev;
+    if (ev) {
         size_t cnt;
         const rd_kafka_ConfigResource_t **r = rd_kafka_IncrementalAlterConfigs_result_resources(
             rd_kafka_event_IncrementalAlterConfigs_result(ev), &cnt);
@@ -297,11 +306,9 @@ static int create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *acls)
         }
     }
     rd_kafka_CreateAcls(rk, ab, n, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    int bad = !ev || rd_kafka_event_error(ev);
-    if (bad)
-        fprintf(stderr, "virga-busctl: CreateAcls: %s\n", ev ? rd_kafka_event_error_string(ev) : "no answer");
-    else {
+    rd_kafka_event_t *ev = admin_answer(q, "CreateAcls");
+    int bad = !ev;
+    if (ev) {
         size_t cnt;
         const rd_kafka_acl_result_t **r = rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &cnt);
         for (size_t j = 0; j < cnt; j++) {
