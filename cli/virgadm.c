@@ -2,7 +2,7 @@
  * any other Virga component, so it works wherever bus.brokers reaches.
  *
  *   virgadm [-c FILE] [--set k=v] status [--wait SECONDS] [--timeout MS] [--json]
- *   virgadm [-c FILE] call SERVICE TYPE [JSON] [--timeout MS]
+ *   virgadm [-c FILE] call SERVICE TYPE [JSON | -] [--timeout MS]
  *   virgadm [-c FILE] bootstrap
  *   virgadm [-c FILE] account|user|key|quota ...   (cli/identity_cmds.c)
  *   virgadm [-c FILE] usage|invoice ...            (cli/usage_cmds.c)
@@ -36,7 +36,7 @@ static void usage(void)
             "  status [--wait SECONDS] [--timeout MS] [--json]\n"
             "                                     health of every service (and agent) over the bus;\n"
             "                                     no answer within MS (default 5000) is down\n"
-            "  call SERVICE TYPE [JSON] [--timeout MS] [--as ACCOUNT_ID]\n"
+            "  call SERVICE TYPE [JSON | - (stdin)] [--timeout MS] [--as ACCOUNT_ID]\n"
             "                                     send one RPC and print the reply body\n"
             "  bootstrap                          create the operator account and its first key\n"
             "Services come from cluster.services (default %s);\n"
@@ -227,7 +227,8 @@ static int cmd_call(bus_t *bus, int argc, char **argv)
     json_t *body = NULL;
     if (pos[2]) {
         json_error_t je;
-        body = json_loads(pos[2], 0, &je);
+        /* "-": the body on stdin (a large one does not fit in one argument, 128 KiB) */
+        body = strcmp(pos[2], "-") ? json_loads(pos[2], 0, &je) : json_loadf(stdin, 0, &je);
         if (!body) {
             fprintf(stderr, "InvalidParameterValue: body is not JSON: %s\n", je.text);
             json_decref(caller);

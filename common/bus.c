@@ -53,8 +53,12 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    char fw[16];
+    char fw[16], maxb[24];
     snprintf(fw, sizeof fw, "%d", b->fetch_wait_ms);
+    /* a message of bus.max_message_bytes with its headers and framing: sent whole by a
+     * producer, fetched in one go by a consumer (without it librdkafka grows its fetch
+     * size step by step, a round trip each, when a large reply comes) */
+    snprintf(maxb, sizeof maxb, "%zu", b->max_msg + BUS_MSG_SLACK);
     int sasl = !strncmp(b->security, "sasl", 4);
     if (bus_conf_set(c, "bootstrap.servers", b->brokers, e) < 0 ||
         bus_conf_set(c, "client.id", b->name, e) < 0 ||
@@ -67,12 +71,16 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
         (consumer && bus_conf_set(c, "fetch.wait.max.ms", fw, e) < 0) ||
         (consumer && bus_conf_set(c, "fetch.min.bytes", "1", e) < 0) ||
         (consumer && bus_conf_set(c, "fetch.error.backoff.ms", "50", e) < 0) ||
+        (consumer && bus_conf_set(c, "max.partition.fetch.bytes", maxb, e) < 0) ||
+        (consumer && b->max_msg + BUS_MSG_SLACK > 52428800 && bus_conf_set(c, "fetch.max.bytes", maxb, e) < 0) ||
+        (!consumer && bus_conf_set(c, "message.max.bytes", maxb, e) < 0) ||
         bus_conf_set(c, "reconnect.backoff.ms", "50", e) < 0 ||
         bus_conf_set(c, "reconnect.backoff.max.ms", "1000", e) < 0 ||
         bus_conf_set(c, "topic.metadata.refresh.interval.ms", b->metadata_refresh, e) < 0 ||
         /* KIP-714 client metrics: nothing here collects them, and asking the broker for a
          * subscription is idle work for every client */
-        bus_conf_set(c, "enable.metrics.push", "false", e) < 0) {
+        bus_conf_set(c, "enable.metrics.push", "false", e) < 0 ||
+        bus_client_stats(c, b->client_stats_ms, e) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }
@@ -227,6 +235,8 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     snprintf(b->ca_file, sizeof b->ca_file, "%s", config_str(cfg, "bus.ssl_ca_file", ""));
     b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
+    b->client_stats_ms = (int)config_int(cfg, "bus.client_stats_ms", 0);
+    b->max_msg = bus_max_message_config(cfg);
     /* the producer's, consumer's and reader's threads wait for work with this timeout
      * and are woken when they must act (a deadline, bus_close): it only bounds a lost
      * wake-up, and each expiry costs an idle process a few wake-ups */
@@ -270,6 +280,16 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
 
 const char *bus_principal(const bus_t *b) { return b->cred.principal; }
 
+size_t bus_max_message_bytes(const bus_t *b) { return b->max_msg; }
+
+/* The largest message (a page of a thousand instances is about 1.3 MB of JSON), within
+ * 64 KiB .. BUS_MAX_MSG_LIMIT. */
+size_t bus_max_message_config(const config_t *cfg)
+{
+    long v = config_int(cfg, "bus.max_message_bytes", BUS_MAX_MSG_DEFAULT);
+    return v < 65536 ? 65536 : v > BUS_MAX_MSG_LIMIT ? BUS_MAX_MSG_LIMIT : (size_t)v;
+}
+
 /* Headers of every message: "vp" the sender; "vm" its MAC of topic and payload for the
  * one principal that reads the topic (bus_mac.h), or, on a topic several principals read
  * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
@@ -281,6 +301,11 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     char *s = json_compact_len(env, &len);   /* a large reply: jansson's own dump cost a third of its CPU */
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
+    if (len > b->max_msg) {   /* refused here, with the sizes, not by librdkafka or the broker */
+        free(s);
+        return verr_set(e, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over the bus's bound of %zu "
+                        "(bus.max_message_bytes)", json_str(env, "type", "a message"), topic, len, b->max_msg);
+    }
     _Static_assert(BUS_MAC_BYTES <= BUS_SIG_BYTES, "a MAC fits where a signature does");
     unsigned char sig[BUS_SIG_BYTES];   /* a MAC or a signature */
     char reader[BUS_PRINCIPAL_MAX];

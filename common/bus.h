@@ -88,6 +88,17 @@ typedef struct bus_serve_opts {
 bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e);
 /* The principal this process is on the bus. */
 const char *bus_principal(const bus_t *b);
+
+/* The largest message the bus carries (bus.max_message_bytes, default 4 MiB): a sender
+ * whose answer can grow (a page of a listing) cuts it below this. A message over it is
+ * refused at once with the error code BUS_TOO_LARGE; a reply that is, is answered with
+ * that error instead (the caller hears why, at once, rather than timing out). */
+size_t bus_max_message_bytes(const bus_t *b);
+/* The same from a config, before any bus is open (virga-busctl sets the topics' bound from
+ * it); clients and topics are set BUS_MSG_SLACK above it, for headers and framing. */
+size_t bus_max_message_config(const config_t *cfg);
+#define BUS_MSG_SLACK (64 * 1024)
+#define BUS_TOO_LARGE "InternalError"
 /* Stop serving (finishing handlers in flight), then free. NULL is a no-op. */
 void bus_close(bus_t *b);
 /* Stop consuming the served topic and the broadcast listener: the handlers in flight

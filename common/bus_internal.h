@@ -13,7 +13,12 @@
 #include "bus_mac.h"
 #include "metrics.h"
 
-#define BUS_MAX_MSG (1024 * 1024)
+/* bus.max_message_bytes: the largest message payload (an envelope's JSON) the bus carries,
+ * by default and at most. Every client and topic is set a little above it (the headers
+ * and the protocol's framing), so that the bus's own check, with its clear error, is the
+ * one that refuses a message (docs/bus.md, "How large a message"). */
+#define BUS_MAX_MSG_DEFAULT (4 * 1024 * 1024)
+#define BUS_MAX_MSG_LIMIT (64 * 1024 * 1024)
 #define BUS_QUEUE_MAX 1024
 /* librdkafka bounds a healthy close by about the session timeout */
 #define CLOSE_LIMIT(b) ((b)->session_timeout_ms + 2000)
@@ -81,6 +86,8 @@ struct bus {
     char mechanism[32];        /* SCRAM-SHA-512 */
     char ca_file[256];
     int fetch_wait_ms, session_timeout_ms;
+    size_t max_msg;            /* bus.max_message_bytes */
+    int client_stats_ms;       /* bus.client_stats_ms: librdkafka's own figures in the log; 0 off */
     int idle_ms;               /* the longest a bus thread sleeps: they are woken when needed */
     volatile int running;
     bus_credential_t cred;     /* who this process is on the bus */
@@ -144,6 +151,10 @@ static inline void bus_stat_inc(uint64_t *v) { __atomic_add_fetch(v, 1, __ATOMIC
 int bus_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, verr_t *e);
 /* Settings shared by every client of this bus; consumer adds the fetch settings. */
 rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e);
+
+/* librdkafka's own figures of a client (round trips, queueing) logged every interval_ms;
+ * nothing when interval_ms <= 0 (bus_client_stats.c). */
+int bus_client_stats(rd_kafka_conf_t *c, int interval_ms, verr_t *e);
 /* Produce one envelope, signed as this process; partition -1 lets the partitioner spread
  * requests. corr: for a request, its correlation id, so that a message the broker refuses
  * (an ACL) fails its call at once (bus_rpc_undeliverable) instead of at its deadline. */

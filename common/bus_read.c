@@ -87,7 +87,7 @@ static void on_broadcast(bus_t *b, const rd_kafka_message_t *m)
     bus_principal_t from;
     if (bus_message_sender(b, m, &from) < 0)
         return;
-    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+    json_t *env = json_parse_bounded(m->payload, m->len, b->max_msg);
     if (env && json_is_object(env)) {
         bus_msg_t msg = {.id = json_str(env, "id", ""), .type = json_str(env, "type", ""),
                          .caller = from.asserts_callers ? json_object_get(env, "caller") : NULL,

@@ -102,7 +102,7 @@ static int reply_member(void *arg, const char *key, json_span_t v)
 
 static void reply_error(json_span_t span, verr_t *e)
 {
-    json_t *err = span.p ? json_parse_bounded(span.p, span.n, BUS_MAX_MSG) : NULL;
+    json_t *err = span.p ? json_parse_bounded(span.p, span.n, BUS_MAX_MSG_LIMIT) : NULL;
     verr_set(e, (int)json_int(err, "status", 500), json_str(err, "code", "InternalError"), "%s",
              json_str(err, "message", "remote error"));
     json_decref(err);
@@ -130,7 +130,7 @@ static void answer(struct pending *p, const struct reply *r)
 
 /* A reply counts only when the one called signed it: a reply topic is written by every
  * principal this one calls, and none of them may answer for another. */
-static void deliver_reply(bus_t *b, const struct reply *r, const bus_principal_t *from)
+static void deliver_reply(bus_t *b, const struct reply *r, const bus_principal_t *from, size_t len)
 {
     const char *corr = r->corr;
     pthread_mutex_lock(&b->mu);
@@ -146,7 +146,12 @@ static void deliver_reply(bus_t *b, const struct reply *r, const bus_principal_t
     pthread_mutex_unlock(&b->mu);
     if (!p)
         return;
-    if (r->ok) {
+    if (r->ok && len > b->max_msg) {   /* a sender set larger than this process: say so now */
+        verr_t e = {0};
+        verr_set(&e, 500, BUS_TOO_LARGE, "the reply of %s is %zu bytes, over this process's bound of %zu "
+                 "(bus.max_message_bytes)", p->what, len, b->max_msg);
+        pending_fail(p, &e);
+    } else if (r->ok) {
         answer(p, r);
     } else {
         verr_t e = {0};
@@ -190,13 +195,13 @@ void bus_rpc_sweep(bus_t *b, int all)
  * that is not a reply, is dropped (its call times out), as when it was parsed whole. */
 void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
 {
-    if (m->len > BUS_MAX_MSG || m->len == 0)
+    if (m->len > BUS_MAX_MSG_LIMIT || m->len == 0)
         return;
     bus_principal_t from;
     struct reply r = {0};
     if (bus_message_sender(b, m, &from) == 0 && json_scan_members(m->payload, m->len, reply_member, &r) == 0 &&
         r.is_reply && r.corr[0])
-        deliver_reply(b, &r, &from);
+        deliver_reply(b, &r, &from, m->len);
 }
 
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)

@@ -259,9 +259,16 @@ static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, co
         free(msgtxt);
     }
     verr_t pe;
-    if (bus_produce(b, msg->reply_to, 0, env, NULL, &pe) < 0)
-        log_warn("reply to %s lost: %s", msg->reply_to, pe.message);
+    int sent = bus_produce(b, msg->reply_to, 0, env, NULL, &pe);
     json_decref(env);
+    if (sent < 0 && rc == 0) {
+        /* the answer could not go (over bus.max_message_bytes): the caller hears why now,
+         * in a small error reply, instead of timing out */
+        log_warn("the reply to %s could not be sent: %s", msg->type, pe.message);
+        send_reply(b, msg, -1, NULL, &pe);
+    } else if (sent < 0) {
+        log_warn("reply to %s lost: %s", msg->reply_to, pe.message);
+    }
 }
 
 static const bus_route_t *find_route(const bus_t *b, const char *type)
@@ -296,7 +303,9 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
     bus_principal_t from;
     if (bus_message_sender(b, m, &from) < 0)
         return 0;
-    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG);
+    /* read up to the largest any process may be set to send, so that a request over this
+     * one's bound is answered with why rather than dropped (its caller would time out) */
+    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG_LIMIT);
     if (!env || !json_is_object(env)) {
         log_warn("dropping malformed message on %s (%zu bytes)", b->opts.topic, m->len);
         json_decref(env);
@@ -323,6 +332,9 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
     verr_t err = {0};
     uint64_t t0 = metrics_now_us();
     int rc = allowed(r, &msg, b->name, &err);
+    if (rc == 0 && m->len > b->max_msg)
+        rc = verr_set(&err, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over its bound of %zu (bus.max_message_bytes)",
+                      msg.type, b->name, m->len, b->max_msg);
     if (rc == 0) {
         bus_ctx_t ctx = {.bus = b, .msg = &msg, .worker = worker, .app = b->opts.app, .job = j};
         json_t *body = msg.body ? (json_t *)msg.body : json_object();

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "bus_auth.h"
 #include "config.h"
 #include "jsonutil.h"
@@ -146,6 +147,19 @@ static rd_kafka_t *admin_client(const config_t *cfg, const char *admin_file)
     return rk;
 }
 
+/* The answer to the admin request just made on q, or NULL (said on stderr) when none came
+ * or the request failed as a whole. */
+static rd_kafka_event_t *admin_answer(rd_kafka_queue_t *q, const char *what)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (ev && !rd_kafka_event_error(ev))
+        return ev;
+    fprintf(stderr, "virga-busctl: %s: %s\n", what, ev ? rd_kafka_event_error_string(ev) : "no answer");
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    return NULL;
+}
+
 static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, int replication, int min_isr)
 {
     size_t n = json_array_size(topics), k = 0;
@@ -175,11 +189,9 @@ static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, in
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(o, 30000, err, sizeof err);
     rd_kafka_CreateTopics(rk, nt, k, o, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    int bad = !ev || rd_kafka_event_error(ev);
-    if (bad)
-        fprintf(stderr, "virga-busctl: CreateTopics: %s\n", ev ? rd_kafka_event_error_string(ev) : "no answer");
-    else {
+    rd_kafka_event_t *ev = admin_answer(q, "CreateTopics");
+    int bad = !ev;
+    if (ev) {
         size_t cnt;
         const rd_kafka_topic_result_t **r = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev),
                                                                                  &cnt);
@@ -198,6 +210,52 @@ static int create_topics(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, in
     rd_kafka_NewTopic_destroy_array(nt, k);
     free(nt);
     return bad ? -1 : (int)k;
+}
+
+/* Every topic of the plan takes messages up to bus.max_message_bytes (with the slack the
+ * clients have): set on new and existing topics alike, so a cloud provisioned before,
+ * or a cluster whose default is Kafka's 1 MB, gets the bound the processes use. */
+static int set_max_message(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *topics, size_t max_bytes)
+{
+    size_t n = json_array_size(topics), k = 0, i;
+    rd_kafka_ConfigResource_t **res = calloc(n ? n : 1, sizeof *res);
+    json_t *seen = json_object(), *t;
+    char value[24], err[256];
+    snprintf(value, sizeof value, "%zu", max_bytes + BUS_MSG_SLACK);
+    json_array_foreach(topics, i, t) {
+        const char *name = json_str(t, "name", "");
+        if (json_object_get(seen, name))
+            continue;
+        json_object_set_new(seen, name, json_true());
+        res[k] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+        rd_kafka_error_t *e = rd_kafka_ConfigResource_add_incremental_config(
+            res[k++], "max.message.bytes", RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET, value);
+        if (e)
+            rd_kafka_error_destroy(e);   /* only for an invalid argument, which these are not */
+    }
+    json_decref(seen);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(o, 30000, err, sizeof err);
+    rd_kafka_IncrementalAlterConfigs(rk, res, k, o, q);
+    rd_kafka_event_t *ev = admin_answer(q, "setting max.message.bytes");
+    int bad = !ev;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_ConfigResource_t **r = rd_kafka_IncrementalAlterConfigs_result_resources(
+            rd_kafka_event_IncrementalAlterConfigs_result(ev), &cnt);
+        for (size_t j = 0; j < cnt; j++)
+            if (rd_kafka_ConfigResource_error(r[j])) {
+                fprintf(stderr, "virga-busctl: topic %s: max.message.bytes: %s\n", rd_kafka_ConfigResource_name(r[j]),
+                        rd_kafka_ConfigResource_error_string(r[j]));
+                bad = 1;
+            }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_ConfigResource_destroy_array(res, k);
+    free(res);
+    return bad ? -1 : 0;
 }
 
 static const struct {
@@ -248,11 +306,9 @@ static int create_acls(rd_kafka_t *rk, rd_kafka_queue_t *q, json_t *acls)
         }
     }
     rd_kafka_CreateAcls(rk, ab, n, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    int bad = !ev || rd_kafka_event_error(ev);
-    if (bad)
-        fprintf(stderr, "virga-busctl: CreateAcls: %s\n", ev ? rd_kafka_event_error_string(ev) : "no answer");
-    else {
+    rd_kafka_event_t *ev = admin_answer(q, "CreateAcls");
+    int bad = !ev;
+    if (ev) {
         size_t cnt;
         const rd_kafka_acl_result_t **r = rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &cnt);
         for (size_t j = 0; j < cnt; j++) {
@@ -314,6 +370,8 @@ static int cmd_provision(const config_t *cfg, const char *admin_file, const char
     int replication = (int)config_int(cfg, "bus.replication_factor", 1);
     int min_isr = (int)config_int(cfg, "bus.min_insync_replicas", replication >= 3 ? 2 : 1);
     int nt = create_topics(rk, q, json_object_get(plan, "topics"), replication, min_isr);
+    if (nt >= 0 && set_max_message(rk, q, json_object_get(plan, "topics"), bus_max_message_config(cfg)) < 0)
+        nt = -1;
     int na = nt < 0 ? -1 : create_acls(rk, q, json_object_get(plan, "acls"));
     int want = distinct_acls(json_object_get(plan, "acls")), have = 0;
     for (int i = 0; na >= 0 && i < 300 && (have = acls_applied(rk, q)) < want; i++)

@@ -43,6 +43,13 @@ def extra(ap):
     ap.add_argument("--allocs", type=int, default=400)
     ap.add_argument("--threads", type=int, default=8, help="net_fanout's pulling threads")
     ap.add_argument("--only", choices=["fanout", "allocs", "describe"], help="run one figure only")
+    ap.add_argument("--readers", default="0",
+                    help="consumers net_fanout reads the hosts' topics with: 0 one per host, as the agents do "
+                         "(default); 1 one for all; a list (0,1,0,1) runs the rounds for each in turn on the "
+                         "same cloud, to compare them in the same conditions")
+    ap.add_argument("--broker-jit", choices=["full", "c1"], default="c1",
+                    help="the broker's JIT: C1 only, as a throwaway test cloud starts it (default), or full, "
+                         "as a lasting cloud runs it (its compiling costs CPU during the bench's setup)")
     ap.add_argument("--raw", help="write net_fanout's lines here (one per applied document, with the round)")
     ap.add_argument("--protocol", choices=["push", "doorbell", "notify"], default="push",
                     help="how the simulated hosts learn of a change (see above)")
@@ -131,10 +138,16 @@ def fanout(c, ec2, account):
                             os.path.join(secrets, "admin.cred"), "--agents", ",".join(hosts[i:i + 50])],
                            check=True, timeout=300)
     pool_map(place, hosts)
+    for n, readers in enumerate(int(x) for x in args.readers.split(",")):
+        rounds(c, ec2, sg, hosts, secrets, events, readers, n * args.rounds)
+
+
+def rounds(c, ec2, sg, hosts, secrets, events, readers, first):
     fan = subprocess.Popen([os.path.join(args.build, "bench", "net_fanout"), "-c", c.config, "--set",
                             "bus.credential_file=" + os.path.join(secrets, "compute.cred"),
                             "--group", sg, "--threads", str(args.threads), "--seconds", str(60 + 30 * args.rounds)] +
-                           (["--events", secrets, "--hosts", ",".join(hosts)] if events else []),
+                           (["--events", secrets, "--hosts", ",".join(hosts), "--readers", str(readers)]
+                            if events else []),
                            stdout=subprocess.PIPE, bufsize=0)
     buf = b""
 
@@ -149,13 +162,14 @@ def fanout(c, ec2, account):
                 line, buf = buf.split(b"\n", 1)
                 yield line.decode()
     try:
-        for line in lines(time.time() + 60):
-            if line == "ready":
-                break
+        # a consumer per host logs in and finds its topic's end before "ready": on a loaded
+        # machine that is over a minute for a hundred
+        if "ready" not in lines(time.time() + 240):
+            raise SystemExit("net_fanout was not ready within 240 s")
         bell, applied, api, waits, pulls, applies, sizes, published, transit = [], [], [], [], [], [], [], [], []
         raw = open(args.raw, "w") if args.raw else None
         cpu0, t_rounds = cpu_ticks(c, [("net_fanout", fan.pid)]), time.time()
-        for r in range(args.rounds):
+        for r in range(first, first + args.rounds):
             t0 = time.time()
             ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
                 "IpProtocol": "tcp", "FromPort": 1000 + r, "ToPort": 1000 + r, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
@@ -183,8 +197,10 @@ def fanout(c, ec2, account):
         how = {"push": "agent.network_changed with the document",
                "doorbell": "agent.network_changed without a document, then host_desired over the bus",
                "notify": "the NOTIFY, then host_desired over the bus"}[args.protocol]
-        print("== security group change -> %d simulated hosts (net_fanout, --protocol %s: %s; fake-driver apply), "
-              "%d rounds" % (len(hosts), args.protocol, how, args.rounds))
+        print("== security group change -> %d simulated hosts (net_fanout, --protocol %s: %s; fake-driver apply; "
+              "%s), %d rounds, load average %s" %
+              (len(hosts), args.protocol, how, "one consumer per host" if readers in (0, len(hosts)) else
+               "%d consumer(s) for all hosts" % readers, args.rounds, " ".join(open("/proc/loadavg").read().split()[:3])))
         print("AuthorizeSecurityGroupIngress answered: p50 %s, p99 %s" % (ms(pct(api, 50)), ms(pct(api, 99))))
         print("API call -> each host's %s: p50 %s, p99 %s, max %s" %
               ("event" if events else "NOTIFY", ms(pct(bell, 50)), ms(pct(bell, 99)), ms(max(bell))))
@@ -288,7 +304,10 @@ def handler_times(c, types):
 
 
 # doorbell: the network sends every event without its document (the protocol before)
-c = Cloud.start(env={"VIRGA_NETWORK_PUSH_DOCUMENT_MAX_BYTES": "0"} if args.protocol == "doorbell" else None)
+env = {"VIRGA_NETWORK_PUSH_DOCUMENT_MAX_BYTES": "0"} if args.protocol == "doorbell" else {}
+if args.broker_jit == "full":
+    env["VIRGA_KAFKA_FULL_JIT"] = "1"     # the compilers a lasting cloud's broker runs with
+c = Cloud.start(env=env)
 try:
     account, key, secret = new_tenant(c, "bench-network")
     # room for the bench: 3 VPCs besides the default, 1,000+ groups, 400+ interfaces

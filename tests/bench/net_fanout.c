@@ -245,7 +245,9 @@ static int listen_notify(const config_t *cfg, double end)
 
 /* ---- the network's events on the hosts' topics (--events) ---- */
 
-/* The broker's administrator, reading every host's topic (see the top of this file). */
+/* A consumer logged in as the broker's administrator (see the top of this file), set as
+ * the bus sets every consumer of its own (common/bus.c, bus_base_conf): no Nagle, a fetch
+ * answered at its first byte, the cloud's fetch wait. */
 static rd_kafka_t *admin_consumer(const config_t *cfg, const char *secrets)
 {
     char path[512], err[256];
@@ -264,7 +266,10 @@ static rd_kafka_t *admin_consumer(const config_t *cfg, const char *secrets)
         {"sasl.password", json_str(cred, "password", "")},
         {"group.id", "admin.net_fanout"},       /* assign only: nothing is committed */
         {"enable.auto.commit", "false"},
-        {"fetch.wait.max.ms", config_str(cfg, "bus.fetch_wait_ms", "100")},
+        {"socket.nagle.disable", "true"},
+        {"fetch.min.bytes", "1"},
+        {"fetch.wait.max.ms", config_str(cfg, "bus.fetch_wait_ms", "500")},
+        {"enable.metrics.push", "false"},
     };
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int ok = 1;
@@ -281,11 +286,12 @@ static rd_kafka_t *admin_consumer(const config_t *cfg, const char *secrets)
     return rk;
 }
 
-/* Every host's topic from its current end, so that what the bench does next is read. */
-static int assign_hosts(rd_kafka_t *rk)
+/* The hosts' topics i, i + step, ... from their current ends, so that what the bench does
+ * next is read. */
+static int assign_hosts(rd_kafka_t *rk, size_t first, size_t step)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)nhosts);
-    for (size_t i = 0; i < nhosts; i++) {
+    for (size_t i = first; i < nhosts; i += step) {
         char topic[128];
         int64_t lo = 0, hi = 0;
         snprintf(topic, sizeof topic, "virga.host.%s", hosts[i].name);
@@ -348,7 +354,34 @@ static int take(bus_keys_t *keys, const rd_kafka_message_t *m, double t)
     return 0;
 }
 
-static int read_events(const config_t *cfg, const char *secrets, char *host_list, double end)
+/* One reader: a consumer of some hosts' topics, polled on a thread of its own. */
+typedef struct {
+    rd_kafka_t *rk;
+    bus_keys_t *keys;
+    double end;
+    pthread_t thread;
+} reader_t;
+
+static void *read_loop(void *arg)
+{
+    reader_t *r = arg;
+    long rejected = 0;
+    while (now() < r->end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
+        if (!m)
+            continue;
+        if (!m->err && take(r->keys, m, now()) < 0 && !(__atomic_fetch_add(&rejected, 1, __ATOMIC_RELAXED) % 100))
+            fprintf(stderr, "net_fanout: %ld rejected: not the network's, or not verified\n", rejected);
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+/* The hosts' topics read by `nreaders` consumers (host i by reader i % nreaders): one per
+ * host is what the agents do (each reads its own topic, one partition); one for all is
+ * one fetch request naming every host's partition, each answered as soon as any of them
+ * has a byte, so the broker walks all hundred partitions per event (docs/network.md). */
+static int read_events(const config_t *cfg, const char *secrets, char *host_list, size_t nreaders, double end)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/principals.json", secrets);
@@ -370,26 +403,37 @@ static int read_events(const config_t *cfg, const char *secrets, char *host_list
         h->macs = bus_macs_new(&cred, keys);
         bus_credential_wipe(&cred);
     }
-    rd_kafka_t *rk = admin_consumer(cfg, secrets);
-    if (!rk || assign_hosts(rk) < 0)
-        return 1;
-    printf("ready\n");
-    fflush(stdout);
-    long rejected = 0;
-    while (now() < end) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
-        if (!m->err && take(keys, m, now()) < 0 && !(rejected++ % 100))
-            fprintf(stderr, "net_fanout: %ld rejected: not the network's, or not verified\n", rejected);
-        rd_kafka_message_destroy(m);
+    if (nreaders == 0 || nreaders > nhosts)
+        nreaders = nhosts;
+    reader_t *readers = xcalloc(nreaders, sizeof *readers);
+    int rc = 0;
+    size_t made = 0;
+    for (; made < nreaders; made++) {
+        readers[made] = (reader_t){.keys = keys, .end = end};
+        if (!(readers[made].rk = admin_consumer(cfg, secrets)) || assign_hosts(readers[made].rk, made, nreaders) < 0) {
+            if (readers[made].rk)
+                rd_kafka_destroy(readers[made].rk);
+            rc = 1;
+            break;
+        }
     }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    if (!rc) {
+        printf("ready\n");
+        fflush(stdout);
+        for (size_t i = 0; i < made; i++)
+            pthread_create(&readers[i].thread, NULL, read_loop, &readers[i]);
+        for (size_t i = 0; i < made; i++)
+            pthread_join(readers[i].thread, NULL);
+    }
+    for (size_t i = 0; i < made; i++) {
+        rd_kafka_consumer_close(readers[i].rk);
+        rd_kafka_destroy(readers[i].rk);
+    }
+    free(readers);
     for (size_t i = 0; i < nhosts; i++)
         bus_macs_free(hosts[i].macs);
     bus_keys_free(keys);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -397,7 +441,7 @@ int main(int argc, char **argv)
     config_t *cfg = config_new();
     verr_t e = {0};
     char *rest[32];
-    int nrest = 0, nthreads = 8;
+    int nrest = 0, nthreads = 8, nreaders = 0;
     double seconds = 300;
     const char *secrets = NULL;
     char *host_list = NULL;
@@ -411,10 +455,12 @@ int main(int argc, char **argv)
         else if (!strcmp(rest[i], "--seconds")) seconds = atof(rest[i + 1]);
         else if (!strcmp(rest[i], "--events")) secrets = rest[i + 1];
         else if (!strcmp(rest[i], "--hosts")) host_list = rest[i + 1];
+        else if (!strcmp(rest[i], "--readers")) nreaders = atoi(rest[i + 1]);
     }
-    if (!group || nthreads < 1 || nthreads > 64 || seconds <= 0 || seconds > 3600 || !secrets != !host_list) {
+    if (!group || nthreads < 1 || nthreads > 64 || seconds <= 0 || seconds > 3600 || !secrets != !host_list ||
+        nreaders < 0 || nreaders > HOSTS_MAX) {
         fprintf(stderr, "net_fanout: --group is required; --threads 1..64, --seconds up to 3600; "
-                        "--events DIR goes with --hosts H,...\n");
+                        "--events DIR goes with --hosts H,...; --readers 0 (one per host) .. %d\n", HOSTS_MAX);
         return 2;
     }
     if (!(bus = bus_open(cfg, "net_fanout", &e))) {
@@ -425,7 +471,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, worker, NULL);
     double end = now() + seconds;
-    int rc = secrets ? read_events(cfg, secrets, host_list, end) : listen_notify(cfg, end);
+    int rc = secrets ? read_events(cfg, secrets, host_list, (size_t)nreaders, end) : listen_notify(cfg, end);
     pthread_mutex_lock(&mu);
     done = 1;
     pthread_cond_broadcast(&cv);

@@ -265,7 +265,23 @@ static int h_await(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     return 0;
 }
 
+/* A reply of {"blob": "xxx..."} with body.bytes characters: larger than the old 1 MB
+ * bound, or than bus.max_message_bytes. */
+static int h_big(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err)
+{
+    (void)ctx;
+    (void)err;
+    size_t n = (size_t)json_int(body, "bytes", 0);
+    char *blob = malloc(n + 1);
+    memset(blob, 'x', n);
+    blob[n] = 0;
+    *reply = json_pack("{s:s}", "blob", blob);
+    free(blob);
+    return 0;
+}
+
 static const bus_route_t routes[] = {
+    {"t.big", h_big, BUS_FROM_ANY},
     {"t.echo", h_echo, BUS_FROM_ANY},
     {"t.ask", h_ask, BUS_FROM_ANY},
     {"t.await", h_await, BUS_FROM_ANY},
@@ -1079,6 +1095,53 @@ static void test_health_has_its_own_lane(void **state)
     assert_true(wait_count(&async_done, done0 + WORKERS, 15000));
 }
 
+/* Messages of several MB cross the bus (a page of a thousand instances is about 1.3 MB);
+ * one over bus.max_message_bytes (4 MiB by default) fails at once with an error naming
+ * the bound: a request before it leaves, a reply as an error answer to its caller, never
+ * a silent drop that the caller would see only as a timeout. */
+static void test_large_messages(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    json_t *reply = NULL;
+    assert_int_equal(bus_max_message_bytes(srv), 4 * 1024 * 1024);
+    size_t big = 2500 * 1000;   /* 2.5 MB each way */
+    char *blob = malloc(big + 1);
+    memset(blob, 'y', big);
+    blob[big] = 0;
+    int rc = bus_call(cli, "t", "t.echo", json_pack("{s:s}", "blob", blob), NULL, 15000, &reply, &e);
+    if (rc != 0)
+        fail_msg("a 2.5 MB round trip: %s %s", e.code, e.message);
+    assert_int_equal(strlen(json_str(reply, "blob", "")), big);
+    json_decref(reply);
+    /* (the mock keeps 5 MB per partition: two messages of 2.5 MB on one reply topic is its limit) */
+    rc = bus_call(cli, "t", "t.big", json_pack("{s:I}", "bytes", (json_int_t)2400 * 1000), NULL, 15000, &reply, &e);
+    if (rc != 0)
+        fail_msg("a 3 MB reply: %s %s", e.code, e.message);
+    assert_int_equal(strlen(json_str(reply, "blob", "")), 2400 * 1000);
+    json_decref(reply);
+
+    /* a reply over the bound: the caller hears why, long before its 15 s deadline */
+    int64_t t0 = wall_ms();
+    rc = bus_call(cli, "t", "t.big", json_pack("{s:I}", "bytes", (json_int_t)5 * 1000 * 1000), NULL, 15000, &reply, &e);
+    assert_int_equal(rc, -1);
+    assert_string_equal(e.code, BUS_TOO_LARGE);
+    assert_non_null(strstr(e.message, "bus.max_message_bytes"));
+    assert_true(wall_ms() - t0 < 10000);
+
+    /* a request over the bound does not leave */
+    free(blob);
+    big = 5 * 1000 * 1000;
+    blob = malloc(big + 1);
+    memset(blob, 'z', big);
+    blob[big] = 0;
+    rc = bus_call(cli, "t", "t.echo", json_pack("{s:s}", "blob", blob), NULL, 15000, &reply, &e);
+    assert_int_equal(rc, -1);
+    assert_string_equal(e.code, BUS_TOO_LARGE);
+    assert_non_null(strstr(e.message, "bus.max_message_bytes"));
+    free(blob);
+}
+
 static void test_api_edges(void **state)
 {
     (void)state;
@@ -1132,6 +1195,7 @@ int main(void)
         cmocka_unit_test(test_handler_rows_name_their_senders),
         cmocka_unit_test(test_only_asserting_principals_name_a_caller),
         cmocka_unit_test(test_health_has_its_own_lane),
+        cmocka_unit_test(test_large_messages),
         cmocka_unit_test(test_api_edges),
         cmocka_unit_test(test_close_runs_fini),
     };
