@@ -12,14 +12,22 @@
  * (a request and its answer: three messages, and the pulls of a change's hundred hosts
  * queued for the network's four bus workers; docs/network.md, "Figures").
  *
- * A document longer than network.push_document_max_bytes (default 256 KiB; the bus takes
- * 1 MB per message) or one that could not be read goes as the doorbell alone,
+ * A document longer than network.push_document_max_bytes (default 256 KiB; at most the
+ * bus's bus.max_message_bytes less room for the envelope) or one that could not be read goes as the doorbell alone,
  * {"generation": G}, and the agent pulls it, as it does at its start and on its resync
  * tick; 0 sends every event as a doorbell (the protocol before). Still a doorbell in its
  * guarantees: a lost event (this process down at the commit, a broker hiccup) costs the
  * agent one reconcile interval, never a divergence; with several network replicas every
- * one publishes, and the agent applies a generation once and never an older one. */
+ * one publishes, and the agent applies a generation once and never an older one.
+ *
+ * The events of one change go out through network.push_producers producers of their own
+ * (default 4; 0: the service's own), each host always through the same one, so one host's
+ * events keep their order. One producer made the hundred events of a change to a
+ * hundred hosts a hundred produce requests in a row: librdkafka puts one partition in a
+ * request, and the broker serves one connection's requests one at a time (docs/bus.md, "A
+ * change to a hundred hosts"). Several connections are served side by side. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,7 +40,8 @@
 #define QUEUE_MAX 4096          /* hosts rung and not pushed yet; beyond, a doorbell at once */
 #define BATCH_MAX 256           /* hosts read in one statement */
 #define PUSH_DEFAULT (256 * 1024)
-#define PUSH_LIMIT (900 * 1024) /* the bus's 1 MB per message, less the envelope */
+#define ENVELOPE_ROOM (100 * 1024) /* the bus's bound less this for the envelope */
+#define PUSHERS_MAX 16
 
 typedef struct rung {
     char host[64];
@@ -50,14 +59,27 @@ static struct {
     rung_t queue[QUEUE_MAX];    /* one entry per host, its latest generation */
     size_t n;
     db_t *db;                   /* the pushing thread's own */
+    bus_t *pushers[PUSHERS_MAX];
+    int npushers;
 } ev = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* The producer of a host's events: always the same one (FNV-1a of its name). */
+static bus_t *pusher(const char *host)
+{
+    if (!ev.npushers)
+        return ev.svc->bus;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return ev.pushers[h % (uint32_t)ev.npushers];
+}
 
 static void publish(const char *host, json_t *body)
 {
     char topic[128];
     snprintf(topic, sizeof topic, "virga.host.%s", host);
     verr_t e;
-    if (bus_publish(ev.svc->bus, topic, "agent.network_changed", body, &e) < 0)
+    if (bus_publish(pusher(host), topic, "agent.network_changed", body, &e) < 0)
         log_warn("agent.network_changed to %s: %s %s", host, e.code, e.message);
 }
 
@@ -149,8 +171,18 @@ int host_events_start(service_t *svc, verr_t *e)
     static const char *const channels[] = {CHANNEL, NULL};
     ev.svc = svc;
     ev.push_max = config_int(svc->cfg, "network.push_document_max_bytes", PUSH_DEFAULT);
-    if (ev.push_max < 0 || ev.push_max > PUSH_LIMIT)
-        return verr_set(e, 400, "InvalidConfig", "network.push_document_max_bytes is 0 to %d", PUSH_LIMIT);
+    long limit = (long)bus_max_message_bytes(svc->bus) - ENVELOPE_ROOM;
+    if (ev.push_max < 0 || ev.push_max > limit)
+        return verr_set(e, 400, "InvalidConfig", "network.push_document_max_bytes is 0 to %ld (bus.max_message_bytes "
+                        "less %d for the envelope)", limit, ENVELOPE_ROOM);
+    long np = config_int(svc->cfg, "network.push_producers", 4);
+    if (np < 0 || np > PUSHERS_MAX)
+        return verr_set(e, 400, "InvalidConfig", "network.push_producers is 0 to %d", PUSHERS_MAX);
+    for (ev.npushers = 0; ev.npushers < np; ev.npushers++)
+        if (!(ev.pushers[ev.npushers] = bus_open(svc->cfg, svc->def->name, e))) {
+            host_events_stop();
+            return -1;
+        }
     if (pthread_create(&ev.thread, NULL, push_main, NULL) != 0)
         return verr_set(e, 500, "InternalError", "host events: no pushing thread");
     ev.started = 1;
@@ -178,4 +210,7 @@ void host_events_stop(void)
     }
     db_close(ev.db);
     ev.db = NULL;
+    for (int i = 0; i < ev.npushers; i++)
+        bus_close(ev.pushers[i]);   /* flushes what is queued */
+    ev.npushers = 0;
 }
