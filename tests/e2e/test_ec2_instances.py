@@ -28,7 +28,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws, boto3_client, bus_waiting, client_error, new_tenant
+from harness import Cloud, agent_call, aws, boto3_client, bus_waiting, client_error, new_tenant
 
 HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
 HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
@@ -443,17 +443,6 @@ def test_compute_killed_during_a_launch_converges(cloud, ami):
            if n.get("Attachment", {}).get("InstanceId") in ids]:
         assert time.time() < deadline, "ports of terminated instances left"
         time.sleep(0.5)
-
-
-def agent_call(cloud, mtype, body):
-    """A call as the cloud's one host agent (its own bus credential), as the agent's sync
-    loop and metadata server make them: (ok, reply-or-error-text)."""
-    import json
-    import re
-    with open(cloud.config) as f:
-        host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
-    r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
-    return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
 
 
 def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
