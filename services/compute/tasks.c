@@ -175,7 +175,11 @@ static int run_launch(task_t *t, verr_t *e)
         json_object_set_new(body, "subnet", json_string(in.subnet));
     if (in.private_ip)
         json_object_set_new(body, "private_ip", json_string(in.private_ip));
-    if (in.public_ip >= 0)
+    /* an ec2 host's instance has the public cloud's public address (docs/hybrid.md): one
+     * from this cloud's pool would reach nothing */
+    if (!strcmp(in.driver, "ec2"))
+        json_object_set_new(body, "associate_public_ip", json_false());
+    else if (in.public_ip >= 0)
         json_object_set_new(body, "associate_public_ip", json_boolean(in.public_ip));
     json_t *groups = json_loads(in.groups, 0, NULL);
     if (json_array_size(groups))
