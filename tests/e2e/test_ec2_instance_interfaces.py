@@ -391,3 +391,27 @@ def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
     assert ok and "public-ipv4" not in md["meta_data"], md
     ec2.release_address(AllocationId=alloc["AllocationId"])
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_a_launch_that_finds_the_pool_empty_fails_visibly(cloud, tenant):
+    """The operator's pool empty (filled here by hand with addresses of a made-up account,
+    for the length of the test): a launch into a default subnet is not made silently
+    without its public address, it fails as a launch whose port is refused, terminated
+    with the reason InsufficientAddressCapacity; AssociatePublicIpAddress false still
+    launches."""
+    ec2 = tenant[3]
+    fill = ("INSERT INTO network.addresses (id, account_id, public_ip) SELECT 'eipalloc-f1ll' || lpad(s::text, 13, "
+            "'0'), '000000000001', '198.51.100.0'::inet + s FROM generate_series(1, 254) s WHERE NOT EXISTS "
+            "(SELECT 1 FROM network.addresses a WHERE a.public_ip = '198.51.100.0'::inet + s)")
+    cloud.psql(fill)
+    try:
+        ami = cloud.default_images()["virga-busybox-rootfs"]
+        iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"]
+        (i,), _ = eventually(lambda: describe(ec2, iid), lambda d: d[0]["State"]["Name"] == "terminated", WAIT_S)
+        assert i["State"]["Name"] == "terminated", i["State"]
+        assert "InsufficientAddressCapacity" in i["StateReason"]["Message"], i["StateReason"]
+        ok = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
+        ec2.terminate_instances(InstanceIds=[ok["InstanceId"]])
+    finally:
+        cloud.psql("DELETE FROM network.addresses WHERE account_id = '000000000001'")

@@ -16,10 +16,11 @@ CREATE VIEW elastic_ips AS SELECT * FROM addresses WHERE NOT auto_assigned;
 -- billing system can tell the two apart. Its allocation carries its association (the
 -- interface it was made for), and its release, when the interface still holds it, is
 -- preceded by the disassociation, so every address's log reads allocated, (associated,
--- disassociated)*, released.
+-- disassociated)*, released. (Its search path is now the schema's, like the other
+-- triggers': a change made by hand in psql logs its events too.)
 ALTER TABLE address_events ADD COLUMN auto_assigned boolean NOT NULL DEFAULT false;
 
-CREATE OR REPLACE FUNCTION address_usage_event() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION address_usage_event() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.usage_seq := 1;
