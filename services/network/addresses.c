@@ -153,13 +153,11 @@ int net_disassociate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply,
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 ||
         !(r = assoc ? db_prepared(db, e, "eip_dis_assoc", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
-                                  "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND a.association_id = $2 AND NOT "
-                                  "a.auto_assigned "
-                                  "RETURNING n.vpc_id", 2, p)
+                                  "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND a.association_id = $2 "
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)
                     : db_prepared(db, e, "eip_dis_ip", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
-                                  "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND host(a.public_ip) = $2 AND NOT "
-                                  "a.auto_assigned "
-                                  "RETURNING n.vpc_id", 2, p)))
+                                  "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND host(a.public_ip) = $2 "
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)))
         goto fail;
     if (!PQntuples(r)) {
         if (assoc)
