@@ -7,7 +7,8 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
   its own instance id and the private IP DescribeInstances shows (so the guest read the
   metadata service through its VPC's router and has the address from IPAM), the output of
   its user-data, the key pair's public key installed and the public address the default
-  subnet gave it (DescribeInstances' PublicIpAddress, read from meta-data/public-ipv4); stop/start brings it back running
+  subnet gave it (DescribeInstances' PublicIpAddress, read from meta-data/public-ipv4),
+  which the outside world's namespace reaches (ping, its group allowing ICMP); stop/start brings it back running
   with the same private IP; terminate leaves nothing on the host (no process, no stand-in
   namespace of its interface, no cgroup);
 - the same with a QEMU guest of the default machine image (virga-tiny): DHCP on its tap
@@ -117,6 +118,14 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     iid, ip, inst = launch_and_prove(ec2, pub, images["virga-busybox-rootfs"])
     eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     assert any(eni in n for n in os.listdir("/run/netns")), "no stand-in namespace for " + eni
+    # its public address (the default subnet's, from the pool) is NATed as an elastic IP
+    # is: reachable from the outside world's namespace once its group lets ICMP in
+    ec2.authorize_security_group_ingress(GroupId=inst["SecurityGroups"][0]["GroupId"], IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    outside = "virga-d%d-outside" % cloud.base
+    assert any(subprocess.run(["ip", "netns", "exec", outside, "busybox", "ping", "-c", "1", "-W", "2",
+                               inst["PublicIpAddress"]], capture_output=True, timeout=30).returncode == 0
+               for _ in range(10)), "%s not reachable from %s" % (inst["PublicIpAddress"], outside)
 
     ec2.stop_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "stopped")
