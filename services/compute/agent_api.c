@@ -277,7 +277,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "md_get",
         "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
         "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
-        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name "
+        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name, "
+        "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id) "
         "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
         "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 3, p);
     if (!r)
@@ -317,6 +318,12 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     for (size_t m = 0; m < sizeof mac_keys / sizeof mac_keys[0]; m++) {
         snprintf(k, sizeof k, "network/interfaces/macs/%s/%s", mac, mac_keys[m]);
         json_object_set_new(md, k, json_string(mac_vals[m]));
+    }
+    /* its public address (an elastic IP's, or the one its launch got), when it has one */
+    if (!PQgetisnull(r, 0, 15) && *PQgetvalue(r, 0, 15)) {
+        json_object_set_new(md, "public-ipv4", json_string(PQgetvalue(r, 0, 15)));
+        snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
+        json_object_set_new(md, k, json_string(PQgetvalue(r, 0, 15)));
     }
     const compute_t *c = compute_of(ctx);
     *reply = json_pack("{s:s, s:o, s:s?, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}", "instance_id", id,

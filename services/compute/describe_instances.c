@@ -48,8 +48,10 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "COALESCE(n.description, ''), COALESCE(n.attachment_id, ''), "                                                 \
     "(SELECT json_agg(json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, "   \
     "'subnet', x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "       \
-    "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint) ORDER BY "  \
+    "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
+    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner) ORDER BY "                                         \
     "x.device_index)::text FROM network_enis x WHERE x.instance_id = i.id AND x.device_index > 0) "                  \
+    ", COALESCE(n.public_ip, ''), COALESCE(n.public_ip_owner, '') "                                                 \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE ($1::text IS NULL OR i.account_id = $1) AND ($2::text IS NULL OR i.reservation_id = $2) "                 \
     "AND (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $3::int)) "
@@ -85,7 +87,7 @@ static json_t *interface_item(const json_t *f, const char *owner, const char *la
     snprintf(att, sizeof att, "eni-attach-%s", strlen(eni) > 4 ? eni + 4 : eni);
     json_t *sdc = json_object_get(f, "sdc");
     const char *a = json_str(f, "attachment", "");
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:O, "
+    return public_address_interface(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:O, "
                      "s:{s:s, s:I, s:s, s:s, s:b, s:i}, s:[{s:s, s:s, s:b}]}",
                      "networkInterfaceId", eni, "subnetId", json_str(f, "subnet", ""), "vpcId",
                      json_str(f, "vpc", ""), "description", json_str(f, "description", ""), "ownerId", owner,
@@ -95,7 +97,7 @@ static json_t *interface_item(const json_t *f, const char *owner, const char *la
                      *a ? a : att, "deviceIndex", (json_int_t)json_int(f, "index", 0), "status",
                      "attached", "attachTime", at > 0 ? when : launched, "deleteOnTermination", primary,
                      "networkCardIndex", 0, "privateIpAddressesSet", "privateIpAddress", json_str(f, "ip", ""),
-                     "privateDnsName", dns, "primary", 1);
+                     "privateDnsName", dns, "primary", 1), f);
 }
 
 /* An instance in a public cloud (docs/hybrid.md): the address it has there (public, else
@@ -166,6 +168,8 @@ static json_t *item(PGresult *r, int i, json_t *tags)
                                         PQgetvalue(r, i, 23), "mac", PQgetvalue(r, i, 24), "ip", ip, "groups",
                                         groups ? groups : json_array(), "sdc", sdc, "description",
                                         PQgetvalue(r, i, 28), "attachment", PQgetvalue(r, i, 29));
+        json_object_set_new(f, "public_ip", json_string(PQgetvalue(r, i, 31)));
+        json_object_set_new(f, "public_owner", json_string(PQgetvalue(r, i, 32)));
         json_array_append_new(set, interface_item(f, owner, when));
         char dns[96];
         private_dns(ip, dns, sizeof dns);
@@ -184,6 +188,7 @@ static json_t *item(PGresult *r, int i, json_t *tags)
             json_array_append_new(set, interface_item(f, owner, when));
     }
     json_object_set_new(it, "networkInterfaceSet", set);
+    public_address_instance(it);   /* ipAddress: the primary's */
     burst_fields(it, r, i);
     if (!json_object_get(it, "groupSet"))
         json_object_set_new(it, "groupSet", json_array());
@@ -387,6 +392,7 @@ static const describe_field_t instance_fields[] = {
     {"image-id", "imageId"},
     {"instance-type", "instanceType"},
     {"private-ip-address", "privateIpAddress"},
+    {"ip-address", "ipAddress"},
     {"private-dns-name", "privateDnsName"},
     {"subnet-id", "subnetId"},
     {"vpc-id", "vpcId"},

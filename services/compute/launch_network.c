@@ -1,7 +1,8 @@
 /* launch_network.c - the network part of RunInstances: SubnetId, SecurityGroupIds,
  * SecurityGroups (names, default VPC), PrivateIpAddress, or the same given as the primary
  * entry of NetworkInterfaces (DeviceIndex 0: SubnetId, Groups, PrivateIpAddress,
- * AssociatePublicIpAddress false); then checked against the network's data as compute
+ * AssociatePublicIpAddress, which port_create obeys over the subnet's
+ * MapPublicIpOnLaunch); then checked against the network's data as compute
  * holds it (launch_facts_network: network.launch_check's answer), so an unknown subnet or
  * group is the EC2 error of RunInstances itself, names become ids and a given subnet
  * decides the zone. The launch task's port_create stays the last word (an address taken
@@ -49,11 +50,11 @@ static int primary_interface(const json_t *body, launch_net_t *n, verr_t *e)
     if (json_object_get(x, "NetworkInterfaceId"))
         return verr_set(e, 400, "InvalidParameterValue",
                         "NetworkInterfaces: attaching an existing interface (NetworkInterfaceId) is not supported");
-    const char *pub = json_str(x, "AssociatePublicIpAddress", "false");
-    if (strcmp(pub, "false"))
-        return verr_set(e, 400, "InvalidParameterValue",
-                        "AssociatePublicIpAddress: instances get no public address at launch here; allocate an "
-                        "Elastic IP and associate it");
+    const char *pub = json_str(x, "AssociatePublicIpAddress", NULL);
+    if (pub && strcmp(pub, "true") && strcmp(pub, "false"))
+        return verr_set(e, 400, "InvalidParameterValue", "AssociatePublicIpAddress must be true or false, not %.16s",
+                        pub);
+    n->public_ip = pub ? !strcmp(pub, "true") : -1;
     n->subnet = json_str(x, "SubnetId", NULL);
     n->private_ip = json_str(x, "PrivateIpAddress", NULL);
     n->ids = json_object_get(x, "SecurityGroupId");
@@ -63,6 +64,7 @@ static int primary_interface(const json_t *body, launch_net_t *n, verr_t *e)
 int launch_net_parse(const json_t *body, int max_count, launch_net_t *n, verr_t *e)
 {
     memset(n, 0, sizeof *n);
+    n->public_ip = -1;
     if (json_object_get(body, "NetworkInterface")) {
         if (primary_interface(body, n, e) < 0)
             return -1;

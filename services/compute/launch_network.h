@@ -9,6 +9,7 @@ typedef struct launch_net {
     const json_t *ids, *names;         /* SecurityGroupIds / SecurityGroups as asked */
     json_t *group_ids;                 /* after the check: ids of what was asked, [] if nothing */
     char zone[64];                     /* after the check: the given subnet's zone, else "" */
+    int public_ip;                     /* AssociatePublicIpAddress: 1, 0, or -1 (not given: the subnet's choice) */
 } launch_net_t;
 
 /* The parameters, checked for form: 0, or -1 with the EC2 error. */

@@ -293,13 +293,14 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
     const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
                        json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
                        pk->host, pk->zone, pk->driver, l->key_name, l->user_data, l->net.subnet, l->net.private_ip, groups,
-                       l->token, l->protect ? "t" : "f"};
+                       l->token, l->protect ? "t" : "f", l->net.public_ip < 0 ? NULL : l->net.public_ip ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "run_insert",
         "INSERT INTO instances (id, reservation_id, account_id, owner_user, launch_index, image_id, kernel_id, "
         "ramdisk_id, image, image_kind, instance_type, vcpus, memory_mib, disk_gib, state, host_id, zone, driver, "
-        "key_name, user_data, subnet_id, private_ip, group_ids, client_token, disable_api_termination) VALUES ($1, $2, "
-        "$3, $4, $5::int, $6, $7, $8, $9::jsonb, $10, $11, $12::int, $13::bigint, $14::bigint, 'pending', $15, $16, "
-        "$17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean)", 24, p);
+        "key_name, user_data, subnet_id, private_ip, group_ids, client_token, disable_api_termination, "
+        "associate_public_ip) VALUES ($1, $2, $3, $4, $5::int, $6, $7, $8, $9::jsonb, $10, $11, $12::int, $13::bigint, "
+        "$14::bigint, 'pending', $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean, $25::boolean)", 25,
+        p);
     if (!r || tags_put(db, iid, l->account, l->tags, e) < 0 || compute_task_add(db, "launch", iid, e) < 0)
         return -1;
     return 0;

@@ -46,6 +46,7 @@ typedef struct inst {
     char state[16], account[16], host[64], driver[16], zone[64];
     char *subnet, *private_ip, *groups, *image;
     int prepared;
+    int public_ip;   /* AssociatePublicIpAddress as asked: 1, 0, -1 (not given) */
 } inst_t;
 
 static void inst_free(inst_t *i)
@@ -61,7 +62,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
         "SELECT state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, "
-        "prepared, image::text FROM instances WHERE id = $1", 1, p);
+        "prepared, image::text, associate_public_ip FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -76,6 +77,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     i->groups = xstrdup(PQgetvalue(r, 0, 7));
     i->prepared = PQgetvalue(r, 0, 8)[0] == 't';
     i->image = xstrdup(PQgetvalue(r, 0, 9));
+    i->public_ip = PQgetisnull(r, 0, 10) ? -1 : PQgetvalue(r, 0, 10)[0] == 't';
     return 1;
 }
 
@@ -173,6 +175,12 @@ static int run_launch(task_t *t, verr_t *e)
         json_object_set_new(body, "subnet", json_string(in.subnet));
     if (in.private_ip)
         json_object_set_new(body, "private_ip", json_string(in.private_ip));
+    /* an ec2 host's instance has the public cloud's public address (docs/hybrid.md): one
+     * from this cloud's pool would reach nothing */
+    if (!strcmp(in.driver, "ec2"))
+        json_object_set_new(body, "associate_public_ip", json_false());
+    else if (in.public_ip >= 0)
+        json_object_set_new(body, "associate_public_ip", json_boolean(in.public_ip));
     json_t *groups = json_loads(in.groups, 0, NULL);
     if (json_array_size(groups))
         json_object_set_new(body, "groups", groups);

@@ -2,11 +2,14 @@
  * network.public_pool; at most the account's `elastic_ips` quota, counted under the
  * account's lock), AssociateAddress (to an interface, or to an instance's interface),
  * DisassociateAddress, ReleaseAddress, DescribeAddresses. An association touches the
- * datapath of the hosts running the interface's VPC (1:1 NAT there). */
+ * datapath of the hosts running the interface's VPC (1:1 NAT there). The addresses a
+ * launch gave interfaces (public_addresses.c) are not elastic IPs: none of these
+ * actions finds them, and an association replaces the interface's one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "enis.h"
 #include "ids.h"
 #include "ipam.h"
 #include "jsonutil.h"
@@ -64,7 +67,7 @@ static int allocation_of(db_t *db, const json_t *body, const char *account, char
     if (!ip)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter AllocationId or PublicIp");
     const char *p[] = {account, ip};
-    PG_AUTO PGresult *r = db_prepared(db, e, "eip_by_ip", "SELECT id FROM addresses WHERE account_id = $1 AND "
+    PG_AUTO PGresult *r = db_prepared(db, e, "eip_by_ip", "SELECT id FROM elastic_ips WHERE account_id = $1 AND "
                                       "host(public_ip) = $2 FOR UPDATE", 2, p);
     if (!r)
         return -1;
@@ -118,8 +121,9 @@ int net_associate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
                  PQgetvalue(cur, 0, 1));
         goto fail;
     }
-    /* the interface's earlier address, if any, is replaced, as on AWS */
-    if (net_dry_run(body, e) < 0 ||
+    /* the interface's earlier address, if any, is replaced, as on AWS (an auto-assigned
+     * one is released) */
+    if (net_dry_run(body, e) < 0 || eni_public_release(db, eni, e) < 0 ||
         !(old = db_prepared(db, e, "eip_unset", "UPDATE addresses SET eni_id = NULL, association_id = NULL WHERE "
                             "eni_id = $2 AND id <> $1", 2, p)) ||
         !(up = db_prepared(db, e, "eip_set", "UPDATE addresses SET eni_id = $2, association_id = $3 WHERE id = $1", 3,
@@ -150,10 +154,10 @@ int net_disassociate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply,
     if (db_begin(db, e) < 0 ||
         !(r = assoc ? db_prepared(db, e, "eip_dis_assoc", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
                                   "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND a.association_id = $2 "
-                                  "RETURNING n.vpc_id", 2, p)
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)
                     : db_prepared(db, e, "eip_dis_ip", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
                                   "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND host(a.public_ip) = $2 "
-                                  "RETURNING n.vpc_id", 2, p)))
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)))
         goto fail;
     if (!PQntuples(r)) {
         if (assoc)
@@ -208,7 +212,7 @@ int net_describe_addresses(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     const char *p[] = {account};
     PG_AUTO PGresult *r = db_prepared(db, e, "eip_all",
         "SELECT a.id, host(a.public_ip), a.association_id, a.eni_id, host(n.ip), n.instance_id FROM addresses a "
-        "LEFT JOIN enis n ON n.id = a.eni_id WHERE a.account_id = $1 ORDER BY a.id", 1, p);
+        "LEFT JOIN enis n ON n.id = a.eni_id WHERE a.account_id = $1 AND NOT a.auto_assigned ORDER BY a.id", 1, p);
     JSON_AUTO json_t *tags = r ? net_tags(db, account, e) : NULL;
     if (!tags)
         return -1;

@@ -43,7 +43,7 @@ int net_admin_list(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
     const char *p[] = {account};
     json_t *accounts = json_query(service_db(ctx), "adm_list",
         "SELECT coalesce(json_agg(a ORDER BY a.account_id), '[]')::text FROM ("
-        " SELECT v.account_id, (SELECT count(*) FROM addresses x WHERE x.account_id = v.account_id) AS elastic_ips,"
+        " SELECT v.account_id, (SELECT count(*) FROM elastic_ips x WHERE x.account_id = v.account_id) AS elastic_ips,"
         "  json_agg(json_build_object('vpc_id', v.id, 'cidr', v.cidr::text, 'vni', v.vni, 'is_default', v.is_default,"
         "   'subnets', (SELECT count(*) FROM subnets s WHERE s.vpc_id = v.id),"
         "   'security_groups', (SELECT count(*) FROM security_groups g WHERE g.vpc_id = v.id),"
@@ -77,7 +77,8 @@ int net_admin_show(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e
          "'vpc_id', g.vpc_id, 'rules', (SELECT count(*) FROM sg_rules r WHERE r.group_id = g.id)) ORDER BY g.id), "
          "'[]')::text FROM security_groups g WHERE g.account_id = $1"},
         {"addresses", "adm_addrs", "SELECT coalesce(json_agg(json_build_object('allocation_id', id, 'public_ip', "
-         "host(public_ip), 'network_interface_id', eni_id) ORDER BY id), '[]')::text FROM addresses WHERE "
+         "host(public_ip), 'network_interface_id', eni_id, 'auto_assigned', auto_assigned) ORDER BY id), '[]')::text "
+         "FROM addresses WHERE "
          "account_id = $1"},
     };
     json_t *out = json_pack("{s:s}", "account_id", account);

@@ -111,7 +111,8 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
     PG_AUTO PGresult *sub = NULL;
     PG_AUTO PGresult *ins = NULL;
     if (db_begin(db, e) < 0 || net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 1, e) < 0 ||
-        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr FROM subnets WHERE id = $1", 1, sp)) ||
+        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public FROM subnets WHERE id = $1", 1,
+                            sp)) ||
         ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
         goto fail;
     const char *vpc = PQgetvalue(sub, 0, 0);
@@ -125,8 +126,11 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
                             "attachment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $8::text "
                             "IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL ELSE 'eni-attach-' || "
                             "substr($1, 5) END)", 12, p)) ||
-        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0 ||
-        db_commit(db, e) < 0)
+        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+        goto fail;
+    /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
+    int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
+    if ((pub && eni_public_assign(db, service_of(ctx)->cfg, s->account, id, e) < 0) || db_commit(db, e) < 0)
         goto fail;
     return 0;
 fail:
@@ -160,9 +164,13 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
+        /* an auto-assigned address (no association id) is the cloud's, as EC2 shows it */
         json_t *assoc = PQgetisnull(r, i, 8) ? NULL
-            : json_pack("{s:s, s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "allocationId", PQgetvalue(r, i, 9),
-                        "associationId", PQgetvalue(r, i, 10), "ipOwnerId", account);
+            : PQgetisnull(r, i, 10) ? json_pack("{s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "ipOwnerId",
+                                                "amazon", "publicDnsName", "")
+            : json_pack("{s:s, s:s, s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "allocationId",
+                        PQgetvalue(r, i, 9), "associationId", PQgetvalue(r, i, 10), "ipOwnerId", account,
+                        "publicDnsName", "");
         json_t *ip = json_pack("{s:s, s:b}", "privateIpAddress", PQgetvalue(r, i, 5), "primary", 1);
         if (assoc)
             json_object_set(ip, "association", assoc);
@@ -247,8 +255,9 @@ int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t 
                  PQgetvalue(r, 0, 0));
         goto fail;
     }
-    /* an elastic IP on the interface stays the account's, unassociated */
-    if (eni_detach_children(db, id, e) < 0 ||
+    /* an elastic IP on the interface stays the account's, unassociated; an
+     * auto-assigned address goes with it */
+    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
         !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
                           "WHERE eni_id = $1", 1, p)) ||
         hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0 ||

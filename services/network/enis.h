@@ -16,6 +16,7 @@ typedef struct eni_spec {
     const char *client_token;   /* idempotency: a second create with it returns the first's id */
     const json_t *tags;         /* tagSet or NULL */
     const char *device_kind;    /* "veth" (NULL: the default) or "tap": what the host's datapath makes */
+    int public_ip;              /* 0: none; 1: one from the pool; -1: as the subnet's MapPublicIpOnLaunch */
 } eni_spec_t;
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */
@@ -25,6 +26,13 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
 /* Delete an interface (its own transaction); without force, one attached to an
  * instance is InvalidNetworkInterface.InUse. */
 int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e);
+
+/* public_addresses.c, inside the caller's transaction: give the new interface an
+ * address from the operator's pool (auto-assigned: not an elastic IP; the pool empty is
+ * InsufficientAddressCapacity), and delete the one the interface has (its deletion, an
+ * elastic IP replacing it). */
+int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e);
+int eni_public_release(db_t *db, const char *eni, verr_t *e);
 
 /* attachments.c: inside the caller's transaction, detach every interface attached to
  * the instance whose primary interface is `primary` (it is being deleted). */

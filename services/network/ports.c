@@ -1,7 +1,10 @@
 /* ports.c - the port API compute uses for its instances' interfaces, over the bus:
  *   network.port_create {account, subnet?, groups?, private_ip?, host?, instance_id,
- *                        client_token?, device_kind?}  -> the port (eni id, mac, ip, prefix,
- *                        gateway, device_kind: "veth" (default) or "tap")
+ *                        client_token?, device_kind?, associate_public_ip?}  -> the port
+ *                        (eni id, mac, ip, prefix, gateway, device_kind: "veth" (default)
+ *                        or "tap"); with a public address from the pool when
+ *                        associate_public_ip is true, or absent and the subnet maps
+ *                        public addresses on launch (public_addresses.c)
  *   network.port_plug   {eni, host}      -> the port, plugged on host
  *   network.port_unplug {eni, host}      -> the port, unplugged
  *   network.port_delete {eni}            -> {"deleted": true|false}
@@ -98,6 +101,9 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     const char *kind = json_str(body, "device_kind", "veth");
     if (strcmp(kind, "veth") && strcmp(kind, "tap"))
         return verr_set(e, 400, "InvalidParameterValue", "device_kind is veth or tap");
+    const json_t *pub = json_object_get(body, "associate_public_ip");
+    if (pub && !json_is_boolean(pub))
+        return verr_set(e, 400, "InvalidParameterValue", "associate_public_ip is true or false");
     char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
@@ -110,7 +116,8 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         snprintf(token, sizeof token, "instance:%s", inst);
     eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
                     .groups = json_object_get(body, "groups"), .description = "instance interface",
-                    .instance_id = inst, .host = host, .client_token = token, .device_kind = kind};
+                    .instance_id = inst, .host = host, .client_token = token, .device_kind = kind,
+                    .public_ip = pub ? json_is_true(pub) : -1};
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;

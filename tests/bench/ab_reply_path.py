@@ -100,7 +100,9 @@ try:
                     range(GROUPS)))
     first = None
     for i in range(INSTANCES // 100):
-        r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=100, MaxCount=100)
+        # no public addresses: 1,200 would empty the operator's pool (a /24)
+        r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=100, MaxCount=100,
+                              NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
         first = first or r["Instances"][0]["InstanceId"]
     t0 = time.time()
     while time.time() < t0 + 600:

@@ -4,7 +4,9 @@ registered in bulk straight into compute's hosts table (named `simbulk-NNNN`, dr
 `sim`, no agent: nothing reports their instances running, they stay pending; placement,
 RunInstances and DescribeInstances do not care). INSTANCES instances are launched by
 RunInstances of 100 (MaxCount) from ACCOUNTS accounts (a default VPC subnet holds 4,091
-addresses), the launch tasks making every port for real in the background.
+addresses), without public addresses (AssociatePublicIpAddress false: the operator's pool
+is far smaller than 20,000), the launch tasks making every port for real in the
+background.
 
 Prints: RunInstances of 100 (placement inside) per instance as the instance count grows;
 DescribeInstances of a page of 1,000 (MaxResults) p50/p99; a filter matching one
@@ -28,6 +30,9 @@ SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
 INSTANCES = int(os.environ.get("SCALE_INSTANCES", "20000"))
 ACCOUNTS = max(1, (INSTANCES + 3999) // 4000)
 BATCH = 100
+# A default subnet maps public addresses on launch; 20,000 of them would empty the
+# operator's pool (a /24 by default) and measure its allocator instead of placement.
+NO_PUBLIC_IP = [{"DeviceIndex": 0, "AssociatePublicIpAddress": False}]
 SAMPLES = 50
 
 
@@ -145,7 +150,8 @@ def main():
             while n < per_account:
                 k = min(BATCH, per_account - n)
                 t0 = time.time()
-                r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=k, MaxCount=k)
+                r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=k, MaxCount=k,
+                                      NetworkInterfaces=NO_PUBLIC_IP)
                 dt = time.time() - t0
                 if ec2 not in first:
                     first[ec2] = r["Instances"][0]["InstanceId"]

@@ -17,7 +17,12 @@ port is the network service's, made by the launch task for real):
   killed, DescribeInstances and DescribeInstanceAttribute still answer in full at once;
   a change whose push was lost (made while the network service was down) is repaired by
   compute's pull (compute.interface_sync_s, 2 s here) once the network is back; and
-  compute takes those pushes from the network's principal only."""
+  compute takes those pushes from the network's principal only;
+- public addresses: the one a launch gets from the operator's pool (a default subnet's
+  MapPublicIpOnLaunch, NetworkInterfaces AssociatePublicIpAddress) and an elastic IP
+  associated with the instance, as PublicIpAddress, the interfaces' association and the
+  metadata's public-ipv4; released with the instance, replaced by an elastic IP."""
+import ipaddress
 import os
 import signal
 import time
@@ -25,7 +30,7 @@ import uuid
 
 import pytest
 
-from harness import aws, boto3_client, client_error, new_tenant
+from harness import agent_call, aws, boto3_client, client_error, new_tenant
 
 WAIT_S = 60
 SHORT_S = 5      # from a change's answer to DescribeInstances showing it (a push: ~10-100 ms)
@@ -266,3 +271,147 @@ def test_describe_instances_answers_with_the_network_service_killed(cloud, tenan
     ec2.detach_network_interface(AttachmentId=att)
     eventually(lambda: interfaces(ec2, iid), lambda i: len(i["NetworkInterfaces"]) == 1)
     ec2.delete_network_interface(NetworkInterfaceId=extra)
+
+
+# ---- public addresses (docs/network.md "Public addresses of instances") ----
+
+def launch(ec2, cloud, **kw):
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            **kw)["Instances"][0]["InstanceId"]
+    (i,), _ = eventually(lambda: describe(ec2, iid),
+                         lambda d: d[0]["State"]["Name"] == "running" and d[0].get("NetworkInterfaces"), WAIT_S)
+    assert i["State"]["Name"] == "running", i["State"]
+    return i
+
+
+def public_ip_of(ec2, iid, ok):
+    """The instance's description once ok(PublicIpAddress or None) (a push away)."""
+    (i,), took = eventually(lambda: describe(ec2, iid), lambda d: ok(d[0].get("PublicIpAddress")))
+    assert ok(i.get("PublicIpAddress")), "after %.1f s: %s" % (took, i.get("PublicIpAddress"))
+    return i
+
+
+def address_rows(cloud, ip):
+    return cloud.psql("SELECT count(*) FROM network.addresses WHERE host(public_ip) = '%s'" % ip)
+
+
+def test_default_subnet_instance_gets_a_public_address_shown_and_served(cloud, tenant):
+    """A default subnet maps public addresses on launch (as on AWS): the instance has one
+    from the operator's pool, shown as PublicIpAddress and as its interface's association
+    (owner "amazon": not an elastic IP), served by the metadata service as public-ipv4,
+    not listed by DescribeAddresses; its release with the instance's termination frees it,
+    and its usage events are marked auto-assigned."""
+    acct, ec2 = tenant[0], tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    i = public_ip_of(ec2, iid, lambda ip: ip is not None)
+    pub = i["PublicIpAddress"]
+    assert ipaddress.ip_address(pub) in ipaddress.ip_network("198.51.100.0/24")
+    (f,) = i["NetworkInterfaces"]
+    assert f["Association"] == {"PublicIp": pub, "IpOwnerId": "amazon", "PublicDnsName": ""}
+    assert f["PrivateIpAddresses"][0]["Association"] == f["Association"]
+    assert pub not in [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
+    assert [x["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [pub]}])[
+        "Reservations"] for x in r["Instances"]] == [iid]
+    shown = ec2.describe_network_interfaces(NetworkInterfaceIds=[f["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    assert shown["Association"]["PublicIp"] == pub and shown["Association"]["IpOwnerId"] == "amazon"
+    # the same through awscli
+    out = cli(cloud, tenant, "describe-instances", "--instance-ids", iid)
+    assert out["Reservations"][0]["Instances"][0]["PublicIpAddress"] == pub
+
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok, md
+    assert md["meta_data"]["public-ipv4"] == pub
+    assert md["meta_data"]["network/interfaces/macs/%s/public-ipv4s" % f["MacAddress"]] == pub
+
+    ec2.terminate_instances(InstanceIds=[iid])
+    deadline = time.time() + WAIT_S
+    while address_rows(cloud, pub) != "0":
+        assert time.time() < deadline, "the auto-assigned address is still held after terminate"
+        time.sleep(0.2)
+    events = cloud.psql("SELECT event || ' ' || auto_assigned || ' ' || account_id FROM network.address_events "
+                        "WHERE public_ip = '%s' ORDER BY seq DESC LIMIT 4" % pub).split("\n")[::-1]
+    assert events == ["%s true %s" % (e, acct) for e in ("allocated", "associated", "disassociated", "released")]
+
+
+def test_associate_public_ip_address_false_true_and_the_subnet_attribute(cloud, tenant):
+    """NetworkInterfaces AssociatePublicIpAddress false: no public address in a default
+    subnet; true: one in a subnet that does not map them; neither: the subnet decides."""
+    ec2 = tenant[3]
+    none = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
+    time.sleep(0.5)   # a push away: still none
+    assert "PublicIpAddress" not in describe(ec2, none["InstanceId"])[0]
+    assert "Association" not in describe(ec2, none["InstanceId"])[0]["NetworkInterfaces"][0]
+
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    assert ec2.describe_subnets(SubnetIds=[sub])["Subnets"][0]["MapPublicIpOnLaunch"] is False
+    plain = launch(ec2, cloud, SubnetId=sub)
+    asked = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sub,
+                                                   "AssociatePublicIpAddress": True}])
+    public_ip_of(ec2, asked["InstanceId"], lambda ip: ip is not None)
+    assert "PublicIpAddress" not in describe(ec2, plain["InstanceId"])[0]
+    ec2.modify_subnet_attribute(SubnetId=sub, MapPublicIpOnLaunch={"Value": True})
+    mapped = launch(ec2, cloud, SubnetId=sub)
+    public_ip_of(ec2, mapped["InstanceId"], lambda ip: ip is not None)
+    ids = [x["InstanceId"] for x in (none, plain, asked, mapped)]
+    ec2.terminate_instances(InstanceIds=ids)
+    eventually(lambda: describe(ec2, *ids), lambda d: all(x["State"]["Name"] == "terminated" for x in d), WAIT_S)
+    # a VPC whose instances are gone (their interfaces deleted with them) can go
+    eventually(lambda: cloud.psql("SELECT count(*) FROM network.enis WHERE vpc_id = '%s'" % vpc),
+               lambda n: n == "0", WAIT_S)
+    ec2.delete_subnet(SubnetId=sub)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
+    """AssociateAddress to an instance that has an auto-assigned address: the elastic IP is
+    its PublicIpAddress (owner: the account) and the auto one is released (as on AWS);
+    disassociated, the instance has no public address; the auto one cannot be
+    disassociated, released or associated by the tenant (not an elastic IP)."""
+    acct, ec2 = tenant[0], tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    auto = public_ip_of(ec2, iid, lambda ip: ip is not None)["PublicIpAddress"]
+    assert client_error(ec2.disassociate_address, PublicIp=auto) == "InvalidAddress.NotFound"
+    assert client_error(ec2.release_address, PublicIp=auto) == "InvalidAddress.NotFound"
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
+    i = public_ip_of(ec2, iid, lambda ip: ip == alloc["PublicIp"])
+    assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": alloc["PublicIp"], "IpOwnerId": acct,
+                                                        "PublicDnsName": ""}
+    assert address_rows(cloud, auto) == "0"
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok and md["meta_data"]["public-ipv4"] == alloc["PublicIp"], md
+    (listed,) = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"]
+    assert listed["InstanceId"] == iid
+    ec2.disassociate_address(PublicIp=alloc["PublicIp"])
+    i = public_ip_of(ec2, iid, lambda ip: ip is None)
+    assert "Association" not in i["NetworkInterfaces"][0]
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok and "public-ipv4" not in md["meta_data"], md
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_a_launch_that_finds_the_pool_empty_fails_visibly(cloud, tenant):
+    """The operator's pool empty (filled here by hand with addresses of a made-up account,
+    for the length of the test): a launch into a default subnet is not made silently
+    without its public address, it fails as a launch whose port is refused, terminated
+    with the reason InsufficientAddressCapacity; AssociatePublicIpAddress false still
+    launches."""
+    ec2 = tenant[3]
+    fill = ("INSERT INTO network.addresses (id, account_id, public_ip) SELECT 'eipalloc-f1ll' || lpad(s::text, 13, "
+            "'0'), '000000000001', '198.51.100.0'::inet + s FROM generate_series(1, 254) s WHERE NOT EXISTS "
+            "(SELECT 1 FROM network.addresses a WHERE a.public_ip = '198.51.100.0'::inet + s)")
+    cloud.psql(fill)
+    try:
+        ami = cloud.default_images()["virga-busybox-rootfs"]
+        iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"]
+        (i,), _ = eventually(lambda: describe(ec2, iid), lambda d: d[0]["State"]["Name"] == "terminated", WAIT_S)
+        assert i["State"]["Name"] == "terminated", i["State"]
+        assert "InsufficientAddressCapacity" in i["StateReason"]["Message"], i["StateReason"]
+        ok = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
+        ec2.terminate_instances(InstanceIds=[ok["InstanceId"]])
+    finally:
+        cloud.psql("DELETE FROM network.addresses WHERE account_id = '000000000001'")

@@ -28,7 +28,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, aws, boto3_client, bus_waiting, client_error, new_tenant
+from harness import Cloud, agent_call, aws, boto3_client, bus_waiting, client_error, new_tenant
 
 HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
 HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
@@ -445,17 +445,6 @@ def test_compute_killed_during_a_launch_converges(cloud, ami):
         time.sleep(0.5)
 
 
-def agent_call(cloud, mtype, body):
-    """A call as the cloud's one host agent (its own bus credential), as the agent's sync
-    loop and metadata server make them: (ok, reply-or-error-text)."""
-    import json
-    import re
-    with open(cloud.config) as f:
-        host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
-    r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
-    return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
-
-
 def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
     acct, _, _, ec2 = tenant
     ec2.import_key_pair(KeyName="md-key", PublicKeyMaterial=b"ssh-ed25519 "
@@ -713,7 +702,9 @@ def test_network_refusals_come_from_run_instances(cloud, ami):
 
 def test_security_groups_by_name_and_network_interfaces(cloud, ami):
     """SecurityGroups by name in the default VPC; NetworkInterfaces with the primary
-    interface's subnet, groups and address; both show in DescribeInstances as asked."""
+    interface's subnet, groups, address and AssociatePublicIpAddress; both show in
+    DescribeInstances as asked (each with a public address: the default subnet's, the
+    one asked for)."""
     _, k, s = new_tenant(cloud, "inst-sgname-" + uuid.uuid4().hex[:8])
     ec2 = boto3_client(cloud, "ec2", k, s)
     dvpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
@@ -728,15 +719,20 @@ def test_security_groups_by_name_and_network_interfaces(cloud, ami):
         == "InvalidParameterCombination"
     assert client_error(ec2.run_instances, NetworkInterfaces=[{**nic, "DeviceIndex": 1}], **launch) \
         == "InvalidParameterValue"
-    assert client_error(ec2.run_instances, NetworkInterfaces=[{**nic, "AssociatePublicIpAddress": True}],
-                        **launch) == "InvalidParameterValue"
-    _, (by_nic,) = run(ec2, ami, NetworkInterfaces=[nic])
+    # a subnet that maps no public addresses on launch, asked for one
+    _, (by_nic,) = run(ec2, ami, NetworkInterfaces=[{**nic, "AssociatePublicIpAddress": True}])
     got = {i["InstanceId"]: i for i in wait_state(ec2, [by_name, by_nic], "running")}
     assert [(g["GroupName"], g["GroupId"]) for g in got[by_name]["SecurityGroups"]] == [("web", web)]
     assert got[by_name]["VpcId"] == dvpc
     i = got[by_nic]
     assert (i["SubnetId"], i["VpcId"], i["PrivateIpAddress"]) == (sub, vpc, "10.41.3.77")
     assert [g["GroupId"] for g in i["SecurityGroups"]] == [app]
+    deadline = time.time() + 10   # the public address: a push away from running at most
+    while not all(x.get("PublicIpAddress") for x in got.values()) and time.time() < deadline:
+        time.sleep(0.2)
+        got = {i["InstanceId"]: i for r in ec2.describe_instances(InstanceIds=[by_name, by_nic])["Reservations"]
+               for i in r["Instances"]}
+    assert all(x.get("PublicIpAddress") for x in got.values()), "no public address after 10 s"
     ec2.terminate_instances(InstanceIds=[by_name, by_nic])
     wait_state(ec2, [by_name, by_nic], "terminated")
 

@@ -6,7 +6,9 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
   script, reaches `running`; its console (GetConsoleOutput) shows the guest's ready line with
   its own instance id and the private IP DescribeInstances shows (so the guest read the
   metadata service through its VPC's router and has the address from IPAM), the output of
-  its user-data and the key pair's public key installed; stop/start brings it back running
+  its user-data, the key pair's public key installed and the public address the default
+  subnet gave it (DescribeInstances' PublicIpAddress, read from meta-data/public-ipv4),
+  which the outside world's namespace reaches (ping, its group allowing ICMP); stop/start brings it back running
   with the same private IP; terminate leaves nothing on the host (no process, no stand-in
   namespace of its interface, no cgroup);
 - the same with a QEMU guest of the default machine image (virga-tiny): DHCP on its tap
@@ -30,6 +32,7 @@ from host_guests import wait_gone
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
 
 BOOT_S = 240
+MD = "http://169.254.169.254/latest"
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +95,21 @@ def wait_console(ec2, iid, needles, seconds=BOOT_S, first_boot=False):
 def launch_and_prove(ec2, pub, ami):
     token = uuid.uuid4().hex[:12]
     r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, KeyName="real-key",
-                          UserData="#!/bin/sh\necho user-data-ran-%s\ncat /root/.ssh/authorized_keys\n" % token)
+                          UserData="#!/bin/sh\necho user-data-ran-%s\ncat /root/.ssh/authorized_keys\n"
+                                   "echo public-ipv4=$(wget -q -O - %s/meta-data/public-ipv4)\n" % (token, MD))
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     ip = inst["PrivateIpAddress"]
+    # a default subnet's instance has a public address from the pool (a push away from
+    # running at most), which the guest reads from the metadata service
+    deadline = time.time() + 10
+    while "PublicIpAddress" not in inst and time.time() < deadline:
+        time.sleep(0.2)
+        inst = describe(ec2, iid)
+    assert inst.get("PublicIpAddress"), inst.get("NetworkInterfaces")
     ready = "VIRGA-GUEST-READY instance-id=%s addr=%s" % (iid, ip)
-    text = wait_console(ec2, iid, [ready, "user-data-ran-" + token, "ssh key installed"], first_boot=True)
+    text = wait_console(ec2, iid, [ready, "user-data-ran-" + token, "ssh key installed",
+                                   "public-ipv4=" + inst["PublicIpAddress"]], first_boot=True)
     # the user-data (run after the init installed the key from the metadata service)
     # prints /root/.ssh/authorized_keys: it holds the key pair's public key
     assert pub[1] in text, "the key pair's public key is not on the console:\n" + text[-3000:]
@@ -109,6 +121,14 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     iid, ip, inst = launch_and_prove(ec2, pub, images["virga-busybox-rootfs"])
     eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     assert any(eni in n for n in os.listdir("/run/netns")), "no stand-in namespace for " + eni
+    # its public address (the default subnet's, from the pool) is NATed as an elastic IP
+    # is: reachable from the outside world's namespace once its group lets ICMP in
+    ec2.authorize_security_group_ingress(GroupId=inst["SecurityGroups"][0]["GroupId"], IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    outside = "virga-d%d-outside" % cloud.base
+    assert any(subprocess.run(["ip", "netns", "exec", outside, "busybox", "ping", "-c", "1", "-W", "2",
+                               inst["PublicIpAddress"]], capture_output=True, timeout=30).returncode == 0
+               for _ in range(10)), "%s not reachable from %s" % (inst["PublicIpAddress"], outside)
 
     ec2.stop_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "stopped")

@@ -389,6 +389,16 @@ def compute_call(cloud, mtype, body):
     return json.loads(r.stdout)
 
 
+def agent_call(cloud, mtype, body):
+    """A call as the cloud's one host agent (its own bus credential), as the agent's sync
+    loop and metadata server make them: (ok, reply-or-error-text)."""
+    import re
+    with open(cloud.config) as f:
+        host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
+    r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
+    return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
+
+
 def bus_waiting(cloud, service):
     """The service's virga_bus_waiting_messages (requests set aside for an answer they
     asked for, no worker held), or None when it did not answer sys.metrics within 3 s."""
