@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -75,6 +76,16 @@ def pick_port_base():
         if reserve(base):
             return base
     raise RuntimeError("no free port base")
+
+
+_stopping = []   # the threads of Cloud.stop_later
+
+
+def wait_stopped():
+    """Until every cloud that stop_later stops is down (its processes gone, its directory
+    removed)."""
+    while _stopping:
+        _stopping.pop().join()
 
 
 class Cloud:
@@ -156,6 +167,17 @@ class Cloud:
             release(self.base)   # a stopped cloud that is kept (remove=False) may be started again
         if remove and not os.environ.get("VIRGA_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop_later(self):
+        """stop() in a thread of its own, for a fixture's teardown after which nothing looks
+        at the cloud: `devcloud down` takes seconds (every service's SIGTERM, the broker's
+        and Ceph's shutdowns), most of them waiting, and meanwhile the next module's tests
+        and its cloud's start go on. The port base stays reserved and the directory kept
+        until the cloud is down. wait_stopped() (tests/conftest.py, at the end of the
+        session) waits for every such stop."""
+        t = threading.Thread(target=self.stop, name="stop " + self.dir)
+        t.start()
+        _stopping.append(t)
 
     @property
     def config(self):
