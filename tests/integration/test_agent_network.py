@@ -18,10 +18,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath ne
 
 @pytest.fixture(scope="module")
 def cloud():
-    # a short reconcile tick so the inventory follows quickly; the doorbell does the rest.
-    # No object is stored (here or below): the object store in a directory spares a Ceph
-    # cluster's start
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
+    # a short reconcile tick so the inventory follows quickly; the doorbell does the rest
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
     yield c
     c.stop()
     left = [n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-" % c.base)]
@@ -284,7 +282,7 @@ def test_the_pushed_document_alone_updates_the_agent():
     carries the document and the agent applies it without asking network.host_desired.
     A document from anyone but the network, or older than the one applied, changes
     nothing."""
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600"})
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600"})
     try:
         account, key, secret = new_tenant(c, "doorbell")
         ec2 = boto3_client(c, "ec2", key, secret)
