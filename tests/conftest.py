@@ -101,12 +101,22 @@ def pytest_runtest_teardown(item, nextitem):
     for name in list(_running_shared):
         if nextitem is None or name not in nextitem.fixturenames:   # its last test in this row
             _running_shared.pop(name).stop_later()
+    if nextitem is None:
+        # the session's last test (its fixtures are gone by now): the clouds stopped in the
+        # background must be down, and a failed stop fails this teardown, as it failed the
+        # teardown of its fixture when stops waited
+        errors = wait_stopped()
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
 
 def pytest_sessionfinish(session):
     for name in list(_running_shared):   # an interrupted run
         _running_shared.pop(name).stop_later()
-    wait_stopped()   # the clouds stopped in the background (Cloud.stop_later)
+    errors = wait_stopped()   # an interrupted run: the clouds still stopping in the background
+    if errors:
+        sys.stderr.write("".join("\nERROR %s\n" % e for e in errors))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # The session's dir_cloud is one cloud per worker: the files that use it (directly or

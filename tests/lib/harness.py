@@ -78,14 +78,19 @@ def pick_port_base():
     raise RuntimeError("no free port base")
 
 
-_stopping = []   # the threads of Cloud.stop_later
+_stopping = []       # the threads of Cloud.stop_later
+_stop_errors = []    # what their stops raised (devcloud down over its time limit)
 
 
 def wait_stopped():
     """Until every cloud that stop_later stops is down (its processes gone, its directory
-    removed)."""
+    removed). Returns what those stops raised, as text: a failed stop must not pass
+    unseen now that no test's teardown reports it."""
     while _stopping:
         _stopping.pop().join()
+    errors = list(_stop_errors)
+    del _stop_errors[:]
+    return errors
 
 
 class Cloud:
@@ -174,8 +179,13 @@ class Cloud:
         and Ceph's shutdowns), most of them waiting, and meanwhile the next module's tests
         and its cloud's start go on. The port base stays reserved and the directory kept
         until the cloud is down. wait_stopped() (tests/conftest.py, at the end of the
-        session) waits for every such stop."""
-        t = threading.Thread(target=self.stop, name="stop " + self.dir)
+        session) waits for every such stop and returns what failed."""
+        def stop():
+            try:
+                self.stop()
+            except Exception as e:   # noqa: BLE001 (reported by wait_stopped)
+                _stop_errors.append("stopping the cloud in %s: %r" % (self.dir, e))
+        t = threading.Thread(target=stop, name="stop " + self.dir)
         t.start()
         _stopping.append(t)
 
