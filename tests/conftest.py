@@ -12,7 +12,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from harness import Cloud  # noqa: E402
+from harness import Cloud, wait_stopped  # noqa: E402
 
 # A stalled request body is refused after this many seconds (the default is 20): short,
 # so that the tests of it wait little, and still long beside any pause of a client that
@@ -28,7 +28,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()   # beside dir_cloud's stop; pytest_sessionfinish waits for both
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def dir_cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 @pytest.fixture(params=["rados", "dir"])
@@ -100,27 +100,60 @@ def pytest_runtest_teardown(item, nextitem):
     yield
     for name in list(_running_shared):
         if nextitem is None or name not in nextitem.fixturenames:   # its last test in this row
-            _running_shared.pop(name).stop()
+            _running_shared.pop(name).stop_later()
+    if nextitem is None:
+        # the session's last test (its fixtures are gone by now): the clouds stopped in the
+        # background must be down, and a failed stop fails this teardown, as it failed the
+        # teardown of its fixture when stops waited
+        errors = wait_stopped()
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
 
 def pytest_sessionfinish(session):
     for name in list(_running_shared):   # an interrupted run
-        _running_shared.pop(name).stop()
+        _running_shared.pop(name).stop_later()
+    errors = wait_stopped()   # an interrupted run: the clouds still stopping in the background
+    if errors:
+        sys.stderr.write("".join("\nERROR %s\n" % e for e in errors))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def xdist_group(item):
-    """The work unit of an item: the shared cloud it uses, else its file (as --dist
-    loadfile would: a module's own cloud starts once)."""
+# The session's dir_cloud is one cloud per worker: the files that use it (directly or
+# through anycloud) are one work unit too, so that it starts (and idles) in one worker
+# only instead of in each of them. Together they take well under a worker's share of the
+# run, and they already shared a dir_cloud within a worker.
+DIR_CLOUD_FIXTURES = ("dir_cloud", "anycloud")
+
+
+def xdist_group(item, dir_cloud_files):
+    """The work unit of an item: the shared cloud it uses, else "dir_cloud" for a file
+    of which any test uses the session's dir_cloud, else its file (as --dist loadfile
+    would: a module's own cloud starts once)."""
     for name in SHARED_CLOUDS:
         if name in item.fixturenames:
             return name
-    return os.path.relpath(str(item.fspath), os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.relpath(str(item.fspath), os.path.dirname(os.path.abspath(__file__)))
+    return "dir_cloud" if path in dir_cloud_files else path
 
 
-def pytest_itemcollected(item):
-    # before pytest-xdist's pytest_collection_modifyitems, which reads the marks
-    if not item.get_closest_marker("xdist_group"):
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+class WorkUnits:
+    """Marks every item with its work unit (xdist_group), once all are collected (a file's
+    unit depends on all its tests) and before pytest-xdist's pytest_collection_modifyitems
+    reads the marks. A plugin of its own: this module's hook of that name orders the units,
+    last."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items):
+        here = os.path.dirname(os.path.abspath(__file__))
+        dir_cloud_files = {os.path.relpath(str(it.fspath), here) for it in items
+                           if any(f in it.fixturenames for f in DIR_CLOUD_FIXTURES)}
+        for item in items:
+            if not item.get_closest_marker("xdist_group"):
+                item.add_marker(pytest.mark.xdist_group(xdist_group(item, dir_cloud_files)))
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(WorkUnits(), "virga-work-units")
 
 
 def group_of(item):

@@ -16,6 +16,34 @@ step_done() {
     times="$times $1=$((now - step_start))s"
     step_start=$now
 }
+# bg NAME CMD...: run CMD in the background, its output in $bg_dir/NAME.log and its own
+# wall time in $bg_dir/NAME.secs; bg_done NAME prints that time as the step's.
+bg_dir=$(mktemp -d /tmp/virga-run-all.XXXXXX)
+trap 'rm -rf "$bg_dir"' EXIT
+bg() {
+    name=$1; shift
+    (start=$(date +%s); "$@" > "$bg_dir/$name.log" 2>&1; rc=$?
+     echo $(($(date +%s) - start)) > "$bg_dir/$name.secs"; exit $rc) &
+}
+bg_done() {
+    secs=$(cat "$bg_dir/$1.secs" 2>/dev/null || echo "?")
+    echo "time: $1 $secs s (in the background)"
+    times="$times $1=${secs}s"
+}
+
+# What needs nothing of another starts at once, in the background: the RADOS backend test
+# (its own throwaway Ceph cluster), fuzzing (a fixed time per target), and the installs
+# of the SDKs (tests/sdk-setup.sh, for pytest) and of moto (tests/moto-setup.sh, for the
+# unit tests' ec2 driver contract and tests/e2e/test_hybrid.py): none uses another's
+# ports or files, and each mostly waits (a Ceph cluster starting, the package registries)
+# or runs for a fixed time, so they take about the longest one's time instead of the
+# sum. Only the unit tests wait for the guest images and moto (their instance and ec2
+# drivers); pytest waits for everything. A background step's time below is its own
+# (from the run's start); the total is the run's wall time, not their sum.
+bg rados bash tests/objectstore/run-rados-test.sh "$build"; rados_pid=$!
+bg fuzz sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}"; fuzz_pid=$!
+bg sdk-setup sh tests/sdk-setup.sh; sdk_pid=$!
+bg moto-setup sh tests/moto-setup.sh; moto_pid=$!
 
 # The guest images (cached after the first run): the test clouds register them as
 # defaults, and the unit tests' instance drivers (test_vm_drivers) boot them.
@@ -23,53 +51,43 @@ bash deploy/images/build >/dev/null 2>&1 || echo "deploy/images/build failed: th
 
 # moto's EC2 server (pinned, PyPI, tests/.venv-moto): the ec2 driver's contract run
 # (unit) and tests/e2e/test_hybrid.py use it as a public cloud.
-sh tests/moto-setup.sh >/dev/null || echo "tests/moto-setup.sh failed: the ec2 driver contract skips, the hybrid tests fail"
+wait "$moto_pid" || { tail -n 5 "$bg_dir/moto-setup.log"; echo "tests/moto-setup.sh failed: the ec2 driver contract skips, the hybrid tests fail"; }
 step_done setup
-
-# The unit tests, the RADOS backend test and fuzzing run side by side: none uses
-# another's ports or files, and each mostly waits (on its own PostgreSQL, QEMU, the Ceph
-# cluster starting) or runs for a fixed time (fuzzing, VIRGA_FUZZ_SECONDS per target),
-# so together they take about the longest one's time instead of the sum. Each step's
-# time below counts from the start of all three.
-rados_log=$(mktemp /tmp/virga-rados.XXXXXX)
-bash tests/objectstore/run-rados-test.sh "$build" > "$rados_log" 2>&1 &
-rados_pid=$!
-fuzz_log=$(mktemp /tmp/virga-fuzz.XXXXXX)
-sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}" > "$fuzz_log" 2>&1 &
-fuzz_pid=$!
+bg_done moto-setup
 
 unit_out=$(sh tests/run-unit.sh "$build" 2>&1)
 echo "$unit_out"
 up=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 uf=$(echo "$unit_out" | sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 up=${up:-0}; uf=${uf:-1}
-phase_start=$step_start
 step_done unit
 
 # The RADOS backend against a throwaway single-node Ceph cluster, started above.
 wait "$rados_pid"
-rados_out=$(cat "$rados_log"); rm -f "$rados_log"
+rados_out=$(cat "$bg_dir/rados.log")
 echo "$rados_out" | tail -n 1
 rp=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 rf=$(echo "$rados_out" | sed -n 's/^rados backend: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 rp=${rp:-0}; rf=${rf:-1}
 if [ "$rf" != 0 ]; then echo "$rados_out" | tail -n 40; fi
-step_start=$phase_start; step_done rados
+bg_done rados
 
 # Fuzz the Query API and SigV4 parsers for a bounded time (VIRGA_FUZZ_SECONDS each),
 # started above.
 wait "$fuzz_pid"
-fuzz_out=$(cat "$fuzz_log"); rm -f "$fuzz_log"
+fuzz_out=$(cat "$bg_dir/fuzz.log")
 echo "$fuzz_out" | tail -n 4
 fp=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 ff=$(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
 fp=${fp:-0}; ff=${ff:-1}
-step_start=$phase_start; step_done fuzz
+bg_done fuzz
 
-
-# Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py; fast once
-# installed. A failed install fails those tests (their fixture runs it again and reports).
-sh tests/sdk-setup.sh >/dev/null || echo "tests/sdk-setup.sh failed: the SDK tests will fail"
+# Today's S3 SDKs (pinned, from PyPI and npm) for tests/e2e/test_s3_sdks.py, installed
+# in the background above. A failed install fails those tests (their fixture runs it
+# again and reports).
+wait "$sdk_pid" || { tail -n 5 "$bg_dir/sdk-setup.log"; echo "tests/sdk-setup.sh failed: the SDK tests will fail"; }
+bg_done sdk-setup
+step_start=$(date +%s)   # pytest's time: from here
 
 # Three pytest workers (pytest-xdist) by default: the suites mostly wait on clouds
 # starting, on guests booting and on the network, so with two workers the two cores
@@ -84,7 +102,6 @@ par=""
 if [ "$workers" != 0 ] && /usr/bin/python3 -c 'import xdist' 2>/dev/null; then
     par="-n $workers --dist loadgroup"
 fi
-step_done sdk-setup
 junit=$(mktemp /tmp/virga-junit.XXXXXX.xml)
 # The seconds each file took last time: tests/conftest.py starts the longest files first,
 # so that no long file is left to run alone at the end (see docs/testing.md).

@@ -2,16 +2,21 @@
 same load for both: compare a change with what it replaces). For each start: the wall
 seconds of `devcloud up`, the CPU seconds of what it waited for (the broker's storage
 format, psql, virga-busctl...), the broker JVM's CPU when up returned; the wall seconds
-of `devcloud down`. docs/testing.md ("Test time") has figures.
+of `devcloud down`; and the CPU of all the cloud's daemons (DIR/run/*.pid) at the end of
+`up`. docs/testing.md ("Test time") has figures.
 
     /usr/bin/python3 tests/bench/bench_cloud_start.py --count 3 --old /tmp/old-tree \\
-        [--new .] [--build build] [-- devcloud up arguments, e.g. --objectstore dir]
+        [--new .] [--old-args="ARGS"] [--build build] [-- devcloud up arguments, e.g. --objectstore dir]
 
 --old: a checkout (git archive) of what is compared against; both use --build's
-binaries."""
+binaries. --old-args: the old side's devcloud up arguments instead of those after --,
+e.g. `--old . --old-args="--objectstore rados" -- --objectstore dir` compares a Ceph
+cloud with a directory one in the same tree."""
+import glob
 import importlib
 import os
 import resource
+import shlex
 import sys
 import time
 
@@ -22,8 +27,10 @@ argv, up_args = (sys.argv[:sys.argv.index("--")], sys.argv[sys.argv.index("--") 
     else (sys.argv, [])
 sys.argv = argv
 args = bench_args("bench_cloud_start", 3, extra=lambda ap: (ap.add_argument("--old", required=True),
-                                                              ap.add_argument("--new", default=".")))
-trees = [os.path.abspath(args.old), os.path.abspath(args.new)]
+                                                              ap.add_argument("--new", default="."),
+                                                              ap.add_argument("--old-args")))
+sides = [("old", os.path.abspath(args.old), shlex.split(args.old_args) if args.old_args is not None else up_args),
+         ("new", os.path.abspath(args.new), up_args)]
 
 
 def harness_of(tree):
@@ -47,21 +54,35 @@ def children_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-results = {t: [] for t in trees}
+def daemons_cpu(cloud):
+    total = 0.0
+    for f in glob.glob(os.path.join(cloud.dir, "run", "*.pid")):
+        try:
+            with open(f) as fh:
+                total += cpu_of(int(fh.read().strip()))
+        except (OSError, ValueError):
+            pass   # gone meanwhile
+    return total
+
+
+results = {name: [] for name, _, _ in sides}
 for i in range(args.count):
-    for tree in trees:
+    for name, tree, up in sides:
         h = harness_of(tree)
         load = os.getloadavg()[0]
         cpu0, t0 = children_cpu(), time.time()
-        c = h.Cloud.start(extra_args=tuple(up_args))
+        c = h.Cloud.start(extra_args=tuple(up))
         up_s, waited = time.time() - t0, children_cpu() - cpu0
-        broker = cpu_of(c.pid("kafka"))
+        broker, daemons = cpu_of(c.pid("kafka")), daemons_cpu(c)
         t1 = time.time()
         c.stop()
         down_s = time.time() - t1
-        results[tree].append((up_s, waited, broker, down_s))
-        print("%s #%d: up %.1f s, waited-for CPU %.1f s, broker JVM CPU %.1f s, down %.1f s (load %.1f)"
-              % (tree, i, up_s, waited, broker, down_s, load), flush=True)
-for tree, rs in results.items():
-    print("%s: mean up %.1f s, waited-for CPU %.1f s, broker JVM CPU %.1f s, down %.1f s (n=%d)"
-          % (tree, *(sum(r[k] for r in rs) / len(rs) for k in range(4)), len(rs)))
+        results[name].append((up_s, waited, broker, daemons, down_s))
+        print("%s %s %s #%d: up %.1f s, waited-for CPU %.1f s, broker JVM CPU %.1f s, all daemons' CPU %.1f s, "
+              "down %.1f s (load %.1f)" % (name, tree, " ".join(up), i, up_s, waited, broker, daemons, down_s, load),
+              flush=True)
+for name, tree, up in sides:
+    rs = results[name]
+    print("%s %s %s: mean up %.1f s, waited-for CPU %.1f s, broker JVM CPU %.1f s, all daemons' CPU %.1f s, "
+          "down %.1f s (n=%d)" % (name, tree, " ".join(up), *(sum(r[k] for r in rs) / len(rs) for k in range(5)),
+                                  len(rs)))

@@ -51,7 +51,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
         os.unlink(path)
         os.rmdir(d)
 

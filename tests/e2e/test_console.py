@@ -67,7 +67,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def set_password(cloud, account, user, password=PASSWORD):
@@ -456,7 +456,7 @@ def short_cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def test_expired_session_goes_back_to_login(browser, short_cloud):

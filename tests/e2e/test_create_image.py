@@ -35,7 +35,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def default_image(cloud):

@@ -36,7 +36,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def states(ec2, ids):

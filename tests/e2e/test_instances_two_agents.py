@@ -42,7 +42,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def hosts(cloud):

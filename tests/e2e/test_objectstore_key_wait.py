@@ -24,7 +24,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def lookups(cloud, result):

@@ -41,7 +41,7 @@ def lc_cloud(request):
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def code(ei):

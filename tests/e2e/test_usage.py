@@ -33,7 +33,7 @@ def cloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def radoscloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def dirfaultcloud():
     try:
         yield c
     finally:
-        c.stop()
+        c.stop_later()
 
 
 def wait_for(what, fn, seconds):

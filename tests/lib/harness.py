@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -75,6 +76,21 @@ def pick_port_base():
         if reserve(base):
             return base
     raise RuntimeError("no free port base")
+
+
+_stopping = []       # the threads of Cloud.stop_later
+_stop_errors = []    # what their stops raised (devcloud down over its time limit)
+
+
+def wait_stopped():
+    """Until every cloud that stop_later stops is down (its processes gone, its directory
+    removed). Returns what those stops raised, as text: a failed stop must not pass
+    unseen now that no test's teardown reports it."""
+    while _stopping:
+        _stopping.pop().join()
+    errors = list(_stop_errors)
+    del _stop_errors[:]
+    return errors
 
 
 class Cloud:
@@ -156,6 +172,22 @@ class Cloud:
             release(self.base)   # a stopped cloud that is kept (remove=False) may be started again
         if remove and not os.environ.get("VIRGA_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop_later(self):
+        """stop() in a thread of its own, for a fixture's teardown after which nothing looks
+        at the cloud: `devcloud down` takes seconds (every service's SIGTERM, the broker's
+        and Ceph's shutdowns), most of them waiting, and meanwhile the next module's tests
+        and its cloud's start go on. The port base stays reserved and the directory kept
+        until the cloud is down. wait_stopped() (tests/conftest.py, at the end of the
+        session) waits for every such stop and returns what failed."""
+        def stop():
+            try:
+                self.stop()
+            except Exception as e:   # noqa: BLE001 (reported by wait_stopped)
+                _stop_errors.append("stopping the cloud in %s: %r" % (self.dir, e))
+        t = threading.Thread(target=stop, name="stop " + self.dir)
+        t.start()
+        _stopping.append(t)
 
     @property
     def config(self):
