@@ -32,6 +32,10 @@ typedef struct net_sync {
     char error[512];        /* why the last pull or apply failed; "" when it did not */
     void (*applied_fn)(void *);   /* net_sync_on_applied (under hook_mu) */
     void *applied_arg;
+    /* the sync thread's own (no lock): */
+    int idle_s;             /* agent.datapath_vpc_idle_teardown_s; 0 = no grace */
+    json_t *vpcs_seen;      /* {vpc id: {"vpc": its last part of a document, "at": when}} */
+    time_t idle_until;      /* when the first VPC kept idle in the last apply expires; 0 none */
 } net_sync_t;
 
 static net_sync_t ns = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .applied = -1};
@@ -157,11 +161,73 @@ static int datapath_open(void)
     return 0;
 }
 
-/* Apply a document (pulled or pushed) of generation gen. A host with nothing on it is
- * torn down rather than built: an empty document needs no namespace at all. */
-static void apply(const json_t *doc, long long gen)
+/* 1: the document names this VPC; 2: another VPC with its VNI (a freed VNI given again) */
+static int vpc_named(const json_t *vpcs, const char *vpc_id, json_int_t vni)
+{
+    size_t i;
+    const json_t *v;
+    int named = 0;
+    json_array_foreach(vpcs, i, v) {
+        if (!strcmp(json_str(v, "vpc_id", ""), vpc_id))
+            return 1;
+        if (json_int(v, "vni", -1) == vni)
+            named = 2;
+    }
+    return named;
+}
+
+/* The document with the VPCs whose last interface here went less than idle_s ago: their
+ * bridge, VXLAN, router, DHCP and metadata server stay, so that the next launch into one
+ * of them pays only for its interface (the bench launched into a VPC the previous round's
+ * terminate had emptied, and paid a teardown and a rebuild of ~300 ms each). The network
+ * names a VPC on a host only while an interface of it is plugged there; the agent
+ * remembers the VPC's last part and adds it back until the grace ends (the next tick's
+ * pull then applies the document as it is). A restarted agent remembers nothing and
+ * applies the document as it is. A VPC whose id or VNI the document names (a new VPC
+ * given a freed VNI) is not kept. */
+static json_t *with_idle_vpcs(const json_t *doc)
+{
+    json_t *out = json_deep_copy(doc), *v, *seen;
+    json_t *vpcs = json_object_get(out, "vpcs");
+    time_t now = time(NULL);
+    size_t i;
+    const char *id;
+    void *tmp;
+    ns.idle_until = 0;
+    if (ns.idle_s <= 0 || !json_is_array(vpcs))
+        return out;
+    if (!ns.vpcs_seen)
+        ns.vpcs_seen = json_object();
+    json_array_foreach(vpcs, i, v)
+        json_object_set_new(ns.vpcs_seen, json_str(v, "vpc_id", ""),
+                            json_pack("{s:O, s:I}", "vpc", v, "at", (json_int_t)now));
+    JSON_AUTO json_t *idle = json_array();
+    json_object_foreach_safe(ns.vpcs_seen, tmp, id, seen) {
+        json_t *part = json_object_get(seen, "vpc");
+        time_t until = (time_t)json_int(seen, "at", 0) + ns.idle_s;
+        int named = vpc_named(vpcs, id, json_int(part, "vni", -1));
+        if (named == 1)
+            continue;
+        if (named == 2 || until <= now) {
+            json_object_del(ns.vpcs_seen, id);
+            continue;
+        }
+        json_array_append(idle, part);
+        if (!ns.idle_until || until < ns.idle_until)
+            ns.idle_until = until;
+    }
+    json_array_extend(vpcs, idle);
+    return out;
+}
+
+/* Apply a document (pulled or pushed) of generation gen: only what changed since the
+ * last apply, or everything observed again when `full` (the start, the periodic resync).
+ * A host with nothing on it is torn down rather than built: an empty document needs no
+ * namespace at all. */
+static void apply(const json_t *pulled, long long gen, int full)
 {
     verr_t e = {0};
+    JSON_AUTO json_t *doc = with_idle_vpcs(pulled);
     AUTOFREE char *text = json_dumps(doc, JSON_COMPACT);
     dp_desired_t *d = dp_desired_parse(text, &e);
     if (!d) {
@@ -178,7 +244,7 @@ static void apply(const json_t *doc, long long gen)
         if (rc == 0)
             rc = ns.dp->ops->teardown_shared(ns.dp, &e);
     } else {
-        rc = dp_apply(ns.dp, d, &st, &e);
+        rc = full ? dp_apply(ns.dp, d, &st, &e) : dp_apply_changes(ns.dp, d, &st, &e);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -220,8 +286,10 @@ static void pull_and_apply(int force)
     pthread_mutex_lock(&ns.mu);
     int same = gen == ns.applied && !ns.error[0];
     pthread_mutex_unlock(&ns.mu);
-    if (!same || force)
-        apply(doc, gen);
+    /* a VPC kept idle whose grace ended goes now, at the same generation */
+    int idle_ended = ns.idle_until && time(NULL) >= ns.idle_until;
+    if (!same || force || idle_ended)
+        apply(doc, gen, force);
     json_decref(doc);
 }
 
@@ -233,7 +301,7 @@ static void apply_pushed(const json_t *doc)
     int news = news_locked(gen);
     pthread_mutex_unlock(&ns.mu);
     if (news && datapath_open() == 0)
-        apply(doc, gen);
+        apply(doc, gen, 0);
 }
 
 static void *sync_thread(void *arg)
@@ -281,6 +349,7 @@ int net_sync_start(service_t *svc, const char *host_id, verr_t *e)
     snprintf(ns.host, sizeof ns.host, "%s", host_id);
     ns.timeout_ms = (int)config_int(svc->cfg, "agent.datapath_call_timeout_ms", 10000);
     ns.resync_s = (int)config_int(svc->cfg, "agent.datapath_resync_s", 60);
+    ns.idle_s = (int)config_int(svc->cfg, "agent.datapath_vpc_idle_teardown_s", 60);
     ns.cfg = (dp_config_t){
         .prefix = config_str(svc->cfg, "agent.datapath_prefix", "virga-"),
         .state_dir = config_str(svc->cfg, "agent.datapath_state_dir", "/run/virga/datapath"),
@@ -315,6 +384,9 @@ void net_sync_stop(void)
         ns.running = 0;
         json_decref(ns.pushed);
         ns.pushed = NULL;
+        json_decref(ns.vpcs_seen);
+        ns.vpcs_seen = NULL;
+        ns.idle_until = 0;
     }
     md_servers_close();
     dp_close(ns.dp);

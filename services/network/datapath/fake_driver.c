@@ -19,6 +19,7 @@ typedef struct fake {
     fake_unit_t *v;
     size_t n, cap;
     strbuf_t log;
+    int observations;
 } fake_t;
 
 static fake_t *F(dp_driver_t *d)
@@ -69,6 +70,11 @@ const char *dp_fake_log(dp_driver_t *d)
     return F(d)->log.s;
 }
 
+int dp_fake_observations(const dp_driver_t *d)
+{
+    return ((const fake_t *)d)->observations;
+}
+
 void dp_fake_log_clear(dp_driver_t *d)
 {
     F(d)->log.len = 0;
@@ -79,6 +85,7 @@ static int fk_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t 
 {
     (void)e;
     fake_t *f = F(d);
+    f->observations++;
     for (size_t i = 0; i < f->n; i++)
         if (!strcmp(f->v[i].host, host)) {
             dp_unit_t *u = dp_units_add(out, f->v[i].u.kind, f->v[i].u.key);
@@ -87,7 +94,7 @@ static int fk_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t 
     return 0;
 }
 
-static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
                      const dp_unit_t *seen, verr_t *e)
 {
     (void)e;

@@ -475,7 +475,7 @@ static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u
 
 /* ---- the ops ---- */
 
-static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
                      const dp_unit_t *seen, verr_t *e)
 {
     switch (u->kind) {
