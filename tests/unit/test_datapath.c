@@ -257,6 +257,39 @@ static void test_changes(void **state)
     dp_desired_free(small);
 }
 
+/* A stand-in whose host side lost its label (an applier killed between making the pair
+ * and naming it) is finished in place: the same namespace, where a guest may run. */
+static void test_unlabelled_stand_in_adopted(void **state)
+{
+    ctx_t *c = *state;
+    dp_desired_t *small = parse(DOC_SMALL);
+    dp_stats_t st;
+    apply_ok(c->d, small, &st);
+    char ins[128], hns[96];
+    snprintf(ins, sizeof ins, "/run/netns/%si-h1.eni-0abc", c->prefix);
+    snprintf(hns, sizeof hns, "%sh-h1", c->prefix);
+    struct stat before, after;
+    if (!strcmp(c->driver, "fake")) {
+        dp_fake_plant(c->d, "h1", DP_IFACE, "eni-0abc", "");
+        dp_fake_plant(c->d, "h1", DP_IFACE, "dev:vt-0abc", "");
+        dp_fake_log_clear(c->d);
+    } else {
+        assert_int_equal(stat(ins, &before), 0);
+        assert_int_equal(dp_runv(hns, 0, NULL, "ip", "link", "set", "vt-0abc", "alias", "", NULL), 0);
+    }
+    apply_ok(c->d, small, &st);
+    assert_int_equal(st.ensured, 1);
+    assert_int_equal(st.removed, 0);
+    assert_matches(c->d, small);
+    if (!strcmp(c->driver, "fake")) {
+        assert_string_equal(dp_fake_log(c->d), "ensure iface eni-0abc\n");
+    } else {
+        assert_int_equal(stat(ins, &after), 0);
+        assert_true(before.st_ino == after.st_ino);
+    }
+    dp_desired_free(small);
+}
+
 /* From the same state, dp_apply_changes does exactly what a full dp_apply does. */
 static void test_changes_as_full(void **state)
 {
@@ -496,6 +529,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_changes, setup, teardown, &drivers[0]),
         cmocka_unit_test_prestate_setup_teardown(test_changes, setup, teardown, &drivers[1]),
         cmocka_unit_test(test_changes_as_full),
+        cmocka_unit_test_prestate_setup_teardown(test_unlabelled_stand_in_adopted, setup, teardown, &drivers[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_unlabelled_stand_in_adopted, setup, teardown, &drivers[1]),
         cmocka_unit_test(test_invalid_documents),
         cmocka_unit_test(test_render_security_groups),
         cmocka_unit_test(test_render_nat_and_dhcp),
@@ -508,6 +543,8 @@ int main(void)
         memmove(&tests[1], &tests[2], (n - 2) * sizeof tests[0]);
         n--;
         memmove(&tests[2], &tests[3], (n - 3) * sizeof tests[0]);
+        n--;
+        memmove(&tests[4], &tests[5], (n - 5) * sizeof tests[0]);
         n--;
     }
     return _cmocka_run_group_tests("datapath", tests, n, NULL, NULL);

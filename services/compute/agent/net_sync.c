@@ -2,6 +2,7 @@
  * (net_sync.h). One thread owns the datapath driver (the library is not thread-safe)
  * and the set of metadata servers; bus workers and the reconcile timer only wake it,
  * with the document the network pushed or with a reason to pull it. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,10 @@ typedef struct net_sync {
     void *applied_arg;
     /* the sync thread's own (no lock): */
     int idle_s;             /* agent.datapath_vpc_idle_teardown_s; 0 = no grace */
-    json_t *vpcs_seen;      /* {vpc id: {"vpc": its last part of a document, "at": when}} */
+    json_t *vpcs_seen;      /* {vpc id: {"vpc": its last part of a document, "gone": when
+                             * first applied without it, 0 while the document names it}} */
     time_t idle_until;      /* when the first VPC kept idle in the last apply expires; 0 none */
+    json_t *last_doc;       /* the last document applied (as received): applied again then */
 } net_sync_t;
 
 static net_sync_t ns = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .applied = -1};
@@ -128,6 +131,14 @@ void net_sync_report(json_t *inventory)
     json_object_set_new(inventory, "network", n);
 }
 
+/* An interface was plugged in the middle of an apply: the launch waiting for it may go. */
+static void plugged(void *arg, const char *eni_id)
+{
+    (void)arg;
+    (void)eni_id;
+    tell_applied();
+}
+
 /* The metadata servers follow the applied document: one per VPC present here, listening
  * in that VPC's router namespace (only the linux datapath has namespaces). */
 static int sync_metadata(const dp_desired_t *d, verr_t *e)
@@ -181,10 +192,10 @@ static int vpc_named(const json_t *vpcs, const char *vpc_id, json_int_t vni)
  * of them pays only for its interface (the bench launched into a VPC the previous round's
  * terminate had emptied, and paid a teardown and a rebuild of ~300 ms each). The network
  * names a VPC on a host only while an interface of it is plugged there; the agent
- * remembers the VPC's last part and adds it back until the grace ends (the next tick's
- * pull then applies the document as it is). A restarted agent remembers nothing and
- * applies the document as it is. A VPC whose id or VNI the document names (a new VPC
- * given a freed VNI) is not kept. */
+ * remembers the VPC's last part and adds it back until the grace ends, when the thread
+ * applies the last document again without it (sync_thread). A restarted agent remembers
+ * nothing and applies the document as it is. A VPC whose VNI the document gives another
+ * VPC (a freed VNI given again) is not kept. */
 static json_t *with_idle_vpcs(const json_t *doc)
 {
     json_t *out = json_deep_copy(doc), *v, *seen;
@@ -199,15 +210,16 @@ static json_t *with_idle_vpcs(const json_t *doc)
     if (!ns.vpcs_seen)
         ns.vpcs_seen = json_object();
     json_array_foreach(vpcs, i, v)
-        json_object_set_new(ns.vpcs_seen, json_str(v, "vpc_id", ""),
-                            json_pack("{s:O, s:I}", "vpc", v, "at", (json_int_t)now));
+        json_object_set_new(ns.vpcs_seen, json_str(v, "vpc_id", ""), json_pack("{s:O, s:I}", "vpc", v, "gone", 0));
     JSON_AUTO json_t *idle = json_array();
     json_object_foreach_safe(ns.vpcs_seen, tmp, id, seen) {
         json_t *part = json_object_get(seen, "vpc");
-        time_t until = (time_t)json_int(seen, "at", 0) + ns.idle_s;
         int named = vpc_named(vpcs, id, json_int(part, "vni", -1));
         if (named == 1)
             continue;
+        if (!json_int(seen, "gone", 0))
+            json_object_set_new(seen, "gone", json_integer((json_int_t)now));
+        time_t until = (time_t)json_int(seen, "gone", 0) + ns.idle_s;
         if (named == 2 || until <= now) {
             json_object_del(ns.vpcs_seen, id);
             continue;
@@ -227,6 +239,10 @@ static json_t *with_idle_vpcs(const json_t *doc)
 static void apply(const json_t *pulled, long long gen, int full)
 {
     verr_t e = {0};
+    if (ns.last_doc != pulled) {
+        json_decref(ns.last_doc);
+        ns.last_doc = json_incref((json_t *)pulled);
+    }
     JSON_AUTO json_t *doc = with_idle_vpcs(pulled);
     AUTOFREE char *text = json_dumps(doc, JSON_COMPACT);
     dp_desired_t *d = dp_desired_parse(text, &e);
@@ -237,7 +253,7 @@ static void apply(const json_t *pulled, long long gen, int full)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    dp_stats_t st = {0};
+    dp_stats_t st = {.plugged = plugged};
     int rc;
     if (!d->n_vpcs && !d->n_ifaces) {
         rc = dp_teardown(ns.dp, d->host, &e);
@@ -286,9 +302,7 @@ static void pull_and_apply(int force)
     pthread_mutex_lock(&ns.mu);
     int same = gen == ns.applied && !ns.error[0];
     pthread_mutex_unlock(&ns.mu);
-    /* a VPC kept idle whose grace ended goes now, at the same generation */
-    int idle_ended = ns.idle_until && time(NULL) >= ns.idle_until;
-    if (!same || force || idle_ended)
+    if (!same || force)
         apply(doc, gen, force);
     json_decref(doc);
 }
@@ -310,8 +324,15 @@ static void *sync_thread(void *arg)
     time_t last_full = 0;
     for (;;) {
         pthread_mutex_lock(&ns.mu);
-        while (!ns.kicked && !ns.stopping)
-            pthread_cond_wait(&ns.cv, &ns.mu);
+        int idle_due = 0;
+        while (!ns.kicked && !ns.stopping && !idle_due) {
+            /* idle_until is this thread's: it wakes itself when a kept VPC's grace ends */
+            struct timespec until = {.tv_sec = ns.idle_until};
+            if (!ns.idle_until)
+                pthread_cond_wait(&ns.cv, &ns.mu);
+            else if (pthread_cond_timedwait(&ns.cv, &ns.mu, &until) == ETIMEDOUT)
+                idle_due = time(NULL) >= ns.idle_until;
+        }
         int stop = ns.stopping, pull = ns.pull;
         json_t *pushed = ns.pushed;
         ns.kicked = ns.pull = 0;
@@ -321,7 +342,7 @@ static void *sync_thread(void *arg)
             json_decref(pushed);
             break;
         }
-        if (pull || !pushed) {
+        if (pull || (!pushed && !idle_due)) {
             /* a pull reads a state at least as new as any document pushed before it; the
              * tick's pull is also the periodic repair */
             time_t now = time(NULL);
@@ -329,8 +350,11 @@ static void *sync_thread(void *arg)
             if (force)
                 last_full = now;
             pull_and_apply(force);
-        } else {
+        } else if (pushed) {
             apply_pushed(pushed);
+        } else if (idle_due && ns.last_doc && datapath_open() == 0) {
+            /* the last document again: the VPCs whose grace ended go */
+            apply(ns.last_doc, json_int(ns.last_doc, "generation", -1), 0);
         }
         json_decref(pushed);
     }
@@ -387,6 +411,8 @@ void net_sync_stop(void)
         json_decref(ns.vpcs_seen);
         ns.vpcs_seen = NULL;
         ns.idle_until = 0;
+        json_decref(ns.last_doc);
+        ns.last_doc = NULL;
     }
     md_servers_close();
     dp_close(ns.dp);

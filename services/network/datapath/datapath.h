@@ -219,6 +219,12 @@ void dp_fake_plant(dp_driver_t *d, const char *host, dp_kind_t kind, const char 
 
 typedef struct dp_stats {
     int ensured, removed;
+    /* Optional: called after each interface is plugged (its rules, DHCP entry and VPC are
+     * there by then: interfaces come last) when this apply built no VPC, whose metadata
+     * server the caller starts after the apply. An instance waiting for its interface
+     * may start then instead of when the whole apply ends (30 ports in one apply). */
+    void (*plugged)(void *arg, const char *eni_id);
+    void *plugged_arg;
 } dp_stats_t;
 
 /* Make the host match `want` exactly: observe the whole host, then change what differs

@@ -105,6 +105,12 @@ static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
         for (size_t i = f->n; i-- > 0;)
             if (!strcmp(f->v[i].host, w->host)) drop(f, i);
     dp_fake_plant(d, w->host, u->kind, u->key, u->fp);
+    /* as the linux driver: labelling a host side makes an unlabelled one of its name this
+     * interface's */
+    char dev[96];
+    snprintf(dev, sizeof dev, "dev:%s", u->dev);
+    fake_unit_t *x = u->kind == DP_IFACE ? find(f, w->host, DP_IFACE, dev) : NULL;
+    if (x) drop(f, (size_t)(x - f->v));
     if (u->kind == DP_SG) {
         /* as the linux driver: the tables are rewritten whole, with every part */
         drop_sg_parts(f, w->host);

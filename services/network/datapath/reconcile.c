@@ -33,6 +33,34 @@ int dp_sg_part(dp_kind_t k)
     return k == DP_SGVPC || k == DP_SGSET || k == DP_SGGRP || k == DP_SGIF;
 }
 
+/* A desired interface with a stand-in namespace of its own (a veth, not attached later). */
+static const dp_iface_t *stand_in(const dp_unit_t *u)
+{
+    const dp_iface_t *f = u->kind == DP_IFACE ? u->spec : NULL;
+    return f && strcmp(f->kind, "tap") && !f->parent[0] ? f : NULL;
+}
+
+/* An unlabelled host side (observed as "dev:<device>": an applier was killed after it
+ * made the pair, before it named it) of a device the document gives a stand-in: not
+ * removed but handed to that interface's ensure as what is there, which finishes it in
+ * place when it can (a guest may already run in its namespace) or makes it anew. */
+static const dp_unit_t *unlabelled(const dp_units_t *des, const dp_unit_t *o)
+{
+    if (o->kind != DP_IFACE || strncmp(o->key, "dev:", 4)) return NULL;
+    for (size_t i = 0; des && i < des->n; i++)
+        if (stand_in(&des->v[i]) && !strcmp(des->v[i].dev, o->key + 4)) return &des->v[i];
+    return NULL;
+}
+
+static const dp_unit_t *seen_as(const dp_units_t *obs, const dp_unit_t *want)
+{
+    const dp_unit_t *o = dp_units_find(obs, want->kind, want->key);
+    if (o || !stand_in(want)) return o;
+    char key[96];
+    snprintf(key, sizeof key, "dev:%s", want->dev);
+    return dp_units_find(obs, DP_IFACE, key);
+}
+
 /* Removed after the ensures: sets and group chains that chains being replaced may still
  * name. */
 static int late_removal(dp_kind_t k)
@@ -108,7 +136,7 @@ static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
     int tables_go = !keep || !dp_units_find(keep, DP_SG, "sg"), again = 0;
     for (size_t i = obs->n; i-- > 0;) {
         const dp_unit_t *u = &obs->v[i];
-        if (keep && dp_units_find(keep, u->kind, u->key)) continue;
+        if (keep && (dp_units_find(keep, u->kind, u->key) || unlabelled(keep, u))) continue;
         if (dp_sg_part(u->kind) && tables_go && dp_units_find(obs, DP_SG, "sg")) continue;
         if (late_removal(u->kind) != (late == 1) && keep) continue;
         int rc = d->ops->remove(d, host, u, e);
@@ -167,7 +195,7 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
     dp_units_t des = {0};
     dp_desired_units(want, &des);
     qsort(des.v, des.n, sizeof *des.v, by_kind);
-    int rc = -1;
+    int rc = -1, vpc_built = 0;
     for (int pass = 0; pass < DP_PASSES; pass++) {
         dp_units_t obs = {0};
         if (current(d, want->host, trust && pass == 0, &obs, e) < 0) {
@@ -193,7 +221,7 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
             goto out;
         }
         for (size_t i = 0; i < des.n; i++) {
-            const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
+            const dp_unit_t *o = seen_as(&obs, &des.v[i]);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
             if (sg_whole && dp_sg_part(des.v[i].kind)) continue;   /* written with the tables */
             int r = d->ops->ensure(d, want, &des.v[i], o, e);
@@ -202,6 +230,10 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
                 goto out;
             }
             if (st) st->ensured++;
+            /* a VPC new here has no metadata server until the apply ends */
+            vpc_built |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
+            if (st && st->plugged && des.v[i].kind == DP_IFACE && !vpc_built && r == 0)
+                st->plugged(st->plugged_arg, des.v[i].key);
             rebuilt |= r > 0 || des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
             /* a primary interface rebuilt took the interfaces attached in its namespace */
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
