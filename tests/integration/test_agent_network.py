@@ -93,7 +93,9 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     # the agent applies it: the stand-in with the port's address, the tap on the VPC bridge
     stand_in = "%si-%s.%s" % (pfx, host, veth["eni_id"])
     wait_for("the stand-in namespace", lambda: stand_in in namespaces(cloud))
-    assert ("inet %s/24" % veth["ip"]) in ns_exec(stand_in, "ip", "addr", "show", "dev", "eth0").stdout
+    # its address comes last, once its host end is on the VPC's bridge
+    wait_for("the stand-in's address", lambda: ("inet %s/24" % veth["ip"]) in ns_exec(
+        stand_in, "ip", "addr", "show", "dev", "eth0").stdout)
     hns = "%sh-%s" % (pfx, host)
     dev = "vt-" + tap["eni_id"][4:16]
     link = wait_for("the tap", lambda: ns_exec(hns, "ip", "-d", "link", "show", dev).stdout)
