@@ -16,6 +16,7 @@ import concurrent.futures
 import datetime
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -149,6 +150,7 @@ def main():
     ap.add_argument("driver", nargs="?", default="sim", choices=sorted(PROFILES))
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--rate", type=int, help="instances launched for the rate (0: skip)")
+    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there before the cloud stops")
     a = ap.parse_args()
     image, rounds, rate_n, bound = PROFILES[a.driver]
     rounds = min(a.rounds if a.rounds is not None else rounds, 200)
@@ -230,6 +232,8 @@ def main():
                 if left:
                     print("bench_instances: left on the host after terminate: %s" % left)
         finally:
+            if a.keep_log:
+                shutil.copyfile(os.path.join(cloud.dir, "log", "agent.log"), a.keep_log)
             cloud.stop()
 
 

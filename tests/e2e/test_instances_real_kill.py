@@ -221,14 +221,15 @@ def test_reboot_restarts_the_guest_init(cloud):
 
 
 def test_a_guest_whose_stand_in_is_made_anew_is_started_in_it(cloud):
-    """The datapath rebuilds a stand-in namespace it finds half made (what an agent killed
-    while it plugged an interface leaves: the address set, the host's end not yet labelled)
-    as a new namespace of the same name. A container already running in the old one is cut
-    off for good (no interface, no metadata): the agent starts it again in the new one.
-    Made here by clearing the label of a running guest's host-side device, then kill -9 of
-    the agent (its next agent's first apply observes everything): the guest boots a second
-    time, in the namespace the stand-in's name now holds, reads its own instance id again,
-    and the instance is running from the API's view throughout."""
+    """A stand-in whose host-side end lost its label (what an agent killed while it plugged
+    an interface leaves) is finished in place by the next agent: the guest keeps running in
+    it. One whose pair is gone (the host-side device deleted) is made anew as a new
+    namespace of the same name; a container in the old one is cut off for good (no
+    interface, no metadata), and the agent starts it again in the new one. Each made here
+    on a running guest, then kill -9 of the agent (its next agent's first apply observes
+    everything): first the guest and its namespace stay; then it boots a second time, in
+    the namespace the stand-in's name now holds, reads its own instance id again, and the
+    instance is running from the API's view throughout."""
     _, k, s = new_tenant(cloud, "anew-" + uuid.uuid4().hex[:8])
     ec2 = boto3_client(cloud, "ec2", k, s)
     ami = cloud.default_images()["virga-busybox-rootfs"]
@@ -247,6 +248,20 @@ def test_a_guest_whose_stand_in_is_made_anew_is_started_in_it(cloud):
                                       capture_output=True, text=True).stdout)
     (dev,) = [x["ifname"] for x in links if x.get("ifalias", "").startswith("eni=%s " % eni)]
     subprocess.run(["ip", "netns", "exec", host_ns, "ip", "link", "set", "dev", dev, "alias", ""], check=True)
+    kill_and_restart(cloud, "agent")
+
+    def labelled():
+        out = subprocess.run(["ip", "netns", "exec", host_ns, "ip", "-j", "link", "show", "dev", dev],
+                             capture_output=True, text=True).stdout
+        return out and json.loads(out)[0].get("ifalias", "").startswith("eni=%s " % eni)
+    deadline = time.time() + CONVERGE_S
+    while not labelled():
+        assert time.time() < deadline, "the unlabelled host side of %s was never finished" % eni
+        time.sleep(0.5)
+    assert os.stat("/run/netns/" + stand_in).st_ino == old_ns, "an unlabelled stand-in was made anew"
+    assert guest_inits(cloud)[iid] == [old], "the guest was started again"
+
+    subprocess.run(["ip", "netns", "exec", host_ns, "ip", "link", "del", "dev", dev], check=True)
     kill_and_restart(cloud, "agent")
 
     deadline = time.time() + CONVERGE_S

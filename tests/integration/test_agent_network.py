@@ -15,11 +15,15 @@ from harness import Cloud, aws, boto3_client, new_tenant
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath needs root")
 
+IDLE_S = 5
+
 
 @pytest.fixture(scope="module")
 def cloud():
-    # a short reconcile tick so the inventory follows quickly; the doorbell does the rest
-    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
+    # a short reconcile tick so the inventory follows quickly; the doorbell does the rest;
+    # a VPC left without interfaces is kept IDLE_S (not the default 60 s) before it goes
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
+                         "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(IDLE_S)})
     yield c
     c.stop()
     left = [n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-" % c.base)]
@@ -89,7 +93,9 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     # the agent applies it: the stand-in with the port's address, the tap on the VPC bridge
     stand_in = "%si-%s.%s" % (pfx, host, veth["eni_id"])
     wait_for("the stand-in namespace", lambda: stand_in in namespaces(cloud))
-    assert ("inet %s/24" % veth["ip"]) in ns_exec(stand_in, "ip", "addr", "show", "dev", "eth0").stdout
+    # its address comes last, once its host end is on the VPC's bridge
+    wait_for("the stand-in's address", lambda: ("inet %s/24" % veth["ip"]) in ns_exec(
+        stand_in, "ip", "addr", "show", "dev", "eth0").stdout)
     hns = "%sh-%s" % (pfx, host)
     dev = "vt-" + tap["eni_id"][4:16]
     link = wait_for("the tap", lambda: ns_exec(hns, "ip", "-d", "link", "show", dev).stdout)
@@ -117,11 +123,18 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     net = wait_for("the applied generation in the inventory", applied)
     assert net["datapath"] == "linux" and "error" not in net
 
-    # unplugged and deleted: the host has nothing, and nothing of the datapath is left
+    # unplugged and deleted: the interfaces go at once; the VPC's router (its DHCP and
+    # metadata) stays for the idle grace, so that the next launch into it pays nothing;
+    # then the host has nothing, and nothing of the datapath is left
+    router = [n for n in namespaces(cloud) if n.startswith("%sr-%s." % (pfx, host))]
+    assert len(router) == 1, namespaces(cloud)
     for p in (veth, tap):
         as_compute(cloud, "network.port_unplug", {"eni": p["eni_id"], "host": host})
         as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
-    wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
+    wait_for("the stand-in gone", lambda: stand_in not in namespaces(cloud))
+    wait_for("the tap gone", lambda: ns_exec(hns, "ip", "link", "show", dev).returncode != 0)
+    assert router[0] in namespaces(cloud), "the VPC went with its last interface: %r" % namespaces(cloud)
+    wait_for("an empty host", lambda: namespaces(cloud) == [] or None, seconds=IDLE_S + 60)
 
 
 def port_vni(cloud, port):
@@ -282,7 +295,8 @@ def test_the_pushed_document_alone_updates_the_agent():
     carries the document and the agent applies it without asking network.host_desired.
     A document from anyone but the network, or older than the one applied, changes
     nothing."""
-    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600"})
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600",
+                         "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(IDLE_S)})
     try:
         account, key, secret = new_tenant(c, "doorbell")
         ec2 = boto3_client(c, "ec2", key, secret)
@@ -327,7 +341,8 @@ def test_the_pushed_document_alone_updates_the_agent():
         assert stand_in in namespaces(c) and os.stat("/run/netns/" + stand_in).st_ino == inode
         for q in (p, p2):
             as_compute(c, "network.port_unplug", {"eni": q["eni_id"], "host": host})
-        wait_for("an empty host", lambda: namespaces(c) == [] or None)
+        # the VPC's grace ends with no tick to pull: the agent's own timer
+        wait_for("an empty host", lambda: namespaces(c) == [] or None, seconds=IDLE_S + 60)
         assert handled(c, "network", "network.host_desired") == pulls + 1, "only compute's read above was a pull"
     finally:
         c.stop()

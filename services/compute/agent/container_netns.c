@@ -1,11 +1,12 @@
 /* container_netns.c - a container and the network namespace of its interface (the
  * stand-in the datapath makes, <prefix>i-<host>.<eni>; container.h).
  *
- * The datapath rebuilds a stand-in it finds half made as a new namespace under the same
- * name: an applier killed after it gave the interface its address but before it attached
- * the host's end to the VPC's bridge leaves one (services/network/datapath/linux_driver.c,
- * ensure_iface), and a container may have started in it meanwhile, since its address was
- * there. That container is then left in the old namespace, whose interface went with the
+ * The datapath sets the address last, once the host's end is on the VPC's bridge, and
+ * finishes in place a stand-in an applier killed half-way left unlabelled
+ * (services/network/datapath/linux_driver.c, ensure_iface); but one whose pair is gone
+ * it rebuilds as a new namespace under the same name, and a container may have started
+ * in the old one (an older datapath set the address before it attached the host's end).
+ * That container is then left in the old namespace, whose interface went with the
  * rebuild: it runs cut off for good, without metadata or user-data (a guest of
  * tests/e2e/test_instances_real_kill.py, the agent killed during a launch of 20 under
  * load, printed instance-id=unknown). So a start waits for the interface to have its

@@ -2,6 +2,7 @@
  * (net_sync.h). One thread owns the datapath driver (the library is not thread-safe)
  * and the set of metadata servers; bus workers and the reconcile timer only wake it,
  * with the document the network pushed or with a reason to pull it. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,12 @@ typedef struct net_sync {
     char error[512];        /* why the last pull or apply failed; "" when it did not */
     void (*applied_fn)(void *);   /* net_sync_on_applied (under hook_mu) */
     void *applied_arg;
+    /* the sync thread's own (no lock): */
+    int idle_s;             /* agent.datapath_vpc_idle_teardown_s; 0 = no grace */
+    json_t *vpcs_seen;      /* {vpc id: {"vpc": its last part of a document, "gone": when
+                             * first applied without it, 0 while the document names it}} */
+    time_t idle_until;      /* when the first VPC kept idle in the last apply expires; 0 none */
+    json_t *last_doc;       /* the last document applied (as received): applied again then */
 } net_sync_t;
 
 static net_sync_t ns = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .applied = -1};
@@ -124,6 +131,14 @@ void net_sync_report(json_t *inventory)
     json_object_set_new(inventory, "network", n);
 }
 
+/* An interface was plugged in the middle of an apply: the launch waiting for it may go. */
+static void plugged(void *arg, const char *eni_id)
+{
+    (void)arg;
+    (void)eni_id;
+    tell_applied();
+}
+
 /* The metadata servers follow the applied document: one per VPC present here, listening
  * in that VPC's router namespace (only the linux datapath has namespaces). */
 static int sync_metadata(const dp_desired_t *d, verr_t *e)
@@ -157,11 +172,78 @@ static int datapath_open(void)
     return 0;
 }
 
-/* Apply a document (pulled or pushed) of generation gen. A host with nothing on it is
- * torn down rather than built: an empty document needs no namespace at all. */
-static void apply(const json_t *doc, long long gen)
+/* 1: the document names this VPC; 2: another VPC with its VNI (a freed VNI given again) */
+static int vpc_named(const json_t *vpcs, const char *vpc_id, json_int_t vni)
+{
+    size_t i;
+    const json_t *v;
+    int named = 0;
+    json_array_foreach(vpcs, i, v) {
+        if (!strcmp(json_str(v, "vpc_id", ""), vpc_id))
+            return 1;
+        if (json_int(v, "vni", -1) == vni)
+            named = 2;
+    }
+    return named;
+}
+
+/* The document with the VPCs whose last interface here went less than idle_s ago: their
+ * bridge, VXLAN, router, DHCP and metadata server stay, so that the next launch into one
+ * of them pays only for its interface (the bench launched into a VPC the previous round's
+ * terminate had emptied, and paid a teardown and a rebuild of ~300 ms each). The network
+ * names a VPC on a host only while an interface of it is plugged there; the agent
+ * remembers the VPC's last part and adds it back until the grace ends, when the thread
+ * applies the last document again without it (sync_thread). A restarted agent remembers
+ * nothing and applies the document as it is. A VPC whose VNI the document gives another
+ * VPC (a freed VNI given again) is not kept. */
+static json_t *with_idle_vpcs(const json_t *doc)
+{
+    json_t *out = json_deep_copy(doc), *v, *seen;
+    json_t *vpcs = json_object_get(out, "vpcs");
+    time_t now = time(NULL);
+    size_t i;
+    const char *id;
+    void *tmp;
+    ns.idle_until = 0;
+    if (ns.idle_s <= 0 || !json_is_array(vpcs))
+        return out;
+    if (!ns.vpcs_seen)
+        ns.vpcs_seen = json_object();
+    json_array_foreach(vpcs, i, v)
+        json_object_set_new(ns.vpcs_seen, json_str(v, "vpc_id", ""), json_pack("{s:O, s:I}", "vpc", v, "gone", 0));
+    JSON_AUTO json_t *idle = json_array();
+    json_object_foreach_safe(ns.vpcs_seen, tmp, id, seen) {
+        json_t *part = json_object_get(seen, "vpc");
+        int named = vpc_named(vpcs, id, json_int(part, "vni", -1));
+        if (named == 1)
+            continue;
+        if (!json_int(seen, "gone", 0))
+            json_object_set_new(seen, "gone", json_integer((json_int_t)now));
+        time_t until = (time_t)json_int(seen, "gone", 0) + ns.idle_s;
+        if (named == 2 || until <= now) {
+            json_object_del(ns.vpcs_seen, id);
+            continue;
+        }
+        json_array_append(idle, part);
+        if (!ns.idle_until || until < ns.idle_until)
+            ns.idle_until = until;
+    }
+    json_array_extend(vpcs, idle);
+    return out;
+}
+
+/* Apply a document (pulled or pushed) of generation gen: only what changed since the
+ * last apply, or everything observed again when `full` (the start, the periodic resync).
+ * A host with nothing on it is torn down rather than built: an empty document needs no
+ * namespace at all. */
+static void apply(const json_t *pulled, long long gen, int full)
 {
     verr_t e = {0};
+    if (ns.last_doc != pulled) {
+        json_decref(ns.last_doc);
+        ns.last_doc = json_incref((json_t *)pulled);
+    }
+    JSON_AUTO json_t *doc = with_idle_vpcs(pulled);
     AUTOFREE char *text = json_dumps(doc, JSON_COMPACT);
     dp_desired_t *d = dp_desired_parse(text, &e);
     if (!d) {
@@ -171,14 +253,14 @@ static void apply(const json_t *doc, long long gen)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    dp_stats_t st = {0};
+    dp_stats_t st = {.plugged = plugged};
     int rc;
     if (!d->n_vpcs && !d->n_ifaces) {
         rc = dp_teardown(ns.dp, d->host, &e);
         if (rc == 0)
             rc = ns.dp->ops->teardown_shared(ns.dp, &e);
     } else {
-        rc = dp_apply(ns.dp, d, &st, &e);
+        rc = full ? dp_apply(ns.dp, d, &st, &e) : dp_apply_changes(ns.dp, d, &st, &e);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -221,7 +303,7 @@ static void pull_and_apply(int force)
     int same = gen == ns.applied && !ns.error[0];
     pthread_mutex_unlock(&ns.mu);
     if (!same || force)
-        apply(doc, gen);
+        apply(doc, gen, force);
     json_decref(doc);
 }
 
@@ -233,7 +315,7 @@ static void apply_pushed(const json_t *doc)
     int news = news_locked(gen);
     pthread_mutex_unlock(&ns.mu);
     if (news && datapath_open() == 0)
-        apply(doc, gen);
+        apply(doc, gen, 0);
 }
 
 static void *sync_thread(void *arg)
@@ -242,8 +324,15 @@ static void *sync_thread(void *arg)
     time_t last_full = 0;
     for (;;) {
         pthread_mutex_lock(&ns.mu);
-        while (!ns.kicked && !ns.stopping)
-            pthread_cond_wait(&ns.cv, &ns.mu);
+        int idle_due = 0;
+        while (!ns.kicked && !ns.stopping && !idle_due) {
+            /* idle_until is this thread's: it wakes itself when a kept VPC's grace ends */
+            struct timespec until = {.tv_sec = ns.idle_until};
+            if (!ns.idle_until)
+                pthread_cond_wait(&ns.cv, &ns.mu);
+            else if (pthread_cond_timedwait(&ns.cv, &ns.mu, &until) == ETIMEDOUT)
+                idle_due = time(NULL) >= ns.idle_until;
+        }
         int stop = ns.stopping, pull = ns.pull;
         json_t *pushed = ns.pushed;
         ns.kicked = ns.pull = 0;
@@ -253,7 +342,7 @@ static void *sync_thread(void *arg)
             json_decref(pushed);
             break;
         }
-        if (pull || !pushed) {
+        if (pull || (!pushed && !idle_due)) {
             /* a pull reads a state at least as new as any document pushed before it; the
              * tick's pull is also the periodic repair */
             time_t now = time(NULL);
@@ -261,8 +350,11 @@ static void *sync_thread(void *arg)
             if (force)
                 last_full = now;
             pull_and_apply(force);
-        } else {
+        } else if (pushed) {
             apply_pushed(pushed);
+        } else if (idle_due && ns.last_doc && datapath_open() == 0) {
+            /* the last document again: the VPCs whose grace ended go */
+            apply(ns.last_doc, json_int(ns.last_doc, "generation", -1), 0);
         }
         json_decref(pushed);
     }
@@ -281,6 +373,7 @@ int net_sync_start(service_t *svc, const char *host_id, verr_t *e)
     snprintf(ns.host, sizeof ns.host, "%s", host_id);
     ns.timeout_ms = (int)config_int(svc->cfg, "agent.datapath_call_timeout_ms", 10000);
     ns.resync_s = (int)config_int(svc->cfg, "agent.datapath_resync_s", 60);
+    ns.idle_s = (int)config_int(svc->cfg, "agent.datapath_vpc_idle_teardown_s", 60);
     ns.cfg = (dp_config_t){
         .prefix = config_str(svc->cfg, "agent.datapath_prefix", "virga-"),
         .state_dir = config_str(svc->cfg, "agent.datapath_state_dir", "/run/virga/datapath"),
@@ -315,6 +408,11 @@ void net_sync_stop(void)
         ns.running = 0;
         json_decref(ns.pushed);
         ns.pushed = NULL;
+        json_decref(ns.vpcs_seen);
+        ns.vpcs_seen = NULL;
+        ns.idle_until = 0;
+        json_decref(ns.last_doc);
+        ns.last_doc = NULL;
     }
     md_servers_close();
     dp_close(ns.dp);

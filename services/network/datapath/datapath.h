@@ -180,8 +180,10 @@ typedef struct dp_ops {
     int (*observe)(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
     /* Make one unit match (create, or rebuild when its fingerprint differs); `seen` is
      * the unit as observed, NULL when there was none. ensure and remove answer 1 when the
-     * host must be observed again (they did more, or less, than the one unit). */
-    int (*ensure)(dp_driver_t *d, const dp_desired_t *want, const dp_unit_t *u,
+     * host must be observed again (they did more, or less, than the one unit). ensure
+     * notes on `u` what it chose that observe would read back (an interface's packet
+     * mark): the reconciler keeps `u` as what is there (dp_apply_changes). */
+    int (*ensure)(dp_driver_t *d, const dp_desired_t *want, dp_unit_t *u,
                   const dp_unit_t *seen, verr_t *e);
     /* Remove one observed unit and everything it owns. */
     int (*remove)(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e);
@@ -195,6 +197,11 @@ struct dp_driver {
     const dp_ops_t *ops;
     char prefix[32];
     char state_dir[512];
+    /* What the host was left as by the last apply that converged (the reconciler's, see
+     * dp_apply_changes): valid only for known_host, and only while nothing failed. */
+    dp_units_t known;
+    char known_host[DP_NAME_MAX];
+    int known_ok;
 };
 
 const dp_ops_t *dp_driver_find(const char *name);
@@ -205,15 +212,29 @@ void dp_close(dp_driver_t *d);
  * line per step, and a way to plant leftovers as a crashed agent would leave them. */
 const char *dp_fake_log(dp_driver_t *d);
 void dp_fake_log_clear(dp_driver_t *d);
+/* How many times the fake was observed (dp_apply_changes skips it when it can). */
+int dp_fake_observations(const dp_driver_t *d);
 void dp_fake_plant(dp_driver_t *d, const char *host, dp_kind_t kind, const char *key,
                    const char *fp);
 
 typedef struct dp_stats {
     int ensured, removed;
+    /* Optional: called after each interface is plugged (its rules, DHCP entry and VPC are
+     * there by then: interfaces come last) when this apply built no VPC, whose metadata
+     * server the caller starts after the apply. An instance waiting for its interface
+     * may start then instead of when the whole apply ends (30 ports in one apply). */
+    void (*plugged)(void *arg, const char *eni_id);
+    void *plugged_arg;
 } dp_stats_t;
 
-/* Make the host match `want` exactly. */
+/* Make the host match `want` exactly: observe the whole host, then change what differs
+ * (the start, the periodic repair, the command line). */
 int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e);
+/* The same, taking the host to be as the last apply that converged left it (no
+ * observation) when that is known; otherwise, and after anything failed or a unit that
+ * takes others with it was rebuilt, it observes as dp_apply does. What changed under the
+ * datapath since is repaired by the next dp_apply (the agent's periodic resync). */
+int dp_apply_changes(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e);
 int dp_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
 /* Remove every unit of `host`, its namespace included. */
 int dp_teardown(dp_driver_t *d, const char *host, verr_t *e);

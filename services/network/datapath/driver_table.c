@@ -36,5 +36,7 @@ dp_driver_t *dp_open(const char *driver_name, const dp_config_t *cfg, verr_t *e)
 
 void dp_close(dp_driver_t *d)
 {
-    if (d) d->ops->close(d);
+    if (!d) return;
+    dp_units_clear(&d->known);
+    d->ops->close(d);
 }

@@ -19,6 +19,7 @@ typedef struct fake {
     fake_unit_t *v;
     size_t n, cap;
     strbuf_t log;
+    int observations;
 } fake_t;
 
 static fake_t *F(dp_driver_t *d)
@@ -69,6 +70,11 @@ const char *dp_fake_log(dp_driver_t *d)
     return F(d)->log.s;
 }
 
+int dp_fake_observations(const dp_driver_t *d)
+{
+    return ((const fake_t *)d)->observations;
+}
+
 void dp_fake_log_clear(dp_driver_t *d)
 {
     F(d)->log.len = 0;
@@ -79,6 +85,7 @@ static int fk_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t 
 {
     (void)e;
     fake_t *f = F(d);
+    f->observations++;
     for (size_t i = 0; i < f->n; i++)
         if (!strcmp(f->v[i].host, host)) {
             dp_unit_t *u = dp_units_add(out, f->v[i].u.kind, f->v[i].u.key);
@@ -87,7 +94,7 @@ static int fk_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t 
     return 0;
 }
 
-static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
                      const dp_unit_t *seen, verr_t *e)
 {
     (void)e;
@@ -98,6 +105,12 @@ static int fk_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
         for (size_t i = f->n; i-- > 0;)
             if (!strcmp(f->v[i].host, w->host)) drop(f, i);
     dp_fake_plant(d, w->host, u->kind, u->key, u->fp);
+    /* as the linux driver: labelling a host side makes an unlabelled one of its name this
+     * interface's */
+    char dev[96];
+    snprintf(dev, sizeof dev, "dev:%s", u->dev);
+    fake_unit_t *x = u->kind == DP_IFACE ? find(f, w->host, DP_IFACE, dev) : NULL;
+    if (x) drop(f, (size_t)(x - f->v));
     if (u->kind == DP_SG) {
         /* as the linux driver: the tables are rewritten whole, with every part */
         drop_sg_parts(f, w->host);

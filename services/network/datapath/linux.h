@@ -40,7 +40,7 @@ int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
 
 /* Security groups (linux_sg.c): the DP_SG* units of the host namespace `hns`. */
 int lx_sg_observe(dp_driver_t *d, const char *hns, dp_units_t *out, verr_t *e);
-int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, const dp_unit_t *seen, verr_t *e);
+int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u, const dp_unit_t *seen, verr_t *e);
 int lx_sg_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e);
 
 #endif

@@ -243,6 +243,31 @@ static int fdb_op(dp_driver_t *d, const char *host, const char *key, const char 
 /* ---- interfaces: a veth pair into a stand-in namespace (a container joins it), or a
  * persistent tap in the host namespace (QEMU, running there, opens it by name) ---- */
 
+/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
+ * plugging an interface is on the path every instance start waits for. */
+static int ip_batch(const char *ns, const char *cmds, verr_t *e)
+{
+    static const char *const argv[] = {"ip", "-batch", "-", NULL};
+    return dp_run(ns, argv, cmds, NULL, 0, e);
+}
+
+/* A stand-in found whole but for its label (an applier killed after it made the pair,
+ * before it named the host side): its namespace exists, the host side of the document's
+ * name exists there, and its eth0 is in the namespace (the pair is made in one step, so
+ * both ends are one pair). Finished in place, the same namespace kept: a guest may run in
+ * it already. Anything amiss (a step fails) and it is made anew by the caller. */
+static int adopt_iface(const dp_iface_t *f, const char *hns, const char *ins, const char *attach,
+                       const char *inst_cmds)
+{
+    if (!lx_ns_exists(ins) || dp_runv(ins, DP_QUIET, NULL, "ip", "link", "show", "eth0", NULL) < 0) return -1;
+    AUTOFREE char *host_cmds = xasprintf("link set %s master vb-%u up\n", f->device, f->vpc->vni);
+    AUTOFREE char *eth0 = xasprintf("link set eth0 address %s\n%s", f->mac, inst_cmds);
+    if (ip_batch(hns, host_cmds, NULL) < 0 || ip_batch(ins, eth0, NULL) < 0 || ip_batch(hns, attach, NULL) < 0)
+        return -1;
+    fprintf(stderr, "datapath: %s: adopted the half-made interface %s (its stand-in kept)\n", hns, f->eni_id);
+    return 0;
+}
+
 static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
 {
     char hns[128], ins[200];
@@ -252,14 +277,6 @@ static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
         lx_ns_inst(d, host, u->key, ins, sizeof ins);
         lx_ns_del(ins);
     }
-}
-
-/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
- * plugging an interface is on the path every instance start waits for. */
-static int ip_batch(const char *ns, const char *cmds, verr_t *e)
-{
-    static const char *const argv[] = {"ip", "-batch", "-", NULL};
-    return dp_run(ns, argv, cmds, NULL, 0, e);
 }
 
 static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
@@ -274,10 +291,12 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
     snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
     if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
         return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
-    /* A broken one is rebuilt from scratch. One never observed has nothing to remove
-     * (observe reports every vt- device and stand-in namespace of the host), and the
-     * `ip link del` of a missing device is not free on the path of every plug. */
-    if (seen) remove_iface(d, w->host, u);
+    /* A broken one is rebuilt from scratch (a stand-in's after adopt_iface declined). One
+     * never observed has nothing to remove (observe reports every vt- device and stand-in
+     * namespace of the host), and the `ip link del` of a missing device is not free on
+     * the path of every plug. */
+    int stand_in = strcmp(f->kind, "tap") && !f->parent[0];
+    if (seen && !stand_in) remove_iface(d, w->host, u);
     AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
                                       f->device, f->vpc->vni, f->device, f->eni_id, u->fp);
     /* A tap has no stand-in: the guest's MAC is the interface's (QEMU's -netdev), the
@@ -302,14 +321,21 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
         if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(pns, inst_cmds, e) < 0) return -1;
         return ip_batch(hns, attach, e);
     }
-    /* The stand-in gets the document's address statically, as its DHCP lease would. The
-     * host side is attached and named last: its alias is the unit's fingerprint. */
+    /* The stand-in gets the document's address statically, as its DHCP lease would, and
+     * only once the host side is on the VPC's bridge: a guest waits for its address with
+     * a carrier (container_netns.c), so one that starts against a half-made interface
+     * already has its way out. The host side is named last: its alias is the unit's
+     * fingerprint. Each step is one `ip -batch`, and each command there is idempotent
+     * (replace), so that a stand-in half made by a killed applier is finished in place
+     * (adopt_iface) rather than made anew under a guest that may already run in it. */
+    AUTOFREE char *inst_cmds = xasprintf("link set lo up\nlink set eth0 up\naddr replace %s/%d dev eth0\n"
+                                         "route replace default via %s\n", f->ip, f->prefix_len, f->subnet->gateway);
+    if (seen && !seen->fp[0] && adopt_iface(f, hns, ins, attach, inst_cmds) == 0) return 0;
+    if (seen) remove_iface(d, w->host, u);
     if (dp_runv(NULL, 0, e, "ip", "netns", "add", ins, NULL) < 0) return -1;
     AUTOFREE char *host_cmds = xasprintf(
-        "link add %s mtu " VX_MTU " type veth peer name eth0 mtu " VX_MTU " netns %s\n", f->device, ins);
-    AUTOFREE char *inst_cmds = xasprintf(
-        "link set lo up\nlink set eth0 address %s up\naddr add %s/%d dev eth0\n"
-        "route add default via %s\n", f->mac, f->ip, f->prefix_len, f->subnet->gateway);
+        "link add %s mtu " VX_MTU " type veth peer name eth0 address %s mtu " VX_MTU " netns %s\n"
+        "link set %s master vb-%u up\n", f->device, f->mac, ins, f->device, f->vpc->vni);
     if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(ins, inst_cmds, e) < 0) return -1;
     return ip_batch(hns, attach, e);
 }
@@ -475,7 +501,7 @@ static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u
 
 /* ---- the ops ---- */
 
-static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
                      const dp_unit_t *seen, verr_t *e)
 {
     switch (u->kind) {

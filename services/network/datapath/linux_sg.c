@@ -165,7 +165,7 @@ static unsigned free_mark(lx_driver_t *x)
     return 0;
 }
 
-int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, const dp_unit_t *seen, verr_t *e)
+int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u, const dp_unit_t *seen, verr_t *e)
 {
     lx_driver_t *x = (lx_driver_t *)d;
     char hns[128];
@@ -212,6 +212,7 @@ int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, cons
     }
     if (dp_run(hns, NFT_F, script, NULL, 0, e) < 0) return part_failed(hns, u, e);
     if (mark) MARK_SET(x, mark);
+    u->mark = mark;     /* what observe would read back (dp_apply_changes keeps it) */
     return 0;
 }
 

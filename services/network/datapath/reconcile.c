@@ -6,7 +6,12 @@
  * namespace), so apply observes again after each pass until nothing
  * differs, a bounded number of times. The security group tables (DP_SG) are the one
  * unit whose ensure writes its parts too (the whole rule set in one transaction, the
- * repair and adoption path); otherwise each part is changed on its own. */
+ * repair and adoption path); otherwise each part is changed on its own.
+ *
+ * dp_apply_changes skips the observation when the last apply converged: what it left is
+ * the desired units it ended with (kinds, keys, fingerprints, the marks the driver chose),
+ * exactly what an observation of a converged host reads back, so only the difference to
+ * the new document is ensured or removed, as a full apply would. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,34 @@ static const char *const kind_names[DP_KINDS] = {
 int dp_sg_part(dp_kind_t k)
 {
     return k == DP_SGVPC || k == DP_SGSET || k == DP_SGGRP || k == DP_SGIF;
+}
+
+/* A desired interface with a stand-in namespace of its own (a veth, not attached later). */
+static const dp_iface_t *stand_in(const dp_unit_t *u)
+{
+    const dp_iface_t *f = u->kind == DP_IFACE ? u->spec : NULL;
+    return f && strcmp(f->kind, "tap") && !f->parent[0] ? f : NULL;
+}
+
+/* An unlabelled host side (observed as "dev:<device>": an applier was killed after it
+ * made the pair, before it named it) of a device the document gives a stand-in: not
+ * removed but handed to that interface's ensure as what is there, which finishes it in
+ * place when it can (a guest may already run in its namespace) or makes it anew. */
+static const dp_unit_t *unlabelled(const dp_units_t *des, const dp_unit_t *o)
+{
+    if (o->kind != DP_IFACE || strncmp(o->key, "dev:", 4)) return NULL;
+    for (size_t i = 0; des && i < des->n; i++)
+        if (stand_in(&des->v[i]) && !strcmp(des->v[i].dev, o->key + 4)) return &des->v[i];
+    return NULL;
+}
+
+static const dp_unit_t *seen_as(const dp_units_t *obs, const dp_unit_t *want)
+{
+    const dp_unit_t *o = dp_units_find(obs, want->kind, want->key);
+    if (o || !stand_in(want)) return o;
+    char key[96];
+    snprintf(key, sizeof key, "dev:%s", want->dev);
+    return dp_units_find(obs, DP_IFACE, key);
 }
 
 /* Removed after the ensures: sets and group chains that chains being replaced may still
@@ -103,7 +136,7 @@ static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
     int tables_go = !keep || !dp_units_find(keep, DP_SG, "sg"), again = 0;
     for (size_t i = obs->n; i-- > 0;) {
         const dp_unit_t *u = &obs->v[i];
-        if (keep && dp_units_find(keep, u->kind, u->key)) continue;
+        if (keep && (dp_units_find(keep, u->kind, u->key) || unlabelled(keep, u))) continue;
         if (dp_sg_part(u->kind) && tables_go && dp_units_find(obs, DP_SG, "sg")) continue;
         if (late_removal(u->kind) != (late == 1) && keep) continue;
         int rc = d->ops->remove(d, host, u, e);
@@ -114,15 +147,58 @@ static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
     return again;
 }
 
-int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e)
+/* A unit as what is there: its identity and what observe would read back, without the
+ * desired side's rendered texts and spec (they point into a document that goes). */
+static void keep_unit(dp_units_t *to, const dp_unit_t *u)
+{
+    dp_unit_t *k = dp_units_add(to, u->kind, u->key);
+    snprintf(k->fp, sizeof k->fp, "%s", u->fp);
+    snprintf(k->dev, sizeof k->dev, "%s", u->dev);
+    k->order = unit_order(u);
+    k->mark = u->mark;
+}
+
+static void forget_known(dp_driver_t *d)
+{
+    dp_units_clear(&d->known);
+    d->known_ok = 0;
+}
+
+/* The host as a pass left it: every desired unit, as observed when it was not touched,
+ * as ensured (with what the driver noted on it) when it was. */
+static void remember(dp_driver_t *d, const char *host, const dp_units_t *des, const dp_units_t *obs)
+{
+    dp_units_t k = {0};
+    for (size_t i = 0; i < des->n; i++) {
+        const dp_unit_t *o = dp_units_find(obs, des->v[i].kind, des->v[i].key);
+        keep_unit(&k, o && !strcmp(o->fp, des->v[i].fp) ? o : &des->v[i]);
+    }
+    forget_known(d);
+    d->known = k;
+    snprintf(d->known_host, sizeof d->known_host, "%s", host);
+    d->known_ok = 1;
+}
+
+/* What is there for this pass: the last converged state when `trust` and it is this
+ * host's, else an observation. */
+static int current(dp_driver_t *d, const char *host, int trust, dp_units_t *out, verr_t *e)
+{
+    if (trust && d->known_ok && !strcmp(d->known_host, host)) {
+        for (size_t i = 0; i < d->known.n; i++) keep_unit(out, &d->known.v[i]);
+        return 0;
+    }
+    return d->ops->observe(d, host, out, e);
+}
+
+static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t *st, verr_t *e)
 {
     dp_units_t des = {0};
     dp_desired_units(want, &des);
     qsort(des.v, des.n, sizeof *des.v, by_kind);
-    int rc = -1;
+    int rc = -1, vpc_built = 0;
     for (int pass = 0; pass < DP_PASSES; pass++) {
         dp_units_t obs = {0};
-        if (d->ops->observe(d, want->host, &obs, e) < 0) {
+        if (current(d, want->host, trust && pass == 0, &obs, e) < 0) {
             dp_units_clear(&obs);
             goto out;
         }
@@ -134,6 +210,7 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             changed = !o || strcmp(o->fp, des.v[i].fp);
         }
         if (!changed) {
+            remember(d, want->host, &des, &obs);
             dp_units_clear(&obs);
             rc = 0;
             goto out;
@@ -144,7 +221,7 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
             goto out;
         }
         for (size_t i = 0; i < des.n; i++) {
-            const dp_unit_t *o = dp_units_find(&obs, des.v[i].kind, des.v[i].key);
+            const dp_unit_t *o = seen_as(&obs, &des.v[i]);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
             if (sg_whole && dp_sg_part(des.v[i].kind)) continue;   /* written with the tables */
             int r = d->ops->ensure(d, want, &des.v[i], o, e);
@@ -153,6 +230,10 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
                 goto out;
             }
             if (st) st->ensured++;
+            /* a VPC new here has no metadata server until the apply ends */
+            vpc_built |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
+            if (st && st->plugged && des.v[i].kind == DP_IFACE && !vpc_built && r == 0)
+                st->plugged(st->plugged_arg, des.v[i].key);
             rebuilt |= r > 0 || des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
             /* a primary interface rebuilt took the interfaces attached in its namespace */
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
@@ -161,11 +242,16 @@ int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e
         /* sets and groups nothing names any more, now that the chains naming them were
          * replaced */
         int late = sg_whole ? 0 : remove_units(d, want->host, &obs, &des, 1, st, e);
-        dp_units_clear(&obs);
-        if (late < 0) goto out;
+        if (late < 0) {
+            dp_units_clear(&obs);
+            goto out;
+        }
         rebuilt |= late;
         /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
-         * that differed was just ensured and another observation would find nothing. */
+         * that differed was just ensured and another observation would find nothing.
+         * The tables rewritten whole chose their parts' marks themselves: not known. */
+        if (!rebuilt && !sg_whole) remember(d, want->host, &des, &obs);
+        dp_units_clear(&obs);
         if (!rebuilt) {
             rc = 0;
             goto out;
@@ -178,9 +264,26 @@ out:
     return rc;
 }
 
+int dp_apply(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e)
+{
+    forget_known(d);
+    int rc = apply(d, want, 0, st, e);
+    if (rc < 0) forget_known(d);
+    return rc;
+}
+
+int dp_apply_changes(dp_driver_t *d, const dp_desired_t *want, dp_stats_t *st, verr_t *e)
+{
+    /* a failure leaves the host unknown: the next apply observes it */
+    int rc = apply(d, want, 1, st, e);
+    if (rc < 0) forget_known(d);
+    return rc;
+}
+
 int dp_teardown(dp_driver_t *d, const char *host, verr_t *e)
 {
     dp_units_t obs = {0};
+    forget_known(d);
     int rc = d->ops->observe(d, host, &obs, e);
     if (rc == 0) rc = remove_units(d, host, &obs, NULL, 0, NULL, e) < 0 ? -1 : 0;
     dp_units_clear(&obs);
