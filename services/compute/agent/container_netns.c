@@ -81,12 +81,8 @@ int ct_netns_moved(const char *inst_dir, const vm_state_t *st)
 {
     char f[PATH_MAX + 16], path[PATH_MAX] = "", own[64];
     netns_file(inst_dir, f, sizeof f);
-    FILE *fp = fopen(f, "re");
-    if (!fp)
+    if (vm_read_small(f, path, sizeof path) < 0)
         return 0;
-    size_t n = fread(path, 1, sizeof path - 1, fp);
-    fclose(fp);
-    path[n] = 0;
     vm_pathf(own, sizeof own, "/proc/%d/ns/net", (int)st->pid);
     struct stat now, joined;
     /* a stand-in that is gone (the instance is leaving) or not made yet proves nothing */
