@@ -14,6 +14,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "service_http.h"
+#include "service_memory.h"
 
 #define VIRGA_VERSION "0.1.0"
 
@@ -198,6 +199,11 @@ int service_main(int argc, char **argv, const service_def_t *def)
         goto out;
     }
     log_init(def->name, config_str(svc.cfg, "log.level", "info"), config_str(svc.cfg, "log.format", "text"));
+    service_memory_opts_t mem;
+    if (service_memory_setup(svc.cfg, &mem, &e) < 0) {
+        log_error("%s", e.message);
+        goto out;
+    }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(svc.instance, sizeof svc.instance, "%s@%s:%d", def->name, host, (int)getpid());
@@ -255,14 +261,23 @@ int service_main(int argc, char **argv, const service_def_t *def)
     snprintf(key, sizeof key, "%s.reconcile_interval_s", def->name);
     long interval = config_int(svc.cfg, key, 10);
     time_t next = time(NULL) + (def->reconcile_at_start ? 0 : interval);
-    /* asleep until the next reconcile pass or a signal, not polling the stop flag */
+    /* what a burst of work freed goes back to the system within trim_interval_s, after
+     * the reconcile pass when both are due (service_memory.h) */
+    time_t next_trim = mem.trim_interval_s ? time(NULL) + mem.trim_interval_s : 0;
+    /* asleep until the next reconcile pass, trim or a signal, not polling the stop flag */
     while (!stopping) {
         struct timespec until = {.tv_sec = def->reconcile ? next : time(NULL) + 3600};
+        if (next_trim && next_trim < until.tv_sec)
+            until.tv_sec = next_trim;
         if (sem_timedwait(&wake, &until) < 0 && errno != ETIMEDOUT && errno != EINTR)
             usleep(100 * 1000);   /* cannot happen (EINVAL): do not spin */
         if (!stopping && def->reconcile && time(NULL) >= next) {
             def->reconcile(&svc);
             next = time(NULL) + interval;
+        }
+        if (!stopping && next_trim && time(NULL) >= next_trim) {
+            service_memory_trim();
+            next_trim = time(NULL) + mem.trim_interval_s;
         }
     }
     log_info("stopping on signal");

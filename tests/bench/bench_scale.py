@@ -24,7 +24,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.dirname(__file__))
 from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+import service_memory  # noqa: E402
 
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
 INSTANCES = int(os.environ.get("SCALE_INSTANCES", "20000"))
@@ -43,26 +45,6 @@ def pct(v, p):
 
 def ms(v):
     return "p50 %.1f ms, p99 %.1f ms" % (statistics.median(v) * 1000, pct(v, 99) * 1000)
-
-
-def rss(cloud):
-    """{service: (VmRSS MiB, Pss MiB)}"""
-    out = {}
-    run = os.path.join(cloud.dir, "run")
-    for f in sorted(os.listdir(run)):
-        if not f.endswith(".pid"):
-            continue
-        try:
-            pid = int(open(os.path.join(run, f)).read().strip())
-            got = {}
-            for name in ("status", "smaps_rollup"):
-                for line in open("/proc/%d/%s" % (pid, name)):
-                    if line.startswith(("VmRSS:", "Pss:")):
-                        got[line.split(":")[0]] = int(line.split()[1]) / 1024.0
-            out[f[:-4]] = (got.get("VmRSS", 0.0), got.get("Pss", 0.0))
-        except (OSError, ValueError):
-            pass
-    return out
 
 
 def cpu_seconds(cloud):
@@ -215,12 +197,8 @@ def main():
         print("CPU per page of MaxResults 1,000: %s" % cpu_per_call(cpu0, cpu1, SAMPLES // 2, t_cpu1 - t_cpu0, idle))
         print("CPU per one-instance filter: %s" % cpu_per_call(cpu1, cpu2, SAMPLES, t_cpu2 - t_cpu1, idle))
         print("load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-        mem = rss(cloud)
-        print("memory, VmRSS / Pss (MiB): " + ", ".join("%s %.1f / %.1f" % (k, r, p) for k, (r, p) in sorted(mem.items())))
-        virga = [v for k, v in mem.items() if k in ("gateway", "identity", "compute", "image", "network",
-                                                   "objectstore", "accounting", "agent")]
-        print("the Virga services together: VmRSS %.1f MiB, Pss %.1f MiB"
-              % (sum(r for r, _ in virga), sum(p for _, p in virga)))
+        mem = service_memory.usage(cloud)
+        print("memory (MiB):\n" + service_memory.table(mem))
     finally:
         cloud.stop()
 

@@ -1,0 +1,71 @@
+/* service_memory.c - malloc's settings and the periodic trim (service_memory.h).
+ *
+ * Why each setting:
+ * - arenas: glibc gives a thread that finds the arenas busy an arena of its own, up to 8
+ *   per core; a service runs 15-50 threads (bus workers, HTTP pool, librdkafka's and
+ *   librados' own), so a busy moment leaves up to 16 arenas, each keeping the freed memory
+ *   of the work it served. The threads allocate little at a time and each has malloc's
+ *   per-thread cache (tcache) in front of the arena, so a few arenas are enough.
+ * - trim: free memory inside a heap is given back only when the top of the heap is free
+ *   and larger than the trim threshold, which glibc raises to twice the largest block it
+ *   ever mmapped (up to 64 MiB): after one 4 MiB object stripe, freed memory stayed
+ *   resident for good. malloc_trim(0) gives back the free pages anywhere in every arena.
+ * - mmap threshold: blocks at least this large get their own mapping, unmapped as soon
+ *   as they are freed. glibc's adaptive threshold (up to 32 MiB) is kept by default:
+ *   re-mapping a 4 MiB stripe for every request costs page faults that the trim on a
+ *   timer does not. */
+#include "service_memory.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int service_memory_setup(const config_t *cfg, service_memory_opts_t *out, verr_t *e)
+{
+    service_memory_opts_t o = {
+        .malloc_arenas = (int)config_int(cfg, "memory.malloc_arenas", 1),
+        .mmap_threshold_bytes = config_int(cfg, "memory.mmap_threshold_bytes", 0),
+        .trim_interval_s = (int)config_int(cfg, "memory.trim_interval_s", 10),
+    };
+    if (o.malloc_arenas < 0 || o.malloc_arenas > 256)
+        return verr_set(e, 500, "InvalidConfig", "memory.malloc_arenas must be 0..256 (0: glibc's default)");
+    /* glibc accepts at most HEAP_MAX_SIZE/2 (32 MiB on 64-bit) */
+    if (o.mmap_threshold_bytes != 0 && (o.mmap_threshold_bytes < 4096 || o.mmap_threshold_bytes > 32L << 20))
+        return verr_set(e, 500, "InvalidConfig", "memory.mmap_threshold_bytes must be 0 or 4096..33554432");
+    if (o.trim_interval_s < 0 || o.trim_interval_s > 86400)
+        return verr_set(e, 500, "InvalidConfig", "memory.trim_interval_s must be 0..86400 (0: never)");
+    /* another malloc (AddressSanitizer's) may ignore them: the service runs all the same */
+    if (o.malloc_arenas > 0 && !mallopt(M_ARENA_MAX, o.malloc_arenas))
+        log_warn("memory: malloc ignored memory.malloc_arenas %d", o.malloc_arenas);
+    if (o.mmap_threshold_bytes > 0 && !mallopt(M_MMAP_THRESHOLD, (int)o.mmap_threshold_bytes))
+        log_warn("memory: malloc ignored memory.mmap_threshold_bytes %ld", o.mmap_threshold_bytes);
+    if (out)
+        *out = o;
+    return 0;
+}
+
+static long resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+long service_memory_trim(void)
+{
+    long before = resident_bytes();
+    if (!malloc_trim(0))
+        return 0;
+    long given = before - resident_bytes();
+    if (given > 1L << 20)
+        log_debug("memory: gave %ld KiB back to the system", given / 1024);
+    return given > 0 ? given : 0;
+}

@@ -1,0 +1,88 @@
+/* test_service_memory.c - common/service_memory.c: the memory.* keys are checked at
+ * start (a bad value stops the service with its name, instead of malloc ignoring it), and
+ * the trim gives back free memory that malloc would otherwise keep: free blocks between
+ * blocks still in use, which no free() returns. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "service_memory.h"
+
+/* Under AddressSanitizer malloc is ASan's own: glibc's malloc_trim has nothing to trim. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_MALLOC 1
+#endif
+#endif
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    config_t *c = config_new();
+    service_memory_opts_t o;
+    verr_t e = {0};
+    assert_int_equal(service_memory_setup(c, &o, &e), 0);
+    assert_int_equal(o.malloc_arenas, 1);
+    assert_int_equal(o.mmap_threshold_bytes, 0);
+    assert_int_equal(o.trim_interval_s, 10);
+    config_free(c);
+}
+
+static void test_bad_values_are_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"memory.malloc_arenas", "-1"},       {"memory.malloc_arenas", "257"},
+        {"memory.mmap_threshold_bytes", "100"}, {"memory.mmap_threshold_bytes", "67108864"},
+        {"memory.trim_interval_s", "-5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_t *c = config_new();
+        config_set(c, bad[i][0], bad[i][1]);
+        verr_t e = {0};
+        assert_int_equal(service_memory_setup(c, NULL, &e), -1);
+        assert_non_null(strstr(e.message, bad[i][0]));
+        config_free(c);
+    }
+}
+
+static void test_trim_gives_back_free_blocks_between_used_ones(void **state)
+{
+    (void)state;
+#ifdef ASAN_MALLOC
+    skip();
+#endif
+    enum { N = 128, SIZE = 64 * 1024 };   /* under the mmap threshold: from the heap */
+    char *b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = malloc(SIZE);
+        assert_non_null(b[i]);
+        memset(b[i], i, SIZE);   /* resident */
+    }
+    for (int i = 0; i < N; i += 2)
+        free(b[i]);   /* 4 MiB free, but every block has a neighbour in use */
+    long given = service_memory_trim();
+    assert_true(given >= 2L * 1024 * 1024);
+    for (int i = 1; i < N; i += 2) {
+        assert_int_equal(b[i][SIZE - 1], (char)i);   /* what is still in use is intact */
+        free(b[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_bad_values_are_refused),
+        cmocka_unit_test(test_trim_gives_back_free_blocks_between_used_ones),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
