@@ -30,6 +30,7 @@ typedef struct compute {
     int pack;                                          /* compute.placement: pack (1) or spread (0) */
     int host_down_after_s;                             /* compute.host_down_after_s */
     int terminated_visible_s;                          /* compute.terminated_visible_s */
+    size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */

@@ -17,8 +17,6 @@
 #include "strbuf.h"
 #include "tags.h"
 
-#define PAGE_BYTES (640 * 1024)   /* of instance JSON per answer; the reply stays below 1 MB */
-
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
 {
     const char *a = caller_account(ctx->msg->caller, e);
@@ -36,11 +34,11 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
  * network, with SourceDestCheck, description and attachment) or, until that has come,
  * the one compute's launch task recorded (instance_interfaces); the interfaces attached
  * at a device index above 0 come as one JSON array, NULL for the usual instance that has
- * none (nothing to parse). The two interface tables are joined row by row through their indexes
- * (LATERAL ... OFFSET 0, which the planner cannot flatten): for a chunk of 128 it hashed
- * both interface tables whole, 20,000 rows each at issue 11's scale.
- * $1 is compute.terminated_visible_s, $2
- * compute.host_down_after_s; the narrowing (item_query) adds its own from $3. */
+ * none (nothing to parse). The two interface tables are joined row by row through
+ * their indexes (LATERAL ... OFFSET 0, which the planner cannot flatten): for a chunk of
+ * 128 it hashed both tables whole, 20,000 rows each at issue 11's scale.
+ * $1 is compute.terminated_visible_s, $2 compute.host_down_after_s; the narrowing
+ * (item_query) numbers its own from $3. */
 #define ITEM_SQL_HEAD                                                                                              \
     "SELECT i.id, i.reservation_id, i.account_id, i.image_id, i.state, i.transition, i.key_name, i.launch_index, "   \
     "i.instance_type, extract(epoch FROM i.launch_time)::bigint, i.zone, i.kernel_id, i.ramdisk_id, "                \
@@ -57,10 +55,9 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \
-    ") i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN LATERAL "                                             \
-    " (SELECT * FROM instance_interfaces f WHERE f.instance_id = i.id AND f.device_index = 0 AND " \
-    "NOT f.deleted OFFSET 0) f ON true LEFT JOIN LATERAL (SELECT * FROM network_enis n WHERE n.instance_id = i.id " \
-    "AND n.device_index = 0 OFFSET 0) n ON true ORDER BY i.id"
+    ") i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN LATERAL (SELECT * FROM instance_interfaces f WHERE "   \
+    "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted OFFSET 0) f ON true LEFT JOIN LATERAL (SELECT * " \
+    "FROM network_enis n WHERE n.instance_id = i.id AND n.device_index = 0 OFFSET 0) n ON true ORDER BY i.id"
 
 /* "ip-172-31-0-5.ec2.internal" */
 static void private_dns(const char *ip, char *out, size_t n)
@@ -242,7 +239,16 @@ typedef struct narrow {
     char *col[N_COLS];         /* text[] literals, or NULL */
     char after[64];            /* "" or the id to continue after */
     char limit[24];            /* "" (no LIMIT) or rows */
+    const char *not_state;     /* NULL, or a state SQL leaves out ("terminated") */
+    int sized;                 /* a page of instance items: cut at compute.describe_page_kib */
 } narrow_t;
+
+/* Whose in-memory pass follows SQL's narrowing: DescribeInstances (its filters are on
+ * the instance, so some go to SQL), or DescribeInstanceStatus (its filters are on the
+ * status item: none goes to SQL), which answers running instances; with
+ * IncludeAllInstances all but the terminated; with InstanceIds all but the terminated
+ * too, but a terminated one listed must still be found (not InvalidInstanceID.NotFound). */
+typedef enum { FOR_INSTANCES, FOR_STATUS_RUNNING, FOR_STATUS_LIVE, FOR_STATUS_IDS } narrow_for_t;
 
 static void narrow_free(narrow_t *n)
 {
@@ -267,7 +273,7 @@ static char *text_array(const json_t *vals)
     return out;
 }
 
-static int narrow_of(const json_t *body, int filters, narrow_t *n, verr_t *e)
+static int narrow_of(const json_t *body, narrow_for_t what, narrow_t *n, verr_t *e)
 {
     static const struct {
         const char *filter;
@@ -278,7 +284,14 @@ static int narrow_of(const json_t *body, int filters, narrow_t *n, verr_t *e)
     const json_t *ids = json_object_get(body, "InstanceId");
     if (json_array_size(ids))
         n->col[N_IDS] = text_array(ids);
-    int all = filters;
+    int filters = what == FOR_INSTANCES;
+    /* the status pass drops what SQL leaves out here, so a LIMIT still fills a page */
+    int all = filters || !json_array_size(json_object_get(body, "Filter"));
+    if (what == FOR_STATUS_RUNNING)
+        n->col[N_STATE] = xstrdup("{running}");
+    if (what == FOR_STATUS_LIVE)
+        n->not_state = "terminated";
+    n->sized = filters;
     size_t i;
     json_t *f;
     json_array_foreach(filters ? json_object_get(body, "Filter") : NULL, i, f) {
@@ -340,6 +353,7 @@ static int load_chunk(db_t *db, const compute_t *c, const char *account, const c
     item_cond(&q, "i.reservation_id = $%d", reservation);
     item_cond(&q, "i.id = ANY($%d::text[])", nw->col[N_IDS]);
     item_cond(&q, "i.state = ANY($%d::text[])", nw->col[N_STATE]);
+    item_cond(&q, "i.state <> $%d", nw->not_state);
     item_cond(&q, "i.instance_type = ANY($%d::text[])", nw->col[N_TYPE]);
     item_cond(&q, "i.image_id = ANY($%d::text[])", nw->col[N_IMAGE]);
     item_cond(&q, "i.zone = ANY($%d::text[])", nw->col[N_ZONE]);
@@ -378,11 +392,12 @@ static int load_chunk(db_t *db, const compute_t *c, const char *account, const c
 #define CHUNK_ROWS 128   /* rows a read of a page takes at a time: ~200 KiB of items */
 
 /* The items (sorted by id) of account (NULL: all), of one reservation or all, narrowed.
- * With a LIMIT (every filter in SQL: each row read is answered) the page is read in
- * chunks until it has its rows or PAGE_BYTES of items and one more (which tells
- * describe_page_bytes there is a next page): a MaxResults of 1,000 answers ~390
- * instances, and reading, tagging and building the 610 it would drop cost more than the
- * page itself. */
+ * With a LIMIT (every filter in SQL: each row read is answered), a page of instance
+ * items (nw->sized) is read in chunks until it has its rows or compute.describe_page_kib
+ * of items and one more (which tells describe_page_bytes there is a next page): a
+ * MaxResults of 1,000 answers ~390 instances, and reading, tagging and building the 610
+ * it would drop cost more than the page itself. A page of status items (small) is read
+ * at once. */
 static json_t *load_items(db_t *db, const compute_t *c, const char *account, const char *reservation,
                           const narrow_t *nw, verr_t *e)
 {
@@ -400,7 +415,8 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
     size_t bytes = 0;
     char last[64];
     for (;;) {
-        long have = (long)json_array_size(items), ask = want - have < CHUNK_ROWS ? want - have : CHUNK_ROWS;
+        long have = (long)json_array_size(items), step = nw->sized ? CHUNK_ROWS : want;
+        long ask = want - have < step ? want - have : step;
         char lim[24];
         snprintf(lim, sizeof lim, "%ld", ask);
         int got = load_chunk(db, c, account, reservation, nw, after, lim, items, e);
@@ -408,9 +424,9 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
             json_decref(items);
             return NULL;
         }
-        for (size_t i = (size_t)have; i < json_array_size(items); i++)
+        for (size_t i = (size_t)have; nw->sized && i < json_array_size(items); i++)
             bytes += json_compact_size(json_array_get(items, i));
-        if (got < ask || (long)json_array_size(items) >= want || bytes > PAGE_BYTES)
+        if (got < ask || (long)json_array_size(items) >= want || (nw->sized && bytes > c->describe_page_bytes))
             return items;
         snprintf(last, sizeof last, "%s", json_str(json_array_get(items, json_array_size(items) - 1), "instanceId", ""));
         after = last;
@@ -496,8 +512,8 @@ static int check_ids(const json_t *list, verr_t *e)
 }
 
 /* The caller's visible instances, narrowed to the InstanceId list (all must exist) and
- * the filters. */
-static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters, verr_t *e)
+ * the filters (DescribeInstances'; DescribeInstanceStatus applies its own afterwards). */
+static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, verr_t *e)
 {
     const char *account;
     if (instances_scope(ctx, &account, e) < 0)
@@ -506,7 +522,7 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, int instance_filters
     if (check_ids(ids, e) < 0)
         return NULL;
     narrow_t nw;
-    narrow_of(body, instance_filters, &nw, e);
+    narrow_of(body, what, &nw, e);
     JSON_AUTO json_t *all = load_items(service_db(ctx), compute_of(ctx), account, NULL, &nw, e);
     narrow_free(&nw);
     if (!all)
@@ -525,7 +541,7 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
-    JSON_AUTO json_t *items = selected(ctx, body, 1, e);
+    JSON_AUTO json_t *items = selected(ctx, body, FOR_INSTANCES, e);
     if (!items)
         return -1;
     JSON_AUTO json_t *page = NULL;
@@ -534,7 +550,7 @@ int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **repl
         return -1;
     /* a page of 1,000 instances can pass the bus's message size (librdkafka's 1 MB):
      * fewer, with a NextToken, as EC2 itself may answer */
-    describe_page_bytes(page, "instanceId", PAGE_BYTES, &next);
+    describe_page_bytes(page, "instanceId", compute_of(ctx)->describe_page_bytes, &next);
     *reply = json_pack("{s:o, s:o*}", "reservationSet", group(page), "nextToken", next);
     return 0;
 }
@@ -565,10 +581,10 @@ static json_t *status_item(const json_t *it)
 
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    JSON_AUTO json_t *items = selected(ctx, body, 0, e);
+    int ids = json_object_get(body, "InstanceId") != NULL, all = json_flag(body, "IncludeAllInstances") || ids;
+    JSON_AUTO json_t *items = selected(ctx, body, ids ? FOR_STATUS_IDS : all ? FOR_STATUS_LIVE : FOR_STATUS_RUNNING, e);
     if (!items)
         return -1;
-    int all = json_flag(body, "IncludeAllInstances") || json_object_get(body, "InstanceId");
     JSON_AUTO json_t *st = json_array();
     size_t i;
     json_t *it;

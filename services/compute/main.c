@@ -73,6 +73,13 @@ static int init(service_t *svc, verr_t *e)
     state.pack = !strcmp(placement, "pack");
     state.host_down_after_s = (int)config_int(svc->cfg, "compute.host_down_after_s", 30);
     state.terminated_visible_s = (int)config_int(svc->cfg, "compute.terminated_visible_s", 3600);
+    /* 640 KiB keeps a DescribeInstances page (with its envelope) under the bus's 1 MB
+     * message bound; raise it with that bound */
+    long page_kib = config_int(svc->cfg, "compute.describe_page_kib", 640);
+    if (page_kib < 16 || page_kib > 1024 * 1024)
+        return verr_set(e, 400, "InvalidParameterValue", "compute.describe_page_kib must be 16..1048576, not %ld",
+                        page_kib);
+    state.describe_page_bytes = (size_t)page_kib * 1024;
     state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
     const char *region = config_str(svc->cfg, "region", "us-east-1");
     snprintf(state.region, sizeof state.region, "%s", region);
