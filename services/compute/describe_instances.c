@@ -231,12 +231,14 @@ static json_t *item(PGresult *r, int i, json_t *tags, groups_cache_t *gc)
 
 /* What SQL narrows before the in-memory pass (describe_select/filter/page, which still
  * apply everything, so narrowing only has to keep a superset): the InstanceId list, the
- * filters on a column with values without wildcards, the NextToken's id, and a LIMIT of
+ * filters on a column with values without wildcards, one tag:<key> filter likewise, the
+ * NextToken's id, and a LIMIT of
  * MaxResults + 1 when every filter went to SQL. So a page of 1,000 or one instance of
  * 20,000 reads what it answers, not the whole account. */
 enum { N_IDS, N_STATE, N_TYPE, N_IMAGE, N_ZONE, N_RESERVATION, N_COLS };
 typedef struct narrow {
     char *col[N_COLS];         /* text[] literals, or NULL */
+    char *tag;                 /* NULL, or a text[] literal of one tag:<key> filter: {key, values...} */
     char after[64];            /* "" or the id to continue after */
     char limit[24];            /* "" (no LIMIT) or rows */
     const char *not_state;     /* NULL, or a state SQL leaves out ("terminated") */
@@ -254,6 +256,7 @@ static void narrow_free(narrow_t *n)
 {
     for (int i = 0; i < N_COLS; i++)
         free(n->col[i]);
+    free(n->tag);
 }
 
 /* A text[] literal of string values; NULL when one has a wildcard (left to memory). */
@@ -300,6 +303,12 @@ static int narrow_of(const json_t *body, narrow_for_t what, narrow_t *n, verr_t 
         while (k < ARRAY_LEN(cols) && strcmp(cols[k].filter, name))
             k++;
         const json_t *vals = json_object_get(f, "Value");
+        if (!strncmp(name, "tag:", 4) && !n->tag && json_array_size(vals)) {
+            /* one tag filter: {key, values...}; a wildcard in either stays in memory */
+            JSON_AUTO json_t *kv = json_pack("[s]", name + 4);
+            if (kv && json_array_extend(kv, (json_t *)vals) == 0 && (n->tag = text_array(kv)))
+                continue;
+        }
         if (k == ARRAY_LEN(cols) || n->col[cols[k].col] || !json_array_size(vals) ||
             !(n->col[cols[k].col] = text_array(vals)))
             all = 0;   /* a tag, a wildcard, a second filter on one column: in memory only */
@@ -358,6 +367,10 @@ static int load_chunk(db_t *db, const compute_t *c, const char *account, const c
     item_cond(&q, "i.image_id = ANY($%d::text[])", nw->col[N_IMAGE]);
     item_cond(&q, "i.zone = ANY($%d::text[])", nw->col[N_ZONE]);
     item_cond(&q, "i.reservation_id = ANY($%d::text[])", nw->col[N_RESERVATION]);
+    /* the tags' primary key starts with the resource: PostgreSQL reads the matching tags
+     * (a one-instance tag filter read and built the whole account's items before) */
+    item_cond(&q, "i.id IN (SELECT t.resource_id FROM tags t WHERE t.key = ($%1$d::text[])[1] AND t.value = "
+              "ANY(($%1$d::text[])[2:]))", nw->tag);
     item_cond(&q, "i.id > $%d", after);
     strbuf_puts(&q.sql, " ORDER BY i.id");
     q.shape <<= 1;

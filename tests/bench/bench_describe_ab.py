@@ -19,7 +19,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+from harness import boto3_client, new_tenant  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud  # noqa: E402
 
 BINS = [os.path.abspath(b) for b in os.environ.get("DESCRIBE_AB_BINS", "").split(":") if b]
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "100"))
@@ -35,22 +36,8 @@ def pct(v, p):
 
 def cpu(cloud):
     """(compute CPU s, PostgreSQL backends' CPU s, gateway CPU s)"""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def of(pid):
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / tick, int(f[1])
-
-    pg, total = cloud.pid("postgres"), 0.0
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                t, ppid = of(int(d))
-                if ppid == pg:
-                    total += t
-            except (OSError, ValueError, IndexError):
-                pass
-    return of(cloud.pid("compute"))[0], total, of(cloud.pid("gateway"))[0]
+    c = cpu_seconds(cloud, ("compute", "gateway"))
+    return c["compute"], c["postgres"], c["gateway"]
 
 
 def swap_compute(cloud, binary):
@@ -116,18 +103,9 @@ def turn(cloud, ec2, marks, target):
 
 def main():
     assert BINS, "DESCRIBE_AB_BINS: the virga-compute binaries to compare, colon-separated"
-    cloud = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                        env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64",
-                             "VIRGA_AGENT_MEMORY_MIB": "262144", "VIRGA_GATEWAY_RATE_LIMIT": "0",
-                             "VIRGA_QUOTA_INSTANCES": "5000", "VIRGA_QUOTA_VCPUS": "20000",
-                             "VIRGA_QUOTA_MEMORY_MIB": "100000000",
-                             "VIRGA_COMPUTE_HOST_DOWN_AFTER_S": "86400",
-                             "VIRGA_NETWORK_UNDERLAY_CIDR": "10.254.0.0/20"})
+    cloud = start_scale_cloud(SIM_HOSTS)
     try:
         ami = cloud.default_images()["virga-busybox-rootfs"]
-        cloud.psql("INSERT INTO compute.hosts (host_id, vcpus, memory_mib, disk_gib, drivers, zone, state, last_seen) "
-                   "SELECT 'simbulk-' || lpad(g::text, 4, '0'), 64, 262144, 0, '{sim}', '', 'up', now() "
-                   "FROM generate_series(1, %d) g" % (SIM_HOSTS - 1))
         _, k, s = new_tenant(cloud, "ab")
         ec2 = boto3_client(cloud, "ec2", k, s)
         target, n = None, 0

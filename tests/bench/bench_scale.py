@@ -22,7 +22,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+from harness import boto3_client, new_tenant  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud  # noqa: E402
 
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
 INSTANCES = int(os.environ.get("SCALE_INSTANCES", "20000"))
@@ -60,39 +61,6 @@ def rss(cloud):
     return out
 
 
-def cpu_seconds(cloud):
-    """{service: user+system CPU seconds so far}; "postgres" sums the postmaster's
-    children (the services' backends). CPU per call is what the machine's load changes
-    least: the wall clock on a shared 2-core machine mostly measures the other work."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def of(pid):
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / tick, int(f[1])
-
-    out = {}
-    for name in ("compute", "network", "gateway"):
-        try:
-            out[name] = of(cloud.pid(name))[0]
-        except (OSError, ValueError):
-            pass
-    try:
-        pg = cloud.pid("postgres")
-        total = 0.0
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    t, ppid = of(int(d))
-                    if ppid == pg:
-                        total += t
-                except (OSError, ValueError, IndexError):
-                    pass
-        out["postgres"] = total
-    except (OSError, ValueError):
-        pass
-    return out
-
-
 def cpu_per_call(before, after, calls, seconds, idle):
     """CPU ms per call of each service between two cpu_seconds, less what it spends idle
     (idle: CPU seconds per second, measured with no request) over those seconds."""
@@ -116,19 +84,9 @@ def timed_http(client):
 
 
 def main():
-    cloud = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                        env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64",
-                             "VIRGA_AGENT_MEMORY_MIB": "262144", "VIRGA_GATEWAY_RATE_LIMIT": "0",
-                             "VIRGA_QUOTA_INSTANCES": "5000", "VIRGA_QUOTA_VCPUS": "20000",
-                             "VIRGA_QUOTA_MEMORY_MIB": "100000000",
-                             "VIRGA_COMPUTE_HOST_DOWN_AFTER_S": "86400",
-                             # one underlay address per host (the default /24 holds 244)
-                             "VIRGA_NETWORK_UNDERLAY_CIDR": "10.254.0.0/20"})
+    cloud = start_scale_cloud(SIM_HOSTS)
     try:
         ami = cloud.default_images()["virga-busybox-rootfs"]
-        cloud.psql("INSERT INTO compute.hosts (host_id, vcpus, memory_mib, disk_gib, drivers, zone, state, last_seen) "
-                   "SELECT 'simbulk-' || lpad(g::text, 4, '0'), 64, 262144, 0, '{sim}', '', 'up', now() "
-                   "FROM generate_series(1, %d) g" % (SIM_HOSTS - 1))
         accounts = []
         for a in range(ACCOUNTS):
             _, k, s = new_tenant(cloud, "scale-%d-%s" % (a, uuid.uuid4().hex[:6]))
