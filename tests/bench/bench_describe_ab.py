@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import boto3_client, new_tenant  # noqa: E402
-from scale_cloud import cpu_seconds, start_scale_cloud  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
 
 BINS = [os.path.abspath(b) for b in os.environ.get("DESCRIBE_AB_BINS", "").split(":") if b]
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "100"))
@@ -77,14 +77,9 @@ def turn(cloud, ec2, marks, target):
     page, one, sizes, token = [], [], [], None
     c0, tc0 = cpu(cloud), time.time()
     for _ in range(PAGES):
-        kw = {"MaxResults": 1000}
-        if token:
-            kw["NextToken"] = token
-        t = time.time()
-        r = ec2.describe_instances(**kw)
-        page.append(time.time() - t)
-        sizes.append(sum(len(x["Instances"]) for x in r["Reservations"]))
-        token = r.get("NextToken")
+        dt, got, token = timed_page(ec2, token)
+        page.append(dt)
+        sizes.append(got)
     c1, tc1 = cpu(cloud), time.time()
     for _ in range(ONES):
         t = time.time()

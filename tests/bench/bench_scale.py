@@ -23,7 +23,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import boto3_client, new_tenant  # noqa: E402
-from scale_cloud import cpu_seconds, start_scale_cloud  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
 
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
 INSTANCES = int(os.environ.get("SCALE_INSTANCES", "20000"))
@@ -138,17 +138,11 @@ def main():
         idle = {k: (idle1[k] - idle0[k]) / (time.time() - t_idle) for k in idle1 if k in idle0}
         cpu0, t_cpu0 = cpu_seconds(cloud), time.time()
         for _ in range(SAMPLES // 2):
-            kw = {"MaxResults": 1000}
-            if token:
-                kw["NextToken"] = token
-            t0 = time.time()
-            r = ec2.describe_instances(**kw)
-            page.append(time.time() - t0)
+            dt, got, token = timed_page(ec2, token)   # the last page: None, start again
+            page.append(dt)
             page_http.append(marks["dt"])
-            got = sum(len(x["Instances"]) for x in r["Reservations"])
             assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
             sizes.append(got)
-            token = r.get("NextToken")   # the last page: start again
         cpu1, t_cpu1 = cpu_seconds(cloud), time.time()
         target = first[ec2]
         for _ in range(SAMPLES):

@@ -58,3 +58,16 @@ def cpu_seconds(cloud, names=("compute", "network", "gateway")):
     except (OSError, ValueError):
         pass
     return out
+
+
+def timed_page(ec2, token):
+    """One DescribeInstances page of MaxResults 1,000 after token (None: the first):
+    (client round trip in seconds, instances in it, the next token or None)."""
+    import time
+    kw = {"MaxResults": 1000}
+    if token:
+        kw["NextToken"] = token
+    t0 = time.time()
+    r = ec2.describe_instances(**kw)
+    dt = time.time() - t0
+    return dt, sum(len(x["Instances"]) for x in r["Reservations"]), r.get("NextToken")
