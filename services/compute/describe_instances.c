@@ -303,8 +303,9 @@ static int narrow_of(const json_t *body, narrow_for_t what, narrow_t *n, verr_t 
         while (k < ARRAY_LEN(cols) && strcmp(cols[k].filter, name))
             k++;
         const json_t *vals = json_object_get(f, "Value");
-        if (!strncmp(name, "tag:", 4) && !n->tag && json_array_size(vals)) {
-            /* one tag filter: {key, values...}; a wildcard in either stays in memory */
+        if (!strncmp(name, "tag:", 4) && strncmp(name + 4, "virga:", 6) && !n->tag && json_array_size(vals)) {
+            /* one tag filter: {key, values...}; a wildcard in either stays in memory, and so
+             * do the virga: tags burst_fields adds, which the tags table does not hold */
             JSON_AUTO json_t *kv = json_pack("[s]", name + 4);
             if (kv && json_array_extend(kv, (json_t *)vals) == 0 && (n->tag = text_array(kv)))
                 continue;
