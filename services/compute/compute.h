@@ -30,6 +30,7 @@ typedef struct compute {
     int pack;                                          /* compute.placement: pack (1) or spread (0) */
     int host_down_after_s;                             /* compute.host_down_after_s */
     int terminated_visible_s;                          /* compute.terminated_visible_s */
+    size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */
@@ -107,7 +108,7 @@ int instances_reservations(db_t *db, const compute_t *c, const char *account, co
 /* public_address.c: an interface's public address (the facts' public_ip/public_owner) as
  * EC2 shows it: the association on the interface item and its private address; returns
  * iface. And the instance's ipAddress: its primary interface's public address. */
-json_t *public_address_interface(json_t *iface, const json_t *facts);
+json_t *public_address_interface(json_t *iface, const char *ip, const char *owner);
 void public_address_instance(json_t *item);
 /* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
 int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

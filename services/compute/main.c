@@ -73,6 +73,16 @@ static int init(service_t *svc, verr_t *e)
     state.pack = !strcmp(placement, "pack");
     state.host_down_after_s = (int)config_int(svc->cfg, "compute.host_down_after_s", 30);
     state.terminated_visible_s = (int)config_int(svc->cfg, "compute.terminated_visible_s", 3600);
+    /* A DescribeInstances page with its envelope (and its keys' escapes) stays under the
+     * bus's message bound: 5/8 of it by default (2.5 MiB of the default 4 MiB, a page of
+     * 1,000 instances is about 1.4 MB), at most 7/8 */
+    long bus_kib = (long)(bus_max_message_bytes(svc->bus) / 1024);
+    long page_kib = config_int(svc->cfg, "compute.describe_page_kib", bus_kib * 5 / 8);
+    if (page_kib < 16 || page_kib > bus_kib * 7 / 8)
+        return verr_set(e, 400, "InvalidParameterValue",
+                        "compute.describe_page_kib must be 16..%ld (7/8 of bus.max_message_bytes), not %ld",
+                        bus_kib * 7 / 8, page_kib);
+    state.describe_page_bytes = (size_t)page_kib * 1024;
     state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
     const char *region = config_str(svc->cfg, "region", "us-east-1");
     snprintf(state.region, sizeof state.region, "%s", region);

@@ -9,13 +9,11 @@
 #include "compute.h"
 #include "jsonutil.h"
 
-json_t *public_address_interface(json_t *iface, const json_t *facts)
+json_t *public_address_interface(json_t *iface, const char *ip, const char *owner)
 {
-    const char *ip = json_str(facts, "public_ip", "");
-    if (!iface || !*ip)
+    if (!iface || !ip || !*ip)
         return iface;
-    json_t *assoc = json_pack("{s:s, s:s, s:s}", "publicIp", ip, "ipOwnerId", json_str(facts, "public_owner", ""),
-                              "publicDnsName", "");
+    json_t *assoc = json_pack("{s:s, s:s, s:s}", "publicIp", ip, "ipOwnerId", owner ? owner : "", "publicDnsName", "");
     json_t *primary = json_array_get(json_object_get(iface, "privateIpAddressesSet"), 0);
     if (primary)
         json_object_set(primary, "association", assoc);

@@ -25,7 +25,8 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+from harness import boto3_client, new_tenant  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
 import service_memory  # noqa: E402
 
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
@@ -45,39 +46,6 @@ def pct(v, p):
 
 def ms(v):
     return "p50 %.1f ms, p99 %.1f ms" % (statistics.median(v) * 1000, pct(v, 99) * 1000)
-
-
-def cpu_seconds(cloud):
-    """{service: user+system CPU seconds so far}; "postgres" sums the postmaster's
-    children (the services' backends). CPU per call is what the machine's load changes
-    least: the wall clock on a shared 2-core machine mostly measures the other work."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def of(pid):
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / tick, int(f[1])
-
-    out = {}
-    for name in ("compute", "network", "gateway"):
-        try:
-            out[name] = of(cloud.pid(name))[0]
-        except (OSError, ValueError):
-            pass
-    try:
-        pg = cloud.pid("postgres")
-        total = 0.0
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    t, ppid = of(int(d))
-                    if ppid == pg:
-                        total += t
-                except (OSError, ValueError, IndexError):
-                    pass
-        out["postgres"] = total
-    except (OSError, ValueError):
-        pass
-    return out
 
 
 def cpu_per_call(before, after, calls, seconds, idle):
@@ -103,19 +71,9 @@ def timed_http(client):
 
 
 def main():
-    cloud = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                        env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "64",
-                             "VIRGA_AGENT_MEMORY_MIB": "262144", "VIRGA_GATEWAY_RATE_LIMIT": "0",
-                             "VIRGA_QUOTA_INSTANCES": "5000", "VIRGA_QUOTA_VCPUS": "20000",
-                             "VIRGA_QUOTA_MEMORY_MIB": "100000000",
-                             "VIRGA_COMPUTE_HOST_DOWN_AFTER_S": "86400",
-                             # one underlay address per host (the default /24 holds 244)
-                             "VIRGA_NETWORK_UNDERLAY_CIDR": "10.254.0.0/20"})
+    cloud = start_scale_cloud(SIM_HOSTS)
     try:
         ami = cloud.default_images()["virga-busybox-rootfs"]
-        cloud.psql("INSERT INTO compute.hosts (host_id, vcpus, memory_mib, disk_gib, drivers, zone, state, last_seen) "
-                   "SELECT 'simbulk-' || lpad(g::text, 4, '0'), 64, 262144, 0, '{sim}', '', 'up', now() "
-                   "FROM generate_series(1, %d) g" % (SIM_HOSTS - 1))
         accounts = []
         for a in range(ACCOUNTS):
             _, k, s = new_tenant(cloud, "scale-%d-%s" % (a, uuid.uuid4().hex[:6]))
@@ -168,17 +126,11 @@ def main():
         idle = {k: (idle1[k] - idle0[k]) / (time.time() - t_idle) for k in idle1 if k in idle0}
         cpu0, t_cpu0 = cpu_seconds(cloud), time.time()
         for _ in range(SAMPLES // 2):
-            kw = {"MaxResults": 1000}
-            if token:
-                kw["NextToken"] = token
-            t0 = time.time()
-            r = ec2.describe_instances(**kw)
-            page.append(time.time() - t0)
+            dt, got, token = timed_page(ec2, token)   # the last page: None, start again
+            page.append(dt)
             page_http.append(marks["dt"])
-            got = sum(len(x["Instances"]) for x in r["Reservations"])
             assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
             sizes.append(got)
-            token = r.get("NextToken")   # the last page: start again
         cpu1, t_cpu1 = cpu_seconds(cloud), time.time()
         target = first[ec2]
         for _ in range(SAMPLES):

@@ -170,6 +170,36 @@ def test_filters_and_pagination(cloud, ami, tenant):
     ec2.terminate_instances(InstanceIds=ids)
 
 
+def test_instance_status_pages_leave_out_the_terminated(cloud, ami):
+    """DescribeInstanceStatus pages: full pages of the live instances even where terminated
+    ones (still visible to DescribeInstances) sit between them, and a terminated one asked
+    for by id is no error (compute reads only what it answers: SQL leaves them out)."""
+    _, k, s = new_tenant(cloud, "status-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, ids = run(ec2, ami, 8)
+    wait_state(ec2, ids, "running")
+    ids.sort()
+    gone = [ids[1], ids[3]]
+    ec2.terminate_instances(InstanceIds=gone)
+    wait_state(ec2, gone, "terminated")
+    live = [i for i in ids if i not in gone]
+    pages, token = [], None
+    while True:
+        kw = {"IncludeAllInstances": True, "MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        page = ec2.describe_instance_status(**kw)
+        pages.append([st["InstanceId"] for st in page["InstanceStatuses"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert [len(p) for p in pages] == [5, 1] and sum(pages, []) == live
+    running = ec2.describe_instance_status()["InstanceStatuses"]
+    assert sorted(st["InstanceId"] for st in running) == live
+    assert ec2.describe_instance_status(InstanceIds=[gone[0]])["InstanceStatuses"] == []
+    ec2.terminate_instances(InstanceIds=live)
+
+
 def test_stop_start_reboot_terminate_with_awscli(cloud, ami, tenant):
     _, k, s, ec2 = tenant
     _, (iid,) = run(ec2, ami)

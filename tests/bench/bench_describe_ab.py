@@ -1,0 +1,149 @@
+"""DescribeInstances old against new on ONE cloud: the compute binaries in
+DESCRIBE_AB_BINS (colon-separated paths to virga-compute builds) take turns serving the
+same cloud (compute is stopped by its pid and the next binary started with the cloud's
+config), ROUNDS times, so every binary meets the same data and, as nearly as a shared
+machine allows, the same load. Per turn: pages of MaxResults 1,000 and one-instance
+filters (instance-id) timed by the client, and the CPU compute and PostgreSQL spend per
+call (/proc, less their idle rate). The XML answers of the first page and of the filter
+are compared across binaries byte for byte (the request id aside): a faster compute must
+answer the very same document.
+
+  DESCRIBE_AB_BINS=/tmp/old/virga-compute:build/bin/virga-compute SCALE_INSTANCES=4000 \
+  SCALE_HOSTS=100 /usr/bin/python3 tests/bench/bench_describe_ab.py
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import boto3_client, new_tenant  # noqa: E402
+from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
+
+BINS = [os.path.abspath(b) for b in os.environ.get("DESCRIBE_AB_BINS", "").split(":") if b]
+SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "100"))
+INSTANCES = int(os.environ.get("SCALE_INSTANCES", "4000"))
+ROUNDS = int(os.environ.get("DESCRIBE_AB_ROUNDS", "3"))
+PAGES, ONES = 20, 50
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def cpu(cloud):
+    """(compute CPU s, PostgreSQL backends' CPU s, gateway CPU s)"""
+    c = cpu_seconds(cloud, ("compute", "gateway"))
+    return c["compute"], c["postgres"], c["gateway"]
+
+
+def swap_compute(cloud, binary):
+    pid = cloud.pid("compute")
+    os.kill(pid, 15)
+    for _ in range(200):
+        if not os.path.exists("/proc/%d" % pid):
+            break
+        time.sleep(0.05)
+    log = open(os.path.join(cloud.dir, "log", "compute.log"), "a")
+    p = subprocess.Popen([binary, "-c", cloud.config], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         env={**os.environ, **cloud.start_env}, start_new_session=True)
+    with open(os.path.join(cloud.dir, "run", "compute.pid"), "w") as f:
+        f.write("%d\n" % p.pid)
+    cloud.wait_healthy("compute")
+
+
+def capture(client):
+    sess = client._endpoint.http_session
+    send, marks = sess.send, {}
+
+    def keep(req):
+        r = send(req)
+        marks["body"] = r.content
+        return r
+    sess.send = keep
+    return marks
+
+
+def turn(cloud, ec2, marks, target):
+    for _ in range(3):   # warm: the prepared statements, the caches
+        ec2.describe_instances(MaxResults=1000)
+    idle0, t0 = cpu(cloud), time.time()
+    time.sleep(3)
+    idle1 = cpu(cloud)
+    rate = [(b - a) / (time.time() - t0) for a, b in zip(idle0, idle1)]
+    page, one, sizes, token = [], [], [], None
+    c0, tc0 = cpu(cloud), time.time()
+    for _ in range(PAGES):
+        dt, got, token = timed_page(ec2, token)
+        page.append(dt)
+        sizes.append(got)
+    c1, tc1 = cpu(cloud), time.time()
+    for _ in range(ONES):
+        t = time.time()
+        ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
+        one.append(time.time() - t)
+    c2, tc2 = cpu(cloud), time.time()
+    per = lambda a, b, n, s: ["%.2f" % ((y - x - r * s) * 1000 / n) for x, y, r in zip(a, b, rate)]
+    ec2.describe_instances(MaxResults=1000)
+    first = re.sub(rb"<requestId>[^<]*</requestId>", b"", marks["body"])
+    ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
+    single = re.sub(rb"<requestId>[^<]*</requestId>", b"", marks["body"])
+    return {"page": page, "one": one, "size": statistics.median(sizes),
+            "cpu_page": per(c0, c1, PAGES, tc1 - tc0), "cpu_one": per(c1, c2, ONES, tc2 - tc1),
+            "docs": (first, single), "load": open("/proc/loadavg").read().split()[0]}
+
+
+def main():
+    assert BINS, "DESCRIBE_AB_BINS: the virga-compute binaries to compare, colon-separated"
+    cloud = start_scale_cloud(SIM_HOSTS)
+    try:
+        ami = cloud.default_images()["virga-busybox-rootfs"]
+        _, k, s = new_tenant(cloud, "ab")
+        ec2 = boto3_client(cloud, "ec2", k, s)
+        target, n = None, 0
+        while n < INSTANCES:
+            r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=min(100, INSTANCES - n),
+                                  MaxCount=min(100, INSTANCES - n),
+                                  TagSpecifications=[{"ResourceType": "instance",
+                                                      "Tags": [{"Key": "Name", "Value": "ab-%d" % n}]}])
+            target = target or r["Instances"][0]["InstanceId"]
+            n += len(r["Instances"])
+        t0 = time.time()
+        while time.time() < t0 + 900 and cloud.psql("SELECT count(*) FROM compute.tasks WHERE status = 'active'") != "0":
+            time.sleep(5)
+        print("== %d instances on %d hosts; launch tasks settled after %.0f s" % (n, SIM_HOSTS, time.time() - t0))
+        marks = capture(ec2)
+        docs = {}
+        for rnd in range(ROUNDS):
+            for b in BINS:
+                swap_compute(cloud, b)
+                t = turn(cloud, ec2, marks, target)
+                docs.setdefault(b, t["docs"])
+                print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms | one p50 %.1f p99 %.1f ms | "
+                      "CPU ms per page compute/pg/gateway %s | per one %s"
+                      % (rnd, b, t["load"], t["size"], statistics.median(t["page"]) * 1000,
+                         pct(t["page"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
+                         "/".join(t["cpu_page"]), "/".join(t["cpu_one"])), flush=True)
+        ref = docs[BINS[0]]
+        for b in BINS[1:]:
+            print("%s answers %s" % (b, "the same documents" if docs[b] == ref else "DIFFERENT documents"))
+            if docs[b] != ref:
+                for i, name in enumerate(("page", "one")):
+                    with open("/tmp/describe-ab-%s-%d.xml" % (name, BINS.index(b)), "wb") as f:
+                        f.write(docs[b][i])
+                    with open("/tmp/describe-ab-%s-0.xml" % name, "wb") as f:
+                        f.write(ref[i])
+        if os.environ.get("DESCRIBE_AB_HOLD"):
+            print("holding the cloud in %s until %s is removed" % (cloud.dir, os.environ["DESCRIBE_AB_HOLD"]),
+                  flush=True)
+            open(os.environ["DESCRIBE_AB_HOLD"], "w").close()
+            while os.path.exists(os.environ["DESCRIBE_AB_HOLD"]):
+                time.sleep(2)
+    finally:
+        cloud.stop()
+
+
+main()
