@@ -17,7 +17,7 @@ const net_kind_t NET_ENI = {"enis", "eni", "InvalidNetworkInterfaceID.NotFound",
 const net_kind_t NET_IGW = {"internet_gateways", "igw", "InvalidInternetGatewayID.NotFound", "internet gateway ID",
                            "internet gateway"};
 const net_kind_t NET_RTB = {"route_tables", "rtb", "InvalidRouteTableID.NotFound", "route table ID", "route table"};
-/* the view of addresses without the auto-assigned ones (sql/012_public_addresses.sql) */
+/* the view of addresses without the auto-assigned ones (sql/011_public_addresses.sql) */
 const net_kind_t NET_EIP = {"elastic_ips", "eipalloc", "InvalidAllocationID.NotFound", "allocation ID", "address"};
 
 const char *net_account(bus_ctx_t *ctx, verr_t *e)

@@ -1,6 +1,6 @@
 /* public_addresses.c - the public address a launch gives an instance's interface (the
  * subnet's MapPublicIpOnLaunch, or RunInstances' AssociatePublicIpAddress): an
- * `addresses` row marked auto_assigned (sql/012_public_addresses.sql), so the datapath
+ * `addresses` row marked auto_assigned (sql/011_public_addresses.sql), so the datapath
  * NATs it exactly as an associated elastic IP, while the tenant's elastic IP actions,
  * DescribeAddresses and the elastic_ips quota never see it (they read the view
  * elastic_ips). It lives and dies with its interface: deleted with it (terminate) or

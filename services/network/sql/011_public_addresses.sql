@@ -1,4 +1,4 @@
--- 012_public_addresses: instances' public addresses.
+-- 011_public_addresses: instances' public addresses.
 --
 -- An address a launch gives an interface (the subnet's MapPublicIpOnLaunch, or
 -- RunInstances' AssociatePublicIpAddress) is an `addresses` row like an elastic IP's, so

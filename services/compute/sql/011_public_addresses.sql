@@ -1,7 +1,7 @@
--- 012_public_addresses: instances' public addresses.
+-- 011_public_addresses: instances' public addresses.
 --
 -- The public address of each interface as the network pushes it (its facts carry it since
--- network migration 012): public_ip, '' when none, and who owns it (public_ip_owner: the
+-- network migration 011): public_ip, '' when none, and who owns it (public_ip_owner: the
 -- account for an elastic IP, 'amazon' for one the launch assigned), which DescribeInstances
 -- shows (ipAddress, each interface's association) and the metadata service serves
 -- (public-ipv4).
