@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,12 +30,18 @@ static pid_t spawn(char *const argv[], int limit, int *out_fd, int *err_fd, verr
         close(o[1]);
         return verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(o[0]); close(o[1]); close(er[0]); close(er[1]);
         return verr_set(e, 500, "InternalError", "fork: %s", strerror(errno));
     }
     if (pid == 0) {
+        /* qemu-img dies with the service: one left running after a kill -9 went on
+         * writing the task's scratch file after the task's new owner had finished and
+         * removed it (test_image_import's crash test found the file left behind) */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(127);
         dup2(o[1], 1);
         dup2(er[1], 2);
         close(o[0]); close(o[1]); close(er[0]); close(er[1]);

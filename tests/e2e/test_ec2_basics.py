@@ -4,6 +4,7 @@ delete), AWS-shaped errors, tenant isolation."""
 import os
 import subprocess
 import tempfile
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -66,10 +67,13 @@ def test_create_rsa_key_pair_fingerprint_is_awss(cloud):
 
 def test_create_ed25519_key_pair_with_tags(cloud):
     ec2 = boto3_client(cloud, "ec2")
+    # a value no other test of the session cloud tags with (the operator sees every
+    # account's key pairs, and other modules tag theirs team=blue)
+    team = "blue-" + uuid.uuid4().hex[:8]
     out = ec2.create_key_pair(KeyName="e2e-ed", KeyType="ed25519",
-                              TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "blue"}]}])
+                              TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": team}]}])
     assert out["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    assert out["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert out["Tags"] == [{"Key": "team", "Value": team}]
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "k")
         with open(p, "w") as f:
@@ -77,7 +81,7 @@ def test_create_ed25519_key_pair_with_tags(cloud):
         os.chmod(p, 0o600)
         fp = subprocess.run(["ssh-keygen", "-l", "-f", p], capture_output=True, text=True, check=True).stdout.split()[1]
     assert fp == "SHA256:" + out["KeyFingerprint"].rstrip("=")
-    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:team", "Values": ["blue"]}])["KeyPairs"]
+    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:team", "Values": [team]}])["KeyPairs"]
     assert [k["KeyName"] for k in tagged] == ["e2e-ed"]
     by_type = ec2.describe_key_pairs(Filters=[{"Name": "key-type", "Values": ["ed25519"]}])["KeyPairs"]
     assert "e2e-ed" in [k["KeyName"] for k in by_type] and all(k["KeyType"] == "ed25519" for k in by_type)
