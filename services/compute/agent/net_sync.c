@@ -198,15 +198,15 @@ static int vpc_named(const json_t *vpcs, const char *vpc_id, json_int_t vni)
  * VPC (a freed VNI given again) is not kept. */
 static json_t *with_idle_vpcs(const json_t *doc)
 {
-    json_t *out = json_deep_copy(doc), *v, *seen;
-    json_t *vpcs = json_object_get(out, "vpcs");
+    json_t *v, *seen;
+    const json_t *vpcs = json_object_get(doc, "vpcs");
     time_t now = time(NULL);
     size_t i;
     const char *id;
     void *tmp;
     ns.idle_until = 0;
     if (ns.idle_s <= 0 || !json_is_array(vpcs))
-        return out;
+        return json_incref((json_t *)doc);
     if (!ns.vpcs_seen)
         ns.vpcs_seen = json_object();
     json_array_foreach(vpcs, i, v)
@@ -228,7 +228,10 @@ static json_t *with_idle_vpcs(const json_t *doc)
         if (!ns.idle_until || until < ns.idle_until)
             ns.idle_until = until;
     }
-    json_array_extend(vpcs, idle);
+    if (!json_array_size(idle))   /* nothing kept: the document as it is, not a copy */
+        return json_incref((json_t *)doc);
+    json_t *out = json_deep_copy(doc);
+    json_array_extend(json_object_get(out, "vpcs"), idle);
     return out;
 }
 
