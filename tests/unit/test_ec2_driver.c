@@ -118,6 +118,12 @@ static void set(ctx_t *x, const char *key, const char *fmt, ...)
 
 static int setup(void **state)
 {
+    /* Without moto, make nothing: cmocka runs no teardown after a setup that fails (a
+     * skip() here is a failure), so a directory made first was left in /tmp by every run;
+     * the test body skips instead (open_driver). */
+    *state = NULL;
+    if (moto_why[0])
+        return 0;
     ctx_t *x = calloc(1, sizeof *x);
     snprintf(x->dir, sizeof x->dir, "/tmp/virga-ec2-test-XXXXXX");
     assert_non_null(mkdtemp(x->dir));
@@ -141,13 +147,13 @@ static int setup(void **state)
     set(x, "hybrid.clouds.moto.poll_ms", "50");
     set(x, "hybrid.clouds.moto.console_refresh_s", "0");
     *state = x;
-    if (moto_why[0])
-        skip();
     return 0;
 }
 
 static void open_driver(ctx_t *x)
 {
+    if (!x)
+        skip();
     char sd[PATH_MAX + 8];
     snprintf(sd, sizeof sd, "%s/ec2", x->dir);
     vm_driver_cfg_t c = {.state_dir = sd, .host_id = "moto", .prefix = "vtest-", .cfg = x->cfg};
