@@ -29,6 +29,7 @@ typedef struct compute {
     double cpu_overcommit, ram_overcommit;             /* compute.cpu_overcommit / ram_overcommit */
     int pack;                                          /* compute.placement: pack (1) or spread (0) */
     int host_down_after_s;                             /* compute.host_down_after_s */
+    int host_lost_after_s;                             /* compute.host_lost_after_s (0: never) */
     int terminated_visible_s;                          /* compute.terminated_visible_s */
     size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
@@ -53,6 +54,7 @@ int compute_describe_tags(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
 /* hosts.c: the host registry, from the agents' reports; down detection */
 int compute_host_report(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 void hosts_mark_down(service_t *svc);
+void hosts_release_lost(service_t *svc);
 /* Bump a host's generation (in the caller's transaction); *gen = the new one. */
 int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e);
 /* Tell a host's agent that what it should run changed (agent.instances_changed). */

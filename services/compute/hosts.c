@@ -3,12 +3,14 @@
  * the bus from the message's signature; a report that names another host is refused, so
  * a host's credential cannot make it any other host (docs/security.md). The inventory's
  * capacity, drivers and zone become columns the scheduler filters on; a host not heard
- * from for compute.host_down_after_s is marked down by the reconcile pass. */
+ * from for compute.host_down_after_s is marked down by the reconcile pass, and one silent
+ * for compute.host_lost_after_s has its stopping and terminating instances ended. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
+#include "instance_state.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -116,4 +118,55 @@ void hosts_mark_down(service_t *svc)
         "RETURNING host_id", 1, p);
     for (int i = 0; r && i < PQntuples(r); i++)
         log_warn("host %s is down: no report for %s s", PQgetvalue(r, i, 0), s);
+}
+
+/* A host silent for compute.host_lost_after_s is lost: what its tenants asked of it ends
+ * without it, so a TerminateInstances or StopInstances does not hang forever on a host
+ * that never comes back. Its shutting-down instances become terminated (the cleanup task
+ * frees their addresses and ports) and its stopping ones stopped. Should the host come
+ * back, its agent is level-triggered: the desired document no longer has the terminated
+ * ones and has the stopped ones stopped, so it removes or stops what still runs there.
+ * Running instances stay as they are (impaired): nobody asked them to end. Instances are
+ * locked in id order and no host row is, as every multi-row change in compute takes them. */
+void hosts_release_lost(service_t *svc)
+{
+    const compute_t *c = svc->state;
+    if (c->host_lost_after_s <= 0)
+        return;
+    char s[16];
+    verr_t e = {0};
+    snprintf(s, sizeof s, "%d", c->host_lost_after_s);
+    const char *p[] = {s};
+    db_t *db = svc->db;
+    if (db_begin(db, &e) < 0) {
+        log_warn("ending the instances of lost hosts: %s", e.message);
+        return;
+    }
+    int ended = 0;
+    PG_AUTO PGresult *r = db_prepared(db, &e, "hosts_lost_instances",
+        "SELECT i.id, i.state, i.host_id FROM instances i JOIN hosts h ON h.host_id = i.host_id "
+        "WHERE h.state = 'down' AND h.last_seen < now() - make_interval(secs => $1::int) "
+        "AND i.state IN ('shutting-down', 'stopping') ORDER BY i.id LIMIT 500 FOR UPDATE OF i SKIP LOCKED", 1, p);
+    if (!r)
+        goto fail;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 1);
+        inst_change_t ch;
+        if (instance_transition(db, id, state, !strcmp(state, "stopping") ? EV_SEEN_STOPPED : EV_GONE, NULL, &ch,
+                                &e) < 0)
+            goto fail;
+        if (ch.changed) {
+            log_warn("instance %s on lost host %s (no report for %s s): %s -> %s", id, PQgetvalue(r, i, 2), s,
+                     ch.from, ch.to);
+            ended += !strcmp(ch.to, "terminated");
+        }
+    }
+    if (db_commit(db, &e) < 0)
+        goto fail;
+    if (ended)
+        task_pool_wake(c->tasks);   /* their cleanup tasks */
+    return;
+fail:
+    db_rollback(db);
+    log_warn("ending the instances of lost hosts: %s", e.message);
 }

@@ -72,6 +72,7 @@ static int init(service_t *svc, verr_t *e)
         return verr_set(e, 400, "InvalidParameterValue", "compute.placement must be spread or pack, not %s", placement);
     state.pack = !strcmp(placement, "pack");
     state.host_down_after_s = (int)config_int(svc->cfg, "compute.host_down_after_s", 30);
+    state.host_lost_after_s = (int)config_int(svc->cfg, "compute.host_lost_after_s", 600);
     state.terminated_visible_s = (int)config_int(svc->cfg, "compute.terminated_visible_s", 3600);
     /* A DescribeInstances page with its envelope (and its keys' escapes) stays under the
      * bus's message bound: 5/8 of it by default (2.5 MiB of the default 4 MiB, a page of
@@ -98,7 +99,8 @@ static int init(service_t *svc, verr_t *e)
     return bus_listen(svc->bus, "virga.events", launch_facts_on_event, svc, e);
 }
 
-/* Forget the answers whose retry window has passed; mark silent hosts down; free the
+/* Forget the answers whose retry window has passed; mark silent hosts down and end what
+ * was asked of lost ones; free the
  * tasks of dead processes and end those that used up their attempts. */
 static void reconcile(service_t *svc)
 {
@@ -106,6 +108,7 @@ static void reconcile(service_t *svc)
     if (replay_expire(svc->db, &e) < 0)
         log_warn("forgetting old answers: %s", e.message);
     hosts_mark_down(svc);
+    hosts_release_lost(svc);
     instances_purge(svc);
     image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);

@@ -33,6 +33,7 @@ from harness import Cloud, agent_call, aws, boto3_client, bus_waiting, client_er
 HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
 HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
 WAIT_S = 60
+HOST_LOST_AFTER_S = 40
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def cloud():
                          "VIRGA_AGENT_MEMORY_MIB": str(HOST_MEMORY_MIB),
                          # a launch on a cold row waits for identity as long as the test
                          # keeps it frozen (test_cold_launch_facts_do_not_hold_compute_workers)
-                         "VIRGA_COMPUTE_LAUNCH_FACTS_WAIT_MS": "60000"})
+                         "VIRGA_COMPUTE_LAUNCH_FACTS_WAIT_MS": "60000",
+                         # lost 10 s after down (30): test_silent_host_is_down_and_its_instances_impaired
+                         "VIRGA_COMPUTE_HOST_LOST_AFTER_S": str(HOST_LOST_AFTER_S)})
     try:
         yield c
     finally:
@@ -515,18 +518,21 @@ def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
 def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
     """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s (30)
     the host is down, its running instance's status impaired, and a launch names the
-    host-up filter; thawed, it reports again and all is well."""
+    host-up filter. A terminate and a stop asked of it meanwhile end without it once it is
+    lost (compute.host_lost_after_s), while the running instance stays running. Thawed, it
+    reports again, all is well, and the stopped instance starts."""
     import os
     import signal
     _, _, _, ec2 = tenant
-    _, (iid,) = run(ec2, ami)
-    wait_state(ec2, [iid], "running")
+    _, ids = run(ec2, ami, 3)
+    keep, ended, stopped = ids
+    wait_state(ec2, ids, "running")
     agent = cloud.pid("agent")
     os.kill(agent, signal.SIGSTOP)
     try:
         deadline = time.time() + 90
         while True:
-            st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]
+            st = ec2.describe_instance_status(InstanceIds=[keep])["InstanceStatuses"][0]
             if st["SystemStatus"]["Status"] == "impaired":
                 break
             assert time.time() < deadline, st
@@ -536,14 +542,27 @@ def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
             ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
         assert e.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
         assert "host-up rejected 1" in e.value.response["Error"]["Message"]
+        ec2.terminate_instances(InstanceIds=[ended])
+        ec2.stop_instances(InstanceIds=[stopped])
+        states = {i["InstanceId"]: i["State"]["Name"]
+                  for r in ec2.describe_instances(InstanceIds=[ended, stopped])["Reservations"]
+                  for i in r["Instances"]}
+        assert states == {ended: "shutting-down", stopped: "stopping"}   # the host is not lost yet
+        wait_state(ec2, [ended], "terminated", seconds=HOST_LOST_AFTER_S + 30)
+        wait_state(ec2, [stopped], "stopped", seconds=15)
+        assert wait_state(ec2, [keep], "running", seconds=1)
     finally:
         os.kill(agent, signal.SIGCONT)
     deadline = time.time() + 60
-    while ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]["SystemStatus"]["Status"] != "ok":
+    while ec2.describe_instance_status(InstanceIds=[keep])["InstanceStatuses"][0]["SystemStatus"]["Status"] != "ok":
         assert time.time() < deadline
         time.sleep(0.5)
-    ec2.terminate_instances(InstanceIds=[iid])
-    wait_state(ec2, [iid], "terminated")
+    ok, doc = agent_call(cloud, "compute.host_instances", {})
+    assert ended not in [x["instance_id"] for x in doc["instances"]]
+    ec2.start_instances(InstanceIds=[stopped])
+    wait_state(ec2, [stopped], "running")
+    ec2.terminate_instances(InstanceIds=[keep, stopped])
+    wait_state(ec2, [keep, stopped], "terminated")
 
 
 def test_launch_waits_out_a_frozen_network_service(cloud, ami, tenant):
