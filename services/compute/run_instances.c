@@ -106,6 +106,8 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     if (!(l->account = caller_account(ctx->msg->caller, e)))
         return -1;
     l->user = json_str(ctx->msg->caller, "user_id", "");
+    if (run_params_supported(body, service_of(ctx)->cfg, e) < 0)
+        return -1;
     l->image_id = json_str(body, "ImageId", NULL);
     if (!l->image_id || !*l->image_id)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter ImageId");

@@ -849,3 +849,35 @@ def test_modify_instance_group_set(cloud, ami):
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, [iid], "terminated")
     assert client_error(ec2.modify_instance_attribute, InstanceId=iid, Groups=[g1]) == "IncorrectInstanceState"
+
+
+def test_run_instances_refuses_what_it_does_not_honour(cloud, ami):
+    """A parameter RunInstances would ignore is refused with Unsupported naming it, and
+    nothing is launched; the hints that change nothing here (defaults, EbsOptimized,
+    CreditSpecification, the cloud's own metadata settings) are accepted."""
+    _, k, s = new_tenant(cloud, "inst-unsup-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    base = dict(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+    refused = [
+        ({"InstanceMarketOptions": {"MarketType": "spot"}}, "InstanceMarketOptions"),
+        ({"MetadataOptions": {"HttpTokens": "required"}}, "MetadataOptions.HttpTokens 'required'"),
+        ({"MetadataOptions": {"HttpEndpoint": "disabled"}}, "MetadataOptions.HttpEndpoint 'disabled'"),
+        ({"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 100}}]}, "BlockDeviceMapping"),
+        ({"Placement": {"Tenancy": "dedicated"}}, "Placement.Tenancy 'dedicated'"),
+        ({"Placement": {"HostId": "h-0123456789abcdef0"}}, "Placement.HostId"),
+        ({"IamInstanceProfile": {"Name": "web"}}, "IamInstanceProfile"),
+        ({"LaunchTemplate": {"LaunchTemplateName": "web"}}, "LaunchTemplate"),
+        ({"InstanceInitiatedShutdownBehavior": "terminate"}, "InstanceInitiatedShutdownBehavior 'terminate'"),
+        ({"Monitoring": {"Enabled": True}}, "Monitoring.Enabled 'true'"),
+        ({"Ipv6AddressCount": 1}, "Ipv6AddressCount '1'"),
+    ]
+    for extra, named in refused:
+        with pytest.raises(ClientError) as e:
+            ec2.run_instances(**base, **extra)
+        err = e.value.response["Error"]
+        assert err["Code"] == "Unsupported" and err["Message"].startswith(named), (extra, err)
+    assert ec2.describe_instances()["Reservations"] == []
+    _, ids = run(ec2, ami, EbsOptimized=False, Monitoring={"Enabled": False},
+                 CreditSpecification={"CpuCredits": "standard"}, Placement={"Tenancy": "default"},
+                 MetadataOptions={"HttpTokens": "optional", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"})
+    ec2.terminate_instances(InstanceIds=ids)

@@ -1,0 +1,143 @@
+/* run_params_supported.c - RunInstances' parameters this cloud does not honour. The
+ * gateway passes on every parameter EC2 defines, and a launch that went on without one the
+ * tenant asked for (a Spot request launched on demand, IMDSv2 asked as required and served
+ * optional, a 100 GiB root volume asked and the image's disk given) would look like success
+ * and be something else. So a parameter is either honoured, harmless to ignore (listed
+ * below as allowed), or refused with `Unsupported` naming it, before anything is recorded.
+ * Parameters not in the table are the ones the handler reads (ImageId, Placement's zone,
+ * NetworkInterfaces, ...). */
+#include <stdio.h>
+#include <string.h>
+
+#include "compute.h"
+#include "jsonutil.h"
+
+typedef struct rule {
+    const char *param;    /* the request's key, as the gateway names it (query form) */
+    const char *member;   /* a member of that structure; NULL: the parameter's own value */
+    const char *allowed;  /* '|'-separated values accepted; "*" any; NULL none (present = refused) */
+    const char *what;     /* what the tenant asked for, in the error */
+    const char *cfg_key;  /* allowed is this setting's value instead (what the cloud does) */
+} rule_t;
+
+static const rule_t rules[] = {
+    {"BlockDeviceMapping", NULL, NULL, "block device mappings (an instance has its image's disk; there are no volumes)", NULL},
+    {"Ipv6Address", NULL, NULL, "IPv6 addresses", NULL},
+    {"Ipv6AddressCount", NULL, "0", "IPv6 addresses", NULL},
+    {"EnablePrimaryIpv6", NULL, "false", "IPv6 addresses", NULL},
+    {"KernelId", NULL, NULL, "a kernel other than the image's", NULL},
+    {"RamdiskId", NULL, NULL, "a ramdisk other than the image's", NULL},
+    {"IamInstanceProfile", NULL, NULL, "instance profiles (IAM roles for instances)", NULL},
+    {"ElasticGpuSpecification", NULL, NULL, "elastic GPUs", NULL},
+    {"ElasticInferenceAccelerator", NULL, NULL, "elastic inference accelerators", NULL},
+    {"LicenseSpecification", NULL, NULL, "license configurations", NULL},
+    {"LaunchTemplate", NULL, NULL, "launch templates", NULL},
+    {"InstanceMarketOptions", NULL, NULL, "Spot instances (every instance here is on demand)", NULL},
+    {"CpuOptions", NULL, NULL, "CPU options (cores and threads come from the instance type)", NULL},
+    {"SecondaryInterface", NULL, NULL, "secondary interfaces", NULL},
+    {"NetworkPerformanceOptions", NULL, NULL, "network performance options", NULL},
+    {"Operator", NULL, NULL, "managed instances", NULL},
+    {"DisableApiStop", NULL, "false", "stop protection", NULL},
+    {"InstanceInitiatedShutdownBehavior", NULL, "stop", "terminate on instance-initiated shutdown", NULL},
+    /* hints that change nothing a tenant sees here */
+    {"EbsOptimized", NULL, "*", NULL, NULL},
+    {"AdditionalInfo", NULL, "*", NULL, NULL},
+    {"CreditSpecification", "CpuCredits", "*", NULL, NULL},
+    {"MaintenanceOptions", "AutoRecovery", "*", NULL, NULL},
+    {"Monitoring", "Enabled", "false", "detailed monitoring", NULL},
+    {"HibernationOptions", "Configured", "false", "hibernation", NULL},
+    {"EnclaveOptions", "Enabled", "false", "Nitro enclaves", NULL},
+    {"CapacityReservationSpecification", "CapacityReservationPreference", "open|none", "capacity reservations", NULL},
+    {"PrivateDnsNameOptions", "HostnameType", "ip-name", "resource-name hostnames", NULL},
+    {"PrivateDnsNameOptions", "EnableResourceNameDnsARecord", "false", "resource-name DNS records", NULL},
+    {"PrivateDnsNameOptions", "EnableResourceNameDnsAAAARecord", "false", "resource-name DNS records", NULL},
+    {"Placement", "AvailabilityZone", "*", NULL, NULL},
+    {"Placement", "Tenancy", "default", "dedicated tenancy", NULL},
+    {"Placement", "GroupName", "", "placement groups", NULL},
+    /* the metadata service's behaviour is the cloud's (agent.metadata_*), not per instance */
+    {"MetadataOptions", "HttpEndpoint", "enabled", "turning the metadata service off", NULL},
+    {"MetadataOptions", "HttpTokens", NULL, "metadata tokens other than the cloud's", "agent.metadata_tokens"},
+    {"MetadataOptions", "HttpPutResponseHopLimit", NULL, "a metadata hop limit other than the cloud's",
+     "agent.metadata_hop_limit"},
+    {"MetadataOptions", "HttpProtocolIpv6", "disabled", "the metadata service over IPv6", NULL},
+    {"MetadataOptions", "InstanceMetadataTags", "disabled", "tags in instance metadata", NULL},
+};
+
+static int one_of(const char *allowed, const char *v)
+{
+    if (!strcmp(allowed, "*"))
+        return 1;
+    size_t vl = strlen(v);
+    for (const char *s = allowed;;) {
+        size_t n = strcspn(s, "|");
+        if (n == vl && !strncmp(s, v, n))
+            return 1;
+        if (!s[n])
+            return 0;
+        s += n + 1;
+    }
+}
+
+static const char *value_text(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(buf, size, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "(a structure)");
+    return buf;
+}
+
+static int check(const config_t *cfg, const rule_t *r, const char *name, const json_t *v, verr_t *e)
+{
+    char buf[32], setting[64];
+    const char *allowed = r->allowed;
+    if (r->cfg_key)
+        allowed = config_str(cfg, r->cfg_key, !strcmp(r->cfg_key, "agent.metadata_hop_limit") ? "1" : "optional");
+    const char *s = value_text(v, buf, sizeof buf);
+    if (allowed && one_of(allowed, s))
+        return 0;
+    if (r->cfg_key) {
+        snprintf(setting, sizeof setting, "%s", allowed);
+        return verr_set(e, 400, "Unsupported",
+                        "%s '%.64s' is not supported here: %s (this cloud serves every instance %s)", name, s,
+                        r->what, setting);
+    }
+    return verr_set(e, 400, "Unsupported", "%s%s%.64s%s is not supported here: %s", name, allowed ? " '" : "",
+                    allowed ? s : "", allowed ? "'" : "", r->what);
+}
+
+int run_params_supported(const json_t *body, const config_t *cfg, verr_t *e)
+{
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        const rule_t *r = &rules[i];
+        if (i && !strcmp(rules[i - 1].param, r->param))
+            continue;   /* a structure's rules are read together, at its first */
+        const json_t *v = json_object_get(body, r->param);
+        if (!v)
+            continue;
+        if (!r->member) {
+            if (check(cfg, r, r->param, v, e) < 0)
+                return -1;
+            continue;
+        }
+        if (!json_is_object(v))
+            return verr_set(e, 400, "InvalidParameterValue", "%s must be a structure", r->param);
+        const char *key;
+        const json_t *m;
+        json_object_foreach((json_t *)v, key, m) {
+            const rule_t *found = NULL;
+            for (size_t j = i; j < sizeof rules / sizeof rules[0] && !strcmp(rules[j].param, r->param) && !found; j++)
+                if (!strcmp(rules[j].member, key))
+                    found = &rules[j];
+            char name[128];
+            snprintf(name, sizeof name, "%s.%s", r->param, key);
+            if (!found)
+                return verr_set(e, 400, "Unsupported", "%.100s is not supported here", name);
+            if (check(cfg, found, name, m, e) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
