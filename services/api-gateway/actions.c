@@ -28,6 +28,7 @@ static const gw_action_t actions[] = {
     {API_EC2, "GetConsoleOutput", "compute", {"InstanceId"}, NULL, NULL, GW_READS},
     {API_EC2, "DescribeInstanceAttribute", "compute", {"InstanceId", "Attribute"}, NULL, NULL, GW_READS},
     {API_EC2, "ModifyInstanceAttribute", "compute", {"InstanceId"}, NULL, NULL, GW_MUTATES},
+    {API_EC2, "ModifyInstanceMetadataOptions", "compute", {"InstanceId"}, NULL, NULL, GW_MUTATES},
     {API_EC2, "DescribeInstanceTypes", "compute", {NULL}, NULL, NULL, GW_READS},
     {API_EC2, "DescribeInstanceTypeOfferings", "compute", {NULL}, NULL, NULL, GW_READS},
     {API_EC2, "DescribeHosts", "compute", {NULL}, NULL, NULL, GW_READS},

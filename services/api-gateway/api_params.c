@@ -23,6 +23,7 @@ static const char *const p_ec2_TerminateInstances[] = {"DryRun", "Force", "Insta
 static const char *const p_ec2_GetConsoleOutput[] = {"DryRun", "InstanceId", "Latest", NULL};
 static const char *const p_ec2_DescribeInstanceAttribute[] = {"Attribute", "DryRun", "InstanceId", NULL};
 static const char *const p_ec2_ModifyInstanceAttribute[] = {"Attribute", "BlockDeviceMapping", "DisableApiStop", "DisableApiTermination", "DryRun", "EbsOptimized", "EnaSupport", "EnclaveOptions", "GroupId", "InstanceId", "InstanceInitiatedShutdownBehavior", "InstanceType", "Kernel", "Ramdisk", "SourceDestCheck", "SriovNetSupport", "UserData", "Value", NULL};
+static const char *const p_ec2_ModifyInstanceMetadataOptions[] = {"DryRun", "HttpEndpoint", "HttpProtocolIpv6", "HttpPutResponseHopLimit", "HttpTokens", "InstanceId", "InstanceMetadataTags", NULL};
 static const char *const p_ec2_DescribeInstanceTypes[] = {"DryRun", "Filter", "IncludeUnsupportedInRegion", "InstanceType", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_DescribeInstanceTypeOfferings[] = {"DryRun", "Filter", "LocationType", "MaxResults", "NextToken", NULL};
 static const char *const p_ec2_DescribeHosts[] = {"Filter", "HostId", "MaxResults", "NextToken", NULL};
@@ -118,6 +119,7 @@ const gw_action_params_t gw_action_params[] = {
     {API_EC2, "GetConsoleOutput", p_ec2_GetConsoleOutput, NULL},
     {API_EC2, "DescribeInstanceAttribute", p_ec2_DescribeInstanceAttribute, NULL},
     {API_EC2, "ModifyInstanceAttribute", p_ec2_ModifyInstanceAttribute, NULL},
+    {API_EC2, "ModifyInstanceMetadataOptions", p_ec2_ModifyInstanceMetadataOptions, NULL},
     {API_EC2, "DescribeInstanceTypes", p_ec2_DescribeInstanceTypes, NULL},
     {API_EC2, "DescribeInstanceTypeOfferings", p_ec2_DescribeInstanceTypeOfferings, NULL},
     {API_EC2, "DescribeHosts", p_ec2_DescribeHosts, NULL},

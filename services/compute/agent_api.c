@@ -18,6 +18,7 @@
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metadata_options.h"
 
 #define MAX_OBSERVED 20000
 #define MAX_CONSOLE_B64 (96 * 1024)
@@ -278,7 +279,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
         "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
         "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
         "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name, "
-        "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id) "
+        "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id), "
+        "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled "
         "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
         "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 3, p);
     if (!r)
@@ -333,5 +335,7 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
                        "accountId", PQgetvalue(r, 0, 11), "pendingTime", when, "architecture", "x86_64");
     if (PQgetisnull(r, 0, 10))
         json_object_set_new(*reply, "user_data", json_null());
+    json_object_set_new(*reply, "metadata_options",
+                        md_options_document(PQgetvalue(r, 0, 16), PQgetvalue(r, 0, 17), PQgetvalue(r, 0, 18)[0] == 't'));
     return 0;
 }

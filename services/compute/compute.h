@@ -100,9 +100,10 @@ int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **repl
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
 
 /* run_instances.c */
+int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Unsupported when the request asks for what RunInstances does not honour (run_params_supported.c). */
-int run_params_supported(const json_t *body, const config_t *cfg, verr_t *e);
+int run_params_supported(const json_t *body, verr_t *e);
 /* describe_instances.c */
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -27,6 +27,7 @@ static const bus_route_t routes[] = {
     {"compute.GetConsoleOutput", compute_get_console_output, TENANT_API},
     {"compute.DescribeInstanceAttribute", compute_describe_instance_attribute, TENANT_API},
     {"compute.ModifyInstanceAttribute", compute_modify_instance_attribute, TENANT_API},
+    {"compute.ModifyInstanceMetadataOptions", compute_modify_instance_metadata_options, TENANT_API},
     {"compute.DescribeInstanceTypes", compute_describe_instance_types, TENANT_API},
     {"compute.DescribeInstanceTypeOfferings", compute_describe_instance_type_offerings, TENANT_API},
     {"compute.DescribeHosts", compute_describe_hosts, TENANT_API},

@@ -16,6 +16,7 @@
 #include "jsonutil.h"
 #include "launch_network.h"
 #include "log.h"
+#include "metadata_options.h"
 #include "scheduler.h"
 #include "tags.h"
 
@@ -28,6 +29,7 @@ typedef struct launch {
     const instance_type_t *type;
     int min, max;
     launch_net_t net;            /* subnet, groups, address (launch_network.c) */
+    md_options_t md;             /* MetadataOptions (metadata_options.c) */
     json_t *tags;                /* tagSet for the instances */
     json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
     const char *image_kind;
@@ -106,7 +108,7 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     if (!(l->account = caller_account(ctx->msg->caller, e)))
         return -1;
     l->user = json_str(ctx->msg->caller, "user_id", "");
-    if (run_params_supported(body, service_of(ctx)->cfg, e) < 0)
+    if (run_params_supported(body, e) < 0)
         return -1;
     l->image_id = json_str(body, "ImageId", NULL);
     if (!l->image_id || !*l->image_id)
@@ -135,7 +137,8 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
         if (len > MAX_USER_DATA)
             return verr_set(e, 400, "InvalidParameterValue", "User data is limited to %d bytes", MAX_USER_DATA);
     }
-    if (launch_net_parse(body, l->max, &l->net, e) < 0)
+    if (launch_net_parse(body, l->max, &l->net, e) < 0 ||
+        md_options_parse(json_object_get(body, "MetadataOptions"), &l->md, e) < 0)
         return -1;
     l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
     if (l->zone && *l->zone) {
@@ -303,7 +306,8 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
         "associate_public_ip) VALUES ($1, $2, $3, $4, $5::int, $6, $7, $8, $9::jsonb, $10, $11, $12::int, $13::bigint, "
         "$14::bigint, 'pending', $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean, $25::boolean)", 25,
         p);
-    if (!r || tags_put(db, iid, l->account, l->tags, e) < 0 || compute_task_add(db, "launch", iid, e) < 0)
+    if (!r || md_options_record(db, iid, &l->md, e) < 0 || tags_put(db, iid, l->account, l->tags, e) < 0 ||
+        compute_task_add(db, "launch", iid, e) < 0)
         return -1;
     return 0;
 }

@@ -1,7 +1,7 @@
 /* run_params_supported.c - RunInstances' parameters this cloud does not honour. The
  * gateway passes on every parameter EC2 defines, and a launch that went on without one the
- * tenant asked for (a Spot request launched on demand, IMDSv2 asked as required and served
- * optional, a 100 GiB root volume asked and the image's disk given) would look like success
+ * tenant asked for (a Spot request launched on demand, a 100 GiB root volume asked and the
+ * image's disk given, an instance profile whose credentials never come) would look like success
  * and be something else. So a parameter is either honoured, harmless to ignore (listed
  * below as allowed), or refused with `Unsupported` naming it, before anything is recorded.
  * Parameters not in the table are the ones the handler reads (ImageId, Placement's zone,
@@ -17,50 +17,48 @@ typedef struct rule {
     const char *member;   /* a member of that structure; NULL: the parameter's own value */
     const char *allowed;  /* '|'-separated values accepted; "*" any; NULL none (present = refused) */
     const char *what;     /* what the tenant asked for, in the error */
-    const char *cfg_key;  /* allowed is this setting's value instead (what the cloud does) */
 } rule_t;
 
 static const rule_t rules[] = {
-    {"BlockDeviceMapping", NULL, NULL, "block device mappings (an instance has its image's disk; there are no volumes)", NULL},
-    {"Ipv6Address", NULL, NULL, "IPv6 addresses", NULL},
-    {"Ipv6AddressCount", NULL, "0", "IPv6 addresses", NULL},
-    {"EnablePrimaryIpv6", NULL, "false", "IPv6 addresses", NULL},
-    {"KernelId", NULL, NULL, "a kernel other than the image's", NULL},
-    {"RamdiskId", NULL, NULL, "a ramdisk other than the image's", NULL},
-    {"IamInstanceProfile", NULL, NULL, "instance profiles (IAM roles for instances)", NULL},
-    {"ElasticGpuSpecification", NULL, NULL, "elastic GPUs", NULL},
-    {"ElasticInferenceAccelerator", NULL, NULL, "elastic inference accelerators", NULL},
-    {"LicenseSpecification", NULL, NULL, "license configurations", NULL},
-    {"LaunchTemplate", NULL, NULL, "launch templates", NULL},
-    {"InstanceMarketOptions", NULL, NULL, "Spot instances (every instance here is on demand)", NULL},
-    {"CpuOptions", NULL, NULL, "CPU options (cores and threads come from the instance type)", NULL},
-    {"SecondaryInterface", NULL, NULL, "secondary interfaces", NULL},
-    {"NetworkPerformanceOptions", NULL, NULL, "network performance options", NULL},
-    {"Operator", NULL, NULL, "managed instances", NULL},
-    {"DisableApiStop", NULL, "false", "stop protection", NULL},
-    {"InstanceInitiatedShutdownBehavior", NULL, "stop", "terminate on instance-initiated shutdown", NULL},
+    {"BlockDeviceMapping", NULL, NULL, "block device mappings (an instance has its image's disk; there are no volumes)"},
+    {"Ipv6Address", NULL, NULL, "IPv6 addresses"},
+    {"Ipv6AddressCount", NULL, "0", "IPv6 addresses"},
+    {"EnablePrimaryIpv6", NULL, "false", "IPv6 addresses"},
+    {"KernelId", NULL, NULL, "a kernel other than the image's"},
+    {"RamdiskId", NULL, NULL, "a ramdisk other than the image's"},
+    {"IamInstanceProfile", NULL, NULL, "instance profiles (IAM roles for instances)"},
+    {"ElasticGpuSpecification", NULL, NULL, "elastic GPUs"},
+    {"ElasticInferenceAccelerator", NULL, NULL, "elastic inference accelerators"},
+    {"LicenseSpecification", NULL, NULL, "license configurations"},
+    {"LaunchTemplate", NULL, NULL, "launch templates"},
+    {"InstanceMarketOptions", NULL, NULL, "Spot instances (every instance here is on demand)"},
+    {"CpuOptions", NULL, NULL, "CPU options (cores and threads come from the instance type)"},
+    {"SecondaryInterface", NULL, NULL, "secondary interfaces"},
+    {"NetworkPerformanceOptions", NULL, NULL, "network performance options"},
+    {"Operator", NULL, NULL, "managed instances"},
+    {"DisableApiStop", NULL, "false", "stop protection"},
+    {"InstanceInitiatedShutdownBehavior", NULL, "stop", "terminate on instance-initiated shutdown"},
     /* hints that change nothing a tenant sees here */
-    {"EbsOptimized", NULL, "*", NULL, NULL},
-    {"AdditionalInfo", NULL, "*", NULL, NULL},
-    {"CreditSpecification", "CpuCredits", "*", NULL, NULL},
-    {"MaintenanceOptions", "AutoRecovery", "*", NULL, NULL},
-    {"Monitoring", "Enabled", "false", "detailed monitoring", NULL},
-    {"HibernationOptions", "Configured", "false", "hibernation", NULL},
-    {"EnclaveOptions", "Enabled", "false", "Nitro enclaves", NULL},
-    {"CapacityReservationSpecification", "CapacityReservationPreference", "open|none", "capacity reservations", NULL},
-    {"PrivateDnsNameOptions", "HostnameType", "ip-name", "resource-name hostnames", NULL},
-    {"PrivateDnsNameOptions", "EnableResourceNameDnsARecord", "false", "resource-name DNS records", NULL},
-    {"PrivateDnsNameOptions", "EnableResourceNameDnsAAAARecord", "false", "resource-name DNS records", NULL},
-    {"Placement", "AvailabilityZone", "*", NULL, NULL},
-    {"Placement", "Tenancy", "default", "dedicated tenancy", NULL},
-    {"Placement", "GroupName", "", "placement groups", NULL},
-    /* the metadata service's behaviour is the cloud's (agent.metadata_*), not per instance */
-    {"MetadataOptions", "HttpEndpoint", "enabled", "turning the metadata service off", NULL},
-    {"MetadataOptions", "HttpTokens", NULL, "metadata tokens other than the cloud's", "agent.metadata_tokens"},
-    {"MetadataOptions", "HttpPutResponseHopLimit", NULL, "a metadata hop limit other than the cloud's",
-     "agent.metadata_hop_limit"},
-    {"MetadataOptions", "HttpProtocolIpv6", "disabled", "the metadata service over IPv6", NULL},
-    {"MetadataOptions", "InstanceMetadataTags", "disabled", "tags in instance metadata", NULL},
+    {"EbsOptimized", NULL, "*", NULL},
+    {"AdditionalInfo", NULL, "*", NULL},
+    {"CreditSpecification", "CpuCredits", "*", NULL},
+    {"MaintenanceOptions", "AutoRecovery", "*", NULL},
+    {"Monitoring", "Enabled", "false", "detailed monitoring"},
+    {"HibernationOptions", "Configured", "false", "hibernation"},
+    {"EnclaveOptions", "Enabled", "false", "Nitro enclaves"},
+    {"CapacityReservationSpecification", "CapacityReservationPreference", "open|none", "capacity reservations"},
+    {"PrivateDnsNameOptions", "HostnameType", "ip-name", "resource-name hostnames"},
+    {"PrivateDnsNameOptions", "EnableResourceNameDnsARecord", "false", "resource-name DNS records"},
+    {"PrivateDnsNameOptions", "EnableResourceNameDnsAAAARecord", "false", "resource-name DNS records"},
+    {"Placement", "AvailabilityZone", "*", NULL},
+    {"Placement", "Tenancy", "default", "dedicated tenancy"},
+    {"Placement", "GroupName", "", "placement groups"},
+    /* honoured (metadata_options.c), which also refuses IPv6 and tags turned on */
+    {"MetadataOptions", "HttpEndpoint", "*", NULL},
+    {"MetadataOptions", "HttpTokens", "*", NULL},
+    {"MetadataOptions", "HttpPutResponseHopLimit", "*", NULL},
+    {"MetadataOptions", "HttpProtocolIpv6", "*", NULL},
+    {"MetadataOptions", "InstanceMetadataTags", "*", NULL},
 };
 
 static int one_of(const char *allowed, const char *v)
@@ -89,26 +87,17 @@ static const char *value_text(const json_t *v, char *buf, size_t size)
     return buf;
 }
 
-static int check(const config_t *cfg, const rule_t *r, const char *name, const json_t *v, verr_t *e)
+static int check(const rule_t *r, const char *name, const json_t *v, verr_t *e)
 {
-    char buf[32], setting[64];
-    const char *allowed = r->allowed;
-    if (r->cfg_key)
-        allowed = config_str(cfg, r->cfg_key, !strcmp(r->cfg_key, "agent.metadata_hop_limit") ? "1" : "optional");
+    char buf[32];
     const char *s = value_text(v, buf, sizeof buf);
-    if (allowed && one_of(allowed, s))
+    if (r->allowed && one_of(r->allowed, s))
         return 0;
-    if (r->cfg_key) {
-        snprintf(setting, sizeof setting, "%s", allowed);
-        return verr_set(e, 400, "Unsupported",
-                        "%s '%.64s' is not supported here: %s (this cloud serves every instance %s)", name, s,
-                        r->what, setting);
-    }
-    return verr_set(e, 400, "Unsupported", "%s%s%.64s%s is not supported here: %s", name, allowed ? " '" : "",
-                    allowed ? s : "", allowed ? "'" : "", r->what);
+    return verr_set(e, 400, "Unsupported", "%s%s%.64s%s is not supported here: %s", name, r->allowed ? " '" : "",
+                    r->allowed ? s : "", r->allowed ? "'" : "", r->what);
 }
 
-int run_params_supported(const json_t *body, const config_t *cfg, verr_t *e)
+int run_params_supported(const json_t *body, verr_t *e)
 {
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
         const rule_t *r = &rules[i];
@@ -118,7 +107,7 @@ int run_params_supported(const json_t *body, const config_t *cfg, verr_t *e)
         if (!v)
             continue;
         if (!r->member) {
-            if (check(cfg, r, r->param, v, e) < 0)
+            if (check(r, r->param, v, e) < 0)
                 return -1;
             continue;
         }
@@ -135,7 +124,7 @@ int run_params_supported(const json_t *body, const config_t *cfg, verr_t *e)
             snprintf(name, sizeof name, "%s.%s", r->param, key);
             if (!found)
                 return verr_set(e, 400, "Unsupported", "%.100s is not supported here", name);
-            if (check(cfg, found, name, m, e) < 0)
+            if (check(found, name, m, e) < 0)
                 return -1;
         }
     }

@@ -515,6 +515,57 @@ def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
     assert iid not in [x["instance_id"] for x in doc["instances"]]
 
 
+def test_instance_metadata_options(cloud, ami, tenant):
+    """RunInstances' MetadataOptions and ModifyInstanceMetadataOptions: what DescribeInstances
+    shows and what the host's metadata server is told for the instance (its own options
+    over the host's defaults: tests/unit/test_metadata_http.c serves them)."""
+    _, _, _, ec2 = tenant
+    _, (iid,) = run(ec2, ami, MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2})
+    (i,) = wait_state(ec2, [iid], "running")
+    where = {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]}
+    ok, md = agent_call(cloud, "compute.instance_metadata", where)
+    assert ok and md["metadata_options"] == {"http_tokens": "required", "hop_limit": 2}, md
+    r = ec2.modify_instance_metadata_options(InstanceId=iid, HttpEndpoint="disabled")
+    assert r["InstanceId"] == iid
+    assert r["InstanceMetadataOptions"] == {"State": "pending", "HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                                            "HttpEndpoint": "disabled", "HttpProtocolIpv6": "disabled",
+                                            "InstanceMetadataTags": "disabled"}
+    ok, md = agent_call(cloud, "compute.instance_metadata", where)
+    assert md["metadata_options"] == {"http_tokens": "required", "hop_limit": 2, "http_endpoint": "disabled"}
+    r = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="optional", HttpEndpoint="enabled")
+    assert r["InstanceMetadataOptions"]["HttpTokens"] == "optional"
+    ok, md = agent_call(cloud, "compute.instance_metadata", where)
+    assert md["metadata_options"] == {"http_tokens": "optional", "hop_limit": 2}
+    for bad, code in (({"HttpTokens": "maybe"}, "InvalidParameterValue"),
+                      ({"HttpPutResponseHopLimit": 65}, "InvalidParameterValue"),
+                      ({"InstanceMetadataTags": "enabled"}, "Unsupported")):
+        with pytest.raises(ClientError) as e:
+            ec2.modify_instance_metadata_options(InstanceId=iid, **bad)
+        assert e.value.response["Error"]["Code"] == code, (bad, e.value.response)
+    with pytest.raises(ClientError) as e:
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required", DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    # another tenant's instance is not there for this one
+    _, k, s = new_tenant(cloud, "inst-md-" + uuid.uuid4().hex[:8])
+    with pytest.raises(ClientError) as e:
+        boto3_client(cloud, "ec2", k, s).modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
+    assert e.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+    # the AWS CLI, as the other tenant and as the owner
+    rc, _, err = aws(cloud, "ec2", "modify-instance-metadata-options", "--instance-id", iid, "--http-tokens",
+                     "required", access_key=k, secret_key=s)
+    assert rc != 0 and "InvalidInstanceID.NotFound" in err
+    acct, ok_k, ok_s, _ = tenant
+    rc, out, err = aws(cloud, "ec2", "modify-instance-metadata-options", "--instance-id", iid, "--http-put-response-hop-limit",
+                       "3", access_key=ok_k, secret_key=ok_s)
+    assert rc == 0, err
+    assert out["InstanceMetadataOptions"]["HttpPutResponseHopLimit"] == 3
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    with pytest.raises(ClientError) as e:
+        ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
+    assert e.value.response["Error"]["Code"] == "IncorrectInstanceState"
+
+
 def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
     """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s (30)
     the host is down, its running instance's status impaired, and a launch names the
@@ -854,14 +905,13 @@ def test_modify_instance_group_set(cloud, ami):
 def test_run_instances_refuses_what_it_does_not_honour(cloud, ami):
     """A parameter RunInstances would ignore is refused with Unsupported naming it, and
     nothing is launched; the hints that change nothing here (defaults, EbsOptimized,
-    CreditSpecification, the cloud's own metadata settings) are accepted."""
+    CreditSpecification) are accepted."""
     _, k, s = new_tenant(cloud, "inst-unsup-" + uuid.uuid4().hex[:8])
     ec2 = boto3_client(cloud, "ec2", k, s)
     base = dict(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
     refused = [
         ({"InstanceMarketOptions": {"MarketType": "spot"}}, "InstanceMarketOptions"),
-        ({"MetadataOptions": {"HttpTokens": "required"}}, "MetadataOptions.HttpTokens 'required'"),
-        ({"MetadataOptions": {"HttpEndpoint": "disabled"}}, "MetadataOptions.HttpEndpoint 'disabled'"),
+        ({"MetadataOptions": {"InstanceMetadataTags": "enabled"}}, "InstanceMetadataTags 'enabled'"),
         ({"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 100}}]}, "BlockDeviceMapping"),
         ({"Placement": {"Tenancy": "dedicated"}}, "Placement.Tenancy 'dedicated'"),
         ({"Placement": {"HostId": "h-0123456789abcdef0"}}, "Placement.HostId"),

@@ -41,6 +41,7 @@ typedef struct dbl {
     int calls;
     int user_data_null;
     int refuse;                 /* answer every lookup with this status (a compute refusing) */
+    const char *options;        /* the instance's metadata_options, as JSON text */
 } dbl_t;
 
 static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e)
@@ -64,6 +65,7 @@ static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb
     json_t *j = json_loads(text, 0, NULL);
     free(text);
     if (d->user_data_null) json_object_set_new(j, "user_data", json_null());
+    if (d->options) json_object_set_new(j, "metadata_options", json_loads(d->options, 0, NULL));
     cb(arg, j, NULL);
     return 0;
 }
@@ -232,6 +234,38 @@ static void test_http_on_loopback(void **state)
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 404);
     md_http_stop(m);
+    /* the instance's own options over the server's: tokens required though the host's
+     * default is optional, a token still given; then its endpoint turned off: 403 to all */
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_tokens\":\"required\",\"hop_limit\":2}"};
+    o = opts(&d);
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(st, 401);
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    tok = curl(NULL, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 60", &st);
+    assert_int_equal(st, 200);
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %s", tok);
+    free(tok);
+    b = GET("/latest/meta-data/instance-id", hdr);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "i-0123456789abcdef0");
+    free(b);
+    md_http_stop(m);
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_endpoint\":\"disabled\"}"};
+    o = opts(&d);
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(st, 403);
+    free(GET("/latest/", NULL));
+    assert_int_equal(st, 403);
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    free(curl(NULL, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 60", &st));
+    assert_int_equal(st, 403);
+    md_http_stop(m);
     /* any other refusal from compute (one just restarted) is not the instance's absence:
      * 503, which the guest asks again, never 404, which it takes as absent for good */
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .refuse = 403};
@@ -336,6 +370,18 @@ static void test_from_a_stand_in_namespace(void **state)
     b = curl(behind, "PUT", "http://169.254.169.254/latest/api/token", "X-aws-ec2-metadata-token-ttl-seconds: 30",
              &code);
     assert_int_equal(code, 0);   /* no answer reached it */
+    free(b);
+    md_http_stop(m);
+    /* the instance's own hop limit of 2 (ModifyInstanceMetadataOptions), over the host's 1:
+     * the container gets its token */
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "172.31.0.5", .options = "{\"hop_limit\":2}"};
+    o = opts(&d);
+    fd = md_listen_in_netns(rns, DP_METADATA_IP, 80, &e);
+    if (fd < 0) fail_msg("%s", e.message);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    b = curl(behind, "PUT", "http://169.254.169.254/latest/api/token", "X-aws-ec2-metadata-token-ttl-seconds: 30",
+             &code);
+    assert_int_equal(code, 200);
     free(b);
     sh("ip netns del %s", behind);
 

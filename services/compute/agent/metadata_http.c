@@ -105,7 +105,7 @@ static int token_valid(const md_http_t *m, const char *ip, const char *token)
     return sodium_memcmp(want, dot + 1, 64) == 0;
 }
 
-static void put_token(md_http_t *m, http_req_t *req, http_resp_t *resp)
+static void put_token(md_http_t *m, http_req_t *req, int hops, http_resp_t *resp)
 {
     const char *ttl_s = http_header(req, TTL_HEADER);
     char *end = NULL;
@@ -127,7 +127,6 @@ static void put_token(md_http_t *m, http_req_t *req, http_resp_t *resp)
     /* The hop limit: a token answer dies after hop_limit routers, so a process behind
      * a NAT or bridge inside the instance (a container) cannot get one. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    int hops = m->o.hop_limit;
     if (ci && setsockopt(ci->connect_fd, IPPROTO_IP, IP_TTL, &hops, sizeof hops) < 0)
         log_warn("metadata: cannot set the hop limit: %m");
 }
@@ -248,7 +247,7 @@ static void answer_from(const json_t *doc, const char *path, http_resp_t *resp)
     }
 }
 
-/* Paths answered without asking compute. */
+/* Paths whose answer is the same for every instance. */
 static int static_answer(const char *path, http_resp_t *resp)
 {
     static const struct {
@@ -278,13 +277,42 @@ typedef struct md_pending {
     http_req_t *req;
 } md_pending_t;
 
+/* One request, with compute's document of the instance that sent it. The instance's own
+ * metadata options (RunInstances' MetadataOptions, ModifyInstanceMetadataOptions: the
+ * document's metadata_options, only what was set) come before this host's
+ * agent.metadata_tokens and agent.metadata_hop_limit: the endpoint turned off answers 403
+ * to everything, as EC2's does; tokens required refuse a GET without one (401); the hop
+ * limit is the token answer's IP TTL. */
+static void serve(md_http_t *m, http_req_t *req, const json_t *doc, http_resp_t *resp)
+{
+    const json_t *mo = json_object_get(doc, "metadata_options");
+    if (!strcmp(json_str(mo, "http_endpoint", "enabled"), "disabled")) {
+        http_resp_set(resp, 403, "text/plain", "Forbidden\n", 10);
+        return;
+    }
+    const char *tokens = json_str(mo, "http_tokens", NULL);
+    int required = tokens ? !strcmp(tokens, "required") : m->o.tokens_required;
+    json_int_t hops = json_integer_value(json_object_get(mo, "hop_limit"));
+    if (hops < 1 || hops > 64)
+        hops = m->o.hop_limit;
+    if (!strcmp(req->method, "PUT"))
+        return put_token(m, req, (int)hops, resp);
+    const char *token = http_header(req, TOKEN_HEADER);
+    if ((token || required) && (!token || !token_valid(m, req->remote, token))) {
+        http_resp_set(resp, 401, "text/plain", "Unauthorized\n", 13);
+        return;
+    }
+    if (!static_answer(req->path, resp))
+        answer_from(doc, req->path, resp);
+}
+
 static void looked_up(void *arg, json_t *reply, const verr_t *err)
 {
     md_pending_t *p = arg;
     http_resp_t resp = {0};
     if (reply) {
         cache_put(p->m, p->req->remote, reply);
-        answer_from(reply, p->req->path, &resp);
+        serve(p->m, p->req, reply, &resp);
     } else if (err->http_status == 404) {
         /* no instance of this VPC has that address here. Only compute's 404 says so: any
          * other refusal (a compute just restarted, a bus that refused the call) is not the
@@ -304,23 +332,16 @@ static void handle(http_req_t *req, http_resp_t *resp)
 {
     md_http_t *m = req->app;
     int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
-    if (!strcmp(req->method, "PUT") && !strcmp(req->path, "/latest/api/token"))
-        return put_token(m, req, resp);
-    if (!get) {
+    int put = !strcmp(req->method, "PUT") && !strcmp(req->path, "/latest/api/token");
+    if (!get && !put) {
         http_resp_set(resp, 405, "text/plain", "Method Not Allowed\n", 19);
         http_resp_header(resp, "Allow", "GET, HEAD, PUT");
         return;
     }
-    const char *token = http_header(req, TOKEN_HEADER);
-    if ((token || m->o.tokens_required) && (!token || !token_valid(m, req->remote, token))) {
-        http_resp_set(resp, 401, "text/plain", "Unauthorized\n", 13);
-        return;
-    }
-    if (static_answer(req->path, resp))
-        return;
+    /* every answer, a token's too, depends on the instance's options: its document first */
     json_t *doc = cache_get(m, req->remote);
     if (doc) {
-        answer_from(doc, req->path, resp);
+        serve(m, req, doc, resp);
         json_decref(doc);
         return;
     }

@@ -14,7 +14,10 @@
  * (http_defer) and cached for a few seconds. A token names the VPC, the address and its
  * expiry under an HMAC with the process's random key: it is good only for the instance
  * it was given to, and until the agent restarts (the client then gets 401 and asks for
- * another, as after a token expires). */
+ * another, as after a token expires). The instance's own metadata options, in compute's
+ * document (`metadata_options`: http_endpoint, http_tokens, hop_limit, each only when set
+ * by RunInstances or ModifyInstanceMetadataOptions), come before the host's defaults
+ * below; the endpoint turned off answers 403 to everything. */
 #ifndef VIRGA_AGENT_METADATA_HTTP_H
 #define VIRGA_AGENT_METADATA_HTTP_H
 
@@ -30,8 +33,8 @@ typedef struct md_http_opts {
     md_lookup_fn lookup;
     void *lookup_app;
     int cache_s;                /* answers are reused this long (default 5) */
-    int hop_limit;              /* IP TTL of the token answer (default 1) */
-    int tokens_required;        /* IMDSv2 only: a GET without a token is 401 */
+    int hop_limit;              /* IP TTL of the token answer (default 1), unless the instance's */
+    int tokens_required;        /* IMDSv2 only: a GET without a token is 401, unless the instance's */
     unsigned char token_key[crypto_auth_hmacsha256_KEYBYTES];
 } md_http_opts_t;
 
