@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "compute.h"
-#include "ids.h"
 #include "jsonutil.h"
 #include "metadata_options.h"
 
@@ -102,35 +101,22 @@ json_t *md_options_document(const char *tokens, const char *hop_limit, int endpo
  * HttpEndpoint (HttpProtocolIpv6, InstanceMetadataTags: disabled only), DryRun. */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    const compute_t *c = compute_of(ctx);
     const char *account;
     if (instances_scope(ctx, &account, e) < 0)
         return -1;
     const char *id = json_str(body, "InstanceId", NULL);
     if (!id || !*id)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter InstanceId");
-    if (!ids_valid("i", id))
-        return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id);
     md_options_t o;
     if (md_options_parse(body, &o, e) < 0)
         return -1;
-    char vis[16];
-    snprintf(vis, sizeof vis, "%d", c->terminated_visible_s);
     db_t *db = service_db(ctx);
     if (db_begin(db, e) < 0)
         return -1;
-    const char *p[] = {id, account, vis};
     PG_AUTO PGresult *now = NULL;   /* before the first goto: its cleanup runs at every exit */
-    PG_AUTO PGresult *r = db_prepared(db, e, "md_options_lock",
-        "SELECT state FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) "
-        "AND (state <> 'terminated' OR terminated_at > now() - make_interval(secs => $3::int)) FOR UPDATE", 3, p);
-    if (!r)
+    char state[32];
+    if (instance_lock(db, account, id, state, e) < 0)
         goto fail;
-    if (!PQntuples(r)) {
-        verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
-        goto fail;
-    }
-    const char *state = PQgetvalue(r, 0, 0);
     if (!strcmp(state, "terminated") || !strcmp(state, "shutting-down")) {
         verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in a state from which its metadata "
                  "options can be modified.", id);
@@ -142,6 +128,7 @@ int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body,
     }
     if (md_options_record(db, id, &o, e) < 0)
         goto fail;
+    const char *p[] = {id};
     now = db_prepared(db, e, "md_options_get",
         "SELECT metadata_tokens, metadata_hop_limit::text, metadata_endpoint_disabled FROM instances WHERE id = $1",
         1, p);
