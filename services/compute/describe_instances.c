@@ -423,6 +423,10 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
+/* What a reservation adds to the answer around its instances (and its id and owner):
+ * {"reservationId":"","ownerId":"","groupSet":[],"instancesSet":[]}, */
+#define RESERVATION_BYTES 66
+
 /* A page's items as text (page_text): where each is in the buffer, and its reservation. */
 typedef struct page_item {
     size_t off, len;
@@ -434,7 +438,8 @@ typedef struct page_item {
 static void reservations_put(strbuf_t *out, const strbuf_t *items, const page_item_t *it, size_t n,
                              const json_t *res, const char *next)
 {
-    size_t nres = json_array_size(res), *start = xcalloc(nres + 1, sizeof *start), *order = xcalloc(n + 1, sizeof *order);
+    size_t nres = json_array_size(res);
+    size_t *start = xcalloc(nres + 1, sizeof *start), *order = xcalloc(n + 1, sizeof *order);
     for (size_t i = 0; i < n; i++)
         start[it[i].res + 1]++;
     for (size_t r = 0; r < nres; r++)
@@ -470,12 +475,13 @@ static void reservations_put(strbuf_t *out, const strbuf_t *items, const page_it
 }
 
 /* DescribeInstances when SQL's narrowing is the whole answer (nw->exact): the page is
- * read in chunks of CHUNK_ROWS and each row written as JSON text (instance_json_put)
+ * read in one statement (chunks as large as the budget holds) and each row written as JSON text (instance_json_put)
  * into one buffer, up to MaxResults (a NextToken when SQL has one more) or
- * compute.describe_page_kib of items (fewer, with a NextToken, as EC2 may answer; never
- * none), then grouped into reservations and sent as the reply's text (bus_reply_text):
+ * compute.describe_page_kib of answer (items and reservations: fewer, with a NextToken, as
+ * EC2 may answer; never none; the in-memory pass counts the items with their hidden
+ * fields instead, about as much), then grouped into reservations and sent as the reply's text (bus_reply_text):
  * no tree is built, sized or dumped. The same answer as the in-memory pass, member for
- * member (instances_text_page in tests/e2e compares both). */
+ * member (tests/unit/test_instance_json.c compares the items with the former builder's). */
 static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, const narrow_t *nw, verr_t *e)
 {
     long max;
@@ -489,10 +495,16 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
     JSON_AUTO json_t *res = json_array(), *byid = json_object();
     groups_text_t gc = {0};
     char *next = NULL;
+    size_t bytes = 0;
     int rc = 0, done = 0;
     const char *from = after[0] ? after : NULL;
+    /* rows a read takes: what the budget holds at 1 KiB an item (an item is 1.3 KiB and
+     * more), so a page of 1,000 is one statement at the default budget (2.5 MiB) */
+    long chunk = (long)(c->describe_page_bytes / 1024);
+    if (chunk < CHUNK_ROWS)
+        chunk = CHUNK_ROWS;
     while (!done) {
-        long ask = max >= 0 && max + 1 - (long)n < CHUNK_ROWS ? max + 1 - (long)n : CHUNK_ROWS;
+        long ask = max >= 0 && max + 1 - (long)n < chunk ? max + 1 - (long)n : chunk;
         char lim[24];
         snprintf(lim, sizeof lim, "%ld", ask);
         JSON_AUTO json_t *tags = NULL;
@@ -513,14 +525,18 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
             }
             size_t mark = items.len;
             instance_json_put(&items, &row, json_object_get(tags, row.v[IR_ID]), &gc, 0);
-            if (items.len > c->describe_page_bytes && n > 0) {   /* a bus message holds the page */
+            const char *rid = row.v[IR_RESERVATION] ? row.v[IR_RESERVATION] : "";
+            json_t *idx = json_object_get(byid, rid);
+            /* the answer's size so far: the items, a comma each, and a new reservation's
+             * members around them */
+            size_t grown = items.len - mark + 1 + (idx ? 0 : RESERVATION_BYTES + strlen(rid) + 12);
+            if (bytes + grown > c->describe_page_bytes && n > 0) {   /* a bus message holds the page */
                 items.len = mark;
                 next = describe_token(last);
                 done = 1;
                 break;
             }
-            const char *rid = row.v[IR_RESERVATION] ? row.v[IR_RESERVATION] : "";
-            json_t *idx = json_object_get(byid, rid);
+            bytes += grown;
             if (!idx) {
                 idx = json_integer((json_int_t)json_array_size(res));
                 json_object_set_new(byid, rid, idx);

@@ -200,7 +200,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_bare),        cmocka_unit_test(test_running_full),
         cmocka_unit_test(test_state_reasons),       cmocka_unit_test(test_attached_interfaces),
-        cmocka_unit_test(test_attached_without_groups), cmocka_unit_test(test_burst),
+        cmocka_unit_test(test_attached_without_groups),
+        cmocka_unit_test(test_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
