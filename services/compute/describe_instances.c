@@ -475,13 +475,14 @@ static void reservations_put(strbuf_t *out, const strbuf_t *items, const page_it
 }
 
 /* DescribeInstances when SQL's narrowing is the whole answer (nw->exact): the page is
- * read in one statement (chunks as large as the budget holds) and each row written as JSON text (instance_json_put)
- * into one buffer, up to MaxResults (a NextToken when SQL has one more) or
- * compute.describe_page_kib of answer (items and reservations: fewer, with a NextToken, as
- * EC2 may answer; never none; the in-memory pass counts the items with their hidden
- * fields instead, about as much), then grouped into reservations and sent as the reply's text (bus_reply_text):
- * no tree is built, sized or dumped. The same answer as the in-memory pass, member for
- * member (tests/unit/test_instance_json.c compares the items with the former builder's). */
+ * read in one statement (in chunks only when the budget holds fewer rows) and each row
+ * written as JSON text (instance_json_put) into one buffer, up to MaxResults (a NextToken
+ * when SQL has one more) or compute.describe_page_kib of answer (items and reservations:
+ * fewer, with a NextToken, as EC2 may answer, never none; the in-memory pass counts the
+ * items with their hidden fields instead, about as much), then grouped into reservations
+ * and sent as the reply's text (bus_reply_text): no tree is built, sized or dumped. The
+ * same answer as the in-memory pass, member for member (tests/unit/test_instance_json.c
+ * compares the items with the former builder's, bench_describe_ab.py whole answers). */
 static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, const narrow_t *nw, verr_t *e)
 {
     long max;

@@ -109,7 +109,7 @@ def turn(cloud, ec2, marks, target):
             ec2.describe_instances(**kw)
         except ec2.exceptions.ClientError:
             pass
-        docs.append(re.sub(rb"<request[Ii][Dd]>[^<]*</request[Ii][Dd]>", b"", marks["body"]))
+        docs.append(re.sub(rb"(?i)<requestid>[^<]*</requestid>", b"", marks["body"]))
     return {"page": page, "page_http": page_http, "one": one, "size": statistics.median(sizes),
             "cpu_page": per(c0, c1, PAGES, tc1 - tc0), "cpu_one": per(c1, c2, ONES, tc2 - tc1),
             "docs": docs, "load": open("/proc/loadavg").read().split()[0]}
