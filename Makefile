@@ -147,6 +147,13 @@ $(BUILD)/tests/test_network: $(BUILD)/obj/tests/unit/test_network.o $(NET_PURE_O
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# DescribeInstances' item writer against the former tree builder (tests/lib/instance_tree_ref.h).
+COMPUTE_ITEM_OBJ := $(patsubst %,$(BUILD)/obj/services/compute/%.o,instance_json public_address)
+$(BUILD)/obj/tests/unit/test_instance_json.o: EXTRA_INC := -Iservices/compute -Itests/lib
+$(BUILD)/tests/test_instance_json: $(BUILD)/obj/tests/unit/test_instance_json.o $(COMPUTE_ITEM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
 $(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
 $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)

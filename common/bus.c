@@ -294,17 +294,13 @@ size_t bus_max_message_config(const config_t *cfg)
  * one principal that reads the topic (bus_mac.h), or, on a topic several principals read
  * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
  * type (so a consumer can pick a lane without parsing). */
-static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr,
-                   const char *key, bus_ack_t *ack, verr_t *e)
+static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s, size_t len, const char *type,
+                        const char *corr, const char *key, bus_ack_t *ack, verr_t *e)
 {
-    size_t len;
-    char *s = json_compact_len(env, &len);   /* a large reply: jansson's own dump cost a third of its CPU */
-    if (!s)
-        return verr_set(e, 500, "InternalError", "cannot encode bus message");
     if (len > b->max_msg) {   /* refused here, with the sizes, not by librdkafka or the broker */
         free(s);
         return verr_set(e, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over the bus's bound of %zu "
-                        "(bus.max_message_bytes)", json_str(env, "type", "a message"), topic, len, b->max_msg);
+                        "(bus.max_message_bytes)", *type ? type : "a message", topic, len, b->max_msg);
     }
     _Static_assert(BUS_MAC_BYTES <= BUS_SIG_BYTES, "a MAC fits where a signature does");
     unsigned char sig[BUS_SIG_BYTES];   /* a MAC or a signature */
@@ -315,7 +311,6 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
         bus_sign(&b->cred, topic, s, len, sig);
     const char *hname = mac ? "vm" : "vs";   /* not inside the macro: it casts its argument */
     ssize_t hlen = mac ? BUS_MAC_BYTES : BUS_SIG_BYTES;
-    const char *type = json_str(env, "type", "");
     struct sent *opaque = NULL;
     if (corr || ack) {
         size_t n = corr ? strlen(corr) : 0;
@@ -348,9 +343,25 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     return 0;
 }
 
+static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr,
+                   const char *key, bus_ack_t *ack, verr_t *e)
+{
+    size_t len;
+    char *s = json_compact_len(env, &len);   /* a large reply: jansson's own dump cost a third of its CPU */
+    if (!s)
+        return verr_set(e, 500, "InternalError", "cannot encode bus message");
+    return produce_text(b, topic, partition, s, len, json_str(env, "type", ""), corr, key, ack, e);
+}
+
 int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
 {
     return produce(b, topic, partition, env, corr, NULL, NULL, e);
+}
+
+int bus_produce_text(bus_t *b, const char *topic, int32_t partition, char *env, size_t len, const char *type,
+                     verr_t *e)
+{
+    return produce_text(b, topic, partition, env, len, type, NULL, NULL, NULL, e);
 }
 
 int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, const char *const *keys,

@@ -48,7 +48,16 @@ typedef struct bus_ctx {
     void *app;
     struct job *job;           /* bus_ask's state (bus_serve.c) */
     int waiting;               /* the handler asked and waits: it runs again with the answer */
+    char *reply_text;          /* bus_reply_text's body, sent instead of *reply */
+    size_t reply_len;
 } bus_ctx_t;
+
+/* A handler's answer already written as JSON text (a DescribeInstances page, written
+ * straight from its rows without a tree): body, len bytes of one JSON value, is taken and
+ * sent as the reply's body when the handler returns 0, in place of *reply (which it
+ * leaves NULL); freed unsent if it fails. The writer vouches for the text: it is not
+ * parsed again before it goes. */
+void bus_reply_text(bus_ctx_t *ctx, char *body, size_t len);
 
 /* Return 0 and set *reply (a new reference, or leave NULL for {}), or -1 with err set. */
 typedef int (*bus_handler_fn)(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err);

@@ -271,6 +271,34 @@ static void send_reply(bus_t *b, const bus_msg_t *msg, int rc, json_t *reply, co
     }
 }
 
+void bus_reply_text(bus_ctx_t *ctx, char *body, size_t len)
+{
+    free(ctx->reply_text);
+    ctx->reply_text = body;
+    ctx->reply_len = len;
+}
+
+/* send_reply's envelope, member for member, written around a body that is already text
+ * (bus_reply_text): the body is copied once, not parsed and dumped. */
+static void send_text_reply(bus_t *b, const bus_msg_t *msg, char *body, size_t len)
+{
+    char id[33];
+    ids_hex(id, 32);
+    strbuf_t env = {0};
+    strbuf_reserve(&env, len + 128);
+    strbuf_printf(&env, "{\"v\":1,\"id\":\"%s\",\"type\":\"reply\",\"corr\":", id);
+    json_put_string(&env, msg->id, strlen(msg->id));
+    strbuf_puts(&env, ",\"ok\":true,\"body\":");
+    strbuf_put(&env, body, len);
+    strbuf_putc(&env, '}');
+    free(body);
+    verr_t pe;
+    if (bus_produce_text(b, msg->reply_to, 0, env.s, env.len, "reply", &pe) < 0) {
+        log_warn("the reply to %s could not be sent: %s", msg->type, pe.message);
+        send_reply(b, msg, -1, NULL, &pe);   /* over bus.max_message_bytes: say why now */
+    }
+}
+
 static const bus_route_t *find_route(const bus_t *b, const char *type)
 {
     const bus_route_t *r = b->opts.routes;
@@ -329,6 +357,8 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
     }
     const bus_route_t *r = find_route(b, msg.type);
     json_t *reply = NULL;
+    char *text = NULL;   /* bus_reply_text's */
+    size_t text_len = 0;
     verr_t err = {0};
     uint64_t t0 = metrics_now_us();
     int rc = allowed(r, &msg, b->name, &err);
@@ -341,6 +371,12 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
         rc = r->fn(&ctx, body, &reply, &err);
         if (!msg.body)
             json_decref(body);
+        text = ctx.reply_text;
+        text_len = ctx.reply_len;
+        if (rc < 0 || ctx.waiting) {
+            free(text);
+            text = NULL;
+        }
         if (ctx.waiting) {   /* it runs again when the answer comes: nothing to say yet */
             json_decref(reply);
             parked = 1;
@@ -359,10 +395,15 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
         bus_stat_inc(&b->stats.handler_errors);
         log_info("%s -> %s: %s", msg.type, err.code, err.message);
     }
-    if (msg.reply_to && *msg.reply_to)
-        send_reply(b, &msg, rc, reply, &err);   /* takes reply */
-    else
+    if (msg.reply_to && *msg.reply_to && text) {
         json_decref(reply);
+        send_text_reply(b, &msg, text, text_len);   /* takes text */
+    } else if (msg.reply_to && *msg.reply_to) {
+        send_reply(b, &msg, rc, reply, &err);   /* takes reply */
+    } else {
+        json_decref(reply);
+        free(text);
+    }
 out:
     log_set_request_id(NULL);
     json_decref(env);

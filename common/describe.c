@@ -206,24 +206,36 @@ int describe_page_bytes(json_t *page, const char *id_field, size_t budget, json_
     return 1;
 }
 
+int describe_page_params(const json_t *params, int min_results, int max_results, long *max, char *after,
+                         size_t aftersz, verr_t *e)
+{
+    const char *mr = json_str(params, "MaxResults", NULL), *tok = json_str(params, "NextToken", NULL);
+    *max = -1;
+    after[0] = 0;
+    if (mr) {
+        char *end;
+        *max = strtol(mr, &end, 10);
+        if (*end || *max < min_results || *max > max_results)
+            return verr_set(e, 400, "InvalidParameterValue",
+                            "Value (%s) for parameter maxResults is invalid. Expecting a value between %d and %d.",
+                            mr, min_results, max_results);
+    }
+    if (tok && *tok && id_from_token(tok, after, aftersz) < 0)
+        return verr_set(e, 400, "InvalidPaginationToken", "Invalid pagination token: %.64s", tok);
+    return 0;
+}
+
+char *describe_token(const char *id) { return token_for(id); }
+
 int describe_page(const json_t *items, const json_t *params, const char *id_field, int min_results,
                   int max_results, json_t **page, json_t **next_token, verr_t *e)
 {
     *page = NULL;
     *next_token = NULL;
-    const char *mr = json_str(params, "MaxResults", NULL), *tok = json_str(params, "NextToken", NULL);
-    long max = -1;
-    if (mr) {
-        char *end;
-        max = strtol(mr, &end, 10);
-        if (*end || max < min_results || max > max_results)
-            return verr_set(e, 400, "InvalidParameterValue",
-                            "Value (%s) for parameter maxResults is invalid. Expecting a value between %d and %d.",
-                            mr, min_results, max_results);
-    }
-    char after[256] = "";
-    if (tok && *tok && id_from_token(tok, after, sizeof after) < 0)
-        return verr_set(e, 400, "InvalidPaginationToken", "Invalid pagination token: %.64s", tok);
+    long max;
+    char after[256];
+    if (describe_page_params(params, min_results, max_results, &max, after, sizeof after, e) < 0)
+        return -1;
     json_t *out = json_array(), *it;
     size_t i;
     json_array_foreach(items, i, it) {

@@ -45,6 +45,14 @@ int describe_page(const json_t *items, const json_t *params, const char *id_fiel
  * MaxResults with a NextToken. 1 when it cut, else 0. */
 int describe_page_bytes(json_t *page, const char *id_field, size_t budget, json_t **next_token);
 
+/* describe_page's checks of MaxResults (*max: -1 without it) and NextToken (after: the
+ * id it continues after, "" without it), for a handler that pages in SQL: 0, or -1 with
+ * describe_page's error. */
+int describe_page_params(const json_t *params, int min_results, int max_results, long *max, char *after,
+                         size_t aftersz, verr_t *e);
+/* The NextToken that continues after id (caller frees). */
+char *describe_token(const char *id);
+
 /* The id a NextToken of describe_page continues after: 0, or -1 when it is not one. */
 int describe_token_id(const char *tok, char *id, size_t idsz);
 

@@ -113,7 +113,7 @@ static const char *short_escape(unsigned char c)
     }
 }
 
-static void write_string(strbuf_t *b, const char *s, size_t n)
+void json_put_string(strbuf_t *b, const char *s, size_t n)
 {
     strbuf_reserve(b, n + 2);
     strbuf_putc(b, '"');
@@ -175,7 +175,7 @@ static int write_value(strbuf_t *b, const json_t *o, int depth)
         json_object_foreach((json_t *)o, k, v) {
             if (i++)
                 strbuf_putc(b, ',');
-            write_string(b, k, strlen(k));
+            json_put_string(b, k, strlen(k));
             strbuf_putc(b, ':');
             if (write_value(b, v, depth + 1) < 0)
                 return -1;
@@ -193,7 +193,7 @@ static int write_value(strbuf_t *b, const json_t *o, int depth)
         strbuf_putc(b, ']');
         return 0;
     case JSON_STRING:
-        write_string(b, json_string_value(o), json_string_length(o));
+        json_put_string(b, json_string_value(o), json_string_length(o));
         return 0;
     case JSON_INTEGER:
         strbuf_put(b, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(o)));
@@ -213,6 +213,8 @@ static int write_value(strbuf_t *b, const json_t *o, int depth)
     }
     return -1;
 }
+
+int json_compact_put(strbuf_t *b, const json_t *o) { return o ? write_value(b, o, 0) : -1; }
 
 char *json_compact_len(const json_t *o, size_t *len)
 {
@@ -242,7 +244,7 @@ char *json_compact(const json_t *o)
 /* The length of json_dumps(o, JSON_COMPACT) without making it: jansson's dump checks
  * every object and array for loops through a hash table keyed by its printed address,
  * which made the sizing of a DescribeInstances page cost more than building it. A
- * string's length by the escapes write_string makes. */
+ * string's length by the escapes json_put_string makes. */
 static size_t string_size(const char *s, size_t n)
 {
     size_t out = 2;

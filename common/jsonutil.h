@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 /* `JSON_AUTO json_t *o = ...;` drops the reference at scope exit. */
 void json_autodecref(json_t **j);
 #define JSON_AUTO __attribute__((cleanup(json_autodecref)))
@@ -26,6 +28,11 @@ json_t *json_parse_bounded(const char *text, size_t len, size_t max);
  * returns NULL; *len (if given) gets the length. */
 char *json_compact(const json_t *o);
 char *json_compact_len(const json_t *o, size_t *len);
+/* Writers of that compact form into a buffer, for a handler that writes its answer as
+ * JSON text without building a tree (a DescribeInstances page): n bytes of s as a JSON
+ * string, escaped as jansson does; a value appended (0, or -1 nested too deep). */
+void json_put_string(strbuf_t *b, const char *s, size_t n);
+int json_compact_put(strbuf_t *b, const json_t *o);
 /* strlen(json_compact(o)), computed without dumping (a DescribeInstances page is sized item by item). */
 size_t json_compact_size(const json_t *o);
 

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "service.h"
+#include "strbuf.h"
 #include "task.h"
 
 /* One instance type (config compute.instance_types: instance_types.c). */
@@ -110,11 +111,9 @@ int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t 
 /* The reservations (AWS shape) of account (NULL: any), of one reservation id or all. */
 int instances_reservations(db_t *db, const compute_t *c, const char *account, const char *reservation_id, json_t **out,
                            verr_t *e);
-/* public_address.c: an interface's public address (the facts' public_ip/public_owner) as
- * EC2 shows it: the association on the interface item and its private address; returns
- * iface. And the instance's ipAddress: its primary interface's public address. */
-json_t *public_address_interface(json_t *iface, const char *ip, const char *owner);
-void public_address_instance(json_t *item);
+/* public_address.c: the member ,"association":{...} of an interface (and of its primary
+ * private address) with public address ip, owned by owner ("amazon": auto-assigned) */
+void public_address_put(strbuf_t *b, const char *ip, const char *owner);
 /* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
 int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

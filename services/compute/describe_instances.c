@@ -11,6 +11,7 @@
 #include "compute.h"
 #include "describe.h"
 #include "ids.h"
+#include "instance_json.h"
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -61,179 +62,11 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted OFFSET 0) f ON true LEFT JOIN LATERAL (SELECT * " \
     "FROM network_enis n WHERE n.instance_id = i.id AND n.device_index = 0 OFFSET 0) n ON true ORDER BY i.id"
 
-/* "ip-172-31-0-5.ec2.internal" */
-static void private_dns(const char *ip, char *out, size_t n)
+/* Row i of r as instance_json_put reads it. */
+static void row_of(PGresult *r, int i, instance_row_t *row)
 {
-    char dashed[64];
-    snprintf(dashed, sizeof dashed, "%s", ip);
-    for (char *s = dashed; *s; s++)
-        if (*s == '.')
-            *s = '-';
-    snprintf(out, n, "ip-%s.ec2.internal", dashed);
-}
-
-/* One interface's facts (the network's: compute's table network_enis). */
-typedef struct iface {
-    const char *eni, *subnet, *vpc, *mac, *ip, *description, *attachment;
-    const char *public_ip, *public_owner;   /* "" without a public address */
-    long long index, attach_time;   /* attach_time 0: the network does not know it */
-    int sdc;
-    json_t *groups;                 /* borrowed */
-} iface_t;
-
-/* One interface as DescribeInstances shows it. An attachment time the network does not
- * know is the launch's. */
-static json_t *interface_item(const iface_t *f, const char *owner, const char *launched)
-{
-    char dns[96], att[96], when[32];
-    if (f->attach_time > 0)
-        describe_time(f->attach_time, when);
-    private_dns(f->ip, dns, sizeof dns);
-    /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex> */
-    snprintf(att, sizeof att, "eni-attach-%s", strlen(f->eni) > 4 ? f->eni + 4 : f->eni);
-    return public_address_interface(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:O, "
-                     "s:{s:s, s:I, s:s, s:s, s:b, s:i}, s:[{s:s, s:s, s:b}]}",
-                     "networkInterfaceId", f->eni, "subnetId", f->subnet, "vpcId", f->vpc, "description",
-                     f->description, "ownerId", owner, "status", "in-use", "macAddress", f->mac, "privateIpAddress",
-                     f->ip, "privateDnsName", dns, "sourceDestCheck", f->sdc, "groupSet", f->groups, "attachment",
-                     "attachmentId", *f->attachment ? f->attachment : att, "deviceIndex", (json_int_t)f->index,
-                     "status", "attached", "attachTime", f->attach_time > 0 ? when : launched, "deleteOnTermination",
-                     f->index == 0, "networkCardIndex", 0, "privateIpAddressesSet", "privateIpAddress", f->ip,
-                     "privateDnsName", dns, "primary", 1),
-                                    f->public_ip, f->public_owner);
-}
-
-/* An interface attached later, from network_enis as the item query's JSON has it: {eni,
- * index, attachment?, subnet, vpc, mac, ip, description?, sdc?, groups, attach_time?}. */
-static json_t *attached_item(const json_t *f, const char *owner, const char *launched)
-{
-    json_t *sdc = json_object_get(f, "sdc");
-    const iface_t x = {.eni = json_str(f, "eni", ""), .subnet = json_str(f, "subnet", ""),
-                       .vpc = json_str(f, "vpc", ""), .mac = json_str(f, "mac", ""), .ip = json_str(f, "ip", ""),
-                       .description = json_str(f, "description", ""), .attachment = json_str(f, "attachment", ""),
-                       .index = json_int(f, "index", 0), .attach_time = json_int(f, "attach_time", 0),
-                       .sdc = !sdc || json_is_true(sdc), .groups = json_object_get(f, "groups"),
-                       .public_ip = json_str(f, "public_ip", ""), .public_owner = json_str(f, "public_owner", "")};
-    return interface_item(&x, owner, launched);
-}
-
-/* The security groups of a primary interface, parsed once for each different text: the
- * instances of a page mostly share one group set, and parsing it for each cost more than
- * the rest of its interface. The parsed set is shared by the items (never changed). */
-typedef struct groups_cache {
-    char *text;
-    json_t *groups;
-} groups_cache_t;
-
-static json_t *groups_of(groups_cache_t *gc, const char *text)
-{
-    if (!gc->text || strcmp(gc->text, text)) {
-        free(gc->text);
-        json_decref(gc->groups);
-        gc->text = xstrdup(text);
-        gc->groups = json_loads(text, 0, NULL);
-        if (!gc->groups)
-            gc->groups = json_array();
-    }
-    return gc->groups;
-}
-
-static void groups_cache_free(groups_cache_t *gc)
-{
-    free(gc->text);
-    json_decref(gc->groups);
-}
-
-/* An instance in a public cloud (docs/hybrid.md): the address it has there (public, else
- * the remote private one) as ipAddress, and the cloud and the remote id as tags
- * virga:cloud and virga:remote-instance-id, so a tenant can filter on them. */
-static void burst_fields(json_t *it, PGresult *r, int i)
-{
-    const char *cloud = PQgetvalue(r, i, 18), *rid = PQgetvalue(r, i, 19), *pub = PQgetvalue(r, i, 20),
-               *priv = PQgetvalue(r, i, 21);
-    if (!strcmp(cloud, "private"))
-        return;
-    json_t *tags = json_copy(json_object_get(it, "tagSet"));
-    json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "virga:cloud", "value", cloud));
-    if (*rid)
-        json_array_append_new(tags, json_pack("{s:s, s:s}", "key", "virga:remote-instance-id", "value", rid));
-    json_object_set_new(it, "tagSet", tags);
-    const char *addr = *pub ? pub : priv;
-    if (*addr)
-        json_object_set_new(it, "ipAddress", json_string(addr));
-}
-
-/* One instance (row i of r) as DescribeInstances shows it, with the hidden fields
- * _reservationId, _ownerId and _hostUp the callers use and drop. */
-static json_t *item(PGresult *r, int i, json_t *tags, groups_cache_t *gc)
-{
-    const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 4), *owner = PQgetvalue(r, i, 2);
-    char when[32];
-    long long launched = atoll(PQgetvalue(r, i, 9));
-    describe_time(launched, when);
-    json_t *t = tags ? json_object_get(tags, id) : NULL;
-    json_t *it = json_pack(
-        "{s:s, s:s, s:{s:i, s:s}, s:s, s:s, s:i, s:[], s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}, s:s, s:s, s:s, "
-        "s:s, s:s, s:O, s:b, s:b, s:{s:i, s:i}, s:s, s:s, s:s, s:s, s:b}",
-        "instanceId", id, "imageId", PQgetvalue(r, i, 3), "instanceState", "code", instance_state_code(state), "name",
-        state, "privateDnsName", "", "dnsName", "", "amiLaunchIndex", atoi(PQgetvalue(r, i, 7)), "productCodes",
-        "instanceType", PQgetvalue(r, i, 8), "launchTime", when, "placement", "availabilityZone",
-        PQgetvalue(r, i, 10), "groupName", "", "tenancy", "default", "monitoring", "state", "disabled",
-        "architecture", "x86_64", "rootDeviceType", "instance-store", "rootDeviceName", "/dev/vda",
-        "virtualizationType", "hvm", "hypervisor", "xen", "tagSet", t ? t : json_array(), "ebsOptimized", 0,
-        "enaSupport", 1, "cpuOptions", "coreCount", atoi(PQgetvalue(r, i, 15)), "threadsPerCore", 1, "reason",
-        PQgetvalue(r, i, 5), "platformDetails", "Linux/UNIX", "_reservationId", PQgetvalue(r, i, 1), "_ownerId",
-        owner, "_hostUp", PQgetvalue(r, i, 16)[0] == 't');
-    if (!t)
-        json_decref(json_object_get(it, "tagSet"));   /* the pack's new array: keep one reference */
-    if (!PQgetisnull(r, i, 6))
-        json_object_set_new(it, "keyName", json_string(PQgetvalue(r, i, 6)));
-    if (!PQgetisnull(r, i, 11))
-        json_object_set_new(it, "kernelId", json_string(PQgetvalue(r, i, 11)));
-    if (!PQgetisnull(r, i, 12))
-        json_object_set_new(it, "ramdiskId", json_string(PQgetvalue(r, i, 12)));
-    if (*PQgetvalue(r, i, 14))
-        json_object_set_new(it, "clientToken", json_string(PQgetvalue(r, i, 14)));
-    const char *reason = PQgetvalue(r, i, 13);
-    if (*reason) {
-        const char *colon = strstr(reason, ": ");
-        json_object_set_new(it, "stateReason",
-                            json_pack("{s:s%, s:s}", "code", reason, colon ? (size_t)(colon - reason) : strlen(reason),
-                                      "message", colon ? colon + 2 : reason));
-    }
-    /* the primary (device 0), then the interfaces attached later, in device order */
-    json_t *set = json_array();
-    if (!PQgetisnull(r, i, 17)) {
-        const char *ip = PQgetvalue(r, i, 25);
-        json_t *groups = groups_of(gc, PQgetvalue(r, i, 26));
-        const iface_t f = {.eni = PQgetvalue(r, i, 17), .subnet = PQgetvalue(r, i, 22), .vpc = PQgetvalue(r, i, 23),
-                           .mac = PQgetvalue(r, i, 24), .ip = ip, .description = PQgetvalue(r, i, 28),
-                           .attachment = PQgetvalue(r, i, 29), .sdc = PQgetvalue(r, i, 27)[0] == 't',
-                           .groups = groups, .public_ip = PQgetvalue(r, i, 31),
-                           .public_owner = PQgetvalue(r, i, 32)};
-        json_array_append_new(set, interface_item(&f, owner, when));
-        char dns[96];
-        private_dns(ip, dns, sizeof dns);
-        json_object_set_new(it, "privateIpAddress", json_string(ip));
-        json_object_set_new(it, "privateDnsName", json_string(dns));
-        json_object_set_new(it, "subnetId", json_string(f.subnet));
-        json_object_set_new(it, "vpcId", json_string(f.vpc));
-        json_object_set(it, "groupSet", groups);
-        json_object_set_new(it, "sourceDestCheck", json_boolean(f.sdc));
-    }
-    if (!PQgetisnull(r, i, 30)) {
-        JSON_AUTO json_t *more = json_loads(PQgetvalue(r, i, 30), 0, NULL);
-        size_t k;
-        json_t *f;
-        json_array_foreach(more, k, f)
-            json_array_append_new(set, attached_item(f, owner, when));
-    }
-    json_object_set_new(it, "networkInterfaceSet", set);
-    public_address_instance(it);   /* ipAddress: the primary's */
-    burst_fields(it, r, i);
-    if (!json_object_get(it, "groupSet"))
-        json_object_set_new(it, "groupSet", json_array());
-    return it;
+    for (int k = 0; k < IR_COLS; k++)
+        row->v[k] = PQgetisnull(r, i, k) ? NULL : PQgetvalue(r, i, k);
 }
 
 /* What SQL narrows before the in-memory pass (describe_select/filter/page, which still
@@ -250,6 +83,8 @@ typedef struct narrow {
     char limit[24];            /* "" (no LIMIT) or rows */
     const char *not_state;     /* NULL, or a state SQL leaves out ("terminated") */
     int sized;                 /* a page of instance items: cut at compute.describe_page_kib */
+    int exact;                 /* DescribeInstances without InstanceId, every filter in SQL: the
+                                * rows read are the answer, written as text (page_text) */
 } narrow_t;
 
 /* Whose in-memory pass follows SQL's narrowing: DescribeInstances (its filters are on
@@ -312,7 +147,7 @@ static int narrow_of(const json_t *body, narrow_for_t what, narrow_t *n, verr_t 
         const json_t *vals = json_object_get(f, "Value");
         if (!strncmp(name, "tag:", 4) && strncmp(name + 4, "virga:", 6) && !n->tag && json_array_size(vals)) {
             /* one tag filter: {key, values...}; a wildcard in either stays in memory, and so
-             * do the virga: tags burst_fields adds, which the tags table does not hold */
+             * do the virga: tags instance_json_put adds, which the tags table does not hold */
             JSON_AUTO json_t *kv = json_pack("[s]", name + 4);
             if (kv && json_array_extend(kv, (json_t *)vals) == 0 && (n->tag = text_array(kv)))
                 continue;
@@ -327,6 +162,7 @@ static int narrow_of(const json_t *body, narrow_for_t what, narrow_t *n, verr_t 
     long max = mr ? strtol(mr, NULL, 10) : 0;
     if (all && mr && max >= 5 && max <= 1000 && !ids)
         snprintf(n->limit, sizeof n->limit, "%ld", max + 1);
+    n->exact = filters && all && !ids;
     (void)e;
     return 0;
 }
@@ -356,10 +192,10 @@ static void item_cond(item_query_t *q, const char *cond, const char *value)
     strbuf_printf(&q->sql, cond, q->nparams);
 }
 
-/* One read of load_items: up to limit rows (NULL: all) after the id `after` (NULL: from
- * the start), their items appended to items. The number of rows read, or -1. */
-static int load_chunk(db_t *db, const compute_t *c, const char *account, const char *reservation,
-                      const narrow_t *nw, const char *after, const char *limit, json_t *items, verr_t *e)
+/* One read: up to limit rows (NULL: all) after the id `after` (NULL: from the start), and
+ * in *tags their tags ({id: tagSet}). NULL on error. */
+static PGresult *read_rows(db_t *db, const compute_t *c, const char *account, const char *reservation,
+                           const narrow_t *nw, const char *after, const char *limit, json_t **tags, verr_t *e)
 {
     char vis[16], down[16], name[32];
     snprintf(vis, sizeof vis, "%d", c->terminated_visible_s);
@@ -389,24 +225,54 @@ static int load_chunk(db_t *db, const compute_t *c, const char *account, const c
     }
     strbuf_puts(&q.sql, ITEM_SQL_JOINS);
     snprintf(name, sizeof name, "inst_items_%x", q.shape);
-    PG_AUTO PGresult *r = db_prepared(db, e, name, q.sql.s, q.nparams, q.params);
+    PGresult *r = db_prepared(db, e, name, q.sql.s, q.nparams, q.params);
     free(q.sql.s);
     if (!r)
-        return -1;
+        return NULL;
     /* the tags of the rows read, not of the whole account: a one-instance describe of an
      * account with 20,000 instances read 20,000 instances' tags */
     int n = PQntuples(r);
     const char **ids = xcalloc((size_t)n + 1, sizeof *ids);
     for (int i = 0; i < n; i++)
-        ids[i] = PQgetvalue(r, i, 0);
-    JSON_AUTO json_t *tags = tags_load_ids(db, ids, (size_t)n, e);
+        ids[i] = PQgetvalue(r, i, IR_ID);
+    *tags = tags_load_ids(db, ids, (size_t)n, e);
     free(ids);
-    if (!tags)
+    if (!*tags) {
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* One read of load_items: its rows' items (with the hidden fields) appended to items,
+ * parsed from the text instance_json_put writes: one writer for both the text page and
+ * the in-memory pass. The number of rows read (*bytes grown by their compact size), or -1. */
+static int load_chunk(db_t *db, const compute_t *c, const char *account, const char *reservation,
+                      const narrow_t *nw, const char *after, const char *limit, json_t *items, size_t *bytes,
+                      verr_t *e)
+{
+    JSON_AUTO json_t *tags = NULL;
+    PG_AUTO PGresult *r = read_rows(db, c, account, reservation, nw, after, limit, &tags, e);
+    if (!r)
         return -1;
-    groups_cache_t gc = {0};
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, item(r, i, tags, &gc));
-    groups_cache_free(&gc);
+    int n = PQntuples(r);
+    groups_text_t gc = {0};
+    strbuf_t b = {0};
+    for (int i = 0; i < n; i++) {
+        instance_row_t row;
+        row_of(r, i, &row);
+        b.len = 0;
+        instance_json_put(&b, &row, json_object_get(tags, row.v[IR_ID]), &gc, 1);
+        json_t *it = json_loadb(b.s, b.len, 0, NULL);
+        if (!it) {   /* the writer's bug: say so rather than answer a partial page */
+            n = verr_set(e, 500, "InternalError", "instance %s could not be described", row.v[IR_ID]);
+            break;
+        }
+        json_array_append_new(items, it);
+        *bytes += b.len;
+    }
+    free(b.s);
+    groups_text_free(&gc);
     return n;
 }
 
@@ -429,7 +295,8 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
     const char *after = nw->after[0] ? nw->after : NULL;
     long want = nw->limit[0] ? atol(nw->limit) : 0;
     if (!want) {
-        if (load_chunk(db, c, account, reservation, nw, after, NULL, items, e) < 0)
+        size_t bytes = 0;
+        if (load_chunk(db, c, account, reservation, nw, after, NULL, items, &bytes, e) < 0)
             json_decref(items), items = NULL;
         return items;
     }
@@ -440,13 +307,11 @@ static json_t *load_items(db_t *db, const compute_t *c, const char *account, con
         long ask = want - have < step ? want - have : step;
         char lim[24];
         snprintf(lim, sizeof lim, "%ld", ask);
-        int got = load_chunk(db, c, account, reservation, nw, after, lim, items, e);
+        int got = load_chunk(db, c, account, reservation, nw, after, lim, items, &bytes, e);
         if (got < 0) {
             json_decref(items);
             return NULL;
         }
-        for (size_t i = (size_t)have; nw->sized && i < json_array_size(items); i++)
-            bytes += json_compact_size(json_array_get(items, i));
         if (got < ask || (long)json_array_size(items) >= want || (nw->sized && bytes > c->describe_page_bytes))
             return items;
         snprintf(last, sizeof last, "%s", json_str(json_array_get(items, json_array_size(items) - 1), "instanceId", ""));
@@ -558,11 +423,161 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
+/* What a reservation adds to the answer around its instances (and its id and owner):
+ * {"reservationId":"","ownerId":"","groupSet":[],"instancesSet":[]}, */
+#define RESERVATION_BYTES 66
+
+/* A page's items as text (page_text): where each is in the buffer, and its reservation. */
+typedef struct page_item {
+    size_t off, len;
+    size_t res;
+} page_item_t;
+
+/* The reservations of a page in the order their first instance comes, each holding its
+ * instances in id order (what group() makes of the trees), around the items' text. */
+static void reservations_put(strbuf_t *out, const strbuf_t *items, const page_item_t *it, size_t n,
+                             const json_t *res, const char *next)
+{
+    size_t nres = json_array_size(res);
+    size_t *start = xcalloc(nres + 1, sizeof *start), *order = xcalloc(n + 1, sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        start[it[i].res + 1]++;
+    for (size_t r = 0; r < nres; r++)
+        start[r + 1] += start[r];
+    size_t *fill = xcalloc(nres + 1, sizeof *fill);
+    for (size_t i = 0; i < n; i++)
+        order[start[it[i].res] + fill[it[i].res]++] = i;
+    strbuf_reserve(out, items->len + nres * 128 + 256);
+    strbuf_puts(out, "{\"reservationSet\":[");
+    for (size_t r = 0; r < nres; r++) {
+        const json_t *rv = json_array_get(res, r);
+        strbuf_puts(out, r ? ",{\"reservationId\":" : "{\"reservationId\":");
+        json_compact_put(out, json_array_get(rv, 0));
+        strbuf_puts(out, ",\"ownerId\":");
+        json_compact_put(out, json_array_get(rv, 1));
+        strbuf_puts(out, ",\"groupSet\":[],\"instancesSet\":[");
+        for (size_t k = start[r]; k < start[r + 1]; k++) {
+            if (k > start[r])
+                strbuf_putc(out, ',');
+            strbuf_put(out, items->s + it[order[k]].off, it[order[k]].len);
+        }
+        strbuf_puts(out, "]}");
+    }
+    strbuf_putc(out, ']');
+    if (next) {
+        strbuf_puts(out, ",\"nextToken\":");
+        json_put_string(out, next, strlen(next));
+    }
+    strbuf_putc(out, '}');
+    free(start);
+    free(order);
+    free(fill);
+}
+
+/* DescribeInstances when SQL's narrowing is the whole answer (nw->exact): the page is
+ * read in one statement (in chunks only when the budget holds fewer rows) and each row
+ * written as JSON text (instance_json_put) into one buffer, up to MaxResults (a NextToken
+ * when SQL has one more) or compute.describe_page_kib of answer (items and reservations:
+ * fewer, with a NextToken, as EC2 may answer, never none; the in-memory pass counts the
+ * items with their hidden fields instead, about as much), then grouped into reservations
+ * and sent as the reply's text (bus_reply_text): no tree is built, sized or dumped. The
+ * same answer as the in-memory pass, member for member (tests/unit/test_instance_json.c
+ * compares the items with the former builder's, bench_describe_ab.py whole answers). */
+static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, const narrow_t *nw, verr_t *e)
+{
+    long max;
+    char after[256], last[256] = "";
+    if (describe_page_params(body, 5, 1000, &max, after, sizeof after, e) < 0)
+        return -1;
+    const compute_t *c = compute_of(ctx);
+    strbuf_t items = {0};
+    page_item_t *it = NULL;
+    size_t n = 0;
+    JSON_AUTO json_t *res = json_array(), *byid = json_object();
+    groups_text_t gc = {0};
+    char *next = NULL;
+    size_t bytes = 0;
+    int rc = 0, done = 0;
+    const char *from = after[0] ? after : NULL;
+    /* rows a read takes: what the budget holds at 1 KiB an item (an item is 1.3 KiB and
+     * more), so a page of 1,000 is one statement at the default budget (2.5 MiB) */
+    long chunk = (long)(c->describe_page_bytes / 1024);
+    if (chunk < CHUNK_ROWS)
+        chunk = CHUNK_ROWS;
+    while (!done) {
+        long ask = max >= 0 && max + 1 - (long)n < chunk ? max + 1 - (long)n : chunk;
+        char lim[24];
+        snprintf(lim, sizeof lim, "%ld", ask);
+        JSON_AUTO json_t *tags = NULL;
+        PG_AUTO PGresult *r = read_rows(service_db(ctx), c, account, NULL, nw, from, lim, &tags, e);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        int got = PQntuples(r);
+        it = xrealloc(it, (n + (size_t)got + 1) * sizeof *it);
+        for (int i = 0; i < got && !done; i++) {
+            instance_row_t row;
+            row_of(r, i, &row);
+            if (max >= 0 && (long)n == max) {   /* the row past MaxResults: there is a next page */
+                next = describe_token(last);
+                done = 1;
+                break;
+            }
+            size_t mark = items.len;
+            instance_json_put(&items, &row, json_object_get(tags, row.v[IR_ID]), &gc, 0);
+            const char *rid = row.v[IR_RESERVATION] ? row.v[IR_RESERVATION] : "";
+            json_t *idx = json_object_get(byid, rid);
+            /* the answer's size so far: the items, a comma each, and a new reservation's
+             * members around them */
+            size_t grown = items.len - mark + 1 + (idx ? 0 : RESERVATION_BYTES + strlen(rid) + 12);
+            if (bytes + grown > c->describe_page_bytes && n > 0) {   /* a bus message holds the page */
+                items.len = mark;
+                next = describe_token(last);
+                done = 1;
+                break;
+            }
+            bytes += grown;
+            if (!idx) {
+                idx = json_integer((json_int_t)json_array_size(res));
+                json_object_set_new(byid, rid, idx);
+                json_array_append_new(res, json_pack("[s, s]", rid, row.v[IR_ACCOUNT] ? row.v[IR_ACCOUNT] : ""));
+            }
+            it[n++] = (page_item_t){.off = mark, .len = items.len - mark, .res = (size_t)json_integer_value(idx)};
+            snprintf(last, sizeof last, "%s", row.v[IR_ID]);
+        }
+        if (got < ask)
+            done = 1;
+        from = last;
+    }
+    groups_text_free(&gc);
+    if (rc == 0) {
+        strbuf_t out = {0};
+        reservations_put(&out, &items, it, n, res, next);
+        bus_reply_text(ctx, out.s, out.len);
+    }
+    free(next);
+    free(it);
+    free(items.s);
+    return rc;
+}
+
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
+    const char *account;
+    if (instances_scope(ctx, &account, e) < 0)
+        return -1;
+    narrow_t nw;
+    narrow_of(body, FOR_INSTANCES, &nw, e);
+    if (nw.exact) {
+        int rc = page_text(ctx, body, account, &nw, e);
+        narrow_free(&nw);
+        return rc;
+    }
+    narrow_free(&nw);
     JSON_AUTO json_t *items = selected(ctx, body, FOR_INSTANCES, e);
     if (!items)
         return -1;

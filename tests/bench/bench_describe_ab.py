@@ -4,9 +4,11 @@ same cloud (compute is stopped by its pid and the next binary started with the c
 config), ROUNDS times, so every binary meets the same data and, as nearly as a shared
 machine allows, the same load. Per turn: pages of MaxResults 1,000 and one-instance
 filters (instance-id) timed by the client, and the CPU compute and PostgreSQL spend per
-call (/proc, less their idle rate). The XML answers of the first page and of the filter
+call (/proc, less their idle rate); a page's time is given as the client's round trip and
+as the HTTP exchange alone (before botocore parses the XML). The XML answers of nine shapes
+of request (pages, filters SQL applies, filters applied in memory, InstanceIds, errors)
 are compared across binaries byte for byte (the request id aside): a faster compute must
-answer the very same document.
+answer the very same documents.
 
   DESCRIBE_AB_BINS=/tmp/old/virga-compute:build/bin/virga-compute SCALE_INSTANCES=4000 \
   SCALE_HOSTS=100 /usr/bin/python3 tests/bench/bench_describe_ab.py
@@ -60,11 +62,24 @@ def capture(client):
     send, marks = sess.send, {}
 
     def keep(req):
+        t0 = time.time()
         r = send(req)
         marks["body"] = r.content
+        marks["dt"] = time.time() - t0   # the HTTP exchange, before botocore parses the XML
         return r
     sess.send = keep
     return marks
+
+
+def shapes(target):
+    """Requests whose answers must not depend on the build: pages (SQL's narrowing is the
+    answer) and the in-memory pass (InstanceIds, wildcards, filters SQL does not apply)."""
+    f = lambda name, *v: {"Name": name, "Values": list(v)}
+    return [{"MaxResults": 1000}, {"Filters": [f("instance-id", target)]}, {"MaxResults": 5},
+            {"Filters": [f("instance-state-name", "pending"), f("availability-zone", "virga-1a")], "MaxResults": 50},
+            {"Filters": [f("tag:Name", "ab-0")]}, {"Filters": [f("tag-key", "Name")], "MaxResults": 10},
+            {"Filters": [f("instance-id", target[:6] + "*")], "MaxResults": 20}, {"InstanceIds": [target]},
+            {"InstanceIds": ["i-00000000000000000"]}]
 
 
 def turn(cloud, ec2, marks, target):
@@ -74,11 +89,12 @@ def turn(cloud, ec2, marks, target):
     time.sleep(3)
     idle1 = cpu(cloud)
     rate = [(b - a) / (time.time() - t0) for a, b in zip(idle0, idle1)]
-    page, one, sizes, token = [], [], [], None
+    page, page_http, one, sizes, token = [], [], [], [], None
     c0, tc0 = cpu(cloud), time.time()
     for _ in range(PAGES):
         dt, got, token = timed_page(ec2, token)
         page.append(dt)
+        page_http.append(marks["dt"])
         sizes.append(got)
     c1, tc1 = cpu(cloud), time.time()
     for _ in range(ONES):
@@ -87,13 +103,16 @@ def turn(cloud, ec2, marks, target):
         one.append(time.time() - t)
     c2, tc2 = cpu(cloud), time.time()
     per = lambda a, b, n, s: ["%.2f" % ((y - x - r * s) * 1000 / n) for x, y, r in zip(a, b, rate)]
-    ec2.describe_instances(MaxResults=1000)
-    first = re.sub(rb"<requestId>[^<]*</requestId>", b"", marks["body"])
-    ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
-    single = re.sub(rb"<requestId>[^<]*</requestId>", b"", marks["body"])
-    return {"page": page, "one": one, "size": statistics.median(sizes),
+    docs = []
+    for kw in shapes(target):   # the answers of every shape of request, to compare across builds
+        try:
+            ec2.describe_instances(**kw)
+        except ec2.exceptions.ClientError:
+            pass
+        docs.append(re.sub(rb"(?i)<requestid>[^<]*</requestid>", b"", marks["body"]))
+    return {"page": page, "page_http": page_http, "one": one, "size": statistics.median(sizes),
             "cpu_page": per(c0, c1, PAGES, tc1 - tc0), "cpu_one": per(c1, c2, ONES, tc2 - tc1),
-            "docs": (first, single), "load": open("/proc/loadavg").read().split()[0]}
+            "docs": docs, "load": open("/proc/loadavg").read().split()[0]}
 
 
 def main():
@@ -122,20 +141,22 @@ def main():
                 swap_compute(cloud, b)
                 t = turn(cloud, ec2, marks, target)
                 docs.setdefault(b, t["docs"])
-                print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms | one p50 %.1f p99 %.1f ms | "
-                      "CPU ms per page compute/pg/gateway %s | per one %s"
+                print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms (HTTP exchange p50 %.1f p99 %.1f ms) "
+                      "| one p50 %.1f p99 %.1f ms | CPU ms per page compute/pg/gateway %s | per one %s"
                       % (rnd, b, t["load"], t["size"], statistics.median(t["page"]) * 1000,
-                         pct(t["page"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
+                         pct(t["page"], 99) * 1000, statistics.median(t["page_http"]) * 1000,
+                         pct(t["page_http"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
                          "/".join(t["cpu_page"]), "/".join(t["cpu_one"])), flush=True)
         ref = docs[BINS[0]]
         for b in BINS[1:]:
             print("%s answers %s" % (b, "the same documents" if docs[b] == ref else "DIFFERENT documents"))
-            if docs[b] != ref:
-                for i, name in enumerate(("page", "one")):
-                    with open("/tmp/describe-ab-%s-%d.xml" % (name, BINS.index(b)), "wb") as f:
-                        f.write(docs[b][i])
-                    with open("/tmp/describe-ab-%s-0.xml" % name, "wb") as f:
-                        f.write(ref[i])
+            for i, (mine, theirs) in enumerate(zip(docs[b], ref)):
+                if mine != theirs:
+                    print("  differs: %r" % (shapes("i-x")[i],))
+                    with open("/tmp/describe-ab-%d-%d.xml" % (i, BINS.index(b)), "wb") as f:
+                        f.write(mine)
+                    with open("/tmp/describe-ab-%d-0.xml" % i, "wb") as f:
+                        f.write(theirs)
         if os.environ.get("DESCRIBE_AB_HOLD"):
             print("holding the cloud in %s until %s is removed" % (cloud.dir, os.environ["DESCRIBE_AB_HOLD"]),
                   flush=True)

@@ -915,6 +915,44 @@ static void test_page_bytes(void **state)
     json_decref(page);
 }
 
+/* describe_page_params: describe_page's checks for a handler that pages in SQL, and
+ * describe_token's NextToken continues after its id in describe_page too. */
+static void test_page_params(void **state)
+{
+    (void)state;
+    verr_t e;
+    memset(&e, 0, sizeof e);
+    long max = 0;
+    char after[64] = "junk";
+    json_t *p = page_params(NULL, NULL);
+    assert_int_equal(describe_page_params(p, 5, 1000, &max, after, sizeof after, &e), 0);
+    assert_int_equal(max, -1);
+    assert_string_equal(after, "");
+    json_decref(p);
+    p = page_params("4", NULL);
+    assert_int_equal(describe_page_params(p, 5, 1000, &max, after, sizeof after, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    json_decref(p);
+    p = page_params("5", "not-a-token");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(describe_page_params(p, 5, 1000, &max, after, sizeof after, &e), -1);
+    assert_string_equal(e.code, "InvalidPaginationToken");
+    json_decref(p);
+    char *tok = describe_token("id-11");
+    p = page_params("1000", tok);
+    assert_int_equal(describe_page_params(p, 5, 1000, &max, after, sizeof after, &e), 0);
+    assert_int_equal(max, 1000);
+    assert_string_equal(after, "id-11");
+    json_t *items = make_items(25), *page = NULL, *next = NULL;
+    assert_int_equal(describe_page(items, p, "id", 5, 1000, &page, &next, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(page, 0), "id")), "id-12");
+    free(tok);
+    json_decref(p);
+    json_decref(page);
+    json_decref(next);
+    json_decref(items);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -939,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_page_through_25),
         cmocka_unit_test(test_page_exact_multiple),
         cmocka_unit_test(test_page_token_reuse),
+        cmocka_unit_test(test_page_params),
         cmocka_unit_test(test_page_bad_tokens),
         cmocka_unit_test(test_page_token_past_end),
         cmocka_unit_test(test_page_bytes),

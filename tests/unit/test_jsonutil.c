@@ -240,6 +240,34 @@ static void test_compact_matches_jansson(void **state)
     json_decref(o);
 }
 
+/* The writers for text answers: json_put_string escapes as the compact dump does, and
+ * json_compact_put appends a value's compact form to what the buffer holds. */
+static void test_put_string_and_value(void **state)
+{
+    (void)state;
+    const char *s = "a\"b\\c\n\x01\x1f caf\xc3\xa9 /";
+    json_t *str = json_string(s), *doc = json_pack("{s:[i, s], s:b}", "k", 1, s, "t", 1);
+    char *want_s = json_dumps(str, JSON_COMPACT | JSON_ENCODE_ANY), *want_d = json_dumps(doc, JSON_COMPACT);
+    strbuf_t b = {0};
+    strbuf_puts(&b, "[");
+    json_put_string(&b, s, strlen(s));
+    strbuf_puts(&b, ",");
+    assert_int_equal(json_compact_put(&b, doc), 0);
+    strbuf_puts(&b, "]");
+    char *want = NULL;
+    assert_true(asprintf(&want, "[%s,%s]", want_s, want_d) > 0);
+    assert_string_equal(b.s, want);
+    json_put_string(&b, "x\0y", 3);   /* n bytes, a NUL among them: \u0000 */
+    assert_string_equal(b.s + strlen(want), "\"x\\u0000y\"");
+    assert_int_equal(json_compact_put(&b, NULL), -1);
+    free(want);
+    free(want_s);
+    free(want_d);
+    free(b.s);
+    json_decref(str);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_autodecref),
         cmocka_unit_test(test_compact_size),
         cmocka_unit_test(test_compact_matches_jansson),
+        cmocka_unit_test(test_put_string_and_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
