@@ -54,7 +54,8 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
     "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner) ORDER BY "                                         \
     "x.device_index)::text FROM network_enis x WHERE x.instance_id = i.id AND x.device_index > 0) "                  \
-    ", COALESCE(n.public_ip, ''), COALESCE(n.public_ip_owner, '') "                                                 \
+    ", COALESCE(n.public_ip, ''), COALESCE(n.public_ip_owner, ''), i.metadata_tokens, "                            \
+    "i.metadata_hop_limit::text, i.metadata_endpoint_disabled "                                                      \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \

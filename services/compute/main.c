@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compute.h"
+#include "instance_json.h"
 #include "log.h"
 #include "replay.h"
 
@@ -56,6 +57,8 @@ static compute_t state;
 static int init(service_t *svc, verr_t *e)
 {
     svc->state = &state;
+    instance_json_metadata_defaults(config_str(svc->cfg, "agent.metadata_tokens", "optional"),
+                                    (int)config_int(svc->cfg, "agent.metadata_hop_limit", 1));
     state.retry_window_s = (int)config_int(svc->cfg, "compute.key_pair_retry_window_s", 600);
     const char *path = config_str(svc->cfg, "compute.result_key_file", "/etc/virga/compute.key");
     verr_t ke;

@@ -522,6 +522,9 @@ def test_instance_metadata_options(cloud, ami, tenant):
     _, _, _, ec2 = tenant
     _, (iid,) = run(ec2, ami, MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2})
     (i,) = wait_state(ec2, [iid], "running")
+    assert i["MetadataOptions"] == {"State": "applied", "HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                                    "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled",
+                                    "InstanceMetadataTags": "disabled"}
     where = {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]}
     ok, md = agent_call(cloud, "compute.instance_metadata", where)
     assert ok and md["metadata_options"] == {"http_tokens": "required", "hop_limit": 2}, md
@@ -534,6 +537,8 @@ def test_instance_metadata_options(cloud, ami, tenant):
     assert md["metadata_options"] == {"http_tokens": "required", "hop_limit": 2, "http_endpoint": "disabled"}
     r = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="optional", HttpEndpoint="enabled")
     assert r["InstanceMetadataOptions"]["HttpTokens"] == "optional"
+    (i,) = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    assert (i["MetadataOptions"]["HttpTokens"], i["MetadataOptions"]["HttpEndpoint"]) == ("optional", "enabled")
     ok, md = agent_call(cloud, "compute.instance_metadata", where)
     assert md["metadata_options"] == {"http_tokens": "optional", "hop_limit": 2}
     for bad, code in (({"HttpTokens": "maybe"}, "InvalidParameterValue"),

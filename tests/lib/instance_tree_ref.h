@@ -175,6 +175,12 @@ static inline json_t *ref_item(const instance_row_t *r, json_t *t)
     ref_burst_fields(it, r);
     if (!json_object_get(it, "groupSet"))
         json_object_set_new(it, "groupSet", json_array());
+    json_object_set_new(it, "metadataOptions",
+                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "state", "applied", "httpTokens",
+                                  r->v[IR_MD_TOKENS] ? r->v[IR_MD_TOKENS] : "optional", "httpPutResponseHopLimit",
+                                  (json_int_t)(r->v[IR_MD_HOP_LIMIT] ? atoll(r->v[IR_MD_HOP_LIMIT]) : 1),
+                                  "httpEndpoint", ref_col(r, IR_MD_OFF)[0] == 't' ? "disabled" : "enabled",
+                                  "httpProtocolIpv6", "disabled", "instanceMetadataTags", "disabled"));
     return it;
 }
 

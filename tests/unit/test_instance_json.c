@@ -53,6 +53,7 @@ static instance_row_t base(void)
     r.v[IR_ATTACHMENT] = "";
     r.v[IR_PUBLIC_IP] = "";
     r.v[IR_PUBLIC_OWNER] = "";
+    r.v[IR_MD_OFF] = "f";
     return r;
 }
 
@@ -119,6 +120,9 @@ static void test_running_full(void **state)
     r.v[IR_ATTACHMENT] = "eni-attach-0abc";
     r.v[IR_PUBLIC_IP] = "198.51.100.7";
     r.v[IR_PUBLIC_OWNER] = "amazon";
+    r.v[IR_MD_TOKENS] = "required";   /* its own metadata options (ModifyInstanceMetadataOptions) */
+    r.v[IR_MD_HOP_LIMIT] = "2";
+    r.v[IR_MD_OFF] = "t";
     check(&r, "[{\"key\":\"Name\",\"value\":\"web \\\"1\\\"\"},{\"key\":\"env\",\"value\":\"\"}]");
 }
 
