@@ -192,8 +192,8 @@ typedef struct dp_ops {
      * new stand-ins and removed interfaces as one `ip -batch` per namespace); commit runs
      * what was deferred, in an order that keeps the unit order's promises (an interface
      * unplugged before its rules go, rules there before an interface is plugged). The
-     * reconciler commits before the first interface is ensured, after the ensures and
-     * after the late removals; answers as ensure does (1: observe again). discard drops
+     * reconciler commits before the first interface is ensured and after the ensures
+     * and the late removals; answers as ensure does (1: observe again). discard drops
      * what was deferred (an apply that failed half-way: the next one observes). */
     int (*commit)(dp_driver_t *d, verr_t *e);
     void (*discard)(dp_driver_t *d);

@@ -271,16 +271,15 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
             sg_whole |= des.v[i].kind == DP_SG;
         }
-        int done = commit(d, st, &des, plugged, &n_plugged, e);
         /* sets and groups nothing names any more, now that the chains naming them were
-         * replaced */
-        int late = done < 0 || sg_whole ? done : remove_units(d, want->host, &obs, &des, 1, st, e);
-        int late_done = late < 0 ? late : commit(d, st, &des, plugged, &n_plugged, e);
-        if (late < 0 || late_done < 0) {
+         * replaced (after them in the same deferred transaction), then all of it run */
+        int late = sg_whole ? 0 : remove_units(d, want->host, &obs, &des, 1, st, e);
+        int done = late < 0 ? late : commit(d, st, &des, plugged, &n_plugged, e);
+        if (late < 0 || done < 0) {
             dp_units_clear(&obs);
             goto out;
         }
-        rebuilt |= done | late | late_done;
+        rebuilt |= late | done;
         /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
          * that differed was just ensured and another observation would find nothing.
          * The tables rewritten whole chose their parts' marks themselves: not known. */
