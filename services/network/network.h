@@ -130,6 +130,7 @@ int default_group_create(db_t *db, const char *account, const char *vpc_id, char
 NET_HANDLER(net_create_vpc);
 NET_HANDLER(net_describe_vpcs);
 NET_HANDLER(net_delete_vpc);
+NET_HANDLER(net_vpcs_exist);
 NET_HANDLER(net_modify_vpc_attribute);
 NET_HANDLER(net_describe_vpc_attribute);
 NET_HANDLER(net_create_subnet);

@@ -11,6 +11,7 @@
 #include "network.h"
 #include "quota.h"
 #include "routing.h"
+#include "strbuf.h"
 #include "tags.h"
 
 int net_create_vpc(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -205,4 +206,42 @@ int net_describe_vpc_attribute(bus_ctx_t *ctx, const json_t *body, json_t **repl
     }
     return verr_set(e, 400, "InvalidParameterValue", "Value (%.64s) for parameter attribute is invalid: "
                     "enableDnsSupport or enableDnsHostnames", attr);
+}
+
+#define VPCS_EXIST_MAX 256
+
+/* network.vpcs_exist {"vpc_ids": [...]} -> {"vpc_ids": [those that exist]} (a host's
+ * agent): an agent keeps a VPC's datapath a while after its last interface there went
+ * (agent.datapath_vpc_idle_teardown_s), for the next launch into it, and asks this on its
+ * tick so that a deleted VPC's bridge, router and DHCP go then, not at the grace's end.
+ * Ids only: nothing of a tenant's but whether the id still exists. */
+int net_vpcs_exist(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    const json_t *ids = json_object_get(body, "vpc_ids"), *v;
+    size_t i;
+    if (!json_is_array(ids) || json_array_size(ids) > VPCS_EXIST_MAX)
+        return verr_set(e, 400, "InvalidParameterValue", "vpc_ids must be an array of at most %d VPC ids",
+                        VPCS_EXIST_MAX);
+    strbuf_t list = {0};
+    strbuf_putc(&list, '{');
+    json_array_foreach(ids, i, v) {
+        const char *id = json_string_value(v);
+        if (!id || !ids_valid("vpc", id)) {
+            free(list.s);
+            return verr_set(e, 400, "InvalidParameterValue", "vpc_ids: '%.64s' is not a VPC id", id ? id : "?");
+        }
+        strbuf_printf(&list, "%s%s", i ? "," : "", id);     /* ids are [a-z0-9-]: no quoting needed */
+    }
+    strbuf_putc(&list, '}');
+    const char *p[] = {list.s};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "vpcs_exist", "SELECT id FROM vpcs WHERE id = ANY($1::text[])",
+                                      1, p);
+    free(list.s);
+    if (!r)
+        return -1;
+    json_t *out = json_array();
+    for (int k = 0; k < PQntuples(r); k++)
+        json_array_append_new(out, json_string(PQgetvalue(r, k, 0)));
+    *reply = json_pack("{s:o}", "vpc_ids", out);
+    return 0;
 }

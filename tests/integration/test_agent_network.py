@@ -16,14 +16,19 @@ from harness import Cloud, aws, boto3_client, new_tenant
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the linux datapath needs root")
 
 IDLE_S = 5
+# the module's cloud: a grace long enough to tell "the VPC went at its deletion" from "at
+# the grace's end" (its tests delete their VPCs, so none waits it out)
+MODULE_IDLE_S = 40
+TICK_S = 2
 
 
 @pytest.fixture(scope="module")
 def cloud():
     # a short reconcile tick so the inventory follows quickly; the doorbell does the rest;
-    # a VPC left without interfaces is kept IDLE_S (not the default 60 s) before it goes
-    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
-                         "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(IDLE_S)})
+    # a VPC left without interfaces is kept MODULE_IDLE_S (not the default 60 s) before it
+    # goes, unless it is deleted
+    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": str(TICK_S),
+                         "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(MODULE_IDLE_S)})
     yield c
     c.stop()
     left = [n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-" % c.base)]
@@ -58,6 +63,11 @@ def wait_for(what, fn, seconds=60):
             assert v, "timed out waiting for " + what
             return v
         time.sleep(0.2)
+
+
+def delete_vpc(ec2, vid, sid):
+    ec2.delete_subnet(SubnetId=sid)
+    ec2.delete_vpc(VpcId=vid)
 
 
 def ns_exec(ns, *args, timeout=20):
@@ -125,7 +135,8 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
 
     # unplugged and deleted: the interfaces go at once; the VPC's router (its DHCP and
     # metadata) stays for the idle grace, so that the next launch into it pays nothing;
-    # then the host has nothing, and nothing of the datapath is left
+    # the VPC deleted, it goes at the agent's next tick, not at the grace's end: then the
+    # host has nothing, and nothing of the datapath is left
     router = [n for n in namespaces(cloud) if n.startswith("%sr-%s." % (pfx, host))]
     assert len(router) == 1, namespaces(cloud)
     for p in (veth, tap):
@@ -134,7 +145,12 @@ def test_ports_become_namespaces_taps_and_metadata_then_go(cloud):
     wait_for("the stand-in gone", lambda: stand_in not in namespaces(cloud))
     wait_for("the tap gone", lambda: ns_exec(hns, "ip", "link", "show", dev).returncode != 0)
     assert router[0] in namespaces(cloud), "the VPC went with its last interface: %r" % namespaces(cloud)
-    wait_for("an empty host", lambda: namespaces(cloud) == [] or None, seconds=IDLE_S + 60)
+    time.sleep(TICK_S + 1)
+    assert router[0] in namespaces(cloud), "the VPC went before its grace: %r" % namespaces(cloud)
+    delete_vpc(ec2, vid, sid)
+    deleted = time.time()
+    wait_for("an empty host", lambda: namespaces(cloud) == [] or None, seconds=MODULE_IDLE_S + 60)
+    assert time.time() - deleted < MODULE_IDLE_S - 10, "the deleted VPC's datapath waited out its grace"
 
 
 def port_vni(cloud, port):
@@ -179,6 +195,7 @@ def test_attached_interface_appears_in_the_running_instance(cloud):
     as_compute(cloud, "network.port_delete", {"eni": port["eni_id"]})
     wait_for("the namespace gone", lambda: ins not in namespaces(cloud))
     ec2.delete_network_interface(NetworkInterfaceId=extra["NetworkInterfaceId"])
+    delete_vpc(ec2, vid, sid)
 
 
 def test_agent_restart_adopts_the_datapath(cloud):
@@ -207,6 +224,7 @@ def test_agent_restart_adopts_the_datapath(cloud):
         "http://169.254.169.254/latest/meta-data/").stdout.strip() not in ("", "000"))
     assert os.stat("/run/netns/" + stand_in).st_ino == inode
     as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
+    delete_vpc(ec2, vid, sid)
     wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
 
 
@@ -278,6 +296,10 @@ def test_security_group_changes_reach_the_host_in_place(cloud):
         srv.wait(timeout=10)
     for p in ports:
         as_compute(cloud, "network.port_delete", {"eni": p["eni_id"]})
+    for g in (web, cli):
+        ec2("delete-security-group", "--group-id", g)
+    ec2("delete-subnet", "--subnet-id", sid)
+    ec2("delete-vpc", "--vpc-id", vid)
     wait_for("an empty host", lambda: namespaces(cloud) == [] or None)
 
 

@@ -256,6 +256,7 @@ static void apply(const json_t *pulled, long long gen, int full)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    long execs = dp_exec_count();
     dp_stats_t st = {.plugged = plugged};
     int rc;
     if (!d->n_vpcs && !d->n_ifaces) {
@@ -274,8 +275,8 @@ static void apply(const json_t *pulled, long long gen, int full)
     } else {
         int changed = st.ensured || st.removed || gen != ns.applied;
         if (changed)
-            log_info("datapath generation %lld applied: %d ensured, %d removed, %ld ms", gen, st.ensured, st.removed,
-                     ms);
+            log_info("datapath generation %lld applied: %d ensured, %d removed, %ld commands, %ld ms", gen, st.ensured,
+                     st.removed, dp_exec_count() - execs, ms);
         set_result(gen, NULL);
         if (changed)
             tell_applied();
@@ -287,14 +288,54 @@ static void apply(const json_t *pulled, long long gen, int full)
     dp_desired_free(d);
 }
 
+/* The VPCs kept idle here that the network no longer has (deleted since their last
+ * interface here went): their grace ends now, so their bridge, router, DHCP and metadata
+ * server go at this tick rather than agent.datapath_vpc_idle_teardown_s after (the grace
+ * is for a VPC that may get a launch again). Asked only while one is kept. 1 when any
+ * was dropped. A network that cannot answer leaves the grace as it was. */
+static int idle_vpcs_deleted(void)
+{
+    const char *id;
+    json_t *seen, *r = NULL;
+    verr_t e = {0};
+    JSON_AUTO json_t *idle = json_array();
+    json_object_foreach(ns.vpcs_seen, id, seen)
+        if (json_int(seen, "gone", 0))
+            json_array_append_new(idle, json_string(id));
+    if (!json_array_size(idle))
+        return 0;
+    if (bus_call(ns.svc->bus, "network", "network.vpcs_exist", json_pack("{s:O}", "vpc_ids", idle), NULL,
+                 ns.timeout_ms, &r, &e) < 0) {
+        log_warn("network.vpcs_exist: %s %s (idle VPCs kept until their grace ends)", e.code, e.message);
+        return 0;
+    }
+    const json_t *live = json_object_get(r, "vpc_ids"), *v;
+    size_t i, k;
+    int dropped = 0;
+    json_array_foreach(idle, i, v) {
+        int exists = 0;
+        for (k = 0; !exists && k < json_array_size(live); k++)
+            exists = !strcmp(json_string_value(json_array_get(live, k)) ?: "", json_string_value(v));
+        if (!exists) {
+            log_info("VPC %s was deleted: its datapath on this host goes now", json_string_value(v));
+            json_object_del(ns.vpcs_seen, json_string_value(v));
+            dropped = 1;
+        }
+    }
+    json_decref(r);
+    return dropped;
+}
+
 /* Pull the document; apply it when it is news (or the last apply failed, or a resync is
- * due: what is there is then observed and repaired even at the same generation). */
+ * due: what is there is then observed and repaired even at the same generation, or a VPC
+ * kept idle was deleted). */
 static void pull_and_apply(int force)
 {
     json_t *doc = NULL;
     verr_t e = {0};
     if (datapath_open() < 0)
         return;
+    int dropped = idle_vpcs_deleted();
     if (bus_call(ns.svc->bus, "network", "network.host_desired", json_pack("{s:s}", "host", ns.host), NULL,
                  ns.timeout_ms, &doc, &e) < 0) {
         log_warn("network.host_desired: %s %s", e.code, e.message);
@@ -305,7 +346,7 @@ static void pull_and_apply(int force)
     pthread_mutex_lock(&ns.mu);
     int same = gen == ns.applied && !ns.error[0];
     pthread_mutex_unlock(&ns.mu);
-    if (!same || force)
+    if (!same || force || dropped)
         apply(doc, gen, force);
     json_decref(doc);
 }

@@ -187,6 +187,16 @@ typedef struct dp_ops {
                   const dp_unit_t *seen, verr_t *e);
     /* Remove one observed unit and everything it owns. */
     int (*remove)(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e);
+    /* Optional. ensure and remove may defer their commands so that many units cost one
+     * command per namespace (linux: the security group pieces as one `nft` transaction,
+     * new stand-ins and removed interfaces as one `ip -batch` per namespace); commit runs
+     * what was deferred, in an order that keeps the unit order's promises (an interface
+     * unplugged before its rules go, rules there before an interface is plugged). The
+     * reconciler commits before the first interface is ensured and after the ensures
+     * and the late removals; answers as ensure does (1: observe again). discard drops
+     * what was deferred (an apply that failed half-way: the next one observes). */
+    int (*commit)(dp_driver_t *d, verr_t *e);
+    void (*discard)(dp_driver_t *d);
     /* Remove what hosts share (underlay, outside) when no host is left. */
     int (*teardown_shared)(dp_driver_t *d, verr_t *e);
     /* Hosts that have a namespace (for teardown of everything). */

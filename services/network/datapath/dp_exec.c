@@ -27,6 +27,15 @@
 
 #define DP_EXEC_TIMEOUT_MS 15000
 
+/* Commands run by this process, for the appliers' logs (an apply's cost is mostly its
+ * fork+execs). Atomic: cheap, and correct whichever thread applies. */
+static long exec_count;
+
+long dp_exec_count(void)
+{
+    return __atomic_load_n(&exec_count, __ATOMIC_RELAXED);
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -72,6 +81,7 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
         return verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
     }
     int detached = flags & DP_DETACHED;
+    __atomic_add_fetch(&exec_count, 1, __ATOMIC_RELAXED);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     pid_t self = getpid(), pid = fork();
     if (pid < 0) return verr_set(e, 500, "InternalError", "fork: %s", strerror(errno));

@@ -18,4 +18,7 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
 /* dp_run with the arguments inline, NULL-terminated, no input or output. */
 int dp_runv(const char *netns, int flags, verr_t *e, ...);
 
+/* How many commands dp_run started in this process so far. */
+long dp_exec_count(void);
+
 #endif

@@ -279,22 +279,27 @@ static void remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
     }
 }
 
-static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
-                        const dp_unit_t *seen, verr_t *e)
+/* The same at the commit, with every other interface the apply removes: one `ip -batch`
+ * in the host namespace, one in the root for the stand-ins (linux_commit.c). */
+static void defer_remove_iface(dp_driver_t *d, const char *host, const dp_unit_t *u)
+{
+    char hns[128], ins[200];
+    lx_ns_host(d, host, hns, sizeof hns);
+    if (!lx_ns_exists(hns)) return;     /* the host went, and everything with it */
+    lx_pending_t *p = lx_pending(d, hns);
+    if (u->dev[0]) strbuf_printf(&p->unplug, "link set %s group " LX_GONE_GROUP "\n", u->dev);
+    if (strncmp(u->key, "dev:", 4)) {
+        lx_ns_inst(d, host, u->key, ins, sizeof ins);
+        if (lx_ns_exists(ins)) strbuf_printf(&p->ns_del, "netns del %s\n", ins);
+    }
+}
+
+/* An interface that is not a new stand-in: a tap, an attached one, one rebuilt or
+ * finished in place. */
+static int ensure_iface_now(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, const dp_unit_t *seen,
+                            const char *hns, const char *ins, verr_t *e)
 {
     const dp_iface_t *f = u->spec;
-    char hns[128], ins[200], vb[16];
-    lx_ns_host(d, w->host, hns, sizeof hns);
-    lx_ns_inst(d, w->host, f->eni_id, ins, sizeof ins);
-    /* Whole but detached (its VPC was rebuilt): attach it again. The instance keeps its
-     * interface; rebuilding it would cut the instance off. */
-    snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
-    if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
-        return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
-    /* A broken one is rebuilt from scratch (a stand-in's after adopt_iface declined). One
-     * never observed has nothing to remove (observe reports every vt- device and stand-in
-     * namespace of the host), and the `ip link del` of a missing device is not free on
-     * the path of every plug. */
     int stand_in = strcmp(f->kind, "tap") && !f->parent[0];
     if (seen && !stand_in) remove_iface(d, w->host, u);
     AUTOFREE char *attach = xasprintf("link set %s master vb-%u up\nlink set %s alias \"eni=%s %s\"\n",
@@ -338,6 +343,44 @@ static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *
         "link set %s master vb-%u up\n", f->device, f->mac, ins, f->device, f->vpc->vni);
     if (ip_batch(hns, host_cmds, e) < 0 || ip_batch(ins, inst_cmds, e) < 0) return -1;
     return ip_batch(hns, attach, e);
+}
+
+static int ensure_iface(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
+                        const dp_unit_t *seen, verr_t *e)
+{
+    const dp_iface_t *f = u->spec;
+    char hns[128], ins[200], vb[16];
+    lx_ns_host(d, w->host, hns, sizeof hns);
+    lx_ns_inst(d, w->host, f->eni_id, ins, sizeof ins);
+    /* Whole but detached (its VPC was rebuilt): attach it again. The instance keeps its
+     * interface; rebuilding it would cut the instance off. */
+    snprintf(vb, sizeof vb, "vb-%u", f->vpc->vni);
+    if (seen && seen->reattach && seen->text && !strcmp(seen->text, u->fp))
+        return dp_runv(hns, 0, e, "ip", "link", "set", f->device, "master", vb, "up", NULL);
+    /* A broken one is rebuilt from scratch (a stand-in's after adopt_iface declined). One
+     * never observed has nothing to remove (observe reports every vt- device and stand-in
+     * namespace of the host), and the `ip link del` of a missing device is not free on
+     * the path of every plug. */
+    int stand_in = strcmp(f->kind, "tap") && !f->parent[0];
+    /* A new stand-in waits for the commit, with every other of this apply: see there. */
+    if (stand_in && !seen) {
+        lx_pending_t *p = lx_pending(d, hns);
+        strbuf_printf(&p->ns_add, "netns add %s\n", ins);
+        AUTOFREE char *cmds = xasprintf("link add eth0 address %s mtu " VX_MTU " type veth peer name %s mtu " VX_MTU
+                                        " netns %s\nlink set lo up\nlink set eth0 up\naddr replace %s/%d dev eth0\n"
+                                        "route replace default via %s\n", f->mac, f->device, hns, f->ip,
+                                        f->prefix_len, f->subnet->gateway);
+        lx_defer_inst(p, ins, cmds);
+        strbuf_printf(&p->plug, "link set %s master %s up\nlink set %s alias \"eni=%s %s\"\n", f->device, vb,
+                      f->device, f->eni_id, u->fp);
+        return 0;
+    }
+    /* Anything else runs now, after what was deferred (an attached interface goes into
+     * its primary's stand-in, which may be one of those). */
+    int again = lx_commit(d, e);
+    if (again < 0) return -1;
+    int rc = ensure_iface_now(d, w, u, seen, hns, ins, e);
+    return rc < 0 ? -1 : rc | again;
 }
 
 /* ---- router: gateways, public addresses, NAT ---- */
@@ -386,7 +429,66 @@ static int router_routes(const char *rns, const char *spec, verr_t *e)
     return rc;
 }
 
-static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
+/* The public addresses of a NAT script (render.c: "ip daddr <public> dnat to <private>"),
+ * one per line of the result, each followed by '\n'. */
+static char *nat_publics(const char *nat)
+{
+    strbuf_t b = {0};
+    strbuf_puts(&b, "");
+    char pub[48];
+    for (const char *l = nat; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (sscanf(l, " ip daddr %47s dnat to", pub) == 1) strbuf_printf(&b, "%s\n", pub);
+    return b.s;
+}
+
+static int has_line(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *l = list; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, item, n) && l[n] == '\n') return 1;
+    return 0;
+}
+
+/* A router whose gateways and routes are as the last apply left them (`seen` from
+ * dp_apply_changes, with its texts) and only its public addresses or NAT differ (an
+ * interface with a public address came or went): those addresses and their routes in
+ * the outside namespace change, one `ip -batch` in each, and the NAT table is replaced,
+ * three commands whatever the number of interfaces, where a rebuild flushed and added
+ * every address one command each. 1 when it cannot (the caller rebuilds). */
+static int router_publics(const dp_desired_t *w, const dp_unit_t *u, const dp_unit_t *seen, const char *rns,
+                          const char *ons, const char *vo, verr_t *e)
+{
+    const dp_vpc_t *v = u->spec;
+    if (!seen || !seen->text || !seen->text2 || !u->text2 || strcmp(seen->text2, u->text2)) return 1;
+    AUTOFREE char *before = nat_publics(seen->text), *after = nat_publics(u->text);
+    strbuf_t in_router = {0}, outside = {0};
+    for (const char *l = before; *l; l = strchr(l, '\n') + 1) {
+        char pub[48];
+        snprintf(pub, sizeof pub, "%.*s", (int)(strchr(l, '\n') - l), l);
+        if (has_line(after, pub)) continue;
+        strbuf_printf(&in_router, "addr del %s/32 dev " DP_OUTSIDE_IF "\n", pub);
+        strbuf_printf(&outside, "route del %s/32 dev %s\n", pub, vo);
+    }
+    for (size_t i = 0; i < w->n_ifaces; i++) {
+        const dp_iface_t *f = &w->ifaces[i];
+        if (f->vpc != v || !f->public_ip[0] || has_line(before, f->public_ip)) continue;
+        strbuf_printf(&in_router, "addr replace %s/32 dev " DP_OUTSIDE_IF "\n", f->public_ip);
+        strbuf_printf(&outside, "route replace %s/32 dev %s\n", f->public_ip, vo);
+    }
+    /* removing the device's last address drops its routes: the default again */
+    if (in_router.len) strbuf_puts(&in_router, "route replace default dev " DP_OUTSIDE_IF "\n");
+    static const char *const nft[] = {"nft", "-f", "-", NULL};
+    verr_t err = {0};
+    int rc = (in_router.len && ip_batch(rns, in_router.s, &err) < 0) || (outside.len && ip_batch(ons, outside.s, &err) < 0)
+        ? 1 : dp_run(rns, nft, u->text, NULL, 0, e);
+    if (rc > 0) fprintf(stderr, "datapath: %s: public addresses not changed in place (%s); rebuilding its router\n",
+                        rns, err.message);
+    free(in_router.s);
+    free(outside.s);
+    return rc;
+}
+
+static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, const dp_unit_t *seen, verr_t *e)
 {
     const dp_vpc_t *v = u->spec;
     char rns[128], ons[128], vo[16], h[9], pub[64];
@@ -394,6 +496,8 @@ static int ensure_router(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t 
     lx_ns_shared(d, "outside", ons, sizeof ons);
     dp_hash8(rns, h);
     snprintf(vo, sizeof vo, "vo-%s", h);
+    int in_place = router_publics(w, u, seen, rns, ons, vo, e);
+    if (in_place <= 0) return in_place;
     /* an outside namespace with no route at all yet has no main table to flush ("FIB table
      * does not exist"): nothing to remove, and the route added below would say if the
      * namespace itself were broken */
@@ -505,14 +609,16 @@ static int lx_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u,
                      const dp_unit_t *seen, verr_t *e)
 {
     switch (u->kind) {
-    case DP_HOST:   return ensure_host(d, w, u, e);
+    case DP_HOST:   return lx_commit(d, e) < 0 ? -1 : ensure_host(d, w, u, e);
     case DP_VPC:    return ensure_vpc(d, w, u, e);
     case DP_FDB:    return fdb_op(d, w->host, u->key, "append", 0, e);
     case DP_IFACE:  return ensure_iface(d, w, u, seen, e);
-    case DP_ROUTER: return ensure_router(d, w, u, e);
+    case DP_ROUTER: return ensure_router(d, w, u, seen, e);
     case DP_DHCP:   return ensure_dhcp(d, w, u, e);
     case DP_META:   return meta_op(d, w->host, ((const dp_vpc_t *)u->spec)->vni, "replace", 0, e);
-    case DP_SG: case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
+    case DP_SG:     /* the tables rewritten whole, after what was deferred */
+        return lx_commit(d, e) < 0 ? -1 : lx_sg_ensure(d, w, u, seen, e);
+    case DP_SGVPC: case DP_SGSET: case DP_SGGRP: case DP_SGIF:
         return lx_sg_ensure(d, w, u, seen, e);
     default:        return verr_set(e, 500, "InternalError", "unknown unit kind");
     }
@@ -524,10 +630,10 @@ static int lx_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_
     unsigned vni = (unsigned)strtoul(u->key, NULL, 10);
     char dir[700];
     switch (u->kind) {
-    case DP_HOST:   return remove_host(d, host);
+    case DP_HOST:   lx_discard(d); return remove_host(d, host);     /* all of it goes */
     case DP_VPC:    remove_vpc(d, host, vni); return 0;
     case DP_FDB:    fdb_op(d, host, u->key, "del", DP_QUIET, NULL); return 0;
-    case DP_IFACE:  remove_iface(d, host, u); return 0;
+    case DP_IFACE:  defer_remove_iface(d, host, u); return 0;
     case DP_ROUTER: remove_router(d, host, vni); return 0;
     case DP_DHCP:   lx_host_dir(d, host, dir, sizeof dir); lx_dhcp_stop(dir, vni); return 0;
     case DP_META:   meta_op(d, host, vni, "del", DP_QUIET, NULL); return 0;
@@ -597,6 +703,7 @@ static dp_driver_t *lx_open(const dp_config_t *cfg, verr_t *e)
 
 static void lx_close(dp_driver_t *d)
 {
+    lx_discard(d);
     close(((lx_driver_t *)d)->lock_fd);
     free(d);
 }
@@ -632,6 +739,8 @@ const dp_ops_t dp_linux_ops = {
     .observe = lx_observe,
     .ensure = lx_ensure,
     .remove = lx_remove,
+    .commit = lx_commit,
+    .discard = lx_discard,
     .teardown_shared = lx_teardown_shared,
     .hosts = lx_hosts,
 };

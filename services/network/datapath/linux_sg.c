@@ -2,10 +2,11 @@
  *
  * The scripts are render_sg.c's. Observing is one `nft` run listing every chain (their
  * comments hold the fingerprints) and every set (their elements are the fingerprints of
- * the group sets). Changing an interface, a VPC or a set is one `nft -f` transaction of
- * just its statements; if one fails (the tables are not what observe said: changed
- * under us), the tables are marked broken (their `fp` chain removed) and apply observes
- * again, which rewrites them whole from the document. */
+ * the group sets). Changing an interface, a VPC or a set is just its statements, and all
+ * the pieces an apply changes are one `nft -f` transaction, run by the commit
+ * (linux_commit.c); if it fails (the tables are not what observe said: changed under
+ * us), the tables are marked broken (their `fp` chain removed) and apply observes again,
+ * which rewrites them whole from the document. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,15 +148,12 @@ int lx_sg_observe(dp_driver_t *d, const char *hns, dp_units_t *out, verr_t *e)
     return 0;
 }
 
-/* A part's transaction failed: the tables are not what observe said. Mark them broken
- * so that the next observation rewrites them whole, and ask for it. */
-static int part_failed(const char *hns, const dp_unit_t *u, verr_t *e)
+/* A piece's statements join the apply's one transaction (run by the commit). */
+static void defer_piece(dp_driver_t *d, const char *hns, const char *script)
 {
-    fprintf(stderr, "datapath: %s: nftables change of %s %s failed (%s); rewriting the host's rules\n", hns,
-            dp_kind_name(u->kind), u->key, e && e->message[0] ? e->message : "?");
-    dp_runv(hns, DP_QUIET, NULL, "nft", "delete", "chain", "inet", "virga_sg", "fp", NULL);
-    if (e) *e = (verr_t){0};
-    return 1;
+    lx_pending_t *p = lx_pending(d, hns);
+    strbuf_puts(&p->nft, script);
+    p->nft_pieces++;
 }
 
 static unsigned free_mark(lx_driver_t *x)
@@ -210,8 +208,8 @@ int lx_sg_ensure(dp_driver_t *d, const dp_desired_t *w, dp_unit_t *u, const dp_u
     default:
         return verr_set(e, 500, "InternalError", "not a security group unit");
     }
-    if (dp_run(hns, NFT_F, script, NULL, 0, e) < 0) return part_failed(hns, u, e);
-    if (mark) MARK_SET(x, mark);
+    defer_piece(d, hns, script);
+    if (mark) MARK_SET(x, mark);   /* taken now: the next interface of this apply takes another */
     u->mark = mark;     /* what observe would read back (dp_apply_changes keeps it) */
     return 0;
 }
@@ -236,8 +234,7 @@ int lx_sg_remove(dp_driver_t *d, const char *host, const dp_unit_t *u, verr_t *e
     case DP_SGIF:  script = dp_render_sg_iface_del(u->key, u->dev, u->mark); break;
     default:       return 0;
     }
-    verr_t err = {0};
-    if (dp_run(hns, NFT_F, script, NULL, 0, &err) < 0) return part_failed(hns, u, &err);
+    defer_piece(d, hns, script);
     if (u->kind == DP_SGIF) MARK_CLR(x, u->mark);
     return 0;
 }

@@ -148,14 +148,39 @@ static int remove_units(dp_driver_t *d, const char *host, dp_units_t *obs,
 }
 
 /* A unit as what is there: its identity and what observe would read back, without the
- * desired side's rendered texts and spec (they point into a document that goes). */
-static void keep_unit(dp_units_t *to, const dp_unit_t *u)
+ * desired side's spec (it points into a document that goes). A router keeps its texts
+ * (gateways, routes, the NAT with the public addresses): its next ensure then changes
+ * only the public addresses that differ instead of rebuilding the router (a launch or a
+ * terminate with a public address), which an observation, reading no text, never
+ * allows. */
+static void keep_unit(dp_units_t *to, const dp_unit_t *u, const dp_unit_t *texts)
 {
     dp_unit_t *k = dp_units_add(to, u->kind, u->key);
     snprintf(k->fp, sizeof k->fp, "%s", u->fp);
     snprintf(k->dev, sizeof k->dev, "%s", u->dev);
     k->order = unit_order(u);
     k->mark = u->mark;
+    if (u->kind == DP_ROUTER && texts->text && texts->text2) {
+        k->text = xstrdup(texts->text);
+        k->text2 = xstrdup(texts->text2);
+    }
+}
+
+/* What the driver deferred (dp_ops_t.commit), run now; then the launches waiting for the
+ * interfaces it plugged may go. */
+static int commit(dp_driver_t *d, dp_stats_t *st, const dp_units_t *des, size_t *plugged, size_t *n_plugged,
+                  verr_t *e)
+{
+    int rc = d->ops->commit ? d->ops->commit(d, e) : 0;
+    if (rc >= 0 && st && st->plugged)
+        for (size_t i = 0; i < *n_plugged; i++) st->plugged(st->plugged_arg, des->v[plugged[i]].key);
+    *n_plugged = 0;
+    return rc;
+}
+
+static void discard(dp_driver_t *d)
+{
+    if (d->ops->discard) d->ops->discard(d);
 }
 
 static void forget_known(dp_driver_t *d)
@@ -171,7 +196,8 @@ static void remember(dp_driver_t *d, const char *host, const dp_units_t *des, co
     dp_units_t k = {0};
     for (size_t i = 0; i < des->n; i++) {
         const dp_unit_t *o = dp_units_find(obs, des->v[i].kind, des->v[i].key);
-        keep_unit(&k, o && !strcmp(o->fp, des->v[i].fp) ? o : &des->v[i]);
+        /* equal fingerprints, equal configuration: the texts are the document's */
+        keep_unit(&k, o && !strcmp(o->fp, des->v[i].fp) ? o : &des->v[i], &des->v[i]);
     }
     forget_known(d);
     d->known = k;
@@ -184,7 +210,7 @@ static void remember(dp_driver_t *d, const char *host, const dp_units_t *des, co
 static int current(dp_driver_t *d, const char *host, int trust, dp_units_t *out, verr_t *e)
 {
     if (trust && d->known_ok && !strcmp(d->known_host, host)) {
-        for (size_t i = 0; i < d->known.n; i++) keep_unit(out, &d->known.v[i]);
+        for (size_t i = 0; i < d->known.n; i++) keep_unit(out, &d->known.v[i], &d->known.v[i]);
         return 0;
     }
     return d->ops->observe(d, host, out, e);
@@ -196,6 +222,8 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
     dp_desired_units(want, &des);
     qsort(des.v, des.n, sizeof *des.v, by_kind);
     int rc = -1, vpc_built = 0;
+    /* interfaces ensured whose launches wait for the next commit */
+    size_t *plugged = xcalloc(des.n + 1, sizeof *plugged), n_plugged = 0;
     for (int pass = 0; pass < DP_PASSES; pass++) {
         dp_units_t obs = {0};
         if (current(d, want->host, trust && pass == 0, &obs, e) < 0) {
@@ -215,7 +243,7 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
             rc = 0;
             goto out;
         }
-        int rebuilt = remove_units(d, want->host, &obs, &des, 0, st, e), sg_whole = 0;
+        int rebuilt = remove_units(d, want->host, &obs, &des, 0, st, e), sg_whole = 0, ifaces = 0;
         if (rebuilt < 0) {
             dp_units_clear(&obs);
             goto out;
@@ -224,7 +252,12 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
             const dp_unit_t *o = seen_as(&obs, &des.v[i]);
             if (o && !strcmp(o->fp, des.v[i].fp)) continue;
             if (sg_whole && dp_sg_part(des.v[i].kind)) continue;   /* written with the tables */
-            int r = d->ops->ensure(d, want, &des.v[i], o, e);
+            /* the rules (and removals) deferred so far are there before an interface is */
+            int r = des.v[i].kind == DP_IFACE && !ifaces++ ? commit(d, st, &des, plugged, &n_plugged, e) : 0;
+            if (r >= 0) {
+                rebuilt |= r > 0;
+                r = d->ops->ensure(d, want, &des.v[i], o, e);
+            }
             if (r < 0) {
                 dp_units_clear(&obs);
                 goto out;
@@ -232,21 +265,21 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
             if (st) st->ensured++;
             /* a VPC new here has no metadata server until the apply ends */
             vpc_built |= des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
-            if (st && st->plugged && des.v[i].kind == DP_IFACE && !vpc_built && r == 0)
-                st->plugged(st->plugged_arg, des.v[i].key);
+            if (des.v[i].kind == DP_IFACE && !vpc_built && r == 0) plugged[n_plugged++] = i;
             rebuilt |= r > 0 || des.v[i].kind == DP_HOST || des.v[i].kind == DP_VPC;
             /* a primary interface rebuilt took the interfaces attached in its namespace */
             rebuilt |= des.v[i].kind == DP_IFACE && !des.v[i].order && o;
             sg_whole |= des.v[i].kind == DP_SG;
         }
         /* sets and groups nothing names any more, now that the chains naming them were
-         * replaced */
+         * replaced (after them in the same deferred transaction), then all of it run */
         int late = sg_whole ? 0 : remove_units(d, want->host, &obs, &des, 1, st, e);
-        if (late < 0) {
+        int done = late < 0 ? late : commit(d, st, &des, plugged, &n_plugged, e);
+        if (late < 0 || done < 0) {
             dp_units_clear(&obs);
             goto out;
         }
-        rebuilt |= late;
+        rebuilt |= late | done;
         /* Only a rebuilt host or VPC takes other units with it; otherwise every unit
          * that differed was just ensured and another observation would find nothing.
          * The tables rewritten whole chose their parts' marks themselves: not known. */
@@ -260,6 +293,8 @@ static int apply(dp_driver_t *d, const dp_desired_t *want, int trust, dp_stats_t
     verr_set(e, 500, "InternalError", "host %s: the datapath did not converge in %d passes",
              want->host, DP_PASSES);
 out:
+    if (rc < 0) discard(d);
+    free(plugged);
     dp_units_clear(&des);
     return rc;
 }
@@ -286,6 +321,8 @@ int dp_teardown(dp_driver_t *d, const char *host, verr_t *e)
     forget_known(d);
     int rc = d->ops->observe(d, host, &obs, e);
     if (rc == 0) rc = remove_units(d, host, &obs, NULL, 0, NULL, e) < 0 ? -1 : 0;
+    if (rc == 0 && d->ops->commit) rc = d->ops->commit(d, e) < 0 ? -1 : 0;
+    if (rc < 0) discard(d);
     dp_units_clear(&obs);
     return rc;
 }
