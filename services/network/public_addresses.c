@@ -38,15 +38,21 @@ int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const 
 
 int eni_public_reassign(db_t *db, const config_t *cfg, const char *eni, verr_t *e)
 {
-    /* (the interface's address rows are locked by the caller's change) it gets one only
-     * if it had one at launch, is still attached and holds none now */
+    /* the interface's row lock first (as an association to it takes it), then, in a
+     * statement that sees what committed meanwhile, whether it holds an address: it gets
+     * one only if it had one at launch, is still attached and holds none now */
     const char *p[] = {eni};
-    PG_AUTO PGresult *r = db_prepared(db, e, "pub_reassign_of", "SELECT account_id, host(last_public_ip) FROM enis n "
-                                      "WHERE id = $1 AND public_ip_on_launch AND instance_id IS NOT NULL AND NOT EXISTS "
-                                      "(SELECT 1 FROM addresses a WHERE a.eni_id = n.id)", 1, p);
+    PG_AUTO PGresult *r = db_prepared(db, e, "pub_reassign_of", "SELECT account_id, host(last_public_ip) FROM enis "
+                                      "WHERE id = $1 AND public_ip_on_launch AND instance_id IS NOT NULL FOR UPDATE", 1,
+                                      p);
     if (!r)
         return -1;
     if (!PQntuples(r))
+        return 0;
+    PG_AUTO PGresult *held = db_prepared(db, e, "pub_reassign_held", "SELECT 1 FROM addresses WHERE eni_id = $1", 1, p);
+    if (!held)
+        return -1;
+    if (PQntuples(held))
         return 0;
     verr_t e2 = {0};
     if (insert_public(db, cfg, PQgetvalue(r, 0, 0), eni, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), 0,
