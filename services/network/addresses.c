@@ -4,7 +4,8 @@
  * DisassociateAddress, ReleaseAddress, DescribeAddresses. An association touches the
  * datapath of the hosts running the interface's VPC (1:1 NAT there). The addresses a
  * launch gave interfaces (public_addresses.c) are not elastic IPs: none of these
- * actions finds them, and an association replaces the interface's one. */
+ * actions finds them, an association replaces the interface's one, and an elastic IP
+ * leaving such an interface (disassociated, or moved) gives it a new one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
