@@ -8,7 +8,8 @@
  *       instance_hour: {t3.nano: 0.0052, default: 0.02}
  *       public_instance_hour: {t3.nano: 0.0052}   # the public cloud's own price
  *       public_cloud_markup: 0.10      # added to it: 10 %
- *       eip_hour: 0.005
+ *       eip_hour: 0.005                # an elastic IP, allocated
+ *       public_ipv4_hour: 0.005        # a public address a launch assigned
  *       image_gb_month: 0.05
  *       storage_gb_month: 0.023
  *       transfer_gb_out: 0.09
@@ -38,6 +39,7 @@ static const struct field {
     {"instance_hour", "instance.running", 1, 0, "hour", "3600"},
     {"public_instance_hour", "instance.running", 1, 1, "hour", "3600"},
     {"eip_hour", "address.allocated", 0, 0, "hour", "3600"},
+    {"public_ipv4_hour", "address.public-ipv4", 0, 0, "hour", "3600"},
     {"image_gb_month", "image.stored", 0, 0, "GB-month", GIB_MONTH},
     {"storage_gb_month", "storage.stored", 0, 0, "GB-month", GIB_MONTH},
     {"transfer_gb_out", "transfer.out", 0, 0, "GB", GIB},

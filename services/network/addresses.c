@@ -4,7 +4,8 @@
  * DisassociateAddress, ReleaseAddress, DescribeAddresses. An association touches the
  * datapath of the hosts running the interface's VPC (1:1 NAT there). The addresses a
  * launch gave interfaces (public_addresses.c) are not elastic IPs: none of these
- * actions finds them, and an association replaces the interface's one. */
+ * actions finds them, an association replaces the interface's one, and an elastic IP
+ * leaving such an interface (disassociated, or moved) gives it a new one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ int net_allocate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
     const char *p[] = {account, id, ip};
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 || net_within_quota(db, &NET_EIP, account, max, "AddressLimitExceeded", e) < 0 ||
-        ipam_public(db, svc->cfg, ip, e) < 0 ||
+        ipam_public(db, svc->cfg, NULL, ip, e) < 0 ||
         !(r = db_prepared(db, e, "eip_insert", "INSERT INTO addresses (account_id, id, public_ip) VALUES ($1, $2, $3)",
                           3, p)) ||
         tags_put(db, id, account, tags, e) < 0 || db_commit(db, e) < 0)
@@ -122,12 +123,15 @@ int net_associate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         goto fail;
     }
     /* the interface's earlier address, if any, is replaced, as on AWS (an auto-assigned
-     * one is released) */
+     * one is released); an interface the elastic IP is moved away from gets a new
+     * auto-assigned one if its launch gave it one (as a disassociation does) */
+    const char *from = PQgetisnull(cur, 0, 1) || !strcmp(PQgetvalue(cur, 0, 1), eni) ? NULL : PQgetvalue(cur, 0, 1);
     if (net_dry_run(body, e) < 0 || eni_public_release(db, eni, e) < 0 ||
         !(old = db_prepared(db, e, "eip_unset", "UPDATE addresses SET eni_id = NULL, association_id = NULL WHERE "
                             "eni_id = $2 AND id <> $1", 2, p)) ||
         !(up = db_prepared(db, e, "eip_set", "UPDATE addresses SET eni_id = $2, association_id = $3 WHERE id = $1", 3,
                            p)) ||
+        (from && eni_public_reassign(db, service_of(ctx)->cfg, from, e) < 0) ||
         hosts_touch_vpc(db, vpc, NULL, e) < 0 ||
         (!PQgetisnull(cur, 0, 0) && strcmp(PQgetvalue(cur, 0, 0), vpc) &&
          hosts_touch_vpc(db, PQgetvalue(cur, 0, 0), NULL, e) < 0) ||
@@ -154,10 +158,10 @@ int net_disassociate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply,
     if (db_begin(db, e) < 0 ||
         !(r = assoc ? db_prepared(db, e, "eip_dis_assoc", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
                                   "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND a.association_id = $2 "
-                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id, n.id", 2, p)
                     : db_prepared(db, e, "eip_dis_ip", "UPDATE addresses a SET eni_id = NULL, association_id = NULL "
                                   "FROM enis n WHERE n.id = a.eni_id AND a.account_id = $1 AND host(a.public_ip) = $2 "
-                                  "AND NOT a.auto_assigned RETURNING n.vpc_id", 2, p)))
+                                  "AND NOT a.auto_assigned RETURNING n.vpc_id, n.id", 2, p)))
         goto fail;
     if (!PQntuples(r)) {
         if (assoc)
@@ -166,7 +170,11 @@ int net_disassociate_address(bus_ctx_t *ctx, const json_t *body, json_t **reply,
             verr_set(e, 400, "InvalidAddress.NotFound", "Address '%.64s' is not associated.", ip);
         goto fail;
     }
-    if (net_dry_run(body, e) < 0 || net_vpc_change_commit(db, PQgetvalue(r, 0, 0), reply, e) < 0)
+    /* an interface whose launch gave it a public address gets a new one (AWS does; not
+     * the old one, which went back to the pool), in the same transaction, so the hosts'
+     * documents never show it without one when the pool has one */
+    if (net_dry_run(body, e) < 0 || eni_public_reassign(db, service_of(ctx)->cfg, PQgetvalue(r, 0, 1), e) < 0 ||
+        net_vpc_change_commit(db, PQgetvalue(r, 0, 0), reply, e) < 0)
         goto fail;
     return 0;
 fail:

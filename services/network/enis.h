@@ -33,6 +33,10 @@ int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t 
  * elastic IP replacing it). */
 int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e);
 int eni_public_release(db_t *db, const char *eni, verr_t *e);
+/* After an elastic IP left the interface: a new auto-assigned address when its launch
+ * gave it one (public_ip_on_launch) and it is still attached; none, and no error, when
+ * the pool is empty. */
+int eni_public_reassign(db_t *db, const config_t *cfg, const char *eni, verr_t *e);
 
 /* attachments.c: inside the caller's transaction, detach every interface attached to
  * the instance whose primary interface is `primary` (it is being deleted). */

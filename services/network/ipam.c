@@ -71,7 +71,7 @@ const char *ipam_public_pool(const config_t *cfg)
     return config_str(cfg, "network.public_pool", "198.51.100.0/24");
 }
 
-int ipam_public(db_t *db, const config_t *cfg, char out[CIDR_STR_MAX], verr_t *e)
+int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_STR_MAX], verr_t *e)
 {
     const char *pool = ipam_public_pool(cfg);
     cidr_t c;
@@ -81,8 +81,16 @@ int ipam_public(db_t *db, const config_t *cfg, char out[CIDR_STR_MAX], verr_t *e
         return -1;
     char base[CIDR_STR_MAX];
     cidr_ip_format(c.addr, base);
-    /* every address but the network and broadcast ones */
-    int found = pick(db, "ipam_public",
+    /* every address but the network and broadcast ones; `avoid` only when no other is
+     * free (two statements, so the usual one still stops at the first free address) */
+    int found = avoid ? pick(db, "ipam_public_avoid",
+                             "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS "
+                             "(SELECT 1 FROM addresses WHERE public_ip = $1::inet + s) AND $1::inet + s <> $4::inet "
+                             "ORDER BY s LIMIT 1",
+                             base, 1, (uint32_t)cidr_size(&c) - 2, avoid, out, e)
+                      : 0;
+    if (!found)
+        found = pick(db, "ipam_public",
                      "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS "
                      "(SELECT 1 FROM addresses WHERE public_ip = $1::inet + s) ORDER BY s LIMIT 1",
                      base, 1, (uint32_t)cidr_size(&c) - 2, NULL, out, e);

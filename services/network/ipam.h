@@ -14,7 +14,8 @@ int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const
                  char out[CIDR_STR_MAX], verr_t *e);
 /* The operator's public pool (network.public_pool, default 198.51.100.0/24). */
 const char *ipam_public_pool(const config_t *cfg);
-/* The lowest free public address (InsufficientAddressCapacity when none). */
-int ipam_public(db_t *db, const config_t *cfg, char out[CIDR_STR_MAX], verr_t *e);
+/* The lowest free public address other than avoid (may be NULL), which it is only when
+ * no other is free (InsufficientAddressCapacity when none). */
+int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_STR_MAX], verr_t *e);
 
 #endif

@@ -19,7 +19,8 @@ import uuid
 import pytest
 
 from harness import Cloud, boto3_client, ec2_query, new_tenant
-from usage_helpers import caught_up, lifecycle, shift, start_accounting, stop_accounting, usage, wait_records
+from usage_helpers import (caught_up, lifecycle, shift, shift_public_address, start_accounting, stop_accounting, usage,
+                           wait_records)
 
 PRICES = """
 currency: EUR
@@ -29,12 +30,14 @@ periods:
     public_instance_hour: {t3.nano: 1.00}
     public_cloud_markup: 0.10
     eip_hour: 0.01
+    public_ipv4_hour: 0.10
     transfer_gb_out: 0.09
   "2026-01-06":
     instance_hour: {t3.nano: 2.40, default: 5}
     public_instance_hour: {t3.nano: 1.00}
     public_cloud_markup: 0.10
     eip_hour: 0.02
+    public_ipv4_hour: 0.20
     transfer_gb_out: 0.09
 """
 
@@ -64,7 +67,8 @@ def ami(cloud):
 @pytest.fixture(scope="module")
 def billed(cloud, ami):
     """Tenant A's January: a private instance across the price change at midnight of
-    Jan 6, an elastic IP across it too, and a burst instance on Jan 10."""
+    Jan 6 with the public address its launch gave it, an elastic IP across it too, and a
+    burst instance on Jan 10."""
     acct, k, s = new_tenant(cloud, "bill-" + uuid.uuid4().hex[:8])
     ec2 = boto3_client(cloud, "ec2", k, s)
     deadline = time.time() + 60   # the sim host has reported to compute
@@ -75,6 +79,8 @@ def billed(cloud, ami):
     try:
         private = lifecycle(ec2, ami, ["terminate"])
         shift(cloud, private, ["2026-01-05T23:30:00", "2026-01-06T00:30:00"])
+        # its public address (the default subnet maps them on launch) over the same hour
+        public = shift_public_address(cloud, private, ["2026-01-05T23:30:00"] * 2 + ["2026-01-06T00:30:00"] * 2)
         alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
         ec2.release_address(AllocationId=alloc)
         for seq, t in ((1, "2026-01-05T23:00:00"), (2, "2026-01-06T01:00:00")):
@@ -91,6 +97,7 @@ def billed(cloud, ami):
         start_accounting(cloud)
     wait_records(cloud, private, 2)
     wait_records(cloud, alloc, 2)
+    wait_records(cloud, public, 2)
     wait_records(cloud, burst, 1)
     caught_up(cloud)
     return acct, k, s, private, burst, alloc
@@ -116,8 +123,11 @@ def test_invoice_matches_the_price_list_by_hand(cloud, billed):
         ("instance.running", "public-test-region", "2026-01-06", 1.0, "hour", 1.1, 1.1),
         ("address.allocated", "private", "2026-01-01", 1.0, "hour", 0.01, 0.01),
         ("address.allocated", "private", "2026-01-06", 1.0, "hour", 0.02, 0.02),
+        # the private instance's public address, priced apart from elastic IPs
+        ("address.public-ipv4", "private", "2026-01-01", 0.5, "hour", 0.1, 0.05),
+        ("address.public-ipv4", "private", "2026-01-06", 0.5, "hour", 0.2, 0.1),
     ])
-    assert inv["total"] == "2.93"
+    assert inv["total"] == "3.08"
     assert invoice_json(cloud, acct, "2026-02")["total"] == "0.00"
 
 
@@ -126,15 +136,15 @@ def test_invoice_formats_and_pdf(cloud, billed):
     r = cloud.virgadm("invoice", "--account", acct, "--month", "2026-01", "--format", "csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.reader(io.StringIO(r.stdout)))
-    assert rows[0][:2] == ["usage_type", "item"] and len(rows) == 1 + 5 + 1 and rows[-1][-1] == "2.93"
+    assert rows[0][:2] == ["usage_type", "item"] and len(rows) == 1 + 7 + 1 and rows[-1][-1] == "3.08"
     r = cloud.virgadm("invoice", "--account", acct, "--month", "2026-01")
-    assert r.returncode == 0 and "TOTAL" in r.stdout and "2.93 EUR" in r.stdout, r.stdout
+    assert r.returncode == 0 and "TOTAL" in r.stdout and "3.08 EUR" in r.stdout, r.stdout
     with tempfile.TemporaryDirectory() as d:
         pdf = os.path.join(d, "invoice.pdf")
         r = cloud.virgadm("invoice", "--account", acct, "--month", "2026-01", "--pdf", pdf)
         assert r.returncode == 0, r.stderr
         text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True, check=True).stdout
-    assert "INVOICE" in text and acct in text and "2.93 EUR" in text and "public-test-region" in text
+    assert "INVOICE" in text and acct in text and "3.08 EUR" in text and "public-test-region" in text
     r = cloud.virgadm("invoice", "--account", acct, "--month", "2026-13")
     assert r.returncode == 1 and "InvalidParameterValue" in r.stderr
 
@@ -163,7 +173,7 @@ def test_showback_tenants_see_only_their_own(cloud, billed):
     assert status == 200, xml
     assert private in xml and burst in xml and alloc in xml and "<usageRecordSet>" in xml
     status, xml = ec2_query(cloud, k, s, {"Action": "GetInvoice", "Month": "2026-01"})
-    assert status == 200 and "<total>2.93</total>" in xml and "<currency>EUR</currency>" in xml, xml
+    assert status == 200 and "<total>3.08</total>" in xml and "<currency>EUR</currency>" in xml, xml
     # another tenant sees nothing of A's, even when it names A's account or resources
     other, k2, s2 = new_tenant(cloud, "other-" + uuid.uuid4().hex[:8])
     status, xml = ec2_query(cloud, k2, s2, {"Action": "DescribeUsage", "ResourceId": private})
@@ -189,7 +199,7 @@ def test_showback_is_iam_authorized(cloud, billed):
         ak = iam.create_access_key(UserName=name)["AccessKey"]
         keys[name] = (ak["AccessKeyId"], ak["SecretAccessKey"])
     status, xml = ec2_query(cloud, *keys["viewer"], {"Action": "GetInvoice", "Month": "2026-01"})
-    assert status == 200 and "<total>2.93</total>" in xml, xml
+    assert status == 200 and "<total>3.08</total>" in xml, xml
     for action in ({"Action": "DescribeUsage"}, {"Action": "GetInvoice", "Month": "2026-01"}):
         status, xml = ec2_query(cloud, *keys["nobody"], action)
         assert status == 403 and ("UnauthorizedOperation" in xml or "AccessDenied" in xml), xml

@@ -21,7 +21,8 @@ port is the network service's, made by the launch task for real):
 - public addresses: the one a launch gets from the operator's pool (a default subnet's
   MapPublicIpOnLaunch, NetworkInterfaces AssociatePublicIpAddress) and an elastic IP
   associated with the instance, as PublicIpAddress, the interfaces' association and the
-  metadata's public-ipv4; released with the instance, replaced by an elastic IP."""
+  metadata's public-ipv4; released with the instance, replaced by an elastic IP, and a
+  new one given when that elastic IP leaves the instance (none with the pool empty)."""
 import ipaddress
 import os
 import signal
@@ -364,10 +365,20 @@ def test_associate_public_ip_address_false_true_and_the_subnet_attribute(cloud, 
     ec2.delete_vpc(VpcId=vpc)
 
 
+def served_public_ip(cloud, i):
+    """What the metadata service serves the instance as public-ipv4 (None: nothing)."""
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok, md
+    return md["meta_data"].get("public-ipv4")
+
+
 def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
     """AssociateAddress to an instance that has an auto-assigned address: the elastic IP is
     its PublicIpAddress (owner: the account) and the auto one is released (as on AWS);
-    disassociated, the instance has no public address; the auto one cannot be
+    disassociated, the instance gets a new auto-assigned address (not the one it had), as
+    on AWS, in DescribeInstances and the metadata (the datapath's NAT of it:
+    tests/integration/test_agent_network.py); moved to another instance (AllowReassociation), the same; an instance launched
+    without a public address has none after its elastic IP goes. The auto one cannot be
     disassociated, released or associated by the tenant (not an elastic IP)."""
     acct, ec2 = tenant[0], tenant[3]
     iid = launch(ec2, cloud)["InstanceId"]
@@ -380,15 +391,71 @@ def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
     assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": alloc["PublicIp"], "IpOwnerId": acct,
                                                         "PublicDnsName": ""}
     assert address_rows(cloud, auto) == "0"
-    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
-    assert ok and md["meta_data"]["public-ipv4"] == alloc["PublicIp"], md
+    assert served_public_ip(cloud, i) == alloc["PublicIp"]
     (listed,) = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"]
     assert listed["InstanceId"] == iid
+
     ec2.disassociate_address(PublicIp=alloc["PublicIp"])
-    i = public_ip_of(ec2, iid, lambda ip: ip is None)
+    i = public_ip_of(ec2, iid, lambda ip: ip not in (None, alloc["PublicIp"]))
+    second = i["PublicIpAddress"]
+    assert second != auto and ipaddress.ip_address(second) in ipaddress.ip_network("198.51.100.0/24")
+    assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": second, "IpOwnerId": "amazon",
+                                                        "PublicDnsName": ""}
+    assert served_public_ip(cloud, i) == second
+    assert second not in [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
+    assert cloud.psql("SELECT event || ' ' || auto_assigned FROM network.address_events WHERE public_ip = '%s' "
+                      "ORDER BY seq" % second).split("\n")[-2:] == ["allocated true", "associated true"]
+
+    # moved to an instance launched without a public address: the first gets a third
+    # address, the other has none once the elastic IP is disassociated from it
+    bare = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
+    ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
+    public_ip_of(ec2, iid, lambda ip: ip == alloc["PublicIp"])
+    out = cli(cloud, tenant, "associate-address", "--allocation-id", alloc["AllocationId"], "--instance-id",
+              bare["InstanceId"], "--allow-reassociation")
+    assert out["AssociationId"].startswith("eipassoc-")
+    public_ip_of(ec2, bare["InstanceId"], lambda ip: ip == alloc["PublicIp"])
+    third = public_ip_of(ec2, iid, lambda ip: ip not in (None, alloc["PublicIp"]))["PublicIpAddress"]
+    assert third != second
+    cli(cloud, tenant, "disassociate-address", "--public-ip", alloc["PublicIp"])
+    i = public_ip_of(ec2, bare["InstanceId"], lambda ip: ip is None)
     assert "Association" not in i["NetworkInterfaces"][0]
-    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
-    assert ok and "public-ipv4" not in md["meta_data"], md
+    assert served_public_ip(cloud, i) is None
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+    ec2.terminate_instances(InstanceIds=[iid, bare["InstanceId"]])
+
+
+def fill_pool(cloud):
+    """Every free address of the pool taken by a made-up account (undone by unfill_pool);
+    new allocation ids each time (the usage log keeps the ids of earlier fills)."""
+    cloud.psql("INSERT INTO network.addresses (id, account_id, public_ip) SELECT 'eipalloc-f1%s' || lpad(s::text, 9, "
+               "'0'), '000000000001', '198.51.100.0'::inet + s FROM generate_series(1, 254) s WHERE NOT EXISTS "
+               "(SELECT 1 FROM network.addresses a WHERE a.public_ip = '198.51.100.0'::inet + s)" % uuid.uuid4().hex[:6])
+
+
+def unfill_pool(cloud):
+    cloud.psql("DELETE FROM network.addresses WHERE account_id = '000000000001'")
+
+
+def test_disassociation_with_the_pool_empty_leaves_no_public_address(cloud, tenant):
+    """The pool empty when an elastic IP leaves an instance whose launch gave it a public
+    address: the disassociation succeeds and the instance has none (as on AWS), shown so
+    and served so."""
+    ec2 = tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    public_ip_of(ec2, iid, lambda ip: ip is not None)
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
+    public_ip_of(ec2, iid, lambda ip: ip == alloc["PublicIp"])
+    fill_pool(cloud)
+    try:
+        ec2.disassociate_address(AssociationId=ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])[
+            "Addresses"][0]["AssociationId"])
+        i = public_ip_of(ec2, iid, lambda ip: ip is None)
+        assert "Association" not in i["NetworkInterfaces"][0]
+        assert served_public_ip(cloud, i) is None
+    finally:
+        unfill_pool(cloud)
     ec2.release_address(AllocationId=alloc["AllocationId"])
     ec2.terminate_instances(InstanceIds=[iid])
 
@@ -400,10 +467,7 @@ def test_a_launch_that_finds_the_pool_empty_fails_visibly(cloud, tenant):
     with the reason InsufficientAddressCapacity; AssociatePublicIpAddress false still
     launches."""
     ec2 = tenant[3]
-    fill = ("INSERT INTO network.addresses (id, account_id, public_ip) SELECT 'eipalloc-f1ll' || lpad(s::text, 13, "
-            "'0'), '000000000001', '198.51.100.0'::inet + s FROM generate_series(1, 254) s WHERE NOT EXISTS "
-            "(SELECT 1 FROM network.addresses a WHERE a.public_ip = '198.51.100.0'::inet + s)")
-    cloud.psql(fill)
+    fill_pool(cloud)
     try:
         ami = cloud.default_images()["virga-busybox-rootfs"]
         iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0][
@@ -414,4 +478,4 @@ def test_a_launch_that_finds_the_pool_empty_fails_visibly(cloud, tenant):
         ok = launch(ec2, cloud, NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": False}])
         ec2.terminate_instances(InstanceIds=[ok["InstanceId"]])
     finally:
-        cloud.psql("DELETE FROM network.addresses WHERE account_id = '000000000001'")
+        unfill_pool(cloud)

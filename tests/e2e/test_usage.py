@@ -16,8 +16,8 @@ import uuid
 import pytest
 
 from harness import Cloud, boto3_client, new_tenant
-from usage_helpers import (WAIT_S, caught_up, lifecycle, shift, start_accounting, start_service, stop_accounting,
-                           stop_service, usage, wait_records)
+from usage_helpers import (WAIT_S, caught_up, lifecycle, shift, shift_public_address, start_accounting,
+                           start_service, stop_accounting, stop_service, usage, wait_records)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,32 @@ def test_elastic_ip_allocated_hours(cloud, tenant):
     assert [(r["start"][11:19], float(r["quantity"])) for r in recs] == [
         ("10:00:00", 3600.0), ("11:00:00", 3600.0), ("12:00:00", 1800.0)]
     assert all(r["usage_type"] == "address.allocated" and r["account_id"] == acct for r in recs)
+
+
+def test_public_address_of_a_launch_is_its_own_usage(cloud, tenant, ami):
+    """The public address a launch in a default subnet gets (MapPublicIpOnLaunch) is
+    billed as address.public-ipv4 (item public-ipv4), not as an elastic IP's
+    address.allocated: allocated 10:30:00, released 11:15:00 is 1800 s + 900 s; the
+    instance's own records are unchanged by it."""
+    acct, ec2 = tenant
+    stop_accounting(cloud)
+    try:
+        iid = lifecycle(ec2, ami, ["terminate"])
+        shift(cloud, iid, ["2026-01-07T10:30:00", "2026-01-07T11:15:00"])
+        alloc = shift_public_address(cloud, iid, ["2026-01-07T10:30:00", "2026-01-07T10:30:00",
+                                                  "2026-01-07T11:15:00", "2026-01-07T11:15:00"])
+    finally:
+        start_accounting(cloud)
+    recs = wait_records(cloud, alloc, 2)
+    assert [(r["start"][11:19], r["end"][11:19], float(r["quantity"])) for r in recs] == [
+        ("10:30:00", "11:00:00", 1800.0), ("11:00:00", "11:15:00", 900.0)]
+    assert all((r["resource_type"], r["usage_type"], r["item"], r["unit"], r["account_id"]) ==
+               ("address", "address.public-ipv4", "public-ipv4", "second", acct) for r in recs), recs
+    assert [r["key"] for r in recs][0] == "address.public-ipv4/%s/2026-01-07T10:30:00.000000Z" % alloc
+    assert [r["usage_type"] for r in wait_records(cloud, iid, 2)] == ["instance.running"] * 2
+    r = cloud.virgadm("usage", "--account", acct, "--type", "address.public-ipv4", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert {x["resource_id"] for x in json.loads(r.stdout)["records"]} >= {alloc}
 
 
 def test_image_storage_byte_hours(cloud):

@@ -26,8 +26,10 @@ TICK_S = 2
 def cloud():
     # a short reconcile tick so the inventory follows quickly; the doorbell does the rest;
     # a VPC left without interfaces is kept MODULE_IDLE_S (not the default 60 s) before it
-    # goes, unless it is deleted
-    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": str(TICK_S),
+    # goes, unless it is deleted; nothing is stored, so the object store is a directory
+    # (no Ceph cluster to start)
+    c = Cloud.start(extra_args=("--objectstore", "dir"),
+                    env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": str(TICK_S),
                          "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(MODULE_IDLE_S)})
     yield c
     c.stop()
@@ -157,6 +159,47 @@ def port_vni(cloud, port):
     """The VNI of a port's VPC, from its host's document."""
     doc = as_compute(cloud, "network.host_desired", {"host": port["host"]})
     return [v["vni"] for v in doc["vpcs"] if v["vpc_id"] == port["vpc_id"]][0]
+
+
+def test_a_new_public_address_is_natted_after_the_elastic_ip_goes(cloud):
+    """A port made with a public address (a launch's AssociatePublicIpAddress): its VPC's
+    router NATs it 1:1; an elastic IP associated through the EC2 API replaces it there;
+    disassociated, the interface gets a new auto-assigned address (not the first, as on
+    AWS), which the router NATs in its place (docs/network.md)."""
+    account, key, secret = new_tenant(cloud, "netpub")
+    ec2 = boto3_client(cloud, "ec2", key, secret)
+    host = host_of(cloud)
+    vid = ec2.create_vpc(CidrBlock="10.85.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.85.1.0/24")["Subnet"]["SubnetId"]
+    port = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "host": host,
+                                                     "instance_id": "i-0aaaaaaaaaaaaaac1", "associate_public_ip": True})
+    as_compute(cloud, "network.port_plug", {"eni": port["eni_id"], "host": host})
+    router = "virga-d%d-r-%s.%d" % (cloud.base, host, port_vni(cloud, port))
+
+    def public_ip():
+        doc = as_compute(cloud, "network.host_desired", {"host": host})
+        return [i for i in doc["interfaces"] if i["eni_id"] == port["eni_id"]][0].get("public_ip")
+
+    def natted(pub):
+        nat = ns_exec(router, "nft", "list", "table", "ip", "virga_nat").stdout
+        return ("ip daddr %s dnat to %s" % (pub, port["ip"])) in nat and nat
+
+    first = public_ip()
+    assert first, "the port has no public address"
+    wait_for("the first address NATed", lambda: natted(first))
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=port["eni_id"])
+    nat = wait_for("the elastic IP NATed", lambda: natted(alloc["PublicIp"]))
+    assert first not in nat
+    ec2.disassociate_address(PublicIp=alloc["PublicIp"])
+    new = public_ip()
+    assert new and new not in (first, alloc["PublicIp"]), new
+    nat = wait_for("the new address NATed", lambda: natted(new))
+    assert alloc["PublicIp"] not in nat
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+    as_compute(cloud, "network.port_unplug", {"eni": port["eni_id"], "host": host})
+    as_compute(cloud, "network.port_delete", {"eni": port["eni_id"]})
+    assert cloud.psql("SELECT count(*) FROM network.addresses WHERE host(public_ip) = '%s'" % new) == "0"
 
 
 def test_attached_interface_appears_in_the_running_instance(cloud):
@@ -317,7 +360,8 @@ def test_the_pushed_document_alone_updates_the_agent():
     carries the document and the agent applies it without asking network.host_desired.
     A document from anyone but the network, or older than the one applied, changes
     nothing."""
-    c = Cloud.start(env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600",
+    c = Cloud.start(extra_args=("--objectstore", "dir"),
+                    env={"VIRGA_AGENT_RECONCILE_INTERVAL_S": "3600",
                          "VIRGA_AGENT_DATAPATH_VPC_IDLE_TEARDOWN_S": str(IDLE_S)})
     try:
         account, key, secret = new_tenant(c, "doorbell")

@@ -97,3 +97,23 @@ def shift(cloud, iid, times):
         cloud.psql("UPDATE compute.instance_events SET at = '%s'::timestamp AT TIME ZONE 'UTC' "
                    "WHERE instance_id = '%s' AND instance_seq = %s" % (t, iid, seq))
     return [line.split()[1] for line in events]
+
+
+def shift_public_address(cloud, iid, times):
+    """Move the usage events of the public address the instance's launch gave it
+    (allocated, associated, disassociated, released: the instance must be terminated;
+    its release follows the port's deletion, waited for here) to the given UTC times;
+    returns the address's allocation id."""
+    eni = cloud.psql("SELECT eni_id FROM compute.instance_interfaces WHERE instance_id = '%s' AND device_index = 0"
+                     % iid)
+    alloc = cloud.psql("SELECT address_id FROM network.address_events WHERE eni_id = '%s' AND auto_assigned AND "
+                       "event = 'associated'" % eni)
+    assert alloc, "no public address was given to %s" % iid
+    deadline = time.time() + WAIT_S
+    while cloud.psql("SELECT count(*) FROM network.address_events WHERE address_id = '%s'" % alloc) != "4":
+        assert time.time() < deadline, "the public address %s of %s was not released" % (alloc, iid)
+        time.sleep(0.2)
+    for seq, t in enumerate(times, 1):
+        cloud.psql("UPDATE network.address_events SET at = '%s'::timestamp AT TIME ZONE 'UTC' "
+                   "WHERE address_id = '%s' AND address_seq = %d" % (t, alloc, seq))
+    return alloc
