@@ -232,7 +232,7 @@ static void close_producers(bus_t *b, int n)
  * likely and the message waits for its batch, as all did before: under load nearly
  * everything is batched, so the CPU per call stays that of batching. (Nothing in flight
  * alone was not enough: a compute at 700 calls/s often has an idle producer for a
- * moment, and a quarter of its replies went alone.) Broadcasts, host
+ * moment, and up to a quarter of its replies went alone.) Broadcasts, host
  * documents and acknowledged publishes always go on the batching producer, whose one
  * queue per partition keeps them in order; calls and replies need no order between
  * them (each is matched by its id, and a service's workers take them in any order). */
