@@ -35,6 +35,12 @@ int bus_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, verr_t *e)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
+    /* A producer asking for its idempotence id on the bootstrap connection just as
+     * librdkafka retires that connection for the broker's own (2.10 and later) is told
+     * "Broker handle destroyed without termination: retrying", and gets its id on the
+     * next try: routine, not a warning (a short virgadm run printed it on stderr). */
+    if (level == 4 && !strcmp(fac, "GETPID") && strstr(buf, "retrying"))
+        level = 7;
     if (level <= 3)
         log_error("kafka %s: %s", fac, buf);
     else if (level <= 4)
@@ -101,7 +107,7 @@ struct sent {
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    bus_t *b = opaque;
+    bus_t *b = ((struct bus_producer *)opaque)->b;
     struct sent *sent = m->_private;
     if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
         bus_ack_t *a = sent->ack;
@@ -123,22 +129,23 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
-    bus_t *b = opaque;
+    struct bus_producer *p = opaque;
     /* the broker going away and coming back is routine: librdkafka reconnects */
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         log_debug("bus: %s", reason);
     else
         log_warn("bus: %s: %s", rd_kafka_err2name(err), reason);
     if (err == RD_KAFKA_RESP_ERR__FATAL)
-        b->prod_fatal = 1;
+        p->fatal = 1;
 }
 
-static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
+static rd_kafka_t *new_producer(struct bus_producer *p, verr_t *e)
 {
     /* Idempotent: a request or reply the producer retries across a broker restart is
      * written once, in order (acks=all is what idempotence needs). */
+    bus_t *b = p->b;
     rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
-    if (!c || bus_conf_set(c, "linger.ms", b->linger, e) < 0 ||
+    if (!c || bus_conf_set(c, "linger.ms", p->at_once ? "0" : b->linger, e) < 0 ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
         bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
@@ -148,7 +155,7 @@ static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
     }
     rd_kafka_conf_set_dr_msg_cb(c, delivered);
     rd_kafka_conf_set_error_cb(c, error_cb);
-    rd_kafka_conf_set_opaque(c, b);
+    rd_kafka_conf_set_opaque(c, p);
     char err[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (!rk)
@@ -159,20 +166,21 @@ static rd_kafka_t *new_producer(bus_t *b, verr_t *e)
 /* An idempotent producer that hit a fatal error (the broker refused it a producer id,
  * or lost messages it had acknowledged) never sends again: make a new one, so that the
  * process recovers by itself. What the old one still held fails its calls now. */
-static void replace_producer(bus_t *b)
+static void replace_producer(struct bus_producer *p)
 {
+    bus_t *b = p->b;
     char why[256] = "";
-    rd_kafka_fatal_error(b->prod, why, sizeof why);
+    rd_kafka_fatal_error(p->rk, why, sizeof why);
     verr_t e;
-    rd_kafka_t *fresh = new_producer(b, &e);
+    rd_kafka_t *fresh = new_producer(p, &e);
     if (!fresh) {
         log_error("bus: the producer failed (%s) and a new one cannot be made: %s", why, e.message);
         return;
     }
     pthread_rwlock_wrlock(&b->prod_lock);
-    rd_kafka_t *old = b->prod;
-    b->prod = fresh;
-    b->prod_fatal = 0;
+    rd_kafka_t *old = p->rk;
+    p->rk = fresh;
+    p->fatal = 0;
     pthread_rwlock_unlock(&b->prod_lock);
     log_warn("bus: the producer failed (%s): replaced by a new one", why);
     rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -180,20 +188,65 @@ static void replace_producer(bus_t *b)
     rd_kafka_destroy(old);
 }
 
-/* Serves delivery reports and errors as they come; bus_close wakes it. */
+/* Serves one producer's delivery reports and errors as they come; bus_close wakes it. */
 static void *prod_loop(void *arg)
 {
-    bus_t *b = arg;
-    pthread_setname_np(pthread_self(), "bus-produce");   /* for top -H and perf */
-    while (b->running) {
-        rd_kafka_poll(b->prod, b->idle_ms);
-        if (b->prod_fatal) {
-            replace_producer(b);
-            if (b->prod_fatal)
+    struct bus_producer *p = arg;
+    /* for top -H and perf */
+    pthread_setname_np(pthread_self(), p->at_once ? "bus-produce-now" : "bus-produce");
+    while (p->b->running) {
+        rd_kafka_poll(p->rk, p->b->idle_ms);
+        if (p->fatal) {
+            replace_producer(p);
+            if (p->fatal)
                 sleep(1);
         }
     }
     return NULL;
+}
+
+/* Wake the first n producers' threads (b->running is 0), join them, and send what the
+ * producers still hold (up to 2 s) before freeing them. */
+static void close_producers(bus_t *b, int n)
+{
+    pthread_rwlock_rdlock(&b->prod_lock);   /* a producer thread may be replacing its producer */
+    for (int i = 0; i < n; i++) {
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(b->prods[i].rk);
+        rd_kafka_queue_yield(q);
+        rd_kafka_queue_destroy(q);
+    }
+    pthread_rwlock_unlock(&b->prod_lock);
+    for (int i = 0; i < n; i++) {
+        pthread_join(b->prods[i].thr, NULL);
+        rd_kafka_flush(b->prods[i].rk, 2000);
+        rd_kafka_destroy(b->prods[i].rk);
+    }
+}
+
+/* Which producer sends this message. A request or a reply goes on the linger-0 producer
+ * when it is alone: the request of the only call this process has in flight, or the reply
+ * of the only request its workers are on with none queued, and neither producer has
+ * anything in flight. On an idle cloud that is every message of a call, which then leaves
+ * at once instead of waiting bus.linger_ms for company that will not come, which was most
+ * of a lone call's time (docs/bus.md). With other calls or requests going, company is
+ * likely and the message waits for its batch, as all did before: under load nearly
+ * everything is batched, so the CPU per call stays that of batching. (Nothing in flight
+ * alone was not enough: a compute at 700 calls/s often has an idle producer for a
+ * moment, and up to a quarter of its replies went alone.) Broadcasts, host
+ * documents and acknowledged publishes always go on the batching producer, whose one
+ * queue per partition keeps them in order; calls and replies need no order between
+ * them (each is matched by its id, and a service's workers take them in any order). */
+static struct bus_producer *producer_for(bus_t *b, const char *topic, const char *corr, const bus_ack_t *ack)
+{
+    struct bus_producer *now = &b->prods[1];
+    if (b->nprods < 2 || ack)
+        return &b->prods[0];
+    int alone = corr ? __atomic_load_n(&b->calls_in_flight, __ATOMIC_RELAXED) <= 1
+                     : !strncmp(topic, "virga.reply.", 12) && __atomic_load_n(&b->work.busy, __ATOMIC_RELAXED) <= 1 &&
+                           __atomic_load_n(&b->work.len, __ATOMIC_RELAXED) == 0;
+    if (alone && rd_kafka_outq_len(now->rk) == 0 && rd_kafka_outq_len(b->prods[0].rk) == 0)
+        return now;
+    return &b->prods[0];
 }
 
 /* This process's credential and everyone's public keys, from the config. */
@@ -263,17 +316,29 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     pthread_mutex_init(&b->reader_mu, NULL);
     pthread_mutex_init(&b->listen_mu, NULL);
     pthread_rwlock_init(&b->prod_lock, NULL);
-    if (load_identity(b, cfg, name, e) < 0 || !(b->prod = new_producer(b, e))) {
+    /* a second producer only when the first one lingers (bus.linger_ms above 0) */
+    b->nprods = config_bool(cfg, "bus.send_alone_at_once", 1) && strtod(b->linger, NULL) > 0 ? 2 : 1;
+    if (load_identity(b, cfg, name, e) < 0) {
         free_bus(b);
         return NULL;
     }
     snprintf(b->reply_topic, sizeof b->reply_topic, "virga.reply.%s", b->cred.principal);
-    int rc = pthread_create(&b->prod_thr, NULL, prod_loop, b);
-    if (rc != 0) {
-        verr_set(e, 503, "ServiceUnavailable", "bus producer thread: %s", strerror(rc));
-        rd_kafka_destroy(b->prod);
-        free_bus(b);
-        return NULL;
+    for (int i = 0; i < b->nprods; i++) {
+        struct bus_producer *p = &b->prods[i];
+        p->b = b;
+        p->at_once = i == 1;
+        int rc = 0;
+        if ((p->rk = new_producer(p, e)) && (rc = pthread_create(&p->thr, NULL, prod_loop, p)) != 0) {
+            verr_set(e, 503, "ServiceUnavailable", "bus producer thread: %s", strerror(rc));
+            rd_kafka_destroy(p->rk);
+            p->rk = NULL;
+        }
+        if (!p->rk) {
+            b->running = 0;
+            close_producers(b, i);
+            free_bus(b);
+            return NULL;
+        }
     }
     return b;
 }
@@ -320,8 +385,10 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     }
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     pthread_rwlock_rdlock(&b->prod_lock);
+    struct bus_producer *p = producer_for(b, topic, corr, ack);
+    bus_stat_inc(p->at_once ? &b->sent_at_once : &b->sent_batched);
     for (int tries = 0; tries < 50; tries++) {
-        err = rd_kafka_producev(b->prod, RD_KAFKA_V_TOPIC(topic),
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                 RD_KAFKA_V_VALUE(s, len),
@@ -332,7 +399,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
-        rd_kafka_poll(b->prod, 10);
+        rd_kafka_poll(p->rk, 10);
     }
     pthread_rwlock_unlock(&b->prod_lock);
     if (err) {
@@ -556,15 +623,8 @@ void bus_close(bus_t *b)
         return;
     bus_stop_serving(b);
     b->running = 0;
-    pthread_rwlock_rdlock(&b->prod_lock);   /* the producer thread may be replacing it */
-    rd_kafka_queue_t *q = rd_kafka_queue_get_main(b->prod);
-    rd_kafka_queue_yield(q);
-    rd_kafka_queue_destroy(q);
-    pthread_rwlock_unlock(&b->prod_lock);
     bus_read_close(b);
-    pthread_join(b->prod_thr, NULL);
-    rd_kafka_flush(b->prod, 2000);
-    rd_kafka_destroy(b->prod);
+    close_producers(b, b->nprods);
     free_bus(b);
 }
 

@@ -74,6 +74,7 @@ struct lane {
     pthread_cond_t cv, space;
     struct job *head, *tail;
     int len, max;
+    int busy;                  /* jobs a worker is on now (atomic): bus.c's "alone" */
     int parked;                /* jobs waiting for a bus_ask answer: the workers stay for them */
     pthread_t *threads;
     int nthreads;
@@ -94,20 +95,31 @@ struct bus {
     bus_keys_t *keys;          /* everyone's public keys */
     bus_macs_t *macs;          /* keys shared with each peer, for messages only it reads */
 
-    rd_kafka_t *prod;          /* replaced after a fatal error, under prod_lock */
+    /* The producers (bus.c): prods[0] batches for bus.linger_ms; prods[1], when there are
+     * two, has linger 0 and sends a request or a reply at once when it has nothing else
+     * in flight, so a lone call pays no linger (docs/bus.md, "Latency against idle cost").
+     * Each is replaced after a fatal error, under prod_lock. */
+    struct bus_producer {
+        rd_kafka_t *rk;
+        volatile int fatal;
+        int at_once;             /* the linger-0 one */
+        pthread_t thr;
+        struct bus *b;
+    } prods[2];
+    int nprods;
+    uint64_t sent_at_once, sent_batched;   /* messages produced on each (metrics) */
     pthread_rwlock_t prod_lock;
-    volatile int prod_fatal;
     int idempotence;
     int use_mac;               /* bus.mac: MAC what has one reader, else sign */
     char message_timeout[24];   /* ms */
-    char linger[24];            /* linger.ms of the producer */
+    char linger[24];            /* linger.ms of the batching producer */
     char heartbeat[24];         /* consumer group heartbeat interval, ms */
     char metadata_refresh[24];  /* ms */
-    pthread_t prod_thr;
 
     /* RPC client side: the table of calls in flight */
     pthread_mutex_t mu;
     struct pending *pending[PENDING_BUCKETS];   /* by hash of corr */
+    int calls_in_flight;       /* in that table; written under mu, read atomically */
     int64_t sweep_at;          /* under mu: no call times out before this (unix ms) */
     char reply_topic[200];
 

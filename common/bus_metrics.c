@@ -26,9 +26,19 @@ static const char *type_of(const bus_t *b, size_t row)
 
 void bus_metrics_render(bus_t *b, strbuf_t *out)
 {
-    if (!b || !b->types)
+    if (!b)
         return;
     char l[256];
+    /* how many requests and replies left at once on the linger-0 producer, and how many
+     * waited for a batch (bus.c, producer_for): under load nearly all should batch */
+    metrics_family(out, "virga_bus_sent_total", "counter",
+                   "Bus messages produced, by producer: at_once (linger 0, nothing else in flight) or batched.");
+    snprintf(l, sizeof l, "service=\"%s\",producer=\"at_once\"", b->name);
+    metrics_sample(out, "virga_bus_sent_total", l, metrics_read(&b->sent_at_once));
+    snprintf(l, sizeof l, "service=\"%s\",producer=\"batched\"", b->name);
+    metrics_sample(out, "virga_bus_sent_total", l, metrics_read(&b->sent_batched));
+    if (!b->types)
+        return;
     static const struct {
         const char *name, *help;
         size_t off;

@@ -29,6 +29,7 @@ static struct pending *pending_take(bus_t *b, const char *corr)
         if (!strcmp((*pp)->corr, corr)) {
             struct pending *p = *pp;
             *pp = p->next;
+            __atomic_sub_fetch(&b->calls_in_flight, 1, __ATOMIC_RELAXED);
             return p;
         }
     return NULL;
@@ -174,6 +175,7 @@ void bus_rpc_sweep(bus_t *b, int all)
             struct pending *p = *pp;
             if (all || now >= p->deadline) {
                 *pp = p->next;
+                __atomic_sub_fetch(&b->calls_in_flight, 1, __ATOMIC_RELAXED);
                 p->next = expired;
                 expired = p;
             } else {
@@ -260,6 +262,7 @@ static int call_async(bus_t *b, const char *service, const char *type, json_t *b
     pthread_mutex_lock(&b->mu);
     p->next = b->pending[h];
     b->pending[h] = p;
+    __atomic_add_fetch(&b->calls_in_flight, 1, __ATOMIC_RELAXED);
     if (deadline < b->sweep_at)
         b->sweep_at = deadline;
     pthread_mutex_unlock(&b->mu);

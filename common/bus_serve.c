@@ -96,6 +96,7 @@ static struct job *lane_pop(bus_t *b, struct lane *l)
         if (!l->head)
             l->tail = NULL;
         l->len--;
+        __atomic_add_fetch(&l->busy, 1, __ATOMIC_RELAXED);   /* until lane_loop is done with it */
         pthread_cond_signal(&l->space);
     }
     pthread_mutex_unlock(&l->mu);
@@ -423,9 +424,11 @@ static void *lane_loop(void *arg)
     bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
     struct job *j;
-    while ((j = lane_pop(b, lt.l)))
+    while ((j = lane_pop(b, lt.l))) {
         if (!dispatch(b, w, j))
             job_free(j);
+        __atomic_sub_fetch(&lt.l->busy, 1, __ATOMIC_RELAXED);
+    }
     if (b->opts.worker_fini)
         b->opts.worker_fini(w);
     return NULL;
