@@ -106,7 +106,7 @@ static void test_adopt_after_restart(void **state)
     lost.pid = 0;
     lost.start_time = 0;
     verr_t we;
-    assert_int_equal(vm_state_write(d, &lost, &we), 0);
+    assert_int_equal(vm_state_write(d, &lost, VM_WRITE_RUNTIME, &we), 0);
     open_driver(x);
     vm_status_t st = listed(x, ID1, NULL);
     assert_int_equal(st.power, VM_POWER_RUNNING);

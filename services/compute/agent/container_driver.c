@@ -196,7 +196,7 @@ static int create(ctd_t *d, const vm_spec_t *spec, const char *inst_dir, vm_stat
     st->power = VM_POWER_STOPPED;
     st->reboot_seq = spec->reboot_seq;
     vm_pathf(st->image_sha256, sizeof st->image_sha256, "%s", img->sha256);
-    return vm_state_write(inst_dir, st, e);
+    return vm_state_write(inst_dir, st, VM_WRITE_RUNTIME, e);
 }
 
 static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
@@ -240,7 +240,7 @@ static int ct_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     st.power = spec->power;
     if (spec->reboot_seq > st.reboot_seq)
         st.reboot_seq = spec->reboot_seq;
-    if (vm_state_write(inst_dir, &st, e) < 0)
+    if (vm_state_write(inst_dir, &st, VM_WRITE_RUNTIME, e) < 0)
         return -1;
     vm_moving_clear(inst_dir);
     return 0;
