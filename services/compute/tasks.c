@@ -1,11 +1,12 @@
 /* tasks.c - compute's persistent work (common/task.h), on task threads, never on bus
  * workers:
  *   launch:<instance>   the image's grant URLs (image.fetch_url as the account: refused
- *                       now, the launch fails), the instance's port (network.port_create, device_kind by driver;
- *                       the default VPC's subnet and group when none was named), plugged
- *                       on its host unless the host only simulates; then, in one
- *                       transaction, the instance is marked prepared and the host's
- *                       generation bumped; then the agent is told.
+ *                       now, the launch fails) asked while the network makes the
+ *                       instance's port (network.port_create, device_kind by driver;
+ *                       the default VPC's subnet and group when none was named; plugged
+ *                       on its host in the same call unless the host only simulates);
+ *                       then, in one transaction, the instance is marked prepared and the
+ *                       host's generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its ports are deleted.
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  * Every step repeats safely (port_create is idempotent per instance, port_delete of a
@@ -184,7 +185,12 @@ static int grants_finish(task_t *t, grants_t *g, json_t **out, verr_t *e)
     return rc;
 }
 
-/* network.port_create's question for the instance. */
+/* sim and ec2 hosts run no local datapath: the port only gives the instance its private
+ * address here (an ec2 instance's network is the public cloud's) */
+static int runs_datapath(const inst_t *in) { return strcmp(in->driver, "sim") && strcmp(in->driver, "ec2"); }
+
+/* network.port_create's question for the instance: plugged on its host in the same
+ * transaction when the host runs a datapath. */
 static json_t *port_request(const char *id, const inst_t *in)
 {
     json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in->account, "instance_id", id, "host", in->host,
@@ -204,6 +210,8 @@ static json_t *port_request(const char *id, const inst_t *in)
         json_object_set_new(body, "groups", groups);
     else
         json_decref(groups);
+    if (runs_datapath(in))
+        json_object_set_new(body, "plug", json_true());
     return body;
 }
 
@@ -250,9 +258,8 @@ static int run_launch(task_t *t, verr_t *e)
     }
     if (task_renew(t, e) < 0)
         goto out;
-    /* sim and ec2 hosts run no local datapath: the port only gives the instance its
-     * private address here (an ec2 instance's network is the public cloud's) */
-    if (strcmp(in.driver, "sim") && strcmp(in.driver, "ec2")) {
+    /* a network that did not plug it with the create (one older than "plug") */
+    if (runs_datapath(&in) && !json_is_true(json_object_get(port, "plugged"))) {
         JSON_AUTO json_t *plugged = NULL;
         if (bus_call(t->svc->bus, "network", "network.port_plug",
                      json_pack("{s:s, s:s}", "eni", json_str(port, "eni_id", ""), "host", in.host), NULL,
