@@ -292,8 +292,8 @@ static int run_launch(task_t *t, verr_t *e)
     /* the launch's own time, so a launch's figures (tests/bench/bench_instances.py) tell
      * compute's part from the agent's */
     uint64_t t_end = metrics_now_us();
-    log_info("launch %s: prepared in %llu ms (port %llu ms, grants %llu ms more, plug %llu ms, commit %llu ms)", id,
-             (unsigned long long)((t_end - t0) / 1000), (unsigned long long)((t_port - t0) / 1000),
+    log_info("launch %s: prepared in %llu ms (port %llu ms, grants %llu ms more, lease and plug %llu ms, "
+             "commit %llu ms)", id, (unsigned long long)((t_end - t0) / 1000), (unsigned long long)((t_port - t0) / 1000),
              (unsigned long long)((t_grants - t_port) / 1000), (unsigned long long)((t_plug - t_grants) / 1000),
              (unsigned long long)((t_end - t_plug) / 1000));
     rc = TASK_DONE;
