@@ -122,7 +122,7 @@ def breakdown(cloud, rounds):
         done = [(t, x) for t, x in ev if x.startswith("ensured %s: done" % iid)]
         if not done:
             continue
-        m = re.search(r"\((\d+) ms\)$", done[0][1])
+        m = re.search(r"done \((\d+) ms", done[0][1])
         took = int(m.group(1)) / 1000.0 if m else 0.0
         done = [done[0][0]]
         parts["answered -> ensure done"].append(done[0] - t1)
