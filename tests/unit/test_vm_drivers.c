@@ -16,6 +16,8 @@
  * the qemu driver (taps in the host namespace) promise. The sync loop is
  * test_instance_sync.c. */
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "vm_fixture.h"
 
@@ -445,6 +447,24 @@ static void test_container_state_lost(void **state)
     verr_t e = {0};
     assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
     assert_int_equal(count_listed(x), 0);
+
+    /* with a keep (agent.container.base_keep_s), the base no instance uses stays for the
+     * next launch, and goes once that time has passed since its last use */
+    vm_driver_close(x->d);
+    x->d = NULL;
+    config_set(x->cfg, "agent.container.base_keep_s", "600");
+    open_driver(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    snprintf(p, sizeof p, "%s/images/%s", x->drv_dir, x->rootfs_sha);
+    assert_int_equal(access(p, F_OK), 0);
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 700}, {.tv_sec = time(NULL) - 700}};
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    vm_driver_close(x->d);
+    x->d = NULL;
+    open_driver(x);
+    assert_int_equal(count_listed(x), 0);   /* the first listing collects */
+    assert_no_bases(x);
 }
 
 #define CONTRACT(i)                                                                            \

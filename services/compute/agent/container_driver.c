@@ -117,7 +117,7 @@ static void collect_bases(ctd_t *d)
         char p[PATH_MAX + 80];
         vm_pathf(p, sizeof p, "%s/%s", images, de->d_name);
         struct stat sb;
-        if (!in_use && (stat(p, &sb) < 0 || sb.st_mtime < keep_until)) {
+        if (!in_use && (stat(p, &sb) < 0 || sb.st_mtime <= keep_until)) {
             verr_t e;
             vm_rmtree(p, &e);
         }
