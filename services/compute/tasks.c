@@ -215,8 +215,8 @@ static json_t *port_request(const char *id, const inst_t *in)
     return body;
 }
 
-/* The image refused after the port was made: the port is recorded in the failure's
- * transaction, so the cleanup task deletes it. */
+/* The image refused after the port was made: the port is recorded first, so the cleanup
+ * task that the failure queues deletes it. */
 static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
 {
     if (port && record_port(t->db, id, port, e) < 0)
@@ -293,9 +293,9 @@ static int run_launch(task_t *t, verr_t *e)
      * compute's part from the agent's */
     uint64_t t_end = metrics_now_us();
     log_info("launch %s: prepared in %llu ms (port %llu ms, grants %llu ms more, lease and plug %llu ms, "
-             "commit %llu ms)", id, (unsigned long long)((t_end - t0) / 1000), (unsigned long long)((t_port - t0) / 1000),
-             (unsigned long long)((t_grants - t_port) / 1000), (unsigned long long)((t_plug - t_grants) / 1000),
-             (unsigned long long)((t_end - t_plug) / 1000));
+             "commit %llu ms)", id, (unsigned long long)((t_end - t0) / 1000),
+             (unsigned long long)((t_port - t0) / 1000), (unsigned long long)((t_grants - t_port) / 1000),
+             (unsigned long long)((t_plug - t_grants) / 1000), (unsigned long long)((t_end - t_plug) / 1000));
     rc = TASK_DONE;
     goto out;
 rollback:
