@@ -139,6 +139,15 @@ int bus_read_replies(bus_t *b, verr_t *e);
 int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
              const json_t *caller, int timeout_ms, json_t **reply, verr_t *e);
 
+/* bus_call in two halves, for a thread that has other work meanwhile (a task asking two
+ * services at once): bus_call_start sends the request (NULL with e set when it could not
+ * be sent), bus_call_finish waits for its answer as bus_call would and frees the call.
+ * Every started call must be finished exactly once. body is stolen; caller may be NULL. */
+typedef struct bus_pending bus_pending_t;
+bus_pending_t *bus_call_start(bus_t *b, const char *service, const char *type, json_t *body,
+                              const json_t *caller, int timeout_ms, verr_t *e);
+int bus_call_finish(bus_pending_t *pc, json_t **reply, verr_t *e);
+
 /* What an asynchronous call delivers: reply (a new reference the callback owns) with
  * err NULL, or reply NULL with err set (the remote error, or RequestTimeout 504). */
 typedef void (*bus_reply_fn)(void *arg, json_t *reply, const verr_t *err);

@@ -297,7 +297,7 @@ int bus_call_async_text(bus_t *b, const char *service, const char *type, json_t 
 }
 
 /* bus_call is bus_call_async plus a wait: one pending table, one delivery path. */
-struct sync_call {
+struct bus_pending {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done;
@@ -305,41 +305,62 @@ struct sync_call {
     verr_t err;
 };
 
-static void sync_done(void *arg, json_t *reply, const verr_t *err)
+static void pending_done(void *arg, json_t *reply, const verr_t *err)
 {
-    struct sync_call *sc = arg;
-    pthread_mutex_lock(&sc->mu);
-    sc->reply = reply;
+    bus_pending_t *pc = arg;
+    pthread_mutex_lock(&pc->mu);
+    pc->reply = reply;
     if (err)
-        sc->err = *err;
-    sc->done = 1;
-    pthread_cond_signal(&sc->cv);
-    pthread_mutex_unlock(&sc->mu);
+        pc->err = *err;
+    pc->done = 1;
+    pthread_cond_signal(&pc->cv);
+    pthread_mutex_unlock(&pc->mu);
+}
+
+static void pending_free(bus_pending_t *pc)
+{
+    pthread_mutex_destroy(&pc->mu);
+    pthread_cond_destroy(&pc->cv);
+    free(pc);
+}
+
+bus_pending_t *bus_call_start(bus_t *b, const char *service, const char *type, json_t *body,
+                              const json_t *caller, int timeout_ms, verr_t *e)
+{
+    bus_pending_t *pc = xcalloc(1, sizeof *pc);
+    pthread_mutex_init(&pc->mu, NULL);
+    pthread_cond_init(&pc->cv, NULL);
+    if (bus_call_async(b, service, type, body, caller, timeout_ms, pending_done, pc, e) < 0) {
+        pending_free(pc);
+        return NULL;
+    }
+    return pc;
+}
+
+int bus_call_finish(bus_pending_t *pc, json_t **reply, verr_t *e)
+{
+    *reply = NULL;
+    /* the reply loop calls back by the deadline (or bus_close does) */
+    pthread_mutex_lock(&pc->mu);
+    while (!pc->done)
+        pthread_cond_wait(&pc->cv, &pc->mu);
+    pthread_mutex_unlock(&pc->mu);
+    int rc = 0;
+    if (pc->reply)
+        *reply = pc->reply;
+    else {
+        if (e)
+            *e = pc->err;
+        rc = -1;
+    }
+    pending_free(pc);
+    return rc;
 }
 
 int bus_call(bus_t *b, const char *service, const char *type, json_t *body,
              const json_t *caller, int timeout_ms, json_t **reply, verr_t *e)
 {
     *reply = NULL;
-    struct sync_call sc = {.done = 0};
-    pthread_mutex_init(&sc.mu, NULL);
-    pthread_cond_init(&sc.cv, NULL);
-    int rc = bus_call_async(b, service, type, body, caller, timeout_ms, sync_done, &sc, e);
-    if (rc == 0) {
-        /* the reply loop calls back by the deadline (or bus_close does) */
-        pthread_mutex_lock(&sc.mu);
-        while (!sc.done)
-            pthread_cond_wait(&sc.cv, &sc.mu);
-        pthread_mutex_unlock(&sc.mu);
-        if (sc.reply)
-            *reply = sc.reply;
-        else {
-            if (e)
-                *e = sc.err;
-            rc = -1;
-        }
-    }
-    pthread_mutex_destroy(&sc.mu);
-    pthread_cond_destroy(&sc.cv);
-    return rc;
+    bus_pending_t *pc = bus_call_start(b, service, type, body, caller, timeout_ms, e);
+    return pc ? bus_call_finish(pc, reply, e) : -1;
 }

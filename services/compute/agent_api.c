@@ -220,8 +220,8 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     if (db_begin(db, e) < 0)
         return -1;
     r = db_prepared(db, e, "obs_lock",
-        "SELECT id, state, changed_gen FROM instances WHERE host_id = $1 AND state <> 'terminated' AND prepared "
-        "ORDER BY id FOR UPDATE", 1, p);
+        "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, '') FROM instances "
+        "WHERE host_id = $1 AND state <> 'terminated' AND prepared ORDER BY id FOR UPDATE", 1, p);
     if (!r)
         goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -239,8 +239,11 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             ended |= current && ch.changed;
             continue;
         }
-        const char *power = json_str(ob, "power", "");
-        if (store_console(db, id, ob, e) < 0 || note_error(db, id, power, json_str(ob, "error", ""), e) < 0 ||
+        const char *power = json_str(ob, "power", ""), *error = json_str(ob, "error", "");
+        /* what the last report said already is not written again: a report carries every
+         * instance of the host, and one statement each held the host's rows longer */
+        int noted = !strcmp(PQgetvalue(r, i, 3), power) && !strcmp(PQgetvalue(r, i, 4), error);
+        if (store_console(db, id, ob, e) < 0 || (!noted && note_error(db, id, power, error, e) < 0) ||
             note_remote(db, id, ob, e) < 0)
             goto fail;
         inst_event_t ev = !strcmp(power, "running") ? EV_SEEN_RUNNING : EV_SEEN_STOPPED;

@@ -1,11 +1,12 @@
 /* tasks.c - compute's persistent work (common/task.h), on task threads, never on bus
  * workers:
  *   launch:<instance>   the image's grant URLs (image.fetch_url as the account: refused
- *                       now, the launch fails), the instance's port (network.port_create, device_kind by driver;
- *                       the default VPC's subnet and group when none was named), plugged
- *                       on its host unless the host only simulates; then, in one
- *                       transaction, the instance is marked prepared and the host's
- *                       generation bumped; then the agent is told.
+ *                       now, the launch fails) asked while the network makes the
+ *                       instance's port (network.port_create, device_kind by driver;
+ *                       the default VPC's subnet and group when none was named; plugged
+ *                       on its host in the same call unless the host only simulates);
+ *                       then, in one transaction, the instance is marked prepared and the
+ *                       host's generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its ports are deleted.
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  * Every step repeats safely (port_create is idempotent per instance, port_delete of a
@@ -20,6 +21,7 @@
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "metrics.h"
 
 #define TABLE "tasks"
 
@@ -121,34 +123,112 @@ static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
 
 /* The grant URLs the host will fetch the image (kernel, ramdisk) with, asked as the
  * account: RunInstances decided from compute's facts, the image service decides now (an
- * image deregistered meanwhile is refused here). *out = the instance's new image column. */
-static int fetch_grants(task_t *t, const inst_t *in, json_t **out, verr_t *e)
+ * image deregistered meanwhile is refused here). The questions go out first and are
+ * answered while the network makes the port (grants_finish): a launch waits for the
+ * slower of the two, not for both in turn. */
+typedef struct grants {
+    json_t *img;                      /* the instance's image column, parsed */
+    bus_pending_t *ask[3];            /* image, kernel, ramdisk: NULL when not asked */
+    verr_t err;                       /* a question that could not be sent */
+    int failed;
+} grants_t;
+
+static const char *const grant_parts[] = {"image", "kernel", "ramdisk"};
+
+static void grants_start(task_t *t, const inst_t *in, grants_t *g)
 {
     const compute_t *c = t->svc->state;
+    memset(g, 0, sizeof *g);
     JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", in->account);
-    json_t *img = json_loads(in->image, 0, NULL);
-    static const char *const parts[] = {"image", "kernel", "ramdisk"};
-    for (size_t i = 0; img && i < 3; i++) {
-        json_t *part = json_object_get(img, parts[i]), *ans = NULL;
+    g->img = json_loads(in->image, 0, NULL);
+    for (size_t i = 0; g->img && !g->failed && i < 3; i++) {
+        json_t *part = json_object_get(g->img, grant_parts[i]);
         if (!part)
             continue;
-        if (bus_call(t->svc->bus, "image", "image.fetch_url", json_pack("{s:s}", "image_id",
-                     json_str(part, "image_id", "")), caller, c->call_timeout_ms, &ans, e) < 0) {
-            if (permanent(e))
-                launch_facts_image_changed(c->facts, json_str(part, "image_id", ""));
-            json_decref(img);
-            return -1;
-        }
-        json_object_set_new(img, parts[i], ans);
+        g->ask[i] = bus_call_start(t->svc->bus, "image", "image.fetch_url",
+                                   json_pack("{s:s}", "image_id", json_str(part, "image_id", "")), caller,
+                                   c->call_timeout_ms, &g->err);
+        g->failed = !g->ask[i];
     }
-    *out = img;
-    return img ? 0 : verr_set(e, 500, "InternalError", "unreadable image of the instance");
+}
+
+/* Every question answered (each one started is finished, even after a failure);
+ * *out = the instance's new image column. */
+static int grants_finish(task_t *t, grants_t *g, json_t **out, verr_t *e)
+{
+    const compute_t *c = t->svc->state;
+    int rc = g->failed ? -1 : 0;
+    if (g->failed)
+        *e = g->err;
+    for (size_t i = 0; i < 3; i++) {
+        if (!g->ask[i])
+            continue;
+        json_t *ans = NULL;
+        verr_t pe;
+        if (bus_call_finish(g->ask[i], &ans, &pe) < 0) {
+            if (rc == 0)
+                *e = pe;
+            if (permanent(&pe))
+                launch_facts_image_changed(c->facts, json_str(json_object_get(g->img, grant_parts[i]), "image_id", ""));
+            rc = -1;
+            continue;
+        }
+        json_object_set_new(g->img, grant_parts[i], ans);
+    }
+    if (rc == 0 && !g->img)
+        rc = verr_set(e, 500, "InternalError", "unreadable image of the instance");
+    if (rc == 0)
+        *out = g->img;
+    else
+        json_decref(g->img);
+    g->img = NULL;
+    return rc;
+}
+
+/* sim and ec2 hosts run no local datapath: the port only gives the instance its private
+ * address here (an ec2 instance's network is the public cloud's) */
+static int runs_datapath(const inst_t *in) { return strcmp(in->driver, "sim") && strcmp(in->driver, "ec2"); }
+
+/* network.port_create's question for the instance: plugged on its host in the same
+ * transaction when the host runs a datapath. */
+static json_t *port_request(const char *id, const inst_t *in)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in->account, "instance_id", id, "host", in->host,
+                             "az", in->zone, "device_kind", !strcmp(in->driver, "qemu") ? "tap" : "veth");
+    if (in->subnet)
+        json_object_set_new(body, "subnet", json_string(in->subnet));
+    if (in->private_ip)
+        json_object_set_new(body, "private_ip", json_string(in->private_ip));
+    /* an ec2 host's instance has the public cloud's public address (docs/hybrid.md): one
+     * from this cloud's pool would reach nothing */
+    if (!strcmp(in->driver, "ec2"))
+        json_object_set_new(body, "associate_public_ip", json_false());
+    else if (in->public_ip >= 0)
+        json_object_set_new(body, "associate_public_ip", json_boolean(in->public_ip));
+    json_t *groups = json_loads(in->groups, 0, NULL);
+    if (json_array_size(groups))
+        json_object_set_new(body, "groups", groups);
+    else
+        json_decref(groups);
+    if (runs_datapath(in))
+        json_object_set_new(body, "plug", json_true());
+    return body;
+}
+
+/* The image refused after the port was made: the port is recorded first, so the cleanup
+ * task that the failure queues deletes it. */
+static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
+{
+    if (port && record_port(t->db, id, port, e) < 0)
+        return TASK_FAILED;
+    return launch_failed(t, id, why, e);
 }
 
 static int run_launch(task_t *t, verr_t *e)
 {
     const compute_t *c = t->svc->state;
     const char *id = json_str(t->payload, "instance_id", "");
+    uint64_t t0 = metrics_now_us();
     inst_t in = {0};
     int found = load(t->db, id, &in, e), rc = TASK_FAILED;
     if (found <= 0) {
@@ -159,49 +239,34 @@ static int run_launch(task_t *t, verr_t *e)
         inst_free(&in);
         return TASK_DONE;
     }
-    JSON_AUTO json_t *image = NULL;
-    if (fetch_grants(t, &in, &image, e) < 0) {
-        rc = permanent(e) ? launch_failed(t, id, e, e) : TASK_FAILED;
-        inst_free(&in);
-        return rc;
+    grants_t gr;
+    grants_start(t, &in, &gr);
+    JSON_AUTO json_t *port = NULL, *image = NULL;
+    verr_t pe;
+    int port_rc = bus_call(t->svc->bus, "network", "network.port_create", port_request(id, &in), NULL,
+                           c->call_timeout_ms, &port, &pe);
+    uint64_t t_port = metrics_now_us();
+    if (grants_finish(t, &gr, &image, e) < 0) {
+        rc = permanent(e) ? launch_failed_with_port(t, id, port_rc == 0 ? port : NULL, e, e) : TASK_FAILED;
+        goto out;
     }
-    if (task_renew(t, e) < 0) {
-        inst_free(&in);
-        return TASK_FAILED;
-    }
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in.account, "instance_id", id, "host", in.host,
-                             "az", in.zone, "device_kind", !strcmp(in.driver, "qemu") ? "tap" : "veth");
-    if (in.subnet)
-        json_object_set_new(body, "subnet", json_string(in.subnet));
-    if (in.private_ip)
-        json_object_set_new(body, "private_ip", json_string(in.private_ip));
-    /* an ec2 host's instance has the public cloud's public address (docs/hybrid.md): one
-     * from this cloud's pool would reach nothing */
-    if (!strcmp(in.driver, "ec2"))
-        json_object_set_new(body, "associate_public_ip", json_false());
-    else if (in.public_ip >= 0)
-        json_object_set_new(body, "associate_public_ip", json_boolean(in.public_ip));
-    json_t *groups = json_loads(in.groups, 0, NULL);
-    if (json_array_size(groups))
-        json_object_set_new(body, "groups", groups);
-    else
-        json_decref(groups);
-    JSON_AUTO json_t *port = NULL;
-    if (bus_call(t->svc->bus, "network", "network.port_create", body, NULL, c->call_timeout_ms, &port, e) < 0) {
+    uint64_t t_grants = metrics_now_us();
+    if (port_rc < 0) {
+        *e = pe;
         rc = permanent(e) ? launch_failed(t, id, e, e) : TASK_FAILED;
         goto out;
     }
     if (task_renew(t, e) < 0)
         goto out;
-    /* sim and ec2 hosts run no local datapath: the port only gives the instance its
-     * private address here (an ec2 instance's network is the public cloud's) */
-    if (strcmp(in.driver, "sim") && strcmp(in.driver, "ec2")) {
+    /* a network that did not plug it with the create (one older than "plug") */
+    if (runs_datapath(&in) && !json_is_true(json_object_get(port, "plugged"))) {
         JSON_AUTO json_t *plugged = NULL;
         if (bus_call(t->svc->bus, "network", "network.port_plug",
                      json_pack("{s:s, s:s}", "eni", json_str(port, "eni_id", ""), "host", in.host), NULL,
                      c->call_timeout_ms, &plugged, e) < 0)
             goto out;
     }
+    uint64_t t_plug = metrics_now_us();
     /* recorded whatever the state now: the cleanup task deletes what is recorded */
     char state[32];
     long long gen = 0;
@@ -224,6 +289,13 @@ static int run_launch(task_t *t, verr_t *e)
         goto rollback;
     if (gen)
         hosts_notify(t->svc, in.host, gen);
+    /* the launch's own time, so a launch's figures (tests/bench/bench_instances.py) tell
+     * compute's part from the agent's */
+    uint64_t t_end = metrics_now_us();
+    log_info("launch %s: prepared in %llu ms (port %llu ms, grants %llu ms more, lease and plug %llu ms, "
+             "commit %llu ms)", id, (unsigned long long)((t_end - t0) / 1000),
+             (unsigned long long)((t_port - t0) / 1000), (unsigned long long)((t_grants - t_port) / 1000),
+             (unsigned long long)((t_plug - t_grants) / 1000), (unsigned long long)((t_end - t_plug) / 1000));
     rc = TASK_DONE;
     goto out;
 rollback:

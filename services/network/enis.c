@@ -118,15 +118,18 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
     const char *vpc = PQgetvalue(sub, 0, 0);
     const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
                        s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
-                       s->client_token ? hash : NULL};
+                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f"};
     if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
         goto fail;
     if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
                             "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
-                            "attachment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $8::text "
-                            "IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL ELSE 'eni-attach-' || "
-                            "substr($1, 5) END)", 12, p)) ||
+                            "attachment_id, plugged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                            "CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL "
+                            "ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean)", 13, p)) ||
         add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+        goto fail;
+    /* plugged at once: the VPC's hosts and this one get a new generation, as a plug's */
+    if (s->plug && s->host && hosts_touch_vpc(db, vpc, s->host, e) < 0)
         goto fail;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;

@@ -17,6 +17,7 @@ typedef struct eni_spec {
     const json_t *tags;         /* tagSet or NULL */
     const char *device_kind;    /* "veth" (NULL: the default) or "tap": what the host's datapath makes */
     int public_ip;              /* 0: none; 1: one from the pool; -1: as the subnet's MapPublicIpOnLaunch */
+    int plug;                   /* made plugged on host (a launch's port: one transaction, not two) */
 } eni_spec_t;
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */

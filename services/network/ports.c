@@ -1,10 +1,12 @@
 /* ports.c - the port API compute uses for its instances' interfaces, over the bus:
  *   network.port_create {account, subnet?, groups?, private_ip?, host?, instance_id,
- *                        client_token?, device_kind?, associate_public_ip?}  -> the port
+ *                        client_token?, device_kind?, associate_public_ip?, plug?}  -> the port
  *                        (eni id, mac, ip, prefix, gateway, device_kind: "veth" (default)
  *                        or "tap"); with a public address from the pool when
  *                        associate_public_ip is true, or absent and the subnet maps
- *                        public addresses on launch (public_addresses.c)
+ *                        public addresses on launch (public_addresses.c); plug true
+ *                        (with host): plugged there in the same transaction, what a
+ *                        port_plug after it would do (a launch's one question, not two)
  *   network.port_plug   {eni, host}      -> the port, plugged on host
  *   network.port_unplug {eni, host}      -> the port, unplugged
  *   network.port_delete {eni}            -> {"deleted": true|false}
@@ -88,6 +90,8 @@ static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, c
     return 0;
 }
 
+static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on);
+
 int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (trusted(ctx, e) < 0)
@@ -101,9 +105,11 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     const char *kind = json_str(body, "device_kind", "veth");
     if (strcmp(kind, "veth") && strcmp(kind, "tap"))
         return verr_set(e, 400, "InvalidParameterValue", "device_kind is veth or tap");
-    const json_t *pub = json_object_get(body, "associate_public_ip");
+    const json_t *pub = json_object_get(body, "associate_public_ip"), *plug_it = json_object_get(body, "plug");
     if (pub && !json_is_boolean(pub))
         return verr_set(e, 400, "InvalidParameterValue", "associate_public_ip is true or false");
+    if (plug_it && (!json_is_boolean(plug_it) || (json_is_true(plug_it) && !host)))
+        return verr_set(e, 400, "InvalidParameterValue", "plug is true or false, and true needs host");
     char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
@@ -117,12 +123,21 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
                     .groups = json_object_get(body, "groups"), .description = "instance interface",
                     .instance_id = inst, .host = host, .client_token = token, .device_kind = kind,
-                    .public_ip = pub ? json_is_true(pub) : -1};
+                    .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it)};
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;
     if (port_reply(service_db(ctx), id, reply, e) < 0)
         return -1;
+    /* a port made before without the plug (a retry after an older compute's create, or
+     * one unplugged since): plugged now, as port_plug would */
+    if (s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {
+        json_decref(*reply);
+        *reply = NULL;
+        JSON_AUTO json_t *pb = json_pack("{s:s, s:s}", "eni", id, "host", host);
+        if (plug(ctx, pb, reply, e, 1) < 0)
+            return -1;
+    }
     return port_groups(service_db(ctx), id, *reply, e);
 }
 

@@ -86,14 +86,14 @@ def one_launch(ec2, ami, itype, bound):
     return iid, t0, t1, time.time()
 
 
-LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z \w+ +agent\[\d+\] (.*)$")
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z \w+ +[a-z-]+\[\d+\] (.*)$")
 
 
-def agent_events(cloud):
-    """(time, text) of every line of the cloud's agent log."""
+def agent_events(cloud, name="agent"):
+    """(time, text) of every line of one of the cloud's logs (the agent's by default)."""
     out = []
     try:
-        with open(os.path.join(cloud.dir, "log", "agent.log"), errors="replace") as f:
+        with open(os.path.join(cloud.dir, "log", name + ".log"), errors="replace") as f:
             for line in f:
                 m = LOG_LINE.match(line)
                 if m:
@@ -111,7 +111,10 @@ def breakdown(cloud, rounds):
     ensure done -> the client's poll seeing running (the agent's report, compute's state
     change and the poll interval). Medians over the measured rounds."""
     ev = agent_events(cloud)
-    parts = {"answered -> ensure done": [], "the driver's ensure itself (boot)": [],
+    cev = agent_events(cloud, "compute")
+    parts = {"answered -> compute's launch task done": [], "compute's launch task itself": [],
+             "launch task done -> the successful ensure began (doorbell, pull, queue)": [],
+             "answered -> ensure done": [], "the driver's ensure itself (boot)": [],
              "answered -> the successful ensure began": [], "ensure done -> client sees running": [],
              "answered -> first ensure found no network": [], "datapath applies per launch": [],
              "datapath apply time (as the agent logs it)": []}
@@ -119,7 +122,7 @@ def breakdown(cloud, rounds):
         done = [(t, x) for t, x in ev if x.startswith("ensured %s: done" % iid)]
         if not done:
             continue
-        m = re.search(r"\((\d+) ms\)$", done[0][1])
+        m = re.search(r"done \((\d+) ms", done[0][1])
         took = int(m.group(1)) / 1000.0 if m else 0.0
         done = [done[0][0]]
         parts["answered -> ensure done"].append(done[0] - t1)
@@ -127,6 +130,15 @@ def breakdown(cloud, rounds):
             parts["the driver's ensure itself (boot)"].append(took)
             parts["answered -> the successful ensure began"].append(done[0] - took - t1)
         parts["ensure done -> client sees running"].append(t2 - done[0])
+        prep = [(t, x) for t, x in cev if x.startswith("launch %s: prepared in " % iid)]
+        if prep:
+            parts["answered -> compute's launch task done"].append(prep[0][0] - t1)
+            m2 = re.search(r"prepared in (\d+) ms", prep[0][1])
+            if m2:
+                parts["compute's launch task itself"].append(int(m2.group(1)) / 1000.0)
+            if m:
+                parts["launch task done -> the successful ensure began (doorbell, pull, queue)"].append(
+                    done[0] - took - prep[0][0])
         nn = [t for t, x in ev if x.startswith("ensure %s: NetworkNotReady" % iid)]
         if nn:
             parts["answered -> first ensure found no network"].append(nn[0] - t1)
@@ -150,7 +162,8 @@ def main():
     ap.add_argument("driver", nargs="?", default="sim", choices=sorted(PROFILES))
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--rate", type=int, help="instances launched for the rate (0: skip)")
-    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there before the cloud stops")
+    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's and the network's to PATH.compute, PATH.network) "
+                    "before the cloud stops")
     a = ap.parse_args()
     image, rounds, rate_n, bound = PROFILES[a.driver]
     rounds = min(a.rounds if a.rounds is not None else rounds, 200)
@@ -234,6 +247,8 @@ def main():
         finally:
             if a.keep_log:
                 shutil.copyfile(os.path.join(cloud.dir, "log", "agent.log"), a.keep_log)
+                for other in ("compute", "network"):
+                    shutil.copyfile(os.path.join(cloud.dir, "log", other + ".log"), a.keep_log + "." + other)
             cloud.stop()
 
 

@@ -171,6 +171,39 @@ def test_elastic_ips(cloud, tenant, other):
     ec2.delete_network_interface(NetworkInterfaceId=eni2)
 
 
+def test_port_create_plugged(cloud, tenant):
+    """A launch's port made and plugged on its host in one call (plug true), as compute's
+    launch task asks; a retry is the same port, plugged, with no new generation; a port
+    made before without the plug is plugged by the retry that asks for it."""
+    account, ec2 = tenant
+    host = "hp-" + uuid.uuid4().hex[:6]
+    vid = ec2.create_vpc(CidrBlock="10.63.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.63.1.0/24")["Subnet"]["SubnetId"]
+    req = {"account": account, "subnet": sid, "instance_id": "i-0bbbbbbbbbbbbbbb1", "host": host, "plug": True}
+    ok, err = call(cloud, "network.port_create", dict(req, host=None))
+    assert not ok and "InvalidParameterValue" in err
+    ok, err = call(cloud, "network.port_create", dict(req, plug="yes"))
+    assert not ok and "InvalidParameterValue" in err
+    ok, p = call(cloud, "network.port_create", req)
+    assert ok and p["plugged"] and p["host"] == host, p
+    ok, d = call(cloud, "network.host_desired", {"host": host})
+    assert ok and [i["eni_id"] for i in d["interfaces"]] == [p["eni_id"]] and d["vpcs"][0]["vpc_id"] == vid
+    ok, again = call(cloud, "network.port_create", req)
+    assert ok and again["eni_id"] == p["eni_id"] and again["plugged"]
+    ok, d2 = call(cloud, "network.host_desired", {"host": host})
+    assert d2["generation"] == d["generation"]
+    # made unplugged first (an older compute's create), then asked with the plug
+    ok, q = call(cloud, "network.port_create", dict(req, instance_id="i-0bbbbbbbbbbbbbbb2", plug=False))
+    assert ok and not q["plugged"]
+    ok, q2 = call(cloud, "network.port_create", dict(req, instance_id="i-0bbbbbbbbbbbbbbb2"))
+    assert ok and q2["eni_id"] == q["eni_id"] and q2["plugged"] and q2["host"] == host
+    ok, d3 = call(cloud, "network.host_desired", {"host": host})
+    assert sorted(i["eni_id"] for i in d3["interfaces"]) == sorted([p["eni_id"], q["eni_id"]])
+    for port in (p, q):
+        ok, r = call(cloud, "network.port_delete", {"eni": port["eni_id"]})
+        assert ok and r["deleted"]
+
+
 def test_port_api_and_host_desired(cloud, tenant):
     account, ec2 = tenant
     suffix = uuid.uuid4().hex[:6]

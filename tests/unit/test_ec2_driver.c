@@ -134,9 +134,9 @@ static int setup(void **state)
     unsigned char key[SEALED_KEY_LEN];
     randombytes_buf(key, sizeof key);
     verr_t e;
-    assert_int_equal(vm_write_file(keyf, (const char *)key, sizeof key, 0, &e), 0);
+    assert_int_equal(vm_write_file(keyf, (const char *)key, sizeof key, VM_WRITE_PLAIN, &e), 0);
     char *sealed = sealed_seal(key, "{\"access_key_id\":\"AKIAMOTO\",\"secret_access_key\":\"secret\"}");
-    assert_int_equal(vm_write_file(credf, sealed, strlen(sealed), 0, &e), 0);
+    assert_int_equal(vm_write_file(credf, sealed, strlen(sealed), VM_WRITE_PLAIN, &e), 0);
     free(sealed);
     set(x, "hybrid.key_file", "%s", keyf);
     set(x, "hybrid.owner", "test-%d", (int)getpid());

@@ -16,6 +16,8 @@
  * the qemu driver (taps in the host namespace) promise. The sync loop is
  * test_instance_sync.c. */
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "vm_fixture.h"
 
@@ -106,7 +108,7 @@ static void test_adopt_after_restart(void **state)
     lost.pid = 0;
     lost.start_time = 0;
     verr_t we;
-    assert_int_equal(vm_state_write(d, &lost, &we), 0);
+    assert_int_equal(vm_state_write(d, &lost, VM_WRITE_RUNTIME, &we), 0);
     open_driver(x);
     vm_status_t st = listed(x, ID1, NULL);
     assert_int_equal(st.power, VM_POWER_RUNNING);
@@ -417,6 +419,54 @@ static void test_container_unstartable(void **state)
     }
 }
 
+/* A power loss before the kernel wrote a state file back (VM_WRITE_RUNTIME: no fsync)
+ * leaves it empty; the guest died with the machine. The instance is then one not made:
+ * listed stopped, and its next ensure starts it in the same directory, the files the
+ * guest wrote in its upper layer kept. */
+static void test_container_state_lost(void **state)
+{
+    ctx_t *x = *state;
+    start(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    ensure_ok(x, ID1, VM_POWER_STOPPED, 0);
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s/upper/written-by-guest", x->drv_dir, ID1);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/%s/state.json", x->drv_dir, ID1);
+    assert_int_equal(truncate(p, 0), 0);
+    size_t n = 0;
+    vm_status_t st = listed(x, ID1, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(st.power, VM_POWER_STOPPED);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    assert_int_equal(listed(x, ID1, NULL).power, VM_POWER_RUNNING);
+    snprintf(p, sizeof p, "%s/%s/upper/written-by-guest", x->drv_dir, ID1);
+    assert_int_equal(access(p, F_OK), 0);
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_int_equal(count_listed(x), 0);
+
+    /* with a keep (agent.container.base_keep_s), the base no instance uses stays for the
+     * next launch, and goes once that time has passed since its last use */
+    vm_driver_close(x->d);
+    x->d = NULL;
+    config_set(x->cfg, "agent.container.base_keep_s", "600");
+    open_driver(x);
+    ensure_ok(x, ID1, VM_POWER_RUNNING, 0);
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    snprintf(p, sizeof p, "%s/images/%s", x->drv_dir, x->rootfs_sha);
+    assert_int_equal(access(p, F_OK), 0);
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 700}, {.tv_sec = time(NULL) - 700}};
+    assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+    vm_driver_close(x->d);
+    x->d = NULL;
+    open_driver(x);
+    assert_int_equal(count_listed(x), 0);   /* the first listing collects */
+    assert_no_bases(x);
+}
+
 #define CONTRACT(i)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_lifecycle, setup, teardown, (void *)&cases[i]), \
     cmocka_unit_test_prestate_setup_teardown(test_adopt_after_restart, setup, teardown, (void *)&cases[i]), \
@@ -434,6 +484,7 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_console_capped, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_container_details, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_container_unstartable, setup, teardown, (void *)&cases[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_container_state_lost, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

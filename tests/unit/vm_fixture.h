@@ -124,6 +124,8 @@ static inline int setup(void **state)
     x->cfg = config_new();
     config_set(x->cfg, "agent.sim.delay_ms", "5");
     config_set(x->cfg, "agent.container.stop_timeout_ms", "1000");
+    /* the contract checks that no base is left once no instance uses it: none kept */
+    config_set(x->cfg, "agent.container.base_keep_s", "0");
     config_set(x->cfg, "agent.qemu.stop_timeout_ms", "2000");
     config_set(x->cfg, "agent.qemu.boot_timeout_s", "600");
     config_set(x->cfg, "agent.datapath_prefix", "vtest-");

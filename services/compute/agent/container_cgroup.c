@@ -132,7 +132,7 @@ int ct_cgroup_create(const ct_cgroups_t *cg, const char *inst_dir, const char *i
     }
     char lp[PATH_MAX + 16];
     vm_pathf(lp, sizeof lp, "%s/cgroups", inst_dir);
-    if (vm_write_file(lp, list, off, 1, e) < 0)
+    if (vm_write_file(lp, list, off, VM_WRITE_RUNTIME, e) < 0)
         return -1;
     char mem[32], cpu[64], pids[32];
     vm_pathf(mem, sizeof mem, "%llu", (unsigned long long)spec->memory_mib << 20);

@@ -74,7 +74,7 @@ int ct_netns_note(const char *inst_dir, const char *netns, verr_t *e)
 {
     char f[PATH_MAX + 16];
     netns_file(inst_dir, f, sizeof f);
-    return vm_write_file(f, netns, strlen(netns), 1, e);
+    return vm_write_file(f, netns, strlen(netns), VM_WRITE_RUNTIME, e);
 }
 
 int ct_netns_moved(const char *inst_dir, const vm_state_t *st)

@@ -437,7 +437,7 @@ static int ec2_ensure(void *p, const vm_spec_t *spec, verr_t *e)
         st.reboot_seq = spec->reboot_seq;   /* a new instance starts with the reboots it was asked */
     inst_file(d, spec->id, "remote", path, sizeof path);
     st.power = spec->power;
-    if (vm_write_file(path, x.id, strlen(x.id), 1, e) < 0 || vm_state_write(dir, &st, e) < 0)
+    if (vm_write_file(path, x.id, strlen(x.id), VM_WRITE_DURABLE, e) < 0 || vm_state_write(dir, &st, VM_WRITE_DURABLE, e) < 0)
         return -1;
     int rc;
     if (spec->power == VM_POWER_RUNNING) {
@@ -453,14 +453,14 @@ static int ec2_ensure(void *p, const vm_spec_t *spec, verr_t *e)
         }
         if (spec->reboot_seq > st.reboot_seq) {
             st.reboot_seq = spec->reboot_seq;
-            if (vm_state_write(dir, &st, e) < 0)
+            if (vm_state_write(dir, &st, VM_WRITE_DURABLE, e) < 0)
                 return -1;
         }
         return wait_state(d, spec->id, "running", &x, e) < 0 ? -1 : 0;
     }
     if (spec->reboot_seq > st.reboot_seq) {   /* only recorded while stopped */
         st.reboot_seq = spec->reboot_seq;
-        if (vm_state_write(dir, &st, e) < 0)
+        if (vm_state_write(dir, &st, VM_WRITE_DURABLE, e) < 0)
             return -1;
     }
     if (!strcmp(x.state, "pending") && (rc = wait_state(d, spec->id, "running", &x, e)) != 0)
@@ -510,7 +510,7 @@ static int ec2_console(void *p, const char *id, size_t max, char **buf, size_t *
         verr_t ce;
         if (ec2_console_output(d->cl, rid, &text, &tl, &ce) == 0) {
             verr_t we;
-            if (vm_write_file(path, text, tl, 1, &we) < 0)
+            if (vm_write_file(path, text, tl, VM_WRITE_DURABLE, &we) < 0)
                 log_warn("ec2 %s: console of %s: %s", d->cloud, id, we.message);
         }
         free(text);

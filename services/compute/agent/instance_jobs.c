@@ -57,14 +57,17 @@ static int fetch(instance_sync_t *s, vm_file_t *f, verr_t *e)
     return 0;
 }
 
-static int run(instance_sync_t *s, job_t *j, verr_t *e)
+/* *images_ms: the part spent getting the image bytes (the cache's lookup, or a download) */
+static int run(instance_sync_t *s, job_t *j, int64_t *images_ms, verr_t *e)
 {
     if (j->remove)
         return vm_driver_remove(j->drv, j->id, e);
+    int64_t t0 = vm_now_ms();
     if (j->drv->ops->flags & VM_DRV_NEEDS_IMAGES)
         if (fetch(s, &j->spec.image, e) < 0 || fetch(s, &j->spec.kernel, e) < 0 ||
             fetch(s, &j->spec.ramdisk, e) < 0)
             return -1;
+    *images_ms = vm_now_ms() - t0;
     return vm_driver_ensure(j->drv, &j->spec, e);
 }
 
@@ -113,14 +116,17 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         verr_t e = {0};
-        int64_t t0 = vm_now_ms();
-        int rc = run(s, j, &e);
+        int64_t t0 = vm_now_ms(), images_ms = 0;
+        int rc = run(s, j, &images_ms, &e);
         /* the driver's own time, so a launch's figures (tests/bench/bench_instances.py)
          * tell the guest's boot from the control plane around it */
         if (rc < 0)
             log_warn("%s %s: %s %s", j->remove ? "remove" : "ensure", j->id, e.code, e.message);
+        else if (j->remove)
+            log_info("removed %s: done (%lld ms)", j->id, (long long)(vm_now_ms() - t0));
         else
-            log_info("%s %s: done (%lld ms)", j->remove ? "removed" : "ensured", j->id, (long long)(vm_now_ms() - t0));
+            log_info("ensured %s: done (%lld ms, images %lld ms)", j->id, (long long)(vm_now_ms() - t0),
+                     (long long)images_ms);
 
         pthread_mutex_lock(&s->mu);
         record(s, j, rc, &e);

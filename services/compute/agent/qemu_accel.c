@@ -56,7 +56,7 @@ static int probe_boot(const char *dir, const char *qemu, char *why, size_t n)
     sector[510] = 0x55;
     sector[511] = 0xAA;
     verr_t e;
-    if (vm_write_file(img, (const char *)sector, sizeof sector, 0, &e) < 0) {
+    if (vm_write_file(img, (const char *)sector, sizeof sector, VM_WRITE_PLAIN, &e) < 0) {
         snprintf(why, n, "%s", e.message);
         return -1;
     }
@@ -123,6 +123,6 @@ const char *qemu_accel(const char *state_dir, const char *qemu, const char *mode
     JSON_AUTO json_t *o = json_pack("{s:s, s:s, s:s}", "accel", accel, "why", why, "key", key);
     AUTOFREE char *s = json_compact(o);
     verr_t e;
-    vm_write_file(cache, s, strlen(s), 1, &e);
+    vm_write_file(cache, s, strlen(s), VM_WRITE_DURABLE, &e);
     return accel;
 }

@@ -180,7 +180,7 @@ static int create(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st,
     }
     char p[PATH_MAX + 16];
     vm_pathf(p, sizeof p, "%s/bases", inst);
-    if (vm_write_file(p, list, strlen(list), 1, e) < 0)
+    if (vm_write_file(p, list, strlen(list), VM_WRITE_RUNTIME, e) < 0)
         return -1;
     if (s->image.path[0]) {
         char disk[PATH_MAX + 16], size[32];
@@ -195,7 +195,9 @@ static int create(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st,
     st->power = VM_POWER_STOPPED;
     st->reboot_seq = s->reboot_seq;
     snprintf(st->image_sha256, sizeof st->image_sha256, "%s", s->image.sha256);
-    return vm_state_write(inst, st, e);
+    /* durable: an instance whose state cannot be read is made again, and making it again
+     * is a new disk.qcow2 over the guest's (its later writes only change pid and power) */
+    return vm_state_write(inst, st, VM_WRITE_DURABLE, e);
 }
 
 /* ---- start, stop, reboot ------------------------------------------------------------ */
@@ -394,7 +396,7 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
     free(buf);
     st->start_time = vm_proc_start_time(st->pid);
     verr_t ig;
-    vm_state_write(inst, st, &ig);   /* the pid, before the wait: a crash now still knows it */
+    vm_state_write(inst, st, VM_WRITE_RUNTIME, &ig);   /* the pid, before the wait: a crash now still knows it */
     return wait_ready(d, inst, offset, st, e);
 }
 
@@ -536,7 +538,7 @@ static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
     st.power = s->power;
     if (s->reboot_seq > st.reboot_seq)
         st.reboot_seq = s->reboot_seq;
-    if (vm_state_write(inst, &st, e) < 0)
+    if (vm_state_write(inst, &st, VM_WRITE_RUNTIME, e) < 0)
         return -1;
     vm_moving_clear(inst);
     return 0;

@@ -112,7 +112,7 @@ static int sim_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     st.power = spec->power;
     if (spec->reboot_seq > st.reboot_seq)  /* also a stopped instance's: its next boot is fresh anyway */
         st.reboot_seq = spec->reboot_seq;
-    if (vm_state_write(dir, &st, e) < 0)
+    if (vm_state_write(dir, &st, VM_WRITE_RUNTIME, e) < 0)
         return -1;
     pthread_mutex_lock(&s->mu);
     x = find(s, spec->id);

@@ -52,7 +52,7 @@ static int trim(const char *path, uint64_t keep, uint64_t *base, verr_t *e)
     snprintf(p, sizeof p, "%s.base", path);
     /* counted before it is cut: a crash in between repeats a report, never goes back */
     int n = snprintf(num, sizeof num, "%" PRIu64 "\n", *base + cut);
-    if (cut && vm_write_file(p, num, (size_t)n, 1, e) < 0) {
+    if (cut && vm_write_file(p, num, (size_t)n, VM_WRITE_DURABLE, e) < 0) {
         close(fd);
         return -1;
     }
@@ -66,7 +66,7 @@ static int trim(const char *path, uint64_t keep, uint64_t *base, verr_t *e)
     n = snprintf(num, sizeof num, "%" PRIu64 "\n", *base + cut);
     char *tail = xmalloc(keep);
     ssize_t r = pread(fd, tail, keep, (off_t)cut);
-    int ok = r == (ssize_t)keep && vm_write_file(p, num, (size_t)n, 1, e) == 0 && ftruncate(fd, 0) == 0 &&
+    int ok = r == (ssize_t)keep && vm_write_file(p, num, (size_t)n, VM_WRITE_DURABLE, e) == 0 && ftruncate(fd, 0) == 0 &&
              pwrite(fd, tail, keep, 0) == (ssize_t)keep;
     free(tail);
     close(fd);

@@ -23,7 +23,7 @@ int vm_moving_mark(const char *inst_dir, verr_t *e)
 {
     char p[PATH_MAX + 16];
     moving_path(inst_dir, p, sizeof p);
-    return vm_write_file(p, "", 0, 0, e);
+    return vm_write_file(p, "", 0, VM_WRITE_PLAIN, e);
 }
 
 void vm_moving_clear(const char *inst_dir)

@@ -36,8 +36,9 @@ ssize_t vm_read_small(const char *path, char *buf, size_t size)
     return r;
 }
 
-int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e)
+int vm_write_file(const char *path, const char *data, size_t len, int how, verr_t *e)
 {
+    int atomic = how != VM_WRITE_PLAIN;
     char tmp[PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, atomic ? "%s.tmp" : "%s", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -55,14 +56,14 @@ int vm_write_file(const char *path, const char *data, size_t len, int atomic, ve
         }
         off += (size_t)w;
     }
-    if ((atomic && fsync(fd) < 0) || close(fd) < 0)
+    if ((how == VM_WRITE_DURABLE && fsync(fd) < 0) || close(fd) < 0)
         return verr_set(e, 500, "InternalError", "sync %s: %s", tmp, strerror(errno));
     if (atomic && rename(tmp, path) < 0)
         return verr_set(e, 500, "InternalError", "rename %s: %s", tmp, strerror(errno));
     return 0;
 }
 
-int vm_state_write(const char *inst_dir, const vm_state_t *st, verr_t *e)
+int vm_state_write(const char *inst_dir, const vm_state_t *st, int how, verr_t *e)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/state.json", inst_dir);
@@ -71,7 +72,7 @@ int vm_state_write(const char *inst_dir, const vm_state_t *st, verr_t *e)
                                     "start_time", (json_int_t)st->start_time, "image_sha256", st->image_sha256,
                                     "error", st->error);
     AUTOFREE char *s = json_compact(o);
-    return vm_write_file(path, s, strlen(s), 1, e);
+    return vm_write_file(path, s, strlen(s), how == VM_WRITE_DURABLE ? VM_WRITE_DURABLE : VM_WRITE_RUNTIME, e);
 }
 
 int vm_state_read(const char *inst_dir, vm_state_t *st, verr_t *e)

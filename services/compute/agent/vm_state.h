@@ -27,8 +27,11 @@ typedef struct vm_state {
 void vm_inst_dir(const char *dir, const char *id, char *out, size_t n);
 /* 0 and *st, or -1 when there is no (readable) state file; e is set then. */
 int vm_state_read(const char *inst_dir, vm_state_t *st, verr_t *e);
-/* Atomic (temp file, fsync, rename): a crash leaves the old or the new state. */
-int vm_state_write(const char *inst_dir, const vm_state_t *st, verr_t *e);
+/* Atomic (temp file, rename): a crash leaves the old or the new state. how is
+ * VM_WRITE_DURABLE (fsync before the rename) for what outlives the machine (an ec2
+ * instance's state: the public cloud's instance runs on through a host's power loss), or
+ * VM_WRITE_RUNTIME for what dies with it (vm_write_file). */
+int vm_state_write(const char *inst_dir, const vm_state_t *st, int how, verr_t *e);
 
 /* Instance ids that have a directory under dir (caller frees each and the array). */
 char **vm_state_ids(const char *dir, size_t *n);
@@ -61,8 +64,19 @@ void vm_console_cap_set(uint64_t bytes);
 /* Read a small file (a /proc or /sys entry, a marker) into buf, NUL-terminated, at most
  * size - 1 bytes: its length, or -1 when it cannot be read. */
 ssize_t vm_read_small(const char *path, char *buf, size_t size);
-/* Write a whole small file (atomically through a temp name when atomic). */
-int vm_write_file(const char *path, const char *data, size_t len, int atomic, verr_t *e);
+/* How a small file is written:
+ *   VM_WRITE_PLAIN    in place (a partial file is possible after any crash);
+ *   VM_WRITE_RUNTIME  through a temp name and rename, without fsync: other processes,
+ *                     and a restarted agent after a kill -9, see the old or the new file
+ *                     whole (the page cache outlives the process). Only a crash of the
+ *                     machine can leave it empty or old, and that is for files that
+ *                     describe what dies with the machine (processes, cgroups, namespaces
+ *                     under /run): a file that cannot be read is taken for an instance
+ *                     not made, which the next ensure makes again. An fsync is ~10 ms
+ *                     here, and a container's start wrote four (docs/compute.md);
+ *   VM_WRITE_DURABLE  temp name, fsync, rename: for what outlives the machine. */
+enum { VM_WRITE_PLAIN = 0, VM_WRITE_DURABLE = 1, VM_WRITE_RUNTIME = 2 };
+int vm_write_file(const char *path, const char *data, size_t len, int how, verr_t *e);
 
 /* vm_moving.c: the marker of a guest stopped to be started again on a network made
  * anew (listed as starting, never stopped, while it is there). */
