@@ -11,59 +11,25 @@ all in, before botocore parses them) and the CPU per call of each of the three p
   VIRGA_BIN_DIR=build/bin /usr/bin/python3 tests/bench/ab_reply_path.py OLD_BIN NEW_BIN [ROUNDS]
 """
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Cloud, boto3_client, new_tenant, DEVCLOUD  # noqa: E402
+from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+from ab_bench import TICK, pct, swap, ticks, timed_http  # noqa: E402
 
 OLD, NEW = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 GROUPS = int(os.environ.get("AB_GROUPS", "1000"))
 INSTANCES = int(os.environ.get("AB_INSTANCES", "1200"))
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return int(parts[11]) + int(parts[12])
 
 
-def swap(c, bindir, env):
-    for name in ("gateway", "network", "compute"):
-        pid = c.pid(name)
-        os.kill(pid, 15)
-        for _ in range(200):
-            if not os.path.exists("/proc/%d" % pid):
-                break
-            time.sleep(0.05)
-    r = subprocess.run([DEVCLOUD, "up", "--dir", c.dir, "--throwaway", "--test-handlers", "--default-images", "none"],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, **env, "VIRGA_BIN_DIR": bindir})
-    assert r.returncode == 0, r.stderr[-2000:]
-    exe = os.readlink("/proc/%d/exe" % c.pid("gateway"))
-    assert exe.startswith(bindir), exe
 
 
-def timed_http(client):
-    sess = client._endpoint.http_session
-    send, marks = sess.send, {}
-
-    def timed(req):
-        t0 = time.time()
-        r = send(req)
-        r.content
-        marks["dt"] = time.time() - t0
-        marks["len"] = len(r.content)
-        return r
-    sess.send = timed
-    return marks
 
 
 def measure(c, what, fn, n, marks):
@@ -127,7 +93,7 @@ try:
                 lambda: ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [first]}]), 60)]
     for rnd in range(ROUNDS):
         for label, bindir in (("old", OLD), ("new", NEW)):
-            swap(c, bindir, env)
+            swap(c, bindir, ("gateway", "network", "compute"), env)
             time.sleep(2)
             load = open("/proc/loadavg").read().split()[0]
             for what, fn, n in figures:

@@ -35,13 +35,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Cloud, boto3_client, new_tenant, DEVCLOUD  # noqa: E402
+from harness import Cloud, boto3_client, new_tenant  # noqa: E402
+from ab_bench import TICK, pct, swap, ticks, timed_http  # noqa: E402
 
 ROUNDS = int(os.environ.get("IDLE_RTT_ROUNDS", "3"))
 CALLS = int(os.environ.get("IDLE_RTT_CALLS", "500"))
 IDLE_S = int(os.environ.get("IDLE_RTT_IDLE_S", "20"))
 LOAD_CONNS = int(os.environ.get("IDLE_RTT_LOAD_CONNS", "16"))
-TICK = os.sysconf("SC_CLK_TCK")
 SWAPPED = ("gateway", "compute", "identity", "network")
 
 
@@ -55,46 +55,12 @@ def variants(args):
     return out
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return int(parts[11]) + int(parts[12])
 
 
-def swap(c, bindir, env):
-    for name in SWAPPED:
-        pid = c.pid(name)
-        os.kill(pid, 15)
-        for _ in range(300):
-            if not os.path.exists("/proc/%d" % pid):
-                break
-            time.sleep(0.05)
-    r = subprocess.run([DEVCLOUD, "up", "--dir", c.dir, "--throwaway", "--test-handlers"],
-                       capture_output=True, text=True, timeout=300,
-                       env={**os.environ, **c.start_env, **env, "VIRGA_BIN_DIR": bindir})
-    assert r.returncode == 0, r.stderr[-2000:]
-    exe = os.readlink("/proc/%d/exe" % c.pid("gateway"))
-    assert exe.startswith(bindir), exe
 
 
-def timed_http(client):
-    """Time each HTTP exchange of this boto3 client: sent to the last byte read."""
-    sess = client._endpoint.http_session
-    send, marks = sess.send, {}
-
-    def timed(req):
-        t0 = time.perf_counter()
-        r = send(req)
-        r.content
-        marks["dt"] = time.perf_counter() - t0
-        return r
-    sess.send = timed
-    return marks
 
 
 def measure(c, fn, marks):
@@ -170,7 +136,7 @@ def main():
         print("%d sequential calls of each kind per turn, HTTP exchange in ms, CPU per call in us" % CALLS, flush=True)
         for rnd in range(ROUNDS):
             for label, bindir, venv in vs:
-                swap(c, bindir, venv)
+                swap(c, bindir, SWAPPED, venv)
                 time.sleep(2)
                 load = open("/proc/loadavg").read().split()[0]
                 if IDLE_S:
