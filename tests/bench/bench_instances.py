@@ -41,6 +41,32 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
+def machine_busy_s():
+    """CPU seconds the whole machine has spent busy (/proc/stat), and this process's own."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    own = os.times()
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def cpu_by_name():
+    """CPU seconds of every process by its name (comm), its reaped children's included
+    (the datapath's ip and nft runs count to the agent)."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        v = raw.rsplit(")", 1)[1].split()
+        out[(pid, name)] = sum(int(x) for x in v[11:15]) / tick
+    return out
+
+
 def wait(ec2, iid, state, seconds):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -219,14 +245,33 @@ def main():
                     "Instances"][0]["InstanceId"] for _ in range(per)]
 
             t0 = time.time()
+            busy0, own0 = machine_busy_s()
+            procs0 = cpu_by_name()
             with concurrent.futures.ThreadPoolExecutor(RATE_CLIENTS) as pool:
                 ids = [i for part in pool.map(launch, clients) for i in part]
             launched += ids
             ok = wait_all(ec2, ids, "running", 300)
             took = time.time() - t0
+            busy1, own1 = machine_busy_s()
             print("launch rate, %d instances by %d clients to all running (%s): %s"
                   % (len(ids), RATE_CLIENTS, a.driver,
                      "%.1f instances/s" % (len(ids) / took) if ok else "not all running in 300 s"))
+            # what a launch costs the machine, all of it (the cloud's processes, the broker,
+            # PostgreSQL, the datapath's commands, the containers' starts) but this client:
+            # the CPU bound of the rate on this machine's cores
+            cloud_s = max(0.0, (busy1 - busy0) - (own1 - own0))
+            if ok and ids:
+                per = cloud_s / len(ids)
+                print("  machine CPU per launch during it, this client's own excluded: %.0f ms "
+                      "(%d cores busy all the time at that cost: %.0f instances/s)"
+                      % (per * 1000, os.cpu_count(), os.cpu_count() / per if per else 0))
+                by = {}
+                for (pid, name), t in cpu_by_name().items():
+                    if pid != str(os.getpid()):
+                        by[name] = by.get(name, 0.0) + t - procs0.get((pid, name), 0.0)
+                top = sorted(by.items(), key=lambda kv: -kv[1])[:8]
+                print("  of it, by process name (ms per launch): " +
+                      ", ".join("%s %.0f" % (n, t * 1000 / len(ids)) for n, t in top if t > 0))
             t0 = time.time()
             ec2.terminate_instances(InstanceIds=ids)
             if wait_all(ec2, ids, "terminated", 300):
