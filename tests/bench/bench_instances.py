@@ -51,7 +51,7 @@ def machine_busy_s():
 
 def cpu_by_name():
     """CPU seconds of every process by its name (comm), its reaped children's included
-    (the datapath's ip and nft runs count to the agent)."""
+    (the datapath's ip and nft runs count to the agent); the kernel's workers as one."""
     tick, out = os.sysconf("SC_CLK_TCK"), {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -62,6 +62,8 @@ def cpu_by_name():
         except OSError:
             continue
         name = raw[raw.index("(") + 1:raw.rindex(")")]
+        if name.startswith("kworker"):
+            name = "kworker"   # its name says the work of the moment, not what the time went to
         v = raw.rsplit(")", 1)[1].split()
         out[(pid, name)] = sum(int(x) for x in v[11:15]) / tick
     return out
