@@ -58,6 +58,7 @@ void lx_ns_del(const char *ns);
 /* dnsmasq of one VPC: pid when running with our configuration, else 0. */
 int lx_dhcp_pid(const char *dir, unsigned vni);
 void lx_dhcp_stop(const char *dir, unsigned vni);
+void lx_dhcp_kill_strays(const char *dir, int vni);
 
 int lx_observe(dp_driver_t *d, const char *host, dp_units_t *out, verr_t *e);
 

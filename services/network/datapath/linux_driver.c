@@ -120,6 +120,7 @@ static int remove_host(dp_driver_t *d, const char *host)
                 lx_dhcp_stop(dir, vni);
         closedir(dh);
     }
+    lx_dhcp_kill_strays(dir, -1);   /* one no pid file names (an applier killed as it started it) */
     static const char *const kinds[] = {"r", "i"};
     for (size_t k = 0; k < ARRAY_LEN(kinds); k++) {
         snprintf(pfx, sizeof pfx, "%s%s-%s.", d->prefix, kinds[k], host);

@@ -125,6 +125,50 @@ int lx_dhcp_pid(const char *dir, unsigned vni)
     return strstr(cmd, "dnsmasq") && strstr(cmd, conf) ? pid : 0;
 }
 
+/* dnsmasq processes of this host directory (vni < 0: of any VPC) that no pid file names:
+ * an applier killed after it started one and before dnsmasq wrote its pid file leaves it
+ * running unseen, and the next apply starts a second beside it. Killed, found by their
+ * command line (the configuration file's path is ours alone). */
+void lx_dhcp_kill_strays(const char *dir, int vni)
+{
+    char want[760];
+    if (vni < 0)
+        snprintf(want, sizeof want, "--conf-file=%s/dhcp-", dir);
+    else
+        snprintf(want, sizeof want, "--conf-file=%s/dhcp-%d.conf", dir, vni);
+    DIR *dh = opendir("/proc");
+    if (!dh) return;
+    int killed[16], n = 0;
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        int pid = atoi(de->d_name);
+        if (pid <= 1) continue;
+        char path[64], cmd[2048];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(cmd, 1, sizeof cmd - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < len; i++)
+            if (!cmd[i]) cmd[i] = ' ';
+        cmd[len] = 0;
+        if (strstr(cmd, "dnsmasq") && strstr(cmd, want) && kill(pid, SIGKILL) == 0 && n < 16)
+            killed[n++] = pid;
+    }
+    closedir(dh);
+    /* gone before the caller starts another or reports the host clean (bounded: 1 s) */
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < 100 && kill(killed[k], 0) == 0; i++) {
+            char path[64], c = 0;
+            snprintf(path, sizeof path, "/proc/%d/cmdline", killed[k]);
+            FILE *f = fopen(path, "r");
+            int zombie = !f || fread(&c, 1, 1, f) == 0;   /* a zombie's command line is empty */
+            if (f) fclose(f);
+            if (zombie) break;
+            usleep(10000);
+        }
+}
+
 void lx_dhcp_stop(const char *dir, unsigned vni)
 {
     int pid = lx_dhcp_pid(dir, vni);
@@ -134,6 +178,7 @@ void lx_dhcp_stop(const char *dir, unsigned vni)
             usleep(10000);
         if (lx_dhcp_pid(dir, vni) == pid) kill(pid, SIGKILL);
     }
+    lx_dhcp_kill_strays(dir, (int)vni);
     static const char *const ext[] = {"pid", "conf", "hosts", "leases"};
     for (size_t i = 0; i < ARRAY_LEN(ext); i++) {
         char path[800];
