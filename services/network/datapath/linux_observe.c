@@ -103,6 +103,22 @@ static char *slurp(const char *path)
     return s;
 }
 
+/* pid's command line, its arguments joined by spaces, into out: its length, 0 when the
+ * process is gone or a zombie (whose command line is empty). */
+static size_t cmdline_of(int pid, char *out, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return out[0] = 0;
+    size_t n = fread(out, 1, size - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if (!out[i]) out[i] = ' ';
+    out[n] = 0;
+    return n;
+}
+
 int lx_dhcp_pid(const char *dir, unsigned vni)
 {
     char path[800];
@@ -111,16 +127,8 @@ int lx_dhcp_pid(const char *dir, unsigned vni)
     int pid = pid_s ? atoi(pid_s) : 0;
     if (pid <= 1) return 0;
     /* The pid is ours only if that process runs dnsmasq with our configuration file. */
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char cmd[2048];
-    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-    fclose(f);
-    for (size_t i = 0; i < n; i++)
-        if (!cmd[i]) cmd[i] = ' ';
-    cmd[n] = 0;
-    char conf[700];
+    char cmd[2048], conf[700];
+    if (!cmdline_of(pid, cmd, sizeof cmd)) return 0;
     snprintf(conf, sizeof conf, "--conf-file=%s/dhcp-%u.conf", dir, vni);
     return strstr(cmd, "dnsmasq") && strstr(cmd, conf) ? pid : 0;
 }
@@ -142,16 +150,8 @@ void lx_dhcp_kill_strays(const char *dir, int vni)
     struct dirent *de;
     while ((de = readdir(dh))) {
         int pid = atoi(de->d_name);
-        if (pid <= 1) continue;
-        char path[64], cmd[2048];
-        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(cmd, 1, sizeof cmd - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < len; i++)
-            if (!cmd[i]) cmd[i] = ' ';
-        cmd[len] = 0;
+        char cmd[2048];
+        if (pid <= 1 || !cmdline_of(pid, cmd, sizeof cmd)) continue;
         if (strstr(cmd, "dnsmasq") && strstr(cmd, want) && kill(pid, SIGKILL) == 0 && n < 16)
             killed[n++] = pid;
     }
@@ -159,12 +159,8 @@ void lx_dhcp_kill_strays(const char *dir, int vni)
     /* gone before the caller starts another or reports the host clean (bounded: 1 s) */
     for (int k = 0; k < n; k++)
         for (int i = 0; i < 100 && kill(killed[k], 0) == 0; i++) {
-            char path[64], c = 0;
-            snprintf(path, sizeof path, "/proc/%d/cmdline", killed[k]);
-            FILE *f = fopen(path, "r");
-            int zombie = !f || fread(&c, 1, 1, f) == 0;   /* a zombie's command line is empty */
-            if (f) fclose(f);
-            if (zombie) break;
+            char c[8];
+            if (!cmdline_of(killed[k], c, sizeof c)) break;   /* gone, or a zombie */
             usleep(10000);
         }
 }
