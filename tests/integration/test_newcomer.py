@@ -1,17 +1,20 @@
 """What a newcomer meets first: a cloud started from a directory the postgres user cannot
-enter (a clone in /root, mode 0700) works and leaves nothing behind; devcloud says when
+enter (a clone in /root, mode 0700) works and leaves nothing behind, and its instances
+get their network although dnsmasq (which runs as nobody) cannot enter it; devcloud says when
 there are no default images; it stops at once, with the log, when a service exits
 while starting; virgadm without a config says how to give it one."""
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
 from harness import BIN, DEVCLOUD, Cloud, aws, aws_s3, pick_port_base
 
 PG_OUTSIDE = "/var/lib/virga/devcloud"
+DATAPATH_OUTSIDE = "/run/virga/devcloud"
 
 
 def test_cloud_in_a_directory_postgres_cannot_enter():
@@ -42,6 +45,45 @@ def test_cloud_in_a_directory_postgres_cannot_enter():
         c.stop(remove=False)
         c = None
         assert not os.path.exists(home)   # a throwaway cloud's database goes with down
+    finally:
+        if c:
+            c.stop(remove=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="real containers need root")
+def test_an_instance_of_a_cloud_in_a_closed_directory_gets_its_network():
+    """`make run` from a clone in /root: the datapath's state directory (dnsmasq's hosts
+    file, which dnsmasq reads as nobody) cannot be under DIR, and a launch there stayed
+    `pending` for ever with NetworkNotReady. devcloud now keeps it outside, like the
+    database."""
+    parent = tempfile.mkdtemp(prefix="virga-0700-")   # mode 0700, as /root
+    d = os.path.join(parent, "cloud")
+    c = None
+    try:
+        c = Cloud.start(directory=d, default_images=True, env={"VIRGA_AGENT_DRIVERS": "container"})
+        home = open(os.path.join(d, "datapath-home")).read().strip()
+        assert home.startswith(DATAPATH_OUTSIDE + "/")
+        ami = c.default_images()["virga-busybox-rootfs"]
+        rc, out, err = aws(c, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.micro",
+                           "--query", "Instances[0].InstanceId", "--output", "text")
+        assert rc == 0, err
+        iid = out.strip()
+        deadline = time.time() + 120
+        while True:
+            rc, out, err = aws(c, "ec2", "describe-instances", "--instance-ids", iid, "--query",
+                               "Reservations[0].Instances[0].[State.Name,StateReason.Message]", "--output", "text")
+            assert rc == 0, err
+            if out.split()[0] == "running":
+                break
+            assert time.time() < deadline, out   # it was: pending  NetworkNotReady: no network namespace ...
+            time.sleep(0.5)
+        # the VPC's dnsmasq runs from the outside directory, and nothing of the parent was opened up
+        assert any(f.startswith("dhcp-") and f.endswith(".pid") for _, _, fs in os.walk(home) for f in fs), list(os.walk(home))
+        assert os.stat(parent).st_mode & 0o777 == 0o700
+        c.stop(remove=False)
+        c = None
+        assert not os.path.exists(home)   # a throwaway cloud's datapath directory goes with down
     finally:
         if c:
             c.stop(remove=False)
