@@ -161,6 +161,10 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
 
 /* The agent's error becomes the state reason, except while shutting down: the reason
  * then says why it ends (user initiated, a failed launch), not that a removal is retried. */
+/* The agent's error becomes the instance's state reason (a launch that cannot boot says
+ * why). When the error is gone, a reason that was that error goes too: a guest started
+ * again after a transient failure (NetworkNotReady while its host came back) ran on
+ * showing Server.InternalError; a reason of compute's own (a stop's) is kept. */
 static int note_error(db_t *db, const char *id, const char *power, const char *error, verr_t *e)
 {
     char reason[600];
@@ -168,7 +172,9 @@ static int note_error(db_t *db, const char *id, const char *power, const char *e
     const char *p[] = {id, power, error, reason};
     PG_AUTO PGresult *r = db_prepared(db, e, "obs_note",
         "UPDATE instances SET observed_power = $2, observed_error = $3, "
-        "state_reason = CASE WHEN $3 = '' OR state = 'shutting-down' THEN state_reason ELSE $4 END "
+        "state_reason = CASE WHEN state = 'shutting-down' THEN state_reason "
+        "WHEN $3 <> '' THEN $4 "
+        "WHEN state_reason = 'Server.InternalError: ' || observed_error THEN '' ELSE state_reason END "
         "WHERE id = $1 AND (observed_power <> $2 OR observed_error <> $3)", 4, p);
     return r ? 0 : -1;
 }

@@ -281,3 +281,62 @@ def test_a_guest_whose_stand_in_is_made_anew_is_started_in_it(cloud):
     ec2.terminate_instances(InstanceIds=[iid])
     wait_all(ec2, [iid], "terminated")
     wait_gone(cloud, {iid: eni})
+
+
+def test_a_cloud_stopped_and_started_again_brings_its_running_guests_back(cloud):
+    """`make run`, Ctrl-C, `make run` again: the instances that ran run again, as a tenant
+    expects (the database says they should run), and a stopped one stays stopped.
+    `devcloud down` kills the guests after the agent; the next agent found them stopped
+    and compute took each for a shutdown from inside: they ended `stopped` with
+    "Instance initiated shutdown". One guest is also made to look as a reboot of the
+    machine leaves it (no marker of devcloud's, its state written before this boot): it
+    comes back too. Each boots a second time (its ready line again on its console, the
+    same address) and shows no error's state reason; runs last in this module (the cloud
+    is down for a while)."""
+    _, k, s = new_tenant(cloud, "again-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=3,
+                                                       MaxCount=3)["Instances"]]
+    got = wait_all(ec2, ids, "running")
+    ready = {iid: "VIRGA-GUEST-READY instance-id=%s addr=%s" % (iid, got[iid]["PrivateIpAddress"]) for iid in ids}
+    for iid in ids:
+        wait_console(ec2, iid, [ready[iid]], seconds=GUEST_MD_S)
+    run_again, rebooted, stays_stopped = ids
+    ec2.stop_instances(InstanceIds=[stays_stopped])
+    wait_all(ec2, [stays_stopped], "stopped")
+
+    cloud.stop(remove=False)
+    (inst_dir,) = [os.path.join(root, rebooted) for root, dirs, _ in os.walk(os.path.join(cloud.dir, "agent", "state"))
+                   if rebooted in dirs]
+    os.unlink(os.path.join(inst_dir, "moving"))   # devcloud's marker: a reboot leaves none
+    os.utime(os.path.join(inst_dir, "state.json"), (0, 0))   # written before this boot
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+
+    got = wait_all(ec2, [run_again, rebooted], "running")
+    for iid in (run_again, rebooted):
+        deadline = time.time() + CONVERGE_S
+        while True:
+            text = ec2.get_console_output(InstanceId=iid, Latest=True).get("Output") or ""
+            if text.count(ready[iid]) >= 2:
+                break
+            assert time.time() < deadline, "%s did not boot again: %s\n%s" % (
+                iid, describe_state(ec2, iid), text[-2000:])
+            time.sleep(1)
+        assert len(guest_inits(cloud)[iid]) == 1
+        # a transient error on the way back (NetworkNotReady while the host's network is
+        # made again) is not left as the reason of a running instance
+        deadline = time.time() + 60
+        while (states(ec2, [iid])[iid].get("StateReason") or {}).get("Code") == "Server.InternalError":
+            assert time.time() < deadline, describe_state(ec2, iid)
+            time.sleep(1)
+    assert states(ec2, [stays_stopped])[stays_stopped]["State"]["Name"] == "stopped"
+    assert stays_stopped not in guest_inits(cloud)
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_all(ec2, ids, "terminated")
+
+
+def describe_state(ec2, iid):
+    i = states(ec2, [iid])[iid]
+    return i["State"], i.get("StateReason"), i.get("StateTransitionReason")

@@ -292,12 +292,14 @@ static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         vm_pathf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
         /* one cut off from its network, or between the stop and the start that move it
-         * (ct_ensure), is starting */
+         * (ct_ensure), or stopped by the host (vm_moving.c), is starting */
         int up = have && running(inst_dir, &st);
         if (up && !ct_netns_moved(inst_dir, &st))
             x->power = VM_POWER_RUNNING;
+        else if (up || (have && (vm_moving(inst_dir) || vm_lost_with_host(inst_dir, &st))))
+            x->power = VM_POWER_STARTING;
         else
-            x->power = up || (have && vm_moving(inst_dir)) ? VM_POWER_STARTING : VM_POWER_STOPPED;
+            x->power = VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);

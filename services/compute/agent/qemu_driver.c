@@ -559,13 +559,15 @@ static int q_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         vm_status_t *x = &(*out)[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
-        /* one cut off from its tap, or between the stop and the start that move it, is
-         * starting */
+        /* one cut off from its tap, or between the stop and the start that move it, or
+         * stopped by the host (vm_moving.c), is starting */
         int up = have && alive(inst, &st);
         if (up && !tap_lost(st.pid))
             x->power = VM_POWER_RUNNING;
+        else if (up || (have && (vm_moving(inst) || vm_lost_with_host(inst, &st))))
+            x->power = VM_POWER_STARTING;
         else
-            x->power = up || (have && vm_moving(inst)) ? VM_POWER_STARTING : VM_POWER_STOPPED;
+            x->power = VM_POWER_STOPPED;
         free(ids[i]);
     }
     free(ids);

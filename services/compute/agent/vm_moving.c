@@ -7,8 +7,15 @@
  * stopped: compute takes a stopped listing of a guest it wants running for a shutdown
  * from inside. The marker, <instance dir>/moving, keeps it `starting` until the start is
  * done; it is a file, so an agent killed in between still lists the guest as starting
- * and its successor's ensure finishes the move. */
+ * and its successor's ensure finishes the move.
+ *
+ * The host itself stops guests too, and those must come back as well: `devcloud down`
+ * kills its guests after the agent (it writes this marker first), and a reboot or a
+ * power loss of the machine kills them all (vm_lost_with_host). Listed `stopped`, compute
+ * would take each for a shutdown from inside and stop it: `make run`, Ctrl-C, `make run`
+ * left every instance stopped. */
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,4 +46,32 @@ int vm_moving(const char *inst_dir)
     struct stat sb;
     moving_path(inst_dir, p, sizeof p);
     return stat(p, &sb) == 0;
+}
+
+/* The machine's boot time (seconds since the epoch), from /proc/stat's btime; 0 if unknown. */
+static long long boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    long long bt = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+int vm_lost_with_host(const char *inst_dir, const vm_state_t *st)
+{
+    if (st->power != VM_POWER_RUNNING)
+        return 0;
+    /* the state is written at each ensure (a start included): one older than this boot
+     * was last applied before the machine went down, and the guest went with it */
+    char p[PATH_MAX + 16];
+    struct stat sb;
+    vm_pathf(p, sizeof p, "%s/state.json", inst_dir);
+    long long bt = boot_time();
+    return bt > 0 && stat(p, &sb) == 0 && (long long)sb.st_mtime < bt;
 }

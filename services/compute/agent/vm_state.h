@@ -78,11 +78,15 @@ ssize_t vm_read_small(const char *path, char *buf, size_t size);
 enum { VM_WRITE_PLAIN = 0, VM_WRITE_DURABLE = 1, VM_WRITE_RUNTIME = 2 };
 int vm_write_file(const char *path, const char *data, size_t len, int how, verr_t *e);
 
-/* vm_moving.c: the marker of a guest stopped to be started again on a network made
- * anew (listed as starting, never stopped, while it is there). */
+/* vm_moving.c: the marker of a guest stopped to be started again (on a network made
+ * anew, or after the host stopped it), listed as starting, never stopped, while it is there. */
 int vm_moving_mark(const char *inst_dir, verr_t *e);
 void vm_moving_clear(const char *inst_dir);
 int vm_moving(const char *inst_dir);
+/* A guest whose state says it runs, last applied before this boot of the machine: it went
+ * with the host (reboot, power loss), not by a shutdown from inside; listed starting, so
+ * the ensure starts it again. */
+int vm_lost_with_host(const char *inst_dir, const vm_state_t *st);
 
 /* snprintf for paths: -1 when out is too small (it then holds a truncated string). */
 int vm_pathf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
