@@ -247,9 +247,11 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             note_remote(db, id, ob, e) < 0)
             goto fail;
         inst_event_t ev = !strcmp(power, "running") ? EV_SEEN_RUNNING : EV_SEEN_STOPPED;
-        if (current && (!strcmp(power, "running") || !strcmp(power, "stopped")) &&
-            instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
-            goto fail;
+        if (current && (!strcmp(power, "running") || !strcmp(power, "stopped"))) {
+            if (instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
+                goto fail;
+            ended |= ch.changed && public_address_follows(ch.from, ch.to);   /* its public task to run */
+        }
     }
     long long told = 0;   /* added: launches that will not succeed end (hybrid_launch.c) */
     if (hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)

@@ -114,6 +114,12 @@ int instances_reservations(db_t *db, const compute_t *c, const char *account, co
 /* public_address.c: the member ,"association":{...} of an interface (and of its primary
  * private address) with public address ip, owned by owner ("amazon": auto-assigned) */
 void public_address_put(strbuf_t *b, const char *ip, const char *owner);
+/* public_address_lifecycle.c: whether a change of state from -> to releases (stop) or gives (start) the instance's
+ * auto-assigned public address: the transition then queues a public task. */
+int public_address_follows(const char *from, const char *to);
+/* The public:<instance>:<n> task: the network asked to release or give it, as the
+ * instance's state is when the task runs. */
+int compute_run_public(task_t *t, verr_t *e);
 /* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
 int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
