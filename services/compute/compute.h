@@ -34,6 +34,7 @@ typedef struct compute {
     int terminated_visible_s;                          /* compute.terminated_visible_s */
     size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
+    int public_address_wait_s;                         /* compute.public_address_wait_s */
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */
     task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
@@ -117,6 +118,9 @@ void public_address_put(strbuf_t *b, const char *ip, const char *owner);
 /* public_address_lifecycle.c: whether a change of state from -> to releases (stop) or gives (start) the instance's
  * auto-assigned public address: the transition then queues a public task. */
 int public_address_follows(const char *from, const char *to);
+/* Queue that task in the caller's transaction; until it has run, the instance's
+ * metadata waits (public_changing_since, compute migration 014). */
+int public_address_queue(db_t *db, const char *id, verr_t *e);
 /* The public:<instance>:<n> task: the network asked to release or give it, as the
  * instance's state is when the task runs. */
 int compute_run_public(task_t *t, verr_t *e);

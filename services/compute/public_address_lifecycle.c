@@ -6,7 +6,14 @@
  * the facts the answer carries, so DescribeInstances and the metadata follow without
  * waiting for the push. The network's answer is idempotent, and the task reads the
  * state again after it: a stop and a start whose tasks run in any order, or a task
- * retried after a crash, end with what the last state wants. */
+ * retried after a crash, end with what the last state wants.
+ *
+ * Until the task has run, the instance is marked (instances.public_changing_since): the
+ * metadata service answers it 503 meanwhile (agent_api.c), as AWS gives an instance its
+ * public address before it boots, so a guest that starts reads its new public-ipv4 and not
+ * none or the one it had (its init retries until the metadata answers). A task that
+ * cannot reach the network does not hold the metadata longer than
+ * compute.public_address_wait_s (10). */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,12 +31,30 @@ int public_address_follows(const char *from, const char *to)
     return keeps_interfaces(from) && keeps_interfaces(to) && holds_public(from) != holds_public(to);
 }
 
-/* The instance's account, state and driver; 0 when it is gone. */
+int public_address_queue(db_t *db, const char *id, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "pub_changing", "UPDATE instances SET public_changing_since = now() "
+                                      "WHERE id = $1", 1, p);
+    return r && compute_task_add_each(db, "public", id, e) == 0 ? 0 : -1;
+}
+
+/* The task's work is done: its metadata may answer (the row read under its lock). */
+static int settled(db_t *db, const char *id, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "pub_settled", "UPDATE instances SET public_changing_since = NULL "
+                                      "WHERE id = $1", 1, p);
+    return r ? 0 : -1;
+}
+
+/* The instance's account, state and driver, its row locked (a transition waits); 0 when
+ * it is gone. */
 static int instance_now(db_t *db, const char *id, char account[16], char state[32], char driver[16], verr_t *e)
 {
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "pub_task_inst", "SELECT account_id, state, driver FROM instances "
-                                      "WHERE id = $1", 1, p);
+                                      "WHERE id = $1 FOR UPDATE", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -52,7 +77,7 @@ int compute_run_public(task_t *t, verr_t *e)
         return found < 0 ? TASK_FAILED : TASK_DONE;
     /* an instance in a public cloud region has that cloud's address, never this pool's */
     if (!strcmp(driver, "ec2"))
-        return TASK_DONE;
+        return settled(t->db, id, e) < 0 ? TASK_FAILED : TASK_DONE;
     for (int round = 0; round < PUBLIC_ROUNDS; round++) {
         if (!keeps_interfaces(state))
             return TASK_DONE;   /* terminated meanwhile: the cleanup deletes its ports */
@@ -62,13 +87,19 @@ int compute_run_public(task_t *t, verr_t *e)
                      json_pack("{s:s, s:s, s:b}", "account", account, "instance", id, "want", want), NULL,
                      c->call_timeout_ms, &reply, e) < 0)
             return TASK_FAILED;
-        if (network_enis_store(t->db, json_object_get(reply, "facts"), e) < 0)
-            return TASK_FAILED;
         if (json_array_size(json_object_get(reply, "without")))
             log_warn("%s started without a public address: the pool has no free address", id);
-        if ((found = instance_now(t->db, id, account, state, driver, e)) <= 0)
-            return found < 0 ? TASK_FAILED : TASK_DONE;
-        if (!keeps_interfaces(state) || holds_public(state) == want)
+        /* the facts, and whether the state is still the one asked for, in one transaction
+         * with the mark's end: the metadata answers with the address it shows */
+        int done = 0;
+        if (db_begin(t->db, e) < 0 || network_enis_store(t->db, json_object_get(reply, "facts"), e) < 0 ||
+            (found = instance_now(t->db, id, account, state, driver, e)) < 0 ||
+            (found && (done = !keeps_interfaces(state) || holds_public(state) == want) && settled(t->db, id, e) < 0) ||
+            db_commit(t->db, e) < 0) {
+            db_rollback(t->db);
+            return TASK_FAILED;
+        }
+        if (!found || done)
             return TASK_DONE;
     }
     t->again_ms = 100;

@@ -357,7 +357,8 @@ static void give_up(service_t *svc, db_t *db, const char *id, const char *kind, 
     (void)id;
     const char *iid = json_str(payload, "instance_id", "");
     if (strcmp(kind, "launch")) {
-        log_warn("the ports of terminated instance %s could not be deleted", iid);
+        log_warn("the %s task of instance %s gave up (%s)", kind, iid,
+                 !strcmp(kind, "cleanup") ? "its ports are left" : "its next change will set it");
         return;
     }
     task_t t = {.svc = svc, .db = db};

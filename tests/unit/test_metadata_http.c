@@ -42,6 +42,7 @@ typedef struct dbl {
     int user_data_null;
     int refuse;                 /* answer every lookup with this status (a compute refusing) */
     const char *options;        /* the instance's metadata_options, as JSON text */
+    const char *tags;           /* its meta_data's tags/instance/<key> members, as JSON text */
 } dbl_t;
 
 static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e)
@@ -66,6 +67,11 @@ static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb
     free(text);
     if (d->user_data_null) json_object_set_new(j, "user_data", json_null());
     if (d->options) json_object_set_new(j, "metadata_options", json_loads(d->options, 0, NULL));
+    if (d->tags) {
+        json_t *t = json_loads(d->tags, 0, NULL);
+        json_object_update(json_object_get(j, "meta_data"), t);
+        json_decref(t);
+    }
     cb(arg, j, NULL);
     return 0;
 }
@@ -141,6 +147,73 @@ static void test_listing_from_flat_keys(void **state)
     json_decref(md);
 }
 
+/* GET path with header hdr (NULL: none) from the server at base; the status into st */
+#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
+
+/* InstanceMetadataTags enabled: compute's document has a tags/instance/<key> member per
+ * tag (compute's metadata_options.c); the keys are listed one a line, each gives its
+ * value (an empty one too); disabled (no such members): 404, as on AWS. */
+static void test_instance_tags_paths(void **state)
+{
+    (void)state;
+    dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1",
+               .tags = "{\"tags/instance/Name\":\"web 1\",\"tags/instance/env\":\"\","
+                       "\"tags/instance/a.b:c@d\":\"x/y\"}"};
+    md_http_opts_t o = opts(&d);
+    int port, st;
+    int fd = listen_local(&port);
+    verr_t e = {0};
+    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
+    assert_non_null(m);
+    char base[64], url[256];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    char *b = GET("/latest/meta-data/", NULL);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(b, "\nsecurity-groups\ntags/"));
+    free(b);
+    b = GET("/latest/meta-data/tags/", NULL);
+    assert_string_equal(b, "instance/");
+    free(b);
+    static const char *const listings[] = {"/latest/meta-data/tags/instance", "/latest/meta-data/tags/instance/"};
+    for (size_t i = 0; i < ARRAY_LEN(listings); i++) {
+        b = GET(listings[i], NULL);
+        assert_int_equal(st, 200);
+        assert_string_equal(b, "Name\na.b:c@d\nenv");
+        free(b);
+    }
+    b = GET("/latest/meta-data/tags/instance/Name", NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "web 1");
+    free(b);
+    b = GET("/latest/meta-data/tags/instance/a.b:c@d", NULL);
+    assert_string_equal(b, "x/y");
+    free(b);
+    b = GET("/latest/meta-data/tags/instance/env", NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "");
+    free(b);
+    b = GET("/latest/meta-data/tags/instance/nope", NULL);
+    assert_int_equal(st, 404);
+    free(b);
+    md_http_stop(m);
+
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1"};   /* tags not in the metadata */
+    o = opts(&d);
+    fd = listen_local(&port);
+    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    static const char *const absent[] = {"/latest/meta-data/tags", "/latest/meta-data/tags/instance",
+                                         "/latest/meta-data/tags/instance/Name"};
+    for (size_t i = 0; i < ARRAY_LEN(absent); i++) {
+        free(GET(absent[i], NULL));
+        assert_int_equal(st, 404);
+    }
+    b = GET("/latest/meta-data/", NULL);
+    assert_null(strstr(b, "tags/"));
+    free(b);
+    md_http_stop(m);
+}
+
 static void test_http_on_loopback(void **state)
 {
     (void)state;
@@ -153,7 +226,6 @@ static void test_http_on_loopback(void **state)
     assert_non_null(m);
     char base[64], url[256];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
-#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
     char *b = GET("/latest/meta-data/", NULL);
     assert_int_equal(st, 200);
     assert_string_equal(b, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\nplacement/\n"
@@ -394,6 +466,7 @@ int main(void)
     struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_from_flat_keys),
         cmocka_unit_test(test_http_on_loopback),
+        cmocka_unit_test(test_instance_tags_paths),
         cmocka_unit_test_setup_teardown(test_from_a_stand_in_namespace, ns_setup, ns_teardown),
     };
     size_t n = ARRAY_LEN(tests);
