@@ -114,6 +114,18 @@ static md_http_opts_t opts(dbl_t *d)
     return o;
 }
 
+/* A server of VPC vpc-1 on a loopback port with options o; base = its URL. */
+static md_http_t *serve_local(const md_http_opts_t *o, char base[64])
+{
+    int port;
+    int fd = listen_local(&port);
+    verr_t e = {0};
+    md_http_t *m = md_http_start(fd, "vpc-1", o, &e);
+    assert_non_null(m);
+    snprintf(base, 64, "http://127.0.0.1:%d", port);
+    return m;
+}
+
 static void test_listing_from_flat_keys(void **state)
 {
     (void)state;
@@ -160,13 +172,9 @@ static void test_instance_tags_paths(void **state)
                .tags = "{\"tags/instance/Name\":\"web 1\",\"tags/instance/env\":\"\","
                        "\"tags/instance/a.b:c@d\":\"x/y\"}"};
     md_http_opts_t o = opts(&d);
-    int port, st;
-    int fd = listen_local(&port);
-    verr_t e = {0};
-    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
-    assert_non_null(m);
+    int st;
     char base[64], url[256];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    md_http_t *m = serve_local(&o, base);
     char *b = GET("/latest/meta-data/", NULL);
     assert_int_equal(st, 200);
     assert_non_null(strstr(b, "\nsecurity-groups\ntags/"));
@@ -199,9 +207,7 @@ static void test_instance_tags_paths(void **state)
 
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1"};   /* tags not in the metadata */
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     static const char *const absent[] = {"/latest/meta-data/tags", "/latest/meta-data/tags/instance",
                                          "/latest/meta-data/tags/instance/Name"};
     for (size_t i = 0; i < ARRAY_LEN(absent); i++) {
@@ -219,13 +225,9 @@ static void test_http_on_loopback(void **state)
     (void)state;
     dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1"};
     md_http_opts_t o = opts(&d);
-    int port, st;
-    int fd = listen_local(&port);
-    verr_t e = {0};
-    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
-    assert_non_null(m);
+    int st;
     char base[64], url[256];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    md_http_t *m = serve_local(&o, base);
     char *b = GET("/latest/meta-data/", NULL);
     assert_int_equal(st, 200);
     assert_string_equal(b, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\nplacement/\n"
@@ -254,6 +256,15 @@ static void test_http_on_loopback(void **state)
     free(b);
     /* compute was asked once: the rest came from the cache */
     assert_int_equal(d.calls, 1);
+    /* its answer forgotten (its public address changed: metadata_server.c), the next
+     * request asks again; another address's forgetting changes nothing */
+    md_http_forget(m, "10.1.2.3");
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(d.calls, 1);
+    md_http_forget(m, "127.0.0.1");
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(st, 200);
+    assert_int_equal(d.calls, 2);
 
     /* IMDSv2 */
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -286,9 +297,7 @@ static void test_http_on_loopback(void **state)
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .user_data_null = 1};
     o = opts(&d);
     o.tokens_required = 1;
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/", NULL));
     assert_int_equal(st, 401);
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -300,9 +309,7 @@ static void test_http_on_loopback(void **state)
     md_http_stop(m);
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "10.9.9.9"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 404);
     md_http_stop(m);
@@ -310,9 +317,7 @@ static void test_http_on_loopback(void **state)
      * default is optional, a token still given; then its endpoint turned off: 403 to all */
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_tokens\":\"required\",\"hop_limit\":2}"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 401);
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -327,9 +332,7 @@ static void test_http_on_loopback(void **state)
     md_http_stop(m);
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_endpoint\":\"disabled\"}"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 403);
     free(GET("/latest/", NULL));
@@ -342,9 +345,7 @@ static void test_http_on_loopback(void **state)
      * 503, which the guest asks again, never 404, which it takes as absent for good */
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .refuse = 403};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/user-data", NULL));
     assert_int_equal(st, 503);
     md_http_stop(m);
