@@ -560,3 +560,29 @@ def test_start_with_the_pool_empty_runs_without_a_public_address(cloud, tenant):
     wait_state(ec2, iid, "running")
     public_ip_of(ec2, iid, lambda ip: ip is not None)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_a_stop_with_the_network_down_converges_once_it_is_back(cloud, tenant):
+    """kill -9 of the network service, then a stop: the instance stops, keeps its address
+    while nobody can release it, and its metadata answers 503 (not the address it is
+    losing) for at most compute.public_address_wait_s; the network back, the public task's
+    retry releases it, shown and served so (docs/network.md, "Stop and start")."""
+    ec2 = tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    first = public_ip_of(ec2, iid, lambda ip: ip is not None)["PublicIpAddress"]
+    os.kill(cloud.pid("network"), signal.SIGKILL)
+    try:
+        ec2.stop_instances(InstanceIds=[iid])
+        i = wait_state(ec2, iid, "stopped")
+        ok, err = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+        assert not ok and "Unavailable" in err, err
+        assert describe(ec2, iid)[0]["PublicIpAddress"] == first
+    finally:
+        r = cloud.up()
+        assert r.returncode == 0, r.stderr
+    cloud.wait_healthy("network")
+    (i,), took = eventually(lambda: describe(ec2, iid), lambda d: d[0].get("PublicIpAddress") is None, seconds=WAIT_S)
+    assert i.get("PublicIpAddress") is None, "still %s after %.1f s" % (i.get("PublicIpAddress"), took)
+    assert address_rows(cloud, first) == "0"
+    assert served_public_ip(cloud, i) is None
+    ec2.terminate_instances(InstanceIds=[iid])
