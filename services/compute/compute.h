@@ -124,6 +124,8 @@ int public_address_queue(db_t *db, const char *id, verr_t *e);
 /* The public:<instance>:<n> task: the network asked to release or give it, as the
  * instance's state is when the task runs. */
 int compute_run_public(task_t *t, verr_t *e);
+/* Reconcile: a public task again for instances whose change is still not done. */
+void public_addresses_reconcile(service_t *svc);
 /* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
 int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -106,7 +106,8 @@ static int init(service_t *svc, verr_t *e)
 
 /* Forget the answers whose retry window has passed; mark silent hosts down and end what
  * was asked of lost ones; free the
- * tasks of dead processes and end those that used up their attempts. */
+ * tasks of dead processes and end those that used up their attempts; retry the public
+ * addresses whose task gave up. */
 static void reconcile(service_t *svc)
 {
     verr_t e;
@@ -117,6 +118,7 @@ static void reconcile(service_t *svc)
     instances_purge(svc);
     image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
+    public_addresses_reconcile(svc);
 }
 
 static void fini(service_t *svc)

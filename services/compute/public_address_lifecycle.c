@@ -13,7 +13,9 @@
  * public address before it boots, so a guest that starts reads its new public-ipv4 and not
  * none or the one it had (its init retries until the metadata answers). A task that
  * cannot reach the network does not hold the metadata longer than
- * compute.public_address_wait_s (10). */
+ * compute.public_address_wait_s (10); one that gave up (every retry failed) is queued
+ * again by the reconcile pass while the mark stays, so the address converges once the
+ * network is back. */
 #include <stdio.h>
 #include <string.h>
 
@@ -104,4 +106,26 @@ int compute_run_public(task_t *t, verr_t *e)
     }
     t->again_ms = 100;
     return TASK_AGAIN;
+}
+
+/* The reconcile pass: an instance still marked a minute after its change, with no public
+ * task left to run (it used up its attempts: the network away for long), gets a new one. */
+void public_addresses_reconcile(service_t *svc)
+{
+    compute_t *c = svc->state;
+    verr_t e;
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "pub_stale",
+        "SELECT i.id FROM instances i WHERE i.public_changing_since < now() - interval '60 seconds' "
+        "AND i.state NOT IN ('shutting-down', 'terminated') AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
+        "t.status = 'active' AND t.kind = 'public' AND t.payload->>'instance_id' = i.id) "
+        "ORDER BY i.public_changing_since LIMIT 100", 0, NULL);
+    if (!r) {
+        log_warn("public addresses to retry: %s", e.message);
+        return;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        if (compute_task_add_each(svc->db, "public", PQgetvalue(r, i, 0), &e) < 0)
+            log_warn("retrying the public address of %s: %s", PQgetvalue(r, i, 0), e.message);
+    if (PQntuples(r))
+        task_pool_wake(c->tasks);
 }

@@ -9,3 +9,5 @@
 -- reads its new public-ipv4, never none or the old one.
 ALTER TABLE instances ADD COLUMN metadata_tags boolean NOT NULL DEFAULT false,
                       ADD COLUMN public_changing_since timestamptz;
+-- the reconcile pass looks for marks whose task gave up (public_addresses_reconcile)
+CREATE INDEX instances_public_changing ON instances (public_changing_since) WHERE public_changing_since IS NOT NULL;
