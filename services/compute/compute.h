@@ -101,8 +101,9 @@ int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **repl
 /* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
 
-/* run_instances.c */
+/* metadata_options_api.c */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* run_instances.c */
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Unsupported when the request asks for what RunInstances does not honour (run_params_supported.c). */
 int run_params_supported(const json_t *body, verr_t *e);

@@ -19,4 +19,3 @@ void public_address_put(strbuf_t *b, const char *ip, const char *owner)
     json_put_string(b, owner ? owner : "", owner ? strlen(owner) : 0);
     strbuf_puts(b, ",\"publicDnsName\":\"\"}");
 }
-
