@@ -148,7 +148,7 @@ $(BUILD)/tests/test_network: $(BUILD)/obj/tests/unit/test_network.o $(NET_PURE_O
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # DescribeInstances' item writer against the former tree builder (tests/lib/instance_tree_ref.h).
-COMPUTE_ITEM_OBJ := $(patsubst %,$(BUILD)/obj/services/compute/%.o,instance_json public_address)
+COMPUTE_ITEM_OBJ := $(patsubst %,$(BUILD)/obj/services/compute/%.o,instance_json public_address metadata_options)
 $(BUILD)/obj/tests/unit/test_instance_json.o: EXTRA_INC := -Iservices/compute -Itests/lib
 $(BUILD)/tests/test_instance_json: $(BUILD)/obj/tests/unit/test_instance_json.o $(COMPUTE_ITEM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

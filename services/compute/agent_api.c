@@ -253,9 +253,11 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             note_remote(db, id, ob, e) < 0)
             goto fail;
         inst_event_t ev = !strcmp(power, "running") ? EV_SEEN_RUNNING : EV_SEEN_STOPPED;
-        if (current && (!strcmp(power, "running") || !strcmp(power, "stopped")) &&
-            instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
-            goto fail;
+        if (current && (!strcmp(power, "running") || !strcmp(power, "stopped"))) {
+            if (instance_transition(db, id, state, ev, NULL, &ch, e) < 0)
+                goto fail;
+            ended |= ch.changed && public_address_follows(ch.from, ch.to);   /* its public task to run */
+        }
     }
     long long told = 0;   /* added: launches that will not succeed end (hybrid_launch.c) */
     if (hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
@@ -283,19 +285,26 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     const char *vpc = json_str(body, "vpc_id", NULL), *ip = json_str(body, "ip", NULL);
     if (!vpc || !ip)
         return verr_set(e, 400, "InvalidParameterValue", "vpc_id and ip are required");
-    const char *p[] = {vpc, ip, host};
+    char wait[16];
+    snprintf(wait, sizeof wait, "%d", compute_of(ctx)->public_address_wait_s);
+    const char *p[] = {vpc, ip, host, wait};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "md_get",
         "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
         "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
         "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name, "
         "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id), "
-        "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled "
+        "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, "
+        "CASE WHEN i.metadata_tags THEN (SELECT coalesce(json_object_agg(t.key, t.value), '{}')::text FROM tags t "
+        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int) "
         "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
-        "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 3, p);
+        "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 4, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 404, "NotFound", "no instance of this host has %.64s in %.64s", ip, vpc);
+    /* its public address is being released or given (a stop, a start): not up yet */
+    if (PQgetvalue(r, 0, 20)[0] == 't')
+        return verr_set(e, 503, "Unavailable", "the public address of %s is being assigned", PQgetvalue(r, 0, 0));
     const char *id = PQgetvalue(r, 0, 0), *mac = PQgetvalue(r, 0, 3), *zone = PQgetvalue(r, 0, 7);
     char hn[64], fqdn[96], when[32], k[160];
     hostname_of(ip, hn, sizeof hn);
@@ -336,6 +345,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
         snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
         json_object_set_new(md, k, json_string(PQgetvalue(r, 0, 15)));
     }
+    if (!PQgetisnull(r, 0, 19))   /* its tags, when InstanceMetadataTags is on */
+        md_options_put_tags(md, PQgetvalue(r, 0, 19));
     const compute_t *c = compute_of(ctx);
     *reply = json_pack("{s:s, s:o, s:s?, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}", "instance_id", id,
                        "meta_data", md, "user_data", PQgetisnull(r, 0, 10) ? NULL : PQgetvalue(r, 0, 10),

@@ -34,6 +34,7 @@ typedef struct compute {
     int terminated_visible_s;                          /* compute.terminated_visible_s */
     size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
+    int public_address_wait_s;                         /* compute.public_address_wait_s */
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */
     task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
@@ -100,8 +101,9 @@ int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **repl
 /* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
 
-/* run_instances.c */
+/* metadata_options_api.c */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* run_instances.c */
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Unsupported when the request asks for what RunInstances does not honour (run_params_supported.c). */
 int run_params_supported(const json_t *body, verr_t *e);
@@ -114,6 +116,17 @@ int instances_reservations(db_t *db, const compute_t *c, const char *account, co
 /* public_address.c: the member ,"association":{...} of an interface (and of its primary
  * private address) with public address ip, owned by owner ("amazon": auto-assigned) */
 void public_address_put(strbuf_t *b, const char *ip, const char *owner);
+/* public_address_lifecycle.c: whether a change of state from -> to releases (stop) or gives (start) the instance's
+ * auto-assigned public address: the transition then queues a public task. */
+int public_address_follows(const char *from, const char *to);
+/* Queue that task in the caller's transaction; until it has run, the instance's
+ * metadata waits (public_changing_since, compute migration 014). */
+int public_address_queue(db_t *db, const char *id, verr_t *e);
+/* The public:<instance>:<n> task: the network asked to release or give it, as the
+ * instance's state is when the task runs. */
+int compute_run_public(task_t *t, verr_t *e);
+/* Reconcile: a public task again for instances whose change is still not done. */
+void public_addresses_reconcile(service_t *svc);
 /* lifecycle.c: Stop/Start/Reboot/TerminateInstances, GetConsoleOutput */
 int compute_stop_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_start_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -55,7 +55,7 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner) ORDER BY "                                         \
     "x.device_index)::text FROM network_enis x WHERE x.instance_id = i.id AND x.device_index > 0) "                  \
     ", COALESCE(n.public_ip, ''), COALESCE(n.public_ip_owner, ''), i.metadata_tokens, "                            \
-    "i.metadata_hop_limit::text, i.metadata_endpoint_disabled "                                                      \
+    "i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags "                                     \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \

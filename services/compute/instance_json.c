@@ -14,6 +14,7 @@
 #include "instance_json.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "metadata_options.h"
 
 /* The text of column k, "" for NULL (what PQgetvalue gives). */
 static const char *col(const instance_row_t *r, int k) { return r->v[k] ? r->v[k] : ""; }
@@ -29,10 +30,6 @@ static void key(strbuf_t *b, const char *k)
 static void str(strbuf_t *b, const char *s) { json_put_string(b, s, strlen(s)); }
 
 /* ,"key":"value" */
-/* instance_json_metadata_defaults: written once at compute's start, before any request */
-static char md_default_tokens[16] = "optional";
-static int md_default_hop_limit = 1;
-
 static void kstr(strbuf_t *b, const char *k, const char *v)
 {
     key(b, k);
@@ -281,17 +278,14 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
         kstr(b, "ipAddress", addr);
     if (!primary)
         strbuf_puts(b, ",\"groupSet\":[]");
-    /* the instance's own metadata options (metadata_options.c), else the cloud's */
-    const char *tokens = r->v[IR_MD_TOKENS] ? r->v[IR_MD_TOKENS] : md_default_tokens;
+    /* the instance's own metadata options, else the cloud's (metadata_options.c) */
+    const char *tokens = r->v[IR_MD_TOKENS] ? r->v[IR_MD_TOKENS] : md_options_default_tokens();
     strbuf_puts(b, ",\"metadataOptions\":{\"state\":\"applied\",\"httpTokens\":");
     str(b, tokens);
-    kint(b, "httpPutResponseHopLimit", r->v[IR_MD_HOP_LIMIT] ? atoll(r->v[IR_MD_HOP_LIMIT]) : md_default_hop_limit);
+    kint(b, "httpPutResponseHopLimit",
+         r->v[IR_MD_HOP_LIMIT] ? atoll(r->v[IR_MD_HOP_LIMIT]) : md_options_default_hop_limit());
     kstr(b, "httpEndpoint", col(r, IR_MD_OFF)[0] == 't' ? "disabled" : "enabled");
-    strbuf_puts(b, ",\"httpProtocolIpv6\":\"disabled\",\"instanceMetadataTags\":\"disabled\"}}");
-}
-
-void instance_json_metadata_defaults(const char *tokens, int hop_limit)
-{
-    snprintf(md_default_tokens, sizeof md_default_tokens, "%s", tokens);
-    md_default_hop_limit = hop_limit;
+    strbuf_puts(b, ",\"httpProtocolIpv6\":\"disabled\"");
+    kstr(b, "instanceMetadataTags", col(r, IR_MD_TAGS)[0] == 't' ? "enabled" : "disabled");
+    strbuf_puts(b, "}}");
 }

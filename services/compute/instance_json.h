@@ -13,7 +13,7 @@ enum {
     IR_TYPE, IR_LAUNCH_TIME, IR_ZONE, IR_KERNEL, IR_RAMDISK, IR_STATE_REASON, IR_CLIENT_TOKEN, IR_VCPUS,
     IR_HOST_UP, IR_ENI, IR_CLOUD, IR_REMOTE_ID, IR_REMOTE_PUBLIC_IP, IR_REMOTE_PRIVATE_IP, IR_SUBNET, IR_VPC,
     IR_MAC, IR_IP, IR_GROUPS, IR_SDC, IR_DESCRIPTION, IR_ATTACHMENT, IR_ATTACHED, IR_PUBLIC_IP,
-    IR_PUBLIC_OWNER, IR_MD_TOKENS, IR_MD_HOP_LIMIT, IR_MD_OFF, IR_COLS
+    IR_PUBLIC_OWNER, IR_MD_TOKENS, IR_MD_HOP_LIMIT, IR_MD_OFF, IR_MD_TAGS, IR_COLS
 };
 
 /* One row: each column's text as PostgreSQL gives it, NULL for SQL NULL. */
@@ -33,9 +33,5 @@ void groups_text_free(groups_text_t *g);
  * and DescribeInstanceStatus use and drop. Member for member what the former jansson
  * builder made (tests/unit/test_instance_json.c compares them). */
 void instance_json_put(strbuf_t *out, const instance_row_t *row, const json_t *tags, groups_text_t *gc, int hidden);
-
-/* What metadataOptions shows where the instance set nothing: the cloud's
- * agent.metadata_tokens and agent.metadata_hop_limit (set once, at compute's start). */
-void instance_json_metadata_defaults(const char *tokens, int hop_limit);
 
 #endif

@@ -120,5 +120,8 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
     }
     if (!strcmp(t->to, "terminated") && compute_task_add(db, "cleanup", id, e) < 0)
         return -1;
+    /* a stop releases the auto-assigned public address, a start gives a new one */
+    if (public_address_follows(state, t->to) && public_address_queue(db, id, e) < 0)
+        return -1;
     return 0;
 }

@@ -124,7 +124,7 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
     AUTOFREE locked_t *rows = lock_all(db, c, account, ids, n, body, e);
     AUTOFREE notify_t *told = xcalloc(n + 1, sizeof *told);
     size_t ntold = 0;
-    int ended = 0;
+    int wake = 0;   /* tasks to run: an unknown instance's end, a public address's change */
     json_t *set = json_array();
     if (!rows)
         goto fail;
@@ -155,8 +155,9 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
             if (instance_transition(db, rows[i].id, ch.to, EV_GONE, NULL, &gone, e) < 0)
                 goto fail;
             snprintf(ch.to, sizeof ch.to, "%s", gone.to);
-            ended = 1;
+            wake = 1;
         }
+        wake |= ch.changed && public_address_follows(ch.from, ch.to);
         if (ch.host[0]) {
             told[ntold] = (notify_t){.gen = ch.gen};
             snprintf(told[ntold++].host, sizeof told[0].host, "%s", ch.host);
@@ -168,7 +169,7 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
         goto fail;
     for (size_t i = 0; i < ntold; i++)
         hosts_notify(service_of(ctx), told[i].host, told[i].gen);
-    if (ended)
+    if (wake)
         task_pool_wake(c->tasks);
     if (ev == EV_REBOOT) {
         json_decref(set);

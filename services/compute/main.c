@@ -7,6 +7,7 @@
 #include "compute.h"
 #include "instance_json.h"
 #include "log.h"
+#include "metadata_options.h"
 #include "replay.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; host
@@ -57,8 +58,8 @@ static compute_t state;
 static int init(service_t *svc, verr_t *e)
 {
     svc->state = &state;
-    instance_json_metadata_defaults(config_str(svc->cfg, "agent.metadata_tokens", "optional"),
-                                    (int)config_int(svc->cfg, "agent.metadata_hop_limit", 1));
+    md_options_defaults_load(svc->cfg);
+    state.public_address_wait_s = (int)config_int(svc->cfg, "compute.public_address_wait_s", 10);
     state.retry_window_s = (int)config_int(svc->cfg, "compute.key_pair_retry_window_s", 600);
     const char *path = config_str(svc->cfg, "compute.result_key_file", "/etc/virga/compute.key");
     verr_t ke;
@@ -105,7 +106,8 @@ static int init(service_t *svc, verr_t *e)
 
 /* Forget the answers whose retry window has passed; mark silent hosts down and end what
  * was asked of lost ones; free the
- * tasks of dead processes and end those that used up their attempts. */
+ * tasks of dead processes and end those that used up their attempts; retry the public
+ * addresses whose task gave up. */
 static void reconcile(service_t *svc)
 {
     verr_t e;
@@ -116,6 +118,7 @@ static void reconcile(service_t *svc)
     instances_purge(svc);
     image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
+    public_addresses_reconcile(svc);
 }
 
 static void fini(service_t *svc)

@@ -158,7 +158,7 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     l->token = json_str(body, "ClientToken", "");
     if (!valid_token(l->token))
         return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
-    if (!(l->tags = describe_tag_spec(body, "instance", e)) ||
+    if (!(l->tags = describe_tag_spec(body, "instance", e)) || (l->md.tags > 0 && md_tag_keys_check(l->tags, e) < 0) ||
         placement_policy(service_of(ctx)->cfg, l->account, l->tags, &l->policy, e) < 0)
         return -1;
     /* the token's request, to tell a retry from a reuse with other parameters */

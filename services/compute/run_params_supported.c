@@ -53,7 +53,7 @@ static const rule_t rules[] = {
     {"Placement", "AvailabilityZone", "*", NULL},
     {"Placement", "Tenancy", "default", "dedicated tenancy"},
     {"Placement", "GroupName", "", "placement groups"},
-    /* honoured (metadata_options.c), which also refuses IPv6 and tags turned on */
+    /* honoured (metadata_options.c), which also refuses IPv6 turned on */
     {"MetadataOptions", "HttpEndpoint", "*", NULL},
     {"MetadataOptions", "HttpTokens", "*", NULL},
     {"MetadataOptions", "HttpPutResponseHopLimit", "*", NULL},

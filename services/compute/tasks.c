@@ -9,6 +9,8 @@
  *                       host's generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its ports are deleted.
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
+ *   public:<instance>:<n>  its auto-assigned public address released at a stop, a new
+ *                       one at a start (public_address_lifecycle.c).
  * Every step repeats safely (port_create is idempotent per instance, port_delete of a
  * gone port is not an error), so a compute killed at any point converges when another
  * process (or the restarted one) takes the task over. */
@@ -344,6 +346,7 @@ static const task_kind_t kinds[] = {
     {"launch", run_launch},
     {"cleanup", run_cleanup},
     {"groups", compute_run_groups},
+    {"public", compute_run_public},   /* public_address_lifecycle.c */
     {NULL, NULL},
 };
 
@@ -354,7 +357,8 @@ static void give_up(service_t *svc, db_t *db, const char *id, const char *kind, 
     (void)id;
     const char *iid = json_str(payload, "instance_id", "");
     if (strcmp(kind, "launch")) {
-        log_warn("the ports of terminated instance %s could not be deleted", iid);
+        log_warn("the %s task of instance %s gave up (%s)", kind, iid,
+                 !strcmp(kind, "cleanup") ? "its ports are left" : "its next change will set it");
         return;
     }
     task_t t = {.svc = svc, .db = db};

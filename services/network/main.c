@@ -61,6 +61,7 @@ static const bus_route_t routes[] = {
     {"network.port_plug", net_port_plug, BUS_P_COMPUTE},
     {"network.port_unplug", net_port_unplug, BUS_P_COMPUTE},
     {"network.port_delete", net_port_delete, BUS_P_COMPUTE},
+    {"network.instance_public_ip", net_instance_public_ip, BUS_P_COMPUTE},
     {"network.host_desired", net_host_desired, BUS_P_COMPUTE | BUS_P_AGENT},
     {"network.vpcs_exist", net_vpcs_exist, BUS_P_AGENT},   /* an agent's idle VPCs (vpcs.c) */
     /* compute's copy of its instances' interfaces (its pull), ModifyInstanceAttribute

@@ -180,6 +180,7 @@ NET_HANDLER(net_port_unplug);
 NET_HANDLER(net_port_delete);
 NET_HANDLER(net_launch_check);   /* ports.c: a launch's interface checked, not made */
 NET_HANDLER(net_port_set_groups);
+NET_HANDLER(net_instance_public_ip);   /* public_addresses.c: released at stop, a new one at start */
 NET_HANDLER(net_host_desired);
 NET_HANDLER(net_admin_list);
 NET_HANDLER(net_admin_show);

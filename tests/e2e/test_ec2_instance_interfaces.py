@@ -479,3 +479,110 @@ def test_a_launch_that_finds_the_pool_empty_fails_visibly(cloud, tenant):
         ec2.terminate_instances(InstanceIds=[ok["InstanceId"]])
     finally:
         unfill_pool(cloud)
+
+
+def wait_state(ec2, iid, name):
+    (i,), _ = eventually(lambda: describe(ec2, iid), lambda d: d[0]["State"]["Name"] == name, WAIT_S)
+    assert i["State"]["Name"] == name, i["State"]
+    return i
+
+
+def address_log(cloud, ip):
+    return cloud.psql("SELECT event || ' ' || auto_assigned FROM network.address_events WHERE public_ip = '%s' "
+                      "ORDER BY seq" % ip).split("\n")
+
+
+def test_stop_releases_the_auto_assigned_address_and_start_gives_a_new_one(cloud, tenant):
+    """As on AWS: a stopped instance has no public address (its auto-assigned one goes back
+    to the pool, its billing log ends with disassociated, released), DescribeInstances and
+    the metadata show none; started, it gets a new one (not the one it had), shown,
+    served and logged as a new allocation. An elastic IP stays through stop and start."""
+    ec2 = tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    first = public_ip_of(ec2, iid, lambda ip: ip is not None)["PublicIpAddress"]
+    pinned = launch(ec2, cloud)["InstanceId"]
+    alloc = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=pinned)
+    public_ip_of(ec2, pinned, lambda ip: ip == alloc["PublicIp"])
+
+    cli(cloud, tenant, "stop-instances", "--instance-ids", iid, pinned)
+    wait_state(ec2, iid, "stopped")
+    i = public_ip_of(ec2, iid, lambda ip: ip is None)
+    assert "Association" not in i["NetworkInterfaces"][0]
+    assert served_public_ip(cloud, i) is None
+    assert address_rows(cloud, first) == "0"
+    assert address_log(cloud, first)[-2:] == ["disassociated true", "released true"]
+    assert wait_state(ec2, pinned, "stopped")["PublicIpAddress"] == alloc["PublicIp"]
+
+    ec2.start_instances(InstanceIds=[iid, pinned])
+    wait_state(ec2, iid, "running")
+    i = public_ip_of(ec2, iid, lambda ip: ip is not None)
+    second = i["PublicIpAddress"]
+    assert second != first and ipaddress.ip_address(second) in ipaddress.ip_network("198.51.100.0/24")
+    assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": second, "IpOwnerId": "amazon",
+                                                        "PublicDnsName": ""}
+    assert served_public_ip(cloud, i) == second
+    assert address_log(cloud, second)[-2:] == ["allocated true", "associated true"]
+    assert wait_state(ec2, pinned, "running")["PublicIpAddress"] == alloc["PublicIp"]
+    # started again: nothing more changes (the network's answer is idempotent)
+    ec2.start_instances(InstanceIds=[iid])
+    time.sleep(0.5)
+    assert describe(ec2, iid)[0]["PublicIpAddress"] == second
+    assert cloud.psql("SELECT count(*) FROM network.addresses a JOIN network.enis n ON n.id = a.eni_id "
+                      "WHERE n.instance_id = '%s'" % iid) == "1"
+    ec2.terminate_instances(InstanceIds=[iid, pinned])
+    wait_state(ec2, pinned, "terminated")
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+
+
+def test_start_with_the_pool_empty_runs_without_a_public_address(cloud, tenant):
+    """The pool empty when a stopped instance starts: it starts (StartInstances does not
+    fail for it) and runs without a public address, shown and served so; it gets one at
+    its next start once the pool has one (docs/network.md)."""
+    ec2 = tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    public_ip_of(ec2, iid, lambda ip: ip is not None)
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "stopped")
+    public_ip_of(ec2, iid, lambda ip: ip is None)
+    fill_pool(cloud)
+    try:
+        ec2.start_instances(InstanceIds=[iid])
+        i = wait_state(ec2, iid, "running")
+        time.sleep(0.5)   # its public task has run (a push away at most)
+        i = public_ip_of(ec2, iid, lambda ip: ip is None)
+        assert served_public_ip(cloud, i) is None
+    finally:
+        unfill_pool(cloud)
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "stopped")
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "running")
+    public_ip_of(ec2, iid, lambda ip: ip is not None)
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_a_stop_with_the_network_down_converges_once_it_is_back(cloud, tenant):
+    """kill -9 of the network service, then a stop: the instance stops, keeps its address
+    while nobody can release it, and its metadata answers 503 (not the address it is
+    losing) for at most compute.public_address_wait_s; the network back, the public task's
+    retry releases it, shown and served so (docs/network.md, "Stop and start")."""
+    ec2 = tenant[3]
+    iid = launch(ec2, cloud)["InstanceId"]
+    first = public_ip_of(ec2, iid, lambda ip: ip is not None)["PublicIpAddress"]
+    os.kill(cloud.pid("network"), signal.SIGKILL)
+    try:
+        ec2.stop_instances(InstanceIds=[iid])
+        i = wait_state(ec2, iid, "stopped")
+        ok, err = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+        assert not ok and "Unavailable" in err, err
+        assert describe(ec2, iid)[0]["PublicIpAddress"] == first
+    finally:
+        r = cloud.up()
+        assert r.returncode == 0, r.stderr
+    cloud.wait_healthy("network")
+    (i,), took = eventually(lambda: describe(ec2, iid), lambda d: d[0].get("PublicIpAddress") is None, seconds=WAIT_S)
+    assert i.get("PublicIpAddress") is None, "still %s after %.1f s" % (i.get("PublicIpAddress"), took)
+    assert address_rows(cloud, first) == "0"
+    assert served_public_ip(cloud, i) is None
+    ec2.terminate_instances(InstanceIds=[iid])

@@ -543,7 +543,8 @@ def test_instance_metadata_options(cloud, ami, tenant):
     assert md["metadata_options"] == {"http_tokens": "optional", "hop_limit": 2}
     for bad, code in (({"HttpTokens": "maybe"}, "InvalidParameterValue"),
                       ({"HttpPutResponseHopLimit": 65}, "InvalidParameterValue"),
-                      ({"InstanceMetadataTags": "enabled"}, "Unsupported")):
+                      ({"InstanceMetadataTags": "maybe"}, "InvalidParameterValue"),
+                      ({"HttpProtocolIpv6": "enabled"}, "Unsupported")):
         with pytest.raises(ClientError) as e:
             ec2.modify_instance_metadata_options(InstanceId=iid, **bad)
         assert e.value.response["Error"]["Code"] == code, (bad, e.value.response)
@@ -569,6 +570,57 @@ def test_instance_metadata_options(cloud, ami, tenant):
     with pytest.raises(ClientError) as e:
         ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
     assert e.value.response["Error"]["Code"] == "IncorrectInstanceState"
+
+
+def test_instance_metadata_tags(cloud, ami, tenant):
+    """InstanceMetadataTags (off by default, as on AWS): turned on at launch or by
+    ModifyInstanceMetadataOptions, the instance's tags are in what its host's metadata
+    server is told (tags/instance/KEY: tests/unit/test_metadata_http.c serves them as EC2
+    does), and a tag added or deleted shows up there (compute reads them at each lookup);
+    turned off, they are not. A tag key AWS does not allow in the metadata (a space, a
+    slash) makes the launch and the modification fail with AWS's InvalidParameterValue."""
+    acct, k, s, ec2 = tenant
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web 1"}, {"Key": "env", "Value": ""}]}]
+    _, (iid,) = run(ec2, ami, MetadataOptions={"InstanceMetadataTags": "enabled"}, TagSpecifications=tags)
+    (i,) = wait_state(ec2, [iid], "running")
+    assert i["MetadataOptions"]["InstanceMetadataTags"] == "enabled"
+    where = {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]}
+
+    def shown():
+        ok, md = agent_call(cloud, "compute.instance_metadata", where)
+        assert ok, md
+        return {key[len("tags/instance/"):]: v for key, v in md["meta_data"].items() if key.startswith("tags/")}
+    assert shown() == {"Name": "web 1", "env": ""}
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "role", "Value": "db"}])
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}])
+    assert shown() == {"Name": "web 1", "role": "db"}
+    rc, out, err = aws(cloud, "ec2", "modify-instance-metadata-options", "--instance-id", iid,
+                       "--instance-metadata-tags", "disabled", access_key=k, secret_key=s)
+    assert rc == 0 and out["InstanceMetadataOptions"]["InstanceMetadataTags"] == "disabled", err
+    assert shown() == {}
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["MetadataOptions"][
+        "InstanceMetadataTags"] == "disabled"
+
+    # keys the metadata cannot hold: refused at launch (nothing launched) and at the change
+    before = len(ec2.describe_instances()["Reservations"])
+    for bad in ("Patch Group", "k8s.io/cluster", "_index"):
+        with pytest.raises(ClientError) as e:
+            run(ec2, ami, MetadataOptions={"InstanceMetadataTags": "enabled"},
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": bad, "Value": "x"}]}])
+        err = e.value.response["Error"]
+        assert err["Code"] == "InvalidParameterValue" and err["Message"].startswith(
+            "'%s' is not a valid tag key. Tag keys must match pattern" % bad), err
+    assert len(ec2.describe_instances()["Reservations"]) == before
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "Patch Group", "Value": "a"}])
+    with pytest.raises(ClientError) as e:
+        ec2.modify_instance_metadata_options(InstanceId=iid, InstanceMetadataTags="enabled")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "'Patch Group' is not a valid tag key" in e.value.response["Error"]["Message"]
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "Patch Group"}])
+    r = ec2.modify_instance_metadata_options(InstanceId=iid, InstanceMetadataTags="enabled")
+    assert r["InstanceMetadataOptions"]["InstanceMetadataTags"] == "enabled"
+    assert shown() == {"Name": "web 1", "role": "db"}
+    ec2.terminate_instances(InstanceIds=[iid])
 
 
 def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
@@ -916,7 +968,7 @@ def test_run_instances_refuses_what_it_does_not_honour(cloud, ami):
     base = dict(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
     refused = [
         ({"InstanceMarketOptions": {"MarketType": "spot"}}, "InstanceMarketOptions"),
-        ({"MetadataOptions": {"InstanceMetadataTags": "enabled"}}, "InstanceMetadataTags 'enabled'"),
+        ({"MetadataOptions": {"HttpProtocolIpv6": "enabled"}}, "HttpProtocolIpv6 'enabled'"),
         ({"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 100}}]}, "BlockDeviceMapping"),
         ({"Placement": {"Tenancy": "dedicated"}}, "Placement.Tenancy 'dedicated'"),
         ({"Placement": {"HostId": "h-0123456789abcdef0"}}, "Placement.HostId"),

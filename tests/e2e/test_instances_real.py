@@ -8,8 +8,10 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
   metadata service through its VPC's router and has the address from IPAM), the output of
   its user-data, the key pair's public key installed and the public address the default
   subnet gave it (DescribeInstances' PublicIpAddress, read from meta-data/public-ipv4),
-  which the outside world's namespace reaches (ping, its group allowing ICMP); stop/start brings it back running
-  with the same private IP; terminate leaves nothing on the host (no process, no stand-in
+  which the outside world's namespace reaches (ping, its group allowing ICMP), and its tag
+  (InstanceMetadataTags on: meta-data/tags/instance/Name); stop/start brings it back
+  running with the same private IP and a new public address (the old one went back to the
+  pool at the stop, as on AWS), which its user-data reads again at that boot; terminate leaves nothing on the host (no process, no stand-in
   namespace of its interface, no cgroup);
 - the same with a QEMU guest of the default machine image (virga-tiny): DHCP on its tap
   gives it the address from IPAM, and metadata reaches it; when its tap is deleted (what
@@ -92,11 +94,13 @@ def wait_console(ec2, iid, needles, seconds=BOOT_S, first_boot=False):
         time.sleep(1)
 
 
-def launch_and_prove(ec2, pub, ami):
+def launch_and_prove(ec2, pub, ami, **kw):
     token = uuid.uuid4().hex[:12]
     r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, KeyName="real-key",
                           UserData="#!/bin/sh\necho user-data-ran-%s\ncat /root/.ssh/authorized_keys\n"
-                                   "echo public-ipv4=$(wget -q -O - %s/meta-data/public-ipv4)\n" % (token, MD))
+                                   "echo public-ipv4=$(wget -q -O - %s/meta-data/public-ipv4)\n"
+                                   "echo tag-Name=$(wget -q -O - %s/meta-data/tags/instance/Name)\n" % (token, MD, MD),
+                          **kw)
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     ip = inst["PrivateIpAddress"]
@@ -118,7 +122,12 @@ def launch_and_prove(ec2, pub, ami):
 
 def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, tenant):
     ec2, pub = tenant
-    iid, ip, inst = launch_and_prove(ec2, pub, images["virga-busybox-rootfs"])
+    name = "web-" + uuid.uuid4().hex[:6]
+    iid, ip, inst = launch_and_prove(ec2, pub, images["virga-busybox-rootfs"],
+                                     MetadataOptions={"InstanceMetadataTags": "enabled"},
+                                     TagSpecifications=[{"ResourceType": "instance",
+                                                         "Tags": [{"Key": "Name", "Value": name}]}])
+    wait_console(ec2, iid, ["tag-Name=" + name])
     eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
     assert any(eni in n for n in os.listdir("/run/netns")), "no stand-in namespace for " + eni
     # its public address (the default subnet's, from the pool) is NATed as an elastic IP
@@ -135,6 +144,13 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     ec2.start_instances(InstanceIds=[iid])
     again = wait_state(ec2, iid, "running")
     assert again["PrivateIpAddress"] == ip
+    # a new public address (a push away from running at most), read by the guest at boot
+    deadline = time.time() + 10
+    while again.get("PublicIpAddress") in (None, inst["PublicIpAddress"]) and time.time() < deadline:
+        time.sleep(0.2)
+        again = describe(ec2, iid)
+    assert again.get("PublicIpAddress") not in (None, inst["PublicIpAddress"]), again.get("PublicIpAddress")
+    wait_console(ec2, iid, ["public-ipv4=" + again["PublicIpAddress"]])
     # the guest booted again with the same address: the console (appended to across
     # boots) shows a second ready line
     ready = "VIRGA-GUEST-READY instance-id=%s addr=%s" % (iid, ip)

@@ -204,6 +204,50 @@ def test_a_new_public_address_is_natted_after_the_elastic_ip_goes(cloud):
     assert cloud.psql("SELECT count(*) FROM network.addresses WHERE host(public_ip) = '%s'" % new) == "0"
 
 
+def test_stop_and_start_release_and_give_the_public_address(cloud):
+    """network.instance_public_ip, what compute's public task asks at a stop (want false)
+    and a start (want true): the auto-assigned address leaves the router's 1:1 NAT and the
+    host's document, then a new one (not the first) is NATed; asked again, nothing changes;
+    the answer carries the interface's facts with the address (docs/network.md, "Stop and
+    start")."""
+    account, key, secret = new_tenant(cloud, "netstop")
+    ec2 = boto3_client(cloud, "ec2", key, secret)
+    host = host_of(cloud)
+    vid = ec2.create_vpc(CidrBlock="10.86.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.86.1.0/24")["Subnet"]["SubnetId"]
+    iid = "i-0aaaaaaaaaaaaaac2"
+    port = as_compute(cloud, "network.port_create", {"account": account, "subnet": sid, "host": host,
+                                                     "instance_id": iid, "associate_public_ip": True, "plug": True})
+    router = "virga-d%d-r-%s.%d" % (cloud.base, host, port_vni(cloud, port))
+
+    def public_ip():
+        doc = as_compute(cloud, "network.host_desired", {"host": host})
+        return [i for i in doc["interfaces"] if i["eni_id"] == port["eni_id"]][0].get("public_ip")
+
+    def nat():
+        return ns_exec(router, "nft", "list", "table", "ip", "virga_nat").stdout
+
+    first = public_ip()
+    wait_for("the first address NATed", lambda: ("ip daddr %s dnat to %s" % (first, port["ip"])) in nat())
+    for _ in range(2):
+        r = as_compute(cloud, "network.instance_public_ip", {"account": account, "instance": iid, "want": False})
+        assert [f.get("public_ip") for f in r["facts"]] == [None] and r["without"] == []
+        assert public_ip() is None
+    wait_for("no NAT of the released address", lambda: first not in nat())
+    seen = set()
+    for _ in range(2):
+        r = as_compute(cloud, "network.instance_public_ip", {"account": account, "instance": iid, "want": True})
+        (f,) = r["facts"]
+        seen.add(f["public_ip"])
+        assert f["public_owner"] == "amazon" and r["without"] == []
+    (new,) = seen
+    assert new != first and public_ip() == new
+    wait_for("the new address NATed", lambda: ("ip daddr %s dnat to %s" % (new, port["ip"])) in nat())
+    as_compute(cloud, "network.port_unplug", {"eni": port["eni_id"], "host": host})
+    as_compute(cloud, "network.port_delete", {"eni": port["eni_id"]})
+    delete_vpc(ec2, vid, sid)
+
+
 def test_attached_interface_appears_in_the_running_instance(cloud):
     """AttachNetworkInterface through the EC2 API: the agent, woken by the doorbell, plugs
     the interface into the instance's own network namespace (the one its container runs

@@ -180,7 +180,8 @@ static inline json_t *ref_item(const instance_row_t *r, json_t *t)
                                   r->v[IR_MD_TOKENS] ? r->v[IR_MD_TOKENS] : "optional", "httpPutResponseHopLimit",
                                   (json_int_t)(r->v[IR_MD_HOP_LIMIT] ? atoll(r->v[IR_MD_HOP_LIMIT]) : 1),
                                   "httpEndpoint", ref_col(r, IR_MD_OFF)[0] == 't' ? "disabled" : "enabled",
-                                  "httpProtocolIpv6", "disabled", "instanceMetadataTags", "disabled"));
+                                  "httpProtocolIpv6", "disabled", "instanceMetadataTags",
+                                  ref_col(r, IR_MD_TAGS)[0] == 't' ? "enabled" : "disabled"));
     return it;
 }
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "instance_tree_ref.h"
+#include "metadata_options.h"
 
 /* instance_state.c's, whose objects pull in the lifecycle: a test double (the writer and
  * the reference call the same one) */
@@ -123,6 +124,7 @@ static void test_running_full(void **state)
     r.v[IR_MD_TOKENS] = "required";   /* its own metadata options (ModifyInstanceMetadataOptions) */
     r.v[IR_MD_HOP_LIMIT] = "2";
     r.v[IR_MD_OFF] = "t";
+    r.v[IR_MD_TAGS] = "t";   /* InstanceMetadataTags enabled */
     check(&r, "[{\"key\":\"Name\",\"value\":\"web \\\"1\\\"\"},{\"key\":\"env\",\"value\":\"\"}]");
 }
 
@@ -199,6 +201,52 @@ static void test_burst(void **state)
     check(&r, NULL);
 }
 
+/* The metadata options' defaults (read once from the configuration) are what
+ * metadataOptions shows where an instance set nothing; InstanceMetadataTags' key rule and
+ * the tags' place in the metadata document (services/compute/metadata_options.c). */
+static void test_metadata_defaults_and_tags(void **state)
+{
+    (void)state;
+    verr_t e = {0};
+    config_t *cfg = config_new();
+    config_set(cfg, "agent.metadata_tokens", "required");
+    config_set(cfg, "agent.metadata_hop_limit", "3");
+    md_options_defaults_load(cfg);
+    assert_string_equal(md_options_default_tokens(), "required");
+    assert_int_equal(md_options_default_hop_limit(), 3);
+    instance_row_t r = base();
+    strbuf_t b = {0};
+    instance_json_put(&b, &r, NULL, NULL, 0);
+    assert_non_null(strstr(b.s, "\"metadataOptions\":{\"state\":\"applied\",\"httpTokens\":\"required\","
+                                "\"httpPutResponseHopLimit\":3,"));
+    assert_non_null(strstr(b.s, "\"instanceMetadataTags\":\"disabled\"}"));
+    free(b.s);
+    config_free(cfg);
+    cfg = config_new();
+    md_options_defaults_load(cfg);   /* back to the built-in ones for the other tests */
+    assert_string_equal(md_options_default_tokens(), "optional");
+    assert_int_equal(md_options_default_hop_limit(), 1);
+    config_free(cfg);
+
+    static const char *const good[] = {"Name", "a.b", "k-1_+=,.@:", "..."};
+    static const char *const bad[] = {"Patch Group", "k8s.io/x", ".", "..", "_index", "", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(md_tag_key_valid(good[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(md_tag_key_valid(bad[i]));
+    json_t *tags = json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "ok", "value", "", "key", "Patch Group", "value", "");
+    assert_int_equal(md_tag_keys_check(tags, &e), -1);
+    assert_string_equal(e.code, "InvalidParameterValue");
+    assert_non_null(strstr(e.message, "'Patch Group' is not a valid tag key."));
+    json_decref(tags);
+    json_t *md = json_object();
+    md_options_put_tags(md, "{\"Name\":\"web 1\",\"a/b\":\"left out\",\"env\":\"\"}");
+    assert_int_equal(json_object_size(md), 2);
+    assert_string_equal(json_string_value(json_object_get(md, "tags/instance/Name")), "web 1");
+    assert_string_equal(json_string_value(json_object_get(md, "tags/instance/env")), "");
+    json_decref(md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_state_reasons),       cmocka_unit_test(test_attached_interfaces),
         cmocka_unit_test(test_attached_without_groups),
         cmocka_unit_test(test_burst),
+        cmocka_unit_test(test_metadata_defaults_and_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

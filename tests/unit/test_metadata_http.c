@@ -42,6 +42,7 @@ typedef struct dbl {
     int user_data_null;
     int refuse;                 /* answer every lookup with this status (a compute refusing) */
     const char *options;        /* the instance's metadata_options, as JSON text */
+    const char *tags;           /* its meta_data's tags/instance/<key> members, as JSON text */
 } dbl_t;
 
 static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e)
@@ -66,6 +67,11 @@ static int lookup(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb
     free(text);
     if (d->user_data_null) json_object_set_new(j, "user_data", json_null());
     if (d->options) json_object_set_new(j, "metadata_options", json_loads(d->options, 0, NULL));
+    if (d->tags) {
+        json_t *t = json_loads(d->tags, 0, NULL);
+        json_object_update(json_object_get(j, "meta_data"), t);
+        json_decref(t);
+    }
     cb(arg, j, NULL);
     return 0;
 }
@@ -108,6 +114,18 @@ static md_http_opts_t opts(dbl_t *d)
     return o;
 }
 
+/* A server of VPC vpc-1 on a loopback port with options o; base = its URL. */
+static md_http_t *serve_local(const md_http_opts_t *o, char base[64])
+{
+    int port;
+    int fd = listen_local(&port);
+    verr_t e = {0};
+    md_http_t *m = md_http_start(fd, "vpc-1", o, &e);
+    assert_non_null(m);
+    snprintf(base, 64, "http://127.0.0.1:%d", port);
+    return m;
+}
+
 static void test_listing_from_flat_keys(void **state)
 {
     (void)state;
@@ -141,19 +159,74 @@ static void test_listing_from_flat_keys(void **state)
     json_decref(md);
 }
 
+/* GET path with header hdr (NULL: none) from the server at base; the status into st */
+#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
+
+/* GET base+path answers status with body (NULL: any body). */
+static void expect_get(const char *base, const char *path, int status, const char *body)
+{
+    char url[256];
+    int st;
+    snprintf(url, sizeof url, "%s%s", base, path);
+    char *b = curl(NULL, "GET", url, NULL, &st);
+    if (st != status || (body && strcmp(b, body)))
+        fail_msg("GET %s: %d \"%s\", not %d \"%s\"", path, st, b, status, body ? body : "*");
+    free(b);
+}
+
+/* InstanceMetadataTags enabled: compute's document has a tags/instance/<key> member per
+ * tag (compute's metadata_options.c); the keys are listed one a line, each gives its
+ * value (an empty one too); disabled (no such members): 404, as on AWS. */
+static void test_instance_tags_paths(void **state)
+{
+    (void)state;
+    dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1",
+               .tags = "{\"tags/instance/Name\":\"web 1\",\"tags/instance/env\":\"\","
+                       "\"tags/instance/a.b:c@d\":\"x/y\"}"};
+    md_http_opts_t o = opts(&d);
+    char base[64];
+    md_http_t *m = serve_local(&o, base);
+    static const struct {
+        const char *path;
+        int status;
+        const char *body;
+    } on[] = {
+        {"/latest/meta-data/tags/", 200, "instance/"},
+        {"/latest/meta-data/tags/instance", 200, "Name\na.b:c@d\nenv"},
+        {"/latest/meta-data/tags/instance/", 200, "Name\na.b:c@d\nenv"},
+        {"/latest/meta-data/tags/instance/Name", 200, "web 1"},
+        {"/latest/meta-data/tags/instance/a.b:c@d", 200, "x/y"},
+        {"/latest/meta-data/tags/instance/env", 200, ""},
+        {"/latest/meta-data/tags/instance/nope", 404, NULL},
+        {"/latest/meta-data/", 200, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\n"
+                                    "placement/\npublic-keys/\nsecurity-groups\ntags/"},
+    }, off[] = {
+        {"/latest/meta-data/tags", 404, NULL},
+        {"/latest/meta-data/tags/instance", 404, NULL},
+        {"/latest/meta-data/tags/instance/Name", 404, NULL},
+        {"/latest/meta-data/", 200, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\n"
+                                    "placement/\npublic-keys/\nsecurity-groups"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(on); i++)
+        expect_get(base, on[i].path, on[i].status, on[i].body);
+    md_http_stop(m);
+
+    d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1"};   /* tags not in the metadata */
+    o = opts(&d);
+    m = serve_local(&o, base);
+    for (size_t i = 0; i < ARRAY_LEN(off); i++)
+        expect_get(base, off[i].path, off[i].status, off[i].body);
+    md_http_stop(m);
+}
+
 static void test_http_on_loopback(void **state)
 {
     (void)state;
     dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1"};
     md_http_opts_t o = opts(&d);
-    int port, st;
-    int fd = listen_local(&port);
-    verr_t e = {0};
-    md_http_t *m = md_http_start(fd, "vpc-1", &o, &e);
-    assert_non_null(m);
+    int st;
     char base[64], url[256];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
-#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
+    md_http_t *m = serve_local(&o, base);
     char *b = GET("/latest/meta-data/", NULL);
     assert_int_equal(st, 200);
     assert_string_equal(b, "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-ipv4\nmac\nnetwork/\nplacement/\n"
@@ -182,6 +255,15 @@ static void test_http_on_loopback(void **state)
     free(b);
     /* compute was asked once: the rest came from the cache */
     assert_int_equal(d.calls, 1);
+    /* its answer forgotten (its public address changed: metadata_server.c), the next
+     * request asks again; another address's forgetting changes nothing */
+    md_http_forget(m, "10.1.2.3");
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(d.calls, 1);
+    md_http_forget(m, "127.0.0.1");
+    free(GET("/latest/meta-data/instance-id", NULL));
+    assert_int_equal(st, 200);
+    assert_int_equal(d.calls, 2);
 
     /* IMDSv2 */
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -214,9 +296,7 @@ static void test_http_on_loopback(void **state)
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .user_data_null = 1};
     o = opts(&d);
     o.tokens_required = 1;
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/", NULL));
     assert_int_equal(st, 401);
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -228,9 +308,7 @@ static void test_http_on_loopback(void **state)
     md_http_stop(m);
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "10.9.9.9"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 404);
     md_http_stop(m);
@@ -238,9 +316,7 @@ static void test_http_on_loopback(void **state)
      * default is optional, a token still given; then its endpoint turned off: 403 to all */
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_tokens\":\"required\",\"hop_limit\":2}"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 401);
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -255,9 +331,7 @@ static void test_http_on_loopback(void **state)
     md_http_stop(m);
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .options = "{\"http_endpoint\":\"disabled\"}"};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/meta-data/instance-id", NULL));
     assert_int_equal(st, 403);
     free(GET("/latest/", NULL));
@@ -270,9 +344,7 @@ static void test_http_on_loopback(void **state)
      * 503, which the guest asks again, never 404, which it takes as absent for good */
     d = (dbl_t){.vpc_id = "vpc-1", .ip = "127.0.0.1", .refuse = 403};
     o = opts(&d);
-    fd = listen_local(&port);
-    assert_non_null(m = md_http_start(fd, "vpc-1", &o, &e));
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    m = serve_local(&o, base);
     free(GET("/latest/user-data", NULL));
     assert_int_equal(st, 503);
     md_http_stop(m);
@@ -394,6 +466,7 @@ int main(void)
     struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_from_flat_keys),
         cmocka_unit_test(test_http_on_loopback),
+        cmocka_unit_test(test_instance_tags_paths),
         cmocka_unit_test_setup_teardown(test_from_a_stand_in_namespace, ns_setup, ns_teardown),
     };
     size_t n = ARRAY_LEN(tests);

@@ -83,6 +83,17 @@ static void cache_put(md_http_t *m, const char *ip, json_t *answer)
     pthread_mutex_unlock(&m->mu);
 }
 
+void md_http_forget(md_http_t *m, const char *ip)
+{
+    pthread_mutex_lock(&m->mu);
+    for (int i = 0; i < MD_CACHE_MAX; i++)
+        if (m->cache[i].answer && !strcmp(m->cache[i].ip, ip)) {
+            json_decref(m->cache[i].answer);
+            m->cache[i].answer = NULL;
+        }
+    pthread_mutex_unlock(&m->mu);
+}
+
 /* ---- IMDSv2 tokens: "<expiry>.<hex HMAC(key, vpc|ip|expiry)>" ---- */
 
 static void token_mac(const md_http_t *m, const char *ip, long long expiry, char hex[65])

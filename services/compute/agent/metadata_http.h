@@ -43,6 +43,9 @@ typedef struct md_http md_http_t;
 /* Serve listen_fd (bound and listening; taken, also on failure) for vpc_id. */
 md_http_t *md_http_start(int listen_fd, const char *vpc_id, const md_http_opts_t *o, verr_t *e);
 void md_http_stop(md_http_t *m);
+/* Drop the cached answer for source address ip (its instance's metadata changed: the next
+ * request asks compute). Any thread. */
+void md_http_forget(md_http_t *m, const char *ip);
 
 /* The answer to a meta-data path ("" for the root, "placement/", "instance-id") from
  * compute's flat keys: a value, or a listing; NULL when nothing is there (404). */

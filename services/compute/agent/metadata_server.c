@@ -30,6 +30,8 @@ static struct {
     int timeout_ms;
     md_entry_t *v;
     size_t n;
+    char **addresses;       /* "<vpc> <ip> <public ip>" of the last document, sorted */
+    size_t n_addresses;
 } mds;
 
 /* ---- a listening socket inside another network namespace ---- */
@@ -163,4 +165,34 @@ void md_servers_close(void)
     free(mds.v);
     mds.v = NULL;
     mds.n = 0;
+    for (size_t i = 0; i < mds.n_addresses; i++)
+        free(mds.addresses[i]);
+    free(mds.addresses);
+    mds.addresses = NULL;
+    mds.n_addresses = 0;
+}
+
+static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void md_servers_addresses(const struct dp_desired *d)
+{
+    char **now = xcalloc(d->n_ifaces + 1, sizeof *now);
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        const dp_iface_t *f = &d->ifaces[i];
+        now[i] = xasprintf("%s %s %s", f->vpc_id, f->ip, f->public_ip);
+        /* a line the last document did not have (its public address changed, or it is
+         * new here): whatever its address had cached goes (after the agent's start,
+         * nothing is cached yet) */
+        if (!mds.addresses || bsearch(&now[i], mds.addresses, mds.n_addresses, sizeof *now, by_text))
+            continue;
+        for (size_t k = 0; k < mds.n; k++)
+            if (!strcmp(mds.v[k].vpc.vpc_id, f->vpc_id))
+                md_http_forget(mds.v[k].server, f->ip);
+    }
+    qsort(now, d->n_ifaces, sizeof *now, by_text);
+    for (size_t i = 0; i < mds.n_addresses; i++)
+        free(mds.addresses[i]);
+    free(mds.addresses);
+    mds.addresses = now;
+    mds.n_addresses = d->n_ifaces;
 }

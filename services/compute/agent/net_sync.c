@@ -151,6 +151,7 @@ static int sync_metadata(const dp_desired_t *d, verr_t *e)
         lx_ns_router(ns.dp, d->host, d->vpcs[i].vni, v[i].netns, sizeof v[i].netns);
     }
     int rc = md_servers_sync(v, d->n_vpcs, e);
+    md_servers_addresses(d);   /* a public address changed: its cached metadata goes */
     free(v);
     return rc;
 }
