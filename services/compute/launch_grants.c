@@ -1,6 +1,6 @@
 /* launch_grants.c - the image grant URLs a launch task was given (image.fetch_url, asked
  * as the account), reused by the next launches of the same image by the same account for
- * compute.grant_reuse_s (default 5 s; 0: never).
+ * compute.grant_reuse_s (default 2 s; 0: never).
  *
  * Why: each launch asked the image service, which checked the account may launch the
  * image and asked the object store for a grant: four bus messages and three services'

@@ -95,7 +95,7 @@ static int init(service_t *svc, verr_t *e)
     char def_zone[80];
     snprintf(def_zone, sizeof def_zone, "%sa", state.region);
     snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));
-    state.grants = launch_grants_new((int)config_int(svc->cfg, "compute.grant_reuse_s", 5));
+    state.grants = launch_grants_new((int)config_int(svc->cfg, "compute.grant_reuse_s", 2));
     if (!(state.facts = launch_facts_start(svc, e)))
         return -1;
     if (!(state.tasks = compute_tasks_start(svc, e)))
