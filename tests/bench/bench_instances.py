@@ -29,6 +29,7 @@ from harness import Cloud, boto3_client  # noqa: E402
 
 POLL_S = 0.1         # the client polls DescribeInstances this often, as issue 11 says
 RATE_CLIENTS = 6
+IDLE_SETTLE_S, IDLE_SAMPLE_S = 2, 3   # the cloud's CPU at rest: after this pause, over this long
 
 # per driver: the default image, rounds, instances for the rate (0: none), one wait's bound
 PROFILES = {
@@ -248,7 +249,18 @@ def postgres_backends(cloud):
     return out
 
 
-def rate_phase(cloud, ec2, driver, launched, label, launch_all):
+def idle_cpu_rate(cloud):
+    """The cloud's CPU seconds a second at rest (timers, pollers, the broker's own), after
+    a pause for what the last terminations left to do on the host: on a loaded machine a
+    phase lasts longer and that part grows with it, so the phases also give their figure
+    above it."""
+    time.sleep(IDLE_SETTLE_S)
+    idle0, t_idle = sum(cpu_by_name(cloud).values()), time.time()
+    time.sleep(IDLE_SAMPLE_S)
+    return (sum(cpu_by_name(cloud).values()) - idle0) / (time.time() - t_idle)
+
+
+def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate):
     """Launch by launch_all() (-> instance ids), wait for all running; print the rate, the
     machine's CPU per launch (this client's own excluded) and its split by process (each
     PostgreSQL backend by the service it serves); terminate them all."""
@@ -285,8 +297,11 @@ def rate_phase(cloud, ec2, driver, launched, label, launch_all):
             if name == "postgres":   # its own processes (checkpointer, WAL writer...) as "postgres"
                 who = backends.get(pid, "postgres")
                 pg[who] = pg.get(who, 0.0) + d
+        total = sum(mine.values())
         print("  this cloud's own processes' CPU per launch (its services, agent and children, broker, "
-              "PostgreSQL, containers; no kernel worker): %.0f ms: " % (sum(mine.values()) * 1000 / len(ids)) +
+              "PostgreSQL, containers; no kernel worker): %.0f ms, %.0f above its idle %.0f ms/s over the %.1f s: "
+              % (total * 1000 / len(ids), max(0.0, total - idle_rate * took) * 1000 / len(ids), idle_rate * 1000,
+                 took) +
               ", ".join("%s %.0f" % (n, t * 1000 / len(ids)) for n, t in sorted(mine.items(), key=lambda kv: -kv[1])[:9]
                         if t > 0))
         print("  of PostgreSQL's, by the process it serves (ms per launch): " +
@@ -355,6 +370,7 @@ def main():
         print("where a launch's time goes (client clock and the agent's log):")
         breakdown(cloud, timed)
 
+        idle_rate = idle_cpu_rate(cloud) if rate_n > 0 or a.batch_calls > 0 else 0.0
         if rate_n > 0:
             clients = [boto3_client(cloud, "ec2") for _ in range(RATE_CLIENTS)]
             per = max(1, rate_n // RATE_CLIENTS)
@@ -364,7 +380,7 @@ def main():
                     "Instances"][0]["InstanceId"] for _ in range(per)]
 
             rate_phase(cloud, ec2, a.driver, launched, "launch rate, %d instances by %d clients"
-                       % (per * RATE_CLIENTS, RATE_CLIENTS), lambda: pool_map(launch, clients))
+                       % (per * RATE_CLIENTS, RATE_CLIENTS), lambda: pool_map(launch, clients), idle_rate)
         if a.batch_calls > 0 and a.batch_count > 0:
             # the same, launched as a user's `run-instances --count N` does: MaxCount N a
             # call, the calls at once (one client each)
@@ -376,7 +392,7 @@ def main():
                                                                   MaxCount=count)["Instances"]]
 
             rate_phase(cloud, ec2, a.driver, launched, "batched launch rate (MaxCount), %d calls of %d at once"
-                       % (n_calls, count), lambda: pool_map(launch_many, bclients))
+                       % (n_calls, count), lambda: pool_map(launch_many, bclients), idle_rate)
     finally:
         try:
             if launched:
