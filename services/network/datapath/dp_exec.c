@@ -96,9 +96,9 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
     __atomic_add_fetch(&exec_count, 1, __ATOMIC_RELAXED);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     /* vfork, not fork: fork copied the agent's page tables (its threads, librdkafka's
-     * buffers) for each command only for the exec to throw them away, most of the
-     * agent's own CPU a launch (perf: fork and the exec's unmapping 15-20% of the agent's
-     * and its commands' samples; issue 11's launch rate). The calling thread waits until
+     * buffers) for each command only for the exec to throw them away (perf of the agent
+     * and its commands in a rate phase: fork 12% of the samples, the exec's unmapping of
+     * the copy a few more; issue 11's launch rate). The calling thread waits until
      * the child has exec'd (or exited); the others run on. Signals are blocked meanwhile
      * so that no handler runs in the child on the shared memory (see child). */
     sigset_t all, old;
