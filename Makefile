@@ -154,6 +154,13 @@ $(BUILD)/tests/test_instance_json: $(BUILD)/obj/tests/unit/test_instance_json.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The launch tasks' reuse of image grants (services/compute/launch_grants.c).
+$(BUILD)/obj/tests/unit/test_launch_grants.o: EXTRA_INC := -Iservices/compute
+$(BUILD)/tests/test_launch_grants: $(BUILD)/obj/tests/unit/test_launch_grants.o \
+		$(BUILD)/obj/services/compute/launch_grants.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
 $(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
 $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accounting.h"
 #include "config.h"
@@ -14,20 +15,45 @@
 #include "pg_listen.h"
 #include "ticker.h"
 
-/* A loop: a ticker (common/ticker.c) and the database connection of its passes. */
+/* A loop: a ticker (common/ticker.c), the database connection of its passes and when
+ * its last pass ended (CLOCK_MONOTONIC, ms). */
 typedef struct loop {
     ticker_t *ticker;
     db_t *db;
+    int64_t last_end_ms;
 } loop_t;
 
 static struct {
     service_t *svc;
     volatile int stop;
-    int poll_ms, batch, grace_s;
+    int poll_ms, batch, grace_s, gap_ms;
     pg_listen_t *listener;   /* the doorbell (common/pg_listen.c) */
     loop_t puller, publisher;
     int publish_failures;
 } pump;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A pass woken right after the last one first waits out accounting.pass_gap_ms (200):
+ * every commit of an event log rings, so a burst of launches rang the puller (a pass
+ * reads all the feeds, a transaction each) and the publisher dozens of times a second,
+ * most passes finding one record (issue 11's launch rate: 9 pulls a launch, PostgreSQL's
+ * busiest client after the network). Waiting gathers a burst's events into one pass;
+ * a record is taken at most this much later, nothing is missed (the wait is part of the
+ * pass, and the events rung meanwhile are read by it). */
+static void wait_gap(loop_t *l)
+{
+    int64_t left = l->last_end_ms + pump.gap_ms - now_ms();
+    if (l->last_end_ms && left > 0 && !pump.stop) {
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
 
 /* The loop's connection, made when it has none. */
 static db_t *loop_db(loop_t *l, const char *who)
@@ -94,6 +120,7 @@ long pump_pull(db_t *db, int batch, int grace_s, verr_t *e)
 static void puller(void *arg)
 {
     (void)arg;
+    wait_gap(&pump.puller);
     db_t *db = loop_db(&pump.puller, "puller");
     verr_t e;
     long n = db ? pump_pull(db, pump.batch, pump.grace_s, &e) : 0;
@@ -101,11 +128,11 @@ static void puller(void *arg)
         log_warn("accounting: reading the event logs: %s", e.message);
     else if (n > 0)
         log_debug("accounting: %ld events taken", n);
+    pump.puller.last_end_ms = now_ms();
 }
 
-static void publisher(void *arg)
+static void publish_pass(void)
 {
-    (void)arg;
     db_t *db = loop_db(&pump.publisher, "publisher");
     verr_t e;
     if (!db)
@@ -120,6 +147,14 @@ static void publisher(void *arg)
         pump.publish_failures = 0;
         ticker_set_period(pump.publisher.ticker, pump.poll_ms);
     }
+}
+
+static void publisher(void *arg)
+{
+    (void)arg;
+    wait_gap(&pump.publisher);
+    publish_pass();
+    pump.publisher.last_end_ms = now_ms();
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)
@@ -141,6 +176,9 @@ int pump_start(service_t *svc, verr_t *e)
     pump.poll_ms = (int)config_int(svc->cfg, "accounting.poll_ms", 5000);
     pump.batch = (int)config_int(svc->cfg, "accounting.batch", 1000);
     pump.grace_s = (int)config_int(svc->cfg, "accounting.close_grace_s", 300);
+    pump.gap_ms = (int)config_int(svc->cfg, "accounting.pass_gap_ms", 200);
+    if (pump.gap_ms < 0 || pump.gap_ms > 10000)
+        return verr_set(e, 400, "InvalidParameterValue", "accounting.pass_gap_ms is 0..10000");
     if (pump.poll_ms < 10 || pump.poll_ms > 3600000 || pump.batch < 1 || pump.batch > 100000 || pump.grace_s < 0 ||
         pump.grace_s > 86400)
         return verr_set(e, 400, "InvalidParameterValue",

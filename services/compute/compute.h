@@ -39,6 +39,7 @@ typedef struct compute {
     char zones[512];                                   /* gateway.availability_zones */
     task_pool_t *tasks;                                /* launches and cleanups (tasks.c) */
     launch_facts_t *facts;                             /* images and quotas (launch_facts.c) */
+    struct launch_grants *grants;                      /* image grants reused (launch_grants.c) */
     network_enis_t *enis;                              /* the network's interfaces (network_enis.c) */
 } compute_t;
 

@@ -33,6 +33,7 @@
 
 #include "compute.h"
 #include "jsonutil.h"
+#include "launch_grants.h"
 #include "log.h"
 
 #define QUEUE_MAX 1024
@@ -71,6 +72,8 @@ struct launch_facts {
 
 static void push(launch_facts_t *f, char kind, const char *account, const char *id, json_t *quotas)
 {
+    if (kind == 'I')   /* the image changed: the next launch asks the image service again */
+        launch_grants_forget(((compute_t *)f->svc->state)->grants, id);
     pthread_mutex_lock(&f->mu);
     for (int j = 0; j < f->ncur && !(kind == 'q' && quotas); j++)   /* in hand now: its answer will do */
         if (f->cur[j].kind == kind && !strcmp(f->cur[j].account, account) && !strcmp(f->cur[j].id, id)) {

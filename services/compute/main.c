@@ -6,6 +6,7 @@
 
 #include "compute.h"
 #include "instance_json.h"
+#include "launch_grants.h"
 #include "log.h"
 #include "metadata_options.h"
 #include "replay.h"
@@ -95,6 +96,7 @@ static int init(service_t *svc, verr_t *e)
     char def_zone[80];
     snprintf(def_zone, sizeof def_zone, "%sa", state.region);
     snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));
+    state.grants = launch_grants_new((int)config_int(svc->cfg, "compute.grant_reuse_s", 2));
     if (!(state.facts = launch_facts_start(svc, e)))
         return -1;
     if (!(state.tasks = compute_tasks_start(svc, e)))
@@ -129,6 +131,8 @@ static void fini(service_t *svc)
     state.enis = NULL;
     launch_facts_stop(state.facts);
     state.facts = NULL;
+    launch_grants_free(state.grants);
+    state.grants = NULL;
     sodium_memzero(state.seal, sizeof state.seal);
     svc->state = NULL;
 }

@@ -22,6 +22,7 @@
 #include "compute.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "launch_grants.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -130,7 +131,8 @@ static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
  * slower of the two, not for both in turn. */
 typedef struct grants {
     json_t *img;                      /* the instance's image column, parsed */
-    bus_pending_t *ask[3];            /* image, kernel, ramdisk: NULL when not asked */
+    const char *account;
+    bus_pending_t *ask[3];            /* image, kernel, ramdisk: NULL when not asked (or reused) */
     verr_t err;                       /* a question that could not be sent */
     int failed;
 } grants_t;
@@ -143,10 +145,17 @@ static void grants_start(task_t *t, const inst_t *in, grants_t *g)
     memset(g, 0, sizeof *g);
     JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", in->account);
     g->img = json_loads(in->image, 0, NULL);
+    g->account = in->account;
     for (size_t i = 0; g->img && !g->failed && i < 3; i++) {
         json_t *part = json_object_get(g->img, grant_parts[i]);
         if (!part)
             continue;
+        /* the answer a launch of this image by this account had seconds ago (launch_grants.c) */
+        json_t *kept = launch_grants_get(c->grants, in->account, json_str(part, "image_id", ""));
+        if (kept) {
+            json_object_set_new(g->img, grant_parts[i], kept);
+            continue;
+        }
         g->ask[i] = bus_call_start(t->svc->bus, "image", "image.fetch_url",
                                    json_pack("{s:s}", "image_id", json_str(part, "image_id", "")), caller,
                                    c->call_timeout_ms, &g->err);
@@ -175,6 +184,7 @@ static int grants_finish(task_t *t, grants_t *g, json_t **out, verr_t *e)
             rc = -1;
             continue;
         }
+        launch_grants_put(c->grants, g->account, json_str(json_object_get(g->img, grant_parts[i]), "image_id", ""), ans);
         json_object_set_new(g->img, grant_parts[i], ans);
     }
     if (rc == 0 && !g->img)

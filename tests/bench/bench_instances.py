@@ -8,7 +8,10 @@ a cloud of its own whose one host runs the driver asked for:
 - qemu (root): real QEMU guests of the default machine image (virga-tiny), TCG when the
   machine has no KVM; a few rounds only.
 
-`bench_instances.py [sim|container|qemu] [--rounds N] [--rate N]`. Every loop is bounded in
+`bench_instances.py [sim|container|qemu] [--rounds N] [--rate N] [--batch-calls C
+--batch-count N]`. The rate phase launches one instance a call from six clients; the
+batched phase (only when --batch-calls is given) C calls of MaxCount N at once, as
+`run-instances --count N` does; each prints instances/s and the machine's CPU a launch. Every loop is bounded in
 count and time; everything launched is terminated and, for real guests, proven gone from
 the host (cgroups under the cloud's prefix virga-d<port base>-) before the cloud stops."""
 import argparse
@@ -26,6 +29,7 @@ from harness import Cloud, boto3_client  # noqa: E402
 
 POLL_S = 0.1         # the client polls DescribeInstances this often, as issue 11 says
 RATE_CLIENTS = 6
+IDLE_SETTLE_S, IDLE_SAMPLE_S = 2, 3   # the cloud's CPU at rest: after this pause, over this long
 
 # per driver: the default image, rounds, instances for the rate (0: none), one wait's bound
 PROFILES = {
@@ -49,10 +53,15 @@ def machine_busy_s():
     return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
-def cpu_by_name():
-    """CPU seconds of every process by its name (comm), its reaped children's included
-    (the datapath's ip and nft runs count to the agent); the kernel's workers as one."""
+def cpu_by_name(cloud=None):
+    """CPU seconds of every process by (pid, name (comm)), its reaped children's included
+    (the datapath's ip and nft runs count to the agent); the kernel's workers as one.
+    With cloud: only the cloud's own processes, those started from the pids in its run/
+    directory (its services, agent, broker, PostgreSQL and their children) or in its
+    cgroups (virga-d<base>-, the containers): on a machine other clouds load, the
+    machine's total says little about this one."""
     tick, out = os.sysconf("SC_CLK_TCK"), {}
+    stats, parent = {}, {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -65,7 +74,34 @@ def cpu_by_name():
         if name.startswith("kworker"):
             name = "kworker"   # its name says the work of the moment, not what the time went to
         v = raw.rsplit(")", 1)[1].split()
-        out[(pid, name)] = sum(int(x) for x in v[11:15]) / tick
+        stats[pid] = (name, sum(int(x) for x in v[11:15]) / tick)
+        parent[pid] = v[1]
+    keep = set(stats)
+    if cloud is not None:
+        roots, prefix = set(), "virga-d%d-" % cloud.base
+        run = os.path.join(cloud.dir, "run")
+        for f in os.listdir(run) if os.path.isdir(run) else ():
+            try:
+                with open(os.path.join(run, f)) as fh:
+                    roots.add(fh.read().split()[0])
+            except (OSError, IndexError):
+                pass
+        keep = set()
+        for pid in stats:
+            p, seen = pid, 0
+            while p in parent and p not in roots and seen < 64:
+                p, seen = parent[p], seen + 1
+            if p in roots:
+                keep.add(pid)
+                continue
+            try:
+                with open("/proc/%s/cgroup" % pid) as f:
+                    if prefix in f.read():
+                        keep.add(pid)
+            except OSError:
+                pass
+    for pid in keep:
+        out[(pid, stats[pid][0])] = stats[pid][1]
     return out
 
 
@@ -185,11 +221,107 @@ def breakdown(cloud, rounds):
             print("  %s: p50 %.0f ms (%d samples)" % (k, statistics.median(v) * 1000, len(v)))
 
 
+def pool_map(fn, clients):
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        return [i for part in pool.map(fn, clients) for i in part]
+
+
+def postgres_backends(cloud):
+    """{backend pid: the name of the process at the other end of its connection}: so
+    PostgreSQL's CPU is told by the service it works for (its backends stay for the
+    service's life; a connection made and closed within a phase is left as postgres)."""
+    import subprocess
+    out = {}
+    try:
+        rows = cloud.psql("SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL")
+        ss = subprocess.run(["ss", "-tnpH"], capture_output=True, text=True, timeout=30).stdout
+    except Exception:  # noqa: BLE001 - a figure's detail only
+        return out
+    owner = {}
+    for line in ss.splitlines():
+        m = re.search(r"127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:%d\s+users:\(\(\"([^\"]+)\"" % cloud.base, line)
+        if m:
+            owner[m.group(1)] = m.group(2)
+    for line in rows.strip().splitlines():
+        pid, _, port = line.partition("|")
+        if port in owner:
+            out[pid] = owner[port]
+    return out
+
+
+def idle_cpu_rate(cloud):
+    """The cloud's CPU seconds a second at rest (timers, pollers, the broker's own), after
+    a pause for what the last terminations left to do on the host: on a loaded machine a
+    phase lasts longer and that part grows with it, so the phases also give their figure
+    above it."""
+    time.sleep(IDLE_SETTLE_S)
+    idle0, t_idle = sum(cpu_by_name(cloud).values()), time.time()
+    time.sleep(IDLE_SAMPLE_S)
+    return (sum(cpu_by_name(cloud).values()) - idle0) / (time.time() - t_idle)
+
+
+def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate):
+    """Launch by launch_all() (-> instance ids), wait for all running; print the rate, the
+    machine's CPU per launch (this client's own excluded) and its split by process (each
+    PostgreSQL backend by the service it serves); terminate them all."""
+    t0 = time.time()
+    busy0, own0 = machine_busy_s()
+    procs0, mine0 = cpu_by_name(), cpu_by_name(cloud)
+    ids = launch_all()
+    launched += ids
+    ok = wait_all(ec2, ids, "running", 300)
+    took = time.time() - t0
+    busy1, own1 = machine_busy_s()
+    print("%s to all running (%s): %s" % (label, driver, "%.1f instances/s" % (len(ids) / took) if ok
+                                            else "not all running in 300 s"))
+    # what a launch costs the machine, all of it (the cloud's processes, the broker,
+    # PostgreSQL, the datapath's commands, the containers' starts) but this client:
+    # the CPU bound of the rate on this machine's cores
+    cloud_s = max(0.0, (busy1 - busy0) - (own1 - own0))
+    if ok and ids:
+        per = cloud_s / len(ids)
+        print("  machine CPU per launch during it, this client's own excluded: %.0f ms "
+              "(%d cores busy all the time at that cost: %.0f instances/s)"
+              % (per * 1000, os.cpu_count(), os.cpu_count() / per if per else 0))
+        by = {}
+        for (pid, name), t in cpu_by_name().items():
+            if pid != str(os.getpid()):
+                by[name] = by.get(name, 0.0) + t - procs0.get((pid, name), 0.0)
+        top = sorted(by.items(), key=lambda kv: -kv[1])[:8]
+        print("  of it, by process name (ms per launch): " +
+              ", ".join("%s %.0f" % (n, t * 1000 / len(ids)) for n, t in top if t > 0))
+        backends, mine, pg = postgres_backends(cloud), {}, {}
+        for (pid, name), t in cpu_by_name(cloud).items():
+            d = t - mine0.get((pid, name), 0.0)
+            mine[name] = mine.get(name, 0.0) + d
+            if name == "postgres":   # its own processes (checkpointer, WAL writer...) as "postgres"
+                who = backends.get(pid, "postgres")
+                pg[who] = pg.get(who, 0.0) + d
+        total = sum(mine.values())
+        print("  this cloud's own processes' CPU per launch (its services, agent and children, broker, "
+              "PostgreSQL, containers; no kernel worker): %.0f ms, %.0f above its idle %.0f ms/s over the %.1f s: "
+              % (total * 1000 / len(ids), max(0.0, total - idle_rate * took) * 1000 / len(ids), idle_rate * 1000,
+                 took) +
+              ", ".join("%s %.0f" % (n, t * 1000 / len(ids)) for n, t in sorted(mine.items(), key=lambda kv: -kv[1])[:9]
+                        if t > 0))
+        print("  of PostgreSQL's, by the process it serves (ms per launch): " +
+              ", ".join("%s %.1f" % (n, t * 1000 / len(ids)) for n, t in sorted(pg.items(), key=lambda kv: -kv[1])
+                        if t > 0))
+    t0 = time.time()
+    ec2.terminate_instances(InstanceIds=ids)
+    if wait_all(ec2, ids, "terminated", 300):
+        print("terminate of those %d to all terminated (%s): %.1f instances/s"
+              % (len(ids), driver, len(ids) / (time.time() - t0)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("driver", nargs="?", default="sim", choices=sorted(PROFILES))
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--rate", type=int, help="instances launched for the rate (0: skip)")
+    ap.add_argument("--batch-calls", type=int, default=0, help="the batched phase: this many RunInstances at once "
+                    "(0: skip)")
+    ap.add_argument("--batch-count", type=int, default=10, help="the batched phase: MaxCount of each call")
     ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's and the network's to PATH.compute, PATH.network) "
                     "before the cloud stops")
     a = ap.parse_args()
@@ -238,6 +370,7 @@ def main():
         print("where a launch's time goes (client clock and the agent's log):")
         breakdown(cloud, timed)
 
+        idle_rate = idle_cpu_rate(cloud) if rate_n > 0 or a.batch_calls > 0 else 0.0
         if rate_n > 0:
             clients = [boto3_client(cloud, "ec2") for _ in range(RATE_CLIENTS)]
             per = max(1, rate_n // RATE_CLIENTS)
@@ -246,39 +379,20 @@ def main():
                 return [c.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)[
                     "Instances"][0]["InstanceId"] for _ in range(per)]
 
-            t0 = time.time()
-            busy0, own0 = machine_busy_s()
-            procs0 = cpu_by_name()
-            with concurrent.futures.ThreadPoolExecutor(RATE_CLIENTS) as pool:
-                ids = [i for part in pool.map(launch, clients) for i in part]
-            launched += ids
-            ok = wait_all(ec2, ids, "running", 300)
-            took = time.time() - t0
-            busy1, own1 = machine_busy_s()
-            print("launch rate, %d instances by %d clients to all running (%s): %s"
-                  % (len(ids), RATE_CLIENTS, a.driver,
-                     "%.1f instances/s" % (len(ids) / took) if ok else "not all running in 300 s"))
-            # what a launch costs the machine, all of it (the cloud's processes, the broker,
-            # PostgreSQL, the datapath's commands, the containers' starts) but this client:
-            # the CPU bound of the rate on this machine's cores
-            cloud_s = max(0.0, (busy1 - busy0) - (own1 - own0))
-            if ok and ids:
-                per = cloud_s / len(ids)
-                print("  machine CPU per launch during it, this client's own excluded: %.0f ms "
-                      "(%d cores busy all the time at that cost: %.0f instances/s)"
-                      % (per * 1000, os.cpu_count(), os.cpu_count() / per if per else 0))
-                by = {}
-                for (pid, name), t in cpu_by_name().items():
-                    if pid != str(os.getpid()):
-                        by[name] = by.get(name, 0.0) + t - procs0.get((pid, name), 0.0)
-                top = sorted(by.items(), key=lambda kv: -kv[1])[:8]
-                print("  of it, by process name (ms per launch): " +
-                      ", ".join("%s %.0f" % (n, t * 1000 / len(ids)) for n, t in top if t > 0))
-            t0 = time.time()
-            ec2.terminate_instances(InstanceIds=ids)
-            if wait_all(ec2, ids, "terminated", 300):
-                print("terminate of those %d to all terminated (%s): %.1f instances/s"
-                      % (len(ids), a.driver, len(ids) / (time.time() - t0)))
+            rate_phase(cloud, ec2, a.driver, launched, "launch rate, %d instances by %d clients"
+                       % (per * RATE_CLIENTS, RATE_CLIENTS), lambda: pool_map(launch, clients), idle_rate)
+        if a.batch_calls > 0 and a.batch_count > 0:
+            # the same, launched as a user's `run-instances --count N` does: MaxCount N a
+            # call, the calls at once (one client each)
+            n_calls, count = min(a.batch_calls, 20), min(a.batch_count, 50)
+            bclients = [boto3_client(cloud, "ec2") for _ in range(n_calls)]
+
+            def launch_many(c):
+                return [i["InstanceId"] for i in c.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=count,
+                                                                  MaxCount=count)["Instances"]]
+
+            rate_phase(cloud, ec2, a.driver, launched, "batched launch rate (MaxCount), %d calls of %d at once"
+                       % (n_calls, count), lambda: pool_map(launch_many, bclients), idle_rate)
     finally:
         try:
             if launched:

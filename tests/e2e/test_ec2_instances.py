@@ -728,13 +728,16 @@ def test_run_instances_answers_with_the_image_and_identity_services_frozen(cloud
     """RunInstances decides from what compute holds (docs/compute.md, launch facts): with the
     image and identity services frozen (SIGSTOP) it still answers pending at once, where it
     used to wait for their answers on a bus worker and fail with RequestTimeout. The launch
-    task asks the image service for the grant; thawed, the instance reaches running."""
+    task asks the image service for the grant; thawed, the instance reaches running. (A
+    launch task reuses the grant of a launch of the same image by the same account for
+    compute.grant_reuse_s, 2 s: the frozen launches come after it.)"""
     import os
     import signal
     _, k, s = new_tenant(cloud, "inst-frozen-" + uuid.uuid4().hex[:8])
     ec2 = boto3_client(cloud, "ec2", k, s)
     _, (first,) = run(ec2, ami)        # compute learns the image and the quotas
     wait_state(ec2, [first], "running")
+    time.sleep(2.2)                    # its grant (asked before it ran) is no longer reused
     frozen = [cloud.pid("image"), cloud.pid("identity")]
     for p in frozen:
         os.kill(p, signal.SIGSTOP)

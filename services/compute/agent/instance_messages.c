@@ -3,17 +3,23 @@
  * on a bus worker); the loop calls compute.host_instances and
  * compute.instances_observed, which know the host from this agent's signature. */
 #include "agent.h"
+#include "jsonutil.h"
 
 /* {"generation": G} -> {}. The generation is not trusted for anything: the loop pulls
- * the whole desired state and reports the generation of what it pulled. */
+ * the whole desired state and reports the generation of what it pulled. Compute rings
+ * with generation 0 when it asks for an export (create_image.c): only then is the export
+ * loop woken too. It used to be woken by every ring, so each launch also cost a
+ * compute.host_exports question, its answer and a query (issue 11's launch rate); the
+ * export loop still asks on its timer (agent.sync_interval_s), so a ring lost or
+ * misread costs an export at most that long. */
 int agent_instances_changed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    (void)body;
     (void)reply;
     (void)e;
     agent_t *a = service_of(ctx)->state;
     instance_sync_wake(a->sync);
-    image_export_wake(a->exports);   /* compute rings this too when it asks for an export */
+    if (json_int(body, "generation", 0) == 0)
+        image_export_wake(a->exports);
     return 0;
 }
 
