@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "service_memory.h"
 
 int64_t bus_now_ms(void)
 {
@@ -367,6 +368,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
         return verr_set(e, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over the bus's bound of %zu "
                         "(bus.max_message_bytes)", *type ? type : "a message", topic, len, b->max_msg);
     }
+    service_memory_note_message(len);   /* its buffers, once freed: trimmed soon after */
     _Static_assert(BUS_MAC_BYTES <= BUS_SIG_BYTES, "a MAC fits where a signature does");
     unsigned char sig[BUS_SIG_BYTES];   /* a MAC or a signature */
     char reader[BUS_PRINCIPAL_MAX];

@@ -12,6 +12,7 @@
 #include "json_scan.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "service_memory.h"
 
 static unsigned corr_bucket(const char *corr)
 {
@@ -204,6 +205,7 @@ void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
     if (bus_message_sender(b, m, &from) == 0 && json_scan_members(m->payload, m->len, reply_member, &r) == 0 &&
         r.is_reply && r.corr[0])
         deliver_reply(b, &r, &from, m->len);
+    service_memory_note_message(m->len);   /* what it and its caller's answer leave: trimmed soon */
 }
 
 void bus_rpc_undeliverable(bus_t *b, const char *corr, rd_kafka_resp_err_t err)

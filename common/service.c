@@ -264,22 +264,31 @@ int service_main(int argc, char **argv, const service_def_t *def)
     /* what a burst of work freed goes back to the system within trim_interval_s, after
      * the reconcile pass when both are due (service_memory.h) */
     time_t next_trim = mem.trim_interval_s ? time(NULL) + mem.trim_interval_s : 0;
+    /* and soon after a burst of large messages (the bus posts `wake` at the first) */
+    if (mem.trim_interval_s)
+        service_memory_wake_with(&wake);
     /* asleep until the next reconcile pass, trim or a signal, not polling the stop flag */
     while (!stopping) {
         struct timespec until = {.tv_sec = def->reconcile ? next : time(NULL) + 3600};
         if (next_trim && next_trim < until.tv_sec)
             until.tv_sec = next_trim;
+        int64_t burst = mem.trim_interval_s ? service_memory_burst_trim_at() : 0;
+        if (burst && burst < (int64_t)until.tv_sec * 1000)
+            until = (struct timespec){.tv_sec = burst / 1000, .tv_nsec = burst % 1000 * 1000000};
         if (sem_timedwait(&wake, &until) < 0 && errno != ETIMEDOUT && errno != EINTR)
             usleep(100 * 1000);   /* cannot happen (EINVAL): do not spin */
         if (!stopping && def->reconcile && time(NULL) >= next) {
             def->reconcile(&svc);
             next = time(NULL) + interval;
         }
+        if (!stopping && mem.trim_interval_s && service_memory_trim_after_burst())
+            next_trim = time(NULL) + mem.trim_interval_s;
         if (!stopping && next_trim && time(NULL) >= next_trim) {
             service_memory_trim();
             next_trim = time(NULL) + mem.trim_interval_s;
         }
     }
+    service_memory_wake_with(NULL);
     log_info("stopping on signal");
     rc = 0;
 out:

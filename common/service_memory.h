@@ -7,6 +7,10 @@
 #ifndef VIRGA_SERVICE_MEMORY_H
 #define VIRGA_SERVICE_MEMORY_H
 
+#include <semaphore.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "config.h"
 #include "err.h"
 
@@ -26,5 +30,29 @@ int service_memory_setup(const config_t *cfg, service_memory_opts_t *out, verr_t
  * under each arena's lock in turn. Returns the resident bytes given back (VmRSS before
  * less after; 0 when nothing was given back). */
 long service_memory_trim(void);
+
+/* A message of this many bytes or more (a page of a listing: about 1.4 MB for 1,000
+ * instances) leaves that much and more free in the heap once it is done with. */
+#define SERVICE_MEMORY_LARGE_BYTES (256 * 1024)
+
+/* Says that a large message was just made or read (the bus calls it for every message
+ * it sends or receives; smaller ones are ignored). The process then trims
+ * SERVICE_MEMORY_QUIET_MS after the last of a burst of them, instead of up to
+ * memory.trim_interval_s later. Cheap: one atomic exchange; any thread. */
+void service_memory_note_message(size_t bytes);
+
+#define SERVICE_MEMORY_QUIET_MS 200
+
+/* The service's main thread: the semaphore it sleeps on, posted at the first large
+ * message after a trim (NULL: nobody to wake, as in virgadm). */
+void service_memory_wake_with(sem_t *wake);
+
+/* When the trim after a burst of large messages is due, in ms (bus_now_ms' clock);
+ * 0 when none is. */
+int64_t service_memory_burst_trim_at(void);
+
+/* Trims when the trim after a burst is due (no large message for
+ * SERVICE_MEMORY_QUIET_MS): 1 when it trimmed. */
+int service_memory_trim_after_burst(void);
 
 #endif

@@ -12,7 +12,10 @@ and DescribeInstances by an instance-id filter matching one instance (both forwa
 compute), and `sys.echo` to compute on the bus alone (build/bench/bus_rpc of the variant's
 build, one caller at 50 calls/s). Printed: p50/p90/p99 of the HTTP exchange (request sent
 to the answer's last byte, before botocore parses it) and the gateway's and compute's CPU
-per call (/proc/PID/stat over the calls), with the load average at the turn's start.
+per call (/proc/PID/stat over the calls), with the load average at the turn's start, and
+the broker's stop-the-world collections meanwhile (its GC log: count, total and longest
+pause; VIRGA_KAFKA_JVM_OPTS is added to, and the broker is not one of the swapped
+processes, so every variant meets the same broker).
 First, what the four restarted processes spend doing nothing for IDLE_RTT_IDLE_S (20 s;
 0: skip), in % of a core: the cost of each Kafka client they keep. Then, so that a lower
 idle latency is not bought with CPU under load, signed
@@ -63,17 +66,48 @@ def variants(args):
 
 
 
-def measure(c, fn, marks):
+class BrokerGC:
+    """The broker's stop-the-world collections, from its GC log (-Xlog:gc through
+    VIRGA_KAFKA_JVM_OPTS, deploy/kafka/broker): each pause stops every call in flight,
+    which is what a lone call's p99 meets (docs/bus.md, "The broker's pauses")."""
+
+    def __init__(self):
+        self.path = "/tmp/virga-idle-rtt-gc-%d.log" % os.getpid()
+        self.seen = 0
+
+    def jvm_opts(self):
+        return (os.environ.get("VIRGA_KAFKA_JVM_OPTS", "") + " -Xlog:gc:file=%s" % self.path).strip()
+
+    def since_last(self):
+        """'N pauses, T ms (max M)' since the previous call."""
+        try:
+            with open(self.path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return "no GC log"
+        new, self.seen = lines[self.seen:], len(lines)
+        ms = [float(m) for ln in new if "Pause" in ln for m in re.findall(r"([0-9.]+)ms$", ln)]
+        return "%d pauses, %.0f ms (max %.0f)" % (len(ms), sum(ms), max(ms or [0]))
+
+    def remove(self):
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def measure(c, fn, marks, gc):
     for _ in range(20):
         fn()
     pids = {k: c.pid(k) for k in ("gateway", "compute")}
     t0 = {k: ticks(p) for k, p in pids.items()}
+    gc.since_last()
     wire = []
     for _ in range(CALLS):
         fn()
         wire.append(marks["dt"] * 1000)
     cpu = {k: (ticks(p) - t0[k]) * 1e6 / TICK / CALLS for k, p in pids.items()}
-    return wire, cpu
+    return wire, cpu, gc.since_last()
 
 
 def bus_echo(c, bindir, venv):
@@ -119,6 +153,8 @@ def main():
     if not vs:
         sys.exit(__doc__)
     env = {"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_GATEWAY_RATE_LIMIT": "0", "VIRGA_GATEWAY_AUTH_FAIL_RATE": "0"}
+    gc = BrokerGC()
+    os.environ["VIRGA_KAFKA_JVM_OPTS"] = gc.jvm_opts()   # for devcloud's broker, not the services
     c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True, env=env)
     try:
         ami = c.default_images()["virga-busybox-rootfs"]
@@ -147,20 +183,24 @@ def main():
                     print("round %d %-12s load %5s | idle CPU of %s: %.2f %% of a core" %
                           (rnd + 1, label, load, "+".join(SWAPPED), idle), flush=True)
                 for what, fn in kinds:
-                    wire, cpu = measure(c, fn, marks)
+                    wire, cpu, pauses = measure(c, fn, marks, gc)
                     print("round %d %-12s load %5s | %-38s | p50 %6.2f p90 %6.2f p99 %6.2f mean %6.2f | "
-                          "CPU/call gateway %4.0f compute %4.0f" %
+                          "CPU/call gateway %4.0f compute %4.0f | broker GC %s" %
                           (rnd + 1, label, load, what, pct(wire, 50), pct(wire, 90), pct(wire, 99),
-                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"]), flush=True)
-                print("round %d %-12s | bus sys.echo: %s" % (rnd + 1, label, bus_echo(c, bindir, venv)), flush=True)
+                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"], pauses), flush=True)
+                gc.since_last()
+                echo = bus_echo(c, bindir, venv)
+                print("round %d %-12s | bus sys.echo: %s | broker GC %s" % (rnd + 1, label, echo, gc.since_last()),
+                      flush=True)
                 if LOAD_CONNS:
                     for line in loaded(c, bindir, venv):
                         print("round %d %-12s | loaded: %s" % (rnd + 1, label, line), flush=True)
     finally:
         if not os.environ.get("IDLE_RTT_KEEP"):
             c.stop()
+            gc.remove()
         else:
-            print("cloud kept in %s" % c.dir)
+            print("cloud kept in %s (the broker's GC log: %s)" % (c.dir, gc.path))
 
 
 main()

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -77,12 +78,41 @@ static void test_trim_gives_back_free_blocks_between_used_ones(void **state)
     }
 }
 
+/* A large message brings the trim forward to SERVICE_MEMORY_QUIET_MS after the last one
+ * (its first wakes the main thread); a small one does not; the trim clears it. */
+static void test_large_message_brings_the_trim_forward(void **state)
+{
+    (void)state;
+    sem_t wake;
+    sem_init(&wake, 0, 0);
+    service_memory_wake_with(&wake);
+    service_memory_note_message(SERVICE_MEMORY_LARGE_BYTES - 1);
+    assert_int_equal(service_memory_burst_trim_at(), 0);
+    assert_int_equal(sem_trywait(&wake), -1);   /* nobody woken for a small one */
+    service_memory_note_message(SERVICE_MEMORY_LARGE_BYTES);
+    assert_int_not_equal(service_memory_burst_trim_at(), 0);
+    assert_int_equal(sem_trywait(&wake), 0);    /* the main thread sets its alarm */
+    service_memory_note_message(2 * SERVICE_MEMORY_LARGE_BYTES);
+    assert_int_equal(sem_trywait(&wake), -1);   /* once per burst */
+    assert_int_equal(service_memory_trim_after_burst(), 0);   /* the burst may go on */
+    usleep((SERVICE_MEMORY_QUIET_MS + 50) * 1000);
+    assert_int_equal(service_memory_trim_after_burst(), 1);
+    assert_int_equal(service_memory_burst_trim_at(), 0);
+    assert_int_equal(service_memory_trim_after_burst(), 0);
+    service_memory_wake_with(NULL);
+    service_memory_note_message(SERVICE_MEMORY_LARGE_BYTES);   /* nobody to wake: no harm */
+    usleep((SERVICE_MEMORY_QUIET_MS + 50) * 1000);
+    assert_int_equal(service_memory_trim_after_burst(), 1);
+    sem_destroy(&wake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_bad_values_are_refused),
         cmocka_unit_test(test_trim_gives_back_free_blocks_between_used_ones),
+        cmocka_unit_test(test_large_message_brings_the_trim_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
