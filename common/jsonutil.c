@@ -120,7 +120,7 @@ void json_put_string(strbuf_t *b, const char *s, size_t n)
     strbuf_putc(b, '"');
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
-        i += json_ascii_run((const unsigned char *)s + i, n - i);   /* eight plain bytes at a time */
+        i += json_ascii_run((const unsigned char *)s + i, n - i);   /* a plain ASCII run at once */
         if (i >= n)
             break;
         unsigned char c = (unsigned char)s[i];
