@@ -196,6 +196,13 @@ $(BUILD)/bench/vm_drivers: $(BUILD)/obj/tests/bench/vm_drivers.o $(AGENT_VM_OBJ)
 # net_fanout applies each simulated host's document with the datapath's fake driver.
 $(BUILD)/obj/tests/bench/net_fanout.o: EXTRA_INC := -Iservices/network/datapath
 $(BUILD)/bench/net_fanout: $(BUILD)/obj/tests/bench/net_fanout.o $(DP_OBJ) $(BENCH_OBJ) $(LIB)
+
+# a DescribeInstances page's text passes: compute's item writer and the gateway's XML
+$(BUILD)/obj/tests/bench/describe_page_cost.o: EXTRA_INC := -Iservices/compute
+$(BUILD)/bench/describe_page_cost: $(BUILD)/obj/tests/bench/describe_page_cost.o $(COMPUTE_ITEM_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BENCH_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_runs.h"
 #include "utf8.h"
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -192,16 +193,15 @@ static const char *unicode_escape(const char *p, const char *end, strbuf_t *b)
 static const char *plain_run(const char *p, const char *end)
 {
     while (p < end) {
+        p += json_ascii_run((const unsigned char *)p, (size_t)(end - p));
+        if (p >= end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\')
             return p;
         if (c < 0x20)
             return NULL;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        unsigned cp;
+        unsigned cp;   /* past ASCII: one whole UTF-8 sequence, or broken */
         size_t n = utf8_seq_len((const unsigned char *)p, (size_t)(end - p), &cp);
         if (!n)
             return NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byte_runs.h"
 #include "json_scan.h"
 #include "xml.h"
 
@@ -42,6 +43,24 @@ static void close_tag(strbuf_t *b, tag_t t)
 
 static const char *element(struct conv *c, const char *p, tag_t t, size_t mark, int depth);
 
+/* The string at p (its opening quote) when every byte of it is the same in JSON and in
+ * XML (printable ASCII, no escape, nothing XML has an entity for): its end past the
+ * closing quote, *out its content in place; else NULL, and the caller reads it the long
+ * way (json_scan_string, xml_escape_append). Keys and values of Virga's answers are
+ * almost all such strings: one pass over them instead of two. */
+static const char *plain_string(const struct conv *c, const char *p, json_span_t *out)
+{
+    if (p >= c->end || *p != '"')
+        return NULL;
+    const char *s = p + 1;
+    size_t n = json_xml_plain_run((const unsigned char *)s, (size_t)(c->end - s));
+    if (s + n >= c->end || s[n] != '"')
+        return NULL;
+    out->p = s;
+    out->n = n;
+    return s + n + 1;
+}
+
 /* p at '{': each member as an element; the end past '}', or NULL. */
 static const char *members(struct conv *c, const char *p, int depth)
 {
@@ -53,7 +72,9 @@ static const char *members(struct conv *c, const char *p, int depth)
     for (;;) {
         json_span_t k;
         size_t mark = c->out->len;
-        if (!(p = json_scan_string(json_scan_ws(p, c->end), c->end, &c->scratch, &k)))
+        p = json_scan_ws(p, c->end);
+        const char *q = plain_string(c, p, &k);
+        if (!(p = q ? q : json_scan_string(p, c->end, &c->scratch, &k)))
             return NULL;
         strbuf_putc(c->out, '<');
         tag_t t = {NULL, c->out->len, k.n};
@@ -100,6 +121,12 @@ static const char *number(struct conv *c, const char *p)
     const char *e = json_scan_number(p, c->end, &real);
     if (!e)
         return NULL;
+    /* an integer of up to 18 digits is its own text (JSON has no leading zeros nor '+'),
+     * but for "-0", which jansson reads as 0 */
+    if (!real && e - p <= 18 && !(e - p == 2 && p[0] == '-' && p[1] == '0')) {
+        strbuf_put(c->out, p, (size_t)(e - p));
+        return e;
+    }
     c->scratch.len = 0;
     strbuf_put(&c->scratch, p, (size_t)(e - p));
     char num[40];
@@ -133,10 +160,16 @@ static const char *element(struct conv *c, const char *p, tag_t t, size_t mark, 
     case '[':
         p = items(c, p, depth);
         break;
-    case '"':
-        if ((p = json_scan_string(p, c->end, &c->scratch, &s)))
+    case '"': {
+        const char *q = plain_string(c, p, &s);
+        if (q) {   /* the usual string: its text is its XML */
+            strbuf_put(c->out, s.p, s.n);
+            p = q;
+        } else if ((p = json_scan_string(p, c->end, &c->scratch, &s))) {
             xml_escape_append(c->out, s.p, s.n);
+        }
         break;
+    }
     case 't':
     case 'f': {
         const char *word = *p == 't' ? "true" : "false";

@@ -3,6 +3,7 @@
  * mistyped field, dotted-path lookup, a size-bounded parser for untrusted bodies and
  * bus messages, and a compact dump that follows the aborting-allocator idiom. */
 #include "jsonutil.h"
+#include "byte_runs.h"
 #include "strbuf.h"
 
 #include <stdio.h>
@@ -119,9 +120,12 @@ void json_put_string(strbuf_t *b, const char *s, size_t n)
     strbuf_putc(b, '"');
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
+        i += json_ascii_run((const unsigned char *)s + i, n - i);   /* a plain ASCII run at once */
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+            continue;   /* past ASCII: UTF-8 is written as it is */
         strbuf_put(b, s + from, i - from);
         from = i + 1;
         const char *esc = short_escape(c);

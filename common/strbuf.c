@@ -18,25 +18,6 @@ void strbuf_reserve(strbuf_t *b, size_t n)
     }
 }
 
-void strbuf_put(strbuf_t *b, const char *s, size_t n)
-{
-    strbuf_reserve(b, n);
-    if (n)
-        memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void strbuf_puts(strbuf_t *b, const char *s)
-{
-    strbuf_put(b, s, strlen(s));
-}
-
-void strbuf_putc(strbuf_t *b, char c)
-{
-    strbuf_put(b, &c, 1);
-}
-
 void strbuf_printf(strbuf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -5,6 +5,7 @@
  * values (tag values, object keys, descriptions) come from tenants. Tag names are
  * trusted: they are literals in our own code. */
 #include "xml.h"
+#include "byte_runs.h"
 #include "strbuf.h"
 #include "utf8.h"
 
@@ -51,22 +52,16 @@ static const char *entity(unsigned char c)
     }
 }
 
-/* A byte that stands for itself in XML text and attribute values: printable ASCII but
- * the five that have entities. Runs of them are copied at once. */
-static int plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x80 && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
-}
-
+/* A byte that stands for itself in XML text and attribute values is printable ASCII but
+ * the five that have entities: runs of them are found eight bytes at a time
+ * (xml_plain_run, byte_runs.h) and copied at once. */
 void xml_escape_append(strbuf_t *b, const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t left = len;
 
     while (left > 0) {
-        size_t run = 0;
-        while (run < left && plain(s[run]))
-            run++;
+        size_t run = xml_plain_run(s, left);
         if (run) {
             strbuf_put(b, (const char *)s, run);
             s += run;

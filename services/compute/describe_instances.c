@@ -31,37 +31,54 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
  * joined to them: joined first, the planner (whose row estimate of an account is easily
  * stale after a bulk launch) sometimes joined every instance of the account to its host
  * and interface and sorted them all for a page of 128.
- * The primary interface (device 0) is the network's row (network_enis: pushed by the
- * network, with SourceDestCheck, description and attachment) or, until that has come,
- * the one compute's launch task recorded (instance_interfaces); the interfaces attached
- * at a device index above 0 come as one JSON array, NULL for the usual instance that has
- * none (nothing to parse). The two interface tables are joined row by row through
- * their indexes (LATERAL ... OFFSET 0, which the planner cannot flatten): for a chunk of
- * 128 it hashed both tables whole, 20,000 rows each at issue 11's scale.
+ * The interfaces come from ONE read of the instance's rows in network_enis (pushed by
+ * the network: SourceDestCheck, description, attachment) through its index on
+ * (instance_id, device_index): the primary's (device 0) columns, and the interfaces
+ * attached at a device index above 0 as one JSON array aggregated over the same rows (a
+ * window over them), NULL for the usual instance that has none (nothing to parse). Only
+ * when the network's row of the primary has not come yet (a launch in flight) does the
+ * next branch of the UNION ALL run (LIMIT 1 stops at the first that gives a row): the
+ * primary that compute's launch task recorded (instance_interfaces), then none at all.
+ * Three lookups a row before (the primary in both tables, the attached interfaces in a
+ * subquery), most of PostgreSQL's CPU for the page's joins: 12.9 against 9.6 ms of
+ * PostgreSQL's CPU for a page of 1,000 (pgbench of the statement, docs/performance.md).
+ * Each branch is a LATERAL the planner cannot flatten, so it is read row by row through
+ * the indexes (hashing both tables whole, 20,000 rows each at issue 11's scale, was the
+ * plan for a chunk of 128 once).
  * $1 is compute.terminated_visible_s, $2 compute.host_down_after_s; the narrowing
  * (item_query) numbers its own from $3. */
+#define ITEM_SQL_ATTACHED_OBJECT                                                                                   \
+    "json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, 'subnet', "          \
+    "x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "                 \
+    "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
+    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner)"
+/* the attached interfaces of an instance whose network row of the primary has not come */
+#define ITEM_SQL_ATTACHED_ALONE                                                                                    \
+    "(SELECT json_agg(" ITEM_SQL_ATTACHED_OBJECT " ORDER BY x.device_index)::text FROM network_enis x "              \
+    "WHERE x.instance_id = i.id AND x.device_index > 0)"
 #define ITEM_SQL_HEAD                                                                                              \
     "SELECT i.id, i.reservation_id, i.account_id, i.image_id, i.state, i.transition, i.key_name, i.launch_index, "   \
     "i.instance_type, extract(epoch FROM i.launch_time)::bigint, i.zone, i.kernel_id, i.ramdisk_id, "                \
     "i.state_reason, i.client_token, i.vcpus, COALESCE(h.state = 'up' AND h.last_seen > now() - "                   \
     "make_interval(secs => $2::int), false), "                                                                       \
-    "COALESCE(n.eni_id, f.eni_id), COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, "                 \
-    "i.remote_private_ip, COALESCE(n.subnet_id, f.subnet_id), COALESCE(n.vpc_id, f.vpc_id), COALESCE(n.mac, f.mac), " \
-    "COALESCE(n.ip, f.ip), COALESCE(n.groups, f.groups)::text, COALESCE(n.source_dest_check, true), "                \
-    "COALESCE(n.description, ''), COALESCE(n.attachment_id, ''), "                                                 \
-    "(SELECT json_agg(json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, "   \
-    "'subnet', x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "       \
-    "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
-    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner) ORDER BY "                                         \
-    "x.device_index)::text FROM network_enis x WHERE x.instance_id = i.id AND x.device_index > 0) "                  \
-    ", COALESCE(n.public_ip, ''), COALESCE(n.public_ip_owner, ''), i.metadata_tokens, "                            \
-    "i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags "                                     \
+    "p.eni_id, COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip, p.subnet_id, "    \
+    "p.vpc_id, p.mac, p.ip, p.groups::text, COALESCE(p.source_dest_check, true), COALESCE(p.description, ''), "      \
+    "COALESCE(p.attachment_id, ''), p.attached, COALESCE(p.public_ip, ''), COALESCE(p.public_ip_owner, ''), "       \
+    "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags "                 \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \
-    ") i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN LATERAL (SELECT * FROM instance_interfaces f WHERE "   \
-    "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted OFFSET 0) f ON true LEFT JOIN LATERAL (SELECT * " \
-    "FROM network_enis n WHERE n.instance_id = i.id AND n.device_index = 0 OFFSET 0) n ON true ORDER BY i.id"
+    ") i LEFT JOIN hosts h ON h.host_id = i.host_id LEFT JOIN LATERAL ("                                             \
+    "SELECT * FROM (SELECT x.eni_id, x.subnet_id, x.vpc_id, x.mac, x.ip, x.groups, x.source_dest_check, "            \
+    "x.description, x.attachment_id, x.public_ip, x.public_ip_owner, x.device_index, (json_agg("                    \
+    ITEM_SQL_ATTACHED_OBJECT ") FILTER (WHERE x.device_index > 0) OVER (ORDER BY x.device_index ROWS BETWEEN "      \
+    "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))::text AS attached FROM network_enis x WHERE x.instance_id = i.id" \
+    ") n WHERE n.device_index = 0 "                                                                                  \
+    "UNION ALL SELECT f.eni_id, f.subnet_id, f.vpc_id, f.mac, f.ip, f.groups, true, '', '', '', '', 0, "             \
+    ITEM_SQL_ATTACHED_ALONE " FROM instance_interfaces f WHERE f.instance_id = i.id AND f.device_index = 0 AND "     \
+    "NOT f.deleted "                                                                                                 \
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "                      \
+    ITEM_SQL_ATTACHED_ALONE " LIMIT 1) p ON true ORDER BY i.id"
 
 /* Row i of r as instance_json_put reads it. */
 static void row_of(PGresult *r, int i, instance_row_t *row)

@@ -19,44 +19,47 @@
 /* The text of column k, "" for NULL (what PQgetvalue gives). */
 static const char *col(const instance_row_t *r, int k) { return r->v[k] ? r->v[k] : ""; }
 
-/* ,"key": */
-static void key(strbuf_t *b, const char *k)
-{
-    strbuf_putc(b, ',');
-    json_put_string(b, k, strlen(k));
-    strbuf_putc(b, ':');
-}
+/* ,"key": of a literal key: its text and length are known where it is written, so
+ * nothing is scanned for escapes or measured per item (a page is ~80,000 members). */
+#define KEY_TEXT(k) ",\"" k "\":"
+#define key(b, k) strbuf_put((b), KEY_TEXT(k), sizeof KEY_TEXT(k) - 1)
+/* ,"key":"value" */
+#define kstr(b, k, v) (key(b, k), str((b), (v)))
+/* ,"key":123 */
+#define kint(b, k, v) (key(b, k), put_int((b), (v)))
+/* ,"key":true */
+#define kbool(b, k, v) (key(b, k), strbuf_puts((b), (v) ? "true" : "false"))
 
 static void str(strbuf_t *b, const char *s) { json_put_string(b, s, strlen(s)); }
 
-/* ,"key":"value" */
-static void kstr(strbuf_t *b, const char *k, const char *v)
+/* An integer in decimal: what printf's %lld writes, without printf (two vsnprintf per
+ * number through strbuf_printf). */
+static void put_int(strbuf_t *b, long long v)
 {
-    key(b, k);
-    str(b, v);
+    char d[24], *p = d + sizeof d;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    strbuf_put(b, p, (size_t)(d + sizeof d - p));
 }
 
-static void kint(strbuf_t *b, const char *k, long long v)
-{
-    key(b, k);
-    strbuf_printf(b, "%lld", v);
-}
-
-static void kbool(strbuf_t *b, const char *k, int v)
-{
-    key(b, k);
-    strbuf_puts(b, v ? "true" : "false");
-}
-
-/* "ip-172-31-0-5.ec2.internal" */
+/* "ip-172-31-0-5.ec2.internal" (cut to fit n, as snprintf would) */
 static void private_dns(const char *ip, char *out, size_t n)
 {
-    char dashed[64];
-    snprintf(dashed, sizeof dashed, "%s", ip);
-    for (char *s = dashed; *s; s++)
-        if (*s == '.')
-            *s = '-';
-    snprintf(out, n, "ip-%s.ec2.internal", dashed);
+    static const char head[] = "ip-", tail[] = ".ec2.internal";
+    size_t len = strlen(ip), k = 0;
+    if (len > 63)
+        len = 63;   /* the former copy through a char[64] */
+    for (const char *s = head; *s && k + 1 < n; s++)
+        out[k++] = *s;
+    for (size_t i = 0; i < len && k + 1 < n; i++)
+        out[k++] = ip[i] == '.' ? '-' : ip[i];
+    for (const char *s = tail; *s && k + 1 < n; s++)
+        out[k++] = *s;
+    out[k] = 0;
 }
 
 /* One interface's facts (the network's: compute's table network_enis). */
@@ -76,8 +79,10 @@ static void interface_put(strbuf_t *b, const iface_t *f, const char *owner, cons
     if (f->attach_time > 0)
         describe_time(f->attach_time, when);
     private_dns(f->ip, dns, sizeof dns);
-    /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex> */
-    snprintf(att, sizeof att, "eni-attach-%s", strlen(f->eni) > 4 ? f->eni + 4 : f->eni);
+    /* the network's id of a primary's attachment (enis.c): eni-attach-<the eni's hex>,
+     * where the network has not said it */
+    if (!*f->attachment)
+        snprintf(att, sizeof att, "eni-attach-%s", strlen(f->eni) > 4 ? f->eni + 4 : f->eni);
     strbuf_puts(b, "{\"networkInterfaceId\":");
     str(b, f->eni);
     kstr(b, "subnetId", f->subnet);
@@ -190,7 +195,9 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
     strbuf_puts(b, "{\"instanceId\":");
     str(b, col(r, IR_ID));
     kstr(b, "imageId", col(r, IR_IMAGE));
-    strbuf_printf(b, ",\"instanceState\":{\"code\":%d,\"name\":", instance_state_code(state));
+    strbuf_puts(b, ",\"instanceState\":{\"code\":");
+    put_int(b, instance_state_code(state));
+    strbuf_puts(b, ",\"name\":");
     str(b, state);
     strbuf_putc(b, '}');
     kstr(b, "privateDnsName", dns);
@@ -205,8 +212,9 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
                    "\"architecture\":\"x86_64\",\"rootDeviceType\":\"instance-store\",\"rootDeviceName\":"
                    "\"/dev/vda\",\"virtualizationType\":\"hvm\",\"hypervisor\":\"xen\",\"tagSet\":");
     tags_put(b, r, tags);
-    strbuf_printf(b, ",\"ebsOptimized\":false,\"enaSupport\":true,\"cpuOptions\":{\"coreCount\":%d,"
-                     "\"threadsPerCore\":1}", atoi(col(r, IR_VCPUS)));
+    strbuf_puts(b, ",\"ebsOptimized\":false,\"enaSupport\":true,\"cpuOptions\":{\"coreCount\":");
+    put_int(b, atoi(col(r, IR_VCPUS)));
+    strbuf_puts(b, ",\"threadsPerCore\":1}");
     kstr(b, "reason", col(r, IR_TRANSITION));
     kstr(b, "platformDetails", "Linux/UNIX");
     if (hidden) {

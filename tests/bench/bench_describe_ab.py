@@ -1,6 +1,7 @@
-"""DescribeInstances old against new on ONE cloud: the compute binaries in
-DESCRIBE_AB_BINS (colon-separated paths to virga-compute builds) take turns serving the
-same cloud (compute is stopped by its pid and the next binary started with the cloud's
+"""DescribeInstances old against new on ONE cloud: the builds in DESCRIBE_AB_BINS
+(colon-separated: paths to virga-compute binaries, or bin directories, whose
+virga-compute AND virga-gateway are swapped together) take turns serving the same cloud
+(each service is stopped by its pid and the build's binary started with the cloud's
 config), ROUNDS times, so every binary meets the same data and, as nearly as a shared
 machine allows, the same load. Per turn: pages of MaxResults 1,000 and one-instance
 filters (instance-id) timed by the client, and the CPU compute and PostgreSQL spend per
@@ -10,8 +11,12 @@ of request (pages, filters SQL applies, filters applied in memory, InstanceIds, 
 are compared across binaries byte for byte (the request id aside): a faster compute must
 answer the very same documents.
 
-  DESCRIBE_AB_BINS=/tmp/old/virga-compute:build/bin/virga-compute SCALE_INSTANCES=4000 \
+  DESCRIBE_AB_BINS=/tmp/old/bin:build/bin SCALE_INSTANCES=4000 \
   SCALE_HOSTS=100 /usr/bin/python3 tests/bench/bench_describe_ab.py
+
+The instances are launched without public addresses (the operator's pool, a /24, holds
+far fewer than 4,000: past it the launches failed and most instances were terminated
+ones without interfaces, not the page issue 11 measures).
 """
 import os
 import re
@@ -29,6 +34,7 @@ SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "100"))
 INSTANCES = int(os.environ.get("SCALE_INSTANCES", "4000"))
 ROUNDS = int(os.environ.get("DESCRIBE_AB_ROUNDS", "3"))
 PAGES, ONES = 20, 50
+NO_PUBLIC_IP = [{"DeviceIndex": 0, "AssociatePublicIpAddress": False}]
 
 
 def pct(v, p):
@@ -42,19 +48,37 @@ def cpu(cloud):
     return c["compute"], c["postgres"], c["gateway"]
 
 
-def swap_compute(cloud, binary):
-    pid = cloud.pid("compute")
+def swap_service(cloud, name, binary):
+    """Stop the cloud's service name by its pid and start binary in its place."""
+    pid = cloud.pid(name)
     os.kill(pid, 15)
     for _ in range(200):
         if not os.path.exists("/proc/%d" % pid):
             break
         time.sleep(0.05)
-    log = open(os.path.join(cloud.dir, "log", "compute.log"), "a")
+    log = open(os.path.join(cloud.dir, "log", name + ".log"), "a")
     p = subprocess.Popen([binary, "-c", cloud.config], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                          env={**os.environ, **cloud.start_env}, start_new_session=True)
-    with open(os.path.join(cloud.dir, "run", "compute.pid"), "w") as f:
+    with open(os.path.join(cloud.dir, "run", name + ".pid"), "w") as f:
         f.write("%d\n" % p.pid)
+
+
+def swap_build(cloud, ec2, build):
+    """A virga-compute binary, or a bin directory whose compute and gateway both serve."""
+    if not os.path.isdir(build):
+        swap_service(cloud, "compute", build)
+        cloud.wait_healthy("compute")
+        return
+    swap_service(cloud, "compute", os.path.join(build, "virga-compute"))
+    swap_service(cloud, "gateway", os.path.join(build, "virga-gateway"))
     cloud.wait_healthy("compute")
+    for _ in range(200):   # the gateway answers HTTP again
+        try:
+            ec2.describe_regions()
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise AssertionError("the gateway of %s did not answer" % build)
 
 
 def capture(client):
@@ -115,6 +139,32 @@ def turn(cloud, ec2, marks, target):
             "docs": docs, "load": open("/proc/loadavg").read().split()[0]}
 
 
+def compare(cloud, ec2, marks, target, bins):
+    """ROUNDS turns of each build in bins, then their answers compared with the first's."""
+    docs = {}
+    for rnd in range(ROUNDS):
+        for b in bins:
+            swap_build(cloud, ec2, b)
+            t = turn(cloud, ec2, marks, target)
+            docs.setdefault(b, t["docs"])
+            print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms (HTTP exchange p50 %.1f p99 %.1f ms) "
+                  "| one p50 %.1f p99 %.1f ms | CPU ms per page compute/pg/gateway %s | per one %s"
+                  % (rnd, b, t["load"], t["size"], statistics.median(t["page"]) * 1000,
+                     pct(t["page"], 99) * 1000, statistics.median(t["page_http"]) * 1000,
+                     pct(t["page_http"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
+                     "/".join(t["cpu_page"]), "/".join(t["cpu_one"])), flush=True)
+    ref = docs[bins[0]]
+    for b in bins[1:]:
+        print("%s answers %s" % (b, "the same documents" if docs[b] == ref else "DIFFERENT documents"), flush=True)
+        for i, (mine, theirs) in enumerate(zip(docs[b], ref)):
+            if mine != theirs:
+                print("  differs: %r" % (shapes("i-x")[i],))
+                with open("/tmp/describe-ab-%d-%d.xml" % (i, bins.index(b)), "wb") as f:
+                    f.write(mine)
+                with open("/tmp/describe-ab-%d-0.xml" % i, "wb") as f:
+                    f.write(theirs)
+
+
 def main():
     assert BINS, "DESCRIBE_AB_BINS: the virga-compute binaries to compare, colon-separated"
     cloud = start_scale_cloud(SIM_HOSTS)
@@ -125,7 +175,7 @@ def main():
         target, n = None, 0
         while n < INSTANCES:
             r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=min(100, INSTANCES - n),
-                                  MaxCount=min(100, INSTANCES - n),
+                                  MaxCount=min(100, INSTANCES - n), NetworkInterfaces=NO_PUBLIC_IP,
                                   TagSpecifications=[{"ResourceType": "instance",
                                                       "Tags": [{"Key": "Name", "Value": "ab-%d" % n}]}])
             target = target or r["Instances"][0]["InstanceId"]
@@ -135,34 +185,19 @@ def main():
             time.sleep(5)
         print("== %d instances on %d hosts; launch tasks settled after %.0f s" % (n, SIM_HOSTS, time.time() - t0))
         marks = capture(ec2)
-        docs = {}
-        for rnd in range(ROUNDS):
-            for b in BINS:
-                swap_compute(cloud, b)
-                t = turn(cloud, ec2, marks, target)
-                docs.setdefault(b, t["docs"])
-                print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms (HTTP exchange p50 %.1f p99 %.1f ms) "
-                      "| one p50 %.1f p99 %.1f ms | CPU ms per page compute/pg/gateway %s | per one %s"
-                      % (rnd, b, t["load"], t["size"], statistics.median(t["page"]) * 1000,
-                         pct(t["page"], 99) * 1000, statistics.median(t["page_http"]) * 1000,
-                         pct(t["page_http"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
-                         "/".join(t["cpu_page"]), "/".join(t["cpu_one"])), flush=True)
-        ref = docs[BINS[0]]
-        for b in BINS[1:]:
-            print("%s answers %s" % (b, "the same documents" if docs[b] == ref else "DIFFERENT documents"))
-            for i, (mine, theirs) in enumerate(zip(docs[b], ref)):
-                if mine != theirs:
-                    print("  differs: %r" % (shapes("i-x")[i],))
-                    with open("/tmp/describe-ab-%d-%d.xml" % (i, BINS.index(b)), "wb") as f:
-                        f.write(mine)
-                    with open("/tmp/describe-ab-%d-0.xml" % i, "wb") as f:
-                        f.write(theirs)
-        if os.environ.get("DESCRIBE_AB_HOLD"):
-            print("holding the cloud in %s until %s is removed" % (cloud.dir, os.environ["DESCRIBE_AB_HOLD"]),
-                  flush=True)
-            open(os.environ["DESCRIBE_AB_HOLD"], "w").close()
-            while os.path.exists(os.environ["DESCRIBE_AB_HOLD"]):
-                time.sleep(2)
+        compare(cloud, ec2, marks, target, BINS)
+        hold = os.environ.get("DESCRIBE_AB_HOLD")
+        if hold:
+            # held: another comparison each time HOLD.bins is written (the builds, colon-separated)
+            print("holding the cloud in %s until %s is removed (write %s.bins for another comparison)"
+                  % (cloud.dir, hold, hold), flush=True)
+            open(hold, "w").close()
+            while os.path.exists(hold):
+                if os.path.exists(hold + ".bins"):
+                    bins = [os.path.abspath(b) for b in open(hold + ".bins").read().strip().split(":") if b]
+                    os.unlink(hold + ".bins")
+                    compare(cloud, ec2, marks, target, bins)
+                time.sleep(1)
     finally:
         cloud.stop()
 

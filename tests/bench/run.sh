@@ -40,6 +40,9 @@ echo "== bus message authentication (signature against pairwise MAC, CPU time)"
 echo "== the reply path of a large answer (1,005 security groups: bus envelope dump, JSON to XML; CPU time)"
 "$build/bench/reply_path_cost" 1005 30
 
+echo "== a DescribeInstances page of 1,000: compute's item text, the gateway's XML (CPU time)"
+"$build/bench/describe_page_cost" 1000 30
+
 # The same on librdkafka's mock (virga-busd) in the same run: an echo server as compute,
 # the same client, the mock's fetch wait of 2 ms (it does not long-poll).
 mock_port=$((base + 3))

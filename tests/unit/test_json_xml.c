@@ -62,6 +62,12 @@ static const char *const docs[] = {
     "\\ufffe\\uffff\\ufffd\",\"raw\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"markup\":\"<a href=\\\"x\\\">&amp;'</a>\"}",
     "{ \"spaced\" : [ 1 , { \"k\" : \"v\" } ] ,\n\t\"t\" : true }",
     "{\"k\\u0041y\":\"escaped key\",\"\":\"empty key\"}",
+    /* integers copied as their text (but -0), strings copied in one pass when plain: runs
+     * longer than a word with what is not plain at each place of one (byte_runs.h) */
+    "{\"ints\":[-0,0,-1,123456789012345678,1234567890123456789,-123456789012345678,-9223372036854775807],"
+    "\"aLongerKeyThanAWord\":\"abcdefghijklmnopqrstuvwxyz0123456789<abcdefgh\",\"b\":\"abcdefgh\\\\ijklmnop\","
+    "\"c\":\"abcdefghijklmnopqrstuvw\xc3\xa9xyz\",\"d\":\"abcdefg'hijklmn&opqrstu>vwxyz01\\\"2\",\"e\":\"\x7f"
+    "abcdefghijklmno\\tp\",\"f\":\"0123456789abcdef\",\"g\":\"0123456\\u0041789abcdef\"}",
     "[1,2,3]",
     "\"just a string\"",
     "null",
