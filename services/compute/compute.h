@@ -148,6 +148,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
 /* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
 task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);
 int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* The same with more's members in its payload (a launch's extra interfaces). */
+int compute_task_add_with(db_t *db, const char *kind, const char *instance_id, const json_t *more, verr_t *e);
 /* One more task of kind for the instance even if one ran before (id kind:instance:<random>). */
 int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e);
 /* instance_groups.c: ModifyInstanceAttribute groupSet, and its task */
