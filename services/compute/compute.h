@@ -99,6 +99,9 @@ void network_enis_stop(network_enis_t *s);
 int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
+/* RunInstances naming an existing interface: InvalidNetworkInterface.InUse (-1) when this
+ * table has it attached to an instance, else 0. */
+int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e);
 
 /* run_instances.c */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -280,6 +280,8 @@ static int check_more(bus_ctx_t *ctx, const char *account, const char *vpc, laun
     JSON_AUTO json_t *check = json_pack("{s:s}", "account", account);
     if (n->zone[0])
         json_object_set_new(check, "az", json_string(n->zone));
+    if (c->eni && network_enis_refuse_in_use(ctx, c->eni, e) < 0)
+        return -1;
     if (c->eni)
         json_object_set_new(check, "eni", json_string(c->eni));
     if (c->subnet)

@@ -50,6 +50,15 @@ int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, jso
 static json_t *bodies[128];
 static size_t nbodies;
 
+/* compute's copy of the attached interfaces: this one is in use */
+int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e)
+{
+    (void)ctx;
+    if (!strcmp(eni, "eni-0000000000000000b"))
+        return verr_set(e, 400, "InvalidNetworkInterface.InUse", "in use");
+    return 0;
+}
+
 /* RunInstances' body from JSON text; parse with max_count; the error code or "". */
 static const char *parse(const char *body, int max_count, launch_net_t *n)
 {
@@ -196,6 +205,12 @@ static void test_one_vpc_one_zone(void **state)
                                  "\"subnet-0000000000000000b\"}"), 1, &n), "");
     assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
     assert_string_equal(n.zone, "az-b");
+    launch_net_free(&n);
+    /* an interface compute knows attached */
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"NetworkInterfaceId\": "
+                                 "\"eni-0000000000000000b\"}"), 1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), -1);
+    assert_string_equal(e.code, "InvalidNetworkInterface.InUse");
     launch_net_free(&n);
     /* one interface and no subnet: the scheduler's choice, as before */
     assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}"), 1, &n), "");
