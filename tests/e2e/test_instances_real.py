@@ -151,6 +151,50 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     wait_gone(cloud, {iid: eni})
 
 
+def test_container_launched_with_two_interfaces_sees_eth0_and_eth1(cloud, images, tenant):
+    """RunInstances with NetworkInterfaces DeviceIndex 0 and 1 (a second subnet of the
+    default VPC, in the same zone): inside the container eth0 and eth1 carry the two
+    addresses DescribeInstances shows (the guest's own `ip`, printed by its user-data on
+    the console), and the metadata service lists both MACs under
+    network/interfaces/macs/. Terminated, the second interface (DeleteOnTermination, the
+    default for a new one) is deleted with the instance."""
+    ec2, _ = tenant
+    (first,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
+    second = ec2.create_subnet(VpcId=first["VpcId"], CidrBlock="172.31.251.0/24",
+                               AvailabilityZone=first["AvailabilityZone"])["Subnet"]["SubnetId"]
+    token = uuid.uuid4().hex[:12]
+    ud = ("#!/bin/sh\nn=0\nwhile ! ip -o -4 addr show dev eth1 2>/dev/null | grep -q inet && [ $n -lt 120 ]; do "
+          "sleep 1; n=$((n+1)); done\n"
+          "echo \"nics-%s: $(ip -o -4 addr show | awk '{print $2 \"=\" $4}' | tr '\\n' ' ')\"\n"
+          "echo \"macs-%s: $(wget -q -O - %s/meta-data/network/interfaces/macs/ | tr '\\n' ' ')\"\n" % (token, token, MD))
+    r = ec2.run_instances(ImageId=images["virga-busybox-rootfs"], InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                          UserData=ud, NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": first["SubnetId"]},
+                                                          {"DeviceIndex": 1, "SubnetId": second}])
+    iid = r["Instances"][0]["InstanceId"]
+    inst = wait_state(ec2, iid, "running")
+    deadline = time.time() + 10
+    while len(inst.get("NetworkInterfaces", [])) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+        inst = describe(ec2, iid)
+    eth0, eth1 = sorted(inst["NetworkInterfaces"], key=lambda f: f["Attachment"]["DeviceIndex"])
+    text = wait_console(ec2, iid, ["macs-" + token])
+    nics = text.split("nics-%s:" % token)[1].split("\n")[0]
+    assert "eth0=%s/" % eth0["PrivateIpAddress"] in nics and "eth1=%s/24" % eth1["PrivateIpAddress"] in nics, nics
+    macs = text.split("macs-%s:" % token)[1].split("\n")[0].split()
+    assert sorted(macs) == sorted([eth0["MacAddress"] + "/", eth1["MacAddress"] + "/"]), macs
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    wait_gone(cloud, {iid: eth0["NetworkInterfaceId"]})
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        left = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [second]}])["NetworkInterfaces"]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, left
+    ec2.delete_subnet(SubnetId=second)
+
+
 def tap_of(cloud, eni):
     """(host namespace, device) of a QEMU guest's tap: the datapath labels it eni=<id>."""
     host_ns = next(n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-h-" % cloud.base))
