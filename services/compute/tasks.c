@@ -266,7 +266,7 @@ static int run_launch(task_t *t, verr_t *e)
     }
     grants_t gr;
     grants_start(t, &in, &gr);
-    JSON_AUTO json_t *port = NULL, *image = NULL;
+    JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL;
     verr_t pe;
     int port_rc = bus_call(t->svc->bus, "network", "network.port_create", port_request(id, &in), NULL,
                            c->call_timeout_ms, &port, &pe);
@@ -282,7 +282,6 @@ static int run_launch(task_t *t, verr_t *e)
         goto out;
     }
     /* the interfaces RunInstances asked for beyond the primary (launch_network.c) */
-    JSON_AUTO json_t *more = NULL;
     if (launch_net_more_ports(t->svc, c->call_timeout_ms, id, in.account, port, t->payload, &more, e) < 0) {
         rc = permanent(e) ? launch_failed_with_port(t, id, port, e, e) : TASK_FAILED;
         goto out;
