@@ -186,37 +186,36 @@ static void test_refused_forms(void **state)
 static void test_one_vpc_one_zone(void **state)
 {
     (void)state;
-    launch_net_t n;
-    verr_t e = {0};
-    /* another VPC than the primary's */
-    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\", \"SubnetId\": \"subnet-0000000000000000a\"}, "
-                                 "{\"DeviceIndex\": \"1\", \"SubnetId\": \"subnet-0000000000000000c\"}"), 1, &n), "");
-    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), -1);
-    assert_string_equal(e.code, "InvalidParameterCombination");
-    launch_net_free(&n);
-    /* another zone than the primary's subnet */
-    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\", \"SubnetId\": \"subnet-0000000000000000a\"}, "
-                                 "{\"DeviceIndex\": \"1\", \"SubnetId\": \"subnet-0000000000000000b\"}"), 1, &n), "");
-    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), -1);
-    assert_string_equal(e.code, "InvalidParameterValue");
-    launch_net_free(&n);
-    /* the primary in the default subnet: a later interface's subnet decides the zone */
-    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"SubnetId\": "
-                                 "\"subnet-0000000000000000b\"}"), 1, &n), "");
-    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
-    assert_string_equal(n.zone, "az-b");
-    launch_net_free(&n);
-    /* an interface compute knows attached */
-    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"NetworkInterfaceId\": "
-                                 "\"eni-0000000000000000b\"}"), 1, &n), "");
-    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), -1);
-    assert_string_equal(e.code, "InvalidNetworkInterface.InUse");
-    launch_net_free(&n);
-    /* one interface and no subnet: the scheduler's choice, as before */
-    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}"), 1, &n), "");
-    assert_int_equal(launch_net_check(NULL, "123456789012", "az-b", &n, &e), 0);
-    assert_string_equal(n.zone, "");
-    launch_net_free(&n);
+    static const struct {
+        const char *body, *zone;   /* zone: Placement's */
+        const char *code, *decided;   /* code "": accepted, the zone decided */
+    } cases[] = {
+        /* another VPC than the primary's */
+        {NI("{\"DeviceIndex\": \"0\", \"SubnetId\": \"subnet-0000000000000000a\"}, "
+            "{\"DeviceIndex\": \"1\", \"SubnetId\": \"subnet-0000000000000000c\"}"), NULL,
+         "InvalidParameterCombination", NULL},
+        /* another zone than the primary's subnet */
+        {NI("{\"DeviceIndex\": \"0\", \"SubnetId\": \"subnet-0000000000000000a\"}, "
+            "{\"DeviceIndex\": \"1\", \"SubnetId\": \"subnet-0000000000000000b\"}"), NULL,
+         "InvalidParameterValue", NULL},
+        /* the primary in the default subnet: a later interface's subnet decides the zone */
+        {NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"SubnetId\": \"subnet-0000000000000000b\"}"),
+         NULL, "", "az-b"},
+        /* an interface compute knows attached */
+        {NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"NetworkInterfaceId\": "
+            "\"eni-0000000000000000b\"}"), NULL, "InvalidNetworkInterface.InUse", NULL},
+        /* one interface and no subnet: the scheduler's choice, as before */
+        {NI("{\"DeviceIndex\": \"0\"}"), "az-b", "", ""},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        launch_net_t n;
+        verr_t e = {0};
+        assert_string_equal(parse(cases[i].body, 1, &n), "");
+        int rc = launch_net_check(NULL, "123456789012", cases[i].zone, &n, &e);
+        if (strcmp(rc < 0 ? e.code : "", cases[i].code) || (rc == 0 && strcmp(n.zone, cases[i].decided)))
+            fail_msg("case %zu: %s (zone %s), not %s", i, rc < 0 ? e.code : "accepted", n.zone, cases[i].code);
+        launch_net_free(&n);
+    }
 }
 
 int main(void)
