@@ -7,8 +7,10 @@ launch"):
   existing available one at 2: DescribeInstances lists the three with their device
   indexes, DescribeNetworkInterfaces shows them in use by the instance, the new one with
   DeleteOnTermination true, the existing one false; the instance gets no public address
-  (EC2 gives none to a launch with several interfaces); terminated, the new one is
-  deleted and the existing one is available again;
+  (EC2 gives none to a launch with several interfaces); ModifyNetworkInterfaceAttribute
+  --attachment turns the flags around (not the primary's); terminated, the interface
+  with the flag is deleted and the other one is available again (an existing one left at
+  its default: available again, in the refusals' test);
 - EC2's refusals, before anything is recorded (no instance, no interface made): one
   device index twice, no index 0, AssociatePublicIpAddress with several interfaces,
   instance-level SubnetId with NetworkInterfaces, an existing interface that is in use,
@@ -106,14 +108,32 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
     assert {n["Status"] for n in shown.values()} == {"in-use"}
     assert {n["Attachment"]["InstanceId"] for n in shown.values()} == {iid}
 
+    # the new one's flag turned off, the existing one's on (the primary's stays)
+    for eni, att, dot in ((new["NetworkInterfaceId"], new["Attachment"]["AttachmentId"], "false"),
+                          (existing, old["Attachment"]["AttachmentId"], "true")):
+        rc, _, err = aws(cloud, "ec2", "modify-network-interface-attribute", "--network-interface-id", eni,
+                         "--attachment", "AttachmentId=%s,DeleteOnTermination=%s" % (att, dot),
+                         access_key=k, secret_key=s)
+        assert rc == 0, err
+    shown = enis(ec2, NetworkInterfaceIds=[new["NetworkInterfaceId"], existing])
+    assert shown[new["NetworkInterfaceId"]]["Attachment"]["DeleteOnTermination"] is False
+    assert shown[existing]["Attachment"]["DeleteOnTermination"] is True
+    assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=primary["NetworkInterfaceId"],
+                        Attachment={"AttachmentId": primary["Attachment"]["AttachmentId"],
+                                    "DeleteOnTermination": False}) == "OperationNotPermitted"
+    assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=existing,
+                        Attachment={"AttachmentId": new["Attachment"]["AttachmentId"],
+                                    "DeleteOnTermination": False}) == "InvalidAttachmentID.NotFound"
+
     rc, _, err = aws(cloud, "ec2", "terminate-instances", "--instance-ids", iid, access_key=k, secret_key=s)
     assert rc == 0, err
+    kept = new["NetworkInterfaceId"]
     left = wait(lambda: enis(ec2, Filters=[{"Name": "vpc-id", "Values": [net["vpc"]]}]),
-                lambda d: new["NetworkInterfaceId"] not in d and primary["NetworkInterfaceId"] not in d and
-                d.get(existing, {}).get("Status") == "available")
-    assert new["NetworkInterfaceId"] not in left and primary["NetworkInterfaceId"] not in left
-    assert left[existing]["Status"] == "available" and "Attachment" not in left[existing]
-    ec2.delete_network_interface(NetworkInterfaceId=existing)
+                lambda d: existing not in d and primary["NetworkInterfaceId"] not in d and
+                d.get(kept, {}).get("Status") == "available")
+    assert existing not in left and primary["NetworkInterfaceId"] not in left
+    assert left[kept]["Status"] == "available" and "Attachment" not in left[kept]
+    ec2.delete_network_interface(NetworkInterfaceId=kept)
 
 
 def test_refusals_record_nothing(cloud, tenant, net):
@@ -162,6 +182,9 @@ def test_refusals_record_nothing(cloud, tenant, net):
     ec2.terminate_instances(InstanceIds=[busy["InstanceId"]])
     made = wait(lambda: set(enis(ec2)), lambda d: d - {free} <= before_enis)
     assert made - {free} <= before_enis, made - before_enis
+    # attached at launch without DeleteOnTermination: detached, available again
+    assert wait(lambda: enis(ec2, NetworkInterfaceIds=[free])[free]["Status"], lambda st: st == "available") == \
+        "available"
     ec2.delete_subnet(SubnetId=other_sn)
     ec2.delete_vpc(VpcId=other_vpc)
 
