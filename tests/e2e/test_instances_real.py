@@ -151,14 +151,16 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     wait_gone(cloud, {iid: eni})
 
 
-def two_interface_launch(ec2, ami, dhcp_eth1):
-    """An instance of ami launched with NetworkInterfaces DeviceIndex 0 and 1 (a second
+def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
+    """An instance of ami launched with NetworkInterfaces DeviceIndex 0 (primary_ip in
+    the default subnet: not an address an instance of this module had just before, whose
+    metadata the agent may still hold for agent.metadata_cache_s) and 1 (in cidr, a second
     subnet of the default VPC, in the same zone) whose user-data prints what the guest's
     own `ip` shows and the metadata's network/interfaces/macs/ listing; checked against
     DescribeInstances. Terminated, the second interface (DeleteOnTermination, the default
     for a new one) is deleted with the instance. Returns the second subnet's id."""
     (first,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
-    second = ec2.create_subnet(VpcId=first["VpcId"], CidrBlock="172.31.251.0/24",
+    second = ec2.create_subnet(VpcId=first["VpcId"], CidrBlock=cidr,
                                AvailabilityZone=first["AvailabilityZone"])["Subnet"]["SubnetId"]
     token = uuid.uuid4().hex[:12]
     # a container's eth1 comes into its namespace from the datapath, maybe after the boot;
@@ -170,7 +172,8 @@ def two_interface_launch(ec2, ami, dhcp_eth1):
           "echo \"macs-%s: $(wget -q -O - %s/meta-data/network/interfaces/macs/ | tr '\\n' ' ')\"\n"
           % (up, token, token, MD))
     r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, UserData=ud,
-                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": first["SubnetId"]},
+                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": first["SubnetId"],
+                                              "PrivateIpAddress": primary_ip},
                                              {"DeviceIndex": 1, "SubnetId": second}])
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
@@ -181,6 +184,7 @@ def two_interface_launch(ec2, ami, dhcp_eth1):
     eth0, eth1 = sorted(inst["NetworkInterfaces"], key=lambda f: f["Attachment"]["DeviceIndex"])
     text = wait_console(ec2, iid, ["macs-" + token])
     nics = text.split("nics-%s:" % token)[1].split("\n")[0]
+    assert eth0["PrivateIpAddress"] == primary_ip
     assert "eth0=%s/" % eth0["PrivateIpAddress"] in nics and "eth1=%s/24" % eth1["PrivateIpAddress"] in nics, nics
     macs = text.split("macs-%s:" % token)[1].split("\n")[0].split()
     assert sorted(macs) == sorted([eth0["MacAddress"] + "/", eth1["MacAddress"] + "/"]), macs
@@ -198,7 +202,8 @@ def two_interface_launch(ec2, ami, dhcp_eth1):
 
 
 def test_container_launched_with_two_interfaces_sees_eth0_and_eth1(cloud, images, tenant):
-    iid, eni = two_interface_launch(tenant[0], images["virga-busybox-rootfs"], dhcp_eth1=False)
+    iid, eni = two_interface_launch(tenant[0], images["virga-busybox-rootfs"], False, "172.31.0.201",
+                                    "172.31.251.0/24")
     wait_gone(cloud, {iid: eni})
 
 
@@ -206,7 +211,7 @@ def test_qemu_guest_launched_with_two_interfaces_has_both_at_boot(cloud, images,
     """A QEMU guest cannot take an interface while it runs (no hot-plug): one given at
     launch is a second tap it opens at its start, so it boots with eth0 and eth1, which
     DHCP on the VPC's router addresses as IPAM did."""
-    two_interface_launch(tenant[0], images["virga-tiny"], dhcp_eth1=True)
+    two_interface_launch(tenant[0], images["virga-tiny"], True, "172.31.0.202", "172.31.252.0/24")
 
 
 def tap_of(cloud, eni):
