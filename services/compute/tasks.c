@@ -5,7 +5,9 @@
  *                       instance's port (network.port_create, device_kind by driver;
  *                       the default VPC's subnet and group when none was named; plugged
  *                       on its host in the same call unless the host only simulates);
- *                       then, in one transaction, the instance is marked prepared and the
+ *                       then the interfaces RunInstances gave beyond the primary
+ *                       (network.launch_interfaces: launch_network.c); then, in one
+ *                       transaction, the ports are recorded, the instance is marked prepared and the
  *                       host's generation bumped; then the agent is told.
  *   cleanup:<instance>  once terminated: its primary port is deleted (the network deletes
  *                       with it the interfaces given at launch with DeleteOnTermination and
