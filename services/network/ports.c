@@ -241,8 +241,8 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 
 /* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],
  * private_ip?} -> {subnet_id, vpc_id, az, group_ids}: what port_create would use for a
- * launch's interface (with eni instead: that existing interface's, if it may be attached)
- * launch's interface, without making it, so RunInstances can answer the EC2 error itself
+ * launch's interface, without making it (with eni instead: that existing interface's, if
+ * a launch may attach it: attachments.c), so RunInstances can answer the EC2 error itself
  * (compute keeps the answer: services/compute/launch_facts.c). Names are resolved in the
  * subnet's VPC, a default one only (EC2's rule); no group: the VPC's default group. An
  * address already in use is still found by port_create. */
