@@ -161,6 +161,13 @@ $(BUILD)/tests/test_launch_grants: $(BUILD)/obj/tests/unit/test_launch_grants.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# RunInstances' network parameters (launch_network.c), with a test double for the network's facts.
+$(BUILD)/obj/tests/unit/test_launch_network.o: EXTRA_INC := -Iservices/compute
+$(BUILD)/tests/test_launch_network: $(BUILD)/obj/tests/unit/test_launch_network.o \
+		$(BUILD)/obj/services/compute/launch_network.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 AGENT_IMAGE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/compute/agent/image_cache.c))
 $(BUILD)/obj/tests/unit/test_image_cache.o: EXTRA_INC := -Iservices/compute/agent
 $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AGENT_IMAGE_OBJ) $(LIB)

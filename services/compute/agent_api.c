@@ -277,6 +277,43 @@ fail:
     return -1;
 }
 
+/* network/interfaces/macs/<mac>/... of one interface (gids: its group ids, one a line). */
+static void mac_put(json_t *md, const char *mac, const char *device, const char *eni, const char *ip,
+                    const char *subnet, const char *vpc, const char *gids, const char *public_ip)
+{
+    char hn[64], fqdn[96], k[160];
+    hostname_of(ip, hn, sizeof hn);
+    snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
+    static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
+                                           "vpc-id", "security-group-ids", "local-hostname"};
+    const char *mac_vals[] = {device, eni, ip, mac, subnet, vpc, gids, fqdn};
+    for (size_t m = 0; m < sizeof mac_keys / sizeof mac_keys[0]; m++) {
+        snprintf(k, sizeof k, "network/interfaces/macs/%s/%s", mac, mac_keys[m]);
+        json_object_set_new(md, k, json_string(mac_vals[m]));
+    }
+    if (public_ip && *public_ip) {
+        snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
+        json_object_set_new(md, k, json_string(public_ip));
+    }
+}
+
+/* The instance's interfaces beyond the primary (given at launch or attached since), as
+ * the network last told compute (network_enis), under network/interfaces/macs/ too. */
+static int more_macs(db_t *db, const char *id, json_t *md, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "md_more",
+        "SELECT mac, device_index::text, eni_id, ip, subnet_id, vpc_id, coalesce((SELECT string_agg(g->>'groupId', "
+        "E'\\n') FROM jsonb_array_elements(groups) g), ''), public_ip FROM network_enis WHERE instance_id = $1 "
+        "AND device_index > 0 ORDER BY device_index", 1, p);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        mac_put(md, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                PQgetvalue(r, i, 4), PQgetvalue(r, i, 5), PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
+    return 0;
+}
+
 int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const char *host = sender_host(ctx, e);
@@ -295,9 +332,10 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
         "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id), "
         "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, "
         "CASE WHEN i.metadata_tags THEN (SELECT coalesce(json_object_agg(t.key, t.value), '{}')::text FROM tags t "
-        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int) "
-        "FROM instance_interfaces f JOIN instances i ON i.id = f.instance_id WHERE f.vpc_id = $1 AND f.ip = $2 "
-        "AND NOT f.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 4, p);
+        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int), f.ip "
+        "FROM instance_interfaces x JOIN instances i ON i.id = x.instance_id JOIN instance_interfaces f ON "
+        "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted WHERE x.vpc_id = $1 AND x.ip = $2 "
+        "AND NOT x.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 4, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -305,8 +343,10 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     /* its public address is being released or given (a stop, a start): not up yet */
     if (PQgetvalue(r, 0, 20)[0] == 't')
         return verr_set(e, 503, "Unavailable", "the public address of %s is being assigned", PQgetvalue(r, 0, 0));
+    /* asked from any of its interfaces (given at launch): the answers are its primary's */
     const char *id = PQgetvalue(r, 0, 0), *mac = PQgetvalue(r, 0, 3), *zone = PQgetvalue(r, 0, 7);
-    char hn[64], fqdn[96], when[32], k[160];
+    ip = PQgetvalue(r, 0, 21);
+    char hn[64], fqdn[96], when[32];
     hostname_of(ip, hn, sizeof hn);
     snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
     describe_time(atoll(PQgetvalue(r, 0, 12)), when);
@@ -332,18 +372,14 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
         snprintf(listing, sizeof listing, "0=%s", PQgetvalue(r, 0, 14));
         json_object_set_new(md, "public-keys", json_string(listing));
     }
-    static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
-                                           "vpc-id", "security-group-ids", "local-hostname"};
-    const char *mac_vals[] = {"0", PQgetvalue(r, 0, 4), ip, mac, PQgetvalue(r, 0, 5), vpc, gids, fqdn};
-    for (size_t m = 0; m < sizeof mac_keys / sizeof mac_keys[0]; m++) {
-        snprintf(k, sizeof k, "network/interfaces/macs/%s/%s", mac, mac_keys[m]);
-        json_object_set_new(md, k, json_string(mac_vals[m]));
-    }
     /* its public address (an elastic IP's, or the one its launch got), when it has one */
-    if (!PQgetisnull(r, 0, 15) && *PQgetvalue(r, 0, 15)) {
-        json_object_set_new(md, "public-ipv4", json_string(PQgetvalue(r, 0, 15)));
-        snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
-        json_object_set_new(md, k, json_string(PQgetvalue(r, 0, 15)));
+    const char *pub = PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15);
+    mac_put(md, mac, "0", PQgetvalue(r, 0, 4), ip, PQgetvalue(r, 0, 5), vpc, gids, pub);
+    if (*pub)
+        json_object_set_new(md, "public-ipv4", json_string(pub));
+    if (more_macs(service_db(ctx), id, md, e) < 0) {
+        json_decref(md);
+        return -1;
     }
     if (!PQgetisnull(r, 0, 19))   /* its tags, when InstanceMetadataTags is on */
         md_options_put_tags(md, PQgetvalue(r, 0, 19));

@@ -101,6 +101,9 @@ void network_enis_stop(network_enis_t *s);
 int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
+/* RunInstances naming an existing interface: InvalidNetworkInterface.InUse (-1) when this
+ * table has it attached to an instance, else 0. */
+int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e);
 
 /* metadata_options_api.c */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
@@ -162,6 +165,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
 /* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
 task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);
 int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e);
+/* The same with more's members in its payload (a launch's extra interfaces). */
+int compute_task_add_with(db_t *db, const char *kind, const char *instance_id, const json_t *more, verr_t *e);
 /* One more task of kind for the instance even if one ran before (id kind:instance:<random>). */
 int compute_task_add_each(db_t *db, const char *kind, const char *instance_id, verr_t *e);
 /* instance_groups.c: ModifyInstanceAttribute groupSet, and its task */

@@ -2,13 +2,16 @@
  * SecurityGroups (names, default VPC), PrivateIpAddress, or the same given as the primary
  * entry of NetworkInterfaces (DeviceIndex 0: SubnetId, Groups, PrivateIpAddress,
  * AssociatePublicIpAddress, which port_create obeys over the subnet's
- * MapPublicIpOnLaunch); then checked against the network's data as compute
+ * MapPublicIpOnLaunch), and the entries beyond it (DeviceIndex 1..15: new interfaces, or
+ * existing ones by NetworkInterfaceId, which the launch task has the network attach after
+ * the primary: launch_net_more_ports); then checked against the network's data as compute
  * holds it (launch_facts_network: network.launch_check's answer), so an unknown subnet or
  * group is the EC2 error of RunInstances itself, names become ids and a given subnet
  * decides the zone. The launch task's port_create stays the last word (an address taken
  * meanwhile, a group deleted since). */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
@@ -29,36 +32,214 @@ int launch_net_group_ids_valid(const json_t *g, const char *param, verr_t *e)
     return 0;
 }
 
-/* NetworkInterfaces: one new primary interface (what an instance here has). */
-static int primary_interface(const json_t *body, launch_net_t *n, verr_t *e)
+/* DeviceIndex as the Query API sends it (a string) or a JSON number. */
+static int device_index_of(const json_t *x, long *out, verr_t *e)
+{
+    const json_t *v = json_object_get(x, "DeviceIndex");
+    char *end = NULL;
+    if (json_is_integer(v))
+        *out = (long)json_integer_value(v);
+    else if (json_is_string(v) && *json_string_value(v))
+        *out = strtol(json_string_value(v), &end, 10);
+    else
+        return verr_set(e, 400, "InvalidParameterValue", "Each network interface requires a device index.");
+    if ((end && *end) || *out < 0 || *out >= LAUNCH_NET_MAX_IFACES)
+        return verr_set(e, 400, "InvalidParameterValue", "Value for parameter DeviceIndex is invalid: a device index "
+                        "is 0 to %d", LAUNCH_NET_MAX_IFACES - 1);
+    return 0;
+}
+
+/* "true"/"false" (the Query API's) or a JSON boolean: 1, 0, or def when absent. */
+static int flag_of(const json_t *x, const char *k, int def, int *out, verr_t *e)
+{
+    const json_t *v = json_object_get(x, k);
+    const char *s = json_string_value(v);
+    if (!v)
+        *out = def;
+    else if (json_is_boolean(v))
+        *out = json_is_true(v);
+    else if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
+        *out = !strcmp(s, "true");
+    else
+        return verr_set(e, 400, "InvalidParameterValue", "%s must be true or false, not %.16s", k, s ? s : "?");
+    return 0;
+}
+
+/* An entry's members: what is honoured, and what is accepted only at the one value that
+ * changes nothing here (anything else is refused, naming it, rather than ignored). */
+static const struct {
+    const char *key, *only;   /* only: the one accepted value; NULL: honoured */
+    const char *what;
+} entry_keys[] = {
+    {"DeviceIndex", NULL, NULL},
+    {"NetworkInterfaceId", NULL, NULL},
+    {"SubnetId", NULL, NULL},
+    {"SecurityGroupId", NULL, NULL},
+    {"PrivateIpAddress", NULL, NULL},
+    {"PrivateIpAddresses", NULL, NULL},
+    {"Description", NULL, NULL},
+    {"DeleteOnTermination", NULL, NULL},
+    {"AssociatePublicIpAddress", NULL, NULL},
+    {"SecondaryPrivateIpAddressCount", "0", "secondary private IPv4 addresses (an interface has one address)"},
+    {"NetworkCardIndex", "0", "network cards other than 0"},
+    {"InterfaceType", "interface", "interface types other than interface"},
+    {"Ipv6AddressCount", "0", "IPv6 addresses"},
+};
+
+static int entry_members_known(const json_t *x, verr_t *e)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)x, k, v) {
+        size_t i = 0;
+        while (i < ARRAY_LEN(entry_keys) && strcmp(entry_keys[i].key, k))
+            i++;
+        if (i == ARRAY_LEN(entry_keys))
+            return verr_set(e, 400, "Unsupported", "NetworkInterfaces: %.64s is not supported", k);
+        const char *s = json_string_value(v);
+        char num[24];
+        if (json_is_integer(v))
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        if (entry_keys[i].only && strcmp(json_is_integer(v) ? num : s ? s : "", entry_keys[i].only))
+            return verr_set(e, 400, "Unsupported", "NetworkInterfaces: %s is not supported: %s", k, entry_keys[i].what);
+    }
+    return 0;
+}
+
+/* PrivateIpAddresses: one address, the primary (an interface here has no secondary ones);
+ * with PrivateIpAddress too, the same one. */
+static int primary_address(const json_t *x, const char **ip, verr_t *e)
+{
+    const json_t *list = json_object_get(x, "PrivateIpAddresses");
+    if (!list)
+        return 0;
+    const json_t *a = json_array_get(list, 0);
+    int primary = 1;
+    if (json_array_size(list) == 1 && flag_of(a, "Primary", 1, &primary, e) < 0)
+        return -1;
+    if (json_array_size(list) != 1 || !primary)
+        return verr_set(e, 400, "Unsupported", "NetworkInterfaces: PrivateIpAddresses is not supported beyond the "
+                        "primary address (an interface has one address)");
+    const char *one = json_str(a, "PrivateIpAddress", NULL);
+    if (!one)
+        return verr_set(e, 400, "MissingParameter", "PrivateIpAddresses: the entry needs a PrivateIpAddress");
+    if (*ip && strcmp(*ip, one))
+        return verr_set(e, 400, "InvalidParameterCombination", "PrivateIpAddress %.64s and the primary of "
+                        "PrivateIpAddresses %.64s differ", *ip, one);
+    *ip = one;
+    return 0;
+}
+
+/* One entry, checked for form, into the primary's fields (index 0) or a launch_nic_t. */
+static int entry(const json_t *x, size_t count, int max_count, launch_net_t *n, long idx, verr_t *e)
+{
+    launch_nic_t c = {.index = idx, .eni = json_str(x, "NetworkInterfaceId", NULL),
+                      .subnet = json_str(x, "SubnetId", NULL), .private_ip = json_str(x, "PrivateIpAddress", NULL),
+                      .description = json_str(x, "Description", NULL), .ids = json_object_get(x, "SecurityGroupId")};
+    int pub = -1;
+    if (entry_members_known(x, e) < 0 || primary_address(x, &c.private_ip, e) < 0 ||
+        flag_of(x, "AssociatePublicIpAddress", -1, &pub, e) < 0 ||
+        flag_of(x, "DeleteOnTermination", !c.eni, &c.delete_on_termination, e) < 0 ||
+        launch_net_group_ids_valid(c.ids, "NetworkInterfaces.Groups", e) < 0)
+        return -1;
+    if (pub >= 0 && count > 1)
+        return verr_set(e, 400, "InvalidParameterCombination", "The associatePublicIPAddress parameter cannot be "
+                        "specified when launching with multiple network interfaces.");
+    if (c.description && strlen(c.description) > 255)
+        return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: Description is at most 255 characters");
+    if (json_array_size(c.ids) > 5)
+        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups");
+    if (c.subnet && !ids_valid("subnet", c.subnet))
+        return verr_set(e, 400, "InvalidSubnetID.Malformed", "Invalid id: \"%.64s\"", c.subnet);
+    struct in_addr a;
+    if (c.private_ip && inet_pton(AF_INET, c.private_ip, &a) != 1)
+        return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.64s", c.private_ip);
+    if (c.private_ip && max_count > 1)
+        return verr_set(e, 400, "InvalidParameterCombination",
+                        "PrivateIpAddress cannot be used when launching more than one instance");
+    if (c.eni) {
+        if (!ids_valid("eni", c.eni))
+            return verr_set(e, 400, "InvalidNetworkInterfaceID.Malformed", "Invalid id: \"%.64s\"", c.eni);
+        if (c.subnet || c.private_ip || c.ids || c.description || pub >= 0)
+            return verr_set(e, 400, "InvalidParameterCombination", "NetworkInterfaces: an existing interface (%s) "
+                            "brings its own subnet, groups, address and description; none may be given with it",
+                            c.eni);
+        if (max_count > 1)
+            return verr_set(e, 400, "InvalidParameterCombination", "An existing network interface (%s) can be "
+                            "attached to one instance only: MaxCount must be 1", c.eni);
+        /* the primary is the launch's own (port_create): an existing one joins at 1..15 */
+        if (idx == 0)
+            return verr_set(e, 400, "Unsupported", "NetworkInterfaces: an existing interface (%s) can be given at "
+                            "DeviceIndex 1 to %d; the primary (DeviceIndex 0) is made by the launch", c.eni,
+                            LAUNCH_NET_MAX_IFACES - 1);
+    }
+    if (idx == 0) {
+        n->public_ip = pub >= 0 ? pub : count > 1 ? 0 : -1;   /* EC2 gives none to a multi-interface launch */
+        n->subnet = c.subnet;
+        n->private_ip = c.private_ip;
+        n->ids = c.ids;
+        return 0;
+    }
+    n->more[n->n_more++] = c;
+    return 0;
+}
+
+/* NetworkInterfaces: the primary (DeviceIndex 0) and up to 15 more, each index once,
+ * instead of the instance-level network parameters. */
+static int interfaces(const json_t *body, int max_count, launch_net_t *n, verr_t *e)
 {
     const json_t *ni = json_object_get(body, "NetworkInterface");
-    if (!json_is_array(ni) || json_array_size(ni) != 1)
-        return verr_set(e, 400, "InvalidParameterValue",
-                        "NetworkInterfaces: exactly one interface, the primary (DeviceIndex 0), is supported");
-    static const char *const top[] = {"SubnetId", "SecurityGroupId", "SecurityGroup", "PrivateIpAddress"};
+    size_t count = json_array_size(ni);
+    if (!json_is_array(ni) || !count)
+        return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces must be a list of interfaces");
+    if (count > LAUNCH_NET_MAX_IFACES)
+        return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: at most %d interfaces",
+                        LAUNCH_NET_MAX_IFACES);
+    static const struct {
+        const char *key, *what;
+    } top[] = {{"SubnetId", "subnet ID"}, {"SecurityGroupId", "security groups"}, {"SecurityGroup", "security groups"},
+               {"PrivateIpAddress", "private IP address"}};
     for (size_t i = 0; i < ARRAY_LEN(top); i++)
-        if (json_object_get(body, top[i]))
+        if (json_object_get(body, top[i].key))
             return verr_set(e, 400, "InvalidParameterCombination",
                             "Network interfaces and an instance-level %s may not be specified on the same request",
-                            top[i]);
-    const json_t *x = json_array_get(ni, 0);
-    const char *idx = json_str(x, "DeviceIndex", NULL);
-    if (!idx || strcmp(idx, "0"))
-        return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: DeviceIndex must be 0, not %.16s",
-                        idx ? idx : "(none)");
-    if (json_object_get(x, "NetworkInterfaceId"))
-        return verr_set(e, 400, "InvalidParameterValue",
-                        "NetworkInterfaces: attaching an existing interface (NetworkInterfaceId) is not supported");
-    const char *pub = json_str(x, "AssociatePublicIpAddress", NULL);
-    if (pub && strcmp(pub, "true") && strcmp(pub, "false"))
-        return verr_set(e, 400, "InvalidParameterValue", "AssociatePublicIpAddress must be true or false, not %.16s",
-                        pub);
-    n->public_ip = pub ? !strcmp(pub, "true") : -1;
-    n->subnet = json_str(x, "SubnetId", NULL);
-    n->private_ip = json_str(x, "PrivateIpAddress", NULL);
-    n->ids = json_object_get(x, "SecurityGroupId");
-    return launch_net_group_ids_valid(n->ids, "NetworkInterfaces.Groups", e);
+                            top[i].what);
+    const json_t *at[LAUNCH_NET_MAX_IFACES] = {0};
+    size_t i;
+    json_t *x;
+    json_array_foreach(ni, i, x) {
+        long idx = 0;
+        if (!json_is_object(x))
+            return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: an entry is not a structure");
+        if (device_index_of(x, &idx, e) < 0)
+            return -1;
+        if (at[idx])
+            return verr_set(e, 400, "InvalidParameterValue", "Each network interface requires a unique device index.");
+        at[idx] = x;
+    }
+    if (!at[0])
+        return verr_set(e, 400, "InvalidParameterValue", "When specifying network interfaces, you must include a "
+                        "device at index 0");
+    for (long idx = 0; idx < LAUNCH_NET_MAX_IFACES; idx++)
+        if (at[idx] && entry(at[idx], count, max_count, n, idx, e) < 0)
+            return -1;
+    /* one interface, one address, one instance: a second mention would fail only later */
+    for (size_t a = 0; a < n->n_more; a++)
+        for (size_t b = 0; b < a; b++) {
+            const launch_nic_t *p = &n->more[a], *q = &n->more[b];
+            if (p->eni && q->eni && !strcmp(p->eni, q->eni))
+                return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: interface %s is given twice",
+                                p->eni);
+        }
+    for (size_t a = 0; a < n->n_more; a++) {
+        const char *ip = n->more[a].private_ip;
+        int twice = ip && n->private_ip && !strcmp(ip, n->private_ip);
+        for (size_t b = 0; ip && b < a; b++)
+            twice |= n->more[b].private_ip && !strcmp(ip, n->more[b].private_ip);
+        if (twice)
+            return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: address %s is given twice", ip);
+    }
+    return 0;
 }
 
 int launch_net_parse(const json_t *body, int max_count, launch_net_t *n, verr_t *e)
@@ -66,7 +247,7 @@ int launch_net_parse(const json_t *body, int max_count, launch_net_t *n, verr_t 
     memset(n, 0, sizeof *n);
     n->public_ip = -1;
     if (json_object_get(body, "NetworkInterface")) {
-        if (primary_interface(body, n, e) < 0)
+        if (interfaces(body, max_count, n, e) < 0)
             return -1;
     } else {
         n->subnet = json_str(body, "SubnetId", NULL);
@@ -91,6 +272,35 @@ int launch_net_parse(const json_t *body, int max_count, launch_net_t *n, verr_t 
     return 0;
 }
 
+/* An interface beyond the primary, against the network's data: in the primary's VPC and
+ * the instance's zone (the first that a subnet or an interface decides). */
+static int check_more(bus_ctx_t *ctx, const char *account, const char *vpc, launch_net_t *n, launch_nic_t *c,
+                      verr_t *e)
+{
+    JSON_AUTO json_t *check = json_pack("{s:s}", "account", account);
+    if (n->zone[0])
+        json_object_set_new(check, "az", json_string(n->zone));
+    if (c->eni && network_enis_refuse_in_use(ctx, c->eni, e) < 0)
+        return -1;
+    if (c->eni)
+        json_object_set_new(check, "eni", json_string(c->eni));
+    if (c->subnet)
+        json_object_set_new(check, "subnet", json_string(c->subnet));
+    if (c->private_ip)
+        json_object_set_new(check, "private_ip", json_string(c->private_ip));
+    if (json_array_size(c->ids))
+        json_object_set(check, "groups", (json_t *)c->ids);
+    if (launch_facts_network(ctx, account, check, &c->facts, e) < 0)
+        return -1;
+    const char *v = json_str(c->facts, "vpc_id", "");
+    if (strcmp(v, vpc))
+        return verr_set(e, 400, "InvalidParameterCombination", "The network interfaces of an instance must be in one "
+                        "VPC: DeviceIndex %ld is in %s, the primary in %s", c->index, v, vpc);
+    if (!n->zone[0])
+        snprintf(n->zone, sizeof n->zone, "%s", json_str(c->facts, "az", ""));
+    return 0;
+}
+
 int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, launch_net_t *n, verr_t *e)
 {
     JSON_AUTO json_t *check = json_pack("{s:s}", "account", account);
@@ -110,8 +320,13 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     json_t *g = json_object_get(out, "group_ids");
     /* what was asked, as ids; none asked: the task's port gets the VPC's default group */
     n->group_ids = json_array_size(n->ids) || json_array_size(n->names) ? json_incref(g) : json_array();
-    if (n->subnet)
-        snprintf(n->zone, sizeof n->zone, "%s", json_str(out, "az", ""));
+    if (n->subnet || zone)
+        snprintf(n->zone, sizeof n->zone, "%s", n->subnet ? json_str(out, "az", "") : zone);
+    for (size_t i = 0; i < n->n_more; i++)
+        if (check_more(ctx, account, json_str(out, "vpc_id", ""), n, &n->more[i], e) < 0)
+            return -1;
+    if (!n->subnet && !n->n_more)   /* the zone stays the scheduler's choice */
+        n->zone[0] = 0;
     return 0;
 }
 
@@ -119,4 +334,54 @@ void launch_net_free(launch_net_t *n)
 {
     json_decref(n->group_ids);
     n->group_ids = NULL;
+    for (size_t i = 0; i < n->n_more; i++) {
+        json_decref(n->more[i].facts);
+        n->more[i].facts = NULL;
+    }
+}
+
+json_t *launch_net_more_doc(const launch_net_t *n)
+{
+    if (!n->n_more)
+        return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; i < n->n_more; i++) {
+        const launch_nic_t *c = &n->more[i];
+        json_t *x = json_pack("{s:I, s:b}", "device_index", (json_int_t)c->index, "delete_on_termination",
+                              c->delete_on_termination);
+        if (c->eni) {
+            json_object_set_new(x, "eni", json_string(c->eni));
+        } else {
+            /* the subnet the check resolved (a default one when none was named) and the
+             * groups asked, as ids (none: the VPC's default group) */
+            json_object_set_new(x, "subnet", json_string(json_str(c->facts, "subnet_id", "")));
+            json_object_set_new(x, "groups", json_array_size(c->ids) ? json_incref(json_object_get(c->facts,
+                                "group_ids")) : json_array());
+            json_object_set_new(x, "description", json_string(c->description ? c->description : ""));
+            if (c->private_ip)
+                json_object_set_new(x, "private_ip", json_string(c->private_ip));
+        }
+        json_array_append_new(list, x);
+    }
+    return list;
+}
+
+int launch_net_more_ports(service_t *svc, int timeout_ms, const char *instance, const char *account,
+                          const json_t *primary_port, const json_t *payload, json_t **ports, verr_t *e)
+{
+    const json_t *more = json_object_get(payload, "interfaces");
+    *ports = NULL;
+    if (!json_array_size(more)) {
+        *ports = json_array();
+        return 0;
+    }
+    JSON_AUTO json_t *reply = NULL;
+    if (bus_call(svc->bus, "network", "network.launch_interfaces",
+                 json_pack("{s:s, s:s, s:s, s:O}", "account", account, "instance_id", instance, "primary",
+                           json_str(primary_port, "eni_id", ""), "interfaces", more),
+                 NULL, timeout_ms, &reply, e) < 0)
+        return -1;
+    json_t *list = json_object_get(reply, "interfaces");
+    *ports = json_is_array(list) ? json_incref(list) : json_array();
+    return 0;
 }

@@ -63,6 +63,21 @@ int network_enis_store(db_t *db, const json_t *facts, verr_t *e)
     return r ? 0 : -1;
 }
 
+/* The table, not the network's launch_check (whose acceptance compute may answer from
+ * an older copy: launch_facts.c), says at once that an interface was attached since. */
+int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "nenis_in_use", "SELECT instance_id FROM network_enis "
+                                      "WHERE eni_id = $1 AND instance_id IS NOT NULL", 1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r))
+        return verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", eni,
+                        PQgetvalue(r, 0, 0));
+    return 0;
+}
+
 /* Ask the sync thread for a pass now (a push too large for a notification). */
 static void resync(network_enis_t *s)
 {

@@ -294,6 +294,8 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
     snprintf(disk, sizeof disk, "%lld", l->disk_gib);
     AUTOFREE char *img = json_dumps(l->image, JSON_COMPACT);
     AUTOFREE char *groups = json_dumps(l->net.group_ids, JSON_COMPACT);
+    JSON_AUTO json_t *nics = launch_net_more_doc(&l->net);   /* for the launch task (launch_network.c) */
+    JSON_AUTO json_t *more = nics ? json_pack("{s:O}", "interfaces", nics) : NULL;
     json_t *im = json_object_get(l->image, "image");
     const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
                        json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
@@ -307,7 +309,7 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
         "$14::bigint, 'pending', $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean, $25::boolean)", 25,
         p);
     if (!r || md_options_record(db, iid, &l->md, e) < 0 || tags_put(db, iid, l->account, l->tags, e) < 0 ||
-        compute_task_add(db, "launch", iid, e) < 0)
+        compute_task_add_with(db, "launch", iid, more, e) < 0)
         return -1;
     return 0;
 }
@@ -362,7 +364,7 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     launch_t l = {0};
     int rc = -1;
     db_t *db = service_db(ctx);
-    quotas_t q;
+    quotas_t q = {0};   /* set by get_quotas; zeroed for the compiler, which cannot see that */
     char rid[IDS_MAX];
     if (parse(ctx, body, &l, e) < 0)
         goto out;

@@ -5,9 +5,13 @@
  *                       instance's port (network.port_create, device_kind by driver;
  *                       the default VPC's subnet and group when none was named; plugged
  *                       on its host in the same call unless the host only simulates);
- *                       then, in one transaction, the instance is marked prepared and the
+ *                       then the interfaces RunInstances gave beyond the primary
+ *                       (network.launch_interfaces: launch_network.c); then, in one
+ *                       transaction, the ports are recorded, the instance is marked prepared and the
  *                       host's generation bumped; then the agent is told.
- *   cleanup:<instance>  once terminated: its ports are deleted.
+ *   cleanup:<instance>  once terminated: its primary port is deleted (the network deletes
+ *                       with it the interfaces given at launch with DeleteOnTermination and
+ *                       detaches the others: attachments.c).
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  *   public:<instance>:<n>  its auto-assigned public address released at a stop, a new
  *                       one at a start (public_address_lifecycle.c).
@@ -23,6 +27,7 @@
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "launch_grants.h"
+#include "launch_network.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -30,9 +35,16 @@
 
 int compute_task_add(db_t *db, const char *kind, const char *instance_id, verr_t *e)
 {
+    return compute_task_add_with(db, kind, instance_id, NULL, e);
+}
+
+int compute_task_add_with(db_t *db, const char *kind, const char *instance_id, const json_t *more, verr_t *e)
+{
     char id[96];
     snprintf(id, sizeof id, "%s:%s", kind, instance_id);
     JSON_AUTO json_t *payload = json_pack("{s:s}", "instance_id", instance_id);
+    if (more)
+        json_object_update(payload, (json_t *)more);
     return task_insert(db, TABLE, id, kind, payload, 0, e);
 }
 
@@ -105,23 +117,38 @@ static int launch_failed(task_t *t, const char *id, const verr_t *why, verr_t *e
     return TASK_DONE;
 }
 
-/* The port's answer into instance_interfaces (device 0). */
+/* The port's answer into instance_interfaces (at its device_index: 0, the primary). */
 static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
 {
-    char plen[16];
+    char plen[16], idx[16];
     snprintf(plen, sizeof plen, "%lld", (long long)json_int(port, "prefix_len", 0));
+    snprintf(idx, sizeof idx, "%lld", (long long)json_int(port, "device_index", 0));
     JSON_AUTO json_t *empty = json_array();
     json_t *g = json_object_get(port, "groups");
     AUTOFREE char *groups = json_dumps(g ? g : empty, JSON_COMPACT);
     const char *p[] = {id, json_str(port, "eni_id", ""), json_str(port, "subnet_id", ""), json_str(port, "vpc_id", ""),
-                       json_str(port, "mac", ""), json_str(port, "ip", ""), plen, json_str(port, "gateway", ""), groups};
+                       json_str(port, "mac", ""), json_str(port, "ip", ""), plen, json_str(port, "gateway", ""), groups,
+                       idx};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_port",
         "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "
-        "gateway, groups) VALUES ($1, 0, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "
+        "gateway, groups) VALUES ($1, $10::int, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "
         "device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, vpc_id = "
         "EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "
-        "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false", 9, p);
+        "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false", 10, p);
     return r ? 0 : -1;
+}
+
+/* The primary's port and those beyond it (launch_net_more_ports) into instance_interfaces. */
+static int record_ports(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
+{
+    size_t i;
+    json_t *p;
+    if (record_port(db, id, port, e) < 0)
+        return -1;
+    json_array_foreach(more, i, p)
+        if (record_port(db, id, p, e) < 0)
+            return -1;
+    return 0;
 }
 
 /* The grant URLs the host will fetch the image (kernel, ramdisk) with, asked as the
@@ -253,7 +280,7 @@ static int run_launch(task_t *t, verr_t *e)
     }
     grants_t gr;
     grants_start(t, &in, &gr);
-    JSON_AUTO json_t *port = NULL, *image = NULL;
+    JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL;
     verr_t pe;
     int port_rc = bus_call(t->svc->bus, "network", "network.port_create", port_request(id, &in), NULL,
                            c->call_timeout_ms, &port, &pe);
@@ -266,6 +293,11 @@ static int run_launch(task_t *t, verr_t *e)
     if (port_rc < 0) {
         *e = pe;
         rc = permanent(e) ? launch_failed(t, id, e, e) : TASK_FAILED;
+        goto out;
+    }
+    /* the interfaces RunInstances asked for beyond the primary (launch_network.c) */
+    if (launch_net_more_ports(t->svc, c->call_timeout_ms, id, in.account, port, t->payload, &more, e) < 0) {
+        rc = permanent(e) ? launch_failed_with_port(t, id, port, e, e) : TASK_FAILED;
         goto out;
     }
     if (task_renew(t, e) < 0)
@@ -282,7 +314,7 @@ static int run_launch(task_t *t, verr_t *e)
     /* recorded whatever the state now: the cleanup task deletes what is recorded */
     char state[32];
     long long gen = 0;
-    if (db_begin(t->db, e) < 0 || record_port(t->db, id, port, e) < 0 || instance_lock(t->db, NULL, id, state, e) < 0)
+    if (db_begin(t->db, e) < 0 || record_ports(t->db, id, port, more, e) < 0 || instance_lock(t->db, NULL, id, state, e) < 0)
         goto rollback;
     if (!strcmp(state, "pending")) {
         char g[32];
@@ -334,7 +366,8 @@ static int run_cleanup(task_t *t, verr_t *e)
         return TASK_AGAIN;
     }
     PG_AUTO PGresult *r = db_prepared(t->db, e, "task_ports",
-        "SELECT eni_id FROM instance_interfaces WHERE instance_id = $1 AND NOT deleted", 1, p + 1);
+        "SELECT eni_id FROM instance_interfaces WHERE instance_id = $1 AND device_index = 0 AND NOT deleted", 1,
+        p + 1);
     if (!r)
         return TASK_FAILED;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -345,7 +378,8 @@ static int run_cleanup(task_t *t, verr_t *e)
             return TASK_FAILED;
         const char *q[] = {id, eni};
         PG_AUTO PGresult *u = db_prepared(t->db, e, "task_port_gone",
-            "UPDATE instance_interfaces SET deleted = true WHERE instance_id = $1 AND eni_id = $2", 2, q);
+            "UPDATE instance_interfaces SET deleted = true WHERE instance_id = $1 AND (eni_id = $2 OR device_index > 0)",
+            2, q);
         if (!u)
             return TASK_FAILED;
     }

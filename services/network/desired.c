@@ -56,8 +56,9 @@ static json_t *interface(PGresult *r, int i)
                            PQgetvalue(r, i, 6), "prefix_len", atoi(PQgetvalue(r, i, 7)), "device", dev, "groups",
                            jparse(PQgetvalue(r, i, 9)), "public_ip", PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8),
                            "device_kind", PQgetvalue(r, i, 10), "source_dest_check", PQgetvalue(r, i, 14)[0] == 't');
-    /* attached after launch: it goes where its instance's primary interface is */
-    if (!PQgetisnull(r, i, 11))
+    /* attached after launch: it goes where its instance's primary interface is; a QEMU
+     * guest's (a tap, given at launch) is a tap of its own on the bridge, as the primary */
+    if (!PQgetisnull(r, i, 11) && strcmp(PQgetvalue(r, i, 10), "tap"))
         json_object_set_new(it, "attach", json_pack("{s:s, s:i}", "parent", PQgetvalue(r, i, 11), "device_index",
                                                     atoi(PQgetvalue(r, i, 12))));
     return it;

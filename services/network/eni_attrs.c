@@ -1,5 +1,7 @@
 /* eni_attrs.c - ModifyNetworkInterfaceAttribute and DescribeNetworkInterfaceAttribute for
- * an interface's SourceDestCheck and Description (one attribute per call, as on EC2).
+ * an interface's SourceDestCheck and Description (one attribute per call, as on EC2), and
+ * Modify of its attachment's DeleteOnTermination (not the primary's: it always goes with
+ * its instance here).
  * The check is enforced by each host's datapath (docs/network.md, "Security groups"), so
  * changing it grows the generation of the hosts of the interface's VPC. */
 #include <stdio.h>
@@ -12,6 +14,43 @@
 static const char *const attrs[] = {"SourceDestCheck", "Description", "SecurityGroupId", "Attachment",
                                     "EnaSrdSpecification", "EnablePrimaryIpv6", "ConnectionTrackingSpecification",
                                     "AssociatePublicIpAddress", "AssociatedSubnetId"};
+
+/* Attachment {AttachmentId, DeleteOnTermination}: the interface's current attachment's
+ * flag, which decides whether it is deleted or detached when its instance's primary goes
+ * (attachments.c). */
+static int delete_on_termination(bus_ctx_t *ctx, const char *account, const char *id, const json_t *att,
+                                 const json_t *body, json_t **reply, verr_t *e)
+{
+    const char *aid = json_str(att, "AttachmentId", NULL), *val = json_str(att, "DeleteOnTermination", NULL);
+    const json_t *b = json_object_get(att, "DeleteOnTermination");
+    if (json_is_boolean(b))
+        val = json_is_true(b) ? "true" : "false";
+    if (!aid || !val)
+        return verr_set(e, 400, "MissingParameter", "Attachment needs AttachmentId and DeleteOnTermination");
+    if (strcmp(val, "true") && strcmp(val, "false"))
+        return verr_set(e, 400, "InvalidParameterValue", "Attachment.DeleteOnTermination is true or false");
+    db_t *db = service_db(ctx);
+    const char *p[] = {id, aid};
+    PG_AUTO PGresult *r = NULL;
+    if (net_owned(db, &NET_ENI, id, account, 0, e) < 0 ||
+        !(r = db_prepared(db, e, "eni_att_of", "SELECT device_index FROM enis WHERE id = $1 AND attachment_id = $2",
+                          2, p)))
+        return -1;
+    if (!PQntuples(r))
+        return verr_set(e, 400, "InvalidAttachmentID.NotFound", "The attachment ID '%.64s' does not exist", aid);
+    if (!strcmp(PQgetvalue(r, 0, 0), "0"))
+        return verr_set(e, 400, "OperationNotPermitted", "The primary network interface (device index 0) is always "
+                        "deleted with its instance here; its DeleteOnTermination cannot be changed");
+    if (net_dry_run(body, e) < 0)
+        return -1;
+    const char *q[] = {id, aid, val};
+    PG_AUTO PGresult *u = db_prepared(db, e, "eni_set_dot", "UPDATE enis SET delete_on_termination = $3::boolean "
+                                      "WHERE id = $1 AND attachment_id = $2", 3, q);
+    if (!u)
+        return -1;
+    *reply = json_pack("{s:b}", "return", 1);
+    return 0;
+}
 
 int net_modify_network_interface_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
@@ -26,11 +65,13 @@ int net_modify_network_interface_attribute(bus_ctx_t *ctx, const json_t *body, j
             n++;
         }
     if (n != 1)
-        return verr_set(e, 400, "InvalidParameterCombination",
-                        "Exactly one attribute is modified per call (SourceDestCheck or Description here).");
+        return verr_set(e, 400, "InvalidParameterCombination", "Exactly one attribute is modified per call "
+                        "(SourceDestCheck, Description or Attachment here).");
+    if (!strcmp(which, "Attachment"))
+        return delete_on_termination(ctx, account, id, json_object_get(body, which), body, reply, e);
     if (strcmp(which, "SourceDestCheck") && strcmp(which, "Description"))
         return verr_set(e, 400, "InvalidParameterCombination",
-                        "%s cannot be modified here: only SourceDestCheck and Description can.", which);
+                        "%s cannot be modified here: only SourceDestCheck, Description and Attachment can.", which);
     const char *val = json_str(json_object_get(body, which), "Value", NULL);
     if (!val)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter %s.Value", which);

@@ -94,6 +94,42 @@ static int add_groups(db_t *db, const char *eni, const char *account, const char
     return 0;
 }
 
+/* The interface's row, its groups, tags and public address, inside the caller's
+ * transaction; writes its new id. */
+int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+{
+    ids_new("eni", id);
+    char mac[18], ip[CIDR_STR_MAX];
+    cidr_mac_for(id, mac);
+    const char *sp[] = {s->subnet_id};
+    PG_AUTO PGresult *sub = NULL;
+    PG_AUTO PGresult *ins = NULL;
+    if (net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 1, e) < 0 ||
+        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public FROM subnets WHERE id = $1", 1,
+                            sp)) ||
+        ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
+        return -1;
+    const char *vpc = PQgetvalue(sub, 0, 0);
+    const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
+                       s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
+                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f"};
+    if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
+        return -1;
+    if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
+                            "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
+                            "attachment_id, plugged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                            "CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL "
+                            "ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean)", 13, p)) ||
+        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+        return -1;
+    /* plugged at once: the VPC's hosts and this one get a new generation, as a plug's */
+    if (s->plug && s->host && hosts_touch_vpc(db, vpc, s->host, e) < 0)
+        return -1;
+    /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
+    int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
+    return pub ? eni_public_assign(db, svc->cfg, s->account, id, e) : 0;
+}
+
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);
@@ -104,36 +140,7 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
         if (found)
             return found < 0 ? -1 : 0;
     }
-    ids_new("eni", id);
-    char mac[18], ip[CIDR_STR_MAX];
-    cidr_mac_for(id, mac);
-    const char *sp[] = {s->subnet_id};
-    PG_AUTO PGresult *sub = NULL;
-    PG_AUTO PGresult *ins = NULL;
-    if (db_begin(db, e) < 0 || net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 1, e) < 0 ||
-        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public FROM subnets WHERE id = $1", 1,
-                            sp)) ||
-        ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
-        goto fail;
-    const char *vpc = PQgetvalue(sub, 0, 0);
-    const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
-                       s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
-                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f"};
-    if (s->host && hosts_ensure(db, service_of(ctx), s->host, e) < 0)
-        goto fail;
-    if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
-                            "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
-                            "attachment_id, plugged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                            "CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL "
-                            "ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean)", 13, p)) ||
-        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
-        goto fail;
-    /* plugged at once: the VPC's hosts and this one get a new generation, as a plug's */
-    if (s->plug && s->host && hosts_touch_vpc(db, vpc, s->host, e) < 0)
-        goto fail;
-    /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
-    int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
-    if ((pub && eni_public_assign(db, service_of(ctx)->cfg, s->account, id, e) < 0) || db_commit(db, e) < 0)
+    if (db_begin(db, e) < 0 || eni_insert(db, service_of(ctx), s, hash, id, e) < 0 || db_commit(db, e) < 0)
         goto fail;
     return 0;
 fail:
@@ -158,7 +165,7 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
         "host(a.public_ip), a.id, a.association_id, "
         "(SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
         "   FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id), n.host, "
-        "n.device_index, n.attachment_id, n.source_dest_check "
+        "n.device_index, n.attachment_id, n.source_dest_check, n.delete_on_termination "
         "FROM enis n JOIN subnets s ON s.id = n.subnet_id LEFT JOIN addresses a ON a.eni_id = n.id "
         "WHERE n.account_id = $1 AND ($2::text IS NULL OR n.id = $2) ORDER BY n.id", 2, p);
     JSON_AUTO json_t *tags = r ? net_tags(db, account, e) : NULL;
@@ -190,7 +197,8 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
             json_object_set_new(it, "attachment", json_pack(
                 "{s:s, s:s, s:s, s:i, s:i, s:b, s:s}", "attachmentId", PQgetvalue(r, i, 14), "instanceId",
                 PQgetvalue(r, i, 7), "status", "attached", "deviceIndex", atoi(PQgetvalue(r, i, 13)),
-                "networkCardIndex", 0, "deleteOnTermination", !strcmp(PQgetvalue(r, i, 13), "0"), "instanceOwnerId",
+                "networkCardIndex", 0, "deleteOnTermination",
+                !strcmp(PQgetvalue(r, i, 13), "0") || PQgetvalue(r, i, 16)[0] == 't', "instanceOwnerId",
                 account));
         json_array_append_new(items, it);
     }
@@ -244,28 +252,40 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
                         "InvalidNetworkInterfaceID.NotFound", fields, 1, "networkInterfaceSet", reply, e);
 }
 
-int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e)
+int eni_remove(db_t *db, const char *id, verr_t *e)
 {
     const char *p[] = {id};
     PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *a = NULL;
     PG_AUTO PGresult *d = NULL;
+    if (!(r = db_prepared(db, e, "eni_where", "SELECT vpc_id, host FROM enis WHERE id = $1", 1, p)))
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    /* an elastic IP on the interface stays the account's, unassociated; an
+     * auto-assigned address goes with it */
+    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
+        !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
+                          "WHERE eni_id = $1", 1, p)) ||
+        hosts_touch_vpc(db, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e) < 0 ||
+        !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0)
+        return -1;
+    return 0;
+}
+
+int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, id, account, 1, e) < 0 ||
-        !(r = db_prepared(db, e, "eni_get", "SELECT instance_id, vpc_id, host, plugged FROM enis WHERE id = $1", 1, p)))
+        !(r = db_prepared(db, e, "eni_get", "SELECT instance_id FROM enis WHERE id = $1", 1, p)))
         goto fail;
     if (!force && !PQgetisnull(r, 0, 0)) {
         verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", id,
                  PQgetvalue(r, 0, 0));
         goto fail;
     }
-    /* an elastic IP on the interface stays the account's, unassociated; an
-     * auto-assigned address goes with it */
-    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
-        !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
-                          "WHERE eni_id = $1", 1, p)) ||
-        hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0 ||
-        !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0 ||
-        db_commit(db, e) < 0)
+    if (eni_remove(db, id, e) < 0 || db_commit(db, e) < 0)
         goto fail;
     return 0;
 fail:

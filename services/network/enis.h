@@ -22,11 +22,18 @@ typedef struct eni_spec {
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);
+/* The same inside the caller's transaction, without the token's lookup (hash: the
+ * request's, stored with s->client_token; NULL without one). */
+int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e);
 /* EC2 NetworkInterface items of the account (only_id: that one), sorted by id. */
 json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e);
 /* Delete an interface (its own transaction); without force, one attached to an
  * instance is InvalidNetworkInterface.InUse. */
 int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e);
+/* Delete it inside the caller's transaction, whoever owns it and whatever it is attached
+ * to (the interfaces attached to it, a primary, go as eni_detach_children says); gone
+ * already: 0. */
+int eni_remove(db_t *db, const char *id, verr_t *e);
 
 /* public_addresses.c, inside the caller's transaction: give the new interface an
  * address from the operator's pool (auto-assigned: not an elastic IP; the pool empty is
@@ -39,8 +46,11 @@ int eni_public_release(db_t *db, const char *eni, verr_t *e);
  * the pool is empty. */
 int eni_public_reassign(db_t *db, const config_t *cfg, const char *eni, verr_t *e);
 
-/* attachments.c: inside the caller's transaction, detach every interface attached to
- * the instance whose primary interface is `primary` (it is being deleted). */
+/* attachments.c: inside the caller's transaction, of the interfaces attached to the
+ * instance whose primary interface is `primary` (it is being deleted), delete those
+ * with delete_on_termination and detach the others. */
 int eni_detach_children(db_t *db, const char *primary, verr_t *e);
+/* network.launch_check's answer for an existing interface a launch names (attachments.c). */
+int eni_launch_check(db_t *db, const char *account, const char *eni, const char *az, json_t **reply, verr_t *e);
 
 #endif

@@ -155,6 +155,7 @@ NET_HANDLER(net_delete_network_interface);
 NET_HANDLER(net_describe_network_interfaces);
 NET_HANDLER(net_attach_network_interface);
 NET_HANDLER(net_detach_network_interface);
+NET_HANDLER(net_launch_interfaces);   /* compute's launch task: interfaces beyond the primary */
 NET_HANDLER(net_allocate_address);
 NET_HANDLER(net_associate_address);
 NET_HANDLER(net_disassociate_address);

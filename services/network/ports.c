@@ -241,7 +241,8 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 
 /* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],
  * private_ip?} -> {subnet_id, vpc_id, az, group_ids}: what port_create would use for a
- * launch's interface, without making it, so RunInstances can answer the EC2 error itself
+ * launch's interface, without making it (with eni instead: that existing interface's, if
+ * a launch may attach it: attachments.c), so RunInstances can answer the EC2 error itself
  * (compute keeps the answer: services/compute/launch_facts.c). Names are resolved in the
  * subnet's VPC, a default one only (EC2's rule); no group: the VPC's default group. An
  * address already in use is still found by port_create. */
@@ -253,6 +254,8 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     const char *account = json_str(body, "account", NULL), *az = json_str(body, "az", NULL);
     if (!account || strlen(account) != 12)
         return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) is required");
+    if (json_str(body, "eni", NULL))   /* an existing interface the launch names (attachments.c) */
+        return eni_launch_check(db, account, json_str(body, "eni", NULL), az, reply, e);
     char subnet[IDS_MAX];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)

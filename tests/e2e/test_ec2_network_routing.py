@@ -311,9 +311,12 @@ def test_source_dest_check(cloud, tenant, other):
     # one attribute per call; one this cloud does not change; unknown attribute
     assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--no-source-dest-check",
                "--description", "Value=x")[2] == "InvalidParameterCombination"
+    assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--groups",
+               "sg-0123456789abcdef0")[2] == "InvalidParameterCombination"
+    # an attachment's DeleteOnTermination: of the interface's attachment only
     assert cli("modify-network-interface-attribute", "--network-interface-id", eni, "--attachment",
                "AttachmentId=eni-attach-0123456789abcdef0,DeleteOnTermination=true")[2] == \
-        "InvalidParameterCombination"
+        "InvalidAttachmentID.NotFound"
     assert cli("describe-network-interface-attribute", "--network-interface-id", eni, "--attribute",
                "attachment")[2] == "InvalidParameterValue"
     # tenant isolation

@@ -167,6 +167,69 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     wait_gone(cloud, {iid: eni})
 
 
+def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
+    """An instance of ami launched with NetworkInterfaces DeviceIndex 0 (primary_ip in
+    the default subnet: not an address an instance of this module had just before, whose
+    metadata the agent may still hold for agent.metadata_cache_s) and 1 (in cidr, a second
+    subnet of the default VPC, in the same zone) whose user-data prints what the guest's
+    own `ip` shows and the metadata's network/interfaces/macs/ listing; checked against
+    DescribeInstances. Terminated, the second interface (DeleteOnTermination, the default
+    for a new one) is deleted with the instance. Returns the second subnet's id."""
+    (first,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
+    second = ec2.create_subnet(VpcId=first["VpcId"], CidrBlock=cidr,
+                               AvailabilityZone=first["AvailabilityZone"])["Subnet"]["SubnetId"]
+    token = uuid.uuid4().hex[:12]
+    # a container's eth1 comes into its namespace from the datapath, maybe after the boot;
+    # a QEMU guest's is there at boot (a second tap), and its init asks DHCP on eth0 only
+    up = ("ip link set eth1 up\nudhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc.script\n" if dhcp_eth1 else "")
+    ud = ("#!/bin/sh\n%sn=0\nwhile ! ip -o -4 addr show dev eth1 2>/dev/null | grep -q inet && [ $n -lt 120 ]; do "
+          "sleep 1; n=$((n+1)); done\n"
+          "echo \"nics-%s: $(ip -o -4 addr show | awk '{print $2 \"=\" $4}' | tr '\\n' ' ')\"\n"
+          "echo \"macs-%s: $(wget -q -O - %s/meta-data/network/interfaces/macs/ | tr '\\n' ' ')\"\n"
+          % (up, token, token, MD))
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, UserData=ud,
+                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": first["SubnetId"],
+                                              "PrivateIpAddress": primary_ip},
+                                             {"DeviceIndex": 1, "SubnetId": second}])
+    iid = r["Instances"][0]["InstanceId"]
+    inst = wait_state(ec2, iid, "running")
+    deadline = time.time() + 10
+    while len(inst.get("NetworkInterfaces", [])) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+        inst = describe(ec2, iid)
+    eth0, eth1 = sorted(inst["NetworkInterfaces"], key=lambda f: f["Attachment"]["DeviceIndex"])
+    text = wait_console(ec2, iid, ["macs-" + token])
+    nics = text.split("nics-%s:" % token)[1].split("\n")[0]
+    assert eth0["PrivateIpAddress"] == primary_ip
+    assert "eth0=%s/" % eth0["PrivateIpAddress"] in nics and "eth1=%s/24" % eth1["PrivateIpAddress"] in nics, nics
+    macs = text.split("macs-%s:" % token)[1].split("\n")[0].split()
+    assert sorted(macs) == sorted([eth0["MacAddress"] + "/", eth1["MacAddress"] + "/"]), macs
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        left = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [second]}])["NetworkInterfaces"]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, left
+    ec2.delete_subnet(SubnetId=second)
+    return iid, eth0["NetworkInterfaceId"]
+
+
+def test_container_launched_with_two_interfaces_sees_eth0_and_eth1(cloud, images, tenant):
+    iid, eni = two_interface_launch(tenant[0], images["virga-busybox-rootfs"], False, "172.31.0.201",
+                                    "172.31.251.0/24")
+    wait_gone(cloud, {iid: eni})
+
+
+def test_qemu_guest_launched_with_two_interfaces_has_both_at_boot(cloud, images, tenant):
+    """A QEMU guest cannot take an interface while it runs (no hot-plug): one given at
+    launch is a second tap it opens at its start, so it boots with eth0 and eth1, which
+    DHCP on the VPC's router addresses as IPAM did."""
+    two_interface_launch(tenant[0], images["virga-tiny"], True, "172.31.0.202", "172.31.252.0/24")
+
+
 def tap_of(cloud, eni):
     """(host namespace, device) of a QEMU guest's tap: the datapath labels it eni=<id>."""
     host_ns = next(n for n in os.listdir("/run/netns") if n.startswith("virga-d%d-h-" % cloud.base))

@@ -1,0 +1,211 @@
+"""RunInstances with more than one network interface (NetworkInterfaces DeviceIndex 0..N),
+with /usr/bin/aws and Debian's boto3, on the shared `sim` cloud (the ports are the network
+service's, made by the launch task for real; docs/compute.md "More than one interface at
+launch"):
+
+- a new interface at DeviceIndex 1 (its subnet, groups, address, description) and an
+  existing available one at 2: DescribeInstances lists the three with their device
+  indexes, DescribeNetworkInterfaces shows them in use by the instance, the new one with
+  DeleteOnTermination true, the existing one false; the instance gets no public address
+  (EC2 gives none to a launch with several interfaces); ModifyNetworkInterfaceAttribute
+  --attachment turns the flags around (not the primary's); terminated, the interface
+  with the flag is deleted and the other one is available again (an existing one left at
+  its default: available again, in the refusals' test);
+- EC2's refusals, before anything is recorded (no instance, no interface made): one
+  device index twice, no index 0, AssociatePublicIpAddress with several interfaces,
+  instance-level SubnetId with NetworkInterfaces, an existing interface that is in use,
+  in another zone, or given with MaxCount 2, an interface in another VPC;
+- a launch that the network refuses at its task (an address taken: RunInstances checks
+  only that it is in the subnet) ends terminated with the network's reason, and leaves no
+  interface it made."""
+import json
+import time
+import uuid
+
+import pytest
+
+from harness import aws, boto3_client, client_error, new_tenant
+
+WAIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def cloud(sim_cloud):
+    return sim_cloud
+
+
+@pytest.fixture(scope="module")
+def tenant(cloud):
+    acct, k, s = new_tenant(cloud, "lif-" + uuid.uuid4().hex[:8])
+    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+
+
+@pytest.fixture(scope="module")
+def net(tenant):
+    """The default VPC's subnet of one zone, a second subnet of the VPC in that zone, a
+    group, and a subnet of the default VPC in another zone (when there is one)."""
+    ec2 = tenant[3]
+    subs = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    subs.sort(key=lambda s: s["AvailabilityZone"])
+    first = subs[0]
+    vpc = first["VpcId"]
+    second = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.250.0/24",
+                               AvailabilityZone=first["AvailabilityZone"])["Subnet"]
+    group = ec2.create_security_group(GroupName="lif-" + uuid.uuid4().hex[:6], Description="lif",
+                                      VpcId=vpc)["GroupId"]
+    other_zone = subs[1] if len(subs) > 1 else None
+    return {"subnet": first, "second": second, "group": group, "other_zone": other_zone, "vpc": vpc}
+
+
+def describe(ec2, iid):
+    return [i for r in ec2.describe_instances(InstanceIds=[iid])["Reservations"] for i in r["Instances"]][0]
+
+
+def wait(fn, ok, seconds=WAIT_S):
+    deadline = time.time() + seconds
+    while True:
+        v = fn()
+        if ok(v) or time.time() > deadline:
+            return v
+        time.sleep(0.2)
+
+
+def enis(ec2, **kw):
+    return {n["NetworkInterfaceId"]: n for n in ec2.describe_network_interfaces(**kw)["NetworkInterfaces"]}
+
+
+def instance_count(cloud, account):
+    return int(cloud.psql("SELECT count(*) FROM compute.instances WHERE account_id = '%s'" % account))
+
+
+def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant, net):
+    acct, k, s, ec2 = tenant
+    existing = ec2.create_network_interface(SubnetId=net["subnet"]["SubnetId"],
+                                            Description="kept")["NetworkInterface"]["NetworkInterfaceId"]
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    spec = [{"DeviceIndex": 0, "SubnetId": net["subnet"]["SubnetId"]},
+            {"DeviceIndex": 1, "SubnetId": net["second"]["SubnetId"], "Groups": [net["group"]],
+             "PrivateIpAddress": "172.31.250.17", "Description": "the second one"},
+            {"DeviceIndex": 2, "NetworkInterfaceId": existing}]
+    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano",
+                       "--network-interfaces", json.dumps(spec), access_key=k, secret_key=s)
+    assert rc == 0, err
+    iid = out["Instances"][0]["InstanceId"]
+    i = wait(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "running" and
+             len(d.get("NetworkInterfaces", [])) == 3)
+    assert i["State"]["Name"] == "running", i["State"]
+    ifs = i["NetworkInterfaces"]
+    assert [f["Attachment"]["DeviceIndex"] for f in ifs] == [0, 1, 2], ifs
+    primary, new, old = ifs
+    assert primary["SubnetId"] == i["SubnetId"] == net["subnet"]["SubnetId"]
+    assert new["SubnetId"] == net["second"]["SubnetId"] and new["PrivateIpAddress"] == "172.31.250.17"
+    assert [g["GroupId"] for g in new["Groups"]] == [net["group"]] and new["Description"] == "the second one"
+    assert old["NetworkInterfaceId"] == existing and old["Description"] == "kept"
+    assert "PublicIpAddress" not in i   # several interfaces: no public address
+    shown = enis(ec2, NetworkInterfaceIds=[new["NetworkInterfaceId"], existing])
+    assert shown[new["NetworkInterfaceId"]]["Attachment"]["DeleteOnTermination"] is True
+    assert shown[existing]["Attachment"]["DeleteOnTermination"] is False
+    assert {n["Status"] for n in shown.values()} == {"in-use"}
+    assert {n["Attachment"]["InstanceId"] for n in shown.values()} == {iid}
+
+    # the new one's flag turned off, the existing one's on (the primary's stays)
+    for eni, att, dot in ((new["NetworkInterfaceId"], new["Attachment"]["AttachmentId"], "false"),
+                          (existing, old["Attachment"]["AttachmentId"], "true")):
+        rc, _, err = aws(cloud, "ec2", "modify-network-interface-attribute", "--network-interface-id", eni,
+                         "--attachment", "AttachmentId=%s,DeleteOnTermination=%s" % (att, dot),
+                         access_key=k, secret_key=s)
+        assert rc == 0, err
+    shown = enis(ec2, NetworkInterfaceIds=[new["NetworkInterfaceId"], existing])
+    assert shown[new["NetworkInterfaceId"]]["Attachment"]["DeleteOnTermination"] is False
+    assert shown[existing]["Attachment"]["DeleteOnTermination"] is True
+    assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=primary["NetworkInterfaceId"],
+                        Attachment={"AttachmentId": primary["Attachment"]["AttachmentId"],
+                                    "DeleteOnTermination": False}) == "OperationNotPermitted"
+    assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=existing,
+                        Attachment={"AttachmentId": new["Attachment"]["AttachmentId"],
+                                    "DeleteOnTermination": False}) == "InvalidAttachmentID.NotFound"
+
+    rc, _, err = aws(cloud, "ec2", "terminate-instances", "--instance-ids", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    kept = new["NetworkInterfaceId"]
+    left = wait(lambda: enis(ec2, Filters=[{"Name": "vpc-id", "Values": [net["vpc"]]}]),
+                lambda d: existing not in d and primary["NetworkInterfaceId"] not in d and
+                d.get(kept, {}).get("Status") == "available")
+    assert existing not in left and primary["NetworkInterfaceId"] not in left
+    assert left[kept]["Status"] == "available" and "Attachment" not in left[kept]
+    ec2.delete_network_interface(NetworkInterfaceId=kept)
+
+
+def test_refusals_record_nothing(cloud, tenant, net):
+    acct, k, s, ec2 = tenant
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    sn, second = net["subnet"]["SubnetId"], net["second"]["SubnetId"]
+    free = ec2.create_network_interface(SubnetId=sn)["NetworkInterface"]["NetworkInterfaceId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.93.0.0/16")["Vpc"]["VpcId"]
+    other_sn = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.93.1.0/24",
+                                 AvailabilityZone=net["subnet"]["AvailabilityZone"])["Subnet"]["SubnetId"]
+
+    def run(ni, **kw):
+        return client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                            MaxCount=kw.pop("MaxCount", 1), NetworkInterfaces=ni, **kw)
+
+    before_instances, before_enis = instance_count(cloud, acct), set(enis(ec2))
+    assert run([{"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 0, "SubnetId": second}]) == "InvalidParameterValue"
+    assert run([{"DeviceIndex": 1, "SubnetId": sn}]) == "InvalidParameterValue"
+    assert run([{"DeviceIndex": 0, "SubnetId": sn, "AssociatePublicIpAddress": True},
+                {"DeviceIndex": 1, "SubnetId": second}]) == "InvalidParameterCombination"
+    assert run([{"DeviceIndex": 0}, {"DeviceIndex": 1, "SubnetId": second}],
+               SubnetId=sn) == "InvalidParameterCombination"
+    assert run([{"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "NetworkInterfaceId": free}],
+               MaxCount=2) == "InvalidParameterCombination"
+    assert run([{"DeviceIndex": 0, "SubnetId": sn},
+                {"DeviceIndex": 1, "SubnetId": other_sn}]) == "InvalidParameterCombination"
+    assert run([{"DeviceIndex": 0, "SubnetId": sn},
+                {"DeviceIndex": 1, "NetworkInterfaceId": "eni-0123456789abcdef0"}]) == \
+        "InvalidNetworkInterfaceID.NotFound"
+    if net["other_zone"]:
+        assert run([{"DeviceIndex": 0, "SubnetId": net["other_zone"]["SubnetId"]},
+                    {"DeviceIndex": 1, "NetworkInterfaceId": free}]) == "InvalidParameterCombination"
+    # the same through the aws CLI: the message EC2 gives
+    rc, _, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--network-interfaces",
+                     json.dumps([{"DeviceIndex": 0, "SubnetId": sn, "AssociatePublicIpAddress": True},
+                                 {"DeviceIndex": 1, "SubnetId": second}]), access_key=k, secret_key=s)
+    assert rc != 0 and "cannot be specified when launching with multiple network interfaces" in err, err
+    # an interface in use by an instance
+    busy = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "NetworkInterfaceId": free}])["Instances"][0]
+    # compute knows it attached once the network's push is stored (DescribeInstances shows it)
+    wait(lambda: describe(ec2, busy["InstanceId"]), lambda d: len(d.get("NetworkInterfaces", [])) == 2)
+    assert run([{"DeviceIndex": 0, "SubnetId": sn},
+                {"DeviceIndex": 1, "NetworkInterfaceId": free}]) == "InvalidNetworkInterface.InUse"
+    assert instance_count(cloud, acct) == before_instances + 1   # the one that had it
+    ec2.terminate_instances(InstanceIds=[busy["InstanceId"]])
+    made = wait(lambda: set(enis(ec2)), lambda d: d - {free} <= before_enis)
+    assert made - {free} <= before_enis, made - before_enis
+    # attached at launch without DeleteOnTermination: detached, available again
+    assert wait(lambda: enis(ec2, NetworkInterfaceIds=[free])[free]["Status"], lambda st: st == "available") == \
+        "available"
+    ec2.delete_subnet(SubnetId=other_sn)
+    ec2.delete_vpc(VpcId=other_vpc)
+
+
+def test_address_taken_fails_the_launch_at_its_task_and_leaves_nothing(cloud, tenant, net):
+    """RunInstances checks that an interface's PrivateIpAddress is in its subnet; that it
+    is free, the network finds when the launch task has it make the interfaces (as for the
+    primary's address). Taken: the instance ends terminated with that reason, and neither
+    its primary nor the interface of the same launch made before the refused one is left."""
+    acct, k, s, ec2 = tenant
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    sn, second = net["subnet"]["SubnetId"], net["second"]["SubnetId"]
+    holder = ec2.create_network_interface(SubnetId=second, PrivateIpAddress="172.31.250.30")["NetworkInterface"]
+    before = set(enis(ec2))
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "SubnetId": second},
+        {"DeviceIndex": 2, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}])["Instances"][0]["InstanceId"]
+    i = wait(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "terminated")
+    assert i["State"]["Name"] == "terminated", i["State"]
+    assert "InvalidIPAddress.InUse" in i["StateReason"]["Message"], i["StateReason"]
+    after = wait(lambda: set(enis(ec2)), lambda d: d <= before)
+    assert after <= before, after - before
+    assert "Attachment" not in enis(ec2, NetworkInterfaceIds=[holder["NetworkInterfaceId"]])[holder["NetworkInterfaceId"]]
+    ec2.delete_network_interface(NetworkInterfaceId=holder["NetworkInterfaceId"])
