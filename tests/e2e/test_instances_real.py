@@ -27,6 +27,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from harness import Cloud, boto3_client, new_tenant
 from host_guests import wait_gone
@@ -39,8 +40,11 @@ MD = "http://169.254.169.254/latest"
 
 @pytest.fixture(scope="module")
 def cloud():
+    # the agent's metadata cache kept long, so that an answer it must drop (a public
+    # address changed, an address given to another instance) is proven dropped
     c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container,qemu",
-                                              "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
+                                              "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
+                                              "VIRGA_AGENT_METADATA_CACHE_S": "60"})
     try:
         yield c
     finally:
@@ -165,6 +169,39 @@ def test_container_boots_reads_metadata_stops_starts_terminates(cloud, images, t
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
     wait_gone(cloud, {iid: eni})
+
+
+def test_an_address_given_again_answers_for_its_new_instance(cloud, images, tenant):
+    """A container terminated and a new one launched at once at its private address: the
+    new guest's metadata is its own (its instance id on its ready line, its user-data
+    run), not what the agent's metadata cache held for the terminated one (it kept
+    compute's answers per address for agent.metadata_cache_s, so the new guest read the
+    old instance's id and user-data: another instance's secrets)."""
+    ec2, _ = tenant
+    (subnet,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
+    net = subnet["CidrBlock"].split("/")[0].rsplit(".", 2)[0]
+    ip = "%s.15.201" % net   # in the default /20, far from the addresses IPAM hands out first
+    seen = []
+    for n in range(2):
+        token = uuid.uuid4().hex[:12]
+        deadline = time.time() + 60
+        while True:   # the terminated one's port goes with its cleanup task, just after
+            try:
+                iid = ec2.run_instances(ImageId=images["virga-busybox-rootfs"], InstanceType="t3.nano", MinCount=1,
+                                        MaxCount=1, UserData="#!/bin/sh\necho user-data-%s\n" % token,
+                                        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet["SubnetId"],
+                                                            "PrivateIpAddress": ip}])["Instances"][0]["InstanceId"]
+                break
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "InvalidIPAddress.InUse" and time.time() < deadline, err
+                time.sleep(0.2)
+        wait_state(ec2, iid, "running")
+        text = wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=%s addr=%s" % (iid, ip), "user-data-" + token],
+                            first_boot=True)
+        assert "user-data-" + seen[0][1] not in text if seen else True, text
+        seen.append((iid, token))
+        ec2.terminate_instances(InstanceIds=[iid])
+        wait_state(ec2, iid, "terminated")
 
 
 def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):

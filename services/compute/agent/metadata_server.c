@@ -179,9 +179,11 @@ void md_servers_addresses(const struct dp_desired *d)
     char **now = xcalloc(d->n_ifaces + 1, sizeof *now);
     for (size_t i = 0; i < d->n_ifaces; i++) {
         const dp_iface_t *f = &d->ifaces[i];
-        now[i] = xasprintf("%s %s %s", f->vpc_id, f->ip, f->public_ip);
-        /* a line the last document did not have (its public address changed, or it is
-         * new here): whatever its address had cached goes (after the agent's start,
+        now[i] = xasprintf("%s %s %s %s %s", f->vpc_id, f->ip, f->public_ip, f->eni_id, f->parent);
+        /* a line the last document did not have (its public address changed; or it is
+         * new here: another interface has the address, or the same interface another
+         * instance, of which it is not the primary): whatever its address had cached goes,
+         * the answers of the instance that had it before (after the agent's start,
          * nothing is cached yet) */
         if (!mds.addresses || bsearch(&now[i], mds.addresses, mds.n_addresses, sizeof *now, by_text))
             continue;

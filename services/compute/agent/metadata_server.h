@@ -20,11 +20,12 @@ int md_servers_open(service_t *svc, verr_t *e);
  * stop what is gone. -1 with e when a server could not start (the rest still run). */
 int md_servers_sync(const md_vpc_t *v, size_t n, verr_t *e);
 void md_servers_close(void);
-/* The applied document's interfaces: each whose public address changed since the last
- * document (a stop released it, a start gave a new one, an elastic IP came or went) has
- * its cached metadata dropped, so its guest never reads the address it had (a guest
- * stopped and started within agent.metadata_cache_s would otherwise get its previous
- * boot's answer). Same thread as md_servers_sync. */
+/* The document about to be applied: each address whose interface changed since the last
+ * document (its public address: a stop released it, a start gave a new one, an elastic
+ * IP came or went; or the interface itself: a new instance has the address of one gone,
+ * or an interface moved to another instance) has its cached metadata dropped, so a guest
+ * never reads another boot's or another instance's answer (instance id, user-data) for
+ * agent.metadata_cache_s. Same thread as md_servers_sync. */
 struct dp_desired;
 void md_servers_addresses(const struct dp_desired *d);
 

@@ -151,7 +151,6 @@ static int sync_metadata(const dp_desired_t *d, verr_t *e)
         lx_ns_router(ns.dp, d->host, d->vpcs[i].vni, v[i].netns, sizeof v[i].netns);
     }
     int rc = md_servers_sync(v, d->n_vpcs, e);
-    md_servers_addresses(d);   /* a public address changed: its cached metadata goes */
     free(v);
     return rc;
 }
@@ -259,6 +258,11 @@ static void apply(const json_t *pulled, long long gen, int full)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long execs = dp_exec_count();
     dp_stats_t st = {.plugged = plugged};
+    /* an address whose interface or public address changed loses what its metadata
+     * cache holds before the apply: the apply lets a launch waiting for its interface go
+     * (plugged), and that guest's first question must not get the answer cached for the
+     * instance that had its address before */
+    md_servers_addresses(d);
     int rc;
     if (!d->n_vpcs && !d->n_ifaces) {
         rc = dp_teardown(ns.dp, d->host, &e);
