@@ -170,6 +170,26 @@ def test_filters_and_pagination(cloud, ami, tenant):
     # values that would break an array literal are only values
     odd = [{"Name": "instance-type", "Values": ['t3."nano\\', "x,y}", "{"]}]
     assert ec2.describe_instances(Filters=odd)["Reservations"] == []
+    # the filters EC2 documents on the instance's groups and interfaces (they answered
+    # "The filter 'instance.group-id' is invalid")
+    inst = one["Reservations"][0]["Instances"][0]
+    eni = inst["NetworkInterfaces"][0]
+    group = inst["SecurityGroups"][0]
+    for name, value in [("network-interface.network-interface-id", eni["NetworkInterfaceId"]),
+                        ("network-interface.addresses.private-ip-address", ip),
+                        ("network-interface.private-dns-name", inst["PrivateDnsName"]),
+                        ("network-interface.mac-address", eni["MacAddress"]),
+                        ("network-interface.attachment.attachment-id", eni["Attachment"]["AttachmentId"])]:
+        got = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}, *f])
+        assert [i["InstanceId"] for r in got["Reservations"] for i in r["Instances"]] == [ids[3]], name
+    for name, value in [("instance.group-id", group["GroupId"]), ("instance.group-name", group["GroupName"]),
+                        ("network-interface.group-id", group["GroupId"]),
+                        ("network-interface.subnet-id", inst["SubnetId"]), ("network-interface.vpc-id", inst["VpcId"]),
+                        ("network-interface.status", "in-use"), ("root-device-type", "instance-store"),
+                        ("virtualization-type", "hvm"), ("tenancy", "default"), ("monitoring-state", "disabled"),
+                        ("launch-time", inst["LaunchTime"].strftime("%Y-%m-%dT*"))]:
+        got = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}, *f])
+        assert sorted(i["InstanceId"] for r in got["Reservations"] for i in r["Instances"]) == sorted(ids), name
     ec2.terminate_instances(InstanceIds=ids)
 
 
