@@ -422,6 +422,15 @@ def test_dry_run_changes_nothing(cloud, ami, tenant):
     wait_state(ec2, [iid], "running")
     assert client_error(ec2.stop_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
     assert client_error(ec2.terminate_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
+    # the reads too: EC2 answers DryRunOperation (the permission check), never the data
+    # (they answered as if DryRun were not given: a --dry-run permission probe "passed"
+    # with the console text in hand)
+    for fn, kw in [(ec2.describe_instances, {}), (ec2.describe_instance_status, {"InstanceIds": [iid]}),
+                   (ec2.describe_instance_attribute, {"InstanceId": iid, "Attribute": "instanceType"}),
+                   (ec2.get_console_output, {"InstanceId": iid}), (ec2.describe_instance_types, {}),
+                   (ec2.describe_instance_type_offerings, {}), (ec2.describe_tags, {}),
+                   (ec2.describe_availability_zones, {})]:
+        assert client_error(fn, DryRun=True, **kw) == "DryRunOperation", fn.__name__
     wait_state(ec2, [iid], "running")
     ec2.terminate_instances(InstanceIds=[iid])
 
