@@ -376,6 +376,22 @@ def test_attributes(cloud, ami, tenant):
     assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")[
         "DisableApiTermination"]["Value"] is True
     assert client_error(ec2.terminate_instances, InstanceIds=[iid]) == "OperationNotPermitted"
+    # one attribute per call: two were answered with success and one of them dropped
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid, DisableApiTermination={"Value": False},
+                        SourceDestCheck={"Value": False}) == "InvalidParameterCombination"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")["SourceDestCheck"]["Value"]
+    # what cannot change here says so (it was "No attribute specified")
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        InstanceInitiatedShutdownBehavior={"Value": "terminate"}) == "Unsupported"
+    # every attribute EC2 names is described (these were "Value (productCodes) ... invalid")
+    fixed = {"productCodes": ("ProductCodes", []), "ebsOptimized": ("EbsOptimized", {"Value": False}),
+             "enaSupport": ("EnaSupport", {"Value": True}), "disableApiStop": ("DisableApiStop", {"Value": False}),
+             "enclaveOptions": ("EnclaveOptions", {"Enabled": False}),
+             "instanceInitiatedShutdownBehavior": ("InstanceInitiatedShutdownBehavior", {"Value": "stop"})}
+    for attr, (key, value) in fixed.items():
+        assert ec2.describe_instance_attribute(InstanceId=iid, Attribute=attr).get(key, []) == value, attr
+    for attr in ("blockDeviceMapping", "sriovNetSupport"):
+        ec2.describe_instance_attribute(InstanceId=iid, Attribute=attr)
     # the type changes only while stopped
     assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
                         InstanceType={"Value": "t3.small"}) == "IncorrectInstanceState"
