@@ -9,6 +9,7 @@
 #include "compute.h"
 #include "describe.h"
 #include "jsonutil.h"
+#include "zones.h"
 
 #define DEFAULT_TYPES "t3.nano:2:512,t3.micro:2:1024,t3.small:2:2048,t3.medium:2:4096," \
                       "m5.large:2:8192,m5.xlarge:4:16384,c5.large:2:4096"
@@ -115,11 +116,14 @@ int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body,
         }
         AUTOFREE char *zones = xstrdup(c->zones);
         char *save = NULL;
+        int n = 0;
         for (char *z = strtok_r(zones, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
-            char order[160];
-            snprintf(order, sizeof order, "%s/%s", c->types[i].name, z);
+            char order[160], zid[96];
+            zone_id(c->region, ++n, zid, sizeof zid);
+            const char *where = strcmp(lt, "availability-zone-id") ? z : zid;
+            snprintf(order, sizeof order, "%s/%s", c->types[i].name, where);
             json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "instanceType", c->types[i].name,
-                                                 "locationType", lt, "location", z, "order", order));
+                                                 "locationType", lt, "location", where, "order", order));
         }
     }
     JSON_AUTO json_t *items = describe_filter(all, json_object_get(body, "Filter"), offering_fields, e);

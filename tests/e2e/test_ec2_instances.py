@@ -423,6 +423,14 @@ def test_instance_types_and_offerings(cloud, tenant):
     offers = ec2.describe_instance_type_offerings(LocationType="availability-zone")["InstanceTypeOfferings"]
     assert {"InstanceType": "t3.nano", "LocationType": "availability-zone",
             "Location": cloud.env["AWS_DEFAULT_REGION"] + "a"} in offers
+    # by zone id, the ids DescribeAvailabilityZones gives (they were the zone names)
+    zone_ids = {z["ZoneId"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+    by_id = ec2.describe_instance_type_offerings(LocationType="availability-zone-id")["InstanceTypeOfferings"]
+    assert {o["Location"] for o in by_id} == zone_ids
+    some = sorted(zone_ids)[0]
+    assert {o["InstanceType"] for o in ec2.describe_instance_type_offerings(
+        LocationType="availability-zone-id", Filters=[{"Name": "location", "Values": [some]}])[
+        "InstanceTypeOfferings"]} == set(by)
     rc, out, err = aws(cloud, "ec2", "describe-instance-type-offerings")
     assert rc == 0, err
     assert {o["InstanceType"] for o in out["InstanceTypeOfferings"]} == set(by)
@@ -430,10 +438,12 @@ def test_instance_types_and_offerings(cloud, tenant):
 
 def test_dry_run_changes_nothing(cloud, ami, tenant):
     _, _, _, ec2 = tenant
-    before = ec2.describe_instances()["Reservations"]
+    def instance_ids():   # ids only: another test's terminated instance still loses its interface
+        return {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    before = instance_ids()
     assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
                         DryRun=True) == "DryRunOperation"
-    assert ec2.describe_instances()["Reservations"] == before
+    assert instance_ids() == before
     _, (iid,) = run(ec2, ami)
     wait_state(ec2, [iid], "running")
     assert client_error(ec2.stop_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
