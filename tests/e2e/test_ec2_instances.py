@@ -906,6 +906,11 @@ def test_network_refusals_come_from_run_instances(cloud, ami):
         == "InvalidParameterCombination"
     assert client_error(a.run_instances, SubnetId=sub, PrivateIpAddress="10.40.2.9", **launch) \
         == "InvalidParameterValue"
+    # the subnet's reserved addresses (network, router, DNS, future, broadcast): they were
+    # answered pending and the instance ended terminated with Server.InternalError
+    for reserved in ("10.40.1.0", "10.40.1.1", "10.40.1.3", "10.40.1.255"):
+        assert client_error(a.run_instances, SubnetId=sub, PrivateIpAddress=reserved, **launch) \
+            == "InvalidParameterValue", reserved
     assert a.describe_instances()["Reservations"] == []   # nothing was made
     a.delete_security_group(GroupId=other)
     a.delete_subnet(SubnetId=sub)
