@@ -460,6 +460,8 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
         verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%.64s' does not exist", missing);
         return NULL;
     }
+    if (what != FOR_INSTANCES)   /* the status item's filters, which the caller applies */
+        return json_incref(sel);
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
@@ -638,6 +640,14 @@ static const describe_field_t status_fields[] = {
     {"instance-state-code", "instanceState.code"},
     {"instance-status.status", "instanceStatus.status"},
     {"system-status.status", "systemStatus.status"},
+    {"instance-status.reachability", "instanceStatus.details.status"},
+    {"system-status.reachability", "systemStatus.details.status"},
+    {"event.code", "eventsSet.code"},
+    {"event.description", "eventsSet.description"},
+    {"event.instance-event-id", "eventsSet.instanceEventId"},
+    {"event.not-after", "eventsSet.notAfter"},
+    {"event.not-before", "eventsSet.notBefore"},
+    {"event.not-before-deadline", "eventsSet.notBeforeDeadline"},
     {NULL, NULL},
 };
 
@@ -658,6 +668,9 @@ static json_t *status_item(const json_t *it)
 
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
+    if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
+        return verr_set(e, 400, "InvalidParameterCombination",
+                        "The parameter instancesSet cannot be used with the parameter maxResults");
     int ids = json_object_get(body, "InstanceId") != NULL, all = json_flag(body, "IncludeAllInstances") || ids;
     JSON_AUTO json_t *items = selected(ctx, body, ids ? FOR_STATUS_IDS : all ? FOR_STATUS_LIVE : FOR_STATUS_RUNNING, e);
     if (!items)

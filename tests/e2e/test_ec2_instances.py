@@ -220,6 +220,16 @@ def test_instance_status_pages_leave_out_the_terminated(cloud, ami):
     running = ec2.describe_instance_status()["InstanceStatuses"]
     assert sorted(st["InstanceId"] for st in running) == live
     assert ec2.describe_instance_status(InstanceIds=[gone[0]])["InstanceStatuses"] == []
+    # the status filters EC2 documents (they answered "The filter 'instance-status.status'
+    # is invalid": DescribeInstances' own filters were applied first)
+    for name, value, want in [("instance-status.status", "ok", live), ("system-status.status", "ok", live),
+                              ("instance-status.reachability", "passed", live),
+                              ("system-status.reachability", "passed", live),
+                              ("instance-status.status", "impaired", []), ("event.code", "system-reboot", [])]:
+        got = ec2.describe_instance_status(Filters=[{"Name": name, "Values": [value]}])["InstanceStatuses"]
+        assert sorted(st["InstanceId"] for st in got) == want, name
+    assert client_error(ec2.describe_instance_status, InstanceIds=[live[0]], MaxResults=5) \
+        == "InvalidParameterCombination"
     ec2.terminate_instances(InstanceIds=live)
 
 
