@@ -51,6 +51,9 @@ const instance_type_t *instance_type_find(const compute_t *c, const char *name)
     return NULL;
 }
 
+/* One type as EC2 shapes it. Its root device type is the one every image and instance
+ * here has (instance-store: the disk is the image's copy on the host, no EBS), so a
+ * tool matching an image's RootDeviceType to the types finds them (it said ebs). */
 static json_t *type_item(const instance_type_t *t)
 {
     return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, s:{s:s}, "
@@ -59,7 +62,7 @@ static json_t *type_item(const instance_type_t *t)
                      "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
                      "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
                      "processorInfo", "supportedArchitectures", "x86_64",
-                     "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "ebs",
+                     "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "instance-store",
                      "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported", "bareMetal", 0);
 }
 
@@ -70,6 +73,14 @@ static const describe_field_t type_fields[] = {
     {"current-generation", "currentGeneration"},
     {"hypervisor", "hypervisor"},
     {"processor-info.supported-architecture", "processorInfo.supportedArchitectures"},
+    {"vcpu-info.default-cores", "vCpuInfo.defaultCores"},
+    {"vcpu-info.default-threads-per-core", "vCpuInfo.defaultThreadsPerCore"},
+    {"supported-virtualization-type", "supportedVirtualizationTypes"},
+    {"supported-root-device-type", "supportedRootDeviceTypes"},
+    {"free-tier-eligible", "freeTierEligible"},
+    {"bare-metal", "bareMetal"},
+    {"instance-storage-supported", "instanceStorageSupported"},
+    {"network-info.ena-support", "networkInfo.enaSupport"},
     {NULL, NULL},
 };
 

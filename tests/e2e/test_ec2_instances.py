@@ -430,6 +430,13 @@ def test_instance_types_and_offerings(cloud, tenant):
     one = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"]
     assert [t["InstanceType"] for t in one] == ["t3.nano"]
     assert client_error(ec2.describe_instance_types, InstanceTypes=["x9.huge"]) == "InvalidInstanceType"
+    # the filters EC2 documents on what every type here shares (they were "invalid"), and
+    # the root device type of the images and instances (it said ebs)
+    for name, value in [("supported-root-device-type", "instance-store"), ("free-tier-eligible", "false"),
+                        ("supported-virtualization-type", "hvm"), ("bare-metal", "false"),
+                        ("network-info.ena-support", "supported")]:
+        got = ec2.describe_instance_types(Filters=[{"Name": name, "Values": [value]}])["InstanceTypes"]
+        assert {t["InstanceType"] for t in got} == set(by), name
     offers = ec2.describe_instance_type_offerings(LocationType="availability-zone")["InstanceTypeOfferings"]
     assert {"InstanceType": "t3.nano", "LocationType": "availability-zone",
             "Location": cloud.env["AWS_DEFAULT_REGION"] + "a"} in offers
