@@ -253,6 +253,12 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)
         goto fail;
+    /* a terminated instance changes no more (its protection was set with a success) */
+    if (!strcmp(state, "terminated") || !strcmp(state, "shutting-down")) {
+        verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be modified.",
+                 id);
+        goto fail;
+    }
     if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
         verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
         goto fail;

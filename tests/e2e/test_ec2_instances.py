@@ -419,6 +419,9 @@ def test_attributes(cloud, ami, tenant):
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, [iid], "terminated")
+    # a terminated instance changes no more (protecting it answered success)
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        DisableApiTermination={"Value": True}) == "IncorrectInstanceState"
 
 
 def test_instance_types_and_offerings(cloud, tenant):
