@@ -7,6 +7,7 @@
 #include "describe.h"
 #include "gateway.h"
 #include "jsonutil.h"
+#include "zones.h"
 
 /* Keep items whose field is one of the names in params[list] (RegionName.N etc.);
  * a requested name that does not exist is an error, as in EC2. */
@@ -56,7 +57,7 @@ int ec2_describe_availability_zones(gw_req_t *r, json_t **result, verr_t *e)
     int n = 0;
     for (char *z = strtok_r(zones, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
         char zid[96];
-        snprintf(zid, sizeof zid, "%s-az%d", r->gw->region, ++n);
+        zone_id(r->gw->region, ++n, zid, sizeof zid);
         json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[]}", "zoneName", z,
                                                "zoneId", zid, "zoneState", "available", "regionName", r->gw->region,
                                                "zoneType", "availability-zone", "groupName", r->gw->region,

@@ -225,6 +225,14 @@ void gw_authenticated(gw_req_t *r)
     if (!ratelimit_take(r->gw->limits, json_str(r->caller, "access_key_id", "")))
         verr_set(&e, 503, "RequestLimitExceeded", "Request limit exceeded.");
     else if (gw_authorize(r, &e) == 0 && missing_param(r, &e) == 0) {
+        /* An EC2 read with DryRun is the permission check alone, as EC2 answers it: the
+         * policy passed, so DryRunOperation, never the data (the services, which check
+         * DryRun on their changes, are not asked). */
+        if (r->api == API_EC2 && (r->action->flags & GW_READS) && json_flag(r->params, "DryRun")) {
+            verr_set(&e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+            gw_finish(r, -1, NULL, &e);
+            return;
+        }
         if (!r->action->local) {
             forward(r);
             return;

@@ -4,8 +4,9 @@
  * new instanceType must fit the account's vCPU/memory quotas and its host's capacity;
  * groupSet (GroupId.N) changes the groups (instance_groups.c), sourceDestCheck the primary
  * interface's check (source_dest_check.c);
- * groupSet, kernel, ramdisk, rootDeviceName and instanceInitiatedShutdownBehavior are
- * described. */
+ * groupSet, kernel, ramdisk and the attributes fixed here (rootDeviceName, productCodes,
+ * ebsOptimized...) are described; one attribute per change, as EC2. */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,15 +34,40 @@ int instance_lock(db_t *db, const char *account, const char *id, char state[32],
 }
 
 static const char *const attributes[] = {"instanceType", "userData", "disableApiTermination", "groupSet", "kernel",
-                                         "ramdisk", "rootDeviceName", "instanceInitiatedShutdownBehavior",
-                                         "sourceDestCheck", NULL};
+                                         "ramdisk", "sourceDestCheck", NULL};
+
+/* The attributes EC2 names that are the same for every instance here, as DescribeInstances
+ * shows them too (no EBS, no product codes, ENA on, no stop protection, shutdown stops).
+ * They were "Value (productCodes) for parameter attribute is invalid", as if misspelt. */
+static const struct {
+    const char *attr, *json;
+} fixed_attributes[] = {
+    {"rootDeviceName", "{\"value\": \"/dev/vda\"}"},
+    {"instanceInitiatedShutdownBehavior", "{\"value\": \"stop\"}"},
+    {"blockDeviceMapping", "[]"},
+    {"productCodes", "[]"},
+    {"ebsOptimized", "{\"value\": false}"},
+    {"enaSupport", "{\"value\": true}"},
+    {"sriovNetSupport", "{}"},
+    {"enclaveOptions", "{\"enabled\": false}"},
+    {"disableApiStop", "{\"value\": false}"},
+};
+
+/* The fixed answer of an attribute (its JSON text), or NULL for one read from the instance. */
+static const char *fixed_attribute(const char *a)
+{
+    for (size_t i = 0; a && i < sizeof fixed_attributes / sizeof fixed_attributes[0]; i++)
+        if (!strcmp(fixed_attributes[i].attr, a))
+            return fixed_attributes[i].json;
+    return NULL;
+}
 
 static int known_attribute(const char *a)
 {
     for (int i = 0; a && attributes[i]; i++)
         if (!strcmp(attributes[i], a))
             return 1;
-    return 0;
+    return fixed_attribute(a) != NULL;
 }
 
 int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -79,10 +105,8 @@ int compute_describe_instance_attribute(bus_ctx_t *ctx, const json_t *body, json
         v = PQgetisnull(r, 0, 4) ? json_object() : json_pack("{s:s}", "value", PQgetvalue(r, 0, 4));
     else if (!strcmp(attr, "groupSet"))
         v = PQgetisnull(r, 0, 5) ? json_array() : json_loads(PQgetvalue(r, 0, 5), 0, NULL);
-    else if (!strcmp(attr, "rootDeviceName"))
-        v = json_pack("{s:s}", "value", "/dev/vda");
     else
-        v = json_pack("{s:s}", "value", "stop");
+        v = json_loads(fixed_attribute(attr), 0, NULL);
     json_object_set_new(*reply, attr, v ? v : json_object());
     return 0;
 }
@@ -158,11 +182,44 @@ static int owner_of(db_t *db, const char *scope, const char *id, char out[16], v
     return 0;
 }
 
+/* EC2 changes one attribute per ModifyInstanceAttribute: more than one is refused
+ * (each form below went its own way, so DisableApiTermination with SourceDestCheck changed
+ * the check and dropped the protection with a success), and the attributes this cloud
+ * cannot change say so, not "No attribute specified". */
+static int one_attribute(const json_t *body, verr_t *e)
+{
+    static const char *const changed[] = {"InstanceType", "UserData", "DisableApiTermination", "GroupId",
+                                          "SourceDestCheck"};
+    static const char *const unchangeable[] = {"InstanceInitiatedShutdownBehavior", "Kernel", "Ramdisk",
+                                               "BlockDeviceMapping", "EbsOptimized", "EnaSupport",
+                                               "SriovNetSupport", "DisableApiStop", "EnclaveOptions"};
+    const char *named = json_str(body, "Attribute", NULL), *form = NULL;
+    int n = 0;
+    for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++)
+        if (json_object_get(body, changed[i]))
+            n++, form = changed[i];
+    for (size_t i = 0; i < sizeof unchangeable / sizeof unchangeable[0]; i++)
+        if (json_object_get(body, unchangeable[i]))
+            n++, form = unchangeable[i];
+    /* Attribute=groupSet with GroupId.N, Attribute=sourceDestCheck with its form: one */
+    char same[64] = "";
+    if (form)
+        snprintf(same, sizeof same, "%c%s", tolower((unsigned char)form[0]), form + 1);
+    if (form && !strcmp(form, "GroupId"))
+        snprintf(same, sizeof same, "groupSet");
+    if (n > 1 || (named && n == 1 && strcmp(named, same)))
+        return verr_set(e, 400, "InvalidParameterCombination", "Only one attribute can be modified at a time");
+    for (size_t i = 0; i < sizeof unchangeable / sizeof unchangeable[0]; i++)
+        if (json_object_get(body, unchangeable[i]))
+            return verr_set(e, 400, "Unsupported", "Modifying %s is not supported here", unchangeable[i]);
+    return 0;
+}
+
 int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     const compute_t *c = compute_of(ctx);
     const char *account, *attr, *value, *id = json_str(body, "InstanceId", NULL);
-    if (instances_scope(ctx, &account, e) < 0)
+    if (instances_scope(ctx, &account, e) < 0 || one_attribute(body, e) < 0)
         return -1;
     if (json_object_get(body, "GroupId") || !strcmp(json_str(body, "Attribute", ""), "groupSet"))
         return instance_groups_modify(ctx, account, id, json_object_get(body, "GroupId"), json_flag(body, "DryRun"),
@@ -196,6 +253,12 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)
         goto fail;
+    /* a terminated instance changes no more (its protection was set with a success) */
+    if (!strcmp(state, "terminated") || !strcmp(state, "shutting-down")) {
+        verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be modified.",
+                 id);
+        goto fail;
+    }
     if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
         verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
         goto fail;

@@ -400,6 +400,45 @@ static const describe_field_t instance_fields[] = {
     {"architecture", "architecture"},
     {"kernel-id", "kernelId"},
     {"ramdisk-id", "ramdiskId"},
+    /* on the groups and interfaces, as EC2 documents them (paths go through arrays) */
+    {"instance.group-id", "groupSet.groupId"},
+    {"instance.group-name", "groupSet.groupName"},
+    {"network-interface.network-interface-id", "networkInterfaceSet.networkInterfaceId"},
+    {"network-interface.addresses.private-ip-address", "networkInterfaceSet.privateIpAddressesSet.privateIpAddress"},
+    {"network-interface.addresses.primary", "networkInterfaceSet.privateIpAddressesSet.primary"},
+    {"network-interface.addresses.association.public-ip",
+     "networkInterfaceSet.privateIpAddressesSet.association.publicIp"},
+    {"network-interface.association.public-ip", "networkInterfaceSet.association.publicIp"},
+    {"network-interface.attachment.attachment-id", "networkInterfaceSet.attachment.attachmentId"},
+    {"network-interface.attachment.device-index", "networkInterfaceSet.attachment.deviceIndex"},
+    {"network-interface.attachment.status", "networkInterfaceSet.attachment.status"},
+    {"network-interface.attachment.delete-on-termination", "networkInterfaceSet.attachment.deleteOnTermination"},
+    {"network-interface.description", "networkInterfaceSet.description"},
+    {"network-interface.group-id", "networkInterfaceSet.groupSet.groupId"},
+    {"network-interface.group-name", "networkInterfaceSet.groupSet.groupName"},
+    {"network-interface.mac-address", "networkInterfaceSet.macAddress"},
+    {"network-interface.owner-id", "networkInterfaceSet.ownerId"},
+    {"network-interface.private-dns-name", "networkInterfaceSet.privateDnsName"},
+    {"network-interface.source-dest-check", "networkInterfaceSet.sourceDestCheck"},
+    {"network-interface.status", "networkInterfaceSet.status"},
+    {"network-interface.subnet-id", "networkInterfaceSet.subnetId"},
+    {"network-interface.vpc-id", "networkInterfaceSet.vpcId"},
+    {"source-dest-check", "sourceDestCheck"},
+    {"dns-name", "dnsName"},
+    {"launch-time", "launchTime"},
+    {"root-device-name", "rootDeviceName"},
+    {"root-device-type", "rootDeviceType"},
+    {"virtualization-type", "virtualizationType"},
+    {"hypervisor", "hypervisor"},
+    {"tenancy", "placement.tenancy"},
+    {"monitoring-state", "monitoring.state"},
+    {"platform-details", "platformDetails"},
+    {"reason", "reason"},
+    {"state-reason-code", "stateReason.code"},
+    {"state-reason-message", "stateReason.message"},
+    {"metadata-options.http-tokens", "metadataOptions.httpTokens"},
+    {"metadata-options.http-put-response-hop-limit", "metadataOptions.httpPutResponseHopLimit"},
+    {"metadata-options.http-endpoint", "metadataOptions.httpEndpoint"},
     {NULL, NULL},
 };
 
@@ -438,6 +477,8 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
         verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%.64s' does not exist", missing);
         return NULL;
     }
+    if (what != FOR_INSTANCES)   /* the status item's filters, which the caller applies */
+        return json_incref(sel);
     return describe_filter(sel, json_object_get(body, "Filter"), instance_fields, e);
 }
 
@@ -616,6 +657,14 @@ static const describe_field_t status_fields[] = {
     {"instance-state-code", "instanceState.code"},
     {"instance-status.status", "instanceStatus.status"},
     {"system-status.status", "systemStatus.status"},
+    {"instance-status.reachability", "instanceStatus.details.status"},
+    {"system-status.reachability", "systemStatus.details.status"},
+    {"event.code", "eventsSet.code"},
+    {"event.description", "eventsSet.description"},
+    {"event.instance-event-id", "eventsSet.instanceEventId"},
+    {"event.not-after", "eventsSet.notAfter"},
+    {"event.not-before", "eventsSet.notBefore"},
+    {"event.not-before-deadline", "eventsSet.notBeforeDeadline"},
     {NULL, NULL},
 };
 
@@ -636,6 +685,9 @@ static json_t *status_item(const json_t *it)
 
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
+    if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
+        return verr_set(e, 400, "InvalidParameterCombination",
+                        "The parameter instancesSet cannot be used with the parameter maxResults");
     int ids = json_object_get(body, "InstanceId") != NULL, all = json_flag(body, "IncludeAllInstances") || ids;
     JSON_AUTO json_t *items = selected(ctx, body, ids ? FOR_STATUS_IDS : all ? FOR_STATUS_LIVE : FOR_STATUS_RUNNING, e);
     if (!items)

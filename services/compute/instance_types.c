@@ -9,6 +9,7 @@
 #include "compute.h"
 #include "describe.h"
 #include "jsonutil.h"
+#include "zones.h"
 
 #define DEFAULT_TYPES "t3.nano:2:512,t3.micro:2:1024,t3.small:2:2048,t3.medium:2:4096," \
                       "m5.large:2:8192,m5.xlarge:4:16384,c5.large:2:4096"
@@ -50,6 +51,9 @@ const instance_type_t *instance_type_find(const compute_t *c, const char *name)
     return NULL;
 }
 
+/* One type as EC2 shapes it. Its root device type is the one every image and instance
+ * here has (instance-store: the disk is the image's copy on the host, no EBS), so a
+ * tool matching an image's RootDeviceType to the types finds them (it said ebs). */
 static json_t *type_item(const instance_type_t *t)
 {
     return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, s:{s:s}, "
@@ -58,7 +62,7 @@ static json_t *type_item(const instance_type_t *t)
                      "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
                      "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
                      "processorInfo", "supportedArchitectures", "x86_64",
-                     "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "ebs",
+                     "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "instance-store",
                      "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported", "bareMetal", 0);
 }
 
@@ -69,6 +73,14 @@ static const describe_field_t type_fields[] = {
     {"current-generation", "currentGeneration"},
     {"hypervisor", "hypervisor"},
     {"processor-info.supported-architecture", "processorInfo.supportedArchitectures"},
+    {"vcpu-info.default-cores", "vCpuInfo.defaultCores"},
+    {"vcpu-info.default-threads-per-core", "vCpuInfo.defaultThreadsPerCore"},
+    {"supported-virtualization-type", "supportedVirtualizationTypes"},
+    {"supported-root-device-type", "supportedRootDeviceTypes"},
+    {"free-tier-eligible", "freeTierEligible"},
+    {"bare-metal", "bareMetal"},
+    {"instance-storage-supported", "instanceStorageSupported"},
+    {"network-info.ena-support", "networkInfo.enaSupport"},
     {NULL, NULL},
 };
 
@@ -115,11 +127,14 @@ int compute_describe_instance_type_offerings(bus_ctx_t *ctx, const json_t *body,
         }
         AUTOFREE char *zones = xstrdup(c->zones);
         char *save = NULL;
+        int n = 0;
         for (char *z = strtok_r(zones, ",", &save); z; z = strtok_r(NULL, ",", &save)) {
-            char order[160];
-            snprintf(order, sizeof order, "%s/%s", c->types[i].name, z);
+            char order[160], zid[96];
+            zone_id(c->region, ++n, zid, sizeof zid);
+            const char *where = strcmp(lt, "availability-zone-id") ? z : zid;
+            snprintf(order, sizeof order, "%s/%s", c->types[i].name, where);
             json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s}", "instanceType", c->types[i].name,
-                                                 "locationType", lt, "location", z, "order", order));
+                                                 "locationType", lt, "location", where, "order", order));
         }
     }
     JSON_AUTO json_t *items = describe_filter(all, json_object_get(body, "Filter"), offering_fields, e);

@@ -4,7 +4,7 @@
  * or stopped, on a driver that can export it) and then sends image.create_from_instance with
  * compute's answer under "instance". Here the image is recorded `pending` (its name taken:
  * InvalidAMIName.Duplicate) with a 'create' task, in one transaction, and its id answered at
- * once. The task (pipeline.c) has the instance's host export the disk through compute and
+ * once (with DryRun, nothing is recorded: DryRunOperation). The task (pipeline.c) has the instance's host export the disk through compute and
  * makes the image available when the bytes are in the operator's bucket. */
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +54,13 @@ int image_create_from_instance(bus_ctx_t *ctx, const json_t *body, json_t **repl
         goto out;
     if (tags_put(db, id, owner, tags, e) < 0) {
         db_rollback(db);
+        goto out;
+    }
+    /* DryRun: every check passed (the name is free, the tags are good), nothing is kept
+     * (a DryRun made a real image, and a host exported its disk) */
+    if (json_flag(body, "DryRun")) {
+        db_rollback(db);
+        verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto out;
     }
     rc = image_commit_pending(svc, db, &(image_task_row_t){.image_id = id, .kind = "create", .account = owner,

@@ -278,11 +278,16 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     const char *ip = json_str(body, "private_ip", NULL);
     if (ip) {
         cidr_t c;
-        uint32_t a;
+        uint32_t a, first = 1, last = 0;
         cidr_parse(PQgetvalue(s, 0, 1), &c);
         if (cidr_ip_parse(ip, &a) < 0 || !cidr_contains_ip(&c, a))
             return verr_set(e, 400, "InvalidParameterValue", "Address %.32s does not fall within the subnet's address "
                             "range", ip);
+        /* the five reserved ones too, as the port's IPAM refuses them (ipam_private): this
+         * answer is RunInstances', where a refusal from the launch task came too late */
+        if (!cidr_usable(&c, &first, &last) || a < first || a > last)
+            return verr_set(e, 400, "InvalidParameterValue", "Address %.32s is one of the five reserved addresses "
+                            "of the subnet (%s)", ip, PQgetvalue(s, 0, 1));
     }
     json_t *ids = json_array();
     JSON_AUTO json_t *out = json_pack("{s:s, s:s, s:s, s:o}", "subnet_id", subnet, "vpc_id", vpc, "az", saz,

@@ -11,7 +11,7 @@ boto3 and /usr/bin/aws on a devcloud whose agent runs the real container driver:
 - the errors a tenant sees at once: an unknown instance (InvalidInstanceID.NotFound), another
   tenant's instance (the same), a malformed name (InvalidAMIName.Malformed), a name already
   used (InvalidAMIName.Duplicate, through the CLI), a terminated instance
-  (IncorrectInstanceState).
+  (IncorrectInstanceState); DryRun (DryRunOperation, no image made).
 
 Needs root (namespaces, cgroups). Waits are bounded generously; nothing asserts a duration."""
 import os
@@ -107,12 +107,14 @@ def test_create_image_errors(cloud, tenant):
     _, k2, s2 = new_tenant(cloud, "img2-" + uuid.uuid4().hex[:8])
     other = boto3_client(cloud, "ec2", k2, s2)
     assert client_error(other.create_image, InstanceId=iid, Name="theirs-1") == "InvalidInstanceID.NotFound"
+    # DryRun makes nothing (it made a real image, its disk exported)
+    assert client_error(ec2.create_image, InstanceId=iid, Name="dry-1", DryRun=True) == "DryRunOperation"
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
     assert client_error(ec2.create_image, InstanceId=iid, Name="late-1") == "IncorrectInstanceState"
     # nothing was made by the refused requests
     names = {i["Name"] for i in ec2.describe_images(Owners=["self"])["Images"]}
-    assert not names & {"nope-1", "x", "bad{name}", "theirs-1", "late-1"}
+    assert not names & {"nope-1", "x", "bad{name}", "theirs-1", "late-1", "dry-1"}
 
 
 def test_image_of_a_running_qemu_guest_carries_its_disk(cloud, tenant):

@@ -170,6 +170,26 @@ def test_filters_and_pagination(cloud, ami, tenant):
     # values that would break an array literal are only values
     odd = [{"Name": "instance-type", "Values": ['t3."nano\\', "x,y}", "{"]}]
     assert ec2.describe_instances(Filters=odd)["Reservations"] == []
+    # the filters EC2 documents on the instance's groups and interfaces (they answered
+    # "The filter 'instance.group-id' is invalid")
+    inst = one["Reservations"][0]["Instances"][0]
+    eni = inst["NetworkInterfaces"][0]
+    group = inst["SecurityGroups"][0]
+    for name, value in [("network-interface.network-interface-id", eni["NetworkInterfaceId"]),
+                        ("network-interface.addresses.private-ip-address", ip),
+                        ("network-interface.private-dns-name", inst["PrivateDnsName"]),
+                        ("network-interface.mac-address", eni["MacAddress"]),
+                        ("network-interface.attachment.attachment-id", eni["Attachment"]["AttachmentId"])]:
+        got = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}, *f])
+        assert [i["InstanceId"] for r in got["Reservations"] for i in r["Instances"]] == [ids[3]], name
+    for name, value in [("instance.group-id", group["GroupId"]), ("instance.group-name", group["GroupName"]),
+                        ("network-interface.group-id", group["GroupId"]),
+                        ("network-interface.subnet-id", inst["SubnetId"]), ("network-interface.vpc-id", inst["VpcId"]),
+                        ("network-interface.status", "in-use"), ("root-device-type", "instance-store"),
+                        ("virtualization-type", "hvm"), ("tenancy", "default"), ("monitoring-state", "disabled"),
+                        ("launch-time", inst["LaunchTime"].strftime("%Y-%m-%dT*"))]:
+        got = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}, *f])
+        assert sorted(i["InstanceId"] for r in got["Reservations"] for i in r["Instances"]) == sorted(ids), name
     ec2.terminate_instances(InstanceIds=ids)
 
 
@@ -200,6 +220,16 @@ def test_instance_status_pages_leave_out_the_terminated(cloud, ami):
     running = ec2.describe_instance_status()["InstanceStatuses"]
     assert sorted(st["InstanceId"] for st in running) == live
     assert ec2.describe_instance_status(InstanceIds=[gone[0]])["InstanceStatuses"] == []
+    # the status filters EC2 documents (they answered "The filter 'instance-status.status'
+    # is invalid": DescribeInstances' own filters were applied first)
+    for name, value, want in [("instance-status.status", "ok", live), ("system-status.status", "ok", live),
+                              ("instance-status.reachability", "passed", live),
+                              ("system-status.reachability", "passed", live),
+                              ("instance-status.status", "impaired", []), ("event.code", "system-reboot", [])]:
+        got = ec2.describe_instance_status(Filters=[{"Name": name, "Values": [value]}])["InstanceStatuses"]
+        assert sorted(st["InstanceId"] for st in got) == want, name
+    assert client_error(ec2.describe_instance_status, InstanceIds=[live[0]], MaxResults=5) \
+        == "InvalidParameterCombination"
     ec2.terminate_instances(InstanceIds=live)
 
 
@@ -356,6 +386,22 @@ def test_attributes(cloud, ami, tenant):
     assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")[
         "DisableApiTermination"]["Value"] is True
     assert client_error(ec2.terminate_instances, InstanceIds=[iid]) == "OperationNotPermitted"
+    # one attribute per call: two were answered with success and one of them dropped
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid, DisableApiTermination={"Value": False},
+                        SourceDestCheck={"Value": False}) == "InvalidParameterCombination"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")["SourceDestCheck"]["Value"]
+    # what cannot change here says so (it was "No attribute specified")
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        InstanceInitiatedShutdownBehavior={"Value": "terminate"}) == "Unsupported"
+    # every attribute EC2 names is described (these were "Value (productCodes) ... invalid")
+    fixed = {"productCodes": ("ProductCodes", []), "ebsOptimized": ("EbsOptimized", {"Value": False}),
+             "enaSupport": ("EnaSupport", {"Value": True}), "disableApiStop": ("DisableApiStop", {"Value": False}),
+             "enclaveOptions": ("EnclaveOptions", {"Enabled": False}),
+             "instanceInitiatedShutdownBehavior": ("InstanceInitiatedShutdownBehavior", {"Value": "stop"})}
+    for attr, (key, value) in fixed.items():
+        assert ec2.describe_instance_attribute(InstanceId=iid, Attribute=attr).get(key, []) == value, attr
+    for attr in ("blockDeviceMapping", "sriovNetSupport"):
+        ec2.describe_instance_attribute(InstanceId=iid, Attribute=attr)
     # the type changes only while stopped
     assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
                         InstanceType={"Value": "t3.small"}) == "IncorrectInstanceState"
@@ -373,6 +419,9 @@ def test_attributes(cloud, ami, tenant):
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, [iid], "terminated")
+    # a terminated instance changes no more (protecting it answered success)
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        DisableApiTermination={"Value": True}) == "IncorrectInstanceState"
 
 
 def test_instance_types_and_offerings(cloud, tenant):
@@ -384,9 +433,24 @@ def test_instance_types_and_offerings(cloud, tenant):
     one = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"]
     assert [t["InstanceType"] for t in one] == ["t3.nano"]
     assert client_error(ec2.describe_instance_types, InstanceTypes=["x9.huge"]) == "InvalidInstanceType"
+    # the filters EC2 documents on what every type here shares (they were "invalid"), and
+    # the root device type of the images and instances (it said ebs)
+    for name, value in [("supported-root-device-type", "instance-store"), ("free-tier-eligible", "false"),
+                        ("supported-virtualization-type", "hvm"), ("bare-metal", "false"),
+                        ("network-info.ena-support", "supported")]:
+        got = ec2.describe_instance_types(Filters=[{"Name": name, "Values": [value]}])["InstanceTypes"]
+        assert {t["InstanceType"] for t in got} == set(by), name
     offers = ec2.describe_instance_type_offerings(LocationType="availability-zone")["InstanceTypeOfferings"]
     assert {"InstanceType": "t3.nano", "LocationType": "availability-zone",
             "Location": cloud.env["AWS_DEFAULT_REGION"] + "a"} in offers
+    # by zone id, the ids DescribeAvailabilityZones gives (they were the zone names)
+    zone_ids = {z["ZoneId"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+    by_id = ec2.describe_instance_type_offerings(LocationType="availability-zone-id")["InstanceTypeOfferings"]
+    assert {o["Location"] for o in by_id} == zone_ids
+    some = sorted(zone_ids)[0]
+    assert {o["InstanceType"] for o in ec2.describe_instance_type_offerings(
+        LocationType="availability-zone-id", Filters=[{"Name": "location", "Values": [some]}])[
+        "InstanceTypeOfferings"]} == set(by)
     rc, out, err = aws(cloud, "ec2", "describe-instance-type-offerings")
     assert rc == 0, err
     assert {o["InstanceType"] for o in out["InstanceTypeOfferings"]} == set(by)
@@ -394,14 +458,25 @@ def test_instance_types_and_offerings(cloud, tenant):
 
 def test_dry_run_changes_nothing(cloud, ami, tenant):
     _, _, _, ec2 = tenant
-    before = ec2.describe_instances()["Reservations"]
+    def instance_ids():   # ids only: another test's terminated instance still loses its interface
+        return {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    before = instance_ids()
     assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
                         DryRun=True) == "DryRunOperation"
-    assert ec2.describe_instances()["Reservations"] == before
+    assert instance_ids() == before
     _, (iid,) = run(ec2, ami)
     wait_state(ec2, [iid], "running")
     assert client_error(ec2.stop_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
     assert client_error(ec2.terminate_instances, InstanceIds=[iid], DryRun=True) == "DryRunOperation"
+    # the reads too: EC2 answers DryRunOperation (the permission check), never the data
+    # (they answered as if DryRun were not given: a --dry-run permission probe "passed"
+    # with the console text in hand)
+    for fn, kw in [(ec2.describe_instances, {}), (ec2.describe_instance_status, {"InstanceIds": [iid]}),
+                   (ec2.describe_instance_attribute, {"InstanceId": iid, "Attribute": "instanceType"}),
+                   (ec2.get_console_output, {"InstanceId": iid}), (ec2.describe_instance_types, {}),
+                   (ec2.describe_instance_type_offerings, {}), (ec2.describe_tags, {}),
+                   (ec2.describe_availability_zones, {})]:
+        assert client_error(fn, DryRun=True, **kw) == "DryRunOperation", fn.__name__
     wait_state(ec2, [iid], "running")
     ec2.terminate_instances(InstanceIds=[iid])
 
@@ -854,6 +929,11 @@ def test_network_refusals_come_from_run_instances(cloud, ami):
         == "InvalidParameterCombination"
     assert client_error(a.run_instances, SubnetId=sub, PrivateIpAddress="10.40.2.9", **launch) \
         == "InvalidParameterValue"
+    # the subnet's reserved addresses (network, router, DNS, future, broadcast): they were
+    # answered pending and the instance ended terminated with Server.InternalError
+    for reserved in ("10.40.1.0", "10.40.1.1", "10.40.1.3", "10.40.1.255"):
+        assert client_error(a.run_instances, SubnetId=sub, PrivateIpAddress=reserved, **launch) \
+            == "InvalidParameterValue", reserved
     assert a.describe_instances()["Reservations"] == []   # nothing was made
     a.delete_security_group(GroupId=other)
     a.delete_subnet(SubnetId=sub)
