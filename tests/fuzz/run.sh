@@ -29,7 +29,7 @@ cflags="-std=gnu11 -Wall -Wextra -Werror -g -O1 -D_GNU_SOURCE -Icommon \
  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
  $(pkg-config --cflags jansson libsodium)"
 libs="$(pkg-config --libs jansson libsodium) -lpthread"
-src="common/query.c common/sigv4.c common/err.c common/jsonutil.c common/strbuf.c common/policy.c common/policy_cond.c common/ids.c"
+src="common/query.c common/sigv4.c common/err.c common/jsonutil.c common/byte_runs.c common/strbuf.c common/policy.c common/policy_cond.c common/ids.c"
 
 for f in fuzz_query fuzz_sigv4 fuzz_s3_chunked fuzz_policy; do
     extra=""
