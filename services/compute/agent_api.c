@@ -159,12 +159,12 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
     return r ? 0 : -1;
 }
 
-/* The agent's error becomes the state reason, except while shutting down: the reason
- * then says why it ends (user initiated, a failed launch), not that a removal is retried. */
 /* The agent's error becomes the instance's state reason (a launch that cannot boot says
- * why). When the error is gone, a reason that was that error goes too: a guest started
- * again after a transient failure (NetworkNotReady while its host came back) ran on
- * showing Server.InternalError; a reason of compute's own (a stop's) is kept. */
+ * why), except while shutting down: the reason then says why it ends (user initiated, a
+ * failed launch), not that a removal is retried. When the error is gone, a reason that
+ * was that error goes too: a guest started again after a transient failure
+ * (NetworkNotReady while its host came back) ran on showing Server.InternalError; a
+ * reason of compute's own (a stop's) is kept. */
 static int note_error(db_t *db, const char *id, const char *power, const char *error, verr_t *e)
 {
     char reason[600];

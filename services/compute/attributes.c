@@ -188,19 +188,24 @@ static int owner_of(db_t *db, const char *scope, const char *id, char out[16], v
  * cannot change say so, not "No attribute specified". */
 static int one_attribute(const json_t *body, verr_t *e)
 {
-    static const char *const changed[] = {"InstanceType", "UserData", "DisableApiTermination", "GroupId",
-                                          "SourceDestCheck"};
-    static const char *const unchangeable[] = {"InstanceInitiatedShutdownBehavior", "Kernel", "Ramdisk",
-                                               "BlockDeviceMapping", "EbsOptimized", "EnaSupport",
-                                               "SriovNetSupport", "DisableApiStop", "EnclaveOptions"};
-    const char *named = json_str(body, "Attribute", NULL), *form = NULL;
+    static const struct {
+        const char *form;
+        int changeable;
+    } forms[] = {
+        {"InstanceType", 1}, {"UserData", 1}, {"DisableApiTermination", 1}, {"GroupId", 1},
+        {"SourceDestCheck", 1}, {"InstanceInitiatedShutdownBehavior", 0}, {"Kernel", 0}, {"Ramdisk", 0},
+        {"BlockDeviceMapping", 0}, {"EbsOptimized", 0}, {"EnaSupport", 0}, {"SriovNetSupport", 0},
+        {"DisableApiStop", 0}, {"EnclaveOptions", 0},
+    };
+    const char *named = json_str(body, "Attribute", NULL), *form = NULL, *refused = NULL;
     int n = 0;
-    for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++)
-        if (json_object_get(body, changed[i]))
-            n++, form = changed[i];
-    for (size_t i = 0; i < sizeof unchangeable / sizeof unchangeable[0]; i++)
-        if (json_object_get(body, unchangeable[i]))
-            n++, form = unchangeable[i];
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (json_object_get(body, forms[i].form)) {
+            n++;
+            form = forms[i].form;
+            if (!forms[i].changeable && !refused)
+                refused = form;
+        }
     /* Attribute=groupSet with GroupId.N, Attribute=sourceDestCheck with its form: one */
     char same[64] = "";
     if (form)
@@ -209,9 +214,8 @@ static int one_attribute(const json_t *body, verr_t *e)
         snprintf(same, sizeof same, "groupSet");
     if (n > 1 || (named && n == 1 && strcmp(named, same)))
         return verr_set(e, 400, "InvalidParameterCombination", "Only one attribute can be modified at a time");
-    for (size_t i = 0; i < sizeof unchangeable / sizeof unchangeable[0]; i++)
-        if (json_object_get(body, unchangeable[i]))
-            return verr_set(e, 400, "Unsupported", "Modifying %s is not supported here", unchangeable[i]);
+    if (refused)
+        return verr_set(e, 400, "Unsupported", "Modifying %s is not supported here", refused);
     return 0;
 }
 
