@@ -68,6 +68,18 @@ static void hostname_of(const char *ip, char *out, size_t n)
             *s = '-';
 }
 
+/* An instance's interfaces for its host: the launch's (instance_interfaces: known before
+ * the network's first push) unless the network says one beyond the primary is no longer
+ * the instance's (detached), and those attached since (network_enis: a qemu guest plugs
+ * them in while it runs; prefix and gateway are for the primary only). */
+#define HOST_INSTANCE_INTERFACES                                                                                       \
+    "SELECT f.eni_id, f.mac, f.ip, f.prefix_len, f.gateway, f.vpc_id, f.device_index FROM instance_interfaces f "      \
+    "WHERE f.instance_id = i.id AND NOT f.deleted AND (f.device_index = 0 OR NOT EXISTS (SELECT 1 FROM network_enis n " \
+    "WHERE n.eni_id = f.eni_id AND n.instance_id IS DISTINCT FROM f.instance_id)) UNION ALL "                          \
+    "SELECT n.eni_id, n.mac, n.ip, 0, '', n.vpc_id, n.device_index FROM network_enis n WHERE n.instance_id = i.id "     \
+    "AND n.device_index > 0 AND NOT EXISTS (SELECT 1 FROM instance_interfaces f WHERE f.instance_id = i.id AND "      \
+    "f.eni_id = n.eni_id AND NOT f.deleted)"
+
 int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     (void)body;
@@ -85,7 +97,7 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
         "SELECT i.id, i.driver, i.vcpus, i.memory_mib, i.disk_gib, i.state, i.reboot_seq, i.image::text, i.image_kind, "
         "i.account_id, (SELECT coalesce(json_agg(json_build_object('eni_id', f.eni_id, 'mac', f.mac, 'ip', f.ip, "
         "'prefix_len', f.prefix_len, 'gateway', f.gateway, 'vpc_id', f.vpc_id, 'device_index', f.device_index) "
-        "ORDER BY f.device_index), '[]') FROM instance_interfaces f WHERE f.instance_id = i.id AND NOT f.deleted)::text, "
+        "ORDER BY f.device_index), '[]') FROM (" HOST_INSTANCE_INTERFACES ") f)::text, "
         "i.instance_type FROM instances i WHERE i.host_id = $1 AND i.prepared "
         "AND i.state IN ('pending', 'running', 'stopping', 'stopped') ORDER BY i.id", 1, p);
     if (!r)

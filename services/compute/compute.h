@@ -62,6 +62,10 @@ void hosts_release_lost(service_t *svc);
 int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e);
 /* Tell a host's agent that what it should run changed (agent.instances_changed). */
 void hosts_notify(service_t *svc, const char *host, long long gen);
+/* The hosts (a list, NULL when none) whose running qemu guests these interface facts
+ * plug an interface into or take one out of; hosts_tell bumps and tells each. */
+int hosts_of_plugged_interfaces(db_t *db, const json_t *facts, json_t **hosts, verr_t *e);
+void hosts_tell(service_t *svc, db_t *db, const json_t *hosts);
 
 /* instance_types.c */
 int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e);

@@ -104,6 +104,52 @@ void hosts_notify(service_t *svc, const char *host, long long gen)
         log_warn("telling host %s of generation %lld: %s (its agent pulls on its timer)", host, gen, e.message);
 }
 
+/* The hosts of running qemu guests that an interface beyond the primary was attached to
+ * or detached from by these facts (compute.network_interfaces), asked before they are
+ * stored: the old attachment is then still in network_enis. Such a guest plugs the
+ * interface in or takes it out while it runs, so its agent must pull at once; a
+ * container's interfaces come with the datapath, and a launch's facts (the primary
+ * alone) ask nothing. */
+int hosts_of_plugged_interfaces(db_t *db, const json_t *facts, json_t **hosts, verr_t *e)
+{
+    *hosts = NULL;
+    size_t i;
+    const json_t *f;
+    int beyond_primary = 0;
+    json_array_foreach(facts, i, f)
+        beyond_primary |= json_int(f, "index", 0) > 0 || !json_is_string(json_object_get(f, "instance"));
+    if (!beyond_primary)
+        return 0;
+    AUTOFREE char *doc = json_dumps(facts, JSON_COMPACT);
+    const char *p[] = {doc};
+    PG_AUTO PGresult *r = db_prepared(db, e, "hosts_plugged",
+        "SELECT DISTINCT i.host_id FROM instances i WHERE i.driver = 'qemu' AND i.host_id IS NOT NULL AND i.state IN "
+        "('pending', 'running') AND i.id IN (SELECT n.instance_id FROM network_enis n JOIN json_to_recordset($1::json) "
+        "AS x(eni text) ON x.eni = n.eni_id WHERE n.device_index > 0 UNION SELECT x.instance FROM "
+        "json_to_recordset($1::json) AS x(instance text, index int) WHERE x.index > 0)", 1, p);
+    if (!r)
+        return -1;
+    *hosts = json_array();
+    for (int k = 0; k < PQntuples(r); k++)
+        json_array_append_new(*hosts, json_string(PQgetvalue(r, k, 0)));
+    return 0;
+}
+
+void hosts_tell(service_t *svc, db_t *db, const json_t *hosts)
+{
+    size_t i;
+    const json_t *h;
+    json_array_foreach(hosts, i, h) {
+        long long gen = 0;
+        verr_t e;
+        if (hosts_bump(db, json_string_value(h), &gen, &e) < 0)
+            log_warn("telling host %s of an interface: %s (its agent pulls on its timer)", json_string_value(h),
+                     e.message);
+        else
+            hosts_notify(svc, json_string_value(h), gen);
+    }
+}
+
 /* Hosts whose agent has not reported for compute.host_down_after_s are down: nothing is
  * placed there and their instances' status is impaired, until the next report. */
 void hosts_mark_down(service_t *svc)

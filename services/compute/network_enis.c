@@ -91,8 +91,11 @@ int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **repl
     const json_t *list = json_object_get(body, "interfaces");
     if (!json_is_array(list))
         return verr_set(e, 400, "InvalidParameterValue", "interfaces is a list of interfaces' facts");
-    if (network_enis_store(service_db(ctx), list, e) < 0)
+    JSON_AUTO json_t *plugged = NULL;
+    if (hosts_of_plugged_interfaces(service_db(ctx), list, &plugged, e) < 0 ||
+        network_enis_store(service_db(ctx), list, e) < 0)
         return -1;
+    hosts_tell(service_of(ctx), service_db(ctx), plugged);
     size_t i;
     json_t *f;
     json_array_foreach(list, i, f)

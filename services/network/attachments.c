@@ -126,13 +126,7 @@ int net_attach_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
     if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, eni, account, 1, e) < 0 ||
         lock_primary(db, account, inst, &pr, e) < 0 || attachable(db, eni, inst, &pr, e) < 0)
         goto fail;
-    /* QEMU opens its taps when it starts; a running guest would need a device hot-added
-     * over QMP, which the qemu driver does not do yet */
-    if (!strcmp(pr.kind, "tap")) {
-        verr_set(e, 400, "UnsupportedOperation", "Instance %s runs under a driver (qemu) that cannot hot-plug a "
-                 "network interface; only container instances can take one after launch", inst);
-        goto fail;
-    }
+    /* a running QEMU guest gets the tap plugged in over QMP (the agent's qemu_nics.c) */
     if (net_dry_run(body, e) < 0)
         goto fail;
     if (attach_set(db, eni, inst, idx, &pr, 0, att, e) < 0) {
@@ -176,13 +170,7 @@ int net_detach_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
         verr_set(e, 400, "OperationNotPermitted", "The network interface at device index 0 cannot be detached.");
         goto fail;
     }
-    /* a tap a QEMU guest opened at its start (an interface given at launch): taken away,
-     * the guest's device would stay, cut off, and its next start would wait for it */
-    if (!strcmp(PQgetvalue(r, 0, 4), "tap")) {
-        verr_set(e, 400, "UnsupportedOperation", "The interface of attachment %s belongs to an instance whose driver "
-                 "(qemu) cannot hot-unplug it; it is detached when the instance terminates", att);
-        goto fail;
-    }
+    /* a running QEMU guest's tap is taken out over QMP (the agent's qemu_nics.c) */
     /* Force changes nothing here: the host's datapath takes the interface out whatever
      * the guest is doing with it, which is what Force asks of EC2 */
     const char *q[] = {PQgetvalue(r, 0, 0)};

@@ -16,7 +16,9 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
 - the same with a QEMU guest of the default machine image (virga-tiny): DHCP on its tap
   gives it the address from IPAM, and metadata reaches it; when its tap is deleted (what
   the datapath does to an interface it rebuilds) the agent boots it again on the tap the
-  datapath made anew, and it is `running` from the API's view throughout.
+  datapath made anew, and it is `running` from the API's view throughout; an interface
+  attached while it runs is plugged in (the guest sees its MAC and gets its address by
+  DHCP) and taken out again at its detach, without a reboot.
 
 Needs root (namespaces, cgroups, taps). Waits are bounded generously (TCG boots on a loaded
 machine can take tens of seconds); nothing asserts a duration."""
@@ -261,9 +263,8 @@ def test_container_launched_with_two_interfaces_sees_eth0_and_eth1(cloud, images
 
 
 def test_qemu_guest_launched_with_two_interfaces_has_both_at_boot(cloud, images, tenant):
-    """A QEMU guest cannot take an interface while it runs (no hot-plug): one given at
-    launch is a second tap it opens at its start, so it boots with eth0 and eth1, which
-    DHCP on the VPC's router addresses as IPAM did."""
+    """An interface given at launch is a second tap a QEMU guest opens at its start, so
+    it boots with eth0 and eth1, which DHCP on the VPC's router addresses as IPAM did."""
     two_interface_launch(tenant[0], images["virga-tiny"], True, "172.31.0.202", "172.31.252.0/24")
 
 
@@ -301,3 +302,43 @@ def test_qemu_guest_gets_dhcp_address_metadata_and_terminates(cloud, images, ten
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")
     wait_gone(cloud, {iid: eni})
+
+
+def test_qemu_guest_takes_an_interface_while_it_runs_and_gives_it_back(cloud, images, tenant):
+    """AttachNetworkInterface to a running QEMU guest: its agent plugs the interface's tap
+    in over QMP, and the guest sees a new NIC with the interface's MAC, on which DHCP
+    gives the interface's address; DetachNetworkInterface takes it out again. The guest
+    runs on throughout (one boot on its console)."""
+    ec2, _ = tenant
+    token = uuid.uuid4().hex[:12]
+    # the guest's own watcher: waits for eth1, asks DHCP on it, says what it has, then
+    # waits for eth1 to go
+    ud = ("#!/bin/sh\n(n=0; while [ ! -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
+          "ip link set eth1 up; udhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc.script >/dev/null 2>&1\n"
+          "echo \"plugged-%s: $(cat /sys/class/net/eth1/address) $(ip -o -4 addr show dev eth1 | awk '{print $4}')\""
+          " > /dev/console\n"
+          "n=0; while [ -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
+          "echo unplugged-%s > /dev/console) &\n" % (token, token))
+    r = ec2.run_instances(ImageId=images["virga-tiny"], InstanceType="t3.nano", MinCount=1, MaxCount=1, UserData=ud)
+    iid = r["Instances"][0]["InstanceId"]
+    inst = wait_state(ec2, iid, "running")
+    ready = "VIRGA-GUEST-READY instance-id=%s" % iid
+    wait_console(ec2, iid, [ready])
+    eni = ec2.create_network_interface(SubnetId=inst["SubnetId"])["NetworkInterface"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=iid,
+                                       DeviceIndex=1)["AttachmentId"]
+    text = wait_console(ec2, iid, ["plugged-%s:" % token])
+    line = text.split("plugged-%s:" % token)[1].split("\n")[0].split()
+    assert line[0] == eni["MacAddress"] and line[1].startswith(eni["PrivateIpAddress"] + "/"), (line, eni)
+    ec2.detach_network_interface(AttachmentId=att)
+    text = wait_console(ec2, iid, ["unplugged-" + token])
+    assert text.count(ready) == 1, text[-3000:]
+    assert describe(ec2, iid)["State"]["Name"] == "running"
+    deadline = time.time() + 30
+    while ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])[
+            "NetworkInterfaces"][0]["Status"] != "available":
+        assert time.time() < deadline, "the interface is not available after its detach"
+        time.sleep(0.5)
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")

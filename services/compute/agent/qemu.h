@@ -3,6 +3,8 @@
 #ifndef VIRGA_AGENT_QEMU_H
 #define VIRGA_AGENT_QEMU_H
 
+#include <jansson.h>
+
 #include "vm_state.h"
 
 /* "kvm" when a guest really runs under KVM here, else "tcg". The answer is cached in
@@ -14,5 +16,34 @@ const char *qemu_accel(const char *state_dir, const char *qemu, const char *mode
 /* One QMP command on the instance's socket ({"execute": cmd}), within timeout_ms:
  * greeting, qmp_capabilities, the command, its answer (events skipped). */
 int qemu_qmp(const char *socket_path, const char *cmd, int timeout_ms, verr_t *e);
+/* The same with arguments ({"execute": cmd, "arguments": args}; args may be NULL). An
+ * error QEMU answers is e's message: "QMP <cmd>: <QEMU's description>". */
+int qemu_qmp_args(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, verr_t *e);
+
+/* The interfaces of a running QEMU (qemu_nics.c): a tap, its backend's id and its
+ * device's ("" for one a start of an older agent made without an id). */
+typedef struct qemu_nic {
+    char tap[16], netdev[32], device[40];
+} qemu_nic_t;
+
+typedef struct qemu_nics {
+    uint64_t start_time;      /* of the QEMU they belong to */
+    size_t n;
+    qemu_nic_t v[2 * VM_MAX_IFACES];   /* the spec's, and those being taken out */
+} qemu_nics_t;
+
+/* The ids QEMU gets for the interface on tap: backend "nd-<tap>", device "nic-<tap>". */
+void qemu_nic_ids(const char *tap, qemu_nic_t *out);
+/* What the QEMU of st (running) has: <inst>/nics if it is that QEMU's record, else the
+ * QEMU's command line (then recorded). */
+void qemu_nics_read(const char *inst, const vm_state_t *st, qemu_nics_t *out);
+int qemu_nics_write(const char *inst, const qemu_nics_t *n, verr_t *e);
+/* vm_nics_sig of the taps. */
+uint64_t qemu_nics_sig(const qemu_nics_t *n);
+/* 1 when the spec has an interface the QEMU lacks (to plug in: its tap must be there). */
+int qemu_nics_missing(const qemu_nics_t *n, const vm_spec_t *s);
+/* Over QMP (socket qmp): take out what *have has beyond the spec, plug in what the spec
+ * has beyond *have; *have and the record follow each step done. */
+int qemu_nics_converge(const char *inst, const char *qmp, const vm_spec_t *s, qemu_nics_t *have, verr_t *e);
 
 #endif

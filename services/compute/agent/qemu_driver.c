@@ -367,14 +367,16 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
         add(&a, "-drive");
         addf(&a, "file=%s,format=qcow2,if=virtio", disk);
     }
-    for (size_t i = 0; i < s->n_ifaces; i++) {
-        char id[8], nd[160];
-        snprintf(id, sizeof id, "n%zu", i);
-        snprintf(nd, sizeof nd, "tap,id=%s,ifname=%s,script=no,downscript=no", id, s->ifaces[i].device);
+    qemu_nics_t nics = {0};
+    for (size_t i = 0; i < s->n_ifaces && i < ARRAY_LEN(nics.v); i++) {
+        char nd[200];
+        qemu_nic_t *x = &nics.v[nics.n++];
+        qemu_nic_ids(s->ifaces[i].device, x);
+        snprintf(nd, sizeof nd, "tap,id=%s,ifname=%s,script=no,downscript=no", x->netdev, s->ifaces[i].device);
         add(&a, "-netdev");
         add(&a, nd);
-        snprintf(nd, sizeof nd, "virtio-net-pci,netdev=%s%s%s", id, s->ifaces[i].mac[0] ? ",mac=" : "",
-                 s->ifaces[i].mac);
+        snprintf(nd, sizeof nd, "virtio-net-pci,netdev=%s,id=%s%s%s", x->netdev, x->device,
+                 s->ifaces[i].mac[0] ? ",mac=" : "", s->ifaces[i].mac);
         add(&a, "-device");
         add(&a, nd);
     }
@@ -397,6 +399,8 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
     st->start_time = vm_proc_start_time(st->pid);
     verr_t ig;
     vm_state_write(inst, st, VM_WRITE_RUNTIME, &ig);   /* the pid, before the wait: a crash now still knows it */
+    nics.start_time = st->start_time;
+    qemu_nics_write(inst, &nics, &ig);   /* else rebuilt from the command line */
     return wait_ready(d, inst, offset, st, e);
 }
 
@@ -500,6 +504,22 @@ static int reboot(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st,
     return start(d, s, inst, st, e);
 }
 
+static int plug_nics(qd_t *d, const vm_spec_t *s, const char *inst, const vm_state_t *st, verr_t *e)
+{
+    qemu_nics_t have;
+    qemu_nics_read(inst, st, &have);
+    uint64_t want = 0;
+    for (size_t i = 0; i < s->n_ifaces; i++)
+        want = vm_nics_sig_add(want, s->ifaces[i].device);
+    if (qemu_nics_sig(&have) == want)
+        return 0;
+    char ns[128], q[PATH_MAX + 8];
+    if (qemu_nics_missing(&have, s) && netns_ready(d, s, ns, sizeof ns, e) < 0)
+        return -1;   /* a tap to plug in is not made yet: the next pass */
+    qmp_path(inst, q, sizeof q);
+    return qemu_nics_converge(inst, q, s, &have, e);
+}
+
 static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
 {
     qd_t *d = p;
@@ -517,6 +537,10 @@ static int q_ensure(void *p, const vm_spec_t *s, verr_t *e)
         }
     }
     int up = alive(inst, &st), rc = 0;
+    /* interfaces attached or detached while it runs: plugged in or taken out first, so
+     * a tap the datapath deleted after its detach does not count as a lost one below */
+    if (up && s->power == VM_POWER_RUNNING && plug_nics(d, s, inst, &st, e) < 0)
+        return -1;
     /* cut off from its tap (above): started again once the new tap is there */
     if (up && s->power == VM_POWER_RUNNING && tap_lost(st.pid)) {
         char ns[128];
@@ -562,6 +586,12 @@ static int q_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
         /* one cut off from its tap, or between the stop and the start that move it, or
          * stopped by the host (vm_moving.c), is starting */
         int up = have && alive(inst, &st);
+        if (up) {
+            qemu_nics_t nics;
+            qemu_nics_read(inst, &st, &nics);
+            x->nics_known = 1;
+            x->nics_sig = qemu_nics_sig(&nics);
+        }
         if (up && !tap_lost(st.pid))
             x->power = VM_POWER_RUNNING;
         else if (up || (have && (vm_moving(inst) || vm_lost_with_host(inst, &st))))

@@ -1,5 +1,6 @@
 /* qemu_qmp.c - a minimal QMP client: one connection per command (QEMU serves one
- * monitor client at a time; commands are rare: stop, reboot), bounded in time. */
+ * monitor client at a time; commands are rare: stop, reboot, an interface plugged),
+ * bounded in time. */
 #include "qemu.h"
 
 #include <errno.h>
@@ -53,16 +54,24 @@ static int answer(int fd, int64_t end, const char *what, verr_t *e)
     }
 }
 
-static int send_cmd(int fd, const char *cmd, verr_t *e)
+static int send_cmd(int fd, const char *cmd, const json_t *args, verr_t *e)
 {
-    char buf[256];
-    int n = snprintf(buf, sizeof buf, "{\"execute\": \"%s\"}\n", cmd);
-    if (write(fd, buf, (size_t)n) != n)
+    JSON_AUTO json_t *o = json_pack("{s:s}", "execute", cmd);
+    if (args)
+        json_object_set(o, "arguments", (json_t *)args);
+    AUTOFREE char *buf = json_dumps(o, JSON_COMPACT);
+    size_t n = strlen(buf);
+    if (write(fd, buf, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
         return verr_set(e, 500, "InternalError", "QMP %s: %s", cmd, strerror(errno));
     return 0;
 }
 
 int qemu_qmp(const char *socket_path, const char *cmd, int timeout_ms, verr_t *e)
+{
+    return qemu_qmp_args(socket_path, cmd, NULL, timeout_ms, e);
+}
+
+int qemu_qmp_args(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, verr_t *e)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof a.sun_path)
@@ -78,8 +87,8 @@ int qemu_qmp(const char *socket_path, const char *cmd, int timeout_ms, verr_t *e
         verr_set(e, 500, "InternalError", "QMP connect %s: %s", socket_path, strerror(errno));
     else if (read_line(fd, greet, sizeof greet, end) < 0)
         verr_set(e, 500, "InternalError", "QMP %s: no greeting", socket_path);
-    else if (send_cmd(fd, "qmp_capabilities", e) == 0 && answer(fd, end, "qmp_capabilities", e) == 0 &&
-             send_cmd(fd, cmd, e) == 0)
+    else if (send_cmd(fd, "qmp_capabilities", NULL, e) == 0 &&
+             answer(fd, end, "qmp_capabilities", e) == 0 && send_cmd(fd, cmd, args, e) == 0)
         rc = answer(fd, end, cmd, e);
     close(fd);
     return rc;

@@ -103,7 +103,18 @@ typedef struct vm_status {
     uint64_t reboot_seq;      /* the applied one (kept in the driver's state dir) */
     char error[256];          /* set when power is VM_POWER_ERROR */
     vm_remote_t remote;       /* ec2 only */
+    /* The interfaces a running instance has now (vm_nics_sig of their vm_iface_t.device
+     * names), for a driver that plugs them itself (qemu: nics_known 1); the sync loop asks
+     * for an ensure when they are not the spec's. Drivers whose interfaces the datapath
+     * brings (container) leave nics_known 0. A signature, not the names: the sim driver
+     * keeps 20,000 of these in memory. */
+    int nics_known;
+    uint64_t nics_sig;
 } vm_status_t;
+
+/* The signature of a set of interface device names, whatever their order: the XOR of
+ * each name's FNV-1a hash (0 for none). Add one with vm_nics_sig_add. */
+uint64_t vm_nics_sig_add(uint64_t sig, const char *device);
 
 /* What open gets. Driver-specific keys are read from cfg as agent.<driver>.<key>. */
 typedef struct vm_driver_cfg {

@@ -39,6 +39,14 @@ int vm_power_parse(const char *s)
     return -1;
 }
 
+uint64_t vm_nics_sig_add(uint64_t sig, const char *device)
+{
+    uint64_t h = 14695981039346656037ull;   /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)device; *c; c++)
+        h = (h ^ *c) * 1099511628211ull;
+    return sig ^ h;
+}
+
 const vm_driver_ops_t *vm_driver_find(const char *name)
 {
     for (size_t i = 0; name && vm_driver_table[i]; i++)
