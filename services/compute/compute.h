@@ -108,6 +108,8 @@ int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
 /* RunInstances naming an existing interface: InvalidNetworkInterface.InUse (-1) when this
  * table has it attached to an instance, else 0. */
 int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e);
+/* InvalidInstanceID when the instance has more than one interface attached. */
+int network_enis_refuse_several(db_t *db, const char *instance, verr_t *e);
 
 /* metadata_options_api.c */
 int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

@@ -61,7 +61,7 @@ int instance_groups_modify(bus_ctx_t *ctx, const char *scope, const char *id, co
     db_t *db = service_db(ctx);
     char account[16], state[32];
     JSON_AUTO json_t *check = json_object(), *facts = NULL;
-    if (where(db, scope, id, account, check, e) < 0)
+    if (where(db, scope, id, account, check, e) < 0 || network_enis_refuse_several(db, id, e) < 0)
         return -1;
     json_object_set(check, "groups", (json_t *)groups);
     if (launch_facts_network(ctx, account, check, &facts, e) < 0)

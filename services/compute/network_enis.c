@@ -78,6 +78,22 @@ int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e)
     return 0;
 }
 
+/* An instance-wide change of what is each interface's own (SourceDestCheck, groupSet)
+ * names one interface only while the instance has one: with more, EC2 asks for the
+ * interface's own call (ModifyNetworkInterfaceAttribute), in its words. */
+int network_enis_refuse_several(db_t *db, const char *instance, verr_t *e)
+{
+    const char *p[] = {instance};
+    PG_AUTO PGresult *r = db_prepared(db, e, "nenis_several", "SELECT count(*) FROM network_enis "
+                                      "WHERE instance_id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (atoi(PQgetvalue(r, 0, 0)) > 1)
+        return verr_set(e, 400, "InvalidInstanceID", "There are multiple interfaces attached to instance '%s'. "
+                        "Please specify an interface ID for the operation instead.", instance);
+    return 0;
+}
+
 /* Ask the sync thread for a pass now (a push too large for a notification). */
 static void resync(network_enis_t *s)
 {

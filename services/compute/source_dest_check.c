@@ -44,7 +44,7 @@ int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const
     if (strcmp(value, "true") && strcmp(value, "false"))
         return verr_set(e, 400, "InvalidParameterValue", "Value (%.16s) for sourceDestCheck is invalid", value);
     char account[16];
-    if (instance_of(ctx, scope, id, 1, account, e) < 0)
+    if (instance_of(ctx, scope, id, 1, account, e) < 0 || network_enis_refuse_several(service_db(ctx), id, e) < 0)
         return -1;
     if (json_flag(body, "DryRun"))
         return verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");

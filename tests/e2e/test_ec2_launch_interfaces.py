@@ -10,7 +10,8 @@ launch"):
   (EC2 gives none to a launch with several interfaces); ModifyNetworkInterfaceAttribute
   --attachment turns the flags around (not the primary's); terminated, the interface
   with the flag is deleted and the other one is available again (an existing one left at
-  its default: available again, in the refusals' test);
+  its default: available again, in the refusals' test); ModifyInstanceAttribute
+  SourceDestCheck and groupSet refused with EC2's InvalidInstanceID (several interfaces);
 - EC2's refusals, before anything is recorded (no instance, no interface made): one
   device index twice, no index 0, AssociatePublicIpAddress with several interfaces,
   instance-level SubnetId with NetworkInterfaces, an existing interface that is in use,
@@ -124,6 +125,13 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
     assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=existing,
                         Attachment={"AttachmentId": new["Attachment"]["AttachmentId"],
                                     "DeleteOnTermination": False}) == "InvalidAttachmentID.NotFound"
+
+    # instance-wide SourceDestCheck and groupSet name no interface: with several, EC2
+    # asks for the interface's own call, and so do we
+    for args in (["--no-source-dest-check"], ["--groups", net["group"]]):
+        rc, _, err = aws(cloud, "ec2", "modify-instance-attribute", "--instance-id", iid, *args,
+                         access_key=k, secret_key=s)
+        assert rc and "(InvalidInstanceID)" in err and "multiple interfaces attached to instance '%s'" % iid in err, err
 
     rc, _, err = aws(cloud, "ec2", "terminate-instances", "--instance-ids", iid, access_key=k, secret_key=s)
     assert rc == 0, err
