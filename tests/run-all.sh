@@ -1,8 +1,8 @@
 #!/bin/sh
-# run-all.sh BUILD - every test: C unit tests, the RADOS backend test on a throwaway Ceph
-# cluster, bounded fuzzing, then the Python integration and
-# end-to-end suites (which start their own clouds with deploy/devcloud on their own
-# ports and directories). The last line is "N passed, N failed".
+# run-all.sh BUILD - every test: the Python integration and end-to-end suites (which start
+# their own clouds with deploy/devcloud on their own ports and directories) and, beside
+# them, the C unit tests, the RADOS backend test on a throwaway Ceph cluster and bounded
+# fuzzing. The last line is "N passed, N failed".
 set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
