@@ -46,6 +46,21 @@ int json_bool(const json_t *o, const char *key, int def)
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
+int json_bool_strict(const json_t *o, const char *key, int def, int *out)
+{
+    json_t *v = member(o, key);
+    const char *s = json_string_value(v);
+    if (!v || json_is_null(v))
+        *out = def;
+    else if (json_is_boolean(v))
+        *out = json_is_true(v);
+    else if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
+        *out = s[0] == 't';
+    else
+        return -1;
+    return 0;
+}
+
 int json_flag(const json_t *o, const char *key)
 {
     json_t *v = member(o, key);

@@ -17,6 +17,11 @@ int64_t json_int(const json_t *o, const char *key, int64_t def);
 int json_bool(const json_t *o, const char *key, int def);
 /* A Query API flag: JSON true or the string "true" (query parameters arrive as strings). */
 int json_flag(const json_t *o, const char *key);
+/* A boolean member, strictly: JSON true or false, or the Query API's "true" or "false"
+ * (query parameters arrive as strings). *out is 1 or 0, or def when the member is missing
+ * or JSON null. Returns 0, or -1 (*out untouched) for anything else, another string or a
+ * number ("yes", "1", 1): the caller reports that with its own error, naming the member. */
+int json_bool_strict(const json_t *o, const char *key, int def, int *out);
 /* Dotted path lookup: json_path(o, "caller.account"). NULL when missing. */
 json_t *json_path(const json_t *o, const char *path);
 /* Parse with a size bound; NULL on error or if the text is larger than max. */

@@ -79,6 +79,13 @@ SHARED_CLOUDS = {
                            # compute's repair pull of interface facts every 2 s, not 10:
                            # test_ec2_instance_interfaces waits for a repair
                            "VIRGA_COMPUTE_INTERFACE_SYNC_S": "2"}),
+    # real guests (the container and qemu drivers, RADOS, default images):
+    # test_instances_real and test_create_image, whose clouds differed only in the agent's
+    # metadata cache (60 s for test_instances_real, which proves that an answer the agent
+    # must drop is dropped, not aged out; create_image's guests read only their own)
+    "real_cloud": dict(default_images=True,
+                       env={"VIRGA_AGENT_DRIVERS": "container,qemu", "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
+                            "VIRGA_AGENT_METADATA_CACHE_S": "60"}),
 }
 _running_shared = {}   # name -> the Cloud this process started for it
 
@@ -93,6 +100,12 @@ def shared_cloud(name):
 def sim_cloud():
     """SHARED_CLOUDS["sim_cloud"], started once for the modules that use it in a row."""
     return shared_cloud("sim_cloud")
+
+
+@pytest.fixture(scope="module")
+def real_cloud():
+    """SHARED_CLOUDS["real_cloud"], started once for the modules that use it in a row."""
+    return shared_cloud("real_cloud")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,6 +17,13 @@ tests=$root/tests
 die() { echo "sdk-setup: $*" >&2; exit 1; }
 hash_of() { sha256sum "$@" | sha256sum | cut -c1-64; }
 
+# One install at a time: run-all.sh starts one in the background while the tests that
+# need the SDKs (tests/conftest.py's `sdks`, test_console) run this script too; the second
+# waits for the first (bounded) instead of clearing the venv or node_modules under it,
+# then finds both installed.
+exec 9> "$tests/.sdk-setup.lock" && flock -w 1200 9 ||
+    die "timed out waiting for another install of the SDKs"
+
 # ---- Python: tests/.venv ----
 venv=$tests/.venv
 req=$tests/requirements-sdk.txt

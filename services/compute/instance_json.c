@@ -11,6 +11,7 @@
 
 #include "compute.h"
 #include "describe.h"
+#include "ec2_hypervisor.h"
 #include "instance_json.h"
 #include "instance_state.h"
 #include "jsonutil.h"
@@ -210,7 +211,9 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
     str(b, col(r, IR_ZONE));
     strbuf_puts(b, ",\"groupName\":\"\",\"tenancy\":\"default\"},\"monitoring\":{\"state\":\"disabled\"},"
                    "\"architecture\":\"x86_64\",\"rootDeviceType\":\"instance-store\",\"rootDeviceName\":"
-                   "\"/dev/vda\",\"virtualizationType\":\"hvm\",\"hypervisor\":\"xen\",\"tagSet\":");
+                   "\"/dev/vda\",\"virtualizationType\":\"hvm\",\"hypervisor\":");
+    str(b, ec2_hypervisor(EC2_HV_INSTANCE));
+    strbuf_puts(b, ",\"tagSet\":");
     tags_put(b, r, tags);
     strbuf_puts(b, ",\"ebsOptimized\":false,\"enaSupport\":true,\"cpuOptions\":{\"coreCount\":");
     put_int(b, atoi(col(r, IR_VCPUS)));

@@ -8,6 +8,7 @@
 
 #include "compute.h"
 #include "describe.h"
+#include "ec2_hypervisor.h"
 #include "jsonutil.h"
 #include "zones.h"
 
@@ -58,7 +59,8 @@ static json_t *type_item(const instance_type_t *t)
 {
     return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, s:{s:s}, "
                      "s:b}",
-                     "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0, "hypervisor", "nitro",
+                     "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0, "hypervisor",
+                     ec2_hypervisor(EC2_HV_TYPE),
                      "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
                      "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
                      "processorInfo", "supportedArchitectures", "x86_64",

@@ -52,16 +52,10 @@ static int device_index_of(const json_t *x, long *out, verr_t *e)
 /* "true"/"false" (the Query API's) or a JSON boolean: 1, 0, or def when absent. */
 static int flag_of(const json_t *x, const char *k, int def, int *out, verr_t *e)
 {
-    const json_t *v = json_object_get(x, k);
-    const char *s = json_string_value(v);
-    if (!v)
-        *out = def;
-    else if (json_is_boolean(v))
-        *out = json_is_true(v);
-    else if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
-        *out = !strcmp(s, "true");
-    else
+    if (json_bool_strict(x, k, def, out) < 0) {
+        const char *s = json_string_value(json_object_get(x, k));
         return verr_set(e, 400, "InvalidParameterValue", "%s must be true or false, not %.16s", k, s ? s : "?");
+    }
     return 0;
 }
 

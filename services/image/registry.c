@@ -13,6 +13,7 @@
 
 #include "caller.h"
 #include "describe.h"
+#include "ec2_hypervisor.h"
 #include "ids.h"
 #include "image.h"
 #include "jsonutil.h"
@@ -183,7 +184,7 @@ static json_t *image_item(PGresult *r, int i, json_t *tags)
         "imageOwnerId", PQgetvalue(r, i, 1), "creationDate", when, "isPublic", !strcmp(PQgetvalue(r, i, 11), "t"),
         "architecture", PQgetvalue(r, i, 5), "imageType", PQgetvalue(r, i, 13), "name", PQgetvalue(r, i, 2),
         "description", PQgetvalue(r, i, 3), "rootDeviceType", "instance-store", "rootDeviceName", PQgetvalue(r, i, 8),
-        "virtualizationType", PQgetvalue(r, i, 9), "hypervisor", "kvm", "tagSet", t ? json_incref(t) : json_array());
+        "virtualizationType", PQgetvalue(r, i, 9), "hypervisor", ec2_hypervisor(EC2_HV_INSTANCE), "tagSet", t ? json_incref(t) : json_array());
     if (!PQgetisnull(r, i, 6))
         json_object_set_new(it, "kernelId", json_string(PQgetvalue(r, i, 6)));
     if (!PQgetisnull(r, i, 7))

@@ -158,12 +158,13 @@ int net_modify_subnet_attribute(bus_ctx_t *ctx, const json_t *body, json_t **rep
     if (!account || net_no_ipv6(body, e) < 0)
         return -1;
     json_t *m = json_object_get(body, "MapPublicIpOnLaunch");
-    const char *val = json_str(m, "Value", NULL);
     if (!m || json_object_size(body) > 2 + !!json_object_get(body, "DryRun"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "Only MapPublicIpOnLaunch can be modified on a subnet here.");
-    if (!val || (strcmp(val, "true") && strcmp(val, "false")))
+    int on = -1;
+    if (json_bool_strict(m, "Value", -1, &on) < 0 || on < 0)
         return verr_set(e, 400, "InvalidParameterValue", "MapPublicIpOnLaunch.Value must be true or false");
+    const char *val = on ? "true" : "false";
     db_t *db = service_db(ctx);
     if (net_owned(db, &NET_SUBNET, id, account, 0, e) < 0 || net_dry_run(body, e) < 0)
         return -1;

@@ -166,9 +166,10 @@ int net_modify_vpc_attribute(bus_ctx_t *ctx, const json_t *body, json_t **reply,
         json_t *v = json_object_get(body, vpc_attrs[i].param);
         if (!v)
             continue;
-        const char *val = json_str(v, "Value", NULL);
-        if (!val || (strcmp(val, "true") && strcmp(val, "false")))
+        int on = -1;
+        if (json_bool_strict(v, "Value", -1, &on) < 0 || on < 0)
             return verr_set(e, 400, "InvalidParameterValue", "%s.Value must be true or false", vpc_attrs[i].param);
+        const char *val = on ? "true" : "false";
         char sql[128], name[40];
         snprintf(sql, sizeof sql, "UPDATE vpcs SET %s = $2 WHERE id = $1", vpc_attrs[i].column);
         snprintf(name, sizeof name, "vpc_set_%zu", i);

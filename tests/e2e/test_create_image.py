@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from harness import Cloud, aws, boto3_client, client_error, new_tenant
+from harness import aws, boto3_client, client_error, new_tenant
 from test_instances_real import describe, wait_console, wait_state
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
@@ -29,13 +29,10 @@ IMAGE_S = 300
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container,qemu",
-                                              "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2"})
-    try:
-        yield c
-    finally:
-        c.stop_later()
+def cloud(real_cloud):
+    """The real-guest cloud shared with test_instances_real (tests/conftest.py): this
+    module's tenant and instances are its own."""
+    return real_cloud
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, boto3_client, new_tenant
+from harness import boto3_client, new_tenant
 from host_guests import wait_gone
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root")
@@ -41,16 +41,12 @@ MD = "http://169.254.169.254/latest"
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    # the agent's metadata cache kept long, so that an answer it must drop (a public
-    # address changed, an address given to another instance) is proven dropped
-    c = Cloud.start(default_images=True, env={"VIRGA_AGENT_DRIVERS": "container,qemu",
-                                              "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
-                                              "VIRGA_AGENT_METADATA_CACHE_S": "60"})
-    try:
-        yield c
-    finally:
-        c.stop_later()
+def cloud(real_cloud):
+    """The real-guest cloud shared with test_create_image (tests/conftest.py), whose agent
+    keeps its metadata cache long, so that an answer it must drop (a public address
+    changed, an address given to another instance) is proven dropped. This module's
+    tenant and instances are its own."""
+    return real_cloud
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real guests need root
 
 N = 6
 CONVERGE_S = 600
-DEADLINE_S = 90   # compute.launch_deadline_s of this cloud: far above a container's boot
+DEADLINE_S = 45   # compute.launch_deadline_s of this cloud: far above a container's boot (1-3 s)
 
 
 @pytest.fixture(scope="module")

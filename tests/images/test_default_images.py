@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import ROOT, aws, boto3_client, new_tenant
+from harness import ROOT, aws, boto3_client, new_tenant, wait_images_built
 
 IMAGES = os.path.join(ROOT, "build", "images")
 NAMES = {"virga-kernel": "kernel", "virga-initrd": "ramdisk", "virga-tiny": "machine", "virga-busybox-rootfs": "machine"}
@@ -19,7 +19,9 @@ NAMES = {"virga-kernel": "kernel", "virga-initrd": "ramdisk", "virga-tiny": "mac
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
-    # tests/run-all.sh runs deploy/images/build before the suites; a missing build is a failure
+    # tests/run-all.sh runs deploy/images/build beside the suites' start: wait for its end;
+    # a missing build is a failure
+    wait_images_built()
     assert os.path.exists(os.path.join(IMAGES, "manifest.json")), "run deploy/images/build first"
 
 

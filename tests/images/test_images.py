@@ -2,7 +2,8 @@
 directory, deploy/images/boot-test boots the VM image under QEMU (TCG) and runs the
 container rootfs; the manifest matches the files, a second build does nothing, and a
 forced rebuild is byte-identical. Needs root (mknod, unshare, chroot). The kernel .deb is
-taken from the shared cache (build/cache/images), so only a first-ever run downloads it."""
+taken from the shared cache ($VIRGA_IMAGES_CACHE, which tests/run-all.sh sets to
+/var/cache/virga/images, else build/cache/images), so only a first-ever run downloads it."""
 import gzip
 import hashlib
 import json

@@ -93,6 +93,26 @@ def wait_stopped():
     return errors
 
 
+# tests/run-all.sh builds the guest images beside pytest's start: it names a file that it
+# writes when the build has ended (VIRGA_TEST_IMAGES_DONE). A cloud with default images that
+# starts before then registers them itself after its `up` (Cloud.register_default_images),
+# so the build and the first clouds' starts overlap. Unset (pytest run by hand), devcloud
+# registers build/images as it finds them.
+IMAGES_DONE = os.environ.get("VIRGA_TEST_IMAGES_DONE")
+IMAGES_BUILD_S = 900
+
+
+def images_built():
+    return not IMAGES_DONE or os.path.exists(IMAGES_DONE)
+
+
+def wait_images_built():
+    deadline = time.time() + IMAGES_BUILD_S
+    while not images_built():
+        assert time.time() < deadline, "the guest images build did not end within %d s" % IMAGES_BUILD_S
+        time.sleep(0.5)
+
+
 class Cloud:
     def __init__(self, directory, base):
         self.dir = directory
@@ -110,8 +130,12 @@ class Cloud:
         d = directory or tempfile.mkdtemp(prefix="virga-test-")
         c = cls(d, pick_port_base())
         c.start_env = dict(env or {})
-        args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway",
-                "--test-handlers", *(() if default_images else ("--default-images", "none")), *extra_args]
+        # the images still being built (run-all.sh builds them beside pytest's start): the
+        # cloud starts without them and registers them once they are there (below); a
+        # cloud given other images (VIRGA_DEFAULT_IMAGES) is devcloud's to handle
+        register_later = default_images and "VIRGA_DEFAULT_IMAGES" not in c.start_env and not images_built()
+        args = [DEVCLOUD, "up", "--dir", d, "--port-base", str(c.base), "--throwaway", "--test-handlers",
+                *(() if default_images and not register_later else ("--default-images", "none")), *extra_args]
         try:
             r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
         except subprocess.TimeoutExpired as t:
@@ -125,9 +149,28 @@ class Cloud:
             c.stop()
             raise RuntimeError("devcloud up failed:\n%s\n%s\n%s" % (r.stdout, r.stderr, logs))
         c.env = c.read_env()
+        if register_later:
+            c.register_default_images()
         if "VIRGA_AGENT_DRIVERS" in c.start_env:
             c.wait_hosts(1)
         return c
+
+    def register_default_images(self):
+        """What devcloud up does with the default images, once their build has ended: a
+        failed build leaves the cloud without them, as devcloud does without a manifest."""
+        wait_images_built()
+        images = os.environ.get("VIRGA_DEFAULT_IMAGES") or os.path.join(ROOT, "build", "images")
+        if not os.path.exists(os.path.join(images, "manifest.json")):
+            return
+        r = subprocess.run([os.path.join(ROOT, "deploy", "images", "register-defaults"), "--env",
+                            os.path.join(self.dir, "env"), "--images", images], capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode != 0:
+            logs = self.logs_tail()
+            self.stop()
+            raise RuntimeError("registering the default images failed:\n%s\n%s" % (r.stderr, logs))
+        with open(os.path.join(self.dir, "default-images.json"), "w") as f:
+            f.write(r.stdout)
 
     def default_images(self):
         """The public images devcloud registered (default_images=True): name -> image id."""

@@ -71,6 +71,40 @@ static void test_bool(void **state)
     assert_int_equal(json_bool(NULL, "t", 2), 2);
 }
 
+/* json_bool_strict: true/false in either form, def when absent or null, anything else an
+ * error that leaves *out alone. */
+static void test_bool_strict(void **state)
+{
+    (void)state;
+    JSON_AUTO json_t *o = json_pack("{s:b, s:b, s:s, s:s, s:n, s:s, s:s, s:i, s:i, s:f, s:[], s:{}}", "t", 1, "f", 0,
+                                    "st", "true", "sf", "false", "null", "yes", "yes", "one", "1", "i1", 1, "i0", 0,
+                                    "r", 1.0, "a", "o");
+    int out = 9;
+    assert_int_equal(json_bool_strict(o, "t", -1, &out), 0);
+    assert_int_equal(out, 1);
+    assert_int_equal(json_bool_strict(o, "f", -1, &out), 0);
+    assert_int_equal(out, 0);
+    assert_int_equal(json_bool_strict(o, "st", -1, &out), 0);
+    assert_int_equal(out, 1);
+    assert_int_equal(json_bool_strict(o, "sf", -1, &out), 0);
+    assert_int_equal(out, 0);
+    assert_int_equal(json_bool_strict(o, "missing", 7, &out), 0);
+    assert_int_equal(out, 7);
+    assert_int_equal(json_bool_strict(o, "null", -1, &out), 0);
+    assert_int_equal(out, -1);
+    static const char *wrong[] = {"yes", "one", "i1", "i0", "r", "a", "o"};
+    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+        out = 5;
+        assert_int_equal(json_bool_strict(o, wrong[i], 0, &out), -1);
+        assert_int_equal(out, 5);
+    }
+    JSON_AUTO json_t *cap = json_pack("{s:s, s:s}", "T", "True", "e", "");
+    assert_int_equal(json_bool_strict(cap, "T", 0, &out), -1);
+    assert_int_equal(json_bool_strict(cap, "e", 0, &out), -1);
+    assert_int_equal(json_bool_strict(NULL, "t", 3, &out), 0);
+    assert_int_equal(out, 3);
+}
+
 static void test_path(void **state)
 {
     (void)state;
@@ -274,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_str),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_bool),
+        cmocka_unit_test(test_bool_strict),
         cmocka_unit_test(test_path),
         cmocka_unit_test(test_parse_bounded),
         cmocka_unit_test(test_compact),

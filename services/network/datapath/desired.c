@@ -168,10 +168,10 @@ static int parse_iface(const dp_desired_t *d, const json_t *o, dp_iface_t *f, ve
     f->prefix_len = (int)pl;
     if (str_list(o, "groups", &f->groups, &f->n_groups, valid_id, f->eni_id, e) < 0) return -1;
     /* optional, default on (as on EC2) */
-    const json_t *sdc = json_object_get(o, "source_dest_check");
-    if (sdc && !json_is_null(sdc) && !json_is_boolean(sdc))
+    int sdc = 1;
+    if (json_bool_strict(o, "source_dest_check", 1, &sdc) < 0)
         return BAD(e, "%s: source_dest_check must be true or false", f->eni_id);
-    f->no_sdcheck = json_is_false(sdc);
+    f->no_sdcheck = !sdc;
     const json_t *att = json_object_get(o, "attach");
     if (att && !json_is_null(att)) {
         if (copy_str(att, "parent", f->parent, sizeof f->parent, 1, f->eni_id, e) < 0) return -1;
