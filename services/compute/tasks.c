@@ -138,12 +138,24 @@ static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
     return r ? 0 : -1;
 }
 
-/* The primary's port and those beyond it (launch_net_more_ports) into instance_interfaces. */
+/* A port answer's facts (the network's, as its push would carry them: ports.c) into
+ * network_enis; the network sends no push of a change whose answer carries them. */
+static int store_facts(db_t *db, const json_t *answer, verr_t *e)
+{
+    const json_t *facts = json_object_get(answer, "facts");
+    if (!json_is_object(facts))
+        return 0;   /* a network older than the facts in its answers: its push comes */
+    JSON_AUTO json_t *list = json_pack("[O]", facts);
+    return network_enis_store(db, list, e);
+}
+
+/* The primary's port and those beyond it (launch_net_more_ports) into instance_interfaces,
+ * the primary's facts into network_enis. */
 static int record_ports(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
 {
     size_t i;
     json_t *p;
-    if (record_port(db, id, port, e) < 0)
+    if (record_port(db, id, port, e) < 0 || store_facts(db, port, e) < 0)
         return -1;
     json_array_foreach(more, i, p)
         if (record_port(db, id, p, e) < 0)
@@ -258,7 +270,7 @@ static json_t *port_request(const char *id, const inst_t *in)
  * task that the failure queues deletes it. */
 static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
 {
-    if (port && record_port(t->db, id, port, e) < 0)
+    if (port && (record_port(t->db, id, port, e) < 0 || store_facts(t->db, port, e) < 0))
         return TASK_FAILED;
     return launch_failed(t, id, why, e);
 }
@@ -300,7 +312,9 @@ static int run_launch(task_t *t, verr_t *e)
         rc = permanent(e) ? launch_failed_with_port(t, id, port, e, e) : TASK_FAILED;
         goto out;
     }
-    if (task_renew(t, e) < 0)
+    /* the lease renewed only when a third of it has gone (a slow network): within it no
+     * other process can have taken the task, so a statement a launch is saved */
+    if (task_keepalive(t, e) < 0)
         goto out;
     /* a network that did not plug it with the create (one older than "plug") */
     if (runs_datapath(&in) && !json_is_true(json_object_get(port, "plugged"))) {
@@ -356,25 +370,28 @@ static int run_cleanup(task_t *t, verr_t *e)
     char launch[96];
     snprintf(launch, sizeof launch, "launch:%s", id);
     const char *p[] = {launch, id};
-    /* a launch still running may yet record a port: let it end first */
-    PG_AUTO PGresult *busy = db_prepared(t->db, e, "task_launch_busy",
-        "SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'", 1, p);
-    if (!busy)
+    /* a launch still running may yet record a port: let it end first (first column; the
+     * ports, one statement) */
+    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_launch_ports",
+        "SELECT EXISTS (SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'), eni_id FROM (SELECT 1) one "
+        "LEFT JOIN instance_interfaces ON instance_id = $2 AND device_index = 0 AND NOT deleted", 2, p);
+    if (!r)
         return TASK_FAILED;
-    if (PQntuples(busy)) {
+    if (PQgetvalue(r, 0, 0)[0] == 't') {
         t->again_ms = 200;
         return TASK_AGAIN;
     }
-    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_ports",
-        "SELECT eni_id FROM instance_interfaces WHERE instance_id = $1 AND device_index = 0 AND NOT deleted", 1,
-        p + 1);
-    if (!r)
-        return TASK_FAILED;
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *eni = PQgetvalue(r, i, 0);
+        if (PQgetisnull(r, i, 1))
+            continue;
+        const char *eni = PQgetvalue(r, i, 1);
         JSON_AUTO json_t *reply = NULL;
         if (bus_call(t->svc->bus, "network", "network.port_delete", json_pack("{s:s}", "eni", eni), NULL,
                      c->call_timeout_ms, &reply, e) < 0)
+            return TASK_FAILED;
+        /* the answer's facts (the port gone, at a new version) first: a cleanup killed
+         * between the two statements deletes again and stores a newer version */
+        if (store_facts(t->db, reply, e) < 0)
             return TASK_FAILED;
         const char *q[] = {id, eni};
         PG_AUTO PGresult *u = db_prepared(t->db, e, "task_port_gone",
