@@ -69,15 +69,18 @@ static int add_groups(db_t *db, const char *eni, const char *account, const char
 {
     json_t *g;
     size_t i;
-    JSON_AUTO json_t *list = json_array_size(groups) ? json_incref((json_t *)groups) : NULL;
-    if (!list) {
-        const char *p[] = {vpc};
-        PG_AUTO PGresult *d = db_prepared(db, e, "eni_default_sg", "SELECT id FROM security_groups WHERE vpc_id = $1 "
-                                          "AND name = 'default'", 1, p);
+    if (!json_array_size(groups)) {   /* the VPC's default group, found and added in one statement */
+        const char *p[] = {eni, vpc, account};
+        PG_AUTO PGresult *d = db_prepared(db, e, "eni_add_default_sg",
+            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE vpc_id = $2 AND "
+            "name = 'default' AND account_id = $3 ON CONFLICT DO NOTHING", 3, p);
         if (!d)
             return -1;
-        list = json_pack("[s]", PQntuples(d) ? PQgetvalue(d, 0, 0) : "");
+        if (strcmp(PQcmdTuples(d), "1"))
+            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '' does not exist in VPC '%s'", vpc);
+        return 0;
     }
+    const json_t *list = groups;
     if (json_array_size(list) > 5)
         return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
     json_array_foreach(list, i, g) {
