@@ -261,25 +261,32 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
                         "InvalidNetworkInterfaceID.NotFound", fields, 1, "networkInterfaceSet", reply, e);
 }
 
-int eni_remove(db_t *db, const char *id, verr_t *e)
+/* eni_remove of an interface whose VPC and host (NULL: none) the caller has read. */
+static int remove_at(db_t *db, const char *id, const char *vpc, const char *host, verr_t *e)
 {
     const char *p[] = {id};
-    PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *a = NULL;
     PG_AUTO PGresult *d = NULL;
-    if (!(r = db_prepared(db, e, "eni_where", "SELECT vpc_id, host FROM enis WHERE id = $1", 1, p)))
-        return -1;
-    if (!PQntuples(r))
-        return 0;
     /* an elastic IP on the interface stays the account's, unassociated; an
      * auto-assigned address goes with it */
     if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
         !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
                           "WHERE eni_id = $1", 1, p)) ||
-        hosts_touch_vpc(db, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e) < 0 ||
+        hosts_touch_vpc(db, vpc, host, e) < 0 ||
         !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0)
         return -1;
     return 0;
+}
+
+int eni_remove(db_t *db, const char *id, verr_t *e)
+{
+    const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_where", "SELECT vpc_id, host FROM enis WHERE id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    return remove_at(db, id, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e);
 }
 
 int eni_delete(db_t *db, const char *account, const char *id, int force, long long *replied, verr_t *e)
@@ -291,8 +298,8 @@ int eni_delete(db_t *db, const char *account, const char *id, int force, long lo
     PG_AUTO PGresult *r = NULL;
     if (db_begin(db, e) < 0 ||
         !(r = db_prepared(db, e, "eni_get", "SELECT instance_id, set_config('virga.facts_replied', $3, true), "
-                          "CASE WHEN $3 <> '' THEN nextval('eni_facts_seq') END FROM enis WHERE id = $1 AND "
-                          "($2::text IS NULL OR account_id = $2) FOR UPDATE", 3, p)))
+                          "CASE WHEN $3 <> '' THEN nextval('eni_facts_seq') END, vpc_id, host FROM enis WHERE id = $1 "
+                          "AND ($2::text IS NULL OR account_id = $2) FOR UPDATE", 3, p)))
         goto fail;
     if (!PQntuples(r)) {
         if (!account || net_owned(db, &NET_ENI, id, account, 0, e) == 0)
@@ -304,7 +311,8 @@ int eni_delete(db_t *db, const char *account, const char *id, int force, long lo
                  PQgetvalue(r, 0, 0));
         goto fail;
     }
-    if (eni_remove(db, id, e) < 0 || db_commit(db, e) < 0)
+    if (remove_at(db, id, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4), e) < 0 ||
+        db_commit(db, e) < 0)
         goto fail;
     if (replied)
         *replied = atoll(PQgetvalue(r, 0, 2));
