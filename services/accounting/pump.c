@@ -64,54 +64,35 @@ static db_t *loop_db(loop_t *l, const char *who)
     return l->db;
 }
 
-/* The logs named in accounting.feeds (sql/002_usage.sql and later migrations). */
-static int feeds(db_t *db, char ***out, verr_t *e)
-{
-    PG_AUTO PGresult *r = db_query(db, e, "SELECT log FROM feeds ORDER BY log", 0, NULL);
-    if (!r)
-        return -1;
-    int n = PQntuples(r);
-    *out = xcalloc((size_t)n + 1, sizeof **out);
-    for (int i = 0; i < n; i++)
-        (*out)[i] = xstrdup(PQgetvalue(r, i, 0));
-    return n;
-}
-
+/* One statement pulls every feed (accounting.feeds: sql/002_usage.sql and later
+ * migrations), one batch each, in the feeds' order, and answers each feed's count: a
+ * statement is its own transaction, so each feed's cursor and records commit together
+ * as before, and a pass that finds a record or two (a launch's) costs one statement
+ * instead of a BEGIN, a pull and a COMMIT per feed. A feed whose batch was full is
+ * pulled again on its own until it is not. */
 long pump_pull(db_t *db, int batch, int grace_s, verr_t *e)
 {
     char b[16], g[32];
     snprintf(b, sizeof b, "%d", batch);
     snprintf(g, sizeof g, "%d seconds", grace_s);
-    char **logs = NULL;
-    int nlogs = feeds(db, &logs, e);
-    if (nlogs < 0)
+    const char *p[] = {b};
+    PG_AUTO PGresult *r = db_prepared(db, e, "pull_all",
+        "SELECT f.log, pull(f.log, $1::int) FROM (SELECT log FROM feeds ORDER BY log) f", 1, p);
+    if (!r)
         return -1;
     long total = 0;
-    int failed = 0;
-    for (int i = 0; i < nlogs && !failed; i++) {
-        for (;;) {   /* one transaction per batch: cursor and records commit together */
-            const char *p[] = {logs[i], b};
-            if (db_begin(db, e) < 0) {
-                failed = 1;
-                break;
-            }
-            PG_AUTO PGresult *r = db_prepared(db, e, "pull", "SELECT pull($1, $2::int)", 2, p);
-            if (!r || db_commit(db, e) < 0) {
-                db_rollback(db);
-                failed = 1;
-                break;
-            }
-            long n = atol(PQgetvalue(r, 0, 0));
+    for (int i = 0; i < PQntuples(r); i++) {
+        long n = atol(PQgetvalue(r, i, 1));
+        total += n;
+        while (n >= batch && !pump.stop) {
+            const char *q[] = {PQgetvalue(r, i, 0), b};
+            PG_AUTO PGresult *more = db_prepared(db, e, "pull", "SELECT pull($1, $2::int)", 2, q);
+            if (!more)
+                return -1;
+            n = atol(PQgetvalue(more, 0, 0));
             total += n;
-            if (n < batch || pump.stop)
-                break;
         }
     }
-    for (int i = 0; i < nlogs; i++)
-        free(logs[i]);
-    free(logs);
-    if (failed)
-        return -1;
     const char *q[] = {g};
     PG_AUTO PGresult *m = db_query(db, e, "SELECT meter_open($1::interval)", 1, q);
     return m ? total : -1;

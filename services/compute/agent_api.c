@@ -232,7 +232,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     }
     db_t *db = service_db(ctx);
     const char *p[] = {host};
-    int ended = 0;
+    int ended = 0, pending = 0;
     PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *h = NULL;
     if (db_begin(db, e) < 0)
@@ -245,6 +245,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 1);
         int current = gen >= atoll(PQgetvalue(r, i, 2));   /* the report knows the last change */
+        pending |= !strcmp(state, "pending");
         json_t *ob = json_object_get(seen, id);
         inst_change_t ch;
         if (!ob) {
@@ -271,8 +272,9 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             ended |= ch.changed && public_address_follows(ch.from, ch.to);   /* its public task to run */
         }
     }
-    long long told = 0;   /* added: launches that will not succeed end (hybrid_launch.c) */
-    if (hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
+    long long told = 0;   /* added: launches that will not succeed end (hybrid_launch.c); only a
+                           * host with a pending launch (its rows are all locked above) has one */
+    if (pending && hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
         goto fail;
     h = db_prepared(db, e, "obs_host",
         "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);

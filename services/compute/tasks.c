@@ -117,33 +117,93 @@ static int launch_failed(task_t *t, const char *id, const verr_t *why, verr_t *e
     return TASK_DONE;
 }
 
+/* A port's answer as the parameters $1..$10 of RECORD_PORT_SQL (instance, eni, subnet,
+ * vpc, mac, ip, prefix length, gateway, groups, device index); the strings they point to
+ * live in buf and port. */
+typedef struct port_params {
+    const char *p[10];
+    char plen[16], idx[16];
+    char *groups;
+} port_params_t;
+
+static void port_params(port_params_t *pp, const char *id, const json_t *port)
+{
+    snprintf(pp->plen, sizeof pp->plen, "%lld", (long long)json_int(port, "prefix_len", 0));
+    snprintf(pp->idx, sizeof pp->idx, "%lld", (long long)json_int(port, "device_index", 0));
+    json_t *g = json_object_get(port, "groups");
+    pp->groups = g ? json_dumps(g, JSON_COMPACT) : xstrdup("[]");
+    const char *p[] = {id, json_str(port, "eni_id", ""), json_str(port, "subnet_id", ""), json_str(port, "vpc_id", ""),
+                       json_str(port, "mac", ""), json_str(port, "ip", ""), pp->plen, json_str(port, "gateway", ""),
+                       pp->groups, pp->idx};
+    memcpy(pp->p, p, sizeof p);
+}
+
+#define RECORD_PORT_SQL                                                                                               \
+    "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "     \
+    "gateway, groups) VALUES ($1, $10::int, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "   \
+    "device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, vpc_id = "                 \
+    "EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "             \
+    "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false"
+
 /* The port's answer into instance_interfaces (at its device_index: 0, the primary). */
 static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
 {
-    char plen[16], idx[16];
-    snprintf(plen, sizeof plen, "%lld", (long long)json_int(port, "prefix_len", 0));
-    snprintf(idx, sizeof idx, "%lld", (long long)json_int(port, "device_index", 0));
-    JSON_AUTO json_t *empty = json_array();
-    json_t *g = json_object_get(port, "groups");
-    AUTOFREE char *groups = json_dumps(g ? g : empty, JSON_COMPACT);
-    const char *p[] = {id, json_str(port, "eni_id", ""), json_str(port, "subnet_id", ""), json_str(port, "vpc_id", ""),
-                       json_str(port, "mac", ""), json_str(port, "ip", ""), plen, json_str(port, "gateway", ""), groups,
-                       idx};
-    PG_AUTO PGresult *r = db_prepared(db, e, "task_port",
-        "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "
-        "gateway, groups) VALUES ($1, $10::int, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "
-        "device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, vpc_id = "
-        "EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "
-        "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false", 10, p);
+    port_params_t pp;
+    port_params(&pp, id, port);
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_port", RECORD_PORT_SQL, 10, pp.p);
+    free(pp.groups);
     return r ? 0 : -1;
 }
 
-/* The primary's port and those beyond it (launch_net_more_ports) into instance_interfaces. */
-static int record_ports(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
+/* The launch's end, one statement (its own transaction): the primary's port recorded
+ * whatever the state now (the cleanup task deletes what is recorded) and, if the
+ * instance is still pending (its row locked: a terminate meanwhile waits or wins), the
+ * host's generation bumped and the instance marked prepared with its image's grants.
+ * *gen: the host's new generation, 0 when the instance was not pending. */
+static int record_prepared(db_t *db, const char *id, const char *host, const json_t *port, const json_t *image,
+                           long long *gen, verr_t *e)
+{
+    port_params_t pp;
+    port_params(&pp, id, port);
+    AUTOFREE char *img = json_dumps(image, JSON_COMPACT);
+    const char *p[12];
+    memcpy(p, pp.p, sizeof pp.p);
+    p[10] = host;
+    p[11] = img;
+    PG_AUTO PGresult *r = db_prepared(db, e, "task_prepared",
+        "WITH port AS (" RECORD_PORT_SQL " RETURNING 1), "
+        "i AS (SELECT id FROM instances WHERE id = $1 AND state = 'pending' FOR UPDATE), "
+        "g AS (UPDATE hosts SET generation = generation + 1 WHERE host_id = $11 AND EXISTS (SELECT 1 FROM i) "
+        "RETURNING generation), "
+        "p AS (UPDATE instances SET prepared = true, changed_gen = coalesce((SELECT generation FROM g), 0), "
+        "image = $12::jsonb, updated_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM i) RETURNING changed_gen) "
+        "SELECT (SELECT count(*) FROM port), (SELECT changed_gen FROM p)", 12, p);
+    free(pp.groups);
+    if (!r)
+        return -1;
+    *gen = PQgetisnull(r, 0, 1) ? 0 : atoll(PQgetvalue(r, 0, 1));
+    return 0;
+}
+
+/* A port answer's facts (the network's, as its push would carry them: ports.c) into
+ * network_enis; the network sends no push of a change whose answer carries them. */
+static int store_facts(db_t *db, const json_t *answer, verr_t *e)
+{
+    const json_t *facts = json_object_get(answer, "facts");
+    if (!json_is_object(facts))
+        return 0;   /* a network older than the facts in its answers: its push comes */
+    JSON_AUTO json_t *list = json_pack("[O]", facts);
+    return network_enis_store(db, list, e);
+}
+
+/* The ports beyond the primary (launch_net_more_ports) into instance_interfaces, the
+ * primary's facts into network_enis (both repeat safely: a launch killed after them
+ * records them again). */
+static int record_more(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
 {
     size_t i;
     json_t *p;
-    if (record_port(db, id, port, e) < 0)
+    if (store_facts(db, port, e) < 0)
         return -1;
     json_array_foreach(more, i, p)
         if (record_port(db, id, p, e) < 0)
@@ -258,7 +318,7 @@ static json_t *port_request(const char *id, const inst_t *in)
  * task that the failure queues deletes it. */
 static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
 {
-    if (port && record_port(t->db, id, port, e) < 0)
+    if (port && (record_port(t->db, id, port, e) < 0 || store_facts(t->db, port, e) < 0))
         return TASK_FAILED;
     return launch_failed(t, id, why, e);
 }
@@ -300,7 +360,9 @@ static int run_launch(task_t *t, verr_t *e)
         rc = permanent(e) ? launch_failed_with_port(t, id, port, e, e) : TASK_FAILED;
         goto out;
     }
-    if (task_renew(t, e) < 0)
+    /* the lease renewed only when a third of it has gone (a slow network): within it no
+     * other process can have taken the task, so a statement a launch is saved */
+    if (task_keepalive(t, e) < 0)
         goto out;
     /* a network that did not plug it with the create (one older than "plug") */
     if (runs_datapath(&in) && !json_is_true(json_object_get(port, "plugged"))) {
@@ -311,26 +373,9 @@ static int run_launch(task_t *t, verr_t *e)
             goto out;
     }
     uint64_t t_plug = metrics_now_us();
-    /* recorded whatever the state now: the cleanup task deletes what is recorded */
-    char state[32];
     long long gen = 0;
-    if (db_begin(t->db, e) < 0 || record_ports(t->db, id, port, more, e) < 0 || instance_lock(t->db, NULL, id, state, e) < 0)
-        goto rollback;
-    if (!strcmp(state, "pending")) {
-        char g[32];
-        if (hosts_bump(t->db, in.host, &gen, e) < 0)
-            goto rollback;
-        snprintf(g, sizeof g, "%lld", gen);
-        AUTOFREE char *img = json_dumps(image, JSON_COMPACT);
-        const char *p[] = {id, g, img};
-        PG_AUTO PGresult *r = db_prepared(t->db, e, "task_prepared",
-            "UPDATE instances SET prepared = true, changed_gen = $2::bigint, image = $3::jsonb, updated_at = now() "
-            "WHERE id = $1", 3, p);
-        if (!r)
-            goto rollback;
-    }
-    if (db_commit(t->db, e) < 0)
-        goto rollback;
+    if (record_more(t->db, id, port, more, e) < 0 || record_prepared(t->db, id, in.host, port, image, &gen, e) < 0)
+        goto out;
     if (gen)
         hosts_notify(t->svc, in.host, gen);
     /* the launch's own time, so a launch's figures (tests/bench/bench_instances.py) tell
@@ -341,9 +386,6 @@ static int run_launch(task_t *t, verr_t *e)
              (unsigned long long)((t_port - t0) / 1000), (unsigned long long)((t_grants - t_port) / 1000),
              (unsigned long long)((t_plug - t_grants) / 1000), (unsigned long long)((t_end - t_plug) / 1000));
     rc = TASK_DONE;
-    goto out;
-rollback:
-    db_rollback(t->db);
 out:
     inst_free(&in);
     return rc;
@@ -356,25 +398,28 @@ static int run_cleanup(task_t *t, verr_t *e)
     char launch[96];
     snprintf(launch, sizeof launch, "launch:%s", id);
     const char *p[] = {launch, id};
-    /* a launch still running may yet record a port: let it end first */
-    PG_AUTO PGresult *busy = db_prepared(t->db, e, "task_launch_busy",
-        "SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'", 1, p);
-    if (!busy)
+    /* a launch still running may yet record a port: let it end first (first column; the
+     * ports, one statement) */
+    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_launch_ports",
+        "SELECT EXISTS (SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'), eni_id FROM (SELECT 1) one "
+        "LEFT JOIN instance_interfaces ON instance_id = $2 AND device_index = 0 AND NOT deleted", 2, p);
+    if (!r)
         return TASK_FAILED;
-    if (PQntuples(busy)) {
+    if (PQgetvalue(r, 0, 0)[0] == 't') {
         t->again_ms = 200;
         return TASK_AGAIN;
     }
-    PG_AUTO PGresult *r = db_prepared(t->db, e, "task_ports",
-        "SELECT eni_id FROM instance_interfaces WHERE instance_id = $1 AND device_index = 0 AND NOT deleted", 1,
-        p + 1);
-    if (!r)
-        return TASK_FAILED;
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *eni = PQgetvalue(r, i, 0);
+        if (PQgetisnull(r, i, 1))
+            continue;
+        const char *eni = PQgetvalue(r, i, 1);
         JSON_AUTO json_t *reply = NULL;
         if (bus_call(t->svc->bus, "network", "network.port_delete", json_pack("{s:s}", "eni", eni), NULL,
                      c->call_timeout_ms, &reply, e) < 0)
+            return TASK_FAILED;
+        /* the answer's facts (the port gone, at a new version) first: a cleanup killed
+         * between the two statements deletes again and stores a newer version */
+        if (store_facts(t->db, reply, e) < 0)
             return TASK_FAILED;
         const char *q[] = {id, eni};
         PG_AUTO PGresult *u = db_prepared(t->db, e, "task_port_gone",

@@ -69,15 +69,18 @@ static int add_groups(db_t *db, const char *eni, const char *account, const char
 {
     json_t *g;
     size_t i;
-    JSON_AUTO json_t *list = json_array_size(groups) ? json_incref((json_t *)groups) : NULL;
-    if (!list) {
-        const char *p[] = {vpc};
-        PG_AUTO PGresult *d = db_prepared(db, e, "eni_default_sg", "SELECT id FROM security_groups WHERE vpc_id = $1 "
-                                          "AND name = 'default'", 1, p);
+    if (!json_array_size(groups)) {   /* the VPC's default group, found and added in one statement */
+        const char *p[] = {eni, vpc, account};
+        PG_AUTO PGresult *d = db_prepared(db, e, "eni_add_default_sg",
+            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE vpc_id = $2 AND "
+            "name = 'default' AND account_id = $3 ON CONFLICT DO NOTHING", 3, p);
         if (!d)
             return -1;
-        list = json_pack("[s]", PQntuples(d) ? PQgetvalue(d, 0, 0) : "");
+        if (strcmp(PQcmdTuples(d), "1"))
+            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '' does not exist in VPC '%s'", vpc);
+        return 0;
     }
+    const json_t *list = groups;
     if (json_array_size(list) > 5)
         return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
     json_array_foreach(list, i, g) {
@@ -101,13 +104,19 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
     ids_new("eni", id);
     char mac[18], ip[CIDR_STR_MAX];
     cidr_mac_for(id, mac);
-    const char *sp[] = {s->subnet_id};
     PG_AUTO PGresult *sub = NULL;
     PG_AUTO PGresult *ins = NULL;
-    if (net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 1, e) < 0 ||
-        !(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public FROM subnets WHERE id = $1", 1,
-                            sp)) ||
-        ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
+    /* the subnet's row locked (its addresses are picked under it: ipam.c) and read in one
+     * statement; a port whose facts go back in the create's answer (facts_in_reply) marks
+     * the transaction so that its push is not sent too (network 015) */
+    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : ""};
+    if (!(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public, set_config('virga.facts_replied', "
+                            "$3, true) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE", 3, lp)))
+        return -1;
+    if (!PQntuples(sub))
+        return net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 0, e) < 0 ? -1
+               : verr_set(e, 400, NET_SUBNET.not_found, "The subnet ID '%.64s' does not exist", s->subnet_id);
+    if (ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
         return -1;
     const char *vpc = PQgetvalue(sub, 0, 0);
     const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
@@ -252,41 +261,61 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
                         "InvalidNetworkInterfaceID.NotFound", fields, 1, "networkInterfaceSet", reply, e);
 }
 
-int eni_remove(db_t *db, const char *id, verr_t *e)
+/* eni_remove of an interface whose VPC and host (NULL: none) the caller has read. */
+static int remove_at(db_t *db, const char *id, const char *vpc, const char *host, verr_t *e)
 {
     const char *p[] = {id};
-    PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *a = NULL;
     PG_AUTO PGresult *d = NULL;
-    if (!(r = db_prepared(db, e, "eni_where", "SELECT vpc_id, host FROM enis WHERE id = $1", 1, p)))
-        return -1;
-    if (!PQntuples(r))
-        return 0;
     /* an elastic IP on the interface stays the account's, unassociated; an
      * auto-assigned address goes with it */
     if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
         !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
                           "WHERE eni_id = $1", 1, p)) ||
-        hosts_touch_vpc(db, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e) < 0 ||
+        hosts_touch_vpc(db, vpc, host, e) < 0 ||
         !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0)
         return -1;
     return 0;
 }
 
-int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e)
+int eni_remove(db_t *db, const char *id, verr_t *e)
 {
     const char *p[] = {id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_where", "SELECT vpc_id, host FROM enis WHERE id = $1", 1, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    return remove_at(db, id, PQgetvalue(r, 0, 0), PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), e);
+}
+
+int eni_delete(db_t *db, const char *account, const char *id, int force, long long *replied, verr_t *e)
+{
+    /* the row locked and read in one statement; account NULL (compute's port_delete):
+     * whoever owns it. replied: the caller answers with the interface's new facts (gone,
+     * at a new version), so the transaction is marked for the push not to be sent too */
+    const char *p[] = {id, account, replied ? id : ""};
     PG_AUTO PGresult *r = NULL;
-    if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, id, account, 1, e) < 0 ||
-        !(r = db_prepared(db, e, "eni_get", "SELECT instance_id FROM enis WHERE id = $1", 1, p)))
+    if (db_begin(db, e) < 0 ||
+        !(r = db_prepared(db, e, "eni_get", "SELECT instance_id, set_config('virga.facts_replied', $3, true), "
+                          "CASE WHEN $3 <> '' THEN nextval('eni_facts_seq') END, vpc_id, host FROM enis WHERE id = $1 "
+                          "AND ($2::text IS NULL OR account_id = $2) FOR UPDATE", 3, p)))
         goto fail;
+    if (!PQntuples(r)) {
+        if (!account || net_owned(db, &NET_ENI, id, account, 0, e) == 0)
+            verr_set(e, 400, NET_ENI.not_found, "The network interface ID '%.64s' does not exist", id);
+        goto fail;
+    }
     if (!force && !PQgetisnull(r, 0, 0)) {
         verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", id,
                  PQgetvalue(r, 0, 0));
         goto fail;
     }
-    if (eni_remove(db, id, e) < 0 || db_commit(db, e) < 0)
+    if (remove_at(db, id, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4), e) < 0 ||
+        db_commit(db, e) < 0)
         goto fail;
+    if (replied)
+        *replied = atoll(PQgetvalue(r, 0, 2));
     return 0;
 fail:
     db_rollback(db);
@@ -297,7 +326,7 @@ int net_delete_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
 {
     const char *account = net_account(ctx, e), *id = json_str(body, "NetworkInterfaceId", NULL);
     if (!account || net_owned(service_db(ctx), &NET_ENI, id, account, 0, e) < 0 || net_dry_run(body, e) < 0 ||
-        eni_delete(service_db(ctx), account, id, 0, e) < 0)
+        eni_delete(service_db(ctx), account, id, 0, NULL, e) < 0)
         return -1;
     *reply = json_pack("{s:b}", "return", 1);
     return 0;

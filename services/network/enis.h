@@ -18,6 +18,7 @@ typedef struct eni_spec {
     const char *device_kind;    /* "veth" (NULL: the default) or "tap": what the host's datapath makes */
     int public_ip;              /* 0: none; 1: one from the pool; -1: as the subnet's MapPublicIpOnLaunch */
     int plug;                   /* made plugged on host (a launch's port: one transaction, not two) */
+    int facts_in_reply;         /* the caller answers with the port's facts (compute's port_create): no push */
 } eni_spec_t;
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */
@@ -28,8 +29,10 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
 /* EC2 NetworkInterface items of the account (only_id: that one), sorted by id. */
 json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e);
 /* Delete an interface (its own transaction); without force, one attached to an
- * instance is InvalidNetworkInterface.InUse. */
-int eni_delete(db_t *db, const char *account, const char *id, int force, verr_t *e);
+ * instance is InvalidNetworkInterface.InUse; account NULL: whoever's it is. With
+ * replied, the caller answers with the interface's facts itself: no push is sent for
+ * this change, and *replied is the version those facts carry. */
+int eni_delete(db_t *db, const char *account, const char *id, int force, long long *replied, verr_t *e);
 /* Delete it inside the caller's transaction, whoever owns it and whatever it is attached
  * to (the interfaces attached to it, a primary, go as eni_detach_children says); gone
  * already: 0. */

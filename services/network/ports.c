@@ -17,6 +17,7 @@
  * message's signature). Each change bumps the
  * generation of the hosts it touches, in its transaction. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "caller.h"
@@ -33,13 +34,18 @@ static int trusted(bus_ctx_t *ctx, verr_t *e)
     return verr_set(e, 403, "UnauthorizedOperation", "%s is for the compute service only", ctx->msg->type);
 }
 
-/* What compute needs of a port (and the datapath of its placement). */
+/* What compute needs of a port (and the datapath of its placement), its security groups
+ * [{groupId, groupName}] (compute shows them as the instance's groupSet) and its facts
+ * as a push would carry them (instance_enis.c: compute stores them with the port, and a
+ * port_create sends no push), in one statement. */
 static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
 {
     const char *p[] = {eni};
     PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
         "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
-        "n.instance_id, n.device_kind FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+        "n.instance_id, n.device_kind, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', "
+        "g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE "
+        "eg.eni_id = n.id), eni_facts(n)::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -55,35 +61,35 @@ static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
                        PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
                        PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
     json_object_set_new(*reply, "device_kind", json_string(PQgetvalue(r, 0, 10)));
-    return 0;
-}
-
-/* The port's security groups [{groupId, groupName}] into reply (compute shows them as
- * the instance's groupSet). */
-static int port_groups(db_t *db, const char *eni, json_t *reply, verr_t *e)
-{
-    const char *p[] = {eni};
-    PG_AUTO PGresult *r = db_prepared(db, e, "port_groups",
-        "SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]')::text "
-        "FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = $1", 1, p);
-    if (!r)
-        return -1;
-    json_object_set_new(reply, "groups", json_loads(PQgetvalue(r, 0, 0), 0, NULL));
+    json_object_set_new(*reply, "groups", json_loads(PQgetvalue(r, 0, 11), 0, NULL));
+    json_t *facts = json_loads(PQgetvalue(r, 0, 12), 0, NULL);
+    if (facts)
+        json_object_set_new(*reply, "facts", facts);
     return 0;
 }
 
 /* The default subnet of the account's default VPC, in az (or the first zone). */
 static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, char *out, verr_t *e)
 {
-    char vpc[IDS_MAX];
-    if (default_vpc(ctx, account, vpc, e) < 0)
-        return -1;
-    const char *p[] = {vpc, az};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "port_def_subnet",
-        "SELECT id FROM subnets WHERE vpc_id = $1 AND is_default AND ($2::text IS NULL OR az = $2) ORDER BY cidr "
-        "LIMIT 1", 2, p);
+    /* the default VPC's subnet in one statement; only an account without a default VPC
+     * yet has it made first (default_vpc) */
+    const char *q[] = {account, az};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "port_def_subnet_acct",
+        "SELECT s.id FROM vpcs v JOIN subnets s ON s.vpc_id = v.id WHERE v.account_id = $1 AND v.is_default AND "
+        "s.is_default AND ($2::text IS NULL OR s.az = $2) ORDER BY s.cidr LIMIT 1", 2, q);
     if (!r)
         return -1;
+    if (!PQntuples(r)) {
+        char vpc[IDS_MAX];
+        if (default_vpc(ctx, account, vpc, e) < 0)
+            return -1;
+        const char *p[] = {vpc, az};
+        PQclear(r);
+        if (!(r = db_prepared(service_db(ctx), e, "port_def_subnet",
+                              "SELECT id FROM subnets WHERE vpc_id = $1 AND is_default AND ($2::text IS NULL OR "
+                              "az = $2) ORDER BY cidr LIMIT 1", 2, p)))
+            return -1;
+    }
     if (!PQntuples(r))
         return verr_set(e, 400, "InvalidSubnetID.NotFound", "No default subnet for zone %.64s", az ? az : "(any)");
     snprintf(out, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
@@ -123,7 +129,8 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
                     .groups = json_object_get(body, "groups"), .description = "instance interface",
                     .instance_id = inst, .host = host, .client_token = token, .device_kind = kind,
-                    .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it)};
+                    .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
+                    .facts_in_reply = 1};
     char id[IDS_MAX];
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;
@@ -135,10 +142,9 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         json_decref(*reply);
         *reply = NULL;
         JSON_AUTO json_t *pb = json_pack("{s:s, s:s}", "eni", id, "host", host);
-        if (plug(ctx, pb, reply, e, 1) < 0)
-            return -1;
+        return plug(ctx, pb, reply, e, 1);
     }
-    return port_groups(service_db(ctx), id, *reply, e);
+    return 0;
 }
 
 /* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */
@@ -215,27 +221,23 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     const char *eni = json_str(body, "eni", NULL);
     if (!eni)
         return verr_set(e, 400, "InvalidParameterValue", "eni is required");
+    /* the answer carries the port's facts, gone at a new version, which compute stores
+     * (no push is sent for this delete); a port gone already is gone at a new version too */
     db_t *db = service_db(ctx);
-    const char *p[] = {eni};
-    PG_AUTO PGresult *r = db_prepared(db, e, "port_owner", "SELECT account_id FROM enis WHERE id = $1", 1, p);
-    if (!r)
-        return -1;
-    if (!PQntuples(r)) {
-        *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 0);
-        return 0;
+    long long version = 0;
+    int deleted = 1;
+    if (eni_delete(db, NULL, eni, 1, &version, e) < 0) {
+        if (strcmp(e->code, "InvalidNetworkInterfaceID.NotFound"))
+            return -1;
+        *e = (verr_t){0};   /* deleted before, or meanwhile by a retry of this same call */
+        deleted = 0;
+        PG_AUTO PGresult *r = db_prepared(db, e, "port_gone_version", "SELECT nextval('eni_facts_seq')", 0, NULL);
+        if (!r)
+            return -1;
+        version = atoll(PQgetvalue(r, 0, 0));
     }
-    char account[16];
-    snprintf(account, sizeof account, "%s", PQgetvalue(r, 0, 0));
-    if (eni_delete(db, account, eni, 1, e) < 0) {
-        /* deleted meanwhile by a retry of this same call */
-        if (!strcmp(e->code, "InvalidNetworkInterfaceID.NotFound")) {
-            *e = (verr_t){0};
-            *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 0);
-            return 0;
-        }
-        return -1;
-    }
-    *reply = json_pack("{s:s, s:b}", "eni_id", eni, "deleted", 1);
+    *reply = json_pack("{s:s, s:b, s:{s:s, s:n, s:I}}", "eni_id", eni, "deleted", deleted, "facts", "eni", eni,
+                       "instance", "version", (json_int_t)version);
     return 0;
 }
 
@@ -383,9 +385,7 @@ int net_port_set_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr
     }
     if (hosts_touch_vpc(db, vpc, NULL, e) < 0 || db_commit(db, e) < 0)
         goto fail;
-    if (port_reply(db, eni, reply, e) < 0)
-        return -1;
-    return port_groups(db, eni, *reply, e);
+    return port_reply(db, eni, reply, e);
 fail:
     db_rollback(db);
     return -1;

@@ -30,12 +30,14 @@ static int insert_public(db_t *db, const config_t *cfg, const char *account, con
     ids_new("eipalloc", id);
     if (ipam_public(db, cfg, avoid, ip, e) < 0)
         return -1;
-    const char *p[] = {id, account, ip, eni}, *last[] = {eni, ip, launch ? "true" : "false"};
-    PG_AUTO PGresult *r = db_prepared(db, e, "pub_assign", "INSERT INTO addresses (id, account_id, public_ip, eni_id, "
-                                      "auto_assigned) VALUES ($1, $2, $3, $4, true)", 4, p);
-    PG_AUTO PGresult *n = r ? db_prepared(db, e, "pub_last", "UPDATE enis SET last_public_ip = $2, public_ip_on_launch "
-                                          "= public_ip_on_launch OR $3 WHERE id = $1", 3, last) : NULL;
-    return n ? 0 : -1;
+    /* the address and the interface's memory of it in one statement (addresses'
+     * trigger, which gives the interface a new facts version, fires at its end) */
+    const char *p[] = {id, account, ip, eni, launch ? "true" : "false"};
+    PG_AUTO PGresult *r = db_prepared(db, e, "pub_assign_last",
+        "WITH a AS (INSERT INTO addresses (id, account_id, public_ip, eni_id, auto_assigned) VALUES ($1, $2, $3, $4, "
+        "true)) UPDATE enis SET last_public_ip = $3, public_ip_on_launch = public_ip_on_launch OR $5::boolean "
+        "WHERE id = $4", 5, p);
+    return r ? 0 : -1;
 }
 
 int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e)

@@ -260,10 +260,96 @@ def idle_cpu_rate(cloud):
     return (sum(cpu_by_name(cloud).values()) - idle0) / (time.time() - t_idle)
 
 
-def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate):
+BUS_SERVICES = ("gateway", "compute", "network", "image", "identity", "objectstore", "accounting")
+
+
+def bus_counts(cloud):
+    """{("sent", service): n, (service, message type): handled n}: every service's
+    virga_bus_sent_total and virga_bus_handled_total (sys.metrics)."""
+    out = {}
+    for svc in BUS_SERVICES:
+        ok, reply = cloud.call(svc, "sys.metrics", timeout_ms=5000)
+        if not ok:
+            continue
+        for line in reply["text"].splitlines():
+            m = re.match(r'virga_bus_(sent|handled)_total\{service="([^"]+)",(?:producer|type)="([^"]+)"\} (\S+)', line)
+            if m:
+                key = ("sent", m.group(2)) if m.group(1) == "sent" else (m.group(2), m.group(3))
+                out[key] = out.get(key, 0) + int(float(m.group(4)))
+    return out
+
+
+class StatementCount:
+    """--count: PostgreSQL logs every statement (log_statement = all, each line prefixed by
+    its backend's pid), and a phase's lines are counted by the service each backend serves
+    and by kind (COMMIT, the rest); with the bus's counters of every service. Logging costs
+    CPU, so a counting run's CPU figures are not comparable with another's."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        with open(os.path.join(cloud.dir, "run", "postgres.pid")) as f:
+            self.log = os.readlink("/proc/%s/fd/2" % f.read().split()[0])
+        cloud.psql("ALTER SYSTEM SET log_statement = 'all'")
+        cloud.psql("ALTER SYSTEM SET log_line_prefix = '%p|'")
+        cloud.psql("SELECT pg_reload_conf()")
+        time.sleep(0.5)
+
+    def xacts(self):
+        return int(self.cloud.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = 'virga'") or 0)
+
+    def start(self):
+        self.xact0 = self.xacts()
+        self.offset = os.path.getsize(self.log)
+        self.bus0 = bus_counts(self.cloud)
+
+    def report(self, n):
+        time.sleep(1.0)   # what the phase's last commits still log
+        backends = postgres_backends(self.cloud)
+        stmts, commits, texts = {}, {}, {}
+        keep = os.environ.get("BENCH_STATEMENT_LOG")
+        with open(self.log, errors="replace") as f:
+            f.seek(self.offset)
+            lines = f.readlines()
+        if keep:
+            with open(keep, "a") as out:
+                out.writelines("%s %s" % (backends.get(x.split("|")[0], "other"), x) for x in lines)
+        for line in lines:
+            m = re.match(r"(\d+)\|LOG:  (?:statement|execute [^:]*): (.*)", line)
+            if not m:
+                continue
+            who = backends.get(m.group(1), "other")
+            stmts[who] = stmts.get(who, 0) + 1
+            q = m.group(2).strip()
+            if q.upper() in ("COMMIT", "END"):
+                commits[who] = commits.get(who, 0) + 1
+            key = (who, q[:90])
+            texts[key] = texts.get(key, 0) + 1
+        bus1 = bus_counts(self.cloud)
+        sent = {k[1]: v - self.bus0.get(k, 0) for k, v in bus1.items() if k[0] == "sent"}
+        handled = {k: v - self.bus0.get(k, 0) for k, v in bus1.items() if k[0] != "sent"}
+        xacts = self.xacts() - self.xact0
+        print("  counted per launch + terminate (%d): statements %.1f (%s), transactions committed %.1f, of them "
+              "with BEGIN and COMMIT %.1f (%s), bus messages the services sent %.1f (%s)" % (
+                  n, sum(stmts.values()) / n,
+                  ", ".join("%s %.1f" % (k, v / n) for k, v in sorted(stmts.items(), key=lambda kv: -kv[1])),
+                  xacts / n, sum(commits.values()) / n,
+                  ", ".join("%s %.1f" % (k, v / n) for k, v in sorted(commits.items(), key=lambda kv: -kv[1])),
+                  sum(sent.values()) / n,
+                  ", ".join("%s %.1f" % (k, v / n) for k, v in sorted(sent.items(), key=lambda kv: -kv[1]) if v)))
+        print("  requests handled per launch + terminate, by type: " +
+              ", ".join("%s %.2f" % (k[1], v / n) for k, v in sorted(handled.items(), key=lambda kv: -kv[1])
+                        if v / n >= 0.05))
+        if os.environ.get("BENCH_STATEMENTS"):
+            for (who, q), v in sorted(texts.items(), key=lambda kv: -kv[1])[:int(os.environ["BENCH_STATEMENTS"])]:
+                print("    %6.2f %s %s" % (v / n, who, q))
+
+
+def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate, counter=None):
     """Launch by launch_all() (-> instance ids), wait for all running; print the rate, the
     machine's CPU per launch (this client's own excluded) and its split by process (each
     PostgreSQL backend by the service it serves); terminate them all."""
+    if counter:
+        counter.start()
     t0 = time.time()
     busy0, own0 = machine_busy_s()
     procs0, mine0 = cpu_by_name(), cpu_by_name(cloud)
@@ -312,6 +398,8 @@ def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate):
     if wait_all(ec2, ids, "terminated", 300):
         print("terminate of those %d to all terminated (%s): %.1f instances/s"
               % (len(ids), driver, len(ids) / (time.time() - t0)))
+    if counter and ids:
+        counter.report(len(ids))
 
 
 def main():
@@ -322,6 +410,9 @@ def main():
     ap.add_argument("--batch-calls", type=int, default=0, help="the batched phase: this many RunInstances at once "
                     "(0: skip)")
     ap.add_argument("--batch-count", type=int, default=10, help="the batched phase: MaxCount of each call")
+    ap.add_argument("--count", action="store_true", help="count PostgreSQL's statements and commits and the bus's "
+                    "messages per launch + terminate in each rate phase (PostgreSQL logs every statement: the CPU "
+                    "figures of such a run compare only with another counting run)")
     ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's and the network's to PATH.compute, PATH.network) "
                     "before the cloud stops")
     a = ap.parse_args()
@@ -370,6 +461,7 @@ def main():
         print("where a launch's time goes (client clock and the agent's log):")
         breakdown(cloud, timed)
 
+        counter = StatementCount(cloud) if a.count else None
         idle_rate = idle_cpu_rate(cloud) if rate_n > 0 or a.batch_calls > 0 else 0.0
         if rate_n > 0:
             clients = [boto3_client(cloud, "ec2") for _ in range(RATE_CLIENTS)]
@@ -380,7 +472,7 @@ def main():
                     "Instances"][0]["InstanceId"] for _ in range(per)]
 
             rate_phase(cloud, ec2, a.driver, launched, "launch rate, %d instances by %d clients"
-                       % (per * RATE_CLIENTS, RATE_CLIENTS), lambda: pool_map(launch, clients), idle_rate)
+                       % (per * RATE_CLIENTS, RATE_CLIENTS), lambda: pool_map(launch, clients), idle_rate, counter)
         if a.batch_calls > 0 and a.batch_count > 0:
             # the same, launched as a user's `run-instances --count N` does: MaxCount N a
             # call, the calls at once (one client each)
@@ -392,7 +484,7 @@ def main():
                                                                   MaxCount=count)["Instances"]]
 
             rate_phase(cloud, ec2, a.driver, launched, "batched launch rate (MaxCount), %d calls of %d at once"
-                       % (n_calls, count), lambda: pool_map(launch_many, bclients), idle_rate)
+                       % (n_calls, count), lambda: pool_map(launch_many, bclients), idle_rate, counter)
     finally:
         try:
             if launched:
