@@ -204,7 +204,7 @@ void hosts_release_lost(service_t *svc)
         if (ch.changed) {
             log_warn("instance %s on lost host %s (no report for %s s): %s -> %s", id, PQgetvalue(r, i, 2), s,
                      ch.from, ch.to);
-            ended += !strcmp(ch.to, "terminated");
+            ended += !strcmp(ch.from, "shutting-down");   /* its cleanup task terminates it */
         }
     }
     if (db_commit(db, &e) < 0)

@@ -13,6 +13,7 @@ enum {
     NOOP = 1 << 1,       /* already there: success, nothing changes */
     REBOOT = 1 << 2,     /* reboot_seq + 1 */
     CLEAR = 1 << 3,      /* clear the state reason */
+    CLEANUP = 1 << 4,    /* the state stays; the cleanup task is queued (once) */
 };
 
 typedef struct transition {
@@ -45,7 +46,12 @@ static const transition_t table[] = {
     {"stopping", EV_SEEN_STOPPED, "stopped", 0, "", ""},
     {"running", EV_SEEN_STOPPED, "stopped", 0,
      "Client.InstanceInitiatedShutdown: Instance initiated shutdown", "Instance initiated shutdown"},
-    {"shutting-down", EV_GONE, "terminated", 0, "", ""},
+    /* terminated only once its interfaces are deleted (the cleanup task), as on EC2: a
+     * script that waits for `terminated` and then releases the elastic IP, deletes the
+     * group or the subnet finds nothing holding them */
+    {"shutting-down", EV_GONE, "shutting-down", CLEANUP, "", ""},
+    {"shutting-down", EV_RELEASED, "terminated", 0, "", ""},
+    {"terminated", EV_RELEASED, "terminated", NOOP, "", ""},
     /* the launch task gave up: the instance ends as EC2 ends a failed launch */
     {"pending", EV_LAUNCH_FAILED, "shutting-down", TELL, "Server.InternalError: Internal error on launch", ""},
 };
@@ -88,6 +94,10 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
                                 : 0;
     if (t->flags & NOOP)
         return 0;
+    if (t->flags & CLEANUP) {
+        out->changed = 1;   /* for the caller: wake the task pool */
+        return compute_task_add(db, "cleanup", id, e);
+    }
     const char *why = reason && *reason ? reason : (t->flags & CLEAR) ? "" : t->reason;
     const char *p[] = {id, state, t->to, why, (t->flags & CLEAR) || *why ? "t" : "f", t->transition,
                        (t->flags & REBOOT) ? "1" : "0"};
@@ -118,8 +128,6 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
         if (!u)
             return -1;
     }
-    if (!strcmp(t->to, "terminated") && compute_task_add(db, "cleanup", id, e) < 0)
-        return -1;
     /* a stop releases the auto-assigned public address, a start gives a new one */
     if (public_address_follows(state, t->to) && public_address_queue(db, id, e) < 0)
         return -1;

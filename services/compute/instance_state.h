@@ -12,7 +12,9 @@ typedef enum inst_event {
     EV_START,           /* StartInstances */
     EV_REBOOT,          /* RebootInstances: reboot_seq + 1, the state stays */
     EV_TERMINATE,       /* TerminateInstances */
-    EV_GONE,            /* shutting-down and no agent runs it (unplaced, or observed absent) */
+    EV_GONE,            /* shutting-down and no agent runs it (unplaced, or observed absent):
+                           its cleanup task releases its interfaces */
+    EV_RELEASED,        /* the cleanup task deleted its interfaces: terminated */
     EV_SEEN_RUNNING,    /* the agent observed it running */
     EV_SEEN_STOPPED,    /* the agent observed it stopped */
     EV_LAUNCH_FAILED,   /* the launch task gave up (image gone, no port) */

@@ -9,9 +9,10 @@
  *                       (network.launch_interfaces: launch_network.c); then, in one
  *                       transaction, the ports are recorded, the instance is marked prepared and the
  *                       host's generation bumped; then the agent is told.
- *   cleanup:<instance>  once terminated: its primary port is deleted (the network deletes
- *                       with it the interfaces given at launch with DeleteOnTermination and
- *                       detaches the others: attachments.c).
+ *   cleanup:<instance>  once its guest is gone (shutting-down): its primary port is deleted
+ *                       (the network deletes with it the interfaces given at launch with
+ *                       DeleteOnTermination and detaches the others: attachments.c); then
+ *                       the instance is terminated (EV_RELEASED).
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  *   public:<instance>:<n>  its auto-assigned public address released at a stop, a new
  *                       one at a start (public_address_lifecycle.c).
@@ -391,6 +392,25 @@ out:
     return rc;
 }
 
+/* The cleanup's end: its interfaces are gone, the instance is terminated (one row gone
+ * since, purged, is done too). */
+static int released(db_t *db, const char *id, verr_t *e)
+{
+    char state[32];
+    inst_change_t ch;
+    if (db_begin(db, e) < 0)
+        return TASK_FAILED;
+    if (instance_lock(db, NULL, id, state, e) < 0) {
+        db_rollback(db);
+        return !strcmp(e->code, "InvalidInstanceID.NotFound") ? TASK_DONE : TASK_FAILED;
+    }
+    if (instance_transition(db, id, state, EV_RELEASED, NULL, &ch, e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        return TASK_FAILED;
+    }
+    return TASK_DONE;
+}
+
 static int run_cleanup(task_t *t, verr_t *e)
 {
     const compute_t *c = t->svc->state;
@@ -428,7 +448,7 @@ static int run_cleanup(task_t *t, verr_t *e)
         if (!u)
             return TASK_FAILED;
     }
-    return TASK_DONE;
+    return released(t->db, id, e);
 }
 
 static const task_kind_t kinds[] = {
@@ -440,14 +460,18 @@ static const task_kind_t kinds[] = {
 };
 
 /* A launch that failed every attempt (the network unreachable for long): the instance
- * ends as a failed launch. A cleanup that did: its ports are left to the operator (logged). */
+ * ends as a failed launch. A cleanup that did: its ports are left to the operator (logged)
+ * and the instance is terminated. */
 static void give_up(service_t *svc, db_t *db, const char *id, const char *kind, const json_t *payload)
 {
     (void)id;
     const char *iid = json_str(payload, "instance_id", "");
     if (strcmp(kind, "launch")) {
         log_warn("the %s task of instance %s gave up (%s)", kind, iid,
-                 !strcmp(kind, "cleanup") ? "its ports are left" : "its next change will set it");
+                 !strcmp(kind, "cleanup") ? "its ports are left, it is terminated" : "its next change will set it");
+        verr_t e;
+        if (!strcmp(kind, "cleanup") && released(db, iid, &e) != TASK_DONE)
+            log_warn("terminating %s: %s", iid, e.message);
         return;
     }
     task_t t = {.svc = svc, .db = db};

@@ -235,9 +235,11 @@ def test_describe_instances_answers_with_the_network_service_killed(cloud, tenan
     DescribeInstances by compute's pull once the network is back."""
     ec2 = tenant[3]
     iid = running["InstanceId"]
+    # the instance's check set while it has one interface (with two, EC2 asks for the
+    # interface's own call)
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
     extra = ec2.create_network_interface(SubnetId=running["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
     att = ec2.attach_network_interface(NetworkInterfaceId=extra, InstanceId=iid, DeviceIndex=3)["AttachmentId"]
-    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
     want = lambda i: len(i["NetworkInterfaces"]) == 2 and i["SourceDestCheck"] is False  # noqa: E731
     i, took = eventually(lambda: interfaces(ec2, iid), want)
     assert want(i), "after %.1f s: %s" % (took, i["NetworkInterfaces"])
@@ -268,9 +270,9 @@ def test_describe_instances_answers_with_the_network_service_killed(cloud, tenan
         "not repaired after %.1f s" % took
     print("repaired by the pull after %.1f s" % took)
 
-    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": True})
     ec2.detach_network_interface(AttachmentId=att)
     eventually(lambda: interfaces(ec2, iid), lambda i: len(i["NetworkInterfaces"]) == 1)
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": True})
     ec2.delete_network_interface(NetworkInterfaceId=extra)
 
 
