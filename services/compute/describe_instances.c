@@ -51,7 +51,7 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, 'subnet', "          \
     "x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "                 \
     "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
-    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner)"
+    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner, 'dot', x.delete_on_termination)"
 /* the attached interfaces of an instance whose network row of the primary has not come */
 #define ITEM_SQL_ATTACHED_ALONE                                                                                    \
     "(SELECT json_agg(" ITEM_SQL_ATTACHED_OBJECT " ORDER BY x.device_index)::text FROM network_enis x "              \
