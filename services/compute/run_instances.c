@@ -141,6 +141,10 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     if (launch_net_parse(body, l->max, &l->net, e) < 0 ||
         md_options_parse(json_object_get(body, "MetadataOptions"), &l->md, e) < 0)
         return -1;
+    /* the type's interface limit (instance_types.c), in the words EC2 uses for it */
+    if (1 + (int)l->net.n_more > l->type->max_enis)
+        return verr_set(e, 400, "AttachmentLimitExceeded", "Interface count %d exceeds the limit for %s",
+                        1 + (int)l->net.n_more, l->type->name);
     l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
     if (l->zone && *l->zone) {
         size_t zl = strlen(l->zone);

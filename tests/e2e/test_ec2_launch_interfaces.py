@@ -15,9 +15,10 @@ launch"):
   device index twice, no index 0, AssociatePublicIpAddress with several interfaces,
   instance-level SubnetId with NetworkInterfaces, an existing interface that is in use,
   in another zone, or given with MaxCount 2, an interface in another VPC;
-- a launch that the network refuses at its task (an address taken: RunInstances checks
-  only that it is in the subnet) ends terminated with the network's reason, and leaves no
-  interface it made."""
+- an address in use is RunInstances' own refusal (InvalidIPAddress.InUse), and so is an
+  interface count past the type's limit (AttachmentLimitExceeded), with nothing recorded;
+- RunInstances' answer names the subnet, VPC, address asked and interfaces before the
+  launch task made the ports; DescribeInstances shows each DeleteOnTermination."""
 import json
 import time
 import uuid
@@ -87,7 +88,7 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
             {"DeviceIndex": 1, "SubnetId": net["second"]["SubnetId"], "Groups": [net["group"]],
              "PrivateIpAddress": "172.31.250.17", "Description": "the second one"},
             {"DeviceIndex": 2, "NetworkInterfaceId": existing}]
-    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano",
+    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.small",
                        "--network-interfaces", json.dumps(spec), access_key=k, secret_key=s)
     assert rc == 0, err
     iid = out["Instances"][0]["InstanceId"]
@@ -196,8 +197,9 @@ def test_refusals_record_nothing(cloud, tenant, net):
 
 def test_address_in_use_is_refused_by_run_instances_itself(cloud, tenant, net):
     """A PrivateIpAddress an interface holds: RunInstances answers InvalidIPAddress.InUse
-    in EC2's words (top level, at DeviceIndex 0, at a later index), and nothing is
-    recorded: no instance, no interface. (A launch that takes the address after that
+    in EC2's words (top level, at DeviceIndex 0, at a later index); more interfaces than
+    the instance type takes: AttachmentLimitExceeded; and nothing is recorded: no
+    instance, no interface. (A launch that takes the address after that
     answer is still refused by the network at its task: the instance ends terminated with
     that reason, as before.)"""
     acct, k, s, ec2 = tenant
@@ -211,8 +213,15 @@ def test_address_in_use_is_refused_by_run_instances_itself(cloud, tenant, net):
     for ni in ([{"DeviceIndex": 0, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}],
                [{"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "SubnetId": second},
                 {"DeviceIndex": 2, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}]):
-        assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
+        assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1,
                             NetworkInterfaces=ni) == "InvalidIPAddress.InUse"
+    # more interfaces than the type takes (t3.nano: 2, as DescribeInstanceTypes says)
+    nano = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"][0]
+    assert nano["NetworkInfo"]["MaximumNetworkInterfaces"] == 2, nano["NetworkInfo"]
+    rc, _, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano",
+                     "--network-interfaces", json.dumps([{"DeviceIndex": i, "SubnetId": sn} for i in range(3)]),
+                     access_key=k, secret_key=s)
+    assert rc != 0 and "AttachmentLimitExceeded" in err and "Interface count 3 exceeds the limit for t3.nano" in err, err
     assert instance_count(cloud, acct) == before_instances
     assert set(enis(ec2)) == before
     assert "Attachment" not in enis(ec2, NetworkInterfaceIds=[holder["NetworkInterfaceId"]])[holder["NetworkInterfaceId"]]
