@@ -327,13 +327,10 @@ int net_addresses_free(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_
             return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.32s", ip);
         if (net_owned(db, &NET_SUBNET, subnet, account, 0, e) < 0)
             return -1;
-        const char *p[] = {subnet, ip};
-        PG_AUTO PGresult *r = db_prepared(db, e, "addr_in_use", "SELECT 1 FROM enis WHERE subnet_id = $1 AND "
-                                          "ip = $2::inet", 2, p);
-        if (!r)
-            return -1;
-        if (PQntuples(r))
-            return verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use.", ip);
+        char holder[64];
+        int taken = ipam_holder(db, subnet, ip, holder, e);
+        if (taken)
+            return taken < 0 ? -1 : verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use.", ip);
     }
     *reply = json_object();
     return 0;
