@@ -338,9 +338,10 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
 
 const char *launch_net_subnet_in(const launch_net_t *n, const char *zone)
 {
-    if (n->subnet || n->n_more || !n->default_subnets)   /* a subnet given, or one that decided the zone */
-        return *n->subnet_id ? n->subnet_id : NULL;
-    return json_str(n->default_subnets, zone, NULL);
+    /* a subnet given; else the default one of the zone the instance was placed in (or a
+     * later interface decided), which port_create takes */
+    const char *def = n->subnet ? NULL : json_str(n->default_subnets, zone, NULL);
+    return def ? def : *n->subnet_id ? n->subnet_id : NULL;
 }
 
 /* One interface of RunInstances' answer as far as it is known before its port exists

@@ -43,6 +43,9 @@ int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, jso
         return verr_set(e, 400, "InvalidParameterValue", "%s is in %s, not in %s", id, where, az);
     *out = json_pack("{s:s, s:s, s:s, s:[s]}", "subnet_id", subnet, "vpc_id", vpc, "az", where, "group_ids",
                      "sg-0000000000000000d");
+    if (!json_str(check, "subnet", NULL) && !json_str(check, "eni", NULL))   /* the default subnet of each zone */
+        json_object_set_new(*out, "default_subnets", json_pack("{s:s, s:s}", "az-a", "subnet-default", "az-b",
+                                                                "subnet-default-b"));
     return 0;
 }
 
@@ -251,6 +254,14 @@ static void test_addresses_asked_and_the_answer(void **state)
     assert_string_equal(parse("{\"ImageId\": \"ami-0000000000000000a\"}", 1, &n), "");
     assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
     assert_null(launch_net_addresses(&n));
+    /* no subnet: the default one of the zone the scheduler chose */
+    assert_string_equal(launch_net_subnet_in(&n, "az-b"), "subnet-default-b");
+    launch_net_free(&n);
+    /* the primary in the default subnet, a later interface deciding the zone: that zone's */
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"SubnetId\": "
+                                 "\"subnet-0000000000000000b\"}"), 1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
+    assert_string_equal(launch_net_subnet_in(&n, n.zone), "subnet-default-b");
     launch_net_free(&n);
 }
 
