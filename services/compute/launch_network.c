@@ -339,9 +339,11 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
 const char *launch_net_subnet_in(const launch_net_t *n, const char *zone)
 {
     /* a subnet given; else the default one of the zone the instance was placed in (or a
-     * later interface decided), which port_create takes */
-    const char *def = n->subnet ? NULL : json_str(n->default_subnets, zone, NULL);
-    return def ? def : *n->subnet_id ? n->subnet_id : NULL;
+     * later interface decided), which port_create takes; a network of before that lists
+     * no default subnets: the one its check used */
+    if (!n->subnet && n->default_subnets)   /* none there (a public cloud's zone): not said */
+        return json_str(n->default_subnets, zone, NULL);
+    return *n->subnet_id ? n->subnet_id : NULL;
 }
 
 /* One interface of RunInstances' answer as far as it is known before its port exists
