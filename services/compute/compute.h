@@ -13,6 +13,7 @@ typedef struct instance_type {
     char name[32];
     int vcpus;
     long long memory_mib;
+    int max_enis;       /* network interfaces an instance may have (the primary included) */
 } instance_type_t;
 
 #define COMPUTE_MAX_TYPES 64

@@ -51,7 +51,7 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "json_build_object('eni', x.eni_id, 'index', x.device_index, 'attachment', x.attachment_id, 'subnet', "          \
     "x.subnet_id, 'vpc', x.vpc_id, 'mac', x.mac, 'ip', x.ip, 'description', x.description, 'sdc', "                 \
     "x.source_dest_check, 'groups', x.groups, 'attach_time', extract(epoch FROM x.attach_time)::bigint, "           \
-    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner)"
+    "'public_ip', x.public_ip, 'public_owner', x.public_ip_owner, 'dot', x.delete_on_termination)"
 /* the attached interfaces of an instance whose network row of the primary has not come */
 #define ITEM_SQL_ATTACHED_ALONE                                                                                    \
     "(SELECT json_agg(" ITEM_SQL_ATTACHED_OBJECT " ORDER BY x.device_index)::text FROM network_enis x "              \
@@ -668,19 +668,21 @@ static const describe_field_t status_fields[] = {
     {NULL, NULL},
 };
 
-/* EC2's status checks: a host that stopped reporting makes its instances impaired. */
+/* EC2's status checks: a host that stopped reporting makes its instances impaired. The
+ * instance's tagSet rides along for the tag filters (tag:KEY, tag-key, tag-value) and is
+ * dropped before the answer, which has none. */
 static json_t *status_item(const json_t *it)
 {
     const char *state = json_str(json_object_get(it, "instanceState"), "name", "");
     int running = !strcmp(state, "running"), up = json_is_true(json_object_get(it, "_hostUp"));
     const char *st = !running ? "not-applicable" : up ? "ok" : "impaired";
     const char *det = !running ? "initializing" : up ? "passed" : "failed";
-    return json_pack("{s:s, s:s, s:O, s:{s:s, s:[{s:s, s:s}]}, s:{s:s, s:[{s:s, s:s}]}, s:[]}", "instanceId",
+    return json_pack("{s:s, s:s, s:O, s:{s:s, s:[{s:s, s:s}]}, s:{s:s, s:[{s:s, s:s}]}, s:[], s:O*}", "instanceId",
                      json_str(it, "instanceId", ""), "availabilityZone",
                      json_str(json_object_get(it, "placement"), "availabilityZone", ""), "instanceState",
                      json_object_get(it, "instanceState"), "systemStatus", "status", st, "details", "name",
                      "reachability", "status", det, "instanceStatus", "status", st, "details", "name", "reachability",
-                     "status", det, "eventsSet");
+                     "status", det, "eventsSet", "tagSet", json_object_get(it, "tagSet"));
 }
 
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -703,6 +705,8 @@ int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t 
     JSON_AUTO json_t *filtered = describe_filter(st, json_object_get(body, "Filter"), status_fields, e);
     if (!filtered)
         return -1;
+    json_array_foreach(filtered, i, it)
+        json_object_del(it, "tagSet");
     json_t *page, *next;
     if (describe_page(filtered, body, "instanceId", 5, 1000, &page, &next, e) < 0)
         return -1;

@@ -69,6 +69,7 @@ typedef struct iface {
     const char *public_ip, *public_owner;   /* "" without a public address */
     long long index, attach_time;   /* attach_time 0: the network does not know it */
     int sdc;
+    int dot;                        /* the attachment's DeleteOnTermination (the primary's: always) */
     const char *groups;             /* compact JSON text */
 } iface_t;
 
@@ -102,7 +103,7 @@ static void interface_put(strbuf_t *b, const iface_t *f, const char *owner, cons
     kint(b, "deviceIndex", f->index);
     kstr(b, "status", "attached");
     kstr(b, "attachTime", f->attach_time > 0 ? when : launched);
-    kbool(b, "deleteOnTermination", f->index == 0);
+    kbool(b, "deleteOnTermination", f->index == 0 || f->dot);
     strbuf_puts(b, ",\"networkCardIndex\":0},\"privateIpAddressesSet\":[{\"privateIpAddress\":");
     str(b, f->ip);
     kstr(b, "privateDnsName", dns);
@@ -116,7 +117,7 @@ static void interface_put(strbuf_t *b, const iface_t *f, const char *owner, cons
 }
 
 /* An interface attached later, from network_enis as the item query's JSON has it: {eni,
- * index, attachment?, subnet, vpc, mac, ip, description?, sdc?, groups, attach_time?}.
+ * index, attachment?, subnet, vpc, mac, ip, description?, sdc?, groups, attach_time?, dot?}.
  * Without groups (never: the query always writes the member) it is left out, as the
  * tree builder's pack failed then. */
 static int attached_put(strbuf_t *b, const json_t *f, const char *owner, const char *launched)
@@ -131,6 +132,7 @@ static int attached_put(strbuf_t *b, const json_t *f, const char *owner, const c
                        .description = json_str(f, "description", ""), .attachment = json_str(f, "attachment", ""),
                        .index = json_int(f, "index", 0), .attach_time = json_int(f, "attach_time", 0),
                        .sdc = !sdc || json_is_true(sdc), .groups = g.s ? g.s : "null",
+                       .dot = json_is_true(json_object_get(f, "dot")),
                        .public_ip = json_str(f, "public_ip", ""), .public_owner = json_str(f, "public_owner", "")};
     interface_put(b, &x, owner, launched);
     free(g.s);

@@ -12,7 +12,7 @@ enum {
     TELL = 1 << 0,       /* the agent's desired document changes: bump the host's generation */
     NOOP = 1 << 1,       /* already there: success, nothing changes */
     REBOOT = 1 << 2,     /* reboot_seq + 1 */
-    CLEAR = 1 << 3,      /* clear the state reason */
+    CLEAR = 1 << 3,      /* clear the state reason and StateTransitionReason (EC2's after a start) */
     CLEANUP = 1 << 4,    /* the state stays; the cleanup task is queued (once) */
 };
 
@@ -100,13 +100,13 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
     }
     const char *why = reason && *reason ? reason : (t->flags & CLEAR) ? "" : t->reason;
     const char *p[] = {id, state, t->to, why, (t->flags & CLEAR) || *why ? "t" : "f", t->transition,
-                       (t->flags & REBOOT) ? "1" : "0"};
+                       (t->flags & REBOOT) ? "1" : "0", (t->flags & CLEAR) ? "t" : "f"};
     PG_AUTO PGresult *r = db_prepared(db, e, "inst_transition",
         "UPDATE instances SET state = $3, state_reason = CASE WHEN $5::boolean THEN $4 ELSE state_reason END, "
-        "transition = CASE WHEN $6 = '' THEN transition ELSE $6 || ' (' || to_char(now() AT TIME ZONE 'UTC', "
+        "transition = CASE WHEN $6 = '' AND $8::boolean THEN '' WHEN $6 = '' THEN transition ELSE $6 || ' (' || to_char(now() AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD HH24:MI:SS') || ' GMT)' END, reboot_seq = reboot_seq + $7::int, "
         "terminated_at = CASE WHEN $3 = 'terminated' THEN now() ELSE terminated_at END, updated_at = now() "
-        "WHERE id = $1 AND state = $2 RETURNING host_id, prepared", 7, p);
+        "WHERE id = $1 AND state = $2 RETURNING host_id, prepared", 8, p);
     if (!r)
         return -1;
     if (!PQntuples(r))

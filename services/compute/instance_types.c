@@ -1,7 +1,7 @@
 /* instance_types.c - the instance types this cloud offers, from config
- * compute.instance_types (a list of "name:vcpus:memory_mib"), and the EC2 actions that
- * describe them: DescribeInstanceTypes and DescribeInstanceTypeOfferings (every type is
- * offered in the region and in each zone of gateway.availability_zones). */
+ * compute.instance_types (a list of "name:vcpus:memory_mib[:max_interfaces]"), and the
+ * EC2 actions that describe them: DescribeInstanceTypes and DescribeInstanceTypeOfferings
+ * (every type is offered in the region and in each zone of gateway.availability_zones). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,17 @@
 
 #define DEFAULT_TYPES "t3.nano:2:512,t3.micro:2:1024,t3.small:2:2048,t3.medium:2:4096," \
                       "m5.large:2:8192,m5.xlarge:4:16384,c5.large:2:4096"
+
+/* A type's network interface limit when its entry names none: AWS's for types of that
+ * size (t3.nano and t3.micro 2; the other 2-vCPU types 3; 4 vCPUs 4; up to 16 vCPUs 8; 15
+ * beyond), which is what each default type has on AWS. Never past the 16 device indexes
+ * an instance has here (launch_network.h). */
+static int default_max_enis(const instance_type_t *t)
+{
+    if (t->vcpus <= 2)
+        return t->memory_mib < 2048 ? 2 : 3;
+    return t->vcpus <= 4 ? 4 : t->vcpus <= 16 ? 8 : 15;
+}
 
 static int by_name(const void *a, const void *b)
 {
@@ -28,10 +39,13 @@ int instance_types_load(compute_t *c, const config_t *cfg, verr_t *e)
     for (char *tok = strtok_r(list, ", \n", &save); tok; tok = strtok_r(NULL, ", \n", &save)) {
         instance_type_t t = {0};
         char name[64];
-        if (sscanf(tok, "%63[^:]:%d:%lld", name, &t.vcpus, &t.memory_mib) != 3 || t.vcpus < 1 || t.vcpus > 1024 ||
-            t.memory_mib < 16 || t.memory_mib > (1LL << 30) || strlen(name) >= sizeof t.name)
-            return verr_set(e, 400, "InvalidParameterValue",
-                            "compute.instance_types: '%.64s' is not name:vcpus:memory_mib", tok);
+        int got = sscanf(tok, "%63[^:]:%d:%lld:%d", name, &t.vcpus, &t.memory_mib, &t.max_enis);
+        if (got < 3 || t.vcpus < 1 || t.vcpus > 1024 || t.memory_mib < 16 || t.memory_mib > (1LL << 30) ||
+            strlen(name) >= sizeof t.name || (got == 4 && (t.max_enis < 1 || t.max_enis > 16)))
+            return verr_set(e, 400, "InvalidParameterValue", "compute.instance_types: '%.64s' is not "
+                            "name:vcpus:memory_mib[:max_interfaces 1..16]", tok);
+        if (got == 3)
+            t.max_enis = default_max_enis(&t);
         if (c->ntypes == COMPUTE_MAX_TYPES)
             return verr_set(e, 400, "InvalidParameterValue", "compute.instance_types: at most %d types",
                             COMPUTE_MAX_TYPES);
@@ -57,21 +71,24 @@ const instance_type_t *instance_type_find(const compute_t *c, const char *name)
  * tool matching an image's RootDeviceType to the types finds them (it said ebs). */
 static json_t *type_item(const instance_type_t *t)
 {
-    return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, s:{s:s}, "
-                     "s:b}",
+    return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, "
+                     "s:{s:s, s:i, s:i, s:i, s:i}, s:b}",
                      "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0, "hypervisor",
                      ec2_hypervisor(EC2_HV_TYPE),
                      "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
                      "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
                      "processorInfo", "supportedArchitectures", "x86_64",
                      "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "instance-store",
-                     "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported", "bareMetal", 0);
+                     "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported",
+                     "maximumNetworkInterfaces", t->max_enis, "maximumNetworkCards", 1, "defaultNetworkCardIndex", 0,
+                     "ipv4AddressesPerInterface", 1, "bareMetal", 0);
 }
 
 static const describe_field_t type_fields[] = {
     {"instance-type", "instanceType"},
     {"vcpu-info.default-vcpus", "vCpuInfo.defaultVCpus"},
     {"memory-info.size-in-mib", "memoryInfo.sizeInMiB"},
+    {"network-info.maximum-network-interfaces", "networkInfo.maximumNetworkInterfaces"},
     {"current-generation", "currentGeneration"},
     {"hypervisor", "hypervisor"},
     {"processor-info.supported-architecture", "processorInfo.supportedArchitectures"},

@@ -312,22 +312,105 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     if (launch_facts_network(ctx, account, check, &out, e) < 0)
         return -1;
     json_t *g = json_object_get(out, "group_ids");
+    snprintf(n->subnet_id, sizeof n->subnet_id, "%s", json_str(out, "subnet_id", ""));
+    snprintf(n->vpc_id, sizeof n->vpc_id, "%s", json_str(out, "vpc_id", ""));
+    json_t *defaults = json_object_get(out, "default_subnets");   /* a network of before: none */
+    if (!n->subnet && json_is_object(defaults))
+        n->default_subnets = json_incref(defaults);
     /* what was asked, as ids; none asked: the task's port gets the VPC's default group */
     n->group_ids = json_array_size(n->ids) || json_array_size(n->names) ? json_incref(g) : json_array();
-    if (n->subnet || zone)
-        snprintf(n->zone, sizeof n->zone, "%s", n->subnet ? json_str(out, "az", "") : zone);
+    /* an address asked in the default subnet pins its zone, where port_create takes that subnet */
+    if (n->subnet || n->private_ip || zone)
+        snprintf(n->zone, sizeof n->zone, "%s", n->subnet || n->private_ip ? json_str(out, "az", "") : zone);
     for (size_t i = 0; i < n->n_more; i++)
         if (check_more(ctx, account, json_str(out, "vpc_id", ""), n, &n->more[i], e) < 0)
             return -1;
-    if (!n->subnet && !n->n_more)   /* the zone stays the scheduler's choice */
+    if (!n->subnet && !n->private_ip && !n->n_more)   /* the zone stays the scheduler's choice */
         n->zone[0] = 0;
     return 0;
+}
+
+const char *launch_net_subnet_in(const launch_net_t *n, const char *zone)
+{
+    /* a subnet given; else the default one of the zone the instance was placed in (or a
+     * later interface decided), which port_create takes; a network of before that lists
+     * no default subnets: the one its check used */
+    if (!n->subnet && n->default_subnets)   /* none there (a public cloud's zone): not said */
+        return json_str(n->default_subnets, zone, NULL);
+    return *n->subnet_id ? n->subnet_id : NULL;
+}
+
+/* One interface of RunInstances' answer as far as it is known before its port exists
+ * (instance_json.c writes the whole one once it does). */
+static json_t *answer_interface(const char *eni, const char *subnet, const char *vpc, const char *ip,
+                                const char *description, const char *owner, long index, int delete_on_termination)
+{
+    json_t *x = json_object();
+    if (eni)
+        json_object_set_new(x, "networkInterfaceId", json_string(eni));
+    if (subnet)
+        json_object_set_new(x, "subnetId", json_string(subnet));
+    json_object_set_new(x, "vpcId", json_string(vpc));
+    json_object_set_new(x, "description", json_string(description ? description : ""));
+    json_object_set_new(x, "ownerId", json_string(owner));
+    json_object_set_new(x, "status", json_string("in-use"));
+    if (ip)
+        json_object_set_new(x, "privateIpAddress", json_string(ip));
+    json_object_set_new(x, "sourceDestCheck", json_true());
+    json_object_set_new(x, "attachment", json_pack("{s:I, s:s, s:b, s:i}", "deviceIndex", (json_int_t)index, "status",
+                                                   "attaching", "deleteOnTermination", delete_on_termination,
+                                                   "networkCardIndex", 0));
+    return x;
+}
+
+void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owner)
+{
+    if (json_object_get(instance, "subnetId") || !*n->vpc_id)
+        return;
+    const char *subnet = launch_net_subnet_in(n, json_str(json_object_get(instance, "placement"), "availabilityZone",
+                                                          ""));
+    if (n->private_ip)
+        json_object_set_new(instance, "privateIpAddress", json_string(n->private_ip));
+    if (subnet)
+        json_object_set_new(instance, "subnetId", json_string(subnet));
+    json_object_set_new(instance, "vpcId", json_string(n->vpc_id));
+    json_t *set = json_array();
+    json_array_append_new(set, answer_interface(NULL, subnet, n->vpc_id, n->private_ip, NULL, owner, 0, 1));
+    for (size_t i = 0; i < n->n_more; i++) {
+        const launch_nic_t *c = &n->more[i];
+        json_array_append_new(set, answer_interface(c->eni, json_str(c->facts, "subnet_id", NULL), n->vpc_id,
+                                                    c->private_ip, c->description, owner, c->index,
+                                                    c->delete_on_termination));
+    }
+    json_object_set_new(instance, "networkInterfaceSet", set);
+}
+
+/* {subnet, ip} of an address asked, onto list. */
+static void address_add(json_t *list, const char *subnet, const char *ip)
+{
+    if (ip && subnet && *subnet)
+        json_array_append_new(list, json_pack("{s:s, s:s}", "subnet", subnet, "ip", ip));
+}
+
+json_t *launch_net_addresses(const launch_net_t *n)
+{
+    json_t *list = json_array();
+    address_add(list, n->subnet_id, n->private_ip);
+    for (size_t i = 0; i < n->n_more; i++)
+        address_add(list, json_str(n->more[i].facts, "subnet_id", ""), n->more[i].private_ip);
+    if (!json_array_size(list)) {
+        json_decref(list);
+        return NULL;
+    }
+    return list;
 }
 
 void launch_net_free(launch_net_t *n)
 {
     json_decref(n->group_ids);
     n->group_ids = NULL;
+    json_decref(n->default_subnets);
+    n->default_subnets = NULL;
     for (size_t i = 0; i < n->n_more; i++) {
         json_decref(n->more[i].facts);
         n->more[i].facts = NULL;

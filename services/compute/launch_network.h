@@ -22,6 +22,9 @@ typedef struct launch_net {
     json_t *group_ids;                 /* after the check: ids of what was asked, [] if nothing */
     char zone[64];                     /* after the check: the zone a given subnet or interface decides, else "" */
     int public_ip;                     /* AssociatePublicIpAddress: 1, 0, or -1 (not given: the subnet's choice) */
+    char subnet_id[48], vpc_id[48];    /* after the check: the primary's subnet (as given, else the default one
+                                        * of the zone asked, or of the first zone) and VPC */
+    json_t *default_subnets;           /* after the check, with no subnet given: {zone: default subnet}, or NULL */
     launch_nic_t more[LAUNCH_NET_MAX_IFACES - 1];   /* by device index */
     size_t n_more;
 } launch_net_t;
@@ -31,6 +34,18 @@ int launch_net_parse(const json_t *body, int max_count, launch_net_t *n, verr_t 
 /* Checked against the network's data (zone: the requested one, or NULL). */
 int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, launch_net_t *n, verr_t *e);
 void launch_net_free(launch_net_t *n);
+/* After the check: every PrivateIpAddress asked (the primary's, the new interfaces'), as
+ * [{subnet, ip}] for network.addresses_free, which RunInstances asks before it records
+ * anything (InvalidIPAddress.InUse); NULL when none was asked. */
+json_t *launch_net_addresses(const launch_net_t *n);
+/* What RunInstances' answer can say of an instance's network before its launch task made
+ * the port (the instance's zone: its primary's subnet when none was given). */
+const char *launch_net_subnet_in(const launch_net_t *n, const char *zone);
+/* Into an instance item of RunInstances' answer whose port the launch task has not made
+ * yet (no subnetId): its subnet, VPC, private address when one was asked, and its
+ * interfaces as far as they are known (an existing one's id; a new one's id and chosen
+ * address come with the port, docs/compute.md). */
+void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owner);
 /* g: absent or a list of well-formed group ids (InvalidGroupId.Malformed). */
 int launch_net_group_ids_valid(const json_t *g, const char *param, verr_t *e);
 

@@ -2,7 +2,8 @@
  * holds them (launch_facts.c: no call to another service from this bus worker), then, in
  * one transaction under the account's lock, enforce the instance/vCPU/memory quotas, place every instance
  * (scheduler.c, host rows locked) and record the reservation, its instances (pending),
- * their tags and one launch task each. The answer is the reservation as recorded; the
+ * their tags and one launch task each. The answer is the reservation as recorded, with
+ * what is known of its network before the ports exist (launch_net_answer); the
  * tasks get the image's grant, make the ports and tell the hosts (tasks.c). A ClientToken already used by the
  * account answers the reservation it made. */
 #include <sodium.h>
@@ -140,6 +141,10 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     if (launch_net_parse(body, l->max, &l->net, e) < 0 ||
         md_options_parse(json_object_get(body, "MetadataOptions"), &l->md, e) < 0)
         return -1;
+    /* the type's interface limit (instance_types.c), in the words EC2 uses for it */
+    if (1 + (int)l->net.n_more > l->type->max_enis)
+        return verr_set(e, 400, "AttachmentLimitExceeded", "Interface count %d exceeds the limit for %s",
+                        1 + (int)l->net.n_more, l->type->name);
     l->zone = json_str(json_object_get(body, "Placement"), "AvailabilityZone", NULL);
     if (l->zone && *l->zone) {
         size_t zl = strlen(l->zone);
@@ -359,6 +364,21 @@ fail:
     return -1;
 }
 
+/* Each PrivateIpAddress asked is free now: the network's answer, uncached (an address
+ * is taken and freed at any time), asked without holding this bus worker (bus_ask: -1
+ * with ctx->waiting, the handler runs again from its start), so before anything is
+ * written. EC2 refuses the call itself (InvalidIPAddress.InUse); a launch that takes the
+ * address after this answer is still refused by the network at its task. */
+static int addresses_free(bus_ctx_t *ctx, const launch_t *l, verr_t *e)
+{
+    json_t *list = launch_net_addresses(&l->net);
+    if (!list)
+        return 0;
+    JSON_AUTO json_t *ans = NULL;
+    return bus_ask(ctx, "network", "network.addresses_free", json_pack("{s:s, s:o}", "account", l->account,
+                   "addresses", list), compute_of(ctx)->call_timeout_ms, &ans, e);
+}
+
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     launch_t l = {0};
@@ -382,6 +402,8 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         goto out;
     if (l.net.zone[0])   /* a given subnet decides the zone */
         l.zone = l.net.zone;
+    if (addresses_free(ctx, &l, e) < 0)
+        goto out;
     if (json_flag(body, "DryRun")) {
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto out;
@@ -401,6 +423,10 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         goto out;
     *reply = json_incref(json_array_get(set, 0));
     json_decref(set);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(*reply, "instancesSet"), i, it)
+        launch_net_answer(&l.net, it, l.account);
     log_info("RunInstances %s: reservation %s, %zu instance(s) of %s", l.account, rid,
              json_array_size(json_object_get(*reply, "instancesSet")), l.type->name);
     rc = 0;

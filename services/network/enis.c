@@ -331,3 +331,36 @@ int net_delete_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }
+
+/* network.addresses_free {account, addresses: [{subnet, ip}]} -> {}: RunInstances' own
+ * refusal of a PrivateIpAddress that an interface holds already (InvalidIPAddress.InUse,
+ * in EC2's words), asked by compute's handler before it records anything
+ * (services/compute/launch_network.c). Read only, never cached by compute: the
+ * launch_check answer compute keeps (ports.c) says the address is in the subnet, not
+ * that it is free now. A launch that takes the address between this answer and its
+ * port is still refused by the port's IPAM (ipam_private), at its task. Only compute may
+ * ask (the route's sender mask); each subnet must be the account's. */
+int net_addresses_free(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    const char *account = json_str(body, "account", NULL);
+    const json_t *list = json_object_get(body, "addresses");
+    if (!account || strlen(account) != 12 || !json_is_array(list) || json_array_size(list) > 16)
+        return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) and up to 16 addresses are required");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(list, i, a) {
+        const char *subnet = json_str(a, "subnet", ""), *ip = json_str(a, "ip", "");
+        uint32_t v;
+        if (cidr_ip_parse(ip, &v) < 0)
+            return verr_set(e, 400, "InvalidParameterValue", "Invalid IPv4 address: %.32s", ip);
+        if (net_owned(db, &NET_SUBNET, subnet, account, 0, e) < 0)
+            return -1;
+        char holder[64];
+        int taken = ipam_holder(db, subnet, ip, holder, e);
+        if (taken)
+            return taken < 0 ? -1 : verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use.", ip);
+    }
+    *reply = json_object();
+    return 0;
+}

@@ -29,6 +29,19 @@ static int pick(db_t *db, const char *stmt, const char *sql, const char *base, u
     return 1;
 }
 
+int ipam_holder(db_t *db, const char *subnet_id, const char *ip, char holder[64], verr_t *e)
+{
+    const char *p[] = {subnet_id, ip};
+    PG_AUTO PGresult *r = db_prepared(db, e, "ipam_taken", "SELECT id FROM enis WHERE subnet_id = $1 AND ip = $2::inet",
+                                      2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r))
+        return 0;
+    snprintf(holder, 64, "%s", PQgetvalue(r, 0, 0));
+    return 1;
+}
+
 int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const char *wanted,
                  char out[CIDR_STR_MAX], verr_t *e)
 {
@@ -41,13 +54,11 @@ int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const
         if (cidr_ip_parse(wanted, &ip) < 0 || ip < first || ip > last)
             return verr_set(e, 400, "InvalidParameterValue", "Address %.32s does not fall within the subnet's usable "
                             "address range (%s, less the five reserved addresses)", wanted, subnet_cidr);
-        const char *p[] = {subnet_id, wanted};
-        PG_AUTO PGresult *r = db_prepared(db, e, "ipam_taken", "SELECT id FROM enis WHERE subnet_id = $1 AND "
-                                          "ip = $2::inet", 2, p);
-        if (!r)
-            return -1;
-        if (PQntuples(r))
-            return verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use by %s", wanted, PQgetvalue(r, 0, 0));
+        char holder[64];
+        int taken = ipam_holder(db, subnet_id, wanted, holder, e);
+        if (taken)
+            return taken < 0 ? -1 : verr_set(e, 400, "InvalidIPAddress.InUse", "Address %s is in use by %s", wanted,
+                                             holder);
         cidr_ip_format(ip, out);
         return 0;
     }

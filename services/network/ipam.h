@@ -6,6 +6,8 @@
 #include "config.h"
 #include "db.h"
 
+/* 1 (the interface that holds it into holder), 0 when ip is free in the subnet, or -1. */
+int ipam_holder(db_t *db, const char *subnet_id, const char *ip, char holder[64], verr_t *e);
 /* A free address of the subnet (the caller holds the subnet's row lock): wanted if it
  * is given, usable and free (InvalidParameterValue, InvalidIPAddress.InUse), else the
  * lowest free one past the four reserved at the start (InsufficientFreeAddressesInSubnet

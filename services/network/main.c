@@ -57,6 +57,7 @@ static const bus_route_t routes[] = {
     /* for compute's instances (ports.c) and the hosts' datapath (desired.c) */
     {"network.port_create", net_port_create, BUS_P_COMPUTE},
     {"network.launch_check", net_launch_check, BUS_P_COMPUTE},
+    {"network.addresses_free", net_addresses_free, BUS_P_COMPUTE},   /* enis.c */
     {"network.launch_interfaces", net_launch_interfaces, BUS_P_COMPUTE},   /* attachments.c */
     {"network.port_set_groups", net_port_set_groups, BUS_P_COMPUTE},
     {"network.port_plug", net_port_plug, BUS_P_COMPUTE},

@@ -64,6 +64,8 @@ int net_timeout_ms(bus_ctx_t *ctx);
 /* subnets.c: the availability zones (the gateway's gateway.availability_zones, default
  * "<region>a"), at most max; returns how many. */
 int net_zones(service_t *svc, char out[][64], int max);
+/* subnets.c: the VPC's default subnets into out's "default_subnets" {az: subnet id}. */
+int subnets_defaults_of(db_t *db, const char *vpc_id, json_t *out, verr_t *e);
 
 /* ---- security_groups.c ---- */
 /* The group a request names: GroupId, else GroupName in the default VPC (allow_name).
@@ -180,6 +182,7 @@ NET_HANDLER(net_port_plug);
 NET_HANDLER(net_port_unplug);
 NET_HANDLER(net_port_delete);
 NET_HANDLER(net_launch_check);   /* ports.c: a launch's interface checked, not made */
+NET_HANDLER(net_addresses_free);   /* enis.c: a launch's PrivateIpAddress not in use, asked uncached */
 NET_HANDLER(net_port_set_groups);
 NET_HANDLER(net_instance_public_ip);   /* public_addresses.c: released at stop, a new one at start */
 NET_HANDLER(net_host_desired);

@@ -242,12 +242,13 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 }
 
 /* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],
- * private_ip?} -> {subnet_id, vpc_id, az, group_ids}: what port_create would use for a
- * launch's interface, without making it (with eni instead: that existing interface's, if
- * a launch may attach it: attachments.c), so RunInstances can answer the EC2 error itself
- * (compute keeps the answer: services/compute/launch_facts.c). Names are resolved in the
- * subnet's VPC, a default one only (EC2's rule); no group: the VPC's default group. An
- * address already in use is still found by port_create. */
+ * private_ip?} -> {subnet_id, vpc_id, az, group_ids, default_subnets? {az: id}}: what
+ * port_create would use for a launch's interface, without making it (with eni instead:
+ * that existing interface's, if a launch may attach it: attachments.c), so RunInstances
+ * can answer the EC2 error itself (compute keeps the answer: services/compute/
+ * launch_facts.c). Names are resolved in the subnet's VPC, a default one only (EC2's
+ * rule); no group: the VPC's default group. Whether an address is free now is asked
+ * uncached (network.addresses_free, enis.c), and port_create has the last word. */
 int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (trusted(ctx, e) < 0)
@@ -335,6 +336,9 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     }
     if (json_array_size(ids) > 5)
         return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
+    /* no subnet named: the default one of each zone, the instance's once it is placed */
+    if (!sn && subnets_defaults_of(db, vpc, out, e) < 0)
+        return -1;
     *reply = json_incref(out);
     return 0;
 }

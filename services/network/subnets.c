@@ -175,3 +175,17 @@ int net_modify_subnet_attribute(bus_ctx_t *ctx, const json_t *body, json_t **rep
     *reply = json_pack("{s:b}", "return", 1);
     return 0;
 }
+
+int subnets_defaults_of(db_t *db, const char *vpc_id, json_t *out, verr_t *e)
+{
+    const char *p[] = {vpc_id};
+    PG_AUTO PGresult *r = db_prepared(db, e, "subnet_defaults", "SELECT DISTINCT ON (az) az, id FROM subnets WHERE "
+                                      "vpc_id = $1 AND is_default ORDER BY az, cidr", 1, p);
+    if (!r)
+        return -1;
+    json_t *m = json_object();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_object_set_new(m, PQgetvalue(r, i, 0), json_string(PQgetvalue(r, i, 1)));
+    json_object_set_new(out, "default_subnets", m);
+    return 0;
+}

@@ -231,6 +231,11 @@ def test_instance_status_pages_leave_out_the_terminated(cloud, ami):
         assert sorted(st["InstanceId"] for st in got) == want, name
     assert client_error(ec2.describe_instance_status, InstanceIds=[live[0]], MaxResults=5) \
         == "InvalidParameterCombination"
+    # tag filters, as DescribeInstances has them (the status items carry no tags)
+    ec2.create_tags(Resources=[live[0]], Tags=[{"Key": "pick", "Value": "me"}])
+    for f in ({"Name": "tag:pick", "Values": ["me"]}, {"Name": "tag-key", "Values": ["pick"]}):
+        got = ec2.describe_instance_status(Filters=[f])["InstanceStatuses"]
+        assert [st["InstanceId"] for st in got] == [live[0]] and "Tags" not in got[0], (f, got)
     ec2.terminate_instances(InstanceIds=live)
 
 
@@ -255,7 +260,9 @@ def test_stop_start_reboot_terminate_with_awscli(cloud, ami, tenant):
     rc, out, err = aws(cloud, "ec2", "start-instances", "--instance-ids", iid, access_key=k, secret_key=s)
     assert rc == 0, err
     assert out["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
-    wait_state(ec2, [iid], "running")
+    (i,) = wait_state(ec2, [iid], "running")
+    # started again: EC2 clears the reasons of the stop
+    assert i["StateTransitionReason"] == "" and "StateReason" not in i, i
 
     rc, _, err = aws(cloud, "ec2", "reboot-instances", "--instance-ids", iid, access_key=k, secret_key=s)
     assert rc == 0, err
@@ -668,6 +675,10 @@ def test_instance_metadata_tags(cloud, ami, tenant):
         return {key[len("tags/instance/"):]: v for key, v in md["meta_data"].items() if key.startswith("tags/")}
     assert shown() == {"Name": "web 1", "env": ""}
     ec2.create_tags(Resources=[iid], Tags=[{"Key": "role", "Value": "db"}])
+    # while the tags are in the metadata, CreateTags refuses a key it cannot hold (nothing added)
+    for bad in ("a/b", "..", "Patch Group"):
+        assert client_error(ec2.create_tags, Resources=[iid], Tags=[{"Key": "ok", "Value": "1"},
+                                                                   {"Key": bad, "Value": "x"}]) == "InvalidParameterValue"
     ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}])
     assert shown() == {"Name": "web 1", "role": "db"}
     rc, out, err = aws(cloud, "ec2", "modify-instance-metadata-options", "--instance-id", iid,

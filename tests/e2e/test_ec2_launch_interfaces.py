@@ -16,9 +16,10 @@ launch"):
   device index twice, no index 0, AssociatePublicIpAddress with several interfaces,
   instance-level SubnetId with NetworkInterfaces, an existing interface that is in use,
   in another zone, or given with MaxCount 2, an interface in another VPC;
-- a launch that the network refuses at its task (an address taken: RunInstances checks
-  only that it is in the subnet) ends terminated with the network's reason, and leaves no
-  interface it made."""
+- an address in use is RunInstances' own refusal (InvalidIPAddress.InUse), and so is an
+  interface count past the type's limit (AttachmentLimitExceeded), with nothing recorded;
+- RunInstances' answer names the subnet, VPC, address asked and interfaces before the
+  launch task made the ports; DescribeInstances shows each DeleteOnTermination."""
 import json
 import time
 import uuid
@@ -88,7 +89,7 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
             {"DeviceIndex": 1, "SubnetId": net["second"]["SubnetId"], "Groups": [net["group"]],
              "PrivateIpAddress": "172.31.250.17", "Description": "the second one"},
             {"DeviceIndex": 2, "NetworkInterfaceId": existing}]
-    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano",
+    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.small",
                        "--network-interfaces", json.dumps(spec), access_key=k, secret_key=s)
     assert rc == 0, err
     iid = out["Instances"][0]["InstanceId"]
@@ -103,6 +104,8 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
     assert [g["GroupId"] for g in new["Groups"]] == [net["group"]] and new["Description"] == "the second one"
     assert old["NetworkInterfaceId"] == existing and old["Description"] == "kept"
     assert "PublicIpAddress" not in i   # several interfaces: no public address
+    # each attachment's DeleteOnTermination as the launch set it (the primary's always true)
+    assert [f["Attachment"]["DeleteOnTermination"] for f in ifs] == [True, True, False], ifs
     shown = enis(ec2, NetworkInterfaceIds=[new["NetworkInterfaceId"], existing])
     assert shown[new["NetworkInterfaceId"]]["Attachment"]["DeleteOnTermination"] is True
     assert shown[existing]["Attachment"]["DeleteOnTermination"] is False
@@ -119,6 +122,9 @@ def test_new_and_existing_interfaces_at_launch_and_at_termination(cloud, tenant,
     shown = enis(ec2, NetworkInterfaceIds=[new["NetworkInterfaceId"], existing])
     assert shown[new["NetworkInterfaceId"]]["Attachment"]["DeleteOnTermination"] is False
     assert shown[existing]["Attachment"]["DeleteOnTermination"] is True
+    flags = wait(lambda: [f["Attachment"]["DeleteOnTermination"] for f in describe(ec2, iid)["NetworkInterfaces"]],
+                 lambda v: v == [True, False, True], 20)
+    assert flags == [True, False, True], flags   # and DescribeInstances shows the new flags
     assert client_error(ec2.modify_network_interface_attribute, NetworkInterfaceId=primary["NetworkInterfaceId"],
                         Attachment={"AttachmentId": primary["Attachment"]["AttachmentId"],
                                     "DeleteOnTermination": False}) == "OperationNotPermitted"
@@ -197,23 +203,67 @@ def test_refusals_record_nothing(cloud, tenant, net):
     ec2.delete_vpc(VpcId=other_vpc)
 
 
-def test_address_taken_fails_the_launch_at_its_task_and_leaves_nothing(cloud, tenant, net):
-    """RunInstances checks that an interface's PrivateIpAddress is in its subnet; that it
-    is free, the network finds when the launch task has it make the interfaces (as for the
-    primary's address). Taken: the instance ends terminated with that reason, and neither
-    its primary nor the interface of the same launch made before the refused one is left."""
+def test_address_in_use_is_refused_by_run_instances_itself(cloud, tenant, net):
+    """A PrivateIpAddress an interface holds: RunInstances answers InvalidIPAddress.InUse
+    in EC2's words (top level, at DeviceIndex 0, at a later index); more interfaces than
+    the instance type takes: AttachmentLimitExceeded; and nothing is recorded: no
+    instance, no interface. (A launch that takes the address after that
+    answer is still refused by the network at its task: the instance ends terminated with
+    that reason, as before.)"""
     acct, k, s, ec2 = tenant
     ami = cloud.default_images()["virga-busybox-rootfs"]
     sn, second = net["subnet"]["SubnetId"], net["second"]["SubnetId"]
     holder = ec2.create_network_interface(SubnetId=second, PrivateIpAddress="172.31.250.30")["NetworkInterface"]
-    before = set(enis(ec2))
-    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
-        {"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "SubnetId": second},
-        {"DeviceIndex": 2, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}])["Instances"][0]["InstanceId"]
-    i = wait(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "terminated")
-    assert i["State"]["Name"] == "terminated", i["State"]
-    assert "InvalidIPAddress.InUse" in i["StateReason"]["Message"], i["StateReason"]
-    after = wait(lambda: set(enis(ec2)), lambda d: d <= before)
-    assert after <= before, after - before
+    before, before_instances = set(enis(ec2)), instance_count(cloud, acct)
+    rc, _, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano", "--subnet-id",
+                     second, "--private-ip-address", "172.31.250.30", access_key=k, secret_key=s)
+    assert rc != 0 and "InvalidIPAddress.InUse" in err and "Address 172.31.250.30 is in use." in err, err
+    for ni in ([{"DeviceIndex": 0, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}],
+               [{"DeviceIndex": 0, "SubnetId": sn}, {"DeviceIndex": 1, "SubnetId": second},
+                {"DeviceIndex": 2, "SubnetId": second, "PrivateIpAddress": "172.31.250.30"}]):
+        assert client_error(ec2.run_instances, ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1,
+                            NetworkInterfaces=ni) == "InvalidIPAddress.InUse"
+    # more interfaces than the type takes (t3.nano: 2, as DescribeInstanceTypes says)
+    nano = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"][0]
+    assert nano["NetworkInfo"]["MaximumNetworkInterfaces"] == 2, nano["NetworkInfo"]
+    rc, _, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano",
+                     "--network-interfaces", json.dumps([{"DeviceIndex": i, "SubnetId": sn} for i in range(3)]),
+                     access_key=k, secret_key=s)
+    assert rc != 0 and "AttachmentLimitExceeded" in err and "Interface count 3 exceeds the limit for t3.nano" in err, err
+    assert instance_count(cloud, acct) == before_instances
+    assert set(enis(ec2)) == before
     assert "Attachment" not in enis(ec2, NetworkInterfaceIds=[holder["NetworkInterfaceId"]])[holder["NetworkInterfaceId"]]
     ec2.delete_network_interface(NetworkInterfaceId=holder["NetworkInterfaceId"])
+
+
+def test_run_instances_answer_shows_the_network(cloud, tenant, net):
+    """RunInstances' own answer names the subnet, the VPC, the address asked and the
+    interfaces (an existing one by id), before the launch task has made the ports; with
+    no subnet named, the default subnet of the zone the instance was placed in, the one
+    DescribeInstances shows once the port is made."""
+    acct, k, s, ec2 = tenant
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    second = net["second"]["SubnetId"]
+    rc, out, err = aws(cloud, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t3.nano", "--subnet-id",
+                       second, "--private-ip-address", "172.31.250.41", access_key=k, secret_key=s)
+    assert rc == 0, err
+    i = out["Instances"][0]
+    assert (i["SubnetId"], i["VpcId"], i["PrivateIpAddress"]) == (second, net["vpc"], "172.31.250.41"), i
+    assert [(f["SubnetId"], f["PrivateIpAddress"], f["Attachment"]["DeviceIndex"]) for f in i["NetworkInterfaces"]] \
+        == [(second, "172.31.250.41", 0)], i["NetworkInterfaces"]
+    ids = [i["InstanceId"]]
+    free = ec2.create_network_interface(SubnetId=net["subnet"]["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    j = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0}, {"DeviceIndex": 1, "NetworkInterfaceId": free}])["Instances"][0]
+    ids.append(j["InstanceId"])
+    assert j["VpcId"] == net["vpc"] and j["SubnetId"] == net["subnet"]["SubnetId"], j
+    assert [f.get("NetworkInterfaceId") for f in j["NetworkInterfaces"]][1:] == [free], j["NetworkInterfaces"]
+    m = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]
+    ids.append(m["InstanceId"])
+    assert m["VpcId"] == net["vpc"] and "PrivateIpAddress" not in m, m
+    shown = wait(lambda: describe(ec2, m["InstanceId"]), lambda d: "SubnetId" in d)
+    assert shown["SubnetId"] == m["SubnetId"], (shown.get("SubnetId"), m["SubnetId"])
+    ec2.terminate_instances(InstanceIds=ids)
+    assert wait(lambda: enis(ec2, NetworkInterfaceIds=[free])[free]["Status"], lambda st: st == "available") == \
+        "available"
+    ec2.delete_network_interface(NetworkInterfaceId=free)

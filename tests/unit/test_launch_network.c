@@ -43,6 +43,9 @@ int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, jso
         return verr_set(e, 400, "InvalidParameterValue", "%s is in %s, not in %s", id, where, az);
     *out = json_pack("{s:s, s:s, s:s, s:[s]}", "subnet_id", subnet, "vpc_id", vpc, "az", where, "group_ids",
                      "sg-0000000000000000d");
+    if (!json_str(check, "subnet", NULL) && !json_str(check, "eni", NULL))   /* the default subnet of each zone */
+        json_object_set_new(*out, "default_subnets", json_pack("{s:s, s:s}", "az-a", "subnet-default", "az-b",
+                                                                "subnet-default-b"));
     return 0;
 }
 
@@ -218,6 +221,50 @@ static void test_one_vpc_one_zone(void **state)
     }
 }
 
+/* The addresses asked are the primary's (in the subnet the check resolved) and the new
+ * interfaces', each in its subnet; none asked, no question. And the
+ * answer's network before the ports exist: subnet, VPC, the address asked, the interfaces. */
+static void test_addresses_asked_and_the_answer(void **state)
+{
+    (void)state;
+    launch_net_t n;
+    verr_t e = {0};
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\", \"SubnetId\": \"subnet-0000000000000000a\", "
+                                 "\"PrivateIpAddress\": \"172.31.0.8\"}, {\"DeviceIndex\": \"1\", \"SubnetId\": "
+                                 "\"subnet-0000000000000000a\", \"PrivateIpAddress\": \"172.31.0.7\"}, "
+                                 "{\"DeviceIndex\": \"2\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}"),
+                              1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
+    JSON_AUTO json_t *asked = launch_net_addresses(&n);
+    JSON_AUTO json_t *want = json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet", "subnet-0000000000000000a", "ip",
+                                       "172.31.0.8", "subnet", "subnet-0000000000000000a", "ip", "172.31.0.7");
+    assert_true(json_equal(asked, want));
+    JSON_AUTO json_t *it = json_pack("{s:{s:s}}", "placement", "availabilityZone", "az-a");
+    launch_net_answer(&n, it, "123456789012");
+    assert_string_equal(json_str(it, "subnetId", ""), "subnet-0000000000000000a");
+    assert_string_equal(json_str(it, "vpcId", ""), "vpc-00000000000000001");
+    assert_string_equal(json_str(it, "privateIpAddress", ""), "172.31.0.8");
+    json_t *set = json_object_get(it, "networkInterfaceSet");
+    assert_int_equal(json_array_size(set), 3);
+    assert_string_equal(json_str(json_array_get(set, 2), "networkInterfaceId", ""), "eni-0000000000000000a");
+    assert_false(json_is_true(json_object_get(json_object_get(json_array_get(set, 2), "attachment"),
+                                              "deleteOnTermination")));
+    launch_net_free(&n);
+
+    assert_string_equal(parse("{\"ImageId\": \"ami-0000000000000000a\"}", 1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
+    assert_null(launch_net_addresses(&n));
+    /* no subnet: the default one of the zone the scheduler chose */
+    assert_string_equal(launch_net_subnet_in(&n, "az-b"), "subnet-default-b");
+    launch_net_free(&n);
+    /* the primary in the default subnet, a later interface deciding the zone: that zone's */
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"SubnetId\": "
+                                 "\"subnet-0000000000000000b\"}"), 1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
+    assert_string_equal(launch_net_subnet_in(&n, n.zone), "subnet-default-b");
+    launch_net_free(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_more_interfaces),
         cmocka_unit_test(test_refused_forms),
         cmocka_unit_test(test_one_vpc_one_zone),
+        cmocka_unit_test(test_addresses_asked_and_the_answer),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     while (nbodies)
