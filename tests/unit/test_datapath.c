@@ -282,12 +282,14 @@ static dp_desired_t *launched(int gen, const int *ifaces, int n)
     return parse(buf);
 }
 
-/* How many commands an apply of changes ran. */
-static long changes_commands(dp_driver_t *drv, const dp_desired_t *want)
+/* How many commands an apply of changes ran; how many of them were a process of their
+ * own in *procs (the rest ran in-process, dp_inproc.h). */
+static long changes_commands(dp_driver_t *drv, const dp_desired_t *want, long *procs)
 {
     dp_stats_t st;
-    long before = dp_exec_count();
+    long before = dp_exec_count(), procs_before = dp_proc_count();
     changes_ok(drv, want, &st);
+    *procs = dp_proc_count() - procs_before;
     return dp_exec_count() - before;
 }
 
@@ -306,15 +308,21 @@ static void test_launch_commands(void **state)
     apply_ok(c->d, d1, &st);
     /* one launch: netns add, nft, the stand-in's batch, the host's; the router's address
      * (its namespace, the outside's) and NAT */
-    assert_int_equal(changes_commands(c->d, d2), 7);
+    long procs;
+    assert_int_equal(changes_commands(c->d, d2, &procs), 7);
+    /* none of them a process: they run in-process (rtnetlink, libnftables) */
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d2);
     /* its terminate: the host end, the stand-in, nft; the router's three */
-    assert_int_equal(changes_commands(c->d, d3), 6);
+    assert_int_equal(changes_commands(c->d, d3, &procs), 6);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d3);
     /* eight at once: one more command each (its stand-in's own batch) */
-    assert_int_equal(changes_commands(c->d, d4), 6 + 8);
+    assert_int_equal(changes_commands(c->d, d4, &procs), 6 + 8);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d4);
-    assert_int_equal(changes_commands(c->d, d5), 6);
+    assert_int_equal(changes_commands(c->d, d5, &procs), 6);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d5);
     dp_desired_free(d1);
     dp_desired_free(d2);
