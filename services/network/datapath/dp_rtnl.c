@@ -399,7 +399,7 @@ static int run_batch(void *p)
     int any_netlink = 0;
     for (size_t i = 0; i < b->n; i++) any_netlink |= !is(b->lines[i].tok[0], "netns");
     if (any_netlink) {
-        b->nl = mnl_socket_open(NETLINK_ROUTE);
+        b->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);   /* not into a child another thread forks */
         if (!b->nl || mnl_socket_bind(b->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
             strbuf_printf(b->err, "Cannot open netlink socket: %s\n", strerror(errno));
             if (b->nl) mnl_socket_close(b->nl);
