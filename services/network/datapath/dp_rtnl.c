@@ -141,10 +141,10 @@ typedef struct link_opts {
 /* address/mtu/netns words of a link from *i on; stops at the first other word */
 static void link_opts(const line_t *l, int *i, link_opts_t *o)
 {
-    for (;;) {
-        if (is(l->tok[*i], "address") && *i + 1 < l->n && mac(l->tok[*i + 1], o->mac)) o->has_mac = 1;
-        else if (is(l->tok[*i], "mtu") && *i + 1 < l->n && number(l->tok[*i + 1], &o->mtu)) {}
-        else if (is(l->tok[*i], "netns") && *i + 1 < l->n) o->netns = l->tok[*i + 1];
+    while (*i + 1 < l->n) {
+        if (is(l->tok[*i], "address") && mac(l->tok[*i + 1], o->mac)) o->has_mac = 1;
+        else if (is(l->tok[*i], "mtu") && number(l->tok[*i + 1], &o->mtu)) {}
+        else if (is(l->tok[*i], "netns")) o->netns = l->tok[*i + 1];
         else return;
         *i += 2;
     }
@@ -203,8 +203,8 @@ static int link_add(batch_t *b, const line_t *l)
     link_opts_t me = {.name = l->tok[2]}, peer = {0};
     int i = 3;
     link_opts(l, &i, &me);
-    if (me.netns || !is(l->tok[i], "type") || !is(l->tok[i + 1], "veth") || !is(l->tok[i + 2], "peer") ||
-        !is(l->tok[i + 3], "name") || i + 4 >= l->n)
+    if (me.netns || i + 4 >= l->n || !is(l->tok[i], "type") || !is(l->tok[i + 1], "veth") ||
+        !is(l->tok[i + 2], "peer") || !is(l->tok[i + 3], "name"))
         return 1;
     peer.name = l->tok[i + 4];
     i += 5;
