@@ -619,16 +619,17 @@ static void test_ip_in_process(void **state)
     static const char *const batch[] = {"ip", "-batch", "-", NULL}, *const force[] = {"ip", "-force", "-batch", "-", NULL};
     verr_t e = {0};
     long procs = dp_proc_count();
-    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "add", ns, NULL), 0);
-    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "add", out_ns, NULL), 0);
+    const char *a1[] = {"ip", "netns", "add", ns, NULL}, *a2[] = {"ip", "netns", "add", out_ns, NULL};
+    assert_int_equal(dp_run(NULL, a1, NULL, NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_run(NULL, a2, NULL, NULL, DP_INPROC, &e), 0);
     /* the veth from inside, its peer into the other namespace, as a stand-in's batch */
     char cmds[512];
     snprintf(cmds, sizeof cmds, "link add eth0 address 02:00:00:00:00:01 mtu 1450 type veth peer name vt-x mtu 1450 "
              "netns %s\nlink set lo up\nlink set eth0 up\naddr replace 10.9.0.5/24 dev eth0\n"
              "route replace default via 10.9.0.1\n", out_ns);
-    assert_int_equal(dp_run(ns, batch, cmds, NULL, 0, &e), 0);
+    assert_int_equal(dp_run(ns, batch, cmds, NULL, DP_INPROC, &e), 0);
     assert_int_equal(dp_run(out_ns, batch, "link set vt-x alias \"eni=eni-x fp1\" up\naddr add 198.51.100.9/32 dev vt-x\n"
-                            "route replace 198.51.100.0/24 dev vt-x\n", NULL, 0, &e), 0);
+                            "route replace 198.51.100.0/24 dev vt-x\n", NULL, DP_INPROC, &e), 0);
     assert_int_equal(dp_proc_count() - procs, 0);
     /* what `ip` itself reads back (an unknown form: a process of its own) */
     char *o = NULL;
@@ -649,15 +650,15 @@ static void test_ip_in_process(void **state)
     assert_true(dp_proc_count() - procs >= 4);
     /* the first failure ends a batch: eth0 stays up; with -force the next line still runs */
     verr_t f = {0};
-    assert_int_equal(dp_run(ns, batch, "link set nosuch down\nlink set eth0 down\n", NULL, 0, &f), -1);
+    assert_int_equal(dp_run(ns, batch, "link set nosuch down\nlink set eth0 down\n", NULL, DP_INPROC, &f), -1);
     assert_non_null(strstr(f.message, "Cannot find device \"nosuch\""));
     assert_int_equal(dp_run(ns, show, NULL, &o, 0, &e), 0);
     assert_non_null(strstr(o, "10.9.0.5/24"));
     free(o);
     memset(&f, 0, sizeof f);
-    assert_int_equal(dp_run(ns, batch, "addr add 10.9.0.5/24 dev eth0\n", NULL, 0, &f), -1);
+    assert_int_equal(dp_run(ns, batch, "addr add 10.9.0.5/24 dev eth0\n", NULL, DP_INPROC, &f), -1);
     assert_non_null(strstr(f.message, "RTNETLINK answers: File exists"));
-    assert_int_equal(dp_run(ns, force, "link set nosuch down\nlink del eth0\n", NULL, DP_QUIET, NULL), -1);
+    assert_int_equal(dp_run(ns, force, "link set nosuch down\nlink del eth0\n", NULL, DP_QUIET | DP_INPROC, NULL), -1);
     assert_int_not_equal(dp_runv(ns, DP_QUIET, NULL, "ip", "link", "show", "eth0", NULL), 0);
     assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", ns, NULL), 0);
     assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", out_ns, NULL), 0);

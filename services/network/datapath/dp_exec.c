@@ -3,8 +3,8 @@
  *
  * The datapath says what it does as `ip`, `nft`, `bridge`, `sysctl` command lines: their
  * text is what an operator reads when debugging (VIRGA_DP_TRACE=1) and can replay by hand,
- * and iproute2 and nftables speak every message we need. The forms an apply on a launch's
- * or a terminate's path uses are run in-process (dp_inproc.h: rtnetlink through libmnl,
+ * and iproute2 and nftables speak every message we need. The commands of an apply on a
+ * launch's or a terminate's path (DP_INPROC) are run in-process (dp_inproc.h: rtnetlink through libmnl,
  * nftables through libnftables, namespaces as `ip netns` makes them), each on a thread of
  * its own in the namespace: a fork+exec costs far more CPU than the request it carries
  * (docs/performance.md, "Agent CPU per launch"). Everything else, and everything when
@@ -115,7 +115,7 @@ static int run_inproc(const char *netns, const char *const argv[], const char *i
 {
     static int exec_only = -1;
     if (exec_only < 0) exec_only = getenv("VIRGA_DP_EXEC") && !strcmp(getenv("VIRGA_DP_EXEC"), "1");
-    if (exec_only || (flags & DP_DETACHED)) return 1;
+    if (exec_only || !(flags & DP_INPROC) || (flags & DP_DETACHED)) return 1;
     long long t0 = now_ms();
     strbuf_t so = {0}, se = {0};
     strbuf_puts(&so, "");
