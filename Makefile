@@ -95,7 +95,7 @@ $(BUILD)/gen/agent_migrations.c: tools/embed-sql.sh
 $(AGENT_OBJ): EXTRA_INC := -Iservices/network/datapath
 $(BUILD)/bin/virga-agent: $(AGENT_OBJ) $$(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DP_LIBS)
 
 # The broker host interposes bind(), so its symbols must be visible to librdkafka.
 $(BUILD)/bin/virga-busd: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard deploy/busd/*.c)) $(LIB)
@@ -112,15 +112,17 @@ $(BUILD)/bin/virgadm: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cli/*.c)) $(LIB
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The network datapath (services/network/datapath): a library of its objects, linked by its
-# CLI and by its contract test.
+# CLI and by its contract test. It speaks rtnetlink (libmnl) and nftables (libnftables)
+# in-process: every binary linking DP_OBJ links DP_LIBS too.
+DP_LIBS := $(shell pkg-config --libs libnftables libmnl 2>/dev/null)
 DP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/cli.c,$(wildcard services/network/datapath/*.c)))
 $(BUILD)/bin/virga-datapath: $(BUILD)/obj/services/network/datapath/cli.o $(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DP_LIBS)
 $(BUILD)/obj/tests/unit/test_datapath.o: EXTRA_INC := -Iservices/network/datapath
 $(BUILD)/tests/test_datapath: $(BUILD)/obj/tests/unit/test_datapath.o $(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DP_LIBS) -lcmocka
 
 # Unit tests of a service's internals link that service's objects (not its main.c).
 OS_BACKEND_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/objectstore/backend*.c))
@@ -189,7 +191,7 @@ AGENT_MD_OBJ := $(BUILD)/obj/services/compute/agent/metadata_http.o $(BUILD)/obj
 $(BUILD)/obj/tests/unit/test_metadata_http.o: EXTRA_INC := -Iservices/compute/agent -Iservices/network/datapath
 $(BUILD)/tests/test_metadata_http: $(BUILD)/obj/tests/unit/test_metadata_http.o $(AGENT_MD_OBJ) $(DP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DP_LIBS) -lcmocka
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -203,6 +205,7 @@ $(BUILD)/bench/vm_drivers: $(BUILD)/obj/tests/bench/vm_drivers.o $(AGENT_VM_OBJ)
 # net_fanout applies each simulated host's document with the datapath's fake driver.
 $(BUILD)/obj/tests/bench/net_fanout.o: EXTRA_INC := -Iservices/network/datapath
 $(BUILD)/bench/net_fanout: $(BUILD)/obj/tests/bench/net_fanout.o $(DP_OBJ) $(BENCH_OBJ) $(LIB)
+$(BUILD)/bench/net_fanout: LDLIBS += $(DP_LIBS)
 
 # a DescribeInstances page's text passes: compute's item writer and the gateway's XML
 $(BUILD)/obj/tests/bench/describe_page_cost.o: EXTRA_INC := -Iservices/compute

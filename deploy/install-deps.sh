@@ -11,6 +11,7 @@ PACKAGES="
 build-essential clang pkg-config
 libpq-dev zlib1g-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsodium-dev
 librados-dev libmicrohttpd-dev libssl-dev libxml2-dev libcmocka-dev libclang-rt-14-dev
+libnftables-dev libmnl-dev
 postgresql ceph-mon ceph-osd ceph-mgr ceph-common radosgw
 qemu-system-x86 qemu-utils busybox-static dnsmasq-base nftables iproute2
 awscli python3-boto3 python3-pytest python3-pytest-xdist python3-venv

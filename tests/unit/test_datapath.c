@@ -282,12 +282,14 @@ static dp_desired_t *launched(int gen, const int *ifaces, int n)
     return parse(buf);
 }
 
-/* How many commands an apply of changes ran. */
-static long changes_commands(dp_driver_t *drv, const dp_desired_t *want)
+/* How many commands an apply of changes ran; how many of them were a process of their
+ * own in *procs (the rest ran in-process, dp_inproc.h). */
+static long changes_commands(dp_driver_t *drv, const dp_desired_t *want, long *procs)
 {
     dp_stats_t st;
-    long before = dp_exec_count();
+    long before = dp_exec_count(), procs_before = dp_proc_count();
     changes_ok(drv, want, &st);
+    *procs = dp_proc_count() - procs_before;
     return dp_exec_count() - before;
 }
 
@@ -306,15 +308,21 @@ static void test_launch_commands(void **state)
     apply_ok(c->d, d1, &st);
     /* one launch: netns add, nft, the stand-in's batch, the host's; the router's address
      * (its namespace, the outside's) and NAT */
-    assert_int_equal(changes_commands(c->d, d2), 7);
+    long procs;
+    assert_int_equal(changes_commands(c->d, d2, &procs), 7);
+    /* none of them a process: they run in-process (rtnetlink, libnftables) */
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d2);
     /* its terminate: the host end, the stand-in, nft; the router's three */
-    assert_int_equal(changes_commands(c->d, d3), 6);
+    assert_int_equal(changes_commands(c->d, d3, &procs), 6);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d3);
     /* eight at once: one more command each (its stand-in's own batch) */
-    assert_int_equal(changes_commands(c->d, d4), 6 + 8);
+    assert_int_equal(changes_commands(c->d, d4, &procs), 6 + 8);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d4);
-    assert_int_equal(changes_commands(c->d, d5), 6);
+    assert_int_equal(changes_commands(c->d, d5, &procs), 6);
+    assert_int_equal(procs, 0);
     assert_matches(c->d, d5);
     dp_desired_free(d1);
     dp_desired_free(d2);
@@ -587,6 +595,79 @@ static void test_state_dir_must_be_traversable(void **state)
     assert_non_null(strstr(e.message, top));
 }
 
+/* The in-process `ip` (dp_rtnl.c) does what `ip` does, errors included, and leaves to
+ * `ip` what it does not know: in a namespace of this test's own, a veth pair, addresses
+ * and routes made in-process; a failed line ends a batch unless -force, with ip's words;
+ * a batch with a line it does not know (`link show`) runs as a process whole. */
+static int drop_inproc_namespaces(void **state)
+{
+    (void)state;
+    char ns[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(ns, sizeof ns, "virga-u%d-inproc%s", (int)getpid(), i ? "2" : "");
+        if (dp_runv(NULL, DP_QUIET, NULL, "ip", "netns", "del", ns, NULL) < 0) {}   /* gone already */
+    }
+    return 0;
+}
+
+static void test_ip_in_process(void **state)
+{
+    (void)state;
+    char ns[64], out_ns[64];
+    snprintf(ns, sizeof ns, "virga-u%d-inproc", (int)getpid());
+    snprintf(out_ns, sizeof out_ns, "virga-u%d-inproc2", (int)getpid());
+    static const char *const batch[] = {"ip", "-batch", "-", NULL}, *const force[] = {"ip", "-force", "-batch", "-", NULL};
+    verr_t e = {0};
+    long procs = dp_proc_count();
+    const char *a1[] = {"ip", "netns", "add", ns, NULL}, *a2[] = {"ip", "netns", "add", out_ns, NULL};
+    assert_int_equal(dp_run(NULL, a1, NULL, NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_run(NULL, a2, NULL, NULL, DP_INPROC, &e), 0);
+    /* the veth from inside, its peer into the other namespace, as a stand-in's batch */
+    char cmds[512];
+    snprintf(cmds, sizeof cmds, "link add eth0 address 02:00:00:00:00:01 mtu 1450 type veth peer name vt-x mtu 1450 "
+             "netns %s\nlink set lo up\nlink set eth0 up\naddr replace 10.9.0.5/24 dev eth0\n"
+             "route replace default via 10.9.0.1\n", out_ns);
+    assert_int_equal(dp_run(ns, batch, cmds, NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_run(out_ns, batch, "link set vt-x alias \"eni=eni-x fp1\" up\naddr add 198.51.100.9/32 dev vt-x\n"
+                            "route replace 198.51.100.0/24 dev vt-x\n", NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_proc_count() - procs, 0);
+    /* what `ip` itself reads back (an unknown form: a process of its own) */
+    char *o = NULL;
+    assert_int_equal(dp_runv(ns, 0, &e, "ip", "link", "show", "eth0", NULL), 0);
+    static const char *const show[] = {"ip", "-o", "addr", "show", "dev", "eth0", NULL};
+    assert_int_equal(dp_run(ns, show, NULL, &o, 0, &e), 0);
+    assert_non_null(strstr(o, "10.9.0.5/24"));
+    free(o);
+    static const char *const route[] = {"ip", "route", "show", "default", NULL};
+    assert_int_equal(dp_run(ns, route, NULL, &o, 0, &e), 0);
+    assert_non_null(strstr(o, "default via 10.9.0.1 dev eth0"));
+    free(o);
+    static const char *const link[] = {"ip", "-o", "link", "show", "vt-x", NULL};
+    assert_int_equal(dp_run(out_ns, link, NULL, &o, 0, &e), 0);
+    assert_non_null(strstr(o, "alias eni=eni-x fp1"));
+    assert_non_null(strstr(o, "mtu 1450"));
+    free(o);
+    assert_true(dp_proc_count() - procs >= 4);
+    /* the first failure ends a batch: eth0 stays up; with -force the next line still runs */
+    verr_t f = {0};
+    assert_int_equal(dp_run(ns, batch, "link set nosuch down\nlink set eth0 down\n", NULL, DP_INPROC, &f), -1);
+    assert_non_null(strstr(f.message, "Cannot find device \"nosuch\""));
+    assert_int_equal(dp_run(ns, show, NULL, &o, 0, &e), 0);
+    assert_non_null(strstr(o, "10.9.0.5/24"));
+    free(o);
+    memset(&f, 0, sizeof f);
+    assert_int_equal(dp_run(ns, batch, "addr add 10.9.0.5/24 dev eth0\n", NULL, DP_INPROC, &f), -1);
+    assert_non_null(strstr(f.message, "RTNETLINK answers: File exists"));
+    assert_int_equal(dp_run(ns, force, "link set nosuch down\nlink del eth0\n", NULL, DP_QUIET | DP_INPROC, NULL), -1);
+    assert_int_not_equal(dp_runv(ns, DP_QUIET, NULL, "ip", "link", "show", "eth0", NULL), 0);
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", ns, NULL), 0);
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", out_ns, NULL), 0);
+    struct stat sb;
+    char path[128];
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    assert_int_not_equal(stat(path, &sb), 0);
+}
+
 int main(void)
 {
     struct CMUnitTest tests[] = {
@@ -605,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_state_dir_must_be_traversable),
         /* last: the linux driver's only, dropped below when not root */
         cmocka_unit_test_prestate_setup_teardown(test_launch_commands, setup, teardown, &drivers[1]),
+        cmocka_unit_test_teardown(test_ip_in_process, drop_inproc_namespaces),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its rows are skipped */
@@ -614,7 +696,7 @@ int main(void)
         n--;
         memmove(&tests[4], &tests[5], (n - 5) * sizeof tests[0]);
         n--;
-        n--;    /* test_launch_commands */
+        n -= 2;    /* test_launch_commands, test_ip_in_process */
     }
     return _cmocka_run_group_tests("datapath", tests, n, NULL, NULL);
 }

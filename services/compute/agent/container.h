@@ -21,8 +21,9 @@ int ct_cgroup_detect(ct_cgroups_t *cg, const char *prefix, const char *host, ver
 /* Record <inst_dir>/cgroups, make the instance's cgroups and set the limits. */
 int ct_cgroup_create(const ct_cgroups_t *cg, const char *inst_dir, const char *id, const vm_spec_t *spec,
                      long pids_max, verr_t *e);
-/* Move pid into the recorded cgroups (its children follow). */
-int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e);
+/* The recorded cgroups' cgroup.procs, opened for writing into fds: a process that writes
+ * "0" there moves itself (its children follow). How many, or -1. */
+int ct_cgroup_open_procs(const char *inst_dir, int fds[CT_MAX_CG], verr_t *e);
 /* 1 when a process is in the recorded cgroups. */
 int ct_cgroup_busy(const char *inst_dir);
 /* SIGKILL everything in the recorded cgroups until they are empty (5 s at most). */

@@ -11,6 +11,7 @@
 #include "container.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,15 +180,21 @@ static size_t recorded(const char *inst_dir, char dirs[CT_MAX_CG][PATH_MAX])
     return n;
 }
 
-int ct_cgroup_enter(const char *inst_dir, pid_t pid, verr_t *e)
+int ct_cgroup_open_procs(const char *inst_dir, int fds[CT_MAX_CG], verr_t *e)
 {
-    char dirs[CT_MAX_CG][PATH_MAX], v[32];
+    char dirs[CT_MAX_CG][PATH_MAX];
     size_t n = recorded(inst_dir, dirs);
-    vm_pathf(v, sizeof v, "%d", (int)pid);
-    for (size_t i = 0; i < n; i++)
-        if (put(dirs[i], "cgroup.procs", v, e) < 0)
+    for (size_t i = 0; i < n; i++) {
+        char p[PATH_MAX + 16];
+        vm_pathf(p, sizeof p, "%s/cgroup.procs", dirs[i]);
+        if ((fds[i] = open(p, O_WRONLY | O_CLOEXEC)) < 0) {
+            verr_set(e, 500, "InternalError", "open %s: %s", p, strerror(errno));
+            while (i-- > 0)
+                close(fds[i]);
             return -1;
-    return 0;
+        }
+    }
+    return (int)n;
 }
 
 /* Processes still in the instance's cgroups (sent sig unless it is 0). */

@@ -1,20 +1,32 @@
-/* container_start.c - start one container: the agent forks P1, puts it into the
- * instance's cgroups, then lets it go on; P1 (a session leader) joins the network
- * namespace the datapath made for the instance's interface (setns) or makes an empty
- * one, unshares pid/mount/uts/ipc namespaces and forks P2, which is PID 1 inside. P2
- * makes its mounts private, mounts the overlay and /proc, pivot_root()s into it, sets
- * the hostname, takes the console FIFO as stdin and console.log as stdout/stderr, and
- * execs /sbin/init. P1 reports P2's pid and exits, so the container is nobody's child in
- * the agent (it outlives an agent restart, and liveness is read from /proc by pid and
- * start time). The mounts live only in the container's mount namespace: they go when it
- * ends, so nothing is left mounted on the host. Between fork and exec the children make
- * system calls only, on strings made before the fork. */
+/* container_start.c - start one container: the agent clones P1, which moves itself into
+ * the instance's cgroups, becomes a session leader, joins the network namespace the
+ * datapath made for the instance's interface (setns) or makes an empty one, unshares
+ * pid/mount/uts/ipc namespaces and clones P2, which is PID 1 inside. P2 makes its mounts
+ * private, mounts the overlay and /proc, pivot_root()s into it, sets the hostname, takes
+ * the console FIFO as stdin and console.log as stdout/stderr, and execs /sbin/init. P1
+ * reports P2's pid and exits, so the container is nobody's child in the agent (it
+ * outlives an agent restart, and liveness is read from /proc by pid and start time). The
+ * mounts live only in the container's mount namespace: they go when it ends, so nothing
+ * is left mounted on the host.
+ *
+ * P1 and P2 share the agent's memory (clone with CLONE_VM | CLONE_VFORK, each on a stack
+ * of its own): a fork() copied the agent's page tables for P1, P1's fork() copied them
+ * again for P2, and both copies were torn down at P2's exec and P1's exit; perf of the
+ * agent in a launch rate put a fifth of its own CPU there (docs/performance.md, "Agent
+ * CPU per launch"). The calling thread sleeps until P1 has exited, P1 until P2 has
+ * exec'd, so nothing else of the agent's runs on those stacks meanwhile; the children
+ * make system calls only, on strings and descriptors made before the clone, write only
+ * their own stacks, and run with every signal blocked and every handler reset (a handler
+ * of the agent's must never run on the shared memory). P1 enters the cgroups itself,
+ * through cgroup.procs files the agent opened: the agent cannot move it while it sleeps. */
 #include "container.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +45,7 @@ typedef struct rec {
 } rec_t;
 
 static const char *const steps[] = {
-    "wait for the agent", "join the network namespace", "new network namespace", "unshare namespaces",
+    "enter the cgroups", "join the network namespace", "new network namespace", "unshare namespaces",
     "fork init", "make mounts private", "mount the overlay", "mount /proc", "chdir to the root",
     "pivot_root", "detach the old root", "set the hostname", "console", "exec /sbin/init",
 };
@@ -59,8 +71,23 @@ static void close_others(int keep)
     syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
 }
 
-static __attribute__((noreturn)) void init_child(const ct_launch_t *l, int res, int con_in, int con_out)
+/* What P1 and P2 are given: one struct on the agent's stack, read-only to them. */
+typedef struct ct_child_args {
+    const ct_launch_t *l;
+    int res, con_in, con_out;
+    int cg[CT_MAX_CG];
+    int n_cg;
+    char *p2_stack_top;
+    sigset_t mask;            /* the agent thread's own, for P2's exec */
+} ct_child_args_t;
+
+#define CT_CHILD_STACK (64 * 1024)
+
+static int init_child(void *arg)
 {
+    const ct_child_args_t *a = arg;
+    const ct_launch_t *l = a->l;
+    int res = a->res;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(res, 5);
     if (mount("overlay", l->root, "overlay", 0, l->overlay_opts) < 0)
@@ -77,7 +104,7 @@ static __attribute__((noreturn)) void init_child(const ct_launch_t *l, int res, 
         fail(res, 8);
     if (sethostname(l->hostname, strlen(l->hostname)) < 0)
         fail(res, 11);
-    if (dup2(con_in, 0) < 0 || dup2(con_out, 1) < 0 || dup2(con_out, 2) < 0)
+    if (dup2(a->con_in, 0) < 0 || dup2(a->con_out, 1) < 0 || dup2(a->con_out, 2) < 0)
         fail(res, 12);
     close_others(res);
     sigset_t none;
@@ -91,11 +118,20 @@ static __attribute__((noreturn)) void init_child(const ct_launch_t *l, int res, 
     fail(res, 13);
 }
 
-static __attribute__((noreturn)) void p1(const ct_launch_t *l, int go, int res, int con_in, int con_out)
+static int p1(void *arg)
 {
-    char c;
-    if (read(go, &c, 1) != 1)
-        fail(res, 0);
+    const ct_child_args_t *a = arg;
+    const ct_launch_t *l = a->l;
+    int res = a->res;
+    /* its own copy of the handler table (no CLONE_SIGHAND): none of the agent's may run */
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+            signal(sig, SIG_DFL);
+    }
+    for (int i = 0; i < a->n_cg; i++)
+        if (write(a->cg[i], "0", 1) != 1)
+            fail(res, 0);
     setsid();
     if (l->netns[0]) {
         int fd = open(l->netns, O_RDONLY | O_CLOEXEC);
@@ -107,11 +143,11 @@ static __attribute__((noreturn)) void p1(const ct_launch_t *l, int go, int res, 
     }
     if (unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
         fail(res, 3);
-    pid_t pid = fork();
+    /* P1 sleeps until P2 has exec'd (or failed and exited), so their stacks never overlap
+     * in time with anything else of the agent's */
+    pid_t pid = clone(init_child, a->p2_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
     if (pid < 0)
         fail(res, 4);
-    if (pid == 0)
-        init_child(l, res, con_in, con_out);
     report(res, REC_PID, pid, 0);
     _exit(0);
 }
@@ -125,45 +161,46 @@ int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e)
         return verr_set(e, 500, "InternalError", "mkfifo %s: %s", in_path, strerror(errno));
     /* Read-write: init's stdin never sees end-of-file (the shell waits for input), and
      * whoever writes to the FIFO types on the console. */
-    int con_in = open(in_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    int con_out = open(out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int go[2] = {-1, -1}, res[2] = {-1, -1};
+    ct_child_args_t a = {.l = l, .res = -1, .n_cg = 0};
+    a.con_in = open(in_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    a.con_out = open(out_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int res[2] = {-1, -1};
     int rc = -1;
     pid_t p = -1;
-    if (con_in < 0 || con_out < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0) {
+    char *stacks = NULL;
+    if (a.con_in < 0 || a.con_out < 0 || pipe2(res, O_CLOEXEC) < 0) {
         verr_set(e, 500, "InternalError", "console or pipes of %s: %s", l->inst_dir, strerror(errno));
         goto out;
     }
-    p = fork();
-    if (p < 0) {
-        verr_set(e, 500, "InternalError", "fork: %s", strerror(errno));
+    if ((a.n_cg = ct_cgroup_open_procs(l->inst_dir, a.cg, e)) < 0) {
+        a.n_cg = 0;
         goto out;
     }
-    if (p == 0) {
-        close(go[1]);
-        close(res[0]);
-        p1(l, go[0], res[1], con_in, con_out);
+    stacks = malloc(2 * CT_CHILD_STACK);
+    if (!stacks) {
+        verr_set(e, 500, "InternalError", "start %s: out of memory", l->inst_dir);
+        goto out;
     }
-    close(go[0]);
-    go[0] = -1;
+    a.res = res[1];
+    a.p2_stack_top = stacks + 2 * CT_CHILD_STACK;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &a.mask);
+    p = clone(p1, stacks + CT_CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &a.mask, NULL);
+    if (p < 0) {
+        verr_set(e, 500, "InternalError", "clone: %s", strerror(clone_errno));
+        goto out;
+    }
+    /* P1 has exited (CLONE_VFORK): its records are in the pipe, then end-of-file */
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+        ;
+    p = -1;
     close(res[1]);
     res[1] = -1;
-    if (ct_cgroup_enter(l->inst_dir, p, e) < 0) {
-        kill(p, SIGKILL);
-        goto out;
-    }
-    if (write(go[1], "g", 1) != 1) {
-        verr_set(e, 500, "InternalError", "start %s: %s", l->inst_dir, strerror(errno));
-        goto out;
-    }
-    /* a pid record, then end-of-file when init was exec'd, or a failure record */
     *pid = 0;
     for (;;) {
-        struct pollfd pf = {.fd = res[0], .events = POLLIN};
-        if (poll(&pf, 1, 10000) <= 0) {
-            verr_set(e, 500, "InternalError", "start %s: no answer from the container in 10 s", l->inst_dir);
-            break;
-        }
         rec_t r;
         ssize_t got = read(res[0], &r, sizeof r);
         if (got < 0 && errno == EINTR)
@@ -186,12 +223,12 @@ int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e)
         }
     }
 out:
-    if (p > 0)
-        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
-            ;
-    int fds[] = {con_in, con_out, go[0], go[1], res[0], res[1]};
+    free(stacks);
+    int fds[] = {a.con_in, a.con_out, res[0], res[1]};
     for (size_t i = 0; i < ARRAY_LEN(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    for (int i = 0; i < a.n_cg; i++)
+        close(a.cg[i]);
     return rc;
 }

@@ -256,7 +256,7 @@ static void apply(const json_t *pulled, long long gen, int full)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    long execs = dp_exec_count();
+    long execs = dp_exec_count(), procs = dp_proc_count();
     dp_stats_t st = {.plugged = plugged};
     /* an address whose interface or public address changed loses what its metadata
      * cache holds before the apply: the apply lets a launch waiting for its interface go
@@ -280,8 +280,8 @@ static void apply(const json_t *pulled, long long gen, int full)
     } else {
         int changed = st.ensured || st.removed || gen != ns.applied;
         if (changed)
-            log_info("datapath generation %lld applied: %d ensured, %d removed, %ld commands, %ld ms", gen, st.ensured,
-                     st.removed, dp_exec_count() - execs, ms);
+            log_info("datapath generation %lld applied: %d ensured, %d removed, %ld commands (%ld processes), %ld ms",
+                     gen, st.ensured, st.removed, dp_exec_count() - execs, dp_proc_count() - procs, ms);
         set_result(gen, NULL);
         if (changed)
             tell_applied();

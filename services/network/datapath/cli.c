@@ -50,7 +50,7 @@ static int cmd_apply(dp_driver_t *d, dp_desired_t *want, int changes, verr_t *e)
 {
     dp_stats_t st = {0};
     struct timespec t0, t1;
-    long execs = dp_exec_count();
+    long execs = dp_exec_count(), procs = dp_proc_count();
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = changes ? dp_apply_changes(d, want, &st, e) : dp_apply(d, want, &st, e);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -58,8 +58,9 @@ static int cmd_apply(dp_driver_t *d, dp_desired_t *want, int changes, verr_t *e)
                         want->host, want->generation, st.ensured, st.removed);
     /* VIRGA_DP_TRACE=1: what the apply cost, after its commands' own lines */
     if (getenv("VIRGA_DP_TRACE"))
-        fprintf(stderr, "dp: apply of generation %lld (%s): %d ensured, %d removed, %ld commands, %.1f ms\n",
-                want->generation, changes ? "changes" : "observed", st.ensured, st.removed, dp_exec_count() - execs,
+        fprintf(stderr, "dp: apply of generation %lld (%s): %d ensured, %d removed, %ld commands (%ld processes), "
+                "%.1f ms\n", want->generation, changes ? "changes" : "observed", st.ensured, st.removed,
+                dp_exec_count() - execs, dp_proc_count() - procs,
                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     return rc;
 }

@@ -1,13 +1,15 @@
 /* dp_exec.c - the one place where the datapath enters a network namespace and runs a
  * system tool (ip, bridge, nft, sysctl, dnsmasq).
  *
- * Why commands and not netlink through libmnl: iproute2 and nftables already speak every
- * message we need (veth peers created straight into another namespace, VXLAN, fdb, atomic
- * nftables transactions from a script), their text and JSON output is what an operator
- * reads when debugging, and one small exec helper is far less code to get right than
- * hand-built netlink messages. The cost is a fork+exec per step (about 1-3 ms, see
- * docs/performance.md). The child enters the namespace with setns() before exec, so no
- * thread of the caller ever changes namespace, and there is no shell: arguments are an
+ * The datapath says what it does as `ip`, `nft`, `bridge`, `sysctl` command lines: their
+ * text is what an operator reads when debugging (VIRGA_DP_TRACE=1) and can replay by hand,
+ * and iproute2 and nftables speak every message we need. The commands of an apply on a
+ * launch's or a terminate's path (DP_INPROC) are run in-process (dp_inproc.h: rtnetlink through libmnl,
+ * nftables through libnftables, namespaces as `ip netns` makes them), each on a thread of
+ * its own in the namespace: a fork+exec costs far more CPU than the request it carries
+ * (docs/performance.md, "Agent CPU per launch"). Everything else, and everything when
+ * VIRGA_DP_EXEC=1, is exec'd: the child enters the namespace with setns() before exec, so
+ * no thread of the caller ever changes namespace, and there is no shell: arguments are an
  * argv array of strings validated by desired.c. Every run is bounded in time. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +26,24 @@
 #include <unistd.h>
 
 #include "dp_exec.h"
+#include "dp_inproc.h"
 #include "strbuf.h"
 
 #define DP_EXEC_TIMEOUT_MS 15000
 
-/* Commands run by this process, for the appliers' logs (an apply's cost is mostly its
- * fork+execs). Atomic: cheap, and correct whichever thread applies. */
-static long exec_count;
+/* Commands run by this process, and of them those exec'd, for the appliers' logs (a
+ * process is most of a command's cost). Atomic: cheap, and correct whichever thread
+ * applies. */
+static long exec_count, proc_count;
 
 long dp_exec_count(void)
 {
     return __atomic_load_n(&exec_count, __ATOMIC_RELAXED);
+}
+
+long dp_proc_count(void)
+{
+    return __atomic_load_n(&proc_count, __ATOMIC_RELAXED);
 }
 
 static long long now_ms(void)
@@ -81,11 +90,56 @@ static void child(const char *netns, const char *const argv[], int in, int out, 
     _exit(127);
 }
 
+/* A failed command's error, its stderr in it (as the tool printed it). */
+static int failed(const char *const argv[], strbuf_t *se, int flags, verr_t *e)
+{
+    size_t n = se->len;
+    while (n && (se->s[n - 1] == '\n')) se->s[--n] = 0;
+    if ((flags & DP_QUIET) && e) return -1;
+    return verr_set(e, 500, "InternalError", "%s %s%s%s failed: %s", argv[0], argv[1] ? argv[1] : "",
+                    argv[1] && argv[2] ? " " : "", argv[1] && argv[2] ? argv[2] : "", se->s ? se->s : "");
+}
+
+/* VIRGA_DP_TRACE=1: each command and its time on stderr (where an apply spends it). */
+static void trace(const char *netns, const char *const argv[], long long t0, const char *how)
+{
+    if (getenv("VIRGA_DP_TRACE"))
+        fprintf(stderr, "dp: %6.1f ms %s %s %s %s %s%s\n", (double)(now_ms() - t0), netns ? netns : "-", argv[0],
+                argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "",
+                argv[1] && argv[2] && argv[3] ? argv[3] : "", how);
+}
+
+/* The command in-process when dp_inproc.h knows it: 1 when it does not (exec it). */
+static int run_inproc(const char *netns, const char *const argv[], const char *input, char **out, int flags,
+                      verr_t *e)
+{
+    static int exec_only = -1;
+    if (exec_only < 0) exec_only = getenv("VIRGA_DP_EXEC") && !strcmp(getenv("VIRGA_DP_EXEC"), "1");
+    if (exec_only || !(flags & DP_INPROC) || (flags & DP_DETACHED)) return 1;
+    long long t0 = now_ms();
+    strbuf_t so = {0}, se = {0};
+    strbuf_puts(&so, "");
+    strbuf_puts(&se, "");
+    int rc = !strcmp(argv[0], "ip") ? dp_ip_inproc(netns, argv, input, &se)
+           : !strcmp(argv[0], "nft") ? dp_nft_inproc(netns, argv, input, &so, &se) : 1;
+    if (rc != 1) {
+        __atomic_add_fetch(&exec_count, 1, __ATOMIC_RELAXED);
+        if (rc < 0) rc = failed(argv, &se, flags, e);
+        trace(netns, argv, t0, " (in-process)");
+    }
+    if (out && rc == 0) *out = so.s;
+    else free(so.s);
+    free(se.s);
+    return rc;
+}
+
 int dp_run(const char *netns, const char *const argv[], const char *input, char **out,
            int flags, verr_t *e)
 {
     int pin[2], pout[2], perr[2];
     if (out) *out = NULL;
+    int done = run_inproc(netns, argv, input, out, flags, e);
+    if (done != 1) return done;
     if (pipe2(pin, O_CLOEXEC) < 0) return verr_set(e, 500, "InternalError", "pipe: %s", strerror(errno));
     if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
         close(pin[0]);
@@ -94,6 +148,7 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
     }
     int detached = flags & DP_DETACHED;
     __atomic_add_fetch(&exec_count, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&proc_count, 1, __ATOMIC_RELAXED);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     /* vfork, not fork: fork copied the agent's page tables (its threads, librdkafka's
      * buffers) for each command only for the exec to throw them away (perf of the agent
@@ -170,21 +225,10 @@ int dp_run(const char *netns, const char *const argv[], const char *input, char 
     if (timed_out) {
         rc = verr_set(e, 500, "InternalError", "%s timed out", argv[0]);
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        size_t n = se.len;
-        while (n && (se.s[n - 1] == '\n')) se.s[--n] = 0;
-        if (!(flags & DP_QUIET) || !e)
-            rc = verr_set(e, 500, "InternalError", "%s %s%s%s failed: %s", argv[0],
-                          argv[1] ? argv[1] : "", argv[1] && argv[2] ? " " : "",
-                          argv[1] && argv[2] ? argv[2] : "", se.s);
-        else
-            rc = -1;
+        rc = failed(argv, &se, flags, e);
     }
     free(se.s);
-    /* VIRGA_DP_TRACE=1: each command and its time on stderr (where an apply spends it). */
-    if (getenv("VIRGA_DP_TRACE"))
-        fprintf(stderr, "dp: %6.1f ms %s %s %s %s %s\n", (double)(now_ms() - deadline + DP_EXEC_TIMEOUT_MS),
-                netns ? netns : "-", argv[0], argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "",
-                argv[1] && argv[2] && argv[3] ? argv[3] : "");
+    trace(netns, argv, deadline - DP_EXEC_TIMEOUT_MS, "");
     if (out && rc == 0) *out = so.s;
     else free(so.s);
     return rc;

@@ -480,8 +480,11 @@ static int router_publics(const dp_desired_t *w, const dp_unit_t *u, const dp_un
     if (in_router.len) strbuf_puts(&in_router, "route replace default dev " DP_OUTSIDE_IF "\n");
     static const char *const nft[] = {"nft", "-f", "-", NULL};
     verr_t err = {0};
-    int rc = (in_router.len && ip_batch(rns, in_router.s, &err) < 0) || (outside.len && ip_batch(ons, outside.s, &err) < 0)
-        ? 1 : dp_run(rns, nft, u->text, NULL, 0, e);
+    static const char *const batch[] = {"ip", "-batch", "-", NULL};
+    /* on a launch's and a terminate's path: in-process (dp_exec.c) */
+    int rc = (in_router.len && dp_run(rns, batch, in_router.s, NULL, DP_INPROC, &err) < 0) ||
+             (outside.len && dp_run(ons, batch, outside.s, NULL, DP_INPROC, &err) < 0)
+        ? 1 : dp_run(rns, nft, u->text, NULL, DP_INPROC, e);
     if (rc > 0) fprintf(stderr, "datapath: %s: public addresses not changed in place (%s); rebuilding its router\n",
                         rns, err.message);
     free(in_router.s);

@@ -1,0 +1,475 @@
+/* dp_rtnl.c - the `ip` requests of the datapath's applies through rtnetlink (libmnl), in
+ * the namespace's own thread, instead of an `ip` process each.
+ *
+ * Why: a launch's apply ran five `ip` (the new stand-in's namespace, its veth and address
+ * from inside, the host end's plug, the router's public address in its namespace and in
+ * the outside one) and a terminate's four; perf of the agent and its commands in a launch
+ * rate put most of each `ip`'s CPU in its start (loader, page faults) and exit, not in the
+ * kernel's work (docs/performance.md, "Agent CPU per launch"). The datapath still writes
+ * its requests as `ip` command lines (what VIRGA_DP_TRACE shows and an operator can replay
+ * by hand); this file reads the few forms those use, the same requests `ip` sends:
+ *
+ *   netns add|del NAME                         (the root namespace only; dp_netns.c)
+ *   link add NAME [address MAC] [mtu N] type veth peer name NAME [address MAC] [mtu N] [netns NS]
+ *   link set NAME [address MAC] [mtu N] [master DEV] [group N] [alias TEXT] [up|down]
+ *   link del NAME | link del group N
+ *   addr add|replace|del A.B.C.D/LEN dev DEV
+ *   route add|replace|del A.B.C.D[/LEN]|default [via A.B.C.D] [dev DEV]
+ *
+ * A batch with any other line (IPv6, route tables, `tuntap`, `show`...) is not understood
+ * as a whole and the caller execs `ip` for it, as before: nothing is half done here. Each
+ * line is one request, answered before the next; without -force the first failure ends
+ * the batch, as `ip -batch` does, and its message is ip's ("RTNETLINK answers: ..."). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+
+#include "dp_inproc.h"
+
+#define MAX_TOKS 48
+
+typedef struct line {
+    char *tok[MAX_TOKS];
+    int n;
+    int no;                  /* line number, for ip's "Command failed -:N" */
+} line_t;
+
+typedef struct batch {
+    line_t *lines;
+    size_t n;
+    int force;
+    strbuf_t *err;
+    int run;                 /* 0: lines only checked */
+    struct mnl_socket *nl;
+    unsigned seq, portid;
+} batch_t;
+
+/* Words of one line as ip's batch reader splits them: blanks, "quoted" or 'quoted' words. */
+static int split(char *s, line_t *l)
+{
+    l->n = 0;
+    while (*s) {
+        while (*s == ' ' || *s == '\t') s++;
+        if (!*s || *s == '#') break;
+        if (l->n == MAX_TOKS) return -1;
+        if (*s == '"' || *s == '\'') {
+            char q = *s++;
+            l->tok[l->n++] = s;
+            while (*s && *s != q) s++;
+            if (!*s) return -1;
+            *s++ = 0;
+        } else {
+            l->tok[l->n++] = s;
+            while (*s && *s != ' ' && *s != '\t') s++;
+            if (*s) *s++ = 0;
+        }
+    }
+    return 0;
+}
+
+static int is(const char *a, const char *b)
+{
+    return a && !strcmp(a, b);
+}
+
+static int ipv4(const char *s, struct in_addr *a)
+{
+    return s && inet_pton(AF_INET, s, a) == 1;
+}
+
+/* A.B.C.D/LEN (LEN 32 when absent) or "default" (when allowed). */
+static int prefix(const char *s, int dflt_ok, struct in_addr *a, int *len)
+{
+    if (dflt_ok && is(s, "default")) {
+        a->s_addr = 0;
+        *len = 0;
+        return 1;
+    }
+    char buf[64];
+    if (!s || strlen(s) >= sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    char *slash = strchr(buf, '/');
+    *len = 32;
+    if (slash) {
+        char *end;
+        *slash = 0;
+        long v = strtol(slash + 1, &end, 10);
+        if (*end || end == slash + 1 || v < 0 || v > 32) return 0;
+        *len = (int)v;
+    }
+    return ipv4(buf, a);
+}
+
+static int mac(const char *s, unsigned char m[6])
+{
+    return s && sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6 &&
+           strlen(s) == 17;
+}
+
+static int number(const char *s, unsigned *v)
+{
+    char *end;
+    if (!s || !*s) return 0;
+    unsigned long n = strtoul(s, &end, 10);
+    if (*end || n > 0xffffffffUL) return 0;
+    *v = (unsigned)n;
+    return 1;
+}
+
+/* ---- the requests; with nl NULL only checked (the whole batch is checked before any
+ * request is sent) ---- */
+
+typedef struct link_opts {
+    const char *name;
+    unsigned char mac[6];
+    int has_mac;
+    unsigned mtu;
+    const char *netns;
+} link_opts_t;
+
+/* address/mtu/netns words of a link from *i on; stops at the first other word */
+static void link_opts(const line_t *l, int *i, link_opts_t *o)
+{
+    while (*i + 1 < l->n) {
+        if (is(l->tok[*i], "address") && mac(l->tok[*i + 1], o->mac)) o->has_mac = 1;
+        else if (is(l->tok[*i], "mtu") && number(l->tok[*i + 1], &o->mtu)) {}
+        else if (is(l->tok[*i], "netns")) o->netns = l->tok[*i + 1];
+        else return;
+        *i += 2;
+    }
+}
+
+static void put_link_opts(struct nlmsghdr *h, const link_opts_t *o, int ns_fd)
+{
+    mnl_attr_put_strz(h, IFLA_IFNAME, o->name);
+    if (o->has_mac) mnl_attr_put(h, IFLA_ADDRESS, 6, o->mac);
+    if (o->mtu) mnl_attr_put_u32(h, IFLA_MTU, o->mtu);
+    if (ns_fd >= 0) mnl_attr_put_u32(h, IFLA_NET_NS_FD, (uint32_t)ns_fd);
+}
+
+static struct nlmsghdr *start(char *buf, batch_t *b, uint16_t type, uint16_t flags)
+{
+    struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+    h->nlmsg_type = type;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    h->nlmsg_seq = ++b->seq;
+    return h;
+}
+
+/* Send h and read its answer: 0, or -1 with errno the kernel's. */
+static int ask(batch_t *b, struct nlmsghdr *h)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    if (mnl_socket_sendto(b->nl, h, h->nlmsg_len) < 0) return -1;
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(b->nl, buf, sizeof buf);
+        if (n < 0) return -1;
+        int rc = mnl_cb_run(buf, (size_t)n, h->nlmsg_seq, b->portid, NULL, NULL);
+        if (rc <= MNL_CB_STOP) return rc < 0 ? -1 : 0;
+    }
+}
+
+static int ifindex(batch_t *b, const char *dev, unsigned *idx)
+{
+    *idx = if_nametoindex(dev);
+    if (*idx) return 0;
+    strbuf_printf(b->err, "Cannot find device \"%s\"\n", dev);
+    return -1;
+}
+
+static int open_ns(batch_t *b, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/run/netns/%s", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) strbuf_printf(b->err, "Cannot open network namespace \"%s\": %s\n", name, strerror(errno));
+    return fd;
+}
+
+/* link add NAME ... type veth peer name NAME ... */
+static int link_add(batch_t *b, const line_t *l)
+{
+    link_opts_t me = {.name = l->tok[2]}, peer = {0};
+    int i = 3;
+    link_opts(l, &i, &me);
+    if (me.netns || i + 4 >= l->n || !is(l->tok[i], "type") || !is(l->tok[i + 1], "veth") ||
+        !is(l->tok[i + 2], "peer") || !is(l->tok[i + 3], "name"))
+        return 1;
+    peer.name = l->tok[i + 4];
+    i += 5;
+    link_opts(l, &i, &peer);
+    if (i != l->n || strlen(me.name) >= IFNAMSIZ || strlen(peer.name) >= IFNAMSIZ) return 1;
+    if (!b->run) return 0;
+    int ns_fd = -1;
+    if (peer.netns && (ns_fd = open_ns(b, peer.netns)) < 0) return -1;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *h = start(buf, b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    put_link_opts(h, &me, -1);
+    struct nlattr *info = mnl_attr_nest_start(h, IFLA_LINKINFO);
+    mnl_attr_put_strz(h, IFLA_INFO_KIND, "veth");
+    struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
+    struct nlattr *p = mnl_attr_nest_start(h, VETH_INFO_PEER);
+    mnl_nlmsg_put_extra_header(h, sizeof(struct ifinfomsg));   /* the peer's own, zeroed */
+    put_link_opts(h, &peer, ns_fd);
+    mnl_attr_nest_end(h, p);
+    mnl_attr_nest_end(h, data);
+    mnl_attr_nest_end(h, info);
+    int rc = ask(b, h);
+    int saved = errno;
+    if (ns_fd >= 0) close(ns_fd);
+    errno = saved;
+    return rc;
+}
+
+/* link set NAME [address MAC] [mtu N] [master DEV] [group N] [alias TEXT] [up|down] */
+static int link_set(batch_t *b, const line_t *l)
+{
+    const char *master = NULL, *alias = NULL;
+    unsigned group = 0, mtu = 0, flags = 0, change = 0;
+    int has_group = 0, has_mac = 0;
+    unsigned char m[6];
+    for (int i = 3; i < l->n; i++) {
+        const char *t = l->tok[i], *v = i + 1 < l->n ? l->tok[i + 1] : NULL;
+        if (is(t, "up") || is(t, "down")) {
+            change |= IFF_UP;
+            flags = is(t, "up") ? IFF_UP : 0;
+            continue;
+        }
+        if (!v) return 1;
+        if (is(t, "master")) master = v;
+        else if (is(t, "alias")) alias = v;
+        else if (is(t, "group") && number(v, &group)) has_group = 1;
+        else if (is(t, "mtu") && number(v, &mtu)) {}
+        else if (is(t, "address") && mac(v, m)) has_mac = 1;
+        else return 1;
+        i++;
+    }
+    if (l->n < 3 || strlen(l->tok[2]) >= IFNAMSIZ) return 1;
+    if (!b->run) return 0;
+    unsigned idx, midx = 0;
+    if (ifindex(b, l->tok[2], &idx) < 0 || (master && ifindex(b, master, &midx) < 0)) return -2;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *h = start(buf, b, RTM_NEWLINK, 0);
+    struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = (int)idx;
+    ifi->ifi_flags = flags;
+    ifi->ifi_change = change;
+    if (has_mac) mnl_attr_put(h, IFLA_ADDRESS, 6, m);
+    if (mtu) mnl_attr_put_u32(h, IFLA_MTU, mtu);
+    if (master) mnl_attr_put_u32(h, IFLA_MASTER, midx);
+    if (has_group) mnl_attr_put_u32(h, IFLA_GROUP, group);
+    if (alias) mnl_attr_put(h, IFLA_IFALIAS, strlen(alias), alias);
+    return ask(b, h);
+}
+
+/* link del NAME | link del group N */
+static int link_del(batch_t *b, const line_t *l)
+{
+    unsigned group = 0;
+    int by_group = l->n == 4 && is(l->tok[2], "group");
+    if (by_group ? !number(l->tok[3], &group) : l->n != 3 || strlen(l->tok[2]) >= IFNAMSIZ) return 1;
+    if (!b->run) return 0;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *h = start(buf, b, RTM_DELLINK, 0);
+    struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    if (by_group) {
+        mnl_attr_put_u32(h, IFLA_GROUP, group);
+    } else {
+        unsigned idx;
+        if (ifindex(b, l->tok[2], &idx) < 0) return -2;
+        ifi->ifi_index = (int)idx;
+    }
+    return ask(b, h);
+}
+
+static uint16_t op_flags(const char *op)
+{
+    return is(op, "replace") ? NLM_F_CREATE | NLM_F_REPLACE : is(op, "add") ? NLM_F_CREATE | NLM_F_EXCL : 0;
+}
+
+/* addr add|replace|del A.B.C.D/LEN dev DEV */
+static int addr(batch_t *b, const line_t *l)
+{
+    const char *op = l->tok[1];
+    struct in_addr a;
+    int len;
+    if (l->n != 5 || !(is(op, "add") || is(op, "replace") || is(op, "del")) || !prefix(l->tok[2], 0, &a, &len) ||
+        !is(l->tok[3], "dev"))
+        return 1;
+    if (!b->run) return 0;
+    unsigned idx;
+    if (ifindex(b, l->tok[4], &idx) < 0) return -2;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *h = start(buf, b, is(op, "del") ? RTM_DELADDR : RTM_NEWADDR, op_flags(op));
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof *ifa);
+    ifa->ifa_family = AF_INET;
+    ifa->ifa_prefixlen = (unsigned char)len;
+    ifa->ifa_index = idx;
+    /* ip's default scope: host for 127/8, else global */
+    if (!is(op, "del") && (ntohl(a.s_addr) >> 24) == 127) ifa->ifa_scope = RT_SCOPE_HOST;
+    mnl_attr_put(h, IFA_LOCAL, 4, &a);
+    mnl_attr_put(h, IFA_ADDRESS, 4, &a);
+    return ask(b, h);
+}
+
+/* route add|replace|del PREFIX|default [via A.B.C.D] [dev DEV] */
+static int route(batch_t *b, const line_t *l)
+{
+    const char *op = l->tok[1], *dev = NULL;
+    struct in_addr dst, gw;
+    int len, has_gw = 0;
+    if (l->n < 3 || !(is(op, "add") || is(op, "replace") || is(op, "del")) || !prefix(l->tok[2], 1, &dst, &len))
+        return 1;
+    for (int i = 3; i < l->n; i += 2) {
+        if (i + 1 >= l->n) return 1;
+        if (is(l->tok[i], "via") && ipv4(l->tok[i + 1], &gw)) has_gw = 1;
+        else if (is(l->tok[i], "dev")) dev = l->tok[i + 1];
+        else return 1;
+    }
+    if (!b->run) return 0;
+    unsigned idx = 0;
+    if (dev && ifindex(b, dev, &idx) < 0) return -2;
+    int del = is(op, "del");
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *h = start(buf, b, del ? RTM_DELROUTE : RTM_NEWROUTE, op_flags(op));
+    struct rtmsg *rt = mnl_nlmsg_put_extra_header(h, sizeof *rt);
+    rt->rtm_family = AF_INET;
+    rt->rtm_dst_len = (unsigned char)len;
+    rt->rtm_table = RT_TABLE_MAIN;
+    /* as ip: a route of ours is "boot"; one without a gateway is on the link */
+    rt->rtm_scope = del ? RT_SCOPE_NOWHERE : has_gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+    if (!del) {
+        rt->rtm_protocol = RTPROT_BOOT;
+        rt->rtm_type = RTN_UNICAST;
+    }
+    if (len) mnl_attr_put(h, RTA_DST, 4, &dst);
+    if (has_gw) mnl_attr_put(h, RTA_GATEWAY, 4, &gw);
+    if (dev) mnl_attr_put_u32(h, RTA_OIF, idx);
+    return ask(b, h);
+}
+
+/* netns add|del NAME: root only */
+static int netns_line(batch_t *b, const line_t *l, int in_root)
+{
+    if (!in_root || l->n != 3 || !(is(l->tok[1], "add") || is(l->tok[1], "del")) || strchr(l->tok[2], '/') ||
+        l->tok[2][0] == '.')
+        return 1;
+    if (!b->run) return 0;
+    return (is(l->tok[1], "add") ? dp_netns_add(l->tok[2], b->err) : dp_netns_del(l->tok[2], b->err)) < 0 ? -2 : 0;
+}
+
+/* One line: 1 not understood, 0 done, -1 the kernel said no (errno), -2 failed and said why. */
+static int run_line(batch_t *b, const line_t *l, int in_root)
+{
+    if (l->n < 2) return l->n == 0 ? 0 : 1;
+    const char *obj = l->tok[0], *op = l->tok[1];
+    if (is(obj, "netns")) return netns_line(b, l, in_root);
+    if (is(obj, "link") && is(op, "add") && l->n > 2) return link_add(b, l);
+    if (is(obj, "link") && is(op, "set")) return link_set(b, l);
+    if (is(obj, "link") && is(op, "del") && l->n > 2) return link_del(b, l);
+    if (is(obj, "addr") || is(obj, "address")) return addr(b, l);
+    if (is(obj, "route")) return route(b, l);
+    return 1;
+}
+
+typedef struct run_args {
+    batch_t *b;
+    int in_root;
+} run_args_t;
+
+static int run_batch(void *p)
+{
+    run_args_t *a = p;
+    batch_t *b = a->b;
+    int any_netlink = 0;
+    for (size_t i = 0; i < b->n; i++) any_netlink |= !is(b->lines[i].tok[0], "netns");
+    if (any_netlink) {
+        b->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);   /* not into a child another thread forks */
+        if (!b->nl || mnl_socket_bind(b->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+            strbuf_printf(b->err, "Cannot open netlink socket: %s\n", strerror(errno));
+            if (b->nl) mnl_socket_close(b->nl);
+            b->nl = NULL;
+            return -1;
+        }
+        b->portid = mnl_socket_get_portid(b->nl);
+        b->seq = (unsigned)time(NULL);
+    }
+    b->run = 1;
+    int failed = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = run_line(b, &b->lines[i], a->in_root);
+        if (rc == 0) continue;
+        if (rc == -1) strbuf_printf(b->err, "RTNETLINK answers: %s\n", strerror(errno));
+        strbuf_printf(b->err, "Command failed -:%d\n", b->lines[i].no);
+        failed = 1;
+        if (!b->force) break;
+    }
+    if (b->nl) mnl_socket_close(b->nl);
+    b->nl = NULL;
+    return failed ? -1 : 0;
+}
+
+int dp_ip_inproc(const char *netns, const char *const argv[], const char *input, strbuf_t *err)
+{
+    int force = 0, i = 1;
+    if (is(argv[i], "-force")) {
+        force = 1;
+        i++;
+    }
+    char *text;
+    if (is(argv[i], "-batch")) {
+        if (!is(argv[i + 1], "-") || argv[i + 2] || !input) return 1;
+        text = xstrdup(input);
+    } else {
+        /* one command: its words joined as a line (none of ours has a blank in a word) */
+        strbuf_t s = {0};
+        strbuf_puts(&s, "");
+        for (; argv[i]; i++) {
+            if (argv[i][0] == '-' || strpbrk(argv[i], " \t\"'#")) {
+                free(s.s);
+                return 1;
+            }
+            strbuf_printf(&s, "%s%s", s.len ? " " : "", argv[i]);
+        }
+        text = s.s;
+    }
+    batch_t b = {.force = force, .err = err};
+    int no = 0, rc = 0;
+    for (char *ln = text, *next; ln && *ln; ln = next) {
+        if ((next = strchr(ln, '\n'))) *next++ = 0;
+        no++;
+        line_t l = {.no = no};
+        if (split(ln, &l) < 0 || run_line(&b, &l, netns == NULL) != 0) {   /* checked only: b.run is 0 */
+            rc = 1;
+            break;
+        }
+        if (!l.n) continue;
+        b.lines = xrealloc(b.lines, (b.n + 1) * sizeof *b.lines);
+        b.lines[b.n++] = l;
+    }
+    if (rc == 0 && b.n) {
+        run_args_t a = {&b, netns == NULL};
+        char why[600] = "";
+        rc = dp_in_netns(netns, run_batch, &a, why, sizeof why);
+        if (why[0]) strbuf_printf(err, "%s\n", why);
+        rc = rc < 0 ? -1 : 0;
+    }
+    free(b.lines);
+    free(text);
+    return rc;
+}
