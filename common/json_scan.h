@@ -57,4 +57,13 @@ const char *json_scan_number(const char *p, const char *end, int *is_real);
 typedef int (*json_member_fn)(void *arg, const char *key, json_span_t value);
 int json_scan_members(const char *text, size_t len, json_member_fn fn, void *arg);
 
+/* The same, but the member named last, when met, is taken to be the object's last: its
+ * value is the rest of the text up to the closing brace, handed to fn without a pass
+ * over it, and the walk ends there. For an envelope whose writer puts a large body last
+ * (a bus reply: 1.4 MB for a page of 1,000 instances), read by a consumer that checks
+ * the body anyway (json_xml_members, json_loadb refuse anything after the value): one
+ * pass over the body instead of two. Members after it, if a writer put any, are not
+ * seen: the body's reader then fails on them. */
+int json_scan_members_last(const char *text, size_t len, const char *last, json_member_fn fn, void *arg);
+
 #endif
