@@ -13,7 +13,7 @@
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-const char *json_scan_ws(const char *p, const char *end)
+const char *json_scan_ws_run(const char *p, const char *end)
 {
     while (p < end && is_ws(*p))
         p++;
