@@ -24,6 +24,7 @@
 #include "bus_auth.h"
 #include "config.h"
 #include "err.h"
+#include "strbuf.h"
 
 typedef struct bus bus_t;
 
@@ -48,16 +49,22 @@ typedef struct bus_ctx {
     void *app;
     struct job *job;           /* bus_ask's state (bus_serve.c) */
     int waiting;               /* the handler asked and waits: it runs again with the answer */
-    char *reply_text;          /* bus_reply_text's body, sent instead of *reply */
+    char *reply_text;          /* bus_reply_text's buffer (room, body, '}'), sent instead of *reply */
     size_t reply_len;
 } bus_ctx_t;
 
 /* A handler's answer already written as JSON text (a DescribeInstances page, written
- * straight from its rows without a tree): body, len bytes of one JSON value, is taken and
- * sent as the reply's body when the handler returns 0, in place of *reply (which it
- * leaves NULL); freed unsent if it fails. The writer vouches for the text: it is not
- * parsed again before it goes. */
-void bus_reply_text(bus_ctx_t *ctx, char *body, size_t len);
+ * straight from its rows without a tree): the handler begins an empty buffer with
+ * bus_reply_text_start, appends one JSON value, and hands the buffer over with
+ * bus_reply_text (it is taken: *b is left empty). It is sent as the reply's body when the
+ * handler returns 0, in place of *reply (which it leaves NULL); freed unsent if it fails.
+ * The writer vouches for the text: it is not parsed again before it goes.
+ * The envelope is written around the body in that same buffer, in the room left at its
+ * start: a page of 1,000 instances (1.4 MB) is not copied into a new buffer on its way
+ * to the bus (each fresh megabyte is also page faults: docs/performance.md, page8). */
+#define BUS_REPLY_ROOM 192
+void bus_reply_text_start(strbuf_t *b);
+void bus_reply_text(bus_ctx_t *ctx, strbuf_t *b);
 
 /* Return 0 and set *reply (a new reference, or leave NULL for {}), or -1 with err set. */
 typedef int (*bus_handler_fn)(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *err);

@@ -195,14 +195,17 @@ void bus_rpc_sweep(bus_t *b, int all)
 }
 
 /* The envelope is read in place, its body not parsed here: a malformed envelope, or one
- * that is not a reply, is dropped (its call times out), as when it was parsed whole. */
+ * that is not a reply, is dropped (its call times out), as when it was parsed whole.
+ * Every reply's writer puts the body last (send_reply, send_text_reply), so the body is
+ * the rest of the message, not skipped over here and then read again by its consumer
+ * (the gateway's XML writer, or jansson), which refuses whatever might follow it. */
 void bus_rpc_on_reply(bus_t *b, const rd_kafka_message_t *m)
 {
     if (m->len > BUS_MAX_MSG_LIMIT || m->len == 0)
         return;
     bus_principal_t from;
     struct reply r = {0};
-    if (bus_message_sender(b, m, &from) == 0 && json_scan_members(m->payload, m->len, reply_member, &r) == 0 &&
+    if (bus_message_sender(b, m, &from) == 0 && json_scan_members_last(m->payload, m->len, "body", reply_member, &r) == 0 &&
         r.is_reply && r.corr[0])
         deliver_reply(b, &r, &from, m->len);
     service_memory_note_message(m->len);   /* what it and its caller's answer leave: trimmed soon */

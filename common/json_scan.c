@@ -13,7 +13,7 @@
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-const char *json_scan_ws(const char *p, const char *end)
+const char *json_scan_ws_run(const char *p, const char *end)
 {
     while (p < end && is_ws(*p))
         p++;
@@ -251,7 +251,31 @@ const char *json_scan_string(const char *p, const char *end, strbuf_t *scratch, 
     return p + 1;
 }
 
+/* The value of the object's last member, at v: the rest of the text up to the object's
+ * closing brace (whitespace around it left out), not read here. 0, or -1 when there is
+ * no brace or no value. */
+static int rest_of_object(const char *v, const char *end, json_span_t *out)
+{
+    const char *q = end;
+    while (q > v && is_ws(q[-1]))
+        q--;
+    if (q <= v || q[-1] != '}')
+        return -1;
+    q--;
+    while (q > v && is_ws(q[-1]))
+        q--;
+    if (q == v)
+        return -1;
+    *out = (json_span_t){v, (size_t)(q - v)};
+    return 0;
+}
+
 int json_scan_members(const char *text, size_t len, json_member_fn fn, void *arg)
+{
+    return json_scan_members_last(text, len, NULL, fn, arg);
+}
+
+int json_scan_members_last(const char *text, size_t len, const char *last, json_member_fn fn, void *arg)
 {
     const char *end = text + len, *p = json_scan_ws(text, end);
     strbuf_t scratch = {0}, key = {0};
@@ -273,6 +297,11 @@ int json_scan_members(const char *text, size_t len, json_member_fn fn, void *arg
             if (p >= end || *p != ':')
                 goto out;
             const char *v = json_scan_ws(p + 1, end);
+            if (last && !strcmp(key.s, last)) {   /* the rest is its value: handed on unread */
+                json_span_t rest;
+                rc = rest_of_object(v, end, &rest) == 0 && !fn(arg, key.s, rest) ? 0 : -1;
+                goto out;
+            }
             if (!(p = json_scan_skip(v, end, 1)) || fn(arg, key.s, (json_span_t){v, (size_t)(p - v)}))
                 goto out;
             int more = json_scan_next(&p, end, '}');

@@ -612,8 +612,9 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
     groups_text_free(&gc);
     if (rc == 0) {
         strbuf_t out = {0};
+        bus_reply_text_start(&out);   /* the envelope is written around the page, not copied */
         reservations_put(&out, &items, it, n, res, next);
-        bus_reply_text(ctx, out.s, out.len);
+        bus_reply_text(ctx, &out);
     }
     free(next);
     free(it);

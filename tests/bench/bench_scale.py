@@ -55,6 +55,17 @@ def cpu_per_call(before, after, calls, seconds, idle):
                      for k in sorted(after) if k in before)
 
 
+def minor_faults(cloud, names=("compute", "gateway")):
+    """Minor page faults so far of each named service (/proc/PID/stat): a page's fresh
+    memory is faulted in and zeroed by the kernel, 4 KiB at a time (docs/performance.md,
+    page8)."""
+    out = {}
+    for n in names:
+        with open("/proc/%d/stat" % cloud.pid(n)) as f:
+            out[n] = int(f.read().rsplit(")", 1)[1].split()[7])
+    return out
+
+
 def timed_http(client):
     """Record, per call, when the response's bytes were all in (before botocore parses)."""
     sess = client._endpoint.http_session
@@ -124,14 +135,14 @@ def main():
         time.sleep(10)
         idle1 = cpu_seconds(cloud)
         idle = {k: (idle1[k] - idle0[k]) / (time.time() - t_idle) for k in idle1 if k in idle0}
-        cpu0, t_cpu0 = cpu_seconds(cloud), time.time()
+        cpu0, t_cpu0, faults0 = cpu_seconds(cloud), time.time(), minor_faults(cloud)
         for _ in range(SAMPLES // 2):
             dt, got, token = timed_page(ec2, token)   # the last page: None, start again
             page.append(dt)
             page_http.append(marks["dt"])
             assert 0 < got <= 1000, got   # fewer when 1,000 would not fit a bus message
             sizes.append(got)
-        cpu1, t_cpu1 = cpu_seconds(cloud), time.time()
+        cpu1, t_cpu1, faults1 = cpu_seconds(cloud), time.time(), minor_faults(cloud)
         target = first[ec2]
         for _ in range(SAMPLES):
             t0 = time.time()
@@ -148,6 +159,8 @@ def main():
         print("CPU idle, ms per second: %s" % ", ".join("%s %.1f" % (k, v * 1000) for k, v in sorted(idle.items())))
         print("CPU per page of MaxResults 1,000: %s" % cpu_per_call(cpu0, cpu1, SAMPLES // 2, t_cpu1 - t_cpu0, idle))
         print("CPU per one-instance filter: %s" % cpu_per_call(cpu1, cpu2, SAMPLES, t_cpu2 - t_cpu1, idle))
+        print("minor page faults per page: %s" % ", ".join("%s %.0f" % (k, (faults1[k] - faults0[k]) / (SAMPLES // 2))
+                                                            for k in sorted(faults1)))
         print("load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
         mem = service_memory.usage(cloud)
         print("memory (MiB):\n" + service_memory.table(mem))

@@ -5,7 +5,7 @@
  *
  *   compute: instance_json_put of each row (services/compute/instance_json.c), the
  *            items grouped into reservations as the page's reply text
- *   gateway: the reply's envelope read in place (json_scan_members, as the bus reader
+ *   gateway: the reply's envelope read in place (json_scan_members_last, as the bus reader
  *            does) and its body written as EC2 XML (json_xml_members, render.c)
  *
  * Thread CPU time, the best of ROUNDS (default 30), so a loaded machine changes the
@@ -142,7 +142,7 @@ static int body_member(void *arg, const char *key, json_span_t value)
 static int gateway_pass(const strbuf_t *env, strbuf_t *xml)
 {
     struct body_of b = {{NULL, 0}};
-    if (json_scan_members(env->s, env->len, body_member, &b) < 0 || !b.body.p)
+    if (json_scan_members_last(env->s, env->len, "body", body_member, &b) < 0 || !b.body.p)
         return -1;
     xml->len = 0;
     return json_xml_members(xml, b.body.p, b.body.n, "item");

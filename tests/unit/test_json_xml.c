@@ -239,6 +239,35 @@ static void test_members_walk(void **state)
     free(scratch.s);
 }
 
+/* A reply's body, written last, is the rest of the envelope: handed on unread, the
+ * whitespace around it left out; the members before it are walked as before. */
+static void test_members_last(void **state)
+{
+    (void)state;
+    const char *env = " {\"v\":1,\"corr\":\"ab\",\"ok\":true,\"body\": {\"x\":[1,{\"y\":\"}\"}]} \n} ";
+    struct seen s = {0};
+    assert_int_equal(json_scan_members_last(env, strlen(env), "body", collect, &s), 0);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.keys[3], "body");
+    assert_string_equal(s.values[3], "{\"x\":[1,{\"y\":\"}\"}]}");
+    /* a member after it is not seen: it stays in the body's text, which its reader refuses */
+    const char *after = "{\"body\":{\"x\":1},\"corr\":\"b\"}";
+    struct seen t = {0};
+    assert_int_equal(json_scan_members_last(after, strlen(after), "body", collect, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.values[0], "{\"x\":1},\"corr\":\"b\"");
+    strbuf_t out = {0};
+    assert_int_equal(json_xml_members(&out, t.values[0], strlen(t.values[0]), "item"), -1);
+    free(out.s);
+    /* no closing brace, or no value before it (a body cut short, "{\"body\":{}", is handed
+     * on as "{", which its reader refuses) */
+    static const char *const bad[] = {"{\"body\": }", "{\"body\":", "{\"body\":1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct seen u = {0};
+        assert_int_equal(json_scan_members_last(bad[i], strlen(bad[i]), "body", collect, &u), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_refuses_what_jansson_refuses),
         cmocka_unit_test(test_members_walk),
+        cmocka_unit_test(test_members_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
