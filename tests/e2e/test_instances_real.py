@@ -303,38 +303,46 @@ def test_qemu_guest_gets_dhcp_address_metadata_and_terminates(cloud, images, ten
 def test_qemu_guest_takes_an_interface_while_it_runs_and_gives_it_back(cloud, images, tenant):
     """AttachNetworkInterface to a running QEMU guest: its agent plugs the interface's tap
     in over QMP, and the guest sees a new NIC with the interface's MAC, on which DHCP
-    gives the interface's address; DetachNetworkInterface takes it out again. The guest
-    runs on throughout (one boot on its console)."""
+    gives the interface's address; DetachNetworkInterface takes it out again. Then a new
+    interface with the same address (another MAC) is plugged in: DHCP gives it the
+    address, though the first one's lease had an hour to run (the VPC's dnsmasq would
+    refuse an address leased to another MAC). The guest runs on throughout (one boot)."""
     ec2, _ = tenant
     token = uuid.uuid4().hex[:12]
-    # the guest's own watcher: waits for eth1, asks DHCP on it, says what it has, then
-    # waits for eth1 to go
-    ud = ("#!/bin/sh\n(n=0; while [ ! -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
-          "ip link set eth1 up; udhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc.script >/dev/null 2>&1\n"
-          "echo \"plugged-%s: $(cat /sys/class/net/eth1/address) $(ip -o -4 addr show dev eth1 | awk '{print $4}')\""
-          " > /dev/console\n"
-          "n=0; while [ -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
-          "echo unplugged-%s > /dev/console) &\n" % (token, token))
+    # the guest's own watcher, twice: waits for eth1, asks DHCP on it, says what it has,
+    # then waits for eth1 to go
+    watch = ("n=0; while [ ! -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
+             "ip link set eth1 up; udhcpc -i eth1 -n -q -t 5 -s /etc/udhcpc.script >/dev/null 2>&1\n"
+             "echo \"plugged-%s-$k: $(cat /sys/class/net/eth1/address) $(ip -o -4 addr show dev eth1 | "
+             "awk '{print $4}')\" > /dev/console\n"
+             "n=0; while [ -e /sys/class/net/eth1 ] && [ $n -lt 1200 ]; do usleep 250000; n=$((n+1)); done\n"
+             "echo unplugged-%s-$k > /dev/console\n" % (token, token))
+    ud = "#!/bin/sh\n(for k in 1 2; do\n%sdone) &\n" % watch
     r = ec2.run_instances(ImageId=images["virga-tiny"], InstanceType="t3.nano", MinCount=1, MaxCount=1, UserData=ud)
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     ready = "VIRGA-GUEST-READY instance-id=%s" % iid
-    wait_console(ec2, iid, [ready])
-    eni = ec2.create_network_interface(SubnetId=inst["SubnetId"])["NetworkInterface"]
-    att = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=iid,
-                                       DeviceIndex=1)["AttachmentId"]
-    text = wait_console(ec2, iid, ["plugged-%s:" % token])
-    line = text.split("plugged-%s:" % token)[1].split("\n")[0].split()
-    assert line[0] == eni["MacAddress"] and line[1].startswith(eni["PrivateIpAddress"] + "/"), (line, eni)
-    ec2.detach_network_interface(AttachmentId=att)
-    text = wait_console(ec2, iid, ["unplugged-" + token])
-    assert text.count(ready) == 1, text[-3000:]
-    assert describe(ec2, iid)["State"]["Name"] == "running"
-    deadline = time.time() + 30
-    while ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])[
-            "NetworkInterfaces"][0]["Status"] != "available":
-        assert time.time() < deadline, "the interface is not available after its detach"
-        time.sleep(0.5)
-    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    wait_console(ec2, iid, [ready], first_boot=True)
+    address = None
+    for k in (1, 2):
+        kw = {"PrivateIpAddress": address} if address else {}
+        eni = ec2.create_network_interface(SubnetId=inst["SubnetId"], **kw)["NetworkInterface"]
+        address = eni["PrivateIpAddress"]
+        att = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=iid,
+                                           DeviceIndex=1)["AttachmentId"]
+        text = wait_console(ec2, iid, ["plugged-%s-%d:" % (token, k)])
+        line = text.split("plugged-%s-%d:" % (token, k))[1].split("\n")[0].split()
+        # no address on the second: the first one's lease held it
+        assert len(line) == 2 and line[0] == eni["MacAddress"] and line[1].startswith(address + "/"), (k, line, eni)
+        ec2.detach_network_interface(AttachmentId=att)
+        text = wait_console(ec2, iid, ["unplugged-%s-%d" % (token, k)])
+        assert text.count(ready) == 1, text[-3000:]
+        assert describe(ec2, iid)["State"]["Name"] == "running"
+        deadline = time.time() + 30
+        while ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])[
+                "NetworkInterfaces"][0]["Status"] != "available":
+            assert time.time() < deadline, "the interface is not available after its detach"
+            time.sleep(0.5)
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
     ec2.terminate_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "terminated")

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -562,6 +563,49 @@ static int write_file(const char *path, const char *text, verr_t *e)
     return 0;
 }
 
+/* 1 when the hosts file (lines "mac,ip,eni") gives ip to mac. */
+static int hosts_give(const char *hosts, const char *mac, const char *ip)
+{
+    char want[96];
+    int n = snprintf(want, sizeof want, "%s,%s,", mac, ip);
+    for (const char *l = hosts; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncasecmp(l, want, (size_t)n))
+            return 1;
+    return 0;
+}
+
+/* Leases (lines "expiry mac ip name client-id") that the hosts file no longer backs: a
+ * guest gone, its address maybe given to another interface. dnsmasq keeps a lease for
+ * its hour and refuses the address to any other MAC meanwhile ("not using configured
+ * address ... because it is leased to ..."), so a QEMU guest launched on the address of
+ * one just terminated would get no lease. dnsmasq reads its lease file only when it
+ * starts: the caller stops it, this drops such lines (drop 1), and it starts again;
+ * with drop 0 it only counts them. */
+static int stale_leases(const char *leases, const char *hosts, int drop)
+{
+    FILE *f = fopen(leases, "r");
+    if (!f)
+        return 0;
+    strbuf_t keep = {0};
+    strbuf_puts(&keep, "");
+    char line[512];
+    int stale = 0;
+    while (fgets(line, sizeof line, f)) {
+        char mac[64], ip[64];
+        if (sscanf(line, "%*s %63s %63s", mac, ip) == 2 && !hosts_give(hosts, mac, ip))
+            stale++;
+        else
+            strbuf_puts(&keep, line);
+    }
+    fclose(f);
+    if (drop && stale) {
+        verr_t ig;
+        write_file(leases, keep.s, &ig);
+    }
+    free(keep.s);
+    return stale;
+}
+
 static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u, verr_t *e)
 {
     const dp_vpc_t *v = u->spec;
@@ -583,19 +627,22 @@ static int ensure_dhcp(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u
         }
         fclose(f);
     }
+    AUTOFREE char *leases = xasprintf("%s/dhcp-%u.leases", dir, v->vni);
     int pid = lx_dhcp_pid(dir, v->vni);
-    /* Only the hosts changed: dnsmasq rereads its hosts file on SIGHUP, no restart. */
-    if (pid > 0 && old && !strcmp(old, u->text)) {
+    /* Only the hosts changed: dnsmasq rereads its hosts file on SIGHUP, no restart,
+     * unless a lease it holds is no longer backed (stale_leases) */
+    if (pid > 0 && old && !strcmp(old, u->text) && !stale_leases(leases, u->text2, 0)) {
         if (write_file(hosts, u->text2, e) < 0) return -1;
         kill(pid, SIGHUP);
         return 0;
     }
     lx_dhcp_stop(dir, v->vni);
+    stale_leases(leases, u->text2, 1);
     if (write_file(hosts, u->text2, e) < 0 || write_file(conf, u->text, e) < 0) return -1;
     AUTOFREE char *a_conf = xasprintf("--conf-file=%s", conf);
     AUTOFREE char *a_pid = xasprintf("--pid-file=%s/dhcp-%u.pid", dir, v->vni);
     AUTOFREE char *a_hosts = xasprintf("--dhcp-hostsfile=%s", hosts);
-    AUTOFREE char *a_lease = xasprintf("--dhcp-leasefile=%s/dhcp-%u.leases", dir, v->vni);
+    AUTOFREE char *a_lease = xasprintf("--dhcp-leasefile=%s", leases);
     const char *const argv[] = {"dnsmasq", a_conf, a_pid, a_hosts, a_lease, NULL};
     if (dp_run(rns, argv, NULL, NULL, DP_DETACHED, e) < 0) return -1;
     /* Done only once its pid file names it: otherwise the next observe could take a
