@@ -85,14 +85,6 @@ static int drv_index(instance_sync_t *s, const char *name)
     return -1;
 }
 
-static uint64_t spec_nics_sig(const vm_spec_t *sp)
-{
-    uint64_t sig = 0;
-    for (size_t i = 0; i < sp->n_ifaces; i++)
-        sig = vm_nics_sig_add(sig, sp->ifaces[i].device);
-    return sig;
-}
-
 /* Does the instance need an ensure, and is it a boot? (0: nothing, 1: light, 2: boot) */
 static int needs(const vm_spec_t *sp, const seen_t *x)
 {
@@ -101,7 +93,7 @@ static int needs(const vm_spec_t *sp, const seen_t *x)
         return up ? 2 : 1;
     if (up && (x->st.power != VM_POWER_RUNNING || sp->reboot_seq > x->st.reboot_seq))
         return 2;
-    if (up && x->st.nics_known && x->st.nics_sig != spec_nics_sig(sp))
+    if (up && x->st.nics_known && x->st.nics_sig != vm_spec_nics_sig(sp))
         return 1;   /* an interface to plug in or take out (qemu) */
     if (!up && (x->st.power != VM_POWER_STOPPED || sp->reboot_seq > x->st.reboot_seq))
         return 1;

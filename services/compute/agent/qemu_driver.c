@@ -508,10 +508,7 @@ static int plug_nics(qd_t *d, const vm_spec_t *s, const char *inst, const vm_sta
 {
     qemu_nics_t have;
     qemu_nics_read(inst, st, &have);
-    uint64_t want = 0;
-    for (size_t i = 0; i < s->n_ifaces; i++)
-        want = vm_nics_sig_add(want, s->ifaces[i].device);
-    if (qemu_nics_sig(&have) == want)
+    if (qemu_nics_sig(&have) == vm_spec_nics_sig(s))
         return 0;
     char ns[128], q[PATH_MAX + 8];
     if (qemu_nics_missing(&have, s) && netns_ready(d, s, ns, sizeof ns, e) < 0)

@@ -115,6 +115,8 @@ typedef struct vm_status {
 /* The signature of a set of interface device names, whatever their order: the XOR of
  * each name's FNV-1a hash (0 for none). Add one with vm_nics_sig_add. */
 uint64_t vm_nics_sig_add(uint64_t sig, const char *device);
+/* The signature of the spec's interfaces: what nics_sig is when they are all plugged. */
+uint64_t vm_spec_nics_sig(const vm_spec_t *s);
 
 /* What open gets. Driver-specific keys are read from cfg as agent.<driver>.<key>. */
 typedef struct vm_driver_cfg {

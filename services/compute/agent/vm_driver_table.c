@@ -47,6 +47,14 @@ uint64_t vm_nics_sig_add(uint64_t sig, const char *device)
     return sig ^ h;
 }
 
+uint64_t vm_spec_nics_sig(const vm_spec_t *s)
+{
+    uint64_t sig = 0;
+    for (size_t i = 0; i < s->n_ifaces; i++)
+        sig = vm_nics_sig_add(sig, s->ifaces[i].device);
+    return sig;
+}
+
 const vm_driver_ops_t *vm_driver_find(const char *name)
 {
     for (size_t i = 0; name && vm_driver_table[i]; i++)
