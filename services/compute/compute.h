@@ -106,6 +106,10 @@ void network_enis_stop(network_enis_t *s);
 int compute_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Store facts ([{eni, instance, index, ..., version}]); a row only moves to a larger version. */
 int network_enis_store(db_t *db, const json_t *facts, verr_t *e);
+/* An answer's facts of one interface ("facts": the network's, as its push would carry
+ * them: a port_create/port_delete or a SourceDestCheck change, whose push the network
+ * does not send) into the table; an answer without them changes nothing. */
+int network_enis_store_answer(db_t *db, const json_t *answer, verr_t *e);
 /* RunInstances naming an existing interface: InvalidNetworkInterface.InUse (-1) when this
  * table has it attached to an instance, else 0. */
 int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e);

@@ -66,6 +66,15 @@ int network_enis_store(db_t *db, const json_t *facts, verr_t *e)
     return r ? 0 : -1;
 }
 
+int network_enis_store_answer(db_t *db, const json_t *answer, verr_t *e)
+{
+    const json_t *facts = json_object_get(answer, "facts");
+    if (!json_is_object(facts))
+        return 0;   /* a network older than the facts in its answers: its push comes */
+    JSON_AUTO json_t *list = json_pack("[O]", facts);
+    return network_enis_store(db, list, e);
+}
+
 /* The table, not the network's launch_check (whose acceptance compute may answer from
  * an older copy: launch_facts.c), says at once that an interface was attached since. */
 int network_enis_refuse_in_use(bus_ctx_t *ctx, const char *eni, verr_t *e)

@@ -60,9 +60,7 @@ int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const
     }
     /* asked before anything is written: the handler runs again with the answer, and
      * storing a version twice changes nothing */
-    const json_t *facts = json_object_get(r, "facts");
-    JSON_AUTO json_t *list = facts ? json_pack("[O]", facts) : NULL;
-    if (list && network_enis_store(service_db(ctx), list, e) < 0)
+    if (network_enis_store_answer(service_db(ctx), r, e) < 0)
         return -1;
     *reply = json_pack("{s:b}", "return", 1);
     return 0;

@@ -186,17 +186,6 @@ static int record_prepared(db_t *db, const char *id, const char *host, const jso
     return 0;
 }
 
-/* A port answer's facts (the network's, as its push would carry them: ports.c) into
- * network_enis; the network sends no push of a change whose answer carries them. */
-static int store_facts(db_t *db, const json_t *answer, verr_t *e)
-{
-    const json_t *facts = json_object_get(answer, "facts");
-    if (!json_is_object(facts))
-        return 0;   /* a network older than the facts in its answers: its push comes */
-    JSON_AUTO json_t *list = json_pack("[O]", facts);
-    return network_enis_store(db, list, e);
-}
-
 /* The ports beyond the primary (launch_net_more_ports) into instance_interfaces, the
  * primary's facts into network_enis (both repeat safely: a launch killed after them
  * records them again). */
@@ -204,7 +193,7 @@ static int record_more(db_t *db, const char *id, const json_t *port, const json_
 {
     size_t i;
     json_t *p;
-    if (store_facts(db, port, e) < 0)
+    if (network_enis_store_answer(db, port, e) < 0)
         return -1;
     json_array_foreach(more, i, p)
         if (record_port(db, id, p, e) < 0)
@@ -319,7 +308,7 @@ static json_t *port_request(const char *id, const inst_t *in)
  * task that the failure queues deletes it. */
 static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
 {
-    if (port && (record_port(t->db, id, port, e) < 0 || store_facts(t->db, port, e) < 0))
+    if (port && (record_port(t->db, id, port, e) < 0 || network_enis_store_answer(t->db, port, e) < 0))
         return TASK_FAILED;
     return launch_failed(t, id, why, e);
 }
@@ -439,7 +428,7 @@ static int run_cleanup(task_t *t, verr_t *e)
             return TASK_FAILED;
         /* the answer's facts (the port gone, at a new version) first: a cleanup killed
          * between the two statements deletes again and stores a newer version */
-        if (store_facts(t->db, reply, e) < 0)
+        if (network_enis_store_answer(t->db, reply, e) < 0)
             return TASK_FAILED;
         const char *q[] = {id, eni};
         PG_AUTO PGresult *u = db_prepared(t->db, e, "task_port_gone",
