@@ -64,7 +64,8 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "p.eni_id, COALESCE(h.cloud, 'private'), i.remote_id, i.remote_public_ip, i.remote_private_ip, p.subnet_id, "    \
     "p.vpc_id, p.mac, p.ip, p.groups::text, COALESCE(p.source_dest_check, true), COALESCE(p.description, ''), "      \
     "COALESCE(p.attachment_id, ''), p.attached, COALESCE(p.public_ip, ''), COALESCE(p.public_ip_owner, ''), "       \
-    "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags "                 \
+    "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags, "                \
+    "i.primary_eni IS NULL "                                                                                         \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \

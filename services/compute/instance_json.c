@@ -69,7 +69,7 @@ typedef struct iface {
     const char *public_ip, *public_owner;   /* "" without a public address */
     long long index, attach_time;   /* attach_time 0: the network does not know it */
     int sdc;
-    int dot;                        /* the attachment's DeleteOnTermination (the primary's: always) */
+    int dot;                        /* the attachment's DeleteOnTermination (an adopted primary's: false) */
     const char *groups;             /* compact JSON text */
 } iface_t;
 
@@ -103,7 +103,7 @@ static void interface_put(strbuf_t *b, const iface_t *f, const char *owner, cons
     kint(b, "deviceIndex", f->index);
     kstr(b, "status", "attached");
     kstr(b, "attachTime", f->attach_time > 0 ? when : launched);
-    kbool(b, "deleteOnTermination", f->index == 0 || f->dot);
+    kbool(b, "deleteOnTermination", f->dot);
     strbuf_puts(b, ",\"networkCardIndex\":0},\"privateIpAddressesSet\":[{\"privateIpAddress\":");
     str(b, f->ip);
     kstr(b, "privateDnsName", dns);
@@ -247,7 +247,8 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
     const iface_t f = {.eni = col(r, IR_ENI), .subnet = col(r, IR_SUBNET), .vpc = col(r, IR_VPC),
                        .mac = col(r, IR_MAC), .ip = col(r, IR_IP), .description = col(r, IR_DESCRIPTION),
                        .attachment = col(r, IR_ATTACHMENT), .sdc = col(r, IR_SDC)[0] == 't', .groups = groups,
-                       .public_ip = col(r, IR_PUBLIC_IP), .public_owner = col(r, IR_PUBLIC_OWNER)};
+                       .public_ip = col(r, IR_PUBLIC_IP), .public_owner = col(r, IR_PUBLIC_OWNER),
+                       .dot = col(r, IR_PRIMARY_DOT)[0] != 'f'};
     if (primary) {
         kstr(b, "privateIpAddress", f.ip);
         kstr(b, "subnetId", f.subnet);

@@ -4,7 +4,9 @@
  * AssociatePublicIpAddress, which port_create obeys over the subnet's
  * MapPublicIpOnLaunch), and the entries beyond it (DeviceIndex 1..15: new interfaces, or
  * existing ones by NetworkInterfaceId, which the launch task has the network attach after
- * the primary: launch_net_more_ports); then checked against the network's data as compute
+ * the primary: launch_net_more_ports), or an existing interface as the primary (its
+ * subnet, VPC, zone, address and groups are the instance's; the launch task adopts it:
+ * network.port_adopt); then checked against the network's data as compute
  * holds it (launch_facts_network: network.launch_check's answer), so an unknown subnet or
  * group is the EC2 error of RunInstances itself, names become ids and a given subnet
  * decides the zone. The launch task's port_create stays the last word (an address taken
@@ -158,17 +160,17 @@ static int entry(const json_t *x, size_t count, int max_count, launch_net_t *n, 
             return verr_set(e, 400, "InvalidParameterCombination", "NetworkInterfaces: an existing interface (%s) "
                             "brings its own subnet, groups, address and description; none may be given with it",
                             c.eni);
+        /* EC2's rule and words: only an interface the launch makes may go with the instance */
+        if (c.delete_on_termination)
+            return verr_set(e, 400, "InvalidParameterCombination", "A network interface may not specify a network "
+                            "interface ID and delete on termination as true");
         if (max_count > 1)
             return verr_set(e, 400, "InvalidParameterCombination", "An existing network interface (%s) can be "
                             "attached to one instance only: MaxCount must be 1", c.eni);
-        /* the primary is the launch's own (port_create): an existing one joins at 1..15 */
-        if (idx == 0)
-            return verr_set(e, 400, "Unsupported", "NetworkInterfaces: an existing interface (%s) can be given at "
-                            "DeviceIndex 1 to %d; the primary (DeviceIndex 0) is made by the launch", c.eni,
-                            LAUNCH_NET_MAX_IFACES - 1);
     }
     if (idx == 0) {
-        n->public_ip = pub >= 0 ? pub : count > 1 ? 0 : -1;   /* EC2 gives none to a multi-interface launch */
+        n->eni = c.eni;   /* an existing primary: no public address from the pool (EC2 gives it none) */
+        n->public_ip = c.eni ? 0 : pub >= 0 ? pub : count > 1 ? 0 : -1;   /* none to a multi-interface launch */
         n->subnet = c.subnet;
         n->private_ip = c.private_ip;
         n->ids = c.ids;
@@ -219,9 +221,10 @@ static int interfaces(const json_t *body, int max_count, launch_net_t *n, verr_t
             return -1;
     /* one interface, one address, one instance: a second mention would fail only later */
     for (size_t a = 0; a < n->n_more; a++)
-        for (size_t b = 0; b < a; b++) {
+        for (size_t b = 0; b <= a; b++) {
             const launch_nic_t *p = &n->more[a], *q = &n->more[b];
-            if (p->eni && q->eni && !strcmp(p->eni, q->eni))
+            const char *other = b < a ? q->eni : n->eni;   /* b == a: the primary */
+            if (p->eni && other && !strcmp(p->eni, other))
                 return verr_set(e, 400, "InvalidParameterValue", "NetworkInterfaces: interface %s is given twice",
                                 p->eni);
         }
@@ -300,6 +303,12 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     JSON_AUTO json_t *check = json_pack("{s:s}", "account", account);
     if (zone)
         json_object_set_new(check, "az", json_string(zone));
+    /* an existing primary: compute's copy says at once that it is attached; the
+     * network's answer is its subnet, VPC, zone and address (in use: refused) */
+    if (n->eni && network_enis_refuse_in_use(ctx, n->eni, e) < 0)
+        return -1;
+    if (n->eni)
+        json_object_set_new(check, "eni", json_string(n->eni));
     if (n->subnet)
         json_object_set_new(check, "subnet", json_string(n->subnet));
     if (n->private_ip)
@@ -317,15 +326,18 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     json_t *defaults = json_object_get(out, "default_subnets");   /* a network of before: none */
     if (!n->subnet && json_is_object(defaults))
         n->default_subnets = json_incref(defaults);
-    /* what was asked, as ids; none asked: the task's port gets the VPC's default group */
+    snprintf(n->eni_ip, sizeof n->eni_ip, "%s", n->eni ? json_str(out, "ip", "") : "");
+    /* what was asked, as ids; none asked: the task's port gets the VPC's default group
+     * (an existing primary keeps its own) */
     n->group_ids = json_array_size(n->ids) || json_array_size(n->names) ? json_incref(g) : json_array();
-    /* an address asked in the default subnet pins its zone, where port_create takes that subnet */
-    if (n->subnet || n->private_ip || zone)
-        snprintf(n->zone, sizeof n->zone, "%s", n->subnet || n->private_ip ? json_str(out, "az", "") : zone);
+    /* an address asked in the default subnet pins its zone, where port_create takes that
+     * subnet; an existing primary is where it is */
+    if (n->subnet || n->private_ip || n->eni || zone)
+        snprintf(n->zone, sizeof n->zone, "%s", n->subnet || n->private_ip || n->eni ? json_str(out, "az", "") : zone);
     for (size_t i = 0; i < n->n_more; i++)
         if (check_more(ctx, account, json_str(out, "vpc_id", ""), n, &n->more[i], e) < 0)
             return -1;
-    if (!n->subnet && !n->private_ip && !n->n_more)   /* the zone stays the scheduler's choice */
+    if (!n->subnet && !n->private_ip && !n->eni && !n->n_more)   /* the zone stays the scheduler's choice */
         n->zone[0] = 0;
     return 0;
 }
@@ -369,13 +381,14 @@ void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owne
         return;
     const char *subnet = launch_net_subnet_in(n, json_str(json_object_get(instance, "placement"), "availabilityZone",
                                                           ""));
-    if (n->private_ip)
-        json_object_set_new(instance, "privateIpAddress", json_string(n->private_ip));
+    const char *ip = n->eni ? (*n->eni_ip ? n->eni_ip : NULL) : n->private_ip;
+    if (ip)
+        json_object_set_new(instance, "privateIpAddress", json_string(ip));
     if (subnet)
         json_object_set_new(instance, "subnetId", json_string(subnet));
     json_object_set_new(instance, "vpcId", json_string(n->vpc_id));
     json_t *set = json_array();
-    json_array_append_new(set, answer_interface(NULL, subnet, n->vpc_id, n->private_ip, NULL, owner, 0, 1));
+    json_array_append_new(set, answer_interface(n->eni, subnet, n->vpc_id, ip, NULL, owner, 0, !n->eni));
     for (size_t i = 0; i < n->n_more; i++) {
         const launch_nic_t *c = &n->more[i];
         json_array_append_new(set, answer_interface(c->eni, json_str(c->facts, "subnet_id", NULL), n->vpc_id,
@@ -383,6 +396,22 @@ void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owne
                                                     c->delete_on_termination));
     }
     json_object_set_new(instance, "networkInterfaceSet", set);
+}
+
+int launch_net_claim(db_t *db, const char *instance, const launch_net_t *n, verr_t *e)
+{
+    if (!n->eni)
+        return 0;
+    const char *p[] = {n->eni, instance};
+    PG_AUTO PGresult *r = db_prepared(db, e, "lnet_claimed", "SELECT id FROM instances WHERE primary_eni = $1 AND "
+                                      "state <> 'terminated' AND id <> $2", 2, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r))
+        return verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", n->eni,
+                        PQgetvalue(r, 0, 0));
+    PG_AUTO PGresult *u = db_prepared(db, e, "lnet_claim", "UPDATE instances SET primary_eni = $1 WHERE id = $2", 2, p);
+    return u ? 0 : -1;
 }
 
 /* {subnet, ip} of an address asked, onto list. */

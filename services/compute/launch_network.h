@@ -18,6 +18,8 @@ typedef struct launch_nic {
 
 typedef struct launch_net {
     const char *subnet, *private_ip;   /* as asked (borrowed from the request) */
+    const char *eni;                   /* an existing interface as the primary (DeviceIndex 0), or NULL */
+    char eni_ip[48];                   /* after the check: that interface's address ("" unknown) */
     const json_t *ids, *names;         /* SecurityGroupIds / SecurityGroups as asked */
     json_t *group_ids;                 /* after the check: ids of what was asked, [] if nothing */
     char zone[64];                     /* after the check: the zone a given subnet or interface decides, else "" */
@@ -46,6 +48,12 @@ const char *launch_net_subnet_in(const launch_net_t *n, const char *zone);
  * interfaces as far as they are known (an existing one's id; a new one's id and chosen
  * address come with the port, docs/compute.md). */
 void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owner);
+/* In RunInstances' transaction, under the account's launch lock: the instance row
+ * names the existing interface it takes as its primary (instances.primary_eni, which
+ * its launch task adopts), unless an instance not yet terminated names it already
+ * (InvalidNetworkInterface.InUse: of two launches of one interface, the second is
+ * refused here). Nothing to do without one. */
+int launch_net_claim(db_t *db, const char *instance, const launch_net_t *n, verr_t *e);
 /* g: absent or a list of well-formed group ids (InvalidGroupId.Malformed). */
 int launch_net_group_ids_valid(const json_t *g, const char *param, verr_t *e);
 

@@ -313,7 +313,8 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
         "associate_public_ip) VALUES ($1, $2, $3, $4, $5::int, $6, $7, $8, $9::jsonb, $10, $11, $12::int, $13::bigint, "
         "$14::bigint, 'pending', $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24::boolean, $25::boolean)", 25,
         p);
-    if (!r || md_options_record(db, iid, &l->md, e) < 0 || tags_put(db, iid, l->account, l->tags, e) < 0 ||
+    if (!r || launch_net_claim(db, iid, &l->net, e) < 0 || md_options_record(db, iid, &l->md, e) < 0 ||
+        tags_put(db, iid, l->account, l->tags, e) < 0 ||
         compute_task_add_with(db, "launch", iid, more, e) < 0)
         return -1;
     return 0;

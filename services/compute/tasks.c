@@ -4,14 +4,17 @@
  *                       now, the launch fails) asked while the network makes the
  *                       instance's port (network.port_create, device_kind by driver;
  *                       the default VPC's subnet and group when none was named; plugged
- *                       on its host in the same call unless the host only simulates);
+ *                       on its host in the same call unless the host only simulates;
+ *                       network.port_adopt instead when RunInstances named an existing
+ *                       interface as the primary: instances.primary_eni);
  *                       then the interfaces RunInstances gave beyond the primary
  *                       (network.launch_interfaces: launch_network.c); then, in one
  *                       transaction, the ports are recorded, the instance is marked prepared and the
  *                       host's generation bumped; then the agent is told.
  *   cleanup:<instance>  once its guest is gone (shutting-down): its primary port is deleted
  *                       (the network deletes with it the interfaces given at launch with
- *                       DeleteOnTermination and detaches the others: attachments.c); then
+ *                       DeleteOnTermination and detaches the others: attachments.c; an
+ *                       adopted primary is detached, available again: ports.c); then
  *                       the instance is terminated (EV_RELEASED).
  *   groups:<instance>:<n>  a new groupSet onto its port (instance_groups.c).
  *   public:<instance>:<n>  its auto-assigned public address released at a stop, a new
@@ -63,6 +66,7 @@ static int permanent(const verr_t *e) { return e->http_status >= 400 && e->http_
 typedef struct inst {
     char state[16], account[16], host[64], driver[16], zone[64];
     char *subnet, *private_ip, *groups, *image;
+    char *primary_eni;   /* an existing interface to adopt as the primary, or NULL */
     int prepared;
     int public_ip;   /* AssociatePublicIpAddress as asked: 1, 0, -1 (not given) */
 } inst_t;
@@ -73,6 +77,7 @@ static void inst_free(inst_t *i)
     free(i->private_ip);
     free(i->groups);
     free(i->image);
+    free(i->primary_eni);
 }
 
 static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
@@ -80,7 +85,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
         "SELECT state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, "
-        "prepared, image::text, associate_public_ip FROM instances WHERE id = $1", 1, p);
+        "prepared, image::text, associate_public_ip, primary_eni FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -96,6 +101,7 @@ static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
     i->prepared = PQgetvalue(r, 0, 8)[0] == 't';
     i->image = xstrdup(PQgetvalue(r, 0, 9));
     i->public_ip = PQgetisnull(r, 0, 10) ? -1 : PQgetvalue(r, 0, 10)[0] == 't';
+    i->primary_eni = PQgetisnull(r, 0, 11) ? NULL : xstrdup(PQgetvalue(r, 0, 11));
     return 1;
 }
 
@@ -278,12 +284,21 @@ static int grants_finish(task_t *t, grants_t *g, json_t **out, verr_t *e)
  * address here (an ec2 instance's network is the public cloud's) */
 static int runs_datapath(const inst_t *in) { return strcmp(in->driver, "sim") && strcmp(in->driver, "ec2"); }
 
-/* network.port_create's question for the instance: plugged on its host in the same
- * transaction when the host runs a datapath. */
-static json_t *port_request(const char *id, const inst_t *in)
+/* network.port_create's question for the instance (or port_adopt's, for an existing
+ * interface as its primary: *method): plugged on its host in the same transaction when
+ * the host runs a datapath. */
+static json_t *port_request(const char *id, const inst_t *in, const char **method)
 {
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "account", in->account, "instance_id", id, "host", in->host,
-                             "az", in->zone, "device_kind", !strcmp(in->driver, "qemu") ? "tap" : "veth");
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "account", in->account, "instance_id", id, "host", in->host,
+                             "device_kind", !strcmp(in->driver, "qemu") ? "tap" : "veth");
+    *method = in->primary_eni ? "network.port_adopt" : "network.port_create";
+    if (runs_datapath(in))
+        json_object_set_new(body, "plug", json_true());
+    if (in->primary_eni) {   /* its own subnet, address and groups; no public address */
+        json_object_set_new(body, "eni", json_string(in->primary_eni));
+        return body;
+    }
+    json_object_set_new(body, "az", json_string(in->zone));
     if (in->subnet)
         json_object_set_new(body, "subnet", json_string(in->subnet));
     if (in->private_ip)
@@ -299,8 +314,6 @@ static json_t *port_request(const char *id, const inst_t *in)
         json_object_set_new(body, "groups", groups);
     else
         json_decref(groups);
-    if (runs_datapath(in))
-        json_object_set_new(body, "plug", json_true());
     return body;
 }
 
@@ -332,8 +345,9 @@ static int run_launch(task_t *t, verr_t *e)
     grants_start(t, &in, &gr);
     JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL;
     verr_t pe;
-    int port_rc = bus_call(t->svc->bus, "network", "network.port_create", port_request(id, &in), NULL,
-                           c->call_timeout_ms, &port, &pe);
+    const char *method;
+    json_t *ask = port_request(id, &in, &method);
+    int port_rc = bus_call(t->svc->bus, "network", method, ask, NULL, c->call_timeout_ms, &port, &pe);
     uint64_t t_port = metrics_now_us();
     if (grants_finish(t, &gr, &image, e) < 0) {
         rc = permanent(e) ? launch_failed_with_port(t, id, port_rc == 0 ? port : NULL, e, e) : TASK_FAILED;
@@ -408,10 +422,15 @@ static int run_cleanup(task_t *t, verr_t *e)
     snprintf(launch, sizeof launch, "launch:%s", id);
     const char *p[] = {launch, id};
     /* a launch still running may yet record a port: let it end first (first column; the
-     * ports, one statement) */
+     * ports, one statement). An existing interface the launch adopted is given back even
+     * when no port was recorded (a launch that gave up after its adopt): the network
+     * detaches it only while it is still this instance's */
     PG_AUTO PGresult *r = db_prepared(t->db, e, "task_launch_ports",
-        "SELECT EXISTS (SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'), eni_id FROM (SELECT 1) one "
-        "LEFT JOIN instance_interfaces ON instance_id = $2 AND device_index = 0 AND NOT deleted", 2, p);
+        "SELECT EXISTS (SELECT 1 FROM " TABLE " WHERE id = $1 AND status = 'active'), coalesce(f.eni_id, "
+        "i.primary_eni) FROM (SELECT 1) one "
+        "LEFT JOIN instance_interfaces f ON f.instance_id = $2 AND f.device_index = 0 AND NOT f.deleted "
+        "LEFT JOIN instances i ON i.id = $2 AND NOT EXISTS (SELECT 1 FROM instance_interfaces g WHERE "
+        "g.instance_id = $2 AND g.device_index = 0 AND g.deleted)", 2, p);
     if (!r)
         return TASK_FAILED;
     if (PQgetvalue(r, 0, 0)[0] == 't') {
@@ -423,8 +442,8 @@ static int run_cleanup(task_t *t, verr_t *e)
             continue;
         const char *eni = PQgetvalue(r, i, 1);
         JSON_AUTO json_t *reply = NULL;
-        if (bus_call(t->svc->bus, "network", "network.port_delete", json_pack("{s:s}", "eni", eni), NULL,
-                     c->call_timeout_ms, &reply, e) < 0)
+        if (bus_call(t->svc->bus, "network", "network.port_delete", json_pack("{s:s, s:s}", "eni", eni,
+                     "instance_id", id), NULL, c->call_timeout_ms, &reply, e) < 0)
             return TASK_FAILED;
         /* the answer's facts (the port gone, at a new version) first: a cleanup killed
          * between the two statements deletes again and stores a newer version */

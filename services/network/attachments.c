@@ -28,9 +28,6 @@
 #include "network.h"
 
 #define MAX_DEVICE_INDEX 15
-/* what an interface is once detached, whoever detaches it */
-#define DETACHED "instance_id = NULL, device_index = NULL, attachment_id = NULL, parent_eni = NULL, host = NULL, " \
-                 "plugged = false, delete_on_termination = false"
 
 /* DeviceIndex as the Query API sends it (a string) or a JSON number. */
 static int device_index(const json_t *body, long *out, verr_t *e)
@@ -175,7 +172,7 @@ int net_detach_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
      * the guest is doing with it, which is what Force asks of EC2 */
     const char *q[] = {PQgetvalue(r, 0, 0)};
     if (net_dry_run(body, e) < 0 ||
-        !(u = db_prepared(db, e, "det_set", "UPDATE enis SET " DETACHED " WHERE id = $1", 1, q)) ||
+        !(u = db_prepared(db, e, "det_set", "UPDATE enis SET " ENI_DETACHED " WHERE id = $1", 1, q)) ||
         hosts_touch_vpc(db, PQgetvalue(r, 0, 1), PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), e) < 0 ||
         db_commit(db, e) < 0)
         goto fail;
@@ -196,7 +193,7 @@ int eni_detach_children(db_t *db, const char *primary, verr_t *e)
     for (int i = 0; i < PQntuples(d); i++)
         if (eni_remove(db, PQgetvalue(d, i, 0), e) < 0)
             return -1;
-    PG_AUTO PGresult *r = db_prepared(db, e, "det_children", "UPDATE enis SET " DETACHED " WHERE parent_eni = $1",
+    PG_AUTO PGresult *r = db_prepared(db, e, "det_children", "UPDATE enis SET " ENI_DETACHED " WHERE parent_eni = $1",
                                       1, p);
     return r ? 0 : -1;
 }
@@ -208,7 +205,8 @@ int eni_launch_check(db_t *db, const char *account, const char *eni, const char 
     if (net_owned(db, &NET_ENI, eni, account, 0, e) < 0 ||
         !(r = db_prepared(db, e, "lc_eni", "SELECT n.subnet_id, n.vpc_id, s.az, n.instance_id, (SELECT "
                           "coalesce(json_agg(group_id ORDER BY group_id), '[]') FROM eni_groups WHERE eni_id = n.id)"
-                          "::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p)))
+                          "::text, host(n.ip) FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1,
+                          p)))
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 400, "InvalidNetworkInterfaceID.NotFound", "The network interface '%.64s' does not exist",
@@ -219,8 +217,9 @@ int eni_launch_check(db_t *db, const char *account, const char *eni, const char 
     if (az && *az && strcmp(az, PQgetvalue(r, 0, 2)))
         return verr_set(e, 400, "InvalidParameterCombination", "The network interface '%s' is in %s, not in %.64s",
                         eni, PQgetvalue(r, 0, 2), az);
-    *reply = json_pack("{s:s, s:s, s:s, s:o}", "subnet_id", PQgetvalue(r, 0, 0), "vpc_id", PQgetvalue(r, 0, 1), "az",
-                       PQgetvalue(r, 0, 2), "group_ids", json_loads(PQgetvalue(r, 0, 4), 0, NULL));
+    *reply = json_pack("{s:s, s:s, s:s, s:o, s:s}", "subnet_id", PQgetvalue(r, 0, 0), "vpc_id", PQgetvalue(r, 0, 1),
+                       "az", PQgetvalue(r, 0, 2), "group_ids", json_loads(PQgetvalue(r, 0, 4), 0, NULL), "ip",
+                       PQgetvalue(r, 0, 5));
     return 0;
 }
 

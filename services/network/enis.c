@@ -106,8 +106,9 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
     cidr_mac_for(id, mac);
     PG_AUTO PGresult *sub = NULL;
     PG_AUTO PGresult *ins = NULL;
-    /* the subnet's row locked (its addresses are picked under it: ipam.c) and read in one
-     * statement; a port whose facts go back in the create's answer (facts_in_reply) marks
+    /* (a port made for an instance, its primary, goes with it: DeleteOnTermination; an
+     * existing interface a launch adopts keeps its own: ports.c) the subnet's row locked
+     * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
      * the transaction so that its push is not sent too (network 015) */
     const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : ""};
     if (!(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public, set_config('virga.facts_replied', "
@@ -126,9 +127,10 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
         return -1;
     if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
                             "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
-                            "attachment_id, plugged) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                            "CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL "
-                            "ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean)", 13, p)) ||
+                            "attachment_id, plugged, delete_on_termination) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                            "$9, $10, $11, $12, CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text "
+                            "IS NULL THEN NULL ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean, $8::text IS NOT "
+                            "NULL)", 13, p)) ||
         add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
         return -1;
     /* plugged at once: the VPC's hosts and this one get a new generation, as a plug's */
@@ -206,8 +208,7 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
             json_object_set_new(it, "attachment", json_pack(
                 "{s:s, s:s, s:s, s:i, s:i, s:b, s:s}", "attachmentId", PQgetvalue(r, i, 14), "instanceId",
                 PQgetvalue(r, i, 7), "status", "attached", "deviceIndex", atoi(PQgetvalue(r, i, 13)),
-                "networkCardIndex", 0, "deleteOnTermination",
-                !strcmp(PQgetvalue(r, i, 13), "0") || PQgetvalue(r, i, 16)[0] == 't', "instanceOwnerId",
+                "networkCardIndex", 0, "deleteOnTermination", PQgetvalue(r, i, 16)[0] == 't', "instanceOwnerId",
                 account));
         json_array_append_new(items, it);
     }

@@ -21,6 +21,12 @@ typedef struct eni_spec {
     int facts_in_reply;         /* the caller answers with the port's facts (compute's port_create): no push */
 } eni_spec_t;
 
+/* What an interface is once detached, whoever detaches it (an UPDATE's SET list):
+ * DetachNetworkInterface, a terminated instance's (attachments.c), an adopted primary
+ * given back (ports.c). */
+#define ENI_DETACHED "instance_id = NULL, device_index = NULL, attachment_id = NULL, parent_eni = NULL, host = NULL, " \
+                     "plugged = false, delete_on_termination = false"
+
 /* Make the interface (or find the one made with s->client_token); writes its id. */
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);
 /* The same inside the caller's transaction, without the token's lookup (hash: the

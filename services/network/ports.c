@@ -9,10 +9,17 @@
  *                        port_plug after it would do (a launch's one question, not two)
  *   network.port_plug   {eni, host}      -> the port, plugged on host
  *   network.port_unplug {eni, host}      -> the port, unplugged
- *   network.port_delete {eni}            -> {"deleted": true|false}
+ *   network.port_adopt  {account, eni, instance_id, host?, device_kind?, plug?} -> the
+ *                        port: an existing interface of the account as the instance's
+ *                        primary (RunInstances' NetworkInterfaces DeviceIndex 0 with a
+ *                        NetworkInterfaceId), instead of port_create
+ *   network.port_delete {eni, instance_id?} -> {"deleted": true|false, "detached"?: true}:
+ *                        a primary whose DeleteOnTermination is false (an adopted one)
+ *                        is detached, available again, instead
  * Every one is idempotent: a retried create returns the port made first (its client
- * token, by default "instance:<instance_id>", is unique per account), a plug or unplug
- * already done changes nothing, a delete of a gone port answers deleted false. Only
+ * token, by default "instance:<instance_id>", is unique per account), a retried adopt
+ * the same port, a plug or unplug already done changes nothing, a delete of a gone port
+ * answers deleted false, and so does a delete of an interface no longer the instance's. Only
  * compute's principal may call them (the route's sender mask, checked by the bus from the
  * message's signature). Each change bumps the
  * generation of the hosts it touches, in its transaction. */
@@ -147,6 +154,118 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return 0;
 }
 
+/* network.port_adopt: the interface attached at device index 0 in one transaction, with
+ * its own subnet, address, MAC, groups, tags and SourceDestCheck; DeleteOnTermination
+ * false (EC2 takes true only for an interface the launch makes: compute refuses it); no
+ * public address from the pool (EC2 gives an existing interface none; an elastic IP on
+ * it stays); plugged on host with plug, as port_create's. The same instance's retry
+ * answers the same port (plugged now if it was not); an interface attached to anything
+ * else is InvalidNetworkInterface.InUse, so of two launches adopting one interface the
+ * first to lock its row wins and the other ends as a failed launch. */
+int net_port_adopt(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (trusted(ctx, e) < 0)
+        return -1;
+    const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
+    const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
+    const char *kind = json_str(body, "device_kind", "veth");
+    const json_t *plug_it = json_object_get(body, "plug");
+    if (!account || strlen(account) != 12 || !inst || !*inst || strlen(inst) > 64 || !ids_valid("eni", eni))
+        return verr_set(e, 400, "InvalidParameterValue", "account (12 digits), eni and instance_id are required");
+    if (host && hosts_valid_name(host, e) < 0)
+        return -1;
+    if (strcmp(kind, "veth") && strcmp(kind, "tap"))
+        return verr_set(e, 400, "InvalidParameterValue", "device_kind is veth or tap");
+    if (plug_it && (!json_is_boolean(plug_it) || (json_is_true(plug_it) && !host)))
+        return verr_set(e, 400, "InvalidParameterValue", "plug is true or false, and true needs host");
+    int plugged = json_is_true(plug_it);
+    db_t *db = service_db(ctx);
+    char att[IDS_MAX];
+    ids_new("eni-attach", att);
+    /* locked and read in one statement; the answer carries the facts: no push for it */
+    const char *p[] = {eni, account};
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *u = NULL;
+    if (db_begin(db, e) < 0 || (host && hosts_ensure(db, service_of(ctx), host, e) < 0) ||
+        !(r = db_prepared(db, e, "adopt_lock", "SELECT instance_id, device_index, vpc_id, coalesce(host, ''), plugged, "
+                          "set_config('virga.facts_replied', $1, true) FROM enis WHERE id = $1 AND account_id = $2 "
+                          "FOR UPDATE", 2, p)))
+        goto fail;
+    if (!PQntuples(r)) {
+        verr_set(e, 400, "InvalidNetworkInterfaceID.NotFound", "The network interface '%.64s' does not exist", eni);
+        goto fail;
+    }
+    int ours = !PQgetisnull(r, 0, 0) && !strcmp(PQgetvalue(r, 0, 0), inst) && !strcmp(PQgetvalue(r, 0, 1), "0");
+    if (!PQgetisnull(r, 0, 0) && !ours) {
+        verr_set(e, 400, "InvalidNetworkInterface.InUse", "Interface %s is currently in use by %s.", eni,
+                 PQgetvalue(r, 0, 0));
+        goto fail;
+    }
+    /* a retry with the port as asked already: nothing changes, the generations stay */
+    if (!(ours && (PQgetvalue(r, 0, 4)[0] == 't') == plugged && !strcmp(PQgetvalue(r, 0, 3), host ? host : ""))) {
+        const char *q[] = {eni, inst, att, host, plugged ? "t" : "f", kind};
+        if (!(u = db_prepared(db, e, "adopt_set", "UPDATE enis SET attachment_id = CASE WHEN instance_id IS NULL THEN "
+                              "$3 ELSE attachment_id END, instance_id = $2, device_index = 0, parent_eni = NULL, "
+                              "host = $4, plugged = $5::boolean, device_kind = $6, delete_on_termination = false "
+                              "WHERE id = $1", 6, q))) {
+            if (!strcmp(db_last_sqlstate(db), "23505")) {   /* enis_one_per_index: a primary already */
+                *e = (verr_t){0};
+                verr_set(e, 400, "InvalidParameterValue", "Instance '%.64s' already has a primary interface", inst);
+            }
+            goto fail;
+        }
+        /* the VPC's hosts (now with the one it is plugged on) learn where it is; a host it
+         * was plugged on before (a retry placed elsewhere) loses it */
+        const char *was = PQgetvalue(r, 0, 3);
+        if (hosts_touch_vpc(db, PQgetvalue(r, 0, 2), plugged ? host : NULL, e) < 0 ||
+            (*was && strcmp(was, host ? host : "") && hosts_touch_vpc(db, "", was, e) < 0))
+            goto fail;
+    }
+    if (db_commit(db, e) < 0)
+        goto fail;
+    return port_reply(db, eni, reply, e);
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+/* port_delete of a primary that is to outlive its instance (DeleteOnTermination false:
+ * an adopted interface): detached, available again with its address, groups and tags;
+ * the interfaces attached to it go as eni_detach_children says, an auto-assigned public
+ * address is released (an elastic IP stays). With instance: only while the interface is
+ * still that instance's, so a retried cleanup never takes it from a later launch that
+ * adopted it (nor deletes it). 1: answered here (*reply: its facts now), 0: delete it. */
+static int port_keep(db_t *db, const char *eni, const char *inst, json_t **reply, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *u = NULL;
+    PG_AUTO PGresult *f = NULL;
+    if (db_begin(db, e) < 0 ||
+        !(r = db_prepared(db, e, "keep_lock", "SELECT instance_id, device_index, delete_on_termination, vpc_id, host, "
+                          "set_config('virga.facts_replied', $1, true) FROM enis WHERE id = $1 FOR UPDATE", 1, p)))
+        goto fail;
+    int theirs = PQntuples(r) && inst && (PQgetisnull(r, 0, 0) || strcmp(PQgetvalue(r, 0, 0), inst));
+    int keep = PQntuples(r) && !theirs && !strcmp(PQgetvalue(r, 0, 1), "0") && PQgetvalue(r, 0, 2)[0] == 'f';
+    if (!theirs && !keep) {
+        db_rollback(db);
+        return 0;
+    }
+    if (keep && (eni_detach_children(db, eni, e) < 0 || eni_public_release(db, eni, e) < 0 ||
+                 !(u = db_prepared(db, e, "keep_detach", "UPDATE enis SET " ENI_DETACHED " WHERE id = $1", 1, p)) ||
+                 hosts_touch_vpc(db, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4), e) < 0))
+        goto fail;
+    if (!(f = db_prepared(db, e, "keep_facts", "SELECT eni_facts(n)::text FROM enis n WHERE id = $1", 1, p)) ||
+        db_commit(db, e) < 0)
+        goto fail;
+    *reply = json_pack("{s:s, s:b, s:b, s:o*}", "eni_id", eni, "deleted", 0, "detached", keep, "facts",
+                       PQntuples(f) ? json_loads(PQgetvalue(f, 0, 0), 0, NULL) : NULL);
+    return 1;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
 /* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */
 static int lock_port(db_t *db, const char *eni, char *vpc, char *host, int *plugged, verr_t *e)
 {
@@ -221,9 +340,12 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     const char *eni = json_str(body, "eni", NULL);
     if (!eni)
         return verr_set(e, 400, "InvalidParameterValue", "eni is required");
+    db_t *db = service_db(ctx);
+    int kept = port_keep(db, eni, json_str(body, "instance_id", NULL), reply, e);
+    if (kept)
+        return kept < 0 ? -1 : 0;
     /* the answer carries the port's facts, gone at a new version, which compute stores
      * (no push is sent for this delete); a port gone already is gone at a new version too */
-    db_t *db = service_db(ctx);
     long long version = 0;
     int deleted = 1;
     if (eni_delete(db, NULL, eni, 1, &version, e) < 0) {

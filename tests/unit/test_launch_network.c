@@ -43,6 +43,8 @@ int launch_facts_network(bus_ctx_t *ctx, const char *account, json_t *check, jso
         return verr_set(e, 400, "InvalidParameterValue", "%s is in %s, not in %s", id, where, az);
     *out = json_pack("{s:s, s:s, s:s, s:[s]}", "subnet_id", subnet, "vpc_id", vpc, "az", where, "group_ids",
                      "sg-0000000000000000d");
+    if (json_str(check, "eni", NULL))   /* an existing interface's address */
+        json_object_set_new(*out, "ip", json_string("172.31.9.9"));
     if (!json_str(check, "subnet", NULL) && !json_str(check, "eni", NULL))   /* the default subnet of each zone */
         json_object_set_new(*out, "default_subnets", json_pack("{s:s, s:s}", "az-a", "subnet-default", "az-b",
                                                                 "subnet-default-b"));
@@ -126,12 +128,12 @@ static void test_more_interfaces(void **state)
     assert_true(json_is_false(json_object_get(b, "delete_on_termination")));
     json_decref(doc);
     launch_net_free(&n);
-    /* DeleteOnTermination as asked */
+    /* DeleteOnTermination as asked (an existing one's can only be false: EC2's rule) */
     assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"DeleteOnTermination\": "
                                  "\"false\"}, {\"DeviceIndex\": \"2\", \"NetworkInterfaceId\": "
-                                 "\"eni-0000000000000000a\", \"DeleteOnTermination\": \"true\"}"), 1, &n), "");
+                                 "\"eni-0000000000000000a\", \"DeleteOnTermination\": \"false\"}"), 1, &n), "");
     assert_false(n.more[0].delete_on_termination);
-    assert_true(n.more[1].delete_on_termination);
+    assert_false(n.more[1].delete_on_termination);
 }
 
 static void test_refused_forms(void **state)
@@ -158,7 +160,8 @@ static void test_refused_forms(void **state)
             "{\"DeviceIndex\": \"2\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}"), 1, "InvalidParameterValue"},
         {NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"NetworkInterfaceId\": \"bogus\"}"), 1,
          "InvalidNetworkInterfaceID.Malformed"},
-        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}"), 1, "Unsupported"},
+        {NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", "
+            "\"DeleteOnTermination\": true}"), 1, "InvalidParameterCombination"},
         {NI("{\"DeviceIndex\": \"0\", \"PrivateIpAddress\": \"10.0.0.5\"}, {\"DeviceIndex\": \"1\", "
             "\"PrivateIpAddress\": \"10.0.0.5\"}"), 1, "InvalidParameterValue"},        /* one address twice */
         {NI("{\"DeviceIndex\": \"0\"}, {\"DeviceIndex\": \"1\", \"PrivateIpAddress\": \"10.0.0.5\"}"), 2,
@@ -265,6 +268,69 @@ static void test_addresses_asked_and_the_answer(void **state)
     launch_net_free(&n);
 }
 
+/* An existing interface as the primary: its subnet, VPC, zone and address are the
+ * instance's; nothing of a new interface may go with it, nor a second instance. */
+static void test_existing_primary(void **state)
+{
+    (void)state;
+    launch_net_t n;
+    verr_t e = {0};
+    static const struct {
+        const char *body;
+        int max_count;
+        const char *code;
+    } refused[] = {
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}"), 2,
+         "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", \"SubnetId\": "
+            "\"subnet-0000000000000000a\"}"), 1, "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", \"SecurityGroupId\": "
+            "[\"sg-0000000000000000d\"]}"), 1, "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", \"PrivateIpAddress\": "
+            "\"172.31.0.5\"}"), 1, "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", "
+            "\"AssociatePublicIpAddress\": \"true\"}"), 1, "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\", "
+            "\"DeleteOnTermination\": \"true\"}"), 1, "InvalidParameterCombination"},
+        {"{\"SubnetId\": \"subnet-0000000000000000a\", \"NetworkInterface\": [{\"DeviceIndex\": \"0\", "
+         "\"NetworkInterfaceId\": \"eni-0000000000000000a\"}]}", 1, "InvalidParameterCombination"},
+        {NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}, {\"DeviceIndex\": \"1\", "
+            "\"NetworkInterfaceId\": \"eni-0000000000000000a\"}"), 1, "InvalidParameterValue"},   /* twice */
+    };
+    for (size_t i = 0; i < ARRAY_LEN(refused); i++) {
+        const char *got = parse(refused[i].body, refused[i].max_count, &n);
+        if (strcmp(got, refused[i].code))
+            fail_msg("case %zu (%s): %s, not %s", i, refused[i].body, got, refused[i].code);
+    }
+    assert_string_equal(parse(NI("{\"DeviceIndex\": 0, \"NetworkInterfaceId\": \"eni-0000000000000000a\", "
+                                 "\"DeleteOnTermination\": false}"), 1, &n), "");
+    assert_string_equal(n.eni, "eni-0000000000000000a");
+    assert_int_equal(n.public_ip, 0);   /* none from the pool for an existing interface */
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), 0);
+    assert_string_equal(n.zone, "az-a");   /* where the interface is */
+    assert_string_equal(n.subnet_id, "subnet-of-eni");
+    assert_int_equal(json_array_size(n.group_ids), 0);   /* its own groups, none asked */
+    assert_null(launch_net_addresses(&n));
+    JSON_AUTO json_t *it = json_pack("{s:{s:s}}", "placement", "availabilityZone", "az-a");
+    launch_net_answer(&n, it, "123456789012");
+    assert_string_equal(json_str(it, "subnetId", ""), "subnet-of-eni");
+    assert_string_equal(json_str(it, "privateIpAddress", ""), "172.31.9.9");
+    json_t *primary = json_array_get(json_object_get(it, "networkInterfaceSet"), 0);
+    assert_string_equal(json_str(primary, "networkInterfaceId", ""), "eni-0000000000000000a");
+    assert_true(json_is_false(json_object_get(json_object_get(primary, "attachment"), "deleteOnTermination")));
+    launch_net_free(&n);
+    /* in use (compute's copy says so), or in another zone than Placement's */
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000b\"}"),
+                              1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", NULL, &n, &e), -1);
+    assert_string_equal(e.code, "InvalidNetworkInterface.InUse");
+    launch_net_free(&n);
+    assert_string_equal(parse(NI("{\"DeviceIndex\": \"0\", \"NetworkInterfaceId\": \"eni-0000000000000000a\"}"),
+                              1, &n), "");
+    assert_int_equal(launch_net_check(NULL, "123456789012", "az-b", &n, &e), -1);
+    launch_net_free(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_refused_forms),
         cmocka_unit_test(test_one_vpc_one_zone),
         cmocka_unit_test(test_addresses_asked_and_the_answer),
+        cmocka_unit_test(test_existing_primary),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     while (nbodies)
