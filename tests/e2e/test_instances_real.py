@@ -19,6 +19,9 @@ datapath (the default drivers; TCG when there is no KVM). What a tenant sees:
   datapath made anew, and it is `running` from the API's view throughout; an interface
   attached while it runs is plugged in (the guest sees its MAC and gets its address by
   DHCP) and taken out again at its detach, without a reboot.
+- a container launched with an existing interface as its primary has that interface's MAC
+  and address on eth0; terminated, the interface is available again and leaves nothing on
+  the host.
 
 Needs root (namespaces, cgroups, taps). Waits are bounded generously (TCG boots on a loaded
 machine can take tens of seconds); nothing asserts a duration."""
@@ -202,14 +205,17 @@ def test_an_address_given_again_answers_for_its_new_instance(cloud, images, tena
         wait_state(ec2, iid, "terminated")
 
 
-def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
+def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr, existing_primary=False):
     """An instance of ami launched with NetworkInterfaces DeviceIndex 0 (primary_ip in
     the default subnet: not an address an instance of this module had just before, whose
     metadata the agent may still hold for agent.metadata_cache_s) and 1 (in cidr, a second
     subnet of the default VPC, in the same zone) whose user-data prints what the guest's
     own `ip` shows and the metadata's network/interfaces/macs/ listing; checked against
     DescribeInstances. Terminated, the second interface (DeleteOnTermination, the default
-    for a new one) is deleted with the instance. Returns the second subnet's id."""
+    for a new one) is deleted with the instance. existing_primary: the primary is an
+    interface made before (CreateNetworkInterface at primary_ip), which the guest has as
+    eth0 with its MAC, and which is available again after. Returns the instance's id and
+    its primary's."""
     (first,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
     second = ec2.create_subnet(VpcId=first["VpcId"], CidrBlock=cidr,
                                AvailabilityZone=first["AvailabilityZone"])["Subnet"]["SubnetId"]
@@ -222,10 +228,12 @@ def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
           "echo \"nics-%s: $(ip -o -4 addr show | awk '{print $2 \"=\" $4}' | tr '\\n' ' ')\"\n"
           "echo \"macs-%s: $(wget -q -O - %s/meta-data/network/interfaces/macs/ | tr '\\n' ' ')\"\n"
           % (up, token, token, MD))
+    primary = {"DeviceIndex": 0, "SubnetId": first["SubnetId"], "PrivateIpAddress": primary_ip}
+    if existing_primary:
+        made = ec2.create_network_interface(SubnetId=first["SubnetId"], PrivateIpAddress=primary_ip)
+        primary = {"DeviceIndex": 0, "NetworkInterfaceId": made["NetworkInterface"]["NetworkInterfaceId"]}
     r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, UserData=ud,
-                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": first["SubnetId"],
-                                              "PrivateIpAddress": primary_ip},
-                                             {"DeviceIndex": 1, "SubnetId": second}])
+                          NetworkInterfaces=[primary, {"DeviceIndex": 1, "SubnetId": second}])
     iid = r["Instances"][0]["InstanceId"]
     inst = wait_state(ec2, iid, "running")
     deadline = time.time() + 10
@@ -236,6 +244,7 @@ def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
     text = wait_console(ec2, iid, ["macs-" + token])
     nics = text.split("nics-%s:" % token)[1].split("\n")[0]
     assert eth0["PrivateIpAddress"] == primary_ip
+    assert eth0["NetworkInterfaceId"] == primary.get("NetworkInterfaceId", eth0["NetworkInterfaceId"]), eth0
     assert "eth0=%s/" % eth0["PrivateIpAddress"] in nics and "eth1=%s/24" % eth1["PrivateIpAddress"] in nics, nics
     macs = text.split("macs-%s:" % token)[1].split("\n")[0].split()
     assert sorted(macs) == sorted([eth0["MacAddress"] + "/", eth1["MacAddress"] + "/"]), macs
@@ -249,6 +258,10 @@ def two_interface_launch(ec2, ami, dhcp_eth1, primary_ip, cidr):
         time.sleep(0.5)
     assert not left, left
     ec2.delete_subnet(SubnetId=second)
+    if existing_primary:   # given back, available with its address
+        n = ec2.describe_network_interfaces(NetworkInterfaceIds=[eth0["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+        assert n["Status"] == "available" and n["PrivateIpAddress"] == primary_ip, n
+        ec2.delete_network_interface(NetworkInterfaceId=eth0["NetworkInterfaceId"])
     return iid, eth0["NetworkInterfaceId"]
 
 
@@ -258,10 +271,39 @@ def test_container_launched_with_two_interfaces_sees_eth0_and_eth1(cloud, images
     wait_gone(cloud, {iid: eni})
 
 
+def test_container_with_an_existing_interface_as_its_primary(cloud, images, tenant):
+    """An existing interface given as the primary at launch (DeviceIndex 0): the guest's
+    eth0 has its MAC and address (and reads its metadata through it: the ready line);
+    terminated, the interface is available again and nothing of it is left on the host."""
+    ec2, _ = tenant
+    (subnet,) = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], PrivateIpAddress="172.31.0.203")[
+        "NetworkInterface"]
+    token = uuid.uuid4().hex[:12]
+    ud = ("#!/bin/sh\necho \"eth0-%s: $(ip -o link show dev eth0 | sed 's/.*link.ether \\([^ ]*\\).*/\\1/') "
+          "$(ip -o -4 addr show dev eth0 | awk '{print $4}')\"\n" % token)
+    iid = ec2.run_instances(ImageId=images["virga-busybox-rootfs"], InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            UserData=ud, NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId":
+                                                             eni["NetworkInterfaceId"]}])["Instances"][0]["InstanceId"]
+    wait_state(ec2, iid, "running")
+    text = wait_console(ec2, iid, ["VIRGA-GUEST-READY instance-id=%s addr=172.31.0.203" % iid, "eth0-" + token],
+                        first_boot=True)
+    assert "eth0-%s: %s 172.31.0.203/" % (token, eni["MacAddress"]) in text, text[-2000:]
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    n = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    assert n["Status"] == "available" and n["PrivateIpAddress"] == "172.31.0.203", n
+    wait_gone(cloud, {iid: eni["NetworkInterfaceId"]})
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+
+
 def test_qemu_guest_launched_with_two_interfaces_has_both_at_boot(cloud, images, tenant):
     """An interface given at launch is a second tap a QEMU guest opens at its start, so
-    it boots with eth0 and eth1, which DHCP on the VPC's router addresses as IPAM did."""
-    two_interface_launch(tenant[0], images["virga-tiny"], True, "172.31.0.202", "172.31.252.0/24")
+    it boots with eth0 and eth1, which DHCP on the VPC's router addresses as IPAM did.
+    Its primary is an existing interface (DeviceIndex 0 with its id): eth0 has that
+    interface's MAC and address (the container's case: the test above this one)."""
+    two_interface_launch(tenant[0], images["virga-tiny"], True, "172.31.0.202", "172.31.252.0/24",
+                         existing_primary=True)
 
 
 def tap_of(cloud, eni):
