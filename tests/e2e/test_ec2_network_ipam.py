@@ -204,6 +204,57 @@ def test_port_create_plugged(cloud, tenant):
         assert ok and r["deleted"]
 
 
+def test_port_adopt_and_give_back(cloud, tenant, other):
+    """network.port_adopt, as compute's launch task asks it for an existing interface as
+    the primary: only compute may ask; the interface attached at index 0, plugged on the
+    host, with its own address, MAC and groups and DeleteOnTermination false; a retry is
+    the same port with no new generation; another instance is refused (InUse), and so is
+    another account's interface (NotFound). port_delete with another instance's id leaves
+    it; with its own, detaches it (available again, as it was); asked again, nothing."""
+    account, ec2 = tenant
+    host = "ha-" + uuid.uuid4().hex[:6]
+    vid = ec2.create_vpc(CidrBlock="10.64.0.0/16")["Vpc"]["VpcId"]
+    sid = ec2.create_subnet(VpcId=vid, CidrBlock="10.64.1.0/24")["Subnet"]["SubnetId"]
+    web = ec2.create_security_group(GroupName="web", Description="w", VpcId=vid)["GroupId"]
+    eni = ec2.create_network_interface(SubnetId=sid, Groups=[web], PrivateIpAddress="10.64.1.50",
+                                       Description="mine")["NetworkInterface"]
+    eid = eni["NetworkInterfaceId"]
+    req = {"account": account, "eni": eid, "instance_id": "i-0ccccccccccccccc1", "host": host, "plug": True,
+           "device_kind": "tap"}
+    ok, err = call(cloud, "network.port_adopt", req, principal=None)
+    assert not ok and "AccessDenied" in err
+    ok, err = call(cloud, "network.port_adopt", dict(req, account=other[0]))
+    assert not ok and "InvalidNetworkInterfaceID.NotFound" in err
+    ok, p = call(cloud, "network.port_adopt", req)
+    assert ok, p
+    assert (p["eni_id"], p["ip"], p["mac"], p["device_kind"]) == (eid, "10.64.1.50", eni["MacAddress"], "tap"), p
+    assert p["plugged"] and p["host"] == host and [g["groupId"] for g in p["groups"]] == [web]
+    assert p["facts"]["index"] == 0 and p["facts"]["dot"] is False and p["facts"]["instance"] == req["instance_id"]
+    ok, d = call(cloud, "network.host_desired", {"host": host})
+    assert ok and [i["eni_id"] for i in d["interfaces"]] == [eid]
+    ok, again = call(cloud, "network.port_adopt", req)
+    assert ok and again["eni_id"] == eid and again["facts"]["attachment"] == p["facts"]["attachment"]
+    ok, d2 = call(cloud, "network.host_desired", {"host": host})
+    assert d2["generation"] == d["generation"]
+    ok, err = call(cloud, "network.port_adopt", dict(req, instance_id="i-0ccccccccccccccc2"))
+    assert not ok and "InvalidNetworkInterface.InUse" in err
+    n = ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"][0]
+    assert n["Status"] == "in-use" and n["Attachment"]["DeviceIndex"] == 0
+    assert n["Attachment"]["DeleteOnTermination"] is False
+    ok, r = call(cloud, "network.port_delete", {"eni": eid, "instance_id": "i-0ccccccccccccccc2"})
+    assert ok and not r["deleted"] and not r["detached"] and r["facts"]["instance"] == req["instance_id"], r
+    ok, r = call(cloud, "network.port_delete", {"eni": eid, "instance_id": req["instance_id"]})
+    assert ok and not r["deleted"] and r["detached"] and r["facts"]["instance"] is None, r
+    n = ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"][0]
+    assert n["Status"] == "available" and "Attachment" not in n and n["PrivateIpAddress"] == "10.64.1.50", n
+    assert n["Description"] == "mine" and [g["GroupId"] for g in n["Groups"]] == [web]
+    ok, d3 = call(cloud, "network.host_desired", {"host": host})
+    assert ok and d3["interfaces"] == [], d3
+    ok, r = call(cloud, "network.port_delete", {"eni": eid, "instance_id": req["instance_id"]})
+    assert ok and not r["deleted"] and not r["detached"]
+    ec2.delete_network_interface(NetworkInterfaceId=eid)
+
+
 def test_port_api_and_host_desired(cloud, tenant):
     account, ec2 = tenant
     suffix = uuid.uuid4().hex[:6]
