@@ -6,7 +6,8 @@ shared `sim` cloud (docs/compute.md "An existing interface as the primary"):
   answer and DescribeInstances say so, the attachment's DeleteOnTermination is false,
   there is no public address, and the interface is in use by the instance at device 0;
   a stop and start keep it; terminated, the interface is available again with its
-  address, description, groups, tags and SourceDestCheck, and a new launch takes it again;
+  address, description, groups, tags and SourceDestCheck, and a new launch takes it again
+  (its retry with the same ClientToken: the same reservation);
 - EC2's refusals, before anything is recorded: an unknown interface and another tenant's
   (InvalidNetworkInterfaceID.NotFound), SubnetId or PrivateIpAddress beside it or in its
   entry, DeleteOnTermination true, MaxCount 2 (InvalidParameterCombination), an interface
@@ -130,9 +131,13 @@ def test_existing_interface_is_the_primary_and_outlives_the_instance(cloud, tena
     assert n["TagSet"] == [{"Key": "Name", "Value": "kept"}] and n["SourceDestCheck"] is False, n
     assert wait(lambda: state(ec2, iid), lambda st: st == "terminated") == "terminated"
 
-    # and a new launch takes it again (boto3 this time)
-    j = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1,
-                          NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eid}])["Instances"][0]
+    # and a new launch takes it again (boto3 this time); its retry with the same
+    # ClientToken is the same reservation, not a launch refused for the interface in use
+    kw = dict(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1, ClientToken=uuid.uuid4().hex,
+              NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": eid}])
+    first = ec2.run_instances(**kw)
+    j = first["Instances"][0]
+    assert ec2.run_instances(**kw)["ReservationId"] == first["ReservationId"]
     d = wait(lambda: describe(ec2, j["InstanceId"]),
              lambda d: d["State"]["Name"] == "running" and d.get("NetworkInterfaces"))
     assert d["State"]["Name"] == "running" and d["PrivateIpAddress"] == "172.31.251.60", d
