@@ -1,7 +1,8 @@
 /* attributes.c - DescribeInstanceAttribute and ModifyInstanceAttribute: instanceType
  * (changed only while stopped), userData (only while stopped, as EC2), and
  * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted); a
- * new instanceType must fit the account's vCPU/memory quotas and its host's capacity;
+ * new instanceType must fit the account's vCPU/memory quotas, its host's capacity and the
+ * interfaces the instance has (interface_limit.c);
  * groupSet (GroupId.N) changes the groups (instance_groups.c), sourceDestCheck the primary
  * interface's check (source_dest_check.c);
  * groupSet, kernel, ramdisk and the attributes fixed here (rootDeviceName, productCodes,
@@ -252,7 +253,8 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     char state[32], owner[16];
     PG_AUTO PGresult *r = NULL;
     JSON_AUTO json_t *quotas = NULL;
-    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0))
+    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0 ||
+              interface_limit_fits(ctx, owner, id, t, e) < 0))
         return -1;
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)
