@@ -144,6 +144,9 @@ def test_a_type_that_takes_fewer_interfaces_is_refused(cloud, tenant):
     enis = [new_eni(ec2, i), new_eni(ec2, i)]
     atts = [ec2.attach_network_interface(NetworkInterfaceId=x, InstanceId=iid, DeviceIndex=1 + k)["AttachmentId"]
             for k, x in enumerate(enis)]
+    # running: the state is what is wrong (as before), not the interfaces
+    assert client_error(ec2.modify_instance_attribute, InstanceId=iid,
+                        InstanceType={"Value": "t3.nano"}) == "IncorrectInstanceState"
     ec2.stop_instances(InstanceIds=[iid])
     wait_state(ec2, iid, "stopped")
     from botocore.exceptions import ClientError
