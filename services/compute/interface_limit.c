@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "compute.h"
-#include "ids.h"
 #include "jsonutil.h"
 
 #define DEVICE_INDEXES 16   /* every instance's device indexes (0..15), whatever its type */
@@ -26,17 +25,16 @@ int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t 
     const char *account = json_str(body, "account", NULL), *id = json_str(body, "instance_id", NULL);
     if (!account || !id)
         return verr_set(e, 400, "InvalidParameterValue", "account and instance_id are required");
-    if (!ids_valid("i", id))
-        return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id);
     const char *p[] = {id, account};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "ilim_type",
                                       "SELECT instance_type FROM instances WHERE id = $1 AND account_id = $2", 2, p);
     if (!r)
         return -1;
-    if (!PQntuples(r))
-        return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
-    const char *name = PQgetvalue(r, 0, 0);
-    /* a type taken out of the config since the launch: no limit but the device indexes */
+    /* Whether the instance exists is the network's to say (it knows an instance by its
+     * primary interface, whatever compute holds: attachments.c); one compute does not hold
+     * for the account, or whose type was taken out of the config since its launch, has no
+     * limit but the device indexes */
+    const char *name = PQntuples(r) ? PQgetvalue(r, 0, 0) : "";
     const instance_type_t *t = instance_type_find(compute_of(ctx), name);
     *reply = json_pack("{s:s, s:i}", "instance_type", name, "max_interfaces", t ? t->max_enis : DEVICE_INDEXES);
     return 0;
