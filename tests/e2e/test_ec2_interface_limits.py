@@ -16,14 +16,11 @@ shared `sim` cloud (docs/compute.md):
   with no public task (nothing asked of the network, no metadata wait); one with a public
   address still has its task at each (test_ec2_instance_interfaces.py tests its effect)."""
 import threading
-import time
 import uuid
 
 import pytest
 
-from harness import aws, boto3_client, client_error, new_tenant
-
-WAIT_S = 60
+from harness import aws, boto3_client, client_error, ec2_tenant, eventually
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +30,17 @@ def cloud(sim_cloud):
 
 @pytest.fixture(scope="module")
 def tenant(cloud):
-    acct, k, s = new_tenant(cloud, "lim-" + uuid.uuid4().hex[:8])
-    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+    return ec2_tenant(cloud, "lim")
 
 
 def describe(ec2, iid):
     return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
 
 
-def wait_for(fn, ok, seconds=WAIT_S):
-    deadline = time.time() + seconds
-    while True:
-        v = fn()
-        if ok(v) or time.time() > deadline:
-            return v
-        time.sleep(0.1)
-
-
 def launch(ec2, cloud, itype="t3.nano", **kw):
     ami = cloud.default_images()["virga-busybox-rootfs"]
     iid = ec2.run_instances(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1, **kw)["Instances"][0]["InstanceId"]
-    i = wait_for(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "running" and d.get("NetworkInterfaces"))
+    i = eventually(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "running" and d.get("NetworkInterfaces"))
     assert i["State"]["Name"] == "running", i["State"]
     return i
 
@@ -130,7 +117,7 @@ def test_two_attaches_at_once_do_not_both_pass_the_limit(cloud, tenant):
 
 
 def wait_state(ec2, iid, name):
-    i = wait_for(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == name)
+    i = eventually(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == name)
     assert i["State"]["Name"] == name, i["State"]
     return i
 
@@ -164,7 +151,7 @@ def test_a_type_that_takes_fewer_interfaces_is_refused(cloud, tenant):
     # a type with room for them is fine (t3.medium takes 3)
     ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.medium"})
     ec2.detach_network_interface(AttachmentId=atts[1])
-    wait_for(lambda: attached_to(ec2, iid), lambda a: len(a) == 2, 10)
+    eventually(lambda: attached_to(ec2, iid), lambda a: len(a) == 2, 10)
     rc, _, out = aws(cloud, "ec2", "modify-instance-attribute", "--instance-id", iid, "--attribute", "instanceType",
                      "--value", "t3.nano", access_key=tenant[1], secret_key=tenant[2])
     assert rc == 0, out
@@ -180,7 +167,7 @@ def test_run_instances_answer_names_the_groups(cloud, tenant):
     default = [(g["GroupName"], g["GroupId"]) for g in i["SecurityGroups"]]
     assert [n for n, _ in default] == ["default"] and default[0][1].startswith("sg-"), i["SecurityGroups"]
     assert [(g["GroupName"], g["GroupId"]) for g in i["NetworkInterfaces"][0]["Groups"]] == default
-    shown = wait_for(lambda: ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"][0],
+    shown = eventually(lambda: ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"][0],
                      lambda res: res["Instances"][0].get("NetworkInterfaces"))
     assert r["Groups"] == shown["Groups"]
     assert i["SecurityGroups"] == shown["Instances"][0]["SecurityGroups"]
@@ -193,7 +180,7 @@ def test_run_instances_answer_names_the_groups(cloud, tenant):
     assert rc == 0, err
     (j,) = out["Instances"]
     assert sorted((g["GroupId"], g["GroupName"]) for g in j["SecurityGroups"]) == sorted(zip(ids, names))
-    later = wait_for(lambda: describe(ec2, j["InstanceId"]), lambda d: d.get("NetworkInterfaces"))
+    later = eventually(lambda: describe(ec2, j["InstanceId"]), lambda d: d.get("NetworkInterfaces"))
     assert sorted(map(str, j["SecurityGroups"])) == sorted(map(str, later["SecurityGroups"]))
     ec2.terminate_instances(InstanceIds=[i["InstanceId"], j["InstanceId"]])
 
@@ -220,6 +207,6 @@ def test_no_public_task_for_an_instance_without_a_public_address(cloud, tenant):
     assert public_tasks(cloud, iid) == 0
     # the one with an address had a task at each stop and each start
     assert public_tasks(cloud, pub) == 4
-    got = wait_for(lambda: describe(ec2, pub), lambda d: d.get("PublicIpAddress"), 10)
+    got = eventually(lambda: describe(ec2, pub), lambda d: d.get("PublicIpAddress"), 10)
     assert got.get("PublicIpAddress"), got
     ec2.terminate_instances(InstanceIds=[iid, pub])
