@@ -1,7 +1,8 @@
 /* attributes.c - DescribeInstanceAttribute and ModifyInstanceAttribute: instanceType
  * (changed only while stopped), userData (only while stopped, as EC2), and
  * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted); a
- * new instanceType must fit the account's vCPU/memory quotas and its host's capacity;
+ * new instanceType must fit the account's vCPU/memory quotas, its host's capacity and the
+ * interfaces the instance has (interface_limit.c);
  * groupSet (GroupId.N) changes the groups (instance_groups.c), sourceDestCheck the primary
  * interface's check (source_dest_check.c);
  * groupSet, kernel, ramdisk and the attributes fixed here (rootDeviceName, productCodes,
@@ -166,19 +167,23 @@ static int resize_fits(bus_ctx_t *ctx, const char *id, const instance_type_t *t,
     return scheduler_resize(db, compute_of(ctx), PQgetvalue(r, 0, 0), id, t->vcpus, t->memory_mib, t->name, e);
 }
 
-/* The instance's account (for its lock, taken before the instance's row), or NULL + e. */
-static int owner_of(db_t *db, const char *scope, const char *id, char out[16], verr_t *e)
+/* The instance's account (for its lock, taken before the instance's row) and whether it
+ * is stopped now (its interfaces are counted only then: a running one is refused under the
+ * lock with IncorrectInstanceState), or -1 + e. */
+static int owner_of(db_t *db, const char *scope, const char *id, char out[16], int *stopped, verr_t *e)
 {
     if (!id || !ids_valid("i", id))
         return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
     const char *p[] = {id, scope};
     PG_AUTO PGresult *r = db_prepared(db, e, "attr_owner",
-        "SELECT account_id FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)", 2, p);
+        "SELECT account_id, state = 'stopped' FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)",
+        2, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
     snprintf(out, 16, "%s", PQgetvalue(r, 0, 0));
+    *stopped = PQgetvalue(r, 0, 1)[0] == 't';
     return 0;
 }
 
@@ -250,9 +255,11 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
     }
     db_t *db = service_db(ctx);
     char state[32], owner[16];
+    int stopped = 0;
     PG_AUTO PGresult *r = NULL;
     JSON_AUTO json_t *quotas = NULL;
-    if (t && (owner_of(db, account, id, owner, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0))
+    if (t && (owner_of(db, account, id, owner, &stopped, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0 ||
+              (stopped && interface_limit_fits(ctx, owner, id, t, e) < 0)))
         return -1;
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)

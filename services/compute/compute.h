@@ -134,9 +134,10 @@ void public_address_put(strbuf_t *b, const char *ip, const char *owner);
 /* public_address_lifecycle.c: whether a change of state from -> to releases (stop) or gives (start) the instance's
  * auto-assigned public address: the transition then queues a public task. */
 int public_address_follows(const char *from, const char *to);
-/* Queue that task in the caller's transaction; until it has run, the instance's
- * metadata waits (public_changing_since, compute migration 014). */
-int public_address_queue(db_t *db, const char *id, verr_t *e);
+/* Queue that task (for the change to state `to`) in the caller's transaction, unless the
+ * instance has and gets no public address; until it has run, the instance's metadata
+ * waits (public_changing_since, compute migration 014). */
+int public_address_queue(db_t *db, const char *id, const char *to, verr_t *e);
 /* The public:<instance>:<n> task: the network asked to release or give it, as the
  * instance's state is when the task runs. */
 int compute_run_public(task_t *t, verr_t *e);
@@ -189,5 +190,10 @@ int compute_run_groups(task_t *t, verr_t *e);
 int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const json_t *body, json_t **reply,
                         verr_t *e);
 int instance_sdc_describe(bus_ctx_t *ctx, const char *scope, const char *id, json_t **reply, verr_t *e);
+/* interface_limit.c: compute.instance_interface_limit (the network's AttachNetworkInterface
+ * asks an instance's type limit), and whether the instance's interfaces, counted by the
+ * network (bus_ask: -1 with ctx->waiting first), fit type t (AttachmentLimitExceeded) */
+int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+int interface_limit_fits(bus_ctx_t *ctx, const char *account, const char *id, const instance_type_t *t, verr_t *e);
 
 #endif

@@ -128,8 +128,9 @@ int instance_transition(db_t *db, const char *id, const char *state, inst_event_
         if (!u)
             return -1;
     }
-    /* a stop releases the auto-assigned public address, a start gives a new one */
-    if (public_address_follows(state, t->to) && public_address_queue(db, id, e) < 0)
+    /* a stop releases the auto-assigned public address, a start gives a new one (if it has
+     * or gets one: public_address_lifecycle.c) */
+    if (public_address_follows(state, t->to) && public_address_queue(db, id, t->to, e) < 0)
         return -1;
     return 0;
 }

@@ -330,6 +330,7 @@ int launch_net_check(bus_ctx_t *ctx, const char *account, const char *zone, laun
     /* what was asked, as ids; none asked: the task's port gets the VPC's default group
      * (an existing primary keeps its own) */
     n->group_ids = json_array_size(n->ids) || json_array_size(n->names) ? json_incref(g) : json_array();
+    n->groups = json_incref(json_object_get(out, "groups"));
     /* an address asked in the default subnet pins its zone, where port_create takes that
      * subnet; an existing primary is where it is */
     if (n->subnet || n->private_ip || n->eni || zone)
@@ -389,6 +390,12 @@ void launch_net_answer(const launch_net_t *n, json_t *instance, const char *owne
     json_object_set_new(instance, "vpcId", json_string(n->vpc_id));
     json_t *set = json_array();
     json_array_append_new(set, answer_interface(n->eni, subnet, n->vpc_id, ip, NULL, owner, 0, !n->eni));
+    /* the groups its port will have, as DescribeInstances shows them once it exists (an
+     * existing primary keeps its own, which the answer does not know) */
+    if (!n->eni && json_array_size(n->groups)) {
+        json_object_set(instance, "groupSet", n->groups);
+        json_object_set(json_array_get(set, 0), "groupSet", n->groups);
+    }
     for (size_t i = 0; i < n->n_more; i++) {
         const launch_nic_t *c = &n->more[i];
         json_array_append_new(set, answer_interface(c->eni, json_str(c->facts, "subnet_id", NULL), n->vpc_id,
@@ -438,6 +445,8 @@ void launch_net_free(launch_net_t *n)
 {
     json_decref(n->group_ids);
     n->group_ids = NULL;
+    json_decref(n->groups);
+    n->groups = NULL;
     json_decref(n->default_subnets);
     n->default_subnets = NULL;
     for (size_t i = 0; i < n->n_more; i++) {

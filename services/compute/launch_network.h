@@ -22,6 +22,8 @@ typedef struct launch_net {
     char eni_ip[48];                   /* after the check: that interface's address ("" unknown) */
     const json_t *ids, *names;         /* SecurityGroupIds / SecurityGroups as asked */
     json_t *group_ids;                 /* after the check: ids of what was asked, [] if nothing */
+    json_t *groups;                    /* after the check: the primary's groups [{groupId, groupName}] (the
+                                        * VPC's default if none asked), or NULL from a network of before */
     char zone[64];                     /* after the check: the zone a given subnet or interface decides, else "" */
     int public_ip;                     /* AssociatePublicIpAddress: 1, 0, or -1 (not given: the subnet's choice) */
     char subnet_id[48], vpc_id[48];    /* after the check: the primary's subnet (as given, else the default one

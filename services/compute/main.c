@@ -49,6 +49,8 @@ static const bus_route_t routes[] = {
     {"compute.export_done", compute_export_done, BUS_P_AGENT},
     /* the network, after each change of an interface attached to an instance (network_enis.c) */
     {"compute.network_interfaces", compute_network_interfaces, BUS_P_NETWORK},
+    /* the network's AttachNetworkInterface, for the instance type's limit (interface_limit.c) */
+    {"compute.instance_interface_limit", compute_instance_interface_limit, BUS_P_NETWORK},
     /* the gateway, after a tenant's DeregisterImage / ModifyImageAttribute */
     {"compute.image_changed", launch_facts_image_changed_msg, BUS_P_GATEWAY},
     {NULL, NULL, 0},

@@ -1,7 +1,8 @@
 /* public_address_lifecycle.c - an instance's auto-assigned public address lasts while
  * the instance runs, as on AWS: a stop releases it (its billing ends), a start gives a new one from the pool (billed again); an elastic IP
  * stays through both. Every transition that crosses that line (instance_state.c) queues a
- * public:<instance>:<n> task in its transaction; the task asks the network
+ * public:<instance>:<n> task in its transaction, unless the instance has and gets no
+ * public address (public_address_queue); the task asks the network
  * (network.instance_public_ip) for what the instance's state is when it runs and stores
  * the facts the answer carries, so DescribeInstances and the metadata follow without
  * waiting for the push. The network's answer is idempotent, and the task reads the
@@ -33,12 +34,30 @@ int public_address_follows(const char *from, const char *to)
     return keeps_interfaces(from) && keeps_interfaces(to) && holds_public(from) != holds_public(to);
 }
 
-int public_address_queue(db_t *db, const char *id, verr_t *e)
+/* Whether the change needs the task, decided from compute's own rows (no question to the
+ * network on a transition): a stop, only if an interface of the instance holds a public
+ * address (compute's copy network_enis: the launch task stored its primary's facts with
+ * its port) or its interfaces are not made yet (not known); a start, unless its stops
+ * found it with none (public_at_start, migration 017: once true, it stays true, so a
+ * start that found the pool empty still gets one at the next start). An instance in a
+ * subnet without MapPublicIpOnLaunch, or launched with AssociatePublicIpAddress false,
+ * thus has no task, no network call and no metadata wait at its stops and starts. */
+int public_address_queue(db_t *db, const char *id, const char *to, verr_t *e)
 {
-    const char *p[] = {id};
-    PG_AUTO PGresult *r = db_prepared(db, e, "pub_changing", "UPDATE instances SET public_changing_since = now() "
-                                      "WHERE id = $1", 1, p);
-    return r && compute_task_add_each(db, "public", id, e) == 0 ? 0 : -1;
+    const char *p[] = {id, holds_public(to) ? "f" : "t"};
+    PG_AUTO PGresult *r = db_prepared(db, e, "pub_changing",
+        "WITH s AS (SELECT i.id, i.public_at_start AS was, EXISTS (SELECT 1 FROM network_enis n WHERE n.instance_id "
+        "= i.id AND n.public_ip <> '') AS pub, EXISTS (SELECT 1 FROM instance_interfaces f WHERE f.instance_id = i.id "
+        "AND f.device_index = 0) AS made FROM instances i WHERE i.id = $1), "
+        "d AS (SELECT id, CASE WHEN $2::boolean THEN pub OR NOT made ELSE was IS DISTINCT FROM false END AS need, "
+        "CASE WHEN $2::boolean AND made THEN coalesce(was, false) OR pub ELSE was END AS at_start FROM s) "
+        "UPDATE instances i SET public_at_start = d.at_start, public_changing_since = CASE WHEN d.need THEN now() "
+        "ELSE i.public_changing_since END FROM d WHERE i.id = d.id RETURNING d.need", 2, p);
+    if (!r)
+        return -1;
+    if (!PQntuples(r) || PQgetvalue(r, 0, 0)[0] != 't')
+        return 0;
+    return compute_task_add_each(db, "public", id, e);
 }
 
 /* The task's work is done: its metadata may answer (the row read under its lock). */

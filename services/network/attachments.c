@@ -24,6 +24,7 @@
 #include "cidr.h"
 #include "enis.h"
 #include "ids.h"
+#include "interface_limit.h"
 #include "jsonutil.h"
 #include "network.h"
 
@@ -119,9 +120,13 @@ int net_attach_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
         return verr_set(e, 400, "InvalidParameterValue", "Every instance has one network card: NetworkCardIndex is 0");
     db_t *db = service_db(ctx);
     primary_t pr;
+    interface_limit_t lim;   /* the type's, asked of compute before anything is written */
     char att[IDS_MAX];
+    if (interface_limit_ask(ctx, account, inst, &lim, e) < 0)
+        return -1;
     if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, eni, account, 1, e) < 0 ||
-        lock_primary(db, account, inst, &pr, e) < 0 || attachable(db, eni, inst, &pr, e) < 0)
+        lock_primary(db, account, inst, &pr, e) < 0 || attachable(db, eni, inst, &pr, e) < 0 ||
+        interface_limit_check(db, inst, &lim, e) < 0)
         goto fail;
     /* a running QEMU guest gets the tap plugged in over QMP (the agent's qemu_nics.c) */
     if (net_dry_run(body, e) < 0)

@@ -1,5 +1,6 @@
 /* virga-network - wiring only: the network service's message table and life cycle. */
 #include "instance_enis.h"
+#include "interface_limit.h"
 #include "network.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; ports
@@ -72,6 +73,7 @@ static const bus_route_t routes[] = {
     {"network.instance_interfaces", net_instance_interfaces, BUS_P_COMPUTE},
     {"network.interface_digest", net_interface_digest, BUS_P_COMPUTE},
     {"network.instance_source_dest_check", net_instance_source_dest_check, BUS_P_COMPUTE},
+    {"network.instance_interface_count", net_instance_interface_count, BUS_P_COMPUTE},   /* interface_limit.c */
     /* the operator's view of every account (admin.c) */
     {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
     {"network.admin_show", net_admin_show, BUS_P_OPERATOR},

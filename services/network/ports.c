@@ -364,7 +364,8 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 }
 
 /* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],
- * private_ip?} -> {subnet_id, vpc_id, az, group_ids, default_subnets? {az: id}}: what
+ * private_ip?} -> {subnet_id, vpc_id, az, group_ids, groups [{groupId, groupName}],
+ * default_subnets? {az: id}}: what
  * port_create would use for a launch's interface, without making it (with eni instead:
  * that existing interface's, if a launch may attach it: attachments.c), so RunInstances
  * can answer the EC2 error itself (compute keeps the answer: services/compute/
@@ -458,6 +459,16 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
     }
     if (json_array_size(ids) > 5)
         return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
+    /* the groups with their names, as port_create's answer lists them: RunInstances'
+     * answer shows them before the port exists */
+    AUTOFREE char *ids_doc = json_dumps(ids, JSON_COMPACT);
+    const char *gp[] = {ids_doc};
+    PG_AUTO PGresult *gs = db_prepared(db, e, "lc_groups", "SELECT coalesce(json_agg(json_build_object('groupId', "
+                                       "id, 'groupName', name) ORDER BY id), '[]')::text FROM security_groups WHERE id "
+                                       "IN (SELECT json_array_elements_text($1::json))", 1, gp);
+    if (!gs)
+        return -1;
+    json_object_set_new(out, "groups", json_loads(PQgetvalue(gs, 0, 0), 0, NULL));
     /* no subnet named: the default one of each zone, the instance's once it is placed */
     if (!sn && subnets_defaults_of(db, vpc, out, e) < 0)
         return -1;

@@ -333,6 +333,25 @@ def new_tenant(cloud, name):
     return t["account_id"], t["access_key_id"], t["secret_access_key"]
 
 
+def eventually(fn, ok, seconds=60, every=0.1):
+    """fn() until ok(its value) or seconds have passed: the last value (the caller asserts
+    on it, saying what it waited for)."""
+    deadline = time.time() + seconds
+    while True:
+        v = fn()
+        if ok(v) or time.time() > deadline:
+            return v
+        time.sleep(every)
+
+
+def ec2_tenant(cloud, prefix):
+    """A new tenant named prefix-<random> with its boto3 EC2 client: (account_id, key,
+    secret, client), the shape the EC2 suites' module fixtures use."""
+    import uuid
+    acct, k, s = new_tenant(cloud, "%s-%s" % (prefix, uuid.uuid4().hex[:8]))
+    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+
+
 def canonical_id(account):
     """An account's S3 canonical user id, computed here independently of the service."""
     import hashlib

@@ -19,12 +19,21 @@ int qemu_qmp(const char *socket_path, const char *cmd, int timeout_ms, verr_t *e
 /* The same with arguments ({"execute": cmd, "arguments": args}; args may be NULL). An
  * error QEMU answers is e's message: "QMP <cmd>: <QEMU's description>". */
 int qemu_qmp_args(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, verr_t *e);
+/* The same, with QEMU's "return" value into *ret (a new reference) when ret is not NULL. */
+int qemu_qmp_value(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, json_t **ret,
+                   verr_t *e);
 
 /* The interfaces of a running QEMU (qemu_nics.c): a tap, its backend's id and its
- * device's ("" for one a start of an older agent made without an id). */
+ * device's ("" for one a start of an older agent made without an id); one taken out
+ * stays while its device is leaving (its removal asked of the guest, not done yet). */
 typedef struct qemu_nic {
     char tap[16], netdev[32], device[40];
+    uint64_t leaving;   /* unix seconds its device was asked out; 0: in use */
+    int warned;         /* leaving past QEMU_NIC_LEAVING_S: said once */
 } qemu_nic_t;
+
+/* How long a guest may take to let go of a device taken out before the agent says so. */
+#define QEMU_NIC_LEAVING_S 30
 
 typedef struct qemu_nics {
     uint64_t start_time;      /* of the QEMU they belong to */
@@ -38,12 +47,16 @@ void qemu_nic_ids(const char *tap, qemu_nic_t *out);
  * QEMU's command line (then recorded). */
 void qemu_nics_read(const char *inst, const vm_state_t *st, qemu_nics_t *out);
 int qemu_nics_write(const char *inst, const qemu_nics_t *n, verr_t *e);
-/* vm_nics_sig of the taps. */
+/* vm_nics_sig of the taps in use, and of those leaving not yet said to stay: a leaving
+ * device keeps the sync loop asking (ensure) until it is gone or said to stay. */
 uint64_t qemu_nics_sig(const qemu_nics_t *n);
 /* 1 when the spec has an interface the QEMU lacks (to plug in: its tap must be there). */
 int qemu_nics_missing(const qemu_nics_t *n, const vm_spec_t *s);
-/* Over QMP (socket qmp): take out what *have has beyond the spec, plug in what the spec
- * has beyond *have; *have and the record follow each step done. */
+/* Over QMP (socket qmp): take out what *have has beyond the spec (its backend at once, its
+ * device asked of the guest: leaving), drop the leaving devices the guest let go of (and
+ * log once those it keeps past QEMU_NIC_LEAVING_S), plug in what the spec has beyond
+ * *have except a tap whose device is still leaving (its id is taken until then); *have and
+ * the record follow each step done. */
 int qemu_nics_converge(const char *inst, const char *qmp, const vm_spec_t *s, qemu_nics_t *have, verr_t *e);
 
 #endif

@@ -17,10 +17,19 @@
  *
  * Taken out, the backend goes at once with the device's removal only asked of the guest:
  * the tap is closed, so the datapath may delete it without the guest counting as cut off
- * from it (qemu_driver.c's tap_lost). */
+ * from it (qemu_driver.c's tap_lost). The device stays in the record as leaving (a fourth
+ * field: when it was asked out, "w" once said) until QEMU no longer lists it (QMP
+ * qom-list of /machine/peripheral: QEMU emits DEVICE_DELETED when the guest lets go, but
+ * these connections carry one command each and see no events). A guest that ignores the
+ * ACPI eject keeps it, a NIC with no backend: past QEMU_NIC_LEAVING_S the agent logs it
+ * once; its next stop ends it (a start builds the command line from the spec). Until it
+ * is gone, the same tap is not plugged in again (device_add of its id would answer
+ * Duplicate, which counted as done: the guest kept the dead NIC and the record said
+ * plugged). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jsonutil.h"
 #include "log.h"
@@ -99,9 +108,15 @@ void qemu_nics_read(const char *inst, const vm_state_t *st, qemu_nics_t *out)
     }
     while ((line = strtok_r(NULL, "\n", &save)) && out->n < ARRAY_LEN(out->v)) {
         qemu_nic_t *x = &out->v[out->n];
-        char dev[40] = "";
-        if (sscanf(line, "%15s %31s %39s", x->tap, x->netdev, dev) == 3) {
+        char dev[40] = "", leaving[32] = "";
+        memset(x, 0, sizeof *x);
+        int got = sscanf(line, "%15s %31s %39s %31s", x->tap, x->netdev, dev, leaving);
+        if (got >= 3) {
             snprintf(x->device, sizeof x->device, "%s", strcmp(dev, "-") ? dev : "");
+            if (got == 4) {
+                x->leaving = strtoull(leaving, NULL, 10);
+                x->warned = strchr(leaving, 'w') != NULL;
+            }
             out->n++;
         }
     }
@@ -111,9 +126,15 @@ int qemu_nics_write(const char *inst, const qemu_nics_t *n, verr_t *e)
 {
     char p[PATH_MAX + 16], buf[4096];
     size_t k = (size_t)snprintf(buf, sizeof buf, "%llu\n", (unsigned long long)n->start_time);
-    for (size_t i = 0; i < n->n && k < sizeof buf; i++)
-        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s %s %s\n", n->v[i].tap, n->v[i].netdev,
+    for (size_t i = 0; i < n->n && k < sizeof buf; i++) {
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s %s %s", n->v[i].tap, n->v[i].netdev,
                               n->v[i].device[0] ? n->v[i].device : "-");
+        if (n->v[i].leaving && k < sizeof buf)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, " %llu%s", (unsigned long long)n->v[i].leaving,
+                                  n->v[i].warned ? "w" : "");
+        if (k < sizeof buf)
+            buf[k++] = '\n';
+    }
     if (k >= sizeof buf)
         return verr_set(e, 500, "InternalError", "too many interfaces to record");
     vm_pathf(p, sizeof p, "%s/nics", inst);
@@ -123,17 +144,27 @@ int qemu_nics_write(const char *inst, const qemu_nics_t *n, verr_t *e)
 uint64_t qemu_nics_sig(const qemu_nics_t *n)
 {
     uint64_t sig = 0;
-    for (size_t i = 0; i < n->n; i++)
-        sig = vm_nics_sig_add(sig, n->v[i].tap);
+    for (size_t i = 0; i < n->n; i++) {
+        if (!n->v[i].leaving)
+            sig = vm_nics_sig_add(sig, n->v[i].tap);
+        else if (!n->v[i].warned)   /* not what any spec has: the loop comes back to look */
+            sig = vm_nics_sig_add(sig, n->v[i].device);
+    }
     return sig;
+}
+
+/* The entry of tap, in use (leaving 0) or leaving (1), or NULL. */
+static qemu_nic_t *entry_of(qemu_nics_t *n, const char *tap, int leaving)
+{
+    for (size_t i = 0; i < n->n; i++)
+        if (!strcmp(n->v[i].tap, tap) && !n->v[i].leaving == !leaving)
+            return &n->v[i];
+    return NULL;
 }
 
 static int has_tap(const qemu_nics_t *n, const char *tap)
 {
-    for (size_t i = 0; i < n->n; i++)
-        if (!strcmp(n->v[i].tap, tap))
-            return 1;
-    return 0;
+    return entry_of((qemu_nics_t *)n, tap, 0) != NULL;
 }
 
 static int in_spec(const vm_spec_t *s, const char *tap)
@@ -165,6 +196,42 @@ static int qmp_idempotent(const char *qmp, const char *cmd, json_t *args, const 
     return -1;
 }
 
+/* The leaving devices QEMU no longer has are gone; one kept past QEMU_NIC_LEAVING_S is
+ * said once. QEMU not answering changes nothing (the next pass asks again). */
+static void leaving_check(const char *id, const char *qmp, qemu_nics_t *have)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < have->n; i++)
+        n += have->v[i].leaving != 0;
+    if (!n)
+        return;
+    JSON_AUTO json_t *list = NULL;
+    verr_t e;
+    if (qemu_qmp_value(qmp, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"), QMP_TIMEOUT_MS, &list,
+                       &e) < 0 || !json_is_array(list))
+        return;
+    uint64_t now = (uint64_t)time(NULL);
+    for (size_t i = 0; i < have->n;) {
+        qemu_nic_t *x = &have->v[i];
+        int still = 0;
+        size_t k;
+        json_t *o;
+        json_array_foreach(list, k, o)
+            still |= !strcmp(json_str(o, "name", ""), x->device);
+        if (x->leaving && !still) {
+            have->v[i] = have->v[--have->n];
+            continue;
+        }
+        if (x->leaving && !x->warned && now >= x->leaving + QEMU_NIC_LEAVING_S) {
+            log_warn("%s: the guest has kept device %s (interface %s, taken out) for %llu s: it has no backend, and "
+                     "goes at the instance's next stop; the interface is not plugged in again before", id, x->device,
+                     x->tap, (unsigned long long)(now - x->leaving));
+            x->warned = 1;
+        }
+        i++;
+    }
+}
+
 static int unplug(const char *qmp, const qemu_nic_t *x, verr_t *e)
 {
     /* the device's removal is asked of the guest (it answers in its own time); the
@@ -192,17 +259,23 @@ int qemu_nics_converge(const char *inst, const char *qmp, const vm_spec_t *s, qe
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < have->n;) {
-        if (in_spec(s, have->v[i].tap)) {
+        qemu_nic_t *x = &have->v[i];
+        if (x->leaving || in_spec(s, x->tap)) {
             i++;
             continue;
         }
-        log_info("%s: taking interface %s out of the running guest", s->id, have->v[i].tap);
-        rc = unplug(qmp, &have->v[i], e);
-        if (rc == 0)
+        log_info("%s: taking interface %s out of the running guest", s->id, x->tap);
+        rc = unplug(qmp, x, e);
+        if (rc == 0 && x->device[0]) {   /* its device is the guest's to let go of */
+            x->leaving = (uint64_t)time(NULL);
+            i++;
+        } else if (rc == 0) {            /* an older start's, with no id to follow */
             have->v[i] = have->v[--have->n];
+        }
     }
+    leaving_check(s->id, qmp, have);
     for (size_t i = 0; rc == 0 && i < s->n_ifaces; i++) {
-        if (has_tap(have, s->ifaces[i].device))
+        if (has_tap(have, s->ifaces[i].device) || entry_of(have, s->ifaces[i].device, 1))
             continue;
         if (have->n >= ARRAY_LEN(have->v)) {
             rc = verr_set(e, 500, "InternalError", "%s: too many interfaces", s->id);

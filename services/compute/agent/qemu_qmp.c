@@ -37,8 +37,9 @@ static int read_line(int fd, char *buf, size_t n, int64_t end)
     }
 }
 
-/* Wait for the answer to the last command: "return" or "error" (events skipped). */
-static int answer(int fd, int64_t end, const char *what, verr_t *e)
+/* Wait for the answer to the last command: "return" (into *ret when ret is not NULL) or
+ * "error" (events skipped). */
+static int answer(int fd, int64_t end, const char *what, json_t **ret, verr_t *e)
 {
     char line[8192];
     for (;;) {
@@ -47,8 +48,11 @@ static int answer(int fd, int64_t end, const char *what, verr_t *e)
         JSON_AUTO json_t *o = json_loads(line, 0, NULL);
         if (!o)
             continue;
-        if (json_object_get(o, "return"))
+        if (json_object_get(o, "return")) {
+            if (ret)
+                *ret = json_incref(json_object_get(o, "return"));
             return 0;
+        }
         if (json_object_get(o, "error"))
             return verr_set(e, 500, "InternalError", "QMP %s: %s", what, json_str(json_object_get(o, "error"), "desc", "?"));
     }
@@ -78,6 +82,12 @@ int qemu_qmp(const char *socket_path, const char *cmd, int timeout_ms, verr_t *e
 
 int qemu_qmp_args(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, verr_t *e)
 {
+    return qemu_qmp_value(socket_path, cmd, args, timeout_ms, NULL, e);
+}
+
+int qemu_qmp_value(const char *socket_path, const char *cmd, const json_t *args, int timeout_ms, json_t **ret,
+                   verr_t *e)
+{
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof a.sun_path)
         return verr_set(e, 500, "InternalError", "QMP socket path too long: %s", socket_path);
@@ -93,8 +103,8 @@ int qemu_qmp_args(const char *socket_path, const char *cmd, const json_t *args, 
     else if (read_line(fd, greet, sizeof greet, end) < 0)
         verr_set(e, 500, "InternalError", "QMP %s: no greeting", socket_path);
     else if (send_cmd(fd, "qmp_capabilities", NULL, e) == 0 &&
-             answer(fd, end, "qmp_capabilities", e) == 0 && send_cmd(fd, cmd, args, e) == 0)
-        rc = answer(fd, end, cmd, e);
+             answer(fd, end, "qmp_capabilities", NULL, e) == 0 && send_cmd(fd, cmd, args, e) == 0)
+        rc = answer(fd, end, cmd, ret, e);
     close(fd);
     return rc;
 }
