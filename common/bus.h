@@ -203,6 +203,11 @@ int bus_await(bus_ctx_t *ctx, const char *key, void (*start)(void *arg, bus_wait
               verr_t *e);
 /* The answer to an awaited question: reply (stolen, may be NULL) or err. */
 void bus_answer(bus_waiter_t *w, json_t *reply, const verr_t *err);
+/* Whether an earlier run of this handler for this message was answered on key (by
+ * bus_await or bus_ask): 1 with *reply (a new reference, or NULL) or 1 with e set for a
+ * kept error, else 0, and nothing is asked. For a handler that writes, then waits: its
+ * next run must find what the first one wrote rather than write it again. */
+int bus_kept(bus_ctx_t *ctx, const char *key, json_t **reply, verr_t *e);
 
 /* Broadcast listening: every process that listens sees every message published to
  * topic from now on (no consumer group: all partitions assigned, starting at the end).

@@ -186,6 +186,13 @@ int bus_await(bus_ctx_t *ctx, const char *key, void (*start)(void *arg, bus_wait
 
 void bus_answer(bus_waiter_t *w, json_t *reply, const verr_t *err) { asked_answered(w, reply, err); }
 
+int bus_kept(bus_ctx_t *ctx, const char *key, json_t **reply, verr_t *e)
+{
+    int rc;
+    *reply = NULL;
+    return ctx->job && answers_get(ctx->job->asked, key, reply, &rc, e) ? 1 : 0;
+}
+
 static void lane_wake(struct lane *l)
 {
     pthread_mutex_lock(&l->mu);

@@ -42,9 +42,21 @@ typedef struct compute {
     launch_facts_t *facts;                             /* images and quotas (launch_facts.c) */
     struct launch_grants *grants;                      /* image grants reused (launch_grants.c) */
     network_enis_t *enis;                              /* the network's interfaces (network_enis.c) */
+    struct run_answers *answers;                       /* RunInstances waiting for its ports (run_answer.c) */
 } compute_t;
 
 static inline compute_t *compute_of(bus_ctx_t *ctx) { return service_of(ctx)->state; }
+
+/* run_answer.c: RunInstances answers once its launch tasks have made the interfaces */
+typedef struct run_answers run_answers_t;
+#define RUN_ANSWER_KEY "compute.run_instances.recorded"   /* bus_await's key: {reservation} */
+run_answers_t *run_answers_start(int wait_ms, verr_t *e);
+void run_answers_stop(run_answers_t *ra);
+int run_answers_wait_ms(const run_answers_t *ra);
+/* Wait (bus_await: -1 with ctx->waiting) for the launch tasks of reservation rid. */
+int run_answers_await(bus_ctx_t *ctx, run_answers_t *ra, const char *rid, verr_t *e);
+/* A launch task ended (the instance prepared, failed, or no longer pending). */
+void run_answers_launched(run_answers_t *ra, const char *instance_id);
 
 /* key_pairs.c */
 int compute_create_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

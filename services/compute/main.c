@@ -101,6 +101,8 @@ static int init(service_t *svc, verr_t *e)
     state.grants = launch_grants_new((int)config_int(svc->cfg, "compute.grant_reuse_s", 2));
     if (!(state.facts = launch_facts_start(svc, e)))
         return -1;
+    if (!(state.answers = run_answers_start((int)config_int(svc->cfg, "compute.run_answer_wait_ms", 5000), e)))
+        return -1;
     if (!(state.tasks = compute_tasks_start(svc, e)))
         return -1;
     if (!(state.enis = network_enis_start(svc, e)))
@@ -129,6 +131,8 @@ static void fini(service_t *svc)
 {
     task_pool_stop(state.tasks);
     state.tasks = NULL;
+    run_answers_stop(state.answers);
+    state.answers = NULL;
     network_enis_stop(state.enis);
     state.enis = NULL;
     launch_facts_stop(state.facts);

@@ -2,10 +2,12 @@
  * holds them (launch_facts.c: no call to another service from this bus worker), then, in
  * one transaction under the account's lock, enforce the instance/vCPU/memory quotas, place every instance
  * (scheduler.c, host rows locked) and record the reservation, its instances (pending),
- * their tags and one launch task each. The answer is the reservation as recorded, with
- * what is known of its network before the ports exist (launch_net_answer); the
- * tasks get the image's grant, make the ports and tell the hosts (tasks.c). A ClientToken already used by the
- * account answers the reservation it made. */
+ * their tags and one launch task each. The tasks get the image's grant, make the ports
+ * and tell the hosts (tasks.c); the answer, the reservation as DescribeInstances shows
+ * it, waits for the ports (run_answer.c), so it has the addresses as EC2's does (with
+ * compute.run_answer_wait_ms 0, at once with what is known of the network before the
+ * ports exist: launch_net_answer). A ClientToken already used by the account answers
+ * the reservation it made. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +382,32 @@ static int addresses_free(bus_ctx_t *ctx, const launch_t *l, verr_t *e)
                    "addresses", list), compute_of(ctx)->call_timeout_ms, &ans, e);
 }
 
+/* The answer: the reservation as DescribeInstances shows it, with what the launch knew
+ * of its network for an instance whose interfaces are not made yet (net NULL: none). */
+static int answer(bus_ctx_t *ctx, const launch_t *l, const launch_net_t *net, const char *rid, json_t **reply,
+                  verr_t *e)
+{
+    json_t *set = NULL;
+    if (instances_reservations(service_db(ctx), compute_of(ctx), l->account, rid, &set, e) < 0)
+        return -1;
+    *reply = json_incref(json_array_get(set, 0));
+    json_decref(set);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(*reply, "instancesSet"), i, it) {
+        if (net)
+            launch_net_answer(net, it, l->account);
+        /* EC2's answer describes the launch: pending, also for an instance whose guest
+         * started while the answer waited for the others' interfaces (a launch that
+         * failed meanwhile shows it) */
+        if (!strcmp(json_str(json_object_get(it, "instanceState"), "name", ""), "running"))
+            json_object_set_new(it, "instanceState", json_pack("{s:i, s:s}", "code", 0, "name", "pending"));
+    }
+    log_info("RunInstances %s: reservation %s, %zu instance(s) of %s", l->account, rid,
+             json_array_size(json_object_get(*reply, "instancesSet")), l->type->name);
+    return 0;
+}
+
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     launch_t l = {0};
@@ -387,8 +415,15 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     db_t *db = service_db(ctx);
     quotas_t q = {0};   /* set by get_quotas; zeroed for the compiler, which cannot see that */
     char rid[IDS_MAX];
+    JSON_AUTO json_t *kept = NULL;   /* before the first goto: out frees it */
     if (parse(ctx, body, &l, e) < 0)
         goto out;
+    /* A run after the wait for the interfaces (below): the reservation is recorded and
+     * nothing is checked again (its interfaces are in use now: by its own instances). */
+    if (bus_kept(ctx, RUN_ANSWER_KEY, &kept, e)) {
+        rc = kept ? answer(ctx, &l, NULL, json_str(kept, "reservation", ""), reply, e) : -1;
+        goto out;
+    }
     int done = by_token(db, compute_of(ctx), &l, reply, e);
     if (done != 0) {
         rc = done < 0 ? -1 : 0;
@@ -419,18 +454,12 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         goto out;
     }
     task_pool_wake(compute_of(ctx)->tasks);
-    json_t *set = NULL;
-    if (instances_reservations(db, compute_of(ctx), l.account, rid, &set, e) < 0)
-        goto out;
-    *reply = json_incref(json_array_get(set, 0));
-    json_decref(set);
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(*reply, "instancesSet"), i, it)
-        launch_net_answer(&l.net, it, l.account);
-    log_info("RunInstances %s: reservation %s, %zu instance(s) of %s", l.account, rid,
-             json_array_size(json_object_get(*reply, "instancesSet")), l.type->name);
-    rc = 0;
+    /* Answered once the launch tasks made the interfaces (run_answer.c), as EC2's answer
+     * has the addresses: this run ends here, the next finds the reservation recorded. */
+    if (run_answers_wait_ms(compute_of(ctx)->answers) > 0)
+        run_answers_await(ctx, compute_of(ctx)->answers, rid, e);
+    else
+        rc = answer(ctx, &l, &l.net, rid, reply, e);
 out:
     launch_net_free(&l.net);
     json_decref(l.tags);

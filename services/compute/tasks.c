@@ -338,6 +338,7 @@ static int run_launch(task_t *t, verr_t *e)
         return found < 0 ? TASK_FAILED : TASK_DONE;
     }
     if (strcmp(in.state, "pending") || in.prepared) {   /* terminated meanwhile, or done */
+        run_answers_launched(c->answers, id);
         inst_free(&in);
         return TASK_DONE;
     }
@@ -391,6 +392,8 @@ static int run_launch(task_t *t, verr_t *e)
              (unsigned long long)((t_plug - t_grants) / 1000), (unsigned long long)((t_end - t_plug) / 1000));
     rc = TASK_DONE;
 out:
+    if (rc == TASK_DONE)   /* prepared, or failed for good: RunInstances may answer */
+        run_answers_launched(c->answers, id);
     inst_free(&in);
     return rc;
 }

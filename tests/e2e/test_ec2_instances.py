@@ -92,8 +92,10 @@ def test_run_instances_reaches_running_with_aws_shapes(cloud, ami, tenant):
     assert r["ReservationId"].startswith("r-") and len(r["ReservationId"]) == 19
     assert r["OwnerId"] == acct
     assert len(ids) == 2 and all(i.startswith("i-") and len(i) == 19 for i in ids)
+    answered = {}
     for i in r["Instances"]:
         assert i["State"] == {"Code": 0, "Name": "pending"}
+        answered[i["InstanceId"]] = i["PrivateIpAddress"]   # as EC2's answer, not only Describe's
         assert i["ImageId"] == ami and i["InstanceType"] == "t3.nano" and i["KeyName"] == "inst-key"
         assert {"Key": "role", "Value": "web"} in i["Tags"]
     assert sorted(i["AmiLaunchIndex"] for i in r["Instances"]) == [0, 1]
@@ -104,7 +106,7 @@ def test_run_instances_reaches_running_with_aws_shapes(cloud, ami, tenant):
     ips = set()
     for i in running:
         assert i["State"] == {"Code": 16, "Name": "running"}
-        assert i["PrivateIpAddress"].startswith("172.31.")
+        assert i["PrivateIpAddress"].startswith("172.31.") and i["PrivateIpAddress"] == answered[i["InstanceId"]]
         ips.add(i["PrivateIpAddress"])
         assert i["PrivateDnsName"] == "ip-%s.ec2.internal" % i["PrivateIpAddress"].replace(".", "-")
         assert i["SubnetId"].startswith("subnet-") and i["VpcId"].startswith("vpc-")

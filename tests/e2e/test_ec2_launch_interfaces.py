@@ -237,10 +237,10 @@ def test_address_in_use_is_refused_by_run_instances_itself(cloud, tenant, net):
 
 
 def test_run_instances_answer_shows_the_network(cloud, tenant, net):
-    """RunInstances' own answer names the subnet, the VPC, the address asked and the
-    interfaces (an existing one by id), before the launch task has made the ports; with
-    no subnet named, the default subnet of the zone the instance was placed in, the one
-    DescribeInstances shows once the port is made."""
+    """RunInstances' own answer names the subnet, the VPC, the address and the interfaces
+    (an existing one by id), as EC2's does: it is given once the launch task has made the
+    ports (compute.run_answer_wait_ms); with no subnet named, the default subnet of the
+    zone the instance was placed in and the address the network chose."""
     acct, k, s, ec2 = tenant
     ami = cloud.default_images()["virga-busybox-rootfs"]
     second = net["second"]["SubnetId"]
@@ -260,9 +260,11 @@ def test_run_instances_answer_shows_the_network(cloud, tenant, net):
     assert [f.get("NetworkInterfaceId") for f in j["NetworkInterfaces"]][1:] == [free], j["NetworkInterfaces"]
     m = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]
     ids.append(m["InstanceId"])
-    assert m["VpcId"] == net["vpc"] and "PrivateIpAddress" not in m, m
-    shown = wait(lambda: describe(ec2, m["InstanceId"]), lambda d: "SubnetId" in d)
-    assert shown["SubnetId"] == m["SubnetId"], (shown.get("SubnetId"), m["SubnetId"])
+    # the address the launch task took, in the answer itself (it waits for the port)
+    assert m["VpcId"] == net["vpc"] and m["PrivateIpAddress"].startswith("172.31."), m
+    assert [f["PrivateIpAddress"] for f in m["NetworkInterfaces"]] == [m["PrivateIpAddress"]], m
+    shown = describe(ec2, m["InstanceId"])
+    assert (shown["SubnetId"], shown["PrivateIpAddress"]) == (m["SubnetId"], m["PrivateIpAddress"]), shown
     ec2.terminate_instances(InstanceIds=ids)
     assert wait(lambda: enis(ec2, NetworkInterfaceIds=[free])[free]["Status"], lambda st: st == "available") == \
         "available"
