@@ -256,7 +256,7 @@ static int fdb_op(dp_driver_t *d, const char *host, const char *key, const char 
 /* ---- interfaces: a veth pair into a stand-in namespace (a container joins it), or a
  * persistent tap in the host namespace (QEMU, running there, opens it by name) ---- */
 
-/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
+/* Several `ip` commands in one namespace, one request each (`ip -batch`, stops at the first error):
  * plugging an interface is on the path every instance start waits for. */
 static int ip_batch(const char *ns, const char *cmds, verr_t *e)
 {
@@ -492,11 +492,8 @@ static int router_publics(const dp_desired_t *w, const dp_unit_t *u, const dp_un
     if (in_router.len) strbuf_puts(&in_router, "route replace default dev " DP_OUTSIDE_IF "\n");
     static const char *const nft[] = {"nft", "-f", "-", NULL};
     verr_t err = {0};
-    static const char *const batch[] = {"ip", "-batch", "-", NULL};
-    /* on a launch's and a terminate's path: in-process (dp_exec.c) */
-    int rc = (in_router.len && dp_run(rns, batch, in_router.s, NULL, DP_INPROC, &err) < 0) ||
-             (outside.len && dp_run(ons, batch, outside.s, NULL, DP_INPROC, &err) < 0)
-        ? 1 : dp_run(rns, nft, u->text, NULL, DP_INPROC, e);
+    int rc = (in_router.len && ip_batch(rns, in_router.s, &err) < 0) || (outside.len && ip_batch(ons, outside.s, &err) < 0)
+        ? 1 : dp_run(rns, nft, u->text, NULL, 0, e);
     if (rc > 0) fprintf(stderr, "datapath: %s: public addresses not changed in place (%s); rebuilding its router\n",
                         rns, err.message);
     free(in_router.s);
