@@ -377,9 +377,13 @@ static int fdb(batch_t *b, const line_t *l)
         else if (is(t, "self")) flags |= NTF_SELF;
         else if (is(t, "static")) state |= NUD_REACHABLE;
         else if (is(t, "sticky")) flags |= NTF_STICKY;
-        else if (is(t, "dev") && v && strlen(v) < IFNAMSIZ) dev = l->tok[++i];
-        else if (is(t, "dst") && ipv4(v, &dst)) has_dst = ++i > 0;
-        else return 1;
+        else if (is(t, "dev") && v && strlen(v) < IFNAMSIZ) {
+            dev = v;
+            i++;
+        } else if (is(t, "dst") && ipv4(v, &dst)) {
+            has_dst = 1;
+            i++;
+        } else return 1;
     }
     if (!dev) return 1;
     if (!b->run) return 0;
