@@ -745,6 +745,12 @@ static void test_build_forms_in_process(void **state)
     out_lacks(ns, table, "10.99.0.0");
     static const char *const addrs[] = {"ip", "addr", "show", "dev", "gw0", NULL};
     out_lacks(ns, addrs, "172.31.0.1");
+    /* a QEMU interface's tap, persistent, as `ip tuntap add` makes it */
+    assert_int_equal(dp_run(ns, batch, "tuntap add dev vt-9 mode tap\nlink set vt-9 mtu 1450\nlink set vt-9 master vb-9 up\n",
+                            NULL, 0, &e), 0);
+    static const char *const tap[] = {"ip", "-d", "link", "show", "vt-9", NULL};
+    out_of(ns, tap, "tun type tap pi off vnet_hdr off persist on");
+    out_of(ns, tap, "mtu 1450");
     /* the probe, and what is not understood (a listing) goes to the program */
     assert_int_equal(dp_runv(ns, 0, &e, "ip", "link", "show", "vb-9", NULL), 0);
     verr_t f = {0};

@@ -28,8 +28,10 @@
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_tun.h>
 #include <linux/veth.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -405,6 +407,29 @@ static int fdb(batch_t *b, const line_t *l)
     return ask(b, h);
 }
 
+/* tuntap add dev NAME mode tap: a persistent tap as ip makes it (no packet information,
+ * no vnet header: QEMU asks for its own when it opens it), in this thread's namespace,
+ * where /dev/net/tun makes its device */
+static int tuntap_add(batch_t *b, const line_t *l)
+{
+    if (l->n != 6 || !is(l->tok[1], "add") || !is(l->tok[2], "dev") || strlen(l->tok[3]) >= IFNAMSIZ ||
+        !is(l->tok[4], "mode") || !is(l->tok[5], "tap"))
+        return 1;
+    if (!b->run) return 0;
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", l->tok[3]);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        strbuf_printf(b->err, "open: %s\n", strerror(errno));
+        return -2;
+    }
+    const char *step = ioctl(fd, TUNSETIFF, &ifr) < 0 ? "TUNSETIFF" : ioctl(fd, TUNSETPERSIST, 1) < 0 ? "TUNSETPERSIST" : NULL;
+    if (step) strbuf_printf(b->err, "ioctl(%s): %s\n", step, strerror(errno));
+    close(fd);
+    return step ? -2 : 0;
+}
+
 /* link del NAME | link del group N */
 static int link_del(batch_t *b, const line_t *l)
 {
@@ -705,6 +730,7 @@ static int run_line(batch_t *b, const line_t *l, int in_root)
     if (is(obj, "route") && is(op, "flush")) return route_flush(b, l);
     if (is(obj, "route")) return route(b, l);
     if (is(obj, "neigh")) return neigh(b, l);
+    if (is(obj, "tuntap")) return tuntap_add(b, l);
     if (is(obj, "rule")) return rule(b, l);
     return 1;
 }
