@@ -435,6 +435,13 @@ def test_route_through_an_interface_on_another_host(dp):
     assert "lookup 1000" in run_in(rns, ["ip", "rule", "show"]).stdout
     fdb2 = run_in(dp.host_ns("h2"), ["bridge", "fdb", "show", "br", "vb-1001"]).stdout
     assert "02:fe:00:03:e9:01 dev vx-1001" not in fdb2
+    # on both hosts the gateway MAC is held on the router's port (a frame from the tunnel
+    # carrying it cannot move it), and the router's leg has no IPv6 (its chatter, with that
+    # MAC, crossed the tunnel while a VPC was being built)
+    for h in ("h1", "h2"):
+        fdb = run_in(dp.host_ns(h), ["bridge", "fdb", "show", "br", "vb-1001"]).stdout
+        assert "02:fe:00:03:e9:01 dev vr-1001 sticky master vb-1001 static" in fdb, fdb
+        assert "inet6" not in run_in("%sr-%s.1001" % (dp.prefix, h), ["ip", "addr", "show", "dev", "gw0"]).stdout
     dp.apply(h1([{"destination": "172.31.0.0/16", "target": "local"}]))
     assert "lookup 1000" not in run_in(rns, ["ip", "rule", "show"]).stdout
     assert run_in(rns, ["ip", "route", "show", "table", "1000"]).stdout.strip() == ""

@@ -598,7 +598,7 @@ static void test_state_dir_must_be_traversable(void **state)
 /* The in-process `ip` (dp_rtnl.c) does what `ip` does, errors included, and leaves to
  * `ip` what it does not know: in a namespace of this test's own, a veth pair, addresses
  * and routes made in-process; a failed line ends a batch unless -force, with ip's words;
- * a batch with a line it does not know (`link show`) runs as a process whole. */
+ * a command whose output is wanted runs as a process. */
 static int drop_inproc_namespaces(void **state)
 {
     (void)state;
@@ -620,16 +620,16 @@ static void test_ip_in_process(void **state)
     verr_t e = {0};
     long procs = dp_proc_count();
     const char *a1[] = {"ip", "netns", "add", ns, NULL}, *a2[] = {"ip", "netns", "add", out_ns, NULL};
-    assert_int_equal(dp_run(NULL, a1, NULL, NULL, DP_INPROC, &e), 0);
-    assert_int_equal(dp_run(NULL, a2, NULL, NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_run(NULL, a1, NULL, NULL, 0, &e), 0);
+    assert_int_equal(dp_run(NULL, a2, NULL, NULL, 0, &e), 0);
     /* the veth from inside, its peer into the other namespace, as a stand-in's batch */
     char cmds[512];
     snprintf(cmds, sizeof cmds, "link add eth0 address 02:00:00:00:00:01 mtu 1450 type veth peer name vt-x mtu 1450 "
              "netns %s\nlink set lo up\nlink set eth0 up\naddr replace 10.9.0.5/24 dev eth0\n"
              "route replace default via 10.9.0.1\n", out_ns);
-    assert_int_equal(dp_run(ns, batch, cmds, NULL, DP_INPROC, &e), 0);
+    assert_int_equal(dp_run(ns, batch, cmds, NULL, 0, &e), 0);
     assert_int_equal(dp_run(out_ns, batch, "link set vt-x alias \"eni=eni-x fp1\" up\naddr add 198.51.100.9/32 dev vt-x\n"
-                            "route replace 198.51.100.0/24 dev vt-x\n", NULL, DP_INPROC, &e), 0);
+                            "route replace 198.51.100.0/24 dev vt-x\n", NULL, 0, &e), 0);
     assert_int_equal(dp_proc_count() - procs, 0);
     /* what `ip` itself reads back (an unknown form: a process of its own) */
     char *o = NULL;
@@ -647,18 +647,18 @@ static void test_ip_in_process(void **state)
     assert_non_null(strstr(o, "alias eni=eni-x fp1"));
     assert_non_null(strstr(o, "mtu 1450"));
     free(o);
-    assert_true(dp_proc_count() - procs >= 4);
+    assert_true(dp_proc_count() - procs >= 3);    /* the link's probe is in-process (no output wanted) */
     /* the first failure ends a batch: eth0 stays up; with -force the next line still runs */
     verr_t f = {0};
-    assert_int_equal(dp_run(ns, batch, "link set nosuch down\nlink set eth0 down\n", NULL, DP_INPROC, &f), -1);
+    assert_int_equal(dp_run(ns, batch, "link set nosuch down\nlink set eth0 down\n", NULL, 0, &f), -1);
     assert_non_null(strstr(f.message, "Cannot find device \"nosuch\""));
     assert_int_equal(dp_run(ns, show, NULL, &o, 0, &e), 0);
     assert_non_null(strstr(o, "10.9.0.5/24"));
     free(o);
     memset(&f, 0, sizeof f);
-    assert_int_equal(dp_run(ns, batch, "addr add 10.9.0.5/24 dev eth0\n", NULL, DP_INPROC, &f), -1);
+    assert_int_equal(dp_run(ns, batch, "addr add 10.9.0.5/24 dev eth0\n", NULL, 0, &f), -1);
     assert_non_null(strstr(f.message, "RTNETLINK answers: File exists"));
-    assert_int_equal(dp_run(ns, force, "link set nosuch down\nlink del eth0\n", NULL, DP_QUIET | DP_INPROC, NULL), -1);
+    assert_int_equal(dp_run(ns, force, "link set nosuch down\nlink del eth0\n", NULL, DP_QUIET, NULL), -1);
     assert_int_not_equal(dp_runv(ns, DP_QUIET, NULL, "ip", "link", "show", "eth0", NULL), 0);
     assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", ns, NULL), 0);
     assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", out_ns, NULL), 0);
@@ -666,6 +666,100 @@ static void test_ip_in_process(void **state)
     char path[128];
     snprintf(path, sizeof path, "/run/netns/%s", ns);
     assert_int_not_equal(stat(path, &sb), 0);
+}
+
+/* The forms of a host's and a VPC's build and of a router's rebuild, in-process, read back
+ * by the programs themselves: a bridge, a VXLAN as `ip` makes it, fdb entries as `bridge`
+ * makes them (the gateway's sticky one), a sysctl of the namespace, rules, a table's
+ * routes on the link, permanent neighbours, and the flushes that clear them. */
+static void out_of(const char *ns, const char *const argv[], const char *want)
+{
+    verr_t e = {0};
+    char *o = NULL;
+    assert_int_equal(dp_run(ns, argv, NULL, &o, 0, &e), 0);
+    if (!strstr(o, want)) fprintf(stderr, "%s: wanted \"%s\" in:\n%s\n", argv[1], want, o);
+    assert_non_null(strstr(o, want));
+    free(o);
+}
+
+/* (a listing of nothing may fail: "FIB table does not exist") */
+static void out_lacks(const char *ns, const char *const argv[], const char *unwanted)
+{
+    verr_t e = {0};
+    char *o = NULL;
+    if (dp_run(ns, argv, NULL, &o, DP_QUIET, &e) < 0) o = NULL;
+    assert_null(o ? strstr(o, unwanted) : NULL);
+    free(o);
+}
+
+static void test_build_forms_in_process(void **state)
+{
+    (void)state;
+    char ns[64];
+    snprintf(ns, sizeof ns, "virga-u%d-inproc", (int)getpid());
+    verr_t e = {0};
+    long procs = dp_proc_count();
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "add", ns, NULL), 0);
+    static const char *const batch[] = {"ip", "-batch", "-", NULL}, *const force[] = {"ip", "-force", "-batch", "-", NULL};
+    assert_int_equal(dp_run(ns, batch, "link add ul type bridge\naddr add 10.254.9.1/24 dev ul\nlink set ul up\n"
+                            "link add vb-9 type bridge\nlink set vb-9 up\n"
+                            "link add vx-9 type vxlan id 9 local 10.254.9.1 dstport 4789 nolearning dev ul\n"
+                            "link set vx-9 master vb-9 up\nlink add vr-9 mtu 1450 type veth peer name gw0 mtu 1450\n"
+                            "link set vr-9 master vb-9 up\nlink set gw0 address 02:fe:00:00:09:01 up\n"
+                            "addr add 172.31.0.1/20 dev gw0\n", NULL, 0, &e), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "bridge", "fdb", "replace", "02:fe:00:00:09:01", "dev", "vr-9", "master", "static",
+                             "sticky", NULL), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-9", "dst", "10.254.9.2",
+                             NULL), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "ip", "link", "set", "vx-9", "alias", "vni=9 local=10.254.9.1", NULL), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+                             "net.ipv4.conf.gw0.send_redirects=0", NULL), 0);
+    assert_int_equal(dp_run(ns, batch, "rule add priority 1000 from 172.31.0.0/20 lookup 1000\n"
+                            "neigh replace 172.31.0.6 lladdr 02:00:00:00:00:02 dev gw0 nud permanent\n"
+                            "route replace 10.99.0.0/24 via 172.31.0.6 dev gw0 onlink table 1000\n", NULL, 0, &e), 0);
+    assert_int_equal(dp_proc_count() - procs, 0);
+    static const char *const vx[] = {"ip", "-d", "link", "show", "vx-9", NULL};
+    out_of(ns, vx, "vxlan id 9 local 10.254.9.1 dev ul srcport 0 0 dstport 4789 nolearning ttl auto ageing 300 udpcsum");
+    out_of(ns, vx, "master vb-9");
+    out_of(ns, vx, "alias vni=9 local=10.254.9.1");
+    static const char *const fdb_vr[] = {"bridge", "fdb", "show", "dev", "vr-9", NULL};
+    out_of(ns, fdb_vr, "02:fe:00:00:09:01 sticky master vb-9 static");
+    static const char *const fdb_vx[] = {"bridge", "fdb", "show", "dev", "vx-9", NULL};
+    out_of(ns, fdb_vx, "00:00:00:00:00:00 dst 10.254.9.2 self permanent");
+    static const char *const fwd[] = {"sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.gw0.send_redirects", NULL};
+    out_of(ns, fwd, "1\n0\n");
+    static const char *const rules[] = {"ip", "rule", "show", NULL};
+    out_of(ns, rules, "1000:\tfrom 172.31.0.0/20 lookup 1000");
+    static const char *const neigh[] = {"ip", "neigh", "show", "dev", "gw0", NULL};
+    out_of(ns, neigh, "172.31.0.6 lladdr 02:00:00:00:00:02 PERMANENT");
+    static const char *const table[] = {"ip", "route", "show", "table", "1000", NULL};
+    out_of(ns, table, "10.99.0.0/24 via 172.31.0.6 dev gw0 onlink");
+    /* a router's rebuild clears all of it, as router_routes does (the rule 1001 it also tries
+     * is not there: that line fails, the others ran, as with ip -force), and the addresses */
+    assert_int_equal(dp_run(ns, force, "neigh flush dev gw0 nud permanent\nrule del priority 1000\nroute flush table 1000\n"
+                            "rule del priority 1001\nroute flush table 1001\n", NULL, DP_QUIET, NULL), -1);
+    assert_int_equal(dp_runv(ns, 0, &e, "ip", "addr", "flush", "dev", "gw0", NULL), 0);
+    assert_int_equal(dp_runv(ns, DP_QUIET, NULL, "ip", "route", "flush", "dev", "gw0", NULL), 0);
+    out_lacks(ns, rules, "lookup 1000");
+    out_lacks(ns, neigh, "PERMANENT");
+    out_lacks(ns, table, "10.99.0.0");
+    static const char *const addrs[] = {"ip", "addr", "show", "dev", "gw0", NULL};
+    out_lacks(ns, addrs, "172.31.0.1");
+    /* a QEMU interface's tap, persistent, as `ip tuntap add` makes it */
+    assert_int_equal(dp_run(ns, batch, "tuntap add dev vt-9 mode tap\nlink set vt-9 mtu 1450\nlink set vt-9 master vb-9 up\n",
+                            NULL, 0, &e), 0);
+    static const char *const tap[] = {"ip", "-d", "link", "show", "vt-9", NULL};
+    out_of(ns, tap, "tun type tap pi off vnet_hdr off persist on");
+    out_of(ns, tap, "mtu 1450");
+    /* the probe, and what is not understood (a listing) goes to the program */
+    assert_int_equal(dp_runv(ns, 0, &e, "ip", "link", "show", "vb-9", NULL), 0);
+    verr_t f = {0};
+    assert_int_equal(dp_runv(ns, 0, &f, "ip", "link", "show", "nosuch", NULL), -1);
+    assert_non_null(strstr(f.message, "Device \"nosuch\" does not exist"));
+    assert_int_equal(dp_runv(ns, 0, &e, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx-9", "dst", "10.254.9.2",
+                             NULL), 0);
+    out_lacks(ns, fdb_vx, "10.254.9.2");
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", ns, NULL), 0);
 }
 
 int main(void)
@@ -687,6 +781,7 @@ int main(void)
         /* last: the linux driver's only, dropped below when not root */
         cmocka_unit_test_prestate_setup_teardown(test_launch_commands, setup, teardown, &drivers[1]),
         cmocka_unit_test_teardown(test_ip_in_process, drop_inproc_namespaces),
+        cmocka_unit_test_teardown(test_build_forms_in_process, drop_inproc_namespaces),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its rows are skipped */
@@ -696,7 +791,7 @@ int main(void)
         n--;
         memmove(&tests[4], &tests[5], (n - 5) * sizeof tests[0]);
         n--;
-        n -= 2;    /* test_launch_commands, test_ip_in_process */
+        n -= 3;    /* test_launch_commands, test_ip_in_process, test_build_forms_in_process */
     }
     return _cmocka_run_group_tests("datapath", tests, n, NULL, NULL);
 }

@@ -3,12 +3,13 @@
  *
  * The datapath says what it does as `ip`, `nft`, `bridge`, `sysctl` command lines: their
  * text is what an operator reads when debugging (VIRGA_DP_TRACE=1) and can replay by hand,
- * and iproute2 and nftables speak every message we need. The commands of an apply on a
- * launch's or a terminate's path (DP_INPROC) are run in-process (dp_inproc.h: rtnetlink through libmnl,
- * nftables through libnftables, namespaces as `ip netns` makes them), each on a thread of
- * its own in the namespace: a fork+exec costs far more CPU than the request it carries
- * (docs/performance.md, "Agent CPU per launch"). Everything else, and everything when
- * VIRGA_DP_EXEC=1, is exec'd: the child enters the namespace with setns() before exec, so
+ * and iproute2 and nftables speak every message we need. The forms an apply uses are run
+ * in-process (dp_inproc.h: rtnetlink through libmnl, nftables through libnftables,
+ * namespaces as `ip netns` makes them, sysctls written in the namespace), each on a thread
+ * of its own in the namespace: a fork+exec costs far more CPU than the request it carries
+ * (docs/performance.md, "Agent CPU per launch", "The datapath's other applies
+ * in-process"). dnsmasq, what observe reads (listings), any other form, and everything
+ * when VIRGA_DP_EXEC=1, is exec'd: the child enters the namespace with setns() before exec, so
  * no thread of the caller ever changes namespace, and there is no shell: arguments are an
  * argv array of strings validated by desired.c. Every run is bounded in time. */
 #include <errno.h>
@@ -109,19 +110,24 @@ static void trace(const char *netns, const char *const argv[], long long t0, con
                 argv[1] && argv[2] && argv[3] ? argv[3] : "", how);
 }
 
-/* The command in-process when dp_inproc.h knows it: 1 when it does not (exec it). */
+/* The command in-process when dp_inproc.h knows it: 1 when it does not (exec it). A caller
+ * that wants what `ip`, `bridge` or `sysctl` print (observe's listings) gets the program:
+ * in-process they print nothing. */
 static int run_inproc(const char *netns, const char *const argv[], const char *input, char **out, int flags,
                       verr_t *e)
 {
     static int exec_only = -1;
     if (exec_only < 0) exec_only = getenv("VIRGA_DP_EXEC") && !strcmp(getenv("VIRGA_DP_EXEC"), "1");
-    if (exec_only || !(flags & DP_INPROC) || (flags & DP_DETACHED)) return 1;
+    int nft = !strcmp(argv[0], "nft");
+    if (exec_only || (flags & DP_DETACHED) || (out && !nft)) return 1;
     long long t0 = now_ms();
     strbuf_t so = {0}, se = {0};
     strbuf_puts(&so, "");
     strbuf_puts(&se, "");
-    int rc = !strcmp(argv[0], "ip") ? dp_ip_inproc(netns, argv, input, &se)
-           : !strcmp(argv[0], "nft") ? dp_nft_inproc(netns, argv, input, &so, &se) : 1;
+    int rc = nft ? dp_nft_inproc(netns, argv, input, &so, &se)
+           : !strcmp(argv[0], "ip") ? dp_ip_inproc(netns, argv, input, &se)
+           : !strcmp(argv[0], "bridge") && !input ? dp_bridge_inproc(netns, argv, &se)
+           : !strcmp(argv[0], "sysctl") && !input ? dp_sysctl_inproc(netns, argv, &se) : 1;
     if (rc != 1) {
         __atomic_add_fetch(&exec_count, 1, __ATOMIC_RELAXED);
         if (rc < 0) rc = failed(argv, &se, flags, e);

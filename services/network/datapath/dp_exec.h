@@ -9,8 +9,6 @@
 
 #define DP_DETACHED 1   /* stdio on /dev/null, own session: for daemons (dnsmasq) */
 #define DP_QUIET    2   /* a failure returns -1 without setting the error (probes) */
-#define DP_INPROC   4   /* in-process when dp_inproc.h knows the form (a launch's and a
-                         * terminate's applies): building a VPC or a host keeps its execs */
 
 /* Run argv in namespace `netns` (NULL: the caller's), `input` on stdin, stdout into *out
  * (caller frees). Non-zero exit, a signal or the time bound is an InternalError carrying

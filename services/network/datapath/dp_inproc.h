@@ -1,6 +1,7 @@
 /* dp_inproc.h - the datapath's commands run in-process, without fork+exec: network
  * namespaces made and deleted as `ip netns` does, nftables scripts through libnftables,
- * and the `ip` requests of an apply's launch and terminate through rtnetlink (libmnl).
+ * the `ip` and `bridge fdb` requests of the applies through rtnetlink (libmnl), sysctls
+ * written in the namespace.
  * dp_run (dp_exec.c) asks here first; what is not understood here is exec'd as before. */
 #ifndef VIRGA_DP_INPROC_H
 #define VIRGA_DP_INPROC_H
@@ -22,6 +23,15 @@ int dp_netns_del(const char *name, strbuf_t *err);
  * `ip`), 0 when it ran and every line succeeded, -1 when one failed: *err then says what
  * `ip` would have said on stderr. */
 int dp_ip_inproc(const char *netns, const char *const argv[], const char *input, strbuf_t *err);
+
+/* A `bridge fdb append|replace|del` command line (argv without "bridge") through
+ * rtnetlink: 1 when not understood here, else 0 or -1 as above. */
+int dp_bridge_inproc(const char *netns, const char *const argv[], strbuf_t *err);
+
+/* `sysctl -q -w KEY=VALUE...` (argv without "sysctl"): each value written to /proc/sys on
+ * the namespace's thread (a net.* key is the namespace's own). 1 when not that form, else
+ * 0 or -1 with sysctl's words in err. */
+int dp_sysctl_inproc(const char *netns, const char *const argv[], strbuf_t *err);
 
 /* An `nft` command line (argv without "nft": `-f -` with input, or one command) through
  * libnftables: 1 when not understood here, else 0 or -1 as above; its output in *out. */

@@ -95,16 +95,16 @@ int lx_commit(dp_driver_t *d, verr_t *e)
     /* removals never fail an apply (what is gone is gone): quiet, every line tried */
     if (p->unplug.len) {
         strbuf_puts(&p->unplug, "link del group " LX_GONE_GROUP "\n");
-        dp_run(p->hns, IP_FORCE_BATCH, p->unplug.s, NULL, DP_QUIET | DP_INPROC, NULL);
+        dp_run(p->hns, IP_FORCE_BATCH, p->unplug.s, NULL, DP_QUIET, NULL);
     }
-    if (p->ns_del.len) dp_run(NULL, IP_FORCE_BATCH, p->ns_del.s, NULL, DP_QUIET | DP_INPROC, NULL);
+    if (p->ns_del.len) dp_run(NULL, IP_FORCE_BATCH, p->ns_del.s, NULL, DP_QUIET, NULL);
     if (p->nft.len) {
         verr_t err = {0};
-        if (dp_run(p->hns, NFT_F, p->nft.s, NULL, DP_INPROC, &err) < 0) again = pieces_failed(p, &err);
+        if (dp_run(p->hns, NFT_F, p->nft.s, NULL, 0, &err) < 0) again = pieces_failed(p, &err);
     }
-    if (p->ns_add.len) rc = dp_run(NULL, IP_BATCH, p->ns_add.s, NULL, DP_INPROC, e);
-    for (size_t i = 0; rc == 0 && i < p->n_inst; i++) rc = dp_run(p->inst[i].ns, IP_BATCH, p->inst[i].cmds, NULL, DP_INPROC, e);
-    if (rc == 0 && p->plug.len) rc = dp_run(p->hns, IP_BATCH, p->plug.s, NULL, DP_INPROC, e);
+    if (p->ns_add.len) rc = dp_run(NULL, IP_BATCH, p->ns_add.s, NULL, 0, e);
+    for (size_t i = 0; rc == 0 && i < p->n_inst; i++) rc = dp_run(p->inst[i].ns, IP_BATCH, p->inst[i].cmds, NULL, 0, e);
+    if (rc == 0 && p->plug.len) rc = dp_run(p->hns, IP_BATCH, p->plug.s, NULL, 0, e);
     lx_discard(d);
     return rc < 0 ? -1 : again;
 }

@@ -211,16 +211,27 @@ static int ensure_vpc(dp_driver_t *d, const dp_desired_t *w, const dp_unit_t *u,
     char gw_mac[18];
     snprintf(gw_mac, sizeof gw_mac, "02:fe:%02x:%02x:%02x:01", (v->vni >> 16) & 0xff,
              (v->vni >> 8) & 0xff, v->vni & 0xff);
+    /* Two things keep the gateway MAC on this host's own router port, from the first
+     * frame on (docs/network.md, "The gateway MAC stays home"): the router's namespace
+     * has no IPv6, so its leg coming up sends nothing by itself (it sent MLD reports, DAD
+     * and router solicitations with that MAC, which the bridge flooded through the tunnel
+     * before this VPC's bridge rules existed, some held in the underlay's ARP queue until
+     * the peer host came up); and the bridge holds that MAC on the router's port as a
+     * static, sticky entry, so that a frame from the tunnel carrying it (another host's
+     * router) can never move it there: learned behind the tunnel, the MAC sent this
+     * host's instances' gateway traffic to the other host, where it is dropped. */
     if (dp_runv(hns, 0, e, "ip", "link", "add", vb, "type", "bridge", NULL) < 0 ||
         dp_runv(hns, 0, e, "ip", "link", "set", vb, "up", NULL) < 0 ||
         dp_runv(hns, 0, e, "ip", "link", "add", vx, "type", "vxlan", "id", id, "local",
                 w->underlay_ip, "dstport", "4789", "nolearning", "dev", UL_BRIDGE, NULL) < 0 ||
         dp_runv(hns, 0, e, "ip", "link", "set", vx, "master", vb, "up", NULL) < 0 ||
         lx_ns_add(rns, e) < 0 ||
-        sysctl_in(rns, "net.ipv4.ip_forward=1", e) < 0 ||
+        dp_runv(rns, 0, e, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1", NULL) < 0 ||
         dp_runv(hns, 0, e, "ip", "link", "add", vr, "mtu", VX_MTU, "type", "veth", "peer", "name",
                 DP_ROUTER_IF, "mtu", VX_MTU, "netns", rns, NULL) < 0 ||
         dp_runv(hns, 0, e, "ip", "link", "set", vr, "master", vb, "up", NULL) < 0 ||
+        dp_runv(hns, 0, e, "bridge", "fdb", "replace", gw_mac, "dev", vr, "master", "static", "sticky", NULL) < 0 ||
         dp_runv(rns, 0, e, "ip", "link", "set", DP_ROUTER_IF, "address", gw_mac, "up", NULL) < 0 ||
         dp_runv(rns, 0, e, "ip", "link", "add", DP_OUTSIDE_IF, "type", "veth", "peer", "name", vo,
                 "netns", ons, NULL) < 0 ||
@@ -245,7 +256,7 @@ static int fdb_op(dp_driver_t *d, const char *host, const char *key, const char 
 /* ---- interfaces: a veth pair into a stand-in namespace (a container joins it), or a
  * persistent tap in the host namespace (QEMU, running there, opens it by name) ---- */
 
-/* Several `ip` commands in one namespace, one exec (`ip -batch`, stops at the first error):
+/* Several `ip` commands in one namespace, one request each (`ip -batch`, stops at the first error):
  * plugging an interface is on the path every instance start waits for. */
 static int ip_batch(const char *ns, const char *cmds, verr_t *e)
 {
@@ -481,11 +492,8 @@ static int router_publics(const dp_desired_t *w, const dp_unit_t *u, const dp_un
     if (in_router.len) strbuf_puts(&in_router, "route replace default dev " DP_OUTSIDE_IF "\n");
     static const char *const nft[] = {"nft", "-f", "-", NULL};
     verr_t err = {0};
-    static const char *const batch[] = {"ip", "-batch", "-", NULL};
-    /* on a launch's and a terminate's path: in-process (dp_exec.c) */
-    int rc = (in_router.len && dp_run(rns, batch, in_router.s, NULL, DP_INPROC, &err) < 0) ||
-             (outside.len && dp_run(ons, batch, outside.s, NULL, DP_INPROC, &err) < 0)
-        ? 1 : dp_run(rns, nft, u->text, NULL, DP_INPROC, e);
+    int rc = (in_router.len && ip_batch(rns, in_router.s, &err) < 0) || (outside.len && ip_batch(ons, outside.s, &err) < 0)
+        ? 1 : dp_run(rns, nft, u->text, NULL, 0, e);
     if (rc > 0) fprintf(stderr, "datapath: %s: public addresses not changed in place (%s); rebuilding its router\n",
                         rns, err.message);
     free(in_router.s);
