@@ -168,7 +168,7 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
     if (db_commit(db, e) < 0)
         goto fail;
     for (size_t i = 0; i < ntold; i++)
-        hosts_notify(service_of(ctx), told[i].host, told[i].gen);
+        hosts_notify_changes(service_of(ctx), db, told[i].host, told[i].gen);
     if (wake)
         task_pool_wake(c->tasks);
     if (ev == EV_REBOOT) {

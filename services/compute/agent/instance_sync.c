@@ -1,6 +1,7 @@
 /* instance_sync.c - the instance loop (instance_sync.h): one thread that, when woken
- * (agent.instances_changed, the timer, a job's end), pulls the desired instances, plans
- * jobs for what differs from what the drivers list, and reports what they list. */
+ * (agent.instances_changed, the timer, a job's end), pulls the desired instances or
+ * applies a doorbell's changes to the document it holds, plans jobs for what differs
+ * from what the drivers list, and reports what they list. */
 #include "instance_sync.h"
 
 #include <sodium.h>
@@ -312,25 +313,121 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
     free(r);
 }
 
-static void pass(instance_sync_t *s, int full)
+enum pass_mode { PASS_REPORT, PASS_PLAN, PASS_PULL };
+
+/* Pull the desired document (pass_mu held). Without it nothing is removed: the document
+ * held stays (or none, before the first pull) and the pass only plans what it has. */
+static int pull(instance_sync_t *s)
+{
+    json_t *doc = NULL;
+    verr_t e;
+    pthread_mutex_lock(&s->mu);
+    s->pulled_ms = vm_now_ms();
+    pthread_mutex_unlock(&s->mu);
+    if (s->io.desired(s->io.arg, &doc, &e) < 0) {
+        log_warn("host_instances: %s %s", e.code, e.message);
+        return -1;
+    }
+    if (!json_is_array(json_object_get(doc, "instances")))
+        json_object_set_new(doc, "instances", json_array());
+    pthread_mutex_lock(&s->mu);
+    json_decref(s->desired);
+    s->desired = doc;
+    s->generation = json_int(doc, "generation", s->generation);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* One doorbell's changes into the document held (mu held): a spec replaces the one held
+ * unless that one is of a later change; "gone" takes it out. */
+static void apply_changes(instance_sync_t *s, const json_t *changes)
+{
+    json_t *list = json_object_get(s->desired, "instances");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(changes, i, c) {
+        const char *id = json_str(c, "instance_id", NULL);
+        if (!vm_id_valid(id))
+            continue;
+        size_t k, at = json_array_size(list);
+        const json_t *it;
+        json_array_foreach(list, k, it)
+            if (!strcmp(json_str(it, "instance_id", ""), id)) {
+                at = k;
+                break;
+            }
+        const json_t *held = json_array_get(list, at);
+        if (held && json_int(held, "changed_gen", 0) > json_int(c, "changed_gen", 0))
+            continue;
+        if (json_is_true(json_object_get(c, "gone"))) {
+            if (held)
+                json_array_remove(list, at);
+        } else if (held) {
+            json_array_set(list, at, (json_t *)c);
+        } else {
+            json_array_append(list, (json_t *)c);
+        }
+    }
+}
+
+static int bell_order(const void *a, const void *b)
+{
+    json_int_t x = json_int(*(json_t *const *)a, "generation", 0), y = json_int(*(json_t *const *)b, "generation", 0);
+    return (x > y) - (x < y);
+}
+
+/* The doorbells received since the last pass, in generation order: each one the next
+ * generation is applied; one that skips a generation (a doorbell lost, or one that
+ * carried no changes) makes the pass pull, once, and that pull has every doorbell
+ * received before it. *pulled: whether this pass pulled already. */
+static void apply_bells(instance_sync_t *s, int *pulled)
+{
+    pthread_mutex_lock(&s->mu);
+    json_t *bells = s->bells;
+    s->bells = json_array();
+    pthread_mutex_unlock(&s->mu);
+    size_t n = json_array_size(bells);
+    json_t **v = xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(bells, i);
+    qsort(v, n, sizeof *v, bell_order);
+    for (size_t i = 0; i < n; i++) {
+        json_int_t g = json_int(v[i], "generation", 0);
+        pthread_mutex_lock(&s->mu);
+        int next = s->desired && g == s->generation + 1, old = s->desired && g <= s->generation;
+        if (next) {
+            apply_changes(s, json_object_get(v[i], "changes"));
+            s->generation = g;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (next || old)
+            continue;
+        if (*pulled)
+            break;   /* what the pull did not have comes with the next doorbell or the timer */
+        log_info("doorbell of generation %lld after %lld: pulling", (long long)g, (long long)s->generation);
+        *pulled = 1;
+        if (pull(s) < 0)
+            break;
+    }
+    free(v);
+    json_decref(bells);
+}
+
+static void pass(instance_sync_t *s, enum pass_mode mode)
 {
     pthread_mutex_lock(&s->pass_mu);
-    JSON_AUTO json_t *doc = NULL;
-    verr_t e;
-    if (full && s->io.desired(s->io.arg, &doc, &e) < 0) {
-        /* Without the desired state nothing is removed: only what runs is reported. */
-        log_warn("host_instances: %s %s", e.code, e.message);
-        doc = NULL;
-    }
+    int pulled = mode == PASS_PULL;
+    if (pulled)
+        pull(s);
+    if (mode != PASS_REPORT)
+        apply_bells(s, &pulled);
     size_t n_seen = 0;
     int incomplete = 0;
     seen_t *seen = observe(s, &n_seen, &incomplete);
-    if (doc) {
-        pthread_mutex_lock(&s->mu);
-        s->generation = json_int(doc, "generation", s->generation);
-        plan(s, doc, seen, n_seen);
-        pthread_mutex_unlock(&s->mu);
-    }
+    pthread_mutex_lock(&s->mu);
+    if (s->desired && mode != PASS_REPORT)
+        plan(s, s->desired, seen, n_seen);
+    pthread_mutex_unlock(&s->mu);
     report(s, seen, n_seen, incomplete);
     free(seen);
     pthread_mutex_unlock(&s->pass_mu);
@@ -344,21 +441,26 @@ static void *loop(void *arg)
         int64_t now = vm_now_ms();
         if (s->retry_at_ms && s->retry_at_ms <= now) {
             s->retry_at_ms = 0;
-            s->want_sync = 1;
+            s->want_plan = 1;
         }
-        if (!s->want_sync && !s->want_report) {
-            int64_t wait = s->interval_ms;
+        /* the reconcile timer: a pull at least every interval, however busy the
+         * doorbells keep the loop (they heal nothing they did not carry) */
+        if (now - s->pulled_ms >= s->interval_ms)
+            s->want_sync = 1;
+        if (!s->want_sync && !s->want_report && !s->want_plan && !json_array_size(s->bells)) {
+            int64_t wait = s->pulled_ms + s->interval_ms - now;
             if (s->retry_at_ms && s->retry_at_ms - now < wait)
                 wait = s->retry_at_ms - now;
-            struct timespec ts = deadline_in_ms((long)wait);
-            if (pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts) != 0 && !s->want_report)
-                s->want_sync = 1;   /* the timer */
+            struct timespec ts = deadline_in_ms((long)(wait > 0 ? wait : 1));
+            pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts);
             continue;
         }
-        int full = s->want_sync;
-        s->want_sync = s->want_report = 0;
+        enum pass_mode mode = s->want_sync                                   ? PASS_PULL
+                              : s->want_plan || json_array_size(s->bells) ? PASS_PLAN
+                                                                            : PASS_REPORT;
+        s->want_sync = s->want_report = s->want_plan = 0;
         pthread_mutex_unlock(&s->mu);
-        pass(s, full);
+        pass(s, mode);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -380,6 +482,28 @@ int sync_waits_for_network(const inst_t *in)
     return in->transient && !strncmp(in->error, "NetworkNotReady:", 16);
 }
 
+/* Bounds the doorbells waiting for the loop: past it they are dropped for a pull. */
+#define MAX_BELLS 256
+
+void instance_sync_doorbell(instance_sync_t *s, const json_t *bell)
+{
+    if (!s)
+        return;
+    const json_t *changes = json_object_get(bell, "changes");
+    pthread_mutex_lock(&s->mu);
+    if (!json_is_array(changes) || json_array_size(s->bells) >= MAX_BELLS) {
+        json_array_clear(s->bells);
+        s->want_sync = 1;
+    } else if (json_int(bell, "generation", 0) > s->generation) {   /* else the document has it */
+        json_array_append(s->bells, (json_t *)bell);
+    } else {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    pthread_cond_signal(&s->loop_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void instance_sync_network_applied(instance_sync_t *s)
 {
     if (!s)
@@ -393,7 +517,7 @@ void instance_sync_network_applied(instance_sync_t *s)
             any = 1;
         }
     if (any) {
-        s->want_sync = 1;
+        s->want_plan = 1;
         pthread_cond_signal(&s->loop_cv);
     }
     pthread_mutex_unlock(&s->mu);
@@ -401,7 +525,7 @@ void instance_sync_network_applied(instance_sync_t *s)
 
 int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
 {
-    pass(s, 1);
+    pass(s, PASS_PULL);
     int64_t end = vm_now_ms() + timeout_ms;
     pthread_mutex_lock(&s->mu);
     while ((s->q_head || s->running) && vm_now_ms() < end) {
@@ -412,7 +536,7 @@ int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
     pthread_mutex_unlock(&s->mu);
     if (busy)
         return verr_set(e, 504, "RequestTimeout", "instance jobs still running after %d ms", timeout_ms);
-    pass(s, 0);
+    pass(s, PASS_REPORT);
     return 0;
 }
 
@@ -476,6 +600,7 @@ instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e)
     pthread_cond_init(&s->loop_cv, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
+    s->bells = json_array();
     if (vm_mkdirs(s->state_dir, 0700, e) < 0) {
         instance_sync_stop(s);
         return NULL;
@@ -524,6 +649,8 @@ void instance_sync_stop(instance_sync_t *s)
     for (size_t d = 0; d < s->n_drv; d++)
         vm_driver_close(s->drv[d]);
     free(s->inst);
+    json_decref(s->desired);
+    json_decref(s->bells);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->pass_mu);
     pthread_cond_destroy(&s->loop_cv);
