@@ -32,7 +32,9 @@ const char *sender_host(bus_ctx_t *ctx, verr_t *e)
 }
 
 /* Store an instance's console text when it changed: the agent's report is the latest
- * (its console_seq is kept, not compared: a restarted agent may count from 0 again). */
+ * (its console_seq is kept, not compared: a restarted agent may count from 0 again).
+ * The pull answers the seq kept, which is how the agent learns what compute has: its
+ * reports get no reply. */
 static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
 {
     const char *console = json_str(o, "console", NULL);
@@ -46,7 +48,7 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
     PG_AUTO PGresult *r = db_prepared(db, e, "obs_console",
         "INSERT INTO instance_console (instance_id, output, seq) VALUES ($1, $2, $3::bigint) "
         "ON CONFLICT (instance_id) DO UPDATE SET output = EXCLUDED.output, seq = EXCLUDED.seq, updated_at = now() "
-        "WHERE instance_console.output <> EXCLUDED.output", 3, p);
+        "WHERE (instance_console.output, instance_console.seq) IS DISTINCT FROM (EXCLUDED.output, EXCLUDED.seq)", 3, p);
     return r ? 0 : -1;
 }
 
@@ -155,9 +157,24 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
                            * host with a pending launch (its rows are all locked above) has one */
     if (pending && hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
         goto fail;
+    /* the agent sends its reports one-way (instance_messages.c), so they may come in any
+     * order: one older than the last applied (its seq, added) is undone. The host's row
+     * is locked last, as every change of compute takes instances then hosts. */
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
+    const char *q[] = {host, seq};
     h = db_prepared(db, e, "obs_host",
-        "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);
-    if (!h || db_commit(db, e) < 0)
+        "UPDATE hosts SET observed_at = now(), observed_seq = greatest(observed_seq, $2::bigint) WHERE host_id = $1 "
+        "AND ($2::bigint = 0 OR observed_seq < $2::bigint) RETURNING generation", 2, q);
+    if (!h)
+        goto fail;
+    if (!PQntuples(h) && strcmp(seq, "0")) {
+        db_rollback(db);
+        log_info("report %s of host %s is older than the last applied: ignored", seq, host);
+        *reply = json_pack("{s:I, s:b}", "generation", (json_int_t)0, "stale", 1);
+        return 0;
+    }
+    if (db_commit(db, e) < 0)
         goto fail;
     if (ended)
         task_pool_wake(compute_of(ctx)->tasks);

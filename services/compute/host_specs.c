@@ -78,14 +78,15 @@ static json_t *image_part(bus_ctx_t *ctx, const char *account, json_t *cached, c
 
 #define DESIRED_STATES "('pending', 'running', 'stopping', 'stopped')"
 
-/* A spec's columns (14, from the query's column c0 on): the last says whether the host
- * should run it at all. */
+/* A spec's columns (15, from the query's column c0 on): whether the host should run it
+ * at all, and the console_seq of the console compute keeps of it. */
 #define SPEC_COLUMNS                                                                                                   \
     "i.id, i.driver, i.vcpus, i.memory_mib, i.disk_gib, i.state, i.reboot_seq, i.image::text, i.image_kind, "          \
     "i.account_id, (SELECT coalesce(json_agg(json_build_object('eni_id', f.eni_id, 'mac', f.mac, 'ip', f.ip, "         \
     "'prefix_len', f.prefix_len, 'gateway', f.gateway, 'vpc_id', f.vpc_id, 'device_index', f.device_index) "          \
     "ORDER BY f.device_index), '[]') FROM (" HOST_INSTANCE_INTERFACES ") f)::text, "                                   \
-    "i.instance_type, i.changed_gen, (i.prepared AND i.state IN " DESIRED_STATES ")"
+    "i.instance_type, i.changed_gen, (i.prepared AND i.state IN " DESIRED_STATES "), "                             \
+    "(SELECT c.seq FROM instance_console c WHERE c.instance_id = i.id)"
 
 /* Row k's spec, or {"instance_id", "gone": true, "changed_gen"} when the host should not
  * run it. NULL with *stale: a grant to refresh and no ctx to ask with; NULL with
@@ -126,6 +127,8 @@ static json_t *spec_of(bus_ctx_t *ctx, db_t *db, PGresult *r, int k, int c0, int
     }
     json_object_set_new(it, "instance_type", json_string(V(11)));   /* added: ec2 maps it */
     json_object_set_new(it, "changed_gen", json_integer(changed));   /* added: the agent keeps the newest */
+    if (!PQgetisnull(r, k, c0 + 14))   /* added: the console compute has (the reports get no reply) */
+        json_object_set_new(it, "console_seq", json_integer((json_int_t)atoll(V(14))));
     if (!strcmp(V(1), "ec2"))   /* added: what RunInstances there also takes */
         json_object_set_new(it, "launch", hybrid_launch_doc(db, id));
     if (refreshed) {
@@ -150,24 +153,28 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     /* one statement, one snapshot: the list is the host's state at that generation
      * exactly, so every later change is in a doorbell of a later generation */
     PG_AUTO PGresult *r = db_prepared(db, e, "hi_list",
-        "SELECT h.generation, " SPEC_COLUMNS " FROM hosts h LEFT JOIN instances i ON i.host_id = h.host_id "
+        "SELECT h.generation, h.observed_seq, " SPEC_COLUMNS " FROM hosts h LEFT JOIN instances i ON i.host_id = h.host_id "
         "AND i.prepared AND i.state IN " DESIRED_STATES " WHERE h.host_id = $1 ORDER BY i.id", 1, p);
     if (!r)
         return -1;
     long long gen = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+    long long seq = PQntuples(r) ? atoll(PQgetvalue(r, 0, 1)) : 0;
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        if (PQgetisnull(r, i, 1))   /* a host with no instance: its one row */
+        if (PQgetisnull(r, i, 2))   /* a host with no instance: its one row */
             continue;
         int stale = 0;
-        json_t *it = spec_of(ctx, db, r, i, 1, &stale);
+        json_t *it = spec_of(ctx, db, r, i, 2, &stale);
         if (!it) {   /* a grant is being refreshed: answered when this runs again */
             json_decref(list);
             return verr_set(e, 503, "ServiceUnavailable", "waiting for a fresh image URL");
         }
         json_array_append_new(list, it);
     }
-    *reply = json_pack("{s:s, s:I, s:o}", "host", host, "generation", (json_int_t)gen, "instances", list);
+    /* observed_seq (added): the last report applied, so that a restarted agent numbers
+     * its reports after it */
+    *reply = json_pack("{s:s, s:I, s:I, s:o}", "host", host, "generation", (json_int_t)gen, "observed_seq",
+                       (json_int_t)seq, "instances", list);
     return 0;
 }
 

@@ -5,6 +5,8 @@
  * with a power the agent does not know is reported as an error and never removes what
  * runs, reboot and stop go through, a console compute has is not sent again, and an
  * instance absent from the desired state (terminated) is removed and no longer reported.
+ * Reports are numbered, and a console compute does not keep (a report lost: they get no
+ * reply) is sent again after the pull says so.
  * Doorbells: one that carries the next generation's changes is applied without a pull;
  * one that skips a generation (a doorbell lost) makes the agent pull; a change whose
  * doorbell never came is healed by the reconcile timer's pull. */
@@ -22,6 +24,7 @@ typedef struct fake {
     json_t *consoles;         /* id -> the last console any report carried */
     int reports;
     int pulls;                /* compute.host_instances asked */
+    json_t *seqs;             /* id -> the console_seq of the console compute keeps */
 } fake_t;
 
 static int fake_desired(void *arg, json_t **doc, verr_t *e)
@@ -31,6 +34,13 @@ static int fake_desired(void *arg, json_t **doc, verr_t *e)
     pthread_mutex_lock(&f->mu);
     f->pulls++;
     *doc = json_deep_copy(f->desired);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(*doc, "instances"), i, it) {
+        json_t *seq = json_object_get(f->seqs, json_str(it, "instance_id", ""));
+        if (seq)
+            json_object_set(it, "console_seq", seq);
+    }
     pthread_mutex_unlock(&f->mu);
     return 0;
 }
@@ -45,8 +55,10 @@ static int fake_observed(void *arg, json_t *body, verr_t *e)
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(body, "instances"), i, it)
-        if (json_object_get(it, "console"))
+        if (json_object_get(it, "console")) {
             json_object_set(f->consoles, json_str(it, "instance_id", ""), json_object_get(it, "console"));
+            json_object_set(f->seqs, json_str(it, "instance_id", ""), json_object_get(it, "console_seq"));
+        }
     f->reports++;
     pthread_mutex_unlock(&f->mu);
     return 0;
@@ -79,7 +91,7 @@ static json_t *reported(fake_t *f, const char *id)
 static void test_sync_loop(void **state)
 {
     ctx_t *x = *state;
-    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object()};
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
     set_desired(&f, "{\"generation\": 5, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
                     " \"vcpus\": 1, \"memory_mib\": 64, \"power\": \"running\", \"reboot_seq\": 0,"
                     " \"interfaces\": [{\"eni_id\": \"eni-1\", \"device\": \"vt-000000000001\", \"ip\": \"172.31.0.5\"}]},"
@@ -161,6 +173,24 @@ static void test_sync_loop(void **state)
     r = reported(&f, ID1);
     assert_null(json_object_get(r, "console"));
     json_decref(r);
+    /* a report that never reached compute (reports get no reply): the pull says which
+     * console compute keeps, and the console goes again */
+    pthread_mutex_lock(&f.mu);
+    json_object_del(f.seqs, ID1);
+    json_object_del(f.consoles, ID1);
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_non_null(json_object_get(f.consoles, ID1));
+    pthread_mutex_unlock(&f.mu);
+    /* every report is numbered after the last */
+    pthread_mutex_lock(&f.mu);
+    json_int_t seq0 = json_int(f.last, "seq", 0);
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_true(seq0 > 0 && json_int(f.last, "seq", 0) > seq0);
+    pthread_mutex_unlock(&f.mu);
 
     /* terminated: absent from the desired state, so removed and no longer reported */
     set_desired(&f, "{\"generation\": 8, \"instances\": []}");
@@ -174,6 +204,7 @@ static void test_sync_loop(void **state)
     json_decref(f.desired);
     json_decref(f.last);
     json_decref(f.consoles);
+    json_decref(f.seqs);
 }
 
 static json_t *parse(const char *json)
@@ -242,7 +273,7 @@ static instance_sync_t *start_sync(ctx_t *x, fake_t *f, const char *interval_s)
 static void test_doorbells(void **state)
 {
     ctx_t *x = *state;
-    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object()};
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
     set_desired(&f, "{\"generation\": 5, \"instances\": [" SPEC(ID1, "running", 5) "]}");
     instance_sync_t *s = start_sync(x, &f, "60");
     verr_t e = {0};
@@ -294,6 +325,7 @@ static void test_doorbells(void **state)
     json_decref(f.desired);
     json_decref(f.last);
     json_decref(f.consoles);
+    json_decref(f.seqs);
 }
 
 /* A change whose doorbell never came (compute killed after its commit, the broker
@@ -302,7 +334,7 @@ static void test_doorbells(void **state)
 static void test_timer_heals_a_lost_doorbell(void **state)
 {
     ctx_t *x = *state;
-    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object()};
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
     set_desired(&f, "{\"generation\": 3, \"instances\": [" SPEC(ID1, "running", 3) "]}");
     instance_sync_t *s = start_sync(x, &f, "1");
     verr_t e = {0};
@@ -315,6 +347,7 @@ static void test_timer_heals_a_lost_doorbell(void **state)
     json_decref(f.desired);
     json_decref(f.last);
     json_decref(f.consoles);
+    json_decref(f.seqs);
 }
 
 int main(void)

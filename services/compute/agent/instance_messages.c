@@ -31,14 +31,13 @@ static int bus_desired(void *arg, json_t **doc, verr_t *e)
     return bus_call(svc->bus, "compute", "compute.host_instances", json_object(), NULL, timeout, doc, e);
 }
 
+/* One-way (issue 11's launch rate: a request and its reply were two messages on the
+ * broker, and the loop used nothing of the reply): the report's seq orders it in
+ * compute, the next pass reports again, and the pull says which console compute has. */
 static int bus_observed(void *arg, json_t *body, verr_t *e)
 {
     service_t *svc = arg;
-    int timeout = (int)config_int(svc->cfg, "agent.compute_timeout_ms", 10000);
-    json_t *r = NULL;
-    int rc = bus_call(svc->bus, "compute", "compute.instances_observed", body, NULL, timeout, &r, e);
-    json_decref(r);
-    return rc;
+    return bus_publish(svc->bus, "virga.rpc.compute", "compute.instances_observed", body, e);
 }
 
 int agent_instance_sync_start(service_t *svc, const char *host_id, verr_t *e)

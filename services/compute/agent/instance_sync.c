@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deadline.h"
 #include "instance_sync_int.h"
@@ -249,8 +250,9 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
     return vm_driver_console(d, id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, buf, len, total, &e) == 0;
 }
 
-/* Build and send compute.instances_observed. Consoles go only when they changed since
- * compute last acknowledged one, within console_budget bytes per report (the rest
+/* Build and send compute.instances_observed (one-way: its seq orders it). Consoles go
+ * only when they changed since the last sent (or since the one compute has, per the last
+ * pull), within console_budget bytes per report (the rest
  * follow in the next reports), so a report stays far below the bus's message size. */
 static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete)
 {
@@ -258,6 +260,12 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
     size_t n = 0;
     row_t *r = rows_of(s, seen, n_seen, &n);
     int64_t gen = s->generation;
+    /* numbered above every earlier report, this process's and (after the first pull)
+     * its predecessors': the clock in microseconds when it is ahead */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t seq = s->report_seq + 1, now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    s->report_seq = seq = seq > now_us ? seq : now_us;
     uint64_t *sent = xcalloc(n + 1, sizeof *sent);
     for (size_t i = 0; i < n; i++)
         sent[i] = sync_inst(s, r[i].id)->console_sent;
@@ -298,7 +306,8 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
     }
     free(sent);
     verr_t e;
-    json_t *body = json_pack("{s:I, s:o}", "generation", (json_int_t)gen, "instances", list);
+    json_t *body = json_pack("{s:I, s:I, s:o}", "generation", (json_int_t)gen, "seq", (json_int_t)seq, "instances",
+                             list);
     if (incomplete)   /* what no driver lists is not proven gone */
         json_object_set_new(body, "incomplete", json_true());
     if (s->io.observed(s->io.arg, body, &e) < 0) {
@@ -334,6 +343,17 @@ static int pull(instance_sync_t *s)
     json_decref(s->desired);
     s->desired = doc;
     s->generation = json_int(doc, "generation", s->generation);
+    /* what compute has: reports are numbered after its last, consoles sent again when
+     * the one it keeps is not the one last sent (a report lost: they get no reply) */
+    if (json_int(doc, "observed_seq", 0) > s->report_seq)
+        s->report_seq = json_int(doc, "observed_seq", 0);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(doc, "instances"), i, it) {
+        const char *id = json_str(it, "instance_id", NULL);
+        if (vm_id_valid(id))
+            sync_inst(s, id)->console_sent = (uint64_t)json_int(it, "console_seq", 0);
+    }
     pthread_mutex_unlock(&s->mu);
     return 0;
 }

@@ -59,6 +59,7 @@ struct instance_sync {
     int64_t pulled_ms;        /* the last pull: one at least every interval_ms, whatever else wakes */
     json_t *desired;          /* the last pull's document with the doorbells since applied; NULL before one */
     json_t *bells;            /* doorbells with changes, not applied yet (a list) */
+    int64_t report_seq;       /* the last report's seq: compute applies none older than the last */
     job_t *q_head;
     int booting, running;     /* jobs running, boots among them */
     inst_t *inst;
