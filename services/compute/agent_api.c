@@ -112,15 +112,21 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             json_object_set(seen, id, o);
     }
     db_t *db = service_db(ctx);
-    const char *p[] = {host};
     int ended = 0, pending = 0;
     PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *h = NULL;
     if (db_begin(db, e) < 0)
         return -1;
+    /* the agent sends its reports one-way (instance_messages.c), so they may come in any
+     * order: one numbered (seq, added) before the last applied locks nothing here, and
+     * is undone below if a newer one was applied meanwhile */
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
+    const char *q[] = {host, seq};
     r = db_prepared(db, e, "obs_lock",
         "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, '') FROM instances "
-        "WHERE host_id = $1 AND state <> 'terminated' AND prepared ORDER BY id FOR UPDATE", 1, p);
+        "WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR $2::bigint > "
+        "(SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
     if (!r)
         goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -157,12 +163,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
                            * host with a pending launch (its rows are all locked above) has one */
     if (pending && hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
         goto fail;
-    /* the agent sends its reports one-way (instance_messages.c), so they may come in any
-     * order: one older than the last applied (its seq, added) is undone. The host's row
-     * is locked last, as every change of compute takes instances then hosts. */
-    char seq[32];
-    snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
-    const char *q[] = {host, seq};
+    /* the host's row locked last, as every change of compute takes instances then hosts */
     h = db_prepared(db, e, "obs_host",
         "UPDATE hosts SET observed_at = now(), observed_seq = greatest(observed_seq, $2::bigint) WHERE host_id = $1 "
         "AND ($2::bigint = 0 OR observed_seq < $2::bigint) RETURNING generation", 2, q);
