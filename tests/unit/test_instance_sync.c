@@ -5,7 +5,8 @@
  * with a power the agent does not know is reported as an error and never removes what
  * runs, reboot and stop go through, a console compute has is not sent again, and an
  * instance absent from the desired state (terminated) is removed and no longer reported.
- * Reports are numbered, and a console compute does not keep (a report lost: they get no
+ * Reports are numbered, one that says what the last said is not sent but on the timer's
+ * pass, and a console compute does not keep (a report lost: they get no
  * reply) is sent again after the pull says so.
  * Doorbells: one that carries the next generation's changes is applied without a pull;
  * one that skips a generation (a doorbell lost) makes the agent pull; a change whose
@@ -190,6 +191,16 @@ static void test_sync_loop(void **state)
     assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
     pthread_mutex_lock(&f.mu);
     assert_true(seq0 > 0 && json_int(f.last, "seq", 0) > seq0);
+    pthread_mutex_unlock(&f.mu);
+
+    /* a pass with nothing new to say sends no report; the one with a pull (the timer's)
+     * sends it anyway, in case the last was lost */
+    pthread_mutex_lock(&f.mu);
+    int n0 = f.reports;
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_int_equal(f.reports, n0 + 1);
     pthread_mutex_unlock(&f.mu);
 
     /* terminated: absent from the desired state, so removed and no longer reported */

@@ -190,6 +190,16 @@ typedef struct row {
     vm_remote_t remote;
 } row_t;
 
+static int desired_has(const instance_sync_t *s, const char *id)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(s->desired, "instances"), i, it)
+        if (!strcmp(json_str(it, "instance_id", ""), id))
+            return 1;
+    return 0;
+}
+
 static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n)
 {
     row_t *r = xcalloc(n_seen + s->n_inst + 1, sizeof *r);
@@ -217,13 +227,16 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
                 x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
         }
     }
-    /* desired instances that no driver lists yet: being made, or failed */
+    /* desired instances that no driver lists yet: failed, or being made. One being made
+     * without a failure yet tells compute nothing (it acts on running, stopped, absent
+     * and errors), and said at every launch's doorbell it was most of the reports, so it
+     * is said only when not desired (a removal under way: not yet absent for compute) */
     for (size_t i = 0; i < s->n_inst; i++) {
         inst_t *in = &s->inst[i];
         int listed = 0;
         for (size_t k = 0; k < n_seen && !listed; k++)
             listed = !strcmp(seen[k].st.id, in->id);
-        if (listed || (!in->busy && !in->error[0]))
+        if (listed || (!in->busy && !in->error[0]) || (!in->error[0] && desired_has(s, in->id)))
             continue;
         row_t *x = &r[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", in->id);
@@ -254,7 +267,7 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
  * only when they changed since the last sent (or since the one compute has, per the last
  * pull), within console_budget bytes per report (the rest
  * follow in the next reports), so a report stays far below the bus's message size. */
-static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete)
+static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete, int force)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
@@ -273,6 +286,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
 
     json_t *list = json_array();
     size_t budget = s->console_budget;
+    int consoles = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_pack("{s:s, s:s, s:I}", "instance_id", r[i].id, "power", vm_power_name(r[i].power),
                               "reboot_seq", (json_int_t)r[i].reboot_seq);
@@ -286,6 +300,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             json_object_set_new(o, "remote", json_pack("{s:s, s:s, s:s, s:s}", "id", r[i].remote.id, "public_ip",
                                                        r[i].remote.public_ip, "private_ip", r[i].remote.private_ip,
                                                        "state", r[i].remote.state));
+        json_array_append(list, o);
         char *buf = NULL;
         size_t len = 0;
         uint64_t total = 0;
@@ -300,11 +315,33 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             r[i].console_seq = total;
             r[i].console_sent = 1;
             budget -= len < budget ? len : budget;
+            consoles = 1;
         }
         free(buf);
-        json_array_append_new(list, o);
+        json_decref(o);
     }
     free(sent);
+    /* A report that says what the last one said is not sent again, but on the timer's
+     * pass (a report lost: they get no reply): each doorbell's and job's pass reports,
+     * and one-way reports are no longer spaced by compute's round trip, so without this
+     * a launch and its terminate sent four where the calls had been one or two. */
+    unsigned char digest[crypto_generichash_BYTES];
+    {
+        JSON_AUTO json_t *what = json_pack("{s:o, s:b}", "instances", json_deep_copy(list), "incomplete", incomplete);
+        json_t *it;
+        size_t k;
+        json_array_foreach(json_object_get(what, "instances"), k, it) {   /* without the consoles */
+            json_object_del(it, "console");
+            json_object_del(it, "console_seq");
+        }
+        AUTOFREE char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
+        crypto_generichash(digest, sizeof digest, (const unsigned char *)text, strlen(text), NULL, 0);
+    }
+    if (!force && !consoles && !memcmp(digest, s->reported, sizeof digest)) {
+        json_decref(list);
+        free(r);
+        return;
+    }
     verr_t e;
     json_t *body = json_pack("{s:I, s:I, s:o}", "generation", (json_int_t)gen, "seq", (json_int_t)seq, "instances",
                              list);
@@ -318,6 +355,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             if (r[i].console_sent)
                 sync_inst(s, r[i].id)->console_sent = r[i].console_seq;
         pthread_mutex_unlock(&s->mu);
+        memcpy(s->reported, digest, sizeof digest);
     }
     free(r);
 }
@@ -448,7 +486,7 @@ static void pass(instance_sync_t *s, enum pass_mode mode)
     if (s->desired && mode != PASS_REPORT)
         plan(s, s->desired, seen, n_seen);
     pthread_mutex_unlock(&s->mu);
-    report(s, seen, n_seen, incomplete);
+    report(s, seen, n_seen, incomplete, mode == PASS_PULL);
     free(seen);
     pthread_mutex_unlock(&s->pass_mu);
 }

@@ -4,6 +4,7 @@
 #define VIRGA_AGENT_INSTANCE_SYNC_INT_H
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 
 #include "instance_sync.h"
@@ -60,6 +61,7 @@ struct instance_sync {
     json_t *desired;          /* the last pull's document with the doorbells since applied; NULL before one */
     json_t *bells;            /* doorbells with changes, not applied yet (a list) */
     int64_t report_seq;       /* the last report's seq: compute applies none older than the last */
+    unsigned char reported[32];   /* digest of the last report sent, its consoles left out */
     job_t *q_head;
     int booting, running;     /* jobs running, boots among them */
     inst_t *inst;
