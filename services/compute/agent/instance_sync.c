@@ -200,7 +200,7 @@ static int desired_has(const instance_sync_t *s, const char *id)
     return 0;
 }
 
-static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n)
+static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n, int force)
 {
     row_t *r = xcalloc(n_seen + s->n_inst + 1, sizeof *r);
     *n = 0;
@@ -228,15 +228,18 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         }
     }
     /* desired instances that no driver lists yet: failed, or being made. One being made
-     * without a failure yet tells compute nothing (it acts on running, stopped, absent
-     * and errors), and said at every launch's doorbell it was most of the reports, so it
-     * is said only when not desired (a removal under way: not yet absent for compute) */
+     * tells compute nothing (it acts on running, stopped, absent and errors), and said at
+     * every launch's doorbell it was most of the reports, so it is said only when not
+     * desired (a removal under way: not yet absent for compute); one that waits (503,
+     * NetworkNotReady: the datapath's doorbell and compute's race at every launch) only
+     * in the timer's report, so a wait that lasts still shows */
     for (size_t i = 0; i < s->n_inst; i++) {
         inst_t *in = &s->inst[i];
         int listed = 0;
         for (size_t k = 0; k < n_seen && !listed; k++)
             listed = !strcmp(seen[k].st.id, in->id);
-        if (listed || (!in->busy && !in->error[0]) || (!in->error[0] && desired_has(s, in->id)))
+        if (listed || (!in->busy && !in->error[0]) ||
+            ((!in->error[0] || (in->transient && !force)) && desired_has(s, in->id)))
             continue;
         row_t *x = &r[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", in->id);
@@ -263,6 +266,8 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
     return vm_driver_console(d, id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, buf, len, total, &e) == 0;
 }
 
+#define CONSOLE_GAP_MS 1000
+
 /* Build and send compute.instances_observed (one-way: its seq orders it). Consoles go
  * only when they changed since the last sent (or since the one compute has, per the last
  * pull), within console_budget bytes per report (the rest
@@ -271,7 +276,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
-    row_t *r = rows_of(s, seen, n_seen, &n);
+    row_t *r = rows_of(s, seen, n_seen, &n, force);
     int64_t gen = s->generation;
     /* numbered above every earlier report, this process's and (after the first pull)
      * its predecessors': the clock in microseconds when it is ahead */
@@ -337,7 +342,16 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
         AUTOFREE char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
         crypto_generichash(digest, sizeof digest, (const unsigned char *)text, strlen(text), NULL, 0);
     }
-    if (!force && !consoles && !memcmp(digest, s->reported, sizeof digest)) {
+    /* and one that has only new console text goes at most once a CONSOLE_GAP_MS (a
+     * guest's first lines come in a burst after it runs), the later text then */
+    int64_t now = vm_now_ms();
+    int same = !memcmp(digest, s->reported, sizeof digest);
+    if (!force && same && (!consoles || now - s->reported_ms < CONSOLE_GAP_MS)) {
+        if (consoles) {
+            pthread_mutex_lock(&s->mu);
+            s->report_at_ms = s->reported_ms + CONSOLE_GAP_MS;
+            pthread_mutex_unlock(&s->mu);
+        }
         json_decref(list);
         free(r);
         return;
@@ -356,6 +370,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
                 sync_inst(s, r[i].id)->console_sent = r[i].console_seq;
         pthread_mutex_unlock(&s->mu);
         memcpy(s->reported, digest, sizeof digest);
+        s->reported_ms = now;
     }
     free(r);
 }
@@ -501,6 +516,10 @@ static void *loop(void *arg)
             s->retry_at_ms = 0;
             s->want_plan = 1;
         }
+        if (s->report_at_ms && s->report_at_ms <= now) {
+            s->report_at_ms = 0;
+            s->want_report = 1;
+        }
         /* the reconcile timer: a pull at least every interval, however busy the
          * doorbells keep the loop (they heal nothing they did not carry) */
         if (now - s->pulled_ms >= s->interval_ms)
@@ -509,6 +528,8 @@ static void *loop(void *arg)
             int64_t wait = s->pulled_ms + s->interval_ms - now;
             if (s->retry_at_ms && s->retry_at_ms - now < wait)
                 wait = s->retry_at_ms - now;
+            if (s->report_at_ms && s->report_at_ms - now < wait)
+                wait = s->report_at_ms - now;
             struct timespec ts = deadline_in_ms((long)(wait > 0 ? wait : 1));
             pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts);
             continue;

@@ -62,6 +62,8 @@ struct instance_sync {
     json_t *bells;            /* doorbells with changes, not applied yet (a list) */
     int64_t report_seq;       /* the last report's seq: compute applies none older than the last */
     unsigned char reported[32];   /* digest of the last report sent, its consoles left out */
+    int64_t reported_ms;      /* when it was sent */
+    int64_t report_at_ms;     /* a report then: console text held back (CONSOLE_GAP_MS) */
     job_t *q_head;
     int booting, running;     /* jobs running, boots among them */
     inst_t *inst;
