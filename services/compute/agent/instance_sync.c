@@ -267,6 +267,7 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
 }
 
 #define CONSOLE_GAP_MS 1000
+#define BUSY_GAP_MS 20
 
 /* Build and send compute.instances_observed (one-way: its seq orders it). Consoles go
  * only when they changed since the last sent (or since the one compute has, per the last
@@ -342,14 +343,24 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
         AUTOFREE char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
         crypto_generichash(digest, sizeof digest, (const unsigned char *)text, strlen(text), NULL, 0);
     }
-    /* and one that has only new console text goes at most once a CONSOLE_GAP_MS (a
-     * guest's first lines come in a burst after it runs), the later text then */
-    int64_t now = vm_now_ms();
+    /* One that has only new console text goes at most once a CONSOLE_GAP_MS (a guest's
+     * first lines come in a burst after it runs), and while other jobs run (a burst of
+     * launches or terminates) one with news at most once a BUSY_GAP_MS: what is held
+     * back goes then, with what came meanwhile. A lone launch's news goes at once. */
+    int64_t now = vm_now_ms(), gap = 0;
     int same = !memcmp(digest, s->reported, sizeof digest);
-    if (!force && same && (!consoles || now - s->reported_ms < CONSOLE_GAP_MS)) {
-        if (consoles) {
+    pthread_mutex_lock(&s->mu);
+    int others = s->running > 0 || s->q_head;
+    pthread_mutex_unlock(&s->mu);
+    if (same)
+        gap = consoles ? CONSOLE_GAP_MS : -1;
+    else if (others)
+        gap = BUSY_GAP_MS;
+    if (!force && (gap < 0 || now - s->reported_ms < gap)) {
+        if (gap > 0) {
             pthread_mutex_lock(&s->mu);
-            s->report_at_ms = s->reported_ms + CONSOLE_GAP_MS;
+            if (!s->report_at_ms || s->reported_ms + gap < s->report_at_ms)
+                s->report_at_ms = s->reported_ms + gap;
             pthread_mutex_unlock(&s->mu);
         }
         json_decref(list);
