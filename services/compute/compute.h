@@ -65,9 +65,11 @@ int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e);
  * pulls (compute.host_instances). gen 0 also wakes its export loop (create_image.c). */
 void hosts_notify(service_t *svc, const char *host, long long gen);
 /* The same after a commit that bumped host to gen by instance_transition or the launch's
- * end (the instances changed carry changed_gen = gen): the doorbell carries their specs
- * (host_specs_changed), so an agent that has gen - 1 needs no pull. db: the caller's. */
-void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen);
+ * end (the instance changed carries changed_gen = gen): the doorbell carries its spec
+ * (host_specs_changed, read with db, the caller's), or when the change took instance
+ * gone off the host (a terminate: final) its "gone" without a read, so an agent that
+ * has gen - 1 needs no pull. */
+void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen, const char *gone);
 /* host_specs.c: compute.host_instances, and a doorbell's changes: every instance of host
  * whose last desired change is gen, its spec or {"instance_id", "gone": true}; NULL when
  * the agent should pull instead (a grant to refresh, too many or too large, a failed read). */

@@ -112,10 +112,16 @@ void hosts_notify(service_t *svc, const char *host, long long gen)
 
 /* Read after the commit: an instance that changed again since is left to that later
  * generation's doorbell. */
-void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen)
+void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen, const char *gone)
 {
-    if (host && *host)
-        ring(svc, host, gen, gen > 0 ? host_specs_changed(db, host, gen) : NULL);
+    if (!host || !*host)
+        return;
+    json_t *changes = NULL;
+    if (gone && gen > 0)   /* shutting-down is final: nothing to read (a statement a terminate) */
+        changes = json_pack("[{s:s, s:b, s:I}]", "instance_id", gone, "gone", 1, "changed_gen", (json_int_t)gen);
+    else if (gen > 0)
+        changes = host_specs_changed(db, host, gen);
+    ring(svc, host, gen, changes);
 }
 
 /* The hosts of running qemu guests that an interface beyond the primary was attached to
