@@ -462,10 +462,14 @@ static int bell_order(const void *a, const void *b)
 
 /* The doorbells received since the last pass, in generation order: each one the next
  * generation is applied; one that skips a generation (a doorbell lost, or one that
- * carried no changes) makes the pass pull, once, and that pull has every doorbell
- * received before it. *pulled: whether this pass pulled already. */
-static void apply_bells(instance_sync_t *s, int *pulled)
+ * carried no changes) makes the pass pull, once: a pull made after these doorbells came
+ * has every change they carry (each was rung after its commit), so what is left is
+ * older than it. A pull made before they were taken (the timer's, at the pass's start)
+ * does not count: its snapshot may predate a doorbell taken here, whose change would be
+ * lost were the doorbell dropped for it. */
+static void apply_bells(instance_sync_t *s)
 {
+    int pulled = 0;
     pthread_mutex_lock(&s->mu);
     json_t *bells = s->bells;
     s->bells = json_array();
@@ -486,12 +490,12 @@ static void apply_bells(instance_sync_t *s, int *pulled)
         pthread_mutex_unlock(&s->mu);
         if (next || old)
             continue;
-        if (*pulled)
-            break;   /* what the pull did not have comes with the next doorbell or the timer */
+        if (pulled)
+            break;   /* cannot be (see above): the timer's pull heals it anyway */
         log_info("doorbell of generation %lld after %lld: pulling", (long long)g, (long long)s->generation);
-        *pulled = 1;
+        pulled = 1;
         if (pull(s) < 0)
-            break;
+            break;   /* compute away: the timer pulls again */
     }
     free(v);
     json_decref(bells);
@@ -500,11 +504,10 @@ static void apply_bells(instance_sync_t *s, int *pulled)
 static void pass(instance_sync_t *s, enum pass_mode mode)
 {
     pthread_mutex_lock(&s->pass_mu);
-    int pulled = mode == PASS_PULL;
-    if (pulled)
+    if (mode == PASS_PULL)
         pull(s);
     if (mode != PASS_REPORT)
-        apply_bells(s, &pulled);
+        apply_bells(s);
     size_t n_seen = 0;
     int incomplete = 0;
     seen_t *seen = observe(s, &n_seen, &incomplete);
