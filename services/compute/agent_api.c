@@ -1,5 +1,5 @@
 /* agent_api.c - what a host's agent asks of compute (docs/compute.md, "Agent contract"):
- *   compute.host_instances     what the host should run, at which generation;
+ *   compute.host_instances     what the host should run, at which generation (host_specs.c);
  *   compute.instances_observed what runs there: drives pending -> running, stopping ->
  *                              stopped, shutting-down -> terminated (state machine), and
  *                              stores console text for GetConsoleOutput;
@@ -31,129 +31,10 @@ const char *sender_host(bus_ctx_t *ctx, verr_t *e)
     return h;
 }
 
-/* One part of an image for the agent, refreshing its grant URL when it is (nearly) spent.
- * The image service is asked without holding this bus worker (bus_ask_as): the message
- * is parked (ctx->waiting, the caller unwinds) and handled again with the answer, which
- * the later instances of the same image and account share. A refusal keeps the old URL. */
-static json_t *image_part(bus_ctx_t *ctx, const char *account, json_t *cached, const char *kind, int *refreshed)
-{
-    if (!json_is_object(cached))
-        return json_null();
-    json_int_t expires = json_int(cached, "expires", 0);
-    if (expires && expires < (json_int_t)time(NULL) + 300 && !ctx->waiting) {
-        json_t *fresh = NULL;
-        verr_t e;
-        JSON_AUTO json_t *caller = json_pack("{s:s}", "account_id", account);
-        if (bus_ask_as(ctx, "image", "image.fetch_url", json_pack("{s:s}", "image_id", json_str(cached, "image_id", "")),
-                       caller, compute_of(ctx)->call_timeout_ms, &fresh, &e) == 0) {
-            json_object_update(cached, fresh);
-            json_decref(fresh);
-            *refreshed = 1;
-        } else if (!ctx->waiting) {
-            log_warn("refreshing the URL of %s: %s", json_str(cached, "image_id", ""), e.message);
-        }
-    }
-    const char *fmt = json_str(cached, "disk_format", "");
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "image_id", json_str(cached, "image_id", ""), "type",
-                     kind ? kind : json_str(cached, "image_type", "machine"), "url", json_str(cached, "url", ""),
-                     "sha256", json_str(cached, "sha256", ""), "size", (json_int_t)json_int(cached, "size", 0),
-                     "format", fmt);
-}
-
-static void hostname_of(const char *ip, char *out, size_t n)
-{
-    snprintf(out, n, "ip-%s", ip);
-    for (char *s = out; *s; s++)
-        if (*s == '.')
-            *s = '-';
-}
-
-/* An instance's interfaces for its host: the launch's (instance_interfaces: known before
- * the network's first push) unless the network says one beyond the primary is no longer
- * the instance's (detached), and those attached since (network_enis: a qemu guest plugs
- * them in while it runs; prefix and gateway are for the primary only). */
-#define HOST_INSTANCE_INTERFACES                                                                                       \
-    "SELECT f.eni_id, f.mac, f.ip, f.prefix_len, f.gateway, f.vpc_id, f.device_index FROM instance_interfaces f "      \
-    "WHERE f.instance_id = i.id AND NOT f.deleted AND (f.device_index = 0 OR NOT EXISTS (SELECT 1 FROM network_enis n " \
-    "WHERE n.eni_id = f.eni_id AND n.instance_id IS DISTINCT FROM f.instance_id)) UNION ALL "                          \
-    "SELECT n.eni_id, n.mac, n.ip, 0, '', n.vpc_id, n.device_index FROM network_enis n WHERE n.instance_id = i.id "     \
-    "AND n.device_index > 0 AND NOT EXISTS (SELECT 1 FROM instance_interfaces f WHERE f.instance_id = i.id AND "      \
-    "f.eni_id = n.eni_id AND NOT f.deleted)"
-
-int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    (void)body;
-    const char *host = sender_host(ctx, e);
-    if (!host)
-        return -1;
-    db_t *db = service_db(ctx);
-    const char *p[] = {host};
-    /* the generation first: instances read after it are at least as new */
-    PG_AUTO PGresult *g = db_prepared(db, e, "hi_gen", "SELECT generation FROM hosts WHERE host_id = $1", 1, p);
-    if (!g)
-        return -1;
-    long long gen = PQntuples(g) ? atoll(PQgetvalue(g, 0, 0)) : 0;
-    PG_AUTO PGresult *r = db_prepared(db, e, "hi_list",
-        "SELECT i.id, i.driver, i.vcpus, i.memory_mib, i.disk_gib, i.state, i.reboot_seq, i.image::text, i.image_kind, "
-        "i.account_id, (SELECT coalesce(json_agg(json_build_object('eni_id', f.eni_id, 'mac', f.mac, 'ip', f.ip, "
-        "'prefix_len', f.prefix_len, 'gateway', f.gateway, 'vpc_id', f.vpc_id, 'device_index', f.device_index) "
-        "ORDER BY f.device_index), '[]') FROM (" HOST_INSTANCE_INTERFACES ") f)::text, "
-        "i.instance_type FROM instances i WHERE i.host_id = $1 AND i.prepared "
-        "AND i.state IN ('pending', 'running', 'stopping', 'stopped') ORDER BY i.id", 1, p);
-    if (!r)
-        return -1;
-    json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *id = PQgetvalue(r, i, 0), *state = PQgetvalue(r, i, 5);
-        JSON_AUTO json_t *img = json_loads(PQgetvalue(r, i, 7), 0, NULL);
-        int refreshed = 0;
-        json_t *ifs = json_loads(PQgetvalue(r, i, 10), 0, NULL), *f;
-        size_t k;
-        json_array_foreach(ifs, k, f) {
-            /* the datapath's device name for this port (contract: vt-<12 hex>) */
-            const char *eni = json_str(f, "eni_id", "");
-            char dev[32];
-            snprintf(dev, sizeof dev, "vt-%.12s", strlen(eni) > 4 ? eni + 4 : eni);
-            json_object_set_new(f, "device", json_string(dev));
-        }
-        char hn[64];
-        hostname_of(json_str(json_array_get(ifs, 0), "ip", "0.0.0.0"), hn, sizeof hn);
-        int running = !strcmp(state, "pending") || !strcmp(state, "running");
-        json_t *it = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:s}", "instance_id", id,
-                               "driver", PQgetvalue(r, i, 1), "vcpus", atoi(PQgetvalue(r, i, 2)), "memory_mib",
-                               (json_int_t)atoll(PQgetvalue(r, i, 3)), "disk_gib",
-                               (json_int_t)atoll(PQgetvalue(r, i, 4)), "power", running ? "running" : "stopped",
-                               "reboot_seq", atoi(PQgetvalue(r, i, 6)), "image",
-                               image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "image"),
-                                          PQgetvalue(r, i, 8), &refreshed),
-                               "kernel", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "kernel"),
-                                                    "kernel", &refreshed),
-                               "ramdisk", image_part(ctx, PQgetvalue(r, i, 9), json_object_get(img, "ramdisk"),
-                                                     "ramdisk", &refreshed),
-                               "interfaces", ifs, "hostname", hn);
-        if (ctx->waiting) {   /* a grant is being refreshed: answered when this runs again */
-            json_decref(it);
-            json_decref(list);
-            return verr_set(e, 503, "ServiceUnavailable", "waiting for a fresh image URL");
-        }
-        json_object_set_new(it, "instance_type", json_string(PQgetvalue(r, i, 11)));   /* added: ec2 maps it */
-        if (!strcmp(PQgetvalue(r, i, 1), "ec2"))   /* added: what RunInstances there also takes */
-            json_object_set_new(it, "launch", hybrid_launch_doc(db, id));
-        json_array_append_new(list, it);
-        if (refreshed) {
-            AUTOFREE char *doc = json_dumps(img, JSON_COMPACT);
-            const char *q[] = {id, doc};
-            PGresult *u = db_prepared(db, NULL, "hi_img", "UPDATE instances SET image = $2::jsonb WHERE id = $1", 2, q);
-            if (u)
-                PQclear(u);
-        }
-    }
-    *reply = json_pack("{s:s, s:I, s:o}", "host", host, "generation", (json_int_t)gen, "instances", list);
-    return 0;
-}
-
 /* Store an instance's console text when it changed: the agent's report is the latest
- * (its console_seq is kept, not compared: a restarted agent may count from 0 again). */
+ * (its console_seq is kept, not compared: a restarted agent may count from 0 again).
+ * The pull answers the seq kept, which is how the agent learns what compute has: its
+ * reports get no reply. */
 static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
 {
     const char *console = json_str(o, "console", NULL);
@@ -167,7 +48,7 @@ static int store_console(db_t *db, const char *id, const json_t *o, verr_t *e)
     PG_AUTO PGresult *r = db_prepared(db, e, "obs_console",
         "INSERT INTO instance_console (instance_id, output, seq) VALUES ($1, $2, $3::bigint) "
         "ON CONFLICT (instance_id) DO UPDATE SET output = EXCLUDED.output, seq = EXCLUDED.seq, updated_at = now() "
-        "WHERE instance_console.output <> EXCLUDED.output", 3, p);
+        "WHERE (instance_console.output, instance_console.seq) IS DISTINCT FROM (EXCLUDED.output, EXCLUDED.seq)", 3, p);
     return r ? 0 : -1;
 }
 
@@ -231,15 +112,21 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
             json_object_set(seen, id, o);
     }
     db_t *db = service_db(ctx);
-    const char *p[] = {host};
     int ended = 0, pending = 0;
     PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *h = NULL;
     if (db_begin(db, e) < 0)
         return -1;
+    /* the agent sends its reports one-way (instance_messages.c), so they may come in any
+     * order: one numbered (seq, added) before the last applied locks nothing here, and
+     * is undone below if a newer one was applied meanwhile */
+    char seq[32];
+    snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
+    const char *q[] = {host, seq};
     r = db_prepared(db, e, "obs_lock",
         "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, '') FROM instances "
-        "WHERE host_id = $1 AND state <> 'terminated' AND prepared ORDER BY id FOR UPDATE", 1, p);
+        "WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR $2::bigint > "
+        "(SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
     if (!r)
         goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -276,9 +163,19 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
                            * host with a pending launch (its rows are all locked above) has one */
     if (pending && hybrid_launch_verdicts(service_of(ctx), db, host, seen, &told, e) < 0)
         goto fail;
+    /* the host's row locked last, as every change of compute takes instances then hosts */
     h = db_prepared(db, e, "obs_host",
-        "UPDATE hosts SET observed_at = now() WHERE host_id = $1 RETURNING generation", 1, p);
-    if (!h || db_commit(db, e) < 0)
+        "UPDATE hosts SET observed_at = now(), observed_seq = greatest(observed_seq, $2::bigint) WHERE host_id = $1 "
+        "AND ($2::bigint = 0 OR observed_seq < $2::bigint) RETURNING generation", 2, q);
+    if (!h)
+        goto fail;
+    if (!PQntuples(h) && strcmp(seq, "0")) {
+        db_rollback(db);
+        log_info("report %s of host %s is older than the last applied: ignored", seq, host);
+        *reply = json_pack("{s:I, s:b}", "generation", (json_int_t)0, "stale", 1);
+        return 0;
+    }
+    if (db_commit(db, e) < 0)
         goto fail;
     if (ended)
         task_pool_wake(compute_of(ctx)->tasks);
@@ -296,7 +193,7 @@ static void mac_put(json_t *md, const char *mac, const char *device, const char 
                     const char *subnet, const char *vpc, const char *gids, const char *public_ip)
 {
     char hn[64], fqdn[96], k[160];
-    hostname_of(ip, hn, sizeof hn);
+    host_hostname_of(ip, hn, sizeof hn);
     snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
     static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
                                            "vpc-id", "security-group-ids", "local-hostname"};
@@ -361,7 +258,7 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     const char *id = PQgetvalue(r, 0, 0), *mac = PQgetvalue(r, 0, 3), *zone = PQgetvalue(r, 0, 7);
     ip = PQgetvalue(r, 0, 21);
     char hn[64], fqdn[96], when[32];
-    hostname_of(ip, hn, sizeof hn);
+    host_hostname_of(ip, hn, sizeof hn);
     snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
     describe_time(atoll(PQgetvalue(r, 0, 12)), when);
     JSON_AUTO json_t *groups = json_loads(PQgetvalue(r, 0, 6), 0, NULL);

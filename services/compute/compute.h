@@ -73,8 +73,22 @@ void hosts_mark_down(service_t *svc);
 void hosts_release_lost(service_t *svc);
 /* Bump a host's generation (in the caller's transaction); *gen = the new one. */
 int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e);
-/* Tell a host's agent that what it should run changed (agent.instances_changed). */
+/* Tell a host's agent that what it should run changed (agent.instances_changed): it
+ * pulls (compute.host_instances). gen 0 also wakes its export loop (create_image.c). */
 void hosts_notify(service_t *svc, const char *host, long long gen);
+/* The same after a commit that bumped host to gen by instance_transition or the launch's
+ * end (the instance changed carries changed_gen = gen): the doorbell carries its spec
+ * (host_specs_changed, read with db, the caller's), or when the change took instance
+ * gone off the host (a terminate: final) its "gone" without a read, so an agent that
+ * has gen - 1 needs no pull. */
+void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen, const char *gone);
+/* host_specs.c: compute.host_instances, and a doorbell's changes: every instance of host
+ * whose last desired change is gen, its spec or {"instance_id", "gone": true}; NULL when
+ * the agent should pull instead (a grant to refresh, too many or too large, a failed read). */
+int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+json_t *host_specs_changed(db_t *db, const char *host, long long gen);
+/* "ip-10-0-0-5", the instance's hostname from its primary address */
+void host_hostname_of(const char *ip, char *out, size_t n);
 /* The hosts (a list, NULL when none) whose running qemu guests these interface facts
  * plug an interface into or take one out of; hosts_tell bumps and tells each. */
 int hosts_of_plugged_interfaces(db_t *db, const json_t *facts, json_t **hosts, verr_t *e);
@@ -173,7 +187,6 @@ int instance_lock(db_t *db, const char *account, const char *id, char state[32],
 int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e);
 
 /* agent_api.c: what host agents ask (the contract in docs/compute.md) */
-int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* The sending agent's host (its principal agent-<host>); NULL with AccessDenied otherwise. */
 const char *sender_host(bus_ctx_t *ctx, verr_t *e);
 

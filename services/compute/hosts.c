@@ -92,16 +92,36 @@ int hosts_bump(db_t *db, const char *host, long long *gen, verr_t *e)
     return 0;
 }
 
-void hosts_notify(service_t *svc, const char *host, long long gen)
+static void ring(service_t *svc, const char *host, long long gen, json_t *changes)
 {
-    if (!host || !*host)
-        return;
     char topic[128];
     verr_t e;
     snprintf(topic, sizeof topic, "virga.host.%s", host);
-    if (bus_publish(svc->bus, topic, "agent.instances_changed", json_pack("{s:I}", "generation", (json_int_t)gen),
-                    &e) < 0)
+    json_t *body = json_pack("{s:I}", "generation", (json_int_t)gen);
+    if (changes)
+        json_object_set_new(body, "changes", changes);
+    if (bus_publish(svc->bus, topic, "agent.instances_changed", body, &e) < 0)
         log_warn("telling host %s of generation %lld: %s (its agent pulls on its timer)", host, gen, e.message);
+}
+
+void hosts_notify(service_t *svc, const char *host, long long gen)
+{
+    if (host && *host)
+        ring(svc, host, gen, NULL);
+}
+
+/* Read after the commit: an instance that changed again since is left to that later
+ * generation's doorbell. */
+void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen, const char *gone)
+{
+    if (!host || !*host)
+        return;
+    json_t *changes = NULL;
+    if (gone && gen > 0)   /* shutting-down is final: nothing to read (a statement a terminate) */
+        changes = json_pack("[{s:s, s:b, s:I}]", "instance_id", gone, "gone", 1, "changed_gen", (json_int_t)gen);
+    else if (gen > 0)
+        changes = host_specs_changed(db, host, gen);
+    ring(svc, host, gen, changes);
 }
 
 /* The hosts of running qemu guests that an interface beyond the primary was attached to

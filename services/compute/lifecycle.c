@@ -108,6 +108,7 @@ static json_t *state_obj(const char *s) { return json_pack("{s:i, s:s}", "code",
 typedef struct notify {
     char host[64];
     long long gen;
+    const char *gone;   /* the instance, when the change takes it off its host (a terminate) */
 } notify_t;
 
 static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **reply, verr_t *e)
@@ -159,7 +160,7 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
         }
         wake |= ch.changed && public_address_follows(ch.from, ch.to);
         if (ch.host[0]) {
-            told[ntold] = (notify_t){.gen = ch.gen};
+            told[ntold] = (notify_t){.gen = ch.gen, .gone = !strcmp(ch.to, "shutting-down") ? rows[i].id : NULL};
             snprintf(told[ntold++].host, sizeof told[0].host, "%s", ch.host);
         }
         json_array_append_new(set, json_pack("{s:s, s:o, s:o}", "instanceId", rows[i].id, "previousState",
@@ -168,7 +169,7 @@ static int apply(bus_ctx_t *ctx, const json_t *body, inst_event_t ev, json_t **r
     if (db_commit(db, e) < 0)
         goto fail;
     for (size_t i = 0; i < ntold; i++)
-        hosts_notify(service_of(ctx), told[i].host, told[i].gen);
+        hosts_notify_changes(service_of(ctx), db, told[i].host, told[i].gen, told[i].gone);
     if (wake)
         task_pool_wake(c->tasks);
     if (ev == EV_REBOOT) {

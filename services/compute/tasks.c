@@ -382,7 +382,7 @@ static int run_launch(task_t *t, verr_t *e)
     if (record_more(t->db, id, port, more, e) < 0 || record_prepared(t->db, id, in.host, port, image, &gen, e) < 0)
         goto out;
     if (gen)
-        hosts_notify(t->svc, in.host, gen);
+        hosts_notify_changes(t->svc, t->db, in.host, gen, NULL);
     /* the launch's own time, so a launch's figures (tests/bench/bench_instances.py) tell
      * compute's part from the agent's */
     uint64_t t_end = metrics_now_us();

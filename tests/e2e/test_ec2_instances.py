@@ -15,8 +15,8 @@ filter rejected; 50 concurrent launches against a quota of 10 start exactly 10; 
 account can neither see nor change an instance; instance attributes
 (disableApiTermination, instanceType only while stopped, userData); instance types and
 offerings from config; DryRun; the EC2 error codes of bad input; tags on instances through
-the tag actions; the agent contract (host_instances, instance_metadata) called with the
-agent's own credential; a frozen agent makes its host down (status impaired, the host-up
+the tag actions; the agent contract (host_instances, the order of instances_observed,
+instance_metadata) called with the agent's own credential; a frozen agent makes its host down (status impaired, the host-up
 filter named); kill -9 of compute during a launch and during a termination converges;
 a frozen network service only delays launches (task retries with backoff)."""
 import base64
@@ -578,6 +578,15 @@ def test_agent_contract_host_instances_and_metadata(cloud, ami, tenant):
     (f,) = mine["interfaces"]
     assert f["ip"] == i["PrivateIpAddress"] and f["device"] == "vt-" + f["eni_id"][4:16]
     assert mine["hostname"] == "ip-" + i["PrivateIpAddress"].replace(".", "-")
+    assert mine["changed_gen"] <= doc["generation"] and doc["observed_seq"] > 0
+
+    # the agent's reports are one-way and may reach compute in any order: one numbered
+    # before the last applied is not applied (this one would take the guest for stopped)
+    late = {"generation": doc["generation"] + 1000, "seq": doc["observed_seq"] - 1,
+            "instances": [{"instance_id": iid, "power": "stopped", "reboot_seq": 0}]}
+    ok, r = agent_call(cloud, "compute.instances_observed", late)
+    assert ok and r.get("stale") is True, r
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
 
     ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
     assert ok, md

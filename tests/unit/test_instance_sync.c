@@ -4,7 +4,13 @@
  * instance nobody desires is removed, a spec for a driver the host does not offer or
  * with a power the agent does not know is reported as an error and never removes what
  * runs, reboot and stop go through, a console compute has is not sent again, and an
- * instance absent from the desired state (terminated) is removed and no longer reported. */
+ * instance absent from the desired state (terminated) is removed and no longer reported.
+ * Reports are numbered, one that says what the last said is not sent but on the timer's
+ * pass, and a console compute does not keep (a report lost: they get no
+ * reply) is sent again after the pull says so.
+ * Doorbells: one that carries the next generation's changes is applied without a pull;
+ * one that skips a generation (a doorbell lost) makes the agent pull; a change whose
+ * doorbell never came is healed by the reconcile timer's pull. */
 #include <pthread.h>
 
 #include "instance_sync.h"
@@ -18,6 +24,8 @@ typedef struct fake {
     json_t *last;             /* the last compute.instances_observed body */
     json_t *consoles;         /* id -> the last console any report carried */
     int reports;
+    int pulls;                /* compute.host_instances asked */
+    json_t *seqs;             /* id -> the console_seq of the console compute keeps */
 } fake_t;
 
 static int fake_desired(void *arg, json_t **doc, verr_t *e)
@@ -25,7 +33,15 @@ static int fake_desired(void *arg, json_t **doc, verr_t *e)
     (void)e;
     fake_t *f = arg;
     pthread_mutex_lock(&f->mu);
+    f->pulls++;
     *doc = json_deep_copy(f->desired);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(*doc, "instances"), i, it) {
+        json_t *seq = json_object_get(f->seqs, json_str(it, "instance_id", ""));
+        if (seq)
+            json_object_set(it, "console_seq", seq);
+    }
     pthread_mutex_unlock(&f->mu);
     return 0;
 }
@@ -40,8 +56,10 @@ static int fake_observed(void *arg, json_t *body, verr_t *e)
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(body, "instances"), i, it)
-        if (json_object_get(it, "console"))
+        if (json_object_get(it, "console")) {
             json_object_set(f->consoles, json_str(it, "instance_id", ""), json_object_get(it, "console"));
+            json_object_set(f->seqs, json_str(it, "instance_id", ""), json_object_get(it, "console_seq"));
+        }
     f->reports++;
     pthread_mutex_unlock(&f->mu);
     return 0;
@@ -74,7 +92,7 @@ static json_t *reported(fake_t *f, const char *id)
 static void test_sync_loop(void **state)
 {
     ctx_t *x = *state;
-    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object()};
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
     set_desired(&f, "{\"generation\": 5, \"instances\": [{\"instance_id\": \"" ID1 "\", \"driver\": \"sim\","
                     " \"vcpus\": 1, \"memory_mib\": 64, \"power\": \"running\", \"reboot_seq\": 0,"
                     " \"interfaces\": [{\"eni_id\": \"eni-1\", \"device\": \"vt-000000000001\", \"ip\": \"172.31.0.5\"}]},"
@@ -156,6 +174,34 @@ static void test_sync_loop(void **state)
     r = reported(&f, ID1);
     assert_null(json_object_get(r, "console"));
     json_decref(r);
+    /* a report that never reached compute (reports get no reply): the pull says which
+     * console compute keeps, and the console goes again */
+    pthread_mutex_lock(&f.mu);
+    json_object_del(f.seqs, ID1);
+    json_object_del(f.consoles, ID1);
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_non_null(json_object_get(f.consoles, ID1));
+    pthread_mutex_unlock(&f.mu);
+    /* every report is numbered after the last */
+    pthread_mutex_lock(&f.mu);
+    json_int_t seq0 = json_int(f.last, "seq", 0);
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_true(seq0 > 0 && json_int(f.last, "seq", 0) > seq0);
+    pthread_mutex_unlock(&f.mu);
+
+    /* a pass with nothing new to say sends no report; the one with a pull (the timer's)
+     * sends it anyway, in case the last was lost */
+    pthread_mutex_lock(&f.mu);
+    int n0 = f.reports;
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    pthread_mutex_lock(&f.mu);
+    assert_int_equal(f.reports, n0 + 1);
+    pthread_mutex_unlock(&f.mu);
 
     /* terminated: absent from the desired state, so removed and no longer reported */
     set_desired(&f, "{\"generation\": 8, \"instances\": []}");
@@ -169,6 +215,150 @@ static void test_sync_loop(void **state)
     json_decref(f.desired);
     json_decref(f.last);
     json_decref(f.consoles);
+    json_decref(f.seqs);
+}
+
+static json_t *parse(const char *json)
+{
+    json_error_t je;
+    json_t *d = json_loads(json, 0, &je);
+    assert_non_null(d);
+    return d;
+}
+
+static int pulls(fake_t *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int n = f->pulls;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* The power the driver lists the instance with, or -1 when absent. */
+static int power_of(ctx_t *x, const char *id)
+{
+    vm_status_t *l = NULL;
+    size_t k = 0;
+    verr_t e;
+    int p = -1;
+    if (vm_driver_list(x->d, &l, &k, &e) < 0)
+        return -1;
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(l[i].id, id))
+            p = (int)l[i].power;
+    free(l);
+    return p;
+}
+
+/* Wait (at most 20 s: a loaded machine) until the loop made the driver list id so. */
+static void wait_power(ctx_t *x, const char *id, int power)
+{
+    for (int i = 0; i < 2000 && power_of(x, id) != power; i++)
+        usleep(10 * 1000);
+    assert_int_equal(power_of(x, id), power);
+}
+
+#define SPEC(id, power, gen)                                                                                           \
+    "{\"instance_id\": \"" id "\", \"driver\": \"sim\", \"vcpus\": 1, \"memory_mib\": 64, \"power\": \"" power "\", " \
+    "\"reboot_seq\": 0, \"changed_gen\": " #gen "}"
+
+static instance_sync_t *start_sync(ctx_t *x, fake_t *f, const char *interval_s)
+{
+    config_set(x->cfg, "agent.state_dir", x->dir);
+    snprintf(x->drv_dir, sizeof x->drv_dir, "%s/%s/sim", x->dir, host);
+    config_set(x->cfg, "agent.drivers", "sim");
+    config_set(x->cfg, "agent.sync_interval_s", interval_s);
+    instance_sync_opts_t o = {.cfg = x->cfg, .host_id = host,
+                              .io = {.desired = fake_desired, .observed = fake_observed, .arg = f}};
+    verr_t e = {0};
+    instance_sync_t *s = instance_sync_start(&o, &e);
+    assert_non_null(s);
+    x->c = &cases[0];
+    x->d = instance_sync_driver(s, "sim");
+    return s;
+}
+
+/* A doorbell with the next generation's changes is applied without a pull; one that
+ * skips a generation makes the agent pull, which brings the change whose doorbell was
+ * lost. The timer is far (60 s): every change below comes by a doorbell or its pull. */
+static void test_doorbells(void **state)
+{
+    ctx_t *x = *state;
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
+    set_desired(&f, "{\"generation\": 5, \"instances\": [" SPEC(ID1, "running", 5) "]}");
+    instance_sync_t *s = start_sync(x, &f, "60");
+    verr_t e = {0};
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(power_of(x, ID1), VM_POWER_RUNNING);
+    for (int i = 0; i < 2000 && pulls(&f) < 2; i++)   /* the loop's own first pull, too */
+        usleep(10 * 1000);
+    int p0 = pulls(&f);
+    assert_int_equal(p0, 2);
+
+    /* generation 6: ID2 launched; its doorbell carries its spec */
+    set_desired(&f, "{\"generation\": 6, \"instances\": [" SPEC(ID1, "running", 5) ", " SPEC(ID2, "running", 6) "]}");
+    json_t *bell = parse("{\"generation\": 6, \"changes\": [" SPEC(ID2, "running", 6) "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID2, VM_POWER_RUNNING);
+    /* generation 7: ID1 terminated ("gone"); the same doorbell again changes nothing */
+    set_desired(&f, "{\"generation\": 7, \"instances\": [" SPEC(ID2, "running", 6) "]}");
+    bell = parse("{\"generation\": 7, \"changes\": [{\"instance_id\": \"" ID1 "\", \"gone\": true, \"changed_gen\": 7}]}");
+    instance_sync_doorbell(s, bell);
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID1, -1);
+    assert_int_equal(pulls(&f), p0);   /* neither change needed a pull */
+
+    /* generation 8 (ID2 stopped) is lost; generation 9's doorbell (ID1 launched again is
+     * not possible: a new instance ID3) skips it, so the agent pulls and stops ID2 */
+#define ID3 "i-0000000000000000b"
+    set_desired(&f, "{\"generation\": 9, \"instances\": [" SPEC(ID2, "stopped", 8) ", " SPEC(ID3, "running", 9) "]}");
+    bell = parse("{\"generation\": 9, \"changes\": [" SPEC(ID3, "running", 9) "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID2, VM_POWER_STOPPED);
+    wait_power(x, ID3, VM_POWER_RUNNING);
+    assert_int_equal(pulls(&f), p0 + 1);
+    /* a doorbell without changes (an interface plugged in, an export) pulls too */
+    bell = parse("{\"generation\": 10}");
+    set_desired(&f, "{\"generation\": 10, \"instances\": [" SPEC(ID3, "running", 9) "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID2, -1);
+    assert_true(pulls(&f) >= p0 + 2);
+    pthread_mutex_lock(&f.mu);
+    assert_int_equal(json_int(f.last, "generation", 0), 10);   /* what the reports say it has */
+    pthread_mutex_unlock(&f.mu);
+
+    x->d = NULL;
+    instance_sync_stop(s);
+    json_decref(f.desired);
+    json_decref(f.last);
+    json_decref(f.consoles);
+    json_decref(f.seqs);
+}
+
+/* A change whose doorbell never came (compute killed after its commit, the broker
+ * away) is found by the reconcile timer's pull, however many other doorbells keep the
+ * loop busy. */
+static void test_timer_heals_a_lost_doorbell(void **state)
+{
+    ctx_t *x = *state;
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
+    set_desired(&f, "{\"generation\": 3, \"instances\": [" SPEC(ID1, "running", 3) "]}");
+    instance_sync_t *s = start_sync(x, &f, "1");
+    verr_t e = {0};
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    assert_int_equal(power_of(x, ID1), VM_POWER_RUNNING);
+    set_desired(&f, "{\"generation\": 4, \"instances\": [" SPEC(ID1, "stopped", 4) "]}");
+    wait_power(x, ID1, VM_POWER_STOPPED);
+    x->d = NULL;
+    instance_sync_stop(s);
+    json_decref(f.desired);
+    json_decref(f.last);
+    json_decref(f.consoles);
+    json_decref(f.seqs);
 }
 
 int main(void)
@@ -178,6 +368,9 @@ int main(void)
     snprintf(host, sizeof host, "hs%d", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_doorbells, setup, teardown, (void *)&cases[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_timer_heals_a_lost_doorbell, setup, teardown,
+                                                 (void *)&cases[0]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

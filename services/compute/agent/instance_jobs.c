@@ -90,7 +90,7 @@ static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
     if (sync_waits_for_network(in) && j->net_applies != s->net_applies) {
         /* the datapath applied while the job ran: what it missed may be there now */
         in->not_before_ms = 0;
-        s->want_sync = 1;
+        s->want_plan = 1;
         return;
     }
     int shift = in->fails < 6 ? in->fails : 6;

@@ -1,13 +1,14 @@
 /* instance_messages.c - the agent's instance messages on the bus (docs/compute.md):
- * agent.instances_changed from compute only wakes the instance loop (never driver work
- * on a bus worker); the loop calls compute.host_instances and
+ * agent.instances_changed from compute only hands the doorbell to the instance loop
+ * (never driver work on a bus worker); the loop calls compute.host_instances and
  * compute.instances_observed, which know the host from this agent's signature. */
 #include "agent.h"
 #include "jsonutil.h"
 
-/* {"generation": G} -> {}. The generation is not trusted for anything: the loop pulls
- * the whole desired state and reports the generation of what it pulled. Compute rings
- * with generation 0 when it asks for an export (create_image.c): only then is the export
+/* {"generation": G, "changes"?: [...]} -> {}. Only compute rings (the route): the
+ * changes are the specs of the instances whose last change is G, which the loop applies
+ * when it has G - 1, else it pulls (instance_sync_doorbell). Compute rings with
+ * generation 0 when it asks for an export (create_image.c): only then is the export
  * loop woken too. It used to be woken by every ring, so each launch also cost a
  * compute.host_exports question, its answer and a query (issue 11's launch rate); the
  * export loop still asks on its timer (agent.sync_interval_s), so a ring lost or
@@ -17,7 +18,7 @@ int agent_instances_changed(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     (void)reply;
     (void)e;
     agent_t *a = service_of(ctx)->state;
-    instance_sync_wake(a->sync);
+    instance_sync_doorbell(a->sync, body);
     if (json_int(body, "generation", 0) == 0)
         image_export_wake(a->exports);
     return 0;
@@ -30,14 +31,13 @@ static int bus_desired(void *arg, json_t **doc, verr_t *e)
     return bus_call(svc->bus, "compute", "compute.host_instances", json_object(), NULL, timeout, doc, e);
 }
 
+/* One-way (issue 11's launch rate: a request and its reply were two messages on the
+ * broker, and the loop used nothing of the reply): the report's seq orders it in
+ * compute, the next pass reports again, and the pull says which console compute has. */
 static int bus_observed(void *arg, json_t *body, verr_t *e)
 {
     service_t *svc = arg;
-    int timeout = (int)config_int(svc->cfg, "agent.compute_timeout_ms", 10000);
-    json_t *r = NULL;
-    int rc = bus_call(svc->bus, "compute", "compute.instances_observed", body, NULL, timeout, &r, e);
-    json_decref(r);
-    return rc;
+    return bus_publish(svc->bus, "virga.rpc.compute", "compute.instances_observed", body, e);
 }
 
 int agent_instance_sync_start(service_t *svc, const char *host_id, verr_t *e)

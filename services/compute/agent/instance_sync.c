@@ -1,12 +1,14 @@
 /* instance_sync.c - the instance loop (instance_sync.h): one thread that, when woken
- * (agent.instances_changed, the timer, a job's end), pulls the desired instances, plans
- * jobs for what differs from what the drivers list, and reports what they list. */
+ * (agent.instances_changed, the timer, a job's end), pulls the desired instances or
+ * applies a doorbell's changes to the document it holds, plans jobs for what differs
+ * from what the drivers list, and reports what they list. */
 #include "instance_sync.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deadline.h"
 #include "instance_sync_int.h"
@@ -188,7 +190,17 @@ typedef struct row {
     vm_remote_t remote;
 } row_t;
 
-static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n)
+static int desired_has(const instance_sync_t *s, const char *id)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(s->desired, "instances"), i, it)
+        if (!strcmp(json_str(it, "instance_id", ""), id))
+            return 1;
+    return 0;
+}
+
+static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n, int force)
 {
     row_t *r = xcalloc(n_seen + s->n_inst + 1, sizeof *r);
     *n = 0;
@@ -215,13 +227,19 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
                 x->power = in->transient ? VM_POWER_STARTING : VM_POWER_ERROR;
         }
     }
-    /* desired instances that no driver lists yet: being made, or failed */
+    /* desired instances that no driver lists yet: failed, or being made. One being made
+     * tells compute nothing (it acts on running, stopped, absent and errors), and said at
+     * every launch's doorbell it was most of the reports, so it is said only when not
+     * desired (a removal under way: not yet absent for compute); one that waits (503,
+     * NetworkNotReady: the datapath's doorbell and compute's race at every launch) only
+     * in the timer's report, so a wait that lasts still shows */
     for (size_t i = 0; i < s->n_inst; i++) {
         inst_t *in = &s->inst[i];
         int listed = 0;
         for (size_t k = 0; k < n_seen && !listed; k++)
             listed = !strcmp(seen[k].st.id, in->id);
-        if (listed || (!in->busy && !in->error[0]))
+        if (listed || (!in->busy && !in->error[0]) ||
+            ((!in->error[0] || (in->transient && !force)) && desired_has(s, in->id)))
             continue;
         row_t *x = &r[(*n)++];
         snprintf(x->id, sizeof x->id, "%s", in->id);
@@ -248,15 +266,25 @@ static int console_changed(vm_driver_t *d, const char *id, uint64_t sent, size_t
     return vm_driver_console(d, id, budget < VM_CONSOLE_MAX ? budget : VM_CONSOLE_MAX, buf, len, total, &e) == 0;
 }
 
-/* Build and send compute.instances_observed. Consoles go only when they changed since
- * compute last acknowledged one, within console_budget bytes per report (the rest
+#define CONSOLE_GAP_MS 1000
+#define BUSY_GAP_MS 20
+
+/* Build and send compute.instances_observed (one-way: its seq orders it). Consoles go
+ * only when they changed since the last sent (or since the one compute has, per the last
+ * pull), within console_budget bytes per report (the rest
  * follow in the next reports), so a report stays far below the bus's message size. */
-static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete)
+static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomplete, int force)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
-    row_t *r = rows_of(s, seen, n_seen, &n);
+    row_t *r = rows_of(s, seen, n_seen, &n, force);
     int64_t gen = s->generation;
+    /* numbered above every earlier report, this process's and (after the first pull)
+     * its predecessors': the clock in microseconds when it is ahead */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t seq = s->report_seq + 1, now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    s->report_seq = seq = seq > now_us ? seq : now_us;
     uint64_t *sent = xcalloc(n + 1, sizeof *sent);
     for (size_t i = 0; i < n; i++)
         sent[i] = sync_inst(s, r[i].id)->console_sent;
@@ -264,6 +292,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
 
     json_t *list = json_array();
     size_t budget = s->console_budget;
+    int consoles = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_pack("{s:s, s:s, s:I}", "instance_id", r[i].id, "power", vm_power_name(r[i].power),
                               "reboot_seq", (json_int_t)r[i].reboot_seq);
@@ -277,6 +306,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             json_object_set_new(o, "remote", json_pack("{s:s, s:s, s:s, s:s}", "id", r[i].remote.id, "public_ip",
                                                        r[i].remote.public_ip, "private_ip", r[i].remote.private_ip,
                                                        "state", r[i].remote.state));
+        json_array_append(list, o);
         char *buf = NULL;
         size_t len = 0;
         uint64_t total = 0;
@@ -291,13 +321,55 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             r[i].console_seq = total;
             r[i].console_sent = 1;
             budget -= len < budget ? len : budget;
+            consoles = 1;
         }
         free(buf);
-        json_array_append_new(list, o);
+        json_decref(o);
     }
     free(sent);
+    /* A report that says what the last one said is not sent again, but on the timer's
+     * pass (a report lost: they get no reply): each doorbell's and job's pass reports,
+     * and one-way reports are no longer spaced by compute's round trip, so without this
+     * a launch and its terminate sent four where the calls had been one or two. */
+    unsigned char digest[crypto_generichash_BYTES];
+    {
+        JSON_AUTO json_t *what = json_pack("{s:o, s:b}", "instances", json_deep_copy(list), "incomplete", incomplete);
+        json_t *it;
+        size_t k;
+        json_array_foreach(json_object_get(what, "instances"), k, it) {   /* without the consoles */
+            json_object_del(it, "console");
+            json_object_del(it, "console_seq");
+        }
+        AUTOFREE char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
+        crypto_generichash(digest, sizeof digest, (const unsigned char *)text, strlen(text), NULL, 0);
+    }
+    /* One that has only new console text goes at most once a CONSOLE_GAP_MS (a guest's
+     * first lines come in a burst after it runs), and while other jobs run (a burst of
+     * launches or terminates) one with news at most once a BUSY_GAP_MS: what is held
+     * back goes then, with what came meanwhile. A lone launch's news goes at once. */
+    int64_t now = vm_now_ms(), gap = 0;
+    int same = !memcmp(digest, s->reported, sizeof digest);
+    pthread_mutex_lock(&s->mu);
+    int others = s->running > 0 || s->q_head;
+    pthread_mutex_unlock(&s->mu);
+    if (same)
+        gap = consoles ? CONSOLE_GAP_MS : -1;
+    else if (others)
+        gap = BUSY_GAP_MS;
+    if (!force && (gap < 0 || now - s->reported_ms < gap)) {
+        if (gap > 0) {
+            pthread_mutex_lock(&s->mu);
+            if (!s->report_at_ms || s->reported_ms + gap < s->report_at_ms)
+                s->report_at_ms = s->reported_ms + gap;
+            pthread_mutex_unlock(&s->mu);
+        }
+        json_decref(list);
+        free(r);
+        return;
+    }
     verr_t e;
-    json_t *body = json_pack("{s:I, s:o}", "generation", (json_int_t)gen, "instances", list);
+    json_t *body = json_pack("{s:I, s:I, s:o}", "generation", (json_int_t)gen, "seq", (json_int_t)seq, "instances",
+                             list);
     if (incomplete)   /* what no driver lists is not proven gone */
         json_object_set_new(body, "incomplete", json_true());
     if (s->io.observed(s->io.arg, body, &e) < 0) {
@@ -308,30 +380,142 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
             if (r[i].console_sent)
                 sync_inst(s, r[i].id)->console_sent = r[i].console_seq;
         pthread_mutex_unlock(&s->mu);
+        memcpy(s->reported, digest, sizeof digest);
+        s->reported_ms = now;
     }
     free(r);
 }
 
-static void pass(instance_sync_t *s, int full)
+enum pass_mode { PASS_REPORT, PASS_PLAN, PASS_PULL };
+
+/* Pull the desired document (pass_mu held). Without it nothing is removed: the document
+ * held stays (or none, before the first pull) and the pass only plans what it has. */
+static int pull(instance_sync_t *s)
+{
+    json_t *doc = NULL;
+    verr_t e;
+    pthread_mutex_lock(&s->mu);
+    s->pulled_ms = vm_now_ms();
+    pthread_mutex_unlock(&s->mu);
+    if (s->io.desired(s->io.arg, &doc, &e) < 0) {
+        log_warn("host_instances: %s %s", e.code, e.message);
+        return -1;
+    }
+    if (!json_is_array(json_object_get(doc, "instances")))
+        json_object_set_new(doc, "instances", json_array());
+    pthread_mutex_lock(&s->mu);
+    json_decref(s->desired);
+    s->desired = doc;
+    s->generation = json_int(doc, "generation", s->generation);
+    /* what compute has: reports are numbered after its last, consoles sent again when
+     * the one it keeps is not the one last sent (a report lost: they get no reply) */
+    if (json_int(doc, "observed_seq", 0) > s->report_seq)
+        s->report_seq = json_int(doc, "observed_seq", 0);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(doc, "instances"), i, it) {
+        const char *id = json_str(it, "instance_id", NULL);
+        if (vm_id_valid(id))
+            sync_inst(s, id)->console_sent = (uint64_t)json_int(it, "console_seq", 0);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* One doorbell's changes into the document held (mu held): a spec replaces the one held
+ * unless that one is of a later change; "gone" takes it out. */
+static void apply_changes(instance_sync_t *s, const json_t *changes)
+{
+    json_t *list = json_object_get(s->desired, "instances");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(changes, i, c) {
+        const char *id = json_str(c, "instance_id", NULL);
+        if (!vm_id_valid(id))
+            continue;
+        size_t k, at = json_array_size(list);
+        const json_t *it;
+        json_array_foreach(list, k, it)
+            if (!strcmp(json_str(it, "instance_id", ""), id)) {
+                at = k;
+                break;
+            }
+        const json_t *held = json_array_get(list, at);
+        if (held && json_int(held, "changed_gen", 0) > json_int(c, "changed_gen", 0))
+            continue;
+        if (json_is_true(json_object_get(c, "gone"))) {
+            if (held)
+                json_array_remove(list, at);
+        } else if (held) {
+            json_array_set(list, at, (json_t *)c);
+        } else {
+            json_array_append(list, (json_t *)c);
+        }
+    }
+}
+
+static int bell_order(const void *a, const void *b)
+{
+    json_int_t x = json_int(*(json_t *const *)a, "generation", 0), y = json_int(*(json_t *const *)b, "generation", 0);
+    return (x > y) - (x < y);
+}
+
+/* The doorbells received since the last pass, in generation order: each one the next
+ * generation is applied; one that skips a generation (a doorbell lost, or one that
+ * carried no changes) makes the pass pull, once: a pull made after these doorbells came
+ * has every change they carry (each was rung after its commit), so what is left is
+ * older than it. A pull made before they were taken (the timer's, at the pass's start)
+ * does not count: its snapshot may predate a doorbell taken here, whose change would be
+ * lost were the doorbell dropped for it. */
+static void apply_bells(instance_sync_t *s)
+{
+    int pulled = 0;
+    pthread_mutex_lock(&s->mu);
+    json_t *bells = s->bells;
+    s->bells = json_array();
+    pthread_mutex_unlock(&s->mu);
+    size_t n = json_array_size(bells);
+    json_t **v = xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(bells, i);
+    qsort(v, n, sizeof *v, bell_order);
+    for (size_t i = 0; i < n; i++) {
+        json_int_t g = json_int(v[i], "generation", 0);
+        pthread_mutex_lock(&s->mu);
+        int next = s->desired && g == s->generation + 1, old = s->desired && g <= s->generation;
+        if (next) {
+            apply_changes(s, json_object_get(v[i], "changes"));
+            s->generation = g;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (next || old)
+            continue;
+        if (pulled)
+            break;   /* cannot be (see above): the timer's pull heals it anyway */
+        log_info("doorbell of generation %lld after %lld: pulling", (long long)g, (long long)s->generation);
+        pulled = 1;
+        if (pull(s) < 0)
+            break;   /* compute away: the timer pulls again */
+    }
+    free(v);
+    json_decref(bells);
+}
+
+static void pass(instance_sync_t *s, enum pass_mode mode)
 {
     pthread_mutex_lock(&s->pass_mu);
-    JSON_AUTO json_t *doc = NULL;
-    verr_t e;
-    if (full && s->io.desired(s->io.arg, &doc, &e) < 0) {
-        /* Without the desired state nothing is removed: only what runs is reported. */
-        log_warn("host_instances: %s %s", e.code, e.message);
-        doc = NULL;
-    }
+    if (mode == PASS_PULL)
+        pull(s);
+    if (mode != PASS_REPORT)
+        apply_bells(s);
     size_t n_seen = 0;
     int incomplete = 0;
     seen_t *seen = observe(s, &n_seen, &incomplete);
-    if (doc) {
-        pthread_mutex_lock(&s->mu);
-        s->generation = json_int(doc, "generation", s->generation);
-        plan(s, doc, seen, n_seen);
-        pthread_mutex_unlock(&s->mu);
-    }
-    report(s, seen, n_seen, incomplete);
+    pthread_mutex_lock(&s->mu);
+    if (s->desired && mode != PASS_REPORT)
+        plan(s, s->desired, seen, n_seen);
+    pthread_mutex_unlock(&s->mu);
+    report(s, seen, n_seen, incomplete, mode == PASS_PULL);
     free(seen);
     pthread_mutex_unlock(&s->pass_mu);
 }
@@ -344,21 +528,32 @@ static void *loop(void *arg)
         int64_t now = vm_now_ms();
         if (s->retry_at_ms && s->retry_at_ms <= now) {
             s->retry_at_ms = 0;
-            s->want_sync = 1;
+            s->want_plan = 1;
         }
-        if (!s->want_sync && !s->want_report) {
-            int64_t wait = s->interval_ms;
+        if (s->report_at_ms && s->report_at_ms <= now) {
+            s->report_at_ms = 0;
+            s->want_report = 1;
+        }
+        /* the reconcile timer: a pull at least every interval, however busy the
+         * doorbells keep the loop (they heal nothing they did not carry) */
+        if (now - s->pulled_ms >= s->interval_ms)
+            s->want_sync = 1;
+        if (!s->want_sync && !s->want_report && !s->want_plan && !json_array_size(s->bells)) {
+            int64_t wait = s->pulled_ms + s->interval_ms - now;
             if (s->retry_at_ms && s->retry_at_ms - now < wait)
                 wait = s->retry_at_ms - now;
-            struct timespec ts = deadline_in_ms((long)wait);
-            if (pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts) != 0 && !s->want_report)
-                s->want_sync = 1;   /* the timer */
+            if (s->report_at_ms && s->report_at_ms - now < wait)
+                wait = s->report_at_ms - now;
+            struct timespec ts = deadline_in_ms((long)(wait > 0 ? wait : 1));
+            pthread_cond_timedwait(&s->loop_cv, &s->mu, &ts);
             continue;
         }
-        int full = s->want_sync;
-        s->want_sync = s->want_report = 0;
+        enum pass_mode mode = s->want_sync                                   ? PASS_PULL
+                              : s->want_plan || json_array_size(s->bells) ? PASS_PLAN
+                                                                            : PASS_REPORT;
+        s->want_sync = s->want_report = s->want_plan = 0;
         pthread_mutex_unlock(&s->mu);
-        pass(s, full);
+        pass(s, mode);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -380,6 +575,28 @@ int sync_waits_for_network(const inst_t *in)
     return in->transient && !strncmp(in->error, "NetworkNotReady:", 16);
 }
 
+/* Bounds the doorbells waiting for the loop: past it they are dropped for a pull. */
+#define MAX_BELLS 256
+
+void instance_sync_doorbell(instance_sync_t *s, const json_t *bell)
+{
+    if (!s)
+        return;
+    const json_t *changes = json_object_get(bell, "changes");
+    pthread_mutex_lock(&s->mu);
+    if (!json_is_array(changes) || json_array_size(s->bells) >= MAX_BELLS) {
+        json_array_clear(s->bells);
+        s->want_sync = 1;
+    } else if (json_int(bell, "generation", 0) > s->generation) {   /* else the document has it */
+        json_array_append(s->bells, (json_t *)bell);
+    } else {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    pthread_cond_signal(&s->loop_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void instance_sync_network_applied(instance_sync_t *s)
 {
     if (!s)
@@ -393,7 +610,7 @@ void instance_sync_network_applied(instance_sync_t *s)
             any = 1;
         }
     if (any) {
-        s->want_sync = 1;
+        s->want_plan = 1;
         pthread_cond_signal(&s->loop_cv);
     }
     pthread_mutex_unlock(&s->mu);
@@ -401,7 +618,7 @@ void instance_sync_network_applied(instance_sync_t *s)
 
 int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
 {
-    pass(s, 1);
+    pass(s, PASS_PULL);
     int64_t end = vm_now_ms() + timeout_ms;
     pthread_mutex_lock(&s->mu);
     while ((s->q_head || s->running) && vm_now_ms() < end) {
@@ -412,7 +629,7 @@ int instance_sync_pass_and_wait(instance_sync_t *s, int timeout_ms, verr_t *e)
     pthread_mutex_unlock(&s->mu);
     if (busy)
         return verr_set(e, 504, "RequestTimeout", "instance jobs still running after %d ms", timeout_ms);
-    pass(s, 0);
+    pass(s, PASS_REPORT);
     return 0;
 }
 
@@ -476,6 +693,7 @@ instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e)
     pthread_cond_init(&s->loop_cv, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
+    s->bells = json_array();
     if (vm_mkdirs(s->state_dir, 0700, e) < 0) {
         instance_sync_stop(s);
         return NULL;
@@ -524,6 +742,8 @@ void instance_sync_stop(instance_sync_t *s)
     for (size_t d = 0; d < s->n_drv; d++)
         vm_driver_close(s->drv[d]);
     free(s->inst);
+    json_decref(s->desired);
+    json_decref(s->bells);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->pass_mu);
     pthread_cond_destroy(&s->loop_cv);

@@ -1,8 +1,9 @@
 /* instance_sync.h - the agent's instance loop: pull what compute wants on this host
- * (compute.host_instances), make the drivers match it (ensure what is desired, remove
- * what is not), and report what runs (compute.instances_observed). Level-triggered:
- * agent.instances_changed only wakes it, the reconcile timer wakes it too, so a lost
- * event costs a delay and never a divergence. Driver work runs on the loop's own worker
+ * (compute.host_instances), keep it up to date from the doorbells' changes, make the
+ * drivers match it (ensure what is desired, remove what is not), and report what runs
+ * (compute.instances_observed). Level-triggered: a doorbell that skips a generation
+ * makes it pull, and it pulls on the reconcile timer whatever else happens, so a lost
+ * doorbell costs a delay and never a divergence. Driver work runs on the loop's own worker
  * threads, at most agent.max_parallel_boots boots at once; never on a bus worker. */
 #ifndef VIRGA_AGENT_INSTANCE_SYNC_H
 #define VIRGA_AGENT_INSTANCE_SYNC_H
@@ -36,6 +37,11 @@ typedef struct instance_sync_opts {
 instance_sync_t *instance_sync_start(const instance_sync_opts_t *o, verr_t *e);
 /* Ask for a pass (a full one: desired state pulled again). Never blocks. */
 void instance_sync_wake(instance_sync_t *s);
+/* agent.instances_changed {generation, changes?}: with changes (the specs of the
+ * instances whose last change is that generation, or {"instance_id", "gone": true}) the
+ * loop applies them to the document it holds when it has every generation before, and
+ * pulls otherwise; without, it pulls. Never blocks. */
+void instance_sync_doorbell(instance_sync_t *s, const json_t *bell);
 /* The datapath applied a new document (net_sync.c): instances whose ensure failed with
  * NetworkNotReady (the instance's namespace or tap not made yet; the network's doorbell
  * and compute's race) are retried at once instead of after their 1 s back-off. */

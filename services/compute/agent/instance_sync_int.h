@@ -4,6 +4,7 @@
 #define VIRGA_AGENT_INSTANCE_SYNC_INT_H
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 
 #include "instance_sync.h"
@@ -52,13 +53,22 @@ struct instance_sync {
     pthread_cond_t loop_cv;   /* wakes the loop */
     pthread_cond_t jobs_cv;   /* wakes workers */
     pthread_cond_t idle_cv;   /* a job ended */
-    int want_sync, want_report, stopping;
-    int64_t retry_at_ms;      /* earliest back-off end: a full pass then */
+    int want_sync;            /* pull the desired document (a doorbell without changes, the timer) */
+    int want_plan;            /* plan against the document held (a back-off's end, a datapath apply) */
+    int want_report, stopping;
+    int64_t retry_at_ms;      /* earliest back-off end: a plan then */
+    int64_t pulled_ms;        /* the last pull: one at least every interval_ms, whatever else wakes */
+    json_t *desired;          /* the last pull's document with the doorbells since applied; NULL before one */
+    json_t *bells;            /* doorbells with changes, not applied yet (a list) */
+    int64_t report_seq;       /* the last report's seq: compute applies none older than the last */
+    unsigned char reported[32];   /* digest of the last report sent, its consoles left out */
+    int64_t reported_ms;      /* when it was sent */
+    int64_t report_at_ms;     /* a report then: console text held back (CONSOLE_GAP_MS) */
     job_t *q_head;
     int booting, running;     /* jobs running, boots among them */
     inst_t *inst;
     size_t n_inst;
-    int64_t generation;
+    int64_t generation;       /* of desired: every change up to it is in it */
     uint64_t net_applies;     /* datapath applies seen (instance_sync_network_applied) */
 
     pthread_mutex_t pass_mu;  /* one pass at a time */
