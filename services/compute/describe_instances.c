@@ -211,9 +211,10 @@ static void item_cond(item_query_t *q, const char *cond, const char *value)
 }
 
 /* One read: up to limit rows (NULL: all) after the id `after` (NULL: from the start), and
- * in *tags their tags ({id: tagSet}). NULL on error. */
+ * their tags: in *tags ({id: tagSet}) or, when tags is NULL, in *text. NULL on error. */
 static PGresult *read_rows(db_t *db, const compute_t *c, const char *account, const char *reservation,
-                           const narrow_t *nw, const char *after, const char *limit, json_t **tags, verr_t *e)
+                           const narrow_t *nw, const char *after, const char *limit, json_t **tags, tags_text_t *text,
+                           verr_t *e)
 {
     char vis[16], down[16], name[32];
     snprintf(vis, sizeof vis, "%d", c->terminated_visible_s);
@@ -253,9 +254,9 @@ static PGresult *read_rows(db_t *db, const compute_t *c, const char *account, co
     const char **ids = xcalloc((size_t)n + 1, sizeof *ids);
     for (int i = 0; i < n; i++)
         ids[i] = PQgetvalue(r, i, IR_ID);
-    *tags = tags_load_ids(db, ids, (size_t)n, e);
+    int bad = tags ? !(*tags = tags_load_ids(db, ids, (size_t)n, e)) : tags_text_load_ids(db, ids, (size_t)n, text, e) < 0;
     free(ids);
-    if (!*tags) {
+    if (bad) {
         PQclear(r);
         return NULL;
     }
@@ -270,7 +271,7 @@ static int load_chunk(db_t *db, const compute_t *c, const char *account, const c
                       verr_t *e)
 {
     JSON_AUTO json_t *tags = NULL;
-    PG_AUTO PGresult *r = read_rows(db, c, account, reservation, nw, after, limit, &tags, e);
+    PG_AUTO PGresult *r = read_rows(db, c, account, reservation, nw, after, limit, &tags, NULL, e);
     if (!r)
         return -1;
     int n = PQntuples(r);
@@ -569,7 +570,7 @@ static void reservations_put(strbuf_t *out, const strbuf_t *items, const page_it
  * its size, so when the whole page fits compute.describe_page_kib (as page_text counts:
  * an item and its comma, a reservation's members) it is the answer page_text's cut makes;
  * when it does not, 1 and out is left to the caller, which cuts it item by item. */
-static int page_in_place(strbuf_t *out, PGresult *r, int rows, const json_t *tags, const char *next,
+static int page_in_place(strbuf_t *out, PGresult *r, int rows, const tags_text_t *tags, const char *next,
                          size_t budget)
 {
     JSON_AUTO json_t *byid = json_object();
@@ -602,7 +603,9 @@ static int page_in_place(strbuf_t *out, PGresult *r, int rows, const json_t *tag
         size_t before = out->len;
         instance_row_t row;
         row_of(r, (int)order[k], &row);
-        instance_json_put(out, &row, json_object_get(tags, row.v[IR_ID]), &gc, 0);
+        size_t tl;
+        const char *tt = tags_text_of(tags, row.v[IR_ID], &tl);
+        instance_json_put_tags_text(out, &row, tt, tl, &gc, 0);
         bytes += out->len - before + 1;
         if (k + 1 == start[g + 1])
             strbuf_puts(out, "]}");
@@ -659,8 +662,8 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
         long ask = max >= 0 && max + 1 - (long)n < chunk ? max + 1 - (long)n : chunk;
         char lim[24];
         snprintf(lim, sizeof lim, "%ld", ask);
-        JSON_AUTO json_t *tags = NULL;
-        PG_AUTO PGresult *r = read_rows(service_db(ctx), c, account, NULL, nw, from, lim, &tags, e);
+        tags_text_t tags;
+        PG_AUTO PGresult *r = read_rows(service_db(ctx), c, account, NULL, nw, from, lim, NULL, &tags, e);
         if (!r) {
             rc = -1;
             break;
@@ -669,10 +672,12 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
         if (first && (got < ask || (max >= 0 && got == max + 1))) {   /* the whole page in one read */
             int rows = max >= 0 && got > max ? (int)max : got;
             char *tok = rows < got ? describe_token(PQgetvalue(r, rows - 1, IR_ID)) : NULL;
-            int over = page_in_place(&out, r, rows, tags, tok, c->describe_page_bytes);
+            int over = page_in_place(&out, r, rows, &tags, tok, c->describe_page_bytes);
             free(tok);
-            if (!over)
+            if (!over) {
+                tags_text_free(&tags);
                 goto send;
+            }
         }
         first = 0;
         it = xrealloc(it, (n + (size_t)got + 1) * sizeof *it);
@@ -684,8 +689,9 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
                 done = 1;
                 break;
             }
-            size_t mark = items.len;
-            instance_json_put(&items, &row, json_object_get(tags, row.v[IR_ID]), &gc, 0);
+            size_t mark = items.len, tl;
+            const char *tt = tags_text_of(&tags, row.v[IR_ID], &tl);
+            instance_json_put_tags_text(&items, &row, tt, tl, &gc, 0);
             const char *rid = row.v[IR_RESERVATION] ? row.v[IR_RESERVATION] : "";
             json_t *idx = json_object_get(byid, rid);
             /* the answer's size so far: the items, a comma each, and a new reservation's
@@ -706,6 +712,7 @@ static int page_text(bus_ctx_t *ctx, const json_t *body, const char *account, co
             it[n++] = (page_item_t){.off = mark, .len = items.len - mark, .res = (size_t)json_integer_value(idx)};
             snprintf(last, sizeof last, "%s", row.v[IR_ID]);
         }
+        tags_text_free(&tags);
         if (got < ask)
             done = 1;
         from = last;
