@@ -61,6 +61,70 @@ json_t *tags_load_ids(db_t *db, const char *const *ids, size_t n, verr_t *e)
     return r ? by_resource(r) : NULL;
 }
 
+int tags_text_load_ids(db_t *db, const char *const *ids, size_t n, tags_text_t *out, verr_t *e)
+{
+    memset(out, 0, sizeof *out);
+    AUTOFREE char *list = db_text_array(ids, n);
+    const char *p[] = {list};
+    /* by resource in strcmp's order (binary search), then by key as tags_load_ids */
+    PG_AUTO PGresult *r = db_prepared(db, e, "tag_text_ids",
+        "SELECT resource_id, key, value FROM tags WHERE resource_id = ANY($1::text[]) "
+        "ORDER BY resource_id COLLATE \"C\", key", 1, p);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    out->name = xcalloc((size_t)rows + 1, sizeof *out->name);
+    out->off = xcalloc((size_t)rows + 1, sizeof *out->off);
+    out->len = xcalloc((size_t)rows + 1, sizeof *out->len);
+    strbuf_put(&out->text, "", 0);
+    for (int i = 0; i < rows; i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        if (out->n && !strcmp(out->names.s + out->name[out->n - 1], id)) {
+            strbuf_putc(&out->text, ',');
+        } else {
+            out->name[out->n] = out->names.len;
+            strbuf_put(&out->names, id, strlen(id) + 1);   /* and its NUL */
+            out->off[out->n++] = out->text.len;
+        }
+        strbuf_puts(&out->text, "{\"key\":");
+        json_put_string(&out->text, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+        strbuf_puts(&out->text, ",\"value\":");
+        json_put_string(&out->text, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+        strbuf_putc(&out->text, '}');
+        out->len[out->n - 1] = out->text.len - out->off[out->n - 1];
+    }
+    return 0;
+}
+
+const char *tags_text_of(const tags_text_t *t, const char *id, size_t *len)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(t->names.s + t->name[mid], id);
+        if (!c) {
+            *len = t->len[mid];
+            return t->text.s + t->off[mid];
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *len = 0;
+    return "";
+}
+
+void tags_text_free(tags_text_t *t)
+{
+    free(t->name);
+    free(t->off);
+    free(t->len);
+    free(t->text.s);
+    free(t->names.s);
+    memset(t, 0, sizeof *t);
+}
+
 json_t *tags_parse_create(const json_t *tag_list, verr_t *e)
 {
     if (!json_is_array(tag_list) || !json_array_size(tag_list)) {

@@ -162,11 +162,15 @@ void groups_text_free(groups_text_t *gc)
 /* The tags, and for an instance in a public cloud (docs/hybrid.md) the cloud and its
  * remote id as tags virga:cloud and virga:remote-instance-id, so a tenant can filter on
  * them. */
-static void tags_put(strbuf_t *b, const instance_row_t *r, const json_t *tags)
+static void tags_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, const char *text, size_t text_len)
 {
     size_t i, n = 0;
     const json_t *t;
     strbuf_putc(b, '[');
+    if (text_len) {   /* the items as tags_text_of gives them */
+        strbuf_put(b, text, text_len);
+        n++;
+    }
     json_array_foreach(tags, i, t) {
         if (n++)
             strbuf_putc(b, ',');
@@ -186,7 +190,9 @@ static void tags_put(strbuf_t *b, const instance_row_t *r, const json_t *tags)
     strbuf_putc(b, ']');
 }
 
-void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, groups_text_t *gc, int hidden)
+/* instance_json_put, its tags either a tree (tags) or the text of their items (text) */
+static void item_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, const char *text, size_t text_len,
+                     groups_text_t *gc, int hidden)
 {
     const char *owner = col(r, IR_ACCOUNT), *state = col(r, IR_STATE);
     int primary = r->v[IR_ENI] != NULL;
@@ -216,7 +222,7 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
                    "\"/dev/vda\",\"virtualizationType\":\"hvm\",\"hypervisor\":");
     str(b, ec2_hypervisor(EC2_HV_INSTANCE));
     strbuf_puts(b, ",\"tagSet\":");
-    tags_put(b, r, tags);
+    tags_put(b, r, tags, text, text_len);
     strbuf_puts(b, ",\"ebsOptimized\":false,\"enaSupport\":true,\"cpuOptions\":{\"coreCount\":");
     put_int(b, atoi(col(r, IR_VCPUS)));
     strbuf_puts(b, ",\"threadsPerCore\":1}");
@@ -302,4 +308,15 @@ void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags,
     strbuf_puts(b, ",\"httpProtocolIpv6\":\"disabled\"");
     kstr(b, "instanceMetadataTags", col(r, IR_MD_TAGS)[0] == 't' ? "enabled" : "disabled");
     strbuf_puts(b, "}}");
+}
+
+void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, groups_text_t *gc, int hidden)
+{
+    item_put(b, r, tags, NULL, 0, gc, hidden);
+}
+
+void instance_json_put_tags_text(strbuf_t *b, const instance_row_t *r, const char *tags, size_t tags_len,
+                                 groups_text_t *gc, int hidden)
+{
+    item_put(b, r, NULL, tags, tags_len, gc, hidden);
 }

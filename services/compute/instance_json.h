@@ -35,5 +35,9 @@ void groups_text_free(groups_text_t *g);
  * and DescribeInstanceStatus use and drop. Member for member what the former jansson
  * builder made (tests/unit/test_instance_json.c compares them). */
 void instance_json_put(strbuf_t *out, const instance_row_t *row, const json_t *tags, groups_text_t *gc, int hidden);
+/* The same with the tags as the text of their items (tags_text_of, common/tags.h): a
+ * page's tags without a tree per tag. */
+void instance_json_put_tags_text(strbuf_t *out, const instance_row_t *row, const char *tags, size_t tags_len,
+                                 groups_text_t *gc, int hidden);
 
 #endif

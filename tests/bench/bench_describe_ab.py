@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import boto3_client, new_tenant  # noqa: E402
-from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
+from scale_cloud import cpu_seconds, minor_faults, start_scale_cloud, timed_page  # noqa: E402
 
 BINS = [os.path.abspath(b) for b in os.environ.get("DESCRIBE_AB_BINS", "").split(":") if b]
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "100"))
@@ -114,13 +114,13 @@ def turn(cloud, ec2, marks, target):
     idle1 = cpu(cloud)
     rate = [(b - a) / (time.time() - t0) for a, b in zip(idle0, idle1)]
     page, page_http, one, sizes, token = [], [], [], [], None
-    c0, tc0 = cpu(cloud), time.time()
+    c0, tc0, f0 = cpu(cloud), time.time(), minor_faults(cloud)
     for _ in range(PAGES):
         dt, got, token = timed_page(ec2, token)
         page.append(dt)
         page_http.append(marks["dt"])
         sizes.append(got)
-    c1, tc1 = cpu(cloud), time.time()
+    c1, tc1, f1 = cpu(cloud), time.time(), minor_faults(cloud)
     for _ in range(ONES):
         t = time.time()
         ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [target]}])
@@ -136,6 +136,7 @@ def turn(cloud, ec2, marks, target):
         docs.append(re.sub(rb"(?i)<requestid>[^<]*</requestid>", b"", marks["body"]))
     return {"page": page, "page_http": page_http, "one": one, "size": statistics.median(sizes),
             "cpu_page": per(c0, c1, PAGES, tc1 - tc0), "cpu_one": per(c1, c2, ONES, tc2 - tc1),
+            "faults": "/".join("%.0f" % ((f1[k] - f0[k]) / PAGES) for k in ("compute", "gateway")),
             "docs": docs, "load": open("/proc/loadavg").read().split()[0]}
 
 
@@ -148,11 +149,12 @@ def compare(cloud, ec2, marks, target, bins):
             t = turn(cloud, ec2, marks, target)
             docs.setdefault(b, t["docs"])
             print("round %d %s (load %s): page of %d p50 %.1f p99 %.1f ms (HTTP exchange p50 %.1f p99 %.1f ms) "
-                  "| one p50 %.1f p99 %.1f ms | CPU ms per page compute/pg/gateway %s | per one %s"
+                  "| one p50 %.1f p99 %.1f ms | CPU ms per page compute/pg/gateway %s | per one %s "
+                  "| page faults per page compute/gateway %s"
                   % (rnd, b, t["load"], t["size"], statistics.median(t["page"]) * 1000,
                      pct(t["page"], 99) * 1000, statistics.median(t["page_http"]) * 1000,
                      pct(t["page_http"], 99) * 1000, statistics.median(t["one"]) * 1000, pct(t["one"], 99) * 1000,
-                     "/".join(t["cpu_page"]), "/".join(t["cpu_one"])), flush=True)
+                     "/".join(t["cpu_page"]), "/".join(t["cpu_one"]), t["faults"]), flush=True)
     ref = docs[bins[0]]
     for b in bins[1:]:
         print("%s answers %s" % (b, "the same documents" if docs[b] == ref else "DIFFERENT documents"), flush=True)

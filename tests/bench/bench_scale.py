@@ -26,7 +26,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import boto3_client, new_tenant  # noqa: E402
-from scale_cloud import cpu_seconds, start_scale_cloud, timed_page  # noqa: E402
+from scale_cloud import cpu_seconds, minor_faults, start_scale_cloud, timed_page  # noqa: E402
 import service_memory  # noqa: E402
 
 SIM_HOSTS = int(os.environ.get("SCALE_HOSTS", "1000"))
@@ -53,17 +53,6 @@ def cpu_per_call(before, after, calls, seconds, idle):
     (idle: CPU seconds per second, measured with no request) over those seconds."""
     return ", ".join("%s %.2f ms" % (k, (after[k] - before[k] - idle.get(k, 0.0) * seconds) * 1000.0 / calls)
                      for k in sorted(after) if k in before)
-
-
-def minor_faults(cloud, names=("compute", "gateway")):
-    """Minor page faults so far of each named service (/proc/PID/stat): a page's fresh
-    memory is faulted in and zeroed by the kernel, 4 KiB at a time (docs/performance.md,
-    page8)."""
-    out = {}
-    for n in names:
-        with open("/proc/%d/stat" % cloud.pid(n)) as f:
-            out[n] = int(f.read().rsplit(")", 1)[1].split()[7])
-    return out
 
 
 def timed_http(client):

@@ -528,7 +528,17 @@ def test_instance_tags_through_the_tag_actions(cloud, ami, tenant):
     assert tags == [{"Key": "env", "ResourceId": iid, "ResourceType": "instance", "Value": "test"}]
     got = ec2.describe_instances(Filters=[{"Name": "tag:env", "Values": ["test"]}])["Reservations"]
     assert [i["InstanceId"] for r in got for i in r["Instances"]] == [iid]
-    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}])
+    # several tags, values JSON and XML escape: a page (every filter in SQL: compute writes
+    # its tags from their text) and InstanceIds (the in-memory pass) show the same tagSet
+    more = [{"Key": "b", "Value": 'q"uote\\ <&> \u00e9 \u2713'}, {"Key": "a", "Value": ""}, {"Key": "z z", "Value": "1"}]
+    ec2.create_tags(Resources=[iid], Tags=more)
+    paged = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [iid]}], MaxResults=5)
+    by_id = ec2.describe_instances(InstanceIds=[iid])
+    tag_sets = [r["Reservations"][0]["Instances"][0]["Tags"] for r in (paged, by_id)]
+    assert tag_sets[0] == tag_sets[1]
+    assert sorted(tag_sets[0], key=lambda t: t["Key"]) == sorted(more + [{"Key": "env", "Value": "test"}],
+                                                                   key=lambda t: t["Key"])
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": "env"}] + [{"Key": t["Key"]} for t in more])
     assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Tags"] == []
     ec2.terminate_instances(InstanceIds=[iid])
 

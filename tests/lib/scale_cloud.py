@@ -60,6 +60,17 @@ def cpu_seconds(cloud, names=("compute", "network", "gateway")):
     return out
 
 
+def minor_faults(cloud, names=("compute", "gateway")):
+    """Minor page faults so far of each named service (/proc/PID/stat): a page's fresh
+    memory is faulted in and zeroed by the kernel, 4 KiB at a time (docs/performance.md,
+    page8)."""
+    out = {}
+    for n in names:
+        with open("/proc/%d/stat" % cloud.pid(n)) as f:
+            out[n] = int(f.read().rsplit(")", 1)[1].split()[7])
+    return out
+
+
 def timed_page(ec2, token):
     """One DescribeInstances page of MaxResults 1,000 after token (None: the first):
     (client round trip in seconds, instances in it, the next token or None)."""
