@@ -1,4 +1,4 @@
--- 018_network_enis_groups_text: the interface's security groups also as the text
+-- 019_network_enis_groups_text: the interface's security groups also as the text
 -- PostgreSQL writes for the jsonb, stored when the row is written (the network's pushes)
 -- instead of made again for every row of every DescribeInstances page: jsonb's output
 -- function was about 1 ms of PostgreSQL's CPU for a page of 1,000 (of 8-9 ms for the
