@@ -31,12 +31,15 @@
 
 #include "log.h"
 
+static _Atomic int quiet_ms = SERVICE_MEMORY_QUIET_MS;   /* memory.burst_quiet_ms */
+
 int service_memory_setup(const config_t *cfg, service_memory_opts_t *out, verr_t *e)
 {
     service_memory_opts_t o = {
         .malloc_arenas = (int)config_int(cfg, "memory.malloc_arenas", 1),
         .mmap_threshold_bytes = config_int(cfg, "memory.mmap_threshold_bytes", 0),
         .trim_interval_s = (int)config_int(cfg, "memory.trim_interval_s", 10),
+        .burst_quiet_ms = (int)config_int(cfg, "memory.burst_quiet_ms", SERVICE_MEMORY_QUIET_MS),
     };
     if (o.malloc_arenas < 0 || o.malloc_arenas > 256)
         return verr_set(e, 500, "InvalidConfig", "memory.malloc_arenas must be 0..256 (0: glibc's default)");
@@ -45,6 +48,9 @@ int service_memory_setup(const config_t *cfg, service_memory_opts_t *out, verr_t
         return verr_set(e, 500, "InvalidConfig", "memory.mmap_threshold_bytes must be 0 or 4096..33554432");
     if (o.trim_interval_s < 0 || o.trim_interval_s > 86400)
         return verr_set(e, 500, "InvalidConfig", "memory.trim_interval_s must be 0..86400 (0: never)");
+    if (o.burst_quiet_ms < 1 || o.burst_quiet_ms > 60000)
+        return verr_set(e, 500, "InvalidConfig", "memory.burst_quiet_ms must be 1..60000");
+    atomic_store(&quiet_ms, o.burst_quiet_ms);
     /* another malloc (AddressSanitizer's) may ignore them: the service runs all the same */
     if (o.malloc_arenas > 0 && !mallopt(M_ARENA_MAX, o.malloc_arenas))
         log_warn("memory: malloc ignored memory.malloc_arenas %d", o.malloc_arenas);
@@ -102,13 +108,13 @@ void service_memory_note_message(size_t bytes)
 int64_t service_memory_burst_trim_at(void)
 {
     int64_t at = atomic_load(&large_at);
-    return at ? at + SERVICE_MEMORY_QUIET_MS : 0;
+    return at ? at + atomic_load(&quiet_ms) : 0;
 }
 
 int service_memory_trim_after_burst(void)
 {
     int64_t at = atomic_load(&large_at);
-    if (!at || now_ms() < at + SERVICE_MEMORY_QUIET_MS)
+    if (!at || now_ms() < at + atomic_load(&quiet_ms))
         return 0;
     /* a large message that comes meanwhile sets its own time: the next trim is its */
     atomic_compare_exchange_strong(&large_at, &at, 0);

@@ -18,6 +18,7 @@ typedef struct service_memory_opts {
     int malloc_arenas;          /* memory.malloc_arenas; 0: glibc's own (8 per core) */
     long mmap_threshold_bytes;  /* memory.mmap_threshold_bytes; 0: glibc's own (adaptive) */
     int trim_interval_s;        /* memory.trim_interval_s; 0: never */
+    int burst_quiet_ms;         /* memory.burst_quiet_ms (SERVICE_MEMORY_QUIET_MS) */
 } service_memory_opts_t;
 
 /* Reads the memory.* keys and applies the malloc settings. Call before the process makes
@@ -37,8 +38,11 @@ long service_memory_trim(void);
 
 /* Says that a large message was just made or read (the bus calls it for every message
  * it sends or receives; smaller ones are ignored). The process then trims
- * SERVICE_MEMORY_QUIET_MS after the last of a burst of them, instead of up to
- * memory.trim_interval_s later. Cheap: one atomic exchange; any thread. */
+ * memory.burst_quiet_ms (SERVICE_MEMORY_QUIET_MS) after the last of a burst of them,
+ * instead of up to memory.trim_interval_s later. Cheap: one atomic exchange; any thread.
+ * The quiet time weighs two of issue 11's aims (docs/performance.md, page9): longer keeps
+ * a client's next page in memory already faulted in (a page's p99), shorter gives it back
+ * before the services' memory is read. */
 void service_memory_note_message(size_t bytes);
 
 #define SERVICE_MEMORY_QUIET_MS 200
@@ -51,8 +55,8 @@ void service_memory_wake_with(sem_t *wake);
  * 0 when none is. */
 int64_t service_memory_burst_trim_at(void);
 
-/* Trims when the trim after a burst is due (no large message for
- * SERVICE_MEMORY_QUIET_MS): 1 when it trimmed. */
+/* Trims when the trim after a burst is due (no large message for the quiet time): 1
+ * when it trimmed. */
 int service_memory_trim_after_burst(void);
 
 #endif
