@@ -247,6 +247,22 @@ def test_killed_apply_then_apply_again_converges_with_no_leftover(dp):
     assert dp.apply(small)["ensured"] == 0
 
 
+def test_a_namespace_left_half_made_is_made_again(dp):
+    """An applier killed inside a namespace's add (the file made, nothing mounted on it
+    yet: the commands run in the applier's own process) leaves an empty file that cannot
+    be entered. The next apply makes the namespace again, and teardown removes it; before,
+    every apply and teardown of that host failed ("cannot enter namespace ...")."""
+    doc = many(2)
+    hns = dp.host_ns("h1")
+    path = "/run/netns/" + hns
+    os.makedirs("/run/netns", exist_ok=True)
+    open(path, "w").close()          # what the killed add leaves
+    st = dp.apply(doc)
+    assert st["ensured"] > 0, st
+    assert dp.apply(doc)["ensured"] == 0
+    assert run_in(hns, ["ip", "-o", "link"]).returncode == 0
+
+
 def test_teardown_leaves_nothing(dp):
     dp.apply(many(3))
     assert dp.namespaces() and dp.dnsmasqs()

@@ -6,6 +6,8 @@
  * there first) and writes the fingerprint last, so an agent killed half-way leaves a unit
  * that the next apply sees as broken and rebuilds. */
 #include <dirent.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,7 +50,20 @@ void lx_host_dir(const dp_driver_t *d, const char *host, char *out, size_t n)
     snprintf(out, n, "%s/%sh-%s", d->state_dir, d->prefix, host);
 }
 
+/* A namespace is there when its file has one mounted on it. An applier killed inside
+ * its add (between the file's creation and the bind mount: a moment `ip netns add` had
+ * too, now in this process: dp_netns.c) leaves an empty file, which cannot be entered
+ * (setns: EINVAL) and would otherwise stop every later apply and teardown of that host:
+ * it counts as absent, and lx_ns_add and lx_ns_del remove it. */
 int lx_ns_exists(const char *ns)
+{
+    char path[512];
+    struct statfs st;
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    return statfs(path, &st) == 0 && st.f_type == NSFS_MAGIC;
+}
+
+static int ns_file_exists(const char *ns)
 {
     char path[512];
     snprintf(path, sizeof path, "/run/netns/%s", ns);
@@ -75,13 +90,14 @@ char **lx_ns_list(const char *prefix, size_t *n)
 int lx_ns_add(const char *ns, verr_t *e)
 {
     if (lx_ns_exists(ns)) return 0;
+    lx_ns_del(ns);   /* a killed add's empty file */
     if (dp_runv(NULL, 0, e, "ip", "netns", "add", ns, NULL) < 0) return -1;
     return dp_runv(ns, 0, e, "ip", "link", "set", "lo", "up", NULL);
 }
 
 void lx_ns_del(const char *ns)
 {
-    if (lx_ns_exists(ns)) dp_runv(NULL, DP_QUIET, NULL, "ip", "netns", "del", ns, NULL);
+    if (ns_file_exists(ns)) dp_runv(NULL, DP_QUIET, NULL, "ip", "netns", "del", ns, NULL);
 }
 
 static int sysctl_in(const char *ns, const char *kv, verr_t *e)
