@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from harness import aws, boto3_client, client_error, new_tenant
+from harness import aws, boto3_client, client_error, ec2_tenant, new_tenant
 
 WAIT_S = 60
 
@@ -33,8 +33,7 @@ def cloud(sim_cloud):
 
 @pytest.fixture(scope="module")
 def tenant(cloud):
-    acct, k, s = new_tenant(cloud, "lep-" + uuid.uuid4().hex[:8])
-    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+    return ec2_tenant(cloud, "lep")
 
 
 @pytest.fixture(scope="module")

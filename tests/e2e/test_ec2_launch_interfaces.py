@@ -26,7 +26,7 @@ import uuid
 
 import pytest
 
-from harness import aws, boto3_client, client_error, new_tenant
+from harness import aws, client_error, ec2_tenant
 
 WAIT_S = 60
 
@@ -38,8 +38,7 @@ def cloud(sim_cloud):
 
 @pytest.fixture(scope="module")
 def tenant(cloud):
-    acct, k, s = new_tenant(cloud, "lif-" + uuid.uuid4().hex[:8])
-    return acct, k, s, boto3_client(cloud, "ec2", k, s)
+    return ec2_tenant(cloud, "lif")
 
 
 @pytest.fixture(scope="module")
