@@ -6,9 +6,13 @@
   VPC, groups, state pending (compute restarted with a 1 ms wait, then as before);
 - a primary interface's DeleteOnTermination can be changed (ModifyNetworkInterfaceAttribute
   Attachment), as EC2 allows: set false, the interface outlives its instance, available
-  with its address, MAC, groups and tags."""
+  with its address, MAC, groups and tags;
+- ModifyInstanceAttribute instanceType and AttachNetworkInterface of the same stopped
+  instance at the very same moment: over many rounds, never more interfaces than the
+  type written takes (one of the two is refused when both would not fit)."""
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -122,3 +126,61 @@ def test_primary_kept_at_termination_when_its_delete_on_termination_is_false(clo
         assert describe(ec2, iid)["State"]["Name"] in ("shutting-down", "terminated")
     finally:
         ec2.delete_network_interface(NetworkInterfaceId=eni)
+
+
+LIMITS = {"t3.nano": 2, "t3.small": 3}
+
+
+def test_type_change_and_attach_at_once_never_exceed_the_type(cloud, tenant):
+    _, _, _, ec2 = tenant
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.small", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    i = eventually(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "running" and d.get("NetworkInterfaces"))
+    ec2.stop_instances(InstanceIds=[iid])
+    i = eventually(lambda: describe(ec2, iid), lambda d: d["State"]["Name"] == "stopped")
+    assert i["State"]["Name"] == "stopped", i["State"]
+    first, second = (ec2.create_network_interface(SubnetId=i["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+                     for _ in range(2))
+    ec2.attach_network_interface(NetworkInterfaceId=first, InstanceId=iid, DeviceIndex=1)   # 2 of t3.small's 3
+    outcomes = []
+    for _ in range(8):
+        go = threading.Barrier(2)
+        got = {}
+
+        def change():
+            go.wait()
+            try:
+                ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.nano"})
+                got["type"] = "ok"
+            except Exception as e:   # noqa: BLE001 (the code is asserted below)
+                got["type"] = getattr(e, "response", {}).get("Error", {}).get("Code", repr(e))
+
+        def attach():
+            go.wait()
+            try:
+                got["att"] = ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=iid,
+                                                          DeviceIndex=2)["AttachmentId"]
+            except Exception as e:   # noqa: BLE001
+                got["err"] = getattr(e, "response", {}).get("Error", {}).get("Code", repr(e))
+
+        threads = [threading.Thread(target=change), threading.Thread(target=attach)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        itype = ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"]
+        attached = ec2.describe_network_interfaces(
+            Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["NetworkInterfaces"]
+        outcomes.append((got.get("type"), "att" in got, itype, len(attached)))
+        assert len(attached) <= LIMITS[itype], outcomes
+        assert got.get("type") in ("ok", "AttachmentLimitExceeded"), outcomes
+        assert "att" in got or got.get("err") == "AttachmentLimitExceeded", (outcomes, got)
+        assert got["type"] == "ok" or "att" in got, outcomes   # one of the two passes
+        # back to two interfaces on a t3.small
+        if "att" in got:
+            ec2.detach_network_interface(AttachmentId=got["att"])
+            eventually(lambda: ec2.describe_network_interfaces(NetworkInterfaceIds=[second])["NetworkInterfaces"][0],
+                       lambda n: n["Status"] == "available", 30)
+        if itype != "t3.small":
+            ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.small"})
+    ec2.terminate_instances(InstanceIds=[iid])
