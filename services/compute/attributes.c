@@ -2,7 +2,8 @@
  * (changed only while stopped), userData (only while stopped, as EC2), and
  * disableApiTermination (which makes TerminateInstances answer OperationNotPermitted); a
  * new instanceType must fit the account's vCPU/memory quotas, its host's capacity and the
- * interfaces the instance has (interface_limit.c);
+ * interfaces the instance has (recorded in the network before the type is written, so a
+ * concurrent AttachNetworkInterface cannot pass it: interface_limit.c);
  * groupSet (GroupId.N) changes the groups (instance_groups.c), sourceDestCheck the primary
  * interface's check (source_dest_check.c);
  * groupSet, kernel, ramdisk and the attributes fixed here (rootDeviceName, productCodes,
@@ -167,24 +168,37 @@ static int resize_fits(bus_ctx_t *ctx, const char *id, const instance_type_t *t,
     return scheduler_resize(db, compute_of(ctx), PQgetvalue(r, 0, 0), id, t->vcpus, t->memory_mib, t->name, e);
 }
 
-/* The instance's account (for its lock, taken before the instance's row) and whether it
- * is stopped now (its interfaces are counted only then: a running one is refused under the
- * lock with IncorrectInstanceState), or -1 + e. */
-static int owner_of(db_t *db, const char *scope, const char *id, char out[16], int *stopped, verr_t *e)
+/* The instance's account (for its lock, taken before the instance's row), whether it is
+ * stopped now (its interfaces are counted only then: a running one is refused under the
+ * lock with IncorrectInstanceState) and its type's number (type_seq), or -1 + e. */
+static int owner_of(db_t *db, const char *scope, const char *id, char out[16], int *stopped, long long *seq,
+                    verr_t *e)
 {
     if (!id || !ids_valid("i", id))
         return verr_set(e, 400, "InvalidInstanceID.Malformed", "Invalid id: \"%.64s\"", id ? id : "");
     const char *p[] = {id, scope};
     PG_AUTO PGresult *r = db_prepared(db, e, "attr_owner",
-        "SELECT account_id, state = 'stopped' FROM instances WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)",
-        2, p);
+        "SELECT account_id, state = 'stopped', type_seq FROM instances WHERE id = $1 AND ($2::text IS NULL OR "
+        "account_id = $2)", 2, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
     snprintf(out, 16, "%s", PQgetvalue(r, 0, 0));
     *stopped = PQgetvalue(r, 0, 1)[0] == 't';
+    *seq = atoll(PQgetvalue(r, 0, 2));
     return 0;
+}
+
+/* A new type's interfaces, before anything is written here: a DryRun counts them; a change
+ * has the network record the new type's limit under the number the type will have
+ * (interface_limit.c). A running instance's are not asked (refused under the lock). */
+static int interfaces_fit(bus_ctx_t *ctx, const char *owner, const char *id, int stopped, long long seq,
+                          const instance_type_t *t, int dry_run, verr_t *e)
+{
+    if (!stopped)
+        return 0;
+    return dry_run ? interface_limit_fits(ctx, owner, id, t, e) : interface_limit_hold(ctx, owner, id, seq + 1, t, e);
 }
 
 /* EC2 changes one attribute per ModifyInstanceAttribute: more than one is refused
@@ -254,13 +268,16 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         return verr_set(e, 400, "InvalidParameterValue", "Value (%.16s) for disableApiTermination is invalid", value);
     }
     db_t *db = service_db(ctx);
-    char state[32], owner[16];
+    char state[32], owner[16], seq_s[24] = "";
     int stopped = 0;
+    long long seq = 0;
     PG_AUTO PGresult *r = NULL;
     JSON_AUTO json_t *quotas = NULL;
-    if (t && (owner_of(db, account, id, owner, &stopped, e) < 0 || launch_facts_quotas(ctx, owner, &quotas, e) < 0 ||
-              (stopped && interface_limit_fits(ctx, owner, id, t, e) < 0)))
+    if (t && (owner_of(db, account, id, owner, &stopped, &seq, e) < 0 ||
+              launch_facts_quotas(ctx, owner, &quotas, e) < 0 ||
+              interfaces_fit(ctx, owner, id, stopped, seq, t, json_flag(body, "DryRun"), e) < 0))
         return -1;
+    snprintf(seq_s, sizeof seq_s, "%lld", seq);
     if (db_begin(db, e) < 0 || (t && db_lock_xact(db, "instances", owner, e) < 0) ||
         instance_lock(db, account, id, state, e) < 0)
         goto fail;
@@ -270,7 +287,9 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
                  id);
         goto fail;
     }
-    if (strcmp(attr, "disableApiTermination") && strcmp(state, "stopped")) {
+    /* (a type for an instance that stopped after the read above: its interfaces were not
+     * recorded in the network, so it is refused as if still running; a retry records them) */
+    if (strcmp(attr, "disableApiTermination") && (strcmp(state, "stopped") || (t && !stopped))) {
         verr_set(e, 400, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
         goto fail;
     }
@@ -280,16 +299,27 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
         goto fail;
     }
-    const char *p[] = {id, attr, value, vc, mem};
+    const char *p[] = {id, attr, value, vc, mem, seq_s};
     r = db_prepared(db, e, "attr_set",
         "UPDATE instances SET "
         "instance_type = CASE WHEN $2 = 'instanceType' THEN $3 ELSE instance_type END, "
+        "type_seq = CASE WHEN $2 = 'instanceType' THEN type_seq + 1 ELSE type_seq END, "
         "vcpus = CASE WHEN $2 = 'instanceType' THEN NULLIF($4, '')::int ELSE vcpus END, "
         "memory_mib = CASE WHEN $2 = 'instanceType' THEN NULLIF($5, '')::bigint ELSE memory_mib END, "
         "user_data = CASE WHEN $2 = 'userData' THEN NULLIF($3, '') ELSE user_data END, "
         "disable_api_termination = CASE WHEN $2 = 'disableApiTermination' THEN (CASE WHEN $2 = 'disableApiTermination' THEN $3 END)::boolean "
-        "ELSE disable_api_termination END, updated_at = now() WHERE id = $1", 5, p);
-    if (!r || (t && instance_usage_event(db, id, "resized", e) < 0) || db_commit(db, e) < 0)
+        "ELSE disable_api_termination END, updated_at = now() WHERE id = $1 AND ($2 <> 'instanceType' OR "
+        "type_seq = NULLIF($6, '')::bigint)", 6, p);
+    if (!r)
+        goto fail;
+    /* another type change of this instance was written since the read above: the
+     * network's record is this one's no more (the other's number) */
+    if (!strcmp(PQcmdTuples(r), "0")) {
+        verr_set(e, 400, "IncorrectModificationState", "The instance '%s' was modified concurrently; try again.",
+                 id);
+        goto fail;
+    }
+    if ((t && instance_usage_event(db, id, "resized", e) < 0) || db_commit(db, e) < 0)
         goto fail;
     *reply = json_pack("{s:b}", "return", 1);
     return 0;

@@ -216,9 +216,14 @@ int instance_sdc_modify(bus_ctx_t *ctx, const char *scope, const char *id, const
                         verr_t *e);
 int instance_sdc_describe(bus_ctx_t *ctx, const char *scope, const char *id, json_t **reply, verr_t *e);
 /* interface_limit.c: compute.instance_interface_limit (the network's AttachNetworkInterface
- * asks an instance's type limit), and whether the instance's interfaces, counted by the
- * network (bus_ask: -1 with ctx->waiting first), fit type t (AttachmentLimitExceeded) */
+ * asks an instance's type limit and its number, instances.type_seq); whether the
+ * instance's interfaces, counted by the network, fit type t (a DryRun: nothing recorded);
+ * and interface_limit_hold: the network records type t's limit under number seq (the
+ * type's number once written) after counting, before the type is written. Both with
+ * bus_ask (-1 with ctx->waiting first), AttachmentLimitExceeded when they do not fit. */
 int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int interface_limit_fits(bus_ctx_t *ctx, const char *account, const char *id, const instance_type_t *t, verr_t *e);
+int interface_limit_hold(bus_ctx_t *ctx, const char *account, const char *id, long long seq, const instance_type_t *t,
+                         verr_t *e);
 
 #endif

@@ -65,7 +65,7 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "p.vpc_id, p.mac, p.ip, p.groups, COALESCE(p.source_dest_check, true), COALESCE(p.description, ''), "      \
     "COALESCE(p.attachment_id, ''), p.attached, COALESCE(p.public_ip, ''), COALESCE(p.public_ip_owner, ''), "       \
     "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, i.metadata_tags, "                \
-    "i.primary_eni IS NULL "                                                                                         \
+    "COALESCE(p.dot, i.primary_eni IS NULL) "                                                                        \
     "FROM (SELECT * FROM instances i "                                                                               \
     "WHERE (i.state <> 'terminated' OR i.terminated_at > now() - make_interval(secs => $1::int))"
 #define ITEM_SQL_JOINS                                                                                             \
@@ -73,13 +73,15 @@ int instances_scope(bus_ctx_t *ctx, const char **account, verr_t *e)
     "SELECT * FROM (SELECT x.eni_id, x.subnet_id, x.vpc_id, x.mac, x.ip, x.groups_text AS groups, x.source_dest_check, "            \
     "x.description, x.attachment_id, x.public_ip, x.public_ip_owner, x.device_index, (json_agg("                    \
     ITEM_SQL_ATTACHED_OBJECT ") FILTER (WHERE x.device_index > 0) OVER (ORDER BY x.device_index ROWS BETWEEN "      \
-    "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))::text AS attached FROM network_enis x WHERE x.instance_id = i.id" \
+    "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))::text AS attached, x.delete_on_termination AS dot FROM "        \
+    "network_enis x WHERE x.instance_id = i.id" \
     ") n WHERE n.device_index = 0 "                                                                                  \
     "UNION ALL SELECT f.eni_id, f.subnet_id, f.vpc_id, f.mac, f.ip, f.groups::text, true, '', '', '', '', 0, "             \
-    ITEM_SQL_ATTACHED_ALONE " FROM instance_interfaces f WHERE f.instance_id = i.id AND f.device_index = 0 AND "     \
+    ITEM_SQL_ATTACHED_ALONE ", NULL::boolean FROM instance_interfaces f WHERE f.instance_id = i.id AND "           \
+    "f.device_index = 0 AND "     \
     "NOT f.deleted "                                                                                                 \
     "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "                      \
-    ITEM_SQL_ATTACHED_ALONE " LIMIT 1) p ON true ORDER BY i.id"
+    ITEM_SQL_ATTACHED_ALONE ", NULL LIMIT 1) p ON true ORDER BY i.id"
 
 /* Row i of r as instance_json_put reads it. */
 static void row_of(PGresult *r, int i, instance_row_t *row)

@@ -14,7 +14,7 @@ enum {
     IR_HOST_UP, IR_ENI, IR_CLOUD, IR_REMOTE_ID, IR_REMOTE_PUBLIC_IP, IR_REMOTE_PRIVATE_IP, IR_SUBNET, IR_VPC,
     IR_MAC, IR_IP, IR_GROUPS, IR_SDC, IR_DESCRIPTION, IR_ATTACHMENT, IR_ATTACHED, IR_PUBLIC_IP,
     IR_PUBLIC_OWNER, IR_MD_TOKENS, IR_MD_HOP_LIMIT, IR_MD_OFF, IR_MD_TAGS,
-    IR_PRIMARY_DOT,   /* the primary's DeleteOnTermination: false for an adopted interface (instances.primary_eni) */
+    IR_PRIMARY_DOT,   /* the primary's DeleteOnTermination: the network's (network_enis), else false for an adopted interface (instances.primary_eni) */
     IR_COLS
 };
 

@@ -1,18 +1,24 @@
 /* interface_limit.c - the instance type's network interface limit (compute.instance_types
  * :max_interfaces, instance_types.c) where an instance's interfaces or its type change
- * after its launch (RunInstances checks its own launch: run_instances.c):
+ * after its launch (RunInstances checks its own launch: run_instances.c). The two meet in
+ * the network, under the instance's primary interface's row lock (the network's
+ * interface_limit.c says how), with no handler of either service waiting on the other:
  *
- * - compute.instance_interface_limit {account, instance_id} -> {instance_type,
- *   max_interfaces}: the network's AttachNetworkInterface asks it (with bus_ask) and
- *   counts the instance's interfaces under its own lock (network/interface_limit.c), as
- *   the network knows no instance types;
- * - ModifyInstanceAttribute instanceType refuses a type that takes fewer interfaces than
- *   the instance has, counted by the network uncached (network.instance_interface_count:
- *   compute's copy network_enis may not hold an attach just answered yet).
- *
- * What stays open: a type change and an attach to the same stopped instance at the very
- * same moment are checked in two services and can both pass (docs/compute.md, "Not yet"). */
+ * - compute.instance_interface_limit {account, instance_id, at_least?} -> {instance_type,
+ *   max_interfaces, seq}: the network's AttachNetworkInterface asks it (with bus_ask);
+ *   seq is the number of the instance's type (instances.type_seq, migration 021), which
+ *   tells the network whether a type change recorded on the primary's row is newer than
+ *   this answer (at_least: the network asks again for that reason; it changes nothing
+ *   here but the question);
+ * - ModifyInstanceAttribute instanceType of a stopped instance (attributes.c) first asks
+ *   network.interface_limit_set {seq: type_seq + 1, max_interfaces} (interface_limit_hold):
+ *   the network counts the interfaces under the lock, refuses when they are more than the
+ *   new type takes, and records the new limit; then the type is written with that number
+ *   only if the instance's number is still the one read (a concurrent change of the same
+ *   instance: IncorrectModificationState), so the network's record always covers the
+ *   type written. A DryRun only counts (network.instance_interface_count, uncached). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
@@ -27,7 +33,8 @@ int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t 
         return verr_set(e, 400, "InvalidParameterValue", "account and instance_id are required");
     const char *p[] = {id, account};
     PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "ilim_type",
-                                      "SELECT instance_type FROM instances WHERE id = $1 AND account_id = $2", 2, p);
+                                      "SELECT instance_type, type_seq FROM instances WHERE id = $1 AND account_id = $2",
+                                      2, p);
     if (!r)
         return -1;
     /* Whether the instance exists is the network's to say (it knows an instance by its
@@ -36,8 +43,19 @@ int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t 
      * limit but the device indexes */
     const char *name = PQntuples(r) ? PQgetvalue(r, 0, 0) : "";
     const instance_type_t *t = instance_type_find(compute_of(ctx), name);
-    *reply = json_pack("{s:s, s:i}", "instance_type", name, "max_interfaces", t ? t->max_enis : DEVICE_INDEXES);
+    *reply = json_pack("{s:s, s:i, s:I}", "instance_type", name, "max_interfaces", t ? t->max_enis : DEVICE_INDEXES,
+                       "seq", (json_int_t)(PQntuples(r) ? atoll(PQgetvalue(r, 0, 1)) : 0));
     return 0;
+}
+
+int interface_limit_hold(bus_ctx_t *ctx, const char *account, const char *id, long long seq, const instance_type_t *t,
+                         verr_t *e)
+{
+    JSON_AUTO json_t *r = NULL;
+    return bus_ask(ctx, "network", "network.interface_limit_set",
+                   json_pack("{s:s, s:s, s:I, s:i, s:s}", "account", account, "instance_id", id, "seq",
+                             (json_int_t)seq, "max_interfaces", t->max_enis, "instance_type", t->name),
+                   compute_of(ctx)->call_timeout_ms, &r, e);
 }
 
 int interface_limit_fits(bus_ctx_t *ctx, const char *account, const char *id, const instance_type_t *t, verr_t *e)

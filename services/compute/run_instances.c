@@ -382,9 +382,45 @@ static int addresses_free(bus_ctx_t *ctx, const launch_t *l, verr_t *e)
                    "addresses", list), compute_of(ctx)->call_timeout_ms, &ans, e);
 }
 
+/* Whether an instance of the answer has no interface yet (its launch task has not made
+ * its port: DescribeInstances shows no subnet then). */
+static int some_without_port(const json_t *reservation)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(reservation, "instancesSet"), i, it)
+        if (!json_object_get(it, "subnetId"))
+            return 1;
+    return 0;
+}
+
+/* A run after the wait for the interfaces ended before every port was made (the wait's
+ * compute.run_answer_wait_ms passed, or the tasks run in another compute process): what
+ * the launch knew of its network, checked again from compute's copy of the network's
+ * facts (the rows the first run warmed: no call to the network; a cold one parks the
+ * message again, -1 with ctx->waiting). An existing interface named at launch is in use
+ * now, by this launch's own instance: the network's check refuses it, and the answer
+ * then says what DescribeInstances says (0 with *net NULL). */
+static int kept_net(bus_ctx_t *ctx, launch_t *l, const launch_net_t **net, verr_t *e)
+{
+    verr_t ne = {0};
+    *net = NULL;
+    if (launch_net_check(ctx, l->account, l->zone, &l->net, &ne) < 0) {
+        if (ctx->waiting) {
+            *e = ne;
+            return -1;
+        }
+        log_info("RunInstances %s: the answer without the launch's network facts: %s", l->account, ne.message);
+        return 0;
+    }
+    *net = &l->net;
+    return 0;
+}
+
 /* The answer: the reservation as DescribeInstances shows it, with what the launch knew
- * of its network for an instance whose interfaces are not made yet (net NULL: none). */
-static int answer(bus_ctx_t *ctx, const launch_t *l, const launch_net_t *net, const char *rid, json_t **reply,
+ * of its network for an instance whose interfaces are not made yet (net NULL: known
+ * only on the first run, kept_net finds it again for a run after the wait). */
+static int answer(bus_ctx_t *ctx, launch_t *l, const launch_net_t *net, const char *rid, json_t **reply,
                   verr_t *e)
 {
     json_t *set = NULL;
@@ -392,6 +428,11 @@ static int answer(bus_ctx_t *ctx, const launch_t *l, const launch_net_t *net, co
         return -1;
     *reply = json_incref(json_array_get(set, 0));
     json_decref(set);
+    if (!net && some_without_port(*reply) && kept_net(ctx, l, &net, e) < 0) {
+        json_decref(*reply);
+        *reply = NULL;
+        return -1;
+    }
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(*reply, "instancesSet"), i, it) {

@@ -47,19 +47,21 @@ static int device_index(const json_t *body, long *out, verr_t *e)
     return 0;
 }
 
-/* The instance's primary interface, locked: id, host ("" none), plugged, kind, zone, VPC. */
+/* The instance's primary interface, locked: id, host ("" none), plugged, kind, zone, VPC,
+ * and the type change recorded on it (interface_limit.c: limit -1 none). */
 typedef struct primary {
     char eni[IDS_MAX], host[64], kind[8], az[64], vpc[IDS_MAX];
-    int plugged;
+    int plugged, limit;
+    long long limit_seq;
 } primary_t;
 
 static int lock_primary(db_t *db, const char *account, const char *instance, primary_t *pr, verr_t *e)
 {
     const char *p[] = {account, instance};
     PG_AUTO PGresult *r = db_prepared(db, e, "att_primary",
-        "SELECT n.id, coalesce(n.host, ''), n.plugged, n.device_kind, s.az, n.vpc_id FROM enis n JOIN subnets s ON "
-        "s.id = n.subnet_id WHERE n.account_id = $1 AND n.instance_id = $2 AND n.device_index = 0 FOR UPDATE OF n",
-        2, p);
+        "SELECT n.id, coalesce(n.host, ''), n.plugged, n.device_kind, s.az, n.vpc_id, coalesce(n.interface_limit, -1), "
+        "n.interface_limit_seq FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.account_id = $1 AND "
+        "n.instance_id = $2 AND n.device_index = 0 FOR UPDATE OF n", 2, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
@@ -70,6 +72,8 @@ static int lock_primary(db_t *db, const char *account, const char *instance, pri
     snprintf(pr->kind, sizeof pr->kind, "%s", PQgetvalue(r, 0, 3));
     snprintf(pr->az, sizeof pr->az, "%s", PQgetvalue(r, 0, 4));
     snprintf(pr->vpc, sizeof pr->vpc, "%s", PQgetvalue(r, 0, 5));
+    pr->limit = atoi(PQgetvalue(r, 0, 6));
+    pr->limit_seq = atoll(PQgetvalue(r, 0, 7));
     return 0;
 }
 
@@ -122,11 +126,21 @@ int net_attach_network_interface(bus_ctx_t *ctx, const json_t *body, json_t **re
     primary_t pr;
     interface_limit_t lim;   /* the type's, asked of compute before anything is written */
     char att[IDS_MAX];
-    if (interface_limit_ask(ctx, account, inst, &lim, e) < 0)
+    if (interface_limit_ask(ctx, account, inst, 0, &lim, e) < 0)
         return -1;
-    if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, eni, account, 1, e) < 0 ||
-        lock_primary(db, account, inst, &pr, e) < 0 || attachable(db, eni, inst, &pr, e) < 0 ||
-        interface_limit_check(db, inst, &lim, e) < 0)
+    for (int again = 0;; again = 1) {
+        if (db_begin(db, e) < 0 || net_owned(db, &NET_ENI, eni, account, 1, e) < 0 ||
+            lock_primary(db, account, inst, &pr, e) < 0 || attachable(db, eni, inst, &pr, e) < 0)
+            goto fail;
+        /* compute's answer older than a type change written since: asked again (the
+         * handler runs again from its start with it), nothing written yet */
+        if (!interface_limit_settle(&lim, pr.limit_seq, pr.limit, again))
+            break;
+        db_rollback(db);
+        if (interface_limit_ask(ctx, account, inst, pr.limit_seq, &lim, e) < 0)
+            return -1;
+    }
+    if (interface_limit_check(db, inst, &lim, e) < 0)
         goto fail;
     /* a running QEMU guest gets the tap plugged in over QMP (the agent's qemu_nics.c) */
     if (net_dry_run(body, e) < 0)

@@ -1,7 +1,10 @@
 /* eni_attrs.c - ModifyNetworkInterfaceAttribute and DescribeNetworkInterfaceAttribute for
  * an interface's SourceDestCheck and Description (one attribute per call, as on EC2), and
- * Modify of its attachment's DeleteOnTermination (not the primary's: a port made for its
- * instance goes with it, an existing interface adopted at launch stays: ports.c).
+ * Modify of its attachment's DeleteOnTermination, the primary's too, as EC2 allows: a
+ * primary with it false outlives its instance, available again with its address, MAC,
+ * groups and tags (port_delete detaches it as it does an interface adopted at launch,
+ * whose flag is false from its adoption: ports.c's port_keep), and one adopted at launch
+ * set true goes with its instance.
  * The check is enforced by each host's datapath (docs/network.md, "Security groups"), so
  * changing it grows the generation of the hosts of the interface's VPC. */
 #include <stdio.h>
@@ -38,10 +41,6 @@ static int delete_on_termination(bus_ctx_t *ctx, const char *account, const char
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 400, "InvalidAttachmentID.NotFound", "The attachment ID '%.64s' does not exist", aid);
-    if (!strcmp(PQgetvalue(r, 0, 0), "0"))
-        return verr_set(e, 400, "OperationNotPermitted", "The DeleteOnTermination of a primary network interface "
-                        "(device index 0) cannot be changed here: one made by its launch goes with the instance, "
-                        "an existing one given at launch stays");
     if (net_dry_run(body, e) < 0)
         return -1;
     const char *q[] = {id, aid, val};

@@ -23,9 +23,10 @@ typedef struct eni_spec {
 
 /* What an interface is once detached, whoever detaches it (an UPDATE's SET list):
  * DetachNetworkInterface, a terminated instance's (attachments.c), an adopted primary
- * given back (ports.c). */
+ * given back (ports.c); the instance type's interface limit it held as a primary goes with
+ * its instance (interface_limit.c). */
 #define ENI_DETACHED "instance_id = NULL, device_index = NULL, attachment_id = NULL, parent_eni = NULL, host = NULL, " \
-                     "plugged = false, delete_on_termination = false"
+                     "plugged = false, delete_on_termination = false, interface_limit = NULL, interface_limit_seq = 0"
 
 /* Make the interface (or find the one made with s->client_token); writes its id. */
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);

@@ -74,6 +74,7 @@ static const bus_route_t routes[] = {
     {"network.interface_digest", net_interface_digest, BUS_P_COMPUTE},
     {"network.instance_source_dest_check", net_instance_source_dest_check, BUS_P_COMPUTE},
     {"network.instance_interface_count", net_instance_interface_count, BUS_P_COMPUTE},   /* interface_limit.c */
+    {"network.interface_limit_set", net_interface_limit_set, BUS_P_COMPUTE},             /* interface_limit.c */
     /* the operator's view of every account (admin.c) */
     {"network.admin_list", net_admin_list, BUS_P_OPERATOR},
     {"network.admin_show", net_admin_show, BUS_P_OPERATOR},

@@ -1,0 +1,11 @@
+-- 018_interface_limit: the instance type's interface limit, kept on the instance's
+-- primary interface's row (device index 0), so that an AttachNetworkInterface and a
+-- ModifyInstanceAttribute instanceType of the same instance meet under one row lock
+-- (interface_limit.c). interface_limit_seq is compute's number of the instance's type
+-- (instances.type_seq, compute migration 021) that a type change will write:
+-- network.interface_limit_set records it with the new type's limit, after counting the
+-- interfaces under the lock, BEFORE compute writes the type; two changes that ask with
+-- the same number keep the lower limit. NULL and 0: no change asked since the launch
+-- (the attach then believes compute's answer alone). A detached interface forgets both
+-- (ENI_DETACHED, enis.h): an adopted primary starts anew with its new instance.
+ALTER TABLE enis ADD COLUMN interface_limit int, ADD COLUMN interface_limit_seq bigint NOT NULL DEFAULT 0;
