@@ -457,6 +457,17 @@ static int check_ids(const json_t *list, verr_t *e)
     return 0;
 }
 
+/* Whether the loaded items hold instance id. */
+static int item_has(const char *id, const void *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach((const json_t *)items, i, it)
+        if (!strcmp(json_str(it, "instanceId", ""), id))
+            return 1;
+    return 0;
+}
+
 /* The caller's visible instances, narrowed to the InstanceId list (all must exist) and
  * the filters (DescribeInstances'; DescribeInstanceStatus applies its own afterwards). */
 static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, verr_t *e)
@@ -476,7 +487,7 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
     const char *missing = NULL;
     JSON_AUTO json_t *sel = describe_select(all, body, "InstanceId", "instanceId", &missing);
     if (!sel) {
-        verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%.64s' does not exist", missing);
+        instance_ids_not_found(e, ids, item_has, all);
         return NULL;
     }
     if (what != FOR_INSTANCES)   /* the status item's filters, which the caller applies */
