@@ -70,3 +70,20 @@ def test_other_lists_answer_a_name_once(cloud, tenant):
     assert [k["KeyName"] for k in ec2.describe_key_pairs(KeyNames=[key, key])["KeyPairs"]] == [key]
     assert [t["InstanceType"] for t in
             ec2.describe_instance_types(InstanceTypes=["t3.nano", "t3.nano"])["InstanceTypes"]] == ["t3.nano"]
+
+
+def test_instance_status_of_listed_stopped_instance_needs_include_all(cloud, tenant):
+    """EC2 answers only running instances unless IncludeAllInstances, also for the ids it
+    is given: a listed stopped instance is an empty list (it was answered `stopped`)."""
+    ec2 = tenant["ec2"]
+    iid = ec2.run_instances(ImageId=tenant["ami"], InstanceType="t3.nano", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    rc, out, err = cli(cloud, tenant, "describe-instance-status", "--instance-ids", iid)
+    assert rc == 0 and out == {"InstanceStatuses": []}, (out, err)
+    rc, out, err = cli(cloud, tenant, "describe-instance-status", "--instance-ids", iid, "--include-all-instances",
+                       "--query", "InstanceStatuses[].InstanceState.Name")
+    assert rc == 0 and out == ["stopped"], (out, err)
+    ec2.terminate_instances(InstanceIds=[iid])
