@@ -87,3 +87,25 @@ def test_instance_status_of_listed_stopped_instance_needs_include_all(cloud, ten
                        "--query", "InstanceStatuses[].InstanceState.Name")
     assert rc == 0 and out == ["stopped"], (out, err)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_instance_type_filters_ec2_documents(cloud, tenant):
+    """DescribeInstanceTypes' documented filters on what this cloud has not (Spot,
+    burstable credits, hibernation, IPv6...) answer what is true here instead of
+    InvalidParameterValue "The filter ... is invalid"."""
+    ec2 = tenant["ec2"]
+
+    def types(name, value):
+        return sorted(t["InstanceType"] for t in
+                      ec2.describe_instance_types(Filters=[{"Name": name, "Values": [value]}])["InstanceTypes"])
+
+    every = sorted(t["InstanceType"] for t in ec2.describe_instance_types()["InstanceTypes"])
+    assert types("supported-usage-class", "on-demand") == every and types("supported-usage-class", "spot") == []
+    for name in ("burstable-performance-supported", "hibernation-supported", "auto-recovery-supported",
+                 "network-info.ipv6-supported"):
+        assert types(name, "true") == [] and types(name, "false") == every, name
+    assert types("network-info.maximum-network-cards", "1") == every
+    assert types("network-info.ipv4-addresses-per-interface", "1") == every
+    t = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"][0]
+    assert t["SupportedUsageClasses"] == ["on-demand"] and t["BurstablePerformanceSupported"] is False
+    assert t["HibernationSupported"] is False and t["NetworkInfo"]["Ipv6Supported"] is False
