@@ -109,3 +109,30 @@ def test_instance_type_filters_ec2_documents(cloud, tenant):
     t = ec2.describe_instance_types(InstanceTypes=["t3.nano"])["InstanceTypes"][0]
     assert t["SupportedUsageClasses"] == ["on-demand"] and t["BurstablePerformanceSupported"] is False
     assert t["HibernationSupported"] is False and t["NetworkInfo"]["Ipv6Supported"] is False
+
+
+def test_key_pair_dry_run_changes_nothing(cloud, tenant, tmp_path):
+    """DryRun on CreateKeyPair, ImportKeyPair and DeleteKeyPair makes every check and
+    changes nothing (they created, imported and deleted: `delete-key-pair --dry-run`
+    deleted the key)."""
+    key = tenant["key_name"]
+    fresh = "sweep10-dry-" + uuid.uuid4().hex[:6]
+    tenant["ec2"].create_key_pair(KeyName=fresh + "-src", KeyType="ed25519")
+    (kp,) = tenant["ec2"].describe_key_pairs(KeyNames=[fresh + "-src"], IncludePublicKey=True)["KeyPairs"]
+    material = tmp_path / "key.pub"
+    material.write_text(kp["PublicKey"])
+
+    def names():
+        return {k["KeyName"] for k in tenant["ec2"].describe_key_pairs()["KeyPairs"]}
+
+    for args in (("create-key-pair", "--key-name", fresh),
+                 ("import-key-pair", "--key-name", fresh, "--public-key-material", "fileb://%s" % material),
+                 ("delete-key-pair", "--key-name", key)):
+        rc, _, err = cli(cloud, tenant, *args, "--dry-run")
+        assert rc != 0 and "(DryRunOperation)" in err, (args, err)
+    assert key in names() and fresh not in names()
+    # the checks still run: a name in use, an id that does not exist
+    rc, _, err = cli(cloud, tenant, "create-key-pair", "--key-name", key, "--dry-run")
+    assert "(InvalidKeyPair.Duplicate)" in err, err
+    rc, _, err = cli(cloud, tenant, "delete-key-pair", "--key-pair-id", "key-0000000000000000a", "--dry-run")
+    assert "(InvalidKeyPair.NotFound)" in err, err
