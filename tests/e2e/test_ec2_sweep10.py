@@ -136,3 +136,21 @@ def test_key_pair_dry_run_changes_nothing(cloud, tenant, tmp_path):
     assert "(InvalidKeyPair.Duplicate)" in err, err
     rc, _, err = cli(cloud, tenant, "delete-key-pair", "--key-pair-id", "key-0000000000000000a", "--dry-run")
     assert "(InvalidKeyPair.NotFound)" in err, err
+
+
+def test_launch_tags_on_what_is_not_tagged_here_are_unsupported(cloud, tenant):
+    """RunInstances' TagSpecification for volumes or the launch's interfaces (valid on EC2)
+    is Unsupported naming it, not "'volume' is not a valid taggable resource type", the
+    answer to a type EC2 itself refuses (which `vpc` still gets); nothing is launched."""
+    before = {i["InstanceId"] for r in tenant["ec2"].describe_instances()["Reservations"] for i in r["Instances"]}
+    for rtype in ("volume", "network-interface"):
+        rc, _, err = cli(cloud, tenant, "run-instances", "--image-id", tenant["ami"], "--instance-type", "t3.nano",
+                         "--tag-specifications", "ResourceType=instance,Tags=[{Key=a,Value=b}]",
+                         "ResourceType=%s,Tags=[{Key=Name,Value=x}]" % rtype)
+        assert rc != 0 and "(Unsupported)" in err, err
+        assert "TagSpecification.2.ResourceType '%s' is not supported here" % rtype in err, err
+    rc, _, err = cli(cloud, tenant, "run-instances", "--image-id", tenant["ami"], "--instance-type", "t3.nano",
+                     "--tag-specifications", "ResourceType=vpc,Tags=[{Key=Name,Value=x}]")
+    assert "(InvalidParameterValue)" in err and "'vpc' is not a valid taggable resource type" in err, err
+    after = {i["InstanceId"] for r in tenant["ec2"].describe_instances()["Reservations"] for i in r["Instances"]}
+    assert after == before
