@@ -145,6 +145,13 @@ json_t *describe_select(const json_t *items, const json_t *params, const char *l
     json_t *out = json_array(), *w, *it;
     size_t i, j;
     json_array_foreach(want, i, w) {
+        /* a name listed twice is answered once, as EC2 answers
+         * `describe-instances --instance-ids i-a i-a` with one instance */
+        int again = 0;
+        for (size_t k = 0; k < i && !again; k++)
+            again = json_equal(json_array_get(want, k), w);
+        if (again)
+            continue;
         int found = 0;
         json_array_foreach(items, j, it)
             if (json_is_string(w) && !strcmp(json_str(it, field, ""), json_string_value(w))) {

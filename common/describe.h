@@ -24,7 +24,7 @@ typedef struct describe_field {
 json_t *describe_filter(const json_t *items, const json_t *filters, const describe_field_t *fields, verr_t *e);
 
 /* The items whose `field` is one of the names listed in params[list] (ImageId.N,
- * KeyName.N, RegionName.N...), in the order asked. Without the list: every item (a new
+ * KeyName.N, RegionName.N...), in the order asked, a name listed twice once. Without the list: every item (a new
  * reference). EC2 answers an error when a listed name does not exist: NULL is returned
  * with *missing pointing at the first such name (inside params), for the caller's own
  * error code. */

@@ -148,6 +148,11 @@ int compute_modify_instance_metadata_options(bus_ctx_t *ctx, const json_t *body,
 int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 /* Unsupported when the request asks for what RunInstances does not honour (run_params_supported.c). */
 int run_params_supported(const json_t *body, verr_t *e);
+/* instance_not_found.c: InvalidInstanceID.NotFound naming every id of `asked` (a JSON
+ * array of strings, in its order, each once) for which known(id, arg) is 0, as EC2 does
+ * ("The instance IDs 'i-a, i-b' do not exist"); 0 when every id is known. */
+typedef int (*instance_known_fn)(const char *id, const void *arg);
+int instance_ids_not_found(verr_t *e, const json_t *asked, instance_known_fn known, const void *arg);
 /* describe_instances.c */
 int compute_describe_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);

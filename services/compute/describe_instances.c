@@ -111,8 +111,9 @@ typedef struct narrow {
 /* Whose in-memory pass follows SQL's narrowing: DescribeInstances (its filters are on
  * the instance, so some go to SQL), or DescribeInstanceStatus (its filters are on the
  * status item: none goes to SQL), which answers running instances; with
- * IncludeAllInstances all but the terminated; with InstanceIds all but the terminated
- * too, but a terminated one listed must still be found (not InvalidInstanceID.NotFound). */
+ * IncludeAllInstances all but the terminated; with InstanceIds every visible one, since
+ * each one listed must be found (not InvalidInstanceID.NotFound), then answered as
+ * without the list (running ones, or all but the terminated with IncludeAllInstances). */
 typedef enum { FOR_INSTANCES, FOR_STATUS_RUNNING, FOR_STATUS_LIVE, FOR_STATUS_IDS } narrow_for_t;
 
 static void narrow_free(narrow_t *n)
@@ -459,6 +460,17 @@ static int check_ids(const json_t *list, verr_t *e)
     return 0;
 }
 
+/* Whether the loaded items hold instance id. */
+static int item_has(const char *id, const void *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach((const json_t *)items, i, it)
+        if (!strcmp(json_str(it, "instanceId", ""), id))
+            return 1;
+    return 0;
+}
+
 /* The caller's visible instances, narrowed to the InstanceId list (all must exist) and
  * the filters (DescribeInstances'; DescribeInstanceStatus applies its own afterwards). */
 static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, verr_t *e)
@@ -478,7 +490,7 @@ static json_t *selected(bus_ctx_t *ctx, const json_t *body, narrow_for_t what, v
     const char *missing = NULL;
     JSON_AUTO json_t *sel = describe_select(all, body, "InstanceId", "instanceId", &missing);
     if (!sel) {
-        verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%.64s' does not exist", missing);
+        instance_ids_not_found(e, ids, item_has, all);
         return NULL;
     }
     if (what != FOR_INSTANCES)   /* the status item's filters, which the caller applies */
@@ -802,7 +814,11 @@ int compute_describe_instance_status(bus_ctx_t *ctx, const json_t *body, json_t 
     if (json_object_get(body, "InstanceId") && json_object_get(body, "MaxResults"))
         return verr_set(e, 400, "InvalidParameterCombination",
                         "The parameter instancesSet cannot be used with the parameter maxResults");
-    int ids = json_object_get(body, "InstanceId") != NULL, all = json_flag(body, "IncludeAllInstances") || ids;
+    /* Listed ids are looked up among all but the terminated (a terminated one listed is
+     * no InvalidInstanceID.NotFound), but answered, as EC2 answers them, only when
+     * running unless IncludeAllInstances: `describe-instance-status --instance-ids` of a
+     * stopped instance is an empty list on EC2, and scripts rely on that. */
+    int ids = json_object_get(body, "InstanceId") != NULL, all = json_flag(body, "IncludeAllInstances");
     JSON_AUTO json_t *items = selected(ctx, body, ids ? FOR_STATUS_IDS : all ? FOR_STATUS_LIVE : FOR_STATUS_RUNNING, e);
     if (!items)
         return -1;

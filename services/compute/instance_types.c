@@ -68,12 +68,19 @@ const instance_type_t *instance_type_find(const compute_t *c, const char *name)
 
 /* One type as EC2 shapes it. Its root device type is the one every image and instance
  * here has (instance-store: the disk is the image's copy on the host, no EBS), so a
- * tool matching an image's RootDeviceType to the types finds them (it said ebs). */
+ * tool matching an image's RootDeviceType to the types finds them (it said ebs). The
+ * capabilities EC2 reports and this cloud does not have are said false rather than left
+ * out, so that their filters (burstable-performance-supported, hibernation-supported,
+ * supported-usage-class, ...) answer what is true here: on-demand only (no Spot), no
+ * hibernation (RunInstances refuses HibernationOptions), no CPU credits (a t3's vCPUs
+ * are a cgroup's share like any other type's), no auto recovery, no dedicated hosts, no
+ * IPv6. */
 static json_t *type_item(const instance_type_t *t)
 {
-    return json_pack("{s:s, s:b, s:b, s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, "
-                     "s:{s:s, s:i, s:i, s:i, s:i}, s:b}",
-                     "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0, "hypervisor",
+    return json_pack("{s:s, s:b, s:b, s:[s], s:s, s:{s:i, s:i, s:i}, s:{s:I}, s:{s:[s]}, s:[s], s:[s], s:b, "
+                     "s:{s:s, s:i, s:i, s:i, s:i, s:b}, s:b, s:b, s:b, s:b, s:b}",
+                     "instanceType", t->name, "currentGeneration", 1, "freeTierEligible", 0,
+                     "supportedUsageClasses", "on-demand", "hypervisor",
                      ec2_hypervisor(EC2_HV_TYPE),
                      "vCpuInfo", "defaultVCpus", t->vcpus, "defaultCores", t->vcpus, "defaultThreadsPerCore", 1,
                      "memoryInfo", "sizeInMiB", (json_int_t)t->memory_mib,
@@ -81,7 +88,9 @@ static json_t *type_item(const instance_type_t *t)
                      "supportedVirtualizationTypes", "hvm", "supportedRootDeviceTypes", "instance-store",
                      "instanceStorageSupported", 0, "networkInfo", "enaSupport", "supported",
                      "maximumNetworkInterfaces", t->max_enis, "maximumNetworkCards", 1, "defaultNetworkCardIndex", 0,
-                     "ipv4AddressesPerInterface", 1, "bareMetal", 0);
+                     "ipv4AddressesPerInterface", 1, "ipv6Supported", 0, "bareMetal", 0,
+                     "burstablePerformanceSupported", 0, "hibernationSupported", 0, "autoRecoverySupported", 0,
+                     "dedicatedHostsSupported", 0);
 }
 
 static const describe_field_t type_fields[] = {
@@ -100,6 +109,13 @@ static const describe_field_t type_fields[] = {
     {"bare-metal", "bareMetal"},
     {"instance-storage-supported", "instanceStorageSupported"},
     {"network-info.ena-support", "networkInfo.enaSupport"},
+    {"network-info.maximum-network-cards", "networkInfo.maximumNetworkCards"},
+    {"network-info.ipv4-addresses-per-interface", "networkInfo.ipv4AddressesPerInterface"},
+    {"network-info.ipv6-supported", "networkInfo.ipv6Supported"},
+    {"supported-usage-class", "supportedUsageClasses"},
+    {"burstable-performance-supported", "burstablePerformanceSupported"},
+    {"hibernation-supported", "hibernationSupported"},
+    {"auto-recovery-supported", "autoRecoverySupported"},
     {NULL, NULL},
 };
 

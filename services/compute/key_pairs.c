@@ -78,6 +78,25 @@ static int recall(bus_ctx_t *ctx, const char *account, const char *rkey, json_t 
     return replay_recall_existing(service_db(ctx), rkey, c->seal, "key_pairs", account, reply, e);
 }
 
+/* DryRun of a key pair action: every check the action makes, then DryRunOperation; the
+ * key pair named (by name or id) exists or not as `exists` says it must (-1: either). It
+ * made, imported and deleted key pairs: `delete-key-pair --dry-run` deleted the key. */
+static int key_pair_dry_run(bus_ctx_t *ctx, const char *account, const char *name, const char *id, int exists,
+                            verr_t *e)
+{
+    const char *p[] = {account, id ? id : name};
+    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, id ? "kp_dry_id" : "kp_dry_name",
+                                      id ? "SELECT 1 FROM key_pairs WHERE account_id = $1 AND id = $2"
+                                         : "SELECT 1 FROM key_pairs WHERE account_id = $1 AND name = $2", 2, p);
+    if (!r)
+        return -1;
+    if (exists == 0 && PQntuples(r) > 0)
+        return verr_set(e, 400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
+    if (exists == 1 && PQntuples(r) == 0)
+        return verr_set(e, 400, "InvalidKeyPair.NotFound", "The key pair '%.64s' does not exist", id ? id : name);
+    return verr_set(e, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+}
+
 static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int import)
 {
     const char *account = caller_account(ctx->msg->caller, e), *name = json_str(body, "KeyName", NULL);
@@ -116,6 +135,11 @@ static int create_or_import(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
             verr_set(e, 400, "InvalidParameterValue", "KeyFormat '%.16s' is not supported; use pem", fmt);
         else
             rc = keypair_create(json_str(body, "KeyType", "rsa"), &k, e);
+    }
+    if (rc == 0 && json_flag(body, "DryRun")) {   /* the key made or read, nothing stored */
+        keypair_free(&k);
+        json_decref(tags);
+        return key_pair_dry_run(ctx, account, name, NULL, 0, e);
     }
     char id[IDS_MAX];
     ids_new("key", id);
@@ -250,6 +274,8 @@ int compute_delete_key_pair(bus_ctx_t *ctx, const json_t *body, json_t **reply, 
     const char *name = json_str(body, "KeyName", NULL), *id = json_str(body, "KeyPairId", NULL);
     if (!name && !id)
         return verr_set(e, 400, "MissingParameter", "The request must contain the parameter KeyName or KeyPairId");
+    if (json_flag(body, "DryRun"))   /* as below: an unknown id is an error, a name is not */
+        return key_pair_dry_run(ctx, account, name, id, id ? 1 : -1, e);
     db_t *db = service_db(ctx);
     const char *p[] = {account, id ? id : name};
     PG_AUTO PGresult *r = id

@@ -59,6 +59,16 @@ typedef struct locked {
     int protected_;
 } locked_t;
 
+/* Whether the locked rows (instance id first) hold id. */
+static int row_has(const char *id, const void *rows)
+{
+    const PGresult *r = rows;
+    for (int k = 0; k < PQntuples(r); k++)
+        if (!strcmp(PQgetvalue(r, k, 0), id))
+            return 1;
+    return 0;
+}
+
 /* Lock the instances (id order) and their hosts (host order); every id must be the
  * caller's (account NULL: any) and visible. */
 static locked_t *lock_all(db_t *db, const compute_t *c, const char *account, const char *ids, size_t n,
@@ -74,21 +84,8 @@ static locked_t *lock_all(db_t *db, const compute_t *c, const char *account, con
         3, p);
     if (!r)
         return NULL;
-    if ((size_t)PQntuples(r) != n) {
-        /* name the first one asked for that is not there */
-        json_t *v;
-        size_t i;
-        json_array_foreach(json_object_get(body, "InstanceId"), i, v) {
-            int found = 0;
-            for (int k = 0; k < PQntuples(r) && !found; k++)
-                found = !strcmp(PQgetvalue(r, k, 0), json_string_value(v));
-            if (!found) {
-                verr_set(e, 400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist",
-                         json_string_value(v));
-                return NULL;
-            }
-        }
-    }
+    if ((size_t)PQntuples(r) != n && instance_ids_not_found(e, json_object_get(body, "InstanceId"), row_has, r) < 0)
+        return NULL;
     PG_AUTO PGresult *h = db_prepared(db, e, "life_lock_hosts",
         "SELECT host_id FROM hosts WHERE host_id IN (SELECT host_id FROM instances WHERE id = ANY($1::text[])) "
         "ORDER BY host_id FOR UPDATE", 1, p);
