@@ -8,6 +8,16 @@
 # the crashing input in hex are shown and the input is kept under build/fuzz/crashes/.
 # Only the files the targets need are linked, so work in progress elsewhere in the tree
 # cannot break the fuzz build. Runtime is bounded: build + 4 x SECONDS.
+#
+# Each run starts from what the runs before it found, not from the seeds alone: after a
+# clean run the inputs the fuzzer added (each new coverage) are kept in the machine's
+# cache, VIRGA_FUZZ_CORPUS (default /var/cache/virga/fuzz-corpus/TARGET when it can be
+# written; "none" for the seeds only), and the next run loads them with the seeds, so
+# SECONDS go into new paths instead of finding the same ones again on every clean clone.
+# The runs themselves are bounded by time, not work, so they run at nice 10: beside
+# `make test`'s pytest workers they take only the CPU those leave idle and still end on
+# time (the build is work, at the normal priority: niced, it was starved until after
+# pytest had ended).
 set -u
 
 secs=${1:-20}
@@ -44,6 +54,11 @@ for f in fuzz_query fuzz_sigv4 fuzz_s3_chunked fuzz_policy; do
     fi
 done
 
+keep_root=${VIRGA_FUZZ_CORPUS:-/var/cache/virga/fuzz-corpus}
+if [ "$keep_root" != none ] && ! { mkdir -p "$keep_root" 2>/dev/null && [ -w "$keep_root" ]; }; then
+    keep_root=none
+fi
+
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -56,10 +71,16 @@ run_one() {
     f=$1 seeds=$2 work="$tmp/$1"
     mkdir -p "$work/corpus" "$work/artifacts"
     cp "$seeds"/* "$work/corpus/" 2>/dev/null
-    echo "fuzz: running $f for ${secs}s"
-    # timeout is a backstop in case the fuzzer itself wedges past max_total_time
-    timeout -k 10 $((secs + 120)) "$out/$f" -max_total_time="$secs" -max_len=4096 \
-        -timeout=10 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+    keep=""
+    if [ "$keep_root" != none ]; then
+        keep=$keep_root/$f
+        mkdir -p "$keep" && cp "$keep"/* "$work/corpus/" 2>/dev/null
+    fi
+    echo "fuzz: running $f for ${secs}s from $(find "$work/corpus" -type f | wc -l) inputs"
+    # timeout is a backstop in case the fuzzer itself wedges past max_total_time; an input
+    # counts as hung after 25 s (10 before nice: a starved process must not look hung)
+    timeout -k 10 $((secs + 120)) nice -n 10 "$out/$f" -max_total_time="$secs" -max_len=4096 \
+        -timeout=25 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
         "$work/corpus" >"$work/log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n1)
@@ -67,6 +88,9 @@ run_one() {
     if [ "$rc" = 0 ]; then
         n=$(find "$work/corpus" -type f | wc -l)
         echo "$f: ok, ${runs:-?} runs, ${speed:-?} exec/s, corpus $n inputs"
+        # libFuzzer names an input by its SHA-1: a copy under the same name is the same
+        # input, so runs side by side (other clones) can add to the same directory
+        [ -z "$keep" ] || cp -n "$work/corpus"/* "$keep/" 2>/dev/null
         pass=$((pass + 1))
         return
     fi
