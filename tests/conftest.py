@@ -86,6 +86,14 @@ SHARED_CLOUDS = {
     "real_cloud": dict(default_images=True,
                        env={"VIRGA_AGENT_DRIVERS": "container,qemu", "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
                             "VIRGA_AGENT_METADATA_CACHE_S": "60"}),
+    # small limits where each module's own service reads them, the object store in a
+    # directory, no images: test_ec2_network_limits (network.groups_per_vpc and
+    # rules_per_group 3: EC2 only) and test_objectstore_key_wait (the object store's one
+    # HTTP thread, identity frozen: S3 only). Each started a cloud of its own for a test
+    # or two (16 and 26 s on CI, most of it the start)
+    "limits_cloud": dict(extra_args=("--objectstore", "dir"),
+                         env={"VIRGA_NETWORK_GROUPS_PER_VPC": "3", "VIRGA_NETWORK_RULES_PER_GROUP": "3",
+                              "VIRGA_OBJECTSTORE_HTTP_THREADS": "1"}),
 }
 _running_shared = {}   # name -> the Cloud this process started for it
 
@@ -106,6 +114,12 @@ def sim_cloud():
 def real_cloud():
     """SHARED_CLOUDS["real_cloud"], started once for the modules that use it in a row."""
     return shared_cloud("real_cloud")
+
+
+@pytest.fixture(scope="module")
+def limits_cloud():
+    """SHARED_CLOUDS["limits_cloud"], started once for the modules that use it in a row."""
+    return shared_cloud("limits_cloud")
 
 
 @pytest.hookimpl(hookwrapper=True)
