@@ -117,28 +117,18 @@ def shared_cloud(name):
     return _running_shared[name]
 
 
-@pytest.fixture(scope="module")
-def sim_cloud():
-    """SHARED_CLOUDS["sim_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("sim_cloud")
+def shared_cloud_fixture(name):
+    """The module fixture `name`: SHARED_CLOUDS[name], started once for the modules that
+    use it in a row."""
+    def fixture():
+        return shared_cloud(name)
+    fixture.__doc__ = shared_cloud_fixture.__doc__.replace("`name`", name)
+    return pytest.fixture(scope="module", name=name)(fixture)
 
 
-@pytest.fixture(scope="module")
-def real_cloud():
-    """SHARED_CLOUDS["real_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("real_cloud")
-
-
-@pytest.fixture(scope="module")
-def accounting_cloud():
-    """SHARED_CLOUDS["accounting_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("accounting_cloud")
-
-
-@pytest.fixture(scope="module")
-def limits_cloud():
-    """SHARED_CLOUDS["limits_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("limits_cloud")
+# one fixture per shared cloud, named after it (sim_cloud, real_cloud, ...)
+for _name in SHARED_CLOUDS:
+    globals()[_name] = shared_cloud_fixture(_name)
 
 
 @pytest.hookimpl(hookwrapper=True)
