@@ -13,7 +13,8 @@
 # clean run the inputs the fuzzer added (each new coverage) are kept in the machine's
 # cache, VIRGA_FUZZ_CORPUS (default /var/cache/virga/fuzz-corpus/TARGET when it can be
 # written; "none" for the seeds only), and the next run loads them with the seeds, so
-# SECONDS go into new paths instead of finding the same ones again on every clean clone.
+# SECONDS go into new paths instead of finding the same ones again on every clean clone
+# (minimized when it grows past VIRGA_FUZZ_CORPUS_MAX inputs: keep_corpus below).
 # The runs themselves are bounded by time, not work, so they run at nice 10: beside
 # `make test`'s pytest workers they take only the CPU those leave idle and still end on
 # time (the build is work, at the normal priority: niced, it was starved until after
@@ -66,6 +67,20 @@ trap 'exit 130' INT TERM
 pass=0 fail=0
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# keep_corpus FUZZER WORK KEEP: add the run's inputs to the kept corpus. Bounded: past
+# VIRGA_FUZZ_CORPUS_MAX inputs (2,000) the kept corpus is replaced by its smallest subset
+# with the same coverage (libFuzzer's -merge=1), made beside it and swapped in by rename.
+keep_corpus() {
+    cp -n "$2/corpus"/* "$3/" 2>/dev/null
+    [ "$(find "$3" -type f | wc -l)" -gt "${VIRGA_FUZZ_CORPUS_MAX:-2000}" ] || return 0
+    min="$3.min.$$" old="$3.old.$$"
+    mkdir -p "$min" &&
+        timeout -k 10 300 nice -n 10 "$out/$1" -merge=1 -max_len=4096 -timeout=25 "$min" "$3" >"$2/merge.log" 2>&1 &&
+        [ -n "$(ls "$min")" ] && mv "$3" "$old" && mv "$min" "$3" &&
+        echo "$1: kept corpus minimized to $(find "$3" -type f | wc -l) inputs"
+    rm -rf "$min" "$old"
+}
+
 # run_one FUZZER SEED_DIR
 run_one() {
     f=$1 seeds=$2 work="$tmp/$1"
@@ -90,7 +105,7 @@ run_one() {
         echo "$f: ok, ${runs:-?} runs, ${speed:-?} exec/s, corpus $n inputs"
         # libFuzzer names an input by its SHA-1: a copy under the same name is the same
         # input, so runs side by side (other clones) can add to the same directory
-        [ -z "$keep" ] || cp -n "$work/corpus"/* "$keep/" 2>/dev/null
+        [ -z "$keep" ] || keep_corpus "$f" "$work" "$keep"
         pass=$((pass + 1))
         return
     fi
