@@ -86,6 +86,27 @@ SHARED_CLOUDS = {
     "real_cloud": dict(default_images=True,
                        env={"VIRGA_AGENT_DRIVERS": "container,qemu", "VIRGA_AGENT_RECONCILE_INTERVAL_S": "2",
                             "VIRGA_AGENT_METADATA_CACHE_S": "60"}),
+    # small limits where each module's own service reads them, the object store in a
+    # directory, no images: test_ec2_network_limits (network.groups_per_vpc and
+    # rules_per_group 3: EC2 only) and test_objectstore_key_wait (the object store's one
+    # HTTP thread, identity frozen: S3 only). Each started a cloud of its own for a test
+    # or two (16 and 26 s on CI, most of it the start)
+    "limits_cloud": dict(extra_args=("--objectstore", "dir"),
+                         env={"VIRGA_NETWORK_GROUPS_PER_VPC": "3", "VIRGA_NETWORK_RULES_PER_GROUP": "3",
+                              "VIRGA_OBJECTSTORE_HTTP_THREADS": "1"}),
+    # accounting on a `sim` host, default images, the object store in a directory:
+    # test_billing (its price list) and test_usage (object store passes every second; GET
+    # bytes reach the log only when the object store stops, the test of a stop losing
+    # nothing; the recount looks at once). Both stop accounting and move their own
+    # instances' events to a past timeline; each reads only its own tenants' records.
+    "accounting_cloud": dict(extra_args=("--objectstore", "dir"), default_images=True,
+                             env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_AGENT_VCPUS": "16",
+                                  "VIRGA_AGENT_MEMORY_MIB": "32768", "VIRGA_ACCOUNTING_POLL_MS": "500",
+                                  "VIRGA_ACCOUNTING_PRICE_LIST": os.path.join(os.path.dirname(
+                                      os.path.abspath(__file__)), "lib", "billing_prices.yaml"),
+                                  "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1",
+                                  "VIRGA_OBJECTSTORE_TRANSFER_FLUSH_MS": "3600000",
+                                  "VIRGA_OBJECTSTORE_RECOUNT_INTERVAL_S": "1"}),
 }
 _running_shared = {}   # name -> the Cloud this process started for it
 
@@ -96,16 +117,18 @@ def shared_cloud(name):
     return _running_shared[name]
 
 
-@pytest.fixture(scope="module")
-def sim_cloud():
-    """SHARED_CLOUDS["sim_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("sim_cloud")
+def shared_cloud_fixture(name):
+    """The module fixture `name`: SHARED_CLOUDS[name], started once for the modules that
+    use it in a row."""
+    def fixture():
+        return shared_cloud(name)
+    fixture.__doc__ = shared_cloud_fixture.__doc__.replace("`name`", name)
+    return pytest.fixture(scope="module", name=name)(fixture)
 
 
-@pytest.fixture(scope="module")
-def real_cloud():
-    """SHARED_CLOUDS["real_cloud"], started once for the modules that use it in a row."""
-    return shared_cloud("real_cloud")
+# one fixture per shared cloud, named after it (sim_cloud, real_cloud, ...)
+for _name in SHARED_CLOUDS:
+    globals()[_name] = shared_cloud_fixture(_name)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -42,7 +42,8 @@ bg_done() {
 
 # Everything but pytest runs in the background, started at once: the RADOS backend test
 # (its own throwaway Ceph cluster), fuzzing (a fixed time per target), the installs of
-# the SDKs (tests/sdk-setup.sh) and of moto (tests/moto-setup.sh), the guest images build
+# the SDKs (tests/sdk-setup.sh) and of moto (tests/moto-setup.sh: a few seconds when the
+# machine's cache has them, tests/lib/install_cache.sh), the guest images build
 # and, once the images and moto are there, the unit tests. None uses another's ports or
 # files, and each mostly waits (a Ceph cluster starting, the package registries) or runs
 # for a fixed time. pytest, the longest by far, starts at once too and needs none of them
@@ -55,10 +56,12 @@ bg_done() {
 # pytest (on CI: 63 s of images and moto, then 92 s of unit tests). A background step's
 # time below is its own (from its start); the total is the run's wall time.
 bg rados bash tests/objectstore/run-rados-test.sh "$build"; rados_pid=$!
-# Fuzzing at the normal priority: niced, its build (one core for ~40 s) was starved while
+# Fuzzing's build at the normal priority: niced, it (one core for ~40 s) was starved while
 # the pytest workers kept the cores busy and ended after pytest did (a run at load 50-80:
 # 1,173 s of fuzzing with 3 s a target), so it would add its whole time, on one core, to
-# a run whose pytest keeps the CPU busy, where now it shares the cores early.
+# a run whose pytest keeps the CPU busy, where now it shares the cores early. The fuzzers'
+# runs, bounded by time rather than work, are niced by tests/fuzz/run.sh: they take the
+# CPU pytest leaves idle and still end on time, starting from the corpus earlier runs kept.
 bg fuzz sh tests/fuzz/run.sh "${VIRGA_FUZZ_SECONDS:-20}"; fuzz_pid=$!
 bg sdk-setup sh tests/sdk-setup.sh; sdk_pid=$!
 bg moto-setup sh tests/moto-setup.sh; moto_pid=$!

@@ -6,7 +6,8 @@ usage and invoice in table, CSV, JSON and PDF, and showback through the EC2 endp
 
 Times are made testable as in test_usage.py: accounting is stopped, the lifecycle is
 driven, the events' database times are moved to a fixed past timeline, and accounting
-starts again and reads its logs from its cursors."""
+starts again and reads its logs from its cursors. The price list is
+tests/lib/billing_prices.yaml."""
 import csv
 import io
 import json
@@ -18,45 +19,16 @@ import uuid
 
 import pytest
 
-from harness import Cloud, boto3_client, ec2_query, new_tenant
+from harness import boto3_client, ec2_query, new_tenant
 from usage_helpers import (caught_up, lifecycle, shift, shift_public_address, start_accounting, stop_accounting, usage,
                            wait_records)
 
-PRICES = """
-currency: EUR
-periods:
-  "2026-01-01":
-    instance_hour: {t3.nano: 1.20, default: 5}
-    public_instance_hour: {t3.nano: 1.00}
-    public_cloud_markup: 0.10
-    eip_hour: 0.01
-    public_ipv4_hour: 0.10
-    transfer_gb_out: 0.09
-  "2026-01-06":
-    instance_hour: {t3.nano: 2.40, default: 5}
-    public_instance_hour: {t3.nano: 1.00}
-    public_cloud_markup: 0.10
-    eip_hour: 0.02
-    public_ipv4_hour: 0.20
-    transfer_gb_out: 0.09
-"""
-
 
 @pytest.fixture(scope="module")
-def cloud():
-    d = tempfile.mkdtemp(prefix="virga-prices-")
-    path = os.path.join(d, "prices.yaml")
-    with open(path, "w") as f:
-        f.write(PRICES)
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_ACCOUNTING_POLL_MS": "500",
-                         "VIRGA_ACCOUNTING_PRICE_LIST": path})
-    try:
-        yield c
-    finally:
-        c.stop_later()
-        os.unlink(path)
-        os.rmdir(d)
+def cloud(accounting_cloud):
+    """The shared accounting_cloud (tests/conftest.py): accounting polls every 500 ms and
+    prices with tests/lib/billing_prices.yaml."""
+    return accounting_cloud
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,13 @@ from harness import Cloud, agent_call, aws, boto3_client, bus_waiting, client_er
 HOST_VCPUS = 16         # x compute.cpu_overcommit (4.0) = 64 vCPUs to place
 HOST_MEMORY_MIB = 32768  # x compute.ram_overcommit (1.0)
 WAIT_S = 60
-HOST_LOST_AFTER_S = 40
+# test_silent_host_is_down_and_its_instances_impaired waits for a frozen agent's host to be
+# down, then lost: the agent reports every 3 s (10 by default), down after 15 s without a
+# report (30: five reports missed, as three of the default), lost 10 s later (as before),
+# so the test waits about half as long; compute's reconcile pass (10 s) is unchanged
+AGENT_REPORT_S = 3
+HOST_DOWN_AFTER_S = 15
+HOST_LOST_AFTER_S = 25
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,9 @@ def cloud():
                          # a launch on a cold row waits for identity as long as the test
                          # keeps it frozen (test_cold_launch_facts_do_not_hold_compute_workers)
                          "VIRGA_COMPUTE_LAUNCH_FACTS_WAIT_MS": "60000",
-                         # lost 10 s after down (30): test_silent_host_is_down_and_its_instances_impaired
+                         # test_silent_host_is_down_and_its_instances_impaired (above)
+                         "VIRGA_AGENT_RECONCILE_INTERVAL_S": str(AGENT_REPORT_S),
+                         "VIRGA_COMPUTE_HOST_DOWN_AFTER_S": str(HOST_DOWN_AFTER_S),
                          "VIRGA_COMPUTE_HOST_LOST_AFTER_S": str(HOST_LOST_AFTER_S)})
     try:
         yield c
@@ -270,12 +278,16 @@ def test_stop_start_reboot_terminate_with_awscli(cloud, ami, tenant):
     assert rc == 0, err
     deadline = time.time() + WAIT_S
     while True:   # the agent reports its console: the simulated guest booted three times
-        rc, out, err = aws(cloud, "ec2", "get-console-output", "--instance-id", iid, access_key=k, secret_key=s)
-        assert rc == 0, err
-        if out.get("Output", "").count("READY") >= 3:
+        # polled with boto3 (botocore decodes the base64 as the CLI does): a process of
+        # /usr/bin/aws a poll cost about a CPU-second; the CLI reads the same console below
+        out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+        if out.count("READY") >= 3:
             break
         assert time.time() < deadline, out
         time.sleep(0.3)
+    rc, out, err = aws(cloud, "ec2", "get-console-output", "--instance-id", iid, access_key=k, secret_key=s)
+    assert rc == 0, err
+    assert out.get("Output", "").count("READY") >= 3, out
     assert "instance-id=%s" % iid in out["Output"]
     st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"][0]
     assert st["InstanceState"]["Name"] == "running" and st["InstanceStatus"]["Status"] == "ok"
@@ -732,7 +744,7 @@ def test_instance_metadata_tags(cloud, ami, tenant):
 
 
 def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
-    """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s (30)
+    """The agent frozen (SIGSTOP) stops heartbeating: after compute.host_down_after_s
     the host is down, its running instance's status impaired, and a launch names the
     host-up filter. A terminate and a stop asked of it meanwhile end without it once it is
     lost (compute.host_lost_after_s), while the running instance stays running. Thawed, it
@@ -746,7 +758,7 @@ def test_silent_host_is_down_and_its_instances_impaired(cloud, ami, tenant):
     agent = cloud.pid("agent")
     os.kill(agent, signal.SIGSTOP)
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + HOST_DOWN_AFTER_S + 60
         while True:
             st = ec2.describe_instance_status(InstanceIds=[keep])["InstanceStatuses"][0]
             if st["SystemStatus"]["Status"] == "impaired":

@@ -2,22 +2,18 @@
 ones (network.groups_per_vpc = 3, network.rules_per_group = 3): EC2's error codes, exact
 under concurrency (the VPC's and the group's row locks), and nothing half-made."""
 import concurrent.futures
+import uuid
 
 import pytest
 
-from harness import Cloud, boto3_client, client_error as code, new_tenant
+from harness import boto3_client, client_error as code, new_tenant
 
 
 @pytest.fixture(scope="module")
-def ec2():
-    # no object is stored: the object store in a directory spares a Ceph cluster's start
-    c = Cloud.start(extra_args=("--objectstore", "dir"),
-                    env={"VIRGA_NETWORK_GROUPS_PER_VPC": "3", "VIRGA_NETWORK_RULES_PER_GROUP": "3"})
-    try:
-        _, key, secret = new_tenant(c, "net-limits")
-        yield boto3_client(c, "ec2", key, secret)
-    finally:
-        c.stop_later()
+def ec2(limits_cloud):
+    # the shared limits_cloud (tests/conftest.py) has those limits; a tenant of this module's own
+    _, key, secret = new_tenant(limits_cloud, "net-limits-" + uuid.uuid4().hex[:6])
+    return boto3_client(limits_cloud, "ec2", key, secret)
 
 
 def test_groups_per_vpc(ec2):

@@ -15,16 +15,13 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import Cloud, Tenant, new_tenant, s3_client
+from harness import Tenant, new_tenant, s3_client
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), env={"VIRGA_OBJECTSTORE_HTTP_THREADS": "1"})
-    try:
-        yield c
-    finally:
-        c.stop_later()
+def cloud(limits_cloud):
+    """The shared limits_cloud (tests/conftest.py): its object store has one HTTP thread."""
+    return limits_cloud
 
 
 def lookups(cloud, result):

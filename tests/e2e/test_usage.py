@@ -15,25 +15,17 @@ import uuid
 
 import pytest
 
-from harness import Cloud, boto3_client, new_tenant
+from harness import boto3_client, new_tenant
 from usage_helpers import (WAIT_S, caught_up, lifecycle, shift, shift_public_address, start_accounting,
                            start_service, stop_accounting, stop_service, usage, wait_records)
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    c = Cloud.start(extra_args=("--objectstore", "dir"), default_images=True,
-                    env={"VIRGA_AGENT_DRIVERS": "sim", "VIRGA_ACCOUNTING_POLL_MS": "500",
-                         "VIRGA_OBJECTSTORE_RECONCILE_INTERVAL_S": "1", "VIRGA_AGENT_VCPUS": "16",
-                         # GET bytes reach the log only when the object store stops (the
-                         # test of a stop losing nothing); the recount looks at once
-                         "VIRGA_OBJECTSTORE_TRANSFER_FLUSH_MS": "3600000",
-                         "VIRGA_OBJECTSTORE_RECOUNT_INTERVAL_S": "1",
-                         "VIRGA_AGENT_MEMORY_MIB": "32768"})
-    try:
-        yield c
-    finally:
-        c.stop_later()
+def cloud(accounting_cloud):
+    """The shared accounting_cloud (tests/conftest.py): a sim host, accounting polling
+    every 500 ms, the object store's passes every second, GET bytes logged only when the
+    object store stops."""
+    return accounting_cloud
 
 
 @pytest.fixture(scope="module")

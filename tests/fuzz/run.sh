@@ -8,6 +8,17 @@
 # the crashing input in hex are shown and the input is kept under build/fuzz/crashes/.
 # Only the files the targets need are linked, so work in progress elsewhere in the tree
 # cannot break the fuzz build. Runtime is bounded: build + 4 x SECONDS.
+#
+# Each run starts from what the runs before it found, not from the seeds alone: after a
+# clean run the inputs the fuzzer added (each new coverage) are kept in the machine's
+# cache, VIRGA_FUZZ_CORPUS (default /var/cache/virga/fuzz-corpus/TARGET when it can be
+# written; "none" for the seeds only), and the next run loads them with the seeds, so
+# SECONDS go into new paths instead of finding the same ones again on every clean clone
+# (minimized when it grows past VIRGA_FUZZ_CORPUS_MAX inputs: keep_corpus below).
+# The runs themselves are bounded by time, not work, so they run at nice 10: beside
+# `make test`'s pytest workers they take only the CPU those leave idle and still end on
+# time (the build is work, at the normal priority: niced, it was starved until after
+# pytest had ended).
 set -u
 
 secs=${1:-20}
@@ -44,6 +55,11 @@ for f in fuzz_query fuzz_sigv4 fuzz_s3_chunked fuzz_policy; do
     fi
 done
 
+keep_root=${VIRGA_FUZZ_CORPUS:-/var/cache/virga/fuzz-corpus}
+if [ "$keep_root" != none ] && ! { mkdir -p "$keep_root" 2>/dev/null && [ -w "$keep_root" ]; }; then
+    keep_root=none
+fi
+
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -51,15 +67,35 @@ trap 'exit 130' INT TERM
 pass=0 fail=0
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# keep_corpus FUZZER WORK KEEP: add the run's inputs to the kept corpus. Bounded: past
+# VIRGA_FUZZ_CORPUS_MAX inputs (2,000) the kept corpus is replaced by its smallest subset
+# with the same coverage (libFuzzer's -merge=1), made beside it and swapped in by rename.
+keep_corpus() {
+    cp -n "$2/corpus"/* "$3/" 2>/dev/null
+    [ "$(find "$3" -type f | wc -l)" -gt "${VIRGA_FUZZ_CORPUS_MAX:-2000}" ] || return 0
+    min="$3.min.$$" old="$3.old.$$"
+    mkdir -p "$min" &&
+        timeout -k 10 300 nice -n 10 "$out/$1" -merge=1 -max_len=4096 -timeout=25 "$min" "$3" >"$2/merge.log" 2>&1 &&
+        [ -n "$(ls "$min")" ] && mv "$3" "$old" && mv "$min" "$3" &&
+        echo "$1: kept corpus minimized to $(find "$3" -type f | wc -l) inputs"
+    rm -rf "$min" "$old"
+}
+
 # run_one FUZZER SEED_DIR
 run_one() {
     f=$1 seeds=$2 work="$tmp/$1"
     mkdir -p "$work/corpus" "$work/artifacts"
     cp "$seeds"/* "$work/corpus/" 2>/dev/null
-    echo "fuzz: running $f for ${secs}s"
-    # timeout is a backstop in case the fuzzer itself wedges past max_total_time
-    timeout -k 10 $((secs + 120)) "$out/$f" -max_total_time="$secs" -max_len=4096 \
-        -timeout=10 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+    keep=""
+    if [ "$keep_root" != none ]; then
+        keep=$keep_root/$f
+        mkdir -p "$keep" && cp "$keep"/* "$work/corpus/" 2>/dev/null
+    fi
+    echo "fuzz: running $f for ${secs}s from $(find "$work/corpus" -type f | wc -l) inputs"
+    # timeout is a backstop in case the fuzzer itself wedges past max_total_time; an input
+    # counts as hung after 25 s (10 before nice: a starved process must not look hung)
+    timeout -k 10 $((secs + 120)) nice -n 10 "$out/$f" -max_total_time="$secs" -max_len=4096 \
+        -timeout=25 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
         "$work/corpus" >"$work/log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n1)
@@ -67,6 +103,9 @@ run_one() {
     if [ "$rc" = 0 ]; then
         n=$(find "$work/corpus" -type f | wc -l)
         echo "$f: ok, ${runs:-?} runs, ${speed:-?} exec/s, corpus $n inputs"
+        # libFuzzer names an input by its SHA-1: a copy under the same name is the same
+        # input, so runs side by side (other clones) can add to the same directory
+        [ -z "$keep" ] || keep_corpus "$f" "$work" "$keep"
         pass=$((pass + 1))
         return
     fi
