@@ -32,6 +32,7 @@ typedef struct ctd {
     pthread_mutex_t images_mu;    /* unpacking and collecting base layers */
     int base_keep_s;              /* an unused base layer is kept this long after its last use */
     int64_t collected_ms;         /* the last collect_bases */
+    ct_seen_t *seen;              /* what listings keep (container_seen.c) */
 } ctd_t;
 
 static void *ct_open(const vm_driver_cfg_t *c, verr_t *e)
@@ -52,6 +53,7 @@ static void *ct_open(const vm_driver_cfg_t *c, verr_t *e)
         return NULL;
     }
     pthread_mutex_init(&d->images_mu, NULL);
+    d->seen = ct_seen_new();
     return d;
 }
 
@@ -282,26 +284,28 @@ static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
     size_t k = 0;
     char **ids = vm_state_ids(d->dir, &k);
     *out = xcalloc(k + 1, sizeof **out);
+    ct_seen_begin(d->seen);
     for (size_t i = 0; i < k; i++) {
         char inst_dir[PATH_MAX];
         vm_state_t st;
         vm_inst_dir(d->dir, ids[i], inst_dir, sizeof inst_dir);
         /* a directory without state is a create that crashed: list it, so it is removed */
-        int have = vm_state_read(inst_dir, &st, NULL) == 0;
+        int up = 0, moved = 0;
+        int have = ct_seen_status(d->seen, inst_dir, ids[i], &st, &up, &moved) == 0;
         vm_status_t *x = &(*out)[(*n)++];
         vm_pathf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
         /* one cut off from its network, or between the stop and the start that move it
          * (ct_ensure), or stopped by the host (vm_moving.c), is starting */
-        int up = have && running(inst_dir, &st);
-        if (up && !ct_netns_moved(inst_dir, &st))
+        if (have && up && !moved)
             x->power = VM_POWER_RUNNING;
-        else if (up || (have && (vm_moving(inst_dir) || vm_lost_with_host(inst_dir, &st))))
+        else if ((have && up) || (have && (vm_moving(inst_dir) || vm_lost_with_host(inst_dir, &st))))
             x->power = VM_POWER_STARTING;
         else
             x->power = VM_POWER_STOPPED;
         free(ids[i]);
     }
+    ct_seen_end(d->seen);
     free(ids);
     return 0;
 }
@@ -369,6 +373,7 @@ static void ct_close(void *p)
     for (size_t i = 0; i < d->cg.n; i++)
         rmdir(d->cg.base[i]);   /* only when no instance is left in it */
     pthread_mutex_destroy(&d->images_mu);
+    ct_seen_free(d->seen);
     free(d);
 }
 
