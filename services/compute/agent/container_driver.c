@@ -86,6 +86,23 @@ static int unpack(ctd_t *d, const vm_file_t *img, verr_t *e)
     return 0;
 }
 
+/* Is a base layer under images last used at keep_until or before? */
+static int any_base_older(const char *images, time_t keep_until)
+{
+    DIR *dh = opendir(images);
+    if (!dh)
+        return 0;
+    int old = 0;
+    struct dirent *de;
+    while (!old && (de = readdir(dh))) {
+        struct stat sb;
+        if (strlen(de->d_name) == 64)
+            old = fstatat(dirfd(dh), de->d_name, &sb, 0) < 0 || sb.st_mtime <= keep_until;
+    }
+    closedir(dh);
+    return old;
+}
+
 /* Remove base layers no instance uses any more and none was made from for
  * agent.container.base_keep_s: unpacking busybox's is 300-600 ms, and a host whose last
  * instance of an image went (a sequential launch, terminate, launch) unpacked it again
@@ -96,6 +113,11 @@ static void collect_bases(ctd_t *d)
     time_t keep_until = time(NULL) - d->base_keep_s;
     char images[PATH_MAX];
     vm_pathf(images, sizeof images, "%s/images", d->dir);
+    /* only a base unused for its keep can go: with none that old (a burst of launches and
+     * terminates, which touch theirs), every instance's state need not be read (each
+     * terminate read them all: N terminates read N*N/2 state files) */
+    if (!any_base_older(images, keep_until))
+        return;
     size_t n = 0;
     char **ids = vm_state_ids(d->dir, &n);
     char (*used)[65] = xcalloc(n + 1, sizeof *used);
