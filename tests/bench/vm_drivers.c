@@ -78,19 +78,11 @@ int main(int argc, char **argv)
         printf("%s: skipped (needs root)\n", drv);
         return 0;
     }
-    char dir[] = "/tmp/virga-vmbench-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
     config_t *cfg = config_new();
     config_set(cfg, "agent.sim.delay_ms", "0");
     config_set(cfg, "agent.container.stop_timeout_ms", "0");
-    vm_driver_cfg_t c = {.state_dir = dir, .host_id = "bench", .prefix = "vbench-", .cfg = cfg};
+    vm_driver_cfg_t c = {.host_id = "bench", .prefix = "vbench-", .cfg = cfg};
     verr_t e;
-    vm_driver_t *d = vm_driver_open(drv, &c, &e);
-    if (!d) {
-        fprintf(stderr, "vm_drivers: open %s: %s %s\n", drv, e.code, e.message);
-        return 1;
-    }
     vm_spec_t s = {.vcpus = 1, .memory_mib = is_q ? 160 : 64, .power = VM_POWER_RUNNING};
     snprintf(s.driver, sizeof s.driver, "%s", drv);
     if (is_ct)
@@ -98,6 +90,17 @@ int main(int argc, char **argv)
     if (is_q) {
         set_file(&s.kernel, images, "vmlinuz-cloud", "");
         set_file(&s.ramdisk, images, "initrd-virga.cpio.gz", "");
+    }
+    /* made once the images are found: a missing image exits before (it left the directory) */
+    char dir[] = "/tmp/virga-vmbench-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    c.state_dir = dir;
+    vm_driver_t *d = vm_driver_open(drv, &c, &e);
+    if (!d) {
+        fprintf(stderr, "vm_drivers: open %s: %s %s\n", drv, e.code, e.message);
+        rmdir(dir);
+        return 1;
     }
     const char *line = is_ct ? "VIRGA-CONTAINER-READY" : "VIRGA-GUEST-READY";
     double *ens = calloc((size_t)count, sizeof *ens), *rdy = calloc((size_t)count, sizeof *rdy),
