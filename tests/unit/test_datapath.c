@@ -16,6 +16,7 @@
 
 #include "datapath.h"
 #include "dp_exec.h"
+#include "jsonutil.h"
 
 /* h1 with two VPCs, five interfaces (one a tap, one attached after launch into eni-0abd's
  * namespace, listed last but sorting first by id), a group referencing another. */
@@ -668,6 +669,82 @@ static void test_ip_in_process(void **state)
     assert_int_not_equal(stat(path, &sb), 0);
 }
 
+/* What observe reads, in-process (rtnetlink dumps) against the programs' own JSON (the
+ * same listing spelt so that dp_run execs it): the fields observe reads are the same. */
+static json_t *listed(const char *ns, const char *const argv[])
+{
+    verr_t e = {0};
+    char *o = NULL;
+    assert_int_equal(dp_run(ns, argv, NULL, &o, 0, &e), 0);
+    json_t *j = json_loads(o, 0, NULL);
+    free(o);
+    assert_true(json_is_array(j));
+    return j;
+}
+
+static void same_fields(json_t *a, json_t *b, const char *const keys[])
+{
+    assert_int_equal(json_array_size(a), json_array_size(b));
+    for (size_t i = 0; i < json_array_size(a); i++)
+        for (size_t k = 0; keys[k]; k++) {
+            json_t *x = json_object_get(json_array_get(a, i), keys[k]), *y = json_object_get(json_array_get(b, i), keys[k]);
+            if (!strcmp(keys[k], "linkinfo")) {
+                x = json_object_get(x, "info_kind");
+                y = json_object_get(y, "info_kind");
+            }
+            if (!(x == y || json_equal(x, y))) fprintf(stderr, "entry %zu: %s differs\n", i, keys[k]);
+            assert_true(x == y || json_equal(x, y));
+        }
+}
+
+static void test_listings_in_process(void **state)
+{
+    (void)state;
+    char ns[64];
+    snprintf(ns, sizeof ns, "virga-u%d-inproc", (int)getpid());
+    verr_t e = {0};
+    static const char *const batch[] = {"ip", "-batch", "-", NULL};
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "add", ns, NULL), 0);
+    assert_int_equal(dp_run(ns, batch, "link set lo up\naddr add 169.254.169.254/32 dev lo\n"
+                            "link add vb-9 type bridge\nlink set vb-9 alias \"fp one\" up\n"
+                            "link add vx-9 type vxlan id 9 local 10.254.9.1 dstport 4789 nolearning\n"
+                            "link set vx-9 master vb-9 up\nlink add vt-1 type veth peer name vtp-1\n"
+                            "link set vt-1 alias \"eni=eni-1 fp vni=9\" master vb-9\ntuntap add dev vt-2 mode tap\n",
+                            NULL, 0, &e), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-9", "dst", "10.254.9.2",
+                             NULL), 0);
+    assert_int_equal(dp_runv(ns, 0, &e, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-9", "dst", "10.254.9.3",
+                             NULL), 0);
+    long procs = dp_proc_count();
+    static const char *const links[] = {"ip", "-j", "-d", "link", "show", NULL},
+                             *const links_x[] = {"ip", "-json", "-details", "link", "show", NULL},
+                             *const fdb[] = {"bridge", "-j", "fdb", "show", "dev", "vx-9", NULL},
+                             *const fdb_x[] = {"bridge", "-json", "fdb", "show", "dev", "vx-9", NULL},
+                             *const lo[] = {"ip", "-j", "addr", "show", "dev", "lo", NULL},
+                             *const lo_x[] = {"ip", "-json", "-4", "addr", "show", "dev", "lo", NULL};
+    json_t *l = listed(ns, links), *f = listed(ns, fdb), *a = listed(ns, lo);
+    assert_int_equal(dp_proc_count() - procs, 0);
+    json_t *lx = listed(ns, links_x), *fx = listed(ns, fdb_x), *ax = listed(ns, lo_x);
+    assert_int_equal(dp_proc_count() - procs, 3);
+    static const char *const link_keys[] = {"ifname", "ifalias", "master", "linkinfo", NULL},
+                             *const fdb_keys[] = {"mac", "dst", NULL}, *const addr_keys[] = {"ifname", NULL};
+    same_fields(l, lx, link_keys);
+    same_fields(f, fx, fdb_keys);
+    same_fields(a, ax, addr_keys);
+    json_t *ai = json_object_get(json_array_get(a, 0), "addr_info"), *aix = json_object_get(json_array_get(ax, 0), "addr_info");
+    assert_int_equal(json_array_size(ai), 2);
+    static const char *const info_keys[] = {"local", "prefixlen", NULL};
+    same_fields(ai, aix, info_keys);
+    json_decref(l), json_decref(f), json_decref(a), json_decref(lx), json_decref(fx), json_decref(ax);
+    /* a device that is not there: the tool's words */
+    static const char *const none[] = {"bridge", "-j", "fdb", "show", "dev", "vx-8", NULL};
+    char *o = NULL;
+    verr_t g = {0};
+    assert_int_equal(dp_run(ns, none, NULL, &o, 0, &g), -1);
+    assert_non_null(strstr(g.message, "Cannot find device \"vx-8\""));
+    assert_int_equal(dp_runv(NULL, 0, &e, "ip", "netns", "del", ns, NULL), 0);
+}
+
 /* The forms of a host's and a VPC's build and of a router's rebuild, in-process, read back
  * by the programs themselves: a bridge, a VXLAN as `ip` makes it, fdb entries as `bridge`
  * makes them (the gateway's sticky one), a sysctl of the namespace, rules, a table's
@@ -782,6 +859,7 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_launch_commands, setup, teardown, &drivers[1]),
         cmocka_unit_test_teardown(test_ip_in_process, drop_inproc_namespaces),
         cmocka_unit_test_teardown(test_build_forms_in_process, drop_inproc_namespaces),
+        cmocka_unit_test_teardown(test_listings_in_process, drop_inproc_namespaces),
     };
     size_t n = ARRAY_LEN(tests);
     if (geteuid() != 0) {       /* the linux driver needs root: its rows are skipped */

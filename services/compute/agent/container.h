@@ -54,6 +54,19 @@ int ct_netns_note(const char *inst_dir, const char *netns, verr_t *e);
  * datapath made it anew): cut off, it must be started again there. */
 int ct_netns_moved(const char *inst_dir, const vm_state_t *st);
 
+/* container_seen.c. What listings keep of each instance between them, so that a listing
+ * of a running instance costs a stat, a pidfd's poll and a stat (not its files read and
+ * parsed, nor /proc read). One listing: ct_seen_begin, ct_seen_status for each instance
+ * (-1: no readable state; else *st, whether it runs (its process, or anything in its
+ * cgroups) and whether it was cut off from its namespace, as ct_netns_moved says),
+ * ct_seen_end (what was not listed is forgotten). */
+typedef struct ct_seen ct_seen_t;
+ct_seen_t *ct_seen_new(void);
+void ct_seen_free(ct_seen_t *s);
+void ct_seen_begin(ct_seen_t *s);
+int ct_seen_status(ct_seen_t *s, const char *inst_dir, const char *id, vm_state_t *st, int *up, int *moved);
+void ct_seen_end(ct_seen_t *s);
+
 /* Start the container; *pid and *start_time name its init (PID 1 inside). */
 int ct_start(const ct_launch_t *l, pid_t *pid, uint64_t *start_time, verr_t *e);
 

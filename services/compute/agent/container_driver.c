@@ -32,6 +32,7 @@ typedef struct ctd {
     pthread_mutex_t images_mu;    /* unpacking and collecting base layers */
     int base_keep_s;              /* an unused base layer is kept this long after its last use */
     int64_t collected_ms;         /* the last collect_bases */
+    ct_seen_t *seen;              /* what listings keep (container_seen.c) */
 } ctd_t;
 
 static void *ct_open(const vm_driver_cfg_t *c, verr_t *e)
@@ -52,6 +53,7 @@ static void *ct_open(const vm_driver_cfg_t *c, verr_t *e)
         return NULL;
     }
     pthread_mutex_init(&d->images_mu, NULL);
+    d->seen = ct_seen_new();
     return d;
 }
 
@@ -84,6 +86,23 @@ static int unpack(ctd_t *d, const vm_file_t *img, verr_t *e)
     return 0;
 }
 
+/* Is a base layer under images last used at keep_until or before? */
+static int any_base_older(const char *images, time_t keep_until)
+{
+    DIR *dh = opendir(images);
+    if (!dh)
+        return 0;
+    int old = 0;
+    struct dirent *de;
+    while (!old && (de = readdir(dh))) {
+        struct stat sb;
+        if (strlen(de->d_name) == 64)
+            old = fstatat(dirfd(dh), de->d_name, &sb, 0) < 0 || sb.st_mtime <= keep_until;
+    }
+    closedir(dh);
+    return old;
+}
+
 /* Remove base layers no instance uses any more and none was made from for
  * agent.container.base_keep_s: unpacking busybox's is 300-600 ms, and a host whose last
  * instance of an image went (a sequential launch, terminate, launch) unpacked it again
@@ -94,6 +113,11 @@ static void collect_bases(ctd_t *d)
     time_t keep_until = time(NULL) - d->base_keep_s;
     char images[PATH_MAX];
     vm_pathf(images, sizeof images, "%s/images", d->dir);
+    /* only a base unused for its keep can go: with none that old (a burst of launches and
+     * terminates, which touch theirs), every instance's state need not be read (each
+     * terminate read them all: N terminates read N*N/2 state files) */
+    if (!any_base_older(images, keep_until))
+        return;
     size_t n = 0;
     char **ids = vm_state_ids(d->dir, &n);
     char (*used)[65] = xcalloc(n + 1, sizeof *used);
@@ -282,26 +306,28 @@ static int ct_list(void *p, vm_status_t **out, size_t *n, verr_t *e)
     size_t k = 0;
     char **ids = vm_state_ids(d->dir, &k);
     *out = xcalloc(k + 1, sizeof **out);
+    ct_seen_begin(d->seen);
     for (size_t i = 0; i < k; i++) {
         char inst_dir[PATH_MAX];
         vm_state_t st;
         vm_inst_dir(d->dir, ids[i], inst_dir, sizeof inst_dir);
         /* a directory without state is a create that crashed: list it, so it is removed */
-        int have = vm_state_read(inst_dir, &st, NULL) == 0;
+        int up = 0, moved = 0;
+        int have = ct_seen_status(d->seen, inst_dir, ids[i], &st, &up, &moved) == 0;
         vm_status_t *x = &(*out)[(*n)++];
         vm_pathf(x->id, sizeof x->id, "%s", ids[i]);
         x->reboot_seq = have ? st.reboot_seq : 0;
         /* one cut off from its network, or between the stop and the start that move it
          * (ct_ensure), or stopped by the host (vm_moving.c), is starting */
-        int up = have && running(inst_dir, &st);
-        if (up && !ct_netns_moved(inst_dir, &st))
+        if (have && up && !moved)
             x->power = VM_POWER_RUNNING;
-        else if (up || (have && (vm_moving(inst_dir) || vm_lost_with_host(inst_dir, &st))))
+        else if ((have && up) || (have && (vm_moving(inst_dir) || vm_lost_with_host(inst_dir, &st))))
             x->power = VM_POWER_STARTING;
         else
             x->power = VM_POWER_STOPPED;
         free(ids[i]);
     }
+    ct_seen_end(d->seen);
     free(ids);
     return 0;
 }
@@ -369,6 +395,7 @@ static void ct_close(void *p)
     for (size_t i = 0; i < d->cg.n; i++)
         rmdir(d->cg.base[i]);   /* only when no instance is left in it */
     pthread_mutex_destroy(&d->images_mu);
+    ct_seen_free(d->seen);
     free(d);
 }
 

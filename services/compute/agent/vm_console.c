@@ -81,11 +81,20 @@ int vm_console_tail(const char *path, size_t max, char **buf, size_t *len, uint6
     pthread_mutex_lock(&trim_mu);
     uint64_t base = read_base(path);
     struct stat sb;
-    if (cap && stat(path, &sb) == 0 && (uint64_t)sb.st_size > cap) {
+    int have = lstat(path, &sb) == 0, absent = !have && errno == ENOENT;
+    if (cap && have && (uint64_t)sb.st_size > cap) {
         uint64_t keep = cap / 2 > VM_CONSOLE_MAX ? cap / 2 : (cap > VM_CONSOLE_MAX ? cap : VM_CONSOLE_MAX);
         verr_t te = {0};
         if (trim(path, keep, &base, &te) < 0)   /* the console is still read and reported */
             fprintf(stderr, "virga-agent: console %s not trimmed: %s\n", path, te.message);
+    } else if (max == 0 && ((have && S_ISREG(sb.st_mode)) || absent)) {
+        /* only its length (the instance loop asks it of every instance at each report):
+         * the stat says it, no open and read */
+        pthread_mutex_unlock(&trim_mu);
+        *buf = xstrdup("");
+        *len = 0;
+        *total = base + (have ? (uint64_t)sb.st_size : 0);
+        return 0;
     }
     pthread_mutex_unlock(&trim_mu);
     if (vm_file_tail(path, max, buf, len, total, e) < 0)

@@ -197,6 +197,10 @@ int vm_proc_stop(pid_t pid, uint64_t start_time, int timeout_ms)
 
 int vm_mkdirs(const char *path, mode_t mode, verr_t *e)
 {
+    /* the whole path first: its parents almost always exist, and each level tried was a
+     * system call and a path walk (a launch made three directories, ten levels deep) */
+    if (mkdir(path, mode) == 0 || errno == EEXIST)
+        return 0;
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s", path);
     for (char *s = p + 1; *s; s++) {

@@ -8,8 +8,8 @@
  * namespaces as `ip netns` makes them, sysctls written in the namespace), each on a thread
  * of its own in the namespace: a fork+exec costs far more CPU than the request it carries
  * (docs/performance.md, "Agent CPU per launch", "The datapath's other applies
- * in-process"). dnsmasq, what observe reads (listings), any other form, and everything
- * when VIRGA_DP_EXEC=1, is exec'd: the child enters the namespace with setns() before exec, so
+ * in-process"); observe's listings are rtnetlink dumps (dp_rtnl_list.c). dnsmasq, any
+ * other form, and everything when VIRGA_DP_EXEC=1, is exec'd: the child enters the namespace with setns() before exec, so
  * no thread of the caller ever changes namespace, and there is no shell: arguments are an
  * argv array of strings validated by desired.c. Every run is bounded in time. */
 #include <errno.h>
@@ -111,20 +111,22 @@ static void trace(const char *netns, const char *const argv[], long long t0, con
 }
 
 /* The command in-process when dp_inproc.h knows it: 1 when it does not (exec it). A caller
- * that wants what `ip`, `bridge` or `sysctl` print (observe's listings) gets the program:
- * in-process they print nothing. */
+ * that wants what `ip` or `bridge` print gets it in-process for observe's listings
+ * (dp_rtnl_list.c: their JSON, the fields observe reads), the program for anything else:
+ * the other forms print nothing in-process. */
 static int run_inproc(const char *netns, const char *const argv[], const char *input, char **out, int flags,
                       verr_t *e)
 {
     static int exec_only = -1;
     if (exec_only < 0) exec_only = getenv("VIRGA_DP_EXEC") && !strcmp(getenv("VIRGA_DP_EXEC"), "1");
     int nft = !strcmp(argv[0], "nft");
-    if (exec_only || (flags & DP_DETACHED) || (out && !nft)) return 1;
+    if (exec_only || (flags & DP_DETACHED) || (out && !nft && input)) return 1;
     long long t0 = now_ms();
     strbuf_t so = {0}, se = {0};
     strbuf_puts(&so, "");
     strbuf_puts(&se, "");
     int rc = nft ? dp_nft_inproc(netns, argv, input, &so, &se)
+           : out ? dp_list_inproc(netns, argv, &so, &se)
            : !strcmp(argv[0], "ip") ? dp_ip_inproc(netns, argv, input, &se)
            : !strcmp(argv[0], "bridge") && !input ? dp_bridge_inproc(netns, argv, &se)
            : !strcmp(argv[0], "sysctl") && !input ? dp_sysctl_inproc(netns, argv, &se) : 1;

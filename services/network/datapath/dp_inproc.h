@@ -37,4 +37,10 @@ int dp_sysctl_inproc(const char *netns, const char *const argv[], strbuf_t *err)
  * libnftables: 1 when not understood here, else 0 or -1 as above; its output in *out. */
 int dp_nft_inproc(const char *netns, const char *const argv[], const char *input, strbuf_t *out, strbuf_t *err);
 
+/* A listing of observe's (`ip -j -d link show`, `bridge -j fdb show dev DEV`, `ip -j addr
+ * show dev DEV`; argv with the program's name) through rtnetlink dumps (dp_rtnl_list.c):
+ * 1 when not one of those forms, else 0 with the JSON (observe's fields, as the tool
+ * names them) in *out, or -1 with the tool's words in err. */
+int dp_list_inproc(const char *netns, const char *const argv[], strbuf_t *out, strbuf_t *err);
+
 #endif
