@@ -361,6 +361,40 @@ static void test_timer_heals_a_lost_doorbell(void **state)
     json_decref(f.seqs);
 }
 
+/* An instance terminated while it boots is removed at once: the plan that no longer
+ * wants it running ends the boot's wait (vm_spec_t's abandon), so its removal does not
+ * wait for the boot's timeout (a QEMU guest's terminate once waited for the whole
+ * agent.qemu.boot_timeout_s). The simulated boot here lasts 900 s unless abandoned. */
+static void test_terminate_during_a_boot(void **state)
+{
+    ctx_t *x = *state;
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object()};
+    config_set(x->cfg, "agent.sim.boot_delay_ms", "900000");
+    set_desired(&f, "{\"generation\": 2, \"instances\": [" SPEC(ID1, "running", 2) "]}");
+    instance_sync_t *s = start_sync(x, &f, "60");
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/%s", x->drv_dir, ID1);
+    struct stat sb;
+    for (int i = 0; i < 2000 && stat(dir, &sb) < 0; i++)   /* the boot under way */
+        usleep(10 * 1000);
+    assert_int_equal(stat(dir, &sb), 0);
+    set_desired(&f, "{\"generation\": 3, \"instances\": []}");
+    json_t *bell = parse("{\"generation\": 3, \"changes\": [{\"instance_id\": \"" ID1 "\", \"gone\": true, "
+                         "\"changed_gen\": 3}]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    for (int i = 0; i < 3000 && stat(dir, &sb) == 0; i++)   /* 30 s, against the boot's 900 */
+        usleep(10 * 1000);
+    assert_int_not_equal(stat(dir, &sb), 0);
+    assert_int_equal(power_of(x, ID1), -1);
+    x->d = NULL;
+    instance_sync_stop(s);
+    json_decref(f.desired);
+    json_decref(f.last);
+    json_decref(f.consoles);
+    json_decref(f.seqs);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -369,6 +403,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_doorbells, setup, teardown, (void *)&cases[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_terminate_during_a_boot, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_timer_heals_a_lost_doorbell, setup, teardown,
                                                  (void *)&cases[0]),
     };

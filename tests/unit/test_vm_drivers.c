@@ -16,6 +16,8 @@
  * the qemu driver (taps in the host namespace) promise. The sync loop is
  * test_instance_sync.c. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -475,6 +477,58 @@ static void test_container_state_lost(void **state)
     assert_no_bases(x);
 }
 
+/* A boot's wait is given up when the agent no longer wants the instance running
+ * (spec.abandon, set when a terminate or stop comes during the boot): ensure returns
+ * long before the boot's timeout, as on that timeout, and the instance is then removed
+ * at once. Before, a terminate of a QEMU guest still booting waited for the whole
+ * agent.qemu.boot_timeout_s. sim's boot is a sleep given up the same way; a container's
+ * ensure does not wait for its guest. */
+typedef struct {
+    ctx_t *x;
+    vm_spec_t spec;
+    int rc;
+    verr_t e;
+} ensure_arg_t;
+
+static void *ensure_thread(void *p)
+{
+    ensure_arg_t *a = p;
+    a->rc = vm_driver_ensure(a->x->d, &a->spec, &a->e);
+    return NULL;
+}
+
+static void test_boot_wait_abandoned(void **state)
+{
+    ctx_t *x = *state;
+    /* a ready line no guest prints, and a boot that lasts: only abandon ends the wait */
+    config_set(x->cfg, "agent.qemu.ready_line", "VIRGA-READY-LINE-NO-GUEST-PRINTS");
+    config_set(x->cfg, "agent.qemu.boot_timeout_s", "900");
+    config_set(x->cfg, "agent.sim.boot_delay_ms", "900000");
+    start(x);
+    _Atomic int abandon = 0;
+    ensure_arg_t a = {.x = x};
+    spec_of(x, &a.spec, ID1, VM_POWER_RUNNING, 0);
+    a.spec.abandon = &abandon;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ensure_thread, &a), 0);
+    usleep(500 * 1000);   /* the boot under way (qemu: started, waiting for the line) */
+    atomic_store(&abandon, 1);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 300;   /* a third of the boot's timeout: a wait not given up fails */
+    int joined = pthread_timedjoin_np(t, NULL, &until);
+    if (joined) {
+        atomic_store(&abandon, 1);
+        fail_msg("ensure still waits for the boot 300 s after it was abandoned");
+    }
+    if (a.rc < 0)
+        fail_msg("abandoned ensure: %s %s", a.e.code, a.e.message);
+    vm_state_t st = state_of(x, ID1);
+    verr_t e = {0};
+    assert_int_equal(vm_driver_remove(x->d, ID1, &e), 0);
+    assert_gone(x, ID1, st.pid, st.start_time);
+}
+
 #define CONTRACT(i)                                                                            \
     cmocka_unit_test_prestate_setup_teardown(test_lifecycle, setup, teardown, (void *)&cases[i]), \
     cmocka_unit_test_prestate_setup_teardown(test_adopt_after_restart, setup, teardown, (void *)&cases[i]), \
@@ -494,6 +548,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_container_unstartable, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_container_state_lost, setup, teardown, (void *)&cases[1]),
         cmocka_unit_test_prestate_setup_teardown(test_qemu_tap, setup, teardown, (void *)&cases[2]),
+        cmocka_unit_test_prestate_setup_teardown(test_boot_wait_abandoned, setup, teardown, (void *)&cases[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_boot_wait_abandoned, setup, teardown, (void *)&cases[2]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

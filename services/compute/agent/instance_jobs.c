@@ -20,7 +20,10 @@ void sync_job_queue(instance_sync_t *s, job_t *j)
         p = &(*p)->next;
     j->next = NULL;
     *p = j;
-    sync_inst(s, j->id)->busy = 1;
+    inst_t *in = sync_inst(s, j->id);
+    in->busy = 1;
+    in->job = j;
+    j->spec.abandon = &j->abandon;
     pthread_cond_signal(&s->jobs_cv);
 }
 
@@ -75,6 +78,9 @@ static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
 {
     inst_t *in = sync_inst(s, j->id);
     in->busy = 0;
+    in->job = NULL;
+    if (atomic_load(&j->abandon))
+        s->want_plan = 1;   /* what made it give up (a terminate, a stop) is planned now */
     if (rc == 0) {
         in->error[0] = 0;
         in->transient = 0;
@@ -163,7 +169,9 @@ void sync_jobs_stop(instance_sync_t *s)
     while (s->q_head) {
         job_t *j = s->q_head;
         s->q_head = j->next;
-        sync_inst(s, j->id)->busy = 0;
+        inst_t *in = sync_inst(s, j->id);
+        in->busy = 0;
+        in->job = NULL;
         job_free(j);
     }
     pthread_cond_broadcast(&s->jobs_cv);

@@ -108,7 +108,7 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
 {
     int64_t now = vm_now_ms();
     for (size_t i = 0; i < s->n_inst; i++)
-        s->inst[i].mark = 0;
+        s->inst[i].mark = s->inst[i].wanted_up = 0;
     const json_t *arr = json_object_get(doc, "instances");
     size_t i;
     const json_t *it;
@@ -142,6 +142,7 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
             in->plan_error = 0;
             in->error[0] = 0;
         }
+        in->wanted_up = sp.power == VM_POWER_RUNNING;
         seen_t *x = find_seen(seen, n_seen, (size_t)d, sp.id);
         if (x)
             x->desired = 1;
@@ -168,6 +169,12 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
         snprintf(j->id, sizeof j->id, "%s", seen[k].st.id);
         sync_job_queue(s, j);
     }
+    /* a boot whose instance is no longer wanted running (terminated or stopped while it
+     * boots) stops waiting for the guest, so its stop or removal runs now (vm_spec_t's
+     * abandon): only the next job may touch the instance */
+    for (size_t k = 0; k < s->n_inst; k++)
+        if (s->inst[k].busy && s->inst[k].job && s->inst[k].job->boot && !s->inst[k].wanted_up)
+            atomic_store(&s->inst[k].job->abandon, 1);
     /* forget what is neither desired, listed nor being worked on */
     for (size_t k = 0; k < s->n_inst;) {
         if (!s->inst[k].mark && !s->inst[k].busy)

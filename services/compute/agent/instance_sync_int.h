@@ -20,12 +20,15 @@ typedef struct job {
     vm_spec_t spec;           /* for ensure (owns its URLs) */
     char id[VM_ID_MAX];
     uint64_t net_applies;     /* the loop's net_applies when the job started */
+    _Atomic int abandon;      /* a boot no longer wanted running: spec.abandon points here */
 } job_t;
 
 /* What the loop remembers of one instance between passes. */
 typedef struct inst {
     char id[VM_ID_MAX];
     int busy;                 /* a job is queued or running for it */
+    job_t *job;               /* that job (mu held to read it) */
+    int wanted_up;            /* the current plan wants it running */
     char error[600];          /* the last job's failure, "" after a success */
     int transient;            /* the failure is a wait (503): reported as starting */
     int plan_error;           /* error is about the spec itself (cleared by a good one) */

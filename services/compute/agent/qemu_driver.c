@@ -236,8 +236,11 @@ static uint64_t console_size(const char *inst)
 }
 
 /* Wait for the ready line after offset: 0 when seen or when the wait ends (the guest
- * boots on, compute sees it running), -1 when QEMU died. */
-static int wait_ready(qd_t *d, const char *inst, uint64_t offset, const vm_state_t *st, verr_t *e)
+ * boots on, compute sees it running), -1 when QEMU died. The wait also ends when the
+ * agent stops (cancel) or no longer wants the instance running (spec.abandon): a
+ * terminate during a boot once waited for this wait's whole timeout. */
+static int wait_ready(qd_t *d, const vm_spec_t *s, const char *inst, uint64_t offset, const vm_state_t *st,
+                      verr_t *e)
 {
     if (!d->ready[0])
         return 0;
@@ -245,6 +248,10 @@ static int wait_ready(qd_t *d, const char *inst, uint64_t offset, const vm_state
     vm_pathf(p, sizeof p, "%s/console.log", inst);
     int64_t end = vm_now_ms() + (int64_t)d->boot_timeout_s * 1000;
     while (vm_now_ms() < end && !(d->cancel && atomic_load(d->cancel))) {
+        if (vm_spec_abandoned(s)) {
+            vlog(LOG_INFO, "%s: boot wait ended, the instance is no longer wanted running", s->id);
+            return 0;
+        }
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             char buf[65536];
@@ -401,7 +408,7 @@ static int start(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st, 
     vm_state_write(inst, st, VM_WRITE_RUNTIME, &ig);   /* the pid, before the wait: a crash now still knows it */
     nics.start_time = st->start_time;
     qemu_nics_write(inst, &nics, &ig);   /* else rebuilt from the command line */
-    return wait_ready(d, inst, offset, st, e);
+    return wait_ready(d, s, inst, offset, st, e);
 }
 
 static void qmp_path(const char *inst, char *out, size_t n) { vm_pathf(out, n, "%s/qmp", inst); }
@@ -497,7 +504,7 @@ static int reboot(qd_t *d, const vm_spec_t *s, const char *inst, vm_state_t *st,
     qmp_path(inst, q, sizeof q);
     uint64_t offset = console_size(inst);
     if (qemu_qmp(q, "system_reset", 5000, e) == 0)
-        return wait_ready(d, inst, offset, st, e);
+        return wait_ready(d, s, inst, offset, st, e);
     /* no monitor: a cold reboot */
     if (stop(d, inst, st, e) < 0)
         return -1;

@@ -3,7 +3,9 @@
  * restarted agent finds its simulated instances again) and a console file with the
  * lines a real guest would print. Every transition (boot, stop, reboot) takes
  * agent.sim.delay_ms (default 10), spent in ensure like a real boot, so the agent's
- * bound on parallel boots applies to it the same way. */
+ * bound on parallel boots applies to it the same way; a boot may be given its own
+ * (agent.sim.boot_delay_ms, default delay_ms: a slow guest's boot, given up like a
+ * real one's wait when the instance is no longer wanted running). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 
 typedef struct sim {
     char dir[PATH_MAX];
-    int delay_ms;
+    int delay_ms, boot_delay_ms;
     pthread_mutex_t mu;
     vm_status_t *v;           /* every instance, in memory */
     size_t n;
@@ -33,6 +35,7 @@ static void *sim_open(const vm_driver_cfg_t *c, verr_t *e)
     sim_t *s = xcalloc(1, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "%s", c->state_dir);
     s->delay_ms = c->cfg ? (int)config_int(c->cfg, "agent.sim.delay_ms", 10) : 10;
+    s->boot_delay_ms = c->cfg ? (int)config_int(c->cfg, "agent.sim.boot_delay_ms", s->delay_ms) : s->delay_ms;
     pthread_mutex_init(&s->mu, NULL);
     size_t n = 0;
     char **ids = vm_state_ids(s->dir, &n);
@@ -101,8 +104,11 @@ static int sim_ensure(void *p, const vm_spec_t *spec, verr_t *e)
     }
     if (exists && !boot && !stop && !reboot && spec->reboot_seq <= cur.reboot_seq)
         return 0;
-    if ((boot || stop || reboot) && s->delay_ms > 0)
-        vm_sleep_ms(s->delay_ms);
+    /* a simulated boot is given up like a real one's wait (spec.abandon): what it
+     * simulated still happens, as a real guest boots on */
+    for (int left = boot ? s->boot_delay_ms : stop || reboot ? s->delay_ms : 0; left > 0 && !vm_spec_abandoned(spec);
+         left -= 10)
+        vm_sleep_ms(left < 10 ? left : 10);
     if (stop)
         console_line(dir, "virga-sim: %s stopped%s\n", spec->id, "");
     if (reboot)

@@ -87,7 +87,16 @@ typedef struct vm_spec {
     char image_id[32];        /* the local image (ami-...): ec2 maps it to the remote AMI */
     char instance_type[32];   /* the local type: ec2 maps it to the remote one */
     vm_launch_t launch;       /* ec2 only */
+    /* Not from compute: set by the agent while ensure runs, once the instance is no
+     * longer wanted running (terminated or stopped meanwhile). A driver's long wait for
+     * a boot (qemu's ready line, ec2's remote state) ends early and ensure returns as on
+     * that wait's timeout: the boot goes on, and the job the agent plans next stops or
+     * removes it at once instead of after agent.qemu.boot_timeout_s. May be NULL. */
+    const _Atomic int *abandon;
 } vm_spec_t;
+
+/* 1 when the agent no longer wants this ensure's boot waited for (spec.abandon). */
+int vm_spec_abandoned(const vm_spec_t *s);
 
 /* What a driver that runs instances elsewhere (ec2) saw of the remote instance. */
 typedef struct vm_remote {

@@ -2,6 +2,7 @@
  * wrappers that check arguments once before a driver sees them. */
 #include "vm_driver.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,8 @@ uint64_t vm_spec_nics_sig(const vm_spec_t *s)
         sig = vm_nics_sig_add(sig, s->ifaces[i].device);
     return sig;
 }
+
+int vm_spec_abandoned(const vm_spec_t *s) { return s->abandon && atomic_load(s->abandon); }
 
 const vm_driver_ops_t *vm_driver_find(const char *name)
 {
