@@ -98,9 +98,14 @@ static int add_groups(db_t *db, const char *eni, const char *account, const char
 }
 
 /* The interface's row, its groups, tags and public address, inside the caller's
- * transaction; writes its new id. */
-int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+ * transaction; writes its new id. With by_token (eni_create), the interface
+ * s->client_token made before is looked for in the statement that locks the subnet, a
+ * round trip less than a lookup of its own (every launch's port has a token): *found 1
+ * and its id written when there is one (nothing else is done). */
+static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, int by_token, char *id,
+                      int *found, verr_t *e)
 {
+    *found = 0;
     ids_new("eni", id);
     char mac[18], ip[CIDR_STR_MAX];
     cidr_mac_for(id, mac);
@@ -110,13 +115,25 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
      * existing interface a launch adopts keeps its own: ports.c) the subnet's row locked
      * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
      * the transaction so that its push is not sent too (network 015) */
-    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : ""};
-    if (!(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public, set_config('virga.facts_replied', "
-                            "$3, true) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE", 3, lp)))
+    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL};
+    if (!(sub = db_prepared(db, e, "eni_subnet_token", "SELECT vpc_id, cidr, map_public, set_config("
+                            "'virga.facts_replied', $3, true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
+                            "t.client_token = $4), (SELECT t.request_hash FROM enis t WHERE t.account_id = $2 AND "
+                            "t.client_token = $4) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE OF subnets",
+                            4, lp)))
         return -1;
     if (!PQntuples(sub))
         return net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 0, e) < 0 ? -1
                : verr_set(e, 400, NET_SUBNET.not_found, "The subnet ID '%.64s' does not exist", s->subnet_id);
+    if (!PQgetisnull(sub, 0, 4)) {   /* the token's interface, as find_by_token answers */
+        if (!PQgetisnull(sub, 0, 5) && strcmp(PQgetvalue(sub, 0, 5), hash))
+            return verr_set(e, 400, "IdempotentParameterMismatch",
+                            "The client token '%.64s' was already used for a request with other parameters",
+                            s->client_token);
+        snprintf(id, IDS_MAX, "%s", PQgetvalue(sub, 0, 4));
+        *found = 1;
+        return 0;
+    }
     if (ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
         return -1;
     const char *vpc = PQgetvalue(sub, 0, 0);
@@ -141,17 +158,25 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
     return pub ? eni_public_assign(db, svc->cfg, s->account, id, e) : 0;
 }
 
+int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+{
+    int found;
+    return insert_row(db, svc, s, hash, 0, id, &found, e);
+}
+
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);
     char hash[65];
     request_hash(s, hash);
-    if (s->client_token) {
-        int found = find_by_token(db, s, hash, id, e);
-        if (found)
-            return found < 0 ? -1 : 0;
+    int found = 0;
+    if (db_begin(db, e) < 0 || insert_row(db, service_of(ctx), s, hash, s->client_token != NULL, id, &found, e) < 0)
+        goto fail;
+    if (found) {   /* made before with this token */
+        db_rollback(db);
+        return 0;
     }
-    if (db_begin(db, e) < 0 || eni_insert(db, service_of(ctx), s, hash, id, e) < 0 || db_commit(db, e) < 0)
+    if (db_commit(db, e) < 0)
         goto fail;
     return 0;
 fail:
@@ -159,10 +184,10 @@ fail:
     /* a concurrent retry with the same token got there first: its interface is ours */
     if (s->client_token && !strcmp(db_last_sqlstate(db), "23505")) {
         verr_t e2 = {0};
-        int found = find_by_token(db, s, hash, id, &e2);
-        if (found == 1)
+        int again = find_by_token(db, s, hash, id, &e2);
+        if (again == 1)
             return 0;
-        if (found < 0)
+        if (again < 0)
             *e = e2;
     }
     return -1;
@@ -266,13 +291,10 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
 static int remove_at(db_t *db, const char *id, const char *vpc, const char *host, verr_t *e)
 {
     const char *p[] = {id};
-    PG_AUTO PGresult *a = NULL;
     PG_AUTO PGresult *d = NULL;
     /* an elastic IP on the interface stays the account's, unassociated; an
      * auto-assigned address goes with it */
-    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
-        !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
-                          "WHERE eni_id = $1", 1, p)) ||
+    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 || eni_eip_unlink(db, id, e) < 0 ||
         hosts_touch_vpc(db, vpc, host, e) < 0 ||
         !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0)
         return -1;

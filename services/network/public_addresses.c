@@ -84,6 +84,14 @@ int eni_public_release(db_t *db, const char *eni, verr_t *e)
     return r ? 0 : -1;
 }
 
+int eni_eip_unlink(db_t *db, const char *eni, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
+                                      "WHERE eni_id = $1", 1, p);
+    return r ? 0 : -1;
+}
+
 /* network.instance_public_ip {account, instance, want: bool} -> {"facts": [the facts of
  * every interface of the instance, as the push carries them], "without": [interfaces that
  * should have one and got none: the pool empty]}: compute's public:<instance> task after
