@@ -321,28 +321,29 @@ int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 }
 
 /* port_delete's row: the port locked and read in one statement, with what else its
- * delete has to change (interfaces attached to it; an auto-assigned public address; an
- * elastic IP), so the statements for what is not there are not run: a launch's port has
- * none of the first and the last. Whatever could add one takes the port's row lock first
+ * delete has to change (interfaces attached to it; an elastic IP), so the statements for
+ * what is not there are not run: a launch's port has neither. Whatever could add one takes the port's row lock first
  * (an attach, an association), so what is read here holds until the commit. The
  * transaction is marked for the push of this port not to be sent (network 015): the
  * answer carries its facts. */
 #define PORT_DEL_LOCK                                                                                                 \
     "SELECT n.instance_id, n.device_index, n.delete_on_termination, n.vpc_id, n.host, "                              \
     "set_config('virga.facts_replied', $1, true), EXISTS (SELECT 1 FROM enis c WHERE c.parent_eni = n.id), "          \
-    "EXISTS (SELECT 1 FROM addresses a WHERE a.eni_id = n.id AND a.auto_assigned), EXISTS (SELECT 1 FROM addresses "  \
-    "a WHERE a.eni_id = n.id AND NOT a.auto_assigned) FROM enis n WHERE n.id = $1 FOR UPDATE OF n"
+    "EXISTS (SELECT 1 FROM addresses a WHERE a.eni_id = n.id AND NOT a.auto_assigned) FROM enis n WHERE n.id = $1 " \
+    "FOR UPDATE OF n"
 
-/* The port's delete once locked: the hosts' generations, the row and its tags in one
- * statement (its groups go by their foreign key), which answers the version of the
- * facts that say it is gone. */
+/* The port's delete once locked: its auto-assigned public address released, the hosts'
+ * generations, the row and its tags in one statement (its groups go by their foreign
+ * key; the address's, checked at the statement's end, finds it gone), which answers the
+ * version of the facts that say it is gone. The address's trigger leaves the row alone
+ * (it is the transaction's replied interface: network 017). */
 #define PORT_DEL                                                                                                      \
-    "WITH " HOSTS_TOUCH_VPC_CTES("$2", "$3") ", gone AS (DELETE FROM enis WHERE id = $1), untag AS (DELETE FROM "   \
-    "tags WHERE resource_id = $1) SELECT nextval('eni_facts_seq')"
+    "WITH released AS (DELETE FROM addresses WHERE eni_id = $1 AND auto_assigned), "                                \
+    HOSTS_TOUCH_VPC_CTES("$2", "$3") ", gone AS (DELETE FROM enis WHERE id = $1), untag AS (DELETE FROM tags WHERE "  \
+    "resource_id = $1) SELECT nextval('eni_facts_seq')"
 
 /* network.port_delete: one transaction, BEGIN, PORT_DEL_LOCK, PORT_DEL and COMMIT for a
- * launch's port, with its auto-assigned address's release between (was 13 statements in
- * two transactions: issue 11's launch rate). */
+ * launch's port (was 13 statements in two transactions: issue 11's launch rate). */
 int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (trusted(ctx, e) < 0)
@@ -371,11 +372,10 @@ int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     if (theirs || keep)
         return port_keep(db, eni, r, keep, reply, e) < 0 ? (db_rollback(db), -1) : 0;
     const char *q[] = {eni, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4)};
-    /* an elastic IP on the interface stays the account's, unassociated; an auto-assigned
-     * address goes with it */
+    /* an elastic IP on the interface stays the account's, unassociated (an auto-assigned
+     * address goes with it: PORT_DEL) */
     if ((PQgetvalue(r, 0, 6)[0] == 't' && eni_detach_children(db, eni, e) < 0) ||
-        (PQgetvalue(r, 0, 7)[0] == 't' && eni_public_release(db, eni, e) < 0) ||
-        (PQgetvalue(r, 0, 8)[0] == 't' && eni_eip_unlink(db, eni, e) < 0) ||
+        (PQgetvalue(r, 0, 7)[0] == 't' && eni_eip_unlink(db, eni, e) < 0) ||
         !(d = db_prepared(db, e, "port_del", PORT_DEL, 3, q)) || db_commit(db, e) < 0)
         goto fail;
     *reply = json_pack("{s:s, s:b, s:{s:s, s:n, s:I}}", "eni_id", eni, "deleted", 1, "facts", "eni", eni,
