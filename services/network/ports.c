@@ -322,10 +322,11 @@ int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 
 /* port_delete's row: the port locked and read in one statement, with what else its
  * delete has to change (interfaces attached to it; an elastic IP), so the statements for
- * what is not there are not run: a launch's port has neither. Whatever could add one takes the port's row lock first
- * (an attach, an association), so what is read here holds until the commit. The
- * transaction is marked for the push of this port not to be sent (network 015): the
- * answer carries its facts. */
+ * what is not there are not run: a launch's port has neither. An association takes the
+ * port's row lock first, so what is read of it holds until the commit; an interface
+ * attached meanwhile makes the delete fail on its parent_eni key, and the cleanup's
+ * retry reads it. The transaction is marked for the push of this port not to be sent
+ * (network 015): the answer carries its facts. */
 #define PORT_DEL_LOCK                                                                                                 \
     "SELECT n.instance_id, n.device_index, n.delete_on_termination, n.vpc_id, n.host, "                              \
     "set_config('virga.facts_replied', $1, true), EXISTS (SELECT 1 FROM enis c WHERE c.parent_eni = n.id), "          \
