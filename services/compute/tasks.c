@@ -326,6 +326,27 @@ static int launch_failed_with_port(task_t *t, const char *id, const json_t *port
     return launch_failed(t, id, why, e);
 }
 
+/* A launch that finds its instance terminated before it was prepared, on a second or
+ * later attempt: an earlier one (its compute killed after the network's answer) may have
+ * made the port and not recorded it, and the cleanup deletes only what is recorded. The
+ * same question (its token answers the port made, or makes one) recorded, so the
+ * cleanup, which waits for this task, deletes it. A first attempt made none; an adopted
+ * primary the cleanup gives back by the instance's row. */
+static int orphan_port(task_t *t, const char *id, const inst_t *in, verr_t *e)
+{
+    const compute_t *c = t->svc->state;
+    if (in->prepared || t->attempts < 2 || in->primary_eni)
+        return TASK_DONE;
+    const char *method;
+    JSON_AUTO json_t *port = NULL;
+    json_t *ask = port_request(id, in, &method);
+    if (bus_call(t->svc->bus, "network", method, ask, NULL, c->call_timeout_ms, &port, e) < 0)
+        return permanent(e) ? TASK_DONE : TASK_FAILED;
+    if (record_port(t->db, id, port, e) < 0 || network_enis_store_answer(t->db, port, e) < 0)
+        return TASK_FAILED;
+    return TASK_DONE;
+}
+
 static int run_launch(task_t *t, verr_t *e)
 {
     const compute_t *c = t->svc->state;
@@ -338,9 +359,10 @@ static int run_launch(task_t *t, verr_t *e)
         return found < 0 ? TASK_FAILED : TASK_DONE;
     }
     if (strcmp(in.state, "pending") || in.prepared) {   /* terminated meanwhile, or done */
+        int rc_late = orphan_port(t, id, &in, e);
         run_answers_launched(c->answers, id);
         inst_free(&in);
-        return TASK_DONE;
+        return rc_late;
     }
     grants_t gr;
     grants_start(t, &in, &gr);

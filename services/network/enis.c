@@ -63,44 +63,57 @@ static int find_by_token(db_t *db, const eni_spec_t *s, const char *hash, char *
     return 1;
 }
 
-/* The groups of the new interface: each the account's and in the VPC. */
-static int add_groups(db_t *db, const char *eni, const char *account, const char *vpc, const json_t *groups,
-                      verr_t *e)
+/* The new interface's groups as ENI_INSERT added them (added: their ids, a JSON array)
+ * against what was asked (NULL or empty: the VPC's default group): 0 when each was, else
+ * InvalidGroup.NotFound naming the first that was not (one not the account's, not in the
+ * VPC, or named twice). */
+static int groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e)
 {
-    json_t *g;
-    size_t i;
-    if (!json_array_size(groups)) {   /* the VPC's default group, found and added in one statement */
-        const char *p[] = {eni, vpc, account};
-        PG_AUTO PGresult *d = db_prepared(db, e, "eni_add_default_sg",
-            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE vpc_id = $2 AND "
-            "name = 'default' AND account_id = $3 ON CONFLICT DO NOTHING", 3, p);
-        if (!d)
-            return -1;
-        if (strcmp(PQcmdTuples(d), "1"))
-            return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '' does not exist in VPC '%s'", vpc);
-        return 0;
-    }
-    const json_t *list = groups;
-    if (json_array_size(list) > 5)
-        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
-    json_array_foreach(list, i, g) {
-        const char *p[] = {eni, json_is_string(g) ? json_string_value(g) : "", account, vpc};
-        PG_AUTO PGresult *r = db_prepared(db, e, "eni_add_sg",
-            "INSERT INTO eni_groups (eni_id, group_id) SELECT $1, id FROM security_groups WHERE id = $2 AND "
-            "account_id = $3 AND vpc_id = $4 ON CONFLICT DO NOTHING", 4, p);
-        if (!r)
-            return -1;
-        if (strcmp(PQcmdTuples(r), "1"))
+    JSON_AUTO json_t *got = json_loads(added, 0, NULL);
+    if (!json_array_size(groups))
+        return json_array_size(got) == 1 ? 0
+               : verr_set(e, 400, "InvalidGroup.NotFound", "The security group '' does not exist in VPC '%s'", vpc);
+    JSON_AUTO json_t *seen = json_object();
+    size_t i, k;
+    json_t *g, *x;
+    json_array_foreach(groups, i, g) {
+        const char *id = json_is_string(g) ? json_string_value(g) : "";
+        int in = 0;
+        json_array_foreach(got, k, x)
+            in = in || (json_is_string(x) && !strcmp(json_string_value(x), id));
+        if (!in || json_object_get(seen, id))
             return verr_set(e, 400, "InvalidGroup.NotFound", "The security group '%.64s' does not exist in VPC '%s'",
-                            p[1], vpc);
+                            id, vpc);
+        json_object_set_new(seen, id, json_true());
     }
     return 0;
 }
 
+/* The interface's row, its groups (each the account's and in the VPC; none named: the
+ * VPC's default group) and, plugged at once, the new generation of the VPC's hosts and
+ * this one (as a plug's), in one statement: three round trips a launch's port made
+ * apart. The groups' foreign key is checked at the statement's end, when the row is
+ * there. Answers the ids of the groups added. */
+#define ENI_INSERT                                                                                                    \
+    "WITH n AS (INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, description, instance_id, host, "      \
+    "client_token, device_kind, request_hash, device_index, attachment_id, plugged, delete_on_termination) VALUES "   \
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN " \
+    "$8::text IS NULL THEN NULL ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean, $8::text IS NOT NULL)), "    \
+    "g AS (INSERT INTO eni_groups (eni_id, group_id) SELECT $1, sg.id FROM security_groups sg WHERE sg.vpc_id = $3 "  \
+    "AND sg.account_id = $2 AND CASE WHEN $14::json IS NULL THEN sg.name = 'default' ELSE sg.id IN (SELECT "          \
+    "json_array_elements_text($14::json)) END RETURNING group_id), "                                                 \
+    HOSTS_TOUCH_VPC_CTES("CASE WHEN $13::boolean THEN $3 END", "CASE WHEN $13::boolean THEN $9 END")                 \
+    " SELECT coalesce((SELECT json_agg(group_id) FROM g), '[]')::text"
+
 /* The interface's row, its groups, tags and public address, inside the caller's
- * transaction; writes its new id. */
-int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+ * transaction; writes its new id. With by_token (eni_create), the interface
+ * s->client_token made before is looked for in the statement that locks the subnet, a
+ * round trip less than a lookup of its own (every launch's port has a token): *found 1
+ * and its id written when there is one (nothing else is done). */
+static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, int by_token, char *id,
+                      int *found, verr_t *e)
 {
+    *found = 0;
     ids_new("eni", id);
     char mac[18], ip[CIDR_STR_MAX];
     cidr_mac_for(id, mac);
@@ -110,35 +123,48 @@ int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, 
      * existing interface a launch adopts keeps its own: ports.c) the subnet's row locked
      * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
      * the transaction so that its push is not sent too (network 015) */
-    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : ""};
-    if (!(sub = db_prepared(db, e, "eni_subnet", "SELECT vpc_id, cidr, map_public, set_config('virga.facts_replied', "
-                            "$3, true) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE", 3, lp)))
+    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL};
+    if (!(sub = db_prepared(db, e, "eni_subnet_token", "SELECT vpc_id, cidr, map_public, set_config("
+                            "'virga.facts_replied', $3, true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
+                            "t.client_token = $4), (SELECT t.request_hash FROM enis t WHERE t.account_id = $2 AND "
+                            "t.client_token = $4) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE OF subnets",
+                            4, lp)))
         return -1;
     if (!PQntuples(sub))
         return net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 0, e) < 0 ? -1
                : verr_set(e, 400, NET_SUBNET.not_found, "The subnet ID '%.64s' does not exist", s->subnet_id);
+    if (!PQgetisnull(sub, 0, 4)) {   /* the token's interface, as find_by_token answers */
+        if (!PQgetisnull(sub, 0, 5) && strcmp(PQgetvalue(sub, 0, 5), hash))
+            return verr_set(e, 400, "IdempotentParameterMismatch",
+                            "The client token '%.64s' was already used for a request with other parameters",
+                            s->client_token);
+        snprintf(id, IDS_MAX, "%s", PQgetvalue(sub, 0, 4));
+        *found = 1;
+        return 0;
+    }
     if (ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
         return -1;
     const char *vpc = PQgetvalue(sub, 0, 0);
+    if (json_array_size(s->groups) > 5)
+        return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
+    AUTOFREE char *groups = json_array_size(s->groups) ? json_dumps(s->groups, JSON_COMPACT) : NULL;
     const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
                        s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
-                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f"};
+                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f", groups};
     if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
         return -1;
-    if (!(ins = db_prepared(db, e, "eni_insert", "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, "
-                            "description, instance_id, host, client_token, device_kind, request_hash, device_index, "
-                            "attachment_id, plugged, delete_on_termination) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-                            "$9, $10, $11, $12, CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text "
-                            "IS NULL THEN NULL ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean, $8::text IS NOT "
-                            "NULL)", 13, p)) ||
-        add_groups(db, id, s->account, vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
-        return -1;
-    /* plugged at once: the VPC's hosts and this one get a new generation, as a plug's */
-    if (s->plug && s->host && hosts_touch_vpc(db, vpc, s->host, e) < 0)
+    if (!(ins = db_prepared(db, e, "eni_insert_groups", ENI_INSERT, 14, p)) ||
+        groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
         return -1;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
     return pub ? eni_public_assign(db, svc->cfg, s->account, id, e) : 0;
+}
+
+int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)
+{
+    int found;
+    return insert_row(db, svc, s, hash, 0, id, &found, e);
 }
 
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
@@ -146,12 +172,14 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
     db_t *db = service_db(ctx);
     char hash[65];
     request_hash(s, hash);
-    if (s->client_token) {
-        int found = find_by_token(db, s, hash, id, e);
-        if (found)
-            return found < 0 ? -1 : 0;
+    int found = 0;
+    if (db_begin(db, e) < 0 || insert_row(db, service_of(ctx), s, hash, s->client_token != NULL, id, &found, e) < 0)
+        goto fail;
+    if (found) {   /* made before with this token */
+        db_rollback(db);
+        return 0;
     }
-    if (db_begin(db, e) < 0 || eni_insert(db, service_of(ctx), s, hash, id, e) < 0 || db_commit(db, e) < 0)
+    if (db_commit(db, e) < 0)
         goto fail;
     return 0;
 fail:
@@ -159,10 +187,10 @@ fail:
     /* a concurrent retry with the same token got there first: its interface is ours */
     if (s->client_token && !strcmp(db_last_sqlstate(db), "23505")) {
         verr_t e2 = {0};
-        int found = find_by_token(db, s, hash, id, &e2);
-        if (found == 1)
+        int again = find_by_token(db, s, hash, id, &e2);
+        if (again == 1)
             return 0;
-        if (found < 0)
+        if (again < 0)
             *e = e2;
     }
     return -1;
@@ -266,13 +294,10 @@ int net_describe_network_interfaces(bus_ctx_t *ctx, const json_t *body, json_t *
 static int remove_at(db_t *db, const char *id, const char *vpc, const char *host, verr_t *e)
 {
     const char *p[] = {id};
-    PG_AUTO PGresult *a = NULL;
     PG_AUTO PGresult *d = NULL;
     /* an elastic IP on the interface stays the account's, unassociated; an
      * auto-assigned address goes with it */
-    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 ||
-        !(a = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
-                          "WHERE eni_id = $1", 1, p)) ||
+    if (eni_detach_children(db, id, e) < 0 || eni_public_release(db, id, e) < 0 || eni_eip_unlink(db, id, e) < 0 ||
         hosts_touch_vpc(db, vpc, host, e) < 0 ||
         !(d = db_prepared(db, e, "eni_del", "DELETE FROM enis WHERE id = $1", 1, p)) || net_untag(db, id, e) < 0)
         return -1;

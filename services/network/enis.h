@@ -51,6 +51,8 @@ int eni_remove(db_t *db, const char *id, verr_t *e);
  * elastic IP replacing it). */
 int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e);
 int eni_public_release(db_t *db, const char *eni, verr_t *e);
+/* An elastic IP on the interface (being deleted) stays the account's, unassociated. */
+int eni_eip_unlink(db_t *db, const char *eni, verr_t *e);
 /* After an elastic IP left the interface: a new auto-assigned address when its launch
  * gave it one (public_ip_on_launch) and it is still attached; none, and no error, when
  * the pool is empty. */

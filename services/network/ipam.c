@@ -91,7 +91,7 @@ const char *ipam_public_pool(const config_t *cfg)
     return config_str(cfg, "network.public_pool", "198.51.100.0/24");
 }
 
-int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_STR_MAX], verr_t *e)
+int ipam_public_lock(db_t *db, const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e)
 {
     const char *pool = ipam_public_pool(cfg);
     cidr_t c;
@@ -99,8 +99,20 @@ int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_
         return verr_set(e, 500, "InternalError", "network.public_pool '%.32s' is not a CIDR block of 4+ addresses", pool);
     if (db_lock_xact(db, "public_pool", "pool", e) < 0)
         return -1;
-    char base[CIDR_STR_MAX];
     cidr_ip_format(c.addr, base);
+    snprintf(lo, 16, "%u", 1u);
+    snprintf(hi, 16, "%u", (uint32_t)cidr_size(&c) - 2);
+    return 0;
+}
+
+int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_STR_MAX], verr_t *e)
+{
+    const char *pool = ipam_public_pool(cfg);
+    cidr_t c;
+    char base[CIDR_STR_MAX], lo[16], hi[16];
+    if (ipam_public_lock(db, cfg, base, lo, hi, e) < 0)
+        return -1;
+    cidr_parse(pool, &c);
     /* every address but the network and broadcast ones; `avoid` only when no other is
      * free (two statements, so the usual one still stops at the first free address) */
     int found = avoid ? pick(db, "ipam_public_avoid",
@@ -110,9 +122,7 @@ int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_
                              base, 1, (uint32_t)cidr_size(&c) - 2, avoid, out, e)
                       : 0;
     if (!found)
-        found = pick(db, "ipam_public",
-                     "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS "
-                     "(SELECT 1 FROM addresses WHERE public_ip = $1::inet + s) ORDER BY s LIMIT 1",
+        found = pick(db, "ipam_public_lowest", "SELECT host(ip) FROM (" IPAM_PUBLIC_LOWEST("$1", "$2", "$3") ") l",
                      base, 1, (uint32_t)cidr_size(&c) - 2, NULL, out, e);
     if (found < 0)
         return -1;

@@ -19,5 +19,20 @@ const char *ipam_public_pool(const config_t *cfg);
 /* The lowest free public address other than avoid (may be NULL), which it is only when
  * no other is free (InsufficientAddressCapacity when none). */
 int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_STR_MAX], verr_t *e);
+/* The pool's transaction lock taken and its bounds as SQL parameters (base address,
+ * first and last usable offsets), for a statement that picks the lowest free address
+ * with IPAM_PUBLIC_LOWEST and uses it in the same statement (public_addresses.c: a
+ * launch's address picked and given in one round trip). */
+int ipam_public_lock(db_t *db, const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e);
+/* A query of one row (column ip), or none when the pool is full: the lowest free
+ * address from base + lo to base + hi. Not every address tested in turn: the first one,
+ * or the one after a taken address whose next is free, found through addresses' UNIQUE
+ * (public_ip) index among the taken ones (as ipam_private's for a subnet). */
+#define IPAM_PUBLIC_LOWEST(base, lo, hi)                                                                               \
+    "SELECT " base "::inet + x AS ip FROM (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM addresses WHERE public_ip = "  \
+    base "::inet + " lo "::bigint) THEN " lo "::bigint ELSE (SELECT min(t.public_ip - " base "::inet) + 1 FROM "      \
+    "addresses t WHERE t.public_ip >= " base "::inet + " lo "::bigint AND t.public_ip < " base "::inet + " hi         \
+    "::bigint AND NOT EXISTS (SELECT 1 FROM addresses n WHERE n.public_ip = t.public_ip + 1)) END AS x) f WHERE x "  \
+    "IS NOT NULL"
 
 #endif

@@ -92,6 +92,12 @@ int hosts_ensure(db_t *db, service_t *svc, const char *host, verr_t *e);
 /* generation + 1 on the VPC and on every host with a plugged interface in it (and on
  * extra_host if not NULL), inside the caller's transaction. */
 int hosts_touch_vpc(db_t *db, const char *vpc_id, const char *extra_host, verr_t *e);
+/* The same as CTEs (vpc_touch, hosts_touch) of a statement that does more (the VPC's id
+ * and the extra host as SQL parameters): ports.c's delete, in one statement with it. */
+#define HOSTS_TOUCH_VPC_CTES(vpc, extra_host)                                                                         \
+    "vpc_touch AS (UPDATE vpcs SET generation = generation + 1 WHERE id = " vpc "), hosts_touch AS (UPDATE hosts "   \
+    "SET generation = generation + 1 WHERE name = " extra_host " OR name IN (SELECT host FROM enis WHERE vpc_id = "  \
+    vpc " AND plugged AND host IS NOT NULL))"
 /* eni_attrs.c: set an interface's SourceDestCheck ("true"/"false") in the caller's
  * transaction; when it changes, the hosts of its VPC get a new generation. For
  * ModifyNetworkInterfaceAttribute and compute's ModifyInstanceAttribute alike. */

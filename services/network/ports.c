@@ -234,36 +234,23 @@ fail:
  * the interfaces attached to it go as eni_detach_children says, an auto-assigned public
  * address is released (an elastic IP stays). With instance: only while the interface is
  * still that instance's, so a retried cleanup never takes it from a later launch that
- * adopted it (nor deletes it). 1: answered here (*reply: its facts now), 0: delete it. */
-static int port_keep(db_t *db, const char *eni, const char *inst, json_t **reply, verr_t *e)
+ * adopted it (nor deletes it): then it is answered as it is. Inside port_delete's
+ * transaction, its row locked (lk: PORT_DEL_LOCK's row); commits. */
+static int port_keep(db_t *db, const char *eni, const PGresult *lk, int keep, json_t **reply, verr_t *e)
 {
     const char *p[] = {eni};
-    PG_AUTO PGresult *r = NULL;
     PG_AUTO PGresult *u = NULL;
     PG_AUTO PGresult *f = NULL;
-    if (db_begin(db, e) < 0 ||
-        !(r = db_prepared(db, e, "keep_lock", "SELECT instance_id, device_index, delete_on_termination, vpc_id, host, "
-                          "set_config('virga.facts_replied', $1, true) FROM enis WHERE id = $1 FOR UPDATE", 1, p)))
-        goto fail;
-    int theirs = PQntuples(r) && inst && (PQgetisnull(r, 0, 0) || strcmp(PQgetvalue(r, 0, 0), inst));
-    int keep = PQntuples(r) && !theirs && !strcmp(PQgetvalue(r, 0, 1), "0") && PQgetvalue(r, 0, 2)[0] == 'f';
-    if (!theirs && !keep) {
-        db_rollback(db);
-        return 0;
-    }
     if (keep && (eni_detach_children(db, eni, e) < 0 || eni_public_release(db, eni, e) < 0 ||
                  !(u = db_prepared(db, e, "keep_detach", "UPDATE enis SET " ENI_DETACHED " WHERE id = $1", 1, p)) ||
-                 hosts_touch_vpc(db, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4), e) < 0))
-        goto fail;
+                 hosts_touch_vpc(db, PQgetvalue(lk, 0, 3), PQgetisnull(lk, 0, 4) ? NULL : PQgetvalue(lk, 0, 4), e) < 0))
+        return -1;
     if (!(f = db_prepared(db, e, "keep_facts", "SELECT eni_facts(n)::text FROM enis n WHERE id = $1", 1, p)) ||
         db_commit(db, e) < 0)
-        goto fail;
+        return -1;
     *reply = json_pack("{s:s, s:b, s:b, s:o*}", "eni_id", eni, "deleted", 0, "detached", keep, "facts",
                        PQntuples(f) ? json_loads(PQgetvalue(f, 0, 0), 0, NULL) : NULL);
-    return 1;
-fail:
-    db_rollback(db);
-    return -1;
+    return 0;
 }
 
 /* Lock the port's row; its VPC, host and plugged state. 0 if it does not exist. */
@@ -333,34 +320,71 @@ int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     return plug(ctx, body, reply, e, 0);
 }
 
+/* port_delete's row: the port locked and read in one statement, with what else its
+ * delete has to change (interfaces attached to it; an elastic IP), so the statements for
+ * what is not there are not run: a launch's port has neither. An association takes the
+ * port's row lock first, so what is read of it holds until the commit; an interface
+ * attached meanwhile makes the delete fail on its parent_eni key, and the cleanup's
+ * retry reads it. The transaction is marked for the push of this port not to be sent
+ * (network 015): the answer carries its facts. */
+#define PORT_DEL_LOCK                                                                                                 \
+    "SELECT n.instance_id, n.device_index, n.delete_on_termination, n.vpc_id, n.host, "                              \
+    "set_config('virga.facts_replied', $1, true), EXISTS (SELECT 1 FROM enis c WHERE c.parent_eni = n.id), "          \
+    "EXISTS (SELECT 1 FROM addresses a WHERE a.eni_id = n.id AND NOT a.auto_assigned) FROM enis n WHERE n.id = $1 " \
+    "FOR UPDATE OF n"
+
+/* The port's delete once locked: its auto-assigned public address released, the hosts'
+ * generations, the row and its tags in one statement (its groups go by their foreign
+ * key; the address's, checked at the statement's end, finds it gone), which answers the
+ * version of the facts that say it is gone. The address's trigger leaves the row alone
+ * (it is the transaction's replied interface: network 017). */
+#define PORT_DEL                                                                                                      \
+    "WITH released AS (DELETE FROM addresses WHERE eni_id = $1 AND auto_assigned), "                                \
+    HOSTS_TOUCH_VPC_CTES("$2", "$3") ", gone AS (DELETE FROM enis WHERE id = $1), untag AS (DELETE FROM tags WHERE "  \
+    "resource_id = $1) SELECT nextval('eni_facts_seq')"
+
+/* network.port_delete: one transaction, BEGIN, PORT_DEL_LOCK, PORT_DEL and COMMIT for a
+ * launch's port (was 13 statements in two transactions: issue 11's launch rate). */
 int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (trusted(ctx, e) < 0)
         return -1;
-    const char *eni = json_str(body, "eni", NULL);
+    const char *eni = json_str(body, "eni", NULL), *inst = json_str(body, "instance_id", NULL);
     if (!eni)
         return verr_set(e, 400, "InvalidParameterValue", "eni is required");
     db_t *db = service_db(ctx);
-    int kept = port_keep(db, eni, json_str(body, "instance_id", NULL), reply, e);
-    if (kept)
-        return kept < 0 ? -1 : 0;
-    /* the answer carries the port's facts, gone at a new version, which compute stores
-     * (no push is sent for this delete); a port gone already is gone at a new version too */
-    long long version = 0;
-    int deleted = 1;
-    if (eni_delete(db, NULL, eni, 1, &version, e) < 0) {
-        if (strcmp(e->code, "InvalidNetworkInterfaceID.NotFound"))
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = NULL;
+    PG_AUTO PGresult *d = NULL;
+    if (db_begin(db, e) < 0 || !(r = db_prepared(db, e, "port_del_lock", PORT_DEL_LOCK, 1, p)))
+        goto fail;
+    if (!PQntuples(r)) {
+        /* deleted before, or meanwhile by a retry of this same call: gone at a new version */
+        db_rollback(db);
+        PG_AUTO PGresult *v = db_prepared(db, e, "port_gone_version", "SELECT nextval('eni_facts_seq')", 0, NULL);
+        if (!v)
             return -1;
-        *e = (verr_t){0};   /* deleted before, or meanwhile by a retry of this same call */
-        deleted = 0;
-        PG_AUTO PGresult *r = db_prepared(db, e, "port_gone_version", "SELECT nextval('eni_facts_seq')", 0, NULL);
-        if (!r)
-            return -1;
-        version = atoll(PQgetvalue(r, 0, 0));
+        *reply = json_pack("{s:s, s:b, s:{s:s, s:n, s:I}}", "eni_id", eni, "deleted", 0, "facts", "eni", eni,
+                           "instance", "version", (json_int_t)atoll(PQgetvalue(v, 0, 0)));
+        return 0;
     }
-    *reply = json_pack("{s:s, s:b, s:{s:s, s:n, s:I}}", "eni_id", eni, "deleted", deleted, "facts", "eni", eni,
-                       "instance", "version", (json_int_t)version);
+    int theirs = inst && (PQgetisnull(r, 0, 0) || strcmp(PQgetvalue(r, 0, 0), inst));
+    int keep = !theirs && !strcmp(PQgetvalue(r, 0, 1), "0") && PQgetvalue(r, 0, 2)[0] == 'f';
+    if (theirs || keep)
+        return port_keep(db, eni, r, keep, reply, e) < 0 ? (db_rollback(db), -1) : 0;
+    const char *q[] = {eni, PQgetvalue(r, 0, 3), PQgetisnull(r, 0, 4) ? NULL : PQgetvalue(r, 0, 4)};
+    /* an elastic IP on the interface stays the account's, unassociated (an auto-assigned
+     * address goes with it: PORT_DEL) */
+    if ((PQgetvalue(r, 0, 6)[0] == 't' && eni_detach_children(db, eni, e) < 0) ||
+        (PQgetvalue(r, 0, 7)[0] == 't' && eni_eip_unlink(db, eni, e) < 0) ||
+        !(d = db_prepared(db, e, "port_del", PORT_DEL, 3, q)) || db_commit(db, e) < 0)
+        goto fail;
+    *reply = json_pack("{s:s, s:b, s:{s:s, s:n, s:I}}", "eni_id", eni, "deleted", 1, "facts", "eni", eni,
+                       "instance", "version", (json_int_t)atoll(PQgetvalue(d, 0, 0)));
     return 0;
+fail:
+    db_rollback(db);
+    return -1;
 }
 
 /* network.launch_check {account, az?, subnet?, groups? [ids], group_names? [names],

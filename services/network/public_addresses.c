@@ -28,6 +28,23 @@ static int insert_public(db_t *db, const config_t *cfg, const char *account, con
 {
     char id[IDS_MAX], ip[CIDR_STR_MAX];
     ids_new("eipalloc", id);
+    if (!avoid) {   /* the lowest free one, picked and given in one statement (a launch's) */
+        char base[CIDR_STR_MAX], lo[16], hi[16];
+        if (ipam_public_lock(db, cfg, base, lo, hi, e) < 0)
+            return -1;
+        const char *q[] = {base, lo, hi, id, account, eni, launch ? "true" : "false"};
+        PG_AUTO PGresult *t = db_prepared(db, e, "pub_take",
+            "WITH pick AS (" IPAM_PUBLIC_LOWEST("$1", "$2", "$3") "), a AS (INSERT INTO addresses (id, account_id, "
+            "public_ip, eni_id, auto_assigned) SELECT $4, $5, ip, $6, true FROM pick RETURNING public_ip) UPDATE enis "
+            "SET last_public_ip = a.public_ip, public_ip_on_launch = public_ip_on_launch OR $7::boolean FROM a WHERE "
+            "enis.id = $6 RETURNING 1", 7, q);
+        if (!t)
+            return -1;
+        if (!PQntuples(t))
+            return verr_set(e, 400, "InsufficientAddressCapacity", "The public address pool %s has no free address.",
+                            ipam_public_pool(cfg));
+        return 0;
+    }
     if (ipam_public(db, cfg, avoid, ip, e) < 0)
         return -1;
     /* the address and the interface's memory of it in one statement (addresses'
@@ -81,6 +98,14 @@ int eni_public_release(db_t *db, const char *eni, verr_t *e)
     const char *p[] = {eni};
     PG_AUTO PGresult *r = db_prepared(db, e, "pub_release", "DELETE FROM addresses WHERE eni_id = $1 AND auto_assigned",
                                       1, p);
+    return r ? 0 : -1;
+}
+
+int eni_eip_unlink(db_t *db, const char *eni, verr_t *e)
+{
+    const char *p[] = {eni};
+    PG_AUTO PGresult *r = db_prepared(db, e, "eni_drop_eip", "UPDATE addresses SET eni_id = NULL, association_id = NULL "
+                                      "WHERE eni_id = $1", 1, p);
     return r ? 0 : -1;
 }
 

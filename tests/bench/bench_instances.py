@@ -291,6 +291,10 @@ class StatementCount:
             self.log = os.readlink("/proc/%s/fd/2" % f.read().split()[0])
         cloud.psql("ALTER SYSTEM SET log_statement = 'all'")
         cloud.psql("ALTER SYSTEM SET log_line_prefix = '%p|'")
+        if os.environ.get("BENCH_DURATIONS"):
+            # each statement's time too (the line after it, "duration: x ms"): where
+            # PostgreSQL's time a launch goes, by statement (wall time: the load's too)
+            cloud.psql("ALTER SYSTEM SET log_min_duration_statement = 0")
         cloud.psql("SELECT pg_reload_conf()")
         time.sleep(0.5)
 
@@ -313,11 +317,17 @@ class StatementCount:
         if keep:
             with open(keep, "a") as out:
                 out.writelines("%s %s" % (backends.get(x.split("|")[0], "other"), x) for x in lines)
+        last, spent = {}, {}
         for line in lines:
+            d = re.match(r"(\d+)\|LOG:  duration: ([0-9.]+) ms", line)
+            if d and d.group(1) in last:
+                spent[last[d.group(1)]] = spent.get(last[d.group(1)], 0) + float(d.group(2))
+                continue
             m = re.match(r"(\d+)\|LOG:  (?:statement|execute [^:]*): (.*)", line)
             if not m:
                 continue
             who = backends.get(m.group(1), "other")
+            last[m.group(1)] = (who, m.group(2).strip()[:90])
             stmts[who] = stmts.get(who, 0) + 1
             q = m.group(2).strip()
             if q.upper() in ("COMMIT", "END"):
@@ -342,6 +352,10 @@ class StatementCount:
         if os.environ.get("BENCH_STATEMENTS"):
             for (who, q), v in sorted(texts.items(), key=lambda kv: -kv[1])[:int(os.environ["BENCH_STATEMENTS"])]:
                 print("    %6.2f %s %s" % (v / n, who, q))
+        if spent:
+            print("  statement time per launch + terminate (ms, wall, as logged), the most first:")
+            for (who, q), v in sorted(spent.items(), key=lambda kv: -kv[1])[:int(os.environ.get("BENCH_STATEMENTS", 25))]:
+                print("    %7.3f %s %s" % (v / n, who, q))
 
 
 def rate_phase(cloud, ec2, driver, launched, label, launch_all, idle_rate, counter=None):
