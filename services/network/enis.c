@@ -56,9 +56,7 @@ static int find_by_token(db_t *db, const eni_spec_t *s, const char *hash, char *
     if (!PQntuples(r))
         return 0;
     if (!PQgetisnull(r, 0, 1) && strcmp(PQgetvalue(r, 0, 1), hash))
-        return verr_set(e, 400, "IdempotentParameterMismatch",
-                        "The client token '%.64s' was already used for a request with other parameters",
-                        s->client_token);
+        return net_token_mismatch(e, s->client_token);
     snprintf(id, IDS_MAX, "%s", PQgetvalue(r, 0, 0));
     return 1;
 }
@@ -135,9 +133,7 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
                : verr_set(e, 400, NET_SUBNET.not_found, "The subnet ID '%.64s' does not exist", s->subnet_id);
     if (!PQgetisnull(sub, 0, 4)) {   /* the token's interface, as find_by_token answers */
         if (!PQgetisnull(sub, 0, 5) && strcmp(PQgetvalue(sub, 0, 5), hash))
-            return verr_set(e, 400, "IdempotentParameterMismatch",
-                            "The client token '%.64s' was already used for a request with other parameters",
-                            s->client_token);
+            return net_token_mismatch(e, s->client_token);
         snprintf(id, IDS_MAX, "%s", PQgetvalue(sub, 0, 4));
         *found = 1;
         return 0;

@@ -32,6 +32,12 @@ int net_dry_run(const json_t *body, verr_t *e)
     return 0;
 }
 
+int net_token_mismatch(verr_t *e, const char *token)
+{
+    return verr_set(e, 400, "IdempotentParameterMismatch",
+                    "The client token '%.64s' was already used for a request with other parameters", token);
+}
+
 int net_owned(db_t *db, const net_kind_t *k, const char *id, const char *account, int lock, verr_t *e)
 {
     if (!id || !ids_valid(k->prefix, id))

@@ -31,6 +31,9 @@ extern const net_kind_t NET_VPC, NET_SUBNET, NET_SG, NET_ENI, NET_EIP, NET_IGW, 
  * id is also NotFound, or the Malformed code EC2 uses for it). With lock, the row is
  * locked FOR UPDATE (inside a transaction). */
 int net_owned(db_t *db, const net_kind_t *k, const char *id, const char *account, int lock, verr_t *e);
+/* IdempotentParameterMismatch: a client token already used for a request with other
+ * parameters (EC2's words); -1. */
+int net_token_mismatch(verr_t *e, const char *token);
 
 /* The common tail of a Describe*: items (sorted by id_field) narrowed to the ids listed
  * in body[list] (any unknown: not_found), by Filter, then one page (MaxResults in

@@ -100,8 +100,7 @@ static int token_answer(db_t *db, const char *account, const char *token, const 
     if (!PQntuples(r))
         return 0;
     if (strcmp(PQgetvalue(r, 0, 0), hash))
-        return verr_set(e, 400, "IdempotentParameterMismatch",
-                        "The client token '%.64s' was already used for a request with other parameters", token);
+        return net_token_mismatch(e, token);
     *reply = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
     return *reply ? 1 : verr_set(e, 500, "InternalError", "a stored answer does not parse");
 }

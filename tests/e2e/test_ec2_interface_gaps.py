@@ -10,10 +10,7 @@
 - ModifyInstanceAttribute instanceType and AttachNetworkInterface of the same stopped
   instance at the very same moment: over many rounds, never more interfaces than the
   type written takes (one of the two is refused when both would not fit)."""
-import os
-import signal
 import threading
-import time
 
 import pytest
 
@@ -30,34 +27,18 @@ def tenant(cloud):
     return ec2_tenant(cloud, "gaps")
 
 
-def restart_compute(cloud):
-    """compute reads its settings at start: SIGTERM, then devcloud up with start_env."""
-    pid = cloud.pid("compute")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    r = cloud.up()
-    assert r.returncode == 0, r.stderr
-    cloud.wait_healthy("compute")
-
-
 @pytest.fixture
 def short_answer_wait(cloud):
     """compute with compute.run_answer_wait_ms 1: every answer is the one after a timeout.
     The shared cloud gets its default back afterwards (other modules read addresses from
     RunInstances' answer)."""
     cloud.start_env["VIRGA_COMPUTE_RUN_ANSWER_WAIT_MS"] = "1"
-    restart_compute(cloud)
+    cloud.restart("compute")
     try:
         yield
     finally:
         cloud.start_env.pop("VIRGA_COMPUTE_RUN_ANSWER_WAIT_MS", None)
-        restart_compute(cloud)
+        cloud.restart("compute")
 
 
 def test_run_answer_after_its_wait_timed_out_has_the_network(cloud, tenant, short_answer_wait):

@@ -234,18 +234,7 @@ def test_account_policy_from_config(private, tenant):
     """compute.placement_policy_accounts gives one account burst without a tag."""
     acct, k, s = new_tenant(private, "cfgburst-" + uuid.uuid4().hex[:8])
     private.start_env["VIRGA_COMPUTE_PLACEMENT_POLICY_ACCOUNTS"] = "%s=burst" % acct
-    pid = private.pid("compute")
-    os.kill(pid, signal.SIGTERM)                   # compute reads its environment at start
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    r = private.up()
-    assert r.returncode == 0, r.stderr
-    private.wait_healthy("compute")
+    private.restart("compute")                     # compute reads its environment at start
     t = {"ec2": boto3_client(private, "ec2", k, s), "ami": tenant["ami"]}
     ids = run(t, zone="us-east-1c")                # no tag: the account's policy (burst) applies
     got = wait_for(t["ec2"], ids, running_remote, "running remotely")

@@ -4,6 +4,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -264,6 +265,19 @@ class Cloud:
         if r.returncode == 0:
             return True, json.loads(r.stdout)
         return False, r.stderr.strip()
+
+    def restart(self, name):
+        """SIGTERM one service (a stop, not a crash), wait for it to end, start it again
+        with start_env (a service reads its settings at start) and wait until it answers."""
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 30
+        while os.path.exists("/proc/%d" % pid):
+            assert time.time() < deadline, "%s did not stop" % name
+            time.sleep(0.1)
+        r = self.up()
+        assert r.returncode == 0, r.stdout + r.stderr
+        self.wait_healthy(name)
 
     def wait_healthy(self, service, seconds=60):
         deadline = time.time() + seconds
