@@ -42,9 +42,15 @@ typedef struct waiter {
     unsigned char *done;
 } waiter_t;
 
+/* The instances whose launch task ended most recently, newest last: a waiter marks those
+ * of them that are its own when it registers (see start). */
+#define RECENT_MAX 1024
+
 struct run_answers {
     pthread_mutex_t mu;
     waiter_t *head;
+    char (*recent)[IDS_MAX];   /* a ring of RECENT_MAX */
+    size_t recent_next;
     ticker_t *ticker;   /* answers waiters past their deadline */
     int wait_ms;
 };
@@ -118,8 +124,10 @@ run_answers_t *run_answers_start(int wait_ms, verr_t *e)
     run_answers_t *ra = xcalloc(1, sizeof *ra);
     pthread_mutex_init(&ra->mu, NULL);
     ra->wait_ms = wait_ms;
+    ra->recent = xcalloc(RECENT_MAX, sizeof *ra->recent);
     if (wait_ms > 0 && !(ra->ticker = ticker_start("run-answers", IDLE_PERIOD_MS, 0, expire, ra, e))) {
         pthread_mutex_destroy(&ra->mu);
+        free(ra->recent);
         free(ra);
         return NULL;
     }
@@ -137,6 +145,7 @@ void run_answers_stop(run_answers_t *ra)
     pthread_mutex_unlock(&ra->mu);
     answer_all(left);   /* their messages run again and answer without the addresses */
     pthread_mutex_destroy(&ra->mu);
+    free(ra->recent);
     free(ra);
 }
 
@@ -148,8 +157,12 @@ typedef struct start_arg {
     const char *rid;
 } start_arg_t;
 
-/* bus_await's start: the waiter registered first, then the instances whose launch task
- * already ended marked, so a task that ends in between is seen by one or the other. */
+/* bus_await's start: the reservation's instances read, with those whose launch task had
+ * ended; then, under mu, the waiter registered and also marked for those whose task ended
+ * since that read (the ring of recent ones, which run_answers_launched fills under mu): a
+ * task that ends in between is seen by one or the other. Without the ring it was seen by
+ * neither, and the answer waited for compute.run_answer_wait_ms and went without the
+ * addresses (a loaded test run saw it). */
 static void start(void *arg, bus_waiter_t *w)
 {
     start_arg_t *a = arg;
@@ -182,6 +195,10 @@ static void start(void *arg, bus_waiter_t *w)
     for (size_t i = 0; i < n; i++)
         if (!strcmp(PQgetvalue(r, (int)i, 1), "t"))
             mark(ra, wt->ids[i], &finished);
+    for (size_t k = 0; k < RECENT_MAX && ra->recent[k][0]; k++)
+        for (size_t i = 0; i < n; i++)
+            if (!wt->done[i] && !strcmp(ra->recent[k], wt->ids[i]))
+                mark(ra, wt->ids[i], &finished);
     pthread_mutex_unlock(&ra->mu);
     answer_all(finished);
     if (!finished)
@@ -201,6 +218,8 @@ void run_answers_launched(run_answers_t *ra, const char *instance_id)
         return;
     waiter_t *finished = NULL;
     pthread_mutex_lock(&ra->mu);
+    snprintf(ra->recent[ra->recent_next], IDS_MAX, "%s", instance_id);
+    ra->recent_next = (ra->recent_next + 1) % RECENT_MAX;
     if (ra->head)
         mark(ra, instance_id, &finished);
     pthread_mutex_unlock(&ra->mu);
