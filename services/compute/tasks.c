@@ -192,19 +192,25 @@ static int record_prepared(db_t *db, const char *id, const char *host, const jso
     return 0;
 }
 
-/* The ports beyond the primary (launch_net_more_ports) into instance_interfaces, the
- * primary's facts into network_enis (both repeat safely: a launch killed after them
- * records them again). */
+/* The ports beyond the primary (launch_net_more_ports) into instance_interfaces, their
+ * facts and the primary's into network_enis (all repeat safely: a launch killed after
+ * them records them again; an older fact never overwrites a newer). The others' facts
+ * stored here, not only by the network's push, make the RunInstances answer that waits
+ * for this task show them (run_answer.c). */
 static int record_more(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
 {
     size_t i;
     json_t *p;
     if (network_enis_store_answer(db, port, e) < 0)
         return -1;
-    json_array_foreach(more, i, p)
+    JSON_AUTO json_t *facts = json_array();
+    json_array_foreach(more, i, p) {
         if (record_port(db, id, p, e) < 0)
             return -1;
-    return 0;
+        if (json_is_object(json_object_get(p, "facts")))
+            json_array_append(facts, json_object_get(p, "facts"));
+    }
+    return network_enis_store(db, facts, e);
 }
 
 /* The grant URLs the host will fetch the image (kernel, ramdisk) with, asked as the

@@ -269,15 +269,17 @@ static int launch_one(bus_ctx_t *ctx, const char *account, const char *inst, con
 }
 
 /* The instance's interfaces beyond the primary, as compute records them (port_create's
- * fields, with device_index). */
+ * fields, with device_index), each with its facts: compute stores them at once, so the
+ * RunInstances answer that waits for this launch shows an existing interface attached
+ * here without waiting for the facts' push (under load it came after the answer). */
 static json_t *launch_reply(db_t *db, const char *primary, verr_t *e)
 {
     const char *p[] = {primary};
     PG_AUTO PGresult *r = db_prepared(db, e, "li_list",
         "SELECT n.id, n.subnet_id, n.vpc_id, n.mac::text, host(n.ip), s.cidr::text, n.device_index, (SELECT "
         "coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', g.name) ORDER BY g.id), '[]') FROM "
-        "eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id)::text FROM enis n JOIN "
-        "subnets s ON s.id = n.subnet_id WHERE n.parent_eni = $1 ORDER BY n.device_index", 1, p);
+        "eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE eg.eni_id = n.id)::text, eni_facts(n)::text "
+        "FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.parent_eni = $1 ORDER BY n.device_index", 1, p);
     if (!r)
         return NULL;
     json_t *list = json_array();
@@ -286,11 +288,12 @@ static json_t *launch_reply(db_t *db, const char *primary, verr_t *e)
         char gw[CIDR_STR_MAX];
         cidr_parse(PQgetvalue(r, i, 5), &c);
         cidr_ip_format(cidr_gateway(&c), gw);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:o}", "eni_id",
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:i, s:o, s:o*}", "eni_id",
                               PQgetvalue(r, i, 0), "subnet_id", PQgetvalue(r, i, 1), "vpc_id", PQgetvalue(r, i, 2),
                               "mac", PQgetvalue(r, i, 3), "ip", PQgetvalue(r, i, 4), "prefix_len", c.len, "gateway",
                               gw, "device_index", atoi(PQgetvalue(r, i, 6)), "groups",
-                              json_loads(PQgetvalue(r, i, 7), 0, NULL)));
+                              json_loads(PQgetvalue(r, i, 7), 0, NULL), "facts",
+                              json_loads(PQgetvalue(r, i, 8), 0, NULL)));
     }
     return list;
 }
