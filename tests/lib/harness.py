@@ -266,18 +266,25 @@ class Cloud:
             return True, json.loads(r.stdout)
         return False, r.stderr.strip()
 
-    def restart(self, name):
-        """SIGTERM one service (a stop, not a crash), wait for it to end, start it again
-        with start_env (a service reads its settings at start) and wait until it answers."""
+    def stop_service(self, name):
+        """SIGTERM one service (a stop, not a crash) and wait for its process to end."""
         pid = self.pid(name)
         os.kill(pid, signal.SIGTERM)
         deadline = time.time() + 30
         while os.path.exists("/proc/%d" % pid):
             assert time.time() < deadline, "%s did not stop" % name
             time.sleep(0.1)
+
+    def start_service(self, name):
+        """Start what is not running, with start_env, and wait until name answers."""
         r = self.up()
         assert r.returncode == 0, r.stdout + r.stderr
         self.wait_healthy(name)
+
+    def restart(self, name):
+        """One service stopped and started again: it reads its settings (start_env) at start."""
+        self.stop_service(name)
+        self.start_service(name)
 
     def wait_healthy(self, service, seconds=60):
         deadline = time.time() + seconds

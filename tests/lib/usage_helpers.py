@@ -2,8 +2,6 @@
 drive an instance's lifecycle, stop and start the accounting service, move usage events
 to a fixed past timeline (the testable clock: events carry their database time), and
 read records back from accounting."""
-import os
-import signal
 import time
 
 WAIT_S = 60
@@ -21,18 +19,11 @@ def wait_state(ec2, iid, state):
 
 def stop_service(cloud, name):
     """SIGTERM (a stop, not a crash) and wait for the process to end."""
-    pid = cloud.pid(name)
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + 30
-    while os.path.exists("/proc/%d" % pid):
-        assert time.time() < deadline, "%s did not stop" % name
-        time.sleep(0.1)
+    cloud.stop_service(name)
 
 
 def start_service(cloud, name):
-    r = cloud.up()
-    assert r.returncode == 0, r.stdout + r.stderr
-    cloud.wait_healthy(name)
+    cloud.start_service(name)
 
 
 def stop_accounting(cloud):

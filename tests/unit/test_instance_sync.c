@@ -278,6 +278,17 @@ static instance_sync_t *start_sync(ctx_t *x, fake_t *f, const char *interval_s)
     return s;
 }
 
+/* start_sync's undoing: the loop stopped, the fake compute's documents freed. */
+static void stop_sync(ctx_t *x, instance_sync_t *s, fake_t *f)
+{
+    x->d = NULL;
+    instance_sync_stop(s);
+    json_decref(f->desired);
+    json_decref(f->last);
+    json_decref(f->consoles);
+    json_decref(f->seqs);
+}
+
 /* A doorbell with the next generation's changes is applied without a pull; one that
  * skips a generation makes the agent pull, which brings the change whose doorbell was
  * lost. The timer is far (60 s): every change below comes by a doorbell or its pull. */
@@ -331,12 +342,7 @@ static void test_doorbells(void **state)
     assert_int_equal(json_int(f.last, "generation", 0), 10);   /* what the reports say it has */
     pthread_mutex_unlock(&f.mu);
 
-    x->d = NULL;
-    instance_sync_stop(s);
-    json_decref(f.desired);
-    json_decref(f.last);
-    json_decref(f.consoles);
-    json_decref(f.seqs);
+    stop_sync(x, s, &f);
 }
 
 /* A change whose doorbell never came (compute killed after its commit, the broker
@@ -353,12 +359,7 @@ static void test_timer_heals_a_lost_doorbell(void **state)
     assert_int_equal(power_of(x, ID1), VM_POWER_RUNNING);
     set_desired(&f, "{\"generation\": 4, \"instances\": [" SPEC(ID1, "stopped", 4) "]}");
     wait_power(x, ID1, VM_POWER_STOPPED);
-    x->d = NULL;
-    instance_sync_stop(s);
-    json_decref(f.desired);
-    json_decref(f.last);
-    json_decref(f.consoles);
-    json_decref(f.seqs);
+    stop_sync(x, s, &f);
 }
 
 /* An instance terminated while it boots is removed at once: the plan that no longer
@@ -387,12 +388,7 @@ static void test_terminate_during_a_boot(void **state)
         usleep(10 * 1000);
     assert_int_not_equal(stat(dir, &sb), 0);
     wait_power(x, ID1, -1);   /* the driver forgets it just after its directory */
-    x->d = NULL;
-    instance_sync_stop(s);
-    json_decref(f.desired);
-    json_decref(f.last);
-    json_decref(f.consoles);
-    json_decref(f.seqs);
+    stop_sync(x, s, &f);
 }
 
 int main(void)
