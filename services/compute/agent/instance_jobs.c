@@ -21,7 +21,6 @@ void sync_job_queue(instance_sync_t *s, job_t *j)
     j->next = NULL;
     *p = j;
     inst_t *in = sync_inst(s, j->id);
-    in->busy = 1;
     in->job = j;
     j->spec.abandon = &j->abandon;
     pthread_cond_signal(&s->jobs_cv);
@@ -77,7 +76,6 @@ static int run(instance_sync_t *s, job_t *j, int64_t *images_ms, verr_t *e)
 static void record(instance_sync_t *s, job_t *j, int rc, const verr_t *e)
 {
     inst_t *in = sync_inst(s, j->id);
-    in->busy = 0;
     in->job = NULL;
     if (atomic_load(&j->abandon))
         s->want_plan = 1;   /* what made it give up (a terminate, a stop) is planned now */
@@ -170,7 +168,6 @@ void sync_jobs_stop(instance_sync_t *s)
         job_t *j = s->q_head;
         s->q_head = j->next;
         inst_t *in = sync_inst(s, j->id);
-        in->busy = 0;
         in->job = NULL;
         job_free(j);
     }

@@ -147,7 +147,7 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
         if (x)
             x->desired = 1;
         int k = needs(&sp, x);
-        if (!k || in->busy || in->not_before_ms > now) {
+        if (!k || in->job || in->not_before_ms > now) {
             vm_spec_clear(&sp);
             continue;
         }
@@ -161,7 +161,7 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
     for (size_t k = 0; k < n_seen; k++) {
         inst_t *in = sync_inst(s, seen[k].st.id);
         in->mark = 1;
-        if (seen[k].desired || in->busy || in->not_before_ms > now)
+        if (seen[k].desired || in->job || in->not_before_ms > now)
             continue;
         job_t *j = xcalloc(1, sizeof *j);
         j->drv = s->drv[seen[k].drv];
@@ -173,11 +173,11 @@ static void plan(instance_sync_t *s, const json_t *doc, seen_t *seen, size_t n_s
      * boots) stops waiting for the guest, so its stop or removal runs now (vm_spec_t's
      * abandon): only the next job may touch the instance */
     for (size_t k = 0; k < s->n_inst; k++)
-        if (s->inst[k].busy && s->inst[k].job && s->inst[k].job->boot && !s->inst[k].wanted_up)
+        if (s->inst[k].job && s->inst[k].job->boot && !s->inst[k].wanted_up)
             atomic_store(&s->inst[k].job->abandon, 1);
     /* forget what is neither desired, listed nor being worked on */
     for (size_t k = 0; k < s->n_inst;) {
-        if (!s->inst[k].mark && !s->inst[k].busy)
+        if (!s->inst[k].mark && !s->inst[k].job)
             s->inst[k] = s->inst[--s->n_inst];
         else
             k++;
@@ -224,7 +224,7 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
          * proof that it runs: a container's start has its init in the cgroup before that
          * init fails (a root file system without /proc), and compute, told `running`,
          * took a launch that never booted for running. Its job's end says. */
-        if (in->busy && x->power == VM_POWER_RUNNING && in->error[0])
+        if (in->job && x->power == VM_POWER_RUNNING && in->error[0])
             x->power = VM_POWER_STARTING;
         /* the last failure is said; a running instance stays running */
         if (in->error[0]) {
@@ -245,7 +245,7 @@ static row_t *rows_of(instance_sync_t *s, seen_t *seen, size_t n_seen, size_t *n
         int listed = 0;
         for (size_t k = 0; k < n_seen && !listed; k++)
             listed = !strcmp(seen[k].st.id, in->id);
-        if (listed || (!in->busy && !in->error[0]) ||
+        if (listed || (!in->job && !in->error[0]) ||
             ((!in->error[0] || (in->transient && !force)) && desired_has(s, in->id)))
             continue;
         row_t *x = &r[(*n)++];
@@ -612,7 +612,7 @@ void instance_sync_network_applied(instance_sync_t *s)
     s->net_applies++;
     int any = 0;
     for (size_t i = 0; i < s->n_inst; i++)
-        if (!s->inst[i].busy && sync_waits_for_network(&s->inst[i])) {
+        if (!s->inst[i].job && sync_waits_for_network(&s->inst[i])) {
             s->inst[i].not_before_ms = 0;
             any = 1;
         }

@@ -26,8 +26,7 @@ typedef struct job {
 /* What the loop remembers of one instance between passes. */
 typedef struct inst {
     char id[VM_ID_MAX];
-    int busy;                 /* a job is queued or running for it */
-    job_t *job;               /* that job (mu held to read it) */
+    job_t *job;               /* the job queued or running for it, NULL when none (mu held) */
     int wanted_up;            /* the current plan wants it running */
     char error[600];          /* the last job's failure, "" after a success */
     int transient;            /* the failure is a wait (503): reported as starting */
@@ -90,7 +89,7 @@ int sync_waits_for_network(const inst_t *in);
 
 /* instance_jobs.c */
 int sync_jobs_start(instance_sync_t *s, verr_t *e);
-/* Queue a job (mu held); the instance is marked busy. */
+/* Queue a job (mu held); it is the instance's job until it ends. */
 void sync_job_queue(instance_sync_t *s, job_t *j);
 /* Wake the workers, drop queued jobs, join (mu not held). */
 void sync_jobs_stop(instance_sync_t *s);
