@@ -99,7 +99,6 @@ static seen_one_t *entry(ct_seen_t *s, const char *id)
     memset(o, 0, sizeof *o);
     snprintf(o->id, sizeof o->id, "%s", id);
     o->pidfd = -1;
-    o->file.st_ino = 0;
     return o;
 }
 
@@ -161,20 +160,16 @@ int ct_seen_status(ct_seen_t *s, const char *inst_dir, const char *id, vm_state_
     pthread_mutex_lock(&s->mu);
     seen_one_t *o = entry(s, id);
     o->mark = 1;
-    if (stat(path, &sb) < 0) {
+    vm_state_t fresh;
+    if (stat(path, &sb) < 0 ||
+        ((!o->file.st_ino || !same_file(&sb, &o->file)) && vm_state_read(inst_dir, &fresh, NULL) < 0)) {
+        /* no state, or none readable: forget what was kept, so its next one is read whole */
         drop_pidfd(s, o);
         o->file.st_ino = 0;
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
     if (!o->file.st_ino || !same_file(&sb, &o->file)) {
-        vm_state_t fresh;
-        if (vm_state_read(inst_dir, &fresh, NULL) < 0) {
-            drop_pidfd(s, o);
-            o->file.st_ino = 0;
-            pthread_mutex_unlock(&s->mu);
-            return -1;
-        }
         if (fresh.pid != o->st.pid || fresh.start_time != o->st.start_time || !o->file.st_ino) {
             drop_pidfd(s, o);
             o->gone = o->ns_known = 0;

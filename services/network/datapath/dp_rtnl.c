@@ -40,9 +40,9 @@
 #include <libmnl/libmnl.h>
 
 #include "dp_inproc.h"
+#include "dp_nl.h"
 
 #define MAX_TOKS 48
-#define DUMP_BUF 32768      /* a dump's messages come in pieces up to this (libmnl's MNL_SOCKET_DUMP_SIZE) */
 
 typedef struct line {
     char *tok[MAX_TOKS];
@@ -552,13 +552,8 @@ static int keep_match(const struct nlmsghdr *h, void *data)
 static int flush(batch_t *b, struct nlmsghdr *h, uint16_t del, int (*match)(const struct nlmsghdr *, const void *),
                  const void *want)
 {
-    AUTOFREE char *buf = xmalloc(DUMP_BUF);
     dumped_t d = {NULL, 0, match, want};
-    int rc = mnl_socket_sendto(b->nl, h, h->nlmsg_len) < 0 ? -1 : 1;
-    while (rc > 0) {
-        ssize_t n = mnl_socket_recvfrom(b->nl, buf, DUMP_BUF);
-        rc = n < 0 ? -1 : mnl_cb_run(buf, (size_t)n, h->nlmsg_seq, b->portid, keep_match, &d);
-    }
+    int rc = dp_nl_dump(b->nl, h, keep_match, &d);
     int saved = errno;
     for (size_t i = 0; i < d.n; i++) {
         struct nlmsghdr *m = d.v[i];
@@ -747,13 +742,7 @@ static int run_batch(void *p)
     int any_netlink = 0;
     for (size_t i = 0; i < b->n; i++) any_netlink |= !is(b->lines[i].tok[0], "netns");
     if (any_netlink) {
-        b->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);   /* not into a child another thread forks */
-        if (!b->nl || mnl_socket_bind(b->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-            strbuf_printf(b->err, "Cannot open netlink socket: %s\n", strerror(errno));
-            if (b->nl) mnl_socket_close(b->nl);
-            b->nl = NULL;
-            return -1;
-        }
+        if (!(b->nl = dp_nl_open(b->err))) return -1;
         b->portid = mnl_socket_get_portid(b->nl);
         b->seq = (unsigned)time(NULL);
     }

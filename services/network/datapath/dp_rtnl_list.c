@@ -28,9 +28,9 @@
 #include <libmnl/libmnl.h>
 
 #include "dp_inproc.h"
+#include "dp_nl.h"
 #include "jsonutil.h"
 
-#define DUMP_BUF 32768      /* a dump's messages come in pieces up to this (libmnl's MNL_SOCKET_DUMP_SIZE) */
 
 enum list_kind { LIST_LINKS, LIST_FDB, LIST_ADDRS };
 
@@ -166,13 +166,9 @@ static int dump(void *p)
             return -1;
         }
     }
-    struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-        strbuf_printf(l->err, "Cannot open netlink socket: %s\n", strerror(errno));
-        if (nl) mnl_socket_close(nl);
-        return -1;
-    }
-    AUTOFREE char *buf = xmalloc(DUMP_BUF);
+    struct mnl_socket *nl = dp_nl_open(l->err);
+    if (!nl) return -1;
+    char buf[MNL_SOCKET_BUFFER_SIZE];    /* the request only */
     struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
     h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     h->nlmsg_seq = (unsigned)time(NULL);
@@ -194,12 +190,7 @@ static int dump(void *p)
         json_array_append_new(l->out, json_pack("{s:s, s:[]}", "ifname", l->dev, "addr_info"));
         cb = one_addr;
     }
-    unsigned portid = mnl_socket_get_portid(nl), seq = h->nlmsg_seq;
-    int rc = mnl_socket_sendto(nl, h, h->nlmsg_len) < 0 ? -1 : 1;
-    while (rc > 0) {
-        ssize_t n = mnl_socket_recvfrom(nl, buf, DUMP_BUF);
-        rc = n < 0 ? -1 : mnl_cb_run(buf, (size_t)n, seq, portid, cb, l);
-    }
+    int rc = dp_nl_dump(nl, h, cb, l);
     if (rc < 0) strbuf_printf(l->err, "Dump terminated: %s\n", strerror(errno));
     mnl_socket_close(nl);
     return rc < 0 ? -1 : 0;
