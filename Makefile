@@ -177,8 +177,10 @@ $(BUILD)/tests/test_image_cache: $(BUILD)/obj/tests/unit/test_image_cache.o $(AG
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # The instance drivers' contract suite and the sync loop's test link the agent's objects
-# (not its main.c, its bus handlers nor its network side).
-AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c %/net_sync.c %/metadata_http.c %/metadata_server.c,$(wildcard services/compute/agent/*.c)))
+# (not its main.c, its bus handlers nor its network side; only the datapath's way into a
+# network namespace, with which the QEMU driver looks for its taps).
+AGENT_VM_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c %_messages.c %/net_sync.c %/metadata_http.c %/metadata_server.c,$(wildcard services/compute/agent/*.c))) \
+                $(BUILD)/obj/services/network/datapath/dp_netns.o
 AGENT_TESTS := $(BUILD)/tests/test_vm_drivers $(BUILD)/tests/test_instance_sync $(BUILD)/tests/test_ec2_driver \
                $(BUILD)/tests/test_qemu_nics
 $(patsubst $(BUILD)/tests/%,$(BUILD)/obj/tests/unit/%.o,$(AGENT_TESTS)): EXTRA_INC := -Iservices/compute/agent

@@ -34,5 +34,5 @@ if [ ! -x "$venv/bin/moto_server" ] || [ "$(cat "$venv/.installed" 2>/dev/null)"
         { echo "moto-setup: $venv does not hold what $req pins after the install" >&2; exit 1; }
     echo "$want" > "$venv/.installed"
 fi
-[ "$venv" = "$link" ] || install_cache_link "$link" "$venv"
+[ "$venv" = "$link" ] || { install_cache_link "$link" "$venv"; install_cache_prune venv-moto "$venv"; }
 echo "moto_server=$link/bin/moto_server"

@@ -45,7 +45,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.installed" 2>/dev/null)" != "
     "$venv/bin/python" "$tests/lib/verify_pins.py" pip "$req" || die "$venv does not hold what $req pins after the install"
     echo "$want" > "$venv/.installed"
 fi
-[ "$venv" = "$tests/.venv" ] || install_cache_link "$tests/.venv" "$venv"
+[ "$venv" = "$tests/.venv" ] || { install_cache_link "$tests/.venv" "$venv"; install_cache_prune venv-sdk "$venv"; }
 install_cache_unlock
 
 # ---- JavaScript: tests/js/node_modules ----
@@ -77,7 +77,7 @@ if [ ! -d "$top/node_modules" ] || [ "$(cat "$top/node_modules/.installed" 2>/de
         die "$top/node_modules does not hold what the lockfile pins after npm ci"
     echo "$want" > "$top/node_modules/.installed"
 fi
-[ "$top" = "$js" ] || install_cache_link "$js/node_modules" "$top/node_modules"
+[ "$top" = "$js" ] || { install_cache_link "$js/node_modules" "$top/node_modules"; install_cache_prune npm-sdk "$top"; }
 install_cache_unlock
 
 echo "python=$tests/.venv/bin/python"

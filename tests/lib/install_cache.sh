@@ -25,9 +25,25 @@ install_cache_dir() {
 }
 
 # install_cache_lock DIR: hold an exclusive lock on DIR's install (fd 8) until the
-# script ends or install_cache_unlock; bounded like the installs themselves.
+# script ends or install_cache_unlock; bounded like the installs themselves. The lock
+# file's time says when DIR was last used (install_cache_prune reads it).
 install_cache_lock() {
-    exec 8> "$1.lock" && flock -w 1200 8
+    exec 8> "$1.lock" && touch "$1.lock" && flock -w 1200 8
+}
+
+# install_cache_prune NAME KEEP: remove NAME's other installs (another pin's) that no
+# run has used for install_cache_keep_days (14), so a pin change does not leave its old
+# install (a venv is 250-320 MB) on the machine for ever. One in use (its lock held) is
+# left for a later run.
+install_cache_keep_days=${VIRGA_INSTALL_CACHE_KEEP_DAYS:-14}
+install_cache_prune() {
+    for d in "$install_cache_root/$1"-*; do
+        case $d in *.lock) continue ;; esac
+        [ -d "$d" ] && [ "$d" != "$2" ] || continue
+        [ -z "$(find "$d.lock" -mtime -"$install_cache_keep_days" 2>/dev/null)" ] || continue
+        ( exec 7>> "$d.lock" && flock -n 7 && rm -rf "$d" && rm -f "$d.lock" &&
+          echo "install_cache: removed $d, unused for $install_cache_keep_days days" >&2 ) || true
+    done
 }
 install_cache_unlock() {
     exec 8>&-

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -33,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dp_inproc.h"
 #include "log.h"
 #include "qemu.h"
 
@@ -273,6 +275,20 @@ static int wait_ready(qd_t *d, const vm_spec_t *s, const char *inst, uint64_t of
     return 0;
 }
 
+/* On a thread inside the host's namespace: the first of the spec's taps not there yet
+ * (its index), or -1 when all are. */
+static int first_missing_tap(void *p)
+{
+    const vm_spec_t *s = p;
+    for (size_t i = 0; i < s->n_ifaces; i++)
+        if (!s->ifaces[i].device[0] || !if_nametoindex(s->ifaces[i].device))
+            return (int)i;
+    return -1;
+}
+
+/* The host's namespace and every tap the spec plugs into: looked up in the namespace
+ * in-process (an `ip netns exec ... ip link show` a tap was two processes a boot, and
+ * their output went to the agent's log). */
 static int netns_ready(qd_t *d, const vm_spec_t *s, char *ns, size_t n, verr_t *e)
 {
     ns[0] = 0;
@@ -283,12 +299,12 @@ static int netns_ready(qd_t *d, const vm_spec_t *s, char *ns, size_t n, verr_t *
     vm_pathf(p, sizeof p, "/run/netns/%s", ns);
     if (access(p, F_OK) < 0)
         return verr_set(e, 503, "NetworkNotReady", "no host network namespace %s yet", ns);
-    for (size_t i = 0; i < s->n_ifaces; i++) {
-        char *argv[] = {"ip", "netns", "exec", ns, "ip", "link", "show", "dev", (char *)s->ifaces[i].device, NULL};
-        verr_t ig;
-        if (!s->ifaces[i].device[0] || vm_run(argv, &ig) < 0)
-            return verr_set(e, 503, "NetworkNotReady", "no tap %s in %s yet", s->ifaces[i].device, ns);
-    }
+    char why[600] = "";
+    int missing = dp_in_netns(ns, first_missing_tap, (void *)s, why, sizeof why);
+    if (why[0])
+        return verr_set(e, 503, "NetworkNotReady", "host network namespace %s: %s", ns, why);
+    if (missing >= 0)
+        return verr_set(e, 503, "NetworkNotReady", "no tap %s in %s yet", s->ifaces[missing].device, ns);
     return 0;
 }
 
