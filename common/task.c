@@ -217,6 +217,7 @@ static void *worker_main(void *arg)
         if (db && (got = claim(p, &t, &e)) < 0)
             log_warn("%s task worker %d: claim: %s", svc->def->name, me, e.message);
         if (got == 1) {
+            log_debug("task %s (%s) claimed by worker %d", t.id, t.kind, me);
             run_one(p, &t);
             json_decref(t.payload);
             continue;   /* there may be more */

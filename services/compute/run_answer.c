@@ -223,5 +223,7 @@ void run_answers_launched(run_answers_t *ra, const char *instance_id)
     if (ra->head)
         mark(ra, instance_id, &finished);
     pthread_mutex_unlock(&ra->mu);
+    if (finished)
+        log_debug("RunInstances: %s launched, reservation %s answered", instance_id, finished->rid);
     answer_all(finished);
 }

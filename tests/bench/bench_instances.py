@@ -427,7 +427,7 @@ def main():
     ap.add_argument("--count", action="store_true", help="count PostgreSQL's statements and commits and the bus's "
                     "messages per launch + terminate in each rate phase (PostgreSQL logs every statement: the CPU "
                     "figures of such a run compare only with another counting run)")
-    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's and the network's to PATH.compute, PATH.network) "
+    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's, the network's and the gateway's to PATH.compute, PATH.network, PATH.gateway) "
                     "before the cloud stops")
     a = ap.parse_args()
     image, rounds, rate_n, bound = PROFILES[a.driver]
@@ -514,7 +514,7 @@ def main():
         finally:
             if a.keep_log:
                 shutil.copyfile(os.path.join(cloud.dir, "log", "agent.log"), a.keep_log)
-                for other in ("compute", "network"):
+                for other in ("compute", "network", "gateway"):
                     shutil.copyfile(os.path.join(cloud.dir, "log", other + ".log"), a.keep_log + "." + other)
             cloud.stop()
 
