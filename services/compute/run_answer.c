@@ -224,12 +224,13 @@ static void start(void *arg, bus_waiter_t *w)
             wt->left--;
         }
     }
-    if (!wt->left)
+    int finished = !wt->left;   /* read under mu: once it is unlocked, a mark may answer (free) it */
+    if (finished)
         unlink_waiter(ra, wt);
     pthread_mutex_unlock(&ra->mu);
     if (!n && !r)   /* nothing to wait for (or the read failed): answer with what is known */
         log_warn("RunInstances: reservation %s: %s", a->rid, e.message);
-    if (!wt->left)
+    if (finished)
         answer(wt);
     else
         ticker_wake(ra->ticker);   /* its deadline may be the next */
