@@ -409,8 +409,6 @@ static int run_launch(task_t *t, verr_t *e)
     long long gen = 0;
     if (record_more(t->db, id, port, more, e) < 0 || record_prepared(t->db, id, in.host, port, image, &gen, e) < 0)
         goto out;
-    /* RunInstances' answer first: the doorbell's read and send are not on its path */
-    run_answers_launched(c->answers, id);
     if (gen)
         hosts_notify_changes(t->svc, t->db, in.host, gen, NULL);
     /* the launch's own time, so a launch's figures (tests/bench/bench_instances.py) tell
@@ -420,10 +418,9 @@ static int run_launch(task_t *t, verr_t *e)
              "commit %llu ms)", id, (unsigned long long)((t_end - t0) / 1000),
              (unsigned long long)((t_port - t0) / 1000), (unsigned long long)((t_grants - t_port) / 1000),
              (unsigned long long)((t_plug - t_grants) / 1000), (unsigned long long)((t_end - t_plug) / 1000));
-    inst_free(&in);
-    return TASK_DONE;
+    rc = TASK_DONE;
 out:
-    if (rc == TASK_DONE)   /* failed for good: RunInstances may answer */
+    if (rc == TASK_DONE)   /* prepared, or failed for good: RunInstances may answer */
         run_answers_launched(c->answers, id);
     inst_free(&in);
     return rc;
