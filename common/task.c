@@ -20,6 +20,11 @@ struct task_pool {
     task_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t wake;
+    /* wake-ups so far (under mu): a worker whose claim found nothing sleeps only if none
+     * came since it began that claim. A signal between the claim and the wait was lost
+     * before, and a launch the handler had just committed (RunInstances waits for it)
+     * then waited for the next timer, idle_wait_ms: 100 ms and more. */
+    unsigned long wakes;
     int stop;
     int nthreads;               /* started, and so joined by task_pool_stop */
     pthread_t *threads;
@@ -212,18 +217,22 @@ static void *worker_main(void *arg)
         if (!db && !(db = service_db_connect(svc, &e)))
             log_warn("%s task worker %d: database: %s", svc->def->name, me, e.message);
         int got = 0;
+        pthread_mutex_lock(&p->mu);
+        unsigned long seen = p->wakes;
+        pthread_mutex_unlock(&p->mu);
         task_t t = {.pool = p, .svc = svc, .db = db, .lease_s = p->o.lease_s};
         snprintf(t.lease_owner, sizeof t.lease_owner, "%s/%d", svc->instance, me);
         if (db && (got = claim(p, &t, &e)) < 0)
             log_warn("%s task worker %d: claim: %s", svc->def->name, me, e.message);
         if (got == 1) {
+            log_debug("task %s (%s) claimed by worker %d", t.id, t.kind, me);
             run_one(p, &t);
             json_decref(t.payload);
             continue;   /* there may be more */
         }
         struct timespec until = deadline_in_ms(idle_wait_ms(p, db));
         pthread_mutex_lock(&p->mu);
-        if (!p->stop)
+        if (!p->stop && p->wakes == seen)
             pthread_cond_timedwait(&p->wake, &p->mu, &until);
         pthread_mutex_unlock(&p->mu);
     }
@@ -296,6 +305,7 @@ void task_pool_reconcile(task_pool_t *p, db_t *db)
     /* freed leases are claimable now; and a task another process inserted is found
      * within a reconcile period rather than idle_ms */
     pthread_mutex_lock(&p->mu);
+    p->wakes++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 }
@@ -353,6 +363,7 @@ void task_pool_wake(task_pool_t *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
+    p->wakes++;
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->mu);
 }

@@ -177,6 +177,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     }
     if (db_commit(db, e) < 0)
         goto fail;
+    log_debug("report %s of host %s applied", seq, host);
     if (ended)
         task_pool_wake(compute_of(ctx)->tasks);
     if (told)

@@ -40,17 +40,16 @@ typedef struct waiter {
     size_t n, left;
     char (*ids)[IDS_MAX];
     unsigned char *done;
+    /* registered before its instances are read (see start): meanwhile it hears every
+     * launch that ends, and keeps them to mark its own once it knows them */
+    int reading;
+    size_t n_heard, cap_heard;
+    char (*heard)[IDS_MAX];
 } waiter_t;
-
-/* The instances whose launch task ended most recently, newest last: a waiter marks those
- * of them that are its own when it registers (see start). */
-#define RECENT_MAX 1024
 
 struct run_answers {
     pthread_mutex_t mu;
     waiter_t *head;
-    char (*recent)[IDS_MAX];   /* a ring of RECENT_MAX */
-    size_t recent_next;
     ticker_t *ticker;   /* answers waiters past their deadline */
     int wait_ms;
 };
@@ -61,14 +60,31 @@ static void answer(waiter_t *wt)
     bus_answer(wt->w, json_pack("{s:s}", "reservation", wt->rid), NULL);
     free(wt->ids);
     free(wt->done);
+    free(wt->heard);
     free(wt);
 }
 
-/* Mark instance id done in the waiters (under mu); the finished ones are moved to *out. */
+/* Keep id in a reading waiter (under mu). */
+static void hear(waiter_t *wt, const char *id)
+{
+    if (wt->n_heard == wt->cap_heard) {
+        wt->cap_heard = wt->cap_heard ? 2 * wt->cap_heard : 8;
+        wt->heard = xrealloc(wt->heard, wt->cap_heard * sizeof *wt->heard);
+    }
+    snprintf(wt->heard[wt->n_heard++], IDS_MAX, "%s", id);
+}
+
+/* Mark instance id done in the waiters (under mu), or keep it in those still reading;
+ * the finished ones are moved to *out. */
 static void mark(run_answers_t *ra, const char *id, waiter_t **out)
 {
     for (waiter_t **p = &ra->head; *p;) {
         waiter_t *wt = *p;
+        if (wt->reading) {
+            hear(wt, id);
+            p = &wt->next;
+            continue;
+        }
         for (size_t i = 0; i < wt->n; i++)
             if (!wt->done[i] && !strcmp(wt->ids[i], id)) {
                 wt->done[i] = 1;
@@ -101,7 +117,7 @@ static void expire(void *arg)
     pthread_mutex_lock(&ra->mu);
     for (waiter_t **p = &ra->head; *p;) {
         waiter_t *wt = *p;
-        if (wt->deadline_us <= now) {
+        if (!wt->reading && wt->deadline_us <= now) {
             *p = wt->next;
             wt->next = due;
             due = wt;
@@ -124,10 +140,8 @@ run_answers_t *run_answers_start(int wait_ms, verr_t *e)
     run_answers_t *ra = xcalloc(1, sizeof *ra);
     pthread_mutex_init(&ra->mu, NULL);
     ra->wait_ms = wait_ms;
-    ra->recent = xcalloc(RECENT_MAX, sizeof *ra->recent);
     if (wait_ms > 0 && !(ra->ticker = ticker_start("run-answers", IDLE_PERIOD_MS, 0, expire, ra, e))) {
         pthread_mutex_destroy(&ra->mu);
-        free(ra->recent);
         free(ra);
         return NULL;
     }
@@ -145,7 +159,6 @@ void run_answers_stop(run_answers_t *ra)
     pthread_mutex_unlock(&ra->mu);
     answer_all(left);   /* their messages run again and answer without the addresses */
     pthread_mutex_destroy(&ra->mu);
-    free(ra->recent);
     free(ra);
 }
 
@@ -157,51 +170,69 @@ typedef struct start_arg {
     const char *rid;
 } start_arg_t;
 
-/* bus_await's start: the reservation's instances read, with those whose launch task had
- * ended; then, under mu, the waiter registered and also marked for those whose task ended
- * since that read (the ring of recent ones, which run_answers_launched fills under mu): a
- * task that ends in between is seen by one or the other. Without the ring it was seen by
- * neither, and the answer waited for compute.run_answer_wait_ms and went without the
- * addresses (a loaded test run saw it). */
+/* Take wt out of the waiters (under mu). */
+static void unlink_waiter(run_answers_t *ra, waiter_t *wt)
+{
+    for (waiter_t **p = &ra->head; *p; p = &(*p)->next)
+        if (*p == wt) {
+            *p = wt->next;
+            return;
+        }
+}
+
+/* bus_await's start: the waiter registered first, reading (it hears every launch that
+ * ends), then the reservation's instances read, with those whose launch task had ended;
+ * then, under mu, it marks those and those it heard of meanwhile: a task that ends in
+ * between is seen by one or the other. (Before, a ring of the 1,024 launches that ended
+ * last was scanned whole at every registration, for the same guarantee: without either,
+ * a task that ended in between was seen by neither, and the answer waited for
+ * compute.run_answer_wait_ms and went without the addresses.) */
 static void start(void *arg, bus_waiter_t *w)
 {
     start_arg_t *a = arg;
     run_answers_t *ra = a->ra;
+    waiter_t *wt = xcalloc(1, sizeof *wt);
+    wt->w = w;
+    snprintf(wt->rid, sizeof wt->rid, "%s", a->rid);
+    wt->deadline_us = metrics_now_us() + (uint64_t)ra->wait_ms * 1000;
+    wt->reading = 1;
+    pthread_mutex_lock(&ra->mu);
+    wt->next = ra->head;
+    ra->head = wt;
+    pthread_mutex_unlock(&ra->mu);
     verr_t e;
     const char *p[] = {a->rid};
     PG_AUTO PGresult *r = db_prepared(a->db, &e, "run_answer_ids",
         "SELECT id, prepared OR state <> 'pending' FROM instances WHERE reservation_id = $1 ORDER BY launch_index",
         1, p);
-    waiter_t *wt = xcalloc(1, sizeof *wt);
-    wt->w = w;
-    snprintf(wt->rid, sizeof wt->rid, "%s", a->rid);
-    wt->deadline_us = metrics_now_us() + (uint64_t)ra->wait_ms * 1000;
     size_t n = r ? (size_t)PQntuples(r) : 0;
-    if (!n) {   /* nothing to wait for (or the read failed): answer with what is known */
-        if (!r)
-            log_warn("RunInstances: reservation %s: %s", a->rid, e.message);
-        answer(wt);
-        return;
-    }
-    wt->n = wt->left = n;
-    wt->ids = xcalloc(n, sizeof *wt->ids);
-    wt->done = xcalloc(n, 1);
-    for (size_t i = 0; i < n; i++)
-        snprintf(wt->ids[i], IDS_MAX, "%s", PQgetvalue(r, (int)i, 0));
-    waiter_t *finished = NULL;
-    pthread_mutex_lock(&ra->mu);
-    wt->next = ra->head;
-    ra->head = wt;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(PQgetvalue(r, (int)i, 1), "t"))
-            mark(ra, wt->ids[i], &finished);
-    for (size_t k = 0; k < RECENT_MAX && ra->recent[k][0]; k++)
+    if (n) {   /* the waiter's own fields: mark leaves a reading waiter alone */
+        wt->ids = xcalloc(n, sizeof *wt->ids);
+        wt->done = xcalloc(n, 1);
         for (size_t i = 0; i < n; i++)
-            if (!wt->done[i] && !strcmp(ra->recent[k], wt->ids[i]))
-                mark(ra, wt->ids[i], &finished);
+            snprintf(wt->ids[i], IDS_MAX, "%s", PQgetvalue(r, (int)i, 0));
+    }
+    pthread_mutex_lock(&ra->mu);
+    wt->reading = 0;
+    wt->n = wt->left = n;
+    for (size_t i = 0; i < n; i++) {
+        int ended = !strcmp(PQgetvalue(r, (int)i, 1), "t");
+        for (size_t k = 0; !ended && k < wt->n_heard; k++)
+            ended = !strcmp(wt->heard[k], wt->ids[i]);
+        if (ended) {
+            wt->done[i] = 1;
+            wt->left--;
+        }
+    }
+    int finished = !wt->left;   /* read under mu: once it is unlocked, a mark may answer (free) it */
+    if (finished)
+        unlink_waiter(ra, wt);
     pthread_mutex_unlock(&ra->mu);
-    answer_all(finished);
-    if (!finished)
+    if (!n && !r)   /* nothing to wait for (or the read failed): answer with what is known */
+        log_warn("RunInstances: reservation %s: %s", a->rid, e.message);
+    if (finished)
+        answer(wt);
+    else
         ticker_wake(ra->ticker);   /* its deadline may be the next */
 }
 
@@ -218,10 +249,10 @@ void run_answers_launched(run_answers_t *ra, const char *instance_id)
         return;
     waiter_t *finished = NULL;
     pthread_mutex_lock(&ra->mu);
-    snprintf(ra->recent[ra->recent_next], IDS_MAX, "%s", instance_id);
-    ra->recent_next = (ra->recent_next + 1) % RECENT_MAX;
     if (ra->head)
         mark(ra, instance_id, &finished);
     pthread_mutex_unlock(&ra->mu);
+    if (finished)
+        log_debug("RunInstances: %s launched, reservation %s answered", instance_id, finished->rid);
     answer_all(finished);
 }

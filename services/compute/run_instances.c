@@ -459,6 +459,8 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
     JSON_AUTO json_t *kept = NULL;   /* before the first goto: out frees it */
     if (parse(ctx, body, &l, e) < 0)
         goto out;
+    /* a launch's timeline, with the task's and the agent's lines (docs/performance.md) */
+    log_debug("RunInstances %s: run", l.account);
     /* A run after the wait for the interfaces (below): the reservation is recorded and
      * nothing is checked again (its interfaces are in use now: by its own instances). */
     if (bus_kept(ctx, RUN_ANSWER_KEY, &kept, e)) {
@@ -494,6 +496,7 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
         rc = done < 0 ? -1 : 0;
         goto out;
     }
+    log_debug("RunInstances %s: reservation %s recorded", l.account, rid);
     task_pool_wake(compute_of(ctx)->tasks);
     /* Answered once the launch tasks made the interfaces (run_answer.c), as EC2's answer
      * has the addresses: this run ends here, the next finds the reservation recorded. */

@@ -31,6 +31,7 @@
 #include "cidr.h"
 #include "enis.h"
 #include "ids.h"
+#include "log.h"
 #include "jsonutil.h"
 #include "network.h"
 
@@ -139,10 +140,12 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
                     .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
                     .facts_in_reply = 1};
     char id[IDS_MAX];
+    log_debug("port_create %s: in", inst);   /* a launch's timeline (docs/performance.md) */
     if (eni_create(ctx, &s, id, e) < 0)
         return -1;
     if (port_reply(service_db(ctx), id, reply, e) < 0)
         return -1;
+    log_debug("port_create %s: %s made", inst, id);
     /* a port made before without the plug (a retry after an older compute's create, or
      * one unplugged since): plugged now, as port_plug would */
     if (s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {

@@ -221,6 +221,88 @@ def breakdown(cloud, rounds):
             print("  %s: p50 %.0f ms (%d samples)" % (k, statistics.median(v) * 1000, len(v)))
 
 
+TIMELINE_STEPS = (
+    # (step, service whose log says it, how the line starts once "{iid}" and "{rid}" are known)
+    ("recorded (the handler's transaction)", "compute", None),
+    ("the launch task claimed", "compute", "task launch:{iid} "),
+    ("the network's port_create in", "network", "port_create {iid}: in"),
+    ("the network's port made", "network", "port_create {iid}: eni"),
+    ("the waiter woken (port recorded, prepared)", "compute", "RunInstances: {iid} launched"),
+    ("the handler again (after the wait)", "compute", None),
+    ("the answer built", "compute", None),
+    ("the gateway's HTTP answer out", "gateway", None),
+    ("the client has the answer", "client", None),
+    ("the agent's first ensure", "agent", ("ensure {iid}: NetworkNotReady", "{iid}: made")),
+    ("the agent's ensure done", "agent", "ensured {iid}: done"),
+    ("its report sent", "agent", None),
+    ("compute applied it (running)", "compute", None),
+    ("the client's poll sees running", "client", None),
+)
+
+
+def timeline(cloud, rounds):
+    """A lone launch's steps from the debug lines (VIRGA_LOG_LEVEL=debug: compute's, the
+    network's, the gateway's and the agent's logs; same machine, same clock, ms): median
+    ms after compute's RunInstances handler began, and the client's RunInstances call
+    began before it. Nothing printed without the debug lines."""
+    logs = {n: agent_events(cloud, n) for n in ("agent", "compute", "network", "gateway")}
+    rid_of = re.compile(r"^\[([^\]]+)\] (.*)$")
+
+    def split(text):
+        m = rid_of.match(text)
+        return (m.group(1), m.group(2)) if m else ("", text)
+    comp = [(t,) + split(x) for t, x in logs["compute"]]
+    if not any(x.endswith(" recorded") for _, _, x in comp):
+        return
+    rows = []
+    for iid, t0, t1, t2 in rounds:
+        woke = [t for t, _, x in comp if x.startswith("RunInstances: %s launched" % iid)]
+        rec = [(t, r) for t, r, x in comp if x.startswith("RunInstances ") and x.endswith(" recorded")
+               and woke and t <= woke[0]]
+        if not woke or not rec:
+            continue
+        t_rec, req = rec[-1]
+        runs = [t for t, r, x in comp if r == req and x.endswith(": run")]
+        if not runs:
+            continue
+        at = {"client call": t0, "recorded (the handler's transaction)": t_rec, "the client has the answer": t1,
+              "the client's poll sees running": t2}
+        if len(runs) > 1:
+            at["the handler again (after the wait)"] = runs[1]
+        built = [t for t, r, x in comp if r == req and x.startswith("RunInstances ") and "instance(s) of" in x]
+        if built:
+            at["the answer built"] = built[0]
+        out = [t for t, x in logs["gateway"] if x.startswith("[%s] " % req) and "POST / ->" in x]
+        if out:
+            at["the gateway's HTTP answer out"] = out[0]
+        for step, svc, start in TIMELINE_STEPS:
+            if start is None:
+                continue
+            starts = tuple(s.format(iid=iid) for s in (start if isinstance(start, tuple) else (start,)))
+            hit = [t for t, x in logs[svc] if split(x)[1].startswith(starts)]
+            if hit:
+                at[step] = hit[0]
+        done = at.get("the agent's ensure done")
+        if done:
+            sent = [t for t, x in logs["agent"] if x.startswith("report ") and " sent" in x and t >= done]
+            if sent:
+                at["its report sent"] = sent[0]
+                applied = [t for t, _, x in comp if x.startswith("report ") and x.endswith(" applied") and t >= sent[0]]
+                if applied:
+                    at["compute applied it (running)"] = applied[0]
+        rows.append((runs[0], at))
+    if not rows:
+        return
+    print("a lone launch's timeline (debug lines; median ms after compute's RunInstances handler began, %d rounds):"
+          % len(rows))
+    v = [(t0 - at["client call"]) * 1000 for t0, at in rows]
+    print("  %-46s %6.1f" % ("the client's call (before the handler)", statistics.median(v)))
+    for step, _, _ in TIMELINE_STEPS:
+        v = [(at[step] - t0) * 1000 for t0, at in rows if step in at]
+        if v:
+            print("  %-46s %6.1f  (%d)" % (step, statistics.median(v), len(v)))
+
+
 def pool_map(fn, clients):
     with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
         return [i for part in pool.map(fn, clients) for i in part]
@@ -427,7 +509,7 @@ def main():
     ap.add_argument("--count", action="store_true", help="count PostgreSQL's statements and commits and the bus's "
                     "messages per launch + terminate in each rate phase (PostgreSQL logs every statement: the CPU "
                     "figures of such a run compare only with another counting run)")
-    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's and the network's to PATH.compute, PATH.network) "
+    ap.add_argument("--keep-log", metavar="PATH", help="copy the agent's log there (compute's, the network's and the gateway's to PATH.compute, PATH.network, PATH.gateway) "
                     "before the cloud stops")
     a = ap.parse_args()
     image, rounds, rate_n, bound = PROFILES[a.driver]
@@ -474,6 +556,7 @@ def main():
               % (a.driver, statistics.median(down) * 1000, pct(down, 99) * 1000))
         print("where a launch's time goes (client clock and the agent's log):")
         breakdown(cloud, timed)
+        timeline(cloud, timed)
 
         counter = StatementCount(cloud) if a.count else None
         idle_rate = idle_cpu_rate(cloud) if rate_n > 0 or a.batch_calls > 0 else 0.0
@@ -514,7 +597,7 @@ def main():
         finally:
             if a.keep_log:
                 shutil.copyfile(os.path.join(cloud.dir, "log", "agent.log"), a.keep_log)
-                for other in ("compute", "network"):
+                for other in ("compute", "network", "gateway"):
                     shutil.copyfile(os.path.join(cloud.dir, "log", other + ".log"), a.keep_log + "." + other)
             cloud.stop()
 

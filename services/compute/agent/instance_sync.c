@@ -382,6 +382,7 @@ static void report(instance_sync_t *s, seen_t *seen, size_t n_seen, int incomple
     if (s->io.observed(s->io.arg, body, &e) < 0) {
         log_warn("instances_observed: %s %s", e.code, e.message);
     } else {
+        log_debug("report %lld sent: %zu instance(s)%s", (long long)seq, n, force ? " (pull)" : "");
         pthread_mutex_lock(&s->mu);
         for (size_t i = 0; i < n; i++)
             if (r[i].console_sent)
