@@ -9,6 +9,7 @@
 #include "launch_grants.h"
 #include "log.h"
 #include "metadata_options.h"
+#include "public_dns.h"
 #include "replay.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; host
@@ -95,6 +96,8 @@ static int init(service_t *svc, verr_t *e)
     state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
     const char *region = config_str(svc->cfg, "region", "us-east-1");
     snprintf(state.region, sizeof state.region, "%s", region);
+    /* the public DNS names of public addresses (DescribeInstances, the metadata service) */
+    public_dns_configure(state.region, config_str(svc->cfg, "public_dns_domain", "compute.virga.internal"));
     char def_zone[80];
     snprintf(def_zone, sizeof def_zone, "%sa", state.region);
     snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));

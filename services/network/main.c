@@ -2,6 +2,7 @@
 #include "instance_enis.h"
 #include "interface_limit.h"
 #include "network.h"
+#include "public_dns.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; ports
  * from compute; a host's datapath document from compute or that host's own agent
@@ -83,6 +84,9 @@ static const bus_route_t routes[] = {
 
 static int init(service_t *svc, verr_t *e)
 {
+    /* the public DNS names of public addresses, as compute names them (DescribeNetworkInterfaces) */
+    public_dns_configure(config_str(svc->cfg, "region", "us-east-1"),
+                         config_str(svc->cfg, "public_dns_domain", "compute.virga.internal"));
     return host_events_start(svc, e) < 0 ? -1 : instance_eni_events_start(svc, e);
 }
 static void fini(service_t *svc)

@@ -514,6 +514,12 @@ def agent_call(cloud, mtype, body):
     return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
 
 
+def public_dns(cloud, ip):
+    """The public DNS name compute gives a public address: ec2-<a-b-c-d>.<region>.<the
+    config's public_dns_domain, by default compute.virga.internal> (docs/config.md)."""
+    return "ec2-%s.%s.compute.virga.internal" % (ip.replace(".", "-"), cloud.env["AWS_DEFAULT_REGION"])
+
+
 def bus_waiting(cloud, service):
     """The service's virga_bus_waiting_messages (requests set aside for an answer they
     asked for, no worker held), or None when it did not answer sys.metrics within 3 s."""

@@ -1,0 +1,120 @@
+"""Issue 11's API used as a tenant uses it, where Virga's answer differed from AWS's (what
+the sweep of test_ec2_sweep10 left): each test here failed before its fix (docs/api.md,
+"Answers checked against AWS's"). On the shared `sim` cloud (tests/conftest.py): the
+guests are simulated, every service runs.
+
+- CreateTags and DeleteTags name every id of the request that does not exist, as EC2
+  does ("The instance IDs 'i-a, i-b' do not exist"), not only the first, for every
+  owner's kind (compute's instances, the network's VPCs, the image service's images);
+  nothing is tagged.
+- A public address has a public DNS name (PublicDnsName, the interface's association, the
+  dns-name filter, the metadata's public-hostname); the metadata serves placement/region
+  and placement/availability-zone-id, and the identity document has EC2's members.
+- DescribeInstances answers the members EC2 always has (BlockDeviceMappings,
+  UsageOperation, PrivateDnsNameOptions, MaintenanceOptions, HibernationOptions,
+  EnclaveOptions, CapacityReservationSpecification) with what is true here."""
+import uuid
+
+import pytest
+
+from harness import agent_call, aws, ec2_tenant, public_dns
+
+MISSING = ["i-0000000000000000a", "i-0000000000000000b"]
+
+
+@pytest.fixture(scope="module")
+def cloud(sim_cloud):
+    return sim_cloud
+
+
+@pytest.fixture(scope="module")
+def tenant(cloud):
+    """A tenant of its own with one running instance (with a public address: the default
+    subnet maps one on launch)."""
+    acct, k, s, ec2 = ec2_tenant(cloud, "sweep11")
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    return {"account": acct, "key": k, "secret": s, "ec2": ec2, "iid": iid, "ami": ami}
+
+
+def cli(cloud, t, *args):
+    return aws(cloud, "ec2", *args, access_key=t["key"], secret_key=t["secret"])
+
+
+def described(t):
+    (r,) = t["ec2"].describe_instances(InstanceIds=[t["iid"]])["Reservations"]
+    return r["Instances"][0]
+
+
+@pytest.mark.parametrize("action", ["create-tags", "delete-tags"])
+def test_tags_name_every_missing_id(cloud, tenant, action):
+    tag = ["--tags", "Key=sweep11,Value=x"]
+    cases = [
+        (MISSING, "InvalidInstanceID.NotFound", "The instance IDs 'i-0000000000000000a, i-0000000000000000b' do not exist"),
+        (["vpc-0000000000000000a", "vpc-0000000000000000b"], "InvalidVpcID.NotFound",
+         "The vpc IDs 'vpc-0000000000000000a, vpc-0000000000000000b' do not exist"),
+        (["ami-0000000000000000a", "ami-0000000000000000b"], "InvalidAMIID.NotFound",
+         "The image ids '[ami-0000000000000000a, ami-0000000000000000b]' do not exist"),
+    ]
+    for missing, code, message in cases:
+        # one that exists among them (and a missing one listed twice) changes nothing
+        rc, _, err = cli(cloud, tenant, action, "--resources", tenant["iid"], *missing, missing[0], *tag)
+        assert rc != 0 and "(%s)" % code in err and message in err, (missing, err)
+    rc, _, err = cli(cloud, tenant, action, "--resources", MISSING[1], *tag)
+    assert "The instance ID '%s' does not exist" % MISSING[1] in err, err
+    assert "sweep11" not in [x["Key"] for x in described(tenant).get("Tags", [])]
+
+
+def test_public_dns_names(cloud, tenant):
+    i = described(tenant)
+    pub = i["PublicIpAddress"]
+    name = public_dns(cloud, pub)
+    assert i["PublicDnsName"] == name
+    (f,) = i["NetworkInterfaces"]
+    assert f["Association"]["PublicDnsName"] == name
+    assert f["PrivateIpAddresses"][0]["Association"]["PublicDnsName"] == name
+    (shown,) = tenant["ec2"].describe_network_interfaces(
+        NetworkInterfaceIds=[f["NetworkInterfaceId"]])["NetworkInterfaces"]
+    assert shown["Association"]["PublicDnsName"] == name
+    rc, out, err = cli(cloud, tenant, "describe-instances", "--filters", "Name=dns-name,Values=%s" % name,
+                       "--query", "Reservations[].Instances[].[InstanceId,PublicDnsName]")
+    assert rc == 0 and out == [[tenant["iid"], name]], (out, err)
+
+
+def test_metadata_hostname_placement_and_identity_document(cloud, tenant):
+    i = described(tenant)
+    ok, md = agent_call(cloud, "compute.instance_metadata", {"vpc_id": i["VpcId"], "ip": i["PrivateIpAddress"]})
+    assert ok, md
+    meta, region = md["meta_data"], cloud.env["AWS_DEFAULT_REGION"]
+    name = public_dns(cloud, i["PublicIpAddress"])
+    assert meta["public-hostname"] == name
+    assert meta["network/interfaces/macs/%s/public-hostname" % i["NetworkInterfaces"][0]["MacAddress"]] == name
+    zone = i["Placement"]["AvailabilityZone"]
+    (z,) = tenant["ec2"].describe_availability_zones(ZoneNames=[zone])["AvailabilityZones"]
+    assert meta["placement/region"] == region and meta["placement/availability-zone-id"] == z["ZoneId"]
+    doc = md["identity_document"]
+    # EC2's members, in its order, null where it has null
+    assert list(doc) == ["accountId", "architecture", "availabilityZone", "billingProducts", "devpayProductCodes",
+                         "marketplaceProductCodes", "imageId", "instanceId", "instanceType", "kernelId",
+                         "pendingTime", "privateIp", "ramdiskId", "region", "version"]
+    assert doc["version"] == "2017-09-30" and doc["region"] == region and doc["instanceId"] == tenant["iid"]
+    for k in ("billingProducts", "devpayProductCodes", "marketplaceProductCodes", "kernelId", "ramdiskId"):
+        assert doc[k] is None, k
+
+
+def test_describe_instances_members_ec2_always_has(cloud, tenant):
+    i = described(tenant)
+    assert i["BlockDeviceMappings"] == []   # an instance-store root: EC2 lists EBS volumes only
+    assert i["RootDeviceType"] == "instance-store"
+    assert i["UsageOperation"] == "RunInstances" and i["UsageOperationUpdateTime"] == i["LaunchTime"]
+    assert i["PrivateDnsNameOptions"] == {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
+                                          "EnableResourceNameDnsAAAARecord": False}
+    assert i["MaintenanceOptions"] == {"AutoRecovery": "disabled"}
+    assert i["HibernationOptions"] == {"Configured": False}
+    assert i["EnclaveOptions"] == {"Enabled": False}
+    assert i["CapacityReservationSpecification"] == {"CapacityReservationPreference": "open"}
+    assert "BootMode" not in i   # EC2 shows the image's boot mode; images here have none
+    rc, out, err = cli(cloud, tenant, "describe-instances", "--instance-ids", tenant["iid"], "--query",
+                       "Reservations[0].Instances[0].[HibernationOptions.Configured,UsageOperation]")
+    assert rc == 0 and out == [False, "RunInstances"], (out, err)
