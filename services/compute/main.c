@@ -94,6 +94,9 @@ static int init(service_t *svc, verr_t *e)
                         bus_kib * 7 / 8, page_kib);
     state.describe_page_bytes = (size_t)page_kib * 1024;
     state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
+    /* past its call's timeout and a margin, a type change is no longer between its two steps */
+    state.type_change_orphan_s = (int)config_int(svc->cfg, "compute.type_change_orphan_s",
+                                                 state.call_timeout_ms / 1000 + 5);
     const char *region = config_str(svc->cfg, "region", "us-east-1");
     snprintf(state.region, sizeof state.region, "%s", region);
     /* the public DNS names of public addresses (DescribeInstances, the metadata service) */
@@ -116,7 +119,7 @@ static int init(service_t *svc, verr_t *e)
 /* Forget the answers whose retry window has passed; mark silent hosts down and end what
  * was asked of lost ones; free the
  * tasks of dead processes and end those that used up their attempts; retry the public
- * addresses whose task gave up. */
+ * addresses whose task gave up; end the type changes that died halfway. */
 static void reconcile(service_t *svc)
 {
     verr_t e;
@@ -128,6 +131,7 @@ static void reconcile(service_t *svc)
     image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
     public_addresses_reconcile(svc);
+    interface_limits_reconcile(svc);
 }
 
 static void fini(service_t *svc)

@@ -12,12 +12,19 @@ guests are simulated, every service runs.
   and placement/availability-zone-id, and the identity document has EC2's members.
 - DescribeInstances answers the members EC2 always has (BlockDeviceMappings,
   UsageOperation, PrivateDnsNameOptions, MaintenanceOptions, HibernationOptions,
-  EnclaveOptions, CapacityReservationSpecification) with what is true here."""
-import uuid
+  EnclaveOptions, CapacityReservationSpecification) with what is true here.
+- A type change whose compute dies (kill -9) after the network recorded the new type's
+  interface limit and before it wrote the type holds the instance's attaches to the lower
+  limit only until compute's reconcile pass takes the change's number for the current
+  type (compute.type_change_orphan_s): attaches then get the type's own limit."""
+import os
+import signal
+import threading
+import time
 
 import pytest
 
-from harness import agent_call, aws, ec2_tenant, public_dns
+from harness import agent_call, aws, boto3_client, client_error, ec2_tenant, eventually, public_dns
 
 MISSING = ["i-0000000000000000a", "i-0000000000000000b"]
 
@@ -118,3 +125,70 @@ def test_describe_instances_members_ec2_always_has(cloud, tenant):
     rc, out, err = cli(cloud, tenant, "describe-instances", "--instance-ids", tenant["iid"], "--query",
                        "Reservations[0].Instances[0].[HibernationOptions.Configured,UsageOperation]")
     assert rc == 0 and out == [False, "RunInstances"], (out, err)
+
+
+def test_type_change_that_died_halfway_is_ended_by_the_reconcile(cloud, tenant):
+    ec2 = tenant["ec2"]
+    iid = ec2.run_instances(ImageId=tenant["ami"], InstanceType="t3.small", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]   # t3.small takes 3 interfaces, t3.nano 2
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    (i,) = [x for r in ec2.describe_instances(InstanceIds=[iid])["Reservations"] for x in r["Instances"]]
+    enis = [ec2.create_network_interface(SubnetId=i["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+            for _ in range(2)]
+    ec2.attach_network_interface(NetworkInterfaceId=enis[0], InstanceId=iid, DeviceIndex=1)
+    seq = int(cloud.psql("SELECT type_seq FROM compute.instances WHERE id = '%s'" % iid))
+
+    # the change to t3.nano (2 interfaces: it fits) dies between its two steps: the
+    # network frozen while compute asks it, compute killed once it marked the change,
+    # then the network answers a compute that is gone
+    net = cloud.pid("network")
+    os.kill(net, signal.SIGSTOP)
+    try:
+        change = threading.Thread(target=modify_type, args=(cloud, tenant, iid, "t3.nano"), daemon=True)
+        change.start()
+        marked = eventually(lambda: cloud.psql("SELECT type_change_since IS NOT NULL FROM compute.instances "
+                                               "WHERE id = '%s'" % iid), lambda v: v == "t", seconds=20, every=0.05)
+        assert marked == "t", "the type change was not asked"
+        time.sleep(0.5)   # its question on its way to the network (whose answer it waits for)
+        os.kill(cloud.pid("compute"), signal.SIGKILL)
+    finally:
+        os.kill(net, signal.SIGCONT)
+    held = eventually(lambda: cloud.psql("SELECT interface_limit_seq || ' ' || interface_limit FROM network.enis "
+                                         "WHERE instance_id = '%s' AND device_index = 0" % iid),
+                      lambda v: v == "%d 2" % (seq + 1), seconds=20)
+    assert held == "%d 2" % (seq + 1), held
+    # the gateway answered Unavailable (gateway.call_timeout_ms): the request's deadline
+    # has passed, so the bus's redelivery to the next compute is dropped, not done again
+    change.join(timeout=90)
+    r = cloud.up()
+    assert r.returncode == 0, r.stderr
+    cloud.wait_healthy("compute")
+    assert describe_type(ec2, iid) == "t3.small"
+    # held to t3.nano's 2 until the reconcile pass (a change slower than the call's
+    # timeout and a margin is one that died)
+    assert client_error(ec2.attach_network_interface, NetworkInterfaceId=enis[1], InstanceId=iid,
+                        DeviceIndex=2) == "AttachmentLimitExceeded"
+    t0 = time.time()
+    bumped = eventually(lambda: cloud.psql("SELECT type_seq || ' ' || (type_change_since IS NULL) FROM "
+                                           "compute.instances WHERE id = '%s'" % iid),
+                        lambda v: v == "%d true" % (seq + 1), seconds=60, every=0.5)
+    assert bumped == "%d true" % (seq + 1), "after %.0f s: %s" % (time.time() - t0, bumped)
+    ec2.attach_network_interface(NetworkInterfaceId=enis[1], InstanceId=iid, DeviceIndex=2)
+    assert describe_type(ec2, iid) == "t3.small"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def describe_type(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["InstanceType"]
+
+
+def modify_type(cloud, tenant, iid, itype):
+    """ModifyInstanceAttribute instanceType, once (no retry), whatever its answer: the
+    call whose compute is killed under it."""
+    try:
+        boto3_client(cloud, "ec2", tenant["key"], tenant["secret"]).modify_instance_attribute(
+            InstanceId=iid, InstanceType={"Value": itype})
+    except Exception:   # noqa: BLE001 - its answer is not what the test looks at
+        pass
