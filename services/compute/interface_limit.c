@@ -112,6 +112,6 @@ void interface_limits_reconcile(service_t *svc)
         return;
     }
     for (int i = 0; i < PQntuples(r); i++)
-        log_info("%s: a type change died after the network recorded its interface limit; number %s is its type "
-                 "%s's now", PQgetvalue(r, i, 0), PQgetvalue(r, i, 2), PQgetvalue(r, i, 1));
+        log_info("%s: a type change was asked %d s ago or more and never written; number %s is its type %s's now",
+                 PQgetvalue(r, i, 0), c->type_change_orphan_s, PQgetvalue(r, i, 2), PQgetvalue(r, i, 1));
 }

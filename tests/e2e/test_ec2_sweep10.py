@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from harness import aws, ec2_tenant
+from harness import aws, ec2_tenant_running
 
 MISSING = ["i-0000000000000000a", "i-0000000000000000b"]
 
@@ -25,13 +25,10 @@ def cloud(sim_cloud):
 @pytest.fixture(scope="module")
 def tenant(cloud):
     """A tenant of its own with one running instance and one key pair."""
-    _, k, s, ec2 = ec2_tenant(cloud, "sweep10")
-    ami = cloud.default_images()["virga-busybox-rootfs"]
-    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
-    key = "sweep10-" + uuid.uuid4().hex[:6]
-    ec2.create_key_pair(KeyName=key)
-    return {"key": k, "secret": s, "ec2": ec2, "iid": iid, "ami": ami, "key_name": key}
+    t = ec2_tenant_running(cloud, "sweep10")
+    t["key_name"] = "sweep10-" + uuid.uuid4().hex[:6]
+    t["ec2"].create_key_pair(KeyName=t["key_name"])
+    return t
 
 
 def cli(cloud, t, *args):

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from harness import agent_call, aws, boto3_client, client_error, ec2_tenant, eventually, public_dns
+from harness import agent_call, aws, boto3_client, client_error, ec2_tenant_running, eventually, public_dns
 
 MISSING = ["i-0000000000000000a", "i-0000000000000000b"]
 
@@ -38,11 +38,7 @@ def cloud(sim_cloud):
 def tenant(cloud):
     """A tenant of its own with one running instance (with a public address: the default
     subnet maps one on launch)."""
-    acct, k, s, ec2 = ec2_tenant(cloud, "sweep11")
-    ami = cloud.default_images()["virga-busybox-rootfs"]
-    iid = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
-    return {"account": acct, "key": k, "secret": s, "ec2": ec2, "iid": iid, "ami": ami}
+    return ec2_tenant_running(cloud, "sweep11")
 
 
 def cli(cloud, t, *args):
@@ -54,9 +50,8 @@ def described(t):
     return r["Instances"][0]
 
 
-@pytest.mark.parametrize("action", ["create-tags", "delete-tags"])
-def test_tags_name_every_missing_id(cloud, tenant, action):
-    tag = ["--tags", "Key=sweep11,Value=x"]
+def test_tags_name_every_missing_id(cloud, tenant):
+    ec2 = tenant["ec2"]
     cases = [
         (MISSING, "InvalidInstanceID.NotFound", "The instance IDs 'i-0000000000000000a, i-0000000000000000b' do not exist"),
         (["vpc-0000000000000000a", "vpc-0000000000000000b"], "InvalidVpcID.NotFound",
@@ -64,13 +59,28 @@ def test_tags_name_every_missing_id(cloud, tenant, action):
         (["ami-0000000000000000a", "ami-0000000000000000b"], "InvalidAMIID.NotFound",
          "The image ids '[ami-0000000000000000a, ami-0000000000000000b]' do not exist"),
     ]
-    for missing, code, message in cases:
-        # one that exists among them (and a missing one listed twice) changes nothing
-        rc, _, err = cli(cloud, tenant, action, "--resources", tenant["iid"], *missing, missing[0], *tag)
-        assert rc != 0 and "(%s)" % code in err and message in err, (missing, err)
-    rc, _, err = cli(cloud, tenant, action, "--resources", MISSING[1], *tag)
-    assert "The instance ID '%s' does not exist" % MISSING[1] in err, err
+    for call in (ec2.create_tags, ec2.delete_tags):
+        for missing, code, message in cases:
+            # one that exists among them (and a missing one listed twice) changes nothing
+            err = client_error_of(call, Resources=[tenant["iid"], *missing, missing[0]],
+                                  Tags=[{"Key": "sweep11", "Value": "x"}])
+            assert (err["Code"], err["Message"]) == (code, message), (call, err)
+        err = client_error_of(call, Resources=[MISSING[1]], Tags=[{"Key": "sweep11"}])
+        assert err["Message"] == "The instance ID '%s' does not exist" % MISSING[1], err
+    # and as the CLI says it
+    rc, _, err = cli(cloud, tenant, "create-tags", "--resources", *MISSING, "--tags", "Key=sweep11,Value=x")
+    assert rc != 0 and "(InvalidInstanceID.NotFound)" in err and cases[0][2] in err, err
     assert "sweep11" not in [x["Key"] for x in described(tenant).get("Tags", [])]
+
+
+def client_error_of(fn, **kw):
+    """The error of a boto3 call that must fail: {Code, Message}."""
+    from botocore.exceptions import ClientError
+    try:
+        fn(**kw)
+    except ClientError as e:
+        return e.response["Error"]
+    raise AssertionError("%s succeeded" % fn.__name__)
 
 
 def test_public_dns_names(cloud, tenant):
