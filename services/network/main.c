@@ -27,7 +27,8 @@ static const bus_route_t routes[] = {
     {"network.RevokeSecurityGroupIngress", net_revoke_ingress, TENANT_API},
     {"network.RevokeSecurityGroupEgress", net_revoke_egress, TENANT_API},
     {"network.DescribeSecurityGroupRules", net_describe_security_group_rules, TENANT_API},
-    {"network.CreateTags", net_create_tags, TENANT_API},
+    /* compute too: RunInstances' TagSpecification of network-interface, as the tenant */
+    {"network.CreateTags", net_create_tags, TENANT_API | BUS_P_COMPUTE},
     {"network.DeleteTags", net_delete_tags, TENANT_API},
     {"network.DescribeTags", net_describe_tags, TENANT_API},
     {"network.CreateNetworkInterface", net_create_network_interface, TENANT_API},

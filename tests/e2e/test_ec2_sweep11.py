@@ -16,7 +16,9 @@ guests are simulated, every service runs.
 - A type change whose compute dies (kill -9) after the network recorded the new type's
   interface limit and before it wrote the type holds the instance's attaches to the lower
   limit only until compute's reconcile pass takes the change's number for the current
-  type (compute.type_change_orphan_s): attaches then get the type's own limit."""
+  type (compute.type_change_orphan_s): attaches then get the type's own limit.
+- RunInstances' TagSpecification of `network-interface` tags the interfaces the launch
+  makes (it was Unsupported), not the instance, nor an existing interface it is given."""
 import os
 import signal
 import threading
@@ -192,6 +194,36 @@ def test_type_change_that_died_halfway_is_ended_by_the_reconcile(cloud, tenant):
 
 def describe_type(ec2, iid):
     return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["InstanceType"]
+
+
+def test_launch_tags_its_interfaces(cloud, tenant):
+    ec2 = tenant["ec2"]
+    rc, out, err = cli(cloud, tenant, "run-instances", "--image-id", tenant["ami"], "--instance-type", "t3.nano",
+                       "--tag-specifications", "ResourceType=instance,Tags=[{Key=role,Value=web}]",
+                       "ResourceType=network-interface,Tags=[{Key=Name,Value=web-eth},{Key=tier,Value=front}]")
+    assert rc == 0, err
+    (i,) = out["Instances"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[i["InstanceId"]],
+                                            WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    (shown,) = [x for r in ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"]
+                for x in r["Instances"]]
+    assert shown["Tags"] == [{"Key": "role", "Value": "web"}]
+    eni = shown["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    (n,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+    assert sorted((t["Key"], t["Value"]) for t in n["TagSet"]) == [("Name", "web-eth"), ("tier", "front")]
+    assert [x["NetworkInterfaceId"] for x in ec2.describe_network_interfaces(
+        Filters=[{"Name": "tag:Name", "Values": ["web-eth"]}])["NetworkInterfaces"]] == [eni]
+    # an existing interface given to the launch keeps its own tags
+    mine = ec2.create_network_interface(SubnetId=shown["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    given = ec2.run_instances(ImageId=tenant["ami"], InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                              NetworkInterfaces=[{"DeviceIndex": 0, "NetworkInterfaceId": mine}],
+                              TagSpecifications=[{"ResourceType": "network-interface",
+                                                  "Tags": [{"Key": "Name", "Value": "x"}]}])["Instances"][0]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[given["InstanceId"]],
+                                            WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    (n,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[mine])["NetworkInterfaces"]
+    assert n.get("TagSet", []) == []
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"], given["InstanceId"]])
 
 
 def modify_type(cloud, tenant, iid, itype):
