@@ -274,10 +274,17 @@ static size_t utf8_chars(const char *s)
 
 json_t *describe_tag_spec(const json_t *params, const char *resource_type, verr_t *e)
 {
+    return describe_tag_spec_beside(params, resource_type, NULL, e);
+}
+
+json_t *describe_tag_spec_beside(const json_t *params, const char *resource_type, const char *other, verr_t *e)
+{
     json_t *tags = json_array(), *spec;
     size_t i;
     json_array_foreach(json_object_get(params, "TagSpecification"), i, spec) {
         const char *rt = json_str(spec, "ResourceType", "");
+        if (other && !strcmp(rt, other))
+            continue;
         if (strcmp(rt, resource_type)) {
             json_decref(tags);
             verr_set(e, 400, "InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", rt);

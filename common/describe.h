@@ -60,6 +60,9 @@ int describe_token_id(const char *tok, char *id, size_t idsz);
  * ([{"key": "...", "value": "..."}]); checks EC2's limits (50 tags, key 1..128 chars
  * not starting with "aws:", value <= 256). Returns a new array or NULL + e. */
 json_t *describe_tag_spec(const json_t *params, const char *resource_type, verr_t *e);
+/* The same where the action also takes specifications of one other type (RunInstances:
+ * instance and network-interface): those are skipped here, read by their own call. */
+json_t *describe_tag_spec_beside(const json_t *params, const char *resource_type, const char *other, verr_t *e);
 
 /* "2026-11-26T08:50:00.000Z" for EC2 timestamps, from a Unix time. */
 void describe_time(long long unix_seconds, char out[32]);

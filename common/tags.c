@@ -4,6 +4,7 @@
  * DescribeTags, shared by every service that owns taggable resources. */
 #include "tags.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "describe.h"
 #include "ids.h"
 #include "jsonutil.h"
+#include "not_found.h"
 
 int tags_put(db_t *db, const char *resource_id, const char *account, const json_t *tag_set, verr_t *e)
 {
@@ -269,6 +271,45 @@ static int lock_resources(db_t *db, const json_t *ids, verr_t *e)
     return rc;
 }
 
+/* The owner of every id, or the NotFound error naming each id that does not exist, as
+ * EC2 names them ("The instance IDs 'i-a, i-b' do not exist"), not only the first. The
+ * ids named are those of the first missing id's kind (its error code): EC2 answers one
+ * code. The owner functions word a missing id "The <what> '<id>' does not exist"; the
+ * plural is made from that <what> (common/not_found.c). */
+static int find_owners(db_t *db, const tags_kind_t *kinds, const json_t *ids, const char *account,
+                       char (*owners)[TAGS_ACCOUNT_MAX], verr_t *e)
+{
+    size_t n = json_array_size(ids), missing = 0;
+    AUTOFREE const char **names = xcalloc(n + 1, sizeof *names);
+    verr_t first = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        verr_t one = {0};
+        if (kind_of(kinds, id)->owner(db, id, account, owners[i], &one) == 0)
+            continue;
+        if (one.http_status >= 500 || !strstr(one.code, ".NotFound")) {
+            if (e)
+                *e = one;
+            return -1;
+        }
+        if (!missing)
+            first = one;
+        if (!strcmp(one.code, first.code))
+            names[missing++] = id;
+    }
+    if (!missing)
+        return 0;
+    const char *quote = strstr(first.message, " '");
+    if (missing == 1 || strncmp(first.message, "The ", 4) || !quote) {
+        if (e)
+            *e = first;
+        return -1;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%.*s", (int)(quote - first.message - 4), first.message + 4);
+    return ids_not_found(e, first.code, what, names, missing, quote[2] == '[');
+}
+
 /* Check every id, then apply to each in one transaction: all or nothing. */
 static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, const json_t *tags, apply_fn apply,
                   json_t **reply, verr_t *e)
@@ -290,10 +331,14 @@ static int change(bus_ctx_t *ctx, const json_t *body, const tags_kind_t *kinds, 
         db_rollback(db);
         return -1;
     }
+    size_t n = json_array_size(ids);
+    AUTOFREE char (*owners)[TAGS_ACCOUNT_MAX] = xcalloc(n, sizeof *owners);
+    if (find_owners(db, kinds, ids, account, owners, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
     json_array_foreach(ids, i, v) {
-        const char *id = json_string_value(v);
-        char owner[TAGS_ACCOUNT_MAX];
-        if (kind_of(kinds, id)->owner(db, id, account, owner, e) < 0 || apply(db, id, owner, tags, e) < 0) {
+        if (apply(db, json_string_value(v), owners[i], tags, e) < 0) {
             db_rollback(db);
             return -1;
         }

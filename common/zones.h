@@ -9,5 +9,8 @@
 
 /* The id of the zone at 1-based place n of the region's list, in out. */
 void zone_id(const char *region, int n, char *out, size_t size);
+/* The id of zone by its place in zones (the comma-separated list); 0, or -1 with out ""
+ * when zone is not in the list. */
+int zone_id_of(const char *region, const char *zones, const char *zone, char *out, size_t size);
 
 #endif

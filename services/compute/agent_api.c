@@ -19,6 +19,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "metadata_options.h"
+#include "public_dns.h"
+#include "zones.h"
 
 #define MAX_OBSERVED 20000
 #define MAX_CONSOLE_B64 (96 * 1024)
@@ -204,8 +206,14 @@ static void mac_put(json_t *md, const char *mac, const char *device, const char 
         json_object_set_new(md, k, json_string(mac_vals[m]));
     }
     if (public_ip && *public_ip) {
+        char name[320];
+        public_dns_name(public_ip, name, sizeof name);
         snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
         json_object_set_new(md, k, json_string(public_ip));
+        if (*name) {
+            snprintf(k, sizeof k, "network/interfaces/macs/%s/public-hostname", mac);
+            json_object_set_new(md, k, json_string(name));
+        }
     }
 }
 
@@ -244,7 +252,8 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
         "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id), "
         "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, "
         "CASE WHEN i.metadata_tags THEN (SELECT coalesce(json_object_agg(t.key, t.value), '{}')::text FROM tags t "
-        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int), f.ip "
+        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int), f.ip, "
+        "i.kernel_id, i.ramdisk_id "
         "FROM instance_interfaces x JOIN instances i ON i.id = x.instance_id JOIN instance_interfaces f ON "
         "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted WHERE x.vpc_id = $1 AND x.ip = $2 "
         "AND NOT x.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 4, p);
@@ -287,8 +296,12 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     /* its public address (an elastic IP's, or the one its launch got), when it has one */
     const char *pub = PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15);
     mac_put(md, mac, "0", PQgetvalue(r, 0, 4), ip, PQgetvalue(r, 0, 5), vpc, gids, pub);
-    if (*pub)
+    if (*pub) {
+        char name[320];
         json_object_set_new(md, "public-ipv4", json_string(pub));
+        if (public_dns_name(pub, name, sizeof name))
+            json_object_set_new(md, "public-hostname", json_string(name));
+    }
     if (more_macs(service_db(ctx), id, md, e) < 0) {
         json_decref(md);
         return -1;
@@ -296,11 +309,22 @@ int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply
     if (!PQgetisnull(r, 0, 19))   /* its tags, when InstanceMetadataTags is on */
         md_options_put_tags(md, PQgetvalue(r, 0, 19));
     const compute_t *c = compute_of(ctx);
-    *reply = json_pack("{s:s, s:o, s:s?, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}", "instance_id", id,
-                       "meta_data", md, "user_data", PQgetisnull(r, 0, 10) ? NULL : PQgetvalue(r, 0, 10),
-                       "identity_document", "instanceId", id, "imageId", PQgetvalue(r, 0, 1), "instanceType",
-                       PQgetvalue(r, 0, 2), "region", c->region, "availabilityZone", zone, "privateIp", ip,
-                       "accountId", PQgetvalue(r, 0, 11), "pendingTime", when, "architecture", "x86_64");
+    char zid[96];
+    json_object_set_new(md, "placement/region", json_string(c->region));
+    if (zone_id_of(c->region, c->zones, zone, zid, sizeof zid) == 0)
+        json_object_set_new(md, "placement/availability-zone-id", json_string(zid));
+    /* the identity document's members in EC2's order, null where EC2 has null (no
+     * billing or marketplace products here; an instance without a kernel image) */
+    const char *kernel = PQgetisnull(r, 0, 22) ? NULL : PQgetvalue(r, 0, 22);
+    const char *ramdisk = PQgetisnull(r, 0, 23) ? NULL : PQgetvalue(r, 0, 23);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n, s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s}",
+                            "accountId", PQgetvalue(r, 0, 11), "architecture", "x86_64", "availabilityZone", zone,
+                            "billingProducts", "devpayProductCodes", "marketplaceProductCodes", "imageId",
+                            PQgetvalue(r, 0, 1), "instanceId", id, "instanceType", PQgetvalue(r, 0, 2), "kernelId",
+                            kernel, "pendingTime", when, "privateIp", ip, "ramdiskId", ramdisk, "region", c->region,
+                            "version", "2017-09-30");
+    *reply = json_pack("{s:s, s:o, s:s?, s:o}", "instance_id", id, "meta_data", md, "user_data",
+                       PQgetisnull(r, 0, 10) ? NULL : PQgetvalue(r, 0, 10), "identity_document", doc);
     if (PQgetisnull(r, 0, 10))
         json_object_set_new(*reply, "user_data", json_null());
     json_object_set_new(*reply, "metadata_options",

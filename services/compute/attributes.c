@@ -198,7 +198,12 @@ static int interfaces_fit(bus_ctx_t *ctx, const char *owner, const char *id, int
 {
     if (!stopped)
         return 0;
-    return dry_run ? interface_limit_fits(ctx, owner, id, t, e) : interface_limit_hold(ctx, owner, id, seq + 1, t, e);
+    if (dry_run)
+        return interface_limit_fits(ctx, owner, id, t, e);
+    /* marked first (committed on its own): a change that dies after the network's record
+     * and before its write is found by the mark (interface_limit.c, the reconcile pass) */
+    return interface_limit_mark(service_db(ctx), id, seq, e) < 0 ? -1
+                                                                   : interface_limit_hold(ctx, owner, id, seq + 1, t, e);
 }
 
 /* EC2 changes one attribute per ModifyInstanceAttribute: more than one is refused
@@ -304,6 +309,7 @@ int compute_modify_instance_attribute(bus_ctx_t *ctx, const json_t *body, json_t
         "UPDATE instances SET "
         "instance_type = CASE WHEN $2 = 'instanceType' THEN $3 ELSE instance_type END, "
         "type_seq = CASE WHEN $2 = 'instanceType' THEN type_seq + 1 ELSE type_seq END, "
+        "type_change_since = CASE WHEN $2 = 'instanceType' THEN NULL ELSE type_change_since END, "
         "vcpus = CASE WHEN $2 = 'instanceType' THEN NULLIF($4, '')::int ELSE vcpus END, "
         "memory_mib = CASE WHEN $2 = 'instanceType' THEN NULLIF($5, '')::bigint ELSE memory_mib END, "
         "user_data = CASE WHEN $2 = 'userData' THEN NULLIF($3, '') ELSE user_data END, "

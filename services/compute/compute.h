@@ -35,6 +35,7 @@ typedef struct compute {
     int terminated_visible_s;                          /* compute.terminated_visible_s */
     size_t describe_page_bytes;                        /* compute.describe_page_kib, in bytes */
     int call_timeout_ms;                               /* compute.call_timeout_ms */
+    int type_change_orphan_s;                          /* compute.type_change_orphan_s */
     int public_address_wait_s;                         /* compute.public_address_wait_s */
     char region[64];
     char zones[512];                                   /* gateway.availability_zones */
@@ -230,5 +231,17 @@ int compute_instance_interface_limit(bus_ctx_t *ctx, const json_t *body, json_t 
 int interface_limit_fits(bus_ctx_t *ctx, const char *account, const char *id, const instance_type_t *t, verr_t *e);
 int interface_limit_hold(bus_ctx_t *ctx, const char *account, const char *id, long long seq, const instance_type_t *t,
                          verr_t *e);
+/* launch_port_tags.c: RunInstances' TagSpecification of network-interface ("eni_tags" of
+ * the launch task's payload) on the ports the launch made (port: the primary's, not when
+ * it adopted an existing one; more: those beyond it, not the existing ones the payload
+ * names), through network.CreateTags as the account. 0 with no tags. */
+int launch_tag_ports(service_t *svc, int timeout_ms, const char *account, const char *adopted_primary,
+                     const json_t *port, const json_t *more, const json_t *payload, verr_t *e);
+/* Mark the instance's type change (its number seq, as read) before interface_limit_hold;
+ * the type's write clears it. interface_limits_reconcile (the reconcile pass) takes the
+ * next number for the current type of every mark older than compute.type_change_orphan_s:
+ * a change that died between the network's record and its write. */
+int interface_limit_mark(db_t *db, const char *id, long long seq, verr_t *e);
+void interface_limits_reconcile(service_t *svc);
 
 #endif

@@ -16,6 +16,7 @@
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "metadata_options.h"
+#include "public_dns.h"
 
 /* The text of column k, "" for NULL (what PQgetvalue gives). */
 static const char *col(const instance_row_t *r, int k) { return r->v[k] ? r->v[k] : ""; }
@@ -210,7 +211,14 @@ static void item_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, c
     str(b, state);
     strbuf_putc(b, '}');
     kstr(b, "privateDnsName", dns);
-    kstr(b, "dnsName", "");
+    /* dnsName: the public DNS name of the instance's public address (ipAddress below), the
+     * first interface's; a burst instance's public cloud name is not known here */
+    JSON_AUTO json_t *more = r->v[IR_ATTACHED] ? json_loads(r->v[IR_ATTACHED], 0, NULL) : NULL;
+    const char *public_ip = primary ? col(r, IR_PUBLIC_IP) : json_str(json_array_get(more, 0), "public_ip", "");
+    char public_dns[320];
+    size_t public_dns_len = strcmp(col(r, IR_CLOUD), "private") ? 0 : public_dns_name(public_ip, public_dns, sizeof public_dns);
+    key(b, "dnsName");
+    json_put_string(b, public_dns_len ? public_dns : "", public_dns_len);
     kint(b, "amiLaunchIndex", atoi(col(r, IR_LAUNCH_INDEX)));
     strbuf_puts(b, ",\"productCodes\":[]");
     kstr(b, "instanceType", col(r, IR_TYPE));
@@ -272,8 +280,7 @@ static void item_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, c
         interface_put(b, &f, owner, when);
         n++;
     }
-    if (r->v[IR_ATTACHED]) {
-        JSON_AUTO json_t *more = json_loads(r->v[IR_ATTACHED], 0, NULL);
+    if (more) {
         size_t k;
         const json_t *x;
         json_array_foreach(more, k, x) {
@@ -307,7 +314,20 @@ static void item_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, c
     kstr(b, "httpEndpoint", col(r, IR_MD_OFF)[0] == 't' ? "disabled" : "enabled");
     strbuf_puts(b, ",\"httpProtocolIpv6\":\"disabled\"");
     kstr(b, "instanceMetadataTags", col(r, IR_MD_TAGS)[0] == 't' ? "enabled" : "disabled");
-    strbuf_puts(b, "}}");
+    strbuf_putc(b, '}');
+    /* What is the same for every instance here, as EC2 shapes it: the root disk is
+     * instance store (rootDeviceType), and EC2 lists only EBS volumes in
+     * blockDeviceMapping; Linux/UNIX's usage operation, set at launch; ip-name hostnames
+     * without resource-name records (RunInstances refuses the others); no auto recovery,
+     * hibernation, enclaves or capacity reservations (DescribeInstanceTypes says so too;
+     * RunInstances' "none" preference is not kept: no reservation exists either way).
+     * No bootMode: EC2 shows the one the image says, and images here say none. */
+    strbuf_puts(b, ",\"blockDeviceMapping\":[],\"usageOperation\":\"RunInstances\"");
+    kstr(b, "usageOperationUpdateTime", when);
+    strbuf_puts(b, ",\"privateDnsNameOptions\":{\"hostnameType\":\"ip-name\",\"enableResourceNameDnsARecord\":false,"
+                   "\"enableResourceNameDnsAAAARecord\":false},\"maintenanceOptions\":{\"autoRecovery\":\"disabled\"},"
+                   "\"hibernationOptions\":{\"configured\":false},\"enclaveOptions\":{\"enabled\":false},"
+                   "\"capacityReservationSpecification\":{\"capacityReservationPreference\":\"open\"}}");
 }
 
 void instance_json_put(strbuf_t *b, const instance_row_t *r, const json_t *tags, groups_text_t *gc, int hidden)

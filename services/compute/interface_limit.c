@@ -16,13 +16,26 @@
  *   new type takes, and records the new limit; then the type is written with that number
  *   only if the instance's number is still the one read (a concurrent change of the same
  *   instance: IncorrectModificationState), so the network's record always covers the
- *   type written. A DryRun only counts (network.instance_interface_count, uncached). */
+ *   type written. A DryRun only counts (network.instance_interface_count, uncached).
+ * - A change that dies between the two (its process killed, its bus_ask timed out while
+ *   the network did record) leaves the network's record (type_seq + 1, the new type's
+ *   limit) of a type never written: the network holds attaches to the lower of the two
+ *   limits while compute's number is behind it. The change marks the instance
+ *   (instances.type_change_since, migration 023) before it asks; the write clears the
+ *   mark. The reconcile pass takes the number of every mark older than
+ *   compute.type_change_orphan_s (default: the call timeout + 5 s, past which no live
+ *   change is still between its two steps) for the instance's current type: type_seq + 1,
+ *   no type change. The network's record is then no newer than compute's answer, so the
+ *   current type's limit holds; a change still in flight (slower than that) finds the
+ *   number taken and is refused with IncorrectModificationState, as when two changes
+ *   race. One UPDATE, conditional on the mark: idempotent, no other service asked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
 #include "jsonutil.h"
+#include "log.h"
 
 #define DEVICE_INDEXES 16   /* every instance's device indexes (0..15), whatever its type */
 
@@ -70,4 +83,35 @@ int interface_limit_fits(bus_ctx_t *ctx, const char *account, const char *id, co
         return verr_set(e, 400, "AttachmentLimitExceeded", "Interface count %lld exceeds the limit for %s",
                         (long long)n, t->name);
     return 0;
+}
+
+int interface_limit_mark(db_t *db, const char *id, long long seq, verr_t *e)
+{
+    char seq_s[24];
+    snprintf(seq_s, sizeof seq_s, "%lld", seq);
+    const char *p[] = {id, seq_s};
+    /* its number changed since it was read: the write will refuse it; the mark of the
+     * change that wrote it was cleared with its write */
+    PG_AUTO PGresult *r = db_prepared(db, e, "ilim_mark", "UPDATE instances SET type_change_since = now() WHERE id = $1 "
+                                      "AND type_seq = $2::bigint", 2, p);
+    return r ? 0 : -1;
+}
+
+void interface_limits_reconcile(service_t *svc)
+{
+    const compute_t *c = svc->state;
+    char age[24];
+    snprintf(age, sizeof age, "%d", c->type_change_orphan_s);
+    const char *p[] = {age};
+    verr_t e;
+    PG_AUTO PGresult *r = db_prepared(svc->db, &e, "ilim_orphans",
+        "UPDATE instances SET type_seq = type_seq + 1, type_change_since = NULL WHERE type_change_since IS NOT NULL "
+        "AND type_change_since < now() - make_interval(secs => $1::int) RETURNING id, instance_type, type_seq", 1, p);
+    if (!r) {
+        log_warn("type changes that died halfway: %s", e.message);
+        return;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        log_info("%s: a type change was asked %d s ago or more and never written; number %s is its type %s's now",
+                 PQgetvalue(r, i, 0), c->type_change_orphan_s, PQgetvalue(r, i, 2), PQgetvalue(r, i, 1));
 }

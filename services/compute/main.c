@@ -9,6 +9,7 @@
 #include "launch_grants.h"
 #include "log.h"
 #include "metadata_options.h"
+#include "public_dns.h"
 #include "replay.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; host
@@ -93,8 +94,13 @@ static int init(service_t *svc, verr_t *e)
                         bus_kib * 7 / 8, page_kib);
     state.describe_page_bytes = (size_t)page_kib * 1024;
     state.call_timeout_ms = (int)config_int(svc->cfg, "compute.call_timeout_ms", 10000);
+    /* past its call's timeout and a margin, a type change is no longer between its two steps */
+    state.type_change_orphan_s = (int)config_int(svc->cfg, "compute.type_change_orphan_s",
+                                                 state.call_timeout_ms / 1000 + 5);
     const char *region = config_str(svc->cfg, "region", "us-east-1");
     snprintf(state.region, sizeof state.region, "%s", region);
+    /* the public DNS names of public addresses (DescribeInstances, the metadata service) */
+    public_dns_configure(state.region, config_str(svc->cfg, "public_dns_domain", "compute.virga.internal"));
     char def_zone[80];
     snprintf(def_zone, sizeof def_zone, "%sa", state.region);
     snprintf(state.zones, sizeof state.zones, "%s", config_str(svc->cfg, "gateway.availability_zones", def_zone));
@@ -113,7 +119,7 @@ static int init(service_t *svc, verr_t *e)
 /* Forget the answers whose retry window has passed; mark silent hosts down and end what
  * was asked of lost ones; free the
  * tasks of dead processes and end those that used up their attempts; retry the public
- * addresses whose task gave up. */
+ * addresses whose task gave up; end the type changes that died halfway. */
 static void reconcile(service_t *svc)
 {
     verr_t e;
@@ -125,6 +131,7 @@ static void reconcile(service_t *svc)
     image_exports_purge(svc);
     task_pool_reconcile(state.tasks, svc->db);
     public_addresses_reconcile(svc);
+    interface_limits_reconcile(svc);
 }
 
 static void fini(service_t *svc)

@@ -34,6 +34,7 @@ typedef struct launch {
     launch_net_t net;            /* subnet, groups, address (launch_network.c) */
     md_options_t md;             /* MetadataOptions (metadata_options.c) */
     json_t *tags;                /* tagSet for the instances */
+    json_t *eni_tags;            /* tagSet for the interfaces it makes (launch_port_tags.c) */
     json_t *image;               /* {"image": fetch_url answer, "kernel"?, "ramdisk"?} */
     const char *image_kind;
     long long disk_gib;
@@ -165,7 +166,9 @@ static int parse(bus_ctx_t *ctx, const json_t *body, launch_t *l, verr_t *e)
     l->token = json_str(body, "ClientToken", "");
     if (!valid_token(l->token))
         return verr_set(e, 400, "InvalidParameterValue", "ClientToken must be at most 64 ASCII characters");
-    if (!(l->tags = describe_tag_spec(body, "instance", e)) || (l->md.tags > 0 && md_tag_keys_check(l->tags, e) < 0) ||
+    if (!(l->tags = describe_tag_spec_beside(body, "instance", "network-interface", e)) ||
+        !(l->eni_tags = describe_tag_spec_beside(body, "network-interface", "instance", e)) ||
+        (l->md.tags > 0 && md_tag_keys_check(l->tags, e) < 0) ||
         placement_policy(service_of(ctx)->cfg, l->account, l->tags, &l->policy, e) < 0)
         return -1;
     /* the token's request, to tell a retry from a reuse with other parameters */
@@ -303,6 +306,11 @@ static int insert_instance(db_t *db, const launch_t *l, const char *rid, const c
     AUTOFREE char *groups = json_dumps(l->net.group_ids, JSON_COMPACT);
     JSON_AUTO json_t *nics = launch_net_more_doc(&l->net);   /* for the launch task (launch_network.c) */
     JSON_AUTO json_t *more = nics ? json_pack("{s:O}", "interfaces", nics) : NULL;
+    if (json_array_size(l->eni_tags)) {   /* TagSpecification network-interface: the task tags them */
+        if (!more)
+            more = json_object();
+        json_object_set(more, "eni_tags", l->eni_tags);
+    }
     json_t *im = json_object_get(l->image, "image");
     const char *p[] = {iid, rid, l->account, l->user, idx, l->image_id, json_str(im, "kernel_id", NULL),
                        json_str(im, "ramdisk_id", NULL), img, l->image_kind, l->type->name, vc, mem, disk,
@@ -507,6 +515,7 @@ int compute_run_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, ve
 out:
     launch_net_free(&l.net);
     json_decref(l.tags);
+    json_decref(l.eni_tags);
     json_decref(l.image);
     return rc;
 }

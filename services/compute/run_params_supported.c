@@ -105,7 +105,6 @@ static const struct {
     const char *type, *what;
 } launch_tag_types[] = {
     {"volume", "tags on volumes (an instance has its image's disk; there are no volumes)"},
-    {"network-interface", "tags on the launch's network interfaces (tag them with CreateTags once launched)"},
     {"spot-instances-request", "Spot instance requests"},
     {"elastic-gpu", "elastic GPUs"},
 };

@@ -406,6 +406,9 @@ static int run_launch(task_t *t, verr_t *e)
             goto out;
     }
     uint64_t t_plug = metrics_now_us();
+    /* RunInstances' tags of its interfaces, on the ports just made (launch_port_tags.c) */
+    if (launch_tag_ports(t->svc, c->call_timeout_ms, in.account, in.primary_eni, port, more, t->payload, e) < 0)
+        goto out;
     long long gen = 0;
     if (record_more(t->db, id, port, more, e) < 0 || record_prepared(t->db, id, in.host, port, image, &gen, e) < 0)
         goto out;

@@ -14,6 +14,7 @@
 #include "ipam.h"
 #include "jsonutil.h"
 #include "network.h"
+#include "public_dns.h"
 #include "strbuf.h"
 #include "tags.h"
 
@@ -209,13 +210,15 @@ json_t *eni_items(db_t *db, const char *account, const char *only_id, verr_t *e)
     json_t *items = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
+        char dns[320];
+        public_dns_name(PQgetvalue(r, i, 8), dns, sizeof dns);
         /* an auto-assigned address (no association id) is the cloud's, as EC2 shows it */
         json_t *assoc = PQgetisnull(r, i, 8) ? NULL
             : PQgetisnull(r, i, 10) ? json_pack("{s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "ipOwnerId",
-                                                "amazon", "publicDnsName", "")
+                                                "amazon", "publicDnsName", dns)
             : json_pack("{s:s, s:s, s:s, s:s, s:s}", "publicIp", PQgetvalue(r, i, 8), "allocationId",
                         PQgetvalue(r, i, 9), "associationId", PQgetvalue(r, i, 10), "ipOwnerId", account,
-                        "publicDnsName", "");
+                        "publicDnsName", dns);
         json_t *ip = json_pack("{s:s, s:b}", "privateIpAddress", PQgetvalue(r, i, 5), "primary", 1);
         if (assoc)
             json_object_set(ip, "association", assoc);

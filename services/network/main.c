@@ -2,6 +2,7 @@
 #include "instance_enis.h"
 #include "interface_limit.h"
 #include "network.h"
+#include "public_dns.h"
 
 /* Who may send what (bus_auth.h): the tenant API from the gateway or the operator; ports
  * from compute; a host's datapath document from compute or that host's own agent
@@ -26,7 +27,8 @@ static const bus_route_t routes[] = {
     {"network.RevokeSecurityGroupIngress", net_revoke_ingress, TENANT_API},
     {"network.RevokeSecurityGroupEgress", net_revoke_egress, TENANT_API},
     {"network.DescribeSecurityGroupRules", net_describe_security_group_rules, TENANT_API},
-    {"network.CreateTags", net_create_tags, TENANT_API},
+    /* compute too: RunInstances' TagSpecification of network-interface, as the tenant */
+    {"network.CreateTags", net_create_tags, TENANT_API | BUS_P_COMPUTE},
     {"network.DeleteTags", net_delete_tags, TENANT_API},
     {"network.DescribeTags", net_describe_tags, TENANT_API},
     {"network.CreateNetworkInterface", net_create_network_interface, TENANT_API},
@@ -83,6 +85,9 @@ static const bus_route_t routes[] = {
 
 static int init(service_t *svc, verr_t *e)
 {
+    /* the public DNS names of public addresses, as compute names them (DescribeNetworkInterfaces) */
+    public_dns_configure(config_str(svc->cfg, "region", "us-east-1"),
+                         config_str(svc->cfg, "public_dns_domain", "compute.virga.internal"));
     return host_events_start(svc, e) < 0 ? -1 : instance_eni_events_start(svc, e);
 }
 static void fini(service_t *svc)

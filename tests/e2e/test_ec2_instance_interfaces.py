@@ -31,7 +31,7 @@ import uuid
 
 import pytest
 
-from harness import agent_call, aws, boto3_client, client_error, new_tenant
+from harness import agent_call, aws, boto3_client, client_error, new_tenant, public_dns
 
 WAIT_S = 60
 SHORT_S = 5      # from a change's answer to DescribeInstances showing it (a push: ~10-100 ms)
@@ -311,7 +311,7 @@ def test_default_subnet_instance_gets_a_public_address_shown_and_served(cloud, t
     pub = i["PublicIpAddress"]
     assert ipaddress.ip_address(pub) in ipaddress.ip_network("198.51.100.0/24")
     (f,) = i["NetworkInterfaces"]
-    assert f["Association"] == {"PublicIp": pub, "IpOwnerId": "amazon", "PublicDnsName": ""}
+    assert f["Association"] == {"PublicIp": pub, "IpOwnerId": "amazon", "PublicDnsName": public_dns(cloud, pub)}
     assert f["PrivateIpAddresses"][0]["Association"] == f["Association"]
     assert pub not in [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
     assert [x["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [pub]}])[
@@ -391,7 +391,7 @@ def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
     ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)
     i = public_ip_of(ec2, iid, lambda ip: ip == alloc["PublicIp"])
     assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": alloc["PublicIp"], "IpOwnerId": acct,
-                                                        "PublicDnsName": ""}
+                                                        "PublicDnsName": public_dns(cloud, alloc["PublicIp"])}
     assert address_rows(cloud, auto) == "0"
     assert served_public_ip(cloud, i) == alloc["PublicIp"]
     (listed,) = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"]
@@ -402,7 +402,7 @@ def test_elastic_ip_replaces_the_auto_assigned_address(cloud, tenant):
     second = i["PublicIpAddress"]
     assert second != auto and ipaddress.ip_address(second) in ipaddress.ip_network("198.51.100.0/24")
     assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": second, "IpOwnerId": "amazon",
-                                                        "PublicDnsName": ""}
+                                                        "PublicDnsName": public_dns(cloud, second)}
     assert served_public_ip(cloud, i) == second
     assert second not in [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
     assert cloud.psql("SELECT event || ' ' || auto_assigned FROM network.address_events WHERE public_ip = '%s' "
@@ -522,7 +522,7 @@ def test_stop_releases_the_auto_assigned_address_and_start_gives_a_new_one(cloud
     second = i["PublicIpAddress"]
     assert second != first and ipaddress.ip_address(second) in ipaddress.ip_network("198.51.100.0/24")
     assert i["NetworkInterfaces"][0]["Association"] == {"PublicIp": second, "IpOwnerId": "amazon",
-                                                        "PublicDnsName": ""}
+                                                        "PublicDnsName": public_dns(cloud, second)}
     assert served_public_ip(cloud, i) == second
     assert address_log(cloud, second)[-2:] == ["allocated true", "associated true"]
     assert wait_state(ec2, pinned, "running")["PublicIpAddress"] == alloc["PublicIp"]

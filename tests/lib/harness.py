@@ -373,6 +373,16 @@ def ec2_tenant(cloud, prefix):
     return acct, k, s, boto3_client(cloud, "ec2", k, s)
 
 
+def ec2_tenant_running(cloud, prefix, itype="t3.nano"):
+    """A new tenant (as ec2_tenant) with one running instance of the default busybox
+    image: {account, key, secret, ec2, iid, ami}."""
+    acct, k, s, ec2 = ec2_tenant(cloud, prefix)
+    ami = cloud.default_images()["virga-busybox-rootfs"]
+    iid = ec2.run_instances(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    return {"account": acct, "key": k, "secret": s, "ec2": ec2, "iid": iid, "ami": ami}
+
+
 def canonical_id(account):
     """An account's S3 canonical user id, computed here independently of the service."""
     import hashlib
@@ -512,6 +522,12 @@ def agent_call(cloud, mtype, body):
         host = re.search(r"^agent:\n(?:\s+.*\n)*?\s+host_id:\s*(\S+)", f.read(), re.M).group(1)
     r = cloud.virgadm("--set", "bus.principal=agent-" + host, "call", "compute", mtype, json.dumps(body))
     return (True, json.loads(r.stdout)) if r.returncode == 0 else (False, r.stderr.strip())
+
+
+def public_dns(cloud, ip):
+    """The public DNS name compute gives a public address: ec2-<a-b-c-d>.<region>.<the
+    config's public_dns_domain, by default compute.virga.internal> (docs/config.md)."""
+    return "ec2-%s.%s.compute.virga.internal" % (ip.replace(".", "-"), cloud.env["AWS_DEFAULT_REGION"])
 
 
 def bus_waiting(cloud, service):

@@ -2,7 +2,8 @@
  * describe_instances.c before the items were written as text), a jansson tree per
  * instance, kept for the tests as the reference that services/compute/instance_json.c
  * must match member for member (tests/unit/test_instance_json.c). Ported from a
- * PGresult row to instance_row_t only (PQgetvalue's "" for NULL is ref_col). */
+ * PGresult row to instance_row_t (PQgetvalue's "" for NULL is ref_col), with the members
+ * added since: public DNS names, and the fixed members at the end (docs/api.md, sweep11). */
 #ifndef VIRGA_TESTS_INSTANCE_TREE_REF_H
 #define VIRGA_TESTS_INSTANCE_TREE_REF_H
 
@@ -16,6 +17,7 @@
 #include "instance_json.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "public_dns.h"
 
 static inline const char *ref_col(const instance_row_t *r, int k) { return r->v[k] ? r->v[k] : ""; }
 
@@ -33,7 +35,9 @@ static inline json_t *ref_public_address_interface(json_t *iface, const char *ip
 {
     if (!iface || !ip || !*ip)
         return iface;
-    json_t *assoc = json_pack("{s:s, s:s, s:s}", "publicIp", ip, "ipOwnerId", owner ? owner : "", "publicDnsName", "");
+    char dns[320];
+    public_dns_name(ip, dns, sizeof dns);
+    json_t *assoc = json_pack("{s:s, s:s, s:s}", "publicIp", ip, "ipOwnerId", owner ? owner : "", "publicDnsName", dns);
     json_t *primary = json_array_get(json_object_get(iface, "privateIpAddressesSet"), 0);
     if (primary)
         json_object_set(primary, "association", assoc);
@@ -44,9 +48,12 @@ static inline json_t *ref_public_address_interface(json_t *iface, const char *ip
 static inline void ref_public_address_instance(json_t *item)
 {
     json_t *primary = json_array_get(json_object_get(item, "networkInterfaceSet"), 0);
-    json_t *ip = json_object_get(json_object_get(primary, "association"), "publicIp");
-    if (ip)
+    json_t *assoc = json_object_get(primary, "association");
+    json_t *ip = json_object_get(assoc, "publicIp");
+    if (ip) {
         json_object_set(item, "ipAddress", ip);
+        json_object_set(item, "dnsName", json_object_get(assoc, "publicDnsName"));
+    }
 }
 
 typedef struct ref_iface {
@@ -102,6 +109,7 @@ static inline void ref_burst_fields(json_t *it, const instance_row_t *r)
     const char *addr = *pub ? pub : priv;
     if (*addr)
         json_object_set_new(it, "ipAddress", json_string(addr));
+    json_object_set_new(it, "dnsName", json_string(""));
 }
 
 /* The item with its hidden fields (_reservationId, _ownerId, _hostUp). */
@@ -182,6 +190,16 @@ static inline json_t *ref_item(const instance_row_t *r, json_t *t)
                                   "httpEndpoint", ref_col(r, IR_MD_OFF)[0] == 't' ? "disabled" : "enabled",
                                   "httpProtocolIpv6", "disabled", "instanceMetadataTags",
                                   ref_col(r, IR_MD_TAGS)[0] == 't' ? "enabled" : "disabled"));
+    json_object_set_new(it, "blockDeviceMapping", json_array());
+    json_object_set_new(it, "usageOperation", json_string("RunInstances"));
+    json_object_set_new(it, "usageOperationUpdateTime", json_string(when));
+    json_object_set_new(it, "privateDnsNameOptions",
+                        json_pack("{s:s, s:b, s:b}", "hostnameType", "ip-name", "enableResourceNameDnsARecord", 0,
+                                  "enableResourceNameDnsAAAARecord", 0));
+    json_object_set_new(it, "maintenanceOptions", json_pack("{s:s}", "autoRecovery", "disabled"));
+    json_object_set_new(it, "hibernationOptions", json_pack("{s:b}", "configured", 0));
+    json_object_set_new(it, "enclaveOptions", json_pack("{s:b}", "enabled", 0));
+    json_object_set_new(it, "capacityReservationSpecification", json_pack("{s:s}", "capacityReservationPreference", "open"));
     return it;
 }
 

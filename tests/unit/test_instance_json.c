@@ -17,6 +17,7 @@
 
 #include "instance_tree_ref.h"
 #include "metadata_options.h"
+#include "public_dns.h"
 
 /* instance_state.c's, whose objects pull in the lifecycle: a test double (the writer and
  * the reference call the same one) */
@@ -249,6 +250,8 @@ static void test_metadata_defaults_and_tags(void **state)
 
 int main(void)
 {
+    /* public addresses get names (dnsName, publicDnsName) */
+    public_dns_configure("virga-1", "compute.test");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_bare),        cmocka_unit_test(test_running_full),
         cmocka_unit_test(test_state_reasons),       cmocka_unit_test(test_attached_interfaces),
