@@ -24,7 +24,7 @@ static int by_str(const void *a, const void *b)
 
 /* What a create asks for, as one hash: the same request retried has the same one (groups
  * in any order). The host is left out: compute may place a retried instance elsewhere. */
-static void request_hash(const eni_spec_t *s, char out[65])
+void eni_request_hash(const eni_spec_t *s, char out[65])
 {
     strbuf_t b = {0};
     strbuf_printf(&b, "%s|%s|%s|%s|%s|", s->subnet_id ? s->subnet_id : "", s->private_ip ? s->private_ip : "",
@@ -120,10 +120,12 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
     /* (a port made for an instance, its primary, goes with it: DeleteOnTermination; an
      * existing interface a launch adopts keeps its own: ports.c) the subnet's row locked
      * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
-     * the transaction so that its push is not sent too (network 015) */
+     * the transaction so that its push is not sent too (network 015), added to the ones
+     * the transaction named before (a batch's: network 019, ports_many.c) */
     const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL};
     if (!(sub = db_prepared(db, e, "eni_subnet_token", "SELECT vpc_id, cidr, map_public, set_config("
-                            "'virga.facts_replied', $3, true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
+                            "'virga.facts_replied', concat_ws(',', nullif(current_setting('virga.facts_replied', true), "
+                            "''), nullif($3, '')), true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
                             "t.client_token = $4), (SELECT t.request_hash FROM enis t WHERE t.account_id = $2 AND "
                             "t.client_token = $4) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE OF subnets",
                             4, lp)))
@@ -167,7 +169,7 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);
     char hash[65];
-    request_hash(s, hash);
+    eni_request_hash(s, hash);
     int found = 0;
     if (db_begin(db, e) < 0 || insert_row(db, service_of(ctx), s, hash, s->client_token != NULL, id, &found, e) < 0)
         goto fail;

@@ -28,6 +28,9 @@ typedef struct eni_spec {
 #define ENI_DETACHED "instance_id = NULL, device_index = NULL, attachment_id = NULL, parent_eni = NULL, host = NULL, " \
                      "plugged = false, delete_on_termination = false, interface_limit = NULL, interface_limit_seq = 0"
 
+/* What a create asks for, as one hash (stored with its client token: the same token
+ * with another request is IdempotentParameterMismatch). */
+void eni_request_hash(const eni_spec_t *s, char out[65]);
 /* Make the interface (or find the one made with s->client_token); writes its id. */
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);
 /* The same inside the caller's transaction, without the token's lookup (hash: the

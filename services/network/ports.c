@@ -33,8 +33,9 @@
 #include "ids.h"
 #include "jsonutil.h"
 #include "network.h"
+#include "ports.h"
 
-static int trusted(bus_ctx_t *ctx, verr_t *e)
+int ports_trusted(bus_ctx_t *ctx, verr_t *e)
 {
     if (ctx->msg->from && ctx->msg->from->kind == BUS_P_COMPUTE)
         return 0;
@@ -105,11 +106,9 @@ static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, c
 
 static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on);
 
-int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+int ports_request_of(bus_ctx_t *ctx, const json_t *body, const char *account, port_request_t *q, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
-        return -1;
-    const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
+    const char *inst = json_str(body, "instance_id", NULL);
     if (!account || strlen(account) != 12 || !inst || !*inst || strlen(inst) > 64)
         return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) and instance_id are required");
     const char *host = json_str(body, "host", NULL);
@@ -123,35 +122,48 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         return verr_set(e, 400, "InvalidParameterValue", "associate_public_ip is true or false");
     if (plug_it && (!json_is_boolean(plug_it) || (json_is_true(plug_it) && !host)))
         return verr_set(e, 400, "InvalidParameterValue", "plug is true or false, and true needs host");
-    char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
-        snprintf(subnet, sizeof subnet, "%.47s", sn);
-    else if (default_subnet(ctx, account, json_str(body, "az", NULL), subnet, e) < 0)
+        snprintf(q->subnet, sizeof q->subnet, "%.47s", sn);
+    else if (default_subnet(ctx, account, json_str(body, "az", NULL), q->subnet, e) < 0)
         return -1;
-    snprintf(token, sizeof token, "%s", json_str(body, "client_token", NULL) ? json_str(body, "client_token", "")
-             : "instance:");
-    if (!json_str(body, "client_token", NULL))
-        snprintf(token, sizeof token, "instance:%s", inst);
-    eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
-                    .groups = json_object_get(body, "groups"), .description = "instance interface",
-                    .instance_id = inst, .host = host, .client_token = token, .device_kind = kind,
-                    .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
-                    .facts_in_reply = 1};
-    char id[IDS_MAX];
-    if (eni_create(ctx, &s, id, e) < 0)
-        return -1;
+    if (json_str(body, "client_token", NULL))
+        snprintf(q->token, sizeof q->token, "%s", json_str(body, "client_token", ""));
+    else
+        snprintf(q->token, sizeof q->token, "instance:%s", inst);
+    q->s = (eni_spec_t){.account = account, .subnet_id = q->subnet, .private_ip = json_str(body, "private_ip", NULL),
+                        .groups = json_object_get(body, "groups"), .description = "instance interface",
+                        .instance_id = inst, .host = host, .client_token = q->token, .device_kind = kind,
+                        .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
+                        .facts_in_reply = 1};
+    return 0;
+}
+
+int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t **reply, verr_t *e)
+{
     if (port_reply(service_db(ctx), id, reply, e) < 0)
         return -1;
     /* a port made before without the plug (a retry after an older compute's create, or
      * one unplugged since): plugged now, as port_plug would */
-    if (s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {
+    const char *host = q->s.host;
+    if (q->s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {
         json_decref(*reply);
         *reply = NULL;
         JSON_AUTO json_t *pb = json_pack("{s:s, s:s}", "eni", id, "host", host);
         return plug(ctx, pb, reply, e, 1);
     }
     return 0;
+}
+
+int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (ports_trusted(ctx, e) < 0)
+        return -1;
+    port_request_t q;
+    char id[IDS_MAX];
+    if (ports_request_of(ctx, body, json_str(body, "account", NULL), &q, e) < 0 || eni_create(ctx, &q.s, id, e) < 0)
+        return -1;
+    return ports_answer(ctx, &q, id, reply, e);
 }
 
 /* network.port_adopt: the interface attached at device index 0 in one transaction, with
@@ -164,7 +176,7 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
  * first to lock its row wins and the other ends as a failed launch. */
 int net_port_adopt(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
     const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
@@ -271,7 +283,7 @@ static int lock_port(db_t *db, const char *eni, char *vpc, char *host, int *plug
 
 static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
     if (!eni)
@@ -347,7 +359,7 @@ int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
  * launch's port (was 13 statements in two transactions: issue 11's launch rate). */
 int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *inst = json_str(body, "instance_id", NULL);
     if (!eni)
@@ -398,7 +410,7 @@ fail:
  * uncached (network.addresses_free, enis.c), and port_create has the last word. */
 int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     db_t *db = service_db(ctx);
     const char *account = json_str(body, "account", NULL), *az = json_str(body, "az", NULL);
@@ -506,7 +518,7 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
  * datapaths apply the new rules. Setting the same groups again changes nothing. */
 int net_port_set_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *account = json_str(body, "account", NULL);
     const json_t *groups = json_object_get(body, "groups");
