@@ -6,7 +6,10 @@
  *                       the default VPC's subnet and group when none was named; plugged
  *                       on its host in the same call unless the host only simulates;
  *                       network.port_adopt instead when RunInstances named an existing
- *                       interface as the primary: instances.primary_eni);
+ *                       interface as the primary: instances.primary_eni; a
+ *                       MaxCount launch's first task asks network.port_create_many
+ *                       for itself and its siblings, which then find their ports
+ *                       recorded: launch_batch.c);
  *                       then the interfaces RunInstances gave beyond the primary
  *                       (network.launch_interfaces: launch_network.c); then, in one
  *                       transaction, the ports are recorded, the instance is marked prepared and the

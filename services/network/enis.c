@@ -65,7 +65,7 @@ static int find_by_token(db_t *db, const eni_spec_t *s, const char *hash, char *
  * against what was asked (NULL or empty: the VPC's default group): 0 when each was, else
  * InvalidGroup.NotFound naming the first that was not (one not the account's, not in the
  * VPC, or named twice). */
-static int groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e)
+int eni_groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e)
 {
     JSON_AUTO json_t *got = json_loads(added, 0, NULL);
     if (!json_array_size(groups))
@@ -152,7 +152,7 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
     if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
         return -1;
     if (!(ins = db_prepared(db, e, "eni_insert_groups", ENI_INSERT, 14, p)) ||
-        groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+        eni_groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
         return -1;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;

@@ -45,35 +45,58 @@ int ports_trusted(bus_ctx_t *ctx, verr_t *e)
 /* What compute needs of a port (and the datapath of its placement), its security groups
  * [{groupId, groupName}] (compute shows them as the instance's groupSet) and its facts
  * as a push would carry them (instance_enis.c: compute stores them with the port, and a
- * port_create sends no push), in one statement. */
+ * port_create sends no push), in one statement: PORT_READ with the condition on n. */
+#define PORT_READ                                                                                                     \
+    "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "   \
+    "n.instance_id, n.device_kind, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', "       \
+    "g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE "     \
+    "eg.eni_id = n.id), eni_facts(n)::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE "
+
+/* The port of row i of a PORT_READ. */
+static json_t *port_of_row(const PGresult *r, int i)
+{
+    cidr_t c;
+    char gw[CIDR_STR_MAX];
+    cidr_parse(PQgetvalue(r, i, 6), &c);
+    cidr_ip_format(cidr_gateway(&c), gw);
+    json_t *port = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:b, s:s?}", "eni_id", PQgetvalue(r, i, 0),
+                             "account", PQgetvalue(r, i, 1), "vpc_id", PQgetvalue(r, i, 2), "subnet_id",
+                             PQgetvalue(r, i, 3), "mac", PQgetvalue(r, i, 4), "ip", PQgetvalue(r, i, 5), "prefix_len",
+                             c.len, "gateway", gw, "host", PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7),
+                             "plugged", PQgetvalue(r, i, 8)[0] == 't', "instance_id",
+                             PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9));
+    json_object_set_new(port, "device_kind", json_string(PQgetvalue(r, i, 10)));
+    json_object_set_new(port, "groups", json_loads(PQgetvalue(r, i, 11), 0, NULL));
+    json_t *facts = json_loads(PQgetvalue(r, i, 12), 0, NULL);
+    if (facts)
+        json_object_set_new(port, "facts", facts);
+    return port;
+}
+
 static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
 {
     const char *p[] = {eni};
-    PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
-        "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
-        "n.instance_id, n.device_kind, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', "
-        "g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE "
-        "eg.eni_id = n.id), eni_facts(n)::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_get", PORT_READ "n.id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 404, "InvalidNetworkInterfaceID.NotFound", "The port '%.64s' does not exist", eni);
-    cidr_t c;
-    char gw[CIDR_STR_MAX];
-    cidr_parse(PQgetvalue(r, 0, 6), &c);
-    cidr_ip_format(cidr_gateway(&c), gw);
-    *reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:b, s:s?}", "eni_id", PQgetvalue(r, 0, 0),
-                       "account", PQgetvalue(r, 0, 1), "vpc_id", PQgetvalue(r, 0, 2), "subnet_id", PQgetvalue(r, 0, 3),
-                       "mac", PQgetvalue(r, 0, 4), "ip", PQgetvalue(r, 0, 5), "prefix_len", c.len, "gateway", gw,
-                       "host", PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), "plugged",
-                       PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
-                       PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
-    json_object_set_new(*reply, "device_kind", json_string(PQgetvalue(r, 0, 10)));
-    json_object_set_new(*reply, "groups", json_loads(PQgetvalue(r, 0, 11), 0, NULL));
-    json_t *facts = json_loads(PQgetvalue(r, 0, 12), 0, NULL);
-    if (facts)
-        json_object_set_new(*reply, "facts", facts);
+    *reply = port_of_row(r, 0);
     return 0;
+}
+
+json_t *ports_read(db_t *db, const json_t *ids, verr_t *e)
+{
+    AUTOFREE char *doc = json_dumps(ids, JSON_COMPACT);
+    const char *p[] = {doc};
+    PG_AUTO PGresult *r = db_prepared(db, e, "ports_get", PORT_READ "n.id IN (SELECT json_array_elements_text($1::json))",
+                                      1, p);
+    if (!r)
+        return NULL;
+    json_t *out = json_object();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_object_set_new(out, PQgetvalue(r, i, 0), port_of_row(r, i));
+    return out;
 }
 
 /* The default subnet of the account's default VPC, in az (or the first zone). */
@@ -139,9 +162,11 @@ int ports_request_of(bus_ctx_t *ctx, const json_t *body, const char *account, po
     return 0;
 }
 
-int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t **reply, verr_t *e)
+int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t *read, json_t **reply, verr_t *e)
 {
-    if (port_reply(service_db(ctx), id, reply, e) < 0)
+    if (read)
+        *reply = read;
+    else if (port_reply(service_db(ctx), id, reply, e) < 0)
         return -1;
     /* a port made before without the plug (a retry after an older compute's create, or
      * one unplugged since): plugged now, as port_plug would */
@@ -163,7 +188,7 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
     char id[IDS_MAX];
     if (ports_request_of(ctx, body, json_str(body, "account", NULL), &q, e) < 0 || eni_create(ctx, &q.s, id, e) < 0)
         return -1;
-    return ports_answer(ctx, &q, id, reply, e);
+    return ports_answer(ctx, &q, id, NULL, reply, e);
 }
 
 /* network.port_adopt: the interface attached at device index 0 in one transaction, with

@@ -20,8 +20,12 @@ int ports_trusted(bus_ctx_t *ctx, verr_t *e);
  * device_kind?, associate_public_ip?, plug?, client_token?}) of account, checked, into q
  * (the default subnet looked up, or made with the default VPC, when none is named). */
 int ports_request_of(bus_ctx_t *ctx, const json_t *body, const char *account, port_request_t *q, verr_t *e);
-/* The answer for port id made (or found by its token) for q: the port, plugged on q's
- * host now if it asked for the plug and the port found was not. */
-int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t **reply, verr_t *e);
+/* The answer for port id made (or found by its token) for q: the port (read: as
+ * ports_read read it, taken; NULL: read now), plugged on q's host now if it asked for the
+ * plug and the port found was not. */
+int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t *read, json_t **reply, verr_t *e);
+/* The ports of ids (a JSON array) in one statement: {id: port} (one gone is absent), or
+ * NULL with e. */
+json_t *ports_read(db_t *db, const json_t *ids, verr_t *e);
 
 #endif

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
+#include "ids.h"
+#include "ipam.h"
 #include "jsonutil.h"
 #include "network.h"
 #include "ports.h"
@@ -57,20 +60,185 @@ static int tokens_found(db_t *db, const char *account, many_t *m, verr_t *e)
     return 0;
 }
 
-/* Every subnet the ports are made in, locked in one statement in id order. */
-static int subnets_lock(db_t *db, const many_t *m, verr_t *e)
+/* Every subnet the ports are made in, locked in one statement in id order; *subnets:
+ * those of the account, {id: [vpc, cidr, map_public]} (another's or an unknown one is
+ * left to its port's own eni_insert, which says so). */
+static int subnets_lock(db_t *db, const char *account, const many_t *m, json_t **subnets, verr_t *e)
 {
     JSON_AUTO json_t *ids = json_array();
+    *subnets = json_object();
     for (size_t i = 0; i < m->n; i++)
         if (!m->id[i][0] && !m->err[i].code[0])
             json_array_append_new(ids, json_string(m->q[i].subnet));
     if (!json_array_size(ids))
         return 0;
     AUTOFREE char *doc = json_dumps(ids, JSON_COMPACT);
-    const char *p[] = {doc};
-    PG_AUTO PGresult *r = db_prepared(db, e, "many_subnets", "SELECT id FROM subnets WHERE id IN (SELECT "
-                                      "json_array_elements_text($1::json)) ORDER BY id FOR UPDATE", 1, p);
-    return r ? 0 : -1;
+    const char *p[] = {doc, account};
+    PG_AUTO PGresult *r = db_prepared(db, e, "many_subnets", "SELECT id, vpc_id, cidr::text, map_public FROM subnets "
+                                      "WHERE id IN (SELECT json_array_elements_text($1::json)) AND account_id = $2 "
+                                      "ORDER BY id FOR UPDATE", 2, p);
+    if (!r)
+        return -1;
+    for (int k = 0; k < PQntuples(r); k++)
+        json_object_set_new(*subnets, PQgetvalue(r, k, 0), json_pack("[s, s, b]", PQgetvalue(r, k, 1),
+                            PQgetvalue(r, k, 2), PQgetvalue(r, k, 3)[0] == 't'));
+    return 0;
+}
+
+/* A port made with the others in one statement: no address asked (an asked one is
+ * checked as port_create checks it), no tags, its subnet the account's. */
+static int in_set(const many_t *m, size_t i, const json_t *subnets)
+{
+    const eni_spec_t *s = &m->q[i].s;
+    return !m->id[i][0] && !m->err[i].code[0] && !s->private_ip && !s->tags && json_array_size(s->groups) <= 5 &&
+           json_object_get(subnets, m->q[i].subnet);
+}
+
+/* The set's rows, as ENI_INSERT (enis.c) writes one, in one statement */
+#define MANY_INSERT                                                                                                   \
+    "INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, description, instance_id, host, client_token, "   \
+    "device_kind, request_hash, device_index, attachment_id, plugged, delete_on_termination) SELECT x.id, $1::text, x.vpc, " \
+    "x.subnet, x.ip::inet, x.mac::macaddr, x.descr, x.instance, x.host, x.token, x.kind, x.hash, CASE WHEN "          \
+    "x.instance IS NULL THEN NULL ELSE 0 END, CASE WHEN x.instance IS NULL THEN NULL ELSE 'eni-attach-' || "         \
+    "substr(x.id, 5) END, x.plug, x.instance IS NOT NULL FROM json_to_recordset($2::json) AS x(id text, vpc text, "  \
+    "subnet text, ip text, mac text, descr text, instance text, host text, token text, kind text, hash text, plug "   \
+    "boolean)"
+
+/* and their groups (each the account's and in the VPC; none named: the VPC's default) */
+#define MANY_GROUPS                                                                                                   \
+    "INSERT INTO eni_groups (eni_id, group_id) SELECT x.id, sg.id FROM json_to_recordset($2::json) AS x(id text, "   \
+    "vpc text, groups json) JOIN security_groups sg ON sg.vpc_id = x.vpc AND sg.account_id = $1::text AND CASE WHEN "      \
+    "x.groups IS NULL THEN sg.name = 'default' ELSE sg.id IN (SELECT json_array_elements_text(x.groups)) END "       \
+    "RETURNING eni_id, group_id"
+
+/* the VPCs of the ports plugged and their hosts (with the ones they are plugged on) a
+ * new generation each, once */
+#define MANY_TOUCH                                                                                                    \
+    "WITH " HOSTS_TOUCH_VPC_CTES("ANY (SELECT json_array_elements_text($1::json))",                                   \
+                                 "ANY (SELECT json_array_elements_text($2::json))") " SELECT 1"
+
+/* The ports of the set made together: an address pick a subnet, one INSERT of the rows,
+ * one of their groups, one touch of the hosts, then each one's public address (the
+ * pool's lock taken once: a transaction lock). 1: made; 0: one could not be (its error
+ * in m->err: the caller makes the transaction again without it); -1: the database. */
+static int make_set(bus_ctx_t *ctx, const char *account, many_t *m, const json_t *subnets, int *made, verr_t *e)
+{
+    db_t *db = service_db(ctx);
+    service_t *svc = service_of(ctx);
+    JSON_AUTO json_t *rows = json_array(), *ids = json_array(), *vpcs = json_array(), *hosts = json_array();
+    const char *sid;
+    json_t *sub;
+    json_object_foreach((json_t *)subnets, sid, sub) {
+        size_t want = 0, k = 0;
+        for (size_t i = 0; i < m->n; i++)
+            want += in_set(m, i, subnets) && !strcmp(m->q[i].subnet, sid);
+        if (!want)
+            continue;
+        JSON_AUTO json_t *ips = ipam_private_many(db, sid, json_string_value(json_array_get(sub, 1)), want, e);
+        if (!ips)
+            return -1;
+        for (size_t i = 0; i < m->n; i++) {
+            if (!in_set(m, i, subnets) || strcmp(m->q[i].subnet, sid))
+                continue;
+            const eni_spec_t *s = &m->q[i].s;
+            if (k >= json_array_size(ips)) {
+                verr_set(&m->err[i], 400, "InsufficientFreeAddressesInSubnet", "There are not enough free addresses "
+                         "in subnet '%s' to satisfy the requested number of instances.", sid);
+                continue;
+            }
+            if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
+                return -1;
+            char mac[18];
+            ids_new("eni", m->id[i]);
+            cidr_mac_for(m->id[i], mac);
+            made[i] = 1;
+            int plug = s->plug && s->host;
+            json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:b}", "id", m->id[i],
+                                    "vpc", json_string_value(json_array_get(sub, 0)), "subnet", sid, "ip",
+                                    json_string_value(json_array_get(ips, k++)), "mac", mac, "descr",
+                                    s->description ? s->description : "", "instance", s->instance_id, "host",
+                                    s->host, "token", s->client_token, "kind", s->device_kind ? s->device_kind : "veth",
+                                    "hash", m->hash[i], "plug", plug);
+            if (json_array_size(s->groups))
+                json_object_set(row, "groups", (json_t *)s->groups);
+            json_array_append_new(rows, row);
+            json_array_append_new(ids, json_string(m->id[i]));
+            if (plug) {
+                json_array_append_new(vpcs, json_string(json_string_value(json_array_get(sub, 0))));
+                json_array_append_new(hosts, json_string(s->host));
+            }
+        }
+    }
+    if (!json_array_size(rows))
+        return 1;
+    /* their facts go back in the answer: no push for them (network 019), and no bump of
+     * their version by their groups' and addresses' triggers (017) */
+    AUTOFREE char *rows_doc = json_dumps(rows, JSON_COMPACT);
+    AUTOFREE char *list = NULL;
+    {
+        size_t len = 1;
+        for (size_t i = 0; i < json_array_size(ids); i++)
+            len += strlen(json_string_value(json_array_get(ids, i))) + 1;
+        list = xcalloc(len, 1);
+        for (size_t i = 0; i < json_array_size(ids); i++) {
+            if (i)
+                strcat(list, ",");
+            strcat(list, json_string_value(json_array_get(ids, i)));
+        }
+    }
+    const char *lp[] = {list};
+    const char *ip[] = {account, rows_doc};
+    PG_AUTO PGresult *set = db_prepared(db, e, "many_replied", "SELECT set_config('virga.facts_replied', concat_ws("
+                                        "',', nullif(current_setting('virga.facts_replied', true), ''), $1::text), true)",
+                                        1, lp);
+    PG_AUTO PGresult *ins = set ? db_prepared(db, e, "many_insert", MANY_INSERT, 2, ip) : NULL;
+    PG_AUTO PGresult *grp = ins ? db_prepared(db, e, "many_groups", MANY_GROUPS, 2, ip) : NULL;
+    if (!grp)
+        return -1;
+    /* each port's groups against what it asked, as port_create checks its own */
+    JSON_AUTO json_t *added = json_object();
+    for (int r = 0; r < PQntuples(grp); r++) {
+        json_t *l = json_object_get(added, PQgetvalue(grp, r, 0));
+        if (!l)
+            json_object_set_new(added, PQgetvalue(grp, r, 0), l = json_array());
+        json_array_append_new(l, json_string(PQgetvalue(grp, r, 1)));
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        if (!made[i])
+            continue;
+        json_t *got = json_object_get(added, m->id[i]);
+        AUTOFREE char *doc = got ? json_dumps(got, JSON_COMPACT) : xstrdup("[]");
+        verr_t ge = {0};
+        if (eni_groups_added(doc, json_string_value(json_array_get(json_object_get(subnets, m->q[i].subnet), 0)),
+                             m->q[i].s.groups, &ge) < 0) {
+            m->err[i] = ge;
+            return 0;
+        }
+    }
+    if (json_array_size(vpcs)) {
+        AUTOFREE char *vd = json_dumps(vpcs, JSON_COMPACT);
+        AUTOFREE char *hd = json_dumps(hosts, JSON_COMPACT);
+        const char *tp[] = {vd, hd};
+        PG_AUTO PGresult *t = db_prepared(db, e, "many_touch", MANY_TOUCH, 2, tp);
+        if (!t)
+            return -1;
+    }
+    /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
+    for (size_t i = 0; i < m->n; i++) {
+        const eni_spec_t *s = &m->q[i].s;
+        int pub = s->public_ip < 0 ? json_is_true(json_array_get(json_object_get(subnets, m->q[i].subnet), 2))
+                                   : s->public_ip;
+        verr_t pe = {0};
+        if (made[i] && pub && eni_public_assign(db, svc->cfg, account, m->id[i], &pe) < 0) {
+            if (pe.http_status >= 500 || !pe.http_status) {
+                *e = pe;
+                return -1;
+            }
+            m->err[i] = pe;
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* One try of the transaction. 1: committed; 0: rolled back, a port could not be made
@@ -79,10 +247,19 @@ static int subnets_lock(db_t *db, const many_t *m, verr_t *e)
 static int try_once(bus_ctx_t *ctx, const char *account, many_t *m, verr_t *e)
 {
     db_t *db = service_db(ctx);
+    JSON_AUTO json_t *subnets = NULL;
+    AUTOFREE int *made = xcalloc(m->n, sizeof *made);
     for (size_t i = 0; i < m->n; i++)
         m->id[i][0] = 0;
-    if (db_begin(db, e) < 0 || tokens_found(db, account, m, e) < 0 || subnets_lock(db, m, e) < 0)
+    int set = 0;
+    if (db_begin(db, e) < 0 || tokens_found(db, account, m, e) < 0 || subnets_lock(db, account, m, &subnets, e) < 0 ||
+        (set = make_set(ctx, account, m, subnets, made, e)) < 0)
         goto fail;
+    if (set == 0) {
+        db_rollback(db);
+        return 0;
+    }
+    /* the others (an address asked, another's subnet...) each as port_create makes it */
     for (size_t i = 0; i < m->n; i++) {
         if (m->id[i][0] || m->err[i].code[0])
             continue;
@@ -104,8 +281,11 @@ static int try_once(bus_ctx_t *ctx, const char *account, many_t *m, verr_t *e)
         goto fail;
     return 1;
 fail:
-    db_rollback(db);
-    return -1;
+    {
+        int raced = !strcmp(db_last_sqlstate(db), "23505");   /* a token's port made meanwhile: again */
+        db_rollback(db);
+        return raced ? 0 : -1;
+    }
 }
 
 int net_port_create_many(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
@@ -153,11 +333,19 @@ int net_port_create_many(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
         verr_set(e, 503, "ServiceUnavailable", "the ports could not be made: retry");
         goto out;
     }
+    /* every port's answer read in one statement */
+    JSON_AUTO json_t *made = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!m.err[i].code[0])
+            json_array_append_new(made, json_string(m.id[i]));
+    JSON_AUTO json_t *read = ports_read(service_db(ctx), made, e);
+    if (!read)
+        goto out;
     json_t *list = json_array();
     *reply = json_pack("{s:o}", "ports", list);
     for (size_t i = 0; i < n; i++) {
-        json_t *port = NULL;
-        if (!m.err[i].code[0] && ports_answer(ctx, &m.q[i], m.id[i], &port, &m.err[i]) == 0) {
+        json_t *port = NULL, *one = m.err[i].code[0] ? NULL : json_object_get(read, m.id[i]);
+        if (!m.err[i].code[0] && ports_answer(ctx, &m.q[i], m.id[i], json_incref(one), &port, &m.err[i]) == 0) {
             json_array_append_new(list, port);
             continue;
         }
