@@ -2,17 +2,20 @@
  * network.port_create for a reservation's ports"):
  *   network.port_create_many {account, ports: [port_create's body, each with its
  *                        instance_id]} -> {ports: [the port as port_create answers it, or
- *                        {instance_id, error: {code, message}}]}, in the order asked
+ *                        {instance_id, error: {code, message, status}}]}, in the order asked
  * A MaxCount N launch asked N port_creates, each a transaction that queued on the
  * subnet's row lock behind the others (docs/performance.md, rate10); here one
- * transaction makes them: the tokens looked up in one statement (= ANY), each subnet
+ * transaction makes them: the tokens looked up in one statement (= ANY), every subnet
  * locked once and in id order (two batches, or a batch and a port_create, never
- * deadlock), then each port as port_create makes it (enis.c, eni_insert: the same
- * code), and one COMMIT. Each port keeps its own token, instance:<instance_id>, so the
- * batch is idempotent per instance: a retried batch, or one instance's own port_create
- * after it, answers the same port. A port that cannot be made (an address asked that is
- * taken, a group gone, the subnet full) fails only its own instance: the transaction is
- * made again without it (at most once per port), and the answer says which and why. */
+ * deadlock), the addresses picked in one statement a subnet, one INSERT of the rows,
+ * one of their groups, one touch of the VPCs' hosts, each one's public address, one
+ * COMMIT and one read of the answers. A port asked with an address (or in a subnet not
+ * the account's) is made by port_create's own code (enis.c, eni_insert) in the same
+ * transaction. Each port keeps its own token, instance:<instance_id>, so the batch is
+ * idempotent per instance: a retried batch, or one instance's own port_create after it,
+ * answers the same port. A port that cannot be made (an address asked that is taken, a
+ * group gone, the subnet full) fails only its own instance: the transaction is made
+ * again without it (at most once a port), and the answer says which and why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +291,33 @@ fail:
     }
 }
 
+/* The answer: every port made or found read in one statement, in the order asked, or
+ * its instance's error. */
+static int answer(bus_ctx_t *ctx, many_t *m, const json_t *ports, json_t **reply, verr_t *e)
+{
+    JSON_AUTO json_t *made = json_array();
+    for (size_t i = 0; i < m->n; i++)
+        if (!m->err[i].code[0])
+            json_array_append_new(made, json_string(m->id[i]));
+    JSON_AUTO json_t *read = ports_read(service_db(ctx), made, e);
+    if (!read)
+        return -1;
+    json_t *list = json_array();
+    *reply = json_pack("{s:o}", "ports", list);
+    for (size_t i = 0; i < m->n; i++) {
+        json_t *port = NULL, *one = m->err[i].code[0] ? NULL : json_object_get(read, m->id[i]);
+        if (!m->err[i].code[0] && ports_answer(ctx, &m->q[i], m->id[i], json_incref(one), &port, &m->err[i]) == 0) {
+            json_array_append_new(list, port);
+            continue;
+        }
+        json_array_append_new(list, json_pack("{s:s?, s:{s:s, s:s, s:i}}", "instance_id",
+                                              json_str(json_array_get(ports, i), "instance_id", NULL), "error", "code",
+                                              m->err[i].code, "message", m->err[i].message, "status",
+                                              m->err[i].http_status));
+    }
+    return 0;
+}
+
 int net_port_create_many(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
     if (ports_trusted(ctx, e) < 0)
@@ -333,28 +363,7 @@ int net_port_create_many(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
         verr_set(e, 503, "ServiceUnavailable", "the ports could not be made: retry");
         goto out;
     }
-    /* every port's answer read in one statement */
-    JSON_AUTO json_t *made = json_array();
-    for (size_t i = 0; i < n; i++)
-        if (!m.err[i].code[0])
-            json_array_append_new(made, json_string(m.id[i]));
-    JSON_AUTO json_t *read = ports_read(service_db(ctx), made, e);
-    if (!read)
-        goto out;
-    json_t *list = json_array();
-    *reply = json_pack("{s:o}", "ports", list);
-    for (size_t i = 0; i < n; i++) {
-        json_t *port = NULL, *one = m.err[i].code[0] ? NULL : json_object_get(read, m.id[i]);
-        if (!m.err[i].code[0] && ports_answer(ctx, &m.q[i], m.id[i], json_incref(one), &port, &m.err[i]) == 0) {
-            json_array_append_new(list, port);
-            continue;
-        }
-        const json_t *x = json_array_get(ports, i);
-        json_array_append_new(list, json_pack("{s:s?, s:{s:s, s:s, s:i}}", "instance_id",
-                                              json_str(x, "instance_id", NULL), "error", "code", m.err[i].code,
-                                              "message", m.err[i].message, "status", m.err[i].http_status));
-    }
-    rc = 0;
+    rc = answer(ctx, &m, ports, reply, e);
 out:
     free(m.q);
     free(m.hash);
