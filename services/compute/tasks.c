@@ -6,7 +6,10 @@
  *                       the default VPC's subnet and group when none was named; plugged
  *                       on its host in the same call unless the host only simulates;
  *                       network.port_adopt instead when RunInstances named an existing
- *                       interface as the primary: instances.primary_eni);
+ *                       interface as the primary: instances.primary_eni; a
+ *                       MaxCount launch's first task asks network.port_create_many
+ *                       for itself and its siblings, which then find their ports
+ *                       recorded: launch_batch.c);
  *                       then the interfaces RunInstances gave beyond the primary
  *                       (network.launch_interfaces: launch_network.c); then, in one
  *                       transaction, the ports are recorded, the instance is marked prepared and the
@@ -30,6 +33,7 @@
 #include "compute.h"
 #include "instance_state.h"
 #include "jsonutil.h"
+#include "launch_batch.h"
 #include "launch_grants.h"
 #include "launch_network.h"
 #include "log.h"
@@ -80,28 +84,33 @@ static void inst_free(inst_t *i)
     free(i->primary_eni);
 }
 
+/* An instance as LAUNCH_INST_COLUMNS read it (row of r, from column c). */
+static void inst_of_row(const PGresult *r, int row, int c, inst_t *i)
+{
+    snprintf(i->state, sizeof i->state, "%s", PQgetvalue(r, row, c + 0));
+    snprintf(i->account, sizeof i->account, "%s", PQgetvalue(r, row, c + 1));
+    snprintf(i->host, sizeof i->host, "%s", PQgetvalue(r, row, c + 2));
+    snprintf(i->driver, sizeof i->driver, "%s", PQgetvalue(r, row, c + 3));
+    snprintf(i->zone, sizeof i->zone, "%s", PQgetvalue(r, row, c + 4));
+    i->subnet = PQgetisnull(r, row, c + 5) ? NULL : xstrdup(PQgetvalue(r, row, c + 5));
+    i->private_ip = PQgetisnull(r, row, c + 6) ? NULL : xstrdup(PQgetvalue(r, row, c + 6));
+    i->groups = xstrdup(PQgetvalue(r, row, c + 7));
+    i->prepared = PQgetvalue(r, row, c + 8)[0] == 't';
+    i->image = xstrdup(PQgetvalue(r, row, c + 9));
+    i->public_ip = PQgetisnull(r, row, c + 10) ? -1 : PQgetvalue(r, row, c + 10)[0] == 't';
+    i->primary_eni = PQgetisnull(r, row, c + 11) ? NULL : xstrdup(PQgetvalue(r, row, c + 11));
+}
+
 static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
 {
     const char *p[] = {id};
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
-        "SELECT state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, "
-        "prepared, image::text, associate_public_ip, primary_eni FROM instances WHERE id = $1", 1, p);
+        "SELECT " LAUNCH_INST_COLUMNS " FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return 0;
-    snprintf(i->state, sizeof i->state, "%s", PQgetvalue(r, 0, 0));
-    snprintf(i->account, sizeof i->account, "%s", PQgetvalue(r, 0, 1));
-    snprintf(i->host, sizeof i->host, "%s", PQgetvalue(r, 0, 2));
-    snprintf(i->driver, sizeof i->driver, "%s", PQgetvalue(r, 0, 3));
-    snprintf(i->zone, sizeof i->zone, "%s", PQgetvalue(r, 0, 4));
-    i->subnet = PQgetisnull(r, 0, 5) ? NULL : xstrdup(PQgetvalue(r, 0, 5));
-    i->private_ip = PQgetisnull(r, 0, 6) ? NULL : xstrdup(PQgetvalue(r, 0, 6));
-    i->groups = xstrdup(PQgetvalue(r, 0, 7));
-    i->prepared = PQgetvalue(r, 0, 8)[0] == 't';
-    i->image = xstrdup(PQgetvalue(r, 0, 9));
-    i->public_ip = PQgetisnull(r, 0, 10) ? -1 : PQgetvalue(r, 0, 10)[0] == 't';
-    i->primary_eni = PQgetisnull(r, 0, 11) ? NULL : xstrdup(PQgetvalue(r, 0, 11));
+    inst_of_row(r, 0, 0, i);
     return 1;
 }
 
@@ -147,10 +156,7 @@ static void port_params(port_params_t *pp, const char *id, const json_t *port)
 
 #define RECORD_PORT_SQL                                                                                               \
     "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "     \
-    "gateway, groups) VALUES ($1, $10::int, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) ON CONFLICT (instance_id, "   \
-    "device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, vpc_id = "                 \
-    "EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "             \
-    "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false"
+    "gateway, groups) VALUES ($1, $10::int, $2, $3, $4, $5, $6, $7::int, $8, $9::jsonb) " LAUNCH_PORT_UPSERT
 
 /* The port's answer into instance_interfaces (at its device_index: 0, the primary). */
 static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
@@ -323,6 +329,18 @@ static json_t *port_request(const char *id, const inst_t *in, const char **metho
     return body;
 }
 
+/* A sibling's port_create body for the batch (launch_batch.c): the one its own task
+ * would ask. */
+static json_t *sibling_ask(const PGresult *r, int row)
+{
+    inst_t in = {0};
+    const char *method;
+    inst_of_row(r, row, 1, &in);
+    json_t *body = port_request(PQgetvalue(r, row, 0), &in, &method);
+    inst_free(&in);
+    return body;
+}
+
 /* The image refused after the port was made: the port is recorded first, so the cleanup
  * task that the failure queues deletes it. */
 static int launch_failed_with_port(task_t *t, const char *id, const json_t *port, const verr_t *why, verr_t *e)
@@ -341,8 +359,10 @@ static int launch_failed_with_port(task_t *t, const char *id, const json_t *port
 static int orphan_port(task_t *t, const char *id, const inst_t *in, verr_t *e)
 {
     const compute_t *c = t->svc->state;
-    if (in->prepared || t->attempts < 2 || in->primary_eni)
-        return TASK_DONE;
+    int batched = 0;
+    if (in->prepared || in->primary_eni ||
+        (t->attempts < 2 && (batched = launch_batch_has_siblings(t->db, id, e)) <= 0))   /* launch_batch.c */
+        return batched < 0 ? TASK_FAILED : TASK_DONE;
     const char *method;
     JSON_AUTO json_t *port = NULL;
     json_t *ask = port_request(id, in, &method);
@@ -375,8 +395,21 @@ static int run_launch(task_t *t, verr_t *e)
     JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL;
     verr_t pe;
     const char *method;
-    json_t *ask = port_request(id, &in, &method);
-    int port_rc = bus_call(t->svc->bus, "network", method, ask, NULL, c->call_timeout_ms, &port, &pe);
+    /* a MaxCount launch's ports in one question, or recorded by a sibling's (launch_batch.c) */
+    int batched = in.primary_eni ? LAUNCH_BATCH_ASK : launch_batch_port(t, id, c->call_timeout_ms, sibling_ask,
+                                                                        &port, &pe);
+    int port_rc = batched == LAUNCH_BATCH_PORT ? 0 : -1;
+    if (batched == LAUNCH_BATCH_ASK) {
+        json_t *ask = port_request(id, &in, &method);
+        port_rc = bus_call(t->svc->bus, "network", method, ask, NULL, c->call_timeout_ms, &port, &pe);
+    }
+    if (batched == LAUNCH_BATCH_LATER) {   /* a sibling's batch holds it: its grants are drained */
+        json_decref(grants_finish(t, &gr, &image, e) == 0 ? image : NULL);
+        image = NULL;
+        t->again_ms = 100;
+        rc = TASK_AGAIN;
+        goto out;
+    }
     uint64_t t_port = metrics_now_us();
     if (grants_finish(t, &gr, &image, e) < 0) {
         rc = permanent(e) ? launch_failed_with_port(t, id, port_rc == 0 ? port : NULL, e, e) : TASK_FAILED;

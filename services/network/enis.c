@@ -25,7 +25,7 @@ static int by_str(const void *a, const void *b)
 
 /* What a create asks for, as one hash: the same request retried has the same one (groups
  * in any order). The host is left out: compute may place a retried instance elsewhere. */
-static void request_hash(const eni_spec_t *s, char out[65])
+void eni_request_hash(const eni_spec_t *s, char out[65])
 {
     strbuf_t b = {0};
     strbuf_printf(&b, "%s|%s|%s|%s|%s|", s->subnet_id ? s->subnet_id : "", s->private_ip ? s->private_ip : "",
@@ -66,7 +66,7 @@ static int find_by_token(db_t *db, const eni_spec_t *s, const char *hash, char *
  * against what was asked (NULL or empty: the VPC's default group): 0 when each was, else
  * InvalidGroup.NotFound naming the first that was not (one not the account's, not in the
  * VPC, or named twice). */
-static int groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e)
+int eni_groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e)
 {
     JSON_AUTO json_t *got = json_loads(added, 0, NULL);
     if (!json_array_size(groups))
@@ -121,10 +121,12 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
     /* (a port made for an instance, its primary, goes with it: DeleteOnTermination; an
      * existing interface a launch adopts keeps its own: ports.c) the subnet's row locked
      * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
-     * the transaction so that its push is not sent too (network 015) */
+     * the transaction so that its push is not sent too (network 015), added to the ones
+     * the transaction named before (a batch's: network 019, ports_many.c) */
     const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL};
     if (!(sub = db_prepared(db, e, "eni_subnet_token", "SELECT vpc_id, cidr, map_public, set_config("
-                            "'virga.facts_replied', $3, true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
+                            "'virga.facts_replied', concat_ws(',', nullif(current_setting('virga.facts_replied', true), "
+                            "''), nullif($3, '')), true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
                             "t.client_token = $4), (SELECT t.request_hash FROM enis t WHERE t.account_id = $2 AND "
                             "t.client_token = $4) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE OF subnets",
                             4, lp)))
@@ -151,7 +153,7 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
     if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
         return -1;
     if (!(ins = db_prepared(db, e, "eni_insert_groups", ENI_INSERT, 14, p)) ||
-        groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+        eni_groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
         return -1;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
@@ -168,7 +170,7 @@ int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e)
 {
     db_t *db = service_db(ctx);
     char hash[65];
-    request_hash(s, hash);
+    eni_request_hash(s, hash);
     int found = 0;
     if (db_begin(db, e) < 0 || insert_row(db, service_of(ctx), s, hash, s->client_token != NULL, id, &found, e) < 0)
         goto fail;

@@ -28,6 +28,13 @@ typedef struct eni_spec {
 #define ENI_DETACHED "instance_id = NULL, device_index = NULL, attachment_id = NULL, parent_eni = NULL, host = NULL, " \
                      "plugged = false, delete_on_termination = false, interface_limit = NULL, interface_limit_seq = 0"
 
+/* What a create asks for, as one hash (stored with its client token: the same token
+ * with another request is IdempotentParameterMismatch). */
+void eni_request_hash(const eni_spec_t *s, char out[65]);
+/* The new interface's groups as its INSERT added them (added: their ids, a JSON array)
+ * against what was asked (NULL or empty: the VPC's default group): 0 when each was, else
+ * InvalidGroup.NotFound naming the first that was not. */
+int eni_groups_added(const char *added, const char *vpc, const json_t *groups, verr_t *e);
 /* Make the interface (or find the one made with s->client_token); writes its id. */
 int eni_create(bus_ctx_t *ctx, const eni_spec_t *s, char *id, verr_t *e);
 /* The same inside the caller's transaction, without the token's lookup (hash: the

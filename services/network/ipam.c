@@ -86,6 +86,33 @@ int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const
     return 0;
 }
 
+json_t *ipam_private_many(db_t *db, const char *subnet_id, const char *subnet_cidr, size_t n, verr_t *e)
+{
+    cidr_t c;
+    uint32_t first, last;
+    if (cidr_parse(subnet_cidr, &c) < 0 || !cidr_usable(&c, &first, &last)) {
+        verr_set(e, 500, "InternalError", "subnet %s has no usable addresses", subnet_id);
+        return NULL;
+    }
+    char base[CIDR_STR_MAX], lo[16], hi[16], count[16];
+    cidr_ip_format(c.addr, base);
+    snprintf(lo, sizeof lo, "%u", first - c.addr);
+    snprintf(hi, sizeof hi, "%u", last - c.addr);
+    snprintf(count, sizeof count, "%zu", n);
+    /* every address of the subnet tested (an anti-join and a sort: about 10 ms for a /20,
+     * ipam_private's comment), once for the N of a batch rather than N gap searches */
+    const char *p[] = {base, lo, hi, subnet_id, count};
+    PG_AUTO PGresult *r = db_prepared(db, e, "ipam_private_many",
+        "SELECT host($1::inet + s) FROM generate_series($2::bigint, $3::bigint) s WHERE NOT EXISTS (SELECT 1 FROM "
+        "enis WHERE subnet_id = $4 AND ip = $1::inet + s) ORDER BY s LIMIT $5::int", 5, p);
+    if (!r)
+        return NULL;
+    json_t *out = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(out, json_string(PQgetvalue(r, i, 0)));
+    return out;
+}
+
 const char *ipam_public_pool(const config_t *cfg)
 {
     return config_str(cfg, "network.public_pool", "198.51.100.0/24");

@@ -5,6 +5,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "db.h"
+#include "jsonutil.h"
 
 /* 1 (the interface that holds it into holder), 0 when ip is free in the subnet, or -1. */
 int ipam_holder(db_t *db, const char *subnet_id, const char *ip, char holder[64], verr_t *e);
@@ -14,6 +15,9 @@ int ipam_holder(db_t *db, const char *subnet_id, const char *ip, char holder[64]
  * when none is left). */
 int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const char *wanted,
                  char out[CIDR_STR_MAX], verr_t *e);
+/* The n lowest free addresses of the subnet (the caller holds its row lock), as a JSON
+ * array of strings: fewer when the subnet has fewer free; NULL with e. */
+json_t *ipam_private_many(db_t *db, const char *subnet_id, const char *subnet_cidr, size_t n, verr_t *e);
 /* The operator's public pool (network.public_pool, default 198.51.100.0/24). */
 const char *ipam_public_pool(const config_t *cfg);
 /* The lowest free public address other than avoid (may be NULL), which it is only when

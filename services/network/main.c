@@ -59,6 +59,7 @@ static const bus_route_t routes[] = {
     {"network.default_vpc", net_default_vpc_id, BUS_P_GATEWAY | BUS_P_OPERATOR},   /* DescribeAccountAttributes' default-vpc */
     /* for compute's instances (ports.c) and the hosts' datapath (desired.c) */
     {"network.port_create", net_port_create, BUS_P_COMPUTE},
+    {"network.port_create_many", net_port_create_many, BUS_P_COMPUTE},
     {"network.port_adopt", net_port_adopt, BUS_P_COMPUTE},
     {"network.launch_check", net_launch_check, BUS_P_COMPUTE},
     {"network.addresses_free", net_addresses_free, BUS_P_COMPUTE},   /* enis.c */

@@ -187,6 +187,7 @@ NET_HANDLER(net_disassociate_route_table);
 NET_HANDLER(net_describe_route_tables);
 NET_HANDLER(net_default_vpc_id);
 NET_HANDLER(net_port_create);
+NET_HANDLER(net_port_create_many);   /* ports_many.c: a reservation's ports in one transaction */
 NET_HANDLER(net_port_adopt);   /* ports.c: an existing interface as a launch's primary */
 NET_HANDLER(net_port_plug);
 NET_HANDLER(net_port_unplug);

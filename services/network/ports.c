@@ -34,8 +34,9 @@
 #include "log.h"
 #include "jsonutil.h"
 #include "network.h"
+#include "ports.h"
 
-static int trusted(bus_ctx_t *ctx, verr_t *e)
+int ports_trusted(bus_ctx_t *ctx, verr_t *e)
 {
     if (ctx->msg->from && ctx->msg->from->kind == BUS_P_COMPUTE)
         return 0;
@@ -45,35 +46,58 @@ static int trusted(bus_ctx_t *ctx, verr_t *e)
 /* What compute needs of a port (and the datapath of its placement), its security groups
  * [{groupId, groupName}] (compute shows them as the instance's groupSet) and its facts
  * as a push would carry them (instance_enis.c: compute stores them with the port, and a
- * port_create sends no push), in one statement. */
+ * port_create sends no push), in one statement: PORT_READ with the condition on n. */
+#define PORT_READ                                                                                                     \
+    "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "   \
+    "n.instance_id, n.device_kind, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', "       \
+    "g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE "     \
+    "eg.eni_id = n.id), eni_facts(n)::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE "
+
+/* The port of row i of a PORT_READ. */
+static json_t *port_of_row(const PGresult *r, int i)
+{
+    cidr_t c;
+    char gw[CIDR_STR_MAX];
+    cidr_parse(PQgetvalue(r, i, 6), &c);
+    cidr_ip_format(cidr_gateway(&c), gw);
+    json_t *port = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:b, s:s?}", "eni_id", PQgetvalue(r, i, 0),
+                             "account", PQgetvalue(r, i, 1), "vpc_id", PQgetvalue(r, i, 2), "subnet_id",
+                             PQgetvalue(r, i, 3), "mac", PQgetvalue(r, i, 4), "ip", PQgetvalue(r, i, 5), "prefix_len",
+                             c.len, "gateway", gw, "host", PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7),
+                             "plugged", PQgetvalue(r, i, 8)[0] == 't', "instance_id",
+                             PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9));
+    json_object_set_new(port, "device_kind", json_string(PQgetvalue(r, i, 10)));
+    json_object_set_new(port, "groups", json_loads(PQgetvalue(r, i, 11), 0, NULL));
+    json_t *facts = json_loads(PQgetvalue(r, i, 12), 0, NULL);
+    if (facts)
+        json_object_set_new(port, "facts", facts);
+    return port;
+}
+
 static int port_reply(db_t *db, const char *eni, json_t **reply, verr_t *e)
 {
     const char *p[] = {eni};
-    PG_AUTO PGresult *r = db_prepared(db, e, "port_get",
-        "SELECT n.id, n.account_id, n.vpc_id, n.subnet_id, n.mac::text, host(n.ip), s.cidr::text, n.host, n.plugged, "
-        "n.instance_id, n.device_kind, (SELECT coalesce(json_agg(json_build_object('groupId', g.id, 'groupName', "
-        "g.name) ORDER BY g.id), '[]')::text FROM eni_groups eg JOIN security_groups g ON g.id = eg.group_id WHERE "
-        "eg.eni_id = n.id), eni_facts(n)::text FROM enis n JOIN subnets s ON s.id = n.subnet_id WHERE n.id = $1", 1, p);
+    PG_AUTO PGresult *r = db_prepared(db, e, "port_get", PORT_READ "n.id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return verr_set(e, 404, "InvalidNetworkInterfaceID.NotFound", "The port '%.64s' does not exist", eni);
-    cidr_t c;
-    char gw[CIDR_STR_MAX];
-    cidr_parse(PQgetvalue(r, 0, 6), &c);
-    cidr_ip_format(cidr_gateway(&c), gw);
-    *reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s?, s:b, s:s?}", "eni_id", PQgetvalue(r, 0, 0),
-                       "account", PQgetvalue(r, 0, 1), "vpc_id", PQgetvalue(r, 0, 2), "subnet_id", PQgetvalue(r, 0, 3),
-                       "mac", PQgetvalue(r, 0, 4), "ip", PQgetvalue(r, 0, 5), "prefix_len", c.len, "gateway", gw,
-                       "host", PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), "plugged",
-                       PQgetvalue(r, 0, 8)[0] == 't', "instance_id",
-                       PQgetisnull(r, 0, 9) ? NULL : PQgetvalue(r, 0, 9));
-    json_object_set_new(*reply, "device_kind", json_string(PQgetvalue(r, 0, 10)));
-    json_object_set_new(*reply, "groups", json_loads(PQgetvalue(r, 0, 11), 0, NULL));
-    json_t *facts = json_loads(PQgetvalue(r, 0, 12), 0, NULL);
-    if (facts)
-        json_object_set_new(*reply, "facts", facts);
+    *reply = port_of_row(r, 0);
     return 0;
+}
+
+json_t *ports_read(db_t *db, const json_t *ids, verr_t *e)
+{
+    AUTOFREE char *doc = json_dumps(ids, JSON_COMPACT);
+    const char *p[] = {doc};
+    PG_AUTO PGresult *r = db_prepared(db, e, "ports_get", PORT_READ "n.id IN (SELECT json_array_elements_text($1::json))",
+                                      1, p);
+    if (!r)
+        return NULL;
+    json_t *out = json_object();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_object_set_new(out, PQgetvalue(r, i, 0), port_of_row(r, i));
+    return out;
 }
 
 /* The default subnet of the account's default VPC, in az (or the first zone). */
@@ -106,11 +130,9 @@ static int default_subnet(bus_ctx_t *ctx, const char *account, const char *az, c
 
 static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on);
 
-int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+int ports_request_of(bus_ctx_t *ctx, const json_t *body, const char *account, port_request_t *q, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
-        return -1;
-    const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
+    const char *inst = json_str(body, "instance_id", NULL);
     if (!account || strlen(account) != 12 || !inst || !*inst || strlen(inst) > 64)
         return verr_set(e, 400, "InvalidParameterValue", "account (12 digits) and instance_id are required");
     const char *host = json_str(body, "host", NULL);
@@ -124,37 +146,52 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
         return verr_set(e, 400, "InvalidParameterValue", "associate_public_ip is true or false");
     if (plug_it && (!json_is_boolean(plug_it) || (json_is_true(plug_it) && !host)))
         return verr_set(e, 400, "InvalidParameterValue", "plug is true or false, and true needs host");
-    char subnet[IDS_MAX], token[96];
     const char *sn = json_str(body, "subnet", NULL);
     if (sn)
-        snprintf(subnet, sizeof subnet, "%.47s", sn);
-    else if (default_subnet(ctx, account, json_str(body, "az", NULL), subnet, e) < 0)
+        snprintf(q->subnet, sizeof q->subnet, "%.47s", sn);
+    else if (default_subnet(ctx, account, json_str(body, "az", NULL), q->subnet, e) < 0)
         return -1;
-    snprintf(token, sizeof token, "%s", json_str(body, "client_token", NULL) ? json_str(body, "client_token", "")
-             : "instance:");
-    if (!json_str(body, "client_token", NULL))
-        snprintf(token, sizeof token, "instance:%s", inst);
-    eni_spec_t s = {.account = account, .subnet_id = subnet, .private_ip = json_str(body, "private_ip", NULL),
-                    .groups = json_object_get(body, "groups"), .description = "instance interface",
-                    .instance_id = inst, .host = host, .client_token = token, .device_kind = kind,
-                    .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
-                    .facts_in_reply = 1};
-    char id[IDS_MAX];
-    log_debug("port_create %s: in", inst);   /* a launch's timeline (docs/performance.md) */
-    if (eni_create(ctx, &s, id, e) < 0)
+    if (json_str(body, "client_token", NULL))
+        snprintf(q->token, sizeof q->token, "%s", json_str(body, "client_token", ""));
+    else
+        snprintf(q->token, sizeof q->token, "instance:%s", inst);
+    q->s = (eni_spec_t){.account = account, .subnet_id = q->subnet, .private_ip = json_str(body, "private_ip", NULL),
+                        .groups = json_object_get(body, "groups"), .description = "instance interface",
+                        .instance_id = inst, .host = host, .client_token = q->token, .device_kind = kind,
+                        .public_ip = pub ? json_is_true(pub) : -1, .plug = json_is_true(plug_it),
+                        .facts_in_reply = 1};
+    return 0;
+}
+
+int ports_answer(bus_ctx_t *ctx, const port_request_t *q, const char *id, json_t *read, json_t **reply, verr_t *e)
+{
+    if (read)
+        *reply = read;
+    else if (port_reply(service_db(ctx), id, reply, e) < 0)
         return -1;
-    if (port_reply(service_db(ctx), id, reply, e) < 0)
-        return -1;
-    log_debug("port_create %s: %s made", inst, id);
+    log_debug("port_create %s: %s made", q->s.instance_id, id);   /* a launch's timeline (docs/performance.md) */
     /* a port made before without the plug (a retry after an older compute's create, or
      * one unplugged since): plugged now, as port_plug would */
-    if (s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {
+    const char *host = q->s.host;
+    if (q->s.plug && (!json_is_true(json_object_get(*reply, "plugged")) || strcmp(json_str(*reply, "host", ""), host))) {
         json_decref(*reply);
         *reply = NULL;
         JSON_AUTO json_t *pb = json_pack("{s:s, s:s}", "eni", id, "host", host);
         return plug(ctx, pb, reply, e, 1);
     }
     return 0;
+}
+
+int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
+{
+    if (ports_trusted(ctx, e) < 0)
+        return -1;
+    port_request_t q;
+    char id[IDS_MAX];
+    log_debug("port_create %s: in", json_str(body, "instance_id", ""));   /* a launch's timeline (docs/performance.md) */
+    if (ports_request_of(ctx, body, json_str(body, "account", NULL), &q, e) < 0 || eni_create(ctx, &q.s, id, e) < 0)
+        return -1;
+    return ports_answer(ctx, &q, id, NULL, reply, e);
 }
 
 /* network.port_adopt: the interface attached at device index 0 in one transaction, with
@@ -167,7 +204,7 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
  * first to lock its row wins and the other ends as a failed launch. */
 int net_port_adopt(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *account = json_str(body, "account", NULL), *inst = json_str(body, "instance_id", NULL);
     const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
@@ -274,7 +311,7 @@ static int lock_port(db_t *db, const char *eni, char *vpc, char *host, int *plug
 
 static int plug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e, int on)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *host = json_str(body, "host", NULL);
     if (!eni)
@@ -350,7 +387,7 @@ int net_port_unplug(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
  * launch's port (was 13 statements in two transactions: issue 11's launch rate). */
 int net_port_delete(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *inst = json_str(body, "instance_id", NULL);
     if (!eni)
@@ -401,7 +438,7 @@ fail:
  * uncached (network.addresses_free, enis.c), and port_create has the last word. */
 int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     db_t *db = service_db(ctx);
     const char *account = json_str(body, "account", NULL), *az = json_str(body, "az", NULL);
@@ -509,7 +546,7 @@ int net_launch_check(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t 
  * datapaths apply the new rules. Setting the same groups again changes nothing. */
 int net_port_set_groups(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
 {
-    if (trusted(ctx, e) < 0)
+    if (ports_trusted(ctx, e) < 0)
         return -1;
     const char *eni = json_str(body, "eni", NULL), *account = json_str(body, "account", NULL);
     const json_t *groups = json_object_get(body, "groups");

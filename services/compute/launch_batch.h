@@ -1,0 +1,40 @@
+/* launch_batch.h - a reservation's primary ports asked in one network.port_create_many
+ * (launch_batch.c), for the launch tasks (tasks.c). */
+#ifndef VIRGA_COMPUTE_LAUNCH_BATCH_H
+#define VIRGA_COMPUTE_LAUNCH_BATCH_H
+
+#include "db.h"
+#include "task.h"
+
+/* What a launch task reads of its instance (tasks.c's load), and of its siblings here. */
+#define LAUNCH_INST_COLUMNS                                                                                           \
+    "state, account_id, COALESCE(host_id, ''), driver, zone, subnet_id, private_ip, group_ids::text, prepared, "      \
+    "image::text, associate_public_ip, primary_eni"
+
+/* A port recorded again at its (instance, device index) replaces what was there. */
+#define LAUNCH_PORT_UPSERT                                                                                            \
+    "ON CONFLICT (instance_id, device_index) DO UPDATE SET eni_id = EXCLUDED.eni_id, subnet_id = EXCLUDED.subnet_id, " \
+    "vpc_id = EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, prefix_len = EXCLUDED.prefix_len, gateway = "    \
+    "EXCLUDED.gateway, groups = EXCLUDED.groups, deleted = false"
+
+/* The port_create body (without account) of the instance of row (LAUNCH_INST_COLUMNS
+ * from column 1, its id in column 0), as the launch task would ask it itself. */
+typedef json_t *(*launch_port_ask_t)(const PGresult *r, int row);
+
+enum {
+    LAUNCH_BATCH_ASK = 0,     /* no port: the task asks its own (one instance, no sibling to batch, or
+                               * its port could not be made in the batch: its own error follows) */
+    LAUNCH_BATCH_PORT = 1,    /* *port is the instance's primary: recorded by a sibling's batch, or
+                               * made now by this task's batch for it and its siblings */
+    LAUNCH_BATCH_LATER = 2,   /* a sibling's batch (or a terminate) holds the instance's row: look
+                               * again shortly, it may bring the port */
+};
+
+/* For a pending instance without an adopted primary: LAUNCH_BATCH_*, or -1 (e: the
+ * database, or the network unreachable: the task retries). */
+int launch_batch_port(task_t *t, const char *id, int timeout_ms, launch_port_ask_t ask, json_t **port, verr_t *e);
+/* 1 when the instance's reservation has other instances (a batch of theirs may have made
+ * its port), 0 when not, -1. */
+int launch_batch_has_siblings(db_t *db, const char *id, verr_t *e);
+
+#endif
