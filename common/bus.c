@@ -291,7 +291,7 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     snprintf(b->security, sizeof b->security, "%s", config_str(cfg, "bus.security_protocol", "sasl_plaintext"));
     snprintf(b->mechanism, sizeof b->mechanism, "%s", config_str(cfg, "bus.sasl_mechanism", "SCRAM-SHA-512"));
     snprintf(b->ca_file, sizeof b->ca_file, "%s", config_str(cfg, "bus.ssl_ca_file", ""));
-    b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 500);
+    b->fetch_wait_ms = (int)config_int(cfg, "bus.fetch_wait_ms", 5000);
     b->session_timeout_ms = (int)config_int(cfg, "bus.session_timeout_ms", 6000);
     b->client_stats_ms = (int)config_int(cfg, "bus.client_stats_ms", 0);
     b->max_msg = bus_max_message_config(cfg);
