@@ -571,10 +571,16 @@ static void *close_thread(void *arg)
  * thread to finish (and free the consumer) alone, so that the process can stop.
  * 1 when the consumer is gone, 0 when it was left to its thread (and may still call
  * back). */
-int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms)
+int bus_consumer_destroy(bus_t *b, rd_kafka_t *rk, int limit_ms)
 {
+    /* Asked through the producer: the broker answers a connection's requests in order,
+     * and the consumer's connection may hold a fetch waiting up to bus.fetch_wait_ms,
+     * so a question behind it would look like a broker that does not answer. */
     const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    pthread_rwlock_rdlock(&b->prod_lock);
+    rd_kafka_resp_err_t probe = rd_kafka_metadata(b->prods[0].rk ? b->prods[0].rk : rk, 0, NULL, &md, 1000);
+    pthread_rwlock_unlock(&b->prod_lock);
+    if (probe != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("bus: the broker does not answer: leaving without closing the consumer");
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return 1;

@@ -51,7 +51,7 @@ static int reader_new(bus_t *b, verr_t *e)
 static void reader_drop(bus_t *b)
 {
     rd_kafka_queue_destroy(b->reader_q);
-    bus_consumer_destroy(b->reader, CLOSE_LIMIT(b));
+    bus_consumer_destroy(b, b->reader, CLOSE_LIMIT(b));
     b->reader = NULL;
     b->reader_q = NULL;
 }
