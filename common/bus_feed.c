@@ -112,6 +112,6 @@ void bus_feed_close(bus_feed_t *f)
 {
     if (!f)
         return;
-    bus_consumer_destroy(f->rk, 5000);
+    bus_consumer_destroy(f->bus, f->rk, 5000);
     free(f);
 }

@@ -191,7 +191,7 @@ const char *bus_message_type(const rd_kafka_message_t *m, char *buf, size_t size
 json_t *bus_envelope(const char *type, json_t *body, const json_t *caller);
 /* Close and free a consumer within about limit_ms: 1 when it is gone, 0 when it was
  * left to finish on a thread of its own (and may still call back). */
-int bus_consumer_destroy(rd_kafka_t *rk, int limit_ms);
+int bus_consumer_destroy(bus_t *b, rd_kafka_t *rk, int limit_ms);
 
 /* bus_metrics.c: a request of route row `row` (ntypes - 1: no row) waited queued_us in
  * its lane and its handler took handler_us; failed when it answered an error. */

@@ -51,23 +51,32 @@ static int reader_new(bus_t *b, verr_t *e)
 static void reader_drop(bus_t *b)
 {
     rd_kafka_queue_destroy(b->reader_q);
-    bus_consumer_destroy(b->reader, CLOSE_LIMIT(b));
+    bus_consumer_destroy(b, b->reader, CLOSE_LIMIT(b));
     b->reader = NULL;
     b->reader_q = NULL;
 }
 
 /* Add partitions [0, n) of topic to what the reader reads, each from its end as it is
  * now, asked before returning: a message produced after this returns is read however
- * late the first fetch (OFFSET_END would be resolved only then). */
+ * late the first fetch (OFFSET_END would be resolved only then).
+ *
+ * The ends are asked through the producer, not the reader: the broker answers a
+ * connection's requests one at a time, in order, and once the reader runs its
+ * connection mostly holds a fetch the broker keeps until a message comes or
+ * bus.fetch_wait_ms passes, so a question behind it would wait that long. A partition
+ * added while a fetch is out is fetched from the next one on, so the reply topic is
+ * assigned with the first of the reader's topics (start_listening). */
 static rd_kafka_resp_err_t reader_assign(bus_t *b, const char *topic, int n)
 {
     rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(n);
     rd_kafka_resp_err_t r = RD_KAFKA_RESP_ERR_NO_ERROR;
+    pthread_rwlock_rdlock(&b->prod_lock);   /* a producer replaced meanwhile waits */
     for (int i = 0; i < n && !r; i++) {
         int64_t lo = 0, hi = 0;
-        r = rd_kafka_query_watermark_offsets(b->reader, topic, i, &lo, &hi, 10000);
+        r = rd_kafka_query_watermark_offsets(b->prods[0].rk, topic, i, &lo, &hi, 10000);
         rd_kafka_topic_partition_list_add(tp, topic, i)->offset = hi;
     }
+    pthread_rwlock_unlock(&b->prod_lock);
     if (!r) {
         rd_kafka_error_t *err = rd_kafka_incremental_assign(b->reader, tp);
         if (err) {
@@ -202,17 +211,21 @@ void bus_read_deadline(bus_t *b, int64_t deadline)
 /* How long bus_listen keeps asking for the topic's partitions. */
 #define LISTEN_METADATA_MS 30000
 
-/* The number of partitions of topic, or 0. */
+/* The number of partitions of topic, or 0. Asked through the producer, for the reason
+ * reader_assign says. */
 static int partitions(bus_t *b, const char *topic)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(b->reader, topic, NULL);
-    rd_kafka_resp_err_t r = rd_kafka_metadata(b->reader, 0, t, &md, 5000);
+    pthread_rwlock_rdlock(&b->prod_lock);
+    rd_kafka_t *rk = b->prods[0].rk;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t r = rd_kafka_metadata(rk, 0, t, &md, 5000);
     int n = (r == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err)
                 ? md->topics[0].partition_cnt : 0;
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(t);
+    pthread_rwlock_unlock(&b->prod_lock);
     return n;
 }
 
@@ -243,6 +256,10 @@ static int start_listening(bus_t *b, const char *topic, bus_handler_fn fn, void 
     b->listen_app = app;
     b->listening = 1;
     pthread_mutex_unlock(&b->listen_mu);
+    /* The replies too, when the reader is new: a partition added once the reader runs
+     * waits for the fetch out (up to bus.fetch_wait_ms), which the process's first call
+     * would pay. Best effort: if it fails, the first call assigns it (start_replies). */
+    int with_replies = !b->replies_on && !b->reader_started && !reader_assign(b, b->reply_topic, 1);
     rd_kafka_resp_err_t r = reader_assign(b, topic, n);
     if (r)
         verr_set(e, 503, "ServiceUnavailable", "bus listener assign: %s", rd_kafka_err2str(r));
@@ -255,6 +272,8 @@ static int start_listening(bus_t *b, const char *topic, bus_handler_fn fn, void 
             reader_drop(b);
         return -1;
     }
+    if (with_replies)
+        __atomic_store_n(&b->replies_on, 1, __ATOMIC_RELEASE);
     return 0;
 }
 

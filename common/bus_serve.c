@@ -573,7 +573,7 @@ int bus_serve(bus_t *b, const bus_serve_opts_t *opts, verr_t *e)
         stop_lanes(b);
         rd_kafka_queue_destroy(b->cons_q);
         b->cons_q = NULL;
-        if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+        if (bus_consumer_destroy(b, b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
         b->group = NULL;
@@ -598,7 +598,7 @@ void bus_stop_serving(bus_t *b)
         stop_lanes(b);
         rd_kafka_queue_destroy(b->cons_q);
         b->cons_q = NULL;
-        if (bus_consumer_destroy(b->cons, CLOSE_LIMIT(b)))
+        if (bus_consumer_destroy(b, b->cons, CLOSE_LIMIT(b)))
             free(b->group);
         b->cons = NULL;
         b->group = NULL;

@@ -380,6 +380,41 @@ class StatementCount:
         cloud.psql("SELECT pg_reload_conf()")
         time.sleep(0.5)
 
+    # the Kafka API keys a cloud's clients use (the broker's request log names them by number)
+    KAFKA_APIS = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
+                  10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
+                  17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics", 22: "InitProducerId",
+                  36: "SaslAuthenticate", 60: "DescribeCluster", 71: "GetTelemetrySubscriptions"}
+
+    def kafka_requests(self, n):
+        """The broker's requests in the phase by type and by principal (VIRGA_KAFKA_REQUEST_LOG=1
+        when the cloud started: deploy/kafka/broker logs every request it completed)."""
+        if not os.path.exists(self.kreq):
+            return
+        with open(self.kreq, errors="replace") as f:
+            f.seek(self.kreq_offset)
+            lines = f.readlines()
+        by_api, by_who, local = {}, {}, {}
+        for line in lines:
+            m = re.search(r'"requestApiKey":(\d+)', line)
+            if not m:
+                continue
+            api = self.KAFKA_APIS.get(int(m.group(1)), m.group(1))
+            who = re.search(r'"principal":"User:([^"]*)"', line)
+            who = re.sub(r"-.*", "", who.group(1)) if who else "?"
+            by_api[api] = by_api.get(api, 0) + 1
+            by_who[(who, api)] = by_who.get((who, api), 0) + 1
+            t = re.search(r'"localTimeMs":([0-9.]+)', line)
+            if t:
+                local[api] = local.get(api, 0.0) + float(t.group(1))
+        print("  the broker's requests per launch + terminate: %.1f (%s)" % (
+            sum(by_api.values()) / n, ", ".join("%s %.2f" % (k, v / n) for k, v in
+                                                 sorted(by_api.items(), key=lambda kv: -kv[1]))))
+        print("    by principal and type: " + ", ".join(
+            "%s %s %.2f" % (k[0], k[1], v / n) for k, v in sorted(by_who.items(), key=lambda kv: -kv[1])[:16]))
+        print("    the broker's local time per launch + terminate (ms, wall, as logged): " + ", ".join(
+            "%s %.2f" % (k, v / n) for k, v in sorted(local.items(), key=lambda kv: -kv[1]) if v))
+
     def xacts(self):
         return int(self.cloud.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = 'virga'") or 0)
 
@@ -387,6 +422,8 @@ class StatementCount:
         self.xact0 = self.xacts()
         self.offset = os.path.getsize(self.log)
         self.bus0 = bus_counts(self.cloud)
+        self.kreq = os.path.join(self.cloud.dir, "log", "kafka-requests.log")
+        self.kreq_offset = os.path.getsize(self.kreq) if os.path.exists(self.kreq) else 0
 
     def report(self, n):
         time.sleep(1.0)   # what the phase's last commits still log
@@ -416,6 +453,7 @@ class StatementCount:
                 commits[who] = commits.get(who, 0) + 1
             key = (who, q[:90])
             texts[key] = texts.get(key, 0) + 1
+        self.kafka_requests(n)
         bus1 = bus_counts(self.cloud)
         sent = {k[1]: v - self.bus0.get(k, 0) for k, v in bus1.items() if k[0] == "sent"}
         handled = {k: v - self.bus0.get(k, 0) for k, v in bus1.items() if k[0] != "sent"}
