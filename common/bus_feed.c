@@ -23,6 +23,14 @@ bus_feed_t *bus_feed_open(bus_t *b, const char *topic, const char *group, verr_t
     rd_kafka_conf_t *c = bus_base_conf(b, 1, e);
     if (!c || bus_conf_set(c, "group.id", group, e) < 0 || bus_conf_set(c, "enable.auto.commit", "false", e) < 0 ||
         bus_conf_set(c, "auto.offset.reset", "earliest", e) < 0 ||
+        /* A feed's assignment starts at its committed offsets, and a partition with none
+         * is looked up (ListOffsets) on the connection that fetches: the broker answers a
+         * connection's requests in order, so the lookup waits for the fetch out, up to its
+         * wait. At the services' bus.fetch_wait_ms (5 s) a feed restarted after a crash
+         * read the partitions it had committed and not the others for 5 s, and one that
+         * stops when idle (virgadm usage-feed --idle-ms) stopped before reading them. A
+         * feed is one reader a billing system runs, so its idle fetches cost little. */
+        bus_conf_set(c, "fetch.wait.max.ms", "500", e) < 0 ||
         bus_conf_set(c, "session.timeout.ms", "6000", e) < 0 ||
         bus_conf_set(c, "heartbeat.interval.ms", "500", e) < 0 ||
         bus_conf_set(c, "allow.auto.create.topics", "false", e) < 0) {

@@ -31,7 +31,16 @@ async function refresh(month) {
       { label: "Records", get: (t) => t.records },
     ], list(usage.usageTotalSet), { empty: "No usage recorded in this month." }));
   }
-  const inv = await attempt("Reading the invoice", () => ec2("GetInvoice", { Month: month }));
+  // a cloud whose operator loaded no price list (accounting.price_list) has usage but
+  // no cost: said where the cost would be, not as an error
+  let noPrices = false;
+  const inv = await attempt("Reading the invoice", () => ec2("GetInvoice", { Month: month }).catch((e) => {
+    if (e.code !== "NoPriceList") throw e;
+    noPrices = true;
+    return undefined;
+  }));
+  if (noPrices)
+    parts.push(h("p", { class: "muted", "data-state": "no-price-list" }, "No price list is loaded in this cloud, so no cost is shown."));
   if (inv && inv.invoice) {
     const i = inv.invoice;
     parts.push(table(`Cost in ${month} (${i.currency})`, [
