@@ -42,6 +42,12 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
      * next try: routine, not a warning (a short virgadm run printed it on stderr). */
     if (level == 4 && !strcmp(fac, "GETPID") && strstr(buf, "retrying"))
         level = 7;
+    /* A connection closed while it logs in (the handle destroyed at a short run's end,
+     * or a bootstrap connection retired for the broker's own) fails its SASL exchange
+     * with a transport failure, not a refusal: routine too (a CLI's stderr, which
+     * scripts read, printed it). Wrong credentials say otherwise and stay errors. */
+    if (level <= 4 && strstr(buf, "SASL authentication error") && strstr(buf, "Broker transport failure"))
+        level = 7;
     if (level <= 3)
         log_error("kafka %s: %s", fac, buf);
     else if (level <= 4)
@@ -136,7 +142,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     (void)rk;
     struct bus_producer *p = opaque;
     /* the broker going away and coming back is routine: librdkafka reconnects */
-    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+        (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && strstr(reason, "Broker transport failure")))   /* see log_cb */
         log_debug("bus: %s", reason);
     else
         log_warn("bus: %s: %s", rd_kafka_err2name(err), reason);
