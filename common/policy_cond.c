@@ -21,14 +21,15 @@
 #include "jsonutil.h"
 
 /* Keys a policy may test. The global ones are answered by policy_global_key; the s3:
- * ones by the object store (a request that is not an S3 request has none of them). */
+ * ones by the object store (a request that is not an S3 request has none of them);
+ * ec2:CreateAction by the gateway's ec2:CreateTags check of a tag on create. */
 static const char *const keys[] = {
     "aws:SourceIp", "aws:SecureTransport", "aws:PrincipalAccount", "aws:PrincipalArn", "aws:PrincipalType",
     "aws:username", "aws:userid", "aws:CurrentTime", "aws:EpochTime", "aws:Referer", "aws:UserAgent",
     "s3:prefix", "s3:delimiter", "s3:max-keys", "s3:x-amz-acl", "s3:x-amz-content-sha256",
     "s3:x-amz-copy-source", "s3:x-amz-metadata-directive", "s3:x-amz-grant-read", "s3:x-amz-grant-write",
     "s3:x-amz-grant-read-acp", "s3:x-amz-grant-write-acp", "s3:x-amz-grant-full-control", "s3:VersionId",
-    "s3:signatureversion", "s3:authType", "s3:ResourceAccount", NULL,
+    "s3:signatureversion", "s3:authType", "s3:ResourceAccount", "ec2:CreateAction", NULL,
 };
 
 typedef enum ctype { T_STRING, T_STRING_CI, T_LIKE, T_NUM, T_DATE, T_BOOL, T_IP, T_NULL } ctype_t;

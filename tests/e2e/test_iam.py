@@ -160,3 +160,41 @@ def test_tenants_users_are_separate(cloud):
     with pytest.raises(ClientError) as ei:
         b.get_user(UserName="same")
     assert ei.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_tags_on_create_need_ec2_create_tags(cloud):
+    """EC2 asks for ec2:CreateTags (condition key ec2:CreateAction) when an action tags what
+    it creates: allowed to create key pairs and launch, a user may not tag through them."""
+    iam = boto3_client(cloud, "iam")
+    ak, sk = make_user(iam, "tagless", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ec2:CreateKeyPair", "ec2:DeleteKeyPair", "ec2:Describe*",
+                                       "ec2:RunInstances"], "Resource": "*"}]})
+    ec2 = boto3_client(cloud, "ec2", ak, sk)
+    tags = [{"ResourceType": "key-pair", "Tags": [{"Key": "team", "Value": "blue"}]}]
+    with pytest.raises(ClientError) as ei:
+        ec2.create_key_pair(KeyName="tagged-kp", TagSpecifications=tags)
+    assert ei.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["tagged-kp"]}])["KeyPairs"]
+    # the same action without tags is the user's to do
+    ec2.create_key_pair(KeyName="plain-kp")
+    ec2.delete_key_pair(KeyName="plain-kp")
+    launch_tags = [{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "blue"}]}]
+    with pytest.raises(ClientError) as ei:
+        ec2.run_instances(ImageId="ami-00000000000000000", MinCount=1, MaxCount=1, DryRun=True,
+                          TagSpecifications=launch_tags)
+    assert ei.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    with pytest.raises(ClientError) as ei:   # untagged, the launch gets past IAM to compute's own checks
+        ec2.run_instances(ImageId="ami-00000000000000000", MinCount=1, MaxCount=1, DryRun=True)
+    assert ei.value.response["Error"]["Code"] != "UnauthorizedOperation"
+    # ec2:CreateTags for key pairs only, by ec2:CreateAction
+    iam.put_user_policy(UserName="tagless", PolicyName="tag-key-pairs", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
+                                                 "Condition": {"StringEquals": {"ec2:CreateAction": "CreateKeyPair"}}}]}))
+    ec2.create_key_pair(KeyName="tagged-kp", TagSpecifications=tags)
+    kp = ec2.describe_key_pairs(KeyNames=["tagged-kp"])["KeyPairs"][0]
+    assert kp["Tags"] == [{"Key": "team", "Value": "blue"}]
+    with pytest.raises(ClientError) as ei:
+        ec2.run_instances(ImageId="ami-00000000000000000", MinCount=1, MaxCount=1, DryRun=True,
+                          TagSpecifications=launch_tags)
+    assert ei.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    ec2.delete_key_pair(KeyName="tagged-kp")
