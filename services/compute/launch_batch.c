@@ -76,17 +76,6 @@
     "subnet_id text, vpc_id text, mac text, ip text, prefix_len int, gateway text, groups jsonb) JOIN instances i "   \
     "ON i.id = x.instance_id AND i.state = 'pending' AND NOT i.prepared " LAUNCH_PORT_UPSERT " RETURNING instance_id"
 
-int launch_batch_has_siblings(db_t *db, const char *id, verr_t *e)
-{
-    const char *p[] = {id};
-    PG_AUTO PGresult *r = db_prepared(db, e, "batch_siblings", "SELECT EXISTS (SELECT 1 FROM instances s JOIN "
-                                      "instances i ON i.reservation_id = s.reservation_id WHERE i.id = $1 AND s.id "
-                                      "<> $1)", 1, p);
-    if (!r)
-        return -1;
-    return PQgetvalue(r, 0, 0)[0] == 't';
-}
-
 /* The ports answered for instances the record did not take (none while their rows are
  * locked; said for safety): deleted, as nothing of compute's would delete them. */
 static void delete_unrecorded(task_t *t, int timeout_ms, const json_t *ports, const PGresult *rec)

@@ -35,11 +35,9 @@ enum {
  * holding the instance's row holds it a few statements). Was 100 ms, polled. */
 #define LAUNCH_BATCH_AGAIN_MS 5
 
-/* For a pending instance without an adopted primary: LAUNCH_BATCH_*, or -1 (e: the
+/* For a pending instance without an adopted primary, whose reservation has other
+ * instances (a lone one asks its own port): LAUNCH_BATCH_*, or -1 (e: the
  * database, or the network unreachable: the task retries). */
 int launch_batch_port(task_t *t, const char *id, int timeout_ms, launch_port_ask_t ask, json_t **port, verr_t *e);
-/* 1 when the instance's reservation has other instances (a batch of theirs may have made
- * its port), 0 when not, -1. */
-int launch_batch_has_siblings(db_t *db, const char *id, verr_t *e);
 
 #endif

@@ -73,6 +73,7 @@ typedef struct inst {
     char *primary_eni;   /* an existing interface to adopt as the primary, or NULL */
     int prepared;
     int public_ip;   /* AssociatePublicIpAddress as asked: 1, 0, -1 (not given) */
+    int siblings;    /* its reservation has other instances (load only: launch_batch.c's case) */
 } inst_t;
 
 static void inst_free(inst_t *i)
@@ -104,13 +105,18 @@ static void inst_of_row(const PGresult *r, int row, int c, inst_t *i)
 static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
 {
     const char *p[] = {id};
+    /* with whether it has siblings: a lone launch (MaxCount 1) then asks its port without
+     * launch_batch.c's look at its recorded port, a statement less before the question
+     * RunInstances' answer waits for */
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
-        "SELECT " LAUNCH_INST_COLUMNS " FROM instances WHERE id = $1", 1, p);
+        "SELECT " LAUNCH_INST_COLUMNS ", EXISTS (SELECT 1 FROM instances s WHERE s.reservation_id = "
+        "instances.reservation_id AND s.id <> instances.id) FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return 0;
     inst_of_row(r, 0, 0, i);
+    i->siblings = PQgetvalue(r, 0, 12)[0] == 't';
     return 1;
 }
 
@@ -363,10 +369,8 @@ static int launch_failed_with_port(task_t *t, const char *id, const json_t *port
 static int orphan_port(task_t *t, const char *id, const inst_t *in, verr_t *e)
 {
     const compute_t *c = t->svc->state;
-    int batched = 0;
-    if (in->prepared || in->primary_eni ||
-        (t->attempts < 2 && (batched = launch_batch_has_siblings(t->db, id, e)) <= 0))   /* launch_batch.c */
-        return batched < 0 ? TASK_FAILED : TASK_DONE;
+    if (in->prepared || in->primary_eni || (t->attempts < 2 && !in->siblings))   /* launch_batch.c */
+        return TASK_DONE;
     const char *method;
     JSON_AUTO json_t *port = NULL;
     json_t *ask = port_request(id, in, &method);
@@ -400,8 +404,8 @@ static int run_launch(task_t *t, verr_t *e)
     verr_t pe;
     const char *method;
     /* a MaxCount launch's ports in one question, or recorded by a sibling's (launch_batch.c) */
-    int batched = in.primary_eni ? LAUNCH_BATCH_ASK : launch_batch_port(t, id, c->call_timeout_ms, sibling_ask,
-                                                                        &port, &pe);
+    int batched = in.primary_eni || !in.siblings ? LAUNCH_BATCH_ASK
+                  : launch_batch_port(t, id, c->call_timeout_ms, sibling_ask, &port, &pe);
     int port_rc = batched == LAUNCH_BATCH_PORT ? 0 : -1;
     if (batched == LAUNCH_BATCH_ASK) {
         json_t *ask = port_request(id, &in, &method);
