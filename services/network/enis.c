@@ -91,24 +91,18 @@ int eni_groups_added(const char *added, const char *vpc, const json_t *groups, v
 /* The interface's row, its groups (each the account's and in the VPC; none named: the
  * VPC's default group) and, plugged at once, the new generation of the VPC's hosts and
  * this one (as a plug's), in one statement: three round trips a launch's port made
- * apart. Its address is $5 (one asked for, checked before), or with $5 NULL the lowest
- * free one of the subnet picked here (IPAM_PRIVATE_LOWEST with $15-$17: the subnet's row
- * is locked since an earlier statement; a round trip less a port, answer12); none free:
- * no row (the second column 0). The groups' foreign key is checked at the statement's
- * end, when the row is there. Answers the ids of the groups added and the rows made. */
+ * apart. The groups' foreign key is checked at the statement's end, when the row is
+ * there. Answers the ids of the groups added. */
 #define ENI_INSERT                                                                                                    \
-    "WITH a AS (SELECT coalesce($5::inet, (" IPAM_PRIVATE_LOWEST("$15", "$16", "$17", "$4") ")) AS ip), "             \
-    "n AS (INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, description, instance_id, host, "            \
-    "client_token, device_kind, request_hash, device_index, attachment_id, plugged, delete_on_termination) SELECT "   \
-    "$1::text, $2::text, $3::text, $4::text, a.ip, $6::macaddr, $7::text, $8::text, $9::text, $10::text, $11::text, " \
-    "$12::text, CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN $8::text IS NULL THEN NULL ELSE "         \
-    "'eni-attach-' || substr($1, 5) END, $13::boolean, $8::text IS NOT NULL FROM a WHERE a.ip IS NOT NULL "          \
-    "RETURNING 1), "                                                                                                  \
+    "WITH n AS (INSERT INTO enis (id, account_id, vpc_id, subnet_id, ip, mac, description, instance_id, host, "      \
+    "client_token, device_kind, request_hash, device_index, attachment_id, plugged, delete_on_termination) VALUES "   \
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $8::text IS NULL THEN NULL ELSE 0 END, CASE WHEN " \
+    "$8::text IS NULL THEN NULL ELSE 'eni-attach-' || substr($1, 5) END, $13::boolean, $8::text IS NOT NULL)), "    \
     "g AS (INSERT INTO eni_groups (eni_id, group_id) SELECT $1, sg.id FROM security_groups sg WHERE sg.vpc_id = $3 "  \
-    "AND sg.account_id = $2 AND EXISTS (SELECT 1 FROM n) AND CASE WHEN $14::json IS NULL THEN sg.name = 'default' "   \
-    "ELSE sg.id IN (SELECT json_array_elements_text($14::json)) END RETURNING group_id), "                           \
+    "AND sg.account_id = $2 AND CASE WHEN $14::json IS NULL THEN sg.name = 'default' ELSE sg.id IN (SELECT "          \
+    "json_array_elements_text($14::json)) END RETURNING group_id), "                                                 \
     HOSTS_TOUCH_VPC_CTES("CASE WHEN $13::boolean THEN $3 END", "CASE WHEN $13::boolean THEN $9 END")                 \
-    " SELECT coalesce((SELECT json_agg(group_id) FROM g), '[]')::text, (SELECT count(*) FROM n)"
+    " SELECT coalesce((SELECT json_agg(group_id) FROM g), '[]')::text"
 
 /* The interface's row, its groups, tags and public address, inside the caller's
  * transaction; writes its new id. With by_token (eni_create), the interface
@@ -153,29 +147,19 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
         *found = 1;
         return 0;
     }
-    /* an address asked for checked here (its holder named); else picked by the insert */
-    char base[CIDR_STR_MAX] = "", lo[16] = "", hi[16] = "";
-    if ((s->private_ip ? ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e)
-                       : ipam_private_bounds(s->subnet_id, PQgetvalue(sub, 0, 1), base, lo, hi, e)) < 0)
+    if (ipam_private(db, s->subnet_id, PQgetvalue(sub, 0, 1), s->private_ip, ip, e) < 0)
         return -1;
     const char *vpc = PQgetvalue(sub, 0, 0);
     if (json_array_size(s->groups) > 5)
         return verr_set(e, 400, "SecurityGroupsPerInterfaceLimitExceeded", "At most 5 security groups per interface");
     AUTOFREE char *groups = json_array_size(s->groups) ? json_dumps(s->groups, JSON_COMPACT) : NULL;
-    const char *p[] = {id, s->account, vpc, s->subnet_id, s->private_ip ? ip : NULL, mac,
-                       s->description ? s->description : "", s->instance_id, s->host, s->client_token,
-                       s->device_kind ? s->device_kind : "veth", s->client_token ? hash : NULL,
-                       s->plug && s->host ? "t" : "f", groups, s->private_ip ? NULL : base,
-                       s->private_ip ? NULL : lo, s->private_ip ? NULL : hi};
+    const char *p[] = {id, s->account, vpc, s->subnet_id, ip, mac, s->description ? s->description : "",
+                       s->instance_id, s->host, s->client_token, s->device_kind ? s->device_kind : "veth",
+                       s->client_token ? hash : NULL, s->plug && s->host ? "t" : "f", groups};
     if (s->host && hosts_ensure(db, svc, s->host, e) < 0)
         return -1;
-    if (!(ins = db_prepared(db, e, "eni_insert_pick", ENI_INSERT, 17, p)))
-        return -1;
-    if (PQgetvalue(ins, 0, 1)[0] == '0')
-        return verr_set(e, 400, "InsufficientFreeAddressesInSubnet",
-                        "There are not enough free addresses in subnet '%s' to satisfy the requested number of "
-                        "instances.", s->subnet_id);
-    if (eni_groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
+    if (!(ins = db_prepared(db, e, "eni_insert_groups", ENI_INSERT, 14, p)) ||
+        eni_groups_added(PQgetvalue(ins, 0, 0), vpc, s->groups, e) < 0 || tags_put(db, id, s->account, s->tags, e) < 0)
         return -1;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;

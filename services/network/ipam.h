@@ -15,23 +15,6 @@ int ipam_holder(db_t *db, const char *subnet_id, const char *ip, char holder[64]
  * when none is left). */
 int ipam_private(db_t *db, const char *subnet_id, const char *subnet_cidr, const char *wanted,
                  char out[CIDR_STR_MAX], verr_t *e);
-/* The bounds of ipam_private's pick for a subnet's CIDR as SQL parameters (its base
- * address, first and last usable offsets), for IPAM_PRIVATE_LOWEST in a statement of the
- * caller's (enis.c: the pick in the interface's insert, a round trip less a port). */
-int ipam_private_bounds(const char *subnet_id, const char *subnet_cidr, char base[CIDR_STR_MAX], char lo[16],
-                        char hi[16], verr_t *e);
-/* A query of one row (column ip, inet), or none when the subnet is full: the lowest free
- * address of the subnet from base + lo to base + hi. The first one, or the one after a
- * taken address whose next is free, found through the (subnet_id, ip) index among the
- * subnet's taken addresses (not every address tested in turn: ipam.c). The caller holds
- * the subnet's row lock since an earlier statement (one whose snapshot was taken before
- * the lock was granted could miss an address taken meanwhile). */
-#define IPAM_PRIVATE_LOWEST(base, lo, hi, subnet)                                                                     \
-    "SELECT " base "::inet + x AS ip FROM (SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM enis WHERE subnet_id = "        \
-    subnet " AND ip = " base "::inet + " lo "::bigint) THEN " lo "::bigint ELSE (SELECT min(t.ip - " base "::inet) "  \
-    "+ 1 FROM enis t WHERE t.subnet_id = " subnet " AND t.ip >= " base "::inet + " lo "::bigint AND t.ip < " base     \
-    "::inet + " hi "::bigint AND NOT EXISTS (SELECT 1 FROM enis n WHERE n.subnet_id = " subnet " AND n.ip = t.ip + "  \
-    "1)) END AS x) f WHERE x IS NOT NULL"
 /* The n lowest free addresses of the subnet (the caller holds its row lock), as a JSON
  * array of strings: fewer when the subnet has fewer free; NULL with e. */
 json_t *ipam_private_many(db_t *db, const char *subnet_id, const char *subnet_cidr, size_t n, verr_t *e);
