@@ -70,7 +70,8 @@
  * still pending (its row is locked: it is), and their facts ($2) stored; answers the
  * instances recorded. */
 #define BATCH_RECORD                                                                                                  \
-    "WITH facts AS (" NETWORK_ENIS_UPSERT("$2") " RETURNING 1) INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "    \
+    "WITH facts AS (" NETWORK_ENIS_UPSERT("$2") " RETURNING 1) "                                                   \
+    "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "    \
     "gateway, groups) SELECT x.instance_id, 0, x.eni_id, x.subnet_id, x.vpc_id, x.mac, x.ip, x.prefix_len, "          \
     "x.gateway, coalesce(x.groups, '[]') FROM json_to_recordset($1::json) AS x(instance_id text, eni_id text, "       \
     "subnet_id text, vpc_id text, mac text, ip text, prefix_len int, gateway text, groups jsonb) JOIN instances i "   \
