@@ -12,8 +12,13 @@
  * question, so:
  *   - a terminate of a sibling waits for the record, and its cleanup deletes the
  *     recorded port (it waits for the sibling's launch task, which finds the port);
- *   - a sibling's task meanwhile finds its row locked and looks again shortly
- *     (LAUNCH_BATCH_LATER) rather than asking a port the batch is making;
+ *   - a sibling's task meanwhile finds its row locked (LAUNCH_BATCH_LATER) rather
+ *     than asking a port the batch is making, and is woken by the batch's commit, not
+ *     by looking again every 100 ms: the batch also locks the siblings' task rows
+ *     (BATCH_TASKS), so an idle worker's claim skips them while the batch is in flight
+ *     (FOR UPDATE SKIP LOCKED, common/task.c), and a sibling already claimed that found
+ *     its row locked has its release wait for the commit, after which it is due at
+ *     once (tasks.c: again_ms LAUNCH_BATCH_AGAIN_MS); the batch then wakes the pool;
  *   - compute killed after the answer rolls the record back: each sibling's task asks
  *     its own port_create with the same token (instance:<id>) and gets the same port;
  *     a sibling terminated before its task runs has the port asked and recorded by its
@@ -23,6 +28,7 @@
  * A port the network could not make fails only its instance: that instance's task asks
  * its own port_create, whose error is its state reason as before. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compute.h"
@@ -52,25 +58,24 @@
     "s.host_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM instance_interfaces f WHERE f.instance_id = s.id AND "      \
     "f.device_index = 0 AND NOT f.deleted) ORDER BY s.id = $1 DESC, s.id LIMIT " BATCH_MAX " FOR UPDATE SKIP LOCKED"
 
+/* The siblings' launch tasks, locked until the record (the batch's own row is its
+ * worker's, not locked here: its claim committed). Waits for a claim or a release in
+ * progress (one statement each, holding nothing else): nothing that holds a task row
+ * waits for an instance's. */
+#define BATCH_TASKS                                                                                                   \
+    "SELECT 1 FROM tasks WHERE id IN (SELECT 'launch:' || x FROM unnest($1::text[]) x) AND status = 'active' "        \
+    "ORDER BY id FOR UPDATE"
+
 /* Every port answered, recorded against its instance at device index 0 while it is
- * still pending (its row is locked: it is); answers the instances recorded. */
+ * still pending (its row is locked: it is), and their facts ($2) stored; answers the
+ * instances recorded. */
 #define BATCH_RECORD                                                                                                  \
+    "WITH facts AS (" NETWORK_ENIS_UPSERT("$2") " RETURNING 1) "                                                   \
     "INSERT INTO instance_interfaces (instance_id, device_index, eni_id, subnet_id, vpc_id, mac, ip, prefix_len, "    \
     "gateway, groups) SELECT x.instance_id, 0, x.eni_id, x.subnet_id, x.vpc_id, x.mac, x.ip, x.prefix_len, "          \
     "x.gateway, coalesce(x.groups, '[]') FROM json_to_recordset($1::json) AS x(instance_id text, eni_id text, "       \
     "subnet_id text, vpc_id text, mac text, ip text, prefix_len int, gateway text, groups jsonb) JOIN instances i "   \
     "ON i.id = x.instance_id AND i.state = 'pending' AND NOT i.prepared " LAUNCH_PORT_UPSERT " RETURNING instance_id"
-
-int launch_batch_has_siblings(db_t *db, const char *id, verr_t *e)
-{
-    const char *p[] = {id};
-    PG_AUTO PGresult *r = db_prepared(db, e, "batch_siblings", "SELECT EXISTS (SELECT 1 FROM instances s JOIN "
-                                      "instances i ON i.reservation_id = s.reservation_id WHERE i.id = $1 AND s.id "
-                                      "<> $1)", 1, p);
-    if (!r)
-        return -1;
-    return PQgetvalue(r, 0, 0)[0] == 't';
-}
 
 /* The ports answered for instances the record did not take (none while their rows are
  * locked; said for safety): deleted, as nothing of compute's would delete them. */
@@ -109,6 +114,18 @@ static int batch(task_t *t, const char *id, int timeout_ms, launch_port_ask_t as
         db_rollback(db);
         return LAUNCH_BATCH_ASK;
     }
+    /* the siblings' tasks held too: they run once the ports are recorded (see the top) */
+    const char **sib = xcalloc((size_t)PQntuples(r), sizeof *sib);
+    for (int k = 1; k < PQntuples(r); k++)
+        sib[k - 1] = PQgetvalue(r, k, 0);
+    AUTOFREE char *sibs = db_text_array(sib, (size_t)PQntuples(r) - 1);
+    free(sib);
+    const char *tp[] = {sibs};
+    PG_AUTO PGresult *held = db_prepared(db, e, "batch_tasks", BATCH_TASKS, 1, tp);
+    if (!held) {
+        db_rollback(db);
+        return -1;
+    }
     JSON_AUTO json_t *asks = json_array();
     for (int k = 0; k < PQntuples(r); k++)
         json_array_append_new(asks, ask(r, k));
@@ -133,12 +150,15 @@ static int batch(task_t *t, const char *id, int timeout_ms, launch_port_ask_t as
             json_array_append(facts, json_object_get(x, "facts"));
     }
     AUTOFREE char *doc = json_dumps(made, JSON_COMPACT);
-    const char *q[] = {doc};
-    if (!(rec = db_prepared(db, e, "batch_record", BATCH_RECORD, 1, q)) || network_enis_store(db, facts, e) < 0 ||
-        db_commit(db, e) < 0) {
+    AUTOFREE char *fdoc = json_dumps(facts, JSON_COMPACT);
+    const char *q[] = {doc, fdoc};
+    if (!(rec = db_prepared(db, e, "batch_record", BATCH_RECORD, 2, q)) || db_commit(db, e) < 0) {
         db_rollback(db);
         return -1;   /* not recorded: each task asks its own, the tokens answer these ports */
     }
+    /* the siblings' tasks, free now, run at once (a sibling's own question for a port
+     * the batch could not make, its error, included) */
+    task_pool_wake(t->pool);
     delete_unrecorded(t, timeout_ms, made, rec);
     log_info("launch %s: %zu ports of its reservation in one question (%d asked) in %llu ms", id,
              json_array_size(made), PQntuples(r), (unsigned long long)((metrics_now_us() - t0) / 1000));

@@ -27,14 +27,17 @@ enum {
     LAUNCH_BATCH_PORT = 1,    /* *port is the instance's primary: recorded by a sibling's batch, or
                                * made now by this task's batch for it and its siblings */
     LAUNCH_BATCH_LATER = 2,   /* a sibling's batch (or a terminate) holds the instance's row: look
-                               * again shortly, it may bring the port */
+                               * again after LAUNCH_BATCH_AGAIN_MS, it may bring the port */
 };
 
-/* For a pending instance without an adopted primary: LAUNCH_BATCH_*, or -1 (e: the
+/* A LAUNCH_BATCH_LATER task's look again. Short: a batch in flight holds the task's row,
+ * so its release waits for the batch's commit and the look comes after it (a terminate
+ * holding the instance's row holds it a few statements). Was 100 ms, polled. */
+#define LAUNCH_BATCH_AGAIN_MS 5
+
+/* For a pending instance without an adopted primary, whose reservation has other
+ * instances (a lone one asks its own port): LAUNCH_BATCH_*, or -1 (e: the
  * database, or the network unreachable: the task retries). */
 int launch_batch_port(task_t *t, const char *id, int timeout_ms, launch_port_ask_t ask, json_t **port, verr_t *e);
-/* 1 when the instance's reservation has other instances (a batch of theirs may have made
- * its port), 0 when not, -1. */
-int launch_batch_has_siblings(db_t *db, const char *id, verr_t *e);
 
 #endif

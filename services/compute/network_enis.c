@@ -42,27 +42,7 @@ int network_enis_store(db_t *db, const json_t *facts, verr_t *e)
         return 0;
     AUTOFREE char *doc = json_dumps(facts, JSON_COMPACT);
     const char *p[] = {doc};
-    PG_AUTO PGresult *r = db_prepared(db, e, "nenis_store",
-        "INSERT INTO network_enis AS t (eni_id, instance_id, account_id, device_index, attachment_id, subnet_id, "
-        "vpc_id, mac, ip, description, source_dest_check, groups, attach_time, version, public_ip, public_ip_owner, "
-        "delete_on_termination) "
-        "SELECT DISTINCT ON (x.eni) x.eni, x.instance, coalesce(x.account, ''), x.index, coalesce(x.attachment, ''), "
-        "coalesce(x.subnet, ''), coalesce(x.vpc, ''), coalesce(x.mac, ''), coalesce(x.ip, ''), "
-        "coalesce(x.description, ''), coalesce(x.sdc, true), coalesce(x.groups, '[]'), to_timestamp(x.attach_time), "
-        "x.version, coalesce(x.public_ip, ''), coalesce(x.public_owner, ''), coalesce(x.dot, false) FROM "
-        "json_to_recordset($1::json) AS "
-        "x(eni text, instance text, account text, index int, attachment text, subnet text, vpc text, mac text, "
-        "ip text, description text, sdc boolean, groups jsonb, attach_time bigint, version bigint, public_ip text, "
-        "public_owner text, dot boolean) WHERE x.eni IS NOT NULL AND x.version IS NOT NULL "
-        "ORDER BY x.eni, x.version DESC "
-        "ON CONFLICT (eni_id) DO UPDATE SET instance_id = EXCLUDED.instance_id, account_id = EXCLUDED.account_id, "
-        "device_index = EXCLUDED.device_index, attachment_id = EXCLUDED.attachment_id, subnet_id = "
-        "EXCLUDED.subnet_id, vpc_id = EXCLUDED.vpc_id, mac = EXCLUDED.mac, ip = EXCLUDED.ip, description = "
-        "EXCLUDED.description, source_dest_check = EXCLUDED.source_dest_check, groups = EXCLUDED.groups, "
-        "attach_time = EXCLUDED.attach_time, version = EXCLUDED.version, public_ip = EXCLUDED.public_ip, "
-        "public_ip_owner = EXCLUDED.public_ip_owner, delete_on_termination = EXCLUDED.delete_on_termination, "
-        "stored_at = clock_timestamp() "
-        "WHERE t.version < EXCLUDED.version", 1, p);
+    PG_AUTO PGresult *r = db_prepared(db, e, "nenis_store", NETWORK_ENIS_UPSERT("$1"), 1, p);
     return r ? 0 : -1;
 }
 

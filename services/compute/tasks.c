@@ -73,6 +73,7 @@ typedef struct inst {
     char *primary_eni;   /* an existing interface to adopt as the primary, or NULL */
     int prepared;
     int public_ip;   /* AssociatePublicIpAddress as asked: 1, 0, -1 (not given) */
+    int siblings;    /* its reservation has other instances (load only: launch_batch.c's case) */
 } inst_t;
 
 static void inst_free(inst_t *i)
@@ -104,13 +105,18 @@ static void inst_of_row(const PGresult *r, int row, int c, inst_t *i)
 static int load(db_t *db, const char *id, inst_t *i, verr_t *e)
 {
     const char *p[] = {id};
+    /* with whether it has siblings: a lone launch (MaxCount 1) then asks its port without
+     * launch_batch.c's look at its recorded port, a statement less before the question
+     * RunInstances' answer waits for */
     PG_AUTO PGresult *r = db_prepared(db, e, "task_inst",
-        "SELECT " LAUNCH_INST_COLUMNS " FROM instances WHERE id = $1", 1, p);
+        "SELECT " LAUNCH_INST_COLUMNS ", EXISTS (SELECT 1 FROM instances s WHERE s.reservation_id = "
+        "instances.reservation_id AND s.id <> instances.id) FROM instances WHERE id = $1", 1, p);
     if (!r)
         return -1;
     if (!PQntuples(r))
         return 0;
     inst_of_row(r, 0, 0, i);
+    i->siblings = PQgetvalue(r, 0, 12)[0] == 't';
     return 1;
 }
 
@@ -169,28 +175,33 @@ static int record_port(db_t *db, const char *id, const json_t *port, verr_t *e)
 }
 
 /* The launch's end, one statement (its own transaction): the primary's port recorded
- * whatever the state now (the cleanup task deletes what is recorded) and, if the
- * instance is still pending (its row locked: a terminate meanwhile waits or wins), the
- * host's generation bumped and the instance marked prepared with its image's grants.
+ * whatever the state now (the cleanup task deletes what is recorded), the interfaces'
+ * facts stored (facts: the primary's and the others', NETWORK_ENIS_UPSERT: a statement
+ * of their own before, about 1.5 ms of RunInstances' answer) and, if the instance is
+ * still pending (its row locked: a terminate meanwhile waits or wins), the host's
+ * generation bumped and the instance marked prepared with its image's grants.
  * *gen: the host's new generation, 0 when the instance was not pending. */
-static int record_prepared(db_t *db, const char *id, const char *host, const json_t *port, const json_t *image,
-                           long long *gen, verr_t *e)
+static int record_prepared(db_t *db, const char *id, const char *host, const json_t *port, const json_t *facts,
+                           const json_t *image, long long *gen, verr_t *e)
 {
     port_params_t pp;
     port_params(&pp, id, port);
     AUTOFREE char *img = json_dumps(image, JSON_COMPACT);
-    const char *p[12];
+    AUTOFREE char *fdoc = json_dumps(facts, JSON_COMPACT);
+    const char *p[13];
     memcpy(p, pp.p, sizeof pp.p);
     p[10] = host;
     p[11] = img;
+    p[12] = fdoc;
     PG_AUTO PGresult *r = db_prepared(db, e, "task_prepared",
         "WITH port AS (" RECORD_PORT_SQL " RETURNING 1), "
+        "facts AS (" NETWORK_ENIS_UPSERT("$13") " RETURNING 1), "
         "i AS (SELECT id FROM instances WHERE id = $1 AND state = 'pending' FOR UPDATE), "
         "g AS (UPDATE hosts SET generation = generation + 1 WHERE host_id = $11 AND EXISTS (SELECT 1 FROM i) "
         "RETURNING generation), "
         "p AS (UPDATE instances SET prepared = true, changed_gen = coalesce((SELECT generation FROM g), 0), "
         "image = $12::jsonb, updated_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM i) RETURNING changed_gen) "
-        "SELECT (SELECT count(*) FROM port), (SELECT changed_gen FROM p)", 12, p);
+        "SELECT (SELECT count(*) FROM port), (SELECT changed_gen FROM p), (SELECT count(*) FROM facts)", 13, p);
     free(pp.groups);
     if (!r)
         return -1;
@@ -198,25 +209,24 @@ static int record_prepared(db_t *db, const char *id, const char *host, const jso
     return 0;
 }
 
-/* The ports beyond the primary (launch_net_more_ports) into instance_interfaces, their
- * facts and the primary's into network_enis (all repeat safely: a launch killed after
- * them records them again; an older fact never overwrites a newer). The others' facts
- * stored here, not only by the network's push, make the RunInstances answer that waits
- * for this task show them (run_answer.c). */
-static int record_more(db_t *db, const char *id, const json_t *port, const json_t *more, verr_t *e)
+/* The ports beyond the primary (launch_net_more_ports) into instance_interfaces (they
+ * repeat safely: a launch killed after them records them again), and every port's facts
+ * (the primary's first) into *facts for record_prepared: an older fact never overwrites
+ * a newer. The others' facts stored by the launch, not only by the network's push, make
+ * the RunInstances answer that waits for this task show them (run_answer.c). */
+static int record_more(db_t *db, const char *id, const json_t *port, const json_t *more, json_t *facts, verr_t *e)
 {
     size_t i;
     json_t *p;
-    if (network_enis_store_answer(db, port, e) < 0)
-        return -1;
-    JSON_AUTO json_t *facts = json_array();
+    if (json_is_object(json_object_get(port, "facts")))
+        json_array_append(facts, json_object_get(port, "facts"));
     json_array_foreach(more, i, p) {
         if (record_port(db, id, p, e) < 0)
             return -1;
         if (json_is_object(json_object_get(p, "facts")))
             json_array_append(facts, json_object_get(p, "facts"));
     }
-    return network_enis_store(db, facts, e);
+    return 0;
 }
 
 /* The grant URLs the host will fetch the image (kernel, ramdisk) with, asked as the
@@ -359,10 +369,8 @@ static int launch_failed_with_port(task_t *t, const char *id, const json_t *port
 static int orphan_port(task_t *t, const char *id, const inst_t *in, verr_t *e)
 {
     const compute_t *c = t->svc->state;
-    int batched = 0;
-    if (in->prepared || in->primary_eni ||
-        (t->attempts < 2 && (batched = launch_batch_has_siblings(t->db, id, e)) <= 0))   /* launch_batch.c */
-        return batched < 0 ? TASK_FAILED : TASK_DONE;
+    if (in->prepared || in->primary_eni || (t->attempts < 2 && !in->siblings))   /* launch_batch.c */
+        return TASK_DONE;
     const char *method;
     JSON_AUTO json_t *port = NULL;
     json_t *ask = port_request(id, in, &method);
@@ -392,12 +400,12 @@ static int run_launch(task_t *t, verr_t *e)
     }
     grants_t gr;
     grants_start(t, &in, &gr);
-    JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL;
+    JSON_AUTO json_t *port = NULL, *image = NULL, *more = NULL, *facts = NULL;
     verr_t pe;
     const char *method;
     /* a MaxCount launch's ports in one question, or recorded by a sibling's (launch_batch.c) */
-    int batched = in.primary_eni ? LAUNCH_BATCH_ASK : launch_batch_port(t, id, c->call_timeout_ms, sibling_ask,
-                                                                        &port, &pe);
+    int batched = in.primary_eni || !in.siblings ? LAUNCH_BATCH_ASK
+                  : launch_batch_port(t, id, c->call_timeout_ms, sibling_ask, &port, &pe);
     int port_rc = batched == LAUNCH_BATCH_PORT ? 0 : -1;
     if (batched == LAUNCH_BATCH_ASK) {
         json_t *ask = port_request(id, &in, &method);
@@ -406,7 +414,7 @@ static int run_launch(task_t *t, verr_t *e)
     if (batched == LAUNCH_BATCH_LATER) {   /* a sibling's batch holds it: its grants are drained */
         json_decref(grants_finish(t, &gr, &image, e) == 0 ? image : NULL);
         image = NULL;
-        t->again_ms = 100;
+        t->again_ms = LAUNCH_BATCH_AGAIN_MS;
         rc = TASK_AGAIN;
         goto out;
     }
@@ -443,7 +451,9 @@ static int run_launch(task_t *t, verr_t *e)
     if (launch_tag_ports(t->svc, c->call_timeout_ms, in.account, in.primary_eni, port, more, t->payload, e) < 0)
         goto out;
     long long gen = 0;
-    if (record_more(t->db, id, port, more, e) < 0 || record_prepared(t->db, id, in.host, port, image, &gen, e) < 0)
+    facts = json_array();
+    if (record_more(t->db, id, port, more, facts, e) < 0 ||
+        record_prepared(t->db, id, in.host, port, facts, image, &gen, e) < 0)
         goto out;
     if (gen)
         hosts_notify_changes(t->svc, t->db, in.host, gen, NULL);

@@ -123,13 +123,19 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
      * (its addresses are picked under it: ipam.c) and read in one statement; a port whose facts go back in the create's answer (facts_in_reply) marks
      * the transaction so that its push is not sent too (network 015), added to the ones
      * the transaction named before (a batch's: network 019, ports_many.c) */
-    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL};
-    if (!(sub = db_prepared(db, e, "eni_subnet_token", "SELECT vpc_id, cidr, map_public, set_config("
+    /* and the public pool's lock when the port will have a public address (asked, or the
+     * subnet's MapPublicIpOnLaunch; not for a token's port found), taken after the
+     * subnet's row lock as eni_public_assign would (the CTE's rows come locked): a
+     * statement a launch less */
+    const char *lp[] = {s->subnet_id, s->account, s->facts_in_reply ? id : "", by_token ? s->client_token : NULL,
+                        s->public_ip < 0 ? NULL : s->public_ip ? "t" : "f"};
+    if (!(sub = db_prepared(db, e, "eni_subnet_token_pool", "WITH l AS (SELECT vpc_id, cidr, map_public, set_config("
                             "'virga.facts_replied', concat_ws(',', nullif(current_setting('virga.facts_replied', true), "
-                            "''), nullif($3, '')), true), (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
-                            "t.client_token = $4), (SELECT t.request_hash FROM enis t WHERE t.account_id = $2 AND "
-                            "t.client_token = $4) FROM subnets WHERE id = $1 AND account_id = $2 FOR UPDATE OF subnets",
-                            4, lp)))
+                            "''), nullif($3, '')), true) AS facts, (SELECT t.id FROM enis t WHERE t.account_id = $2 AND "
+                            "t.client_token = $4) AS token_eni, (SELECT t.request_hash FROM enis t WHERE t.account_id = "
+                            "$2 AND t.client_token = $4) AS token_hash FROM subnets WHERE id = $1 AND account_id = $2 "
+                            "FOR UPDATE OF subnets) SELECT l.*, (SELECT count(*) FROM (SELECT " IPAM_PUBLIC_LOCK_SQL
+                            " WHERE coalesce($5::boolean, l.map_public) AND l.token_eni IS NULL) p) FROM l", 5, lp)))
         return -1;
     if (!PQntuples(sub))
         return net_owned(db, &NET_SUBNET, s->subnet_id, s->account, 0, e) < 0 ? -1
@@ -157,7 +163,7 @@ static int insert_row(db_t *db, service_t *svc, const eni_spec_t *s, const char 
         return -1;
     /* a public address at launch: asked for, or the subnet's MapPublicIpOnLaunch */
     int pub = s->public_ip < 0 ? PQgetvalue(sub, 0, 2)[0] == 't' : s->public_ip;
-    return pub ? eni_public_assign(db, svc->cfg, s->account, id, e) : 0;
+    return pub ? eni_public_assign_locked(db, svc->cfg, s->account, id, e) : 0;
 }
 
 int eni_insert(db_t *db, service_t *svc, const eni_spec_t *s, const char *hash, char *id, verr_t *e)

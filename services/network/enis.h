@@ -57,6 +57,8 @@ int eni_remove(db_t *db, const char *id, verr_t *e);
  * InsufficientAddressCapacity), and delete the one the interface has (its deletion, an
  * elastic IP replacing it). */
 int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e);
+/* The same in a transaction that holds the pool's lock already (IPAM_PUBLIC_LOCK_SQL). */
+int eni_public_assign_locked(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e);
 int eni_public_release(db_t *db, const char *eni, verr_t *e);
 /* An elastic IP on the interface (being deleted) stays the account's, unassociated. */
 int eni_eip_unlink(db_t *db, const char *eni, verr_t *e);

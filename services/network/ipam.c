@@ -118,17 +118,23 @@ const char *ipam_public_pool(const config_t *cfg)
     return config_str(cfg, "network.public_pool", "198.51.100.0/24");
 }
 
-int ipam_public_lock(db_t *db, const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e)
+int ipam_public_bounds(const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e)
 {
     const char *pool = ipam_public_pool(cfg);
     cidr_t c;
     if (cidr_parse(pool, &c) < 0 || c.len > 30)
         return verr_set(e, 500, "InternalError", "network.public_pool '%.32s' is not a CIDR block of 4+ addresses", pool);
-    if (db_lock_xact(db, "public_pool", "pool", e) < 0)
-        return -1;
     cidr_ip_format(c.addr, base);
     snprintf(lo, 16, "%u", 1u);
     snprintf(hi, 16, "%u", (uint32_t)cidr_size(&c) - 2);
+    return 0;
+}
+
+int ipam_public_lock(db_t *db, const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e)
+{
+    /* the bounds first: a pool the config gets wrong takes no lock */
+    if (ipam_public_bounds(cfg, base, lo, hi, e) < 0 || db_lock_xact(db, "public_pool", "pool", e) < 0)
+        return -1;
     return 0;
 }
 

@@ -28,6 +28,12 @@ int ipam_public(db_t *db, const config_t *cfg, const char *avoid, char out[CIDR_
  * with IPAM_PUBLIC_LOWEST and uses it in the same statement (public_addresses.c: a
  * launch's address picked and given in one round trip). */
 int ipam_public_lock(db_t *db, const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e);
+/* The same bounds, for a transaction that took the pool's lock in a statement of its own
+ * (IPAM_PUBLIC_LOCK_SQL: a launch's port takes it with its subnet's, enis.c). */
+int ipam_public_bounds(const config_t *cfg, char base[CIDR_STR_MAX], char lo[16], char hi[16], verr_t *e);
+/* The pool's transaction lock as an SQL expression: what ipam_public_lock takes
+ * (db_lock_xact("public_pool", "pool")). */
+#define IPAM_PUBLIC_LOCK_SQL "pg_advisory_xact_lock(hashtext('public_pool'), hashtext('pool'))"
 /* A query of one row (column ip), or none when the pool is full: the lowest free
  * address from base + lo to base + hi. Not every address tested in turn: the first one,
  * or the one after a taken address whose next is free, found through addresses' UNIQUE

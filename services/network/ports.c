@@ -146,11 +146,15 @@ int ports_request_of(bus_ctx_t *ctx, const json_t *body, const char *account, po
         return verr_set(e, 400, "InvalidParameterValue", "associate_public_ip is true or false");
     if (plug_it && (!json_is_boolean(plug_it) || (json_is_true(plug_it) && !host)))
         return verr_set(e, 400, "InvalidParameterValue", "plug is true or false, and true needs host");
-    const char *sn = json_str(body, "subnet", NULL);
-    if (sn)
+    const char *sn = json_str(body, "subnet", NULL), *az = json_str(body, "az", NULL);
+    if (sn) {
         snprintf(q->subnet, sizeof q->subnet, "%.47s", sn);
-    else if (default_subnet(ctx, account, json_str(body, "az", NULL), q->subnet, e) < 0)
-        return -1;
+        q->kept_default = 0;
+    } else if (!(q->kept_default = q->kept_default && default_subnets_get(account, az, q->subnet))) {
+        if (default_subnet(ctx, account, az, q->subnet, e) < 0)
+            return -1;
+        default_subnets_put(account, az, q->subnet);
+    }
     if (json_str(body, "client_token", NULL))
         snprintf(q->token, sizeof q->token, "%s", json_str(body, "client_token", ""));
     else
@@ -186,11 +190,22 @@ int net_port_create(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *
 {
     if (ports_trusted(ctx, e) < 0)
         return -1;
-    port_request_t q;
+    port_request_t q = {.kept_default = 1};
     char id[IDS_MAX];
+    const char *account = json_str(body, "account", NULL);
     log_debug("port_create %s: in", json_str(body, "instance_id", ""));   /* a launch's timeline (docs/performance.md) */
-    if (ports_request_of(ctx, body, json_str(body, "account", NULL), &q, e) < 0 || eni_create(ctx, &q.s, id, e) < 0)
+    if (ports_request_of(ctx, body, account, &q, e) < 0)
         return -1;
+    if (eni_create(ctx, &q.s, id, e) < 0) {
+        /* the default subnet kept is gone (deleted since): looked up again, once */
+        if (!q.kept_default || strcmp(e->code, NET_SUBNET.not_found))
+            return -1;
+        default_subnets_forget(account, json_str(body, "az", NULL));
+        *e = (verr_t){0};
+        q.kept_default = 0;
+        if (ports_request_of(ctx, body, account, &q, e) < 0 || eni_create(ctx, &q.s, id, e) < 0)
+            return -1;
+    }
     return ports_answer(ctx, &q, id, NULL, reply, e);
 }
 

@@ -12,7 +12,15 @@ typedef struct port_request {
     eni_spec_t s;
     char subnet[IDS_MAX];   /* as asked, else the account's default subnet of the zone */
     char token[96];         /* client_token, by default "instance:<instance_id>" */
+    int kept_default;       /* in: the default subnet may come from default_subnets.c;
+                             * out: it did (a stale one is forgotten and looked up again) */
 } port_request_t;
+
+/* default_subnets.c: the default subnet of {account, zone} this process looked up last
+ * (1, written to out; 0: none kept), kept after a lookup, forgotten when gone. */
+int default_subnets_get(const char *account, const char *az, char out[IDS_MAX]);
+void default_subnets_put(const char *account, const char *az, const char *id);
+void default_subnets_forget(const char *account, const char *az);
 
 /* Only compute's principal asks for ports (403 UnauthorizedOperation). */
 int ports_trusted(bus_ctx_t *ctx, verr_t *e);

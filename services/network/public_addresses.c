@@ -24,13 +24,13 @@
  * one it had before) unless that is the only one free; the interface keeps it as its
  * last (and, for a launch, that it had one at launch). */
 static int insert_public(db_t *db, const config_t *cfg, const char *account, const char *eni, const char *avoid,
-                         int launch, verr_t *e)
+                         int launch, int locked, verr_t *e)
 {
     char id[IDS_MAX], ip[CIDR_STR_MAX];
     ids_new("eipalloc", id);
     if (!avoid) {   /* the lowest free one, picked and given in one statement (a launch's) */
         char base[CIDR_STR_MAX], lo[16], hi[16];
-        if (ipam_public_lock(db, cfg, base, lo, hi, e) < 0)
+        if ((locked ? ipam_public_bounds(cfg, base, lo, hi, e) : ipam_public_lock(db, cfg, base, lo, hi, e)) < 0)
             return -1;
         const char *q[] = {base, lo, hi, id, account, eni, launch ? "true" : "false"};
         PG_AUTO PGresult *t = db_prepared(db, e, "pub_take",
@@ -59,7 +59,12 @@ static int insert_public(db_t *db, const config_t *cfg, const char *account, con
 
 int eni_public_assign(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e)
 {
-    return insert_public(db, cfg, account, eni, NULL, 1, e);
+    return insert_public(db, cfg, account, eni, NULL, 1, 0, e);
+}
+
+int eni_public_assign_locked(db_t *db, const config_t *cfg, const char *account, const char *eni, verr_t *e)
+{
+    return insert_public(db, cfg, account, eni, NULL, 1, 1, e);
 }
 
 int eni_public_reassign(db_t *db, const config_t *cfg, const char *eni, verr_t *e)
@@ -81,7 +86,7 @@ int eni_public_reassign(db_t *db, const config_t *cfg, const char *eni, verr_t *
     if (PQntuples(held))
         return 0;
     verr_t e2 = {0};
-    if (insert_public(db, cfg, PQgetvalue(r, 0, 0), eni, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), 0,
+    if (insert_public(db, cfg, PQgetvalue(r, 0, 0), eni, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), 0, 0,
                       &e2) == 0)
         return 0;
     /* the pool empty: the instance stays without a public address, as on AWS; the

@@ -985,6 +985,34 @@ def test_network_refusals_come_from_run_instances(cloud, ami):
     a.delete_vpc(VpcId=vpc)
 
 
+def test_launch_after_the_default_vpc_was_deleted(cloud, ami):
+    """A launch's port in the default subnet of its zone, which the network keeps once
+    looked up (services/network/default_subnets.c): the default VPC deleted (its subnets,
+    gateway and VPC), the next launch gets a new default VPC and runs in its subnet, not
+    InvalidSubnetID.NotFound for the subnet kept."""
+    _, k, s = new_tenant(cloud, "inst-defvpc-" + uuid.uuid4().hex[:8])
+    ec2 = boto3_client(cloud, "ec2", k, s)
+    _, (first,) = run(ec2, ami)
+    (inst,) = wait_state(ec2, [first], "running")
+    old_vpc, old_subnet, zone = inst["VpcId"], inst["SubnetId"], inst["Placement"]["AvailabilityZone"]
+    ec2.terminate_instances(InstanceIds=[first])
+    wait_state(ec2, [first], "terminated")
+    for igw in ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [old_vpc]}])["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=old_vpc)
+        ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
+    for sub in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [old_vpc]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=sub["SubnetId"])
+    ec2.delete_vpc(VpcId=old_vpc)
+    _, (second,) = run(ec2, ami, Placement={"AvailabilityZone": zone})
+    (inst,) = wait_state(ec2, [second], "running")
+    assert inst["VpcId"] != old_vpc and inst["SubnetId"] != old_subnet
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    assert inst["VpcId"] == vpc["VpcId"]
+    ec2.terminate_instances(InstanceIds=[second])
+    wait_state(ec2, [second], "terminated")
+
+
 def test_security_groups_by_name_and_network_interfaces(cloud, ami):
     """SecurityGroups by name in the default VPC; NetworkInterfaces with the primary
     interface's subnet, groups, address and AssociatePublicIpAddress; both show in
