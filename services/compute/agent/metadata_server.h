@@ -8,6 +8,8 @@
 #ifndef VIRGA_AGENT_METADATA_SERVER_H
 #define VIRGA_AGENT_METADATA_SERVER_H
 
+#include <jansson.h>
+
 #include "service.h"
 
 typedef struct md_vpc {
@@ -28,6 +30,16 @@ void md_servers_close(void);
  * agent.metadata_cache_s. Same thread as md_servers_sync. */
 struct dp_desired;
 void md_servers_addresses(const struct dp_desired *d);
+
+/* A launch's doorbell (instance_sync.c, in generation order): md, the change's "metadata"
+ * {vpc_id, ip, eni_id, public_ip, document} or NULL, replaces what was sent ahead for that
+ * instance; its guest's questions from that address are answered from it for
+ * agent.metadata_cache_s, unless a later change of the instance, a pull without it, or
+ * the network's line for the address naming another interface or public address drops
+ * it first. Any thread. */
+void md_servers_prime(const char *instance_id, const json_t *md);
+/* A pull's instances: what was sent ahead for any other instance is dropped. */
+void md_servers_primed_keep(const json_t *instances);
 
 /* A TCP socket bound to ip:port and listening, inside network namespace netns (the
  * namespace is entered by a short-lived thread of its own: no other thread of the
