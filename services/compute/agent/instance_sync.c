@@ -633,6 +633,7 @@ void instance_sync_doorbell(instance_sync_t *s, const json_t *bell)
     } else if (json_int(bell, "generation", 0) > s->generation) {   /* else the document has it */
         json_array_append(s->bells, (json_t *)bell);
     } else {
+        prime_covered(s, changes);
         pthread_mutex_unlock(&s->mu);
         return;
     }

@@ -1,7 +1,8 @@
 /* metadata_server.h - the instance metadata service of this host: one HTTP server
  * (metadata_http.h) per VPC present here, listening on 169.254.169.254:80 inside that
  * VPC's router namespace, where the datapath puts the address (its `meta` unit) and
- * where instances' traffic to it arrives through their gateway. Answers come from
+ * where instances' traffic to it arrives through their gateway. Answers come from the
+ * document compute sent ahead with a launch's doorbell (md_servers_prime), else from
  * compute.instance_metadata. Driven by the network sync thread only (net_sync.c).
  * Config: agent.metadata_cache_s (5), agent.metadata_hop_limit (1),
  * agent.metadata_tokens (optional | required), agent.metadata_timeout_ms (3000). */
