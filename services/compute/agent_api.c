@@ -122,10 +122,14 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     char seq[32];
     snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
     const char *q[] = {host, seq};
+    /* column 5: a shutting-down instance whose cleanup task is queued already (what a
+     * report that finds it gone would queue: the insert did nothing, in a statement of its
+     * own, at every report until the task had run, about 1.7 times a terminate) */
     r = db_prepared(db, e, "obs_lock",
-        "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, '') FROM instances "
-        "WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR $2::bigint > "
-        "(SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
+        "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, ''), "
+        "state = 'shutting-down' AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = 'cleanup:' || instances.id) "
+        "FROM instances WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR "
+        "$2::bigint > (SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
     if (!r)
         goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -137,7 +141,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
         if (!ob) {
             /* a driver that could not list (a public cloud that did not answer) proves
              * nothing about what is absent */
-            if (incomplete)
+            if (incomplete || PQgetvalue(r, i, 5)[0] == 't')
                 continue;
             if (current && instance_transition(db, id, state, EV_GONE, NULL, &ch, e) < 0)
                 goto fail;
