@@ -3,7 +3,8 @@
  *   compute.instances_observed what runs there: drives pending -> running, stopping ->
  *                              stopped, shutting-down -> terminated (state machine), and
  *                              stores console text for GetConsoleOutput;
- *   compute.instance_metadata  the metadata service's document for one instance.
+ *   compute.instance_metadata  the metadata service's document for one instance
+ *                              (instance_metadata.c).
  * The host is always the sending agent's principal (agent-<host>), never a field, and an
  * agent sees and changes only its own host's instances. */
 #include <stdio.h>
@@ -12,15 +13,11 @@
 #include <time.h>
 
 #include "compute.h"
-#include "describe.h"
 #include "hybrid_launch.h"
 #include "ids.h"
 #include "instance_state.h"
 #include "jsonutil.h"
 #include "log.h"
-#include "metadata_options.h"
-#include "public_dns.h"
-#include "zones.h"
 
 #define MAX_OBSERVED 20000
 #define MAX_CONSOLE_B64 (96 * 1024)
@@ -125,10 +122,14 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
     char seq[32];
     snprintf(seq, sizeof seq, "%lld", (long long)json_int(body, "seq", 0));
     const char *q[] = {host, seq};
+    /* column 5: a shutting-down instance whose cleanup task is queued already (what a
+     * report that finds it gone would queue: the insert did nothing, in a statement of its
+     * own, at every report until the task had run, about 1.7 times a terminate) */
     r = db_prepared(db, e, "obs_lock",
-        "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, '') FROM instances "
-        "WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR $2::bigint > "
-        "(SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
+        "SELECT id, state, changed_gen, coalesce(observed_power, ''), coalesce(observed_error, ''), "
+        "state = 'shutting-down' AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = 'cleanup:' || instances.id) "
+        "FROM instances WHERE host_id = $1 AND state <> 'terminated' AND prepared AND ($2::bigint = 0 OR "
+        "$2::bigint > (SELECT observed_seq FROM hosts WHERE host_id = $1)) ORDER BY id FOR UPDATE", 2, q);
     if (!r)
         goto fail;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -140,7 +141,7 @@ int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **repl
         if (!ob) {
             /* a driver that could not list (a public cloud that did not answer) proves
              * nothing about what is absent */
-            if (incomplete)
+            if (incomplete || PQgetvalue(r, i, 5)[0] == 't')
                 continue;
             if (current && instance_transition(db, id, state, EV_GONE, NULL, &ch, e) < 0)
                 goto fail;
@@ -191,143 +192,3 @@ fail:
     return -1;
 }
 
-/* network/interfaces/macs/<mac>/... of one interface (gids: its group ids, one a line). */
-static void mac_put(json_t *md, const char *mac, const char *device, const char *eni, const char *ip,
-                    const char *subnet, const char *vpc, const char *gids, const char *public_ip)
-{
-    char hn[64], fqdn[96], k[160];
-    host_hostname_of(ip, hn, sizeof hn);
-    snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
-    static const char *const mac_keys[] = {"device-number", "interface-id", "local-ipv4s", "mac", "subnet-id",
-                                           "vpc-id", "security-group-ids", "local-hostname"};
-    const char *mac_vals[] = {device, eni, ip, mac, subnet, vpc, gids, fqdn};
-    for (size_t m = 0; m < sizeof mac_keys / sizeof mac_keys[0]; m++) {
-        snprintf(k, sizeof k, "network/interfaces/macs/%s/%s", mac, mac_keys[m]);
-        json_object_set_new(md, k, json_string(mac_vals[m]));
-    }
-    if (public_ip && *public_ip) {
-        char name[320];
-        public_dns_name(public_ip, name, sizeof name);
-        snprintf(k, sizeof k, "network/interfaces/macs/%s/public-ipv4s", mac);
-        json_object_set_new(md, k, json_string(public_ip));
-        if (*name) {
-            snprintf(k, sizeof k, "network/interfaces/macs/%s/public-hostname", mac);
-            json_object_set_new(md, k, json_string(name));
-        }
-    }
-}
-
-/* The instance's interfaces beyond the primary (given at launch or attached since), as
- * the network last told compute (network_enis), under network/interfaces/macs/ too. */
-static int more_macs(db_t *db, const char *id, json_t *md, verr_t *e)
-{
-    const char *p[] = {id};
-    PG_AUTO PGresult *r = db_prepared(db, e, "md_more",
-        "SELECT mac, device_index::text, eni_id, ip, subnet_id, vpc_id, coalesce((SELECT string_agg(g->>'groupId', "
-        "E'\\n') FROM jsonb_array_elements(groups) g), ''), public_ip FROM network_enis WHERE instance_id = $1 "
-        "AND device_index > 0 ORDER BY device_index", 1, p);
-    if (!r)
-        return -1;
-    for (int i = 0; i < PQntuples(r); i++)
-        mac_put(md, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-                PQgetvalue(r, i, 4), PQgetvalue(r, i, 5), PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
-    return 0;
-}
-
-int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e)
-{
-    const char *host = sender_host(ctx, e);
-    if (!host)
-        return -1;
-    const char *vpc = json_str(body, "vpc_id", NULL), *ip = json_str(body, "ip", NULL);
-    if (!vpc || !ip)
-        return verr_set(e, 400, "InvalidParameterValue", "vpc_id and ip are required");
-    char wait[16];
-    snprintf(wait, sizeof wait, "%d", compute_of(ctx)->public_address_wait_s);
-    const char *p[] = {vpc, ip, host, wait};
-    PG_AUTO PGresult *r = db_prepared(service_db(ctx), e, "md_get",
-        "SELECT i.id, i.image_id, i.instance_type, f.mac, f.eni_id, f.subnet_id, f.groups::text, i.zone, "
-        "i.reservation_id, i.launch_index, i.user_data, i.account_id, extract(epoch FROM i.launch_time)::bigint, "
-        "(SELECT k.public_key FROM key_pairs k WHERE k.account_id = i.account_id AND k.name = i.key_name), i.key_name, "
-        "(SELECT n.public_ip FROM network_enis n WHERE n.eni_id = f.eni_id AND n.instance_id = i.id), "
-        "i.metadata_tokens, i.metadata_hop_limit::text, i.metadata_endpoint_disabled, "
-        "CASE WHEN i.metadata_tags THEN (SELECT coalesce(json_object_agg(t.key, t.value), '{}')::text FROM tags t "
-        "WHERE t.resource_id = i.id) END, i.public_changing_since > now() - make_interval(secs => $4::int), f.ip, "
-        "i.kernel_id, i.ramdisk_id "
-        "FROM instance_interfaces x JOIN instances i ON i.id = x.instance_id JOIN instance_interfaces f ON "
-        "f.instance_id = i.id AND f.device_index = 0 AND NOT f.deleted WHERE x.vpc_id = $1 AND x.ip = $2 "
-        "AND NOT x.deleted AND i.host_id = $3 AND i.state NOT IN ('terminated', 'shutting-down')", 4, p);
-    if (!r)
-        return -1;
-    if (!PQntuples(r))
-        return verr_set(e, 404, "NotFound", "no instance of this host has %.64s in %.64s", ip, vpc);
-    /* its public address is being released or given (a stop, a start): not up yet */
-    if (PQgetvalue(r, 0, 20)[0] == 't')
-        return verr_set(e, 503, "Unavailable", "the public address of %s is being assigned", PQgetvalue(r, 0, 0));
-    /* asked from any of its interfaces (given at launch): the answers are its primary's */
-    const char *id = PQgetvalue(r, 0, 0), *mac = PQgetvalue(r, 0, 3), *zone = PQgetvalue(r, 0, 7);
-    ip = PQgetvalue(r, 0, 21);
-    char hn[64], fqdn[96], when[32];
-    host_hostname_of(ip, hn, sizeof hn);
-    snprintf(fqdn, sizeof fqdn, "%s.ec2.internal", hn);
-    describe_time(atoll(PQgetvalue(r, 0, 12)), when);
-    JSON_AUTO json_t *groups = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
-    char names[1024] = "", gids[1024] = "";
-    size_t i, nn = 0, ng = 0;
-    json_t *g;
-    json_array_foreach(groups, i, g) {
-        nn += (size_t)snprintf(names + nn, sizeof names - nn, "%s%s", i ? "\n" : "", json_str(g, "groupName", ""));
-        ng += (size_t)snprintf(gids + ng, sizeof gids - ng, "%s%s", i ? "\n" : "", json_str(g, "groupId", ""));
-        if (nn >= sizeof names || ng >= sizeof gids)
-            break;
-    }
-    json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "instance-id", id, "ami-id",
-                           PQgetvalue(r, 0, 1), "instance-type", PQgetvalue(r, 0, 2), "local-ipv4", ip, "mac", mac,
-                           "hostname", fqdn, "local-hostname", fqdn, "placement/availability-zone", zone,
-                           "security-groups", names, "reservation-id", PQgetvalue(r, 0, 8), "ami-launch-index",
-                           PQgetvalue(r, 0, 9));
-    if (!PQgetisnull(r, 0, 13)) {
-        /* public-keys/ answers "0=<key name>", public-keys/0/ "openssh-key", as EC2 does */
-        json_object_set_new(md, "public-keys/0/openssh-key", json_string(PQgetvalue(r, 0, 13)));
-        char listing[320];
-        snprintf(listing, sizeof listing, "0=%s", PQgetvalue(r, 0, 14));
-        json_object_set_new(md, "public-keys", json_string(listing));
-    }
-    /* its public address (an elastic IP's, or the one its launch got), when it has one */
-    const char *pub = PQgetisnull(r, 0, 15) ? "" : PQgetvalue(r, 0, 15);
-    mac_put(md, mac, "0", PQgetvalue(r, 0, 4), ip, PQgetvalue(r, 0, 5), vpc, gids, pub);
-    if (*pub) {
-        char name[320];
-        json_object_set_new(md, "public-ipv4", json_string(pub));
-        if (public_dns_name(pub, name, sizeof name))
-            json_object_set_new(md, "public-hostname", json_string(name));
-    }
-    if (more_macs(service_db(ctx), id, md, e) < 0) {
-        json_decref(md);
-        return -1;
-    }
-    if (!PQgetisnull(r, 0, 19))   /* its tags, when InstanceMetadataTags is on */
-        md_options_put_tags(md, PQgetvalue(r, 0, 19));
-    const compute_t *c = compute_of(ctx);
-    char zid[96];
-    json_object_set_new(md, "placement/region", json_string(c->region));
-    if (zone_id_of(c->region, c->zones, zone, zid, sizeof zid) == 0)
-        json_object_set_new(md, "placement/availability-zone-id", json_string(zid));
-    /* the identity document's members in EC2's order, null where EC2 has null (no
-     * billing or marketplace products here; an instance without a kernel image) */
-    const char *kernel = PQgetisnull(r, 0, 22) ? NULL : PQgetvalue(r, 0, 22);
-    const char *ramdisk = PQgetisnull(r, 0, 23) ? NULL : PQgetvalue(r, 0, 23);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n, s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s}",
-                            "accountId", PQgetvalue(r, 0, 11), "architecture", "x86_64", "availabilityZone", zone,
-                            "billingProducts", "devpayProductCodes", "marketplaceProductCodes", "imageId",
-                            PQgetvalue(r, 0, 1), "instanceId", id, "instanceType", PQgetvalue(r, 0, 2), "kernelId",
-                            kernel, "pendingTime", when, "privateIp", ip, "ramdiskId", ramdisk, "region", c->region,
-                            "version", "2017-09-30");
-    *reply = json_pack("{s:s, s:o, s:s?, s:o}", "instance_id", id, "meta_data", md, "user_data",
-                       PQgetisnull(r, 0, 10) ? NULL : PQgetvalue(r, 0, 10), "identity_document", doc);
-    if (PQgetisnull(r, 0, 10))
-        json_object_set_new(*reply, "user_data", json_null());
-    json_object_set_new(*reply, "metadata_options",
-                        md_options_document(PQgetvalue(r, 0, 16), PQgetvalue(r, 0, 17), PQgetvalue(r, 0, 18)[0] == 't'));
-    return 0;
-}

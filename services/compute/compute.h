@@ -85,9 +85,10 @@ void hosts_notify(service_t *svc, const char *host, long long gen);
 void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long gen, const char *gone);
 /* host_specs.c: compute.host_instances, and a doorbell's changes: every instance of host
  * whose last desired change is gen, its spec or {"instance_id", "gone": true}; NULL when
- * the agent should pull instead (a grant to refresh, too many or too large, a failed read). */
+ * the agent should pull instead (a grant to refresh, too many or too large, a failed read).
+ * An instance about to boot carries its metadata document too (instance_metadata.c). */
 int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
-json_t *host_specs_changed(db_t *db, const char *host, long long gen);
+json_t *host_specs_changed(const compute_t *c, db_t *db, const char *host, long long gen);
 /* "ip-10-0-0-5", the instance's hostname from its primary address */
 void host_hostname_of(const char *ip, char *out, size_t n);
 /* The hosts (a list, NULL when none) whose running qemu guests these interface facts
@@ -229,7 +230,13 @@ int compute_host_exports(bus_ctx_t *ctx, const json_t *body, json_t **reply, ver
 int compute_export_done(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
 void image_exports_purge(service_t *svc);
 int compute_instances_observed(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+/* instance_metadata.c: compute.instance_metadata, and a doorbell's documents: each change
+ * of changes (host_specs_changed's, of host at gen) of an instance about to boot on a
+ * driver with a metadata server gets its document as "metadata" {vpc_id, ip, eni_id,
+ * public_ip, document}, within budget bytes; returns the bytes added (about). */
 int compute_instance_metadata(bus_ctx_t *ctx, const json_t *body, json_t **reply, verr_t *e);
+size_t instance_metadata_of_changes(const compute_t *c, db_t *db, const char *host, long long gen, json_t *changes,
+                                    size_t budget);
 
 /* tasks.c: launch (ports, then the agent is told) and cleanup (ports deleted) */
 task_pool_t *compute_tasks_start(service_t *svc, verr_t *e);

@@ -178,7 +178,7 @@ int compute_host_instances(bus_ctx_t *ctx, const json_t *body, json_t **reply, v
     return 0;
 }
 
-json_t *host_specs_changed(db_t *db, const char *host, long long gen)
+json_t *host_specs_changed(const compute_t *c, db_t *db, const char *host, long long gen)
 {
     char g[32];
     snprintf(g, sizeof g, "%lld", gen);
@@ -202,5 +202,8 @@ json_t *host_specs_changed(db_t *db, const char *host, long long gen)
         }
         json_array_append_new(list, it);
     }
+    /* the guests about to boot: their metadata documents, in what room is left (without
+     * one, a guest's first question asks compute) */
+    instance_metadata_of_changes(c, db, host, gen, list, bytes < BELL_MAX_BYTES ? BELL_MAX_BYTES - bytes : 0);
     return list;
 }

@@ -120,7 +120,7 @@ void hosts_notify_changes(service_t *svc, db_t *db, const char *host, long long 
     if (gone && gen > 0)   /* shutting-down is final: nothing to read (a statement a terminate) */
         changes = json_pack("[{s:s, s:b, s:I}]", "instance_id", gone, "gone", 1, "changed_gen", (json_int_t)gen);
     else if (gen > 0)
-        changes = host_specs_changed(db, host, gen);
+        changes = host_specs_changed(svc->state, db, host, gen);
     ring(svc, host, gen, changes);
 }
 

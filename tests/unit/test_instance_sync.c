@@ -26,7 +26,33 @@ typedef struct fake {
     int reports;
     int pulls;                /* compute.host_instances asked */
     json_t *seqs;             /* id -> the console_seq of the console compute keeps */
+    json_t *primed;           /* id -> the metadata sent ahead (null: dropped); with
+                               * metadata_io */
+    int keeps;                /* the pulls' calls for what may stay */
 } fake_t;
+
+static void fake_metadata(void *arg, const char *id, const json_t *md)
+{
+    fake_t *f = arg;
+    pthread_mutex_lock(&f->mu);
+    if (id) {
+        json_object_set_new(f->primed, id, md ? json_deep_copy(md) : json_null());
+    } else {
+        f->keeps++;
+        const char *k;
+        json_t *v, *tmp;
+        json_object_foreach_safe(f->primed, tmp, k, v) {
+            int kept = 0;
+            size_t i;
+            const json_t *it;
+            json_array_foreach(md, i, it)
+                kept |= !strcmp(json_str(it, "instance_id", ""), k);
+            if (!kept)
+                json_object_del(f->primed, k);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+}
 
 static int fake_desired(void *arg, json_t **doc, verr_t *e)
 {
@@ -269,7 +295,8 @@ static instance_sync_t *start_sync(ctx_t *x, fake_t *f, const char *interval_s)
     config_set(x->cfg, "agent.drivers", "sim");
     config_set(x->cfg, "agent.sync_interval_s", interval_s);
     instance_sync_opts_t o = {.cfg = x->cfg, .host_id = host,
-                              .io = {.desired = fake_desired, .observed = fake_observed, .arg = f}};
+                              .io = {.desired = fake_desired, .observed = fake_observed,
+                                     .metadata = f->primed ? fake_metadata : NULL, .arg = f}};
     verr_t e = {0};
     instance_sync_t *s = instance_sync_start(&o, &e);
     assert_non_null(s);
@@ -287,6 +314,7 @@ static void stop_sync(ctx_t *x, instance_sync_t *s, fake_t *f)
     json_decref(f->last);
     json_decref(f->consoles);
     json_decref(f->seqs);
+    json_decref(f->primed);
 }
 
 /* A doorbell with the next generation's changes is applied without a pull; one that
@@ -345,6 +373,95 @@ static void test_doorbells(void **state)
     stop_sync(x, s, &f);
 }
 
+/* What the instance's metadata document sent ahead with a doorbell (compute's, for a
+ * guest about to boot) says, or "-" when none is held, "dropped" when dropped. */
+static const char *primed_of(fake_t *f, const char *id, char *out, size_t n)
+{
+    pthread_mutex_lock(&f->mu);
+    const json_t *md = json_object_get(f->primed, id);
+    snprintf(out, n, "%s", !md ? "-" : json_is_null(md) ? "dropped" : json_str(md, "ip", "?"));
+    pthread_mutex_unlock(&f->mu);
+    return out;
+}
+
+#define MD(ip) ", \"metadata\": {\"vpc_id\": \"vpc-1\", \"ip\": \"" ip "\", \"document\": {}}}"
+/* SPEC with a metadata document: the spec's closing brace replaced */
+#define SPEC_MD(id, power, gen, ip)                                                                                    \
+    "{\"instance_id\": \"" id "\", \"driver\": \"sim\", \"vcpus\": 1, \"memory_mib\": 64, \"power\": \"" power "\", " \
+    "\"reboot_seq\": 0, \"changed_gen\": " #gen MD(ip)
+
+/* A launch's doorbell carries its guest's metadata document: handed to the metadata
+ * servers when its change is applied, never kept in the spec (a pull's spec, without it,
+ * must not look like a change); a later change without one drops it; a pull keeps only
+ * its instances'; a doorbell the pull already covered (doorbells crossing) still gives
+ * it when the spec held is of that same change, and not when the spec held is newer. */
+static void test_metadata_sent_ahead(void **state)
+{
+    ctx_t *x = *state;
+    char b[64];
+    fake_t f = {.mu = PTHREAD_MUTEX_INITIALIZER, .consoles = json_object(), .seqs = json_object(),
+                .primed = json_object()};
+    set_desired(&f, "{\"generation\": 5, \"instances\": [" SPEC(ID1, "running", 5) "]}");
+    instance_sync_t *s = start_sync(x, &f, "60");
+    verr_t e = {0};
+    assert_int_equal(instance_sync_pass_and_wait(s, 10000, &e), 0);
+    for (int i = 0; i < 2000 && pulls(&f) < 2; i++)
+        usleep(10 * 1000);
+    int p0 = pulls(&f);
+
+    /* generation 6: ID2 launched, with its document */
+    set_desired(&f, "{\"generation\": 6, \"instances\": [" SPEC(ID1, "running", 5) ", " SPEC(ID2, "running", 6) "]}");
+    json_t *bell = parse("{\"generation\": 6, \"changes\": [" SPEC_MD(ID2, "running", 6, "10.0.0.6") "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID2, VM_POWER_RUNNING);
+    assert_string_equal(primed_of(&f, ID2, b, sizeof b), "10.0.0.6");
+    assert_int_equal(pulls(&f), p0);
+    /* generation 7: ID2 stopped (no document): what was sent ahead goes */
+    set_desired(&f, "{\"generation\": 7, \"instances\": [" SPEC(ID1, "running", 5) ", " SPEC(ID2, "stopped", 7) "]}");
+    bell = parse("{\"generation\": 7, \"changes\": [" SPEC(ID2, "stopped", 7) "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID2, VM_POWER_STOPPED);
+    assert_string_equal(primed_of(&f, ID2, b, sizeof b), "dropped");
+
+    /* generations 8 (ID3 launched) and 9 (ID4 launched) cross: 9's doorbell makes the
+     * agent pull; then 8's comes, covered by the pull, and still gives ID3's document,
+     * as 9's gives ID4's */
+#define ID4 "i-0000000000000000c"
+    set_desired(&f, "{\"generation\": 9, \"instances\": [" SPEC(ID1, "running", 5) ", " SPEC(ID2, "stopped", 7)
+                    ", " SPEC(ID3, "running", 8) ", " SPEC(ID4, "running", 9) "]}");
+    bell = parse("{\"generation\": 9, \"changes\": [" SPEC_MD(ID4, "running", 9, "10.0.0.9") "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID4, VM_POWER_RUNNING);
+    assert_int_equal(pulls(&f), p0 + 1);
+    assert_string_equal(primed_of(&f, ID4, b, sizeof b), "10.0.0.9");
+    bell = parse("{\"generation\": 8, \"changes\": [" SPEC_MD(ID3, "running", 8, "10.0.0.8") "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    for (int i = 0; i < 2000 && strcmp(primed_of(&f, ID3, b, sizeof b), "10.0.0.8"); i++)
+        usleep(10 * 1000);
+    assert_string_equal(primed_of(&f, ID3, b, sizeof b), "10.0.0.8");
+    /* a late doorbell of an older change of ID4 (held: 9) gives nothing */
+    bell = parse("{\"generation\": 4, \"changes\": [" SPEC_MD(ID4, "running", 4, "10.0.0.4") "]}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    /* a pull without ID3 (terminated, its doorbell lost) drops its document, keeps ID4's */
+    set_desired(&f, "{\"generation\": 11, \"instances\": [" SPEC(ID1, "running", 5) ", " SPEC(ID2, "stopped", 7)
+                    ", " SPEC(ID4, "running", 9) "]}");
+    bell = parse("{\"generation\": 11}");
+    instance_sync_doorbell(s, bell);
+    json_decref(bell);
+    wait_power(x, ID3, -1);
+    assert_string_equal(primed_of(&f, ID3, b, sizeof b), "-");
+    assert_string_equal(primed_of(&f, ID4, b, sizeof b), "10.0.0.9");
+    /* the specs held have no document: the pass after a pull of the same specs finds
+     * nothing changed (ID4 still the same boot) */
+    assert_int_equal(power_of(x, ID4), VM_POWER_RUNNING);
+    stop_sync(x, s, &f);
+}
+
 /* A change whose doorbell never came (compute killed after its commit, the broker
  * away) is found by the reconcile timer's pull, however many other doorbells keep the
  * loop busy. */
@@ -399,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_sync_loop, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_doorbells, setup, teardown, (void *)&cases[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_metadata_sent_ahead, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_terminate_during_a_boot, setup, teardown, (void *)&cases[0]),
         cmocka_unit_test_prestate_setup_teardown(test_timer_heals_a_lost_doorbell, setup, teardown,
                                                  (void *)&cases[0]),

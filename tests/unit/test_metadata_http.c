@@ -461,11 +461,56 @@ static void test_from_a_stand_in_namespace(void **state)
     dp_desired_free(want);
 }
 
+/* The document compute sent ahead (a launch's doorbell: metadata_server.c) answers
+ * before the cache and the lookup; without one for the address, compute is asked. */
+static dbl_t *primed_dbl;
+static json_t *primed(void *app, const char *vpc_id, const char *ip)
+{
+    (void)app;
+    if (strcmp(vpc_id, "vpc-1") || strcmp(ip, "127.0.0.1") || !primed_dbl)
+        return NULL;
+    char *text = xasprintf(INSTANCE, ip, ip, ip);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    json_object_set_new(json_object_get(j, "meta_data"), "instance-id", json_string("i-0000000000000sent"));
+    return j;
+}
+
+static void test_sent_ahead_answers_first(void **state)
+{
+    (void)state;
+    dbl_t d = {.vpc_id = "vpc-1", .ip = "127.0.0.1"};
+    md_http_opts_t o = opts(&d);
+    o.primed = primed;
+    primed_dbl = &d;
+    int st;
+    char base[64], url[256];
+    md_http_t *m = serve_local(&o, base);
+#define GET(path, hdr) (snprintf(url, sizeof url, "%s%s", base, path), curl(NULL, "GET", url, hdr, &st))
+    char *b = GET("/latest/meta-data/instance-id", NULL);
+    assert_int_equal(st, 200);
+    assert_string_equal(b, "i-0000000000000sent");
+    free(b);
+    b = GET("/latest/user-data", NULL);
+    assert_string_equal(b, "#!/bin/sh\necho hi\n");
+    free(b);
+    assert_int_equal(d.calls, 0);
+    /* none sent ahead (or dropped): compute is asked */
+    primed_dbl = NULL;
+    b = GET("/latest/meta-data/instance-id", NULL);
+    assert_string_equal(b, "i-0123456789abcdef0");
+    free(b);
+    assert_int_equal(d.calls, 1);
+#undef GET
+    md_http_stop(m);
+}
+
 int main(void)
 {
     struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_from_flat_keys),
         cmocka_unit_test(test_http_on_loopback),
+        cmocka_unit_test(test_sent_ahead_answers_first),
         cmocka_unit_test(test_instance_tags_paths),
         cmocka_unit_test_setup_teardown(test_from_a_stand_in_namespace, ns_setup, ns_teardown),
     };

@@ -4,6 +4,7 @@
  * compute.instances_observed, which know the host from this agent's signature. */
 #include "agent.h"
 #include "jsonutil.h"
+#include "metadata_server.h"
 
 /* {"generation": G, "changes"?: [...]} -> {}. Only compute rings (the route): the
  * changes are the specs of the instances whose last change is G, which the loop applies
@@ -40,6 +41,17 @@ static int bus_observed(void *arg, json_t *body, verr_t *e)
     return bus_publish(svc->bus, "virga.rpc.compute", "compute.instances_observed", body, e);
 }
 
+/* A launch's doorbell carries the guest's metadata document (compute's
+ * instance_metadata.c): the metadata servers answer its first questions from it. */
+static void primed(void *arg, const char *instance_id, const json_t *md)
+{
+    (void)arg;
+    if (instance_id)
+        md_servers_prime(instance_id, md);
+    else
+        md_servers_primed_keep(md);
+}
+
 int agent_instance_sync_start(service_t *svc, const char *host_id, verr_t *e)
 {
     agent_t *a = svc->state;
@@ -47,7 +59,7 @@ int agent_instance_sync_start(service_t *svc, const char *host_id, verr_t *e)
         .cfg = svc->cfg,
         .host_id = host_id,
         .images = a->images,
-        .io = {.desired = bus_desired, .observed = bus_observed, .arg = svc},
+        .io = {.desired = bus_desired, .observed = bus_observed, .metadata = primed, .arg = svc},
     };
     a->sync = instance_sync_start(&o, e);
     return a->sync ? 0 : -1;

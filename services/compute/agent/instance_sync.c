@@ -426,6 +426,8 @@ static int pull(instance_sync_t *s)
         if (vm_id_valid(id))
             sync_inst(s, id)->console_sent = (uint64_t)json_int(it, "console_seq", 0);
     }
+    if (s->io.metadata)
+        s->io.metadata(s->io.arg, NULL, json_object_get(doc, "instances"));
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -451,6 +453,11 @@ static void apply_changes(instance_sync_t *s, const json_t *changes)
         const json_t *held = json_array_get(list, at);
         if (held && json_int(held, "changed_gen", 0) > json_int(c, "changed_gen", 0))
             continue;
+        /* the metadata document sent ahead goes to the metadata servers, not into the
+         * spec (which the pull's, without it, must equal) */
+        if (s->io.metadata)
+            s->io.metadata(s->io.arg, id, json_object_get(c, "metadata"));
+        json_object_del((json_t *)c, "metadata");
         if (json_is_true(json_object_get(c, "gone"))) {
             if (held)
                 json_array_remove(list, at);
@@ -459,6 +466,29 @@ static void apply_changes(instance_sync_t *s, const json_t *changes)
         } else {
             json_array_append(list, (json_t *)c);
         }
+    }
+}
+
+/* A doorbell the document held already covers (a pull came first: doorbells crossed, or
+ * one was lost): its metadata documents still go to the metadata servers for the
+ * instances whose spec held is of that same change (mu held). */
+static void prime_covered(instance_sync_t *s, const json_t *changes)
+{
+    if (!s->io.metadata)
+        return;
+    size_t i, k;
+    const json_t *c, *it;
+    json_array_foreach(changes, i, c) {
+        const json_t *md = json_object_get(c, "metadata");
+        const char *id = json_str(c, "instance_id", NULL);
+        if (!md || !vm_id_valid(id))
+            continue;
+        json_array_foreach(json_object_get(s->desired, "instances"), k, it)
+            if (!strcmp(json_str(it, "instance_id", ""), id)) {
+                if (json_int(it, "changed_gen", -1) == json_int(c, "changed_gen", -2))
+                    s->io.metadata(s->io.arg, id, md);
+                break;
+            }
     }
 }
 
@@ -494,6 +524,8 @@ static void apply_bells(instance_sync_t *s)
         if (next) {
             apply_changes(s, json_object_get(v[i], "changes"));
             s->generation = g;
+        } else if (old) {
+            prime_covered(s, json_object_get(v[i], "changes"));
         }
         pthread_mutex_unlock(&s->mu);
         if (next || old)
@@ -504,6 +536,9 @@ static void apply_bells(instance_sync_t *s)
         pulled = 1;
         if (pull(s) < 0)
             break;   /* compute away: the timer pulls again */
+        pthread_mutex_lock(&s->mu);
+        prime_covered(s, json_object_get(v[i], "changes"));
+        pthread_mutex_unlock(&s->mu);
     }
     free(v);
     json_decref(bells);
@@ -598,6 +633,7 @@ void instance_sync_doorbell(instance_sync_t *s, const json_t *bell)
     } else if (json_int(bell, "generation", 0) > s->generation) {   /* else the document has it */
         json_array_append(s->bells, (json_t *)bell);
     } else {
+        prime_covered(s, changes);
         pthread_mutex_unlock(&s->mu);
         return;
     }

@@ -22,6 +22,10 @@ typedef struct instance_sync_io {
     int (*desired)(void *arg, json_t **doc, verr_t *e);
     /* compute.instances_observed; body is stolen */
     int (*observed)(void *arg, json_t *body, verr_t *e);
+    /* may be NULL: a doorbell's change applied (in generation order), with the metadata
+     * document compute sent ahead for the instance or NULL (md_servers_prime); and
+     * (instance_id NULL) a pull's instances, for which alone such documents stay */
+    void (*metadata)(void *arg, const char *instance_id, const json_t *md);
     void *arg;
 } instance_sync_io_t;
 

@@ -349,8 +349,11 @@ static void handle(http_req_t *req, http_resp_t *resp)
         http_resp_header(resp, "Allow", "GET, HEAD, PUT");
         return;
     }
-    /* every answer, a token's too, depends on the instance's options: its document first */
-    json_t *doc = cache_get(m, req->remote);
+    /* every answer, a token's too, depends on the instance's options: its document first
+     * (the one compute sent ahead is the newest: it came after any answer cached) */
+    json_t *doc = m->o.primed ? m->o.primed(m->o.lookup_app, m->vpc_id, req->remote) : NULL;
+    if (!doc)
+        doc = cache_get(m, req->remote);
     if (doc) {
         serve(m, req, doc, resp);
         json_decref(doc);

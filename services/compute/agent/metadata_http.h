@@ -29,8 +29,14 @@
  * runs exactly once, with compute's answer or an error, on any thread), else -1 with e. */
 typedef int (*md_lookup_fn)(void *app, const char *vpc_id, const char *ip, bus_reply_fn cb, void *arg, verr_t *e);
 
+/* The document of the instance with address ip in vpc_id that compute sent ahead (a
+ * launch's doorbell: metadata_server.c), as a new reference, or NULL: asked before the
+ * cache and the lookup. */
+typedef json_t *(*md_primed_fn)(void *app, const char *vpc_id, const char *ip);
+
 typedef struct md_http_opts {
     md_lookup_fn lookup;
+    md_primed_fn primed;        /* may be NULL */
     void *lookup_app;
     int cache_s;                /* answers are reused this long (default 5) */
     int hop_limit;              /* IP TTL of the token answer (default 1), unless the instance's */

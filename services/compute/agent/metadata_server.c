@@ -11,9 +11,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "datapath.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "metadata_http.h"
 #include "metadata_server.h"
@@ -24,6 +26,17 @@ typedef struct md_entry {
     md_http_t *server;
 } md_entry_t;
 
+/* A document compute sent ahead with a launch's doorbell (md_servers_prime): what
+ * compute.instance_metadata would answer for the primary address of an instance about
+ * to boot, so that its guest's first questions need no round trip on the bus. */
+typedef struct md_primed {
+    char instance_id[32], vpc_id[64], ip[48], eni_id[64], public_ip[48];
+    json_t *doc;
+    time_t until;           /* as long as an answer is cached (agent.metadata_cache_s) */
+} md_primed_t;
+
+#define MD_PRIMED_MAX 256
+
 static struct {
     service_t *svc;
     md_http_opts_t opts;
@@ -32,7 +45,9 @@ static struct {
     size_t n;
     char **addresses;       /* "<vpc> <ip> <public ip>" of the last document, sorted */
     size_t n_addresses;
-} mds;
+    pthread_mutex_t primed_mu;   /* primed: the instance loop writes, the servers read */
+    md_primed_t primed[MD_PRIMED_MAX];
+} mds = {.primed_mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- a listening socket inside another network namespace ---- */
 
@@ -102,6 +117,119 @@ static int ask_compute(void *app, const char *vpc_id, const char *ip, bus_reply_
                           json_pack("{s:s, s:s}", "vpc_id", vpc_id, "ip", ip), NULL, mds.timeout_ms, cb, arg, e);
 }
 
+/* ---- documents sent ahead ---- */
+
+static void primed_drop(md_primed_t *p)
+{
+    json_decref(p->doc);
+    memset(p, 0, sizeof *p);
+}
+
+static json_t *primed_get(void *app, const char *vpc_id, const char *ip)
+{
+    (void)app;
+    json_t *doc = NULL;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mds.primed_mu);
+    for (size_t i = 0; i < MD_PRIMED_MAX && !doc; i++) {
+        md_primed_t *p = &mds.primed[i];
+        if (p->doc && p->until <= now)
+            primed_drop(p);
+        else if (p->doc && !strcmp(p->ip, ip) && !strcmp(p->vpc_id, vpc_id))
+            doc = json_incref(p->doc);
+    }
+    pthread_mutex_unlock(&mds.primed_mu);
+    return doc;
+}
+
+/* Whether the network's last document (primed_mu held) gives the address to another
+ * interface, or another public address, than the document sent ahead says: the network's
+ * line came first, and disagrees (no line yet: the one to come is checked,
+ * primed_address_changed). */
+static int network_disagrees(const char *vpc, const char *ip, const char *eni, const char *public_ip)
+{
+    char want[320], prefix[128];
+    snprintf(want, sizeof want, "%s %s %s %s ", vpc, ip, public_ip, eni);
+    int n = snprintf(prefix, sizeof prefix, "%s %s ", vpc, ip), seen = 0;
+    for (size_t i = 0; i < mds.n_addresses; i++)
+        if (!strncmp(mds.addresses[i], prefix, (size_t)n)) {
+            if (!strcmp(mds.addresses[i], want))
+                return 0;
+            seen = 1;
+        }
+    return seen;
+}
+
+void md_servers_prime(const char *instance_id, const json_t *md)
+{
+    const char *vpc = json_str(md, "vpc_id", ""), *ip = json_str(md, "ip", "");
+    json_t *doc = json_object_get(md, "document");
+    int usable = md && json_is_object(doc) && *vpc && *ip && mds.opts.cache_s > 0 &&
+                 !strcmp(json_str(doc, "instance_id", ""), instance_id);
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mds.primed_mu);
+    if (usable && network_disagrees(vpc, ip, json_str(md, "eni_id", ""), json_str(md, "public_ip", "")))
+        usable = 0;
+    size_t slot = MD_PRIMED_MAX;
+    for (size_t i = 0; i < MD_PRIMED_MAX; i++) {
+        md_primed_t *p = &mds.primed[i];
+        /* this instance's older one, and whatever its address had: the newest change wins */
+        if (p->doc && (p->until <= now || !strcmp(p->instance_id, instance_id) ||
+                       (usable && !strcmp(p->ip, ip) && !strcmp(p->vpc_id, vpc))))
+            primed_drop(p);
+        if (!p->doc && slot == MD_PRIMED_MAX)
+            slot = i;
+    }
+    if (usable && slot < MD_PRIMED_MAX && strlen(instance_id) < sizeof mds.primed[0].instance_id &&
+        strlen(vpc) < sizeof mds.primed[0].vpc_id && strlen(ip) < sizeof mds.primed[0].ip) {
+        md_primed_t *p = &mds.primed[slot];
+        snprintf(p->instance_id, sizeof p->instance_id, "%s", instance_id);
+        snprintf(p->vpc_id, sizeof p->vpc_id, "%s", vpc);
+        snprintf(p->ip, sizeof p->ip, "%s", ip);
+        snprintf(p->eni_id, sizeof p->eni_id, "%s", json_str(md, "eni_id", ""));
+        snprintf(p->public_ip, sizeof p->public_ip, "%s", json_str(md, "public_ip", ""));
+        p->doc = json_incref(doc);
+        p->until = now + mds.opts.cache_s;
+    }
+    pthread_mutex_unlock(&mds.primed_mu);
+}
+
+void md_servers_primed_keep(const json_t *instances)
+{
+    pthread_mutex_lock(&mds.primed_mu);
+    for (size_t i = 0; i < MD_PRIMED_MAX; i++) {
+        md_primed_t *p = &mds.primed[i];
+        if (!p->doc)
+            continue;
+        int kept = 0;
+        size_t k;
+        const json_t *it;
+        json_array_foreach(instances, k, it)
+            if (!strcmp(json_str(it, "instance_id", ""), p->instance_id)) {
+                kept = 1;
+                break;
+            }
+        if (!kept)
+            primed_drop(p);
+    }
+    pthread_mutex_unlock(&mds.primed_mu);
+}
+
+/* The network's line for an address that changed (md_servers_addresses): a document sent
+ * ahead for that address stays only when it names the same primary interface and public
+ * address (the launch's own interface arriving after its doorbell). */
+static void primed_address_changed(const dp_iface_t *f)
+{
+    pthread_mutex_lock(&mds.primed_mu);
+    for (size_t i = 0; i < MD_PRIMED_MAX; i++) {
+        md_primed_t *p = &mds.primed[i];
+        if (p->doc && !strcmp(p->ip, f->ip) && !strcmp(p->vpc_id, f->vpc_id) &&
+            (*f->parent || strcmp(p->eni_id, f->eni_id) || strcmp(p->public_ip, f->public_ip)))
+            primed_drop(p);
+    }
+    pthread_mutex_unlock(&mds.primed_mu);
+}
+
 int md_servers_open(service_t *svc, verr_t *e)
 {
     mds.svc = svc;
@@ -111,6 +239,7 @@ int md_servers_open(service_t *svc, verr_t *e)
         return verr_set(e, 400, "InvalidConfig", "agent.metadata_tokens is optional or required");
     mds.opts = (md_http_opts_t){
         .lookup = ask_compute,
+        .primed = primed_get,
         .cache_s = (int)config_int(svc->cfg, "agent.metadata_cache_s", 5),
         .hop_limit = (int)config_int(svc->cfg, "agent.metadata_hop_limit", 1),
         .tokens_required = !strcmp(tokens, "required"),
@@ -165,11 +294,15 @@ void md_servers_close(void)
     free(mds.v);
     mds.v = NULL;
     mds.n = 0;
+    pthread_mutex_lock(&mds.primed_mu);
     for (size_t i = 0; i < mds.n_addresses; i++)
         free(mds.addresses[i]);
     free(mds.addresses);
     mds.addresses = NULL;
     mds.n_addresses = 0;
+    for (size_t i = 0; i < MD_PRIMED_MAX; i++)
+        primed_drop(&mds.primed[i]);
+    pthread_mutex_unlock(&mds.primed_mu);
 }
 
 static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -185,6 +318,8 @@ void md_servers_addresses(const struct dp_desired *d)
          * instance, of which it is not the primary): whatever its address had cached goes,
          * the answers of the instance that had it before (after the agent's start,
          * nothing is cached yet) */
+        if (!mds.addresses || !bsearch(&now[i], mds.addresses, mds.n_addresses, sizeof *now, by_text))
+            primed_address_changed(f);
         if (!mds.addresses || bsearch(&now[i], mds.addresses, mds.n_addresses, sizeof *now, by_text))
             continue;
         for (size_t k = 0; k < mds.n; k++)
@@ -192,9 +327,11 @@ void md_servers_addresses(const struct dp_desired *d)
                 md_http_forget(mds.v[k].server, f->ip);
     }
     qsort(now, d->n_ifaces, sizeof *now, by_text);
+    pthread_mutex_lock(&mds.primed_mu);   /* md_servers_prime reads them */
     for (size_t i = 0; i < mds.n_addresses; i++)
         free(mds.addresses[i]);
     free(mds.addresses);
     mds.addresses = now;
     mds.n_addresses = d->n_ifaces;
+    pthread_mutex_unlock(&mds.primed_mu);
 }

@@ -1,12 +1,15 @@
 /* metadata_server.h - the instance metadata service of this host: one HTTP server
  * (metadata_http.h) per VPC present here, listening on 169.254.169.254:80 inside that
  * VPC's router namespace, where the datapath puts the address (its `meta` unit) and
- * where instances' traffic to it arrives through their gateway. Answers come from
+ * where instances' traffic to it arrives through their gateway. Answers come from the
+ * document compute sent ahead with a launch's doorbell (md_servers_prime), else from
  * compute.instance_metadata. Driven by the network sync thread only (net_sync.c).
  * Config: agent.metadata_cache_s (5), agent.metadata_hop_limit (1),
  * agent.metadata_tokens (optional | required), agent.metadata_timeout_ms (3000). */
 #ifndef VIRGA_AGENT_METADATA_SERVER_H
 #define VIRGA_AGENT_METADATA_SERVER_H
+
+#include <jansson.h>
 
 #include "service.h"
 
@@ -28,6 +31,16 @@ void md_servers_close(void);
  * agent.metadata_cache_s. Same thread as md_servers_sync. */
 struct dp_desired;
 void md_servers_addresses(const struct dp_desired *d);
+
+/* A launch's doorbell (instance_sync.c, in generation order): md, the change's "metadata"
+ * {vpc_id, ip, eni_id, public_ip, document} or NULL, replaces what was sent ahead for that
+ * instance; its guest's questions from that address are answered from it for
+ * agent.metadata_cache_s, unless a later change of the instance, a pull without it, or
+ * the network's line for the address naming another interface or public address drops
+ * it first. Any thread. */
+void md_servers_prime(const char *instance_id, const json_t *md);
+/* A pull's instances: what was sent ahead for any other instance is dropped. */
+void md_servers_primed_keep(const json_t *instances);
 
 /* A TCP socket bound to ip:port and listening, inside network namespace netns (the
  * namespace is entered by a short-lived thread of its own: no other thread of the
