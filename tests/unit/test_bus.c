@@ -415,7 +415,8 @@ static int group_setup(void **state)
     if (!mock)
         return -1;
     snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1))
+    if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1) ||
+        rd_kafka_mock_topic_create(mock, "virga.rpc.refused", 1, 1))
         return -1;
     static const char *const names[] = {"test-srv", "test-asserts-cli", "test-plain", NULL};
     if (fixture_credentials(names) < 0)
@@ -686,6 +687,31 @@ static void test_lone_calls_go_at_once(void **state)
     uint64_t batched0 = sent_by(cli, "batched");
     assert_int_equal(calls_from_threads(), CALL_THREADS * CALLS_EACH);
     assert_true(sent_by(cli, "batched") - batched0 > 0);
+}
+
+/* A lone call whose request the broker refuses (an ACL) fails at once with AccessDenied,
+ * not at its deadline: the linger-0 producer reports failures only, and the call is
+ * found by the id in the refused envelope. */
+static void test_refused_lone_call_fails_at_once(void **state)
+{
+    (void)state;
+    /* a topic of its own: librdkafka keeps a refused topic refused until its next
+     * metadata refresh, and the other tests call on theirs */
+    sleep_ms(100);   /* nothing in flight: the call goes alone */
+    uint64_t at0 = sent_by(cli, "at_once");
+    rd_kafka_mock_push_request_errors(mock, 0 /* Produce: ApiKey 0 */, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    int64_t t0 = mono_ms();
+    json_t *reply = NULL;
+    verr_t e = {0};
+    int rc = bus_call(cli, "refused", "t.echo", json_object(), NULL, 20000, &reply, &e);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(rc, -1);
+    assert_null(reply);
+    assert_string_equal(e.code, "AccessDenied");
+    assert_int_equal(e.http_status, 403);
+    if (dt > 10000)
+        fail_msg("the refused call failed after %lld ms, not at once", (long long)dt);
+    assert_int_equal(sent_by(cli, "at_once") - at0, 1);
 }
 
 /* ---- asynchronous calls ---------------------------------------------------------- */
@@ -1227,6 +1253,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_lone_calls_go_at_once),
+        cmocka_unit_test(test_refused_lone_call_fails_at_once),
         cmocka_unit_test(test_async_reply),
         cmocka_unit_test(test_async_timeout),
         cmocka_unit_test(test_async_text_reply),
