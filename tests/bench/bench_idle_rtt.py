@@ -11,8 +11,9 @@ DescribeRegions (answered by the gateway: the HTTP and SigV4 floor), DescribeKey
 and DescribeInstances by an instance-id filter matching one instance (both forwarded to
 compute), and `sys.echo` to compute on the bus alone (build/bench/bus_rpc of the variant's
 build, one caller at 50 calls/s). Printed: p50/p90/p99 of the HTTP exchange (request sent
-to the answer's last byte, before botocore parses it) and the gateway's and compute's CPU
-per call (/proc/PID/stat over the calls), with the load average at the turn's start, and
+to the answer's last byte, before botocore parses it), the gateway's and compute's CPU
+per call (/proc/PID/stat over the calls) and their threads' context switches per call
+(voluntary: a thread went to sleep, so each is a wake-up; involuntary: preempted), with the load average at the turn's start, and
 the broker's stop-the-world collections meanwhile (its GC log: count, total and longest
 pause; VIRGA_KAFKA_JVM_OPTS is added to, and the broker is not one of the swapped
 processes, so every variant meets the same broker).
@@ -96,18 +97,37 @@ class BrokerGC:
             pass
 
 
+def switches(pid):
+    """The context switches of every thread of pid so far: voluntary (it slept: each is a
+    wake-up later) and involuntary (it was preempted), summed."""
+    vol = inv = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for ln in f:
+                    if ln.startswith("voluntary_ctxt_switches"):
+                        vol += int(ln.split()[1])
+                    elif ln.startswith("nonvoluntary_ctxt_switches"):
+                        inv += int(ln.split()[1])
+        except OSError:
+            pass   # the thread ended meanwhile
+    return vol, inv
+
+
 def measure(c, fn, marks, gc):
     for _ in range(20):
         fn()
     pids = {k: c.pid(k) for k in ("gateway", "compute")}
     t0 = {k: ticks(p) for k, p in pids.items()}
+    s0 = {k: switches(p) for k, p in pids.items()}
     gc.since_last()
     wire = []
     for _ in range(CALLS):
         fn()
         wire.append(marks["dt"] * 1000)
     cpu = {k: (ticks(p) - t0[k]) * 1e6 / TICK / CALLS for k, p in pids.items()}
-    return wire, cpu, gc.since_last()
+    sw = {k: tuple((a - b) / CALLS for a, b in zip(switches(p), s0[k])) for k, p in pids.items()}
+    return wire, cpu, gc.since_last(), sw
 
 
 def bus_echo(c, bindir, venv):
@@ -183,11 +203,13 @@ def main():
                     print("round %d %-12s load %5s | idle CPU of %s: %.2f %% of a core" %
                           (rnd + 1, label, load, "+".join(SWAPPED), idle), flush=True)
                 for what, fn in kinds:
-                    wire, cpu, pauses = measure(c, fn, marks, gc)
+                    wire, cpu, pauses, sw = measure(c, fn, marks, gc)
                     print("round %d %-12s load %5s | %-38s | p50 %6.2f p90 %6.2f p99 %6.2f mean %6.2f | "
-                          "CPU/call gateway %4.0f compute %4.0f | broker GC %s" %
+                          "CPU/call gateway %4.0f compute %4.0f | switches/call (voluntary+involuntary) "
+                          "gateway %.1f+%.1f compute %.1f+%.1f | broker GC %s" %
                           (rnd + 1, label, load, what, pct(wire, 50), pct(wire, 90), pct(wire, 99),
-                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"], pauses), flush=True)
+                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"], sw["gateway"][0],
+                           sw["gateway"][1], sw["compute"][0], sw["compute"][1], pauses), flush=True)
                 gc.since_last()
                 echo = bus_echo(c, bindir, venv)
                 print("round %d %-12s | bus sys.echo: %s | broker GC %s" % (rnd + 1, label, echo, gc.since_last()),
