@@ -28,7 +28,8 @@ compute, the broker and PostgreSQL.
       main=/work/main/build/bin new=build/bin [new-linger0=build/bin,VIRGA_BUS_LINGER_MS=0]
 
 A variant is LABEL=BINDIR[,VIRGA_X=V...]: the VIRGA_* settings are given to the restarted
-processes. IDLE_RTT_ROUNDS (3), IDLE_RTT_CALLS (500). Bounded: 4 x CALLS calls per variant
+processes. IDLE_RTT_ROUNDS (3), IDLE_RTT_CALLS (500); IDLE_RTT_THREADS=1 also prints each
+thread's context switches per call (by thread name: bus-work, rdk:broker1, MHD-worker...). Bounded: 4 x CALLS calls per variant
 and round. Loopback only; the cloud is stopped at the end.
 """
 import json
@@ -97,21 +98,38 @@ class BrokerGC:
             pass
 
 
-def switches(pid):
-    """The context switches of every thread of pid so far: voluntary (it slept: each is a
-    wake-up later) and involuntary (it was preempted), summed."""
-    vol = inv = 0
+THREADS = os.environ.get("IDLE_RTT_THREADS") == "1"
+
+
+def switches_by_thread(pid):
+    """{thread name: [voluntary, involuntary]} context switches so far, summed over the
+    threads of that name: voluntary, it slept (each is a wake-up later); involuntary, it
+    was preempted."""
+    out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                for ln in f:
-                    if ln.startswith("voluntary_ctxt_switches"):
-                        vol += int(ln.split()[1])
-                    elif ln.startswith("nonvoluntary_ctxt_switches"):
-                        inv += int(ln.split()[1])
+                st = dict(ln.split(":", 1) for ln in f if ":" in ln)
         except OSError:
-            pass   # the thread ended meanwhile
-    return vol, inv
+            continue   # the thread ended meanwhile
+        v = out.setdefault(st["Name"].strip(), [0, 0])
+        v[0] += int(st["voluntary_ctxt_switches"])
+        v[1] += int(st["nonvoluntary_ctxt_switches"])
+    return out
+
+
+def switches(pid):
+    """(voluntary, involuntary) context switches of every thread of pid so far."""
+    by = switches_by_thread(pid).values()
+    return sum(v[0] for v in by), sum(v[1] for v in by)
+
+
+def per_thread(before, after):
+    """'name vol+inv, ...' per call, the largest first (IDLE_RTT_THREADS=1)."""
+    d = {k: ((v[0] - before.get(k, [0, 0])[0]) / CALLS, (v[1] - before.get(k, [0, 0])[1]) / CALLS)
+         for k, v in after.items()}
+    return ", ".join("%s %.2f+%.2f" % (k, v[0], v[1]) for k, v in sorted(d.items(), key=lambda x: -x[1][0])
+                     if v[0] + v[1] >= 0.05)
 
 
 def measure(c, fn, marks, gc):
@@ -120,6 +138,7 @@ def measure(c, fn, marks, gc):
     pids = {k: c.pid(k) for k in ("gateway", "compute")}
     t0 = {k: ticks(p) for k, p in pids.items()}
     s0 = {k: switches(p) for k, p in pids.items()}
+    t0_by = {k: switches_by_thread(p) for k, p in pids.items()}
     gc.since_last()
     wire = []
     for _ in range(CALLS):
@@ -127,6 +146,9 @@ def measure(c, fn, marks, gc):
         wire.append(marks["dt"] * 1000)
     cpu = {k: (ticks(p) - t0[k]) * 1e6 / TICK / CALLS for k, p in pids.items()}
     sw = {k: tuple((a - b) / CALLS for a, b in zip(switches(p), s0[k])) for k, p in pids.items()}
+    if THREADS:
+        for k, p in pids.items():
+            print("    %s's threads, switches per call: %s" % (k, per_thread(t0_by[k], switches_by_thread(p))))
     return wire, cpu, gc.since_last(), sw
 
 
