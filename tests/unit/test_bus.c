@@ -582,20 +582,27 @@ static void test_handler_errors(void **state)
     assert_non_null(strstr(e.message, "t.no_such_type"));
 }
 
+/* A call to service that must fail with code and HTTP status: how long it took, in ms. */
+static int64_t call_fails(const char *service, int timeout_ms, const char *code, int status)
+{
+    verr_t e = {0};
+    json_t *reply = NULL;
+    int64_t t0 = mono_ms();
+    int rc = bus_call(cli, service, "t.echo", json_object(), NULL, timeout_ms, &reply, &e);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(rc, -1);
+    assert_null(reply);
+    assert_string_equal(e.code, code);
+    assert_int_equal(e.http_status, status);
+    return dt;
+}
+
 static void test_timeout(void **state)
 {
     (void)state;
     bus_stats_t before, after;
     bus_get_stats(cli, &before);
-    verr_t e = {0};
-    json_t *reply = NULL;
-    int64_t t0 = mono_ms();
-    int rc = bus_call(cli, "nobody", "t.echo", json_object(), NULL, 800, &reply, &e);
-    int64_t dt = mono_ms() - t0;
-    assert_int_equal(rc, -1);
-    assert_null(reply);
-    assert_string_equal(e.code, "RequestTimeout");
-    assert_int_equal(e.http_status, 504);
+    int64_t dt = call_fails("nobody", 800, "RequestTimeout", 504);
     if (dt < 700 || dt > 5000)
         fail_msg("timed out after %lld ms, expected ~800", (long long)dt);
     bus_get_stats(cli, &after);
@@ -700,15 +707,7 @@ static void test_refused_lone_call_fails_at_once(void **state)
     sleep_ms(100);   /* nothing in flight: the call goes alone */
     uint64_t at0 = sent_by(cli, "at_once");
     rd_kafka_mock_push_request_errors(mock, 0 /* Produce: ApiKey 0 */, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    int64_t t0 = mono_ms();
-    json_t *reply = NULL;
-    verr_t e = {0};
-    int rc = bus_call(cli, "refused", "t.echo", json_object(), NULL, 20000, &reply, &e);
-    int64_t dt = mono_ms() - t0;
-    assert_int_equal(rc, -1);
-    assert_null(reply);
-    assert_string_equal(e.code, "AccessDenied");
-    assert_int_equal(e.http_status, 403);
+    int64_t dt = call_fails("refused", 20000, "AccessDenied", 403);
     if (dt > 10000)
         fail_msg("the refused call failed after %lld ms, not at once", (long long)dt);
     assert_int_equal(sent_by(cli, "at_once") - at0, 1);
