@@ -580,6 +580,8 @@ static int lane_start(bus_t *b, struct lane *l, int n)
 static void stop_lanes(bus_t *b)
 {
     b->serving = 0;
+    if (b->cons_q)
+        rd_kafka_queue_yield(b->cons_q);   /* a worker polling the consumer looks again */
     lane_wake(&b->work);
     lane_wake(&b->health);
     for (int i = 0; i < b->work.nthreads; i++)

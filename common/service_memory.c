@@ -88,7 +88,10 @@ int service_memory_trim_if_busy(void)
 {
     if (!atomic_load_explicit(&worked, memory_order_relaxed))
         return 0;
-    service_memory_trim();
+    /* without service_memory_trim's two reads of /proc/self/statm (for its log line and
+     * its answer): this one runs every few seconds while the service works */
+    atomic_store_explicit(&worked, 0, memory_order_relaxed);
+    malloc_trim(0);
     return 1;
 }
 
