@@ -416,7 +416,8 @@ static int group_setup(void **state)
         return -1;
     snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
     if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1) ||
-        rd_kafka_mock_topic_create(mock, "virga.rpc.refused", 1, 1))
+        rd_kafka_mock_topic_create(mock, "virga.rpc.refused", 1, 1) ||
+        rd_kafka_mock_topic_create(mock, "virga.rpc.solo", 1, 1))
         return -1;
     static const char *const names[] = {"test-srv", "test-asserts-cli", "test-plain", NULL};
     if (fixture_credentials(names) < 0)
@@ -881,6 +882,39 @@ static void test_ask_does_not_hold_the_worker(void **state)
     assert_null(reply);
 }
 
+/* "Who polls" (bus_serve.c): with one worker, that worker is the one polling the
+ * consumer while its job is parked, and the answer to the job's question must wake it
+ * at once, not when its poll times out (bus.idle_poll_ms, a minute here). The handler asks
+ * its own service, so the one worker also serves the question. */
+static void test_parked_job_wakes_the_polling_worker(void **state)
+{
+    (void)state;
+    config_t *c = fixture_config(brokers, "test-srv");
+    config_set(c, "bus.idle_poll_ms", "60000");
+    verr_t e = {0};
+    bus_t *solo = bus_open(c, "tsolo", &e);
+    assert_non_null(solo);
+    bus_serve_opts_t o = {.topic = "virga.rpc.solo", .group = "tsolo", .routes = routes, .workers = 1,
+                          .app = &app_marker};   /* no worker hooks: test_worker_hooks counts srv's */
+    assert_int_equal(bus_serve(solo, &o, &e), 0);
+    int64_t end = mono_ms() + 20000;
+    while (!bus_serving(solo) && mono_ms() < end)
+        sleep_ms(20);
+    assert_true(bus_serving(solo));
+    sleep_ms(200);   /* its one worker polls by now */
+    json_t *reply = NULL;
+    int64_t t0 = mono_ms();
+    if (bus_call(cli, "solo", "t.ask", json_pack("{s:s, s:i}", "to", "solo", "i", 3), NULL, 20000, &reply, &e) != 0)
+        fail_msg("t.ask on one worker: %s %s", e.code, e.message);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(json_int(json_object_get(reply, "a"), "i", -1), 3);
+    json_decref(reply);
+    if (dt > 10000)
+        fail_msg("the parked job waited %lld ms for its worker's poll", (long long)dt);
+    bus_close(solo);
+    config_free(c);
+}
+
 /* bus_await: a question the service answers itself (answered later by another thread,
  * or at once before the handler has returned) parks the message like bus_ask; three
  * times as many such requests as there are workers are all answered, each handler run
@@ -1259,6 +1293,7 @@ int main(void)
         cmocka_unit_test(test_async_many),
         cmocka_unit_test(test_ask_does_not_hold_the_worker),
         cmocka_unit_test(test_await_does_not_hold_the_worker),
+        cmocka_unit_test(test_parked_job_wakes_the_polling_worker),
         cmocka_unit_test(test_publish_event),
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),
