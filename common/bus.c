@@ -112,15 +112,34 @@ struct sent {
     char corr[];
 };
 
+/* The correlation id of a request that the linger-0 producer could not deliver, from
+ * its envelope (that producer reports failures only, so its messages carry no `struct
+ * sent`): a request names where to reply, a reply does not. 0 when it is not a request. */
+static int failed_request_corr(const rd_kafka_message_t *m, char corr[40])
+{
+    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG_LIMIT);
+    const char *id = json_str(env, "id", "");
+    int is_request = json_str(env, "reply_to", NULL) && *id && strlen(id) < 40;
+    if (is_request)
+        memcpy(corr, id, strlen(id) + 1);
+    json_decref(env);
+    return is_request;
+}
+
 /* A message left the producer for good: delivered, or not (refused by the broker's
  * ACLs, or undeliverable within message.timeout.ms). A request that failed fails its
- * call now rather than at its deadline. */
+ * call now rather than at its deadline. The linger-0 producer reports failures only. */
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    bus_t *b = ((struct bus_producer *)opaque)->b;
+    struct bus_producer *p = opaque;
+    bus_t *b = p->b;
     struct sent *sent = m->_private;
-    if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
+    char corr[40];
+    if (!sent && m->err && p->at_once && failed_request_corr(m, corr)) {
+        log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        bus_rpc_undeliverable(b, corr, m->err);
+    } else if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
         bus_ack_t *a = sent->ack;
         pthread_mutex_lock(&a->mu);
         a->pending--;
@@ -157,7 +176,12 @@ static rd_kafka_t *new_producer(struct bus_producer *p, verr_t *e)
      * written once, in order (acks=all is what idempotence needs). */
     bus_t *b = p->b;
     rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
+    /* The linger-0 producer carries lone calls and replies, whose success nobody waits
+     * for (a reply is what says a request arrived): a report of each delivered message
+     * woke its thread once a message, beside the call's own hand-offs on a shared core
+     * (docs/bus.md, "Latency against idle cost"); only failures are reported there. */
     if (!c || bus_conf_set(c, "linger.ms", p->at_once ? "0" : b->linger, e) < 0 ||
+        (p->at_once && bus_conf_set(c, "delivery.report.only.error", "true", e) < 0) ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
         bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
@@ -290,7 +314,7 @@ static void free_bus(bus_t *b)
     free(b);
 }
 
-bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
+static bus_t *open_bus(const config_t *cfg, const char *name, int publisher, verr_t *e)
 {
     bus_t *b = xcalloc(1, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
@@ -329,7 +353,7 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     pthread_mutex_init(&b->listen_mu, NULL);
     pthread_rwlock_init(&b->prod_lock, NULL);
     /* a second producer only when the first one lingers (bus.linger_ms above 0) */
-    b->nprods = config_bool(cfg, "bus.send_alone_at_once", 1) && strtod(b->linger, NULL) > 0 ? 2 : 1;
+    b->nprods = !publisher && config_bool(cfg, "bus.send_alone_at_once", 1) && strtod(b->linger, NULL) > 0 ? 2 : 1;
     if (load_identity(b, cfg, name, e) < 0) {
         free_bus(b);
         return NULL;
@@ -354,6 +378,10 @@ bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e)
     }
     return b;
 }
+
+bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e) { return open_bus(cfg, name, 0, e); }
+
+bus_t *bus_open_publisher(const config_t *cfg, const char *name, verr_t *e) { return open_bus(cfg, name, 1, e); }
 
 const char *bus_principal(const bus_t *b) { return b->cred.principal; }
 
@@ -389,17 +417,19 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
         bus_sign(&b->cred, topic, s, len, sig);
     const char *hname = mac ? "vm" : "vs";   /* not inside the macro: it casts its argument */
     ssize_t hlen = mac ? BUS_MAC_BYTES : BUS_SIG_BYTES;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    pthread_rwlock_rdlock(&b->prod_lock);
+    struct bus_producer *p = producer_for(b, topic, corr, ack);
+    bus_stat_inc(p->at_once ? &b->sent_at_once : &b->sent_batched);
+    /* the linger-0 producer reports failures only: a success would leak this, and a
+     * failure finds the request's id in its envelope (failed_request_corr) */
     struct sent *opaque = NULL;
-    if (corr || ack) {
+    if ((corr || ack) && !p->at_once) {
         size_t n = corr ? strlen(corr) : 0;
         opaque = xmalloc(sizeof *opaque + n + 1);
         opaque->ack = ack;
         memcpy(opaque->corr, corr ? corr : "", n + 1);
     }
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    pthread_rwlock_rdlock(&b->prod_lock);
-    struct bus_producer *p = producer_for(b, topic, corr, ack);
-    bus_stat_inc(p->at_once ? &b->sent_at_once : &b->sent_batched);
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),

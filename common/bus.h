@@ -102,6 +102,11 @@ typedef struct bus_serve_opts {
  * with the principal bus.principal, else name; the public keys from bus.principals_file
  * (default <bus.credentials_dir>/principals.json). name identifies the process in logs. */
 bus_t *bus_open(const config_t *cfg, const char *name, verr_t *e);
+/* The same for a bus that only publishes (bus_publish: no calls, replies or serving),
+ * such as the network's extra producers of host documents: one producer, the batching
+ * one, without the linger-0 producer for lone calls and replies, which such a bus never
+ * uses and which is a librdkafka client of its own (threads, buffers: docs/bus.md). */
+bus_t *bus_open_publisher(const config_t *cfg, const char *name, verr_t *e);
 /* The principal this process is on the bus. */
 const char *bus_principal(const bus_t *b);
 

@@ -76,6 +76,10 @@ struct lane {
     int len, max;
     int busy;                  /* jobs a worker is on now (atomic): bus.c's "alone" */
     int parked;                /* jobs waiting for a bus_ask answer: the workers stay for them */
+    /* the work lane only (bus_serve.c, "who polls"): under mu */
+    int idle;                  /* workers waiting for a job, the polling one included */
+    int poller;                /* who polls the consumer now: POLL_NONE, POLL_WORKER, POLL_CONSUMER */
+    pthread_cond_t consumer;   /* the consumer thread waits on it while a worker is idle */
     pthread_t *threads;
     int nthreads;
 };

@@ -40,6 +40,7 @@ static void lane_init(struct lane *l, int max)
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     pthread_cond_init(&l->space, NULL);
+    pthread_cond_init(&l->consumer, NULL);
 }
 
 static void job_free(struct job *j)
@@ -64,6 +65,15 @@ static void lane_append(struct lane *l, struct job *j)
     pthread_cond_signal(&l->cv);
 }
 
+static struct job *job_new(bus_t *b, struct lane *l, rd_kafka_message_t *m)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+    j->m = m;
+    j->bus = b;
+    j->lane = l;
+    return j;
+}
+
 /* Queue m; when the lane is full, wait for room (wait) or drop it (returns -1). */
 static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
 {
@@ -74,31 +84,101 @@ static int lane_push(bus_t *b, struct lane *l, rd_kafka_message_t *m, int wait)
         pthread_mutex_unlock(&l->mu);
         return -1;
     }
-    struct job *j = xcalloc(1, sizeof *j);
-    j->m = m;
-    j->bus = b;
-    j->lane = l;
-    lane_append(l, j);
+    lane_append(l, job_new(b, l, m));
     pthread_mutex_unlock(&l->mu);
     return 0;
 }
 
-/* The next request, or NULL once the bus stops serving, the lane is empty and no job
- * waits for an answer (bus_ask) to be queued again. */
+/* The job at the head of the lane, now a worker's. Caller holds l->mu. */
+static struct job *lane_take(struct lane *l)
+{
+    struct job *j = l->head;
+    l->head = j->next;
+    if (!l->head)
+        l->tail = NULL;
+    l->len--;
+    __atomic_add_fetch(&l->busy, 1, __ATOMIC_RELAXED);   /* until lane_loop is done with it */
+    pthread_cond_signal(&l->space);
+    return j;
+}
+
+/* The health lane's next request, or NULL once the bus stops serving and the lane is
+ * empty. */
 static struct job *lane_pop(bus_t *b, struct lane *l)
 {
     pthread_mutex_lock(&l->mu);
     while (!l->head && (b->serving || l->parked))
         pthread_cond_wait(&l->cv, &l->mu);
-    struct job *j = l->head;
-    if (j) {
-        l->head = j->next;
-        if (!l->head)
-            l->tail = NULL;
-        l->len--;
-        __atomic_add_fetch(&l->busy, 1, __ATOMIC_RELAXED);   /* until lane_loop is done with it */
-        pthread_cond_signal(&l->space);
+    struct job *j = l->head ? lane_take(l) : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return j;
+}
+
+/* ---- who polls the consumer ------------------------------------------------------------
+ * A request used to go from librdkafka's broker thread to the consumer thread, and from
+ * it through the lane to a worker: two threads woken, one after the other, before its
+ * handler ran, on two cores shared with everything else. Now an idle worker polls the
+ * consumer itself and handles what it gets, so a request that finds a worker idle wakes
+ * one thread. The consumer thread polls only while no worker is idle (so that sys.health
+ * is still read and the lane still bounds what waits, as before), and leaves the poll to
+ * the workers as soon as one is idle again. One thread polls at a time (l->poller). */
+enum { POLL_NONE, POLL_WORKER, POLL_CONSUMER };
+
+/* Poll as who, without l->mu (held on entry and on return). A message or NULL. */
+static rd_kafka_message_t *poll_consumer(bus_t *b, struct lane *l, int who)
+{
+    l->poller = who;
+    pthread_mutex_unlock(&l->mu);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, b->idle_ms);
+    if (m && m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("consume %s: %s", b->opts.topic, rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        m = NULL;
     }
+    pthread_mutex_lock(&l->mu);
+    l->poller = POLL_NONE;
+    return m;
+}
+
+static struct lane *lane_for(bus_t *b, const rd_kafka_message_t *m);
+
+/* A worker's next request: one queued in the work lane (a parked job's answer came, or
+ * the consumer thread queued it), or one it polled itself when nobody polls. NULL once
+ * the bus stops serving, the lane is empty and no job waits for an answer (bus_ask). */
+static struct job *work_pop(bus_t *b, struct lane *l)
+{
+    struct job *j = NULL;
+    pthread_mutex_lock(&l->mu);
+    l->idle++;
+    for (;;) {
+        if (l->head) {
+            j = lane_take(l);
+            break;
+        }
+        if (!b->serving && !l->parked)
+            break;
+        if (b->serving && l->poller == POLL_NONE) {
+            rd_kafka_message_t *m = poll_consumer(b, l, POLL_WORKER);
+            if (m && lane_for(b, m) == &b->health) {
+                pthread_mutex_unlock(&l->mu);
+                if (lane_push(b, &b->health, m, 0) < 0)   /* full: the prober times out */
+                    rd_kafka_message_destroy(m);
+                pthread_mutex_lock(&l->mu);
+            } else if (m) {
+                j = job_new(b, l, m);
+                j->queued_us = metrics_now_us();
+                __atomic_add_fetch(&l->busy, 1, __ATOMIC_RELAXED);
+                break;
+            }
+            continue;
+        }
+        pthread_cond_wait(&l->cv, &l->mu);
+    }
+    l->idle--;
+    /* the poll is free: to another idle worker, else to the consumer thread */
+    if (l->poller == POLL_NONE && b->serving)
+        pthread_cond_signal(l->idle > 0 ? &l->cv : &l->consumer);
     pthread_mutex_unlock(&l->mu);
     return j;
 }
@@ -117,6 +197,8 @@ static void asked_answered(void *arg, json_t *reply, const verr_t *err)
     l->parked--;
     lane_append(l, j);
     pthread_cond_broadcast(&l->cv);   /* a worker leaving at stop may be the one to wake */
+    if (l->poller == POLL_WORKER)     /* it looks at the lane when its poll returns */
+        rd_kafka_queue_yield(j->bus->cons_q);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -198,6 +280,7 @@ static void lane_wake(struct lane *l)
     pthread_mutex_lock(&l->mu);
     pthread_cond_broadcast(&l->cv);
     pthread_cond_broadcast(&l->space);
+    pthread_cond_broadcast(&l->consumer);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -212,6 +295,7 @@ static void lane_free(struct lane *l)
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     pthread_cond_destroy(&l->space);
+    pthread_cond_destroy(&l->consumer);
     memset(l, 0, sizeof *l);
 }
 
@@ -226,27 +310,33 @@ static struct lane *lane_for(bus_t *b, const rd_kafka_message_t *m)
     return t && !strcmp(t, "sys.health") ? &b->health : &b->work;
 }
 
+/* The consumer thread: polls while every worker is busy ("who polls" above). */
 static void *consume_loop(void *arg)
 {
     bus_t *b = arg;
+    struct lane *w = &b->work;
     pthread_setname_np(pthread_self(), "bus-consume");   /* for top -H and perf */
+    pthread_mutex_lock(&w->mu);
     while (b->serving) {
-        /* bus_stop_serving wakes it: the timeout is only a bound */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->cons, b->idle_ms);
-        if (!m)
-            continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                log_warn("consume %s: %s", b->opts.topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
+        if (w->idle > 0 || w->poller != POLL_NONE) {   /* a worker polls, or is about to */
+            pthread_cond_wait(&w->consumer, &w->mu);
             continue;
         }
+        /* bus_stop_serving wakes it: the timeout is only a bound */
+        rd_kafka_message_t *m = poll_consumer(b, w, POLL_CONSUMER);
+        if (w->idle > 0)
+            pthread_cond_signal(&w->cv);   /* a worker idle meanwhile takes the poll */
+        if (!m)
+            continue;
+        pthread_mutex_unlock(&w->mu);
         struct lane *l = lane_for(b, m);
         /* past BUS_QUEUE_MAX queued requests the consumer waits (the service is
          * overloaded); a full health lane drops the probe (the prober times out) */
         if (lane_push(b, l, m, l == &b->work) < 0)
             rd_kafka_message_destroy(m);
+        pthread_mutex_lock(&w->mu);
     }
+    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
@@ -457,7 +547,7 @@ static void *lane_loop(void *arg)
     bus_t *b = lt.b;
     void *w = b->opts.worker_init ? b->opts.worker_init(b->opts.app) : NULL;
     struct job *j;
-    while ((j = lane_pop(b, lt.l))) {
+    while ((j = lt.l == &b->work ? work_pop(b, lt.l) : lane_pop(b, lt.l))) {
         if (!dispatch(b, w, j))
             job_free(j);
         __atomic_sub_fetch(&lt.l->busy, 1, __ATOMIC_RELAXED);
@@ -490,6 +580,8 @@ static int lane_start(bus_t *b, struct lane *l, int n)
 static void stop_lanes(bus_t *b)
 {
     b->serving = 0;
+    if (b->cons_q)
+        rd_kafka_queue_yield(b->cons_q);   /* a worker polling the consumer looks again */
     lane_wake(&b->work);
     lane_wake(&b->health);
     for (int i = 0; i < b->work.nthreads; i++)

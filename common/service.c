@@ -279,12 +279,13 @@ int service_main(int argc, char **argv, const service_def_t *def)
             usleep(100 * 1000);   /* cannot happen (EINVAL): do not spin */
         if (!stopping && def->reconcile && time(NULL) >= next) {
             def->reconcile(&svc);
+            service_memory_note_work();   /* what the pass freed: the next timer trim's */
             next = time(NULL) + interval;
         }
         if (!stopping && mem.trim_interval_s && service_memory_trim_after_burst())
             next_trim = time(NULL) + mem.trim_interval_s;
         if (!stopping && next_trim && time(NULL) >= next_trim) {
-            service_memory_trim();
+            service_memory_trim_if_busy();   /* an idle service has nothing new to give back */
             next_trim = time(NULL) + mem.trim_interval_s;
         }
     }

@@ -14,6 +14,9 @@
  *   as they are freed. glibc's adaptive threshold (up to 32 MiB) is kept by default:
  *   re-mapping a 4 MiB stripe for every request costs page faults that the trim on a
  *   timer does not.
+ * - the timer: every trim_interval_s (2 s), when the process did anything since the last
+ *   trim; the work of a reconcile pass or of a batch of small messages left 1.5-3 MiB free
+ *   in compute's and the agent's heaps, resident until the next trim (tail12).
  * - the trim after a burst: a page of 1,000 instances leaves 3-5 MiB free in compute's
  *   and the gateway's heaps (its text, its envelope, the fetched reply, the XML), which
  *   the timer gave back up to trim_interval_s later; so a large message also brings the
@@ -38,7 +41,7 @@ int service_memory_setup(const config_t *cfg, service_memory_opts_t *out, verr_t
     service_memory_opts_t o = {
         .malloc_arenas = (int)config_int(cfg, "memory.malloc_arenas", 1),
         .mmap_threshold_bytes = config_int(cfg, "memory.mmap_threshold_bytes", 0),
-        .trim_interval_s = (int)config_int(cfg, "memory.trim_interval_s", 10),
+        .trim_interval_s = (int)config_int(cfg, "memory.trim_interval_s", SERVICE_MEMORY_TRIM_INTERVAL_S),
         .burst_quiet_ms = (int)config_int(cfg, "memory.burst_quiet_ms", SERVICE_MEMORY_QUIET_MS),
     };
     if (o.malloc_arenas < 0 || o.malloc_arenas > 256)
@@ -73,8 +76,28 @@ static long resident_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
+static _Atomic int worked;   /* work was done since the last trim */
+
+void service_memory_note_work(void)
+{
+    if (!atomic_load_explicit(&worked, memory_order_relaxed))   /* a read, not a write, per message */
+        atomic_store_explicit(&worked, 1, memory_order_relaxed);
+}
+
+int service_memory_trim_if_busy(void)
+{
+    if (!atomic_load_explicit(&worked, memory_order_relaxed))
+        return 0;
+    /* without service_memory_trim's two reads of /proc/self/statm (for its log line and
+     * its answer): this one runs every few seconds while the service works */
+    atomic_store_explicit(&worked, 0, memory_order_relaxed);
+    malloc_trim(0);
+    return 1;
+}
+
 long service_memory_trim(void)
 {
+    atomic_store_explicit(&worked, 0, memory_order_relaxed);   /* what comes meanwhile sets it again */
     long before = resident_bytes();
     if (!malloc_trim(0))
         return 0;
@@ -98,6 +121,7 @@ void service_memory_wake_with(sem_t *wake) { atomic_store(&waker, wake); }
 
 void service_memory_note_message(size_t bytes)
 {
+    service_memory_note_work();
     if (bytes < SERVICE_MEMORY_LARGE_BYTES)
         return;
     sem_t *w = atomic_load(&waker);

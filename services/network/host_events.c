@@ -179,7 +179,7 @@ int host_events_start(service_t *svc, verr_t *e)
     if (np < 0 || np > PUSHERS_MAX)
         return verr_set(e, 400, "InvalidConfig", "network.push_producers is 0 to %d", PUSHERS_MAX);
     for (ev.npushers = 0; ev.npushers < np; ev.npushers++)
-        if (!(ev.pushers[ev.npushers] = bus_open(svc->cfg, svc->def->name, e))) {
+        if (!(ev.pushers[ev.npushers] = bus_open_publisher(svc->cfg, svc->def->name, e))) {
             host_events_stop();
             return -1;
         }

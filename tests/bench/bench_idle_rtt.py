@@ -11,8 +11,9 @@ DescribeRegions (answered by the gateway: the HTTP and SigV4 floor), DescribeKey
 and DescribeInstances by an instance-id filter matching one instance (both forwarded to
 compute), and `sys.echo` to compute on the bus alone (build/bench/bus_rpc of the variant's
 build, one caller at 50 calls/s). Printed: p50/p90/p99 of the HTTP exchange (request sent
-to the answer's last byte, before botocore parses it) and the gateway's and compute's CPU
-per call (/proc/PID/stat over the calls), with the load average at the turn's start, and
+to the answer's last byte, before botocore parses it), the gateway's and compute's CPU
+per call (/proc/PID/stat over the calls) and their threads' context switches per call
+(voluntary: a thread went to sleep, so each is a wake-up; involuntary: preempted), with the load average at the turn's start, and
 the broker's stop-the-world collections meanwhile (its GC log: count, total and longest
 pause; VIRGA_KAFKA_JVM_OPTS is added to, and the broker is not one of the swapped
 processes, so every variant meets the same broker).
@@ -27,7 +28,8 @@ compute, the broker and PostgreSQL.
       main=/work/main/build/bin new=build/bin [new-linger0=build/bin,VIRGA_BUS_LINGER_MS=0]
 
 A variant is LABEL=BINDIR[,VIRGA_X=V...]: the VIRGA_* settings are given to the restarted
-processes. IDLE_RTT_ROUNDS (3), IDLE_RTT_CALLS (500). Bounded: 4 x CALLS calls per variant
+processes. IDLE_RTT_ROUNDS (3), IDLE_RTT_CALLS (500); IDLE_RTT_THREADS=1 also prints each
+thread's context switches per call (by thread name: bus-work, rdk:broker1, MHD-worker...). Bounded: 4 x CALLS calls per variant
 and round. Loopback only; the cloud is stopped at the end.
 """
 import json
@@ -96,18 +98,58 @@ class BrokerGC:
             pass
 
 
+THREADS = os.environ.get("IDLE_RTT_THREADS") == "1"
+
+
+def switches_by_thread(pid):
+    """{thread name: [voluntary, involuntary]} context switches so far, summed over the
+    threads of that name: voluntary, it slept (each is a wake-up later); involuntary, it
+    was preempted."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                st = dict(ln.split(":", 1) for ln in f if ":" in ln)
+        except OSError:
+            continue   # the thread ended meanwhile
+        v = out.setdefault(st["Name"].strip(), [0, 0])
+        v[0] += int(st["voluntary_ctxt_switches"])
+        v[1] += int(st["nonvoluntary_ctxt_switches"])
+    return out
+
+
+def switches(pid):
+    """(voluntary, involuntary) context switches of every thread of pid so far."""
+    by = switches_by_thread(pid).values()
+    return sum(v[0] for v in by), sum(v[1] for v in by)
+
+
+def per_thread(before, after):
+    """'name vol+inv, ...' per call, the largest first (IDLE_RTT_THREADS=1)."""
+    d = {k: ((v[0] - before.get(k, [0, 0])[0]) / CALLS, (v[1] - before.get(k, [0, 0])[1]) / CALLS)
+         for k, v in after.items()}
+    return ", ".join("%s %.2f+%.2f" % (k, v[0], v[1]) for k, v in sorted(d.items(), key=lambda x: -x[1][0])
+                     if v[0] + v[1] >= 0.05)
+
+
 def measure(c, fn, marks, gc):
     for _ in range(20):
         fn()
     pids = {k: c.pid(k) for k in ("gateway", "compute")}
     t0 = {k: ticks(p) for k, p in pids.items()}
+    s0 = {k: switches(p) for k, p in pids.items()}
+    t0_by = {k: switches_by_thread(p) for k, p in pids.items()}
     gc.since_last()
     wire = []
     for _ in range(CALLS):
         fn()
         wire.append(marks["dt"] * 1000)
     cpu = {k: (ticks(p) - t0[k]) * 1e6 / TICK / CALLS for k, p in pids.items()}
-    return wire, cpu, gc.since_last()
+    sw = {k: tuple((a - b) / CALLS for a, b in zip(switches(p), s0[k])) for k, p in pids.items()}
+    if THREADS:
+        for k, p in pids.items():
+            print("    %s's threads, switches per call: %s" % (k, per_thread(t0_by[k], switches_by_thread(p))))
+    return wire, cpu, gc.since_last(), sw
 
 
 def bus_echo(c, bindir, venv):
@@ -183,11 +225,13 @@ def main():
                     print("round %d %-12s load %5s | idle CPU of %s: %.2f %% of a core" %
                           (rnd + 1, label, load, "+".join(SWAPPED), idle), flush=True)
                 for what, fn in kinds:
-                    wire, cpu, pauses = measure(c, fn, marks, gc)
+                    wire, cpu, pauses, sw = measure(c, fn, marks, gc)
                     print("round %d %-12s load %5s | %-38s | p50 %6.2f p90 %6.2f p99 %6.2f mean %6.2f | "
-                          "CPU/call gateway %4.0f compute %4.0f | broker GC %s" %
+                          "CPU/call gateway %4.0f compute %4.0f | switches/call (voluntary+involuntary) "
+                          "gateway %.1f+%.1f compute %.1f+%.1f | broker GC %s" %
                           (rnd + 1, label, load, what, pct(wire, 50), pct(wire, 90), pct(wire, 99),
-                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"], pauses), flush=True)
+                           sum(wire) / len(wire), cpu["gateway"], cpu["compute"], sw["gateway"][0],
+                           sw["gateway"][1], sw["compute"][0], sw["compute"][1], pauses), flush=True)
                 gc.since_last()
                 echo = bus_echo(c, bindir, venv)
                 print("round %d %-12s | bus sys.echo: %s | broker GC %s" % (rnd + 1, label, echo, gc.since_last()),

@@ -415,7 +415,9 @@ static int group_setup(void **state)
     if (!mock)
         return -1;
     snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1))
+    if (rd_kafka_mock_topic_create(mock, TOPIC, 4, 1) || rd_kafka_mock_topic_create(mock, "virga.rpc.nobody", 4, 1) ||
+        rd_kafka_mock_topic_create(mock, "virga.rpc.refused", 1, 1) ||
+        rd_kafka_mock_topic_create(mock, "virga.rpc.solo", 1, 1))
         return -1;
     static const char *const names[] = {"test-srv", "test-asserts-cli", "test-plain", NULL};
     if (fixture_credentials(names) < 0)
@@ -581,20 +583,27 @@ static void test_handler_errors(void **state)
     assert_non_null(strstr(e.message, "t.no_such_type"));
 }
 
+/* A call to service that must fail with code and HTTP status: how long it took, in ms. */
+static int64_t call_fails(const char *service, int timeout_ms, const char *code, int status)
+{
+    verr_t e = {0};
+    json_t *reply = NULL;
+    int64_t t0 = mono_ms();
+    int rc = bus_call(cli, service, "t.echo", json_object(), NULL, timeout_ms, &reply, &e);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(rc, -1);
+    assert_null(reply);
+    assert_string_equal(e.code, code);
+    assert_int_equal(e.http_status, status);
+    return dt;
+}
+
 static void test_timeout(void **state)
 {
     (void)state;
     bus_stats_t before, after;
     bus_get_stats(cli, &before);
-    verr_t e = {0};
-    json_t *reply = NULL;
-    int64_t t0 = mono_ms();
-    int rc = bus_call(cli, "nobody", "t.echo", json_object(), NULL, 800, &reply, &e);
-    int64_t dt = mono_ms() - t0;
-    assert_int_equal(rc, -1);
-    assert_null(reply);
-    assert_string_equal(e.code, "RequestTimeout");
-    assert_int_equal(e.http_status, 504);
+    int64_t dt = call_fails("nobody", 800, "RequestTimeout", 504);
     if (dt < 700 || dt > 5000)
         fail_msg("timed out after %lld ms, expected ~800", (long long)dt);
     bus_get_stats(cli, &after);
@@ -686,6 +695,23 @@ static void test_lone_calls_go_at_once(void **state)
     uint64_t batched0 = sent_by(cli, "batched");
     assert_int_equal(calls_from_threads(), CALL_THREADS * CALLS_EACH);
     assert_true(sent_by(cli, "batched") - batched0 > 0);
+}
+
+/* A lone call whose request the broker refuses (an ACL) fails at once with AccessDenied,
+ * not at its deadline: the linger-0 producer reports failures only, and the call is
+ * found by the id in the refused envelope. */
+static void test_refused_lone_call_fails_at_once(void **state)
+{
+    (void)state;
+    /* a topic of its own: librdkafka keeps a refused topic refused until its next
+     * metadata refresh, and the other tests call on theirs */
+    sleep_ms(100);   /* nothing in flight: the call goes alone */
+    uint64_t at0 = sent_by(cli, "at_once");
+    rd_kafka_mock_push_request_errors(mock, 0 /* Produce: ApiKey 0 */, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    int64_t dt = call_fails("refused", 20000, "AccessDenied", 403);
+    if (dt > 10000)
+        fail_msg("the refused call failed after %lld ms, not at once", (long long)dt);
+    assert_int_equal(sent_by(cli, "at_once") - at0, 1);
 }
 
 /* ---- asynchronous calls ---------------------------------------------------------- */
@@ -854,6 +880,39 @@ static void test_ask_does_not_hold_the_worker(void **state)
                               20000, &reply, &e), -1);
     assert_string_equal(e.code, "RequestTimeout");
     assert_null(reply);
+}
+
+/* "Who polls" (bus_serve.c): with one worker, that worker is the one polling the
+ * consumer while its job is parked, and the answer to the job's question must wake it
+ * at once, not when its poll times out (bus.idle_poll_ms, a minute here). The handler asks
+ * its own service, so the one worker also serves the question. */
+static void test_parked_job_wakes_the_polling_worker(void **state)
+{
+    (void)state;
+    config_t *c = fixture_config(brokers, "test-srv");
+    config_set(c, "bus.idle_poll_ms", "60000");
+    verr_t e = {0};
+    bus_t *solo = bus_open(c, "tsolo", &e);
+    assert_non_null(solo);
+    bus_serve_opts_t o = {.topic = "virga.rpc.solo", .group = "tsolo", .routes = routes, .workers = 1,
+                          .app = &app_marker};   /* no worker hooks: test_worker_hooks counts srv's */
+    assert_int_equal(bus_serve(solo, &o, &e), 0);
+    int64_t end = mono_ms() + 20000;
+    while (!bus_serving(solo) && mono_ms() < end)
+        sleep_ms(20);
+    assert_true(bus_serving(solo));
+    sleep_ms(200);   /* its one worker polls by now */
+    json_t *reply = NULL;
+    int64_t t0 = mono_ms();
+    if (bus_call(cli, "solo", "t.ask", json_pack("{s:s, s:i}", "to", "solo", "i", 3), NULL, 20000, &reply, &e) != 0)
+        fail_msg("t.ask on one worker: %s %s", e.code, e.message);
+    int64_t dt = mono_ms() - t0;
+    assert_int_equal(json_int(json_object_get(reply, "a"), "i", -1), 3);
+    json_decref(reply);
+    if (dt > 10000)
+        fail_msg("the parked job waited %lld ms for its worker's poll", (long long)dt);
+    bus_close(solo);
+    config_free(c);
 }
 
 /* bus_await: a question the service answers itself (answered later by another thread,
@@ -1227,12 +1286,14 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_lone_calls_go_at_once),
+        cmocka_unit_test(test_refused_lone_call_fails_at_once),
         cmocka_unit_test(test_async_reply),
         cmocka_unit_test(test_async_timeout),
         cmocka_unit_test(test_async_text_reply),
         cmocka_unit_test(test_async_many),
         cmocka_unit_test(test_ask_does_not_hold_the_worker),
         cmocka_unit_test(test_await_does_not_hold_the_worker),
+        cmocka_unit_test(test_parked_job_wakes_the_polling_worker),
         cmocka_unit_test(test_publish_event),
         cmocka_unit_test(test_worker_hooks),
         cmocka_unit_test(test_expired_request_dropped),

@@ -33,7 +33,7 @@ static void test_defaults(void **state)
     assert_int_equal(service_memory_setup(c, &o, &e), 0);
     assert_int_equal(o.malloc_arenas, 1);
     assert_int_equal(o.mmap_threshold_bytes, 0);
-    assert_int_equal(o.trim_interval_s, 10);
+    assert_int_equal(o.trim_interval_s, SERVICE_MEMORY_TRIM_INTERVAL_S);
     config_free(c);
 }
 
@@ -106,6 +106,21 @@ static void test_large_message_brings_the_trim_forward(void **state)
     sem_destroy(&wake);
 }
 
+/* The timer's trim walks the heap only when work was done since the last trim: a
+ * message of any size, or a reconcile pass. */
+static void test_timer_trims_after_work_only(void **state)
+{
+    (void)state;
+    service_memory_trim();
+    assert_int_equal(service_memory_trim_if_busy(), 0);   /* idle: nothing new to give back */
+    service_memory_note_message(100);
+    assert_int_equal(service_memory_trim_if_busy(), 1);
+    assert_int_equal(service_memory_trim_if_busy(), 0);
+    service_memory_note_work();
+    assert_int_equal(service_memory_trim_if_busy(), 1);
+    assert_int_equal(service_memory_trim_if_busy(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_are_refused),
         cmocka_unit_test(test_trim_gives_back_free_blocks_between_used_ones),
         cmocka_unit_test(test_large_message_brings_the_trim_forward),
+        cmocka_unit_test(test_timer_trims_after_work_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

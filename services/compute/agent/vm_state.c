@@ -216,8 +216,11 @@ int vm_mkdirs(const char *path, mode_t mode, verr_t *e)
     return 0;
 }
 
+/* nftw's callback has no argument of its own, hence thread-local state; the path is kept
+ * on the heap, not in a PATH_MAX array: static TLS is zeroed, so resident, in every thread
+ * of the agent at its start (docs/performance.md, tail12). */
 static __thread int rm_failed;
-static __thread char rm_what[PATH_MAX];
+static __thread char *rm_what;
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -226,7 +229,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     int r = (flag == FTW_DP || flag == FTW_D) ? rmdir(path) : unlink(path);
     if (r < 0 && errno != ENOENT && !rm_failed) {
         rm_failed = errno;
-        snprintf(rm_what, sizeof rm_what, "%s", path);
+        rm_what = xstrdup(path);
     }
     return 0;
 }
@@ -240,9 +243,12 @@ int vm_rmtree(const char *path, verr_t *e)
     /* FTW_MOUNT: a mount below is not entered (its mount point then fails to go, and
      * the error names it), FTW_PHYS: symlinks are removed, never followed. */
     nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (rm_failed)
-        return verr_set(e, 500, "InternalError", "remove %s: %s", rm_what, strerror(rm_failed));
-    return 0;
+    if (!rm_failed)
+        return 0;
+    verr_set(e, 500, "InternalError", "remove %s: %s", rm_what, strerror(rm_failed));
+    free(rm_what);
+    rm_what = NULL;
+    return -1;
 }
 
 int vm_run(char *const argv[], verr_t *e)
