@@ -109,6 +109,7 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
  * request, or the waiter of bus_publish_acked. */
 struct sent {
     bus_ack_t *ack;
+    void (*payload_free)(void *);   /* a payload librdkafka does not free (not malloc's) */
     char corr[];
 };
 
@@ -128,12 +129,14 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             a->first_err = m->err;
         pthread_cond_broadcast(&a->cv);
         pthread_mutex_unlock(&a->mu);
-    } else if (m->err && sent) {   /* the caller hears of it */
+    } else if (m->err && sent && sent->corr[0]) {   /* the caller hears of it */
         log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         bus_rpc_undeliverable(b, sent->corr, m->err);
     } else if (m->err) {
         log_warn("bus: message to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     }
+    if (sent && sent->payload_free)
+        sent->payload_free(m->payload);
     free(sent);
 }
 
@@ -372,10 +375,10 @@ size_t bus_max_message_config(const config_t *cfg)
  * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
  * type (so a consumer can pick a lane without parsing). */
 static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s, size_t len, const char *type,
-                        const char *corr, const char *key, bus_ack_t *ack, verr_t *e)
+                        const char *corr, const char *key, bus_ack_t *ack, void (*s_free)(void *), verr_t *e)
 {
     if (len > b->max_msg) {   /* refused here, with the sizes, not by librdkafka or the broker */
-        free(s);
+        s_free ? s_free(s) : free(s);
         return verr_set(e, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over the bus's bound of %zu "
                         "(bus.max_message_bytes)", *type ? type : "a message", topic, len, b->max_msg);
     }
@@ -390,10 +393,11 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     const char *hname = mac ? "vm" : "vs";   /* not inside the macro: it casts its argument */
     ssize_t hlen = mac ? BUS_MAC_BYTES : BUS_SIG_BYTES;
     struct sent *opaque = NULL;
-    if (corr || ack) {
+    if (corr || ack || s_free) {
         size_t n = corr ? strlen(corr) : 0;
         opaque = xmalloc(sizeof *opaque + n + 1);
         opaque->ack = ack;
+        opaque->payload_free = s_free;   /* freed in its delivery report: librdkafka only free()s */
         memcpy(opaque->corr, corr ? corr : "", n + 1);
     }
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -403,7 +407,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                RD_KAFKA_V_MSGFLAGS(s_free ? 0 : RD_KAFKA_MSG_F_FREE),
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
@@ -416,7 +420,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     }
     pthread_rwlock_unlock(&b->prod_lock);
     if (err) {
-        free(s);
+        s_free ? s_free(s) : free(s);
         free(opaque);
         return verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %s", topic, rd_kafka_err2str(err));
     }
@@ -430,7 +434,7 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     char *s = json_compact_len(env, &len);   /* a large reply: jansson's own dump cost a third of its CPU */
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
-    return produce_text(b, topic, partition, s, len, json_str(env, "type", ""), corr, key, ack, e);
+    return produce_text(b, topic, partition, s, len, json_str(env, "type", ""), corr, key, ack, NULL, e);
 }
 
 int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
@@ -439,9 +443,9 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
 }
 
 int bus_produce_text(bus_t *b, const char *topic, int32_t partition, char *env, size_t len, const char *type,
-                     verr_t *e)
+                     void (*env_free)(void *), verr_t *e)
 {
-    return produce_text(b, topic, partition, env, len, type, NULL, NULL, NULL, e);
+    return produce_text(b, topic, partition, env, len, type, NULL, NULL, NULL, env_free, e);
 }
 
 int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, const char *const *keys,
