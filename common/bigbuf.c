@@ -54,8 +54,8 @@ static char *grow(char *s, size_t cap)
     if (size <= old)
         return s;
     char *to = map_aligned(size);
-    *(size_t *)to = size;
     advise(to, size, size);
+    *(size_t *)to = size;
     memcpy(to + HEAD, s, old - HEAD);
     munmap(base, old);
     return to + HEAD;
@@ -82,8 +82,8 @@ void bigbuf_start(strbuf_t *b, size_t cap, size_t expect)
     if (size < page_round(b->len + 1 + HEAD))
         size = page_round(b->len + 1 + HEAD);
     char *base = map_aligned(size);
+    advise(base, size, expect);   /* before the first write: a block touched before it stays on 4 KiB pages */
     *(size_t *)base = size;
-    advise(base, size, expect);
     char *text = base + HEAD;
     if (b->s)
         memcpy(text, b->s, b->len);

@@ -400,6 +400,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
         opaque->payload_free = s_free;   /* freed in its delivery report: librdkafka only free()s */
         memcpy(opaque->corr, corr ? corr : "", n + 1);
     }
+    int flags = s_free ? 0 : RD_KAFKA_MSG_F_FREE;   /* not inside the macro: it casts its argument */
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     pthread_rwlock_rdlock(&b->prod_lock);
     struct bus_producer *p = producer_for(b, topic, corr, ack);
@@ -407,7 +408,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-                                RD_KAFKA_V_MSGFLAGS(s_free ? 0 : RD_KAFKA_MSG_F_FREE),
+                                RD_KAFKA_V_MSGFLAGS(flags),
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),

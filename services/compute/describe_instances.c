@@ -606,14 +606,14 @@ static int page_in_place(strbuf_t *out, PGresult *r, int rows, const tags_text_t
     }
     size_t *start, *order = answer_order(res, (size_t)rows, nres, &start);
     size_t mark = out->len;
-    /* an item is 1.8-2.1 KiB (1.3-1.5 before the members EC2 always has and the public DNS
+    /* an item is 1.8-2.3 KiB (1.3-1.5 before the members EC2 always has and the public DNS
      * names, sweep11): reserved too short, the buffer doubled in mid-page, a copy and
      * fresh pages (compute's faults a page went from 690 to 1,300, the page's p50 x3) */
-    size_t room = (size_t)rows * 2200 + nres * 128 + 256;
+    size_t room = (size_t)rows * 2400 + nres * 128 + 256;
     /* a page of 1,000 (2.1 MB) on huge pages (bigbuf.h): fresh memory at every page (the
      * trim after a burst), whose 4 KiB faults were a tenth of compute's CPU a page */
-    if ((size_t)rows * 2000 >= BIGBUF_MIN_BYTES && !out->grow)
-        bigbuf_start(out, out->len + room, out->len + (size_t)rows * 2000 + nres * 128);
+    if ((size_t)rows * 2200 >= BIGBUF_MIN_BYTES && !out->grow)
+        bigbuf_start(out, out->len + room, out->len + (size_t)rows * 2200 + nres * 128);
     strbuf_reserve(out, room);
     strbuf_puts(out, "{\"reservationSet\":[");
     groups_text_t gc = {0};
