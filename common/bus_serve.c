@@ -331,7 +331,8 @@ static void send_text_reply(bus_t *b, const bus_msg_t *msg, char *buf, size_t le
     }
     free(head.s);
     verr_t pe;
-    if (bus_produce_text(b, msg->reply_to, 0, buf, len, "reply", buf_free, &pe) < 0) {
+    /* malloc's buffer as ever (librdkafka frees it); a bigbuf is freed in its delivery report */
+    if (bus_produce_text(b, msg->reply_to, 0, buf, len, "reply", buf_free == free ? NULL : buf_free, &pe) < 0) {
         log_warn("the reply to %s could not be sent: %s", msg->type, pe.message);
         send_reply(b, msg, -1, NULL, &pe);   /* over bus.max_message_bytes: say why now */
     }
