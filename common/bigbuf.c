@@ -43,6 +43,13 @@ static char *map_aligned(size_t size)
     return a;
 }
 
+/* The 2 MiB blocks expect bytes fill at least half of: a block's unwritten part is
+ * resident while the buffer lives. */
+static size_t huge_part(size_t expect)
+{
+    return (expect + HEAD + HUGE_BYTES / 2) / HUGE_BYTES * HUGE_BYTES;
+}
+
 static void advise(char *base, size_t size, size_t expect);
 
 /* A text outgrowing its room (rare: the callers reserve what they expect, and more) moves
@@ -61,11 +68,10 @@ static char *grow(char *s, size_t cap)
     return to + HEAD;
 }
 
-/* Huge pages for the 2 MiB blocks expect bytes fill at least half of (at most the
- * mapping's size): a block's unwritten part is resident while the buffer lives. */
+/* Huge pages for huge_part(expect), at most the mapping's size. */
 static void advise(char *base, size_t size, size_t expect)
 {
-    size_t huge = (expect + HEAD + HUGE_BYTES / 2) / HUGE_BYTES * HUGE_BYTES;
+    size_t huge = huge_part(expect);
     if (huge > size)
         huge = size / HUGE_BYTES * HUGE_BYTES;
     /* advice only: without huge pages (THP off, none free) it is 4 KiB pages as before */
@@ -75,7 +81,7 @@ static void advise(char *base, size_t size, size_t expect)
 
 void bigbuf_start(strbuf_t *b, size_t cap, size_t expect)
 {
-    size_t huge = (expect + HEAD + HUGE_BYTES / 2) / HUGE_BYTES * HUGE_BYTES;
+    size_t huge = huge_part(expect);
     size_t size = page_round(cap + HEAD);
     if (size < huge)
         size = huge;
