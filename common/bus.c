@@ -109,37 +109,20 @@ rd_kafka_conf_t *bus_base_conf(bus_t *b, int consumer, verr_t *e)
  * request, or the waiter of bus_publish_acked. */
 struct sent {
     bus_ack_t *ack;
+    void (*payload_free)(void *);   /* a payload librdkafka does not free (not malloc's) */
     char corr[];
 };
 
-/* The correlation id of a request that the linger-0 producer could not deliver, from
- * its envelope (that producer reports failures only, so its messages carry no `struct
- * sent`): a request names where to reply, a reply does not. 0 when it is not a request. */
-static int failed_request_corr(const rd_kafka_message_t *m, char corr[40])
-{
-    json_t *env = json_parse_bounded(m->payload, m->len, BUS_MAX_MSG_LIMIT);
-    const char *id = json_str(env, "id", "");
-    int is_request = json_str(env, "reply_to", NULL) && *id && strlen(id) < 40;
-    if (is_request)
-        memcpy(corr, id, strlen(id) + 1);
-    json_decref(env);
-    return is_request;
-}
-
 /* A message left the producer for good: delivered, or not (refused by the broker's
  * ACLs, or undeliverable within message.timeout.ms). A request that failed fails its
- * call now rather than at its deadline. The linger-0 producer reports failures only. */
+ * call now rather than at its deadline. */
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     struct bus_producer *p = opaque;
     bus_t *b = p->b;
     struct sent *sent = m->_private;
-    char corr[40];
-    if (!sent && m->err && p->at_once && failed_request_corr(m, corr)) {
-        log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        bus_rpc_undeliverable(b, corr, m->err);
-    } else if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
+    if (sent && sent->ack) {   /* bus_publish_acked waits for this one */
         bus_ack_t *a = sent->ack;
         pthread_mutex_lock(&a->mu);
         a->pending--;
@@ -147,12 +130,14 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             a->first_err = m->err;
         pthread_cond_broadcast(&a->cv);
         pthread_mutex_unlock(&a->mu);
-    } else if (m->err && sent) {   /* the caller hears of it */
+    } else if (m->err && sent && sent->corr[0]) {   /* the caller hears of it */
         log_debug("bus: request to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         bus_rpc_undeliverable(b, sent->corr, m->err);
     } else if (m->err) {
         log_warn("bus: message to %s not delivered: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     }
+    if (sent && sent->payload_free)
+        sent->payload_free(m->payload);
     free(sent);
 }
 
@@ -181,7 +166,6 @@ static rd_kafka_t *new_producer(struct bus_producer *p, verr_t *e)
      * woke its thread once a message, beside the call's own hand-offs on a shared core
      * (docs/bus.md, "Latency against idle cost"); only failures are reported there. */
     if (!c || bus_conf_set(c, "linger.ms", p->at_once ? "0" : b->linger, e) < 0 ||
-        (p->at_once && bus_conf_set(c, "delivery.report.only.error", "true", e) < 0) ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
         bus_conf_set(c, "message.timeout.ms", b->message_timeout, e) < 0) {
@@ -400,10 +384,10 @@ size_t bus_max_message_config(const config_t *cfg)
  * or when that reader has no key, "vs" its Ed25519 signature of them; "vt" the message
  * type (so a consumer can pick a lane without parsing). */
 static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s, size_t len, const char *type,
-                        const char *corr, const char *key, bus_ack_t *ack, verr_t *e)
+                        const char *corr, const char *key, bus_ack_t *ack, void (*s_free)(void *), verr_t *e)
 {
     if (len > b->max_msg) {   /* refused here, with the sizes, not by librdkafka or the broker */
-        free(s);
+        s_free ? s_free(s) : free(s);
         return verr_set(e, 500, BUS_TOO_LARGE, "%s to %s is %zu bytes, over the bus's bound of %zu "
                         "(bus.max_message_bytes)", *type ? type : "a message", topic, len, b->max_msg);
     }
@@ -421,19 +405,21 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     pthread_rwlock_rdlock(&b->prod_lock);
     struct bus_producer *p = producer_for(b, topic, corr, ack);
     bus_stat_inc(p->at_once ? &b->sent_at_once : &b->sent_batched);
-    /* the linger-0 producer reports failures only: a success would leak this, and a
-     * failure finds the request's id in its envelope (failed_request_corr) */
+    /* every producer reports successes too: a bigbuf reply is freed in its report
+     * (tail12's failures-only linger-0 producer was undone at the merge with page12) */
     struct sent *opaque = NULL;
-    if ((corr || ack) && !p->at_once) {
+    if (corr || ack || s_free) {
         size_t n = corr ? strlen(corr) : 0;
         opaque = xmalloc(sizeof *opaque + n + 1);
         opaque->ack = ack;
+        opaque->payload_free = s_free;   /* freed in its delivery report: librdkafka only free()s */
         memcpy(opaque->corr, corr ? corr : "", n + 1);
     }
+    int flags = s_free ? 0 : RD_KAFKA_MSG_F_FREE;   /* not inside the macro: it casts its argument */
     for (int tries = 0; tries < 50; tries++) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                RD_KAFKA_V_MSGFLAGS(flags),
                                 RD_KAFKA_V_VALUE(s, len),
                                 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
                                 RD_KAFKA_V_HEADER("vp", b->cred.principal, -1),
@@ -446,7 +432,7 @@ static int produce_text(bus_t *b, const char *topic, int32_t partition, char *s,
     }
     pthread_rwlock_unlock(&b->prod_lock);
     if (err) {
-        free(s);
+        s_free ? s_free(s) : free(s);
         free(opaque);
         return verr_set(e, 503, "ServiceUnavailable", "bus publish to %s: %s", topic, rd_kafka_err2str(err));
     }
@@ -460,7 +446,7 @@ static int produce(bus_t *b, const char *topic, int32_t partition, json_t *env, 
     char *s = json_compact_len(env, &len);   /* a large reply: jansson's own dump cost a third of its CPU */
     if (!s)
         return verr_set(e, 500, "InternalError", "cannot encode bus message");
-    return produce_text(b, topic, partition, s, len, json_str(env, "type", ""), corr, key, ack, e);
+    return produce_text(b, topic, partition, s, len, json_str(env, "type", ""), corr, key, ack, NULL, e);
 }
 
 int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e)
@@ -469,9 +455,9 @@ int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, con
 }
 
 int bus_produce_text(bus_t *b, const char *topic, int32_t partition, char *env, size_t len, const char *type,
-                     verr_t *e)
+                     void (*env_free)(void *), verr_t *e)
 {
-    return produce_text(b, topic, partition, env, len, type, NULL, NULL, NULL, e);
+    return produce_text(b, topic, partition, env, len, type, NULL, NULL, NULL, env_free, e);
 }
 
 int bus_publish_acked(bus_t *b, const char *topic, const char *type, size_t n, const char *const *keys,

@@ -51,6 +51,7 @@ typedef struct bus_ctx {
     int waiting;               /* the handler asked and waits: it runs again with the answer */
     char *reply_text;          /* bus_reply_text's buffer (room, body, '}'), sent instead of *reply */
     size_t reply_len;
+    void (*reply_free)(void *);   /* how reply_text is freed: free, or bigbuf_free (bigbuf.h) */
 } bus_ctx_t;
 
 /* A handler's answer already written as JSON text (a DescribeInstances page, written
@@ -61,7 +62,8 @@ typedef struct bus_ctx {
  * The writer vouches for the text: it is not parsed again before it goes.
  * The envelope is written around the body in that same buffer, in the room left at its
  * start: a page of 1,000 instances (1.4 MB) is not copied into a new buffer on its way
- * to the bus (each fresh megabyte is also page faults: docs/performance.md, page8). */
+ * to the bus (each fresh megabyte is also page faults: docs/performance.md, page8). The
+ * buffer may be a bigbuf.h one (on huge pages): it is freed as such once the broker has it. */
 #define BUS_REPLY_ROOM 192
 void bus_reply_text_start(strbuf_t *b);
 void bus_reply_text(bus_ctx_t *ctx, strbuf_t *b);

@@ -176,9 +176,10 @@ int bus_client_stats(rd_kafka_conf_t *c, int interval_ms, verr_t *e);
  * (an ACL) fails its call at once (bus_rpc_undeliverable) instead of at its deadline. */
 int bus_produce(bus_t *b, const char *topic, int32_t partition, json_t *env, const char *corr, verr_t *e);
 /* The same with the envelope already written as JSON text (env, len bytes; taken: freed
- * whatever happens), type its "type" member: a reply written without a tree. */
+ * with env_free whatever happens, NULL for free), type its "type" member: a reply written
+ * without a tree. */
 int bus_produce_text(bus_t *b, const char *topic, int32_t partition, char *env, size_t len, const char *type,
-                     verr_t *e);
+                     void (*env_free)(void *), verr_t *e);
 /* A bus_publish_acked batch: delivery reports count down pending (and failures). */
 typedef struct bus_ack {
     pthread_mutex_t mu;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "answers.h"
+#include "bigbuf.h"
 #include "bus_internal.h"
 #include "ids.h"
 #include "jsonutil.h"
@@ -381,9 +382,11 @@ void bus_reply_text_start(strbuf_t *b)
 void bus_reply_text(bus_ctx_t *ctx, strbuf_t *b)
 {
     strbuf_putc(b, '}');   /* the envelope's, after the body */
-    free(ctx->reply_text);
+    if (ctx->reply_free)
+        ctx->reply_free(ctx->reply_text);
     ctx->reply_text = b->s;
     ctx->reply_len = b->len;
+    ctx->reply_free = bigbuf_free_of(b);
     *b = (strbuf_t){0};
 }
 
@@ -392,7 +395,7 @@ void bus_reply_text(bus_ctx_t *ctx, strbuf_t *b)
  * into the room before the body, right-aligned after the opening brace, the spaces
  * between are JSON whitespace. A head longer than the room (a request id of over a
  * hundred bytes, which Virga's senders never make) gets a buffer of its own. */
-static void send_text_reply(bus_t *b, const bus_msg_t *msg, char *buf, size_t len)
+static void send_text_reply(bus_t *b, const bus_msg_t *msg, char *buf, size_t len, void (*buf_free)(void *))
 {
     char id[33];
     ids_hex(id, 32);
@@ -411,13 +414,15 @@ static void send_text_reply(bus_t *b, const bus_msg_t *msg, char *buf, size_t le
         strbuf_put(&env, head.s, head.len);
         strbuf_put(&env, buf + BUS_REPLY_ROOM, body);
         strbuf_putc(&env, '}');
-        free(buf);
+        buf_free(buf);
         buf = env.s;
         len = env.len;
+        buf_free = free;
     }
     free(head.s);
     verr_t pe;
-    if (bus_produce_text(b, msg->reply_to, 0, buf, len, "reply", &pe) < 0) {
+    /* malloc's buffer as ever (librdkafka frees it); a bigbuf is freed in its delivery report */
+    if (bus_produce_text(b, msg->reply_to, 0, buf, len, "reply", buf_free == free ? NULL : buf_free, &pe) < 0) {
         log_warn("the reply to %s could not be sent: %s", msg->type, pe.message);
         send_reply(b, msg, -1, NULL, &pe);   /* over bus.max_message_bytes: say why now */
     }
@@ -483,6 +488,7 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
     json_t *reply = NULL;
     char *text = NULL;   /* bus_reply_text's: room, body, '}' */
     size_t text_len = 0;
+    void (*text_free)(void *) = free;
     verr_t err = {0};
     uint64_t t0 = metrics_now_us();
     int rc = allowed(r, &msg, b->name, &err);
@@ -497,8 +503,10 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
             json_decref(body);
         text = ctx.reply_text;
         text_len = ctx.reply_len;
+        if (ctx.reply_free)
+            text_free = ctx.reply_free;
         if (rc < 0 || ctx.waiting) {
-            free(text);
+            text_free(text);
             text = NULL;
         }
         if (ctx.waiting) {   /* it runs again when the answer comes: nothing to say yet */
@@ -521,12 +529,12 @@ static int dispatch(bus_t *b, void *worker, struct job *j)
     }
     if (msg.reply_to && *msg.reply_to && text) {
         json_decref(reply);
-        send_text_reply(b, &msg, text, text_len);   /* takes text */
+        send_text_reply(b, &msg, text, text_len, text_free);   /* takes text */
     } else if (msg.reply_to && *msg.reply_to) {
         send_reply(b, &msg, rc, reply, &err);   /* takes reply */
     } else {
         json_decref(reply);
-        free(text);
+        text_free(text);
     }
 out:
     log_set_request_id(NULL);

@@ -183,6 +183,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp, co
         *b = (struct reader_box){resp->reader, resp->reader_arg, resp->reader_free};
         r = MHD_create_response_from_callback(resp->reader_size, 256 * 1024, reader_adapter, b, reader_release);
         resp->reader = NULL;
+    } else if (resp->body && resp->body_free) {
+        r = MHD_create_response_from_buffer_with_free_callback(resp->len, resp->body, resp->body_free);
+        resp->body = NULL;
+        resp->body_free = NULL;
     } else {
         r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (char *)"",
                                             resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);

@@ -43,6 +43,7 @@ typedef long (*http_reader_fn)(void *arg, uint64_t pos, char *buf, size_t max);
 typedef struct http_resp {
     int status;
     char *body;               /* owned by the response; freed after sending */
+    void (*body_free)(void *);   /* how body is freed: NULL, free() (http_resp_take_as) */
     size_t len;
     char content_type[96];
     char *headers[32];        /* "Name: value" strings, owned */
@@ -166,6 +167,9 @@ void http_resp_stream(http_resp_t *resp, int status, const char *content_type, u
                       http_reader_fn reader, void *arg, void (*reader_free)(void *));
 /* Take ownership of body (malloc'd). */
 void http_resp_take(http_resp_t *resp, int status, const char *content_type, char *body, size_t len);
+/* The same for a body that body_free frees (a bigbuf.h buffer: bigbuf_free). */
+void http_resp_take_as(http_resp_t *resp, int status, const char *content_type, char *body, size_t len,
+                       void (*body_free)(void *));
 void http_resp_header(http_resp_t *resp, const char *name, const char *value);
 /* Drop what a response holds (body, headers, stream) without sending it; keeps status. */
 void http_resp_reset(http_resp_t *resp);

@@ -10,14 +10,32 @@
 
 #include "err.h"
 
-void http_resp_take(http_resp_t *resp, int status, const char *ct, char *body, size_t len)
+/* The body goes, however it was allocated. */
+static void body_drop(http_resp_t *resp)
 {
-    free(resp->body);
+    if (resp->body_free)
+        resp->body_free(resp->body);
+    else
+        free(resp->body);
+    resp->body = NULL;
+    resp->body_free = NULL;
+}
+
+void http_resp_take_as(http_resp_t *resp, int status, const char *ct, char *body, size_t len,
+                       void (*body_free)(void *))
+{
+    body_drop(resp);
     resp->status = status;
     resp->body = body;
+    resp->body_free = body_free;
     resp->len = len;
     if (ct)
         snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
+}
+
+void http_resp_take(http_resp_t *resp, int status, const char *ct, char *body, size_t len)
+{
+    http_resp_take_as(resp, status, ct, body, len, NULL);
 }
 
 void http_resp_set(http_resp_t *resp, int status, const char *ct, const char *body, size_t len)
@@ -32,8 +50,7 @@ void http_resp_set(http_resp_t *resp, int status, const char *ct, const char *bo
 void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t size,
                       http_reader_fn reader, void *arg, void (*reader_free)(void *))
 {
-    free(resp->body);
-    resp->body = NULL;
+    body_drop(resp);
     resp->len = 0;
     resp->status = status;
     resp->reader = reader;
@@ -46,8 +63,7 @@ void http_resp_stream(http_resp_t *resp, int status, const char *ct, uint64_t si
 
 void http_resp_reset(http_resp_t *resp)
 {
-    free(resp->body);
-    resp->body = NULL;
+    body_drop(resp);
     for (int i = 0; i < resp->nheaders; i++)
         free(resp->headers[i]);
     resp->nheaders = 0;

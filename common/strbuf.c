@@ -13,7 +13,7 @@ void strbuf_reserve(strbuf_t *b, size_t n)
         size_t want = b->cap ? b->cap : 128;
         while (want < b->len + n + 1)
             want *= 2;
-        b->s = xrealloc(b->s, want);
+        b->s = b->grow ? b->grow(b->s, want) : xrealloc(b->s, want);
         b->cap = want;
     }
 }
@@ -28,8 +28,7 @@ void strbuf_printf(strbuf_t *b, const char *fmt, ...)
         return;
     strbuf_put(b, "", 0);
     if (b->len + (size_t)n + 1 > b->cap) {
-        b->s = xrealloc(b->s, b->len + (size_t)n + 1);
-        b->cap = b->len + (size_t)n + 1;
+        strbuf_reserve(b, (size_t)n);
     }
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);

@@ -10,6 +10,9 @@
 typedef struct strbuf {
     char *s;          /* owned; NULL until the first put */
     size_t len, cap;
+    /* how s grows to cap bytes (at least): NULL, realloc; a buffer in a mapping of its own
+     * (bigbuf.h) moves to a bigger one */
+    char *(*grow)(char *s, size_t cap);
 } strbuf_t;
 
 /* Room for n more bytes (and the NUL) without another allocation: for a writer that knows

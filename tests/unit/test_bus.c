@@ -698,8 +698,8 @@ static void test_lone_calls_go_at_once(void **state)
 }
 
 /* A lone call whose request the broker refuses (an ACL) fails at once with AccessDenied,
- * not at its deadline: the linger-0 producer reports failures only, and the call is
- * found by the id in the refused envelope. */
+ * not at its deadline: the call is found by the correlation id of the refused
+ * message's delivery report. */
 static void test_refused_lone_call_fails_at_once(void **state)
 {
     (void)state;

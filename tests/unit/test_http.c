@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "bigbuf.h"
 #include "http_test_client.h"
 
 #define SMALL_LIMIT 1024
@@ -129,7 +130,27 @@ static void h_defer(http_req_t *r, http_resp_t *p)
     pthread_detach(t);
 }
 
+/* A body of megabytes in a bigbuf.h mapping (as the gateway's DescribeInstances pages),
+ * freed by its own function once sent: counted, so the test sees it run. */
+#define BIG_BODY (9u * 350000)   /* 3 MB of 9-byte lines */
+static int big_freed;
+static void big_free(void *s)
+{
+    __atomic_add_fetch(&big_freed, 1, __ATOMIC_SEQ_CST);
+    bigbuf_free(s);
+}
+static void h_big(http_req_t *r, http_resp_t *p)
+{
+    (void)r;
+    strbuf_t b = {0};
+    bigbuf_start(&b, 1024, BIG_BODY);   /* grows as it is written */
+    for (unsigned i = 0; b.len < BIG_BODY; i++)
+        strbuf_printf(&b, "%08u\n", i);
+    http_resp_take_as(p, 200, "text/plain", b.s, b.len, big_free);
+}
+
 static const http_route_t routes[] = {
+    {"GET", "/big", h_big, NULL},
     {"GET", "/defer", h_defer, NULL},
     {"GET", "/a/special", h_special, NULL},   /* must win over the shorter /a below */
     {"GET", "/a", h_get_a, NULL},
@@ -284,6 +305,23 @@ static void expect_413(int chunked, size_t len)
     (void)rc;
     assert_int_equal(r.status, 413);
     reply_free(&r);
+}
+
+static void test_big_body_freed_as_made(void **state)
+{
+    (void)state;
+    int before = __atomic_load_n(&big_freed, __ATOMIC_SEQ_CST);
+    reply_t r;
+    reqspec_t rq = {.target = "/big"};
+    request(port, &rq, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.n, BIG_BODY);
+    assert_memory_equal(r.body.p, "00000000\n00000001\n", 18);
+    assert_memory_equal(r.body.p + BIG_BODY - 9, "00349999\n", 9);
+    reply_free(&r);
+    for (int i = 0; i < 200 && __atomic_load_n(&big_freed, __ATOMIC_SEQ_CST) == before; i++)
+        usleep(10000);   /* the response is let go after the reply is read */
+    assert_int_equal(__atomic_load_n(&big_freed, __ATOMIC_SEQ_CST), before + 1);
 }
 
 static void test_body_limit(void **state)
@@ -633,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_raw_path_and_query),
         cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_big_body_freed_as_made),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_request_headers),
         cmocka_unit_test(test_request_id),
