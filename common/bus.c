@@ -161,10 +161,6 @@ static rd_kafka_t *new_producer(struct bus_producer *p, verr_t *e)
      * written once, in order (acks=all is what idempotence needs). */
     bus_t *b = p->b;
     rd_kafka_conf_t *c = bus_base_conf(b, 0, e);
-    /* The linger-0 producer carries lone calls and replies, whose success nobody waits
-     * for (a reply is what says a request arrived): a report of each delivered message
-     * woke its thread once a message, beside the call's own hand-offs on a shared core
-     * (docs/bus.md, "Latency against idle cost"); only failures are reported there. */
     if (!c || bus_conf_set(c, "linger.ms", p->at_once ? "0" : b->linger, e) < 0 ||
         bus_conf_set(c, "enable.idempotence", b->idempotence ? "true" : "false", e) < 0 ||
         bus_conf_set(c, "acks", "all", e) < 0 ||
